@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/**
+ * The `statelesx` command line. One file per command group under src/cli/; each registers
+ * itself on the commander program and calls the same modules as the REST API.
+ */
+import { Command } from 'commander';
+import { registerServe } from './serve.js';
+
+const program = new Command();
+program
+  .name('statelesx')
+  .description('Stateless ESXi provisioning: PXE boot, phone-home, vCenter cluster convergence')
+  .version('0.1.0');
+
+registerServe(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`statelesx: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,176 @@
+/**
+ * Loads `statelesx.yaml`, applies `STATELESX_*` environment variables and CLI flags over it
+ * (precedence: flag > env > file > default), validates once, and resolves relative paths
+ * against the config file's directory.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
+import { configSchema, type Config } from './schema.js';
+
+/** A configuration problem with where it is: file, line, column and key path. */
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly file: string | undefined,
+    readonly line: number | undefined,
+    readonly key: string | undefined,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Flat overrides, keyed by config path. The same table maps CLI flags (`--tftp-port`) and
+ * environment variables (`STATELESX_TFTP_PORT`) onto config keys.
+ */
+export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: 'string' | 'number' | 'boolean' }> = [
+  { flag: 'data-dir', path: ['data-dir'], type: 'string' },
+  { flag: 'images-dir', path: ['images-dir'], type: 'string' },
+  { flag: 'tftp-root', path: ['tftp-root'], type: 'string' },
+  { flag: 'clusters-dir', path: ['clusters-dir'], type: 'string' },
+  { flag: 'listen-address', path: ['listen-address'], type: 'string' },
+  { flag: 'advertise-address', path: ['advertise-address'], type: 'string' },
+  { flag: 'interface', path: ['interface'], type: 'string' },
+  { flag: 'log-level', path: ['log-level'], type: 'string' },
+  { flag: 'tftp-port', path: ['tftp', 'port'], type: 'number' },
+  { flag: 'http-port', path: ['http', 'port'], type: 'number' },
+  { flag: 'initiator-port', path: ['initiator', 'port'], type: 'number' },
+  { flag: 'dhcp-mode', path: ['dhcp', 'mode'], type: 'string' },
+  { flag: 'require-token', path: ['initiator', 'require-token'], type: 'boolean' },
+];
+
+/** `tftp-port` → `STATELESX_TFTP_PORT`. */
+export function envName(flag: string): string {
+  return 'STATELESX_' + flag.toUpperCase().replace(/-/g, '_');
+}
+
+function coerce(value: string, type: 'string' | 'number' | 'boolean', where: string): unknown {
+  if (type === 'string') return value;
+  if (type === 'number') {
+    if (!/^\d+$/.test(value)) throw new ConfigError(`${where}: expected a whole number, got "${value}"`, undefined, undefined, where);
+    return Number(value);
+  }
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${where}: expected true or false, got "${value}"`, undefined, undefined, where);
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== 'object' || next === null) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]!] = value;
+}
+
+export interface LoadOptions {
+  /** Path of the YAML file; missing → defaults only (an explicitly named missing file is an error). */
+  configPath?: string;
+  /** True when the user named the file (then it must exist). */
+  explicit?: boolean;
+  /** CLI flag values by flag name (`tftp-port` → '6969'); undefined entries are ignored. */
+  flags?: Record<string, string | number | boolean | undefined>;
+  /** Environment to read `STATELESX_*` from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The loaded configuration with absolute paths and where it came from. */
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the YAML file, or undefined when only defaults were used. */
+  file: string | undefined;
+  /** Directory relative paths were resolved against. */
+  baseDir: string;
+}
+
+/**
+ * Reads, overrides, validates and resolves the configuration.
+ * @throws ConfigError naming the file, line and key of the first problems found (all zod issues
+ *   are joined in the message, one per line).
+ */
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.configPath ? resolve(opts.configPath) : undefined;
+  let raw: Record<string, unknown> = {};
+  let doc: ReturnType<typeof parseDocument> | undefined;
+  const lineCounter = new LineCounter();
+  if (file && existsSync(file)) {
+    const text = readFileSync(file, 'utf8');
+    doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0]!;
+      const line = e.linePos?.[0]?.line;
+      throw new ConfigError(`${file}:${line ?? '?'}: ${e.message.split('\n')[0]}`, file, line, undefined);
+    }
+    const js = doc.toJS({ maxAliasCount: 50 }) as unknown;
+    if (js !== null && js !== undefined) {
+      if (typeof js !== 'object' || Array.isArray(js)) {
+        throw new ConfigError(`${file}:1: the top level must be a mapping of keys`, file, 1, undefined);
+      }
+      raw = js as Record<string, unknown>;
+    }
+  } else if (file && opts.explicit) {
+    throw new ConfigError(`config file not found: ${file}`, file, undefined, undefined);
+  }
+
+  const sources = new Map<string, string>();
+  for (const o of OVERRIDES) {
+    const name = envName(o.flag);
+    const v = env[name];
+    if (v !== undefined && v !== '') {
+      setPath(raw, o.path, coerce(v, o.type, name));
+      sources.set(o.path.join('.'), `environment variable ${name}`);
+    }
+  }
+  for (const o of OVERRIDES) {
+    const v = opts.flags?.[o.flag];
+    if (v !== undefined) {
+      setPath(raw, o.path, typeof v === 'string' ? coerce(v, o.type, `--${o.flag}`) : v);
+      sources.set(o.path.join('.'), `flag --${o.flag}`);
+    }
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.map(String).join('.');
+      const from = sources.get(key);
+      if (from) return `${from} (${key}): ${issue.message}`;
+      const line = doc ? lineOf(doc, issue.path as (string | number)[], lineCounter) : undefined;
+      return `${file ?? 'config'}${line ? `:${line}` : ''}: ${key || '(top level)'}: ${issue.message}`;
+    });
+    const first = parsed.error.issues[0]!;
+    throw new ConfigError(
+      lines.join('\n'),
+      file,
+      doc ? lineOf(doc, first.path as (string | number)[], lineCounter) : undefined,
+      first.path.map(String).join('.'),
+    );
+  }
+  const baseDir = file ? dirname(file) : process.cwd();
+  const c = parsed.data;
+  const abs = (p: string) => resolve(baseDir, p);
+  c['data-dir'] = abs(c['data-dir']);
+  c['images-dir'] = abs(c['images-dir']);
+  c['tftp-root'] = abs(c['tftp-root']);
+  c['pxelinux-cfg-dir'] = abs(c['pxelinux-cfg-dir']);
+  c['clusters-dir'] = abs(c['clusters-dir']);
+  return { config: c, file: file && existsSync(file) ? file : undefined, baseDir };
+}
+
+/** 1-based line of the deepest YAML node that exists along `path`. */
+function lineOf(doc: ReturnType<typeof parseDocument>, path: (string | number)[], lc: LineCounter): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as YamlNode | undefined;
+    if (node && (isMap(node) || isScalar(node) || 'range' in node) && node.range) {
+      // For a key that exists, point at the key's own line when we can find the pair.
+      return lc.linePos(node.range[0]).line;
+    }
+  }
+  return undefined;
+}

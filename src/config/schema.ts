@@ -1,0 +1,143 @@
+/**
+ * The typed shape of `statelesx.yaml`, validated with zod.
+ *
+ * Owns: key names, defaults and value ranges. Everything else receives a parsed {@link Config}.
+ * Keys are kebab-case in YAML (as the CLI flags are); the parsed object keeps the same names.
+ * Every key is documented in README "Configuration reference"; keep the two in step.
+ */
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'an IPv4 address (a.b.c.d)');
+const mac = z
+  .string()
+  .regex(/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/, 'a MAC address (aa:bb:cc:dd:ee:ff)');
+
+/** A secret is never inline: it comes from a file or an environment variable. */
+export const secretSource = z
+  .object({
+    'password-file': z.string().min(1).optional(),
+    'password-env': z.string().min(1).optional(),
+  })
+  .refine((s) => (s['password-file'] ? 1 : 0) + (s['password-env'] ? 1 : 0) === 1, {
+    message: 'exactly one of password-file or password-env is required (inline passwords are not accepted)',
+  });
+
+export const vcenterSchema = z
+  .object({
+    name: z.string().min(1),
+    url: z.string().url(),
+    username: z.string().min(1),
+    /** SHA-1 (or SHA-256) thumbprint of vCenter's certificate, colon-separated hex; pins TLS. */
+    thumbprint: z.string().regex(/^([0-9A-Fa-f]{2}:){19,31}[0-9A-Fa-f]{2}$/).optional(),
+    /** PEM file with the CA that signed vCenter's certificate (otherwise the system store). */
+    'ca-file': z.string().optional(),
+    'max-sessions': z.number().int().min(1).max(32).default(4),
+    'timeout-ms': z.number().int().min(1000).default(60_000),
+  })
+  .and(secretSource);
+
+export const credentialSchema = z
+  .object({ name: z.string().min(1), username: z.string().min(1) })
+  .and(secretSource);
+
+export const configSchema = z
+  .object({
+    'data-dir': z.string().default('./data'),
+    'images-dir': z.string().default('./images'),
+    /** Static TFTP/HTTP boot root: loaders (pxelinux.0, ldlinux.c32, mboot.c32, ipxe.efi ...). */
+    'tftp-root': z.string().default('./tftp'),
+    /** Extra read-only directories searched for loaders after tftp-root (Debian package paths). */
+    'loader-dirs': z
+      .array(z.string())
+      .default([
+        '/usr/lib/PXELINUX',
+        '/usr/lib/syslinux/modules/bios',
+        '/usr/lib/ipxe',
+      ]),
+    /** Hand-written pxelinux configs that win over rendered ones (the 2008 layout). */
+    'pxelinux-cfg-dir': z.string().default('./pxelinux.cfg'),
+    'clusters-dir': z.string().default('./clusters'),
+    'listen-address': ipv4.default('0.0.0.0'),
+    /** Address given to clients as next-server and in URLs; default: the interface's or listen address. */
+    'advertise-address': ipv4.optional(),
+    interface: z.string().optional(),
+    'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    tftp: z
+      .object({
+        port: port.default(69),
+        'max-transfers': z.number().int().min(1).default(2048),
+        'max-transfers-per-client': z.number().int().min(1).default(256),
+        /** Initial retransmission timeout in ms; adapts to the measured round trip. */
+        'timeout-ms': z.number().int().min(50).max(10_000).default(1000),
+        retries: z.number().int().min(1).max(20).default(6),
+        'max-blksize': z.number().int().min(512).max(65464).default(65464),
+        'max-windowsize': z.number().int().min(1).max(64).default(64),
+      })
+      .prefault({}),
+    http: z
+      .object({
+        port: port.default(8080),
+        'tls-cert': z.string().optional(),
+        'tls-key': z.string().optional(),
+      })
+      .prefault({}),
+    initiator: z
+      .object({
+        port: port.default(1974),
+        'require-token': z.boolean().default(true),
+        'token-ttl-s': z.number().int().min(60).default(86_400),
+        'max-connections-per-source': z.number().int().min(1).default(16),
+        'read-timeout-ms': z.number().int().min(100).default(10_000),
+      })
+      .prefault({}),
+    dhcp: z
+      .object({
+        mode: z.enum(['off', 'proxy', 'full']).default('off'),
+        /** full mode: the pool and options handed out. */
+        'range-start': ipv4.optional(),
+        'range-end': ipv4.optional(),
+        netmask: ipv4.optional(),
+        router: ipv4.optional(),
+        'dns-servers': z.array(ipv4).default([]),
+        'domain-name': z.string().optional(),
+        'lease-time-s': z.number().int().min(60).default(3600),
+        reservations: z
+          .array(z.object({ mac, address: ipv4, hostname: z.string().optional() }))
+          .default([]),
+        /** Boot file per client architecture (option 93); `ipxe` is what iPXE (user class 77) gets. */
+        'boot-files': z
+          .object({
+            bios: z.string().default('undionly.kpxe'),
+            uefi: z.string().default('ipxe.efi'),
+            'uefi-arm64': z.string().optional(),
+            ipxe: z.string().default('boot.ipxe'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    boot: z
+      .object({
+        'default-image': z.string().optional(),
+        /** What a host that matches nothing gets: a menu of images, the default image, or local disk. */
+        'unknown-hosts': z.enum(['menu', 'default-image', 'local']).default('menu'),
+      })
+      .prefault({}),
+    engine: z
+      .object({
+        'concurrency-per-vcenter': z.number().int().min(1).max(64).default(8),
+        /** How a host's SSL thumbprint is trusted when the cluster file does not pin it. */
+        'thumbprint-policy': z.enum(['pinned', 'trust-on-first-use']).default('trust-on-first-use'),
+        'drift-interval-s': z.number().int().min(0).default(0),
+        'max-attempts': z.number().int().min(1).default(3),
+      })
+      .prefault({}),
+    vcenters: z.array(vcenterSchema).default([]),
+    credentials: z.array(credentialSchema).default([]),
+  })
+  .strict();
+
+/** The validated server configuration. Paths are as written; {@link loadConfig} resolves them. */
+export type Config = z.infer<typeof configSchema>;
+export type VcenterConfig = z.infer<typeof vcenterSchema>;
+export type CredentialConfig = z.infer<typeof credentialSchema>;

@@ -1,0 +1,77 @@
+/**
+ * Opens the embedded SQLite store (better-sqlite3, WAL mode) and applies pending migrations
+ * with umzug. Only `src/store/` issues SQL.
+ */
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
+import { mkdirSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { Umzug, type UmzugStorage } from 'umzug';
+import { migrations } from './migrations/index.js';
+import type { Logger } from '../log.js';
+
+/** Umzug storage kept in the database itself, in table `schema_migrations`. */
+function sqliteStorage(db: Db): UmzugStorage {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  return {
+    // Recorded inside the migration's own transaction (see openDatabase), so a crash mid-migration
+    // leaves neither the schema change nor its record.
+    async logMigration() {},
+    async unlogMigration({ name }) {
+      db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(name);
+    },
+    async executed() {
+      return db.prepare('SELECT name FROM schema_migrations ORDER BY name').pluck().all() as string[];
+    },
+  };
+}
+
+/** Thrown when the data directory cannot hold the database (missing permission, read-only, full). */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+/**
+ * Opens (creating if needed) `<dataDir>/statelesx.db` and migrates it to the latest schema.
+ * Pass `':memory:'` as dataDir for an in-memory store (tests).
+ * @throws StoreOpenError naming the directory and the OS error when it is not writable.
+ */
+export async function openDatabase(dataDir: string, log?: Logger): Promise<Db> {
+  let file = ':memory:';
+  if (dataDir !== ':memory:') {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      accessSync(dataDir, constants.W_OK);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new StoreOpenError(`data directory ${dataDir} is not writable (${err.code ?? err.message}); pass --data-dir or fix its permissions`);
+    }
+    file = join(dataDir, 'statelesx.db');
+  }
+  let db: Db;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+  } catch (e) {
+    throw new StoreOpenError(`cannot open database ${file}: ${(e as Error).message}`);
+  }
+  const umzug = new Umzug({
+    migrations: migrations.map((m) => ({
+      name: m.name,
+      up: async () => {
+        db.transaction(() => {
+          m.up(db);
+          db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)').run(m.name, Date.now());
+        })();
+      },
+    })),
+    storage: sqliteStorage(db),
+    logger: undefined,
+  });
+  const applied = await umzug.up();
+  if (applied.length > 0) log?.info({ migrations: applied.map((m) => m.name) }, 'store migrated');
+  return db;
+}

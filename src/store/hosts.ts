@@ -1,0 +1,161 @@
+/**
+ * Hosts and their boot history (tables `hosts`, `boot_events`).
+ * UUIDs are SMBIOS-form, lower-case (see src/hosts/identity.ts).
+ */
+import type { Database } from 'better-sqlite3';
+
+export type HostState = 'unregistered' | 'registered' | 'configuring' | 'configured' | 'failed';
+
+/** One host row, JSON columns decoded. Times are epoch milliseconds. */
+export interface HostRecord {
+  uuid: string;
+  hostname: string | null;
+  macs: string[];
+  serial: string | null;
+  vendor: string | null;
+  model: string | null;
+  state: HostState;
+  cluster: string | null;
+  imagePin: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  lastAddress: string | null;
+  evidence: Record<string, unknown>;
+}
+
+/** What a sighting (phone-home, DHCP, boot) tells us about a host; unset fields keep their value. */
+export interface HostSighting {
+  uuid: string;
+  at: number;
+  address?: string | undefined;
+  hostname?: string | undefined;
+  mac?: string | undefined;
+  serial?: string | undefined;
+  vendor?: string | undefined;
+  model?: string | undefined;
+  /** Merged into the evidence JSON (shallow). */
+  evidence?: Record<string, unknown>;
+}
+
+/** One served boot answer. */
+export interface BootEvent {
+  id?: number;
+  at: number;
+  hostUuid: string | null;
+  mac: string | null;
+  address: string | null;
+  protocol: 'dhcp' | 'tftp' | 'http';
+  file: string | null;
+  image: string | null;
+  firmware: string | null;
+  detail?: Record<string, unknown>;
+}
+
+interface HostRow {
+  uuid: string; hostname: string | null; macs: string; serial: string | null; vendor: string | null;
+  model: string | null; state: HostState; cluster: string | null; image_pin: string | null;
+  first_seen: number; last_seen: number; last_address: string | null; evidence: string;
+}
+
+function toRecord(r: HostRow): HostRecord {
+  return {
+    uuid: r.uuid, hostname: r.hostname, macs: JSON.parse(r.macs) as string[], serial: r.serial,
+    vendor: r.vendor, model: r.model, state: r.state, cluster: r.cluster, imagePin: r.image_pin,
+    firstSeen: r.first_seen, lastSeen: r.last_seen, lastAddress: r.last_address,
+    evidence: JSON.parse(r.evidence) as Record<string, unknown>,
+  };
+}
+
+/** Repository for `hosts` and `boot_events`. All methods are synchronous (better-sqlite3). */
+export class HostRepo {
+  constructor(private readonly db: Database) {}
+
+  /** The host with this SMBIOS UUID, or undefined. */
+  get(uuid: string): HostRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM hosts WHERE uuid = ?').get(uuid) as HostRow | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  /** Hosts whose MAC list contains `mac`. */
+  findByMac(mac: string): HostRecord[] {
+    const rows = this.db
+      .prepare("SELECT h.* FROM hosts h, json_each(h.macs) m WHERE m.value = ?")
+      .all(mac) as HostRow[];
+    return rows.map(toRecord);
+  }
+
+  /** All hosts, newest sighting first; optionally only those in `state`. */
+  list(state?: HostState): HostRecord[] {
+    const rows = (state
+      ? this.db.prepare('SELECT * FROM hosts WHERE state = ? ORDER BY last_seen DESC').all(state)
+      : this.db.prepare('SELECT * FROM hosts ORDER BY last_seen DESC').all()) as HostRow[];
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Inserts or updates a host from a sighting, atomically: first_seen kept, last_seen and
+   * given fields updated, MAC added to the list once, evidence merged. A new host starts in
+   * `newState` (default `unregistered`); an existing host keeps its state.
+   */
+  upsertSighting(s: HostSighting, newState: HostState = 'unregistered'): HostRecord {
+    return this.db.transaction((): HostRecord => {
+      const cur = this.get(s.uuid);
+      if (!cur) {
+        this.db.prepare(`INSERT INTO hosts (uuid, hostname, macs, serial, vendor, model, state, first_seen, last_seen, last_address, evidence)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+          s.uuid, s.hostname ?? null, JSON.stringify(s.mac ? [s.mac] : []), s.serial ?? null, s.vendor ?? null,
+          s.model ?? null, newState, s.at, s.at, s.address ?? null, JSON.stringify(s.evidence ?? {}),
+        );
+      } else {
+        const macs = s.mac && !cur.macs.includes(s.mac) ? [...cur.macs, s.mac] : cur.macs;
+        this.db.prepare(`UPDATE hosts SET hostname = ?, macs = ?, serial = ?, vendor = ?, model = ?, last_seen = ?,
+          last_address = ?, evidence = ? WHERE uuid = ?`).run(
+          s.hostname ?? cur.hostname, JSON.stringify(macs), s.serial ?? cur.serial, s.vendor ?? cur.vendor,
+          s.model ?? cur.model, Math.max(s.at, cur.lastSeen), s.address ?? cur.lastAddress,
+          JSON.stringify({ ...cur.evidence, ...(s.evidence ?? {}) }), s.uuid,
+        );
+      }
+      return this.get(s.uuid)!;
+    })();
+  }
+
+  /** Sets the lifecycle state (and cluster, when given). No-op for an unknown UUID; returns whether a row changed. */
+  setState(uuid: string, state: HostState, cluster?: string | null): boolean {
+    const r = cluster === undefined
+      ? this.db.prepare('UPDATE hosts SET state = ? WHERE uuid = ?').run(state, uuid)
+      : this.db.prepare('UPDATE hosts SET state = ?, cluster = ? WHERE uuid = ?').run(state, cluster, uuid);
+    return r.changes > 0;
+  }
+
+  /** Pins (or with null unpins) the image a host boots; creates the host row if needed. */
+  setImagePin(uuid: string, image: string | null, at = Date.now()): void {
+    this.db.prepare(`INSERT INTO hosts (uuid, state, image_pin, first_seen, last_seen) VALUES (?, 'registered', ?, ?, ?)
+      ON CONFLICT(uuid) DO UPDATE SET image_pin = excluded.image_pin`).run(uuid, image, at, at);
+  }
+
+  /** Hosts pinned to `image`. */
+  pinnedTo(image: string): string[] {
+    return this.db.prepare('SELECT uuid FROM hosts WHERE image_pin = ?').pluck().all(image) as string[];
+  }
+
+  /** Records a served boot answer; returns its id. */
+  addBootEvent(e: BootEvent): number {
+    const r = this.db.prepare(`INSERT INTO boot_events (at, host_uuid, mac, address, protocol, file, image, firmware, detail)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.at, e.hostUuid, e.mac, e.address, e.protocol, e.file, e.image,
+      e.firmware, JSON.stringify(e.detail ?? {}));
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Boot history: for a host UUID or MAC (either may be null), newest first, at most `limit`. */
+  bootEvents(filter: { uuid?: string | null; mac?: string | null; limit?: number } = {}): BootEvent[] {
+    const limit = filter.limit ?? 100;
+    const rows = this.db.prepare(`SELECT * FROM boot_events
+      WHERE (@uuid IS NULL OR host_uuid = @uuid) AND (@mac IS NULL OR mac = @mac)
+      ORDER BY at DESC, id DESC LIMIT @limit`).all({ uuid: filter.uuid ?? null, mac: filter.mac ?? null, limit }) as Array<{
+      id: number; at: number; host_uuid: string | null; mac: string | null; address: string | null; protocol: BootEvent['protocol'];
+      file: string | null; image: string | null; firmware: string | null; detail: string;
+    }>;
+    return rows.map((r) => ({ id: r.id, at: r.at, hostUuid: r.host_uuid, mac: r.mac, address: r.address, protocol: r.protocol,
+      file: r.file, image: r.image, firmware: r.firmware, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+  }
+}

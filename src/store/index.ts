@@ -1,0 +1,42 @@
+/**
+ * The store: the only module that speaks SQL. One repository per table group; open it with
+ * {@link openStore}. Subsystems receive the repositories they need, not the database handle.
+ */
+import type { Database } from 'better-sqlite3';
+import { openDatabase } from './db.js';
+import { HostRepo } from './hosts.js';
+import { AuditRepo, SettingsRepo } from './audit.js';
+import type { Logger } from '../log.js';
+
+export class Store {
+  readonly hosts: HostRepo;
+  readonly audit: AuditRepo;
+  readonly settings: SettingsRepo;
+
+  constructor(readonly db: Database) {
+    this.hosts = new HostRepo(db);
+    this.audit = new AuditRepo(db);
+    this.settings = new SettingsRepo(db);
+  }
+
+  /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
+  integrityCheck(): string {
+    return this.db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * Opens `<dataDir>/statelesx.db` (or `':memory:'`), migrated.
+ * @throws StoreOpenError when the directory is not writable or the file cannot be opened.
+ */
+export async function openStore(dataDir: string, log?: Logger): Promise<Store> {
+  return new Store(await openDatabase(dataDir, log));
+}
+
+export { StoreOpenError } from './db.js';
+export type { HostRecord, HostState, HostSighting, BootEvent } from './hosts.js';
+export type { AuditEntry } from './audit.js';

@@ -1,0 +1,13 @@
+/**
+ * The ordered list of schema migrations. Add a new file `NNN-name.ts` exporting `name` and
+ * `up(db)`, and append it here; never edit a migration that has shipped.
+ */
+import type { Database } from 'better-sqlite3';
+import * as m001 from './001-initial.js';
+
+export interface Migration {
+  name: string;
+  up(db: Database): void;
+}
+
+export const migrations: Migration[] = [m001];

@@ -1,0 +1,39 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { openStore } from '../../src/store/index.js';
+
+describe('store', () => {
+  it('migrates a new file in WAL mode and re-opens without re-running migrations', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
+    const s1 = await openStore(dir);
+    expect(s1.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    s1.hosts.upsertSighting({ uuid: 'a', at: 1, mac: 'aa:bb:cc:dd:ee:ff' });
+    s1.close();
+    const s2 = await openStore(dir);
+    expect(s2.db.prepare('SELECT count(*) FROM schema_migrations').pluck().get()).toBe(1);
+    expect(s2.hosts.get('a')?.macs).toEqual(['aa:bb:cc:dd:ee:ff']);
+    expect(s2.integrityCheck()).toBe('ok');
+    s2.close();
+  });
+
+  it('upserts sightings without duplicating hosts or MACs', async () => {
+    const s = await openStore(':memory:');
+    s.hosts.upsertSighting({ uuid: 'u1', at: 10, mac: 'm1', hostname: 'esx1', evidence: { a: 1 } });
+    s.hosts.upsertSighting({ uuid: 'u1', at: 20, mac: 'm1', evidence: { b: 2 } });
+    s.hosts.upsertSighting({ uuid: 'u1', at: 30, mac: 'm2' });
+    const h = s.hosts.get('u1')!;
+    expect(s.hosts.list()).toHaveLength(1);
+    expect(h).toMatchObject({ firstSeen: 10, lastSeen: 30, macs: ['m1', 'm2'], hostname: 'esx1', state: 'unregistered', evidence: { a: 1, b: 2 } });
+    expect(s.hosts.findByMac('m2').map((x) => x.uuid)).toEqual(['u1']);
+  });
+
+  it('refuses an unwritable data directory with a message naming it', async () => {
+    // A path under a regular file can never be created, even as root.
+    const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, '');
+    await expect(openStore(join(file, 'data'))).rejects.toThrow(/data directory .*plain-file\/data is not writable \(ENOTDIR\)/);
+  });
+});
