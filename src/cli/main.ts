@@ -5,6 +5,10 @@
  */
 import { Command } from 'commander';
 import { registerServe } from './serve.js';
+import { registerImage } from './image.js';
+import { registerHost } from './host.js';
+import { registerCluster } from './cluster.js';
+import { registerUser } from './user.js';
 
 const program = new Command();
 program
@@ -13,6 +17,10 @@ program
   .version('0.1.0');
 
 registerServe(program);
+registerImage(program);
+registerHost(program);
+registerCluster(program);
+registerUser(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`statelesx: ${(e as Error).message}\n`);

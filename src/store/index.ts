@@ -6,17 +6,20 @@ import type { Database } from 'better-sqlite3';
 import { openDatabase } from './db.js';
 import { HostRepo } from './hosts.js';
 import { AuditRepo, SettingsRepo } from './audit.js';
+import { TokenRepo } from './tokens.js';
 import type { Logger } from '../log.js';
 
 export class Store {
   readonly hosts: HostRepo;
   readonly audit: AuditRepo;
   readonly settings: SettingsRepo;
+  readonly tokens: TokenRepo;
 
   constructor(readonly db: Database) {
     this.hosts = new HostRepo(db);
     this.audit = new AuditRepo(db);
     this.settings = new SettingsRepo(db);
+    this.tokens = new TokenRepo(db);
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */

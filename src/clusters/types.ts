@@ -1,0 +1,182 @@
+/**
+ * DesiredCluster: what a cluster XML file declares, after XSD and semantic validation.
+ * The engine compares it with vCenter's state; the console edits the member list.
+ *
+ * Field names follow the vSphere API types they end up in (named in each docstring), so the
+ * engine's mapping is a straight line. Units: MTU in bytes, thresholds as the API's 1–5 scale,
+ * percentages 0–100. Addresses are IPv4 dotted quads; masks dotted quads.
+ */
+
+/** Where in the source file an element was (for error messages and the console editor). */
+export interface SourcePos {
+  file: string;
+  line: number;
+  column: number;
+  /** Element path, e.g. `/cluster/network/vswitch[2]/uplink[1]`. */
+  path: string;
+}
+
+/** vim.cluster.DasConfigInfo + admission control policy. */
+export interface HaConfig {
+  enabled: boolean;
+  /** DasConfigInfo.hostMonitoring: 'enabled' | 'disabled'. */
+  hostMonitoring: boolean;
+  /** DasConfigInfo.vmMonitoring: vmMonitoringDisabled | vmMonitoringOnly | vmAndAppMonitoring. */
+  vmMonitoring: 'vmMonitoringDisabled' | 'vmMonitoringOnly' | 'vmAndAppMonitoring';
+  admissionControl:
+    | { enabled: false }
+    /** ClusterFailoverLevelAdmissionControlPolicy.failoverLevel */
+    | { enabled: true; policy: 'hostFailuresTolerated'; hostFailuresTolerated: number }
+    /** ClusterFailoverResourcesAdmissionControlPolicy (percent of CPU and memory reserved). */
+    | { enabled: true; policy: 'percentage'; cpuPercent: number; memoryPercent: number };
+  /** ClusterDasVmSettings.isolationResponse: none | powerOff | shutdown. */
+  isolationResponse: 'none' | 'powerOff' | 'shutdown';
+  /** ClusterDasVmSettings.restartPriority: disabled | low | medium | high. */
+  restartPriority: 'disabled' | 'low' | 'medium' | 'high';
+}
+
+/** vim.cluster.DrsConfigInfo. */
+export interface DrsConfig {
+  enabled: boolean;
+  /** DrsBehavior: manual | partiallyAutomated | fullyAutomated. */
+  automationLevel: 'manual' | 'partiallyAutomated' | 'fullyAutomated';
+  /** DrsConfigInfo.vmotionRate, 1 (most aggressive) … 5 (most conservative), as the API defines it. */
+  migrationThreshold: number;
+}
+
+/** vim.cluster.DpmConfigInfo. */
+export interface DpmConfig {
+  enabled: boolean;
+  /** DpmBehavior: manual | automated. */
+  automationLevel: 'manual' | 'automated';
+  /** DpmConfigInfo.hostPowerActionRate, 1 … 5. */
+  threshold: number;
+}
+
+/** vim.host.NetworkPolicy.NicTeamingPolicy (the parts we set). */
+export interface TeamingPolicy {
+  /** loadbalance_ip | loadbalance_srcmac | loadbalance_srcid | failover_explicit */
+  loadBalancing?: 'loadbalance_ip' | 'loadbalance_srcmac' | 'loadbalance_srcid' | 'failover_explicit';
+  /** Failure detection: false = link status only (checkBeacon false), true = beacon probing. */
+  beaconProbing?: boolean;
+  notifySwitches?: boolean;
+  rollingOrder?: boolean;
+  activeNics?: string[];
+  standbyNics?: string[];
+}
+
+/** vim.host.NetworkPolicy.SecurityPolicy. */
+export interface SecurityPolicy {
+  allowPromiscuous?: boolean;
+  macChanges?: boolean;
+  forgedTransmits?: boolean;
+}
+
+/** vim.host.VirtualSwitch.Specification + bridge (HostVirtualSwitchBondBridge). */
+export interface VSwitchSpec {
+  name: string;
+  /** Physical uplinks, `vmnicN`. */
+  uplinks: string[];
+  mtu: number;
+  numPorts: number;
+  teaming: TeamingPolicy;
+  security: SecurityPolicy;
+  pos?: SourcePos;
+}
+
+/** vim.host.PortGroup.Specification. Unset policy members inherit from the vSwitch. */
+export interface PortgroupSpec {
+  name: string;
+  vswitch: string;
+  /** 0 none, 1–4094 tagged, 4095 trunk (all VLANs). */
+  vlanId: number;
+  teaming?: TeamingPolicy;
+  security?: SecurityPolicy;
+  pos?: SourcePos;
+}
+
+/** HostVirtualNicManager nic types a VMkernel NIC can carry. */
+export type VmkService =
+  | 'management'
+  | 'vmotion'
+  | 'vsan'
+  | 'faultToleranceLogging'
+  | 'vSphereProvisioning'
+  | 'vSphereReplication';
+
+/** How a VMkernel NIC gets its address. */
+export type VmkAddressing =
+  | { mode: 'dhcp' }
+  /** Per-host static address from the member's <address vmk="…"> entry. */
+  | { mode: 'static'; netmask: string }
+  /** Allocated from a named pool declared in the file; the allocation is per host and stable. */
+  | { mode: 'pool'; pool: string };
+
+/** A VMkernel NIC, vim.host.VirtualNic.Specification. `device` is `vmkN`. */
+export interface VmkNicSpec {
+  device: string;
+  portgroup: string;
+  addressing: VmkAddressing;
+  mtu: number;
+  services: VmkService[];
+  pos?: SourcePos;
+}
+
+/** A contiguous IPv4 range for VMkernel addresses. */
+export interface AddressPool {
+  name: string;
+  start: string;
+  end: string;
+  netmask: string;
+  gateway?: string;
+}
+
+/** OptionValue for HostSystem advanced settings (OptionManager.UpdateOptions). */
+export interface AdvancedSetting {
+  key: string;
+  value: string | number | boolean;
+  /** xsi type of the value on the wire: xsd:string | xsd:int | xsd:long | xsd:boolean. */
+  type: 'string' | 'int' | 'long' | 'boolean';
+}
+
+/** A member host. */
+export interface MemberHost {
+  /** FQDN used for AddHost_Task (HostConnectSpec.hostName). */
+  fqdn: string;
+  /** SMBIOS UUID, lower-case, dashed (hardware.systemInfo.uuid). */
+  uuid: string;
+  mac?: string;
+  /** Image pin for this host (overrides the cluster default image). */
+  image?: string;
+  /** SSL thumbprint pinned for this host (HostConnectSpec.sslThumbprint), SHA-1 colon hex. */
+  thumbprint?: string;
+  /** Static VMkernel addresses by device: vmk1 → 10.0.1.11. */
+  addresses: Record<string, string>;
+  pos?: SourcePos;
+}
+
+/** One validated cluster file. */
+export interface DesiredCluster {
+  name: string;
+  /** Datacenter path, e.g. `DC0` or `Folder/DC0`. */
+  datacenter: string;
+  /** Name of a `vcenters:` entry in statelesx.yaml. */
+  vcenter: string;
+  /** Name of a `credentials:` entry used for AddHost_Task. */
+  credentials: string;
+  /** Default image for members without a pin. */
+  image?: string;
+  ha: HaConfig;
+  drs: DrsConfig;
+  dpm: DpmConfig;
+  vswitches: VSwitchSpec[];
+  portgroups: PortgroupSpec[];
+  vmknics: VmkNicSpec[];
+  pools: AddressPool[];
+  ntpServers: string[];
+  dns: { servers: string[]; searchDomains: string[] };
+  advanced: AdvancedSetting[];
+  hosts: MemberHost[];
+  /** Absolute path of the source file. */
+  file: string;
+}

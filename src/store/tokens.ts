@@ -1,0 +1,36 @@
+/** Per-boot phone-home tokens (table `boot_tokens`); only SHA-256 hashes are stored. */
+import type { Database } from 'better-sqlite3';
+
+export interface TokenRow {
+  tokenHash: string;
+  hostUuid: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+export class TokenRepo {
+  constructor(private readonly db: Database) {}
+
+  insert(row: Omit<TokenRow, 'usedAt'>): void {
+    this.db.prepare('INSERT INTO boot_tokens (token_hash, host_uuid, created_at, expires_at) VALUES (?, ?, ?, ?)')
+      .run(row.tokenHash, row.hostUuid, row.createdAt, row.expiresAt);
+  }
+
+  get(tokenHash: string): TokenRow | undefined {
+    const r = this.db.prepare('SELECT * FROM boot_tokens WHERE token_hash = ?').get(tokenHash) as
+      | { token_hash: string; host_uuid: string; created_at: number; expires_at: number; used_at: number | null }
+      | undefined;
+    return r && { tokenHash: r.token_hash, hostUuid: r.host_uuid, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at };
+  }
+
+  /** Marks a token used if it is not yet; returns false when it already was (a replay). */
+  markUsed(tokenHash: string, at: number): boolean {
+    return this.db.prepare('UPDATE boot_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL').run(at, tokenHash).changes === 1;
+  }
+
+  /** Deletes tokens that expired before `now`; returns how many. */
+  purgeExpired(now: number): number {
+    return this.db.prepare('DELETE FROM boot_tokens WHERE expires_at < ?').run(now).changes;
+  }
+}
