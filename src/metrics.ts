@@ -1,0 +1,30 @@
+/**
+ * Prometheus metrics (prom-client). One registry for the process, served at `/metrics`.
+ * Subsystems create their metrics through these helpers, which return the already-registered
+ * metric when called again with the same name (tests create several servers in one process).
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'statelesx_process_' });
+
+/** A counter `statelesx_<name>` with the given label names. */
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+  const full = `statelesx_${name}`;
+  return (metricsRegistry.getSingleMetric(full) as Counter<L> | undefined) ??
+    new Counter<L>({ name: full, help, labelNames, registers: [metricsRegistry] });
+}
+
+/** A gauge `statelesx_<name>`. */
+export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  const full = `statelesx_${name}`;
+  return (metricsRegistry.getSingleMetric(full) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name: full, help, labelNames, registers: [metricsRegistry] });
+}
+
+/** A histogram `statelesx_<name>` (seconds buckets by default). */
+export function histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
+  const full = `statelesx_${name}`;
+  return (metricsRegistry.getSingleMetric(full) as Histogram<L> | undefined) ??
+    new Histogram<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(buckets ? { buckets } : {}) });
+}
