@@ -7,6 +7,7 @@ import { openDatabase } from './db.js';
 import { HostRepo } from './hosts.js';
 import { AuditRepo, SettingsRepo } from './audit.js';
 import { TokenRepo } from './tokens.js';
+import { UserRepo } from './users.js';
 import type { Logger } from '../log.js';
 
 export class Store {
@@ -14,12 +15,14 @@ export class Store {
   readonly audit: AuditRepo;
   readonly settings: SettingsRepo;
   readonly tokens: TokenRepo;
+  readonly users: UserRepo;
 
   constructor(readonly db: Database) {
     this.hosts = new HostRepo(db);
     this.audit = new AuditRepo(db);
     this.settings = new SettingsRepo(db);
     this.tokens = new TokenRepo(db);
+    this.users = new UserRepo(db);
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
@@ -43,3 +46,4 @@ export async function openStore(dataDir: string, log?: Logger): Promise<Store> {
 export { StoreOpenError } from './db.js';
 export type { HostRecord, HostState, HostSighting, BootEvent } from './hosts.js';
 export type { AuditEntry } from './audit.js';
+export type { UserRecord, SessionRecord, Role } from './users.js';
