@@ -8,6 +8,7 @@ import { HostRepo } from './hosts.js';
 import { AuditRepo, SettingsRepo } from './audit.js';
 import { TokenRepo } from './tokens.js';
 import { UserRepo } from './users.js';
+import { PhoneHomeRepo } from './phonehomes.js';
 import type { Logger } from '../log.js';
 
 export class Store {
@@ -16,6 +17,7 @@ export class Store {
   readonly settings: SettingsRepo;
   readonly tokens: TokenRepo;
   readonly users: UserRepo;
+  readonly phoneHomes: PhoneHomeRepo;
 
   constructor(readonly db: Database) {
     this.hosts = new HostRepo(db);
@@ -23,6 +25,7 @@ export class Store {
     this.settings = new SettingsRepo(db);
     this.tokens = new TokenRepo(db);
     this.users = new UserRepo(db);
+    this.phoneHomes = new PhoneHomeRepo(db);
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
