@@ -1,0 +1,416 @@
+/**
+ * The planner: compares a {@link DesiredCluster} with the {@link CurrentState} read from vCenter and
+ * returns the ordered steps that make them equal. Pure: it reads nothing and writes nothing
+ * (architecture: `engine/plan` compares, `engine/jobs` writes). Identical state → zero steps.
+ *
+ * Step order for a host: CreateDatacenter → CreateClusterEx | ReconfigureComputeResource_Task →
+ * AddHost_Task → EnterMaintenanceMode_Task (only when the host runs VMs and a disruptive network
+ * change follows) → AddVirtualSwitch/UpdateVirtualSwitch → AddPortGroup/UpdatePortGroup →
+ * AddVirtualNic/UpdateVirtualNic → SelectVnicForNicType/DeselectVnicForNicType →
+ * UpdateDateTimeConfig → UpdateServicePolicy/StartService (ntpd) → UpdateDnsConfig → UpdateOptions →
+ * ExitMaintenanceMode_Task.
+ *
+ * What is never touched: vSwitches, port groups and VMkernel NICs the file does not name (the
+ * factory "VM Network" stays), services of VMkernel NICs the file does not manage, advanced options
+ * the file does not name.
+ *
+ * VMkernel NICs are matched by port group (ESXi allows one per port group and AddVirtualNic picks
+ * the device name), so a step for a NIC not yet created names it by port group in `args.portgroup`.
+ */
+import type {
+  AddressPool, DesiredCluster, MemberHost, SecurityPolicy, TeamingPolicy, VmkNicSpec, VmkService, VSwitchSpec,
+} from '../clusters/types.js';
+import {
+  defaultHostState, type ClusterState, type CurrentState, type DasState, type DpmState, type DrsState, type HostState,
+} from './state.js';
+
+/** Partial ClusterConfigSpecEx (modify=true semantics: unset members keep their value). */
+export interface ClusterSpec {
+  dasConfig?: Partial<DasState>;
+  drsConfig?: Partial<DrsState>;
+  dpmConfig?: Partial<DpmState>;
+}
+
+/** HostVirtualSwitchSpec as the engine sends it. */
+export interface VSwitchSpecArgs {
+  numPorts: number;
+  uplinks: string[];
+  mtu: number;
+  teaming: TeamingPolicy;
+  security: SecurityPolicy;
+}
+
+/** HostPortGroupSpec. */
+export interface PortgroupSpecArgs {
+  name: string;
+  vlanId: number;
+  vswitchName: string;
+  teaming?: TeamingPolicy | undefined;
+  security?: SecurityPolicy | undefined;
+}
+
+/** HostVirtualNicSpec (ip + mtu). */
+export interface VnicSpecArgs {
+  dhcp: boolean;
+  ipAddress?: string | undefined;
+  subnetMask?: string | undefined;
+  mtu: number;
+}
+
+/** Arguments of each step, by vSphere method name. Plain JSON: persisted with the job. */
+export interface StepArgsMap {
+  /** Folder.CreateDatacenter on the parent folder (path without the last element, '' = root). */
+  CreateDatacenter: { name: string; parentPath: string };
+  /** Folder.CreateClusterEx on the datacenter's hostFolder. */
+  CreateClusterEx: { name: string; spec: ClusterSpec };
+  /** ClusterComputeResource.ReconfigureComputeResource_Task, modify=true. */
+  ReconfigureComputeResource_Task: { spec: ClusterSpec; modify: true };
+  /** ClusterComputeResource.AddHost_Task; the password comes from `credentials` at apply time. */
+  AddHost_Task: { hostName: string; credentials: string; sslThumbprint?: string | undefined; asConnected: true };
+  EnterMaintenanceMode_Task: { timeout: number };
+  ExitMaintenanceMode_Task: { timeout: number };
+  AddVirtualSwitch: { vswitchName: string; spec: VSwitchSpecArgs };
+  UpdateVirtualSwitch: { vswitchName: string; spec: VSwitchSpecArgs };
+  AddPortGroup: { portgrp: PortgroupSpecArgs };
+  UpdatePortGroup: { pgName: string; portgrp: PortgroupSpecArgs };
+  AddVirtualNic: { portgroup: string; nic: VnicSpecArgs };
+  /** `device` is resolved from the port group at apply time when the NIC is new. */
+  UpdateVirtualNic: { device: string; portgroup: string; nic: VnicSpecArgs };
+  SelectVnicForNicType: { nicType: VmkService; portgroup: string; device?: string | undefined };
+  DeselectVnicForNicType: { nicType: VmkService; portgroup: string; device: string };
+  UpdateDateTimeConfig: { ntpServers: string[] };
+  UpdateServicePolicy: { id: string; policy: 'on' | 'off' | 'automatic' };
+  StartService: { id: string };
+  /** Full HostDnsConfig (the API replaces it as a whole). */
+  UpdateDnsConfig: { dhcp: false; hostName: string; domainName: string; servers: string[]; searchDomains: string[] };
+  UpdateOptions: { changedValue: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[] };
+}
+
+export type StepName = keyof StepArgsMap;
+
+/** Methods that change the host's existing network (may cut traffic): trigger maintenance mode if VMs run. */
+const DISRUPTIVE: ReadonlySet<StepName> = new Set<StepName>(['UpdateVirtualSwitch', 'UpdatePortGroup', 'UpdateVirtualNic', 'DeselectVnicForNicType']);
+
+interface StepBase {
+  /** Human target: `datacenter:DC0`, `cluster:prod`, `host:esx1.lab`. */
+  target: string;
+  /** SMBIOS UUID of the host the step acts on (host steps only). */
+  hostUuid?: string | undefined;
+  /** The value before and after (only the members that differ). */
+  before: unknown;
+  after: unknown;
+}
+
+/** One planned vSphere call. */
+export type Step = { [N in StepName]: StepBase & { name: N; args: StepArgsMap[N] } }[StepName];
+
+/** Options of a plan. */
+export interface PlanContext {
+  /** Index of the host among the cluster's members (pool allocation); default: its position in desired.hosts. */
+  memberIndex?: number;
+}
+
+/** The desired state cannot be reached by planning (a fact the file or vCenter must change). */
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+function mk<N extends StepName>(name: N, target: string, args: StepArgsMap[N], before: unknown, after: unknown, hostUuid?: string): Step {
+  return { name, target, args, before, after, ...(hostUuid ? { hostUuid } : {}) } as Step;
+}
+
+// ---------------------------------------------------------------- cluster
+
+/** The ClusterConfigSpecEx members the file asks for, in the engine's terms. */
+export function desiredClusterConfig(d: DesiredCluster): { dasConfig: DasState; drsConfig: DrsState; dpmConfig: DpmState } {
+  const ac = d.ha.admissionControl;
+  let policy: DasState['admissionControlPolicy'];
+  if (ac.enabled && ac.policy === 'hostFailuresTolerated') {
+    policy = { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: ac.hostFailuresTolerated };
+  } else if (ac.enabled && ac.policy === 'percentage') {
+    policy = { type: 'ClusterFailoverResourcesAdmissionControlPolicy', cpuFailoverResourcesPercent: ac.cpuPercent, memoryFailoverResourcesPercent: ac.memoryPercent };
+  } else {
+    policy = { type: 'other' };
+  }
+  return {
+    dasConfig: {
+      enabled: d.ha.enabled,
+      hostMonitoring: d.ha.hostMonitoring ? 'enabled' : 'disabled',
+      vmMonitoring: d.ha.vmMonitoring,
+      admissionControlEnabled: ac.enabled,
+      admissionControlPolicy: policy,
+      restartPriority: d.ha.restartPriority,
+      isolationResponse: d.ha.isolationResponse,
+    },
+    drsConfig: { enabled: d.drs.enabled, defaultVmBehavior: d.drs.automationLevel, vmotionRate: d.drs.migrationThreshold },
+    dpmConfig: { enabled: d.dpm.enabled, defaultDpmBehavior: d.dpm.automationLevel, hostPowerActionRate: d.dpm.threshold },
+  };
+}
+
+/** Members of `want` that differ from `have` (deep JSON compare), as [before, after] partials. */
+function diffObject<T extends object>(have: T, want: T, skip: (k: keyof T) => boolean = () => false): [Partial<T>, Partial<T>] {
+  const b: Partial<T> = {};
+  const a: Partial<T> = {};
+  for (const k of Object.keys(want) as (keyof T)[]) {
+    if (skip(k)) continue;
+    if (!same(have[k], want[k])) {
+      b[k] = have[k];
+      a[k] = want[k];
+    }
+  }
+  return [b, a];
+}
+
+function same(x: unknown, y: unknown): boolean {
+  return JSON.stringify(x) === JSON.stringify(y);
+}
+
+/** Datacenter and cluster steps (find or create; reconcile HA/DRS/DPM with modify=true, only what differs). */
+export function planClusterSteps(desired: DesiredCluster, current: ClusterState): Step[] {
+  const steps: Step[] = [];
+  const want = desiredClusterConfig(desired);
+  const createSpec: ClusterSpec = {
+    dasConfig: stripOther(want.dasConfig),
+    drsConfig: want.drsConfig,
+    dpmConfig: want.dpmConfig,
+  };
+  if (!current.datacenterRef) {
+    const parts = desired.datacenter.split('/');
+    const name = parts.pop()!;
+    steps.push(mk('CreateDatacenter', `datacenter:${desired.datacenter}`, { name, parentPath: parts.join('/') }, null, { name }));
+  }
+  if (!current.clusterRef || !current.config) {
+    steps.push(mk('CreateClusterEx', `cluster:${desired.name}`, { name: desired.name, spec: createSpec }, null, createSpec));
+    return steps;
+  }
+  const spec: ClusterSpec = {};
+  const before: ClusterSpec = {};
+  const have = current.config;
+  // admission control policy only matters when admission control is on
+  const [db, da] = diffObject(have.dasConfig, want.dasConfig, (k) => k === 'admissionControlPolicy' && !want.dasConfig.admissionControlEnabled);
+  if (Object.keys(da).length) {
+    spec.dasConfig = stripOther(da);
+    before.dasConfig = db;
+  }
+  const [rb, ra] = diffObject(have.drsConfig, want.drsConfig);
+  if (Object.keys(ra).length) {
+    spec.drsConfig = ra;
+    before.drsConfig = rb;
+  }
+  const [pb, pa] = diffObject(have.dpmConfig, want.dpmConfig);
+  if (Object.keys(pa).length) {
+    spec.dpmConfig = pa;
+    before.dpmConfig = pb;
+  }
+  if (Object.keys(spec).length) {
+    steps.push(mk('ReconfigureComputeResource_Task', `cluster:${desired.name}`, { spec, modify: true }, before, spec));
+  }
+  return steps;
+}
+
+/** Drops an `other` admission control policy (nothing to send: admission control is off). */
+function stripOther(d: Partial<DasState>): Partial<DasState> {
+  if (d.admissionControlPolicy?.type !== 'other') return d;
+  const { admissionControlPolicy: _drop, ...rest } = d;
+  return rest;
+}
+
+// ---------------------------------------------------------------- addresses
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/**
+ * The address a member gets from a pool: `start + memberIndex` (stable while the member order in
+ * the file is). @throws PlanError when the pool is exhausted or missing.
+ */
+export function poolAddress(pools: AddressPool[], poolName: string, memberIndex: number): { ip: string; netmask: string } {
+  const pool = pools.find((p) => p.name === poolName);
+  if (!pool) throw new PlanError(`address pool ${poolName} is not declared`);
+  const n = ipToInt(pool.start) + memberIndex;
+  if (n > ipToInt(pool.end)) throw new PlanError(`address pool ${poolName} (${pool.start}–${pool.end}) has no address for member #${memberIndex + 1}`);
+  return { ip: intToIp(n), netmask: pool.netmask };
+}
+
+/** The HostVirtualNicSpec a VMkernel NIC must have on this host. @throws PlanError for a missing static address. */
+export function vnicSpecFor(desired: DesiredCluster, host: MemberHost, nic: VmkNicSpec, memberIndex: number): VnicSpecArgs {
+  const a = nic.addressing;
+  if (a.mode === 'dhcp') return { dhcp: true, mtu: nic.mtu };
+  if (a.mode === 'static') {
+    const ip = host.addresses[nic.device];
+    if (!ip) throw new PlanError(`host ${host.fqdn} has no address for ${nic.device} (port group ${nic.portgroup})`);
+    return { dhcp: false, ipAddress: ip, subnetMask: a.netmask, mtu: nic.mtu };
+  }
+  const { ip, netmask } = poolAddress(desired.pools, a.pool, memberIndex);
+  return { dhcp: false, ipAddress: ip, subnetMask: netmask, mtu: nic.mtu };
+}
+
+// ---------------------------------------------------------------- host networking
+
+function vswitchArgs(v: VSwitchSpec): VSwitchSpecArgs {
+  return { numPorts: v.numPorts, uplinks: v.uplinks, mtu: v.mtu, teaming: v.teaming, security: v.security };
+}
+
+/** Only the members `want` sets (undefined = not managed) are compared. */
+function policyDiffers<T extends object>(have: T | undefined, want: T | undefined): boolean {
+  if (!want) return false;
+  const h = (have ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(want)) {
+    if (v === undefined) continue;
+    if (!same(h[k], v)) return true;
+  }
+  return false;
+}
+
+function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, memberIndex: number, target: string): Step[] {
+  const steps: Step[] = [];
+  const uuid = host.uuid;
+  for (const v of desired.vswitches) {
+    const have = cur.vswitches.find((s) => s.name === v.name);
+    const spec = vswitchArgs(v);
+    if (!have) {
+      steps.push(mk('AddVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, null, spec, uuid));
+      continue;
+    }
+    const haveSpec: VSwitchSpecArgs = { numPorts: have.numPorts, uplinks: have.uplinks, mtu: have.mtu, teaming: have.teaming, security: have.security };
+    const [b, a] = diffObject(haveSpec, spec, (k) => k === 'teaming' || k === 'security');
+    if (policyDiffers(have.teaming, v.teaming)) {
+      b.teaming = have.teaming;
+      a.teaming = v.teaming;
+    }
+    if (policyDiffers(have.security, v.security)) {
+      b.security = have.security;
+      a.security = v.security;
+    }
+    if (Object.keys(a).length) steps.push(mk('UpdateVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, b, a, uuid));
+  }
+  for (const p of desired.portgroups) {
+    const have = cur.portgroups.find((g) => g.name === p.name);
+    const portgrp: PortgroupSpecArgs = { name: p.name, vlanId: p.vlanId, vswitchName: p.vswitch, teaming: p.teaming, security: p.security };
+    if (!have) {
+      steps.push(mk('AddPortGroup', `${target} portgroup:${p.name}`, { portgrp }, null, portgrp, uuid));
+      continue;
+    }
+    const b: Record<string, unknown> = {};
+    const a: Record<string, unknown> = {};
+    if (have.vlanId !== p.vlanId) [b['vlanId'], a['vlanId']] = [have.vlanId, p.vlanId];
+    if (have.vswitch !== p.vswitch) [b['vswitchName'], a['vswitchName']] = [have.vswitch, p.vswitch];
+    if (policyDiffers(have.teaming, p.teaming)) [b['teaming'], a['teaming']] = [have.teaming ?? null, p.teaming];
+    if (policyDiffers(have.security, p.security)) [b['security'], a['security']] = [have.security ?? null, p.security];
+    if (Object.keys(a).length) steps.push(mk('UpdatePortGroup', `${target} portgroup:${p.name}`, { pgName: p.name, portgrp }, b, a, uuid));
+  }
+  const services: Step[] = [];
+  for (const nic of desired.vmknics) {
+    const want = vnicSpecFor(desired, host, nic, memberIndex);
+    const have = cur.vmknics.find((n) => n.portgroup === nic.portgroup);
+    const t = `${target} vmknic:${nic.portgroup}`;
+    if (!have) {
+      steps.push(mk('AddVirtualNic', t, { portgroup: nic.portgroup, nic: want }, null, want, uuid));
+    } else {
+      const haveSpec: VnicSpecArgs = have.dhcp
+        ? { dhcp: true, mtu: have.mtu }
+        : { dhcp: false, ipAddress: have.ipAddress, subnetMask: have.subnetMask, mtu: have.mtu };
+      const [b, a] = diffObject(haveSpec, want);
+      if (Object.keys(a).length) steps.push(mk('UpdateVirtualNic', `${t} (${have.device})`, { device: have.device, portgroup: nic.portgroup, nic: want }, b, a, uuid));
+    }
+    const device = have?.device;
+    const all: VmkService[] = ['management', 'vmotion', 'vsan', 'faultToleranceLogging', 'vSphereProvisioning', 'vSphereReplication'];
+    for (const s of all) {
+      const selected = device !== undefined && (cur.services[s] ?? []).includes(device);
+      const wanted = nic.services.includes(s);
+      if (wanted && !selected) {
+        services.push(mk('SelectVnicForNicType', `${t} service:${s}`, { nicType: s, portgroup: nic.portgroup, device }, false, true, uuid));
+      } else if (!wanted && selected && device) {
+        services.push(mk('DeselectVnicForNicType', `${t} service:${s}`, { nicType: s, portgroup: nic.portgroup, device }, true, false, uuid));
+      }
+    }
+  }
+  steps.push(...services);
+  return steps;
+}
+
+function planTimeDnsOptions(desired: DesiredCluster, cur: HostState, target: string, uuid: string): Step[] {
+  const steps: Step[] = [];
+  if (!same(cur.ntpServers, desired.ntpServers)) {
+    steps.push(mk('UpdateDateTimeConfig', `${target} ntp`, { ntpServers: desired.ntpServers }, cur.ntpServers, desired.ntpServers, uuid));
+  }
+  if (desired.ntpServers.length && cur.ntpd) {
+    if (cur.ntpd.policy !== 'on') steps.push(mk('UpdateServicePolicy', `${target} service:ntpd`, { id: 'ntpd', policy: 'on' }, cur.ntpd.policy, 'on', uuid));
+    if (!cur.ntpd.running) steps.push(mk('StartService', `${target} service:ntpd`, { id: 'ntpd' }, false, true, uuid));
+  }
+  const dnsHave = { servers: cur.dns.servers, searchDomains: cur.dns.searchDomains, dhcp: cur.dns.dhcp };
+  const dnsWant = { servers: desired.dns.servers, searchDomains: desired.dns.searchDomains, dhcp: false };
+  if (!same(dnsHave, dnsWant)) {
+    steps.push(mk('UpdateDnsConfig', `${target} dns`, {
+      dhcp: false, hostName: cur.dns.hostName, domainName: cur.dns.domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains,
+    }, dnsHave, dnsWant, uuid));
+  }
+  const changed = desired.advanced.filter((o) => String(cur.advanced[o.key]) !== String(o.value));
+  if (changed.length) {
+    const before = Object.fromEntries(changed.map((o) => [o.key, cur.advanced[o.key] ?? null]));
+    const after = Object.fromEntries(changed.map((o) => [o.key, o.value]));
+    steps.push(mk('UpdateOptions', `${target} advanced`, { changedValue: changed.map((o) => ({ key: o.key, value: o.value, type: o.type })) }, before, after, uuid));
+  }
+  return steps;
+}
+
+/**
+ * Steps for one member host only (no cluster steps): AddHost_Task when vCenter does not know the
+ * UUID, then its configuration — planned against {@link defaultHostState} for a host not yet added
+ * (the job re-plans after AddHost_Task) — wrapped in maintenance mode when needed.
+ * @param clusterRef the cluster's MoRef (undefined: not created yet) — a host in another compute
+ *   resource is refused (moving hosts between clusters is left to the operator).
+ * @throws PlanError for a disconnected host, a host in another cluster, a missing static address or an exhausted pool.
+ */
+export function planHostSteps(desired: DesiredCluster, host: MemberHost, current: HostState | undefined, clusterRef: string | undefined, context: PlanContext = {}): Step[] {
+  const memberIndex = context.memberIndex ?? Math.max(0, desired.hosts.findIndex((h) => h.uuid === host.uuid));
+  const target = `host:${host.fqdn}`;
+  const steps: Step[] = [];
+  let cur = current;
+  if (!cur) {
+    steps.push(mk('AddHost_Task', target, { hostName: host.fqdn, credentials: desired.credentials, sslThumbprint: host.thumbprint, asConnected: true }, null, { cluster: desired.name }, host.uuid));
+    cur = defaultHostState(host.fqdn, host.uuid);
+  } else {
+    if (clusterRef && cur.parentRef && cur.parentRef !== clusterRef) {
+      throw new PlanError(`host ${host.fqdn} (${host.uuid}) is in another compute resource (${cur.parentRef}), not in cluster ${desired.name}; move it there or remove it first`);
+    }
+    if (cur.connectionState !== 'connected') {
+      throw new PlanError(`host ${host.fqdn} (${host.uuid}) is ${cur.connectionState} in vCenter; reconnect it first`);
+    }
+  }
+  const config = [...planNetwork(desired, host, cur, memberIndex, target), ...planTimeDnsOptions(desired, cur, target, host.uuid)];
+  const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
+  if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));
+  steps.push(...config);
+  if (needsMaintenance) steps.push(mk('ExitMaintenanceMode_Task', target, { timeout: 0 }, true, false, host.uuid));
+  return steps;
+}
+
+/** Finds a member by UUID (case-insensitive). @throws PlanError when the cluster has no such member. */
+export function memberByUuid(desired: DesiredCluster, uuid: string): MemberHost {
+  const h = desired.hosts.find((m) => m.uuid.toLowerCase() === uuid.toLowerCase());
+  if (!h) throw new PlanError(`host ${uuid} is not a member of cluster ${desired.name}`);
+  return h;
+}
+
+/**
+ * The plan for one host: cluster steps, then the host's steps.
+ * @param current cluster state and this host's state (undefined when vCenter does not know it)
+ */
+export function planHost(desired: DesiredCluster, host: MemberHost, current: { cluster: ClusterState; host: HostState | undefined }, context: PlanContext = {}): Step[] {
+  return [...planClusterSteps(desired, current.cluster), ...planHostSteps(desired, host, current.host, current.cluster.clusterRef, context)];
+}
+
+/** The plan for a whole cluster: cluster steps, then every member's steps in file order. */
+export function planCluster(desired: DesiredCluster, current: CurrentState): Step[] {
+  const steps = planClusterSteps(desired, current.cluster);
+  desired.hosts.forEach((h, i) => {
+    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { memberIndex: i }));
+  });
+  return steps;
+}
