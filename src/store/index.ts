@@ -9,6 +9,7 @@ import { AuditRepo, SettingsRepo } from './audit.js';
 import { TokenRepo } from './tokens.js';
 import { UserRepo } from './users.js';
 import { PhoneHomeRepo } from './phonehomes.js';
+import { JobRepo } from './jobs.js';
 import type { Logger } from '../log.js';
 
 export class Store {
@@ -18,6 +19,7 @@ export class Store {
   readonly tokens: TokenRepo;
   readonly users: UserRepo;
   readonly phoneHomes: PhoneHomeRepo;
+  readonly jobs: JobRepo;
 
   constructor(readonly db: Database) {
     this.hosts = new HostRepo(db);
@@ -26,6 +28,7 @@ export class Store {
     this.tokens = new TokenRepo(db);
     this.users = new UserRepo(db);
     this.phoneHomes = new PhoneHomeRepo(db);
+    this.jobs = new JobRepo(db);
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */

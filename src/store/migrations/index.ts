@@ -4,10 +4,11 @@
  */
 import type { Database } from 'better-sqlite3';
 import * as m001 from './001-initial.js';
+import * as m004 from './004-job-steps-args.js';
 
 export interface Migration {
   name: string;
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001];
+export const migrations: Migration[] = [m001, m004];
