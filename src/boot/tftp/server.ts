@@ -1,0 +1,376 @@
+/**
+ * The read-only TFTP server (RFC 1350, 2347, 2348, 2349, 7440): listening sockets, request
+ * handling (path safety, file lookup, caps) and the set of running {@link Transfer}s.
+ *
+ * Local address of replies: Node cannot read a datagram's destination address (no IP_PKTINFO), so
+ * when the listen address is 0.0.0.0 we bind one listening socket per local IPv4 address (found at
+ * start) instead of one wildcard socket. Each request then arrives on a socket that knows its local
+ * address, and the transfer socket binds to that same address: replies always come from the address
+ * the client sent to, as PXE ROMs require. Addresses added after start are not served until restart.
+ * With a specific listen address there is exactly one socket on it.
+ *
+ * Errors for refused requests (ERROR 1 not found, 2 access violation / write request, 4 bad mode,
+ * 0 busy) are sent from the listening socket; every datagram that is not a valid request is dropped
+ * with a debug log and a counter, and the server keeps serving.
+ *
+ * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy.
+ */
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+import { readFileSync, close as closeFd } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Service } from '../../server.js';
+import type { Config } from '../../config/schema.js';
+import type { BootFileSource, BootFile } from '../files/types.js';
+import { PathRejectedError } from '../files/path.js';
+import { toBindError } from '../../net/bind-error.js';
+import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from './packet.js';
+import { negotiateOptions } from './options.js';
+import { DiskOctetSource, DiskNetasciiSource, MemorySource, toNetascii, netasciiSizeOfFile, openReadOnly, type BlockSource } from './blocks.js';
+import { Transfer, type TransferOutcome } from './transfer.js';
+import { tftpMetrics, type TftpMetrics } from './metrics.js';
+
+/** Options of {@link createTftpServer}. */
+export interface TftpServerOptions {
+  /** The one resolver of boot files (static root, images, rendered per host). */
+  source: BootFileSource;
+  /** IPv4 address to bind; `0.0.0.0` binds every local IPv4 address separately (see module comment). */
+  address: string;
+  /** UDP port (69 in production, 0 in tests for a random one). */
+  port: number;
+  /** Limits from the config (`tftp.*`); `port` in it is ignored in favour of {@link port}. */
+  limits: Config['tftp'];
+  log: Logger;
+  /** Floor of the adaptive retransmission timeout, ms (default 100). */
+  minRtoMs?: number;
+  /** Ceiling of the retransmission timeout when the client did not negotiate one, ms (default 3000). */
+  maxRtoMs?: number;
+  /** Netascii files up to this size (bytes) are scanned to answer tsize (default 16 MiB). */
+  netasciiTsizeLimit?: number;
+}
+
+/** A TFTP server: a {@link Service} plus the addresses it is bound to. */
+export interface TftpServer extends Service {
+  /** The first bound address (the only one unless listening on 0.0.0.0). @throws Error before start */
+  address(): { address: string; port: number };
+  /** Every bound listening address. */
+  addresses(): Array<{ address: string; port: number }>;
+  /** Transfers currently running (or being set up). */
+  activeTransfers(): number;
+}
+
+interface Listener {
+  socket: Socket;
+  address: string;
+  port: number;
+  /** Largest blksize fitting the interface MTU (MTU − 20 IP − 8 UDP − 4 TFTP), when known. */
+  linkBlksize: number | undefined;
+}
+
+/**
+ * Creates (does not start) the TFTP server.
+ * `start()` rejects with a BindError naming the port and `--tftp-port` when a socket cannot be bound.
+ */
+export function createTftpServer(opts: TftpServerOptions): TftpServer {
+  return new TftpServerImpl(opts);
+}
+
+/** Local IPv4 addresses with their interface MTU-derived blksize cap. */
+function localAddresses(): Array<{ address: string; linkBlksize: number | undefined }> {
+  const out: Array<{ address: string; linkBlksize: number | undefined }> = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4') out.push({ address: a.address, linkBlksize: linkBlksizeOf(name) });
+  }
+  return out;
+}
+
+/** Interface name owning `address`, if any. */
+function interfaceOf(address: string): string | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if ((addrs ?? []).some((a) => a.address === address)) return name;
+  }
+  return undefined;
+}
+
+/** blksize that fits one datagram on interface `name` (Linux sysfs MTU), or undefined. */
+function linkBlksizeOf(name: string | undefined): number | undefined {
+  if (!name) return undefined;
+  try {
+    const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+    return Number.isFinite(mtu) && mtu > 100 ? mtu - 32 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+class TftpServerImpl implements TftpServer {
+  readonly name = 'tftp';
+  private readonly log: Logger;
+  private readonly metrics: TftpMetrics;
+  private listeners: Listener[] = [];
+  /** Running or reserved transfers by client `address:port` (null while the file is being resolved). */
+  private readonly byClient = new Map<string, Transfer | null>();
+  private readonly perAddress = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly opts: TftpServerOptions) {
+    this.log = opts.log.child({ subsystem: 'tftp' });
+    this.metrics = tftpMetrics();
+  }
+
+  address(): { address: string; port: number } {
+    const l = this.listeners[0];
+    if (!l) throw new Error('TFTP server is not started');
+    return { address: l.address, port: l.port };
+  }
+
+  addresses(): Array<{ address: string; port: number }> {
+    return this.listeners.map((l) => ({ address: l.address, port: l.port }));
+  }
+
+  activeTransfers(): number {
+    return this.byClient.size;
+  }
+
+  async start(): Promise<void> {
+    const { address } = this.opts;
+    const targets =
+      address === '0.0.0.0'
+        ? localAddresses()
+        : [{ address, linkBlksize: linkBlksizeOf(interfaceOf(address)) }];
+    if (targets.length === 0) targets.push({ address, linkBlksize: undefined });
+    let port = this.opts.port;
+    try {
+      for (const t of targets) {
+        const l = await this.bind(t.address, port, t.linkBlksize);
+        port = l.port; // port 0: every address gets the port the first one got
+        this.listeners.push(l);
+      }
+    } catch (e) {
+      for (const l of this.listeners) l.socket.close();
+      this.listeners = [];
+      throw toBindError(e, 'TFTP (udp)', address, this.opts.port, '--tftp-port');
+    }
+    this.log.info({ addresses: this.addresses() }, 'TFTP server listening');
+  }
+
+  private bind(address: string, port: number, linkBlksize: number | undefined): Promise<Listener> {
+    return new Promise((res, rej) => {
+      const socket = createSocket({ type: 'udp4' });
+      const onError = (e: Error) => {
+        socket.close();
+        rej(e);
+      };
+      socket.once('error', onError);
+      socket.bind({ address, port, exclusive: true }, () => {
+        socket.off('error', onError);
+        const l: Listener = { socket, address, port: socket.address().port, linkBlksize };
+        socket.on('error', (err) => this.log.error({ err, address }, 'TFTP listening socket error'));
+        socket.on('message', (msg, rinfo) => this.onDatagram(l, msg, rinfo));
+        res(l);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const l of this.listeners) {
+      try {
+        l.socket.close();
+      } catch {
+        /* already closed */
+      }
+    }
+    this.listeners = [];
+    for (const t of [...this.byClient.values()]) t?.abort('shutdown', 'server shutting down');
+  }
+
+  private onDatagram(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
+    const d = decodePacket(msg);
+    if (!d.ok) {
+      this.metrics.dropped.inc({ reason: d.error.reason });
+      this.log.debug({ client: `${rinfo.address}:${rinfo.port}`, reason: d.error.reason, detail: d.error.detail, bytes: msg.length }, 'dropped malformed datagram');
+      return;
+    }
+    const p = d.packet;
+    if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {
+      this.metrics.dropped.inc({ reason: 'unexpected' });
+      this.log.debug({ client: `${rinfo.address}:${rinfo.port}`, op: p.op }, 'dropped non-request packet on the listening port');
+      return;
+    }
+    void this.onRequest(l, p, rinfo);
+  }
+
+  private refuse(l: Listener, rinfo: RemoteInfo, code: number, message: string): void {
+    this.metrics.refused.inc({ code: String(code) });
+    try {
+      l.socket.send(encodeError(code, message), rinfo.port, rinfo.address);
+    } catch {
+      /* listener closed meanwhile */
+    }
+  }
+
+  private async onRequest(l: Listener, req: RequestPacket, rinfo: RemoteInfo): Promise<void> {
+    const client = `${rinfo.address}:${rinfo.port}`;
+    const id = randomBytes(4).toString('hex');
+    const log = this.log.child({ client, transfer: id });
+    if (req.op === Opcode.WRQ) {
+      log.info({ file: req.filename }, 'write request refused (read-only server)');
+      this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, 'Access violation: write requests are not accepted');
+      return;
+    }
+    if (this.byClient.has(client)) {
+      log.debug({ file: req.filename }, 'repeated request from a running transfer ignored');
+      return;
+    }
+    const limits = this.opts.limits;
+    if (this.byClient.size >= limits['max-transfers']) {
+      log.warn({ file: req.filename, max: limits['max-transfers'] }, 'request refused: too many transfers');
+      this.refuse(l, rinfo, ErrorCode.NOT_DEFINED, 'Server busy: too many transfers, try again later');
+      return;
+    }
+    const mine = this.perAddress.get(rinfo.address) ?? 0;
+    if (mine >= limits['max-transfers-per-client']) {
+      log.warn({ file: req.filename, max: limits['max-transfers-per-client'] }, 'request refused: too many transfers from this client');
+      this.refuse(l, rinfo, ErrorCode.NOT_DEFINED, 'Too many transfers from this address, try again later');
+      return;
+    }
+    if (req.mode !== 'octet' && req.mode !== 'netascii') {
+      log.info({ file: req.filename, mode: req.mode }, 'request refused: unsupported mode');
+      this.refuse(l, rinfo, ErrorCode.ILLEGAL_OPERATION, `Illegal TFTP operation: mode "${req.mode}" not supported`);
+      return;
+    }
+    // Reserve the slot before any await so that caps hold under bursts.
+    this.byClient.set(client, null);
+    this.perAddress.set(rinfo.address, mine + 1);
+    let transfer: Transfer | null = null;
+    try {
+      transfer = await this.prepare(l, req, rinfo, id, log);
+    } catch (e) {
+      log.error({ err: e, file: req.filename }, 'request failed');
+      this.refuse(l, rinfo, ErrorCode.NOT_DEFINED, 'Internal server error');
+    }
+    if (!transfer) {
+      this.unreserve(client, rinfo.address);
+      return;
+    }
+    if (this.closed) {
+      transfer.abort('shutdown', 'server shutting down');
+      return;
+    }
+    this.byClient.set(client, transfer);
+    this.metrics.active.inc();
+    await transfer.start();
+  }
+
+  private unreserve(client: string, address: string): void {
+    this.byClient.delete(client);
+    const n = (this.perAddress.get(address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, n);
+  }
+
+  /** Resolves and opens the file and negotiates options; refuses (and returns null) on failure. */
+  private async prepare(l: Listener, req: RequestPacket, rinfo: RemoteInfo, id: string, log: Logger): Promise<Transfer | null> {
+    let file: BootFile | null;
+    try {
+      file = await this.opts.source.resolve(req.filename, { protocol: 'tftp', clientAddress: rinfo.address, clientPort: rinfo.port, requestId: id });
+    } catch (e) {
+      if (e instanceof PathRejectedError) {
+        log.warn({ file: req.filename, reason: e.reason }, 'request refused: unsafe path');
+        this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, `Access violation: ${e.reason}`);
+        return null;
+      }
+      throw e;
+    }
+    if (!file) {
+      log.info({ file: req.filename }, 'request refused: file not found');
+      this.refuse(l, rinfo, ErrorCode.FILE_NOT_FOUND, 'File not found');
+      return null;
+    }
+    const netascii = req.mode === 'netascii';
+    const wantsTsize = req.options.has('tsize');
+    let transferSize: number | null;
+    let makeSource: (blksize: number) => BlockSource;
+    if (file.kind === 'rendered') {
+      const data = netascii ? toNetascii(file.data) : file.data;
+      transferSize = data.length;
+      makeSource = (b) => new MemorySource(data, b);
+    } else {
+      let fd: number;
+      try {
+        fd = await openReadOnly(file.path);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          this.refuse(l, rinfo, ErrorCode.FILE_NOT_FOUND, 'File not found');
+          log.info({ file: req.filename }, 'request refused: file vanished');
+          return null;
+        }
+        log.warn({ file: req.filename, code }, 'request refused: cannot open file');
+        this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, 'Access violation: cannot open file');
+        return null;
+      }
+      try {
+        transferSize = !netascii ? file.size : wantsTsize ? await netasciiSizeOfFile(fd, file.size, this.opts.netasciiTsizeLimit ?? 16 * 1024 * 1024) : null;
+      } catch (e) {
+        closeQuietly(fd);
+        throw e;
+      }
+      makeSource = (b) => (netascii ? new DiskNetasciiSource(fd, b) : new DiskOctetSource(fd, b));
+    }
+    const limits = this.opts.limits;
+    const negotiated = negotiateOptions(req.options, {
+      maxBlksize: limits['max-blksize'],
+      linkBlksize: l.linkBlksize,
+      maxWindowsize: limits['max-windowsize'],
+      defaultTimeoutMs: limits['timeout-ms'],
+      transferSize,
+    });
+    const source: BlockSource = makeSource(negotiated.blksize);
+    log.info(
+      {
+        file: req.filename,
+        mode: req.mode,
+        size: transferSize,
+        options: Object.fromEntries(req.options),
+        blksize: negotiated.blksize,
+        windowsize: negotiated.windowsize,
+      },
+      'transfer starting',
+    );
+    const client = `${rinfo.address}:${rinfo.port}`;
+    return new Transfer({
+      id,
+      clientAddress: rinfo.address,
+      clientPort: rinfo.port,
+      localAddress: l.address,
+      source,
+      negotiated,
+      maxRetries: limits.retries,
+      minRtoMs: this.opts.minRtoMs ?? 100,
+      maxRtoMs: this.opts.maxRtoMs ?? 3000,
+      log,
+      metrics: this.metrics,
+      onEnd: (_t, outcome) => this.onEnd(client, rinfo.address, outcome, log),
+    });
+  }
+
+  private onEnd(client: string, address: string, outcome: TransferOutcome, log: Logger): void {
+    this.unreserve(client, address);
+    this.metrics.active.dec();
+    const ms = Math.round(outcome.ms);
+    if (outcome.ok) {
+      log.info({ bytes: outcome.bytes, blocks: outcome.blocks, ms }, 'transfer completed');
+    } else if (outcome.reason === 'io-error' || outcome.reason === 'socket-error') {
+      log.warn({ reason: outcome.reason, detail: outcome.detail, bytes: outcome.bytes, ms }, 'transfer failed');
+    } else {
+      log.info({ reason: outcome.reason, detail: outcome.detail, bytes: outcome.bytes, ms }, 'transfer ended early');
+    }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  closeFd(fd, () => undefined);
+}

@@ -1,0 +1,392 @@
+/**
+ * One TFTP read transfer (RFC 1350 §2/§4, RFC 2347 OACK, RFC 7440 windows) on its own ephemeral
+ * UDP socket — the server's transfer ID (TID) — bound to the local address the request arrived on.
+ *
+ * Sending: blocks live in a ring of preallocated slots (header + blksize bytes each). The ring
+ * holds at least one window and reads ahead ~128 KiB with one scatter read (`fs.readv`), so a
+ * lock-step transfer does one disk read per many blocks and never holds more than the ring.
+ * A window [lastAcked+1 … lastAcked+windowsize] is sent, then the transfer waits for an ACK:
+ *  - ACK of a block inside the window (the client saw a gap) → go back and send from ack+1;
+ *  - ACK of the last block of the file → done;
+ *  - a duplicate or stale ACK → ignored: only the timer resends (no sorcerer's apprentice).
+ * Block numbers are tracked as absolute integers; on the wire they wrap 65535 → 0 (tftp-hpa,
+ * dnsmasq, iPXE and ESXi's mboot all expect 0 after 65535).
+ *
+ * Retransmission timer (RFC 6298 shape): initial RTO = negotiated timeout or config timeout-ms;
+ * smoothed RTT from ACKs of windows that were not retransmitted (Karn); RTO doubles on timeout,
+ * bounded by [minRto, maxRto]; after `retries` timeouts without progress the transfer is dropped
+ * and its socket and file descriptor are freed (abandoned tsize probes, vanished clients).
+ *
+ * Datagrams from another address/port get ERROR 5 "Unknown transfer ID" (RFC 1350 §4) and do not
+ * touch the transfer.
+ */
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { BlockSource } from './blocks.js';
+import type { Negotiated } from './options.js';
+import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opcode } from './packet.js';
+import type { FailReason, TftpMetrics } from './metrics.js';
+
+/** Bytes read ahead per transfer (rounded to whole blocks, at least one window). */
+const READ_AHEAD_BYTES = 128 * 1024;
+/** Upper bound of ring slots from read-ahead alone (small blksize). */
+const READ_AHEAD_MAX_SLOTS = 256;
+/** Flush the bytes-sent counter to prom-client at least this often (bytes). */
+const METRIC_FLUSH_BYTES = 16 * 1024 * 1024;
+
+/** How a transfer ended. */
+export type TransferOutcome =
+  | { ok: true; bytes: number; blocks: number; ms: number }
+  | { ok: false; reason: FailReason; detail: string; bytes: number; ms: number };
+
+/** Everything a transfer needs; built by the server after the file is resolved and opened. */
+export interface TransferParams {
+  /** Short id on every log line (`transfer`). */
+  id: string;
+  clientAddress: string;
+  clientPort: number;
+  /** Local address the RRQ arrived on; the transfer socket binds here (port 0). */
+  localAddress: string;
+  source: BlockSource;
+  negotiated: Negotiated;
+  /** Timeouts without progress before giving up (config `tftp.retries`). */
+  maxRetries: number;
+  /** Floor of the adaptive RTO in ms. */
+  minRtoMs: number;
+  /** Ceiling of the adaptive RTO in ms (the negotiated timeout wins when smaller). */
+  maxRtoMs: number;
+  log: Logger;
+  metrics: TftpMetrics;
+  /** Called exactly once when the transfer ends (socket and file already released). */
+  onEnd(t: Transfer, outcome: TransferOutcome): void;
+}
+
+type State = 'init' | 'oack' | 'data' | 'done';
+
+/** A running read transfer; see the module comment for the protocol. */
+export class Transfer {
+  readonly id: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  private readonly p: TransferParams;
+  private readonly blksize: number;
+  private readonly windowsize: number;
+  private socket: Socket | null = null;
+  private state: State = 'init';
+
+  // Ring of slots: slot i at i*stride holds a 4-byte DATA header then blksize bytes.
+  private ring: Buffer | null = null;
+  private slots: Buffer[] = [];
+  private slotLen: Int32Array = new Int32Array(0);
+  private nslots = 0;
+  private stride = 0;
+
+  // Absolute block numbers (1-based; 0 = the OACK).
+  private lastAcked = 0;
+  private lastSent = 0;
+  private filledUpTo = 0;
+  private lastBlock = Number.POSITIVE_INFINITY;
+  private reading = false;
+
+  // Retransmission timer.
+  private retries = 0;
+  private rto: number;
+  private readonly maxRto: number;
+  private srtt = -1;
+  private rttvar = 0;
+  private sentAt = 0;
+  private retransmitted = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerMs = 0;
+
+  private bytesSent = 0;
+  private bytesUnflushed = 0;
+  private readonly startedAt = performance.now();
+  private readonly oack: Buffer | null;
+
+  private readonly onMessageBound = (msg: Buffer, rinfo: RemoteInfo): void => this.onMessage(msg, rinfo);
+  private readonly onTimeoutBound = (): void => this.onTimeout();
+  private readonly onSocketErrorBound = (err: Error): void => this.fail('socket-error', err.message, false);
+
+  constructor(params: TransferParams) {
+    this.p = params;
+    this.id = params.id;
+    this.clientAddress = params.clientAddress;
+    this.clientPort = params.clientPort;
+    this.blksize = params.negotiated.blksize;
+    this.windowsize = params.negotiated.windowsize;
+    const neg = params.negotiated;
+    // A negotiated timeout (RFC 2349) is the most the client expects to wait; otherwise back off further.
+    this.maxRto = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(params.maxRtoMs, neg.timeoutMs);
+    this.rto = Math.max(params.minRtoMs, Math.min(neg.timeoutMs, this.maxRto));
+    this.oack = neg.oack ? encodeOack(neg.oack) : null;
+  }
+
+  /** Payload bytes sent so far (retransmissions included). */
+  get sent(): number {
+    return this.bytesSent;
+  }
+
+  /**
+   * Binds the transfer socket and sends the OACK or the first window.
+   * Never rejects: a bind failure ends the transfer with reason `socket-error`.
+   */
+  async start(): Promise<void> {
+    const socket = createSocket({ type: 'udp4' });
+    this.socket = socket;
+    socket.on('error', this.onSocketErrorBound);
+    try {
+      await new Promise<void>((res, rej) => {
+        socket.once('error', rej);
+        socket.bind({ address: this.p.localAddress, port: 0, exclusive: true }, () => {
+          socket.off('error', rej);
+          res();
+        });
+      });
+    } catch (e) {
+      this.fail('socket-error', `cannot bind transfer socket on ${this.p.localAddress}: ${(e as Error).message}`, false);
+      return;
+    }
+    if (this.state === 'done') return; // aborted while binding
+    socket.on('message', this.onMessageBound);
+    this.p.metrics.started.inc();
+    if (this.oack) {
+      this.state = 'oack';
+      this.sendOack();
+    } else {
+      this.enterData();
+    }
+  }
+
+  /** Ends the transfer now (server shutdown): ERROR 0 to the client, resources freed. */
+  abort(reason: FailReason, detail: string): void {
+    this.fail(reason, detail, true);
+  }
+
+  private sendOack(): void {
+    this.sentAt = performance.now();
+    this.socket!.send(this.oack!, this.clientPort, this.clientAddress);
+    this.armTimer();
+  }
+
+  private enterData(): void {
+    this.state = 'data';
+    this.stride = this.blksize + 4;
+    const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil(READ_AHEAD_BYTES / this.blksize));
+    this.nslots = Math.max(this.windowsize, byReadAhead);
+    this.ring = Buffer.allocUnsafe(this.nslots * this.stride);
+    this.slotLen = new Int32Array(this.nslots);
+    this.slots = new Array<Buffer>(this.nslots);
+    for (let i = 0; i < this.nslots; i++) {
+      this.slots[i] = this.ring.subarray(i * this.stride + 4, (i + 1) * this.stride);
+    }
+    this.retransmitted = false;
+    this.sendWindow();
+  }
+
+  /** Sends [lastAcked+1 … lastAcked+windowsize] (clipped to the last block); reads ahead first when needed. */
+  private sendWindow(): void {
+    if (this.reading || this.state !== 'data') return;
+    const start = this.lastAcked + 1;
+    const end = Math.min(this.lastAcked + this.windowsize, this.lastBlock);
+    if (end > this.filledUpTo) {
+      void this.fill();
+      return;
+    }
+    if (start <= this.lastSent) {
+      this.retransmitted = true;
+      this.p.metrics.retransmitted.inc(Math.min(end, this.lastSent) - start + 1);
+    } else {
+      this.retransmitted = false;
+      this.sentAt = performance.now();
+    }
+    const socket = this.socket!;
+    const ring = this.ring!;
+    const n = this.nslots;
+    let bytes = 0;
+    for (let b = start; b <= end; b++) {
+      const slot = b % n;
+      const off = slot * this.stride;
+      const len = this.slotLen[slot]!;
+      writeDataHeader(ring, off, b);
+      socket.send(ring, off, 4 + len, this.clientPort, this.clientAddress);
+      bytes += len;
+    }
+    if (end > this.lastSent) this.lastSent = end;
+    this.bytesSent += bytes;
+    this.bytesUnflushed += bytes;
+    if (this.bytesUnflushed >= METRIC_FLUSH_BYTES) this.flushBytes();
+    this.armTimer();
+  }
+
+  /** Reads blocks filledUpTo+1 … lastAcked+nslots into their (free) slots, then sends. */
+  private async fill(): Promise<void> {
+    this.reading = true;
+    const first = this.filledUpTo + 1;
+    const last = this.lastAcked + this.nslots;
+    const views: Buffer[] = [];
+    for (let b = first; b <= last; b++) views.push(this.slots[b % this.nslots]!);
+    let total: number;
+    try {
+      total = await this.p.source.fill(first, views);
+    } catch (e) {
+      this.reading = false;
+      this.fail('io-error', `read error: ${(e as Error).message}`, true);
+      return;
+    }
+    this.reading = false;
+    if (this.state !== 'data') return;
+    let rem = total;
+    let upTo = last;
+    for (let i = 0; i < views.length; i++) {
+      const len = rem < this.blksize ? rem : this.blksize;
+      this.slotLen[(first + i) % this.nslots] = len;
+      rem -= len;
+      if (len < this.blksize) {
+        this.lastBlock = first + i;
+        upTo = first + i;
+        break;
+      }
+    }
+    this.filledUpTo = upTo;
+    this.sendWindow();
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (rinfo.port !== this.clientPort || rinfo.address !== this.clientAddress) {
+      // RFC 1350 §4: answer a foreign TID with ERROR 5 and carry on undisturbed.
+      this.p.metrics.dropped.inc({ reason: 'unknown-tid' });
+      this.p.log.debug({ from: `${rinfo.address}:${rinfo.port}` }, 'datagram from unknown transfer ID');
+      this.socket?.send(encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
+      return;
+    }
+    // Hot path: a 4-byte ACK.
+    if (msg.length === 4 && msg[0] === 0 && msg[1] === Opcode.ACK) {
+      this.onAck((msg[2]! << 8) | msg[3]!);
+      return;
+    }
+    const d = decodePacket(msg);
+    if (!d.ok) {
+      this.p.metrics.dropped.inc({ reason: d.error.reason });
+      this.p.log.debug({ reason: d.error.reason, detail: d.error.detail, bytes: msg.length }, 'dropped malformed datagram');
+      return;
+    }
+    if (d.packet.op === Opcode.ERROR) {
+      this.fail('client-error', `client sent ERROR ${d.packet.code} "${d.packet.message}"`, false);
+      return;
+    }
+    this.p.metrics.dropped.inc({ reason: 'unexpected' });
+    this.p.log.debug({ op: d.packet.op }, 'dropped unexpected packet on transfer socket');
+  }
+
+  private onAck(ack16: number): void {
+    if (this.state === 'oack') {
+      if (ack16 !== 0) return;
+      this.retries = 0;
+      if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
+      this.enterData();
+      return;
+    }
+    if (this.state !== 'data') return;
+    const abs = this.lastAcked + ((ack16 - (this.lastAcked & 0xffff)) & 0xffff);
+    if (abs === this.lastAcked || abs > this.lastSent) return; // duplicate or stale: the timer resends
+    this.lastAcked = abs;
+    this.retries = 0;
+    if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
+    if (abs === this.lastBlock) {
+      this.finish();
+      return;
+    }
+    this.sendWindow();
+  }
+
+  private sampleRtt(ms: number): void {
+    if (this.srtt < 0) {
+      this.srtt = ms;
+      this.rttvar = ms / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
+      this.srtt = 0.875 * this.srtt + 0.125 * ms;
+    }
+    const rto = Math.ceil(this.srtt + Math.max(1, 4 * this.rttvar));
+    this.rto = Math.min(this.maxRto, Math.max(this.p.minRtoMs, rto));
+  }
+
+  private armTimer(): void {
+    if (this.timer !== null && this.timerMs === this.rto) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerMs = this.rto;
+    this.timer = setTimeout(this.onTimeoutBound, this.rto);
+  }
+
+  private onTimeout(): void {
+    if (this.state === 'done' || this.state === 'init' || this.reading) return;
+    this.retries++;
+    if (this.retries > this.p.maxRetries) {
+      const what = this.state === 'oack' ? 'ACK of the OACK' : `ACK of block ${this.lastAcked + 1}`;
+      this.fail('timeout', `no ${what} after ${this.p.maxRetries} retransmissions`, false);
+      return;
+    }
+    this.rto = Math.min(this.maxRto, this.rto * 2);
+    this.p.log.debug({ retry: this.retries, rtoMs: this.rto, block: this.lastAcked + 1 }, 'retransmitting');
+    if (this.state === 'oack') {
+      this.retransmitted = true;
+      this.p.metrics.retransmitted.inc();
+      this.socket!.send(this.oack!, this.clientPort, this.clientAddress);
+      this.armTimer();
+    } else {
+      this.sendWindow();
+    }
+  }
+
+  private flushBytes(): void {
+    if (this.bytesUnflushed > 0) this.p.metrics.bytesSent.inc(this.bytesUnflushed);
+    this.bytesUnflushed = 0;
+  }
+
+  private release(): void {
+    this.state = 'done';
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.flushBytes();
+    this.p.source.close();
+    const s = this.socket;
+    this.socket = null;
+    if (s) {
+      s.off('message', this.onMessageBound);
+      try {
+        s.close();
+      } catch {
+        /* not yet bound */
+      }
+    }
+    this.ring = null;
+    this.slots = [];
+  }
+
+  private finish(): void {
+    if (this.state === 'done') return;
+    this.release();
+    this.p.metrics.completed.inc();
+    const blocks = this.lastBlock === Number.POSITIVE_INFINITY ? 0 : this.lastBlock;
+    this.p.onEnd(this, { ok: true, bytes: this.bytesSent, blocks, ms: performance.now() - this.startedAt });
+  }
+
+  private fail(reason: FailReason, detail: string, notifyClient: boolean): void {
+    if (this.state === 'done') return;
+    if (notifyClient && this.socket && this.state !== 'init') {
+      try {
+        this.socket.send(encodeError(ErrorCode.NOT_DEFINED, detail), this.clientPort, this.clientAddress);
+      } catch {
+        /* socket already unusable */
+      }
+    }
+    this.release();
+    this.p.metrics.failed.inc({ reason });
+    this.p.onEnd(this, { ok: false, reason, detail, bytes: this.bytesSent, ms: performance.now() - this.startedAt });
+  }
+}
