@@ -1,0 +1,390 @@
+/**
+ * Durable engine jobs: the {@link JobQueue} implementation. A job is a persisted plan (rows in
+ * `jobs` / `job_steps` / `job_log` through src/store/jobs.ts); each step is recorded with start,
+ * end, result and fault. It writes and never decides: plans come from engine/plan, calls go through
+ * engine/apply.
+ *
+ * How a job runs (one "round" = read state → plan → execute):
+ * 1. read the cluster and the job's hosts (engine/apply readCurrent), plan (planHost/planCluster);
+ *    steps still pending from an earlier round are marked `skipped` ("replanned") and the new plan is
+ *    appended; zero steps → the job succeeded (this is also the read-back verification);
+ * 2. execute the steps in order. After an inventory step (CreateDatacenter, CreateClusterEx,
+ *    AddHost_Task) the affected part is read again and the remaining steps re-planned from it;
+ * 3. a transient fault (timeout, connection error, InvalidState/TaskInProgress, SystemError, HTTP ≥ 502,
+ *    HostConnectFault other than SSLVerifyFault/AlreadyConnected) is recorded on the step, then after
+ *    a backoff (retryBaseMs·2^(n-1), ≤ 30 s) a new round re-reads and re-plans — a step that had in
+ *    fact completed (a timed-out AddHost_Task vCenter finished anyway) is not planned again. After
+ *    `engine.max-attempts` transient faults the job fails with the last fault;
+ * 4. a permanent fault (InvalidLogin, thumbprint refused, InvalidArgument, PlanError, …) fails the job
+ *    at once with a reason naming the step and target;
+ * 5. after a round that executed every step, the next round must plan zero steps, else the job fails
+ *    ("verification").
+ *
+ * Crash recovery (decided: re-plan, not replay): on {@link JobRunner.start} every job left `queued`
+ * or `running` is queued again; its unfinished steps are marked `skipped` ("interrupted") and the
+ * job continues with a round from fresh state, so it resumes at the first change not yet made and
+ * never repeats one that completed before the crash (vSphere calls are not all idempotent, and a step
+ * in flight at the crash may or may not have happened).
+ *
+ * Scheduling: one job per target at a time (a second request returns the queued/running job);
+ * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once. One connection
+ * (VcenterApi) per vCenter is shared by its jobs. A missing or unreachable vCenter is a failed job
+ * with a clear reason, never a crash.
+ *
+ * Events ({@link JobEvents}): `job` (JobRecord after every state change), `step`
+ * (JobStepRecord after every step change), `log` (JobLogLine). The console streams them over SSE.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import { readSecret } from '../config/secrets.js';
+import type { DesiredCluster } from '../clusters/types.js';
+import type { Logger } from '../log.js';
+import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
+import {
+  AlreadyConnected, HostConnectFault, InvalidLogin, isTransientFault, SSLVerifyFault, VsphereFault,
+} from '../vsphere/faults.js';
+import { executeStep, PermanentStepError, readCurrent, REPLAN_AFTER, type ApplyContext } from './apply.js';
+import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, PlanError, type Step } from './plan.js';
+import type { JobOrigin, JobQueue, JobRef } from './queue.js';
+import type { CurrentState } from './state.js';
+import type { VcenterApi, VcenterConnector } from './vcenter.js';
+
+/** Where the runner gets validated cluster files (src/clusters loader, or tests). */
+export interface ClusterSource {
+  /** The cluster of that name, or undefined. */
+  get(name: string): DesiredCluster | undefined;
+  /** The cluster whose members include this SMBIOS UUID, or undefined. */
+  findByHost(uuid: string): DesiredCluster | undefined;
+}
+
+/** Events emitted by {@link JobRunner}. */
+export interface JobEvents {
+  job: [JobRecord];
+  step: [JobStepRecord];
+  log: [JobLogLine];
+}
+
+export interface JobRunnerOptions {
+  jobs: JobRepo;
+  config: Pick<Config, 'engine' | 'vcenters' | 'credentials'>;
+  clusters: ClusterSource;
+  connect: VcenterConnector;
+  log: Logger;
+  /** First retry delay in ms (doubles per attempt, capped at 30 s). Default 1000. */
+  retryBaseMs?: number;
+  /** Environment for password-env secrets (tests). */
+  env?: NodeJS.ProcessEnv;
+  /** Called when a configure-host job ends (e.g. to set the host's state in the store). */
+  onHostResult?: (uuid: string, ok: boolean, cluster: string) => void;
+}
+
+/** Faults that are a definite "no" from vCenter, even though their class is HostConnectFault. */
+function isTransient(e: unknown): boolean {
+  if (e instanceof PermanentStepError || e instanceof PlanError || e instanceof InvalidLogin) return false;
+  if (e instanceof SSLVerifyFault || e instanceof AlreadyConnected) return false;
+  if (e instanceof HostConnectFault && e.faultName === 'HostConnectFault') return true;
+  return isTransientFault(e);
+}
+
+function describe(e: unknown): string {
+  if (e instanceof VsphereFault) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The durable job runner; implements {@link JobQueue}. */
+export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
+  private readonly queues = new Map<string, string[]>();
+  private readonly running = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
+  private readonly connections = new Map<string, Promise<VcenterApi>>();
+  private closing = false;
+  private started = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: JobRunnerOptions) {
+    super();
+    this.log = o.log.child({ subsystem: 'engine' });
+  }
+
+  /** Queues again every job a previous process left unfinished, and starts running queued jobs. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const now = Date.now();
+    for (const j of this.o.jobs.unfinished()) {
+      const n = this.o.jobs.skipUnfinished(j.id, 'interrupted (server restarted); re-planned from fresh state', now);
+      this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
+      this.schedule(j);
+    }
+  }
+
+  /** Stops starting steps; running jobs stop after their current step and resume on the next start. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.inflight.values()]);
+    for (const c of this.connections.values()) {
+      await c.then((vc) => vc.close()).catch(() => undefined);
+    }
+    this.connections.clear();
+  }
+
+  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef {
+    const uuid = hostUuid.toLowerCase();
+    const desired = this.o.clusters.findByHost(uuid);
+    if (!desired) throw new Error(`host ${hostUuid} is in no cluster file`);
+    return this.enqueue('configure-host', uuid, desired, origin);
+  }
+
+  enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef {
+    const desired = this.o.clusters.get(cluster);
+    if (!desired) throw new Error(`cluster ${cluster} is not defined (no cluster file declares it)`);
+    return this.enqueue('apply-cluster', cluster, desired, origin);
+  }
+
+  /** Resolves when the job reaches a final state. */
+  wait(jobId: string): Promise<JobRecord> {
+    const j = this.o.jobs.get(jobId);
+    if (!j) return Promise.reject(new Error(`no job ${jobId}`));
+    if (['succeeded', 'failed', 'cancelled', 'blocked'].includes(j.state)) return Promise.resolve(j);
+    return new Promise((res) => {
+      this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), res]);
+    });
+  }
+
+  /** SOAP call counts of the shared connection to a vCenter (undefined if not connected). */
+  async calls(vcenter: string): Promise<ReturnType<VcenterApi['calls']> | undefined> {
+    const c = this.connections.get(vcenter);
+    return c ? (await c).calls() : undefined;
+  }
+
+  private enqueue(kind: JobKind, target: string, desired: DesiredCluster, origin: JobOrigin): JobRef {
+    const active = this.o.jobs.active(target);
+    if (active) return { id: active.id, existing: true };
+    const job = this.o.jobs.create({
+      id: randomUUID(), kind, target, cluster: desired.name, vcenter: desired.vcenter,
+      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source, at: Date.now(),
+    });
+    this.note(job.id, 'info', `${kind} ${target} queued by ${job.requestedBy ?? origin.source}`);
+    this.emit('job', job);
+    if (this.started) this.schedule(job);
+    return { id: job.id, existing: false };
+  }
+
+  private limit(): number {
+    return this.o.config.engine['concurrency-per-vcenter'];
+  }
+
+  private schedule(job: JobRecord): void {
+    const vc = job.vcenter ?? '';
+    this.queues.set(vc, [...(this.queues.get(vc) ?? []), job.id]);
+    this.pump(vc);
+  }
+
+  private pump(vc: string): void {
+    const q = this.queues.get(vc) ?? [];
+    while (!this.closing && q.length && (this.running.get(vc) ?? 0) < this.limit()) {
+      const id = q.shift()!;
+      this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
+      const p = this.run(id)
+        .catch((e: unknown) => this.finish(id, 'failed', `internal error: ${describe(e)}`))
+        .finally(() => {
+          this.inflight.delete(id);
+          this.running.set(vc, (this.running.get(vc) ?? 1) - 1);
+          this.pump(vc);
+        });
+      this.inflight.set(id, p);
+    }
+  }
+
+  private note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void {
+    const at = Date.now();
+    this.o.jobs.log(jobId, at, level, msg);
+    this.log[level]({ job: jobId }, msg);
+    const line = this.o.jobs.logs(jobId).at(-1);
+    if (line) this.emit('log', line);
+  }
+
+  private finish(id: string, state: 'succeeded' | 'failed', reason?: string): void {
+    this.o.jobs.finish(id, state, Date.now(), reason);
+    const j = this.o.jobs.get(id)!;
+    this.note(id, state === 'succeeded' ? 'info' : 'error', state === 'succeeded' ? 'job succeeded' : `job failed: ${reason ?? ''}`);
+    this.emit('job', j);
+    if (j.kind === 'configure-host' && j.cluster) this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
+    for (const w of this.waiters.get(id) ?? []) w(j);
+    this.waiters.delete(id);
+  }
+
+  private emitStep(jobId: string, seq: number): void {
+    const s = this.o.jobs.steps(jobId).find((x) => x.seq === seq);
+    if (s) this.emit('step', s);
+  }
+
+  private connection(name: string): Promise<VcenterApi> {
+    let c = this.connections.get(name);
+    if (!c) {
+      c = this.o.connect(name);
+      this.connections.set(name, c);
+      c.catch(() => this.connections.delete(name));
+    }
+    return c;
+  }
+
+  private credentials(name: string): { username: string; password: string } {
+    const c = this.o.config.credentials.find((x) => x.name === name);
+    if (!c) throw new PermanentStepError(`ESXi credentials "${name}" are not defined under credentials: in the server configuration`);
+    try {
+      return { username: c.username, password: readSecret(c, `credentials[${name}]`, this.o.env) };
+    } catch (e) {
+      throw new PermanentStepError((e as Error).message);
+    }
+  }
+
+  private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState): Step[] {
+    if (job.kind === 'configure-host') {
+      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] });
+    }
+    return planCluster(desired, state);
+  }
+
+  /** Runs a job to its end (or until the runner closes). Never throws for vCenter problems. */
+  private async run(id: string): Promise<void> {
+    const job0 = this.o.jobs.get(id);
+    if (!job0 || !['queued', 'running'].includes(job0.state)) return;
+    this.o.jobs.markRunning(id, Date.now());
+    const job = this.o.jobs.get(id)!;
+    this.emit('job', job);
+    const desired = job.cluster ? this.o.clusters.get(job.cluster) : undefined;
+    if (!desired) return this.finish(id, 'failed', `cluster ${job.cluster ?? '?'} is not defined by any cluster file`);
+    const vcName = desired.vcenter;
+    if (!this.o.config.vcenters.some((v) => v.name === vcName)) {
+      return this.finish(id, 'failed', `vCenter "${vcName}" named by cluster ${desired.name} is not configured (vcenters: in statelesx.yaml)`);
+    }
+    const uuids = job.kind === 'configure-host' ? [job.target] : desired.hosts.map((h) => h.uuid);
+    const maxAttempts = this.o.config.engine['max-attempts'];
+    let transient = 0;
+    let completedRound = false;
+    const maxRounds = 4 + maxAttempts;
+
+    const failTransient = async (e: unknown, what: string): Promise<boolean> => {
+      transient++;
+      if (transient >= maxAttempts) {
+        this.finish(id, 'failed', `${what}: ${describe(e)} (gave up after ${transient} attempt(s))`);
+        return false;
+      }
+      const delay = Math.min(30_000, (this.o.retryBaseMs ?? 1000) * 2 ** (transient - 1));
+      this.note(id, 'warn', `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${transient + 1} of ${maxAttempts})`);
+      await sleep(delay);
+      return true;
+    };
+
+    for (let round = 0; round < maxRounds; round++) {
+      if (this.closing) return;
+      let vc: VcenterApi;
+      let state: CurrentState;
+      let steps: Step[];
+      try {
+        vc = await this.connection(vcName);
+        state = await readCurrent(vc, desired, uuids);
+        steps = this.plan(job, desired, state);
+      } catch (e) {
+        if (e instanceof InvalidLogin) return this.finish(id, 'failed', `vCenter "${vcName}" refused the login: ${describe(e)} — check vcenters[${vcName}].username and its password source`);
+        if (!isTransient(e)) return this.finish(id, 'failed', `${e instanceof PlanError ? 'cannot plan' : `vCenter "${vcName}"`}: ${describe(e)}`);
+        if (await failTransient(e, `vCenter "${vcName}" not reachable`)) continue;
+        return;
+      }
+      this.o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
+      if (steps.length === 0) {
+        this.note(id, 'info', round === 0 ? 'nothing to change: vCenter already matches the cluster file' : 'verified: read back, vCenter matches the cluster file');
+        return this.finish(id, 'succeeded');
+      }
+      if (completedRound) {
+        return this.finish(id, 'failed', `verification failed: after applying, ${steps.length} difference(s) remain: ${steps.map((s) => `${s.name} ${s.target}`).join('; ')}`);
+      }
+      this.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
+      const outcome = await this.execute(id, desired, vc, state, steps);
+      if (outcome.kind === 'closed') return;
+      if (outcome.kind === 'permanent') return this.finish(id, 'failed', outcome.reason);
+      if (outcome.kind === 'transient') {
+        if (await failTransient(outcome.error, outcome.what)) continue;
+        return;
+      }
+      completedRound = true;
+    }
+    this.finish(id, 'failed', `did not converge after ${maxRounds} rounds`);
+  }
+
+  /** Executes a plan with in-round re-planning after inventory steps. */
+  private async execute(id: string, desired: DesiredCluster, vc: VcenterApi, state: CurrentState, planned: Step[]): Promise<
+    { kind: 'done' } | { kind: 'closed' } | { kind: 'permanent'; reason: string } | { kind: 'transient'; error: unknown; what: string }
+  > {
+    let steps = planned;
+    let seqs = this.o.jobs.appendSteps(id, steps);
+    const ctx: ApplyContext = {
+      vc, desired, state,
+      credentials: (n) => this.credentials(n),
+      thumbprintPolicy: this.o.config.engine['thumbprint-policy'],
+      trustedThumbprint: (h) => this.o.jobs.thumbprint(h),
+      trustThumbprint: (h, t) => this.o.jobs.trustThumbprint(h, t, Date.now()),
+      note: (level, msg) => this.note(id, level, msg),
+    };
+    for (let i = 0; i < steps.length; i++) {
+      if (this.closing) return { kind: 'closed' };
+      const step = steps[i]!;
+      const seq = seqs[i]!;
+      this.o.jobs.stepStarted(id, seq, Date.now());
+      this.emitStep(id, seq);
+      let result: unknown;
+      try {
+        result = await executeStep(ctx, step);
+        if (REPLAN_AFTER.has(step.name)) {
+          const rest = await this.replan(ctx, step, result, steps.slice(i + 1));
+          this.o.jobs.stepDone(id, seq, Date.now(), result);
+          this.emitStep(id, seq);
+          this.o.jobs.skipUnfinished(id, `replanned after ${step.name}`, Date.now());
+          steps = rest;
+          seqs = this.o.jobs.appendSteps(id, rest);
+          i = -1;
+          continue;
+        }
+      } catch (e) {
+        const transient = isTransient(e);
+        this.o.jobs.stepFault(id, seq, Date.now(), `${e instanceof VsphereFault ? e.faultName : (e as Error).name ?? 'Error'}: ${describe(e)}`, true);
+        this.emitStep(id, seq);
+        const what = `${step.name} ${step.target}`;
+        if (transient) return { kind: 'transient', error: e, what };
+        return { kind: 'permanent', reason: `${what}: ${describe(e)}` };
+      }
+      this.o.jobs.stepDone(id, seq, Date.now(), result);
+      this.emitStep(id, seq);
+    }
+    return { kind: 'done' };
+  }
+
+  /**
+   * The steps that follow an inventory step, re-planned from what it changed:
+   * CreateDatacenter/CreateClusterEx → the cluster is read again and the whole remainder re-planned;
+   * AddHost_Task → the new host is read and its own remaining steps re-planned (other hosts' kept).
+   */
+  private async replan(ctx: ApplyContext, step: Step, result: unknown, rest: Step[]): Promise<Step[]> {
+    const { vc, desired, state } = ctx;
+    if (step.name === 'AddHost_Task') {
+      const uuid = step.hostUuid!;
+      let ref = (result as { host?: string } | null)?.host;
+      ref ??= await vc.findHostByUuid(state.cluster.datacenterRef, uuid);
+      if (!ref) throw new PermanentStepError(`vCenter already has a host named ${step.args.hostName}, but not with UUID ${uuid}`);
+      state.hosts[uuid] = await vc.readHost(ref, desired.advanced.map((a) => a.key));
+      const member = memberByUuid(desired, uuid);
+      const index = desired.hosts.indexOf(member);
+      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, { memberIndex: index });
+      return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
+    }
+    state.cluster = await vc.readCluster(desired.datacenter, desired.name);
+    const clusterSteps = planClusterSteps(desired, state.cluster);
+    return [...clusterSteps, ...rest.filter((s) => s.hostUuid !== undefined)];
+  }
+}
+
