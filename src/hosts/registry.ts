@@ -1,0 +1,297 @@
+/**
+ * The host registry: what happens when a host phones home (TCP 1974 or HTTP). It identifies the
+ * host by its UUID in both byte orders, authenticates the message, and then either queues the
+ * configure job (known host) or records the host as `unregistered` with the evidence it sent.
+ *
+ * Known hosts are those declared in cluster files (an injected {@link DeclaredHostLookup}, the
+ * cluster loader owns the files) and those assigned in the store (`hosts.cluster` set).
+ *
+ * ## Authentication (anti-spoofing)
+ * - A token, when the message carries one, is always checked with {@link BootTokens.verify}
+ *   (single use, for this host, not expired).
+ * - `requireToken: true`: a known host without a valid token is refused
+ *   (`token-missing|token-unknown|token-expired|token-replayed|token-other-host`).
+ * - `requireToken: false` (legacy 2008 scripts, no token): the source address must be one the
+ *   server expects for that host — the address our DHCP server leased to one of the host's
+ *   known MACs (MACs recorded by DHCP/TFTP sightings and boot events, never the MACs the message
+ *   claims), or the management address its cluster file declares. When none is known the
+ *   phone-home is accepted and logged as unverified.
+ * - Unknown hosts need no token: recording them is the point of the unregistered list. A token
+ *   they send is checked and its verdict kept in the evidence (`token`).
+ *
+ * What a spoofer on the boot network can and cannot do:
+ * - cannot get a configure job queued for a known host without that host's current, unused
+ *   token (require-token mode); a stolen token is single use, so whichever of the spoofer and the
+ *   real host comes second is refused as `token-replayed` — logged, counted, visible;
+ * - can obtain a token by fetching the host's rendered boot config with a forged MAC/UUID
+ *   before the host boots (residual PXE risk, see SECURITY.md: separate the boot network);
+ * - in legacy mode, can impersonate a known host only from the address we expect for it, or
+ *   for a host whose address we do not know;
+ * - can add unregistered entries with invented UUIDs and claims, and add claims (hostname,
+ *   MACs, vendor…) to an existing unregistered entry. Those fields are claims, not facts: the
+ *   entry keeps every source address it was seen from (`evidence.addresses`) and our own DHCP/TFTP
+ *   boot history, and joining an unregistered host is an authenticated operator action;
+ * - cannot alter a known host's record with a refused message: refusals touch only
+ *   `phone_homes` (and the log and counter).
+ */
+import type { Logger } from '../log.js';
+import type { HostRepo, HostRecord, HostSighting } from '../store/hosts.js';
+import type { PhoneHomeRepo } from '../store/phonehomes.js';
+import type { JobQueue } from '../engine/queue.js';
+import type { BootTokens, TokenCheck } from './tokens.js';
+import { counter } from '../metrics.js';
+
+/** A host as a cluster file declares it. */
+export interface DeclaredHost {
+  /** Cluster name (DesiredCluster.name). */
+  cluster: string;
+  /** FQDN the engine adds to vCenter (AddHost_Task `HostConnectSpec.hostName`). */
+  fqdn: string;
+  /** IPv4 of the management VMkernel NIC when the file pins one (static `<address vmk="vmk0">`). */
+  managementAddress?: string | undefined;
+}
+
+/**
+ * Looks a UUID up in the cluster files. Called with each byte order of the claimed UUID
+ * (lower-case, dashed); returns the declaration when the files list that exact UUID.
+ */
+export type DeclaredHostLookup = (uuid: string) => DeclaredHost | undefined;
+
+/**
+ * The IPv4 address our DHCP server currently leases (bound, unexpired) to `mac`
+ * (`aa:bb:cc:dd:ee:ff`), or undefined. Backed by table `dhcp_leases` (src/store/leases.ts).
+ */
+export type LeaseLookup = (mac: string, now: number) => string | undefined;
+
+/** Everything a phone-home carries, normalised (see src/initiator/parse.ts). */
+export interface PhoneHomeClaim {
+  uuid: { smbios: string; wire: string };
+  hostname?: string | undefined;
+  token?: string | undefined;
+  macs: string[];
+  serial?: string | undefined;
+  vendor?: string | undefined;
+  model?: string | undefined;
+  version?: string | undefined;
+  /** Wire form used: `1.0`, `1.1`, `extension`, `http`. */
+  form: string;
+}
+
+export interface PhoneHomeRequest {
+  claim: PhoneHomeClaim;
+  /** Source IP address (IPv4-mapped IPv6 is unwrapped). */
+  address: string;
+  transport: 'tcp' | 'http';
+  /** Request id, as in the log lines. */
+  requestId: string;
+  /** Logger carrying `client` and `req`; defaults to the registry's. */
+  log?: Logger;
+}
+
+/** Why a parsed phone-home was refused. */
+export type RefusalReason =
+  | 'token-missing'
+  | 'token-unknown'
+  | 'token-expired'
+  | 'token-replayed'
+  | 'token-other-host'
+  | 'address-mismatch'
+  | 'enqueue-failed';
+
+export type PhoneHomeOutcome =
+  | { result: 'ok'; hostUuid: string; cluster: string; jobId: string; existingJob: boolean }
+  | { result: 'unregistered'; hostUuid: string }
+  | { result: 'refused'; hostUuid: string; reason: RefusalReason };
+
+/** How a known host matched. */
+export type HostMatch =
+  | { source: 'cluster-file'; uuid: string; cluster: string; fqdn: string; managementAddress?: string | undefined }
+  | { source: 'store'; uuid: string; cluster: string };
+
+/**
+ * `statelesx_phone_homes_total{transport, result, reason}`: every phone-home and every rejected
+ * connection. result: ok | unregistered | refused (parsed, recorded) | rejected (bad input or
+ * limits, not stored). reason: '' for ok/unregistered.
+ */
+export const phoneHomesTotal = counter('phone_homes_total', 'Phone-home messages by transport, result and reason',
+  ['transport', 'result', 'reason'] as const);
+
+/** `::ffff:10.0.0.5` → `10.0.0.5`; other addresses unchanged. */
+export function normalizeAddress(address: string | undefined): string {
+  if (!address) return 'unknown';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Most distinct source addresses kept in an unregistered host's evidence. */
+const MAX_EVIDENCE_ADDRESSES = 8;
+/** Most claimed MACs kept in evidence. */
+const MAX_MACS_KEPT = 32;
+
+export interface HostRegistryOptions {
+  hosts: HostRepo;
+  phoneHomes: PhoneHomeRepo;
+  tokens: BootTokens;
+  queue: JobQueue;
+  declared: DeclaredHostLookup;
+  leases?: LeaseLookup | undefined;
+  /** `initiator.require-token`. */
+  requireToken: boolean;
+  log: Logger;
+  /** Clock in epoch ms (tests). */
+  now?: () => number;
+}
+
+export class HostRegistry {
+  private readonly now: () => number;
+
+  constructor(private readonly opts: HostRegistryOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Finds a known host by either byte order of its UUID: cluster files first, then hosts
+   * assigned to a cluster in the store. Undefined when the host is known nowhere.
+   */
+  identify(uuid: { smbios: string; wire: string }): HostMatch | undefined {
+    for (const u of [uuid.smbios, uuid.wire]) {
+      const d = this.opts.declared(u);
+      if (d) return { source: 'cluster-file', uuid: u, cluster: d.cluster, fqdn: d.fqdn, managementAddress: d.managementAddress };
+    }
+    for (const u of [uuid.smbios, uuid.wire]) {
+      const h = this.opts.hosts.get(u);
+      if (h?.cluster) return { source: 'store', uuid: u, cluster: h.cluster };
+    }
+    return undefined;
+  }
+
+  /**
+   * Handles one parsed phone-home: authenticate, then queue the configure job (known host) or
+   * record an unregistered sighting. Every outcome is stored in `phone_homes`, logged and counted.
+   * Never throws for bad claims; throws only when the store itself fails.
+   */
+  phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome {
+    const at = this.now();
+    const log = req.log ?? this.opts.log;
+    const { claim } = req;
+    const match = this.identify(claim.uuid);
+    let outcome: PhoneHomeOutcome;
+    if (match) {
+      outcome = this.known(match, req, at, log);
+    } else {
+      outcome = this.unregistered(req, at);
+    }
+    this.opts.phoneHomes.record({
+      at, address: req.address, transport: req.transport, hostUuid: outcome.hostUuid, hostname: claim.hostname ?? null,
+      result: outcome.result, reason: outcome.result === 'refused' ? outcome.reason : null,
+      jobId: outcome.result === 'ok' ? outcome.jobId : null,
+    });
+    phoneHomesTotal.inc({ transport: req.transport, result: outcome.result, reason: outcome.result === 'refused' ? outcome.reason : '' });
+    const fields = { host: outcome.hostUuid, hostname: claim.hostname, form: claim.form, result: outcome.result };
+    if (outcome.result === 'refused') log.warn({ ...fields, reason: outcome.reason }, 'phone-home refused');
+    else if (outcome.result === 'ok') log.info({ ...fields, cluster: outcome.cluster, job: outcome.jobId }, 'phone-home: configure job queued');
+    else log.info(fields, 'phone-home from unregistered host');
+    return outcome;
+  }
+
+  private known(match: HostMatch, req: PhoneHomeRequest, at: number, log: Logger): PhoneHomeOutcome {
+    const { claim } = req;
+    const refuse = (reason: RefusalReason): PhoneHomeOutcome => ({ result: 'refused', hostUuid: match.uuid, reason });
+    let verified: string;
+    if (claim.token !== undefined) {
+      const check = this.verifyToken(claim.token, claim.uuid, at);
+      if (!check.ok) return refuse(`token-${check.reason}`);
+      verified = 'token';
+    } else if (this.opts.requireToken) {
+      return refuse('token-missing');
+    } else {
+      const expected = this.expectedAddresses(match, at);
+      if (expected.size > 0 && !expected.has(req.address)) {
+        log.warn({ host: match.uuid, expected: [...expected], address: req.address }, 'legacy phone-home from an unexpected address');
+        return refuse('address-mismatch');
+      }
+      verified = expected.size > 0 ? 'address' : 'none';
+      if (verified === 'none') log.warn({ host: match.uuid }, 'legacy phone-home accepted unverified: no lease or expected address known for this host');
+    }
+    this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
+    let job;
+    try {
+      job = this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
+    } catch (e) {
+      log.error({ err: e, host: match.uuid }, 'could not queue the configure job');
+      return refuse('enqueue-failed');
+    }
+    this.opts.hosts.setState(match.uuid, 'configuring');
+    return { result: 'ok', hostUuid: match.uuid, cluster: match.cluster, jobId: job.id, existingJob: job.existing };
+  }
+
+  private unregistered(req: PhoneHomeRequest, at: number): PhoneHomeOutcome {
+    const { claim } = req;
+    // Keep an existing row under whichever byte order it was first recorded in.
+    const uuid = this.opts.hosts.get(claim.uuid.smbios) ? claim.uuid.smbios
+      : this.opts.hosts.get(claim.uuid.wire) ? claim.uuid.wire : claim.uuid.smbios;
+    const extra: Record<string, unknown> = {};
+    if (claim.token !== undefined) {
+      const check = this.verifyToken(claim.token, claim.uuid, at);
+      extra['token'] = check.ok ? 'valid' : check.reason;
+    }
+    this.sight(uuid, req, at, 'unregistered', extra);
+    return { result: 'unregistered', hostUuid: uuid };
+  }
+
+  /** Checks the token against the SMBIOS form, then (when issued for the other form) the wire form. */
+  private verifyToken(token: string, uuid: { smbios: string; wire: string }, at: number): TokenCheck {
+    const first = this.opts.tokens.verify(token, uuid.smbios, at);
+    if (first.ok || first.reason !== 'other-host') return first;
+    const second = this.opts.tokens.verify(token, uuid.wire, at);
+    return second.ok || second.reason !== 'other-host' ? second : first;
+  }
+
+  /** Addresses the server expects a known host to phone home from: leases of its known MACs, its declared management IP. */
+  private expectedAddresses(match: HostMatch, at: number): Set<string> {
+    const out = new Set<string>();
+    if (match.source === 'cluster-file' && match.managementAddress) out.add(match.managementAddress);
+    if (this.opts.leases) {
+      for (const mac of this.knownMacs(match.uuid)) {
+        const a = this.opts.leases(mac, at);
+        if (a) out.add(a);
+      }
+    }
+    return out;
+  }
+
+  /** MACs the server itself saw for this host (store sightings, boot events), never the message's claims. */
+  private knownMacs(uuid: string): string[] {
+    const macs = new Set(this.opts.hosts.get(uuid)?.macs ?? []);
+    for (const e of this.opts.hosts.bootEvents({ uuid, limit: 50 })) if (e.mac) macs.add(e.mac);
+    return [...macs];
+  }
+
+  /** Upserts the host row with the claim's fields and evidence (repeats update, never duplicate). */
+  private sight(uuid: string, req: PhoneHomeRequest, at: number, newState: 'registered' | 'unregistered', extra: Record<string, unknown>): HostRecord {
+    const { claim } = req;
+    const cur = this.opts.hosts.get(uuid);
+    const prev = Array.isArray(cur?.evidence['addresses']) ? (cur.evidence['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string') : [];
+    const addresses = [...prev.filter((a) => a !== req.address), req.address].slice(-MAX_EVIDENCE_ADDRESSES);
+    const evidence: Record<string, unknown> = {
+      ...extra,
+      uuidForms: claim.uuid,
+      addresses,
+      phoneHome: { at, address: req.address, transport: req.transport, form: claim.form, requestId: req.requestId },
+    };
+    if (claim.version !== undefined) evidence['initiatorVersion'] = claim.version;
+    if (claim.macs.length > 0) {
+      const prevMacs = Array.isArray(cur?.evidence['claimedMacs']) ? (cur.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+      evidence['claimedMacs'] = [...new Set([...prevMacs, ...claim.macs])].slice(-MAX_MACS_KEPT);
+    }
+    // Claimed MACs join the host's MAC list (which the legacy address check trusts) only once the
+    // host is known and the message authenticated; for unregistered hosts they stay evidence.
+    const trusted = newState === 'registered' ? claim.macs : [];
+    const base: HostSighting = {
+      uuid, at, address: req.address, hostname: claim.hostname, serial: claim.serial, vendor: claim.vendor,
+      model: claim.model, mac: trusted[0], evidence,
+    };
+    let rec = this.opts.hosts.upsertSighting(base, newState);
+    for (const mac of trusted.slice(1)) rec = this.opts.hosts.upsertSighting({ uuid, at, mac }, newState);
+    return rec;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * src/initiator: the phone-home intake (TCP 1974 listener, HTTP routes, line parser).
+ * Owns: wire formats, connection limits, replies. Decides nothing about hosts: it hands every
+ * parsed message to src/hosts/registry.ts. May import: hosts, store types, net, metrics, log.
+ *
+ * {@link createInitiator} builds the three pieces from the typed config, for src/server.ts:
+ * ```ts
+ * const initiator = createInitiator(config, { store, queue, declared, leases, log });
+ * services.push(initiator.listener);                       // TCP, port initiator.port
+ * buildApp({ ..., phoneHomePlugin: initiator.httpPlugin }); // registered with prefix /api/v1
+ * ```
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/index.js';
+import type { JobQueue } from '../engine/queue.js';
+import { BootTokens } from '../hosts/tokens.js';
+import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
+import { createInitiatorListener, type InitiatorListener } from './listener.js';
+import { phoneHomePlugin } from './http.js';
+
+export interface InitiatorDeps {
+  store: Store;
+  queue: JobQueue;
+  /** Cluster-file lookup by UUID (src/clusters). */
+  declared: DeclaredHostLookup;
+  /** DHCP lease by MAC (src/store/leases.ts), when the DHCP server runs in full mode. */
+  leases?: LeaseLookup;
+  log: Logger;
+}
+
+export interface Initiator {
+  registry: HostRegistry;
+  listener: InitiatorListener;
+  httpPlugin: FastifyPluginAsync;
+}
+
+/** Builds the registry, the TCP listener (not yet started) and the HTTP plugin from `config.initiator`. */
+export function createInitiator(config: Config, deps: InitiatorDeps): Initiator {
+  const c = config.initiator;
+  const log = deps.log.child({ subsystem: 'initiator' });
+  const registry = new HostRegistry({
+    hosts: deps.store.hosts,
+    phoneHomes: deps.store.phoneHomes,
+    tokens: new BootTokens(deps.store.tokens, c['token-ttl-s'] * 1000),
+    queue: deps.queue,
+    declared: deps.declared,
+    leases: deps.leases,
+    requireToken: c['require-token'],
+    log,
+  });
+  const listener = createInitiatorListener({
+    host: config['listen-address'],
+    port: c.port,
+    handler: registry,
+    log: deps.log,
+    readTimeoutMs: c['read-timeout-ms'],
+    maxConnectionsPerSource: c['max-connections-per-source'],
+  });
+  return { registry, listener, httpPlugin: phoneHomePlugin({ handler: registry, log: deps.log }) };
+}
+
+export { createInitiatorListener, replyLine } from './listener.js';
+export type { InitiatorListener, InitiatorListenerOptions, InitiatorStats, PhoneHomeHandler } from './listener.js';
+export { phoneHomePlugin } from './http.js';
+export { parsePhoneHomeLine, phoneHomeFromFields, MAX_MESSAGE_BYTES } from './parse.js';
+export type { PhoneHomeMessage, ParseResult, ParseErrorReason } from './parse.js';
