@@ -1,0 +1,265 @@
+/**
+ * The one {@link BootFileSource}: what TFTP and HTTP `/boot/` serve, looked up in this order
+ * (first hit wins):
+ *
+ *  1. the static TFTP root (config `tftp-root`): loaders and anything an admin drops there;
+ *  2. the loader directories (config `loader-dirs`, Debian's pxelinux/syslinux/iPXE paths);
+ *  3. hand-written pxelinux configs (config `pxelinux-cfg-dir`) for `[dir/]pxelinux.cfg/<name>`;
+ *  4. files rendered per host (the policy decides, the renderers render):
+ *     `[dir/]pxelinux.cfg/<uuid>` (pxelinux's wire byte order; SMBIOS order also matched),
+ *     `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
+ *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `01-<mac>/boot.cfg` (UEFI mboot.efi),
+ *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
+ *     `hosts/<uuid>/ks.cfg`;
+ *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never).
+ *
+ * A file whose name does not identify the host (`<image>/boot.cfg`) is rendered for the host
+ * last identified from the same client address (DHCP or an earlier boot-file request, within
+ * {@link IDENTITY_TTL_MS}); with none, it is rendered for an unknown host — never for another host.
+ * Every rendered answer is recorded as a boot event.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../log.js';
+import type { BootFile, BootFileSource, BootRequestContext, DiskFile } from './types.js';
+import { checkBootPath, resolveInside } from './path.js';
+import type { HostRepo } from '../../store/hosts.js';
+import type { BootTokens } from '../../hosts/tokens.js';
+import { decideBoot, type BootDecision, type ClusterLookup, type Firmware, type HostQuery, type UnknownHostsMode } from '../../hosts/policy.js';
+import { normalizeMac, normalizeUuid } from '../../hosts/identity.js';
+import { IMAGE_NAME_RE, MANIFEST, type ImageLibrary, type ImageManifest } from '../../images/image.js';
+import { parseBootCfg } from '../../images/bootcfg.js';
+import { renderPxelinuxConfig } from '../render/pxelinux.js';
+import { renderHostBootCfg } from '../render/bootcfg.js';
+import { renderIpxeEntry, renderIpxeHost } from '../render/ipxe.js';
+import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart } from '../render/kickstart.js';
+import { httpBootBase, type RenderContext } from '../render/context.js';
+
+/** How long an address → host identification is trusted, in ms. */
+export const IDENTITY_TTL_MS = 15 * 60_000;
+
+export interface BootFileSourceOptions {
+  tftpRoot: string;
+  loaderDirs: string[];
+  pxelinuxCfgDir: string;
+  images: ImageLibrary;
+  hosts: Pick<HostRepo, 'get' | 'findByMac' | 'addBootEvent' | 'lastIdentifiedBootEventFrom'>;
+  tokens: Pick<BootTokens, 'issue'>;
+  clusters: ClusterLookup;
+  /** Config `boot.default-image` and `boot.unknown-hosts`. */
+  defaultImage?: string | undefined;
+  unknownHosts: UnknownHostsMode;
+  /** Address clients reach us on, HTTP port of `/boot/`, initiator port. */
+  serverAddress: string;
+  httpPort: number;
+  initiatorPort: number;
+  /** Kickstart template for a cluster (name for errors + text); undefined → the built-in one. */
+  kickstartTemplate?: (cluster: string | null) => { name: string; text: string } | undefined;
+  log: Logger;
+  now?: () => number;
+}
+
+type Rendered = { data: string; contentType: string; decision?: BootDecision; firmware: Firmware; query: HostQuery };
+
+const UUID_NAME = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const MAC_NAME = /^01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/;
+
+export class DefaultBootFileSource implements BootFileSource {
+  private imageCache: { key: number; images: Map<string, ImageManifest> } | undefined;
+
+  constructor(private readonly o: BootFileSourceOptions) {}
+
+  /** @inheritdoc */
+  async resolve(name: string, ctx: BootRequestContext): Promise<BootFile | null> {
+    const segs = checkBootPath(name);
+    const log = this.o.log.child({ subsystem: 'boot-files', req: ctx.requestId, client: ctx.clientAddress });
+    for (const root of [this.o.tftpRoot, ...this.o.loaderDirs]) {
+      const f = await diskFile(root, segs, name);
+      if (f) return f;
+    }
+    const pxe = /^(?:(.+)\/)?pxelinux\.cfg\/([^/]+)$/.exec(name);
+    if (pxe) {
+      const f = await diskFile(this.o.pxelinuxCfgDir, [pxe[2]!], name);
+      if (f) return f;
+    }
+    const rendered = await this.render(name, segs, ctx);
+    if (rendered) {
+      this.record(name, ctx, rendered, log);
+      return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
+    }
+    const first = segs[0]!;
+    if (segs.length > 1 && IMAGE_NAME_RE.test(first)) {
+      const dir = join(this.o.images.dir, first);
+      try {
+        await stat(join(dir, MANIFEST));
+      } catch {
+        return null;
+      }
+      return diskFile(dir, segs.slice(1), name);
+    }
+    return null;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  /** Renders `name` when it is one of the per-host names; null otherwise. */
+  private async render(name: string, segs: string[], ctx: BootRequestContext): Promise<Rendered | null> {
+    const text = 'text/plain; charset=utf-8';
+    const pxe = /^(?:(.+)\/)?pxelinux\.cfg\/([^/]+)$/.exec(name);
+    if (pxe) {
+      const fw: Firmware = pxe[1] && /efi/i.test(pxe[1]) ? 'uefi' : 'bios';
+      const leaf = pxe[2]!;
+      let query: HostQuery;
+      if (UUID_NAME.test(leaf)) query = { uuid: leaf, uuidOrder: 'either', firmware: fw };
+      else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
+      else if (leaf === 'default') query = { firmware: fw };
+      else return null; // hex IP forms: not found, pxelinux moves on to `default`
+      const d = await this.decide(query);
+      const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
+      return { data: renderPxelinuxConfig(d, rctx), contentType: text, decision: d, firmware: fw, query };
+    }
+    if (name === 'boot.ipxe') {
+      return { data: renderIpxeEntry(this.o), contentType: text, firmware: 'ipxe', query: {} };
+    }
+    if (segs[0] === 'hosts' && segs.length === 2) {
+      const m = /^(?:(mac-)?(.+))\.ipxe$/.exec(segs[1]!);
+      if (!m) return null;
+      let query: HostQuery;
+      if (m[1]) {
+        const mac = normalizeMac(m[2]!);
+        if (!mac) return null;
+        query = { mac, firmware: 'ipxe' };
+      } else if (m[2] === 'default') {
+        query = { firmware: 'ipxe' };
+      } else {
+        const uuid = normalizeUuid(m[2]!);
+        if (!uuid) return null;
+        query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
+      }
+      const d = await this.decide(query);
+      return { data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))), contentType: text, decision: d, firmware: 'ipxe', query };
+    }
+    if (segs[0] === 'hosts' && segs.length === 3 && segs[2] === 'ks.cfg') {
+      const uuid = normalizeUuid(segs[1]!);
+      if (!uuid) return null;
+      const query: HostQuery = { uuid, uuidOrder: 'smbios' };
+      const d = await this.decide(query);
+      if (d.action !== 'boot' || !d.host.uuid) return null;
+      const rctx = this.renderContext(d, 'http', true);
+      const tpl = this.o.kickstartTemplate?.(d.cluster) ?? { name: 'built-in kickstart template', text: DEFAULT_KICKSTART_TEMPLATE };
+      const data = renderKickstart(tpl.text, {
+        uuid: d.host.uuid, mac: d.host.mac, cluster: d.cluster, image: d.image.name,
+        server: `${this.o.serverAddress}:${this.o.initiatorPort}`, token: rctx.token ?? null,
+      }, tpl.name);
+      return { data, contentType: text, decision: d, firmware: 'unknown', query };
+    }
+    // ESXi boot.cfg: UEFI mboot.efi asks 01-<mac>/boot.cfg; mboot.c32 -c asks <image>/boot.cfg.
+    if (segs.length === 2 && segs[1] === 'boot.cfg' && MAC_NAME.test(segs[0]!)) {
+      const query: HostQuery = { mac: MAC_NAME.exec(segs[0]!)![1]!, firmware: 'uefi' };
+      const d = await this.decide(query);
+      if (d.action !== 'boot' || d.image.kind !== 'esxi') return null;
+      return this.renderBootCfg(d, ctx, query);
+    }
+    const img = segs[0]!;
+    const tail = segs.slice(1).join('/');
+    if ((tail === 'boot.cfg' || tail === 'efi/boot/boot.cfg') && IMAGE_NAME_RE.test(img)) {
+      const image = (await this.imageMap()).get(img);
+      if (!image || image.kind !== 'esxi') return null;
+      const query = this.identityFromAddress(ctx.clientAddress);
+      const d = await this.decide(query);
+      // The host asked for this image's boot.cfg: render it for this image even when the policy
+      // would pick another (menu choice, stale pin); the boot event records both.
+      const forImage: BootDecision = d.action === 'boot' && d.image.name === img
+        ? d
+        : { host: d.host, firmware: d.firmware, problems: d.problems, action: 'boot', image, reason: 'requested-image', cluster: null, stateful: false };
+      return this.renderBootCfg(forImage, ctx, query);
+    }
+    return null;
+  }
+
+  private async renderBootCfg(d: Extract<BootDecision, { action: 'boot' }>, ctx: BootRequestContext, query: HostQuery): Promise<Rendered> {
+    const file = join(this.o.images.dir, d.image.name, d.image.esxi?.bootCfg ?? 'boot.cfg');
+    const stored = parseBootCfg(await readFile(file, 'utf8'), file);
+    const rctx = this.renderContext(d, ctx.protocol === 'http' ? 'http' : 'tftp', true);
+    return { data: renderHostBootCfg(d.image, stored, rctx), contentType: 'text/plain; charset=utf-8', decision: d, firmware: query.firmware ?? 'unknown', query };
+  }
+
+  /** Which host sent a request from `address`: the newest identified boot event within the TTL. */
+  private identityFromAddress(address: string): HostQuery {
+    const e = this.o.hosts.lastIdentifiedBootEventFrom(address, this.now() - IDENTITY_TTL_MS);
+    if (!e) return {};
+    const fw = e.firmware;
+    const firmware: Firmware = fw === 'bios' || fw === 'uefi' || fw === 'ipxe' ? fw : 'unknown';
+    return { uuid: e.hostUuid, uuidOrder: 'smbios', mac: e.mac, firmware };
+  }
+
+  private async decide(query: HostQuery): Promise<BootDecision> {
+    return decideBoot(query, {
+      hosts: this.o.hosts,
+      clusters: this.o.clusters,
+      images: await this.imageMap(),
+      defaultImage: this.o.defaultImage,
+      unknownHosts: this.o.unknownHosts,
+    });
+  }
+
+  /** Images by name, re-read when the images directory changes (import/remove rename entries). */
+  private async imageMap(): Promise<Map<string, ImageManifest>> {
+    let key = -1;
+    try {
+      key = (await stat(this.o.images.dir)).mtimeMs;
+    } catch {
+      /* no images dir: empty */
+    }
+    if (this.imageCache && this.imageCache.key === key) return this.imageCache.images;
+    const { images, broken } = await this.o.images.list();
+    for (const b of broken) this.o.log.warn({ subsystem: 'boot-files', image: b.name, err: b.error }, 'image skipped: broken manifest');
+    const map = new Map(images.map((i) => [i.name, i]));
+    this.imageCache = { key, images: map };
+    return map;
+  }
+
+  /** Render context for a decision; issues a phone-home token when the file carries a kernel command line. */
+  private renderContext(d: BootDecision, transport: 'tftp' | 'http', withToken: boolean): RenderContext {
+    const rctx: RenderContext = {
+      serverAddress: this.o.serverAddress, httpPort: this.o.httpPort, initiatorPort: this.o.initiatorPort, transport,
+    };
+    if (withToken && d.action === 'boot' && d.host.uuid) {
+      rctx.token = this.o.tokens.issue(d.host.uuid, this.now());
+      if (d.stateful) rctx.kickstartUrl = `${httpBootBase(this.o)}hosts/${d.host.uuid}/ks.cfg`;
+    }
+    return rctx;
+  }
+
+  private record(name: string, ctx: BootRequestContext, r: Rendered, log: Logger): void {
+    const d = r.decision;
+    const uuid = d?.host.uuid ?? null;
+    const mac = d?.host.mac ?? (r.query.mac ? normalizeMac(r.query.mac) : null);
+    const image = d?.action === 'boot' ? d.image.name : null;
+    const detail: Record<string, unknown> = d
+      ? { action: d.action, ...(d.action === 'boot' ? { reason: d.reason } : {}), ...(d.action === 'local' ? { reason: d.reason } : {}), known: d.host.known }
+      : {};
+    if (d?.problems.length) detail['problems'] = d.problems;
+    try {
+      this.o.hosts.addBootEvent({ at: this.now(), hostUuid: uuid, mac, address: ctx.clientAddress, protocol: ctx.protocol, file: name, image, firmware: r.firmware, detail });
+    } catch (e) {
+      log.error({ err: e, file: name }, 'could not record boot event');
+    }
+    if (d?.problems.length) log.warn({ file: name, host: uuid, problems: d.problems }, 'boot policy problems');
+    log.info({ file: name, host: uuid, mac, image, action: d?.action }, 'rendered boot file');
+  }
+}
+
+function isLinuxBoot(d: BootDecision): boolean {
+  return d.action === 'boot' && d.image.kind === 'linux';
+}
+
+async function diskFile(root: string, segs: string[], requested: string): Promise<DiskFile | null> {
+  const real = await resolveInside(root, segs, requested);
+  if (!real) return null;
+  const st = await stat(real);
+  if (!st.isFile()) return null;
+  return { kind: 'disk', path: real, size: st.size, mtimeMs: st.mtimeMs };
+}

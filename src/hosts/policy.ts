@@ -1,0 +1,168 @@
+/**
+ * The boot policy: the only place that decides what a booting host gets.
+ *
+ * Pure and deterministic: {@link decideBoot} reads only its arguments (lookups are injected and
+ * must themselves be side-effect free) and answers in this written order, first match wins,
+ * like matchbox's `SelectGroup`:
+ *
+ *  1. identify the host: SMBIOS UUID in either byte order (SMBIOS 2.6 §7.2.1 vs. the PXE wire
+ *     order of RFC 4578 §2.3 / pxelinux), nil UUIDs (all 0 / all F) treated as absent; else the MAC;
+ *  2. image: host pin (store) → cluster member pin → cluster default → global `boot.default-image`;
+ *  3. a host known to nobody (not in the store beyond a sighting, in no cluster, not pinned) gets
+ *     what `boot.unknown-hosts` says: the menu of images, the default image, or local disk.
+ *
+ * A pin naming an image that does not exist is not silently replaced by another image: the host
+ * boots from local disk and the decision carries the problem.
+ */
+import type { HostRecord } from '../store/hosts.js';
+import type { ImageManifest } from '../images/image.js';
+import { normalizeMac, normalizeUuid, isNilUuid, swapUuidByteOrder } from './identity.js';
+
+/** Firmware family of the requester, as far as the protocol tells. */
+export type Firmware = 'bios' | 'uefi' | 'ipxe' | 'unknown';
+
+/** What a request tells us about who is asking. */
+export interface HostQuery {
+  /** A UUID as received, any spelling; null/undefined when absent. */
+  uuid?: string | null;
+  /**
+   * Which byte order `uuid` is in: `smbios` (DHCP option 97 decoded, iPXE `${uuid}`), `wire`
+   * (pxelinux's `pxelinux.cfg/<uuid>`), or `either` (try both, SMBIOS first).
+   */
+  uuidOrder?: 'smbios' | 'wire' | 'either';
+  /** Boot MAC, any common spelling. */
+  mac?: string | null;
+  firmware?: Firmware;
+}
+
+/** What a cluster file says about a host (cluster files are owned elsewhere; this is the interface). */
+export interface ClusterMembership {
+  cluster: string;
+  /** The member's own image pin in the cluster file. */
+  image?: string;
+  /** The cluster's default image. */
+  defaultImage?: string;
+  /** Stateful install (kickstart) instead of a stateless boot. */
+  stateful?: boolean;
+}
+
+/** Looks up a host's cluster membership by SMBIOS UUID. Must be side-effect free. */
+export type ClusterLookup = (uuid: string) => ClusterMembership | undefined;
+
+/** The read-only store access the policy needs (a subset of HostRepo). */
+export interface HostLookup {
+  get(uuid: string): HostRecord | undefined;
+  findByMac(mac: string): HostRecord[];
+}
+
+export type UnknownHostsMode = 'menu' | 'default-image' | 'local';
+
+/** Everything the policy reads. */
+export interface PolicyInputs {
+  hosts: HostLookup;
+  clusters: ClusterLookup;
+  /** Images that exist, by name. */
+  images: ReadonlyMap<string, ImageManifest>;
+  /** Config `boot.default-image`. */
+  defaultImage?: string | undefined;
+  /** Config `boot.unknown-hosts`. */
+  unknownHosts: UnknownHostsMode;
+}
+
+/** Who the policy decided the requester is. */
+export interface ResolvedHost {
+  /** SMBIOS-form UUID, or null when none was usable. */
+  uuid: string | null;
+  mac: string | null;
+  /** Known = pinned, in a cluster, or registered in the store (a mere sighting is not enough). */
+  known: boolean;
+  matchedBy: 'uuid' | 'mac' | 'none';
+  record?: HostRecord;
+  membership?: ClusterMembership;
+}
+
+/** Why an image was chosen. */
+export type ImageReason =
+  | 'host-pin' | 'cluster-member-pin' | 'cluster-default' | 'global-default' | 'unknown-host-default'
+  /** Not chosen by the policy: the loader asked for this image's own file (a menu choice, an old pin). */
+  | 'requested-image';
+
+export type BootDecision = { host: ResolvedHost; firmware: Firmware; problems: string[] } & (
+  | { action: 'boot'; image: ImageManifest; reason: ImageReason; cluster: string | null; stateful: boolean }
+  | { action: 'menu'; images: ImageManifest[]; defaultImage: string | null }
+  | { action: 'local'; reason: string }
+);
+
+/** Identifies the host behind a query (step 1 of the order). */
+export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | 'clusters'>): ResolvedHost {
+  const mac = q.mac ? normalizeMac(q.mac) : null;
+  const raw = q.uuid ? normalizeUuid(q.uuid) : null;
+  const uuid = raw && !isNilUuid(raw) ? raw : null;
+  if (uuid) {
+    const order = q.uuidOrder ?? 'either';
+    const candidates = order === 'smbios' ? [uuid] : order === 'wire' ? [swapUuidByteOrder(uuid)] : [uuid, swapUuidByteOrder(uuid)];
+    for (const c of candidates) {
+      const record = inputs.hosts.get(c);
+      const membership = inputs.clusters(c);
+      if (record || membership) {
+        return { uuid: c, mac, known: isKnown(record, membership), matchedBy: 'uuid', ...(record ? { record } : {}), ...(membership ? { membership } : {}) };
+      }
+    }
+  }
+  if (mac) {
+    const byMac = [...inputs.hosts.findByMac(mac)].sort((a, b) => b.lastSeen - a.lastSeen || a.uuid.localeCompare(b.uuid));
+    const record = byMac[0];
+    if (record) {
+      const membership = inputs.clusters(record.uuid);
+      return { uuid: record.uuid, mac, known: isKnown(record, membership), matchedBy: 'mac', record, ...(membership ? { membership } : {}) };
+    }
+  }
+  // Unknown: keep the UUID in SMBIOS form for the boot history (wire-order requests are swapped back).
+  const smbios = uuid ? (q.uuidOrder === 'wire' ? swapUuidByteOrder(uuid) : uuid) : null;
+  return { uuid: smbios, mac, known: false, matchedBy: 'none' };
+}
+
+function isKnown(record: HostRecord | undefined, membership: ClusterMembership | undefined): boolean {
+  return !!membership || !!record?.imagePin || (!!record && record.state !== 'unregistered');
+}
+
+/**
+ * Decides what a host boots. Pure: same inputs, same answer.
+ * @returns a boot decision (image + why), a menu, or local boot; `problems` lists configuration
+ *   errors met on the way (e.g. a pin naming a missing image), each naming the field
+ */
+export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
+  const host = resolveHost(q, inputs);
+  const firmware = q.firmware ?? 'unknown';
+  const problems: string[] = [];
+  const m = host.membership;
+  const chain: Array<[ImageReason, string | undefined | null, string]> = [
+    ['host-pin', host.record?.imagePin, `host ${host.uuid} image pin`],
+    ['cluster-member-pin', m?.image, `cluster "${m?.cluster}" member ${host.uuid} image`],
+    ['cluster-default', m?.defaultImage, `cluster "${m?.cluster}" default image`],
+  ];
+  if (host.known) chain.push(['global-default', inputs.defaultImage, 'boot.default-image']);
+  for (const [reason, name, field] of chain) {
+    if (!name) continue;
+    const image = inputs.images.get(name);
+    if (!image) {
+      problems.push(`${field}: image "${name}" does not exist`);
+      return { host, firmware, problems, action: 'local', reason: `${field} names missing image "${name}"` };
+    }
+    return { host, firmware, problems, action: 'boot', image, reason, cluster: m?.cluster ?? host.record?.cluster ?? null, stateful: !!m?.stateful };
+  }
+  return unknownHostDecision(host, firmware, problems, inputs);
+}
+
+function unknownHostDecision(host: ResolvedHost, firmware: Firmware, problems: string[], inputs: PolicyInputs): BootDecision {
+  const def = inputs.defaultImage ? inputs.images.get(inputs.defaultImage) : undefined;
+  if (inputs.defaultImage && !def) problems.push(`boot.default-image: image "${inputs.defaultImage}" does not exist`);
+  const mode = host.known ? 'menu' : inputs.unknownHosts;
+  if (mode === 'local') return { host, firmware, problems, action: 'local', reason: 'boot.unknown-hosts is "local"' };
+  if (mode === 'default-image' && def) {
+    return { host, firmware, problems, action: 'boot', image: def, reason: 'unknown-host-default', cluster: null, stateful: false };
+  }
+  const images = [...inputs.images.values()].sort((a, b) => a.name.localeCompare(b.name));
+  if (images.length === 0) return { host, firmware, problems, action: 'local', reason: 'no images' };
+  return { host, firmware, problems, action: 'menu', images, defaultImage: def?.name ?? null };
+}

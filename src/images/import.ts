@@ -1,0 +1,415 @@
+/**
+ * `statelesx image import`: turns an ESXi installer ISO, a directory copied from one, or a Linux
+ * image directory into `<images-dir>/<name>/` with an `image.json`.
+ *
+ * - ISOs are read with libarchive's `bsdtar` (Debian `libarchive-tools`); we never parse ISO9660.
+ * - ESXi ISOs carry upper-case 8.3 names (`B.B00`, `EFI/BOOT/BOOTX64.EFI`) while boot.cfg
+ *   references lower-case paths with a leading `/`: every path is stored lower-case and boot.cfg is
+ *   rewritten with the stored names, without leading `/` and with `prefix=` removed (it is rendered
+ *   per host at boot time).
+ * - A Linux image directory holds an `image.json` with `kind: "linux"` and a `linux` object
+ *   (`kernel`, `initrd`, `cmdline`); names are kept as they are.
+ * - Atomic: everything happens in a hidden `.import-<pid>-*` directory inside the images directory
+ *   and is renamed into place at the end; an interrupted import leaves no visible image, and
+ *   leftovers of dead processes are removed at the start of the next import.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile, lstat } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { z } from 'zod';
+import { BootCfgError, esxiVersionOf, parseBootCfg, serializeBootCfg, stripLeadingSlash, type BootCfg } from './bootcfg.js';
+import { checkImageName, IMAGE_NAME_RE, ImageError, MANIFEST, manifestSchema, type ImageFileEntry, type ImageManifest } from './image.js';
+
+/** Progress of one import, reported per file (and per MiB while copying large files). */
+export interface ImportProgress {
+  phase: 'extract' | 'copy' | 'hash';
+  /** Path inside the image (or inside the ISO while extracting). */
+  file: string;
+  /** Files finished in this phase (extract/copy/hash), out of `total`. */
+  done: number;
+  total: number;
+  /** Bytes finished in this phase so far, out of `bytesTotal` (0 when unknown). */
+  bytes: number;
+  bytesTotal: number;
+}
+
+export interface ImportOptions {
+  /** ISO file or directory. */
+  source: string;
+  /** Images directory (config `images-dir`); created when missing. */
+  imagesDir: string;
+  /** Image name; default `esxi-<version>-<build>` from boot.cfg, else the source's base name. */
+  name?: string;
+  /** Called for progress; an exception thrown here aborts the import (and cleans up). */
+  onProgress?: (p: ImportProgress) => void;
+  /** The `bsdtar` binary (default `bsdtar` on PATH). */
+  bsdtar?: string;
+  /** Import time (tests). */
+  now?: Date;
+}
+
+/** Prefix of in-progress import directories inside the images directory. */
+export const TEMP_PREFIX = '.import-';
+
+/**
+ * Imports an image atomically.
+ * @returns the written manifest
+ * @throws ImageError saying what is wrong: unreadable source, not an ISO, no boot.cfg (not ESXi),
+ *   a boot.cfg error with its line, missing modules (all listed), a name clash or an invalid name
+ */
+export async function importImage(opts: ImportOptions): Promise<ImageManifest> {
+  const { source, imagesDir } = opts;
+  if (opts.name !== undefined) checkImageName(opts.name);
+  let st;
+  try {
+    st = await stat(source);
+  } catch (e) {
+    throw new ImageError(`cannot read ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  await mkdir(imagesDir, { recursive: true });
+  await cleanStaleImports(imagesDir);
+  if (opts.name !== undefined) await refuseExisting(imagesDir, opts.name);
+
+  const tmp = await mkdtemp(join(imagesDir, `${TEMP_PREFIX}${process.pid}-`));
+  try {
+    const img = join(tmp, 'image');
+    await mkdir(img);
+    let partial: Omit<ImageManifest, 'files' | 'name'> & { defaultName: string };
+    if (st.isFile()) {
+      partial = await stageIso(source, tmp, img, opts);
+    } else if (st.isDirectory()) {
+      partial = await stageDirectory(source, img, opts);
+    } else {
+      throw new ImageError(`${source}: neither a file (ISO) nor a directory`);
+    }
+    const name = opts.name ?? partial.defaultName;
+    checkImageName(name);
+    await refuseExisting(imagesDir, name);
+    const files = await hashTree(img, opts.onProgress);
+    const { defaultName: _d, ...rest } = partial;
+    const manifest = manifestSchema.parse({ ...rest, name, files });
+    await writeFile(join(img, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+    try {
+      await rename(img, join(imagesDir, name));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new ImageError(`image "${name}" already exists in ${imagesDir}`);
+      throw e;
+    }
+    return manifest;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function refuseExisting(imagesDir: string, name: string): Promise<void> {
+  try {
+    await lstat(join(imagesDir, name));
+  } catch {
+    return;
+  }
+  throw new ImageError(`image "${name}" already exists in ${imagesDir}: remove it first or choose another --name`);
+}
+
+/**
+ * Removes `.import-<pid>-*` directories whose process is gone, and `.remove-*` leftovers.
+ * @returns the names removed
+ */
+export async function cleanStaleImports(imagesDir: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(imagesDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const e of entries) {
+    let stale = false;
+    if (e.startsWith('.remove-')) stale = true;
+    const m = new RegExp(`^${TEMP_PREFIX.replace('.', '\\.')}(\\d+)-`).exec(e);
+    if (m) stale = Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
+    if (stale) {
+      await rm(join(imagesDir, e), { recursive: true, force: true });
+      removed.push(e);
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+type Staged = Omit<ImageManifest, 'files' | 'name'> & { defaultName: string };
+
+/** Runs bsdtar; resolves with stdout, rejects with ImageError carrying stderr. Calls `onLine` per stderr line. */
+function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: string) => void): Promise<string> {
+  return new Promise((resolveP, reject) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    let pending = '';
+    let cbError: unknown;
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => {
+      pending += d.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const l of lines) {
+        if (onLine && l.startsWith('x ')) {
+          try {
+            onLine(l.slice(2));
+          } catch (e) {
+            cbError ??= e;
+            p.kill('SIGTERM');
+          }
+        } else err += l + '\n';
+      }
+    });
+    p.on('error', (e) => reject(new ImageError(`cannot run ${bin} (install Debian package libarchive-tools): ${e.message}`)));
+    p.on('close', (code) => {
+      if (cbError) return reject(cbError);
+      if (code === 0) resolveP(Buffer.concat(out).toString('utf8'));
+      else reject(new ImageError(`${what}: ${(err + pending).trim().split('\n').slice(-3).join('; ') || `bsdtar exited with ${code}`}`));
+    });
+  });
+}
+
+async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptions): Promise<Staged> {
+  const bin = opts.bsdtar ?? 'bsdtar';
+  const listing = await runBsdtar(bin, ['-tf', iso], `${iso} is not a readable ISO image`);
+  const entries = listing.split('\n').map((l) => l.replace(/^\.\//, '').replace(/\/$/, '')).filter((l) => l !== '' && l !== '.');
+  if (!entries.some((e) => e.toLowerCase() === 'boot.cfg')) {
+    throw new ImageError(`${iso}: no boot.cfg at the top of the ISO: not an ESXi installer ISO`);
+  }
+  const raw = join(tmp, 'raw');
+  await mkdir(raw);
+  let done = 0;
+  await runBsdtar(bin, ['-xvf', iso, '-C', raw], `${iso}: extraction failed`, (file) => {
+    done += 1;
+    opts.onProgress?.({ phase: 'extract', file, done, total: entries.length, bytes: 0, bytesTotal: 0 });
+  });
+  // ISO9660 without Rock Ridge extracts read-only (0400/0500): make the staging tree ours.
+  const files = await walk(raw, async (dir) => chmod(dir, 0o755));
+  const map = await normalizedMap(raw, files, iso);
+  for (const [rel, abs] of map) {
+    await mkdir(dirname(join(img, rel)), { recursive: true });
+    await rename(abs, join(img, rel));
+    await chmod(join(img, rel), 0o644);
+  }
+  return finishEsxi(img, new Set(map.keys()), iso, opts, basename(iso).replace(/\.iso$/i, ''));
+}
+
+async function stageDirectory(src: string, img: string, opts: ImportOptions): Promise<Staged> {
+  const files = await walk(src);
+  const descriptor = files.find((f) => f === MANIFEST);
+  const hasBootCfg = files.some((f) => f.toLowerCase() === 'boot.cfg');
+  if (descriptor !== undefined) {
+    const d = await readLinuxDescriptor(join(src, MANIFEST));
+    if (d.kind === 'linux') {
+      const names = new Set(files.filter((f) => f !== MANIFEST));
+      const missing = [d.linux.kernel, ...d.linux.initrd].filter((f) => !names.has(f));
+      if (missing.length) throw new ImageError(`${join(src, MANIFEST)}: linux files missing from ${src}: ${missing.join(', ')}`);
+      await copyFiles(src, img, [...names].map((f) => [f, f] as [string, string]), opts.onProgress);
+      return {
+        schema: 1, kind: 'linux', linux: d.linux, source: src, importedAt: (opts.now ?? new Date()).toISOString(),
+        defaultName: d.name ?? sanitizeName(basename(src)),
+      };
+    }
+  }
+  if (!hasBootCfg) {
+    throw new ImageError(`${src}: no boot.cfg (ESXi) and no image.json with kind "linux": nothing to import`);
+  }
+  const map = await normalizedMap(src, files.filter((f) => f !== MANIFEST), src);
+  await copyFiles(src, img, [...map].map(([rel, abs]) => [relative(src, abs).split(sep).join('/'), rel] as [string, string]), opts.onProgress);
+  return finishEsxi(img, new Set(map.keys()), src, opts, basename(src));
+}
+
+const linuxDescriptor = z.object({
+  name: z.string().regex(IMAGE_NAME_RE).optional(),
+  kind: z.enum(['linux', 'esxi']),
+  linux: z.object({ kernel: z.string().min(1), initrd: z.array(z.string().min(1)).default([]), cmdline: z.string().default('') }),
+});
+
+async function readLinuxDescriptor(file: string): Promise<z.infer<typeof linuxDescriptor>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new ImageError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const r = linuxDescriptor.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ImageError(`${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** Maps lower-cased relative paths to absolute source paths; refuses case collisions. */
+async function normalizedMap(root: string, files: string[], what: string): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  for (const f of files) {
+    const lower = f.toLowerCase();
+    const prev = map.get(lower);
+    if (prev !== undefined) throw new ImageError(`${what}: "${f}" and "${relative(root, prev)}" differ only in case`);
+    map.set(lower, join(root, f));
+  }
+  return map;
+}
+
+/** Reads boot.cfg, checks the kernel and every module exists, rewrites boot.cfg with stored names. */
+async function finishEsxi(img: string, names: Set<string>, source: string, opts: ImportOptions, fallbackName: string): Promise<Staged> {
+  if (!names.has('boot.cfg')) throw new ImageError(`${source}: no boot.cfg: not an ESXi image`);
+  let cfg: BootCfg;
+  try {
+    cfg = parseBootCfg(await readFile(join(img, 'boot.cfg'), 'utf8'), `${source}: boot.cfg`);
+  } catch (e) {
+    if (e instanceof BootCfgError) throw new ImageError(e.message);
+    throw e;
+  }
+  const resolveRef = (ref: string): string | null => {
+    const p = stripLeadingSlash(ref).toLowerCase();
+    if (names.has(p)) return p;
+    const b = basename(p);
+    return names.has(b) ? b : null;
+  };
+  const kernel = resolveRef(cfg.kernel);
+  const missing: string[] = [];
+  if (!kernel) missing.push(`kernel ${cfg.kernel}`);
+  const modules = cfg.modules.map((m) => {
+    const r = resolveRef(m);
+    if (!r) missing.push(m);
+    return r ?? m;
+  });
+  if (missing.length) {
+    throw new ImageError(`${source}: boot.cfg references ${missing.length} file(s) missing from the image: ${missing.join(', ')}`);
+  }
+  if (cfg.modules.length === 0) throw new ImageError(`${source}: boot.cfg: "modules=" lists no modules`);
+  const original = { ...cfg };
+  cfg.kernel = kernel!;
+  cfg.modules = modules;
+  delete cfg.prefix;
+  cfg.order = cfg.order.filter((k) => k !== 'prefix');
+  await writeFile(join(img, 'boot.cfg'), serializeBootCfg(cfg));
+  const { version, build } = esxiVersionOf(original);
+  return {
+    schema: 1,
+    kind: 'esxi',
+    esxi: {
+      version, build, title: cfg.title ?? null, bootCfg: 'boot.cfg',
+      biosLoader: names.has('mboot.c32') ? 'mboot.c32' : null,
+      efiLoader: names.has('efi/boot/bootx64.efi') ? 'efi/boot/bootx64.efi' : null,
+    },
+    source,
+    importedAt: (opts.now ?? new Date()).toISOString(),
+    defaultName: version && build ? `esxi-${version}-${build}` : sanitizeName(fallbackName),
+  };
+}
+
+function sanitizeName(s: string): string {
+  const n = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return n === '' ? 'image' : n;
+}
+
+/**
+ * Lists regular files under `root` as `/`-separated relative paths, sorted.
+ * @param onDir called for every directory (root included) before it is read
+ * @throws ImageError for symlinks, devices, FIFOs (an image holds plain files only)
+ */
+async function walk(root: string, onDir?: (dir: string) => Promise<void>): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    await onDir?.(dir);
+    for (const d of await readdir(dir, { withFileTypes: true })) {
+      const abs = join(dir, d.name);
+      if (d.isDirectory()) await visit(abs);
+      else if (d.isFile()) out.push(relative(root, abs).split(sep).join('/'));
+      else throw new ImageError(`${abs}: not a regular file or directory (symlinks, devices and FIFOs are not imported)`);
+    }
+  };
+  await visit(root);
+  return out.sort();
+}
+
+/** Copies [from (relative to src), to (relative to img)] pairs with streaming and progress. */
+async function copyFiles(src: string, img: string, pairs: Array<[string, string]>, onProgress?: (p: ImportProgress) => void): Promise<void> {
+  const sizes = await Promise.all(pairs.map(async ([from]) => (await stat(join(src, from))).size));
+  const bytesTotal = sizes.reduce((a, b) => a + b, 0);
+  let bytes = 0;
+  let done = 0;
+  for (const [from, to] of pairs) {
+    await mkdir(dirname(join(img, to)), { recursive: true });
+    let sinceReport = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        bytes += chunk.length;
+        sinceReport += chunk.length;
+        if (sinceReport >= 1 << 20) {
+          sinceReport = 0;
+          try {
+            onProgress?.({ phase: 'copy', file: to, done, total: pairs.length, bytes, bytesTotal });
+          } catch (e) {
+            return cb(e as Error);
+          }
+        }
+        cb(null, chunk);
+      },
+    });
+    await pipeline(createReadStream(join(src, from)), meter, createWriteStream(join(img, to), { mode: 0o644 }));
+    done += 1;
+    onProgress?.({ phase: 'copy', file: to, done, total: pairs.length, bytes, bytesTotal });
+  }
+}
+
+/** SHA-256 and size of every file in the staged image, in path order. */
+async function hashTree(img: string, onProgress?: (p: ImportProgress) => void): Promise<ImageFileEntry[]> {
+  const files = (await walk(img)).filter((f) => f !== MANIFEST);
+  const out: ImageFileEntry[] = [];
+  let bytes = 0;
+  for (const [i, f] of files.entries()) {
+    const h = createHash('sha256');
+    let size = 0;
+    await pipeline(createReadStream(join(img, f)), async function* (src: AsyncIterable<Buffer>) {
+      for await (const c of src) {
+        h.update(c);
+        size += c.length;
+      }
+    });
+    bytes += size;
+    out.push({ path: f, size, sha256: h.digest('hex') });
+    onProgress?.({ phase: 'hash', file: f, done: i + 1, total: files.length, bytes, bytesTotal: 0 });
+  }
+  return out;
+}
+
+/**
+ * Re-hashes an image directory and compares with its manifest.
+ * @returns the paths whose size or SHA-256 differ, or that are missing
+ */
+export async function verifyImage(dir: string, manifest: ImageManifest): Promise<string[]> {
+  const bad: string[] = [];
+  for (const f of manifest.files) {
+    try {
+      const h = createHash('sha256');
+      let size = 0;
+      for await (const c of createReadStream(join(dir, f.path)) as AsyncIterable<Buffer>) {
+        h.update(c);
+        size += c.length;
+      }
+      if (size !== f.size || h.digest('hex') !== f.sha256) bad.push(f.path);
+    } catch {
+      bad.push(f.path);
+    }
+  }
+  return bad;
+}
