@@ -146,6 +146,19 @@ export class HostRepo {
     return Number(r.lastInsertRowid);
   }
 
+  /**
+   * The newest boot event from client `address` at or after `since` (epoch ms) that names a host
+   * UUID or MAC (DHCP and earlier boot-file answers), or undefined. Used to tell which host asks
+   * for a file whose name does not identify it (e.g. `<image>/boot.cfg`).
+   */
+  lastIdentifiedBootEventFrom(address: string, since: number): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined {
+    const r = this.db.prepare(`SELECT host_uuid, mac, firmware, at FROM boot_events
+      WHERE address = ? AND at >= ? AND (host_uuid IS NOT NULL OR mac IS NOT NULL)
+      ORDER BY at DESC, id DESC LIMIT 1`).get(address, since) as
+      | { host_uuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
+    return r && { hostUuid: r.host_uuid, mac: r.mac, firmware: r.firmware, at: r.at };
+  }
+
   /** Boot history: for a host UUID or MAC (either may be null), newest first, at most `limit`. */
   bootEvents(filter: { uuid?: string | null; mac?: string | null; limit?: number } = {}): BootEvent[] {
     const limit = filter.limit ?? 100;
