@@ -223,6 +223,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     if (s) this.emit('step', s);
   }
 
+  /** The shared logged-in connection to a configured vCenter (drift checks, CLI plan). */
+  vcenter(name: string): Promise<VcenterApi> {
+    return this.connection(name);
+  }
+
   private connection(name: string): Promise<VcenterApi> {
     let c = this.connections.get(name);
     if (!c) {
