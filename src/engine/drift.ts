@@ -66,7 +66,7 @@ export class DriftScheduler {
   start(): void {
     if (this.o.intervalS <= 0 || this.timer) return;
     this.timer = setInterval(() => {
-      this.pass ??= this.runPass().finally(() => { this.pass = undefined; });
+      this.pass ??= this.runPass().then(() => undefined).finally(() => { this.pass = undefined; });
     }, this.o.intervalS * 1000);
     this.timer.unref();
   }
