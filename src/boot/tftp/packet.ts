@@ -45,10 +45,16 @@ export const MAX_DATA_SIZE = 4 + 65464;
 /** Largest ERROR/OACK we decode (both are small in practice). */
 export const MAX_SMALL_PACKET_SIZE = 1024;
 
+/** Transfer modes of RFC 1350 §5 (lower-case). */
+export const KNOWN_MODES: ReadonlySet<string> = new Set(['netascii', 'octet', 'mail']);
+
 /** RRQ or WRQ (RFC 1350 §5; options per RFC 2347 §2). */
 export interface RequestPacket {
   op: typeof Opcode.RRQ | typeof Opcode.WRQ;
-  /** File name as sent (UTF-8 decoded), not yet checked for path safety. */
+  /**
+   * File name as sent (UTF-8 decoded), not yet checked for path safety. Contains NUL when the
+   * client embedded one (see decodePacket).
+   */
   filename: string;
   /** Transfer mode lower-cased: `octet`, `netascii`, `mail`, or whatever the client sent. */
   mode: string;
@@ -137,11 +143,19 @@ export function decodePacket(buf: Buffer): DecodeResult {
       const strings = splitStrings(buf, 2);
       if (strings === null) return fail('truncated', 'request string not NUL-terminated');
       if (strings.length < 2) return fail('truncated', 'request lacks filename or mode');
-      const options = toOptions(strings.slice(2));
+      // A NUL inside the file name ("a\0../b\0octet\0") shows up as an unknown mode followed by a
+      // known one: keep the NUL in the name so the path check refuses it (error 2) instead of
+      // silently serving the part before the NUL.
+      let modeAt = 1;
+      if (!KNOWN_MODES.has(strings[1]!.toLowerCase())) {
+        const i = strings.findIndex((x, j) => j > 1 && KNOWN_MODES.has(x.toLowerCase()));
+        if (i > 1) modeAt = i;
+      }
+      const options = toOptions(strings.slice(modeAt + 1));
       if (typeof options === 'string') return fail('malformed', options);
       return {
         ok: true,
-        packet: { op, filename: strings[0]!, mode: strings[1]!.toLowerCase(), options },
+        packet: { op, filename: strings.slice(0, modeAt).join('\0'), mode: strings[modeAt]!.toLowerCase(), options },
       };
     }
     case Opcode.DATA:

@@ -60,6 +60,9 @@ export interface TftpServer extends Service {
   activeTransfers(): number;
 }
 
+/** Percent-encoded `.`, `/`, `\\` and NUL (and the overlong UTF-8 slash `%c0%af`). */
+const ENCODED_PATH_CHARS = /%(2e|2f|5c|00|c0%af)/i;
+
 interface Listener {
   socket: Socket;
   address: string;
@@ -274,6 +277,14 @@ class TftpServerImpl implements TftpServer {
   /** Resolves and opens the file and negotiates options; refuses (and returns null) on failure. */
   private async prepare(l: Listener, req: RequestPacket, rinfo: RemoteInfo, id: string, log: Logger): Promise<Transfer | null> {
     let file: BootFile | null;
+    const encoded = ENCODED_PATH_CHARS.exec(req.filename);
+    if (encoded) {
+      // TFTP names are literal, but a percent-encoded dot, slash, backslash or NUL is only ever an
+      // attempt to slip past a decoder further down (HTTP fallbacks, rendered paths): refuse it.
+      log.warn({ file: req.filename, reason: `percent-encoded "${encoded[0]}"` }, 'request refused: unsafe path');
+      this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, `Access violation: percent-encoded path character ${encoded[0]}`);
+      return null;
+    }
     try {
       file = await this.opts.source.resolve(req.filename, { protocol: 'tftp', clientAddress: rinfo.address, clientPort: rinfo.port, requestId: id });
     } catch (e) {
