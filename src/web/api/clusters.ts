@@ -1,0 +1,88 @@
+/**
+ * Cluster files: `/api/v1/clusters` — list, parsed view, XML text get/put (validation issues as
+ * structured data with element path, line and column), validate, plan, apply, drift.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebContext } from '../context.js';
+import { need } from '../context.js';
+import { NAME_PATTERN, errorResponses } from '../schemas.js';
+import { HttpProblem, problems } from '../problem.js';
+import { applyCluster, issuesToFieldErrors, saveClusterXml } from '../services.js';
+import { ClusterInvalidError } from '../deps.js';
+
+const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } as const;
+const xmlBody = {
+  description: 'the cluster file: raw XML (Content-Type application/xml) or JSON {"xml": "..."}',
+  anyOf: [{ type: 'string', maxLength: 4_000_000 }, { type: 'object', required: ['xml'], properties: { xml: { type: 'string', maxLength: 4_000_000 } } }],
+} as const;
+const planOut = { type: 'object', properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } } } as const;
+
+function xmlOf(body: unknown): string {
+  return typeof body === 'string' ? body : (body as { xml: string }).xml;
+}
+
+export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+  app.get('/api/v1/clusters', {
+    schema: { tags: ['clusters'], summary: 'Cluster files with their validity', response: { 200: { type: 'array', items: { $ref: 'ClusterSummary#' } }, ...errorResponses } },
+  }, async () => need(ctx, 'clusters', 'cluster files').list());
+
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name', {
+    schema: {
+      tags: ['clusters'], summary: 'The parsed, validated cluster (DesiredCluster)', params: nameParams,
+      response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
+    },
+  }, async (req) => {
+    try {
+      const c = await need(ctx, 'clusters', 'cluster files').get(req.params.name);
+      if (!c) throw problems.notFound(`cluster ${req.params.name}`);
+      return c;
+    } catch (e) {
+      if (e instanceof ClusterInvalidError) throw problems.invalid(`cluster ${req.params.name} does not validate`, issuesToFieldErrors(e.issues));
+      throw e;
+    }
+  });
+
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/xml', {
+    schema: { tags: ['clusters'], summary: 'The cluster file text', params: nameParams, produces: ['application/xml'], response: { 200: { type: 'string' }, ...errorResponses } },
+  }, async (req, reply) => {
+    const xml = await need(ctx, 'clusters', 'cluster files').readXml(req.params.name);
+    if (xml === undefined) throw problems.notFound(`cluster ${req.params.name}`);
+    return reply.type('application/xml; charset=utf-8').send(xml);
+  });
+
+  app.put<{ Params: { name: string }; Body: unknown }>('/api/v1/clusters/:name/xml', {
+    schema: {
+      tags: ['clusters'], summary: 'Validate and save the cluster file atomically; 422 with the issues when invalid (nothing written)',
+      params: nameParams, body: xmlBody, consumes: ['application/xml', 'application/json'],
+      response: { 200: { type: 'object', properties: { saved: { type: 'boolean' } } }, ...errorResponses },
+    },
+  }, async (req) => {
+    const issues = await saveClusterXml(ctx, req, req.params.name, xmlOf(req.body));
+    if (issues.length) throw new HttpProblem(422, 'Unprocessable Content', `cluster ${req.params.name} does not validate (${issues.length} issue(s)); nothing was saved`, issuesToFieldErrors(issues));
+    return { saved: true };
+  });
+
+  app.post<{ Params: { name: string }; Body: unknown }>('/api/v1/clusters/:name/validate', {
+    config: { auth: 'viewer' },
+    schema: {
+      tags: ['clusters'], summary: 'Validate cluster file text without saving', params: nameParams, body: xmlBody,
+      response: { 200: { type: 'object', properties: { valid: { type: 'boolean' }, issues: { type: 'array', items: { $ref: 'ClusterIssue#' } } } }, ...errorResponses },
+    },
+  }, async (req) => {
+    const issues = await need(ctx, 'clusters', 'cluster files').validateXml(req.params.name, xmlOf(req.body));
+    return { valid: issues.length === 0, issues };
+  });
+
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/plan', {
+    schema: { tags: ['clusters'], summary: 'What an apply would change (reads vCenter, writes nothing)', params: nameParams, response: { 200: planOut, ...errorResponses } },
+  }, async (req) => ({ cluster: req.params.name, steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name) }));
+
+  app.post<{ Params: { name: string } }>('/api/v1/clusters/:name/apply', {
+    config: { auth: 'operator' },
+    schema: { tags: ['clusters'], summary: 'Queue an apply of the whole cluster', params: nameParams, response: { 202: { $ref: 'JobRef#' }, ...errorResponses } },
+  }, async (req, reply) => reply.code(202).send(await applyCluster(ctx, req, req.params.name)));
+
+  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/drift', {
+    schema: { tags: ['clusters'], summary: 'Differences between the cluster\'s hosts in vCenter and the file', params: nameParams, response: { 200: planOut, ...errorResponses } },
+  }, async (req) => ({ cluster: req.params.name, steps: await need(ctx, 'engine', 'the cluster engine').drift(req.params.name) }));
+}

@@ -1,0 +1,65 @@
+/** `/api/v1/session` (login, logout, who am I, CSRF token) and `/api/v1/setup` (first admin). */
+import type { FastifyInstance } from 'fastify';
+import type { WebContext } from '../context.js';
+import { errorResponses } from '../schemas.js';
+import { csrfTokenOf, login, logout, setupFirstAdmin } from '../auth/plugin.js';
+import { hasSetupToken } from '../auth/tokens.js';
+
+const sessionOut = {
+  type: 'object',
+  properties: {
+    authenticated: { type: 'boolean' }, user: { $ref: 'User#' }, csrfToken: { type: 'string' },
+    setupRequired: { type: 'boolean', description: 'no user exists yet: use the setup link printed at start' },
+  },
+  required: ['authenticated', 'csrfToken'],
+} as const;
+
+export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+  const loginLimit = ctx.deps.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
+
+  app.get('/api/v1/session', {
+    config: { auth: 'public' },
+    schema: { tags: ['session'], summary: 'The current session and the CSRF token to send as x-csrf-token', response: { 200: sessionOut } },
+  }, async (req, reply) => ({
+    authenticated: Boolean(req.user), ...(req.user ? { user: req.user } : {}), csrfToken: csrfTokenOf(ctx, req, reply),
+    setupRequired: ctx.deps.store.users.count() === 0 && hasSetupToken(ctx.deps.store.settings),
+  }));
+
+  app.post<{ Body: { username: string; password: string } }>('/api/v1/session', {
+    config: { auth: 'public', rateLimit: { max: loginLimit.max, timeWindow: loginLimit.timeWindowMs } },
+    schema: {
+      tags: ['session'], summary: 'Log in (rate-limited per client address); sets the HttpOnly session cookie',
+      body: {
+        type: 'object', required: ['username', 'password'], additionalProperties: false,
+        properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, _csrf: { type: 'string' } },
+      },
+      response: { 200: sessionOut, 429: { $ref: 'Problem#' }, ...errorResponses },
+    },
+  }, async (req, reply) => {
+    const { user, csrfToken } = await login(ctx, req, reply, req.body.username, req.body.password);
+    return { authenticated: true, user, csrfToken };
+  });
+
+  app.delete('/api/v1/session', {
+    config: { auth: 'viewer' },
+    schema: { tags: ['session'], summary: 'Log out', response: { 204: { type: 'null' }, ...errorResponses } },
+  }, async (req, reply) => {
+    logout(ctx, req, reply);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Body: { token: string; username: string; password: string } }>('/api/v1/setup', {
+    config: { auth: 'public', rateLimit: { max: loginLimit.max, timeWindow: loginLimit.timeWindowMs } },
+    schema: {
+      tags: ['session'], summary: 'Create the first admin with the one-time setup token printed at first start',
+      body: {
+        type: 'object', required: ['token', 'username', 'password'], additionalProperties: false,
+        properties: { token: { type: 'string', minLength: 1, maxLength: 256 }, username: { type: 'string' }, password: { type: 'string' }, _csrf: { type: 'string' } },
+      },
+      response: { 201: sessionOut, 429: { $ref: 'Problem#' }, ...errorResponses },
+    },
+  }, async (req, reply) => {
+    const { user, csrfToken } = await setupFirstAdmin(ctx, req, reply, req.body);
+    return reply.code(201).send({ authenticated: true, user, csrfToken });
+  });
+}

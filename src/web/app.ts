@@ -1,0 +1,169 @@
+/**
+ * The web app: one fastify instance serving the REST API (`/api/v1`, OpenAPI at `/api/docs`), the
+ * console (server-rendered eta templates + htmx), `/boot/` (HTTP boot, mounted from src/boot/http),
+ * the phone-home routes (src/initiator/http.ts), and `/healthz`, `/readyz`, `/metrics`.
+ *
+ * Scopes: health, static assets, `/boot/` and phone-home are unauthenticated (hosts and probes call
+ * them); everything else sits in one encapsulated scope behind the session, role and CSRF hooks.
+ * May import: store, config, metrics, net, and the ports in ./deps.ts — never a protocol module.
+ */
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import fastifyStatic from '@fastify/static';
+import type { Service } from '../server.js';
+import type { Config } from '../config/schema.js';
+import { toBindError } from '../net/bind-error.js';
+import type { AppDeps } from './deps.js';
+import { makeContext } from './context.js';
+import { HttpProblem, problemErrorHandler, sendProblem } from './problem.js';
+import { addSharedSchemas } from './schemas.js';
+import { installAuthHooks } from './auth/plugin.js';
+import { issueSetupToken } from './auth/tokens.js';
+import { healthRoutes, installHttpMetrics } from './health.js';
+import { sessionRoutes } from './api/session.js';
+import { hostRoutes } from './api/hosts.js';
+import { clusterRoutes } from './api/clusters.js';
+import { imageRoutes } from './api/images.js';
+import { jobRoutes } from './api/jobs.js';
+import { adminRoutes } from './api/admin.js';
+import { consoleRoutes } from './console/routes.js';
+import { ImportTracker } from './imports.js';
+
+/** Directory of the console's static files (works from src/ under tsx and from dist/). */
+export const PUBLIC_DIR = fileURLToPath(new URL('../../src/web/public/', import.meta.url));
+
+/** TLS material for HTTPS (PEM text). */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/**
+ * Builds the app (not listening). Call `app.ready()` or `inject` in tests, `listen` in the service.
+ * @param deps store and logger are required; every other dependency is optional (routes answer 503)
+ * @param tls when given, the instance serves HTTPS
+ */
+export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
+  const ctx = makeContext(deps);
+  const app = Fastify({
+    loggerInstance: deps.log.child({ subsystem: 'http' }),
+    genReqId: () => randomUUID().slice(0, 8),
+    logController: new LogController({ requestIdLogLabel: 'req' }),
+    bodyLimit: 8 * 1024 * 1024,
+    trustProxy: false,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler(problemErrorHandler);
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, 404, 'Not Found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  for (const type of ['application/xml', 'text/xml', 'text/plain']) {
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  }
+  await app.register(cookie);
+  await app.register(formbody);
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, c) => new HttpProblem(429, 'Too Many Requests',
+      `too many attempts; retry in ${Math.ceil(c.ttl / 1000)} s`, undefined, { retryAfter: Math.ceil(c.ttl / 1000) }),
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'statelesx API', version: '1', description: 'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.' },
+      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'sx_session' } } },
+      security: [{ session: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+  });
+  addSharedSchemas(app);
+  installHttpMetrics(app);
+
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
+  await app.register(async (s) => healthRoutes(s, ctx));
+  if (deps.bootPlugin) await app.register(deps.bootPlugin, { prefix: '/boot' });
+  if (deps.phoneHomePlugin) await app.register(deps.phoneHomePlugin, { prefix: '/api/v1' });
+
+  const tracker = new ImportTracker();
+  await app.register(async (scope) => {
+    installAuthHooks(scope, ctx);
+    await scope.register(swaggerUi, { routePrefix: '/api/docs' });
+    await sessionRoutes(scope, ctx);
+    await hostRoutes(scope, ctx);
+    await clusterRoutes(scope, ctx);
+    await imageRoutes(scope, ctx, tracker);
+    await jobRoutes(scope, ctx);
+    await adminRoutes(scope, ctx);
+    await consoleRoutes(scope, ctx, tracker);
+  });
+  return app;
+}
+
+/** The HTTP service as the composition root sees it, with the bound address once started. */
+export interface HttpService extends Service {
+  /** Bound address after `start`. */
+  address(): { address: string; port: number } | undefined;
+  /** The app after `start` (tests). */
+  app(): FastifyInstance | undefined;
+}
+
+/**
+ * The HTTP listener as a {@link Service}: listens on `config.http.port` at `config['listen-address']`
+ * (HTTPS when `http.tls-cert` and `http.tls-key` are set). On first start with no user it issues a
+ * one-time setup link and prints it with `announce` (default: stdout) — never to the log.
+ * @throws BindError from `start` (flag `--http-port`), Error when the TLS files cannot be read
+ */
+export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
+  announce: (line: string) => void = (l) => process.stdout.write(l + '\n')): HttpService {
+  let app: FastifyInstance | undefined;
+  let bound: { address: string; port: number } | undefined;
+  const host = config['listen-address'];
+  const port = config.http.port;
+  return {
+    name: 'http',
+    address: () => bound,
+    app: () => app,
+    async start() {
+      let tls: TlsOptions | undefined;
+      const certFile = config.http['tls-cert'];
+      const keyFile = config.http['tls-key'];
+      if (certFile || keyFile) {
+        if (!certFile || !keyFile) throw new Error('http.tls-cert and http.tls-key must be set together');
+        try {
+          tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+        } catch (e) {
+          throw new Error(`cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+      }
+      app = await buildApp({ ...deps, config }, tls);
+      try {
+        await app.listen({ port, host });
+      } catch (e) {
+        await app.close().catch(() => undefined);
+        app = undefined;
+        throw toBindError(e, tls ? 'HTTPS (tcp)' : 'HTTP (tcp)', host, port, '--http-port');
+      }
+      const a = app.server.address() as AddressInfo;
+      bound = { address: a.address, port: a.port };
+      if (deps.store.users.count() === 0) {
+        const token = issueSetupToken(deps.store.settings);
+        const shown = config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
+        const url = `${tls ? 'https' : 'http'}://${shown}:${a.port}/setup?token=${token}`;
+        deps.log.warn({ subsystem: 'http' }, 'no console user exists yet: open the one-time setup link printed on stdout, or run `statelesx user add NAME --role admin`');
+        announce(`statelesx: create the first admin (one-time link): ${url}`);
+      }
+      deps.log.info({ subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls) }, `console at ${tls ? 'https' : 'http'}://${a.address}:${a.port}/`);
+    },
+    async close() {
+      if (app) await app.close();
+      app = undefined;
+    },
+  };
+}

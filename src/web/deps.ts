@@ -1,0 +1,177 @@
+/**
+ * What the web app needs from the rest of statelesx, as narrow interfaces ("ports").
+ * `buildApp` receives an {@link AppDeps}; every member but `store` and `log` is optional, and a
+ * route whose dependency is absent answers 503 problem+json "not available". The composition root
+ * (src/server.ts) passes the real modules, adapted in src/web/adapters.ts when their shapes differ.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Store } from '../store/index.js';
+import type { Logger } from '../log.js';
+import type { Config } from '../config/schema.js';
+import type { JobQueue } from '../engine/queue.js';
+import type { DesiredCluster, MemberHost } from '../clusters/types.js';
+
+/** A problem found in a cluster file: message plus where (1-based line/column, element path). */
+export interface ClusterIssue {
+  message: string;
+  path?: string;
+  line?: number;
+  column?: number;
+  file?: string;
+}
+
+/** One cluster file as listed. `errors` is non-empty when the file does not validate. */
+export interface ClusterSummary {
+  name: string;
+  file: string;
+  vcenter?: string;
+  datacenter?: string;
+  hosts: number;
+  errors: ClusterIssue[];
+}
+
+/** What a join adds to a cluster file's member list (src/clusters `addMemberHost`). */
+export type MemberHostInput = Pick<MemberHost, 'fqdn' | 'uuid' | 'addresses'> & { mac?: string; image?: string };
+
+/** Thrown by cluster edits when the result would not validate; carries the issues. */
+export class ClusterInvalidError extends Error {
+  override name = 'ClusterInvalidError';
+  constructor(message: string, readonly issues: ClusterIssue[]) {
+    super(message);
+  }
+}
+
+/** Cluster files (src/clusters): read, validate, write atomically, add member hosts. */
+export interface ClusterService {
+  list(): Promise<ClusterSummary[]>;
+  /** The validated cluster, undefined when no such file. @throws ClusterInvalidError */
+  get(name: string): Promise<DesiredCluster | undefined>;
+  /** The file's text, undefined when no such file. */
+  readXml(name: string): Promise<string | undefined>;
+  /** Validates text as the cluster `name` without saving; [] = valid. */
+  validateXml(name: string, xml: string): Promise<ClusterIssue[]>;
+  /** Validates and writes atomically; returns the issues and writes nothing when there are any. */
+  writeXml(name: string, xml: string): Promise<ClusterIssue[]>;
+  /** Adds a member host, keeping the file valid and its formatting. @throws ClusterInvalidError */
+  addMemberHost(name: string, member: MemberHostInput): Promise<void>;
+}
+
+/** One planned or executed change (engine/plan Step): vSphere method, target, before → after. */
+export interface PlanStep {
+  name: string;
+  target?: string | null;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Plan and drift (src/engine). Both read vCenter; neither writes. */
+export interface EngineService {
+  plan(cluster: string): Promise<PlanStep[]>;
+  drift(cluster: string): Promise<PlanStep[]>;
+}
+
+/** A durable job as stored (table `jobs`). Times epoch ms. */
+export interface JobSummary {
+  id: string;
+  kind: string;
+  target: string;
+  cluster: string | null;
+  vcenter: string | null;
+  state: string;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  attempts: number;
+  error: string | null;
+  requestedBy: string | null;
+}
+
+/** One job step (table `job_steps`). */
+export interface JobStepView {
+  seq: number;
+  name: string;
+  target: string | null;
+  before: unknown;
+  after: unknown;
+  state: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  result: unknown;
+  fault: string | null;
+}
+
+/** One job log line (table `job_log`); `id` increases. */
+export interface JobLogLine {
+  id: number;
+  at: number;
+  level: string;
+  msg: string;
+}
+
+/** Read side of the jobs store (src/engine). */
+export interface JobReader {
+  list(filter: { state?: string; target?: string; limit?: number }): JobSummary[];
+  get(id: string): JobSummary | undefined;
+  steps(id: string): JobStepView[];
+  log(id: string, afterId?: number): JobLogLine[];
+}
+
+/** An image version as listed (images/<name>/image.json). */
+export interface ImageInfo {
+  name: string;
+  kind: string;
+  version?: string;
+  build?: string;
+  importedAt?: number;
+  files?: number;
+  bytes?: number;
+}
+
+/** Progress of an import: bytes or files done of total. */
+export interface ImportProgress {
+  done: number;
+  total: number;
+  file?: string;
+}
+
+/** Images (src/images). */
+export interface ImageService {
+  list(): Promise<ImageInfo[]>;
+  /** Imports an ISO or directory path on the server. @throws Error with a message saying what is wrong */
+  import(source: string, opts: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<ImageInfo>;
+  /** @throws Error when pinned or unknown */
+  remove(name: string): Promise<void>;
+}
+
+/** vCenter connection check (src/vsphere): logs in and out; never returns the password. */
+export interface VcenterTester {
+  test(name: string): Promise<{ ok: boolean; message: string; apiVersion?: string }>;
+}
+
+/** Everything the web app may use. */
+export interface AppDeps {
+  store: Store;
+  log: Logger;
+  /** Server config: `http`, `vcenters` (listed without secrets). */
+  config?: Config;
+  queue?: JobQueue;
+  clusters?: ClusterService;
+  engine?: EngineService;
+  jobs?: JobReader;
+  images?: ImageService;
+  vcenters?: VcenterTester;
+  /** HTTP boot files, mounted at `/boot/` (src/boot/http/plugin.ts), unauthenticated. */
+  bootPlugin?: FastifyPluginAsync;
+  /** Phone-home routes (src/initiator/http.ts), registered at the root with prefix `/api/v1`, unauthenticated. */
+  phoneHomePlugin?: FastifyPluginAsync;
+  /** True once every service has started (`/readyz`). Default: true. */
+  ready?: () => boolean;
+  /** Session cookie `Secure` flag; default: true when TLS is configured. */
+  secureCookies?: boolean;
+  /** Login rate limit per client address; default 10 per minute. */
+  loginRateLimit?: { max: number; timeWindowMs: number };
+  /** Session lifetime in ms; default 12 hours. */
+  sessionTtlMs?: number;
+  /** Clock (epoch ms). */
+  now?: () => number;
+}

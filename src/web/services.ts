@@ -1,0 +1,130 @@
+/**
+ * The operations behind the API and the console (both call these; routes only translate HTTP).
+ * Each change is audited. Errors are HttpProblem so either front end can render them.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { WebContext } from './context.js';
+import { need } from './context.js';
+import { auditChange } from './audit.js';
+import { ClusterInvalidError, type ClusterIssue, type MemberHostInput } from './deps.js';
+import { HttpProblem, problems, type FieldError } from './problem.js';
+import type { JobRef } from '../engine/queue.js';
+
+/** One host to join: its SMBIOS UUID, the FQDN vCenter will use, optional per-host addresses and image. */
+export interface JoinRequest {
+  uuid: string;
+  fqdn: string;
+  addresses?: Record<string, string>;
+  image?: string;
+}
+
+/** The outcome of one host's join. */
+export interface JoinResult {
+  uuid: string;
+  ok: boolean;
+  cluster: string;
+  job?: JobRef;
+  error?: string;
+  errors?: FieldError[];
+}
+
+/** Cluster-file issues as field errors (`path` = element path, plus line/column). */
+export function issuesToFieldErrors(issues: ClusterIssue[], prefix = ''): FieldError[] {
+  return issues.map((i) => ({
+    path: prefix + (i.path ?? ''), message: i.message,
+    ...(i.line !== undefined ? { line: i.line } : {}), ...(i.column !== undefined ? { column: i.column } : {}),
+  }));
+}
+
+/**
+ * Joins one unregistered host to a cluster: writes it into the cluster file (validated, atomic,
+ * formatting kept — src/clusters addMemberHost), marks it registered, queues its configure job.
+ * @throws HttpProblem 404 unknown host, 409 not unregistered, 422 the file would not validate,
+ *   503 cluster files or the engine queue not available
+ */
+export async function joinHost(ctx: WebContext, req: FastifyRequest, cluster: string, j: JoinRequest): Promise<JoinResult> {
+  const clusters = need(ctx, 'clusters', 'cluster files');
+  const queue = need(ctx, 'queue', 'the job engine');
+  const { store } = ctx.deps;
+  const uuid = j.uuid.toLowerCase();
+  const host = store.hosts.get(uuid);
+  if (!host) throw problems.notFound(`host ${uuid}`);
+  if (host.state !== 'unregistered') throw problems.conflict(`host ${uuid} is ${host.state}${host.cluster ? ` in cluster ${host.cluster}` : ''}, not unregistered`);
+  const member: MemberHostInput = { uuid, fqdn: j.fqdn, addresses: j.addresses ?? {} };
+  if (host.macs[0]) member.mac = host.macs[0];
+  if (j.image) member.image = j.image;
+  try {
+    await clusters.addMemberHost(cluster, member);
+  } catch (e) {
+    if (e instanceof ClusterInvalidError) {
+      throw new HttpProblem(422, 'Unprocessable Content', `host ${uuid} cannot be added to cluster ${cluster}: ${e.message}`,
+        issuesToFieldErrors(e.issues));
+    }
+    const msg = (e as Error).message;
+    if (/not found|no such|unknown cluster/i.test(msg)) throw problems.notFound(`cluster ${cluster}`);
+    throw new HttpProblem(422, 'Unprocessable Content', msg);
+  }
+  store.hosts.setState(uuid, 'registered', cluster);
+  const job = queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
+  auditChange(store.audit, req, 'host.join', uuid, { state: host.state, cluster: host.cluster },
+    { state: 'registered', cluster, fqdn: j.fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id }, ctx.now());
+  return { uuid, ok: true, cluster, job };
+}
+
+/** Joins several hosts; each result says ok or why not (one failing host does not stop the others). */
+export async function joinHosts(ctx: WebContext, req: FastifyRequest, cluster: string, hosts: JoinRequest[], image?: string): Promise<JoinResult[]> {
+  need(ctx, 'clusters', 'cluster files');
+  need(ctx, 'queue', 'the job engine');
+  const out: JoinResult[] = [];
+  for (const h of hosts) {
+    try {
+      out.push(await joinHost(ctx, req, cluster, { ...h, ...(h.image || image ? { image: h.image ?? image } : {}) }));
+    } catch (e) {
+      const p = e instanceof HttpProblem ? e : new HttpProblem(500, 'Error', (e as Error).message);
+      out.push({ uuid: h.uuid, ok: false, cluster, error: p.message, ...(p.errors ? { errors: p.errors } : {}) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Sets (or with null clears) a host's boot assignment (image pin); takes effect on its next boot.
+ * @throws HttpProblem 422 when the image is not imported (checked when the image service is present)
+ */
+export async function setPin(ctx: WebContext, req: FastifyRequest, uuid: string, image: string | null): Promise<void> {
+  const { store } = ctx.deps;
+  uuid = uuid.toLowerCase();
+  if (image !== null && ctx.deps.images) {
+    const names = (await ctx.deps.images.list()).map((i) => i.name);
+    if (!names.includes(image)) {
+      throw problems.invalid(`image ${image} is not imported`, [{ path: '/body/image', message: `unknown image; known: ${names.join(', ') || '(none)'}` }]);
+    }
+  }
+  const before = store.hosts.get(uuid)?.imagePin ?? null;
+  store.hosts.setImagePin(uuid, image, ctx.now());
+  auditChange(store.audit, req, image === null ? 'pin.clear' : 'pin.set', uuid, { image: before }, { image }, ctx.now());
+}
+
+/** Queues an apply of a whole cluster. @throws HttpProblem 503 without the engine, 404 unknown cluster */
+export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: string): Promise<JobRef> {
+  const queue = need(ctx, 'queue', 'the job engine');
+  if (ctx.deps.clusters && (await ctx.deps.clusters.readXml(name)) === undefined) throw problems.notFound(`cluster ${name}`);
+  const job = queue.enqueueApplyCluster(name, { source: 'api', actor: req.user?.username ?? 'unknown' });
+  auditChange(ctx.deps.store.audit, req, 'cluster.apply', name, null, { job: job.id }, ctx.now());
+  return job;
+}
+
+/**
+ * Validates and saves a cluster file's text.
+ * @returns [] when saved, else the issues (nothing written)
+ */
+export async function saveClusterXml(ctx: WebContext, req: FastifyRequest, name: string, xml: string): Promise<ClusterIssue[]> {
+  const clusters = need(ctx, 'clusters', 'cluster files');
+  const before = await clusters.readXml(name);
+  const issues = await clusters.writeXml(name, xml);
+  if (issues.length === 0) {
+    auditChange(ctx.deps.store.audit, req, before === undefined ? 'cluster.create' : 'cluster.update', name,
+      before === undefined ? null : { xml: before }, { xml }, ctx.now());
+  }
+  return issues;
+}
