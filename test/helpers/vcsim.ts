@@ -1,0 +1,93 @@
+/**
+ * Starts VMware's vCenter simulator (../shared/tools/vcsim, govmomi's `simulator` with the
+ * host-onboarding extensions and strict request parsing) for one test file, on 127.0.0.1 and a
+ * random port, with TLS. Stop it in afterAll with `await sim.stop()` (idempotent, safe when
+ * start failed half-way).
+ *
+ *   const sim = await startVcsim(['-host-thumbprint', 'esx-01=AA:...']);
+ *   // sim.sdkUrl = https://127.0.0.1:PORT/sdk, sim.thumbprint = SHA-1 of its certificate
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A running simulator. */
+export interface Vcsim {
+  /** As printed by the start script, with credentials: `https://user:pass@127.0.0.1:PORT/sdk`. */
+  url: string;
+  /** The SDK endpoint without credentials: `https://127.0.0.1:PORT/sdk`. */
+  sdkUrl: string;
+  /** `https://127.0.0.1:PORT` (test hooks live under `/vcsim-test/`). */
+  baseUrl: string;
+  username: string;
+  password: string;
+  /** SHA-1 thumbprint of the simulator's certificate, colon hex upper case. */
+  thumbprint: string;
+  pid: number;
+  /** SIGTERM, then SIGKILL after 2 s if it is still there. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** `/work/shared/tools/vcsim/start` relative to the project root (`../shared/tools/vcsim`). */
+export const VCSIM_START = resolve(here, '../../../shared/tools/vcsim/start');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Builds (cached) and starts the simulator with `-l 127.0.0.1:0 -tls` plus `args`
+ * (e.g. `-username`, `-password`, `-host-uuid NAME=UUID`, `-method-delay AddHost_Task:3000`).
+ * Throws with the script's stderr when it fails to start.
+ */
+export async function startVcsim(args: string[] = []): Promise<Vcsim> {
+  if (!existsSync(VCSIM_START)) {
+    throw new Error(`vCenter simulator start script not found at ${VCSIM_START}; run scripts/install-test-deps`);
+  }
+  const out = await new Promise<string>((res, rej) => {
+    execFile(VCSIM_START, ['-l', '127.0.0.1:0', '-tls', ...args], { timeout: 180_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) rej(new Error(`vcsim start failed (${err.message}): ${stderr}\nrun scripts/install-test-deps if Go or govmomi is missing`));
+        else res(stdout);
+      });
+  });
+  const field = (name: string): string => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(out);
+    if (!m?.[1]) throw new Error(`vcsim start printed no "${name}" line: ${out}`);
+    return m[1];
+  };
+  const url = field('url');
+  const pid = Number(field('pid'));
+  const thumbprint = field('thumbprint');
+  const u = new URL(url);
+  const username = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  u.username = '';
+  u.password = '';
+  const sdkUrl = u.toString();
+  let stopped = false;
+  return {
+    url,
+    sdkUrl,
+    baseUrl: `${u.protocol}//${u.host}`,
+    username,
+    password,
+    thumbprint,
+    pid,
+    async stop() {
+      if (stopped || !Number.isInteger(pid) || pid <= 0) return;
+      stopped = true;
+      if (!alive(pid)) return;
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    },
+  };
+}
