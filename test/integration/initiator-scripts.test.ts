@@ -1,0 +1,191 @@
+/**
+ * The host-side initiators run for real against the listener on 127.0.0.1:
+ * - scripts/initiator.sh under `busybox sh` (busybox nc), with a fake /proc/cmdline file and a
+ *   fake /sys tree (the synthetic test image's init does the same with the real ones);
+ * - scripts/initiator.py under python3, with `esxcli` and `vsish` replaced by small stub scripts
+ *   on PATH. The `esxcli hardware platform get` outputs the stub prints are recorded real
+ *   outputs published online: an ESXi 7 host in a VM (Product Name VMware7,1) and an ESXi 5.0
+ *   Cisco UCS B200 blade (unpadded bytes such as `0x4`, `0x0`). The vsish stub prints a plain
+ *   boot command line (the way kickstart %pre scripts read `vsish -e get /system/bootCmdLine`).
+ */
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { startFixture, type Fixture } from './initiator-fixture.js';
+
+const exec = promisify(execFile);
+const SH = resolve('scripts/initiator.sh');
+const PY = resolve('scripts/initiator.py');
+
+interface RunResult { code: number; stderr: string }
+async function run(cmd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  try {
+    const r = await exec(cmd, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, timeout: 30_000 });
+    return { code: 0, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number | string; stderr?: string; message: string };
+    if (err.code === 'ENOENT') throw new Error(`${cmd} is missing: run scripts/install-test-deps`);
+    return { code: typeof err.code === 'number' ? err.code : -1, stderr: err.stderr ?? err.message };
+  }
+}
+
+/** A port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+let dir: string;
+let fx: Fixture | undefined;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sx-initiator-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+/** A fake sysfs root with SMBIOS attributes and one NIC. */
+function fakeSysfs(name: string, uuid: string): string {
+  const root = join(dir, name);
+  mkdirSync(join(root, 'sys/class/dmi/id'), { recursive: true });
+  mkdirSync(join(root, 'sys/class/net/lo'), { recursive: true });
+  mkdirSync(join(root, 'sys/class/net/eth0'), { recursive: true });
+  writeFileSync(join(root, 'sys/class/dmi/id/product_uuid'), `${uuid}\n`);
+  writeFileSync(join(root, 'sys/class/dmi/id/product_serial'), 'SX 0001=A%\n');
+  writeFileSync(join(root, 'sys/class/dmi/id/sys_vendor'), 'QEMU\n');
+  writeFileSync(join(root, 'sys/class/dmi/id/product_name'), 'Standard PC (i440FX + PIIX, 1996)\n');
+  writeFileSync(join(root, 'sys/class/net/lo/address'), '00:00:00:00:00:00\n');
+  writeFileSync(join(root, 'sys/class/net/eth0/address'), '52:54:00:ab:cd:ef\n');
+  return root;
+}
+
+describe('scripts/initiator.sh (busybox sh + nc)', () => {
+  const U = '8a0f7b3e-1c2d-4e5f-9a8b-7c6d5e4f3a2b';
+
+  it('phones home with the token and BOOTIF from the kernel command line → OK', async () => {
+    fx = await startFixture();
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'sx-test-01.lab' });
+    const token = fx.tokens.issue(U);
+    const root = fakeSysfs('sh-ok', U.toUpperCase());
+    const cmdline = join(dir, 'cmdline-ok');
+    writeFileSync(cmdline, `console=ttyS0 BOOTIF=01-52-54-00-12-34-56 statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token} quiet\n`);
+    const r = await run('busybox', ['sh', SH], { STATELESX_CMDLINE: cmdline, STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'sx-test-01' });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(r.stderr).toContain('configure job job-1');
+    expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
+    expect(fx.store.hosts.get(U)).toMatchObject({
+      hostname: 'sx-test-01', macs: ['52:54:00:12:34:56'], serial: 'SX 0001=A%', vendor: 'QEMU',
+      model: 'Standard PC (i440FX + PIIX, 1996)', state: 'configuring',
+    });
+    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({ initiatorVersion: 'initiator.sh/1.0', verifiedBy: 'token', phoneHome: { form: 'extension' } });
+  });
+
+  it('an unknown host without token is listed as unregistered (MAC from the first NIC) and exits 0', async () => {
+    fx = await startFixture();
+    const root = fakeSysfs('sh-unreg', U);
+    const cmdline = join(dir, 'cmdline-unreg');
+    writeFileSync(cmdline, `console=ttyS0 statelesx.server=127.0.0.1:${fx.port}\n`);
+    const r = await run('busybox', ['sh', SH], { STATELESX_CMDLINE: cmdline, STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'sx-test-02' });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(r.stderr).toContain('unregistered');
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'sx-test-02' });
+    expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:ab:cd:ef']);
+  });
+
+  it('exits 3 when refused (known host, no token) and 1 after its retries when nobody listens', async () => {
+    fx = await startFixture();
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'sx-test-01.lab' });
+    const root = fakeSysfs('sh-refused', U);
+    const r = await run('busybox', ['sh', SH], { STATELESX_SERVER: `127.0.0.1:${fx.port}`, STATELESX_CMDLINE: '/nonexistent', STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'h' });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('token-missing');
+    const down = await run('busybox', ['sh', SH], {
+      STATELESX_SERVER: `127.0.0.1:${await closedPort()}`, STATELESX_CMDLINE: '/nonexistent', STATELESX_SYSFS: root,
+      STATELESX_RETRIES: '2', STATELESX_BACKOFF_MAX: '1',
+    });
+    expect(down.code, down.stderr).toBe(1);
+    expect(down.stderr).toContain('giving up after 2 attempts');
+  });
+});
+
+describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
+  // Recorded `esxcli hardware platform get` output, ESXi 7 host running as a VM.
+  const ESXI7 = [
+    'Platform Information',
+    '   UUID: 0x27 0xa8 0x30 0x42 0xa3 0xf9 0x54 0xcf 0xe2 0xa3 0x10 0x1d 0xfd 0xb8 0x21 0xd0',
+    '   Product Name: VMware7,1',
+    '   Vendor Name: VMware, Inc.',
+    '   Serial Number: VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0',
+    '   Enclosure Serial Number: None',
+    '   BIOS Asset Tag: No Asset Tag',
+    '   IPMI Supported: false',
+  ].join('\n');
+  // Recorded output, ESXi 5.0 on a Cisco UCS B200 blade: bytes are printed without padding.
+  const UCS = [
+    'Platform Information',
+    '   UUID: 0x74 0xd3 0x36 0x4 0x3c 0xe7 0x11 0xdf 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x11',
+    '   Product Name: N20-B6625-1',
+    '   Vendor Name: Cisco Systems Inc',
+    '   Serial Number: FCH1432V1HY',
+    '   IPMI Supported: true',
+  ].join('\n');
+
+  function stubs(name: string, platformOutput: string, bootCmdLine: string): string {
+    const bin = join(dir, name);
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(dir, `${name}.platform`), platformOutput + '\n');
+    writeFileSync(join(dir, `${name}.cmdline`), bootCmdLine + '\n');
+    writeFileSync(join(bin, 'esxcli'), `#!/bin/sh\n[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\nexit 1\n`);
+    writeFileSync(join(bin, 'vsish'), `#!/bin/sh\n[ "$*" = "-e get /system/bootCmdLine" ] && exec cat '${join(dir, `${name}.cmdline`)}'\nexit 1\n`);
+    chmodSync(join(bin, 'esxcli'), 0o755);
+    chmodSync(join(bin, 'vsish'), 0o755);
+    return bin;
+  }
+
+  it('sends the hardware UUID, serial, vendor, model, boot MAC and token → OK', async () => {
+    fx = await startFixture();
+    const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
+    const token = fx.tokens.issue(U);
+    const bin = stubs('py-ok', ESXI7, `BOOTIF=01-00-50-56-b0-1c-2d statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token}`);
+    const r = await run('python3', [PY], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'comp-01a.lab.example' });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
+    expect(fx.store.hosts.get(U)).toMatchObject({
+      hostname: 'comp-01a', serial: 'VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0', vendor: 'VMware, Inc.',
+      model: 'VMware7,1', macs: ['00:50:56:b0:1c:2d'],
+    });
+    expect(fx.store.hosts.get(U)!.evidence['initiatorVersion']).toBe('initiator.py/1.0');
+  });
+
+  it('reads unpadded UUID bytes (0x4, 0x0) and is listed as unregistered without a token', async () => {
+    fx = await startFixture();
+    const bin = stubs('py-ucs', UCS, `statelesx.server=127.0.0.1:${fx.port}`);
+    const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'p1-b200-64' });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(fx.store.hosts.get('74d33604-3ce7-11df-0000-000000000011')).toMatchObject({
+      state: 'unregistered', hostname: 'p1-b200-64', serial: 'FCH1432V1HY', vendor: 'Cisco Systems Inc', model: 'N20-B6625-1',
+    });
+  });
+
+  it('exits 3 on a refusal and 2 without a server', async () => {
+    fx = await startFixture();
+    const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
+    const bin = stubs('py-refused', ESXI7, `statelesx.server=127.0.0.1:${fx.port} statelesx.token=AAAAAAAAAAAAAAAAAAAAAA`);
+    const r = await run('python3', [PY], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'x' });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain('token-unknown');
+    const none = stubs('py-none', ESXI7, 'vmkopts=debugLogToSerial:1');
+    expect((await run('python3', [PY], { PATH: `${none}:${process.env['PATH']}` })).code).toBe(2);
+  });
+});
