@@ -16,6 +16,7 @@
  */
 import type { HostRecord } from '../store/hosts.js';
 import type { ImageManifest } from '../images/image.js';
+import type { DesiredCluster } from '../clusters/types.js';
 import { normalizeMac, normalizeUuid, isNilUuid, swapUuidByteOrder } from './identity.js';
 
 /** Firmware family of the requester, as far as the protocol tells. */
@@ -165,4 +166,31 @@ function unknownHostDecision(host: ResolvedHost, firmware: Firmware, problems: s
   const images = [...inputs.images.values()].sort((a, b) => a.name.localeCompare(b.name));
   if (images.length === 0) return { host, firmware, problems, action: 'local', reason: 'no images' };
   return { host, firmware, problems, action: 'menu', images, defaultImage: def?.name ?? null };
+}
+
+/**
+ * Adapts loaded cluster files to a {@link ClusterLookup}: a member (by SMBIOS UUID, either byte
+ * order as written in the file) gets its cluster, its own `image` pin and the cluster's default
+ * `image`. When a UUID appears in several clusters the first (by file order) wins.
+ */
+export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>): ClusterLookup {
+  const byUuid = new Map<string, ClusterMembership>();
+  for (const c of clusters) {
+    for (const h of c.hosts) {
+      const u = normalizeUuid(h.uuid);
+      if (!u || byUuid.has(u)) continue;
+      byUuid.set(u, { cluster: c.name, ...(h.image ? { image: h.image } : {}), ...(c.image ? { defaultImage: c.image } : {}) });
+    }
+  }
+  return (uuid) => byUuid.get(uuid);
+}
+
+/** Who pins `image` in cluster files: `cluster <name>` (default image) and `cluster <name> member <uuid>`. */
+export function clusterImagePins(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>, image: string): string[] {
+  const out: string[] = [];
+  for (const c of clusters) {
+    if (c.image === image) out.push(`cluster ${c.name} (default image)`);
+    for (const h of c.hosts) if (h.image === image) out.push(`cluster ${c.name} member ${h.uuid}`);
+  }
+  return out;
 }

@@ -187,6 +187,7 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
 async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptions): Promise<Staged> {
   const bin = opts.bsdtar ?? 'bsdtar';
   const listing = await runBsdtar(bin, ['-tf', iso], `${iso} is not a readable ISO image`);
+  const rawEntries = listing.split("\n").filter((l) => l !== "").length;
   const entries = listing.split('\n').map((l) => l.replace(/^\.\//, '').replace(/\/$/, '')).filter((l) => l !== '' && l !== '.');
   if (!entries.some((e) => e.toLowerCase() === 'boot.cfg')) {
     throw new ImageError(`${iso}: no boot.cfg at the top of the ISO: not an ESXi installer ISO`);
@@ -196,7 +197,7 @@ async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptio
   let done = 0;
   await runBsdtar(bin, ['-xvf', iso, '-C', raw], `${iso}: extraction failed`, (file) => {
     done += 1;
-    opts.onProgress?.({ phase: 'extract', file, done, total: entries.length, bytes: 0, bytesTotal: 0 });
+    opts.onProgress?.({ phase: 'extract', file, done, total: rawEntries, bytes: 0, bytesTotal: 0 });
   });
   // ISO9660 without Rock Ridge extracts read-only (0400/0500): make the staging tree ours.
   const files = await walk(raw, async (dir) => chmod(dir, 0o755));
