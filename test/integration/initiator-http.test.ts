@@ -79,7 +79,7 @@ describe('HTTP phone-home', () => {
       // async: the server answers from this same event loop
       out = (await promisify(execFile)('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/api/v1/phone-home?uuid=${U}&mac=52:54:00:12:34:56`], { encoding: 'utf8' })).stdout;
     } catch (e) {
-      throw new Error(`curl failed (${(e as Error).message}); run scripts/install-test-deps`);
+      throw new Error(`curl failed (${(e as Error).message}); run scripts/install-test-deps`, { cause: e });
     }
     expect(out).toBe('UNREGISTERED\n');
     expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:12:34:56']);

@@ -28,7 +28,7 @@ async function run(cmd: string, args: string[], env: Record<string, string>): Pr
     return { code: 0, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number | string; stderr?: string; message: string };
-    if (err.code === 'ENOENT') throw new Error(`${cmd} is missing: run scripts/install-test-deps`);
+    if (err.code === 'ENOENT') throw new Error(`${cmd} is missing: run scripts/install-test-deps`, { cause: e });
     return { code: typeof err.code === 'number' ? err.code : -1, stderr: err.stderr ?? err.message };
   }
 }
