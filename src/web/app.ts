@@ -36,6 +36,7 @@ import { jobRoutes } from './api/jobs.js';
 import { adminRoutes } from './api/admin.js';
 import { consoleRoutes } from './console/routes.js';
 import { ImportTracker } from './imports.js';
+import { storeJobReader } from './adapters.js';
 
 /** Directory of the console's static files (works from src/ under tsx and from dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../../src/web/public/', import.meta.url));
@@ -52,7 +53,7 @@ export interface TlsOptions {
  * @param tls when given, the instance serves HTTPS
  */
 export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
-  const ctx = makeContext(deps);
+  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store) });
   const app = Fastify({
     loggerInstance: deps.log.child({ subsystem: 'http' }),
     genReqId: () => randomUUID().slice(0, 8),

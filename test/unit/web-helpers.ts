@@ -1,0 +1,70 @@
+/** Shared set-up for the web tests: an app over an in-memory store, users, and logged-in clients. */
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { openStore, type Store } from '../../src/store/index.js';
+import { silentLogger } from '../../src/log.js';
+import { buildApp } from '../../src/web/app.js';
+import type { AppDeps } from '../../src/web/deps.js';
+import { hashPassword } from '../../src/web/auth/passwords.js';
+import type { Role } from '../../src/store/users.js';
+import type { JobOrigin, JobQueue, JobRef } from '../../src/engine/queue.js';
+
+export const PASSWORD = 'correct horse battery';
+
+/** A queue that records what was enqueued (the engine is not under test here). */
+export class RecordingQueue implements JobQueue {
+  calls: Array<{ kind: string; target: string; origin: JobOrigin }> = [];
+  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef {
+    this.calls.push({ kind: 'configure-host', target: hostUuid, origin });
+    return { id: `job-${this.calls.length}`, existing: false };
+  }
+  enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef {
+    this.calls.push({ kind: 'apply-cluster', target: cluster, origin });
+    return { id: `job-${this.calls.length}`, existing: false };
+  }
+}
+
+export async function makeApp(extra: Partial<AppDeps> = {}, users: Array<[string, Role]> = [['admin', 'admin'], ['op', 'operator'], ['view', 'viewer']]):
+  Promise<{ app: FastifyInstance; store: Store }> {
+  const store = extra.store ?? (await openStore(':memory:'));
+  const hash = await hashPassword(PASSWORD);
+  for (const [name, role] of users) store.users.create(name, hash, role);
+  const app = await buildApp({ store, log: silentLogger, ...extra });
+  await app.ready();
+  return { app, store };
+}
+
+/** Cookie header value from a response's set-cookie list merged over `prev`. */
+export function cookiesOf(res: LightMyRequestResponse, prev: Record<string, string> = {}): Record<string, string> {
+  const out = { ...prev };
+  for (const c of res.cookies as Array<{ name: string; value: string; maxAge?: number; expires?: Date }>) {
+    if (c.value === '' || c.maxAge === 0 || (c.expires && c.expires.getTime() < Date.now())) delete out[c.name];
+    else out[c.name] = c.value;
+  }
+  return out;
+}
+
+export interface Client {
+  cookies: Record<string, string>;
+  csrf: string;
+}
+
+/** Logs in through the API the way a client must: GET session (pre-login cookie + token), POST session. */
+export async function loginAs(app: FastifyInstance, username: string, password = PASSWORD): Promise<Client> {
+  const pre = await app.inject({ method: 'GET', url: '/api/v1/session' });
+  let cookies = cookiesOf(pre);
+  const res = await app.inject({
+    method: 'POST', url: '/api/v1/session', cookies, headers: { 'x-csrf-token': pre.json().csrfToken },
+    payload: { username, password },
+  });
+  if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
+  cookies = cookiesOf(res, cookies);
+  return { cookies, csrf: res.json().csrfToken };
+}
+
+/** An authenticated request with the CSRF header. */
+export function call(app: FastifyInstance, c: Client, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) {
+  return app.inject({
+    method: method as 'GET', url, cookies: c.cookies, headers: { 'x-csrf-token': c.csrf, ...headers },
+    ...(payload !== undefined ? { payload: payload as string } : {}),
+  });
+}
