@@ -89,11 +89,15 @@ export class NotSupported extends VsphereFault {}
 export class SystemError extends VsphereFault {}
 /** vmodl.fault.RequestCanceled. */
 export class RequestCanceled extends VsphereFault {}
+/** vmodl.fault.MethodNotFound: the object does not implement the method (wrong MoRef type or API version). */
+export class MethodNotFound extends VsphereFault {}
+/** vim.fault.NoPermission (`privilegeId`). */
+export class NoPermission extends VsphereFault {}
 
 const FAULTS: Record<string, new (n: string, s: string, d: Record<string, unknown>, m?: string) => VsphereFault> = {
   InvalidLogin, NotAuthenticated, HostConnectFault, SSLVerifyFault, AlreadyConnected, NoHost, AlreadyBeingManaged,
   DuplicateName, NotFound, AlreadyExists, InvalidArgument, ResourceInUse, InvalidRequest, ManagedObjectNotFound,
-  InvalidName, InvalidState, TaskInProgress, NotSupported, SystemError, RequestCanceled,
+  InvalidName, InvalidState, TaskInProgress, NotSupported, SystemError, RequestCanceled, MethodNotFound, NoPermission,
 };
 
 /** Faults that are worth retrying later (the engine's backoff uses this). */
