@@ -1,4 +1,91 @@
-/** `statelesx cluster ...` (being written: see the issue that owns src/cli/cluster.ts). */
+/**
+ * `statelesx cluster ...`: the command group for cluster files. `validate FILE...` is here;
+ * `plan`, `apply` and `drift` are added by the engine (`./cluster-engine.js`).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { formatDiagnostic, sortDiagnostics, type ClusterDiagnostic } from '../clusters/diagnostics.js';
+import { loadClusterFiles } from '../clusters/load.js';
+import { checkAcrossFiles, type CheckedFile, type SemanticContext } from '../clusters/semantics.js';
+import { registerClusterEngineCommands } from './cluster-engine.js';
+import { configOption, resolveConfigPath } from './common.js';
 
-export function registerCluster(_program: Command): void {}
+/** Where `validate` writes: stdout for the per-file summary, stderr for diagnostics. */
+export interface CliOutput {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const processOutput: CliOutput = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/**
+ * Validates cluster files (XSD, semantics, and across the given files). When a configuration is
+ * found (`--config`, $STATELESX_CONFIG or ./statelesx.yaml), the vCenter and credentials names
+ * are checked against it and image names against `images-dir`.
+ * @param files paths as the user typed them (diagnostics show them the same way)
+ * @returns the exit code: 0 all valid, 1 any problem, 2 configuration error
+ */
+export async function runClusterValidate(
+  files: readonly string[],
+  opts: { config?: string },
+  io: CliOutput = processOutput,
+): Promise<number> {
+  let context: SemanticContext = {};
+  const { configPath, explicit } = resolveConfigPath(opts.config);
+  if (configPath) {
+    try {
+      const { config } = loadConfig({ configPath, explicit });
+      const imagesDir = config['images-dir'];
+      context = {
+        vcenters: config.vcenters.map((v) => v.name),
+        credentials: config.credentials.map((c) => c.name),
+        imageExists: (name) => existsSync(join(imagesDir, name)),
+      };
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        io.err(`statelesx: configuration error\n${e.message}`);
+        return 2;
+      }
+      throw e;
+    }
+  } else {
+    io.err('note: no configuration found; vCenter, credentials and image names are not checked (use --config)');
+  }
+
+  const results = await loadClusterFiles(files, { context });
+  const shown = new Map(files.map((f) => [resolve(f), f]));
+  const all: ClusterDiagnostic[] = results.flatMap((r) => r.diagnostics);
+  const checked: CheckedFile[] = [];
+  for (const r of results) if (r.cluster && r.index) checked.push({ cluster: r.cluster, index: r.index });
+  all.push(...checkAcrossFiles(checked));
+
+  const bad = new Set(all.map((d) => d.file));
+  for (const d of sortDiagnostics(all)) io.err(formatDiagnostic({ ...d, file: shown.get(d.file) ?? d.file }));
+  for (const r of results) {
+    if (!bad.has(r.file) && r.cluster) {
+      const name = shown.get(r.file) ?? r.file;
+      io.out(`${name}: ok (cluster ${r.cluster.name}, ${r.cluster.hosts.length} host${r.cluster.hosts.length === 1 ? '' : 's'})`);
+    }
+  }
+  return all.length ? 1 : 0;
+}
+
+/** Registers `statelesx cluster` with `validate` and the engine's subcommands. */
+export function registerCluster(program: Command): void {
+  const group = program.command('cluster').description('cluster files: validate them; plan, apply and check drift against vCenter');
+  configOption(
+    group
+      .command('validate')
+      .description('check cluster XML files against schemas/cluster.xsd and the semantic rules; exit 1 on any problem')
+      .argument('<file...>', 'cluster XML files'),
+  ).action(async (files: string[], opts: { config?: string }) => {
+    const code = await runClusterValidate(files, opts);
+    process.exitCode = code;
+  });
+  registerClusterEngineCommands(group);
+}
