@@ -1,4 +1,97 @@
-/** `statelesx host ...` (being written: see the issue that owns src/cli/host.ts). */
+/**
+ * `statelesx host list [--unregistered] [--json] [--data-dir DIR]`: hosts from the store with
+ * their evidence — what they claimed when they phoned home, every source address, and the boot
+ * history our DHCP/TFTP/HTTP recorded for their UUID and MACs.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { loadConfig, ConfigError } from '../config/load.js';
+import { openStore, type Store, type HostRecord, type BootEvent } from '../store/index.js';
+import type { PhoneHomeRecord } from '../store/phonehomes.js';
+import { configOption, resolveConfigPath } from './common.js';
 
-export function registerHost(_program: Command): void {}
+/** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
+export interface HostListing extends HostRecord {
+  bootEvents: BootEvent[];
+  phoneHomes: PhoneHomeRecord[];
+}
+
+/**
+ * Hosts, newest sighting first, each with up to `historyLimit` boot events (matched by UUID and by
+ * every MAC the host has or claimed) and phone-homes.
+ */
+export function listHosts(store: Store, opts: { unregistered?: boolean; historyLimit?: number } = {}): HostListing[] {
+  const limit = opts.historyLimit ?? 10;
+  return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => {
+    const claimed = Array.isArray(h.evidence['claimedMacs']) ? (h.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+    const seen = new Map<number, BootEvent>();
+    for (const e of store.hosts.bootEvents({ uuid: h.uuid, limit })) seen.set(e.id!, e);
+    for (const mac of new Set([...h.macs, ...claimed])) for (const e of store.hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
+    const bootEvents = [...seen.values()].sort((a, b) => b.at - a.at || (b.id ?? 0) - (a.id ?? 0)).slice(0, limit);
+    return { ...h, bootEvents, phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }) };
+  });
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Human-readable listing: one row per host, then an indented evidence block per host. */
+export function formatHosts(hosts: HostListing[]): string {
+  if (hosts.length === 0) return 'no hosts\n';
+  const rows = hosts.map((h) => [h.uuid, h.state, h.hostname ?? '-', h.cluster ?? '-', iso(h.lastSeen), h.lastAddress ?? '-',
+    [h.vendor, h.model].filter(Boolean).join(' ') || '-', h.serial ?? '-']);
+  const head = ['UUID', 'STATE', 'HOSTNAME', 'CLUSTER', 'LAST SEEN', 'ADDRESS', 'VENDOR/MODEL', 'SERIAL'];
+  const widths = head.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n';
+  let out = line(head);
+  hosts.forEach((h, i) => {
+    out += line(rows[i]!);
+    const ev = h.evidence;
+    const forms = ev['uuidForms'] as { smbios?: string; wire?: string } | undefined;
+    const claimed = Array.isArray(ev['claimedMacs']) ? (ev['claimedMacs'] as string[]) : [];
+    const addrs = Array.isArray(ev['addresses']) ? (ev['addresses'] as string[]) : [];
+    out += `    first seen ${iso(h.firstSeen)}; MACs ${h.macs.join(', ') || '-'}${claimed.length ? `; claimed MACs ${claimed.join(', ')}` : ''}\n`;
+    if (forms?.wire) out += `    UUID forms: SMBIOS ${forms.smbios}, wire (PXE option 97) ${forms.wire}\n`;
+    if (addrs.length) out += `    phoned home from ${addrs.join(', ')}${typeof ev['initiatorVersion'] === 'string' ? ` (${ev['initiatorVersion']})` : ''}\n`;
+    for (const p of h.phoneHomes.slice(0, 3)) {
+      out += `    phone-home ${iso(p.at)} ${p.transport} ${p.address} ${p.result}${p.reason ? ` (${p.reason})` : ''}${p.jobId ? ` job ${p.jobId}` : ''}\n`;
+    }
+    for (const e of h.bootEvents.slice(0, 3)) {
+      out += `    boot ${iso(e.at)} ${e.protocol} ${e.file ?? '-'}${e.image ? ` image ${e.image}` : ''}${e.firmware ? ` ${e.firmware}` : ''}${e.mac ? ` mac ${e.mac}` : ''}\n`;
+    }
+  });
+  return out;
+}
+
+export function registerHost(program: Command): void {
+  const host = program.command('host').description('hosts seen by statelesx (phone-home, boot) and their evidence');
+  configOption(host.command('list').description('list hosts from the store, with their evidence and boot history'))
+    .option('--unregistered', 'only hosts that phoned home but match no cluster')
+    .option('--json', 'print JSON (records, evidence, boot events, phone-homes)')
+    .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
+    .action(async (opts: { config?: string; unregistered?: boolean; json?: boolean; dataDir?: string }) => {
+      let dataDir: string;
+      try {
+        dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
+          process.exit(2);
+        }
+        throw e;
+      }
+      if (!existsSync(join(dataDir, 'statelesx.db'))) {
+        process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`);
+        process.exit(1);
+      }
+      const store = await openStore(dataDir);
+      try {
+        const hosts = listHosts(store, { unregistered: opts.unregistered ?? false });
+        process.stdout.write(opts.json ? JSON.stringify(hosts, null, 2) + '\n' : formatHosts(hosts));
+      } finally {
+        store.close();
+      }
+    });
+}
