@@ -100,7 +100,7 @@ function truncate(s: string): string {
 /**
  * Writes a BootCfg back as text (LF line ends, trailing newline). Keys appear in
  * {@link BootCfg.order}; keys set but not in `order` follow in {@link KNOWN_KEYS} order, then
- * unknown keys. Undefined known keys are omitted.
+ * unknown keys. Undefined known keys (and an empty `kernelopt` not in `order`) are omitted.
  */
 export function serializeBootCfg(cfg: BootCfg): string {
   const other = new Map(cfg.other.map((o) => [o.key, o.value]));
@@ -110,7 +110,11 @@ export function serializeBootCfg(cfg: BootCfg): string {
     return other.get(key);
   };
   const keys = [...cfg.order];
-  for (const k of [...KNOWN_KEYS, ...other.keys()]) if (!keys.includes(k) && valueOf(k) !== undefined) keys.push(k);
+  for (const k of [...KNOWN_KEYS, ...other.keys()]) {
+    const v = valueOf(k);
+    // A defaulted, empty kernelopt that was not in the file stays out of it.
+    if (!keys.includes(k) && v !== undefined && !(k === 'kernelopt' && v === '')) keys.push(k);
+  }
   const out: string[] = [];
   for (const k of keys) {
     const v = valueOf(k);

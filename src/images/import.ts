@@ -187,7 +187,7 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
 async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptions): Promise<Staged> {
   const bin = opts.bsdtar ?? 'bsdtar';
   const listing = await runBsdtar(bin, ['-tf', iso], `${iso} is not a readable ISO image`);
-  const rawEntries = listing.split("\n").filter((l) => l !== "").length;
+  const rawEntries = listing.split('\n').filter((l) => l !== '').length;
   const entries = listing.split('\n').map((l) => l.replace(/^\.\//, '').replace(/\/$/, '')).filter((l) => l !== '' && l !== '.');
   if (!entries.some((e) => e.toLowerCase() === 'boot.cfg')) {
     throw new ImageError(`${iso}: no boot.cfg at the top of the ISO: not an ESXi installer ISO`);

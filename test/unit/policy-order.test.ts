@@ -1,0 +1,133 @@
+import { describe, it, expect, beforeEach } from 'vitest';
+import { openStore, type Store } from '../../src/store/index.js';
+import { decideBoot, clusterLookupFrom, clusterImagePins, type ClusterLookup, type PolicyInputs, type BootDecision } from '../../src/hosts/policy.js';
+import { swapUuidByteOrder } from '../../src/hosts/identity.js';
+import type { ImageManifest } from '../../src/images/image.js';
+
+const img = (name: string, kind: 'esxi' | 'linux' = 'esxi'): ImageManifest => ({
+  schema: 1, name, kind, source: '/x', importedAt: '2026-01-01T00:00:00.000Z', files: [],
+  ...(kind === 'esxi'
+    ? { esxi: { version: '8.0.2', build: '1', title: null, bootCfg: 'boot.cfg', biosLoader: 'mboot.c32', efiLoader: null } }
+    : { linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: '' } }),
+});
+
+const U = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
+const U_WIRE = swapUuidByteOrder(U); // 2a4c0e8f-1d3b-5f4e-9a6b-7c8d9e0f1a2b
+const MAC = '52:54:00:12:34:56';
+
+function imageOf(d: BootDecision): string {
+  return d.action === 'boot' ? `${d.image.name} (${d.reason})` : d.action;
+}
+
+describe('boot policy order: host pin → cluster member pin → cluster default → global default', () => {
+  let store: Store;
+  let clusters: Map<string, ReturnType<ClusterLookup>>;
+  let inputs: PolicyInputs;
+  beforeEach(async () => {
+    store = await openStore(':memory:');
+    clusters = new Map();
+    inputs = {
+      hosts: store.hosts,
+      clusters: (u) => clusters.get(u),
+      images: new Map(['v1', 'v2', 'v3', 'v4'].map((n) => [n, img(n)])),
+      defaultImage: 'v4',
+      unknownHosts: 'menu',
+    };
+  });
+
+  it('walks the chain in written order', () => {
+    store.hosts.setImagePin(U, 'v1');
+    clusters.set(U, { cluster: 'c1', image: 'v2', defaultImage: 'v3' });
+    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v1 (host-pin)');
+    store.hosts.setImagePin(U, null);
+    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v2 (cluster-member-pin)');
+    clusters.set(U, { cluster: 'c1', defaultImage: 'v3' });
+    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v3 (cluster-default)');
+    clusters.set(U, { cluster: 'c1' });
+    const d = decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs);
+    expect(imageOf(d)).toBe('v4 (global-default)');
+    expect(d.action === 'boot' && d.cluster).toBe('c1');
+  });
+
+  it('re-pinning takes effect on the next decision (rollback)', () => {
+    store.hosts.setImagePin(U, 'v2');
+    expect(imageOf(decideBoot({ uuid: U }, inputs))).toBe('v2 (host-pin)');
+    store.hosts.setImagePin(U, 'v1');
+    expect(imageOf(decideBoot({ uuid: U }, inputs))).toBe('v1 (host-pin)');
+  });
+
+  it('matches the UUID in both byte orders and reports the SMBIOS form', () => {
+    store.hosts.setImagePin(U, 'v1');
+    for (const q of [{ uuid: U_WIRE, uuidOrder: 'wire' as const }, { uuid: U_WIRE }, { uuid: U.toUpperCase() }, { uuid: U.replace(/-/g, '') }]) {
+      const d = decideBoot(q, inputs);
+      expect(imageOf(d)).toBe('v1 (host-pin)');
+      expect(d.host).toMatchObject({ uuid: U, matchedBy: 'uuid', known: true });
+    }
+    // A UUID stated to be SMBIOS-order is not swapped.
+    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'smbios' }, inputs).action).toBe('menu');
+  });
+
+  it('treats nil UUIDs as absent and falls back to the MAC', () => {
+    store.hosts.upsertSighting({ uuid: U, at: 1, mac: MAC });
+    store.hosts.setImagePin(U, 'v2');
+    for (const nil of ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF']) {
+      const d = decideBoot({ uuid: nil, mac: '52-54-00-12-34-56' }, inputs);
+      expect(imageOf(d)).toBe('v2 (host-pin)');
+      expect(d.host).toMatchObject({ uuid: U, mac: MAC, matchedBy: 'mac' });
+    }
+  });
+
+  it('unknown hosts get the menu, the default image or local boot per boot.unknown-hosts', () => {
+    const q = { uuid: '11111111-2222-3333-4444-555555555555', mac: '02:00:00:00:00:01' };
+    const menu = decideBoot(q, inputs);
+    expect(menu.action).toBe('menu');
+    expect(menu.action === 'menu' && [menu.images.map((i) => i.name), menu.defaultImage]).toEqual([['v1', 'v2', 'v3', 'v4'], 'v4']);
+    expect(menu.host.known).toBe(false);
+    expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'default-image' }))).toBe('v4 (unknown-host-default)');
+    expect(decideBoot(q, { ...inputs, unknownHosts: 'local' }).action).toBe('local');
+    // A sighting alone (state unregistered, no pin, no cluster) does not make a host known.
+    store.hosts.upsertSighting({ uuid: q.uuid, at: 1 });
+    expect(decideBoot(q, { ...inputs, unknownHosts: 'local' }).action).toBe('local');
+    // A registered host gets the global default.
+    store.hosts.setState(q.uuid, 'registered');
+    expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'local' }))).toBe('v4 (global-default)');
+  });
+
+  it('never hands an unknown host another host\'s image', () => {
+    store.hosts.setImagePin(U, 'v1');
+    const other = decideBoot({ uuid: '99999999-9999-9999-9999-999999999999', mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
+    expect(other.action).toBe('local');
+    expect(other.host.uuid).toBe('99999999-9999-9999-9999-999999999999');
+  });
+
+  it('a pin naming a missing image boots local disk and names the field', () => {
+    store.hosts.setImagePin(U, 'gone');
+    const d = decideBoot({ uuid: U }, inputs);
+    expect(d.action).toBe('local');
+    expect(d.problems).toEqual([`host ${U} image pin: image "gone" does not exist`]);
+    store.hosts.setImagePin(U, null);
+    clusters.set(U, { cluster: 'c9', defaultImage: 'nope' });
+    expect(decideBoot({ uuid: U }, inputs).problems).toEqual(['cluster "c9" default image: image "nope" does not exist']);
+  });
+
+  it('is deterministic: same inputs, same decision', () => {
+    store.hosts.upsertSighting({ uuid: U, at: 5, mac: MAC });
+    store.hosts.upsertSighting({ uuid: '0a0a0a0a-0000-0000-0000-000000000001', at: 5, mac: MAC });
+    const a = decideBoot({ mac: MAC }, inputs);
+    const b = decideBoot({ mac: MAC }, inputs);
+    expect(a).toEqual(b);
+    expect(a.host.uuid).toBe('0a0a0a0a-0000-0000-0000-000000000001'); // same lastSeen: lowest UUID wins
+  });
+
+  it('adapts cluster files: member pins, cluster default, pins for image removal', () => {
+    const files = [
+      { name: 'prod', image: 'v3', hosts: [{ uuid: U, image: 'v2' }, { uuid: '11111111-1111-1111-1111-111111111111' }] },
+      { name: 'lab', hosts: [{ uuid: U, image: 'v1' }] },
+    ] as unknown as Parameters<typeof clusterLookupFrom>[0];
+    const lookup = clusterLookupFrom(files);
+    expect(lookup(U)).toEqual({ cluster: 'prod', image: 'v2', defaultImage: 'v3' });
+    expect(imageOf(decideBoot({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup }))).toBe('v3 (cluster-default)');
+    expect(clusterImagePins(files, 'v2')).toEqual([`cluster prod member ${U}`]);
+    expect(clusterImagePins(files, 'v3')).toEqual(['cluster prod (default image)']);
+  });
+});

@@ -1,0 +1,130 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { renderPxelinuxConfig } from '../../src/boot/render/pxelinux.js';
+import { renderHostBootCfg } from '../../src/boot/render/bootcfg.js';
+import { renderIpxeEntry, renderIpxeHost } from '../../src/boot/render/ipxe.js';
+import { renderKickstart, DEFAULT_KICKSTART_TEMPLATE, KickstartTemplateError } from '../../src/boot/render/kickstart.js';
+import type { RenderContext } from '../../src/boot/render/context.js';
+import type { BootDecision, ResolvedHost } from '../../src/hosts/policy.js';
+import type { ImageManifest } from '../../src/images/image.js';
+import { parseBootCfg } from '../../src/images/bootcfg.js';
+
+const esxi: ImageManifest = {
+  schema: 1, name: 'esxi-8.0.2-22380479', kind: 'esxi', source: 'x.iso', importedAt: '2026-01-01T00:00:00.000Z', files: [],
+  esxi: { version: '8.0.2', build: '22380479', title: 'Loading ESXi installer', bootCfg: 'boot.cfg', biosLoader: 'mboot.c32', efiLoader: 'efi/boot/bootx64.efi' },
+};
+const linux: ImageManifest = {
+  schema: 1, name: 'rescue', kind: 'linux', source: 'dir', importedAt: '2026-01-01T00:00:00.000Z', files: [],
+  linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0,115200' },
+};
+const host: ResolvedHost = { uuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', mac: '52:54:00:12:34:56', known: true, matchedBy: 'uuid' };
+const boot = (image: ImageManifest): BootDecision => ({ host, firmware: 'bios', problems: [], action: 'boot', image, reason: 'host-pin', cluster: null, stateful: false });
+const tftp: RenderContext = { serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, transport: 'tftp', token: 'TOKEN123' };
+
+describe('pxelinux renderer', () => {
+  it('ESXi: mboot.c32 from the image with -c <image>/boot.cfg', () => {
+    expect(renderPxelinuxConfig(boot(esxi), tftp)).toBe(`# statelesx: ${host.uuid} boots esxi-8.0.2-22380479 (host-pin)
+DEFAULT boot
+PROMPT 0
+TIMEOUT 0
+LABEL boot
+  MENU LABEL esxi-8.0.2-22380479 (host-pin)
+  KERNEL esxi-8.0.2-22380479/mboot.c32
+  APPEND -c esxi-8.0.2-22380479/boot.cfg
+  IPAPPEND 2
+`);
+  });
+
+  it('Linux: KERNEL/INITRD/APPEND with token, initiator address and image name', () => {
+    const text = renderPxelinuxConfig(boot(linux), tftp);
+    expect(text).toContain('  KERNEL rescue/vmlinuz\n  INITRD rescue/initrd.gz\n');
+    expect(text).toContain('  APPEND console=ttyS0,115200 statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=rescue\n');
+  });
+
+  it('menu: one label per image, default image first choice, local boot, no token', () => {
+    const d: BootDecision = { host: { ...host, known: false }, firmware: 'bios', problems: [], action: 'menu', images: [esxi, linux], defaultImage: 'rescue' };
+    const text = renderPxelinuxConfig(d, tftp);
+    expect(text).toMatch(/^UI menu.c32$/m);
+    expect(text).toMatch(/^DEFAULT img-rescue$/m);
+    expect(text).toContain('LABEL img-esxi-8.0.2-22380479\n');
+    expect(text).toContain('LABEL local\n  MENU LABEL Boot from local disk\n  LOCALBOOT 0\n');
+    expect(text).not.toContain('TOKEN123');
+  });
+
+  it('local boot', () => {
+    const d: BootDecision = { host, firmware: 'bios', problems: [], action: 'local', reason: 'boot.unknown-hosts is "local"' };
+    expect(renderPxelinuxConfig(d, tftp)).toMatch(/DEFAULT local\n[\s\S]*LOCALBOOT 0\n$/);
+  });
+});
+
+describe('per-host boot.cfg renderer', () => {
+  const stored = parseBootCfg(readFileSync(new URL('../fixtures/images/esxi8-boot.cfg', import.meta.url), 'utf8').replace(/=\//g, '=').replace(/ --- \//g, ' --- ').replace('prefix=\n', ''));
+
+  it('TFTP: prefix=<image>, statelesx args appended to kernelopt, modules untouched', () => {
+    const text = renderHostBootCfg(esxi, stored, tftp);
+    const c = parseBootCfg(text);
+    expect(c.prefix).toBe('esxi-8.0.2-22380479');
+    expect(c.kernel).toBe('b.b00');
+    expect(c.modules).toEqual(stored.modules);
+    expect(c.kernelopt).toBe('runweasel cdromBoot statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479');
+    expect(text.split('\n').slice(0, 5)).toEqual(['bootstate=0', 'title=Loading ESXi installer', 'timeout=5', 'prefix=esxi-8.0.2-22380479', 'kernel=b.b00']);
+  });
+
+  it('HTTP: prefix is the /boot/<image>/ URL; kickstart URL for stateful installs', () => {
+    const c = parseBootCfg(renderHostBootCfg(esxi, stored, { ...tftp, transport: 'http', kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/u/ks.cfg' }));
+    expect(c.prefix).toBe('http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/');
+    expect(c.kernelopt).toMatch(/^runweasel cdromBoot ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /);
+  });
+
+  it('does not mutate the stored boot.cfg and refuses linux images', () => {
+    const before = JSON.stringify(stored);
+    renderHostBootCfg(esxi, stored, tftp);
+    expect(JSON.stringify(stored)).toBe(before);
+    expect(() => renderHostBootCfg(linux, stored, tftp)).toThrow(/linux image: it has no boot.cfg/);
+  });
+});
+
+describe('iPXE renderer', () => {
+  it('entry script chains to the per-host script by ${uuid}, then MAC', () => {
+    const t = renderIpxeEntry(tftp);
+    expect(t.startsWith('#!ipxe\n')).toBe(true);
+    expect(t).toContain('chain http://10.99.0.1:8080/boot/hosts/${uuid}.ipxe || chain http://10.99.0.1:8080/boot/hosts/mac-${net0/mac:hexhyp}.ipxe || goto failed');
+  });
+
+  it('Linux per-host script: absolute URLs and initrd=<name> on the kernel line (UEFI EFI stub)', () => {
+    expect(renderIpxeHost(boot(linux), tftp)).toBe(`#!ipxe
+# statelesx: ${host.uuid}
+kernel http://10.99.0.1:8080/boot/rescue/vmlinuz initrd=initrd.gz console=ttyS0,115200 statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=rescue
+initrd http://10.99.0.1:8080/boot/rescue/initrd.gz
+boot
+`);
+  });
+
+  it('ESXi per-host script: mboot.efi -c boot.cfg on EFI, pxelinux on BIOS', () => {
+    const t = renderIpxeHost(boot(esxi), tftp);
+    expect(t).toContain('chain http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/efi/boot/bootx64.efi -c http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/boot.cfg');
+    expect(t).toContain('chain http://10.99.0.1:8080/boot/pxelinux.0');
+  });
+
+  it('menu script offers every image and local boot', () => {
+    const d: BootDecision = { host, firmware: 'ipxe', problems: [], action: 'menu', images: [esxi, linux], defaultImage: null };
+    const t = renderIpxeHost(d, tftp);
+    expect(t).toContain('item img-rescue rescue (linux)');
+    expect(t).toContain('choose --timeout 10000 --default local target');
+    expect(t).not.toContain('TOKEN123');
+  });
+});
+
+describe('kickstart renderer', () => {
+  const data = { uuid: host.uuid!, mac: host.mac, cluster: 'prod', image: esxi.name, server: '10.99.0.1:1974', token: 'T0K' };
+  it('renders the built-in template and per-cluster templates without HTML escaping', () => {
+    const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
+    expect(ks).toContain('vmaccepteula\ninstall --firstdisk --overwritevmfs\n');
+    expect(ks).toContain(`echo "uuid=${host.uuid} token=T0K" | nc 10.99.0.1 1974 || true`);
+    expect(renderKickstart('network --hostname=<%= it.cluster %>-"a&b"', data)).toBe('network --hostname=prod-"a&b"');
+  });
+  it('names the template on errors', () => {
+    expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(KickstartTemplateError);
+    expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta: /);
+  });
+});
