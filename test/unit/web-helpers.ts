@@ -23,12 +23,13 @@ export class RecordingQueue implements JobQueue {
   }
 }
 
-export async function makeApp(extra: Partial<AppDeps> = {}, users: Array<[string, Role]> = [['admin', 'admin'], ['op', 'operator'], ['view', 'viewer']]):
-  Promise<{ app: FastifyInstance; store: Store }> {
+export async function makeApp(extra: Partial<AppDeps> = {}, users: Array<[string, Role]> = [['admin', 'admin'], ['op', 'operator'], ['view', 'viewer']],
+  beforeReady?: (app: FastifyInstance) => void): Promise<{ app: FastifyInstance; store: Store }> {
   const store = extra.store ?? (await openStore(':memory:'));
   const hash = await hashPassword(PASSWORD);
   for (const [name, role] of users) store.users.create(name, hash, role);
   const app = await buildApp({ store, log: silentLogger, ...extra });
+  beforeReady?.(app);
   await app.ready();
   return { app, store };
 }
