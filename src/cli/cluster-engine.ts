@@ -1,4 +1,82 @@
-/** `statelesx cluster plan|apply|drift` (owned by the engine; being written). */
+/**
+ * `statelesx cluster plan NAME [--json]`, `cluster apply NAME`, `cluster drift NAME`: the engine
+ * from the command line. They load the config and the cluster files, talk to the cluster's vCenter
+ * and (apply) run the change as a durable job in the store, like the server does.
+ */
 import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { createLogger, silentLogger } from '../log.js';
+import { openStore } from '../store/index.js';
+import { loadClusterDir, type LoadedClusters } from '../engine/cluster-source.js';
+import { readCurrent } from '../engine/apply.js';
+import { planCluster, type Step } from '../engine/plan.js';
+import { checkDrift } from '../engine/drift.js';
+import { JobRunner } from '../engine/jobs.js';
+import { vcenterConnector } from '../engine/vsphere-adapter.js';
+import { configOption, resolveConfigPath } from './common.js';
 
-export function registerClusterEngineCommands(_cluster: Command): void {}
+function formatStep(s: Step, i: number): string {
+  const j = (v: unknown) => (v === null || v === undefined ? '-' : JSON.stringify(v));
+  return `${String(i + 1).padStart(3)}. ${s.name.padEnd(32)} ${s.target}\n       ${j(s.before)} → ${j(s.after)}`;
+}
+
+async function setup(opts: Record<string, string | undefined>, name: string) {
+  const { config } = loadConfig(resolveConfigPath(opts['config']));
+  const clusters: LoadedClusters = await loadClusterDir(config['clusters-dir']);
+  const desired = clusters.get(name);
+  if (!desired) {
+    const why = clusters.problems.length ? `\nfiles that did not load:\n${clusters.problems.join('\n')}` : '';
+    throw new Error(`cluster ${name} is not defined in ${config['clusters-dir']}${why}`);
+  }
+  return { config, clusters, desired };
+}
+
+/** Adds plan, apply and drift to the `cluster` command group. */
+export function registerClusterEngineCommands(cluster: Command): void {
+  configOption(cluster.command('plan <name>').description('show what apply would change in vCenter (reads only)'))
+    .option('--json', 'print the steps as JSON')
+    .action(async (name: string, opts: Record<string, string | undefined>) => {
+      const { config, desired } = await setup(opts, name);
+      const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+      try {
+        const steps = planCluster(desired, await readCurrent(vc, desired, desired.hosts.map((h) => h.uuid)));
+        if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify({ cluster: name, steps }, null, 2)}\n`);
+        else process.stdout.write(steps.length ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n` : `cluster ${name}: vCenter matches the file (0 steps)\n`);
+      } finally {
+        await vc.close();
+      }
+    });
+
+  configOption(cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'))
+    .action(async (name: string, opts: Record<string, string | undefined>) => {
+      const { config, clusters } = await setup(opts, name);
+      const log = createLogger(config['log-level']);
+      const store = await openStore(config['data-dir'], log);
+      const runner = new JobRunner({ jobs: store.jobs, config, clusters, connect: vcenterConnector(config.vcenters, log), log });
+      runner.on('step', (s) => {
+        if (s.state === 'done' || s.state === 'failed') process.stdout.write(`${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`);
+      });
+      runner.start();
+      const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
+      const job = await runner.wait(ref.id);
+      await runner.close();
+      store.close();
+      process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+      if (job.state !== 'succeeded') process.exitCode = 1;
+    });
+
+  configOption(cluster.command('drift <name>').description('compare the cluster in vCenter with its file (exit 2 on drift)'))
+    .option('--json', 'print the report as JSON')
+    .action(async (name: string, opts: Record<string, string | undefined>) => {
+      const { config, desired } = await setup(opts, name);
+      const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+      try {
+        const r = await checkDrift(vc, desired);
+        if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else process.stdout.write(r.drifted ? `cluster ${name} drifted:\n${r.steps.map(formatStep).join('\n')}\n` : `cluster ${name}: no drift\n`);
+        if (r.drifted) process.exitCode = 2;
+      } finally {
+        await vc.close();
+      }
+    });
+}
