@@ -1,0 +1,157 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, symlinkSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { openStore, type Store } from '../../src/store/index.js';
+import { BootTokens } from '../../src/hosts/tokens.js';
+import { DefaultBootFileSource } from '../../src/boot/files/source.js';
+import { PathRejectedError } from '../../src/boot/files/path.js';
+import type { BootFile, BootRequestContext } from '../../src/boot/files/types.js';
+import { ImageLibrary } from '../../src/images/image.js';
+import { importImage } from '../../src/images/import.js';
+import { swapUuidByteOrder } from '../../src/hosts/identity.js';
+import type { ClusterMembership } from '../../src/hosts/policy.js';
+import { silentLogger } from '../../src/log.js';
+
+const U = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
+const MAC = '52:54:00:12:34:56';
+const OTHER = '11111111-2222-3333-4444-555555555555';
+
+let dir: string;
+let store: Store;
+let src: DefaultBootFileSource;
+const clusters = new Map<string, ClusterMembership>();
+const ctx = (addr = '10.99.0.50'): BootRequestContext => ({ protocol: 'tftp', clientAddress: addr, requestId: 't1' });
+const text = (f: BootFile | null): string => {
+  if (!f) throw new Error('expected a file');
+  return f.kind === 'rendered' ? f.data.toString('utf8') : readFileSync(f.path, 'utf8');
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sx-src-'));
+  const tftp = join(dir, 'tftp');
+  const loaders = join(dir, 'loaders');
+  const hand = join(dir, 'pxelinux.cfg');
+  for (const d of [tftp, loaders, hand, join(dir, 'e/efi/boot'), join(dir, 'l')]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(tftp, 'pxelinux.0'), 'static-root pxelinux');
+  writeFileSync(join(loaders, 'pxelinux.0'), 'loader-dir pxelinux');
+  writeFileSync(join(loaders, 'ldlinux.c32'), 'loader-dir ldlinux');
+  writeFileSync(join(hand, '01-02-00-00-00-00-07'), 'DEFAULT handwritten\n');
+  writeFileSync(join(dir, 'outside.txt'), 'secret');
+  symlinkSync(join(dir, 'outside.txt'), join(tftp, 'escape'));
+  // a synthetic ESXi image (upper-case names, as on the ISO) and a linux image
+  writeFileSync(join(dir, 'e/BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  for (const f of ['B.B00', 'JUMPSTRT.GZ', 'K.B00', 'MBOOT.C32']) writeFileSync(join(dir, 'e', f), `synthetic ${f}`);
+  writeFileSync(join(dir, 'e/efi/boot/bootx64.efi'), 'efi');
+  writeFileSync(join(dir, 'l/vmlinuz'), 'kernel');
+  writeFileSync(join(dir, 'l/initrd.gz'), 'initrd');
+  writeFileSync(join(dir, 'l/image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }));
+  const imagesDir = join(dir, 'images');
+  await importImage({ source: join(dir, 'e'), imagesDir, name: 'esx1' });
+  await importImage({ source: join(dir, 'l'), imagesDir, name: 'lin1' });
+  await importImage({ source: join(dir, 'l'), imagesDir, name: 'lin2' });
+  mkdirSync(join(imagesDir, '.import-1-abc'));
+  writeFileSync(join(imagesDir, '.import-1-abc', 'half'), 'x');
+  store = await openStore(':memory:');
+  src = new DefaultBootFileSource({
+    tftpRoot: tftp, loaderDirs: [loaders], pxelinuxCfgDir: hand, images: new ImageLibrary(imagesDir),
+    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: (u) => clusters.get(u),
+    unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+  });
+});
+
+afterAll(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('boot file source', () => {
+  it('static root wins over loader dirs; loader dirs serve the rest', async () => {
+    expect(text(await src.resolve('pxelinux.0', ctx()))).toBe('static-root pxelinux');
+    expect(text(await src.resolve('ldlinux.c32', ctx()))).toBe('loader-dir ldlinux');
+    expect(await src.resolve('nope.c32', ctx())).toBeNull();
+  });
+
+  it('renders pxelinux.cfg/<uuid> for a pinned host in both byte orders, with a token', async () => {
+    store.hosts.setImagePin(U, 'lin1');
+    for (const name of [`pxelinux.cfg/${swapUuidByteOrder(U)}`, `pxelinux.cfg/${U}`, `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`]) {
+      const t = text(await src.resolve(name, ctx()));
+      expect(t).toContain('KERNEL lin1/vmlinuz');
+      expect(t).toMatch(/statelesx\.token=[A-Za-z0-9_-]{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=lin1/);
+    }
+    const ev = store.hosts.bootEvents({ uuid: U });
+    expect(ev[0]).toMatchObject({ hostUuid: U, protocol: 'tftp', file: `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`, image: 'lin1', firmware: 'uefi', address: '10.99.0.50' });
+    expect(ev).toHaveLength(3);
+  });
+
+  it('re-pinning changes the next answer; the old version stays servable', async () => {
+    store.hosts.setImagePin(U, 'lin2');
+    expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx()))).toContain('KERNEL lin2/vmlinuz');
+    expect(text(await src.resolve('lin1/vmlinuz', ctx()))).toBe('kernel');
+  });
+
+  it('renders pxelinux.cfg/01-<mac> by MAC; a hand-written config for a MAC wins', async () => {
+    store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
+    expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx()))).toContain('KERNEL lin2/vmlinuz');
+    expect(text(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-07', ctx()))).toBe('DEFAULT handwritten\n');
+    expect(await src.resolve('pxelinux.cfg/0A63', ctx())).toBeNull(); // hex-IP probe: not found
+  });
+
+  it('an unknown host gets the default menu, never another host\'s config', async () => {
+    const t = text(await src.resolve(`pxelinux.cfg/${OTHER}`, ctx('10.99.0.77')));
+    expect(t).toMatch(/^UI menu.c32$/m);
+    expect(t).not.toContain('statelesx.token');
+    expect(text(await src.resolve('pxelinux.cfg/default', ctx()))).toMatch(/^UI menu.c32$/m);
+    expect(store.hosts.bootEvents({ uuid: swapUuidByteOrder(OTHER) })[0]).toMatchObject({ image: null, detail: { action: 'menu', known: false } });
+  });
+
+  it('renders <image>/boot.cfg for the host identified from the same address, with prefix and token', async () => {
+    store.hosts.setImagePin(U, 'esx1');
+    const addr = '10.99.0.51';
+    expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain('APPEND -c esx1/boot.cfg');
+    const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
+    expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
+    expect(cfg).toMatch(/kernelopt=runweasel statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
+    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ file: 'esx1/boot.cfg', image: 'esx1', address: addr });
+    // From an address nobody identified: rendered for an unknown host (no token), never for U.
+    const anon = text(await src.resolve('esx1/boot.cfg', ctx('10.99.0.99')));
+    expect(anon).toContain('prefix=esx1\n');
+    expect(anon).not.toContain('statelesx.token');
+    // Over HTTP the prefix is a URL; UEFI mboot.efi's 01-<mac>/boot.cfg is rendered by MAC.
+    const http = text(await src.resolve('esx1/boot.cfg', { ...ctx(addr), protocol: 'http' }));
+    expect(http).toContain('prefix=http://10.99.0.1:8080/boot/esx1/\n');
+    expect(text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()))).toContain('prefix=esx1\n');
+  });
+
+  it('serves image files lower-cased as boot.cfg references them; hidden imports never', async () => {
+    expect(text(await src.resolve('esx1/k.b00', ctx()))).toBe('synthetic K.B00');
+    expect(text(await src.resolve('esx1/mboot.c32', ctx()))).toBe('synthetic MBOOT.C32');
+    expect(await src.resolve('.import-1-abc/half', ctx())).toBeNull();
+    expect(await src.resolve('nosuchimage/k.b00', ctx())).toBeNull();
+  });
+
+  it('iPXE: boot.ipxe, hosts/<uuid>.ipxe (SMBIOS order), hosts/mac-<mac>.ipxe', async () => {
+    store.hosts.setImagePin(U, 'lin1');
+    expect(text(await src.resolve('boot.ipxe', ctx()))).toContain('hosts/${uuid}.ipxe');
+    const h = text(await src.resolve(`hosts/${U}.ipxe`, { ...ctx(), protocol: 'http' }));
+    expect(h).toContain('kernel http://10.99.0.1:8080/boot/lin1/vmlinuz initrd=initrd.gz console=ttyS0 statelesx.token=');
+    expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx()))).toContain('boot/lin1/vmlinuz');
+    expect(text(await src.resolve(`hosts/${OTHER}.ipxe`, ctx()))).toContain('menu statelesx: choose an image');
+  });
+
+  it('stateful members get a kickstart URL and hosts/<uuid>/ks.cfg', async () => {
+    store.hosts.setImagePin(U, null);
+    clusters.set(U, { cluster: 'prod', defaultImage: 'esx1', stateful: true });
+    const cfg = text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()));
+    expect(cfg).toContain(`ks=http://10.99.0.1:8080/boot/hosts/${U}/ks.cfg`);
+    const ks = text(await src.resolve(`hosts/${U}/ks.cfg`, ctx()));
+    expect(ks).toContain(`# statelesx kickstart for ${U} (cluster prod, image esx1)`);
+    clusters.clear();
+  });
+
+  it('refuses unsafe paths (PathRejectedError) including symlinks leaving the root', async () => {
+    for (const bad of ['../etc/passwd', '/etc/passwd', 'a\\b', 'esx1/../lin1/vmlinuz', 'x\0y', 'escape']) {
+      await expect(src.resolve(bad, ctx())).rejects.toBeInstanceOf(PathRejectedError);
+    }
+  });
+});
