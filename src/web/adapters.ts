@@ -3,8 +3,19 @@
  * narrow interface and the composition root passes the modules unchanged.
  */
 import type { Store } from '../store/index.js';
-import type { JobReader } from './deps.js';
+import { ClusterInvalidError, type ClusterIssue, type ClusterService, type EngineService, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
+import type { VcenterConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { connectVcenter } from '../engine/vsphere-adapter.js';
 import { redactSecrets } from './audit.js';
+import { problems } from './problem.js';
+import type { ClusterRepository } from '../clusters/repository.js';
+import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
+import { MemberEditError } from '../clusters/edit.js';
+import { ImageLibrary, type ImageManifest } from '../images/image.js';
+import { importImage } from '../images/import.js';
+import type { VcenterConnector } from '../engine/vcenter.js';
+import { checkDrift } from '../engine/drift.js';
 
 /** The jobs store (src/store/jobs.ts) as a {@link JobReader}; step values pass through secret redaction. */
 export function storeJobReader(store: Store): JobReader {
@@ -16,5 +27,110 @@ export function storeJobReader(store: Store): JobReader {
       startedAt: s.startedAt, finishedAt: s.finishedAt, result: redactSecrets(s.result), fault: s.fault,
     })),
     log: (id, afterId) => store.jobs.logs(id, afterId ?? 0).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
+  };
+}
+
+// ---- cluster files (src/clusters/repository.ts) ----
+
+/** Diagnostics of src/clusters as the API's issue shape. */
+function toIssues(list: ClusterDiagnostic[]): ClusterIssue[] {
+  return list.map((d) => ({ message: d.message, path: d.path, line: d.line, column: d.column, file: d.file }));
+}
+
+/**
+ * A {@link ClusterRepository} as a {@link ClusterService}. Names in the API are cluster names;
+ * a file is found by its cluster's name or, for an invalid file, by its file name.
+ */
+export function clusterService(repo: ClusterRepository): ClusterService {
+  const fileOf = (name: string) => repo.files().find((s) => s.cluster?.name === name) ?? repo.files().find((s) => s.name === name);
+  return {
+    list: async () => repo.files().map((s) => ({
+      name: s.cluster?.name ?? s.name, file: s.file, hosts: s.cluster?.hosts.length ?? 0, errors: toIssues(s.diagnostics),
+      ...(s.cluster ? { vcenter: s.cluster.vcenter, datacenter: s.cluster.datacenter } : {}),
+    })),
+    get: async (name) => {
+      const s = fileOf(name);
+      if (!s) return undefined;
+      if (!s.cluster) throw new ClusterInvalidError(`cluster file ${s.file} is invalid`, toIssues(s.diagnostics));
+      return s.cluster;
+    },
+    readXml: async (name) => {
+      const s = fileOf(name);
+      if (!s) return undefined;
+      return repo.getText(s.name);
+    },
+    validateXml: async (name, xml) => toIssues((await repo.check(fileOf(name)?.name ?? name, xml)).diagnostics),
+    writeXml: async (name, xml) => {
+      try {
+        await repo.putText(fileOf(name)?.name ?? name, xml);
+        return [];
+      } catch (e) {
+        if (e instanceof ClusterValidationError) return toIssues(e.diagnostics);
+        throw e;
+      }
+    },
+    addMemberHost: async (name, m) => {
+      if (!repo.get(name)) throw new Error(`cluster ${name} not found (or its file is invalid)`);
+      try {
+        await repo.addHost(name, { uuid: m.uuid, fqdn: m.fqdn, addresses: m.addresses, ...(m.mac ? { mac: m.mac } : {}), ...(m.image ? { image: m.image } : {}) });
+      } catch (e) {
+        if (e instanceof ClusterValidationError) throw new ClusterInvalidError('the cluster file would not validate', toIssues(e.diagnostics));
+        if (e instanceof MemberEditError) throw new ClusterInvalidError(e.message, [{ message: e.message, path: '/cluster/members' }]);
+        throw e;
+      }
+    },
+  };
+}
+
+// ---- images (src/images) ----
+
+/** The images directory as an {@link ImageService}; removal is refused while hosts are pinned. */
+export function imageService(imagesDir: string, pins: (image: string) => string[]): ImageService {
+  const lib = new ImageLibrary(imagesDir);
+  const info = (m: ImageManifest): ImageInfo => ({
+    name: m.name, kind: m.kind, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.size, 0),
+    importedAt: Date.parse(m.importedAt),
+    ...(m.esxi?.version ? { version: m.esxi.version } : {}), ...(m.esxi?.build ? { build: m.esxi.build } : {}),
+  });
+  return {
+    list: async () => (await lib.list()).images.map(info),
+    import: async (source, opts) => info(await importImage({
+      source, imagesDir, ...(opts.name ? { name: opts.name } : {}),
+      onProgress: (p) => opts.onProgress?.({ done: p.bytesTotal ? p.bytes : p.done, total: p.bytesTotal || p.total, file: `${p.phase}: ${p.file}` }),
+    })),
+    remove: (name) => lib.remove(name, pins),
+  };
+}
+
+// ---- engine plan and drift (src/engine) ----
+
+/** Plan and drift over the cluster repository and a vCenter connector. */
+export function engineService(repo: ClusterRepository, connect: VcenterConnector): EngineService {
+  const steps = async (name: string) => {
+    const desired = repo.get(name);
+    if (!desired) throw problems.notFound(`cluster ${name}`);
+    const vc = await connect(desired.vcenter);
+    const report = await checkDrift(vc, desired);
+    return report.steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) }));
+  };
+  return { plan: steps, drift: steps };
+}
+
+// ---- vCenter connection test (src/engine/vsphere-adapter.ts) ----
+
+/** Logs in to a configured vCenter and out again; the message never contains the password. */
+export function vcenterTester(vcenters: VcenterConfig[], log: Logger): VcenterTester {
+  return {
+    test: async (name) => {
+      const vc = vcenters.find((v) => v.name === name);
+      if (!vc) return { ok: false, message: `vCenter ${name} is not configured` };
+      try {
+        const api = await connectVcenter(vc, log);
+        await api.close();
+        return { ok: true, message: `logged in to ${vc.url} as ${vc.username} and out again` };
+      } catch (e) {
+        return { ok: false, message: (e as Error).message };
+      }
+    },
   };
 }

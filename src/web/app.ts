@@ -89,7 +89,7 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
   await app.register(async (s) => healthRoutes(s, ctx));
-  if (deps.bootPlugin) await app.register(deps.bootPlugin, { prefix: '/boot' });
+  if (deps.bootPlugin) await app.register(deps.bootPlugin);
   if (deps.phoneHomePlugin) await app.register(deps.phoneHomePlugin, { prefix: '/api/v1' });
 
   const tracker = new ImportTracker();

@@ -160,7 +160,7 @@ export interface AppDeps {
   jobs?: JobReader;
   images?: ImageService;
   vcenters?: VcenterTester;
-  /** HTTP boot files, mounted at `/boot/` (src/boot/http/plugin.ts), unauthenticated. */
+  /** HTTP boot files (src/boot/http/plugin.ts, which routes its own `/boot/*` prefix), unauthenticated. */
   bootPlugin?: FastifyPluginAsync;
   /** Phone-home routes (src/initiator/http.ts), registered at the root with prefix `/api/v1`, unauthenticated. */
   phoneHomePlugin?: FastifyPluginAsync;
