@@ -131,7 +131,8 @@ export async function DestroyPropertyFilter(c: Caller, filter: MoRef): Promise<v
 export async function WaitForUpdatesEx(c: Caller, collector: MoRef, version: string,
   options: { maxWaitSeconds?: number; maxObjectUpdates?: number } = {}, graceMs = 30_000): Promise<XmlNode | undefined> {
   const opts = options.maxWaitSeconds !== undefined ? { timeoutMs: options.maxWaitSeconds * 1000 + graceMs } : {};
-  const r = await c.invoke('WaitForUpdatesEx', collector, { version, options }, opts);
+  // an empty version (the first call: the full current state) is omitted, as govmomi does
+  const r = await c.invoke('WaitForUpdatesEx', collector, { version: version || undefined, options }, opts);
   return r.returnval[0];
 }
 
