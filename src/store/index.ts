@@ -10,6 +10,7 @@ import { TokenRepo } from './tokens.js';
 import { UserRepo } from './users.js';
 import { PhoneHomeRepo } from './phonehomes.js';
 import { JobRepo } from './jobs.js';
+import { LeaseRepo } from './leases.js';
 import type { Logger } from '../log.js';
 
 export class Store {
@@ -20,6 +21,7 @@ export class Store {
   readonly users: UserRepo;
   readonly phoneHomes: PhoneHomeRepo;
   readonly jobs: JobRepo;
+  readonly leases: LeaseRepo;
 
   constructor(readonly db: Database) {
     this.hosts = new HostRepo(db);
@@ -29,6 +31,7 @@ export class Store {
     this.users = new UserRepo(db);
     this.phoneHomes = new PhoneHomeRepo(db);
     this.jobs = new JobRepo(db);
+    this.leases = new LeaseRepo(db);
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
