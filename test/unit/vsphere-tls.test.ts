@@ -27,7 +27,7 @@ function openssl(args: string[]): void {
   try {
     execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   } catch (e) {
-    throw new Error(`openssl ${args[0]} failed (${(e as Error).message}); run scripts/install-test-deps`);
+    throw new Error(`openssl ${args[0]} failed (${(e as Error).message}); run scripts/install-test-deps`, { cause: e });
   }
 }
 
