@@ -78,7 +78,7 @@ describe('cluster files: examples and mapping', () => {
       ['vmk3', { mode: 'dhcp' }, 1500, []],
     ]);
     expect(c.pools).toEqual([{ name: 'vmotion-pool', start: '198.51.100.10', end: '198.51.100.13', netmask: '255.255.255.0', gateway: '198.51.100.1' }]);
-    expect(c.hosts[0]).toMatchObject({ fqdn: 'esx01.example.com', uuid: '11111111-2222-3333-4444-555555555501', mac: '00:50:56:00:00:01', addresses: { vmk0: '192.0.2.11', vmk2: '203.0.113.11' } });
+    expect(c.hosts[0]).toMatchObject({ fqdn: 'esx01.example.com', uuid: '4c4c4544-0042-3510-8052-b3c04f4e3101', mac: '00:50:56:00:00:01', addresses: { vmk0: '192.0.2.11', vmk2: '203.0.113.11' } });
     expect(c.hosts[1]).toMatchObject({
       fqdn: 'esx02.example.com',
       image: 'ESXi-8.0U3-pinned',
@@ -122,7 +122,7 @@ const XSD_CASES: { rule: string; from: string; to: string; at: string; path: str
   { rule: 'admission control percentage above 100', from: 'memory="30"', to: 'memory="101"', at: 'memory="101"', path: '/cluster/ha/admissionControl/resourcePercentage/@memory', message: /'101' is greater than/ },
   { rule: 'IPv4 octet above 255', from: '<address vmk="vmk0">192.0.2.12</address>', to: '<address vmk="vmk0">192.0.2.256</address>', at: '<address vmk="vmk0">192.0.2.256', path: '/cluster/members/host[2]/address[1]', message: /192\.0\.2\.256/ },
   { rule: 'netmask not an address', from: 'netmask="255.255.255.0" gateway', to: 'netmask="/24" gateway', at: 'netmask="/24"', path: '/cluster/network/addressPool[1]/@netmask', message: /pattern/ },
-  { rule: 'UUID malformed', from: 'uuid="11111111-2222-3333-4444-555555555502"', to: 'uuid="11111111-2222-3333-4444-55555555550"', at: 'uuid="11111111-2222-3333-4444-55555555550"', path: '/cluster/members/host[2]/@uuid', message: /pattern/ },
+  { rule: 'UUID malformed', from: 'uuid="4c4c4544-0042-3510-8052-b3c04f4e3102"', to: 'uuid="11111111-2222-3333-4444-55555555550"', at: 'uuid="11111111-2222-3333-4444-55555555550"', path: '/cluster/members/host[2]/@uuid', message: /pattern/ },
   { rule: 'MAC malformed', from: 'mac="00:50:56:00:00:01"', to: 'mac="00:50:56:00:00"', at: 'mac="00:50:56:00:00"', path: '/cluster/members/host[1]/@mac', message: /pattern/ },
   { rule: 'thumbprint malformed', from: 'thumbprint="AA:BB', to: 'thumbprint="ZZ:BB', at: 'thumbprint="ZZ', path: '/cluster/members/host[2]/@thumbprint', message: /pattern/ },
   { rule: 'member FQDN not fully qualified', from: 'fqdn="esx01.example.com"', to: 'fqdn="esx01"', at: 'fqdn="esx01"', path: '/cluster/members/host[1]/@fqdn', message: /pattern/ },
@@ -131,7 +131,7 @@ const XSD_CASES: { rule: string; from: string; to: string; at: string; path: str
   { rule: 'required attribute missing (portgroup vswitch)', from: '<portgroup name="vSAN" vswitch="vSwitch1" vlan="30"/>', to: '<portgroup name="vSAN" vlan="30"/>', at: '<portgroup name="vSAN"', path: '/cluster/network/portgroup[3]', message: /attribute 'vswitch' is required/ },
   { rule: 'unknown attribute', from: '<vswitch name="vSwitch1" mtu="9000">', to: '<vswitch name="vSwitch1" mtu="9000" speed="10000">', at: 'speed=', path: '/cluster/network/vswitch[2]/@speed', message: /attribute 'speed' is not allowed/ },
   { rule: 'unknown element', from: '<datacenter>Test/DC1</datacenter>', to: '<datacenter>Test/DC1</datacenter>\n  <folder>x</folder>', at: '<folder>', path: '/cluster/folder', message: /This element is not expected/ },
-  { rule: 'elements out of order (drs before ha)', from: '<dpm enabled="true" automationLevel="automated" threshold="4"/>', to: '<dpm enabled="true" automationLevel="automated" threshold="4"/>\n  <ha enabled="false"/>', at: '<ha enabled="false"/>', path: '/cluster/ha', message: /not expected/ },
+  { rule: 'elements out of order (ha after dpm)', from: '<dpm enabled="true" automationLevel="automated" threshold="4"/>', to: '<dpm enabled="true" automationLevel="automated" threshold="4"/>\n  <ha enabled="false"/>', at: '<ha enabled="false"/>', path: '/cluster/ha', message: /not expected/ },
   { rule: 'two addressing modes on one vmknic', from: '<dhcp/>', to: '<dhcp/><static netmask="255.255.255.0"/>', at: '<static netmask="255.255.255.0"/>\n    </vmknic>', path: '/cluster/network/vmknic[4]/static', message: /not expected/ },
   { rule: 'vmknic without addressing', from: '    <vmknic device="vmk3" portgroup="Trunk">\n      <dhcp/>\n', to: '    <vmknic device="vmk3" portgroup="Trunk">\n', at: '<vmknic device="vmk3"', path: '/cluster/network/vmknic[4]', message: /Missing child element/ },
   { rule: 'empty datacenter', from: '<datacenter>Test/DC1</datacenter>', to: '<datacenter></datacenter>', at: '<datacenter>', path: '/cluster/datacenter', message: /datacenter/ },
