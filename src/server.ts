@@ -1,12 +1,31 @@
 /**
  * Composition root for `statelesx serve`: opens the store, builds each subsystem from the typed
- * config, starts them in order (store → boot files → TFTP, DHCP, HTTP, initiator → engine) and
- * closes them in reverse. Subsystems do not know about each other except through the interfaces
- * passed in here.
+ * config, starts them in order (store → TFTP, DHCP, initiator, HTTP → engine) and closes them in
+ * reverse. Subsystems know each other only through the interfaces passed in here:
+ *
+ *   boot:      DHCP, TFTP, HTTP /boot ─► DefaultBootFileSource ─► hosts/policy ◄─ clusters, store
+ *   phone-home: TCP 1974, HTTP /api/v1/phone-home ─► HostRegistry ─► JobRunner (engine) | unregistered
+ *   converge:  JobRunner ─► engine/plan + apply ─► vsphere client ─► vCenter
  */
+import { networkInterfaces } from 'node:os';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
 import { openStore, type Store } from './store/index.js';
+import { BootTokens } from './hosts/tokens.js';
+import type { ClusterLookup } from './hosts/policy.js';
+import type { DeclaredHostLookup } from './hosts/registry.js';
+import { ImageLibrary } from './images/image.js';
+import { ClusterRepository } from './clusters/repository.js';
+import type { DesiredCluster } from './clusters/types.js';
+import { DefaultBootFileSource } from './boot/files/source.js';
+import { bootHttpPlugin } from './boot/http/plugin.js';
+import { createTftpServer } from './boot/tftp/server.js';
+import { JobRunner, type ClusterSource } from './engine/jobs.js';
+import { vcenterConnector } from './engine/vsphere-adapter.js';
+import { DriftScheduler } from './engine/drift.js';
+import { createInitiator } from './initiator/index.js';
+import { createHttpService } from './web/app.js';
+import { storeJobReader, clusterService, imageService, engineService, vcenterTester } from './web/adapters.js';
 
 /** A long-running part of the server. `start` rejects with a BindError when a port is taken. */
 export interface Service {
@@ -19,9 +38,42 @@ export interface Service {
 export interface RunningServer {
   store: Store;
   services: Service[];
-  /** Addresses actually bound (ports may be 0 in tests), by service name. */
-  addresses: Record<string, { address: string; port: number }>;
+  jobs: JobRunner;
+  clusters: ClusterRepository;
   close(): Promise<void>;
+}
+
+/**
+ * The address clients are told to use (next-server, `prefix=`, URLs): `advertise-address`, else
+ * the listen address when it is specific, else the first IPv4 address of `interface`, else the
+ * first non-internal IPv4 address, else 127.0.0.1.
+ */
+export function advertiseAddress(config: Config): string {
+  if (config['advertise-address']) return config['advertise-address'];
+  if (config['listen-address'] !== '0.0.0.0') return config['listen-address'];
+  const ifs = networkInterfaces();
+  const pick = (name?: string) =>
+    Object.entries(ifs)
+      .filter(([n]) => !name || n === name)
+      .flatMap(([, a]) => a ?? [])
+      .find((a) => a.family === 'IPv4' && (name !== undefined || !a.internal))?.address;
+  return (config.interface ? pick(config.interface) : undefined) ?? pick() ?? '127.0.0.1';
+}
+
+/** The engine's and the boot policy's views of the live cluster repository. */
+function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy: ClusterLookup; declared: DeclaredHostLookup } {
+  const membership = (uuid: string): { cluster: DesiredCluster; host: DesiredCluster['hosts'][number] } | undefined => repo.findHostByUuid(uuid);
+  return {
+    source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
+    policy: (uuid) => {
+      const m = membership(uuid);
+      return m && { cluster: m.cluster.name, image: m.host.image, defaultImage: m.cluster.image };
+    },
+    declared: (uuid) => {
+      const m = membership(uuid);
+      return m && { cluster: m.cluster.name, fqdn: m.host.fqdn, managementAddress: m.host.addresses['vmk0'] };
+    },
+  };
 }
 
 /**
@@ -30,10 +82,12 @@ export interface RunningServer {
  */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const store = await openStore(config['data-dir'], log.child({ subsystem: 'store' }));
-  const services: Service[] = [];
-  const addresses: RunningServer['addresses'] = {};
   const started: Service[] = [];
+  let drift: DriftScheduler | undefined;
+  let jobs: JobRunner | undefined;
   const close = async () => {
+    await drift?.close();
+    await jobs?.close().catch((e: unknown) => log.warn({ err: e }, 'error while stopping the engine'));
     for (const s of [...started].reverse()) {
       try {
         await s.close();
@@ -43,14 +97,104 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     }
     store.close();
   };
+
   try {
+    const server = advertiseAddress(config);
+    const images = new ImageLibrary(config['images-dir']);
+    const clusters = new ClusterRepository({
+      dir: config['clusters-dir'],
+      context: {
+        vcenters: config.vcenters.map((v) => v.name),
+        credentials: config.credentials.map((c) => c.name),
+      },
+      logger: log,
+    });
+    await clusters.reload();
+    for (const bad of clusters.invalid()) {
+      log.error({ subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length }, `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`);
+    }
+    const views = clusterViews(clusters);
+    const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
+    const source = new DefaultBootFileSource({
+      tftpRoot: config['tftp-root'],
+      loaderDirs: config['loader-dirs'],
+      pxelinuxCfgDir: config['pxelinux-cfg-dir'],
+      images,
+      hosts: store.hosts,
+      tokens,
+      clusters: views.policy,
+      defaultImage: config.boot['default-image'],
+      unknownHosts: config.boot['unknown-hosts'],
+      serverAddress: server,
+      httpPort: config.http.port,
+      initiatorPort: config.initiator.port,
+      log,
+    });
+
+    const connect = vcenterConnector(config.vcenters, log);
+    jobs = new JobRunner({
+      jobs: store.jobs,
+      config,
+      clusters: views.source,
+      connect,
+      log,
+      onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
+    });
+    const initiator = createInitiator(config, {
+      store,
+      queue: jobs,
+      declared: views.declared,
+      log,
+    });
+
+    const services: Service[] = [
+      createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
+    ];
+    if (config.dhcp.mode !== 'off') {
+      throw new Error(`dhcp-mode ${config.dhcp.mode} is not available in this build yet`);
+    }
+    services.push(initiator.listener);
+    services.push(
+      createHttpService(config, {
+        store,
+        log,
+        queue: jobs,
+        clusters: clusterService(clusters),
+        engine: engineService(clusters, connect),
+        jobs: storeJobReader(store),
+        images: imageService(config['images-dir'], (image) => [
+          ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
+          ...clusters.clusters().filter((c) => c.image === image || c.hosts.some((h) => h.image === image)).map((c) => `cluster ${c.name}`),
+        ]),
+        vcenters: vcenterTester(config.vcenters, log),
+        bootPlugin: async (app) => {
+          await app.register(bootHttpPlugin, { source });
+        },
+        phoneHomePlugin: initiator.httpPlugin,
+        ready: () => started.length === services.length,
+      }),
+    );
     for (const s of services) {
       await s.start();
       started.push(s);
     }
+    jobs.start();
+    if (config.engine['drift-interval-s'] > 0) {
+      const runner = jobs;
+      drift = new DriftScheduler({
+        clusters: () => clusters.clusters(),
+        vcenter: (name) => runner.vcenter(name),
+        queue: runner,
+        intervalS: config.engine['drift-interval-s'],
+        remediate: false,
+        log,
+      });
+      drift.start();
+    }
+    log.info({ advertise: server, services: services.map((s) => s.name) }, 'statelesx is serving');
+    return { store, services, jobs, clusters, close };
   } catch (e) {
     await close();
     throw e;
   }
-  return { store, services, addresses, close };
 }
