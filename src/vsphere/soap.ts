@@ -35,7 +35,7 @@ export interface SoapEndpointOptions {
   ca?: string | Buffer;
   /** Default per-call HTTP deadline in ms. */
   timeoutMs: number;
-  /** Maximum concurrent HTTP requests to this vCenter. */
+  /** Maximum concurrent HTTP requests to this vCenter (WaitForUpdatesEx long polls excepted). */
   maxConcurrent: number;
   logger?: Logger;
 }
@@ -121,6 +121,9 @@ const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
 ]);
 
+/** Methods that block server-side until something changes (not counted against maxConcurrent). */
+const LONG_POLLS = new Set(['WaitForUpdatesEx', 'WaitForUpdates']);
+
 /** A raw SOAP answer: the `returnval` elements of `<MethodResponse>`. */
 export interface SoapResult {
   returnval: XmlNode[];
@@ -146,7 +149,8 @@ export class SoapEndpoint {
       throw new Error(`vCenter url must be https://…/sdk, got ${options.url}`);
     }
     this.log = (options.logger ?? silentLogger).child({ subsystem: 'vsphere', vcenter: this.url.host });
-    const common = { keepAlive: true, maxSockets: options.maxConcurrent };
+    // sockets are not capped here: the Limiter bounds ordinary calls, long polls come on top
+    const common = { keepAlive: true };
     if (this.url.protocol === 'http:') this.agent = new http.Agent(common);
     else if (options.thumbprint) this.agent = new PinnedAgent(options.thumbprint, common);
     else this.agent = new https.Agent({ ...common, ...(options.ca ? { ca: options.ca } : {}) });
@@ -173,13 +177,16 @@ export class SoapEndpoint {
    */
   async send(method: string, body: string, jar: Map<string, string>, opts: CallOptions = {}): Promise<SoapResult> {
     const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs;
-    return this.limiter.run(async () => {
+    const run = async (): Promise<SoapResult> => {
       this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
       const started = Date.now();
       const res = await this.post(method, body, jar, timeoutMs);
       this.log.debug({ method, status: res.status, ms: Date.now() - started }, 'vsphere call');
       return this.interpret(method, res.status, res.body);
-    });
+    };
+    // long polls hold a connection for up to maxWaitSeconds while costing vCenter nothing: they
+    // do not take a request slot (there is one per task being awaited)
+    return LONG_POLLS.has(method) ? run() : this.limiter.run(run);
   }
 
   private post(method: string, body: string, jar: Map<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {

@@ -7,7 +7,7 @@
  *    do not see each other's updates), CreateFilter on the task's `info`, then WaitForUpdatesEx
  *    with `maxWaitSeconds` until `info.state` is success or error (queued → running → success),
  *    then DestroyPropertyCollector (its filter goes with it).
- * 3. If the collector cannot be used (NotSupported / ManagedObjectNotFound), RetrievePropertiesEx
+ * 3. If the collector cannot be used (NotSupported, or it vanished: ManagedObjectNotFound), RetrievePropertiesEx
  *    polling of `info` with a growing interval (0.5 s … 5 s).
  * All bounded by `timeoutMs`; a task error becomes the typed fault (faults.ts), e.g.
  * AddHost_Task's SSLVerifyFault carrying the host's thumbprint.
@@ -109,7 +109,9 @@ export async function waitForTask(c: Caller, task: MoRef, opts: WaitForTaskOptio
   try {
     return await c.withSession((sc) => waitWithCollector(sc, task, deadline, timeoutMs, opts));
   } catch (e) {
-    if (!(e instanceof NotSupported) || Date.now() >= deadline) throw e;
+    // no private collectors here, or ours vanished (e.g. the session was re-established mid-wait)
+    const collectorGone = e instanceof ManagedObjectNotFound && (e.details.obj as MoRef | undefined)?.value !== task.value;
+    if (!(e instanceof NotSupported || collectorGone) || Date.now() >= deadline) throw e;
     return poll(c, task, deadline, timeoutMs, opts);
   }
 }
