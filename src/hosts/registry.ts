@@ -139,6 +139,11 @@ export interface HostRegistryOptions {
   log: Logger;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /**
+   * Runs one phone-home's reads and writes as one unit (one SQLite commit instead of several):
+   * `(fn) => store.db.transaction(fn)()`. Default: run `fn` as is.
+   */
+  transaction?: <T>(fn: () => T) => T;
 }
 
 export class HostRegistry {
@@ -153,15 +158,20 @@ export class HostRegistry {
    * assigned to a cluster in the store. Undefined when the host is known nowhere.
    */
   identify(uuid: { smbios: string; wire: string }): HostMatch | undefined {
+    return this.lookup(uuid).match;
+  }
+
+  /** {@link identify}, plus the store rows it read for each byte order (reused, not re-read). */
+  private lookup(uuid: { smbios: string; wire: string }): { match: HostMatch | undefined; smbiosRow?: HostRecord | undefined; wireRow?: HostRecord | undefined } {
     for (const u of [uuid.smbios, uuid.wire]) {
       const d = this.opts.declared(u);
-      if (d) return { source: 'cluster-file', uuid: u, cluster: d.cluster, fqdn: d.fqdn, managementAddress: d.managementAddress };
+      if (d) return { match: { source: 'cluster-file', uuid: u, cluster: d.cluster, fqdn: d.fqdn, managementAddress: d.managementAddress } };
     }
-    for (const u of [uuid.smbios, uuid.wire]) {
-      const h = this.opts.hosts.get(u);
-      if (h?.cluster) return { source: 'store', uuid: u, cluster: h.cluster };
-    }
-    return undefined;
+    const smbiosRow = this.opts.hosts.get(uuid.smbios);
+    if (smbiosRow?.cluster) return { match: { source: 'store', uuid: uuid.smbios, cluster: smbiosRow.cluster }, smbiosRow };
+    const wireRow = this.opts.hosts.get(uuid.wire);
+    if (wireRow?.cluster) return { match: { source: 'store', uuid: uuid.wire, cluster: wireRow.cluster }, wireRow };
+    return { match: undefined, smbiosRow, wireRow };
   }
 
   /**
@@ -170,15 +180,21 @@ export class HostRegistry {
    * Never throws for bad claims; throws only when the store itself fails.
    */
   phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome {
+    return this.opts.transaction ? this.opts.transaction(() => this.handle(req)) : this.handle(req);
+  }
+
+  private handle(req: PhoneHomeRequest): PhoneHomeOutcome {
     const at = this.now();
     const log = req.log ?? this.opts.log;
     const { claim } = req;
-    const match = this.identify(claim.uuid);
+    const { match, smbiosRow, wireRow } = this.lookup(claim.uuid);
     let outcome: PhoneHomeOutcome;
     if (match) {
       outcome = this.known(match, req, at, log);
     } else {
-      outcome = this.unregistered(req, at);
+      // Keep an existing row under whichever byte order it was first recorded in.
+      const existing = smbiosRow ?? wireRow;
+      outcome = this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
     }
     this.opts.phoneHomes.record({
       at, address: req.address, transport: req.transport, hostUuid: outcome.hostUuid, hostname: claim.hostname ?? null,
@@ -224,17 +240,14 @@ export class HostRegistry {
     return { result: 'ok', hostUuid: match.uuid, cluster: match.cluster, jobId: job.id, existingJob: job.existing };
   }
 
-  private unregistered(req: PhoneHomeRequest, at: number): PhoneHomeOutcome {
+  private unregistered(req: PhoneHomeRequest, at: number, uuid: string, cur: HostRecord | undefined): PhoneHomeOutcome {
     const { claim } = req;
-    // Keep an existing row under whichever byte order it was first recorded in.
-    const uuid = this.opts.hosts.get(claim.uuid.smbios) ? claim.uuid.smbios
-      : this.opts.hosts.get(claim.uuid.wire) ? claim.uuid.wire : claim.uuid.smbios;
     const extra: Record<string, unknown> = {};
     if (claim.token !== undefined) {
       const check = this.verifyToken(claim.token, claim.uuid, at);
       extra['token'] = check.ok ? 'valid' : check.reason;
     }
-    this.sight(uuid, req, at, 'unregistered', extra);
+    this.sight(uuid, req, at, 'unregistered', extra, cur);
     return { result: 'unregistered', hostUuid: uuid };
   }
 
@@ -267,9 +280,9 @@ export class HostRegistry {
   }
 
   /** Upserts the host row with the claim's fields and evidence (repeats update, never duplicate). */
-  private sight(uuid: string, req: PhoneHomeRequest, at: number, newState: 'registered' | 'unregistered', extra: Record<string, unknown>): HostRecord {
+  private sight(uuid: string, req: PhoneHomeRequest, at: number, newState: 'registered' | 'unregistered',
+    extra: Record<string, unknown>, cur: HostRecord | undefined = this.opts.hosts.get(uuid)): HostRecord {
     const { claim } = req;
-    const cur = this.opts.hosts.get(uuid);
     const prev = Array.isArray(cur?.evidence['addresses']) ? (cur.evidence['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string') : [];
     const addresses = [...prev.filter((a) => a !== req.address), req.address].slice(-MAX_EVIDENCE_ADDRESSES);
     const evidence: Record<string, unknown> = {

@@ -49,6 +49,7 @@ export function createInitiator(config: Config, deps: InitiatorDeps): Initiator 
     leases: deps.leases,
     requireToken: c['require-token'],
     log,
+    transaction: (fn) => deps.store.db.transaction(fn)(),
   });
   const listener = createInitiatorListener({
     host: config['listen-address'],

@@ -3,7 +3,7 @@
  * refused, with where it came from. Messages refused before parsing (garbage, oversized, …) are
  * only counted, never stored. Times are epoch milliseconds.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 
 /** `ok` = configure job queued; `unregistered` = no match, host listed; `refused` = see reason. */
 export type PhoneHomeResult = 'ok' | 'unregistered' | 'refused';
@@ -35,12 +35,15 @@ function toRecord(r: Row): PhoneHomeRecord {
 
 /** Repository for `phone_homes`. Synchronous (better-sqlite3). */
 export class PhoneHomeRepo {
+  private insertStmt: Statement | undefined;
+
   constructor(private readonly db: Database) {}
 
-  /** Appends one attempt; returns its id. */
+  /** Appends one attempt; returns its id. The statement is prepared once (a boot storm writes thousands). */
   record(r: PhoneHomeRecord): number {
-    const res = this.db.prepare(`INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(r.at, r.address, r.transport, r.hostUuid, r.hostname, r.result, r.reason, r.jobId);
+    this.insertStmt ??= this.db.prepare(`INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    const res = this.insertStmt.run(r.at, r.address, r.transport, r.hostUuid, r.hostname, r.result, r.reason, r.jobId);
     return Number(res.lastInsertRowid);
   }
 
