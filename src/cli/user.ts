@@ -62,7 +62,7 @@ async function withStore<T>(opts: { config?: string; dataDir?: string }, fn: (s:
   try {
     dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];
   } catch (e) {
-    if (e instanceof ConfigError) throw new Error(`configuration error\n${e.message}`);
+    if (e instanceof ConfigError) throw new Error(`configuration error\n${e.message}`, { cause: e });
     throw e;
   }
   const store = await openStore(dataDir);
@@ -84,7 +84,7 @@ export async function addUser(store: Store, name: string, role: string, password
     const u = store.users.create(name, await hashPassword(password), role as Role);
     store.audit.add({ at: Date.now(), actor: 'system:cli', action: 'user.create', target: name, before: null, after: { username: u.username, role: u.role } });
   } catch (e) {
-    if (e instanceof DuplicateUserError) throw new Error(`${e.message}; use 'statelesx user passwd ${name}' to change the password`);
+    if (e instanceof DuplicateUserError) throw new Error(`${e.message}; use 'statelesx user passwd ${name}' to change the password`, { cause: e });
     throw e;
   }
 }

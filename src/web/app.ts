@@ -140,7 +140,7 @@ export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
         try {
           tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
         } catch (e) {
-          throw new Error(`cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          throw new Error(`cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
         }
       }
       app = await buildApp({ ...deps, config }, tls);

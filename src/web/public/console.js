@@ -1,4 +1,5 @@
 // statelesx console behaviour (no build step): htmx settings, select-all, live job log over SSE.
+/* global window, document, htmx, EventSource */
 'use strict';
 document.addEventListener('DOMContentLoaded', function () {
   if (window.htmx) {
