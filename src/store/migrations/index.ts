@@ -4,6 +4,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import * as m001 from './001-initial.js';
+import * as m003 from './003-phone-homes-host-index.js';
 import * as m004 from './004-job-steps-args.js';
 
 export interface Migration {
@@ -11,4 +12,4 @@ export interface Migration {
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001, m004];
+export const migrations: Migration[] = [m001, m003, m004];
