@@ -14,6 +14,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
+import type { LeaseRepo } from '../store/leases.js';
 import type { JobQueue } from '../engine/queue.js';
 import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
@@ -25,7 +26,7 @@ export interface InitiatorDeps {
   queue: JobQueue;
   /** Cluster-file lookup by UUID (src/clusters). */
   declared: DeclaredHostLookup;
-  /** DHCP lease by MAC (src/store/leases.ts), when the DHCP server runs in full mode. */
+  /** DHCP lease by MAC; default: {@link leaseLookupFromStore} over `store.leases` (empty unless DHCP runs in full mode). */
   leases?: LeaseLookup;
   log: Logger;
 }
@@ -34,6 +35,14 @@ export interface Initiator {
   registry: HostRegistry;
   listener: InitiatorListener;
   httpPlugin: FastifyPluginAsync;
+}
+
+/**
+ * The legacy address check's view of table `dhcp_leases`: the address of the newest `bound`,
+ * unexpired lease held by `mac`, or undefined.
+ */
+export function leaseLookupFromStore(leases: Pick<LeaseRepo, 'byMac'>): LeaseLookup {
+  return (mac, now) => leases.byMac(mac).find((l) => l.state === 'bound' && l.expiresAt > now)?.address;
 }
 
 /** Builds the registry, the TCP listener (not yet started) and the HTTP plugin from `config.initiator`. */
@@ -46,7 +55,7 @@ export function createInitiator(config: Config, deps: InitiatorDeps): Initiator 
     tokens: new BootTokens(deps.store.tokens, c['token-ttl-s'] * 1000),
     queue: deps.queue,
     declared: deps.declared,
-    leases: deps.leases,
+    leases: deps.leases ?? leaseLookupFromStore(deps.store.leases),
     requireToken: c['require-token'],
     log,
     transaction: (fn) => deps.store.db.transaction(fn)(),

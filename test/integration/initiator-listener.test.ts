@@ -191,3 +191,30 @@ describe('initiator listener: bad input and limits', () => {
     expect((err as BindError).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${fx.port}: the port is already in use.*--initiator-port`));
   });
 });
+
+describe('createInitiator (config wiring) with the real DHCP lease table', () => {
+  it('builds a listener from config.initiator and checks legacy phone-homes against bound leases in dhcp_leases', async () => {
+    const { configSchema } = await import('../../src/config/schema.js');
+    const { createInitiator } = await import('../../src/initiator/index.js');
+    const { openStore } = await import('../../src/store/index.js');
+    const { RecordingQueue } = await import('./initiator-fixture.js');
+    const config = configSchema.parse({ 'listen-address': '127.0.0.1', initiator: { port: 0, 'require-token': false, 'read-timeout-ms': 500 } });
+    const store = await openStore(':memory:');
+    const queue = new RecordingQueue();
+    const init = createInitiator(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    await init.listener.start();
+    try {
+      const port = init.listener.address().port;
+      const now = Date.now();
+      store.hosts.addBootEvent({ at: now, hostUuid: U, mac: '00:50:56:00:00:07', address: null, protocol: 'dhcp', file: null, image: null, firmware: 'bios' });
+      store.leases.upsert({ address: '127.0.0.8', mac: '00:50:56:00:00:07', clientId: null, hostname: null, state: 'released', expiresAt: now + 60_000, updatedAt: now - 1 });
+      store.leases.upsert({ address: '127.0.0.7', mac: '00:50:56:00:00:07', clientId: null, hostname: null, state: 'bound', expiresAt: now + 60_000, updatedAt: now });
+      expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.8' })).toBe('ERR address-mismatch\n');
+      expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.7' })).toBe('OK job-1\n');
+      expect(store.hosts.get(U)!.evidence['verifiedBy']).toBe('address');
+    } finally {
+      await init.listener.close();
+      store.close();
+    }
+  });
+});
