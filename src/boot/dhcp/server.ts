@@ -1,0 +1,300 @@
+/**
+ * The DHCP service (`dhcp.mode` proxy or full): UDP sockets, dispatch to the mode's responder,
+ * reply addressing, metrics, logs and boot-event recording.
+ *
+ * Sockets (Node has no SO_BINDTODEVICE):
+ * - `0.0.0.0:<port>` receives broadcasts (a socket bound to an address never sees them);
+ * - `<interface address>:<port>` sends every reply on that port: in a namespace or host without a
+ *   default route, sending to 255.255.255.255 from a 0.0.0.0 socket fails with ENETUNREACH, while a
+ *   socket bound to the interface address routes the limited broadcast out of that interface. It
+ *   also receives unicast (renewals, relay agents), which the kernel delivers to the more specific
+ *   socket;
+ * - proxy mode: `0.0.0.0:<proxy-port>` (4011) for boot server discovery.
+ * Both port-67 sockets use SO_REUSEADDR so they can share the port (and live beside dnsmasq when it
+ * binds with `bind-interfaces`).
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { networkInterfaces } from 'node:os';
+import type { Config } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import { counter } from '../../metrics.js';
+import { toBindError } from '../../net/bind-error.js';
+import type { Service } from '../../server.js';
+import type { Store } from '../../store/index.js';
+import type { BootAnswer, BootAnswerContext } from './boot-answer.js';
+import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
+import { FullModeResponder } from './full.js';
+import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
+import { ProxyResponder } from './proxy.js';
+import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
+
+/** Options of {@link createDhcpServer}. */
+export interface DhcpServerOptions {
+  mode: 'proxy' | 'full';
+  /** The `dhcp` section of the config. */
+  dhcp: Config['dhcp'];
+  store: Store;
+  /** Parent logger; the service logs as `subsystem: 'dhcp'`. */
+  log: Logger;
+  /** `--interface`: the interface whose IPv4 address is our server id and reply source. */
+  interface?: string | undefined;
+  /** `--listen-address` (default 0.0.0.0); a specific address also names the interface. */
+  listenAddress?: string | undefined;
+  /** Address given as next-server and in boot URLs (default: the interface address). */
+  advertiseAddress?: string | undefined;
+  /** HTTP port of our `/boot/` tree (URLs for iPXE and UEFI HTTP boot). */
+  httpPort: number;
+  /** Server port, default 67 (also the port replies to relay agents go to). */
+  port?: number;
+  /** Client port replies go to, default 68. */
+  clientPort?: number;
+  /** proxyDHCP boot-server port, default 4011 (proxy mode only). */
+  proxyPort?: number;
+  /** Clock (ms), for tests. */
+  now?: () => number;
+}
+
+/** A running DHCP service. */
+export interface DhcpServer extends Service {
+  /** The bound receive address and port (valid after start). */
+  address(): { address: string; port: number };
+  /** The interface address used as server id. */
+  readonly serverAddress: string;
+  /** Full mode's lease engine (undefined in proxy mode). */
+  readonly leases: FullModeResponder | undefined;
+}
+
+const replies = counter('dhcp_replies_total', 'DHCP replies sent, by mode, message type and client firmware', ['mode', 'type', 'firmware']);
+const dropped = counter('dhcp_dropped_total', 'DHCP packets dropped undecoded or unanswered, by reason', ['reason']);
+const exhausted = counter('dhcp_pool_exhausted_total', 'DISCOVERs not answered because the pool was full');
+
+const TYPE_NAMES: Record<number, string> = { 1: 'discover', 2: 'offer', 3: 'request', 4: 'decline', 5: 'ack', 6: 'nak', 7: 'release', 8: 'inform' };
+
+/** The interface's IPv4 address and netmask. */
+export interface InterfaceAddress { name: string; address: string; netmask: string }
+
+/**
+ * Finds our interface address: `--interface` by name, else the interface holding a specific
+ * listen address, else the first non-loopback IPv4 interface.
+ * @throws Error naming the interface / address and the remedy when none is found.
+ */
+export function findInterfaceAddress(iface?: string, listenAddress = '0.0.0.0'): InterfaceAddress {
+  const all = networkInterfaces();
+  const v4 = (name: string) => (all[name] ?? []).find((a) => a.family === 'IPv4');
+  if (iface) {
+    const a = v4(iface);
+    if (!a) throw new Error(`DHCP: interface ${iface} has no IPv4 address (interfaces: ${Object.keys(all).join(', ')}); fix --interface`);
+    return { name: iface, address: a.address, netmask: a.netmask };
+  }
+  for (const [name, list] of Object.entries(all)) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4') continue;
+      if (listenAddress !== '0.0.0.0' ? a.address === listenAddress : !a.internal) return { name, address: a.address, netmask: a.netmask };
+    }
+  }
+  throw new Error(listenAddress !== '0.0.0.0'
+    ? `DHCP: no interface has the listen address ${listenAddress}; fix --listen-address`
+    : 'DHCP: no non-loopback IPv4 interface found; pass --interface');
+}
+
+/**
+ * Creates the DHCP service (not started).
+ * @throws Error for a full-mode config without range-start/range-end, or no usable interface
+ *   (at start). `start()` rejects with a BindError (flag `--dhcp-mode`) when a port is taken or
+ *   needs CAP_NET_BIND_SERVICE.
+ */
+export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
+  return new DhcpService(opts);
+}
+
+class DhcpService implements DhcpServer {
+  readonly name = 'dhcp';
+  private readonly log: Logger;
+  private readonly port: number;
+  private readonly clientPort: number;
+  private readonly proxyPort: number;
+  private readonly now: () => number;
+  private recvSock: Socket | undefined;
+  private sendSock: Socket | undefined;
+  private pxeSock: Socket | undefined;
+  private full: FullModeResponder | undefined;
+  private proxy: ProxyResponder | undefined;
+  private ifaddr: InterfaceAddress | undefined;
+  private lastExhaustedWarn = 0;
+  private readonly sightings = new Map<string, number>();
+
+  constructor(private readonly opts: DhcpServerOptions) {
+    this.log = opts.log.child({ subsystem: 'dhcp', mode: opts.mode });
+    this.port = opts.port ?? 67;
+    this.clientPort = opts.clientPort ?? 68;
+    this.proxyPort = opts.proxyPort ?? 4011;
+    this.now = opts.now ?? Date.now;
+    if (opts.mode === 'full' && (!opts.dhcp['range-start'] || !opts.dhcp['range-end'])) {
+      throw new Error('dhcp.mode full needs dhcp.range-start and dhcp.range-end');
+    }
+  }
+
+  get serverAddress(): string { return this.ifaddr?.address ?? '0.0.0.0'; }
+  get leases(): FullModeResponder | undefined { return this.full; }
+
+  address(): { address: string; port: number } {
+    const a = this.recvSock?.address();
+    return { address: a?.address ?? '0.0.0.0', port: a?.port ?? this.port };
+  }
+
+  async start(): Promise<void> {
+    const ifa = findInterfaceAddress(this.opts.interface, this.opts.listenAddress);
+    this.ifaddr = ifa;
+    const d = this.opts.dhcp;
+    const boot: BootAnswerContext = {
+      bootFiles: d['boot-files'], advertiseAddress: this.opts.advertiseAddress ?? ifa.address, httpPort: this.opts.httpPort,
+    };
+    if (this.opts.mode === 'full') {
+      this.full = new FullModeResponder({
+        serverId: ifa.address, rangeStart: d['range-start']!, rangeEnd: d['range-end']!, netmask: d.netmask ?? ifa.netmask,
+        router: d.router, dnsServers: d['dns-servers'], domainName: d['domain-name'], leaseTimeS: d['lease-time-s'],
+        reservations: d.reservations,
+      }, this.opts.store.leases, boot);
+    } else {
+      this.proxy = new ProxyResponder(ifa.address, boot);
+    }
+    try {
+      this.recvSock = await this.bind('0.0.0.0', this.port, 'dhcp');
+      this.sendSock = await this.bind(ifa.address, this.recvSock.address().port, 'dhcp');
+      if (this.opts.mode === 'proxy') this.pxeSock = await this.bind('0.0.0.0', this.proxyPort, 'pxe');
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.log.info({ interface: ifa.name, serverId: ifa.address, port: this.address().port,
+      ...(this.full ? { pool: `${d['range-start']}-${d['range-end']}`, poolSize: this.full.poolSize } : { proxyPort: this.pxeSock?.address().port }) },
+    'DHCP service listening');
+  }
+
+  private bind(address: string, port: number, kind: 'dhcp' | 'pxe'): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const s = createSocket({ type: 'udp4', reuseAddr: true });
+      const onError = (e: Error) => reject(toBindError(e, kind === 'pxe' ? 'proxyDHCP (udp)' : 'DHCP (udp)', address, port, '--dhcp-mode'));
+      s.once('error', onError);
+      s.bind({ address, port, exclusive: true }, () => {
+        s.off('error', onError);
+        s.setBroadcast(true);
+        s.on('error', (e) => this.log.warn({ err: e }, 'DHCP socket error'));
+        s.on('message', (msg, rinfo) => this.onMessage(msg, rinfo, kind));
+        resolve(s);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of [this.pxeSock, this.sendSock, this.recvSock]) {
+      if (!s) continue;
+      await new Promise<void>((r) => { try { s.close(() => r()); } catch { r(); } });
+    }
+    this.pxeSock = this.sendSock = this.recvSock = undefined;
+  }
+
+  private drop(reason: string, fields: Record<string, unknown>, msg: string): void {
+    dropped.inc({ reason });
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ reason, ...fields }, msg);
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo, kind: 'dhcp' | 'pxe'): void {
+    let pkt: DhcpPacket;
+    try {
+      pkt = decodePacket(msg);
+    } catch (e) {
+      if (e instanceof DhcpDecodeError) {
+        this.drop(e.reason, { from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, error: e.message }, 'undecodable DHCP packet dropped');
+      } else {
+        this.drop('internal-error', { err: e }, 'DHCP decode failed');
+      }
+      return;
+    }
+    try {
+      this.handle(pkt, rinfo, kind);
+    } catch (e) {
+      dropped.inc({ reason: 'internal-error' });
+      this.log.error({ err: e, from: `${rinfo.address}:${rinfo.port}`, xid: pkt.xid }, 'DHCP request failed');
+    }
+  }
+
+  private handle(pkt: DhcpPacket, rinfo: RemoteInfo, kind: 'dhcp' | 'pxe'): void {
+    if (pkt.op !== 1) { this.drop('not-a-request', { from: rinfo.address }, 'BOOTREPLY ignored'); return; }
+    const c = clientInfoOf(pkt);
+    const now = this.now();
+    const ctx = { client: c.mac, xid: xidHex(c.xid) };
+    let reply: DhcpPacket;
+    let type: number;
+    let boot: BootAnswer | null;
+    let address: string | null = null;
+    if (this.full) {
+      const r = this.full.respond(pkt, c, now);
+      if (!r.reply) {
+        if (r.reason === 'pool-exhausted') this.poolExhausted(ctx);
+        else if (r.reason === 'declined' || r.reason === 'released') this.log.info({ ...ctx, address: r.address }, `address ${r.reason}`);
+        this.drop(r.reason, { ...ctx, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, 'request not answered');
+        return;
+      }
+      ({ reply, type, boot, address } = r);
+    } else {
+      const r = this.proxy!.respond(pkt, c, kind);
+      if (!r.reply) {
+        this.drop(r.reason, { ...ctx, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, 'request not answered');
+        return;
+      }
+      ({ reply, type, boot } = r);
+    }
+    const target: ReplyTarget = kind === 'pxe'
+      ? { address: rinfo.address, port: rinfo.port, broadcast: false }
+      : replyTarget(c, reply, this.port, this.clientPort);
+    const enc = encodePacket(reply, maxReplySize(c));
+    if (enc.dropped.length) this.log.warn({ ...ctx, dropped: enc.dropped }, 'options left out of the reply: the client accepts no larger message');
+    const sock = kind === 'pxe' ? this.pxeSock : this.sendSock;
+    sock?.send(enc.buffer, target.port, target.address, (err) => {
+      if (err) {
+        dropped.inc({ reason: 'send-error' });
+        this.log.warn({ ...ctx, err, to: `${target.address}:${target.port}` }, 'DHCP reply not sent');
+      }
+    });
+    const firmware = firmwareLabel(c);
+    replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware });
+    if (boot) this.recordBoot(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
+    else if (type === MessageType.NAK) this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
+    else if (this.log.isLevelEnabled('debug')) this.log.debug({ ...ctx, type: TYPE_NAMES[type], address, to: target.address }, 'DHCP reply sent');
+  }
+
+  private poolExhausted(ctx: Record<string, unknown>): void {
+    exhausted.inc();
+    const now = Date.now();
+    if (now - this.lastExhaustedWarn > 10_000) {
+      this.lastExhaustedWarn = now;
+      this.log.warn({ ...ctx, poolSize: this.full?.poolSize }, 'DHCP pool exhausted: no address to offer (widen dhcp.range-start/range-end or shorten lease-time-s)');
+    }
+  }
+
+  /** Boot event for every served PXE answer; host sighting at most every 10 s per UUID. */
+  private recordBoot(c: ClientInfo, boot: BootAnswer, type: number, address: string | null, now: number, ctx: Record<string, unknown>): void {
+    this.log.info({ ...ctx, type: TYPE_NAMES[type], address, firmware: boot.firmware, file: boot.bootFile, uuid: c.uuid, arch: c.arch }, 'PXE boot answer sent');
+    try {
+      this.opts.store.hosts.addBootEvent({
+        at: now, hostUuid: c.uuid ?? null, mac: c.mac, address, protocol: 'dhcp', file: boot.bootFile, image: null,
+        firmware: boot.firmware,
+        detail: { message: TYPE_NAMES[type], xid: ctx.xid, arch: c.arch, vendorClass: c.vendorClass, userClass: c.userClasses, mode: this.opts.mode,
+          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}), ...(c.clientId ? { clientId: c.clientId } : {}) },
+      });
+      if (c.uuid && (this.sightings.get(c.uuid) ?? 0) + 10_000 < now) {
+        if (this.sightings.size > 10_000) this.sightings.clear();
+        this.sightings.set(c.uuid, now);
+        this.opts.store.hosts.upsertSighting({ uuid: c.uuid, at: now, mac: c.mac, ...(address ? { address } : {}),
+          evidence: { dhcp: { arch: c.arch, vendorClass: c.vendorClass, firmware: boot.firmware } } });
+      }
+    } catch (e) {
+      this.log.warn({ ...ctx, err: e }, 'could not record the boot event');
+    }
+  }
+}
+
+function xidHex(xid: number): string {
+  return xid.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,218 @@
+/**
+ * DHCP codec and client facts against real firmware packets (../shared/fixtures/pxe-captures,
+ * captured from QEMU SeaBIOS+iPXE, OVMF+iPXE and OVMF native PXE), plus encoder round trips,
+ * overload, long options and strict decoding of bad input (fast-check generated).
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import fc from 'fast-check';
+import {
+  DhcpDecodeError, MessageType, Opt, decodePacket, encodePacket, macOf, type DhcpPacket,
+} from '../../src/boot/dhcp/packet.js';
+import { clientInfoOf, parseUserClass, firmwareLabel } from '../../src/boot/dhcp/client-info.js';
+
+const CAPTURES = resolve(import.meta.dirname, '../../../shared/fixtures/pxe-captures');
+
+interface UdpRecord { srcPort: number; dstPort: number; src: string; dst: string; payload: Buffer }
+
+/** Minimal pcap reader: classic pcap (either byte order), Ethernet (optionally 802.1Q), IPv4, UDP. */
+function readPcapUdp(file: string): UdpRecord[] {
+  const b = readFileSync(file);
+  const magic = b.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  if (!le && b.readUInt32BE(0) !== 0xa1b2c3d4 && b.readUInt32BE(0) !== 0xa1b23c4d) throw new Error(`${file}: not a pcap file`);
+  const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+  if (u32(20) !== 1) throw new Error(`${file}: link type ${u32(20)} is not Ethernet`);
+  const out: UdpRecord[] = [];
+  let off = 24;
+  while (off + 16 <= b.length) {
+    const incl = u32(off + 8);
+    const frame = b.subarray(off + 16, off + 16 + incl);
+    off += 16 + incl;
+    let eth = 12;
+    let etype = frame.readUInt16BE(eth);
+    if (etype === 0x8100) { eth += 4; etype = frame.readUInt16BE(eth); }
+    if (etype !== 0x0800) continue;
+    const ip = eth + 2;
+    const ihl = (frame[ip]! & 0x0f) * 4;
+    if (frame[ip + 9] !== 17) continue;
+    const totalLen = frame.readUInt16BE(ip + 2);
+    const udp = ip + ihl;
+    const udpLen = frame.readUInt16BE(udp + 4);
+    out.push({
+      src: [...frame.subarray(ip + 12, ip + 16)].join('.'), dst: [...frame.subarray(ip + 16, ip + 20)].join('.'),
+      srcPort: frame.readUInt16BE(udp), dstPort: frame.readUInt16BE(udp + 2),
+      payload: Buffer.from(frame.subarray(udp + 8, Math.min(udp + udpLen, ip + totalLen))),
+    });
+  }
+  return out;
+}
+
+function dhcpPackets(name: string): DhcpPacket[] {
+  const file = resolve(CAPTURES, name);
+  if (!existsSync(file)) throw new Error(`fixture ${file} missing: ../shared must sit beside the repository`);
+  return readPcapUdp(file).filter((r) => [67, 68, 4011].includes(r.dstPort)).map((r) => decodePacket(r.payload));
+}
+
+const UUID = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
+
+describe('decoding real firmware captures', () => {
+  it('SeaBIOS + iPXE: options 60, 93, 94, 97, 77, 61, 175', () => {
+    const pkts = dhcpPackets('bios-seabios-ipxe.pcap');
+    expect(pkts.length).toBe(6);
+    const c = clientInfoOf(pkts[0]!);
+    expect(c.mac).toBe('52:54:00:12:34:56');
+    expect(c.messageType).toBe(MessageType.DISCOVER);
+    expect(c.vendorClass).toBe('PXEClient:Arch:00000:UNDI:002001');
+    expect(c.isPxeClient).toBe(true);
+    expect(c.arch).toBe(0);
+    expect(c.ndi).toEqual({ type: 1, major: 2, minor: 1 });
+    expect(c.uuid).toBe(UUID);
+    expect(c.userClasses).toEqual(['iPXE']);
+    expect(c.isIpxe).toBe(true);
+    expect(c.clientId).toBe('01525400123456');
+    expect(c.maxMessageSize).toBe(1472);
+    expect(c.ipxeOptions?.get(235)).toBeDefined(); // iPXE version
+    expect(c.parameterRequestList).toContain(67);
+    expect(firmwareLabel(c)).toBe('ipxe');
+    const req = clientInfoOf(pkts[4]!);
+    expect(req.messageType).toBe(MessageType.REQUEST);
+    expect(req.serverId).toBe('10.99.0.1');
+    expect(req.requestedAddress).toBe('10.99.0.157');
+    // dnsmasq's reply: option 67 pxelinux.0, siaddr = next-server
+    const offer = pkts[1]!;
+    expect(offer.op).toBe(2);
+    expect(offer.yiaddr).toBe('10.99.0.157');
+    expect(offer.siaddr).toBe('10.99.0.1');
+    // dnsmasq NUL-terminates option 67 (some PXE ROMs need it); so do we for TFTP paths
+    expect(offer.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe('pxelinux.0\0');
+  });
+
+  it('OVMF + iPXE: arch 7, UNDI 3.10, user class iPXE', () => {
+    const c = clientInfoOf(dhcpPackets('uefi-ovmf-ipxe.pcap')[0]!);
+    expect(c.vendorClass).toBe('PXEClient:Arch:00007:UNDI:003010');
+    expect(c.arch).toBe(7);
+    expect(c.ndi).toEqual({ type: 1, major: 3, minor: 10 });
+    expect(c.isIpxe).toBe(true);
+    expect(c.uuid).toBe(UUID);
+  });
+
+  it('OVMF native PXE: arch 7, no 77/61, broadcast flag; syslinux re-DHCP has no PXE options', () => {
+    const pkts = dhcpPackets('uefi-ovmf-native-pxe.pcap');
+    const c = clientInfoOf(pkts[0]!);
+    expect(c.vendorClass).toBe('PXEClient:Arch:00007:UNDI:003000');
+    expect(c.arch).toBe(7);
+    expect(c.userClasses).toEqual([]);
+    expect(c.isIpxe).toBe(false);
+    expect(c.clientId).toBeUndefined();
+    expect(c.broadcast).toBe(true);
+    expect(c.uuid).toBe(UUID);
+    expect(firmwareLabel(c)).toBe('uefi');
+    const again = pkts.map(clientInfoOf).filter((x) => x.messageType === MessageType.DISCOVER && !x.vendorClass);
+    expect(again.length).toBe(1);
+    expect(again[0]!.mac).toBe('52:54:00:12:34:56');
+    expect(again[0]!.arch).toBeUndefined();
+    expect(again[0]!.uuid).toBeUndefined();
+  });
+
+  it('every captured packet survives an encode/decode round trip', () => {
+    for (const f of ['bios-seabios-ipxe.pcap', 'uefi-ovmf-ipxe.pcap', 'uefi-ovmf-native-pxe.pcap']) {
+      for (const p of dhcpPackets(f)) {
+        const back = decodePacket(encodePacket(p, 1472).buffer);
+        expect(back.xid).toBe(p.xid);
+        expect(macOf(back)).toBe(macOf(p));
+        expect([...back.options.keys()].sort()).toEqual([...p.options.keys()].sort());
+        for (const [k, v] of p.options) expect(back.options.get(k)!.equals(v)).toBe(true);
+      }
+    }
+  });
+});
+
+function request(options: Array<[number, Buffer]>): DhcpPacket {
+  return {
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x12345678, secs: 0, flags: 0x8000,
+    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+    chaddr: Buffer.from('525400aabbcc' + '00'.repeat(10), 'hex'), sname: '', file: '',
+    options: new Map(options),
+  };
+}
+
+describe('encoder', () => {
+  it('pads to the 300-byte BOOTP minimum and ends with END', () => {
+    const b = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([1])]])).buffer;
+    expect(b.length).toBe(300);
+    expect(b.readUInt32BE(236)).toBe(0x63825363);
+    expect([...b.subarray(240, 244)]).toEqual([53, 1, 1, 255]);
+  });
+
+  it('splits options over 255 bytes and decodes them concatenated (RFC 3396)', () => {
+    const long = Buffer.alloc(600, 7);
+    const enc = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([2])], [Opt.VENDOR_SPECIFIC, long]]), 1472).buffer;
+    let n = 0;
+    for (let i = 240; enc[i] !== 255; i += 2 + enc[i + 1]!) if (enc[i] === Opt.VENDOR_SPECIFIC) n++;
+    expect(n).toBe(3);
+    expect(decodePacket(enc).options.get(Opt.VENDOR_SPECIFIC)!.equals(long)).toBe(true);
+  });
+
+  it('uses file/sname (option 52) when options exceed the client maximum, and reports what it left out', () => {
+    const opts: Array<[number, Buffer]> = [[Opt.MESSAGE_TYPE, Buffer.from([2])], [Opt.SERVER_ID, Buffer.from([10, 0, 0, 1])]];
+    for (let code = 200; code < 206; code++) opts.push([code, Buffer.alloc(60, code)]);
+    const res = encodePacket(request(opts), 300);
+    expect(res.buffer.length).toBeLessThanOrEqual(300);
+    const back = decodePacket(res.buffer);
+    expect(back.options.get(Opt.OVERLOAD)?.[0]).toBeGreaterThan(0);
+    const kept = [...back.options.keys()].filter((k) => k >= 200);
+    expect(kept.length + res.dropped.length).toBe(6);
+    expect(back.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(2);
+    for (const k of kept) expect(back.options.get(k)!.equals(Buffer.alloc(60, k))).toBe(true);
+  });
+
+  it('never exceeds the maximum message size', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 254 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 20 }),
+      fc.integer({ min: 300, max: 1500 }), (opts, max) => {
+        const res = encodePacket(request(opts.map(([c, v]) => [c, Buffer.from(v)])), max);
+        expect(res.buffer.length).toBeLessThanOrEqual(max);
+        decodePacket(res.buffer);
+      }), { numRuns: 200 });
+  });
+});
+
+describe('strict decoding', () => {
+  const good = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([1])], [Opt.CLIENT_GUID, Buffer.alloc(17, 1)]])).buffer;
+  const reason = (b: Buffer) => { try { decodePacket(b); return 'ok'; } catch (e) { return (e as DhcpDecodeError).reason; } };
+
+  it('names truncated, bad cookie, overrun and oversized messages', () => {
+    expect(reason(good)).toBe('ok');
+    expect(reason(good.subarray(0, 100))).toBe('truncated');
+    const cookie = Buffer.from(good); cookie[236] = 0;
+    expect(reason(cookie)).toBe('bad-magic-cookie');
+    const overrun = Buffer.from(good.subarray(0, 246)); overrun[243] = 40; // option 97 claims 40 bytes
+    expect(reason(overrun)).toBe('option-overrun');
+    const big = Buffer.concat([good.subarray(0, 240), Buffer.from([53, 1, 1]), Buffer.alloc(1400, 0), Buffer.from([255])]);
+    expect(reason(big)).toBe('oversized');
+    const allowed = Buffer.concat([good.subarray(0, 240), Buffer.from([53, 1, 1, 57, 2, 0x07, 0x00]), Buffer.alloc(1400, 0), Buffer.from([255])]);
+    expect(reason(allowed)).toBe('ok');
+  });
+
+  it('random bytes either decode or fail with a DhcpDecodeError, never anything else', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 1600 }), fc.boolean(), (bytes, withCookie) => {
+      const b = Buffer.from(bytes);
+      if (withCookie && b.length >= 240) b.writeUInt32BE(0x63825363, 236);
+      try {
+        const p = decodePacket(b);
+        clientInfoOf(p);
+      } catch (e) {
+        expect(e).toBeInstanceOf(DhcpDecodeError);
+      }
+    }), { numRuns: 500 });
+  });
+});
+
+describe('user class (77)', () => {
+  it('reads RFC 3004 lists and the raw string iPXE sends', () => {
+    expect(parseUserClass(Buffer.from('iPXE'))).toEqual(['iPXE']);
+    expect(parseUserClass(Buffer.from([4, ...Buffer.from('iPXE'), 3, ...Buffer.from('foo')]))).toEqual(['iPXE', 'foo']);
+    expect(parseUserClass(Buffer.alloc(0))).toEqual([]);
+  });
+});
