@@ -103,6 +103,7 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
 
     let done = false;
     let lingerTimer: NodeJS.Timeout | undefined;
+    let readTimer: NodeJS.Timeout | undefined;
     socket.on('error', (e: NodeJS.ErrnoException) => {
       if (QUIET_SOCKET_ERRORS.has(e.code ?? '')) clog.debug({ code: e.code }, 'client went away before the reply');
       else clog.warn({ err: e }, 'socket error');
@@ -114,13 +115,14 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
       if (n <= 0) bySource.delete(address);
       else bySource.set(address, n);
       if (lingerTimer) clearTimeout(lingerTimer);
+      if (readTimer) clearTimeout(readTimer);
     });
 
     /** Sends the one reply line and closes; a client that never reads or closes is destroyed after the timeout. */
     const finish = (line: string | undefined) => {
       if (done) return;
       done = true;
-      socket.setTimeout(0);
+      if (readTimer) clearTimeout(readTimer);
       socket.removeAllListeners('data');
       if (socket.destroyed) return;
       if (line !== undefined && socket.writable) socket.end(line);
@@ -166,13 +168,15 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
       finish(replyLine(outcome));
     };
 
-    socket.setTimeout(readTimeoutMs);
-    socket.on('timeout', () => {
+    // A deadline for the whole message, not an idle timeout: a client dripping one byte at a time
+    // must not hold the connection longer than readTimeoutMs.
+    readTimer = setTimeout(() => {
       if (done) return;
       // Slow (partial message) or idle/half-open (nothing at all): either way, nothing is stored.
       const reason = size > 0 ? 'slow' : 'idle';
       refuseInput(reason, `no complete message within ${readTimeoutMs} ms (${size} bytes received)`, true);
-    });
+    }, readTimeoutMs);
+    readTimer.unref();
     socket.on('data', (chunk: Buffer) => {
       if (done) return;
       const nl = chunk.indexOf(0x0a);

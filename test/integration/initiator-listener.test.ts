@@ -172,6 +172,27 @@ describe('initiator listener: bad input and limits', () => {
     expect(await exchange(fx.port, `${U}\n`)).toBe('UNREGISTERED\n');
   });
 
+  it('closes a client that drips its message byte by byte past the read deadline', async () => {
+    fx = await startFixture({ readTimeoutMs: 300 });
+    const s = connect({ host: '127.0.0.1', port: fx.port });
+    const chunks: Buffer[] = [];
+    s.on('data', (c) => chunks.push(c));
+    s.on('error', () => {});
+    const closed = new Promise((r) => s.on('close', r));
+    let i = 0;
+    const drip = setInterval(() => {
+      if (!s.destroyed && i < 100) s.write(`${U}${'x'.repeat(64)}`[i++]!);
+    }, 50); // 100 bytes over 5 s: never idle for 300 ms, never complete; an idle timeout would wait 5 s
+    try {
+      await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error('not closed within 2 s')), 2000))]);
+    } finally {
+      clearInterval(drip);
+      s.destroy();
+    }
+    expect(Buffer.concat(chunks).toString()).toBe('ERR slow\n');
+    expect(fx.store.phoneHomes.count()).toBe(0);
+  });
+
   it('answers ERR busy beyond the per-source bound while other sources still get through', async () => {
     fx = await startFixture({ perSource: 2, readTimeoutMs: 2000 });
     const idle = [0, 1].map(() => connect({ host: '127.0.0.1', port: fx!.port, localAddress: '127.0.0.3' }));
