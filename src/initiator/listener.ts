@@ -102,8 +102,7 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
     bySource.set(address, count);
 
     let done = false;
-    let lingerTimer: NodeJS.Timeout | undefined;
-    let readTimer: NodeJS.Timeout | undefined;
+    const timers: { read?: NodeJS.Timeout; linger?: NodeJS.Timeout } = {};
     socket.on('error', (e: NodeJS.ErrnoException) => {
       if (QUIET_SOCKET_ERRORS.has(e.code ?? '')) clog.debug({ code: e.code }, 'client went away before the reply');
       else clog.warn({ err: e }, 'socket error');
@@ -114,21 +113,21 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
       const n = (bySource.get(address) ?? 1) - 1;
       if (n <= 0) bySource.delete(address);
       else bySource.set(address, n);
-      if (lingerTimer) clearTimeout(lingerTimer);
-      if (readTimer) clearTimeout(readTimer);
+      clearTimeout(timers.linger);
+      clearTimeout(timers.read);
     });
 
     /** Sends the one reply line and closes; a client that never reads or closes is destroyed after the timeout. */
     const finish = (line: string | undefined) => {
       if (done) return;
       done = true;
-      if (readTimer) clearTimeout(readTimer);
+      clearTimeout(timers.read);
       socket.removeAllListeners('data');
       if (socket.destroyed) return;
       if (line !== undefined && socket.writable) socket.end(line);
       else socket.end();
-      lingerTimer = setTimeout(() => socket.destroy(), Math.min(readTimeoutMs, 5000));
-      lingerTimer.unref();
+      timers.linger = setTimeout(() => socket.destroy(), Math.min(readTimeoutMs, 5000));
+      timers.linger.unref();
     };
     const refuseInput = (reason: string, detail: string, answer: boolean) => {
       reject(reason);
@@ -142,8 +141,8 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
       clog.warn({ reason, open: open.size, fromSource: count }, 'phone-home connection refused: limit reached');
       done = true;
       socket.end('ERR busy\n');
-      lingerTimer = setTimeout(() => socket.destroy(), 1000);
-      lingerTimer.unref();
+      timers.linger = setTimeout(() => socket.destroy(), 1000);
+      timers.linger.unref();
       return;
     }
 
@@ -170,13 +169,13 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
 
     // A deadline for the whole message, not an idle timeout: a client dripping one byte at a time
     // must not hold the connection longer than readTimeoutMs.
-    readTimer = setTimeout(() => {
+    timers.read = setTimeout(() => {
       if (done) return;
       // Slow (partial message) or idle/half-open (nothing at all): either way, nothing is stored.
       const reason = size > 0 ? 'slow' : 'idle';
       refuseInput(reason, `no complete message within ${readTimeoutMs} ms (${size} bytes received)`, true);
     }, readTimeoutMs);
-    readTimer.unref();
+    timers.read.unref();
     socket.on('data', (chunk: Buffer) => {
       if (done) return;
       const nl = chunk.indexOf(0x0a);
