@@ -1,0 +1,198 @@
+/**
+ * Boot answer by client, proxyDHCP replies and the full-mode lease engine (with a real SQLite
+ * store), driven by encoded/decoded packets like the server does.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chooseBootAnswer, type BootAnswerContext } from '../../src/boot/dhcp/boot-answer.js';
+import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
+import { FullModeResponder, type FullModeConfig } from '../../src/boot/dhcp/full.js';
+import { MessageType, Opt, decodePacket, encodePacket, ipBytes, type DhcpPacket } from '../../src/boot/dhcp/packet.js';
+import { ProxyResponder } from '../../src/boot/dhcp/proxy.js';
+import { openStore, type Store } from '../../src/store/index.js';
+
+const ctx: BootAnswerContext = {
+  bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', 'uefi-arm64': 'arm64/ipxe.efi', ipxe: 'boot.ipxe' },
+  advertiseAddress: '10.9.0.1', httpPort: 8080,
+};
+const flags = { isPxeClient: true, isHttpClient: false, isIpxe: false };
+
+describe('boot answer', () => {
+  it('picks the loader by architecture (RFC 4578)', () => {
+    expect(chooseBootAnswer({ ...flags, arch: 0 }, ctx)).toMatchObject({ firmware: 'bios', bootFile: 'undionly.kpxe', nextServer: '10.9.0.1', http: false });
+    for (const arch of [6, 7, 9]) expect(chooseBootAnswer({ ...flags, arch }, ctx)?.bootFile).toBe('ipxe.efi');
+    for (const arch of [10, 11]) expect(chooseBootAnswer({ ...flags, arch }, ctx)?.bootFile).toBe('arm64/ipxe.efi');
+    expect(chooseBootAnswer({ ...flags, arch: 11 }, { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-arm64': undefined } })).toBeNull();
+    expect(chooseBootAnswer({ ...flags, arch: 2 }, ctx)).toBeNull();
+  });
+  it('UEFI HTTP boot gets HTTPClient and an http URL; iPXE gets its script URL', () => {
+    expect(chooseBootAnswer({ ...flags, isPxeClient: false, isHttpClient: true, arch: 16 }, ctx))
+      .toMatchObject({ firmware: 'uefi-http', vendorClass: 'HTTPClient', bootFile: 'http://10.9.0.1:8080/boot/ipxe.efi', http: true });
+    expect(chooseBootAnswer({ ...flags, arch: 7, isIpxe: true }, ctx))
+      .toMatchObject({ firmware: 'ipxe', bootFile: 'http://10.9.0.1:8080/boot/boot.ipxe' });
+  });
+  it('gives nothing to a plain DHCP client', () => {
+    expect(chooseBootAnswer({ isPxeClient: false, isHttpClient: false, isIpxe: false, arch: undefined }, ctx)).toBeNull();
+  });
+});
+
+let seq = 1;
+/** A client request as it would come off the wire (encoded then decoded). */
+function req(type: number, mac: string, extra: Array<[number, Buffer]> = [], fields: Partial<DhcpPacket> = {}): DhcpPacket {
+  const p: DhcpPacket = {
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: seq++, secs: 0, flags: 0,
+    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
+    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]), ...fields,
+  };
+  return decodePacket(encodePacket(p, 1500).buffer);
+}
+const pxe = (arch: number): Array<[number, Buffer]> => [
+  [Opt.VENDOR_CLASS_ID, Buffer.from(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003010`)],
+  [Opt.CLIENT_ARCH, Buffer.from([0, arch])],
+  [Opt.CLIENT_GUID, Buffer.concat([Buffer.from([0]), Buffer.from('2a4c0e8f1d3b5f4e9a6b7c8d9e0f1a2b', 'hex')])],
+];
+const ip = (a: string): [number, Buffer] => [Opt.REQUESTED_ADDRESS, ipBytes(a)];
+const sid = (a: string): [number, Buffer] => [Opt.SERVER_ID, ipBytes(a)];
+
+describe('proxyDHCP responder', () => {
+  const proxy = new ProxyResponder('10.9.0.1', ctx);
+  it('offers boot info without an address to PXE clients only', () => {
+    const d = req(MessageType.DISCOVER, '52:54:00:00:00:01', pxe(7));
+    const r = proxy.respond(d, clientInfoOf(d), 'dhcp');
+    expect(r.reply).not.toBeNull();
+    const o = decodePacket(encodePacket(r.reply!).buffer);
+    expect(o.yiaddr).toBe('0.0.0.0');
+    expect(o.siaddr).toBe('10.9.0.1');
+    expect(o.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.OFFER);
+    expect(o.options.get(Opt.VENDOR_CLASS_ID)?.toString()).toBe('PXEClient');
+    expect([...o.options.get(Opt.VENDOR_SPECIFIC)!]).toEqual([6, 1, 8, 255]);
+    expect(o.options.get(Opt.CLIENT_GUID)!.equals(d.options.get(Opt.CLIENT_GUID)!)).toBe(true);
+    expect(o.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe('ipxe.efi\0');
+    const plain = req(MessageType.DISCOVER, '52:54:00:00:00:02');
+    expect(proxy.respond(plain, clientInfoOf(plain), 'dhcp')).toEqual({ reply: null, reason: 'not-pxe' });
+  });
+  it('ignores a REQUEST for another server and ACKs boot server discovery on 4011', () => {
+    const r1 = req(MessageType.REQUEST, '52:54:00:00:00:01', [...pxe(0), sid('10.9.0.254'), ip('10.9.0.77')]);
+    expect(proxy.respond(r1, clientInfoOf(r1), 'dhcp')).toEqual({ reply: null, reason: 'other-server' });
+    const r2 = req(MessageType.REQUEST, '52:54:00:00:00:01', [...pxe(0), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0, 0, 0, 255])]], { ciaddr: '10.9.0.77' });
+    const a = proxy.respond(r2, clientInfoOf(r2), 'pxe');
+    expect(a.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
+    expect(a.reply?.yiaddr).toBe('0.0.0.0');
+    expect(a.reply?.ciaddr).toBe('10.9.0.77');
+    expect([...a.reply!.options.get(Opt.VENDOR_SPECIFIC)!]).toEqual([6, 1, 8, 71, 4, 0x80, 0, 0, 0, 255]);
+  });
+});
+
+describe('full mode lease engine', () => {
+  let dir: string;
+  let store: Store;
+  const cfg: FullModeConfig = {
+    serverId: '10.9.0.1', rangeStart: '10.9.0.100', rangeEnd: '10.9.0.103', netmask: '255.255.255.0', router: '10.9.0.1',
+    dnsServers: ['10.9.0.53'], domainName: 'lab.test', leaseTimeS: 600,
+    reservations: [{ mac: '52:54:00:00:00:99', address: '10.9.0.50', hostname: 'esx99' }],
+  };
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-unit-'));
+    store = await openStore(dir);
+  });
+  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  const run = (f: FullModeResponder, p: DhcpPacket, now = 1_000_000) => f.respond(p, clientInfoOf(p), now);
+  const bindOne = (f: FullModeResponder, mac: string, extra: Array<[number, Buffer]> = []) => {
+    const o = run(f, req(MessageType.DISCOVER, mac, extra));
+    if (!o.reply) throw new Error(o.reason);
+    const a = run(f, req(MessageType.REQUEST, mac, [...extra, sid('10.9.0.1'), ip(o.reply.yiaddr)]));
+    if (!a.reply) throw new Error(a.reason);
+    return a.reply;
+  };
+
+  it('DISCOVER → OFFER → REQUEST → ACK with pool options, persisted, same lease again and after a restart', async () => {
+    const f = new FullModeResponder(cfg, store.leases, ctx);
+    const ack = bindOne(f, '52:54:00:00:00:01');
+    expect(ack.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
+    expect(ack.yiaddr).toBe('10.9.0.100');
+    expect(ack.options.get(Opt.LEASE_TIME)?.readUInt32BE(0)).toBe(600);
+    expect([...ack.options.get(Opt.SUBNET_MASK)!]).toEqual([255, 255, 255, 0]);
+    expect(ack.options.get(Opt.DOMAIN_NAME)?.toString()).toBe('lab.test');
+    expect(store.leases.get('10.9.0.100')).toMatchObject({ mac: '52:54:00:00:00:01', state: 'bound' });
+    expect(bindOne(f, '52:54:00:00:00:02').yiaddr).toBe('10.9.0.101');
+    expect(bindOne(f, '52:54:00:00:00:01').yiaddr).toBe('10.9.0.100');
+    const again = new FullModeResponder(cfg, store.leases, ctx);
+    expect(bindOne(again, '52:54:00:00:00:02').yiaddr).toBe('10.9.0.101');
+    expect(bindOne(again, '52:54:00:00:00:03').yiaddr).toBe('10.9.0.102');
+  });
+
+  it('PXE clients get the boot answer; the same MAC without PXE options keeps its lease', () => {
+    const f = new FullModeResponder(cfg, store.leases, ctx);
+    const ack = bindOne(f, '52:54:00:00:00:07', pxe(7));
+    expect(ack.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe('ipxe.efi\0');
+    expect(ack.siaddr).toBe('10.9.0.1');
+    expect(ack.file).toBe('ipxe.efi');
+    const plain = bindOne(f, '52:54:00:00:00:07');
+    expect(plain.yiaddr).toBe(ack.yiaddr);
+    expect(plain.options.has(Opt.BOOTFILE_NAME)).toBe(false);
+  });
+
+  it('reservations, requested addresses, NAKs, other servers, DECLINE, RELEASE, INFORM', () => {
+    const f = new FullModeResponder(cfg, store.leases, ctx);
+    const r = bindOne(f, '52:54:00:00:00:99');
+    expect(r.yiaddr).toBe('10.9.0.50');
+    expect(r.options.get(Opt.HOST_NAME)?.toString()).toBe('esx99');
+    // requested address honoured when free
+    const o = run(f, req(MessageType.DISCOVER, '52:54:00:00:00:10', [ip('10.9.0.103')]));
+    expect(o.reply?.yiaddr).toBe('10.9.0.103');
+    // REQUEST naming another server: ignored, our offer withdrawn (the address is free again)
+    const other = run(f, req(MessageType.REQUEST, '52:54:00:00:00:10', [sid('10.9.0.254'), ip('10.9.0.103')]));
+    expect(other).toEqual({ reply: null, reason: 'other-server' });
+    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:00:11', [ip('10.9.0.103')])).reply?.yiaddr).toBe('10.9.0.103');
+    // an address leased to someone else: NAK (init-reboot)
+    const taken = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]));
+    expect(taken.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
+    // wrong network: NAK
+    const wrong = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('192.168.1.5')]));
+    expect(wrong.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
+    // renewing (ciaddr) our own lease: ACK
+    const renew = run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [], { ciaddr: '10.9.0.50' }));
+    expect(renew.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
+    // DECLINE quarantines the address: the next client gets another one
+    const a = bindOne(f, '52:54:00:00:00:20');
+    expect(run(f, req(MessageType.DECLINE, '52:54:00:00:00:20', [sid('10.9.0.1'), ip(a.yiaddr)]))).toMatchObject({ reply: null, reason: 'declined' });
+    expect(store.leases.get(a.yiaddr)?.state).toBe('declined');
+    const b = bindOne(f, '52:54:00:00:00:20');
+    expect(b.yiaddr).not.toBe(a.yiaddr);
+    // RELEASE then the same client comes back to the same address
+    expect(run(f, req(MessageType.RELEASE, '52:54:00:00:00:20', [sid('10.9.0.1')], { ciaddr: b.yiaddr })).reply).toBeNull();
+    expect(store.leases.get(b.yiaddr)?.state).toBe('released');
+    expect(bindOne(f, '52:54:00:00:00:20').yiaddr).toBe(b.yiaddr);
+    // INFORM: ACK with options, no address, no lease time
+    const inf = run(f, req(MessageType.INFORM, '52:54:00:00:00:30', [], { ciaddr: '10.9.0.7' }));
+    expect(inf.reply?.yiaddr).toBe('0.0.0.0');
+    expect(inf.reply?.ciaddr).toBe('10.9.0.7');
+    expect(inf.reply?.options.has(Opt.LEASE_TIME)).toBe(false);
+    expect(inf.reply?.options.has(Opt.SUBNET_MASK)).toBe(true);
+  });
+
+  it('a full pool gives no offer and never an address leased to someone else', () => {
+    const f = new FullModeResponder(cfg, store.leases, ctx);
+    const got = new Set<string>();
+    for (let i = 0; i < 4; i++) got.add(bindOne(f, `52:54:00:00:01:0${i}`).yiaddr);
+    expect(got.size).toBe(4);
+    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({ reply: null, reason: 'pool-exhausted' });
+    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({ reply: null, reason: 'pool-exhausted' });
+    // once a lease expires the address can be reused
+    const later = run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'), 1_000_000 + 601_000);
+    expect(later.reply && got.has(later.reply.yiaddr)).toBe(true);
+  });
+
+  it('relay agents: serves a giaddr inside the pool subnet, echoes option 82, ignores other subnets', () => {
+    const f = new FullModeResponder(cfg, store.leases, ctx);
+    const agent: [number, Buffer] = [Opt.RELAY_AGENT_INFO, Buffer.from([1, 3, 0x65, 0x74, 0x68])];
+    const ok = run(f, req(MessageType.DISCOVER, '52:54:00:00:03:00', [agent], { giaddr: '10.9.0.2', hops: 1 }));
+    expect(ok.reply?.giaddr).toBe('10.9.0.2');
+    expect(ok.reply?.options.get(Opt.RELAY_AGENT_INFO)?.equals(agent[1])).toBe(true);
+    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({ reply: null, reason: 'relay-subnet-mismatch' });
+  });
+});
