@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { parsePhoneHomeLine, phoneHomeFromFields, MAX_MESSAGE_BYTES } from '../../src/initiator/parse.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
@@ -78,5 +79,18 @@ describe('phone-home line parser', () => {
     expect(phoneHomeFromFields({ uuid: U, mac: 'aabbccddeeff' })).toMatchObject({ ok: true, message: { form: 'http', macs: ['aa:bb:cc:dd:ee:ff'] } });
     expect(phoneHomeFromFields({ uuid: '0' })).toMatchObject({ ok: false, reason: 'bad-uuid' });
     expect(phoneHomeFromFields({ uuid: U, vendor: 'a\u2028b' })).toMatchObject({ ok: false, reason: 'bad-value' });
+  });
+
+  it('never throws on arbitrary bytes, and every refusal has a known reason (property, 3000 runs)', () => {
+    const reasons = new Set(['empty', 'oversized', 'encoding', 'syntax', 'bad-uuid', 'nil-uuid', 'bad-hostname', 'unknown-key', 'duplicate-key', 'bad-value', 'bad-mac']);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 1200 }), (bytes) => {
+      const r = parsePhoneHomeLine(bytes);
+      return r.ok ? /^[0-9a-f-]{36}$/.test(r.message.uuid.smbios) : reasons.has(r.reason) && r.detail.length > 0;
+    }), { numRuns: 3000 });
+    // valid heads with random extension text
+    fc.assert(fc.property(fc.string({ maxLength: 200 }), (tail) => {
+      const r = parsePhoneHomeLine(b(`esx:${U} ${tail}`));
+      return r.ok ? r.message.uuid.smbios === U : reasons.has(r.reason);
+    }), { numRuns: 3000 });
   });
 });
