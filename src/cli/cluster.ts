@@ -61,7 +61,8 @@ export async function runClusterValidate(
   const shown = new Map(files.map((f) => [resolve(f), f]));
   const all: ClusterDiagnostic[] = results.flatMap((r) => r.diagnostics);
   const checked: CheckedFile[] = [];
-  for (const r of results) if (r.cluster && r.index) checked.push({ cluster: r.cluster, index: r.index });
+  // Cross-file checks cover every file that passed the XSD, even with other problems: report all.
+  for (const r of results) if (r.candidate && r.index) checked.push({ cluster: r.candidate, index: r.index });
   all.push(...checkAcrossFiles(checked));
 
   const bad = new Set(all.map((d) => d.file));

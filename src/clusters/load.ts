@@ -27,6 +27,11 @@ export interface LoadResult {
   /** Absolute path (or the name given for in-memory text). */
   file: string;
   cluster?: DesiredCluster;
+  /**
+   * The cluster as built once the file passed the XSD, even when semantic checks failed (for
+   * tools that report every problem, e.g. cross-file checks in `cluster validate`).
+   */
+  candidate?: DesiredCluster;
   /** Positions of the file's elements (set once the file parsed and passed the XSD). */
   index?: SourceIndex;
   /** The positioned element tree (set once the file parsed). */
@@ -68,6 +73,7 @@ export async function loadClusterTexts(items: readonly ClusterText[], opts: Load
     if (r.diagnostics.length) return;
     const built = buildCluster(x.root, items[x.i]!.file);
     r.index = built.index;
+    r.candidate = built.cluster;
     r.diagnostics.push(...built.diagnostics, ...checkCluster(built.cluster, built.index, opts.context));
     if (r.diagnostics.length === 0) r.cluster = built.cluster;
   });
