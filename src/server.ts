@@ -20,6 +20,7 @@ import type { DesiredCluster } from './clusters/types.js';
 import { DefaultBootFileSource } from './boot/files/source.js';
 import { bootHttpPlugin } from './boot/http/plugin.js';
 import { createTftpServer } from './boot/tftp/server.js';
+import { createDhcpServer } from './boot/dhcp/server.js';
 import { JobRunner, type ClusterSource } from './engine/jobs.js';
 import { vcenterConnector } from './engine/vsphere-adapter.js';
 import { DriftScheduler } from './engine/drift.js';
@@ -151,7 +152,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
     ];
     if (config.dhcp.mode !== 'off') {
-      throw new Error(`dhcp-mode ${config.dhcp.mode} is not available in this build yet`);
+      services.push(createDhcpServer({
+        mode: config.dhcp.mode,
+        dhcp: config.dhcp,
+        store,
+        log,
+        interface: config.interface,
+        listenAddress: config['listen-address'],
+        advertiseAddress: server,
+        httpPort: config.http.port,
+      }));
     }
     services.push(initiator.listener);
     services.push(

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The end-to-end test's server, run by ../shared/tools/pxe-boot-check inside its server namespace
+# (PXE_* variables come from the harness, E2E_* from the test). Starts the vCenter simulator on
+# this namespace's loopback (strict mode, the test VMs' UUIDs mapped to their FQDNs), writes a
+# statelesx.yaml for this run, and runs `statelesx serve` in the foreground (full DHCP on pxe0).
+set -euo pipefail
+: "${PXE_WORKDIR:?run by pxe-boot-check}" "${E2E_DIR:?}" "${E2E_VC_PASSWORD:?}" "${E2E_ESXI_PASSWORD:?}"
+repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+run=$PXE_WORKDIR
+
+vc_args=(-l 127.0.0.1:0 -tls -username e2e-vc -password "$E2E_VC_PASSWORD")
+for m in ${E2E_HOST_UUIDS:-}; do vc_args+=(-host-uuid "$m"); done
+vc_out=$("$repo/../shared/tools/vcsim/start" "${vc_args[@]}")
+sdk=$(awk '/^url /{print $2}' <<<"$vc_out" | sed -E 's#//[^@/]*@#//#')
+thumb=$(awk '/^thumbprint /{print $2}' <<<"$vc_out")
+vcpid=$(awk '/^pid /{print $2}' <<<"$vc_out")
+trap 'kill "$vcpid" 2>/dev/null || true' EXIT
+printf 'sdk=%s\nthumbprint=%s\nusername=e2e-vc\npassword=%s\npid=%s\n' "$sdk" "$thumb" "$E2E_VC_PASSWORD" "$vcpid" >"$run/vcsim.env"
+
+cat >"$run/statelesx.yaml" <<YAML
+data-dir: $E2E_DIR/data
+images-dir: $E2E_DIR/images
+tftp-root: $E2E_DIR/tftp
+clusters-dir: $E2E_DIR/clusters
+pxelinux-cfg-dir: $E2E_DIR/pxelinux.cfg
+listen-address: 0.0.0.0
+advertise-address: $PXE_ADDR
+interface: $PXE_IFACE
+log-level: debug
+tftp:
+  port: 69
+http:
+  port: 8080
+initiator:
+  port: 1974
+  require-token: true
+dhcp:
+  mode: full
+  range-start: $PXE_RANGE_START
+  range-end: $PXE_RANGE_END
+  netmask: $PXE_NETMASK
+  lease-time-s: 600
+  boot-files:
+    bios: ${E2E_BIOS_LOADER:-pxelinux.0}
+    uefi: ${E2E_UEFI_LOADER:-ipxe.efi}
+    ipxe: boot.ipxe
+boot:
+  default-image: ${E2E_DEFAULT_IMAGE:-v1}
+  unknown-hosts: default-image
+engine:
+  thumbprint-policy: trust-on-first-use
+vcenters:
+  - name: vc-e2e
+    url: $sdk
+    username: e2e-vc
+    password-env: E2E_VC_PASSWORD
+    thumbprint: "$thumb"
+credentials:
+  - name: esxi-root
+    username: root
+    password-env: E2E_ESXI_PASSWORD
+YAML
+node "$repo/dist/cli/main.js" serve --config "$run/statelesx.yaml"
