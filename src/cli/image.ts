@@ -37,7 +37,7 @@ function load(opts: Record<string, string | undefined>): LoadedConfig {
     const flags: Record<string, string | undefined> = { 'images-dir': opts['imagesDir'], 'data-dir': opts['dataDir'] };
     return loadConfig({ ...resolveConfigPath(opts['config']), flags });
   } catch (e) {
-    if (e instanceof ConfigError) throw new Error(`configuration error\n${e.message}`);
+    if (e instanceof ConfigError) throw new Error(`configuration error\n${e.message}`, { cause: e });
     throw e;
   }
 }
@@ -81,7 +81,7 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
         });
         process.stdout.write(`imported ${summary(m)}\n`);
       } catch (e) {
-        if (e instanceof ImageError) throw new Error(`import refused: ${e.message}`);
+        if (e instanceof ImageError) throw new Error(`import refused: ${e.message}`, { cause: e });
         throw e;
       }
     });
@@ -117,7 +117,7 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
         ]);
         process.stdout.write(`removed ${name}\n`);
       } catch (e) {
-        if (e instanceof ImageError) throw new Error(`remove refused: ${e.message}`);
+        if (e instanceof ImageError) throw new Error(`remove refused: ${e.message}`, { cause: e });
         throw e;
       } finally {
         store.close();

@@ -387,12 +387,10 @@ async function hashTree(img: string, onProgress?: (p: ImportProgress) => void): 
   for (const [i, f] of files.entries()) {
     const h = createHash('sha256');
     let size = 0;
-    await pipeline(createReadStream(join(img, f)), async function* (src: AsyncIterable<Buffer>) {
-      for await (const c of src) {
-        h.update(c);
-        size += c.length;
-      }
-    });
+    for await (const c of createReadStream(join(img, f)) as AsyncIterable<Buffer>) {
+      h.update(c);
+      size += c.length;
+    }
     bytes += size;
     out.push({ path: f, size, sha256: h.digest('hex') });
     onProgress?.({ phase: 'hash', file: f, done: i + 1, total: files.length, bytes, bytesTotal: 0 });
