@@ -85,3 +85,22 @@ describe('HTTP phone-home', () => {
     expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:12:34:56']);
   });
 });
+
+describe('HTTP phone-home inside the real web app (buildApp)', () => {
+  it('is reachable without a session or CSRF token, and unknown keys are refused', async () => {
+    const { buildApp } = await import('../../src/web/app.js');
+    const web = await buildApp({ store: fx.store, log: silentLogger, phoneHomePlugin: phoneHomePlugin({ handler: fx.registry, log: silentLogger }) });
+    try {
+      const post = await web.inject({ method: 'POST', url: '/api/v1/phone-home', payload: { uuid: U, hostname: 'esx30' } });
+      expect([post.statusCode, post.json()]).toEqual([200, { result: 'unregistered' }]);
+      const get = await web.inject({ method: 'GET', url: `/api/v1/phone-home?uuid=${U}&format=ipxe` });
+      expect(get.body).toBe('#!ipxe\necho statelesx phone-home: UNREGISTERED\nexit 0\n');
+      const extra = await web.inject({ method: 'POST', url: '/api/v1/phone-home', payload: { uuid: U, colour: 'blue' } });
+      expect(extra.statusCode).toBe(400);
+      expect(extra.json()).toMatchObject({ reason: 'schema', detail: expect.stringContaining('colour') });
+      expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx30' });
+    } finally {
+      await web.close();
+    }
+  });
+});
