@@ -150,7 +150,11 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
       if (!c.pools.some((x) => x.name === poolName)) {
         err(`${p}/pool/@name`, `${v.device} uses address pool "${poolName}", which is not declared` + known(c.pools.map((x) => x.name)));
       } else {
-        poolUse.set(poolName, [...(poolUse.get(poolName) ?? []), v.device]);
+        const users = poolUse.get(poolName) ?? [];
+        // The engine allocates start + member index (src/engine/plan.ts poolAddress), so a pool
+        // serves one VMkernel NIC; a second one would get the same addresses.
+        if (users.length) err(`${p}/pool/@name`, `address pool "${poolName}" already serves ${users[0]}; give ${v.device} its own pool`);
+        poolUse.set(poolName, [...users, v.device]);
       }
     }
   });
