@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { join } from 'node:path';
 import { loadClusterFiles, loadClusterText } from '../../src/clusters/load.js';
 import { formatDiagnostic } from '../../src/clusters/diagnostics.js';
@@ -244,5 +245,49 @@ describe('cluster files: hostile input is refused before any parser runs', () =>
     const r = await loadClusterText(text, FILE);
     expect(r.diagnostics).toEqual([]);
     expect(r.cluster!.advanced[2]!.value).toBe('udp://syslog.example.com:514 <&> AB');
+  });
+});
+
+describe('cluster files: arbitrary damage never crashes the loader', () => {
+  const base = fixture('base.xml');
+  /** base.xml with `count` random spans replaced by random snippets (markup-heavy alphabet). */
+  const damaged = fc
+    .array(
+      fc.record({
+        at: fc.nat({ max: base.length - 1 }),
+        cut: fc.nat({ max: 12 }),
+        insert: fc.stringMatching(/^[<>&;"'=/!?\-\[\]a-zA-Z0-9 \n#x]{0,12}$/),
+      }),
+      { minLength: 1, maxLength: 4 },
+    )
+    .map((edits) => edits.reduce((t, e) => t.slice(0, e.at) + e.insert + t.slice(e.at + e.cut), base));
+
+  it('guard and tree parser return diagnostics with in-range positions, never throw', async () => {
+    const { guardXml } = await import('../../src/clusters/xml-guard.js');
+    const { parseXmlTree } = await import('../../src/clusters/xml-tree.js');
+    fc.assert(
+      fc.property(damaged, (text) => {
+        const lines = text.split('\n').length;
+        const g = guardXml(text, FILE);
+        const diags = g.length ? g : parseXmlTree(text, FILE).errors;
+        for (const d of diags) {
+          expect(d.line).toBeGreaterThanOrEqual(1);
+          expect(d.line).toBeLessThanOrEqual(lines + 1);
+          expect(d.column).toBeGreaterThanOrEqual(1);
+          expect(d.message.length).toBeGreaterThan(0);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the full pipeline (XSD included) answers with a cluster or diagnostics', async () => {
+    await fc.assert(
+      fc.asyncProperty(damaged, async (text) => {
+        const r = await loadClusterText(text, FILE);
+        expect(Boolean(r.cluster) !== r.diagnostics.length > 0).toBe(true);
+      }),
+      { numRuns: 15 },
+    );
   });
 });
