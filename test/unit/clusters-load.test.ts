@@ -256,7 +256,7 @@ describe('cluster files: arbitrary damage never crashes the loader', () => {
       fc.record({
         at: fc.nat({ max: base.length - 1 }),
         cut: fc.nat({ max: 12 }),
-        insert: fc.stringMatching(/^[<>&;"'=/!?\-\[\]a-zA-Z0-9 \n#x]{0,12}$/),
+        insert: fc.stringMatching(/^[<>&;"'=/!?\-[\]a-zA-Z0-9 \n#x]{0,12}$/),
       }),
       { minLength: 1, maxLength: 4 },
     )
