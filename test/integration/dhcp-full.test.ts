@@ -147,7 +147,7 @@ describe('full mode with real clients', () => {
     expect(byReason.truncated).toBeGreaterThanOrEqual(1);
     expect(byReason['bad-magic-cookie']).toBeGreaterThanOrEqual(2); // the bad cookie and the random bytes
     expect(byReason.oversized).toBeGreaterThanOrEqual(1);
-    const logged = server.logs().filter((l) => l.msg === 'undecodable DHCP packet dropped').map((l) => l.reason);
+    const logged = (await server.logs()).filter((l) => l.msg === 'undecodable DHCP packet dropped').map((l) => l.reason);
     expect(logged).toEqual(expect.arrayContaining(['truncated', 'bad-magic-cookie', 'oversized']));
   });
 
@@ -166,6 +166,7 @@ describe('full mode with real clients', () => {
       expect([...r.packet.options.get(Opt.RELAY_AGENT_INFO)!]).toEqual([1, 2, 0x61, 0x62]);
     } finally {
       pair.exec(pair.b, 'ip', ['addr', 'del', '10.77.0.2/24', 'dev', 'veth1']);
+      pair.exec(pair.b, 'ip', ['route', 'replace', 'default', 'dev', 'veth1']);
     }
     expect(existsSync(join(dir, 'data', 'statelesx.db'))).toBe(true);
   });

@@ -22,8 +22,8 @@ export function requireTool(cmd: string, pkg: string): void {
 export interface ServerProc {
   proc: ChildProcess;
   ready: { address: string; port: number; serverId: string };
-  /** Every stderr (pino JSON) line so far, parsed. */
-  logs(): Array<Record<string, unknown>>;
+  /** Every stderr (pino JSON) line so far, parsed (after letting pending pipe data in: tests block in execFileSync). */
+  logs(): Promise<Array<Record<string, unknown>>>;
   /** The statelesx_dhcp_* metrics (prom-client JSON). */
   metrics(): Promise<Array<{ name: string; values: Array<{ value: number; labels: Record<string, string> }> }>>;
   stop(): Promise<void>;
@@ -51,7 +51,7 @@ export async function startDhcpServer(pair: NetnsPair, ns: string, input: Record
   const ready = JSON.parse(await waitFor('READY', 15_000)) as ServerProc['ready'];
   return {
     proc, ready,
-    logs: () => err.split('\n').filter(Boolean).flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } }),
+    logs: async () => { await new Promise((r) => setTimeout(r, 100)); return parseLines(err); },
     metrics: async () => { proc.kill('SIGUSR2'); return JSON.parse(await waitFor('METRICS', 5000)) as never; },
     stop: () => new Promise<void>((res) => {
       if (proc.exitCode !== null) { res(); return; }
@@ -60,6 +60,10 @@ export async function startDhcpServer(pair: NetnsPair, ns: string, input: Record
       proc.kill('SIGTERM');
     }),
   };
+}
+
+function parseLines(text: string): Array<Record<string, unknown>> {
+  return text.split('\n').filter(Boolean).flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
 }
 
 /** A datagram the raw client received. */

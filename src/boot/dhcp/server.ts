@@ -9,7 +9,8 @@
  *   socket bound to the interface address routes the limited broadcast out of that interface. It
  *   also receives unicast (renewals, relay agents), which the kernel delivers to the more specific
  *   socket;
- * - proxy mode: `0.0.0.0:<proxy-port>` (4011) for boot server discovery.
+ * - proxy mode: `0.0.0.0:<proxy-port>` and `<interface address>:<proxy-port>` (4011) for boot
+ *   server discovery, replies from the latter (so their source is our server id).
  * Both port-67 sockets use SO_REUSEADDR so they can share the port (and live beside dnsmasq when it
  * binds with `bind-interfaces`).
  */
@@ -117,6 +118,7 @@ class DhcpService implements DhcpServer {
   private recvSock: Socket | undefined;
   private sendSock: Socket | undefined;
   private pxeSock: Socket | undefined;
+  private pxeSendSock: Socket | undefined;
   private full: FullModeResponder | undefined;
   private proxy: ProxyResponder | undefined;
   private ifaddr: InterfaceAddress | undefined;
@@ -161,7 +163,11 @@ class DhcpService implements DhcpServer {
     try {
       this.recvSock = await this.bind('0.0.0.0', this.port, 'dhcp');
       this.sendSock = await this.bind(ifa.address, this.recvSock.address().port, 'dhcp');
-      if (this.opts.mode === 'proxy') this.pxeSock = await this.bind('0.0.0.0', this.proxyPort, 'pxe');
+      if (this.opts.mode === 'proxy') {
+        this.pxeSock = await this.bind('0.0.0.0', this.proxyPort, 'pxe');
+        // replies to boot server discovery must come from our address, not the interface's primary one
+        this.pxeSendSock = await this.bind(ifa.address, this.pxeSock.address().port, 'pxe');
+      }
     } catch (e) {
       await this.close();
       throw e;
@@ -187,11 +193,11 @@ class DhcpService implements DhcpServer {
   }
 
   async close(): Promise<void> {
-    for (const s of [this.pxeSock, this.sendSock, this.recvSock]) {
+    for (const s of [this.pxeSendSock, this.pxeSock, this.sendSock, this.recvSock]) {
       if (!s) continue;
       await new Promise<void>((r) => { try { s.close(() => r()); } catch { r(); } });
     }
-    this.pxeSock = this.sendSock = this.recvSock = undefined;
+    this.pxeSendSock = this.pxeSock = this.sendSock = this.recvSock = undefined;
   }
 
   private drop(reason: string, fields: Record<string, unknown>, msg: string): void {
@@ -250,7 +256,7 @@ class DhcpService implements DhcpServer {
       : replyTarget(c, reply, this.port, this.clientPort);
     const enc = encodePacket(reply, maxReplySize(c));
     if (enc.dropped.length) this.log.warn({ ...ctx, dropped: enc.dropped }, 'options left out of the reply: the client accepts no larger message');
-    const sock = kind === 'pxe' ? this.pxeSock : this.sendSock;
+    const sock = kind === 'pxe' ? this.pxeSendSock : this.sendSock;
     sock?.send(enc.buffer, target.port, target.address, (err) => {
       if (err) {
         dropped.inc({ reason: 'send-error' });
