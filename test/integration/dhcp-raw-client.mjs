@@ -3,6 +3,9 @@
 // Binds (SO_REUSEADDR, SO_BROADCAST), sends each payload, collects every datagram for waitMs and
 // prints one JSON line: [{from, fromPort, hex}]. Exits 0; send errors are printed as {error}.
 import { createSocket } from 'node:dgram';
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
+import { setTimeout } from 'node:timers';
 
 const plan = JSON.parse(process.argv[2]);
 const sock = createSocket({ type: 'udp4', reuseAddr: true });
