@@ -2,7 +2,7 @@
  * Hosts and their boot history (tables `hosts`, `boot_events`).
  * UUIDs are SMBIOS-form, lower-case (see src/hosts/identity.ts).
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 
 export type HostState = 'unregistered' | 'registered' | 'configuring' | 'configured' | 'failed';
 
@@ -68,11 +68,23 @@ function toRecord(r: HostRow): HostRecord {
 
 /** Repository for `hosts` and `boot_events`. All methods are synchronous (better-sqlite3). */
 export class HostRepo {
+  private readonly statements = new Map<string, Statement>();
+
   constructor(private readonly db: Database) {}
+
+  /** The prepared statement for `text`, prepared once (boot and phone-home paths call these per packet). */
+  private sql(text: string): Statement {
+    let st = this.statements.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
+  }
 
   /** The host with this SMBIOS UUID, or undefined. */
   get(uuid: string): HostRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM hosts WHERE uuid = ?').get(uuid) as HostRow | undefined;
+    const r = this.sql('SELECT * FROM hosts WHERE uuid = ?').get(uuid) as HostRow | undefined;
     return r ? toRecord(r) : undefined;
   }
 
@@ -87,8 +99,8 @@ export class HostRepo {
   /** All hosts, newest sighting first; optionally only those in `state`. */
   list(state?: HostState): HostRecord[] {
     const rows = (state
-      ? this.db.prepare('SELECT * FROM hosts WHERE state = ? ORDER BY last_seen DESC').all(state)
-      : this.db.prepare('SELECT * FROM hosts ORDER BY last_seen DESC').all()) as HostRow[];
+      ? this.sql('SELECT * FROM hosts WHERE state = ? ORDER BY last_seen DESC').all(state)
+      : this.sql('SELECT * FROM hosts ORDER BY last_seen DESC').all()) as HostRow[];
     return rows.map(toRecord);
   }
 
@@ -101,14 +113,14 @@ export class HostRepo {
     return this.db.transaction((): HostRecord => {
       const cur = this.get(s.uuid);
       if (!cur) {
-        this.db.prepare(`INSERT INTO hosts (uuid, hostname, macs, serial, vendor, model, state, first_seen, last_seen, last_address, evidence)
+        this.sql(`INSERT INTO hosts (uuid, hostname, macs, serial, vendor, model, state, first_seen, last_seen, last_address, evidence)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
           s.uuid, s.hostname ?? null, JSON.stringify(s.mac ? [s.mac] : []), s.serial ?? null, s.vendor ?? null,
           s.model ?? null, newState, s.at, s.at, s.address ?? null, JSON.stringify(s.evidence ?? {}),
         );
       } else {
         const macs = s.mac && !cur.macs.includes(s.mac) ? [...cur.macs, s.mac] : cur.macs;
-        this.db.prepare(`UPDATE hosts SET hostname = ?, macs = ?, serial = ?, vendor = ?, model = ?, last_seen = ?,
+        this.sql(`UPDATE hosts SET hostname = ?, macs = ?, serial = ?, vendor = ?, model = ?, last_seen = ?,
           last_address = ?, evidence = ? WHERE uuid = ?`).run(
           s.hostname ?? cur.hostname, JSON.stringify(macs), s.serial ?? cur.serial, s.vendor ?? cur.vendor,
           s.model ?? cur.model, Math.max(s.at, cur.lastSeen), s.address ?? cur.lastAddress,
@@ -122,25 +134,25 @@ export class HostRepo {
   /** Sets the lifecycle state (and cluster, when given). No-op for an unknown UUID; returns whether a row changed. */
   setState(uuid: string, state: HostState, cluster?: string | null): boolean {
     const r = cluster === undefined
-      ? this.db.prepare('UPDATE hosts SET state = ? WHERE uuid = ?').run(state, uuid)
-      : this.db.prepare('UPDATE hosts SET state = ?, cluster = ? WHERE uuid = ?').run(state, cluster, uuid);
+      ? this.sql('UPDATE hosts SET state = ? WHERE uuid = ?').run(state, uuid)
+      : this.sql('UPDATE hosts SET state = ?, cluster = ? WHERE uuid = ?').run(state, cluster, uuid);
     return r.changes > 0;
   }
 
   /** Pins (or with null unpins) the image a host boots; creates the host row if needed. */
   setImagePin(uuid: string, image: string | null, at = Date.now()): void {
-    this.db.prepare(`INSERT INTO hosts (uuid, state, image_pin, first_seen, last_seen) VALUES (?, 'registered', ?, ?, ?)
+    this.sql(`INSERT INTO hosts (uuid, state, image_pin, first_seen, last_seen) VALUES (?, 'registered', ?, ?, ?)
       ON CONFLICT(uuid) DO UPDATE SET image_pin = excluded.image_pin`).run(uuid, image, at, at);
   }
 
   /** Hosts pinned to `image`. */
   pinnedTo(image: string): string[] {
-    return this.db.prepare('SELECT uuid FROM hosts WHERE image_pin = ?').pluck().all(image) as string[];
+    return this.sql('SELECT uuid FROM hosts WHERE image_pin = ?').pluck().all(image) as string[];
   }
 
   /** Records a served boot answer; returns its id. */
   addBootEvent(e: BootEvent): number {
-    const r = this.db.prepare(`INSERT INTO boot_events (at, host_uuid, mac, address, protocol, file, image, firmware, detail)
+    const r = this.sql(`INSERT INTO boot_events (at, host_uuid, mac, address, protocol, file, image, firmware, detail)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.at, e.hostUuid, e.mac, e.address, e.protocol, e.file, e.image,
       e.firmware, JSON.stringify(e.detail ?? {}));
     return Number(r.lastInsertRowid);
@@ -152,7 +164,7 @@ export class HostRepo {
    * for a file whose name does not identify it (e.g. `<image>/boot.cfg`).
    */
   lastIdentifiedBootEventFrom(address: string, since: number): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined {
-    const r = this.db.prepare(`SELECT host_uuid, mac, firmware, at FROM boot_events
+    const r = this.sql(`SELECT host_uuid, mac, firmware, at FROM boot_events
       WHERE address = ? AND at >= ? AND (host_uuid IS NOT NULL OR mac IS NOT NULL)
       ORDER BY at DESC, id DESC LIMIT 1`).get(address, since) as
       | { host_uuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
@@ -162,7 +174,7 @@ export class HostRepo {
   /** Boot history: for a host UUID or MAC (either may be null), newest first, at most `limit`. */
   bootEvents(filter: { uuid?: string | null; mac?: string | null; limit?: number } = {}): BootEvent[] {
     const limit = filter.limit ?? 100;
-    const rows = this.db.prepare(`SELECT * FROM boot_events
+    const rows = this.sql(`SELECT * FROM boot_events
       WHERE (@uuid IS NULL OR host_uuid = @uuid) AND (@mac IS NULL OR mac = @mac)
       ORDER BY at DESC, id DESC LIMIT @limit`).all({ uuid: filter.uuid ?? null, mac: filter.mac ?? null, limit }) as Array<{
       id: number; at: number; host_uuid: string | null; mac: string | null; address: string | null; protocol: BootEvent['protocol'];

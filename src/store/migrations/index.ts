@@ -6,10 +6,11 @@ import type { Database } from 'better-sqlite3';
 import * as m001 from './001-initial.js';
 import * as m003 from './003-phone-homes-host-index.js';
 import * as m004 from './004-job-steps-args.js';
+import * as m007 from './007-boot-events-address-index.js';
 
 export interface Migration {
   name: string;
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001, m003, m004];
+export const migrations: Migration[] = [m001, m003, m004, m007];
