@@ -80,8 +80,9 @@ describe('proxyDHCP responder', () => {
     const r2 = req(MessageType.REQUEST, '52:54:00:00:00:01', [...pxe(0), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0, 0, 0, 255])]], { ciaddr: '10.9.0.77' });
     const a = proxy.respond(r2, clientInfoOf(r2), 'pxe');
     expect(a.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
-    expect(a.reply?.yiaddr).toBe('0.0.0.0');
-    expect(a.reply?.ciaddr).toBe('10.9.0.77');
+    // like dnsmasq: the client's own address in yiaddr, ciaddr zero
+    expect(a.reply?.yiaddr).toBe('10.9.0.77');
+    expect(a.reply?.ciaddr).toBe('0.0.0.0');
     expect([...a.reply!.options.get(Opt.VENDOR_SPECIFIC)!]).toEqual([6, 1, 8, 71, 4, 0x80, 0, 0, 0, 255]);
   });
 });

@@ -8,7 +8,10 @@
  *   boot server discovery), option 97 echoed, 54 our id, siaddr/file/66/67 from the boot answer.
  *   A DHCPREQUEST on port 67 naming another server (54) is that server's business: ignored.
  * - port 4011, DHCPREQUEST (or INFORM) from a client that already has an address (boot server
- *   discovery) → DHCPACK with the same boot information, PXE_BOOT_ITEM (sub-option 71) echoed.
+ *   discovery) → DHCPACK with the same boot information, PXE_BOOT_ITEM (sub-option 71) echoed,
+ *   the client's own ciaddr in yiaddr (as dnsmasq answers; compared packet by packet).
+ * - Unlike dnsmasq with a one-entry `pxe-service`, the OFFER carries option 43 and the boot file,
+ *   so firmware can boot straight from the offer (discovery control bit 3) or ask on 4011.
  */
 import { chooseBootAnswer, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import { type ClientInfo, parseSubOptions } from './client-info.js';
@@ -32,7 +35,8 @@ export class ProxyResponder {
 
   /**
    * @param port `dhcp` (67: DISCOVER, REQUEST for us) or `pxe` (4011: REQUEST/INFORM)
-   * @returns a reply with yiaddr 0.0.0.0, or the reason (metric label) there is none
+   * @returns a reply (yiaddr 0.0.0.0 on port 67; the client's own ciaddr on 4011), or the
+   *   reason (metric label) there is none
    */
   respond(req: DhcpPacket, c: ClientInfo, port: ProxyPort): ProxyResult {
     if (!c.isPxeClient && !c.isHttpClient) return { reply: null, reason: 'not-pxe' };
@@ -50,7 +54,9 @@ export class ProxyResponder {
     const boot = chooseBootAnswer(c, this.boot);
     if (!boot) return { reply: null, reason: 'no-boot-file' };
     const reply = baseReply(req, type, this.serverId);
-    if (port === 'pxe') reply.ciaddr = c.ciaddr;
+    // Boot server ACK as dnsmasq sends it (and OVMF boots from): the client's own address in
+    // yiaddr, ciaddr zero. Nothing is assigned: the client already holds that address.
+    if (port === 'pxe') reply.yiaddr = c.ciaddr;
     applyBootAnswer(reply, boot, true);
     if (boot.vendorClass === 'PXEClient') reply.options.set(Opt.VENDOR_SPECIFIC, this.vendorOptions(req));
     if (c.guidOption) reply.options.set(Opt.CLIENT_GUID, c.guidOption);
