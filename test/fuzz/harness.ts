@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
+import { metricsRegistry } from '../../src/metrics.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/fuzz');
 
@@ -178,4 +179,13 @@ export function boundedSync<T>(ms: number, what: string, fn: () => T): T {
   const dt = performance.now() - t0;
   if (dt > ms) throw new Error(`${what} took ${Math.round(dt)} ms for one input (bound ${ms} ms)`);
   return r;
+}
+
+/** Sum of a prom-client metric (e.g. `statelesx_tftp_transfers_started_total`) over its labels, 0 when absent. */
+export async function counterValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = metricsRegistry.getSingleMetric(name);
+  if (!m) return 0;
+  return (await m.get()).values
+    .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))
+    .reduce((a, v) => a + v.value, 0);
 }

@@ -19,18 +19,11 @@ import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { metricsRegistry } from '../../src/metrics.js';
-import { boundedSync, corpus, heapAfterGc, LONG_RUN, openFds, packets, runs, seedParams, within } from './harness.js';
+import { boundedSync, corpus, counterValue, heapAfterGc, LONG_RUN, openFds, packets, runs, seedParams, within } from './harness.js';
 import { closeSocket, loopbackSocket, receive, send, tick } from './udp.js';
 
 const seeds = corpus('tftp');
 
-/** Sum of a prom-client counter over its labels. */
-async function counterValue(name: string): Promise<number> {
-  const m = metricsRegistry.getSingleMetric(name);
-  if (!m) return 0;
-  return (await m.get()).values.reduce((a, v) => a + v.value, 0);
-}
 
 describe('TFTP decoder fuzz', () => {
   it('never throws; accepted packets are well-formed (generated + mutated captures)', () => {

@@ -1,0 +1,235 @@
+/**
+ * DHCP fuzzing (RFC 2131/2132/3396/4578), seeded from the real SeaBIOS-iPXE / OVMF captures:
+ * - the decoder throws only DhcpDecodeError; whatever it accepts yields client facts and
+ *   re-encodes to a message carrying the same header;
+ * - the proxy and full-mode responders answer any decodable request without throwing, with a reply
+ *   that encodes within the client's size limit;
+ * - the live service in full mode (127.0.0.1, random ports, real SQLite lease file) gets generated
+ *   and mutated datagrams; after every batch a reserved client still gets OFFER and ACK, and at the
+ *   end the lease database passes `PRAGMA integrity_check` and holds only pool/reservation rows.
+ * Network rule: fuzzed ciaddr/giaddr are rewritten into 127.0.0.0/8 before sending (the kernel
+ * refuses other destinations from a 127.0.0.1 socket anyway; broadcasts from it stay on `lo`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Socket } from 'node:dgram';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import {
+  DhcpDecodeError, MessageType, Opt, decodePacket, encodePacket, ipBytes, ipToInt, type DhcpPacket,
+} from '../../src/boot/dhcp/packet.js';
+import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
+import { FullModeResponder } from '../../src/boot/dhcp/full.js';
+import { ProxyResponder } from '../../src/boot/dhcp/proxy.js';
+import { maxReplySize } from '../../src/boot/dhcp/reply.js';
+import { createDhcpServer, type DhcpServer } from '../../src/boot/dhcp/server.js';
+import { configSchema } from '../../src/config/schema.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { silentLogger } from '../../src/log.js';
+import { boundedSync, corpus, counterValue, heapAfterGc, LONG_RUN, openFds, packets, runs, seedParams, within } from './harness.js';
+import { closeSocket, loopbackSocket, receive, send, tick } from './udp.js';
+
+const seeds = corpus('dhcp');
+const boot = { bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', ipxe: 'boot.ipxe' }, advertiseAddress: '127.0.0.1', httpPort: 8080 };
+
+describe('DHCP decoder and responders fuzz', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await openStore(':memory:');
+  });
+  afterAll(() => store?.close());
+
+  it('decoder throws only DhcpDecodeError; accepted messages give client facts and re-encode', () => {
+    fc.assert(
+      fc.property(packets(seeds, 4000), (buf) => {
+        let p: DhcpPacket;
+        try {
+          p = boundedSync(2000, 'decodePacket', () => decodePacket(buf));
+        } catch (e) {
+          expect(e).toBeInstanceOf(DhcpDecodeError);
+          return;
+        }
+        const c = clientInfoOf(p);
+        expect(c.xid).toBe(p.xid);
+        const again = decodePacket(encodePacket(p, 65_000).buffer);
+        expect({ op: again.op, xid: again.xid, ciaddr: again.ciaddr, giaddr: again.giaddr, chaddr: again.chaddr })
+          .toEqual({ op: p.op, xid: p.xid, ciaddr: p.ciaddr, giaddr: p.giaddr, chaddr: p.chaddr });
+      }),
+      { numRuns: runs(3000), ...seedParams() },
+    );
+  });
+
+  it('proxy and full-mode responders answer any decodable request without throwing', () => {
+    const full = new FullModeResponder({
+      serverId: '10.99.0.1', rangeStart: '10.99.0.100', rangeEnd: '10.99.0.110', netmask: '255.255.255.0', router: '10.99.0.1',
+      dnsServers: ['10.99.0.1'], domainName: 'lab.test', leaseTimeS: 600, reservations: [{ mac: '52:54:00:aa:00:01', address: '10.99.0.50' }],
+    }, store.leases, boot);
+    const proxy = new ProxyResponder('10.99.0.1', boot);
+    let now = Date.parse('2025-01-01T00:00:00Z');
+    let answered = 0;
+    fc.assert(
+      fc.property(packets(seeds, 4000), fc.integer({ min: 0, max: 120_000 }), (buf, dt) => {
+        let p: DhcpPacket;
+        try {
+          p = decodePacket(buf);
+        } catch {
+          return;
+        }
+        now += dt;
+        const c = clientInfoOf(p);
+        for (const r of [full.respond(p, c, now), proxy.respond(p, c, 'dhcp'), proxy.respond(p, c, 'pxe')]) {
+          if (!r.reply) continue;
+          answered++;
+          const enc = encodePacket(r.reply, maxReplySize(c));
+          expect(enc.buffer.length).toBeLessThanOrEqual(Math.max(300, maxReplySize(c)));
+          expect(decodePacket(enc.buffer).xid).toBe(p.xid);
+        }
+      }),
+      { numRuns: runs(3000, 4), ...seedParams() },
+    );
+    expect(answered).toBeGreaterThan(0);
+    for (const l of store.leases.all()) {
+      const ip = ipToInt(l.address);
+      expect(ip === ipToInt('10.99.0.50') || (ip >= ipToInt('10.99.0.100') && ip <= ipToInt('10.99.0.110')), l.address).toBe(true);
+    }
+  });
+});
+
+/** Rewrites ciaddr (12) and giaddr (24) of a BOOTP-sized datagram into 127.0.0.0/8 (network rule). */
+function loopbackOnly(buf: Buffer): Buffer {
+  for (const off of [12, 24]) {
+    if (buf.length >= off + 4 && buf.readUInt32BE(off) !== 0) buf[off] = 127;
+  }
+  return buf;
+}
+
+describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
+  const PROBE_MAC = '02:00:5e:00:fa:57';
+  const PROBE_IP = '127.0.0.50';
+  let dir: string;
+  let store: Store;
+  let server: DhcpServer;
+  let port: number;
+  let probeSock: Socket;
+  let fuzzers: Socket[];
+  let xid = 0x5a000000;
+  const errors: unknown[] = [];
+  const onErr = (e: unknown) => errors.push(e);
+
+  beforeAll(async () => {
+    process.on('uncaughtException', onErr);
+    process.on('unhandledRejection', onErr);
+    dir = mkdtempSync(join(tmpdir(), 'sx-fuzz-dhcp-'));
+    store = await openStore(join(dir, 'data'));
+    // Receives the broadcast replies (a socket bound to 127.0.0.1 does not see 255.255.255.255).
+    probeSock = await loopbackSocket('127.0.0.1');
+    const clientPort = probeSock.address().port;
+    await closeSocket(probeSock);
+    probeSock = await new Promise<Socket>((res, rej) => {
+      void import('node:dgram').then(({ createSocket }) => {
+        const s = createSocket({ type: 'udp4', reuseAddr: true });
+        s.once('error', rej);
+        s.bind({ address: '0.0.0.0', port: clientPort }, () => res(s));
+      });
+    });
+    const dhcp = configSchema.parse({
+      dhcp: { mode: 'full', 'range-start': '127.0.0.100', 'range-end': '127.0.0.120', netmask: '255.255.255.0', 'lease-time-s': 600,
+        reservations: [{ mac: PROBE_MAC, address: PROBE_IP }] },
+    }).dhcp;
+    server = createDhcpServer({ mode: 'full', dhcp, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, clientPort });
+    await server.start();
+    port = server.address().port;
+    fuzzers = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((a) => loopbackSocket(a)));
+  });
+
+  afterAll(async () => {
+    for (const s of fuzzers ?? []) await closeSocket(s);
+    if (probeSock) await closeSocket(probeSock);
+    await server?.close();
+    store?.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.off('uncaughtException', onErr);
+    process.off('unhandledRejection', onErr);
+  });
+
+  function probePacket(type: number, extra: Array<[number, Buffer]> = []): { buf: Buffer; xid: number } {
+    const id = ++xid;
+    const buf = encodePacket({
+      op: 1, htype: 1, hlen: 6, hops: 0, xid: id, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+      chaddr: Buffer.concat([Buffer.from(PROBE_MAC.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
+      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
+    }, 1472).buffer;
+    return { buf, xid: id };
+  }
+
+  async function exchange(type: number, extra: Array<[number, Buffer]> = []): Promise<DhcpPacket> {
+    const { buf, xid: id } = probePacket(type, extra);
+    const got = receive(probeSock, 3000, `DHCP probe (type ${type}) after fuzz batch`, (msg) => {
+      try {
+        const p = decodePacket(msg);
+        return p.op === 2 && p.xid === id ? p : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    await send(probeSock, buf, port);
+    return got;
+  }
+
+  /** DISCOVER → OFFER, REQUEST → ACK for the reserved probe client. */
+  async function probe(): Promise<void> {
+    const offer = await exchange(MessageType.DISCOVER);
+    expect(offer.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.OFFER);
+    expect(offer.yiaddr).toBe(PROBE_IP);
+    const ack = await exchange(MessageType.REQUEST, [[Opt.SERVER_ID, ipBytes('127.0.0.1')], [Opt.REQUESTED_ADDRESS, ipBytes(PROBE_IP)]]);
+    expect(ack.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
+    expect(ack.yiaddr).toBe(PROBE_IP);
+  }
+
+  it('survives generated and mutated datagrams; a reserved client still gets OFFER/ACK after every batch; leases stay consistent', async () => {
+    await probe();
+    const replies0 = await counterValue('statelesx_dhcp_replies_total');
+    const dropped0 = await counterValue('statelesx_dhcp_dropped_total');
+    let probes = 0;
+    const fds0 = openFds();
+    const heap0 = heapAfterGc();
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(packets(seeds, 1500), { minLength: 1, maxLength: 64 }), async (pkts) => {
+        for (let i = 0; i < pkts.length; i++) {
+          await send(fuzzers[i % fuzzers.length]!, loopbackOnly(Buffer.from(pkts[i]!)), port);
+          if (i % 16 === 15) await tick();
+        }
+        sent += pkts.length;
+        await within(10_000, 'DHCP probe', probe);
+        probes++;
+        expect(errors).toEqual([]);
+      }),
+      { numRuns: runs(120, 40), ...seedParams() },
+    );
+    // The fuzz got answers of its own (beyond the probes' two each) and drops.
+    expect(await counterValue('statelesx_dhcp_replies_total')).toBeGreaterThan(replies0 + 2 * probes);
+    expect(await counterValue('statelesx_dhcp_dropped_total')).toBeGreaterThan(dropped0);
+    expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
+    const grown = heapAfterGc() - heap0;
+    expect(grown, `heap grew by ${grown} bytes after ${sent} datagrams`).toBeLessThan((LONG_RUN ? 48 : 32) * 1024 * 1024);
+    // The lease file, opened by a second connection: intact, and only pool or reservation rows.
+    const db = new Database(join(dir, 'data', 'statelesx.db'), { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const rows = db.prepare('SELECT address, mac, state FROM dhcp_leases').all() as Array<{ address: string; mac: string; state: string }>;
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) {
+        const ip = ipToInt(r.address);
+        expect(r.address === PROBE_IP || (ip >= ipToInt('127.0.0.100') && ip <= ipToInt('127.0.0.120')), r.address).toBe(true);
+        expect(['offered', 'bound', 'declined', 'released']).toContain(r.state);
+      }
+      expect(rows.find((r) => r.address === PROBE_IP)).toMatchObject({ mac: PROBE_MAC, state: 'bound' });
+    } finally {
+      db.close();
+    }
+    expect(errors).toEqual([]);
+  }, LONG_RUN ? 3_600_000 : 60_000);
+});
