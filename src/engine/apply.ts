@@ -53,18 +53,11 @@ export interface ApplyContext {
 }
 
 /**
- * Reads the state for a cluster and the given member UUIDs.
- * One readCluster, one FindByUuid and one readHost per host; nothing is read twice.
+ * Reads the state for a cluster and the given member UUIDs in one read pass
+ * ({@link VcenterApi.readState}: the adapter batches the reads; nothing is read twice).
  */
 export async function readCurrent(vc: VcenterApi, desired: DesiredCluster, uuids: string[]): Promise<CurrentState> {
-  const cluster = await vc.readCluster(desired.datacenter, desired.name);
-  const hosts: Record<string, HostState | undefined> = {};
-  const keys = desired.advanced.map((a) => a.key);
-  for (const uuid of uuids) {
-    const ref = cluster.datacenterRef ? await vc.findHostByUuid(cluster.datacenterRef, uuid) : undefined;
-    hosts[uuid] = ref ? await vc.readHost(ref, keys) : undefined;
-  }
-  return { cluster, hosts };
+  return vc.readState(desired.datacenter, desired.name, uuids, desired.advanced.map((a) => a.key));
 }
 
 function need<T>(v: T | undefined, what: string): T {

@@ -9,7 +9,7 @@
  * MoRefs are passed as their `value` strings with the type implied by the parameter.
  */
 import type { ClusterSpec, PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
-import type { ClusterState, HostState } from './state.js';
+import type { ClusterState, CurrentState, HostState } from './state.js';
 import type { VmkService } from '../clusters/types.js';
 
 /** SOAP calls made so far on this connection, read from the client's call counter. */
@@ -30,6 +30,12 @@ export interface HostConnectArgs {
 
 /** One logged-in vCenter. */
 export interface VcenterApi {
+  /**
+   * One read pass for planning: the cluster (as {@link readCluster}) and the hosts with these
+   * hardware UUIDs (undefined = not in vCenter), with the OptionManager `advancedKeys`, in as few
+   * calls as the implementation can (no datum read twice).
+   */
+  readState(datacenterPath: string, clusterName: string, uuids: string[], advancedKeys: string[]): Promise<CurrentState>;
   /** Datacenter (by inventory path), its hostFolder, the cluster (by name) and its configurationEx. */
   readCluster(datacenterPath: string, clusterName: string): Promise<ClusterState>;
   /** SearchIndex.FindByUuid (vmSearch=false): the HostSystem MoRef, or undefined. */

@@ -1,32 +1,56 @@
 /**
- * {@link VcenterApi} over src/vsphere: soap.ts (endpoint, session), ops.ts (one function per SOAP
- * method) and tasks.ts (waitForTask). Reads are RetrievePropertiesEx calls, one per object:
- * readCluster = FindByInventoryPath(datacenter) + one RetrievePropertiesEx (datacenter hostFolder)
- * + FindByInventoryPath(cluster) + one RetrievePropertiesEx (configurationEx); readHost = one
- * RetrievePropertiesEx of the HostSystem (name, uuid, parent, runtime, vm, configManager,
- * config.network, config.virtualNicManagerInfo, config.dateTimeInfo, config.service) + one
- * QueryOptions per named advanced key. Nothing is read twice within one read.
+ * {@link VcenterApi} over the vSphere client ({@link VsphereClient}, src/vsphere/client.ts): a
+ * bounded pool of logged-in sessions per vCenter (`max-sessions` of the `vcenters:` entry), re-login
+ * on NotAuthenticated, per-method call counters, typed ops, and the planning reads of
+ * src/vsphere/read.ts. Mapping to the engine's {@link HostState}/{@link ClusterState} lives here;
+ * the engine never sees vSphere wire types.
  *
- * Mapping to the engine's {@link HostState}/{@link ClusterState} lives here; the engine never sees
- * vSphere wire types.
+ * Reads ({@link VsphereVcenter.readState}, one "read pass" per plan), in SOAP calls:
+ * - several hosts (apply-cluster, drift): `read.readCluster` — FindByInventoryPath of the
+ *   datacenter and of the cluster, then ONE RetrievePropertiesEx returning hostFolder,
+ *   configurationEx and every member host (3 calls); FindByUuid only for members that are not in
+ *   the cluster, `read.readHosts` for those found elsewhere (1 call), and `read.readAdvancedOptions`
+ *   for all hosts at once (1 call, only when the file names advanced settings);
+ * - one host (configure-host, the common case): the cluster's other hosts are not read (a joining
+ *   host would otherwise download every member's network config — O(cluster size) bytes per job).
+ *   Cold: FindByInventoryPath ×2, FindByUuid, then ONE RetrievePropertiesEx of the datacenter,
+ *   the cluster and the host, and readAdvancedOptions (5 calls; 4 for a host not in vCenter).
+ *   Warm: ONE RetrievePropertiesEx of datacenter, cluster, host and its advanced-option manager.
+ * Nothing is read twice within a pass.
  *
- * Note for src/vsphere: this adapter builds its own small {@link Caller} (RetrieveServiceContent +
- * Login on one SoapSession, re-login on NotAuthenticated) because no client/session-pool module
- * existed when it was written; swap in the vSphere client's Caller when it lands.
+ * Identity cache (why "warm" is possible): MoRefs are stable for an object's lifetime, so the
+ * adapter remembers root-level datacenter path → (Datacenter, hostFolder), (datacenter, cluster
+ * name) → ClusterComputeResource, hardware UUID → HostSystem and HostSystem → configManager.
+ * Every cached identity is re-checked in the same RetrievePropertiesEx that reads the state
+ * (datacenter `name`/`parent` = rootFolder, cluster `name`/`parent` = hostFolder, host
+ * `hardware.systemInfo.uuid`); a mismatch or ManagedObjectNotFound (object deleted) drops the cache
+ * entries and the pass is redone cold. Only positive facts are cached.
+ *
+ * Cluster-level inventory steps, once per cluster: when many configure-host jobs for a cluster that
+ * does not exist yet run at once (hosts PXE-boot together), each of them plans CreateClusterEx. The
+ * adapter lets one CreateDatacenter/CreateClusterEx per (folder, name) reach vCenter: a concurrent
+ * or later request for the same (folder, name) waits for it and answers {@link DuplicateName}
+ * itself — what vCenter would answer — without a call (engine/apply treats DuplicateName as
+ * "already exists"). The memo is dropped when a read that started after the creation finished no
+ * longer finds the object. Identical concurrent ReconfigureComputeResource_Task calls on a cluster
+ * are joined likewise.
+ *
+ * Added here because src/vsphere lacks it: the one-host read (datacenter + cluster without member
+ * hosts + one host in one RetrievePropertiesEx) and the identity cache.
  */
 import type { VcenterConfig } from '../config/schema.js';
 import { readSecret } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import type { SecurityPolicy, TeamingPolicy, VmkService } from '../clusters/types.js';
-import * as ops from '../vsphere/ops.js';
-import { SoapEndpoint, SoapSession, type CallOptions } from '../vsphere/soap.js';
-import { waitForTask } from '../vsphere/tasks.js';
+import { VsphereClient } from '../vsphere/client.js';
+import { DuplicateName, ManagedObjectNotFound } from '../vsphere/faults.js';
+import { retrieveAll } from '../vsphere/ops.js';
+import { escapePathSegment, HOST_PATHS, hostStateFrom, type HostState as WireHost } from '../vsphere/read.js';
 import type {
-  ClusterConfigInfoEx, ClusterConfigSpecEx, HostNetworkInfo, HostNetworkPolicy, HostService, HostVirtualSwitchSpec,
-  MoRef, ServiceContent, VirtualNicManagerNetConfig,
+  ClusterConfigInfoEx, ClusterConfigSpecEx, HostNetworkPolicy, HostVirtualSwitchSpec, MoRef, ObjectContent, ObjectSpec, PropertySpec,
 } from '../vsphere/types.js';
 import type { ClusterSpec, PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
-import type { ClusterState, DasState, HostState } from './state.js';
+import type { ClusterState, CurrentState, DasState, HostState } from './state.js';
 import type { CallCounts, HostConnectArgs, VcenterApi, VcenterConnector } from './vcenter.js';
 
 /** Methods that read or manage sessions/collectors; everything else counts as mutating. */
@@ -36,34 +60,7 @@ const READ_METHODS = new Set([
   'DestroyPropertyCollector', 'FindByUuid', 'FindByInventoryPath', 'FindByIp', 'FindByDnsName', 'QueryOptions', 'QueryNetConfig',
 ]);
 
-/** A logged-in Caller on one session (see the module note). */
-class SessionCaller implements ops.Caller {
-  serviceContent!: ServiceContent;
-  private readonly session: SoapSession;
 
-  constructor(readonly endpoint: SoapEndpoint, private readonly username: string, private readonly password: string) {
-    this.session = new SoapSession(endpoint, async () => {
-      await ops.Login(this, this.username, this.password);
-    });
-  }
-
-  async login(): Promise<void> {
-    this.serviceContent = await ops.RetrieveServiceContent(this);
-    const v = (this.serviceContent.about as { apiVersion?: string } | undefined)?.apiVersion;
-    if (v) this.endpoint.apiVersion = v;
-    await ops.Login(this, this.username, this.password);
-  }
-
-  invoke(method: string, thisRef: MoRef, params?: Record<string, unknown>, opts?: CallOptions) {
-    return this.session.invoke(method, thisRef, params, opts);
-  }
-
-  withSession<T>(fn: (c: ops.Caller) => Promise<T>): Promise<T> {
-    return fn(this);
-  }
-}
-
-const mo = (type: string, value: string): MoRef => ({ type, value });
 
 function toTeaming(p: HostNetworkPolicy | undefined): TeamingPolicy | undefined {
   const t = p?.nicTeaming;
@@ -169,134 +166,388 @@ function fromClusterConfig(c: ClusterConfigInfoEx): NonNullable<ClusterState['co
   };
 }
 
+
 const SERVICE_TYPES: VmkService[] = ['management', 'vmotion', 'vsan', 'faultToleranceLogging', 'vSphereProvisioning', 'vSphereReplication'];
 
-/** A {@link VcenterApi} over one SoapEndpoint and Caller. */
+function arr<T>(v: unknown): T[] {
+  return Array.isArray(v) ? (v as T[]) : v === undefined || v === null ? [] : [v as T];
+}
+
+/** OptionManager.setting (OptionValue[]) as key → value, reduced to `keys`. */
+function settingOf(props: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const want = new Set(keys);
+  const out: Record<string, unknown> = {};
+  for (const ov of arr<{ key: string; value: unknown }>(props['setting'])) if (want.has(ov.key)) out[ov.key] = ov.value;
+  return out;
+}
+
+/**
+ * The engine's HostState from the client's host read (src/vsphere/read.ts) and the advanced
+ * settings read for it (key → value; only `keys` are kept).
+ */
+function toHostState(h: WireHost, advanced: Record<string, unknown> | undefined, keys: string[]): HostState {
+  const cm = h.configManager;
+  const services: HostState['services'] = {};
+  for (const t of SERVICE_TYPES) {
+    const sel = h.vnicServices[t];
+    if (sel) services[t] = sel;
+  }
+  const ntpd = h.services.find((s) => s.key === 'ntpd');
+  const dns = h.network.dnsConfig;
+  const adv: HostState['advanced'] = {};
+  for (const k of keys) {
+    const v = advanced?.[k];
+    if (v !== undefined && v !== null) adv[k] = v as string | number | boolean;
+  }
+  return {
+    refs: {
+      host: h.ref.value, networkSystem: cm.networkSystem?.value, dateTimeSystem: cm.dateTimeSystem?.value, serviceSystem: cm.serviceSystem?.value,
+      virtualNicManager: cm.virtualNicManager?.value, advancedOption: cm.advancedOption?.value,
+    },
+    name: h.name,
+    uuid: h.uuid,
+    parentRef: h.parent?.value,
+    connectionState: h.connectionState || 'connected',
+    inMaintenanceMode: h.inMaintenanceMode,
+    vmCount: h.vmCount,
+    vswitches: h.network.vswitch.map((v) => ({
+      name: v.name, uplinks: arr<string>(v.spec.bridge?.nicDevice), mtu: v.mtu ?? v.spec.mtu ?? 1500, numPorts: v.spec.numPorts,
+      teaming: toTeaming(v.spec.policy) ?? {}, security: toSecurity(v.spec.policy) ?? {},
+    })),
+    portgroups: h.network.portgroup.map((g) => ({
+      name: g.spec.name, vswitch: g.spec.vswitchName, vlanId: g.spec.vlanId, teaming: toTeaming(g.spec.policy), security: toSecurity(g.spec.policy),
+    })),
+    vmknics: h.network.vnic.map((n) => ({
+      device: n.device, portgroup: n.portgroup, dhcp: n.spec.ip?.dhcp ?? false, ipAddress: n.spec.ip?.ipAddress, subnetMask: n.spec.ip?.subnetMask, mtu: n.spec.mtu ?? 1500,
+    })),
+    services,
+    ntpServers: h.ntpServers,
+    ntpd: ntpd ? { policy: ntpd.policy, running: ntpd.running } : undefined,
+    dns: { dhcp: dns?.dhcp ?? false, hostName: dns?.hostName ?? '', domainName: dns?.domainName ?? '', servers: dns?.address ?? [], searchDomains: dns?.searchDomain ?? [] },
+    advanced: adv,
+  };
+}
+
+const same = (a: MoRef | null | undefined, b: MoRef | null | undefined): boolean => !!a && !!b && a.type === b.type && a.value === b.value;
+
+/** A datacenter as cached: its MoRef and hostFolder (both immutable for the datacenter's lifetime). */
+interface DatacenterIds {
+  datacenter: MoRef;
+  hostFolder: MoRef | null;
+}
+
+/** A CreateDatacenter/CreateClusterEx that reached vCenter from this adapter (see the module note). */
+interface Creation {
+  promise: Promise<MoRef>;
+  /** Read-pass epoch at which it finished; undefined while in flight. */
+  doneEpoch?: number;
+}
+
+/** Raised inside a warm read when a cached identity no longer holds; the pass is redone cold. */
+class StaleIdentity extends Error {}
+
+/** A {@link VcenterApi} over one {@link VsphereClient} (see the module docstring). */
 export class VsphereVcenter implements VcenterApi {
-  constructor(private readonly c: ops.Caller, private readonly endpoint: SoapEndpoint, private readonly taskTimeoutMs: number) {}
+  /** Root-level datacenter path → ids. */
+  private readonly datacenters = new Map<string, DatacenterIds>();
+  /** `${datacenter}\n${cluster name}` → ClusterComputeResource. */
+  private readonly clusters = new Map<string, MoRef>();
+  /** Lower-case hardware UUID → HostSystem. */
+  private readonly hostsByUuid = new Map<string, MoRef>();
+  /** HostSystem value → configManager.advancedOption. */
+  private readonly optionManagers = new Map<string, MoRef>();
+  /** `${folder}\n${name}` → creation. */
+  private readonly creations = new Map<string, Creation>();
+  /** `${cluster}\n${spec JSON}` → in-flight ReconfigureComputeResource_Task. */
+  private readonly reconfigures = new Map<string, Promise<void>>();
+  private epoch = 0;
 
-  private async task(t: Promise<MoRef>, method: string): Promise<unknown> {
-    return waitForTask(this.c, await t, { method, timeoutMs: this.taskTimeoutMs });
+  /**
+   * @param client a connected client (owned: {@link close} closes it)
+   * @param taskTimeoutMs deadline for awaiting a task (ms)
+   */
+  constructor(readonly client: VsphereClient, private readonly taskTimeoutMs: number) {}
+
+  private task(t: MoRef, method: string): Promise<unknown> {
+    return this.client.waitForTask(t, { method, timeoutMs: this.taskTimeoutMs });
   }
 
-  private async props(obj: MoRef, pathSet: string[]): Promise<Record<string, unknown>> {
-    const r = await ops.retrieveAll(this.c, [{ propSet: [{ type: obj.type, pathSet }], objectSet: [{ obj }] }]);
-    return r[0]?.props ?? {};
+  /** Drops every cached identity under a datacenter path (after a stale hit). */
+  private forget(datacenterPath: string, clusterName: string, uuids: string[]): void {
+    const dc = this.datacenters.get(datacenterPath);
+    this.datacenters.delete(datacenterPath);
+    if (dc) this.clusters.delete(`${dc.datacenter.value}\n${clusterName}`);
+    for (const u of uuids) this.hostsByUuid.delete(u.toLowerCase());
   }
 
+  /** Forgets a creation memo once a read that began after it finished no longer finds the object. */
+  private gone(folder: MoRef | null, name: string, readEpoch: number): void {
+    if (!folder) return;
+    const key = `${folder.value}\n${name}`;
+    const c = this.creations.get(key);
+    if (c?.doneEpoch !== undefined && c.doneEpoch < readEpoch) this.creations.delete(key);
+  }
+
+  /**
+   * The state for a cluster and the given member UUIDs in one read pass (see the module docstring
+   * for the calls). Hosts not in vCenter map to undefined.
+   * @param datacenterPath inventory path of the datacenter (`DC0`, `Folder/DC0`)
+   * @param advancedKeys OptionManager keys the file names; none → no advanced-settings read
+   * @throws the client's errors (VsphereFault, VsphereTimeoutError, VsphereNetworkError, …)
+   */
+  async readState(datacenterPath: string, clusterName: string, uuids: string[], advancedKeys: string[]): Promise<CurrentState> {
+    if (uuids.length > 1) return this.readWholeCluster(datacenterPath, clusterName, uuids, advancedKeys);
+    try {
+      return await this.readFew(datacenterPath, clusterName, uuids, advancedKeys, true);
+    } catch (e) {
+      if (!(e instanceof StaleIdentity || e instanceof ManagedObjectNotFound)) throw e;
+      this.forget(datacenterPath, clusterName, uuids);
+      return this.readFew(datacenterPath, clusterName, uuids, advancedKeys, false);
+    }
+  }
+
+  /** Several hosts: read.readCluster (hosts by traversal), then only what it did not return. */
+  private async readWholeCluster(datacenterPath: string, clusterName: string, uuids: string[], keys: string[]): Promise<CurrentState> {
+    const epoch = ++this.epoch;
+    const r = await this.client.read.readCluster(datacenterPath, clusterName);
+    const hosts: Record<string, HostState | undefined> = {};
+    if (!r.datacenter) {
+      this.forget(datacenterPath, clusterName, []);
+      for (const u of uuids) hosts[u] = undefined;
+      return { cluster: {}, hosts };
+    }
+    const cluster: ClusterState = { datacenterRef: r.datacenter.value, hostFolderRef: r.hostFolder?.value };
+    if (!datacenterPath.includes('/')) this.datacenters.set(datacenterPath, { datacenter: r.datacenter, hostFolder: r.hostFolder });
+    if (r.cluster) {
+      cluster.clusterRef = r.cluster.value;
+      cluster.config = fromClusterConfig(r.config ?? {});
+      this.clusters.set(`${r.datacenter.value}\n${clusterName}`, r.cluster);
+    } else {
+      this.clusters.delete(`${r.datacenter.value}\n${clusterName}`);
+      this.gone(r.hostFolder, clusterName, epoch);
+    }
+    const byUuid = new Map(r.hosts.map((h) => [h.uuid.toLowerCase(), h]));
+    const elsewhere: MoRef[] = [];
+    for (const u of uuids) {
+      if (byUuid.has(u.toLowerCase())) continue;
+      const ref = await this.client.ops.FindByUuid(u, r.datacenter);
+      if (ref) elsewhere.push(ref);
+    }
+    for (const h of await this.client.read.readHosts(elsewhere)) byUuid.set(h.uuid.toLowerCase(), h);
+    return { cluster, hosts: await this.withAdvanced(uuids, byUuid, keys, new Map()) };
+  }
+
+  /** Reads advanced settings (one call for every host not already covered) and maps the hosts. */
+  private async withAdvanced(uuids: string[], byUuid: Map<string, WireHost>, keys: string[], known: Map<string, Record<string, unknown>>): Promise<Record<string, HostState | undefined>> {
+    const want = uuids.map((u) => byUuid.get(u.toLowerCase())).filter((h): h is WireHost => !!h);
+    for (const h of want) {
+      this.hostsByUuid.set(h.uuid.toLowerCase(), h.ref);
+      if (h.configManager.advancedOption) this.optionManagers.set(h.ref.value, h.configManager.advancedOption);
+    }
+    const oms = keys.length ? want.map((h) => h.configManager.advancedOption).filter((m): m is MoRef => !!m && !known.has(m.value)) : [];
+    const adv = oms.length ? await this.client.read.readAdvancedOptions(oms, keys) : new Map<string, Record<string, unknown>>();
+    for (const [k, v] of known) adv.set(k, v);
+    const hosts: Record<string, HostState | undefined> = {};
+    for (const u of uuids) {
+      const h = byUuid.get(u.toLowerCase());
+      const om = h?.configManager.advancedOption?.value;
+      hosts[u] = h ? toHostState(h, om ? adv.get(om) : undefined, keys) : undefined;
+    }
+    return hosts;
+  }
+
+  /**
+   * One host (or none): datacenter, cluster (without its member hosts) and host in one
+   * RetrievePropertiesEx; identities from the cache when `warm` (verified in the same call, else
+   * {@link StaleIdentity}).
+   */
+  private async readFew(datacenterPath: string, clusterName: string, uuids: string[], keys: string[], warm: boolean): Promise<CurrentState> {
+    const epoch = ++this.epoch;
+    const c = this.client;
+    const hosts: Record<string, HostState | undefined> = {};
+    for (const u of uuids) hosts[u] = undefined;
+    const cachedDc = warm ? this.datacenters.get(datacenterPath) : undefined;
+    let dc: MoRef | null = cachedDc?.datacenter ?? null;
+    if (!dc) {
+      dc = await c.ops.FindByInventoryPath(datacenterPath);
+      if (!dc || dc.type !== 'Datacenter') {
+        this.forget(datacenterPath, clusterName, []);
+        return { cluster: {}, hosts };
+      }
+    }
+    const clusterKey = `${dc.value}\n${clusterName}`;
+    const cachedCluster = warm ? this.clusters.get(clusterKey) : undefined;
+    let cl: MoRef | null = cachedCluster ?? null;
+    if (!cl) {
+      const found = await c.ops.FindByInventoryPath(`${datacenterPath}/host/${escapePathSegment(clusterName)}`);
+      cl = found?.type === 'ClusterComputeResource' ? found : null;
+    }
+    const hostRefs = new Map<string, MoRef>();
+    for (const u of uuids) {
+      const cached = warm ? this.hostsByUuid.get(u.toLowerCase()) : undefined;
+      const ref = cached ?? await c.ops.FindByUuid(u, dc);
+      if (ref) hostRefs.set(u.toLowerCase(), ref);
+    }
+    const oms = keys.length ? [...hostRefs.values()].map((h) => this.optionManagers.get(h.value)).filter((m): m is MoRef => !!m) : [];
+    const propSet: PropertySpec[] = [{ type: 'Datacenter', pathSet: ['name', 'parent', 'hostFolder'] }];
+    const objectSet: ObjectSpec[] = [{ obj: dc }];
+    if (cl) {
+      propSet.push({ type: 'ClusterComputeResource', pathSet: ['name', 'parent', 'configurationEx'] });
+      objectSet.push({ obj: cl });
+    }
+    if (hostRefs.size) {
+      propSet.push({ type: 'HostSystem', pathSet: HOST_PATHS });
+      objectSet.push(...[...hostRefs.values()].map((obj) => ({ obj })));
+    }
+    if (oms.length) {
+      propSet.push({ type: 'OptionManager', pathSet: ['setting'] });
+      objectSet.push(...oms.map((obj) => ({ obj })));
+    }
+    const objects: ObjectContent[] = await retrieveAll(c, [{ propSet, objectSet }]);
+    const dcProps = objects.find((o) => same(o.obj, dc))?.props;
+    if (!dcProps) throw new StaleIdentity(`datacenter ${dc.value} returned nothing`);
+    if (cachedDc && (dcProps['name'] !== datacenterPath || !same(dcProps['parent'] as MoRef, c.serviceContent.rootFolder))) {
+      throw new StaleIdentity(`datacenter ${dc.value} is no longer ${datacenterPath}`);
+    }
+    const hostFolder = (dcProps['hostFolder'] as MoRef | undefined) ?? null;
+    if (!datacenterPath.includes('/')) this.datacenters.set(datacenterPath, { datacenter: dc, hostFolder });
+    const cluster: ClusterState = { datacenterRef: dc.value, hostFolderRef: hostFolder?.value };
+    if (cl) {
+      const clProps = objects.find((o) => same(o.obj, cl))?.props;
+      if (!clProps) throw new StaleIdentity(`cluster ${cl.value} returned nothing`);
+      if (cachedCluster && (clProps['name'] !== escapePathSegment(clusterName) || !same(clProps['parent'] as MoRef, hostFolder))) {
+        throw new StaleIdentity(`cluster ${cl.value} is no longer ${datacenterPath}/host/${clusterName}`);
+      }
+      cluster.clusterRef = cl.value;
+      cluster.config = fromClusterConfig((clProps['configurationEx'] ?? {}) as ClusterConfigInfoEx);
+      this.clusters.set(clusterKey, cl);
+    } else {
+      this.clusters.delete(clusterKey);
+      this.gone(hostFolder, clusterName, epoch);
+    }
+    const byUuid = new Map<string, WireHost>();
+    for (const o of objects) {
+      if (o.obj.type !== 'HostSystem') continue;
+      const h = hostStateFrom(o);
+      const asked = [...hostRefs].find(([, r]) => same(r, o.obj))?.[0];
+      if (asked && h.uuid.toLowerCase() !== asked) throw new StaleIdentity(`host ${o.obj.value} no longer has UUID ${asked}`);
+      if (asked) byUuid.set(asked, h);
+    }
+    if (byUuid.size !== hostRefs.size) throw new StaleIdentity('a host returned nothing');
+    const known = new Map<string, Record<string, unknown>>();
+    for (const o of objects) if (o.obj.type === 'OptionManager') known.set(o.obj.value, settingOf(o.props, keys));
+    return { cluster, hosts: await this.withAdvanced(uuids, byUuid, keys, known) };
+  }
+
+  /** Datacenter, its hostFolder, the cluster and its configurationEx (no member hosts). */
   async readCluster(datacenterPath: string, clusterName: string): Promise<ClusterState> {
-    const dc = await ops.FindByInventoryPath(this.c, datacenterPath);
-    if (!dc || dc.type !== 'Datacenter') return {};
-    const dcp = await this.props(dc, ['hostFolder']);
-    const hostFolder = dcp['hostFolder'] as MoRef | undefined;
-    const cl = await ops.FindByInventoryPath(this.c, `${datacenterPath}/host/${clusterName}`);
-    const base: ClusterState = { datacenterRef: dc.value, hostFolderRef: hostFolder?.value };
-    if (!cl || cl.type !== 'ClusterComputeResource') return base;
-    const cp = await this.props(cl, ['configurationEx']);
-    return { ...base, clusterRef: cl.value, config: fromClusterConfig((cp['configurationEx'] ?? {}) as ClusterConfigInfoEx) };
+    return (await this.readState(datacenterPath, clusterName, [], [])).cluster;
   }
 
   async findHostByUuid(datacenterRef: string | undefined, uuid: string): Promise<string | undefined> {
-    const r = await ops.FindByUuid(this.c, uuid, datacenterRef ? mo('Datacenter', datacenterRef) : undefined);
+    const r = await this.client.ops.FindByUuid(uuid, datacenterRef ? { type: 'Datacenter', value: datacenterRef } : undefined);
+    if (r) this.hostsByUuid.set(uuid.toLowerCase(), r);
     return r?.value;
   }
 
+  /**
+   * One host by MoRef: one RetrievePropertiesEx of the host (and of its advanced-option manager
+   * when that is already known), else read.readHosts + read.readAdvancedOptions (2 calls).
+   */
   async readHost(hostRef: string, advancedKeys: string[]): Promise<HostState> {
-    const p = await this.props(mo('HostSystem', hostRef), [
-      'name', 'hardware.systemInfo.uuid', 'parent', 'runtime.connectionState', 'runtime.inMaintenanceMode', 'vm', 'configManager',
-      'config.network', 'config.virtualNicManagerInfo', 'config.dateTimeInfo', 'config.service',
-    ]);
-    const cm = (p['configManager'] ?? {}) as Record<string, MoRef | undefined>;
-    const net = (p['config.network'] ?? { vswitch: [], portgroup: [], vnic: [], pnic: [] }) as HostNetworkInfo;
-    const services: HostState['services'] = {};
-    const vnm = (p['config.virtualNicManagerInfo'] ?? {}) as { netConfig?: VirtualNicManagerNetConfig[] };
-    for (const nc of vnm.netConfig ?? []) {
-      if (!SERVICE_TYPES.includes(nc.nicType as VmkService)) continue;
-      services[nc.nicType as VmkService] = (nc.selectedVnic ?? []).map((k) => k.replace(/^.*VirtualNic-/, ''));
-    }
-    const dt = (p['config.dateTimeInfo'] ?? {}) as { ntpConfig?: { server?: string[] } };
-    const svc = ((p['config.service'] ?? {}) as { service?: HostService[] }).service ?? [];
-    const ntpd = svc.find((s) => s.key === 'ntpd');
-    const advanced: HostState['advanced'] = {};
-    const om = cm['advancedOption'];
+    const ref: MoRef = { type: 'HostSystem', value: hostRef };
+    const om = advancedKeys.length ? this.optionManagers.get(hostRef) : undefined;
+    let host: WireHost | undefined;
+    const known = new Map<string, Record<string, unknown>>();
     if (om) {
-      for (const key of advancedKeys) {
-        try {
-          const r = await ops.QueryOptions(this.c, om, key);
-          const hit = r.find((o) => o.key === key);
-          if (hit) advanced[key] = hit.value as string | number | boolean;
-        } catch {
-          // InvalidName: not set on this host
-        }
+      const objects = await retrieveAll(this.client, [{
+        propSet: [{ type: 'HostSystem', pathSet: HOST_PATHS }, { type: 'OptionManager', pathSet: ['setting'] }],
+        objectSet: [{ obj: ref }, { obj: om }],
+      }]);
+      for (const o of objects) {
+        if (o.obj.type === 'HostSystem') host = hostStateFrom(o);
+        else if (o.obj.type === 'OptionManager') known.set(o.obj.value, settingOf(o.props, advancedKeys));
       }
+    } else {
+      [host] = await this.client.read.readHosts([ref]);
     }
-    const dns = net.dnsConfig;
-    const vmList = p['vm'];
-    return {
-      refs: {
-        host: hostRef, networkSystem: cm['networkSystem']?.value, dateTimeSystem: cm['dateTimeSystem']?.value, serviceSystem: cm['serviceSystem']?.value,
-        virtualNicManager: cm['virtualNicManager']?.value, advancedOption: om?.value,
-      },
-      name: String(p['name'] ?? ''),
-      uuid: String(p['hardware.systemInfo.uuid'] ?? ''),
-      parentRef: (p['parent'] as MoRef | undefined)?.value,
-      connectionState: String(p['runtime.connectionState'] ?? 'connected'),
-      inMaintenanceMode: p['runtime.inMaintenanceMode'] === true,
-      vmCount: Array.isArray(vmList) ? vmList.length : 0,
-      vswitches: (net.vswitch ?? []).map((v) => ({
-        name: v.name, uplinks: v.spec.bridge?.nicDevice ?? [], mtu: v.mtu ?? v.spec.mtu ?? 1500, numPorts: v.spec.numPorts,
-        teaming: toTeaming(v.spec.policy) ?? {}, security: toSecurity(v.spec.policy) ?? {},
-      })),
-      portgroups: (net.portgroup ?? []).map((g) => ({
-        name: g.spec.name, vswitch: g.spec.vswitchName, vlanId: g.spec.vlanId, teaming: toTeaming(g.spec.policy), security: toSecurity(g.spec.policy),
-      })),
-      vmknics: (net.vnic ?? []).map((n) => ({
-        device: n.device, portgroup: n.portgroup, dhcp: n.spec.ip?.dhcp ?? false, ipAddress: n.spec.ip?.ipAddress, subnetMask: n.spec.ip?.subnetMask, mtu: n.spec.mtu ?? 1500,
-      })),
-      services,
-      ntpServers: dt.ntpConfig?.server ?? [],
-      ntpd: ntpd ? { policy: ntpd.policy, running: ntpd.running } : undefined,
-      dns: { dhcp: dns?.dhcp ?? false, hostName: dns?.hostName ?? '', domainName: dns?.domainName ?? '', servers: dns?.address ?? [], searchDomains: dns?.searchDomain ?? [] },
-      advanced,
-    };
+    if (!host) throw new ManagedObjectNotFound('ManagedObjectNotFound', `HostSystem ${hostRef} returned no properties`, { obj: ref }, 'RetrievePropertiesEx');
+    const uuid = host.uuid.toLowerCase();
+    return (await this.withAdvanced([uuid], new Map([[uuid, host]]), advancedKeys, known))[uuid]!;
+  }
+
+  /**
+   * Lets one creation per (folder, name) reach vCenter (see the module docstring); others wait for
+   * it and get DuplicateName, as vCenter would answer them.
+   */
+  private async createOnce(folder: MoRef, name: string, method: string, create: () => Promise<MoRef>): Promise<string> {
+    const key = `${folder.value}\n${name}`;
+    const earlier = this.creations.get(key);
+    if (earlier) {
+      const obj = await earlier.promise;
+      throw new DuplicateName('DuplicateName', `${name} was already created by a concurrent job on this connection (answered without a call)`, { name, object: obj }, method);
+    }
+    const entry: Creation = { promise: create() };
+    this.creations.set(key, entry);
+    try {
+      const obj = await entry.promise;
+      entry.doneEpoch = this.epoch;
+      return obj.value;
+    } catch (e) {
+      this.creations.delete(key);
+      throw e;
+    }
   }
 
   async createDatacenter(parentPath: string, name: string): Promise<string> {
-    const folder = parentPath ? await ops.FindByInventoryPath(this.c, parentPath) : this.c.serviceContent.rootFolder;
+    const folder = parentPath ? await this.client.ops.FindByInventoryPath(parentPath) : this.client.serviceContent.rootFolder;
     if (!folder) throw new Error(`folder ${parentPath} for datacenter ${name} does not exist`);
-    return (await ops.CreateDatacenter(this.c, folder, name)).value;
+    return this.createOnce(folder, name, 'CreateDatacenter', () => this.client.ops.CreateDatacenter(folder, name));
   }
 
   async createClusterEx(hostFolderRef: string, name: string, spec: ClusterSpec): Promise<string> {
-    return (await ops.CreateClusterEx(this.c, mo('Folder', hostFolderRef), name, toClusterSpec(spec))).value;
+    const folder: MoRef = { type: 'Folder', value: hostFolderRef };
+    return this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)));
   }
 
   async reconfigureComputeResource(clusterRef: string, spec: ClusterSpec, modify: boolean): Promise<void> {
-    await this.task(ops.ReconfigureComputeResource_Task(this.c, mo('ClusterComputeResource', clusterRef), toClusterSpec(spec), modify), 'ReconfigureComputeResource_Task');
+    const key = `${clusterRef}\n${modify}\n${JSON.stringify(spec)}`;
+    const inFlight = this.reconfigures.get(key);
+    if (inFlight) return inFlight;
+    const p = (async () => {
+      const t = await this.client.ops.ReconfigureComputeResource_Task({ type: 'ClusterComputeResource', value: clusterRef }, toClusterSpec(spec), modify);
+      await this.task(t, 'ReconfigureComputeResource_Task');
+    })();
+    this.reconfigures.set(key, p);
+    try {
+      await p;
+    } finally {
+      this.reconfigures.delete(key);
+    }
   }
 
   async addHost(clusterRef: string, spec: HostConnectArgs, asConnected: boolean): Promise<string> {
-    const r = await this.task(ops.AddHost_Task(this.c, mo('ClusterComputeResource', clusterRef), {
+    const t = await this.client.ops.AddHost_Task({ type: 'ClusterComputeResource', value: clusterRef }, {
       hostName: spec.hostName, userName: spec.userName, password: spec.password, force: false,
       ...(spec.sslThumbprint ? { sslThumbprint: spec.sslThumbprint } : {}),
-    }, asConnected), 'AddHost_Task');
-    return (r as MoRef).value;
+    }, asConnected);
+    return ((await this.task(t, 'AddHost_Task')) as MoRef).value;
   }
 
   async enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
-    await this.task(ops.EnterMaintenanceMode_Task(this.c, mo('HostSystem', hostRef), timeoutS), 'EnterMaintenanceMode_Task');
+    await this.task(await this.client.ops.EnterMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS), 'EnterMaintenanceMode_Task');
   }
 
   async exitMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
-    await this.task(ops.ExitMaintenanceMode_Task(this.c, mo('HostSystem', hostRef), timeoutS), 'ExitMaintenanceMode_Task');
+    await this.task(await this.client.ops.ExitMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS), 'ExitMaintenanceMode_Task');
   }
 
   async addVirtualSwitch(ns: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void> {
-    await ops.AddVirtualSwitch(this.c, mo('HostNetworkSystem', ns), vswitchName, toVswitchSpec(spec));
+    await this.client.ops.AddVirtualSwitch({ type: 'HostNetworkSystem', value: ns }, vswitchName, toVswitchSpec(spec));
   }
 
   async updateVirtualSwitch(ns: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void> {
-    await ops.UpdateVirtualSwitch(this.c, mo('HostNetworkSystem', ns), vswitchName, toVswitchSpec(spec));
+    await this.client.ops.UpdateVirtualSwitch({ type: 'HostNetworkSystem', value: ns }, vswitchName, toVswitchSpec(spec));
   }
 
   private pg(p: PortgroupSpecArgs) {
@@ -304,11 +555,11 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async addPortGroup(ns: string, portgrp: PortgroupSpecArgs): Promise<void> {
-    await ops.AddPortGroup(this.c, mo('HostNetworkSystem', ns), this.pg(portgrp));
+    await this.client.ops.AddPortGroup({ type: 'HostNetworkSystem', value: ns }, this.pg(portgrp));
   }
 
   async updatePortGroup(ns: string, pgName: string, portgrp: PortgroupSpecArgs): Promise<void> {
-    await ops.UpdatePortGroup(this.c, mo('HostNetworkSystem', ns), pgName, this.pg(portgrp));
+    await this.client.ops.UpdatePortGroup({ type: 'HostNetworkSystem', value: ns }, pgName, this.pg(portgrp));
   }
 
   private vnic(n: VnicSpecArgs) {
@@ -316,82 +567,71 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async addVirtualNic(ns: string, portgroup: string, nic: VnicSpecArgs): Promise<string> {
-    return ops.AddVirtualNic(this.c, mo('HostNetworkSystem', ns), portgroup, this.vnic(nic));
+    return this.client.ops.AddVirtualNic({ type: 'HostNetworkSystem', value: ns }, portgroup, this.vnic(nic));
   }
 
   async updateVirtualNic(ns: string, device: string, nic: VnicSpecArgs): Promise<void> {
-    await ops.UpdateVirtualNic(this.c, mo('HostNetworkSystem', ns), device, this.vnic(nic));
+    await this.client.ops.UpdateVirtualNic({ type: 'HostNetworkSystem', value: ns }, device, this.vnic(nic));
   }
 
   async selectVnicForNicType(vnm: string, nicType: VmkService, device: string): Promise<void> {
-    await ops.SelectVnicForNicType(this.c, mo('HostVirtualNicManager', vnm), nicType, device);
+    await this.client.ops.SelectVnicForNicType({ type: 'HostVirtualNicManager', value: vnm }, nicType, device);
   }
 
   async deselectVnicForNicType(vnm: string, nicType: VmkService, device: string): Promise<void> {
-    await ops.DeselectVnicForNicType(this.c, mo('HostVirtualNicManager', vnm), nicType, device);
+    await this.client.ops.DeselectVnicForNicType({ type: 'HostVirtualNicManager', value: vnm }, nicType, device);
   }
 
   async updateDateTimeConfig(dts: string, ntpServers: string[]): Promise<void> {
-    await ops.UpdateDateTimeConfig(this.c, mo('HostDateTimeSystem', dts), { ntpConfig: { server: ntpServers } });
+    await this.client.ops.UpdateDateTimeConfig({ type: 'HostDateTimeSystem', value: dts }, { ntpConfig: { server: ntpServers } });
   }
 
   async updateServicePolicy(ss: string, id: string, policy: string): Promise<void> {
-    await ops.UpdateServicePolicy(this.c, mo('HostServiceSystem', ss), id, policy as 'on');
+    await this.client.ops.UpdateServicePolicy({ type: 'HostServiceSystem', value: ss }, id, policy as 'on');
   }
 
   async startService(ss: string, id: string): Promise<void> {
-    await ops.StartService(this.c, mo('HostServiceSystem', ss), id);
+    await this.client.ops.StartService({ type: 'HostServiceSystem', value: ss }, id);
   }
 
   async updateDnsConfig(ns: string, dns: { dhcp: boolean; hostName: string; domainName: string; servers: string[]; searchDomains: string[] }): Promise<void> {
-    await ops.UpdateDnsConfig(this.c, mo('HostNetworkSystem', ns), {
+    await this.client.ops.UpdateDnsConfig({ type: 'HostNetworkSystem', value: ns }, {
       _type: 'HostDnsConfig', dhcp: dns.dhcp, hostName: dns.hostName, domainName: dns.domainName, address: dns.servers, searchDomain: dns.searchDomains,
-    } as Parameters<typeof ops.UpdateDnsConfig>[2]);
+    } as Parameters<VsphereClient['ops']['UpdateDnsConfig']>[1]);
   }
 
   async updateOptions(om: string, changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[]): Promise<void> {
-    await ops.UpdateOptions(this.c, mo('OptionManager', om), changed.map((o) => ({ key: o.key, value: { xsdType: `xsd:${o.type}`, value: o.value } })));
+    await this.client.ops.UpdateOptions({ type: 'OptionManager', value: om }, changed.map((o) => ({ key: o.key, value: { xsdType: `xsd:${o.type}`, value: o.value } })));
   }
 
+  /** The client's per-method counters (Login and reads included), split into reads and mutating calls. */
   calls(): CallCounts {
-    const byMethod = Object.fromEntries(this.endpoint.calls);
+    const byMethod = this.client.callCounts();
     let total = 0;
     let mutating = 0;
-    for (const [m, n] of this.endpoint.calls) {
+    for (const [m, n] of Object.entries(byMethod)) {
       total += n;
       if (!READ_METHODS.has(m)) mutating += n;
     }
     return { total, mutating, byMethod };
   }
 
+  /** Logs every pooled session out and closes the sockets; idempotent. */
   async close(): Promise<void> {
-    try {
-      await ops.Logout(this.c);
-    } catch {
-      // already gone
-    }
-    this.endpoint.close();
+    await this.client.close();
   }
 }
 
 /**
- * Connects to a configured vCenter (URL, username, password source, thumbprint pin or CA file).
- * @throws Error for an unknown name or unreadable secret; InvalidLogin, VsphereNetworkError, … from Login.
+ * Connects to a configured vCenter (URL, username, password source, thumbprint pin or CA file)
+ * through {@link VsphereClient}: a pool of up to `max-sessions` sessions, `timeout-ms` per call.
+ * @param maxConcurrent concurrent HTTP requests (default: the client's, 2 × max-sessions)
+ * @throws Error for an unreadable secret; InvalidLogin, ThumbprintMismatchError, VsphereNetworkError, … from connect
  */
 export async function connectVcenter(vc: VcenterConfig, log: Logger, env: NodeJS.ProcessEnv = process.env, maxConcurrent?: number): Promise<VsphereVcenter> {
   const password = readSecret(vc, `vcenters[${vc.name}]`, env);
-  const endpoint = new SoapEndpoint({
-    url: vc.url, timeoutMs: vc['timeout-ms'], maxConcurrent: maxConcurrent ?? vc['max-sessions'] * 4, logger: log,
-    ...(vc.thumbprint ? { thumbprint: vc.thumbprint } : {}),
-  });
-  const caller = new SessionCaller(endpoint, vc.username, password);
-  try {
-    await caller.login();
-  } catch (e) {
-    endpoint.close();
-    throw e;
-  }
-  return new VsphereVcenter(caller, endpoint, Math.max(vc['timeout-ms'] * 10, 60_000));
+  const client = await VsphereClient.connect(vc, password, { logger: log, ...(maxConcurrent ? { maxConcurrentRequests: maxConcurrent } : {}) });
+  return new VsphereVcenter(client, Math.max(vc['timeout-ms'] * 10, 60_000));
 }
 
 /** A {@link VcenterConnector} over the `vcenters:` list. */
