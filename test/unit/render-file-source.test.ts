@@ -121,6 +121,9 @@ describe('boot file source', () => {
     const http = text(await src.resolve('esx1/boot.cfg', { ...ctx(addr), protocol: 'http' }));
     expect(http).toContain('prefix=http://10.99.0.1:8080/boot/esx1/\n');
     expect(text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()))).toContain('prefix=esx1\n');
+    // mboot.efi loaded from the image (efi/boot/bootx64.efi) asks next to itself first.
+    expect(text(await src.resolve('esx1/efi/boot/01-52-54-00-12-34-56/boot.cfg', ctx()))).toContain('prefix=esx1\n');
+    expect(text(await src.resolve('esx1/efi/boot/boot.cfg', ctx(addr)))).toMatch(/statelesx\.image=esx1/);
   });
 
   it('serves image files lower-cased as boot.cfg references them; hidden imports never', async () => {

@@ -8,7 +8,7 @@
  *  4. files rendered per host (the policy decides, the renderers render):
  *     `[dir/]pxelinux.cfg/<uuid>` (pxelinux's wire byte order; SMBIOS order also matched),
  *     `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
- *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `01-<mac>/boot.cfg` (UEFI mboot.efi),
+ *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
  *     `hosts/<uuid>/ks.cfg`;
  *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never).
@@ -155,9 +155,11 @@ export class DefaultBootFileSource implements BootFileSource {
       }, tpl.name);
       return { data, contentType: text, decision: d, firmware: 'unknown', query };
     }
-    // ESXi boot.cfg: UEFI mboot.efi asks 01-<mac>/boot.cfg; mboot.c32 -c asks <image>/boot.cfg.
-    if (segs.length === 2 && segs[1] === 'boot.cfg' && MAC_NAME.test(segs[0]!)) {
-      const query: HostQuery = { mac: MAC_NAME.exec(segs[0]!)![1]!, firmware: 'uefi' };
+    // ESXi boot.cfg: UEFI mboot.efi first asks `01-<mac>/boot.cfg` in the directory it was loaded
+    // from (tftp root, or `<image>/efi/boot/`); mboot.c32 -c asks <image>/boot.cfg.
+    const macDir = segs.length >= 2 && segs[segs.length - 1] === 'boot.cfg' ? MAC_NAME.exec(segs[segs.length - 2]!) : null;
+    if (macDir) {
+      const query: HostQuery = { mac: macDir[1]!, firmware: 'uefi' };
       const d = await this.decide(query);
       if (d.action !== 'boot' || d.image.kind !== 'esxi') return null;
       return this.renderBootCfg(d, ctx, query);
