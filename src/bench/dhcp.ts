@@ -12,7 +12,7 @@
  * Our side is the DHCP service alone (createDhcpServer, full mode, SQLite store), started by this
  * file in child mode inside the namespace, so its CPU is not shared with perfdhcp.
  *
- * Run alone: `npx tsx src/bench/dhcp.ts` (or through `npm run bench`).
+ * Run alone: `npx tsx src/bench/dhcp.ts [--quick]` (or `npm run bench -- --only dhcp`).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +44,8 @@ export interface DhcpBenchOptions {
   clients?: number;
   /** Whole-run deadline (ms). Default 240 s. */
   deadlineMs?: number;
+  /** `npm run bench -- --quick`: 2 s steps up to 4000/s, 90 s deadline (explicit fields win). */
+  quick?: boolean;
 }
 
 /** One perfdhcp run. */
@@ -69,6 +71,8 @@ export interface DhcpBenchResult {
   runs: DhcpServerRun[];
   /** statelesx zero-drop rate / dnsmasq zero-drop rate (NaN when dnsmasq has none). */
   ratio: number;
+  /** The result as report tables (see {@link dhcpTables}); `npm run bench` prints these. */
+  tables: DhcpBenchTable[];
 }
 
 const NS = `sx-bench-dhcp-${process.pid}`;
@@ -197,7 +201,8 @@ function summarize(server: DhcpServerRun['server'], steps: PerfdhcpStep[]): Dhcp
  * @throws Error when not root, or perfdhcp / dnsmasq are missing (says to run scripts/install-test-deps)
  */
 export async function benchDhcp(opts: DhcpBenchOptions = {}): Promise<DhcpBenchResult> {
-  const o: Required<DhcpBenchOptions> = { stepSeconds: 4, startRate: 250, maxRate: 32000, clients: 20000, deadlineMs: 240_000, ...opts };
+  const base = opts.quick ? { stepSeconds: 2, maxRate: 4000, deadlineMs: 90_000 } : {};
+  const o: Required<DhcpBenchOptions> = { stepSeconds: 4, startRate: 250, maxRate: 32000, clients: 20000, deadlineMs: 240_000, quick: false, ...base, ...opts };
   if (process.getuid?.() !== 0) throw new Error('the DHCP benchmark needs root (network namespaces)');
   for (const [cmd, pkg] of [['perfdhcp', 'kea-admin'], ['dnsmasq', 'dnsmasq-base']] as const) {
     if (!(await have(cmd))) throw new Error(`${cmd} (Debian package ${pkg}) is not installed: run scripts/install-test-deps`);
@@ -237,11 +242,12 @@ export async function benchDhcp(opts: DhcpBenchOptions = {}): Promise<DhcpBenchR
   }
   const ours = runs.find((r) => r.server === 'statelesx')!;
   const ref = runs.find((r) => r.server === 'dnsmasq')!;
-  return { runs, ratio: ref.zeroDropRate > 0 ? ours.zeroDropRate / ref.zeroDropRate : NaN };
+  const result = { runs, ratio: ref.zeroDropRate > 0 ? ours.zeroDropRate / ref.zeroDropRate : NaN };
+  return { ...result, tables: dhcpTables(result) };
 }
 
 /** The result as report tables (one summary, one per-step). */
-export function dhcpTables(r: DhcpBenchResult): DhcpBenchTable[] {
+export function dhcpTables(r: Pick<DhcpBenchResult, 'runs' | 'ratio'>): DhcpBenchTable[] {
   const fmt = (n: number) => Math.round(n);
   return [
     {
@@ -264,8 +270,8 @@ export function dhcpTables(r: DhcpBenchResult): DhcpBenchTable[] {
 if (process.argv[2] === CHILD_FLAG) {
   childMain(process.argv[3] ?? ':memory:').catch((e: unknown) => { process.stderr.write(`${(e as Error).stack}\n`); process.exit(1); });
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  benchDhcp().then((r) => {
-    for (const t of dhcpTables(r)) {
+  benchDhcp({ quick: process.argv.includes('--quick') }).then((r) => {
+    for (const t of r.tables) {
       console.log(`\n${t.title}\n${t.columns.join(' | ')}`);
       for (const row of t.rows) console.log(row.join(' | '));
       for (const n of t.notes) console.log(n);
