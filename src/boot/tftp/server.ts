@@ -42,7 +42,7 @@ export interface TftpServerOptions {
   /** Limits from the config (`tftp.*`); `port` in it is ignored in favour of {@link port}. */
   limits: Config['tftp'];
   log: Logger;
-  /** Floor of the adaptive retransmission timeout, ms (default 100). */
+  /** Floor of the adaptive retransmission timeout, ms (default 20; the RTO is srtt + 4·rttvar above it). */
   minRtoMs?: number;
   /** Ceiling of the retransmission timeout when the client did not negotiate one, ms (default 3000). */
   maxRtoMs?: number;
@@ -360,7 +360,7 @@ class TftpServerImpl implements TftpServer {
       source,
       negotiated,
       maxRetries: limits.retries,
-      minRtoMs: this.opts.minRtoMs ?? 100,
+      minRtoMs: this.opts.minRtoMs ?? 20,
       maxRtoMs: this.opts.maxRtoMs ?? 3000,
       log,
       metrics: this.metrics,

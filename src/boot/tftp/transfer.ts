@@ -6,9 +6,11 @@
  * holds at least one window and reads ahead ~128 KiB with one scatter read (`fs.readv`), so a
  * lock-step transfer does one disk read per many blocks and never holds more than the ring.
  * A window [lastAcked+1 … lastAcked+windowsize] is sent, then the transfer waits for an ACK:
- *  - ACK of a block inside the window (the client saw a gap) → go back and send from ack+1;
+ *  - ACK of a block inside the window (the client saw a gap) → go back and send from ack+1,
+ *    except for ACKs provoked by our own last resend (below the resend mark), which only slide;
  *  - ACK of the last block of the file → done;
- *  - a duplicate or stale ACK → ignored: only the timer resends (no sorcerer's apprentice).
+ *  - a duplicate or stale ACK → ignored: only the timer resends (no sorcerer's apprentice); the
+ *    one exception is the first repeat of an ACK that only slid the window, which goes back once.
  * Block numbers are tracked as absolute integers; on the wire they wrap 65535 → 0 (tftp-hpa,
  * dnsmasq, iPXE and ESXi's mboot all expect 0 after 65535).
  *
@@ -32,6 +34,8 @@ import type { FailReason, TftpMetrics } from './metrics.js';
 const READ_AHEAD_BYTES = 128 * 1024;
 /** Upper bound of ring slots from read-ahead alone (small blksize). */
 const READ_AHEAD_MAX_SLOTS = 256;
+/** Bytes sent back to back before yielding to the event loop (see Transfer.burst). */
+const BURST_BYTES = 64 * 1024;
 /** Flush the bytes-sent counter to prom-client at least this often (bytes). */
 const METRIC_FLUSH_BYTES = 16 * 1024 * 1024;
 
@@ -86,6 +90,17 @@ export class Transfer {
   private lastAcked = 0;
   private lastSent = 0;
   private filledUpTo = 0;
+  /** Blocks of the current window still to send on later event-loop turns. */
+  private burstNext = 0;
+  private burstEnd = -1;
+  private burstImmediate: NodeJS.Immediate | null = null;
+  private readonly burstBound = (): void => this.burst();
+  /** Next block `pump` sends. */
+  private sendFrom = 1;
+  /** Block whose ACK only slid the window (see onAck); -1 when none. */
+  private slidAt = -1;
+  /** Highest block sent when the last resend (go-back or timeout) went out. */
+  private resendMark = 0;
   private lastBlock = Number.POSITIVE_INFINITY;
   private reading = false;
 
@@ -182,18 +197,25 @@ export class Transfer {
       this.slots[i] = this.ring.subarray(i * this.stride + 4, (i + 1) * this.stride);
     }
     this.retransmitted = false;
-    this.sendWindow();
+    this.sendFrom = 1;
+    this.pump();
   }
 
-  /** Sends [lastAcked+1 … lastAcked+windowsize] (clipped to the last block); reads ahead first when needed. */
-  private sendWindow(): void {
+  /**
+   * Sends blocks [sendFrom … lastAcked+windowsize] (clipped to the last block), reading ahead
+   * first when they are not in the ring yet. `sendFrom` is lastAcked+1 for a new window, a go-back
+   * or a timeout, and lastSent+1 when the window only slides.
+   */
+  private pump(): void {
     if (this.reading || this.state !== 'data') return;
-    const start = this.lastAcked + 1;
+    this.cancelBurst();
     const end = Math.min(this.lastAcked + this.windowsize, this.lastBlock);
     if (end > this.filledUpTo) {
       void this.fill();
       return;
     }
+    const start = this.sendFrom;
+    if (start > end) return;
     if (start <= this.lastSent) {
       this.retransmitted = true;
       this.p.metrics.retransmitted.inc(Math.min(end, this.lastSent) - start + 1);
@@ -201,11 +223,35 @@ export class Transfer {
       this.retransmitted = false;
       this.sentAt = performance.now();
     }
+    if (this.retransmitted) this.resendMark = Math.max(end, this.lastSent);
+    this.sendFrom = end + 1;
+    this.burstNext = start;
+    this.burstEnd = end;
+    this.burst();
+  }
+
+  /** A newer ACK or timeout supersedes the unsent rest of the previous burst. */
+  private cancelBurst(): void {
+    if (this.burstImmediate === null) return;
+    clearImmediate(this.burstImmediate);
+    this.burstImmediate = null;
+  }
+
+  /**
+   * Sends blocks burstNext…burstEnd, at most BURST_BYTES at once; the rest follows on the next
+   * event-loop turn so a receiver with a small socket buffer (atftp at blksize 8192) can drain it
+   * between bursts instead of dropping the window's tail.
+   */
+  private burst(): void {
+    this.burstImmediate = null;
+    if (this.state !== 'data') return;
     const socket = this.socket!;
     const ring = this.ring!;
     const n = this.nslots;
     let bytes = 0;
-    for (let b = start; b <= end; b++) {
+    let b = this.burstNext;
+    const end = this.burstEnd;
+    for (; b <= end && bytes < BURST_BYTES; b++) {
       const slot = b % n;
       const off = slot * this.stride;
       const len = this.slotLen[slot]!;
@@ -213,11 +259,13 @@ export class Transfer {
       socket.send(ring, off, 4 + len, this.clientPort, this.clientAddress);
       bytes += len;
     }
-    if (end > this.lastSent) this.lastSent = end;
+    this.burstNext = b;
+    if (b - 1 > this.lastSent) this.lastSent = b - 1;
     this.bytesSent += bytes;
     this.bytesUnflushed += bytes;
     if (this.bytesUnflushed >= METRIC_FLUSH_BYTES) this.flushBytes();
-    this.armTimer();
+    if (b <= end) this.burstImmediate = setImmediate(this.burstBound);
+    else this.armTimer();
   }
 
   /** Reads blocks filledUpTo+1 … lastAcked+nslots into their (free) slots, then sends. */
@@ -250,7 +298,7 @@ export class Transfer {
       }
     }
     this.filledUpTo = upTo;
-    this.sendWindow();
+    this.pump();
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
@@ -289,16 +337,37 @@ export class Transfer {
       return;
     }
     if (this.state !== 'data') return;
+    this.cancelBurst();
     const abs = this.lastAcked + ((ack16 - (this.lastAcked & 0xffff)) & 0xffff);
+    if (abs === this.lastAcked && abs === this.slidAt) {
+      // We only slid the window on the first ACK of this block (it came after a resend); the client
+      // repeating it means the gap after it is real: go back once, never again for this block.
+      this.slidAt = -1;
+      this.sendFrom = abs + 1;
+      this.pump();
+      return;
+    }
     if (abs === this.lastAcked || abs > this.lastSent) return; // duplicate or stale: the timer resends
     this.lastAcked = abs;
     this.retries = 0;
     if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
+    else this.resetRto();
     if (abs === this.lastBlock) {
       this.finish();
       return;
     }
-    this.sendWindow();
+    // An ACK inside the window means the client saw a gap after `abs` (RFC 7440): go back to abs+1.
+    // But after a resend, clients (atftp) also ACK on every duplicate they see, so ACKs below the
+    // resend mark only slide the window; going back again would resend what is still in flight
+    // and feed a duplicate cycle. A real second loss there is recovered by the timer.
+    if (abs < this.lastSent && abs < this.resendMark) {
+      this.slidAt = abs;
+      this.sendFrom = this.lastSent + 1;
+    } else {
+      this.slidAt = -1;
+      this.sendFrom = abs + 1;
+    }
+    this.pump();
   }
 
   private sampleRtt(ms: number): void {
@@ -309,6 +378,15 @@ export class Transfer {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
       this.srtt = 0.875 * this.srtt + 0.125 * ms;
     }
+    this.resetRto();
+  }
+
+  /**
+   * Progress after a resend: drop the exponential backoff and return to the RTT-based RTO (a
+   * client that stalls once should not slow the rest of the transfer to the backed-off timer).
+   */
+  private resetRto(): void {
+    if (this.srtt < 0) return;
     const rto = Math.ceil(this.srtt + Math.max(1, 4 * this.rttvar));
     this.rto = Math.min(this.maxRto, Math.max(this.p.minRtoMs, rto));
   }
@@ -331,6 +409,7 @@ export class Transfer {
       this.fail('timeout', `no ${what} after ${this.p.maxRetries} retransmissions`, false);
       return;
     }
+    this.cancelBurst();
     this.rto = Math.min(this.maxRto, this.rto * 2);
     this.p.log.debug({ retry: this.retries, rtoMs: this.rto, block: this.lastAcked + 1 }, 'retransmitting');
     if (this.state === 'oack') {
@@ -339,7 +418,8 @@ export class Transfer {
       this.socket!.send(this.oack!, this.clientPort, this.clientAddress);
       this.armTimer();
     } else {
-      this.sendWindow();
+      this.sendFrom = this.lastAcked + 1;
+      this.pump();
     }
   }
 
@@ -352,6 +432,8 @@ export class Transfer {
     this.state = 'done';
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.burstImmediate !== null) clearImmediate(this.burstImmediate);
+    this.burstImmediate = null;
     this.flushBytes();
     this.p.source.close();
     const s = this.socket;
