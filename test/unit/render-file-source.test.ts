@@ -32,7 +32,7 @@ beforeAll(async () => {
   const tftp = join(dir, 'tftp');
   const loaders = join(dir, 'loaders');
   const hand = join(dir, 'pxelinux.cfg');
-  for (const d of [tftp, loaders, hand, join(dir, 'e/efi/boot'), join(dir, 'l')]) mkdirSync(d, { recursive: true });
+  for (const d of [tftp, join(tftp, 'efi64'), loaders, hand, join(dir, 'e/efi/boot'), join(dir, 'l')]) mkdirSync(d, { recursive: true });
   writeFileSync(join(tftp, 'pxelinux.0'), 'static-root pxelinux');
   writeFileSync(join(loaders, 'pxelinux.0'), 'loader-dir pxelinux');
   writeFileSync(join(loaders, 'ldlinux.c32'), 'loader-dir ldlinux');
@@ -131,6 +131,9 @@ describe('boot file source', () => {
     expect(text(await src.resolve('esx1/mboot.c32', ctx()))).toBe('synthetic MBOOT.C32');
     expect(await src.resolve('.import-1-abc/half', ctx())).toBeNull();
     expect(await src.resolve('nosuchimage/k.b00', ctx())).toBeNull();
+    // syslinux.efi in tftp/efi64/ asks relative to its directory
+    expect(text(await src.resolve('efi64/lin1/vmlinuz', ctx()))).toBe('kernel');
+    expect(await src.resolve('notadir/lin1/vmlinuz', ctx())).toBeNull();
   });
 
   it('iPXE: boot.ipxe, hosts/<uuid>.ipxe (SMBIOS order), hosts/mac-<mac>.ipxe', async () => {

@@ -11,7 +11,9 @@
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
  *     `hosts/<uuid>/ks.cfg`;
- *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never).
+ *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never), also
+ *     as `<dir>/<image>/<path>` when `<dir>` is a directory of the static root (a loader there,
+ *     e.g. `efi64/syslinux.efi`, asks relative to its own directory).
  *
  * A file whose name does not identify the host (`<image>/boot.cfg`) is rendered for the host
  * last identified from the same client address (DHCP or an earlier boot-file request, within
@@ -87,17 +89,29 @@ export class DefaultBootFileSource implements BootFileSource {
       this.record(name, ctx, rendered, log);
       return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
     }
-    const first = segs[0]!;
-    if (segs.length > 1 && IMAGE_NAME_RE.test(first)) {
-      const dir = join(this.o.images.dir, first);
-      try {
-        await stat(join(dir, MANIFEST));
-      } catch {
-        return null;
-      }
-      return diskFile(dir, segs.slice(1), name);
+    const direct = await this.imageFile(segs, name);
+    if (direct) return direct;
+    // A loader in a subdirectory of the static root (`efi64/syslinux.efi`) resolves the relative
+    // paths of its config against that directory: `efi64/<image>/vmlinuz` is `<image>/vmlinuz`.
+    for (let i = 1; i < segs.length - 1; i++) {
+      if (!(await isDirectory(this.o.tftpRoot, segs.slice(0, i), name))) break;
+      const f = await this.imageFile(segs.slice(i), name);
+      if (f) return f;
     }
     return null;
+  }
+
+  /** `<image>/<path>` of an imported image (manifest present), or null. */
+  private async imageFile(segs: string[], name: string): Promise<DiskFile | null> {
+    const first = segs[0]!;
+    if (segs.length < 2 || !IMAGE_NAME_RE.test(first)) return null;
+    const dir = join(this.o.images.dir, first);
+    try {
+      await stat(join(dir, MANIFEST));
+    } catch {
+      return null;
+    }
+    return diskFile(dir, segs.slice(1), name);
   }
 
   private now(): number {
@@ -256,6 +270,11 @@ export class DefaultBootFileSource implements BootFileSource {
 
 function isLinuxBoot(d: BootDecision): boolean {
   return d.action === 'boot' && d.image.kind === 'linux';
+}
+
+async function isDirectory(root: string, segs: string[], requested: string): Promise<boolean> {
+  const real = await resolveInside(root, segs, requested);
+  return !!real && (await stat(real)).isDirectory();
 }
 
 async function diskFile(root: string, segs: string[], requested: string): Promise<DiskFile | null> {
