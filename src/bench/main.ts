@@ -7,7 +7,8 @@
  *
  * Each benchmark module is imported dynamically, so a missing module (not written yet) or one
  * that throws is reported as such and the others still run. A module may return
- * `{ tables: BenchTable[] }` (see report.ts); any other result is shown as a field/value table.
+ * `{ tables: BenchTable[] }` (see report.ts) or export `<name>Tables(result): BenchTable[]`
+ * (`tftpTables`, `dhcpTables`); any other result is shown as a field/value table.
  * Every benchmark bounds its own load; main adds a watchdog per module (`--module-timeout S`,
  * default 1800 s) and kills every child process it knows of on exit or Ctrl-C.
  */
@@ -61,11 +62,22 @@ function fn(mod: Module, name: string, file: string): (...args: unknown[]) => Pr
   return f as (...args: unknown[]) => Promise<unknown>;
 }
 
-/** Tables from a module result: its own `tables` when present, else a generic field/value table. */
-function tablesOf(name: string, result: unknown): BenchTable[] {
-  const t = (result as { tables?: unknown } | null)?.tables;
-  if (Array.isArray(t) && t.every((x) => x && typeof x === 'object' && 'title' in x && 'rows' in x)) return t as BenchTable[];
-  return [genericTable(name, result)];
+const isTables = (t: unknown): t is BenchTable[] =>
+  Array.isArray(t) && t.every((x) => x !== null && typeof x === 'object' && 'title' in x && 'rows' in x);
+
+/**
+ * Tables from a module result: its own `tables` when present, else what the module's
+ * `<prefix>Tables(result)` export makes of it, else a generic field/value table.
+ */
+function tablesOf(mod: Module, prefix: string, title: string, result: unknown): BenchTable[] {
+  const own = (result as { tables?: unknown } | null)?.tables;
+  if (isTables(own)) return own;
+  const make = mod[`${prefix}Tables`];
+  if (typeof make === 'function') {
+    const t = (make as (r: unknown) => unknown)(result);
+    if (isTables(t)) return t;
+  }
+  return [genericTable(title, result)];
 }
 
 /** One benchmark: how to run it (quick or full) and turn its result into tables. */
@@ -76,7 +88,7 @@ const BENCHES: Bench[] = [
     name: 'tftp',
     async run(quick) {
       const mod = await load('tftp.js');
-      return tablesOf('TFTP', await fn(mod, 'benchTftp', 'tftp.js')({ quick }));
+      return tablesOf(mod, 'tftp', 'TFTP', await fn(mod, 'benchTftp', 'tftp.js')({ quick }));
     },
   },
   {
@@ -97,7 +109,7 @@ const BENCHES: Bench[] = [
     name: 'dhcp',
     async run(quick) {
       const mod = await load('dhcp.js');
-      return tablesOf('DHCP', await fn(mod, 'benchDhcp', 'dhcp.js')({ quick }));
+      return tablesOf(mod, 'dhcp', 'DHCP', await fn(mod, 'benchDhcp', 'dhcp.js')({ quick }));
     },
   },
   {
