@@ -2,8 +2,9 @@
  * Browser test of the console in real Chromium (playwright-core, /usr/bin/chromium) against the
  * app listening on 127.0.0.1: first admin through the one-time setup link, a real TCP phone-home to
  * the initiator listener creates an unregistered host, it appears in the console, "Add to
- * cluster" writes it into the cluster file and queues its configure job in the durable jobs store.
- * Screenshots go to docs/screenshots/.
+ * cluster" writes it into the cluster file and queues its configure job, which runs against the
+ * vCenter simulator (strict mode) and succeeds; the job page updates live and the host shows as
+ * configured. Screenshots go to docs/screenshots/.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, copyFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { createInitiator, type Initiator } from '../../src/initiator/index.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
 import { clusterService, storeJobReader } from '../../src/web/adapters.js';
+import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(process.cwd(), 'docs', 'screenshots');
@@ -45,26 +47,32 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
   let browser: Browser;
   let page: Page;
   let setupUrl = '';
+  let vcsim: Vcsim;
+  let runner: JobRunner;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps`);
     dir = mkdtempSync(join(tmpdir(), 'sx-web-e2e-'));
     mkdirSync(join(dir, 'clusters'));
     copyFileSync('examples/clusters/lab-cluster.xml', join(dir, 'clusters', 'lab-cluster.xml'));
+    vcsim = await startVcsim(['-host-uuid', `esx-new.lab.example.com=${UUID}`]);
+    process.env['SX_WEB_E2E_VC_PW'] = vcsim.password;
+    process.env['SX_WEB_E2E_ESX_PW'] = 'esxi-root-password';
     const config = configSchema.parse({
       'data-dir': join(dir, 'data'), 'clusters-dir': join(dir, 'clusters'), 'listen-address': '127.0.0.1',
       http: { port: 0 }, initiator: { port: 0, 'require-token': false },
-      vcenters: [{ name: 'vc-lab', url: 'https://127.0.0.1:9/sdk', username: 'svc', 'password-env': 'SX_WEB_E2E_VC_PW' }],
+      vcenters: [{ name: 'vc-lab', url: vcsim.sdkUrl, username: vcsim.username, thumbprint: vcsim.thumbprint, 'password-env': 'SX_WEB_E2E_VC_PW' }],
       credentials: [{ name: 'esxi-root', username: 'root', 'password-env': 'SX_WEB_E2E_ESX_PW' }],
     });
     store = await openStore(config['data-dir']);
     const repo = new ClusterRepository({ dir: config['clusters-dir'], context: { vcenters: ['vc-lab'], credentials: ['esxi-root'] } });
     await repo.reload();
-    // The runner is not started: the join's job stays queued (running it needs the vCenter simulator).
-    const runner = new JobRunner({
+    runner = new JobRunner({
       jobs: store.jobs, config, clusters: { get: (n) => repo.get(n), findByHost: (u) => repo.findHostByUuid(u)?.cluster },
       connect: vcenterConnector(config.vcenters, silentLogger), log: silentLogger,
+      onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
+    runner.start();
     initiator = createInitiator(config, {
       store, queue: runner, log: silentLogger,
       declared: (u) => { const f = repo.findHostByUuid(u); return f ? { cluster: f.cluster.name, fqdn: f.host.fqdn } : undefined; },
@@ -83,11 +91,13 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await browser?.close();
     await http?.close();
     await initiator?.listener.close();
+    await runner?.close();
+    await vcsim?.stop();
     store?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('creates the first admin, sees a phoned-home host, adds it to a cluster, and the join is queued', async () => {
+  it('creates the first admin, sees a phoned-home host, adds it to a cluster, and the join runs to success', async () => {
     const base = `http://127.0.0.1:${http.address()!.port}`;
     expect(setupUrl).toMatch(new RegExp(`^${base}/setup\\?token=[A-Za-z0-9_-]{43}$`));
 
@@ -122,15 +132,22 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     expect(store.hosts.get(UUID)).toMatchObject({ state: 'registered', cluster: 'lab-cluster' });
     const jobs = store.jobs.list({ target: UUID });
     expect(jobs).toHaveLength(1);
-    expect(jobs[0]).toMatchObject({ kind: 'configure-host', state: 'queued' });
+    expect(jobs[0]).toMatchObject({ kind: 'configure-host' });
 
+    // The job page follows the job live (Server-Sent Events) until it succeeds against the simulator.
     await result.getByRole('link', { name: jobs[0]!.id }).click();
-    await page.locator('#job-state').waitFor();
-    expect(await page.locator('#job-state').textContent()).toBe('queued');
+    const state = page.locator('#job-state');
+    await state.waitFor();
+    await page.waitForFunction(() => document.getElementById('job-state')?.textContent === 'succeeded', undefined, { timeout: 60_000 });
+    expect(store.jobs.list({ target: UUID })[0]).toMatchObject({ state: 'succeeded' });
     await page.screenshot({ path: join(SHOTS, 'console-job.png') });
 
-    // The host is no longer listed as unregistered.
+    // The host shows as configured, and is no longer listed as unregistered.
+    await page.goto(`${base}/hosts`);
+    const hostRow = page.locator('tr', { hasText: UUID });
+    await hostRow.waitFor();
+    expect(await hostRow.textContent()).toContain('configured');
     await page.goto(`${base}/unregistered`);
     expect(await page.locator(`tr[data-uuid="${UUID}"]`).count()).toBe(0);
-  });
+  }, 120_000);
 });
