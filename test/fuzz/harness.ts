@@ -110,7 +110,7 @@ export function mutated(seeds: readonly Buffer[], maxLength = 65507): fc.Arbitra
   return fc
     .tuple(fc.nat({ max: seeds.length - 1 }), fc.array(editArb, { minLength: 1, maxLength: 8 }))
     .map(([i, edits]) => {
-      let b = Buffer.from(seeds[i]!);
+      let b: Buffer = Buffer.from(seeds[i]!);
       for (const e of edits) b = applyEdit(b, e, seeds);
       return b.length > maxLength ? b.subarray(0, maxLength) : b;
     });
