@@ -1,0 +1,313 @@
+/**
+ * The TFTP server on the wire, with a raw UDP client on 127.0.0.1 (exact opcodes, error codes,
+ * block numbers): path safety, WRQ refusal, TID check, duplicate ACKs, go-back, abandoned
+ * transfers, caps, malformed datagrams.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync, readdirSync } from 'node:fs';
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
+import { directorySource } from '../../src/boot/tftp/dir-source.js';
+import { decodePacket, encodeAck, encodeRequest, encodeError, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { metricsRegistry } from '../../src/metrics.js';
+
+interface Received { packet: TftpPacket; raw: Buffer; from: RemoteInfo }
+
+/** A raw TFTP peer: one UDP socket on 127.0.0.1, a queue of decoded datagrams. */
+class RawPeer {
+  readonly socket: Socket = createSocket('udp4');
+  private queue: Received[] = [];
+  private waiter: (() => void) | null = null;
+
+  async open(): Promise<this> {
+    await new Promise<void>((res) => this.socket.bind({ address: '127.0.0.1', port: 0 }, res));
+    this.socket.on('message', (raw, from) => {
+      const d = decodePacket(raw);
+      if (d.ok) this.queue.push({ packet: d.packet, raw, from });
+      this.waiter?.();
+    });
+    return this;
+  }
+
+  send(buf: Buffer, port: number): void {
+    this.socket.send(buf, port, '127.0.0.1');
+  }
+
+  /** Next datagram, or null after `ms` (bounded wait). */
+  async recv(ms = 3000): Promise<Received | null> {
+    const deadline = Date.now() + ms;
+    while (this.queue.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiter = () => {
+          clearTimeout(t);
+          res();
+        };
+      });
+      this.waiter = null;
+    }
+    return this.queue.shift()!;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return cond();
+}
+
+async function counterValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = metricsRegistry.getSingleMetric(name);
+  if (!m) return 0;
+  const { values } = await m.get();
+  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+}
+
+let root: string;
+const servers: TftpServer[] = [];
+const peers: RawPeer[] = [];
+const file5200 = randomBytes(5200); // 10 full blocks of 512 + 80 bytes
+
+async function startServer(over: Partial<Config['tftp']> = {}, extra: { minRtoMs?: number } = {}): Promise<TftpServer> {
+  const limits = { ...configSchema.parse({}).tftp, ...over };
+  const s = createTftpServer({ source: directorySource(root), address: '127.0.0.1', port: 0, limits, log: silentLogger, ...extra });
+  await s.start();
+  servers.push(s);
+  return s;
+}
+
+async function peer(): Promise<RawPeer> {
+  const p = await new RawPeer().open();
+  peers.push(p);
+  return p;
+}
+
+let server: TftpServer;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'sx-tftp-proto-'));
+  writeFileSync(join(root, 'f5200'), file5200);
+  writeFileSync(join(root, 'small'), 'hello\n');
+  mkdirSync(join(root, 'dir'));
+  symlinkSync('/etc', join(root, 'etclink'));
+  symlinkSync('/etc/hostname', join(root, 'hostlink'));
+  server = await startServer();
+});
+
+afterAll(async () => {
+  for (const p of peers) p.close();
+  for (const s of servers) await s.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('TFTP request handling', () => {
+  it.each([
+    ['../x'],
+    ['a/../../etc/passwd'],
+    ['/etc/passwd'],
+    ['pxelinux.cfg\\default'],
+    ['..\\..\\etc\\passwd'],
+    ['%2e%2e/%2e%2e/etc/passwd'],
+    ['..%2fetc%2fpasswd'],
+    ['small\0../../etc/passwd'],
+    ['etclink/passwd'],
+    ['hostlink'],
+  ])('refuses %j with ERROR 2 (access violation)', async (name) => {
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, name, 'octet'), server.address().port);
+    const r = await p.recv();
+    expect(r?.packet).toMatchObject({ op: Opcode.ERROR, code: 2 });
+  });
+
+  it('missing file → ERROR 1; a directory → ERROR 1', async () => {
+    for (const name of ['nope', 'dir']) {
+      const p = await peer();
+      p.send(encodeRequest(Opcode.RRQ, name, 'octet'), server.address().port);
+      expect((await p.recv())?.packet).toEqual({ op: Opcode.ERROR, code: 1, message: 'File not found' });
+    }
+  });
+
+  it('WRQ → ERROR 2 and nothing is written', async () => {
+    const p = await peer();
+    p.send(encodeRequest(Opcode.WRQ, 'upload.bin', 'octet'), server.address().port);
+    expect((await p.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 2 });
+    expect(readdirSync(root)).not.toContain('upload.bin');
+  });
+
+  it('mode "mail" → ERROR 4', async () => {
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'small', 'mail'), server.address().port);
+    expect((await p.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 4 });
+  });
+
+  it('OACK carries blksize capped at 65464, tsize, and netascii tsize of the converted file', async () => {
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0'], ['blksize', '70000'], ['foo', 'bar']]), server.address().port);
+    const first = await p.recv();
+    expect(first?.packet).toEqual({ op: Opcode.OACK, options: new Map([['tsize', '5200'], ['blksize', '65464']]) });
+    p.send(encodeError(8, 'just probing'), first!.from.port);
+    const q = await peer();
+    q.send(encodeRequest(Opcode.RRQ, 'small', 'netascii', [['tsize', '0']]), server.address().port);
+    const oack = await q.recv();
+    expect(oack?.packet).toEqual({ op: Opcode.OACK, options: new Map([['tsize', '7']]) });
+    q.send(encodeAck(0), oack!.from.port);
+    const data = await q.recv();
+    expect(data?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+    expect((data!.packet as { data: Buffer }).data.toString('latin1')).toBe('hello\r\n');
+    q.send(encodeAck(1), data!.from.port);
+  });
+});
+
+describe('TFTP transfer behaviour', () => {
+  it('a forged packet from another port gets ERROR 5 and does not disturb the transfer', async () => {
+    const p = await peer();
+    const forger = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), server.address().port);
+    const chunks: Buffer[] = [];
+    let tid: number;
+    for (let block = 1; ; block++) {
+      const r = await p.recv();
+      expect(r?.packet).toMatchObject({ op: Opcode.DATA, block });
+      tid = r!.from.port;
+      const data = (r!.packet as { data: Buffer }).data;
+      chunks.push(Buffer.from(data));
+      if (block === 3) {
+        // Forged ACK and forged ERROR from another port, at the transfer's TID.
+        forger.send(encodeAck(3), tid);
+        expect((await forger.recv())?.packet).toEqual({ op: Opcode.ERROR, code: 5, message: 'Unknown transfer ID' });
+        forger.send(encodeError(0, 'abort!'), tid);
+        expect((await forger.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 5 });
+      }
+      p.send(encodeAck(block), tid);
+      if (data.length < 512) break;
+    }
+    expect(Buffer.concat(chunks)).toEqual(file5200);
+  });
+
+  it('duplicate ACKs do not cause a duplicate burst; an ACK inside the window goes back to ack+1', async () => {
+    // Long timers so that any packet seen below can only be a reaction to our ACKs.
+    const s = await startServer({ 'timeout-ms': 5000 }, { minRtoMs: 5000 });
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['windowsize', '4']]), s.address().port);
+    const oack = await p.recv();
+    expect(oack?.packet).toEqual({ op: Opcode.OACK, options: new Map([['windowsize', '4']]) });
+    const tid = oack!.from.port;
+    const blocks = async (n: number) => {
+      const got: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await p.recv();
+        got.push(r?.packet.op === Opcode.DATA ? r.packet.block : -1);
+      }
+      return got;
+    };
+    p.send(encodeAck(0), tid);
+    expect(await blocks(4)).toEqual([1, 2, 3, 4]);
+    p.send(encodeAck(4), tid);
+    expect(await blocks(4)).toEqual([5, 6, 7, 8]);
+    p.send(encodeAck(4), tid); // duplicates
+    p.send(encodeAck(4), tid);
+    p.send(encodeAck(2), tid); // stale
+    expect(await p.recv(400)).toBeNull();
+    p.send(encodeAck(6), tid); // gap after 6: go back
+    expect(await blocks(4)).toEqual([7, 8, 9, 10]);
+    p.send(encodeAck(10), tid);
+    const last = await p.recv();
+    expect(last?.packet).toMatchObject({ op: Opcode.DATA, block: 11 });
+    expect((last!.packet as { data: Buffer }).data.length).toBe(80);
+    p.send(encodeAck(11), tid);
+    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+  });
+
+  it('retransmits after a timeout, a bounded number of times, then frees the transfer', async () => {
+    const s = await startServer({ 'timeout-ms': 100, retries: 2 });
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+    const seen: TftpPacket[] = [];
+    for (;;) {
+      const r = await p.recv(2000);
+      if (!r) break;
+      seen.push(r.packet);
+    }
+    // The OACK, then 2 retransmissions, then silence.
+    expect(seen.map((x) => x.op)).toEqual([Opcode.OACK, Opcode.OACK, Opcode.OACK]);
+    expect(s.activeTransfers()).toBe(0);
+  });
+
+  it('abandoned tsize probes (ERROR 8 after OACK, or silence) free their sockets and files', async () => {
+    const s = await startServer({ 'timeout-ms': 100, retries: 1 });
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const probes = await Promise.all(Array.from({ length: 40 }, () => peer()));
+    for (const p of probes) p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0'], ['blksize', '1408']]), s.address().port);
+    const oacks = await Promise.all(probes.map((p) => p.recv()));
+    expect(oacks.every((o) => o?.packet.op === Opcode.OACK)).toBe(true);
+    // Half say "option refused" like mboot.c32 after its tsize probe, half just go away.
+    probes.slice(0, 20).forEach((p, i) => p.send(encodeError(8, 'tsize probe done'), oacks[i]!.from.port));
+    expect(await waitFor(() => s.activeTransfers() === 0, 10_000)).toBe(true);
+    // Every transfer socket and file descriptor is closed again.
+    for (const p of probes) p.close();
+    peers.splice(peers.length - probes.length, probes.length);
+    expect(await waitFor(() => readdirSync('/proc/self/fd').length <= fdsBefore, 5000)).toBe(true);
+  });
+
+  it('caps concurrent transfers per client address with ERROR 0', async () => {
+    const s = await startServer({ 'max-transfers-per-client': 2, 'timeout-ms': 5000 });
+    const ps = await Promise.all([peer(), peer(), peer()]);
+    for (const p of ps.slice(0, 2)) {
+      p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+      expect((await p.recv())?.packet.op).toBe(Opcode.OACK);
+    }
+    ps[2]!.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
+    expect((await ps[2]!.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 0 });
+    await s.close();
+    expect(s.activeTransfers()).toBe(0);
+  });
+
+  it('drops truncated, oversized and random datagrams (counted) and keeps serving', async () => {
+    const before = await counterValue('statelesx_tftp_dropped_packets_total');
+    const junk = await peer();
+    const port = server.address().port;
+    const bad = [
+      Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1, 0x41]), Buffer.from([0, 4, 0]), Buffer.from([0, 9, 1, 2]),
+      Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(3000, 0x41)]), Buffer.from('\x00\x01f\x00octet\x00blksize\x00'),
+    ];
+    for (let i = 0; i < 200; i++) {
+      const b = randomBytes(1 + (i % 600));
+      b[0] = 0;
+      b[1] = 7 + (i % 200); // never a valid opcode
+      bad.push(b);
+    }
+    for (const b of bad) junk.send(b, port);
+    // Junk also at a running transfer's socket, from the client's own port.
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), port);
+    const first = await p.recv();
+    expect(first?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+    for (let i = 0; i < 20; i++) p.send(randomBytes(3 + i), first!.from.port);
+    const chunks: Buffer[] = [Buffer.from((first!.packet as { data: Buffer }).data)];
+    p.send(encodeAck(1), first!.from.port);
+    for (let block = 2; ; block++) {
+      const r = await p.recv();
+      expect(r?.packet).toMatchObject({ op: Opcode.DATA, block });
+      const data = (r!.packet as { data: Buffer }).data;
+      chunks.push(Buffer.from(data));
+      p.send(encodeAck(block), r!.from.port);
+      if (data.length < 512) break;
+    }
+    expect(Buffer.concat(chunks)).toEqual(file5200);
+    expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThanOrEqual(before + bad.length);
+  });
+});
