@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pxe-boot-check --server-cmd for test/integration/dhcp-qemu-proxy.test.ts (runs inside the harness server netns):
+# pxe-boot-check --server-cmd for test/integration/dhcp-qemu.test.ts (runs inside the harness server netns):
 # dnsmasq gives addresses and serves TFTP only (no boot options); our proxyDHCP on 10.99.0.2 gives the
 # boot file (efi64/syslinux.efi for UEFI, pxelinux.0 for BIOS) with siaddr 10.99.0.2 (dnsmasq TFTP binds it too).
 # Env: PXE_* from the harness, SX_REPO (repository root), REF_CACHE (kernel + initrd from ref-server-dnsmasq --prepare).
