@@ -101,9 +101,22 @@ export async function importImage(opts: ImportOptions): Promise<ImageManifest> {
       throw e;
     }
     return manifest;
+  } catch (e) {
+    throw diskFullError(e, imagesDir) ?? e;
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * An ImageError naming the images directory for a write that failed because the file system is
+ * full or over quota (ENOSPC / EDQUOT, bsdtar's "No space left on device"), else undefined.
+ */
+function diskFullError(e: unknown, imagesDir: string): ImageError | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT' || (e instanceof ImageError && /no space left on device/i.test(e.message));
+  if (!full) return undefined;
+  return new ImageError(`no space left in the images directory ${imagesDir} (${code ?? 'ENOSPC'}): the import was removed, nothing was kept; free space or pass another --images-dir`, { cause: e });
 }
 
 async function refuseExisting(imagesDir: string, name: string): Promise<void> {
@@ -158,6 +171,9 @@ function processAlive(pid: number): boolean {
 
 type Staged = Omit<ImageManifest, 'files' | 'name'> & { defaultName: string };
 
+/** The error bsdtar appends to a verbose "x <name>" line when that entry fails. */
+const BSDTAR_ENTRY_FAILURE = /: (?:Write failed|Read failed|Can't|Cannot|Failed|Error|Truncated)/;
+
 /** Runs bsdtar; resolves with stdout, rejects with ImageError carrying stderr. Calls `onLine` per stderr line. */
 function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: string) => void): Promise<string> {
   return new Promise((resolveP, reject) => {
@@ -172,7 +188,9 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
       const lines = pending.split('\n');
       pending = lines.pop()!;
       for (const l of lines) {
-        if (onLine && l.startsWith('x ')) {
+        // bsdtar -v appends an entry's error to its "x <name>" line ("x S.V00: Write failed: No
+        // space left on device"): keep those as errors, not progress.
+        if (onLine && l.startsWith('x ') && !BSDTAR_ENTRY_FAILURE.test(l)) {
           try {
             onLine(l.slice(2));
           } catch (e) {
