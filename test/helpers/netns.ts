@@ -39,10 +39,23 @@ export interface NetnsPair {
 }
 
 /**
+ * Drops `percent` % of the packets leaving `dev` in `ns`: tc netem when the kernel has sch_netem,
+ * else an iptables `statistic` rule on the device's egress (kernels without the netem module).
+ */
+function addLoss(ns: string, dev: string, percent: number): void {
+  try {
+    sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', `${percent}%`]);
+  } catch {
+    sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'OUTPUT', '-o', dev, '-m', 'statistic', '--mode', 'random',
+      '--probability', String(percent / 100), '-j', 'DROP']);
+  }
+}
+
+/**
  * Creates namespaces `<prefix>-<pid>-a` and `-b` joined by veth `veth0` (a) ⇄ `veth1` (b).
  * @param prefix short area name, e.g. `sx-dhcp`
  * @param opts.addrA/addrB CIDR for each side (e.g. `10.98.0.1/24`), or omitted for no address
- * @param opts.lossPercent optional netem loss applied on both sides' egress
+ * @param opts.lossPercent optional loss applied on both sides' egress (netem, or iptables statistic)
  * @throws Error from `ip` when creation fails (the partial namespaces are removed first)
  */
 export function createNetnsPair(prefix: string, opts: { addrA?: string; addrB?: string; lossPercent?: number } = {}): NetnsPair {
@@ -78,7 +91,7 @@ export function createNetnsPair(prefix: string, opts: { addrA?: string; addrB?: 
       sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       if (addr) sh('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
-      if (opts.lossPercent) sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', `${opts.lossPercent}%`]);
+      if (opts.lossPercent) addLoss(ns, dev, opts.lossPercent);
     }
   } catch (e) {
     destroy();
