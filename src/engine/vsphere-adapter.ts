@@ -507,7 +507,12 @@ export class VsphereVcenter implements VcenterApi {
 
   async createClusterEx(hostFolderRef: string, name: string, spec: ClusterSpec): Promise<string> {
     const folder: MoRef = { type: 'Folder', value: hostFolderRef };
-    return this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)));
+    const ref = await this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)));
+    // the re-plan that follows reads the new cluster warm (verified in that read like every cached identity)
+    for (const dc of this.datacenters.values()) {
+      if (dc.hostFolder?.value === hostFolderRef) this.clusters.set(`${dc.datacenter.value}\n${name}`, { type: 'ClusterComputeResource', value: ref });
+    }
+    return ref;
   }
 
   async reconfigureComputeResource(clusterRef: string, spec: ClusterSpec, modify: boolean): Promise<void> {
