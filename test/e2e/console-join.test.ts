@@ -24,7 +24,8 @@ import { clusterService, storeJobReader } from '../../src/web/adapters.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(process.cwd(), 'docs', 'screenshots');
+// Screenshots are test artifacts (test-artifacts/, ignored by git); UPDATE_SCREENSHOTS=1 refreshes the README's.
+const SHOTS = join(process.cwd(), process.env['UPDATE_SCREENSHOTS'] === '1' ? 'docs/screenshots' : 'test-artifacts/screenshots');
 const UUID = '4c4c4544-0042-5310-8036-c7c04f4a3132';
 
 /** Sends one phone-home line over TCP and returns the server's one-line answer. */
