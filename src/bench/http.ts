@@ -3,8 +3,8 @@
  * process on 127.0.0.1 with a temporary images directory) against nginx (Debian `nginx-light`,
  * generated config, `daemon off`, 127.0.0.1 high port, temporary prefix, sendfile on, access log
  * off) serving the same generated ESXi-like image tree (default 400 MB) under the same URLs, to 1
- * and 50 concurrent clients (Node `http`, one keep-alive connection per client, each client
- * downloads every file of the tree in order, as iPXE loads modules). Reported: aggregate MB/s
+ * and 50 concurrent clients (one `curl` process each, one keep-alive connection per client, each
+ * client downloads every file of the tree in order, as iPXE loads modules). Reported: aggregate MB/s
  * and ours/nginx ratio (target: within 2x, i.e. ratio ≥ 0.5). Every response's length is
  * checked; an untimed pass after the 1-client run checks the SHA-256 of every file.
  *
@@ -112,7 +112,13 @@ async function measure(server: HttpRun['server'], base: string, tree: ImageTree,
   const w = watchPids(pids);
   const t0 = performance.now();
   try {
-    const results = await Promise.all(Array.from({ length: clients }, () => clientRun(base, tree.files, false, ac.signal)));
+    const urls = tree.files.map((f) => `${base}/${f.path}`);
+    const results = await Promise.all(Array.from({ length: clients }, async () => {
+      const r = await curlTree(urls, [], deadlineMs);
+      const bad = tree.files.find((f, k) => r.sizes[k] !== f.size);
+      const firstError = r.error ?? (bad ? `${bad.path}: ${r.sizes[tree.files.indexOf(bad)] ?? 'no'} bytes, expected ${bad.size}` : undefined);
+      return { bytes: r.bytes, errors: firstError ? 1 : 0, ...(firstError ? { firstError } : {}) };
+    }));
     const wallMs = performance.now() - t0;
     const usage = w.stop();
     // Content check outside the timed part (hashing would make the client the bottleneck).
@@ -220,15 +226,16 @@ export async function benchServerConfig(dir: string, imagesDir: string, extra: R
 }
 
 /** Downloads every file of the tree with one curl process; returns bytes and wall ms. */
-async function curlTree(urls: string[], extra: string[], deadlineMs: number): Promise<{ bytes: number; wallMs: number; error?: string }> {
+async function curlTree(urls: string[], extra: string[], deadlineMs: number): Promise<{ bytes: number; sizes: number[]; wallMs: number; error?: string }> {
   const args = ['-sS', '--fail', ...extra, '-w', '%{size_download}\\n'];
   for (const u of urls) args.push('-o', '/dev/null', u);
   const t0 = performance.now();
   const r = await run('curl', args, deadlineMs);
   const wallMs = performance.now() - t0;
-  const bytes = r.stdout.split('\n').filter(Boolean).reduce((a, l) => a + Number(l), 0);
-  if (r.code !== 0) return { bytes, wallMs, error: r.timedOut ? `curl stopped at the ${deadlineMs / 1000} s deadline` : `curl exit ${r.code}: ${r.stderr.trim().slice(0, 300)}` };
-  return { bytes, wallMs };
+  const sizes = r.stdout.split('\n').filter(Boolean).map(Number);
+  const bytes = sizes.reduce((a, n) => a + n, 0);
+  if (r.code !== 0) return { bytes, sizes, wallMs, error: r.timedOut ? `curl stopped at the ${deadlineMs / 1000} s deadline` : `curl exit ${r.code}: ${r.stderr.trim().slice(0, 300)}` };
+  return { bytes, sizes, wallMs };
 }
 
 /** SHA-256 of one URL fetched by curl (to a temp file). */
@@ -279,7 +286,12 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
     let httpVsTftp: HttpBenchResult['httpVsTftp'] = null;
     const tftpBase = `tftp://127.0.0.1:${ours.tftp!.port}/${tree.image}`;
     const paths = tree.files.map((f) => f.path);
-    const h = await curlTree(paths.map((p) => `${oursBase}/${p}`), [], deadlineMs);
+    // HTTP: best of 3 (cheap, and noisy on a shared machine); TFTP once (it is the slow one).
+    let h = await curlTree(paths.map((p) => `${oursBase}/${p}`), [], deadlineMs);
+    for (let k = 0; k < 2; k++) {
+      const again = await curlTree(paths.map((p) => `${oursBase}/${p}`), [], deadlineMs);
+      if (!again.error && again.wallMs < h.wallMs) h = again;
+    }
     const t = await curlTree(paths.map((p) => `${tftpBase}/${p}`), ['--tftp-blksize', '1468'], deadlineMs);
     const sample = [...tree.files].filter((f) => f.size >= 1e6).sort((a, b) => a.size - b.size)[0] ?? tree.files[0]!;
     const shaH = await curlSha(`${oursBase}/${sample.path}`, [], join(dir, 'sample-http'));
@@ -312,8 +324,10 @@ export function httpTables(r: HttpBenchResult, samplePath = 'a module'): BenchTa
     for (const x of [n, o]) {
       if (!x) continue;
       const rr = x.server === 'statelesx' && n ? ratio(x.mbps, n.mbps) : NaN;
+      const cpuPerGb = x.serverCpuMs / 1000 / (x.bytes / 1e9);
+      const nCpuPerGb = n ? n.serverCpuMs / 1000 / (n.bytes / 1e9) : NaN;
       rows.push([x.server, c, mb(x.bytes), fmt(x.wallMs / 1000, 2), fmt(x.mbps, 0), x.server === 'nginx' ? '1.00x' : fmtRatio(rr),
-        fmt(x.serverCpuMs / 1000, 1), fmt(x.serverPeakRss / 2 ** 20, 0), x.errors]);
+        fmt(x.serverCpuMs / 1000, 1), fmt(cpuPerGb, 2), x.server === 'nginx' ? '1.00x' : fmtRatio(ratio(cpuPerGb, nCpuPerGb)), fmt(x.serverPeakRss / 2 ** 20, 0), x.errors]);
       if (x.errors) notes.push(`${x.server}, ${c} clients: ${x.errors} error(s), first: ${x.firstError ?? '?'}`);
       if (x.server === 'statelesx' && Number.isFinite(rr)) {
         notes.push(`${c} client(s): ours is ${fmtRatio(rr)} of nginx — target within 2x (≥ 0.50x): ${rr >= 0.5 ? 'met' : 'MISSED'}.`);
@@ -325,7 +339,7 @@ export function httpTables(r: HttpBenchResult, samplePath = 'a module'): BenchTa
     'Our server logs at `warn` (nginx has `access_log off`); both serve from the page cache. Best of 3 alternating runs for 1 client, best of 2 for the concurrent runs (the machine is shared).');
   const t1: BenchTable = {
     title: `HTTP boot: ${r.files} files, ${mb(r.treeBytes)} tree, statelesx /boot/ vs nginx`,
-    columns: ['server', 'clients', 'bytes', 'wall s', 'MB/s', 'vs nginx', 'server CPU s', 'server peak RSS MiB', 'errors'],
+    columns: ['server', 'clients', 'bytes', 'wall s', 'MB/s', 'vs nginx', 'server CPU s', 'CPU s/GB', 'CPU vs nginx', 'server peak RSS MiB', 'errors'],
     rows, notes,
   };
   const v = r.httpVsTftp;
