@@ -15,6 +15,7 @@ import { BootTokens } from './hosts/tokens.js';
 import type { ClusterLookup } from './hosts/policy.js';
 import type { DeclaredHostLookup } from './hosts/registry.js';
 import { ImageLibrary } from './images/image.js';
+import { cleanStaleImports } from './images/import.js';
 import { ClusterRepository } from './clusters/repository.js';
 import type { DesiredCluster } from './clusters/types.js';
 import { DefaultBootFileSource } from './boot/files/source.js';
@@ -63,7 +64,12 @@ export function advertiseAddress(config: Config): string {
 
 /** The engine's and the boot policy's views of the live cluster repository. */
 function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy: ClusterLookup; declared: DeclaredHostLookup } {
-  const membership = (uuid: string): { cluster: DesiredCluster; host: DesiredCluster['hosts'][number] } | undefined => repo.findHostByUuid(uuid);
+  // Exact UUID matches only: the policy and the registry try both byte orders themselves and must
+  // learn which spelling the files hold (a pin in the store is keyed by that same SMBIOS form).
+  const membership = (uuid: string): { cluster: DesiredCluster; host: DesiredCluster['hosts'][number] } | undefined => {
+    const m = repo.findHostByUuid(uuid);
+    return m && m.host.uuid === uuid.toLowerCase() ? m : undefined;
+  };
   return {
     source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
     policy: (uuid) => {
@@ -102,6 +108,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   try {
     const server = advertiseAddress(config);
     const images = new ImageLibrary(config['images-dir']);
+    const stale = await cleanStaleImports(config['images-dir']);
+    if (stale.length > 0) log.warn({ subsystem: 'images', removed: stale }, 'removed staging directories of interrupted image imports');
     const clusters = new ClusterRepository({
       dir: config['clusters-dir'],
       context: {

@@ -66,7 +66,11 @@ export async function runClusterValidate(
   all.push(...checkAcrossFiles(checked));
 
   const bad = new Set(all.map((d) => d.file));
-  for (const d of sortDiagnostics(all)) io.err(formatDiagnostic({ ...d, file: shown.get(d.file) ?? d.file }));
+  // Files in the order they were given, each file's problems by position.
+  const argOrder = new Map(files.map((f, i) => [resolve(f), i]));
+  const rank = (f: string) => argOrder.get(f) ?? files.length;
+  const ordered = sortDiagnostics(all).sort((a, b) => rank(a.file) - rank(b.file));
+  for (const d of ordered) io.err(formatDiagnostic({ ...d, file: shown.get(d.file) ?? d.file }));
   for (const r of results) {
     if (!bad.has(r.file) && r.cluster) {
       const name = shown.get(r.file) ?? r.file;

@@ -42,7 +42,7 @@ import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
 import {
-  AlreadyConnected, HostConnectFault, InvalidLogin, isTransientFault, SSLVerifyFault, VsphereFault,
+  AlreadyConnected, HostConnectFault, InvalidLogin, isTransientFault, ManagedObjectNotFound, SSLVerifyFault, VsphereFault,
 } from '../vsphere/faults.js';
 import { executeStep, PermanentStepError, readCurrent, REPLAN_AFTER, type ApplyContext } from './apply.js';
 import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, PlanError, type Step } from './plan.js';
@@ -84,6 +84,9 @@ function isTransient(e: unknown): boolean {
   if (e instanceof PermanentStepError || e instanceof PlanError || e instanceof InvalidLogin) return false;
   if (e instanceof SSLVerifyFault || e instanceof AlreadyConnected) return false;
   if (e instanceof HostConnectFault && e.faultName === 'HostConnectFault') return true;
+  // A task or object that vanished (e.g. the session that owned a task was logged out and logged
+  // in again) is ambiguous: retry, which re-reads vCenter and re-plans from what really happened.
+  if (e instanceof ManagedObjectNotFound) return true;
   return isTransientFault(e);
 }
 

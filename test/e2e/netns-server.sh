@@ -43,7 +43,7 @@ dhcp:
   boot-files:
     bios: ${E2E_BIOS_LOADER:-pxelinux.0}
     uefi: ${E2E_UEFI_LOADER:-ipxe.efi}
-    ipxe: boot.ipxe
+    ipxe: ${E2E_IPXE_FILE:-boot.ipxe}
 boot:
   default-image: ${E2E_DEFAULT_IMAGE:-v1}
   unknown-hosts: default-image

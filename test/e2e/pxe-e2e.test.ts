@@ -11,7 +11,9 @@
  *     VMkernel NIC and services read back over SOAP.
  *  B. unknown host (UEFI): boots the default image, lands in unregistered hosts, is joined through
  *     the REST API, and the job succeeds (read back over SOAP).
- *  C. rollback: host A is re-pinned to v2 through the REST API; its next boot gets v2.
+ *  C. rollback: host A is re-pinned to v2 through the REST API; its next boot gets v2. This boot
+ *     takes the classic BIOS path: the iPXE ROM is handed pxelinux.0, which reads the rendered
+ *     pxelinux.cfg/<UUID in wire byte order> and loads the kernel over TFTP.
  *
  * Each boot starts a fresh simulator (the harness's namespaces die with it); the store persists.
  */
@@ -61,7 +63,7 @@ class Boot {
   readonly outdir: string;
   private output = '';
   private exited: Promise<number | null>;
-  constructor(name: string, args: string[]) {
+  constructor(name: string, args: string[], env: Record<string, string> = {}) {
     this.outdir = join(dir, 'runs', name);
     mkdirSync(this.outdir, { recursive: true });
     this.proc = spawn(HARNESS, [
@@ -69,7 +71,7 @@ class Boot {
       '--nic', 'virtio-net-pci', '--expect', 'STATELESX-E2E-NEVER-PRINTED', '--timeout', '600',
       '--outdir', this.outdir, ...args,
     ], {
-      env: { ...process.env, ...ENV, E2E_DIR: dir, E2E_HOST_UUIDS: `${FQDN_A}=${UUID_A} ${FQDN_B}=${UUID_B}` },
+      env: { ...process.env, ...ENV, ...env, E2E_DIR: dir, E2E_HOST_UUIDS: `${FQDN_A}=${UUID_A} ${FQDN_B}=${UUID_B}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
@@ -271,13 +273,20 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
 
   it('C: after the re-pin, host A\'s next boot gets the other image version', async () => {
     const before = lastJob(UUID_A)!.id;
-    const boot = new Boot('a-bios-v2', ['--firmware', 'bios', '--uuid', UUID_A, '--mac', MAC_A]);
+    const boot = new Boot('a-bios-v2', ['--firmware', 'bios', '--uuid', UUID_A, '--mac', MAC_A], { E2E_IPXE_FILE: 'pxelinux.0' });
     boots.push(boot);
     const m = await boot.waitSerial(/STATELESX-BOOT-OK uuid=(\S+) image=(\S+) token=(\S+)/, 300_000);
     expect(m[2]).toBe('v2');
     await boot.waitSerial(/STATELESX-INITIATOR exit=0/, 120_000);
     const job = await jobDone(UUID_A, before);
     expect(job.state).toBe('succeeded');
+    // pxelinux asked for its config by the wire-order UUID (option 97 bytes), and got A's.
+    const wire = '2a4c0e8f-1d3b-5f4e-9a6b-7c8d9e0f1a2b';
+    const db = new Database(join(dir, 'data', 'statelesx.db'), { readonly: true });
+    // (pxelinux loaded by iPXE fetches through iPXE, so the protocol is http here; TFTP without iPXE.)
+    const served = db.prepare("SELECT file, image FROM boot_events WHERE host_uuid = ? AND file LIKE 'pxelinux.cfg/%'").all(UUID_A) as Array<{ file: string; image: string }>;
+    db.close();
+    expect(served).toContainEqual({ file: `pxelinux.cfg/${wire}`, image: 'v2' });
     await boot.stop();
   }, 600_000);
 });

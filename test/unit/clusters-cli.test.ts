@@ -62,10 +62,11 @@ describe('statelesx cluster validate', () => {
     const labText = readFileSync(LAB, 'utf8');
     const vc = posOf(labText, '<vcenter>');
     const pin = posOf(labText, 'image="ESXi-8.0U3c');
+    // Files in argument order (PROD, LAB, bad), whatever directories they live in.
     expect(io.stderr).toEqual([
-      `${bad}:${at.line}:${at.column}: /cluster/network/vswitch[2]/@mtu: Element 'vswitch', attribute 'mtu': [facet 'maxInclusive'] The value '9500' is greater than the maximum value allowed ('9000').`,
       `${LAB}:${vc.line}:${vc.column}: /cluster/vcenter: vCenter "vc-lab" is not declared under vcenters: in the server configuration (known: vc-prod)`,
       `${LAB}:${pin.line}:${pin.column}: /cluster/members/host[2]/@image: image "ESXi-8.0U3c-24414501-standard" pinned for esx-lab2.lab.example.com does not exist`,
+      `${bad}:${at.line}:${at.column}: /cluster/network/vswitch[2]/@mtu: Element 'vswitch', attribute 'mtu': [facet 'maxInclusive'] The value '9500' is greater than the maximum value allowed ('9000').`,
     ]);
     expect(io.stdout).toEqual([`${PROD}: ok (cluster prod-cluster, 4 hosts)`]);
   });

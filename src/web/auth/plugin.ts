@@ -131,7 +131,9 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
       throw problems.forbidden(`role ${req.user.role} may not ${req.method} ${req.routeOptions.url ?? req.url} (needs ${access})`);
     }
   });
-  app.addHook('preHandler', async (req) => {
+  // preValidation: after body parsing (forms may carry _csrf), before schema validation, so a
+  // request without a valid token is refused with 403 whatever its body.
+  app.addHook('preValidation', async (req) => {
     if (!isStateChanging(req.method)) return;
     const key = csrfKey(req);
     const header = req.headers[CSRF_HEADER];
