@@ -49,6 +49,10 @@ import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, P
 import type { JobOrigin, JobQueue, JobRef } from './queue.js';
 import type { CurrentState } from './state.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
+import { counter, histogram } from '../metrics.js';
+
+const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
+const jobDuration = histogram('job_duration_seconds', 'Engine job duration from start to finish, by kind and final state', ['kind', 'state'], [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]);
 
 /** Where the runner gets validated cluster files (src/clusters loader, or tests). */
 export interface ClusterSource {
@@ -214,6 +218,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   private finish(id: string, state: 'succeeded' | 'failed', reason?: string): void {
     this.o.jobs.finish(id, state, Date.now(), reason);
     const j = this.o.jobs.get(id)!;
+    jobsFinished.inc({ kind: j.kind, state });
+    if (j.startedAt && j.finishedAt) jobDuration.observe({ kind: j.kind, state }, (j.finishedAt - j.startedAt) / 1000);
     this.note(id, state === 'succeeded' ? 'info' : 'error', state === 'succeeded' ? 'job succeeded' : `job failed: ${reason ?? ''}`);
     this.emit('job', j);
     if (j.kind === 'configure-host' && j.cluster) this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);

@@ -16,6 +16,9 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
+import { histogram } from '../metrics.js';
+
+const callSeconds = histogram('vcenter_call_duration_seconds', 'vSphere SOAP call latency in seconds, by vCenter host and method', ['vcenter', 'method'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
 import {
   faultFromSoap, NotAuthenticated, ThumbprintMismatchError, VsphereHttpError, VsphereNetworkError,
   VsphereTimeoutError, VsphereTlsError,
@@ -181,6 +184,7 @@ export class SoapEndpoint {
       this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
       const started = Date.now();
       const res = await this.post(method, body, jar, timeoutMs);
+      callSeconds.observe({ vcenter: this.url.host, method }, (Date.now() - started) / 1000);
       this.log.debug({ method, status: res.status, ms: Date.now() - started }, 'vsphere call');
       return this.interpret(method, res.status, res.body);
     };

@@ -11,6 +11,7 @@ import { connectVcenter, vcenterConnector } from '../../src/engine/vsphere-adapt
 import { checkDrift } from '../../src/engine/drift.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
+import { metricsRegistry } from '../../src/metrics.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
@@ -195,6 +196,15 @@ describe('engine against vcsim', () => {
     await r.close();
     store.close();
   }, 60_000);
+
+  it('exports job outcomes, job durations and vCenter call latency on /metrics', async () => {
+    // The jobs above ran in this process: the registry has seen them.
+    const text = await metricsRegistry.metrics();
+    expect(text).toMatch(/statelesx_jobs_finished_total\{kind="apply-cluster",state="succeeded"\} [1-9]/);
+    expect(text).toMatch(/statelesx_jobs_finished_total\{kind="apply-cluster",state="failed"\} [1-9]/);
+    expect(text).toMatch(/statelesx_job_duration_seconds_count\{kind="apply-cluster",state="succeeded"\} [1-9]/);
+    expect(text).toMatch(/statelesx_vcenter_call_duration_seconds_count\{vcenter="127\.0\.0\.1:\d+",method="AddHost_Task"\} [1-9]/);
+  });
 });
 
 describe('engine against vcsim with vCenter login required', () => {
