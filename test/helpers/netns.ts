@@ -39,14 +39,16 @@ export interface NetnsPair {
 }
 
 /**
- * Drops `percent` % of the packets leaving `dev` in `ns`: tc netem when the kernel has sch_netem,
- * else an iptables `statistic` rule on the device's egress (kernels without the netem module).
+ * Drops `percent` % of the packets on `dev` in `ns`: tc netem on egress when the kernel has
+ * sch_netem, else an iptables `statistic` rule on the device's ingress (no netem module).
  */
 function addLoss(ns: string, dev: string, percent: number): void {
   try {
     sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', `${percent}%`]);
   } catch {
-    sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'OUTPUT', '-o', dev, '-m', 'statistic', '--mode', 'random',
+    // Dropped on arrival (INPUT), not on OUTPUT: a local OUTPUT drop makes sendto() fail with EPERM,
+    // which is an error the sender sees, not a silent loss on the wire.
+    sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-i', dev, '-m', 'statistic', '--mode', 'random',
       '--probability', String(percent / 100), '-j', 'DROP']);
   }
 }
