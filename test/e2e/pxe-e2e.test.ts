@@ -114,10 +114,22 @@ class Boot {
   }
 }
 
+/** The parts of the SOAP read-back (src/vsphere/read.ts shapes) this test checks. */
 interface ReadBack {
   cluster: string | null;
-  config: Record<string, any> | null;
-  hosts: Array<{ name: string; uuid: string; connectionState: string; network: Record<string, any>; vnicServices: Record<string, string[]>; ntpServers: string[] }>;
+  config: {
+    dasConfig: { enabled: boolean; admissionControlPolicy: { failoverLevel?: number } };
+    drsConfig: Record<string, unknown>;
+    dpmConfigInfo: Record<string, unknown>;
+  } | null;
+  hosts: Array<{
+    name: string; uuid: string; connectionState: string; vnicServices: Record<string, string[]>; ntpServers: string[];
+    network: {
+      vswitch: Array<{ name: string; mtu: number; spec: { bridge: { nicDevice: string[] } } }>;
+      portgroup: Array<{ spec: { name: string; vlanId: number } }>;
+      vnic: Array<{ device: string; portgroup: string; spec: { mtu: number; ip: { ipAddress: string } } }>;
+    };
+  }>;
 }
 
 function lastJob(uuid: string): { id: string; state: string; error: string | null } | undefined {
@@ -182,19 +194,19 @@ function clusterXml(): string {
 
 function assertConfigured(rb: ReadBack, uuid: string): void {
   expect(rb.cluster).toBe('e2e-cluster');
-  const das = rb.config!['dasConfig'];
+  const das = rb.config!.dasConfig;
   expect(das.enabled).toBe(true);
   expect(das.admissionControlPolicy.failoverLevel).toBe(1);
-  expect(rb.config!['drsConfig']).toMatchObject({ enabled: true, defaultVmBehavior: 'fullyAutomated', vmotionRate: 2 });
-  expect(rb.config!['dpmConfigInfo']).toMatchObject({ enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 });
+  expect(rb.config!.drsConfig).toMatchObject({ enabled: true, defaultVmBehavior: 'fullyAutomated', vmotionRate: 2 });
+  expect(rb.config!.dpmConfigInfo).toMatchObject({ enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 });
   const h = rb.hosts.find((x) => x.uuid === uuid);
   expect(h, `host ${uuid} in the cluster: ${JSON.stringify(rb.hosts.map((x) => x.uuid))}`).toBeDefined();
-  const vs = (h!.network['vswitch'] as any[]).find((v) => v.name === 'vSwitch1');
+  const vs = h!.network.vswitch.find((v) => v.name === 'vSwitch1')!;
   expect(vs.mtu).toBe(9000);
   expect(vs.spec.bridge.nicDevice).toEqual(['vmnic2', 'vmnic3']);
-  const pgs = Object.fromEntries((h!.network['portgroup'] as any[]).map((p) => [p.spec.name, p.spec.vlanId]));
+  const pgs = Object.fromEntries(h!.network.portgroup.map((p) => [p.spec.name, p.spec.vlanId]));
   expect(pgs).toMatchObject({ vMotion: 20, Storage: 30 });
-  const vmk = (h!.network['vnic'] as any[]).find((v) => v.portgroup === 'vMotion');
+  const vmk = h!.network.vnic.find((v) => v.portgroup === 'vMotion')!;
   expect(vmk.spec.mtu).toBe(9000);
   expect(vmk.spec.ip.ipAddress).toMatch(/^10\.20\.0\.(1\d|20)$/);
   expect(h!.vnicServices['vmotion']).toContain(vmk.device);
