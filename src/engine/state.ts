@@ -9,7 +9,7 @@
  *
  * Owns: types only, plus {@link defaultHostState} (what a freshly installed ESXi host looks like).
  */
-import type { SecurityPolicy, TeamingPolicy, VmkService } from '../clusters/types.js';
+import type { SecurityPolicy, TeamingPolicy, VmkService, VSwitchSpec } from '../clusters/types.js';
 
 /** ClusterDasConfigInfo members the engine manages (vim.cluster.DasConfigInfo). */
 export interface DasState {
@@ -54,16 +54,8 @@ export interface ClusterState {
   config?: { dasConfig: DasState; drsConfig: DrsState; dpmConfig: DpmState } | undefined;
 }
 
-/** HostVirtualSwitch (spec parts) as read back. */
-export interface VSwitchState {
-  name: string;
-  /** HostVirtualSwitchBondBridge.nicDevice. */
-  uplinks: string[];
-  mtu: number;
-  numPorts: number;
-  teaming: TeamingPolicy;
-  security: SecurityPolicy;
-}
+/** HostVirtualSwitch (spec parts) as read back: the desired shape without its source position. */
+export type VSwitchState = Omit<VSwitchSpec, 'pos'>;
 
 /** HostPortGroup spec as read back (policy members unset = inherited). */
 export interface PortgroupState {
