@@ -22,7 +22,10 @@ function formatStep(s: Step, i: number): string {
 
 async function setup(opts: Record<string, string | undefined>, name: string) {
   const { config } = loadConfig(resolveConfigPath(opts['config']));
-  const clusters: LoadedClusters = await loadClusterDir(config['clusters-dir']);
+  const clusters: LoadedClusters = await loadClusterDir(config['clusters-dir'], {
+    vcenters: config.vcenters.map((v) => v.name),
+    credentials: config.credentials.map((c) => c.name),
+  });
   const desired = clusters.get(name);
   if (!desired) {
     const why = clusters.problems.length ? `\nfiles that did not load:\n${clusters.problems.join('\n')}` : '';

@@ -3,10 +3,9 @@
  * semantic checks). Files with diagnostics are left out and reported; the engine only ever sees
  * validated DesiredClusters.
  */
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { DesiredCluster } from '../clusters/types.js';
-import { loadClusterFiles } from '../clusters/load.js';
+import { ClusterRepository } from '../clusters/repository.js';
+import type { SemanticContext } from '../clusters/semantics.js';
 import { formatDiagnostic } from '../clusters/diagnostics.js';
 import type { ClusterSource } from './jobs.js';
 
@@ -27,20 +26,18 @@ export function clusterSource(list: DesiredCluster[], problems: string[] = []): 
   };
 }
 
-/** Loads every `*.xml` in `dir` (a missing directory = no clusters). */
-export async function loadClusterDir(dir: string): Promise<LoadedClusters> {
-  let files: string[];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.xml')).sort().map((f) => join(dir, f));
-  } catch {
-    return clusterSource([]);
-  }
-  const results = await loadClusterFiles(files);
-  const list: DesiredCluster[] = [];
-  const problems: string[] = [];
-  for (const r of results) {
-    if (r.cluster) list.push(r.cluster);
-    else problems.push(...r.diagnostics.map(formatDiagnostic));
-  }
-  return clusterSource(list, problems);
+/**
+ * Loads every `*.xml` in `dir` through the cluster repository (the same loader, checks and
+ * both-byte-order UUID lookup the server uses). A missing directory = no clusters.
+ * @param context vCenter/credentials names to check references against (omit: not checked)
+ */
+export async function loadClusterDir(dir: string, context?: SemanticContext): Promise<LoadedClusters> {
+  const repo = new ClusterRepository({ dir, ...(context ? { context } : {}) });
+  await repo.reload();
+  return {
+    list: () => repo.clusters(),
+    problems: repo.invalid().flatMap((f) => f.diagnostics.map(formatDiagnostic)),
+    get: (n) => repo.get(n),
+    findByHost: (u) => repo.findHostByUuid(u)?.cluster,
+  };
 }
