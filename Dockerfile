@@ -28,6 +28,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 WORKDIR /opt/statelesx
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# Console templates and static files are read from src/web at run time (see src/web/app.ts).
+COPY --from=build /src/src/web/views ./src/web/views
+COPY --from=build /src/src/web/public ./src/web/public
 COPY package.json ./
 COPY schemas ./schemas
 COPY scripts ./scripts
