@@ -334,8 +334,8 @@ export function httpTables(r: HttpBenchResult, samplePath = 'a module'): BenchTa
       }
     }
   }
-  notes.push('Each client downloads every file of the tree over one keep-alive connection (as iPXE does) and checks every length; after the 1-client run, one untimed pass checks every file\'s SHA-256.',
-    'Server CPU is user+system time of the server process(es) during the run; RSS is the peak sampled every 100 ms (nginx: master + workers summed). Clients (Node http) run in the benchmark process on the same machine.',
+  notes.push('Each client is one curl process downloading every file of the tree over one keep-alive connection (as iPXE does); every length is checked; after the 1-client run, one untimed pass (Node http) checks every file\'s SHA-256.',
+    'Server CPU is user+system time of the server process(es) during the run; "CPU s/GB" is that per 10^9 bytes served — the efficiency figure, since clients and server share the 2 cores. RSS is the peak sampled every 100 ms (nginx: master + workers summed).',
     'Our server logs at `warn` (nginx has `access_log off`); both serve from the page cache. Best of 3 alternating runs for 1 client, best of 2 for the concurrent runs (the machine is shared).');
   const t1: BenchTable = {
     title: `HTTP boot: ${r.files} files, ${mb(r.treeBytes)} tree, statelesx /boot/ vs nginx`,
