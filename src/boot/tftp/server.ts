@@ -28,7 +28,7 @@ import { toBindError } from '../../net/bind-error.js';
 import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from './packet.js';
 import { negotiateOptions } from './options.js';
 import { DiskOctetSource, DiskNetasciiSource, MemorySource, toNetascii, netasciiSizeOfFile, openReadOnly, type BlockSource } from './blocks.js';
-import { Transfer, type TransferOutcome } from './transfer.js';
+import { Transfer, readAheadFor, type TransferOutcome } from './transfer.js';
 import { tftpMetrics, type TftpMetrics } from './metrics.js';
 
 /** Options of {@link createTftpServer}. */
@@ -362,6 +362,7 @@ class TftpServerImpl implements TftpServer {
       maxRetries: limits.retries,
       minRtoMs: this.opts.minRtoMs ?? 20,
       maxRtoMs: this.opts.maxRtoMs ?? 3000,
+      readAheadBytes: readAheadFor(this.activeTransfers()),
       log,
       metrics: this.metrics,
       onEnd: (_t, outcome) => this.onEnd(client, rinfo.address, outcome, log),

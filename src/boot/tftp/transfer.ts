@@ -30,8 +30,21 @@ import type { Negotiated } from './options.js';
 import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opcode } from './packet.js';
 import type { FailReason, TftpMetrics } from './metrics.js';
 
-/** Bytes read ahead per transfer (rounded to whole blocks, at least one window). */
+/** Bytes read ahead per transfer when few run (rounded to whole blocks, at least one window). */
 const READ_AHEAD_BYTES = 128 * 1024;
+/** Smallest read-ahead a transfer gets however many run. */
+const READ_AHEAD_MIN_BYTES = 16 * 1024;
+/** Read-ahead budget shared by all transfers (a boot storm must not grow memory per host). */
+const READ_AHEAD_TOTAL_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Read-ahead for a new transfer when `active` others are running: 128 KiB while the shared
+ * 32 MiB budget allows, shrinking to 16 KiB in a storm (500 transfers ≈ 32 MiB, not 64 MiB).
+ * @returns bytes (the transfer rounds to whole blocks and never goes below one window)
+ */
+export function readAheadFor(active: number): number {
+  return Math.max(READ_AHEAD_MIN_BYTES, Math.min(READ_AHEAD_BYTES, Math.floor(READ_AHEAD_TOTAL_BYTES / (active + 1))));
+}
 /** Upper bound of ring slots from read-ahead alone (small blksize). */
 const READ_AHEAD_MAX_SLOTS = 256;
 /** Bytes sent back to back before yielding to the event loop (see Transfer.burst). */
@@ -60,6 +73,8 @@ export interface TransferParams {
   minRtoMs: number;
   /** Ceiling of the adaptive RTO in ms (the negotiated timeout wins when smaller). */
   maxRtoMs: number;
+  /** Bytes to read ahead (default 128 KiB; see {@link readAheadFor}). */
+  readAheadBytes?: number;
   log: Logger;
   metrics: TftpMetrics;
   /** Called exactly once when the transfer ends (socket and file already released). */
@@ -188,7 +203,7 @@ export class Transfer {
   private enterData(): void {
     this.state = 'data';
     this.stride = this.blksize + 4;
-    const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil(READ_AHEAD_BYTES / this.blksize));
+    const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((this.p.readAheadBytes ?? READ_AHEAD_BYTES) / this.blksize));
     this.nslots = Math.max(this.windowsize, byReadAhead);
     this.ring = Buffer.allocUnsafe(this.nslots * this.stride);
     this.slotLen = new Int32Array(this.nslots);
