@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeTcpPort, freeUdpPort, have, run, startServerChild, track, watchProc, type ServerChild } from './proc.js';
+import { freeTcpPort, freeUdpPort, have, run, startServerChild, stopChild, track, watchProc, type ServerChild } from './proc.js';
 import { fmt, fmtRatio, mbPerSecond, ratio, type BenchTable } from './report.js';
 import { makeImageTree, type ImageTree, type TreeFile } from './tree.js';
 
@@ -192,14 +192,7 @@ http {
   return {
     base,
     pids,
-    async stop() {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const done = new Promise<void>((r) => c.once('exit', () => r()));
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-      await done;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(c),
   };
 }
 

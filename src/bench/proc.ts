@@ -13,6 +13,16 @@ import { createSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 /** The line prefix server-child.ts prints when it is serving. */
+/** Stops a child process: SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
+export async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const done = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await done;
+  clearTimeout(t);
+}
+
 export const READY_PREFIX = 'SX-BENCH-READY ';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -134,14 +144,7 @@ export function startServerChild(config: Record<string, unknown>, opts: { netns?
   const c = opts.netns ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node]) : track(process.execPath, node);
   let err = '';
   c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-8192); });
-  const stop = async () => {
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    const done = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await done;
-    clearTimeout(t);
-  };
+  const stop = () => stopChild(c);
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => { void stop(); reject(new Error(`server child not ready in ${opts.timeoutMs ?? 30000} ms: ${err}`)); }, opts.timeoutMs ?? 30000);
