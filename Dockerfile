@@ -39,5 +39,5 @@ USER statelesx
 VOLUME ["/var/lib/statelesx", "/srv/statelesx/images"]
 EXPOSE 67/udp 69/udp 4011/udp 8080/tcp 1974/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
-ENTRYPOINT ["node", "/opt/statelesx/dist/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/opt/statelesx/dist/cli/main.js"]
 CMD ["serve", "--config", "/etc/statelesx/statelesx.yaml"]

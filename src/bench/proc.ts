@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../cli/node-flags.js';
 /** The line prefix server-child.ts prints when it is serving. */
 /** Stops a child process: SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
 export async function stopChild(c: ChildProcess): Promise<void> {
@@ -135,12 +136,13 @@ export interface ServerChild {
 
 /**
  * Starts `dist/bench/server-child.js` with `config` (a statelesx.yaml object), inside network
- * namespace `netns` when given (`ip netns exec` execs, so the child pid is node's pid).
+ * namespace `netns` when given (`ip netns exec` execs, so the child pid is node's pid), with the
+ * server's own Node flags ({@link SERVE_NODE_FLAGS}) unless `nodeArgs` replaces them.
  * @throws Error with the child's stderr when it exits or is not ready within `timeoutMs`.
  */
 export function startServerChild(config: Record<string, unknown>, opts: { netns?: string; timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ServerChild> {
   const script = join(HERE, 'server-child.js');
-  const node = [...(opts.nodeArgs ?? []), script, JSON.stringify(config)];
+  const node = [...(opts.nodeArgs ?? SERVE_NODE_FLAGS), script, JSON.stringify(config)];
   const c = opts.netns ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node]) : track(process.execPath, node);
   let err = '';
   c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-8192); });

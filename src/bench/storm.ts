@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServerChild, track, watchProc, type ServerChild } from './proc.js';
+import { SERVE_NODE_FLAGS } from '../cli/node-flags.js';
 import { fmt, fmtRatio, ratio, summarize, type BenchTable } from './report.js';
 import { makeFile } from './tree.js';
 import type { StormClientJob, StormHostResult } from './storm-client.js';
@@ -240,7 +241,7 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   const o: Required<StormOptions> = {
     hosts: opts.hosts ?? 500, spreadMs: opts.spreadMs ?? 10_000, httpBytes: opts.httpBytes ?? 64 * 2 ** 20,
     tftpBytes: opts.tftpBytes ?? 8 * 2 ** 20, variants: opts.variants ?? ['http', 'tftp'], deadlineMs: opts.deadlineMs ?? 600_000,
-    clientProcesses: opts.clientProcesses ?? 2, serverNodeArgs: opts.serverNodeArgs ?? [],
+    clientProcesses: opts.clientProcesses ?? 2, serverNodeArgs: opts.serverNodeArgs ?? [...SERVE_NODE_FLAGS],
   };
   if (process.getuid?.() !== 0) throw new Error('the boot storm needs root (network namespaces); run as root');
   if (o.hosts < 1 || o.hosts > 10_000) throw new RangeError(`hosts must be 1..10000, got ${o.hosts}`);

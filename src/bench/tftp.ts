@@ -153,6 +153,13 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     if (netns) {
       execFileSync('ip', ['netns', 'add', netns]);
       execFileSync('ip', ['-n', netns, 'link', 'set', 'lo', 'up']);
+      // in.tftpd resolves its -a address with getaddrinfo(AI_ADDRCONFIG), which ignores loopback:
+      // with only `lo` it finds no IPv4 "configured" and exits 66. A veth pair with both ends inside
+      // this namespace gives it one; no traffic goes there (everything targets 127.0.0.1).
+      execFileSync('ip', ['-n', netns, 'link', 'add', 'sxb0', 'type', 'veth', 'peer', 'name', 'sxb1']);
+      execFileSync('ip', ['-n', netns, 'addr', 'add', '10.254.77.1/24', 'dev', 'sxb0']);
+      execFileSync('ip', ['-n', netns, 'link', 'set', 'sxb0', 'up']);
+      execFileSync('ip', ['-n', netns, 'link', 'set', 'sxb1', 'up']);
     }
     await writeRandomFile(join(root, file), sizeBytes);
     const want = await sha256File(join(root, file));
@@ -167,22 +174,30 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     rss.idle = sampleProc(ourPid)?.rss ?? NaN;
 
     const user = isRoot ? 'root' : userInfo().username;
-    daemons.push(startDaemon(netns, '/usr/sbin/in.tftpd', ['-L', '-u', user, '-s', root, '-a', `127.0.0.1:${hpaPort}`]));
-    const servers: Array<{ name: TftpBenchRow['server']; port: number }> = [
-      { name: 'statelesx', port: ourPort },
-      { name: 'tftp-hpa', port: hpaPort },
+    const hpa = startDaemon(netns, '/usr/sbin/in.tftpd', ['-L', '-u', user, '-s', root, '-a', `127.0.0.1:${hpaPort}`]);
+    daemons.push(hpa);
+    const servers: Array<{ name: TftpBenchRow['server']; port: number; daemon: ReturnType<typeof startDaemon> }> = [
+      { name: 'statelesx', port: ourPort, daemon: ours },
+      { name: 'tftp-hpa', port: hpaPort, daemon: hpa },
     ];
     if (netns && existsSync('/usr/sbin/dnsmasq')) {
-      daemons.push(startDaemon(netns, '/usr/sbin/dnsmasq', [
+      const dnsmasq = startDaemon(netns, '/usr/sbin/dnsmasq', [
         '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--enable-tftp', `--tftp-root=${root}`,
         '--listen-address=127.0.0.1', '--bind-interfaces', '--user=root', '--pid-file=', '--tftp-max=50',
-      ]));
-      servers.push({ name: 'dnsmasq', port: 69 });
+      ]);
+      daemons.push(dnsmasq);
+      servers.push({ name: 'dnsmasq', port: 69, daemon: dnsmasq });
     }
     await new Promise((r) => setTimeout(r, 500));
 
     for (const c of CLIENTS) {
       for (const s of servers) {
+        const exited = s.daemon.child.exitCode ?? s.daemon.child.signalCode;
+        if (exited !== null) {
+          const why = `${s.name} server exited (${exited}) before the run: ${s.daemon.errors().trim().split('\n').pop() ?? ''}`;
+          rows.push({ server: s.name, client: c.name, mbps: NaN, ratioToHpa: NaN, ok: false, note: why });
+          continue;
+        }
         const dst = join(outDir, `${s.name}.bin`);
         const [cmd, args] = c.cmd(s.port, file, dst);
         const r = await runBounded(netns, cmd, args, timeoutMs);

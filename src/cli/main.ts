@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /**
  * The `statelesx` command line. One file per command group under src/cli/; each registers
  * itself on the commander program and calls the same modules as the REST API.

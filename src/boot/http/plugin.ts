@@ -13,15 +13,18 @@
  * Register with `app.register(bootHttpPlugin, { source })`; the route is `/boot/*`.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootFile, BootFileSource } from '../files/types.js';
 import { PathRejectedError } from '../files/path.js';
+import { ReadBufferPool, streamFileRange } from './file-stream.js';
 
 export interface BootHttpOptions {
   source: BootFileSource;
   /** URL prefix, default `/boot` (no trailing slash). */
   urlPrefix?: string;
+  /** Read buffers shared by all downloads (default: a pool with a 32 MiB budget). */
+  bufferPool?: ReadBufferPool;
 }
 
 /** A parsed single byte range, inclusive offsets. */
@@ -71,6 +74,7 @@ function noneMatch(header: string, etag: string): boolean {
 
 export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, opts) => {
   const prefix = (opts.urlPrefix ?? '/boot').replace(/\/$/, '');
+  const pool = opts.bufferPool ?? new ReadBufferPool();
   app.route({
     method: ['GET', 'HEAD'],
     url: `${prefix}/*`,
@@ -124,7 +128,17 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       reply.header('Content-Length', String(length));
       if (req.method === 'HEAD' || length === 0) return reply.send();
       if (file.kind === 'rendered') return reply.send(file.data.subarray(start, end + 1));
-      return reply.send(createReadStream(file.path, { start, end }));
+      // Disk files bypass fastify's stream piping: reused buffers, no per-chunk garbage (file-stream.ts).
+      try {
+        const failed = await streamFileRange(reply.raw, file.path, start, end, pool, () => {
+          reply.hijack();
+          reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+        });
+        if (failed) req.log.warn({ subsystem: 'http-boot', err: failed, path: rawPath }, 'boot file download cut short');
+      } catch (e) {
+        req.log.error({ subsystem: 'http-boot', err: e, path: rawPath }, 'boot file could not be opened');
+        return reply.code(500).type('text/plain').send('internal error\n');
+      }
     },
   });
 };

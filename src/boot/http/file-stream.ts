@@ -1,0 +1,158 @@
+/**
+ * Streaming a byte range of a file into an HTTP response with reused read buffers.
+ *
+ * `fs.createReadStream` allocates a fresh Buffer per chunk that only the garbage collector returns,
+ * so 500 concurrent downloads in a boot storm hold (streams × GC lag) of dead chunks and the server
+ * spends its CPU in `malloc`/GC. Here each response has at most two buffers in flight (one being
+ * read with `fs.read`, one being written to the socket); a buffer goes back to a shared
+ * {@link ReadBufferPool} when the socket's write callback says the kernel has it. Buffer size
+ * shrinks with the number of active responses so the whole pool stays within its byte budget.
+ */
+import { close, open, read } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+
+/** Size classes, bytes: 16 KiB … 1 MiB, powers of two. */
+const MIN_CHUNK = 16 * 1024;
+const MAX_CHUNK = 1024 * 1024;
+
+/**
+ * Reusable read buffers shared by every streaming response, with a byte budget.
+ *
+ * `chunkSize()` is the largest power of two in [16 KiB, 1 MiB] such that every active stream can
+ * hold two buffers within `budgetBytes`; buffers are kept on a free list per size for reuse, and
+ * freed buffers beyond the budget are dropped (left to the GC) instead of kept.
+ */
+export class ReadBufferPool {
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
+  /** Responses currently streaming (each may hold two buffers). */
+  active = 0;
+
+  /** @param budgetBytes total bytes of buffers in use and kept free, default 32 MiB */
+  constructor(readonly budgetBytes = 32 * 1024 * 1024) {}
+
+  /** The buffer size for a new read given the current number of active streams, bytes. */
+  chunkSize(): number {
+    const fair = this.budgetBytes / (2 * Math.max(1, this.active));
+    let size = MAX_CHUNK;
+    while (size > MIN_CHUNK && size > fair) size >>= 1;
+    return size;
+  }
+
+  /** A buffer of exactly `size` bytes (a power of two from {@link chunkSize}), reused when one is free. */
+  acquire(size: number): Buffer {
+    const list = this.free.get(size);
+    const b = list?.pop();
+    if (b) {
+      this.freeBytes -= size;
+      return b;
+    }
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Returns a buffer obtained from {@link acquire}; kept for reuse while the free list is within budget. */
+  release(b: Buffer): void {
+    if (this.freeBytes + b.length > this.budgetBytes / 2) return;
+    let list = this.free.get(b.length);
+    if (!list) this.free.set(b.length, (list = []));
+    list.push(b);
+    this.freeBytes += b.length;
+  }
+
+  /** Bytes held on the free lists (for tests and metrics). */
+  get idleBytes(): number {
+    return this.freeBytes;
+  }
+}
+
+/**
+ * Opens the file at `path`, calls `onOpen` (where the caller sets the status and headers of `res`;
+ * they are sent with the first chunk), then writes bytes `start`..`end` (inclusive) and ends `res`.
+ *
+ * Reads of the next chunk overlap the socket write of the previous one. A read error after the
+ * headers went out destroys the response (the client sees a short body against `Content-Length`,
+ * never a silently truncated success). A client that disconnects stops the reads.
+ *
+ * @returns resolves when the response ended or the client went away (undefined), or when a read
+ *   failed and the response was destroyed (that error); rejects only when the file cannot be
+ *   opened or `onOpen` throws, before anything was written (the caller can still send an error)
+ */
+export function streamFileRange(
+  res: ServerResponse, path: string, start: number, end: number, pool: ReadBufferPool, onOpen: () => void,
+): Promise<Error | undefined> {
+  return new Promise((resolve, reject) => {
+    open(path, 'r', (openErr, fd) => {
+      if (openErr) return reject(openErr);
+      try {
+        onOpen();
+      } catch (e) {
+        close(fd, () => undefined);
+        return reject(e as Error);
+      }
+      pool.active++;
+      let pos = start;
+      let writing = false;
+      let reading = false;
+      let pending: Buffer | null = null;
+      let pendingLen = 0;
+      let finished = false;
+
+      const finish = (err?: Error) => {
+        if (finished) return;
+        finished = true;
+        pool.active--;
+        close(fd, () => undefined);
+        if (err) res.destroy(err);
+        else if (!res.destroyed) res.end();
+        resolve(err);
+      };
+      const gone = () => res.destroyed || res.writableEnded;
+      // A client that went away: stop now unless a read is in flight (its callback finishes, so the
+      // descriptor is never closed under a pending read). A write in flight only returns its buffer.
+      res.once('close', () => {
+        if (!reading) finish();
+      });
+
+      const pump = (): void => {
+        if (finished) return;
+        if (gone()) return finish();
+        if (pending && !writing) {
+          const buf = pending;
+          const len = pendingLen;
+          pending = null;
+          writing = true;
+          res.write(len === buf.length ? buf : buf.subarray(0, len), (err) => {
+            writing = false;
+            pool.release(buf);
+            // A failed socket write means the client is gone: not the file's fault, nothing to report.
+            if (err) return finish();
+            pump();
+          });
+        }
+        if (!pending && !reading && pos <= end) {
+          const size = pool.chunkSize();
+          const buf = pool.acquire(size);
+          const want = Math.min(size, end - pos + 1);
+          reading = true;
+          read(fd, buf, 0, want, pos, (err, n) => {
+            reading = false;
+            if (err) {
+              pool.release(buf);
+              return finish(err);
+            }
+            if (n === 0) {
+              pool.release(buf);
+              return finish(new Error(`${path}: file shrank while being served (short read at byte ${pos})`));
+            }
+            pos += n;
+            pending = buf;
+            pendingLen = n;
+            pump();
+          });
+        }
+        if (!pending && !reading && !writing && pos > end) finish();
+      };
+      pump();
+    });
+  });
+}
