@@ -6,8 +6,10 @@
  * schema). The process composes the real server with {@link startServer}, then prints one line
  * `SX-BENCH-READY {"pid":N,"http":{address,port},"tftp":{address,port}}` on stdout (other stdout
  * lines, such as the setup link, are to be ignored). Logs (pino JSON) go to stderr at the
- * config's `log-level`. Stops on SIGTERM/SIGINT (closes every service, exits 0).
+ * config's `log-level`. Stops on SIGTERM/SIGINT (closes every service, exits 0). With
+ * `SX_BENCH_MEMLOG=<file>` it appends `process.memoryUsage()` as a JSON line every 500 ms.
  */
+import { appendFileSync } from 'node:fs';
 import { configSchema } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
@@ -22,6 +24,11 @@ async function main(): Promise<void> {
   const log = createLogger(config['log-level'], process.stderr as never);
   const server = await startServer(config, log);
   const addr = (name: string) => (server.services.find((s) => s.name === name) as Addressable | undefined)?.address?.();
+  const memLog = process.env['SX_BENCH_MEMLOG'];
+  if (memLog) {
+    // Diagnosis: where the RSS goes (V8 heap vs Buffers vs the rest), one JSON line every 500 ms.
+    setInterval(() => appendFileSync(memLog, `${JSON.stringify({ t: Date.now(), ...process.memoryUsage() })}\n`), 500).unref();
+  }
   process.stdout.write(`${READY_PREFIX}${JSON.stringify({ pid: process.pid, http: addr('http'), tftp: addr('tftp') })}\n`);
   let stopping = false;
   const stop = () => {

@@ -133,7 +133,10 @@ export class VsphereClient implements Caller {
   }
 
   private newSession(): SoapSession {
-    return new SoapSession(this.endpoint, (s) => this.login(s).then(() => undefined));
+    return new SoapSession(this.endpoint, async (s) => {
+      this.log.info({ user: this.#userName }, 'vSphere session expired (NotAuthenticated): logging in again');
+      await this.login(s);
+    });
   }
 
   private async login(s: SoapSession): Promise<UserSession> {

@@ -89,9 +89,25 @@ describe('streamFileRange with a ReadBufferPool', () => {
     expect(p.chunkSize()).toBe(32 * 1024);
     p.active = 100_000;
     expect(p.chunkSize()).toBe(16 * 1024);
-    const b = p.acquire(16 * 1024);
-    p.release(b);
-    expect(p.acquire(16 * 1024)).toBe(b);
+  });
+
+  it('reuses buffers of the current size only, and keeps at most a quarter of the budget free', () => {
+    const p = new ReadBufferPool(1024 * 1024);
+    p.active = 1; // 512 KiB class
+    expect(p.chunkSize()).toBe(512 * 1024);
+    const a = p.acquire(512 * 1024);
+    const b = p.acquire(512 * 1024);
+    p.release(a);
+    p.release(b); // beyond budget/4: dropped
+    expect(p.idleBytes).toBe(0);
+    p.active = 2; // 256 KiB class: a 512 KiB buffer coming back is not kept
+    const c = p.acquire(256 * 1024);
+    p.release(a);
+    expect(p.idleBytes).toBe(0);
+    p.release(c);
+    expect(p.idleBytes).toBe(256 * 1024);
+    expect(p.acquire(256 * 1024)).toBe(c);
+    expect(p.idleBytes).toBe(0);
   });
 
   it('serves 24 concurrent whole-file and range downloads byte-exact, then every stream has ended', async () => {
@@ -105,8 +121,7 @@ describe('streamFileRange with a ReadBufferPool', () => {
     });
     await settle();
     expect(pool.active).toBe(0);
-    expect(pool.idleBytes).toBeGreaterThan(0);
-    expect(pool.idleBytes).toBeLessThanOrEqual(pool.budgetBytes / 2);
+    expect(pool.idleBytes).toBeLessThanOrEqual(pool.budgetBytes / 4);
   });
 
   it('a client that disconnects mid-download releases its stream; the next download is complete', async () => {

@@ -124,6 +124,20 @@ describe('TFTP with curl', () => {
     expect(new Set(got)).toEqual(new Set([sums['f1m']]));
     expect(server.activeTransfers()).toBe(0);
   }, 180_000);
+
+  it('reused transfer rings never mix data: 3 rounds of 24 concurrent clients over different files and blksizes', async () => {
+    const files = ['f1m', 'text.cfg', 'f1m', 'f1m'];
+    const sizes = ['512', '1468', '8192', '1024'];
+    for (let round = 0; round < 3; round++) {
+      const jobs = Array.from({ length: 24 }, (_, i) => ({ file: files[i % 4]!, blksize: sizes[(i + round) % 4]!, dst: outFile() }));
+      const results = await Promise.all(
+        jobs.map((j) => run('curl', ['-sS', '--tftp-blksize', j.blksize, '-o', j.dst, `tftp://127.0.0.1:${port}/${j.file}`], out)),
+      );
+      expect(results.map((r) => r.code)).toEqual(Array(24).fill(0));
+      for (const j of jobs) expect(await sha256(j.dst)).toBe(sums[j.file]);
+    }
+    expect(server.activeTransfers()).toBe(0);
+  }, 180_000);
 });
 
 describe('TFTP with atftp (RFC 7440 windowsize)', () => {

@@ -5,6 +5,7 @@
  * element rejected by strict parsing surfaces as InvalidRequest, session pool bound.
  */
 import tls from 'node:tls';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VcenterConfig } from '../../src/config/schema.js';
 import {
@@ -91,13 +92,19 @@ describe('vSphere session against vcsim', () => {
   });
 
   it('logs in again once when vCenter says NotAuthenticated (session logged out behind its back)', async () => {
-    const vc = await VsphereClient.connect(cfg({ 'max-sessions': 1 }), PASSWORD);
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const vc = await VsphereClient.connect(cfg({ 'max-sessions': 1 }), PASSWORD, { logger });
     try {
       await vc.ops.Logout();
       const dc = await vc.ops.FindByInventoryPath('DC0');
       expect(dc?.type).toBe('Datacenter');
       expect(vc.callCounts()).toMatchObject({ Login: 2, Logout: 1 });
       expect(vc.callCounts().FindByInventoryPath).toBe(2); // the failed call and its retry
+      const relogin = lines.map((l) => JSON.parse(l) as { msg: string; vcenter?: string }).filter((l) => /logging in again/.test(l.msg));
+      expect(relogin).toHaveLength(1);
+      expect(relogin[0]!.vcenter).toBe('vc-test');
+      expect(lines.join('\n')).not.toContain('S3cret');
     } finally {
       await vc.close();
     }

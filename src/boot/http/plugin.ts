@@ -23,7 +23,7 @@ export interface BootHttpOptions {
   source: BootFileSource;
   /** URL prefix, default `/boot` (no trailing slash). */
   urlPrefix?: string;
-  /** Read buffers shared by all downloads (default: a pool with a 32 MiB budget). */
+  /** Read buffers shared by all downloads (default: a pool with a 16 MiB budget). */
   bufferPool?: ReadBufferPool;
 }
 

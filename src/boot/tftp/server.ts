@@ -29,6 +29,7 @@ import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from
 import { negotiateOptions } from './options.js';
 import { DiskOctetSource, DiskNetasciiSource, MemorySource, toNetascii, netasciiSizeOfFile, openReadOnly, type BlockSource } from './blocks.js';
 import { Transfer, readAheadFor, type TransferOutcome } from './transfer.js';
+import { RingPool } from './ring-pool.js';
 import { tftpMetrics, type TftpMetrics } from './metrics.js';
 
 /** Options of {@link createTftpServer}. */
@@ -114,6 +115,8 @@ class TftpServerImpl implements TftpServer {
   private listeners: Listener[] = [];
   /** Running or reserved transfers by client `address:port` (null while the file is being resolved). */
   private readonly byClient = new Map<string, Transfer | null>();
+  /** Transfer rings, reused across transfers (a storm's worth is not left to the GC). */
+  private readonly rings = new RingPool();
   private readonly perAddress = new Map<string, number>();
   private closed = false;
 
@@ -363,6 +366,8 @@ class TftpServerImpl implements TftpServer {
       minRtoMs: this.opts.minRtoMs ?? 20,
       maxRtoMs: this.opts.maxRtoMs ?? 3000,
       readAheadBytes: readAheadFor(this.activeTransfers()),
+      transferSize,
+      rings: this.rings,
       log,
       metrics: this.metrics,
       onEnd: (_t, outcome) => this.onEnd(client, rinfo.address, outcome, log),

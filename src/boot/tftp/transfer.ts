@@ -29,17 +29,18 @@ import type { BlockSource } from './blocks.js';
 import type { Negotiated } from './options.js';
 import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opcode } from './packet.js';
 import type { FailReason, TftpMetrics } from './metrics.js';
+import type { RingPool } from './ring-pool.js';
 
 /** Bytes read ahead per transfer when few run (rounded to whole blocks, at least one window). */
 const READ_AHEAD_BYTES = 128 * 1024;
 /** Smallest read-ahead a transfer gets however many run. */
 const READ_AHEAD_MIN_BYTES = 16 * 1024;
 /** Read-ahead budget shared by all transfers (a boot storm must not grow memory per host). */
-const READ_AHEAD_TOTAL_BYTES = 32 * 1024 * 1024;
+const READ_AHEAD_TOTAL_BYTES = 16 * 1024 * 1024;
 
 /**
  * Read-ahead for a new transfer when `active` others are running: 128 KiB while the shared
- * 32 MiB budget allows, shrinking to 16 KiB in a storm (500 transfers ≈ 32 MiB, not 64 MiB).
+ * 16 MiB budget allows, shrinking to 16 KiB in a storm (500 transfers ≈ 16 MiB, not 64 MiB).
  * @returns bytes (the transfer rounds to whole blocks and never goes below one window)
  */
 export function readAheadFor(active: number): number {
@@ -75,6 +76,10 @@ export interface TransferParams {
   maxRtoMs: number;
   /** Bytes to read ahead (default 128 KiB; see {@link readAheadFor}). */
   readAheadBytes?: number;
+  /** Bytes the transfer will send when known (tsize): the ring never holds more blocks than that. */
+  transferSize?: number | null;
+  /** Where the ring comes from and goes back to (default: a fresh Buffer, left to the GC). */
+  rings?: RingPool;
   log: Logger;
   metrics: TftpMetrics;
   /** Called exactly once when the transfer ends (socket and file already released). */
@@ -204,8 +209,11 @@ export class Transfer {
     this.state = 'data';
     this.stride = this.blksize + 4;
     const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((this.p.readAheadBytes ?? READ_AHEAD_BYTES) / this.blksize));
-    this.nslots = Math.max(this.windowsize, byReadAhead);
-    this.ring = Buffer.allocUnsafe(this.nslots * this.stride);
+    // A file of n bytes has floor(n / blksize) + 1 blocks (the last one short, possibly empty).
+    const size = this.p.transferSize;
+    const blocks = size === undefined || size === null ? Number.POSITIVE_INFINITY : Math.floor(size / this.blksize) + 1;
+    this.nslots = Math.max(this.windowsize, Math.min(byReadAhead, blocks));
+    this.ring = this.p.rings ? this.p.rings.acquire(this.nslots * this.stride) : Buffer.allocUnsafe(this.nslots * this.stride);
     this.slotLen = new Int32Array(this.nslots);
     this.slots = new Array<Buffer>(this.nslots);
     for (let i = 0; i < this.nslots; i++) {
@@ -461,6 +469,7 @@ export class Transfer {
         /* not yet bound */
       }
     }
+    if (this.ring && this.p.rings) this.p.rings.release(this.ring); // the socket is closed: no send still refers to it
     this.ring = null;
     this.slots = [];
   }
