@@ -8,7 +8,9 @@
  * free; the next transfer of a similar size reuses one.
  *
  * Reuse is safe: a transfer returns its ring only after closing its socket, and closing a UDP
- * socket cancels any send still queued in libuv, so no datagram can be built from a reused ring.
+ * socket cancels any send still queued in libuv, so no datagram can be built from a reused ring;
+ * and only once no disk read into it is in flight (a transfer that ends mid-read hands the ring
+ * back when the read settles), so no read can write into a ring another transfer holds.
  */
 const MIN_RING = 4096;
 

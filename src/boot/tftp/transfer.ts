@@ -303,11 +303,16 @@ export class Transfer {
       total = await this.p.source.fill(first, views);
     } catch (e) {
       this.reading = false;
-      this.fail('io-error', `read error: ${(e as Error).message}`, true);
+      if (this.state === 'done') this.releaseBuffers();
+      else this.fail('io-error', `read error: ${(e as Error).message}`, true);
       return;
     }
     this.reading = false;
-    if (this.state !== 'data') return;
+    if (this.state !== 'data') {
+      // Ended while the read was in flight: release() left the ring and the file to us.
+      if (this.state === 'done') this.releaseBuffers();
+      return;
+    }
     let rem = total;
     let upTo = last;
     for (let i = 0; i < views.length; i++) {
@@ -458,7 +463,6 @@ export class Transfer {
     if (this.burstImmediate !== null) clearImmediate(this.burstImmediate);
     this.burstImmediate = null;
     this.flushBytes();
-    this.p.source.close();
     const s = this.socket;
     this.socket = null;
     if (s) {
@@ -469,6 +473,14 @@ export class Transfer {
         /* not yet bound */
       }
     }
+    // A disk read still in flight writes into the ring and reads the file descriptor: the ring
+    // going back to the pool (and the fd number being reused) must wait until fill() settles.
+    if (!this.reading) this.releaseBuffers();
+  }
+
+  /** Closes the file and returns the ring to the pool; only when no read is in flight. */
+  private releaseBuffers(): void {
+    this.p.source.close();
     if (this.ring && this.p.rings) this.p.rings.release(this.ring); // the socket is closed: no send still refers to it
     this.ring = null;
     this.slots = [];
