@@ -37,6 +37,7 @@ import { adminRoutes } from './api/admin.js';
 import { consoleRoutes } from './console/routes.js';
 import { ImportTracker } from './imports.js';
 import { storeJobReader } from './adapters.js';
+import { serializeRequest, serializeUrl } from './log-redact.js';
 
 /** Directory of the console's static files (works from src/ under tsx and from dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../../src/web/public/', import.meta.url));
@@ -55,7 +56,9 @@ export interface TlsOptions {
 export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
   const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store) });
   const app = Fastify({
-    loggerInstance: deps.log.child({ subsystem: 'http' }),
+    // Request lines (and any `url` field logged in a request) show the URL with secret query
+    // values (phone-home and setup-link tokens) redacted.
+    loggerInstance: deps.log.child({ subsystem: 'http' }, { serializers: { req: serializeRequest, url: serializeUrl } }),
     genReqId: () => randomUUID().slice(0, 8),
     logController: new LogController({ requestIdLogLabel: 'req' }),
     bodyLimit: 8 * 1024 * 1024,

@@ -7,8 +7,9 @@
  *   a request without a session and one without the CSRF token, and changes nothing;
  * - session fixation: a session id planted before login is never the logged-in session;
  * - phone-home spoofing (wrong, replayed, other host's token) refused and counted in /metrics;
- * - the configured vCenter/ESXi passwords, console passwords, tokens and session ids never appear
- *   in the captured pino output or in any API response of the run.
+ * - the configured vCenter/ESXi passwords, console passwords, per-boot phone-home tokens (also
+ *   sent in a GET query string), the one-time setup token (`/setup?token=`) and session ids never
+ *   appear in the captured pino output or in any API response of the run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,10 +21,13 @@ import { randomBytes } from 'node:crypto';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
+import { consumeSetupToken, issueSetupToken } from '../../src/web/auth/tokens.js';
 import { startHardenedServer, writeCluster, type HardenedServer } from './hardening-server.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
+/** In no cluster file: phones home as an unregistered host. */
+const U3 = '4c4c4544-0031-3510-8052-b1c04f303033';
 const rnd = () => randomBytes(9).toString('base64url');
 const SECRETS = {
   vcPassword: `vc-Pw-${rnd()}`,
@@ -356,10 +360,13 @@ describe('console and API: authentication and CSRF on every state-changing route
 
 describe('phone-home spoofing', () => {
   let okJob = '';
+  /** Real per-boot tokens of the run (for the secrets grep). */
+  const phoneHomeTokens: Record<string, string> = {};
   it('refuses a wrong token, another host\'s token and a replayed token, and counts each in /metrics', async () => {
     const tokens = new BootTokens(sx.server.store.tokens, 3_600_000);
     const t1 = tokens.issue(U1);
     const t2 = tokens.issue(U2);
+    Object.assign(phoneHomeTokens, { phoneHomeToken1: t1, phoneHomeToken2: t2 });
     const refused = (reason: string) => metric('statelesx_phone_homes_total', { transport: 'tcp', result: 'refused', reason });
     const before = { unknown: await refused('token-unknown'), other: await refused('token-other-host'), replay: await refused('token-replayed'), missing: await refused('token-missing') };
     expect(await phoneHome(`esx1.lab.example:${U1} token=${rnd()}\n`)).toBe('ERR token-unknown');
@@ -403,13 +410,32 @@ describe('phone-home spoofing', () => {
     }
     expect((await tftpGet('ok.txt')).data).toBeDefined();
     expect((await rawHttp(sx.httpPort, 'GET /boot/ok.txt HTTP/1.1')).status).toBe(200);
+    // GET phone-home (the iPXE form) carries the token in the query string: one accepted
+    // (unregistered host, valid token), one replayed (t1, already used over TCP), one as iPXE script.
+    const t3 = new BootTokens(sx.server.store.tokens, 3_600_000).issue(U3);
+    phoneHomeTokens['phoneHomeToken3'] = t3;
+    const viaGet = await api('GET', `/api/v1/phone-home?uuid=${U3}&hostname=esx9&token=${t3}`);
+    expect({ status: viaGet.status, body: viaGet.body.trim() }).toEqual({ status: 200, body: 'UNREGISTERED' });
+    expect(sx.server.store.hosts.get(U3)?.evidence['token']).toBe('valid');
+    const replayGet = await api('GET', `/api/v1/phone-home?uuid=${U1}&token=${phoneHomeTokens['phoneHomeToken1']!}&format=ipxe`);
+    expect(replayGet.body).toContain('ERR token-replayed');
+    // The one-time setup link (/setup?token=…), with a real, outstanding setup token.
+    const setupToken = issueSetupToken(sx.server.store.settings);
+    const setupPage = await rawHttp(sx.httpPort, `GET /setup?token=${setupToken}&lang=en HTTP/1.1`);
+    expect(setupPage.status).toBe(200);
+    consumeSetupToken(sx.server.store.settings);
     await new Promise((r) => setTimeout(r, 200));
     const logs = sx.logText();
     // the capture is real: it holds the run's phone-home, job and vCenter lines
     expect(logs).toContain(okJob);
     expect(logs).toMatch(/"subsystem":"initiator"/);
     expect(logs).toMatch(/vc1|vcenter/i);
-    const secretValues = { ...SECRETS, sessionCookie: cookies['sx_session']!, csrf };
+    // the request lines were logged, with the path and the other parameters kept
+    expect(logs).toContain(`/api/v1/phone-home?uuid=${U3}&hostname=esx9&token=`);
+    expect(logs).toContain('/setup?token=');
+    expect(logs).toContain('&lang=en');
+    expect(Object.keys(phoneHomeTokens)).toHaveLength(3);
+    const secretValues = { ...SECRETS, sessionCookie: cookies['sx_session']!, csrf, ...phoneHomeTokens, setupToken };
     for (const [what, value] of Object.entries(secretValues)) {
       expect(logs.includes(value), `${what} appears in the logs`).toBe(false);
       expect(bodies.filter((b) => b.includes(value) && !(what === 'csrf')).length, `${what} appears in an API response`).toBe(0);
