@@ -3,19 +3,23 @@
  * narrow interface and the composition root passes the modules unchanged.
  */
 import type { Store } from '../store/index.js';
-import { ClusterInvalidError, type ClusterIssue, type ClusterService, type EngineService, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
+import { ClusterInvalidError, type ClusterIssue, type ClusterService, type DriftView, type EngineService, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
 import type { VcenterConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
 import { redactSecrets } from './audit.js';
-import { problems } from './problem.js';
+import { HttpProblem, problems } from './problem.js';
 import type { ClusterRepository } from '../clusters/repository.js';
 import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
 import { MemberEditError } from '../clusters/edit.js';
 import { ImageLibrary, type ImageManifest } from '../images/image.js';
 import { importImage } from '../images/import.js';
-import type { VcenterConnector } from '../engine/vcenter.js';
+import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
+import { PlanError } from '../engine/plan.js';
+import {
+  ThumbprintMismatchError, VsphereFault, VsphereHttpError, VsphereNetworkError, VsphereTimeoutError, VsphereTlsError,
+} from '../vsphere/faults.js';
 
 /** The jobs store (src/store/jobs.ts) as a {@link JobReader}; step values pass through secret redaction. */
 export function storeJobReader(store: Store): JobReader {
@@ -104,16 +108,66 @@ export function imageService(imagesDir: string, pins: (image: string) => string[
 
 // ---- engine plan and drift (src/engine) ----
 
-/** Plan and drift over the cluster repository and a vCenter connector. */
-export function engineService(repo: ClusterRepository, connect: VcenterConnector): EngineService {
-  const steps = async (name: string) => {
+/** Where plan and drift get a logged-in vCenter (vim.SessionManager session). */
+export interface VcenterSource {
+  /** A logged-in vCenter by its `vcenters:` name. */
+  connect: (name: string) => Promise<VcenterApi>;
+  /**
+   * True when the connections belong to their source (the job runner's one connection per
+   * vCenter, JobRunner.vcenter) and are not closed here. False: every call logs in and is logged
+   * out again when it ends (SessionManager.Logout), whatever the outcome.
+   */
+  shared: boolean;
+}
+
+/** Errors that mean no usable connection to vCenter (as opposed to a fault vCenter answered with). */
+function isUnreachable(e: unknown): boolean {
+  return e instanceof VsphereNetworkError || e instanceof VsphereTimeoutError || e instanceof VsphereTlsError
+    || e instanceof ThumbprintMismatchError || e instanceof VsphereHttpError;
+}
+
+/**
+ * A failed plan/drift as the HTTP answer: 422 PlanError (the file or vCenter must change), 503 when
+ * vCenter cannot be reached or logged in to, 502 for another vSphere fault; anything else is rethrown
+ * (500). Messages name the vCenter and never contain a password (src/vsphere/faults.ts).
+ */
+export function engineProblem(vcenter: string, cluster: string, phase: 'connect' | 'read', e: unknown): unknown {
+  if (e instanceof HttpProblem) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (e instanceof PlanError) return new HttpProblem(422, 'Unprocessable Content', `cluster ${cluster} cannot be planned: ${msg}`, undefined, { vcenter });
+  if (phase === 'connect' || isUnreachable(e)) return new HttpProblem(503, 'Service Unavailable', `vCenter not reachable: ${vcenter}: ${msg}`, undefined, { vcenter });
+  if (e instanceof VsphereFault) return new HttpProblem(502, 'Bad Gateway', `vCenter ${vcenter} answered with a fault: ${msg}`, undefined, { vcenter });
+  return e;
+}
+
+/**
+ * Plan and drift over the cluster repository and a vCenter source. A per-call source's session is
+ * logged out in `finally`; a shared one is left to its owner.
+ * @throws HttpProblem (see {@link EngineService}) — 404 for a cluster no valid file defines
+ */
+export function engineService(repo: ClusterRepository, source: VcenterSource, now: () => number = Date.now): EngineService {
+  const report = async (name: string): Promise<DriftView> => {
     const desired = repo.get(name);
     if (!desired) throw problems.notFound(`cluster ${name}`);
-    const vc = await connect(desired.vcenter);
-    const report = await checkDrift(vc, desired);
-    return report.steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) }));
+    let vc: VcenterApi;
+    try {
+      vc = await source.connect(desired.vcenter);
+    } catch (e) {
+      throw engineProblem(desired.vcenter, name, 'connect', e);
+    }
+    try {
+      const r = await checkDrift(vc, desired, now());
+      return {
+        cluster: r.cluster, at: r.at, drifted: r.drifted, missingHosts: r.missingHosts,
+        steps: r.steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) })),
+      };
+    } catch (e) {
+      throw engineProblem(desired.vcenter, name, 'read', e);
+    } finally {
+      if (!source.shared) await vc.close().catch(() => undefined);
+    }
   };
-  return { plan: steps, drift: steps };
+  return { plan: async (name) => (await report(name)).steps, drift: report };
 }
 
 // ---- vCenter connection test (src/engine/vsphere-adapter.ts) ----

@@ -64,10 +64,29 @@ export interface PlanStep {
   after?: unknown;
 }
 
-/** Plan and drift (src/engine). Both read vCenter; neither writes. */
+/**
+ * A drift check (src/engine/drift.ts DriftReport) as the API returns it: the steps an apply would
+ * make (secrets redacted), whether there are any, and the members vCenter does not know yet.
+ */
+export interface DriftView {
+  cluster: string;
+  /** When vCenter was read, epoch ms. */
+  at: number;
+  /** True when at least one step would be needed. */
+  drifted: boolean;
+  steps: PlanStep[];
+  /** SMBIOS UUIDs of members with no HostSystem in vCenter (SearchIndex.FindByUuid found none). */
+  missingHosts: string[];
+}
+
+/**
+ * Plan and drift (src/engine). Both read vCenter; neither writes.
+ * @throws HttpProblem 404 unknown cluster, 422 the plan is impossible (PlanError), 502 vCenter
+ *   answered with a fault, 503 vCenter not reachable (login, network, TLS, timeout)
+ */
 export interface EngineService {
   plan(cluster: string): Promise<PlanStep[]>;
-  drift(cluster: string): Promise<PlanStep[]>;
+  drift(cluster: string): Promise<DriftView>;
 }
 
 /** A durable job as stored (table `jobs`). Times epoch ms. */

@@ -32,7 +32,7 @@ export class HttpProblem extends Error {
 /** Problem `type` URIs: relative references documented in the OpenAPI document. */
 const TYPES: Record<number, string> = {
   400: 'validation-error', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 409: 'conflict',
-  413: 'too-large', 415: 'unsupported-media-type', 422: 'invalid-content', 429: 'rate-limited', 503: 'not-available',
+  413: 'too-large', 415: 'unsupported-media-type', 422: 'invalid-content', 429: 'rate-limited', 502: 'vcenter-fault', 503: 'not-available',
 };
 
 /** Shortcuts for the common answers. */

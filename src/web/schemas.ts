@@ -15,10 +15,12 @@ const nullableInt = { type: ['integer', 'null'] } as const;
 /** Every shared schema, by `$id`. */
 export const sharedSchemas = [
   {
-    $id: 'Problem', type: 'object', description: 'RFC 9457 problem details',
+    $id: 'Problem', type: 'object', description: 'RFC 9457 problem details; extension members (RFC 9457 §3.2) such as `vcenter` or `retryAfter` may follow',
+    additionalProperties: true,
     properties: {
       type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' },
       instance: { type: 'string' },
+      vcenter: { type: 'string', description: 'the vCenter (vcenters: name) a plan or drift could not reach or read' },
       errors: {
         type: 'array',
         items: {

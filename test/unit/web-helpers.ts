@@ -1,5 +1,9 @@
 /** Shared set-up for the web tests: an app over an in-memory store, users, and logged-in clients. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { ClusterRepository } from '../../src/clusters/repository.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { buildApp } from '../../src/web/app.js';
@@ -68,4 +72,26 @@ export function call(app: FastifyInstance, c: Client, method: string, url: strin
     method: method as 'GET', url, cookies: c.cookies, headers: { 'x-csrf-token': c.csrf, ...headers },
     ...(payload !== undefined ? { payload: payload as string } : {}),
   });
+}
+
+/** A cluster file text in the schema of test/fixtures/clusters/minimal.xml, with these members. */
+export function clusterXml(name: string, members: Array<{ fqdn: string; uuid: string }> = [], vcenter = 'vc-test'): string {
+  const hosts = members.length ? `<members>\n${members.map((m) => `    <host fqdn="${m.fqdn}" uuid="${m.uuid}"/>`).join('\n')}\n  </members>` : '<members/>';
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<cluster xmlns="urn:statelesx:cluster:1" name="${name}">
+  <datacenter>DC0</datacenter>
+  <vcenter>${vcenter}</vcenter>
+  <credentials>esxi-root</credentials>
+  ${hosts}
+</cluster>
+`;
+}
+
+/** A real ClusterRepository over a fresh temporary directory holding `files` (file name → text). */
+export async function clusterRepo(files: Record<string, string>, vcenters = ['vc-test']): Promise<{ dir: string; repo: ClusterRepository; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sx-web-clusters-'));
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
+  const repo = new ClusterRepository({ dir, context: { vcenters, credentials: ['esxi-root'] } });
+  await repo.reload();
+  return { dir, repo, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

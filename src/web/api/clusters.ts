@@ -15,7 +15,22 @@ const xmlBody = {
   description: 'the cluster file: raw XML (Content-Type application/xml) or JSON {"xml": "..."}',
   anyOf: [{ type: 'string', maxLength: 4_000_000 }, { type: 'object', required: ['xml'], properties: { xml: { type: 'string', maxLength: 4_000_000 } } }],
 } as const;
-const planOut = { type: 'object', properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } } } as const;
+const planOut = {
+  type: 'object', required: ['cluster', 'steps'],
+  properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } },
+} as const;
+const driftOut = {
+  type: 'object', required: ['cluster', 'at', 'drifted', 'steps', 'missingHosts'],
+  description: 'a drift check (engine DriftReport): the steps an apply would make, and the members vCenter does not know yet',
+  properties: {
+    cluster: { type: 'string' }, at: { type: 'integer', description: 'when vCenter was read, epoch ms' },
+    drifted: { type: 'boolean', description: 'at least one step would be needed' },
+    steps: { type: 'array', items: { $ref: 'PlanStep#' } },
+    missingHosts: { type: 'array', items: { type: 'string' }, description: 'SMBIOS UUIDs of members with no HostSystem in vCenter' },
+  },
+} as const;
+/** Answers of the routes that read vCenter: 502 a vSphere fault, 503 vCenter not reachable. */
+const vcenterErrors = { ...errorResponses, 502: { $ref: 'Problem#' } } as const;
 
 function xmlOf(body: unknown): string {
   return typeof body === 'string' ? body : (body as { xml: string }).xml;
@@ -74,7 +89,10 @@ export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Prom
   });
 
   app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/plan', {
-    schema: { tags: ['clusters'], summary: 'What an apply would change (reads vCenter, writes nothing)', params: nameParams, response: { 200: planOut, ...errorResponses } },
+    schema: {
+      tags: ['clusters'], summary: 'What an apply would change (reads vCenter, writes nothing); 503 when vCenter is not reachable, 422 when no plan can reach the file',
+      params: nameParams, response: { 200: planOut, ...vcenterErrors },
+    },
   }, async (req) => ({ cluster: req.params.name, steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name) }));
 
   app.post<{ Params: { name: string } }>('/api/v1/clusters/:name/apply', {
@@ -83,6 +101,9 @@ export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Prom
   }, async (req, reply) => reply.code(202).send(await applyCluster(ctx, req, req.params.name)));
 
   app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/drift', {
-    schema: { tags: ['clusters'], summary: 'Differences between the cluster\'s hosts in vCenter and the file', params: nameParams, response: { 200: planOut, ...errorResponses } },
-  }, async (req) => ({ cluster: req.params.name, steps: await need(ctx, 'engine', 'the cluster engine').drift(req.params.name) }));
+    schema: {
+      tags: ['clusters'], summary: 'Differences between the cluster\'s hosts in vCenter and the file (a drift report); 503 when vCenter is not reachable',
+      params: nameParams, response: { 200: driftOut, ...vcenterErrors },
+    },
+  }, async (req) => need(ctx, 'engine', 'the cluster engine').drift(req.params.name));
 }

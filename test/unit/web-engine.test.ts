@@ -1,0 +1,137 @@
+/**
+ * Plan and drift through the API and the console: the vCenter session each call opens is logged
+ * out again (or, with the job runner's shared connection, reused), the drift endpoint returns the
+ * engine's drift report, and an unreachable vCenter or an impossible plan answers problem+json.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../../src/store/index.js';
+import type { ClusterRepository } from '../../src/clusters/repository.js';
+import { engineService, type VcenterSource } from '../../src/web/adapters.js';
+import type { VcenterApi } from '../../src/engine/vcenter.js';
+import type { CurrentState } from '../../src/engine/state.js';
+import { defaultHostState } from '../../src/engine/state.js';
+import { JobRunner } from '../../src/engine/jobs.js';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { InvalidLogin, VsphereNetworkError } from '../../src/vsphere/faults.js';
+import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
+
+const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
+const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
+
+type Mode = 'ok' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
+
+/** A vCenter that counts SessionManager.Login / Logout; `readState` answers per `mode`. */
+function fakeVcenter() {
+  const f = {
+    mode: 'ok' as Mode, logins: 0, logouts: 0,
+    connect: async (name: string): Promise<VcenterApi> => {
+      if (f.mode === 'unreachable') throw new VsphereNetworkError('RetrieveServiceContent', 'https://127.0.0.1:1/sdk', 'ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1');
+      if (f.mode === 'bad-login') throw new InvalidLogin('InvalidLogin', 'Cannot complete login due to an incorrect user name or password.', {}, 'Login');
+      expect(name).toBe('vc-test');
+      f.logins++;
+      let open = true;
+      const api: Partial<VcenterApi> = {
+        readState: async (): Promise<CurrentState> => {
+          if (f.mode === 'read-fails') throw new VsphereNetworkError('RetrievePropertiesEx', 'https://127.0.0.1:1/sdk', 'ECONNRESET', 'socket hang up');
+          if (f.mode === 'plan-error') {
+            // U1 exists but in another cluster: the planner refuses to move hosts (PlanError).
+            return { cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1' }, hosts: { [U1]: { ...defaultHostState('esx1.lab.example', U1), parentRef: 'domain-c99' } } };
+          }
+          return { cluster: {}, hosts: {} };
+        },
+        close: async () => { if (open) f.logouts++; open = false; },
+      };
+      return api as VcenterApi;
+    },
+  };
+  return f;
+}
+
+describe('web plan and drift: vCenter sessions and errors', () => {
+  let app: FastifyInstance;
+  let store: Store;
+  let repo: ClusterRepository;
+  let cleanup: () => void;
+  let view: Client;
+  const vc = fakeVcenter();
+
+  beforeAll(async () => {
+    ({ repo, cleanup } = await clusterRepo({ 'lab.xml': clusterXml('lab', [{ fqdn: 'esx1.lab.example', uuid: U1 }, { fqdn: 'esx2.lab.example', uuid: U2 }]) }));
+    const source: VcenterSource = { connect: vc.connect, shared: false };
+    ({ app, store } = await makeApp({ engine: engineService(repo, source, () => 1_700_000_000_000) }));
+    view = await loginAs(app, 'view');
+  });
+  afterAll(async () => { await app.close(); store.close(); cleanup(); });
+
+  it('logs out of vCenter after every plan and drift (API and console), also when the read fails', async () => {
+    vc.mode = 'ok';
+    const plan = await call(app, view, 'GET', '/api/v1/clusters/lab/plan');
+    expect(plan.statusCode).toBe(200);
+    expect(plan.json().steps.map((s: { name: string }) => s.name).slice(0, 3)).toEqual(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
+    expect((await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(200);
+    expect((await call(app, view, 'GET', '/ui/clusters/lab/plan')).statusCode).toBe(200);
+    expect((await call(app, view, 'GET', '/ui/clusters/lab/drift')).statusCode).toBe(200);
+    vc.mode = 'read-fails';
+    expect((await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(503);
+    vc.mode = 'plan-error';
+    expect((await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).statusCode).toBe(422);
+    expect(vc.logins).toBe(6);
+    expect(vc.logouts).toBe(6);
+  });
+
+  it('returns the drift report: drifted, steps and the members vCenter does not know', async () => {
+    vc.mode = 'ok';
+    const res = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
+    const r = res.json();
+    expect(r).toMatchObject({ cluster: 'lab', at: 1_700_000_000_000, drifted: true, missingHosts: [U1, U2] });
+    expect(r.steps.length).toBeGreaterThan(2);
+    const plan = (await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).json();
+    expect(plan).toEqual({ cluster: 'lab', steps: r.steps });
+    const page = await call(app, view, 'GET', '/ui/clusters/lab/drift');
+    expect(page.body).toContain('Not in vCenter yet');
+    expect(page.body).toContain(U2);
+    const doc = (await call(app, view, 'GET', '/api/docs/json')).json();
+    const schema = doc.paths['/api/v1/clusters/{name}/drift'].get.responses['200'].content['application/json'].schema;
+    expect(schema.required).toEqual(expect.arrayContaining(['drifted', 'missingHosts', 'steps']));
+  });
+
+  it('answers an unreachable vCenter with 503 problem+json naming it, a refused login with 503, a PlanError with 422', async () => {
+    vc.mode = 'unreachable';
+    const res = await call(app, view, 'GET', '/api/v1/clusters/lab/plan');
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 503, title: 'Service Unavailable', vcenter: 'vc-test' });
+    expect(res.json().detail).toMatch(/^vCenter not reachable: vc-test: .*ECONNREFUSED/);
+    vc.mode = 'bad-login';
+    const login = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
+    expect(login.statusCode).toBe(503);
+    expect(login.json().detail).toMatch(/^vCenter not reachable: vc-test: Login: InvalidLogin/);
+    vc.mode = 'plan-error';
+    const pe = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
+    expect(pe.statusCode).toBe(422);
+    expect(pe.json().detail).toMatch(/cluster lab cannot be planned: host esx1\.lab\.example .* is in another compute resource/);
+    // The console renders the same reason in its alert fragment.
+    vc.mode = 'unreachable';
+    const ui = await call(app, view, 'GET', '/ui/clusters/lab/drift');
+    expect(ui.statusCode).toBe(503);
+    expect(ui.body).toMatch(/vCenter not reachable: vc-test/);
+    expect((await call(app, view, 'GET', '/api/v1/clusters/nope/plan')).statusCode).toBe(404);
+  });
+
+  it('with the job runner\'s shared connection logs in once for many calls and leaves the logout to the runner', async () => {
+    const shared = fakeVcenter();
+    const config = configSchema.parse({ vcenters: [{ name: 'vc-test', url: 'https://127.0.0.1:1/sdk', username: 'u', 'password-env': 'SX_UNUSED' }] });
+    const runner = new JobRunner({ jobs: store.jobs, config, clusters: { get: (n) => repo.get(n), findByHost: () => undefined }, connect: shared.connect, log: silentLogger });
+    const { app: a2, store: s2 } = await makeApp({ engine: engineService(repo, { connect: runner.vcenter.bind(runner), shared: true }) });
+    const c = await loginAs(a2, 'view');
+    for (let i = 0; i < 3; i++) expect((await call(a2, c, 'GET', '/api/v1/clusters/lab/plan')).statusCode).toBe(200);
+    expect((await call(a2, c, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(200);
+    expect([shared.logins, shared.logouts]).toEqual([1, 0]);
+    await runner.close();
+    expect([shared.logins, shared.logouts]).toEqual([1, 1]);
+    await a2.close();
+    s2.close();
+  });
+});
