@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeTcpPort, freeUdpPort, have, run, startServerChild, stopChild, track, watchProc, type ServerChild } from './proc.js';
+import { freeTcpPort, freeUdpPort, have, processTree, run, startServerChild, stopChild, track, watchProc, type ServerChild } from './proc.js';
 import { fmt, fmtRatio, mbPerSecond, ratio, type BenchTable } from './report.js';
 import { makeImageTree, type ImageTree, type TreeFile } from './tree.js';
 
@@ -180,15 +180,7 @@ http {
     if (i === 99) throw new Error(`nginx not answering on 127.0.0.1:${port}: ${err}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const pids = () => {
-    const master = c.pid!;
-    try {
-      const kids = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-      return [master, ...kids];
-    } catch {
-      return [master];
-    }
-  };
+  const pids = () => processTree(c.pid!);
   return {
     base,
     pids,

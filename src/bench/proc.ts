@@ -123,6 +123,62 @@ export function watchProc(pid: number, intervalMs = 100): { stop(): { peakRss: n
   };
 }
 
+/**
+ * A process and all its descendants, from `/proc/<pid>/task/<pid>/children` (forking servers:
+ * nginx's workers, tftp-hpa's one child per transfer).
+ * @returns pids, the root first; empty when the root is gone
+ */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let kids: number[];
+    try {
+      kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return;
+    }
+    out.push(p);
+    for (const k of kids) walk(k);
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Samples a whole process tree every `intervalMs` (re-read each time, so children forked per
+ * request are counted while they live): the peak of the summed RSS, and CPU as the growth of each
+ * process's own utime + stime between its first and last sample (a process first seen after the
+ * start counts from 0). A child that lives and dies between two samples is missed, so for
+ * fork-per-request servers the CPU is a lower bound.
+ */
+export function watchTree(root: number, intervalMs = 100): { stop(): { peakRss: number; cpuMs: number } } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let peakRss = 0;
+  const sample = (initial: boolean) => {
+    let rss = 0;
+    for (const p of processTree(root)) {
+      const s = sampleProc(p);
+      if (!s) continue;
+      rss += s.rss;
+      if (!first.has(p)) first.set(p, initial ? s.cpuMs : 0);
+      last.set(p, s.cpuMs);
+    }
+    if (rss > peakRss) peakRss = rss;
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample(false);
+      let cpuMs = 0;
+      for (const [p, c] of last) cpuMs += c - (first.get(p) ?? 0);
+      return { peakRss, cpuMs };
+    },
+  };
+}
+
 /** A running server child. */
 export interface ServerChild {
   pid: number;
