@@ -20,6 +20,14 @@
  * 5. after a round that executed every step, the next round must plan zero steps, else the job fails
  *    ("verification").
  *
+ * Maintenance mode: before EnterMaintenanceMode_Task the host is recorded in the store
+ * (`engine_maintenance`, JobRepo.markMaintenance); ExitMaintenanceMode_Task clears it. A job that
+ * finds a recorded host in maintenance mode plans ExitMaintenanceMode_Task for it even if nothing
+ * else differs (plan: PlanContext.engineMaintenance), so a job killed or failed between the two
+ * steps never leaves the host in maintenance mode for good. A host in maintenance mode without a
+ * record (put there by an operator) stays in it; a record whose host is not in maintenance mode is
+ * dropped when read.
+ *
  * Crash recovery (decided: re-plan, not replay): on {@link JobRunner.start} every job left `queued`
  * or `running` is queued again; its unfinished steps are marked `skipped` ("interrupted") and the
  * job continues with a round from fresh state, so it resumes at the first change not yet made and
@@ -258,10 +266,28 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   }
 
   private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState): Step[] {
+    const engineMaintenance = this.maintenanceRecord(state);
     if (job.kind === 'configure-host') {
-      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] });
+      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] }, { engineMaintenance });
     }
-    return planCluster(desired, state);
+    return planCluster(desired, state, { engineMaintenance });
+  }
+
+  /**
+   * The hosts the engine put into maintenance mode (store record), after dropping the records of
+   * hosts just read that are no longer in it (exited by hand, or a crash between the exit and
+   * clearing the record). Safe because one job at a time acts on a host (see the module note).
+   */
+  private maintenanceRecord(state: CurrentState): Set<string> {
+    const rec = this.o.jobs.maintenanceHosts();
+    for (const [uuid, h] of Object.entries(state.hosts)) {
+      const key = uuid.toLowerCase();
+      if (h && !h.inMaintenanceMode && rec.has(key)) {
+        this.o.jobs.clearMaintenance(key);
+        rec.delete(key);
+      }
+    }
+    return rec;
   }
 
   /** Runs a job to its end (or until the runner closes). Never throws for vCenter problems. */
@@ -352,8 +378,12 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       this.o.jobs.stepStarted(id, seq, Date.now());
       this.emitStep(id, seq);
       let result: unknown;
+      // Recorded before the call: if the process dies while it is in flight, the next job finds the
+      // host in maintenance mode with our record and takes it out (or drops a record never used).
+      if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid) this.o.jobs.markMaintenance(step.hostUuid, id, Date.now());
       try {
         result = await executeStep(ctx, step);
+        if (step.name === 'ExitMaintenanceMode_Task' && step.hostUuid) this.o.jobs.clearMaintenance(step.hostUuid);
         if (REPLAN_AFTER.has(step.name)) {
           const rest = await this.replan(ctx, step, result, steps.slice(i + 1));
           this.o.jobs.stepDone(id, seq, Date.now(), result);
@@ -365,6 +395,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
           continue;
         }
       } catch (e) {
+        // vCenter answered "no" (a fault, not a timeout): the host did not enter maintenance mode.
+        if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid && e instanceof VsphereFault) this.o.jobs.clearMaintenance(step.hostUuid);
         const transient = isTransient(e);
         this.o.jobs.stepFault(id, seq, Date.now(), `${e instanceof VsphereFault ? e.faultName : (e as Error).name ?? 'Error'}: ${describe(e)}`, true);
         this.emitStep(id, seq);
@@ -393,7 +425,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       state.hosts[uuid] = await vc.readHost(ref, desired.advanced.map((a) => a.key));
       const member = memberByUuid(desired, uuid);
       const index = desired.hosts.indexOf(member);
-      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, { memberIndex: index });
+      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, { memberIndex: index, engineMaintenance: this.o.jobs.maintenanceHosts() });
       return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
     }
     state.cluster = await vc.readCluster(desired.datacenter, desired.name);

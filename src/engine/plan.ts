@@ -8,7 +8,8 @@
  * change follows) → AddVirtualSwitch/UpdateVirtualSwitch → AddPortGroup/UpdatePortGroup →
  * AddVirtualNic/UpdateVirtualNic → SelectVnicForNicType/DeselectVnicForNicType →
  * UpdateDateTimeConfig → UpdateServicePolicy/StartService (ntpd) → UpdateDnsConfig → UpdateOptions →
- * ExitMaintenanceMode_Task.
+ * ExitMaintenanceMode_Task (after an enter in the same plan, or when the engine's own record says it
+ * put the host into maintenance mode: {@link PlanContext.engineMaintenance}).
  *
  * What is never touched: vSwitches, port groups and VMkernel NICs the file does not name (the
  * factory "VM Network" stays), services of VMkernel NICs the file does not manage, advanced options
@@ -108,6 +109,14 @@ export type Step = { [N in StepName]: StepBase & { name: N; args: StepArgsMap[N]
 export interface PlanContext {
   /** Index of the host among the cluster's members (pool allocation); default: its position in desired.hosts. */
   memberIndex?: number;
+  /**
+   * Lower-case SMBIOS UUIDs of hosts the engine itself put into maintenance mode (the store's
+   * `engine_maintenance` record). Such a host, found in maintenance mode, gets
+   * ExitMaintenanceMode_Task at the end of its steps even when nothing else is planned for it —
+   * the job that entered maintenance mode may have died before its exit step. A host in
+   * maintenance mode that is not listed was put there by someone else and is left in it.
+   */
+  engineMaintenance?: ReadonlySet<string>;
 }
 
 /** The desired state cannot be reached by planning (a fact the file or vCenter must change). */
@@ -385,9 +394,10 @@ export function planHostSteps(desired: DesiredCluster, host: MemberHost, current
   }
   const config = [...planNetwork(desired, host, cur, memberIndex, target), ...planTimeDnsOptions(desired, cur, target, host.uuid)];
   const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
+  const leftInMaintenance = cur.inMaintenanceMode && (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false);
   if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));
   steps.push(...config);
-  if (needsMaintenance) steps.push(mk('ExitMaintenanceMode_Task', target, { timeout: 0 }, true, false, host.uuid));
+  if (needsMaintenance || leftInMaintenance) steps.push(mk('ExitMaintenanceMode_Task', target, { timeout: 0 }, true, false, host.uuid));
   return steps;
 }
 
@@ -407,10 +417,10 @@ export function planHost(desired: DesiredCluster, host: MemberHost, current: { c
 }
 
 /** The plan for a whole cluster: cluster steps, then every member's steps in file order. */
-export function planCluster(desired: DesiredCluster, current: CurrentState): Step[] {
+export function planCluster(desired: DesiredCluster, current: CurrentState, context: Omit<PlanContext, 'memberIndex'> = {}): Step[] {
   const steps = planClusterSteps(desired, current.cluster);
   desired.hosts.forEach((h, i) => {
-    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { memberIndex: i }));
+    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { ...context, memberIndex: i }));
   });
   return steps;
 }

@@ -1,6 +1,6 @@
 /**
- * Durable engine jobs (tables `jobs`, `job_steps`, `job_log`, `host_thumbprints`; see migrations
- * 001 and 004). A job is a persisted plan: one row per job, one row per step with its start, end,
+ * Durable engine jobs (tables `jobs`, `job_steps`, `job_log`, `host_thumbprints`,
+ * `engine_maintenance`; see migrations 001, 004 and 008). A job is a persisted plan: one row per job, one row per step with its start, end,
  * result and fault, and log lines. Times are epoch milliseconds. JSON columns are decoded here.
  */
 import type { Database } from 'better-sqlite3';
@@ -190,5 +190,23 @@ export class JobRepo {
   trustThumbprint(host: string, thumbprint: string, at: number): string {
     this.db.prepare('INSERT OR IGNORE INTO host_thumbprints (host, thumbprint, first_seen) VALUES (?, ?, ?)').run(host, thumbprint, at);
     return this.thumbprint(host)!;
+  }
+
+  /**
+   * Records that the engine is putting a host into maintenance mode (written before
+   * EnterMaintenanceMode_Task is sent; the latest job wins). @param hostUuid SMBIOS UUID (any case)
+   */
+  markMaintenance(hostUuid: string, jobId: string, at: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO engine_maintenance (host_uuid, job_id, entered_at) VALUES (?, ?, ?)').run(hostUuid.toLowerCase(), jobId, at);
+  }
+
+  /** Forgets that record (after ExitMaintenanceMode_Task, or when the host is no longer in maintenance mode). */
+  clearMaintenance(hostUuid: string): void {
+    this.db.prepare('DELETE FROM engine_maintenance WHERE host_uuid = ?').run(hostUuid.toLowerCase());
+  }
+
+  /** Lower-case UUIDs of the hosts the engine put into maintenance mode and has not taken out yet. */
+  maintenanceHosts(): Set<string> {
+    return new Set(this.db.prepare('SELECT host_uuid FROM engine_maintenance').pluck().all() as string[]);
   }
 }

@@ -143,6 +143,32 @@ describe('engine plan', () => {
     expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual(['UpdateVirtualSwitch', 'UpdateDateTimeConfig']);
   });
 
+  it('takes a host out of maintenance mode when the engine\'s record says it put it there, never otherwise', () => {
+    const d = desired();
+    const cluster: ClusterState = {};
+    const hosts: Record<string, HostState | undefined> = {};
+    applyToState(cluster, hosts, planCluster(d, { cluster, hosts }));
+    const h = d.hosts[0]!;
+    const st = hosts[h.uuid]!;
+    st.vmCount = 3;
+    st.inMaintenanceMode = true;
+    // in sync, in maintenance mode by the operator: nothing
+    expect(planHost(d, h, { cluster, host: st })).toEqual([]);
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: new Set(['someone-else']) })).toEqual([]);
+    // the engine entered it (a job died before its exit step): exit, even with nothing else to do
+    const ours = new Set([h.uuid]);
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual(['ExitMaintenanceMode_Task']);
+    // ... after the remaining changes, without entering again
+    st.vswitches[1]!.mtu = 1500;
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual(['UpdateVirtualSwitch', 'ExitMaintenanceMode_Task']);
+    expect(planCluster(d, { cluster, hosts }, { engineMaintenance: ours }).filter((s) => s.hostUuid === h.uuid).map((s) => s.name))
+      .toEqual(['UpdateVirtualSwitch', 'ExitMaintenanceMode_Task']);
+    // a record for a host that is not in maintenance mode plans nothing
+    st.inMaintenanceMode = false;
+    st.vswitches[1]!.mtu = 9000;
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours })).toEqual([]);
+  });
+
   it('moves a service: deselects it from the managed NIC that should not carry it', () => {
     const d = desired();
     const cluster: ClusterState = {};

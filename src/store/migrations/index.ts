@@ -7,10 +7,11 @@ import * as m001 from './001-initial.js';
 import * as m003 from './003-phone-homes-host-index.js';
 import * as m004 from './004-job-steps-args.js';
 import * as m007 from './007-boot-events-address-index.js';
+import * as m008 from './008-engine-maintenance.js';
 
 export interface Migration {
   name: string;
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001, m003, m004, m007];
+export const migrations: Migration[] = [m001, m003, m004, m007, m008];

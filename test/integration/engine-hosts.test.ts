@@ -1,0 +1,96 @@
+/**
+ * The engine's per-host guarantees against the vCenter simulator (strict mode), on the model's
+ * own cluster DC0_C0 whose hosts run VMs (`-vm 2`): maintenance mode entered by the engine is
+ * always left again, even when the job that entered it died before its exit step.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { openStore } from '../../src/store/index.js';
+import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
+import { connectVcenter, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import type { DesiredCluster } from '../../src/clusters/types.js';
+
+const H0 = '4c4c4544-0031-3510-8052-e1c04f303030';
+const H1 = '4c4c4544-0031-3510-8052-e1c04f303031';
+const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
+
+/** The model's cluster DC0_C0 with two of its hosts; "VM Network" moves to VLAN 10 (disruptive). */
+function modelCluster(extraVlan: number): DesiredCluster {
+  return {
+    name: 'DC0_C0', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/DC0_C0.xml',
+    ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
+    drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
+    dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
+    vswitches: [],
+    portgroups: [{ name: 'VM Network', vswitch: 'vSwitch0', vlanId: 10 }, { name: 'Extra', vswitch: 'vSwitch0', vlanId: extraVlan }],
+    vmknics: [], pools: [], ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [],
+    hosts: [{ fqdn: 'DC0_C0_H0', uuid: H0, addresses: {} }, { fqdn: 'DC0_C0_H1', uuid: H1, addresses: {} }],
+  };
+}
+
+function config(sim: Vcsim): Config {
+  return configSchema.parse({
+    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 }],
+    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    engine: { 'max-attempts': 2 },
+  });
+}
+
+function source(list: () => DesiredCluster[]): ClusterSource {
+  return { get: (n) => list().find((c) => c.name === n), findByHost: (u) => list().find((c) => c.hosts.some((h) => h.uuid === u)) };
+}
+
+describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
+  let sim: Vcsim;
+  beforeAll(async () => {
+    sim = await startVcsim(['-vm', '2', '-host-uuid', `DC0_C0_H0=${H0}`, '-host-uuid', `DC0_C0_H1=${H1}`]);
+  }, 200_000);
+  afterAll(async () => { await sim?.stop(); });
+
+  it('a job that fails after EnterMaintenanceMode_Task leaves a record; the next apply exits maintenance mode; a host the operator put there stays', async () => {
+    const cfg = config(sim);
+    const store = await openStore(':memory:');
+    const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
+    const read = async (uuid: string) => vc.readHost((await vc.findHostByUuid(undefined, uuid))!, []);
+    expect((await read(H0)).vmCount).toBeGreaterThan(0);
+    // the operator put H1 into maintenance mode: not the engine's to undo
+    await vc.enterMaintenanceMode((await read(H1)).refs.host, 0);
+
+    let files = [modelCluster(5000)]; // VLAN 5000: InvalidArgument from vCenter, a permanent fault
+    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    r.start();
+    const first = await r.wait(r.enqueueApplyCluster('DC0_C0', { source: 'test' }).id);
+    expect(first.state).toBe('failed');
+    expect(first.error).toMatch(/AddPortGroup host:DC0_C0_H0 portgroup:Extra/);
+    const s1 = store.jobs.steps(first.id);
+    expect(s1.find((s) => s.name === 'EnterMaintenanceMode_Task')).toMatchObject({ state: 'done', hostUuid: H0 });
+    expect(s1.some((s) => s.name === 'ExitMaintenanceMode_Task' && s.state === 'done')).toBe(false);
+    expect((await read(H0)).inMaintenanceMode).toBe(true); // the job died between enter and exit
+    expect([...store.jobs.maintenanceHosts()]).toEqual([H0]);
+
+    files = [modelCluster(40)];
+    const second = await r.wait(r.enqueueApplyCluster('DC0_C0', { source: 'test' }).id);
+    expect(second.error).toBeNull();
+    expect(second.state).toBe('succeeded');
+    const s2 = store.jobs.steps(second.id).filter((s) => s.state === 'done');
+    expect(s2.filter((s) => s.name === 'ExitMaintenanceMode_Task').map((s) => s.hostUuid)).toEqual([H0]);
+    expect(s2.some((s) => s.name === 'EnterMaintenanceMode_Task')).toBe(false); // already in it: not entered again
+    expect((await read(H0)).inMaintenanceMode).toBe(false);
+    expect((await read(H1)).inMaintenanceMode).toBe(true);
+    expect(store.jobs.maintenanceHosts().size).toBe(0);
+    expect((await read(H1)).portgroups.find((p) => p.name === 'VM Network')?.vlanId).toBe(10);
+
+    // a record whose host is no longer in maintenance mode (exited by hand) is dropped, nothing planned
+    store.jobs.markMaintenance(H0, 'gone', 1);
+    const third = await r.wait(r.enqueueConfigureHost(H0, { source: 'test' }).id);
+    expect(third.state).toBe('succeeded');
+    expect(store.jobs.steps(third.id)).toEqual([]);
+    expect(store.jobs.maintenanceHosts().size).toBe(0);
+
+    await r.close();
+    await vc.close();
+    store.close();
+  }, 120_000);
+});
