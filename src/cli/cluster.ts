@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
-import { formatDiagnostic, sortDiagnostics, type ClusterDiagnostic } from '../clusters/diagnostics.js';
+import { formatDiagnostic, sortDiagnostics, type ClusterDiagnostic, type SourceIndex } from '../clusters/diagnostics.js';
+import type { DesiredCluster } from '../clusters/types.js';
 import { loadClusterFiles } from '../clusters/load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from '../clusters/semantics.js';
 import { registerClusterEngineCommands } from './cluster-engine.js';
@@ -26,9 +27,11 @@ const processOutput: CliOutput = {
 /**
  * Validates cluster files (XSD, semantics, and across the given files). When a configuration is
  * found (`--config`, $STATELESX_CONFIG or ./statelesx.yaml), the vCenter and credentials names
- * are checked against it and image names against `images-dir`.
+ * are checked against it (errors) and image names against `images-dir` (warnings: the server
+ * loads a file whose image is not imported yet, and boots its hosts from local disk until it is;
+ * see src/hosts/policy.ts).
  * @param files paths as the user typed them (diagnostics show them the same way)
- * @returns the exit code: 0 all valid, 1 any problem, 2 configuration error
+ * @returns the exit code: 0 all valid (warnings allowed), 1 any problem, 2 configuration error
  */
 export async function runClusterValidate(
   files: readonly string[],
@@ -36,6 +39,7 @@ export async function runClusterValidate(
   io: CliOutput = processOutput,
 ): Promise<number> {
   let context: SemanticContext = {};
+  let imageExists: ((name: string) => boolean) | undefined;
   const { configPath, explicit } = resolveConfigPath(opts.config);
   if (configPath) {
     try {
@@ -44,8 +48,8 @@ export async function runClusterValidate(
       context = {
         vcenters: config.vcenters.map((v) => v.name),
         credentials: config.credentials.map((c) => c.name),
-        imageExists: (name) => existsSync(join(imagesDir, name)),
       };
+      imageExists = (name) => existsSync(join(imagesDir, name));
     } catch (e) {
       if (e instanceof ConfigError) {
         io.err(`statelesx: configuration error\n${e.message}`);
@@ -71,6 +75,14 @@ export async function runClusterValidate(
   const rank = (f: string) => argOrder.get(f) ?? files.length;
   const ordered = sortDiagnostics(all).sort((a, b) => rank(a.file) - rank(b.file));
   for (const d of ordered) io.err(formatDiagnostic({ ...d, file: shown.get(d.file) ?? d.file }));
+  if (imageExists) {
+    for (const r of results) {
+      if (!r.candidate || !r.index) continue;
+      for (const w of missingImages(r.candidate, r.index, imageExists)) {
+        io.err(`${shown.get(w.file) ?? w.file}:${w.line}:${w.column}: warning: ${w.path}: ${w.message}`);
+      }
+    }
+  }
   for (const r of results) {
     if (!bad.has(r.file) && r.cluster) {
       const name = shown.get(r.file) ?? r.file;
@@ -78,6 +90,24 @@ export async function runClusterValidate(
     }
   }
   return all.length ? 1 : 0;
+}
+
+/**
+ * Warnings for the cluster's default image and host pins that name no imported image (in file
+ * order). Not errors: the file is loaded anyway and those hosts boot from local disk until the
+ * image is imported.
+ */
+function missingImages(c: DesiredCluster, index: SourceIndex, exists: (name: string) => boolean): ClusterDiagnostic[] {
+  const out: ClusterDiagnostic[] = [];
+  if (c.image && !exists(c.image)) {
+    out.push(index.error('/cluster/defaultImage', `image "${c.image}" is not imported (statelesx image import); until it is, hosts without a pin boot from local disk`));
+  }
+  c.hosts.forEach((h, i) => {
+    if (h.image && !exists(h.image)) {
+      out.push(index.error(`/cluster/members/host[${i + 1}]/@image`, `image "${h.image}" pinned for ${h.fqdn} is not imported (statelesx image import); until it is, ${h.fqdn} boots from local disk`));
+    }
+  });
+  return out;
 }
 
 /** Registers `statelesx cluster` with `validate` and the engine's subcommands. */

@@ -15,8 +15,7 @@ const LAB = join(EXAMPLES_DIR, 'lab-cluster.xml');
 const tmp = mkdtempSync(join(tmpdir(), 'sx-cluster-cli-'));
 const OK_YAML = join(tmp, 'ok.yaml');
 beforeAll(() => {
-  mkdirSync(join(tmp, 'images', 'ESXi-8.0U3b-24280767-standard'), { recursive: true });
-  mkdirSync(join(tmp, 'images', 'ESXi-8.0U3c-24414501-standard'), { recursive: true });
+  for (const image of ['demo', 'ESXi-8.0U3b-24280767-standard', 'ESXi-8.0U3c-24414501-standard']) mkdirSync(join(tmp, 'images', image), { recursive: true });
   writeFileSync(
     OK_YAML,
     [
@@ -46,7 +45,7 @@ describe('statelesx cluster validate', () => {
     expect(io.stderr).toEqual([]);
   });
 
-  it('exits 1 and prints file:line:column: path: message for every problem, using the configuration', async () => {
+  it('exits 1 and prints file:line:column: path: message for every problem, using the configuration; images not imported are warnings', async () => {
     const yaml = join(tmp, 'prod-only.yaml');
     mkdirSync(join(tmp, 'images2', 'ESXi-8.0U3b-24280767-standard'), { recursive: true });
     writeFileSync(
@@ -62,11 +61,14 @@ describe('statelesx cluster validate', () => {
     const labText = readFileSync(LAB, 'utf8');
     const vc = posOf(labText, '<vcenter>');
     const pin = posOf(labText, 'image="ESXi-8.0U3c');
-    // Files in argument order (PROD, LAB, bad), whatever directories they live in.
+    const def = posOf(labText, '<defaultImage>');
+    // Errors first, files in argument order (PROD, LAB, bad), whatever directories they live in;
+    // then the warnings (images not in images2/: the server still loads such a file).
     expect(io.stderr).toEqual([
       `${LAB}:${vc.line}:${vc.column}: /cluster/vcenter: vCenter "vc-lab" is not declared under vcenters: in the server configuration (known: vc-prod)`,
-      `${LAB}:${pin.line}:${pin.column}: /cluster/members/host[2]/@image: image "ESXi-8.0U3c-24414501-standard" pinned for esx-lab2.lab.example.com does not exist`,
       `${bad}:${at.line}:${at.column}: /cluster/network/vswitch[2]/@mtu: Element 'vswitch', attribute 'mtu': [facet 'maxInclusive'] The value '9500' is greater than the maximum value allowed ('9000').`,
+      `${LAB}:${def.line}:${def.column}: warning: /cluster/defaultImage: image "demo" is not imported (statelesx image import); until it is, hosts without a pin boot from local disk`,
+      `${LAB}:${pin.line}:${pin.column}: warning: /cluster/members/host[2]/@image: image "ESXi-8.0U3c-24414501-standard" pinned for esx-lab2.lab.example.com is not imported (statelesx image import); until it is, esx-lab2.lab.example.com boots from local disk`,
     ]);
     expect(io.stdout).toEqual([`${PROD}: ok (cluster prod-cluster, 4 hosts)`]);
   });
