@@ -8,7 +8,8 @@
  *
  * ## Authentication (anti-spoofing)
  * - A token, when the message carries one, is always checked with {@link BootTokens.verify}
- *   (single use, for this host, not expired).
+ *   (single use, for this host, not expired). It is used up only when the configure job was
+ *   queued: when the queue fails (`enqueue-failed`) it is released for the host's retry.
  * - `requireToken: true`: a known host without a valid token is refused
  *   (`token-missing|token-unknown|token-expired|token-replayed|token-other-host`).
  * - `requireToken: false` (legacy 2008 scripts, no token): the source address must be one the
@@ -141,7 +142,8 @@ export interface HostRegistryOptions {
   now?: () => number;
   /**
    * Runs one phone-home's reads and writes as one unit (one SQLite commit instead of several):
-   * `(fn) => store.db.transaction(fn)()`. Default: run `fn` as is.
+   * `(fn) => store.db.transaction(fn)()`. Default: run `fn` as is. Must nest (better-sqlite3 makes an
+   * inner call a SAVEPOINT, rolled back when `fn` throws): the configure-job enqueue runs in an inner one.
    */
   transaction?: <T>(fn: () => T) => T;
 }
@@ -231,9 +233,14 @@ export class HostRegistry {
     this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
     let job;
     try {
-      job = this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
+      // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
+      const enqueue = () => this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
+      job = this.opts.transaction ? this.opts.transaction(enqueue) : enqueue();
     } catch (e) {
       log.error({ err: e, host: match.uuid }, 'could not queue the configure job');
+      // The token authorised a job that was not queued: give it back, so the initiator's retry
+      // (it retries on enqueue-failed) is accepted instead of refused as token-replayed.
+      if (verified === 'token' && claim.token !== undefined) this.opts.tokens.release(claim.token, at);
       return refuse('enqueue-failed');
     }
     this.opts.hosts.setState(match.uuid, 'configuring');

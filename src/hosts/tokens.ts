@@ -48,4 +48,14 @@ export class BootTokens {
     if (!this.repo.markUsed(row.tokenHash, now)) return { ok: false, reason: 'replayed' };
     return { ok: true, hostUuid: row.hostUuid };
   }
+
+  /**
+   * Gives back a token that {@link verify} consumed at `usedAt` (epoch ms) when the action it
+   * authorised could not be done (the configure job was not queued), so that the host's retry
+   * with the same token is accepted. A later consumption is never undone.
+   * @returns false when the token is unknown or was not consumed at `usedAt`
+   */
+  release(token: string, usedAt: number): boolean {
+    return this.repo.markUnused(hash(token), usedAt);
+  }
 }

@@ -29,6 +29,14 @@ export class TokenRepo {
     return this.db.prepare('UPDATE boot_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL').run(at, tokenHash).changes === 1;
   }
 
+  /**
+   * Undoes {@link markUsed}: clears `used_at` when it is still exactly `at` (the consumption being
+   * undone, not a later one). Returns false when the token is unknown or was not used at `at`.
+   */
+  markUnused(tokenHash: string, at: number): boolean {
+    return this.db.prepare('UPDATE boot_tokens SET used_at = NULL WHERE token_hash = ? AND used_at = ?').run(tokenHash, at).changes === 1;
+  }
+
   /** Deletes tokens that expired before `now`; returns how many. */
   purgeExpired(now: number): number {
     return this.db.prepare('DELETE FROM boot_tokens WHERE expires_at < ?').run(now).changes;

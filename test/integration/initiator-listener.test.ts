@@ -121,6 +121,55 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(fx.store.phoneHomes.list()[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' });
   });
 
+  it('a failed enqueue leaves the token unused: the retry with the same token is accepted, a third use is a replay', async () => {
+    fx = await startFixture();
+    fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
+    const token = fx.tokens.issue(U);
+    fx.queue.fail = true; // the engine fails once (e.g. the store was busy)
+    expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
+    fx.queue.fail = false;
+    expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
+    expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('ERR token-replayed\n');
+    expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
+    expect(fx.store.phoneHomes.list().map((p) => p.reason ?? p.result).sort()).toEqual(['enqueue-failed', 'ok', 'token-replayed']);
+  });
+
+  it('a failed enqueue leaves the token unused with the production wiring (one SQLite transaction per phone-home)', async () => {
+    const { configSchema } = await import('../../src/config/schema.js');
+    const { createInitiator } = await import('../../src/initiator/index.js');
+    const { openStore } = await import('../../src/store/index.js');
+    const { BootTokens } = await import('../../src/hosts/tokens.js');
+    const { RecordingQueue } = await import('./initiator-fixture.js');
+    const config = configSchema.parse({ 'listen-address': '127.0.0.1', initiator: { port: 0, 'require-token': true } });
+    const store = await openStore(':memory:');
+    let failures = 1;
+    const inner = new RecordingQueue();
+    const queue = {
+      enqueueConfigureHost: (uuid: string, origin: { source: string }) => {
+        if (failures-- > 0) {
+          store.settings.set('half-queued-job', uuid); // a write of its own before it fails
+          throw new Error('SQLITE_BUSY: database is locked');
+        }
+        return inner.enqueueConfigureHost(uuid, origin);
+      },
+      enqueueApplyCluster: (c: string) => inner.enqueueApplyCluster(c),
+    };
+    const init = createInitiator(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    await init.listener.start();
+    try {
+      const port = init.listener.address().port;
+      const token = new BootTokens(store.tokens, 60_000).issue(U);
+      expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
+      expect(store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
+      expect(store.phoneHomes.list()[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
+      expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
+      expect(store.hosts.get(U)).toMatchObject({ state: 'configuring' });
+    } finally {
+      await init.listener.close();
+      store.close();
+    }
+  });
+
   it('records an unknown host with a token and keeps the token verdict as evidence', async () => {
     fx = await startFixture();
     expect(await exchange(fx.port, `${U} token=${fx.tokens.issue(U)}\n`)).toBe('UNREGISTERED\n');
