@@ -28,9 +28,12 @@ export interface HostQuery {
   uuid?: string | null;
   /**
    * Which byte order `uuid` is in: `smbios` (DHCP option 97 decoded, iPXE `${uuid}`), `wire`
-   * (pxelinux's `pxelinux.cfg/<uuid>`), or `either` (try both, SMBIOS first).
+   * (RFC 4578 §2.3 / pxelinux order, only that), `wire-or-smbios` (pxelinux's
+   * `pxelinux.cfg/<uuid>`: the wire order tried first, the SMBIOS spelling also matched, so an
+   * admin may name a host either way), or `either` (try both, SMBIOS first). The first spelling
+   * tried is the one taken for a host nobody knows (recorded in its SMBIOS form).
    */
-  uuidOrder?: 'smbios' | 'wire' | 'either';
+  uuidOrder?: 'smbios' | 'wire' | 'wire-or-smbios' | 'either';
   /** Boot MAC, any common spelling. */
   mac?: string | null;
   firmware?: Firmware;
@@ -100,8 +103,7 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
   const raw = q.uuid ? normalizeUuid(q.uuid) : null;
   const uuid = raw && !isNilUuid(raw) ? raw : null;
   if (uuid) {
-    const order = q.uuidOrder ?? 'either';
-    const candidates = order === 'smbios' ? [uuid] : order === 'wire' ? [swapUuidByteOrder(uuid)] : [uuid, swapUuidByteOrder(uuid)];
+    const candidates = uuidCandidates(uuid, q.uuidOrder ?? 'either');
     for (const c of candidates) {
       const record = inputs.hosts.get(c);
       const membership = inputs.clusters(c);
@@ -118,9 +120,21 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
       return { uuid: record.uuid, mac, known: isKnown(record, membership), matchedBy: 'mac', record, ...(membership ? { membership } : {}) };
     }
   }
-  // Unknown: keep the UUID in SMBIOS form for the boot history (wire-order requests are swapped back).
-  const smbios = uuid ? (q.uuidOrder === 'wire' ? swapUuidByteOrder(uuid) : uuid) : null;
+  // Unknown: keep the UUID in SMBIOS form for the boot history and any token (wire-order
+  // requests are swapped back): the first spelling the order names.
+  const smbios = uuid ? uuidCandidates(uuid, q.uuidOrder ?? 'either')[0]! : null;
   return { uuid: smbios, mac, known: false, matchedBy: 'none' };
+}
+
+/** The SMBIOS-form readings of a normalized `uuid` sent in `order`, most likely first. */
+function uuidCandidates(uuid: string, order: NonNullable<HostQuery['uuidOrder']>): string[] {
+  const swapped = swapUuidByteOrder(uuid);
+  switch (order) {
+    case 'smbios': return [uuid];
+    case 'wire': return [swapped];
+    case 'wire-or-smbios': return [swapped, uuid];
+    case 'either': return [uuid, swapped];
+  }
 }
 
 function isKnown(record: HostRecord | undefined, membership: ClusterMembership | undefined): boolean {

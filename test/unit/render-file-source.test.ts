@@ -15,7 +15,9 @@ import { silentLogger } from '../../src/log.js';
 
 const U = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
 const MAC = '52:54:00:12:34:56';
-const OTHER = '11111111-2222-3333-4444-555555555555';
+/** An unknown host's SMBIOS UUID; asymmetric, so its wire spelling differs (a symmetric one hides byte-order bugs). */
+const OTHER = '3d9c1a77-5e2f-4b60-8c1d-2e3f4a5b6c7d';
+const OTHER_WIRE = swapUuidByteOrder(OTHER); // 771a9c3d-2f5e-604b-8c1d-2e3f4a5b6c7d
 
 let dir: string;
 let store: Store;
@@ -98,11 +100,13 @@ describe('boot file source', () => {
   });
 
   it('an unknown host gets the default menu, never another host\'s config', async () => {
-    const t = text(await src.resolve(`pxelinux.cfg/${OTHER}`, ctx('10.99.0.77')));
+    // pxelinux sends the wire order; the boot history carries the SMBIOS form.
+    const t = text(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx('10.99.0.77')));
     expect(t).toMatch(/^UI menu.c32$/m);
     expect(t).not.toContain('statelesx.token');
     expect(text(await src.resolve('pxelinux.cfg/default', ctx()))).toMatch(/^UI menu.c32$/m);
-    expect(store.hosts.bootEvents({ uuid: swapUuidByteOrder(OTHER) })[0]).toMatchObject({ image: null, detail: { action: 'menu', known: false } });
+    expect(store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
+    expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({ file: `pxelinux.cfg/${OTHER_WIRE}`, image: null, detail: { action: 'menu', known: false } });
   });
 
   it('renders <image>/boot.cfg for the host identified from the same address, with prefix and token', async () => {

@@ -126,7 +126,8 @@ export class DefaultBootFileSource implements BootFileSource {
       const fw: Firmware = pxe[1] && /efi/i.test(pxe[1]) ? 'uefi' : 'bios';
       const leaf = pxe[2]!;
       let query: HostQuery;
-      if (UUID_NAME.test(leaf)) query = { uuid: leaf, uuidOrder: 'either', firmware: fw };
+      // pxelinux always sends the wire order (RFC 4578 §2.3); an admin may name a host's file in SMBIOS order.
+      if (UUID_NAME.test(leaf)) query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
       else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
       else if (leaf === 'default') query = { firmware: fw };
       else return null; // hex IP forms: not found, pxelinux moves on to `default`
