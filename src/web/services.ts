@@ -9,6 +9,7 @@ import { auditChange } from './audit.js';
 import { ClusterInvalidError, type ClusterIssue, type MemberHostInput } from './deps.js';
 import { HttpProblem, problems, type FieldError } from './problem.js';
 import type { JobRef } from '../engine/queue.js';
+import type { ImportStatus, ImportTracker } from './imports.js';
 
 /** One host to join: its SMBIOS UUID, the FQDN vCenter will use, optional per-host addresses and image. */
 export interface JoinRequest {
@@ -127,4 +128,18 @@ export async function saveClusterXml(ctx: WebContext, req: FastifyRequest, name:
       before === undefined ? null : { xml: before }, { xml }, ctx.now());
   }
   return issues;
+}
+
+/**
+ * Starts an image import in the background (API and console); when it ends, the outcome is audited
+ * as `image.import` (target: the image name, else the requested name, else the source path).
+ * @returns the import's status (state `running`); poll it through the tracker
+ * @throws HttpProblem 503 without the image library
+ */
+export function startImport(ctx: WebContext, req: FastifyRequest, tracker: ImportTracker, source: string, name?: string): ImportStatus {
+  const images = need(ctx, 'images', 'the image library');
+  return tracker.start(images, source, name, ctx.now, (end) => {
+    auditChange(ctx.deps.store.audit, req, 'image.import', end.image?.name ?? end.name ?? end.source, null,
+      { source: end.source, state: end.state, error: end.error }, ctx.now());
+  });
 }

@@ -6,6 +6,7 @@ import { NAME_PATTERN, errorResponses } from '../schemas.js';
 import { HttpProblem, problems } from '../problem.js';
 import { auditChange } from '../audit.js';
 import type { ImportTracker } from '../imports.js';
+import { startImport } from '../services.js';
 
 const importOut = {
   type: 'object',
@@ -31,12 +32,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker
       response: { 202: importOut, ...errorResponses },
     },
   }, async (req, reply) => {
-    const images = need(ctx, 'images', 'the image library');
-    const s = tracker.start(images, req.body.source, req.body.name, ctx.now, (end) => {
-      auditChange(ctx.deps.store.audit, req, 'image.import', end.image?.name ?? end.name ?? end.source, null,
-        { source: end.source, state: end.state, error: end.error }, ctx.now());
-    });
-    return reply.code(202).send(s);
+    return reply.code(202).send(startImport(ctx, req, tracker, req.body.source, req.body.name));
   });
 
   app.get('/api/v1/images/imports', {
@@ -55,6 +51,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker
     },
   }, async (req, reply) => {
     const images = need(ctx, 'images', 'the image library');
+    if (!(await images.list()).some((i) => i.name === req.params.name)) throw problems.notFound(`image ${req.params.name}`);
     const pinned = ctx.deps.store.hosts.pinnedTo(req.params.name);
     if (pinned.length) throw problems.conflict(`image ${req.params.name} is pinned by host(s) ${pinned.join(', ')}; unpin them first`);
     try {

@@ -12,7 +12,7 @@ import { need } from '../context.js';
 import { HttpProblem, problemErrorHandler, problems, type FieldError } from '../problem.js';
 import { csrfTokenOf, login, logout, setupFirstAdmin } from '../auth/plugin.js';
 import { setupTokenValid } from '../auth/tokens.js';
-import { applyCluster, joinHosts, saveClusterXml, setPin, type JoinRequest } from '../services.js';
+import { applyCluster, joinHosts, saveClusterXml, setPin, startImport, type JoinRequest } from '../services.js';
 import { FQDN_PATTERN, IPV4_PATTERN } from '../schemas.js';
 import type { ImportTracker } from '../imports.js';
 import type { PlanStep } from '../deps.js';
@@ -191,7 +191,7 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
       const source = one(req.body, 'source');
       if (!source) throw new HttpProblem(400, 'Bad Request', 'enter the path of an ISO or directory on the server', [{ path: '/body/source', message: 'required' }]);
       const name = one(req.body, 'name');
-      const s = tracker.start(need(ctx, 'images', 'the image library'), source, name || undefined, ctx.now);
+      const s = startImport(ctx, req, tracker, source, name || undefined);
       return fragment(reply, '_import', { s });
     });
     app.get<{ Params: { id: string } }>('/ui/images/imports/:id', async (req, reply) => {
