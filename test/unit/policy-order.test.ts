@@ -14,6 +14,9 @@ const img = (name: string, kind: 'esxi' | 'linux' = 'esxi'): ImageManifest => ({
 const U = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
 const U_WIRE = swapUuidByteOrder(U); // 2a4c0e8f-1d3b-5f4e-9a6b-7c8d9e0f1a2b
 const MAC = '52:54:00:12:34:56';
+/** An unknown host; asymmetric, so its two byte orders differ (11111111-2222-3333-… would not). */
+const STRANGER = '3d9c1a77-5e2f-4b60-8c1d-2e3f4a5b6c7d';
+const STRANGER_WIRE = swapUuidByteOrder(STRANGER); // 771a9c3d-2f5e-604b-8c1d-2e3f4a5b6c7d
 
 function imageOf(d: BootDecision): string {
   return d.action === 'boot' ? `${d.image.name} (${d.reason})` : d.action;
@@ -78,7 +81,7 @@ describe('boot policy order: host pin → cluster member pin → cluster default
   });
 
   it('unknown hosts get the menu, the default image or local boot per boot.unknown-hosts', () => {
-    const q = { uuid: '11111111-2222-3333-4444-555555555555', mac: '02:00:00:00:00:01' };
+    const q = { uuid: STRANGER, mac: '02:00:00:00:00:01' };
     const menu = decideBoot(q, inputs);
     expect(menu.action).toBe('menu');
     expect(menu.action === 'menu' && [menu.images.map((i) => i.name), menu.defaultImage]).toEqual([['v1', 'v2', 'v3', 'v4'], 'v4']);
@@ -95,9 +98,25 @@ describe('boot policy order: host pin → cluster member pin → cluster default
 
   it('never hands an unknown host another host\'s image', () => {
     store.hosts.setImagePin(U, 'v1');
-    const other = decideBoot({ uuid: '99999999-9999-9999-9999-999999999999', mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
+    const other = decideBoot({ uuid: STRANGER, mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
     expect(other.action).toBe('local');
-    expect(other.host.uuid).toBe('99999999-9999-9999-9999-999999999999');
+    expect(other.host.uuid).toBe(STRANGER);
+  });
+
+  it('reports an unknown host\'s UUID in SMBIOS form, whichever byte order it was sent in', () => {
+    // pxelinux.cfg/<uuid> is wire order (SMBIOS also matched): an unknown one is swapped back.
+    for (const [q, want] of [
+      [{ uuid: STRANGER_WIRE, uuidOrder: 'wire-or-smbios' as const }, STRANGER],
+      [{ uuid: STRANGER_WIRE, uuidOrder: 'wire' as const }, STRANGER],
+      [{ uuid: STRANGER, uuidOrder: 'smbios' as const }, STRANGER],
+      [{ uuid: STRANGER }, STRANGER], // `either`: SMBIOS first
+    ] as const) {
+      expect(decideBoot(q, inputs).host, JSON.stringify(q)).toMatchObject({ uuid: want, known: false, matchedBy: 'none' });
+    }
+    // Known hosts are matched in either spelling and reported in the form they are known by.
+    store.hosts.setImagePin(U, 'v1');
+    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({ uuid: U, matchedBy: 'uuid' });
+    expect(decideBoot({ uuid: U, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({ uuid: U, matchedBy: 'uuid' });
   });
 
   it('a pin naming a missing image boots local disk and names the field', () => {
