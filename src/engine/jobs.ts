@@ -35,7 +35,15 @@
  * in flight at the crash may or may not have happened).
  *
  * Scheduling: one job per target at a time (a second request returns the queued/running job);
- * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once. One connection
+ * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once. One job per host
+ * at a time, across job kinds: a job's hosts are its target (configure-host) or every member of
+ * its cluster file (apply-cluster); a queued job starts only when no running job has one of its
+ * hosts, and hosts are granted in queue order (a waiting job holds its hosts against jobs queued
+ * after it, so an apply-cluster is not starved by configure-host jobs of its members; jobs with
+ * no host in common pass a waiting one). So a configure-host job and an apply-cluster job never
+ * change the same host at once: the later one waits for the earlier one to finish, then plans from
+ * the state it left. (Within one runner, i.e. one process; the CLI refuses to run its own runner
+ * on a data-dir a server holds, see src/store/datadir-lock.ts.) One connection
  * (VcenterApi) per vCenter is shared by its jobs. A missing or unreachable vCenter is a failed job
  * with a clear reason, never a crash.
  *
@@ -111,8 +119,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The durable job runner; implements {@link JobQueue}. */
 export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
-  private readonly queues = new Map<string, string[]>();
+  private readonly queues = new Map<string, JobRecord[]>();
   private readonly running = new Map<string, number>();
+  /** Lower-case host UUID → id of the running job that holds it (one job per host). */
+  private readonly busyHosts = new Map<string, string>();
+  /** Queued jobs whose wait for a host has been logged once. */
+  private readonly waitNoted = new Set<string>();
   private readonly inflight = new Map<string, Promise<void>>();
   private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
   private readonly connections = new Map<string, Promise<VcenterApi>>();
@@ -195,21 +207,47 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
 
   private schedule(job: JobRecord): void {
     const vc = job.vcenter ?? '';
-    this.queues.set(vc, [...(this.queues.get(vc) ?? []), job.id]);
+    this.queues.set(vc, [...(this.queues.get(vc) ?? []), job]);
     this.pump(vc);
   }
 
+  /** The hosts a job may change (lower-case UUIDs): its target, or every member of its cluster. */
+  private hostsOf(job: JobRecord): string[] {
+    if (job.kind === 'configure-host') return [job.target.toLowerCase()];
+    const desired = job.cluster ? this.o.clusters.get(job.cluster) : undefined;
+    return (desired?.hosts ?? []).map((h) => h.uuid.toLowerCase());
+  }
+
+  /** Starts queued jobs of a vCenter up to its limit, each only when none of its hosts is held (see the module note). */
   private pump(vc: string): void {
     const q = this.queues.get(vc) ?? [];
-    while (!this.closing && q.length && (this.running.get(vc) ?? 0) < this.limit()) {
-      const id = q.shift()!;
+    const reserved = new Set<string>();
+    for (let i = 0; i < q.length && !this.closing && (this.running.get(vc) ?? 0) < this.limit(); i++) {
+      const job = q[i]!;
+      const hosts = this.hostsOf(job);
+      if (hosts.some((h) => this.busyHosts.has(h) || reserved.has(h))) {
+        const held = hosts.find((h) => this.busyHosts.has(h));
+        if (!this.waitNoted.has(job.id)) {
+          this.waitNoted.add(job.id);
+          this.note(job.id, 'info', held
+            ? `waiting for job ${this.busyHosts.get(held)!}, which is changing host ${held} (one job per host at a time)`
+            : 'waiting for an earlier queued job that changes the same host(s) (one job per host at a time)');
+        }
+        for (const h of hosts) reserved.add(h);
+        continue;
+      }
+      this.waitNoted.delete(job.id);
+      q.splice(i--, 1);
+      const id = job.id;
+      for (const h of hosts) this.busyHosts.set(h, id);
       this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
       const p = this.run(id)
         .catch((e: unknown) => this.finish(id, 'failed', `internal error: ${describe(e)}`))
         .finally(() => {
           this.inflight.delete(id);
+          for (const h of hosts) if (this.busyHosts.get(h) === id) this.busyHosts.delete(h);
           this.running.set(vc, (this.running.get(vc) ?? 1) - 1);
-          this.pump(vc);
+          for (const name of this.queues.keys()) this.pump(name);
         });
       this.inflight.set(id, p);
     }

@@ -21,7 +21,8 @@ export interface JobRef {
 export interface JobQueue {
   /**
    * Queues the configure job for a host declared in a cluster file (or assigned in the store).
-   * One job per host at a time: a second call while one is queued/running returns that job.
+   * One job per host at a time: a second call while one is queued/running returns that job; while
+   * another kind of job (apply-cluster) holds the host, this one waits for it to finish.
    * @param hostUuid SMBIOS UUID
    * @throws Error when the host is in no cluster
    */

@@ -94,3 +94,61 @@ describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
     store.close();
   }, 120_000);
 });
+
+const A = '4c4c4544-0031-3510-8052-f1c04f303031';
+const B = '4c4c4544-0031-3510-8052-f1c04f303032';
+const C = '4c4c4544-0031-3510-8052-f1c04f303033';
+
+/** A new cluster of hosts to be added by FQDN (AddHost_Task), with a little networking. */
+function newCluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
+  return {
+    ...modelCluster(40), name, file: `/clusters/${name}.xml`,
+    vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
+    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }, { name: 'Storage', vswitch: 'vSwitch1', vlanId: 30 }],
+    ntpServers: ['ntp.example'],
+    hosts,
+  };
+}
+
+describe('engine: one job per host across job kinds (vcsim)', () => {
+  let sim: Vcsim;
+  beforeAll(async () => {
+    sim = await startVcsim(['-delay', '30', '-host-uuid', `esxa.lab=${A}`, '-host-uuid', `esxb.lab=${B}`, '-host-uuid', `esxc.lab=${C}`]);
+  }, 200_000);
+  afterAll(async () => { await sim?.stop(); });
+
+  it('a configure-host job waits for the apply-cluster job that holds its host (and the other way round); jobs on other hosts do not wait', async () => {
+    const cfg = config(sim);
+    const store = await openStore(':memory:');
+    const files = [
+      newCluster('ser', [{ fqdn: 'esxa.lab', uuid: A, addresses: {} }, { fqdn: 'esxb.lab', uuid: B, addresses: {} }]),
+      newCluster('other', [{ fqdn: 'esxc.lab', uuid: C, addresses: {} }]),
+    ];
+    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    r.start();
+    const apply = r.enqueueApplyCluster('ser', { source: 'test' });
+    const cfgA = r.enqueueConfigureHost(A, { source: 'test' });
+    const cfgC = r.enqueueConfigureHost(C, { source: 'test' });
+    expect(cfgA.existing).toBe(false);
+    const [ja, jA, jC] = await Promise.all([r.wait(apply.id), r.wait(cfgA.id), r.wait(cfgC.id)]);
+    for (const j of [ja, jA, jC]) expect(j.error).toBeNull();
+    expect(jA.startedAt!).toBeGreaterThanOrEqual(ja.finishedAt!); // waited for the apply that holds esxa
+    expect(jC.startedAt!).toBeLessThan(ja.finishedAt!); // another cluster's host: ran alongside
+    expect(store.jobs.logs(cfgA.id).map((l) => l.msg).join('\n')).toContain(`waiting for job ${apply.id}, which is changing host ${A}`);
+    // it planned from the state the apply left: nothing to do
+    expect(store.jobs.steps(cfgA.id)).toEqual([]);
+
+    // the other way round: an apply-cluster queued behind a configure-host job of a member waits
+    files[0]!.portgroups[1]!.vlanId = 31;
+    const first = r.enqueueConfigureHost(B, { source: 'test' });
+    const second = r.enqueueApplyCluster('ser', { source: 'test' });
+    const [jB, jAll] = await Promise.all([r.wait(first.id), r.wait(second.id)]);
+    expect(jB.state).toBe('succeeded');
+    expect(jAll.state).toBe('succeeded');
+    expect(jAll.startedAt!).toBeGreaterThanOrEqual(jB.finishedAt!);
+    // esxb was fixed by its own job; the apply changed only esxa
+    expect(store.jobs.steps(second.id).filter((s) => s.state === 'done').map((s) => s.hostUuid)).toEqual([A]);
+    await r.close();
+    store.close();
+  }, 120_000);
+});
