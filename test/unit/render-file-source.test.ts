@@ -115,6 +115,7 @@ describe('boot file source', () => {
     expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain('APPEND -c esx1/boot.cfg');
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
+    expect(cfg).toContain('modules=jumpstrt.gz --- k.b00 --- sxinit.tgz\n');
     expect(cfg).toMatch(/kernelopt=runweasel statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
     expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ file: 'esx1/boot.cfg', image: 'esx1', address: addr });
     // From an address nobody identified: rendered for an unknown host (no token), never for U.
@@ -128,6 +129,27 @@ describe('boot file source', () => {
     // mboot.efi loaded from the image (efi/boot/bootx64.efi) asks next to itself first.
     expect(text(await src.resolve('esx1/efi/boot/01-52-54-00-12-34-56/boot.cfg', ctx()))).toContain('prefix=esx1\n');
     expect(text(await src.resolve('esx1/efi/boot/boot.cfg', ctx(addr)))).toMatch(/statelesx\.image=esx1/);
+  });
+
+  it('serves the initiator bundle as <image>/sxinit.tgz of ESXi images only, TFTP and HTTP alike, no boot event', async () => {
+    const t = await src.resolve('esx1/sxinit.tgz', ctx('10.99.0.60'));
+    const h = await src.resolve('esx1/sxinit.tgz', { ...ctx('10.99.0.61'), protocol: 'http' });
+    if (t?.kind !== 'rendered' || h?.kind !== 'rendered') throw new Error('expected the rendered bundle');
+    expect([t.data[0], t.data[1]]).toEqual([0x1f, 0x8b]); // gzip magic (RFC 1952)
+    expect(h.data.equals(t.data)).toBe(true);
+    expect(t.contentType).toBe('application/gzip');
+    expect(t.mtimeMs).toBe(Date.UTC(2024, 0, 1));
+    expect(store.hosts.bootEvents({ limit: 100_000 }).filter((e) => e.file?.endsWith('sxinit.tgz'))).toEqual([]);
+    expect(await src.resolve('lin1/sxinit.tgz', ctx())).toBeNull();
+    expect(await src.resolve('nosuchimage/sxinit.tgz', ctx())).toBeNull();
+    expect(await src.resolve('esx1/efi/sxinit.tgz', ctx())).toBeNull();
+    const off = new DefaultBootFileSource({
+      tftpRoot: join(dir, 'tftp'), loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(join(dir, 'images')),
+      hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined, initiatorModule: false,
+      unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+    });
+    expect(await off.resolve('esx1/sxinit.tgz', ctx())).toBeNull();
+    expect(text(await off.resolve('esx1/boot.cfg', ctx('10.99.0.62')))).toContain('modules=jumpstrt.gz --- k.b00\n');
   });
 
   it('serves image files lower-cased as boot.cfg references them; hidden imports never', async () => {
@@ -147,6 +169,20 @@ describe('boot file source', () => {
     expect(h).toContain('kernel http://10.99.0.1:8080/boot/lin1/vmlinuz initrd=initrd.gz console=ttyS0 statelesx.token=');
     expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx()))).toContain('boot/lin1/vmlinuz');
     expect(text(await src.resolve(`hosts/${OTHER}.ipxe`, ctx()))).toContain('menu statelesx: choose an image');
+  });
+
+  it('nil UUIDs (all 0 / all F) are absent: not found, so the client falls back to its MAC-based name', async () => {
+    store.hosts.setImagePin(U, 'lin1');
+    store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
+    for (const nil of ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', 'ffffffff-ffff-ffff-ffff-ffffffffffff']) {
+      // iPXE: `chain hosts/${uuid}.ipxe || chain hosts/mac-….ipxe` needs the first to fail.
+      expect(await src.resolve(`hosts/${nil}.ipxe`, { ...ctx('10.99.0.60'), protocol: 'http' }), nil).toBeNull();
+      // pxelinux: a not-found pxelinux.cfg/<uuid> makes it ask pxelinux.cfg/01-<mac> next.
+      expect(await src.resolve(`pxelinux.cfg/${nil}`, ctx('10.99.0.60')), nil).toBeNull();
+      expect(await src.resolve(`efi64/pxelinux.cfg/${nil}`, ctx('10.99.0.60')), nil).toBeNull();
+    }
+    expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx('10.99.0.60')))).toContain('boot/lin1/vmlinuz');
+    expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx('10.99.0.60')))).toContain('KERNEL lin1/vmlinuz');
   });
 
   it('stateful members get a kickstart URL and hosts/<uuid>/ks.cfg', async () => {

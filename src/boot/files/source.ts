@@ -28,7 +28,7 @@ import { checkBootPath, resolveInside } from './path.js';
 import type { HostRepo } from '../../store/hosts.js';
 import type { BootTokens } from '../../hosts/tokens.js';
 import { decideBoot, type BootDecision, type ClusterLookup, type Firmware, type HostQuery, type UnknownHostsMode } from '../../hosts/policy.js';
-import { normalizeMac, normalizeUuid } from '../../hosts/identity.js';
+import { isNilUuid, normalizeMac, normalizeUuid } from '../../hosts/identity.js';
 import { IMAGE_NAME_RE, MANIFEST, type ImageLibrary, type ImageManifest } from '../../images/image.js';
 import { parseBootCfg } from '../../images/bootcfg.js';
 import { renderPxelinuxConfig } from '../render/pxelinux.js';
@@ -127,7 +127,11 @@ export class DefaultBootFileSource implements BootFileSource {
       const leaf = pxe[2]!;
       let query: HostQuery;
       // pxelinux always sends the wire order (RFC 4578 §2.3); an admin may name a host's file in SMBIOS order.
-      if (UUID_NAME.test(leaf)) query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
+      // A nil UUID (all 0 / all F) names nobody: not found, so pxelinux asks `01-<mac>` next.
+      if (UUID_NAME.test(leaf)) {
+        if (isNilUuid(leaf)) return null;
+        query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
+      }
       else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
       else if (leaf === 'default') query = { firmware: fw };
       else return null; // hex IP forms: not found, pxelinux moves on to `default`
@@ -150,7 +154,8 @@ export class DefaultBootFileSource implements BootFileSource {
         query = { firmware: 'ipxe' };
       } else {
         const uuid = normalizeUuid(m[2]!);
-        if (!uuid) return null;
+        // A nil `${uuid}` names nobody: not found, so boot.ipxe's `|| chain hosts/mac-….ipxe` runs.
+        if (!uuid || isNilUuid(uuid)) return null;
         query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
       }
       const d = await this.decide(query);
