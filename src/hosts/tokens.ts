@@ -3,12 +3,23 @@
  * makes a random 128-bit token for it (put on the kernel command line as `statelesx.token=`);
  * the initiator sends it back and {@link BootTokens.verify} checks it: known, for this host,
  * not expired, not used before (single use: a replay is refused).
+ *
+ * Anyone on the boot LAN can request boot configs, so issuing keeps `boot_tokens` bounded:
+ * expired rows are deleted on every issue, and each host keeps only its newest few tokens.
  */
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
 import type { TokenRepo } from '../store/tokens.js';
 
 /** Kernel command-line key that carries the token (boot.cfg `kernelopt`, iPXE/pxelinux APPEND). */
 export const TOKEN_KERNEL_ARG = 'statelesx.token';
+
+/**
+ * Most unused tokens kept per host: every render of a host's boot config issues one, and the
+ * host phones home with the one from the config it booted, normally the newest. Older unused
+ * tokens (a newer boot superseded them) are deleted beyond this many; so are used tokens (kept
+ * only so that a replay is named `replayed`) beyond this many.
+ */
+export const MAX_UNUSED_TOKENS_PER_HOST = 4;
 
 export type TokenCheck =
   | { ok: true; hostUuid: string }
@@ -22,13 +33,19 @@ export class BootTokens {
   /**
    * @param repo the token table
    * @param ttlMs how long a token stays valid after issue, in milliseconds
+   * @param keepPerHost unused (and used) tokens kept per host, default {@link MAX_UNUSED_TOKENS_PER_HOST}
    */
-  constructor(private readonly repo: TokenRepo, private readonly ttlMs: number) {}
+  constructor(private readonly repo: TokenRepo, private readonly ttlMs: number,
+    private readonly keepPerHost = MAX_UNUSED_TOKENS_PER_HOST) {}
 
-  /** Issues a new token for `hostUuid` (SMBIOS form): 22 base64url characters, 128 random bits. */
+  /**
+   * Issues a new token for `hostUuid` (SMBIOS form): 22 base64url characters, 128 random bits.
+   * The table stays bounded whoever asks for boot configs: every token expired before `now` is
+   * deleted, and the host's older tokens beyond `keepPerHost` (see {@link MAX_UNUSED_TOKENS_PER_HOST}).
+   */
   issue(hostUuid: string, now = Date.now()): string {
     const token = randomBytes(16).toString('base64url');
-    this.repo.insert({ tokenHash: hash(token), hostUuid, createdAt: now, expiresAt: now + this.ttlMs });
+    this.repo.insertBounded({ tokenHash: hash(token), hostUuid, createdAt: now, expiresAt: now + this.ttlMs }, this.keepPerHost);
     return token;
   }
 

@@ -37,6 +37,29 @@ export class TokenRepo {
     return this.db.prepare('UPDATE boot_tokens SET used_at = NULL WHERE token_hash = ? AND used_at = ?').run(tokenHash, at).changes === 1;
   }
 
+  /**
+   * Inserts a token and, in the same transaction, keeps the table bounded: deletes every token
+   * (any host) that expired before `row.createdAt`, then the host's unused tokens beyond the newest
+   * `keepPerHost` and its used tokens beyond the newest `keepPerHost` (newest by `created_at`, then
+   * insertion order). Index-backed (`boot_tokens_expires`, `boot_tokens_host_created`).
+   * @param keepPerHost at least 1
+   * @returns how many rows were deleted
+   * @throws RangeError when keepPerHost is not a positive integer
+   */
+  insertBounded(row: Omit<TokenRow, 'usedAt'>, keepPerHost: number): number {
+    if (!Number.isInteger(keepPerHost) || keepPerHost < 1) throw new RangeError(`keepPerHost must be a positive integer, got ${keepPerHost}`);
+    return this.db.transaction(() => {
+      let deleted = this.purgeExpired(row.createdAt);
+      this.insert(row);
+      const trim = this.db.prepare(`DELETE FROM boot_tokens WHERE rowid IN (
+          SELECT rowid FROM boot_tokens WHERE host_uuid = ? AND (used_at IS NULL) = ?
+          ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)`);
+      deleted += trim.run(row.hostUuid, 1, keepPerHost).changes;
+      deleted += trim.run(row.hostUuid, 0, keepPerHost).changes;
+      return deleted;
+    })();
+  }
+
   /** Deletes tokens that expired before `now`; returns how many. */
   purgeExpired(now: number): number {
     return this.db.prepare('DELETE FROM boot_tokens WHERE expires_at < ?').run(now).changes;

@@ -81,8 +81,9 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(h).toMatchObject({ state: 'configuring', macs: ['00:50:56:01:02:03'] });
     expect(h.evidence['verifiedBy']).toBe('token');
 
-    const expired = fx.tokens.issue(U, Date.now() - 2 * 3_600_000);
     const other = fx.tokens.issue(U2);
+    // issued last: the next issue would delete it (expired rows are purged on issue)
+    const expired = fx.tokens.issue(U, Date.now() - 2 * 3_600_000);
     const cases: Array<[string, string]> = [
       [`esx01:${U}\n`, 'ERR token-missing\n'],
       [`esx01:${U} token=${token}\n`, 'ERR token-replayed\n'],
