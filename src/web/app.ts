@@ -92,7 +92,14 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
   await app.register(async (s) => healthRoutes(s, ctx));
-  if (deps.bootPlugin) await app.register(deps.bootPlugin);
+  if (deps.bootPlugin) {
+    const boot = deps.bootPlugin;
+    await app.register(async (s) => {
+      // `/boot/*` serves hosts, not API clients: keep it out of the OpenAPI document.
+      s.addHook('onRoute', (route) => { route.schema = { ...(route.schema ?? {}), hide: true }; });
+      await s.register(boot);
+    });
+  }
   if (deps.phoneHomePlugin) await app.register(deps.phoneHomePlugin, { prefix: '/api/v1' });
 
   const tracker = new ImportTracker();

@@ -38,7 +38,8 @@ export async function healthRoutes(app: FastifyInstance, ctx: WebContext): Promi
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format 0.0.4)', produces: ['text/plain'] } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format 0.0.4)', produces: ['text/plain'],
+    response: { 200: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } } }, async (_req, reply) => {
     reply.type(metricsRegistry.contentType);
     return metricsRegistry.metrics();
   });

@@ -101,7 +101,13 @@ export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<
   });
 
   app.get<{ Params: { id: string } }>('/api/v1/jobs/:id/events', {
-    schema: { tags: ['jobs'], summary: 'Live log and state as Server-Sent Events (text/event-stream)', params: idParams, produces: ['text/event-stream'] },
+    schema: {
+      tags: ['jobs'], summary: 'Live log and state as Server-Sent Events (text/event-stream)', params: idParams, produces: ['text/event-stream'],
+      response: {
+        200: { type: 'string', description: 'an event stream: `log` events (id = log line id; resume with Last-Event-ID), `job` events on state changes, then `end`' },
+        ...errorResponses,
+      },
+    },
   }, async (req, reply) => {
     const jobs = need(ctx, 'jobs', 'the jobs store');
     if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);

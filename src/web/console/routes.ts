@@ -58,6 +58,11 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
   const { store } = ctx.deps;
 
   await parent.register(async (app) => {
+    // The console's pages and /ui/ fragments are private to the console (HTML, form bodies): the
+    // OpenAPI document at /api/docs describes /api/v1 only.
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...(route.schema ?? {}), hide: true };
+    });
     const page = (req: FastifyRequest, reply: FastifyReply, view: string, data: Record<string, unknown>) => {
       reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
       reply.header('x-content-type-options', 'nosniff');
