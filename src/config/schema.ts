@@ -13,33 +13,68 @@ const mac = z
   .string()
   .regex(/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/, 'a MAC address (aa:bb:cc:dd:ee:ff)');
 
-/** A secret is never inline: it comes from a file or an environment variable. */
-export const secretSource = z
-  .object({
-    'password-file': z.string().min(1).optional(),
-    'password-env': z.string().min(1).optional(),
-  })
-  .refine((s) => (s['password-file'] ? 1 : 0) + (s['password-env'] ? 1 : 0) === 1, {
-    message: 'exactly one of password-file or password-env is required (inline passwords are not accepted)',
-  });
+/**
+ * The keys of an account's secret. A secret is never inline: it comes from a file
+ * (`password-file`) or an environment variable (`password-env`), exactly one of them; an inline
+ * `password:` key is refused with a message saying so (it would sit in the file, and in its
+ * backups, in clear text).
+ */
+const secretKeys = {
+  'password-file': z.string().min(1).optional(),
+  'password-env': z.string().min(1).optional(),
+  password: z
+    .never({
+      error:
+        'inline passwords are not accepted: put the secret in a file (password-file: PATH, readable by statelesx only) ' +
+        'or in an environment variable (password-env: NAME)',
+    })
+    .optional(),
+};
+
+/** Adds the issue "exactly one of password-file or password-env" (runs only when the keys parsed). */
+function exactlyOneSecret(s: { 'password-file'?: string | undefined; 'password-env'?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((s['password-file'] ? 1 : 0) + (s['password-env'] ? 1 : 0) !== 1) {
+    ctx.addIssue({ code: 'custom', message: 'exactly one of password-file or password-env is required (inline passwords are not accepted)' });
+  }
+}
+
+/** A secret source on its own: `{password-file}` or `{password-env}`. */
+export const secretSource = z.object(secretKeys).strict().superRefine(exactlyOneSecret);
+
+/** SHA-1 (20 bytes) or SHA-256 (32 bytes) certificate fingerprint, colon-separated hex, any case. */
+const thumbprint = z
+  .string()
+  .regex(
+    /^(?:(?:[0-9A-Fa-f]{2}:){19}|(?:[0-9A-Fa-f]{2}:){31})[0-9A-Fa-f]{2}$/,
+    'a SHA-1 (20 bytes) or SHA-256 (32 bytes) fingerprint in colon-separated hex (AA:BB:...:FF)',
+  );
 
 export const vcenterSchema = z
   .object({
     name: z.string().min(1),
-    url: z.string().url(),
+    /** The SDK endpoint, https only: the SessionManager.Login call carries the password. */
+    url: z
+      .string()
+      .url()
+      .refine((u) => !URL.canParse(u) || new URL(u).protocol === 'https:', {
+        message: 'must be an https:// URL (https://vcenter.example.com/sdk): over http:// the Login call would send the password in clear text',
+      }),
     username: z.string().min(1),
-    /** SHA-1 (or SHA-256) thumbprint of vCenter's certificate, colon-separated hex; pins TLS. */
-    thumbprint: z.string().regex(/^([0-9A-Fa-f]{2}:){19,31}[0-9A-Fa-f]{2}$/).optional(),
+    /** SHA-1 or SHA-256 thumbprint of vCenter's certificate, colon-separated hex; pins TLS. */
+    thumbprint: thumbprint.optional(),
     /** PEM file with the CA that signed vCenter's certificate (otherwise the system store). */
     'ca-file': z.string().optional(),
     'max-sessions': z.number().int().min(1).max(32).default(4),
     'timeout-ms': z.number().int().min(1000).default(60_000),
+    ...secretKeys,
   })
-  .and(secretSource);
+  .strict()
+  .superRefine(exactlyOneSecret);
 
 export const credentialSchema = z
-  .object({ name: z.string().min(1), username: z.string().min(1) })
-  .and(secretSource);
+  .object({ name: z.string().min(1), username: z.string().min(1), ...secretKeys })
+  .strict()
+  .superRefine(exactlyOneSecret);
 
 export const configSchema = z
   .object({
@@ -74,6 +109,7 @@ export const configSchema = z
         'max-blksize': z.number().int().min(512).max(65464).default(65464),
         'max-windowsize': z.number().int().min(1).max(64).default(64),
       })
+      .strict()
       .prefault({}),
     http: z
       .object({
@@ -81,6 +117,7 @@ export const configSchema = z
         'tls-cert': z.string().optional(),
         'tls-key': z.string().optional(),
       })
+      .strict()
       .prefault({}),
     initiator: z
       .object({
@@ -90,6 +127,7 @@ export const configSchema = z
         'max-connections-per-source': z.number().int().min(1).default(16),
         'read-timeout-ms': z.number().int().min(100).default(10_000),
       })
+      .strict()
       .prefault({}),
     dhcp: z
       .object({
@@ -103,7 +141,7 @@ export const configSchema = z
         'domain-name': z.string().optional(),
         'lease-time-s': z.number().int().min(60).default(3600),
         reservations: z
-          .array(z.object({ mac, address: ipv4, hostname: z.string().optional() }))
+          .array(z.object({ mac, address: ipv4, hostname: z.string().optional() }).strict())
           .default([]),
         /** Boot file per client architecture (option 93); `ipxe` is what iPXE (user class 77) gets. */
         'boot-files': z
@@ -113,8 +151,10 @@ export const configSchema = z
             'uefi-arm64': z.string().optional(),
             ipxe: z.string().default('boot.ipxe'),
           })
+          .strict()
           .prefault({}),
       })
+      .strict()
       .prefault({}),
     boot: z
       .object({
@@ -122,6 +162,7 @@ export const configSchema = z
         /** What a host that matches nothing gets: a menu of images, the default image, or local disk. */
         'unknown-hosts': z.enum(['menu', 'default-image', 'local']).default('menu'),
       })
+      .strict()
       .prefault({}),
     engine: z
       .object({
@@ -131,6 +172,7 @@ export const configSchema = z
         'drift-interval-s': z.number().int().min(0).default(0),
         'max-attempts': z.number().int().min(1).default(3),
       })
+      .strict()
       .prefault({}),
     vcenters: z.array(vcenterSchema).default([]),
     credentials: z.array(credentialSchema).default([]),

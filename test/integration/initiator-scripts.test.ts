@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { startFixture, type Fixture } from './initiator-fixture.js';
 
 const exec = promisify(execFile);
@@ -176,6 +177,56 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       state: 'unregistered', hostname: 'p1-b200-64', serial: 'FCH1432V1HY', vendor: 'Cisco Systems Inc', model: 'N20-B6625-1',
     });
   });
+
+  it('retries with a growing backoff (ERR busy, then a connection closed without answer) and succeeds once the server answers', async () => {
+    fx = await startFixture();
+    const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
+    const token = fx.tokens.issue(U);
+    // A front on its own port: the 1st connection gets `ERR busy` (the listener's limit answer),
+    // the 2nd is closed after the message without an answer, the 3rd is passed to the real listener.
+    const upstream = fx.port;
+    const attempts: number[] = [];
+    const sockets: Socket[] = [];
+    const front = createServer({ allowHalfOpen: true }, (sock) => {
+      attempts.push(performance.now());
+      sockets.push(sock);
+      sock.on('error', () => undefined);
+      const n = attempts.length;
+      if (n === 1) {
+        sock.resume(); // read the message (and its end) so the socket closes
+        sock.end('ERR busy\n');
+      } else if (n === 2) {
+        sock.once('data', () => sock.destroy());
+      } else {
+        const up = connect({ host: '127.0.0.1', port: upstream });
+        up.on('error', () => sock.destroy());
+        sock.pipe(up);
+        up.pipe(sock);
+      }
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    try {
+      const port = (front.address() as { port: number }).port;
+      const bin = stubs('py-retry', ESXI7, `statelesx.server=127.0.0.1:${port} statelesx.token=${token}`);
+      const r = await run('python3', [PY, '--retries', '4', '--timeout', '5'], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'comp-01a' });
+      expect(r, r.stderr).toMatchObject({ code: 0 });
+      expect(r.stderr).toContain("attempt 1: server answered 'ERR busy'; retrying");
+      expect(r.stderr).toContain('configure job job-1');
+      expect(attempts).toHaveLength(3);
+      // backoff: 1 s after the first attempt, then 2 s (doubling, capped by --backoff-max)
+      const gaps = [attempts[1]! - attempts[0]!, attempts[2]! - attempts[1]!];
+      expect(gaps[0]).toBeGreaterThanOrEqual(900);
+      expect(gaps[0]).toBeLessThan(1800);
+      expect(gaps[1]).toBeGreaterThanOrEqual(1800);
+      expect(gaps[1]! / gaps[0]!).toBeGreaterThan(1.5);
+      expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
+      expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'comp-01a' });
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => front.close(r));
+    }
+  }, 20_000);
 
   it('exits 3 on a refusal and 2 without a server', async () => {
     fx = await startFixture();
