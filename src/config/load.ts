@@ -5,9 +5,11 @@
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { keysAt } from './schema-keys.js';
 
 /** A configuration problem with where it is: file, line, column and key path. */
 export class ConfigError extends Error {
@@ -137,18 +139,19 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const key = issue.path.map(String).join('.');
+    const problems = parsed.error.issues.flatMap(describeIssue);
+    const lines = problems.map(({ path, message }) => {
+      const key = path.map(String).join('.');
       const from = sources.get(key);
-      if (from) return `${from} (${key}): ${issue.message}`;
-      const line = doc ? lineOf(doc, issue.path as (string | number)[], lineCounter) : undefined;
-      return `${file ?? 'config'}${line ? `:${line}` : ''}: ${key || '(top level)'}: ${issue.message}`;
+      if (from) return `${from} (${key}): ${message}`;
+      const line = doc ? lineOf(doc, path, lineCounter) : undefined;
+      return `${file ?? 'config'}${line ? `:${line}` : ''}: ${key || '(top level)'}: ${message}`;
     });
-    const first = parsed.error.issues[0]!;
+    const first = problems[0]!;
     throw new ConfigError(
       lines.join('\n'),
       file,
-      doc ? lineOf(doc, first.path as (string | number)[], lineCounter) : undefined,
+      doc ? lineOf(doc, first.path, lineCounter) : undefined,
       first.path.map(String).join('.'),
     );
   }
@@ -163,14 +166,40 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return { config: c, file: file && existsSync(file) ? file : undefined, baseDir };
 }
 
-/** 1-based line of the deepest YAML node that exists along `path`. */
+/**
+ * One zod issue as problems with a path each: an `unrecognized_keys` issue (a strict object met
+ * keys it does not know) becomes one problem per unknown key, at that key, naming the keys the
+ * object accepts (a misspelt key would otherwise be silently ignored).
+ */
+function describeIssue(issue: z.core.$ZodIssue): Array<{ path: (string | number)[]; message: string }> {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  if (issue.code !== 'unrecognized_keys') return [{ path, message: issue.message }];
+  const known = keysAt(path);
+  const where = path.length ? `of ${path.map(String).join('.')}` : 'at the top level';
+  return issue.keys.map((k) => ({
+    path: [...path, k],
+    message: `unknown key "${k}"${known ? ` (the keys ${where} are: ${known.join(', ')})` : ''}`,
+  }));
+}
+
+/**
+ * 1-based line of the deepest YAML node that exists along `path`: for a mapping key, the line of
+ * the key itself (a block value starts on the next line); for a sequence item, the item's line.
+ */
 function lineOf(doc: ReturnType<typeof parseDocument>, path: (string | number)[], lc: LineCounter): number | undefined {
-  for (let n = path.length; n >= 0; n--) {
-    const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as YamlNode | undefined;
-    if (node && (isMap(node) || isScalar(node) || 'range' in node) && node.range) {
-      // For a key that exists, point at the key's own line when we can find the pair.
-      return lc.linePos(node.range[0]).line;
+  for (let n = path.length; n > 0; n--) {
+    const parent = (n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true)) as YamlNode | null | undefined;
+    const seg = path[n - 1];
+    let at: number | undefined;
+    if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+      at = (isScalar(pair?.key) ? pair.key.range?.[0] : undefined) ?? undefined;
+    } else if (isSeq(parent) && typeof seg === 'number') {
+      const item = parent.items[seg];
+      at = item && typeof item === 'object' && 'range' in item ? (item as YamlNode).range?.[0] : undefined;
     }
+    if (at !== undefined) return lc.linePos(at).line;
   }
-  return undefined;
+  const top = doc.contents as YamlNode | null;
+  return top?.range ? lc.linePos(top.range[0]).line : undefined;
 }
