@@ -4,6 +4,7 @@
  * `{ path, message }` where `path` is a JSON Pointer (RFC 6901) into the request part, e.g.
  * `/body/hosts/0/fqdn`.
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 /** One invalid field: JSON Pointer into `body`, `querystring`, `params` or `headers`, plus a message. */
@@ -78,7 +79,8 @@ export function sendProblem(reply: FastifyReply, req: FastifyRequest, status: nu
 
 /**
  * The fastify error handler: HttpProblem → its status; validation → 400 with field paths;
- * fastify errors with a 4xx status → that status; anything else → 500 with no internals.
+ * fastify errors with a 4xx status → that status, titled with its reason phrase (413 "Payload Too
+ * Large", 415 "Unsupported Media Type"); anything else → 500 with no internals.
  */
 export function problemErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof HttpProblem) {
@@ -94,5 +96,15 @@ export function problemErrorHandler(err: FastifyError, req: FastifyRequest, repl
     req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, req, 500, 'Internal Server Error', 'the server failed to handle this request; see the server log for request ' + req.id);
   }
-  return sendProblem(reply, req, status, err.name === 'FastifyError' ? 'Bad Request' : err.name, err.message);
+  let detail = err.message;
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    detail = `Content-Type ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 100))} is not accepted here`
+      + ' (send application/json; cluster files also as application/xml; console forms as application/x-www-form-urlencoded)';
+  }
+  return sendProblem(reply, req, status, reasonPhrase(status), detail);
+}
+
+/** The standard reason phrase of an HTTP status (RFC 9110 §15, node:http STATUS_CODES), e.g. 413 → "Payload Too Large". */
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
 }

@@ -9,7 +9,7 @@ import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
-import { HttpProblem, problemErrorHandler, problems, type FieldError } from '../problem.js';
+import { HttpProblem, problemErrorHandler, problems, reasonPhrase, type FieldError } from '../problem.js';
 import { csrfTokenOf, login, logout, setupFirstAdmin } from '../auth/plugin.js';
 import { setupTokenValid } from '../auth/tokens.js';
 import { applyCluster, joinHosts, saveClusterXml, setPin, startImport, type JoinRequest } from '../services.js';
@@ -78,7 +78,7 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
       if (status === 500) req.log.error({ err }, 'console action failed');
       const errors: FieldError[] = p?.errors ?? [];
       return reply.code(status).type('text/html; charset=utf-8')
-        .send(eta.render('_error', { status, title: p?.title ?? 'Error', detail: status === 500 ? `internal error (request ${req.id})` : err.message, errors }));
+        .send(eta.render('_error', { status, title: p?.title ?? reasonPhrase(status), detail: status === 500 ? `internal error (request ${req.id})` : err.message, errors }));
     });
 
     // ---- login, logout, first admin ----
