@@ -11,6 +11,7 @@ import { networkInterfaces } from 'node:os';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
 import { openStore, type Store } from './store/index.js';
+import { lockDataDir } from './store/datadir-lock.js';
 import { BootTokens } from './hosts/tokens.js';
 import type { ClusterLookup } from './hosts/policy.js';
 import type { DeclaredHostLookup } from './hosts/registry.js';
@@ -85,10 +86,16 @@ function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy:
 
 /**
  * Starts every service the config enables.
- * @throws BindError (port in use / no privilege), StoreOpenError (data dir), Error for bad config.
+ * @throws BindError (port in use / no privilege), StoreOpenError (data dir), DataDirBusyError (another
+ *   statelesx process holds the data dir), Error for bad config.
  */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const store = await openStore(config['data-dir'], log.child({ subsystem: 'store' }));
+  // The server owns the data-dir's jobs while it runs (the CLI's `cluster apply` refuses meanwhile).
+  const lock = config['data-dir'] === ':memory:' ? undefined : lockDataDir(config['data-dir'], 'server');
+  const store = await openStore(config['data-dir'], log.child({ subsystem: 'store' })).catch((e: unknown) => {
+    lock?.release();
+    throw e;
+  });
   const started: Service[] = [];
   let drift: DriftScheduler | undefined;
   let jobs: JobRunner | undefined;
@@ -103,6 +110,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       }
     }
     store.close();
+    lock?.release();
   };
 
   try {

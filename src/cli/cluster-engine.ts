@@ -1,12 +1,15 @@
 /**
  * `statelesx cluster plan NAME [--json]`, `cluster apply NAME`, `cluster drift NAME`: the engine
  * from the command line. They load the config and the cluster files, talk to the cluster's vCenter
- * and (apply) run the change as a durable job in the store, like the server does.
+ * and (apply) run the change as a durable job in the store, like the server does. `apply` refuses
+ * while a server (or another apply) holds the data-dir (src/store/datadir-lock.ts) and runs only
+ * its own job, never other processes' unfinished ones.
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger, silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
+import { lockDataDir } from '../store/datadir-lock.js';
 import { loadClusterDir, type LoadedClusters } from '../engine/cluster-source.js';
 import { readCurrent } from '../engine/apply.js';
 import { planCluster, type Step } from '../engine/plan.js';
@@ -54,18 +57,30 @@ export function registerClusterEngineCommands(cluster: Command): void {
     .action(async (name: string, opts: Record<string, string | undefined>) => {
       const { config, clusters } = await setup(opts, name);
       const log = createLogger(config['log-level']);
-      const store = await openStore(config['data-dir'], log);
-      const runner = new JobRunner({ jobs: store.jobs, config, clusters, connect: vcenterConnector(config.vcenters, log), log });
-      runner.on('step', (s) => {
-        if (s.state === 'done' || s.state === 'failed') process.stdout.write(`${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`);
-      });
-      runner.start();
-      const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
-      const job = await runner.wait(ref.id);
-      await runner.close();
-      store.close();
-      process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
-      if (job.state !== 'succeeded') process.exitCode = 1;
+      // A running server owns the data-dir's jobs: refuse rather than run a second job runner on
+      // its store (DataDirBusyError names the server's pid). Held for the job's duration, so a
+      // server started meanwhile refuses too.
+      const lock = lockDataDir(config['data-dir'], 'cli');
+      try {
+        const store = await openStore(config['data-dir'], log);
+        // Only this command's job: never the unfinished jobs of other processes.
+        const runner = new JobRunner({ jobs: store.jobs, config, clusters, connect: vcenterConnector(config.vcenters, log), log, resumeUnfinished: false });
+        runner.on('step', (s) => {
+          if (s.state === 'done' || s.state === 'failed') process.stdout.write(`${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`);
+        });
+        runner.start();
+        const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
+        // An unfinished apply of this cluster left by a process that died (no live process holds the
+        // data-dir, so nobody runs it): continue it rather than wait for it forever.
+        if (ref.existing && runner.resume(ref.id)) process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
+        const job = await runner.wait(ref.id);
+        await runner.close();
+        store.close();
+        process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+        if (job.state !== 'succeeded') process.exitCode = 1;
+      } finally {
+        lock.release();
+      }
     });
 
   configOption(cluster.command('drift <name>').description('compare the cluster in vCenter with its file (exit 2 on drift)'))

@@ -97,6 +97,12 @@ export interface JobRunnerOptions {
   env?: NodeJS.ProcessEnv;
   /** Called when a configure-host job ends (e.g. to set the host's state in the store). */
   onHostResult?: (uuid: string, ok: boolean, cluster: string) => void;
+  /**
+   * Whether {@link JobRunner.start} queues again every job left unfinished in the store (default
+   * true: the server, which owns the data-dir). False for a runner that only runs the jobs it is
+   * given (`statelesx cluster apply`): it never touches other processes' jobs.
+   */
+  resumeUnfinished?: boolean;
 }
 
 /** Faults that are a definite "no" from vCenter, even though their class is HostConnectFault. */
@@ -137,16 +143,31 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     this.log = o.log.child({ subsystem: 'engine' });
   }
 
-  /** Queues again every job a previous process left unfinished, and starts running queued jobs. */
+  /**
+   * Starts running queued jobs; with `resumeUnfinished` (the default) first queues again every job
+   * a previous process left unfinished.
+   */
   start(): void {
     if (this.started) return;
     this.started = true;
-    const now = Date.now();
-    for (const j of this.o.jobs.unfinished()) {
-      const n = this.o.jobs.skipUnfinished(j.id, 'interrupted (server restarted); re-planned from fresh state', now);
-      this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
-      this.schedule(j);
-    }
+    if (this.o.resumeUnfinished === false) return;
+    for (const j of this.o.jobs.unfinished()) this.resume(j.id);
+  }
+
+  /**
+   * Resumes one job a previous process left queued or running: its unfinished steps are marked
+   * skipped ("interrupted") and it is re-planned from fresh state. Only for a job no live process
+   * runs (the caller holds the data-dir, src/store/datadir-lock.ts). No-op for a job that is
+   * finished or already run by this runner. @returns whether it was queued
+   */
+  resume(jobId: string): boolean {
+    const j = this.o.jobs.get(jobId);
+    if (!j || !['queued', 'running'].includes(j.state) || this.inflight.has(jobId)) return false;
+    if ([...this.queues.values()].some((q) => q.some((x) => x.id === jobId))) return false;
+    const n = this.o.jobs.skipUnfinished(j.id, 'interrupted (server restarted); re-planned from fresh state', Date.now());
+    this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
+    this.schedule(j);
+    return true;
   }
 
   /** Stops starting steps; running jobs stop after their current step and resume on the next start. */

@@ -1,13 +1,32 @@
 /**
  * `statelesx cluster plan|apply|drift` as a user runs them (the built CLI, a real process) against
- * the vCenter simulator in strict mode, with the example lab cluster file.
+ * the vCenter simulator in strict mode, with the example lab cluster file; `apply` next to a server
+ * holding the data-dir (refused) and next to other processes' unfinished jobs (left alone).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { openStore } from '../../src/store/index.js';
+import { lockDataDir } from '../../src/store/datadir-lock.js';
+
+async function jobCount(dataDir: string): Promise<number> {
+  const s = await openStore(dataDir);
+  try {
+    return s.jobs.list({ limit: 10_000 }).length;
+  } finally {
+    s.close();
+  }
+}
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const p = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(p.stdout);
+}
 
 const CLI = resolve('dist/cli/main.js');
 const LAB1 = '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e01';
@@ -59,6 +78,49 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     expect(drift.status).toBe(0);
     expect(drift.stdout).toContain('cluster lab-cluster: no drift');
   }, 240_000);
+
+  it('apply refuses while a statelesx server holds the data-dir, naming its pid; nothing is queued', async () => {
+    const dataDir = join(dir, 'data');
+    const before = await jobCount(dataDir);
+    const lock = lockDataDir(dataDir, 'server'); // this test process stands in for the server
+    try {
+      const r = run('cluster', 'apply', 'lab-cluster');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`a statelesx server (pid ${process.pid}) is using ${dataDir}; use the API / console, or stop it`);
+    } finally {
+      lock.release();
+    }
+    expect(await jobCount(dataDir)).toBe(before);
+    // a lock left by a killed server (its pid is gone) does not block
+    writeFileSync(join(dataDir, 'statelesx.lock'), JSON.stringify({ pid: deadPid(), role: 'server', hostname: hostname(), startedAt: 1 }));
+    const ok = run('cluster', 'apply', 'lab-cluster');
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(existsSync(join(dataDir, 'statelesx.lock'))).toBe(false); // released after the job
+  }, 120_000);
+
+  it('apply runs only its own job: another process\'s unfinished job is left alone; an orphaned apply of the same cluster is resumed', async () => {
+    const dataDir = join(dir, 'data');
+    let store = await openStore(dataDir);
+    store.jobs.create({ id: 'other-job', kind: 'apply-cluster', target: 'other-cluster', cluster: 'other-cluster', vcenter: 'vc-lab', at: 1 });
+    store.jobs.markRunning('other-job', 2);
+    const [seq] = store.jobs.appendSteps('other-job', [{ name: 'AddHost_Task', target: 'host:x', args: {}, before: null, after: null }]);
+    store.jobs.stepStarted('other-job', seq!, 3);
+    store.jobs.create({ id: 'orphan-job', kind: 'apply-cluster', target: 'lab-cluster', cluster: 'lab-cluster', vcenter: 'vc-lab', at: 4 });
+    store.jobs.markRunning('orphan-job', 5);
+    store.close();
+
+    const r = run('cluster', 'apply', 'lab-cluster');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('resuming job orphan-job, left unfinished by an earlier process');
+    expect(r.stdout).toContain('job orphan-job: succeeded');
+
+    store = await openStore(dataDir);
+    expect(store.jobs.get('other-job')?.state).toBe('running');
+    expect(store.jobs.steps('other-job').map((s) => s.state)).toEqual(['running']);
+    expect(store.jobs.logs('other-job')).toEqual([]);
+    store.jobs.finish('other-job', 'cancelled', 6, 'test cleanup');
+    store.close();
+  }, 120_000);
 
   it('names the cluster and the files that did not load when asked for an unknown cluster', () => {
     const r = run('cluster', 'plan', 'no-such-cluster');
