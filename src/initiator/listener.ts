@@ -6,6 +6,10 @@
  * The 2008 scripts never read that line and close right after sending: their message is handled
  * on end-of-stream all the same, and the failed reply (EPIPE/ECONNRESET) is ignored.
  *
+ * A client that sends a legacy message (1.0/1.1, see ./parse.ts) without a newline and never
+ * closes (the 2008 scripts through classic `nc` without `-q`) is answered at the read deadline as
+ * if it had closed; any other incomplete message is refused there as `slow`.
+ *
  * Limits: a message is at most 1 KiB; a client has `readTimeoutMs` (10 s) to send it; at most
  * `maxConnectionsPerSource` connections per source address and `maxConnections` overall are open
  * at once (extra ones get `ERR busy`). Garbage, non-UTF-8, oversized, slow and half-open clients
@@ -64,6 +68,17 @@ export function replyLine(o: PhoneHomeOutcome): string {
     case 'unregistered': return 'UNREGISTERED\n';
     case 'refused': return `ERR ${o.reason}\n`;
   }
+}
+
+/**
+ * True when `bytes` (received without a newline, the client still open) are exactly one complete
+ * legacy message — 1.0 `<uuid>` or 1.1 `<hostname>:<uuid>` — with no whitespace anywhere (so no
+ * extension keys and nothing that announces more to come) and a full, valid, non-nil UUID.
+ */
+export function isCompleteLegacyMessage(bytes: Uint8Array): boolean {
+  if (bytes.length === 0 || bytes.some((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return false;
+  const parsed = parsePhoneHomeLine(bytes);
+  return parsed.ok && (parsed.message.form === '1.0' || parsed.message.form === '1.1');
 }
 
 const QUIET_SOCKET_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
@@ -171,6 +186,16 @@ export function createInitiatorListener(opts: InitiatorListenerOptions): Initiat
     // must not hold the connection longer than readTimeoutMs.
     timers.read = setTimeout(() => {
       if (done) return;
+      // A 2008 client piping into classic nc (no -q) sends the bare message, no newline, and never
+      // closes: when the bytes so far are a complete legacy message, take them as if it had closed.
+      if (size > 0) {
+        const bytes = Buffer.concat(chunks, size);
+        if (isCompleteLegacyMessage(bytes)) {
+          clog.info({ bytes: size }, 'legacy phone-home without newline or close: handled at the read deadline');
+          handle(bytes);
+          return;
+        }
+      }
       // Slow (partial message) or idle/half-open (nothing at all): either way, nothing is stored.
       const reason = size > 0 ? 'slow' : 'idle';
       refuseInput(reason, `no complete message within ${readTimeoutMs} ms (${size} bytes received)`, true);

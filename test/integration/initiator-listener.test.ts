@@ -222,6 +222,34 @@ describe('initiator listener: bad input and limits', () => {
     expect(await exchange(fx.port, `${U}\n`)).toBe('UNREGISTERED\n');
   });
 
+  it('accepts a complete legacy message at the read deadline from a client that neither sends a newline nor closes (nc without -q)', async () => {
+    fx = await startFixture({ readTimeoutMs: 300, requireToken: false });
+    fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
+    const t0 = Date.now();
+    expect(await exchange(fx.port, `esx01:${U}`, { end: false })).toBe('OK job-1\n'); // 1.1, known host
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250); // answered at the deadline, not before
+    expect(await exchange(fx.port, U2, { end: false })).toBe('UNREGISTERED\n'); // 1.0, unknown host
+    expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'esx01' });
+    expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'unregistered' });
+    expect(fx.store.phoneHomes.list().map((p) => p.result).sort()).toEqual(['ok', 'unregistered']);
+    expect(fx.listener.stats().rejected).toEqual({});
+  });
+
+  it('still refuses at the deadline anything but a complete legacy message: partial UUID, extension keys, trailing space, garbage', async () => {
+    fx = await startFixture({ readTimeoutMs: 300 });
+    for (const partial of [
+      `esx01:${U.slice(0, 30)}`, // UUID not complete yet
+      `esx01:${U} token=${fx.tokens.issue(U)}`, // extension form: only with a newline or a close
+      `esx01:${U} `, // more may follow
+      `${U}${U}`, // not a UUID
+      `a:b:${U}`, // syntax
+    ]) expect(await exchange(fx.port, partial, { end: false }), partial).toBe('ERR slow\n');
+    expect(fx.store.hosts.list()).toEqual([]);
+    expect(fx.store.phoneHomes.count()).toBe(0);
+    expect(fx.listener.stats().rejected).toEqual({ slow: 5 });
+  });
+
   it('closes a client that drips its message byte by byte past the read deadline', async () => {
     fx = await startFixture({ readTimeoutMs: 300 });
     const s = connect({ host: '127.0.0.1', port: fx.port });
