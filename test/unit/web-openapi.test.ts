@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { bootHttpPlugin } from '../../src/boot/http/plugin.js';
-import type { BootFileSource } from '../../src/boot/files/source.js';
+import type { BootFileSource } from '../../src/boot/files/types.js';
 import { makeApp, loginAs, call } from './web-helpers.js';
 
 interface Operation { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }
