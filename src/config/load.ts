@@ -1,7 +1,8 @@
 /**
  * Loads `statelesx.yaml`, applies `STATELESX_*` environment variables and CLI flags over it
- * (precedence: flag > env > file > default), validates once, and resolves relative paths
- * against the config file's directory.
+ * (precedence: flag > env > file > default), validates once, and resolves every relative path
+ * (the directories, `loader-dirs`, `http.tls-cert`/`tls-key`, `vcenters[].ca-file` and the
+ * `password-file` of vCenters and credentials) against the config file's directory.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -163,6 +164,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   c['tftp-root'] = abs(c['tftp-root']);
   c['pxelinux-cfg-dir'] = abs(c['pxelinux-cfg-dir']);
   c['clusters-dir'] = abs(c['clusters-dir']);
+  c['loader-dirs'] = c['loader-dirs'].map(abs);
+  if (c.http['tls-cert']) c.http['tls-cert'] = abs(c.http['tls-cert']);
+  if (c.http['tls-key']) c.http['tls-key'] = abs(c.http['tls-key']);
+  for (const v of c.vcenters) {
+    if (v['ca-file']) v['ca-file'] = abs(v['ca-file']);
+    if (v['password-file']) v['password-file'] = abs(v['password-file']);
+  }
+  for (const cr of c.credentials) if (cr['password-file']) cr['password-file'] = abs(cr['password-file']);
   return { config: c, file: file && existsSync(file) ? file : undefined, baseDir };
 }
 

@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig, ConfigError } from '../../src/config/load.js';
+import { readSecret } from '../../src/config/secrets.js';
 
 function yamlFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sx-config-'));
@@ -20,6 +21,39 @@ describe('loadConfig', () => {
     expect(config.initiator.port).toBe(1974);
     expect(config.dhcp.mode).toBe('off');
     expect(config['data-dir']).toBe(join(f, '..', 'data'));
+  });
+
+  it('resolves every relative path against the config file directory, keeps absolute ones', () => {
+    const f = yamlFile([
+      'data-dir: ./d', 'images-dir: img', 'tftp-root: ./t', 'pxelinux-cfg-dir: p', 'clusters-dir: ../c',
+      'loader-dirs: [./loaders, /usr/lib/ipxe]',
+      'http: { tls-cert: tls/cert.pem, tls-key: ./tls/key.pem }',
+      'vcenters:',
+      '  - { name: vc, url: "https://vc.example.com/sdk", username: u, password-file: secrets/vc.pw, ca-file: ./ca.pem }',
+      '  - { name: vc2, url: "https://vc2.example.com/sdk", username: u, password-file: /run/secrets/vc2, ca-file: /etc/ssl/vc2.pem }',
+      'credentials:',
+      '  - { name: esxi, username: root, password-file: secrets/esxi.pw }',
+      '',
+    ].join('\n'));
+    const dir = dirname(f);
+    const { config, baseDir } = loadConfig({ configPath: f });
+    expect(baseDir).toBe(dir);
+    expect([config['data-dir'], config['images-dir'], config['tftp-root'], config['pxelinux-cfg-dir'], config['clusters-dir']])
+      .toEqual([join(dir, 'd'), join(dir, 'img'), join(dir, 't'), join(dir, 'p'), join(dir, '..', 'c')]);
+    expect(config['loader-dirs']).toEqual([join(dir, 'loaders'), '/usr/lib/ipxe']);
+    expect([config.http['tls-cert'], config.http['tls-key']]).toEqual([join(dir, 'tls', 'cert.pem'), join(dir, 'tls', 'key.pem')]);
+    expect(config.vcenters.map((v) => [v['password-file'], v['ca-file']])).toEqual([
+      [join(dir, 'secrets', 'vc.pw'), join(dir, 'ca.pem')],
+      ['/run/secrets/vc2', '/etc/ssl/vc2.pem'],
+    ]);
+    expect(config.credentials[0]!['password-file']).toBe(join(dir, 'secrets', 'esxi.pw'));
+    // The secret is found next to the config file, whatever the working directory is.
+    mkdirSync(join(dir, 'secrets'));
+    writeFileSync(join(dir, 'secrets', 'esxi.pw'), 's3cret\n');
+    expect(process.cwd()).not.toBe(dir);
+    expect(readSecret(config.credentials[0]!, 'credentials[esxi]')).toBe('s3cret');
+    // Defaults that are absolute stay as they are.
+    expect(loadConfig({ configPath: yamlFile('{}\n') }).config['loader-dirs']).toEqual(['/usr/lib/PXELINUX', '/usr/lib/syslinux/modules/bios', '/usr/lib/ipxe']);
   });
 
   it('names the file, line and key of a bad value', () => {
