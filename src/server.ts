@@ -142,6 +142,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       clusters: views.policy,
       defaultImage: config.boot['default-image'],
       unknownHosts: config.boot['unknown-hosts'],
+      initiatorModule: config.boot['initiator-module'],
       serverAddress: server,
       httpPort: config.http.port,
       initiatorPort: config.initiator.port,

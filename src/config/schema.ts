@@ -161,6 +161,8 @@ export const configSchema = z
         'default-image': z.string().optional(),
         /** What a host that matches nothing gets: a menu of images, the default image, or local disk. */
         'unknown-hosts': z.enum(['menu', 'default-image', 'local']).default('menu'),
+        /** Append the initiator bundle `sxinit.tgz` to every rendered ESXi boot.cfg and serve it. */
+        'initiator-module': z.boolean().default(true),
       })
       .strict()
       .prefault({}),

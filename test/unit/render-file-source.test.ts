@@ -115,6 +115,7 @@ describe('boot file source', () => {
     expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain('APPEND -c esx1/boot.cfg');
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
+    expect(cfg).toContain('modules=jumpstrt.gz --- k.b00 --- sxinit.tgz\n');
     expect(cfg).toMatch(/kernelopt=runweasel statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
     expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ file: 'esx1/boot.cfg', image: 'esx1', address: addr });
     // From an address nobody identified: rendered for an unknown host (no token), never for U.
@@ -128,6 +129,27 @@ describe('boot file source', () => {
     // mboot.efi loaded from the image (efi/boot/bootx64.efi) asks next to itself first.
     expect(text(await src.resolve('esx1/efi/boot/01-52-54-00-12-34-56/boot.cfg', ctx()))).toContain('prefix=esx1\n');
     expect(text(await src.resolve('esx1/efi/boot/boot.cfg', ctx(addr)))).toMatch(/statelesx\.image=esx1/);
+  });
+
+  it('serves the initiator bundle as <image>/sxinit.tgz of ESXi images only, TFTP and HTTP alike, no boot event', async () => {
+    const t = await src.resolve('esx1/sxinit.tgz', ctx('10.99.0.60'));
+    const h = await src.resolve('esx1/sxinit.tgz', { ...ctx('10.99.0.61'), protocol: 'http' });
+    if (t?.kind !== 'rendered' || h?.kind !== 'rendered') throw new Error('expected the rendered bundle');
+    expect([t.data[0], t.data[1]]).toEqual([0x1f, 0x8b]); // gzip magic (RFC 1952)
+    expect(h.data.equals(t.data)).toBe(true);
+    expect(t.contentType).toBe('application/gzip');
+    expect(t.mtimeMs).toBe(Date.UTC(2024, 0, 1));
+    expect(store.hosts.bootEvents({ limit: 100_000 }).filter((e) => e.file?.endsWith('sxinit.tgz'))).toEqual([]);
+    expect(await src.resolve('lin1/sxinit.tgz', ctx())).toBeNull();
+    expect(await src.resolve('nosuchimage/sxinit.tgz', ctx())).toBeNull();
+    expect(await src.resolve('esx1/efi/sxinit.tgz', ctx())).toBeNull();
+    const off = new DefaultBootFileSource({
+      tftpRoot: join(dir, 'tftp'), loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(join(dir, 'images')),
+      hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined, initiatorModule: false,
+      unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+    });
+    expect(await off.resolve('esx1/sxinit.tgz', ctx())).toBeNull();
+    expect(text(await off.resolve('esx1/boot.cfg', ctx('10.99.0.62')))).toContain('modules=jumpstrt.gz --- k.b00\n');
   });
 
   it('serves image files lower-cased as boot.cfg references them; hidden imports never', async () => {

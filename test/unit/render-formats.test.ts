@@ -8,6 +8,7 @@ import type { RenderContext } from '../../src/boot/render/context.js';
 import type { BootDecision, ResolvedHost } from '../../src/hosts/policy.js';
 import type { ImageManifest } from '../../src/images/image.js';
 import { parseBootCfg } from '../../src/images/bootcfg.js';
+import { parsePhoneHomeLine } from '../../src/initiator/parse.js';
 
 const esxi: ImageManifest = {
   schema: 1, name: 'esxi-8.0.2-22380479', kind: 'esxi', source: 'x.iso', importedAt: '2026-01-01T00:00:00.000Z', files: [],
@@ -60,12 +61,14 @@ LABEL boot
 describe('per-host boot.cfg renderer', () => {
   const stored = parseBootCfg(readFileSync(new URL('../fixtures/images/esxi8-boot.cfg', import.meta.url), 'utf8').replace(/=\//g, '=').replace(/ --- \//g, ' --- ').replace('prefix=\n', ''));
 
-  it('TFTP: prefix=<image>, statelesx args appended to kernelopt, modules untouched', () => {
+  it('TFTP: prefix=<image>, statelesx args appended to kernelopt, the initiator bundle appended to modules', () => {
     const text = renderHostBootCfg(esxi, stored, tftp);
     const c = parseBootCfg(text);
     expect(c.prefix).toBe('esxi-8.0.2-22380479');
     expect(c.kernel).toBe('b.b00');
-    expect(c.modules).toEqual(stored.modules);
+    expect(stored.modules.length).toBeGreaterThan(5);
+    expect(c.modules).toEqual([...stored.modules, 'sxinit.tgz']);
+    expect(text).toMatch(/^modules=.* --- imgpayld\.tgz --- sxinit\.tgz$/m);
     expect(c.kernelopt).toBe('runweasel cdromBoot statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479');
     expect(text.split('\n').slice(0, 5)).toEqual(['bootstate=0', 'title=Loading ESXi installer', 'timeout=5', 'prefix=esxi-8.0.2-22380479', 'kernel=b.b00']);
   });
@@ -74,6 +77,14 @@ describe('per-host boot.cfg renderer', () => {
     const c = parseBootCfg(renderHostBootCfg(esxi, stored, { ...tftp, transport: 'http', kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/u/ks.cfg' }));
     expect(c.prefix).toBe('http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/');
     expect(c.kernelopt).toMatch(/^runweasel cdromBoot ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /);
+    // The installer boot gets no bundle: the installed host phones home from %firstboot.
+    expect(c.modules).toEqual(stored.modules);
+  });
+
+  it('the bundle can be turned off (boot.initiator-module: false) and is never listed twice', () => {
+    expect(parseBootCfg(renderHostBootCfg(esxi, stored, tftp, { initiatorModule: false })).modules).toEqual(stored.modules);
+    const listed = { ...stored, modules: [...stored.modules, '/SXINIT.TGZ'] };
+    expect(parseBootCfg(renderHostBootCfg(esxi, listed, tftp)).modules).toEqual(listed.modules);
   });
 
   it('does not mutate the stored boot.cfg and refuses linux images', () => {
@@ -116,13 +127,32 @@ boot
 });
 
 describe('kickstart renderer', () => {
-  const data = { uuid: host.uuid!, mac: host.mac, cluster: 'prod', image: esxi.name, server: '10.99.0.1:1974', token: 'T0K' };
+  const initiator = readFileSync(new URL('../../scripts/initiator.py', import.meta.url), 'utf8');
+  const data = { uuid: host.uuid!, mac: host.mac, cluster: 'prod', image: esxi.name, server: '10.99.0.1:1974', token: 'T0K', initiator };
   it('renders the built-in template and per-cluster templates without HTML escaping', () => {
     const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
     expect(ks).toContain('vmaccepteula\ninstall --firstdisk --overwritevmfs\n');
-    expect(ks).toContain(`echo "uuid=${host.uuid} token=T0K" | nc 10.99.0.1 1974 || true`);
     expect(renderKickstart('network --hostname=<%= it.cluster %>-"a&b"', data)).toBe('network --hostname=prod-"a&b"');
   });
+
+  it('%firstboot installs initiator.py byte for byte and runs it with server, token and boot MAC', () => {
+    const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
+    const fb = ks.slice(ks.indexOf('%firstboot --interpreter=busybox\n'));
+    expect(fb.length).toBeLessThan(ks.length);
+    const doc = /^cat > (\S+) <<'(\w+)'\n([\s\S]*?)^\2$/m.exec(fb);
+    expect(doc?.[1]).toBe('/tmp/statelesx-initiator.py');
+    expect(doc?.[3]).toBe(initiator);
+    expect(fb).toContain("echo 'statelesx.server=10.99.0.1:1974 statelesx.token=T0K BOOTIF=01-52-54-00-12-34-56' > /tmp/statelesx-cmdline\n");
+    expect(fb).toContain('STATELESX_CMDLINE=/tmp/statelesx-cmdline python /tmp/statelesx-initiator.py </dev/null >> /var/log/statelesx-initiator.log 2>&1 || true\n');
+    // The 2008-era line this template used to send is gone: the listener answers it ERR bad-uuid.
+    expect(ks).not.toMatch(/uuid=|\bnc\b/);
+    const oldLine = parsePhoneHomeLine(Buffer.from(`uuid=${host.uuid} token=T0K\n`));
+    expect(oldLine).toMatchObject({ ok: false, reason: 'bad-uuid' });
+    // Without a token or MAC the command line carries the server alone.
+    const bare = renderKickstart('<%= it.firstboot %>', { ...data, token: null, mac: null });
+    expect(bare).toContain("echo 'statelesx.server=10.99.0.1:1974' > /tmp/statelesx-cmdline\n");
+  });
+
   it('names the template on errors', () => {
     expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(KickstartTemplateError);
     expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta: /);

@@ -10,7 +10,8 @@
  *     `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
- *     `hosts/<uuid>/ks.cfg`;
+ *     `hosts/<uuid>/ks.cfg`; and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
+ *     (render/initiator-bundle.ts) every rendered boot.cfg lists (same bytes for every host);
  *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never), also
  *     as `<dir>/<image>/<path>` when `<dir>` is a directory of the static root (a loader there,
  *     e.g. `efi64/syslinux.efi`, asks relative to its own directory).
@@ -36,6 +37,7 @@ import { renderHostBootCfg } from '../render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../render/ipxe.js';
 import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart } from '../render/kickstart.js';
 import { httpBootBase, type RenderContext } from '../render/context.js';
+import { INITIATOR_BUNDLE_MTIME_MS, INITIATOR_MODULE, initiatorBundle, initiatorScript } from '../render/initiator-bundle.js';
 
 /** How long an address → host identification is trusted, in ms. */
 export const IDENTITY_TTL_MS = 15 * 60_000;
@@ -57,6 +59,8 @@ export interface BootFileSourceOptions {
   initiatorPort: number;
   /** Kickstart template for a cluster (name for errors + text); undefined → the built-in one. */
   kickstartTemplate?: (cluster: string | null) => { name: string; text: string } | undefined;
+  /** Config `boot.initiator-module`: list and serve `<image>/sxinit.tgz` for ESXi images (default true). */
+  initiatorModule?: boolean;
   log: Logger;
   now?: () => number;
 }
@@ -89,6 +93,8 @@ export class DefaultBootFileSource implements BootFileSource {
       this.record(name, ctx, rendered, log);
       return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
     }
+    const bundle = await this.initiatorBundleFile(segs);
+    if (bundle) return bundle;
     const direct = await this.imageFile(segs, name);
     if (direct) return direct;
     // A loader in a subdirectory of the static root (`efi64/syslinux.efi`) resolves the relative
@@ -99,6 +105,13 @@ export class DefaultBootFileSource implements BootFileSource {
       if (f) return f;
     }
     return null;
+  }
+
+  /** `<image>/sxinit.tgz` of an imported ESXi image: the initiator bundle (not a boot event), or null. */
+  private async initiatorBundleFile(segs: string[]): Promise<BootFile | null> {
+    if (this.o.initiatorModule === false || segs.length !== 2 || segs[1]!.toLowerCase() !== INITIATOR_MODULE) return null;
+    if ((await this.imageMap()).get(segs[0]!)?.kind !== 'esxi') return null;
+    return { kind: 'rendered', data: await initiatorBundle(), mtimeMs: INITIATOR_BUNDLE_MTIME_MS, contentType: 'application/gzip' };
   }
 
   /** `<image>/<path>` of an imported image (manifest present), or null. */
@@ -172,6 +185,7 @@ export class DefaultBootFileSource implements BootFileSource {
       const data = renderKickstart(tpl.text, {
         uuid: d.host.uuid, mac: d.host.mac, cluster: d.cluster, image: d.image.name,
         server: `${this.o.serverAddress}:${this.o.initiatorPort}`, token: rctx.token ?? null,
+        initiator: (await initiatorScript()).toString('utf8'),
       }, tpl.name);
       return { data, contentType: text, decision: d, firmware: 'unknown', query };
     }
@@ -205,7 +219,8 @@ export class DefaultBootFileSource implements BootFileSource {
     const file = join(this.o.images.dir, d.image.name, d.image.esxi?.bootCfg ?? 'boot.cfg');
     const stored = parseBootCfg(await readFile(file, 'utf8'), file);
     const rctx = this.renderContext(d, ctx.protocol === 'http' ? 'http' : 'tftp', true);
-    return { data: renderHostBootCfg(d.image, stored, rctx), contentType: 'text/plain; charset=utf-8', decision: d, firmware: query.firmware ?? 'unknown', query };
+    const opts = { initiatorModule: this.o.initiatorModule ?? true };
+    return { data: renderHostBootCfg(d.image, stored, rctx, opts), contentType: 'text/plain; charset=utf-8', decision: d, firmware: query.firmware ?? 'unknown', query };
   }
 
   /** Which host sent a request from `address`: the newest identified boot event within the TTL. */

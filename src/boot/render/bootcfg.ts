@@ -1,13 +1,25 @@
 /**
  * Per-host ESXi `boot.cfg` (read by VMware's mboot.c32 / mboot.efi): the image's stored boot.cfg
  * with `prefix=` pointing at the image (TFTP-relative or an `http://…/boot/<image>/` URL) and the
- * statelesx arguments appended to `kernelopt` (token, initiator address, image, kickstart URL).
+ * statelesx arguments appended to `kernelopt` (token, initiator address, image, kickstart URL),
+ * and the initiator bundle ({@link INITIATOR_MODULE}) appended to `modules=`.
  * Served as `<image>/boot.cfg` (BIOS mboot.c32 `-c`) and `01-<mac>/boot.cfg` (UEFI mboot.efi).
  */
 import type { ImageManifest } from '../../images/image.js';
 import { serializeBootCfg, type BootCfg } from '../../images/bootcfg.js';
 import { joinCmdline, statelesxKernelArgs, type RenderContext } from './context.js';
 import { imagePrefix } from './files.js';
+import { INITIATOR_MODULE } from './initiator-bundle.js';
+
+/** Options of {@link renderHostBootCfg}. */
+export interface HostBootCfgOptions {
+  /**
+   * Append the initiator bundle to `modules=` (config `boot.initiator-module`, default true). It is
+   * never appended to a stateful install's boot.cfg (`ctx.kickstartUrl` set): that boot runs the
+   * ESXi installer, and the installed host phones home from the kickstart's `%firstboot`.
+   */
+  initiatorModule?: boolean;
+}
 
 /**
  * @param image an `esxi` image
@@ -15,7 +27,7 @@ import { imagePrefix } from './files.js';
  * @returns boot.cfg text
  * @throws Error when `image` is not an ESXi image
  */
-export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: RenderContext): string {
+export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: RenderContext, opts: HostBootCfgOptions = {}): string {
   if (image.kind !== 'esxi') throw new Error(`image "${image.name}" is a ${image.kind} image: it has no boot.cfg`);
   const cfg: BootCfg = {
     ...stored,
@@ -25,6 +37,10 @@ export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: Re
     prefix: imagePrefix(ctx, image.name),
     kernelopt: joinCmdline(stored.kernelopt, ...statelesxKernelArgs(ctx, image.name)),
   };
+  // Relative to `prefix=` like the image's own modules: served as `<image>/sxinit.tgz`. Last, so
+  // its files lie over the image's. A boot.cfg that already lists it does not get it twice.
+  const listed = cfg.modules.some((m) => m.replace(/^\/+/, '').toLowerCase() === INITIATOR_MODULE);
+  if ((opts.initiatorModule ?? true) && !ctx.kickstartUrl && !listed) cfg.modules.push(INITIATOR_MODULE);
   if (!cfg.order.includes('prefix')) {
     const at = cfg.order.indexOf('kernel');
     cfg.order.splice(at < 0 ? cfg.order.length : at, 0, 'prefix');

@@ -4,8 +4,14 @@
  * an Eta template per cluster. Templates see `it` = {@link KickstartData}; interpolations are not
  * XML-escaped (this is not HTML). Secrets are not passed in: a template that needs a root
  * password uses `rootpw --iscrypted` with a hash it holds itself.
+ *
+ * `it.firstboot` is the statelesx `%firstboot` section ({@link initiatorFirstboot}): it writes
+ * scripts/initiator.py onto the freshly installed host and runs it once, on its first boot.
  */
 import { Eta } from 'eta';
+import { SERVER_KERNEL_ARG } from './context.js';
+import { TOKEN_KERNEL_ARG } from '../../hosts/tokens.js';
+import { INITIATOR_LOG } from './initiator-bundle.js';
 
 /** Data a kickstart template can use. */
 export interface KickstartData {
@@ -19,6 +25,50 @@ export interface KickstartData {
   server: string;
   /** Per-boot phone-home token, or null. */
   token: string | null;
+  /** Text of scripts/initiator.py (what {@link initiatorFirstboot} installs). */
+  initiator: string;
+}
+
+/** What a template sees: {@link KickstartData} plus the ready `%firstboot` section. */
+export interface KickstartTemplateData extends KickstartData {
+  /** {@link initiatorFirstboot} of the same data. */
+  firstboot: string;
+}
+
+/** Here-document delimiter the `%firstboot` section writes initiator.py with. */
+const HEREDOC_END = 'STATELESX_INITIATOR_PY_END';
+
+/** Where the `%firstboot` section puts initiator.py and its boot-command-line file on the host. */
+export const FIRSTBOOT_INITIATOR = '/tmp/statelesx-initiator.py';
+export const FIRSTBOOT_CMDLINE = '/tmp/statelesx-cmdline';
+
+/**
+ * The statelesx `%firstboot --interpreter=busybox` section (VMware "Installation and Upgrade
+ * Script Commands"): runs once, on the first boot after the install. That boot comes from the
+ * disk's own boot.cfg, so `statelesx.server=` and `statelesx.token=` are not on the VMkernel
+ * boot command line: the section writes them (with `BOOTIF=` of the boot MAC) into a file that
+ * initiator.py reads through `STATELESX_CMDLINE`, writes initiator.py itself from a quoted
+ * here-document (copied byte for byte), and runs it with ESXi's `python`; its output goes to
+ * {@link INITIATOR_LOG}. The token is the one issued when ks.cfg was rendered (single use,
+ * valid `initiator.token-ttl-s`).
+ * @throws Error when the initiator text contains the here-document delimiter line (it would end early)
+ */
+export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' | 'mac' | 'initiator'>): string {
+  if (data.initiator.split('\n').includes(HEREDOC_END)) throw new Error(`initiator.py contains the line ${HEREDOC_END}`);
+  const script = data.initiator.endsWith('\n') ? data.initiator : data.initiator + '\n';
+  const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`];
+  if (data.token) cmdline.push(`${TOKEN_KERNEL_ARG}=${data.token}`);
+  if (data.mac) cmdline.push(`BOOTIF=01-${data.mac.toLowerCase().replace(/:/g, '-')}`);
+  return [
+    '%firstboot --interpreter=busybox',
+    '# statelesx: phone home once so statelesx joins this host to its cluster (scripts/README.md)',
+    `cat > ${FIRSTBOOT_INITIATOR} <<'${HEREDOC_END}'`,
+    script + HEREDOC_END,
+    `echo '${cmdline.join(' ')}' > ${FIRSTBOOT_CMDLINE}`,
+    `STATELESX_CMDLINE=${FIRSTBOOT_CMDLINE} python ${FIRSTBOOT_INITIATOR} </dev/null >> ${INITIATOR_LOG} 2>&1 || true`,
+    `rm -f ${FIRSTBOOT_CMDLINE}`,
+    '',
+  ].join('\n');
 }
 
 /** The template used when a cluster has none of its own. */
@@ -28,10 +78,7 @@ install --firstdisk --overwritevmfs
 network --bootproto=dhcp
 reboot
 
-%firstboot --interpreter=busybox
-# phone home so statelesx joins this host to its cluster
-echo "uuid=<%= it.uuid %> token=<%= it.token ?? '' %>" | nc <%= it.server.replace(':', ' ') %> || true
-`;
+<%= it.firstboot %>`;
 
 /** A template problem, naming the template and (when known) the line. */
 export class KickstartTemplateError extends Error {
@@ -48,7 +95,8 @@ const eta = new Eta({ autoEscape: false, autoTrim: false, cache: false, useWith:
  */
 export function renderKickstart(template: string, data: KickstartData, name = 'kickstart template'): string {
   try {
-    return eta.renderString(template, data);
+    const it: KickstartTemplateData = { ...data, firstboot: initiatorFirstboot(data) };
+    return eta.renderString(template, it);
   } catch (e) {
     throw new KickstartTemplateError(`${name}: ${(e as Error).message}`);
   }
