@@ -99,14 +99,41 @@ describe('boot file source', () => {
     expect(await src.resolve('pxelinux.cfg/0A63', ctx())).toBeNull(); // hex-IP probe: not found
   });
 
-  it('an unknown host gets the default menu, never another host\'s config', async () => {
-    // pxelinux sends the wire order; the boot history carries the SMBIOS form.
-    const t = text(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx('10.99.0.77')));
-    expect(t).toMatch(/^UI menu.c32$/m);
-    expect(t).not.toContain('statelesx.token');
-    expect(text(await src.resolve('pxelinux.cfg/default', ctx()))).toMatch(/^UI menu.c32$/m);
+  it('an unknown host: pxelinux.cfg/<uuid> is not found, 01-<mac> and default give the menu, never another host\'s config', async () => {
+    // pxelinux's own search order: <uuid> (wire order), 01-<mac>, hex IP prefixes, default.
+    const addr = '10.99.0.77';
+    expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
+    expect(await src.resolve(`efi64/pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
+    for (const name of ['pxelinux.cfg/01-02-00-00-00-00-99', 'pxelinux.cfg/default']) {
+      const t = text(await src.resolve(name, ctx(addr)));
+      expect(t, name).toMatch(/^UI menu.c32$/m);
+      expect(t, name).not.toContain('statelesx.token');
+    }
+    // The boot history still shows who asked, under the SMBIOS form of the UUID.
     expect(store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
-    expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({ file: `pxelinux.cfg/${OTHER_WIRE}`, image: null, detail: { action: 'menu', known: false } });
+    expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({
+      file: `efi64/pxelinux.cfg/${OTHER_WIRE}`, image: null, address: addr, firmware: 'uefi', detail: { action: 'not-found', known: false },
+    });
+    // A DHCP sighting alone does not make a host known: still not found.
+    store.hosts.upsertSighting({ uuid: OTHER, at: Date.now(), mac: '02:00:00:00:00:99' });
+    expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
+  });
+
+  it('a hand-written pxelinux.cfg/01-<mac> wins for a host unknown by UUID (README: hand-written configs win)', async () => {
+    const stranger = '5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e';
+    expect(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(stranger)}`, ctx('10.99.0.78'))).toBeNull();
+    expect(text(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-07', ctx('10.99.0.78')))).toBe('DEFAULT handwritten\n');
+  });
+
+  it('a host declared in a cluster file is rendered at pxelinux.cfg/<uuid> (wire order), before any 01-<mac>', async () => {
+    const member = '6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f';
+    clusters.set(member, { cluster: 'lab', defaultImage: 'lin2' });
+    try {
+      expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(member)}`, ctx('10.99.0.79')))).toContain('KERNEL lin2/vmlinuz');
+      expect(store.hosts.bootEvents({ uuid: member })[0]).toMatchObject({ image: 'lin2', detail: { action: 'boot', known: true } });
+    } finally {
+      clusters.delete(member);
+    }
   });
 
   it('renders <image>/boot.cfg for the host identified from the same address, with prefix and token', async () => {

@@ -7,7 +7,8 @@
  *  3. hand-written pxelinux configs (config `pxelinux-cfg-dir`) for `[dir/]pxelinux.cfg/<name>`;
  *  4. files rendered per host (the policy decides, the renderers render):
  *     `[dir/]pxelinux.cfg/<uuid>` (pxelinux's wire byte order; SMBIOS order also matched),
- *     `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
+ *     (only for a known host: otherwise not found, so pxelinux goes on to `01-<mac>`, where a
+ *     hand-written config takes effect), `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
  *     `hosts/<uuid>/ks.cfg`; and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
@@ -65,7 +66,12 @@ export interface BootFileSourceOptions {
   now?: () => number;
 }
 
-type Rendered = { data: string; contentType: string; decision?: BootDecision; firmware: Firmware; query: HostQuery };
+/**
+ * A rendered per-host answer; `data: null` is a per-host name answered "not found" on purpose
+ * (the host is not known by it, so the loader moves on to its next name) — still recorded as a
+ * boot event (`detail.action` `not-found`): it tells who asked, from where.
+ */
+type Rendered = { data: string | null; contentType: string; decision?: BootDecision; firmware: Firmware; query: HostQuery };
 
 const UUID_NAME = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAC_NAME = /^01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/;
@@ -274,18 +280,22 @@ export class DefaultBootFileSource implements BootFileSource {
     const d = r.decision;
     const uuid = d?.host.uuid ?? null;
     const mac = d?.host.mac ?? (r.query.mac ? normalizeMac(r.query.mac) : null);
-    const image = d?.action === 'boot' ? d.image.name : null;
-    const detail: Record<string, unknown> = d
-      ? { action: d.action, ...(d.action === 'boot' ? { reason: d.reason } : {}), ...(d.action === 'local' ? { reason: d.reason } : {}), known: d.host.known }
-      : {};
-    if (d?.problems.length) detail['problems'] = d.problems;
+    const miss = r.data === null;
+    const image = !miss && d?.action === 'boot' ? d.image.name : null;
+    const detail: Record<string, unknown> = miss
+      ? { action: 'not-found', known: d?.host.known ?? false }
+      : d
+        ? { action: d.action, ...(d.action === 'boot' ? { reason: d.reason } : {}), ...(d.action === 'local' ? { reason: d.reason } : {}), known: d.host.known }
+        : {};
+    if (!miss && d?.problems.length) detail['problems'] = d.problems;
     try {
       this.o.hosts.addBootEvent({ at: this.now(), hostUuid: uuid, mac, address: ctx.clientAddress, protocol: ctx.protocol, file: name, image, firmware: r.firmware, detail });
     } catch (e) {
       log.error({ err: e, file: name }, 'could not record boot event');
     }
-    if (d?.problems.length) log.warn({ file: name, host: uuid, problems: d.problems }, 'boot policy problems');
-    log.info({ file: name, host: uuid, mac, image, action: d?.action }, 'rendered boot file');
+    if (!miss && d?.problems.length) log.warn({ file: name, host: uuid, problems: d.problems }, 'boot policy problems');
+    if (miss) log.info({ file: name, host: uuid, mac }, 'per-host boot file not found: host not known by this name');
+    else log.info({ file: name, host: uuid, mac, image, action: d?.action }, 'rendered boot file');
   }
 }
 
