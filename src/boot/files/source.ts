@@ -20,7 +20,10 @@
  * A file whose name does not identify the host (`<image>/boot.cfg`) is rendered for the host
  * last identified from the same client address (DHCP or an earlier boot-file request, within
  * {@link IDENTITY_TTL_MS}); with none, it is rendered for an unknown host — never for another host.
- * Every rendered answer is recorded as a boot event.
+ * Every rendered answer is recorded as a boot event, and so is a per-host name answered "not
+ * found" because it names no known host (`detail.action` `not-found`, no image, no token).
+ * A nil UUID (all 0 / all F) is never a name: `pxelinux.cfg/<nil>` and `hosts/<nil>.ipxe` are not
+ * found, so pxelinux asks `01-<mac>` and boot.ipxe's `|| chain hosts/mac-….ipxe` runs.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -97,7 +100,7 @@ export class DefaultBootFileSource implements BootFileSource {
     const rendered = await this.render(name, segs, ctx);
     if (rendered) {
       this.record(name, ctx, rendered, log);
-      return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
+      if (rendered.data !== null) return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
     }
     const bundle = await this.initiatorBundleFile(segs);
     if (bundle) return bundle;
@@ -155,6 +158,11 @@ export class DefaultBootFileSource implements BootFileSource {
       else if (leaf === 'default') query = { firmware: fw };
       else return null; // hex IP forms: not found, pxelinux moves on to `default`
       const d = await this.decide(query);
+      // A UUID that names no known host (in a cluster file, pinned or registered; the DHCP
+      // sighting every PXE client leaves is not enough) is not found: pxelinux then goes on with
+      // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect;
+      // 01-<mac> and `default` still render the unknown-host answer, never another host's config.
+      if (query.uuid && !d.host.known) return { data: null, contentType: text, decision: d, firmware: fw, query };
       const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
       return { data: renderPxelinuxConfig(d, rctx), contentType: text, decision: d, firmware: fw, query };
     }
