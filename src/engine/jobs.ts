@@ -9,7 +9,10 @@
  *    steps still pending from an earlier round are marked `skipped` ("replanned") and the new plan is
  *    appended; zero steps → the job succeeded (this is also the read-back verification);
  * 2. execute the steps in order. After an inventory step (CreateDatacenter, CreateClusterEx,
- *    AddHost_Task) the affected part is read again and the remaining steps re-planned from it;
+ *    AddHost_Task) the affected part is read again and the remaining steps re-planned from it; the
+ *    host AddHost_Task returned must report the member's hardware UUID (either byte order), else
+ *    the job fails naming both UUIDs and the machine is not configured (its FQDN resolves to
+ *    another machine);
  * 3. a transient fault (timeout, connection error, InvalidState/TaskInProgress, SystemError, HTTP ≥ 502,
  *    HostConnectFault other than SSLVerifyFault/AlreadyConnected) is recorded on the step, then after
  *    a backoff (retryBaseMs·2^(n-1), ≤ 30 s) a new round re-reads and re-plans — a step that had in
@@ -66,6 +69,7 @@ import type { JobOrigin, JobQueue, JobRef } from './queue.js';
 import type { CurrentState } from './state.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
 import { counter, histogram } from '../metrics.js';
+import { normalizeUuid, swapUuidByteOrder } from '../hosts/identity.js';
 
 const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
 const jobDuration = histogram('job_duration_seconds', 'Engine job duration from start to finish, by kind and final state', ['kind', 'state'], [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]);
@@ -119,6 +123,13 @@ function isTransient(e: unknown): boolean {
 function describe(e: unknown): string {
   if (e instanceof VsphereFault) return e.message;
   return e instanceof Error ? e.message : String(e);
+}
+
+/** Whether two SMBIOS UUIDs name the same machine, in either byte order of the first three fields. */
+function sameHardware(a: string, b: string): boolean {
+  const x = normalizeUuid(a);
+  const y = normalizeUuid(b);
+  return !!x && !!y && (x === y || swapUuidByteOrder(x) === y);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -481,7 +492,13 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       let ref = (result as { host?: string } | null)?.host;
       ref ??= await vc.findHostByUuid(state.cluster.datacenterRef, uuid);
       if (!ref) throw new PermanentStepError(`vCenter already has a host named ${step.args.hostName}, but not with UUID ${uuid}`);
-      state.hosts[uuid] = await vc.readHost(ref, desired.advanced.map((a) => a.key));
+      const added = await vc.readHost(ref, desired.advanced.map((a) => a.key));
+      if (!sameHardware(added.uuid, uuid)) {
+        throw new PermanentStepError(`host ${step.args.hostName} is not the machine the cluster file declares: vCenter reports hardware UUID ` +
+          `(hardware.systemInfo.uuid) ${added.uuid}, ${desired.file} declares ${uuid} — does ${step.args.hostName} resolve to another machine? ` +
+          `Not configuring it; it was added to cluster ${desired.name} (${ref}): remove it from vCenter, fix DNS or the file, then apply again`);
+      }
+      state.hosts[uuid] = added;
       const member = memberByUuid(desired, uuid);
       const index = desired.hosts.indexOf(member);
       const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, { memberIndex: index, engineMaintenance: this.o.jobs.maintenanceHosts() });

@@ -98,6 +98,9 @@ describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
 const A = '4c4c4544-0031-3510-8052-f1c04f303031';
 const B = '4c4c4544-0031-3510-8052-f1c04f303032';
 const C = '4c4c4544-0031-3510-8052-f1c04f303033';
+/** esxd.lab as declared in the cluster file, and the machine that name really reaches. */
+const D_FILE = '4c4c4544-0031-3510-8052-f1c04f303034';
+const D_REAL = '4c4c4544-0031-3510-8052-f1c04f3030ff';
 
 /** A new cluster of hosts to be added by FQDN (AddHost_Task), with a little networking. */
 function newCluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
@@ -113,7 +116,8 @@ function newCluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluste
 describe('engine: one job per host across job kinds (vcsim)', () => {
   let sim: Vcsim;
   beforeAll(async () => {
-    sim = await startVcsim(['-delay', '30', '-host-uuid', `esxa.lab=${A}`, '-host-uuid', `esxb.lab=${B}`, '-host-uuid', `esxc.lab=${C}`]);
+    sim = await startVcsim(['-delay', '30', '-host-uuid', `esxa.lab=${A}`, '-host-uuid', `esxb.lab=${B}`, '-host-uuid', `esxc.lab=${C}`,
+      '-host-uuid', `esxd.lab=${D_REAL}`]);
   }, 200_000);
   afterAll(async () => { await sim?.stop(); });
 
@@ -151,4 +155,26 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
     await r.close();
     store.close();
   }, 120_000);
+
+  it('AddHost_Task reaching another machine than the member (hardware UUID differs): the job fails naming both UUIDs and configures nothing', async () => {
+    const cfg = config(sim);
+    const store = await openStore(':memory:');
+    const files = [newCluster('wrong', [{ fqdn: 'esxd.lab', uuid: D_FILE, addresses: {} }])];
+    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    r.start();
+    const job = await r.wait(r.enqueueConfigureHost(D_FILE, { source: 'test' }).id);
+    expect(job.state).toBe('failed');
+    expect(job.error).toContain(`vCenter reports hardware UUID (hardware.systemInfo.uuid) ${D_REAL}, /clusters/wrong.xml declares ${D_FILE}`);
+    expect(job.error).toMatch(/host esxd\.lab is not the machine the cluster file declares/);
+    const steps = store.jobs.steps(job.id);
+    expect(steps.filter((s) => s.state === 'done').map((s) => s.name)).not.toContain('AddVirtualSwitch');
+    expect(steps.find((s) => s.name === 'AddHost_Task' && s.state === 'failed')?.fault).toContain(D_REAL);
+    const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
+    const other = await vc.readHost((await vc.findHostByUuid(undefined, D_REAL))!, []);
+    expect(other.vswitches.map((v) => v.name)).toEqual(['vSwitch0']); // untouched
+    expect(other.ntpServers).toEqual([]);
+    await vc.close();
+    await r.close();
+    store.close();
+  }, 60_000);
 });
