@@ -158,3 +158,33 @@ describe('web auth: one-time setup token', () => {
     store.close();
   });
 });
+
+describe('web auth: one login rate limit for every login-like route', () => {
+  it('counts POST /api/v1/session, /api/v1/setup, /login and /setup together: the (max+1)th attempt from one address is 429', async () => {
+    const { app, store } = await makeApp({ loginRateLimit: { max: 6, timeWindowMs: 60_000 } });
+    issueSetupToken(store.settings);
+    const remoteAddress = '127.0.0.23';
+    const pre = await app.inject({ url: '/api/v1/session', remoteAddress });
+    const cookies = cookiesOf(pre);
+    const headers = { 'x-csrf-token': pre.json().csrfToken };
+    const form = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
+    const attempts = [
+      () => app.inject({ method: 'POST', url: '/api/v1/session', remoteAddress, cookies, headers, payload: { username: 'admin', password: 'wrong password' } }),
+      () => app.inject({ method: 'POST', url: '/login', remoteAddress, cookies, headers: form, payload: 'username=admin&password=wrong+password' }),
+      () => app.inject({ method: 'POST', url: '/api/v1/setup', remoteAddress, cookies, headers, payload: { token: 'guess', username: 'root', password: PASSWORD } }),
+      () => app.inject({ method: 'POST', url: '/setup', remoteAddress, cookies, headers: form, payload: `token=guess&username=root&password=${encodeURIComponent(PASSWORD)}` }),
+    ];
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) codes.push((await attempts[i % 4]!()).statusCode);
+    expect(codes).toEqual([401, 401, 403, 403, 401, 401, 429, 429]);
+    const limited = await attempts[2]!();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ status: 429, title: 'Too Many Requests' });
+    expect(limited.headers['retry-after']).toBeDefined();
+    // Another address has its own budget.
+    const other = await app.inject({ method: 'POST', url: '/login', remoteAddress: '127.0.0.24', cookies, headers: form, payload: 'username=admin&password=wrong+password' });
+    expect(other.statusCode).toBe(401);
+    await app.close();
+    store.close();
+  });
+});

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { errorResponses } from '../schemas.js';
-import { csrfTokenOf, login, logout, setupFirstAdmin } from '../auth/plugin.js';
+import { csrfTokenOf, login, loginRateLimit, logout, setupFirstAdmin } from '../auth/plugin.js';
 import { hasSetupToken } from '../auth/tokens.js';
 
 const sessionOut = {
@@ -15,7 +15,7 @@ const sessionOut = {
 } as const;
 
 export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
-  const loginLimit = ctx.deps.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
+  const limited = loginRateLimit(app, ctx);
 
   app.get('/api/v1/session', {
     config: { auth: 'public' },
@@ -26,9 +26,9 @@ export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Prom
   }));
 
   app.post<{ Body: { username: string; password: string } }>('/api/v1/session', {
-    config: { auth: 'public', rateLimit: { max: loginLimit.max, timeWindow: loginLimit.timeWindowMs } },
+    config: { auth: 'public' }, onRequest: limited,
     schema: {
-      tags: ['session'], summary: 'Log in (rate-limited per client address); sets the HttpOnly session cookie',
+      tags: ['session'], summary: 'Log in (rate-limited per client address, one budget with /api/v1/setup and the console\'s /login and /setup); sets the HttpOnly session cookie',
       body: {
         type: 'object', required: ['username', 'password'], additionalProperties: false,
         properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, _csrf: { type: 'string' } },
@@ -49,7 +49,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Prom
   });
 
   app.post<{ Body: { token: string; username: string; password: string } }>('/api/v1/setup', {
-    config: { auth: 'public', rateLimit: { max: loginLimit.max, timeWindow: loginLimit.timeWindowMs } },
+    config: { auth: 'public' }, onRequest: limited,
     schema: {
       tags: ['session'], summary: 'Create the first admin with the one-time setup token printed at first start',
       body: {

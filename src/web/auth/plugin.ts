@@ -3,7 +3,7 @@
  * CSRF check on state-changing requests, and the session/setup endpoints. Registered inside the
  * authenticated scope of the app; `/boot/`, phone-home and health routes live outside it.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { HttpProblem, problems } from '../problem.js';
 import type { WebContext } from '../context.js';
 import { accessOf, allows, isStateChanging } from './roles.js';
@@ -96,6 +96,26 @@ export async function setupFirstAdmin(ctx: WebContext, req: FastifyRequest, repl
   req.user = user;
   auditChange(store.audit, req, 'user.create', user.username, null, { username: user.username, role: user.role, via: 'setup-token' }, ctx.now());
   return { user, csrfToken: startSession(ctx, reply, user) };
+}
+
+/** One attempt counter per app: every login-like route draws from it. */
+const loginLimiters = new WeakMap<WebContext, onRequestAsyncHookHandler>();
+
+/**
+ * The rate limit shared by every login-like route — `POST /api/v1/session`, `POST /api/v1/setup`,
+ * `POST /login`, `POST /setup` — as an `onRequest` hook: `loginRateLimit.max` attempts per client
+ * address per `loginRateLimit.timeWindowMs` (default 10 per minute), counted together, so one
+ * address cannot multiply its guesses by switching routes. Over the limit: 429 problem+json with
+ * Retry-After. Needs @fastify/rate-limit registered on `app` or an ancestor.
+ */
+export function loginRateLimit(app: FastifyInstance, ctx: WebContext): onRequestAsyncHookHandler {
+  let hook = loginLimiters.get(ctx);
+  if (!hook) {
+    const l = ctx.deps.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
+    hook = app.rateLimit({ max: l.max, timeWindow: l.timeWindowMs }) as unknown as onRequestAsyncHookHandler;
+    loginLimiters.set(ctx, hook);
+  }
+  return hook;
 }
 
 /** Ends the request's session. */

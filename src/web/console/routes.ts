@@ -10,7 +10,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
 import { HttpProblem, problemErrorHandler, problems, reasonPhrase, type FieldError } from '../problem.js';
-import { csrfTokenOf, login, logout, setupFirstAdmin } from '../auth/plugin.js';
+import { csrfTokenOf, login, loginRateLimit, logout, setupFirstAdmin } from '../auth/plugin.js';
 import { setupTokenValid } from '../auth/tokens.js';
 import { applyCluster, joinHosts, saveClusterXml, setPin, startImport, type JoinRequest } from '../services.js';
 import { FQDN_PATTERN, IPV4_PATTERN } from '../schemas.js';
@@ -81,10 +81,11 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
         .send(eta.render('_error', { status, title: p?.title ?? reasonPhrase(status), detail: status === 500 ? `internal error (request ${req.id})` : err.message, errors }));
     });
 
-    // ---- login, logout, first admin ----
+    // ---- login, logout, first admin (one attempt budget with the API's session and setup) ----
+    const limited = loginRateLimit(app, ctx);
     app.get<{ Querystring: { next?: string } }>('/login', { config: { auth: 'public' } }, async (req, reply) =>
       page(req, reply, 'login', { title: 'Log in', next: safeNext(req.query.next), error: null, setupRequired: store.users.count() === 0 }));
-    app.post<{ Body: Form }>('/login', { config: { auth: 'public', rateLimit: { max: ctx.deps.loginRateLimit?.max ?? 10, timeWindow: ctx.deps.loginRateLimit?.timeWindowMs ?? 60_000 } } }, async (req, reply) => {
+    app.post<{ Body: Form }>('/login', { config: { auth: 'public' }, onRequest: limited }, async (req, reply) => {
       const next = safeNext(one(req.body, 'next'));
       try {
         await login(ctx, req, reply, one(req.body, 'username'), one(req.body, 'password'));
@@ -102,7 +103,7 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
       const valid = setupTokenValid(store.settings, req.query.token);
       return page(req, reply.code(valid ? 200 : 403), 'setup', { title: 'Create the first admin', token: req.query.token ?? '', valid, errors: [] });
     });
-    app.post<{ Body: Form }>('/setup', { config: { auth: 'public', rateLimit: { max: 10, timeWindow: 60_000 } } }, async (req, reply) => {
+    app.post<{ Body: Form }>('/setup', { config: { auth: 'public' }, onRequest: limited }, async (req, reply) => {
       const token = one(req.body, 'token');
       try {
         await setupFirstAdmin(ctx, req, reply, { token, username: one(req.body, 'username'), password: one(req.body, 'password') });
