@@ -17,9 +17,11 @@ export const TOKEN_KERNEL_ARG = 'statelesx.token';
  * Most unused tokens kept per host: every render of a host's boot config issues one, and the
  * host phones home with the one from the config it booted, normally the newest. Older unused
  * tokens (a newer boot superseded them) are deleted beyond this many; so are used tokens (kept
- * only so that a replay is named `replayed`) beyond this many.
+ * only so that a replay is named `replayed`) beyond this many. 16, not fewer: one boot can render
+ * several command-line files (pxelinux config, boot.cfg, its TFTP tsize probes, an iPXE retry), and
+ * the one the kernel got must still be valid when the initiator phones home.
  */
-export const MAX_UNUSED_TOKENS_PER_HOST = 4;
+export const MAX_UNUSED_TOKENS_PER_HOST = 16;
 
 export type TokenCheck =
   | { ok: true; hostUuid: string }
