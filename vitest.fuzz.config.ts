@@ -1,8 +1,15 @@
 /**
- * The long fuzz run (`npm run fuzz`): the same property tests as `test/fuzz/*.test.ts` in `npm test`,
- * with `FUZZ_RUNS` inputs per decoder property (default 1,000,000; live-server and parser
- * properties divide it by their own scale) and generous but finite timeouts.
- * Replay a failure with `FUZZ_SEED=<seed> FUZZ_RUNS=<n> npm run fuzz -- test/fuzz/<file>`.
+ * The long fuzz run (`npm run fuzz`): the same tests as `test/fuzz/*.test.ts` in `npm test`, with
+ * - `FUZZ_RUNS` inputs per decoder property (default 1,000,000; parser and structured live-server
+ *   properties divide it by their own scale);
+ * - a flood of `FUZZ_RUNS` datagrams *received* by each live server loop (TFTP listening socket,
+ *   DHCP server sockets), counted on the server's own sockets, from a seeded PRNG over the capture
+ *   corpus (test/fixtures/fuzz) plus random datagrams.
+ * Bounded in time: every test has a finite timeout (30 min for the live-server tests, 60 min
+ * otherwise), so the run always ends; on the shared 2-core machine the whole run takes the
+ * duration recorded in SECURITY.md (testing section), the two floods about a minute each.
+ * Replay a failure with `FUZZ_SEED=<seed> FUZZ_RUNS=<n> npm run fuzz -- test/fuzz/<file>` (the
+ * floods print their seed).
  */
 import { defineConfig } from 'vitest/config';
 

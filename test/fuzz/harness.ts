@@ -1,7 +1,9 @@
 /**
  * Shared pieces of the fuzz tests: run counts (short in `npm test`, `FUZZ_RUNS` in `npm run fuzz`),
- * the seed corpus from the real PXE captures, a byte-level mutator as a fast-check arbitrary,
- * a per-input time bound and a heap probe (forced GC).
+ * the seed corpus from the real PXE captures, a byte-level mutator (as a fast-check arbitrary for
+ * the structured properties, and as a seeded-PRNG generator for the high-volume floods), a
+ * per-input time bound, a heap probe (forced GC) and a memory-trend recorder (RSS, heap,
+ * external + ArrayBuffer memory).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,6 +127,85 @@ export function packets(seeds: readonly Buffer[], maxLength = 65507): fc.Arbitra
   );
 }
 
+/**
+ * sfc32, a small fast seeded PRNG (32-bit state words; period ≥ 2^32): the flood generators use it
+ * instead of fast-check so that a million packets cost only the mutation itself (no shrink trees).
+ */
+export class Prng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d = 1;
+  constructor(readonly seed: number) {
+    this.a = 0x9e3779b9;
+    this.b = 0x243f6a88;
+    this.c = seed >>> 0;
+    for (let i = 0; i < 15; i++) this.u32();
+  }
+
+  /** Next uniformly distributed unsigned 32-bit integer. */
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** Integer in [0, n) (n ≥ 1). */
+  below(n: number): number {
+    return this.u32() % n;
+  }
+
+  /** `n` random bytes. */
+  bytes(n: number): Buffer {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
+    return b;
+  }
+}
+
+/** One havoc edit drawn from `r`, with the same shape and ranges as the fast-check `editArb`. */
+function randomEdit(r: Prng): Edit {
+  const at = r.u32() >>> 1;
+  switch (r.below(8)) {
+    case 0: return { k: 'flip', at, bit: r.below(8) };
+    case 1: return { k: 'set', at, v: r.below(256) };
+    case 2: return { k: 'interesting', at, width: ([1, 2, 4] as const)[r.below(3)]!, v: INTERESTING[r.below(INTERESTING.length)]! };
+    case 3: return { k: 'truncate', at };
+    case 4: return { k: 'insert', at, bytes: r.bytes(1 + r.below(64)) };
+    case 5: return { k: 'delete', at, n: 1 + r.below(64) };
+    case 6: return { k: 'dup', at, n: 1 + r.below(32), times: 1 + r.below(64) };
+    default: return { k: 'splice', at, other: r.u32() >>> 1, from: r.u32() >>> 1 };
+  }
+}
+
+/**
+ * A generator of flood packets from a seeded PRNG, with the mix of {@link packets}: 6/9 seeds
+ * mutated by 1–8 havoc edits, 2/9 plain random bytes (up to 1600), 1/9 untouched seeds.
+ * The same `seed` gives the same sequence (replay with `FUZZ_SEED`).
+ * @param maxLength results are cut to this many bytes (the protocol's datagram bound)
+ */
+export function floodPackets(seeds: readonly Buffer[], seed: number, maxLength = 65507): () => Buffer {
+  const r = new Prng(seed);
+  return () => {
+    const pick = r.below(9);
+    if (pick === 8) return seeds[r.below(seeds.length)]!;
+    if (pick >= 6) return r.bytes(r.below(Math.min(maxLength, 1600) + 1));
+    let b: Buffer = Buffer.from(seeds[r.below(seeds.length)]!);
+    for (let n = 1 + r.below(8); n > 0; n--) b = applyEdit(b, randomEdit(r), seeds);
+    return b.length > maxLength ? b.subarray(0, maxLength) : b;
+  };
+}
+
+/** The flood seed: `FUZZ_SEED` when set (replay), else a fresh random one (printed by the test). */
+export function floodSeed(): number {
+  const s = process.env['FUZZ_SEED'];
+  return s ? Number(s) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
+}
+
 let gcFn: (() => void) | undefined;
 /** A full GC (enables `--expose-gc` at run time when the process was not started with it). */
 export function gc(): void {
@@ -144,6 +225,84 @@ export function gc(): void {
 export function heapAfterGc(): number {
   gc();
   return process.memoryUsage().heapUsed;
+}
+
+/** One memory sample (bytes, after a full GC), taken after `at` datagrams. */
+export interface MemorySample {
+  at: number;
+  rss: number;
+  heapUsed: number;
+  /** `external` of process.memoryUsage(): C++ objects bound to JS, Buffers and ArrayBuffers included. */
+  external: number;
+  /** The ArrayBuffer/Buffer part of `external` (TFTP rings, DHCP encode buffers, datagrams). */
+  arrayBuffers: number;
+  /** Test-specific figures taken with the sample (e.g. bytes idle in the TFTP ring pool). */
+  extra: Record<string, number>;
+}
+
+const MiB = 1024 * 1024;
+const mib = (n: number): string => (n / MiB).toFixed(1);
+
+/**
+ * Records memory across a long run and checks that it does not trend upwards after warm-up:
+ * the samples after the first `warmup` fraction are split into quarters and, for RSS, heapUsed and
+ * external (which includes arrayBuffers), the last quarter's maximum must not exceed the first
+ * quarter's maximum by more than the bound. Comparing maxima of whole quarters (not two points)
+ * absorbs GC and allocator noise; a leak of even a few hundred bytes per datagram over a million
+ * datagrams shows as a growth of hundreds of MiB and fails.
+ */
+export class MemoryTrend {
+  readonly samples: MemorySample[] = [];
+
+  /** Takes one sample (forces a full GC first); `extra` figures are read after the GC. */
+  sample(at: number, extra: () => Record<string, number> = () => ({})): MemorySample {
+    gc();
+    const m = process.memoryUsage();
+    const s = { at, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, extra: extra() };
+    this.samples.push(s);
+    return s;
+  }
+
+  /** Samples after warm-up, in quarters (needs ≥ 4 of them). */
+  private quarters(warmup: number): MemorySample[][] {
+    const rest = this.samples.slice(Math.floor(this.samples.length * warmup));
+    if (rest.length < 4) throw new Error(`memory trend needs ≥ 4 samples after warm-up, got ${rest.length} of ${this.samples.length}`);
+    const q = rest.length / 4;
+    return [0, 1, 2, 3].map((i) => rest.slice(Math.round(i * q), Math.round((i + 1) * q)));
+  }
+
+  /**
+   * Growth of the last quarter's max over the first quarter's max, per measure, in bytes
+   * (negative when it shrank).
+   */
+  growth(warmup = 0.1): { rss: number; heapUsed: number; external: number } {
+    return {
+      rss: this.growthOf((x) => x.rss, warmup),
+      heapUsed: this.growthOf((x) => x.heapUsed, warmup),
+      external: this.growthOf((x) => x.external, warmup),
+    };
+  }
+
+  /** Same as {@link growth} for any figure of the samples (bytes). */
+  growthOf(f: (s: MemorySample) => number, warmup = 0.1): number {
+    const qs = this.quarters(warmup);
+    const max = (xs: MemorySample[]) => Math.max(...xs.map(f));
+    return max(qs[3]!) - max(qs[0]!);
+  }
+
+  /** One line for the log and the docs: first/peak/last RSS, heap, external, arrayBuffers (MiB) and the growth. */
+  summary(warmup = 0.1): string {
+    const f = this.samples[0]!;
+    const l = this.samples.at(-1)!;
+    const peak = (k: 'rss' | 'arrayBuffers'): number => Math.max(...this.samples.map((x) => x[k]));
+    const g = this.growth(warmup);
+    const qmax = (k: 'rss' | 'external'): string => this.quarters(warmup).map((q) => mib(Math.max(...q.map((x) => x[k])))).join('/');
+    return `memory (MiB, after GC, ${this.samples.length} samples): rss ${mib(f.rss)} → ${mib(l.rss)} (peak ${mib(peak('rss'))}, ` +
+      `quarter maxima after warm-up ${qmax('rss')}), ` +
+      `heapUsed ${mib(f.heapUsed)} → ${mib(l.heapUsed)}, external ${mib(f.external)} → ${mib(l.external)} ` +
+      `(quarter maxima ${qmax('external')}), arrayBuffers ${mib(f.arrayBuffers)} → ${mib(l.arrayBuffers)} (peak ${mib(peak('arrayBuffers'))}); ` +
+      `last-vs-first-quarter max growth: rss ${mib(g.rss)}, heapUsed ${mib(g.heapUsed)}, external ${mib(g.external)}`;
+  }
 }
 
 /** Open file descriptors of this process (Linux /proc). */
