@@ -73,10 +73,13 @@ function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy:
   };
   return {
     source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
-    policy: (uuid) => {
+    policy: Object.assign((uuid: string) => {
       const m = membership(uuid);
       return m && { cluster: m.cluster.name, image: m.host.image, defaultImage: m.cluster.image };
-    },
+    }, {
+      // A member's declared boot MAC (`mac=`, normalized by the loader): found before any sighting.
+      byMac: (mac: string) => repo.clusters().flatMap((c) => c.hosts).find((h) => h.mac === mac)?.uuid,
+    }),
     declared: (uuid) => {
       const m = membership(uuid);
       return m && { cluster: m.cluster.name, fqdn: m.host.fqdn, managementAddress: m.host.addresses['vmk0'] };

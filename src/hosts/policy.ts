@@ -6,7 +6,8 @@
  * like matchbox's `SelectGroup`:
  *
  *  1. identify the host: SMBIOS UUID in either byte order (SMBIOS 2.6 §7.2.1 vs. the PXE wire
- *     order of RFC 4578 §2.3 / pxelinux), nil UUIDs (all 0 / all F) treated as absent; else the MAC;
+ *     order of RFC 4578 §2.3 / pxelinux), nil UUIDs (all 0 / all F) treated as absent; else the
+ *     MAC: a cluster member's declared `mac=` first (the admin's word), then the store's sightings;
  *  2. image: host pin (store) → cluster member pin → cluster default → global `boot.default-image`;
  *  3. a host known to nobody (not in the store beyond a sighting, in no cluster, not pinned) gets
  *     what `boot.unknown-hosts` says: the menu of images, the default image, or local disk.
@@ -50,8 +51,15 @@ export interface ClusterMembership {
   stateful?: boolean;
 }
 
-/** Looks up a host's cluster membership by SMBIOS UUID. Must be side-effect free. */
-export type ClusterLookup = (uuid: string) => ClusterMembership | undefined;
+/**
+ * Looks up a host's cluster membership by SMBIOS UUID (exact spelling; the policy tries both byte
+ * orders itself). Must be side-effect free, like `byMac`: when given, it names the member whose
+ * cluster file declares this boot MAC (`mac=`, `aa:bb:cc:dd:ee:ff`) by that member's SMBIOS UUID,
+ * or undefined — so a member is found by MAC before the store has ever seen it.
+ */
+export type ClusterLookup = ((uuid: string) => ClusterMembership | undefined) & {
+  byMac?: (mac: string) => string | undefined;
+};
 
 /** The read-only store access the policy needs (a subset of HostRepo). */
 export interface HostLookup {
@@ -113,6 +121,12 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
     }
   }
   if (mac) {
+    const declared = inputs.clusters.byMac?.(mac);
+    const membership = declared ? inputs.clusters(declared) : undefined;
+    if (declared && membership) {
+      const record = inputs.hosts.get(declared);
+      return { uuid: declared, mac, known: true, matchedBy: 'mac', ...(record ? { record } : {}), membership };
+    }
     const byMac = [...inputs.hosts.findByMac(mac)].sort((a, b) => b.lastSeen - a.lastSeen || a.uuid.localeCompare(b.uuid));
     const record = byMac[0];
     if (record) {
@@ -185,18 +199,22 @@ function unknownHostDecision(host: ResolvedHost, firmware: Firmware, problems: s
 /**
  * Adapts loaded cluster files to a {@link ClusterLookup}: a member (by SMBIOS UUID, either byte
  * order as written in the file) gets its cluster, its own `image` pin and the cluster's default
- * `image`. When a UUID appears in several clusters the first (by file order) wins.
+ * `image`; `byMac` maps a member's `mac=` to its UUID. When a UUID or MAC appears in several
+ * clusters the first (by file order) wins.
  */
-export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>): ClusterLookup {
+export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>): ClusterLookup & { byMac: (mac: string) => string | undefined } {
   const byUuid = new Map<string, ClusterMembership>();
+  const macs = new Map<string, string>();
   for (const c of clusters) {
     for (const h of c.hosts) {
       const u = normalizeUuid(h.uuid);
       if (!u || byUuid.has(u)) continue;
       byUuid.set(u, { cluster: c.name, ...(h.image ? { image: h.image } : {}), ...(c.image ? { defaultImage: c.image } : {}) });
+      const m = h.mac ? normalizeMac(h.mac) : null;
+      if (m && !macs.has(m)) macs.set(m, u);
     }
   }
-  return (uuid) => byUuid.get(uuid);
+  return Object.assign((uuid: string) => byUuid.get(uuid), { byMac: (mac: string) => macs.get(mac) });
 }
 
 /** Who pins `image` in cluster files: `cluster <name>` (default image) and `cluster <name> member <uuid>`. */

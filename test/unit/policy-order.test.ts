@@ -149,4 +149,26 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     expect(clusterImagePins(files, 'v2')).toEqual([`cluster prod member ${U}`]);
     expect(clusterImagePins(files, 'v3')).toEqual(['cluster prod (default image)']);
   });
+
+  it('finds a cluster member by its declared mac= when the store has never seen the host', () => {
+    const files = [
+      { name: 'prod', image: 'v3', hosts: [{ uuid: U, mac: MAC, image: 'v2' }, { uuid: STRANGER }] },
+    ] as unknown as Parameters<typeof clusterLookupFrom>[0];
+    const lookup = clusterLookupFrom(files);
+    expect(lookup.byMac?.(MAC)).toBe(U);
+    expect(store.hosts.findByMac(MAC)).toEqual([]);
+    for (const q of [{ mac: '52-54-00-12-34-56' }, { uuid: '00000000-0000-0000-0000-000000000000', mac: MAC.toUpperCase() }]) {
+      const d = decideBoot(q, { ...inputs, clusters: lookup });
+      expect(imageOf(d), JSON.stringify(q)).toBe('v2 (cluster-member-pin)');
+      expect(d.host).toMatchObject({ uuid: U, mac: MAC, matchedBy: 'mac', known: true, membership: { cluster: 'prod' } });
+    }
+    // The store pin of that member still comes first (same order as by UUID).
+    store.hosts.setImagePin(U, 'v1');
+    expect(imageOf(decideBoot({ mac: MAC }, { ...inputs, clusters: lookup }))).toBe('v1 (host-pin)');
+    // The declared MAC wins over a sighting of another UUID with that MAC (sightings are claims).
+    store.hosts.upsertSighting({ uuid: STRANGER_WIRE, at: 9, mac: MAC });
+    expect(decideBoot({ mac: MAC }, { ...inputs, clusters: lookup }).host.uuid).toBe(U);
+    // Another MAC: not a member.
+    expect(decideBoot({ mac: '02:00:00:00:00:42' }, { ...inputs, clusters: lookup }).host).toMatchObject({ known: false, matchedBy: 'none' });
+  });
 });

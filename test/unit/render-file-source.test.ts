@@ -23,6 +23,8 @@ let dir: string;
 let store: Store;
 let src: DefaultBootFileSource;
 const clusters = new Map<string, ClusterMembership>();
+/** Cluster-file `mac=` → member UUID (ClusterLookup.byMac). */
+const clusterMacs = new Map<string, string>();
 const ctx = (addr = '10.99.0.50'): BootRequestContext => ({ protocol: 'tftp', clientAddress: addr, requestId: 't1' });
 const text = (f: BootFile | null): string => {
   if (!f) throw new Error('expected a file');
@@ -57,7 +59,7 @@ beforeAll(async () => {
   store = await openStore(':memory:');
   src = new DefaultBootFileSource({
     tftpRoot: tftp, loaderDirs: [loaders], pxelinuxCfgDir: hand, images: new ImageLibrary(imagesDir),
-    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: (u) => clusters.get(u),
+    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: Object.assign((u: string) => clusters.get(u), { byMac: (m: string) => clusterMacs.get(m) }),
     unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
   });
 });
@@ -210,6 +212,25 @@ describe('boot file source', () => {
     }
     expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx('10.99.0.60')))).toContain('boot/lin1/vmlinuz');
     expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx('10.99.0.60')))).toContain('KERNEL lin1/vmlinuz');
+  });
+
+  it('a cluster member the store has never seen is found by its declared mac= (pxelinux 01-<mac>, iPXE mac-, mboot.efi 01-<mac>/boot.cfg)', async () => {
+    const member = '7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a';
+    const mac = '52:54:00:aa:bb:cc';
+    clusters.set(member, { cluster: 'lab', defaultImage: 'lin2' });
+    clusterMacs.set(mac, member);
+    try {
+      expect(store.hosts.get(member)).toBeUndefined();
+      expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-aa-bb-cc', ctx('10.99.0.80')))).toContain('KERNEL lin2/vmlinuz');
+      expect(text(await src.resolve('hosts/mac-52-54-00-aa-bb-cc.ipxe', { ...ctx('10.99.0.80'), protocol: 'http' }))).toContain('boot/lin2/vmlinuz');
+      expect(store.hosts.bootEvents({ mac })[0]).toMatchObject({ hostUuid: member, image: 'lin2', detail: { action: 'boot', reason: 'cluster-default', known: true } });
+      clusters.set(member, { cluster: 'lab', defaultImage: 'esx1' });
+      const cfg = text(await src.resolve('01-52-54-00-aa-bb-cc/boot.cfg', ctx('10.99.0.80')));
+      expect(cfg).toMatch(/statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
+    } finally {
+      clusters.delete(member);
+      clusterMacs.delete(mac);
+    }
   });
 
   it('stateful members get a kickstart URL and hosts/<uuid>/ks.cfg', async () => {
