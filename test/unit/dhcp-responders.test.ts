@@ -3,6 +3,7 @@
  * store), driven by encoded/decoded packets like the server does.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,10 @@ import { FullModeResponder, type FullModeConfig } from '../../src/boot/dhcp/full
 import { MessageType, Opt, decodePacket, encodePacket, ipBytes, type DhcpPacket } from '../../src/boot/dhcp/packet.js';
 import { ProxyResponder } from '../../src/boot/dhcp/proxy.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { createDhcpServer, dhcpBindError } from '../../src/boot/dhcp/server.js';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { BindError } from '../../src/net/bind-error.js';
 
 const ctx: BootAnswerContext = {
   bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', 'uefi-arm64': 'arm64/ipxe.efi', ipxe: 'boot.ipxe' },
@@ -195,5 +200,70 @@ describe('full mode lease engine', () => {
     expect(ok.reply?.giaddr).toBe('10.9.0.2');
     expect(ok.reply?.options.get(Opt.RELAY_AGENT_INFO)?.equals(agent[1])).toBe(true);
     expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({ reply: null, reason: 'relay-subnet-mismatch' });
+  });
+});
+
+describe('DHCP bind errors name a true remedy', () => {
+  // A socket without SO_REUSEADDR on 127.0.0.1:<port> keeps our 0.0.0.0:<port> socket out, as a
+  // DHCP server on the same machine does with udp/67 (nothing is sent).
+  const hold = async (): Promise<Socket> => {
+    const s = createSocket({ type: 'udp4' });
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    return s;
+  };
+  const dhcpConfig = configSchema.parse({ dhcp: { mode: 'full', 'range-start': '127.0.0.100', 'range-end': '127.0.0.120', netmask: '255.0.0.0' } }).dhcp;
+  let dir: string;
+  let store: Store;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-bind-'));
+    store = await openStore(dir);
+  });
+  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  it('port in use, full mode: another DHCP server holds it; stop it or use --dhcp-mode off; no flag moves the port', async () => {
+    const held = await hold();
+    const port = held.address().port;
+    try {
+      const server = createDhcpServer({ mode: 'full', dhcp: dhcpConfig, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port });
+      const err = (await server.start().catch((e: unknown) => e)) as BindError;
+      expect(err).toBeInstanceOf(BindError);
+      expect(err.code).toBe('EADDRINUSE');
+      expect(err.message).toBe(
+        `DHCP (udp) cannot bind 0.0.0.0:${port}: another DHCP server on this machine (ISC dhcpd, Kea, dnsmasq, a router daemon ...) holds the port without sharing it ` +
+        `(find it with: ss -ulnp 'sport = :${port}'). Stop it; full mode hands out addresses, so no other DHCP server should serve that LAN; ` +
+        `or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets'). ` +
+        'DHCP ports are fixed by the protocol; no flag moves them.');
+    } finally {
+      held.close();
+    }
+  });
+
+  it('port 4011 in use, proxy mode: a PXE service holds it; proxy mode needs 67 and 4011 on this machine', async () => {
+    const held = await hold();
+    const proxyPort = held.address().port;
+    try {
+      const server = createDhcpServer({ mode: 'proxy', dhcp: dhcpConfig, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort });
+      const err = (await server.start().catch((e: unknown) => e)) as BindError;
+      expect(err).toBeInstanceOf(BindError);
+      expect(err.message).toMatch(new RegExp(`^proxyDHCP \\(udp\\) cannot bind 0\\.0\\.0\\.0:${proxyPort}: another PXE boot server or proxyDHCP on this machine`));
+      expect(err.message).toContain('proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN');
+      expect(err.message).not.toMatch(/choose another port/);
+      await server.close();
+    } finally {
+      held.close();
+    }
+  });
+
+  it('permission denied: CAP_NET_BIND_SERVICE (or root), not another port', () => {
+    const e = Object.assign(new Error('bind EACCES 0.0.0.0:67'), { code: 'EACCES' });
+    const err = dhcpBindError(e, 'dhcp', 'proxy', '0.0.0.0', 67);
+    expect(err.message).toBe(
+      'DHCP (udp) cannot bind 0.0.0.0:67: permission denied. udp/67 is below 1024: run with CAP_NET_BIND_SERVICE ' +
+      '(sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", systemd AmbientCapabilities=CAP_NET_BIND_SERVICE, or the Docker image) ' +
+      'or as root; DHCP ports are fixed by the protocol, so there is no other port to choose ' +
+      "(or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets')).");
+    expect([err.code, err.port]).toEqual(['EACCES', 67]);
+    expect(dhcpBindError(Object.assign(new Error('x'), { code: 'EADDRNOTAVAIL' }), 'pxe', 'proxy', '10.1.2.3', 4011).message)
+      .toBe('proxyDHCP (udp) cannot bind 10.1.2.3:4011: the address is not on this machine; fix --listen-address or --interface.');
   });
 });

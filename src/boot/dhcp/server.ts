@@ -19,7 +19,7 @@ import { networkInterfaces } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { counter } from '../../metrics.js';
-import { toBindError } from '../../net/bind-error.js';
+import { BindError, toBindError } from '../../net/bind-error.js';
 import type { Service } from '../../server.js';
 import type { Store } from '../../store/index.js';
 import type { BootAnswer, BootAnswerContext } from './boot-answer.js';
@@ -28,6 +28,42 @@ import { FullModeResponder } from './full.js';
 import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
 import { ProxyResponder } from './proxy.js';
 import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
+
+/**
+ * The BindError of a DHCP socket, with a remedy that is true for DHCP: the ports are fixed by the
+ * protocol (clients send to udp/67, RFC 2131 §4.1; PXE boot server discovery to udp/4011, PXE 2.1
+ * §2.2.2), so no flag moves them. In use: another DHCP server (or PXE/proxyDHCP service) on this
+ * machine holds the port without sharing it (SO_REUSEADDR). Denied: ports below 1024 need
+ * CAP_NET_BIND_SERVICE. Other codes (EADDRNOTAVAIL, ...) as {@link toBindError}.
+ * @param kind `dhcp` for udp/67, `pxe` for the proxy mode's udp/4011
+ */
+export function dhcpBindError(err: unknown, kind: 'dhcp' | 'pxe', mode: 'proxy' | 'full', address: string, port: number): BindError {
+  const what = kind === 'pxe' ? 'proxyDHCP (udp)' : 'DHCP (udp)';
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${what} cannot bind ${address}:${port}`;
+  const keepYours =
+    "or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets')";
+  if (code === 'EADDRINUSE') {
+    const holder = kind === 'pxe'
+      ? 'another PXE boot server or proxyDHCP on this machine (dnsmasq with a proxy dhcp-range, WDS, FOG ...) holds the port'
+      : 'another DHCP server on this machine (ISC dhcpd, Kea, dnsmasq, a router daemon ...) holds the port without sharing it';
+    const beside = mode === 'proxy'
+      ? `; proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN, ${keepYours}`
+      : `; full mode hands out addresses, so no other DHCP server should serve that LAN; ${keepYours}`;
+    return new BindError(
+      `${where}: ${holder} (find it with: ss -ulnp 'sport = :${port}'). Stop it${beside}. ` +
+        `DHCP ports are fixed by the protocol; no flag moves them.`,
+      code, port);
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new BindError(
+      `${where}: permission denied. udp/${port} is below 1024: run with CAP_NET_BIND_SERVICE ` +
+        `(sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", systemd AmbientCapabilities=CAP_NET_BIND_SERVICE, ` +
+        `or the Docker image) or as root; DHCP ports are fixed by the protocol, so there is no other port to choose (${keepYours}).`,
+      code, port);
+  }
+  return toBindError(err, what, address, port, '--listen-address');
+}
 
 /** Options of {@link createDhcpServer}. */
 export interface DhcpServerOptions {
@@ -180,7 +216,7 @@ class DhcpService implements DhcpServer {
   private bind(address: string, port: number, kind: 'dhcp' | 'pxe'): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const s = createSocket({ type: 'udp4', reuseAddr: true });
-      const onError = (e: Error) => reject(toBindError(e, kind === 'pxe' ? 'proxyDHCP (udp)' : 'DHCP (udp)', address, port, '--dhcp-mode'));
+      const onError = (e: Error) => reject(dhcpBindError(e, kind, this.opts.mode, address, port));
       s.once('error', onError);
       s.bind({ address, port, exclusive: true }, () => {
         s.off('error', onError);
