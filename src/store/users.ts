@@ -141,7 +141,7 @@ export class UserRepo {
     this.db.prepare('DELETE FROM sessions WHERE id_hash = ?').run(idHash);
   }
 
-  /** Removes expired sessions; returns how many. */
+  /** Removes expired sessions (`expires_at <= now`, epoch ms); returns how many. Called at every login. */
   pruneSessions(now = Date.now()): number {
     return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }

@@ -5,7 +5,8 @@ import { need } from '../context.js';
 import { errorResponses } from '../schemas.js';
 import { problems } from '../problem.js';
 import { auditChange } from '../audit.js';
-import { hashPassword, passwordProblem, usernameProblem } from '../auth/passwords.js';
+import { hashPassword, passwordProblem, usernameProblem, verifyPassword } from '../auth/passwords.js';
+import { loginRateLimit } from '../auth/plugin.js';
 import { DuplicateUserError, type Role } from '../../store/users.js';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
@@ -58,21 +59,43 @@ export async function adminRoutes(app: FastifyInstance, ctx: WebContext): Promis
     return after;
   });
 
-  app.put<{ Params: { id: number }; Body: { password: string } }>('/api/v1/users/:id/password', {
+  const limited = loginRateLimit(app, ctx);
+  app.put<{ Params: { id: number }; Body: { password: string; currentPassword?: string } }>('/api/v1/users/:id/password', {
     config: { auth: 'viewer' },
     schema: {
-      tags: ['users'], summary: 'Set a password (admins: anyone; others: themselves); ends that user\'s sessions', params: idParams,
-      body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: { type: 'string' } } },
-      response: { 204: { type: 'null' }, ...errorResponses },
+      tags: ['users'],
+      summary: 'Set a password (admins: anyone; others: themselves); changing your own needs currentPassword; ends that user\'s sessions',
+      params: idParams,
+      body: {
+        type: 'object', required: ['password'], additionalProperties: false,
+        properties: {
+          password: { type: 'string' },
+          currentPassword: { type: 'string', maxLength: 1024, description: 'your current password: required when changing your own (checks count against the login rate limit)' },
+        },
+      },
+      response: { 204: { type: 'null' }, 429: { $ref: 'Problem#' }, ...errorResponses },
     },
   }, async (req, reply) => {
-    if (req.user!.role !== 'admin' && req.user!.id !== req.params.id) throw problems.forbidden('you may only change your own password');
+    const self = req.user!.id === req.params.id;
+    if (req.user!.role !== 'admin' && !self) throw problems.forbidden('you may only change your own password');
     const target = store.users.get(req.params.id);
     if (!target) throw problems.notFound(`user ${req.params.id}`);
+    if (self) {
+      // A stolen session must not be enough to take the account over: prove the password first.
+      if (!req.body.currentPassword) {
+        throw problems.invalid('changing your own password needs your current one', [{ path: '/body/currentPassword', message: 'required to change your own password' }]);
+      }
+      await limited.call(app, req, reply);
+      const found = store.users.passwordHash(target.username);
+      if (!found || !(await verifyPassword(found.hash, req.body.currentPassword))) {
+        req.log.warn({ user: target.username }, 'password change refused: wrong current password');
+        throw problems.forbidden('the current password is wrong');
+      }
+    }
     const p = passwordProblem(req.body.password);
     if (p) throw problems.invalid('the password is refused', [{ path: '/body/password', message: p }]);
     store.users.setPassword(target.id, await hashPassword(req.body.password));
-    auditChange(store.audit, req, 'user.password', target.username, null, { password: 'changed' }, ctx.now());
+    auditChange(store.audit, req, 'user.password', target.username, null, { password: 'changed', by: self ? 'self' : 'admin' }, ctx.now());
     return reply.code(204).send();
   });
 

@@ -45,10 +45,15 @@ export function csrfTokenOf(ctx: WebContext, req: FastifyRequest, reply: Fastify
   return csrfTokenFor(req.sessionKey ?? ensurePreloginKey(ctx, req, reply));
 }
 
-/** Starts a session for `user`: cookie + store row. Returns the new CSRF token. */
+/**
+ * Starts a session for `user`: cookie + store row. Returns the new CSRF token. Expired sessions
+ * (of every user) are deleted first, so the table holds only live ones plus those expired since
+ * the last login.
+ */
 function startSession(ctx: WebContext, reply: FastifyReply, user: UserRecord): string {
   const key = randomToken();
   const now = ctx.now();
+  ctx.deps.store.users.pruneSessions(now);
   ctx.deps.store.users.createSession(sha256(key), user.id, now, now + ctx.sessionTtlMs);
   reply.setCookie(SESSION_COOKIE, key, cookieOpts(ctx, Math.floor(ctx.sessionTtlMs / 1000)));
   reply.clearCookie(PRELOGIN_COOKIE, { path: '/' });
