@@ -216,7 +216,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         vcenter: (name) => runner.vcenter(name),
         queue: runner,
         intervalS: config.engine['drift-interval-s'],
-        remediate: false,
+        remediate: config.engine['drift-remediate'],
         log,
       });
       drift.start();

@@ -83,7 +83,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
       }
     });
 
-  configOption(cluster.command('drift <name>').description('compare the cluster in vCenter with its file (exit 2 on drift)'))
+  configOption(cluster.command('drift <name>').description('compare the cluster and the members in vCenter with its file (exit 2 on drift; members not in vCenter yet are listed, not drift)'))
     .option('--json', 'print the report as JSON')
     .action(async (name: string, opts: Record<string, string | undefined>) => {
       const { config, desired } = await setup(opts, name);
@@ -91,7 +91,10 @@ export function registerClusterEngineCommands(cluster: Command): void {
       try {
         const r = await checkDrift(vc, desired);
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        else process.stdout.write(r.drifted ? `cluster ${name} drifted:\n${r.steps.map(formatStep).join('\n')}\n` : `cluster ${name}: no drift\n`);
+        else {
+          process.stdout.write(r.drifted ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n` : `cluster ${name}: no drift\n`);
+          if (r.missingHosts.length) process.stdout.write(`${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds them): ${r.missingHosts.join(', ')}\n`);
+        }
         if (r.drifted) process.exitCode = 2;
       } finally {
         await vc.close();

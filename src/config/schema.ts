@@ -172,6 +172,8 @@ export const configSchema = z
         /** How a host's SSL thumbprint is trusted when the cluster file does not pin it. */
         'thumbprint-policy': z.enum(['pinned', 'trust-on-first-use']).default('trust-on-first-use'),
         'drift-interval-s': z.number().int().min(0).default(0),
+        /** Scheduled drift checks queue a remediation job (cluster + members already in vCenter; never adds hosts). */
+        'drift-remediate': z.boolean().default(false),
         'max-attempts': z.number().int().min(1).default(3),
       })
       .strict()

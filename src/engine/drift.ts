@@ -1,26 +1,35 @@
 /**
- * Drift: compares a cluster's hosts in vCenter with its cluster file. A plan with zero steps means
- * no drift. On demand ({@link checkDrift}, `statelesx cluster drift NAME`) and on a schedule
- * ({@link DriftScheduler}, `engine.drift-interval-s`, 0 = off), optionally remediating by queueing
- * an apply-cluster job (origin `drift`). Reads only; never calls a mutating method itself.
+ * Drift: compares a cluster and its hosts in vCenter with its cluster file. Drift is what differs
+ * for what exists: the cluster's settings (or the cluster/datacenter itself) and the members
+ * vCenter knows. Members vCenter does not know yet (not booted / not phoned home) are not drift:
+ * they are reported separately as `missingHosts`, and their AddHost_Task and configuration only
+ * appear in the full plan (`steps`). On demand ({@link checkDrift}, `statelesx cluster drift NAME`)
+ * and on a schedule ({@link DriftScheduler}, `engine.drift-interval-s`, 0 = off), remediating when
+ * `engine.drift-remediate` is on by queueing a `drift` job (JobRunner.enqueueRemediateCluster,
+ * origin `drift`), which changes the cluster and the members already in vCenter only — scheduled
+ * remediation never adds a host. Reads only; never calls a mutating method itself.
  */
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
-import type { JobQueue, JobRef } from './queue.js';
+import type { JobOrigin, JobRef } from './queue.js';
 import type { VcenterApi } from './vcenter.js';
 
 /** Result of one drift check. */
 export interface DriftReport {
   cluster: string;
   at: number;
-  /** True when at least one step would be needed. */
+  /** True when {@link driftSteps} is not empty (missing members alone are not drift). */
   drifted: boolean;
-  /** What apply would do (empty = in sync). */
+  /** What apply would do, missing members' AddHost_Task and configuration included (empty = in sync). */
   steps: Step[];
-  /** Members vCenter does not know yet (by UUID). */
+  /** The drift: steps for the cluster and for the members vCenter knows (what remediation does). */
+  driftSteps: Step[];
+  /** Members vCenter does not know yet, by SMBIOS UUID (not booted / not phoned home: not drift). */
   missingHosts: string[];
+  /** The remediation job queued for this report by {@link DriftScheduler} (drift-remediate on). */
+  remediation?: JobRef | undefined;
 }
 
 /**
@@ -30,10 +39,20 @@ export interface DriftReport {
 export async function checkDrift(vc: VcenterApi, desired: DesiredCluster, now = Date.now()): Promise<DriftReport> {
   const state = await readCurrent(vc, desired, desired.hosts.map((h) => h.uuid));
   const steps = planCluster(desired, state);
+  const driftSteps = steps.filter((s) => !s.hostUuid || state.hosts[s.hostUuid]);
   return {
-    cluster: desired.name, at: now, drifted: steps.length > 0, steps,
+    cluster: desired.name, at: now, drifted: driftSteps.length > 0, steps, driftSteps,
     missingHosts: desired.hosts.filter((h) => !state.hosts[h.uuid]).map((h) => h.uuid),
   };
+}
+
+/** Where scheduled remediation is queued (implemented by JobRunner). */
+export interface RemediationQueue {
+  /**
+   * Queues a `drift` job: the cluster and its members already in vCenter, never AddHost_Task.
+   * @throws Error when no cluster file declares the cluster
+   */
+  enqueueRemediateCluster(cluster: string, origin: JobOrigin): JobRef;
 }
 
 export interface DriftSchedulerOptions {
@@ -41,10 +60,10 @@ export interface DriftSchedulerOptions {
   clusters: () => DesiredCluster[];
   /** Logged-in vCenter by name (the job runner's shared connection). */
   vcenter: (name: string) => Promise<VcenterApi>;
-  queue: JobQueue;
+  queue: RemediationQueue;
   /** Seconds between checks; 0 = off. */
   intervalS: number;
-  /** Queue an apply-cluster job when drift is found. */
+  /** Queue a `drift` remediation job when drift is found (`engine.drift-remediate`). */
   remediate: boolean;
   log: Logger;
   /** Latest report per cluster (console display). */
@@ -71,22 +90,23 @@ export class DriftScheduler {
     this.timer.unref();
   }
 
-  /** Checks every cluster once; remediates if configured. Errors are logged per cluster, never thrown. */
+  /** Checks every cluster once; remediates if configured (drifted clusters only). Errors are logged per cluster, never thrown. */
   async runPass(): Promise<DriftReport[]> {
     const out: DriftReport[] = [];
     for (const d of this.o.clusters()) {
       try {
         const r = await checkDrift(await this.o.vcenter(d.vcenter), d);
+        if (r.missingHosts.length) this.log.info({ cluster: d.name, missingHosts: r.missingHosts }, 'members not in vCenter yet (not drift)');
+        if (r.drifted) {
+          this.log.warn({ cluster: d.name, steps: r.driftSteps.length }, 'cluster drifted from its file');
+          if (this.o.remediate) {
+            r.remediation = this.o.queue.enqueueRemediateCluster(d.name, { source: 'drift' });
+            this.log.info({ cluster: d.name, job: r.remediation.id }, 'remediation queued');
+          }
+        }
         this.last.set(d.name, r);
         this.o.onReport?.(r);
         out.push(r);
-        if (r.drifted) {
-          this.log.warn({ cluster: d.name, steps: r.steps.length }, 'cluster drifted from its file');
-          if (this.o.remediate) {
-            const job: JobRef = this.o.queue.enqueueApplyCluster(d.name, { source: 'drift' });
-            this.log.info({ cluster: d.name, job: job.id }, 'remediation queued');
-          }
-        }
       } catch (e) {
         this.log.warn({ cluster: d.name, err: (e as Error).message }, 'drift check failed');
       }

@@ -37,10 +37,13 @@
  * never repeats one that completed before the crash (vSphere calls are not all idempotent, and a step
  * in flight at the crash may or may not have happened).
  *
+ * Job kinds: configure-host (one member), apply-cluster (cluster + every member), drift (scheduled
+ * remediation: cluster + the members already in vCenter, never AddHost_Task).
+ *
  * Scheduling: one job per target at a time (a second request returns the queued/running job);
  * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once. One job per host
  * at a time, across job kinds: a job's hosts are its target (configure-host) or every member of
- * its cluster file (apply-cluster); a queued job starts only when no running job has one of its
+ * its cluster file (apply-cluster, drift); a queued job starts only when no running job has one of its
  * hosts, and hosts are granted in queue order (a waiting job holds its hosts against jobs queued
  * after it, so an apply-cluster is not starved by configure-host jobs of its members; jobs with
  * no host in common pass a waiting one). So a configure-host job and an apply-cluster job never
@@ -204,6 +207,18 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     return this.enqueue('apply-cluster', cluster, desired, origin);
   }
 
+  /**
+   * Queues drift remediation of a cluster (job kind `drift`): its settings and the members vCenter
+   * already knows are made to match the file; members not in vCenter (not booted yet) are left
+   * out — never AddHost_Task. An apply-cluster or drift job already active for the cluster is
+   * returned instead (it covers this). @throws Error when no cluster file declares it
+   */
+  enqueueRemediateCluster(cluster: string, origin: JobOrigin): JobRef {
+    const desired = this.o.clusters.get(cluster);
+    if (!desired) throw new Error(`cluster ${cluster} is not defined (no cluster file declares it)`);
+    return this.enqueue('drift', cluster, desired, origin);
+  }
+
   /** Resolves when the job reaches a final state. */
   wait(jobId: string): Promise<JobRecord> {
     const j = this.o.jobs.get(jobId);
@@ -221,7 +236,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   }
 
   private enqueue(kind: JobKind, target: string, desired: DesiredCluster, origin: JobOrigin): JobRef {
-    const active = this.o.jobs.active(target);
+    // An active drift job does not stand in for a requested apply (it adds no hosts); an apply does for a drift job.
+    const active = this.o.jobs.active(target, kind === 'apply-cluster' ? ['apply-cluster'] : kind === 'drift' ? ['apply-cluster', 'drift'] : undefined);
     if (active) return { id: active.id, existing: true };
     const job = this.o.jobs.create({
       id: randomUUID(), kind, target, cluster: desired.name, vcenter: desired.vcenter,
@@ -340,7 +356,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     if (job.kind === 'configure-host') {
       return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] }, { engineMaintenance });
     }
-    return planCluster(desired, state, { engineMaintenance });
+    return planCluster(desired, state, { engineMaintenance, existingOnly: job.kind === 'drift' });
   }
 
   /**

@@ -416,11 +416,16 @@ export function planHost(desired: DesiredCluster, host: MemberHost, current: { c
   return [...planClusterSteps(desired, current.cluster), ...planHostSteps(desired, host, current.host, current.cluster.clusterRef, context)];
 }
 
-/** The plan for a whole cluster: cluster steps, then every member's steps in file order. */
-export function planCluster(desired: DesiredCluster, current: CurrentState, context: Omit<PlanContext, 'memberIndex'> = {}): Step[] {
+/** The plan for a whole cluster: cluster steps, then every member's (or every known member's) steps in file order. */
+export function planCluster(desired: DesiredCluster, current: CurrentState, context: Omit<PlanContext, 'memberIndex'> & {
+  /** Plan only members vCenter already knows (no AddHost_Task): drift remediation. */
+  existingOnly?: boolean;
+} = {}): Step[] {
+  const { existingOnly, ...ctx } = context;
   const steps = planClusterSteps(desired, current.cluster);
   desired.hosts.forEach((h, i) => {
-    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { ...context, memberIndex: i }));
+    if (existingOnly && !current.hosts[h.uuid]) return;
+    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { ...ctx, memberIndex: i }));
   });
   return steps;
 }

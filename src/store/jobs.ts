@@ -9,6 +9,10 @@ import type { Database } from 'better-sqlite3';
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'blocked' | 'cancelled';
 /** pending | running | done | failed | skipped. */
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
+/**
+ * configure-host: one member; apply-cluster: the cluster and every member; drift: scheduled drift
+ * remediation of a cluster (its settings and the members already in vCenter, never AddHost_Task).
+ */
 export type JobKind = 'configure-host' | 'apply-cluster' | 'drift';
 
 export interface JobRecord {
@@ -114,9 +118,13 @@ export class JobRepo {
     return (this.db.prepare(sql).all(...args, filter.limit ?? 100) as JobRow[]).map(toJob);
   }
 
-  /** The queued or running job for a target, if any (one job per host at a time). */
-  active(target: string): JobRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM jobs WHERE target = ? AND state IN ('queued', 'running') ORDER BY created_at LIMIT 1`).get(target) as JobRow | undefined;
+  /**
+   * The queued or running job for a target, if any (one job per host at a time).
+   * @param kinds only jobs of these kinds (default: any)
+   */
+  active(target: string, kinds?: JobKind[]): JobRecord | undefined {
+    const rows = this.db.prepare(`SELECT * FROM jobs WHERE target = ? AND state IN ('queued', 'running') ORDER BY created_at, rowid`).all(target) as JobRow[];
+    const r = rows.find((x) => !kinds || kinds.includes(x.kind));
     return r ? toJob(r) : undefined;
   }
 
