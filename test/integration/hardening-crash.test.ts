@@ -5,6 +5,9 @@
  *   restart each of those clients is offered its address again;
  * - kill -9 during an image import, then a server start over the same images directory: no image
  *   (and nothing under /boot/) shows the half import;
+ * - kill -9 of the real `statelesx serve` (built CLI) in the middle of an image import started
+ *   through POST /api/v1/images/import: after a restart no half image is listed or on disk, the
+ *   staging directory (seen before the kill) is gone, and the store passes `PRAGMA integrity_check`;
  * - the data directory is a file, or on a read-only file system, at start: exit code 1 with a
  *   message naming the directory, nothing written;
  * - disk full (a 2 MiB tmpfs) during an image import (ISO and directory): a clear error naming the
@@ -22,6 +25,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { MessageType, Opt, decodePacket, encodePacket, ipBytes, ipToInt } from '../../src/boot/dhcp/packet.js';
 import { startHardenedServer } from './hardening-server.js';
+import { createUsers, killServe, login, serveDirs, spawnServe, stopServe } from '../helpers/serve.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -179,7 +183,10 @@ describe('kill -9 during an image import, then a server start', () => {
     await new Promise((r) => setTimeout(r, 500));
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('close', r));
-    expect(readdirSync(imagesDir).some((n) => n.startsWith('.import-')), 'the kill left no staging dir: it came too late').toBe(true);
+    // The staging directory the kill left behind (its name, before the server start removes it).
+    const staging = readdirSync(imagesDir).find((n) => n.startsWith('.import-'));
+    expect(staging, 'the kill left no staging dir: it came too late').toBeDefined();
+    expect(existsSync(join(imagesDir, staging!, 'image', 'boot.cfg'))).toBe(true);
 
     const sx = await startHardenedServer(base, { 'images-dir': imagesDir }, [['admin', 'admin-password-123', 'admin']]);
     try {
@@ -195,7 +202,9 @@ describe('kill -9 during an image import, then a server start', () => {
       const body = await list.json() as { images?: Array<{ name: string }> } | Array<{ name: string }>;
       const names = (Array.isArray(body) ? body : body.images ?? []).map((x) => x.name);
       expect(names).toEqual([]);
-      const staging = readdirSync(imagesDir).find((n) => n.startsWith('.import-'))!;
+      // The server start removed the dead importer's staging directory; nothing else is there.
+      expect(existsSync(join(imagesDir, staging!))).toBe(false);
+      expect(readdirSync(imagesDir)).toEqual([]);
       for (const p of [`/boot/${staging}/image/boot.cfg`, '/boot/half/boot.cfg', `/boot/images/${staging}/image/b.b00`]) {
         const r = await fetch(`${b}${p}`);
         expect([403, 404], `${p} → ${r.status}`).toContain(r.status);
@@ -204,6 +213,80 @@ describe('kill -9 during an image import, then a server start', () => {
       await sx.close();
     }
   }, 120_000);
+});
+
+describe('kill -9 of `statelesx serve` during an image import started through the REST API', () => {
+  it('after a restart: no half image listed or on disk, the staging directory removed, the store intact', async () => {
+    const root = join(dir, 'serve-kill');
+    const d = serveDirs(root);
+    // A directory import slow enough to be caught mid-copy: 1200 files of 64 KiB (75 MiB).
+    const src = join(root, 'src');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'boot.cfg'), 'kernel=/b.b00\nmodules=/m0.v00 --- /m1.v00\n');
+    const chunk = Buffer.alloc(64 * 1024, 0x5a);
+    for (let k = 0; k < 1200; k++) writeFileSync(join(src, k === 0 ? 'b.b00' : `m${k - 1}.v00`), chunk);
+    await createUsers(d.data, [['admin', 'admin-password-123', 'admin']]);
+
+    let sx = await spawnServe(root);
+    let staging: string | undefined;
+    try {
+      const api = await login(sx.base, 'admin', 'admin-password-123');
+      const started = await api.call('POST', '/api/v1/images/import', { source: src, name: 'half' });
+      expect(started.status, await started.clone().text()).toBe(202);
+      const { id } = await started.json() as { id: string };
+      // Kill once the copy is under way: the staging directory exists and holds some copied files.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        staging = readdirSync(d.images).find((n) => n.startsWith('.import-'));
+        const copied = staging ? readdirSync(join(d.images, staging, 'image')).length : 0;
+        if (copied >= 20) break;
+        const st = await (await api.call('GET', `/api/v1/images/imports/${id}`)).json() as { state: string; error: string | null };
+        expect(st.state, `import ended before the kill: ${st.error ?? ''}`).toBe('running');
+        expect(Date.now(), 'the import never reached the copy phase').toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await killServe(sx);
+    } finally {
+      await killServe(sx);
+    }
+    expect(sx.proc.signalCode).toBe('SIGKILL');
+    expect(staging, 'no staging directory before the kill').toBeDefined();
+    expect(existsSync(join(d.images, staging!)), 'the staging directory vanished with the kill itself').toBe(true);
+    expect(existsSync(join(d.images, 'half'))).toBe(false);
+
+    sx = await spawnServe(root);
+    try {
+      const api = await login(sx.base, 'admin', 'admin-password-123');
+      const list = await api.call('GET', '/api/v1/images');
+      expect(list.status).toBe(200);
+      expect(await list.json()).toEqual([]);
+      expect(existsSync(join(d.images, staging!)), `${staging} still in ${d.images} after the restart`).toBe(false);
+      expect(readdirSync(d.images)).toEqual([]);
+      for (const p of ['/boot/half/boot.cfg', `/boot/${staging!}/image/boot.cfg`, '/boot/half/b.b00']) {
+        const r = await fetch(`${sx.base}${p}`);
+        expect([403, 404], `${p} → ${r.status}`).toContain(r.status);
+      }
+      // The same import through the restarted server completes: the kill left nothing in its way.
+      const again = await api.call('POST', '/api/v1/images/import', { source: src, name: 'half' });
+      expect(again.status).toBe(202);
+      const { id } = await again.json() as { id: string };
+      let st: { state: string; error: string | null } = { state: 'running', error: null };
+      for (const until = Date.now() + 90_000; st.state === 'running' && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 200));
+        st = await (await api.call('GET', `/api/v1/images/imports/${id}`)).json() as typeof st;
+      }
+      expect(st).toMatchObject({ state: 'succeeded', error: null });
+      expect(readdirSync(d.images)).toEqual(['half']);
+    } finally {
+      await stopServe(sx);
+    }
+    const db = new Database(join(d.data, 'statelesx.db'), { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      db.close();
+    }
+  }, 180_000);
 });
 
 /** Runs a shell script in a private mount namespace (mounts vanish with it). */
