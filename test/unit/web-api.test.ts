@@ -53,6 +53,20 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     expect((await call(app, op, 'GET', '/api/v1/nothing-here')).json()).toMatchObject({ status: 404 });
   });
 
+  it('answers 404 for the jobs of an unknown host, and validates import ids', async () => {
+    const unknown = await call(app, op, 'GET', '/api/v1/hosts/00000000-0000-0000-0000-00000000abcd/jobs');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().detail).toBe('host 00000000-0000-0000-0000-00000000abcd not found');
+    store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
+    const known = await call(app, op, 'GET', `/api/v1/hosts/${UUID.toUpperCase()}/jobs`);
+    expect(known.statusCode).toBe(200);
+    expect(known.json()).toEqual([]);
+    const badId = await call(app, op, 'GET', '/api/v1/images/imports/not-an-id');
+    expect(badId.statusCode).toBe(400);
+    expect(badId.json().errors).toEqual([{ path: '/params/id', message: expect.stringMatching(/must match pattern/) }]);
+    expect((await call(app, op, 'GET', '/api/v1/images/imports/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b')).statusCode).toBe(404);
+  });
+
   it('pins and unpins a host image (operator), audited with before/after', async () => {
     const put = await call(app, op, 'PUT', `/api/v1/boot-assignments/${UUID}`, { image: 'esxi-8.0u2' });
     expect(put.statusCode).toBe(200);

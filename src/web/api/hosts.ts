@@ -55,7 +55,12 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
 
   app.get<{ Params: { uuid: string } }>('/api/v1/hosts/:uuid/jobs', {
     schema: { tags: ['hosts'], summary: 'Current and past jobs of a host', params: uuidParams, response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses } },
-  }, async (req) => need(ctx, 'jobs', 'the jobs store').list({ target: req.params.uuid.toLowerCase(), limit: 100 }));
+  }, async (req) => {
+    const uuid = req.params.uuid.toLowerCase();
+    const jobs = need(ctx, 'jobs', 'the jobs store');
+    if (!store.hosts.get(uuid)) throw problems.notFound(`host ${uuid}`);
+    return jobs.list({ target: uuid, limit: 100 });
+  });
 
   app.get('/api/v1/unregistered', {
     schema: { tags: ['hosts'], summary: 'Hosts that phoned home but match no cluster, with their evidence', response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses } },

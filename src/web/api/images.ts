@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
-import { NAME_PATTERN, errorResponses } from '../schemas.js';
+import { NAME_PATTERN, UUID_PATTERN, errorResponses } from '../schemas.js';
 import { HttpProblem, problems } from '../problem.js';
 import { auditChange } from '../audit.js';
 import type { ImportTracker } from '../imports.js';
@@ -40,7 +40,11 @@ export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker
   }, async () => tracker.list());
 
   app.get<{ Params: { id: string } }>('/api/v1/images/imports/:id', {
-    schema: { tags: ['images'], summary: 'One import\'s progress', params: { type: 'object', properties: { id: { type: 'string' } } }, response: { 200: importOut, ...errorResponses } },
+    schema: {
+      tags: ['images'], summary: 'One import\'s progress',
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: UUID_PATTERN, description: 'the id POST /api/v1/images/import returned' } } },
+      response: { 200: importOut, ...errorResponses },
+    },
   }, async (req) => tracker.get(req.params.id) ?? (() => { throw problems.notFound(`import ${req.params.id}`); })());
 
   app.delete<{ Params: { name: string } }>('/api/v1/images/:name', {
