@@ -154,10 +154,22 @@ describe('full mode lease engine', () => {
     const other = run(f, req(MessageType.REQUEST, '52:54:00:00:00:10', [sid('10.9.0.254'), ip('10.9.0.103')]));
     expect(other).toEqual({ reply: null, reason: 'other-server' });
     expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:00:11', [ip('10.9.0.103')])).reply?.yiaddr).toBe('10.9.0.103');
-    // an address leased to someone else: NAK (init-reboot)
-    const taken = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]));
-    expect(taken.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
-    // wrong network: NAK
+    // INIT-REBOOT (no option 54, ciaddr 0) from a client we have no record of: silence, whether the
+    // address is leased to someone else or free — it may be another server's lease (RFC 2131 §4.3.2)
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]))).toEqual({ reply: null, reason: 'init-reboot-unknown-client', address: '10.9.0.50' });
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.110')]))).toEqual({ reply: null, reason: 'init-reboot-unknown-client', address: '10.9.0.110' });
+    expect(store.leases.get('10.9.0.110')).toBeUndefined();
+    // INIT-REBOOT from a client with a lease, asking for an address that is not its own (here one
+    // leased to someone else): NAK; asking for its own: ACK. A reservation is a record too.
+    const own = bindOne(f, '52:54:00:00:00:13');
+    const wrongAddr = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip('10.9.0.50')]));
+    expect(wrongAddr.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
+    expect(wrongAddr.reply?.options.get(Opt.MESSAGE)?.toString()).toBe(`requested address 10.9.0.50 is not the address of this client (${own.yiaddr})`);
+    const reboot = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip(own.yiaddr)]));
+    expect([reboot.reply?.options.get(Opt.MESSAGE_TYPE)?.[0], reboot.reply?.yiaddr]).toEqual([MessageType.ACK, own.yiaddr]);
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.50')])).reply?.yiaddr).toBe('10.9.0.50');
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.111')])).reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
+    // INIT-REBOOT on the wrong network: NAK, record or not (§4.3.2 "SHOULD send a DHCPNAK")
     const wrong = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('192.168.1.5')]));
     expect(wrong.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
     // renewing (ciaddr) our own lease: ACK

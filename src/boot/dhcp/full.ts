@@ -7,6 +7,12 @@
  * longest-expired/released address of another client. Never an address bound, offered or
  * declined-and-quarantined for someone else. A full pool gives no offer (reason `pool-exhausted`).
  *
+ * REQUEST (RFC 2131 §4.3.2): SELECTING (option 54) — ACK our offer, or withdraw it when another
+ * server was chosen; INIT-REBOOT (no 54, ciaddr 0, option 50) — NAK on the wrong network, silence
+ * (reason `init-reboot-unknown-client`) when we have no record of the client, NAK when the
+ * address is not the one recorded for it or is no longer free; RENEWING/REBINDING (ciaddr) —
+ * ACK the client's lease, silence for an address that is not on our network.
+ *
  * Clients are identified by chaddr (MAC): a client that DHCPs again without its PXE options or
  * client id (syslinux.efi after the firmware) gets the same lease.
  */
@@ -171,6 +177,14 @@ export class FullModeResponder {
       return this.nak(req, c, `requested address ${wanted} is not on this network`);
     }
     const ip = ipToInt(wanted);
+    if (c.serverId === undefined && c.ciaddr === '0.0.0.0') {
+      // INIT-REBOOT (RFC 2131 §4.3.2): the client asks to keep an address it had. With no record of
+      // it (no reservation, no lease) we MUST stay silent — the lease may be another server's; with
+      // a record, an address other than the recorded one is incorrect → NAK.
+      const recorded = this.reservedByMac.get(c.mac)?.ip ?? this.byMac.get(c.mac);
+      if (recorded === undefined) return { reply: null, reason: 'init-reboot-unknown-client', address: wanted };
+      if (recorded !== ip) return this.nak(req, c, `requested address ${wanted} is not the address of this client (${intToIp(recorded)})`);
+    }
     const verdict = this.availability(ip, c.mac, now);
     if (verdict !== 'ok') {
       return this.nak(req, c, `requested address ${wanted} ${verdict === 'taken' ? 'is leased to another client' : verdict === 'declined' ? 'was declined' : 'is not in the pool'}`);
