@@ -141,6 +141,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       pxelinuxCfgDir: config['pxelinux-cfg-dir'],
       images,
       hosts: store.hosts,
+      leases: store.leases,
       tokens,
       clusters: views.policy,
       defaultImage: config.boot['default-image'],

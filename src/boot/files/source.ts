@@ -20,6 +20,14 @@
  * A file whose name does not identify the host (`<image>/boot.cfg`) is rendered for the host
  * last identified from the same client address (DHCP or an earlier boot-file request, within
  * {@link IDENTITY_TTL_MS}); with none, it is rendered for an unknown host — never for another host.
+ * A per-host name answered "not found" counts as an identification too (it is recorded): mboot.efi
+ * asking `01-<mac>/boot.cfg` for a MAC that does not boot ESXi here makes the `boot.cfg` it asks
+ * next that MAC's, not the previous user's of the address. In full DHCP mode our lease of the
+ * address must be held by that host's MAC (else the lease holder's MAC is used, or nobody's).
+ * Limit: in proxy mode nothing we store says that an address changed hands, so a new host whose
+ * first request names no identity (nil UUID, and a hand-written or static config pointing at
+ * `<image>/boot.cfg`) within the TTL of the previous host's last request gets that host's file,
+ * phone-home token included.
  * Every rendered answer is recorded as a boot event, and so is a per-host name answered "not
  * found" because it names no known host (`detail.action` `not-found`, no image, no token).
  * A nil UUID (all 0 / all F) is never a name: `pxelinux.cfg/<nil>` and `hosts/<nil>.ipxe` are not
@@ -31,6 +39,7 @@ import type { Logger } from '../../log.js';
 import type { BootFile, BootFileSource, BootRequestContext, DiskFile } from './types.js';
 import { checkBootPath, resolveInside } from './path.js';
 import type { HostRepo } from '../../store/hosts.js';
+import type { LeaseRepo } from '../../store/leases.js';
 import type { BootTokens } from '../../hosts/tokens.js';
 import { decideBoot, type BootDecision, type ClusterLookup, type Firmware, type HostQuery, type UnknownHostsMode } from '../../hosts/policy.js';
 import { isNilUuid, normalizeMac, normalizeUuid } from '../../hosts/identity.js';
@@ -52,6 +61,8 @@ export interface BootFileSourceOptions {
   pxelinuxCfgDir: string;
   images: ImageLibrary;
   hosts: Pick<HostRepo, 'get' | 'findByMac' | 'addBootEvent' | 'lastIdentifiedBootEventFrom'>;
+  /** Table `dhcp_leases` (rows only in full DHCP mode): who holds a client address now. */
+  leases?: Pick<LeaseRepo, 'get'>;
   tokens: Pick<BootTokens, 'issue'>;
   clusters: ClusterLookup;
   /** Config `boot.default-image` and `boot.unknown-hosts`. */
@@ -209,7 +220,9 @@ export class DefaultBootFileSource implements BootFileSource {
     if (macDir) {
       const query: HostQuery = { mac: macDir[1]!, firmware: 'uefi' };
       const d = await this.decide(query);
-      if (d.action !== 'boot' || d.image.kind !== 'esxi') return null;
+      // Not an ESXi boot for this MAC: not found (mboot.efi then asks `boot.cfg` next to itself),
+      // recorded, so that request is rendered for this MAC and not for the address's previous host.
+      if (d.action !== 'boot' || d.image.kind !== 'esxi') return { data: null, contentType: 'text/plain; charset=utf-8', decision: d, firmware: 'uefi', query };
       return this.renderBootCfg(d, ctx, query);
     }
     const img = segs[0]!;
@@ -237,12 +250,26 @@ export class DefaultBootFileSource implements BootFileSource {
     return { data: renderHostBootCfg(d.image, stored, rctx, opts), contentType: 'text/plain; charset=utf-8', decision: d, firmware: query.firmware ?? 'unknown', query };
   }
 
-  /** Which host sent a request from `address`: the newest identified boot event within the TTL. */
+  /**
+   * Which host sent a request from `address`: the newest identified boot event within the TTL,
+   * unless our DHCP lease of the address (full mode) is held by a MAC that is not that host's
+   * (the event's MAC, else the MACs the store knows for its UUID): then the lease holder's MAC
+   * while the lease is live (bound or offered, unexpired), else nobody.
+   */
   private identityFromAddress(address: string): HostQuery {
-    const e = this.o.hosts.lastIdentifiedBootEventFrom(address, this.now() - IDENTITY_TTL_MS);
+    const now = this.now();
+    const e = this.o.hosts.lastIdentifiedBootEventFrom(address, now - IDENTITY_TTL_MS);
     if (!e) return {};
     const fw = e.firmware;
     const firmware: Firmware = fw === 'bios' || fw === 'uefi' || fw === 'ipxe' ? fw : 'unknown';
+    const lease = this.o.leases?.get(address);
+    if (lease) {
+      const macs = e.mac ? [e.mac] : e.hostUuid ? (this.o.hosts.get(e.hostUuid)?.macs ?? []) : [];
+      if (!macs.includes(lease.mac)) {
+        const live = (lease.state === 'bound' || lease.state === 'offered') && lease.expiresAt > now;
+        return live ? { mac: lease.mac } : {};
+      }
+    }
     return { uuid: e.hostUuid, uuidOrder: 'smbios', mac: e.mac, firmware };
   }
 
