@@ -195,7 +195,7 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     expect(bytes(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, tftp(addr))).toString()).toContain('APPEND -c esx1/boot.cfg');
     const cfg = parseBootCfg(bytes(await src.resolve('esx1/boot.cfg', tftp(addr))).toString());
     expect(cfg.modules).toEqual(['jumpstrt.gz', 'k.b00', 'sxinit.tgz']);
-    expect(cfg.kernelopt).toMatch(/ statelesx\.token=\S{22} /);
+    expect(cfg.kernelopt).toMatch(/^statelesx\.token=\S{22} /);
     // mboot fetches each module as <prefix>/<module>.
     const root = await unpack('e2e', bytes(await src.resolve(`${cfg.prefix}/${cfg.modules[2]}`, tftp(addr))));
     // VMkernel's boot command line: kernelopt, plus BOOTIF from pxelinux IPAPPEND 2.

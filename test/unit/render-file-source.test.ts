@@ -145,7 +145,7 @@ describe('boot file source', () => {
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
     expect(cfg).toContain('modules=jumpstrt.gz --- k.b00 --- sxinit.tgz\n');
-    expect(cfg).toMatch(/kernelopt=runweasel statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
+    expect(cfg).toMatch(/kernelopt=statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
     expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ file: 'esx1/boot.cfg', image: 'esx1', address: addr });
     // From an address nobody identified: rendered for an unknown host (no token), never for U.
     const anon = text(await src.resolve('esx1/boot.cfg', ctx('10.99.0.99')));

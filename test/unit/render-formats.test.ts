@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { renderPxelinuxConfig } from '../../src/boot/render/pxelinux.js';
-import { renderHostBootCfg } from '../../src/boot/render/bootcfg.js';
+import { installerOpts, renderHostBootCfg } from '../../src/boot/render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../../src/boot/render/ipxe.js';
 import { renderKickstart, DEFAULT_KICKSTART_TEMPLATE, KickstartTemplateError } from '../../src/boot/render/kickstart.js';
 import type { RenderContext } from '../../src/boot/render/context.js';
@@ -69,16 +69,25 @@ describe('per-host boot.cfg renderer', () => {
     expect(stored.modules.length).toBeGreaterThan(5);
     expect(c.modules).toEqual([...stored.modules, 'sxinit.tgz']);
     expect(text).toMatch(/^modules=.* --- imgpayld\.tgz --- sxinit\.tgz$/m);
-    expect(c.kernelopt).toBe('runweasel cdromBoot statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479');
+    // Stateless: the ISO's installer options (runweasel cdromBoot) are dropped, so ESXi boots live in RAM.
+    expect(stored.kernelopt).toBe('runweasel cdromBoot');
+    expect(c.kernelopt).toBe('statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479');
     expect(text.split('\n').slice(0, 5)).toEqual(['bootstate=0', 'title=Loading ESXi installer', 'timeout=5', 'prefix=esxi-8.0.2-22380479', 'kernel=b.b00']);
   });
 
   it('HTTP: prefix is the /boot/<image>/ URL; kickstart URL for stateful installs', () => {
     const c = parseBootCfg(renderHostBootCfg(esxi, stored, { ...tftp, transport: 'http', kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/u/ks.cfg' }));
     expect(c.prefix).toBe('http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/');
-    expect(c.kernelopt).toMatch(/^runweasel cdromBoot ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /);
+    // Install: the installer runs (runweasel), cdromBoot goes (it did not boot from CD).
+    expect(c.kernelopt).toMatch(/^runweasel ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /);
     // The installer boot gets no bundle: the installed host phones home from %firstboot.
     expect(c.modules).toEqual(stored.modules);
+  });
+
+  it('installer options: stateless drops runweasel/cdromBoot, an install keeps (or adds) runweasel only', () => {
+    expect(installerOpts('runweasel cdromBoot allowLegacyCPU=true', false)).toBe('allowLegacyCPU=true');
+    expect(installerOpts('cdromBoot allowLegacyCPU=true', true)).toBe('runweasel allowLegacyCPU=true');
+    expect(installerOpts(undefined, false)).toBe('');
   });
 
   it('the bundle can be turned off (boot.initiator-module: false) and is never listed twice', () => {

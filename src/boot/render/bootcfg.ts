@@ -3,6 +3,11 @@
  * with `prefix=` pointing at the image (TFTP-relative or an `http://…/boot/<image>/` URL) and the
  * statelesx arguments appended to `kernelopt` (token, initiator address, image, kickstart URL),
  * and the initiator bundle ({@link INITIATOR_MODULE}) appended to `modules=`.
+ *
+ * The installer ISO's `kernelopt=runweasel cdromBoot` starts the ESXi installer (weasel): a
+ * stateless boot drops both, so the same modules boot a live ESXi in RAM; a stateful install keeps
+ * `runweasel` (adding it when missing) and drops `cdromBoot` (the installer did not boot from CD),
+ * with `ks=` pointing at the host's kickstart.
  * Served as `<image>/boot.cfg` (BIOS mboot.c32 `-c`) and `01-<mac>/boot.cfg` (UEFI mboot.efi).
  */
 import type { ImageManifest } from '../../images/image.js';
@@ -35,7 +40,7 @@ export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: Re
     other: [...stored.other],
     order: [...stored.order],
     prefix: imagePrefix(ctx, image.name),
-    kernelopt: joinCmdline(stored.kernelopt, ...statelesxKernelArgs(ctx, image.name)),
+    kernelopt: joinCmdline(installerOpts(stored.kernelopt, !!ctx.kickstartUrl), ...statelesxKernelArgs(ctx, image.name)),
   };
   // Relative to `prefix=` like the image's own modules: served as `<image>/sxinit.tgz`. Last, so
   // its files lie over the image's. A boot.cfg that already lists it does not get it twice.
@@ -46,4 +51,18 @@ export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: Re
     cfg.order.splice(at < 0 ? cfg.order.length : at, 0, 'prefix');
   }
   return serializeBootCfg(cfg);
+}
+
+/** Installer boot options of the ISO's kernelopt: see the module comment. */
+const INSTALLER_OPTS = new Set(['runweasel', 'cdromboot']);
+
+/**
+ * @param kernelopt the image's stored `kernelopt` (space-separated VMkernel options)
+ * @param install true for a stateful (kickstart) install
+ * @returns kernelopt without `runweasel`/`cdromBoot` (stateless), or with `runweasel` first and
+ *          without `cdromBoot` (install); every other option kept in order
+ */
+export function installerOpts(kernelopt: string | undefined, install: boolean): string {
+  const rest = (kernelopt ?? '').split(/\s+/).filter((o) => o !== '' && !INSTALLER_OPTS.has(o.toLowerCase()));
+  return (install ? ['runweasel', ...rest] : rest).join(' ');
 }
