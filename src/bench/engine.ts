@@ -17,6 +17,12 @@
  * real systems while vCenter installs its agent; shortened to bound the run). `flat`: `-delay 25`
  * only (every call answered like a read). Each run uses a fresh simulator (a clean inventory).
  *
+ * Duplicate reads (requirement: no call made twice for the same read): every SOAP call is
+ * attributed to the job that made it (engine/jobs currentJob) by wrapping the client's `invoke`;
+ * a read (RetrievePropertiesEx, FindByUuid, …) with the same method, `_this` and arguments
+ * (objects and property set) as an earlier read of the same host's job, with no mutating call of
+ * that job in between, is a duplicate ({@link ReadTracker}). Task polls are not counted. Target 0.
+ *
  * Run: `npx tsx src/bench/engine.ts [hosts] [vcenter|flat|none|DELAY_MS]`.
  */
 import { mkdtempSync } from 'node:fs';
@@ -28,8 +34,9 @@ import { execFile } from 'node:child_process';
 import type { DesiredCluster } from '../clusters/types.js';
 import { configSchema } from '../config/schema.js';
 import { clusterSource } from '../engine/cluster-source.js';
-import { JobRunner } from '../engine/jobs.js';
-import { vcenterConnector } from '../engine/vsphere-adapter.js';
+import { currentJob, JobRunner } from '../engine/jobs.js';
+import { connectVcenter } from '../engine/vsphere-adapter.js';
+import type { VsphereClient } from '../vsphere/client.js';
 import { silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 
@@ -66,6 +73,55 @@ export function latencyModel(spec: string): LatencyModel {
   return { name: `delay-${ms}`, args: ['-delay', String(ms)], why: `-delay ${ms} ms on every call` };
 }
 
+/** SOAP methods that only read (their repetition without a change in between is a duplicate). */
+const READS = new Set(['RetrievePropertiesEx', 'RetrieveProperties', 'FindByUuid', 'FindByInventoryPath', 'FindByIp', 'FindByDnsName', 'QueryOptions', 'QueryNetConfig']);
+/** Session and collector plumbing: neither a read nor a change. */
+const PLUMBING = new Set(['RetrieveServiceContent', 'Login', 'Logout', 'ContinueRetrievePropertiesEx', 'CreateFilter', 'DestroyPropertyFilter',
+  'WaitForUpdatesEx', 'WaitForUpdates', 'CancelWaitForUpdates', 'CreatePropertyCollector', 'DestroyPropertyCollector']);
+
+/**
+ * Counts duplicate reads per job: the same read (method, `_this`, arguments) twice within one job
+ * with no mutating call of that job in between. Reads of Task objects (polls) are not counted.
+ */
+export class ReadTracker {
+  private readonly seen = new Map<string, Set<string>>();
+  /** Duplicates so far. */
+  duplicates = 0;
+  /** Duplicates by SOAP method. */
+  readonly byMethod: Record<string, number> = {};
+  /** Reads seen (attributed to a job). */
+  reads = 0;
+
+  /** Records one call made by job `jobId` (undefined: outside a job, ignored). */
+  note(jobId: string | undefined, method: string, thisRef: unknown, params: unknown): void {
+    if (!jobId || PLUMBING.has(method)) return;
+    if (!READS.has(method)) {
+      this.seen.delete(jobId); // a change: what was read may differ now
+      return;
+    }
+    const key = `${method} ${JSON.stringify(thisRef)} ${JSON.stringify(params ?? null)}`;
+    if (key.includes('"type":"Task"')) return;
+    this.reads++;
+    let s = this.seen.get(jobId);
+    if (!s) this.seen.set(jobId, (s = new Set()));
+    if (s.has(key)) {
+      this.duplicates++;
+      this.byMethod[method] = (this.byMethod[method] ?? 0) + 1;
+    } else {
+      s.add(key);
+    }
+  }
+
+  /** Wraps a client's `invoke` so every call it sends is noted for the job running it. */
+  attach(client: VsphereClient): void {
+    const orig = client.invoke.bind(client);
+    client.invoke = (method, thisRef, params, opts) => {
+      this.note(currentJob()?.id, method, thisRef, params);
+      return orig(method, thisRef, params, opts);
+    };
+  }
+}
+
 /** One run's numbers. */
 export interface EngineBenchRun {
   concurrency: number;
@@ -77,6 +133,9 @@ export interface EngineBenchRun {
   /** Reads, session and PropertyCollector calls per host. */
   readsPerHost: number;
   byMethod: Record<string, number>;
+  /** Reads repeated within one host's job with no change in between (target 0), and by method. */
+  duplicateReads: number;
+  duplicateReadsByMethod: Record<string, number>;
 }
 
 /** `../shared/tools/vcsim/start` from the project root (the build keeps src/ → dist/ depth). */
@@ -136,7 +195,13 @@ export async function benchEngineRun(hosts: number, concurrency: number, latency
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine: { 'concurrency-per-vcenter': concurrency },
   });
-  const runner = new JobRunner({ jobs: store.jobs, config, clusters: clusterSource([d]), log: silentLogger, env, connect: vcenterConnector(config.vcenters, silentLogger, env) });
+  const tracker = new ReadTracker();
+  const connect = async (name: string) => {
+    const vc = await connectVcenter(config.vcenters.find((v) => v.name === name)!, silentLogger, env);
+    tracker.attach(vc.client);
+    return vc;
+  };
+  const runner = new JobRunner({ jobs: store.jobs, config, clusters: clusterSource([d]), log: silentLogger, env, connect });
   try {
     runner.start();
     const t0 = performance.now();
@@ -150,6 +215,7 @@ export async function benchEngineRun(hosts: number, concurrency: number, latency
       concurrency, hosts, wallMs, succeeded: jobs.length - failed.length,
       callsPerHost: calls.total / hosts, mutatingPerHost: calls.mutating / hosts, readsPerHost: (calls.total - calls.mutating) / hosts,
       byMethod: Object.fromEntries(Object.entries(calls.byMethod).map(([k, v]) => [k, Math.round((v / hosts) * 100) / 100])),
+      duplicateReads: tracker.duplicates, duplicateReadsByMethod: { ...tracker.byMethod },
     };
   } finally {
     await runner.close();
@@ -169,6 +235,8 @@ export async function benchEngine(hosts = 100, latencySpec = 'vcenter'): Promise
     process.stdout.write(`engine: ${r.hosts} hosts, concurrency ${r.concurrency}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.succeeded} succeeded, ` +
       `${r.callsPerHost.toFixed(1)} SOAP calls/host (${r.readsPerHost.toFixed(1)} reads/session, ${r.mutatingPerHost.toFixed(1)} mutating)\n`);
     process.stdout.write(`engine:   by method per host: ${JSON.stringify(r.byMethod)}\n`);
+    process.stdout.write(`engine:   duplicate reads (same method + objects/properties within one host's job, no change in between): ${r.duplicateReads} (target 0)` +
+      `${r.duplicateReads ? ` ${JSON.stringify(r.duplicateReadsByMethod)}` : ''}\n`);
   }
   process.stdout.write(`engine: concurrency 8 is ${ratio.toFixed(1)}x faster than 1 (target ≥ 5x; latency ${latency.why})\n`);
   return { runs: [one, eight], ratio, latency: `${latency.name}: ${latency.why}` };

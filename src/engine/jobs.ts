@@ -56,6 +56,7 @@
  * Events ({@link JobEvents}): `job` (JobRecord after every state change), `step`
  * (JobStepRecord after every step change), `log` (JobLogLine). The console streams them over SSE.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
@@ -110,6 +111,17 @@ export interface JobRunnerOptions {
    * given (`statelesx cluster apply`): it never touches other processes' jobs.
    */
   resumeUnfinished?: boolean;
+}
+
+const jobContext = new AsyncLocalStorage<{ id: string; kind: JobKind; target: string }>();
+
+/**
+ * The job whose code is running (AsyncLocalStorage over everything a job's run awaits: reads,
+ * steps, SOAP calls), or undefined outside a job. For attributing vCenter calls to jobs
+ * (src/bench/engine.ts counts duplicate reads per host's job).
+ */
+export function currentJob(): { id: string; kind: JobKind; target: string } | undefined {
+  return jobContext.getStore();
 }
 
 /** Faults that are a definite "no" from vCenter, even though their class is HostConnectFault. */
@@ -289,7 +301,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       const id = job.id;
       for (const h of hosts) this.busyHosts.set(h, id);
       this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
-      const p = this.run(id)
+      const p = jobContext.run({ id, kind: job.kind, target: job.target }, () => this.run(id))
         .catch((e: unknown) => this.finish(id, 'failed', `internal error: ${describe(e)}`))
         .finally(() => {
           this.inflight.delete(id);

@@ -480,11 +480,12 @@ export class VsphereVcenter implements VcenterApi {
    * Lets one creation per (folder, name) reach vCenter (see the module docstring); others wait for
    * it and get DuplicateName, as vCenter would answer them.
    */
-  private async createOnce(folder: MoRef, name: string, method: string, create: () => Promise<MoRef>): Promise<string> {
+  private async createOnce(folder: MoRef, name: string, method: string, create: () => Promise<MoRef>, known?: (obj: MoRef) => void): Promise<string> {
     const key = `${folder.value}\n${name}`;
     const earlier = this.creations.get(key);
     if (earlier) {
       const obj = await earlier.promise;
+      known?.(obj);
       throw new DuplicateName('DuplicateName', `${name} was already created by a concurrent job on this connection (answered without a call)`, { name, object: obj }, method);
     }
     const entry: Creation = { promise: create() };
@@ -492,6 +493,7 @@ export class VsphereVcenter implements VcenterApi {
     try {
       const obj = await entry.promise;
       entry.doneEpoch = this.epoch;
+      known?.(obj);
       return obj.value;
     } catch (e) {
       this.creations.delete(key);
@@ -507,12 +509,15 @@ export class VsphereVcenter implements VcenterApi {
 
   async createClusterEx(hostFolderRef: string, name: string, spec: ClusterSpec): Promise<string> {
     const folder: MoRef = { type: 'Folder', value: hostFolderRef };
-    const ref = await this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)));
-    // the re-plan that follows reads the new cluster warm (verified in that read like every cached identity)
-    for (const dc of this.datacenters.values()) {
-      if (dc.hostFolder?.value === hostFolderRef) this.clusters.set(`${dc.datacenter.value}\n${name}`, { type: 'ClusterComputeResource', value: ref });
-    }
-    return ref;
+    // The re-plan that follows reads the new cluster warm (verified in that read like every cached
+    // identity) — also in a job whose CreateClusterEx was answered DuplicateName without a call, so it
+    // does not look the cluster up again with the FindByInventoryPath its first read already made.
+    const known = (obj: MoRef) => {
+      for (const dc of this.datacenters.values()) {
+        if (dc.hostFolder?.value === hostFolderRef) this.clusters.set(`${dc.datacenter.value}\n${name}`, obj);
+      }
+    };
+    return this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)), known);
   }
 
   async reconfigureComputeResource(clusterRef: string, spec: ClusterSpec, modify: boolean): Promise<void> {
