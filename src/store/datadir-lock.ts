@@ -90,7 +90,9 @@ export function dataDirHolder(dir: string): DataDirHolder | undefined {
 /**
  * Takes the data directory for this process (creating the directory if needed).
  * @throws DataDirBusyError naming the holder's pid when another live process holds it (also when
- *   this very process already does); the file system's error when the file cannot be written
+ *   this very process already does); an Error naming the directory and the OS code (ENOSPC: "no
+ *   space left") when the file cannot be written (the file is removed again); the file system's
+ *   error when it cannot be created
  */
 export function lockDataDir(dir: string, role: DataDirHolder['role']): DataDirLock {
   mkdirSync(dir, { recursive: true });
@@ -113,9 +115,19 @@ export function lockDataDir(dir: string, role: DataDirHolder['role']): DataDirLo
     }
     try {
       writeSync(fd, `${JSON.stringify(holder)}\n`);
-    } finally {
+    } catch (e) {
+      // e.g. ENOSPC on a full disk: leave no empty lock file behind, and name the directory.
       closeSync(fd);
+      try {
+        unlinkSync(file);
+      } catch {
+        // already gone
+      }
+      const code = (e as NodeJS.ErrnoException).code;
+      const full = code === 'ENOSPC' || code === 'EDQUOT';
+      throw new Error(`${full ? 'no space left in' : 'cannot write to'} the data directory ${dir} (${code ?? (e as Error).message}: writing ${file}); ${full ? 'free space or ' : ''}pass another --data-dir`, { cause: e });
     }
+    closeSync(fd);
     let released = false;
     return {
       file,

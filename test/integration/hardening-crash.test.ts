@@ -10,6 +10,8 @@
  *   staging directory (seen before the kill) is gone, and the store passes `PRAGMA integrity_check`;
  * - the data directory is a file, or on a read-only file system, at start: exit code 1 with a
  *   message naming the directory, nothing written;
+ * - disk full data directory (a 512 KiB tmpfs with 0/16/96 KiB free) at `statelesx serve` start:
+ *   exit ≠ 0, a message naming the directory and ENOSPC, no partial database or lock file;
  * - disk full (a 2 MiB tmpfs) during an image import (ISO and directory): a clear error naming the
  *   images directory and ENOSPC, nothing left in it.
  * Already covered elsewhere (not repeated here): kill -9 mid cluster job with resume —
@@ -330,6 +332,30 @@ describe('unwritable data directory at start', () => {
     expect(r.stdout, r.stderr).toMatch(/EXIT=1\b/);
     expect(r.stderr).toContain(d);
     expect(execFileSync('sha256sum', [join(d, 'statelesx.db')], { encoding: 'utf8' }).split(' ')[0]).toBe(before);
+  }, 90_000);
+});
+
+describe('disk full data directory at start (the real statelesx serve)', () => {
+  beforeAll(() => {
+    need('unshare', 'util-linux');
+    if (process.getuid?.() !== 0) throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
+  });
+
+  // 0 KiB free fails at the lock file; a few KiB at creating the database; more, mid-migration.
+  it.each([0, 16, 96])('a 512 KiB tmpfs with %i KiB free: exit ≠ 0, the message names the directory and ENOSPC, no partial database left', (freeKiB) => {
+    const d = join(dir, `full-data-${freeKiB}`);
+    mkdirSync(d, { recursive: true });
+    const cli = `node ${join(ROOT, 'dist/cli/main.js')} serve --data-dir ${d} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 ` +
+      `--images-dir ${join(dir, 'full-images-x')} --tftp-root ${join(dir, 'full-tftp-x')} --clusters-dir ${join(dir, 'full-clusters-x')} --dhcp-mode off --log-level fatal`;
+    const r = inMountNs(`mount -t tmpfs -o size=512k sx-full-data ${d} && dd if=/dev/zero of=${d}/fill bs=1k count=${512 - freeKiB} 2>/dev/null; ` +
+      `echo "AVAIL=$(df --output=avail -k ${d} | tail -1 | tr -d ' ')"; timeout 60 ${cli}; echo "EXIT=$?"; echo "FILES=$(ls -A ${d} | tr '\\n' ' ')"`);
+    expect(r.stdout, r.stderr).toMatch(new RegExp(`AVAIL=${freeKiB}\\b`));
+    expect(r.stdout, r.stderr).toMatch(/EXIT=[1-9]/);
+    expect(r.stdout, r.stderr).not.toMatch(/EXIT=124/);
+    expect(r.stderr).toContain(d);
+    expect(r.stderr).toMatch(/no space left.*ENOSPC|ENOSPC.*no space left/i);
+    // Nothing but the filler: no statelesx.db (nor -wal/-shm), no statelesx.lock.
+    expect(r.stdout, r.stderr).toMatch(/FILES=fill\s*$/m);
   }, 90_000);
 });
 
