@@ -3,7 +3,7 @@
  * narrow interface and the composition root passes the modules unchanged.
  */
 import type { Store } from '../store/index.js';
-import { ClusterInvalidError, type ClusterIssue, type ClusterService, type DriftView, type EngineService, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
+import { ClusterInvalidError, type ClusterIssue, type ClusterService, type DriftView, type EngineService, type PlanStep, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
 import type { VcenterConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
@@ -16,7 +16,7 @@ import { ImageLibrary, type ImageManifest } from '../images/image.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
-import { PlanError } from '../engine/plan.js';
+import { PlanError, type Step } from '../engine/plan.js';
 import {
   ThumbprintMismatchError, VsphereFault, VsphereHttpError, VsphereNetworkError, VsphereTimeoutError, VsphereTlsError,
 } from '../vsphere/faults.js';
@@ -157,10 +157,8 @@ export function engineService(repo: ClusterRepository, source: VcenterSource, no
     }
     try {
       const r = await checkDrift(vc, desired, now());
-      return {
-        cluster: r.cluster, at: r.at, drifted: r.drifted, missingHosts: r.missingHosts,
-        steps: r.steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) })),
-      };
+      const view = (steps: Step[]): PlanStep[] => steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) }));
+      return { cluster: r.cluster, at: r.at, drifted: r.drifted, steps: view(r.steps), driftSteps: view(r.driftSteps), missingHosts: r.missingHosts };
     } catch (e) {
       throw engineProblem(desired.vcenter, name, 'read', e);
     } finally {

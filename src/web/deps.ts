@@ -65,16 +65,19 @@ export interface PlanStep {
 }
 
 /**
- * A drift check (src/engine/drift.ts DriftReport) as the API returns it: the steps an apply would
- * make (secrets redacted), whether there are any, and the members vCenter does not know yet.
+ * A drift check (src/engine/drift.ts DriftReport) as the API returns it, step values with secrets
+ * redacted. Drift is what differs for what exists; members vCenter does not know yet are not drift.
  */
 export interface DriftView {
   cluster: string;
   /** When vCenter was read, epoch ms. */
   at: number;
-  /** True when at least one step would be needed. */
+  /** True when `driftSteps` is not empty (missing members alone are not drift). */
   drifted: boolean;
+  /** What an apply would do, missing members' AddHost_Task and configuration included. */
   steps: PlanStep[];
+  /** The drift: steps for the cluster and the members vCenter knows (what remediation would do). */
+  driftSteps: PlanStep[];
   /** SMBIOS UUIDs of members with no HostSystem in vCenter (SearchIndex.FindByUuid found none). */
   missingHosts: string[];
 }

@@ -11,6 +11,8 @@ import { engineService, type VcenterSource } from '../../src/web/adapters.js';
 import type { VcenterApi } from '../../src/engine/vcenter.js';
 import type { CurrentState } from '../../src/engine/state.js';
 import { defaultHostState } from '../../src/engine/state.js';
+import { desiredClusterConfig } from '../../src/engine/plan.js';
+import type { DesiredCluster } from '../../src/clusters/types.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
@@ -20,10 +22,10 @@ import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
 
-type Mode = 'ok' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
+type Mode = 'ok' | 'cluster-in-sync' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
 
 /** A vCenter that counts SessionManager.Login / Logout; `readState` answers per `mode`. */
-function fakeVcenter() {
+function fakeVcenter(desired?: () => DesiredCluster) {
   const f = {
     mode: 'ok' as Mode, logins: 0, logouts: 0,
     connect: async (name: string): Promise<VcenterApi> => {
@@ -38,6 +40,10 @@ function fakeVcenter() {
           if (f.mode === 'plan-error') {
             // U1 exists but in another cluster: the planner refuses to move hosts (PlanError).
             return { cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1' }, hosts: { [U1]: { ...defaultHostState('esx1.lab.example', U1), parentRef: 'domain-c99' } } };
+          }
+          if (f.mode === 'cluster-in-sync') {
+            // The cluster exists as the file says; no member is in vCenter yet.
+            return { cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1', config: desiredClusterConfig(desired!()) }, hosts: {} };
           }
           return { cluster: {}, hosts: {} };
         },
@@ -55,7 +61,7 @@ describe('web plan and drift: vCenter sessions and errors', () => {
   let repo: ClusterRepository;
   let cleanup: () => void;
   let view: Client;
-  const vc = fakeVcenter();
+  const vc = fakeVcenter(() => repo.get('lab')!);
 
   beforeAll(async () => {
     ({ repo, cleanup } = await clusterRepo({ 'lab.xml': clusterXml('lab', [{ fqdn: 'esx1.lab.example', uuid: U1 }, { fqdn: 'esx2.lab.example', uuid: U2 }]) }));
@@ -81,20 +87,32 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect(vc.logouts).toBe(6);
   });
 
-  it('returns the drift report: drifted, steps and the members vCenter does not know', async () => {
+  it('returns the drift report: drifted, drift steps, full steps and the members vCenter does not know', async () => {
     vc.mode = 'ok';
     const res = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
     const r = res.json();
     expect(r).toMatchObject({ cluster: 'lab', at: 1_700_000_000_000, drifted: true, missingHosts: [U1, U2] });
-    expect(r.steps.length).toBeGreaterThan(2);
+    // No datacenter or cluster yet: that is drift; the members' AddHost_Task is only in the full plan.
+    expect(r.driftSteps.map((s: { name: string }) => s.name)).toEqual(['CreateDatacenter', 'CreateClusterEx']);
+    expect(r.steps.filter((s: { name: string }) => s.name === 'AddHost_Task')).toHaveLength(2);
     const plan = (await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).json();
     expect(plan).toEqual({ cluster: 'lab', steps: r.steps });
     const page = await call(app, view, 'GET', '/ui/clusters/lab/drift');
     expect(page.body).toContain('Not in vCenter yet');
     expect(page.body).toContain(U2);
+    expect(page.body).toContain('CreateClusterEx');
+    expect(page.body).not.toContain('AddHost_Task');
     const doc = (await call(app, view, 'GET', '/api/docs/json')).json();
     const schema = doc.paths['/api/v1/clusters/{name}/drift'].get.responses['200'].content['application/json'].schema;
-    expect(schema.required).toEqual(expect.arrayContaining(['drifted', 'missingHosts', 'steps']));
+    expect(schema.required).toEqual(expect.arrayContaining(['drifted', 'driftSteps', 'missingHosts', 'steps']));
+  });
+
+  it('reports no drift when only members are missing, while the plan still adds them', async () => {
+    vc.mode = 'cluster-in-sync';
+    const r = (await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).json();
+    expect(r).toMatchObject({ drifted: false, driftSteps: [], missingHosts: [U1, U2] });
+    expect(r.steps.map((s: { name: string }) => s.name)).toContain('AddHost_Task');
+    expect((await call(app, view, 'GET', '/ui/clusters/lab/drift')).body).toContain('No drift.');
   });
 
   it('answers an unreachable vCenter with 503 problem+json naming it, a refused login with 503, a PlanError with 422', async () => {

@@ -20,12 +20,13 @@ const planOut = {
   properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } },
 } as const;
 const driftOut = {
-  type: 'object', required: ['cluster', 'at', 'drifted', 'steps', 'missingHosts'],
-  description: 'a drift check (engine DriftReport): the steps an apply would make, and the members vCenter does not know yet',
+  type: 'object', required: ['cluster', 'at', 'drifted', 'steps', 'driftSteps', 'missingHosts'],
+  description: 'a drift check (engine DriftReport): drift is what differs for what exists; members vCenter does not know yet are listed apart, not drift',
   properties: {
     cluster: { type: 'string' }, at: { type: 'integer', description: 'when vCenter was read, epoch ms' },
-    drifted: { type: 'boolean', description: 'at least one step would be needed' },
-    steps: { type: 'array', items: { $ref: 'PlanStep#' } },
+    drifted: { type: 'boolean', description: 'driftSteps is not empty (missing members alone are not drift)' },
+    steps: { type: 'array', items: { $ref: 'PlanStep#' }, description: 'what an apply would do, missing members included' },
+    driftSteps: { type: 'array', items: { $ref: 'PlanStep#' }, description: 'the drift: steps for the cluster and the members vCenter knows' },
     missingHosts: { type: 'array', items: { type: 'string' }, description: 'SMBIOS UUIDs of members with no HostSystem in vCenter' },
   },
 } as const;

@@ -184,7 +184,7 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
       fragment(reply, '_plan', { steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name) as PlanStep[], what: 'plan' }));
     app.get<{ Params: { name: string } }>('/ui/clusters/:name/drift', async (req, reply) => {
       const r = await need(ctx, 'engine', 'the cluster engine').drift(req.params.name);
-      return fragment(reply, '_plan', { steps: r.steps, missingHosts: r.missingHosts, what: 'drift' });
+      return fragment(reply, '_plan', { steps: r.driftSteps, missingHosts: r.missingHosts, what: 'drift' });
     });
     app.post<{ Params: { name: string } }>('/ui/clusters/:name/apply', { config: { auth: 'operator' } }, async (req, reply) =>
       fragment(reply, '_job-queued', { job: await applyCluster(ctx, req, req.params.name) }));
