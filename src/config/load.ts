@@ -25,15 +25,20 @@ export class ConfigError extends Error {
   }
 }
 
+/** How an override's text is read: `path` is resolved against the working directory. */
+type OverrideType = 'string' | 'path' | 'number' | 'boolean';
+
 /**
  * Flat overrides, keyed by config path. The same table maps CLI flags (`--tftp-port`) and
- * environment variables (`STATELESX_TFTP_PORT`) onto config keys.
+ * environment variables (`STATELESX_TFTP_PORT`) onto config keys. A relative path given by flag
+ * or environment is relative to the working directory (as on any command line), not to the
+ * config file's directory, which only the file's own paths are resolved against.
  */
-export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: 'string' | 'number' | 'boolean' }> = [
-  { flag: 'data-dir', path: ['data-dir'], type: 'string' },
-  { flag: 'images-dir', path: ['images-dir'], type: 'string' },
-  { flag: 'tftp-root', path: ['tftp-root'], type: 'string' },
-  { flag: 'clusters-dir', path: ['clusters-dir'], type: 'string' },
+export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: OverrideType }> = [
+  { flag: 'data-dir', path: ['data-dir'], type: 'path' },
+  { flag: 'images-dir', path: ['images-dir'], type: 'path' },
+  { flag: 'tftp-root', path: ['tftp-root'], type: 'path' },
+  { flag: 'clusters-dir', path: ['clusters-dir'], type: 'path' },
   { flag: 'listen-address', path: ['listen-address'], type: 'string' },
   { flag: 'advertise-address', path: ['advertise-address'], type: 'string' },
   { flag: 'interface', path: ['interface'], type: 'string' },
@@ -50,8 +55,9 @@ export function envName(flag: string): string {
   return 'STATELESX_' + flag.toUpperCase().replace(/-/g, '_');
 }
 
-function coerce(value: string, type: 'string' | 'number' | 'boolean', where: string): unknown {
+function coerce(value: string, type: OverrideType, where: string): unknown {
   if (type === 'string') return value;
+  if (type === 'path') return resolve(value);
   if (type === 'number') {
     if (!/^\d+$/.test(value)) throw new ConfigError(`${where}: expected a whole number, got "${value}"`, undefined, undefined, where);
     return Number(value);

@@ -23,6 +23,19 @@ describe('loadConfig', () => {
     expect(config['data-dir']).toBe(join(f, '..', 'data'));
   });
 
+  it('a relative path given by flag or environment is relative to the working directory, not the config file', () => {
+    const f = yamlFile('data-dir: ./from-file\n');
+    const { config } = loadConfig({
+      configPath: f,
+      flags: { 'data-dir': './from-flag' },
+      env: { STATELESX_IMAGES_DIR: 'from-env', STATELESX_TFTP_ROOT: '/abs/tftp' },
+    });
+    expect(config['data-dir']).toBe(join(process.cwd(), 'from-flag'));
+    expect(config['images-dir']).toBe(join(process.cwd(), 'from-env'));
+    expect(config['tftp-root']).toBe('/abs/tftp');
+    expect(dirname(f)).not.toBe(process.cwd());
+  });
+
   it('resolves every relative path against the config file directory, keeps absolute ones', () => {
     const f = yamlFile([
       'data-dir: ./d', 'images-dir: img', 'tftp-root: ./t', 'pxelinux-cfg-dir: p', 'clusters-dir: ../c',
