@@ -181,6 +181,11 @@ describe('web auth: one login rate limit for every login-like route', () => {
     expect(limited.statusCode).toBe(429);
     expect(limited.json()).toMatchObject({ status: 429, title: 'Too Many Requests' });
     expect(limited.headers['retry-after']).toBeDefined();
+    // The console's login form comes back with the reason.
+    const page = await attempts[1]!();
+    expect(page.statusCode).toBe(429);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toMatch(/too many attempts; retry in \d+ s/);
     // Another address has its own budget.
     const other = await app.inject({ method: 'POST', url: '/login', remoteAddress: '127.0.0.24', cookies, headers: form, payload: 'username=admin&password=wrong+password' });
     expect(other.statusCode).toBe(401);

@@ -72,6 +72,11 @@ export async function consoleRoutes(parent: FastifyInstance, ctx: WebContext, tr
       reply.type('text/html; charset=utf-8').send(eta.render(view, { ...data, fmt }));
 
     app.setErrorHandler((err: FastifyError, req, reply) => {
+      if (err instanceof HttpProblem && err.status === 429 && req.method === 'POST' && req.url.split('?')[0] === '/login') {
+        // A browser posting the login form gets the form back with the reason, not a JSON document.
+        if (err.extra?.['retryAfter']) reply.header('retry-after', String(err.extra['retryAfter']));
+        return page(req, reply.code(429), 'login', { title: 'Log in', next: '/', error: err.message, setupRequired: false });
+      }
       if (!req.url.startsWith('/ui/')) return problemErrorHandler(err, req, reply);
       const p = err instanceof HttpProblem ? err : undefined;
       const status = p?.status ?? (err.validation ? 400 : err.statusCode && err.statusCode < 500 ? err.statusCode : 500);
