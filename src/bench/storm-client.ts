@@ -6,7 +6,8 @@
  *  1. DHCP (RFC 2131 §3.1): DISCOVER (broadcast, option 93 arch 0, 94 UNDI, 97 UUID, 60
  *     `PXEClient:…`), OFFER, REQUEST (options 50 + 54), ACK; retransmits after 2/4/8/16 s;
  *  2. TFTP (RFC 1350 + 2347/2348/2349) from the leased address: the boot file named by the offer,
- *     then `pxelinux.cfg/01-<mac>` (rendered per host by the server), blksize 1468, lock-step;
+ *     then `pxelinux.cfg/01-<mac>` (not found for these unknown hosts) and `pxelinux.cfg/default`
+ *     (rendered by the server), blksize 1468, lock-step;
  *  3. the payload: HTTP GET from the leased address, or TFTP (the TFTP-only variant).
  * Hosts start at `startAt + i * spreadMs / total` (all within the spread). Every host stops at
  * the deadline. The DHCP client is our own encoder (not the server's codec), so a codec bug on
@@ -293,7 +294,11 @@ async function host(job: StormClientJob, i: number, dhcp: DhcpPort): Promise<Sto
     const mac = [...stormMac(i)].map((x) => x.toString(16).padStart(2, '0')).join('-');
     const t1 = performance.now();
     const loader = await tftpGet(address, tftpServer, job.tftpPort, bootFile, undefined, job.deadlineAt);
-    const cfg = await tftpGet(address, tftpServer, job.tftpPort, `pxelinux.cfg/01-${mac}`, undefined, job.deadlineAt);
+    // pxelinux's search: 01-<mac> is not found for an unknown host, which then gets `default`.
+    const cfg = await tftpGet(address, tftpServer, job.tftpPort, `pxelinux.cfg/01-${mac}`, undefined, job.deadlineAt).catch((e: unknown) => {
+      if (!/: error 1 /.test((e as Error).message)) throw e;
+      return tftpGet(address, tftpServer, job.tftpPort, 'pxelinux.cfg/default', undefined, job.deadlineAt);
+    });
     res.tftpRetries += loader.retries + cfg.retries;
     if (loader.bytes === 0 || cfg.bytes === 0) throw new Error('empty loader or config');
     res.loaderMs = performance.now() - t1;

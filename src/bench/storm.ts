@@ -11,7 +11,7 @@
  * processes). No traffic leaves the two namespaces.
  *
  * Each host: DHCP DISCOVER/OFFER/REQUEST/ACK, TFTP `pxelinux.0` (the boot file our DHCP names)
- * and `pxelinux.cfg/01-<mac>` (rendered per host, a boot event written), then the payload —
+ * and `pxelinux.cfg/01-<mac>` (not found: an unknown host; a boot event written) then `default`, then the payload —
  * 64 MiB over HTTP, or over TFTP blksize 1468 in the TFTP-only variant (8 MiB by default there). All hosts start within
  * `spreadMs` (10 s). Reported: successes (must be N), distinct leased addresses, time to last
  * byte, p50/p99 per host, server peak RSS (VmRSS sampled every 100 ms, and VmHWM) against the

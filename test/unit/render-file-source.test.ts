@@ -101,16 +101,15 @@ describe('boot file source', () => {
     expect(await src.resolve('pxelinux.cfg/0A63', ctx())).toBeNull(); // hex-IP probe: not found
   });
 
-  it('an unknown host: pxelinux.cfg/<uuid> is not found, 01-<mac> and default give the menu, never another host\'s config', async () => {
+  it('an unknown host: pxelinux.cfg/<uuid> and 01-<mac> are not found, default gives the menu, never another host\'s config', async () => {
     // pxelinux's own search order: <uuid> (wire order), 01-<mac>, hex IP prefixes, default.
     const addr = '10.99.0.77';
     expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
     expect(await src.resolve(`efi64/pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
-    for (const name of ['pxelinux.cfg/01-02-00-00-00-00-99', 'pxelinux.cfg/default']) {
-      const t = text(await src.resolve(name, ctx(addr)));
-      expect(t, name).toMatch(/^UI menu.c32$/m);
-      expect(t, name).not.toContain('statelesx.token');
-    }
+    expect(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-99', ctx(addr))).toBeNull();
+    const t = text(await src.resolve('pxelinux.cfg/default', ctx(addr)));
+    expect(t).toMatch(/^UI menu.c32$/m);
+    expect(t).not.toContain('statelesx.token');
     // The boot history still shows who asked, under the SMBIOS form of the UUID.
     expect(store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
     expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({
@@ -119,6 +118,17 @@ describe('boot file source', () => {
     // A DHCP sighting alone does not make a host known: still not found.
     store.hosts.upsertSighting({ uuid: OTHER, at: Date.now(), mac: '02:00:00:00:00:99' });
     expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
+  });
+
+  it('an unknown host ends at a static pxelinux.cfg/default in tftp-root when the admin put one there', async () => {
+    mkdirSync(join(dir, 'tftp/efi64/pxelinux.cfg'), { recursive: true });
+    writeFileSync(join(dir, 'tftp/efi64/pxelinux.cfg/default'), 'DEFAULT site-menu\n');
+    try {
+      expect(await src.resolve('efi64/pxelinux.cfg/01-02-00-00-00-00-98', ctx('10.99.0.79'))).toBeNull();
+      expect(text(await src.resolve('efi64/pxelinux.cfg/default', ctx('10.99.0.79')))).toBe('DEFAULT site-menu\n');
+    } finally {
+      rmSync(join(dir, 'tftp/efi64/pxelinux.cfg'), { recursive: true, force: true });
+    }
   });
 
   it('a hand-written pxelinux.cfg/01-<mac> wins for a host unknown by UUID (README: hand-written configs win)', async () => {

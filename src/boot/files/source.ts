@@ -8,7 +8,8 @@
  *  4. files rendered per host (the policy decides, the renderers render):
  *     `[dir/]pxelinux.cfg/<uuid>` (pxelinux's wire byte order; SMBIOS order also matched),
  *     (only for a known host: otherwise not found, so pxelinux goes on to `01-<mac>`, where a
- *     hand-written config takes effect), `[dir/]pxelinux.cfg/01-<mac>`, `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
+ *     hand-written config takes effect), `[dir/]pxelinux.cfg/01-<mac>` (likewise only for a known
+ *     host, so an unknown one ends at `default`, static or rendered), `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
  *     `hosts/<uuid>/ks.cfg`; and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
@@ -169,11 +170,12 @@ export class DefaultBootFileSource implements BootFileSource {
       else if (leaf === 'default') query = { firmware: fw };
       else return null; // hex IP forms: not found, pxelinux moves on to `default`
       const d = await this.decide(query);
-      // A UUID that names no known host (in a cluster file, pinned or registered; the DHCP
+      // A UUID or MAC that names no known host (in a cluster file, pinned or registered; the DHCP
       // sighting every PXE client leaves is not enough) is not found: pxelinux then goes on with
-      // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect;
-      // 01-<mac> and `default` still render the unknown-host answer, never another host's config.
-      if (query.uuid && !d.host.known) return { data: null, contentType: text, decision: d, firmware: fw, query };
+      // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect,
+      // and so does a static `pxelinux.cfg/default` in tftp-root; otherwise `default` renders the
+      // unknown-host answer, never another host's config.
+      if ((query.uuid || query.mac) && !d.host.known) return { data: null, contentType: text, decision: d, firmware: fw, query };
       const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
       return { data: renderPxelinuxConfig(d, rctx), contentType: text, decision: d, firmware: fw, query };
     }
