@@ -4,11 +4,12 @@
  * read still writes into the ring, and a new transfer may already hold a ring taken from the pool.
  */
 import { describe, it, expect } from 'vitest';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { Transfer, type TransferOutcome } from '../../src/boot/tftp/transfer.js';
 import { RingPool } from '../../src/boot/tftp/ring-pool.js';
 import { tftpMetrics } from '../../src/boot/tftp/metrics.js';
 import type { BlockSource } from '../../src/boot/tftp/blocks.js';
+import type { Negotiated } from '../../src/boot/tftp/options.js';
 import { encodeError, ErrorCode } from '../../src/boot/tftp/packet.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -31,26 +32,32 @@ class SlowSource implements BlockSource {
   }
 }
 
+/** A transfer to `client` over a SlowSource, its ring from `pool`; `ended()` is its outcome so far. */
+function slowTransfer(client: Socket, pool: RingPool, source: SlowSource, oack: Negotiated['oack']) {
+  let outcome: TransferOutcome | null = null;
+  const t = new Transfer({
+    id: 't', clientAddress: '127.0.0.1', clientPort: client.address().port, localAddress: '127.0.0.1',
+    source, negotiated: { blksize: 1024, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack },
+    maxRetries: 3, minRtoMs: 20, maxRtoMs: 1000, readAheadBytes: 64 * 1024, transferSize: 10 * 1024 * 1024,
+    rings: pool, log: silentLogger, metrics: tftpMetrics(),
+    onEnd: (_t, o) => { outcome = o; },
+  });
+  return { t, ended: () => outcome };
+}
+
 describe('TFTP transfer ending mid-read', () => {
   it('keeps the ring out of the pool and the file open until the read settles', async () => {
     const client = createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
     const pool = new RingPool(1024 * 1024);
     const source = new SlowSource();
-    let outcome: TransferOutcome | null = null;
-    const t = new Transfer({
-      id: 't1', clientAddress: '127.0.0.1', clientPort: client.address().port, localAddress: '127.0.0.1',
-      source, negotiated: { blksize: 1024, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: null },
-      maxRetries: 3, minRtoMs: 20, maxRtoMs: 1000, readAheadBytes: 64 * 1024, transferSize: 10 * 1024 * 1024,
-      rings: pool, log: silentLogger, metrics: tftpMetrics(),
-      onEnd: (_t, o) => { outcome = o; },
-    });
+    const { t, ended } = slowTransfer(client, pool, source, null);
     try {
       await t.start();
       // No OACK: data starts at once, so the first fill is in flight now.
       expect(source.events).toEqual(['fill-start']);
       t.abort('shutdown', 'test: server stopping');
-      expect(outcome).toMatchObject({ ok: false, reason: 'shutdown' });
+      expect(ended()).toMatchObject({ ok: false, reason: 'shutdown' });
       // Nothing released yet: a ring acquired now must be a different buffer, the file still open.
       const other = pool.acquire(64 * 1024);
       expect(pool.idleBytes).toBe(0);
@@ -72,24 +79,17 @@ describe('TFTP transfer ending mid-read', () => {
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
     const pool = new RingPool(1024 * 1024);
     const source = new SlowSource();
-    let outcome: TransferOutcome | null = null;
     // With an OACK the server's transfer socket speaks first: learn its port from the OACK.
     const oackFrom = new Promise<number>((r) => client.once('message', (_m, rinfo) => r(rinfo.port)));
-    const t = new Transfer({
-      id: 't2', clientAddress: '127.0.0.1', clientPort: client.address().port, localAddress: '127.0.0.1',
-      source, negotiated: { blksize: 1024, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: [['blksize', '1024']] },
-      maxRetries: 3, minRtoMs: 20, maxRtoMs: 1000, readAheadBytes: 64 * 1024, transferSize: 10 * 1024 * 1024,
-      rings: pool, log: silentLogger, metrics: tftpMetrics(),
-      onEnd: (_t, o) => { outcome = o; },
-    });
+    const { t, ended } = slowTransfer(client, pool, source, [['blksize', '1024']]);
     try {
       await t.start();
       const port = await oackFrom;
       client.send(Buffer.from([0, 4, 0, 0]), port, '127.0.0.1'); // ACK 0 → first fill starts
       await until(() => source.events.length === 1);
       client.send(encodeError(ErrorCode.DISK_FULL, 'client gave up'), port, '127.0.0.1');
-      await until(() => outcome !== null);
-      expect(outcome).toMatchObject({ ok: false, reason: 'client-error' });
+      await until(() => ended() !== null);
+      expect(ended()).toMatchObject({ ok: false, reason: 'client-error' });
       expect(pool.idleBytes).toBe(0);
       expect(source.events).toEqual(['fill-start']);
       source.release!();
