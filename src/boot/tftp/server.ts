@@ -147,8 +147,10 @@ class TftpServerImpl implements TftpServer {
         : [{ address, linkBlksize: linkBlksizeOf(interfaceOf(address)) }];
     if (targets.length === 0) targets.push({ address, linkBlksize: undefined });
     let port = this.opts.port;
+    let trying = address; // the address whose bind failed, named in the error (not 0.0.0.0)
     try {
       for (const t of targets) {
+        trying = t.address;
         const l = await this.bind(t.address, port, t.linkBlksize);
         port = l.port; // port 0: every address gets the port the first one got
         this.listeners.push(l);
@@ -156,7 +158,7 @@ class TftpServerImpl implements TftpServer {
     } catch (e) {
       for (const l of this.listeners) l.socket.close();
       this.listeners = [];
-      throw toBindError(e, 'TFTP (udp)', address, this.opts.port, '--tftp-port');
+      throw toBindError(e, 'TFTP (udp)', trying, port, '--tftp-port');
     }
     this.log.info({ addresses: this.addresses() }, 'TFTP server listening');
   }
