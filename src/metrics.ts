@@ -15,11 +15,17 @@ export function counter<L extends string>(name: string, help: string, labelNames
     new Counter<L>({ name: full, help, labelNames, registers: [metricsRegistry] });
 }
 
-/** A gauge `statelesx_<name>`. */
-export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+/**
+ * A gauge `statelesx_<name>`.
+ * @param collect optional callback prom-client runs on every scrape before reading the values
+ *   (`this` is the gauge: reset and set it from the owner's live state, so the value is exact at
+ *   scrape time). Only the first registration's callback is kept (one gauge per process).
+ */
+export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [],
+  collect?: (this: Gauge<L>) => void | Promise<void>): Gauge<L> {
   const full = `statelesx_${name}`;
   return (metricsRegistry.getSingleMetric(full) as Gauge<L> | undefined) ??
-    new Gauge<L>({ name: full, help, labelNames, registers: [metricsRegistry] });
+    new Gauge<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(collect ? { collect } : {}) });
 }
 
 /** A histogram `statelesx_<name>` (seconds buckets by default). */

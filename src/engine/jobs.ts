@@ -72,11 +72,19 @@ import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, P
 import type { JobOrigin, JobQueue, JobRef } from './queue.js';
 import type { CurrentState } from './state.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
-import { counter, histogram } from '../metrics.js';
+import { counter, gauge, histogram } from '../metrics.js';
 import { normalizeUuid, swapUuidByteOrder } from '../hosts/identity.js';
 
 const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
 const jobDuration = histogram('job_duration_seconds', 'Engine job duration from start to finish, by kind and final state', ['kind', 'state'], [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]);
+/** Runners started in this process and not closed: `statelesx_jobs` is computed from them at scrape time. */
+const liveRunners = new Set<JobRunner>();
+gauge('jobs', 'Engine jobs of this process now queued (waiting for a slot or a host) or running, by kind and state', ['kind', 'state'], function () {
+  this.reset();
+  for (const r of liveRunners) {
+    for (const [kind, state, n] of r.activeCounts()) this.inc({ kind, state }, n);
+  }
+});
 
 /** Where the runner gets validated cluster files (src/clusters loader, or tests). */
 export interface ClusterSource {
@@ -158,6 +166,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   /** Queued jobs whose wait for a host has been logged once. */
   private readonly waitNoted = new Set<string>();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Kind of each inflight job (for {@link activeCounts}). */
+  private readonly inflightKind = new Map<string, JobKind>();
   private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
   private readonly connections = new Map<string, Promise<VcenterApi>>();
   private closing = false;
@@ -176,6 +186,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   start(): void {
     if (this.started) return;
     this.started = true;
+    liveRunners.add(this);
     if (this.o.resumeUnfinished === false) return;
     for (const j of this.o.jobs.unfinished()) this.resume(j.id);
   }
@@ -199,6 +210,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   /** Stops starting steps; running jobs stop after their current step and resume on the next start. */
   async close(): Promise<void> {
     this.closing = true;
+    liveRunners.delete(this);
     await Promise.allSettled([...this.inflight.values()]);
     for (const c of this.connections.values()) {
       await c.then((vc) => vc.close()).catch(() => undefined);
@@ -239,6 +251,18 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     return new Promise((res) => {
       this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), res]);
     });
+  }
+
+  /**
+   * Jobs this runner holds now, as [kind, state, count] rows: `queued` = scheduled and waiting for
+   * a concurrency slot or a host, `running` = started and not yet finished (for `statelesx_jobs`).
+   */
+  activeCounts(): Array<[JobKind, 'queued' | 'running', number]> {
+    const n = new Map<string, number>();
+    const add = (kind: JobKind, state: 'queued' | 'running') => n.set(`${kind} ${state}`, (n.get(`${kind} ${state}`) ?? 0) + 1);
+    for (const q of this.queues.values()) for (const j of q) add(j.kind, 'queued');
+    for (const id of this.inflight.keys()) add(this.inflightKind.get(id) ?? 'configure-host', 'running');
+    return [...n].map(([k, c]) => [...(k.split(' ') as [JobKind, 'queued' | 'running']), c]);
   }
 
   /** SOAP call counts of the shared connection to a vCenter (undefined if not connected). */
@@ -305,11 +329,13 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
         .catch((e: unknown) => this.finish(id, 'failed', `internal error: ${describe(e)}`))
         .finally(() => {
           this.inflight.delete(id);
+          this.inflightKind.delete(id);
           for (const h of hosts) if (this.busyHosts.get(h) === id) this.busyHosts.delete(h);
           this.running.set(vc, (this.running.get(vc) ?? 1) - 1);
           for (const name of this.queues.keys()) this.pump(name);
         });
       this.inflight.set(id, p);
+      this.inflightKind.set(id, job.kind);
     }
   }
 
