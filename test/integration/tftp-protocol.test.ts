@@ -1,7 +1,8 @@
 /**
  * The TFTP server on the wire, with a raw UDP client on 127.0.0.1 (exact opcodes, error codes,
- * block numbers): path safety, WRQ refusal, TID check, duplicate ACKs, go-back, abandoned
- * transfers, caps, malformed datagrams.
+ * block numbers): path safety, WRQ refusal, TID check, duplicate ACKs, go-back (windowsize 4 and 8),
+ * retransmission in the OACK and the DATA phase, abandoned transfers, caps (per client and overall
+ * `max-transfers`), malformed datagrams.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync, readdirSync } from 'node:fs';
@@ -274,6 +275,94 @@ describe('TFTP transfer behaviour', () => {
     expect((await ps[2]!.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 0 });
     await s.close();
     expect(s.activeTransfers()).toBe(0);
+  });
+
+  it('caps all transfers at max-transfers with ERROR 0 "Server busy"; a freed slot is used again', async () => {
+    const s = await startServer({ 'max-transfers': 3, 'max-transfers-per-client': 10, 'timeout-ms': 5000 });
+    const ps = await Promise.all([peer(), peer(), peer(), peer()]);
+    const oacks: Received[] = [];
+    for (const p of ps.slice(0, 3)) {
+      p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+      const r = await p.recv();
+      expect(r?.packet.op).toBe(Opcode.OACK);
+      oacks.push(r!);
+    }
+    expect(s.activeTransfers()).toBe(3);
+    ps[3]!.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+    const busy = await ps[3]!.recv();
+    expect(busy?.packet).toEqual({ op: Opcode.ERROR, code: 0, message: 'Server busy: too many transfers, try again later' });
+    expect(busy!.from.port).toBe(s.address().port); // refused from the listening port, no transfer socket
+    expect(s.activeTransfers()).toBe(3);
+    // One transfer ends (the client gives up after the OACK): the next request is accepted.
+    ps[0]!.send(encodeError(8, 'done'), oacks[0]!.from.port);
+    expect(await waitFor(() => s.activeTransfers() === 2, 3000)).toBe(true);
+    const late = await peer();
+    late.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+    expect((await late.recv())?.packet).toEqual({ op: Opcode.OACK, options: new Map([['tsize', '5200']]) });
+    expect(s.activeTransfers()).toBe(3);
+    await s.close();
+  });
+
+  it('retransmits an unacknowledged DATA block after the RTO with the same bytes, and the transfer completes', async () => {
+    const s = await startServer({ 'timeout-ms': 1000 }, { minRtoMs: 150 });
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
+    const chunks: Buffer[] = [];
+    let dropped: { data: Buffer; at: number } | null = null;
+    for (let block = 1; ; block++) {
+      const r = await p.recv();
+      expect(r?.packet).toMatchObject({ op: Opcode.DATA, block });
+      let data = Buffer.from((r!.packet as { data: Buffer }).data);
+      if (block === 2) {
+        // "Lose" DATA 2: no ACK. The server must send block 2 again, not block 3, after its RTO.
+        dropped = { data, at: Date.now() };
+        const again = await p.recv(3000);
+        expect(again?.packet).toMatchObject({ op: Opcode.DATA, block: 2 });
+        expect(Date.now() - dropped.at).toBeGreaterThanOrEqual(120);
+        expect(Buffer.from((again!.packet as { data: Buffer }).data).equals(dropped.data)).toBe(true);
+        data = Buffer.from((again!.packet as { data: Buffer }).data);
+      }
+      chunks.push(data);
+      p.send(encodeAck(block), r!.from.port);
+      if (data.length < 512) break;
+    }
+    expect(dropped).not.toBeNull();
+    expect(Buffer.concat(chunks)).toEqual(file5200);
+    expect(await p.recv(400)).toBeNull(); // no stray duplicate after the end
+    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+  });
+
+  it('windowsize 8: an ACK of block 3 inside the window → the server goes back and sends from block 4', async () => {
+    const s = await startServer({ 'timeout-ms': 5000 }, { minRtoMs: 5000 });
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['windowsize', '8']]), s.address().port);
+    const oack = await p.recv();
+    expect(oack?.packet).toEqual({ op: Opcode.OACK, options: new Map([['windowsize', '8']]) });
+    const tid = oack!.from.port;
+    const window = async (n: number) => {
+      const got: Array<{ block: number; data: Buffer }> = [];
+      for (let i = 0; i < n; i++) {
+        const r = await p.recv();
+        expect(r?.packet.op).toBe(Opcode.DATA);
+        const d = r!.packet as { block: number; data: Buffer };
+        got.push({ block: d.block, data: Buffer.from(d.data) });
+      }
+      return got;
+    };
+    const expectBytes = (got: Array<{ block: number; data: Buffer }>) => {
+      for (const g of got) expect(g.data.equals(file5200.subarray((g.block - 1) * 512, g.block * 512))).toBe(true);
+    };
+    p.send(encodeAck(0), tid);
+    const first = await window(8);
+    expect(first.map((g) => g.block)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    p.send(encodeAck(3), tid); // blocks 4..8 "lost"
+    const resent = await window(8);
+    expect(resent.map((g) => g.block)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    expectBytes([...first, ...resent]);
+    expect(resent[7]!.data.length).toBe(80);
+    p.send(encodeAck(11), tid);
+    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await p.recv(300)).toBeNull();
   });
 
   it('drops truncated, oversized and random datagrams (counted) and keeps serving', async () => {
