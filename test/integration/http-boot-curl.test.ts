@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -124,6 +124,37 @@ describe('HTTP boot with curl', () => {
     expect(since.status).toBe(304);
     const stale = await curl(['-r', '0-9', '-H', 'If-Range: "other"', `${base}/lin1/vmlinuz`]);
     expect([stale.status, stale.body.length]).toEqual([200, big.length]);
+  });
+
+  it('If-Modified-Since (curl -z / --time-cond and a raw header) → 304 when not newer, 200 with the file when newer', async () => {
+    const h = await curl(['-I', '-o', '/dev/null', `${base}/lin1/vmlinuz`]);
+    const lm = new Date(h.headers['last-modified']!);
+    expect(lm.getTime()).toBeGreaterThan(0);
+    const http = (d: Date) => d.toUTCString();
+    // curl -z <date>: sends If-Modified-Since <date>.
+    const same = await curl(['-z', http(lm), `${base}/lin1/vmlinuz`]);
+    expect([same.status, same.body.length]).toEqual([304, 0]);
+    expect(same.headers['etag']).toBe(h.headers['etag']);
+    const later = await curl(['--time-cond', http(new Date(lm.getTime() + 3600_000)), `${base}/lin1/vmlinuz`]);
+    expect([later.status, later.body.length]).toEqual([304, 0]);
+    const older = await curl(['-z', http(new Date(lm.getTime() - 1000)), `${base}/lin1/vmlinuz`]);
+    expect(older.status).toBe(200);
+    expect(sha(older.body)).toBe(sha(big));
+    // curl -z <file>: the local copy's mtime is the condition (what a caching client does).
+    const copy = join(dir, 'vmlinuz-copy');
+    writeFileSync(copy, big);
+    utimesSync(copy, lm, lm);
+    expect((await curl(['-z', copy, `${base}/lin1/vmlinuz`])).status).toBe(304);
+    utimesSync(copy, new Date(lm.getTime() - 60_000), new Date(lm.getTime() - 60_000));
+    expect((await curl(['-z', copy, `${base}/lin1/vmlinuz`])).status).toBe(200);
+    // Raw header: an older date → 200; an unparsable date is ignored → 200.
+    const rawOld = await curl(['-H', `If-Modified-Since: ${http(new Date(lm.getTime() - 86_400_000))}`, `${base}/lin1/vmlinuz`]);
+    expect([rawOld.status, rawOld.body.length]).toEqual([200, big.length]);
+    const junk = await curl(['-H', 'If-Modified-Since: yesterday-ish', `${base}/lin1/vmlinuz`]);
+    expect([junk.status, junk.body.length]).toEqual([200, big.length]);
+    // RFC 9110 §13.1.3: with If-None-Match present, If-Modified-Since is ignored.
+    const both = await curl(['-H', 'If-None-Match: "other"', '-H', `If-Modified-Since: ${http(lm)}`, `${base}/lin1/vmlinuz`]);
+    expect([both.status, both.body.length]).toEqual([200, big.length]);
   });
 
   it('refuses traversal with 403 (raw .., percent-encoded, backslash) and answers 404 for missing files', async () => {
