@@ -8,7 +8,8 @@ import { counter, histogram, metricsRegistry } from '../metrics.js';
 import type { WebContext } from './context.js';
 
 const httpRequests = counter('http_requests_total', 'HTTP requests answered, by method, route and status class', ['method', 'route', 'status']);
-const httpBytes = counter('http_response_bytes_total', 'HTTP response body bytes sent (from Content-Length), by route', ['route']);
+const httpBytes = counter('http_response_bytes_total',
+  'HTTP response body bytes of responses sent in full (their Content-Length), by route; a response cut short is not counted (/boot/ bytes actually sent: http_boot_bytes_sent_total)', ['route']);
 const httpDuration = histogram('http_request_duration_seconds', 'HTTP request duration in seconds, by route', ['route'], [0.005, 0.02, 0.1, 0.5, 2, 10]);
 
 /** Counts every answered request (route pattern, not URL, as label: bounded cardinality). */
@@ -16,8 +17,9 @@ export function installHttpMetrics(app: FastifyInstance): void {
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` });
+    // onResponse also runs on a response 'error' (destroyed mid-body): count only a body sent in full.
     const len = Number(reply.getHeader('content-length'));
-    if (Number.isFinite(len) && len > 0) httpBytes.inc({ route }, len);
+    if (reply.raw.writableFinished && req.method !== 'HEAD' && Number.isFinite(len) && len > 0) httpBytes.inc({ route }, len);
     httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 }

@@ -77,12 +77,16 @@ export class ReadBufferPool {
  * headers went out destroys the response (the client sees a short body against `Content-Length`,
  * never a silently truncated success). A client that disconnects stops the reads.
  *
+ * @param onWritten called with the byte count of each chunk the socket accepted (its write
+ *   callback reported no error): the bytes actually sent, so a download cut short counts only its
+ *   part (for `statelesx_http_boot_bytes_sent_total`)
  * @returns resolves when the response ended or the client went away (undefined), or when a read
  *   failed and the response was destroyed (that error); rejects only when the file cannot be
  *   opened or `onOpen` throws, before anything was written (the caller can still send an error)
  */
 export function streamFileRange(
   res: ServerResponse, path: string, start: number, end: number, pool: ReadBufferPool, onOpen: () => void,
+  onWritten?: (bytes: number) => void,
 ): Promise<Error | undefined> {
   return new Promise((resolve, reject) => {
     open(path, 'r', (openErr, fd) => {
@@ -130,6 +134,7 @@ export function streamFileRange(
             pool.release(buf);
             // A failed socket write means the client is gone: not the file's fault, nothing to report.
             if (err) return finish();
+            onWritten?.(len);
             pump();
           });
         }

@@ -11,6 +11,12 @@
  *   The path is taken from the raw URL and percent-decoded once, so `%2e%2e` is `..` (refused).
  *
  * Register with `app.register(bootHttpPlugin, { source })`; the route is `/boot/*`.
+ *
+ * Metrics (every GET with a body; HEAD, 304 and errors before the body are not downloads):
+ * `statelesx_http_boot_downloads_total{result}` (complete | aborted: the client went away |
+ * error: the file could not be opened or read), `statelesx_http_boot_bytes_sent_total` (body
+ * bytes the socket accepted, so an aborted download counts only what was sent) and
+ * `statelesx_http_boot_active_downloads`.
  */
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -18,6 +24,14 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootFile, BootFileSource } from '../files/types.js';
 import { PathRejectedError } from '../files/path.js';
 import { ReadBufferPool, streamFileRange } from './file-stream.js';
+import { counter, gauge } from '../../metrics.js';
+
+/** How an HTTP boot download ended (label `result`). */
+export type BootDownloadResult = 'complete' | 'aborted' | 'error';
+
+const downloads = counter('http_boot_downloads_total', 'HTTP boot (/boot/) GET downloads with a body, by result (complete, aborted, error)', ['result'] as const);
+const bytesSent = counter('http_boot_bytes_sent_total', 'HTTP boot (/boot/) body bytes accepted by the socket (a download cut short counts only what was sent)');
+const activeDownloads = gauge('http_boot_active_downloads', 'HTTP boot (/boot/) downloads whose body is being sent');
 
 export interface BootHttpOptions {
   source: BootFileSource;
@@ -127,17 +141,36 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       if (range) reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
       reply.header('Content-Length', String(length));
       if (req.method === 'HEAD' || length === 0) return reply.send();
-      if (file.kind === 'rendered') return reply.send(file.data.subarray(start, end + 1));
+      activeDownloads.inc();
+      if (file.kind === 'rendered') {
+        // 'finish': the whole body went to the socket; 'close' without it: the client went away.
+        reply.raw.once('close', () => {
+          activeDownloads.dec();
+          const done = reply.raw.writableFinished;
+          downloads.inc({ result: done ? 'complete' : 'aborted' });
+          if (done) bytesSent.inc(length);
+        });
+        return reply.send(file.data.subarray(start, end + 1));
+      }
       // Disk files bypass fastify's stream piping: reused buffers, no per-chunk garbage (file-stream.ts).
+      let written = 0;
+      let result: BootDownloadResult = 'error';
       try {
         const failed = await streamFileRange(reply.raw, file.path, start, end, pool, () => {
           reply.hijack();
           reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+        }, (n) => {
+          written += n;
+          bytesSent.inc(n);
         });
         if (failed) req.log.warn({ subsystem: 'http-boot', err: failed, path: rawPath }, 'boot file download cut short');
+        else result = written === length ? 'complete' : 'aborted';
       } catch (e) {
         req.log.error({ subsystem: 'http-boot', err: e, path: rawPath }, 'boot file could not be opened');
         return reply.code(500).type('text/plain').send('internal error\n');
+      } finally {
+        activeDownloads.dec();
+        downloads.inc({ result });
       }
     },
   });
