@@ -343,7 +343,7 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
   return steps;
 }
 
-function planTimeDnsOptions(desired: DesiredCluster, cur: HostState, target: string, uuid: string): Step[] {
+function planTimeDnsOptions(desired: DesiredCluster, host: MemberHost, cur: HostState, target: string, uuid: string): Step[] {
   const steps: Step[] = [];
   if (!same(cur.ntpServers, desired.ntpServers)) {
     steps.push(mk('UpdateDateTimeConfig', `${target} ntp`, { ntpServers: desired.ntpServers }, cur.ntpServers, desired.ntpServers, uuid));
@@ -352,12 +352,18 @@ function planTimeDnsOptions(desired: DesiredCluster, cur: HostState, target: str
     if (cur.ntpd.policy !== 'on') steps.push(mk('UpdateServicePolicy', `${target} service:ntpd`, { id: 'ntpd', policy: 'on' }, cur.ntpd.policy, 'on', uuid));
     if (!cur.ntpd.running) steps.push(mk('StartService', `${target} service:ntpd`, { id: 'ntpd' }, false, true, uuid));
   }
-  const dnsHave = { servers: cur.dns.servers, searchDomains: cur.dns.searchDomains, dhcp: cur.dns.dhcp };
-  const dnsWant = { servers: desired.dns.servers, searchDomains: desired.dns.searchDomains, dhcp: false };
+  // HostDnsConfig.hostName/domainName: the member's FQDN as the file declares it (the name vCenter
+  // adds the host by); a stateless host may come up as `localhost` when DHCP names nothing.
+  const dot = host.fqdn.indexOf('.');
+  const hostName = dot > 0 ? host.fqdn.slice(0, dot) : host.fqdn;
+  const domainName = dot > 0 ? host.fqdn.slice(dot + 1) : '';
+  const dnsHave = { hostName: cur.dns.hostName, domainName: cur.dns.domainName, servers: cur.dns.servers, searchDomains: cur.dns.searchDomains, dhcp: cur.dns.dhcp };
+  const dnsWant = { hostName, domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains, dhcp: false };
   if (!same(dnsHave, dnsWant)) {
+    const [b, a] = diffObject(dnsHave, dnsWant);
     steps.push(mk('UpdateDnsConfig', `${target} dns`, {
-      dhcp: false, hostName: cur.dns.hostName, domainName: cur.dns.domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains,
-    }, dnsHave, dnsWant, uuid));
+      dhcp: false, hostName, domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains,
+    }, b, a, uuid));
   }
   const changed = desired.advanced.filter((o) => String(cur.advanced[o.key]) !== String(o.value));
   if (changed.length) {
@@ -392,7 +398,7 @@ export function planHostSteps(desired: DesiredCluster, host: MemberHost, current
       throw new PlanError(`host ${host.fqdn} (${host.uuid}) is ${cur.connectionState} in vCenter; reconnect it first`);
     }
   }
-  const config = [...planNetwork(desired, host, cur, memberIndex, target), ...planTimeDnsOptions(desired, cur, target, host.uuid)];
+  const config = [...planNetwork(desired, host, cur, memberIndex, target), ...planTimeDnsOptions(desired, host, cur, target, host.uuid)];
   const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
   const leftInMaintenance = cur.inMaintenanceMode && (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false);
   if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));

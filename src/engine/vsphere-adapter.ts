@@ -45,6 +45,7 @@ import type { SecurityPolicy, TeamingPolicy, VmkService } from '../clusters/type
 import { VsphereClient } from '../vsphere/client.js';
 import { DuplicateName, ManagedObjectNotFound } from '../vsphere/faults.js';
 import { retrieveAll } from '../vsphere/ops.js';
+import { moref } from '../vsphere/xml.js';
 import { escapePathSegment, HOST_PATHS, hostStateFrom, type HostState as WireHost } from '../vsphere/read.js';
 import type {
   ClusterConfigInfoEx, ClusterConfigSpecEx, HostNetworkPolicy, HostVirtualSwitchSpec, MoRef, ObjectContent, ObjectSpec, PropertySpec,
@@ -502,9 +503,36 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async createDatacenter(parentPath: string, name: string): Promise<string> {
-    const folder = parentPath ? await this.client.ops.FindByInventoryPath(parentPath) : this.client.serviceContent.rootFolder;
-    if (!folder) throw new Error(`folder ${parentPath} for datacenter ${name} does not exist`);
+    const folder = parentPath ? await this.folderAt(parentPath) : this.client.serviceContent.rootFolder;
     return this.createOnce(folder, name, 'CreateDatacenter', () => this.client.ops.CreateDatacenter(folder, name));
+  }
+
+  /**
+   * The Folder at an inventory path below the root folder (`Europe/West`), creating the missing
+   * ones with Folder.CreateFolder, one level at a time (the cluster file's datacenter path is
+   * "created when missing", schemas/cluster.xsd DatacenterPath). A concurrent creation answering
+   * DuplicateName is looked up again.
+   * @throws Error when a path element exists but is not a Folder (e.g. a datacenter)
+   */
+  private async folderAt(path: string): Promise<MoRef> {
+    let parent = this.client.serviceContent.rootFolder;
+    const done: string[] = [];
+    for (const seg of path.split('/')) {
+      done.push(escapePathSegment(seg));
+      const at = done.join('/');
+      let found = await this.client.ops.FindByInventoryPath(at);
+      if (!found) {
+        try {
+          found = moref((await this.client.invoke('CreateFolder', parent, { name: seg })).returnval[0]);
+        } catch (e) {
+          if (!(e instanceof DuplicateName)) throw e;
+          found = await this.client.ops.FindByInventoryPath(at);
+        }
+      }
+      if (!found || found.type !== 'Folder') throw new Error(`inventory path ${at} (parent of a datacenter) is ${found ? `a ${found.type}, not a folder` : 'missing'}`);
+      parent = found;
+    }
+    return parent;
   }
 
   async createClusterEx(hostFolderRef: string, name: string, spec: ClusterSpec): Promise<string> {

@@ -243,6 +243,7 @@ export const METHODS: ReadonlyMap<string, MemberDef[]> = new Map(Object.entries(
   FindByUuid: ['datacenter:ManagedObjectReference', 'uuid!:string', 'vmSearch!:boolean', 'instanceUuid:boolean'],
   FindByInventoryPath: ['inventoryPath!:string'],
   CreateDatacenter: ['name!:string'],
+  CreateFolder: ['name!:string'],
   CreateClusterEx: ['name!:string', 'spec!:ClusterConfigSpecEx'],
   ReconfigureComputeResource_Task: ['spec!:@ComputeResourceConfigSpec', 'modify!:boolean'],
   AddHost_Task: ['spec!:HostConnectSpec', 'asConnected!:boolean', 'resourcePool:ManagedObjectReference', 'license:string'],
