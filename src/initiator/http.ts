@@ -49,6 +49,37 @@ const querySchema = {
   properties: { ...phoneHomeBodySchema.properties, format: { type: 'string', enum: ['text', 'ipxe'] } },
 } as const;
 
+/** JSON Schema of the POST 200 answer (a recorded phone-home: job queued, or host unregistered). */
+export const phoneHomeResultSchema = {
+  type: 'object',
+  required: ['result'],
+  additionalProperties: false,
+  description: '`ok`: the host is known and a configure-host job is queued (or already active); `unregistered`: recorded, waiting for a cluster file',
+  properties: {
+    result: { type: 'string', enum: ['ok', 'unregistered'] },
+    jobId: { type: 'string', description: 'the configure-host job (result ok only)' },
+    existingJob: { type: 'boolean', description: 'true when a queued or running job of this host was returned instead of a new one' },
+  },
+} as const;
+
+/** JSON Schema of a POST refusal (403) or bad input (400): RFC 9457 problem details with `reason`. */
+export const phoneHomeProblemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail', 'reason'],
+  additionalProperties: true,
+  description: 'RFC 9457 problem details',
+  properties: {
+    type: { type: 'string', enum: ['forbidden', 'validation-error'] },
+    title: { type: 'string' },
+    status: { type: 'integer', enum: [400, 403] },
+    detail: { type: 'string' },
+    reason: { type: 'string', description: '403: the refusal (token-missing, token-invalid, ...); 400: schema or the parser\'s reason (bad-uuid, bad-mac, ...)' },
+  },
+} as const;
+
+/** The GET answer: a text line (`OK <job-id>`, `UNREGISTERED`, `ERR <reason>`) or, with format=ipxe, an iPXE script. */
+const textAnswer = (description: string) => ({ type: 'string', description } as const);
+
 type Query = PhoneHomeFields & { format?: 'text' | 'ipxe' };
 
 /** Drops empty strings (iPXE expands unset settings to ""). */
@@ -126,6 +157,11 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
         tags: ['phone-home'],
         summary: 'A booted host announces itself (JSON form of the TCP 1974 message)',
         body: phoneHomeBodySchema,
+        response: {
+          200: phoneHomeResultSchema,
+          400: { description: 'Invalid phone-home (nothing recorded)', content: { 'application/problem+json': { schema: phoneHomeProblemSchema } } },
+          403: { description: 'Phone-home refused (recorded)', content: { 'application/problem+json': { schema: phoneHomeProblemSchema } } },
+        },
       },
     }, async (request, reply) => {
       const o = run(request, (request.body ?? {}) as Record<string, unknown>, validationOf(request));
@@ -144,6 +180,12 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
         tags: ['phone-home'],
         summary: 'A booted host announces itself (query-string form for iPXE chain)',
         querystring: querySchema,
+        produces: ['text/plain'],
+        response: {
+          200: textAnswer('`OK <job-id>` or `UNREGISTERED` (one line); with format=ipxe always 200: an iPXE script (`#!ipxe`) that echoes the result and exits 1 on a refusal'),
+          400: textAnswer('`ERR <reason>`: invalid input, nothing recorded'),
+          403: textAnswer('`ERR <reason>`: refused (recorded)'),
+        },
       },
     }, async (request, reply) => {
       const q = (request.query ?? {}) as Query;

@@ -1,15 +1,40 @@
 /**
  * The OpenAPI document at /api/docs/json describes the REST API only: no console page, no `/ui/`
  * fragment, no `/boot/` file route — and every operation it lists declares its response schema.
+ * Checked on the web app alone and on the real server composition (`startServer`), where the
+ * phone-home routes (src/initiator/http.ts) are part of the document too.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { startHardenedServer, type HardenedServer } from '../integration/hardening-server.js';
+import { PASSWORD } from './web-helpers.js';
 import type { Store } from '../../src/store/index.js';
 import { bootHttpPlugin } from '../../src/boot/http/plugin.js';
 import type { BootFileSource } from '../../src/boot/files/types.js';
 import { makeApp, loginAs, call } from './web-helpers.js';
 
 interface Operation { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }
+type Doc = { paths: Record<string, Record<string, Operation>> };
+
+/** Routes under /api/v1 that answer without a session, so they have no 401. */
+const UNAUTHENTICATED = ['/api/v1/session', '/api/v1/phone-home'];
+
+/** "METHOD path" of every operation without a 2xx response schema (or, under /api/v1, without a 401). */
+function undescribed(doc: Doc): string[] {
+  const missing: string[] = [];
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const ok = Object.entries(op.responses ?? {}).filter(([code]) => /^2\d\d$/.test(code));
+      const described = ok.length > 0 && ok.every(([code, r]) => code === '204' || Object.values(r.content ?? {}).some((c) => c.schema !== undefined));
+      if (!described) missing.push(`${method.toUpperCase()} ${path}`);
+      if (path.startsWith('/api/v1/') && !UNAUTHENTICATED.includes(path) && !op.responses?.['401']) missing.push(`${method.toUpperCase()} ${path} (no 401)`);
+    }
+  }
+  return missing;
+}
 
 describe('web OpenAPI document', () => {
   let app: FastifyInstance;
@@ -35,15 +60,44 @@ describe('web OpenAPI document', () => {
   });
 
   it('declares a response schema for every listed operation, success and errors', () => {
-    const missing: string[] = [];
-    for (const [path, ops] of Object.entries(doc.paths)) {
-      for (const [method, op] of Object.entries(ops)) {
-        const ok = Object.entries(op.responses ?? {}).filter(([code]) => /^2\d\d$/.test(code));
-        const described = ok.length > 0 && ok.every(([code, r]) => code === '204' || Object.values(r.content ?? {}).some((c) => c.schema !== undefined));
-        if (!described) missing.push(`${method.toUpperCase()} ${path}`);
-        if (path.startsWith('/api/v1/') && path !== '/api/v1/session' && !op.responses?.['401']) missing.push(`${method.toUpperCase()} ${path} (no 401)`);
-      }
+    expect(undescribed(doc)).toEqual([]);
+  });
+});
+
+describe('OpenAPI document of the real server composition (startServer)', () => {
+  let dir: string;
+  let sx: HardenedServer;
+  let doc: Doc;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sx-openapi-'));
+    sx = await startHardenedServer(dir, { 'log-level': 'warn' }, [['view', PASSWORD, 'viewer']]);
+    const app = sx.http.app()!;
+    doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json();
+  }, 60_000);
+  afterAll(async () => {
+    await sx?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('documents the phone-home routes with their input and every answer (JSON, problem+json, text/plain)', () => {
+    const post = doc.paths['/api/v1/phone-home']?.['post'] as (Operation & { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }) | undefined;
+    const get = doc.paths['/api/v1/phone-home']?.['get'] as (Operation & { parameters?: Array<{ name: string; in: string }> }) | undefined;
+    expect(post?.requestBody?.content['application/json']?.schema.required).toEqual(['uuid']);
+    expect(Object.keys(post?.responses ?? {}).sort()).toEqual(['200', '400', '403']);
+    expect(post?.responses?.['200']?.content?.['application/json']?.schema).toMatchObject({ properties: { result: { enum: ['ok', 'unregistered'] } } });
+    for (const code of ['400', '403']) {
+      expect(post?.responses?.[code]?.content?.['application/problem+json']?.schema, code).toMatchObject({ required: expect.arrayContaining(['reason']) });
     }
-    expect(missing).toEqual([]);
+    expect(get?.parameters?.filter((p) => p.in === 'query').map((p) => p.name).sort())
+      .toEqual(['format', 'hostname', 'mac', 'model', 'serial', 'token', 'uuid', 'vendor', 'version']);
+    for (const code of ['200', '400', '403']) {
+      expect(get?.responses?.[code]?.content?.['text/plain']?.schema, code).toMatchObject({ type: 'string' });
+    }
+  });
+
+  it('declares a response schema for every operation of the running server', () => {
+    expect(Object.keys(doc.paths)).toContain('/api/v1/phone-home');
+    expect(undescribed(doc)).toEqual([]);
   });
 });
