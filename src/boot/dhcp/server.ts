@@ -25,6 +25,7 @@ import type { Store } from '../../store/index.js';
 import type { BootAnswer, BootAnswerContext } from './boot-answer.js';
 import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
 import { FullModeResponder } from './full.js';
+import { ipxeSummary } from './ipxe-options.js';
 import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
 import { ProxyResponder } from './proxy.js';
 import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
@@ -318,12 +319,14 @@ class DhcpService implements DhcpServer {
   /** Boot event for every served PXE answer; host sighting at most every 10 s per UUID. */
   private recordBoot(c: ClientInfo, boot: BootAnswer, type: number, address: string | null, now: number, ctx: Record<string, unknown>): void {
     this.log.info({ ...ctx, type: TYPE_NAMES[type], address, firmware: boot.firmware, file: boot.bootFile, uuid: c.uuid, arch: c.arch }, 'PXE boot answer sent');
+    const ipxe = ipxeSummary(c.ipxeOptions); // option 175: features, version, bus id
     try {
       this.opts.store.hosts.addBootEvent({
         at: now, hostUuid: c.uuid ?? null, mac: c.mac, address, protocol: 'dhcp', file: boot.bootFile, image: null,
         firmware: boot.firmware,
         detail: { message: TYPE_NAMES[type], xid: ctx.xid, arch: c.arch, vendorClass: c.vendorClass, userClass: c.userClasses, mode: this.opts.mode,
-          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}), ...(c.clientId ? { clientId: c.clientId } : {}) },
+          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}), ...(c.clientId ? { clientId: c.clientId } : {}),
+          ...(ipxe ? { ipxe } : {}) },
       });
       if (c.uuid && (this.sightings.get(c.uuid) ?? 0) + 10_000 < now) {
         if (this.sightings.size > 10_000) this.sightings.clear();

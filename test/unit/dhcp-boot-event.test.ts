@@ -1,0 +1,109 @@
+/**
+ * Boot events recorded by the DHCP service for real firmware requests (../shared/fixtures/
+ * pxe-captures), sent over 127.0.0.1 to a proxy-mode server's boot-server-discovery port (the
+ * reply goes back to the sender, so nothing leaves 127.0.0.0/8): option 175 (iPXE encapsulated
+ * options) is summarised in the detail beside 60, 61, 77, 93, 94, 97.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createDhcpServer, type DhcpServer } from '../../src/boot/dhcp/server.js';
+import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
+import { ipxeSummary } from '../../src/boot/dhcp/ipxe-options.js';
+import { MessageType, decodePacket } from '../../src/boot/dhcp/packet.js';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { CAPTURES, readPcapUdp } from '../helpers/pxe-captures.js';
+
+const MAC = '52:54:00:12:34:56';
+
+/** Raw payload of the first client DHCPREQUEST in capture `name`. */
+function captureRequest(name: string): Buffer {
+  const r = readPcapUdp(resolve(CAPTURES, name)).find((u) => u.dstPort === 67 && clientInfoOf(decodePacket(u.payload)).messageType === MessageType.REQUEST);
+  if (!r) throw new Error(`${name}: no DHCPREQUEST`);
+  return r.payload;
+}
+
+let dir: string;
+let store: Store;
+let server: DhcpServer;
+let proxyPort: number;
+let client: Socket;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-event-'));
+  store = await openStore(dir);
+  const probe = createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+  proxyPort = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  server = createDhcpServer({ mode: 'proxy', dhcp: configSchema.parse({}).dhcp, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort });
+  await server.start();
+  client = createSocket('udp4');
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.close();
+  store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Sends `payload` to the proxy port and returns the decoded reply (or fails after 3 s). */
+async function exchange(payload: Buffer) {
+  const reply = new Promise<Buffer>((res, rej) => {
+    const t = setTimeout(() => rej(new Error('no DHCP reply within 3 s')), 3000);
+    client.once('message', (m) => { clearTimeout(t); res(m); });
+  });
+  client.send(payload, proxyPort, '127.0.0.1');
+  return decodePacket(await reply);
+}
+
+describe('DHCP boot event detail', () => {
+  it('SeaBIOS + iPXE: option 175 features, version and bus id are recorded (with 60, 61, 77, 93, 94)', async () => {
+    const reply = await exchange(captureRequest('bios-seabios-ipxe.pcap'));
+    expect(reply.options.get(53)?.[0]).toBe(MessageType.ACK);
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
+    expect(ev).toMatchObject({ protocol: 'dhcp', firmware: 'ipxe', hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b' });
+    expect(ev!.detail).toMatchObject({ arch: 0, ndi: '2.1', userClass: ['iPXE'], clientId: '01525400123456' });
+    expect(ev!.detail['ipxe']).toEqual({
+      version: '1.0.0',
+      busId: 'pci:8086:100e',
+      features: { 'pxe-ext': 2, iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, bzimage: 1, multiboot: 1, pxe: 1, elf: 1, menu: 1, nfs: 1 },
+    });
+  });
+
+  it('OVMF + iPXE: the EFI build says efi (and no pxe/bzimage)', async () => {
+    await exchange(captureRequest('uefi-ovmf-ipxe.pcap'));
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
+    expect(ev!.detail['ipxe']).toEqual({
+      version: '1.0.0', busId: 'pci:8086:100e',
+      features: { iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, efi: 1, menu: 1, nfs: 1 },
+    });
+  });
+
+  it('OVMF native PXE sends no option 175: no ipxe in the detail', async () => {
+    await exchange(captureRequest('uefi-ovmf-native-pxe.pcap'));
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
+    expect(ev).toMatchObject({ firmware: 'uefi' });
+    expect(ev!.detail).not.toHaveProperty('ipxe');
+  });
+});
+
+describe('ipxeSummary', () => {
+  it('keeps only version, bus id and feature indicators; unknown features by code; bad values left out', () => {
+    const sub = new Map<number, Buffer>([
+      [235, Buffer.from([1, 21, 1])], [177, Buffer.from([1, 0x1a, 0xf4, 0x10, 0x00])], [0x13, Buffer.from([1])], [0x7f, Buffer.from([3])],
+      [190, Buffer.from('iscsi-user')], [191, Buffer.from('iscsi-secret')], [1, Buffer.from([5])], [0x14, Buffer.from([1, 2])],
+    ]);
+    const s = ipxeSummary(sub);
+    expect(s).toEqual({ version: '1.21.1', busId: 'pci:1af4:1000', features: { http: 1, 'feature-0x7f': 3 } });
+    expect(JSON.stringify(s)).not.toContain('secret');
+    expect(ipxeSummary(new Map([[235, Buffer.from([1, 2])], [177, Buffer.from([1])]]))).toBeNull();
+    expect(ipxeSummary(undefined)).toBeNull();
+  });
+});
