@@ -67,10 +67,10 @@ describe('DHCP boot event detail', () => {
   it('SeaBIOS + iPXE: option 175 features, version and bus id are recorded (with 60, 61, 77, 93, 94)', async () => {
     const reply = await exchange(captureRequest('bios-seabios-ipxe.pcap'));
     expect(reply.options.get(53)?.[0]).toBe(MessageType.ACK);
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
     expect(ev).toMatchObject({ protocol: 'dhcp', firmware: 'ipxe', hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b' });
-    expect(ev!.detail).toMatchObject({ arch: 0, ndi: '2.1', userClass: ['iPXE'], clientId: '01525400123456' });
-    expect(ev!.detail['ipxe']).toEqual({
+    expect(ev!.detail!).toMatchObject({ arch: 0, ndi: '2.1', userClass: ['iPXE'], clientId: '01525400123456' });
+    expect(ev!.detail!['ipxe']).toEqual({
       version: '1.0.0',
       busId: 'pci:8086:100e',
       features: { 'pxe-ext': 2, iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, bzimage: 1, multiboot: 1, pxe: 1, elf: 1, menu: 1, nfs: 1 },
@@ -79,8 +79,8 @@ describe('DHCP boot event detail', () => {
 
   it('OVMF + iPXE: the EFI build says efi (and no pxe/bzimage)', async () => {
     await exchange(captureRequest('uefi-ovmf-ipxe.pcap'));
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
-    expect(ev!.detail['ipxe']).toEqual({
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
+    expect(ev!.detail!['ipxe']).toEqual({
       version: '1.0.0', busId: 'pci:8086:100e',
       features: { iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, efi: 1, menu: 1, nfs: 1 },
     });
@@ -88,9 +88,9 @@ describe('DHCP boot event detail', () => {
 
   it('OVMF native PXE sends no option 175: no ipxe in the detail', async () => {
     await exchange(captureRequest('uefi-ovmf-native-pxe.pcap'));
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
+    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
     expect(ev).toMatchObject({ firmware: 'uefi' });
-    expect(ev!.detail).not.toHaveProperty('ipxe');
+    expect(ev!.detail!).not.toHaveProperty('ipxe');
   });
 });
 
