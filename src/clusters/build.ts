@@ -10,6 +10,7 @@ import { SourceIndex, type ClusterDiagnostic } from './diagnostics.js';
 import type {
   AddressPool,
   AdvancedSetting,
+  BootMode,
   DesiredCluster,
   HaConfig,
   MemberHost,
@@ -94,6 +95,12 @@ export function buildCluster(root: XmlElement, file: string): BuiltCluster {
   };
   const image = text(childNamed(root, 'defaultImage'));
   if (image) cluster.image = image;
+  const bootEl = childNamed(root, 'boot');
+  if (bootEl) {
+    cluster.boot = { mode: (attr(bootEl, 'mode') ?? 'stateless') as BootMode };
+    const tpl = bootEl.attrs.get('kickstartTemplate')?.value;
+    if (tpl !== undefined) cluster.boot.kickstartTemplate = tpl;
+  }
   return { cluster, index, diagnostics };
 }
 
@@ -240,6 +247,8 @@ function buildHost(el: XmlElement, diagnostics: ClusterDiagnostic[], index: Sour
   if (mac) h.mac = normalizeMac(mac) ?? mac.toLowerCase();
   const image = attr(el, 'image');
   if (image) h.image = image;
+  const bootMode = attr(el, 'bootMode');
+  if (bootMode) h.bootMode = bootMode as BootMode;
   const tp = attr(el, 'thumbprint');
   if (tp) h.thumbprint = tp.toUpperCase();
   for (const a of childrenNamed(el, 'address')) {

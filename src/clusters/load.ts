@@ -1,6 +1,7 @@
 /**
  * Loads cluster files: size and safety guard (no DTD, no entities) → well-formedness →
- * XSD (`schemas/cluster.xsd`, libxml2) → {@link DesiredCluster} → per-file semantic checks.
+ * XSD (`schemas/cluster.xsd`, libxml2) → {@link DesiredCluster} → per-file semantic checks and the
+ * kickstart template (`boot/@kickstartTemplate`: read, confined to the file's directory, checked).
  * Every stage reports all its problems as {@link ClusterDiagnostic}s with file:line:column and
  * element path; a later stage runs only when the earlier ones found nothing. Cross-file checks
  * are the caller's ({@link checkAcrossFiles}), since they need every file.
@@ -9,6 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { buildCluster } from './build.js';
 import type { ClusterDiagnostic, SourceIndex } from './diagnostics.js';
+import { loadKickstartTemplate } from './kickstart.js';
 import { checkCluster, type SemanticContext } from './semantics.js';
 import type { DesiredCluster } from './types.js';
 import { DEFAULT_XML_LIMITS, guardXml, type XmlLimits } from './xml-guard.js';
@@ -67,16 +69,22 @@ export async function loadClusterTexts(items: readonly ClusterText[], opts: Load
     forXsd.push({ i, text, root: parsed.root });
   });
   const xsd = await validateAgainstXsd(forXsd.map((x) => ({ file: items[x.i]!.file, text: x.text, root: x.root })));
-  forXsd.forEach((x, k) => {
+  for (const [k, x] of forXsd.entries()) {
     const r = results[x.i]!;
     r.diagnostics.push(...xsd[k]!);
-    if (r.diagnostics.length) return;
+    if (r.diagnostics.length) continue;
     const built = buildCluster(x.root, items[x.i]!.file);
     r.index = built.index;
     r.candidate = built.cluster;
     r.diagnostics.push(...built.diagnostics, ...checkCluster(built.cluster, built.index, opts.context));
+    const boot = built.cluster.boot;
+    if (boot?.kickstartTemplate !== undefined) {
+      const t = await loadKickstartTemplate(boot.kickstartTemplate, items[x.i]!.file, { cluster: built.cluster.name, image: built.cluster.image });
+      if (t.template) boot.kickstart = t.template;
+      else r.diagnostics.push(built.index.error('/cluster/boot/@kickstartTemplate', t.problem));
+    }
     if (r.diagnostics.length === 0) r.cluster = built.cluster;
-  });
+  }
   return results;
 }
 

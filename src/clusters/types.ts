@@ -139,6 +139,31 @@ export interface AdvancedSetting {
   type: 'string' | 'int' | 'long' | 'boolean';
 }
 
+/**
+ * How a member boots from statelesx: `stateless` (ESXi in memory from the PXE image, every boot)
+ * or `stateful` (the ESXi installer runs the host's kickstart, `hosts/<uuid>/ks.cfg`, and installs
+ * ESXi to disk; the installed host phones home from the kickstart's `%firstboot`).
+ */
+export type BootMode = 'stateless' | 'stateful';
+
+/** An Eta kickstart template read and checked when its cluster file was loaded. */
+export interface LoadedKickstartTemplate {
+  /** Absolute path of the template file (inside the clusters directory). */
+  file: string;
+  /** Template text, as read at load time (UTF-8). */
+  text: string;
+}
+
+/** The cluster's `<boot>` element. */
+export interface ClusterBoot {
+  /** `boot/@mode` (default `stateless`); a member's {@link MemberHost.bootMode} overrides it. */
+  mode: BootMode;
+  /** `boot/@kickstartTemplate` as written: relative to the cluster file's directory. */
+  kickstartTemplate?: string;
+  /** The template `kickstartTemplate` names, loaded and checked (set once the file is valid). */
+  kickstart?: LoadedKickstartTemplate;
+}
+
 /** A member host. */
 export interface MemberHost {
   /** FQDN used for AddHost_Task (HostConnectSpec.hostName). */
@@ -148,6 +173,8 @@ export interface MemberHost {
   mac?: string;
   /** Image pin for this host (overrides the cluster default image). */
   image?: string;
+  /** `bootMode`: overrides the cluster's `boot/@mode` for this host. */
+  bootMode?: BootMode;
   /** SSL thumbprint pinned for this host (HostConnectSpec.sslThumbprint), SHA-1 colon hex. */
   thumbprint?: string;
   /** Static VMkernel addresses by device: vmk1 → 10.0.1.11. */
@@ -166,6 +193,8 @@ export interface DesiredCluster {
   credentials: string;
   /** Default image for members without a pin. */
   image?: string;
+  /** `<boot>`: stateless or stateful members, kickstart template. Absent = every member stateless. */
+  boot?: ClusterBoot;
   ha: HaConfig;
   drs: DrsConfig;
   dpm: DpmConfig;

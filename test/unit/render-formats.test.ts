@@ -164,6 +164,8 @@ describe('kickstart renderer', () => {
 
   it('names the template on errors', () => {
     expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(KickstartTemplateError);
-    expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta: /);
+    // The template's line comes with the name (Eta debug mode), then the JavaScript message alone.
+    expect(() => renderKickstart('vmaccepteula\n<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta:2: Cannot read properties of undefined \(reading 'x'\)$/);
+    expect(() => renderKickstart('a\n\n<%= it.x ', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta:3:1: unclosed tag$/);
   });
 });

@@ -8,7 +8,7 @@
  * `it.firstboot` is the statelesx `%firstboot` section ({@link initiatorFirstboot}): it writes
  * scripts/initiator.py onto the freshly installed host and runs it once, on its first boot.
  */
-import { Eta } from 'eta';
+import { describeEtaError, kickstartEta } from '../../clusters/kickstart.js';
 import { SERVER_KERNEL_ARG } from './context.js';
 import { TOKEN_KERNEL_ARG } from '../../hosts/tokens.js';
 import { INITIATOR_LOG } from './initiator-bundle.js';
@@ -85,19 +85,21 @@ export class KickstartTemplateError extends Error {
   override name = 'KickstartTemplateError';
 }
 
-const eta = new Eta({ autoEscape: false, autoTrim: false, cache: false, useWith: false });
-
 /**
- * Renders a kickstart file.
+ * Renders a kickstart file with the Eta engine cluster files are checked with
+ * ({@link kickstartEta}: no escaping, `it` = {@link KickstartTemplateData}).
  * @param template Eta template text
  * @param name template name for error messages (e.g. the file path)
- * @throws KickstartTemplateError when the template does not parse or throws while rendering
+ * @throws KickstartTemplateError `<name>[:<line>[:<column>]]: <message>` when the template does
+ *   not parse or throws while rendering
  */
 export function renderKickstart(template: string, data: KickstartData, name = 'kickstart template'): string {
   try {
     const it: KickstartTemplateData = { ...data, firstboot: initiatorFirstboot(data) };
-    return eta.renderString(template, it);
+    return kickstartEta.renderString(template, it);
   } catch (e) {
-    throw new KickstartTemplateError(`${name}: ${(e as Error).message}`);
+    const p = describeEtaError(e);
+    const where = p.line === undefined ? name : `${name}:${p.line}${p.column === undefined ? '' : `:${p.column}`}`;
+    throw new KickstartTemplateError(`${where}: ${p.message}`);
   }
 }
