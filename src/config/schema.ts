@@ -149,6 +149,10 @@ export const configSchema = z
             bios: z.string().default('undionly.kpxe'),
             uefi: z.string().default('ipxe.efi'),
             'uefi-arm64': z.string().optional(),
+            /** Option 93 = 6 (EFI IA32, 32-bit x86 UEFI): no answer when unset. */
+            'uefi-ia32': z.string().optional(),
+            /** Option 93 = 10 (ARM 32-bit UEFI): no answer when unset. */
+            'uefi-arm32': z.string().optional(),
             ipxe: z.string().default('boot.ipxe'),
           })
           .strict()

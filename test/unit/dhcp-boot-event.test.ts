@@ -12,7 +12,9 @@ import { join, resolve } from 'node:path';
 import { createDhcpServer, type DhcpServer } from '../../src/boot/dhcp/server.js';
 import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
 import { ipxeSummary } from '../../src/boot/dhcp/ipxe-options.js';
-import { MessageType, decodePacket } from '../../src/boot/dhcp/packet.js';
+import { MessageType, Opt, decodePacket, encodePacket } from '../../src/boot/dhcp/packet.js';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -36,10 +38,7 @@ let client: Socket;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-event-'));
   store = await openStore(dir);
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-  proxyPort = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  proxyPort = await freePort();
   server = createDhcpServer({ mode: 'proxy', dhcp: configSchema.parse({}).dhcp, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort });
   await server.start();
   client = createSocket('udp4');
@@ -53,14 +52,22 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Sends `payload` to the proxy port and returns the decoded reply (or fails after 3 s). */
-async function exchange(payload: Buffer) {
+/** Sends `payload` to `port` (default: the proxy port) and returns the decoded reply (or fails after 3 s). */
+async function exchange(payload: Buffer, port = proxyPort) {
   const reply = new Promise<Buffer>((res, rej) => {
     const t = setTimeout(() => rej(new Error('no DHCP reply within 3 s')), 3000);
     client.once('message', (m) => { clearTimeout(t); res(m); });
   });
-  client.send(payload, proxyPort, '127.0.0.1');
+  client.send(payload, port, '127.0.0.1');
   return decodePacket(await reply);
+}
+
+async function freePort(): Promise<number> {
+  const probe = createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
 }
 
 describe('DHCP boot event detail', () => {
@@ -91,6 +98,43 @@ describe('DHCP boot event detail', () => {
     const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
     expect(ev).toMatchObject({ firmware: 'uefi' });
     expect(ev!.detail!).not.toHaveProperty('ipxe');
+  });
+});
+
+describe('architectures without a configured loader', () => {
+  it('arch 6 (EFI IA32) gets no answer by default and an info line says which dhcp.boot-files key to set; configured, it gets that file', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+    const request = (arch: number) => encodePacket({
+      op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x1234 + arch, secs: 0, flags: 0,
+      ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
+      chaddr: Buffer.concat([Buffer.from('525400000006', 'hex'), Buffer.alloc(10)]), sname: '', file: '',
+      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
+        [Opt.VENDOR_CLASS_ID, Buffer.from(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003010`)], [Opt.CLIENT_ARCH, Buffer.from([0, arch])]]),
+    }, 1500).buffer;
+    for (const [files, want] of [[{}, null], [{ 'uefi-ia32': 'i386/ipxe.efi' }, 'i386/ipxe.efi']] as const) {
+      const port = await freePort();
+      const s = createDhcpServer({ mode: 'proxy', dhcp: configSchema.parse({ dhcp: { 'boot-files': files } }).dhcp, store, log: pino({ level: 'info' }, sink),
+        listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort: port });
+      await s.start();
+      try {
+        lines.length = 0;
+        if (want === null) {
+          await expect(exchange(request(6), port)).rejects.toThrow(/no DHCP reply/);
+          const info = lines.filter((l) => l['level'] === 30 && String(l['msg']).includes('dhcp.boot-files.uefi-ia32'));
+          expect(info.length).toBe(1);
+          expect(info[0]).toMatchObject({ subsystem: 'dhcp', client: '52:54:00:00:00:06', arch: 6 });
+          expect(String(info[0]!['msg'])).toMatch(/^no boot file for option 93 arch 6 \(EFI IA32/);
+        } else {
+          const r = await exchange(request(6), port);
+          expect(r.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe(`${want}\0`);
+          expect(lines.some((l) => String(l['msg']).includes('no boot file'))).toBe(false);
+          expect(store.hosts.bootEvents({ mac: '52:54:00:00:00:06' })[0]).toMatchObject({ firmware: 'uefi-ia32', file: want });
+        }
+      } finally {
+        await s.close();
+      }
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chooseBootAnswer, type BootAnswerContext } from '../../src/boot/dhcp/boot-answer.js';
+import { chooseBootAnswer, noBootFileReason, type BootAnswerContext } from '../../src/boot/dhcp/boot-answer.js';
 import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
 import { FullModeResponder, type FullModeConfig } from '../../src/boot/dhcp/full.js';
 import { MessageType, Opt, decodePacket, encodePacket, ipBytes, type DhcpPacket } from '../../src/boot/dhcp/packet.js';
@@ -27,10 +27,33 @@ const flags = { isPxeClient: true, isHttpClient: false, isIpxe: false };
 describe('boot answer', () => {
   it('picks the loader by architecture (RFC 4578)', () => {
     expect(chooseBootAnswer({ ...flags, arch: 0 }, ctx)).toMatchObject({ firmware: 'bios', bootFile: 'undionly.kpxe', nextServer: '10.9.0.1', http: false });
-    for (const arch of [6, 7, 9]) expect(chooseBootAnswer({ ...flags, arch }, ctx)?.bootFile).toBe('ipxe.efi');
-    for (const arch of [10, 11]) expect(chooseBootAnswer({ ...flags, arch }, ctx)?.bootFile).toBe('arm64/ipxe.efi');
+    for (const arch of [7, 9]) expect(chooseBootAnswer({ ...flags, arch }, ctx)).toMatchObject({ firmware: 'uefi', bootFile: 'ipxe.efi' });
+    expect(chooseBootAnswer({ ...flags, arch: 11 }, ctx)).toMatchObject({ firmware: 'uefi-arm64', bootFile: 'arm64/ipxe.efi' });
     expect(chooseBootAnswer({ ...flags, arch: 11 }, { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-arm64': undefined } })).toBeNull();
     expect(chooseBootAnswer({ ...flags, arch: 2 }, ctx)).toBeNull();
+  });
+  it('arch 6 (EFI IA32) and 10 (ARM 32-bit UEFI) get their own loader, never the x86-64 or arm64 one', () => {
+    // Not configured: no answer (an x86-64 ipxe.efi cannot run on IA32, an arm64 one not on ARM32).
+    expect(chooseBootAnswer({ ...flags, arch: 6 }, ctx)).toBeNull();
+    expect(chooseBootAnswer({ ...flags, arch: 10 }, ctx)).toBeNull();
+    const all = { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-ia32': 'i386/ipxe.efi', 'uefi-arm32': 'arm32/ipxe.efi' } };
+    expect(chooseBootAnswer({ ...flags, arch: 6 }, all)).toMatchObject({ firmware: 'uefi-ia32', bootFile: 'i386/ipxe.efi', vendorClass: 'PXEClient', http: false });
+    expect(chooseBootAnswer({ ...flags, arch: 10 }, all)).toMatchObject({ firmware: 'uefi-arm32', bootFile: 'arm32/ipxe.efi', http: false });
+    expect(chooseBootAnswer({ ...flags, arch: 7 }, all)?.bootFile).toBe('ipxe.efi');
+    expect(chooseBootAnswer({ ...flags, arch: 11 }, all)?.bootFile).toBe('arm64/ipxe.efi');
+    // The config keys exist (and are optional, no default).
+    const files = configSchema.parse({ dhcp: { 'boot-files': { 'uefi-ia32': 'a.efi', 'uefi-arm32': 'b.efi' } } }).dhcp['boot-files'];
+    expect([files['uefi-ia32'], files['uefi-arm32']]).toEqual(['a.efi', 'b.efi']);
+    expect(configSchema.parse({}).dhcp['boot-files']).not.toHaveProperty('uefi-ia32');
+  });
+  it('noBootFileReason names the arch and the config key to set, only when there is no answer', () => {
+    expect(noBootFileReason({ ...flags, arch: 6 }, ctx.bootFiles)).toMatch(/^no boot file for option 93 arch 6 \(EFI IA32 \(32-bit x86 UEFI\)\): set dhcp\.boot-files\.uefi-ia32 /);
+    expect(noBootFileReason({ ...flags, arch: 10 }, ctx.bootFiles)).toContain('set dhcp.boot-files.uefi-arm32');
+    expect(noBootFileReason({ ...flags, arch: 11 }, { ...ctx.bootFiles, 'uefi-arm64': undefined })).toContain('dhcp.boot-files.uefi-arm64');
+    expect(noBootFileReason({ ...flags, arch: 11 }, ctx.bootFiles)).toBeUndefined();
+    expect(noBootFileReason({ ...flags, arch: 6 }, { ...ctx.bootFiles, 'uefi-ia32': 'x' })).toBeUndefined();
+    for (const arch of [0, 7, 9, 2, undefined]) expect(noBootFileReason({ ...flags, arch }, ctx.bootFiles)).toBeUndefined();
+    expect(noBootFileReason({ ...flags, arch: 6, isIpxe: true }, ctx.bootFiles)).toBeUndefined(); // iPXE gets its script
   });
   it('UEFI HTTP boot gets HTTPClient and an http URL; iPXE gets its script URL', () => {
     expect(chooseBootAnswer({ ...flags, isPxeClient: false, isHttpClient: true, arch: 16 }, ctx))

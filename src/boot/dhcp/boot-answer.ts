@@ -7,8 +7,10 @@
  *   (iPXE would otherwise load the iPXE loader again, forever);
  * - arch 16 (x64 UEFI HTTP) or vendor class `HTTPClient` → `http://…/boot/<uefi>`, vendor class
  *   `HTTPClient` in the reply (UEFI HTTP boot ignores offers without it);
- * - arch 0 → `bios`; 6, 7, 9 → `uefi`; 10, 11 → `uefi-arm64` (no answer when not configured);
- *   a PXE client without option 93 → the `Arch:` field of its vendor class, else BIOS.
+ * - arch 0 → `bios`; 7, 9 (x86-64 UEFI) → `uefi`; 11 (ARM 64-bit UEFI) → `uefi-arm64`;
+ *   6 (EFI IA32) → `uefi-ia32`; 10 (ARM 32-bit UEFI) → `uefi-arm32`; the last three only when
+ *   configured, else no answer (a loader for another CPU cannot run: {@link noBootFileReason} says
+ *   why); a PXE client without option 93 → the `Arch:` field of its vendor class, else BIOS.
  */
 import { ClientArch, type ClientInfo } from './client-info.js';
 
@@ -17,13 +19,17 @@ export interface BootFiles {
   bios: string;
   uefi: string;
   'uefi-arm64'?: string | undefined;
+  /** Option 93 = 6 (EFI IA32). */
+  'uefi-ia32'?: string | undefined;
+  /** Option 93 = 10 (ARM 32-bit UEFI). */
+  'uefi-arm32'?: string | undefined;
   ipxe: string;
 }
 
 /** What the reply carries for booting. */
 export interface BootAnswer {
-  /** Label for logs/metrics/boot events: bios | uefi | uefi-arm64 | uefi-http | ipxe. */
-  firmware: 'bios' | 'uefi' | 'uefi-arm64' | 'uefi-http' | 'ipxe';
+  /** Label for logs/metrics/boot events: bios | uefi | uefi-ia32 | uefi-arm32 | uefi-arm64 | uefi-http | ipxe. */
+  firmware: 'bios' | 'uefi' | 'uefi-ia32' | 'uefi-arm32' | 'uefi-arm64' | 'uefi-http' | 'ipxe';
   /** Option 67 / BOOTP `file`: a TFTP path or an http URL. */
   bootFile: string;
   /** siaddr (next-server) and option 66 (TFTP server name). */
@@ -72,16 +78,41 @@ export function chooseBootAnswer(
   switch (client.arch ?? ClientArch.BIOS_X86) {
     case ClientArch.BIOS_X86:
       return tftp('bios', ctx.bootFiles.bios);
-    case ClientArch.EFI_IA32:
     case ClientArch.EFI_BC:
     case ClientArch.EFI_X86_64:
       return tftp('uefi', ctx.bootFiles.uefi);
+    case ClientArch.EFI_IA32:
     case ClientArch.EFI_ARM32:
     case ClientArch.EFI_ARM64: {
-      const f = ctx.bootFiles['uefi-arm64'];
-      return f ? tftp('uefi-arm64', f) : null;
+      const key = OPTIONAL_FILES[client.arch!]!;
+      const f = ctx.bootFiles[key];
+      return f ? tftp(key, f) : null;
     }
     default:
       return null;
   }
+}
+
+/** Architectures whose loader is optional (`dhcp.boot-files.<key>`), with the CPU it must run on. */
+const OPTIONAL_FILES: Record<number, 'uefi-ia32' | 'uefi-arm32' | 'uefi-arm64'> = {
+  [ClientArch.EFI_IA32]: 'uefi-ia32', [ClientArch.EFI_ARM32]: 'uefi-arm32', [ClientArch.EFI_ARM64]: 'uefi-arm64',
+};
+const CPU_OF: Record<string, string> = { 'uefi-ia32': 'EFI IA32 (32-bit x86 UEFI)', 'uefi-arm32': 'ARM 32-bit UEFI', 'uefi-arm64': 'ARM 64-bit UEFI' };
+
+/**
+ * Why a network-boot client gets no boot file although it sent option 93: its architecture
+ * (RFC 4578 §2.1: 6 EFI IA32, 10 ARM 32-bit UEFI, 11 ARM 64-bit UEFI) has no
+ * `dhcp.boot-files.<key>` configured, and the x86-64 or arm64 loader cannot run on that CPU.
+ * @returns a log message naming the arch and the config key, or undefined when the client gets an
+ *   answer (or sent no architecture, or its arch is one we never serve)
+ */
+export function noBootFileReason(
+  client: Pick<ClientInfo, 'arch' | 'isPxeClient' | 'isHttpClient' | 'isIpxe'>,
+  bootFiles: BootFiles,
+): string | undefined {
+  if (client.isIpxe || client.isHttpClient || client.arch === undefined) return undefined;
+  const key = OPTIONAL_FILES[client.arch];
+  if (!key || bootFiles[key]) return undefined;
+  return `no boot file for option 93 arch ${client.arch} (${CPU_OF[key]}): set dhcp.boot-files.${key} to a loader built for that CPU; ` +
+    'the x86-64 and arm64 loaders cannot run there, so the client gets no boot answer';
 }

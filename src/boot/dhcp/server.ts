@@ -22,7 +22,7 @@ import { counter } from '../../metrics.js';
 import { BindError, toBindError } from '../../net/bind-error.js';
 import type { Service } from '../../server.js';
 import type { Store } from '../../store/index.js';
-import type { BootAnswer, BootAnswerContext } from './boot-answer.js';
+import { noBootFileReason, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
 import { FullModeResponder } from './full.js';
 import { ipxeSummary } from './ipxe-options.js';
@@ -267,6 +267,8 @@ class DhcpService implements DhcpServer {
     const c = clientInfoOf(pkt);
     const now = this.now();
     const ctx = { client: c.mac, xid: xidHex(c.xid) };
+    const noFile = noBootFileReason(c, this.opts.dhcp['boot-files']); // arch 6/10/11 without a loader configured
+    if (noFile) this.log.info({ ...ctx, arch: c.arch, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, noFile);
     let reply: DhcpPacket;
     let type: number;
     let boot: BootAnswer | null;
