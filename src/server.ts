@@ -19,6 +19,7 @@ import { ImageLibrary } from './images/image.js';
 import { cleanStaleImports } from './images/import.js';
 import { ClusterRepository } from './clusters/repository.js';
 import type { DesiredCluster } from './clusters/types.js';
+import { memberBootMode } from './clusters/boot-mode.js';
 import { DefaultBootFileSource } from './boot/files/source.js';
 import { bootHttpPlugin } from './boot/http/plugin.js';
 import { createTftpServer } from './boot/tftp/server.js';
@@ -75,7 +76,7 @@ function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy:
     source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
     policy: Object.assign((uuid: string) => {
       const m = membership(uuid);
-      return m && { cluster: m.cluster.name, image: m.host.image, defaultImage: m.cluster.image };
+      return m && { cluster: m.cluster.name, image: m.host.image, defaultImage: m.cluster.image, stateful: memberBootMode(m.cluster, m.host) === 'stateful' };
     }, {
       // A member's declared boot MAC (`mac=`, normalized by the loader): found before any sighting.
       byMac: (mac: string) => repo.clusters().flatMap((c) => c.hosts).find((h) => h.mac === mac)?.uuid,
@@ -147,6 +148,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       defaultImage: config.boot['default-image'],
       unknownHosts: config.boot['unknown-hosts'],
       initiatorModule: config.boot['initiator-module'],
+      // The cluster's `boot/@kickstartTemplate`, as read and checked when its file was loaded.
+      kickstartTemplate: (name) => {
+        const t = name === null ? undefined : clusters.get(name)?.boot?.kickstart;
+        return t && { name: t.file, text: t.text };
+      },
       serverAddress: server,
       httpPort: config.http.port,
       initiatorPort: config.initiator.port,

@@ -1,0 +1,161 @@
+/**
+ * Stateful installs through the real composition (`startServer` on 127.0.0.1, temp dirs): a
+ * cluster file with `<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>` makes
+ * `hosts/<uuid>/ks.cfg` over HTTP come from that template with the statelesx `%firstboot`
+ * section, and the host's iPXE script and `<image>/boot.cfg` carry `ks=<that URL>` (boot.cfg:
+ * `runweasel ks=…`, no initiator module). A member overriding `bootMode="stateless"` and a
+ * cluster without `<boot>` boot stateless as before; a template path leading out of the
+ * clusters directory leaves that cluster file invalid (its hosts unknown) without taking down
+ * the others.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { importImage } from '../../src/images/import.js';
+import type { InitiatorListener } from '../../src/initiator/listener.js';
+
+const S1 = '4c4c4544-0031-3010-8031-b1c04f4d3301'; // stateful (cluster mode)
+const S2 = '4c4c4544-0031-3010-8031-b1c04f4d3302'; // stateless override in the stateful cluster
+const L1 = '4c4c4544-0031-3010-8031-b1c04f4d3311'; // cluster without <boot>
+const X1 = '4c4c4544-0031-3010-8031-b1c04f4d3321'; // cluster whose template path escapes
+const MAC = '00:50:56:b0:1c:01';
+const IMAGE = 'ESXi-8.0U2-test';
+
+const TEMPLATE = `# prod kickstart: <%= it.uuid %> in <%= it.cluster %>, image <%= it.image %>
+vmaccepteula
+install --firstdisk=local --overwritevmfs
+network --bootproto=dhcp --device=<%= it.mac ?? 'vmnic0' %>
+rootpw --iscrypted $6$prod$hash
+reboot
+
+<%= it.firstboot %>`;
+
+const cluster = (name: string, boot: string, hosts: string[]) => `<?xml version="1.0" encoding="UTF-8"?>
+<cluster xmlns="urn:statelesx:cluster:1" name="${name}">
+  <datacenter>DC0</datacenter>
+  <vcenter>vc1</vcenter>
+  <credentials>esx</credentials>
+  <defaultImage>${IMAGE}</defaultImage>
+  ${boot}
+  <members>
+${hosts.map((h) => `    ${h}`).join('\n')}
+  </members>
+</cluster>
+`;
+
+/** A TCP port free on 127.0.0.1 right now (the rendered URLs carry the configured HTTP port). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((ok) => s.close(ok));
+  return port;
+}
+
+let dir: string;
+let server: RunningServer;
+let httpPort: number;
+let initiatorPort: number;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sx-stateful-'));
+  for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters/templates', 'e/efi/boot']) mkdirSync(join(dir, d), { recursive: true });
+  const e = join(dir, 'e');
+  writeFileSync(join(e, 'BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel cdromBoot\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  for (const f of ['B.B00', 'JUMPSTRT.GZ', 'K.B00', 'MBOOT.C32']) writeFileSync(join(e, f), `synthetic ${f}`);
+  writeFileSync(join(e, 'efi/boot/bootx64.efi'), 'efi');
+  await importImage({ source: e, imagesDir: join(dir, 'images'), name: IMAGE });
+
+  const clusters = join(dir, 'clusters');
+  writeFileSync(join(clusters, 'templates', 'prod-ks.cfg'), TEMPLATE);
+  writeFileSync(join(dir, 'outside.cfg'), TEMPLATE);
+  writeFileSync(join(clusters, 'prod.xml'), cluster('prod', '<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
+    `<host fqdn="esx1.example.com" uuid="${S1}" mac="${MAC}"/>`,
+    `<host fqdn="esx2.example.com" uuid="${S2}" bootMode="stateless"/>`,
+  ]));
+  writeFileSync(join(clusters, 'lab.xml'), cluster('lab', '', [`<host fqdn="lab1.example.com" uuid="${L1}"/>`]));
+  writeFileSync(join(clusters, 'escape.xml'), cluster('escape', '<boot mode="stateful" kickstartTemplate="../outside.cfg"/>', [`<host fqdn="x1.example.com" uuid="${X1}"/>`]));
+
+  process.env['SX_KS_VC_PW'] = 'vc-secret';
+  process.env['SX_KS_ESX_PW'] = 'esx-secret';
+  httpPort = await freePort();
+  initiatorPort = await freePort();
+  const config = configSchema.parse({
+    'data-dir': join(dir, 'data'), 'images-dir': join(dir, 'images'), 'tftp-root': join(dir, 'tftp'), 'loader-dirs': [],
+    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'), 'clusters-dir': clusters, 'listen-address': '127.0.0.1',
+    // Never contacted: the test does not queue jobs (and 127.0.0.1:9 is discard).
+    vcenters: [{ name: 'vc1', url: 'https://127.0.0.1:9/sdk', username: 'svc@vsphere.local', 'password-env': 'SX_KS_VC_PW' }],
+    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_KS_ESX_PW' }],
+    tftp: { port: 0 }, http: { port: httpPort }, initiator: { port: initiatorPort },
+  });
+  server = await startServer(config, silentLogger);
+  expect((server.services.find((s) => s.name === 'initiator') as InitiatorListener).address().port).toBe(initiatorPort);
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  for (const k of ['SX_KS_VC_PW', 'SX_KS_ESX_PW']) delete process.env[k];
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function get(path: string): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${httpPort}/boot/${path}`);
+  return { status: r.status, text: await r.text() };
+}
+const ksUrl = (uuid: string) => `http://127.0.0.1:${httpPort}/boot/hosts/${uuid}/ks.cfg`;
+const kernelopt = (bootCfg: string) => /^kernelopt=(.*)$/m.exec(bootCfg)?.[1] ?? '';
+const modules = (bootCfg: string) => /^modules=(.*)$/m.exec(bootCfg)?.[1] ?? '';
+
+describe('stateful install through startServer', () => {
+  it('loads the stateful cluster and refuses the one whose template leaves the clusters directory', () => {
+    expect(server.clusters.get('prod')?.boot).toMatchObject({ mode: 'stateful', kickstart: { file: join(dir, 'clusters', 'templates', 'prod-ks.cfg'), text: TEMPLATE } });
+    const bad = server.clusters.invalid();
+    expect(bad.map((b) => b.name)).toEqual(['escape']);
+    expect(bad[0]!.diagnostics.map((d) => `${d.path}: ${d.message}`)).toEqual([
+      expect.stringMatching(/^\/cluster\/boot\/@kickstartTemplate: kickstartTemplate "\.\.\/outside\.cfg" resolves to .*outside\.cfg, outside the clusters directory /),
+    ]);
+  });
+
+  it('hosts/<uuid>/ks.cfg comes from the cluster template with the %firstboot that runs the initiator', async () => {
+    const ks = await get(`hosts/${S1}/ks.cfg`);
+    expect(ks.status).toBe(200);
+    expect(ks.text.startsWith(`# prod kickstart: ${S1} in prod, image ${IMAGE}\nvmaccepteula\ninstall --firstdisk=local --overwritevmfs\nnetwork --bootproto=dhcp --device=vmnic0\nrootpw --iscrypted $6$prod$hash\nreboot\n\n%firstboot --interpreter=busybox\n`)).toBe(true);
+    // The built-in template is not what was served.
+    expect(ks.text).not.toContain('install --firstdisk --overwritevmfs');
+    const fb = ks.text.slice(ks.text.indexOf('%firstboot'));
+    expect(fb).toContain("cat > /tmp/statelesx-initiator.py <<'STATELESX_INITIATOR_PY_END'\n");
+    // ks.cfg is asked for by UUID alone: the template sees no MAC, so no BOOTIF= either.
+    expect(fb).toMatch(new RegExp(`^echo 'statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.token=\\S+' > /tmp/statelesx-cmdline$`, 'm'));
+    expect(fb).toContain('STATELESX_CMDLINE=/tmp/statelesx-cmdline python /tmp/statelesx-initiator.py </dev/null');
+  });
+
+  it("the host's iPXE script chains <image>/boot.cfg, which carries ks=<its ks.cfg URL> (runweasel, no initiator module)", async () => {
+    // An ESXi image's iPXE script chains the image's EFI loader with `-c <image>/boot.cfg`: the
+    // installer's options (ks=) are in that boot.cfg, not on the iPXE command line.
+    const ipxe = await get(`hosts/${S1}.ipxe`);
+    expect(ipxe.status).toBe(200);
+    expect(ipxe.text).toContain(`bootx64.efi -c http://127.0.0.1:${httpPort}/boot/${IMAGE}/boot.cfg\n`);
+    // boot.cfg names no host: it is rendered for the host last identified from this address (the iPXE request).
+    const cfg = await get(`${IMAGE}/boot.cfg`);
+    expect(cfg.status).toBe(200);
+    expect(kernelopt(cfg.text)).toMatch(new RegExp(`^runweasel ks=${ksUrl(S1).replace(/[.]/g, '\\.')} statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`));
+    expect(modules(cfg.text)).not.toContain('sxinit.tgz');
+  });
+
+  for (const [what, uuid] of [['a member overriding bootMode="stateless"', S2], ['a cluster without <boot>', L1]] as const) {
+    it(`${what} boots stateless as before: no ks=, no runweasel, the initiator module`, async () => {
+      const ipxe = await get(`hosts/${uuid}.ipxe`);
+      expect(ipxe.status).toBe(200);
+      expect(ipxe.text).not.toContain('ks=');
+      const cfg = await get(`${IMAGE}/boot.cfg`);
+      expect(cfg.status).toBe(200);
+      expect(kernelopt(cfg.text)).toMatch(new RegExp(`^statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`));
+      expect(modules(cfg.text)).toMatch(/ --- sxinit\.tgz$/);
+    });
+  }
+});
