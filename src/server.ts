@@ -224,6 +224,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         queue: runner,
         intervalS: config.engine['drift-interval-s'],
         remediate: config.engine['drift-remediate'],
+        pools: store.jobs.pools,
         log,
       });
       drift.start();

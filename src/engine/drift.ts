@@ -13,6 +13,8 @@ import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
+import { poolAllocator } from './pools.js';
+import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
 import type { VcenterApi } from './vcenter.js';
 
@@ -35,10 +37,13 @@ export interface DriftReport {
 /**
  * Reads the cluster and every member and plans. @throws the client's errors and PlanError.
  * @param vc a logged-in vCenter (the one the file names)
+ * @param pools the store's pool allocations (what the job runner plans with; JobRepo.pools). Without
+ *   them pool addresses are planned as `start + position in the file`, which reports drift for
+ *   members whose allocation differs from that.
  */
-export async function checkDrift(vc: VcenterApi, desired: DesiredCluster, now = Date.now()): Promise<DriftReport> {
+export async function checkDrift(vc: VcenterApi, desired: DesiredCluster, now = Date.now(), pools?: PoolAllocationRepo): Promise<DriftReport> {
   const state = await readCurrent(vc, desired, desired.hosts.map((h) => h.uuid));
-  const steps = planCluster(desired, state);
+  const steps = planCluster(desired, state, pools ? { poolAddress: poolAllocator(pools, desired, state, now) } : {});
   const driftSteps = steps.filter((s) => !s.hostUuid || state.hosts[s.hostUuid]);
   return {
     cluster: desired.name, at: now, drifted: driftSteps.length > 0, steps, driftSteps,
@@ -68,6 +73,8 @@ export interface DriftSchedulerOptions {
   log: Logger;
   /** Latest report per cluster (console display). */
   onReport?: (r: DriftReport) => void;
+  /** Pool allocations to plan with (JobRepo.pools; see {@link checkDrift}). */
+  pools?: PoolAllocationRepo;
 }
 
 /** Periodic drift checks; one pass at a time, each cluster checked in turn. */
@@ -95,7 +102,7 @@ export class DriftScheduler {
     const out: DriftReport[] = [];
     for (const d of this.o.clusters()) {
       try {
-        const r = await checkDrift(await this.o.vcenter(d.vcenter), d);
+        const r = await checkDrift(await this.o.vcenter(d.vcenter), d, Date.now(), this.o.pools);
         if (r.missingHosts.length) this.log.info({ cluster: d.name, missingHosts: r.missingHosts }, 'members not in vCenter yet (not drift)');
         if (r.drifted) {
           this.log.warn({ cluster: d.name, steps: r.driftSteps.length }, 'cluster drifted from its file');

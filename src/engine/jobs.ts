@@ -68,6 +68,7 @@ import {
   AlreadyConnected, HostConnectFault, InvalidLogin, isTransientFault, ManagedObjectNotFound, SSLVerifyFault, VsphereFault,
 } from '../vsphere/faults.js';
 import { executeStep, PermanentStepError, readCurrent, REPLAN_AFTER, type ApplyContext } from './apply.js';
+import { poolAllocator } from './pools.js';
 import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, PlanError, type Step } from './plan.js';
 import type { JobOrigin, JobQueue, JobRef } from './queue.js';
 import type { CurrentState } from './state.js';
@@ -391,10 +392,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
 
   private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState): Step[] {
     const engineMaintenance = this.maintenanceRecord(state);
+    const poolAddress = poolAllocator(this.o.jobs.pools, desired, state);
     if (job.kind === 'configure-host') {
-      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] }, { engineMaintenance });
+      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] }, { engineMaintenance, poolAddress });
     }
-    return planCluster(desired, state, { engineMaintenance, existingOnly: job.kind === 'drift' });
+    return planCluster(desired, state, { engineMaintenance, poolAddress, existingOnly: job.kind === 'drift' });
   }
 
   /**
@@ -555,7 +557,9 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       state.hosts[uuid] = added;
       const member = memberByUuid(desired, uuid);
       const index = desired.hosts.indexOf(member);
-      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, { memberIndex: index, engineMaintenance: this.o.jobs.maintenanceHosts() });
+      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, {
+        memberIndex: index, engineMaintenance: this.o.jobs.maintenanceHosts(), poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
+      });
       return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
     }
     state.cluster = await vc.readCluster(desired.datacenter, desired.name);

@@ -24,6 +24,7 @@ import type {
 import {
   defaultHostState, type ClusterState, type CurrentState, type DasState, type DpmState, type DrsState, type HostState,
 } from './state.js';
+import type { PoolAddressFn } from './pools.js';
 
 /** Partial ClusterConfigSpecEx (modify=true semantics: unset members keep their value). */
 export interface ClusterSpec {
@@ -117,6 +118,11 @@ export interface PlanContext {
    * maintenance mode that is not listed was put there by someone else and is left in it.
    */
   engineMaintenance?: ReadonlySet<string>;
+  /**
+   * Pool addresses (engine/pools: persistent, stable per host). Without it a member gets
+   * `start + memberIndex` ({@link poolAddress}), which changes when members are inserted or removed.
+   */
+  poolAddress?: PoolAddressFn;
 }
 
 /** The desired state cannot be reached by planning (a fact the file or vCenter must change). */
@@ -235,8 +241,9 @@ function intToIp(n: number): string {
 }
 
 /**
- * The address a member gets from a pool: `start + memberIndex` (stable while the member order in
- * the file is). @throws PlanError when the pool is exhausted or missing.
+ * The address a member gets from a pool without an allocator: `start + memberIndex` — stable only
+ * while the member order in the file is. The job runner plans with {@link PlanContext.poolAddress}
+ * (engine/pools, persistent per host) instead. @throws PlanError when the pool is exhausted or missing.
  */
 export function poolAddress(pools: AddressPool[], poolName: string, memberIndex: number): { ip: string; netmask: string } {
   const pool = pools.find((p) => p.name === poolName);
@@ -247,13 +254,20 @@ export function poolAddress(pools: AddressPool[], poolName: string, memberIndex:
 }
 
 /** The HostVirtualNicSpec a VMkernel NIC must have on this host. @throws PlanError for a missing static address. */
-export function vnicSpecFor(desired: DesiredCluster, host: MemberHost, nic: VmkNicSpec, memberIndex: number): VnicSpecArgs {
+export function vnicSpecFor(desired: DesiredCluster, host: MemberHost, nic: VmkNicSpec, memberIndex: number, alloc?: PoolAddressFn): VnicSpecArgs {
   const a = nic.addressing;
   if (a.mode === 'dhcp') return { dhcp: true, mtu: nic.mtu };
   if (a.mode === 'static') {
     const ip = host.addresses[nic.device];
     if (!ip) throw new PlanError(`host ${host.fqdn} has no address for ${nic.device} (port group ${nic.portgroup})`);
     return { dhcp: false, ipAddress: ip, subnetMask: a.netmask, mtu: nic.mtu };
+  }
+  if (alloc) {
+    const pool = desired.pools.find((p) => p.name === a.pool);
+    if (!pool) throw new PlanError(`address pool ${a.pool} is not declared`);
+    const ip = alloc(host, nic, pool);
+    if (!ip) throw new PlanError(`address pool ${a.pool} (${pool.start}–${pool.end}) has no free address for ${host.fqdn} (port group ${nic.portgroup})`);
+    return { dhcp: false, ipAddress: ip, subnetMask: pool.netmask, mtu: nic.mtu };
   }
   const { ip, netmask } = poolAddress(desired.pools, a.pool, memberIndex);
   return { dhcp: false, ipAddress: ip, subnetMask: netmask, mtu: nic.mtu };
@@ -276,7 +290,7 @@ function policyDiffers<T extends object>(have: T | undefined, want: T | undefine
   return false;
 }
 
-function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, memberIndex: number, target: string): Step[] {
+function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, memberIndex: number, target: string, alloc?: PoolAddressFn): Step[] {
   const steps: Step[] = [];
   const uuid = host.uuid;
   for (const v of desired.vswitches) {
@@ -315,7 +329,7 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
   }
   const services: Step[] = [];
   for (const nic of desired.vmknics) {
-    const want = vnicSpecFor(desired, host, nic, memberIndex);
+    const want = vnicSpecFor(desired, host, nic, memberIndex, alloc);
     const have = cur.vmknics.find((n) => n.portgroup === nic.portgroup);
     const t = `${target} vmknic:${nic.portgroup}`;
     if (!have) {
@@ -353,10 +367,11 @@ function planTimeDnsOptions(desired: DesiredCluster, host: MemberHost, cur: Host
     if (!cur.ntpd.running) steps.push(mk('StartService', `${target} service:ntpd`, { id: 'ntpd' }, false, true, uuid));
   }
   // HostDnsConfig.hostName/domainName: the member's FQDN as the file declares it (the name vCenter
-  // adds the host by); a stateless host may come up as `localhost` when DHCP names nothing.
+  // adds the host by); a stateless host may come up as `localhost` when DHCP names nothing. A
+  // member named by a single label (not an FQDN: inventory names in tests) keeps the host's own.
   const dot = host.fqdn.indexOf('.');
-  const hostName = dot > 0 ? host.fqdn.slice(0, dot) : host.fqdn;
-  const domainName = dot > 0 ? host.fqdn.slice(dot + 1) : '';
+  const hostName = dot > 0 ? host.fqdn.slice(0, dot) : cur.dns.hostName;
+  const domainName = dot > 0 ? host.fqdn.slice(dot + 1) : cur.dns.domainName;
   const dnsHave = { hostName: cur.dns.hostName, domainName: cur.dns.domainName, servers: cur.dns.servers, searchDomains: cur.dns.searchDomains, dhcp: cur.dns.dhcp };
   const dnsWant = { hostName, domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains, dhcp: false };
   if (!same(dnsHave, dnsWant)) {
@@ -398,7 +413,7 @@ export function planHostSteps(desired: DesiredCluster, host: MemberHost, current
       throw new PlanError(`host ${host.fqdn} (${host.uuid}) is ${cur.connectionState} in vCenter; reconnect it first`);
     }
   }
-  const config = [...planNetwork(desired, host, cur, memberIndex, target), ...planTimeDnsOptions(desired, host, cur, target, host.uuid)];
+  const config = [...planNetwork(desired, host, cur, memberIndex, target, context.poolAddress), ...planTimeDnsOptions(desired, host, cur, target, host.uuid)];
   const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
   const leftInMaintenance = cur.inMaintenanceMode && (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false);
   if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));

@@ -55,4 +55,6 @@ export async function openStore(dataDir: string, log?: Logger): Promise<Store> {
 export { StoreOpenError } from './db.js';
 export type { HostRecord, HostState, HostSighting, BootEvent } from './hosts.js';
 export type { AuditEntry } from './audit.js';
+export type { PoolAllocation, PoolAllocationKey, PoolAllocationRequest } from './pools.js';
+export { PoolAllocationRepo } from './pools.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

@@ -4,6 +4,7 @@
  * result and fault, and log lines. Times are epoch milliseconds. JSON columns are decoded here.
  */
 import type { Database } from 'better-sqlite3';
+import { PoolAllocationRepo } from './pools.js';
 
 /** queued | running | succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'blocked' | 'cancelled';
@@ -94,7 +95,12 @@ function toStep(r: StepRow): JobStepRecord {
 
 /** Repository for jobs, their steps and log, and trusted host thumbprints. Synchronous (better-sqlite3). */
 export class JobRepo {
-  constructor(private readonly db: Database) {}
+  /** Address pool allocations (`pool_allocations`): the engine plans with them, so they travel with the job repository. */
+  readonly pools: PoolAllocationRepo;
+
+  constructor(private readonly db: Database) {
+    this.pools = new PoolAllocationRepo(db);
+  }
 
   /** Inserts a queued job. */
   create(j: { id: string; kind: JobKind; target: string; cluster?: string | null; vcenter?: string | null; requestedBy?: string | null; at: number }): JobRecord {
