@@ -4,7 +4,7 @@
  * protocol ports; from the other namespace (b) a crafted PXE client gets an OFFER and ACK as UEFI
  * x86-64 and an OFFER as BIOS, curl downloads a file over TFTP, downloads one over HTTP `/boot/`
  * in full and aborts another mid-body, and two hosts phone home (one unregistered, one malformed).
- * Then `/metrics` is scraped and the exact deltas asserted: DHCP replies by type and firmware,
+ * Then `/metrics` is scraped and the exact deltas asserted: DHCP replies by type, firmware and arch,
  * TFTP bytes equal to the file size, HTTP boot bytes equal to the complete file plus only the part
  * of the aborted one that was sent, downloads by result, phone-homes by result, and every active
  * gauge back to 0.
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { canUseNetns, createNetnsPair, type NetnsPair } from '../helpers/netns.js';
 import { MessageType, Opt } from '../../src/boot/dhcp/packet.js';
+import { archLabel } from '../../src/boot/dhcp/server.js';
 import { clientPacket, opt, pxeOptions, rawExchange, requireTool } from './dhcp-harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -150,10 +151,10 @@ describe('metrics of the whole server (namespace, real clients)', () => {
       v(m, 'tftp_transfers_completed_total') > v(before, 'tftp_transfers_completed_total'));
     const d = (name: string, labels = '') => v(after, name, labels) - v(before, name, labels);
 
-    expect(d('dhcp_replies_total', 'firmware="uefi",mode="full",type="offer"')).toBe(1);
-    expect(d('dhcp_replies_total', 'firmware="uefi",mode="full",type="ack"')).toBe(1);
-    expect(d('dhcp_replies_total', 'firmware="bios",mode="full",type="offer"')).toBe(1);
-    expect(d('dhcp_replies_total', 'firmware="bios",mode="full",type="ack"')).toBe(0);
+    expect(d('dhcp_replies_total', 'arch="7",firmware="uefi",mode="full",type="offer"')).toBe(1);
+    expect(d('dhcp_replies_total', 'arch="7",firmware="uefi",mode="full",type="ack"')).toBe(1);
+    expect(d('dhcp_replies_total', 'arch="0",firmware="bios",mode="full",type="offer"')).toBe(1);
+    expect(d('dhcp_replies_total', 'arch="0",firmware="bios",mode="full",type="ack"')).toBe(0);
 
     expect(d('tftp_transfers_started_total')).toBe(1);
     expect(d('tftp_transfers_completed_total')).toBe(1);
@@ -179,4 +180,8 @@ describe('metrics of the whole server (namespace, real clients)', () => {
       expect(text, name).toContain(`# TYPE statelesx_${name} `);
     }
   }, 120_000);
+
+  it('the DHCP arch label is bounded: RFC 4578 types 0-63 by number, above that "other", absent "none"', () => {
+    expect([0, 7, 16, 63, 64, 0xffff, undefined].map(archLabel)).toEqual(['0', '7', '16', '63', 'other', 'other', 'none']);
+  });
 });

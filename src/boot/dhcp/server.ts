@@ -102,7 +102,19 @@ export interface DhcpServer extends Service {
   readonly leases: FullModeResponder | undefined;
 }
 
-const replies = counter('dhcp_replies_total', 'DHCP replies sent, by mode, message type and client firmware', ['mode', 'type', 'firmware']);
+const replies = counter('dhcp_replies_total',
+  'DHCP replies sent, by mode, message type, client firmware and client system architecture (RFC 4578 option 93 type, "none" when absent)',
+  ['mode', 'type', 'firmware', 'arch']);
+
+/**
+ * The `arch` label: the RFC 4578 §2.1 client system architecture type as a decimal string for the
+ * IANA-registered range (0–63), `other` beyond it (a client-chosen 16-bit value must not grow the
+ * label set without bound), `none` when the client sent neither option 93 nor an `Arch:` vendor class.
+ */
+export function archLabel(arch: number | undefined): string {
+  if (arch === undefined) return 'none';
+  return arch >= 0 && arch <= 63 ? String(arch) : 'other';
+}
 const dropped = counter('dhcp_dropped_total', 'DHCP packets dropped undecoded or unanswered, by reason', ['reason']);
 const exhausted = counter('dhcp_pool_exhausted_total', 'DISCOVERs not answered because the pool was full');
 
@@ -303,7 +315,7 @@ class DhcpService implements DhcpServer {
       }
     });
     const firmware = firmwareLabel(c);
-    replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware });
+    replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware, arch: archLabel(c.arch) });
     if (boot) this.recordBoot(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
     else if (type === MessageType.NAK) this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
     else if (this.log.isLevelEnabled('debug')) this.log.debug({ ...ctx, type: TYPE_NAMES[type], address, to: target.address }, 'DHCP reply sent');
