@@ -17,9 +17,11 @@ export function installHttpMetrics(app: FastifyInstance): void {
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` });
-    // onResponse also runs on a response 'error' (destroyed mid-body): count only a body sent in full.
+    // onResponse also runs on a response 'error' (destroyed mid-body): count only a body that was
+    // ended and not destroyed, i.e. handed to the socket in full.
     const len = Number(reply.getHeader('content-length'));
-    if (reply.raw.writableFinished && req.method !== 'HEAD' && Number.isFinite(len) && len > 0) httpBytes.inc({ route }, len);
+    const whole = reply.raw.writableEnded && !reply.raw.destroyed;
+    if (whole && req.method !== 'HEAD' && Number.isFinite(len) && len > 0) httpBytes.inc({ route }, len);
     httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });
 }
