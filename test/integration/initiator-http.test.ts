@@ -45,12 +45,14 @@ describe('HTTP phone-home', () => {
     const refused = await app.inject({ method: 'POST', url: '/api/v1/phone-home', payload: { uuid: U } });
     expect(refused.statusCode).toBe(403);
     expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
-    expect(refused.json()).toMatchObject({ status: 403, reason: 'token-missing' });
+    // the declared response schema (problem+json) serializes every member, the extension `reason` included
+    expect(refused.json()).toEqual({ type: 'forbidden', title: 'Phone-home refused', status: 403, detail: 'refused: token-missing', reason: 'token-missing' });
     const n = fx.store.phoneHomes.count();
     for (const payload of [{ hostname: 'x' }, { uuid: U, colour: 'blue' }, { uuid: 'nope' }, { uuid: U, mac: 'zz' }, { uuid: 42 }]) {
       const bad = await app.inject({ method: 'POST', url: '/api/v1/phone-home', payload });
       expect(bad.statusCode, JSON.stringify(payload)).toBe(400);
       expect(bad.json().reason, JSON.stringify(payload)).toMatch(/schema|bad-uuid|bad-mac/);
+      expect(bad.json(), JSON.stringify(payload)).toMatchObject({ type: 'validation-error', title: 'Invalid phone-home', status: 400, detail: expect.any(String) });
     }
     expect(fx.store.phoneHomes.count()).toBe(n);
   });
