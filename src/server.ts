@@ -197,7 +197,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log,
         queue: jobs,
         clusters: clusterService(clusters),
-        engine: engineService(clusters, { connect: jobs.vcenter.bind(jobs), shared: true }),
+        engine: engineService(clusters, { connect: jobs.vcenter.bind(jobs), shared: true }, Date.now, store.jobs.pools),
         jobs: storeJobReader(store),
         images: imageService(config['images-dir'], (image) => [
           ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),

@@ -11,8 +11,7 @@ import { createLogger, silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 import { lockDataDir } from '../store/datadir-lock.js';
 import { loadClusterDir, type LoadedClusters } from '../engine/cluster-source.js';
-import { readCurrent } from '../engine/apply.js';
-import { planCluster, type Step } from '../engine/plan.js';
+import type { Step } from '../engine/plan.js';
 import { checkDrift } from '../engine/drift.js';
 import { JobRunner } from '../engine/jobs.js';
 import { vcenterConnector } from '../engine/vsphere-adapter.js';
@@ -44,12 +43,15 @@ export function registerClusterEngineCommands(cluster: Command): void {
     .action(async (name: string, opts: Record<string, string | undefined>) => {
       const { config, desired } = await setup(opts, name);
       const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+      // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
+      const store = await openStore(config['data-dir'], silentLogger);
       try {
-        const steps = planCluster(desired, await readCurrent(vc, desired, desired.hosts.map((h) => h.uuid)));
+        const steps = (await checkDrift(vc, desired, Date.now(), store.jobs.pools)).steps;
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify({ cluster: name, steps }, null, 2)}\n`);
         else process.stdout.write(steps.length ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n` : `cluster ${name}: vCenter matches the file (0 steps)\n`);
       } finally {
         await vc.close();
+        store.close();
       }
     });
 
@@ -88,8 +90,9 @@ export function registerClusterEngineCommands(cluster: Command): void {
     .action(async (name: string, opts: Record<string, string | undefined>) => {
       const { config, desired } = await setup(opts, name);
       const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+      const store = await openStore(config['data-dir'], silentLogger);
       try {
-        const r = await checkDrift(vc, desired);
+        const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools);
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else {
           process.stdout.write(r.drifted ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n` : `cluster ${name}: no drift\n`);
@@ -98,6 +101,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
         if (r.drifted) process.exitCode = 2;
       } finally {
         await vc.close();
+        store.close();
       }
     });
 }

@@ -16,6 +16,7 @@ import { ImageLibrary, type ImageManifest } from '../images/image.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
+import type { PoolAllocationRepo } from '../store/pools.js';
 import { PlanError, type Step } from '../engine/plan.js';
 import {
   ThumbprintMismatchError, VsphereFault, VsphereHttpError, VsphereNetworkError, VsphereTimeoutError, VsphereTlsError,
@@ -142,10 +143,11 @@ export function engineProblem(vcenter: string, cluster: string, phase: 'connect'
 
 /**
  * Plan and drift over the cluster repository and a vCenter source. A per-call source's session is
- * logged out in `finally`; a shared one is left to its owner.
+ * logged out in `finally`; a shared one is left to its owner. With `pools` (JobRepo.pools), pool
+ * addresses are planned from the store's stable allocations, as apply does.
  * @throws HttpProblem (see {@link EngineService}) — 404 for a cluster no valid file defines
  */
-export function engineService(repo: ClusterRepository, source: VcenterSource, now: () => number = Date.now): EngineService {
+export function engineService(repo: ClusterRepository, source: VcenterSource, now: () => number = Date.now, pools?: PoolAllocationRepo): EngineService {
   const report = async (name: string): Promise<DriftView> => {
     const desired = repo.get(name);
     if (!desired) throw problems.notFound(`cluster ${name}`);
@@ -156,7 +158,7 @@ export function engineService(repo: ClusterRepository, source: VcenterSource, no
       throw engineProblem(desired.vcenter, name, 'connect', e);
     }
     try {
-      const r = await checkDrift(vc, desired, now());
+      const r = await checkDrift(vc, desired, now(), pools);
       const view = (steps: Step[]): PlanStep[] => steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) }));
       return { cluster: r.cluster, at: r.at, drifted: r.drifted, steps: view(r.steps), driftSteps: view(r.driftSteps), missingHosts: r.missingHosts };
     } catch (e) {
