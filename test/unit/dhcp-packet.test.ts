@@ -65,6 +65,9 @@ describe('decoding real firmware captures', () => {
     expect(c.broadcast).toBe(true);
     expect(c.uuid).toBe(UUID);
     expect(firmwareLabel(c)).toBe('uefi');
+    // RFC 4578 §2.1 arch types: each CPU its own label (IA32 and ARM32 UEFI cannot run x64/arm64 loaders).
+    expect([0, 6, 7, 9, 10, 11, 16, 99, undefined].map((arch) => firmwareLabel({ arch, isIpxe: false })))
+      .toEqual(['bios', 'uefi-ia32', 'uefi', 'uefi', 'uefi-arm32', 'uefi-arm64', 'uefi-http', 'other', 'none']);
     const again = pkts.map(clientInfoOf).filter((x) => x.messageType === MessageType.DISCOVER && !x.vendorClass);
     expect(again.length).toBe(1);
     expect(again[0]!.mac).toBe('52:54:00:12:34:56');

@@ -141,13 +141,15 @@ export function clientInfoOf(p: DhcpPacket): ClientInfo {
   };
 }
 
-/** A short firmware label for logs, metrics and boot events: `bios`, `uefi`, `uefi-arm64`, `uefi-http`, `ipxe`, `none` (no arch), `other`. */
+/** A short firmware label for logs, metrics and boot events: `bios`, `uefi` (x86-64), `uefi-ia32`, `uefi-arm32`, `uefi-arm64`, `uefi-http`, `ipxe`, `none` (no arch), `other`. */
 export function firmwareLabel(c: Pick<ClientInfo, 'arch' | 'isIpxe'>): string {
   if (c.isIpxe) return 'ipxe';
   switch (c.arch) {
     case ClientArch.BIOS_X86: return 'bios';
-    case ClientArch.EFI_IA32: case ClientArch.EFI_BC: case ClientArch.EFI_X86_64: return 'uefi';
-    case ClientArch.EFI_ARM32: case ClientArch.EFI_ARM64: return 'uefi-arm64';
+    case ClientArch.EFI_IA32: return 'uefi-ia32';
+    case ClientArch.EFI_BC: case ClientArch.EFI_X86_64: return 'uefi';
+    case ClientArch.EFI_ARM32: return 'uefi-arm32';
+    case ClientArch.EFI_ARM64: return 'uefi-arm64';
     case ClientArch.EFI_X86_64_HTTP: return 'uefi-http';
     default: return c.arch === undefined ? 'none' : 'other';
   }
