@@ -53,6 +53,14 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
     return events.sort((a, b) => b.at - a.at).slice(0, req.query.limit);
   });
 
+  app.get<{ Querystring: { limit: number } }>('/api/v1/boots', {
+    schema: {
+      tags: ['hosts'], summary: 'Recent boots of every host (including requests known by MAC only), newest first',
+      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+      response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
+    },
+  }, async (req) => store.hosts.bootEvents({ limit: req.query.limit }));
+
   app.get<{ Params: { uuid: string } }>('/api/v1/hosts/:uuid/jobs', {
     schema: { tags: ['hosts'], summary: 'Current and past jobs of a host', params: uuidParams, response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses } },
   }, async (req) => {

@@ -1,8 +1,8 @@
 /**
  * Jobs: `/api/v1/jobs` — list, one job with its steps, its log, and live updates as
  * Server-Sent Events (WHATWG HTML §9.2: `event:` / `id:` / `data:` lines). The stream sends
- * `log` events (one per log line, `id` = line id, so `Last-Event-ID` resumes), `job` events when the
- * state changes, and ends after the job reaches a final state.
+ * `log` events (one per log line, `id` = line id, so `Last-Event-ID` resumes), `job` events (the job
+ * with its steps) when its state or a step changes, and ends after the job reaches a final state.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebContext } from '../context.js';
@@ -19,13 +19,17 @@ const POLL_MS = 400;
 /** Longest a stream stays open, ms (clients reconnect with Last-Event-ID). */
 const MAX_STREAM_MS = 30 * 60_000;
 
-/** Streams a job's log and state as SSE until it is final, the client leaves, or the time cap. */
+/**
+ * Streams a job's log, state and steps as SSE until it is final, the client leaves, or the time
+ * cap. A `job` event (the job with its steps) is sent first and then whenever the job's state or a
+ * step (added, state, fault, times) changes.
+ */
 export function streamJob(jobs: JobReader, req: FastifyRequest, reply: FastifyReply, id: string, afterId: number): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   let last = afterId;
-  let lastState = '';
+  let lastJob = '';
   let closed = false;
   const started = Date.now();
   const send = (event: string, data: unknown, eventId?: number) => {
@@ -39,9 +43,13 @@ export function streamJob(jobs: JobReader, req: FastifyRequest, reply: FastifyRe
         send('log', line, line.id);
         last = line.id;
       }
-      if (job && job.state !== lastState) {
-        lastState = job.state;
-        send('job', { ...job, steps: jobs.steps(id) });
+      if (job) {
+        const view = { ...job, steps: jobs.steps(id) };
+        const seen = JSON.stringify(view);
+        if (seen !== lastJob) {
+          lastJob = seen;
+          send('job', view);
+        }
       }
       if (!job || FINAL.has(job.state) || Date.now() - started > MAX_STREAM_MS) {
         send('end', { state: job?.state ?? 'unknown' });
@@ -102,9 +110,9 @@ export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<
 
   app.get<{ Params: { id: string } }>('/api/v1/jobs/:id/events', {
     schema: {
-      tags: ['jobs'], summary: 'Live log and state as Server-Sent Events (text/event-stream)', params: idParams, produces: ['text/event-stream'],
+      tags: ['jobs'], summary: 'Live log, state and steps as Server-Sent Events (text/event-stream)', params: idParams, produces: ['text/event-stream'],
       response: {
-        200: { type: 'string', description: 'an event stream: `log` events (id = log line id; resume with Last-Event-ID), `job` events on state changes, then `end`' },
+        200: { type: 'string', description: 'an event stream: `log` events (id = log line id; resume with Last-Event-ID), `job` events (the job with its steps) when the state or a step changes, then `end`' },
         ...errorResponses,
       },
     },

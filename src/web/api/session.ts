@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { errorResponses } from '../schemas.js';
 import { csrfTokenOf, login, loginRateLimit, logout, setupFirstAdmin } from '../auth/plugin.js';
-import { hasSetupToken } from '../auth/tokens.js';
+import { hasSetupToken, setupTokenValid } from '../auth/tokens.js';
 
 const sessionOut = {
   type: 'object',
@@ -47,6 +47,15 @@ export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Prom
     logout(ctx, req, reply);
     return reply.code(204).send();
   });
+
+  app.get<{ Querystring: { token: string } }>('/api/v1/setup', {
+    config: { auth: 'public' },
+    schema: {
+      tags: ['session'], summary: 'Whether a one-time setup token is the outstanding one (checks it without using it up)',
+      querystring: { type: 'object', required: ['token'], properties: { token: { type: 'string', minLength: 1, maxLength: 256 } } },
+      response: { 200: { type: 'object', required: ['valid'], properties: { valid: { type: 'boolean' } } }, ...errorResponses },
+    },
+  }, async (req) => ({ valid: setupTokenValid(ctx.deps.store.settings, req.query.token) }));
 
   app.post<{ Body: { token: string; username: string; password: string } }>('/api/v1/setup', {
     config: { auth: 'public' }, onRequest: limited,
