@@ -112,7 +112,7 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
     await imageRoutes(scope, ctx, tracker);
     await jobRoutes(scope, ctx);
     await adminRoutes(scope, ctx);
-    await consoleRoutes(scope, ctx, tracker);
+    await consoleRoutes(scope);
   });
   return app;
 }
