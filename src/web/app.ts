@@ -60,7 +60,12 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
     // values (phone-home and setup-link tokens) redacted.
     loggerInstance: deps.log.child({ subsystem: 'http' }, { serializers: { req: serializeRequest, url: serializeUrl } }),
     genReqId: () => randomUUID().slice(0, 8),
-    logController: new LogController({ requestIdLogLabel: 'req' }),
+    // The request id is `reqId` (not `req`: that key is the serialized request of fastify's
+    // "incoming request" line, and a `req` binding went through the request serializer and lost
+    // the id); every request's child logger also binds the client address:port.
+    logController: new LogController({ requestIdLogLabel: 'reqId' }),
+    childLoggerFactory: (logger, bindings, opts, raw) =>
+      logger.child({ ...bindings, client: `${raw.socket?.remoteAddress ?? '?'}:${raw.socket?.remotePort ?? '?'}` }, opts),
     bodyLimit: 8 * 1024 * 1024,
     trustProxy: false,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),

@@ -80,14 +80,6 @@ function clientAddress(req: FastifyRequest): string {
   return req.ip.replace(/^::ffff:/, '');
 }
 
-/**
- * `client` of a log line: `address:port` like TFTP's. `req.log` already carries the request id and
- * `subsystem: 'http'` (src/web/app.ts); re-binding either would write the JSON key twice.
- */
-function clientOf(req: FastifyRequest): string {
-  return `${clientAddress(req)}:${req.socket.remotePort ?? 0}`;
-}
-
 /** Matches `If-None-Match` (weak comparison, RFC 9110 §13.1.2) against our ETag. */
 function noneMatch(header: string, etag: string): boolean {
   if (header.trim() === '*') return true;
@@ -115,10 +107,10 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
         });
       } catch (e) {
         if (e instanceof PathRejectedError) {
-          req.log.warn({ client: clientOf(req), path: rawPath, reason: e.reason }, 'boot path refused');
+          req.log.warn({ path: rawPath, reason: e.reason }, 'boot path refused');
           return reply.code(403).type('text/plain').send(`${e.message}\n`);
         }
-        req.log.error({ client: clientOf(req), err: e, path: rawPath }, 'boot file lookup failed');
+        req.log.error({ err: e, path: rawPath }, 'boot file lookup failed');
         return reply.code(500).type('text/plain').send('internal error\n');
       }
       if (!file) return reply.code(404).type('text/plain').send('not found\n');
@@ -171,10 +163,10 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
           written += n;
           bytesSent.inc(n);
         });
-        if (failed) req.log.warn({ client: clientOf(req), err: failed, path: rawPath }, 'boot file download cut short');
+        if (failed) req.log.warn({ err: failed, path: rawPath }, 'boot file download cut short');
         else result = written === length ? 'complete' : 'aborted';
       } catch (e) {
-        req.log.error({ client: clientOf(req), err: e, path: rawPath }, 'boot file could not be opened');
+        req.log.error({ err: e, path: rawPath }, 'boot file could not be opened');
         return reply.code(500).type('text/plain').send('internal error\n');
       } finally {
         activeDownloads.dec();
