@@ -75,6 +75,16 @@ function applyToState(cluster: ClusterState, hosts: Record<string, HostState | u
   }
 }
 
+/** The desired cluster applied to an empty state: the state, and its first host's desired and current state. */
+function convergedFirstHost() {
+  const d = desired();
+  const cluster: ClusterState = {};
+  const hosts: Record<string, HostState | undefined> = {};
+  applyToState(cluster, hosts, planCluster(d, { cluster, hosts }));
+  const h = d.hosts[0]!;
+  return { d, cluster, hosts, h, st: hosts[h.uuid]! };
+}
+
 describe('engine plan', () => {
   it('plans a new datacenter, cluster and two hosts in the documented order, then converges to zero steps', () => {
     const d = desired();
@@ -128,12 +138,7 @@ describe('engine plan', () => {
   });
 
   it('enters maintenance mode only for a host with VMs and a disruptive change', () => {
-    const d = desired();
-    const cluster: ClusterState = {};
-    const hosts: Record<string, HostState | undefined> = {};
-    applyToState(cluster, hosts, planCluster(d, { cluster, hosts }));
-    const h = d.hosts[0]!;
-    const st = hosts[h.uuid]!;
+    const { d, cluster, h, st } = convergedFirstHost();
     st.vmCount = 3;
     st.ntpServers = [];
     expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual(['UpdateDateTimeConfig']);
@@ -144,12 +149,7 @@ describe('engine plan', () => {
   });
 
   it('takes a host out of maintenance mode when the engine\'s record says it put it there, never otherwise', () => {
-    const d = desired();
-    const cluster: ClusterState = {};
-    const hosts: Record<string, HostState | undefined> = {};
-    applyToState(cluster, hosts, planCluster(d, { cluster, hosts }));
-    const h = d.hosts[0]!;
-    const st = hosts[h.uuid]!;
+    const { d, cluster, hosts, h, st } = convergedFirstHost();
     st.vmCount = 3;
     st.inMaintenanceMode = true;
     // in sync, in maintenance mode by the operator: nothing
@@ -170,12 +170,7 @@ describe('engine plan', () => {
   });
 
   it('moves a service: deselects it from the managed NIC that should not carry it', () => {
-    const d = desired();
-    const cluster: ClusterState = {};
-    const hosts: Record<string, HostState | undefined> = {};
-    applyToState(cluster, hosts, planCluster(d, { cluster, hosts }));
-    const h = d.hosts[0]!;
-    const st = hosts[h.uuid]!;
+    const { d, cluster, h, st } = convergedFirstHost();
     const vsanDev = st.vmknics.find((n) => n.portgroup === 'vSAN')!.device;
     st.services.vmotion = [...(st.services.vmotion ?? []), vsanDev];
     const steps = planHost(d, h, { cluster, host: st });
