@@ -91,7 +91,7 @@ describe('loadConfig', () => {
       ['http: { port: 8080, tls-crt: a.pem }\n', 1, 'http.tls-crt', /unknown key "tls-crt"/],
       ['initiator:\n  require_token: false\n', 2, 'initiator.require_token', /unknown key/],
       ['engine:\n  max-attempt: 3\n', 2, 'engine.max-attempt', /unknown key/],
-      ['dhcp:\n  mode: full\n  boot-files:\n    bios: undionly.kpxe\n    efi: ipxe.efi\n', 5, 'dhcp.boot-files.efi', /the keys of dhcp\.boot-files are: bios, uefi, uefi-arm64, ipxe/],
+      ['dhcp:\n  mode: full\n  boot-files:\n    bios: undionly.kpxe\n    efi: ipxe.efi\n', 5, 'dhcp.boot-files.efi', /the keys of dhcp\.boot-files are: bios, uefi, uefi-arm64, uefi-ia32, uefi-arm32, ipxe/],
       ['dhcp:\n  reservations:\n    - mac: 00:50:56:00:00:01\n      address: 10.0.0.5\n      host-name: esx1\n', 5, 'dhcp.reservations.0.host-name', /unknown key "host-name" \(the keys of dhcp\.reservations\.0 are: mac, address, hostname\)/],
       ['vcenters:\n  - name: vc\n    url: https://vc.example/sdk\n    username: u\n    password-env: P\n    timeout: 5000\n', 6, 'vcenters.0.timeout', /unknown key "timeout" .*timeout-ms/],
       ['credentials:\n  - { name: esxi, username: root, password-env: P, user: x }\n', 2, 'credentials.0.user', /unknown key "user"/],
