@@ -168,14 +168,17 @@ export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
       }
       const a = app.server.address() as AddressInfo;
       bound = { address: a.address, port: a.port };
+      // An address a browser can open: the advertised one, else loopback for a wildcard bind.
+      const shown = config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
+      const base = `${tls ? 'https' : 'http'}://${shown}:${a.port}`;
+      announce(`statelesx: console at ${base}/`);
       if (deps.store.users.count() === 0) {
         const token = issueSetupToken(deps.store.settings);
-        const shown = config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
-        const url = `${tls ? 'https' : 'http'}://${shown}:${a.port}/setup?token=${token}`;
+        const url = `${base}/setup?token=${token}`;
         deps.log.warn({ subsystem: 'http' }, 'no console user exists yet: open the one-time setup link printed on stdout, or run `statelesx user add NAME --role admin`');
         announce(`statelesx: create the first admin (one-time link): ${url}`);
       }
-      deps.log.info({ subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls) }, `console at ${tls ? 'https' : 'http'}://${a.address}:${a.port}/`);
+      deps.log.info({ subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls), url: `${base}/` }, 'console listening');
     },
     async close() {
       if (app) await app.close();

@@ -38,6 +38,7 @@ describe('HTTP service over TLS', () => {
   let svc: HttpService;
   let ca: Buffer;
   let link = '';
+  const announced: string[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-tls-'));
@@ -54,7 +55,7 @@ describe('HTTP service over TLS', () => {
       http: { port: 0, 'tls-cert': join(dir, 'cert.pem'), 'tls-key': join(dir, 'key.pem') },
     });
     store = await openStore(config['data-dir']);
-    svc = createHttpService(config, { store, log: silentLogger }, (l) => { link = l; });
+    svc = createHttpService(config, { store, log: silentLogger }, (l) => { announced.push(l); link = l; });
     await svc.start();
   });
   afterAll(async () => {
@@ -67,6 +68,8 @@ describe('HTTP service over TLS', () => {
     const port = svc.address()!.port;
     const m = /(https:\/\/127\.0\.0\.1:(\d+)\/setup\?token=([A-Za-z0-9_-]+))/.exec(link);
     expect(m?.[2]).toBe(String(port));
+    // Where the console is, as a URL a browser can open (not the 0.0.0.0 or :: it may be bound to).
+    expect(announced[0]).toBe(`statelesx: console at https://127.0.0.1:${port}/`);
     const token = m![3]!;
     const page = await httpsCall(port, ca, 'GET', `/setup?token=${token}`);
     expect(page.status).toBe(200);
