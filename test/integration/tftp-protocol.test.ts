@@ -332,6 +332,36 @@ describe('TFTP transfer behaviour', () => {
     expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
+  it('stays alive through a client silence longer than its quick resends, up to retries × timeout-ms (atftp re-ACKs only after 5 s)', async () => {
+    // On a fast link the RTO adapts down to the floor (5 ms here), so the 3 resends of a lost ACK's
+    // window all go out within ~100 ms; the transfer must still be there when the slow client's own
+    // timer repeats its ACK 1.5 s later (give-up: 3 retries × 1000 ms timeout = 3 s of silence).
+    const s = await startServer({ 'timeout-ms': 1000, retries: 3 }, { minRtoMs: 5 });
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
+    const chunks: Buffer[] = [];
+    for (let block = 1; ; block++) {
+      let r = await p.recv();
+      expect(r?.packet).toMatchObject({ op: Opcode.DATA, block });
+      if (block === 6) {
+        // Our ACK of block 6 "is lost": the server resends DATA 6 quickly, then we stay silent.
+        const t0 = Date.now();
+        while (Date.now() - t0 < 1500) {
+          const again = await p.recv(1600 - (Date.now() - t0));
+          if (!again) break;
+          expect(again.packet).toMatchObject({ op: Opcode.DATA, block: 6 });
+          r = again;
+        }
+      }
+      const data = Buffer.from((r!.packet as { data: Buffer }).data);
+      chunks.push(data);
+      p.send(encodeAck(block), r!.from.port);
+      if (data.length < 512) break;
+    }
+    expect(Buffer.concat(chunks)).toEqual(file5200);
+    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+  });
+
   it('windowsize 8: an ACK of block 3 inside the window → the server goes back and sends from block 4', async () => {
     const s = await startServer({ 'timeout-ms': 5000 }, { minRtoMs: 5000 });
     const p = await peer();

@@ -16,8 +16,13 @@
  *
  * Retransmission timer (RFC 6298 shape): initial RTO = negotiated timeout or config timeout-ms;
  * smoothed RTT from ACKs of windows that were not retransmitted (Karn); RTO doubles on timeout,
- * bounded by [minRto, maxRto]; after `retries` timeouts without progress the transfer is dropped
- * and its socket and file descriptor are freed (abandoned tsize probes, vanished clients).
+ * bounded by [minRto, maxRto]; after `retries` timeouts without progress, and no sooner than
+ * `retries` × the initial timeout since the last progress, the transfer is dropped and its socket
+ * and file descriptor are freed (abandoned tsize probes, vanished clients). The second bound is
+ * for clients whose own retry timer is slow: with the RTO adapted down to a few ms on a fast
+ * link, six quick resends can all fall inside one client timeout (atftp waits 5 s before it
+ * repeats its ACK, and ignores a resent window of blocks it already has), and the transfer must
+ * still be alive when that ACK comes.
  *
  * Datagrams from another address/port get ERROR 5 "Unknown transfer ID" (RFC 1350 §4) and do not
  * touch the transfer.
@@ -134,6 +139,10 @@ export class Transfer {
   private retransmitted = false;
   private timer: NodeJS.Timeout | null = null;
   private timerMs = 0;
+  /** When the client last made progress (an ACK that moved the window, or the start), ms. */
+  private progressAt = performance.now();
+  /** Least silence before giving up: retries × the initial timeout (see the module comment), ms. */
+  private readonly giveUpMs: number;
 
   private bytesSent = 0;
   private bytesUnflushed = 0;
@@ -155,6 +164,7 @@ export class Transfer {
     // A negotiated timeout (RFC 2349) is the most the client expects to wait; otherwise back off further.
     this.maxRto = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(params.maxRtoMs, neg.timeoutMs);
     this.rto = Math.max(params.minRtoMs, Math.min(neg.timeoutMs, this.maxRto));
+    this.giveUpMs = params.maxRetries * neg.timeoutMs;
     this.oack = neg.oack ? encodeOack(neg.oack) : null;
   }
 
@@ -360,6 +370,7 @@ export class Transfer {
     if (this.state === 'oack') {
       if (ack16 !== 0) return;
       this.retries = 0;
+      this.progressAt = performance.now();
       if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
       this.enterData();
       return;
@@ -378,6 +389,7 @@ export class Transfer {
     if (abs === this.lastAcked || abs > this.lastSent) return; // duplicate or stale: the timer resends
     this.lastAcked = abs;
     this.retries = 0;
+    this.progressAt = performance.now();
     if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
     else this.resetRto();
     if (abs === this.lastBlock) {
@@ -432,9 +444,9 @@ export class Transfer {
   private onTimeout(): void {
     if (this.state === 'done' || this.state === 'init' || this.reading) return;
     this.retries++;
-    if (this.retries > this.p.maxRetries) {
+    if (this.retries > this.p.maxRetries && performance.now() - this.progressAt >= this.giveUpMs) {
       const what = this.state === 'oack' ? 'ACK of the OACK' : `ACK of block ${this.lastAcked + 1}`;
-      this.fail('timeout', `no ${what} after ${this.p.maxRetries} retransmissions`, false);
+      this.fail('timeout', `no ${what} after ${this.retries - 1} retransmissions over ${((performance.now() - this.progressAt) / 1000).toFixed(1)} s`, false);
       return;
     }
     this.cancelBurst();
