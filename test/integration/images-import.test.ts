@@ -109,20 +109,19 @@ describe('image import', () => {
     mkdirSync(src);
     writeFileSync(join(src, 'boot.cfg'), 'kernel=/b.b00\nmodules=/m0.v00\n');
     for (let i = 0; i < 1500; i++) writeFileSync(join(src, i === 0 ? 'b.b00' : `m${i - 1}.v00`), `f${i}`);
-    // stderr is a pipe we do not read: once its buffer fills, the CLI blocks mid-import (sync pipe
-    // writes on Linux) and is killed there.
+    // The first progress line says the copy has begun: stop the CLI there at once (SIGSTOP, so a
+    // fast machine cannot finish the import before the kill), then SIGKILL it mid-import.
     const child = spawn(TSX, ['src/cli/main.ts', 'image', 'import', src, '--name', 'killed', '--images-dir', imagesDir], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     await new Promise<void>((resolve) => {
       const onData = (d: Buffer) => {
         if (/^copy /m.test(d.toString())) {
+          process.kill(-child.pid!, 'SIGSTOP');
           child.stderr!.off('data', onData);
           resolve();
         }
       };
       child.stderr!.on('data', onData);
     });
-    child.stderr!.pause();
-    await new Promise((r) => setTimeout(r, 1500));
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('close', r));
     expect(visible(imagesDir)).toEqual([]);
