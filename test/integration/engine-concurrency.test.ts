@@ -3,6 +3,7 @@
  * (`-method-delay`) so that jobs overlap, the number of host jobs running at once against one
  * vCenter reaches the limit and never exceeds it — for the default (8) and for a lower setting.
  */
+import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
@@ -18,15 +19,11 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (group: number, i: number) => `4c4c4544-0031-3510-80${String(group).padStart(2, '0')}-${i.toString(16).padStart(12, '0')}`;
 
 function cluster(name: string, group: number, n: number): DesiredCluster {
-  return {
-    name, datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: `/clusters/${name}.xml`,
-    ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
-    drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
-    dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
-    vswitches: [], portgroups: [{ name: 'vMotion', vswitch: 'vSwitch0', vlanId: 20 }],
-    vmknics: [], pools: [], ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [],
+  return desiredCluster({
+    name,
+    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch0', vlanId: 20 }],
     hosts: Array.from({ length: n }, (_, i) => ({ fqdn: `c${group}h${i}.lab`, uuid: uuid(group, i), addresses: {} })),
-  };
+  });
 }
 
 /** Most jobs running at the same time, from their start/finish times (a finish at t comes before a start at t). */

@@ -4,6 +4,7 @@
  * (engine.drift-remediate) fixes the cluster and the members already in vCenter — it never adds a
  * host (the simulator would add any name, so an AddHost_Task would show).
  */
+import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
@@ -19,16 +20,13 @@ const P = '4c4c4544-0031-3510-8052-a1c04f303031'; // booted, in vCenter
 const M = '4c4c4544-0031-3510-8052-a1c04f303032'; // declared, never booted
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
-const desired: DesiredCluster = {
-  name: 'dr', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/dr.xml',
-  ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
-  drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
-  dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
+const desired: DesiredCluster = desiredCluster({
+  name: 'dr',
   vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
   portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
-  vmknics: [], pools: [], ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] }, advanced: [],
+  ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] },
   hosts: [{ fqdn: 'esxp.lab', uuid: P, addresses: {} }, { fqdn: 'esxm.lab', uuid: M, addresses: {} }],
-};
+});
 
 describe('drift: missing members and scheduled remediation (vcsim)', () => {
   let sim: Vcsim;

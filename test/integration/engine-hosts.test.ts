@@ -3,6 +3,7 @@
  * own cluster DC0_C0 whose hosts run VMs (`-vm 2`): maintenance mode entered by the engine is
  * always left again, even when the job that entered it died before its exit step.
  */
+import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
@@ -18,16 +19,11 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
 /** The model's cluster DC0_C0 with two of its hosts; "VM Network" moves to VLAN 10 (disruptive). */
 function modelCluster(extraVlan: number): DesiredCluster {
-  return {
-    name: 'DC0_C0', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/DC0_C0.xml',
-    ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
-    drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
-    dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
-    vswitches: [],
+  return desiredCluster({
+    name: 'DC0_C0',
     portgroups: [{ name: 'VM Network', vswitch: 'vSwitch0', vlanId: 10 }, { name: 'Extra', vswitch: 'vSwitch0', vlanId: extraVlan }],
-    vmknics: [], pools: [], ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [],
     hosts: [{ fqdn: 'DC0_C0_H0', uuid: H0, addresses: {} }, { fqdn: 'DC0_C0_H1', uuid: H1, addresses: {} }],
-  };
+  });
 }
 
 function config(sim: Vcsim): Config {

@@ -4,6 +4,7 @@
  * an address held by one member is never handed to another. Against the vCenter simulator: after
  * such an edit of the member list, a re-apply makes no UpdateVirtualNic call for the hosts that stayed.
  */
+import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
@@ -19,17 +20,16 @@ const uuid = (n: number) => `4c4c4544-0050-3510-8052-b3c04f4e32${String(n).padSt
 const member = (n: number): MemberHost => ({ fqdn: `esx${n}.pool.example`, uuid: uuid(n), addresses: {} });
 
 function cluster(hosts: MemberHost[]): DesiredCluster {
-  return {
-    name: 'pooled', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/pooled.xml',
-    ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
+  return desiredCluster({
+    name: 'pooled',
     drs: { enabled: false, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
     dpm: { enabled: false, automationLevel: 'manual', threshold: 3 },
     vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic2'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
     portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
     vmknics: [{ device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'pool', pool: 'vmotion' }, mtu: 9000, services: ['vmotion'] }],
     pools: [{ name: 'vmotion', start: '10.20.0.10', end: '10.20.0.14', netmask: '255.255.255.0' }],
-    ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [], hosts,
-  };
+    hosts,
+  });
 }
 
 describe('pool allocations in the store', () => {

@@ -3,6 +3,7 @@
  * per-call delay so the job takes a while), is killed with SIGKILL after its first AddHost_Task,
  * and a new process resumes the job from the store; the job completes without adding a host twice.
  */
+import { desiredCluster, HA_OFF } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -16,18 +17,16 @@ const U = ['4c4c4544-0031-3510-8052-c1c04f303031', '4c4c4544-0031-3510-8052-c1c0
 const CHILD = resolve(import.meta.dirname, '../helpers/engine-job-child.ts');
 
 function desired(): DesiredCluster {
-  return {
-    name: 'crash', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/crash.xml',
-    ha: { enabled: true, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
-    drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
-    dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
+  return desiredCluster({
+    name: 'crash',
+    ha: { ...HA_OFF, enabled: true },
     vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
     portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
     vmknics: [{ device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'pool', pool: 'vm' }, mtu: 9000, services: ['vmotion'] }],
     pools: [{ name: 'vm', start: '10.20.0.10', end: '10.20.0.20', netmask: '255.255.255.0' }],
-    ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] }, advanced: [],
+    ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] },
     hosts: U.map((uuid, i) => ({ fqdn: `crash${i}.lab.example`, uuid, addresses: {} })),
-  };
+  });
 }
 
 function runChild(input: unknown, onLine: (line: string, child: ChildProcess) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {

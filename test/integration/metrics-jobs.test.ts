@@ -5,6 +5,7 @@
  * the vCenter answers (unreachable: the jobs fail) both gauges are 0 and `jobs_finished_total`
  * grew by 2.
  */
+import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
@@ -17,14 +18,7 @@ import type { VcenterApi } from '../../src/engine/vcenter.js';
 
 const U = ['4c4c4544-0031-3510-8099-000000000001', '4c4c4544-0031-3510-8099-000000000002'];
 
-const cluster: DesiredCluster = {
-  name: 'mx', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/clusters/mx.xml',
-  ha: { enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium' },
-  drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
-  dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
-  vswitches: [], portgroups: [], vmknics: [], pools: [], ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [],
-  hosts: U.map((uuid, i) => ({ fqdn: `mx${i}.lab`, uuid, addresses: {} })),
-};
+const cluster: DesiredCluster = desiredCluster({ name: 'mx', hosts: U.map((uuid, i) => ({ fqdn: `mx${i}.lab`, uuid, addresses: {} })) });
 
 /** The value of `statelesx_<name>` with exactly these labels (0 when the series is absent). */
 async function value(name: string, labels: Record<string, string>): Promise<number> {
