@@ -444,9 +444,10 @@ export class Transfer {
   private onTimeout(): void {
     if (this.state === 'done' || this.state === 'init' || this.reading) return;
     this.retries++;
-    if (this.retries > this.p.maxRetries && performance.now() - this.progressAt >= this.giveUpMs) {
+    const silentMs = performance.now() - this.progressAt;
+    if (this.retries > this.p.maxRetries && silentMs >= this.giveUpMs) {
       const what = this.state === 'oack' ? 'ACK of the OACK' : `ACK of block ${this.lastAcked + 1}`;
-      this.fail('timeout', `no ${what} after ${this.retries - 1} retransmissions over ${((performance.now() - this.progressAt) / 1000).toFixed(1)} s`, false);
+      this.fail('timeout', `no ${what} after ${this.retries - 1} retransmissions over ${(silentMs / 1000).toFixed(1)} s`, false);
       return;
     }
     this.cancelBurst();
