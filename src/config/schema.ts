@@ -108,6 +108,8 @@ export const configSchema = z
         retries: z.number().int().min(1).max(20).default(6),
         'max-blksize': z.number().int().min(512).max(65464).default(65464),
         'max-windowsize': z.number().int().min(1).max(64).default(64),
+        /** Where DATA phases run: `native` (a thread per transfer, built at npm install; falls back to js when missing) or `js`. */
+        'data-plane': z.enum(['native', 'js']).default('native'),
       })
       .strict()
       .prefault({}),

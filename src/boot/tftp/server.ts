@@ -13,6 +13,12 @@
  * 0 busy) are sent from the listening socket; every datagram that is not a valid request is dropped
  * with a debug log and a counter, and the server keeps serving.
  *
+ * Data plane: octet transfers from disk and every in-memory (rendered) transfer run their DATA
+ * phase on the native data plane (native-transfer.ts, a thread per transfer) when it is built and
+ * `tftp.data-plane` is `native` (the default); netascii from disk, and everything when the addon
+ * cannot be loaded or `data-plane: js` is set, runs on the JavaScript engine (transfer.ts). Both
+ * implement the same protocol; the start-up log line names the one in use.
+ *
  * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy.
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
@@ -29,6 +35,8 @@ import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from
 import { negotiateOptions } from './options.js';
 import { DiskOctetSource, DiskNetasciiSource, MemorySource, toNetascii, netasciiSizeOfFile, openReadOnly, type BlockSource } from './blocks.js';
 import { Transfer, readAheadFor, type TransferOutcome } from './transfer.js';
+import { NativeTransfer, type NativeSource } from './native-transfer.js';
+import { loadDataPlane, type DataPlane } from './native.js';
 import { RingPool } from './ring-pool.js';
 import { tftpMetrics, type TftpMetrics } from './metrics.js';
 
@@ -114,7 +122,13 @@ class TftpServerImpl implements TftpServer {
   private readonly metrics: TftpMetrics;
   private listeners: Listener[] = [];
   /** Running or reserved transfers by client `address:port` (null while the file is being resolved). */
-  private readonly byClient = new Map<string, Transfer | null>();
+  private readonly byClient = new Map<string, AnyTransfer | null>();
+  /** The native data plane, or null when transfers run on the JavaScript engine. */
+  private readonly plane: DataPlane | null;
+  /** Why the native data plane is not used (logged at start), when it is not. */
+  private readonly planeNote: string | null;
+  /** Resolves close() once the last transfer has ended. */
+  private drained: (() => void) | null = null;
   /** Transfer rings, reused across transfers (a storm's worth is not left to the GC). */
   private readonly rings = new RingPool();
   private readonly perAddress = new Map<string, number>();
@@ -123,6 +137,14 @@ class TftpServerImpl implements TftpServer {
   constructor(private readonly opts: TftpServerOptions) {
     this.log = opts.log.child({ subsystem: 'tftp' });
     this.metrics = tftpMetrics();
+    if (opts.limits['data-plane'] === 'js') {
+      this.plane = null;
+      this.planeNote = null;
+    } else {
+      const loaded = loadDataPlane();
+      this.plane = 'plane' in loaded ? loaded.plane : null;
+      this.planeNote = 'error' in loaded ? loaded.error : null;
+    }
   }
 
   address(): { address: string; port: number } {
@@ -160,7 +182,8 @@ class TftpServerImpl implements TftpServer {
       this.listeners = [];
       throw toBindError(e, 'TFTP (udp)', trying, port, '--tftp-port');
     }
-    this.log.info({ addresses: this.addresses() }, 'TFTP server listening');
+    if (this.planeNote) this.log.warn({ reason: this.planeNote }, 'native TFTP data plane unavailable: transfers run on the JavaScript engine');
+    this.log.info({ addresses: this.addresses(), dataPlane: this.plane ? 'native' : 'js' }, 'TFTP server listening');
   }
 
   private bind(address: string, port: number, linkBlksize: number | undefined): Promise<Listener> {
@@ -191,7 +214,14 @@ class TftpServerImpl implements TftpServer {
       }
     }
     this.listeners = [];
+    // Native transfers end asynchronously (their thread stops first): wait for the last onEnd,
+    // but not for ever (a request still resolving its file ends on its own right after).
+    const drained = new Promise<void>((res) => (this.drained = res));
     for (const t of [...this.byClient.values()]) t?.abort('shutdown', 'server shutting down');
+    if (this.byClient.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((res) => (timer = setTimeout(res, 2000)))]);
+    clearTimeout(timer);
   }
 
   private onDatagram(l: Listener, msg: Buffer, rinfo: RemoteInfo): void {
@@ -252,7 +282,7 @@ class TftpServerImpl implements TftpServer {
     // Reserve the slot before any await so that caps hold under bursts.
     this.byClient.set(client, null);
     this.perAddress.set(rinfo.address, mine + 1);
-    let transfer: Transfer | null = null;
+    let transfer: AnyTransfer | null = null;
     try {
       transfer = await this.prepare(l, req, rinfo, id, log);
     } catch (e) {
@@ -277,10 +307,11 @@ class TftpServerImpl implements TftpServer {
     const n = (this.perAddress.get(address) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(address);
     else this.perAddress.set(address, n);
+    if (this.closed && this.byClient.size === 0) this.drained?.();
   }
 
   /** Resolves and opens the file and negotiates options; refuses (and returns null) on failure. */
-  private async prepare(l: Listener, req: RequestPacket, rinfo: RemoteInfo, id: string, log: Logger): Promise<Transfer | null> {
+  private async prepare(l: Listener, req: RequestPacket, rinfo: RemoteInfo, id: string, log: Logger): Promise<AnyTransfer | null> {
     let file: BootFile | null;
     const encoded = ENCODED_PATH_CHARS.exec(req.filename);
     if (encoded) {
@@ -309,10 +340,12 @@ class TftpServerImpl implements TftpServer {
     const wantsTsize = req.options.has('tsize');
     let transferSize: number | null;
     let makeSource: (blksize: number) => BlockSource;
+    let nativeSource: NativeSource | null = null;
     if (file.kind === 'rendered') {
       const data = netascii ? toNetascii(file.data) : file.data;
       transferSize = data.length;
       makeSource = (b) => new MemorySource(data, b);
+      nativeSource = { data };
     } else {
       let fd: number;
       try {
@@ -335,6 +368,7 @@ class TftpServerImpl implements TftpServer {
         throw e;
       }
       makeSource = (b) => (netascii ? new DiskNetasciiSource(fd, b) : new DiskOctetSource(fd, b));
+      if (!netascii) nativeSource = { fd, close: () => closeQuietly(fd) };
     }
     const limits = this.opts.limits;
     const negotiated = negotiateOptions(req.options, {
@@ -344,7 +378,7 @@ class TftpServerImpl implements TftpServer {
       defaultTimeoutMs: limits['timeout-ms'],
       transferSize,
     });
-    const source: BlockSource = makeSource(negotiated.blksize);
+    const native = this.plane !== null && nativeSource !== null;
     log.info(
       {
         file: req.filename,
@@ -353,27 +387,28 @@ class TftpServerImpl implements TftpServer {
         options: Object.fromEntries(req.options),
         blksize: negotiated.blksize,
         windowsize: negotiated.windowsize,
+        dataPlane: native ? 'native' : 'js',
       },
       'transfer starting',
     );
     const client = `${rinfo.address}:${rinfo.port}`;
-    return new Transfer({
+    const common = {
       id,
       clientAddress: rinfo.address,
       clientPort: rinfo.port,
       localAddress: l.address,
-      source,
       negotiated,
       maxRetries: limits.retries,
       minRtoMs: this.opts.minRtoMs ?? 20,
       maxRtoMs: this.opts.maxRtoMs ?? 3000,
       readAheadBytes: readAheadFor(this.activeTransfers()),
       transferSize,
-      rings: this.rings,
       log,
       metrics: this.metrics,
-      onEnd: (_t, outcome) => this.onEnd(client, rinfo.address, outcome, log),
-    });
+      onEnd: (_t: unknown, outcome: TransferOutcome) => this.onEnd(client, rinfo.address, outcome, log),
+    };
+    if (native) return new NativeTransfer({ ...common, plane: this.plane!, source: nativeSource! });
+    return new Transfer({ ...common, source: makeSource(negotiated.blksize), rings: this.rings });
   }
 
   private onEnd(client: string, address: string, outcome: TransferOutcome, log: Logger): void {
@@ -389,6 +424,9 @@ class TftpServerImpl implements TftpServer {
     }
   }
 }
+
+/** A transfer on either engine (same protocol, same surface). */
+type AnyTransfer = Transfer | NativeTransfer;
 
 function closeQuietly(fd: number): void {
   closeFd(fd, () => undefined);

@@ -53,6 +53,32 @@ export function readAheadFor(active: number): number {
 }
 /** Upper bound of ring slots from read-ahead alone (small blksize). */
 const READ_AHEAD_MAX_SLOTS = 256;
+
+/**
+ * Blocks a transfer holds for sending and read-ahead: at least one window, else the read-ahead
+ * (at most 256 blocks) but never more blocks than the file has.
+ * @param readAheadBytes bytes to read ahead (default 128 KiB; see {@link readAheadFor})
+ * @param transferSize file size in bytes when known
+ */
+export function ringSlots(neg: Pick<Negotiated, 'blksize' | 'windowsize'>, readAheadBytes?: number, transferSize?: number | null): number {
+  const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((readAheadBytes ?? READ_AHEAD_BYTES) / neg.blksize));
+  // A file of n bytes has floor(n / blksize) + 1 blocks (the last one short, possibly empty).
+  const blocks = transferSize === undefined || transferSize === null ? Number.POSITIVE_INFINITY : Math.floor(transferSize / neg.blksize) + 1;
+  return Math.max(neg.windowsize, Math.min(byReadAhead, blocks));
+}
+
+/**
+ * Retransmission timer bounds of a transfer (see the module comment), all in ms: the initial
+ * RTO, its ceiling (a negotiated RFC 2349 timeout is the most the client expects to wait;
+ * otherwise back off up to `maxRtoMs`), and the least silence before giving up.
+ */
+export function transferTimers(
+  neg: Pick<Negotiated, 'timeoutMs' | 'timeoutNegotiated'>,
+  p: { minRtoMs: number; maxRtoMs: number; maxRetries: number },
+): { rtoMs: number; maxRtoMs: number; giveUpMs: number } {
+  const maxRtoMs = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(p.maxRtoMs, neg.timeoutMs);
+  return { rtoMs: Math.max(p.minRtoMs, Math.min(neg.timeoutMs, maxRtoMs)), maxRtoMs, giveUpMs: p.maxRetries * neg.timeoutMs };
+}
 /** Bytes sent back to back before yielding to the event loop (see Transfer.burst). */
 const BURST_BYTES = 64 * 1024;
 /** Flush the bytes-sent counter to prom-client at least this often (bytes). */
@@ -161,10 +187,10 @@ export class Transfer {
     this.blksize = params.negotiated.blksize;
     this.windowsize = params.negotiated.windowsize;
     const neg = params.negotiated;
-    // A negotiated timeout (RFC 2349) is the most the client expects to wait; otherwise back off further.
-    this.maxRto = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(params.maxRtoMs, neg.timeoutMs);
-    this.rto = Math.max(params.minRtoMs, Math.min(neg.timeoutMs, this.maxRto));
-    this.giveUpMs = params.maxRetries * neg.timeoutMs;
+    const timers = transferTimers(neg, params);
+    this.maxRto = timers.maxRtoMs;
+    this.rto = timers.rtoMs;
+    this.giveUpMs = timers.giveUpMs;
     this.oack = neg.oack ? encodeOack(neg.oack) : null;
   }
 
@@ -218,11 +244,7 @@ export class Transfer {
   private enterData(): void {
     this.state = 'data';
     this.stride = this.blksize + 4;
-    const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((this.p.readAheadBytes ?? READ_AHEAD_BYTES) / this.blksize));
-    // A file of n bytes has floor(n / blksize) + 1 blocks (the last one short, possibly empty).
-    const size = this.p.transferSize;
-    const blocks = size === undefined || size === null ? Number.POSITIVE_INFINITY : Math.floor(size / this.blksize) + 1;
-    this.nslots = Math.max(this.windowsize, Math.min(byReadAhead, blocks));
+    this.nslots = ringSlots(this.p.negotiated, this.p.readAheadBytes, this.p.transferSize);
     this.ring = this.p.rings ? this.p.rings.acquire(this.nslots * this.stride) : Buffer.allocUnsafe(this.nslots * this.stride);
     this.slotLen = new Int32Array(this.nslots);
     this.slots = new Array<Buffer>(this.nslots);

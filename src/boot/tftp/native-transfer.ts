@@ -1,0 +1,203 @@
+/**
+ * One TFTP read transfer whose data phase runs on the native data plane (native/dataplane.c): a
+ * thread per transfer blocking in recvfrom()/sendmsg(), two system calls per lock-step block
+ * instead of an event-loop turn (see docs/benchmarks.md, "Findings").
+ *
+ * Same protocol and the same public surface as {@link Transfer} (the JavaScript engine, whose
+ * module comment specifies both); this class only bridges: it starts the thread with the
+ * negotiated options and the OACK bytes, turns the thread's counters into the TFTP metrics (every
+ * second while it runs, and at the end), logs its retransmissions, releases the file when the
+ * thread is done and reports the outcome once through `onEnd`.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Negotiated } from './options.js';
+import { encodeError, encodeOack, ErrorCode } from './packet.js';
+import type { FailReason, TftpMetrics } from './metrics.js';
+import { ringSlots, transferTimers, type TransferOutcome } from './transfer.js';
+import { DoneCode, Stat, type DataPlane, type DataPlaneHandle } from './native.js';
+
+/** Where the blocks come from: an open file (closed by `close` after the thread ends) or memory. */
+export type NativeSource = { fd: number; close(): void } | { data: Buffer };
+
+/** What a native transfer needs; the counterpart of TransferParams. */
+export interface NativeTransferParams {
+  plane: DataPlane;
+  /** Short id on every log line (`transfer`). */
+  id: string;
+  clientAddress: string;
+  clientPort: number;
+  /** Local address the RRQ arrived on; the transfer socket binds here (port 0). */
+  localAddress: string;
+  source: NativeSource;
+  negotiated: Negotiated;
+  maxRetries: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  /** Bytes to read ahead per pread (see readAheadFor). */
+  readAheadBytes?: number;
+  transferSize?: number | null;
+  log: Logger;
+  metrics: TftpMetrics;
+  /** Called exactly once when the transfer ends (socket and file already released). */
+  onEnd(t: NativeTransfer, outcome: TransferOutcome): void;
+}
+
+/** Interval of the metrics flush of running native transfers, ms. */
+const FLUSH_MS = 1000;
+const running = new Set<NativeTransfer>();
+let flusher: NodeJS.Timeout | null = null;
+
+function flushAll(): void {
+  for (const t of running) t.flushMetrics();
+}
+
+const DROP_STATS: Array<[number, 'truncated' | 'oversized' | 'malformed' | 'unknown-opcode' | 'unknown-tid' | 'unexpected']> = [
+  [Stat.TRUNCATED, 'truncated'],
+  [Stat.OVERSIZED, 'oversized'],
+  [Stat.MALFORMED, 'malformed'],
+  [Stat.UNKNOWN_OPCODE, 'unknown-opcode'],
+  [Stat.UNKNOWN_TID, 'unknown-tid'],
+  [Stat.UNEXPECTED, 'unexpected'],
+];
+
+const FAIL_BY_CODE: Record<number, FailReason> = {
+  [DoneCode.TIMEOUT]: 'timeout',
+  [DoneCode.CLIENT_ERROR]: 'client-error',
+  [DoneCode.IO_ERROR]: 'io-error',
+  [DoneCode.SOCKET_ERROR]: 'socket-error',
+};
+
+/** A running read transfer on the native data plane. */
+export class NativeTransfer {
+  readonly id: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  private readonly p: NativeTransferParams;
+  private handle: DataPlaneHandle | null = null;
+  private ended = false;
+  private abortReason: { reason: FailReason; detail: string } | null = null;
+  /** Counters already added to the metrics (same indexes as the addon's stats). */
+  private readonly flushed = new Float64Array(8);
+  private bytes = 0;
+  private readonly startedAt = performance.now();
+
+  constructor(params: NativeTransferParams) {
+    this.p = params;
+    this.id = params.id;
+    this.clientAddress = params.clientAddress;
+    this.clientPort = params.clientPort;
+  }
+
+  /** Payload bytes sent so far (retransmissions included). */
+  get sent(): number {
+    if (this.handle) this.bytes = this.p.plane.stats(this.handle)[Stat.BYTES]!;
+    return this.bytes;
+  }
+
+  /** Local UDP port of the transfer (its TID), or null before start / after the end. */
+  get localPort(): number | null {
+    return this.handle ? this.p.plane.port(this.handle) : null;
+  }
+
+  /**
+   * Binds the transfer socket and starts the thread, which sends the OACK or the first window.
+   * Never rejects: a bind failure ends the transfer with reason `socket-error`.
+   */
+  async start(): Promise<void> {
+    if (this.ended) return;
+    const { negotiated: neg, source } = this.p;
+    const timers = transferTimers(neg, this.p);
+    try {
+      this.handle = this.p.plane.start(
+        {
+          localAddress: this.p.localAddress,
+          clientAddress: this.clientAddress,
+          clientPort: this.clientPort,
+          fd: 'fd' in source ? source.fd : -1,
+          data: 'data' in source ? source.data : undefined,
+          blksize: neg.blksize,
+          windowsize: neg.windowsize,
+          slots: ringSlots(neg, this.p.readAheadBytes, this.p.transferSize),
+          oack: neg.oack ? encodeOack(neg.oack) : undefined,
+          rtoMs: timers.rtoMs,
+          minRtoMs: this.p.minRtoMs,
+          maxRtoMs: timers.maxRtoMs,
+          maxRetries: this.p.maxRetries,
+          giveUpMs: timers.giveUpMs,
+        },
+        (type, a, b, c, detail) => (type === 'done' ? this.onDone(a, b, c, detail) : this.onRetransmit(a, b, c)),
+      );
+    } catch (e) {
+      this.end({ ok: false, reason: 'socket-error', detail: `cannot bind transfer socket on ${this.p.localAddress}: ${(e as Error).message}`, bytes: 0, ms: 0 });
+      return;
+    }
+    this.p.metrics.started.inc();
+    running.add(this);
+    if (!flusher) {
+      flusher = setInterval(flushAll, FLUSH_MS);
+      flusher.unref();
+    }
+  }
+
+  /** Ends the transfer now (server shutdown): ERROR 0 to the client; `onEnd` follows when the thread has stopped. */
+  abort(reason: FailReason, detail: string): void {
+    if (this.ended || this.abortReason) return;
+    this.abortReason = { reason, detail };
+    if (this.handle) this.p.plane.abort(this.handle, encodeError(ErrorCode.NOT_DEFINED, detail));
+    else this.end({ ok: false, reason, detail, bytes: 0, ms: performance.now() - this.startedAt });
+  }
+
+  /** Adds the thread's counters since the last flush to the TFTP metrics. */
+  flushMetrics(): void {
+    if (!this.handle) return;
+    const s = this.p.plane.stats(this.handle);
+    const m = this.p.metrics;
+    const delta = (i: number): number => {
+      const d = s[i]! - this.flushed[i]!;
+      this.flushed[i] = s[i]!;
+      return d;
+    };
+    const bytes = delta(Stat.BYTES);
+    if (bytes > 0) m.bytesSent.inc(bytes);
+    const re = delta(Stat.RETRANSMITTED);
+    if (re > 0) m.retransmitted.inc(re);
+    for (const [i, reason] of DROP_STATS) {
+      const d = delta(i);
+      if (d > 0) m.dropped.inc({ reason }, d);
+    }
+    this.bytes = s[Stat.BYTES]!;
+  }
+
+  private onRetransmit(retry: number, rtoMs: number, block: number): void {
+    this.p.log.debug({ retry, rtoMs, block }, 'retransmitting');
+  }
+
+  private onDone(code: number, bytes: number, blocks: number, detail: string): void {
+    this.flushMetrics(); // the handle is valid until this callback returns
+    this.handle = null;
+    running.delete(this);
+    if (running.size === 0 && flusher) {
+      clearInterval(flusher);
+      flusher = null;
+    }
+    this.bytes = bytes;
+    const ms = performance.now() - this.startedAt;
+    if (code === DoneCode.OK) {
+      this.end({ ok: true, bytes, blocks, ms });
+      return;
+    }
+    const aborted = code === DoneCode.ABORTED ? this.abortReason : null;
+    const reason = aborted?.reason ?? FAIL_BY_CODE[code] ?? 'socket-error';
+    this.end({ ok: false, reason, detail: aborted?.detail ?? detail, bytes, ms });
+  }
+
+  private end(outcome: TransferOutcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    if ('fd' in this.p.source) this.p.source.close();
+    if (outcome.ok) this.p.metrics.completed.inc();
+    else this.p.metrics.failed.inc({ reason: outcome.reason });
+    this.p.onEnd(this, outcome);
+  }
+}

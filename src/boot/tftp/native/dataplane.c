@@ -1,0 +1,757 @@
+/*
+ * TFTP data plane: the DATA/ACK phase of one read transfer (RFC 1350 §2, RFC 2347 OACK, RFC 7440
+ * windows) on its own thread, with blocking socket calls, as a Node-API addon.
+ *
+ * Why native: lock-step TFTP is one round trip per block, and on a Node event loop every block
+ * costs an epoll wake, a JS callback and a dgram send (docs/benchmarks.md, "Findings"). A thread
+ * that blocks in recvfrom() and answers with one sendmsg() does two system calls per block, and a
+ * thread per transfer lets the kernel spread concurrent transfers over the cores like tftp-hpa's
+ * process per transfer does.
+ *
+ * Division of work: JavaScript (src/boot/tftp/native-transfer.ts) does everything before and
+ * after the data phase: request decoding, path policy, option negotiation (it hands us the OACK
+ * bytes), opening the file, metrics and logs. This file only moves blocks. It follows the same
+ * protocol as the JavaScript engine (src/boot/tftp/transfer.ts, whose module comment is the
+ * specification): window [lastAcked+1 … lastAcked+windowsize], go-back on an ACK inside the window
+ * except below the resend mark, duplicate ACKs never resend (only the timer does), RFC 6298-shaped
+ * adaptive RTO with Karn's rule, give-up after `retries` timeouts AND `giveUpMs` of silence,
+ * ERROR 5 to foreign TIDs, 16-bit block numbers wrapping 65535 → 0.
+ *
+ * Threads and ownership: start() (main thread) creates and binds the socket and allocates every
+ * buffer; the transfer thread only uses them; the "done" event is the thread's last act, and its
+ * handler (main thread) closes the socket and frees the transfer. The file descriptor stays owned
+ * by JavaScript, which closes it after "done". abort() (main thread) sets a flag and shuts the
+ * socket down, which wakes a blocked recvfrom() on Linux; the socket number cannot be reused
+ * before "done" because only the done handler closes it.
+ *
+ * JS API (see native.ts for the typed wrapper):
+ *   start(opts, onEvent) → handle          throws Error (errno text) when the socket cannot be bound
+ *   abort(handle, errorPacket: Buffer)     sends errorPacket to the client, ends the transfer
+ *   stats(handle) → number[9]              cumulative counters (see STAT_*), read at any time
+ *   port(handle) → number                  the transfer's local UDP port (its TID)
+ *   onEvent('retransmit', retry, rtoMs, block) and, exactly once, onEvent('done', code, bytes, blocks, detail)
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How a transfer ended (the "done" event's code). */
+enum { END_OK = 0, END_TIMEOUT = 1, END_CLIENT_ERROR = 2, END_IO_ERROR = 3, END_SOCKET_ERROR = 4, END_ABORTED = 5 };
+/* Counters exposed by stats(): bytes sent, blocks retransmitted, then datagrams dropped by reason. */
+enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_MALFORMED, STAT_UNKNOWN_OPCODE,
+       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_COUNT };
+
+#define OP_RRQ 1
+#define OP_WRQ 2
+#define OP_DATA 3
+#define OP_ACK 4
+#define OP_ERROR 5
+#define OP_OACK 6
+#define MAX_REQUEST_SIZE 1024
+#define MAX_DATA_SIZE (4 + 65464)
+#define MAX_SMALL_PACKET_SIZE 1024
+#define RECV_BUF 2048
+/* Bytes of a window sent back to back before yielding the CPU (a receiver with a small socket
+   buffer, atftp at blksize 8192, drains between bursts; see transfer.ts Transfer.burst). */
+#define BURST_BYTES (64 * 1024)
+#define DETAIL_MAX 240
+#define THREAD_STACK (256 * 1024)
+
+typedef struct {
+  int type; /* 0 retransmit, 1 done */
+  double a, b, c;
+  char detail[DETAIL_MAX];
+} event_t;
+
+typedef struct transfer {
+  /* Set by start(), read-only afterwards. */
+  int sock;
+  int fd;                    /* file to pread from, or -1 for data */
+  const uint8_t *data;       /* in-memory file (rendered), kept alive by data_ref */
+  size_t data_len;
+  napi_ref data_ref;
+  struct sockaddr_in client;
+  uint16_t local_port;
+  uint32_t blksize, windowsize, nslots;
+  uint8_t *oack;
+  size_t oack_len;
+  double min_rto, max_rto, give_up_ms;
+  uint32_t max_retries;
+  napi_threadsafe_function tsfn;
+
+  /* Buffers (allocated by start(), used by the thread). */
+  uint8_t *buf;              /* nslots * blksize bytes of file data from block buf_first */
+  struct mmsghdr *msgs;      /* windowsize */
+  struct iovec *iov;         /* 2 per message: header, payload */
+  uint8_t *hdrs;             /* 4 bytes per message */
+  uint8_t *rbuf;             /* RECV_BUF */
+
+  /* Shared with the main thread. */
+  atomic_int aborting;
+  event_t done;              /* the "done" event: preallocated so it can never be lost */
+  _Atomic double stats[STAT_COUNT];
+
+  /* Thread state (absolute block numbers, 1-based; 0 = the OACK). */
+  uint64_t last_acked, last_sent, send_from, resend_mark, last_block, buf_first, filled_up_to;
+  int64_t slid_at;
+  size_t buf_len;
+  uint32_t retries;
+  double rto, srtt, rttvar, sent_at, progress_at, deadline;
+  int retransmitted;
+  int cur_timeo_ms;
+} transfer_t;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void stat_add(transfer_t *t, int i, double v) {
+  double old = atomic_load_explicit(&t->stats[i], memory_order_relaxed);
+  atomic_store_explicit(&t->stats[i], old + v, memory_order_relaxed); /* single writer: the thread */
+}
+
+static void post(transfer_t *t, int type, double a, double b, double c, const char *detail) {
+  event_t *e = calloc(1, sizeof *e);
+  if (!e) return; /* out of memory: a lost retransmit notice (the "done" event is preallocated) */
+  e->type = type;
+  e->a = a;
+  e->b = b;
+  e->c = c;
+  if (detail) snprintf(e->detail, sizeof e->detail, "%s", detail);
+  napi_call_threadsafe_function(t->tsfn, e, napi_tsfn_blocking);
+}
+
+/* ---- socket I/O --------------------------------------------------------------------------- */
+
+static void set_timeo(transfer_t *t, int ms) {
+  if (ms < 1) ms = 1;
+  if (ms == t->cur_timeo_ms) return;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(t->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  t->cur_timeo_ms = ms;
+}
+
+static void send_to(transfer_t *t, const void *p, size_t n, const struct sockaddr_in *to) {
+  /* A failed send (ENOBUFS, EPERM from a firewall) is a lost datagram: the timer recovers it. */
+  (void)sendto(t->sock, p, n, 0, (const struct sockaddr *)to, sizeof *to);
+}
+
+static void send_error(transfer_t *t, int code, const char *msg, const struct sockaddr_in *to) {
+  uint8_t p[128];
+  size_t m = strlen(msg);
+  if (m > sizeof p - 5) m = sizeof p - 5;
+  p[0] = 0;
+  p[1] = OP_ERROR;
+  p[2] = (uint8_t)(code >> 8);
+  p[3] = (uint8_t)code;
+  memcpy(p + 4, msg, m);
+  p[4 + m] = 0;
+  send_to(t, p, m + 5, to);
+}
+
+/* What wait_packet() found. */
+enum { W_TIMEOUT, W_ACK, W_ERROR, W_ABORT, W_SOCKET_ERROR };
+
+/*
+ * Waits until `deadline` for a datagram from the client. Foreign TIDs get ERROR 5 (RFC 1350 §4)
+ * and malformed or unexpected datagrams are counted and dropped; neither ends the wait.
+ * On W_ACK *ack is the 16-bit block; on W_ERROR `detail` describes the client's ERROR packet.
+ */
+static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
+  for (;;) {
+    if (atomic_load(&t->aborting)) return W_ABORT;
+    double remaining = t->deadline - now_ms();
+    if (remaining <= 0) return W_TIMEOUT;
+    int ms = (int)(remaining + 0.999);
+    /* Keep the socket timeout unless it is too long (it would overshoot the deadline) or much
+       too short: the steady state makes no setsockopt call per block. */
+    if (t->cur_timeo_ms > ms + 1 || t->cur_timeo_ms * 2 < ms) set_timeo(t, ms);
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      if (atomic_load(&t->aborting)) return W_ABORT;
+      snprintf(detail, DETAIL_MAX, "receive failed: %s", strerror(errno));
+      return W_SOCKET_ERROR;
+    }
+    if (atomic_load(&t->aborting)) return W_ABORT;
+    if (fl < sizeof from || from.sin_family != AF_INET) continue;
+    if (from.sin_port != t->client.sin_port || from.sin_addr.s_addr != t->client.sin_addr.s_addr) {
+      if (n == 0) continue; /* zero-length datagram, or the shutdown of abort() racing the flag */
+      stat_add(t, STAT_UNKNOWN_TID, 1);
+      send_error(t, 5, "Unknown transfer ID", &from);
+      continue;
+    }
+    const uint8_t *p = t->rbuf;
+    size_t len = (size_t)n;
+    if (len < 2) {
+      stat_add(t, STAT_TRUNCATED, 1);
+      continue;
+    }
+    int op = (p[0] << 8) | p[1];
+    switch (op) {
+      case OP_ACK:
+        if (len < 4) stat_add(t, STAT_TRUNCATED, 1);
+        else if (len > 4) stat_add(t, STAT_OVERSIZED, 1);
+        else {
+          *ack = (uint16_t)((p[2] << 8) | p[3]);
+          return W_ACK;
+        }
+        continue;
+      case OP_ERROR: {
+        if (len < 4) {
+          stat_add(t, STAT_TRUNCATED, 1);
+          continue;
+        }
+        if (len > MAX_SMALL_PACKET_SIZE) {
+          stat_add(t, STAT_OVERSIZED, 1);
+          continue;
+        }
+        /* The client's message, up to its NUL, printable ASCII only, bounded. */
+        char msg[128];
+        size_t m = 0;
+        for (size_t i = 4; i < len && p[i] != 0 && m < sizeof msg - 1; i++) msg[m++] = (p[i] >= 0x20 && p[i] < 0x7f) ? (char)p[i] : '?';
+        msg[m] = 0;
+        snprintf(detail, DETAIL_MAX, "client sent ERROR %d \"%s\"", (p[2] << 8) | p[3], msg);
+        return W_ERROR;
+      }
+      case OP_RRQ:
+      case OP_WRQ:
+        stat_add(t, len > MAX_REQUEST_SIZE ? STAT_OVERSIZED : STAT_UNEXPECTED, 1);
+        continue;
+      case OP_DATA:
+        stat_add(t, len < 4 ? STAT_TRUNCATED : len > MAX_DATA_SIZE ? STAT_OVERSIZED : STAT_UNEXPECTED, 1);
+        continue;
+      case OP_OACK:
+        stat_add(t, len > MAX_SMALL_PACKET_SIZE ? STAT_OVERSIZED : STAT_UNEXPECTED, 1);
+        continue;
+      default:
+        stat_add(t, STAT_UNKNOWN_OPCODE, 1);
+        continue;
+    }
+  }
+}
+
+/* ---- timer (RFC 6298 shape; same constants as transfer.ts) -------------------------------- */
+
+static void reset_rto(transfer_t *t) {
+  if (t->srtt < 0) return;
+  double var4 = 4 * t->rttvar;
+  double rto = ceil(t->srtt + (var4 > 1 ? var4 : 1));
+  if (rto < t->min_rto) rto = t->min_rto;
+  if (rto > t->max_rto) rto = t->max_rto;
+  t->rto = rto;
+}
+
+static void sample_rtt(transfer_t *t, double ms) {
+  if (t->srtt < 0) {
+    t->srtt = ms;
+    t->rttvar = ms / 2;
+  } else {
+    double d = t->srtt - ms;
+    t->rttvar = 0.75 * t->rttvar + 0.25 * (d < 0 ? -d : d);
+    t->srtt = 0.875 * t->srtt + 0.125 * ms;
+  }
+  reset_rto(t);
+}
+
+/* ---- blocks ------------------------------------------------------------------------------- */
+
+/* Makes blocks last_acked+1 … last_acked+nslots available (or up to the last block).
+   Returns 0, or -1 with `detail` set on a read error. */
+static int fill(transfer_t *t, char *detail) {
+  uint64_t first = t->last_acked + 1;
+  if (t->fd < 0) {
+    /* In memory: a file of n bytes has n / blksize + 1 blocks, the last one short (maybe empty). */
+    t->last_block = t->data_len / t->blksize + 1;
+    t->filled_up_to = t->last_block;
+    return 0;
+  }
+  size_t want = (size_t)t->nslots * t->blksize;
+  size_t got = 0;
+  off_t pos = (off_t)(first - 1) * t->blksize;
+  while (got < want) {
+    ssize_t n = pread(t->fd, t->buf + got, want - got, pos + (off_t)got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      snprintf(detail, DETAIL_MAX, "read error: %s", strerror(errno));
+      return -1;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  t->buf_first = first;
+  t->buf_len = got;
+  if (got < want) {
+    t->last_block = first + got / t->blksize;
+    t->filled_up_to = t->last_block;
+  } else {
+    t->filled_up_to = first + t->nslots - 1;
+  }
+  return 0;
+}
+
+/* Payload of block b (which must be available) and its length. */
+static const uint8_t *block(transfer_t *t, uint64_t b, size_t *len) {
+  if (t->fd < 0) {
+    size_t off = (size_t)(b - 1) * t->blksize;
+    size_t n = off >= t->data_len ? 0 : t->data_len - off;
+    *len = n < t->blksize ? n : t->blksize;
+    return t->data + (off < t->data_len ? off : t->data_len);
+  }
+  size_t off = (size_t)(b - t->buf_first) * t->blksize;
+  size_t n = off >= t->buf_len ? 0 : t->buf_len - off;
+  *len = n < t->blksize ? n : t->blksize;
+  return t->buf + off;
+}
+
+/* Sends blocks start … end, BURST_BYTES at a time with sendmmsg(). */
+static void send_blocks(transfer_t *t, uint64_t start, uint64_t end) {
+  uint64_t b = start;
+  while (b <= end) {
+    unsigned k = 0;
+    size_t bytes = 0;
+    for (; b <= end && k < t->windowsize && bytes < BURST_BYTES; b++, k++) {
+      size_t len;
+      const uint8_t *payload = block(t, b, &len);
+      uint8_t *h = t->hdrs + 4 * k;
+      h[0] = 0;
+      h[1] = OP_DATA;
+      h[2] = (uint8_t)((b >> 8) & 0xff);
+      h[3] = (uint8_t)(b & 0xff);
+      t->iov[2 * k].iov_base = h;
+      t->iov[2 * k].iov_len = 4;
+      t->iov[2 * k + 1].iov_base = (void *)payload;
+      t->iov[2 * k + 1].iov_len = len;
+      struct msghdr *mh = &t->msgs[k].msg_hdr;
+      memset(mh, 0, sizeof *mh);
+      mh->msg_name = &t->client;
+      mh->msg_namelen = sizeof t->client;
+      mh->msg_iov = &t->iov[2 * k];
+      mh->msg_iovlen = 2;
+      bytes += len;
+    }
+    if (k == 1) {
+      (void)sendmsg(t->sock, &t->msgs[0].msg_hdr, 0);
+    } else {
+      unsigned sent = 0;
+      while (sent < k) {
+        int r = sendmmsg(t->sock, t->msgs + sent, k - sent, 0);
+        if (r <= 0) break; /* lost datagrams: the timer or a go-back ACK recovers them */
+        sent += (unsigned)r;
+      }
+    }
+    stat_add(t, STAT_BYTES, (double)bytes);
+    if (b <= end) sched_yield();
+  }
+  if (end > t->last_sent) t->last_sent = end;
+}
+
+/*
+ * Sends [send_from … last_acked+windowsize] (clipped to the last block), reading first when those
+ * blocks are not in the buffer. Returns 0, or -1 with `detail` on a read error.
+ */
+static int pump(transfer_t *t, char *detail) {
+  uint64_t end = t->last_acked + t->windowsize;
+  if (end > t->last_block) end = t->last_block;
+  if (end > t->filled_up_to || (t->fd >= 0 && t->send_from < t->buf_first)) {
+    if (fill(t, detail) < 0) return -1;
+    end = t->last_acked + t->windowsize;
+    if (end > t->last_block) end = t->last_block;
+  }
+  uint64_t start = t->send_from;
+  if (start > end) return 0;
+  double now = now_ms();
+  if (start <= t->last_sent) {
+    t->retransmitted = 1;
+    uint64_t upto = end < t->last_sent ? end : t->last_sent;
+    stat_add(t, STAT_RETRANSMITTED, (double)(upto - start + 1));
+    t->resend_mark = end > t->last_sent ? end : t->last_sent;
+  } else {
+    t->retransmitted = 0;
+    t->sent_at = now;
+  }
+  t->send_from = end + 1;
+  send_blocks(t, start, end);
+  t->deadline = now_ms() + t->rto;
+  return 0;
+}
+
+/* ---- the transfer ------------------------------------------------------------------------- */
+
+/* Timeout without progress: back off and resend, or give up. Returns 1 when the transfer ends. */
+static int on_timeout(transfer_t *t, int in_oack, char *detail) {
+  t->retries++;
+  double silent = now_ms() - t->progress_at;
+  if (t->retries > t->max_retries && silent >= t->give_up_ms) {
+    if (in_oack)
+      snprintf(detail, DETAIL_MAX, "no ACK of the OACK after %u retransmissions over %.1f s", t->retries - 1, silent / 1000);
+    else
+      snprintf(detail, DETAIL_MAX, "no ACK of block %llu after %u retransmissions over %.1f s",
+               (unsigned long long)(t->last_acked + 1), t->retries - 1, silent / 1000);
+    return 1;
+  }
+  t->rto = t->rto * 2 > t->max_rto ? t->max_rto : t->rto * 2;
+  post(t, 0, t->retries, t->rto, (double)(t->last_acked + 1), NULL);
+  return 0;
+}
+
+/* Runs the transfer; returns its END_* code with `detail` (and the block count in *blocks). */
+static int run(transfer_t *t, char *detail) {
+  uint16_t ack16 = 0;
+  t->progress_at = now_ms();
+  if (t->oack) {
+    t->sent_at = now_ms();
+    t->retransmitted = 0;
+    send_to(t, t->oack, t->oack_len, &t->client);
+    t->deadline = now_ms() + t->rto;
+    for (;;) {
+      int w = wait_packet(t, &ack16, detail);
+      if (w == W_ABORT) return END_ABORTED;
+      if (w == W_SOCKET_ERROR) return END_SOCKET_ERROR;
+      if (w == W_ERROR) return END_CLIENT_ERROR;
+      if (w == W_TIMEOUT) {
+        if (on_timeout(t, 1, detail)) return END_TIMEOUT;
+        t->retransmitted = 1;
+        stat_add(t, STAT_RETRANSMITTED, 1);
+        send_to(t, t->oack, t->oack_len, &t->client);
+        t->deadline = now_ms() + t->rto;
+        continue;
+      }
+      if (ack16 != 0) continue;
+      t->retries = 0;
+      t->progress_at = now_ms();
+      if (!t->retransmitted) sample_rtt(t, now_ms() - t->sent_at);
+      break;
+    }
+  }
+  t->retransmitted = 0;
+  t->send_from = 1;
+  if (pump(t, detail) < 0) return END_IO_ERROR;
+  for (;;) {
+    int w = wait_packet(t, &ack16, detail);
+    if (w == W_ABORT) return END_ABORTED;
+    if (w == W_SOCKET_ERROR) return END_SOCKET_ERROR;
+    if (w == W_ERROR) return END_CLIENT_ERROR;
+    if (w == W_TIMEOUT) {
+      if (on_timeout(t, 0, detail)) return END_TIMEOUT;
+      t->send_from = t->last_acked + 1;
+      if (pump(t, detail) < 0) return END_IO_ERROR;
+      continue;
+    }
+    uint64_t abs = t->last_acked + (uint16_t)(ack16 - (uint16_t)(t->last_acked & 0xffff));
+    if (abs == t->last_acked && (int64_t)abs == t->slid_at) {
+      /* The first ACK of this block only slid the window (it came after a resend); the client
+         repeating it means the gap after it is real: go back once, never again for this block. */
+      t->slid_at = -1;
+      t->send_from = abs + 1;
+      if (pump(t, detail) < 0) return END_IO_ERROR;
+      continue;
+    }
+    if (abs == t->last_acked || abs > t->last_sent) continue; /* duplicate or stale: the timer resends */
+    t->last_acked = abs;
+    t->retries = 0;
+    t->progress_at = now_ms();
+    if (!t->retransmitted) sample_rtt(t, t->progress_at - t->sent_at);
+    else reset_rto(t);
+    if (abs == t->last_block) return END_OK;
+    if (abs < t->last_sent && abs < t->resend_mark) {
+      t->slid_at = (int64_t)abs;
+      t->send_from = t->last_sent + 1;
+    } else {
+      t->slid_at = -1;
+      t->send_from = abs + 1;
+    }
+    if (pump(t, detail) < 0) return END_IO_ERROR;
+  }
+}
+
+static void *thread_main(void *arg) {
+  transfer_t *t = arg;
+  char detail[DETAIL_MAX] = "";
+  int code = run(t, detail);
+  if (code == END_ABORTED) detail[0] = 0;
+  double blocks = t->last_block == UINT64_MAX ? 0 : (double)t->last_block;
+  t->done.type = 1;
+  t->done.a = code;
+  t->done.b = atomic_load(&t->stats[STAT_BYTES]);
+  t->done.c = code == END_OK ? blocks : 0;
+  snprintf(t->done.detail, sizeof t->done.detail, "%s", detail);
+  napi_call_threadsafe_function(t->tsfn, &t->done, napi_tsfn_blocking);
+  napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+/* ---- Node-API glue ------------------------------------------------------------------------ */
+
+static void free_transfer(napi_env env, transfer_t *t) {
+  if (t->sock >= 0) close(t->sock);
+  if (env && t->data_ref) napi_delete_reference(env, t->data_ref);
+  free(t->buf);
+  free(t->msgs);
+  free(t->iov);
+  free(t->hdrs);
+  free(t->rbuf);
+  free(t->oack);
+  free(t);
+}
+
+static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
+  transfer_t *t = ctx;
+  event_t *e = data;
+  if (env && cb) {
+    napi_value argv[5], undef;
+    napi_get_undefined(env, &undef);
+    napi_create_string_utf8(env, e->type == 1 ? "done" : "retransmit", NAPI_AUTO_LENGTH, &argv[0]);
+    napi_create_double(env, e->a, &argv[1]);
+    napi_create_double(env, e->b, &argv[2]);
+    napi_create_double(env, e->c, &argv[3]);
+    napi_create_string_utf8(env, e->detail, NAPI_AUTO_LENGTH, &argv[4]);
+    if (e->type == 1) {
+      /* The thread is past its last use of the transfer: release it before JS sees "done". */
+      close(t->sock);
+      t->sock = -1;
+    }
+    napi_call_function(env, undef, cb, 5, argv, NULL);
+  }
+  if (e->type == 1) free_transfer(env, t); /* e is t->done */
+  else free(e);
+}
+
+#define CHECK(call)                                                        \
+  do {                                                                     \
+    if ((call) != napi_ok) {                                               \
+      napi_throw_error(env, NULL, "tftp dataplane: Node-API call failed"); \
+      return NULL;                                                         \
+    }                                                                      \
+  } while (0)
+
+static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+}
+static int get_f64(napi_env env, napi_value obj, const char *key, double *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  return napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
+}
+static int get_i32(napi_env env, napi_value obj, const char *key, int32_t *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
+}
+static int get_addr(napi_env env, napi_value obj, const char *key, struct in_addr *out) {
+  napi_value v;
+  char s[64];
+  size_t n;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  if (napi_get_value_string_utf8(env, v, s, sizeof s, &n) != napi_ok) return -1;
+  return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) {
+    napi_throw_type_error(env, NULL, "start(opts, onEvent)");
+    return NULL;
+  }
+  napi_value o = argv[0];
+  transfer_t *t = calloc(1, sizeof *t);
+  if (!t) {
+    napi_throw_error(env, "ENOMEM", "cannot allocate a transfer");
+    return NULL;
+  }
+  t->sock = -1;
+  struct in_addr local, client;
+  uint32_t client_port, nslots, retries;
+  int32_t fd;
+  double rto, give_up;
+  if (get_addr(env, o, "localAddress", &local) || get_addr(env, o, "clientAddress", &client) ||
+      get_u32(env, o, "clientPort", &client_port) || get_i32(env, o, "fd", &fd) ||
+      get_u32(env, o, "blksize", &t->blksize) || get_u32(env, o, "windowsize", &t->windowsize) ||
+      get_u32(env, o, "slots", &nslots) || get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
+      get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
+      get_f64(env, o, "giveUpMs", &give_up) || client_port == 0 || client_port > 65535 || t->blksize < 8 ||
+      t->blksize > 65464 || t->windowsize < 1 || t->windowsize > 64) {
+    free(t);
+    napi_throw_type_error(env, NULL, "tftp dataplane: invalid start options");
+    return NULL;
+  }
+  t->fd = fd;
+  t->max_retries = retries;
+  t->give_up_ms = give_up;
+  t->rto = rto;
+  t->srtt = -1;
+  t->slid_at = -1;
+  t->last_block = UINT64_MAX;
+  t->cur_timeo_ms = -1;
+  t->client.sin_family = AF_INET;
+  t->client.sin_addr = client;
+  t->client.sin_port = htons((uint16_t)client_port);
+  t->nslots = nslots < t->windowsize ? t->windowsize : nslots;
+
+  napi_value v;
+  bool is_buf = false;
+  if (napi_get_named_property(env, o, "data", &v) == napi_ok && napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf) {
+    void *p;
+    size_t n;
+    CHECK(napi_get_buffer_info(env, v, &p, &n));
+    t->data = p;
+    t->data_len = n;
+    t->fd = -1;
+    CHECK(napi_create_reference(env, v, 1, &t->data_ref));
+  } else if (fd < 0) {
+    free(t);
+    napi_throw_type_error(env, NULL, "tftp dataplane: neither fd nor data");
+    return NULL;
+  }
+  if (napi_get_named_property(env, o, "oack", &v) == napi_ok && napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf) {
+    void *p;
+    size_t n;
+    CHECK(napi_get_buffer_info(env, v, &p, &n));
+    t->oack = malloc(n);
+    if (t->oack) memcpy(t->oack, p, n);
+    t->oack_len = n;
+  }
+  t->buf = t->fd >= 0 ? malloc((size_t)t->nslots * t->blksize) : NULL;
+  t->msgs = calloc(t->windowsize, sizeof *t->msgs);
+  t->iov = calloc(2 * (size_t)t->windowsize, sizeof *t->iov);
+  t->hdrs = malloc(4 * (size_t)t->windowsize);
+  t->rbuf = malloc(RECV_BUF);
+  if ((t->fd >= 0 && !t->buf) || !t->msgs || !t->iov || !t->hdrs || !t->rbuf || (t->oack_len && !t->oack)) {
+    free_transfer(env, t);
+    napi_throw_error(env, "ENOMEM", "cannot allocate transfer buffers");
+    return NULL;
+  }
+
+  t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in me;
+  memset(&me, 0, sizeof me);
+  me.sin_family = AF_INET;
+  me.sin_addr = local;
+  socklen_t ml = sizeof me;
+  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&me, sizeof me) < 0 || getsockname(t->sock, (struct sockaddr *)&me, &ml) < 0) {
+    char msg[160];
+    int err = errno;
+    snprintf(msg, sizeof msg, "cannot bind transfer socket: %s", strerror(err));
+    free_transfer(env, t);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  t->local_port = ntohs(me.sin_port);
+
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "tftp-transfer", NAPI_AUTO_LENGTH, &name));
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, t, call_js, &t->tsfn) != napi_ok) {
+    free_transfer(env, t);
+    napi_throw_error(env, NULL, "tftp dataplane: cannot create the event channel");
+    return NULL;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, THREAD_STACK);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t th;
+  int rc = pthread_create(&th, &attr, thread_main, t);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
+    free_transfer(env, t);
+    char msg[120];
+    snprintf(msg, sizeof msg, "cannot start a transfer thread: %s", strerror(rc));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  napi_value handle;
+  CHECK(napi_create_external(env, t, NULL, NULL, &handle));
+  return handle;
+}
+
+static transfer_t *handle_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
+  void *p = NULL;
+  if (napi_get_value_external(env, argv[0], &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* The caller (native-transfer.ts) never passes a handle after its "done" event. */
+static napi_value js_abort(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  transfer_t *t = handle_of(env, info, 2, argv);
+  if (!t) {
+    napi_throw_type_error(env, NULL, "abort(handle, errorPacket)");
+    return NULL;
+  }
+  void *p;
+  size_t n;
+  bool is_buf = false;
+  if (napi_is_buffer(env, argv[1], &is_buf) == napi_ok && is_buf && napi_get_buffer_info(env, argv[1], &p, &n) == napi_ok && n > 0)
+    send_to(t, p, n, &t->client);
+  atomic_store(&t->aborting, 1);
+  shutdown(t->sock, SHUT_RDWR); /* wakes a recvfrom() blocked in the thread */
+  return NULL;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  transfer_t *t = handle_of(env, info, 1, argv);
+  if (!t) {
+    napi_throw_type_error(env, NULL, "stats(handle)");
+    return NULL;
+  }
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, STAT_COUNT, &arr));
+  for (uint32_t i = 0; i < STAT_COUNT; i++) {
+    napi_value v;
+    CHECK(napi_create_double(env, atomic_load_explicit(&t->stats[i], memory_order_relaxed), &v));
+    CHECK(napi_set_element(env, arr, i, v));
+  }
+  return arr;
+}
+
+static napi_value js_port(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  transfer_t *t = handle_of(env, info, 1, argv);
+  if (!t) {
+    napi_throw_type_error(env, NULL, "port(handle)");
+    return NULL;
+  }
+  napi_value v;
+  CHECK(napi_create_uint32(env, t->local_port, &v));
+  return v;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"port", NULL, js_port, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
