@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { metricsRegistry } from '../../src/metrics.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/fuzz');
 
@@ -341,10 +340,4 @@ export function boundedSync<T>(ms: number, what: string, fn: () => T): T {
 }
 
 /** Sum of a prom-client metric (e.g. `statelesx_tftp_transfers_started_total`) over its labels, 0 when absent. */
-export async function counterValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = metricsRegistry.getSingleMetric(name);
-  if (!m) return 0;
-  return (await m.get()).values
-    .filter((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))
-    .reduce((a, v) => a + v.value, 0);
-}
+export { counterValue } from '../helpers/metrics.js';

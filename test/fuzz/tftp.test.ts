@@ -23,6 +23,7 @@ import { decodePacket, encodeAck, encodeRequest, Opcode, MAX_REQUEST_SIZE } from
 import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
 import type { RingPool } from '../../src/boot/tftp/ring-pool.js';
+import { nativeDatagramsReceived } from '../../src/boot/tftp/native-transfer.js';
 import { configSchema } from '../../src/config/schema.js';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
@@ -191,7 +192,7 @@ describe('TFTP live server fuzz', () => {
     const started0 = await counterValue('statelesx_tftp_transfers_started_total');
     const dropped0 = await counterValue('statelesx_tftp_dropped_packets_total');
     const listen0 = listenRx;
-    const transfer0 = transferRx;
+    const transfer0 = transferRx + nativeDatagramsReceived();
     let replySent = 0;
     const fds0 = openFds();
     const mem = new MemoryTrend();
@@ -225,11 +226,13 @@ describe('TFTP live server fuzz', () => {
     reply = () => undefined;
     await drain();
     mem.sample(r.received, poolIdle);
-    const transferDatagrams = transferRx - transfer0;
+    const transferDatagrams = transferRx + nativeDatagramsReceived() - transfer0;
     console.log(`TFTP flood (seed ${seed}): ${r.received} datagrams received by the listening socket (${r.sent} sent, ${r.lost} lost in the kernel, ` +
       `${r.sendErrors} send errors), ${transferDatagrams} received by transfer sockets (${replySent} fuzz replies sent), ` +
       `${Math.round(r.ms)} ms (${Math.round(r.checkpointMs)} ms of it in checkpoints; ${Math.round(r.received / ((r.ms - r.checkpointMs) / 1000))}/s)`);
     expect(r.received).toBeGreaterThanOrEqual(target);
+    // The mutated replies reached the transfer sockets (native threads or JS engine sockets).
+    expect(transferDatagrams).toBeGreaterThan(0);
     expect(await counterValue('statelesx_tftp_transfers_started_total')).toBeGreaterThan(started0 + 1);
     expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThan(dropped0);
     expect(openFds()).toBeLessThanOrEqual(fds0 + 2);

@@ -6,61 +6,16 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync, readdirSync } from 'node:fs';
-import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
-import { decodePacket, encodeAck, encodeRequest, encodeError, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
+import { encodeAck, encodeRequest, encodeError, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { metricsRegistry } from '../../src/metrics.js';
-
-interface Received { packet: TftpPacket; raw: Buffer; from: RemoteInfo }
-
-/** A raw TFTP peer: one UDP socket on 127.0.0.1, a queue of decoded datagrams. */
-class RawPeer {
-  readonly socket: Socket = createSocket('udp4');
-  private queue: Received[] = [];
-  private waiter: (() => void) | null = null;
-
-  async open(): Promise<this> {
-    await new Promise<void>((res) => this.socket.bind({ address: '127.0.0.1', port: 0 }, res));
-    this.socket.on('message', (raw, from) => {
-      const d = decodePacket(raw);
-      if (d.ok) this.queue.push({ packet: d.packet, raw, from });
-      this.waiter?.();
-    });
-    return this;
-  }
-
-  send(buf: Buffer, port: number): void {
-    this.socket.send(buf, port, '127.0.0.1');
-  }
-
-  /** Next datagram, or null after `ms` (bounded wait). */
-  async recv(ms = 3000): Promise<Received | null> {
-    const deadline = Date.now() + ms;
-    while (this.queue.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, left);
-        this.waiter = () => {
-          clearTimeout(t);
-          res();
-        };
-      });
-      this.waiter = null;
-    }
-    return this.queue.shift()!;
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
+import { RawPeer, type Received } from '../helpers/tftp-peer.js';
+import { counterValue } from '../helpers/metrics.js';
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -71,12 +26,6 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-async function counterValue(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = metricsRegistry.getSingleMetric(name);
-  if (!m) return 0;
-  const { values } = await m.get();
-  return values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
-}
 
 let root: string;
 const servers: TftpServer[] = [];
@@ -173,11 +122,18 @@ describe('TFTP request handling', () => {
   });
 });
 
-describe('TFTP transfer behaviour', () => {
+// Every transfer behaviour holds on both engines: the native data plane (default) and the JS one.
+describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane)', (plane) => {
+  const planeLimits = { 'data-plane': plane } as const;
+  let planeServer: TftpServer;
+  beforeAll(async () => {
+    planeServer = await startServer(planeLimits);
+  });
+
   it('a forged packet from another port gets ERROR 5 and does not disturb the transfer', async () => {
     const p = await peer();
     const forger = await peer();
-    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), server.address().port);
+    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), planeServer.address().port);
     const chunks: Buffer[] = [];
     let tid: number;
     for (let block = 1; ; block++) {
@@ -201,7 +157,7 @@ describe('TFTP transfer behaviour', () => {
 
   it('duplicate ACKs do not cause a duplicate burst; an ACK inside the window goes back to ack+1', async () => {
     // Long timers so that any packet seen below can only be a reaction to our ACKs.
-    const s = await startServer({ 'timeout-ms': 5000 }, { minRtoMs: 5000 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 5000 }, { minRtoMs: 5000 });
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['windowsize', '4']]), s.address().port);
     const oack = await p.recv();
@@ -234,7 +190,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('retransmits after a timeout, a bounded number of times, then frees the transfer', async () => {
-    const s = await startServer({ 'timeout-ms': 100, retries: 2 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 100, retries: 2 });
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
     const seen: TftpPacket[] = [];
@@ -249,7 +205,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('abandoned tsize probes (ERROR 8 after OACK, or silence) free their sockets and files', async () => {
-    const s = await startServer({ 'timeout-ms': 100, retries: 1 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 100, retries: 1 });
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const probes = await Promise.all(Array.from({ length: 40 }, () => peer()));
     for (const p of probes) p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0'], ['blksize', '1408']]), s.address().port);
@@ -265,7 +221,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('caps concurrent transfers per client address with ERROR 0', async () => {
-    const s = await startServer({ 'max-transfers-per-client': 2, 'timeout-ms': 5000 });
+    const s = await startServer({ ...planeLimits, 'max-transfers-per-client': 2, 'timeout-ms': 5000 });
     const ps = await Promise.all([peer(), peer(), peer()]);
     for (const p of ps.slice(0, 2)) {
       p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
@@ -278,7 +234,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('caps all transfers at max-transfers with ERROR 0 "Server busy"; a freed slot is used again', async () => {
-    const s = await startServer({ 'max-transfers': 3, 'max-transfers-per-client': 10, 'timeout-ms': 5000 });
+    const s = await startServer({ ...planeLimits, 'max-transfers': 3, 'max-transfers-per-client': 10, 'timeout-ms': 5000 });
     const ps = await Promise.all([peer(), peer(), peer(), peer()]);
     const oacks: Received[] = [];
     for (const p of ps.slice(0, 3)) {
@@ -304,7 +260,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('retransmits an unacknowledged DATA block after the RTO with the same bytes, and the transfer completes', async () => {
-    const s = await startServer({ 'timeout-ms': 1000 }, { minRtoMs: 150 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 1000 }, { minRtoMs: 150 });
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
     const chunks: Buffer[] = [];
@@ -336,7 +292,7 @@ describe('TFTP transfer behaviour', () => {
     // On a fast link the RTO adapts down to the floor (5 ms here), so the 3 resends of a lost ACK's
     // window all go out within ~100 ms; the transfer must still be there when the slow client's own
     // timer repeats its ACK 1.5 s later (give-up: 3 retries × 1000 ms timeout = 3 s of silence).
-    const s = await startServer({ 'timeout-ms': 1000, retries: 3 }, { minRtoMs: 5 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 1000, retries: 3 }, { minRtoMs: 5 });
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
     const chunks: Buffer[] = [];
@@ -363,7 +319,7 @@ describe('TFTP transfer behaviour', () => {
   });
 
   it('windowsize 8: an ACK of block 3 inside the window → the server goes back and sends from block 4', async () => {
-    const s = await startServer({ 'timeout-ms': 5000 }, { minRtoMs: 5000 });
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 5000 }, { minRtoMs: 5000 });
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['windowsize', '8']]), s.address().port);
     const oack = await p.recv();
@@ -398,7 +354,7 @@ describe('TFTP transfer behaviour', () => {
   it('drops truncated, oversized and random datagrams (counted) and keeps serving', async () => {
     const before = await counterValue('statelesx_tftp_dropped_packets_total');
     const junk = await peer();
-    const port = server.address().port;
+    const port = planeServer.address().port;
     const bad = [
       Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1, 0x41]), Buffer.from([0, 4, 0]), Buffer.from([0, 9, 1, 2]),
       Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(3000, 0x41)]), Buffer.from('\x00\x01f\x00octet\x00blksize\x00'),

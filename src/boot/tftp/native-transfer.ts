@@ -46,6 +46,16 @@ export interface NativeTransferParams {
 /** Interval of the metrics flush of running native transfers, ms. */
 const FLUSH_MS = 1000;
 const running = new Set<NativeTransfer>();
+/** Datagrams received by the sockets of native transfers that have ended, in this process. */
+let receivedByEnded = 0;
+
+/**
+ * Datagrams received on native transfer sockets (ended transfers only): the fuzz tests use it to
+ * show their replies reached the transfer sockets, which are not Node sockets.
+ */
+export function nativeDatagramsReceived(): number {
+  return receivedByEnded;
+}
 let flusher: NodeJS.Timeout | null = null;
 
 function flushAll(): void {
@@ -78,7 +88,7 @@ export class NativeTransfer {
   private ended = false;
   private abortReason: { reason: FailReason; detail: string } | null = null;
   /** Counters already added to the metrics (same indexes as the addon's stats). */
-  private readonly flushed = new Float64Array(8);
+  private readonly flushed = new Float64Array(Stat.RECEIVED + 1);
   private bytes = 0;
   private readonly startedAt = performance.now();
 
@@ -175,6 +185,7 @@ export class NativeTransfer {
 
   private onDone(code: number, bytes: number, blocks: number, detail: string): void {
     this.flushMetrics(); // the handle is valid until this callback returns
+    receivedByEnded += this.p.plane.stats(this.handle!)[Stat.RECEIVED]!;
     this.handle = null;
     running.delete(this);
     if (running.size === 0 && flusher) {

@@ -51,6 +51,8 @@ export const Stat = {
   UNKNOWN_OPCODE: 5,
   UNKNOWN_TID: 6,
   UNEXPECTED: 7,
+  /** Datagrams received on the transfer socket, from the client or not. */
+  RECEIVED: 8,
 } as const;
 
 /** Opaque handle of a running native transfer. */

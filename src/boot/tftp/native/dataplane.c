@@ -27,7 +27,7 @@
  * JS API (see native.ts for the typed wrapper):
  *   start(opts, onEvent) → handle          throws Error (errno text) when the socket cannot be bound
  *   abort(handle, errorPacket: Buffer)     sends errorPacket to the client, ends the transfer
- *   stats(handle) → number[9]              cumulative counters (see STAT_*), read at any time
+ *   stats(handle) → number[STAT_COUNT]     cumulative counters (see STAT_*), read at any time
  *   port(handle) → number                  the transfer's local UDP port (its TID)
  *   onEvent('retransmit', retry, rtoMs, block) and, exactly once, onEvent('done', code, bytes, blocks, detail)
  */
@@ -54,7 +54,7 @@
 enum { END_OK = 0, END_TIMEOUT = 1, END_CLIENT_ERROR = 2, END_IO_ERROR = 3, END_SOCKET_ERROR = 4, END_ABORTED = 5 };
 /* Counters exposed by stats(): bytes sent, blocks retransmitted, then datagrams dropped by reason. */
 enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_MALFORMED, STAT_UNKNOWN_OPCODE,
-       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_COUNT };
+       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_RECEIVED, STAT_COUNT };
 
 #define OP_RRQ 1
 #define OP_WRQ 2
@@ -194,6 +194,7 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
     }
     if (atomic_load(&t->aborting)) return W_ABORT;
     if (fl < sizeof from || from.sin_family != AF_INET) continue;
+    stat_add(t, STAT_RECEIVED, 1);
     if (from.sin_port != t->client.sin_port || from.sin_addr.s_addr != t->client.sin_addr.s_addr) {
       if (n == 0) continue; /* zero-length datagram, or the shutdown of abort() racing the flag */
       stat_add(t, STAT_UNKNOWN_TID, 1);

@@ -1,0 +1,167 @@
+/**
+ * The native TFTP data plane (src/boot/tftp/native/dataplane.c) as the server uses it: that it is
+ * built and chosen by default, that `data-plane: js` switches it off, rendered (in-memory) files,
+ * shutdown in the middle of a transfer (ERROR 0 to the client, close() waits for the thread, no
+ * socket, file descriptor or thread left), and the metrics it feeds. The protocol itself (go-back,
+ * timers, TID check, caps) is tested on both engines in tftp-protocol.test.ts and with real
+ * clients in tftp-clients.test.ts / tftp-loss.test.ts.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
+import { directorySource } from '../../src/boot/tftp/dir-source.js';
+import { loadDataPlane } from '../../src/boot/tftp/native.js';
+import type { BootFileSource } from '../../src/boot/files/types.js';
+import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { createLogger } from '../../src/log.js';
+import { counterValue } from '../helpers/metrics.js';
+import { RawPeer } from '../helpers/tftp-peer.js';
+
+const run = promisify(execFile);
+let root: string;
+const big = randomBytes(3 * 1024 * 1024 + 77);
+const servers: TftpServer[] = [];
+
+/** Log lines (parsed) of one server. */
+function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(c: Buffer, _e, cb) {
+      for (const l of c.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { lines, stream };
+}
+
+async function start(over: Partial<Config['tftp']> = {}, source?: BootFileSource) {
+  const logs = capture();
+  const limits = { ...configSchema.parse({}).tftp, ...over };
+  const s = createTftpServer({ source: source ?? directorySource(root), address: '127.0.0.1', port: 0, limits, log: createLogger('info', logs.stream as never) });
+  await s.start();
+  servers.push(s);
+  return { s, logs: logs.lines };
+}
+
+const threads = (): number => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+const fds = (): number => readdirSync('/proc/self/fd').length;
+
+/** Waits until `cond` holds (polling every 20 ms), at most `ms`. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'sx-tftp-native-'));
+  writeFileSync(join(root, 'big'), big);
+});
+
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('native TFTP data plane', () => {
+  it('is built by npm install and loads', () => {
+    const loaded = loadDataPlane();
+    expect('error' in loaded ? loaded.error : 'loaded').toBe('loaded');
+  });
+
+  it('is the default: the start-up line and every transfer say dataPlane "native"; data-plane: js switches it off', async () => {
+    const { s, logs } = await start();
+    expect(logs.find((l) => l['msg'] === 'TFTP server listening')).toMatchObject({ dataPlane: 'native' });
+    const out = join(root, 'out-default');
+    await run('curl', ['-s', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${s.address().port}/big`]);
+    expect(readFileSync(out).equals(big)).toBe(true);
+    expect(logs.find((l) => l['msg'] === 'transfer starting')).toMatchObject({ dataPlane: 'native' });
+    expect(logs.find((l) => l['msg'] === 'transfer completed')).toMatchObject({ bytes: big.length, blocks: Math.floor(big.length / 1468) + 1 });
+
+    const js = await start({ 'data-plane': 'js' });
+    expect(js.logs.find((l) => l['msg'] === 'TFTP server listening')).toMatchObject({ dataPlane: 'js' });
+    await run('curl', ['-s', '-o', out, `tftp://127.0.0.1:${js.s.address().port}/big`]);
+    expect(readFileSync(out).equals(big)).toBe(true);
+    expect(js.logs.find((l) => l['msg'] === 'transfer starting')).toMatchObject({ dataPlane: 'js' });
+  });
+
+  it('serves rendered (in-memory) files, octet and netascii, byte-exact', async () => {
+    const text = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i}\n`).join(''));
+    const source: BootFileSource = {
+      resolve: async (name: string) => (name === 'rendered.cfg' ? { kind: 'rendered', data: text } : null),
+    } as unknown as BootFileSource;
+    const { s, logs } = await start({}, source);
+    const out = join(root, 'out-rendered');
+    await run('curl', ['-s', '--tftp-blksize', '512', '-o', out, `tftp://127.0.0.1:${s.address().port}/rendered.cfg`]);
+    expect(readFileSync(out).equals(text)).toBe(true);
+    expect(logs.filter((l) => l['msg'] === 'transfer starting').every((l) => l['dataPlane'] === 'native')).toBe(true);
+    // netascii (tftp-hpa's client converts back): LF went out as CR LF and comes back as LF.
+    await run('tftp', ['127.0.0.1', String(s.address().port), '-m', 'netascii', '-c', 'get', 'rendered.cfg', out]);
+    expect(readFileSync(out).equals(text)).toBe(true);
+  });
+
+  it('shutdown mid-transfer: the client gets ERROR 0, close() returns after the thread ended, nothing is left open', async () => {
+    const threads0 = threads();
+    const fds0 = fds();
+    const { s } = await start();
+    const peers = await Promise.all([0, 1, 2].map(() => new RawPeer().open()));
+    for (const p of peers) p.send(encodeRequest(Opcode.RRQ, 'big', 'octet'), s.address().port);
+    for (const p of peers) {
+      const d1 = await p.recv();
+      expect(d1?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+      p.send(encodeAck(1), d1!.from.port); // DATA 2 follows; then the client goes quiet
+      expect((await p.recv())?.packet).toMatchObject({ op: Opcode.DATA, block: 2 });
+    }
+    expect(s.activeTransfers()).toBe(3);
+    expect(threads()).toBeGreaterThanOrEqual(threads0 + 3);
+    await s.close();
+    expect(s.activeTransfers()).toBe(0);
+    for (const p of peers) {
+      // Skip DATA resends that were in flight; the last word is ERROR 0 naming the shutdown.
+      let last = await p.recv();
+      while (last && last.packet.op === Opcode.DATA) last = await p.recv(1000);
+      expect(last?.packet).toMatchObject({ op: Opcode.ERROR, code: 0, message: 'server shutting down' });
+      p.close();
+    }
+    // The transfer sockets and the file descriptors are closed, and the threads have exited.
+    expect(await until(() => threads() <= threads0 && fds() <= fds0 + 1, 2000)).toBe(true);
+  });
+
+  it('feeds the TFTP metrics: bytes sent and completed transfers when done, foreign TIDs as dropped', async () => {
+    const { s } = await start();
+    const bytes0 = await counterValue('statelesx_tftp_bytes_sent_total');
+    const done0 = await counterValue('statelesx_tftp_transfers_completed_total');
+    const foreign0 = await counterValue('statelesx_tftp_dropped_packets_total', { reason: 'unknown-tid' });
+    const p = await new RawPeer().open();
+    const forger = await new RawPeer().open();
+    p.send(encodeRequest(Opcode.RRQ, 'big', 'octet', [['blksize', '8192']]), s.address().port);
+    const oack = await p.recv();
+    expect(oack?.packet.op).toBe(Opcode.OACK);
+    const tid = oack!.from.port;
+    forger.send(encodeAck(0), tid);
+    expect((await forger.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 5 });
+    p.send(encodeAck(0), tid);
+    let received = 0;
+    for (;;) {
+      const d = await p.recv();
+      if (!d || d.packet.op !== Opcode.DATA) throw new Error(`expected DATA, got ${JSON.stringify(d?.packet)}`);
+      received += d.packet.data.length;
+      p.send(encodeAck(d.packet.block), tid);
+      if (d.packet.data.length < 8192) break;
+    }
+    expect(received).toBe(big.length);
+    expect(await until(() => s.activeTransfers() === 0, 2000)).toBe(true);
+    expect((await counterValue('statelesx_tftp_bytes_sent_total')) - bytes0).toBe(big.length);
+    expect((await counterValue('statelesx_tftp_transfers_completed_total')) - done0).toBe(1);
+    expect((await counterValue('statelesx_tftp_dropped_packets_total', { reason: 'unknown-tid' })) - foreign0).toBe(1);
+    p.close();
+    forger.close();
+  });
+});
