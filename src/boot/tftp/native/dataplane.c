@@ -104,6 +104,8 @@ typedef struct transfer {
   /* Shared with the main thread. */
   atomic_int aborting;
   event_t done;              /* the "done" event: preallocated so it can never be lost */
+  event_t rexmit;            /* the "retransmit" event; the thread never calls malloc */
+  atomic_int rexmit_busy;    /* rexmit is queued and not yet delivered: a later notice is skipped */
   _Atomic double stats[STAT_COUNT];
 
   /* Thread state (absolute block numbers, 1-based; 0 = the OACK). */
@@ -127,15 +129,16 @@ static void stat_add(transfer_t *t, int i, double v) {
   atomic_store_explicit(&t->stats[i], old + v, memory_order_relaxed); /* single writer: the thread */
 }
 
-static void post(transfer_t *t, int type, double a, double b, double c, const char *detail) {
-  event_t *e = calloc(1, sizeof *e);
-  if (!e) return; /* out of memory: a lost retransmit notice (the "done" event is preallocated) */
-  e->type = type;
-  e->a = a;
-  e->b = b;
-  e->c = c;
-  if (detail) snprintf(e->detail, sizeof e->detail, "%s", detail);
-  napi_call_threadsafe_function(t->tsfn, e, napi_tsfn_blocking);
+/* Queues a "retransmit" notice (a debug log line), unless the previous one is still queued. The
+   thread allocates nothing: a malloc here would give each transfer thread its own glibc arena. */
+static void post_retransmit(transfer_t *t, double retry, double rto, double block) {
+  if (atomic_exchange(&t->rexmit_busy, 1)) return;
+  t->rexmit.type = 0;
+  t->rexmit.a = retry;
+  t->rexmit.b = rto;
+  t->rexmit.c = block;
+  t->rexmit.detail[0] = 0;
+  napi_call_threadsafe_function(t->tsfn, &t->rexmit, napi_tsfn_blocking);
 }
 
 /* ---- socket I/O --------------------------------------------------------------------------- */
@@ -411,7 +414,7 @@ static int on_timeout(transfer_t *t, int in_oack, char *detail) {
     return 1;
   }
   t->rto = t->rto * 2 > t->max_rto ? t->max_rto : t->rto * 2;
-  post(t, 0, t->retries, t->rto, (double)(t->last_acked + 1), NULL);
+  post_retransmit(t, t->retries, t->rto, (double)(t->last_acked + 1));
   return 0;
 }
 
@@ -534,7 +537,7 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
     napi_call_function(env, undef, cb, 5, argv, NULL);
   }
   if (e->type == 1) free_transfer(env, t); /* e is t->done */
-  else free(e);
+  else atomic_store(&t->rexmit_busy, 0);
 }
 
 #define CHECK(call)                                                        \
