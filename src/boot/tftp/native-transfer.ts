@@ -10,35 +10,18 @@
  * thread is done and reports the outcome once through `onEnd`.
  */
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
-import type { Negotiated } from './options.js';
 import { encodeError, encodeOack, ErrorCode } from './packet.js';
-import type { FailReason, TftpMetrics } from './metrics.js';
-import { ringSlots, transferTimers, type TransferOutcome } from './transfer.js';
+import type { FailReason } from './metrics.js';
+import { ringSlots, transferTimers, type TransferCommon, type TransferOutcome } from './transfer.js';
 import { DoneCode, Stat, type DataPlane, type DataPlaneHandle } from './native.js';
 
 /** Where the blocks come from: an open file (closed by `close` after the thread ends) or memory. */
 export type NativeSource = { fd: number; close(): void } | { data: Buffer };
 
 /** What a native transfer needs; the counterpart of TransferParams. */
-export interface NativeTransferParams {
+export interface NativeTransferParams extends TransferCommon {
   plane: DataPlane;
-  /** Short id on every log line (`transfer`). */
-  id: string;
-  clientAddress: string;
-  clientPort: number;
-  /** Local address the RRQ arrived on; the transfer socket binds here (port 0). */
-  localAddress: string;
   source: NativeSource;
-  negotiated: Negotiated;
-  maxRetries: number;
-  minRtoMs: number;
-  maxRtoMs: number;
-  /** Bytes to read ahead per pread (see readAheadFor). */
-  readAheadBytes?: number;
-  transferSize?: number | null;
-  log: Logger;
-  metrics: TftpMetrics;
   /** Called exactly once when the transfer ends (socket and file already released). */
   onEnd(t: NativeTransfer, outcome: TransferOutcome): void;
 }

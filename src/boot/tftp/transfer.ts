@@ -89,15 +89,14 @@ export type TransferOutcome =
   | { ok: true; bytes: number; blocks: number; ms: number }
   | { ok: false; reason: FailReason; detail: string; bytes: number; ms: number };
 
-/** Everything a transfer needs; built by the server after the file is resolved and opened. */
-export interface TransferParams {
+/** What a transfer needs on either engine (this one and native-transfer.ts). */
+export interface TransferCommon {
   /** Short id on every log line (`transfer`). */
   id: string;
   clientAddress: string;
   clientPort: number;
   /** Local address the RRQ arrived on; the transfer socket binds here (port 0). */
   localAddress: string;
-  source: BlockSource;
   negotiated: Negotiated;
   /** Timeouts without progress before giving up (config `tftp.retries`). */
   maxRetries: number;
@@ -109,10 +108,15 @@ export interface TransferParams {
   readAheadBytes?: number;
   /** Bytes the transfer will send when known (tsize): the ring never holds more blocks than that. */
   transferSize?: number | null;
-  /** Where the ring comes from and goes back to (default: a fresh Buffer, left to the GC). */
-  rings?: RingPool;
   log: Logger;
   metrics: TftpMetrics;
+}
+
+/** Everything a JS-engine transfer needs; built by the server after the file is resolved and opened. */
+export interface TransferParams extends TransferCommon {
+  source: BlockSource;
+  /** Where the ring comes from and goes back to (default: a fresh Buffer, left to the GC). */
+  rings?: RingPool;
   /** Called exactly once when the transfer ends (socket and file already released). */
   onEnd(t: Transfer, outcome: TransferOutcome): void;
 }

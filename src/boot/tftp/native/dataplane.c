@@ -692,22 +692,23 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static transfer_t *handle_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+/* The transfer of argv[0] (of `want` arguments), or NULL with a TypeError naming `usage` thrown. */
+static transfer_t *handle_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
   size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return NULL;
   void *p = NULL;
-  if (napi_get_value_external(env, argv[0], &p) != napi_ok) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
+      napi_get_value_external(env, argv[0], &p) != napi_ok || !p) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
   return p;
 }
 
 /* The caller (native-transfer.ts) never passes a handle after its "done" event. */
 static napi_value js_abort(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  transfer_t *t = handle_of(env, info, 2, argv);
-  if (!t) {
-    napi_throw_type_error(env, NULL, "abort(handle, errorPacket)");
-    return NULL;
-  }
+  transfer_t *t = handle_of(env, info, 2, argv, "abort(handle, errorPacket)");
+  if (!t) return NULL;
   void *p;
   size_t n;
   bool is_buf = false;
@@ -720,11 +721,8 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
 
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  transfer_t *t = handle_of(env, info, 1, argv);
-  if (!t) {
-    napi_throw_type_error(env, NULL, "stats(handle)");
-    return NULL;
-  }
+  transfer_t *t = handle_of(env, info, 1, argv, "stats(handle)");
+  if (!t) return NULL;
   napi_value arr;
   CHECK(napi_create_array_with_length(env, STAT_COUNT, &arr));
   for (uint32_t i = 0; i < STAT_COUNT; i++) {
@@ -737,11 +735,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 
 static napi_value js_port(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  transfer_t *t = handle_of(env, info, 1, argv);
-  if (!t) {
-    napi_throw_type_error(env, NULL, "port(handle)");
-    return NULL;
-  }
+  transfer_t *t = handle_of(env, info, 1, argv, "port(handle)");
+  if (!t) return NULL;
   napi_value v;
   CHECK(napi_create_uint32(env, t->local_port, &v));
   return v;
