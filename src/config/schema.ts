@@ -110,6 +110,8 @@ export const configSchema = z
         'max-windowsize': z.number().int().min(1).max(64).default(64),
         /** Where DATA phases run: `native` (a thread per transfer, built at npm install; falls back to js when missing) or `js`. */
         'data-plane': z.enum(['native', 'js']).default('native'),
+        /** Native data plane: spin this many µs for an ACK before sleeping (0: off); auto-off when transfers ≥ CPUs. */
+        'busy-poll-us': z.number().int().min(0).max(1000).default(50),
       })
       .strict()
       .prefault({}),

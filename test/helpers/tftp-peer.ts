@@ -3,7 +3,7 @@
  * queues every decodable datagram it receives with its source (so a test sees the server's TID).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { decodePacket, type TftpPacket } from '../../src/boot/tftp/packet.js';
+import { decodePacket, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
 
 /** One datagram received: decoded packet, raw bytes, and where it came from. */
 export interface Received { packet: TftpPacket; raw: Buffer; from: RemoteInfo }
@@ -44,6 +44,16 @@ export class RawPeer {
       this.waiter = null;
     }
     return this.queue.shift()!;
+  }
+
+  /**
+   * Next datagram that is not a resend of DATA `block - 1` (a retransmission that overtook our
+   * ACK of it on a loaded machine: legal, and skipped as a real client does), or null after `ms`.
+   */
+  async recvAfterDuplicates(block: number, ms = 3000): Promise<Received | null> {
+    let r = await this.recv(ms);
+    while (r?.packet.op === Opcode.DATA && r.packet.block === ((block - 1) & 0xffff)) r = await this.recv(ms);
+    return r;
   }
 
   close(): void {

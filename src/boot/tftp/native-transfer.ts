@@ -21,6 +21,8 @@ export type NativeSource = { fd: number; close(): void } | { data: Buffer };
 /** What a native transfer needs; the counterpart of TransferParams. */
 export interface NativeTransferParams extends TransferCommon {
   plane: DataPlane;
+  /** Busy-poll after each send, µs (config `tftp.busy-poll-us`; 0: never). */
+  busyPollUs: number;
   source: NativeSource;
   /** Called exactly once when the transfer ends (socket and file already released). */
   onEnd(t: NativeTransfer, outcome: TransferOutcome): void;
@@ -71,8 +73,9 @@ export class NativeTransfer {
   private ended = false;
   private abortReason: { reason: FailReason; detail: string } | null = null;
   /** Counters already added to the metrics (same indexes as the addon's stats). */
-  private readonly flushed = new Float64Array(Stat.RECEIVED + 1);
+  private readonly flushed = new Float64Array(Stat.SPIN_HITS + 1);
   private bytes = 0;
+  private lastSpinHits = 0;
   private readonly startedAt = performance.now();
 
   constructor(params: NativeTransferParams) {
@@ -86,6 +89,11 @@ export class NativeTransfer {
   get sent(): number {
     if (this.handle) this.bytes = this.p.plane.stats(this.handle)[Stat.BYTES]!;
     return this.bytes;
+  }
+
+  /** Waits so far whose datagram arrived while busy-polling (0 when busy-poll is off or gave up). */
+  get spinHits(): number {
+    return this.handle ? this.p.plane.stats(this.handle)[Stat.SPIN_HITS]! : this.lastSpinHits;
   }
 
   /** Local UDP port of the transfer (its TID), or null before start / after the end. */
@@ -118,6 +126,7 @@ export class NativeTransfer {
           maxRtoMs: timers.maxRtoMs,
           maxRetries: this.p.maxRetries,
           giveUpMs: timers.giveUpMs,
+          busyPollUs: this.p.busyPollUs,
         },
         (type, a, b, c, detail) => (type === 'done' ? this.onDone(a, b, c, detail) : this.onRetransmit(a, b, c)),
       );
@@ -168,7 +177,9 @@ export class NativeTransfer {
 
   private onDone(code: number, bytes: number, blocks: number, detail: string): void {
     this.flushMetrics(); // the handle is valid until this callback returns
-    receivedByEnded += this.p.plane.stats(this.handle!)[Stat.RECEIVED]!;
+    const final = this.p.plane.stats(this.handle!);
+    receivedByEnded += final[Stat.RECEIVED]!;
+    this.lastSpinHits = final[Stat.SPIN_HITS]!;
     this.handle = null;
     running.delete(this);
     if (running.size === 0 && flusher) {
@@ -178,7 +189,7 @@ export class NativeTransfer {
     this.bytes = bytes;
     const ms = performance.now() - this.startedAt;
     if (code === DoneCode.OK) {
-      this.end({ ok: true, bytes, blocks, ms });
+      this.end({ ok: true, bytes, blocks, ms, busyPollHits: this.lastSpinHits });
       return;
     }
     const aborted = code === DoneCode.ABORTED ? this.abortReason : null;

@@ -36,6 +36,8 @@ export interface DataPlaneStart {
   maxRetries: number;
   /** Least silence before giving up, ms. */
   giveUpMs: number;
+  /** Spin for the client's answer this long after a send before blocking, µs (0: never; see dataplane.c). */
+  busyPollUs: number;
 }
 
 /** The "done" event's code. */
@@ -53,6 +55,8 @@ export const Stat = {
   UNEXPECTED: 7,
   /** Datagrams received on the transfer socket, from the client or not. */
   RECEIVED: 8,
+  /** Waits whose datagram arrived while the thread was busy-polling. */
+  SPIN_HITS: 9,
 } as const;
 
 /** Opaque handle of a running native transfer. */

@@ -407,7 +407,7 @@ class TftpServerImpl implements TftpServer {
       metrics: this.metrics,
       onEnd: (_t: unknown, outcome: TransferOutcome) => this.onEnd(client, rinfo.address, outcome, log),
     };
-    if (native) return new NativeTransfer({ ...common, plane: this.plane!, source: nativeSource! });
+    if (native) return new NativeTransfer({ ...common, plane: this.plane!, source: nativeSource!, busyPollUs: limits['busy-poll-us'] });
     return new Transfer({ ...common, source: makeSource(negotiated.blksize), rings: this.rings });
   }
 
@@ -416,7 +416,7 @@ class TftpServerImpl implements TftpServer {
     this.metrics.active.dec();
     const ms = Math.round(outcome.ms);
     if (outcome.ok) {
-      log.info({ bytes: outcome.bytes, blocks: outcome.blocks, ms }, 'transfer completed');
+      log.info({ bytes: outcome.bytes, blocks: outcome.blocks, ms, busyPollHits: outcome.busyPollHits }, 'transfer completed');
     } else if (outcome.reason === 'io-error' || outcome.reason === 'socket-error') {
       log.warn({ reason: outcome.reason, detail: outcome.detail, bytes: outcome.bytes, ms }, 'transfer failed');
     } else {

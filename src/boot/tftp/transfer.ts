@@ -86,7 +86,7 @@ const METRIC_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /** How a transfer ended. */
 export type TransferOutcome =
-  | { ok: true; bytes: number; blocks: number; ms: number }
+  | { ok: true; bytes: number; blocks: number; ms: number; /** native data plane: ACKs caught while busy-polling */ busyPollHits?: number }
   | { ok: false; reason: FailReason; detail: string; bytes: number; ms: number };
 
 /** What a transfer needs on either engine (this one and native-transfer.ts). */

@@ -30,6 +30,10 @@
  *   stats(handle) → number[STAT_COUNT]     cumulative counters (see STAT_*), read at any time
  *   port(handle) → number                  the transfer's local UDP port (its TID)
  *   onEvent('retransmit', retry, rtoMs, block) and, exactly once, onEvent('done', code, bytes, blocks, detail)
+ *
+ * Busy-poll: after each send the thread may spin on a non-blocking recvfrom() for up to
+ * `busyPollUs` before it blocks, while fewer transfers run than there are CPUs, and only as long as
+ * at least half of its spins catch the answer (else it stops spinning for SPIN_BACKOFF waits).
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -54,7 +58,7 @@
 enum { END_OK = 0, END_TIMEOUT = 1, END_CLIENT_ERROR = 2, END_IO_ERROR = 3, END_SOCKET_ERROR = 4, END_ABORTED = 5 };
 /* Counters exposed by stats(): bytes sent, blocks retransmitted, then datagrams dropped by reason. */
 enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_MALFORMED, STAT_UNKNOWN_OPCODE,
-       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_RECEIVED, STAT_COUNT };
+       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_RECEIVED, STAT_SPIN_HITS, STAT_COUNT };
 
 #define OP_RRQ 1
 #define OP_WRQ 2
@@ -70,6 +74,10 @@ enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_MALF
    buffer, atftp at blksize 8192, drains between bursts; see transfer.ts Transfer.burst). */
 #define BURST_BYTES (64 * 1024)
 #define DETAIL_MAX 240
+/* Busy-poll self-check: of every SPIN_SAMPLE spins, at least half must catch their datagram, or
+   spinning is off for the next SPIN_BACKOFF waits (a slow link or client: spinning only burns CPU). */
+#define SPIN_SAMPLE 64
+#define SPIN_BACKOFF 1024
 #define THREAD_STACK (256 * 1024)
 
 typedef struct {
@@ -91,6 +99,7 @@ typedef struct transfer {
   uint8_t *oack;
   size_t oack_len;
   double min_rto, max_rto, give_up_ms;
+  double busy_poll_ms;       /* spin this long for the answer to a send before blocking; 0: never */
   uint32_t max_retries;
   napi_threadsafe_function tsfn;
 
@@ -116,7 +125,14 @@ typedef struct transfer {
   double rto, srtt, rttvar, sent_at, progress_at, deadline;
   int retransmitted;
   int cur_timeo_ms;
+  int spin_armed;            /* the next wait follows a send: it may spin */
+  unsigned spin_tries, spin_hits, spin_off;
 } transfer_t;
+
+/* Online CPUs (set at load) and transfer threads running: threads busy-poll only while fewer
+   transfers run than there are CPUs, so spinning never takes a core another transfer needs. */
+static long online_cpus = 1;
+static atomic_int running_threads;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -188,7 +204,35 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
     if (t->cur_timeo_ms > ms + 1 || t->cur_timeo_ms * 2 < ms) set_timeo(t, ms);
     struct sockaddr_in from;
     socklen_t fl = sizeof from;
-    ssize_t n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+    ssize_t n = -1;
+    errno = EAGAIN;
+    if (t->spin_armed) {
+      /* Busy-poll (like Linux's SO_BUSY_POLL / haltpoll): on a fast link the ACK arrives within
+         tens of µs, sooner than a sleeping thread is woken (most of a loopback round trip here,
+         see docs/benchmarks.md); spin for it first, then block. */
+      t->spin_armed = 0;
+      if (t->spin_off > 0) {
+        t->spin_off--;
+      } else if (atomic_load(&running_threads) < online_cpus) {
+        double until = now_ms() + t->busy_poll_ms;
+        do {
+          n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+        } while (n < 0 && errno == EAGAIN && !atomic_load(&t->aborting) && now_ms() < until);
+        t->spin_tries++;
+        if (n >= 0) {
+          t->spin_hits++;
+          stat_add(t, STAT_SPIN_HITS, 1);
+        }
+        if (t->spin_tries == SPIN_SAMPLE) {
+          if (t->spin_hits * 2 < SPIN_SAMPLE) t->spin_off = SPIN_BACKOFF;
+          t->spin_tries = t->spin_hits = 0;
+        }
+      }
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      fl = sizeof from;
+      n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+    }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       if (atomic_load(&t->aborting)) return W_ABORT;
@@ -396,6 +440,7 @@ static int pump(transfer_t *t, char *detail) {
   t->send_from = end + 1;
   send_blocks(t, start, end);
   t->deadline = now_ms() + t->rto;
+  t->spin_armed = t->busy_poll_ms > 0;
   return 0;
 }
 
@@ -427,6 +472,7 @@ static int run(transfer_t *t, char *detail) {
     t->retransmitted = 0;
     send_to(t, t->oack, t->oack_len, &t->client);
     t->deadline = now_ms() + t->rto;
+    t->spin_armed = t->busy_poll_ms > 0;
     for (;;) {
       int w = wait_packet(t, &ack16, detail);
       if (w == W_ABORT) return END_ABORTED;
@@ -491,7 +537,9 @@ static int run(transfer_t *t, char *detail) {
 static void *thread_main(void *arg) {
   transfer_t *t = arg;
   char detail[DETAIL_MAX] = "";
+  atomic_fetch_add(&running_threads, 1);
   int code = run(t, detail);
+  atomic_fetch_sub(&running_threads, 1);
   if (code == END_ABORTED) detail[0] = 0;
   double blocks = t->last_block == UINT64_MAX ? 0 : (double)t->last_block;
   t->done.type = 1;
@@ -596,7 +644,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
       get_u32(env, o, "blksize", &t->blksize) || get_u32(env, o, "windowsize", &t->windowsize) ||
       get_u32(env, o, "slots", &nslots) || get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
       get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
-      get_f64(env, o, "giveUpMs", &give_up) || client_port == 0 || client_port > 65535 || t->blksize < 8 ||
+      get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &t->busy_poll_ms) || client_port == 0 || client_port > 65535 || t->blksize < 8 ||
       t->blksize > 65464 || t->windowsize < 1 || t->windowsize > 64) {
     free(t);
     napi_throw_type_error(env, NULL, "tftp dataplane: invalid start options");
@@ -605,6 +653,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->max_retries = retries;
   t->give_up_ms = give_up;
+  t->busy_poll_ms = t->busy_poll_ms > 0 ? t->busy_poll_ms / 1000 : 0; /* given in µs */
   t->rto = rto;
   t->srtt = -1;
   t->slid_at = -1;
@@ -743,6 +792,8 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  online_cpus = n > 0 ? n : 1;
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
