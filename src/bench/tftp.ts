@@ -38,7 +38,8 @@ export interface BenchTftpOptions {
 
 /** One measured transfer. */
 export interface TftpBenchRow {
-  server: 'statelesx' | 'tftp-hpa' | 'dnsmasq';
+  /** `statelesx busy-poll off`: ours with `tftp.busy-poll-us: 0`, to show what busy-polling adds. */
+  server: 'statelesx' | 'statelesx busy-poll off' | 'tftp-hpa' | 'dnsmasq';
   client: string;
   /** MB/s (10^6 bytes per second), NaN when the transfer failed. */
   mbps: number;
@@ -149,10 +150,11 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** How to start our standalone server: compiled JS under dist/, or the TS source through tsx. */
-function ourServerCommand(root: string, port: number): [string, string[]] {
+function ourServerCommand(root: string, port: number, tftpConfig: Record<string, unknown> = {}): [string, string[]] {
   const js = join(HERE, '..', 'boot', 'tftp', 'standalone.js');
-  if (existsSync(js)) return [process.execPath, [js, root, '127.0.0.1', String(port)]];
-  return [process.execPath, ['--import', 'tsx', join(HERE, '..', 'boot', 'tftp', 'standalone.ts'), root, '127.0.0.1', String(port)]];
+  const args = [root, '127.0.0.1', String(port), JSON.stringify(tftpConfig)];
+  if (existsSync(js)) return [process.execPath, [js, ...args]];
+  return [process.execPath, ['--import', 'tsx', join(HERE, '..', 'boot', 'tftp', 'standalone.ts'), ...args]];
 }
 
 /**
@@ -204,11 +206,17 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     const ourPid = (JSON.parse(ours.output().split('\n')[0]!) as { pid: number }).pid;
     rss.idle = sampleProc(ourPid)?.rss ?? NaN;
 
+    const [noSpinCmd, noSpinArgs] = ourServerCommand(root, ourPort + 2, { 'busy-poll-us': 0 });
+    const noSpin = startDaemon(netns, noSpinCmd, noSpinArgs);
+    daemons.push(noSpin);
+    if (!(await waitFor(() => noSpin.output().includes('"port"'), 30_000))) throw new Error(`our TFTP server (busy-poll off) did not start: ${noSpin.errors()}`);
+
     const user = isRoot ? 'root' : userInfo().username;
     const hpa = startDaemon(netns, '/usr/sbin/in.tftpd', ['-L', '-u', user, '-s', root, '-a', `127.0.0.1:${hpaPort}`]);
     daemons.push(hpa);
     const servers: Array<{ name: TftpBenchRow['server']; port: number; daemon: ReturnType<typeof startDaemon> }> = [
       { name: 'statelesx', port: ourPort, daemon: ours },
+      { name: 'statelesx busy-poll off', port: ourPort + 2, daemon: noSpin },
       { name: 'tftp-hpa', port: hpaPort, daemon: hpa },
     ];
     if (netns && existsSync('/usr/sbin/dnsmasq')) {
@@ -263,7 +271,8 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     const concFile = 'concurrent.bin';
     await writeRandomFile(join(root, concFile), concBytes);
     const concWant = await sha256File(join(root, concFile));
-    for (const s of servers) {
+    // Busy-poll never engages with more transfers than CPUs: the "off" twin adds nothing here.
+    for (const s of servers.filter((x) => x.name !== 'statelesx busy-poll off')) {
       const dead = alive(s);
       if (dead) {
         concRows.push({ server: s.name, clients: conc.clients, succeeded: 0, wallS: NaN, timeVsHpa: NaN, peakRss: NaN, cpuMs: NaN, note: dead });
@@ -329,10 +338,13 @@ export function tftpTables(r: {
   const ourLock = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('curl blksize 1468'));
   const ourWin = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('atftp'));
   const winRatio = ourLock?.ok && ourWin?.ok ? ourWin.mbps / ourLock.mbps : NaN;
+  const offLock = r.rows.find((x) => x.server === 'statelesx busy-poll off' && x.client.startsWith('curl blksize 1468'));
+  const winRatioOff = offLock?.ok && ourWin?.ok ? ourWin.mbps / offLock.mbps : NaN;
   const rounds = Math.max(1, ...r.rows.map((x) => x.rounds));
   const notes = [
     `${(r.sizeBytes / 1e6).toFixed(0)} MB random file, 127.0.0.1${r.netns ? ' (inside a private network namespace, so dnsmasq can use port 69)' : ''}, SHA-256 checked; best of ${rounds} alternating round(s), the slowest round in "worst".`,
-    `Targets: ≥ 1.0x tftp-hpa at 1468 lock-step (${f(ourLock?.ratioToHpa ?? NaN, 2)}x); windowsize 16 ≥ 5x our lock-step (${f(winRatio, 2)}x; atftp's own speed bounds this on loopback).`,
+    `Targets: ≥ 1.0x tftp-hpa at 1468 lock-step (${f(ourLock?.ratioToHpa ?? NaN, 2)}x; busy-poll off ${f(offLock?.ratioToHpa ?? NaN, 2)}x); windowsize 16 ≥ 5x our lock-step (${f(winRatio, 2)}x; ${f(winRatioOff, 2)}x against busy-poll off — atftp's own speed bounds windowsize on loopback, so the faster our lock-step, the smaller this ratio).`,
+    '"statelesx busy-poll off" is our server with `tftp.busy-poll-us: 0` (the thread sleeps in recvfrom like the others); busy-poll engages only while fewer transfers run than CPUs, so the concurrent table below runs only the default.',
     `Our server RSS: ${f(r.rss.idle / 2 ** 20)} MiB idle, ${f(r.rss.peak / 2 ** 20)} MiB peak (VmHWM) while serving — no whole-file buffering.`,
     'tftp-hpa and dnsmasq do not implement windowsize (RFC 7440): atftp falls back to lock-step with them.',
   ];

@@ -17,10 +17,13 @@ import { Writable } from 'node:stream';
 import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
 import { loadDataPlane } from '../../src/boot/tftp/native.js';
+import { NativeTransfer } from '../../src/boot/tftp/native-transfer.js';
+import type { TransferOutcome } from '../../src/boot/tftp/transfer.js';
+import { tftpMetrics } from '../../src/boot/tftp/metrics.js';
 import type { BootFileSource } from '../../src/boot/files/types.js';
 import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { counterValue } from '../helpers/metrics.js';
 import { RawPeer } from '../helpers/tftp-peer.js';
 
@@ -150,6 +153,28 @@ describe('native TFTP data plane', () => {
     }
     // The transfer sockets and the file descriptors are closed, and the threads have exited.
     expect(await until(() => threads() <= threads0 && fds() <= fds0 + 1, 2000)).toBe(true);
+  });
+
+  it('a transfer socket that cannot be bound ends the transfer with socket-error naming the errno, and closes the file', async () => {
+    const loaded = loadDataPlane();
+    if (!('plane' in loaded)) throw new Error(loaded.error);
+    let closed = 0;
+    const outcome = await new Promise<TransferOutcome>((res) => {
+      const t = new NativeTransfer({
+        plane: loaded.plane, id: 't1', clientAddress: '127.0.0.1', clientPort: 9,
+        // An address of no local interface (TEST-NET-1): bind() fails with EADDRNOTAVAIL; nothing is sent.
+        localAddress: '192.0.2.1',
+        source: { fd: 0, close: () => closed++ },
+        negotiated: { blksize: 512, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: null },
+        maxRetries: 1, minRtoMs: 20, maxRtoMs: 100, busyPollUs: 0,
+        log: silentLogger, metrics: tftpMetrics(),
+        onEnd: (_t, o) => res(o),
+      });
+      void t.start();
+    });
+    expect(outcome).toMatchObject({ ok: false, reason: 'socket-error' });
+    expect((outcome as { detail: string }).detail).toMatch(/192\.0\.2\.1: cannot bind transfer socket: Cannot assign requested address/);
+    expect(closed).toBe(1);
   });
 
   it('feeds the TFTP metrics: bytes sent and completed transfers when done, foreign TIDs as dropped', async () => {

@@ -131,7 +131,8 @@ export class NativeTransfer {
         (type, a, b, c, detail) => (type === 'done' ? this.onDone(a, b, c, detail) : this.onRetransmit(a, b, c)),
       );
     } catch (e) {
-      this.end({ ok: false, reason: 'socket-error', detail: `cannot bind transfer socket on ${this.p.localAddress}: ${(e as Error).message}`, bytes: 0, ms: 0 });
+      // The addon's message says which step failed (binding the socket, or starting the thread).
+      this.end({ ok: false, reason: 'socket-error', detail: `transfer on ${this.p.localAddress}: ${(e as Error).message}`, bytes: 0, ms: 0 });
       return;
     }
     this.p.metrics.started.inc();
