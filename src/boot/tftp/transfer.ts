@@ -41,11 +41,11 @@ const READ_AHEAD_BYTES = 128 * 1024;
 /** Smallest read-ahead a transfer gets however many run. */
 const READ_AHEAD_MIN_BYTES = 16 * 1024;
 /** Read-ahead budget shared by all transfers (a boot storm must not grow memory per host). */
-const READ_AHEAD_TOTAL_BYTES = 16 * 1024 * 1024;
+const READ_AHEAD_TOTAL_BYTES = 8 * 1024 * 1024;
 
 /**
  * Read-ahead for a new transfer when `active` others are running: 128 KiB while the shared
- * 16 MiB budget allows, shrinking to 16 KiB in a storm (500 transfers ≈ 16 MiB, not 64 MiB).
+ * 8 MiB budget allows (up to 63 transfers), shrinking to 16 KiB in a storm (500 transfers ≈ 8 MiB, not 64 MiB).
  * @returns bytes (the transfer rounds to whole blocks and never goes below one window)
  */
 export function readAheadFor(active: number): number {
