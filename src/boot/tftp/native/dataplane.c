@@ -645,7 +645,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
       get_u32(env, o, "slots", &nslots) || get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
       get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
       get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &t->busy_poll_ms) || client_port == 0 || client_port > 65535 || t->blksize < 8 ||
-      t->blksize > 65464 || t->windowsize < 1 || t->windowsize > 64) {
+      t->blksize > 65464 || t->windowsize < 1 || t->windowsize > 64 || nslots > 4096) {
     free(t);
     napi_throw_type_error(env, NULL, "tftp dataplane: invalid start options");
     return NULL;
