@@ -151,9 +151,9 @@ export class NativeTransfer {
     else this.end({ ok: false, reason, detail, bytes: 0, ms: performance.now() - this.startedAt });
   }
 
-  /** Adds the thread's counters since the last flush to the TFTP metrics. */
-  flushMetrics(): void {
-    if (!this.handle) return;
+  /** Adds the thread's counters since the last flush to the TFTP metrics; returns them (null once ended). */
+  flushMetrics(): number[] | null {
+    if (!this.handle) return null;
     const s = this.p.plane.stats(this.handle);
     const m = this.p.metrics;
     const delta = (i: number): number => {
@@ -170,6 +170,7 @@ export class NativeTransfer {
       if (d > 0) m.dropped.inc({ reason }, d);
     }
     this.bytes = s[Stat.BYTES]!;
+    return s;
   }
 
   private onRetransmit(retry: number, rtoMs: number, block: number): void {
@@ -177,8 +178,7 @@ export class NativeTransfer {
   }
 
   private onDone(code: number, bytes: number, blocks: number, detail: string): void {
-    this.flushMetrics(); // the handle is valid until this callback returns
-    const final = this.p.plane.stats(this.handle!);
+    const final = this.flushMetrics()!; // the handle is valid until this callback returns
     receivedByEnded += final[Stat.RECEIVED]!;
     this.lastSpinHits = final[Stat.SPIN_HITS]!;
     this.handle = null;

@@ -205,7 +205,7 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
     struct sockaddr_in from;
     socklen_t fl = sizeof from;
     ssize_t n = -1;
-    errno = EAGAIN;
+    int must_block = 1; /* still to do: the blocking recvfrom (unless the spin got a datagram or an error) */
     if (t->spin_armed) {
       /* Busy-poll (like Linux's SO_BUSY_POLL / haltpoll): on a fast link the ACK arrives within
          tens of µs, sooner than a sleeping thread is woken (most of a loopback round trip here,
@@ -218,6 +218,7 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
         do {
           n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
         } while (n < 0 && errno == EAGAIN && !atomic_load(&t->aborting) && now_ms() < until);
+        must_block = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
         t->spin_tries++;
         if (n >= 0) {
           t->spin_hits++;
@@ -229,7 +230,7 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
         }
       }
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (must_block) {
       fl = sizeof from;
       n = recvfrom(t->sock, t->rbuf, RECV_BUF, MSG_TRUNC, (struct sockaddr *)&from, &fl);
     }
@@ -420,7 +421,9 @@ static void send_blocks(transfer_t *t, uint64_t start, uint64_t end) {
 static int pump(transfer_t *t, char *detail) {
   uint64_t end = t->last_acked + t->windowsize;
   if (end > t->last_block) end = t->last_block;
-  if (end > t->filled_up_to || (t->fd >= 0 && t->send_from < t->buf_first)) {
+  /* Refilling from last_acked+1 keeps every block the window may resend: send_from never goes
+     below last_acked+1, and last_acked only grows. */
+  if (end > t->filled_up_to) {
     if (fill(t, detail) < 0) return -1;
     end = t->last_acked + t->windowsize;
     if (end > t->last_block) end = t->last_block;
