@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { tmpdir, networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
 import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
@@ -158,12 +158,15 @@ describe('native TFTP data plane', () => {
   it('a transfer socket that cannot be bound ends the transfer with socket-error naming the errno, and closes the file', async () => {
     const loaded = loadDataPlane();
     if (!('plane' in loaded)) throw new Error(loaded.error);
+    // A documentation address (RFC 5737) that this machine does not have (test VMs may use 192.0.2.x).
+    const local = new Set(Object.values(networkInterfaces()).flat().map((a) => a?.address));
+    const notLocal = ['192.0.2.251', '198.51.100.251', '203.0.113.251'].find((a) => !local.has(a))!;
     let closed = 0;
     const outcome = await new Promise<TransferOutcome>((res) => {
       const t = new NativeTransfer({
         plane: loaded.plane, id: 't1', clientAddress: '127.0.0.1', clientPort: 9,
-        // An address of no local interface (TEST-NET-1): bind() fails with EADDRNOTAVAIL; nothing is sent.
-        localAddress: '192.0.2.1',
+        // An address of no local interface: bind() fails with EADDRNOTAVAIL; nothing is sent.
+        localAddress: notLocal,
         source: { fd: 0, close: () => closed++ },
         negotiated: { blksize: 512, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: null },
         maxRetries: 1, minRtoMs: 20, maxRtoMs: 100, busyPollUs: 0,
@@ -173,7 +176,7 @@ describe('native TFTP data plane', () => {
       void t.start();
     });
     expect(outcome).toMatchObject({ ok: false, reason: 'socket-error' });
-    expect((outcome as { detail: string }).detail).toMatch(/192\.0\.2\.1: cannot bind transfer socket: Cannot assign requested address/);
+    expect((outcome as { detail: string }).detail).toBe(`transfer on ${notLocal}: cannot bind transfer socket: Cannot assign requested address`);
     expect(closed).toBe(1);
   });
 
