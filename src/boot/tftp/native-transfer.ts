@@ -47,10 +47,11 @@ function flushAll(): void {
   for (const t of running) t.flushMetrics();
 }
 
-const DROP_STATS: Array<[number, 'truncated' | 'oversized' | 'malformed' | 'unknown-opcode' | 'unknown-tid' | 'unexpected']> = [
+// The native parser has no 'malformed' case: it reads nothing but an ACK's 4 bytes and an ERROR's
+// bounded message, so a datagram is too short, too long, of the wrong opcode, or fine.
+const DROP_STATS: Array<[number, 'truncated' | 'oversized' | 'unknown-opcode' | 'unknown-tid' | 'unexpected']> = [
   [Stat.TRUNCATED, 'truncated'],
   [Stat.OVERSIZED, 'oversized'],
-  [Stat.MALFORMED, 'malformed'],
   [Stat.UNKNOWN_OPCODE, 'unknown-opcode'],
   [Stat.UNKNOWN_TID, 'unknown-tid'],
   [Stat.UNEXPECTED, 'unexpected'],
@@ -75,7 +76,6 @@ export class NativeTransfer {
   /** Counters already added to the metrics (same indexes as the addon's stats). */
   private readonly flushed = new Float64Array(Stat.SPIN_HITS + 1);
   private bytes = 0;
-  private lastSpinHits = 0;
   private readonly startedAt = performance.now();
 
   constructor(params: NativeTransferParams) {
@@ -89,16 +89,6 @@ export class NativeTransfer {
   get sent(): number {
     if (this.handle) this.bytes = this.p.plane.stats(this.handle)[Stat.BYTES]!;
     return this.bytes;
-  }
-
-  /** Waits so far whose datagram arrived while busy-polling (0 when busy-poll is off or gave up). */
-  get spinHits(): number {
-    return this.handle ? this.p.plane.stats(this.handle)[Stat.SPIN_HITS]! : this.lastSpinHits;
-  }
-
-  /** Local UDP port of the transfer (its TID), or null before start / after the end. */
-  get localPort(): number | null {
-    return this.handle ? this.p.plane.port(this.handle) : null;
   }
 
   /**
@@ -180,7 +170,6 @@ export class NativeTransfer {
   private onDone(code: number, bytes: number, blocks: number, detail: string): void {
     const final = this.flushMetrics()!; // the handle is valid until this callback returns
     receivedByEnded += final[Stat.RECEIVED]!;
-    this.lastSpinHits = final[Stat.SPIN_HITS]!;
     this.handle = null;
     running.delete(this);
     if (running.size === 0 && flusher) {
@@ -190,7 +179,7 @@ export class NativeTransfer {
     this.bytes = bytes;
     const ms = performance.now() - this.startedAt;
     if (code === DoneCode.OK) {
-      this.end({ ok: true, bytes, blocks, ms, busyPollHits: this.lastSpinHits });
+      this.end({ ok: true, bytes, blocks, ms, busyPollHits: final[Stat.SPIN_HITS]! });
       return;
     }
     const aborted = code === DoneCode.ABORTED ? this.abortReason : null;

@@ -49,14 +49,13 @@ export const Stat = {
   RETRANSMITTED: 1,
   TRUNCATED: 2,
   OVERSIZED: 3,
-  MALFORMED: 4,
-  UNKNOWN_OPCODE: 5,
-  UNKNOWN_TID: 6,
-  UNEXPECTED: 7,
+  UNKNOWN_OPCODE: 4,
+  UNKNOWN_TID: 5,
+  UNEXPECTED: 6,
   /** Datagrams received on the transfer socket, from the client or not. */
-  RECEIVED: 8,
+  RECEIVED: 7,
   /** Waits whose datagram arrived while the thread was busy-polling. */
-  SPIN_HITS: 9,
+  SPIN_HITS: 8,
 } as const;
 
 /** Opaque handle of a running native transfer. */
@@ -77,8 +76,6 @@ export interface DataPlane {
   abort(h: DataPlaneHandle, errorPacket: Buffer): void;
   /** Cumulative counters, indexed by {@link Stat}. */
   stats(h: DataPlaneHandle): number[];
-  /** Local UDP port of the transfer (its TID). */
-  port(h: DataPlaneHandle): number;
 }
 
 let cached: { plane: DataPlane } | { error: string } | undefined;

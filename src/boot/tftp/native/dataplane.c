@@ -28,7 +28,6 @@
  *   start(opts, onEvent) → handle          throws Error (errno text) when the socket cannot be bound
  *   abort(handle, errorPacket: Buffer)     sends errorPacket to the client, ends the transfer
  *   stats(handle) → number[STAT_COUNT]     cumulative counters (see STAT_*), read at any time
- *   port(handle) → number                  the transfer's local UDP port (its TID)
  *   onEvent('retransmit', retry, rtoMs, block) and, exactly once, onEvent('done', code, bytes, blocks, detail)
  *
  * Busy-poll: after each send the thread may spin on a non-blocking recvfrom() for up to
@@ -57,7 +56,7 @@
 /* How a transfer ended (the "done" event's code). */
 enum { END_OK = 0, END_TIMEOUT = 1, END_CLIENT_ERROR = 2, END_IO_ERROR = 3, END_SOCKET_ERROR = 4, END_ABORTED = 5 };
 /* Counters exposed by stats(): bytes sent, blocks retransmitted, then datagrams dropped by reason. */
-enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_MALFORMED, STAT_UNKNOWN_OPCODE,
+enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_UNKNOWN_OPCODE,
        STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_RECEIVED, STAT_SPIN_HITS, STAT_COUNT };
 
 #define OP_RRQ 1
@@ -94,7 +93,6 @@ typedef struct transfer {
   size_t data_len;
   napi_ref data_ref;
   struct sockaddr_in client;
-  uint16_t local_port;
   uint32_t blksize, windowsize, nslots;
   uint8_t *oack;
   size_t oack_len;
@@ -706,8 +704,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   memset(&me, 0, sizeof me);
   me.sin_family = AF_INET;
   me.sin_addr = local;
-  socklen_t ml = sizeof me;
-  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&me, sizeof me) < 0 || getsockname(t->sock, (struct sockaddr *)&me, &ml) < 0) {
+  if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&me, sizeof me) < 0) {
     char msg[160];
     int err = errno;
     snprintf(msg, sizeof msg, "cannot bind transfer socket: %s", strerror(err));
@@ -715,7 +712,6 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, msg);
     return NULL;
   }
-  t->local_port = ntohs(me.sin_port);
 
   napi_value name;
   CHECK(napi_create_string_utf8(env, "tftp-transfer", NAPI_AUTO_LENGTH, &name));
@@ -785,15 +781,6 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-static napi_value js_port(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  transfer_t *t = handle_of(env, info, 1, argv, "port(handle)");
-  if (!t) return NULL;
-  napi_value v;
-  CHECK(napi_create_uint32(env, t->local_port, &v));
-  return v;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   online_cpus = n > 0 ? n : 1;
@@ -801,7 +788,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
-      {"port", NULL, js_port, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
