@@ -27,7 +27,7 @@ import { createDhcpServer } from './boot/dhcp/server.js';
 import { JobRunner, type ClusterSource } from './engine/jobs.js';
 import { vcenterConnector } from './engine/vsphere-adapter.js';
 import { DriftScheduler } from './engine/drift.js';
-import { createInitiator } from './initiator/index.js';
+import { createPhoneHome } from './phonehome/index.js';
 import { createHttpService } from './web/app.js';
 import { storeJobReader, clusterService, imageService, engineService, vcenterTester } from './web/adapters.js';
 
@@ -168,7 +168,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       log,
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
-    const initiator = createInitiator(config, {
+    const initiator = createPhoneHome(config, {
       store,
       queue: jobs,
       declared: views.declared,

@@ -138,8 +138,8 @@ export interface EngineBenchRun {
   duplicateReadsByMethod: Record<string, number>;
 }
 
-/** `../shared/tools/vcsim/start` from the project root (the build keeps src/ → dist/ depth). */
-const VCSIM_START = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/tools/vcsim/start');
+/** `test/peers/vcsim/start` from the project root (the build keeps src/ → dist/ depth). */
+const VCSIM_START = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/peers/vcsim/start');
 
 /** Starts the simulator (`-l 127.0.0.1:0 -tls` + args); returns its SDK URL, user, thumbprint and a stop function. */
 async function startSim(args: string[]): Promise<{ sdkUrl: string; username: string; thumbprint: string; stop(): void }> {

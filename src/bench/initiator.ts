@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { openStore } from '../store/index.js';
 import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHost } from '../hosts/registry.js';
-import { createInitiatorListener } from '../initiator/listener.js';
+import { createPhoneHomeListener } from '../phonehome/listener.js';
 import type { JobQueue } from '../engine/queue.js';
 import { silentLogger } from '../log.js';
 
@@ -114,7 +114,7 @@ export async function benchInitiator(opts: { messages?: number; concurrency?: nu
     hosts: store.hosts, phoneHomes: store.phoneHomes, tokens, queue, declared: (u) => declared.get(u),
     requireToken: true, log: silentLogger, transaction: (fn) => store.db.transaction(fn)(),
   });
-  const listener = createInitiatorListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
+  const listener = createPhoneHomeListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
   await listener.start();
   const port = listener.address().port;
 

@@ -64,7 +64,7 @@ export type DeclaredHostLookup = (uuid: string) => DeclaredHost | undefined;
  */
 export type LeaseLookup = (mac: string, now: number) => string | undefined;
 
-/** Everything a phone-home carries, normalised (see src/initiator/parse.ts). */
+/** Everything a phone-home carries, normalised (see src/phonehome/parse.ts). */
 export interface PhoneHomeClaim {
   uuid: { smbios: string; wire: string };
   hostname?: string | undefined;

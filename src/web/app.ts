@@ -1,7 +1,7 @@
 /**
  * The web app: one fastify instance serving the REST API (`/api/v1`, OpenAPI at `/api/docs`), the
  * console (server-rendered eta templates + htmx), `/boot/` (HTTP boot, mounted from src/boot/http),
- * the phone-home routes (src/initiator/http.ts), and `/healthz`, `/readyz`, `/metrics`.
+ * the phone-home routes (src/phonehome/http.ts), and `/healthz`, `/readyz`, `/metrics`.
  *
  * Scopes: health, static assets, `/boot/` and phone-home are unauthenticated (hosts and probes call
  * them); everything else sits in one encapsulated scope behind the session, role and CSRF hooks.

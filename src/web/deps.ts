@@ -184,7 +184,7 @@ export interface AppDeps {
   vcenters?: VcenterTester;
   /** HTTP boot files (src/boot/http/plugin.ts, which routes its own `/boot/*` prefix), unauthenticated. */
   bootPlugin?: FastifyPluginAsync;
-  /** Phone-home routes (src/initiator/http.ts), registered at the root with prefix `/api/v1`, unauthenticated. */
+  /** Phone-home routes (src/phonehome/http.ts), registered at the root with prefix `/api/v1`, unauthenticated. */
   phoneHomePlugin?: FastifyPluginAsync;
   /** True once every service has started (`/readyz`). Default: true. */
   ready?: () => boolean;

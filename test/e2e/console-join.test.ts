@@ -20,7 +20,7 @@ import { silentLogger } from '../../src/log.js';
 import { ClusterRepository } from '../../src/clusters/repository.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
-import { createInitiator, type Initiator } from '../../src/initiator/index.js';
+import { createPhoneHome, type PhoneHome } from '../../src/phonehome/index.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
 import { clusterService, imageService, storeJobReader } from '../../src/web/adapters.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
@@ -49,7 +49,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
   let dir: string;
   let store: Store;
   let http: HttpService;
-  let initiator: Initiator;
+  let initiator: PhoneHome;
   let browser: Browser;
   let page: Page;
   let setupUrl = '';
@@ -83,7 +83,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
     runner.start();
-    initiator = createInitiator(config, {
+    initiator = createPhoneHome(config, {
       store, queue: runner, log: silentLogger,
       declared: (u) => { const f = repo.findHostByUuid(u); return f ? { cluster: f.cluster.name, fqdn: f.host.fqdn } : undefined; },
     });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end test's server, run by ../shared/tools/pxe-boot-check inside its server namespace
+# The end-to-end test's server, run by test/peers/pxe-boot-check inside its server namespace
 # (PXE_* variables come from the harness, E2E_* from the test). Starts the vCenter simulator on
 # this namespace's loopback (strict mode, the test VMs' UUIDs mapped to their FQDNs), writes a
 # statelesx.yaml for this run, and runs `statelesx serve` in the foreground (full DHCP on pxe0).
@@ -10,7 +10,7 @@ run=$PXE_WORKDIR
 
 vc_args=(-l 127.0.0.1:0 -tls -username e2e-vc -password "$E2E_VC_PASSWORD")
 for m in ${E2E_HOST_UUIDS:-}; do vc_args+=(-host-uuid "$m"); done
-vc_out=$("$repo/../shared/tools/vcsim/start" "${vc_args[@]}")
+vc_out=$("$repo/test/peers/vcsim/start" "${vc_args[@]}")
 sdk=$(awk '/^url /{print $2}' <<<"$vc_out" | sed -E 's#//[^@/]*@#//#')
 thumb=$(awk '/^thumbprint /{print $2}' <<<"$vc_out")
 vcpid=$(awk '/^pid /{print $2}' <<<"$vc_out")

@@ -1,7 +1,7 @@
 /**
  * The main job, end to end, on real peers:
  *   QEMU (SeaBIOS + iPXE ROM, and OVMF + iPXE EFI) ──DHCP/TFTP/HTTP──► `statelesx serve` ──SOAP──► vCenter simulator
- * in private network namespaces made by ../shared/tools/pxe-boot-check (server side: our
+ * in private network namespaces made by test/peers/pxe-boot-check (server side: our
  * test/e2e/netns-server.sh, which also starts the simulator in strict mode on that namespace's
  * loopback). The VM's initrd (scripts/make-test-image) phones home with scripts/initiator.sh and
  * the per-boot token from its kernel line, prints markers on the serial console, then holds.
@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const HARNESS = resolve(REPO, '../shared/tools/pxe-boot-check/pxe-boot-check');
+const HARNESS = resolve(REPO, 'test/peers/pxe-boot-check/pxe-boot-check');
 const CLI = join(REPO, 'dist/cli/main.js');
 const UUID_A = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
 const UUID_B = '3d9c1a77-5e2f-4b60-8c1d-2e3f4a5b6c7d';

@@ -1,6 +1,6 @@
 /**
  * Rebuilds the fuzz seed corpus in test/fixtures/fuzz/ from the real PXE captures
- * (../shared/fixtures/pxe-captures/*.pcap, or the directory given as argv[2]):
+ * (test/fixtures/pxe-captures/*.pcap, or the directory given as argv[2]):
  * `dhcp/<capture>-<n>.bin` for UDP ports 67/68/4011 and `tftp/<capture>-<n>.bin` for requests to 69
  * and the server's replies on the transfer port.
  *
@@ -11,7 +11,7 @@ import { basename, join, resolve } from 'node:path';
 import { udpPayloads } from './pcap.js';
 
 const here = import.meta.dirname;
-const from = resolve(process.argv[2] ?? join(here, '../../../shared/fixtures/pxe-captures'));
+const from = resolve(process.argv[2] ?? join(here, '../fixtures/pxe-captures'));
 const to = join(here, '../fixtures/fuzz');
 const DHCP_PORTS = new Set([67, 68, 4011]);
 const counts: Record<string, number> = {};

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fc from 'fast-check';
-import { parsePhoneHomeLine, MAX_MESSAGE_BYTES } from '../../src/initiator/parse.js';
-import { phoneHomePlugin } from '../../src/initiator/http.js';
+import { parsePhoneHomeLine, MAX_MESSAGE_BYTES } from '../../src/phonehome/parse.js';
+import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
 import { startFixture, exchange, until, type Fixture } from '../integration/initiator-fixture.js';
 import { boundedSync, heapAfterGc, LONG_RUN, mutated, openFds, runs, seedParams } from './harness.js';

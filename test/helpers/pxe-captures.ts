@@ -1,5 +1,5 @@
 /**
- * The real PXE client captures in ../shared/fixtures/pxe-captures (QEMU SeaBIOS+iPXE, OVMF+iPXE,
+ * The real PXE client captures in test/fixtures/pxe-captures (QEMU SeaBIOS+iPXE, OVMF+iPXE,
  * OVMF native PXE; see its README.md) read as DHCP packets, for decoder and server tests.
  */
 import { readFileSync, existsSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { decodePacket, type DhcpPacket } from '../../src/boot/dhcp/packet.js';
 
 /** Directory of the capture files (beside the repository). */
-export const CAPTURES = resolve(import.meta.dirname, '../../../shared/fixtures/pxe-captures');
+export const CAPTURES = resolve(import.meta.dirname, '../fixtures/pxe-captures');
 
 /** One captured UDP datagram: IPv4 source/destination, ports and the UDP payload. */
 export interface UdpRecord { srcPort: number; dstPort: number; src: string; dst: string; payload: Buffer }
@@ -47,10 +47,10 @@ export function readPcapUdp(file: string): UdpRecord[] {
 
 /**
  * The DHCP datagrams (to ports 67, 68, 4011) of capture `name`, decoded, in capture order.
- * @throws Error when the fixture is missing (../shared must sit beside the repository)
+ * @throws Error when the fixture is missing (test/fixtures/pxe-captures)
  */
 export function dhcpPackets(name: string): DhcpPacket[] {
   const file = resolve(CAPTURES, name);
-  if (!existsSync(file)) throw new Error(`fixture ${file} missing: ../shared must sit beside the repository`);
+  if (!existsSync(file)) throw new Error(`fixture ${file} missing: test/fixtures/pxe-captures is part of the repository`);
   return readPcapUdp(file).filter((r) => [67, 68, 4011].includes(r.dstPort)).map((r) => decodePacket(r.payload));
 }

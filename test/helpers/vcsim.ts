@@ -1,5 +1,5 @@
 /**
- * Starts VMware's vCenter simulator (../shared/tools/vcsim, govmomi's `simulator` with the
+ * Starts VMware's vCenter simulator (test/peers/vcsim, govmomi's `simulator` with the
  * host-onboarding extensions and strict request parsing) for one test file, on 127.0.0.1 and a
  * random port, with TLS. Stop it in afterAll with `await sim.stop()` (idempotent, safe when
  * start failed half-way).
@@ -30,8 +30,8 @@ export interface Vcsim {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** `/work/shared/tools/vcsim/start` relative to the project root (`../shared/tools/vcsim`). */
-export const VCSIM_START = resolve(here, '../../../shared/tools/vcsim/start');
+/** The simulator's start script, `test/peers/vcsim/start` (built from the repository's own Go source). */
+export const VCSIM_START = resolve(here, '../peers/vcsim/start');
 
 function alive(pid: number): boolean {
   try {

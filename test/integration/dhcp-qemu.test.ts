@@ -1,5 +1,5 @@
 /**
- * Real firmware through our DHCP service, booted in QEMU by ../shared/tools/pxe-boot-check in its
+ * Real firmware through our DHCP service, booted in QEMU by test/peers/pxe-boot-check in its
  * private namespaces; the VM must reach the harness initrd's PXE-BOOT-OK marker with our label.
  * - proxy: OVMF's own EDK2 PXE client (virtio-net, no iPXE ROM). dnsmasq hands out the address and
  *   serves TFTP; the boot file comes only from our proxy (10.99.0.2). This is the case where a
@@ -16,7 +16,7 @@ import { canUseNetns } from '../helpers/netns.js';
 import { requireTool } from './dhcp-harness.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const TOOLS = resolve(REPO, '../shared/tools/pxe-boot-check');
+const TOOLS = resolve(REPO, 'test/peers/pxe-boot-check');
 const CACHE = process.env.REF_CACHE ?? '/var/tmp/pxe-harness-cache';
 
 function prerequisites(): void {

@@ -8,7 +8,7 @@
  * simulator, read back over SOAP with a separate session and compared with the file; a second
  * apply makes zero mutating calls.
  *
- * What the simulator does not model (../shared/tools/vcsim/README.md, "What still is not"), and
+ * What the simulator does not model (test/peers/vcsim/README.md, "What still is not"), and
  * therefore what is not asserted here: whether HA settings fit the number of hosts, vSAN itself (only
  * the `vsan` VMkernel service selection), DHCP addresses (a DHCP VMkernel NIC reads back with
  * `dhcp=true` and no address), type checks of advanced options (the simulator stores the value with

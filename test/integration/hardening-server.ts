@@ -12,7 +12,7 @@ import { openStore } from '../../src/store/index.js';
 import { hashPassword } from '../../src/web/auth/passwords.js';
 import type { HttpService } from '../../src/web/app.js';
 import type { TftpServer } from '../../src/boot/tftp/server.js';
-import type { InitiatorListener } from '../../src/initiator/listener.js';
+import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
 
 /** A running server plus its ports and everything it logged. */
 export interface HardenedServer {
@@ -61,7 +61,7 @@ export async function startHardenedServer(dir: string, overrides: Record<string,
   const by = (name: string) => server.services.find((s) => s.name === name);
   const http = by('http') as HttpService;
   const tftp = by('tftp') as TftpServer;
-  const initiator = by('initiator') as InitiatorListener;
+  const initiator = by('initiator') as PhoneHomeListener;
   return {
     config, server, http,
     httpPort: http.address()!.port,

@@ -30,7 +30,7 @@ import { importImage } from '../../src/images/import.js';
 import { parseBootCfg } from '../../src/images/bootcfg.js';
 import { swapUuidByteOrder } from '../../src/hosts/identity.js';
 import type { ClusterMembership } from '../../src/hosts/policy.js';
-import { parsePhoneHomeLine } from '../../src/initiator/parse.js';
+import { parsePhoneHomeLine } from '../../src/phonehome/parse.js';
 import { FIRSTBOOT_CMDLINE, FIRSTBOOT_INITIATOR } from '../../src/boot/render/kickstart.js';
 import { INITIATOR_LOG } from '../../src/boot/render/initiator-bundle.js';
 import { silentLogger } from '../../src/log.js';

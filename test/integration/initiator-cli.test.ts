@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { openStore, type Store } from '../../src/store/index.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { HostRegistry } from '../../src/hosts/registry.js';
-import { createInitiatorListener } from '../../src/initiator/listener.js';
+import { createPhoneHomeListener } from '../../src/phonehome/listener.js';
 import { silentLogger } from '../../src/log.js';
 import { RecordingQueue, exchange } from './initiator-fixture.js';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
     hosts: store.hosts, phoneHomes: store.phoneHomes, tokens: new BootTokens(store.tokens, 60_000), queue: new RecordingQueue(),
     declared: (u) => (u === U2 ? { cluster: 'prod', fqdn: 'esx02.lab' } : undefined), requireToken: true, log: silentLogger,
   });
-  const listener = createInitiatorListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
+  const listener = createPhoneHomeListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
   await listener.start();
   store.hosts.addBootEvent({ at: Date.now() - 60_000, hostUuid: null, mac: '00:50:56:aa:bb:cc', address: '127.0.0.1', protocol: 'tftp', file: 'pxelinux.0', image: null, firmware: 'bios' });
   await exchange(listener.address().port, `esx01:${U1} mac=00:50:56:aa:bb:cc vendor=Dell%20Inc. version=test/1\n`);

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { openStore, type Store } from '../../src/store/index.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { HostRegistry, type DeclaredHost, type LeaseLookup } from '../../src/hosts/registry.js';
-import { createInitiatorListener, type InitiatorListener } from '../../src/initiator/listener.js';
+import { createPhoneHomeListener, type PhoneHomeListener } from '../../src/phonehome/listener.js';
 import type { JobQueue, JobOrigin, JobRef } from '../../src/engine/queue.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -37,7 +37,7 @@ export interface Fixture {
   declared: Map<string, DeclaredHost>;
   leases: Map<string, string>;
   registry: HostRegistry;
-  listener: InitiatorListener;
+  listener: PhoneHomeListener;
   port: number;
   close(): Promise<void>;
 }
@@ -53,7 +53,7 @@ export async function startFixture(o: { requireToken?: boolean; readTimeoutMs?: 
     hosts: store.hosts, phoneHomes: store.phoneHomes, tokens, queue, declared: (u) => declared.get(u), leases: leaseLookup,
     requireToken: o.requireToken ?? true, log: silentLogger,
   });
-  const listener = createInitiatorListener({
+  const listener = createPhoneHomeListener({
     host: '127.0.0.1', port: 0, handler: registry, log: silentLogger, readTimeoutMs: o.readTimeoutMs ?? 10_000,
     maxConnectionsPerSource: o.perSource ?? 16, ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}),
   });

@@ -17,7 +17,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { importImage } from '../../src/images/import.js';
-import type { InitiatorListener } from '../../src/initiator/listener.js';
+import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
 
 const S1 = '4c4c4544-0031-3010-8031-b1c04f4d3301'; // stateful (cluster mode)
 const S2 = '4c4c4544-0031-3010-8031-b1c04f4d3302'; // stateless override in the stateful cluster
@@ -94,7 +94,7 @@ beforeAll(async () => {
     tftp: { port: 0 }, http: { port: httpPort }, initiator: { port: initiatorPort },
   });
   server = await startServer(config, silentLogger);
-  expect((server.services.find((s) => s.name === 'initiator') as InitiatorListener).address().port).toBe(initiatorPort);
+  expect((server.services.find((s) => s.name === 'initiator') as PhoneHomeListener).address().port).toBe(initiatorPort);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 /**
- * Boot events recorded by the DHCP service for real firmware requests (../shared/fixtures/
+ * Boot events recorded by the DHCP service for real firmware requests (test/fixtures/
  * pxe-captures), sent over 127.0.0.1 to a proxy-mode server's boot-server-discovery port (the
  * reply goes back to the sender, so nothing leaves 127.0.0.0/8): option 175 (iPXE encapsulated
  * options) is summarised in the detail beside 60, 61, 77, 93, 94, 97.

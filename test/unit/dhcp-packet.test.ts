@@ -1,5 +1,5 @@
 /**
- * DHCP codec and client facts against real firmware packets (../shared/fixtures/pxe-captures,
+ * DHCP codec and client facts against real firmware packets (test/fixtures/pxe-captures,
  * captured from QEMU SeaBIOS+iPXE, OVMF+iPXE and OVMF native PXE), plus encoder round trips,
  * overload, long options and strict decoding of bad input (fast-check generated).
  */

@@ -8,7 +8,7 @@ import type { RenderContext } from '../../src/boot/render/context.js';
 import type { BootDecision, ResolvedHost } from '../../src/hosts/policy.js';
 import type { ImageManifest } from '../../src/images/image.js';
 import { parseBootCfg } from '../../src/images/bootcfg.js';
-import { parsePhoneHomeLine } from '../../src/initiator/parse.js';
+import { parsePhoneHomeLine } from '../../src/phonehome/parse.js';
 
 const esxi: ImageManifest = {
   schema: 1, name: 'esxi-8.0.2-22380479', kind: 'esxi', source: 'x.iso', importedAt: '2026-01-01T00:00:00.000Z', files: [],

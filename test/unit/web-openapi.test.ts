@@ -2,7 +2,7 @@
  * The OpenAPI document at /api/docs/json describes the REST API only: no console page, no `/ui/`
  * fragment, no `/boot/` file route — and every operation it lists declares its response schema.
  * Checked on the web app alone and on the real server composition (`startServer`), where the
- * phone-home routes (src/initiator/http.ts) are part of the document too.
+ * phone-home routes (src/phonehome/http.ts) are part of the document too.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';

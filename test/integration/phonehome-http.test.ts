@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startFixture, type Fixture } from './initiator-fixture.js';
-import { phoneHomePlugin } from '../../src/initiator/http.js';
+import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { parsePhoneHomeLine, phoneHomeFromFields, MAX_MESSAGE_BYTES } from '../../src/initiator/parse.js';
+import { parsePhoneHomeLine, phoneHomeFromFields, MAX_MESSAGE_BYTES } from '../../src/phonehome/parse.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
 const W = '44454c4c-4200-1046-8053-b3c04f345433';

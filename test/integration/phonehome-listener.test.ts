@@ -5,7 +5,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
 import { startFixture, exchange, fireAndForget, until, type Fixture } from './initiator-fixture.js';
-import { createInitiatorListener } from '../../src/initiator/listener.js';
+import { createPhoneHomeListener } from '../../src/phonehome/listener.js';
 import { BindError } from '../../src/net/bind-error.js';
 import { metricsRegistry } from '../../src/metrics.js';
 import { silentLogger } from '../../src/log.js';
@@ -137,7 +137,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
 
   it('a failed enqueue leaves the token unused with the production wiring (one SQLite transaction per phone-home)', async () => {
     const { configSchema } = await import('../../src/config/schema.js');
-    const { createInitiator } = await import('../../src/initiator/index.js');
+    const { createPhoneHome } = await import('../../src/phonehome/index.js');
     const { openStore } = await import('../../src/store/index.js');
     const { BootTokens } = await import('../../src/hosts/tokens.js');
     const { RecordingQueue } = await import('./initiator-fixture.js');
@@ -155,7 +155,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
       },
       enqueueApplyCluster: (c: string) => inner.enqueueApplyCluster(c),
     };
-    const init = createInitiator(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    const init = createPhoneHome(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
     await init.listener.start();
     try {
       const port = init.listener.address().port;
@@ -284,23 +284,23 @@ describe('initiator listener: bad input and limits', () => {
 
   it('turns a taken port into a BindError naming the port and --initiator-port', async () => {
     fx = await startFixture();
-    const second = createInitiatorListener({ host: '127.0.0.1', port: fx.port, handler: fx.registry, log: silentLogger });
+    const second = createPhoneHomeListener({ host: '127.0.0.1', port: fx.port, handler: fx.registry, log: silentLogger });
     const err = await second.start().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(BindError);
     expect((err as BindError).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${fx.port}: the port is already in use.*--initiator-port`));
   });
 });
 
-describe('createInitiator (config wiring) with the real DHCP lease table', () => {
+describe('createPhoneHome (config wiring) with the real DHCP lease table', () => {
   it('builds a listener from config.initiator and checks legacy phone-homes against bound leases in dhcp_leases', async () => {
     const { configSchema } = await import('../../src/config/schema.js');
-    const { createInitiator } = await import('../../src/initiator/index.js');
+    const { createPhoneHome } = await import('../../src/phonehome/index.js');
     const { openStore } = await import('../../src/store/index.js');
     const { RecordingQueue } = await import('./initiator-fixture.js');
     const config = configSchema.parse({ 'listen-address': '127.0.0.1', initiator: { port: 0, 'require-token': false, 'read-timeout-ms': 500 } });
     const store = await openStore(':memory:');
     const queue = new RecordingQueue();
-    const init = createInitiator(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    const init = createPhoneHome(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
     await init.listener.start();
     try {
       const port = init.listener.address().port;

@@ -30,10 +30,10 @@ export interface PhoneHomeHandler {
   phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome;
 }
 
-export interface InitiatorListenerOptions {
+export interface PhoneHomeListenerOptions {
   /** Address to bind, e.g. `0.0.0.0` or `127.0.0.1`. */
   host: string;
-  /** TCP port (1974; 0 = any free port, see {@link InitiatorListener.address}). */
+  /** TCP port (1974; 0 = any free port, see {@link PhoneHomeListener.address}). */
   port: number;
   handler: PhoneHomeHandler;
   log: Logger;
@@ -46,7 +46,7 @@ export interface InitiatorListenerOptions {
 }
 
 /** Counts kept by one listener (the Prometheus counter is process-wide). */
-export interface InitiatorStats {
+export interface PhoneHomeStats {
   /** Connections accepted by the OS. */
   connections: number;
   /** Messages handed to the registry, by result. */
@@ -55,10 +55,10 @@ export interface InitiatorStats {
   rejected: Record<string, number>;
 }
 
-export interface InitiatorListener extends Service {
+export interface PhoneHomeListener extends Service {
   /** Bound address; throws before {@link Service.start} resolved. */
   address(): { address: string; port: number };
-  stats(): InitiatorStats;
+  stats(): PhoneHomeStats;
 }
 
 /** The reply line for an outcome. */
@@ -87,14 +87,14 @@ const QUIET_SOCKET_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR
  * Creates the listener (not yet bound).
  * `start()` rejects with a BindError naming the port and `--initiator-port` when the bind fails.
  */
-export function createInitiatorListener(opts: InitiatorListenerOptions): InitiatorListener {
+export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHomeListener {
   const log = opts.log.child({ subsystem: 'initiator' });
   const readTimeoutMs = opts.readTimeoutMs ?? 10_000;
   const perSource = opts.maxConnectionsPerSource ?? 16;
   const maxConnections = opts.maxConnections ?? 4096;
   const open = new Set<Socket>();
   const bySource = new Map<string, number>();
-  const stats: InitiatorStats = { connections: 0, handled: { ok: 0, unregistered: 0, refused: 0 }, rejected: {} };
+  const stats: PhoneHomeStats = { connections: 0, handled: { ok: 0, unregistered: 0, refused: 0 }, rejected: {} };
   const openGauge = gauge('initiator_open_connections', 'Open TCP phone-home connections');
   const idPrefix = randomBytes(3).toString('hex');
   let seq = 0;

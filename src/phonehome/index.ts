@@ -1,11 +1,11 @@
 /**
- * src/initiator: the phone-home intake (TCP 1974 listener, HTTP routes, line parser).
+ * src/phonehome: the phone-home intake (TCP 1974 listener, HTTP routes, line parser).
  * Owns: wire formats, connection limits, replies. Decides nothing about hosts: it hands every
  * parsed message to src/hosts/registry.ts. May import: hosts, store types, net, metrics, log.
  *
- * {@link createInitiator} builds the three pieces from the typed config, for src/server.ts:
+ * {@link createPhoneHome} builds the three pieces from the typed config, for src/server.ts:
  * ```ts
- * const initiator = createInitiator(config, { store, queue, declared, leases, log });
+ * const initiator = createPhoneHome(config, { store, queue, declared, leases, log });
  * services.push(initiator.listener);                       // TCP, port initiator.port
  * buildApp({ ..., phoneHomePlugin: initiator.httpPlugin }); // registered with prefix /api/v1
  * ```
@@ -18,10 +18,10 @@ import type { LeaseRepo } from '../store/leases.js';
 import type { JobQueue } from '../engine/queue.js';
 import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
-import { createInitiatorListener, type InitiatorListener } from './listener.js';
+import { createPhoneHomeListener, type PhoneHomeListener } from './listener.js';
 import { phoneHomePlugin } from './http.js';
 
-export interface InitiatorDeps {
+export interface PhoneHomeDeps {
   store: Store;
   queue: JobQueue;
   /** Cluster-file lookup by UUID (src/clusters). */
@@ -31,9 +31,9 @@ export interface InitiatorDeps {
   log: Logger;
 }
 
-export interface Initiator {
+export interface PhoneHome {
   registry: HostRegistry;
-  listener: InitiatorListener;
+  listener: PhoneHomeListener;
   httpPlugin: FastifyPluginAsync;
 }
 
@@ -46,7 +46,7 @@ export function leaseLookupFromStore(leases: Pick<LeaseRepo, 'byMac'>): LeaseLoo
 }
 
 /** Builds the registry, the TCP listener (not yet started) and the HTTP plugin from `config.initiator`. */
-export function createInitiator(config: Config, deps: InitiatorDeps): Initiator {
+export function createPhoneHome(config: Config, deps: PhoneHomeDeps): PhoneHome {
   const c = config.initiator;
   const log = deps.log.child({ subsystem: 'initiator' });
   const registry = new HostRegistry({
@@ -60,7 +60,7 @@ export function createInitiator(config: Config, deps: InitiatorDeps): Initiator 
     log,
     transaction: (fn) => deps.store.db.transaction(fn)(),
   });
-  const listener = createInitiatorListener({
+  const listener = createPhoneHomeListener({
     host: config['listen-address'],
     port: c.port,
     handler: registry,
@@ -71,8 +71,8 @@ export function createInitiator(config: Config, deps: InitiatorDeps): Initiator 
   return { registry, listener, httpPlugin: phoneHomePlugin({ handler: registry, log: deps.log }) };
 }
 
-export { createInitiatorListener, replyLine } from './listener.js';
-export type { InitiatorListener, InitiatorListenerOptions, InitiatorStats, PhoneHomeHandler } from './listener.js';
+export { createPhoneHomeListener, replyLine } from './listener.js';
+export type { PhoneHomeListener, PhoneHomeListenerOptions, PhoneHomeStats, PhoneHomeHandler } from './listener.js';
 export { phoneHomePlugin } from './http.js';
 export { parsePhoneHomeLine, phoneHomeFromFields, MAX_MESSAGE_BYTES } from './parse.js';
 export type { PhoneHomeMessage, ParseResult, ParseErrorReason } from './parse.js';
