@@ -9,9 +9,20 @@ export type { Logger } from 'pino';
 
 /** Keys whose values never reach a log line. */
 export const REDACT_PATHS = [
-  'password', '*.password', '*.*.password', 'token', '*.token', 'secret', '*.secret',
-  'authorization', '*.authorization', 'req.headers.cookie', 'req.headers.authorization',
-  'headers.cookie', 'cookie', '*.cookie',
+  'password',
+  '*.password',
+  '*.*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'authorization',
+  '*.authorization',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'headers.cookie',
+  'cookie',
+  '*.cookie',
 ];
 
 /**

@@ -11,8 +11,10 @@ collectDefaultMetrics({ register: metricsRegistry, prefix: 'statelesx_process_' 
 /** A counter `statelesx_<name>` with the given label names. */
 export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
   const full = `statelesx_${name}`;
-  return (metricsRegistry.getSingleMetric(full) as Counter<L> | undefined) ??
-    new Counter<L>({ name: full, help, labelNames, registers: [metricsRegistry] });
+  return (
+    (metricsRegistry.getSingleMetric(full) as Counter<L> | undefined) ??
+    new Counter<L>({ name: full, help, labelNames, registers: [metricsRegistry] })
+  );
 }
 
 /**
@@ -21,16 +23,29 @@ export function counter<L extends string>(name: string, help: string, labelNames
  *   (`this` is the gauge: reset and set it from the owner's live state, so the value is exact at
  *   scrape time). Only the first registration's callback is kept (one gauge per process).
  */
-export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [],
-  collect?: (this: Gauge<L>) => void | Promise<void>): Gauge<L> {
+export function gauge<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+  collect?: (this: Gauge<L>) => void | Promise<void>,
+): Gauge<L> {
   const full = `statelesx_${name}`;
-  return (metricsRegistry.getSingleMetric(full) as Gauge<L> | undefined) ??
-    new Gauge<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(collect ? { collect } : {}) });
+  return (
+    (metricsRegistry.getSingleMetric(full) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(collect ? { collect } : {}) })
+  );
 }
 
 /** A histogram `statelesx_<name>` (seconds buckets by default). */
-export function histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
+export function histogram<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+  buckets?: number[],
+): Histogram<L> {
   const full = `statelesx_${name}`;
-  return (metricsRegistry.getSingleMetric(full) as Histogram<L> | undefined) ??
-    new Histogram<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(buckets ? { buckets } : {}) });
+  return (
+    (metricsRegistry.getSingleMetric(full) as Histogram<L> | undefined) ??
+    new Histogram<L>({ name: full, help, labelNames, registers: [metricsRegistry], ...(buckets ? { buckets } : {}) })
+  );
 }

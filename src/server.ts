@@ -65,7 +65,11 @@ export function advertiseAddress(config: Config): string {
 }
 
 /** The engine's and the boot policy's views of the live cluster repository. */
-function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy: ClusterLookup; declared: DeclaredHostLookup } {
+function clusterViews(repo: ClusterRepository): {
+  source: ClusterSource;
+  policy: ClusterLookup;
+  declared: DeclaredHostLookup;
+} {
   // Exact UUID matches only: the policy and the registry try both byte orders themselves and must
   // learn which spelling the files hold (a pin in the store is keyed by that same SMBIOS form).
   const membership = (uuid: string): { cluster: DesiredCluster; host: DesiredCluster['hosts'][number] } | undefined => {
@@ -74,13 +78,27 @@ function clusterViews(repo: ClusterRepository): { source: ClusterSource; policy:
   };
   return {
     source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
-    policy: Object.assign((uuid: string) => {
-      const m = membership(uuid);
-      return m && { cluster: m.cluster.name, image: m.host.image, defaultImage: m.cluster.image, stateful: memberBootMode(m.cluster, m.host) === 'stateful' };
-    }, {
-      // A member's declared boot MAC (`mac=`, normalized by the loader): found before any sighting.
-      byMac: (mac: string) => repo.clusters().flatMap((c) => c.hosts).find((h) => h.mac === mac)?.uuid,
-    }),
+    policy: Object.assign(
+      (uuid: string) => {
+        const m = membership(uuid);
+        return (
+          m && {
+            cluster: m.cluster.name,
+            image: m.host.image,
+            defaultImage: m.cluster.image,
+            stateful: memberBootMode(m.cluster, m.host) === 'stateful',
+          }
+        );
+      },
+      {
+        // A member's declared boot MAC (`mac=`, normalized by the loader): found before any sighting.
+        byMac: (mac: string) =>
+          repo
+            .clusters()
+            .flatMap((c) => c.hosts)
+            .find((h) => h.mac === mac)?.uuid,
+      },
+    ),
     declared: (uuid) => {
       const m = membership(uuid);
       return m && { cluster: m.cluster.name, fqdn: m.host.fqdn, managementAddress: m.host.addresses['vmk0'] };
@@ -121,7 +139,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const server = advertiseAddress(config);
     const images = new ImageLibrary(config['images-dir']);
     const stale = await cleanStaleImports(config['images-dir']);
-    if (stale.length > 0) log.warn({ subsystem: 'images', removed: stale }, 'removed staging directories of interrupted image imports');
+    if (stale.length > 0)
+      log.warn({ subsystem: 'images', removed: stale }, 'removed staging directories of interrupted image imports');
     const clusters = new ClusterRepository({
       dir: config['clusters-dir'],
       context: {
@@ -132,7 +151,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     await clusters.reload();
     for (const bad of clusters.invalid()) {
-      log.error({ subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length }, `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`);
+      log.error(
+        { subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length },
+        `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`,
+      );
     }
     const views = clusterViews(clusters);
     const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
@@ -179,16 +201,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
     ];
     if (config.dhcp.mode !== 'off') {
-      services.push(createDhcpServer({
-        mode: config.dhcp.mode,
-        dhcp: config.dhcp,
-        store,
-        log,
-        interface: config.interface,
-        listenAddress: config['listen-address'],
-        advertiseAddress: server,
-        httpPort: config.http.port,
-      }));
+      services.push(
+        createDhcpServer({
+          mode: config.dhcp.mode,
+          dhcp: config.dhcp,
+          store,
+          log,
+          interface: config.interface,
+          listenAddress: config['listen-address'],
+          advertiseAddress: server,
+          httpPort: config.http.port,
+        }),
+      );
     }
     services.push(initiator.listener);
     services.push(
@@ -201,7 +225,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         jobs: storeJobReader(store),
         images: imageService(config['images-dir'], (image) => [
           ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
-          ...clusters.clusters().filter((c) => c.image === image || c.hosts.some((h) => h.image === image)).map((c) => `cluster ${c.name}`),
+          ...clusters
+            .clusters()
+            .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
+            .map((c) => `cluster ${c.name}`),
         ]),
         vcenters: vcenterTester(config.vcenters, log),
         bootPlugin: async (app) => {

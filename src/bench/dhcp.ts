@@ -91,10 +91,20 @@ function createNamespaces(): { srv: string; cli: string; destroy(): void } {
     for (const ns of [srv, cli]) {
       try {
         for (const p of ip(['netns', 'pids', ns]).split(/\s+/).filter(Boolean)) {
-          try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+          try {
+            process.kill(Number(p), 'SIGKILL');
+          } catch {
+            /* gone */
+          }
         }
-      } catch { /* absent */ }
-      try { ip(['netns', 'del', ns]); } catch { /* absent */ }
+      } catch {
+        /* absent */
+      }
+      try {
+        ip(['netns', 'del', ns]);
+      } catch {
+        /* absent */
+      }
     }
   };
   destroy();
@@ -102,7 +112,10 @@ function createNamespaces(): { srv: string; cli: string; destroy(): void } {
     ip(['netns', 'add', srv]);
     ip(['netns', 'add', cli]);
     ip(['link', 'add', 'veth0', 'netns', srv, 'type', 'veth', 'peer', 'name', 'veth1', 'netns', cli]);
-    for (const [ns, dev, addr] of [[srv, 'veth0', SERVER], [cli, 'veth1', CLIENT]] as const) {
+    for (const [ns, dev, addr] of [
+      [srv, 'veth0', SERVER],
+      [cli, 'veth1', CLIENT],
+    ] as const) {
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
       ip(['-n', ns, 'link', 'set', dev, 'up']);
       ip(['-n', ns, 'addr', 'add', `${addr}/16`, 'dev', dev]);
@@ -118,11 +131,20 @@ const CHILD_FLAG = '--dhcp-bench-child';
 const READY = 'SX-DHCP-BENCH-READY';
 
 /** Runs a command with a time bound; never rejects. */
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean }> {
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (e, stdout, stderr) => {
       const err = e as (Error & { code?: number | string; killed?: boolean }) | null;
-      resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : null) : 0, timedOut: Boolean(err?.killed) });
+      resolve({
+        stdout,
+        stderr,
+        code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+        timedOut: Boolean(err?.killed),
+      });
     });
   });
 }
@@ -138,13 +160,26 @@ function startOurs(netns: string, dataDir: string): Promise<ChildProcess> {
   const c = spawn('ip', ['netns', 'exec', netns, process.execPath, ...node], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  c.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`our DHCP service did not start in 20 s: ${err}`)); }, 20_000);
-    c.once('exit', (code) => { clearTimeout(t); reject(new Error(`our DHCP service exited (${code}): ${err}`)); });
+    const t = setTimeout(() => {
+      c.kill('SIGKILL');
+      reject(new Error(`our DHCP service did not start in 20 s: ${err}`));
+    }, 20_000);
+    c.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`our DHCP service exited (${code}): ${err}`));
+    });
     c.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes(READY)) { clearTimeout(t); c.removeAllListeners('exit'); c.stdout!.resume(); resolve(c); }
+      if (out.includes(READY)) {
+        clearTimeout(t);
+        c.removeAllListeners('exit');
+        c.stdout!.resume();
+        resolve(c);
+      }
     });
   });
 }
@@ -152,13 +187,26 @@ function startOurs(netns: string, dataDir: string): Promise<ChildProcess> {
 /** Child mode: the DHCP service alone (full mode, store in `dataDir`), logs at warn to stderr. */
 async function childMain(dataDir: string): Promise<void> {
   const log = createLogger('warn', process.stderr as never);
-  const config = configSchema.parse({ dhcp: { mode: 'full', 'range-start': POOL.start, 'range-end': POOL.end, netmask: POOL.netmask,
-    router: SERVER, 'lease-time-s': 3600 } });
+  const config = configSchema.parse({
+    dhcp: {
+      mode: 'full',
+      'range-start': POOL.start,
+      'range-end': POOL.end,
+      netmask: POOL.netmask,
+      router: SERVER,
+      'lease-time-s': 3600,
+    },
+  });
   const store = await openStore(dataDir, log);
   const server = createDhcpServer({ mode: 'full', dhcp: config.dhcp, store, log, interface: 'veth0', httpPort: 8080 });
   await server.start();
   process.stdout.write(`${READY}\n`);
-  process.on('SIGTERM', () => { void server.close().then(() => { store.close(); process.exit(0); }); });
+  process.on('SIGTERM', () => {
+    void server.close().then(() => {
+      store.close();
+      process.exit(0);
+    });
+  });
 }
 
 /** Parses perfdhcp's report: the rate line and the DISCOVER-OFFER / REQUEST-ACK counters. */
@@ -169,7 +217,8 @@ export function parsePerfdhcp(out: string, offeredRate: number): PerfdhcpStep {
   const d = section('DISCOVER-OFFER');
   const r = section('REQUEST-ACK');
   return {
-    offeredRate, achievedRate: rate,
+    offeredRate,
+    achievedRate: rate,
     sent: num(d, 'sent packets') + num(r, 'sent packets'),
     received: num(d, 'received packets') + num(r, 'received packets'),
     drops: num(d, 'drops') + num(r, 'drops'),
@@ -180,11 +229,32 @@ async function ladder(cli: string, o: Required<DhcpBenchOptions>, deadline: numb
   const steps: PerfdhcpStep[] = [];
   for (let rate = o.startRate; rate <= o.maxRate; rate = Math.round(rate * 1.5)) {
     if (Date.now() + (o.stepSeconds + 5) * 1000 > deadline) break;
-    const r = await run('ip', ['netns', 'exec', cli, 'perfdhcp', '-4', '-l', 'veth1', '-r', String(rate), '-p', String(o.stepSeconds),
-      '-R', String(o.clients), '-W', '1000000', SERVER], (o.stepSeconds + 20) * 1000);
+    const r = await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cli,
+        'perfdhcp',
+        '-4',
+        '-l',
+        'veth1',
+        '-r',
+        String(rate),
+        '-p',
+        String(o.stepSeconds),
+        '-R',
+        String(o.clients),
+        '-W',
+        '1000000',
+        SERVER,
+      ],
+      (o.stepSeconds + 20) * 1000,
+    );
     if (r.timedOut) throw new Error(`perfdhcp did not finish within ${o.stepSeconds + 20} s`);
     const step = parsePerfdhcp(r.stdout, rate);
-    if (step.sent === 0) throw new Error(`perfdhcp sent nothing (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
+    if (step.sent === 0)
+      throw new Error(`perfdhcp sent nothing (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 400)}`);
     steps.push(step);
     if (step.drops > 0) break;
   }
@@ -202,10 +272,23 @@ function summarize(server: DhcpServerRun['server'], steps: PerfdhcpStep[]): Dhcp
  */
 export async function benchDhcp(opts: DhcpBenchOptions = {}): Promise<DhcpBenchResult> {
   const base = opts.quick ? { stepSeconds: 2, maxRate: 4000, deadlineMs: 90_000 } : {};
-  const o: Required<DhcpBenchOptions> = { stepSeconds: 4, startRate: 250, maxRate: 32000, clients: 20000, deadlineMs: 240_000, quick: false, ...base, ...opts };
+  const o: Required<DhcpBenchOptions> = {
+    stepSeconds: 4,
+    startRate: 250,
+    maxRate: 32000,
+    clients: 20000,
+    deadlineMs: 240_000,
+    quick: false,
+    ...base,
+    ...opts,
+  };
   if (process.getuid?.() !== 0) throw new Error('the DHCP benchmark needs root (network namespaces)');
-  for (const [cmd, pkg] of [['perfdhcp', 'kea-admin'], ['dnsmasq', 'dnsmasq-base']] as const) {
-    if (!(await have(cmd))) throw new Error(`${cmd} (Debian package ${pkg}) is not installed: run scripts/install-test-deps`);
+  for (const [cmd, pkg] of [
+    ['perfdhcp', 'kea-admin'],
+    ['dnsmasq', 'dnsmasq-base'],
+  ] as const) {
+    if (!(await have(cmd)))
+      throw new Error(`${cmd} (Debian package ${pkg}) is not installed: run scripts/install-test-deps`);
   }
   const deadline = Date.now() + o.deadlineMs;
   const dir = mkdtempSync(join(tmpdir(), 'sx-bench-dhcp-'));
@@ -223,10 +306,29 @@ export async function benchDhcp(opts: DhcpBenchOptions = {}): Promise<DhcpBenchR
       ours?.kill('SIGKILL');
     }
     // dnsmasq, same namespace, same pool
-    const dm = spawn('ip', ['netns', 'exec', ns.srv, 'dnsmasq', '--keep-in-foreground', '--port=0', '--interface=veth0', '--bind-interfaces',
-      `--dhcp-range=${POOL.start},${POOL.end},${POOL.netmask},1h`, '--dhcp-lease-max=100000', '--no-ping', '--dhcp-authoritative',
-      `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, '--pid-file=', '--user=root', '--conf-file=/dev/null', '--log-facility=/dev/null'],
-    { stdio: 'ignore' });
+    const dm = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns.srv,
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--port=0',
+        '--interface=veth0',
+        '--bind-interfaces',
+        `--dhcp-range=${POOL.start},${POOL.end},${POOL.netmask},1h`,
+        '--dhcp-lease-max=100000',
+        '--no-ping',
+        '--dhcp-authoritative',
+        `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+        '--pid-file=',
+        '--user=root',
+        '--conf-file=/dev/null',
+        '--log-facility=/dev/null',
+      ],
+      { stdio: 'ignore' },
+    );
     try {
       await new Promise((r) => setTimeout(r, 800));
       if (dm.exitCode !== null) throw new Error(`dnsmasq exited (${dm.exitCode})`);
@@ -253,28 +355,44 @@ export function dhcpTables(r: Pick<DhcpBenchResult, 'runs' | 'ratio'>): DhcpBenc
     {
       title: 'DHCP: perfdhcp DORA exchanges/s at 0 % drops (full mode, relay via giaddr, in a namespace pair)',
       columns: ['server', 'exchanges/s at 0 % drops', 'ratio to dnsmasq', 'note'],
-      rows: r.runs.map((x) => [x.server, fmt(x.zeroDropRate),
-        x.server === 'statelesx' ? (Number.isNaN(r.ratio) ? 'n/a' : `${r.ratio.toFixed(2)}x`) : '1.00x', x.error ?? '']),
-      notes: [`Target ≥ 1.0x dnsmasq: ${Number.isNaN(r.ratio) ? 'not measured' : r.ratio >= 1 ? 'met' : 'missed'}.`,
-        'Each step offers a fixed rate for a few seconds (perfdhcp -r/-p, 20000 simulated clients); the ladder stops at the first step with drops.'],
+      rows: r.runs.map((x) => [
+        x.server,
+        fmt(x.zeroDropRate),
+        x.server === 'statelesx' ? (Number.isNaN(r.ratio) ? 'n/a' : `${r.ratio.toFixed(2)}x`) : '1.00x',
+        x.error ?? '',
+      ]),
+      notes: [
+        `Target ≥ 1.0x dnsmasq: ${Number.isNaN(r.ratio) ? 'not measured' : r.ratio >= 1 ? 'met' : 'missed'}.`,
+        'Each step offers a fixed rate for a few seconds (perfdhcp -r/-p, 20000 simulated clients); the ladder stops at the first step with drops.',
+      ],
     },
     {
       title: 'DHCP: perfdhcp ladder',
       columns: ['server', 'offered/s', 'achieved/s', 'sent', 'received', 'drops'],
-      rows: r.runs.flatMap((x) => x.steps.map((s) => [x.server, s.offeredRate, fmt(s.achievedRate), s.sent, s.received, s.drops])),
+      rows: r.runs.flatMap((x) =>
+        x.steps.map((s) => [x.server, s.offeredRate, fmt(s.achievedRate), s.sent, s.received, s.drops]),
+      ),
       notes: [],
     },
   ];
 }
 
 if (process.argv[2] === CHILD_FLAG) {
-  childMain(process.argv[3] ?? ':memory:').catch((e: unknown) => { process.stderr.write(`${(e as Error).stack}\n`); process.exit(1); });
+  childMain(process.argv[3] ?? ':memory:').catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack}\n`);
+    process.exit(1);
+  });
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  benchDhcp({ quick: process.argv.includes('--quick') }).then((r) => {
-    for (const t of r.tables) {
-      console.log(`\n${t.title}\n${t.columns.join(' | ')}`);
-      for (const row of t.rows) console.log(row.join(' | '));
-      for (const n of t.notes) console.log(n);
-    }
-  }).catch((e: unknown) => { console.error((e as Error).message); process.exitCode = 1; });
+  benchDhcp({ quick: process.argv.includes('--quick') })
+    .then((r) => {
+      for (const t of r.tables) {
+        console.log(`\n${t.title}\n${t.columns.join(' | ')}`);
+        for (const row of t.rows) console.log(row.join(' | '));
+        for (const n of t.notes) console.log(n);
+      }
+    })
+    .catch((e: unknown) => {
+      console.error((e as Error).message);
+      process.exitCode = 1;
+    });
 }

@@ -48,16 +48,33 @@ export interface LatencyModel {
 }
 
 const HOST_CONFIG_METHODS = [
-  'AddVirtualSwitch', 'UpdateVirtualSwitch', 'AddPortGroup', 'UpdatePortGroup', 'AddVirtualNic', 'UpdateVirtualNic',
-  'SelectVnicForNicType', 'DeselectVnicForNicType', 'UpdateDateTimeConfig', 'UpdateServicePolicy', 'StartService',
-  'UpdateDnsConfig', 'UpdateOptions', 'EnterMaintenanceMode_Task', 'ExitMaintenanceMode_Task',
+  'AddVirtualSwitch',
+  'UpdateVirtualSwitch',
+  'AddPortGroup',
+  'UpdatePortGroup',
+  'AddVirtualNic',
+  'UpdateVirtualNic',
+  'SelectVnicForNicType',
+  'DeselectVnicForNicType',
+  'UpdateDateTimeConfig',
+  'UpdateServicePolicy',
+  'StartService',
+  'UpdateDnsConfig',
+  'UpdateOptions',
+  'EnterMaintenanceMode_Task',
+  'ExitMaintenanceMode_Task',
 ];
 
 /** The latency models (see the module docstring). */
 export const LATENCY_MODELS: Record<string, LatencyModel> = {
   vcenter: {
     name: 'vcenter',
-    args: ['-delay', '25', '-method-delay', [...HOST_CONFIG_METHODS.map((m) => `${m}:100`), 'AddHost_Task:2000'].join(',')],
+    args: [
+      '-delay',
+      '25',
+      '-method-delay',
+      [...HOST_CONFIG_METHODS.map((m) => `${m}:100`), 'AddHost_Task:2000'].join(','),
+    ],
     why: '-delay 25 ms on every call (LAN round trip + vpxd), +100 ms on each host-configuration call (vpxd waits for the ESXi host agent), +2000 ms on AddHost_Task (20-60 s on a real vCenter)',
   },
   flat: { name: 'flat', args: ['-delay', '25'], why: '-delay 25 ms on every call (every call answered like a read)' },
@@ -69,15 +86,36 @@ export function latencyModel(spec: string): LatencyModel {
   const m = LATENCY_MODELS[spec];
   if (m) return m;
   const ms = Number(spec);
-  if (!Number.isInteger(ms) || ms < 0) throw new Error(`latency model must be ${Object.keys(LATENCY_MODELS).join('|')} or a delay in ms, got ${spec}`);
+  if (!Number.isInteger(ms) || ms < 0)
+    throw new Error(`latency model must be ${Object.keys(LATENCY_MODELS).join('|')} or a delay in ms, got ${spec}`);
   return { name: `delay-${ms}`, args: ['-delay', String(ms)], why: `-delay ${ms} ms on every call` };
 }
 
 /** SOAP methods that only read (their repetition without a change in between is a duplicate). */
-const READS = new Set(['RetrievePropertiesEx', 'RetrieveProperties', 'FindByUuid', 'FindByInventoryPath', 'FindByIp', 'FindByDnsName', 'QueryOptions', 'QueryNetConfig']);
+const READS = new Set([
+  'RetrievePropertiesEx',
+  'RetrieveProperties',
+  'FindByUuid',
+  'FindByInventoryPath',
+  'FindByIp',
+  'FindByDnsName',
+  'QueryOptions',
+  'QueryNetConfig',
+]);
 /** Session and collector plumbing: neither a read nor a change. */
-const PLUMBING = new Set(['RetrieveServiceContent', 'Login', 'Logout', 'ContinueRetrievePropertiesEx', 'CreateFilter', 'DestroyPropertyFilter',
-  'WaitForUpdatesEx', 'WaitForUpdates', 'CancelWaitForUpdates', 'CreatePropertyCollector', 'DestroyPropertyCollector']);
+const PLUMBING = new Set([
+  'RetrieveServiceContent',
+  'Login',
+  'Logout',
+  'ContinueRetrievePropertiesEx',
+  'CreateFilter',
+  'DestroyPropertyFilter',
+  'WaitForUpdatesEx',
+  'WaitForUpdates',
+  'CancelWaitForUpdates',
+  'CreatePropertyCollector',
+  'DestroyPropertyCollector',
+]);
 
 /**
  * Counts duplicate reads per job: the same read (method, `_this`, arguments) twice within one job
@@ -142,12 +180,19 @@ export interface EngineBenchRun {
 const VCSIM_START = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/peers/vcsim/start');
 
 /** Starts the simulator (`-l 127.0.0.1:0 -tls` + args); returns its SDK URL, user, thumbprint and a stop function. */
-async function startSim(args: string[]): Promise<{ sdkUrl: string; username: string; thumbprint: string; stop(): void }> {
+async function startSim(
+  args: string[],
+): Promise<{ sdkUrl: string; username: string; thumbprint: string; stop(): void }> {
   const out = await new Promise<string>((res, rej) => {
-    execFile(VCSIM_START, ['-l', '127.0.0.1:0', '-tls', ...args], { timeout: 180_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) rej(new Error(`vcsim start failed: ${stderr || err.message}`));
-      else res(stdout);
-    });
+    execFile(
+      VCSIM_START,
+      ['-l', '127.0.0.1:0', '-tls', ...args],
+      { timeout: 180_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) rej(new Error(`vcsim start failed: ${stderr || err.message}`));
+        else res(stdout);
+      },
+    );
   });
   const field = (n: string): string => new RegExp(`^${n} (\\S+)$`, 'm').exec(out)?.[1] ?? '';
   const u = new URL(field('url'));
@@ -155,7 +200,18 @@ async function startSim(args: string[]): Promise<{ sdkUrl: string; username: str
   u.username = '';
   u.password = '';
   const pid = Number(field('pid'));
-  return { sdkUrl: u.toString(), username, thumbprint: field('thumbprint'), stop: () => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } };
+  return {
+    sdkUrl: u.toString(),
+    username,
+    thumbprint: field('thumbprint'),
+    stop: () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    },
+  };
 }
 
 function uuidOf(i: number): string {
@@ -164,44 +220,98 @@ function uuidOf(i: number): string {
 
 function desired(n: number): DesiredCluster {
   return {
-    name: 'bench', datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: '/bench.xml',
-    ha: { enabled: true, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 }, isolationResponse: 'powerOff', restartPriority: 'medium' },
+    name: 'bench',
+    datacenter: 'DC0',
+    vcenter: 'vc1',
+    credentials: 'esx',
+    file: '/bench.xml',
+    ha: {
+      enabled: true,
+      hostMonitoring: true,
+      vmMonitoring: 'vmMonitoringDisabled',
+      admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 },
+      isolationResponse: 'powerOff',
+      restartPriority: 'medium',
+    },
     drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
     dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
-    vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic2', 'vmnic3'], mtu: 9000, numPorts: 256, teaming: { loadBalancing: 'loadbalance_srcid' }, security: {} }],
-    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }, { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 }],
+    vswitches: [
+      {
+        name: 'vSwitch1',
+        uplinks: ['vmnic2', 'vmnic3'],
+        mtu: 9000,
+        numPorts: 256,
+        teaming: { loadBalancing: 'loadbalance_srcid' },
+        security: {},
+      },
+    ],
+    portgroups: [
+      { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
+      { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 },
+    ],
     vmknics: [
-      { device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'pool', pool: 'vmotion' }, mtu: 9000, services: ['vmotion'] },
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'pool', pool: 'vmotion' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
       { device: 'vmk2', portgroup: 'vSAN', addressing: { mode: 'pool', pool: 'vsan' }, mtu: 9000, services: ['vsan'] },
     ],
     pools: [
       { name: 'vmotion', start: '10.20.0.10', end: '10.20.3.250', netmask: '255.255.252.0' },
       { name: 'vsan', start: '10.30.0.10', end: '10.30.3.250', netmask: '255.255.252.0' },
     ],
-    ntpServers: ['ntp1.example', 'ntp2.example'], dns: { servers: ['10.0.0.53'], searchDomains: ['lab.example'] },
+    ntpServers: ['ntp1.example', 'ntp2.example'],
+    dns: { servers: ['10.0.0.53'], searchDomains: ['lab.example'] },
     advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
     hosts: Array.from({ length: n }, (_, i) => ({ fqdn: `esx${i}.bench.example`, uuid: uuidOf(i), addresses: {} })),
   };
 }
 
 /** Joins and configures `hosts` hosts at `concurrency` on a fresh simulator with the given latency model. */
-export async function benchEngineRun(hosts: number, concurrency: number, latency: LatencyModel = LATENCY_MODELS['vcenter']!): Promise<EngineBenchRun> {
+export async function benchEngineRun(
+  hosts: number,
+  concurrency: number,
+  latency: LatencyModel = LATENCY_MODELS['vcenter']!,
+): Promise<EngineBenchRun> {
   const d = desired(hosts);
   const sim = await startSim([...latency.args, ...d.hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`])]);
   const store = await openStore(mkdtempSync(join(tmpdir(), 'sx-bench-engine-')));
   const env = { SX_VC_PW: 'x', SX_ESX_PW: 'y' };
   const config = configSchema.parse({
-    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'max-sessions': 8 }],
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'max-sessions': 8,
+      },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine: { 'concurrency-per-vcenter': concurrency },
   });
   const tracker = new ReadTracker();
   const connect = async (name: string) => {
-    const vc = await connectVcenter(config.vcenters.find((v) => v.name === name)!, silentLogger, env);
+    const vc = await connectVcenter(
+      config.vcenters.find((v) => v.name === name)!,
+      silentLogger,
+      env,
+    );
     tracker.attach(vc.client);
     return vc;
   };
-  const runner = new JobRunner({ jobs: store.jobs, config, clusters: clusterSource([d]), log: silentLogger, env, connect });
+  const runner = new JobRunner({
+    jobs: store.jobs,
+    config,
+    clusters: clusterSource([d]),
+    log: silentLogger,
+    env,
+    connect,
+  });
   try {
     runner.start();
     const t0 = performance.now();
@@ -212,10 +322,18 @@ export async function benchEngineRun(hosts: number, concurrency: number, latency
     const failed = jobs.filter((j) => j.state !== 'succeeded');
     if (failed.length) process.stderr.write(`bench: ${failed.length} job(s) failed, first: ${failed[0]!.error}\n`);
     return {
-      concurrency, hosts, wallMs, succeeded: jobs.length - failed.length,
-      callsPerHost: calls.total / hosts, mutatingPerHost: calls.mutating / hosts, readsPerHost: (calls.total - calls.mutating) / hosts,
-      byMethod: Object.fromEntries(Object.entries(calls.byMethod).map(([k, v]) => [k, Math.round((v / hosts) * 100) / 100])),
-      duplicateReads: tracker.duplicates, duplicateReadsByMethod: { ...tracker.byMethod },
+      concurrency,
+      hosts,
+      wallMs,
+      succeeded: jobs.length - failed.length,
+      callsPerHost: calls.total / hosts,
+      mutatingPerHost: calls.mutating / hosts,
+      readsPerHost: (calls.total - calls.mutating) / hosts,
+      byMethod: Object.fromEntries(
+        Object.entries(calls.byMethod).map(([k, v]) => [k, Math.round((v / hosts) * 100) / 100]),
+      ),
+      duplicateReads: tracker.duplicates,
+      duplicateReadsByMethod: { ...tracker.byMethod },
     };
   } finally {
     await runner.close();
@@ -225,20 +343,29 @@ export async function benchEngineRun(hosts: number, concurrency: number, latency
 }
 
 /** The benchmark: concurrency 1 and 8; prints and returns both runs, the ratio and the latency model used. */
-export async function benchEngine(hosts = 100, latencySpec = 'vcenter'): Promise<{ runs: EngineBenchRun[]; ratio: number; latency: string }> {
+export async function benchEngine(
+  hosts = 100,
+  latencySpec = 'vcenter',
+): Promise<{ runs: EngineBenchRun[]; ratio: number; latency: string }> {
   const latency = latencyModel(latencySpec);
   process.stdout.write(`engine: simulator latency model "${latency.name}": ${latency.why}\n`);
   const one = await benchEngineRun(hosts, 1, latency);
   const eight = await benchEngineRun(hosts, 8, latency);
   const ratio = one.wallMs / eight.wallMs;
   for (const r of [one, eight]) {
-    process.stdout.write(`engine: ${r.hosts} hosts, concurrency ${r.concurrency}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.succeeded} succeeded, ` +
-      `${r.callsPerHost.toFixed(1)} SOAP calls/host (${r.readsPerHost.toFixed(1)} reads/session, ${r.mutatingPerHost.toFixed(1)} mutating)\n`);
+    process.stdout.write(
+      `engine: ${r.hosts} hosts, concurrency ${r.concurrency}: ${(r.wallMs / 1000).toFixed(1)} s, ${r.succeeded} succeeded, ` +
+        `${r.callsPerHost.toFixed(1)} SOAP calls/host (${r.readsPerHost.toFixed(1)} reads/session, ${r.mutatingPerHost.toFixed(1)} mutating)\n`,
+    );
     process.stdout.write(`engine:   by method per host: ${JSON.stringify(r.byMethod)}\n`);
-    process.stdout.write(`engine:   duplicate reads (same method + objects/properties within one host's job, no change in between): ${r.duplicateReads} (target 0)` +
-      `${r.duplicateReads ? ` ${JSON.stringify(r.duplicateReadsByMethod)}` : ''}\n`);
+    process.stdout.write(
+      `engine:   duplicate reads (same method + objects/properties within one host's job, no change in between): ${r.duplicateReads} (target 0)` +
+        `${r.duplicateReads ? ` ${JSON.stringify(r.duplicateReadsByMethod)}` : ''}\n`,
+    );
   }
-  process.stdout.write(`engine: concurrency 8 is ${ratio.toFixed(1)}x faster than 1 (target ≥ 5x; latency ${latency.why})\n`);
+  process.stdout.write(
+    `engine: concurrency 8 is ${ratio.toFixed(1)}x faster than 1 (target ≥ 5x; latency ${latency.why})\n`,
+  );
   return { runs: [one, eight], ratio, latency: `${latency.name}: ${latency.why}` };
 }
 

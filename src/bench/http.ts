@@ -20,7 +20,18 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freeTcpPort, freeUdpPort, have, processTree, run, startServerChild, stopChild, track, watchProc, type ServerChild } from './proc.js';
+import {
+  freeTcpPort,
+  freeUdpPort,
+  have,
+  processTree,
+  run,
+  startServerChild,
+  stopChild,
+  track,
+  watchProc,
+  type ServerChild,
+} from './proc.js';
 import { fmt, fmtRatio, mbPerSecond, ratio, type BenchTable } from './report.js';
 import { makeImageTree, type ImageTree, type TreeFile } from './tree.js';
 
@@ -61,20 +72,34 @@ export interface HttpBenchResult {
 }
 
 /** Downloads every file of the tree once over one keep-alive connection; hashes when `verify`. */
-async function clientRun(base: string, files: TreeFile[], verify: boolean, signal: AbortSignal): Promise<{ bytes: number; errors: number; firstError?: string }> {
+async function clientRun(
+  base: string,
+  files: TreeFile[],
+  verify: boolean,
+  signal: AbortSignal,
+): Promise<{ bytes: number; errors: number; firstError?: string }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   let bytes = 0;
   let errors = 0;
   let firstError: string | undefined;
-  const fail = (m: string) => { errors++; firstError ??= m; };
+  const fail = (m: string) => {
+    errors++;
+    firstError ??= m;
+  };
   try {
     for (const f of files) {
-      if (signal.aborted) { fail('deadline reached'); break; }
+      if (signal.aborted) {
+        fail('deadline reached');
+        break;
+      }
       await new Promise<void>((resolve) => {
         const req = httpGet(`${base}/${f.path}`, { agent, signal }, (res) => {
           const h = verify ? createHash('sha256') : undefined;
           let n = 0;
-          res.on('data', (c: Buffer) => { n += c.length; h?.update(c); });
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            h?.update(c);
+          });
           res.on('end', () => {
             bytes += n;
             if (res.statusCode !== 200) fail(`${f.path}: HTTP ${res.statusCode}`);
@@ -82,10 +107,16 @@ async function clientRun(base: string, files: TreeFile[], verify: boolean, signa
             else if (h && h.digest('hex') !== f.sha256) fail(`${f.path}: SHA-256 mismatch`);
             resolve();
           });
-          res.on('error', (e) => { fail(`${f.path}: ${e.message}`); resolve(); });
+          res.on('error', (e) => {
+            fail(`${f.path}: ${e.message}`);
+            resolve();
+          });
         });
         req.setTimeout(60_000, () => req.destroy(new Error('no data for 60 s')));
-        req.on('error', (e) => { fail(`${f.path}: ${e.message}`); resolve(); });
+        req.on('error', (e) => {
+          fail(`${f.path}: ${e.message}`);
+          resolve();
+        });
       });
     }
   } finally {
@@ -100,25 +131,39 @@ function watchPids(pids: number[]): { stop(): { cpuMs: number; peakRss: number }
   return {
     stop() {
       const r = ws.map((w) => w.stop());
-      return { cpuMs: r.reduce((a, x) => a + (Number.isFinite(x.cpuMs) ? x.cpuMs : 0), 0), peakRss: r.reduce((a, x) => a + (Number.isFinite(x.peakRss) ? x.peakRss : 0), 0) };
+      return {
+        cpuMs: r.reduce((a, x) => a + (Number.isFinite(x.cpuMs) ? x.cpuMs : 0), 0),
+        peakRss: r.reduce((a, x) => a + (Number.isFinite(x.peakRss) ? x.peakRss : 0), 0),
+      };
     },
   };
 }
 
 /** Runs `clients` concurrent clients against `base` (URL prefix of the image directory). */
-async function measure(server: HttpRun['server'], base: string, tree: ImageTree, clients: number, pids: number[], deadlineMs: number): Promise<HttpRun> {
+async function measure(
+  server: HttpRun['server'],
+  base: string,
+  tree: ImageTree,
+  clients: number,
+  pids: number[],
+  deadlineMs: number,
+): Promise<HttpRun> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), deadlineMs);
   const w = watchPids(pids);
   const t0 = performance.now();
   try {
     const urls = tree.files.map((f) => `${base}/${f.path}`);
-    const results = await Promise.all(Array.from({ length: clients }, async () => {
-      const r = await curlTree(urls, [], deadlineMs);
-      const bad = tree.files.find((f, k) => r.sizes[k] !== f.size);
-      const firstError = r.error ?? (bad ? `${bad.path}: ${r.sizes[tree.files.indexOf(bad)] ?? 'no'} bytes, expected ${bad.size}` : undefined);
-      return { bytes: r.bytes, errors: firstError ? 1 : 0, ...(firstError ? { firstError } : {}) };
-    }));
+    const results = await Promise.all(
+      Array.from({ length: clients }, async () => {
+        const r = await curlTree(urls, [], deadlineMs);
+        const bad = tree.files.find((f, k) => r.sizes[k] !== f.size);
+        const firstError =
+          r.error ??
+          (bad ? `${bad.path}: ${r.sizes[tree.files.indexOf(bad)] ?? 'no'} bytes, expected ${bad.size}` : undefined);
+        return { bytes: r.bytes, errors: firstError ? 1 : 0, ...(firstError ? { firstError } : {}) };
+      }),
+    );
     const wallMs = performance.now() - t0;
     const usage = w.stop();
     // Content check outside the timed part (hashing would make the client the bottleneck).
@@ -126,14 +171,28 @@ async function measure(server: HttpRun['server'], base: string, tree: ImageTree,
     const bytes = results.reduce((a, r) => a + r.bytes, 0);
     const errors = results.reduce((a, r) => a + r.errors, 0);
     const firstError = results.find((r) => r.firstError)?.firstError;
-    return { server, clients, bytes, wallMs, mbps: mbPerSecond(bytes, wallMs), errors, ...(firstError ? { firstError } : {}), serverCpuMs: usage.cpuMs, serverPeakRss: usage.peakRss };
+    return {
+      server,
+      clients,
+      bytes,
+      wallMs,
+      mbps: mbPerSecond(bytes, wallMs),
+      errors,
+      ...(firstError ? { firstError } : {}),
+      serverCpuMs: usage.cpuMs,
+      serverPeakRss: usage.peakRss,
+    };
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** A running nginx: its base URL for the tree, its pids, and stop. */
-interface Nginx { base: string; pids(): number[]; stop(): Promise<void> }
+interface Nginx {
+  base: string;
+  pids(): number[];
+  stop(): Promise<void>;
+}
 
 /** Starts nginx on a free 127.0.0.1 port serving `imagesDir` at `/boot/`. */
 async function startNginx(dir: string, imagesDir: string, image: string): Promise<Nginx> {
@@ -141,7 +200,9 @@ async function startNginx(dir: string, imagesDir: string, image: string): Promis
   const prefix = join(dir, 'nginx');
   mkdirSync(join(prefix, 'tmp'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
-  writeFileSync(conf, `# generated by src/bench/http.ts
+  writeFileSync(
+    conf,
+    `# generated by src/bench/http.ts
 user root;
 worker_processes auto;
 daemon off;
@@ -164,16 +225,23 @@ http {
     location /boot/ { alias ${imagesDir}/; }
   }
 }
-`);
+`,
+  );
   const c = track('nginx', ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log')]);
   let err = '';
-  c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4096); });
+  c.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4096);
+  });
   const base = `http://127.0.0.1:${port}/boot/${image}`;
   // Ready when it answers (bounded: 10 s).
   for (let i = 0; i < 100; i++) {
-    if (c.exitCode !== null) throw new Error(`nginx exited (${c.exitCode}): ${err}${safeRead(join(prefix, 'error.log'))}`);
+    if (c.exitCode !== null)
+      throw new Error(`nginx exited (${c.exitCode}): ${err}${safeRead(join(prefix, 'error.log'))}`);
     const ok = await new Promise<boolean>((r) => {
-      const req = httpGet(`${base}/image.json`, (res) => { res.resume(); r(res.statusCode === 200); });
+      const req = httpGet(`${base}/image.json`, (res) => {
+        res.resume();
+        r(res.statusCode === 200);
+      });
       req.on('error', () => r(false));
     });
     if (ok) break;
@@ -189,11 +257,19 @@ http {
 }
 
 function safeRead(p: string): string {
-  try { return readFileSync(p, 'utf8').slice(-2000); } catch { return ''; }
+  try {
+    return readFileSync(p, 'utf8').slice(-2000);
+  } catch {
+    return '';
+  }
 }
 
 /** Our server's config for the benchmark (statelesx.yaml as an object). */
-export async function benchServerConfig(dir: string, imagesDir: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+export async function benchServerConfig(
+  dir: string,
+  imagesDir: string,
+  extra: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
   for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters']) mkdirSync(join(dir, d), { recursive: true });
   return {
     'data-dir': join(dir, 'data'),
@@ -211,7 +287,11 @@ export async function benchServerConfig(dir: string, imagesDir: string, extra: R
 }
 
 /** Downloads every file of the tree with one curl process; returns bytes and wall ms. */
-async function curlTree(urls: string[], extra: string[], deadlineMs: number): Promise<{ bytes: number; sizes: number[]; wallMs: number; error?: string }> {
+async function curlTree(
+  urls: string[],
+  extra: string[],
+  deadlineMs: number,
+): Promise<{ bytes: number; sizes: number[]; wallMs: number; error?: string }> {
   const args = ['-sS', '--fail', ...extra, '-w', '%{size_download}\\n'];
   for (const u of urls) args.push('-o', '/dev/null', u);
   const t0 = performance.now();
@@ -219,7 +299,15 @@ async function curlTree(urls: string[], extra: string[], deadlineMs: number): Pr
   const wallMs = performance.now() - t0;
   const sizes = r.stdout.split('\n').filter(Boolean).map(Number);
   const bytes = sizes.reduce((a, n) => a + n, 0);
-  if (r.code !== 0) return { bytes, sizes, wallMs, error: r.timedOut ? `curl stopped at the ${deadlineMs / 1000} s deadline` : `curl exit ${r.code}: ${r.stderr.trim().slice(0, 300)}` };
+  if (r.code !== 0)
+    return {
+      bytes,
+      sizes,
+      wallMs,
+      error: r.timedOut
+        ? `curl stopped at the ${deadlineMs / 1000} s deadline`
+        : `curl exit ${r.code}: ${r.stderr.trim().slice(0, 300)}`,
+    };
   return { bytes, sizes, wallMs };
 }
 
@@ -238,7 +326,8 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
   const treeBytes = opts.treeBytes ?? 400e6;
   const concurrency = opts.concurrency ?? 50;
   const deadlineMs = opts.deadlineMs ?? 300_000;
-  if (!(await have('nginx'))) throw new Error('nginx is missing: run scripts/install-test-deps (Debian package nginx-light)');
+  if (!(await have('nginx')))
+    throw new Error('nginx is missing: run scripts/install-test-deps (Debian package nginx-light)');
   if (!(await have('curl'))) throw new Error('curl is missing: run scripts/install-test-deps');
   const dir = mkdtempSync(join(tmpdir(), 'sx-bench-http-'));
   let ours: ServerChild | undefined;
@@ -272,22 +361,51 @@ export async function benchHttp(opts: HttpBenchOptions = {}): Promise<HttpBenchR
     const tftpBase = `tftp://127.0.0.1:${ours.tftp!.port}/${tree.image}`;
     const paths = tree.files.map((f) => f.path);
     // HTTP: best of 3 (cheap, and noisy on a shared machine); TFTP once (it is the slow one).
-    let h = await curlTree(paths.map((p) => `${oursBase}/${p}`), [], deadlineMs);
+    let h = await curlTree(
+      paths.map((p) => `${oursBase}/${p}`),
+      [],
+      deadlineMs,
+    );
     for (let k = 0; k < 2; k++) {
-      const again = await curlTree(paths.map((p) => `${oursBase}/${p}`), [], deadlineMs);
+      const again = await curlTree(
+        paths.map((p) => `${oursBase}/${p}`),
+        [],
+        deadlineMs,
+      );
       if (!again.error && again.wallMs < h.wallMs) h = again;
     }
-    const t = await curlTree(paths.map((p) => `${tftpBase}/${p}`), ['--tftp-blksize', '1468'], deadlineMs);
+    const t = await curlTree(
+      paths.map((p) => `${tftpBase}/${p}`),
+      ['--tftp-blksize', '1468'],
+      deadlineMs,
+    );
     const sample = [...tree.files].filter((f) => f.size >= 1e6).sort((a, b) => a.size - b.size)[0] ?? tree.files[0]!;
     const shaH = await curlSha(`${oursBase}/${sample.path}`, [], join(dir, 'sample-http'));
     const shaT = await curlSha(`${tftpBase}/${sample.path}`, ['--tftp-blksize', '1468'], join(dir, 'sample-tftp'));
     const httpMbps = mbPerSecond(h.bytes, h.wallMs);
     const tftpMbps = mbPerSecond(t.bytes, t.wallMs);
-    const error = [h.error && `HTTP: ${h.error}`, t.error && `TFTP: ${t.error}`,
+    const error = [
+      h.error && `HTTP: ${h.error}`,
+      t.error && `TFTP: ${t.error}`,
       h.bytes !== tree.totalBytes && `HTTP got ${h.bytes} of ${tree.totalBytes} bytes`,
-      t.bytes !== tree.totalBytes && `TFTP got ${t.bytes} of ${tree.totalBytes} bytes`].filter(Boolean).join('; ');
-    httpVsTftp = { httpMbps, tftpMbps, ratio: ratio(httpMbps, tftpMbps), shaOk: shaH === sample.sha256 && shaT === sample.sha256, ...(error ? { error } : {}) };
-    const result: HttpBenchResult = { treeBytes: tree.totalBytes, files: tree.files.length, runs, httpVsTftp, tables: [] };
+      t.bytes !== tree.totalBytes && `TFTP got ${t.bytes} of ${tree.totalBytes} bytes`,
+    ]
+      .filter(Boolean)
+      .join('; ');
+    httpVsTftp = {
+      httpMbps,
+      tftpMbps,
+      ratio: ratio(httpMbps, tftpMbps),
+      shaOk: shaH === sample.sha256 && shaT === sample.sha256,
+      ...(error ? { error } : {}),
+    };
+    const result: HttpBenchResult = {
+      treeBytes: tree.totalBytes,
+      files: tree.files.length,
+      runs,
+      httpVsTftp,
+      tables: [],
+    };
     result.tables = httpTables(result, sample.path);
     return result;
   } finally {
@@ -311,32 +429,67 @@ export function httpTables(r: HttpBenchResult, samplePath = 'a module'): BenchTa
       const rr = x.server === 'statelesx' && n ? ratio(x.mbps, n.mbps) : NaN;
       const cpuPerGb = x.serverCpuMs / 1000 / (x.bytes / 1e9);
       const nCpuPerGb = n ? n.serverCpuMs / 1000 / (n.bytes / 1e9) : NaN;
-      rows.push([x.server, c, mb(x.bytes), fmt(x.wallMs / 1000, 2), fmt(x.mbps, 0), x.server === 'nginx' ? '1.00x' : fmtRatio(rr),
-        fmt(x.serverCpuMs / 1000, 1), fmt(cpuPerGb, 2), x.server === 'nginx' ? '1.00x' : fmtRatio(ratio(cpuPerGb, nCpuPerGb)), fmt(x.serverPeakRss / 2 ** 20, 0), x.errors]);
+      rows.push([
+        x.server,
+        c,
+        mb(x.bytes),
+        fmt(x.wallMs / 1000, 2),
+        fmt(x.mbps, 0),
+        x.server === 'nginx' ? '1.00x' : fmtRatio(rr),
+        fmt(x.serverCpuMs / 1000, 1),
+        fmt(cpuPerGb, 2),
+        x.server === 'nginx' ? '1.00x' : fmtRatio(ratio(cpuPerGb, nCpuPerGb)),
+        fmt(x.serverPeakRss / 2 ** 20, 0),
+        x.errors,
+      ]);
       if (x.errors) notes.push(`${x.server}, ${c} clients: ${x.errors} error(s), first: ${x.firstError ?? '?'}`);
       if (x.server === 'statelesx' && Number.isFinite(rr)) {
-        notes.push(`${c} client(s): ours is ${fmtRatio(rr)} of nginx — target within 2x (≥ 0.50x): ${rr >= 0.5 ? 'met' : 'MISSED'}.`);
+        notes.push(
+          `${c} client(s): ours is ${fmtRatio(rr)} of nginx — target within 2x (≥ 0.50x): ${rr >= 0.5 ? 'met' : 'MISSED'}.`,
+        );
       }
     }
   }
-  notes.push('Each client is one curl process downloading every file of the tree over one keep-alive connection (as iPXE does); every length is checked; after the 1-client run, one untimed pass (Node http) checks every file\'s SHA-256.',
+  notes.push(
+    "Each client is one curl process downloading every file of the tree over one keep-alive connection (as iPXE does); every length is checked; after the 1-client run, one untimed pass (Node http) checks every file's SHA-256.",
     'Server CPU is user+system time of the server process(es) during the run; "CPU s/GB" is that per 10^9 bytes served — the efficiency figure, since clients and server share the 2 cores. RSS is the peak sampled every 100 ms (nginx: master + workers summed).',
-    'Our server logs at `warn` (nginx has `access_log off`); both serve from the page cache. Best of 3 alternating runs for 1 client, best of 2 for the concurrent runs (the machine is shared).');
+    'Our server logs at `warn` (nginx has `access_log off`); both serve from the page cache. Best of 3 alternating runs for 1 client, best of 2 for the concurrent runs (the machine is shared).',
+  );
   const t1: BenchTable = {
     title: `HTTP boot: ${r.files} files, ${mb(r.treeBytes)} tree, statelesx /boot/ vs nginx`,
-    columns: ['server', 'clients', 'bytes', 'wall s', 'MB/s', 'vs nginx', 'server CPU s', 'CPU s/GB', 'CPU vs nginx', 'server peak RSS MiB', 'errors'],
-    rows, notes,
+    columns: [
+      'server',
+      'clients',
+      'bytes',
+      'wall s',
+      'MB/s',
+      'vs nginx',
+      'server CPU s',
+      'CPU s/GB',
+      'CPU vs nginx',
+      'server peak RSS MiB',
+      'errors',
+    ],
+    rows,
+    notes,
   };
   const v = r.httpVsTftp;
   const t2: BenchTable = {
     title: 'HTTP vs TFTP-1468 from statelesx, one curl process, whole tree',
     columns: ['protocol', 'MB/s', 'ratio'],
-    rows: v ? [['TFTP blksize 1468 (lock-step)', fmt(v.tftpMbps, 1), '1.00x'], ['HTTP (keep-alive)', fmt(v.httpMbps, 0), fmtRatio(v.ratio)]] : [],
-    notes: v ? [
-      `HTTP is ${fmtRatio(v.ratio)} TFTP-1468 — target ≥ 10x: ${v.ratio >= 10 ? 'met' : 'MISSED'}.`,
-      `SHA-256 of ${samplePath} fetched both ways: ${v.shaOk ? 'ok' : 'MISMATCH'}.`,
-      ...(v.error ? [`Errors: ${v.error}`] : []),
-    ] : ['not run'],
+    rows: v
+      ? [
+          ['TFTP blksize 1468 (lock-step)', fmt(v.tftpMbps, 1), '1.00x'],
+          ['HTTP (keep-alive)', fmt(v.httpMbps, 0), fmtRatio(v.ratio)],
+        ]
+      : [],
+    notes: v
+      ? [
+          `HTTP is ${fmtRatio(v.ratio)} TFTP-1468 — target ≥ 10x: ${v.ratio >= 10 ? 'met' : 'MISSED'}.`,
+          `SHA-256 of ${samplePath} fetched both ways: ${v.shaOk ? 'ok' : 'MISMATCH'}.`,
+          ...(v.error ? [`Errors: ${v.error}`] : []),
+        ]
+      : ['not run'],
   };
   return [t1, t2];
 }

@@ -98,7 +98,9 @@ function phoneHome(localAddress, line) {
  * Runs the benchmark.
  * @param opts messages (10,000) and concurrency (1,000); concurrency ≤ 62,500 (source addresses)
  */
-export async function benchInitiator(opts: { messages?: number; concurrency?: number } = {}): Promise<InitiatorBenchResult> {
+export async function benchInitiator(
+  opts: { messages?: number; concurrency?: number } = {},
+): Promise<InitiatorBenchResult> {
   const messages = opts.messages ?? 10_000;
   const concurrency = Math.min(opts.concurrency ?? 1000, messages);
   const dir = mkdtempSync(join(tmpdir(), 'sx-bench-initiator-'));
@@ -111,8 +113,14 @@ export async function benchInitiator(opts: { messages?: number; concurrency?: nu
     enqueueApplyCluster: (c) => ({ id: `apply-${c}`, existing: false }),
   };
   const registry = new HostRegistry({
-    hosts: store.hosts, phoneHomes: store.phoneHomes, tokens, queue, declared: (u) => declared.get(u),
-    requireToken: true, log: silentLogger, transaction: (fn) => store.db.transaction(fn)(),
+    hosts: store.hosts,
+    phoneHomes: store.phoneHomes,
+    tokens,
+    queue,
+    declared: (u) => declared.get(u),
+    requireToken: true,
+    log: silentLogger,
+    transaction: (fn) => store.db.transaction(fn)(),
   });
   const listener = createPhoneHomeListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
   await listener.start();
@@ -123,7 +131,9 @@ export async function benchInitiator(opts: { messages?: number; concurrency?: nu
     const uuid = benchUuid(i);
     if (i % 10 === 0) {
       declared.set(uuid, { cluster: 'bench', fqdn: `esx${i}.bench` });
-      lines.push(`esx${i}:${uuid} token=${tokens.issue(uuid)} mac=02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} version=bench/1\n`);
+      lines.push(
+        `esx${i}:${uuid} token=${tokens.issue(uuid)} mac=02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} version=bench/1\n`,
+      );
     } else {
       lines.push(`esx${i}:${uuid} version=bench/1\n`);
     }
@@ -131,11 +141,13 @@ export async function benchInitiator(opts: { messages?: number; concurrency?: nu
 
   const cpu0 = process.cpuUsage();
   const worker = new Worker(CLIENT_WORKER, { eval: true, workerData: { port, lines, concurrency } });
-  const done = await new Promise<{ latencies: Float64Array; answers: Record<string, number>; durationMs: number }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`client worker exited with ${code}`)));
-  });
+  const done = await new Promise<{ latencies: Float64Array; answers: Record<string, number>; durationMs: number }>(
+    (resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`client worker exited with ${code}`)));
+    },
+  );
   await worker.terminate();
   const cpu = process.cpuUsage(cpu0);
   const { answers, durationMs } = done;
@@ -148,25 +160,41 @@ export async function benchInitiator(opts: { messages?: number; concurrency?: nu
   rmSync(dir, { recursive: true, force: true });
 
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
-  const answeredWithReason = Object.entries(answers).filter(([k]) => k.startsWith('ERR ')).reduce((a, [, n]) => a + n, 0);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? 0;
+  const answeredWithReason = Object.entries(answers)
+    .filter(([k]) => k.startsWith('ERR '))
+    .reduce((a, [, n]) => a + n, 0);
   const storedErr = stats.handled.refused; // refused messages are both recorded and answered ERR
   const lost = messages - (recorded + answeredWithReason - storedErr) + (answers['(none)'] ?? 0);
   const r: InitiatorBenchResult = {
-    messages, concurrency, durationMs: Math.round(durationMs), messagesPerSecond: Math.round((messages / durationMs) * 1000),
-    p50Ms: +pct(50).toFixed(2), p99Ms: +pct(99).toFixed(2), maxMs: +(latencies.at(-1) ?? 0).toFixed(2),
-    cpuMs: Math.round((cpu.user + cpu.system) / 1000), answers, recorded, rejected: stats.rejected, lost, targetMet: false,
+    messages,
+    concurrency,
+    durationMs: Math.round(durationMs),
+    messagesPerSecond: Math.round((messages / durationMs) * 1000),
+    p50Ms: +pct(50).toFixed(2),
+    p99Ms: +pct(99).toFixed(2),
+    maxMs: +(latencies.at(-1) ?? 0).toFixed(2),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    answers,
+    recorded,
+    rejected: stats.rejected,
+    lost,
+    targetMet: false,
   };
   r.targetMet = lost === 0 && durationMs < 10_000;
   return r;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchInitiator().then((r) => {
-    process.stdout.write(JSON.stringify({ bench: 'initiator', ...r }, null, 2) + '\n');
-    process.exit(r.targetMet ? 0 : 1);
-  }, (e: unknown) => {
-    process.stderr.write(`bench initiator failed: ${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  });
+  benchInitiator().then(
+    (r) => {
+      process.stdout.write(JSON.stringify({ bench: 'initiator', ...r }, null, 2) + '\n');
+      process.exit(r.targetMet ? 0 : 1);
+    },
+    (e: unknown) => {
+      process.stderr.write(`bench initiator failed: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -15,20 +15,39 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAll } from './proc.js';
-import { fmt, fmtRatio, formatTable, genericTable, machineInfo, writeBenchmarksDoc, type BenchSection, type BenchTable } from './report.js';
+import {
+  fmt,
+  fmtRatio,
+  formatTable,
+  genericTable,
+  machineInfo,
+  writeBenchmarksDoc,
+  type BenchSection,
+  type BenchTable,
+} from './report.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
 
 /** The command-line options. */
-export interface BenchArgs { only: string[] | null; quick: boolean; doc: string | null; moduleTimeoutMs: number }
+export interface BenchArgs {
+  only: string[] | null;
+  quick: boolean;
+  doc: string | null;
+  moduleTimeoutMs: number;
+}
 
 /**
  * Parses the arguments.
  * @throws Error naming an unknown flag or benchmark
  */
 export function parseBenchArgs(argv: string[], known: readonly string[]): BenchArgs {
-  const a: BenchArgs = { only: null, quick: false, doc: join(ROOT, 'docs', 'benchmarks.md'), moduleTimeoutMs: 1_800_000 };
+  const a: BenchArgs = {
+    only: null,
+    quick: false,
+    doc: join(ROOT, 'docs', 'benchmarks.md'),
+    moduleTimeoutMs: 1_800_000,
+  };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     const value = () => {
@@ -40,14 +59,18 @@ export function parseBenchArgs(argv: string[], known: readonly string[]): BenchA
     else if (f === '--no-doc') a.doc = null;
     else if (f === '--doc' || f.startsWith('--doc=')) a.doc = resolve(value());
     else if (f === '--only' || f.startsWith('--only=')) {
-      a.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+      a.only = value()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = a.only.filter((n) => !known.includes(n));
       if (bad.length) throw new Error(`unknown benchmark ${bad.join(', ')} in --only (known: ${known.join(', ')})`);
     } else if (f === '--module-timeout' || f.startsWith('--module-timeout=')) {
       const s = Number(value());
       if (!(s > 0)) throw new Error('--module-timeout needs a positive number of seconds');
       a.moduleTimeoutMs = s * 1000;
-    } else throw new Error(`unknown argument ${f} (use --only LIST, --quick, --no-doc, --doc PATH, --module-timeout S)`);
+    } else
+      throw new Error(`unknown argument ${f} (use --only LIST, --quick, --no-doc, --doc PATH, --module-timeout S)`);
   }
   return a;
 }
@@ -81,7 +104,10 @@ function tablesOf(mod: Module, prefix: string, title: string, result: unknown): 
 }
 
 /** One benchmark: how to run it (quick or full) and turn its result into tables. */
-interface Bench { name: string; run(quick: boolean): Promise<BenchTable[]> }
+interface Bench {
+  name: string;
+  run(quick: boolean): Promise<BenchTable[]>;
+}
 
 const BENCHES: Bench[] = [
   {
@@ -102,7 +128,9 @@ const BENCHES: Bench[] = [
     name: 'storm',
     async run(quick) {
       const { benchStorm } = await import('./storm.js');
-      return (await benchStorm(quick ? { hosts: 50, spreadMs: 10_000, httpBytes: 16 * 2 ** 20, tftpBytes: 4 * 2 ** 20 } : {})).tables;
+      return (
+        await benchStorm(quick ? { hosts: 50, spreadMs: 10_000, httpBytes: 16 * 2 ** 20, tftpBytes: 4 * 2 ** 20 } : {})
+      ).tables;
     },
   },
   {
@@ -116,20 +144,62 @@ const BENCHES: Bench[] = [
     name: 'initiator',
     async run(quick) {
       const mod = await load('initiator.js');
-      const r = await fn(mod, 'benchInitiator', 'initiator.js')(quick ? { messages: 1000, concurrency: 100 } : {}) as {
-        messages: number; concurrency: number; durationMs: number; messagesPerSecond: number; p50Ms: number; p99Ms: number; maxMs: number;
-        answers: Record<string, number>; cpuMs: number; recorded: number; lost: number; targetMet: boolean;
+      const r = (await fn(
+        mod,
+        'benchInitiator',
+        'initiator.js',
+      )(quick ? { messages: 1000, concurrency: 100 } : {})) as {
+        messages: number;
+        concurrency: number;
+        durationMs: number;
+        messagesPerSecond: number;
+        p50Ms: number;
+        p99Ms: number;
+        maxMs: number;
+        answers: Record<string, number>;
+        cpuMs: number;
+        recorded: number;
+        lost: number;
+        targetMet: boolean;
       };
-      return [{
-        title: `Phone-home listener: ${r.messages} messages, ${r.concurrency} concurrent (TCP 1974 protocol, 127.0.0.0/8)`,
-        columns: ['messages', 'concurrency', 'wall s', 'msg/s', 'p50 ms', 'p99 ms', 'max ms', 'recorded', 'lost', 'CPU s'],
-        rows: [[r.messages, r.concurrency, fmt(r.durationMs / 1000, 2), fmt(r.messagesPerSecond, 0), fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), fmt(r.maxMs, 0), r.recorded, r.lost, fmt(r.cpuMs / 1000, 1)]],
-        notes: [
-          `Answers: ${Object.entries(r.answers).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
-          `Target: all ${r.messages} in under 10 s with nothing lost — ${r.targetMet ? 'met' : 'MISSED'} (${fmt(r.durationMs / 1000, 1)} s of the 10 s budget).`,
-          'No external peer: the protocol is ours. CPU covers the server and the client worker (one process).',
-        ],
-      }];
+      return [
+        {
+          title: `Phone-home listener: ${r.messages} messages, ${r.concurrency} concurrent (TCP 1974 protocol, 127.0.0.0/8)`,
+          columns: [
+            'messages',
+            'concurrency',
+            'wall s',
+            'msg/s',
+            'p50 ms',
+            'p99 ms',
+            'max ms',
+            'recorded',
+            'lost',
+            'CPU s',
+          ],
+          rows: [
+            [
+              r.messages,
+              r.concurrency,
+              fmt(r.durationMs / 1000, 2),
+              fmt(r.messagesPerSecond, 0),
+              fmt(r.p50Ms, 1),
+              fmt(r.p99Ms, 1),
+              fmt(r.maxMs, 0),
+              r.recorded,
+              r.lost,
+              fmt(r.cpuMs / 1000, 1),
+            ],
+          ],
+          notes: [
+            `Answers: ${Object.entries(r.answers)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}.`,
+            `Target: all ${r.messages} in under 10 s with nothing lost — ${r.targetMet ? 'met' : 'MISSED'} (${fmt(r.durationMs / 1000, 1)} s of the 10 s budget).`,
+            'No external peer: the protocol is ours. CPU covers the server and the client worker (one process).',
+          ],
+        },
+      ];
     },
   },
   {
@@ -137,23 +207,51 @@ const BENCHES: Bench[] = [
     async run(quick) {
       const mod = await load('engine.js');
       const hosts = quick ? 16 : 100;
-      const r = await fn(mod, 'benchEngine', 'engine.js')(hosts) as {
-        runs: Array<{ concurrency: number; hosts: number; wallMs: number; succeeded: number; callsPerHost: number; mutatingPerHost: number; duplicateReads: number }>;
+      const r = (await fn(mod, 'benchEngine', 'engine.js')(hosts)) as {
+        runs: Array<{
+          concurrency: number;
+          hosts: number;
+          wallMs: number;
+          succeeded: number;
+          callsPerHost: number;
+          mutatingPerHost: number;
+          duplicateReads: number;
+        }>;
         ratio: number;
         /** `name: why` of the latency model the runs used. */
         latency: string;
       };
       const dup = r.runs.reduce((n, x) => n + x.duplicateReads, 0);
-      return [{
-        title: `Engine: ${hosts} hosts joined and configured on the vCenter simulator, concurrency 1 vs 8`,
-        columns: ['concurrency', 'hosts', 'succeeded', 'wall s', 'vs concurrency 1', 'SOAP calls/host', 'mutating/host', 'duplicate reads'],
-        rows: r.runs.map((x) => [x.concurrency, x.hosts, x.succeeded, fmt(x.wallMs / 1000, 1), fmtRatio(r.runs[0]!.wallMs / x.wallMs), fmt(x.callsPerHost, 1), fmt(x.mutatingPerHost, 1), x.duplicateReads]),
-        notes: [
-          `Concurrency 8 is ${fmtRatio(r.ratio)} faster than 1 — target ≥ 5x: ${r.ratio >= 5 ? 'met' : 'MISSED'}.`,
-          `Simulator latency model ${r.latency}.`,
-          `Duplicate reads (same method + objects/properties within one host's job, no change in between) — target 0: ${dup === 0 ? 'met' : `MISSED (${dup})`}.`,
-        ],
-      }];
+      return [
+        {
+          title: `Engine: ${hosts} hosts joined and configured on the vCenter simulator, concurrency 1 vs 8`,
+          columns: [
+            'concurrency',
+            'hosts',
+            'succeeded',
+            'wall s',
+            'vs concurrency 1',
+            'SOAP calls/host',
+            'mutating/host',
+            'duplicate reads',
+          ],
+          rows: r.runs.map((x) => [
+            x.concurrency,
+            x.hosts,
+            x.succeeded,
+            fmt(x.wallMs / 1000, 1),
+            fmtRatio(r.runs[0]!.wallMs / x.wallMs),
+            fmt(x.callsPerHost, 1),
+            fmt(x.mutatingPerHost, 1),
+            x.duplicateReads,
+          ]),
+          notes: [
+            `Concurrency 8 is ${fmtRatio(r.ratio)} faster than 1 — target ≥ 5x: ${r.ratio >= 5 ? 'met' : 'MISSED'}.`,
+            `Simulator latency model ${r.latency}.`,
+            `Duplicate reads (same method + objects/properties within one host's job, no change in between) — target 0: ${dup === 0 ? 'met' : `MISSED (${dup})`}.`,
+          ],
+        },
+      ];
     },
   },
 ];
@@ -165,14 +263,25 @@ async function runOne(b: Bench, quick: boolean, timeoutMs: number): Promise<Benc
   try {
     const tables = await Promise.race([
       b.run(quick),
-      new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`watchdog: no result after ${timeoutMs / 1000} s`)), timeoutMs); }),
+      new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`watchdog: no result after ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
     ]);
-    return { name: b.name, status: 'ok', tables, wallMs: performance.now() - t0, ...(quick ? { message: 'quick (reduced sizes)' } : {}) };
+    return {
+      name: b.name,
+      status: 'ok',
+      tables,
+      wallMs: performance.now() - t0,
+      ...(quick ? { message: 'quick (reduced sizes)' } : {}),
+    };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const missing = err.code === 'ERR_MODULE_NOT_FOUND' && /bench[\\/][\w-]+\.js/.test(err.message);
     return {
-      name: b.name, status: missing ? 'skipped' : 'failed', tables: [], wallMs: performance.now() - t0,
+      name: b.name,
+      status: missing ? 'skipped' : 'failed',
+      tables: [],
+      wallMs: performance.now() - t0,
       message: missing ? 'benchmark module not written yet' : (err.message || String(e)).split('\n')[0]!.slice(0, 500),
     };
   } finally {
@@ -182,30 +291,44 @@ async function runOne(b: Bench, quick: boolean, timeoutMs: number): Promise<Benc
 }
 
 async function main(): Promise<number> {
-  const args = parseBenchArgs(process.argv.slice(2), BENCHES.map((b) => b.name));
+  const args = parseBenchArgs(
+    process.argv.slice(2),
+    BENCHES.map((b) => b.name),
+  );
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const machine = machineInfo();
-  process.stdout.write(`statelesx benchmarks ${date}${args.quick ? ' (quick)' : ''}\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.kernel}, Node.js ${machine.node}\n\n`);
+  process.stdout.write(
+    `statelesx benchmarks ${date}${args.quick ? ' (quick)' : ''}\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.kernel}, Node.js ${machine.node}\n\n`,
+  );
   const sections: BenchSection[] = [];
   for (const b of BENCHES) {
     if (args.only && !args.only.includes(b.name)) continue;
     process.stdout.write(`== ${b.name} ...\n`);
     const s = await runOne(b, args.quick, args.moduleTimeoutMs);
     sections.push(s);
-    process.stdout.write(`== ${b.name}: ${s.status}${s.message ? ` (${s.message})` : ''}, ${(s.wallMs / 1000).toFixed(0)} s\n\n`);
+    process.stdout.write(
+      `== ${b.name}: ${s.status}${s.message ? ` (${s.message})` : ''}, ${(s.wallMs / 1000).toFixed(0)} s\n\n`,
+    );
     for (const t of s.tables) process.stdout.write(formatTable(t) + '\n');
   }
   if (args.doc) {
-    writeBenchmarksDoc(args.doc, {
-      date, machine,
-      command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
-      order: BENCHES.map((b) => b.name),
-      preface: [
-        'Every figure is measured side by side with its peer in the same run on the same machine (ratios are ours / peer). ' +
-        'All traffic stays on 127.0.0.0/8 or in network namespaces the benchmark creates. Targets are from issue 8; a missed target is marked MISSED in the notes.',
-        ...(args.quick ? ['**This was a `--quick` run: reduced sizes, a smoke test — not the reference figures.**'] : []),
-      ],
-    }, sections);
+    writeBenchmarksDoc(
+      args.doc,
+      {
+        date,
+        machine,
+        command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
+        order: BENCHES.map((b) => b.name),
+        preface: [
+          'Every figure is measured side by side with its peer in the same run on the same machine (ratios are ours / peer). ' +
+            'All traffic stays on 127.0.0.0/8 or in network namespaces the benchmark creates. Targets are from issue 8; a missed target is marked MISSED in the notes.',
+          ...(args.quick
+            ? ['**This was a `--quick` run: reduced sizes, a smoke test — not the reference figures.**']
+            : []),
+        ],
+      },
+      sections,
+    );
     process.stdout.write(`wrote ${args.doc}\n`);
   }
   return sections.some((s) => s.status === 'failed') ? 1 : 0;
@@ -213,11 +336,20 @@ async function main(): Promise<number> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { killAll(); process.exit(130); });
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
   }
-  main().then((code) => { killAll(); process.exit(code); }, (e: unknown) => {
-    killAll();
-    process.stderr.write(`bench: ${(e as Error).message}\n`);
-    process.exit(2);
-  });
+  main().then(
+    (code) => {
+      killAll();
+      process.exit(code);
+    },
+    (e: unknown) => {
+      killAll();
+      process.stderr.write(`bench: ${(e as Error).message}\n`);
+      process.exit(2);
+    },
+  );
 }

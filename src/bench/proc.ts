@@ -33,7 +33,11 @@ const children = new Set<ChildProcess>();
 export function killAll(): void {
   for (const c of children) {
     if (c.exitCode === null && c.signalCode === null && c.pid) {
-      try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
   }
   children.clear();
@@ -102,7 +106,10 @@ export function sampleProc(pid: number): ProcSample | null {
 }
 
 /** Samples a process every `intervalMs` and keeps the peaks; `stop()` returns the summary. */
-export function watchProc(pid: number, intervalMs = 100): { stop(): { peakRss: number; hwm: number; cpuMs: number; wallMs: number } } {
+export function watchProc(
+  pid: number,
+  intervalMs = 100,
+): { stop(): { peakRss: number; hwm: number; cpuMs: number; wallMs: number } } {
   const first = sampleProc(pid);
   const t0 = performance.now();
   let peakRss = first?.rss ?? NaN;
@@ -118,7 +125,12 @@ export function watchProc(pid: number, intervalMs = 100): { stop(): { peakRss: n
       clearInterval(timer);
       const s = sampleProc(pid) ?? last;
       if (s && !(s.rss <= peakRss)) peakRss = s.rss;
-      return { peakRss, hwm: s?.hwm ?? NaN, cpuMs: (s?.cpuMs ?? NaN) - (first?.cpuMs ?? NaN), wallMs: performance.now() - t0 };
+      return {
+        peakRss,
+        hwm: s?.hwm ?? NaN,
+        cpuMs: (s?.cpuMs ?? NaN) - (first?.cpuMs ?? NaN),
+        wallMs: performance.now() - t0,
+      };
     },
   };
 }
@@ -196,17 +208,30 @@ export interface ServerChild {
  * server's own Node flags ({@link SERVE_NODE_FLAGS}) unless `nodeArgs` replaces them.
  * @throws Error with the child's stderr when it exits or is not ready within `timeoutMs`.
  */
-export function startServerChild(config: Record<string, unknown>, opts: { netns?: string; timeoutMs?: number; nodeArgs?: string[] } = {}): Promise<ServerChild> {
+export function startServerChild(
+  config: Record<string, unknown>,
+  opts: { netns?: string; timeoutMs?: number; nodeArgs?: string[] } = {},
+): Promise<ServerChild> {
   const script = join(HERE, 'server-child.js');
   const node = [...(opts.nodeArgs ?? SERVE_NODE_FLAGS), script, JSON.stringify(config)];
-  const c = opts.netns ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node]) : track(process.execPath, node);
+  const c = opts.netns
+    ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node])
+    : track(process.execPath, node);
   let err = '';
-  c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-8192); });
+  c.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString('utf8')).slice(-8192);
+  });
   const stop = () => stopChild(c);
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => { void stop(); reject(new Error(`server child not ready in ${opts.timeoutMs ?? 30000} ms: ${err}`)); }, opts.timeoutMs ?? 30000);
-    c.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`server child exited (${code ?? sig}) before ready: ${err}`)); });
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`server child not ready in ${opts.timeoutMs ?? 30000} ms: ${err}`));
+    }, opts.timeoutMs ?? 30000);
+    c.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`server child exited (${code ?? sig}) before ready: ${err}`));
+    });
     c.stdout!.on('data', (d: Buffer) => {
       out += d.toString('utf8');
       const line = out.split('\n').find((l) => l.startsWith(READY_PREFIX));
@@ -214,7 +239,11 @@ export function startServerChild(config: Record<string, unknown>, opts: { netns?
       clearTimeout(timer);
       c.stdout!.removeAllListeners('data');
       c.stdout!.resume();
-      const info = JSON.parse(line.slice(READY_PREFIX.length)) as { pid: number; http?: { address: string; port: number }; tftp?: { address: string; port: number } };
+      const info = JSON.parse(line.slice(READY_PREFIX.length)) as {
+        pid: number;
+        http?: { address: string; port: number };
+        tftp?: { address: string; port: number };
+      };
       resolve({ pid: info.pid, http: info.http, tftp: info.tftp, stderr: () => err, stop });
     });
   });
@@ -224,12 +253,26 @@ export function startServerChild(config: Record<string, unknown>, opts: { netns?
  * Runs a command to completion with a time bound.
  * @returns stdout, stderr and the exit code; `timedOut` when it was killed at `timeoutMs`
  */
-export function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean }> {
+export function run(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const c = execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (e, stdout, stderr) => {
-      const err = e as (Error & { code?: number | string; killed?: boolean }) | null;
-      resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : null) : 0, timedOut: Boolean(err?.killed) });
-    });
+    const c = execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 << 20 },
+      (e, stdout, stderr) => {
+        const err = e as (Error & { code?: number | string; killed?: boolean }) | null;
+        resolve({
+          stdout,
+          stderr,
+          code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+          timedOut: Boolean(err?.killed),
+        });
+      },
+    );
     children.add(c);
     c.once('exit', () => children.delete(c));
   });

@@ -67,7 +67,14 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 /** Count, min, p50, p99, max and mean of a list of latencies (same unit as the input). */
-export interface Summary { count: number; min: number; p50: number; p99: number; max: number; mean: number }
+export interface Summary {
+  count: number;
+  min: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
 
 /** Summarises `values` (NaN fields when empty). */
 export function summarize(values: readonly number[]): Summary {
@@ -80,7 +87,14 @@ export function summarize(values: readonly number[]): Summary {
     if (v > max) max = v;
     sum += v;
   }
-  return { count: values.length, min, p50: percentile(values, 50), p99: percentile(values, 99), max, mean: sum / values.length };
+  return {
+    count: values.length,
+    min,
+    p50: percentile(values, 50),
+    p99: percentile(values, 99),
+    max,
+    mean: sum / values.length,
+  };
 }
 
 /** Throughput in MB/s (10^6 bytes per second) for `bytes` moved in `ms` milliseconds. */
@@ -155,7 +169,10 @@ export function renderBenchmarksDoc(header: DocHeader, fresh: BenchSection[], pr
   const old = parseSections(previous);
   const bodies = new Map<string, string>(old);
   for (const s of fresh) bodies.set(s.name, formatSection(s, header.date).trim());
-  const names = [...header.order.filter((n) => bodies.has(n)), ...[...bodies.keys()].filter((n) => !header.order.includes(n))];
+  const names = [
+    ...header.order.filter((n) => bodies.has(n)),
+    ...[...bodies.keys()].filter((n) => !header.order.includes(n)),
+  ];
   const m = header.machine;
   const lines = [
     '# Benchmarks',
@@ -192,11 +209,20 @@ export function genericTable(title: string, result: unknown, notes: string[] = [
   const walk = (v: unknown, key: string, depth: number): void => {
     if (rows.length >= 200) return;
     if (v !== null && typeof v === 'object' && depth < 4) {
-      const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v as Record<string, unknown>);
+      const entries = Array.isArray(v)
+        ? v.map((x, i) => [String(i), x] as const)
+        : Object.entries(v as Record<string, unknown>);
       for (const [k, x] of entries) walk(x, key ? `${key}.${k}` : k, depth + 1);
       return;
     }
-    const s = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    const s =
+      typeof v === 'number'
+        ? Number.isInteger(v)
+          ? String(v)
+          : v.toFixed(3)
+        : typeof v === 'string'
+          ? v
+          : (JSON.stringify(v) ?? String(v));
     rows.push([key || '(value)', s.length > 200 ? `${s.slice(0, 197)}...` : s]);
   };
   walk(result, '', 0);

@@ -15,7 +15,10 @@ import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { READY_PREFIX } from './proc.js';
 
-interface Addressable { name: string; address?: () => { address: string; port: number } | undefined }
+interface Addressable {
+  name: string;
+  address?: () => { address: string; port: number } | undefined;
+}
 
 async function main(): Promise<void> {
   const raw = process.argv[2];
@@ -27,9 +30,14 @@ async function main(): Promise<void> {
   const memLog = process.env['SX_BENCH_MEMLOG'];
   if (memLog) {
     // Diagnosis: where the RSS goes (V8 heap vs Buffers vs the rest), one JSON line every 500 ms.
-    setInterval(() => appendFileSync(memLog, `${JSON.stringify({ t: Date.now(), ...process.memoryUsage() })}\n`), 500).unref();
+    setInterval(
+      () => appendFileSync(memLog, `${JSON.stringify({ t: Date.now(), ...process.memoryUsage() })}\n`),
+      500,
+    ).unref();
   }
-  process.stdout.write(`${READY_PREFIX}${JSON.stringify({ pid: process.pid, http: addr('http'), tftp: addr('tftp') })}\n`);
+  process.stdout.write(
+    `${READY_PREFIX}${JSON.stringify({ pid: process.pid, http: addr('http'), tftp: addr('tftp') })}\n`,
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -71,7 +71,9 @@ function ipBuf(ip: string): Buffer {
 /** Encodes a BOOTREQUEST with the given DHCP message type and extra options (RFC 2131 §2, RFC 2132). */
 function dhcpRequest(i: number, xid: number, type: 1 | 3, extra: Array<[number, Buffer]>): Buffer {
   const b = Buffer.alloc(548);
-  b[0] = 1; b[1] = 1; b[2] = 6;
+  b[0] = 1;
+  b[1] = 1;
+  b[2] = 6;
   b.writeUInt32BE(xid, 4);
   b.writeUInt16BE(0x8000, 10); // BROADCAST: no address yet (RFC 2131 §4.1)
   stormMac(i).copy(b, 28);
@@ -86,7 +88,13 @@ function dhcpRequest(i: number, xid: number, type: 1 | 3, extra: Array<[number, 
     [94, Buffer.from([1, 2, 1])], // UNDI 2.1
     [97, Buffer.concat([Buffer.from([0]), uuid])],
     [60, Buffer.from('PXEClient:Arch:00000:UNDI:002001', 'latin1')],
-    [55, Buffer.from([1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135])],
+    [
+      55,
+      Buffer.from([
+        1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 97, 128, 129,
+        130, 131, 132, 133, 134, 135,
+      ]),
+    ],
     ...extra,
   ];
   let o = 240;
@@ -100,7 +108,14 @@ function dhcpRequest(i: number, xid: number, type: 1 | 3, extra: Array<[number, 
   return b.subarray(0, Math.max(300, o));
 }
 
-interface DhcpReply { xid: number; type: number; yiaddr: string; serverId?: string; file?: string; siaddr: string }
+interface DhcpReply {
+  xid: number;
+  type: number;
+  yiaddr: string;
+  serverId?: string;
+  file?: string;
+  siaddr: string;
+}
 
 /** Decodes the fields of a BOOTREPLY the client needs; null when not a DHCP reply. */
 function decodeReply(m: Buffer): DhcpReply | null {
@@ -114,7 +129,10 @@ function decodeReply(m: Buffer): DhcpReply | null {
   for (let o = 240; o < m.length;) {
     const code = m[o]!;
     if (code === 255) break;
-    if (code === 0) { o++; continue; }
+    if (code === 0) {
+      o++;
+      continue;
+    }
     const len = m[o + 1] ?? 0;
     const v = m.subarray(o + 2, o + 2 + len);
     if (code === 53) r.type = v[0] ?? 0;
@@ -148,7 +166,12 @@ class DhcpPort {
   }
 
   /** Sends `pkt` until a reply of `want` type (or NAK) arrives; backoff 2, 4, 8, 16 s. */
-  async exchange(xid: number, pkt: Buffer, want: number, deadlineAt: number): Promise<{ reply: DhcpReply; retries: number }> {
+  async exchange(
+    xid: number,
+    pkt: Buffer,
+    want: number,
+    deadlineAt: number,
+  ): Promise<{ reply: DhcpReply; retries: number }> {
     let retries = 0;
     try {
       for (const wait of [2000, 4000, 8000, 16000]) {
@@ -157,7 +180,10 @@ class DhcpPort {
         const reply = await new Promise<DhcpReply | null>((resolve) => {
           const t = setTimeout(() => resolve(null), Math.min(wait, left));
           this.waiting.set(xid, (r) => {
-            if (r.type === want || r.type === 6) { clearTimeout(t); resolve(r); }
+            if (r.type === want || r.type === 6) {
+              clearTimeout(t);
+              resolve(r);
+            }
           });
           this.sock.send(pkt, 67, '255.255.255.255');
         });
@@ -180,7 +206,14 @@ class DhcpPort {
  * @returns bytes received and retransmissions; hashes into `hash` when given
  * @throws Error on a TFTP ERROR packet, a timeout or a size mismatch
  */
-function tftpGet(localAddress: string, server: string, port: number, file: string, hash: Hash | undefined, deadlineAt: number): Promise<{ bytes: number; retries: number }> {
+function tftpGet(
+  localAddress: string,
+  server: string,
+  port: number,
+  file: string,
+  hash: Hash | undefined,
+  deadlineAt: number,
+): Promise<{ bytes: number; retries: number }> {
   const blksize = 1468;
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
@@ -190,13 +223,17 @@ function tftpGet(localAddress: string, server: string, port: number, file: strin
     let streak = 0;
     let peerPort = 0;
     let tsize: number | undefined;
-    let last: Buffer = Buffer.concat([Buffer.from([0, 1]), Buffer.from([file, 'octet', 'blksize', String(blksize), 'tsize', '0', ''].join('\0'), 'latin1')]);
+    let last: Buffer = Buffer.concat([
+      Buffer.from([0, 1]),
+      Buffer.from([file, 'octet', 'blksize', String(blksize), 'tsize', '0', ''].join('\0'), 'latin1'),
+    ]);
     let lastPort = port;
     let timer: NodeJS.Timeout | undefined;
     const done = (e?: Error) => {
       clearTimeout(timer);
       s.close();
-      if (e) reject(e); else resolve({ bytes, retries });
+      if (e) reject(e);
+      else resolve({ bytes, retries });
     };
     const arm = () => {
       clearTimeout(timer);
@@ -222,10 +259,17 @@ function tftpGet(localAddress: string, server: string, port: number, file: strin
       if (peerPort === 0) peerPort = r.port;
       else if (r.port !== peerPort) return;
       const op = m.readUInt16BE(0);
-      if (op === 5) return done(new Error(`TFTP ${file}: error ${m.readUInt16BE(2)} ${m.subarray(4).toString('latin1').replace(/\0.*$/, '')}`));
-      if (op === 6) { // OACK
+      if (op === 5)
+        return done(
+          new Error(
+            `TFTP ${file}: error ${m.readUInt16BE(2)} ${m.subarray(4).toString('latin1').replace(/\0.*$/, '')}`,
+          ),
+        );
+      if (op === 6) {
+        // OACK
         const parts = m.subarray(2).toString('latin1').split('\0');
-        for (let k = 0; k + 1 < parts.length; k += 2) if (parts[k]!.toLowerCase() === 'tsize') tsize = Number(parts[k + 1]);
+        for (let k = 0; k + 1 < parts.length; k += 2)
+          if (parts[k]!.toLowerCase() === 'tsize') tsize = Number(parts[k + 1]);
         streak = 0;
         ack(0);
         arm();
@@ -241,7 +285,8 @@ function tftpGet(localAddress: string, server: string, port: number, file: strin
         ack(n);
         expected++;
         if (data.length < blksize) {
-          if (tsize !== undefined && tsize !== bytes) return done(new Error(`TFTP ${file}: ${bytes} bytes, tsize said ${tsize}`));
+          if (tsize !== undefined && tsize !== bytes)
+            return done(new Error(`TFTP ${file}: ${bytes} bytes, tsize said ${tsize}`));
           return done();
         }
         arm();
@@ -257,15 +302,32 @@ function tftpGet(localAddress: string, server: string, port: number, file: strin
 }
 
 /** HTTP GET of `path` from `localAddress`; bytes and optional hash. */
-function httpFetch(localAddress: string, server: string, port: number, path: string, hash: Hash | undefined, deadlineAt: number): Promise<number> {
+function httpFetch(
+  localAddress: string,
+  server: string,
+  port: number,
+  path: string,
+  hash: Hash | undefined,
+  deadlineAt: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpGet({ host: server, port, path, localAddress, headers: { 'user-agent': 'iPXE/1.21.1 (statelesx storm)' } }, (res) => {
-      let n = 0;
-      if (res.statusCode !== 200) { res.resume(); reject(new Error(`HTTP ${path}: ${res.statusCode}`)); return; }
-      res.on('data', (c: Buffer) => { n += c.length; hash?.update(c); });
-      res.on('end', () => resolve(n));
-      res.on('error', reject);
-    });
+    const req = httpGet(
+      { host: server, port, path, localAddress, headers: { 'user-agent': 'iPXE/1.21.1 (statelesx storm)' } },
+      (res) => {
+        let n = 0;
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`HTTP ${path}: ${res.statusCode}`));
+          return;
+        }
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          hash?.update(c);
+        });
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+      },
+    );
     const left = deadlineAt - Date.now();
     const t = setTimeout(() => req.destroy(new Error(`HTTP ${path}: deadline`)), Math.max(0, left));
     req.on('close', () => clearTimeout(t));
@@ -283,7 +345,15 @@ async function host(job: StormClientJob, i: number, dhcp: DhcpPort): Promise<Sto
     const xid = ((0x5358 << 16) ^ (i * 2654435761)) >>> 0;
     const offer = await dhcp.exchange(xid, dhcpRequest(i, xid, 1, []), 2, job.deadlineAt);
     const serverId = offer.reply.serverId ?? job.server;
-    const ack = await dhcp.exchange(xid, dhcpRequest(i, xid, 3, [[50, ipBuf(offer.reply.yiaddr)], [54, ipBuf(serverId)]]), 5, job.deadlineAt);
+    const ack = await dhcp.exchange(
+      xid,
+      dhcpRequest(i, xid, 3, [
+        [50, ipBuf(offer.reply.yiaddr)],
+        [54, ipBuf(serverId)],
+      ]),
+      5,
+      job.deadlineAt,
+    );
     res.dhcpRetries = offer.retries + ack.retries;
     const address = ack.reply.yiaddr;
     res.address = address;
@@ -295,7 +365,14 @@ async function host(job: StormClientJob, i: number, dhcp: DhcpPort): Promise<Sto
     const t1 = performance.now();
     const loader = await tftpGet(address, tftpServer, job.tftpPort, bootFile, undefined, job.deadlineAt);
     // pxelinux's search: 01-<mac> is not found for an unknown host, which then gets `default`.
-    const cfg = await tftpGet(address, tftpServer, job.tftpPort, `pxelinux.cfg/01-${mac}`, undefined, job.deadlineAt).catch((e: unknown) => {
+    const cfg = await tftpGet(
+      address,
+      tftpServer,
+      job.tftpPort,
+      `pxelinux.cfg/01-${mac}`,
+      undefined,
+      job.deadlineAt,
+    ).catch((e: unknown) => {
       if (!/: error 1 /.test((e as Error).message)) throw e;
       return tftpGet(address, tftpServer, job.tftpPort, 'pxelinux.cfg/default', undefined, job.deadlineAt);
     });
@@ -334,7 +411,10 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith('storm-client.js')) {
-  const hard = setTimeout(() => { process.stderr.write('storm-client: hard deadline\n'); process.exit(3); }, 30 * 60_000);
+  const hard = setTimeout(() => {
+    process.stderr.write('storm-client: hard deadline\n');
+    process.exit(3);
+  }, 30 * 60_000);
   hard.unref();
   main().catch((e: unknown) => {
     process.stderr.write(`storm-client: ${(e as Error).stack ?? String(e)}\n`);

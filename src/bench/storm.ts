@@ -98,7 +98,11 @@ function intToIp(n: number): string {
 }
 
 /** The two namespaces and their cleanup. */
-interface StormNet { server: string; client: string; destroy(): void }
+interface StormNet {
+  server: string;
+  client: string;
+  destroy(): void;
+}
 
 /**
  * Creates the server and client namespaces, the veth pair, and `poolSize` client addresses from
@@ -112,10 +116,20 @@ function createStormNet(poolStart: number, poolSize: number): StormNet {
     for (const ns of [server, client]) {
       try {
         for (const p of ip('netns', 'pids', ns).split(/\s+/).filter(Boolean)) {
-          try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
+          try {
+            process.kill(Number(p), 'SIGKILL');
+          } catch {
+            /* gone */
+          }
         }
-      } catch { /* no such namespace */ }
-      try { ip('netns', 'del', ns); } catch { /* already gone */ }
+      } catch {
+        /* no such namespace */
+      }
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        /* already gone */
+      }
     }
   };
   destroy();
@@ -123,7 +137,10 @@ function createStormNet(poolStart: number, poolSize: number): StormNet {
     ip('netns', 'add', server);
     ip('netns', 'add', client);
     ip('link', 'add', 'sxs0', 'netns', server, 'type', 'veth', 'peer', 'name', 'sxc0', 'netns', client);
-    for (const [ns, dev] of [[server, 'sxs0'], [client, 'sxc0']] as const) {
+    for (const [ns, dev] of [
+      [server, 'sxs0'],
+      [client, 'sxc0'],
+    ] as const) {
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
@@ -131,7 +148,8 @@ function createStormNet(poolStart: number, poolSize: number): StormNet {
     ip('-n', client, 'addr', 'add', '10.77.0.2/16', 'dev', 'sxc0');
     // The limited broadcast (DHCP DISCOVER to 255.255.255.255) needs a route out of the client namespace.
     ip('-n', client, 'route', 'add', 'default', 'dev', 'sxc0');
-    const batch = Array.from({ length: poolSize }, (_, k) => `addr add ${intToIp(poolStart + k)}/16 dev sxc0`).join('\n') + '\n';
+    const batch =
+      Array.from({ length: poolSize }, (_, k) => `addr add ${intToIp(poolStart + k)}/16 dev sxc0`).join('\n') + '\n';
     execFileSync('ip', ['-n', client, '-batch', '-'], { input: batch, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     destroy();
@@ -146,8 +164,12 @@ function runClient(ns: string, job: StormClientJob, killAfterMs: number): Promis
     const c = track('ip', ['netns', 'exec', ns, process.execPath, join(HERE, 'storm-client.js'), JSON.stringify(job)]);
     let out = '';
     let err = '';
-    c.stdout!.on('data', (d: Buffer) => { out += d.toString('utf8'); });
-    c.stderr!.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-4096); });
+    c.stdout!.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+    });
+    c.stderr!.on('data', (d: Buffer) => {
+      err = (err + d.toString('utf8')).slice(-4096);
+    });
     const t = setTimeout(() => c.kill('SIGKILL'), killAfterMs);
     c.once('exit', (code) => {
       clearTimeout(t);
@@ -163,7 +185,14 @@ function runClient(ns: string, job: StormClientJob, killAfterMs: number): Promis
 }
 
 /** One variant: a fresh server (fresh data dir) in the server namespace, N hosts, the numbers. */
-async function runVariant(net: StormNet, dir: string, o: Required<StormOptions>, variant: 'http' | 'tftp', poolStart: number, poolSize: number): Promise<StormRun> {
+async function runVariant(
+  net: StormNet,
+  dir: string,
+  o: Required<StormOptions>,
+  variant: 'http' | 'tftp',
+  poolStart: number,
+  poolSize: number,
+): Promise<StormRun> {
   const vdir = join(dir, variant);
   for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters']) mkdirSync(join(vdir, d), { recursive: true });
   const imagesDir = join(dir, 'images');
@@ -187,11 +216,19 @@ async function runVariant(net: StormNet, dir: string, o: Required<StormOptions>,
     tftp: { port: 69 },
     initiator: { port: 1974 },
     dhcp: {
-      mode: 'full', 'range-start': intToIp(poolStart), 'range-end': intToIp(poolStart + poolSize - 1), netmask: '255.255.0.0',
-      'lease-time-s': 3600, 'boot-files': { bios: 'pxelinux.0' },
+      mode: 'full',
+      'range-start': intToIp(poolStart),
+      'range-end': intToIp(poolStart + poolSize - 1),
+      netmask: '255.255.0.0',
+      'lease-time-s': 3600,
+      'boot-files': { bios: 'pxelinux.0' },
     },
   };
-  const server: ServerChild = await startServerChild(config, { netns: net.server, timeoutMs: 60_000, nodeArgs: o.serverNodeArgs });
+  const server: ServerChild = await startServerChild(config, {
+    netns: net.server,
+    timeoutMs: 60_000,
+    nodeArgs: o.serverNodeArgs,
+  });
   try {
     await new Promise((r) => setTimeout(r, 500));
     const idle = watchProc(server.pid, 100).stop();
@@ -200,8 +237,13 @@ async function runVariant(net: StormNet, dir: string, o: Required<StormOptions>,
     const deadlineAt = startAt + o.deadlineMs;
     const jobs: StormClientJob[] = Array.from({ length: procs }, (_, p) => ({
       hosts: Array.from({ length: o.hosts }, (_, i) => i).filter((i) => i % procs === p),
-      total: o.hosts, startAt, spreadMs: o.spreadMs, deadlineAt,
-      server: '10.77.0.1', tftpPort: 69, httpPort: 8080,
+      total: o.hosts,
+      startAt,
+      spreadMs: o.spreadMs,
+      deadlineAt,
+      server: '10.77.0.1',
+      tftpPort: 69,
+      httpPort: 8080,
       payload: { path: variant === 'http' ? `${image}/${file}` : `${image}/${file}`, size, sha256, via: variant },
       verifyEvery: Math.max(1, Math.floor(o.hosts / 10)),
     }));
@@ -214,7 +256,9 @@ async function runVariant(net: StormNet, dir: string, o: Required<StormOptions>,
     const errors: Record<string, number> = {};
     for (const r of results) if (!r.ok) errors[r.error ?? '?'] = (errors[r.error ?? '?'] ?? 0) + 1;
     return {
-      variant, hosts: o.hosts, succeeded: ok.length,
+      variant,
+      hosts: o.hosts,
+      succeeded: ok.length,
       distinctAddresses: new Set(ok.map((r) => r.address)).size,
       payloadBytes: size,
       lastByteMs: ok.length ? Math.max(...ok.map((r) => r.endAt!)) - startAt : NaN,
@@ -239,9 +283,14 @@ async function runVariant(net: StormNet, dir: string, o: Required<StormOptions>,
  */
 export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> {
   const o: Required<StormOptions> = {
-    hosts: opts.hosts ?? 500, spreadMs: opts.spreadMs ?? 10_000, httpBytes: opts.httpBytes ?? 64 * 2 ** 20,
-    tftpBytes: opts.tftpBytes ?? 8 * 2 ** 20, variants: opts.variants ?? ['http', 'tftp'], deadlineMs: opts.deadlineMs ?? 600_000,
-    clientProcesses: opts.clientProcesses ?? 2, serverNodeArgs: opts.serverNodeArgs ?? [...SERVE_NODE_FLAGS],
+    hosts: opts.hosts ?? 500,
+    spreadMs: opts.spreadMs ?? 10_000,
+    httpBytes: opts.httpBytes ?? 64 * 2 ** 20,
+    tftpBytes: opts.tftpBytes ?? 8 * 2 ** 20,
+    variants: opts.variants ?? ['http', 'tftp'],
+    deadlineMs: opts.deadlineMs ?? 600_000,
+    clientProcesses: opts.clientProcesses ?? 2,
+    serverNodeArgs: opts.serverNodeArgs ?? [...SERVE_NODE_FLAGS],
   };
   if (process.getuid?.() !== 0) throw new Error('the boot storm needs root (network namespaces); run as root');
   if (o.hosts < 1 || o.hosts > 10_000) throw new RangeError(`hosts must be 1..10000, got ${o.hosts}`);
@@ -249,10 +298,18 @@ export async function benchStorm(opts: StormOptions = {}): Promise<StormResult> 
   const poolSize = o.hosts + 16;
   const dir = mkdtempSync(join(tmpdir(), 'sx-bench-storm-'));
   mkdirSync(join(dir, 'images', 'storm-image'), { recursive: true });
-  writeFileSync(join(dir, 'images', 'storm-image', 'image.json'), JSON.stringify({
-    schema: 1, name: 'storm-image', kind: 'linux', linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' },
-    source: 'generated by src/bench/storm.ts', importedAt: new Date().toISOString(), files: [],
-  }));
+  writeFileSync(
+    join(dir, 'images', 'storm-image', 'image.json'),
+    JSON.stringify({
+      schema: 1,
+      name: 'storm-image',
+      kind: 'linux',
+      linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' },
+      source: 'generated by src/bench/storm.ts',
+      importedAt: new Date().toISOString(),
+      files: [],
+    }),
+  );
   const net = createStormNet(poolStart, poolSize);
   const onExit = () => net.destroy();
   process.once('exit', onExit);
@@ -274,25 +331,57 @@ export function stormTables(r: StormResult, spreadMs: number): BenchTable[] {
   const mib = (b: number) => fmt(b / 2 ** 20, 0);
   const rows: BenchTable['rows'] = r.runs.map((x) => [
     x.variant === 'http' ? 'DHCP + TFTP loader/config + HTTP' : 'DHCP + TFTP loader/config + TFTP-1468',
-    `${x.succeeded}/${x.hosts}`, x.distinctAddresses, mib(x.payloadBytes), fmt(x.lastByteMs / 1000, 1),
-    fmt(x.perHost.p50 / 1000, 2), fmt(x.perHost.p99 / 1000, 2), fmt(x.dhcp.p50, 0), fmt(x.dhcp.p99, 0),
-    mib(x.idleRss), mib(x.peakRss), fmtRatio(ratio(x.peakRss, RSS_TARGET)), fmt(x.serverCpuMs / 1000, 1),
+    `${x.succeeded}/${x.hosts}`,
+    x.distinctAddresses,
+    mib(x.payloadBytes),
+    fmt(x.lastByteMs / 1000, 1),
+    fmt(x.perHost.p50 / 1000, 2),
+    fmt(x.perHost.p99 / 1000, 2),
+    fmt(x.dhcp.p50, 0),
+    fmt(x.dhcp.p99, 0),
+    mib(x.idleRss),
+    mib(x.peakRss),
+    fmtRatio(ratio(x.peakRss, RSS_TARGET)),
+    fmt(x.serverCpuMs / 1000, 1),
     fmt((x.serverCpuMs / x.wallMs) * 100, 0),
   ]);
   const notes: string[] = [];
   for (const x of r.runs) {
     const okAll = x.succeeded === x.hosts;
-    notes.push(`${x.variant}: ${x.succeeded}/${x.hosts} hosts (target: all) — ${okAll ? 'met' : 'MISSED'}; peak RSS ${mib(x.peakRss)} MiB (target < 150 MiB) — ${x.peakRss < RSS_TARGET ? 'met' : 'MISSED'}; DHCP retransmissions ${x.dhcpRetries}, TFTP retransmissions ${x.tftpRetries}.`);
-    const errs = Object.entries(x.errors).sort((a, b) => b[1] - a[1]).slice(0, 3);
+    notes.push(
+      `${x.variant}: ${x.succeeded}/${x.hosts} hosts (target: all) — ${okAll ? 'met' : 'MISSED'}; peak RSS ${mib(x.peakRss)} MiB (target < 150 MiB) — ${x.peakRss < RSS_TARGET ? 'met' : 'MISSED'}; DHCP retransmissions ${x.dhcpRetries}, TFTP retransmissions ${x.tftpRetries}.`,
+    );
+    const errs = Object.entries(x.errors)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3);
     if (errs.length) notes.push(`${x.variant} failures: ${errs.map(([m, n]) => `${n}× ${m}`).join('; ')}`);
   }
-  notes.push(`All hosts start within ${spreadMs / 1000} s (evenly spread). Per-host time is from the host's first DISCOVER to its payload's last byte; "time to last byte" is from the storm start to the last byte of the last host.`,
+  notes.push(
+    `All hosts start within ${spreadMs / 1000} s (evenly spread). Per-host time is from the host's first DISCOVER to its payload's last byte; "time to last byte" is from the storm start to the last byte of the last host.`,
     'Server: the real composition (startServer: store, DHCP full mode, TFTP, HTTP console + /boot/, initiator) as a child process in its own network namespace; RSS sampled from /proc every 100 ms (and VmHWM); CPU is user+system of the server process. "vs target" is peak RSS / 150 MiB.',
-    'Clients: our own DHCP/TFTP/HTTP client (src/bench/storm-client.ts) in 2 processes in a second namespace, every host speaking from its leased address; the clients share the 2 cores with the server.');
-  return [{
-    title: `Boot storm: ${r.runs[0]?.hosts ?? 0} hosts, full DHCP mode, network namespaces`,
-    columns: ['variant', 'succeeded', 'distinct leases', 'payload MiB', 'last byte s', 'per host p50 s', 'per host p99 s', 'DHCP p50 ms', 'DHCP p99 ms', 'idle RSS MiB', 'peak RSS MiB', 'RSS vs target', 'server CPU s', 'server CPU %'],
-    rows,
-    notes,
-  }];
+    'Clients: our own DHCP/TFTP/HTTP client (src/bench/storm-client.ts) in 2 processes in a second namespace, every host speaking from its leased address; the clients share the 2 cores with the server.',
+  );
+  return [
+    {
+      title: `Boot storm: ${r.runs[0]?.hosts ?? 0} hosts, full DHCP mode, network namespaces`,
+      columns: [
+        'variant',
+        'succeeded',
+        'distinct leases',
+        'payload MiB',
+        'last byte s',
+        'per host p50 s',
+        'per host p99 s',
+        'DHCP p50 ms',
+        'DHCP p99 ms',
+        'idle RSS MiB',
+        'peak RSS MiB',
+        'RSS vs target',
+        'server CPU s',
+        'server CPU %',
+      ],
+      rows,
+      notes,
+    },
+  ];
 }

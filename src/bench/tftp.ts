@@ -83,18 +83,36 @@ export interface TftpBenchResult {
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-interface ClientSpec { name: string; cmd: (port: number, file: string, dst: string) => [string, string[]] }
+interface ClientSpec {
+  name: string;
+  cmd: (port: number, file: string, dst: string) => [string, string[]];
+}
 
 const CLIENTS: ClientSpec[] = [
-  { name: 'curl blksize 1468 (lock-step)', cmd: (p, f, d) => ['curl', ['-sS', '--tftp-blksize', '1468', '-o', d, `tftp://127.0.0.1:${p}/${f}`]] },
-  { name: 'atftp blksize 1468 windowsize 16', cmd: (p, f, d) => ['atftp', ['--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', f, '-l', d, '127.0.0.1', String(p)]] },
-  { name: 'curl blksize 8192 (lock-step)', cmd: (p, f, d) => ['curl', ['-sS', '--tftp-blksize', '8192', '-o', d, `tftp://127.0.0.1:${p}/${f}`]] },
+  {
+    name: 'curl blksize 1468 (lock-step)',
+    cmd: (p, f, d) => ['curl', ['-sS', '--tftp-blksize', '1468', '-o', d, `tftp://127.0.0.1:${p}/${f}`]],
+  },
+  {
+    name: 'atftp blksize 1468 windowsize 16',
+    cmd: (p, f, d) => [
+      'atftp',
+      ['--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', f, '-l', d, '127.0.0.1', String(p)],
+    ],
+  },
+  {
+    name: 'curl blksize 8192 (lock-step)',
+    cmd: (p, f, d) => ['curl', ['-sS', '--tftp-blksize', '8192', '-o', d, `tftp://127.0.0.1:${p}/${f}`]],
+  },
 ];
 
 function sha256File(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('end', () => res(h.digest('hex'))).on('error', rej);
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
   });
 }
 
@@ -108,7 +126,12 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
 }
 
 /** Runs a command (inside `netns` when set), bounded; resolves with exit code and wall ms. */
-function runBounded(netns: string | null, cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; ms: number; stderr: string }> {
+function runBounded(
+  netns: string | null,
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; ms: number; stderr: string }> {
   return new Promise((res) => {
     const t0 = performance.now();
     const c = netns ? track('ip', ['netns', 'exec', netns, cmd, ...args]) : track(cmd, args);
@@ -202,14 +225,16 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     const [ourCmd, ourArgs] = ourServerCommand(root, ourPort);
     const ours = startDaemon(netns, ourCmd, ourArgs);
     daemons.push(ours);
-    if (!(await waitFor(() => ours.output().includes('"port"'), 30_000))) throw new Error(`our TFTP server did not start: ${ours.errors()}`);
+    if (!(await waitFor(() => ours.output().includes('"port"'), 30_000)))
+      throw new Error(`our TFTP server did not start: ${ours.errors()}`);
     const ourPid = (JSON.parse(ours.output().split('\n')[0]!) as { pid: number }).pid;
     rss.idle = sampleProc(ourPid)?.rss ?? NaN;
 
     const [noSpinCmd, noSpinArgs] = ourServerCommand(root, ourPort + 2, { 'busy-poll-us': 0 });
     const noSpin = startDaemon(netns, noSpinCmd, noSpinArgs);
     daemons.push(noSpin);
-    if (!(await waitFor(() => noSpin.output().includes('"port"'), 30_000))) throw new Error(`our TFTP server (busy-poll off) did not start: ${noSpin.errors()}`);
+    if (!(await waitFor(() => noSpin.output().includes('"port"'), 30_000)))
+      throw new Error(`our TFTP server (busy-poll off) did not start: ${noSpin.errors()}`);
 
     const user = isRoot ? 'root' : userInfo().username;
     const hpa = startDaemon(netns, '/usr/sbin/in.tftpd', ['-L', '-u', user, '-s', root, '-a', `127.0.0.1:${hpaPort}`]);
@@ -221,8 +246,16 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     ];
     if (netns && existsSync('/usr/sbin/dnsmasq')) {
       const dnsmasq = startDaemon(netns, '/usr/sbin/dnsmasq', [
-        '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--enable-tftp', `--tftp-root=${root}`,
-        '--listen-address=127.0.0.1', '--bind-interfaces', '--user=root', '--pid-file=', '--tftp-max=50',
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--enable-tftp',
+        `--tftp-root=${root}`,
+        '--listen-address=127.0.0.1',
+        '--bind-interfaces',
+        '--user=root',
+        '--pid-file=',
+        '--tftp-max=50',
       ]);
       daemons.push(dnsmasq);
       servers.push({ name: 'dnsmasq', port: 69, daemon: dnsmasq });
@@ -231,10 +264,14 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
 
     const alive = (s: (typeof servers)[number]): string | null => {
       const exited = s.daemon.child.exitCode ?? s.daemon.child.signalCode;
-      return exited === null ? null : `${s.name} server exited (${exited}): ${s.daemon.errors().trim().split('\n').pop() ?? ''}`;
+      return exited === null
+        ? null
+        : `${s.name} server exited (${exited}): ${s.daemon.errors().trim().split('\n').pop() ?? ''}`;
     };
     for (const c of CLIENTS) {
-      const runs = new Map<TftpBenchRow['server'], { mbps: number[]; notes: string[] }>(servers.map((s) => [s.name, { mbps: [], notes: [] }]));
+      const runs = new Map<TftpBenchRow['server'], { mbps: number[]; notes: string[] }>(
+        servers.map((s) => [s.name, { mbps: [], notes: [] }]),
+      );
       // Alternate the order per round so no server always runs first (page cache, CPU frequency).
       for (let round = 0; round < rounds; round++) {
         for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
@@ -257,10 +294,14 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
         const acc = runs.get(s.name)!;
         const ok = acc.mbps.length > 0;
         rows.push({
-          server: s.name, client: c.name, ok, ratioToHpa: NaN,
+          server: s.name,
+          client: c.name,
+          ok,
+          ratioToHpa: NaN,
           mbps: ok ? Math.max(...acc.mbps) : NaN,
           minMbps: ok ? Math.min(...acc.mbps) : NaN,
-          rounds, failed: rounds - acc.mbps.length,
+          rounds,
+          failed: rounds - acc.mbps.length,
           note: [...new Set(acc.notes)].join('; '),
         });
       }
@@ -275,7 +316,16 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     for (const s of servers.filter((x) => x.name !== 'statelesx busy-poll off')) {
       const dead = alive(s);
       if (dead) {
-        concRows.push({ server: s.name, clients: conc.clients, succeeded: 0, wallS: NaN, timeVsHpa: NaN, peakRss: NaN, cpuMs: NaN, note: dead });
+        concRows.push({
+          server: s.name,
+          clients: conc.clients,
+          succeeded: 0,
+          wallS: NaN,
+          timeVsHpa: NaN,
+          peakRss: NaN,
+          cpuMs: NaN,
+          note: dead,
+        });
         continue;
       }
       const w = watchTree(s.daemon.child.pid!);
@@ -283,7 +333,12 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
       const results = await Promise.all(
         Array.from({ length: conc.clients }, (_, i) => {
           const dst = join(outDir, `${s.name}-${i}.bin`);
-          return runBounded(netns, 'curl', ['-sS', '--tftp-blksize', '1468', '-o', dst, `tftp://127.0.0.1:${s.port}/${concFile}`], timeoutMs).then((r) => ({ r, dst }));
+          return runBounded(
+            netns,
+            'curl',
+            ['-sS', '--tftp-blksize', '1468', '-o', dst, `tftp://127.0.0.1:${s.port}/${concFile}`],
+            timeoutMs,
+          ).then((r) => ({ r, dst }));
         }),
       );
       const wallS = (performance.now() - t0) / 1000;
@@ -296,7 +351,16 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
         else succeeded++;
         rmSync(dst, { force: true });
       }
-      concRows.push({ server: s.name, clients: conc.clients, succeeded, wallS, timeVsHpa: NaN, peakRss: tree.peakRss, cpuMs: tree.cpuMs, note: [...notes].join('; ') });
+      concRows.push({
+        server: s.name,
+        clients: conc.clients,
+        succeeded,
+        wallS,
+        timeVsHpa: NaN,
+        peakRss: tree.peakRss,
+        cpuMs: tree.cpuMs,
+        note: [...notes].join('; '),
+      });
     }
   } finally {
     for (const d of daemons) d.stop();
@@ -338,7 +402,9 @@ export function tftpTables(r: {
   const ourLock = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('curl blksize 1468'));
   const ourWin = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('atftp'));
   const winRatio = ourLock?.ok && ourWin?.ok ? ourWin.mbps / ourLock.mbps : NaN;
-  const offLock = r.rows.find((x) => x.server === 'statelesx busy-poll off' && x.client.startsWith('curl blksize 1468'));
+  const offLock = r.rows.find(
+    (x) => x.server === 'statelesx busy-poll off' && x.client.startsWith('curl blksize 1468'),
+  );
   const winRatioOff = offLock?.ok && ourWin?.ok ? ourWin.mbps / offLock.mbps : NaN;
   const rounds = Math.max(1, ...r.rows.map((x) => x.rounds));
   const notes = [
@@ -348,7 +414,8 @@ export function tftpTables(r: {
     `Our server RSS: ${f(r.rss.idle / 2 ** 20)} MiB idle, ${f(r.rss.peak / 2 ** 20)} MiB peak (VmHWM) while serving — no whole-file buffering.`,
     'tftp-hpa and dnsmasq do not implement windowsize (RFC 7440): atftp falls back to lock-step with them.',
   ];
-  for (const x of r.rows) if (x.note) notes.push(`${x.server} / ${x.client}: ${x.failed} of ${x.rounds} round(s) failed (${x.note})`);
+  for (const x of r.rows)
+    if (x.note) notes.push(`${x.server} / ${x.client}: ${x.failed} of ${x.rounds} round(s) failed (${x.note})`);
   const tables: BenchTable[] = [
     {
       title: 'TFTP throughput (MB/s, ratio to tftp-hpa)',
@@ -365,13 +432,17 @@ export function tftpTables(r: {
       title: `TFTP: ${c.clients} concurrent curl clients × ${(c.sizeBytes / 1e6).toFixed(0)} MB, blksize 1468 (lock-step)`,
       columns: ['server', 'succeeded', 'wall s', 'time vs tftp-hpa', 'aggregate MB/s', 'peak RSS MiB', 'server CPU s'],
       rows: c.rows.map((x) => [
-        x.server, `${x.succeeded}/${x.clients}`, f(x.wallS, 2), x2(x.timeVsHpa),
+        x.server,
+        `${x.succeeded}/${x.clients}`,
+        f(x.wallS, 2),
+        x2(x.timeVsHpa),
         f(x.succeeded === x.clients ? (x.clients * c.sizeBytes) / 1e6 / x.wallS : NaN),
-        f(x.peakRss / 2 ** 20), f(x.cpuMs / 1000),
+        f(x.peakRss / 2 ** 20),
+        f(x.cpuMs / 1000),
       ]),
       notes: [
         `Target: finish no slower than tftp-hpa (time ratio ≤ 1.00x) — ${met}${ours ? ` (${x2(ours.timeVsHpa)})` : ''}.`,
-        'Wall time from starting all clients to the last one exiting; every file SHA-256 checked. RSS is the peak of the server\'s whole process tree sampled every 100 ms (tftp-hpa forks one child per transfer); CPU is per-process user+system growth over the samples (a lower bound for tftp-hpa\'s short-lived children).',
+        "Wall time from starting all clients to the last one exiting; every file SHA-256 checked. RSS is the peak of the server's whole process tree sampled every 100 ms (tftp-hpa forks one child per transfer); CPU is per-process user+system growth over the samples (a lower bound for tftp-hpa's short-lived children).",
         ...c.rows.filter((x) => x.note).map((x) => `${x.server}: ${x.note}`),
       ],
     });

@@ -48,44 +48,67 @@ export function registerClusterEngineCommands(cluster: Command): void {
       try {
         const steps = (await checkDrift(vc, desired, Date.now(), store.jobs.pools)).steps;
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify({ cluster: name, steps }, null, 2)}\n`);
-        else process.stdout.write(steps.length ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n` : `cluster ${name}: vCenter matches the file (0 steps)\n`);
+        else
+          process.stdout.write(
+            steps.length
+              ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
+              : `cluster ${name}: vCenter matches the file (0 steps)\n`,
+          );
       } finally {
         await vc.close();
         store.close();
       }
     });
 
-  configOption(cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'))
-    .action(async (name: string, opts: Record<string, string | undefined>) => {
-      const { config, clusters } = await setup(opts, name);
-      const log = createLogger(config['log-level']);
-      // A running server owns the data-dir's jobs: refuse rather than run a second job runner on
-      // its store (DataDirBusyError names the server's pid). Held for the job's duration, so a
-      // server started meanwhile refuses too.
-      const lock = lockDataDir(config['data-dir'], 'cli');
-      try {
-        const store = await openStore(config['data-dir'], log);
-        // Only this command's job: never the unfinished jobs of other processes.
-        const runner = new JobRunner({ jobs: store.jobs, config, clusters, connect: vcenterConnector(config.vcenters, log), log, resumeUnfinished: false });
-        runner.on('step', (s) => {
-          if (s.state === 'done' || s.state === 'failed') process.stdout.write(`${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`);
-        });
-        runner.start();
-        const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
-        // An unfinished apply of this cluster left by a process that died (no live process holds the
-        // data-dir, so nobody runs it): continue it rather than wait for it forever.
-        if (ref.existing && runner.resume(ref.id)) process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
-        const job = await runner.wait(ref.id);
-        await runner.close();
-        store.close();
-        process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
-        if (job.state !== 'succeeded') process.exitCode = 1;
-      } finally {
-        lock.release();
-      }
-    });
+  configOption(
+    cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'),
+  ).action(async (name: string, opts: Record<string, string | undefined>) => {
+    const { config, clusters } = await setup(opts, name);
+    const log = createLogger(config['log-level']);
+    // A running server owns the data-dir's jobs: refuse rather than run a second job runner on
+    // its store (DataDirBusyError names the server's pid). Held for the job's duration, so a
+    // server started meanwhile refuses too.
+    const lock = lockDataDir(config['data-dir'], 'cli');
+    try {
+      const store = await openStore(config['data-dir'], log);
+      // Only this command's job: never the unfinished jobs of other processes.
+      const runner = new JobRunner({
+        jobs: store.jobs,
+        config,
+        clusters,
+        connect: vcenterConnector(config.vcenters, log),
+        log,
+        resumeUnfinished: false,
+      });
+      runner.on('step', (s) => {
+        if (s.state === 'done' || s.state === 'failed')
+          process.stdout.write(
+            `${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`,
+          );
+      });
+      runner.start();
+      const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
+      // An unfinished apply of this cluster left by a process that died (no live process holds the
+      // data-dir, so nobody runs it): continue it rather than wait for it forever.
+      if (ref.existing && runner.resume(ref.id))
+        process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
+      const job = await runner.wait(ref.id);
+      await runner.close();
+      store.close();
+      process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+      if (job.state !== 'succeeded') process.exitCode = 1;
+    } finally {
+      lock.release();
+    }
+  });
 
-  configOption(cluster.command('drift <name>').description('compare the cluster and the members in vCenter with its file (exit 2 on drift; members not in vCenter yet are listed, not drift)'))
+  configOption(
+    cluster
+      .command('drift <name>')
+      .description(
+        'compare the cluster and the members in vCenter with its file (exit 2 on drift; members not in vCenter yet are listed, not drift)',
+      ),
+  )
     .option('--json', 'print the report as JSON')
     .action(async (name: string, opts: Record<string, string | undefined>) => {
       const { config, desired } = await setup(opts, name);
@@ -95,8 +118,15 @@ export function registerClusterEngineCommands(cluster: Command): void {
         const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools);
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else {
-          process.stdout.write(r.drifted ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n` : `cluster ${name}: no drift\n`);
-          if (r.missingHosts.length) process.stdout.write(`${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds them): ${r.missingHosts.join(', ')}\n`);
+          process.stdout.write(
+            r.drifted
+              ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
+              : `cluster ${name}: no drift\n`,
+          );
+          if (r.missingHosts.length)
+            process.stdout.write(
+              `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds them): ${r.missingHosts.join(', ')}\n`,
+            );
         }
         if (r.drifted) process.exitCode = 2;
       } finally {

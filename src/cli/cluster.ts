@@ -6,7 +6,12 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
-import { formatDiagnostic, sortDiagnostics, type ClusterDiagnostic, type SourceIndex } from '../clusters/diagnostics.js';
+import {
+  formatDiagnostic,
+  sortDiagnostics,
+  type ClusterDiagnostic,
+  type SourceIndex,
+} from '../clusters/diagnostics.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import { loadClusterFiles } from '../clusters/load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from '../clusters/semantics.js';
@@ -86,7 +91,9 @@ export async function runClusterValidate(
   for (const r of results) {
     if (!bad.has(r.file) && r.cluster) {
       const name = shown.get(r.file) ?? r.file;
-      io.out(`${name}: ok (cluster ${r.cluster.name}, ${r.cluster.hosts.length} host${r.cluster.hosts.length === 1 ? '' : 's'})`);
+      io.out(
+        `${name}: ok (cluster ${r.cluster.name}, ${r.cluster.hosts.length} host${r.cluster.hosts.length === 1 ? '' : 's'})`,
+      );
     }
   }
   return all.length ? 1 : 0;
@@ -100,11 +107,21 @@ export async function runClusterValidate(
 function missingImages(c: DesiredCluster, index: SourceIndex, exists: (name: string) => boolean): ClusterDiagnostic[] {
   const out: ClusterDiagnostic[] = [];
   if (c.image && !exists(c.image)) {
-    out.push(index.error('/cluster/defaultImage', `image "${c.image}" is not imported (statelesx image import); until it is, hosts without a pin boot from local disk`));
+    out.push(
+      index.error(
+        '/cluster/defaultImage',
+        `image "${c.image}" is not imported (statelesx image import); until it is, hosts without a pin boot from local disk`,
+      ),
+    );
   }
   c.hosts.forEach((h, i) => {
     if (h.image && !exists(h.image)) {
-      out.push(index.error(`/cluster/members/host[${i + 1}]/@image`, `image "${h.image}" pinned for ${h.fqdn} is not imported (statelesx image import); until it is, ${h.fqdn} boots from local disk`));
+      out.push(
+        index.error(
+          `/cluster/members/host[${i + 1}]/@image`,
+          `image "${h.image}" pinned for ${h.fqdn} is not imported (statelesx image import); until it is, ${h.fqdn} boots from local disk`,
+        ),
+      );
     }
   });
   return out;
@@ -112,7 +129,9 @@ function missingImages(c: DesiredCluster, index: SourceIndex, exists: (name: str
 
 /** Registers `statelesx cluster` with `validate` and the engine's subcommands. */
 export function registerCluster(program: Command): void {
-  const group = program.command('cluster').description('cluster files: validate them; plan, apply and check drift against vCenter');
+  const group = program
+    .command('cluster')
+    .description('cluster files: validate them; plan, apply and check drift against vCenter');
   configOption(
     group
       .command('validate')

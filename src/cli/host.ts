@@ -24,10 +24,13 @@ export interface HostListing extends HostRecord {
 export function listHosts(store: Store, opts: { unregistered?: boolean; historyLimit?: number } = {}): HostListing[] {
   const limit = opts.historyLimit ?? 10;
   return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => {
-    const claimed = Array.isArray(h.evidence['claimedMacs']) ? (h.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+    const claimed = Array.isArray(h.evidence['claimedMacs'])
+      ? (h.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string')
+      : [];
     const seen = new Map<number, BootEvent>();
     for (const e of store.hosts.bootEvents({ uuid: h.uuid, limit })) seen.set(e.id!, e);
-    for (const mac of new Set([...h.macs, ...claimed])) for (const e of store.hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
+    for (const mac of new Set([...h.macs, ...claimed]))
+      for (const e of store.hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
     const bootEvents = [...seen.values()].sort((a, b) => b.at - a.at || (b.id ?? 0) - (a.id ?? 0)).slice(0, limit);
     return { ...h, bootEvents, phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }) };
   });
@@ -40,11 +43,20 @@ function iso(ms: number): string {
 /** Human-readable listing: one row per host, then an indented evidence block per host. */
 export function formatHosts(hosts: HostListing[]): string {
   if (hosts.length === 0) return 'no hosts\n';
-  const rows = hosts.map((h) => [h.uuid, h.state, h.hostname ?? '-', h.cluster ?? '-', iso(h.lastSeen), h.lastAddress ?? '-',
-    [h.vendor, h.model].filter(Boolean).join(' ') || '-', h.serial ?? '-']);
+  const rows = hosts.map((h) => [
+    h.uuid,
+    h.state,
+    h.hostname ?? '-',
+    h.cluster ?? '-',
+    iso(h.lastSeen),
+    h.lastAddress ?? '-',
+    [h.vendor, h.model].filter(Boolean).join(' ') || '-',
+    h.serial ?? '-',
+  ]);
   const head = ['UUID', 'STATE', 'HOSTNAME', 'CLUSTER', 'LAST SEEN', 'ADDRESS', 'VENDOR/MODEL', 'SERIAL'];
   const widths = head.map((t, i) => Math.max(t.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n';
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n';
   let out = line(head);
   hosts.forEach((h, i) => {
     out += line(rows[i]!);
@@ -54,7 +66,8 @@ export function formatHosts(hosts: HostListing[]): string {
     const addrs = Array.isArray(ev['addresses']) ? (ev['addresses'] as string[]) : [];
     out += `    first seen ${iso(h.firstSeen)}; MACs ${h.macs.join(', ') || '-'}${claimed.length ? `; claimed MACs ${claimed.join(', ')}` : ''}\n`;
     if (forms?.wire) out += `    UUID forms: SMBIOS ${forms.smbios}, wire (PXE option 97) ${forms.wire}\n`;
-    if (addrs.length) out += `    phoned home from ${addrs.join(', ')}${typeof ev['initiatorVersion'] === 'string' ? ` (${ev['initiatorVersion']})` : ''}\n`;
+    if (addrs.length)
+      out += `    phoned home from ${addrs.join(', ')}${typeof ev['initiatorVersion'] === 'string' ? ` (${ev['initiatorVersion']})` : ''}\n`;
     for (const p of h.phoneHomes.slice(0, 3)) {
       out += `    phone-home ${iso(p.at)} ${p.transport} ${p.address} ${p.result}${p.reason ? ` (${p.reason})` : ''}${p.jobId ? ` job ${p.jobId}` : ''}\n`;
     }
@@ -74,7 +87,9 @@ export function registerHost(program: Command): void {
     .action(async (opts: { config?: string; unregistered?: boolean; json?: boolean; dataDir?: string }) => {
       let dataDir: string;
       try {
-        dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];
+        dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config[
+          'data-dir'
+        ];
       } catch (e) {
         if (e instanceof ConfigError) {
           process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
@@ -83,7 +98,9 @@ export function registerHost(program: Command): void {
         throw e;
       }
       if (!existsSync(join(dataDir, 'statelesx.db'))) {
-        process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`);
+        process.stderr.write(
+          `statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`,
+        );
         process.exit(1);
       }
       const store = await openStore(dataDir);

@@ -27,8 +27,15 @@ export const clusterPinsFromFiles: ClusterPinSource = async (loaded, image) => {
   if (files.length === 0) return [];
   const { loadClusterFiles } = await import('../clusters/load.js');
   const results = await loadClusterFiles(files);
-  const pins = clusterImagePins(results.flatMap((r) => (r.cluster ? [r.cluster] : [])), image);
-  for (const r of results) if (!r.cluster) process.stderr.write(`warning: ${r.file}: not loaded (${r.diagnostics.length} problem(s)); its pins are not checked\n`);
+  const pins = clusterImagePins(
+    results.flatMap((r) => (r.cluster ? [r.cluster] : [])),
+    image,
+  );
+  for (const r of results)
+    if (!r.cluster)
+      process.stderr.write(
+        `warning: ${r.file}: not loaded (${r.diagnostics.length} problem(s)); its pins are not checked\n`,
+      );
   return pins;
 };
 
@@ -56,7 +63,8 @@ function printProgress(p: ImportProgress): void {
 
 function summary(m: ImageManifest): string {
   const bytes = m.files.reduce((a, f) => a + f.size, 0);
-  const what = m.kind === 'esxi' ? `ESXi ${m.esxi?.version ?? '?'} build ${m.esxi?.build ?? '?'}` : `linux ${m.linux?.kernel}`;
+  const what =
+    m.kind === 'esxi' ? `ESXi ${m.esxi?.version ?? '?'} build ${m.esxi?.build ?? '?'}` : `linux ${m.linux?.kernel}`;
   return `${m.name}\t${m.kind}\t${what}\t${m.files.length} files\t${human(bytes)}\t${m.importedAt}`;
 }
 
@@ -68,7 +76,9 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
   const image = program.command('image').description('image versions: import an ESXi ISO or a directory, list, remove');
 
   configOption(image.command('import <source>'))
-    .description('import an ESXi installer ISO, a directory copied from one, or a Linux image directory (with image.json)')
+    .description(
+      'import an ESXi installer ISO, a directory copied from one, or a Linux image directory (with image.json)',
+    )
     .option('--name <name>', 'image name (default esxi-<version>-<build>, or the source name)')
     .option('--images-dir <dir>', 'images directory (default from the config, ./images)')
     .option('-q, --quiet', 'no progress output')
@@ -76,7 +86,9 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
       const loaded = load(opts);
       try {
         const m = await importImage({
-          source, imagesDir: loaded.config['images-dir'], ...(opts['name'] ? { name: opts['name'] } : {}),
+          source,
+          imagesDir: loaded.config['images-dir'],
+          ...(opts['name'] ? { name: opts['name'] } : {}),
           ...(opts['quiet'] ? {} : { onProgress: printProgress }),
         });
         process.stdout.write(`imported ${summary(m)}\n`);
@@ -99,7 +111,8 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
       }
       for (const m of images) process.stdout.write(summary(m) + '\n');
       for (const b of broken) process.stderr.write(`broken: ${b.name}: ${b.error}\n`);
-      if (images.length === 0 && broken.length === 0) process.stderr.write(`no images in ${loaded.config['images-dir']}\n`);
+      if (images.length === 0 && broken.length === 0)
+        process.stderr.write(`no images in ${loaded.config['images-dir']}\n`);
     });
 
   configOption(image.command('remove <name>'))

@@ -8,7 +8,9 @@ import { configOption, resolveConfigPath } from './common.js';
 export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
-    .description('run the boot service (TFTP, DHCP, HTTP /boot), the 1974 initiator listener, the engine and the console');
+    .description(
+      'run the boot service (TFTP, DHCP, HTTP /boot), the 1974 initiator listener, the engine and the console',
+    );
   configOption(cmd)
     .option('--data-dir <dir>', 'SQLite store and state (default ./data)')
     .option('--images-dir <dir>', 'image versions, images/<name>/ (default ./images)')

@@ -32,13 +32,26 @@ function promptHidden(question: string): Promise<string> {
     stdin.setEncoding('utf8');
     const onData = (s: string) => {
       for (const ch of s) {
-        if (ch === '\r' || ch === '\n') { done(); resolve(value); return; }
-        if (ch === '\u0003') { done(); reject(new Error('cancelled')); return; }
+        if (ch === '\r' || ch === '\n') {
+          done();
+          resolve(value);
+          return;
+        }
+        if (ch === '\u0003') {
+          done();
+          reject(new Error('cancelled'));
+          return;
+        }
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
         else value += ch;
       }
     };
-    const done = () => { stdin.off('data', onData); stdin.setRawMode(false); stdin.pause(); process.stderr.write('\n'); };
+    const done = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+    };
     stdin.on('data', onData);
   });
 }
@@ -82,47 +95,78 @@ export async function addUser(store: Store, name: string, role: string, password
   if (p) throw new Error(`password ${p}`);
   try {
     const u = store.users.create(name, await hashPassword(password), role as Role);
-    store.audit.add({ at: Date.now(), actor: 'system:cli', action: 'user.create', target: name, before: null, after: { username: u.username, role: u.role } });
+    store.audit.add({
+      at: Date.now(),
+      actor: 'system:cli',
+      action: 'user.create',
+      target: name,
+      before: null,
+      after: { username: u.username, role: u.role },
+    });
   } catch (e) {
-    if (e instanceof DuplicateUserError) throw new Error(`${e.message}; use 'statelesx user passwd ${name}' to change the password`, { cause: e });
+    if (e instanceof DuplicateUserError)
+      throw new Error(`${e.message}; use 'statelesx user passwd ${name}' to change the password`, { cause: e });
     throw e;
   }
 }
 
 export function registerUser(program: Command): void {
   const user = program.command('user').description('console users (admin, operator, viewer)');
-  const common = (c: Command) => configOption(c).option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)');
+  const common = (c: Command) =>
+    configOption(c).option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)');
 
-  common(user.command('add <name>').description('create a user; the password is read from stdin (first line) or prompted for')
-    .requiredOption('--role <role>', 'admin | operator | viewer'))
-    .action(async (name: string, opts: { role: string; config?: string; dataDir?: string }) => {
-      if (!ROLES.includes(opts.role as Role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
-      const pw = await readNewPassword();
-      await withStore(opts, (s) => addUser(s, name, opts.role, pw));
-      process.stdout.write(`user ${name} created (${opts.role})\n`);
-    });
+  common(
+    user
+      .command('add <name>')
+      .description('create a user; the password is read from stdin (first line) or prompted for')
+      .requiredOption('--role <role>', 'admin | operator | viewer'),
+  ).action(async (name: string, opts: { role: string; config?: string; dataDir?: string }) => {
+    if (!ROLES.includes(opts.role as Role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
+    const pw = await readNewPassword();
+    await withStore(opts, (s) => addUser(s, name, opts.role, pw));
+    process.stdout.write(`user ${name} created (${opts.role})\n`);
+  });
 
-  common(user.command('list').description('list users').option('--json', 'JSON output'))
-    .action(async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
+  common(user.command('list').description('list users').option('--json', 'JSON output')).action(
+    async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
       await withStore(opts, async (s) => {
         const users = s.users.list();
-        if (opts.json) { process.stdout.write(JSON.stringify(users, null, 2) + '\n'); return; }
-        if (users.length === 0) { process.stdout.write('no users (create the first admin with: statelesx user add NAME --role admin)\n'); return; }
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(users, null, 2) + '\n');
+          return;
+        }
+        if (users.length === 0) {
+          process.stdout.write('no users (create the first admin with: statelesx user add NAME --role admin)\n');
+          return;
+        }
         for (const u of users) {
-          process.stdout.write(`${u.username.padEnd(24)} ${u.role.padEnd(9)} ${new Date(u.createdAt).toISOString()}${u.disabled ? ' disabled' : ''}\n`);
+          process.stdout.write(
+            `${u.username.padEnd(24)} ${u.role.padEnd(9)} ${new Date(u.createdAt).toISOString()}${u.disabled ? ' disabled' : ''}\n`,
+          );
         }
       });
-    });
+    },
+  );
 
-  common(user.command('passwd <name>').description('set a user\'s password (ends their sessions); read from stdin or prompted for'))
-    .action(async (name: string, opts: { config?: string; dataDir?: string }) => {
-      const pw = await readNewPassword();
-      await withStore(opts, async (s) => {
-        const u = s.users.getByName(name);
-        if (!u) throw new Error(`no user ${name} (statelesx user list)`);
-        s.users.setPassword(u.id, await hashPassword(pw));
-        s.audit.add({ at: Date.now(), actor: 'system:cli', action: 'user.password', target: name, before: null, after: { password: 'changed' } });
+  common(
+    user
+      .command('passwd <name>')
+      .description("set a user's password (ends their sessions); read from stdin or prompted for"),
+  ).action(async (name: string, opts: { config?: string; dataDir?: string }) => {
+    const pw = await readNewPassword();
+    await withStore(opts, async (s) => {
+      const u = s.users.getByName(name);
+      if (!u) throw new Error(`no user ${name} (statelesx user list)`);
+      s.users.setPassword(u.id, await hashPassword(pw));
+      s.audit.add({
+        at: Date.now(),
+        actor: 'system:cli',
+        action: 'user.password',
+        target: name,
+        before: null,
+        after: { password: 'changed' },
       });
-      process.stdout.write(`password of ${name} changed\n`);
     });
+    process.stdout.write(`password of ${name} changed\n`);
+  });
 }

@@ -121,12 +121,18 @@ function buildHa(el: XmlElement | undefined, index: SourceIndex, diagnostics: Cl
       };
     } else {
       diagnostics.push(
-        index.error(ac.pos.path, 'admission control is enabled but names no policy: add <hostFailuresTolerated> or <resourcePercentage>'),
+        index.error(
+          ac.pos.path,
+          'admission control is enabled but names no policy: add <hostFailuresTolerated> or <resourcePercentage>',
+        ),
       );
     }
   } else if (ac && ac.children.length > 0) {
     diagnostics.push(
-      index.error(ac.children[0]!.pos.path, 'admission control is disabled (enabled="false"): remove the policy or enable it'),
+      index.error(
+        ac.children[0]!.pos.path,
+        'admission control is disabled (enabled="false"): remove the policy or enable it',
+      ),
     );
   }
   return {

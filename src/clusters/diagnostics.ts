@@ -17,19 +17,15 @@ export function formatDiagnostic(d: ClusterDiagnostic): string {
 
 /** Sorts diagnostics by file, then position (stable for equal positions). */
 export function sortDiagnostics(list: ClusterDiagnostic[]): ClusterDiagnostic[] {
-  return [...list].sort(
-    (a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column),
+  return [...list].sort((a, b) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column,
   );
 }
 
 /** Thrown by functions that must return a valid document (editing, `putText`); carries all problems. */
 export class ClusterValidationError extends Error {
   constructor(readonly diagnostics: ClusterDiagnostic[]) {
-    super(
-      diagnostics.length === 0
-        ? 'cluster file is invalid'
-        : diagnostics.map(formatDiagnostic).join('\n'),
-    );
+    super(diagnostics.length === 0 ? 'cluster file is invalid' : diagnostics.map(formatDiagnostic).join('\n'));
     this.name = 'ClusterValidationError';
   }
 }

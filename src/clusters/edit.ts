@@ -65,9 +65,13 @@ export async function addMemberHost(
     const other = normalizeUuid(h.attrs.get('uuid')?.value ?? '');
     const otherFqdn = (h.attrs.get('fqdn')?.value ?? '').trim().replace(/\.$/, '').toLowerCase();
     if (other && (other === uuid || other === swapUuidByteOrder(uuid))) {
-      throw new MemberEditError(`UUID ${uuid} is already a member (${otherFqdn}, line ${h.pos.line})`, 'duplicate-uuid');
+      throw new MemberEditError(
+        `UUID ${uuid} is already a member (${otherFqdn}, line ${h.pos.line})`,
+        'duplicate-uuid',
+      );
     }
-    if (otherFqdn === fqdn) throw new MemberEditError(`${fqdn} is already a member (line ${h.pos.line})`, 'duplicate-fqdn');
+    if (otherFqdn === fqdn)
+      throw new MemberEditError(`${fqdn} is already a member (line ${h.pos.line})`, 'duplicate-fqdn');
   }
 
   const nl = text.includes('\r\n') ? '\r\n' : '\n';
@@ -108,10 +112,17 @@ function renderHost(h: NewMemberHost, indent: string, unit: string, nl: string):
     ['image', h.image],
     ['thumbprint', h.thumbprint],
   ];
-  const open = '<host' + attrs.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => ` ${k}="${escapeXml(v!)}"`).join('');
+  const open =
+    '<host' +
+    attrs
+      .filter(([, v]) => v !== undefined && v !== '')
+      .map(([k, v]) => ` ${k}="${escapeXml(v!)}"`)
+      .join('');
   const addresses = Object.entries(h.addresses ?? {});
   if (addresses.length === 0) return open + '/>';
-  const lines = addresses.map(([vmk, ip]) => `${indent}${unit}<address vmk="${escapeXml(vmk)}">${escapeXml(ip)}</address>`);
+  const lines = addresses.map(
+    ([vmk, ip]) => `${indent}${unit}<address vmk="${escapeXml(vmk)}">${escapeXml(ip)}</address>`,
+  );
   return `${open}>${nl}${lines.join(nl)}${nl}${indent}</host>`;
 }
 

@@ -114,7 +114,11 @@ export function kickstartSampleData(cluster: string, image: string): Record<stri
  * succeeds, and its output contains `it.firstboot` (the section that phones home).
  * @returns the first problem, or undefined
  */
-export function checkKickstartTemplate(text: string, cluster = 'cluster', image = 'image'): TemplateProblem | undefined {
+export function checkKickstartTemplate(
+  text: string,
+  cluster = 'cluster',
+  image = 'image',
+): TemplateProblem | undefined {
   const compile = compileProblem(text);
   if (compile) return compile;
   let out: string;
@@ -124,7 +128,10 @@ export function checkKickstartTemplate(text: string, cluster = 'cluster', image 
     return describeEtaError(e);
   }
   if (!out.includes(SAMPLE_FIRSTBOOT)) {
-    return { message: 'the template does not output <%= it.firstboot %>, the statelesx %firstboot section: an installed host would never phone home' };
+    return {
+      message:
+        'the template does not output <%= it.firstboot %>, the statelesx %firstboot section: an installed host would never phone home',
+    };
   }
   return undefined;
 }
@@ -144,24 +151,38 @@ export async function loadKickstartTemplate(
   const root = resolve(dirname(clusterFile));
   const fail = (problem: string) => ({ problem });
   if (ref.includes('\\') || isAbsolute(ref) || /^[A-Za-z]:/.test(ref)) {
-    return fail(`kickstartTemplate "${ref}" must be a path relative to the cluster file's directory ${root}, with / separators`);
+    return fail(
+      `kickstartTemplate "${ref}" must be a path relative to the cluster file's directory ${root}, with / separators`,
+    );
   }
   const target = resolve(root, ref);
-  if (!inside(root, target)) return fail(`kickstartTemplate "${ref}" resolves to ${target}, outside the clusters directory ${root}: templates must be inside it`);
+  if (!inside(root, target))
+    return fail(
+      `kickstartTemplate "${ref}" resolves to ${target}, outside the clusters directory ${root}: templates must be inside it`,
+    );
   let real: string;
   try {
     const realRoot = await realpath(root);
     real = await realpath(target);
-    if (!inside(realRoot, real)) return fail(`kickstartTemplate "${ref}" is a symbolic link to ${real}, outside the clusters directory ${realRoot}: templates must be inside it`);
+    if (!inside(realRoot, real))
+      return fail(
+        `kickstartTemplate "${ref}" is a symbolic link to ${real}, outside the clusters directory ${realRoot}: templates must be inside it`,
+      );
     const st = await stat(real);
     if (!st.isFile()) return fail(`kickstartTemplate "${ref}": ${target} is not a regular file`);
-    if (st.size > KICKSTART_TEMPLATE_MAX_BYTES) return fail(`kickstartTemplate "${ref}": ${target} is ${st.size} bytes; templates are limited to ${KICKSTART_TEMPLATE_MAX_BYTES} bytes`);
+    if (st.size > KICKSTART_TEMPLATE_MAX_BYTES)
+      return fail(
+        `kickstartTemplate "${ref}": ${target} is ${st.size} bytes; templates are limited to ${KICKSTART_TEMPLATE_MAX_BYTES} bytes`,
+      );
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return fail(`kickstartTemplate "${ref}": cannot read ${target}: ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`);
+    return fail(
+      `kickstartTemplate "${ref}": cannot read ${target}: ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`,
+    );
   }
   let text = await readFile(real, 'utf8').catch((e: NodeJS.ErrnoException) => e);
-  if (typeof text !== 'string') return fail(`kickstartTemplate "${ref}": cannot read ${target}: ${text.code ?? text.message}`);
+  if (typeof text !== 'string')
+    return fail(`kickstartTemplate "${ref}": cannot read ${target}: ${text.code ?? text.message}`);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const p = checkKickstartTemplate(text, names.cluster, names.image ?? 'image');
   if (p) {

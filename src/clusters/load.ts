@@ -79,7 +79,10 @@ export async function loadClusterTexts(items: readonly ClusterText[], opts: Load
     r.diagnostics.push(...built.diagnostics, ...checkCluster(built.cluster, built.index, opts.context));
     const boot = built.cluster.boot;
     if (boot?.kickstartTemplate !== undefined) {
-      const t = await loadKickstartTemplate(boot.kickstartTemplate, items[x.i]!.file, { cluster: built.cluster.name, image: built.cluster.image });
+      const t = await loadKickstartTemplate(boot.kickstartTemplate, items[x.i]!.file, {
+        cluster: built.cluster.name,
+        image: built.cluster.image,
+      });
       if (t.template) boot.kickstart = t.template;
       else r.diagnostics.push(built.index.error('/cluster/boot/@kickstartTemplate', t.problem));
     }
@@ -102,11 +105,15 @@ export async function loadClusterFiles(paths: readonly string[], opts: LoadOptio
   const texts: (ClusterText | LoadResult)[] = await Promise.all(
     paths.map(async (p): Promise<ClusterText | LoadResult> => {
       const file = resolve(p);
-      const fail = (message: string): LoadResult => ({ file, diagnostics: [{ file, line: 1, column: 1, path: '/', message }] });
+      const fail = (message: string): LoadResult => ({
+        file,
+        diagnostics: [{ file, line: 1, column: 1, path: '/', message }],
+      });
       try {
         const st = await stat(file);
         if (!st.isFile()) return fail('not a regular file');
-        if (st.size > limits.maxBytes) return fail(`file is ${st.size} bytes; cluster files are limited to ${limits.maxBytes} bytes`);
+        if (st.size > limits.maxBytes)
+          return fail(`file is ${st.size} bytes; cluster files are limited to ${limits.maxBytes} bytes`);
         return { file, text: await readFile(file, 'utf8') };
       } catch (e) {
         return fail(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

@@ -240,7 +240,10 @@ export class ClusterRepository {
       this.log.warn({ dir: this.dir }, 'clusters directory does not exist');
       names = [];
     }
-    const results = await loadClusterFiles(names.map((n) => join(this.dir, n)), this.loadOpts());
+    const results = await loadClusterFiles(
+      names.map((n) => join(this.dir, n)),
+      this.loadOpts(),
+    );
     const checked: CheckedFile[] = [];
     for (const r of results) if (r.cluster && r.index) checked.push({ cluster: r.cluster, index: r.index });
     const cross = checkAcrossFiles(checked);
@@ -253,7 +256,8 @@ export class ClusterRepository {
       return s;
     });
     const byUuid = new Map<string, { cluster: DesiredCluster; host: MemberHost }>();
-    for (const s of state) for (const host of s.cluster?.hosts ?? []) byUuid.set(host.uuid, { cluster: s.cluster!, host });
+    for (const s of state)
+      for (const host of s.cluster?.hosts ?? []) byUuid.set(host.uuid, { cluster: s.cluster!, host });
     this.state = state;
     this.indexes = indexes;
     this.byUuid = byUuid;

@@ -41,15 +41,23 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
 
   // --- References into statelesx.yaml and the image store --------------------------------
   if (ctx.vcenters && !ctx.vcenters.includes(c.vcenter)) {
-    err('/cluster/vcenter', `vCenter "${c.vcenter}" is not declared under vcenters: in the server configuration` + known(ctx.vcenters));
+    err(
+      '/cluster/vcenter',
+      `vCenter "${c.vcenter}" is not declared under vcenters: in the server configuration` + known(ctx.vcenters),
+    );
   }
   if (ctx.credentials && !ctx.credentials.includes(c.credentials)) {
-    err('/cluster/credentials', `credentials "${c.credentials}" are not declared under credentials: in the server configuration` + known(ctx.credentials));
+    err(
+      '/cluster/credentials',
+      `credentials "${c.credentials}" are not declared under credentials: in the server configuration` +
+        known(ctx.credentials),
+    );
   }
   if (ctx.imageExists) {
     if (c.image && !ctx.imageExists(c.image)) err('/cluster/defaultImage', `image "${c.image}" does not exist`);
     c.hosts.forEach((h, i) => {
-      if (h.image && !ctx.imageExists!(h.image)) err(`/cluster/members/host[${i + 1}]/@image`, `image "${h.image}" pinned for ${h.fqdn} does not exist`);
+      if (h.image && !ctx.imageExists!(h.image))
+        err(`/cluster/members/host[${i + 1}]/@image`, `image "${h.image}" pinned for ${h.fqdn} does not exist`);
     });
   }
 
@@ -61,13 +69,21 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
   const uplinkOwner = new Map<string, string>();
   c.vswitches.forEach((vs, i) => {
     const p = `${NET}/vswitch[${i + 1}]`;
-    if (vswitchByName.has(vs.name)) err(`${p}/@name`, `vSwitch "${vs.name}" is declared twice (first at vswitch[${vswitchByName.get(vs.name)! + 1}])`);
+    if (vswitchByName.has(vs.name))
+      err(
+        `${p}/@name`,
+        `vSwitch "${vs.name}" is declared twice (first at vswitch[${vswitchByName.get(vs.name)! + 1}])`,
+      );
     else vswitchByName.set(vs.name, i);
     const seen = new Set<string>();
     vs.uplinks.forEach((u, j) => {
       const up = `${p}/uplink[${j + 1}]`;
       if (seen.has(u)) err(up, `uplink ${u} is listed twice on ${vs.name}`);
-      else if (uplinkOwner.has(u) && uplinkOwner.get(u) !== vs.name) err(up, `uplink ${u} is already an uplink of ${uplinkOwner.get(u)}; a physical NIC can bridge only one vSwitch`);
+      else if (uplinkOwner.has(u) && uplinkOwner.get(u) !== vs.name)
+        err(
+          up,
+          `uplink ${u} is already an uplink of ${uplinkOwner.get(u)}; a physical NIC can bridge only one vSwitch`,
+        );
       seen.add(u);
       if (!uplinkOwner.has(u)) uplinkOwner.set(u, vs.name);
     });
@@ -79,39 +95,69 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
   c.portgroups.forEach((pg, i) => {
     const p = `${NET}/portgroup[${i + 1}]`;
     if (portgroupByName.has(pg.name)) {
-      err(`${p}/@name`, `portgroup "${pg.name}" is declared twice (first at portgroup[${portgroupByName.get(pg.name)! + 1}]); portgroup names are unique per host`);
+      err(
+        `${p}/@name`,
+        `portgroup "${pg.name}" is declared twice (first at portgroup[${portgroupByName.get(pg.name)! + 1}]); portgroup names are unique per host`,
+      );
     } else portgroupByName.set(pg.name, i);
     const vsIdx = vswitchByName.get(pg.vswitch);
     if (vsIdx === undefined) {
-      err(`${p}/@vswitch`, `portgroup "${pg.name}" is on vSwitch "${pg.vswitch}", which is not declared` + known([...vswitchByName.keys()]));
+      err(
+        `${p}/@vswitch`,
+        `portgroup "${pg.name}" is on vSwitch "${pg.vswitch}", which is not declared` +
+          known([...vswitchByName.keys()]),
+      );
     } else if (pg.teaming) {
       checkTeaming(pg.teaming, c.vswitches[vsIdx]!.uplinks, pg.vswitch, `${p}/teaming`, err);
     }
   });
 
   // --- Address pools -------------------------------------------------------------------------
-  interface PoolRange { name: string; lo: number; hi: number; prefix: number; path: string }
+  interface PoolRange {
+    name: string;
+    lo: number;
+    hi: number;
+    prefix: number;
+    path: string;
+  }
   const pools = new Map<string, PoolRange>();
   c.pools.forEach((pool, i) => {
     const p = `${NET}/addressPool[${i + 1}]`;
-    if (pools.has(pool.name)) { err(`${p}/@name`, `address pool "${pool.name}" is declared twice`); return; }
+    if (pools.has(pool.name)) {
+      err(`${p}/@name`, `address pool "${pool.name}" is declared twice`);
+      return;
+    }
     const prefix = netmaskToPrefix(pool.netmask);
     const lo = ipv4ToNumber(pool.start);
     const hi = ipv4ToNumber(pool.end);
-    if (prefix === null) { err(`${p}/@netmask`, `netmask ${pool.netmask} is not contiguous`); return; }
+    if (prefix === null) {
+      err(`${p}/@netmask`, `netmask ${pool.netmask} is not contiguous`);
+      return;
+    }
     if (lo === null || hi === null) return;
-    if (lo > hi) { err(`${p}/@end`, `pool end ${pool.end} is before its start ${pool.start}`); return; }
+    if (lo > hi) {
+      err(`${p}/@end`, `pool end ${pool.end} is before its start ${pool.start}`);
+      return;
+    }
     if (networkOf(lo, prefix) !== networkOf(hi, prefix)) {
-      err(`${p}/@end`, `pool ${pool.start}–${pool.end} crosses subnet boundaries of /${prefix} (${subnet(lo, prefix)})`);
+      err(
+        `${p}/@end`,
+        `pool ${pool.start}–${pool.end} crosses subnet boundaries of /${prefix} (${subnet(lo, prefix)})`,
+      );
       return;
     }
     if (isNetworkOrBroadcast(lo, prefix) || isNetworkOrBroadcast(hi, prefix)) {
-      err(`${p}/@start`, `pool ${pool.start}–${pool.end} includes the network or broadcast address of ${subnet(lo, prefix)}`);
+      err(
+        `${p}/@start`,
+        `pool ${pool.start}–${pool.end} includes the network or broadcast address of ${subnet(lo, prefix)}`,
+      );
     }
     if (pool.gateway !== undefined) {
       const gw = ipv4ToNumber(pool.gateway);
-      if (gw !== null && networkOf(gw, prefix) !== networkOf(lo, prefix)) err(`${p}/@gateway`, `gateway ${pool.gateway} is outside the pool's subnet ${subnet(lo, prefix)}`);
-      else if (gw !== null && gw >= lo && gw <= hi) err(`${p}/@gateway`, `gateway ${pool.gateway} is inside the pool range ${pool.start}–${pool.end}`);
+      if (gw !== null && networkOf(gw, prefix) !== networkOf(lo, prefix))
+        err(`${p}/@gateway`, `gateway ${pool.gateway} is outside the pool's subnet ${subnet(lo, prefix)}`);
+      else if (gw !== null && gw >= lo && gw <= hi)
+        err(`${p}/@gateway`, `gateway ${pool.gateway} is inside the pool range ${pool.start}–${pool.end}`);
     }
     for (const other of pools.values()) {
       if (lo <= other.hi && other.lo <= hi) err(`${p}/@start`, `pool "${pool.name}" overlaps pool "${other.name}"`);
@@ -129,13 +175,21 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
     else vmkByDevice.set(v.device, i);
     const pgIdx = portgroupByName.get(v.portgroup);
     if (pgIdx === undefined) {
-      err(`${p}/@portgroup`, `${v.device} is on portgroup "${v.portgroup}", which is not declared` + known([...portgroupByName.keys()]));
+      err(
+        `${p}/@portgroup`,
+        `${v.device} is on portgroup "${v.portgroup}", which is not declared` + known([...portgroupByName.keys()]),
+      );
     } else {
-      if (vmkOnPortgroup.has(v.portgroup)) err(`${p}/@portgroup`, `portgroup "${v.portgroup}" already carries ${vmkOnPortgroup.get(v.portgroup)}; a standard portgroup holds one VMkernel NIC`);
+      if (vmkOnPortgroup.has(v.portgroup))
+        err(
+          `${p}/@portgroup`,
+          `portgroup "${v.portgroup}" already carries ${vmkOnPortgroup.get(v.portgroup)}; a standard portgroup holds one VMkernel NIC`,
+        );
       else vmkOnPortgroup.set(v.portgroup, v.device);
       const vsIdx = vswitchByName.get(c.portgroups[pgIdx]!.vswitch);
       const vs = vsIdx === undefined ? undefined : c.vswitches[vsIdx];
-      if (vs && v.mtu > vs.mtu) err(`${p}/@mtu`, `${v.device} MTU ${v.mtu} is larger than the MTU ${vs.mtu} of ${vs.name}`);
+      if (vs && v.mtu > vs.mtu)
+        err(`${p}/@mtu`, `${v.device} MTU ${v.mtu} is larger than the MTU ${vs.mtu} of ${vs.name}`);
     }
     const seen = new Set<string>();
     v.services.forEach((s, j) => {
@@ -148,12 +202,19 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
     if (v.addressing.mode === 'pool') {
       const poolName = v.addressing.pool;
       if (!c.pools.some((x) => x.name === poolName)) {
-        err(`${p}/pool/@name`, `${v.device} uses address pool "${poolName}", which is not declared` + known(c.pools.map((x) => x.name)));
+        err(
+          `${p}/pool/@name`,
+          `${v.device} uses address pool "${poolName}", which is not declared` + known(c.pools.map((x) => x.name)),
+        );
       } else {
         const users = poolUse.get(poolName) ?? [];
         // The engine allocates start + member index (src/engine/plan.ts poolAddress), so a pool
         // serves one VMkernel NIC; a second one would get the same addresses.
-        if (users.length) err(`${p}/pool/@name`, `address pool "${poolName}" already serves ${users[0]}; give ${v.device} its own pool`);
+        if (users.length)
+          err(
+            `${p}/pool/@name`,
+            `address pool "${poolName}" already serves ${users[0]}; give ${v.device} its own pool`,
+          );
         poolUse.set(poolName, [...users, v.device]);
       }
     }
@@ -164,7 +225,10 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
     const need = devices.length * c.hosts.length;
     const size = pool.hi - pool.lo + 1;
     if (need > size) {
-      err(`${pool.path}/@end`, `pool "${name}" has ${size} addresses but ${c.hosts.length} hosts × ${devices.length} VMkernel NIC(s) (${devices.join(', ')}) need ${need}`);
+      err(
+        `${pool.path}/@end`,
+        `pool "${name}" has ${size} addresses but ${c.hosts.length} hosts × ${devices.length} VMkernel NIC(s) (${devices.join(', ')}) need ${need}`,
+      );
     }
   }
 
@@ -177,7 +241,11 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
   c.hosts.forEach((h, i) => {
     const p = `/cluster/members/host[${i + 1}]`;
     const dupUuid = uuids.get(h.uuid) ?? uuids.get(swapUuidByteOrder(h.uuid));
-    if (dupUuid) err(`${p}/@uuid`, `UUID ${h.uuid} is already used by ${dupUuid}` + (uuids.has(h.uuid) ? '' : ' (in the other byte order)'));
+    if (dupUuid)
+      err(
+        `${p}/@uuid`,
+        `UUID ${h.uuid} is already used by ${dupUuid}` + (uuids.has(h.uuid) ? '' : ' (in the other byte order)'),
+      );
     else uuids.set(h.uuid, h.fqdn);
     if (fqdns.has(h.fqdn)) err(`${p}/@fqdn`, `FQDN ${h.fqdn} is listed twice`);
     else fqdns.set(h.fqdn, h.fqdn);
@@ -194,34 +262,52 @@ export function checkCluster(c: DesiredCluster, index: SourceIndex, ctx: Semanti
       const ap = `${p}/address[${j + 1}]`;
       const vIdx = vmkByDevice.get(vmk);
       const v = vIdx === undefined ? undefined : c.vmknics[vIdx];
-      if (!v) { err(`${ap}/@vmk`, `${vmk} is not a VMkernel NIC of this cluster`); return; }
-      if (v.addressing.mode !== 'static') { err(ap, `${vmk} uses ${v.addressing.mode} addressing; a per-host address is only for static VMkernel NICs`); return; }
+      if (!v) {
+        err(`${ap}/@vmk`, `${vmk} is not a VMkernel NIC of this cluster`);
+        return;
+      }
+      if (v.addressing.mode !== 'static') {
+        err(ap, `${vmk} uses ${v.addressing.mode} addressing; a per-host address is only for static VMkernel NICs`);
+        return;
+      }
       const n = ipv4ToNumber(addr);
       const prefix = netmaskToPrefix(v.addressing.netmask);
       if (n === null || prefix === null) return;
       const owner = addrOwner.get(n);
       if (owner) err(ap, `address ${addr} is already used by ${owner}`);
       else addrOwner.set(n, `${h.fqdn} ${vmk}`);
-      if (isNetworkOrBroadcast(n, prefix)) err(ap, `address ${addr} is the network or broadcast address of ${subnet(n, prefix)}`);
+      if (isNetworkOrBroadcast(n, prefix))
+        err(ap, `address ${addr} is the network or broadcast address of ${subnet(n, prefix)}`);
       const sn = staticSubnet.get(vmk);
       if (!sn) staticSubnet.set(vmk, { net: networkOf(n, prefix), prefix, first: h.fqdn });
       else if (networkOf(n, prefix) !== sn.net) {
         err(ap, `address ${addr} of ${vmk} is outside ${subnet(sn.net, prefix)}, the subnet of ${vmk} on ${sn.first}`);
       }
       for (const pool of pools.values()) {
-        if (n >= pool.lo && n <= pool.hi) err(ap, `address ${addr} lies in address pool "${pool.name}" (${numberToIpv4(pool.lo)}–${numberToIpv4(pool.hi)})`);
+        if (n >= pool.lo && n <= pool.hi)
+          err(
+            ap,
+            `address ${addr} lies in address pool "${pool.name}" (${numberToIpv4(pool.lo)}–${numberToIpv4(pool.hi)})`,
+          );
       }
     });
   });
 
   // --- Time, name services, advanced settings --------------------------------------------------
-  dupes(c.ntpServers.map((s) => s.toLowerCase()), (j, s) => err(`/cluster/ntp/server[${j + 1}]`, `NTP server ${s} is listed twice`));
+  dupes(
+    c.ntpServers.map((s) => s.toLowerCase()),
+    (j, s) => err(`/cluster/ntp/server[${j + 1}]`, `NTP server ${s} is listed twice`),
+  );
   dupes(c.dns.servers, (j, s) => err(`/cluster/dns/server[${j + 1}]`, `DNS server ${s} is listed twice`));
-  dupes(c.dns.searchDomains.map((s) => s.toLowerCase()), (j, s) => err(`/cluster/dns/searchDomain[${j + 1}]`, `search domain ${s} is listed twice`));
+  dupes(
+    c.dns.searchDomains.map((s) => s.toLowerCase()),
+    (j, s) => err(`/cluster/dns/searchDomain[${j + 1}]`, `search domain ${s} is listed twice`),
+  );
   const keys = new Map<string, number>();
   c.advanced.forEach((s, i) => {
     const p = `/cluster/advanced/setting[${i + 1}]`;
-    if (keys.has(s.key)) err(`${p}/@key`, `advanced setting ${s.key} is set twice (first at setting[${keys.get(s.key)! + 1}])`);
+    if (keys.has(s.key))
+      err(`${p}/@key`, `advanced setting ${s.key} is set twice (first at setting[${keys.get(s.key)! + 1}])`);
     else keys.set(s.key, i);
     if (s.type === 'int' && !(typeof s.value === 'number' && s.value >= -(2 ** 31) && s.value < 2 ** 31)) {
       err(`${p}/@value`, `value "${String(s.value)}" of ${s.key} is not a 32-bit integer (type="int")`);
@@ -246,20 +332,44 @@ export function checkAcrossFiles(files: readonly CheckedFile[]): ClusterDiagnost
   for (const f of files) {
     const other = names.get(f.cluster.name);
     if (other) {
-      out.push(f.index.error('/cluster/@name', `cluster "${f.cluster.name}" is also declared in ${other.cluster.file}`));
-      out.push(other.index.error('/cluster/@name', `cluster "${f.cluster.name}" is also declared in ${f.cluster.file}`));
+      out.push(
+        f.index.error('/cluster/@name', `cluster "${f.cluster.name}" is also declared in ${other.cluster.file}`),
+      );
+      out.push(
+        other.index.error('/cluster/@name', `cluster "${f.cluster.name}" is also declared in ${f.cluster.file}`),
+      );
     } else names.set(f.cluster.name, f);
     f.cluster.hosts.forEach((h, i) => {
       const path = `/cluster/members/host[${i + 1}]`;
       const prev = uuids.get(h.uuid) ?? uuids.get(swapUuidByteOrder(h.uuid));
       if (prev && prev.f !== f) {
-        out.push(f.index.error(`${path}/@uuid`, `UUID ${h.uuid} is also a member of cluster "${prev.f.cluster.name}" (${prev.f.cluster.file}, ${prev.fqdn}); a host belongs to one cluster`));
-        out.push(prev.f.index.error(`${prev.path}/@uuid`, `UUID ${h.uuid} is also a member of cluster "${f.cluster.name}" (${f.cluster.file}, ${h.fqdn}); a host belongs to one cluster`));
+        out.push(
+          f.index.error(
+            `${path}/@uuid`,
+            `UUID ${h.uuid} is also a member of cluster "${prev.f.cluster.name}" (${prev.f.cluster.file}, ${prev.fqdn}); a host belongs to one cluster`,
+          ),
+        );
+        out.push(
+          prev.f.index.error(
+            `${prev.path}/@uuid`,
+            `UUID ${h.uuid} is also a member of cluster "${f.cluster.name}" (${f.cluster.file}, ${h.fqdn}); a host belongs to one cluster`,
+          ),
+        );
       } else if (!prev) uuids.set(h.uuid, { f, fqdn: h.fqdn, path });
       const prevName = fqdns.get(h.fqdn);
       if (prevName && prevName.f !== f) {
-        out.push(f.index.error(`${path}/@fqdn`, `FQDN ${h.fqdn} is also a member of cluster "${prevName.f.cluster.name}" (${prevName.f.cluster.file})`));
-        out.push(prevName.f.index.error(`${prevName.path}/@fqdn`, `FQDN ${h.fqdn} is also a member of cluster "${f.cluster.name}" (${f.cluster.file})`));
+        out.push(
+          f.index.error(
+            `${path}/@fqdn`,
+            `FQDN ${h.fqdn} is also a member of cluster "${prevName.f.cluster.name}" (${prevName.f.cluster.file})`,
+          ),
+        );
+        out.push(
+          prevName.f.index.error(
+            `${prevName.path}/@fqdn`,
+            `FQDN ${h.fqdn} is also a member of cluster "${f.cluster.name}" (${f.cluster.file})`,
+          ),
+        );
       } else if (!prevName) fqdns.set(h.fqdn, { f, path });
     });
   }
@@ -279,7 +389,12 @@ function checkTeaming(
   const check = (list: readonly string[], kind: 'activeNic' | 'standbyNic') =>
     list.forEach((nic, j) => {
       const p = `${path}/${kind}[${j + 1}]`;
-      if (!uplinks.includes(nic)) err(p, `${kind === 'activeNic' ? 'active' : 'standby'} NIC ${nic} is not an uplink of ${vswitch}` + known([...uplinks]));
+      if (!uplinks.includes(nic))
+        err(
+          p,
+          `${kind === 'activeNic' ? 'active' : 'standby'} NIC ${nic} is not an uplink of ${vswitch}` +
+            known([...uplinks]),
+        );
       if (seen.has(nic)) err(p, `${nic} is listed more than once in the failover order`);
       seen.add(nic);
     });

@@ -97,12 +97,7 @@ export interface PortgroupSpec {
 
 /** HostVirtualNicManager nic types a VMkernel NIC can carry. */
 export type VmkService =
-  | 'management'
-  | 'vmotion'
-  | 'vsan'
-  | 'faultToleranceLogging'
-  | 'vSphereProvisioning'
-  | 'vSphereReplication';
+  'management' | 'vmotion' | 'vsan' | 'faultToleranceLogging' | 'vSphereProvisioning' | 'vSphereReplication';
 
 /** How a VMkernel NIC gets its address. */
 export type VmkAddressing =

@@ -146,7 +146,8 @@ export function guardXml(text: string, file: string, limits: XmlLimits = DEFAULT
 function checkReference(text: string, amp: number): string | null {
   const slice = text.slice(amp, amp + 16);
   if (ALLOWED_REF.test(slice)) return null;
-  const named = /^&([A-Za-z_:][-A-Za-z0-9._:]*);/.exec(slice) ?? /^&([A-Za-z_:][-A-Za-z0-9._:]*);/.exec(text.slice(amp, amp + 256));
+  const named =
+    /^&([A-Za-z_:][-A-Za-z0-9._:]*);/.exec(slice) ?? /^&([A-Za-z_:][-A-Za-z0-9._:]*);/.exec(text.slice(amp, amp + 256));
   if (named) {
     return `entity reference &${named[1]}; is not allowed (only &lt; &gt; &amp; &apos; &quot; and character references)`;
   }

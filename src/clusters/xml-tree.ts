@@ -69,7 +69,12 @@ export function decodeXmlText(s: string): string {
 
 /** Escapes text for an attribute value or character data. */
 export function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 type FxpNode = Record<string | symbol, unknown>;
@@ -84,14 +89,18 @@ export function parseXmlTree(text: string, file: string): ParseResult {
   const wf = XMLValidator.validate(text, { allowBooleanAttributes: false });
   if (wf !== true) {
     return {
-      errors: [{ file, line: wf.err.line, column: wf.err.col, path: '/', message: `not well-formed XML: ${wf.err.msg}` }],
+      errors: [
+        { file, line: wf.err.line, column: wf.err.col, path: '/', message: `not well-formed XML: ${wf.err.msg}` },
+      ],
     };
   }
   let nodes: FxpNode[];
   try {
     nodes = parser.parse(text) as FxpNode[];
   } catch (e) {
-    return { errors: [{ file, line: 1, column: 1, path: '/', message: `not well-formed XML: ${(e as Error).message}` }] };
+    return {
+      errors: [{ file, line: 1, column: 1, path: '/', message: `not well-formed XML: ${(e as Error).message}` }],
+    };
   }
   const posAt = (offset: number, path: string): SourcePos => ({ file, ...lines.at(offset), path });
 
@@ -144,7 +153,10 @@ export function parseXmlTree(text: string, file: string): ParseResult {
 }
 
 /** Attribute name offsets and the end of the start tag beginning at `start` (`<`). */
-function scanStartTag(text: string, start: number): { end: number; selfClosing: boolean; attrOffsets: Map<string, number> } {
+function scanStartTag(
+  text: string,
+  start: number,
+): { end: number; selfClosing: boolean; attrOffsets: Map<string, number> } {
   const attrOffsets = new Map<string, number>();
   let j = start + 1;
   while (j < text.length && !/[\s/>]/.test(text[j]!)) j++;
@@ -157,7 +169,10 @@ function scanStartTag(text: string, start: number): { end: number; selfClosing: 
     const nameStart = j;
     while (j < text.length && !/[\s=/>]/.test(text[j]!)) j++;
     const attrName = text.slice(nameStart, j);
-    if (attrName === '') { j++; continue; }
+    if (attrName === '') {
+      j++;
+      continue;
+    }
     attrOffsets.set(attrName, nameStart);
     while (j < text.length && /\s/.test(text[j]!)) j++;
     if (text[j] !== '=') continue;

@@ -73,7 +73,9 @@ export async function validateAgainstXsd(inputs: XsdInput[]): Promise<ClusterDia
   if (last < 0) {
     // Invalid without a parsable location: report it against every input that had no error.
     const msg = result.rawOutput.split('\n').find((l) => l.trim()) ?? 'schema validation failed';
-    inputs.forEach((inp, i) => out[i]!.length === 0 && out[i]!.push({ file: inp.file, line: 1, column: 1, path: '/', message: msg }));
+    inputs.forEach(
+      (inp, i) => out[i]!.length === 0 && out[i]!.push({ file: inp.file, line: 1, column: 1, path: '/', message: msg }),
+    );
   }
   return out;
 }
@@ -85,7 +87,9 @@ function locate(inp: XsdInput, line: number, rawMessage: string): ClusterDiagnos
     .replace(/^parser error : /, 'not well-formed XML: ')
     .replace(/\{urn:statelesx:cluster:1\}/g, '')
     .trim();
-  const m = /^Element '(?:\{[^}]*\})?([^']+)'(?:, attribute '([^']+)')?/.exec(rawMessage.replace(/^Schemas validity error : /, ''));
+  const m = /^Element '(?:\{[^}]*\})?([^']+)'(?:, attribute '([^']+)')?/.exec(
+    rawMessage.replace(/^Schemas validity error : /, ''),
+  );
   if (inp.root && m) {
     const name = m[1]!.replace(/^.*:/, '');
     const attr = m[2];

@@ -59,7 +59,8 @@ function coerce(value: string, type: OverrideType, where: string): unknown {
   if (type === 'string') return value;
   if (type === 'path') return resolve(value);
   if (type === 'number') {
-    if (!/^\d+$/.test(value)) throw new ConfigError(`${where}: expected a whole number, got "${value}"`, undefined, undefined, where);
+    if (!/^\d+$/.test(value))
+      throw new ConfigError(`${where}: expected a whole number, got "${value}"`, undefined, undefined, where);
     return Number(value);
   }
   if (/^(true|1|yes)$/i.test(value)) return true;

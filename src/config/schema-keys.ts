@@ -37,7 +37,10 @@ function unwrap(s: z.ZodType): { core: z.ZodType; hasDefault: boolean; default?:
   for (;;) {
     const d = defOf(cur);
     if ((d.type === 'default' || d.type === 'prefault') && !found) found = { value: structuredClone(d.defaultValue) };
-    if (d.innerType && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'nonoptional', 'catch'].includes(d.type)) {
+    if (
+      d.innerType &&
+      ['optional', 'default', 'prefault', 'nullable', 'readonly', 'nonoptional', 'catch'].includes(d.type)
+    ) {
       cur = d.innerType;
     } else if (d.type === 'pipe' && d.in) {
       cur = d.in;

@@ -9,9 +9,7 @@ import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
 const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'an IPv4 address (a.b.c.d)');
-const mac = z
-  .string()
-  .regex(/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/, 'a MAC address (aa:bb:cc:dd:ee:ff)');
+const mac = z.string().regex(/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/, 'a MAC address (aa:bb:cc:dd:ee:ff)');
 
 /**
  * The keys of an account's secret. A secret is never inline: it comes from a file
@@ -32,9 +30,15 @@ const secretKeys = {
 };
 
 /** Adds the issue "exactly one of password-file or password-env" (runs only when the keys parsed). */
-function exactlyOneSecret(s: { 'password-file'?: string | undefined; 'password-env'?: string | undefined }, ctx: z.RefinementCtx): void {
+function exactlyOneSecret(
+  s: { 'password-file'?: string | undefined; 'password-env'?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if ((s['password-file'] ? 1 : 0) + (s['password-env'] ? 1 : 0) !== 1) {
-    ctx.addIssue({ code: 'custom', message: 'exactly one of password-file or password-env is required (inline passwords are not accepted)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'exactly one of password-file or password-env is required (inline passwords are not accepted)',
+    });
   }
 }
 
@@ -57,7 +61,8 @@ export const vcenterSchema = z
       .string()
       .url()
       .refine((u) => !URL.canParse(u) || new URL(u).protocol === 'https:', {
-        message: 'must be an https:// URL (https://vcenter.example.com/sdk): over http:// the Login call would send the password in clear text',
+        message:
+          'must be an https:// URL (https://vcenter.example.com/sdk): over http:// the Login call would send the password in clear text',
       }),
     username: z.string().min(1),
     /** SHA-1 or SHA-256 thumbprint of vCenter's certificate, colon-separated hex; pins TLS. */
@@ -85,11 +90,7 @@ export const configSchema = z
     /** Extra read-only directories searched for loaders after tftp-root (Debian package paths). */
     'loader-dirs': z
       .array(z.string())
-      .default([
-        '/usr/lib/PXELINUX',
-        '/usr/lib/syslinux/modules/bios',
-        '/usr/lib/ipxe',
-      ]),
+      .default(['/usr/lib/PXELINUX', '/usr/lib/syslinux/modules/bios', '/usr/lib/ipxe']),
     /** Hand-written pxelinux configs that win over rendered ones (the 2008 layout). */
     'pxelinux-cfg-dir': z.string().default('./pxelinux.cfg'),
     'clusters-dir': z.string().default('./clusters'),
@@ -144,9 +145,7 @@ export const configSchema = z
         'dns-servers': z.array(ipv4).default([]),
         'domain-name': z.string().optional(),
         'lease-time-s': z.number().int().min(60).default(3600),
-        reservations: z
-          .array(z.object({ mac, address: ipv4, hostname: z.string().optional() }).strict())
-          .default([]),
+        reservations: z.array(z.object({ mac, address: ipv4, hostname: z.string().optional() }).strict()).default([]),
         /** Boot file per client architecture (option 93); `ipxe` is what iPXE (user class 77) gets. */
         'boot-files': z
           .object({

@@ -26,7 +26,10 @@ export function readSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv 
     try {
       v = readFileSync(ref['password-file'], 'utf8');
     } catch (e) {
-      throw new Error(`${what}: cannot read password-file ${ref['password-file']}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+      throw new Error(
+        `${what}: cannot read password-file ${ref['password-file']}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+        { cause: e },
+      );
     }
     v = v.replace(/\r?\n$/, '');
     if (!v) throw new Error(`${what}: password-file ${ref['password-file']} is empty`);

@@ -57,7 +57,12 @@ export interface ApplyContext {
  * ({@link VcenterApi.readState}: the adapter batches the reads; nothing is read twice).
  */
 export async function readCurrent(vc: VcenterApi, desired: DesiredCluster, uuids: string[]): Promise<CurrentState> {
-  return vc.readState(desired.datacenter, desired.name, uuids, desired.advanced.map((a) => a.key));
+  return vc.readState(
+    desired.datacenter,
+    desired.name,
+    uuids,
+    desired.advanced.map((a) => a.key),
+  );
 }
 
 function need<T>(v: T | undefined, what: string): T {
@@ -66,14 +71,24 @@ function need<T>(v: T | undefined, what: string): T {
 }
 
 function hostOf(ctx: ApplyContext, step: Step): HostState {
-  return need(step.hostUuid ? ctx.state.hosts[step.hostUuid] : undefined, `host ${step.hostUuid ?? '?'} for ${step.name}`);
+  return need(
+    step.hostUuid ? ctx.state.hosts[step.hostUuid] : undefined,
+    `host ${step.hostUuid ?? '?'} for ${step.name}`,
+  );
 }
 
 function deviceFor(h: HostState, portgroup: string, given?: string): string {
-  return need(given ?? h.vmknics.find((n) => n.portgroup === portgroup)?.device, `VMkernel NIC on port group ${portgroup} of ${h.name}`);
+  return need(
+    given ?? h.vmknics.find((n) => n.portgroup === portgroup)?.device,
+    `VMkernel NIC on port group ${portgroup} of ${h.name}`,
+  );
 }
 
-async function addHost(ctx: ApplyContext, step: Extract<Step, { name: 'AddHost_Task' }>, cluster: ClusterState): Promise<unknown> {
+async function addHost(
+  ctx: ApplyContext,
+  step: Extract<Step, { name: 'AddHost_Task' }>,
+  cluster: ClusterState,
+): Promise<unknown> {
   const { vc } = ctx;
   const clusterRef = need(cluster.clusterRef, `cluster ${ctx.desired.name}`);
   const fqdn = step.args.hostName;
@@ -83,18 +98,29 @@ async function addHost(ctx: ApplyContext, step: Extract<Step, { name: 'AddHost_T
   let thumb = pin ?? (ctx.thumbprintPolicy === 'trust-on-first-use' ? recorded : undefined);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const ref = await vc.addHost(clusterRef, { hostName: fqdn, userName: cred.username, password: cred.password, sslThumbprint: thumb }, true);
+      const ref = await vc.addHost(
+        clusterRef,
+        { hostName: fqdn, userName: cred.username, password: cred.password, sslThumbprint: thumb },
+        true,
+      );
       return { host: ref, sslThumbprint: thumb ?? null };
     } catch (e) {
       if (!(e instanceof SSLVerifyFault)) throw e;
       const reported = normThumbprint(e.thumbprint);
-      if (pin) throw new ThumbprintRefused(`host ${fqdn} presents SSL thumbprint ${reported}, but the cluster file pins ${pin}; refusing to add it`);
+      if (pin)
+        throw new ThumbprintRefused(
+          `host ${fqdn} presents SSL thumbprint ${reported}, but the cluster file pins ${pin}; refusing to add it`,
+        );
       if (ctx.thumbprintPolicy === 'pinned') {
-        throw new ThumbprintRefused(`host ${fqdn} has no thumbprint pinned in ${ctx.desired.file} and engine.thumbprint-policy is "pinned"; it reports ${reported} — pin it (after checking it on the host console) to add the host`);
+        throw new ThumbprintRefused(
+          `host ${fqdn} has no thumbprint pinned in ${ctx.desired.file} and engine.thumbprint-policy is "pinned"; it reports ${reported} — pin it (after checking it on the host console) to add the host`,
+        );
       }
       const known = recorded ?? ctx.trustedThumbprint(fqdn);
       if (known && normThumbprint(known) !== reported) {
-        throw new ThumbprintRefused(`host ${fqdn} now presents SSL thumbprint ${reported}, but ${normThumbprint(known)} was trusted on first use; refusing (remove the recorded thumbprint if the certificate was replaced on purpose)`);
+        throw new ThumbprintRefused(
+          `host ${fqdn} now presents SSL thumbprint ${reported}, but ${normThumbprint(known)} was trusted on first use; refusing (remove the recorded thumbprint if the certificate was replaced on purpose)`,
+        );
       }
       if (attempt > 0) throw e;
       thumb = normThumbprint(ctx.trustThumbprint(fqdn, reported));
@@ -124,13 +150,23 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
       }
     case 'CreateClusterEx':
       try {
-        return { cluster: await vc.createClusterEx(need(cluster.hostFolderRef, `hostFolder of ${ctx.desired.datacenter}`), step.args.name, step.args.spec) };
+        return {
+          cluster: await vc.createClusterEx(
+            need(cluster.hostFolderRef, `hostFolder of ${ctx.desired.datacenter}`),
+            step.args.name,
+            step.args.spec,
+          ),
+        };
       } catch (e) {
         if (e instanceof DuplicateName) return { existing: true };
         throw e;
       }
     case 'ReconfigureComputeResource_Task':
-      await vc.reconfigureComputeResource(need(cluster.clusterRef, `cluster ${ctx.desired.name}`), step.args.spec, true);
+      await vc.reconfigureComputeResource(
+        need(cluster.clusterRef, `cluster ${ctx.desired.name}`),
+        step.args.spec,
+        true,
+      );
       return null;
     case 'AddHost_Task':
       try {
@@ -165,7 +201,14 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
       return null;
     case 'AddVirtualNic': {
       const device = await vc.addVirtualNic(ns(), step.args.portgroup, step.args.nic);
-      h.vmknics.push({ device, portgroup: step.args.portgroup, dhcp: step.args.nic.dhcp, ipAddress: step.args.nic.ipAddress, subnetMask: step.args.nic.subnetMask, mtu: step.args.nic.mtu });
+      h.vmknics.push({
+        device,
+        portgroup: step.args.portgroup,
+        dhcp: step.args.nic.dhcp,
+        ipAddress: step.args.nic.ipAddress,
+        subnetMask: step.args.nic.subnetMask,
+        mtu: step.args.nic.mtu,
+      });
       return { device };
     }
     case 'UpdateVirtualNic':
@@ -173,17 +216,29 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
       return null;
     case 'SelectVnicForNicType': {
       const device = deviceFor(h, step.args.portgroup, step.args.device);
-      await vc.selectVnicForNicType(need(h.refs.virtualNicManager, `virtualNicManager of ${h.name}`), step.args.nicType, device);
+      await vc.selectVnicForNicType(
+        need(h.refs.virtualNicManager, `virtualNicManager of ${h.name}`),
+        step.args.nicType,
+        device,
+      );
       return { device };
     }
     case 'DeselectVnicForNicType':
-      await vc.deselectVnicForNicType(need(h.refs.virtualNicManager, `virtualNicManager of ${h.name}`), step.args.nicType, step.args.device);
+      await vc.deselectVnicForNicType(
+        need(h.refs.virtualNicManager, `virtualNicManager of ${h.name}`),
+        step.args.nicType,
+        step.args.device,
+      );
       return null;
     case 'UpdateDateTimeConfig':
       await vc.updateDateTimeConfig(need(h.refs.dateTimeSystem, `dateTimeSystem of ${h.name}`), step.args.ntpServers);
       return null;
     case 'UpdateServicePolicy':
-      await vc.updateServicePolicy(need(h.refs.serviceSystem, `serviceSystem of ${h.name}`), step.args.id, step.args.policy);
+      await vc.updateServicePolicy(
+        need(h.refs.serviceSystem, `serviceSystem of ${h.name}`),
+        step.args.id,
+        step.args.policy,
+      );
       return null;
     case 'StartService':
       await vc.startService(need(h.refs.serviceSystem, `serviceSystem of ${h.name}`), step.args.id);

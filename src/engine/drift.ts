@@ -41,12 +41,25 @@ export interface DriftReport {
  *   them pool addresses are planned as `start + position in the file`, which reports drift for
  *   members whose allocation differs from that.
  */
-export async function checkDrift(vc: VcenterApi, desired: DesiredCluster, now = Date.now(), pools?: PoolAllocationRepo): Promise<DriftReport> {
-  const state = await readCurrent(vc, desired, desired.hosts.map((h) => h.uuid));
+export async function checkDrift(
+  vc: VcenterApi,
+  desired: DesiredCluster,
+  now = Date.now(),
+  pools?: PoolAllocationRepo,
+): Promise<DriftReport> {
+  const state = await readCurrent(
+    vc,
+    desired,
+    desired.hosts.map((h) => h.uuid),
+  );
   const steps = planCluster(desired, state, pools ? { poolAddress: poolAllocator(pools, desired, state, now) } : {});
   const driftSteps = steps.filter((s) => !s.hostUuid || state.hosts[s.hostUuid]);
   return {
-    cluster: desired.name, at: now, drifted: driftSteps.length > 0, steps, driftSteps,
+    cluster: desired.name,
+    at: now,
+    drifted: driftSteps.length > 0,
+    steps,
+    driftSteps,
     missingHosts: desired.hosts.filter((h) => !state.hosts[h.uuid]).map((h) => h.uuid),
   };
 }
@@ -92,7 +105,11 @@ export class DriftScheduler {
   start(): void {
     if (this.o.intervalS <= 0 || this.timer) return;
     this.timer = setInterval(() => {
-      this.pass ??= this.runPass().then(() => undefined).finally(() => { this.pass = undefined; });
+      this.pass ??= this.runPass()
+        .then(() => undefined)
+        .finally(() => {
+          this.pass = undefined;
+        });
     }, this.o.intervalS * 1000);
     this.timer.unref();
   }
@@ -103,7 +120,8 @@ export class DriftScheduler {
     for (const d of this.o.clusters()) {
       try {
         const r = await checkDrift(await this.o.vcenter(d.vcenter), d, Date.now(), this.o.pools);
-        if (r.missingHosts.length) this.log.info({ cluster: d.name, missingHosts: r.missingHosts }, 'members not in vCenter yet (not drift)');
+        if (r.missingHosts.length)
+          this.log.info({ cluster: d.name, missingHosts: r.missingHosts }, 'members not in vCenter yet (not drift)');
         if (r.drifted) {
           this.log.warn({ cluster: d.name, steps: r.driftSteps.length }, 'cluster drifted from its file');
           if (this.o.remediate) {

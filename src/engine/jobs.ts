@@ -65,7 +65,13 @@ import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
 import {
-  AlreadyConnected, HostConnectFault, InvalidLogin, isTransientFault, ManagedObjectNotFound, SSLVerifyFault, VsphereFault,
+  AlreadyConnected,
+  HostConnectFault,
+  InvalidLogin,
+  isTransientFault,
+  ManagedObjectNotFound,
+  SSLVerifyFault,
+  VsphereFault,
 } from '../vsphere/faults.js';
 import { executeStep, PermanentStepError, readCurrent, REPLAN_AFTER, type ApplyContext } from './apply.js';
 import { poolAllocator } from './pools.js';
@@ -77,15 +83,25 @@ import { counter, gauge, histogram } from '../metrics.js';
 import { normalizeUuid, swapUuidByteOrder } from '../hosts/identity.js';
 
 const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
-const jobDuration = histogram('job_duration_seconds', 'Engine job duration from start to finish, by kind and final state', ['kind', 'state'], [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900]);
+const jobDuration = histogram(
+  'job_duration_seconds',
+  'Engine job duration from start to finish, by kind and final state',
+  ['kind', 'state'],
+  [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
+);
 /** Runners started in this process and not closed: `statelesx_jobs` is computed from them at scrape time. */
 const liveRunners = new Set<JobRunner>();
-gauge('jobs', 'Engine jobs of this process now queued (waiting for a slot or a host) or running, by kind and state', ['kind', 'state'], function () {
-  this.reset();
-  for (const r of liveRunners) {
-    for (const [kind, state, n] of r.activeCounts()) this.inc({ kind, state }, n);
-  }
-});
+gauge(
+  'jobs',
+  'Engine jobs of this process now queued (waiting for a slot or a host) or running, by kind and state',
+  ['kind', 'state'],
+  function () {
+    this.reset();
+    for (const r of liveRunners) {
+      for (const [kind, state, n] of r.activeCounts()) this.inc({ kind, state }, n);
+    }
+  },
+);
 
 /** Where the runner gets validated cluster files (src/clusters loader, or tests). */
 export interface ClusterSource {
@@ -202,7 +218,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     const j = this.o.jobs.get(jobId);
     if (!j || !['queued', 'running'].includes(j.state) || this.inflight.has(jobId)) return false;
     if ([...this.queues.values()].some((q) => q.some((x) => x.id === jobId))) return false;
-    const n = this.o.jobs.skipUnfinished(j.id, 'interrupted (server restarted); re-planned from fresh state', Date.now());
+    const n = this.o.jobs.skipUnfinished(
+      j.id,
+      'interrupted (server restarted); re-planned from fresh state',
+      Date.now(),
+    );
     this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
     this.schedule(j);
     return true;
@@ -260,7 +280,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
    */
   activeCounts(): Array<[JobKind, 'queued' | 'running', number]> {
     const n = new Map<string, number>();
-    const add = (kind: JobKind, state: 'queued' | 'running') => n.set(`${kind} ${state}`, (n.get(`${kind} ${state}`) ?? 0) + 1);
+    const add = (kind: JobKind, state: 'queued' | 'running') =>
+      n.set(`${kind} ${state}`, (n.get(`${kind} ${state}`) ?? 0) + 1);
     for (const q of this.queues.values()) for (const j of q) add(j.kind, 'queued');
     for (const id of this.inflight.keys()) add(this.inflightKind.get(id) ?? 'configure-host', 'running');
     return [...n].map(([k, c]) => [...(k.split(' ') as [JobKind, 'queued' | 'running']), c]);
@@ -274,11 +295,19 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
 
   private enqueue(kind: JobKind, target: string, desired: DesiredCluster, origin: JobOrigin): JobRef {
     // An active drift job does not stand in for a requested apply (it adds no hosts); an apply does for a drift job.
-    const active = this.o.jobs.active(target, kind === 'apply-cluster' ? ['apply-cluster'] : kind === 'drift' ? ['apply-cluster', 'drift'] : undefined);
+    const active = this.o.jobs.active(
+      target,
+      kind === 'apply-cluster' ? ['apply-cluster'] : kind === 'drift' ? ['apply-cluster', 'drift'] : undefined,
+    );
     if (active) return { id: active.id, existing: true };
     const job = this.o.jobs.create({
-      id: randomUUID(), kind, target, cluster: desired.name, vcenter: desired.vcenter,
-      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source, at: Date.now(),
+      id: randomUUID(),
+      kind,
+      target,
+      cluster: desired.name,
+      vcenter: desired.vcenter,
+      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
+      at: Date.now(),
     });
     this.note(job.id, 'info', `${kind} ${target} queued by ${job.requestedBy ?? origin.source}`);
     this.emit('job', job);
@@ -314,9 +343,13 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
         const held = hosts.find((h) => this.busyHosts.has(h));
         if (!this.waitNoted.has(job.id)) {
           this.waitNoted.add(job.id);
-          this.note(job.id, 'info', held
-            ? `waiting for job ${this.busyHosts.get(held)!}, which is changing host ${held} (one job per host at a time)`
-            : 'waiting for an earlier queued job that changes the same host(s) (one job per host at a time)');
+          this.note(
+            job.id,
+            'info',
+            held
+              ? `waiting for job ${this.busyHosts.get(held)!}, which is changing host ${held} (one job per host at a time)`
+              : 'waiting for an earlier queued job that changes the same host(s) (one job per host at a time)',
+          );
         }
         for (const h of hosts) reserved.add(h);
         continue;
@@ -326,7 +359,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       const id = job.id;
       for (const h of hosts) this.busyHosts.set(h, id);
       this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
-      const p = jobContext.run({ id, kind: job.kind, target: job.target }, () => this.run(id))
+      const p = jobContext
+        .run({ id, kind: job.kind, target: job.target }, () => this.run(id))
         .catch((e: unknown) => this.finish(id, 'failed', `internal error: ${describe(e)}`))
         .finally(() => {
           this.inflight.delete(id);
@@ -353,7 +387,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     const j = this.o.jobs.get(id)!;
     jobsFinished.inc({ kind: j.kind, state });
     if (j.startedAt && j.finishedAt) jobDuration.observe({ kind: j.kind, state }, (j.finishedAt - j.startedAt) / 1000);
-    this.note(id, state === 'succeeded' ? 'info' : 'error', state === 'succeeded' ? 'job succeeded' : `job failed: ${reason ?? ''}`);
+    this.note(
+      id,
+      state === 'succeeded' ? 'info' : 'error',
+      state === 'succeeded' ? 'job succeeded' : `job failed: ${reason ?? ''}`,
+    );
     this.emit('job', j);
     if (j.kind === 'configure-host' && j.cluster) this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
     for (const w of this.waiters.get(id) ?? []) w(j);
@@ -382,7 +420,10 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
 
   private credentials(name: string): { username: string; password: string } {
     const c = this.o.config.credentials.find((x) => x.name === name);
-    if (!c) throw new PermanentStepError(`ESXi credentials "${name}" are not defined under credentials: in the server configuration`);
+    if (!c)
+      throw new PermanentStepError(
+        `ESXi credentials "${name}" are not defined under credentials: in the server configuration`,
+      );
     try {
       return { username: c.username, password: readSecret(c, `credentials[${name}]`, this.o.env) };
     } catch (e) {
@@ -394,7 +435,12 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     const engineMaintenance = this.maintenanceRecord(state);
     const poolAddress = poolAllocator(this.o.jobs.pools, desired, state);
     if (job.kind === 'configure-host') {
-      return planHost(desired, memberByUuid(desired, job.target), { cluster: state.cluster, host: state.hosts[job.target] }, { engineMaintenance, poolAddress });
+      return planHost(
+        desired,
+        memberByUuid(desired, job.target),
+        { cluster: state.cluster, host: state.hosts[job.target] },
+        { engineMaintenance, poolAddress },
+      );
     }
     return planCluster(desired, state, { engineMaintenance, poolAddress, existingOnly: job.kind === 'drift' });
   }
@@ -427,7 +473,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     if (!desired) return this.finish(id, 'failed', `cluster ${job.cluster ?? '?'} is not defined by any cluster file`);
     const vcName = desired.vcenter;
     if (!this.o.config.vcenters.some((v) => v.name === vcName)) {
-      return this.finish(id, 'failed', `vCenter "${vcName}" named by cluster ${desired.name} is not configured (vcenters: in statelesx.yaml)`);
+      return this.finish(
+        id,
+        'failed',
+        `vCenter "${vcName}" named by cluster ${desired.name} is not configured (vcenters: in statelesx.yaml)`,
+      );
     }
     const uuids = job.kind === 'configure-host' ? [job.target] : desired.hosts.map((h) => h.uuid);
     const maxAttempts = this.o.config.engine['max-attempts'];
@@ -442,7 +492,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
         return false;
       }
       const delay = Math.min(30_000, (this.o.retryBaseMs ?? 1000) * 2 ** (transient - 1));
-      this.note(id, 'warn', `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${transient + 1} of ${maxAttempts})`);
+      this.note(
+        id,
+        'warn',
+        `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${transient + 1} of ${maxAttempts})`,
+      );
       await sleep(delay);
       return true;
     };
@@ -457,18 +511,38 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
         state = await readCurrent(vc, desired, uuids);
         steps = this.plan(job, desired, state);
       } catch (e) {
-        if (e instanceof InvalidLogin) return this.finish(id, 'failed', `vCenter "${vcName}" refused the login: ${describe(e)} — check vcenters[${vcName}].username and its password source`);
-        if (!isTransient(e)) return this.finish(id, 'failed', `${e instanceof PlanError ? 'cannot plan' : `vCenter "${vcName}"`}: ${describe(e)}`);
+        if (e instanceof InvalidLogin)
+          return this.finish(
+            id,
+            'failed',
+            `vCenter "${vcName}" refused the login: ${describe(e)} — check vcenters[${vcName}].username and its password source`,
+          );
+        if (!isTransient(e))
+          return this.finish(
+            id,
+            'failed',
+            `${e instanceof PlanError ? 'cannot plan' : `vCenter "${vcName}"`}: ${describe(e)}`,
+          );
         if (await failTransient(e, `vCenter "${vcName}" not reachable`)) continue;
         return;
       }
       this.o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
       if (steps.length === 0) {
-        this.note(id, 'info', round === 0 ? 'nothing to change: vCenter already matches the cluster file' : 'verified: read back, vCenter matches the cluster file');
+        this.note(
+          id,
+          'info',
+          round === 0
+            ? 'nothing to change: vCenter already matches the cluster file'
+            : 'verified: read back, vCenter matches the cluster file',
+        );
         return this.finish(id, 'succeeded');
       }
       if (completedRound) {
-        return this.finish(id, 'failed', `verification failed: after applying, ${steps.length} difference(s) remain: ${steps.map((s) => `${s.name} ${s.target}`).join('; ')}`);
+        return this.finish(
+          id,
+          'failed',
+          `verification failed: after applying, ${steps.length} difference(s) remain: ${steps.map((s) => `${s.name} ${s.target}`).join('; ')}`,
+        );
       }
       this.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
       const outcome = await this.execute(id, desired, vc, state, steps);
@@ -484,13 +558,24 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   }
 
   /** Executes a plan with in-round re-planning after inventory steps. */
-  private async execute(id: string, desired: DesiredCluster, vc: VcenterApi, state: CurrentState, planned: Step[]): Promise<
-    { kind: 'done' } | { kind: 'closed' } | { kind: 'permanent'; reason: string } | { kind: 'transient'; error: unknown; what: string }
+  private async execute(
+    id: string,
+    desired: DesiredCluster,
+    vc: VcenterApi,
+    state: CurrentState,
+    planned: Step[],
+  ): Promise<
+    | { kind: 'done' }
+    | { kind: 'closed' }
+    | { kind: 'permanent'; reason: string }
+    | { kind: 'transient'; error: unknown; what: string }
   > {
     let steps = planned;
     let seqs = this.o.jobs.appendSteps(id, steps);
     const ctx: ApplyContext = {
-      vc, desired, state,
+      vc,
+      desired,
+      state,
       credentials: (n) => this.credentials(n),
       thumbprintPolicy: this.o.config.engine['thumbprint-policy'],
       trustedThumbprint: (h) => this.o.jobs.thumbprint(h),
@@ -506,7 +591,8 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       let result: unknown;
       // Recorded before the call: if the process dies while it is in flight, the next job finds the
       // host in maintenance mode with our record and takes it out (or drops a record never used).
-      if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid) this.o.jobs.markMaintenance(step.hostUuid, id, Date.now());
+      if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid)
+        this.o.jobs.markMaintenance(step.hostUuid, id, Date.now());
       try {
         result = await executeStep(ctx, step);
         if (step.name === 'ExitMaintenanceMode_Task' && step.hostUuid) this.o.jobs.clearMaintenance(step.hostUuid);
@@ -522,9 +608,16 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
         }
       } catch (e) {
         // vCenter answered "no" (a fault, not a timeout): the host did not enter maintenance mode.
-        if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid && e instanceof VsphereFault) this.o.jobs.clearMaintenance(step.hostUuid);
+        if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid && e instanceof VsphereFault)
+          this.o.jobs.clearMaintenance(step.hostUuid);
         const transient = isTransient(e);
-        this.o.jobs.stepFault(id, seq, Date.now(), `${e instanceof VsphereFault ? e.faultName : (e as Error).name ?? 'Error'}: ${describe(e)}`, true);
+        this.o.jobs.stepFault(
+          id,
+          seq,
+          Date.now(),
+          `${e instanceof VsphereFault ? e.faultName : ((e as Error).name ?? 'Error')}: ${describe(e)}`,
+          true,
+        );
         this.emitStep(id, seq);
         const what = `${step.name} ${step.target}`;
         if (transient) return { kind: 'transient', error: e, what };
@@ -547,18 +640,28 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       const uuid = step.hostUuid!;
       let ref = (result as { host?: string } | null)?.host;
       ref ??= await vc.findHostByUuid(state.cluster.datacenterRef, uuid);
-      if (!ref) throw new PermanentStepError(`vCenter already has a host named ${step.args.hostName}, but not with UUID ${uuid}`);
-      const added = await vc.readHost(ref, desired.advanced.map((a) => a.key));
+      if (!ref)
+        throw new PermanentStepError(
+          `vCenter already has a host named ${step.args.hostName}, but not with UUID ${uuid}`,
+        );
+      const added = await vc.readHost(
+        ref,
+        desired.advanced.map((a) => a.key),
+      );
       if (!sameHardware(added.uuid, uuid)) {
-        throw new PermanentStepError(`host ${step.args.hostName} is not the machine the cluster file declares: vCenter reports hardware UUID ` +
-          `(hardware.systemInfo.uuid) ${added.uuid}, ${desired.file} declares ${uuid} — does ${step.args.hostName} resolve to another machine? ` +
-          `Not configuring it; it was added to cluster ${desired.name} (${ref}): remove it from vCenter, fix DNS or the file, then apply again`);
+        throw new PermanentStepError(
+          `host ${step.args.hostName} is not the machine the cluster file declares: vCenter reports hardware UUID ` +
+            `(hardware.systemInfo.uuid) ${added.uuid}, ${desired.file} declares ${uuid} — does ${step.args.hostName} resolve to another machine? ` +
+            `Not configuring it; it was added to cluster ${desired.name} (${ref}): remove it from vCenter, fix DNS or the file, then apply again`,
+        );
       }
       state.hosts[uuid] = added;
       const member = memberByUuid(desired, uuid);
       const index = desired.hosts.indexOf(member);
       const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, {
-        memberIndex: index, engineMaintenance: this.o.jobs.maintenanceHosts(), poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
+        memberIndex: index,
+        engineMaintenance: this.o.jobs.maintenanceHosts(),
+        poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
       });
       return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
     }
@@ -567,4 +670,3 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     return [...clusterSteps, ...rest.filter((s) => s.hostUuid !== undefined)];
   }
 }
-

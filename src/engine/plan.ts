@@ -19,10 +19,23 @@
  * the device name), so a step for a NIC not yet created names it by port group in `args.portgroup`.
  */
 import type {
-  AddressPool, DesiredCluster, MemberHost, SecurityPolicy, TeamingPolicy, VmkNicSpec, VmkService, VSwitchSpec,
+  AddressPool,
+  DesiredCluster,
+  MemberHost,
+  SecurityPolicy,
+  TeamingPolicy,
+  VmkNicSpec,
+  VmkService,
+  VSwitchSpec,
 } from '../clusters/types.js';
 import {
-  defaultHostState, type ClusterState, type CurrentState, type DasState, type DpmState, type DrsState, type HostState,
+  defaultHostState,
+  type ClusterState,
+  type CurrentState,
+  type DasState,
+  type DpmState,
+  type DrsState,
+  type HostState,
 } from './state.js';
 import type { PoolAddressFn } from './pools.js';
 
@@ -85,13 +98,20 @@ export interface StepArgsMap {
   StartService: { id: string };
   /** Full HostDnsConfig (the API replaces it as a whole). */
   UpdateDnsConfig: { dhcp: false; hostName: string; domainName: string; servers: string[]; searchDomains: string[] };
-  UpdateOptions: { changedValue: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[] };
+  UpdateOptions: {
+    changedValue: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[];
+  };
 }
 
 export type StepName = keyof StepArgsMap;
 
 /** Methods that change the host's existing network (may cut traffic): trigger maintenance mode if VMs run. */
-const DISRUPTIVE: ReadonlySet<StepName> = new Set<StepName>(['UpdateVirtualSwitch', 'UpdatePortGroup', 'UpdateVirtualNic', 'DeselectVnicForNicType']);
+const DISRUPTIVE: ReadonlySet<StepName> = new Set<StepName>([
+  'UpdateVirtualSwitch',
+  'UpdatePortGroup',
+  'UpdateVirtualNic',
+  'DeselectVnicForNicType',
+]);
 
 interface StepBase {
   /** Human target: `datacenter:DC0`, `cluster:prod`, `host:esx1.lab`. */
@@ -130,20 +150,35 @@ export class PlanError extends Error {
   override name = 'PlanError';
 }
 
-function mk<N extends StepName>(name: N, target: string, args: StepArgsMap[N], before: unknown, after: unknown, hostUuid?: string): Step {
+function mk<N extends StepName>(
+  name: N,
+  target: string,
+  args: StepArgsMap[N],
+  before: unknown,
+  after: unknown,
+  hostUuid?: string,
+): Step {
   return { name, target, args, before, after, ...(hostUuid ? { hostUuid } : {}) } as Step;
 }
 
 // ---------------------------------------------------------------- cluster
 
 /** The ClusterConfigSpecEx members the file asks for, in the engine's terms. */
-export function desiredClusterConfig(d: DesiredCluster): { dasConfig: DasState; drsConfig: DrsState; dpmConfig: DpmState } {
+export function desiredClusterConfig(d: DesiredCluster): {
+  dasConfig: DasState;
+  drsConfig: DrsState;
+  dpmConfig: DpmState;
+} {
   const ac = d.ha.admissionControl;
   let policy: DasState['admissionControlPolicy'];
   if (ac.enabled && ac.policy === 'hostFailuresTolerated') {
     policy = { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: ac.hostFailuresTolerated };
   } else if (ac.enabled && ac.policy === 'percentage') {
-    policy = { type: 'ClusterFailoverResourcesAdmissionControlPolicy', cpuFailoverResourcesPercent: ac.cpuPercent, memoryFailoverResourcesPercent: ac.memoryPercent };
+    policy = {
+      type: 'ClusterFailoverResourcesAdmissionControlPolicy',
+      cpuFailoverResourcesPercent: ac.cpuPercent,
+      memoryFailoverResourcesPercent: ac.memoryPercent,
+    };
   } else {
     policy = { type: 'other' };
   }
@@ -157,13 +192,25 @@ export function desiredClusterConfig(d: DesiredCluster): { dasConfig: DasState; 
       restartPriority: d.ha.restartPriority,
       isolationResponse: d.ha.isolationResponse,
     },
-    drsConfig: { enabled: d.drs.enabled, defaultVmBehavior: d.drs.automationLevel, vmotionRate: d.drs.migrationThreshold },
-    dpmConfig: { enabled: d.dpm.enabled, defaultDpmBehavior: d.dpm.automationLevel, hostPowerActionRate: d.dpm.threshold },
+    drsConfig: {
+      enabled: d.drs.enabled,
+      defaultVmBehavior: d.drs.automationLevel,
+      vmotionRate: d.drs.migrationThreshold,
+    },
+    dpmConfig: {
+      enabled: d.dpm.enabled,
+      defaultDpmBehavior: d.dpm.automationLevel,
+      hostPowerActionRate: d.dpm.threshold,
+    },
   };
 }
 
 /** Members of `want` that differ from `have` (deep JSON compare), as [before, after] partials. */
-function diffObject<T extends object>(have: T, want: T, skip: (k: keyof T) => boolean = () => false): [Partial<T>, Partial<T>] {
+function diffObject<T extends object>(
+  have: T,
+  want: T,
+  skip: (k: keyof T) => boolean = () => false,
+): [Partial<T>, Partial<T>] {
   const b: Partial<T> = {};
   const a: Partial<T> = {};
   for (const k of Object.keys(want) as (keyof T)[]) {
@@ -192,17 +239,25 @@ export function planClusterSteps(desired: DesiredCluster, current: ClusterState)
   if (!current.datacenterRef) {
     const parts = desired.datacenter.split('/');
     const name = parts.pop()!;
-    steps.push(mk('CreateDatacenter', `datacenter:${desired.datacenter}`, { name, parentPath: parts.join('/') }, null, { name }));
+    steps.push(
+      mk('CreateDatacenter', `datacenter:${desired.datacenter}`, { name, parentPath: parts.join('/') }, null, { name }),
+    );
   }
   if (!current.clusterRef || !current.config) {
-    steps.push(mk('CreateClusterEx', `cluster:${desired.name}`, { name: desired.name, spec: createSpec }, null, createSpec));
+    steps.push(
+      mk('CreateClusterEx', `cluster:${desired.name}`, { name: desired.name, spec: createSpec }, null, createSpec),
+    );
     return steps;
   }
   const spec: ClusterSpec = {};
   const before: ClusterSpec = {};
   const have = current.config;
   // admission control policy only matters when admission control is on
-  const [db, da] = diffObject(have.dasConfig, want.dasConfig, (k) => k === 'admissionControlPolicy' && !want.dasConfig.admissionControlEnabled);
+  const [db, da] = diffObject(
+    have.dasConfig,
+    want.dasConfig,
+    (k) => k === 'admissionControlPolicy' && !want.dasConfig.admissionControlEnabled,
+  );
   if (Object.keys(da).length) {
     spec.dasConfig = stripOther(da);
     before.dasConfig = db;
@@ -245,16 +300,29 @@ function intToIp(n: number): string {
  * while the member order in the file is. The job runner plans with {@link PlanContext.poolAddress}
  * (engine/pools, persistent per host) instead. @throws PlanError when the pool is exhausted or missing.
  */
-export function poolAddress(pools: AddressPool[], poolName: string, memberIndex: number): { ip: string; netmask: string } {
+export function poolAddress(
+  pools: AddressPool[],
+  poolName: string,
+  memberIndex: number,
+): { ip: string; netmask: string } {
   const pool = pools.find((p) => p.name === poolName);
   if (!pool) throw new PlanError(`address pool ${poolName} is not declared`);
   const n = ipToInt(pool.start) + memberIndex;
-  if (n > ipToInt(pool.end)) throw new PlanError(`address pool ${poolName} (${pool.start}–${pool.end}) has no address for member #${memberIndex + 1}`);
+  if (n > ipToInt(pool.end))
+    throw new PlanError(
+      `address pool ${poolName} (${pool.start}–${pool.end}) has no address for member #${memberIndex + 1}`,
+    );
   return { ip: intToIp(n), netmask: pool.netmask };
 }
 
 /** The HostVirtualNicSpec a VMkernel NIC must have on this host. @throws PlanError for a missing static address. */
-export function vnicSpecFor(desired: DesiredCluster, host: MemberHost, nic: VmkNicSpec, memberIndex: number, alloc?: PoolAddressFn): VnicSpecArgs {
+export function vnicSpecFor(
+  desired: DesiredCluster,
+  host: MemberHost,
+  nic: VmkNicSpec,
+  memberIndex: number,
+  alloc?: PoolAddressFn,
+): VnicSpecArgs {
   const a = nic.addressing;
   if (a.mode === 'dhcp') return { dhcp: true, mtu: nic.mtu };
   if (a.mode === 'static') {
@@ -266,7 +334,10 @@ export function vnicSpecFor(desired: DesiredCluster, host: MemberHost, nic: VmkN
     const pool = desired.pools.find((p) => p.name === a.pool);
     if (!pool) throw new PlanError(`address pool ${a.pool} is not declared`);
     const ip = alloc(host, nic, pool);
-    if (!ip) throw new PlanError(`address pool ${a.pool} (${pool.start}–${pool.end}) has no free address for ${host.fqdn} (port group ${nic.portgroup})`);
+    if (!ip)
+      throw new PlanError(
+        `address pool ${a.pool} (${pool.start}–${pool.end}) has no free address for ${host.fqdn} (port group ${nic.portgroup})`,
+      );
     return { dhcp: false, ipAddress: ip, subnetMask: pool.netmask, mtu: nic.mtu };
   }
   const { ip, netmask } = poolAddress(desired.pools, a.pool, memberIndex);
@@ -290,17 +361,32 @@ function policyDiffers<T extends object>(have: T | undefined, want: T | undefine
   return false;
 }
 
-function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, memberIndex: number, target: string, alloc?: PoolAddressFn): Step[] {
+function planNetwork(
+  desired: DesiredCluster,
+  host: MemberHost,
+  cur: HostState,
+  memberIndex: number,
+  target: string,
+  alloc?: PoolAddressFn,
+): Step[] {
   const steps: Step[] = [];
   const uuid = host.uuid;
   for (const v of desired.vswitches) {
     const have = cur.vswitches.find((s) => s.name === v.name);
     const spec = vswitchArgs(v);
     if (!have) {
-      steps.push(mk('AddVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, null, spec, uuid));
+      steps.push(
+        mk('AddVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, null, spec, uuid),
+      );
       continue;
     }
-    const haveSpec: VSwitchSpecArgs = { numPorts: have.numPorts, uplinks: have.uplinks, mtu: have.mtu, teaming: have.teaming, security: have.security };
+    const haveSpec: VSwitchSpecArgs = {
+      numPorts: have.numPorts,
+      uplinks: have.uplinks,
+      mtu: have.mtu,
+      teaming: have.teaming,
+      security: have.security,
+    };
     const [b, a] = diffObject(haveSpec, spec, (k) => k === 'teaming' || k === 'security');
     if (policyDiffers(have.teaming, v.teaming)) {
       b.teaming = have.teaming;
@@ -310,11 +396,18 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
       b.security = have.security;
       a.security = v.security;
     }
-    if (Object.keys(a).length) steps.push(mk('UpdateVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, b, a, uuid));
+    if (Object.keys(a).length)
+      steps.push(mk('UpdateVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, b, a, uuid));
   }
   for (const p of desired.portgroups) {
     const have = cur.portgroups.find((g) => g.name === p.name);
-    const portgrp: PortgroupSpecArgs = { name: p.name, vlanId: p.vlanId, vswitchName: p.vswitch, teaming: p.teaming, security: p.security };
+    const portgrp: PortgroupSpecArgs = {
+      name: p.name,
+      vlanId: p.vlanId,
+      vswitchName: p.vswitch,
+      teaming: p.teaming,
+      security: p.security,
+    };
     if (!have) {
       steps.push(mk('AddPortGroup', `${target} portgroup:${p.name}`, { portgrp }, null, portgrp, uuid));
       continue;
@@ -325,7 +418,8 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
     if (have.vswitch !== p.vswitch) [b['vswitchName'], a['vswitchName']] = [have.vswitch, p.vswitch];
     if (policyDiffers(have.teaming, p.teaming)) [b['teaming'], a['teaming']] = [have.teaming ?? null, p.teaming];
     if (policyDiffers(have.security, p.security)) [b['security'], a['security']] = [have.security ?? null, p.security];
-    if (Object.keys(a).length) steps.push(mk('UpdatePortGroup', `${target} portgroup:${p.name}`, { pgName: p.name, portgrp }, b, a, uuid));
+    if (Object.keys(a).length)
+      steps.push(mk('UpdatePortGroup', `${target} portgroup:${p.name}`, { pgName: p.name, portgrp }, b, a, uuid));
   }
   const services: Step[] = [];
   for (const nic of desired.vmknics) {
@@ -339,17 +433,52 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
         ? { dhcp: true, mtu: have.mtu }
         : { dhcp: false, ipAddress: have.ipAddress, subnetMask: have.subnetMask, mtu: have.mtu };
       const [b, a] = diffObject(haveSpec, want);
-      if (Object.keys(a).length) steps.push(mk('UpdateVirtualNic', `${t} (${have.device})`, { device: have.device, portgroup: nic.portgroup, nic: want }, b, a, uuid));
+      if (Object.keys(a).length)
+        steps.push(
+          mk(
+            'UpdateVirtualNic',
+            `${t} (${have.device})`,
+            { device: have.device, portgroup: nic.portgroup, nic: want },
+            b,
+            a,
+            uuid,
+          ),
+        );
     }
     const device = have?.device;
-    const all: VmkService[] = ['management', 'vmotion', 'vsan', 'faultToleranceLogging', 'vSphereProvisioning', 'vSphereReplication'];
+    const all: VmkService[] = [
+      'management',
+      'vmotion',
+      'vsan',
+      'faultToleranceLogging',
+      'vSphereProvisioning',
+      'vSphereReplication',
+    ];
     for (const s of all) {
       const selected = device !== undefined && (cur.services[s] ?? []).includes(device);
       const wanted = nic.services.includes(s);
       if (wanted && !selected) {
-        services.push(mk('SelectVnicForNicType', `${t} service:${s}`, { nicType: s, portgroup: nic.portgroup, device }, false, true, uuid));
+        services.push(
+          mk(
+            'SelectVnicForNicType',
+            `${t} service:${s}`,
+            { nicType: s, portgroup: nic.portgroup, device },
+            false,
+            true,
+            uuid,
+          ),
+        );
       } else if (!wanted && selected && device) {
-        services.push(mk('DeselectVnicForNicType', `${t} service:${s}`, { nicType: s, portgroup: nic.portgroup, device }, true, false, uuid));
+        services.push(
+          mk(
+            'DeselectVnicForNicType',
+            `${t} service:${s}`,
+            { nicType: s, portgroup: nic.portgroup, device },
+            true,
+            false,
+            uuid,
+          ),
+        );
       }
     }
   }
@@ -357,13 +486,31 @@ function planNetwork(desired: DesiredCluster, host: MemberHost, cur: HostState, 
   return steps;
 }
 
-function planTimeDnsOptions(desired: DesiredCluster, host: MemberHost, cur: HostState, target: string, uuid: string): Step[] {
+function planTimeDnsOptions(
+  desired: DesiredCluster,
+  host: MemberHost,
+  cur: HostState,
+  target: string,
+  uuid: string,
+): Step[] {
   const steps: Step[] = [];
   if (!same(cur.ntpServers, desired.ntpServers)) {
-    steps.push(mk('UpdateDateTimeConfig', `${target} ntp`, { ntpServers: desired.ntpServers }, cur.ntpServers, desired.ntpServers, uuid));
+    steps.push(
+      mk(
+        'UpdateDateTimeConfig',
+        `${target} ntp`,
+        { ntpServers: desired.ntpServers },
+        cur.ntpServers,
+        desired.ntpServers,
+        uuid,
+      ),
+    );
   }
   if (desired.ntpServers.length && cur.ntpd) {
-    if (cur.ntpd.policy !== 'on') steps.push(mk('UpdateServicePolicy', `${target} service:ntpd`, { id: 'ntpd', policy: 'on' }, cur.ntpd.policy, 'on', uuid));
+    if (cur.ntpd.policy !== 'on')
+      steps.push(
+        mk('UpdateServicePolicy', `${target} service:ntpd`, { id: 'ntpd', policy: 'on' }, cur.ntpd.policy, 'on', uuid),
+      );
     if (!cur.ntpd.running) steps.push(mk('StartService', `${target} service:ntpd`, { id: 'ntpd' }, false, true, uuid));
   }
   // HostDnsConfig.hostName/domainName: the member's FQDN as the file declares it (the name vCenter
@@ -372,19 +519,53 @@ function planTimeDnsOptions(desired: DesiredCluster, host: MemberHost, cur: Host
   const dot = host.fqdn.indexOf('.');
   const hostName = dot > 0 ? host.fqdn.slice(0, dot) : cur.dns.hostName;
   const domainName = dot > 0 ? host.fqdn.slice(dot + 1) : cur.dns.domainName;
-  const dnsHave = { hostName: cur.dns.hostName, domainName: cur.dns.domainName, servers: cur.dns.servers, searchDomains: cur.dns.searchDomains, dhcp: cur.dns.dhcp };
-  const dnsWant = { hostName, domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains, dhcp: false };
+  const dnsHave = {
+    hostName: cur.dns.hostName,
+    domainName: cur.dns.domainName,
+    servers: cur.dns.servers,
+    searchDomains: cur.dns.searchDomains,
+    dhcp: cur.dns.dhcp,
+  };
+  const dnsWant = {
+    hostName,
+    domainName,
+    servers: desired.dns.servers,
+    searchDomains: desired.dns.searchDomains,
+    dhcp: false,
+  };
   if (!same(dnsHave, dnsWant)) {
     const [b, a] = diffObject(dnsHave, dnsWant);
-    steps.push(mk('UpdateDnsConfig', `${target} dns`, {
-      dhcp: false, hostName, domainName, servers: desired.dns.servers, searchDomains: desired.dns.searchDomains,
-    }, b, a, uuid));
+    steps.push(
+      mk(
+        'UpdateDnsConfig',
+        `${target} dns`,
+        {
+          dhcp: false,
+          hostName,
+          domainName,
+          servers: desired.dns.servers,
+          searchDomains: desired.dns.searchDomains,
+        },
+        b,
+        a,
+        uuid,
+      ),
+    );
   }
   const changed = desired.advanced.filter((o) => String(cur.advanced[o.key]) !== String(o.value));
   if (changed.length) {
     const before = Object.fromEntries(changed.map((o) => [o.key, cur.advanced[o.key] ?? null]));
     const after = Object.fromEntries(changed.map((o) => [o.key, o.value]));
-    steps.push(mk('UpdateOptions', `${target} advanced`, { changedValue: changed.map((o) => ({ key: o.key, value: o.value, type: o.type })) }, before, after, uuid));
+    steps.push(
+      mk(
+        'UpdateOptions',
+        `${target} advanced`,
+        { changedValue: changed.map((o) => ({ key: o.key, value: o.value, type: o.type })) },
+        before,
+        after,
+        uuid,
+      ),
+    );
   }
   return steps;
 }
@@ -397,28 +578,54 @@ function planTimeDnsOptions(desired: DesiredCluster, host: MemberHost, cur: Host
  *   resource is refused (moving hosts between clusters is left to the operator).
  * @throws PlanError for a disconnected host, a host in another cluster, a missing static address or an exhausted pool.
  */
-export function planHostSteps(desired: DesiredCluster, host: MemberHost, current: HostState | undefined, clusterRef: string | undefined, context: PlanContext = {}): Step[] {
-  const memberIndex = context.memberIndex ?? Math.max(0, desired.hosts.findIndex((h) => h.uuid === host.uuid));
+export function planHostSteps(
+  desired: DesiredCluster,
+  host: MemberHost,
+  current: HostState | undefined,
+  clusterRef: string | undefined,
+  context: PlanContext = {},
+): Step[] {
+  const memberIndex =
+    context.memberIndex ??
+    Math.max(
+      0,
+      desired.hosts.findIndex((h) => h.uuid === host.uuid),
+    );
   const target = `host:${host.fqdn}`;
   const steps: Step[] = [];
   let cur = current;
   if (!cur) {
-    steps.push(mk('AddHost_Task', target, { hostName: host.fqdn, credentials: desired.credentials, sslThumbprint: host.thumbprint, asConnected: true }, null, { cluster: desired.name }, host.uuid));
+    steps.push(
+      mk(
+        'AddHost_Task',
+        target,
+        { hostName: host.fqdn, credentials: desired.credentials, sslThumbprint: host.thumbprint, asConnected: true },
+        null,
+        { cluster: desired.name },
+        host.uuid,
+      ),
+    );
     cur = defaultHostState(host.fqdn, host.uuid);
   } else {
     if (clusterRef && cur.parentRef && cur.parentRef !== clusterRef) {
-      throw new PlanError(`host ${host.fqdn} (${host.uuid}) is in another compute resource (${cur.parentRef}), not in cluster ${desired.name}; move it there or remove it first`);
+      throw new PlanError(
+        `host ${host.fqdn} (${host.uuid}) is in another compute resource (${cur.parentRef}), not in cluster ${desired.name}; move it there or remove it first`,
+      );
     }
     if (cur.connectionState !== 'connected') {
       throw new PlanError(`host ${host.fqdn} (${host.uuid}) is ${cur.connectionState} in vCenter; reconnect it first`);
     }
   }
-  const config = [...planNetwork(desired, host, cur, memberIndex, target, context.poolAddress), ...planTimeDnsOptions(desired, host, cur, target, host.uuid)];
+  const config = [
+    ...planNetwork(desired, host, cur, memberIndex, target, context.poolAddress),
+    ...planTimeDnsOptions(desired, host, cur, target, host.uuid),
+  ];
   const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
   const leftInMaintenance = cur.inMaintenanceMode && (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false);
   if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));
   steps.push(...config);
-  if (needsMaintenance || leftInMaintenance) steps.push(mk('ExitMaintenanceMode_Task', target, { timeout: 0 }, true, false, host.uuid));
+  if (needsMaintenance || leftInMaintenance)
+    steps.push(mk('ExitMaintenanceMode_Task', target, { timeout: 0 }, true, false, host.uuid));
   return steps;
 }
 
@@ -433,20 +640,34 @@ export function memberByUuid(desired: DesiredCluster, uuid: string): MemberHost 
  * The plan for one host: cluster steps, then the host's steps.
  * @param current cluster state and this host's state (undefined when vCenter does not know it)
  */
-export function planHost(desired: DesiredCluster, host: MemberHost, current: { cluster: ClusterState; host: HostState | undefined }, context: PlanContext = {}): Step[] {
-  return [...planClusterSteps(desired, current.cluster), ...planHostSteps(desired, host, current.host, current.cluster.clusterRef, context)];
+export function planHost(
+  desired: DesiredCluster,
+  host: MemberHost,
+  current: { cluster: ClusterState; host: HostState | undefined },
+  context: PlanContext = {},
+): Step[] {
+  return [
+    ...planClusterSteps(desired, current.cluster),
+    ...planHostSteps(desired, host, current.host, current.cluster.clusterRef, context),
+  ];
 }
 
 /** The plan for a whole cluster: cluster steps, then every member's (or every known member's) steps in file order. */
-export function planCluster(desired: DesiredCluster, current: CurrentState, context: Omit<PlanContext, 'memberIndex'> & {
-  /** Plan only members vCenter already knows (no AddHost_Task): drift remediation. */
-  existingOnly?: boolean;
-} = {}): Step[] {
+export function planCluster(
+  desired: DesiredCluster,
+  current: CurrentState,
+  context: Omit<PlanContext, 'memberIndex'> & {
+    /** Plan only members vCenter already knows (no AddHost_Task): drift remediation. */
+    existingOnly?: boolean;
+  } = {},
+): Step[] {
   const { existingOnly, ...ctx } = context;
   const steps = planClusterSteps(desired, current.cluster);
   desired.hosts.forEach((h, i) => {
     if (existingOnly && !current.hosts[h.uuid]) return;
-    steps.push(...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { ...ctx, memberIndex: i }));
+    steps.push(
+      ...planHostSteps(desired, h, current.hosts[h.uuid], current.cluster.clusterRef, { ...ctx, memberIndex: i }),
+    );
   });
   return steps;
 }

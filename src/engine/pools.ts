@@ -21,15 +21,34 @@ export type PoolAddressFn = (host: MemberHost, nic: VmkNicSpec, pool: AddressPoo
  * A {@link PoolAddressFn} over the store for one cluster file; releases stale allocations first.
  * @param state the state just read (the NICs' current addresses are preferred); may lack hosts
  */
-export function poolAllocator(repo: PoolAllocationRepo, desired: DesiredCluster, state: CurrentState | undefined, now = Date.now()): PoolAddressFn {
-  const pooled = desired.vmknics.filter((n): n is VmkNicSpec & { addressing: { mode: 'pool'; pool: string } } => n.addressing.mode === 'pool');
-  repo.releaseExcept(desired.name, desired.hosts.flatMap((h) => pooled.map((n) => ({ pool: n.addressing.pool, portgroup: n.portgroup, hostUuid: h.uuid }))));
+export function poolAllocator(
+  repo: PoolAllocationRepo,
+  desired: DesiredCluster,
+  state: CurrentState | undefined,
+  now = Date.now(),
+): PoolAddressFn {
+  const pooled = desired.vmknics.filter(
+    (n): n is VmkNicSpec & { addressing: { mode: 'pool'; pool: string } } => n.addressing.mode === 'pool',
+  );
+  repo.releaseExcept(
+    desired.name,
+    desired.hosts.flatMap((h) =>
+      pooled.map((n) => ({ pool: n.addressing.pool, portgroup: n.portgroup, hostUuid: h.uuid })),
+    ),
+  );
   const reserved = new Set(desired.hosts.flatMap((h) => Object.values(h.addresses)));
   return (host, nic, pool) => {
     const cur = state?.hosts[host.uuid]?.vmknics.find((v) => v.portgroup === nic.portgroup);
     return repo.allocate({
-      cluster: desired.name, pool: pool.name, portgroup: nic.portgroup, hostUuid: host.uuid, start: pool.start, end: pool.end,
-      reserved, prefer: cur && !cur.dhcp ? cur.ipAddress : undefined, at: now,
+      cluster: desired.name,
+      pool: pool.name,
+      portgroup: nic.portgroup,
+      hostUuid: host.uuid,
+      start: pool.start,
+      end: pool.end,
+      reserved,
+      prefer: cur && !cur.dhcp ? cur.ipAddress : undefined,
+      at: now,
     });
   };
 }

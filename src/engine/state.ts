@@ -21,7 +21,11 @@ export interface DasState {
   /** ClusterFailoverLevelAdmissionControlPolicy / ClusterFailoverResourcesAdmissionControlPolicy; other types: `other`. */
   admissionControlPolicy:
     | { type: 'ClusterFailoverLevelAdmissionControlPolicy'; failoverLevel: number }
-    | { type: 'ClusterFailoverResourcesAdmissionControlPolicy'; cpuFailoverResourcesPercent: number; memoryFailoverResourcesPercent: number }
+    | {
+        type: 'ClusterFailoverResourcesAdmissionControlPolicy';
+        cpuFailoverResourcesPercent: number;
+        memoryFailoverResourcesPercent: number;
+      }
     | { type: 'other'; xsiType?: string };
   /** ClusterDasVmSettings of defaultVmSettings. */
   restartPriority: 'disabled' | 'low' | 'medium' | 'high' | string;
@@ -137,8 +141,18 @@ export function defaultHostState(fqdn: string, uuid: string): HostState {
     vmCount: 0,
     vswitches: [
       {
-        name: 'vSwitch0', uplinks: ['vmnic0'], mtu: 1500, numPorts: 128,
-        teaming: { loadBalancing: 'loadbalance_srcid', beaconProbing: false, notifySwitches: true, rollingOrder: false, activeNics: ['vmnic0'], standbyNics: [] },
+        name: 'vSwitch0',
+        uplinks: ['vmnic0'],
+        mtu: 1500,
+        numPorts: 128,
+        teaming: {
+          loadBalancing: 'loadbalance_srcid',
+          beaconProbing: false,
+          notifySwitches: true,
+          rollingOrder: false,
+          activeNics: ['vmnic0'],
+          standbyNics: [],
+        },
         security: { allowPromiscuous: false, macChanges: true, forgedTransmits: true },
       },
     ],
@@ -150,7 +164,13 @@ export function defaultHostState(fqdn: string, uuid: string): HostState {
     services: { management: ['vmk0'] },
     ntpServers: [],
     ntpd: { policy: 'off', running: false },
-    dns: { dhcp: false, hostName: dot > 0 ? fqdn.slice(0, dot) : fqdn, domainName: dot > 0 ? fqdn.slice(dot + 1) : '', servers: [], searchDomains: [] },
+    dns: {
+      dhcp: false,
+      hostName: dot > 0 ? fqdn.slice(0, dot) : fqdn,
+      domainName: dot > 0 ? fqdn.slice(dot + 1) : '',
+      servers: [],
+      searchDomains: [],
+    },
     advanced: {},
   };
 }

@@ -35,7 +35,12 @@ export interface VcenterApi {
    * hardware UUIDs (undefined = not in vCenter), with the OptionManager `advancedKeys`, in as few
    * calls as the implementation can (no datum read twice).
    */
-  readState(datacenterPath: string, clusterName: string, uuids: string[], advancedKeys: string[]): Promise<CurrentState>;
+  readState(
+    datacenterPath: string,
+    clusterName: string,
+    uuids: string[],
+    advancedKeys: string[],
+  ): Promise<CurrentState>;
   /** Datacenter (by inventory path), its hostFolder, the cluster (by name) and its configurationEx. */
   readCluster(datacenterPath: string, clusterName: string): Promise<ClusterState>;
   /** SearchIndex.FindByUuid (vmSearch=false): the HostSystem MoRef, or undefined. */
@@ -65,8 +70,14 @@ export interface VcenterApi {
   updateDateTimeConfig(dateTimeSystemRef: string, ntpServers: string[]): Promise<void>;
   updateServicePolicy(serviceSystemRef: string, id: string, policy: string): Promise<void>;
   startService(serviceSystemRef: string, id: string): Promise<void>;
-  updateDnsConfig(networkSystemRef: string, dns: { dhcp: boolean; hostName: string; domainName: string; servers: string[]; searchDomains: string[] }): Promise<void>;
-  updateOptions(optionManagerRef: string, changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[]): Promise<void>;
+  updateDnsConfig(
+    networkSystemRef: string,
+    dns: { dhcp: boolean; hostName: string; domainName: string; servers: string[]; searchDomains: string[] },
+  ): Promise<void>;
+  updateOptions(
+    optionManagerRef: string,
+    changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[],
+  ): Promise<void>;
 
   calls(): CallCounts;
   /** Logs out; idempotent. */

@@ -48,7 +48,14 @@ import { retrieveAll } from '../vsphere/ops.js';
 import { moref } from '../vsphere/xml.js';
 import { escapePathSegment, HOST_PATHS, hostStateFrom, type HostState as WireHost } from '../vsphere/read.js';
 import type {
-  ClusterConfigInfoEx, ClusterConfigSpecEx, HostNetworkPolicy, HostVirtualSwitchSpec, MoRef, ObjectContent, ObjectSpec, PropertySpec,
+  ClusterConfigInfoEx,
+  ClusterConfigSpecEx,
+  HostNetworkPolicy,
+  HostVirtualSwitchSpec,
+  MoRef,
+  ObjectContent,
+  ObjectSpec,
+  PropertySpec,
 } from '../vsphere/types.js';
 import type { ClusterSpec, PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
 import type { ClusterState, CurrentState, DasState, HostState } from './state.js';
@@ -56,12 +63,26 @@ import type { CallCounts, HostConnectArgs, VcenterApi, VcenterConnector } from '
 
 /** Methods that read or manage sessions/collectors; everything else counts as mutating. */
 const READ_METHODS = new Set([
-  'RetrieveServiceContent', 'Login', 'Logout', 'RetrievePropertiesEx', 'ContinueRetrievePropertiesEx', 'RetrieveProperties',
-  'CreateFilter', 'DestroyPropertyFilter', 'WaitForUpdatesEx', 'WaitForUpdates', 'CancelWaitForUpdates', 'CreatePropertyCollector',
-  'DestroyPropertyCollector', 'FindByUuid', 'FindByInventoryPath', 'FindByIp', 'FindByDnsName', 'QueryOptions', 'QueryNetConfig',
+  'RetrieveServiceContent',
+  'Login',
+  'Logout',
+  'RetrievePropertiesEx',
+  'ContinueRetrievePropertiesEx',
+  'RetrieveProperties',
+  'CreateFilter',
+  'DestroyPropertyFilter',
+  'WaitForUpdatesEx',
+  'WaitForUpdates',
+  'CancelWaitForUpdates',
+  'CreatePropertyCollector',
+  'DestroyPropertyCollector',
+  'FindByUuid',
+  'FindByInventoryPath',
+  'FindByIp',
+  'FindByDnsName',
+  'QueryOptions',
+  'QueryNetConfig',
 ]);
-
-
 
 function toTeaming(p: HostNetworkPolicy | undefined): TeamingPolicy | undefined {
   const t = p?.nicTeaming;
@@ -125,9 +146,14 @@ function toClusterSpec(s: ClusterSpec): ClusterConfigSpecEx {
     if (d.vmMonitoring !== undefined) out.dasConfig.vmMonitoring = d.vmMonitoring;
     if (d.hostMonitoring !== undefined) out.dasConfig.hostMonitoring = d.hostMonitoring;
     const p = d.admissionControlPolicy;
-    if (p?.type === 'ClusterFailoverLevelAdmissionControlPolicy') out.dasConfig.admissionControlPolicy = { _type: p.type, failoverLevel: p.failoverLevel };
+    if (p?.type === 'ClusterFailoverLevelAdmissionControlPolicy')
+      out.dasConfig.admissionControlPolicy = { _type: p.type, failoverLevel: p.failoverLevel };
     if (p?.type === 'ClusterFailoverResourcesAdmissionControlPolicy') {
-      out.dasConfig.admissionControlPolicy = { _type: p.type, cpuFailoverResourcesPercent: p.cpuFailoverResourcesPercent, memoryFailoverResourcesPercent: p.memoryFailoverResourcesPercent };
+      out.dasConfig.admissionControlPolicy = {
+        _type: p.type,
+        cpuFailoverResourcesPercent: p.cpuFailoverResourcesPercent,
+        memoryFailoverResourcesPercent: p.memoryFailoverResourcesPercent,
+      };
     }
     if (d.admissionControlEnabled !== undefined) out.dasConfig.admissionControlEnabled = d.admissionControlEnabled;
     if (d.restartPriority !== undefined || d.isolationResponse !== undefined) {
@@ -146,9 +172,14 @@ function fromClusterConfig(c: ClusterConfigInfoEx): NonNullable<ClusterState['co
   const das = c.dasConfig ?? {};
   const p = das.admissionControlPolicy;
   let policy: DasState['admissionControlPolicy'];
-  if (p?._type === 'ClusterFailoverLevelAdmissionControlPolicy') policy = { type: p._type, failoverLevel: p.failoverLevel };
+  if (p?._type === 'ClusterFailoverLevelAdmissionControlPolicy')
+    policy = { type: p._type, failoverLevel: p.failoverLevel };
   else if (p?._type === 'ClusterFailoverResourcesAdmissionControlPolicy') {
-    policy = { type: p._type, cpuFailoverResourcesPercent: p.cpuFailoverResourcesPercent, memoryFailoverResourcesPercent: p.memoryFailoverResourcesPercent };
+    policy = {
+      type: p._type,
+      cpuFailoverResourcesPercent: p.cpuFailoverResourcesPercent,
+      memoryFailoverResourcesPercent: p.memoryFailoverResourcesPercent,
+    };
   } else policy = { type: 'other', ...(p?._type ? { xsiType: p._type } : {}) };
   const drs = c.drsConfig ?? {};
   const dpm = c.dpmConfigInfo ?? {};
@@ -162,13 +193,27 @@ function fromClusterConfig(c: ClusterConfigInfoEx): NonNullable<ClusterState['co
       restartPriority: das.defaultVmSettings?.restartPriority ?? 'medium',
       isolationResponse: das.defaultVmSettings?.isolationResponse ?? 'none',
     },
-    drsConfig: { enabled: drs.enabled ?? false, defaultVmBehavior: (drs.defaultVmBehavior ?? 'fullyAutomated') as 'fullyAutomated', vmotionRate: drs.vmotionRate ?? 3 },
-    dpmConfig: { enabled: dpm.enabled ?? false, defaultDpmBehavior: (dpm.defaultDpmBehavior ?? 'automated') as 'automated', hostPowerActionRate: dpm.hostPowerActionRate ?? 3 },
+    drsConfig: {
+      enabled: drs.enabled ?? false,
+      defaultVmBehavior: (drs.defaultVmBehavior ?? 'fullyAutomated') as 'fullyAutomated',
+      vmotionRate: drs.vmotionRate ?? 3,
+    },
+    dpmConfig: {
+      enabled: dpm.enabled ?? false,
+      defaultDpmBehavior: (dpm.defaultDpmBehavior ?? 'automated') as 'automated',
+      hostPowerActionRate: dpm.hostPowerActionRate ?? 3,
+    },
   };
 }
 
-
-const SERVICE_TYPES: VmkService[] = ['management', 'vmotion', 'vsan', 'faultToleranceLogging', 'vSphereProvisioning', 'vSphereReplication'];
+const SERVICE_TYPES: VmkService[] = [
+  'management',
+  'vmotion',
+  'vsan',
+  'faultToleranceLogging',
+  'vSphereProvisioning',
+  'vSphereReplication',
+];
 
 function arr<T>(v: unknown): T[] {
   return Array.isArray(v) ? (v as T[]) : v === undefined || v === null ? [] : [v as T];
@@ -202,8 +247,12 @@ function toHostState(h: WireHost, advanced: Record<string, unknown> | undefined,
   }
   return {
     refs: {
-      host: h.ref.value, networkSystem: cm.networkSystem?.value, dateTimeSystem: cm.dateTimeSystem?.value, serviceSystem: cm.serviceSystem?.value,
-      virtualNicManager: cm.virtualNicManager?.value, advancedOption: cm.advancedOption?.value,
+      host: h.ref.value,
+      networkSystem: cm.networkSystem?.value,
+      dateTimeSystem: cm.dateTimeSystem?.value,
+      serviceSystem: cm.serviceSystem?.value,
+      virtualNicManager: cm.virtualNicManager?.value,
+      advancedOption: cm.advancedOption?.value,
     },
     name: h.name,
     uuid: h.uuid,
@@ -212,24 +261,44 @@ function toHostState(h: WireHost, advanced: Record<string, unknown> | undefined,
     inMaintenanceMode: h.inMaintenanceMode,
     vmCount: h.vmCount,
     vswitches: h.network.vswitch.map((v) => ({
-      name: v.name, uplinks: arr<string>(v.spec.bridge?.nicDevice), mtu: v.mtu ?? v.spec.mtu ?? 1500, numPorts: v.spec.numPorts,
-      teaming: toTeaming(v.spec.policy) ?? {}, security: toSecurity(v.spec.policy) ?? {},
+      name: v.name,
+      uplinks: arr<string>(v.spec.bridge?.nicDevice),
+      mtu: v.mtu ?? v.spec.mtu ?? 1500,
+      numPorts: v.spec.numPorts,
+      teaming: toTeaming(v.spec.policy) ?? {},
+      security: toSecurity(v.spec.policy) ?? {},
     })),
     portgroups: h.network.portgroup.map((g) => ({
-      name: g.spec.name, vswitch: g.spec.vswitchName, vlanId: g.spec.vlanId, teaming: toTeaming(g.spec.policy), security: toSecurity(g.spec.policy),
+      name: g.spec.name,
+      vswitch: g.spec.vswitchName,
+      vlanId: g.spec.vlanId,
+      teaming: toTeaming(g.spec.policy),
+      security: toSecurity(g.spec.policy),
     })),
     vmknics: h.network.vnic.map((n) => ({
-      device: n.device, portgroup: n.portgroup, dhcp: n.spec.ip?.dhcp ?? false, ipAddress: n.spec.ip?.ipAddress, subnetMask: n.spec.ip?.subnetMask, mtu: n.spec.mtu ?? 1500,
+      device: n.device,
+      portgroup: n.portgroup,
+      dhcp: n.spec.ip?.dhcp ?? false,
+      ipAddress: n.spec.ip?.ipAddress,
+      subnetMask: n.spec.ip?.subnetMask,
+      mtu: n.spec.mtu ?? 1500,
     })),
     services,
     ntpServers: h.ntpServers,
     ntpd: ntpd ? { policy: ntpd.policy, running: ntpd.running } : undefined,
-    dns: { dhcp: dns?.dhcp ?? false, hostName: dns?.hostName ?? '', domainName: dns?.domainName ?? '', servers: dns?.address ?? [], searchDomains: dns?.searchDomain ?? [] },
+    dns: {
+      dhcp: dns?.dhcp ?? false,
+      hostName: dns?.hostName ?? '',
+      domainName: dns?.domainName ?? '',
+      servers: dns?.address ?? [],
+      searchDomains: dns?.searchDomain ?? [],
+    },
     advanced: adv,
   };
 }
 
-const same = (a: MoRef | null | undefined, b: MoRef | null | undefined): boolean => !!a && !!b && a.type === b.type && a.value === b.value;
+const same = (a: MoRef | null | undefined, b: MoRef | null | undefined): boolean =>
+  !!a && !!b && a.type === b.type && a.value === b.value;
 
 /** A datacenter as cached: its MoRef and hostFolder (both immutable for the datacenter's lifetime). */
 interface DatacenterIds {
@@ -267,7 +336,10 @@ export class VsphereVcenter implements VcenterApi {
    * @param client a connected client (owned: {@link close} closes it)
    * @param taskTimeoutMs deadline for awaiting a task (ms)
    */
-  constructor(readonly client: VsphereClient, private readonly taskTimeoutMs: number) {}
+  constructor(
+    readonly client: VsphereClient,
+    private readonly taskTimeoutMs: number,
+  ) {}
 
   private task(t: MoRef, method: string): Promise<unknown> {
     return this.client.waitForTask(t, { method, timeoutMs: this.taskTimeoutMs });
@@ -296,7 +368,12 @@ export class VsphereVcenter implements VcenterApi {
    * @param advancedKeys OptionManager keys the file names; none → no advanced-settings read
    * @throws the client's errors (VsphereFault, VsphereTimeoutError, VsphereNetworkError, …)
    */
-  async readState(datacenterPath: string, clusterName: string, uuids: string[], advancedKeys: string[]): Promise<CurrentState> {
+  async readState(
+    datacenterPath: string,
+    clusterName: string,
+    uuids: string[],
+    advancedKeys: string[],
+  ): Promise<CurrentState> {
     if (uuids.length > 1) return this.readWholeCluster(datacenterPath, clusterName, uuids, advancedKeys);
     try {
       return await this.readFew(datacenterPath, clusterName, uuids, advancedKeys, true);
@@ -308,7 +385,12 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   /** Several hosts: read.readCluster (hosts by traversal), then only what it did not return. */
-  private async readWholeCluster(datacenterPath: string, clusterName: string, uuids: string[], keys: string[]): Promise<CurrentState> {
+  private async readWholeCluster(
+    datacenterPath: string,
+    clusterName: string,
+    uuids: string[],
+    keys: string[],
+  ): Promise<CurrentState> {
     const epoch = ++this.epoch;
     const r = await this.client.read.readCluster(datacenterPath, clusterName);
     const hosts: Record<string, HostState | undefined> = {};
@@ -318,7 +400,8 @@ export class VsphereVcenter implements VcenterApi {
       return { cluster: {}, hosts };
     }
     const cluster: ClusterState = { datacenterRef: r.datacenter.value, hostFolderRef: r.hostFolder?.value };
-    if (!datacenterPath.includes('/')) this.datacenters.set(datacenterPath, { datacenter: r.datacenter, hostFolder: r.hostFolder });
+    if (!datacenterPath.includes('/'))
+      this.datacenters.set(datacenterPath, { datacenter: r.datacenter, hostFolder: r.hostFolder });
     if (r.cluster) {
       cluster.clusterRef = r.cluster.value;
       cluster.config = fromClusterConfig(r.config ?? {});
@@ -339,14 +422,23 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   /** Reads advanced settings (one call for every host not already covered) and maps the hosts. */
-  private async withAdvanced(uuids: string[], byUuid: Map<string, WireHost>, keys: string[], known: Map<string, Record<string, unknown>>): Promise<Record<string, HostState | undefined>> {
+  private async withAdvanced(
+    uuids: string[],
+    byUuid: Map<string, WireHost>,
+    keys: string[],
+    known: Map<string, Record<string, unknown>>,
+  ): Promise<Record<string, HostState | undefined>> {
     const want = uuids.map((u) => byUuid.get(u.toLowerCase())).filter((h): h is WireHost => !!h);
     for (const h of want) {
       this.hostsByUuid.set(h.uuid.toLowerCase(), h.ref);
       if (h.configManager.advancedOption) this.optionManagers.set(h.ref.value, h.configManager.advancedOption);
     }
-    const oms = keys.length ? want.map((h) => h.configManager.advancedOption).filter((m): m is MoRef => !!m && !known.has(m.value)) : [];
-    const adv = oms.length ? await this.client.read.readAdvancedOptions(oms, keys) : new Map<string, Record<string, unknown>>();
+    const oms = keys.length
+      ? want.map((h) => h.configManager.advancedOption).filter((m): m is MoRef => !!m && !known.has(m.value))
+      : [];
+    const adv = oms.length
+      ? await this.client.read.readAdvancedOptions(oms, keys)
+      : new Map<string, Record<string, unknown>>();
     for (const [k, v] of known) adv.set(k, v);
     const hosts: Record<string, HostState | undefined> = {};
     for (const u of uuids) {
@@ -362,7 +454,13 @@ export class VsphereVcenter implements VcenterApi {
    * RetrievePropertiesEx; identities from the cache when `warm` (verified in the same call, else
    * {@link StaleIdentity}).
    */
-  private async readFew(datacenterPath: string, clusterName: string, uuids: string[], keys: string[], warm: boolean): Promise<CurrentState> {
+  private async readFew(
+    datacenterPath: string,
+    clusterName: string,
+    uuids: string[],
+    keys: string[],
+    warm: boolean,
+  ): Promise<CurrentState> {
     const epoch = ++this.epoch;
     const c = this.client;
     const hosts: Record<string, HostState | undefined> = {};
@@ -386,10 +484,12 @@ export class VsphereVcenter implements VcenterApi {
     const hostRefs = new Map<string, MoRef>();
     for (const u of uuids) {
       const cached = warm ? this.hostsByUuid.get(u.toLowerCase()) : undefined;
-      const ref = cached ?? await c.ops.FindByUuid(u, dc);
+      const ref = cached ?? (await c.ops.FindByUuid(u, dc));
       if (ref) hostRefs.set(u.toLowerCase(), ref);
     }
-    const oms = keys.length ? [...hostRefs.values()].map((h) => this.optionManagers.get(h.value)).filter((m): m is MoRef => !!m) : [];
+    const oms = keys.length
+      ? [...hostRefs.values()].map((h) => this.optionManagers.get(h.value)).filter((m): m is MoRef => !!m)
+      : [];
     const propSet: PropertySpec[] = [{ type: 'Datacenter', pathSet: ['name', 'parent', 'hostFolder'] }];
     const objectSet: ObjectSpec[] = [{ obj: dc }];
     if (cl) {
@@ -407,7 +507,10 @@ export class VsphereVcenter implements VcenterApi {
     const objects: ObjectContent[] = await retrieveAll(c, [{ propSet, objectSet }]);
     const dcProps = objects.find((o) => same(o.obj, dc))?.props;
     if (!dcProps) throw new StaleIdentity(`datacenter ${dc.value} returned nothing`);
-    if (cachedDc && (dcProps['name'] !== datacenterPath || !same(dcProps['parent'] as MoRef, c.serviceContent.rootFolder))) {
+    if (
+      cachedDc &&
+      (dcProps['name'] !== datacenterPath || !same(dcProps['parent'] as MoRef, c.serviceContent.rootFolder))
+    ) {
       throw new StaleIdentity(`datacenter ${dc.value} is no longer ${datacenterPath}`);
     }
     const hostFolder = (dcProps['hostFolder'] as MoRef | undefined) ?? null;
@@ -416,7 +519,10 @@ export class VsphereVcenter implements VcenterApi {
     if (cl) {
       const clProps = objects.find((o) => same(o.obj, cl))?.props;
       if (!clProps) throw new StaleIdentity(`cluster ${cl.value} returned nothing`);
-      if (cachedCluster && (clProps['name'] !== escapePathSegment(clusterName) || !same(clProps['parent'] as MoRef, hostFolder))) {
+      if (
+        cachedCluster &&
+        (clProps['name'] !== escapePathSegment(clusterName) || !same(clProps['parent'] as MoRef, hostFolder))
+      ) {
         throw new StaleIdentity(`cluster ${cl.value} is no longer ${datacenterPath}/host/${clusterName}`);
       }
       cluster.clusterRef = cl.value;
@@ -431,7 +537,8 @@ export class VsphereVcenter implements VcenterApi {
       if (o.obj.type !== 'HostSystem') continue;
       const h = hostStateFrom(o);
       const asked = [...hostRefs].find(([, r]) => same(r, o.obj))?.[0];
-      if (asked && h.uuid.toLowerCase() !== asked) throw new StaleIdentity(`host ${o.obj.value} no longer has UUID ${asked}`);
+      if (asked && h.uuid.toLowerCase() !== asked)
+        throw new StaleIdentity(`host ${o.obj.value} no longer has UUID ${asked}`);
       if (asked) byUuid.set(asked, h);
     }
     if (byUuid.size !== hostRefs.size) throw new StaleIdentity('a host returned nothing');
@@ -446,7 +553,10 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async findHostByUuid(datacenterRef: string | undefined, uuid: string): Promise<string | undefined> {
-    const r = await this.client.ops.FindByUuid(uuid, datacenterRef ? { type: 'Datacenter', value: datacenterRef } : undefined);
+    const r = await this.client.ops.FindByUuid(
+      uuid,
+      datacenterRef ? { type: 'Datacenter', value: datacenterRef } : undefined,
+    );
     if (r) this.hostsByUuid.set(uuid.toLowerCase(), r);
     return r?.value;
   }
@@ -461,10 +571,15 @@ export class VsphereVcenter implements VcenterApi {
     let host: WireHost | undefined;
     const known = new Map<string, Record<string, unknown>>();
     if (om) {
-      const objects = await retrieveAll(this.client, [{
-        propSet: [{ type: 'HostSystem', pathSet: HOST_PATHS }, { type: 'OptionManager', pathSet: ['setting'] }],
-        objectSet: [{ obj: ref }, { obj: om }],
-      }]);
+      const objects = await retrieveAll(this.client, [
+        {
+          propSet: [
+            { type: 'HostSystem', pathSet: HOST_PATHS },
+            { type: 'OptionManager', pathSet: ['setting'] },
+          ],
+          objectSet: [{ obj: ref }, { obj: om }],
+        },
+      ]);
       for (const o of objects) {
         if (o.obj.type === 'HostSystem') host = hostStateFrom(o);
         else if (o.obj.type === 'OptionManager') known.set(o.obj.value, settingOf(o.props, advancedKeys));
@@ -472,7 +587,13 @@ export class VsphereVcenter implements VcenterApi {
     } else {
       [host] = await this.client.read.readHosts([ref]);
     }
-    if (!host) throw new ManagedObjectNotFound('ManagedObjectNotFound', `HostSystem ${hostRef} returned no properties`, { obj: ref }, 'RetrievePropertiesEx');
+    if (!host)
+      throw new ManagedObjectNotFound(
+        'ManagedObjectNotFound',
+        `HostSystem ${hostRef} returned no properties`,
+        { obj: ref },
+        'RetrievePropertiesEx',
+      );
     const uuid = host.uuid.toLowerCase();
     return (await this.withAdvanced([uuid], new Map([[uuid, host]]), advancedKeys, known))[uuid]!;
   }
@@ -481,13 +602,24 @@ export class VsphereVcenter implements VcenterApi {
    * Lets one creation per (folder, name) reach vCenter (see the module docstring); others wait for
    * it and get DuplicateName, as vCenter would answer them.
    */
-  private async createOnce(folder: MoRef, name: string, method: string, create: () => Promise<MoRef>, known?: (obj: MoRef) => void): Promise<string> {
+  private async createOnce(
+    folder: MoRef,
+    name: string,
+    method: string,
+    create: () => Promise<MoRef>,
+    known?: (obj: MoRef) => void,
+  ): Promise<string> {
     const key = `${folder.value}\n${name}`;
     const earlier = this.creations.get(key);
     if (earlier) {
       const obj = await earlier.promise;
       known?.(obj);
-      throw new DuplicateName('DuplicateName', `${name} was already created by a concurrent job on this connection (answered without a call)`, { name, object: obj }, method);
+      throw new DuplicateName(
+        'DuplicateName',
+        `${name} was already created by a concurrent job on this connection (answered without a call)`,
+        { name, object: obj },
+        method,
+      );
     }
     const entry: Creation = { promise: create() };
     this.creations.set(key, entry);
@@ -529,7 +661,10 @@ export class VsphereVcenter implements VcenterApi {
           found = await this.client.ops.FindByInventoryPath(at);
         }
       }
-      if (!found || found.type !== 'Folder') throw new Error(`inventory path ${at} (parent of a datacenter) is ${found ? `a ${found.type}, not a folder` : 'missing'}`);
+      if (!found || found.type !== 'Folder')
+        throw new Error(
+          `inventory path ${at} (parent of a datacenter) is ${found ? `a ${found.type}, not a folder` : 'missing'}`,
+        );
       parent = found;
     }
     return parent;
@@ -545,7 +680,13 @@ export class VsphereVcenter implements VcenterApi {
         if (dc.hostFolder?.value === hostFolderRef) this.clusters.set(`${dc.datacenter.value}\n${name}`, obj);
       }
     };
-    return this.createOnce(folder, name, 'CreateClusterEx', () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)), known);
+    return this.createOnce(
+      folder,
+      name,
+      'CreateClusterEx',
+      () => this.client.ops.CreateClusterEx(folder, name, toClusterSpec(spec)),
+      known,
+    );
   }
 
   async reconfigureComputeResource(clusterRef: string, spec: ClusterSpec, modify: boolean): Promise<void> {
@@ -553,7 +694,11 @@ export class VsphereVcenter implements VcenterApi {
     const inFlight = this.reconfigures.get(key);
     if (inFlight) return inFlight;
     const p = (async () => {
-      const t = await this.client.ops.ReconfigureComputeResource_Task({ type: 'ClusterComputeResource', value: clusterRef }, toClusterSpec(spec), modify);
+      const t = await this.client.ops.ReconfigureComputeResource_Task(
+        { type: 'ClusterComputeResource', value: clusterRef },
+        toClusterSpec(spec),
+        modify,
+      );
       await this.task(t, 'ReconfigureComputeResource_Task');
     })();
     this.reconfigures.set(key, p);
@@ -565,19 +710,32 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async addHost(clusterRef: string, spec: HostConnectArgs, asConnected: boolean): Promise<string> {
-    const t = await this.client.ops.AddHost_Task({ type: 'ClusterComputeResource', value: clusterRef }, {
-      hostName: spec.hostName, userName: spec.userName, password: spec.password, force: false,
-      ...(spec.sslThumbprint ? { sslThumbprint: spec.sslThumbprint } : {}),
-    }, asConnected);
+    const t = await this.client.ops.AddHost_Task(
+      { type: 'ClusterComputeResource', value: clusterRef },
+      {
+        hostName: spec.hostName,
+        userName: spec.userName,
+        password: spec.password,
+        force: false,
+        ...(spec.sslThumbprint ? { sslThumbprint: spec.sslThumbprint } : {}),
+      },
+      asConnected,
+    );
     return ((await this.task(t, 'AddHost_Task')) as MoRef).value;
   }
 
   async enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
-    await this.task(await this.client.ops.EnterMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS), 'EnterMaintenanceMode_Task');
+    await this.task(
+      await this.client.ops.EnterMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS),
+      'EnterMaintenanceMode_Task',
+    );
   }
 
   async exitMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
-    await this.task(await this.client.ops.ExitMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS), 'ExitMaintenanceMode_Task');
+    await this.task(
+      await this.client.ops.ExitMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS),
+      'ExitMaintenanceMode_Task',
+    );
   }
 
   async addVirtualSwitch(ns: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void> {
@@ -585,7 +743,11 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async updateVirtualSwitch(ns: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void> {
-    await this.client.ops.UpdateVirtualSwitch({ type: 'HostNetworkSystem', value: ns }, vswitchName, toVswitchSpec(spec));
+    await this.client.ops.UpdateVirtualSwitch(
+      { type: 'HostNetworkSystem', value: ns },
+      vswitchName,
+      toVswitchSpec(spec),
+    );
   }
 
   private pg(p: PortgroupSpecArgs) {
@@ -601,7 +763,10 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   private vnic(n: VnicSpecArgs) {
-    return { ip: n.dhcp ? { dhcp: true } : { dhcp: false, ipAddress: n.ipAddress, subnetMask: n.subnetMask }, mtu: n.mtu };
+    return {
+      ip: n.dhcp ? { dhcp: true } : { dhcp: false, ipAddress: n.ipAddress, subnetMask: n.subnetMask },
+      mtu: n.mtu,
+    };
   }
 
   async addVirtualNic(ns: string, portgroup: string, nic: VnicSpecArgs): Promise<string> {
@@ -621,7 +786,10 @@ export class VsphereVcenter implements VcenterApi {
   }
 
   async updateDateTimeConfig(dts: string, ntpServers: string[]): Promise<void> {
-    await this.client.ops.UpdateDateTimeConfig({ type: 'HostDateTimeSystem', value: dts }, { ntpConfig: { server: ntpServers } });
+    await this.client.ops.UpdateDateTimeConfig(
+      { type: 'HostDateTimeSystem', value: dts },
+      { ntpConfig: { server: ntpServers } },
+    );
   }
 
   async updateServicePolicy(ss: string, id: string, policy: string): Promise<void> {
@@ -632,14 +800,28 @@ export class VsphereVcenter implements VcenterApi {
     await this.client.ops.StartService({ type: 'HostServiceSystem', value: ss }, id);
   }
 
-  async updateDnsConfig(ns: string, dns: { dhcp: boolean; hostName: string; domainName: string; servers: string[]; searchDomains: string[] }): Promise<void> {
+  async updateDnsConfig(
+    ns: string,
+    dns: { dhcp: boolean; hostName: string; domainName: string; servers: string[]; searchDomains: string[] },
+  ): Promise<void> {
     await this.client.ops.UpdateDnsConfig({ type: 'HostNetworkSystem', value: ns }, {
-      _type: 'HostDnsConfig', dhcp: dns.dhcp, hostName: dns.hostName, domainName: dns.domainName, address: dns.servers, searchDomain: dns.searchDomains,
+      _type: 'HostDnsConfig',
+      dhcp: dns.dhcp,
+      hostName: dns.hostName,
+      domainName: dns.domainName,
+      address: dns.servers,
+      searchDomain: dns.searchDomains,
     } as Parameters<VsphereClient['ops']['UpdateDnsConfig']>[1]);
   }
 
-  async updateOptions(om: string, changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[]): Promise<void> {
-    await this.client.ops.UpdateOptions({ type: 'OptionManager', value: om }, changed.map((o) => ({ key: o.key, value: { xsdType: `xsd:${o.type}`, value: o.value } })));
+  async updateOptions(
+    om: string,
+    changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[],
+  ): Promise<void> {
+    await this.client.ops.UpdateOptions(
+      { type: 'OptionManager', value: om },
+      changed.map((o) => ({ key: o.key, value: { xsdType: `xsd:${o.type}`, value: o.value } })),
+    );
   }
 
   /** The client's per-method counters (Login and reads included), split into reads and mutating calls. */
@@ -666,14 +848,26 @@ export class VsphereVcenter implements VcenterApi {
  * @param maxConcurrent concurrent HTTP requests (default: the client's, 2 × max-sessions)
  * @throws Error for an unreadable secret; InvalidLogin, ThumbprintMismatchError, VsphereNetworkError, … from connect
  */
-export async function connectVcenter(vc: VcenterConfig, log: Logger, env: NodeJS.ProcessEnv = process.env, maxConcurrent?: number): Promise<VsphereVcenter> {
+export async function connectVcenter(
+  vc: VcenterConfig,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  maxConcurrent?: number,
+): Promise<VsphereVcenter> {
   const password = readSecret(vc, `vcenters[${vc.name}]`, env);
-  const client = await VsphereClient.connect(vc, password, { logger: log, ...(maxConcurrent ? { maxConcurrentRequests: maxConcurrent } : {}) });
+  const client = await VsphereClient.connect(vc, password, {
+    logger: log,
+    ...(maxConcurrent ? { maxConcurrentRequests: maxConcurrent } : {}),
+  });
   return new VsphereVcenter(client, Math.max(vc['timeout-ms'] * 10, 60_000));
 }
 
 /** A {@link VcenterConnector} over the `vcenters:` list. */
-export function vcenterConnector(vcenters: VcenterConfig[], log: Logger, env: NodeJS.ProcessEnv = process.env): VcenterConnector {
+export function vcenterConnector(
+  vcenters: VcenterConfig[],
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): VcenterConnector {
   return async (name) => {
     const vc = vcenters.find((v) => v.name === name);
     if (!vc) throw new Error(`vCenter "${name}" is not configured (vcenters: in statelesx.yaml)`);

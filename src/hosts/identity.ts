@@ -11,7 +11,11 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** Lower-case dashed UUID, or null when the text is not a UUID (32 hex digits, dashes optional). */
 export function normalizeUuid(text: string): string | null {
-  const hex = text.trim().toLowerCase().replace(/^\{|\}$/g, '').replace(/-/g, '');
+  const hex = text
+    .trim()
+    .toLowerCase()
+    .replace(/^\{|\}$/g, '')
+    .replace(/-/g, '');
   if (!/^[0-9a-f]{32}$/.test(hex)) return null;
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
@@ -54,7 +58,10 @@ export function uuidFromClientGuidOption(data: Uint8Array): string | null {
 
 /** `aa:bb:cc:dd:ee:ff` from any of `AA-BB-..`, `aabb.ccdd.eeff`, `aabbccddeeff`, or null. */
 export function normalizeMac(text: string): string | null {
-  const hex = text.trim().toLowerCase().replace(/[^0-9a-f]/g, '');
+  const hex = text
+    .trim()
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, '');
   if (hex.length !== 12 || !/^[0-9a-f:.\-\s]+$/i.test(text.trim())) return null;
   return hex.match(/../g)!.join(':');
 }

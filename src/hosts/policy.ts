@@ -96,7 +96,11 @@ export interface ResolvedHost {
 
 /** Why an image was chosen. */
 export type ImageReason =
-  | 'host-pin' | 'cluster-member-pin' | 'cluster-default' | 'global-default' | 'unknown-host-default'
+  | 'host-pin'
+  | 'cluster-member-pin'
+  | 'cluster-default'
+  | 'global-default'
+  | 'unknown-host-default'
   /** Not chosen by the policy: the loader asked for this image's own file (a menu choice, an old pin). */
   | 'requested-image';
 
@@ -117,7 +121,14 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
       const record = inputs.hosts.get(c);
       const membership = inputs.clusters(c);
       if (record || membership) {
-        return { uuid: c, mac, known: isKnown(record, membership), matchedBy: 'uuid', ...(record ? { record } : {}), ...(membership ? { membership } : {}) };
+        return {
+          uuid: c,
+          mac,
+          known: isKnown(record, membership),
+          matchedBy: 'uuid',
+          ...(record ? { record } : {}),
+          ...(membership ? { membership } : {}),
+        };
       }
     }
   }
@@ -128,11 +139,20 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
       const record = inputs.hosts.get(declared);
       return { uuid: declared, mac, known: true, matchedBy: 'mac', ...(record ? { record } : {}), membership };
     }
-    const byMac = [...inputs.hosts.findByMac(mac)].sort((a, b) => b.lastSeen - a.lastSeen || a.uuid.localeCompare(b.uuid));
+    const byMac = [...inputs.hosts.findByMac(mac)].sort(
+      (a, b) => b.lastSeen - a.lastSeen || a.uuid.localeCompare(b.uuid),
+    );
     const record = byMac[0];
     if (record) {
       const membership = inputs.clusters(record.uuid);
-      return { uuid: record.uuid, mac, known: isKnown(record, membership), matchedBy: 'mac', record, ...(membership ? { membership } : {}) };
+      return {
+        uuid: record.uuid,
+        mac,
+        known: isKnown(record, membership),
+        matchedBy: 'mac',
+        record,
+        ...(membership ? { membership } : {}),
+      };
     }
   }
   // Unknown: keep the UUID in SMBIOS form for the boot history and any token (wire-order
@@ -145,10 +165,14 @@ export function resolveHost(q: HostQuery, inputs: Pick<PolicyInputs, 'hosts' | '
 function uuidCandidates(uuid: string, order: NonNullable<HostQuery['uuidOrder']>): string[] {
   const swapped = swapUuidByteOrder(uuid);
   switch (order) {
-    case 'smbios': return [uuid];
-    case 'wire': return [swapped];
-    case 'wire-or-smbios': return [swapped, uuid];
-    case 'either': return [uuid, swapped];
+    case 'smbios':
+      return [uuid];
+    case 'wire':
+      return [swapped];
+    case 'wire-or-smbios':
+      return [swapped, uuid];
+    case 'either':
+      return [uuid, swapped];
   }
 }
 
@@ -179,18 +203,41 @@ export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
       problems.push(`${field}: image "${name}" does not exist`);
       return { host, firmware, problems, action: 'local', reason: `${field} names missing image "${name}"` };
     }
-    return { host, firmware, problems, action: 'boot', image, reason, cluster: m?.cluster ?? host.record?.cluster ?? null, stateful: !!m?.stateful };
+    return {
+      host,
+      firmware,
+      problems,
+      action: 'boot',
+      image,
+      reason,
+      cluster: m?.cluster ?? host.record?.cluster ?? null,
+      stateful: !!m?.stateful,
+    };
   }
   return unknownHostDecision(host, firmware, problems, inputs);
 }
 
-function unknownHostDecision(host: ResolvedHost, firmware: Firmware, problems: string[], inputs: PolicyInputs): BootDecision {
+function unknownHostDecision(
+  host: ResolvedHost,
+  firmware: Firmware,
+  problems: string[],
+  inputs: PolicyInputs,
+): BootDecision {
   const def = inputs.defaultImage ? inputs.images.get(inputs.defaultImage) : undefined;
   if (inputs.defaultImage && !def) problems.push(`boot.default-image: image "${inputs.defaultImage}" does not exist`);
   const mode = host.known ? 'menu' : inputs.unknownHosts;
   if (mode === 'local') return { host, firmware, problems, action: 'local', reason: 'boot.unknown-hosts is "local"' };
   if (mode === 'default-image' && def) {
-    return { host, firmware, problems, action: 'boot', image: def, reason: 'unknown-host-default', cluster: null, stateful: false };
+    return {
+      host,
+      firmware,
+      problems,
+      action: 'boot',
+      image: def,
+      reason: 'unknown-host-default',
+      cluster: null,
+      stateful: false,
+    };
   }
   const images = [...inputs.images.values()].sort((a, b) => a.name.localeCompare(b.name));
   if (images.length === 0) return { host, firmware, problems, action: 'local', reason: 'no images' };
@@ -204,7 +251,9 @@ function unknownHostDecision(host: ResolvedHost, firmware: Firmware, problems: s
  * `byMac` maps a member's `mac=` to its UUID. When a UUID or MAC appears in several
  * clusters the first (by file order) wins.
  */
-export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts' | 'boot'>>): ClusterLookup & { byMac: (mac: string) => string | undefined } {
+export function clusterLookupFrom(
+  clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts' | 'boot'>>,
+): ClusterLookup & { byMac: (mac: string) => string | undefined } {
   const byUuid = new Map<string, ClusterMembership>();
   const macs = new Map<string, string>();
   for (const c of clusters) {
@@ -212,7 +261,9 @@ export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, '
       const u = normalizeUuid(h.uuid);
       if (!u || byUuid.has(u)) continue;
       byUuid.set(u, {
-        cluster: c.name, ...(h.image ? { image: h.image } : {}), ...(c.image ? { defaultImage: c.image } : {}),
+        cluster: c.name,
+        ...(h.image ? { image: h.image } : {}),
+        ...(c.image ? { defaultImage: c.image } : {}),
         ...(memberBootMode(c, h) === 'stateful' ? { stateful: true } : {}),
       });
       const m = h.mac ? normalizeMac(h.mac) : null;
@@ -223,7 +274,10 @@ export function clusterLookupFrom(clusters: ReadonlyArray<Pick<DesiredCluster, '
 }
 
 /** Who pins `image` in cluster files: `cluster <name>` (default image) and `cluster <name> member <uuid>`. */
-export function clusterImagePins(clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>, image: string): string[] {
+export function clusterImagePins(
+  clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts'>>,
+  image: string,
+): string[] {
   const out: string[] = [];
   for (const c of clusters) {
     if (c.image === image) out.push(`cluster ${c.name} (default image)`);

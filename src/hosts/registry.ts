@@ -114,8 +114,11 @@ export type HostMatch =
  * connection. result: ok | unregistered | refused (parsed, recorded) | rejected (bad input or
  * limits, not stored). reason: '' for ok/unregistered.
  */
-export const phoneHomesTotal = counter('phone_homes_total', 'Phone-home messages by transport, result and reason',
-  ['transport', 'result', 'reason'] as const);
+export const phoneHomesTotal = counter('phone_homes_total', 'Phone-home messages by transport, result and reason', [
+  'transport',
+  'result',
+  'reason',
+] as const);
 
 /** `::ffff:10.0.0.5` → `10.0.0.5`; other addresses unchanged. */
 export function normalizeAddress(address: string | undefined): string {
@@ -164,13 +167,27 @@ export class HostRegistry {
   }
 
   /** {@link identify}, plus the store rows it read for each byte order (reused, not re-read). */
-  private lookup(uuid: { smbios: string; wire: string }): { match: HostMatch | undefined; smbiosRow?: HostRecord | undefined; wireRow?: HostRecord | undefined } {
+  private lookup(uuid: { smbios: string; wire: string }): {
+    match: HostMatch | undefined;
+    smbiosRow?: HostRecord | undefined;
+    wireRow?: HostRecord | undefined;
+  } {
     for (const u of [uuid.smbios, uuid.wire]) {
       const d = this.opts.declared(u);
-      if (d) return { match: { source: 'cluster-file', uuid: u, cluster: d.cluster, fqdn: d.fqdn, managementAddress: d.managementAddress } };
+      if (d)
+        return {
+          match: {
+            source: 'cluster-file',
+            uuid: u,
+            cluster: d.cluster,
+            fqdn: d.fqdn,
+            managementAddress: d.managementAddress,
+          },
+        };
     }
     const smbiosRow = this.opts.hosts.get(uuid.smbios);
-    if (smbiosRow?.cluster) return { match: { source: 'store', uuid: uuid.smbios, cluster: smbiosRow.cluster }, smbiosRow };
+    if (smbiosRow?.cluster)
+      return { match: { source: 'store', uuid: uuid.smbios, cluster: smbiosRow.cluster }, smbiosRow };
     const wireRow = this.opts.hosts.get(uuid.wire);
     if (wireRow?.cluster) return { match: { source: 'store', uuid: uuid.wire, cluster: wireRow.cluster }, wireRow };
     return { match: undefined, smbiosRow, wireRow };
@@ -199,14 +216,24 @@ export class HostRegistry {
       outcome = this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
     }
     this.opts.phoneHomes.record({
-      at, address: req.address, transport: req.transport, hostUuid: outcome.hostUuid, hostname: claim.hostname ?? null,
-      result: outcome.result, reason: outcome.result === 'refused' ? outcome.reason : null,
+      at,
+      address: req.address,
+      transport: req.transport,
+      hostUuid: outcome.hostUuid,
+      hostname: claim.hostname ?? null,
+      result: outcome.result,
+      reason: outcome.result === 'refused' ? outcome.reason : null,
       jobId: outcome.result === 'ok' ? outcome.jobId : null,
     });
-    phoneHomesTotal.inc({ transport: req.transport, result: outcome.result, reason: outcome.result === 'refused' ? outcome.reason : '' });
+    phoneHomesTotal.inc({
+      transport: req.transport,
+      result: outcome.result,
+      reason: outcome.result === 'refused' ? outcome.reason : '',
+    });
     const fields = { host: outcome.hostUuid, hostname: claim.hostname, form: claim.form, result: outcome.result };
     if (outcome.result === 'refused') log.warn({ ...fields, reason: outcome.reason }, 'phone-home refused');
-    else if (outcome.result === 'ok') log.info({ ...fields, cluster: outcome.cluster, job: outcome.jobId }, 'phone-home: configure job queued');
+    else if (outcome.result === 'ok')
+      log.info({ ...fields, cluster: outcome.cluster, job: outcome.jobId }, 'phone-home: configure job queued');
     else log.info(fields, 'phone-home from unregistered host');
     return outcome;
   }
@@ -224,17 +251,25 @@ export class HostRegistry {
     } else {
       const expected = this.expectedAddresses(match, at);
       if (expected.size > 0 && !expected.has(req.address)) {
-        log.warn({ host: match.uuid, expected: [...expected], address: req.address }, 'legacy phone-home from an unexpected address');
+        log.warn(
+          { host: match.uuid, expected: [...expected], address: req.address },
+          'legacy phone-home from an unexpected address',
+        );
         return refuse('address-mismatch');
       }
       verified = expected.size > 0 ? 'address' : 'none';
-      if (verified === 'none') log.warn({ host: match.uuid }, 'legacy phone-home accepted unverified: no lease or expected address known for this host');
+      if (verified === 'none')
+        log.warn(
+          { host: match.uuid },
+          'legacy phone-home accepted unverified: no lease or expected address known for this host',
+        );
     }
     this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
-      const enqueue = () => this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
+      const enqueue = () =>
+        this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
       job = this.opts.transaction ? this.opts.transaction(enqueue) : enqueue();
     } catch (e) {
       log.error({ err: e, host: match.uuid }, 'could not queue the configure job');
@@ -287,10 +322,18 @@ export class HostRegistry {
   }
 
   /** Upserts the host row with the claim's fields and evidence (repeats update, never duplicate). */
-  private sight(uuid: string, req: PhoneHomeRequest, at: number, newState: 'registered' | 'unregistered',
-    extra: Record<string, unknown>, cur: HostRecord | undefined = this.opts.hosts.get(uuid)): HostRecord {
+  private sight(
+    uuid: string,
+    req: PhoneHomeRequest,
+    at: number,
+    newState: 'registered' | 'unregistered',
+    extra: Record<string, unknown>,
+    cur: HostRecord | undefined = this.opts.hosts.get(uuid),
+  ): HostRecord {
     const { claim } = req;
-    const prev = Array.isArray(cur?.evidence['addresses']) ? (cur.evidence['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string') : [];
+    const prev = Array.isArray(cur?.evidence['addresses'])
+      ? (cur.evidence['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string')
+      : [];
     const addresses = [...prev.filter((a) => a !== req.address), req.address].slice(-MAX_EVIDENCE_ADDRESSES);
     const evidence: Record<string, unknown> = {
       ...extra,
@@ -300,15 +343,24 @@ export class HostRegistry {
     };
     if (claim.version !== undefined) evidence['initiatorVersion'] = claim.version;
     if (claim.macs.length > 0) {
-      const prevMacs = Array.isArray(cur?.evidence['claimedMacs']) ? (cur.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+      const prevMacs = Array.isArray(cur?.evidence['claimedMacs'])
+        ? (cur.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string')
+        : [];
       evidence['claimedMacs'] = [...new Set([...prevMacs, ...claim.macs])].slice(-MAX_MACS_KEPT);
     }
     // Claimed MACs join the host's MAC list (which the legacy address check trusts) only once the
     // host is known and the message authenticated; for unregistered hosts they stay evidence.
     const trusted = newState === 'registered' ? claim.macs : [];
     const base: HostSighting = {
-      uuid, at, address: req.address, hostname: claim.hostname, serial: claim.serial, vendor: claim.vendor,
-      model: claim.model, mac: trusted[0], evidence,
+      uuid,
+      at,
+      address: req.address,
+      hostname: claim.hostname,
+      serial: claim.serial,
+      vendor: claim.vendor,
+      model: claim.model,
+      mac: trusted[0],
+      evidence,
     };
     let rec = this.opts.hosts.upsertSighting(base, newState);
     for (const mac of trusted.slice(1)) rec = this.opts.hosts.upsertSighting({ uuid, at, mac }, newState);

@@ -24,8 +24,7 @@ export const TOKEN_KERNEL_ARG = 'statelesx.token';
 export const MAX_UNUSED_TOKENS_PER_HOST = 16;
 
 export type TokenCheck =
-  | { ok: true; hostUuid: string }
-  | { ok: false; reason: 'missing' | 'unknown' | 'expired' | 'replayed' | 'other-host' };
+  { ok: true; hostUuid: string } | { ok: false; reason: 'missing' | 'unknown' | 'expired' | 'replayed' | 'other-host' };
 
 function hash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -37,8 +36,11 @@ export class BootTokens {
    * @param ttlMs how long a token stays valid after issue, in milliseconds
    * @param keepPerHost unused (and used) tokens kept per host, default {@link MAX_UNUSED_TOKENS_PER_HOST}
    */
-  constructor(private readonly repo: TokenRepo, private readonly ttlMs: number,
-    private readonly keepPerHost = MAX_UNUSED_TOKENS_PER_HOST) {}
+  constructor(
+    private readonly repo: TokenRepo,
+    private readonly ttlMs: number,
+    private readonly keepPerHost = MAX_UNUSED_TOKENS_PER_HOST,
+  ) {}
 
   /**
    * Issues a new token for `hostUuid` (SMBIOS form): 22 base64url characters, 128 random bits.
@@ -47,7 +49,10 @@ export class BootTokens {
    */
   issue(hostUuid: string, now = Date.now()): string {
     const token = randomBytes(16).toString('base64url');
-    this.repo.insertBounded({ tokenHash: hash(token), hostUuid, createdAt: now, expiresAt: now + this.ttlMs }, this.keepPerHost);
+    this.repo.insertBounded(
+      { tokenHash: hash(token), hostUuid, createdAt: now, expiresAt: now + this.ttlMs },
+      this.keepPerHost,
+    );
     return token;
   }
 

@@ -6,7 +6,11 @@
 /** A listener that could not bind; `message` names protocol, address, port and what to do. */
 export class BindError extends Error {
   override name = 'BindError';
-  constructor(message: string, readonly code: string | undefined, readonly port: number) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly port: number,
+  ) {
     super(message);
   }
 }
@@ -27,11 +31,21 @@ export function toBindError(err: unknown, what: string, address: string, port: n
       return new BindError(
         `${where}: permission denied. Ports below 1024 need root or CAP_NET_BIND_SERVICE ` +
           `(sudo setcap cap_net_bind_service=+ep "$(command -v node)"), or choose another port with ${flag}.`,
-        e.code, port);
+        e.code,
+        port,
+      );
     case 'EADDRINUSE':
-      return new BindError(`${where}: the port is already in use (another server? check with 'ss -lnp | grep :${port}'); stop it or choose another port with ${flag}.`, e.code, port);
+      return new BindError(
+        `${where}: the port is already in use (another server? check with 'ss -lnp | grep :${port}'); stop it or choose another port with ${flag}.`,
+        e.code,
+        port,
+      );
     case 'EADDRNOTAVAIL':
-      return new BindError(`${where}: the address is not on this machine; fix --listen-address or --interface.`, e.code, port);
+      return new BindError(
+        `${where}: the address is not on this machine; fix --listen-address or --interface.`,
+        e.code,
+        port,
+      );
     default:
       return new BindError(`${where}: ${e.message}`, e.code, port);
   }

@@ -25,7 +25,12 @@ export interface PhoneHomePluginOptions {
 }
 
 const text256 = { type: 'string', maxLength: 256 } as const;
-const macs = { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'array', maxItems: 16, items: { type: 'string', maxLength: 64 } }] } as const;
+const macs = {
+  anyOf: [
+    { type: 'string', maxLength: 64 },
+    { type: 'array', maxItems: 16, items: { type: 'string', maxLength: 64 } },
+  ],
+} as const;
 
 /** JSON Schema of the POST body (also used for the GET query string). */
 export const phoneHomeBodySchema = {
@@ -54,11 +59,15 @@ export const phoneHomeResultSchema = {
   type: 'object',
   required: ['result'],
   additionalProperties: false,
-  description: '`ok`: the host is known and a configure-host job is queued (or already active); `unregistered`: recorded, waiting for a cluster file',
+  description:
+    '`ok`: the host is known and a configure-host job is queued (or already active); `unregistered`: recorded, waiting for a cluster file',
   properties: {
     result: { type: 'string', enum: ['ok', 'unregistered'] },
     jobId: { type: 'string', description: 'the configure-host job (result ok only)' },
-    existingJob: { type: 'boolean', description: 'true when a queued or running job of this host was returned instead of a new one' },
+    existingJob: {
+      type: 'boolean',
+      description: 'true when a queued or running job of this host was returned instead of a new one',
+    },
   },
 } as const;
 
@@ -73,12 +82,16 @@ export const phoneHomeProblemSchema = {
     title: { type: 'string' },
     status: { type: 'integer', enum: [400, 403] },
     detail: { type: 'string' },
-    reason: { type: 'string', description: '403: the refusal (token-missing, token-invalid, ...); 400: schema or the parser\'s reason (bad-uuid, bad-mac, ...)' },
+    reason: {
+      type: 'string',
+      description:
+        "403: the refusal (token-missing, token-invalid, ...); 400: schema or the parser's reason (bad-uuid, bad-mac, ...)",
+    },
   },
 } as const;
 
 /** The GET answer: a text line (`OK <job-id>`, `UNREGISTERED`, `ERR <reason>`) or, with format=ipxe, an iPXE script. */
-const textAnswer = (description: string) => ({ type: 'string', description } as const);
+const textAnswer = (description: string) => ({ type: 'string', description }) as const;
 
 type Query = PhoneHomeFields & { format?: 'text' | 'ipxe' };
 
@@ -95,10 +108,23 @@ function clean(fields: Record<string, unknown>): PhoneHomeFields {
   return out as unknown as PhoneHomeFields;
 }
 
-function problem(reply: FastifyReply, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
-  return reply.code(status).type('application/problem+json').send({
-    type: status === 403 ? 'forbidden' : 'validation-error', title, status, detail, ...extra,
-  });
+function problem(
+  reply: FastifyReply,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+) {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({
+      type: status === 403 ? 'forbidden' : 'validation-error',
+      title,
+      status,
+      detail,
+      ...extra,
+    });
 }
 
 function ipxeScript(o: PhoneHomeOutcome | { result: 'rejected'; reason: string }): string {
@@ -116,7 +142,11 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
   /** Validates, hands to the registry; returns the outcome or the rejection reason/detail. */
   const run = (request: FastifyRequest, fields: Record<string, unknown>, validationError: Error | undefined) => {
     const address = normalizeAddress(request.ip);
-    const clog = log.child({ client: `${address}:${request.socket.remotePort ?? 0}`, req: request.id, transport: 'http' });
+    const clog = log.child({
+      client: `${address}:${request.socket.remotePort ?? 0}`,
+      req: request.id,
+      transport: 'http',
+    });
     if (validationError) {
       phoneHomesTotal.inc({ transport: 'http', result: 'rejected', reason: 'schema' });
       clog.info({ reason: 'schema', detail: validationError.message }, 'phone-home rejected');
@@ -128,7 +158,13 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       clog.info({ reason: parsed.reason, detail: parsed.detail }, 'phone-home rejected');
       return { result: 'rejected' as const, reason: parsed.reason, detail: parsed.detail, status: 400 };
     }
-    return opts.handler.phoneHome({ claim: parsed.message, address, transport: 'http', requestId: String(request.id), log: clog });
+    return opts.handler.phoneHome({
+      claim: parsed.message,
+      address,
+      transport: 'http',
+      requestId: String(request.id),
+      log: clog,
+    });
   };
 
   // fastify's Ajv drops properties a schema does not list (removeAdditional) instead of failing:
@@ -144,61 +180,87 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
   };
   const validationOf = (request: FastifyRequest): Error | undefined => {
     const extra = unknownKeys.get(request);
-    if (extra) return new Error(`unknown key(s) ${extra.map((k) => JSON.stringify(k.slice(0, 32))).join(', ')} (known: ${[...allowed].join(', ')})`);
+    if (extra)
+      return new Error(
+        `unknown key(s) ${extra.map((k) => JSON.stringify(k.slice(0, 32))).join(', ')} (known: ${[...allowed].join(', ')})`,
+      );
     return request.validationError;
   };
 
   return async (app) => {
-    app.post('/phone-home', {
-      bodyLimit: 8192,
-      attachValidation: true,
-      preValidation: noteUnknown,
-      schema: {
-        tags: ['phone-home'],
-        summary: 'A booted host announces itself (JSON form of the TCP 1974 message)',
-        body: phoneHomeBodySchema,
-        response: {
-          200: phoneHomeResultSchema,
-          400: { description: 'Invalid phone-home (nothing recorded)', content: { 'application/problem+json': { schema: phoneHomeProblemSchema } } },
-          403: { description: 'Phone-home refused (recorded)', content: { 'application/problem+json': { schema: phoneHomeProblemSchema } } },
+    app.post(
+      '/phone-home',
+      {
+        bodyLimit: 8192,
+        attachValidation: true,
+        preValidation: noteUnknown,
+        schema: {
+          tags: ['phone-home'],
+          summary: 'A booted host announces itself (JSON form of the TCP 1974 message)',
+          body: phoneHomeBodySchema,
+          response: {
+            200: phoneHomeResultSchema,
+            400: {
+              description: 'Invalid phone-home (nothing recorded)',
+              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+            },
+            403: {
+              description: 'Phone-home refused (recorded)',
+              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+            },
+          },
         },
       },
-    }, async (request, reply) => {
-      const o = run(request, (request.body ?? {}) as Record<string, unknown>, validationOf(request));
-      switch (o.result) {
-        case 'ok': return reply.send({ result: 'ok', jobId: o.jobId, existingJob: o.existingJob });
-        case 'unregistered': return reply.send({ result: 'unregistered' });
-        case 'refused': return problem(reply, 403, 'Phone-home refused', `refused: ${o.reason}`, { reason: o.reason });
-        case 'rejected': return problem(reply, 400, 'Invalid phone-home', o.detail, { reason: o.reason });
-      }
-    });
+      async (request, reply) => {
+        const o = run(request, (request.body ?? {}) as Record<string, unknown>, validationOf(request));
+        switch (o.result) {
+          case 'ok':
+            return reply.send({ result: 'ok', jobId: o.jobId, existingJob: o.existingJob });
+          case 'unregistered':
+            return reply.send({ result: 'unregistered' });
+          case 'refused':
+            return problem(reply, 403, 'Phone-home refused', `refused: ${o.reason}`, { reason: o.reason });
+          case 'rejected':
+            return problem(reply, 400, 'Invalid phone-home', o.detail, { reason: o.reason });
+        }
+      },
+    );
 
-    app.get('/phone-home', {
-      attachValidation: true,
-      preValidation: noteUnknown,
-      schema: {
-        tags: ['phone-home'],
-        summary: 'A booted host announces itself (query-string form for iPXE chain)',
-        querystring: querySchema,
-        produces: ['text/plain'],
-        response: {
-          200: textAnswer('`OK <job-id>` or `UNREGISTERED` (one line); with format=ipxe always 200: an iPXE script (`#!ipxe`) that echoes the result and exits 1 on a refusal'),
-          400: textAnswer('`ERR <reason>`: invalid input, nothing recorded'),
-          403: textAnswer('`ERR <reason>`: refused (recorded)'),
+    app.get(
+      '/phone-home',
+      {
+        attachValidation: true,
+        preValidation: noteUnknown,
+        schema: {
+          tags: ['phone-home'],
+          summary: 'A booted host announces itself (query-string form for iPXE chain)',
+          querystring: querySchema,
+          produces: ['text/plain'],
+          response: {
+            200: textAnswer(
+              '`OK <job-id>` or `UNREGISTERED` (one line); with format=ipxe always 200: an iPXE script (`#!ipxe`) that echoes the result and exits 1 on a refusal',
+            ),
+            400: textAnswer('`ERR <reason>`: invalid input, nothing recorded'),
+            403: textAnswer('`ERR <reason>`: refused (recorded)'),
+          },
         },
       },
-    }, async (request, reply) => {
-      const q = (request.query ?? {}) as Query;
-      const { format, ...fields } = q;
-      const o = run(request, fields as Record<string, unknown>, validationOf(request));
-      if (format === 'ipxe') return reply.type('text/plain; charset=utf-8').send(ipxeScript(o));
-      reply.type('text/plain; charset=utf-8');
-      switch (o.result) {
-        case 'ok':
-        case 'unregistered': return reply.send(replyLine(o));
-        case 'refused': return reply.code(403).send(replyLine(o));
-        case 'rejected': return reply.code(400).send(`ERR ${o.reason}\n`);
-      }
-    });
+      async (request, reply) => {
+        const q = (request.query ?? {}) as Query;
+        const { format, ...fields } = q;
+        const o = run(request, fields as Record<string, unknown>, validationOf(request));
+        if (format === 'ipxe') return reply.type('text/plain; charset=utf-8').send(ipxeScript(o));
+        reply.type('text/plain; charset=utf-8');
+        switch (o.result) {
+          case 'ok':
+          case 'unregistered':
+            return reply.send(replyLine(o));
+          case 'refused':
+            return reply.code(403).send(replyLine(o));
+          case 'rejected':
+            return reply.code(400).send(`ERR ${o.reason}\n`);
+        }
+      },
+    );
   };
 }

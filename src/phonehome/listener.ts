@@ -64,9 +64,12 @@ export interface PhoneHomeListener extends Service {
 /** The reply line for an outcome. */
 export function replyLine(o: PhoneHomeOutcome): string {
   switch (o.result) {
-    case 'ok': return `OK ${o.jobId}\n`;
-    case 'unregistered': return 'UNREGISTERED\n';
-    case 'refused': return `ERR ${o.reason}\n`;
+    case 'ok':
+      return `OK ${o.jobId}\n`;
+    case 'unregistered':
+      return 'UNREGISTERED\n';
+    case 'refused':
+      return `ERR ${o.reason}\n`;
   }
 }
 
@@ -81,7 +84,13 @@ export function isCompleteLegacyMessage(bytes: Uint8Array): boolean {
   return parsed.ok && (parsed.message.form === '1.0' || parsed.message.form === '1.1');
 }
 
-const QUIET_SOCKET_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+const QUIET_SOCKET_ERRORS = new Set([
+  'EPIPE',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+]);
 
 /**
  * Creates the listener (not yet bound).
@@ -171,7 +180,13 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
       }
       let outcome: PhoneHomeOutcome;
       try {
-        outcome = opts.handler.phoneHome({ claim: parsed.message, address, transport: 'tcp', requestId: req, log: clog });
+        outcome = opts.handler.phoneHome({
+          claim: parsed.message,
+          address,
+          transport: 'tcp',
+          requestId: req,
+          log: clog,
+        });
       } catch (e) {
         clog.error({ err: e }, 'phone-home could not be handled');
         reject('internal');
@@ -212,7 +227,8 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
       }
       chunks.push(chunk);
       size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES + 2) refuseInput('oversized', `more than ${MAX_MESSAGE_BYTES} bytes without a newline`, true);
+      if (size > MAX_MESSAGE_BYTES + 2)
+        refuseInput('oversized', `more than ${MAX_MESSAGE_BYTES} bytes without a newline`, true);
     });
     socket.on('end', () => {
       if (done) {
@@ -248,7 +264,8 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
         const onListening = () => {
           server.off('error', onError);
           const a = server.address();
-          bound = typeof a === 'object' && a ? { address: a.address, port: a.port } : { address: opts.host, port: opts.port };
+          bound =
+            typeof a === 'object' && a ? { address: a.address, port: a.port } : { address: opts.host, port: opts.port };
           log.info({ address: bound.address, port: bound.port }, 'initiator listening (tcp)');
           resolve();
         };

@@ -82,7 +82,8 @@ const KEYS = ['token', 'mac', 'serial', 'vendor', 'model', 'version'] as const;
 type Key = (typeof KEYS)[number];
 
 /** RFC 1123 host name (labels of letters, digits, `-`; `_` tolerated), optionally with a trailing dot. */
-const HOSTNAME_RE = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const HOSTNAME_RE =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 /** Tokens are base64url (what BootTokens issues); accept a little more, never separators or controls. */
 const TOKEN_RE = /^[A-Za-z0-9._~+/=-]{1,256}$/;
 // eslint-disable-next-line no-control-regex
@@ -136,7 +137,8 @@ export function phoneHomeFromFields(fields: PhoneHomeFields, form: PhoneHomeForm
     message.hostname = fields.hostname.replace(/\.$/, '').toLowerCase();
   }
   if (fields.token !== undefined) {
-    if (!TOKEN_RE.test(fields.token)) return fail('bad-value', 'token: not a token (base64url, at most 256 characters)');
+    if (!TOKEN_RE.test(fields.token))
+      return fail('bad-value', 'token: not a token (base64url, at most 256 characters)');
     message.token = fields.token;
   }
   const macs = fields.mac === undefined ? [] : Array.isArray(fields.mac) ? fields.mac : [fields.mac];
@@ -166,7 +168,8 @@ export function parsePhoneHomeLine(bytes: Uint8Array): ParseResult {
   let end = bytes.length;
   if (end > 0 && bytes[end - 1] === 0x0a) end--;
   if (end > 0 && bytes[end - 1] === 0x0d) end--;
-  if (end > MAX_MESSAGE_BYTES) return fail('oversized', `message is ${end} bytes; at most ${MAX_MESSAGE_BYTES} are accepted`);
+  if (end > MAX_MESSAGE_BYTES)
+    return fail('oversized', `message is ${end} bytes; at most ${MAX_MESSAGE_BYTES} are accepted`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes.subarray(0, end));

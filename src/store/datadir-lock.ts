@@ -34,10 +34,15 @@ export interface DataDirLock {
 /** The data directory is held by another live process. */
 export class DataDirBusyError extends Error {
   override name = 'DataDirBusyError';
-  constructor(readonly dir: string, readonly holder: DataDirHolder) {
-    super(holder.role === 'server'
-      ? `a statelesx server (pid ${holder.pid}${holder.hostname !== hostname() ? ` on ${holder.hostname}` : ''}) is using ${dir}; use the API / console, or stop it`
-      : `statelesx cluster apply (pid ${holder.pid}${holder.hostname !== hostname() ? ` on ${holder.hostname}` : ''}) is using ${dir}; wait for it to finish`);
+  constructor(
+    readonly dir: string,
+    readonly holder: DataDirHolder,
+  ) {
+    super(
+      holder.role === 'server'
+        ? `a statelesx server (pid ${holder.pid}${holder.hostname !== hostname() ? ` on ${holder.hostname}` : ''}) is using ${dir}; use the API / console, or stop it`
+        : `statelesx cluster apply (pid ${holder.pid}${holder.hostname !== hostname() ? ` on ${holder.hostname}` : ''}) is using ${dir}; wait for it to finish`,
+    );
   }
 }
 
@@ -66,7 +71,12 @@ function readHolder(file: string): DataDirHolder | undefined {
   try {
     const h = JSON.parse(text) as Partial<DataDirHolder>;
     if (Number.isInteger(h.pid) && (h.role === 'server' || h.role === 'cli')) {
-      return { pid: h.pid!, role: h.role, hostname: String(h.hostname ?? hostname()), startedAt: Number(h.startedAt ?? 0) };
+      return {
+        pid: h.pid!,
+        role: h.role,
+        hostname: String(h.hostname ?? hostname()),
+        startedAt: Number(h.startedAt ?? 0),
+      };
     }
   } catch {
     // half-written by a process that died while writing it: stale
@@ -125,7 +135,10 @@ export function lockDataDir(dir: string, role: DataDirHolder['role']): DataDirLo
       }
       const code = (e as NodeJS.ErrnoException).code;
       const full = code === 'ENOSPC' || code === 'EDQUOT';
-      throw new Error(`${full ? 'no space left in' : 'cannot write to'} the data directory ${dir} (${code ?? (e as Error).message}: writing ${file}); ${full ? 'free space or ' : ''}pass another --data-dir`, { cause: e });
+      throw new Error(
+        `${full ? 'no space left in' : 'cannot write to'} the data directory ${dir} (${code ?? (e as Error).message}: writing ${file}); ${full ? 'free space or ' : ''}pass another --data-dir`,
+        { cause: e },
+      );
     }
     closeSync(fd);
     let released = false;

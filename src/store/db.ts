@@ -35,7 +35,13 @@ function sqliteStorage(db: Db): UmzugStorage {
 function diskFull(e: unknown, dataDir: string): boolean {
   for (let c = e, i = 0; c instanceof Error && i < 5; c = c.cause, i++) {
     const code = String((c as NodeJS.ErrnoException).code ?? '');
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || /database or disk is full|no space left/i.test(c.message)) return true;
+    if (
+      code === 'ENOSPC' ||
+      code === 'EDQUOT' ||
+      code === 'SQLITE_FULL' ||
+      /database or disk is full|no space left/i.test(c.message)
+    )
+      return true;
     if (code.startsWith('SQLITE_IOERR') || /disk I\/O error/.test(c.message)) {
       try {
         const fs = statfsSync(dataDir);
@@ -66,7 +72,9 @@ export async function openDatabase(dataDir: string, log?: Logger): Promise<Db> {
       accessSync(dataDir, constants.W_OK);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new StoreOpenError(`data directory ${dataDir} is not writable (${err.code ?? err.message}); pass --data-dir or fix its permissions`);
+      throw new StoreOpenError(
+        `data directory ${dataDir} is not writable (${err.code ?? err.message}); pass --data-dir or fix its permissions`,
+      );
     }
     file = join(dataDir, 'statelesx.db');
   }
@@ -109,7 +117,10 @@ export async function openDatabase(dataDir: string, log?: Logger): Promise<Db> {
     }
     if (fresh) for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) rmSync(f, { force: true });
     if (diskFull(e, dataDir)) {
-      throw new StoreOpenError(`no space left in the data directory ${dataDir} (ENOSPC: ${(e as Error).message}): ${fresh ? 'nothing was kept' : 'the database is unchanged'}; free space or pass another --data-dir`, { cause: e });
+      throw new StoreOpenError(
+        `no space left in the data directory ${dataDir} (ENOSPC: ${(e as Error).message}): ${fresh ? 'nothing was kept' : 'the database is unchanged'}; free space or pass another --data-dir`,
+        { cause: e },
+      );
     }
     throw e;
   }

@@ -52,16 +52,35 @@ export interface BootEvent {
 }
 
 interface HostRow {
-  uuid: string; hostname: string | null; macs: string; serial: string | null; vendor: string | null;
-  model: string | null; state: HostState; cluster: string | null; image_pin: string | null;
-  first_seen: number; last_seen: number; last_address: string | null; evidence: string;
+  uuid: string;
+  hostname: string | null;
+  macs: string;
+  serial: string | null;
+  vendor: string | null;
+  model: string | null;
+  state: HostState;
+  cluster: string | null;
+  image_pin: string | null;
+  first_seen: number;
+  last_seen: number;
+  last_address: string | null;
+  evidence: string;
 }
 
 function toRecord(r: HostRow): HostRecord {
   return {
-    uuid: r.uuid, hostname: r.hostname, macs: JSON.parse(r.macs) as string[], serial: r.serial,
-    vendor: r.vendor, model: r.model, state: r.state, cluster: r.cluster, imagePin: r.image_pin,
-    firstSeen: r.first_seen, lastSeen: r.last_seen, lastAddress: r.last_address,
+    uuid: r.uuid,
+    hostname: r.hostname,
+    macs: JSON.parse(r.macs) as string[],
+    serial: r.serial,
+    vendor: r.vendor,
+    model: r.model,
+    state: r.state,
+    cluster: r.cluster,
+    imagePin: r.image_pin,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    lastAddress: r.last_address,
     evidence: JSON.parse(r.evidence) as Record<string, unknown>,
   };
 }
@@ -91,16 +110,18 @@ export class HostRepo {
   /** Hosts whose MAC list contains `mac`. */
   findByMac(mac: string): HostRecord[] {
     const rows = this.db
-      .prepare("SELECT h.* FROM hosts h, json_each(h.macs) m WHERE m.value = ?")
+      .prepare('SELECT h.* FROM hosts h, json_each(h.macs) m WHERE m.value = ?')
       .all(mac) as HostRow[];
     return rows.map(toRecord);
   }
 
   /** All hosts, newest sighting first; optionally only those in `state`. */
   list(state?: HostState): HostRecord[] {
-    const rows = (state
-      ? this.sql('SELECT * FROM hosts WHERE state = ? ORDER BY last_seen DESC').all(state)
-      : this.sql('SELECT * FROM hosts ORDER BY last_seen DESC').all()) as HostRow[];
+    const rows = (
+      state
+        ? this.sql('SELECT * FROM hosts WHERE state = ? ORDER BY last_seen DESC').all(state)
+        : this.sql('SELECT * FROM hosts ORDER BY last_seen DESC').all()
+    ) as HostRow[];
     return rows.map(toRecord);
   }
 
@@ -113,18 +134,37 @@ export class HostRepo {
     return this.db.transaction((): HostRecord => {
       const cur = this.get(s.uuid);
       if (!cur) {
-        this.sql(`INSERT INTO hosts (uuid, hostname, macs, serial, vendor, model, state, first_seen, last_seen, last_address, evidence)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-          s.uuid, s.hostname ?? null, JSON.stringify(s.mac ? [s.mac] : []), s.serial ?? null, s.vendor ?? null,
-          s.model ?? null, newState, s.at, s.at, s.address ?? null, JSON.stringify(s.evidence ?? {}),
+        this.sql(
+          `INSERT INTO hosts (uuid, hostname, macs, serial, vendor, model, state, first_seen, last_seen, last_address, evidence)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          s.uuid,
+          s.hostname ?? null,
+          JSON.stringify(s.mac ? [s.mac] : []),
+          s.serial ?? null,
+          s.vendor ?? null,
+          s.model ?? null,
+          newState,
+          s.at,
+          s.at,
+          s.address ?? null,
+          JSON.stringify(s.evidence ?? {}),
         );
       } else {
         const macs = s.mac && !cur.macs.includes(s.mac) ? [...cur.macs, s.mac] : cur.macs;
-        this.sql(`UPDATE hosts SET hostname = ?, macs = ?, serial = ?, vendor = ?, model = ?, last_seen = ?,
-          last_address = ?, evidence = ? WHERE uuid = ?`).run(
-          s.hostname ?? cur.hostname, JSON.stringify(macs), s.serial ?? cur.serial, s.vendor ?? cur.vendor,
-          s.model ?? cur.model, Math.max(s.at, cur.lastSeen), s.address ?? cur.lastAddress,
-          JSON.stringify({ ...cur.evidence, ...(s.evidence ?? {}) }), s.uuid,
+        this.sql(
+          `UPDATE hosts SET hostname = ?, macs = ?, serial = ?, vendor = ?, model = ?, last_seen = ?,
+          last_address = ?, evidence = ? WHERE uuid = ?`,
+        ).run(
+          s.hostname ?? cur.hostname,
+          JSON.stringify(macs),
+          s.serial ?? cur.serial,
+          s.vendor ?? cur.vendor,
+          s.model ?? cur.model,
+          Math.max(s.at, cur.lastSeen),
+          s.address ?? cur.lastAddress,
+          JSON.stringify({ ...cur.evidence, ...(s.evidence ?? {}) }),
+          s.uuid,
         );
       }
       return this.get(s.uuid)!;
@@ -133,16 +173,19 @@ export class HostRepo {
 
   /** Sets the lifecycle state (and cluster, when given). No-op for an unknown UUID; returns whether a row changed. */
   setState(uuid: string, state: HostState, cluster?: string | null): boolean {
-    const r = cluster === undefined
-      ? this.sql('UPDATE hosts SET state = ? WHERE uuid = ?').run(state, uuid)
-      : this.sql('UPDATE hosts SET state = ?, cluster = ? WHERE uuid = ?').run(state, cluster, uuid);
+    const r =
+      cluster === undefined
+        ? this.sql('UPDATE hosts SET state = ? WHERE uuid = ?').run(state, uuid)
+        : this.sql('UPDATE hosts SET state = ?, cluster = ? WHERE uuid = ?').run(state, cluster, uuid);
     return r.changes > 0;
   }
 
   /** Pins (or with null unpins) the image a host boots; creates the host row if needed. */
   setImagePin(uuid: string, image: string | null, at = Date.now()): void {
-    this.sql(`INSERT INTO hosts (uuid, state, image_pin, first_seen, last_seen) VALUES (?, 'registered', ?, ?, ?)
-      ON CONFLICT(uuid) DO UPDATE SET image_pin = excluded.image_pin`).run(uuid, image, at, at);
+    this.sql(
+      `INSERT INTO hosts (uuid, state, image_pin, first_seen, last_seen) VALUES (?, 'registered', ?, ?, ?)
+      ON CONFLICT(uuid) DO UPDATE SET image_pin = excluded.image_pin`,
+    ).run(uuid, image, at, at);
   }
 
   /** Hosts pinned to `image`. */
@@ -152,9 +195,10 @@ export class HostRepo {
 
   /** Records a served boot answer; returns its id. */
   addBootEvent(e: BootEvent): number {
-    const r = this.sql(`INSERT INTO boot_events (at, host_uuid, mac, address, protocol, file, image, firmware, detail)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(e.at, e.hostUuid, e.mac, e.address, e.protocol, e.file, e.image,
-      e.firmware, JSON.stringify(e.detail ?? {}));
+    const r = this.sql(
+      `INSERT INTO boot_events (at, host_uuid, mac, address, protocol, file, image, firmware, detail)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.at, e.hostUuid, e.mac, e.address, e.protocol, e.file, e.image, e.firmware, JSON.stringify(e.detail ?? {}));
     return Number(r.lastInsertRowid);
   }
 
@@ -163,24 +207,49 @@ export class HostRepo {
    * UUID or MAC (DHCP and earlier boot-file answers), or undefined. Used to tell which host asks
    * for a file whose name does not identify it (e.g. `<image>/boot.cfg`).
    */
-  lastIdentifiedBootEventFrom(address: string, since: number): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined {
-    const r = this.sql(`SELECT host_uuid, mac, firmware, at FROM boot_events
+  lastIdentifiedBootEventFrom(
+    address: string,
+    since: number,
+  ): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined {
+    const r = this.sql(
+      `SELECT host_uuid, mac, firmware, at FROM boot_events
       WHERE address = ? AND at >= ? AND (host_uuid IS NOT NULL OR mac IS NOT NULL)
-      ORDER BY at DESC, id DESC LIMIT 1`).get(address, since) as
-      | { host_uuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
+      ORDER BY at DESC, id DESC LIMIT 1`,
+    ).get(address, since) as
+      { host_uuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
     return r && { hostUuid: r.host_uuid, mac: r.mac, firmware: r.firmware, at: r.at };
   }
 
   /** Boot history: for a host UUID or MAC (either may be null), newest first, at most `limit`. */
   bootEvents(filter: { uuid?: string | null; mac?: string | null; limit?: number } = {}): BootEvent[] {
     const limit = filter.limit ?? 100;
-    const rows = this.sql(`SELECT * FROM boot_events
+    const rows = this.sql(
+      `SELECT * FROM boot_events
       WHERE (@uuid IS NULL OR host_uuid = @uuid) AND (@mac IS NULL OR mac = @mac)
-      ORDER BY at DESC, id DESC LIMIT @limit`).all({ uuid: filter.uuid ?? null, mac: filter.mac ?? null, limit }) as Array<{
-      id: number; at: number; host_uuid: string | null; mac: string | null; address: string | null; protocol: BootEvent['protocol'];
-      file: string | null; image: string | null; firmware: string | null; detail: string;
+      ORDER BY at DESC, id DESC LIMIT @limit`,
+    ).all({ uuid: filter.uuid ?? null, mac: filter.mac ?? null, limit }) as Array<{
+      id: number;
+      at: number;
+      host_uuid: string | null;
+      mac: string | null;
+      address: string | null;
+      protocol: BootEvent['protocol'];
+      file: string | null;
+      image: string | null;
+      firmware: string | null;
+      detail: string;
     }>;
-    return rows.map((r) => ({ id: r.id, at: r.at, hostUuid: r.host_uuid, mac: r.mac, address: r.address, protocol: r.protocol,
-      file: r.file, image: r.image, firmware: r.firmware, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      hostUuid: r.host_uuid,
+      mac: r.mac,
+      address: r.address,
+      protocol: r.protocol,
+      file: r.file,
+      image: r.image,
+      firmware: r.firmware,
+      detail: JSON.parse(r.detail) as Record<string, unknown>,
+    }));
   }
 }

@@ -23,13 +23,25 @@ export interface DhcpLease {
 }
 
 interface LeaseRow {
-  address: string; mac: string; client_id: string | null; hostname: string | null;
-  state: LeaseState; expires_at: number; updated_at: number;
+  address: string;
+  mac: string;
+  client_id: string | null;
+  hostname: string | null;
+  state: LeaseState;
+  expires_at: number;
+  updated_at: number;
 }
 
 function toLease(r: LeaseRow): DhcpLease {
-  return { address: r.address, mac: r.mac, clientId: r.client_id, hostname: r.hostname,
-    state: r.state, expiresAt: r.expires_at, updatedAt: r.updated_at };
+  return {
+    address: r.address,
+    mac: r.mac,
+    clientId: r.client_id,
+    hostname: r.hostname,
+    state: r.state,
+    expiresAt: r.expires_at,
+    updatedAt: r.updated_at,
+  };
 }
 
 /** Repository for `dhcp_leases`. Synchronous (better-sqlite3); statements prepared once. */
@@ -38,7 +50,8 @@ export class LeaseRepo {
   private readonly deleteStmt: Statement;
 
   constructor(private readonly db: Database) {
-    this.upsertStmt = db.prepare(`INSERT INTO dhcp_leases (address, mac, client_id, hostname, state, expires_at, updated_at)
+    this.upsertStmt =
+      db.prepare(`INSERT INTO dhcp_leases (address, mac, client_id, hostname, state, expires_at, updated_at)
       VALUES (@address, @mac, @clientId, @hostname, @state, @expiresAt, @updatedAt)
       ON CONFLICT(address) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, hostname = excluded.hostname,
         state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`);
@@ -59,7 +72,9 @@ export class LeaseRepo {
 
   /** Leases held by `mac` (any state), newest first. */
   byMac(mac: string): DhcpLease[] {
-    const rows = this.db.prepare('SELECT * FROM dhcp_leases WHERE mac = ? ORDER BY updated_at DESC').all(mac) as LeaseRow[];
+    const rows = this.db
+      .prepare('SELECT * FROM dhcp_leases WHERE mac = ? ORDER BY updated_at DESC')
+      .all(mac) as LeaseRow[];
     return rows.map(toLease);
   }
 

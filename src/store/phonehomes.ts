@@ -24,13 +24,29 @@ export interface PhoneHomeRecord {
 }
 
 interface Row {
-  id: number; at: number; address: string; transport: 'tcp' | 'http'; host_uuid: string | null;
-  hostname: string | null; result: PhoneHomeResult; reason: string | null; job_id: string | null;
+  id: number;
+  at: number;
+  address: string;
+  transport: 'tcp' | 'http';
+  host_uuid: string | null;
+  hostname: string | null;
+  result: PhoneHomeResult;
+  reason: string | null;
+  job_id: string | null;
 }
 
 function toRecord(r: Row): PhoneHomeRecord {
-  return { id: r.id, at: r.at, address: r.address, transport: r.transport, hostUuid: r.host_uuid,
-    hostname: r.hostname, result: r.result, reason: r.reason, jobId: r.job_id };
+  return {
+    id: r.id,
+    at: r.at,
+    address: r.address,
+    transport: r.transport,
+    hostUuid: r.host_uuid,
+    hostname: r.hostname,
+    result: r.result,
+    reason: r.reason,
+    jobId: r.job_id,
+  };
 }
 
 /** Repository for `phone_homes`. Synchronous (better-sqlite3). */
@@ -41,7 +57,8 @@ export class PhoneHomeRepo {
 
   /** Appends one attempt; returns its id. The statement is prepared once (a boot storm writes thousands). */
   record(r: PhoneHomeRecord): number {
-    this.insertStmt ??= this.db.prepare(`INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
+    this.insertStmt ??= this.db
+      .prepare(`INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const res = this.insertStmt.run(r.at, r.address, r.transport, r.hostUuid, r.hostname, r.result, r.reason, r.jobId);
     return Number(res.lastInsertRowid);
@@ -50,16 +67,24 @@ export class PhoneHomeRepo {
   /** Attempts, newest first: all, or for one host UUID (either byte order is the caller's business). */
   list(filter: { hostUuid?: string; limit?: number } = {}): PhoneHomeRecord[] {
     const limit = filter.limit ?? 100;
-    const rows = (filter.hostUuid
-      ? this.db.prepare('SELECT * FROM phone_homes WHERE host_uuid = ? ORDER BY at DESC, id DESC LIMIT ?').all(filter.hostUuid, limit)
-      : this.db.prepare('SELECT * FROM phone_homes ORDER BY at DESC, id DESC LIMIT ?').all(limit)) as Row[];
+    const rows = (
+      filter.hostUuid
+        ? this.db
+            .prepare('SELECT * FROM phone_homes WHERE host_uuid = ? ORDER BY at DESC, id DESC LIMIT ?')
+            .all(filter.hostUuid, limit)
+        : this.db.prepare('SELECT * FROM phone_homes ORDER BY at DESC, id DESC LIMIT ?').all(limit)
+    ) as Row[];
     return rows.map(toRecord);
   }
 
   /** Number of attempts by result and reason (`reason` is '' when none). */
   counts(): Array<{ result: PhoneHomeResult; reason: string; count: number }> {
-    return this.db.prepare(`SELECT result, coalesce(reason, '') AS reason, count(*) AS count FROM phone_homes
-      GROUP BY result, coalesce(reason, '') ORDER BY result, reason`).all() as Array<{ result: PhoneHomeResult; reason: string; count: number }>;
+    return this.db
+      .prepare(
+        `SELECT result, coalesce(reason, '') AS reason, count(*) AS count FROM phone_homes
+      GROUP BY result, coalesce(reason, '') ORDER BY result, reason`,
+      )
+      .all() as Array<{ result: PhoneHomeResult; reason: string; count: number }>;
   }
 
   /** Total number of stored attempts. */

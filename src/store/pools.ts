@@ -39,7 +39,14 @@ export interface PoolAllocationKey {
   hostUuid: string;
 }
 
-interface Row { cluster: string; pool: string; portgroup: string; host_uuid: string; address: string; allocated_at: number }
+interface Row {
+  cluster: string;
+  pool: string;
+  portgroup: string;
+  host_uuid: string;
+  address: string;
+  allocated_at: number;
+}
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -60,8 +67,17 @@ export class PoolAllocationRepo {
 
   /** Allocations of a cluster, by pool, then address. */
   list(cluster: string): PoolAllocation[] {
-    const rows = this.db.prepare('SELECT * FROM pool_allocations WHERE cluster = ? ORDER BY pool, address').all(cluster) as Row[];
-    return rows.map((r) => ({ cluster: r.cluster, pool: r.pool, portgroup: r.portgroup, hostUuid: r.host_uuid, address: r.address, allocatedAt: r.allocated_at }));
+    const rows = this.db
+      .prepare('SELECT * FROM pool_allocations WHERE cluster = ? ORDER BY pool, address')
+      .all(cluster) as Row[];
+    return rows.map((r) => ({
+      cluster: r.cluster,
+      pool: r.pool,
+      portgroup: r.portgroup,
+      hostUuid: r.host_uuid,
+      address: r.address,
+      allocatedAt: r.allocated_at,
+    }));
   }
 
   /**
@@ -74,7 +90,8 @@ export class PoolAllocationRepo {
   allocate(r: PoolAllocationRequest): string | undefined {
     const start = toInt(r.start);
     const end = toInt(r.end);
-    if (start === undefined || end === undefined) throw new Error(`address pool ${r.pool} of cluster ${r.cluster}: ${r.start}–${r.end} is not an IPv4 range`);
+    if (start === undefined || end === undefined)
+      throw new Error(`address pool ${r.pool} of cluster ${r.cluster}: ${r.start}–${r.end} is not an IPv4 range`);
     const uuid = r.hostUuid.toLowerCase();
     const reserved = r.reserved ?? new Set<string>();
     const usable = (ip: string | undefined): ip is string => {
@@ -82,20 +99,34 @@ export class PoolAllocationRepo {
       return n !== undefined && n >= start && n <= end && !reserved.has(ip!);
     };
     return this.db.transaction((): string | undefined => {
-      const mine = this.db.prepare('SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?')
-        .pluck().get(r.cluster, r.pool, r.portgroup, uuid) as string | undefined;
+      const mine = this.db
+        .prepare(
+          'SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?',
+        )
+        .pluck()
+        .get(r.cluster, r.pool, r.portgroup, uuid) as string | undefined;
       if (mine !== undefined && usable(mine)) return mine;
       if (mine !== undefined) {
-        this.db.prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?').run(r.cluster, r.pool, r.portgroup, uuid);
+        this.db
+          .prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?')
+          .run(r.cluster, r.pool, r.portgroup, uuid);
       }
-      const taken = new Set(this.db.prepare('SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ?').pluck().all(r.cluster, r.pool) as string[]);
+      const taken = new Set(
+        this.db
+          .prepare('SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ?')
+          .pluck()
+          .all(r.cluster, r.pool) as string[],
+      );
       let pick: string | undefined = usable(r.prefer) && !taken.has(r.prefer) ? r.prefer : undefined;
       for (let n = start; pick === undefined && n <= end; n++) {
         const ip = toIp(n);
         if (!taken.has(ip) && !reserved.has(ip)) pick = ip;
       }
       if (pick === undefined) return undefined;
-      this.db.prepare('INSERT INTO pool_allocations (cluster, pool, portgroup, host_uuid, address, allocated_at) VALUES (?, ?, ?, ?, ?, ?)')
+      this.db
+        .prepare(
+          'INSERT INTO pool_allocations (cluster, pool, portgroup, host_uuid, address, allocated_at) VALUES (?, ?, ?, ?, ?, ?)',
+        )
         .run(r.cluster, r.pool, r.portgroup, uuid, pick, r.at);
       return pick;
     })();
@@ -111,7 +142,9 @@ export class PoolAllocationRepo {
       let n = 0;
       for (const a of this.list(cluster)) {
         if (want.has(`${a.pool}\n${a.portgroup}\n${a.hostUuid}`)) continue;
-        n += this.db.prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?').run(cluster, a.pool, a.portgroup, a.hostUuid).changes;
+        n += this.db
+          .prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?')
+          .run(cluster, a.pool, a.portgroup, a.hostUuid).changes;
       }
       return n;
     })();

@@ -13,7 +13,8 @@ export class TokenRepo {
   constructor(private readonly db: Database) {}
 
   insert(row: Omit<TokenRow, 'usedAt'>): void {
-    this.db.prepare('INSERT INTO boot_tokens (token_hash, host_uuid, created_at, expires_at) VALUES (?, ?, ?, ?)')
+    this.db
+      .prepare('INSERT INTO boot_tokens (token_hash, host_uuid, created_at, expires_at) VALUES (?, ?, ?, ?)')
       .run(row.tokenHash, row.hostUuid, row.createdAt, row.expiresAt);
   }
 
@@ -21,12 +22,23 @@ export class TokenRepo {
     const r = this.db.prepare('SELECT * FROM boot_tokens WHERE token_hash = ?').get(tokenHash) as
       | { token_hash: string; host_uuid: string; created_at: number; expires_at: number; used_at: number | null }
       | undefined;
-    return r && { tokenHash: r.token_hash, hostUuid: r.host_uuid, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at };
+    return (
+      r && {
+        tokenHash: r.token_hash,
+        hostUuid: r.host_uuid,
+        createdAt: r.created_at,
+        expiresAt: r.expires_at,
+        usedAt: r.used_at,
+      }
+    );
   }
 
   /** Marks a token used if it is not yet; returns false when it already was (a replay). */
   markUsed(tokenHash: string, at: number): boolean {
-    return this.db.prepare('UPDATE boot_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL').run(at, tokenHash).changes === 1;
+    return (
+      this.db.prepare('UPDATE boot_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL').run(at, tokenHash)
+        .changes === 1
+    );
   }
 
   /**
@@ -34,7 +46,10 @@ export class TokenRepo {
    * undone, not a later one). Returns false when the token is unknown or was not used at `at`.
    */
   markUnused(tokenHash: string, at: number): boolean {
-    return this.db.prepare('UPDATE boot_tokens SET used_at = NULL WHERE token_hash = ? AND used_at = ?').run(tokenHash, at).changes === 1;
+    return (
+      this.db.prepare('UPDATE boot_tokens SET used_at = NULL WHERE token_hash = ? AND used_at = ?').run(tokenHash, at)
+        .changes === 1
+    );
   }
 
   /**
@@ -47,7 +62,8 @@ export class TokenRepo {
    * @throws RangeError when keepPerHost is not a positive integer
    */
   insertBounded(row: Omit<TokenRow, 'usedAt'>, keepPerHost: number): number {
-    if (!Number.isInteger(keepPerHost) || keepPerHost < 1) throw new RangeError(`keepPerHost must be a positive integer, got ${keepPerHost}`);
+    if (!Number.isInteger(keepPerHost) || keepPerHost < 1)
+      throw new RangeError(`keepPerHost must be a positive integer, got ${keepPerHost}`);
     return this.db.transaction(() => {
       let deleted = this.purgeExpired(row.createdAt);
       this.insert(row);

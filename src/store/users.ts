@@ -26,7 +26,14 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-interface UserRow { id: number; username: string; password_hash: string; role: Role; created_at: number; disabled: number }
+interface UserRow {
+  id: number;
+  username: string;
+  password_hash: string;
+  role: Role;
+  created_at: number;
+  disabled: number;
+}
 
 function toUser(r: UserRow): UserRecord {
   return { id: r.id, username: r.username, role: r.role, createdAt: r.created_at, disabled: r.disabled !== 0 };
@@ -53,11 +60,13 @@ export class UserRepo {
    */
   create(username: string, passwordHash: string, role: Role, at = Date.now()): UserRecord {
     try {
-      const r = this.db.prepare('INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)')
+      const r = this.db
+        .prepare('INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)')
         .run(username, passwordHash, role, at);
       return this.get(Number(r.lastInsertRowid))!;
     } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateUserError(`user ${username} already exists`);
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new DuplicateUserError(`user ${username} already exists`);
       throw e;
     }
   }
@@ -67,7 +76,9 @@ export class UserRepo {
    * @returns the user, or undefined when a user already existed
    */
   createFirst(username: string, passwordHash: string, role: Role, at = Date.now()): UserRecord | undefined {
-    return this.db.transaction(() => (this.count() === 0 ? this.create(username, passwordHash, role, at) : undefined)).immediate();
+    return this.db
+      .transaction(() => (this.count() === 0 ? this.create(username, passwordHash, role, at) : undefined))
+      .immediate();
   }
 
   get(id: number): UserRecord | undefined {
@@ -124,16 +135,20 @@ export class UserRepo {
 
   /** Stores a session by the SHA-256 (hex) of its cookie value. */
   createSession(idHash: string, userId: number, createdAt: number, expiresAt: number): void {
-    this.db.prepare('INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
+    this.db
+      .prepare('INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
       .run(idHash, userId, createdAt, expiresAt);
   }
 
   /** The unexpired session of an enabled user, or undefined. */
   getSession(idHash: string, now = Date.now()): SessionRecord | undefined {
-    const r = this.db.prepare(`SELECT s.id_hash, s.created_at AS s_created, s.expires_at, u.*
+    const r = this.db
+      .prepare(
+        `SELECT s.id_hash, s.created_at AS s_created, s.expires_at, u.*
       FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled = 0`).get(idHash, now) as
-      (UserRow & { id_hash: string; s_created: number; expires_at: number }) | undefined;
+      WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled = 0`,
+      )
+      .get(idHash, now) as (UserRow & { id_hash: string; s_created: number; expires_at: number }) | undefined;
     return r ? { idHash: r.id_hash, user: toUser(r), createdAt: r.s_created, expiresAt: r.expires_at } : undefined;
   }
 

@@ -28,8 +28,12 @@ type Caller = opsModule.Caller;
 
 /** Functions whose first parameter is a Caller, with that parameter bound. */
 type Bound<T> = {
-  [K in keyof T as T[K] extends (c: Caller, ...a: never[]) => unknown ? K : never]:
-  T[K] extends (c: Caller, ...a: infer A) => infer R ? (...a: A) => R : never;
+  [K in keyof T as T[K] extends (c: Caller, ...a: never[]) => unknown ? K : never]: T[K] extends (
+    c: Caller,
+    ...a: infer A
+  ) => infer R
+    ? (...a: A) => R
+    : never;
 };
 
 /** The ops of ops.ts bound to a caller (`vc.ops.AddPortGroup(ns, spec)`). */
@@ -63,7 +67,10 @@ export interface VsphereConnectOptions {
 
 /** A Caller bound to one session (for PropertyCollector filters). */
 class SessionCaller implements Caller {
-  constructor(readonly serviceContent: ServiceContent, private readonly session: SoapSession) {}
+  constructor(
+    readonly serviceContent: ServiceContent,
+    private readonly session: SoapSession,
+  ) {}
   invoke(method: string, thisRef: MoRef, params?: Record<string, unknown>, opts?: CallOptions): Promise<SoapResult> {
     return this.session.invoke(method, thisRef, params, opts);
   }
@@ -157,7 +164,10 @@ export class VsphereClient implements Caller {
         this.sessions.push(s);
         return s;
       } catch (e) {
-        this.log.warn({ err: (e as Error).message }, 'could not open another vSphere session; sharing the existing ones');
+        this.log.warn(
+          { err: (e as Error).message },
+          'could not open another vSphere session; sharing the existing ones',
+        );
       } finally {
         this.creating--;
       }
@@ -166,7 +176,12 @@ export class VsphereClient implements Caller {
   }
 
   /** Invokes a method on the least busy session (see schema.ts METHODS for parameters). */
-  async invoke(method: string, thisRef: MoRef, params?: Record<string, unknown>, opts?: CallOptions): Promise<SoapResult> {
+  async invoke(
+    method: string,
+    thisRef: MoRef,
+    params?: Record<string, unknown>,
+    opts?: CallOptions,
+  ): Promise<SoapResult> {
     const s = await this.pick();
     return s.invoke(method, thisRef, params, opts);
   }
@@ -211,8 +226,11 @@ export class VsphereClient implements Caller {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.sessions.map((s) =>
-      s.invoke('Logout', this.serviceContent.sessionManager, {}, { timeoutMs: 5000 }).catch(() => undefined)));
+    await Promise.all(
+      this.sessions.map((s) =>
+        s.invoke('Logout', this.serviceContent.sessionManager, {}, { timeoutMs: 5000 }).catch(() => undefined),
+      ),
+    );
     this.sessions.length = 0;
     this.endpoint.close();
   }

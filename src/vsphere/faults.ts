@@ -44,12 +44,18 @@ export class NotAuthenticated extends VsphereFault {}
 export class HostConnectFault extends VsphereFault {}
 /** vim.fault.SSLVerifyFault: the host's certificate is not trusted; `thumbprint` is the host's. */
 export class SSLVerifyFault extends HostConnectFault {
-  get thumbprint(): string { return this.str('thumbprint') ?? ''; }
-  get selfSigned(): boolean { return this.str('selfSigned') === 'true'; }
+  get thumbprint(): string {
+    return this.str('thumbprint') ?? '';
+  }
+  get selfSigned(): boolean {
+    return this.str('selfSigned') === 'true';
+  }
 }
 /** vim.fault.AlreadyConnected: the host is already in this vCenter's inventory. */
 export class AlreadyConnected extends HostConnectFault {
-  get entityName(): string | undefined { return this.str('name'); }
+  get entityName(): string | undefined {
+    return this.str('name');
+  }
 }
 /** vim.fault.NoHost: the host name does not resolve / no host answers. */
 export class NoHost extends HostConnectFault {}
@@ -57,18 +63,26 @@ export class NoHost extends HostConnectFault {}
 export class AlreadyBeingManaged extends HostConnectFault {}
 /** vim.fault.DuplicateName: an entity of that name exists in the folder. */
 export class DuplicateName extends VsphereFault {
-  get entityName(): string | undefined { return this.str('name'); }
-  get object(): MoRef | undefined { return this.details.object as MoRef | undefined; }
+  get entityName(): string | undefined {
+    return this.str('name');
+  }
+  get object(): MoRef | undefined {
+    return this.details.object as MoRef | undefined;
+  }
 }
 /** vim.fault.NotFound. */
 export class NotFound extends VsphereFault {}
 /** vim.fault.AlreadyExists (`name` of the existing object). */
 export class AlreadyExists extends VsphereFault {
-  get entityName(): string | undefined { return this.str('name'); }
+  get entityName(): string | undefined {
+    return this.str('name');
+  }
 }
 /** vmodl.fault.InvalidArgument; `invalidProperty` names the offending member path. */
 export class InvalidArgument extends VsphereFault {
-  get invalidProperty(): string | undefined { return this.str('invalidProperty'); }
+  get invalidProperty(): string | undefined {
+    return this.str('invalidProperty');
+  }
 }
 /** vim.fault.ResourceInUse (`type`, `name` of the resource). */
 export class ResourceInUse extends VsphereFault {}
@@ -95,19 +109,48 @@ export class MethodNotFound extends VsphereFault {}
 export class NoPermission extends VsphereFault {}
 
 const FAULTS: Record<string, new (n: string, s: string, d: Record<string, unknown>, m?: string) => VsphereFault> = {
-  InvalidLogin, NotAuthenticated, HostConnectFault, SSLVerifyFault, AlreadyConnected, NoHost, AlreadyBeingManaged,
-  DuplicateName, NotFound, AlreadyExists, InvalidArgument, ResourceInUse, InvalidRequest, ManagedObjectNotFound,
-  InvalidName, InvalidState, TaskInProgress, NotSupported, SystemError, RequestCanceled, MethodNotFound, NoPermission,
+  InvalidLogin,
+  NotAuthenticated,
+  HostConnectFault,
+  SSLVerifyFault,
+  AlreadyConnected,
+  NoHost,
+  AlreadyBeingManaged,
+  DuplicateName,
+  NotFound,
+  AlreadyExists,
+  InvalidArgument,
+  ResourceInUse,
+  InvalidRequest,
+  ManagedObjectNotFound,
+  InvalidName,
+  InvalidState,
+  TaskInProgress,
+  NotSupported,
+  SystemError,
+  RequestCanceled,
+  MethodNotFound,
+  NoPermission,
 };
 
 /** Faults that are worth retrying later (the engine's backoff uses this). */
 export function isTransientFault(e: unknown): boolean {
-  return e instanceof InvalidState || e instanceof SystemError || e instanceof VsphereTimeoutError ||
-    e instanceof VsphereHttpError && e.status >= 502 || e instanceof VsphereNetworkError;
+  return (
+    e instanceof InvalidState ||
+    e instanceof SystemError ||
+    e instanceof VsphereTimeoutError ||
+    (e instanceof VsphereHttpError && e.status >= 502) ||
+    e instanceof VsphereNetworkError
+  );
 }
 
 /** Builds the typed error for a fault type name. */
-export function makeFault(faultName: string, faultString: string, details: Record<string, unknown>, method?: string): VsphereFault {
+export function makeFault(
+  faultName: string,
+  faultString: string,
+  details: Record<string, unknown>,
+  method?: string,
+): VsphereFault {
   const C = FAULTS[faultName] ?? VsphereFault;
   return new C(faultName, faultString, details, method);
 }
@@ -120,7 +163,13 @@ function faultDetails(node: XmlNode | undefined): Record<string, unknown> {
     const items = list(v);
     const one = items[0];
     // a MoRef member (DuplicateName.object, ManagedObjectNotFound.obj)
-    if (items.length === 1 && one !== undefined && typeof one === 'object' && typeof one['@_type'] === 'string' && !xsiType(one)) {
+    if (
+      items.length === 1 &&
+      one !== undefined &&
+      typeof one === 'object' &&
+      typeof one['@_type'] === 'string' &&
+      !xsiType(one)
+    ) {
       out[k] = moref(one);
     } else {
       out[k] = decodeGeneric(v);
@@ -147,7 +196,11 @@ export function faultFromSoap(fault: XmlNode, method?: string): VsphereFault {
       faultName = xsiType(body)?.replace(/^.*:/, '') ?? local.replace(/Fault$/, '');
     }
   }
-  if (faultName === 'SoapFault' && /ServerFaultCode/.test(text(first(fault, 'faultcode'))) && /not authenticated/i.test(faultString)) {
+  if (
+    faultName === 'SoapFault' &&
+    /ServerFaultCode/.test(text(first(fault, 'faultcode'))) &&
+    /not authenticated/i.test(faultString)
+  ) {
     faultName = 'NotAuthenticated';
   }
   return makeFault(faultName, faultString, faultDetails(body), method);
@@ -166,7 +219,11 @@ export function faultFromLocalized(error: XmlNode, method?: string): VsphereFaul
 
 /** A call did not finish within its deadline (HTTP request, or a task wait). */
 export class VsphereTimeoutError extends Error {
-  constructor(readonly method: string, readonly timeoutMs: number, what = 'call') {
+  constructor(
+    readonly method: string,
+    readonly timeoutMs: number,
+    what = 'call',
+  ) {
     super(`vSphere ${what} ${method} did not complete within ${timeoutMs} ms`);
     this.name = 'VsphereTimeoutError';
   }
@@ -174,25 +231,40 @@ export class VsphereTimeoutError extends Error {
 
 /** vCenter's certificate does not match the pinned thumbprint (nothing was sent on that connection). */
 export class ThumbprintMismatchError extends Error {
-  constructor(readonly host: string, readonly expected: string, readonly actual: string) {
-    super(`TLS certificate of ${host} has thumbprint ${actual}, but the configuration pins ${expected}; ` +
-      `if vCenter's certificate was replaced on purpose, update the vcenter's "thumbprint"`);
+  constructor(
+    readonly host: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `TLS certificate of ${host} has thumbprint ${actual}, but the configuration pins ${expected}; ` +
+        `if vCenter's certificate was replaced on purpose, update the vcenter's "thumbprint"`,
+    );
     this.name = 'ThumbprintMismatchError';
   }
 }
 
 /** The TLS handshake failed certificate verification (unknown CA, wrong host name, ...). */
 export class VsphereTlsError extends Error {
-  constructor(readonly host: string, readonly reason: string) {
-    super(`TLS verification of ${host} failed: ${reason}; set the vcenter's "thumbprint" to pin its certificate ` +
-      `or "ca-file" to the CA that signed it`);
+  constructor(
+    readonly host: string,
+    readonly reason: string,
+  ) {
+    super(
+      `TLS verification of ${host} failed: ${reason}; set the vcenter's "thumbprint" to pin its certificate ` +
+        `or "ca-file" to the CA that signed it`,
+    );
     this.name = 'VsphereTlsError';
   }
 }
 
 /** A non-SOAP HTTP answer (proxy error page, 404 on a wrong URL, 503 while vpxd starts). */
 export class VsphereHttpError extends Error {
-  constructor(readonly method: string, readonly status: number, bodyStart: string) {
+  constructor(
+    readonly method: string,
+    readonly status: number,
+    bodyStart: string,
+  ) {
     super(`vSphere ${method}: HTTP ${status}${bodyStart ? `: ${bodyStart}` : ''}`);
     this.name = 'VsphereHttpError';
   }
@@ -200,7 +272,12 @@ export class VsphereHttpError extends Error {
 
 /** Connection refused / reset / DNS failure. */
 export class VsphereNetworkError extends Error {
-  constructor(readonly method: string, readonly url: string, readonly code: string, message: string) {
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly code: string,
+    message: string,
+  ) {
     super(`vSphere ${method} to ${url}: ${message}`);
     this.name = 'VsphereNetworkError';
   }
@@ -208,7 +285,11 @@ export class VsphereNetworkError extends Error {
 
 /** A task ended in error without a usable fault, or was cancelled. */
 export class TaskFailedError extends Error {
-  constructor(readonly task: MoRef, readonly state: string, message: string) {
+  constructor(
+    readonly task: MoRef,
+    readonly state: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'TaskFailedError';
   }

@@ -7,9 +7,20 @@
  */
 import type { CallOptions, SoapResult } from './soap.js';
 import type {
-  ClusterConfigSpecEx, HostConnectSpec, HostDateTimeConfig, HostDnsConfig, HostPortGroupSpec, HostVirtualNicSpec,
-  HostVirtualSwitchSpec, ObjectContent, OptionValue, PropertyFilterSpec, RetrieveResult, ServiceContent,
-  UserSession, VirtualNicManagerNetConfig,
+  ClusterConfigSpecEx,
+  HostConnectSpec,
+  HostDateTimeConfig,
+  HostDnsConfig,
+  HostPortGroupSpec,
+  HostVirtualNicSpec,
+  HostVirtualSwitchSpec,
+  ObjectContent,
+  OptionValue,
+  PropertyFilterSpec,
+  RetrieveResult,
+  ServiceContent,
+  UserSession,
+  VirtualNicManagerNetConfig,
 } from './types.js';
 import { faultFromLocalized } from './faults.js';
 import { child, decode, first, list, moref, text, type MoRef, type XmlNode } from './xml.js';
@@ -80,21 +91,32 @@ export function decodeRetrieveResult(node: XmlNode | undefined): RetrieveResult 
  * PropertyCollector.RetrievePropertiesEx. `maxObjects` bounds one page; follow `token` with
  * {@link ContinueRetrievePropertiesEx} (or use {@link retrieveAll}).
  */
-export async function RetrievePropertiesEx(c: Caller, specSet: PropertyFilterSpec[], maxObjects?: number,
-  collector: MoRef = c.serviceContent.propertyCollector): Promise<RetrieveResult> {
+export async function RetrievePropertiesEx(
+  c: Caller,
+  specSet: PropertyFilterSpec[],
+  maxObjects?: number,
+  collector: MoRef = c.serviceContent.propertyCollector,
+): Promise<RetrieveResult> {
   const r = await c.invoke('RetrievePropertiesEx', collector, { specSet, options: maxObjects ? { maxObjects } : {} });
   return decodeRetrieveResult(r.returnval[0]);
 }
 
 /** PropertyCollector.ContinueRetrievePropertiesEx: the next page for a token. */
-export async function ContinueRetrievePropertiesEx(c: Caller, token: string,
-  collector: MoRef = c.serviceContent.propertyCollector): Promise<RetrieveResult> {
+export async function ContinueRetrievePropertiesEx(
+  c: Caller,
+  token: string,
+  collector: MoRef = c.serviceContent.propertyCollector,
+): Promise<RetrieveResult> {
   const r = await c.invoke('ContinueRetrievePropertiesEx', collector, { token });
   return decodeRetrieveResult(r.returnval[0]);
 }
 
 /** RetrievePropertiesEx followed through all pages (bounded to 10 000 pages). */
-export async function retrieveAll(c: Caller, specSet: PropertyFilterSpec[], maxObjects?: number): Promise<ObjectContent[]> {
+export async function retrieveAll(
+  c: Caller,
+  specSet: PropertyFilterSpec[],
+  maxObjects?: number,
+): Promise<ObjectContent[]> {
   let page = await RetrievePropertiesEx(c, specSet, maxObjects);
   const out = [...page.objects];
   for (let i = 0; page.token && i < 10_000; i++) {
@@ -115,7 +137,12 @@ export async function DestroyPropertyCollector(c: Caller, collector: MoRef): Pro
 }
 
 /** PropertyCollector.CreateFilter → the PropertyFilter. */
-export async function CreateFilter(c: Caller, collector: MoRef, spec: PropertyFilterSpec, partialUpdates: boolean): Promise<MoRef> {
+export async function CreateFilter(
+  c: Caller,
+  collector: MoRef,
+  spec: PropertyFilterSpec,
+  partialUpdates: boolean,
+): Promise<MoRef> {
   return ref(await c.invoke('CreateFilter', collector, { spec, partialUpdates }));
 }
 
@@ -128,8 +155,13 @@ export async function DestroyPropertyFilter(c: Caller, filter: MoRef): Promise<v
  * PropertyCollector.WaitForUpdatesEx. Returns the raw UpdateSet element, or undefined when
  * `maxWaitSeconds` passed without changes. The HTTP deadline is maxWaitSeconds + `graceMs`.
  */
-export async function WaitForUpdatesEx(c: Caller, collector: MoRef, version: string,
-  options: { maxWaitSeconds?: number; maxObjectUpdates?: number } = {}, graceMs = 30_000): Promise<XmlNode | undefined> {
+export async function WaitForUpdatesEx(
+  c: Caller,
+  collector: MoRef,
+  version: string,
+  options: { maxWaitSeconds?: number; maxObjectUpdates?: number } = {},
+  graceMs = 30_000,
+): Promise<XmlNode | undefined> {
   const opts = options.maxWaitSeconds !== undefined ? { timeoutMs: options.maxWaitSeconds * 1000 + graceMs } : {};
   // an empty version (the first call: the full current state) is omitted, as govmomi does
   const r = await c.invoke('WaitForUpdatesEx', collector, { version: version || undefined, options }, opts);
@@ -164,7 +196,12 @@ export async function CreateDatacenter(c: Caller, folder: MoRef, name: string): 
 }
 
 /** Folder.CreateClusterEx in a datacenter's hostFolder. Throws DuplicateName, InvalidArgument. */
-export async function CreateClusterEx(c: Caller, hostFolder: MoRef, name: string, spec: ClusterConfigSpecEx): Promise<MoRef> {
+export async function CreateClusterEx(
+  c: Caller,
+  hostFolder: MoRef,
+  name: string,
+  spec: ClusterConfigSpecEx,
+): Promise<MoRef> {
   return ref(await c.invoke('CreateClusterEx', hostFolder, { name, spec }));
 }
 
@@ -172,21 +209,41 @@ export async function CreateClusterEx(c: Caller, hostFolder: MoRef, name: string
  * ComputeResource.ReconfigureComputeResource_Task with a ClusterConfigSpecEx (`xsi:type` set on
  * `spec`). `modify=true` changes only the members set in `spec`.
  */
-export async function ReconfigureComputeResource_Task(c: Caller, cluster: MoRef, spec: ClusterConfigSpecEx, modify = true): Promise<MoRef> {
-  return ref(await c.invoke('ReconfigureComputeResource_Task', cluster, { spec: { _type: 'ClusterConfigSpecEx', ...spec }, modify }));
+export async function ReconfigureComputeResource_Task(
+  c: Caller,
+  cluster: MoRef,
+  spec: ClusterConfigSpecEx,
+  modify = true,
+): Promise<MoRef> {
+  return ref(
+    await c.invoke('ReconfigureComputeResource_Task', cluster, {
+      spec: { _type: 'ClusterConfigSpecEx', ...spec },
+      modify,
+    }),
+  );
 }
 
 /**
  * ClusterComputeResource.AddHost_Task. Task errors: SSLVerifyFault{thumbprint} (retry with
  * `sslThumbprint`), InvalidLogin, AlreadyConnected, NoHost, AlreadyBeingManaged.
  */
-export async function AddHost_Task(c: Caller, cluster: MoRef, spec: HostConnectSpec, asConnected = true,
-  opts?: CallOptions): Promise<MoRef> {
+export async function AddHost_Task(
+  c: Caller,
+  cluster: MoRef,
+  spec: HostConnectSpec,
+  asConnected = true,
+  opts?: CallOptions,
+): Promise<MoRef> {
   return ref(await c.invoke('AddHost_Task', cluster, { spec, asConnected }, opts));
 }
 
 /** HostSystem.EnterMaintenanceMode_Task (`timeout` in seconds, 0 = no timeout). */
-export async function EnterMaintenanceMode_Task(c: Caller, host: MoRef, timeout = 0, evacuatePoweredOffVms?: boolean): Promise<MoRef> {
+export async function EnterMaintenanceMode_Task(
+  c: Caller,
+  host: MoRef,
+  timeout = 0,
+  evacuatePoweredOffVms?: boolean,
+): Promise<MoRef> {
   return ref(await c.invoke('EnterMaintenanceMode_Task', host, { timeout, evacuatePoweredOffVms }));
 }
 
@@ -203,12 +260,22 @@ export async function Destroy_Task(c: Caller, entity: MoRef): Promise<MoRef> {
 // --- HostNetworkSystem -------------------------------------------------------------------------------------
 
 /** HostNetworkSystem.AddVirtualSwitch. Faults: AlreadyExists, ResourceInUse (uplink), InvalidArgument. */
-export async function AddVirtualSwitch(c: Caller, networkSystem: MoRef, vswitchName: string, spec?: HostVirtualSwitchSpec): Promise<void> {
+export async function AddVirtualSwitch(
+  c: Caller,
+  networkSystem: MoRef,
+  vswitchName: string,
+  spec?: HostVirtualSwitchSpec,
+): Promise<void> {
   await c.invoke('AddVirtualSwitch', networkSystem, { vswitchName, spec: bridged(spec) });
 }
 
 /** HostNetworkSystem.UpdateVirtualSwitch. Faults: NotFound, ResourceInUse, InvalidArgument. */
-export async function UpdateVirtualSwitch(c: Caller, networkSystem: MoRef, vswitchName: string, spec: HostVirtualSwitchSpec): Promise<void> {
+export async function UpdateVirtualSwitch(
+  c: Caller,
+  networkSystem: MoRef,
+  vswitchName: string,
+  spec: HostVirtualSwitchSpec,
+): Promise<void> {
   await c.invoke('UpdateVirtualSwitch', networkSystem, { vswitchName, spec: bridged(spec) });
 }
 
@@ -228,7 +295,12 @@ export async function AddPortGroup(c: Caller, networkSystem: MoRef, portgrp: Hos
 }
 
 /** HostNetworkSystem.UpdatePortGroup (rename, move, VLAN, policy). */
-export async function UpdatePortGroup(c: Caller, networkSystem: MoRef, pgName: string, portgrp: HostPortGroupSpec): Promise<void> {
+export async function UpdatePortGroup(
+  c: Caller,
+  networkSystem: MoRef,
+  pgName: string,
+  portgrp: HostPortGroupSpec,
+): Promise<void> {
   await c.invoke('UpdatePortGroup', networkSystem, { pgName, portgrp });
 }
 
@@ -238,13 +310,23 @@ export async function RemovePortGroup(c: Caller, networkSystem: MoRef, pgName: s
 }
 
 /** HostNetworkSystem.AddVirtualNic → the new device name (`vmk1`). */
-export async function AddVirtualNic(c: Caller, networkSystem: MoRef, portgroup: string, nic: HostVirtualNicSpec): Promise<string> {
+export async function AddVirtualNic(
+  c: Caller,
+  networkSystem: MoRef,
+  portgroup: string,
+  nic: HostVirtualNicSpec,
+): Promise<string> {
   const r = await c.invoke('AddVirtualNic', networkSystem, { portgroup, nic });
   return text(r.returnval[0]);
 }
 
 /** HostNetworkSystem.UpdateVirtualNic. */
-export async function UpdateVirtualNic(c: Caller, networkSystem: MoRef, device: string, nic: HostVirtualNicSpec): Promise<void> {
+export async function UpdateVirtualNic(
+  c: Caller,
+  networkSystem: MoRef,
+  device: string,
+  nic: HostVirtualNicSpec,
+): Promise<void> {
   await c.invoke('UpdateVirtualNic', networkSystem, { device, nic });
 }
 
@@ -259,37 +341,66 @@ export async function UpdateDnsConfig(c: Caller, networkSystem: MoRef, config: H
 }
 
 /** HostNetworkSystem.UpdateIpRouteConfig (default gateway). */
-export async function UpdateIpRouteConfig(c: Caller, networkSystem: MoRef, config: { defaultGateway?: string; gatewayDevice?: string }): Promise<void> {
+export async function UpdateIpRouteConfig(
+  c: Caller,
+  networkSystem: MoRef,
+  config: { defaultGateway?: string; gatewayDevice?: string },
+): Promise<void> {
   await c.invoke('UpdateIpRouteConfig', networkSystem, { config });
 }
 
 // --- HostVirtualNicManager -----------------------------------------------------------------------------------
 
 /** HostVirtualNicManager.SelectVnicForNicType (nicType: management, vmotion, vsan, ...). */
-export async function SelectVnicForNicType(c: Caller, vnicManager: MoRef, nicType: string, device: string): Promise<void> {
+export async function SelectVnicForNicType(
+  c: Caller,
+  vnicManager: MoRef,
+  nicType: string,
+  device: string,
+): Promise<void> {
   await c.invoke('SelectVnicForNicType', vnicManager, { nicType, device });
 }
 
 /** HostVirtualNicManager.DeselectVnicForNicType. InvalidArgument{device} when not selected. */
-export async function DeselectVnicForNicType(c: Caller, vnicManager: MoRef, nicType: string, device: string): Promise<void> {
+export async function DeselectVnicForNicType(
+  c: Caller,
+  vnicManager: MoRef,
+  nicType: string,
+  device: string,
+): Promise<void> {
   await c.invoke('DeselectVnicForNicType', vnicManager, { nicType, device });
 }
 
 /** HostVirtualNicManager.QueryNetConfig → candidates and selected NIC keys for a nicType. */
-export async function QueryNetConfig(c: Caller, vnicManager: MoRef, nicType: string): Promise<VirtualNicManagerNetConfig | null> {
+export async function QueryNetConfig(
+  c: Caller,
+  vnicManager: MoRef,
+  nicType: string,
+): Promise<VirtualNicManagerNetConfig | null> {
   const r = await c.invoke('QueryNetConfig', vnicManager, { nicType });
-  return r.returnval[0] === undefined ? null : decode(r.returnval[0], 'VirtualNicManagerNetConfig') as VirtualNicManagerNetConfig;
+  return r.returnval[0] === undefined
+    ? null
+    : (decode(r.returnval[0], 'VirtualNicManagerNetConfig') as VirtualNicManagerNetConfig);
 }
 
 // --- HostDateTimeSystem / HostServiceSystem / OptionManager -----------------------------------------------------
 
 /** HostDateTimeSystem.UpdateDateTimeConfig (NTP servers). */
-export async function UpdateDateTimeConfig(c: Caller, dateTimeSystem: MoRef, config: HostDateTimeConfig): Promise<void> {
+export async function UpdateDateTimeConfig(
+  c: Caller,
+  dateTimeSystem: MoRef,
+  config: HostDateTimeConfig,
+): Promise<void> {
   await c.invoke('UpdateDateTimeConfig', dateTimeSystem, { config });
 }
 
 /** HostServiceSystem.UpdateServicePolicy (`policy`: on | off | automatic). */
-export async function UpdateServicePolicy(c: Caller, serviceSystem: MoRef, id: string, policy: 'on' | 'off' | 'automatic'): Promise<void> {
+export async function UpdateServicePolicy(
+  c: Caller,
+  serviceSystem: MoRef,
+  id: string,
+  policy: 'on' | 'off' | 'automatic',
+): Promise<void> {
   await c.invoke('UpdateServicePolicy', serviceSystem, { id, policy });
 }
 
@@ -309,7 +420,11 @@ export async function StopService(c: Caller, serviceSystem: MoRef, id: string): 
 }
 
 /** OptionManager.QueryOptions (`name` a key, or a prefix ending in `.`). Throws InvalidName. */
-export async function QueryOptions(c: Caller, optionManager: MoRef, name?: string): Promise<Array<{ key: string; value: unknown }>> {
+export async function QueryOptions(
+  c: Caller,
+  optionManager: MoRef,
+  name?: string,
+): Promise<Array<{ key: string; value: unknown }>> {
   const r = await c.invoke('QueryOptions', optionManager, { name });
   return r.returnval.map((n) => ({ key: text(first(n, 'key')), value: decode(first(n, 'value'), 'anyType') }));
 }

@@ -15,8 +15,14 @@
  */
 import { FindByInventoryPath, FindByUuid, retrieveAll, type Caller } from './ops.js';
 import type {
-  ClusterConfigInfoEx, HostNetworkInfo, HostService, MoRef, ObjectContent, PropertySpec,
-  TraversalSpec, VirtualNicManagerNetConfig,
+  ClusterConfigInfoEx,
+  HostNetworkInfo,
+  HostService,
+  MoRef,
+  ObjectContent,
+  PropertySpec,
+  TraversalSpec,
+  VirtualNicManagerNetConfig,
 } from './types.js';
 
 /** HostSystem.configManager references the engine uses. */
@@ -71,8 +77,17 @@ export interface ClusterState {
 
 /** Property paths read for every host. */
 export const HOST_PATHS = [
-  'name', 'parent', 'hardware.systemInfo.uuid', 'runtime.connectionState', 'runtime.inMaintenanceMode', 'vm',
-  'configManager', 'config.network', 'config.virtualNicManagerInfo', 'config.dateTimeInfo', 'config.service',
+  'name',
+  'parent',
+  'hardware.systemInfo.uuid',
+  'runtime.connectionState',
+  'runtime.inMaintenanceMode',
+  'vm',
+  'configManager',
+  'config.network',
+  'config.virtualNicManagerInfo',
+  'config.dateTimeInfo',
+  'config.service',
 ];
 
 /** Escapes one inventory path segment (SearchIndex: `/` → `%2f`, `%` → `%25`). */
@@ -101,7 +116,15 @@ export function hostStateFrom(o: ObjectContent): HostState {
     portgroup: arr(net.portgroup),
     vnic: arr(net.vnic),
     pnic: arr(net.pnic),
-    ...(net.dnsConfig ? { dnsConfig: { ...net.dnsConfig, address: arr(net.dnsConfig.address), searchDomain: arr(net.dnsConfig.searchDomain) } } : {}),
+    ...(net.dnsConfig
+      ? {
+          dnsConfig: {
+            ...net.dnsConfig,
+            address: arr(net.dnsConfig.address),
+            searchDomain: arr(net.dnsConfig.searchDomain),
+          },
+        }
+      : {}),
     ...(net.ipRouteConfig ? { ipRouteConfig: net.ipRouteConfig } : {}),
   };
   for (const vs of network.vswitch) {
@@ -154,20 +177,29 @@ const hostPropSpec: PropertySpec = { type: 'HostSystem', pathSet: HOST_PATHS };
  */
 export async function readCluster(c: Caller, datacenterPath: string, clusterName: string): Promise<ClusterState> {
   const datacenter = await FindByInventoryPath(c, datacenterPath);
-  if (!datacenter || datacenter.type !== 'Datacenter') return { datacenter: null, hostFolder: null, cluster: null, hosts: [] };
+  if (!datacenter || datacenter.type !== 'Datacenter')
+    return { datacenter: null, hostFolder: null, cluster: null, hosts: [] };
   const found = await FindByInventoryPath(c, `${datacenterPath}/host/${escapePathSegment(clusterName)}`);
   const cluster = found?.type === 'ClusterComputeResource' ? found : null;
-  const toHosts: TraversalSpec = { _type: 'TraversalSpec', name: 'clusterHosts', type: 'ClusterComputeResource', path: 'host', skip: false };
-  const objects = await retrieveAll(c, [{
-    propSet: [
-      { type: 'Datacenter', pathSet: ['hostFolder'] },
-      ...(cluster ? [{ type: 'ClusterComputeResource', pathSet: ['configurationEx'] }, hostPropSpec] : []),
-    ],
-    objectSet: [
-      { obj: datacenter, skip: false },
-      ...(cluster ? [{ obj: cluster, skip: false, selectSet: [toHosts] }] : []),
-    ],
-  }]);
+  const toHosts: TraversalSpec = {
+    _type: 'TraversalSpec',
+    name: 'clusterHosts',
+    type: 'ClusterComputeResource',
+    path: 'host',
+    skip: false,
+  };
+  const objects = await retrieveAll(c, [
+    {
+      propSet: [
+        { type: 'Datacenter', pathSet: ['hostFolder'] },
+        ...(cluster ? [{ type: 'ClusterComputeResource', pathSet: ['configurationEx'] }, hostPropSpec] : []),
+      ],
+      objectSet: [
+        { obj: datacenter, skip: false },
+        ...(cluster ? [{ obj: cluster, skip: false, selectSet: [toHosts] }] : []),
+      ],
+    },
+  ]);
   const state: ClusterState = { datacenter, hostFolder: null, cluster, hosts: [] };
   for (const o of objects) {
     if (o.obj.type === 'Datacenter') state.hostFolder = (o.props.hostFolder as MoRef | undefined) ?? null;
@@ -201,14 +233,20 @@ export async function findHostByUuid(c: Caller, uuid: string): Promise<MoRef | n
  * `configManager.advancedOption`, filtered to `keys` when given. Returns optionManager value →
  * key → value (numbers for xsd:int/long, booleans for xsd:boolean, strings otherwise).
  */
-export async function readAdvancedOptions(c: Caller, optionManagers: MoRef[], keys?: string[]): Promise<Map<string, Record<string, unknown>>> {
+export async function readAdvancedOptions(
+  c: Caller,
+  optionManagers: MoRef[],
+  keys?: string[],
+): Promise<Map<string, Record<string, unknown>>> {
   const out = new Map<string, Record<string, unknown>>();
   if (optionManagers.length === 0) return out;
   const want = keys ? new Set(keys) : undefined;
-  const objects = await retrieveAll(c, [{
-    propSet: [{ type: 'OptionManager', pathSet: ['setting'] }],
-    objectSet: optionManagers.map((obj) => ({ obj })),
-  }]);
+  const objects = await retrieveAll(c, [
+    {
+      propSet: [{ type: 'OptionManager', pathSet: ['setting'] }],
+      objectSet: optionManagers.map((obj) => ({ obj })),
+    },
+  ]);
   for (const o of objects) {
     const rec: Record<string, unknown> = {};
     for (const ov of arr<{ key: string; value: unknown }>(o.props.setting)) {

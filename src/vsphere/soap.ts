@@ -18,10 +18,20 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../log.js';
 import { histogram } from '../metrics.js';
 
-const callSeconds = histogram('vcenter_call_duration_seconds', 'vSphere SOAP call latency in seconds, by vCenter host and method', ['vcenter', 'method'], [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+const callSeconds = histogram(
+  'vcenter_call_duration_seconds',
+  'vSphere SOAP call latency in seconds, by vCenter host and method',
+  ['vcenter', 'method'],
+  [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+);
 import {
-  faultFromSoap, NotAuthenticated, ThumbprintMismatchError, VsphereHttpError, VsphereNetworkError,
-  VsphereTimeoutError, VsphereTlsError,
+  faultFromSoap,
+  NotAuthenticated,
+  ThumbprintMismatchError,
+  VsphereHttpError,
+  VsphereNetworkError,
+  VsphereTimeoutError,
+  VsphereTlsError,
 } from './faults.js';
 import { child, envelope, first, list, parseXml, serializeCall, text, type MoRef, type XmlNode } from './xml.js';
 
@@ -93,7 +103,10 @@ class PinnedAgent extends https.Agent {
     else throw new Error(`thumbprint must be SHA-1 (20 bytes) or SHA-256 (32 bytes) colon hex, got ${thumbprint}`);
   }
 
-  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, s: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, s: Duplex) => void,
+  ): Duplex | null | undefined {
     const opts = { ...(options as tls.ConnectionOptions), rejectUnauthorized: false };
     const sock = tls.connect(opts);
     let done = false;
@@ -110,7 +123,13 @@ class PinnedAgent extends https.Agent {
       const cert = sock.getPeerCertificate();
       const actual = normalizeThumbprint((this.algorithm === 'sha1' ? cert?.fingerprint : cert?.fingerprint256) ?? '');
       if (actual !== this.pinHex) {
-        finish(new ThumbprintMismatchError(`${String(options.host)}:${String(options.port)}`, colonHex(this.pinHex), colonHex(actual)));
+        finish(
+          new ThumbprintMismatchError(
+            `${String(options.host)}:${String(options.port)}`,
+            colonHex(this.pinHex),
+            colonHex(actual),
+          ),
+        );
       } else {
         finish(null);
       }
@@ -120,8 +139,13 @@ class PinnedAgent extends https.Agent {
 }
 
 const TLS_VERIFY_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
 ]);
 
 /** Methods that block server-side until something changes (not counted against maxConcurrent). */
@@ -193,7 +217,12 @@ export class SoapEndpoint {
     return LONG_POLLS.has(method) ? run() : this.limiter.run(run);
   }
 
-  private post(method: string, body: string, jar: Map<string, string>, timeoutMs: number): Promise<{ status: number; body: string }> {
+  private post(
+    method: string,
+    body: string,
+    jar: Map<string, string>,
+    timeoutMs: number,
+  ): Promise<{ status: number; body: string }> {
     const lib = this.url.protocol === 'https:' ? https : http;
     const headers: Record<string, string | number> = {
       'Content-Type': 'text/xml; charset=utf-8',
@@ -233,7 +262,8 @@ export class SoapEndpoint {
       }, timeoutMs);
       req.on('error', (e: Error & { code?: string }) => {
         if (e instanceof ThumbprintMismatchError || e instanceof VsphereTimeoutError) return fail(e);
-        if (e.code && TLS_VERIFY_CODES.has(e.code)) return fail(new VsphereTlsError(this.url.host, `${e.code}: ${e.message}`));
+        if (e.code && TLS_VERIFY_CODES.has(e.code))
+          return fail(new VsphereTlsError(this.url.host, `${e.code}: ${e.message}`));
         fail(new VsphereNetworkError(method, this.url.href, e.code ?? 'ERROR', e.message));
       });
       req.end(body);
@@ -269,7 +299,10 @@ export class SoapSession {
   inFlight = 0;
   private relogging: Promise<void> | undefined;
 
-  constructor(readonly endpoint: SoapEndpoint, private readonly relogin?: (s: SoapSession) => Promise<void>) {}
+  constructor(
+    readonly endpoint: SoapEndpoint,
+    private readonly relogin?: (s: SoapSession) => Promise<void>,
+  ) {}
 
   /** The `vmware_soap_session` cookie as received (`vmware_soap_session="52b1…"`), if any. */
   get sessionCookie(): string | undefined {
@@ -277,7 +310,12 @@ export class SoapSession {
   }
 
   /** Invokes `method` on `thisRef` with `params` (see schema.ts METHODS for names and order). */
-  async invoke(method: string, thisRef: MoRef, params: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<SoapResult> {
+  async invoke(
+    method: string,
+    thisRef: MoRef,
+    params: Record<string, unknown> = {},
+    opts: CallOptions = {},
+  ): Promise<SoapResult> {
     const body = envelope(serializeCall(method, thisRef, params));
     this.inFlight++;
     try {

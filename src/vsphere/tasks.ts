@@ -12,9 +12,20 @@
  * All bounded by `timeoutMs`; a task error becomes the typed fault (faults.ts), e.g.
  * AddHost_Task's SSLVerifyFault carrying the host's thumbprint.
  */
-import { faultFromLocalized, ManagedObjectNotFound, NotSupported, TaskFailedError, VsphereTimeoutError, type VsphereFault } from './faults.js';
 import {
-  CreateFilter, CreatePropertyCollector, DestroyPropertyCollector, WaitForUpdatesEx, type Caller,
+  faultFromLocalized,
+  ManagedObjectNotFound,
+  NotSupported,
+  TaskFailedError,
+  VsphereTimeoutError,
+  type VsphereFault,
+} from './faults.js';
+import {
+  CreateFilter,
+  CreatePropertyCollector,
+  DestroyPropertyCollector,
+  WaitForUpdatesEx,
+  type Caller,
 } from './ops.js';
 import type { TaskInfo } from './types.js';
 import { child, decode, first, list, text, type MoRef, type XmlNode } from './xml.js';
@@ -53,7 +64,8 @@ function terminal(s: TaskSnapshot, task: MoRef): unknown {
   throw new TaskFailedError(task, s.info.state, `task ${task.value} ended in state ${s.info.state} without a fault`);
 }
 
-const isDone = (s: TaskSnapshot | undefined): s is TaskSnapshot => s?.info.state === 'success' || s?.info.state === 'error';
+const isDone = (s: TaskSnapshot | undefined): s is TaskSnapshot =>
+  s?.info.state === 'success' || s?.info.state === 'error';
 
 async function readInfo(c: Caller, task: MoRef, method?: string): Promise<TaskSnapshot> {
   const r = await c.invoke('RetrievePropertiesEx', c.serviceContent.propertyCollector, {
@@ -62,12 +74,17 @@ async function readInfo(c: Caller, task: MoRef, method?: string): Promise<TaskSn
   });
   const obj = first(r.returnval[0], 'objects');
   const prop = list(child(obj, 'propSet')).find((p) => text(first(p, 'name')) === 'info');
-  if (!prop) throw new ManagedObjectNotFound('ManagedObjectNotFound', `task ${task.value} not found`, { obj: task }, method);
+  if (!prop)
+    throw new ManagedObjectNotFound('ManagedObjectNotFound', `task ${task.value} not found`, { obj: task }, method);
   return taskSnapshot(first(prop, 'val'), method);
 }
 
 /** Applies the changes of one WaitForUpdatesEx UpdateSet to the snapshot (whole `info` or `info.x`). */
-export function applyTaskUpdate(prev: TaskSnapshot | undefined, updateSet: XmlNode, method?: string): TaskSnapshot | undefined {
+export function applyTaskUpdate(
+  prev: TaskSnapshot | undefined,
+  updateSet: XmlNode,
+  method?: string,
+): TaskSnapshot | undefined {
   let cur = prev;
   for (const fs of list(child(updateSet, 'filterSet'))) {
     for (const ou of list(child(fs, 'objectSet'))) {
@@ -110,16 +127,28 @@ export async function waitForTask(c: Caller, task: MoRef, opts: WaitForTaskOptio
     return await c.withSession((sc) => waitWithCollector(sc, task, deadline, timeoutMs, opts));
   } catch (e) {
     // no private collectors here, or ours vanished (e.g. the session was re-established mid-wait)
-    const collectorGone = e instanceof ManagedObjectNotFound && (e.details.obj as MoRef | undefined)?.value !== task.value;
+    const collectorGone =
+      e instanceof ManagedObjectNotFound && (e.details.obj as MoRef | undefined)?.value !== task.value;
     if (!(e instanceof NotSupported || collectorGone) || Date.now() >= deadline) throw e;
     return poll(c, task, deadline, timeoutMs, opts);
   }
 }
 
-async function waitWithCollector(c: Caller, task: MoRef, deadline: number, timeoutMs: number, opts: WaitForTaskOptions): Promise<unknown> {
+async function waitWithCollector(
+  c: Caller,
+  task: MoRef,
+  deadline: number,
+  timeoutMs: number,
+  opts: WaitForTaskOptions,
+): Promise<unknown> {
   const collector = await CreatePropertyCollector(c);
   try {
-    await CreateFilter(c, collector, { propSet: [{ type: 'Task', pathSet: ['info'] }], objectSet: [{ obj: task }] }, false);
+    await CreateFilter(
+      c,
+      collector,
+      { propSet: [{ type: 'Task', pathSet: ['info'] }], objectSet: [{ obj: task }] },
+      false,
+    );
     let version = '';
     let snap: TaskSnapshot | undefined;
     for (let i = 0; i < 100_000; i++) {
@@ -145,7 +174,13 @@ async function waitWithCollector(c: Caller, task: MoRef, deadline: number, timeo
   }
 }
 
-async function poll(c: Caller, task: MoRef, deadline: number, timeoutMs: number, opts: WaitForTaskOptions): Promise<unknown> {
+async function poll(
+  c: Caller,
+  task: MoRef,
+  deadline: number,
+  timeoutMs: number,
+  opts: WaitForTaskOptions,
+): Promise<unknown> {
   let delay = 500;
   for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
     const s = await readInfo(c, task, opts.method);

@@ -12,15 +12,37 @@ export type { XsdValue } from './schema.js';
 
 // --- PropertyCollector -----------------------------------------------------------------------
 /** vmodl.query.PropertyCollector.SelectionSpec (a reference to a named TraversalSpec). */
-export interface SelectionSpec { _type?: 'SelectionSpec' | 'TraversalSpec'; name?: string }
+export interface SelectionSpec {
+  _type?: 'SelectionSpec' | 'TraversalSpec';
+  name?: string;
+}
 /** vmodl.query.PropertyCollector.TraversalSpec. */
-export interface TraversalSpec { _type: 'TraversalSpec'; name?: string; type: string; path: string; skip?: boolean; selectSet?: Array<SelectionSpec | TraversalSpec> }
+export interface TraversalSpec {
+  _type: 'TraversalSpec';
+  name?: string;
+  type: string;
+  path: string;
+  skip?: boolean;
+  selectSet?: Array<SelectionSpec | TraversalSpec>;
+}
 /** vmodl.query.PropertyCollector.PropertySpec. */
-export interface PropertySpec { type: string; all?: boolean; pathSet?: string[] }
+export interface PropertySpec {
+  type: string;
+  all?: boolean;
+  pathSet?: string[];
+}
 /** vmodl.query.PropertyCollector.ObjectSpec. */
-export interface ObjectSpec { obj: MoRef; skip?: boolean; selectSet?: Array<SelectionSpec | TraversalSpec> }
+export interface ObjectSpec {
+  obj: MoRef;
+  skip?: boolean;
+  selectSet?: Array<SelectionSpec | TraversalSpec>;
+}
 /** vmodl.query.PropertyCollector.FilterSpec. */
-export interface PropertyFilterSpec { propSet: PropertySpec[]; objectSet: ObjectSpec[]; reportMissingObjectsInResults?: boolean }
+export interface PropertyFilterSpec {
+  propSet: PropertySpec[];
+  objectSet: ObjectSpec[];
+  reportMissingObjectsInResults?: boolean;
+}
 /** One object of a RetrieveResult, properties decoded to plain values by path. */
 export interface ObjectContent {
   obj: MoRef;
@@ -29,11 +51,22 @@ export interface ObjectContent {
   missing: Array<{ path: string; fault: string }>;
 }
 /** vmodl.query.PropertyCollector.RetrieveResult (decoded). */
-export interface RetrieveResult { token?: string; objects: ObjectContent[] }
+export interface RetrieveResult {
+  token?: string;
+  objects: ObjectContent[];
+}
 
 // --- ServiceInstance --------------------------------------------------------------------------
 /** vim.AboutInfo (the parts we use). */
-export interface AboutInfo { name: string; fullName: string; version: string; build: string; apiType: string; apiVersion: string; instanceUuid?: string }
+export interface AboutInfo {
+  name: string;
+  fullName: string;
+  version: string;
+  build: string;
+  apiType: string;
+  apiVersion: string;
+  instanceUuid?: string;
+}
 /** vim.ServiceInstanceContent (the references we use). */
 export interface ServiceContent {
   rootFolder: MoRef;
@@ -46,11 +79,20 @@ export interface ServiceContent {
   [k: string]: unknown;
 }
 /** vim.UserSession (the parts we use). */
-export interface UserSession { key: string; userName: string; fullName?: string; loginTime?: string }
+export interface UserSession {
+  key: string;
+  userName: string;
+  fullName?: string;
+  loginTime?: string;
+}
 
 // --- Cluster ------------------------------------------------------------------------------------
 /** vim.cluster.FailoverLevelAdmissionControlPolicy ("host failures cluster tolerates"). */
-export interface ClusterFailoverLevelAdmissionControlPolicy { _type: 'ClusterFailoverLevelAdmissionControlPolicy'; resourceReductionToToleratePercent?: number; failoverLevel: number }
+export interface ClusterFailoverLevelAdmissionControlPolicy {
+  _type: 'ClusterFailoverLevelAdmissionControlPolicy';
+  resourceReductionToToleratePercent?: number;
+  failoverLevel: number;
+}
 /** vim.cluster.FailoverResourcesAdmissionControlPolicy (percentage of resources reserved). */
 export interface ClusterFailoverResourcesAdmissionControlPolicy {
   _type: 'ClusterFailoverResourcesAdmissionControlPolicy';
@@ -61,13 +103,20 @@ export interface ClusterFailoverResourcesAdmissionControlPolicy {
   autoComputePercentages?: boolean;
 }
 /** vim.cluster.FailoverHostAdmissionControlPolicy (dedicated failover hosts). */
-export interface ClusterFailoverHostAdmissionControlPolicy { _type: 'ClusterFailoverHostAdmissionControlPolicy'; failoverHosts?: MoRef[]; failoverLevel?: number }
+export interface ClusterFailoverHostAdmissionControlPolicy {
+  _type: 'ClusterFailoverHostAdmissionControlPolicy';
+  failoverHosts?: MoRef[];
+  failoverLevel?: number;
+}
 export type ClusterDasAdmissionControlPolicy =
   | ClusterFailoverLevelAdmissionControlPolicy
   | ClusterFailoverResourcesAdmissionControlPolicy
   | ClusterFailoverHostAdmissionControlPolicy;
 /** vim.option.OptionValue; value is xsi-typed on the wire. */
-export interface OptionValue { key: string; value: XsdValue }
+export interface OptionValue {
+  key: string;
+  value: XsdValue;
+}
 /** vim.cluster.DasVmSettings (HA defaults for VMs). */
 export interface ClusterDasVmSettings {
   /** disabled | lowest | low | medium | high | highest | clusterRestartPriority */
@@ -150,14 +199,26 @@ export interface HostVirtualSwitchBondBridge {
   linkDiscoveryProtocolConfig?: { protocol: string; operation: string };
 }
 /** vim.host.NetworkPolicy.SecurityPolicy. */
-export interface HostNetworkSecurityPolicy { allowPromiscuous?: boolean; macChanges?: boolean; forgedTransmits?: boolean }
+export interface HostNetworkSecurityPolicy {
+  allowPromiscuous?: boolean;
+  macChanges?: boolean;
+  forgedTransmits?: boolean;
+}
 /** vim.host.NetworkPolicy.NicFailureCriteria (checkBeacon = beacon probing). */
 export interface HostNicFailureCriteria {
-  checkSpeed?: string; speed?: number; checkDuplex?: boolean; fullDuplex?: boolean;
-  checkErrorPercent?: boolean; percentage?: number; checkBeacon?: boolean;
+  checkSpeed?: string;
+  speed?: number;
+  checkDuplex?: boolean;
+  fullDuplex?: boolean;
+  checkErrorPercent?: boolean;
+  percentage?: number;
+  checkBeacon?: boolean;
 }
 /** vim.host.NetworkPolicy.NicOrderPolicy. */
-export interface HostNicOrderPolicy { activeNic?: string[]; standbyNic?: string[] }
+export interface HostNicOrderPolicy {
+  activeNic?: string[];
+  standbyNic?: string[];
+}
 /** vim.host.NetworkPolicy.NicTeamingPolicy. */
 export interface HostNicTeamingPolicy {
   /** loadbalance_ip | loadbalance_srcmac | loadbalance_srcid | failover_explicit */
@@ -176,11 +237,25 @@ export interface HostNetworkPolicy {
   shapingPolicy?: { enabled?: boolean; averageBandwidth?: number; peakBandwidth?: number; burstSize?: number };
 }
 /** vim.host.VirtualSwitch.Specification. */
-export interface HostVirtualSwitchSpec { numPorts: number; bridge?: HostVirtualSwitchBondBridge; policy?: HostNetworkPolicy; mtu?: number }
+export interface HostVirtualSwitchSpec {
+  numPorts: number;
+  bridge?: HostVirtualSwitchBondBridge;
+  policy?: HostNetworkPolicy;
+  mtu?: number;
+}
 /** vim.host.PortGroup.Specification. */
-export interface HostPortGroupSpec { name: string; vlanId: number; vswitchName: string; policy: HostNetworkPolicy }
+export interface HostPortGroupSpec {
+  name: string;
+  vlanId: number;
+  vswitchName: string;
+  policy: HostNetworkPolicy;
+}
 /** vim.host.IpConfig (IPv4 part). */
-export interface HostIpConfig { dhcp: boolean; ipAddress?: string; subnetMask?: string }
+export interface HostIpConfig {
+  dhcp: boolean;
+  ipAddress?: string;
+  subnetMask?: string;
+}
 /** vim.host.VirtualNic.Specification. */
 export interface HostVirtualNicSpec {
   ip?: HostIpConfig;
@@ -202,17 +277,37 @@ export interface HostDnsConfig {
   searchDomain?: string[];
 }
 /** vim.host.DateTimeConfig. */
-export interface HostDateTimeConfig { timeZone?: string; ntpConfig?: { server?: string[]; configFile?: string[] } }
+export interface HostDateTimeConfig {
+  timeZone?: string;
+  ntpConfig?: { server?: string[]; configFile?: string[] };
+}
 
 /** vim.host.VirtualSwitch as read. */
 export interface HostVirtualSwitch {
-  name: string; key: string; numPorts: number; numPortsAvailable?: number; mtu?: number;
-  portgroup?: string[]; pnic?: string[]; spec: HostVirtualSwitchSpec;
+  name: string;
+  key: string;
+  numPorts: number;
+  numPortsAvailable?: number;
+  mtu?: number;
+  portgroup?: string[];
+  pnic?: string[];
+  spec: HostVirtualSwitchSpec;
 }
 /** vim.host.PortGroup as read. */
-export interface HostPortGroup { key?: string; vswitch?: string; computedPolicy?: HostNetworkPolicy; spec: HostPortGroupSpec }
+export interface HostPortGroup {
+  key?: string;
+  vswitch?: string;
+  computedPolicy?: HostNetworkPolicy;
+  spec: HostPortGroupSpec;
+}
 /** vim.host.VirtualNic as read. */
-export interface HostVirtualNic { device: string; key: string; portgroup: string; spec: HostVirtualNicSpec; port?: string }
+export interface HostVirtualNic {
+  device: string;
+  key: string;
+  portgroup: string;
+  spec: HostVirtualNicSpec;
+  port?: string;
+}
 /** vim.host.NetworkInfo (the parts we use). */
 export interface HostNetworkInfo {
   vswitch: HostVirtualSwitch[];
@@ -231,7 +326,14 @@ export interface VirtualNicManagerNetConfig {
   selectedVnic?: string[];
 }
 /** vim.host.Service. */
-export interface HostService { key: string; label?: string; required?: boolean; running: boolean; ruleset?: string[]; policy: string }
+export interface HostService {
+  key: string;
+  label?: string;
+  required?: boolean;
+  running: boolean;
+  ruleset?: string[];
+  policy: string;
+}
 
 /** vim.TaskInfo (the parts we use). */
 export interface TaskInfo {

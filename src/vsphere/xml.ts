@@ -35,17 +35,20 @@ function primitiveText(type: string, v: unknown, path: string): string {
     case 'string':
     case 'dateTime':
     case 'base64Binary':
-      if (typeof v !== 'string') throw new VsphereSerializeError(`${path}: expected a string (${type}), got ${typeof v}`);
+      if (typeof v !== 'string')
+        throw new VsphereSerializeError(`${path}: expected a string (${type}), got ${typeof v}`);
       return escapeXml(v);
     case 'int':
     case 'long':
     case 'short':
     case 'byte':
-      if (typeof v !== 'number' || !Number.isInteger(v)) throw new VsphereSerializeError(`${path}: expected an integer (xsd:${type}), got ${String(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v))
+        throw new VsphereSerializeError(`${path}: expected an integer (xsd:${type}), got ${String(v)}`);
       return String(v);
     case 'double':
     case 'float':
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new VsphereSerializeError(`${path}: expected a number, got ${String(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new VsphereSerializeError(`${path}: expected a number, got ${String(v)}`);
       return String(v);
     case 'boolean':
       if (typeof v !== 'boolean') throw new VsphereSerializeError(`${path}: expected a boolean, got ${String(v)}`);
@@ -90,11 +93,18 @@ function serializeElement(m: MemberDef, v: unknown, path: string): string {
  * Serializes the members of a data object (or a method's parameters) in declared order.
  * Throws {@link VsphereSerializeError} on unknown keys, missing required members or wrong types.
  */
-export function serializeMembers(typeName: string, members: MemberDef[], obj: Record<string, unknown>, path: string): string {
+export function serializeMembers(
+  typeName: string,
+  members: MemberDef[],
+  obj: Record<string, unknown>,
+  path: string,
+): string {
   const known = new Set(members.map((m) => m.name));
   for (const k of Object.keys(obj)) {
     if (k !== '_type' && !known.has(k) && obj[k] !== undefined) {
-      throw new VsphereSerializeError(`${path}.${k}: ${typeName} has no member "${k}" (members: ${[...known].join(', ')})`);
+      throw new VsphereSerializeError(
+        `${path}.${k}: ${typeName} has no member "${k}" (members: ${[...known].join(', ')})`,
+      );
     }
   }
   let out = '';
@@ -107,7 +117,9 @@ export function serializeMembers(typeName: string, members: MemberDef[], obj: Re
     }
     if (m.array) {
       if (!Array.isArray(v)) throw new VsphereSerializeError(`${p}: expected an array`);
-      v.forEach((item, i) => { out += serializeElement(m, item, `${p}[${i}]`); });
+      v.forEach((item, i) => {
+        out += serializeElement(m, item, `${p}[${i}]`);
+      });
     } else {
       if (Array.isArray(v)) throw new VsphereSerializeError(`${p}: expected a single value, got an array`);
       out += serializeElement(m, v, p);
@@ -117,7 +129,12 @@ export function serializeMembers(typeName: string, members: MemberDef[], obj: Re
 }
 
 /** Serializes a data object as element `elementName` of static type `type`. */
-export function serializeDataObject(elementName: string, type: string, value: Record<string, unknown>, polymorphic = false): string {
+export function serializeDataObject(
+  elementName: string,
+  type: string,
+  value: Record<string, unknown>,
+  polymorphic = false,
+): string {
   return serializeElement({ name: elementName, type, required: true, array: false, polymorphic }, value, elementName);
 }
 
@@ -134,10 +151,12 @@ export function serializeCall(method: string, thisRef: MoRef, params: Record<str
 
 /** A full SOAP 1.1 envelope around a body element. */
 export function envelope(body: string): string {
-  return '<?xml version="1.0" encoding="UTF-8"?>' +
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>' +
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" ' +
     'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">' +
-    `<soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
+    `<soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,7 +233,12 @@ function childNames(node: XmlNode): string[] {
 
 function decodePrimitive(type: string, s: string): unknown {
   switch (type) {
-    case 'int': case 'long': case 'short': case 'byte': case 'double': case 'float':
+    case 'int':
+    case 'long':
+    case 'short':
+    case 'byte':
+    case 'double':
+    case 'float':
       return Number(s);
     case 'boolean':
       return s === 'true' || s === '1';
@@ -237,8 +261,7 @@ export function decode(node: XmlNode | undefined, type: string): unknown {
   if (xt === 'ManagedObjectReference') return moref(node);
   if (xt?.startsWith('ArrayOf')) {
     const inner = xt.slice(7);
-    const itemType = inner === 'ManagedObjectReference' ? inner
-      : inner.charAt(0).toLowerCase() + inner.slice(1);
+    const itemType = inner === 'ManagedObjectReference' ? inner : inner.charAt(0).toLowerCase() + inner.slice(1);
     const elName = childNames(node)[0];
     if (elName === undefined) return [];
     const t = PRIMITIVES.has(itemType) ? itemType : inner;

@@ -3,7 +3,18 @@
  * narrow interface and the composition root passes the modules unchanged.
  */
 import type { Store } from '../store/index.js';
-import { ClusterInvalidError, type ClusterIssue, type ClusterService, type DriftView, type EngineService, type PlanStep, type ImageInfo, type ImageService, type JobReader, type VcenterTester } from './deps.js';
+import {
+  ClusterInvalidError,
+  type ClusterIssue,
+  type ClusterService,
+  type DriftView,
+  type EngineService,
+  type PlanStep,
+  type ImageInfo,
+  type ImageService,
+  type JobReader,
+  type VcenterTester,
+} from './deps.js';
 import type { VcenterConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
@@ -19,19 +30,39 @@ import { checkDrift } from '../engine/drift.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import { PlanError, type Step } from '../engine/plan.js';
 import {
-  ThumbprintMismatchError, VsphereFault, VsphereHttpError, VsphereNetworkError, VsphereTimeoutError, VsphereTlsError,
+  ThumbprintMismatchError,
+  VsphereFault,
+  VsphereHttpError,
+  VsphereNetworkError,
+  VsphereTimeoutError,
+  VsphereTlsError,
 } from '../vsphere/faults.js';
 
 /** The jobs store (src/store/jobs.ts) as a {@link JobReader}; step values pass through secret redaction. */
 export function storeJobReader(store: Store): JobReader {
   return {
-    list: (f) => store.jobs.list({ ...(f.state ? { state: f.state as never } : {}), ...(f.target ? { target: f.target } : {}), limit: f.limit ?? 100 }),
+    list: (f) =>
+      store.jobs.list({
+        ...(f.state ? { state: f.state as never } : {}),
+        ...(f.target ? { target: f.target } : {}),
+        limit: f.limit ?? 100,
+      }),
     get: (id) => store.jobs.get(id),
-    steps: (id) => store.jobs.steps(id).map((s) => ({
-      seq: s.seq, name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after), state: s.state,
-      startedAt: s.startedAt, finishedAt: s.finishedAt, result: redactSecrets(s.result), fault: s.fault,
-    })),
-    log: (id, afterId) => store.jobs.logs(id, afterId ?? 0).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
+    steps: (id) =>
+      store.jobs.steps(id).map((s) => ({
+        seq: s.seq,
+        name: s.name,
+        target: s.target,
+        before: redactSecrets(s.before),
+        after: redactSecrets(s.after),
+        state: s.state,
+        startedAt: s.startedAt,
+        finishedAt: s.finishedAt,
+        result: redactSecrets(s.result),
+        fault: s.fault,
+      })),
+    log: (id, afterId) =>
+      store.jobs.logs(id, afterId ?? 0).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
   };
 }
 
@@ -47,12 +78,17 @@ function toIssues(list: ClusterDiagnostic[]): ClusterIssue[] {
  * a file is found by its cluster's name or, for an invalid file, by its file name.
  */
 export function clusterService(repo: ClusterRepository): ClusterService {
-  const fileOf = (name: string) => repo.files().find((s) => s.cluster?.name === name) ?? repo.files().find((s) => s.name === name);
+  const fileOf = (name: string) =>
+    repo.files().find((s) => s.cluster?.name === name) ?? repo.files().find((s) => s.name === name);
   return {
-    list: async () => repo.files().map((s) => ({
-      name: s.cluster?.name ?? s.name, file: s.file, hosts: s.cluster?.hosts.length ?? 0, errors: toIssues(s.diagnostics),
-      ...(s.cluster ? { vcenter: s.cluster.vcenter, datacenter: s.cluster.datacenter } : {}),
-    })),
+    list: async () =>
+      repo.files().map((s) => ({
+        name: s.cluster?.name ?? s.name,
+        file: s.file,
+        hosts: s.cluster?.hosts.length ?? 0,
+        errors: toIssues(s.diagnostics),
+        ...(s.cluster ? { vcenter: s.cluster.vcenter, datacenter: s.cluster.datacenter } : {}),
+      })),
     get: async (name) => {
       const s = fileOf(name);
       if (!s) return undefined;
@@ -77,10 +113,18 @@ export function clusterService(repo: ClusterRepository): ClusterService {
     addMemberHost: async (name, m) => {
       if (!repo.get(name)) throw new Error(`cluster ${name} not found (or its file is invalid)`);
       try {
-        await repo.addHost(name, { uuid: m.uuid, fqdn: m.fqdn, addresses: m.addresses, ...(m.mac ? { mac: m.mac } : {}), ...(m.image ? { image: m.image } : {}) });
+        await repo.addHost(name, {
+          uuid: m.uuid,
+          fqdn: m.fqdn,
+          addresses: m.addresses,
+          ...(m.mac ? { mac: m.mac } : {}),
+          ...(m.image ? { image: m.image } : {}),
+        });
       } catch (e) {
-        if (e instanceof ClusterValidationError) throw new ClusterInvalidError('the cluster file would not validate', toIssues(e.diagnostics));
-        if (e instanceof MemberEditError) throw new ClusterInvalidError(e.message, [{ message: e.message, path: '/cluster/members' }]);
+        if (e instanceof ClusterValidationError)
+          throw new ClusterInvalidError('the cluster file would not validate', toIssues(e.diagnostics));
+        if (e instanceof MemberEditError)
+          throw new ClusterInvalidError(e.message, [{ message: e.message, path: '/cluster/members' }]);
         throw e;
       }
     },
@@ -93,16 +137,30 @@ export function clusterService(repo: ClusterRepository): ClusterService {
 export function imageService(imagesDir: string, pins: (image: string) => string[]): ImageService {
   const lib = new ImageLibrary(imagesDir);
   const info = (m: ImageManifest): ImageInfo => ({
-    name: m.name, kind: m.kind, files: m.files.length, bytes: m.files.reduce((n, f) => n + f.size, 0),
+    name: m.name,
+    kind: m.kind,
+    files: m.files.length,
+    bytes: m.files.reduce((n, f) => n + f.size, 0),
     importedAt: Date.parse(m.importedAt),
-    ...(m.esxi?.version ? { version: m.esxi.version } : {}), ...(m.esxi?.build ? { build: m.esxi.build } : {}),
+    ...(m.esxi?.version ? { version: m.esxi.version } : {}),
+    ...(m.esxi?.build ? { build: m.esxi.build } : {}),
   });
   return {
     list: async () => (await lib.list()).images.map(info),
-    import: async (source, opts) => info(await importImage({
-      source, imagesDir, ...(opts.name ? { name: opts.name } : {}),
-      onProgress: (p) => opts.onProgress?.({ done: p.bytesTotal ? p.bytes : p.done, total: p.bytesTotal || p.total, file: `${p.phase}: ${p.file}` }),
-    })),
+    import: async (source, opts) =>
+      info(
+        await importImage({
+          source,
+          imagesDir,
+          ...(opts.name ? { name: opts.name } : {}),
+          onProgress: (p) =>
+            opts.onProgress?.({
+              done: p.bytesTotal ? p.bytes : p.done,
+              total: p.bytesTotal || p.total,
+              file: `${p.phase}: ${p.file}`,
+            }),
+        }),
+      ),
     remove: (name) => lib.remove(name, pins),
   };
 }
@@ -123,8 +181,13 @@ export interface VcenterSource {
 
 /** Errors that mean no usable connection to vCenter (as opposed to a fault vCenter answered with). */
 function isUnreachable(e: unknown): boolean {
-  return e instanceof VsphereNetworkError || e instanceof VsphereTimeoutError || e instanceof VsphereTlsError
-    || e instanceof ThumbprintMismatchError || e instanceof VsphereHttpError;
+  return (
+    e instanceof VsphereNetworkError ||
+    e instanceof VsphereTimeoutError ||
+    e instanceof VsphereTlsError ||
+    e instanceof ThumbprintMismatchError ||
+    e instanceof VsphereHttpError
+  );
 }
 
 /**
@@ -135,9 +198,18 @@ function isUnreachable(e: unknown): boolean {
 export function engineProblem(vcenter: string, cluster: string, phase: 'connect' | 'read', e: unknown): unknown {
   if (e instanceof HttpProblem) return e;
   const msg = (e as Error)?.message ?? String(e);
-  if (e instanceof PlanError) return new HttpProblem(422, 'Unprocessable Content', `cluster ${cluster} cannot be planned: ${msg}`, undefined, { vcenter });
-  if (phase === 'connect' || isUnreachable(e)) return new HttpProblem(503, 'Service Unavailable', `vCenter not reachable: ${vcenter}: ${msg}`, undefined, { vcenter });
-  if (e instanceof VsphereFault) return new HttpProblem(502, 'Bad Gateway', `vCenter ${vcenter} answered with a fault: ${msg}`, undefined, { vcenter });
+  if (e instanceof PlanError)
+    return new HttpProblem(422, 'Unprocessable Content', `cluster ${cluster} cannot be planned: ${msg}`, undefined, {
+      vcenter,
+    });
+  if (phase === 'connect' || isUnreachable(e))
+    return new HttpProblem(503, 'Service Unavailable', `vCenter not reachable: ${vcenter}: ${msg}`, undefined, {
+      vcenter,
+    });
+  if (e instanceof VsphereFault)
+    return new HttpProblem(502, 'Bad Gateway', `vCenter ${vcenter} answered with a fault: ${msg}`, undefined, {
+      vcenter,
+    });
   return e;
 }
 
@@ -147,7 +219,12 @@ export function engineProblem(vcenter: string, cluster: string, phase: 'connect'
  * addresses are planned from the store's stable allocations, as apply does.
  * @throws HttpProblem (see {@link EngineService}) — 404 for a cluster no valid file defines
  */
-export function engineService(repo: ClusterRepository, source: VcenterSource, now: () => number = Date.now, pools?: PoolAllocationRepo): EngineService {
+export function engineService(
+  repo: ClusterRepository,
+  source: VcenterSource,
+  now: () => number = Date.now,
+  pools?: PoolAllocationRepo,
+): EngineService {
   const report = async (name: string): Promise<DriftView> => {
     const desired = repo.get(name);
     if (!desired) throw problems.notFound(`cluster ${name}`);
@@ -159,8 +236,21 @@ export function engineService(repo: ClusterRepository, source: VcenterSource, no
     }
     try {
       const r = await checkDrift(vc, desired, now(), pools);
-      const view = (steps: Step[]): PlanStep[] => steps.map((s) => ({ name: s.name, target: s.target, before: redactSecrets(s.before), after: redactSecrets(s.after) }));
-      return { cluster: r.cluster, at: r.at, drifted: r.drifted, steps: view(r.steps), driftSteps: view(r.driftSteps), missingHosts: r.missingHosts };
+      const view = (steps: Step[]): PlanStep[] =>
+        steps.map((s) => ({
+          name: s.name,
+          target: s.target,
+          before: redactSecrets(s.before),
+          after: redactSecrets(s.after),
+        }));
+      return {
+        cluster: r.cluster,
+        at: r.at,
+        drifted: r.drifted,
+        steps: view(r.steps),
+        driftSteps: view(r.driftSteps),
+        missingHosts: r.missingHosts,
+      };
     } catch (e) {
       throw engineProblem(desired.vcenter, name, 'read', e);
     } finally {

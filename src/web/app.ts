@@ -58,14 +58,20 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
   const app = Fastify({
     // Request lines (and any `url` field logged in a request) show the URL with secret query
     // values (phone-home and setup-link tokens) redacted.
-    loggerInstance: deps.log.child({ subsystem: 'http' }, { serializers: { req: serializeRequest, url: serializeUrl } }),
+    loggerInstance: deps.log.child(
+      { subsystem: 'http' },
+      { serializers: { req: serializeRequest, url: serializeUrl } },
+    ),
     genReqId: () => randomUUID().slice(0, 8),
     // The request id is `reqId` (not `req`: that key is the serialized request of fastify's
     // "incoming request" line, and a `req` binding went through the request serializer and lost
     // the id); every request's child logger also binds the client address:port.
     logController: new LogController({ requestIdLogLabel: 'reqId' }),
     childLoggerFactory: (logger, bindings, opts, raw) =>
-      logger.child({ ...bindings, client: `${raw.socket?.remoteAddress ?? '?'}:${raw.socket?.remotePort ?? '?'}` }, opts),
+      logger.child(
+        { ...bindings, client: `${raw.socket?.remoteAddress ?? '?'}:${raw.socket?.remotePort ?? '?'}` },
+        opts,
+      ),
     bodyLimit: 8 * 1024 * 1024,
     trustProxy: false,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
@@ -73,24 +79,37 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
   }) as unknown as FastifyInstance;
 
   app.setErrorHandler(problemErrorHandler);
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, 404, 'Not Found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, req, 404, 'Not Found', `no route ${req.method} ${req.url.split('?')[0]}`),
+  );
   for (const type of ['application/xml', 'text/xml', 'text/plain']) {
-    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 }, (_req, body, done) =>
+      done(null, body),
+    );
   }
   await app.register(cookie);
   await app.register(formbody);
   await app.register(rateLimit, {
     global: false,
-    errorResponseBuilder: (_req, c) => new HttpProblem(429, 'Too Many Requests',
-      `too many attempts; retry in ${Math.ceil(c.ttl / 1000)} s`, undefined, { retryAfter: Math.ceil(c.ttl / 1000) }),
+    errorResponseBuilder: (_req, c) =>
+      new HttpProblem(429, 'Too Many Requests', `too many attempts; retry in ${Math.ceil(c.ttl / 1000)} s`, undefined, {
+        retryAfter: Math.ceil(c.ttl / 1000),
+      }),
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'statelesx API', version: '1', description: 'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.' },
+      info: {
+        title: 'statelesx API',
+        version: '1',
+        description:
+          'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.',
+      },
       components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'sx_session' } } },
       security: [{ session: [] }],
     },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`),
+    },
   });
   addSharedSchemas(app);
   installHttpMetrics(app);
@@ -101,7 +120,9 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
     const boot = deps.bootPlugin;
     await app.register(async (s) => {
       // `/boot/*` serves hosts, not API clients: keep it out of the OpenAPI document.
-      s.addHook('onRoute', (route) => { route.schema = { ...(route.schema ?? {}), hide: true }; });
+      s.addHook('onRoute', (route) => {
+        route.schema = { ...(route.schema ?? {}), hide: true };
+      });
       await s.register(boot);
     });
   }
@@ -136,8 +157,11 @@ export interface HttpService extends Service {
  * one-time setup link and prints it with `announce` (default: stdout) — never to the log.
  * @throws BindError from `start` (flag `--http-port`), Error when the TLS files cannot be read
  */
-export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
-  announce: (line: string) => void = (l) => process.stdout.write(l + '\n')): HttpService {
+export function createHttpService(
+  config: Config,
+  deps: Omit<AppDeps, 'config'>,
+  announce: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+): HttpService {
   let app: FastifyInstance | undefined;
   let bound: { address: string; port: number } | undefined;
   const host = config['listen-address'];
@@ -155,7 +179,10 @@ export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
         try {
           tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
         } catch (e) {
-          throw new Error(`cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+          throw new Error(
+            `cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+            { cause: e },
+          );
         }
       }
       app = await buildApp({ ...deps, config }, tls);
@@ -175,10 +202,16 @@ export function createHttpService(config: Config, deps: Omit<AppDeps, 'config'>,
       if (deps.store.users.count() === 0) {
         const token = issueSetupToken(deps.store.settings);
         const url = `${base}/setup?token=${token}`;
-        deps.log.warn({ subsystem: 'http' }, 'no console user exists yet: open the one-time setup link printed on stdout, or run `statelesx user add NAME --role admin`');
+        deps.log.warn(
+          { subsystem: 'http' },
+          'no console user exists yet: open the one-time setup link printed on stdout, or run `statelesx user add NAME --role admin`',
+        );
         announce(`statelesx: create the first admin (one-time link): ${url}`);
       }
-      deps.log.info({ subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls), url: `${base}/` }, 'console listening');
+      deps.log.info(
+        { subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls), url: `${base}/` },
+        'console listening',
+      );
     },
     async close() {
       if (app) await app.close();

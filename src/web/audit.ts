@@ -25,8 +25,22 @@ export function redactSecrets(v: unknown, depth = 0): unknown {
 }
 
 /** Records one change made by the request's user (or `anonymous` for setup). */
-export function auditChange(repo: AuditRepo, req: FastifyRequest, action: string, target: string | null,
-  before: unknown, after: unknown, now = Date.now()): void {
-  repo.add({ at: now, actor: req.user?.username ?? 'anonymous', action, target, before: redactSecrets(before), after: redactSecrets(after) });
+export function auditChange(
+  repo: AuditRepo,
+  req: FastifyRequest,
+  action: string,
+  target: string | null,
+  before: unknown,
+  after: unknown,
+  now = Date.now(),
+): void {
+  repo.add({
+    at: now,
+    actor: req.user?.username ?? 'anonymous',
+    action,
+    target,
+    before: redactSecrets(before),
+    after: redactSecrets(after),
+  });
   req.log.info({ action, target }, 'audited change');
 }

@@ -36,7 +36,10 @@ export type MemberHostInput = Pick<MemberHost, 'fqdn' | 'uuid' | 'addresses'> & 
 /** Thrown by cluster edits when the result would not validate; carries the issues. */
 export class ClusterInvalidError extends Error {
   override name = 'ClusterInvalidError';
-  constructor(message: string, readonly issues: ClusterIssue[]) {
+  constructor(
+    message: string,
+    readonly issues: ClusterIssue[],
+  ) {
     super(message);
   }
 }

@@ -7,10 +7,22 @@ import type { FastifyInstance } from 'fastify';
 import { counter, histogram, metricsRegistry } from '../metrics.js';
 import type { WebContext } from './context.js';
 
-const httpRequests = counter('http_requests_total', 'HTTP requests answered, by method, route and status class', ['method', 'route', 'status']);
-const httpBytes = counter('http_response_bytes_total',
-  'HTTP response body bytes of responses sent in full (their Content-Length), by route; a response cut short is not counted (/boot/ bytes actually sent: http_boot_bytes_sent_total)', ['route']);
-const httpDuration = histogram('http_request_duration_seconds', 'HTTP request duration in seconds, by route', ['route'], [0.005, 0.02, 0.1, 0.5, 2, 10]);
+const httpRequests = counter('http_requests_total', 'HTTP requests answered, by method, route and status class', [
+  'method',
+  'route',
+  'status',
+]);
+const httpBytes = counter(
+  'http_response_bytes_total',
+  'HTTP response body bytes of responses sent in full (their Content-Length), by route; a response cut short is not counted (/boot/ bytes actually sent: http_boot_bytes_sent_total)',
+  ['route'],
+);
+const httpDuration = histogram(
+  'http_request_duration_seconds',
+  'HTTP request duration in seconds, by route',
+  ['route'],
+  [0.005, 0.02, 0.1, 0.5, 2, 10],
+);
 
 /** Counts every answered request (route pattern, not URL, as label: bounded cardinality). */
 export function installHttpMetrics(app: FastifyInstance): void {
@@ -27,24 +39,52 @@ export function installHttpMetrics(app: FastifyInstance): void {
 }
 
 export async function healthRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
-  const statusOut = { type: 'object', properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } } } as const;
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up', response: { 200: statusOut } } }, async () => ({ status: 'ok' }));
+  const statusOut = {
+    type: 'object',
+    properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
+  } as const;
+  app.get(
+    '/healthz',
+    { schema: { tags: ['health'], summary: 'The process is up', response: { 200: statusOut } } },
+    async () => ({ status: 'ok' }),
+  );
 
-  app.get('/readyz', { schema: { tags: ['health'], summary: 'Store open and services started', response: { 200: statusOut, 503: statusOut } } }, async (_req, reply) => {
-    const checks: Record<string, string> = {};
-    try {
-      checks['store'] = ctx.deps.store.db.open && ctx.deps.store.db.prepare('SELECT 1').pluck().get() === 1 ? 'ok' : 'closed';
-    } catch (e) {
-      checks['store'] = `error: ${(e as Error).message}`;
-    }
-    checks['services'] = (ctx.deps.ready?.() ?? true) ? 'ok' : 'starting';
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
-  });
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Store open and services started',
+        response: { 200: statusOut, 503: statusOut },
+      },
+    },
+    async (_req, reply) => {
+      const checks: Record<string, string> = {};
+      try {
+        checks['store'] =
+          ctx.deps.store.db.open && ctx.deps.store.db.prepare('SELECT 1').pluck().get() === 1 ? 'ok' : 'closed';
+      } catch (e) {
+        checks['store'] = `error: ${(e as Error).message}`;
+      }
+      checks['services'] = (ctx.deps.ready?.() ?? true) ? 'ok' : 'starting';
+      const ok = Object.values(checks).every((v) => v === 'ok');
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+    },
+  );
 
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format 0.0.4)', produces: ['text/plain'],
-    response: { 200: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } } } }, async (_req, reply) => {
-    reply.type(metricsRegistry.contentType);
-    return metricsRegistry.metrics();
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Prometheus metrics (text exposition format 0.0.4)',
+        produces: ['text/plain'],
+        response: { 200: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } },
+      },
+    },
+    async (_req, reply) => {
+      reply.type(metricsRegistry.contentType);
+      return metricsRegistry.metrics();
+    },
+  );
 }

@@ -26,15 +26,52 @@ export class ImportTracker {
   private readonly imports = new Map<string, ImportStatus>();
 
   /** Starts an import in the background; returns its status (state `running`). */
-  start(images: ImageService, source: string, name: string | undefined, now: () => number, onEnd?: (s: ImportStatus) => void): ImportStatus {
+  start(
+    images: ImageService,
+    source: string,
+    name: string | undefined,
+    now: () => number,
+    onEnd?: (s: ImportStatus) => void,
+  ): ImportStatus {
     const s: ImportStatus = {
-      id: randomUUID(), source, name: name ?? null, state: 'running', done: 0, total: 0, file: null, error: null, image: null,
-      startedAt: now(), finishedAt: null,
+      id: randomUUID(),
+      source,
+      name: name ?? null,
+      state: 'running',
+      done: 0,
+      total: 0,
+      file: null,
+      error: null,
+      image: null,
+      startedAt: now(),
+      finishedAt: null,
     };
     this.imports.set(s.id, s);
-    images.import(source, { ...(name ? { name } : {}), onProgress: (p) => { s.done = p.done; s.total = p.total; s.file = p.file ?? null; } })
-      .then((img) => { s.state = 'succeeded'; s.image = img; s.done = s.total; }, (e: unknown) => { s.state = 'failed'; s.error = (e as Error).message; })
-      .finally(() => { s.finishedAt = now(); this.prune(); onEnd?.(s); });
+    images
+      .import(source, {
+        ...(name ? { name } : {}),
+        onProgress: (p) => {
+          s.done = p.done;
+          s.total = p.total;
+          s.file = p.file ?? null;
+        },
+      })
+      .then(
+        (img) => {
+          s.state = 'succeeded';
+          s.image = img;
+          s.done = s.total;
+        },
+        (e: unknown) => {
+          s.state = 'failed';
+          s.error = (e as Error).message;
+        },
+      )
+      .finally(() => {
+        s.finishedAt = now();
+        this.prune();
+        onEnd?.(s);
+      });
     return s;
   }
 

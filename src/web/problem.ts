@@ -32,8 +32,17 @@ export class HttpProblem extends Error {
 
 /** Problem `type` URIs: relative references documented in the OpenAPI document. */
 const TYPES: Record<number, string> = {
-  400: 'validation-error', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 409: 'conflict',
-  413: 'too-large', 415: 'unsupported-media-type', 422: 'invalid-content', 429: 'rate-limited', 502: 'vcenter-fault', 503: 'not-available',
+  400: 'validation-error',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not-found',
+  409: 'conflict',
+  413: 'too-large',
+  415: 'unsupported-media-type',
+  422: 'invalid-content',
+  429: 'rate-limited',
+  502: 'vcenter-fault',
+  503: 'not-available',
 };
 
 /** Shortcuts for the common answers. */
@@ -42,7 +51,12 @@ export const problems = {
   forbidden: (detail: string) => new HttpProblem(403, 'Forbidden', detail),
   unauthenticated: () => new HttpProblem(401, 'Unauthenticated', 'log in first (POST /api/v1/session)'),
   conflict: (detail: string) => new HttpProblem(409, 'Conflict', detail),
-  notAvailable: (what: string) => new HttpProblem(503, 'Service Unavailable', `${what} is not available on this server (the subsystem is not running)`),
+  notAvailable: (what: string) =>
+    new HttpProblem(
+      503,
+      'Service Unavailable',
+      `${what} is not available on this server (the subsystem is not running)`,
+    ),
   invalid: (detail: string, errors: FieldError[]) => new HttpProblem(422, 'Unprocessable Content', detail, errors),
 };
 
@@ -60,18 +74,31 @@ export function fieldErrorsOf(err: FastifyError): FieldError[] {
   return (err.validation ?? []).map((v) => {
     let path = `/${ctx}${v.instancePath}`;
     const params = v.params as Record<string, unknown>;
-    if (v.keyword === 'required' && typeof params['missingProperty'] === 'string') path += `/${ptr(params['missingProperty'])}`;
-    if (v.keyword === 'additionalProperties' && typeof params['additionalProperty'] === 'string') path += `/${ptr(params['additionalProperty'])}`;
+    if (v.keyword === 'required' && typeof params['missingProperty'] === 'string')
+      path += `/${ptr(params['missingProperty'])}`;
+    if (v.keyword === 'additionalProperties' && typeof params['additionalProperty'] === 'string')
+      path += `/${ptr(params['additionalProperty'])}`;
     return { path, message: v.message ?? v.keyword };
   });
 }
 
 /** Writes a problem document. */
-export function sendProblem(reply: FastifyReply, req: FastifyRequest, status: number, title: string, detail: string,
-  errors?: FieldError[], extra?: Record<string, unknown>): FastifyReply {
+export function sendProblem(
+  reply: FastifyReply,
+  req: FastifyRequest,
+  status: number,
+  title: string,
+  detail: string,
+  errors?: FieldError[],
+  extra?: Record<string, unknown>,
+): FastifyReply {
   const body: Record<string, unknown> = {
     type: `/api/docs#problem-${TYPES[status] ?? 'error'}`,
-    title, status, detail, instance: req.url, ...(extra ?? {}),
+    title,
+    status,
+    detail,
+    instance: req.url,
+    ...(extra ?? {}),
   };
   if (errors) body['errors'] = errors;
   return reply.code(status).type('application/problem+json').send(body);
@@ -89,17 +116,31 @@ export function problemErrorHandler(err: FastifyError, req: FastifyRequest, repl
   }
   if (err.validation) {
     const errors = fieldErrorsOf(err);
-    return sendProblem(reply, req, 400, 'Bad Request', `invalid request: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
+    return sendProblem(
+      reply,
+      req,
+      400,
+      'Bad Request',
+      `invalid request: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+      errors,
+    );
   }
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
   if (status === 500) {
     req.log.error({ err }, 'unhandled error');
-    return sendProblem(reply, req, 500, 'Internal Server Error', 'the server failed to handle this request; see the server log for request ' + req.id);
+    return sendProblem(
+      reply,
+      req,
+      500,
+      'Internal Server Error',
+      'the server failed to handle this request; see the server log for request ' + req.id,
+    );
   }
   let detail = err.message;
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    detail = `Content-Type ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 100))} is not accepted here`
-      + ' (send application/json; cluster files also as application/xml; console forms as application/x-www-form-urlencoded)';
+    detail =
+      `Content-Type ${JSON.stringify(String(req.headers['content-type'] ?? '').slice(0, 100))} is not accepted here` +
+      ' (send application/json; cluster files also as application/xml; console forms as application/x-www-form-urlencoded)';
   }
   return sendProblem(reply, req, status, reasonPhrase(status), detail);
 }

@@ -32,8 +32,10 @@ export interface JoinResult {
 /** Cluster-file issues as field errors (`path` = element path, plus line/column). */
 export function issuesToFieldErrors(issues: ClusterIssue[], prefix = ''): FieldError[] {
   return issues.map((i) => ({
-    path: prefix + (i.path ?? ''), message: i.message,
-    ...(i.line !== undefined ? { line: i.line } : {}), ...(i.column !== undefined ? { column: i.column } : {}),
+    path: prefix + (i.path ?? ''),
+    message: i.message,
+    ...(i.line !== undefined ? { line: i.line } : {}),
+    ...(i.column !== undefined ? { column: i.column } : {}),
   }));
 }
 
@@ -43,14 +45,22 @@ export function issuesToFieldErrors(issues: ClusterIssue[], prefix = ''): FieldE
  * @throws HttpProblem 404 unknown host, 409 not unregistered, 422 the file would not validate,
  *   503 cluster files or the engine queue not available
  */
-export async function joinHost(ctx: WebContext, req: FastifyRequest, cluster: string, j: JoinRequest): Promise<JoinResult> {
+export async function joinHost(
+  ctx: WebContext,
+  req: FastifyRequest,
+  cluster: string,
+  j: JoinRequest,
+): Promise<JoinResult> {
   const clusters = need(ctx, 'clusters', 'cluster files');
   const queue = need(ctx, 'queue', 'the job engine');
   const { store } = ctx.deps;
   const uuid = j.uuid.toLowerCase();
   const host = store.hosts.get(uuid);
   if (!host) throw problems.notFound(`host ${uuid}`);
-  if (host.state !== 'unregistered') throw problems.conflict(`host ${uuid} is ${host.state}${host.cluster ? ` in cluster ${host.cluster}` : ''}, not unregistered`);
+  if (host.state !== 'unregistered')
+    throw problems.conflict(
+      `host ${uuid} is ${host.state}${host.cluster ? ` in cluster ${host.cluster}` : ''}, not unregistered`,
+    );
   const member: MemberHostInput = { uuid, fqdn: j.fqdn, addresses: j.addresses ?? {} };
   if (host.macs[0]) member.mac = host.macs[0];
   if (j.image) member.image = j.image;
@@ -58,8 +68,12 @@ export async function joinHost(ctx: WebContext, req: FastifyRequest, cluster: st
     await clusters.addMemberHost(cluster, member);
   } catch (e) {
     if (e instanceof ClusterInvalidError) {
-      throw new HttpProblem(422, 'Unprocessable Content', `host ${uuid} cannot be added to cluster ${cluster}: ${e.message}`,
-        issuesToFieldErrors(e.issues));
+      throw new HttpProblem(
+        422,
+        'Unprocessable Content',
+        `host ${uuid} cannot be added to cluster ${cluster}: ${e.message}`,
+        issuesToFieldErrors(e.issues),
+      );
     }
     const msg = (e as Error).message;
     if (/not found|no such|unknown cluster/i.test(msg)) throw problems.notFound(`cluster ${cluster}`);
@@ -67,13 +81,26 @@ export async function joinHost(ctx: WebContext, req: FastifyRequest, cluster: st
   }
   store.hosts.setState(uuid, 'registered', cluster);
   const job = queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
-  auditChange(store.audit, req, 'host.join', uuid, { state: host.state, cluster: host.cluster },
-    { state: 'registered', cluster, fqdn: j.fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id }, ctx.now());
+  auditChange(
+    store.audit,
+    req,
+    'host.join',
+    uuid,
+    { state: host.state, cluster: host.cluster },
+    { state: 'registered', cluster, fqdn: j.fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id },
+    ctx.now(),
+  );
   return { uuid, ok: true, cluster, job };
 }
 
 /** Joins several hosts; each result says ok or why not (one failing host does not stop the others). */
-export async function joinHosts(ctx: WebContext, req: FastifyRequest, cluster: string, hosts: JoinRequest[], image?: string): Promise<JoinResult[]> {
+export async function joinHosts(
+  ctx: WebContext,
+  req: FastifyRequest,
+  cluster: string,
+  hosts: JoinRequest[],
+  image?: string,
+): Promise<JoinResult[]> {
   need(ctx, 'clusters', 'cluster files');
   need(ctx, 'queue', 'the job engine');
   const out: JoinResult[] = [];
@@ -98,18 +125,29 @@ export async function setPin(ctx: WebContext, req: FastifyRequest, uuid: string,
   if (image !== null && ctx.deps.images) {
     const names = (await ctx.deps.images.list()).map((i) => i.name);
     if (!names.includes(image)) {
-      throw problems.invalid(`image ${image} is not imported`, [{ path: '/body/image', message: `unknown image; known: ${names.join(', ') || '(none)'}` }]);
+      throw problems.invalid(`image ${image} is not imported`, [
+        { path: '/body/image', message: `unknown image; known: ${names.join(', ') || '(none)'}` },
+      ]);
     }
   }
   const before = store.hosts.get(uuid)?.imagePin ?? null;
   store.hosts.setImagePin(uuid, image, ctx.now());
-  auditChange(store.audit, req, image === null ? 'pin.clear' : 'pin.set', uuid, { image: before }, { image }, ctx.now());
+  auditChange(
+    store.audit,
+    req,
+    image === null ? 'pin.clear' : 'pin.set',
+    uuid,
+    { image: before },
+    { image },
+    ctx.now(),
+  );
 }
 
 /** Queues an apply of a whole cluster. @throws HttpProblem 503 without the engine, 404 unknown cluster */
 export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: string): Promise<JobRef> {
   const queue = need(ctx, 'queue', 'the job engine');
-  if (ctx.deps.clusters && (await ctx.deps.clusters.readXml(name)) === undefined) throw problems.notFound(`cluster ${name}`);
+  if (ctx.deps.clusters && (await ctx.deps.clusters.readXml(name)) === undefined)
+    throw problems.notFound(`cluster ${name}`);
   const job = queue.enqueueApplyCluster(name, { source: 'api', actor: req.user?.username ?? 'unknown' });
   auditChange(ctx.deps.store.audit, req, 'cluster.apply', name, null, { job: job.id }, ctx.now());
   return job;
@@ -119,13 +157,25 @@ export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: s
  * Validates and saves a cluster file's text.
  * @returns [] when saved, else the issues (nothing written)
  */
-export async function saveClusterXml(ctx: WebContext, req: FastifyRequest, name: string, xml: string): Promise<ClusterIssue[]> {
+export async function saveClusterXml(
+  ctx: WebContext,
+  req: FastifyRequest,
+  name: string,
+  xml: string,
+): Promise<ClusterIssue[]> {
   const clusters = need(ctx, 'clusters', 'cluster files');
   const before = await clusters.readXml(name);
   const issues = await clusters.writeXml(name, xml);
   if (issues.length === 0) {
-    auditChange(ctx.deps.store.audit, req, before === undefined ? 'cluster.create' : 'cluster.update', name,
-      before === undefined ? null : { xml: before }, { xml }, ctx.now());
+    auditChange(
+      ctx.deps.store.audit,
+      req,
+      before === undefined ? 'cluster.create' : 'cluster.update',
+      name,
+      before === undefined ? null : { xml: before },
+      { xml },
+      ctx.now(),
+    );
   }
   return issues;
 }
@@ -136,10 +186,23 @@ export async function saveClusterXml(ctx: WebContext, req: FastifyRequest, name:
  * @returns the import's status (state `running`); poll it through the tracker
  * @throws HttpProblem 503 without the image library
  */
-export function startImport(ctx: WebContext, req: FastifyRequest, tracker: ImportTracker, source: string, name?: string): ImportStatus {
+export function startImport(
+  ctx: WebContext,
+  req: FastifyRequest,
+  tracker: ImportTracker,
+  source: string,
+  name?: string,
+): ImportStatus {
   const images = need(ctx, 'images', 'the image library');
   return tracker.start(images, source, name, ctx.now, (end) => {
-    auditChange(ctx.deps.store.audit, req, 'image.import', end.image?.name ?? end.name ?? end.source, null,
-      { source: end.source, state: end.state, error: end.error }, ctx.now());
+    auditChange(
+      ctx.deps.store.audit,
+      req,
+      'image.import',
+      end.image?.name ?? end.name ?? end.source,
+      null,
+      { source: end.source, state: end.state, error: end.error },
+      ctx.now(),
+    );
   });
 }

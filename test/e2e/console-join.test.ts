@@ -27,7 +27,10 @@ import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Screenshots are test artifacts (test-artifacts/, ignored by git); UPDATE_SCREENSHOTS=1 refreshes the README's.
-const SHOTS = join(process.cwd(), process.env['UPDATE_SCREENSHOTS'] === '1' ? 'docs/screenshots' : 'test-artifacts/screenshots');
+const SHOTS = join(
+  process.cwd(),
+  process.env['UPDATE_SCREENSHOTS'] === '1' ? 'docs/screenshots' : 'test-artifacts/screenshots',
+);
 const UUID = '4c4c4544-0042-5310-8036-c7c04f4a3132';
 const UUID2 = '4c4c4544-0042-5310-8036-c7c04f4a3133';
 /** The image the join chooses: a Linux image directory imported into the library in beforeAll. */
@@ -38,8 +41,14 @@ function phoneHome(port: number, line: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port }, () => s.write(line));
     let got = '';
-    s.setTimeout(10_000, () => { s.destroy(); reject(new Error('phone-home timed out')); });
-    s.on('data', (d) => { got += d.toString(); if (got.includes('\n')) s.end(); });
+    s.setTimeout(10_000, () => {
+      s.destroy();
+      reject(new Error('phone-home timed out'));
+    });
+    s.on('data', (d) => {
+      got += d.toString();
+      if (got.includes('\n')) s.end();
+    });
     s.on('close', () => resolve(got.trim()));
     s.on('error', reject);
   });
@@ -61,45 +70,102 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-e2e-'));
     mkdirSync(join(dir, 'clusters'));
     // The lab example plus a static VMkernel NIC (vmk2, storage), so each joined host needs its own address.
-    writeFileSync(join(dir, 'clusters', 'lab-cluster.xml'), readFileSync('examples/clusters/lab-cluster.xml', 'utf8')
-      .replace('    <portgroup name="VM Network"', '    <portgroup name="Storage" vswitch="vSwitch0" vlan="43"/>\n    <portgroup name="VM Network"')
-      .replace('    <addressPool ', '    <vmknic device="vmk2" portgroup="Storage">\n      <static netmask="255.255.255.0"/>\n    </vmknic>\n    <addressPool ')
-      .replace(/(<host fqdn="esx-lab(\d)\.lab\.example\.com" uuid="[^"]+")([^>]*?)\/>/g, '$1$3>\n      <address vmk="vmk2">10.43.0.1$2</address>\n    </host>'));
-    vcsim = await startVcsim(['-host-uuid', `esx-new.lab.example.com=${UUID}`, '-host-uuid', `esx-new2.lab.example.com=${UUID2}`]);
+    writeFileSync(
+      join(dir, 'clusters', 'lab-cluster.xml'),
+      readFileSync('examples/clusters/lab-cluster.xml', 'utf8')
+        .replace(
+          '    <portgroup name="VM Network"',
+          '    <portgroup name="Storage" vswitch="vSwitch0" vlan="43"/>\n    <portgroup name="VM Network"',
+        )
+        .replace(
+          '    <addressPool ',
+          '    <vmknic device="vmk2" portgroup="Storage">\n      <static netmask="255.255.255.0"/>\n    </vmknic>\n    <addressPool ',
+        )
+        .replace(
+          /(<host fqdn="esx-lab(\d)\.lab\.example\.com" uuid="[^"]+")([^>]*?)\/>/g,
+          '$1$3>\n      <address vmk="vmk2">10.43.0.1$2</address>\n    </host>',
+        ),
+    );
+    vcsim = await startVcsim([
+      '-host-uuid',
+      `esx-new.lab.example.com=${UUID}`,
+      '-host-uuid',
+      `esx-new2.lab.example.com=${UUID2}`,
+    ]);
     process.env['SX_WEB_E2E_VC_PW'] = vcsim.password;
     process.env['SX_WEB_E2E_ESX_PW'] = 'esxi-root-password';
     const config = configSchema.parse({
-      'data-dir': join(dir, 'data'), 'clusters-dir': join(dir, 'clusters'), 'listen-address': '127.0.0.1',
-      http: { port: 0 }, initiator: { port: 0, 'require-token': false },
-      vcenters: [{ name: 'vc-lab', url: vcsim.sdkUrl, username: vcsim.username, thumbprint: vcsim.thumbprint, 'password-env': 'SX_WEB_E2E_VC_PW' }],
+      'data-dir': join(dir, 'data'),
+      'clusters-dir': join(dir, 'clusters'),
+      'listen-address': '127.0.0.1',
+      http: { port: 0 },
+      initiator: { port: 0, 'require-token': false },
+      vcenters: [
+        {
+          name: 'vc-lab',
+          url: vcsim.sdkUrl,
+          username: vcsim.username,
+          thumbprint: vcsim.thumbprint,
+          'password-env': 'SX_WEB_E2E_VC_PW',
+        },
+      ],
       credentials: [{ name: 'esxi-root', username: 'root', 'password-env': 'SX_WEB_E2E_ESX_PW' }],
     });
     store = await openStore(config['data-dir']);
-    const repo = new ClusterRepository({ dir: config['clusters-dir'], context: { vcenters: ['vc-lab'], credentials: ['esxi-root'] } });
+    const repo = new ClusterRepository({
+      dir: config['clusters-dir'],
+      context: { vcenters: ['vc-lab'], credentials: ['esxi-root'] },
+    });
     await repo.reload();
     runner = new JobRunner({
-      jobs: store.jobs, config, clusters: { get: (n) => repo.get(n), findByHost: (u) => repo.findHostByUuid(u)?.cluster },
-      connect: vcenterConnector(config.vcenters, silentLogger), log: silentLogger,
+      jobs: store.jobs,
+      config,
+      clusters: { get: (n) => repo.get(n), findByHost: (u) => repo.findHostByUuid(u)?.cluster },
+      connect: vcenterConnector(config.vcenters, silentLogger),
+      log: silentLogger,
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
     runner.start();
     initiator = createPhoneHome(config, {
-      store, queue: runner, log: silentLogger,
-      declared: (u) => { const f = repo.findHostByUuid(u); return f ? { cluster: f.cluster.name, fqdn: f.host.fqdn } : undefined; },
+      store,
+      queue: runner,
+      log: silentLogger,
+      declared: (u) => {
+        const f = repo.findHostByUuid(u);
+        return f ? { cluster: f.cluster.name, fqdn: f.host.fqdn } : undefined;
+      },
     });
     await initiator.listener.start();
     const src = join(dir, 'image-src');
     mkdirSync(src);
     writeFileSync(join(src, 'vmlinuz'), 'kernel');
     writeFileSync(join(src, 'initrd.gz'), 'initrd');
-    writeFileSync(join(src, 'image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }));
+    writeFileSync(
+      join(src, 'image.json'),
+      JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }),
+    );
     const images = imageService(join(dir, 'images'), (i) => store.hosts.pinnedTo(i));
     await images.import(src, { name: IMAGE });
-    http = createHttpService(config, {
-      store, log: silentLogger, queue: runner, clusters: clusterService(repo), jobs: storeJobReader(store), images, phoneHomePlugin: initiator.httpPlugin,
-    }, (line) => { setupUrl = /(http:\/\/\S+)/.exec(line)?.[1] ?? ''; });
+    http = createHttpService(
+      config,
+      {
+        store,
+        log: silentLogger,
+        queue: runner,
+        clusters: clusterService(repo),
+        jobs: storeJobReader(store),
+        images,
+        phoneHomePlugin: initiator.httpPlugin,
+      },
+      (line) => {
+        setupUrl = /(http:\/\/\S+)/.exec(line)?.[1] ?? '';
+      },
+    );
     await http.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     mkdirSync(SHOTS, { recursive: true });
   });
@@ -140,8 +206,12 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
 
     // Real TCP phone-homes (1.1 form `hostname:uuid` plus extension keys) to the initiator listener.
     const port = initiator.listener.address().port;
-    expect(await phoneHome(port, `esx-new:${UUID} mac=52:54:00:aa:bb:01 vendor=Dell model=R650\n`)).toBe('UNREGISTERED');
-    expect(await phoneHome(port, `esx-new2:${UUID2} mac=52:54:00:aa:bb:02 vendor=Dell model=R650\n`)).toBe('UNREGISTERED');
+    expect(await phoneHome(port, `esx-new:${UUID} mac=52:54:00:aa:bb:01 vendor=Dell model=R650\n`)).toBe(
+      'UNREGISTERED',
+    );
+    expect(await phoneHome(port, `esx-new2:${UUID2} mac=52:54:00:aa:bb:02 vendor=Dell model=R650\n`)).toBe(
+      'UNREGISTERED',
+    );
 
     await page.getByRole('navigation').getByRole('link', { name: 'Unregistered' }).click();
     const row = page.locator(`tr[data-uuid="${UUID}"]`);
@@ -150,7 +220,10 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.locator(`tr[data-uuid="${UUID2}"]`).waitFor();
     await page.screenshot({ path: join(SHOTS, 'console-unregistered.png') });
 
-    const hosts = [{ uuid: UUID, fqdn: 'esx-new.lab.example.com', addr: '10.43.0.21' }, { uuid: UUID2, fqdn: 'esx-new2.lab.example.com', addr: '10.43.0.22' }];
+    const hosts = [
+      { uuid: UUID, fqdn: 'esx-new.lab.example.com', addr: '10.43.0.21' },
+      { uuid: UUID2, fqdn: 'esx-new2.lab.example.com', addr: '10.43.0.22' },
+    ];
     for (const h of hosts) {
       await page.locator(`#sel-${h.uuid}`).check();
       await page.getByLabel(`FQDN for ${h.uuid}`).fill(h.fqdn);
@@ -169,7 +242,10 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     const xml = readFileSync(join(dir, 'clusters', 'lab-cluster.xml'), 'utf8');
     expect(xml).toContain('<!-- Nested ESXi for upgrade tests: pinned to the next image. -->');
     for (const h of hosts) {
-      const el = new RegExp(`<host fqdn="${h.fqdn.replace(/\./g, '\\.')}" uuid="${h.uuid}"[^>]*>[\\s\\S]*?</host>`).exec(xml)?.[0] ?? '';
+      const el =
+        new RegExp(`<host fqdn="${h.fqdn.replace(/\./g, '\\.')}" uuid="${h.uuid}"[^>]*>[\\s\\S]*?</host>`).exec(
+          xml,
+        )?.[0] ?? '';
       expect(el, `${h.uuid} in the cluster file`).toMatch(new RegExp(`image="${IMAGE}"`));
       expect(el).toContain(`<address vmk="vmk2">${h.addr}</address>`);
       expect(store.hosts.get(h.uuid)).toMatchObject({ cluster: 'lab-cluster' });
@@ -184,7 +260,8 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.locator('#job-steps .s-done').first().waitFor();
     expect(await page.locator('#job-steps .s-pending, #job-steps .s-running').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'console-job.png') });
-    for (let i = 0; i < 600 && store.jobs.list({ target: UUID2 })[0]!.state !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && store.jobs.list({ target: UUID2 })[0]!.state !== 'succeeded'; i++)
+      await new Promise((r) => setTimeout(r, 100));
     for (const h of hosts) expect(store.jobs.list({ target: h.uuid })[0], h.uuid).toMatchObject({ state: 'succeeded' });
 
     // Both hosts show as configured, and are no longer listed as unregistered.
@@ -202,14 +279,19 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.locator('#xml-gutter .ln').first().waitFor();
     expect(await page.locator('#xml-gutter .ln.err').count()).toBe(0);
     const text = await page.locator('#xml').inputValue();
-    await page.locator('#xml').fill(text.replace('  <datacenter>Lab</datacenter>', '  <datacenter>Lab</datacenter>\n  <bogus/>'));
+    await page
+      .locator('#xml')
+      .fill(text.replace('  <datacenter>Lab</datacenter>', '  <datacenter>Lab</datacenter>\n  <bogus/>'));
     const marked = page.locator('#xml-gutter .ln.err');
     await marked.first().waitFor();
     const line = text.split('\n').findIndex((l) => l.includes('<datacenter>')) + 2;
     expect(await marked.first().textContent()).toBe(String(line));
     expect(await page.locator(`#xml-marks .row.err[data-line="${line}"] .msg`).textContent()).toMatch(/bogus/);
     expect(await page.locator('#issues').textContent()).toMatch(new RegExp(`line ${line}`));
-    await page.locator('#xml').evaluate((e) => { e.scrollTop = 0; e.dispatchEvent(new Event('scroll')); });
+    await page.locator('#xml').evaluate((e) => {
+      e.scrollTop = 0;
+      e.dispatchEvent(new Event('scroll'));
+    });
     await page.screenshot({ path: join(SHOTS, 'console-cluster-editor.png') });
     expect(readFileSync(join(dir, 'clusters', 'lab-cluster.xml'), 'utf8')).not.toContain('<bogus/>');
   }, 120_000);

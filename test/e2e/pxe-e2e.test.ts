@@ -47,7 +47,11 @@ function need(cond: boolean, what: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -66,14 +70,32 @@ class Boot {
   constructor(name: string, args: string[], env: Record<string, string> = {}) {
     this.outdir = join(dir, 'runs', name);
     mkdirSync(this.outdir, { recursive: true });
-    this.proc = spawn(HARNESS, [
-      '--server-cmd', join(REPO, 'test/e2e/netns-server.sh'),
-      '--nic', 'virtio-net-pci', '--expect', 'STATELESX-E2E-NEVER-PRINTED', '--timeout', '600',
-      '--outdir', this.outdir, ...args,
-    ], {
-      env: { ...process.env, ...ENV, ...env, E2E_DIR: dir, E2E_HOST_UUIDS: `${FQDN_A}=${UUID_A} ${FQDN_B}=${UUID_B}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.proc = spawn(
+      HARNESS,
+      [
+        '--server-cmd',
+        join(REPO, 'test/e2e/netns-server.sh'),
+        '--nic',
+        'virtio-net-pci',
+        '--expect',
+        'STATELESX-E2E-NEVER-PRINTED',
+        '--timeout',
+        '600',
+        '--outdir',
+        this.outdir,
+        ...args,
+      ],
+      {
+        env: {
+          ...process.env,
+          ...ENV,
+          ...env,
+          E2E_DIR: dir,
+          E2E_HOST_UUIDS: `${FQDN_A}=${UUID_A} ${FQDN_B}=${UUID_B}`,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((r) => this.proc.on('exit', (code) => r(code)));
@@ -91,19 +113,35 @@ class Boot {
   /** Waits for a serial-console regex; fails early with the harness output when it exits. */
   async waitSerial(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     return waitFor(`${re} on the VM console`, timeoutMs, () => {
-      if (this.proc.exitCode !== null) throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
+      if (this.proc.exitCode !== null)
+        throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
       return this.serial().match(re) ?? undefined;
     });
   }
   /** Runs test/e2e/netns-tool.ts inside the server namespace; returns its JSON. */
   tool(args: string[]): unknown {
-    const out = execFileSync('ip', ['netns', 'exec', this.netns, process.execPath, '--import', 'tsx', join(REPO, 'test/e2e/netns-tool.ts'), ...args], {
-      cwd: REPO, encoding: 'utf8', env: { ...process.env, ...ENV }, timeout: 60_000,
-    });
+    const out = execFileSync(
+      'ip',
+      ['netns', 'exec', this.netns, process.execPath, '--import', 'tsx', join(REPO, 'test/e2e/netns-tool.ts'), ...args],
+      {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: { ...process.env, ...ENV },
+        timeout: 60_000,
+      },
+    );
     return JSON.parse(out.trim().split('\n').pop()!);
   }
   api(method: string, path: string, body?: unknown): { status: number; body: unknown } {
-    return this.tool(['api', 'http://127.0.0.1:8080', 'e2e-admin', 'E2E_ADMIN_PASSWORD', method, path, ...(body === undefined ? [] : [JSON.stringify(body)])]) as { status: number; body: unknown };
+    return this.tool([
+      'api',
+      'http://127.0.0.1:8080',
+      'e2e-admin',
+      'E2E_ADMIN_PASSWORD',
+      method,
+      path,
+      ...(body === undefined ? [] : [JSON.stringify(body)]),
+    ]) as { status: number; body: unknown };
   }
   readback(): ReadBack {
     return this.tool(['readback', join(this.outdir, 'vcsim.env'), 'DC-E2E', 'e2e-cluster']) as ReadBack;
@@ -123,7 +161,11 @@ interface ReadBack {
     dpmConfigInfo: Record<string, unknown>;
   } | null;
   hosts: Array<{
-    name: string; uuid: string; connectionState: string; vnicServices: Record<string, string[]>; ntpServers: string[];
+    name: string;
+    uuid: string;
+    connectionState: string;
+    vnicServices: Record<string, string[]>;
+    ntpServers: string[];
     network: {
       vswitch: Array<{ name: string; mtu: number; spec: { bridge: { nicDevice: string[] } } }>;
       portgroup: Array<{ spec: { name: string; vlanId: number } }>;
@@ -135,8 +177,9 @@ interface ReadBack {
 function lastJob(uuid: string): { id: string; state: string; error: string | null } | undefined {
   const db = new Database(join(dir, 'data', 'statelesx.db'), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare("SELECT id, state, error FROM jobs WHERE target = ? ORDER BY created_at DESC LIMIT 1").get(uuid) as
-      | { id: string; state: string; error: string | null } | undefined;
+    return db
+      .prepare('SELECT id, state, error FROM jobs WHERE target = ? ORDER BY created_at DESC LIMIT 1')
+      .get(uuid) as { id: string; state: string; error: string | null } | undefined;
   } finally {
     db.close();
   }
@@ -198,7 +241,11 @@ function assertConfigured(rb: ReadBack, uuid: string): void {
   expect(das.enabled).toBe(true);
   expect(das.admissionControlPolicy.failoverLevel).toBe(1);
   expect(rb.config!.drsConfig).toMatchObject({ enabled: true, defaultVmBehavior: 'fullyAutomated', vmotionRate: 2 });
-  expect(rb.config!.dpmConfigInfo).toMatchObject({ enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 });
+  expect(rb.config!.dpmConfigInfo).toMatchObject({
+    enabled: true,
+    defaultDpmBehavior: 'manual',
+    hostPowerActionRate: 4,
+  });
   const h = rb.hosts.find((x) => x.uuid === uuid);
   expect(h, `host ${uuid} in the cluster: ${JSON.stringify(rb.hosts.map((x) => x.uuid))}`).toBeDefined();
   const vs = h!.network.vswitch.find((v) => v.name === 'vSwitch1')!;
@@ -225,19 +272,32 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
     for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg', 'runs', 'src']) mkdirSync(join(dir, d));
     // Two image versions of the synthetic QEMU-bootable image, imported like an admin would.
     for (const v of ['v1', 'v2']) {
-      const mk = spawnSync(join(REPO, 'scripts/make-test-image'), ['--name', `sx-${v}`, '--out', join(dir, 'src')], { encoding: 'utf8', timeout: 300_000 });
+      const mk = spawnSync(join(REPO, 'scripts/make-test-image'), ['--name', `sx-${v}`, '--out', join(dir, 'src')], {
+        encoding: 'utf8',
+        timeout: 300_000,
+      });
       expect(mk.status, mk.stderr).toBe(0);
       const manifest = join(dir, 'src', `sx-${v}`, 'image.json');
       const m = JSON.parse(readFileSync(manifest, 'utf8'));
       m.linux.cmdline = `${m.linux.cmdline} statelesx.hold=1`; // keep the VM up for inspection
       writeFileSync(manifest, JSON.stringify(m, null, 2));
-      const imp = spawnSync(process.execPath, [CLI, 'image', 'import', join(dir, 'src', `sx-${v}`), '--name', v, '--images-dir', join(dir, 'images')], { encoding: 'utf8', timeout: 120_000 });
+      const imp = spawnSync(
+        process.execPath,
+        [CLI, 'image', 'import', join(dir, 'src', `sx-${v}`), '--name', v, '--images-dir', join(dir, 'images')],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
       expect(imp.status, imp.stderr + imp.stdout).toBe(0);
     }
     writeFileSync(join(dir, 'clusters', 'e2e-cluster.xml'), clusterXml());
-    const add = spawnSync(process.execPath, [CLI, 'user', 'add', 'e2e-admin', '--role', 'admin', '--data-dir', join(dir, 'data')], {
-      input: ENV.E2E_ADMIN_PASSWORD + '\n', encoding: 'utf8', timeout: 60_000,
-    });
+    const add = spawnSync(
+      process.execPath,
+      [CLI, 'user', 'add', 'e2e-admin', '--role', 'admin', '--data-dir', join(dir, 'data')],
+      {
+        input: ENV.E2E_ADMIN_PASSWORD + '\n',
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     expect(add.status, add.stderr).toBe(0);
   }, 600_000);
 
@@ -283,9 +343,11 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
     await boot.stop();
   }, 600_000);
 
-  it('C: after the re-pin, host A\'s next boot gets the other image version', async () => {
+  it("C: after the re-pin, host A's next boot gets the other image version", async () => {
     const before = lastJob(UUID_A)!.id;
-    const boot = new Boot('a-bios-v2', ['--firmware', 'bios', '--uuid', UUID_A, '--mac', MAC_A], { E2E_IPXE_FILE: 'pxelinux.0' });
+    const boot = new Boot('a-bios-v2', ['--firmware', 'bios', '--uuid', UUID_A, '--mac', MAC_A], {
+      E2E_IPXE_FILE: 'pxelinux.0',
+    });
     boots.push(boot);
     const m = await boot.waitSerial(/STATELESX-BOOT-OK uuid=(\S+) image=(\S+) token=(\S+)/, 300_000);
     expect(m[2]).toBe('v2');
@@ -296,7 +358,9 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
     const wire = '2a4c0e8f-1d3b-5f4e-9a6b-7c8d9e0f1a2b';
     const db = new Database(join(dir, 'data', 'statelesx.db'), { readonly: true });
     // (pxelinux loaded by iPXE fetches through iPXE, so the protocol is http here; TFTP without iPXE.)
-    const served = db.prepare("SELECT file, image FROM boot_events WHERE host_uuid = ? AND file LIKE 'pxelinux.cfg/%'").all(UUID_A) as Array<{ file: string; image: string }>;
+    const served = db
+      .prepare("SELECT file, image FROM boot_events WHERE host_uuid = ? AND file LIKE 'pxelinux.cfg/%'")
+      .all(UUID_A) as Array<{ file: string; image: string }>;
     db.close();
     expect(served).toContainEqual({ file: `pxelinux.cfg/${wire}`, image: 'v2' });
     await boot.stop();

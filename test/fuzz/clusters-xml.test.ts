@@ -44,7 +44,8 @@ afterAll(async () => {
 });
 
 /** Inserts `s` right after the XML declaration of the minimal fixture (or replaces the body). */
-const withProlog = (prolog: string, body = minimal.replace(/^<\?xml[^>]*>\s*/, '')) => `<?xml version="1.0" encoding="UTF-8"?>\n${prolog}\n${body}`;
+const withProlog = (prolog: string, body = minimal.replace(/^<\?xml[^>]*>\s*/, '')) =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n${prolog}\n${body}`;
 
 /** Hostile documents, parameterised so fast-check explores sizes and placements. */
 function hostile(): fc.Arbitrary<string> {
@@ -53,38 +54,86 @@ function hostile(): fc.Arbitrary<string> {
     // billion laughs with n levels of m references
     fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 2, max: 12 })).map(([levels, fan]) => {
       let dtd = '<!ENTITY l0 "lol">';
-      for (let i = 1; i <= levels; i++) dtd += `<!ENTITY l${i} "${Array(fan).fill(`&l${i - 1};`).join('')}">`;
+      for (let i = 1; i <= levels; i++)
+        dtd += `<!ENTITY l${i} "${Array(fan)
+          .fill(`&l${i - 1};`)
+          .join('')}">`;
       return withProlog(`<!DOCTYPE cluster [${dtd}]>`).replace('<datacenter>DC0', `<datacenter>&l${levels};`);
     }),
     // quadratic blowup: one big entity referenced many times
-    fc.tuple(fc.integer({ min: 1, max: 50_000 }), fc.integer({ min: 1, max: 2000 })).map(([len, refs]) =>
-      withProlog(`<!DOCTYPE cluster [<!ENTITY a "${'a'.repeat(len)}">]>`).replace('<datacenter>DC0', `<datacenter>${'&a;'.repeat(refs)}`)),
+    fc
+      .tuple(fc.integer({ min: 1, max: 50_000 }), fc.integer({ min: 1, max: 2000 }))
+      .map(([len, refs]) =>
+        withProlog(`<!DOCTYPE cluster [<!ENTITY a "${'a'.repeat(len)}">]>`).replace(
+          '<datacenter>DC0',
+          `<datacenter>${'&a;'.repeat(refs)}`,
+        ),
+      ),
     // external entities: file, http (local server), parameter entities, external DTD subset
-    fc.constantFrom('SYSTEM', 'PUBLIC "-//x//y"').chain((kind) => fc.constantFrom(
-      withProlog(`<!DOCTYPE cluster [<!ENTITY xxe ${kind} "file://${secretFile}">]>`).replace('<datacenter>DC0', '<datacenter>&xxe;'),
-      withProlog(`<!DOCTYPE cluster [<!ENTITY xxe ${kind} "${url()}">]>`).replace('<datacenter>DC0', '<datacenter>&xxe;'),
-      withProlog(`<!DOCTYPE cluster [<!ENTITY % p ${kind} "${url()}"> %p;]>`).replace('<datacenter>DC0', '<datacenter>&x;'),
-      withProlog(`<!DOCTYPE cluster ${kind} "${url()}">`),
-      withProlog(`<!DOCTYPE cluster ${kind} "file://${secretFile}">`),
-    )),
+    fc
+      .constantFrom('SYSTEM', 'PUBLIC "-//x//y"')
+      .chain((kind) =>
+        fc.constantFrom(
+          withProlog(`<!DOCTYPE cluster [<!ENTITY xxe ${kind} "file://${secretFile}">]>`).replace(
+            '<datacenter>DC0',
+            '<datacenter>&xxe;',
+          ),
+          withProlog(`<!DOCTYPE cluster [<!ENTITY xxe ${kind} "${url()}">]>`).replace(
+            '<datacenter>DC0',
+            '<datacenter>&xxe;',
+          ),
+          withProlog(`<!DOCTYPE cluster [<!ENTITY % p ${kind} "${url()}"> %p;]>`).replace(
+            '<datacenter>DC0',
+            '<datacenter>&x;',
+          ),
+          withProlog(`<!DOCTYPE cluster ${kind} "${url()}">`),
+          withProlog(`<!DOCTYPE cluster ${kind} "file://${secretFile}">`),
+        ),
+      ),
     // XInclude and xml-stylesheet processing instructions
     fc.constant(withProlog(`<?xml-stylesheet href="${url()}"?>`)),
-    fc.constant(minimal.replace('<members/>', `<members><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file://${secretFile}" parse="text"/></members>`)),
-    fc.constant(minimal.replace('<members/>', `<members><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="${url()}"/></members>`)),
+    fc.constant(
+      minimal.replace(
+        '<members/>',
+        `<members><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file://${secretFile}" parse="text"/></members>`,
+      ),
+    ),
+    fc.constant(
+      minimal.replace(
+        '<members/>',
+        `<members><xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="${url()}"/></members>`,
+      ),
+    ),
     // schemaLocation pointing at the local server (a validator must not fetch it)
-    fc.constant(minimal.replace('name="fx-minimal"', `name="fx-minimal" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:statelesx:cluster:1 ${url()}"`)),
+    fc.constant(
+      minimal.replace(
+        'name="fx-minimal"',
+        `name="fx-minimal" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:statelesx:cluster:1 ${url()}"`,
+      ),
+    ),
     // huge attribute / text values around the 4096-character limit and far beyond
     fc.integer({ min: 4000, max: 200_000 }).map((n) => minimal.replace('name="fx-minimal"', `name="${'n'.repeat(n)}"`)),
     fc.integer({ min: 4000, max: 200_000 }).map((n) => minimal.replace('DC0', 'D'.repeat(n))),
-    fc.integer({ min: 10, max: 2000 }).map((n) => minimal.replace('<members/>', `<members ${Array.from({ length: n }, (_, i) => `a${i}="x"`).join(' ')}/>`)),
+    fc
+      .integer({ min: 10, max: 2000 })
+      .map((n) =>
+        minimal.replace('<members/>', `<members ${Array.from({ length: n }, (_, i) => `a${i}="x"`).join(' ')}/>`),
+      ),
     // deep nesting (well past the 16 limit, and past what a recursive parser's stack could take)
-    fc.integer({ min: 15, max: 100_000 }).map((d) => minimal.replace('<members/>', `<members>${'<x>'.repeat(d)}${'</x>'.repeat(d)}</members>`)),
-    fc.integer({ min: 15, max: 100_000 }).map((d) => minimal.replace('<members/>', `<members>${'<x>'.repeat(d)}</members>`)),
+    fc
+      .integer({ min: 15, max: 100_000 })
+      .map((d) => minimal.replace('<members/>', `<members>${'<x>'.repeat(d)}${'</x>'.repeat(d)}</members>`)),
+    fc
+      .integer({ min: 15, max: 100_000 })
+      .map((d) => minimal.replace('<members/>', `<members>${'<x>'.repeat(d)}</members>`)),
     // element floods
-    fc.integer({ min: 1000, max: 60_000 }).map((n) => minimal.replace('<members/>', `<members>${'<host/>'.repeat(n)}</members>`)),
+    fc
+      .integer({ min: 1000, max: 60_000 })
+      .map((n) => minimal.replace('<members/>', `<members>${'<host/>'.repeat(n)}</members>`)),
     // encodings and odd characters
-    fc.constantFrom('\uFEFF', '\uFEFF\uFEFF', '\0', '\uD800', '\uDFFF', '\u0085', '\u2028', '\uFFFE').chain((c) =>
-      fc.nat({ max: minimal.length }).map((at) => minimal.slice(0, at) + c + minimal.slice(at))),
+    fc
+      .constantFrom('\uFEFF', '\uFEFF\uFEFF', '\0', '\uD800', '\uDFFF', '\u0085', '\u2028', '\uFFFE')
+      .chain((c) => fc.nat({ max: minimal.length }).map((at) => minimal.slice(0, at) + c + minimal.slice(at))),
     fc.constant(minimal.replace('encoding="UTF-8"', 'encoding="UTF-16"')),
     fc.constant(minimal.replace('encoding="UTF-8"', 'encoding="EBCDIC-US"')),
     // declarations hidden in CDATA/comments/PIs (allowed) next to real ones (refused)
@@ -100,7 +149,9 @@ function hostile(): fc.Arbitrary<string> {
 
 /** Loads a batch and checks the loader's contract for each text. */
 async function check(texts: string[]): Promise<void> {
-  const res = await within(60_000, 'loadClusterTexts batch', () => loadClusterTexts(texts.map((text, i) => ({ file: `/fuzz/${i}.xml`, text }))));
+  const res = await within(60_000, 'loadClusterTexts batch', () =>
+    loadClusterTexts(texts.map((text, i) => ({ file: `/fuzz/${i}.xml`, text }))),
+  );
   expect(res).toHaveLength(texts.length);
   for (const r of res) {
     expect(Boolean(r.cluster) !== r.diagnostics.length > 0).toBe(true);
@@ -114,27 +165,35 @@ async function check(texts: string[]): Promise<void> {
 }
 
 describe('cluster XML loader fuzz', () => {
-  it('hostile documents (entity bombs, XXE, DTDs, XInclude, huge values, deep nesting, floods) are refused without fetching anything', async () => {
-    const heap0 = heapAfterGc();
-    await fc.assert(
-      fc.asyncProperty(fc.array(hostile(), { minLength: 1, maxLength: 6 }), async (texts) => {
-        await check(texts);
-        expect(hits, 'the loader fetched from the local HTTP server').toBe(0);
-      }),
-      { numRuns: runs(60, 2000), ...seedParams() },
-    );
-    const grown = heapAfterGc() - heap0;
-    expect(grown, `heap grew by ${grown} bytes`).toBeLessThan(64 * 1024 * 1024);
-  }, LONG_RUN ? 3_600_000 : 120_000);
+  it(
+    'hostile documents (entity bombs, XXE, DTDs, XInclude, huge values, deep nesting, floods) are refused without fetching anything',
+    async () => {
+      const heap0 = heapAfterGc();
+      await fc.assert(
+        fc.asyncProperty(fc.array(hostile(), { minLength: 1, maxLength: 6 }), async (texts) => {
+          await check(texts);
+          expect(hits, 'the loader fetched from the local HTTP server').toBe(0);
+        }),
+        { numRuns: runs(60, 2000), ...seedParams() },
+      );
+      const grown = heapAfterGc() - heap0;
+      expect(grown, `heap grew by ${grown} bytes`).toBeLessThan(64 * 1024 * 1024);
+    },
+    LONG_RUN ? 3_600_000 : 120_000,
+  );
 
-  it('byte-level mutations of the real fixtures: a cluster or diagnostics, never an exception', async () => {
-    const seeds = [base, minimal].map((t) => Buffer.from(t, 'utf8'));
-    await fc.assert(
-      fc.asyncProperty(fc.array(mutated(seeds, 64 * 1024), { minLength: 1, maxLength: 16 }), async (bufs) => {
-        await check(bufs.map((b) => b.toString('utf8')));
-      }),
-      { numRuns: runs(40, 5000), ...seedParams() },
-    );
-    expect(hits).toBe(0);
-  }, LONG_RUN ? 3_600_000 : 120_000);
+  it(
+    'byte-level mutations of the real fixtures: a cluster or diagnostics, never an exception',
+    async () => {
+      const seeds = [base, minimal].map((t) => Buffer.from(t, 'utf8'));
+      await fc.assert(
+        fc.asyncProperty(fc.array(mutated(seeds, 64 * 1024), { minLength: 1, maxLength: 16 }), async (bufs) => {
+          await check(bufs.map((b) => b.toString('utf8')));
+        }),
+        { numRuns: runs(40, 5000), ...seedParams() },
+      );
+      expect(hits).toBe(0);
+    },
+    LONG_RUN ? 3_600_000 : 120_000,
+  );
 });

@@ -24,7 +24,14 @@ import type { Socket } from 'node:dgram';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import {
-  DhcpDecodeError, MessageType, Opt, decodePacket, encodePacket, ipBytes, ipToInt, type DhcpPacket,
+  DhcpDecodeError,
+  MessageType,
+  Opt,
+  decodePacket,
+  encodePacket,
+  ipBytes,
+  ipToInt,
+  type DhcpPacket,
 } from '../../src/boot/dhcp/packet.js';
 import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
 import { FullModeResponder } from '../../src/boot/dhcp/full.js';
@@ -35,11 +42,29 @@ import { configSchema } from '../../src/config/schema.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
-import { boundedSync, corpus, counterValue, floodPackets, floodSeed, heapAfterGc, LONG_RUN, MemoryTrend, openFds, packets, runs, seedParams, within } from './harness.js';
+import {
+  boundedSync,
+  corpus,
+  counterValue,
+  floodPackets,
+  floodSeed,
+  heapAfterGc,
+  LONG_RUN,
+  MemoryTrend,
+  openFds,
+  packets,
+  runs,
+  seedParams,
+  within,
+} from './harness.js';
 import { closeSocket, flood, loopbackSocket, receive, send, SocketTracker, tick } from './udp.js';
 
 const seeds = corpus('dhcp');
-const boot = { bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', ipxe: 'boot.ipxe' }, advertiseAddress: '127.0.0.1', httpPort: 8080 };
+const boot = {
+  bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', ipxe: 'boot.ipxe' },
+  advertiseAddress: '127.0.0.1',
+  httpPort: 8080,
+};
 
 describe('DHCP decoder and responders fuzz', () => {
   let store: Store;
@@ -61,18 +86,34 @@ describe('DHCP decoder and responders fuzz', () => {
         const c = clientInfoOf(p);
         expect(c.xid).toBe(p.xid);
         const again = decodePacket(encodePacket(p, 65_000).buffer);
-        expect({ op: again.op, xid: again.xid, ciaddr: again.ciaddr, giaddr: again.giaddr, chaddr: again.chaddr })
-          .toEqual({ op: p.op, xid: p.xid, ciaddr: p.ciaddr, giaddr: p.giaddr, chaddr: p.chaddr });
+        expect({
+          op: again.op,
+          xid: again.xid,
+          ciaddr: again.ciaddr,
+          giaddr: again.giaddr,
+          chaddr: again.chaddr,
+        }).toEqual({ op: p.op, xid: p.xid, ciaddr: p.ciaddr, giaddr: p.giaddr, chaddr: p.chaddr });
       }),
       { numRuns: runs(3000), ...seedParams() },
     );
   });
 
   it('proxy and full-mode responders answer any decodable request without throwing', () => {
-    const full = new FullModeResponder({
-      serverId: '10.99.0.1', rangeStart: '10.99.0.100', rangeEnd: '10.99.0.110', netmask: '255.255.255.0', router: '10.99.0.1',
-      dnsServers: ['10.99.0.1'], domainName: 'lab.test', leaseTimeS: 600, reservations: [{ mac: '52:54:00:aa:00:01', address: '10.99.0.50' }],
-    }, store.leases, boot);
+    const full = new FullModeResponder(
+      {
+        serverId: '10.99.0.1',
+        rangeStart: '10.99.0.100',
+        rangeEnd: '10.99.0.110',
+        netmask: '255.255.255.0',
+        router: '10.99.0.1',
+        dnsServers: ['10.99.0.1'],
+        domainName: 'lab.test',
+        leaseTimeS: 600,
+        reservations: [{ mac: '52:54:00:aa:00:01', address: '10.99.0.50' }],
+      },
+      store.leases,
+      boot,
+    );
     const proxy = new ProxyResponder('10.99.0.1', boot);
     let now = Date.parse('2025-01-01T00:00:00Z');
     let answered = 0;
@@ -99,7 +140,10 @@ describe('DHCP decoder and responders fuzz', () => {
     expect(answered).toBeGreaterThan(0);
     for (const l of store.leases.all()) {
       const ip = ipToInt(l.address);
-      expect(ip === ipToInt('10.99.0.50') || (ip >= ipToInt('10.99.0.100') && ip <= ipToInt('10.99.0.110')), l.address).toBe(true);
+      expect(
+        ip === ipToInt('10.99.0.50') || (ip >= ipToInt('10.99.0.100') && ip <= ipToInt('10.99.0.110')),
+        l.address,
+      ).toBe(true);
     }
   });
 });
@@ -146,21 +190,47 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
       });
     });
     const dhcp = configSchema.parse({
-      dhcp: { mode: 'full', 'range-start': '127.0.0.100', 'range-end': '127.0.0.120', netmask: '255.255.255.0', 'lease-time-s': 600,
-        reservations: [{ mac: PROBE_MAC, address: PROBE_IP }] },
+      dhcp: {
+        mode: 'full',
+        'range-start': '127.0.0.100',
+        'range-end': '127.0.0.120',
+        netmask: '255.255.255.0',
+        'lease-time-s': 600,
+        reservations: [{ mac: PROBE_MAC, address: PROBE_IP }],
+      },
     }).dhcp;
-    const log = createLogger('error', new Writable({ write(c: Buffer, _e, cb) { errorLogs.push(c.toString()); cb(); } }) as never);
+    const log = createLogger(
+      'error',
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          errorLogs.push(c.toString());
+          cb();
+        },
+      }) as never,
+    );
     // A fixed free server port, not 0: relay replies (giaddr set) go to the server port, which
     // createDhcpServer takes from its options (port 0 there would make them unsendable).
     const probePort = await loopbackSocket('127.0.0.1');
     const serverPort = probePort.address().port;
     await closeSocket(probePort);
-    server = createDhcpServer({ mode: 'full', dhcp, store, log, listenAddress: '127.0.0.1', httpPort: 8080, port: serverPort, clientPort });
+    server = createDhcpServer({
+      mode: 'full',
+      dhcp,
+      store,
+      log,
+      listenAddress: '127.0.0.1',
+      httpPort: 8080,
+      port: serverPort,
+      clientPort,
+    });
     // The sockets created during start() are the server's (0.0.0.0 receive + 127.0.0.1 send, same port).
     const tracker = new SocketTracker();
     await server.start();
     tracker.stop();
-    for (const s of tracker.sockets) s.on('message', (_m, r) => { if (r.address !== '127.0.0.1') rx++; });
+    for (const s of tracker.sockets)
+      s.on('message', (_m, r) => {
+        if (r.address !== '127.0.0.1') rx++;
+      });
     port = server.address().port;
     fuzzers = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((a) => loopbackSocket(a)));
   });
@@ -177,11 +247,26 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
 
   function probePacket(type: number, extra: Array<[number, Buffer]> = []): { buf: Buffer; xid: number } {
     const id = ++xid;
-    const buf = encodePacket({
-      op: 1, htype: 1, hlen: 6, hops: 0, xid: id, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-      chaddr: Buffer.concat([Buffer.from(PROBE_MAC.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
-      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
-    }, 1472).buffer;
+    const buf = encodePacket(
+      {
+        op: 1,
+        htype: 1,
+        hlen: 6,
+        hops: 0,
+        xid: id,
+        secs: 0,
+        flags: 0x8000,
+        ciaddr: '0.0.0.0',
+        yiaddr: '0.0.0.0',
+        siaddr: '0.0.0.0',
+        giaddr: '0.0.0.0',
+        chaddr: Buffer.concat([Buffer.from(PROBE_MAC.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
+        sname: '',
+        file: '',
+        options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
+      },
+      1472,
+    ).buffer;
     return { buf, xid: id };
   }
 
@@ -204,7 +289,10 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
     const offer = await exchange(MessageType.DISCOVER);
     expect(offer.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.OFFER);
     expect(offer.yiaddr).toBe(PROBE_IP);
-    const ack = await exchange(MessageType.REQUEST, [[Opt.SERVER_ID, ipBytes('127.0.0.1')], [Opt.REQUESTED_ADDRESS, ipBytes(PROBE_IP)]]);
+    const ack = await exchange(MessageType.REQUEST, [
+      [Opt.SERVER_ID, ipBytes('127.0.0.1')],
+      [Opt.REQUESTED_ADDRESS, ipBytes(PROBE_IP)],
+    ]);
     expect(ack.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
     expect(ack.yiaddr).toBe(PROBE_IP);
   }
@@ -214,11 +302,18 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
     const db = new Database(join(dir, 'data', 'statelesx.db'), { readonly: true });
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      const rows = db.prepare('SELECT address, mac, state FROM dhcp_leases').all() as Array<{ address: string; mac: string; state: string }>;
+      const rows = db.prepare('SELECT address, mac, state FROM dhcp_leases').all() as Array<{
+        address: string;
+        mac: string;
+        state: string;
+      }>;
       expect(rows.length).toBeGreaterThan(0);
       for (const r of rows) {
         const ip = ipToInt(r.address);
-        expect(r.address === PROBE_IP || (ip >= ipToInt('127.0.0.100') && ip <= ipToInt('127.0.0.120')), r.address).toBe(true);
+        expect(
+          r.address === PROBE_IP || (ip >= ipToInt('127.0.0.100') && ip <= ipToInt('127.0.0.120')),
+          r.address,
+        ).toBe(true);
         expect(['offered', 'bound', 'declined', 'released']).toContain(r.state);
       }
       expect(rows.find((r) => r.address === PROBE_IP)).toMatchObject({ mac: PROBE_MAC, state: 'bound' });
@@ -227,82 +322,95 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
     }
   }
 
-  it('structured: survives fast-check batches of datagrams; a reserved client still gets OFFER/ACK after every batch; leases stay consistent', async () => {
-    await probe();
-    const replies0 = await counterValue('statelesx_dhcp_replies_total');
-    const dropped0 = await counterValue('statelesx_dhcp_dropped_total');
-    let probes = 0;
-    const fds0 = openFds();
-    const heap0 = heapAfterGc();
-    let sent = 0;
-    await fc.assert(
-      fc.asyncProperty(fc.array(packets(seeds, 1500), { minLength: 1, maxLength: 64 }), async (pkts) => {
-        for (let i = 0; i < pkts.length; i++) {
-          await send(fuzzers[i % fuzzers.length]!, loopbackOnly(Buffer.from(pkts[i]!)), port);
-          if (i % 16 === 15) await tick();
-        }
-        sent += pkts.length;
-        await within(10_000, 'DHCP probe', probe);
-        probes++;
-        expect(errors).toEqual([]);
-      }),
-      { numRuns: runs(40, 1000), ...seedParams() },
-    );
-    // The fuzz got answers of its own (beyond the probes' two each) and drops.
-    expect(await counterValue('statelesx_dhcp_replies_total')).toBeGreaterThan(replies0 + 2 * probes);
-    expect(await counterValue('statelesx_dhcp_dropped_total')).toBeGreaterThan(dropped0);
-    expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
-    const grown = heapAfterGc() - heap0;
-    expect(grown, `heap grew by ${grown} bytes after ${sent} datagrams`).toBeLessThan(32 * 1024 * 1024);
-    checkLeaseFile();
-    expect(errors).toEqual([]);
-    expect(errorLogs).toEqual([]);
-    expect(await counterValue('statelesx_dhcp_dropped_total', { reason: 'internal-error' })).toBe(0);
-  }, LONG_RUN ? 1_800_000 : 60_000);
+  it(
+    'structured: survives fast-check batches of datagrams; a reserved client still gets OFFER/ACK after every batch; leases stay consistent',
+    async () => {
+      await probe();
+      const replies0 = await counterValue('statelesx_dhcp_replies_total');
+      const dropped0 = await counterValue('statelesx_dhcp_dropped_total');
+      let probes = 0;
+      const fds0 = openFds();
+      const heap0 = heapAfterGc();
+      let sent = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(packets(seeds, 1500), { minLength: 1, maxLength: 64 }), async (pkts) => {
+          for (let i = 0; i < pkts.length; i++) {
+            await send(fuzzers[i % fuzzers.length]!, loopbackOnly(Buffer.from(pkts[i]!)), port);
+            if (i % 16 === 15) await tick();
+          }
+          sent += pkts.length;
+          await within(10_000, 'DHCP probe', probe);
+          probes++;
+          expect(errors).toEqual([]);
+        }),
+        { numRuns: runs(40, 1000), ...seedParams() },
+      );
+      // The fuzz got answers of its own (beyond the probes' two each) and drops.
+      expect(await counterValue('statelesx_dhcp_replies_total')).toBeGreaterThan(replies0 + 2 * probes);
+      expect(await counterValue('statelesx_dhcp_dropped_total')).toBeGreaterThan(dropped0);
+      expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
+      const grown = heapAfterGc() - heap0;
+      expect(grown, `heap grew by ${grown} bytes after ${sent} datagrams`).toBeLessThan(32 * 1024 * 1024);
+      checkLeaseFile();
+      expect(errors).toEqual([]);
+      expect(errorLogs).toEqual([]);
+      expect(await counterValue('statelesx_dhcp_dropped_total', { reason: 'internal-error' })).toBe(0);
+    },
+    LONG_RUN ? 1_800_000 : 60_000,
+  );
 
-  it('volume: the server sockets receive runs(4000) flood datagrams (1,000,000 long); OFFER/ACK at every checkpoint; memory flat; leases consistent', async () => {
-    await probe();
-    const seed = floodSeed();
-    const gen = floodPackets(seeds, seed, 1500);
-    const next = () => loopbackOnly(Buffer.from(gen()));
-    const target = runs(4000);
-    const replies0 = await counterValue('statelesx_dhcp_replies_total');
-    const dropped0 = await counterValue('statelesx_dhcp_dropped_total');
-    const rx0 = rx;
-    const fds0 = openFds();
-    const mem = new MemoryTrend();
-    mem.sample(0);
-    let probes = 0;
-    const r = await flood({
-      target, next, from: fuzzers, port,
-      received: () => rx - rx0,
-      every: Math.floor(target / (LONG_RUN ? 64 : 4)),
-      checkpoint: async (n) => {
-        mem.sample(n);
-        await within(10_000, 'DHCP probe', probe);
-        probes++;
-        expect(errors).toEqual([]);
-      },
-    });
-    mem.sample(r.received);
-    const replies = (await counterValue('statelesx_dhcp_replies_total')) - replies0 - 2 * probes;
-    console.log(`DHCP flood (seed ${seed}): ${r.received} datagrams received by the server sockets (${r.sent} sent, ${r.lost} lost in the kernel, ` +
-      `${r.sendErrors} send errors), ${replies} replies to the fuzz, ${Math.round(r.ms)} ms (${Math.round(r.checkpointMs)} ms of it in checkpoints; ` +
-      `${Math.round(r.received / ((r.ms - r.checkpointMs) / 1000))}/s); ${mem.summary()}`);
-    expect(r.received).toBeGreaterThanOrEqual(target);
-    expect(replies).toBeGreaterThan(0);
-    expect(await counterValue('statelesx_dhcp_dropped_total')).toBeGreaterThan(dropped0);
-    expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
-    const g = mem.growth();
-    // Bounds (see MemoryTrend): the DHCP path keeps no per-datagram state beyond the bounded
-    // pool's lease rows (in SQLite's page cache, ≤ 2 MiB by default); 8 MiB covers V8 page
-    // granularity and allocator caching; RSS gets 16 MiB for freed-but-cached malloc arenas.
-    expect(g.heapUsed, mem.summary()).toBeLessThan(8 * 1024 * 1024);
-    expect(g.external, mem.summary()).toBeLessThan(8 * 1024 * 1024);
-    expect(g.rss, mem.summary()).toBeLessThan(16 * 1024 * 1024);
-    checkLeaseFile();
-    expect(errors).toEqual([]);
-    expect(errorLogs).toEqual([]);
-    expect(await counterValue('statelesx_dhcp_dropped_total', { reason: 'internal-error' })).toBe(0);
-  }, LONG_RUN ? 1_800_000 : 60_000);
+  it(
+    'volume: the server sockets receive runs(4000) flood datagrams (1,000,000 long); OFFER/ACK at every checkpoint; memory flat; leases consistent',
+    async () => {
+      await probe();
+      const seed = floodSeed();
+      const gen = floodPackets(seeds, seed, 1500);
+      const next = () => loopbackOnly(Buffer.from(gen()));
+      const target = runs(4000);
+      const replies0 = await counterValue('statelesx_dhcp_replies_total');
+      const dropped0 = await counterValue('statelesx_dhcp_dropped_total');
+      const rx0 = rx;
+      const fds0 = openFds();
+      const mem = new MemoryTrend();
+      mem.sample(0);
+      let probes = 0;
+      const r = await flood({
+        target,
+        next,
+        from: fuzzers,
+        port,
+        received: () => rx - rx0,
+        every: Math.floor(target / (LONG_RUN ? 64 : 4)),
+        checkpoint: async (n) => {
+          mem.sample(n);
+          await within(10_000, 'DHCP probe', probe);
+          probes++;
+          expect(errors).toEqual([]);
+        },
+      });
+      mem.sample(r.received);
+      const replies = (await counterValue('statelesx_dhcp_replies_total')) - replies0 - 2 * probes;
+      console.log(
+        `DHCP flood (seed ${seed}): ${r.received} datagrams received by the server sockets (${r.sent} sent, ${r.lost} lost in the kernel, ` +
+          `${r.sendErrors} send errors), ${replies} replies to the fuzz, ${Math.round(r.ms)} ms (${Math.round(r.checkpointMs)} ms of it in checkpoints; ` +
+          `${Math.round(r.received / ((r.ms - r.checkpointMs) / 1000))}/s); ${mem.summary()}`,
+      );
+      expect(r.received).toBeGreaterThanOrEqual(target);
+      expect(replies).toBeGreaterThan(0);
+      expect(await counterValue('statelesx_dhcp_dropped_total')).toBeGreaterThan(dropped0);
+      expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
+      const g = mem.growth();
+      // Bounds (see MemoryTrend): the DHCP path keeps no per-datagram state beyond the bounded
+      // pool's lease rows (in SQLite's page cache, ≤ 2 MiB by default); 8 MiB covers V8 page
+      // granularity and allocator caching; RSS gets 16 MiB for freed-but-cached malloc arenas.
+      expect(g.heapUsed, mem.summary()).toBeLessThan(8 * 1024 * 1024);
+      expect(g.external, mem.summary()).toBeLessThan(8 * 1024 * 1024);
+      expect(g.rss, mem.summary()).toBeLessThan(16 * 1024 * 1024);
+      checkLeaseFile();
+      expect(errors).toEqual([]);
+      expect(errorLogs).toEqual([]);
+      expect(await counterValue('statelesx_dhcp_dropped_total', { reason: 'internal-error' })).toBe(0);
+    },
+    LONG_RUN ? 1_800_000 : 60_000,
+  );
 });

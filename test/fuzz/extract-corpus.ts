@@ -16,7 +16,9 @@ const to = join(here, '../fixtures/fuzz');
 const DHCP_PORTS = new Set([67, 68, 4011]);
 const counts: Record<string, number> = {};
 for (const kind of ['dhcp', 'tftp']) mkdirSync(join(to, kind), { recursive: true });
-for (const f of readdirSync(from).filter((n) => n.endsWith('.pcap')).sort()) {
+for (const f of readdirSync(from)
+  .filter((n) => n.endsWith('.pcap'))
+  .sort()) {
   const name = basename(f, '.pcap');
   let d = 0;
   let t = 0;

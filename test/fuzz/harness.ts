@@ -35,7 +35,10 @@ export function seedParams(): { seed?: number } {
 /** The seed corpus of one protocol (`dhcp` or `tftp`): UDP payloads from the real captures. */
 export function corpus(kind: 'dhcp' | 'tftp'): Buffer[] {
   const dir = join(FIXTURES, kind);
-  const out = readdirSync(dir).filter((f) => f.endsWith('.bin')).sort().map((f) => readFileSync(join(dir, f)));
+  const out = readdirSync(dir)
+    .filter((f) => f.endsWith('.bin'))
+    .sort()
+    .map((f) => readFileSync(join(dir, f)));
   if (out.length === 0) throw new Error(`no seed corpus in ${dir}: run npx tsx test/fuzz/extract-corpus.ts`);
   return out;
 }
@@ -51,16 +54,28 @@ type Edit =
   | { k: 'dup'; at: number; n: number; times: number }
   | { k: 'splice'; at: number; other: number; from: number };
 
-const INTERESTING = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff];
+const INTERESTING = [
+  0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff,
+];
 
 const editArb: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ k: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ k: fc.constant('set' as const), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ k: fc.constant('interesting' as const), at: fc.nat(), width: fc.constantFrom(1 as const, 2 as const, 4 as const), v: fc.constantFrom(...INTERESTING) }),
+  fc.record({
+    k: fc.constant('interesting' as const),
+    at: fc.nat(),
+    width: fc.constantFrom(1 as const, 2 as const, 4 as const),
+    v: fc.constantFrom(...INTERESTING),
+  }),
   fc.record({ k: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ k: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }),
   fc.record({ k: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 64 }) }),
-  fc.record({ k: fc.constant('dup' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 32 }), times: fc.integer({ min: 1, max: 64 }) }),
+  fc.record({
+    k: fc.constant('dup' as const),
+    at: fc.nat(),
+    n: fc.integer({ min: 1, max: 32 }),
+    times: fc.integer({ min: 1, max: 64 }),
+  }),
   fc.record({ k: fc.constant('splice' as const), at: fc.nat(), other: fc.nat(), from: fc.nat() }),
 );
 
@@ -170,14 +185,27 @@ export class Prng {
 function randomEdit(r: Prng): Edit {
   const at = r.u32() >>> 1;
   switch (r.below(8)) {
-    case 0: return { k: 'flip', at, bit: r.below(8) };
-    case 1: return { k: 'set', at, v: r.below(256) };
-    case 2: return { k: 'interesting', at, width: ([1, 2, 4] as const)[r.below(3)]!, v: INTERESTING[r.below(INTERESTING.length)]! };
-    case 3: return { k: 'truncate', at };
-    case 4: return { k: 'insert', at, bytes: r.bytes(1 + r.below(64)) };
-    case 5: return { k: 'delete', at, n: 1 + r.below(64) };
-    case 6: return { k: 'dup', at, n: 1 + r.below(32), times: 1 + r.below(64) };
-    default: return { k: 'splice', at, other: r.u32() >>> 1, from: r.u32() >>> 1 };
+    case 0:
+      return { k: 'flip', at, bit: r.below(8) };
+    case 1:
+      return { k: 'set', at, v: r.below(256) };
+    case 2:
+      return {
+        k: 'interesting',
+        at,
+        width: ([1, 2, 4] as const)[r.below(3)]!,
+        v: INTERESTING[r.below(INTERESTING.length)]!,
+      };
+    case 3:
+      return { k: 'truncate', at };
+    case 4:
+      return { k: 'insert', at, bytes: r.bytes(1 + r.below(64)) };
+    case 5:
+      return { k: 'delete', at, n: 1 + r.below(64) };
+    case 6:
+      return { k: 'dup', at, n: 1 + r.below(32), times: 1 + r.below(64) };
+    default:
+      return { k: 'splice', at, other: r.u32() >>> 1, from: r.u32() >>> 1 };
   }
 }
 
@@ -257,7 +285,14 @@ export class MemoryTrend {
   sample(at: number, extra: () => Record<string, number> = () => ({})): MemorySample {
     gc();
     const m = process.memoryUsage();
-    const s = { at, rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, extra: extra() };
+    const s = {
+      at,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      extra: extra(),
+    };
     this.samples.push(s);
     return s;
   }
@@ -265,7 +300,8 @@ export class MemoryTrend {
   /** Samples after warm-up, in quarters (needs ≥ 4 of them). */
   private quarters(warmup: number): MemorySample[][] {
     const rest = this.samples.slice(Math.floor(this.samples.length * warmup));
-    if (rest.length < 4) throw new Error(`memory trend needs ≥ 4 samples after warm-up, got ${rest.length} of ${this.samples.length}`);
+    if (rest.length < 4)
+      throw new Error(`memory trend needs ≥ 4 samples after warm-up, got ${rest.length} of ${this.samples.length}`);
     const q = rest.length / 4;
     return [0, 1, 2, 3].map((i) => rest.slice(Math.round(i * q), Math.round((i + 1) * q)));
   }
@@ -295,12 +331,17 @@ export class MemoryTrend {
     const l = this.samples.at(-1)!;
     const peak = (k: 'rss' | 'arrayBuffers'): number => Math.max(...this.samples.map((x) => x[k]));
     const g = this.growth(warmup);
-    const qmax = (k: 'rss' | 'external'): string => this.quarters(warmup).map((q) => mib(Math.max(...q.map((x) => x[k])))).join('/');
-    return `memory (MiB, after GC, ${this.samples.length} samples): rss ${mib(f.rss)} → ${mib(l.rss)} (peak ${mib(peak('rss'))}, ` +
+    const qmax = (k: 'rss' | 'external'): string =>
+      this.quarters(warmup)
+        .map((q) => mib(Math.max(...q.map((x) => x[k]))))
+        .join('/');
+    return (
+      `memory (MiB, after GC, ${this.samples.length} samples): rss ${mib(f.rss)} → ${mib(l.rss)} (peak ${mib(peak('rss'))}, ` +
       `quarter maxima after warm-up ${qmax('rss')}), ` +
       `heapUsed ${mib(f.heapUsed)} → ${mib(l.heapUsed)}, external ${mib(f.external)} → ${mib(l.external)} ` +
       `(quarter maxima ${qmax('external')}), arrayBuffers ${mib(f.arrayBuffers)} → ${mib(l.arrayBuffers)} (peak ${mib(peak('arrayBuffers'))}); ` +
-      `last-vs-first-quarter max growth: rss ${mib(g.rss)}, heapUsed ${mib(g.heapUsed)}, external ${mib(g.external)}`;
+      `last-vs-first-quarter max growth: rss ${mib(g.rss)}, heapUsed ${mib(g.heapUsed)}, external ${mib(g.external)}`
+    );
   }
 }
 

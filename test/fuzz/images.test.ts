@@ -8,7 +8,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, statSync, truncateSync, openSync, writeSync, closeSync, copyFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+  statSync,
+  truncateSync,
+  openSync,
+  writeSync,
+  closeSync,
+  copyFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -21,7 +36,24 @@ const ESXI8 = readFileSync(join(import.meta.dirname, '../fixtures/images/esxi8-b
 
 describe('boot.cfg parser fuzz', () => {
   const line = fc.oneof(
-    fc.tuple(fc.constantFrom('kernel', 'modules', 'kernelopt', 'prefix', 'title', 'build', 'bootstate', 'x', '', ' ', 'a b', 'k\u0000'), fc.string({ maxLength: 200 }))
+    fc
+      .tuple(
+        fc.constantFrom(
+          'kernel',
+          'modules',
+          'kernelopt',
+          'prefix',
+          'title',
+          'build',
+          'bootstate',
+          'x',
+          '',
+          ' ',
+          'a b',
+          'k\u0000',
+        ),
+        fc.string({ maxLength: 200 }),
+      )
       .map(([k, v]) => `${k}=${v}`),
     fc.string({ maxLength: 120 }),
     fc.constant('modules=/a --- --- /b'),
@@ -67,8 +99,9 @@ describe('ISO import of truncated, corrupt and hostile ISOs', () => {
   let dir: string;
   let goodIso: string;
   let isoSize: number;
-  const BOOT_CFG = 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\n'
-    + 'modules=/jumpstrt.gz --- /k.b00 --- /s.v00\nbuild=8.0.2-0.0.22380479\nupdated=0\n';
+  const BOOT_CFG =
+    'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\n' +
+    'modules=/jumpstrt.gz --- /k.b00 --- /s.v00\nbuild=8.0.2-0.0.22380479\nupdated=0\n';
 
   beforeAll(() => {
     need('xorriso', 'xorriso');
@@ -77,10 +110,15 @@ describe('ISO import of truncated, corrupt and hostile ISOs', () => {
     const tree = join(dir, 'tree');
     mkdirSync(join(tree, 'efi/boot'), { recursive: true });
     writeFileSync(join(tree, 'boot.cfg'), BOOT_CFG);
-    for (const f of ['b.b00', 'jumpstrt.gz', 'k.b00', 's.v00']) writeFileSync(join(tree, f), `module ${f}\n`.repeat(3000));
+    for (const f of ['b.b00', 'jumpstrt.gz', 'k.b00', 's.v00'])
+      writeFileSync(join(tree, f), `module ${f}\n`.repeat(3000));
     writeFileSync(join(tree, 'efi/boot/bootx64.efi'), 'mboot.efi');
     goodIso = join(dir, 'good.iso');
-    execFileSync('xorriso', ['-as', 'mkisofs', '--norock', '-iso-level', '1', '-V', 'ESXI-8.0U2', '-o', goodIso, tree], { stdio: 'ignore' });
+    execFileSync(
+      'xorriso',
+      ['-as', 'mkisofs', '--norock', '-iso-level', '1', '-V', 'ESXI-8.0U2', '-o', goodIso, tree],
+      { stdio: 'ignore' },
+    );
     isoSize = statSync(goodIso).size;
   });
   afterAll(() => {
@@ -113,37 +151,44 @@ describe('ISO import of truncated, corrupt and hostile ISOs', () => {
     expect(await importChecked(goodIso)).toBe('imported');
   });
 
-  it('truncated and corrupted ISOs: a complete image or an ImageError, never a half image', async () => {
-    const corruption = fc.record({
-      cut: fc.option(fc.nat({ max: isoSize }), { nil: undefined }),
-      sectorCut: fc.option(fc.nat({ max: Math.floor(isoSize / 2048) }), { nil: undefined }),
-      bursts: fc.array(fc.record({ at: fc.nat({ max: isoSize - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 512 }) }), { maxLength: 6 }),
-      zeroSectors: fc.array(fc.nat({ max: Math.floor(isoSize / 2048) - 1 }), { maxLength: 4 }),
-    });
-    const outcomes = { imported: 0, refused: 0 };
-    await fc.assert(
-      fc.asyncProperty(corruption, async (c) => {
-        const f = join(dir, `bad-${n}.iso`);
-        copyFileSync(goodIso, f);
-        const fd = openSync(f, 'r+');
-        try {
-          for (const b of c.bursts) writeSync(fd, b.bytes, 0, Math.min(b.bytes.length, isoSize - b.at), b.at);
-          for (const s of c.zeroSectors) writeSync(fd, Buffer.alloc(2048), 0, 2048, s * 2048);
-        } finally {
-          closeSync(fd);
-        }
-        if (c.sectorCut !== undefined) truncateSync(f, c.sectorCut * 2048);
-        if (c.cut !== undefined) truncateSync(f, Math.min(c.cut, statSync(f).size));
-        try {
-          outcomes[await importChecked(f)]++;
-        } finally {
-          rmSync(f, { force: true });
-        }
-      }),
-      { numRuns: runs(30, 20_000), ...seedParams() },
-    );
-    expect(outcomes.refused).toBeGreaterThan(0);
-  }, LONG_RUN ? 3_600_000 : 120_000);
+  it(
+    'truncated and corrupted ISOs: a complete image or an ImageError, never a half image',
+    async () => {
+      const corruption = fc.record({
+        cut: fc.option(fc.nat({ max: isoSize }), { nil: undefined }),
+        sectorCut: fc.option(fc.nat({ max: Math.floor(isoSize / 2048) }), { nil: undefined }),
+        bursts: fc.array(
+          fc.record({ at: fc.nat({ max: isoSize - 1 }), bytes: fc.uint8Array({ minLength: 1, maxLength: 512 }) }),
+          { maxLength: 6 },
+        ),
+        zeroSectors: fc.array(fc.nat({ max: Math.floor(isoSize / 2048) - 1 }), { maxLength: 4 }),
+      });
+      const outcomes = { imported: 0, refused: 0 };
+      await fc.assert(
+        fc.asyncProperty(corruption, async (c) => {
+          const f = join(dir, `bad-${n}.iso`);
+          copyFileSync(goodIso, f);
+          const fd = openSync(f, 'r+');
+          try {
+            for (const b of c.bursts) writeSync(fd, b.bytes, 0, Math.min(b.bytes.length, isoSize - b.at), b.at);
+            for (const s of c.zeroSectors) writeSync(fd, Buffer.alloc(2048), 0, 2048, s * 2048);
+          } finally {
+            closeSync(fd);
+          }
+          if (c.sectorCut !== undefined) truncateSync(f, c.sectorCut * 2048);
+          if (c.cut !== undefined) truncateSync(f, Math.min(c.cut, statSync(f).size));
+          try {
+            outcomes[await importChecked(f)]++;
+          } finally {
+            rmSync(f, { force: true });
+          }
+        }),
+        { numRuns: runs(30, 20_000), ...seedParams() },
+      );
+      expect(outcomes.refused).toBeGreaterThan(0);
+    },
+    LONG_RUN ? 3_600_000 : 120_000,
+  );
 
   it('an ISO with Rock Ridge symlinks out of the tree (module → /etc/passwd, dir → /) is refused', async () => {
     const tree = join(dir, 'evil');

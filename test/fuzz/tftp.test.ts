@@ -27,11 +27,24 @@ import { nativeDatagramsReceived } from '../../src/boot/tftp/native-transfer.js'
 import { configSchema } from '../../src/config/schema.js';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log.js';
-import { boundedSync, corpus, counterValue, floodPackets, floodSeed, heapAfterGc, LONG_RUN, MemoryTrend, openFds, packets, runs, seedParams, within } from './harness.js';
+import {
+  boundedSync,
+  corpus,
+  counterValue,
+  floodPackets,
+  floodSeed,
+  heapAfterGc,
+  LONG_RUN,
+  MemoryTrend,
+  openFds,
+  packets,
+  runs,
+  seedParams,
+  within,
+} from './harness.js';
 import { closeSocket, flood, loopbackSocket, receive, send, SocketTracker, tick } from './udp.js';
 
 const seeds = corpus('tftp');
-
 
 describe('TFTP decoder fuzz', () => {
   it('never throws; accepted packets are well-formed (generated + mutated captures)', () => {
@@ -84,7 +97,12 @@ describe('TFTP live server fuzz', () => {
     process.on('uncaughtException', onErr);
     process.on('unhandledRejection', onErr);
     dir = mkdtempSync(join(tmpdir(), 'sx-fuzz-tftp-'));
-    for (const [n, size] of [['pxelinux.0', 42_430], ['ldlinux.c32', 3000], ['menu.c32', 600], ['vmlinuz', 70_000]] as const) {
+    for (const [n, size] of [
+      ['pxelinux.0', 42_430],
+      ['ldlinux.c32', 3000],
+      ['menu.c32', 600],
+      ['vmlinuz', 70_000],
+    ] as const) {
       writeFileSync(join(dir, n), randomBytes(size));
     }
     mkdirSync(join(dir, 'pxelinux.cfg'));
@@ -92,14 +110,37 @@ describe('TFTP live server fuzz', () => {
     probeBody = Buffer.from('statelesx fuzz probe\n');
     writeFileSync(join(dir, 'probe.txt'), probeBody);
     const limits = configSchema.parse({ tftp: { 'timeout-ms': 50, retries: 1 } }).tftp;
-    const log = createLogger('error', new Writable({ write(c: Buffer, _e, cb) { errorLogs.push(c.toString()); cb(); } }) as never);
-    server = createTftpServer({ source: directorySource(dir), address: '127.0.0.1', port: 0, limits, log, minRtoMs: 10, maxRtoMs: 100 });
+    const log = createLogger(
+      'error',
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          errorLogs.push(c.toString());
+          cb();
+        },
+      }) as never,
+    );
+    server = createTftpServer({
+      source: directorySource(dir),
+      address: '127.0.0.1',
+      port: 0,
+      limits,
+      log,
+      minRtoMs: 10,
+      maxRtoMs: 100,
+    });
     // The sockets created during start() are the listening sockets; every later one not ours is a transfer socket.
     const listening = new SocketTracker();
     await server.start();
     listening.stop();
-    for (const s of listening.sockets) s.on('message', (_m, r) => { if (r.address !== '127.0.0.1') listenRx++; });
-    tracker = new SocketTracker((s) => s.on('message', () => { if (!ours.has(s)) transferRx++; }));
+    for (const s of listening.sockets)
+      s.on('message', (_m, r) => {
+        if (r.address !== '127.0.0.1') listenRx++;
+      });
+    tracker = new SocketTracker((s) =>
+      s.on('message', () => {
+        if (!ours.has(s)) transferRx++;
+      }),
+    );
     port = server.address().port;
     // Fuzz traffic comes from other loopback addresses than the probe, so the per-client cap of
     // the fuzzers never refuses the probe.
@@ -129,7 +170,9 @@ describe('TFTP live server fuzz', () => {
     const s = await loopbackSocket('127.0.0.1');
     ours.add(s);
     try {
-      const got = receive(s, 3000, 'TFTP probe RRQ after fuzz batch', (msg, r) => (msg.readUInt16BE(0) === Opcode.DATA ? { msg, r } : undefined));
+      const got = receive(s, 3000, 'TFTP probe RRQ after fuzz batch', (msg, r) =>
+        msg.readUInt16BE(0) === Opcode.DATA ? { msg, r } : undefined,
+      );
       await send(s, encodeRequest(Opcode.RRQ, 'probe.txt', 'octet'), port);
       const { msg, r } = await got;
       expect(msg.readUInt16BE(2)).toBe(1);
@@ -149,107 +192,120 @@ describe('TFTP live server fuzz', () => {
 
   const replySeeds = seeds.filter((b) => b.length <= 64 || b.readUInt16BE(0) !== Opcode.DATA);
 
-  it('structured: survives fast-check batches of datagrams and still serves a valid RRQ after every batch', async () => {
-    await probe();
-    const started0 = await counterValue('statelesx_tftp_transfers_started_total');
-    const dropped0 = await counterValue('statelesx_tftp_dropped_packets_total');
-    const fds0 = openFds();
-    const heap0 = heapAfterGc();
-    let sent = 0;
-    const batch = fc.array(packets(seeds, 1500), { minLength: 1, maxLength: 64 });
-    const replyBatch = fc.array(packets(replySeeds, 1500), { maxLength: 32 });
-    await fc.assert(
-      fc.asyncProperty(batch, replyBatch, async (pkts, back) => {
-        reply = () => back.shift();
-        for (let i = 0; i < pkts.length; i++) {
-          await send(fuzzers[i % fuzzers.length]!, pkts[i]!, port);
-          if (i % 16 === 15) await tick();
-        }
-        sent += pkts.length + back.length;
-        await probe();
-        expect(errors).toEqual([]);
-      }),
-      { numRuns: runs(40, 1000), ...seedParams() },
-    );
-    reply = () => undefined;
-    await drain();
-    // The fuzz reached both the request path (transfers started) and the drop path.
-    expect(await counterValue('statelesx_tftp_transfers_started_total')).toBeGreaterThan(started0 + 1);
-    expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThan(dropped0);
-    expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
-    const grown = heapAfterGc() - heap0;
-    expect(grown, `heap grew by ${grown} bytes after ${sent} datagrams`).toBeLessThan(32 * 1024 * 1024);
-    expect(errors).toEqual([]);
-    expect(errorLogs).toEqual([]);
-  }, LONG_RUN ? 1_800_000 : 60_000);
+  it(
+    'structured: survives fast-check batches of datagrams and still serves a valid RRQ after every batch',
+    async () => {
+      await probe();
+      const started0 = await counterValue('statelesx_tftp_transfers_started_total');
+      const dropped0 = await counterValue('statelesx_tftp_dropped_packets_total');
+      const fds0 = openFds();
+      const heap0 = heapAfterGc();
+      let sent = 0;
+      const batch = fc.array(packets(seeds, 1500), { minLength: 1, maxLength: 64 });
+      const replyBatch = fc.array(packets(replySeeds, 1500), { maxLength: 32 });
+      await fc.assert(
+        fc.asyncProperty(batch, replyBatch, async (pkts, back) => {
+          reply = () => back.shift();
+          for (let i = 0; i < pkts.length; i++) {
+            await send(fuzzers[i % fuzzers.length]!, pkts[i]!, port);
+            if (i % 16 === 15) await tick();
+          }
+          sent += pkts.length + back.length;
+          await probe();
+          expect(errors).toEqual([]);
+        }),
+        { numRuns: runs(40, 1000), ...seedParams() },
+      );
+      reply = () => undefined;
+      await drain();
+      // The fuzz reached both the request path (transfers started) and the drop path.
+      expect(await counterValue('statelesx_tftp_transfers_started_total')).toBeGreaterThan(started0 + 1);
+      expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThan(dropped0);
+      expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
+      const grown = heapAfterGc() - heap0;
+      expect(grown, `heap grew by ${grown} bytes after ${sent} datagrams`).toBeLessThan(32 * 1024 * 1024);
+      expect(errors).toEqual([]);
+      expect(errorLogs).toEqual([]);
+    },
+    LONG_RUN ? 1_800_000 : 60_000,
+  );
 
-  it('volume: the listening loop receives runs(4000) flood datagrams (1,000,000 long) with mutated replies on transfer ports; memory flat', async () => {
-    await probe();
-    const seed = floodSeed();
-    const next = floodPackets(seeds, seed, 1500);
-    const nextReply = floodPackets(replySeeds, seed ^ 0x5f3759df, 1500);
-    const target = runs(4000);
-    const started0 = await counterValue('statelesx_tftp_transfers_started_total');
-    const dropped0 = await counterValue('statelesx_tftp_dropped_packets_total');
-    const listen0 = listenRx;
-    const transfer0 = transferRx + nativeDatagramsReceived();
-    let replySent = 0;
-    const fds0 = openFds();
-    const mem = new MemoryTrend();
-    // The server's ring pool (private) keeps up to 8 MiB of idle rings for reuse by design: its
-    // idle bytes are recorded with every sample so that its filling up is not taken for a leak.
-    const pool = (server as unknown as { rings: RingPool }).rings;
-    const poolIdle = () => ({ ringPoolIdle: pool.idleBytes });
-    await drain();
-    mem.sample(0, poolIdle);
-    // Replies on transfer ports: at most one per four listening-port datagrams (bounded ping-pong).
-    reply = () => {
-      if (replySent * 4 >= listenRx - listen0) return undefined;
-      replySent++;
-      return nextReply();
-    };
-    const r = await flood({
-      target, next, from: fuzzers, port,
-      received: () => listenRx - listen0,
-      every: Math.floor(target / (LONG_RUN ? 64 : 4)),
-      checkpoint: async (n) => {
-        // Quiesce (no replies, transfers drained) so each sample sees the steady state, then probe.
-        const before = reply;
-        reply = () => undefined;
-        await drain();
-        mem.sample(n, poolIdle);
-        await probe();
-        expect(errors).toEqual([]);
-        reply = before;
-      },
-    });
-    reply = () => undefined;
-    await drain();
-    mem.sample(r.received, poolIdle);
-    const transferDatagrams = transferRx + nativeDatagramsReceived() - transfer0;
-    console.log(`TFTP flood (seed ${seed}): ${r.received} datagrams received by the listening socket (${r.sent} sent, ${r.lost} lost in the kernel, ` +
-      `${r.sendErrors} send errors), ${transferDatagrams} received by transfer sockets (${replySent} fuzz replies sent), ` +
-      `${Math.round(r.ms)} ms (${Math.round(r.checkpointMs)} ms of it in checkpoints; ${Math.round(r.received / ((r.ms - r.checkpointMs) / 1000))}/s)`);
-    expect(r.received).toBeGreaterThanOrEqual(target);
-    // The mutated replies reached the transfer sockets (native threads or JS engine sockets).
-    expect(transferDatagrams).toBeGreaterThan(0);
-    expect(await counterValue('statelesx_tftp_transfers_started_total')).toBeGreaterThan(started0 + 1);
-    expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThan(dropped0);
-    expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
-    const g = mem.growth();
-    const poolGrowth = mem.growthOf((x) => x.extra['ringPoolIdle'] ?? 0);
-    const externalBeyondPool = mem.growthOf((x) => x.external - (x.extra['ringPoolIdle'] ?? 0));
-    const why = `${mem.summary()}; ring pool idle ${(pool.idleBytes / 1048576).toFixed(1)} MiB (grew ${(poolGrowth / 1048576).toFixed(1)})`;
-    console.log(`TFTP flood ${why}`);
-    // Bounds (see MemoryTrend): transfers are drained at every sample, so nothing per-transfer may
-    // stay. Beyond the ring pool (capped at 8 MiB of idle rings, RingPool.freeCapBytes), 4 MiB of
-    // external and 8 MiB of heap cover V8 page granularity and allocator caching; RSS gets the
-    // pool's 8 MiB plus 16 MiB for freed-but-cached malloc arenas and V8 pages.
-    expect(g.heapUsed, why).toBeLessThan(8 * 1024 * 1024);
-    expect(externalBeyondPool, why).toBeLessThan(4 * 1024 * 1024);
-    expect(g.external, why).toBeLessThan(pool.freeCapBytes + 4 * 1024 * 1024);
-    expect(g.rss, why).toBeLessThan(pool.freeCapBytes + 16 * 1024 * 1024);
-    expect(errors).toEqual([]);
-    expect(errorLogs).toEqual([]);
-  }, LONG_RUN ? 1_800_000 : 60_000);
+  it(
+    'volume: the listening loop receives runs(4000) flood datagrams (1,000,000 long) with mutated replies on transfer ports; memory flat',
+    async () => {
+      await probe();
+      const seed = floodSeed();
+      const next = floodPackets(seeds, seed, 1500);
+      const nextReply = floodPackets(replySeeds, seed ^ 0x5f3759df, 1500);
+      const target = runs(4000);
+      const started0 = await counterValue('statelesx_tftp_transfers_started_total');
+      const dropped0 = await counterValue('statelesx_tftp_dropped_packets_total');
+      const listen0 = listenRx;
+      const transfer0 = transferRx + nativeDatagramsReceived();
+      let replySent = 0;
+      const fds0 = openFds();
+      const mem = new MemoryTrend();
+      // The server's ring pool (private) keeps up to 8 MiB of idle rings for reuse by design: its
+      // idle bytes are recorded with every sample so that its filling up is not taken for a leak.
+      const pool = (server as unknown as { rings: RingPool }).rings;
+      const poolIdle = () => ({ ringPoolIdle: pool.idleBytes });
+      await drain();
+      mem.sample(0, poolIdle);
+      // Replies on transfer ports: at most one per four listening-port datagrams (bounded ping-pong).
+      reply = () => {
+        if (replySent * 4 >= listenRx - listen0) return undefined;
+        replySent++;
+        return nextReply();
+      };
+      const r = await flood({
+        target,
+        next,
+        from: fuzzers,
+        port,
+        received: () => listenRx - listen0,
+        every: Math.floor(target / (LONG_RUN ? 64 : 4)),
+        checkpoint: async (n) => {
+          // Quiesce (no replies, transfers drained) so each sample sees the steady state, then probe.
+          const before = reply;
+          reply = () => undefined;
+          await drain();
+          mem.sample(n, poolIdle);
+          await probe();
+          expect(errors).toEqual([]);
+          reply = before;
+        },
+      });
+      reply = () => undefined;
+      await drain();
+      mem.sample(r.received, poolIdle);
+      const transferDatagrams = transferRx + nativeDatagramsReceived() - transfer0;
+      console.log(
+        `TFTP flood (seed ${seed}): ${r.received} datagrams received by the listening socket (${r.sent} sent, ${r.lost} lost in the kernel, ` +
+          `${r.sendErrors} send errors), ${transferDatagrams} received by transfer sockets (${replySent} fuzz replies sent), ` +
+          `${Math.round(r.ms)} ms (${Math.round(r.checkpointMs)} ms of it in checkpoints; ${Math.round(r.received / ((r.ms - r.checkpointMs) / 1000))}/s)`,
+      );
+      expect(r.received).toBeGreaterThanOrEqual(target);
+      // The mutated replies reached the transfer sockets (native threads or JS engine sockets).
+      expect(transferDatagrams).toBeGreaterThan(0);
+      expect(await counterValue('statelesx_tftp_transfers_started_total')).toBeGreaterThan(started0 + 1);
+      expect(await counterValue('statelesx_tftp_dropped_packets_total')).toBeGreaterThan(dropped0);
+      expect(openFds()).toBeLessThanOrEqual(fds0 + 2);
+      const g = mem.growth();
+      const poolGrowth = mem.growthOf((x) => x.extra['ringPoolIdle'] ?? 0);
+      const externalBeyondPool = mem.growthOf((x) => x.external - (x.extra['ringPoolIdle'] ?? 0));
+      const why = `${mem.summary()}; ring pool idle ${(pool.idleBytes / 1048576).toFixed(1)} MiB (grew ${(poolGrowth / 1048576).toFixed(1)})`;
+      console.log(`TFTP flood ${why}`);
+      // Bounds (see MemoryTrend): transfers are drained at every sample, so nothing per-transfer may
+      // stay. Beyond the ring pool (capped at 8 MiB of idle rings, RingPool.freeCapBytes), 4 MiB of
+      // external and 8 MiB of heap cover V8 page granularity and allocator caching; RSS gets the
+      // pool's 8 MiB plus 16 MiB for freed-but-cached malloc arenas and V8 pages.
+      expect(g.heapUsed, why).toBeLessThan(8 * 1024 * 1024);
+      expect(externalBeyondPool, why).toBeLessThan(4 * 1024 * 1024);
+      expect(g.external, why).toBeLessThan(pool.freeCapBytes + 4 * 1024 * 1024);
+      expect(g.rss, why).toBeLessThan(pool.freeCapBytes + 16 * 1024 * 1024);
+      expect(errors).toEqual([]);
+      expect(errorLogs).toEqual([]);
+    },
+    LONG_RUN ? 1_800_000 : 60_000,
+  );
 });

@@ -28,7 +28,12 @@ export function send(s: Socket, buf: Buffer, port: number, address = '127.0.0.1'
  * Waits for the first datagram on `s` that `accept` returns a value for.
  * @throws Error naming `what` after `ms`
  */
-export function receive<T>(s: Socket, ms: number, what: string, accept: (msg: Buffer, r: RemoteInfo) => T | undefined): Promise<T> {
+export function receive<T>(
+  s: Socket,
+  ms: number,
+  what: string,
+  accept: (msg: Buffer, r: RemoteInfo) => T | undefined,
+): Promise<T> {
   return new Promise((res, rej) => {
     const onMsg = (msg: Buffer, r: RemoteInfo) => {
       const v = accept(msg, r);
@@ -150,7 +155,8 @@ export async function flood(o: FloodOptions): Promise<FloodResult> {
       o.from[k++ % o.from.length]!.send(o.next(), o.port, '127.0.0.1', done);
     }
     const t = performance.now();
-    while ((pending > 0 || o.received() < base + n - (sendErrors - errs0)) && performance.now() - t < settleMs) await tick();
+    while ((pending > 0 || o.received() < base + n - (sendErrors - errs0)) && performance.now() - t < settleMs)
+      await tick();
     lost += Math.max(0, base + n - (sendErrors - errs0) - o.received());
     if (o.checkpoint && o.received() >= nextCheck) {
       nextCheck += every;

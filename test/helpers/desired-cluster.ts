@@ -8,7 +8,12 @@ import type { DesiredCluster } from '../../src/clusters/types.js';
 
 /** HA as the tests leave it unless they are about HA: disabled, everything else at vCenter's defaults. */
 export const HA_OFF: DesiredCluster['ha'] = {
-  enabled: false, hostMonitoring: true, vmMonitoring: 'vmMonitoringDisabled', admissionControl: { enabled: false }, isolationResponse: 'none', restartPriority: 'medium',
+  enabled: false,
+  hostMonitoring: true,
+  vmMonitoring: 'vmMonitoringDisabled',
+  admissionControl: { enabled: false },
+  isolationResponse: 'none',
+  restartPriority: 'medium',
 };
 
 /**
@@ -17,11 +22,20 @@ export const HA_OFF: DesiredCluster['ha'] = {
  */
 export function desiredCluster(over: Partial<DesiredCluster> & Pick<DesiredCluster, 'name' | 'hosts'>): DesiredCluster {
   return {
-    datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: `/clusters/${over.name}.xml`,
+    datacenter: 'DC0',
+    vcenter: 'vc1',
+    credentials: 'esx',
+    file: `/clusters/${over.name}.xml`,
     ha: HA_OFF,
     drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 },
     dpm: { enabled: false, automationLevel: 'automated', threshold: 3 },
-    vswitches: [], portgroups: [], vmknics: [], pools: [], ntpServers: [], dns: { servers: [], searchDomains: [] }, advanced: [],
+    vswitches: [],
+    portgroups: [],
+    vmknics: [],
+    pools: [],
+    ntpServers: [],
+    dns: { servers: [], searchDomains: [] },
+    advanced: [],
     ...over,
   };
 }

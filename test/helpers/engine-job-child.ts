@@ -12,11 +12,20 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 
-const input = JSON.parse(process.env['SX_ENGINE_CHILD'] ?? '{}') as { dataDir: string; config: unknown; cluster: DesiredCluster; mode: 'enqueue' | 'resume' };
+const input = JSON.parse(process.env['SX_ENGINE_CHILD'] ?? '{}') as {
+  dataDir: string;
+  config: unknown;
+  cluster: DesiredCluster;
+  mode: 'enqueue' | 'resume';
+};
 const config = configSchema.parse(input.config);
 const store = await openStore(input.dataDir);
 const runner = new JobRunner({
-  jobs: store.jobs, config, clusters: clusterSource([input.cluster]), log: silentLogger, retryBaseMs: 200,
+  jobs: store.jobs,
+  config,
+  clusters: clusterSource([input.cluster]),
+  log: silentLogger,
+  retryBaseMs: 200,
   connect: vcenterConnector(config.vcenters, silentLogger),
 });
 runner.on('step', (s) => {

@@ -48,8 +48,24 @@ function addLoss(ns: string, dev: string, percent: number): void {
   } catch {
     // Dropped on arrival (INPUT), not on OUTPUT: a local OUTPUT drop makes sendto() fail with EPERM,
     // which is an error the sender sees, not a silent loss on the wire.
-    sh('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-i', dev, '-m', 'statistic', '--mode', 'random',
-      '--probability', String(percent / 100), '-j', 'DROP']);
+    sh('ip', [
+      'netns',
+      'exec',
+      ns,
+      'iptables',
+      '-A',
+      'INPUT',
+      '-i',
+      dev,
+      '-m',
+      'statistic',
+      '--mode',
+      'random',
+      '--probability',
+      String(percent / 100),
+      '-j',
+      'DROP',
+    ]);
   }
 }
 
@@ -60,7 +76,10 @@ function addLoss(ns: string, dev: string, percent: number): void {
  * @param opts.lossPercent optional loss applied on both sides' egress (netem, or iptables statistic)
  * @throws Error from `ip` when creation fails (the partial namespaces are removed first)
  */
-export function createNetnsPair(prefix: string, opts: { addrA?: string; addrB?: string; lossPercent?: number } = {}): NetnsPair {
+export function createNetnsPair(
+  prefix: string,
+  opts: { addrA?: string; addrB?: string; lossPercent?: number } = {},
+): NetnsPair {
   const a = `${prefix}-${process.pid}-a`;
   const b = `${prefix}-${process.pid}-b`;
   const destroy = () => {
@@ -89,7 +108,10 @@ export function createNetnsPair(prefix: string, opts: { addrA?: string; addrB?: 
     sh('ip', ['netns', 'add', a]);
     sh('ip', ['netns', 'add', b]);
     sh('ip', ['link', 'add', 'veth0', 'netns', a, 'type', 'veth', 'peer', 'name', 'veth1', 'netns', b]);
-    for (const [ns, dev, addr] of [[a, 'veth0', opts.addrA], [b, 'veth1', opts.addrB]] as const) {
+    for (const [ns, dev, addr] of [
+      [a, 'veth0', opts.addrA],
+      [b, 'veth1', opts.addrB],
+    ] as const) {
       sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       if (addr) sh('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
@@ -100,8 +122,12 @@ export function createNetnsPair(prefix: string, opts: { addrA?: string; addrB?: 
     throw e;
   }
   return {
-    a, b, ifA: 'veth0', ifB: 'veth1',
-    addrA: opts.addrA?.split('/')[0] ?? '', addrB: opts.addrB?.split('/')[0] ?? '',
+    a,
+    b,
+    ifA: 'veth0',
+    ifB: 'veth1',
+    addrA: opts.addrA?.split('/')[0] ?? '',
+    addrB: opts.addrB?.split('/')[0] ?? '',
     exec: (ns, cmd, args) => sh('ip', ['netns', 'exec', ns, cmd, ...args]),
     spawn: (ns, cmd, args, o) => spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'pipe', ...o }),
     destroy,

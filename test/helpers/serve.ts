@@ -27,13 +27,21 @@ export interface ServeProcess {
 
 /** The directories a test server uses under `root` (all created). */
 export function serveDirs(root: string): { data: string; images: string; tftp: string; clusters: string } {
-  const d = { data: join(root, 'data'), images: join(root, 'images'), tftp: join(root, 'tftp'), clusters: join(root, 'clusters') };
+  const d = {
+    data: join(root, 'data'),
+    images: join(root, 'images'),
+    tftp: join(root, 'tftp'),
+    clusters: join(root, 'clusters'),
+  };
   for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
   return d;
 }
 
 /** Creates console users in the store under `dataDir` before the server starts (no setup link). */
-export async function createUsers(dataDir: string, users: Array<[string, string, 'admin' | 'operator' | 'viewer']>): Promise<void> {
+export async function createUsers(
+  dataDir: string,
+  users: Array<[string, string, 'admin' | 'operator' | 'viewer']>,
+): Promise<void> {
   const store = await openStore(dataDir);
   try {
     for (const [name, pw, role] of users) store.users.create(name, await hashPassword(pw), role);
@@ -53,15 +61,46 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
   const d = serveDirs(root);
   const env = { ...process.env };
   delete env['STATELESX_CONFIG'];
-  const proc = spawn(process.execPath, [CLI, 'serve', '--data-dir', d.data, '--images-dir', d.images, '--tftp-root', d.tftp,
-    '--clusters-dir', d.clusters, '--listen-address', '127.0.0.1', '--http-port', '0', '--tftp-port', '0', '--initiator-port', '0',
-    '--dhcp-mode', 'off', '--log-level', 'info', ...extra], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--data-dir',
+      d.data,
+      '--images-dir',
+      d.images,
+      '--tftp-root',
+      d.tftp,
+      '--clusters-dir',
+      d.clusters,
+      '--listen-address',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--tftp-port',
+      '0',
+      '--initiator-port',
+      '0',
+      '--dhcp-mode',
+      'off',
+      '--log-level',
+      'info',
+      ...extra,
+    ],
+    { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
   const port = await new Promise<number>((res, rej) => {
-    const t = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`statelesx serve not serving within ${ms} ms:\n${out}`)); }, ms);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`statelesx serve not serving within ${ms} ms:\n${out}`));
+    }, ms);
     const check = () => {
       if (!/"msg":"statelesx is serving"/.test(out)) return;
       const m = /"subsystem":"http","address":"127\.0\.0\.1","port":(\d+)/.exec(out);
@@ -73,7 +112,10 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
     };
     proc.stdout!.on('data', check);
     proc.stderr!.on('data', check);
-    void exited.then((e) => { clearTimeout(t); rej(new Error(`statelesx serve exited (${e.code ?? e.signal}) before serving:\n${out}`)); });
+    void exited.then((e) => {
+      clearTimeout(t);
+      rej(new Error(`statelesx serve exited (${e.code ?? e.signal}) before serving:\n${out}`));
+    });
   });
   return { proc, base: `http://127.0.0.1:${port}`, output: () => out, exited };
 }
@@ -101,7 +143,11 @@ export interface ApiSession {
   call(method: string, path: string, body?: unknown): Promise<Response>;
 }
 
-const cookiesOf = (r: Response): string => r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+const cookiesOf = (r: Response): string =>
+  r.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 
 /**
  * Logs in like a browser client: GET /api/v1/session (pre-login cookie + CSRF token), then
@@ -111,20 +157,27 @@ const cookiesOf = (r: Response): string => r.headers.getSetCookie().map((c) => c
 export async function login(base: string, username: string, password: string): Promise<ApiSession> {
   const pre = await fetch(`${base}/api/v1/session`);
   const preCookie = cookiesOf(pre);
-  const { csrfToken } = await pre.json() as { csrfToken: string };
+  const { csrfToken } = (await pre.json()) as { csrfToken: string };
   const res = await fetch(`${base}/api/v1/session`, {
-    method: 'POST', headers: { cookie: preCookie, 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+    method: 'POST',
+    headers: { cookie: preCookie, 'content-type': 'application/json', 'x-csrf-token': csrfToken },
     body: JSON.stringify({ username, password }),
   });
   if (res.status !== 200) throw new Error(`login as ${username} at ${base}: HTTP ${res.status} ${await res.text()}`);
   const cookie = cookiesOf(res);
-  const csrf = (await res.json() as { csrfToken: string }).csrfToken;
+  const csrf = ((await res.json()) as { csrfToken: string }).csrfToken;
   return {
-    cookie, csrf,
-    call: (method, path, body) => fetch(`${base}${path}`, {
-      method,
-      headers: { cookie, ...(method === 'GET' ? {} : { 'x-csrf-token': csrf }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    }),
+    cookie,
+    csrf,
+    call: (method, path, body) =>
+      fetch(`${base}${path}`, {
+        method,
+        headers: {
+          cookie,
+          ...(method === 'GET' ? {} : { 'x-csrf-token': csrf }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
   };
 }

@@ -6,7 +6,11 @@ import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { decodePacket, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
 
 /** One datagram received: decoded packet, raw bytes, and where it came from. */
-export interface Received { packet: TftpPacket; raw: Buffer; from: RemoteInfo }
+export interface Received {
+  packet: TftpPacket;
+  raw: Buffer;
+  from: RemoteInfo;
+}
 
 /** A UDP socket on 127.0.0.1 with a bounded receive queue API. */
 export class RawPeer {

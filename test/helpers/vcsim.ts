@@ -52,11 +52,20 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
     throw new Error(`vCenter simulator start script not found at ${VCSIM_START}; run scripts/install-test-deps`);
   }
   const out = await new Promise<string>((res, rej) => {
-    execFile(VCSIM_START, ['-l', '127.0.0.1:0', '-tls', ...args], { timeout: 180_000, maxBuffer: 1 << 20 },
+    execFile(
+      VCSIM_START,
+      ['-l', '127.0.0.1:0', '-tls', ...args],
+      { timeout: 180_000, maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
-        if (err) rej(new Error(`vcsim start failed (${err.message}): ${stderr}\nrun scripts/install-test-deps if Go or govmomi is missing`));
+        if (err)
+          rej(
+            new Error(
+              `vcsim start failed (${err.message}): ${stderr}\nrun scripts/install-test-deps if Go or govmomi is missing`,
+            ),
+          );
         else res(stdout);
-      });
+      },
+    );
   });
   const field = (name: string): string => {
     const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(out);

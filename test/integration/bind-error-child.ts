@@ -10,12 +10,20 @@ import { silentLogger } from '../../src/log.js';
 import { BindError } from '../../src/net/bind-error.js';
 
 const port = Number(process.argv[2]);
-const s = createTftpServer({ source: directorySource('/nonexistent'), address: '127.0.0.1', port, limits: configSchema.parse({}).tftp, log: silentLogger });
+const s = createTftpServer({
+  source: directorySource('/nonexistent'),
+  address: '127.0.0.1',
+  port,
+  limits: configSchema.parse({}).tftp,
+  log: silentLogger,
+});
 try {
   await s.start();
   await s.close();
   process.stdout.write(`${JSON.stringify({ started: true, uid: process.getuid?.() })}\n`);
 } catch (e) {
   const b = e as BindError;
-  process.stdout.write(`${JSON.stringify({ name: b.name, isBindError: b instanceof BindError, code: b.code, port: b.port, message: b.message })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ name: b.name, isBindError: b instanceof BindError, code: b.code, port: b.port, message: b.message })}\n`,
+  );
 }

@@ -30,7 +30,13 @@ async function occupy(): Promise<number> {
 }
 
 function tftpOn(address: string, port: number) {
-  return createTftpServer({ source: directorySource(ROOT), address, port, limits: configSchema.parse({}).tftp, log: silentLogger });
+  return createTftpServer({
+    source: directorySource(ROOT),
+    address,
+    port,
+    limits: configSchema.parse({}).tftp,
+    log: silentLogger,
+  });
 }
 
 async function startError(address: string, port: number): Promise<BindError> {
@@ -74,9 +80,14 @@ describe('TFTP bind failures', () => {
   it('port 69 as an unprivileged user → EACCES naming the port and the remedy (CAP_NET_BIND_SERVICE or --tftp-port)', async () => {
     const child = join(ROOT, 'test/integration/bind-error-child.ts');
     const node = [process.execPath, '--import', 'tsx', child, '69'];
-    const cmd = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;
+    const cmd =
+      process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;
     const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-      const p = spawn(cmd[0]!, cmd.slice(1), { cwd: ROOT, env: { ...process.env, HOME: '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(cmd[0]!, cmd.slice(1), {
+        cwd: ROOT,
+        env: { ...process.env, HOME: '/tmp' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -86,7 +97,13 @@ describe('TFTP bind failures', () => {
     });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const e = JSON.parse(r.out.trim()) as { name: string; isBindError: boolean; code: string; port: number; message: string };
+    const e = JSON.parse(r.out.trim()) as {
+      name: string;
+      isBindError: boolean;
+      code: string;
+      port: number;
+      message: string;
+    };
     expect(e).toMatchObject({ name: 'BindError', isBindError: true, code: 'EACCES', port: 69 });
     expect(e.message).toContain('TFTP (udp) cannot bind 127.0.0.1:69: permission denied');
     expect(e.message).toContain('CAP_NET_BIND_SERVICE');
@@ -95,8 +112,16 @@ describe('TFTP bind failures', () => {
 
   it('the message builder gives EACCES and EPERM the same remedy and names the flag it was given', () => {
     for (const code of ['EACCES', 'EPERM']) {
-      const e = toBindError(Object.assign(new Error(`bind ${code}`), { code }), 'HTTP (tcp)', '10.0.0.1', 80, '--http-port');
-      expect(e.message).toMatch(/^HTTP \(tcp\) cannot bind 10\.0\.0\.1:80: permission denied\. Ports below 1024 need root or CAP_NET_BIND_SERVICE /);
+      const e = toBindError(
+        Object.assign(new Error(`bind ${code}`), { code }),
+        'HTTP (tcp)',
+        '10.0.0.1',
+        80,
+        '--http-port',
+      );
+      expect(e.message).toMatch(
+        /^HTTP \(tcp\) cannot bind 10\.0\.0\.1:80: permission denied\. Ports below 1024 need root or CAP_NET_BIND_SERVICE /,
+      );
       expect(e.message).toContain('choose another port with --http-port');
       expect([e.code, e.port]).toEqual([code, 80]);
     }

@@ -58,7 +58,16 @@ function duplicateKeys(line: string): string[] {
       }
       continue;
     }
-    if (ch === '{') { stack.push(new Set()); expectKey = true; } else if (ch === '[') { stack.push(null); } else if (ch === '}' || ch === ']') { stack.pop(); } else if (ch === ',') { expectKey = stack[stack.length - 1] != null; }
+    if (ch === '{') {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (ch === '[') {
+      stack.push(null);
+    } else if (ch === '}' || ch === ']') {
+      stack.pop();
+    } else if (ch === ',') {
+      expectKey = stack[stack.length - 1] != null;
+    }
     i++;
   }
   return dups;
@@ -81,13 +90,28 @@ beforeAll(async () => {
   log = createLogger('debug', sink);
   store = await openStore(':memory:');
   const source = new DefaultBootFileSource({
-    tftpRoot: root, loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(join(dir, 'images')),
-    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined, unknownHosts: 'menu',
-    serverAddress: '127.0.0.1', httpPort: 8080, initiatorPort: 1974, log,
+    tftpRoot: root,
+    loaderDirs: [],
+    pxelinuxCfgDir: join(dir, 'pxelinux.cfg'),
+    images: new ImageLibrary(join(dir, 'images')),
+    hosts: store.hosts,
+    tokens: new BootTokens(store.tokens, 3600_000),
+    clusters: () => undefined,
+    unknownHosts: 'menu',
+    serverAddress: '127.0.0.1',
+    httpPort: 8080,
+    initiatorPort: 1974,
+    log,
   });
   tftp = createTftpServer({ source, address: '127.0.0.1', port: 0, limits: configSchema.parse({}).tftp, log });
   await tftp.start();
-  app = await buildApp({ store, log, bootPlugin: async (s) => { await s.register(bootHttpPlugin, { source }); } });
+  app = await buildApp({
+    store,
+    log,
+    bootPlugin: async (s) => {
+      await s.register(bootHttpPlugin, { source });
+    },
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/boot`;
 });
@@ -110,11 +134,18 @@ async function rrq(name: string): Promise<{ data: Buffer; error?: number; client
       s.on('message', (m, from) => {
         const d = decodePacket(m);
         if (!d.ok) return;
-        if (d.packet.op === Opcode.ERROR) { clearTimeout(t); resolve({ data: Buffer.alloc(0), error: d.packet.code, clientPort: s.address().port }); return; }
+        if (d.packet.op === Opcode.ERROR) {
+          clearTimeout(t);
+          resolve({ data: Buffer.alloc(0), error: d.packet.code, clientPort: s.address().port });
+          return;
+        }
         if (d.packet.op !== Opcode.DATA) return;
         chunks.push(Buffer.from(d.packet.data));
         s.send(encodeAck(d.packet.block), from.port, '127.0.0.1');
-        if (d.packet.data.length < 512) { clearTimeout(t); resolve({ data: Buffer.concat(chunks), clientPort: s.address().port }); }
+        if (d.packet.data.length < 512) {
+          clearTimeout(t);
+          resolve({ data: Buffer.concat(chunks), clientPort: s.address().port });
+        }
       });
       s.send(encodeRequest(Opcode.RRQ, name, 'octet'), tftp.address().port, '127.0.0.1');
     });
@@ -127,7 +158,10 @@ async function rrq(name: string): Promise<{ data: Buffer; error?: number; client
 function rawGet(path: string): Promise<number> {
   const port = (app.server.address() as { port: number }).port;
   return new Promise((resolve, reject) => {
-    const r = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+    const r = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
     r.on('error', reject);
     r.end();
   });
@@ -163,8 +197,13 @@ describe('boot traffic log lines', () => {
     const refused = lines.find(({ o }) => o['file'] === '../secret.txt' && o['level'] === 40);
     expect(refused, 'traversal logged at warn').toBeDefined();
     expect(refused!.o).toMatchObject({ subsystem: 'tftp', client: `127.0.0.1:${bad.clientPort}` });
-    expect(lines.find(({ o }) => o['file'] === '%2e%2e/secret.txt')?.o).toMatchObject({ level: 40, client: `127.0.0.1:${encoded.clientPort}` });
-    expect(lines.some(({ o }) => o['msg'] === 'transfer completed' && o['client'] === `127.0.0.1:${ok.clientPort}`)).toBe(true);
+    expect(lines.find(({ o }) => o['file'] === '%2e%2e/secret.txt')?.o).toMatchObject({
+      level: 40,
+      client: `127.0.0.1:${encoded.clientPort}`,
+    });
+    expect(
+      lines.some(({ o }) => o['msg'] === 'transfer completed' && o['client'] === `127.0.0.1:${ok.clientPort}`),
+    ).toBe(true);
   });
 
   it("HTTP boot: the boot handler's lines (a refused traversal at warn) carry the client address:port and repeat no key", async () => {
@@ -197,7 +236,9 @@ describe('boot traffic log lines', () => {
     for (const l of raw) {
       const o = JSON.parse(l) as Record<string, unknown>;
       expect(duplicateKeys(l), l).toEqual([]);
-      expect(String(o['client'] ?? (o['req'] as { remoteAddress?: unknown } | undefined)?.remoteAddress), l).toMatch(/^127\.0\.0\.1/);
+      expect(String(o['client'] ?? (o['req'] as { remoteAddress?: unknown } | undefined)?.remoteAddress), l).toMatch(
+        /^127\.0\.0\.1/,
+      );
       expect(o['reqId'] ?? o['req'], l).toMatch(/^[0-9a-f]{8}$/);
     }
   });

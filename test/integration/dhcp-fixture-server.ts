@@ -14,15 +14,28 @@ import { openStore } from '../../src/store/index.js';
 import pino from 'pino';
 
 const input = JSON.parse(process.argv[2] ?? '{}') as {
-  mode: 'proxy' | 'full'; dataDir: string; dhcp: Record<string, unknown>; interface?: string; listenAddress?: string;
-  httpPort?: number; port?: number; proxyPort?: number;
+  mode: 'proxy' | 'full';
+  dataDir: string;
+  dhcp: Record<string, unknown>;
+  interface?: string;
+  listenAddress?: string;
+  httpPort?: number;
+  port?: number;
+  proxyPort?: number;
 };
 const log = createLogger('debug', pino.destination(2));
 const config = configSchema.parse({ dhcp: { ...input.dhcp, mode: input.mode } });
 const store = await openStore(input.dataDir, log);
 const server = createDhcpServer({
-  mode: input.mode, dhcp: config.dhcp, store, log, interface: input.interface, listenAddress: input.listenAddress,
-  httpPort: input.httpPort ?? 8080, port: input.port, proxyPort: input.proxyPort,
+  mode: input.mode,
+  dhcp: config.dhcp,
+  store,
+  log,
+  interface: input.interface,
+  listenAddress: input.listenAddress,
+  httpPort: input.httpPort ?? 8080,
+  port: input.port,
+  proxyPort: input.proxyPort,
 });
 try {
   await server.start();
@@ -38,5 +51,8 @@ process.on('SIGUSR2', () => {
   });
 });
 process.on('SIGTERM', () => {
-  void server.close().then(() => { store.close(); process.exit(0); });
+  void server.close().then(() => {
+    store.close();
+    process.exit(0);
+  });
 });

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { canUseNetns, createNetnsPair, type NetnsPair } from '../helpers/netns.js';
 import { MessageType, Opt } from '../../src/boot/dhcp/packet.js';
 import { openStore } from '../../src/store/index.js';
-import { clientPacket, opt, pxeOptions, rawExchange, requireTool, startDhcpServer, type ServerProc } from './dhcp-harness.js';
+import {
+  clientPacket,
+  opt,
+  pxeOptions,
+  rawExchange,
+  requireTool,
+  startDhcpServer,
+  type ServerProc,
+} from './dhcp-harness.js';
 
 const SERVER = '10.77.0.1';
 let pair: NetnsPair;
@@ -20,25 +28,66 @@ let server: ServerProc;
 let clientMac: string;
 
 const serverInput = () => ({
-  mode: 'full', dataDir: join(dir, 'data'), interface: 'veth0', httpPort: 8080,
-  dhcp: { 'range-start': '10.77.0.100', 'range-end': '10.77.0.120', netmask: '255.255.255.0', router: SERVER,
-    'dns-servers': [SERVER], 'domain-name': 'lab.test', 'lease-time-s': 600,
-    reservations: [{ mac: '52:54:00:aa:00:99', address: '10.77.0.50' }] },
+  mode: 'full',
+  dataDir: join(dir, 'data'),
+  interface: 'veth0',
+  httpPort: 8080,
+  dhcp: {
+    'range-start': '10.77.0.100',
+    'range-end': '10.77.0.120',
+    netmask: '255.255.255.0',
+    router: SERVER,
+    'dns-servers': [SERVER],
+    'domain-name': 'lab.test',
+    'lease-time-s': 600,
+    reservations: [{ mac: '52:54:00:aa:00:99', address: '10.77.0.50' }],
+  },
 });
 
 function udhcpc(): Record<string, string> {
-  const out = pair.exec(pair.b, 'busybox', ['udhcpc', '-i', 'veth1', '-n', '-q', '-f', '-t', '4', '-T', '2', '-s', join(dir, 'udhcpc.sh')]);
+  const out = pair.exec(pair.b, 'busybox', [
+    'udhcpc',
+    '-i',
+    'veth1',
+    '-n',
+    '-q',
+    '-f',
+    '-t',
+    '4',
+    '-T',
+    '2',
+    '-s',
+    join(dir, 'udhcpc.sh'),
+  ]);
   const line = out.split('\n').find((l) => l.startsWith('UDHCPC bound'));
   if (!line) throw new Error(`udhcpc got no lease: ${out}`);
-  return Object.fromEntries(line.split(' ').slice(2).map((kv) => kv.split('=') as [string, string]));
+  return Object.fromEntries(
+    line
+      .split(' ')
+      .slice(2)
+      .map((kv) => kv.split('=') as [string, string]),
+  );
 }
 
 async function dhclient(leaseFile: string): Promise<string> {
   const log = join(dir, 'dhclient.out');
   writeFileSync(log, '');
-  const p = pair.spawn(pair.b, 'dhclient', ['-1', '-d', '-v', '-sf', join(dir, 'dhclient.sh'), '-lf', leaseFile, '-pf', join(dir, 'dhclient.pid'), 'veth1']);
+  const p = pair.spawn(pair.b, 'dhclient', [
+    '-1',
+    '-d',
+    '-v',
+    '-sf',
+    join(dir, 'dhclient.sh'),
+    '-lf',
+    leaseFile,
+    '-pf',
+    join(dir, 'dhclient.pid'),
+    'veth1',
+  ]);
   let stderr = '';
-  p.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  p.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   try {
     for (let i = 0; i < 100; i++) {
       const m = /^(BOUND|REBOOT|RENEW) (\S+)$/m.exec(readFileSync(log, 'utf8'));
@@ -53,12 +102,23 @@ async function dhclient(leaseFile: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!canUseNetns()) throw new Error('these tests need root and iproute2 (network namespaces): run as root after scripts/install-test-deps');
+  if (!canUseNetns())
+    throw new Error(
+      'these tests need root and iproute2 (network namespaces): run as root after scripts/install-test-deps',
+    );
   requireTool('busybox', 'busybox');
   requireTool('dhclient', 'isc-dhcp-client');
   dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-full-'));
-  writeFileSync(join(dir, 'udhcpc.sh'), '#!/bin/sh\necho "UDHCPC $1 ip=$ip mask=$mask router=$router serverid=$serverid lease=$lease domain=$domain"\n', { mode: 0o755 });
-  writeFileSync(join(dir, 'dhclient.sh'), `#!/bin/sh\ncase "$reason" in BOUND|REBOOT|RENEW) echo "$reason $new_ip_address" >> ${join(dir, 'dhclient.out')};; esac\nexit 0\n`, { mode: 0o755 });
+  writeFileSync(
+    join(dir, 'udhcpc.sh'),
+    '#!/bin/sh\necho "UDHCPC $1 ip=$ip mask=$mask router=$router serverid=$serverid lease=$lease domain=$domain"\n',
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    join(dir, 'dhclient.sh'),
+    `#!/bin/sh\ncase "$reason" in BOUND|REBOOT|RENEW) echo "$reason $new_ip_address" >> ${join(dir, 'dhclient.out')};; esac\nexit 0\n`,
+    { mode: 0o755 },
+  );
   pair = createNetnsPair('sx-dhcp', { addrA: `${SERVER}/24` });
   // The crafted client sends to 255.255.255.255 without an address: give its namespace a route out.
   pair.exec(pair.b, 'ip', ['route', 'add', 'default', 'dev', 'veth1']);
@@ -76,7 +136,14 @@ describe('full mode with real clients', () => {
   it('busybox udhcpc gets a lease with the pool options, and the same lease again', () => {
     expect(server.ready.serverId).toBe(SERVER);
     const first = udhcpc();
-    expect(first).toMatchObject({ ip: '10.77.0.100', mask: '24', router: SERVER, serverid: SERVER, lease: '600', domain: 'lab.test' });
+    expect(first).toMatchObject({
+      ip: '10.77.0.100',
+      mask: '24',
+      router: SERVER,
+      serverid: SERVER,
+      lease: '600',
+      domain: 'lab.test',
+    });
     expect(udhcpc().ip).toBe(first.ip);
   });
 
@@ -97,15 +164,17 @@ describe('full mode with real clients', () => {
     server = await startDhcpServer(pair, pair.a, serverInput());
     expect(udhcpc().ip).toBe('10.77.0.100');
     // a new client does not get the remembered address
-    const other = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:01', []), address: '255.255.255.255', port: 67 }]);
+    const other = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      { packet: clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:01', []), address: '255.255.255.255', port: 67 },
+    ]);
     expect(other.map((r) => r.packet.yiaddr)).toEqual(['10.77.0.101']);
   });
 
   it('a PXE client gets an address and its boot file; the same MAC re-DHCPing without PXE options keeps the address', async () => {
     const mac = '52:54:00:aa:00:07';
-    const offer = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, mac, pxeOptions(7)), address: '255.255.255.255', port: 67 }]);
+    const offer = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      { packet: clientPacket(MessageType.DISCOVER, mac, pxeOptions(7)), address: '255.255.255.255', port: 67 },
+    ]);
     expect(offer.length).toBe(1);
     const o = offer[0]!.packet;
     expect(offer[0]!.from).toBe(SERVER);
@@ -114,12 +183,27 @@ describe('full mode with real clients', () => {
     expect(o.siaddr).toBe(SERVER);
     expect(o.file).toBe('ipxe.efi');
     expect(o.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe('ipxe.efi\0');
-    const ack = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [{
-      packet: clientPacket(MessageType.REQUEST, mac, [...pxeOptions(7), opt.serverId(SERVER), opt.requested(o.yiaddr)]),
-      address: '255.255.255.255', port: 67 }]);
-    expect(ack.map((r) => [r.packet.options.get(Opt.MESSAGE_TYPE)?.[0], r.packet.yiaddr])).toEqual([[MessageType.ACK, o.yiaddr]]);
-    const again = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, mac, [[Opt.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 6])]]), address: '255.255.255.255', port: 67 }]);
+    const ack = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      {
+        packet: clientPacket(MessageType.REQUEST, mac, [
+          ...pxeOptions(7),
+          opt.serverId(SERVER),
+          opt.requested(o.yiaddr),
+        ]),
+        address: '255.255.255.255',
+        port: 67,
+      },
+    ]);
+    expect(ack.map((r) => [r.packet.options.get(Opt.MESSAGE_TYPE)?.[0], r.packet.yiaddr])).toEqual([
+      [MessageType.ACK, o.yiaddr],
+    ]);
+    const again = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      {
+        packet: clientPacket(MessageType.DISCOVER, mac, [[Opt.PARAMETER_REQUEST_LIST, Buffer.from([1, 3, 6])]]),
+        address: '255.255.255.255',
+        port: 67,
+      },
+    ]);
     expect(again.map((r) => r.packet.yiaddr)).toEqual([o.yiaddr]);
     expect(again[0]!.packet.options.has(Opt.BOOTFILE_NAME)).toBe(false);
     // the PXE answers were recorded as boot events with the host UUID, and the host was sighted
@@ -127,7 +211,12 @@ describe('full mode with real clients', () => {
     try {
       const events = store.hosts.bootEvents({ mac });
       expect(events.length).toBe(2);
-      expect(events[0]).toMatchObject({ protocol: 'dhcp', hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', file: 'ipxe.efi', firmware: 'uefi' });
+      expect(events[0]).toMatchObject({
+        protocol: 'dhcp',
+        hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b',
+        file: 'ipxe.efi',
+        firmware: 'uefi',
+      });
       expect(store.hosts.get('8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b')?.macs).toContain(mac);
     } finally {
       store.close();
@@ -136,10 +225,15 @@ describe('full mode with real clients', () => {
 
   it('bad input is dropped with a debug log and a counter; the server keeps serving', async () => {
     const good = clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:02', []);
-    const badCookie = Buffer.from(good); badCookie[236] = 0x42;
+    const badCookie = Buffer.from(good);
+    badCookie[236] = 0x42;
     const oversized = Buffer.concat([good.subarray(0, good.length - 1), Buffer.alloc(1400, 0), Buffer.from([255])]);
     const random = Buffer.from(Array.from({ length: 400 }, (_, i) => (i * 131 + 7) & 0xff));
-    const sends = [good.subarray(0, 100), badCookie, oversized, random, good].map((packet) => ({ packet, address: '255.255.255.255', port: 67 }));
+    const sends = [good.subarray(0, 100), badCookie, oversized, random, good].map((packet) => ({
+      packet,
+      address: '255.255.255.255',
+      port: 67,
+    }));
     const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, sends);
     expect(got.map((r) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0])).toEqual([MessageType.OFFER]);
     const dropped = (await server.metrics()).find((m) => m.name === 'statelesx_dhcp_dropped_total')!;
@@ -147,7 +241,9 @@ describe('full mode with real clients', () => {
     expect(byReason.truncated).toBeGreaterThanOrEqual(1);
     expect(byReason['bad-magic-cookie']).toBeGreaterThanOrEqual(2); // the bad cookie and the random bytes
     expect(byReason.oversized).toBeGreaterThanOrEqual(1);
-    const logged = (await server.logs()).filter((l) => l.msg === 'undecodable DHCP packet dropped').map((l) => l.reason);
+    const logged = (await server.logs())
+      .filter((l) => l.msg === 'undecodable DHCP packet dropped')
+      .map((l) => l.reason);
     expect(logged).toEqual(expect.arrayContaining(['truncated', 'bad-magic-cookie', 'oversized']));
   });
 
@@ -155,8 +251,25 @@ describe('full mode with real clients', () => {
     pair.exec(pair.b, 'ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'veth1']);
     try {
       const relayed = rawExchange(pair, pair.b, { address: '10.77.0.2', port: 67 }, [
-        { packet: clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:30', [[Opt.RELAY_AGENT_INFO, Buffer.from([1, 2, 0x61, 0x62])]], { giaddr: '10.77.0.2', hops: 1, flags: 0 }), address: SERVER, port: 67 },
-        { packet: clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:31', [], { giaddr: '172.16.9.1', hops: 1, flags: 0 }), address: SERVER, port: 67 },
+        {
+          packet: clientPacket(
+            MessageType.DISCOVER,
+            '52:54:00:aa:00:30',
+            [[Opt.RELAY_AGENT_INFO, Buffer.from([1, 2, 0x61, 0x62])]],
+            { giaddr: '10.77.0.2', hops: 1, flags: 0 },
+          ),
+          address: SERVER,
+          port: 67,
+        },
+        {
+          packet: clientPacket(MessageType.DISCOVER, '52:54:00:aa:00:31', [], {
+            giaddr: '172.16.9.1',
+            hops: 1,
+            flags: 0,
+          }),
+          address: SERVER,
+          port: 67,
+        },
       ]);
       expect(relayed.length).toBe(1);
       const r = relayed[0]!;

@@ -30,70 +30,166 @@ export interface ServerProc {
 }
 
 /** Starts `dhcp-fixture-server.ts` in `ns` and waits for READY (15 s bound). */
-export async function startDhcpServer(pair: NetnsPair, ns: string, input: Record<string, unknown>): Promise<ServerProc> {
-  const proc = pair.spawn(ns, process.execPath, ['--import', 'tsx', resolve(HERE, 'dhcp-fixture-server.ts'), JSON.stringify(input)],
-    { cwd: resolve(HERE, '../..') });
+export async function startDhcpServer(
+  pair: NetnsPair,
+  ns: string,
+  input: Record<string, unknown>,
+): Promise<ServerProc> {
+  const proc = pair.spawn(
+    ns,
+    process.execPath,
+    ['--import', 'tsx', resolve(HERE, 'dhcp-fixture-server.ts'), JSON.stringify(input)],
+    { cwd: resolve(HERE, '../..') },
+  );
   let out = '';
   let err = '';
   const waiters: Array<() => void> = [];
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); for (const w of waiters.splice(0)) w(); });
-  proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const waitFor = (prefix: string, ms: number) => new Promise<string>((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`DHCP server: no ${prefix} within ${ms} ms; stdout: ${out} stderr: ${err.slice(-2000)}`)), ms);
-    const check = () => {
-      const line = out.split('\n').reverse().find((l) => l.startsWith(prefix) || l.startsWith('FAILED'));
-      if (line?.startsWith('FAILED')) { clearTimeout(t); rej(new Error(`DHCP server failed: ${line}`)); return; }
-      if (line) { clearTimeout(t); out = ''; res(line.slice(prefix.length + 1)); return; }
-      waiters.push(check);
-    };
-    check();
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
   });
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const waitFor = (prefix: string, ms: number) =>
+    new Promise<string>((res, rej) => {
+      const t = setTimeout(
+        () => rej(new Error(`DHCP server: no ${prefix} within ${ms} ms; stdout: ${out} stderr: ${err.slice(-2000)}`)),
+        ms,
+      );
+      const check = () => {
+        const line = out
+          .split('\n')
+          .reverse()
+          .find((l) => l.startsWith(prefix) || l.startsWith('FAILED'));
+        if (line?.startsWith('FAILED')) {
+          clearTimeout(t);
+          rej(new Error(`DHCP server failed: ${line}`));
+          return;
+        }
+        if (line) {
+          clearTimeout(t);
+          out = '';
+          res(line.slice(prefix.length + 1));
+          return;
+        }
+        waiters.push(check);
+      };
+      check();
+    });
   const ready = JSON.parse(await waitFor('READY', 15_000)) as ServerProc['ready'];
   return {
-    proc, ready,
-    logs: async () => { await new Promise((r) => setTimeout(r, 100)); return parseLines(err); },
-    metrics: async () => { proc.kill('SIGUSR2'); return JSON.parse(await waitFor('METRICS', 5000)) as never; },
-    stop: () => new Promise<void>((res) => {
-      if (proc.exitCode !== null) { res(); return; }
-      const t = setTimeout(() => { proc.kill('SIGKILL'); }, 5000);
-      proc.once('exit', () => { clearTimeout(t); res(); });
-      proc.kill('SIGTERM');
-    }),
+    proc,
+    ready,
+    logs: async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return parseLines(err);
+    },
+    metrics: async () => {
+      proc.kill('SIGUSR2');
+      return JSON.parse(await waitFor('METRICS', 5000)) as never;
+    },
+    stop: () =>
+      new Promise<void>((res) => {
+        if (proc.exitCode !== null) {
+          res();
+          return;
+        }
+        const t = setTimeout(() => {
+          proc.kill('SIGKILL');
+        }, 5000);
+        proc.once('exit', () => {
+          clearTimeout(t);
+          res();
+        });
+        proc.kill('SIGTERM');
+      }),
   };
 }
 
 function parseLines(text: string): Array<Record<string, unknown>> {
-  return text.split('\n').filter(Boolean).flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** A datagram the raw client received. */
-export interface Received { from: string; fromPort: number; packet: DhcpPacket }
+export interface Received {
+  from: string;
+  fromPort: number;
+  packet: DhcpPacket;
+}
 
 /**
  * Runs `dhcp-raw-client.mjs` in `ns`: binds `bind`, sends the packets, returns what arrived
  * within `waitMs` (decoded; undecodable datagrams are skipped).
  */
-export function rawExchange(pair: NetnsPair, ns: string, bind: { address: string; port: number },
-  sends: Array<{ packet: Buffer; address: string; port: number }>, waitMs = 1500): Received[] {
-  const plan = { bind, sends: sends.map((s) => ({ hex: s.packet.toString('hex'), address: s.address, port: s.port })), waitMs };
+export function rawExchange(
+  pair: NetnsPair,
+  ns: string,
+  bind: { address: string; port: number },
+  sends: Array<{ packet: Buffer; address: string; port: number }>,
+  waitMs = 1500,
+): Received[] {
+  const plan = {
+    bind,
+    sends: sends.map((s) => ({ hex: s.packet.toString('hex'), address: s.address, port: s.port })),
+    waitMs,
+  };
   const out = pair.exec(ns, process.execPath, [resolve(HERE, 'dhcp-raw-client.mjs'), JSON.stringify(plan)]);
-  const rows = JSON.parse(out.trim().split('\n').pop()!) as Array<{ from: string; fromPort: number; hex?: string; error?: string }>;
+  const rows = JSON.parse(out.trim().split('\n').pop()!) as Array<{
+    from: string;
+    fromPort: number;
+    hex?: string;
+    error?: string;
+  }>;
   const errors = rows.filter((r) => r.error);
   if (errors.length) throw new Error(`raw client: ${errors.map((e) => e.error).join('; ')}`);
   return rows.flatMap((r) => {
-    try { return [{ from: r.from, fromPort: r.fromPort, packet: decodePacket(Buffer.from(r.hex!, 'hex')) }]; } catch { return []; }
+    try {
+      return [{ from: r.from, fromPort: r.fromPort, packet: decodePacket(Buffer.from(r.hex!, 'hex')) }];
+    } catch {
+      return [];
+    }
   });
 }
 
 let xid = 0x5e000000 + (process.pid & 0xffff) * 16;
 /** Encodes a BOOTREQUEST from `mac` with the given options (53 first). */
-export function clientPacket(type: number, mac: string, options: Array<[number, Buffer]>, fields: Partial<DhcpPacket> = {}): Buffer {
-  return encodePacket({
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: ++xid, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
-    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...options]), ...fields,
-  }, 1472).buffer;
+export function clientPacket(
+  type: number,
+  mac: string,
+  options: Array<[number, Buffer]>,
+  fields: Partial<DhcpPacket> = {},
+): Buffer {
+  return encodePacket(
+    {
+      op: 1,
+      htype: 1,
+      hlen: 6,
+      hops: 0,
+      xid: ++xid,
+      secs: 0,
+      flags: 0x8000,
+      ciaddr: '0.0.0.0',
+      yiaddr: '0.0.0.0',
+      siaddr: '0.0.0.0',
+      giaddr: '0.0.0.0',
+      chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
+      sname: '',
+      file: '',
+      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...options]),
+      ...fields,
+    },
+    1472,
+  ).buffer;
 }
 
 /** Options a UEFI PXE ROM sends: 60, 93, 94, 97 (GUID of SMBIOS UUID 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b), 55. */

@@ -10,7 +10,16 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { canUseNetns, createNetnsPair, type NetnsPair } from '../helpers/netns.js';
 import { MessageType, Opt } from '../../src/boot/dhcp/packet.js';
-import { clientPacket, opt, pxeOptions, rawExchange, requireTool, startDhcpServer, type Received, type ServerProc } from './dhcp-harness.js';
+import {
+  clientPacket,
+  opt,
+  pxeOptions,
+  rawExchange,
+  requireTool,
+  startDhcpServer,
+  type Received,
+  type ServerProc,
+} from './dhcp-harness.js';
 
 const DNSMASQ = '10.78.0.1';
 const OURS = '10.78.0.2';
@@ -24,20 +33,45 @@ const sid = (r: Received) => [...(r.packet.options.get(Opt.SERVER_ID) ?? [])].jo
 const type = (r: Received) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0];
 
 beforeAll(async () => {
-  if (!canUseNetns()) throw new Error('these tests need root and iproute2 (network namespaces): run as root after scripts/install-test-deps');
+  if (!canUseNetns())
+    throw new Error(
+      'these tests need root and iproute2 (network namespaces): run as root after scripts/install-test-deps',
+    );
   requireTool('dnsmasq', 'dnsmasq-base');
   dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-proxy-'));
   pair = createNetnsPair('sx-dhcpp', { addrA: `${DNSMASQ}/24` });
   pair.exec(pair.a, 'ip', ['addr', 'add', `${OURS}/24`, 'dev', 'veth0']);
   pair.exec(pair.b, 'ip', ['route', 'add', 'default', 'dev', 'veth1']);
-  dnsmasq = pair.spawn(pair.a, 'dnsmasq', ['--keep-in-foreground', '--port=0', '--interface=veth0', '--bind-interfaces',
-    '--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, '--no-ping',
-    '--pid-file=', '--user=root', '--log-dhcp', '--log-facility=-', '--conf-file=/dev/null']);
-  dnsmasq.stdout!.on('data', (d: Buffer) => { dnsmasqLog += d.toString(); });
-  dnsmasq.stderr!.on('data', (d: Buffer) => { dnsmasqLog += d.toString(); });
+  dnsmasq = pair.spawn(pair.a, 'dnsmasq', [
+    '--keep-in-foreground',
+    '--port=0',
+    '--interface=veth0',
+    '--bind-interfaces',
+    '--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
+    `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+    '--no-ping',
+    '--pid-file=',
+    '--user=root',
+    '--log-dhcp',
+    '--log-facility=-',
+    '--conf-file=/dev/null',
+  ]);
+  dnsmasq.stdout!.on('data', (d: Buffer) => {
+    dnsmasqLog += d.toString();
+  });
+  dnsmasq.stderr!.on('data', (d: Buffer) => {
+    dnsmasqLog += d.toString();
+  });
   for (let i = 0; i < 50 && !/DHCP, IP range/.test(dnsmasqLog); i++) await new Promise((r) => setTimeout(r, 100));
-  if (dnsmasq.exitCode !== null || !/DHCP, IP range/.test(dnsmasqLog)) throw new Error(`dnsmasq did not start: ${dnsmasqLog}`);
-  server = await startDhcpServer(pair, pair.a, { mode: 'proxy', dataDir: join(dir, 'data'), listenAddress: OURS, httpPort: 8080, dhcp: {} });
+  if (dnsmasq.exitCode !== null || !/DHCP, IP range/.test(dnsmasqLog))
+    throw new Error(`dnsmasq did not start: ${dnsmasqLog}`);
+  server = await startDhcpServer(pair, pair.a, {
+    mode: 'proxy',
+    dataDir: join(dir, 'data'),
+    listenAddress: OURS,
+    httpPort: 8080,
+    dhcp: {},
+  });
 });
 
 afterAll(async () => {
@@ -53,8 +87,13 @@ describe('proxy mode beside dnsmasq', () => {
 
   it('both servers share port 67; a PXE DISCOVER gets an address from dnsmasq and the boot file, no address, from us', () => {
     expect(server.ready.serverId).toBe(OURS);
-    const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, mac, pxeOptions(7)), address: '255.255.255.255', port: 67 }], 2000);
+    const got = rawExchange(
+      pair,
+      pair.b,
+      { address: '0.0.0.0', port: 68 },
+      [{ packet: clientPacket(MessageType.DISCOVER, mac, pxeOptions(7)), address: '255.255.255.255', port: 67 }],
+      2000,
+    );
     const fromDnsmasq = got.filter((r) => sid(r) === DNSMASQ);
     const fromUs = got.filter((r) => sid(r) === OURS);
     expect(fromDnsmasq.map(type)).toEqual([MessageType.OFFER]);
@@ -73,26 +112,63 @@ describe('proxy mode beside dnsmasq', () => {
   });
 
   it('a plain (non-PXE) DISCOVER is left to dnsmasq', () => {
-    const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:08', []), address: '255.255.255.255', port: 67 }], 1500);
+    const got = rawExchange(
+      pair,
+      pair.b,
+      { address: '0.0.0.0', port: 68 },
+      [{ packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:08', []), address: '255.255.255.255', port: 67 }],
+      1500,
+    );
     expect(got.map(sid)).toEqual([DNSMASQ]);
   });
 
   it('a REQUEST naming dnsmasq is ACKed by dnsmasq and ignored by us', async () => {
-    const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [{
-      packet: clientPacket(MessageType.REQUEST, mac, [...pxeOptions(7), opt.serverId(DNSMASQ), opt.requested(address)]),
-      address: '255.255.255.255', port: 67 }], 1500);
+    const got = rawExchange(
+      pair,
+      pair.b,
+      { address: '0.0.0.0', port: 68 },
+      [
+        {
+          packet: clientPacket(MessageType.REQUEST, mac, [
+            ...pxeOptions(7),
+            opt.serverId(DNSMASQ),
+            opt.requested(address),
+          ]),
+          address: '255.255.255.255',
+          port: 67,
+        },
+      ],
+      1500,
+    );
     expect(got.map((r) => [sid(r), type(r), r.packet.yiaddr])).toEqual([[DNSMASQ, MessageType.ACK, address]]);
-    const logs = (await server.logs());
-    expect(logs.some((l) => l.reason === 'other-server' && l.client === mac), JSON.stringify(logs.slice(-5))).toBe(true);
+    const logs = await server.logs();
+    expect(
+      logs.some((l) => l.reason === 'other-server' && l.client === mac),
+      JSON.stringify(logs.slice(-5)),
+    ).toBe(true);
   });
 
   it('boot server discovery on port 4011 gets an ACK with the boot file', () => {
     pair.exec(pair.b, 'ip', ['addr', 'add', `${address}/24`, 'dev', 'veth1']);
     try {
-      const got = rawExchange(pair, pair.b, { address, port: 4011 }, [{
-        packet: clientPacket(MessageType.REQUEST, mac, [...pxeOptions(7), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0x00, 0x00, 0x00, 255])]], { ciaddr: address, flags: 0 }),
-        address: OURS, port: 4011 }], 1500);
+      const got = rawExchange(
+        pair,
+        pair.b,
+        { address, port: 4011 },
+        [
+          {
+            packet: clientPacket(
+              MessageType.REQUEST,
+              mac,
+              [...pxeOptions(7), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0x00, 0x00, 0x00, 255])]],
+              { ciaddr: address, flags: 0 },
+            ),
+            address: OURS,
+            port: 4011,
+          },
+        ],
+        1500,
+      );
       expect(got.map((r) => [r.from, r.fromPort, type(r)])).toEqual([[OURS, 4011, MessageType.ACK]]);
       const a = got[0]!.packet;
       // as dnsmasq answers boot server discovery: the client's own address echoed in yiaddr
@@ -108,16 +184,43 @@ describe('proxy mode beside dnsmasq', () => {
   });
 
   it('UEFI HTTP boot (arch 16, HTTPClient) gets HTTPClient and a URL; iPXE gets its script URL', () => {
-    const http = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [{
-      packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:16', [
-        [Opt.VENDOR_CLASS_ID, Buffer.from('HTTPClient:Arch:00016:UNDI:003000')], [Opt.CLIENT_ARCH, Buffer.from([0, 16])]]),
-      address: '255.255.255.255', port: 67 }], 1500).filter((r) => sid(r) === OURS);
+    const http = rawExchange(
+      pair,
+      pair.b,
+      { address: '0.0.0.0', port: 68 },
+      [
+        {
+          packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:16', [
+            [Opt.VENDOR_CLASS_ID, Buffer.from('HTTPClient:Arch:00016:UNDI:003000')],
+            [Opt.CLIENT_ARCH, Buffer.from([0, 16])],
+          ]),
+          address: '255.255.255.255',
+          port: 67,
+        },
+      ],
+      1500,
+    ).filter((r) => sid(r) === OURS);
     expect(http.length).toBe(1);
     expect(http[0]!.packet.options.get(Opt.VENDOR_CLASS_ID)?.toString()).toBe('HTTPClient');
     expect(http[0]!.packet.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe(`http://${OURS}:8080/boot/ipxe.efi`);
-    const ipxe = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [{
-      packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:17', [...pxeOptions(0), [Opt.USER_CLASS, Buffer.from('iPXE')]]),
-      address: '255.255.255.255', port: 67 }], 1500).filter((r) => sid(r) === OURS);
-    expect(ipxe.map((r) => r.packet.options.get(Opt.BOOTFILE_NAME)?.toString())).toEqual([`http://${OURS}:8080/boot/boot.ipxe`]);
+    const ipxe = rawExchange(
+      pair,
+      pair.b,
+      { address: '0.0.0.0', port: 68 },
+      [
+        {
+          packet: clientPacket(MessageType.DISCOVER, '52:54:00:bb:00:17', [
+            ...pxeOptions(0),
+            [Opt.USER_CLASS, Buffer.from('iPXE')],
+          ]),
+          address: '255.255.255.255',
+          port: 67,
+        },
+      ],
+      1500,
+    ).filter((r) => sid(r) === OURS);
+    expect(ipxe.map((r) => r.packet.options.get(Opt.BOOTFILE_NAME)?.toString())).toEqual([
+      `http://${OURS}:8080/boot/boot.ipxe`,
+    ]);
   });
 });

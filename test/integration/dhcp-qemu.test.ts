@@ -20,8 +20,17 @@ const TOOLS = resolve(REPO, 'test/peers/pxe-boot-check');
 const CACHE = process.env.REF_CACHE ?? '/var/tmp/pxe-harness-cache';
 
 function prerequisites(): void {
-  if (!canUseNetns()) throw new Error('this test needs root and iproute2 (network namespaces): run as root after scripts/install-test-deps');
-  for (const [cmd, pkg] of [['qemu-system-x86_64', 'qemu-system-x86'], ['dnsmasq', 'dnsmasq-base'], ['tshark', 'tshark'], ['busybox', 'busybox']] as const) requireTool(cmd, pkg);
+  if (!canUseNetns())
+    throw new Error(
+      'this test needs root and iproute2 (network namespaces): run as root after scripts/install-test-deps',
+    );
+  for (const [cmd, pkg] of [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['dnsmasq', 'dnsmasq-base'],
+    ['tshark', 'tshark'],
+    ['busybox', 'busybox'],
+  ] as const)
+    requireTool(cmd, pkg);
   for (const f of ['/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi', '/usr/lib/syslinux/modules/efi64/ldlinux.e64']) {
     if (!existsSync(f)) throw new Error(`${f} missing (syslinux-efi, syslinux-common): run scripts/install-test-deps`);
   }
@@ -35,11 +44,24 @@ function prerequisites(): void {
 function boot(script: string, args: string[], label: string): { status: number | null; log: string; summary: string } {
   const out = mkdtempSync(join(tmpdir(), 'sx-dhcp-qemu-'));
   try {
-    const r = spawnSync(join(TOOLS, 'pxe-boot-check'), [
-      '--server-cmd', `SX_REPO='${REPO}' REF_CACHE='${CACHE}' bash '${join(REPO, 'test/integration', script)}'`,
-      ...args, '--timeout', '200', '--outdir', join(out, 'run'), '--expect', `PXE-BOOT-OK .*label=${label}`,
-    ], { encoding: 'utf8', timeout: 280_000 });
-    const summary = existsSync(join(out, 'run', 'pcap-summary.txt')) ? readFileSync(join(out, 'run', 'pcap-summary.txt'), 'utf8') : '';
+    const r = spawnSync(
+      join(TOOLS, 'pxe-boot-check'),
+      [
+        '--server-cmd',
+        `SX_REPO='${REPO}' REF_CACHE='${CACHE}' bash '${join(REPO, 'test/integration', script)}'`,
+        ...args,
+        '--timeout',
+        '200',
+        '--outdir',
+        join(out, 'run'),
+        '--expect',
+        `PXE-BOOT-OK .*label=${label}`,
+      ],
+      { encoding: 'utf8', timeout: 280_000 },
+    );
+    const summary = existsSync(join(out, 'run', 'pcap-summary.txt'))
+      ? readFileSync(join(out, 'run', 'pcap-summary.txt'), 'utf8')
+      : '';
     return { status: r.status, log: `${r.stdout.slice(-4000)}\n${r.stderr.slice(-2000)}`, summary };
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -58,12 +80,18 @@ describe('real PXE firmware in QEMU', () => {
     expect(r.status, `pxe-boot-check failed:\n${r.log}`).toBe(0);
     const acks = blocks(r.summary).filter((b) => / ACK .*10\.99\.0\.1:67 ->/.test(b));
     expect(acks.length, r.summary).toBeGreaterThan(0);
-    expect(acks[0]).toMatch(/yiaddr=10\.99\.0\.\d+ siaddr\(next-server\)=10\.99\.0\.1 file=http:\/\/10\.99\.0\.1:8080\/boot\/boot\.ipxe/);
+    expect(acks[0]).toMatch(
+      /yiaddr=10\.99\.0\.\d+ siaddr\(next-server\)=10\.99\.0\.1 file=http:\/\/10\.99\.0\.1:8080\/boot\/boot\.ipxe/,
+    );
   }, 600_000);
 
   it('proxy mode: OVMF native PXE boots with the boot file from our proxy offer beside dnsmasq', () => {
     prerequisites();
-    const r = boot('dhcp-qemu-proxy-server.sh', ['--firmware', 'uefi', '--nic', 'virtio-net-pci,romfile='], 'statelesx-proxy');
+    const r = boot(
+      'dhcp-qemu-proxy-server.sh',
+      ['--firmware', 'uefi', '--nic', 'virtio-net-pci,romfile='],
+      'statelesx-proxy',
+    );
     expect(r.status, `pxe-boot-check failed:\n${r.log}`).toBe(0);
     // our offer: from 10.99.0.2, PXEClient + option 43, no address (pxe-pcap-summary prints yiaddr only when set)
     const ours = blocks(r.summary).filter((b) => / OFFER .*10\.99\.0\.2:67 ->/.test(b));

@@ -14,10 +14,12 @@ sock.on('message', (msg, r) => got.push({ from: r.address, fromPort: r.port, hex
 sock.bind(plan.bind.port, plan.bind.address, async () => {
   sock.setBroadcast(true);
   for (const s of plan.sends) {
-    await new Promise((res) => sock.send(Buffer.from(s.hex, 'hex'), s.port, s.address, (err) => {
-      if (err) got.push({ error: `${err.code ?? err.message} sending to ${s.address}:${s.port}` });
-      res();
-    }));
+    await new Promise((res) =>
+      sock.send(Buffer.from(s.hex, 'hex'), s.port, s.address, (err) => {
+        if (err) got.push({ error: `${err.code ?? err.message} sending to ${s.address}:${s.port}` });
+        res();
+      }),
+    );
   }
   setTimeout(() => {
     process.stdout.write(JSON.stringify(got) + '\n');

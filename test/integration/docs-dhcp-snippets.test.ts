@@ -35,8 +35,25 @@ describe('external DHCP snippets (docs/dhcp)', () => {
       writeFileSync(f, edit(readFileSync(src, 'utf8')));
       return f;
     };
-    expect(check('/usr/sbin/dhcpd', ['-t', '-cf', corrupt('docs/dhcp/isc-dhcpd.conf', (t) => t.replace('next-server 192.0.2.10;', 'next-server 192.0.2.10'))]).status).not.toBe(0);
-    expect(check('/usr/sbin/dnsmasq', ['--test', '-C', corrupt('docs/dhcp/dnsmasq.conf', (t) => t + 'dhcp-range=not-an-address\n')]).status).not.toBe(0);
-    expect(check('/usr/sbin/kea-dhcp4', ['-t', corrupt('docs/dhcp/kea-dhcp4.json', (t) => t.replace('"boot-file-name"', '"boot-file-nam"'))]).status).not.toBe(0);
+    expect(
+      check('/usr/sbin/dhcpd', [
+        '-t',
+        '-cf',
+        corrupt('docs/dhcp/isc-dhcpd.conf', (t) => t.replace('next-server 192.0.2.10;', 'next-server 192.0.2.10')),
+      ]).status,
+    ).not.toBe(0);
+    expect(
+      check('/usr/sbin/dnsmasq', [
+        '--test',
+        '-C',
+        corrupt('docs/dhcp/dnsmasq.conf', (t) => t + 'dhcp-range=not-an-address\n'),
+      ]).status,
+    ).not.toBe(0);
+    expect(
+      check('/usr/sbin/kea-dhcp4', [
+        '-t',
+        corrupt('docs/dhcp/kea-dhcp4.json', (t) => t.replace('"boot-file-name"', '"boot-file-nam"')),
+      ]).status,
+    ).not.toBe(0);
   });
 });

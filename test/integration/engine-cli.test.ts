@@ -36,20 +36,38 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
   let sim: Vcsim;
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--config', join(dir, 'statelesx.yaml')], { encoding: 'utf8', env, timeout: 120_000 });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, ...args, '--config', join(dir, 'statelesx.yaml')], {
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    });
 
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build`);
-    sim = await startVcsim(['-host-uuid', `esx-lab1.lab.example.com=${LAB1}`, '-host-uuid', `esx-lab2.lab.example.com=${LAB2}`]);
+    sim = await startVcsim([
+      '-host-uuid',
+      `esx-lab1.lab.example.com=${LAB1}`,
+      '-host-uuid',
+      `esx-lab2.lab.example.com=${LAB2}`,
+    ]);
     dir = mkdtempSync(join(tmpdir(), 'sx-engine-cli-'));
     mkdirSync(join(dir, 'clusters'));
     mkdirSync(join(dir, 'images', 'ESXi-8.0U3c-24414501-standard'), { recursive: true });
     copyFileSync('examples/clusters/lab-cluster.xml', join(dir, 'clusters', 'lab-cluster.xml'));
-    writeFileSync(join(dir, 'statelesx.yaml'), [
-      'data-dir: ./data', 'images-dir: ./images', 'clusters-dir: ./clusters',
-      'vcenters:', `  - { name: vc-lab, url: "${sim.sdkUrl}", username: "${sim.username}", thumbprint: "${sim.thumbprint}", password-env: SX_CLI_VC_PW }`,
-      'credentials:', '  - { name: esxi-root, username: root, password-env: SX_CLI_ESX_PW }', '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'statelesx.yaml'),
+      [
+        'data-dir: ./data',
+        'images-dir: ./images',
+        'clusters-dir: ./clusters',
+        'vcenters:',
+        `  - { name: vc-lab, url: "${sim.sdkUrl}", username: "${sim.username}", thumbprint: "${sim.thumbprint}", password-env: SX_CLI_VC_PW }`,
+        'credentials:',
+        '  - { name: esxi-root, username: root, password-env: SX_CLI_ESX_PW }',
+        '',
+      ].join('\n'),
+    );
     env = { ...process.env, SX_CLI_VC_PW: sim.password, SX_CLI_ESX_PW: 'esxi-secret-not-logged' };
   }, 120_000);
 
@@ -62,7 +80,9 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     const plan = run('cluster', 'plan', 'lab-cluster', '--json');
     expect(plan.status, plan.stderr).toBe(0);
     const steps = (JSON.parse(plan.stdout) as { steps: Array<{ name: string; target: string }> }).steps;
-    expect(steps.map((s) => s.name)).toEqual(expect.arrayContaining(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']));
+    expect(steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']),
+    );
     expect(steps.filter((s) => s.name === 'AddHost_Task')).toHaveLength(2);
 
     const apply = run('cluster', 'apply', 'lab-cluster');
@@ -86,26 +106,47 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     try {
       const r = run('cluster', 'apply', 'lab-cluster');
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`a statelesx server (pid ${process.pid}) is using ${dataDir}; use the API / console, or stop it`);
+      expect(r.stderr).toContain(
+        `a statelesx server (pid ${process.pid}) is using ${dataDir}; use the API / console, or stop it`,
+      );
     } finally {
       lock.release();
     }
     expect(await jobCount(dataDir)).toBe(before);
     // a lock left by a killed server (its pid is gone) does not block
-    writeFileSync(join(dataDir, 'statelesx.lock'), JSON.stringify({ pid: deadPid(), role: 'server', hostname: hostname(), startedAt: 1 }));
+    writeFileSync(
+      join(dataDir, 'statelesx.lock'),
+      JSON.stringify({ pid: deadPid(), role: 'server', hostname: hostname(), startedAt: 1 }),
+    );
     const ok = run('cluster', 'apply', 'lab-cluster');
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
     expect(existsSync(join(dataDir, 'statelesx.lock'))).toBe(false); // released after the job
   }, 120_000);
 
-  it('apply runs only its own job: another process\'s unfinished job is left alone; an orphaned apply of the same cluster is resumed', async () => {
+  it("apply runs only its own job: another process's unfinished job is left alone; an orphaned apply of the same cluster is resumed", async () => {
     const dataDir = join(dir, 'data');
     let store = await openStore(dataDir);
-    store.jobs.create({ id: 'other-job', kind: 'apply-cluster', target: 'other-cluster', cluster: 'other-cluster', vcenter: 'vc-lab', at: 1 });
+    store.jobs.create({
+      id: 'other-job',
+      kind: 'apply-cluster',
+      target: 'other-cluster',
+      cluster: 'other-cluster',
+      vcenter: 'vc-lab',
+      at: 1,
+    });
     store.jobs.markRunning('other-job', 2);
-    const [seq] = store.jobs.appendSteps('other-job', [{ name: 'AddHost_Task', target: 'host:x', args: {}, before: null, after: null }]);
+    const [seq] = store.jobs.appendSteps('other-job', [
+      { name: 'AddHost_Task', target: 'host:x', args: {}, before: null, after: null },
+    ]);
     store.jobs.stepStarted('other-job', seq!, 3);
-    store.jobs.create({ id: 'orphan-job', kind: 'apply-cluster', target: 'lab-cluster', cluster: 'lab-cluster', vcenter: 'vc-lab', at: 4 });
+    store.jobs.create({
+      id: 'orphan-job',
+      kind: 'apply-cluster',
+      target: 'lab-cluster',
+      cluster: 'lab-cluster',
+      vcenter: 'vc-lab',
+      at: 4,
+    });
     store.jobs.markRunning('orphan-job', 5);
     store.close();
 

@@ -16,7 +16,8 @@ import type { DesiredCluster } from '../../src/clusters/types.js';
 import type { JobRecord } from '../../src/store/jobs.js';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
-const uuid = (group: number, i: number) => `4c4c4544-0031-3510-80${String(group).padStart(2, '0')}-${i.toString(16).padStart(12, '0')}`;
+const uuid = (group: number, i: number) =>
+  `4c4c4544-0031-3510-80${String(group).padStart(2, '0')}-${i.toString(16).padStart(12, '0')}`;
 
 function cluster(name: string, group: number, n: number): DesiredCluster {
   return desiredCluster({
@@ -28,21 +29,51 @@ function cluster(name: string, group: number, n: number): DesiredCluster {
 
 /** Most jobs running at the same time, from their start/finish times (a finish at t comes before a start at t). */
 function maxOverlap(jobs: JobRecord[]): number {
-  const ev = jobs.flatMap((j) => [[j.startedAt!, 1], [j.finishedAt!, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const ev = jobs
+    .flatMap(
+      (j) =>
+        [
+          [j.startedAt!, 1],
+          [j.finishedAt!, -1],
+        ] as const,
+    )
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let n = 0;
   let max = 0;
   for (const [, d] of ev) max = Math.max(max, (n += d));
   return max;
 }
 
-async function runAll(sim: Vcsim, c: DesiredCluster, engine: Record<string, unknown>): Promise<{ jobs: JobRecord[]; limit: number }> {
+async function runAll(
+  sim: Vcsim,
+  c: DesiredCluster,
+  engine: Record<string, unknown>,
+): Promise<{ jobs: JobRecord[]; limit: number }> {
   const cfg = configSchema.parse({
-    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 20_000, 'max-sessions': 8 }],
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 20_000,
+        'max-sessions': 8,
+      },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine,
   });
   const store = await openStore(':memory:');
-  const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: clusterSource([c]), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+  const r = new JobRunner({
+    jobs: store.jobs,
+    config: cfg,
+    clusters: clusterSource([c]),
+    log: silentLogger,
+    retryBaseMs: 100,
+    env,
+    connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+  });
   r.start();
   const ids = c.hosts.map((h) => r.enqueueConfigureHost(h.uuid, { source: 'test' }).id);
   const jobs = await Promise.all(ids.map((id) => r.wait(id)));
@@ -55,9 +86,15 @@ describe('engine: concurrency per vCenter (vcsim, slow AddHost_Task)', () => {
   let sim: Vcsim;
   beforeAll(async () => {
     const hosts = [...cluster('eight', 1, 10).hosts, ...cluster('three', 2, 6).hosts];
-    sim = await startVcsim(['-method-delay', 'AddHost_Task:1500', ...hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`])]);
+    sim = await startVcsim([
+      '-method-delay',
+      'AddHost_Task:1500',
+      ...hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`]),
+    ]);
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('default limit: 10 host jobs queued at once, at most 8 run at a time and 8 do', async () => {
     const { jobs, limit } = await runAll(sim, cluster('eight', 1, 10), {});

@@ -24,14 +24,22 @@ const desired: DesiredCluster = desiredCluster({
   name: 'dr',
   vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
   portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
-  ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] },
-  hosts: [{ fqdn: 'esxp.lab', uuid: P, addresses: {} }, { fqdn: 'esxm.lab', uuid: M, addresses: {} }],
+  ntpServers: ['ntp.example'],
+  dns: { servers: ['10.0.0.53'], searchDomains: [] },
+  hosts: [
+    { fqdn: 'esxp.lab', uuid: P, addresses: {} },
+    { fqdn: 'esxm.lab', uuid: M, addresses: {} },
+  ],
 });
 
 describe('drift: missing members and scheduled remediation (vcsim)', () => {
   let sim: Vcsim;
-  beforeAll(async () => { sim = await startVcsim(['-host-uuid', `esxp.lab=${P}`, '-host-uuid', `esxm.lab=${M}`]); }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  beforeAll(async () => {
+    sim = await startVcsim(['-host-uuid', `esxp.lab=${P}`, '-host-uuid', `esxm.lab=${M}`]);
+  }, 200_000);
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('engine.drift-remediate defaults to false', () => {
     expect(configSchema.parse({}).engine['drift-remediate']).toBe(false);
@@ -41,12 +49,29 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
 
   it('a member not booted is missingHosts, not drift; remediation fixes the known member and the cluster and never adds the missing one', async () => {
     const cfg = configSchema.parse({
-      vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 }],
+      vcenters: [
+        {
+          name: 'vc1',
+          url: sim.sdkUrl,
+          username: sim.username,
+          'password-env': 'SX_VC_PW',
+          thumbprint: sim.thumbprint,
+          'timeout-ms': 10_000,
+        },
+      ],
       credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
       engine: { 'drift-remediate': true },
     });
     const store = await openStore(':memory:');
-    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: clusterSource([desired]), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    const r = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: clusterSource([desired]),
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     r.start();
     // esxp boots and phones home: configured; esxm never does
     expect((await r.wait(r.enqueueConfigureHost(P, { source: 'test' }).id)).state).toBe('succeeded');
@@ -58,9 +83,16 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     expect(report.driftSteps).toEqual([]);
     expect(report.steps.filter((s) => s.name === 'AddHost_Task').map((s) => s.hostUuid)).toEqual([M]); // apply would add it
 
-    const scheduler = (remediate: boolean, intervalS = 0, onReport?: (x: DriftReport) => void) => new DriftScheduler({
-      clusters: () => [desired], vcenter: (n) => r.vcenter(n), queue: r, intervalS, remediate, log: silentLogger, ...(onReport ? { onReport } : {}),
-    });
+    const scheduler = (remediate: boolean, intervalS = 0, onReport?: (x: DriftReport) => void) =>
+      new DriftScheduler({
+        clusters: () => [desired],
+        vcenter: (n) => r.vcenter(n),
+        queue: r,
+        intervalS,
+        remediate,
+        log: silentLogger,
+        ...(onReport ? { onReport } : {}),
+      });
     // nothing but a missing member: no remediation even with remediate on
     const [quiet] = await scheduler(true).runPass();
     expect(quiet).toMatchObject({ drifted: false, missingHosts: [M] });
@@ -70,28 +102,40 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     // drift on the known member and on the cluster
     const pRef = (await vc.findHostByUuid(undefined, P))!;
     const pHost = await vc.readHost(pRef, []);
-    await vc.updatePortGroup(pHost.refs.networkSystem!, 'vMotion', { name: 'vMotion', vlanId: 99, vswitchName: 'vSwitch1' });
+    await vc.updatePortGroup(pHost.refs.networkSystem!, 'vMotion', {
+      name: 'vMotion',
+      vlanId: 99,
+      vswitchName: 'vSwitch1',
+    });
     const cl = await vc.readCluster('DC0', 'dr');
     await vc.reconfigureComputeResource(cl.clusterRef!, { drsConfig: { vmotionRate: 5 } }, true);
 
     // remediate off: reported, nothing queued
     const [seen] = await scheduler(false).runPass();
     expect(seen!.drifted).toBe(true);
-    expect(seen!.driftSteps.map((s) => [s.name, s.hostUuid ?? null])).toEqual([['ReconfigureComputeResource_Task', null], ['UpdatePortGroup', P]]);
+    expect(seen!.driftSteps.map((s) => [s.name, s.hostUuid ?? null])).toEqual([
+      ['ReconfigureComputeResource_Task', null],
+      ['UpdatePortGroup', P],
+    ]);
     expect(seen!.missingHosts).toEqual([M]);
     expect(seen!.remediation).toBeUndefined();
     expect(store.jobs.list()).toHaveLength(1);
 
     // remediate on, on the schedule (1 s): a drift job that changes the cluster and esxp only
     let got: DriftReport | undefined;
-    const s = scheduler(cfg.engine['drift-remediate'], 1, (x) => { got ??= x; });
+    const s = scheduler(cfg.engine['drift-remediate'], 1, (x) => {
+      got ??= x;
+    });
     s.start();
     for (let i = 0; i < 50 && !got; i++) await new Promise((res) => setTimeout(res, 100));
     await s.close();
     expect(got?.remediation?.id).toBeDefined();
     const job = await r.wait(got!.remediation!.id);
     expect(job).toMatchObject({ kind: 'drift', target: 'dr', state: 'succeeded', requestedBy: 'drift' });
-    const done = store.jobs.steps(job.id).filter((x) => x.state === 'done').map((x) => x.name);
+    const done = store.jobs
+      .steps(job.id)
+      .filter((x) => x.state === 'done')
+      .map((x) => x.name);
     expect(done.sort()).toEqual(['ReconfigureComputeResource_Task', 'UpdatePortGroup']);
     expect(store.jobs.steps(job.id).some((x) => x.name === 'AddHost_Task')).toBe(false);
     expect(await vc.findHostByUuid(undefined, M)).toBeUndefined(); // never added

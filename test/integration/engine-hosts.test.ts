@@ -21,21 +21,39 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 function modelCluster(extraVlan: number): DesiredCluster {
   return desiredCluster({
     name: 'DC0_C0',
-    portgroups: [{ name: 'VM Network', vswitch: 'vSwitch0', vlanId: 10 }, { name: 'Extra', vswitch: 'vSwitch0', vlanId: extraVlan }],
-    hosts: [{ fqdn: 'DC0_C0_H0', uuid: H0, addresses: {} }, { fqdn: 'DC0_C0_H1', uuid: H1, addresses: {} }],
+    portgroups: [
+      { name: 'VM Network', vswitch: 'vSwitch0', vlanId: 10 },
+      { name: 'Extra', vswitch: 'vSwitch0', vlanId: extraVlan },
+    ],
+    hosts: [
+      { fqdn: 'DC0_C0_H0', uuid: H0, addresses: {} },
+      { fqdn: 'DC0_C0_H1', uuid: H1, addresses: {} },
+    ],
   });
 }
 
 function config(sim: Vcsim): Config {
   return configSchema.parse({
-    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 }],
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 10_000,
+      },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine: { 'max-attempts': 2 },
   });
 }
 
 function source(list: () => DesiredCluster[]): ClusterSource {
-  return { get: (n) => list().find((c) => c.name === n), findByHost: (u) => list().find((c) => c.hosts.some((h) => h.uuid === u)) };
+  return {
+    get: (n) => list().find((c) => c.name === n),
+    findByHost: (u) => list().find((c) => c.hosts.some((h) => h.uuid === u)),
+  };
 }
 
 describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
@@ -43,7 +61,9 @@ describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
   beforeAll(async () => {
     sim = await startVcsim(['-vm', '2', '-host-uuid', `DC0_C0_H0=${H0}`, '-host-uuid', `DC0_C0_H1=${H1}`]);
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('a job that fails after EnterMaintenanceMode_Task leaves a record; the next apply exits maintenance mode; a host the operator put there stays', async () => {
     const cfg = config(sim);
@@ -55,7 +75,15 @@ describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
     await vc.enterMaintenanceMode((await read(H1)).refs.host, 0);
 
     let files = [modelCluster(5000)]; // VLAN 5000: InvalidArgument from vCenter, a permanent fault
-    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    const r = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: source(() => files),
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     r.start();
     const first = await r.wait(r.enqueueApplyCluster('DC0_C0', { source: 'test' }).id);
     expect(first.state).toBe('failed');
@@ -101,9 +129,14 @@ const D_REAL = '4c4c4544-0031-3510-8052-f1c04f3030ff';
 /** A new cluster of hosts to be added by FQDN (AddHost_Task), with a little networking. */
 function newCluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
   return {
-    ...modelCluster(40), name, file: `/clusters/${name}.xml`,
+    ...modelCluster(40),
+    name,
+    file: `/clusters/${name}.xml`,
     vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
-    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }, { name: 'Storage', vswitch: 'vSwitch1', vlanId: 30 }],
+    portgroups: [
+      { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
+      { name: 'Storage', vswitch: 'vSwitch1', vlanId: 30 },
+    ],
     ntpServers: ['ntp.example'],
     hosts,
   };
@@ -112,19 +145,42 @@ function newCluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluste
 describe('engine: one job per host across job kinds (vcsim)', () => {
   let sim: Vcsim;
   beforeAll(async () => {
-    sim = await startVcsim(['-delay', '30', '-host-uuid', `esxa.lab=${A}`, '-host-uuid', `esxb.lab=${B}`, '-host-uuid', `esxc.lab=${C}`,
-      '-host-uuid', `esxd.lab=${D_REAL}`]);
+    sim = await startVcsim([
+      '-delay',
+      '30',
+      '-host-uuid',
+      `esxa.lab=${A}`,
+      '-host-uuid',
+      `esxb.lab=${B}`,
+      '-host-uuid',
+      `esxc.lab=${C}`,
+      '-host-uuid',
+      `esxd.lab=${D_REAL}`,
+    ]);
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('a configure-host job waits for the apply-cluster job that holds its host (and the other way round); jobs on other hosts do not wait', async () => {
     const cfg = config(sim);
     const store = await openStore(':memory:');
     const files = [
-      newCluster('ser', [{ fqdn: 'esxa.lab', uuid: A, addresses: {} }, { fqdn: 'esxb.lab', uuid: B, addresses: {} }]),
+      newCluster('ser', [
+        { fqdn: 'esxa.lab', uuid: A, addresses: {} },
+        { fqdn: 'esxb.lab', uuid: B, addresses: {} },
+      ]),
       newCluster('other', [{ fqdn: 'esxc.lab', uuid: C, addresses: {} }]),
     ];
-    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    const r = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: source(() => files),
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     r.start();
     const apply = r.enqueueApplyCluster('ser', { source: 'test' });
     const cfgA = r.enqueueConfigureHost(A, { source: 'test' });
@@ -134,7 +190,12 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
     for (const j of [ja, jA, jC]) expect(j.error).toBeNull();
     expect(jA.startedAt!).toBeGreaterThanOrEqual(ja.finishedAt!); // waited for the apply that holds esxa
     expect(jC.startedAt!).toBeLessThan(ja.finishedAt!); // another cluster's host: ran alongside
-    expect(store.jobs.logs(cfgA.id).map((l) => l.msg).join('\n')).toContain(`waiting for job ${apply.id}, which is changing host ${A}`);
+    expect(
+      store.jobs
+        .logs(cfgA.id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toContain(`waiting for job ${apply.id}, which is changing host ${A}`);
     // it planned from the state the apply left: nothing to do
     expect(store.jobs.steps(cfgA.id)).toEqual([]);
 
@@ -147,7 +208,12 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
     expect(jAll.state).toBe('succeeded');
     expect(jAll.startedAt!).toBeGreaterThanOrEqual(jB.finishedAt!);
     // esxb was fixed by its own job; the apply changed only esxa
-    expect(store.jobs.steps(second.id).filter((s) => s.state === 'done').map((s) => s.hostUuid)).toEqual([A]);
+    expect(
+      store.jobs
+        .steps(second.id)
+        .filter((s) => s.state === 'done')
+        .map((s) => s.hostUuid),
+    ).toEqual([A]);
     await r.close();
     store.close();
   }, 120_000);
@@ -156,11 +222,21 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
     const cfg = config(sim);
     const store = await openStore(':memory:');
     const files = [newCluster('wrong', [{ fqdn: 'esxd.lab', uuid: D_FILE, addresses: {} }])];
-    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: source(() => files), log: silentLogger, retryBaseMs: 100, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    const r = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: source(() => files),
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     r.start();
     const job = await r.wait(r.enqueueConfigureHost(D_FILE, { source: 'test' }).id);
     expect(job.state).toBe('failed');
-    expect(job.error).toContain(`vCenter reports hardware UUID (hardware.systemInfo.uuid) ${D_REAL}, /clusters/wrong.xml declares ${D_FILE}`);
+    expect(job.error).toContain(
+      `vCenter reports hardware UUID (hardware.systemInfo.uuid) ${D_REAL}, /clusters/wrong.xml declares ${D_FILE}`,
+    );
     expect(job.error).toMatch(/host esxd\.lab is not the machine the cluster file declares/);
     const steps = store.jobs.steps(job.id);
     expect(steps.filter((s) => s.state === 'done').map((s) => s.name)).not.toContain('AddVirtualSwitch');

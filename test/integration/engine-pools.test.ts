@@ -26,7 +26,15 @@ function cluster(hosts: MemberHost[]): DesiredCluster {
     dpm: { enabled: false, automationLevel: 'manual', threshold: 3 },
     vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic2'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
     portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
-    vmknics: [{ device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'pool', pool: 'vmotion' }, mtu: 9000, services: ['vmotion'] }],
+    vmknics: [
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'pool', pool: 'vmotion' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
+    ],
     pools: [{ name: 'vmotion', start: '10.20.0.10', end: '10.20.0.14', netmask: '255.255.255.0' }],
     hosts,
   });
@@ -40,21 +48,45 @@ describe('pool allocations in the store', () => {
       return Object.fromEntries(c.hosts.map((h) => [h.fqdn, f(h, c.vmknics[0]!, c.pools[0]!)]));
     };
     const [a, b, c, d, e] = [1, 2, 3, 4, 5].map(member) as [MemberHost, MemberHost, MemberHost, MemberHost, MemberHost];
-    expect(addr(cluster([a, b, c]))).toEqual({ 'esx1.pool.example': '10.20.0.10', 'esx2.pool.example': '10.20.0.11', 'esx3.pool.example': '10.20.0.12' });
+    expect(addr(cluster([a, b, c]))).toEqual({
+      'esx1.pool.example': '10.20.0.10',
+      'esx2.pool.example': '10.20.0.11',
+      'esx3.pool.example': '10.20.0.12',
+    });
     // insert d at the front: the others keep theirs, d gets the first free address
-    expect(addr(cluster([d, a, b, c]))).toEqual({ 'esx4.pool.example': '10.20.0.13', 'esx1.pool.example': '10.20.0.10', 'esx2.pool.example': '10.20.0.11', 'esx3.pool.example': '10.20.0.12' });
+    expect(addr(cluster([d, a, b, c]))).toEqual({
+      'esx4.pool.example': '10.20.0.13',
+      'esx1.pool.example': '10.20.0.10',
+      'esx2.pool.example': '10.20.0.11',
+      'esx3.pool.example': '10.20.0.12',
+    });
     // remove b (middle): released; the others keep theirs; e, new, gets b's old address (first free)
-    expect(addr(cluster([d, a, c]))).toEqual({ 'esx4.pool.example': '10.20.0.13', 'esx1.pool.example': '10.20.0.10', 'esx3.pool.example': '10.20.0.12' });
+    expect(addr(cluster([d, a, c]))).toEqual({
+      'esx4.pool.example': '10.20.0.13',
+      'esx1.pool.example': '10.20.0.10',
+      'esx3.pool.example': '10.20.0.12',
+    });
     expect(store.jobs.pools.list('pooled').map((x) => x.address)).toEqual(['10.20.0.10', '10.20.0.12', '10.20.0.13']);
     expect(addr(cluster([d, a, c, e]))['esx5.pool.example']).toBe('10.20.0.11');
     // a current address held by another member is not adopted (e "has" a's address on the host)
     const f = poolAllocator(store.jobs.pools, cluster([d, a, c, e, b]), {
-      cluster: {}, hosts: { [b.uuid]: { vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }] } as never },
+      cluster: {},
+      hosts: {
+        [b.uuid]: {
+          vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }],
+        } as never,
+      },
     });
     expect(f(b, cluster([]).vmknics[0]!, cluster([]).pools[0]!)).toBe('10.20.0.14');
     // the pool is now full: a sixth member gets none (the planner turns that into a PlanError)
     const g = member(6);
-    expect(poolAllocator(store.jobs.pools, cluster([d, a, c, e, b, g]), undefined)(g, cluster([]).vmknics[0]!, cluster([]).pools[0]!)).toBeUndefined();
+    expect(
+      poolAllocator(store.jobs.pools, cluster([d, a, c, e, b, g]), undefined)(
+        g,
+        cluster([]).vmknics[0]!,
+        cluster([]).pools[0]!,
+      ),
+    ).toBeUndefined();
     store.close();
   });
 
@@ -63,7 +95,12 @@ describe('pool allocations in the store', () => {
     const [a, b] = [member(1), member(2)];
     const c = cluster([b, a]);
     const f = poolAllocator(store.jobs.pools, c, {
-      cluster: {}, hosts: { [a.uuid]: { vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }] } as never },
+      cluster: {},
+      hosts: {
+        [a.uuid]: {
+          vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }],
+        } as never,
+      },
     });
     expect(f(a, c.vmknics[0]!, c.pools[0]!)).toBe('10.20.0.10');
     expect(f(b, c.vmknics[0]!, c.pools[0]!)).toBe('10.20.0.11');
@@ -76,19 +113,35 @@ describe('stable pool addresses against vcsim', () => {
   beforeAll(async () => {
     sim = await startVcsim([1, 2, 3, 4].flatMap((n) => ['-host-uuid', `esx${n}.pool.example=${uuid(n)}`]));
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('after inserting a member at the front and removing one in the middle, a re-apply makes no UpdateVirtualNic call for the hosts that stayed', async () => {
     const store = await openStore(':memory:');
     const env = { SX_VC_PW: 'x', SX_ESX_PW: 'y' };
     const cfg = configSchema.parse({
-      vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 }],
+      vcenters: [
+        {
+          name: 'vc1',
+          url: sim.sdkUrl,
+          username: sim.username,
+          'password-env': 'SX_VC_PW',
+          thumbprint: sim.thumbprint,
+          'timeout-ms': 10_000,
+        },
+      ],
       credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
       engine: { 'max-attempts': 2 },
     });
     let list = [cluster([member(1), member(2), member(3)])];
     const r = new JobRunner({
-      jobs: store.jobs, config: cfg, log: silentLogger, retryBaseMs: 200, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+      jobs: store.jobs,
+      config: cfg,
+      log: silentLogger,
+      retryBaseMs: 200,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
       clusters: { get: (n) => clusterSource(list).get(n), findByHost: (u) => clusterSource(list).findByHost(u) },
     });
     r.start();
@@ -108,13 +161,17 @@ describe('stable pool addresses against vcsim', () => {
     expect((calls1.byMethod['UpdateVirtualNic'] ?? 0) - (calls0.byMethod['UpdateVirtualNic'] ?? 0)).toBe(0);
     const add = steps.find((s) => s.name === 'AddVirtualNic' && s.hostUuid === uuid(4));
     expect(add?.args).toMatchObject({ nic: { ipAddress: '10.20.0.11' } }); // esx2's released address, the first free one
-    expect(Object.fromEntries(store.jobs.pools.list('pooled').map((a) => [a.hostUuid, a.address])))
-      .toEqual({ [uuid(4)]: '10.20.0.11', [uuid(1)]: '10.20.0.10', [uuid(3)]: '10.20.0.12' });
+    expect(Object.fromEntries(store.jobs.pools.list('pooled').map((a) => [a.hostUuid, a.address]))).toEqual({
+      [uuid(4)]: '10.20.0.11',
+      [uuid(1)]: '10.20.0.10',
+      [uuid(3)]: '10.20.0.12',
+    });
     // read back: esx1 and esx3 still have their addresses on the simulator
     const vc = await r.vcenter('vc1');
     const state = await vc.readState('DC0', 'pooled', [uuid(1), uuid(3), uuid(4)], []);
-    expect([uuid(1), uuid(3), uuid(4)].map((u) => state.hosts[u]?.vmknics.find((n) => n.portgroup === 'vMotion')?.ipAddress))
-      .toEqual(['10.20.0.10', '10.20.0.12', '10.20.0.11']);
+    expect(
+      [uuid(1), uuid(3), uuid(4)].map((u) => state.hosts[u]?.vmknics.find((n) => n.portgroup === 'vMotion')?.ipAddress),
+    ).toEqual(['10.20.0.10', '10.20.0.12', '10.20.0.11']);
     await r.close();
     store.close();
   }, 120_000);

@@ -34,7 +34,12 @@ import type { DesiredCluster, MemberHost, TeamingPolicy } from '../../src/cluste
 const ROOT = resolve(import.meta.dirname, '../..');
 const PROD_XML = join(ROOT, 'examples/clusters/prod-cluster.xml');
 const EDGE_XML = join(ROOT, 'test/fixtures/clusters/engine/edge-cluster.xml');
-const PROD_UUIDS = ['4c4c4544-0042-3510-8052-b3c04f4e3231', '4c4c4544-0042-3510-8052-b3c04f4e3232', '4c4c4544-0042-3510-8052-b3c04f4e3233', '4c4c4544-0042-3510-8052-b3c04f4e3234'];
+const PROD_UUIDS = [
+  '4c4c4544-0042-3510-8052-b3c04f4e3231',
+  '4c4c4544-0042-3510-8052-b3c04f4e3232',
+  '4c4c4544-0042-3510-8052-b3c04f4e3233',
+  '4c4c4544-0042-3510-8052-b3c04f4e3234',
+];
 const EDGE_UUIDS = ['4c4c4544-0045-3510-8052-b3c04f4e3201', '4c4c4544-0045-3510-8052-b3c04f4e3202'];
 /** The thumbprint esx04 pins in prod-cluster.xml: the simulator's host presents it. */
 const ESX04_TP = '3A:5F:07:C1:9E:22:8B:41:D0:6C:7E:13:AF:58:90:B2:4D:E6:11:7C';
@@ -42,7 +47,16 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
 function config(sim: Vcsim): Config {
   return configSchema.parse({
-    vcenters: [{ name: 'vc-prod', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 }],
+    vcenters: [
+      {
+        name: 'vc-prod',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 10_000,
+      },
+    ],
     credentials: [{ name: 'esxi-root', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine: { 'max-attempts': 2 },
   });
@@ -67,7 +81,12 @@ function defined<T extends object>(o: T): Partial<T> {
 }
 
 /** The address a host's VMkernel NIC must have per the file (static entry, or the pool's allocation). */
-function expectedAddress(c: DesiredCluster, h: MemberHost, device: string, poolAlloc: (pool: string, uuid: string) => string): string | undefined {
+function expectedAddress(
+  c: DesiredCluster,
+  h: MemberHost,
+  device: string,
+  poolAlloc: (pool: string, uuid: string) => string,
+): string | undefined {
   const nic = c.vmknics.find((n) => n.device === device)!;
   if (nic.addressing.mode === 'static') return h.addresses[device];
   if (nic.addressing.mode === 'pool') return poolAlloc(nic.addressing.pool, h.uuid);
@@ -75,32 +94,61 @@ function expectedAddress(c: DesiredCluster, h: MemberHost, device: string, poolA
 }
 
 /** Reads back the cluster and every member over SOAP (raw wire objects) and compares them with the file. */
-async function compareWithFile(vc: VsphereVcenter, c: DesiredCluster, poolAlloc: (pool: string, uuid: string) => string): Promise<void> {
+async function compareWithFile(
+  vc: VsphereVcenter,
+  c: DesiredCluster,
+  poolAlloc: (pool: string, uuid: string) => string,
+): Promise<void> {
   const cl = await vc.client.read.readCluster(c.datacenter, c.name);
   expect(cl.cluster, `cluster ${c.datacenter}/${c.name}`).toBeTruthy();
-  const [obj] = await retrieveAll(vc.client, [{ propSet: [{ type: 'ClusterComputeResource', pathSet: ['configurationEx'] }], objectSet: [{ obj: cl.cluster! }] }]);
+  const [obj] = await retrieveAll(vc.client, [
+    { propSet: [{ type: 'ClusterComputeResource', pathSet: ['configurationEx'] }], objectSet: [{ obj: cl.cluster! }] },
+  ]);
   const cfg = obj!.props['configurationEx'] as ClusterConfigInfoEx;
   const das = cfg.dasConfig!;
   const ac = c.ha.admissionControl;
   expect({
-    enabled: das.enabled, hostMonitoring: das.hostMonitoring, vmMonitoring: das.vmMonitoring, admissionControlEnabled: das.admissionControlEnabled,
-    restartPriority: das.defaultVmSettings?.restartPriority, isolationResponse: das.defaultVmSettings?.isolationResponse,
+    enabled: das.enabled,
+    hostMonitoring: das.hostMonitoring,
+    vmMonitoring: das.vmMonitoring,
+    admissionControlEnabled: das.admissionControlEnabled,
+    restartPriority: das.defaultVmSettings?.restartPriority,
+    isolationResponse: das.defaultVmSettings?.isolationResponse,
   }).toEqual({
-    enabled: c.ha.enabled, hostMonitoring: c.ha.hostMonitoring ? 'enabled' : 'disabled', vmMonitoring: c.ha.vmMonitoring, admissionControlEnabled: ac.enabled,
-    restartPriority: c.ha.restartPriority, isolationResponse: c.ha.isolationResponse,
+    enabled: c.ha.enabled,
+    hostMonitoring: c.ha.hostMonitoring ? 'enabled' : 'disabled',
+    vmMonitoring: c.ha.vmMonitoring,
+    admissionControlEnabled: ac.enabled,
+    restartPriority: c.ha.restartPriority,
+    isolationResponse: c.ha.isolationResponse,
   });
   if (ac.enabled && ac.policy === 'hostFailuresTolerated') {
-    expect(das.admissionControlPolicy).toMatchObject({ _type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: ac.hostFailuresTolerated });
+    expect(das.admissionControlPolicy).toMatchObject({
+      _type: 'ClusterFailoverLevelAdmissionControlPolicy',
+      failoverLevel: ac.hostFailuresTolerated,
+    });
   } else if (ac.enabled && ac.policy === 'percentage') {
-    expect(das.admissionControlPolicy).toMatchObject({ _type: 'ClusterFailoverResourcesAdmissionControlPolicy', cpuFailoverResourcesPercent: ac.cpuPercent, memoryFailoverResourcesPercent: ac.memoryPercent });
+    expect(das.admissionControlPolicy).toMatchObject({
+      _type: 'ClusterFailoverResourcesAdmissionControlPolicy',
+      cpuFailoverResourcesPercent: ac.cpuPercent,
+      memoryFailoverResourcesPercent: ac.memoryPercent,
+    });
   }
-  expect(cfg.drsConfig).toMatchObject({ enabled: c.drs.enabled, defaultVmBehavior: c.drs.automationLevel, vmotionRate: c.drs.migrationThreshold });
-  expect(cfg.dpmConfigInfo).toMatchObject({ enabled: c.dpm.enabled, defaultDpmBehavior: c.dpm.automationLevel, hostPowerActionRate: c.dpm.threshold });
+  expect(cfg.drsConfig).toMatchObject({
+    enabled: c.drs.enabled,
+    defaultVmBehavior: c.drs.automationLevel,
+    vmotionRate: c.drs.migrationThreshold,
+  });
+  expect(cfg.dpmConfigInfo).toMatchObject({
+    enabled: c.dpm.enabled,
+    defaultDpmBehavior: c.dpm.automationLevel,
+    hostPowerActionRate: c.dpm.threshold,
+  });
 
   for (const h of c.hosts) {
     const ref = await vc.client.ops.FindByUuid(h.uuid, { type: 'Datacenter', value: cl.datacenter!.value });
     expect(ref, `host ${h.fqdn} found by UUID`).toBeTruthy();
-    const [w] = await vc.client.read.readHosts([ref!]) as WireHost[];
+    const [w] = (await vc.client.read.readHosts([ref!])) as WireHost[];
     const host = w!;
     const where = (s: string) => `${h.fqdn} ${s}`;
     expect(host.name).toBe(h.fqdn);
@@ -119,9 +167,13 @@ async function compareWithFile(vc: VsphereVcenter, c: DesiredCluster, poolAlloc:
       const pg = host.network.portgroup.find((g) => g.spec.name === p.name);
       expect(pg, where(`port group ${p.name}`)).toBeTruthy();
       expect([pg!.spec.vswitchName, pg!.spec.vlanId], where(`${p.name} vswitch/vlan`)).toEqual([p.vswitch, p.vlanId]);
-      if (p.teaming) expect(wireTeaming(pg!.spec.policy, p.teaming), where(`${p.name} teaming override`)).toEqual(defined(p.teaming));
+      if (p.teaming)
+        expect(wireTeaming(pg!.spec.policy, p.teaming), where(`${p.name} teaming override`)).toEqual(
+          defined(p.teaming),
+        );
       else expect(pg!.spec.policy?.nicTeaming?.policy, where(`${p.name} inherits teaming`)).toBeUndefined();
-      if (p.security) expect(pg!.spec.policy?.security, where(`${p.name} security override`)).toMatchObject(defined(p.security));
+      if (p.security)
+        expect(pg!.spec.policy?.security, where(`${p.name} security override`)).toMatchObject(defined(p.security));
       else expect(pg!.spec.policy?.security?.allowPromiscuous, where(`${p.name} inherits security`)).toBeUndefined();
     }
     for (const n of c.vmknics) {
@@ -131,12 +183,24 @@ async function compareWithFile(vc: VsphereVcenter, c: DesiredCluster, poolAlloc:
       if (n.addressing.mode === 'dhcp') {
         expect(nic!.spec.ip?.dhcp, where(`${n.device} dhcp`)).toBe(true);
       } else {
-        const mask = n.addressing.mode === 'static' ? n.addressing.netmask : c.pools.find((p) => n.addressing.mode === 'pool' && p.name === n.addressing.pool)!.netmask;
-        expect({ dhcp: nic!.spec.ip?.dhcp, ip: nic!.spec.ip?.ipAddress, mask: nic!.spec.ip?.subnetMask }, where(`${n.device} address`))
-          .toEqual({ dhcp: false, ip: expectedAddress(c, h, n.device, poolAlloc), mask });
+        const mask =
+          n.addressing.mode === 'static'
+            ? n.addressing.netmask
+            : c.pools.find((p) => n.addressing.mode === 'pool' && p.name === n.addressing.pool)!.netmask;
+        expect(
+          { dhcp: nic!.spec.ip?.dhcp, ip: nic!.spec.ip?.ipAddress, mask: nic!.spec.ip?.subnetMask },
+          where(`${n.device} address`),
+        ).toEqual({ dhcp: false, ip: expectedAddress(c, h, n.device, poolAlloc), mask });
       }
       // every service the file names is selected on this NIC; the managed ones it does not name are not
-      for (const s of ['management', 'vmotion', 'vsan', 'faultToleranceLogging', 'vSphereProvisioning', 'vSphereReplication'] as const) {
+      for (const s of [
+        'management',
+        'vmotion',
+        'vsan',
+        'faultToleranceLogging',
+        'vSphereProvisioning',
+        'vSphereReplication',
+      ] as const) {
         const on = (host.vnicServices[s] ?? []).includes(nic!.device);
         expect(on, where(`${n.device} (${nic!.device}) service ${s}`)).toBe(n.services.includes(s));
       }
@@ -145,8 +209,10 @@ async function compareWithFile(vc: VsphereVcenter, c: DesiredCluster, poolAlloc:
     const ntpd = host.services.find((s) => s.key === 'ntpd');
     expect({ policy: ntpd?.policy, running: ntpd?.running }, where('ntpd')).toEqual({ policy: 'on', running: true });
     const dns = host.network.dnsConfig!;
-    expect({ dhcp: dns.dhcp, address: list(dns.address as never), searchDomain: list(dns.searchDomain as never) }, where('dns'))
-      .toEqual({ dhcp: false, address: c.dns.servers, searchDomain: c.dns.searchDomains });
+    expect(
+      { dhcp: dns.dhcp, address: list(dns.address as never), searchDomain: list(dns.searchDomain as never) },
+      where('dns'),
+    ).toEqual({ dhcp: false, address: c.dns.servers, searchDomain: c.dns.searchDomains });
     expect(dns.hostName, where('dns host name')).toBe(h.fqdn.split('.')[0]);
     // advanced settings: value and wire type (xsi:type) of each OptionValue, from the raw answer
     const om: MoRef = host.configManager.advancedOption!;
@@ -180,20 +246,37 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
   let cfg: Config;
 
   beforeAll(async () => {
-    const names = ['esx01.prod.example.com', 'esx02.prod.example.com', 'esx03.prod.example.com', 'esx04.prod.example.com'];
+    const names = [
+      'esx01.prod.example.com',
+      'esx02.prod.example.com',
+      'esx03.prod.example.com',
+      'esx04.prod.example.com',
+    ];
     sim = await startVcsim([
       ...names.flatMap((n, i) => ['-host-uuid', `${n}=${PROD_UUIDS[i]}`]),
-      '-host-uuid', `edge01.example.com=${EDGE_UUIDS[0]}`, '-host-uuid', `edge02.example.com=${EDGE_UUIDS[1]}`,
-      '-host-thumbprint', `esx04.prod.example.com=${ESX04_TP}`,
+      '-host-uuid',
+      `edge01.example.com=${EDGE_UUIDS[0]}`,
+      '-host-uuid',
+      `edge02.example.com=${EDGE_UUIDS[1]}`,
+      '-host-thumbprint',
+      `esx04.prod.example.com=${ESX04_TP}`,
     ]);
     dir = await mkdtemp(join(tmpdir(), 'sx-prod-xml-'));
     await copyFile(PROD_XML, join(dir, 'prod-cluster.xml'));
     await copyFile(EDGE_XML, join(dir, 'edge-cluster.xml'));
     cfg = config(sim);
-    clusters = await loadClusterDir(dir, { vcenters: cfg.vcenters.map((v) => v.name), credentials: cfg.credentials.map((c) => c.name) });
+    clusters = await loadClusterDir(dir, {
+      vcenters: cfg.vcenters.map((v) => v.name),
+      credentials: cfg.credentials.map((c) => c.name),
+    });
     store = await openStore(':memory:');
     runner = new JobRunner({
-      jobs: store.jobs, config: cfg, clusters, log: silentLogger, retryBaseMs: 200, env,
+      jobs: store.jobs,
+      config: cfg,
+      clusters,
+      log: silentLogger,
+      retryBaseMs: 200,
+      env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
     runner.start();
@@ -207,12 +290,21 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
 
   it('both files load through the repository without diagnostics', () => {
     expect(clusters.problems).toEqual([]);
-    expect(clusters.list().map((c) => c.name).sort()).toEqual(['edge-cluster', 'prod-cluster']);
+    expect(
+      clusters
+        .list()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['edge-cluster', 'prod-cluster']);
     // what the example declares, spelled out (guards the loader as much as the engine)
     const prod = clusters.get('prod-cluster')!;
     expect(prod.datacenter).toBe('Amsterdam/DC01');
     expect(prod.hosts.map((h) => h.uuid)).toEqual(PROD_UUIDS);
-    expect(prod.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({ mtu: 9000, uplinks: ['vmnic2', 'vmnic3'], teaming: { beaconProbing: false, notifySwitches: true, rollingOrder: false } });
+    expect(prod.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({
+      mtu: 9000,
+      uplinks: ['vmnic2', 'vmnic3'],
+      teaming: { beaconProbing: false, notifySwitches: true, rollingOrder: false },
+    });
   });
 
   for (const name of ['prod-cluster', 'edge-cluster']) {
@@ -221,7 +313,10 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
       const job = await runner.wait(runner.enqueueApplyCluster(name, { source: 'test' }).id);
       expect(job.error).toBeNull();
       expect(job.state).toBe('succeeded');
-      const done = store.jobs.steps(job.id).filter((s) => s.state === 'done').map((s) => s.name);
+      const done = store.jobs
+        .steps(job.id)
+        .filter((s) => s.state === 'done')
+        .map((s) => s.name);
       expect(done.filter((n) => n === 'AddHost_Task')).toHaveLength(c.hosts.length);
 
       const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
@@ -236,7 +331,9 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
       const after = (await runner.calls('vc-prod'))!;
       expect(again.state).toBe('succeeded');
       expect(store.jobs.steps(again.id).map((s) => `${s.name} ${s.target}`)).toEqual([]);
-      const mutating = Object.entries(after.byMethod).filter(([m, n]) => n !== (before.byMethod[m] ?? 0)).map(([m]) => m);
+      const mutating = Object.entries(after.byMethod)
+        .filter(([m, n]) => n !== (before.byMethod[m] ?? 0))
+        .map(([m]) => m);
       expect(after.mutating - before.mutating, `mutating calls of the second apply: ${mutating.join(', ')}`).toBe(0);
     }, 120_000);
   }

@@ -13,7 +13,11 @@ import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 
-const U = ['4c4c4544-0031-3510-8052-c1c04f303031', '4c4c4544-0031-3510-8052-c1c04f303032', '4c4c4544-0031-3510-8052-c1c04f303033'];
+const U = [
+  '4c4c4544-0031-3510-8052-c1c04f303031',
+  '4c4c4544-0031-3510-8052-c1c04f303032',
+  '4c4c4544-0031-3510-8052-c1c04f303033',
+];
 const CHILD = resolve(import.meta.dirname, '../helpers/engine-job-child.ts');
 
 function desired(): DesiredCluster {
@@ -22,16 +26,31 @@ function desired(): DesiredCluster {
     ha: { ...HA_OFF, enabled: true },
     vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic1'], mtu: 9000, numPorts: 128, teaming: {}, security: {} }],
     portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }],
-    vmknics: [{ device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'pool', pool: 'vm' }, mtu: 9000, services: ['vmotion'] }],
+    vmknics: [
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'pool', pool: 'vm' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
+    ],
     pools: [{ name: 'vm', start: '10.20.0.10', end: '10.20.0.20', netmask: '255.255.255.0' }],
-    ntpServers: ['ntp.example'], dns: { servers: ['10.0.0.53'], searchDomains: [] },
+    ntpServers: ['ntp.example'],
+    dns: { servers: ['10.0.0.53'], searchDomains: [] },
     hosts: U.map((uuid, i) => ({ fqdn: `crash${i}.lab.example`, uuid, addresses: {} })),
   });
 }
 
-function runChild(input: unknown, onLine: (line: string, child: ChildProcess) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+function runChild(
+  input: unknown,
+  onLine: (line: string, child: ChildProcess) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, SX_ENGINE_CHILD: JSON.stringify(input), SX_VC_PW: 'x', SX_ESX_PW: 'y' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+      env: { ...process.env, SX_ENGINE_CHILD: JSON.stringify(input), SX_VC_PW: 'x', SX_ESX_PW: 'y' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     let buf = '';
@@ -45,7 +64,9 @@ function runChild(input: unknown, onLine: (line: string, child: ChildProcess) =>
         buf = buf.slice(nl + 1);
       }
     });
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('error', rej);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -60,14 +81,26 @@ describe('engine: kill -9 during a job', () => {
   beforeAll(async () => {
     sim = await startVcsim([...U.flatMap((u, i) => ['-host-uuid', `crash${i}.lab.example=${u}`]), '-delay', '40']);
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('resumes on restart from fresh state and completes without repeating a finished step', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sx-engine-resume-'));
     const input = {
-      dataDir, cluster: desired(), mode: 'enqueue',
+      dataDir,
+      cluster: desired(),
+      mode: 'enqueue',
       config: {
-        vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint }],
+        vcenters: [
+          {
+            name: 'vc1',
+            url: sim.sdkUrl,
+            username: sim.username,
+            'password-env': 'SX_VC_PW',
+            thumbprint: sim.thumbprint,
+          },
+        ],
         credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
       },
     };
@@ -82,11 +115,17 @@ describe('engine: kill -9 during a job', () => {
     const [job] = store.jobs.list();
     expect(job?.state).toBe('running');
     // Steps persisted but not finished when the process died (0 when it died between rounds).
-    const unfinishedAtKill = store.jobs.steps(job!.id).filter((s) => s.state === 'pending' || s.state === 'running').length;
+    const unfinishedAtKill = store.jobs
+      .steps(job!.id)
+      .filter((s) => s.state === 'pending' || s.state === 'running').length;
     store.close();
 
     const second = await runChild({ ...input, mode: 'resume' }, () => undefined);
-    const final = JSON.parse(/^JOB (.*)$/m.exec(second.out)![1]!) as { id: string; state: string; error: string | null };
+    const final = JSON.parse(/^JOB (.*)$/m.exec(second.out)![1]!) as {
+      id: string;
+      state: string;
+      error: string | null;
+    };
     expect(final.id).toBe(job!.id);
     expect(final.error).toBeNull();
     expect(final.state).toBe('succeeded');
@@ -94,10 +133,21 @@ describe('engine: kill -9 during a job', () => {
     const s2 = await openStore(dataDir);
     const steps = s2.jobs.steps(job!.id);
     const adds = steps.filter((s) => s.name === 'AddHost_Task' && s.state === 'done');
-    expect(adds.map((s) => (s.args as { hostName: string }).hostName).sort()).toEqual(['crash0.lab.example', 'crash1.lab.example', 'crash2.lab.example']);
+    expect(adds.map((s) => (s.args as { hostName: string }).hostName).sort()).toEqual([
+      'crash0.lab.example',
+      'crash1.lab.example',
+      'crash2.lab.example',
+    ]);
     // Every step left unfinished by the kill is marked interrupted (and re-planned), none other.
-    expect(steps.filter((s) => s.state === 'skipped' && JSON.stringify(s.result).includes('interrupted'))).toHaveLength(unfinishedAtKill);
-    expect(s2.jobs.logs(job!.id).map((l) => l.msg).join('\n')).toMatch(/resuming after restart/);
+    expect(steps.filter((s) => s.state === 'skipped' && JSON.stringify(s.result).includes('interrupted'))).toHaveLength(
+      unfinishedAtKill,
+    );
+    expect(
+      s2.jobs
+        .logs(job!.id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toMatch(/resuming after restart/);
     s2.close();
   }, 120_000);
 });

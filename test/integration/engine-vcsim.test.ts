@@ -22,14 +22,43 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
 function cluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
   return {
-    name, datacenter: 'DC0', vcenter: 'vc1', credentials: 'esx', file: `/clusters/${name}.xml`,
-    ha: { enabled: true, hostMonitoring: true, vmMonitoring: 'vmMonitoringOnly', admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 }, isolationResponse: 'powerOff', restartPriority: 'high' },
+    name,
+    datacenter: 'DC0',
+    vcenter: 'vc1',
+    credentials: 'esx',
+    file: `/clusters/${name}.xml`,
+    ha: {
+      enabled: true,
+      hostMonitoring: true,
+      vmMonitoring: 'vmMonitoringOnly',
+      admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 },
+      isolationResponse: 'powerOff',
+      restartPriority: 'high',
+    },
     drs: { enabled: true, automationLevel: 'partiallyAutomated', migrationThreshold: 2 },
     dpm: { enabled: true, automationLevel: 'manual', threshold: 4 },
-    vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic2', 'vmnic3'], mtu: 9000, numPorts: 256, teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] }, security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false } }],
-    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }, { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 }],
+    vswitches: [
+      {
+        name: 'vSwitch1',
+        uplinks: ['vmnic2', 'vmnic3'],
+        mtu: 9000,
+        numPorts: 256,
+        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
+        security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
+      },
+    ],
+    portgroups: [
+      { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
+      { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 },
+    ],
     vmknics: [
-      { device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'static', netmask: '255.255.255.0' }, mtu: 9000, services: ['vmotion'] },
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'static', netmask: '255.255.255.0' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
       { device: 'vmk2', portgroup: 'vSAN', addressing: { mode: 'pool', pool: 'vsan' }, mtu: 9000, services: ['vsan'] },
     ],
     pools: [{ name: 'vsan', start: '10.30.0.10', end: '10.30.0.40', netmask: '255.255.255.0' }],
@@ -42,7 +71,17 @@ function cluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
 
 function config(sim: Vcsim, engine: Record<string, unknown> = {}, vc: Record<string, unknown> = {}): Config {
   return configSchema.parse({
-    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SX_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000, ...vc }],
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 10_000,
+        ...vc,
+      },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
     engine: { 'max-attempts': 3, ...engine },
   });
@@ -57,7 +96,12 @@ function source(list: DesiredCluster[]): ClusterSource {
 
 async function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env): Promise<JobRunner> {
   const r = new JobRunner({
-    jobs: store.jobs, config: cfg, clusters: source(list), log: silentLogger, retryBaseMs: 200, env: simEnv,
+    jobs: store.jobs,
+    config: cfg,
+    clusters: source(list),
+    log: silentLogger,
+    retryBaseMs: 200,
+    env: simEnv,
     connect: vcenterConnector(cfg.vcenters, silentLogger, { ...simEnv, SX_VC_PW: simEnv.SX_VC_PW }),
   });
   r.start();
@@ -67,10 +111,20 @@ async function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv 
 describe('engine against vcsim', () => {
   let sim: Vcsim;
   beforeAll(async () => {
-    sim = await startVcsim(['-host-uuid', `esx1.lab.example=${U1}`, '-host-uuid', `esx2.lab.example=${U2}`, '-host-uuid', `esx3.lab.example=${U3}`,
-      '-host-thumbprint', `esx3.lab.example=${TP}`]);
+    sim = await startVcsim([
+      '-host-uuid',
+      `esx1.lab.example=${U1}`,
+      '-host-uuid',
+      `esx2.lab.example=${U2}`,
+      '-host-uuid',
+      `esx3.lab.example=${U3}`,
+      '-host-thumbprint',
+      `esx3.lab.example=${TP}`,
+    ]);
   }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('joins two hosts by UUID into a new cluster with HA/DRS/DPM and full networking; second apply makes zero mutating calls; drift is found and fixed', async () => {
     const store = await openStore(':memory:');
@@ -94,15 +148,35 @@ describe('engine against vcsim', () => {
     const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
     const cl = await vc.readCluster('DC0', 'prod');
     expect(cl.config).toEqual({
-      dasConfig: { enabled: true, hostMonitoring: 'enabled', vmMonitoring: 'vmMonitoringOnly', admissionControlEnabled: true, admissionControlPolicy: { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 }, restartPriority: 'high', isolationResponse: 'powerOff' },
+      dasConfig: {
+        enabled: true,
+        hostMonitoring: 'enabled',
+        vmMonitoring: 'vmMonitoringOnly',
+        admissionControlEnabled: true,
+        admissionControlPolicy: { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 },
+        restartPriority: 'high',
+        isolationResponse: 'powerOff',
+      },
       drsConfig: { enabled: true, defaultVmBehavior: 'partiallyAutomated', vmotionRate: 2 },
       dpmConfig: { enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 },
     });
     const ref2 = await vc.findHostByUuid(cl.datacenterRef, U2);
     const h2 = await vc.readHost(ref2!, ['UserVars.SuppressShellWarning']);
     expect(h2.parentRef).toBe(cl.clusterRef);
-    expect(h2.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({ uplinks: ['vmnic2', 'vmnic3'], mtu: 9000, numPorts: 256 });
-    expect(h2.portgroups.filter((p) => p.vswitch === 'vSwitch1').map((p) => [p.name, p.vlanId]).sort()).toEqual([['vMotion', 20], ['vSAN', 30]]);
+    expect(h2.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({
+      uplinks: ['vmnic2', 'vmnic3'],
+      mtu: 9000,
+      numPorts: 256,
+    });
+    expect(
+      h2.portgroups
+        .filter((p) => p.vswitch === 'vSwitch1')
+        .map((p) => [p.name, p.vlanId])
+        .sort(),
+    ).toEqual([
+      ['vMotion', 20],
+      ['vSAN', 30],
+    ]);
     const vmot = h2.vmknics.find((n) => n.portgroup === 'vMotion')!;
     const vsan = h2.vmknics.find((n) => n.portgroup === 'vSAN')!;
     expect(vmot).toMatchObject({ dhcp: false, ipAddress: '10.20.0.12', subnetMask: '255.255.255.0', mtu: 9000 });
@@ -123,10 +197,16 @@ describe('engine against vcsim', () => {
     expect(after.total).toBeGreaterThan(before.total);
 
     // drift: change a VLAN through the API, the plan shows it, apply fixes it
-    await vc.updatePortGroup(h2.refs.networkSystem!, 'vMotion', { name: 'vMotion', vlanId: 99, vswitchName: 'vSwitch1' });
+    await vc.updatePortGroup(h2.refs.networkSystem!, 'vMotion', {
+      name: 'vMotion',
+      vlanId: 99,
+      vswitchName: 'vSwitch1',
+    });
     const drift = await checkDrift(vc, prod);
     expect(drift.drifted).toBe(true);
-    expect(drift.steps.map((s) => [s.name, s.hostUuid, s.before, s.after])).toEqual([['UpdatePortGroup', U2, { vlanId: 99 }, { vlanId: 20 }]]);
+    expect(drift.steps.map((s) => [s.name, s.hostUuid, s.before, s.after])).toEqual([
+      ['UpdatePortGroup', U2, { vlanId: 99 }, { vlanId: 20 }],
+    ]);
     const fix = await r.wait(r.enqueueConfigureHost(U2, { source: 'test' }).id);
     expect(fix.state).toBe('succeeded');
     expect((await checkDrift(vc, prod)).drifted).toBe(false);
@@ -142,7 +222,9 @@ describe('engine against vcsim', () => {
     const host = { fqdn: 'esx3.lab.example', uuid: U3, addresses: { vmk1: '10.20.0.13' } };
     // pinned in the file, but wrong
     let store = await openStore(':memory:');
-    let r = await runner(store, config(sim), [cluster('tp', [{ ...host, thumbprint: '11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99:00' }])]);
+    let r = await runner(store, config(sim), [
+      cluster('tp', [{ ...host, thumbprint: '11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99:00' }]),
+    ]);
     let job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/presents SSL thumbprint AB:CD:EF:01.*but the cluster file pins 11:22/);
@@ -184,15 +266,23 @@ describe('engine against vcsim', () => {
 
   it('a vCenter that is not configured or not reachable is a failed job with a clear reason', async () => {
     const store = await openStore(':memory:');
-    const c = cluster('ghost', [{ fqdn: 'esx9.lab.example', uuid: '4c4c4544-0031-3510-8052-b1c04f303039', addresses: { vmk1: '10.20.0.19' } }]);
+    const c = cluster('ghost', [
+      { fqdn: 'esx9.lab.example', uuid: '4c4c4544-0031-3510-8052-b1c04f303039', addresses: { vmk1: '10.20.0.19' } },
+    ]);
     let r = await runner(store, config(sim), [{ ...c, vcenter: 'nope' }]);
     let job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
-    expect(job).toMatchObject({ state: 'failed', error: expect.stringMatching(/vCenter "nope" named by cluster ghost is not configured/) });
+    expect(job).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/vCenter "nope" named by cluster ghost is not configured/),
+    });
     await r.close();
     const cfg = config(sim, {}, { url: 'https://127.0.0.1:1/sdk', 'timeout-ms': 1000 });
     r = await runner(store, cfg, [c]);
     job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
-    expect(job).toMatchObject({ state: 'failed', error: expect.stringMatching(/vCenter "vc1" not reachable: .*ECONNREFUSED|vCenter "vc1" not reachable/) });
+    expect(job).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/vCenter "vc1" not reachable: .*ECONNREFUSED|vCenter "vc1" not reachable/),
+    });
     await r.close();
     store.close();
   }, 60_000);
@@ -203,19 +293,30 @@ describe('engine against vcsim', () => {
     expect(text).toMatch(/statelesx_jobs_finished_total\{kind="apply-cluster",state="succeeded"\} [1-9]/);
     expect(text).toMatch(/statelesx_jobs_finished_total\{kind="apply-cluster",state="failed"\} [1-9]/);
     expect(text).toMatch(/statelesx_job_duration_seconds_count\{kind="apply-cluster",state="succeeded"\} [1-9]/);
-    expect(text).toMatch(/statelesx_vcenter_call_duration_seconds_count\{vcenter="127\.0\.0\.1:\d+",method="AddHost_Task"\} [1-9]/);
+    expect(text).toMatch(
+      /statelesx_vcenter_call_duration_seconds_count\{vcenter="127\.0\.0\.1:\d+",method="AddHost_Task"\} [1-9]/,
+    );
   });
 });
 
 describe('engine against vcsim with vCenter login required', () => {
   let sim: Vcsim;
-  beforeAll(async () => { sim = await startVcsim(['-username', 'administrator@vsphere.local', '-password', 'right-one']); }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  beforeAll(async () => {
+    sim = await startVcsim(['-username', 'administrator@vsphere.local', '-password', 'right-one']);
+  }, 200_000);
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('wrong vCenter credentials fail the job with a clear reason (no retries)', async () => {
     const store = await openStore(':memory:');
     const cfg = config(sim, {}, { username: 'administrator@vsphere.local' });
-    const r = await runner(store, cfg, [cluster('prod', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])], { ...env, SX_VC_PW: 'wrong' });
+    const r = await runner(
+      store,
+      cfg,
+      [cluster('prod', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])],
+      { ...env, SX_VC_PW: 'wrong' },
+    );
     const job = await r.wait(r.enqueueApplyCluster('prod', { source: 'test' }).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/vCenter "vc1" refused the login: .*InvalidLogin.*check vcenters\[vc1\]\.username/);
@@ -227,21 +328,38 @@ describe('engine against vcsim with vCenter login required', () => {
 
 describe('engine against a slow vcsim', () => {
   let sim: Vcsim;
-  beforeAll(async () => { sim = await startVcsim(['-host-uuid', `esx1.lab.example=${U1}`, '-method-delay', 'AddHost_Task:3000']); }, 200_000);
-  afterAll(async () => { await sim?.stop(); });
+  beforeAll(async () => {
+    sim = await startVcsim(['-host-uuid', `esx1.lab.example=${U1}`, '-method-delay', 'AddHost_Task:3000']);
+  }, 200_000);
+  afterAll(async () => {
+    await sim?.stop();
+  });
 
   it('AddHost_Task slower than the call timeout: the timeout is recorded, the job retries from fresh state and completes', async () => {
     const store = await openStore(':memory:');
     const cfg = config(sim, { 'max-attempts': 4 }, { 'timeout-ms': 1000 });
     const r = new JobRunner({
-      jobs: store.jobs, config: cfg, clusters: source([cluster('slow', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])]),
-      log: silentLogger, retryBaseMs: 2500, env, connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+      jobs: store.jobs,
+      config: cfg,
+      clusters: source([cluster('slow', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])]),
+      log: silentLogger,
+      retryBaseMs: 2500,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
     r.start();
     const job = await r.wait(r.enqueueConfigureHost(U1, { source: 'test' }).id);
     const adds = store.jobs.steps(job.id).filter((s) => s.name === 'AddHost_Task' && s.state !== 'skipped');
-    expect(adds[0]).toMatchObject({ state: 'failed', fault: expect.stringMatching(/VsphereTimeoutError: .*AddHost_Task did not complete within 1000 ms/) });
-    expect(store.jobs.logs(job.id).map((l) => l.msg).join('\n')).toMatch(/retrying in 2500 ms \(attempt 2 of 4\)/);
+    expect(adds[0]).toMatchObject({
+      state: 'failed',
+      fault: expect.stringMatching(/VsphereTimeoutError: .*AddHost_Task did not complete within 1000 ms/),
+    });
+    expect(
+      store.jobs
+        .logs(job.id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toMatch(/retrying in 2500 ms \(attempt 2 of 4\)/);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
     await r.close();

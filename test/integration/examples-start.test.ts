@@ -30,10 +30,17 @@ beforeAll(() => {
   cpSync(join(ROOT, 'examples', 'clusters'), join(dir, 'examples', 'clusters'), { recursive: true });
   // What `scripts/make-test-image --name demo` + `image import` leave behind (a linux image).
   mkdirSync(join(dir, 'images', 'demo'), { recursive: true });
-  writeFileSync(join(dir, 'images', 'demo', 'image.json'), JSON.stringify({
-    name: 'demo', kind: 'linux', linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' }, source: 'scripts/make-test-image',
-    importedAt: '2026-01-01T00:00:00.000Z', files: [],
-  }));
+  writeFileSync(
+    join(dir, 'images', 'demo', 'image.json'),
+    JSON.stringify({
+      name: 'demo',
+      kind: 'linux',
+      linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' },
+      source: 'scripts/make-test-image',
+      importedAt: '2026-01-01T00:00:00.000Z',
+      files: [],
+    }),
+  );
 });
 afterAll(async () => {
   await server?.close();
@@ -54,10 +61,18 @@ describe('npm start on a fresh clone: the example configuration and clusters', (
       expect(s['password-env'], s.name).toMatch(/^STATELESX_[A-Z0-9_]+_PASSWORD$/);
       expect(s['password-file'], s.name).toBeUndefined();
     }
-    const sink = new Writable({ write(chunk: Buffer, _e, cb) { logText += chunk.toString('utf8'); cb(); } });
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        logText += chunk.toString('utf8');
+        cb();
+      },
+    });
     server = await startServer(config, createLogger('info', sink as never));
     const files = server.clusters.files();
-    expect(files.map((f) => [f.name, f.diagnostics.map(formatDiagnostic)])).toEqual([['lab-cluster', []], ['prod-cluster', []]]);
+    expect(files.map((f) => [f.name, f.diagnostics.map(formatDiagnostic)])).toEqual([
+      ['lab-cluster', []],
+      ['prod-cluster', []],
+    ]);
     expect(server.clusters.clusters().map((c) => [c.name, c.vcenter, c.credentials, c.hosts.length])).toEqual([
       ['lab-cluster', 'vc-lab', 'esxi-root', 2],
       ['prod-cluster', 'vc-prod', 'esxi-root', 4],
@@ -70,7 +85,9 @@ describe('npm start on a fresh clone: the example configuration and clusters', (
   it('`statelesx cluster validate examples/clusters/*.xml` passes, warning only about ESXi images not imported yet', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    expect(await runClusterValidate([lab, prod], { config: yaml }, { out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(0);
+    expect(
+      await runClusterValidate([lab, prod], { config: yaml }, { out: (l) => out.push(l), err: (l) => err.push(l) }),
+    ).toBe(0);
     expect(out).toEqual([`${lab}: ok (cluster lab-cluster, 2 hosts)`, `${prod}: ok (cluster prod-cluster, 4 hosts)`]);
     const pin = posOf(readFileSync(lab, 'utf8'), 'image="ESXi-8.0U3c');
     const def = posOf(readFileSync(prod, 'utf8'), '<defaultImage>');

@@ -41,44 +41,81 @@ afterAll(() => {
 });
 
 function need(bin: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) throw new Error(`${bin} is missing: run scripts/install-test-deps (Debian package ${pkg})`);
+  if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0)
+    throw new Error(`${bin} is missing: run scripts/install-test-deps (Debian package ${pkg})`);
 }
 
 /** Starts the DHCP child; resolves with its process and server port. */
 async function startDhcpChild(dataDir: string, clientPort: number): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/integration/hardening-dhcp-child.ts'), JSON.stringify({ dataDir, clientPort })],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'test/integration/hardening-dhcp-child.ts'),
+      JSON.stringify({ dataDir, clientPort }),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const port = await new Promise<number>((res, rej) => {
-    const t = setTimeout(() => { proc.kill('SIGKILL'); rej(new Error(`DHCP child not ready in 20 s: ${err}`)); }, 20_000);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      rej(new Error(`DHCP child not ready in 20 s: ${err}`));
+    }, 20_000);
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY (\d+)/.exec(out);
-      if (m) { clearTimeout(t); res(Number(m[1])); }
+      if (m) {
+        clearTimeout(t);
+        res(Number(m[1]));
+      }
     });
-    proc.once('exit', (c) => { clearTimeout(t); rej(new Error(`DHCP child exited ${c}: ${err}`)); });
+    proc.once('exit', (c) => {
+      clearTimeout(t);
+      rej(new Error(`DHCP child exited ${c}: ${err}`));
+    });
   });
   return { proc, port };
 }
 
 function killed(proc: ChildProcess): Promise<void> {
   return new Promise((r) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) { r(); return; }
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      r();
+      return;
+    }
     proc.once('exit', () => r());
     proc.kill('SIGKILL');
   });
 }
 
-const macOf = (i: number) => `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const macOf = (i: number) =>
+  `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 function packet(i: number, type: number, extra: Array<[number, Buffer]> = []): Buffer {
-  return encodePacket({
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x7000_0000 + i, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.concat([Buffer.from(macOf(i).replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
-    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
-  }, 1472).buffer;
+  return encodePacket(
+    {
+      op: 1,
+      htype: 1,
+      hlen: 6,
+      hops: 0,
+      xid: 0x7000_0000 + i,
+      secs: 0,
+      flags: 0x8000,
+      ciaddr: '0.0.0.0',
+      yiaddr: '0.0.0.0',
+      siaddr: '0.0.0.0',
+      giaddr: '0.0.0.0',
+      chaddr: Buffer.concat([Buffer.from(macOf(i).replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
+      sname: '',
+      file: '',
+      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
+    },
+    1472,
+  ).buffer;
 }
 
 describe('kill -9 during DHCP lease writes', () => {
@@ -95,12 +132,23 @@ describe('kill -9 during DHCP lease writes', () => {
     const killedP = new Promise<void>((r) => (done = r));
     sock.on('message', (msg) => {
       let p;
-      try { p = decodePacket(msg); } catch { return; }
+      try {
+        p = decodePacket(msg);
+      } catch {
+        return;
+      }
       if (p.op !== 2) return;
       const i = p.xid - 0x7000_0000;
       const type = p.options.get(Opt.MESSAGE_TYPE)?.[0];
       if (type === MessageType.OFFER) {
-        sock.send(packet(i, MessageType.REQUEST, [[Opt.SERVER_ID, ipBytes('127.0.0.1')], [Opt.REQUESTED_ADDRESS, ipBytes(p.yiaddr)]]), port, '127.0.0.1');
+        sock.send(
+          packet(i, MessageType.REQUEST, [
+            [Opt.SERVER_ID, ipBytes('127.0.0.1')],
+            [Opt.REQUESTED_ADDRESS, ipBytes(p.yiaddr)],
+          ]),
+          port,
+          '127.0.0.1',
+        );
       } else if (type === MessageType.ACK) {
         acked.set(macOf(i), p.yiaddr);
         if (acked.size === killAt) {
@@ -113,7 +161,9 @@ describe('kill -9 during DHCP lease writes', () => {
     // a storm of new clients, 20 in flight per tick, until the kill
     let i = 0;
     let stop = false;
-    void killedP.then(() => { stop = true; });
+    void killedP.then(() => {
+      stop = true;
+    });
     const deadline = Date.now() + 30_000;
     while (!stop && Date.now() < deadline) {
       for (let k = 0; k < 20; k++) sock.send(packet(++i, MessageType.DISCOVER), port, '127.0.0.1');
@@ -129,9 +179,14 @@ describe('kill -9 during DHCP lease writes', () => {
     const db = new Database(join(dataDir, 'statelesx.db'), { readonly: true });
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      const rows = db.prepare('SELECT address, mac, state FROM dhcp_leases').all() as Array<{ address: string; mac: string; state: string }>;
+      const rows = db.prepare('SELECT address, mac, state FROM dhcp_leases').all() as Array<{
+        address: string;
+        mac: string;
+        state: string;
+      }>;
       const byAddr = new Map(rows.map((r) => [r.address, r]));
-      for (const [mac, ip] of ackedNow) expect(byAddr.get(ip), `ACKed lease ${ip} for ${mac}`).toMatchObject({ mac, state: 'bound' });
+      for (const [mac, ip] of ackedNow)
+        expect(byAddr.get(ip), `ACKed lease ${ip} for ${mac}`).toMatchObject({ mac, state: 'bound' });
       const boundMacs = rows.filter((r) => r.state === 'bound').map((r) => r.mac);
       expect(new Set(boundMacs).size, 'a MAC holds two bound leases').toBe(boundMacs.length);
       for (const r of rows) {
@@ -150,12 +205,18 @@ describe('kill -9 during DHCP lease writes', () => {
     sock.removeAllListeners('message');
     sock.on('message', (msg) => {
       let p;
-      try { p = decodePacket(msg); } catch { return; }
-      if (p.op === 2 && p.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.OFFER) offers.set(macOf(p.xid - 0x7000_0000), p.yiaddr);
+      try {
+        p = decodePacket(msg);
+      } catch {
+        return;
+      }
+      if (p.op === 2 && p.options.get(Opt.MESSAGE_TYPE)?.[0] === MessageType.OFFER)
+        offers.set(macOf(p.xid - 0x7000_0000), p.yiaddr);
     });
     const indexOf = (mac: string) => parseInt(mac.split(':').slice(3).join(''), 16);
     for (let round = 0; round < 5 && offers.size < sample.length; round++) {
-      for (const [mac] of sample) if (!offers.has(mac)) sock.send(packet(indexOf(mac), MessageType.DISCOVER), port, '127.0.0.1');
+      for (const [mac] of sample)
+        if (!offers.has(mac)) sock.send(packet(indexOf(mac), MessageType.DISCOVER), port, '127.0.0.1');
       await new Promise((r) => setTimeout(r, 300));
     }
     await killed(child.proc);
@@ -173,11 +234,19 @@ describe('kill -9 during an image import, then a server start', () => {
     for (let k = 0; k < 1500; k++) writeFileSync(join(src, k === 0 ? 'b.b00' : `m${k - 1}.v00`), `f${k}`);
     const imagesDir = join(base, 'images');
     // stderr is not read: once the pipe fills, the CLI blocks mid-import and is killed there (as in images-import.test.ts)
-    const child = spawn(TSX, ['src/cli/main.ts', 'image', 'import', src, '--name', 'half', '--images-dir', imagesDir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn(TSX, ['src/cli/main.ts', 'image', 'import', src, '--name', 'half', '--images-dir', imagesDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
     await new Promise<void>((res, rej) => {
       const t = setTimeout(() => rej(new Error('import never reached the copy phase')), 60_000);
       const onData = (d: Buffer) => {
-        if (/^copy /m.test(d.toString())) { clearTimeout(t); child.stderr!.off('data', onData); res(); }
+        if (/^copy /m.test(d.toString())) {
+          clearTimeout(t);
+          child.stderr!.off('data', onData);
+          res();
+        }
       };
       child.stderr!.on('data', onData);
     });
@@ -194,20 +263,37 @@ describe('kill -9 during an image import, then a server start', () => {
     try {
       const b = `http://127.0.0.1:${sx.httpPort}`;
       const pre = await fetch(`${b}/api/v1/session`);
-      const cookie = pre.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-      const login = await fetch(`${b}/api/v1/session`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', 'x-csrf-token': (await pre.json() as { csrfToken: string }).csrfToken },
-        body: JSON.stringify({ username: 'admin', password: 'admin-password-123' }) });
+      const cookie = pre.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
+      const login = await fetch(`${b}/api/v1/session`, {
+        method: 'POST',
+        headers: {
+          cookie,
+          'content-type': 'application/json',
+          'x-csrf-token': ((await pre.json()) as { csrfToken: string }).csrfToken,
+        },
+        body: JSON.stringify({ username: 'admin', password: 'admin-password-123' }),
+      });
       expect(login.status).toBe(200);
-      const session = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const session = login.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
       const list = await fetch(`${b}/api/v1/images`, { headers: { cookie: session } });
       expect(list.status).toBe(200);
-      const body = await list.json() as { images?: Array<{ name: string }> } | Array<{ name: string }>;
-      const names = (Array.isArray(body) ? body : body.images ?? []).map((x) => x.name);
+      const body = (await list.json()) as { images?: Array<{ name: string }> } | Array<{ name: string }>;
+      const names = (Array.isArray(body) ? body : (body.images ?? [])).map((x) => x.name);
       expect(names).toEqual([]);
       // The server start removed the dead importer's staging directory; nothing else is there.
       expect(existsSync(join(imagesDir, staging!))).toBe(false);
       expect(readdirSync(imagesDir)).toEqual([]);
-      for (const p of [`/boot/${staging}/image/boot.cfg`, '/boot/half/boot.cfg', `/boot/images/${staging}/image/b.b00`]) {
+      for (const p of [
+        `/boot/${staging}/image/boot.cfg`,
+        '/boot/half/boot.cfg',
+        `/boot/images/${staging}/image/b.b00`,
+      ]) {
         const r = await fetch(`${b}${p}`);
         expect([403, 404], `${p} → ${r.status}`).toContain(r.status);
       }
@@ -235,14 +321,17 @@ describe('kill -9 of `statelesx serve` during an image import started through th
       const api = await login(sx.base, 'admin', 'admin-password-123');
       const started = await api.call('POST', '/api/v1/images/import', { source: src, name: 'half' });
       expect(started.status, await started.clone().text()).toBe(202);
-      const { id } = await started.json() as { id: string };
+      const { id } = (await started.json()) as { id: string };
       // Kill once the copy is under way: the staging directory exists and holds some copied files.
       const deadline = Date.now() + 60_000;
       for (;;) {
         staging = readdirSync(d.images).find((n) => n.startsWith('.import-'));
         const copied = staging ? readdirSync(join(d.images, staging, 'image')).length : 0;
         if (copied >= 20) break;
-        const st = await (await api.call('GET', `/api/v1/images/imports/${id}`)).json() as { state: string; error: string | null };
+        const st = (await (await api.call('GET', `/api/v1/images/imports/${id}`)).json()) as {
+          state: string;
+          error: string | null;
+        };
         expect(st.state, `import ended before the kill: ${st.error ?? ''}`).toBe('running');
         expect(Date.now(), 'the import never reached the copy phase').toBeLessThan(deadline);
         await new Promise((r) => setTimeout(r, 10));
@@ -271,11 +360,11 @@ describe('kill -9 of `statelesx serve` during an image import started through th
       // The same import through the restarted server completes: the kill left nothing in its way.
       const again = await api.call('POST', '/api/v1/images/import', { source: src, name: 'half' });
       expect(again.status).toBe(202);
-      const { id } = await again.json() as { id: string };
+      const { id } = (await again.json()) as { id: string };
       let st: { state: string; error: string | null } = { state: 'running', error: null };
       for (const until = Date.now() + 90_000; st.state === 'running' && Date.now() < until;) {
         await new Promise((r) => setTimeout(r, 200));
-        st = await (await api.call('GET', `/api/v1/images/imports/${id}`)).json() as typeof st;
+        st = (await (await api.call('GET', `/api/v1/images/imports/${id}`)).json()) as typeof st;
       }
       expect(st).toMatchObject({ state: 'succeeded', error: null });
       expect(readdirSync(d.images)).toEqual(['half']);
@@ -292,17 +381,27 @@ describe('kill -9 of `statelesx serve` during an image import started through th
 });
 
 /** Runs a shell script in a private mount namespace (mounts vanish with it). */
-function inMountNs(script: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, ...env } });
+function inMountNs(
+  script: string,
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 90_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('unwritable data directory at start', () => {
   beforeAll(() => {
     need('unshare', 'util-linux');
-    if (process.getuid?.() !== 0) throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
+    if (process.getuid?.() !== 0)
+      throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
   });
-  const serve = (dataDir: string) => `${TSX} src/cli/main.ts serve --data-dir ${dataDir} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 --images-dir ${join(dir, 'ro-images')} --clusters-dir ${join(dir, 'ro-clusters')} --tftp-root ${join(dir, 'ro-tftp')} --log-level warn`;
+  const serve = (dataDir: string) =>
+    `${TSX} src/cli/main.ts serve --data-dir ${dataDir} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 --images-dir ${join(dir, 'ro-images')} --clusters-dir ${join(dir, 'ro-clusters')} --tftp-root ${join(dir, 'ro-tftp')} --log-level warn`;
 
   it('a file where the data directory should be: exit 1, the message names the directory', () => {
     const f = join(dir, 'data-is-a-file');
@@ -316,7 +415,9 @@ describe('unwritable data directory at start', () => {
   it('a read-only file system (tmpfs mounted ro in a private mount namespace): exit 1, clear message, nothing written', () => {
     const d = join(dir, 'ro-data');
     mkdirSync(d, { recursive: true });
-    const r = inMountNs(`mount -t tmpfs -o ro,size=1m sx-ro ${d} && timeout 60 ${serve(d)}; echo "EXIT=$?"; echo "FILES=$(ls -A ${d} | tr '\\n' ' ')"`);
+    const r = inMountNs(
+      `mount -t tmpfs -o ro,size=1m sx-ro ${d} && timeout 60 ${serve(d)}; echo "EXIT=$?"; echo "FILES=$(ls -A ${d} | tr '\\n' ' ')"`,
+    );
     expect(r.stdout, r.stderr).toMatch(/EXIT=1\b/);
     expect(r.stderr).toContain(d);
     expect(r.stderr).toMatch(/not writable.*(EROFS|EACCES)|read-only/i);
@@ -325,10 +426,14 @@ describe('unwritable data directory at start', () => {
 
   it('an existing store on a read-only bind mount: exit 1, clear message, the database file unchanged', async () => {
     const d = join(dir, 'ro-existing');
-    const sx = await startHardenedServer(join(dir, 'ro-existing-base'), { 'data-dir': d }, [['admin', 'admin-password-123', 'admin']]);
+    const sx = await startHardenedServer(join(dir, 'ro-existing-base'), { 'data-dir': d }, [
+      ['admin', 'admin-password-123', 'admin'],
+    ]);
     await sx.close();
     const before = execFileSync('sha256sum', [join(d, 'statelesx.db')], { encoding: 'utf8' }).split(' ')[0];
-    const r = inMountNs(`mount --bind ${d} ${d} && mount -o remount,bind,ro ${d} && timeout 60 ${serve(d)}; echo "EXIT=$?"`);
+    const r = inMountNs(
+      `mount --bind ${d} ${d} && mount -o remount,bind,ro ${d} && timeout 60 ${serve(d)}; echo "EXIT=$?"`,
+    );
     expect(r.stdout, r.stderr).toMatch(/EXIT=1\b/);
     expect(r.stderr).toContain(d);
     expect(execFileSync('sha256sum', [join(d, 'statelesx.db')], { encoding: 'utf8' }).split(' ')[0]).toBe(before);
@@ -338,25 +443,33 @@ describe('unwritable data directory at start', () => {
 describe('disk full data directory at start (the real statelesx serve)', () => {
   beforeAll(() => {
     need('unshare', 'util-linux');
-    if (process.getuid?.() !== 0) throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
+    if (process.getuid?.() !== 0)
+      throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
   });
 
   // 0 KiB free fails at the lock file; a few KiB at creating the database; more, mid-migration.
-  it.each([0, 16, 96])('a 512 KiB tmpfs with %i KiB free: exit ≠ 0, the message names the directory and ENOSPC, no partial database left', (freeKiB) => {
-    const d = join(dir, `full-data-${freeKiB}`);
-    mkdirSync(d, { recursive: true });
-    const cli = `node ${join(ROOT, 'dist/cli/main.js')} serve --data-dir ${d} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 ` +
-      `--images-dir ${join(dir, 'full-images-x')} --tftp-root ${join(dir, 'full-tftp-x')} --clusters-dir ${join(dir, 'full-clusters-x')} --dhcp-mode off --log-level fatal`;
-    const r = inMountNs(`mount -t tmpfs -o size=512k sx-full-data ${d} && dd if=/dev/zero of=${d}/fill bs=1k count=${512 - freeKiB} 2>/dev/null; ` +
-      `echo "AVAIL=$(df --output=avail -k ${d} | tail -1 | tr -d ' ')"; timeout 60 ${cli}; echo "EXIT=$?"; echo "FILES=$(ls -A ${d} | tr '\\n' ' ')"`);
-    expect(r.stdout, r.stderr).toMatch(new RegExp(`AVAIL=${freeKiB}\\b`));
-    expect(r.stdout, r.stderr).toMatch(/EXIT=[1-9]/);
-    expect(r.stdout, r.stderr).not.toMatch(/EXIT=124/);
-    expect(r.stderr).toContain(d);
-    expect(r.stderr).toMatch(/no space left.*ENOSPC|ENOSPC.*no space left/i);
-    // Nothing but the filler: no statelesx.db (nor -wal/-shm), no statelesx.lock.
-    expect(r.stdout, r.stderr).toMatch(/FILES=fill\s*$/m);
-  }, 90_000);
+  it.each([0, 16, 96])(
+    'a 512 KiB tmpfs with %i KiB free: exit ≠ 0, the message names the directory and ENOSPC, no partial database left',
+    (freeKiB) => {
+      const d = join(dir, `full-data-${freeKiB}`);
+      mkdirSync(d, { recursive: true });
+      const cli =
+        `node ${join(ROOT, 'dist/cli/main.js')} serve --data-dir ${d} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 ` +
+        `--images-dir ${join(dir, 'full-images-x')} --tftp-root ${join(dir, 'full-tftp-x')} --clusters-dir ${join(dir, 'full-clusters-x')} --dhcp-mode off --log-level fatal`;
+      const r = inMountNs(
+        `mount -t tmpfs -o size=512k sx-full-data ${d} && dd if=/dev/zero of=${d}/fill bs=1k count=${512 - freeKiB} 2>/dev/null; ` +
+          `echo "AVAIL=$(df --output=avail -k ${d} | tail -1 | tr -d ' ')"; timeout 60 ${cli}; echo "EXIT=$?"; echo "FILES=$(ls -A ${d} | tr '\\n' ' ')"`,
+      );
+      expect(r.stdout, r.stderr).toMatch(new RegExp(`AVAIL=${freeKiB}\\b`));
+      expect(r.stdout, r.stderr).toMatch(/EXIT=[1-9]/);
+      expect(r.stdout, r.stderr).not.toMatch(/EXIT=124/);
+      expect(r.stderr).toContain(d);
+      expect(r.stderr).toMatch(/no space left.*ENOSPC|ENOSPC.*no space left/i);
+      // Nothing but the filler: no statelesx.db (nor -wal/-shm), no statelesx.lock.
+      expect(r.stdout, r.stderr).toMatch(/FILES=fill\s*$/m);
+    },
+    90_000,
+  );
 });
 
 describe('disk full during an image import', () => {
@@ -374,12 +487,16 @@ describe('disk full during an image import', () => {
     writeFileSync(join(src, 'k.b00'), Buffer.alloc(1024 * 1024, 2));
     writeFileSync(join(src, 's.v00'), Buffer.alloc(3 * 1024 * 1024, 3));
     const iso = join(dir, 'big.iso');
-    execFileSync('xorriso', ['-as', 'mkisofs', '--norock', '-iso-level', '1', '-V', 'ESXI-BIG', '-o', iso, src], { stdio: 'ignore' });
+    execFileSync('xorriso', ['-as', 'mkisofs', '--norock', '-iso-level', '1', '-V', 'ESXI-BIG', '-o', iso, src], {
+      stdio: 'ignore',
+    });
     expect(statSync(iso).size).toBeGreaterThan(4 * 1024 * 1024);
     const imagesDir = join(dir, 'full-images');
     mkdirSync(imagesDir, { recursive: true });
     for (const source of [iso, src]) {
-      const r = inMountNs(`mount -t tmpfs -o size=2m sx-full ${imagesDir} && timeout 60 ${TSX} src/cli/main.ts image import ${source} --name big --images-dir ${imagesDir}; echo "EXIT=$?"; echo "FILES=$(ls -A ${imagesDir} | tr '\\n' ' ')"; echo "USED=$(df --output=used -k ${imagesDir} | tail -1)"`);
+      const r = inMountNs(
+        `mount -t tmpfs -o size=2m sx-full ${imagesDir} && timeout 60 ${TSX} src/cli/main.ts image import ${source} --name big --images-dir ${imagesDir}; echo "EXIT=$?"; echo "FILES=$(ls -A ${imagesDir} | tr '\\n' ' ')"; echo "USED=$(df --output=used -k ${imagesDir} | tail -1)"`,
+      );
       expect(r.stdout, `${source}: ${r.stderr}`).toMatch(/EXIT=[1-9]/);
       expect(r.stderr, source).toMatch(/no space left in the images directory .*ENOSPC.*nothing was kept/);
       expect(r.stderr, source).toContain(imagesDir);

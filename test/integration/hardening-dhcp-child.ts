@@ -12,8 +12,23 @@ import { silentLogger } from '../../src/log.js';
 const input = JSON.parse(process.argv[2] ?? '{}') as { dataDir: string; clientPort: number };
 const store = await openStore(input.dataDir);
 const dhcp = configSchema.parse({
-  dhcp: { mode: 'full', 'range-start': '127.0.1.0', 'range-end': '127.0.200.255', netmask: '255.255.0.0', 'lease-time-s': 3600 },
+  dhcp: {
+    mode: 'full',
+    'range-start': '127.0.1.0',
+    'range-end': '127.0.200.255',
+    netmask: '255.255.0.0',
+    'lease-time-s': 3600,
+  },
 }).dhcp;
-const server = createDhcpServer({ mode: 'full', dhcp, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, clientPort: input.clientPort });
+const server = createDhcpServer({
+  mode: 'full',
+  dhcp,
+  store,
+  log: silentLogger,
+  listenAddress: '127.0.0.1',
+  httpPort: 8080,
+  port: 0,
+  clientPort: input.clientPort,
+});
 await server.start();
 process.stdout.write(`READY ${server.address().port}\n`);

@@ -45,17 +45,28 @@ let base: string;
 /** Every API/console response body of the run, for the secrets grep. */
 const bodies: string[] = [];
 
-interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 /** One raw HTTP/1.1 request over TCP (the path is sent byte for byte, no client normalisation). */
 function rawHttp(port: number, requestLine: string | Buffer, headers: string[] = []): Promise<Res> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
-    const t = setTimeout(() => { s.destroy(); reject(new Error(`no HTTP answer to ${String(requestLine)}`)); }, 10_000);
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no HTTP answer to ${String(requestLine)}`));
+    }, 10_000);
     s.on('connect', () => {
-      s.write(Buffer.concat([Buffer.isBuffer(requestLine) ? requestLine : Buffer.from(requestLine, 'latin1'),
-        Buffer.from(`\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`)]));
+      s.write(
+        Buffer.concat([
+          Buffer.isBuffer(requestLine) ? requestLine : Buffer.from(requestLine, 'latin1'),
+          Buffer.from(`\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`),
+        ]),
+      );
     });
     s.on('data', (d) => chunks.push(d));
     s.on('error', () => undefined);
@@ -77,9 +88,16 @@ function rawHttp(port: number, requestLine: string | Buffer, headers: string[] =
 }
 
 /** A JSON/API call with cookies, recording the body. */
-async function api(method: string, path: string, opts: { cookies?: Record<string, string>; csrf?: string; body?: unknown; form?: string } = {}): Promise<Res> {
+async function api(
+  method: string,
+  path: string,
+  opts: { cookies?: Record<string, string>; csrf?: string; body?: unknown; form?: string } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
-  if (opts.cookies && Object.keys(opts.cookies).length) headers['cookie'] = Object.entries(opts.cookies).map(([k, v]) => `${k}=${v}`).join('; ');
+  if (opts.cookies && Object.keys(opts.cookies).length)
+    headers['cookie'] = Object.entries(opts.cookies)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('; ');
   if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
   let body: string | undefined;
   if (opts.body !== undefined) {
@@ -89,11 +107,19 @@ async function api(method: string, path: string, opts: { cookies?: Record<string
     headers['content-type'] = 'application/x-www-form-urlencoded';
     body = opts.form;
   }
-  const r = await fetch(`${base}${path}`, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(20_000) });
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(20_000),
+  });
   const text = await r.text();
   bodies.push(text);
   const h: Record<string, string | string[]> = {};
-  r.headers.forEach((v, k) => { h[k] = v; });
+  r.headers.forEach((v, k) => {
+    h[k] = v;
+  });
   const setCookies = r.headers.getSetCookie();
   if (setCookies.length) h['set-cookie'] = setCookies;
   return { status: r.status, headers: h, body: text };
@@ -113,10 +139,18 @@ function cookiesFrom(res: Res, prev: Record<string, string> = {}): Record<string
 }
 
 /** GET session (pre-login cookie + CSRF), then POST session. */
-async function login(user: string, password: string, planted: Record<string, string> = {}): Promise<{ res: Res; cookies: Record<string, string>; csrf: string }> {
+async function login(
+  user: string,
+  password: string,
+  planted: Record<string, string> = {},
+): Promise<{ res: Res; cookies: Record<string, string>; csrf: string }> {
   const pre = await api('GET', '/api/v1/session', { cookies: planted });
   const cookies = cookiesFrom(pre, planted);
-  const res = await api('POST', '/api/v1/session', { cookies, csrf: JSON.parse(pre.body).csrfToken, body: { username: user, password } });
+  const res = await api('POST', '/api/v1/session', {
+    cookies,
+    csrf: JSON.parse(pre.body).csrfToken,
+    body: { username: user, password },
+  });
   return { res, cookies: cookiesFrom(res, cookies), csrf: res.status === 200 ? JSON.parse(res.body).csrfToken : '' };
 }
 
@@ -125,9 +159,15 @@ function phoneHome(line: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port: sx.initiatorPort }, () => s.end(line));
     let got = '';
-    const t = setTimeout(() => { s.destroy(); reject(new Error('phone-home timed out')); }, 10_000);
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('phone-home timed out'));
+    }, 10_000);
     s.on('data', (d) => (got += d.toString()));
-    s.on('close', () => { clearTimeout(t); resolve(got.trim()); });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(got.trim());
+    });
     s.on('error', () => undefined);
   });
 }
@@ -136,15 +176,27 @@ function phoneHome(line: string): Promise<string> {
 function tftpGet(name: string | Buffer): Promise<{ data?: Buffer; error?: number }> {
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
-    const t = setTimeout(() => { s.close(); reject(new Error(`no TFTP answer for ${String(name)}`)); }, 5000);
+    const t = setTimeout(() => {
+      s.close();
+      reject(new Error(`no TFTP answer for ${String(name)}`));
+    }, 5000);
     s.on('message', (msg, r) => {
       clearTimeout(t);
       const op = msg.readUInt16BE(0);
-      if (op === Opcode.DATA) s.send(encodeAck(msg.readUInt16BE(2)), r.port, '127.0.0.1', () => { s.close(); resolve({ data: msg.subarray(4) }); });
-      else { s.close(); resolve(op === Opcode.ERROR ? { error: msg.readUInt16BE(2) } : {}); }
+      if (op === Opcode.DATA)
+        s.send(encodeAck(msg.readUInt16BE(2)), r.port, '127.0.0.1', () => {
+          s.close();
+          resolve({ data: msg.subarray(4) });
+        });
+      else {
+        s.close();
+        resolve(op === Opcode.ERROR ? { error: msg.readUInt16BE(2) } : {});
+      }
     });
     s.bind(0, '127.0.0.1', () => {
-      const pkt = Buffer.isBuffer(name) ? Buffer.concat([Buffer.from([0, 1]), name, Buffer.from('\0octet\0')]) : encodeRequest(Opcode.RRQ, name, 'octet');
+      const pkt = Buffer.isBuffer(name)
+        ? Buffer.concat([Buffer.from([0, 1]), name, Buffer.from('\0octet\0')])
+        : encodeRequest(Opcode.RRQ, name, 'octet');
       s.send(pkt, sx.tftpPort, '127.0.0.1');
     });
   });
@@ -163,7 +215,16 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
 }
 
 beforeAll(async () => {
-  sim = await startVcsim(['-username', 'svc@vsphere.local', '-password', SECRETS.vcPassword, '-host-uuid', `esx1.lab.example=${U1}`, '-host-uuid', `esx2.lab.example=${U2}`]);
+  sim = await startVcsim([
+    '-username',
+    'svc@vsphere.local',
+    '-password',
+    SECRETS.vcPassword,
+    '-host-uuid',
+    `esx1.lab.example=${U1}`,
+    '-host-uuid',
+    `esx2.lab.example=${U2}`,
+  ]);
   dir = mkdtempSync(join(tmpdir(), 'sx-harden-sec-'));
   process.env['SXH_VC_PW'] = SECRETS.vcPassword;
   process.env['SXH_VC_BAD_PW'] = SECRETS.vcWrongPassword;
@@ -177,14 +238,35 @@ beforeAll(async () => {
   symlinkSync('../../secret.txt', join(dir, 'tftp', 'sub', 'rel-escape'));
   symlinkSync(join(dir, 'outside-dir'), join(dir, 'tftp', 'escdir'));
   mkdirSync(join(dir, 'clusters'), { recursive: true });
-  writeCluster(dir, 'prod', 'vc1', 'esx', [['esx1.lab.example', U1], ['esx2.lab.example', U2]]);
-  sx = await startHardenedServer(dir, {
-    vcenters: [
-      { name: 'vc1', url: sim.sdkUrl, username: 'svc@vsphere.local', 'password-env': 'SXH_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 },
-      { name: 'vc-bad', url: sim.sdkUrl, username: 'svc@vsphere.local', 'password-env': 'SXH_VC_BAD_PW', thumbprint: sim.thumbprint, 'timeout-ms': 10_000 },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SXH_ESX_PW' }],
-  }, [['admin', SECRETS.adminPassword, 'admin']]);
+  writeCluster(dir, 'prod', 'vc1', 'esx', [
+    ['esx1.lab.example', U1],
+    ['esx2.lab.example', U2],
+  ]);
+  sx = await startHardenedServer(
+    dir,
+    {
+      vcenters: [
+        {
+          name: 'vc1',
+          url: sim.sdkUrl,
+          username: 'svc@vsphere.local',
+          'password-env': 'SXH_VC_PW',
+          thumbprint: sim.thumbprint,
+          'timeout-ms': 10_000,
+        },
+        {
+          name: 'vc-bad',
+          url: sim.sdkUrl,
+          username: 'svc@vsphere.local',
+          'password-env': 'SXH_VC_BAD_PW',
+          thumbprint: sim.thumbprint,
+          'timeout-ms': 10_000,
+        },
+      ],
+      credentials: [{ name: 'esx', username: 'root', 'password-env': 'SXH_ESX_PW' }],
+    },
+    [['admin', SECRETS.adminPassword, 'admin']],
+  );
   base = `http://127.0.0.1:${sx.httpPort}`;
 }, 240_000);
 
@@ -198,18 +280,34 @@ afterAll(async () => {
 describe('path traversal', () => {
   /** Names that must be refused as unsafe (TFTP error 2). */
   const strict: Array<string | Buffer> = [
-    '../secret.txt', '../../../../../../etc/passwd', '/etc/passwd', `${'x'.length ? '' : ''}/${join('x')}/../../secret.txt`,
-    'sub/../../secret.txt', '..\\secret.txt', 'sub\\..\\..\\secret.txt', 'C:\\secret.txt', './ok.txt', 'sub//ok.txt',
-    '%2e%2e%2fsecret.txt', '..%2fsecret.txt', '%2e%2e/secret.txt', '..%5csecret.txt', '%c0%afetc%c0%afpasswd',
+    '../secret.txt',
+    '../../../../../../etc/passwd',
+    '/etc/passwd',
+    `${'x'.length ? '' : ''}/${join('x')}/../../secret.txt`,
+    'sub/../../secret.txt',
+    '..\\secret.txt',
+    'sub\\..\\..\\secret.txt',
+    'C:\\secret.txt',
+    './ok.txt',
+    'sub//ok.txt',
+    '%2e%2e%2fsecret.txt',
+    '..%2fsecret.txt',
+    '%2e%2e/secret.txt',
+    '..%5csecret.txt',
+    '%c0%afetc%c0%afpasswd',
     Buffer.concat([Buffer.from('ok.txt'), Buffer.from([0]), Buffer.from('../secret.txt')]),
-    'escape', 'sub/rel-escape', 'escdir/secret.txt',
+    'escape',
+    'sub/rel-escape',
+    'escdir/secret.txt',
   ];
   /** Names that are harmless literals once decoded (not found is fine), but must never reach the outside file. */
   const lenient: Array<string | Buffer> = [
-    '%252e%252e%252fsecret.txt', '%c0%ae%c0%ae/secret.txt',
+    '%252e%252e%252fsecret.txt',
+    '%c0%ae%c0%ae/secret.txt',
     Buffer.from([0xc0, 0xae, 0xc0, 0xae, 0x2f, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x2e, 0x74, 0x78, 0x74]), // overlong "../"
     Buffer.from([0x2e, 0x2e, 0xc0, 0xaf, 0x73, 0x65, 0x63, 0x72, 0x65, 0x74, 0x2e, 0x74, 0x78, 0x74]), // ".." + overlong "/"
-    '....//secret.txt', '..;/secret.txt',
+    '....//secret.txt',
+    '..;/secret.txt',
   ];
 
   it('TFTP serves the boot tree and refuses every traversal (error 2), never sending the outside file', async () => {
@@ -231,10 +329,25 @@ describe('path traversal', () => {
     expect(ok.status).toBe(200);
     expect(ok.body).toBe('inside the boot tree\n');
     const strictPaths = [
-      '/boot/../secret.txt', '/boot/../../../../etc/passwd', '/boot//etc/passwd', '/boot/%2fetc%2fpasswd', '/boot/sub/../../secret.txt',
-      '/boot/%2e%2e/secret.txt', '/boot/%2e%2e%2fsecret.txt', '/boot/..%2fsecret.txt', '/boot/..%5csecret.txt', '/boot/..\\secret.txt',
-      '/boot/ok.txt%00../secret.txt', '/boot/%00', '/boot/escape', '/boot/sub/rel-escape', '/boot/escdir/secret.txt', '/boot/./ok.txt',
-      '/boot/%c0%ae%c0%ae/secret.txt', '/boot/%c0%af', '/boot/..%c0%afsecret.txt',
+      '/boot/../secret.txt',
+      '/boot/../../../../etc/passwd',
+      '/boot//etc/passwd',
+      '/boot/%2fetc%2fpasswd',
+      '/boot/sub/../../secret.txt',
+      '/boot/%2e%2e/secret.txt',
+      '/boot/%2e%2e%2fsecret.txt',
+      '/boot/..%2fsecret.txt',
+      '/boot/..%5csecret.txt',
+      '/boot/..\\secret.txt',
+      '/boot/ok.txt%00../secret.txt',
+      '/boot/%00',
+      '/boot/escape',
+      '/boot/sub/rel-escape',
+      '/boot/escdir/secret.txt',
+      '/boot/./ok.txt',
+      '/boot/%c0%ae%c0%ae/secret.txt',
+      '/boot/%c0%af',
+      '/boot/..%c0%afsecret.txt',
     ];
     for (const p of strictPaths) {
       const r = await rawHttp(sx.httpPort, `GET ${p} HTTP/1.1`);
@@ -248,10 +361,15 @@ describe('path traversal', () => {
       expect([400, 403, 404], `HTTP ${p} → ${r.status}`).toContain(r.status);
     }
     // raw bytes: overlong UTF-8 and a raw NUL in the request target
-    for (const raw of [Buffer.from('GET /boot/\xc0\xae\xc0\xae/secret.txt HTTP/1.1', 'latin1'), Buffer.from('GET /boot/ok.txt\0../secret.txt HTTP/1.1', 'latin1')]) {
+    for (const raw of [
+      Buffer.from('GET /boot/\xc0\xae\xc0\xae/secret.txt HTTP/1.1', 'latin1'),
+      Buffer.from('GET /boot/ok.txt\0../secret.txt HTTP/1.1', 'latin1'),
+    ]) {
       const r = await rawHttp(sx.httpPort, raw);
       expect(r.body).not.toContain(OUTSIDE);
-      expect(r.status === 0 || (r.status >= 400 && r.status < 500), `raw ${raw.toString('latin1')} → ${r.status}`).toBe(true);
+      expect(r.status === 0 || (r.status >= 400 && r.status < 500), `raw ${raw.toString('latin1')} → ${r.status}`).toBe(
+        true,
+      );
     }
   });
 });
@@ -278,18 +396,30 @@ function stateChangingRoutes(tree: string): Array<{ method: string; path: string
 
 describe('console and API: authentication and CSRF on every state-changing route', () => {
   /** Routes that are meant to work without a session; each has its own credential. */
-  const PUBLIC = new Set(['POST /api/v1/phone-home', 'POST /api/v1/session', 'POST /api/v1/setup', 'POST /setup', 'POST /login']);
+  const PUBLIC = new Set([
+    'POST /api/v1/phone-home',
+    'POST /api/v1/session',
+    'POST /api/v1/setup',
+    'POST /setup',
+    'POST /login',
+  ]);
 
   it('refuses every state-changing route without a session, and with a session but without/with a wrong CSRF token; nothing changes', async () => {
     const routes = stateChangingRoutes(sx.http.app()!.printRoutes({ commonPrefix: false }));
     expect(routes.length, 'route enumeration found too few routes').toBeGreaterThanOrEqual(15);
-    const fill = (p: string) => p.replace(/:uuid/g, U1).replace(/:name/g, 'prod').replace(/:id/g, '1').replace(/\*$/, 'x');
+    const fill = (p: string) =>
+      p.replace(/:uuid/g, U1).replace(/:name/g, 'prod').replace(/:id/g, '1').replace(/\*$/, 'x');
     const { cookies, csrf } = await login('admin', SECRETS.adminPassword);
     expect(csrf).not.toBe('');
     const xmlBefore = readFileSync(join(dir, 'clusters', 'prod.xml'), 'utf8');
     const db = sx.server.store.db;
     const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-    const before = { audit: count('audit_log'), jobs: count('jobs'), users: count('users'), settings: count('settings') };
+    const before = {
+      audit: count('audit_log'),
+      jobs: count('jobs'),
+      users: count('users'),
+      settings: count('settings'),
+    };
     const checked: string[] = [];
     // A body each route's schema accepts, so the request reaches the CSRF check (fastify validates
     // bodies before preHandler hooks; an invalid body would be refused with 400 before CSRF).
@@ -310,10 +440,19 @@ describe('console and API: authentication and CSRF on every state-changing route
       if (PUBLIC.has(key)) {
         if (key === 'POST /api/v1/phone-home') continue;
         // Login and setup need the pre-login CSRF token.
-        const payload: Record<string, string> = { username: 'admin', password: SECRETS.adminPassword, ...(url.endsWith('setup') ? { token: 'x'.repeat(43) } : {}) };
-        const noCsrf = url.startsWith('/api/') ? await api(r.method, url, { body: payload }) : await api(r.method, url, { form: new URLSearchParams(payload).toString() });
+        const payload: Record<string, string> = {
+          username: 'admin',
+          password: SECRETS.adminPassword,
+          ...(url.endsWith('setup') ? { token: 'x'.repeat(43) } : {}),
+        };
+        const noCsrf = url.startsWith('/api/')
+          ? await api(r.method, url, { body: payload })
+          : await api(r.method, url, { form: new URLSearchParams(payload).toString() });
         expect(noCsrf.status, `${key} without CSRF`).toBe(403);
-        expect(([] as string[]).concat(noCsrf.headers['set-cookie'] ?? []).some((c) => /^sx_session=[^;]+/.test(c)), `${key} started a session without CSRF`).toBe(false);
+        expect(
+          ([] as string[]).concat(noCsrf.headers['set-cookie'] ?? []).some((c) => /^sx_session=[^;]+/.test(c)),
+          `${key} started a session without CSRF`,
+        ).toBe(false);
         checked.push(key);
         continue;
       }
@@ -324,30 +463,57 @@ describe('console and API: authentication and CSRF on every state-changing route
       else expect([401, 303], `${key} without a session → ${anon.status}`).toContain(anon.status);
       const noCsrf = await api(r.method, url, { cookies, ...opts });
       expect(noCsrf.status, `${key} with a session but no CSRF token: ${noCsrf.body.slice(0, 200)}`).toBe(403);
-      const badCsrf = await api(r.method, url, { cookies, csrf: csrf.slice(0, -2) + (csrf.endsWith('AA') ? 'BB' : 'AA'), ...opts });
+      const badCsrf = await api(r.method, url, {
+        cookies,
+        csrf: csrf.slice(0, -2) + (csrf.endsWith('AA') ? 'BB' : 'AA'),
+        ...opts,
+      });
       expect(badCsrf.status, `${key} with a wrong CSRF token`).toBe(403);
       if (!url.startsWith('/api/')) {
-        const form = await api(r.method, url, { cookies, form: 'cluster=prod&hosts=' + U2 + '&xml=x&image=x&_csrf=wrong' });
+        const form = await api(r.method, url, {
+          cookies,
+          form: 'cluster=prod&hosts=' + U2 + '&xml=x&image=x&_csrf=wrong',
+        });
         expect(form.status, `${key} as a form with a wrong _csrf`).toBe(403);
       }
       checked.push(key);
     }
-    expect(checked).toEqual(expect.arrayContaining(['DELETE /api/v1/session', 'POST /api/v1/users', 'PUT /api/v1/clusters/:name/xml', 'POST /api/v1/images/import', 'POST /logout']));
+    expect(checked).toEqual(
+      expect.arrayContaining([
+        'DELETE /api/v1/session',
+        'POST /api/v1/users',
+        'PUT /api/v1/clusters/:name/xml',
+        'POST /api/v1/images/import',
+        'POST /logout',
+      ]),
+    );
     // Nothing changed: no audit entry, job, user or setting; the cluster file is byte-identical.
-    expect({ audit: count('audit_log'), jobs: count('jobs'), users: count('users'), settings: count('settings') }).toEqual(before);
+    expect({
+      audit: count('audit_log'),
+      jobs: count('jobs'),
+      users: count('users'),
+      settings: count('settings'),
+    }).toEqual(before);
     expect(readFileSync(join(dir, 'clusters', 'prod.xml'), 'utf8')).toBe(xmlBefore);
   });
 
   it('session fixation: a session id planted before login never becomes the logged-in session', async () => {
     const plantedSession = randomBytes(32).toString('base64url');
     const plantedPrelogin = randomBytes(32).toString('base64url');
-    const { res, cookies } = await login('admin', SECRETS.adminPassword, { sx_session: plantedSession, sx_prelogin: plantedPrelogin });
+    const { res, cookies } = await login('admin', SECRETS.adminPassword, {
+      sx_session: plantedSession,
+      sx_prelogin: plantedPrelogin,
+    });
     expect(res.status).toBe(200);
     expect(cookies['sx_session']).toBeDefined();
     expect(cookies['sx_session']).not.toBe(plantedSession);
     expect(cookies['sx_session']).not.toBe(plantedPrelogin);
     expect((await api('GET', '/api/v1/hosts', { cookies })).status).toBe(200);
-    const plantedOnly: Array<Record<string, string>> = [{ sx_session: plantedSession }, { sx_session: plantedPrelogin }, { sx_prelogin: plantedPrelogin }];
+    const plantedOnly: Array<Record<string, string>> = [
+      { sx_session: plantedSession },
+      { sx_session: plantedPrelogin },
+      { sx_prelogin: plantedPrelogin },
+    ];
     for (const planted of plantedOnly) {
       expect((await api('GET', '/api/v1/hosts', { cookies: planted })).status, JSON.stringify(planted)).toBe(401);
     }
@@ -362,13 +528,19 @@ describe('phone-home spoofing', () => {
   let okJob = '';
   /** Real per-boot tokens of the run (for the secrets grep). */
   const phoneHomeTokens: Record<string, string> = {};
-  it('refuses a wrong token, another host\'s token and a replayed token, and counts each in /metrics', async () => {
+  it("refuses a wrong token, another host's token and a replayed token, and counts each in /metrics", async () => {
     const tokens = new BootTokens(sx.server.store.tokens, 3_600_000);
     const t1 = tokens.issue(U1);
     const t2 = tokens.issue(U2);
     Object.assign(phoneHomeTokens, { phoneHomeToken1: t1, phoneHomeToken2: t2 });
-    const refused = (reason: string) => metric('statelesx_phone_homes_total', { transport: 'tcp', result: 'refused', reason });
-    const before = { unknown: await refused('token-unknown'), other: await refused('token-other-host'), replay: await refused('token-replayed'), missing: await refused('token-missing') };
+    const refused = (reason: string) =>
+      metric('statelesx_phone_homes_total', { transport: 'tcp', result: 'refused', reason });
+    const before = {
+      unknown: await refused('token-unknown'),
+      other: await refused('token-other-host'),
+      replay: await refused('token-replayed'),
+      missing: await refused('token-missing'),
+    };
     expect(await phoneHome(`esx1.lab.example:${U1} token=${rnd()}\n`)).toBe('ERR token-unknown');
     expect(await phoneHome(`esx1.lab.example:${U1} token=${t2}\n`)).toBe('ERR token-other-host');
     expect(await phoneHome(`esx1.lab.example:${U1}\n`)).toBe('ERR token-missing');
@@ -379,9 +551,20 @@ describe('phone-home spoofing', () => {
     // the HTTP phone-home refuses and counts the same way
     const http = await api('POST', '/api/v1/phone-home', { body: { uuid: U1, token: t1 } });
     expect(http.status).toBe(403);
-    expect(await metric('statelesx_phone_homes_total', { transport: 'http', result: 'refused', reason: 'token-replayed' })).toBeGreaterThanOrEqual(1);
-    expect({ unknown: await refused('token-unknown'), other: await refused('token-other-host'), replay: await refused('token-replayed'), missing: await refused('token-missing') })
-      .toEqual({ unknown: before.unknown + 1, other: before.other + 1, replay: before.replay + 1, missing: before.missing + 1 });
+    expect(
+      await metric('statelesx_phone_homes_total', { transport: 'http', result: 'refused', reason: 'token-replayed' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect({
+      unknown: await refused('token-unknown'),
+      other: await refused('token-other-host'),
+      replay: await refused('token-replayed'),
+      missing: await refused('token-missing'),
+    }).toEqual({
+      unknown: before.unknown + 1,
+      other: before.other + 1,
+      replay: before.replay + 1,
+      missing: before.missing + 1,
+    });
     // Only the one valid phone-home queued a job.
     const jobs = sx.server.store.db.prepare('SELECT id FROM jobs').all() as Array<{ id: string }>;
     expect(jobs.map((j) => j.id)).toEqual([okJob]);
@@ -403,8 +586,22 @@ describe('phone-home spoofing', () => {
     const bad = await api('POST', '/api/v1/vcenters/vc-bad/test', { cookies, csrf, body: {} });
     expect(good.status).toBeLessThan(500);
     expect(bad.body).toMatch(/InvalidLogin|login|refused/i);
-    for (const p of ['/api/v1/vcenters', '/api/v1/jobs', `/api/v1/jobs/${okJob}`, `/api/v1/jobs/${okJob}/log`, '/api/v1/hosts', `/api/v1/hosts/${U1}`,
-      '/api/v1/clusters', '/api/v1/clusters/prod', '/api/v1/clusters/prod/xml', '/api/v1/audit', '/api/v1/users', '/api/v1/session', '/api/docs/json', '/metrics']) {
+    for (const p of [
+      '/api/v1/vcenters',
+      '/api/v1/jobs',
+      `/api/v1/jobs/${okJob}`,
+      `/api/v1/jobs/${okJob}/log`,
+      '/api/v1/hosts',
+      `/api/v1/hosts/${U1}`,
+      '/api/v1/clusters',
+      '/api/v1/clusters/prod',
+      '/api/v1/clusters/prod/xml',
+      '/api/v1/audit',
+      '/api/v1/users',
+      '/api/v1/session',
+      '/api/docs/json',
+      '/metrics',
+    ]) {
       const r = await api('GET', p, { cookies });
       expect(r.status, p).toBeLessThan(500);
     }
@@ -417,7 +614,10 @@ describe('phone-home spoofing', () => {
     const viaGet = await api('GET', `/api/v1/phone-home?uuid=${U3}&hostname=esx9&token=${t3}`);
     expect({ status: viaGet.status, body: viaGet.body.trim() }).toEqual({ status: 200, body: 'UNREGISTERED' });
     expect(sx.server.store.hosts.get(U3)?.evidence['token']).toBe('valid');
-    const replayGet = await api('GET', `/api/v1/phone-home?uuid=${U1}&token=${phoneHomeTokens['phoneHomeToken1']!}&format=ipxe`);
+    const replayGet = await api(
+      'GET',
+      `/api/v1/phone-home?uuid=${U1}&token=${phoneHomeTokens['phoneHomeToken1']!}&format=ipxe`,
+    );
     expect(replayGet.body).toContain('ERR token-replayed');
     // The one-time setup link (/setup?token=…), with a real, outstanding setup token.
     const setupToken = issueSetupToken(sx.server.store.settings);
@@ -438,7 +638,10 @@ describe('phone-home spoofing', () => {
     const secretValues = { ...SECRETS, sessionCookie: cookies['sx_session']!, csrf, ...phoneHomeTokens, setupToken };
     for (const [what, value] of Object.entries(secretValues)) {
       expect(logs.includes(value), `${what} appears in the logs`).toBe(false);
-      expect(bodies.filter((b) => b.includes(value) && !(what === 'csrf')).length, `${what} appears in an API response`).toBe(0);
+      expect(
+        bodies.filter((b) => b.includes(value) && !(what === 'csrf')).length,
+        `${what} appears in an API response`,
+      ).toBe(0);
     }
   }, 120_000);
 });

@@ -32,12 +32,20 @@ export interface HardenedServer {
  * @param overrides merged into the config (kebab-case keys); ports are forced to 0
  * @param users created before start (so no setup link is issued): [name, password, role]
  */
-export async function startHardenedServer(dir: string, overrides: Record<string, unknown> = {},
-  users: Array<[string, string, 'admin' | 'operator' | 'viewer']> = []): Promise<HardenedServer> {
+export async function startHardenedServer(
+  dir: string,
+  overrides: Record<string, unknown> = {},
+  users: Array<[string, string, 'admin' | 'operator' | 'viewer']> = [],
+): Promise<HardenedServer> {
   for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
   const config = configSchema.parse({
-    'data-dir': join(dir, 'data'), 'images-dir': join(dir, 'images'), 'tftp-root': join(dir, 'tftp'), 'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'), 'clusters-dir': join(dir, 'clusters'), 'listen-address': '127.0.0.1',
+    'data-dir': join(dir, 'data'),
+    'images-dir': join(dir, 'images'),
+    'tftp-root': join(dir, 'tftp'),
+    'loader-dirs': [],
+    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
+    'clusters-dir': join(dir, 'clusters'),
+    'listen-address': '127.0.0.1',
     'log-level': 'trace',
     ...overrides,
     tftp: { ...(overrides['tftp'] as object | undefined), port: 0 },
@@ -63,7 +71,9 @@ export async function startHardenedServer(dir: string, overrides: Record<string,
   const tftp = by('tftp') as TftpServer;
   const initiator = by('initiator') as PhoneHomeListener;
   return {
-    config, server, http,
+    config,
+    server,
+    http,
     httpPort: http.address()!.port,
     tftpPort: tftp.address().port,
     initiatorPort: initiator.address().port,
@@ -73,8 +83,16 @@ export async function startHardenedServer(dir: string, overrides: Record<string,
 }
 
 /** Writes a cluster file `name.xml` with the given member hosts (fqdn, uuid). */
-export function writeCluster(dir: string, name: string, vcenter: string, credentials: string, hosts: Array<[string, string]>): void {
-  writeFileSync(join(dir, 'clusters', `${name}.xml`), `<?xml version="1.0" encoding="UTF-8"?>
+export function writeCluster(
+  dir: string,
+  name: string,
+  vcenter: string,
+  credentials: string,
+  hosts: Array<[string, string]>,
+): void {
+  writeFileSync(
+    join(dir, 'clusters', `${name}.xml`),
+    `<?xml version="1.0" encoding="UTF-8"?>
 <cluster xmlns="urn:statelesx:cluster:1" name="${name}">
   <datacenter>DC0</datacenter>
   <vcenter>${vcenter}</vcenter>
@@ -83,5 +101,6 @@ export function writeCluster(dir: string, name: string, vcenter: string, credent
 ${hosts.map(([fqdn, uuid]) => `    <host fqdn="${fqdn}" uuid="${uuid}"/>`).join('\n')}
   </members>
 </cluster>
-`);
+`,
+  );
 }

@@ -27,7 +27,8 @@ const env = { SXV_VC_PW: 'vcpass', SXV_ESX_PW: 'esxpass' };
 const WRONG_TP = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01';
 
 async function cluster(): Promise<DesiredCluster> {
-  const r = await loadClusterText(`<?xml version="1.0" encoding="UTF-8"?>
+  const r = await loadClusterText(
+    `<?xml version="1.0" encoding="UTF-8"?>
 <cluster xmlns="urn:statelesx:cluster:1" name="faults">
   <datacenter>DC0</datacenter>
   <vcenter>vc1</vcenter>
@@ -36,14 +37,28 @@ async function cluster(): Promise<DesiredCluster> {
     <host fqdn="esx1.lab.example" uuid="${U1}"/>
   </members>
 </cluster>
-`, '/clusters/faults.xml', { context: { vcenters: ['vc1'], credentials: ['esx'] } });
+`,
+    '/clusters/faults.xml',
+    { context: { vcenters: ['vc1'], credentials: ['esx'] } },
+  );
   if (!r.cluster) throw new Error(JSON.stringify(r.diagnostics));
   return r.cluster;
 }
 
 function config(sim: Vcsim, vc: Record<string, unknown> = {}, engine: Record<string, unknown> = {}): Config {
   return configSchema.parse({
-    vcenters: [{ name: 'vc1', url: sim.sdkUrl, username: sim.username, 'password-env': 'SXV_VC_PW', thumbprint: sim.thumbprint, 'timeout-ms': 5000, 'max-sessions': 1, ...vc }],
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SXV_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 5000,
+        'max-sessions': 1,
+        ...vc,
+      },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SXV_ESX_PW' }],
     engine: { 'max-attempts': 2, ...engine },
   });
@@ -75,15 +90,27 @@ describe('vCenter faults at job level (simulator)', () => {
     store = await openStore(':memory:');
     const cfg = config(sim, { thumbprint: WRONG_TP });
     const c = await cluster();
-    runner = new JobRunner({ jobs: store.jobs, config: cfg, clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) }, log: silentLogger, retryBaseMs: 100, env,
-      connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    runner = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) },
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     runner.start();
     const job = await runner.wait(runner.enqueueConfigureHost(U1, { source: 'test' }).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/thumbprint/i);
     expect(job.error).toContain(WRONG_TP);
     expect(job.attempts).toBeLessThanOrEqual(cfg.engine['max-attempts']);
-    expect(store.jobs.logs(job.id).map((l) => l.msg).join('\n')).toMatch(/thumbprint/i);
+    expect(
+      store.jobs
+        .logs(job.id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toMatch(/thumbprint/i);
   }, 200_000);
 
   it('the simulator killed mid-job: the job ends failed per the retry policy, steps intact, fault recorded', async () => {
@@ -91,12 +118,23 @@ describe('vCenter faults at job level (simulator)', () => {
     store = await openStore(':memory:');
     const cfg = config(sim, {}, { 'max-attempts': 2 });
     const c = await cluster();
-    runner = new JobRunner({ jobs: store.jobs, config: cfg, clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) }, log: silentLogger, retryBaseMs: 200, env,
-      connect: vcenterConnector(cfg.vcenters, silentLogger, env) });
+    runner = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) },
+      log: silentLogger,
+      retryBaseMs: 200,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    });
     runner.start();
     const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
     const s = store;
-    await until(() => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'), 'AddHost_Task to start', 60_000);
+    await until(
+      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+      'AddHost_Task to start',
+      60_000,
+    );
     process.kill(sim.pid, 'SIGKILL');
     const job = await runner.wait(id);
     expect(job.state).toBe('failed');
@@ -106,26 +144,46 @@ describe('vCenter faults at job level (simulator)', () => {
     const add = steps.filter((x) => x.name === 'AddHost_Task');
     expect(add.length).toBeGreaterThanOrEqual(1);
     // the AddHost_Task fault (the connection dropped under it) is in the job log
-    expect(store.jobs.logs(id).map((l) => l.msg).join('\n')).toMatch(/AddHost_Task host:esx1\.lab\.example: .*(socket hang up|ECONNRESET|ECONNREFUSED)/);
-    expect(steps.every((x) => ['done', 'succeeded', 'failed', 'skipped'].includes(x.state)), JSON.stringify(steps.map((x) => [x.name, x.state]))).toBe(true);
-    expect(store.jobs.logs(id).map((l) => l.msg).join('\n')).toMatch(/attempt 2 of 2/);
+    expect(
+      store.jobs
+        .logs(id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toMatch(/AddHost_Task host:esx1\.lab\.example: .*(socket hang up|ECONNRESET|ECONNREFUSED)/);
+    expect(
+      steps.every((x) => ['done', 'succeeded', 'failed', 'skipped'].includes(x.state)),
+      JSON.stringify(steps.map((x) => [x.name, x.state])),
+    ).toBe(true);
+    expect(
+      store.jobs
+        .logs(id)
+        .map((l) => l.msg)
+        .join('\n'),
+    ).toMatch(/attempt 2 of 2/);
   }, 200_000);
 
-  it('the session logged out behind the client\'s back (idle session expired): it logs in again and the job completes', async () => {
+  it("the session logged out behind the client's back (idle session expired): it logs in again and the job completes", async () => {
     sim = await startVcsim(['-host-uuid', `esx1.lab.example=${U1}`]);
     store = await openStore(':memory:');
     const cfg = config(sim);
     const c = await cluster();
     const real = vcenterConnector(cfg.vcenters, silentLogger, env);
     let captured: VsphereVcenter | undefined;
-    runner = new JobRunner({ jobs: store.jobs, config: cfg, clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) }, log: silentLogger, retryBaseMs: 200, env,
+    runner = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) },
+      log: silentLogger,
+      retryBaseMs: 200,
+      env,
       connect: async (name) => {
         const v = (await real(name)) as VsphereVcenter;
         // the session the engine is handed is already dead on the vCenter side
         await v.client.ops.Logout();
         captured = v;
         return v;
-      } });
+      },
+    });
     runner.start();
     const job = await runner.wait(runner.enqueueConfigureHost(U1, { source: 'test' }).id);
     expect(job.state, job.error ?? '').toBe('succeeded');
@@ -139,23 +197,37 @@ describe('vCenter faults at job level (simulator)', () => {
     const c = await cluster();
     const real = vcenterConnector(cfg.vcenters, silentLogger, env);
     let captured: VsphereVcenter | undefined;
-    runner = new JobRunner({ jobs: store.jobs, config: cfg, clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) }, log: silentLogger, retryBaseMs: 200, env,
+    runner = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: { get: (n) => (n === c.name ? c : undefined), findByHost: (u) => (u === U1 ? c : undefined) },
+      log: silentLogger,
+      retryBaseMs: 200,
+      env,
       connect: async (name) => {
         const v = (await real(name)) as VsphereVcenter;
         captured ??= v; // the connection whose session is logged out below
         return v;
-      } });
+      },
+    });
     runner.start();
     const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
     const s = store;
-    await until(() => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'), 'AddHost_Task to start', 60_000);
+    await until(
+      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+      'AddHost_Task to start',
+      60_000,
+    );
     await captured!.client.ops.Logout();
     const job = await runner.wait(id);
     // The simulator keeps Task objects in the session that created them: once that session is
     // gone, reading the task answers ManagedObjectNotFound (not NotAuthenticated), which the
     // engine treats as permanent. Either way the job is terminal and, when it failed, the fault
     // is on its AddHost_Task step and in its error.
-    const detail = `${job.state} ${job.error} ${JSON.stringify(captured!.client.callCounts())} ${s.jobs.logs(id).map((l) => l.msg).join(' | ')}`;
+    const detail = `${job.state} ${job.error} ${JSON.stringify(captured!.client.callCounts())} ${s.jobs
+      .logs(id)
+      .map((l) => l.msg)
+      .join(' | ')}`;
     expect(['succeeded', 'failed'], detail).toContain(job.state);
     expect(captured!.client.callCounts()['Logout'], detail).toBe(1);
     if (job.state === 'failed') {

@@ -51,7 +51,8 @@ function run(cmd: string, args: string[]): Promise<{ status: number | null; stdo
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  if (spawnSync('sh', ['-c', 'command -v curl']).status !== 0) throw new Error('curl is missing: run scripts/install-test-deps');
+  if (spawnSync('sh', ['-c', 'command -v curl']).status !== 0)
+    throw new Error('curl is missing: run scripts/install-test-deps');
   dir = mkdtempSync(join(tmpdir(), 'sx-http-'));
   const tftp = join(dir, 'tftp');
   mkdirSync(tftp);
@@ -59,16 +60,28 @@ beforeAll(async () => {
   big = randomBytes(3 * 1024 * 1024 + 123);
   writeFileSync(join(dir, 'l/vmlinuz'), big);
   writeFileSync(join(dir, 'l/initrd.gz'), 'initrd');
-  writeFileSync(join(dir, 'l/image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }));
+  writeFileSync(
+    join(dir, 'l/image.json'),
+    JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }),
+  );
   writeFileSync(join(dir, 'secret.txt'), 'do not serve');
   writeFileSync(join(tftp, 'empty.bin'), '');
   await importImage({ source: join(dir, 'l'), imagesDir: join(dir, 'images'), name: 'lin1' });
   store = await openStore(':memory:');
   store.hosts.setImagePin(U, 'lin1');
   const source = new DefaultBootFileSource({
-    tftpRoot: tftp, loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(join(dir, 'images')),
-    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined, unknownHosts: 'menu',
-    serverAddress: '127.0.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+    tftpRoot: tftp,
+    loaderDirs: [],
+    pxelinuxCfgDir: join(dir, 'pxelinux.cfg'),
+    images: new ImageLibrary(join(dir, 'images')),
+    hosts: store.hosts,
+    tokens: new BootTokens(store.tokens, 3600_000),
+    clusters: () => undefined,
+    unknownHosts: 'menu',
+    serverAddress: '127.0.0.1',
+    httpPort: 8080,
+    initiatorPort: 1974,
+    log: silentLogger,
   });
   app = Fastify({ logger: false });
   await app.register(bootHttpPlugin, { source });
@@ -111,7 +124,9 @@ describe('HTTP boot with curl', () => {
   it('resumes an interrupted download (curl -C -) to the exact file', async () => {
     const out = join(dir, 'partial');
     writeFileSync(out, big.subarray(0, 777_777));
-    expect((await run('curl', ['-sS', '--max-time', '20', '-C', '-', '-o', out, `${base}/lin1/vmlinuz`])).status).toBe(0);
+    expect((await run('curl', ['-sS', '--max-time', '20', '-C', '-', '-o', out, `${base}/lin1/vmlinuz`])).status).toBe(
+      0,
+    );
     expect(sha(readFileSync(out))).toBe(sha(big));
   });
 
@@ -148,12 +163,22 @@ describe('HTTP boot with curl', () => {
     utimesSync(copy, new Date(lm.getTime() - 60_000), new Date(lm.getTime() - 60_000));
     expect((await curl(['-z', copy, `${base}/lin1/vmlinuz`])).status).toBe(200);
     // Raw header: an older date → 200; an unparsable date is ignored → 200.
-    const rawOld = await curl(['-H', `If-Modified-Since: ${http(new Date(lm.getTime() - 86_400_000))}`, `${base}/lin1/vmlinuz`]);
+    const rawOld = await curl([
+      '-H',
+      `If-Modified-Since: ${http(new Date(lm.getTime() - 86_400_000))}`,
+      `${base}/lin1/vmlinuz`,
+    ]);
     expect([rawOld.status, rawOld.body.length]).toEqual([200, big.length]);
     const junk = await curl(['-H', 'If-Modified-Since: yesterday-ish', `${base}/lin1/vmlinuz`]);
     expect([junk.status, junk.body.length]).toEqual([200, big.length]);
     // RFC 9110 §13.1.3: with If-None-Match present, If-Modified-Since is ignored.
-    const both = await curl(['-H', 'If-None-Match: "other"', '-H', `If-Modified-Since: ${http(lm)}`, `${base}/lin1/vmlinuz`]);
+    const both = await curl([
+      '-H',
+      'If-None-Match: "other"',
+      '-H',
+      `If-Modified-Since: ${http(lm)}`,
+      `${base}/lin1/vmlinuz`,
+    ]);
     expect([both.status, both.body.length]).toEqual([200, big.length]);
   });
 
@@ -177,8 +202,16 @@ describe('HTTP boot with curl', () => {
     const r = await curl([`${base}/hosts/${U}.ipxe`]);
     expect(r.status).toBe(200);
     expect(r.headers['cache-control']).toBe('no-store');
-    expect(r.body.toString()).toMatch(/^kernel http:\/\/127\.0\.0\.1:8080\/boot\/lin1\/vmlinuz initrd=initrd\.gz console=ttyS0 statelesx\.token=\S{22} /m);
-    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ protocol: 'http', file: `hosts/${U}.ipxe`, address: '127.0.0.1', image: 'lin1', firmware: 'ipxe' });
+    expect(r.body.toString()).toMatch(
+      /^kernel http:\/\/127\.0\.0\.1:8080\/boot\/lin1\/vmlinuz initrd=initrd\.gz console=ttyS0 statelesx\.token=\S{22} /m,
+    );
+    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({
+      protocol: 'http',
+      file: `hosts/${U}.ipxe`,
+      address: '127.0.0.1',
+      image: 'lin1',
+      firmware: 'ipxe',
+    });
   });
 });
 

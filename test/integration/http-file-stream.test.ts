@@ -23,7 +23,11 @@ const outcomes: Array<Error | undefined> = [];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** GET path with an optional Range; resolves with status, body and whether the body was cut short. */
-function fetchRaw(path: string, range?: string, abortAfter?: number): Promise<{ status: number; body: Buffer; aborted: boolean }> {
+function fetchRaw(
+  path: string,
+  range?: string,
+  abortAfter?: number,
+): Promise<{ status: number; body: Buffer; aborted: boolean }> {
   return new Promise((resolve, reject) => {
     const req = get({ host: '127.0.0.1', port, path, headers: range ? { range } : {} }, (res) => {
       const parts: Buffer[] = [];
@@ -37,7 +41,9 @@ function fetchRaw(path: string, range?: string, abortAfter?: number): Promise<{ 
       res.on('error', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), aborted: true }));
       res.on('aborted', () => undefined);
     });
-    req.on('error', (e) => (abortAfter !== undefined ? resolve({ status: 0, body: Buffer.alloc(0), aborted: true }) : reject(e)));
+    req.on('error', (e) =>
+      abortAfter !== undefined ? resolve({ status: 0, body: Buffer.alloc(0), aborted: true }) : reject(e),
+    );
   });
 }
 
@@ -60,13 +66,16 @@ beforeAll(async () => {
       res.writeHead(m ? 206 : 200, { 'content-length': String(end - start + 1) });
       // Shrinks after open and headers: the reads come up short at 1 MiB.
       if (url.pathname === '/shrinking.bin') truncateSync(file, 1024 * 1024);
-    }).then((e) => {
-      outcomes.push(e);
-      return e;
-    }, () => {
-      res.writeHead(404).end();
-      return undefined;
-    });
+    }).then(
+      (e) => {
+        outcomes.push(e);
+        return e;
+      },
+      () => {
+        res.writeHead(404).end();
+        return undefined;
+      },
+    );
     served.push(p);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -111,7 +120,9 @@ describe('streamFileRange with a ReadBufferPool', () => {
   });
 
   it('serves 24 concurrent whole-file and range downloads byte-exact, then every stream has ended', async () => {
-    const ranges: Array<[number, number] | null> = Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? null : [i * 1000, i * 1000 + 300_000 + i]));
+    const ranges: Array<[number, number] | null> = Array.from({ length: 24 }, (_, i) =>
+      i % 3 === 0 ? null : [i * 1000, i * 1000 + 300_000 + i],
+    );
     const results = await Promise.all(ranges.map((r) => fetchRaw('/big.bin', r ? `bytes=${r[0]}-${r[1]}` : undefined)));
     results.forEach((res, i) => {
       const r = ranges[i];

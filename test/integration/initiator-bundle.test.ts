@@ -42,7 +42,10 @@ const MAC = '00:50:56:b0:1c:2d';
 /** `esxcli hardware platform get` for U, printed the way ESXi prints it (SMBIOS order, unpadded bytes). */
 const PLATFORM = [
   'Platform Information',
-  `   UUID: ${U.replace(/-/g, '').match(/../g)!.map((b) => '0x' + b.replace(/^0/, '')).join(' ')}`,
+  `   UUID: ${U.replace(/-/g, '')
+    .match(/../g)!
+    .map((b) => '0x' + b.replace(/^0/, ''))
+    .join(' ')}`,
   '   Product Name: VMware7,1',
   '   Vendor Name: VMware, Inc.',
   '   Serial Number: VMware-42 30 a8 27',
@@ -57,12 +60,18 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-bundle-'));
   const e = join(dir, 'e');
   mkdirSync(join(e, 'efi/boot'), { recursive: true });
-  writeFileSync(join(e, 'BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  writeFileSync(
+    join(e, 'BOOT.CFG'),
+    'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n',
+  );
   for (const f of ['B.B00', 'JUMPSTRT.GZ', 'K.B00', 'MBOOT.C32']) writeFileSync(join(e, f), `synthetic ${f}`);
   writeFileSync(join(e, 'efi/boot/bootx64.efi'), 'efi');
   mkdirSync(join(dir, 'l'));
   writeFileSync(join(dir, 'l/vmlinuz'), 'kernel');
-  writeFileSync(join(dir, 'l/image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' } }));
+  writeFileSync(
+    join(dir, 'l/image.json'),
+    JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' } }),
+  );
   imagesDir = join(dir, 'images');
   await importImage({ source: e, imagesDir, name: 'esx1' });
   await importImage({ source: join(dir, 'l'), imagesDir, name: 'lin1' });
@@ -77,9 +86,18 @@ afterEach(async () => {
 /** The file source the server runs, on the fixture's store and tokens; phone-home port `port`. */
 function source(f: Fixture, port: number): DefaultBootFileSource {
   return new DefaultBootFileSource({
-    tftpRoot: join(dir, 'tftp'), loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(imagesDir),
-    hosts: f.store.hosts, tokens: f.tokens, clusters: (u) => clusters.get(u), unknownHosts: 'menu',
-    serverAddress: '127.0.0.1', httpPort: 8080, initiatorPort: port, log: silentLogger,
+    tftpRoot: join(dir, 'tftp'),
+    loaderDirs: [],
+    pxelinuxCfgDir: join(dir, 'pxelinux.cfg'),
+    images: new ImageLibrary(imagesDir),
+    hosts: f.store.hosts,
+    tokens: f.tokens,
+    clusters: (u) => clusters.get(u),
+    unknownHosts: 'menu',
+    serverAddress: '127.0.0.1',
+    httpPort: 8080,
+    initiatorPort: port,
+    log: silentLogger,
   });
 }
 const tftp = (addr: string): BootRequestContext => ({ protocol: 'tftp', clientAddress: addr, requestId: 't' });
@@ -100,7 +118,14 @@ function bin(name: string, scripts: Record<string, string>): string {
 }
 
 /** `esxcli network ip interface list` of a host whose vmk0 sits on the boot NIC. */
-const INTERFACES = ['vmk0', '   Name: vmk0', `   MAC Address: ${MAC}`, '   Enabled: true', '   Portset: vSwitch0', '   Portgroup: Management Network'].join('\n');
+const INTERFACES = [
+  'vmk0',
+  '   Name: vmk0',
+  `   MAC Address: ${MAC}`,
+  '   Enabled: true',
+  '   Portset: vSwitch0',
+  '   Portgroup: Management Network',
+].join('\n');
 
 /** `esxcli` and `vsish` as initiator.py calls them; vsish prints `bootCmdLine`. */
 function esxiTools(name: string, bootCmdLine: string): Record<string, string> {
@@ -108,20 +133,28 @@ function esxiTools(name: string, bootCmdLine: string): Record<string, string> {
   writeFileSync(join(dir, `${name}.interfaces`), INTERFACES + '\n');
   writeFileSync(join(dir, `${name}.cmdline`), bootCmdLine + '\n');
   return {
-    esxcli: `[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\n` +
+    esxcli:
+      `[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\n` +
       `[ "$*" = "network ip interface list" ] && exec cat '${join(dir, `${name}.interfaces`)}'\nexit 1`,
     vsish: `[ "$*" = "-e get /system/bootCmdLine" ] && exec cat '${join(dir, `${name}.cmdline`)}'\nexit 1`,
   };
 }
 
-async function sh(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sh(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await exec('busybox', ['sh', script], { env, timeout: 60_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
     if (err.code === 'ENOENT') throw new Error('busybox is missing: run scripts/install-test-deps', { cause: e });
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? err.message };
+    return {
+      code: typeof err.code === 'number' ? err.code : -1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? err.message,
+    };
   }
 }
 
@@ -151,7 +184,10 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
 
     writeFileSync(join(dir, 'list.tgz'), viaTftp);
     const { stdout } = await exec('tar', ['-tzvf', join(dir, 'list.tgz')], { env: { ...process.env, TZ: 'UTC' } });
-    const entries = stdout.trim().split('\n').map((l) => l.trim().split(/\s+/));
+    const entries = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/));
     expect(entries.map((e) => [e[0], e[1], e[5]])).toEqual([
       ['-rw-r--r--', 'root/root', 'opt/statelesx/initiator.py'],
       ['-rwxr-xr-x', 'root/root', 'etc/rc.local.d/99.statelesx-initiator.sh'],
@@ -170,10 +206,14 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     const log = join(dir, 'hook.log');
     // The stub records its arguments and stdin, then blocks until released: the hook must not wait for it.
     const path = bin('hook-bin', {
-      python: `printf '%s\\n' "$@" > '${rec}.tmp'; cat >> '${rec}.tmp'; echo stdin-end >> '${rec}.tmp'; mv '${rec}.tmp' '${rec}'\n` +
+      python:
+        `printf '%s\\n' "$@" > '${rec}.tmp'; cat >> '${rec}.tmp'; echo stdin-end >> '${rec}.tmp'; mv '${rec}.tmp' '${rec}'\n` +
         `i=0; while [ ! -e '${release}' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\necho 'initiator output'; echo 'initiator error' >&2`,
     });
-    const r = await sh(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), { PATH: `${path}:/usr/bin:/bin`, STATELESX_INITIATOR_LOG: log });
+    const r = await sh(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), {
+      PATH: `${path}:/usr/bin:/bin`,
+      STATELESX_INITIATOR_LOG: log,
+    });
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
     await until(() => existsSync(rec), 'the python stub to start', 10_000);
     expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe(''); // still blocked: the hook returned first
@@ -182,7 +222,9 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('initiator error'), 'the log', 10_000);
     expect(readFileSync(log, 'utf8')).toBe('initiator output\ninitiator error\n');
     // Without the override the log is ESXi's /var/log.
-    expect(readFileSync(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), 'utf8')).toContain(`\${STATELESX_INITIATOR_LOG:-${INITIATOR_LOG}}`);
+    expect(readFileSync(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), 'utf8')).toContain(
+      `\${STATELESX_INITIATOR_LOG:-${INITIATOR_LOG}}`,
+    );
   });
 
   it('boot.cfg → sxinit.tgz → hook → initiator.py phones home with the boot.cfg token → configure job', async () => {
@@ -192,7 +234,9 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     const src = source(fx, fx.port);
     const addr = '127.0.0.9';
     // pxelinux asks its config by UUID (wire order), then mboot.c32 asks the image's boot.cfg.
-    expect(bytes(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, tftp(addr))).toString()).toContain('APPEND -c esx1/boot.cfg');
+    expect(bytes(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, tftp(addr))).toString()).toContain(
+      'APPEND -c esx1/boot.cfg',
+    );
     const cfg = parseBootCfg(bytes(await src.resolve('esx1/boot.cfg', tftp(addr))).toString());
     expect(cfg.modules).toEqual(['jumpstrt.gz', 'k.b00', 'sxinit.tgz']);
     expect(cfg.kernelopt).toMatch(/^statelesx\.token=\S{22} /);
@@ -206,14 +250,28 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     });
     const log = join(dir, 'e2e.log');
     const r = await sh(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), {
-      PATH: `${path}:${process.env['PATH']}`, STATELESX_INITIATOR_LOG: log, STATELESX_HOSTNAME: 'esx-01.lab',
+      PATH: `${path}:${process.env['PATH']}`,
+      STATELESX_INITIATOR_LOG: log,
+      STATELESX_HOSTNAME: 'esx-01.lab',
     });
     expect(r.code, r.stderr).toBe(0);
-    await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('phoned home'), 'the initiator to phone home', 30_000);
+    await until(
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('phoned home'),
+      'the initiator to phone home',
+      30_000,
+    );
     expect(readFileSync(log, 'utf8')).toContain('configure job job-1');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-01', macs: [MAC], model: 'VMware7,1', state: 'configuring' });
-    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({ initiatorVersion: 'initiator.py/1.0', verifiedBy: 'token' });
+    expect(fx.store.hosts.get(U)).toMatchObject({
+      hostname: 'esx-01',
+      macs: [MAC],
+      model: 'VMware7,1',
+      state: 'configuring',
+    });
+    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({
+      initiatorVersion: 'initiator.py/1.0',
+      verifiedBy: 'token',
+    });
   });
 });
 
@@ -236,24 +294,35 @@ describe('stateful ESXi: the kickstart %firstboot section', () => {
     await new Promise<void>((r) => capture.listen(0, '127.0.0.1', r));
     try {
       const src = source(fx, (capture.address() as { port: number }).port);
-      const cfg = parseBootCfg(bytes(await src.resolve(`01-${MAC.replace(/:/g, '-')}/boot.cfg`, tftp('127.0.0.10'))).toString());
+      const cfg = parseBootCfg(
+        bytes(await src.resolve(`01-${MAC.replace(/:/g, '-')}/boot.cfg`, tftp('127.0.0.10'))).toString(),
+      );
       expect(cfg.kernelopt).toContain(`ks=http://127.0.0.1:8080/boot/hosts/${U}/ks.cfg`);
       expect(cfg.modules).not.toContain('sxinit.tgz'); // the installer boot: no bundle
       const ks = bytes(await src.resolve(`hosts/${U}/ks.cfg`, { ...tftp('127.0.0.10'), protocol: 'http' })).toString();
       const host = join(dir, 'fb-host');
       mkdirSync(join(host, 'tmp'), { recursive: true });
       mkdirSync(join(host, 'var/log'), { recursive: true });
-      const section = ks.slice(ks.indexOf('%firstboot --interpreter=busybox\n'))
-        .split(FIRSTBOOT_INITIATOR).join(join(host, FIRSTBOOT_INITIATOR))
-        .split(FIRSTBOOT_CMDLINE).join(join(host, FIRSTBOOT_CMDLINE))
-        .split(INITIATOR_LOG).join(join(host, INITIATOR_LOG));
+      const section = ks
+        .slice(ks.indexOf('%firstboot --interpreter=busybox\n'))
+        .split(FIRSTBOOT_INITIATOR)
+        .join(join(host, FIRSTBOOT_INITIATOR))
+        .split(FIRSTBOOT_CMDLINE)
+        .join(join(host, FIRSTBOOT_CMDLINE))
+        .split(INITIATOR_LOG)
+        .join(join(host, INITIATOR_LOG));
       // The first line (%firstboot …) is the kickstart command, not shell: the installer strips it.
       writeFileSync(join(dir, 'firstboot.sh'), section.slice(section.indexOf('\n') + 1));
       // ks.cfg is asked by UUID: no boot MAC is known, so initiator.py reports vmk0's.
-      expect(ks).toMatch(/^echo 'statelesx\.server=127\.0\.0\.1:\d+ statelesx\.token=[\w-]{22}' > \/tmp\/statelesx-cmdline$/m);
+      expect(ks).toMatch(
+        /^echo 'statelesx\.server=127\.0\.0\.1:\d+ statelesx\.token=[\w-]{22}' > \/tmp\/statelesx-cmdline$/m,
+      );
       // First boot from disk: the disk's boot.cfg kernelopt has no statelesx arguments.
       const path = bin('fb-bin', { ...esxiTools('fb', 'autoPartition=FALSE'), python: 'exec python3 "$@"' });
-      const r = await sh(join(dir, 'firstboot.sh'), { PATH: `${path}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'esx-01' });
+      const r = await sh(join(dir, 'firstboot.sh'), {
+        PATH: `${path}:${process.env['PATH']}`,
+        STATELESX_HOSTNAME: 'esx-01',
+      });
       expect(r.code, r.stderr).toBe(0);
       expect(readFileSync(join(host, INITIATOR_LOG), 'utf8')).toContain('not in any cluster yet');
       expect(readFileSync(join(host, FIRSTBOOT_INITIATOR)).equals(PY)).toBe(true);
@@ -261,7 +330,13 @@ describe('stateful ESXi: the kickstart %firstboot section', () => {
       expect(lines).toHaveLength(1);
       const parsed = parsePhoneHomeLine(lines[0]!);
       if (!parsed.ok) throw new Error(`listener would answer ERR ${parsed.reason}: ${parsed.detail}`);
-      expect(parsed.message).toMatchObject({ form: 'extension', hostname: 'esx-01', macs: [MAC], model: 'VMware7,1', version: 'initiator.py/1.0' });
+      expect(parsed.message).toMatchObject({
+        form: 'extension',
+        hostname: 'esx-01',
+        macs: [MAC],
+        model: 'VMware7,1',
+        version: 'initiator.py/1.0',
+      });
       expect(parsed.message.uuid.smbios).toBe(U);
       expect(parsed.message.token).toMatch(/^[A-Za-z0-9_-]{22}$/);
       // The same line to the real listener: accepted, token verified, job queued.

@@ -42,7 +42,9 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
-export async function startFixture(o: { requireToken?: boolean; readTimeoutMs?: number; perSource?: number; maxConnections?: number } = {}): Promise<Fixture> {
+export async function startFixture(
+  o: { requireToken?: boolean; readTimeoutMs?: number; perSource?: number; maxConnections?: number } = {},
+): Promise<Fixture> {
   const store = await openStore(':memory:');
   const tokens = new BootTokens(store.tokens, 3_600_000);
   const queue = new RecordingQueue();
@@ -50,17 +52,35 @@ export async function startFixture(o: { requireToken?: boolean; readTimeoutMs?: 
   const leases = new Map<string, string>();
   const leaseLookup: LeaseLookup = (mac) => leases.get(mac);
   const registry = new HostRegistry({
-    hosts: store.hosts, phoneHomes: store.phoneHomes, tokens, queue, declared: (u) => declared.get(u), leases: leaseLookup,
-    requireToken: o.requireToken ?? true, log: silentLogger,
+    hosts: store.hosts,
+    phoneHomes: store.phoneHomes,
+    tokens,
+    queue,
+    declared: (u) => declared.get(u),
+    leases: leaseLookup,
+    requireToken: o.requireToken ?? true,
+    log: silentLogger,
   });
   const listener = createPhoneHomeListener({
-    host: '127.0.0.1', port: 0, handler: registry, log: silentLogger, readTimeoutMs: o.readTimeoutMs ?? 10_000,
-    maxConnectionsPerSource: o.perSource ?? 16, ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}),
+    host: '127.0.0.1',
+    port: 0,
+    handler: registry,
+    log: silentLogger,
+    readTimeoutMs: o.readTimeoutMs ?? 10_000,
+    maxConnectionsPerSource: o.perSource ?? 16,
+    ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}),
   });
   await listener.start();
   const port = listener.address().port;
   return {
-    store, tokens, queue, declared, leases, registry, listener, port,
+    store,
+    tokens,
+    queue,
+    declared,
+    leases,
+    registry,
+    listener,
+    port,
     async close() {
       await listener.close();
       store.close();
@@ -72,20 +92,30 @@ export async function startFixture(o: { requireToken?: boolean; readTimeoutMs?: 
  * Connects from `localAddress` (default 127.0.0.1), sends `data`, optionally half-closes, and
  * resolves with everything the server sent before closing. Bounded by `timeoutMs`.
  */
-export function exchange(port: number, data: string | Buffer, opts: { end?: boolean; localAddress?: string; timeoutMs?: number } = {}): Promise<string> {
+export function exchange(
+  port: number,
+  data: string | Buffer,
+  opts: { end?: boolean; localAddress?: string; timeoutMs?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const s: Socket = connect({ host: '127.0.0.1', port, localAddress: opts.localAddress ?? '127.0.0.1' });
     const t = setTimeout(() => {
       s.destroy();
-      reject(new Error(`no close from the server within ${opts.timeoutMs ?? 5000} ms; got ${JSON.stringify(Buffer.concat(chunks).toString())}`));
+      reject(
+        new Error(
+          `no close from the server within ${opts.timeoutMs ?? 5000} ms; got ${JSON.stringify(Buffer.concat(chunks).toString())}`,
+        ),
+      );
     }, opts.timeoutMs ?? 5000);
     s.on('connect', () => {
       if (data.length > 0) s.write(data);
       if (opts.end ?? true) s.end();
     });
     s.on('data', (c) => chunks.push(c));
-    s.on('error', () => { /* reset after the reply: the close handler resolves */ });
+    s.on('error', () => {
+      /* reset after the reply: the close handler resolves */
+    });
     s.on('close', () => {
       clearTimeout(t);
       resolve(Buffer.concat(chunks).toString('utf8'));

@@ -22,7 +22,10 @@ const exec = promisify(execFile);
 const SH = resolve('scripts/initiator.sh');
 const PY = resolve('scripts/initiator.py');
 
-interface RunResult { code: number; stderr: string }
+interface RunResult {
+  code: number;
+  stderr: string;
+}
 async function run(cmd: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   try {
     const r = await exec(cmd, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env }, timeout: 30_000 });
@@ -78,16 +81,31 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     const token = fx.tokens.issue(U);
     const root = fakeSysfs('sh-ok', U.toUpperCase());
     const cmdline = join(dir, 'cmdline-ok');
-    writeFileSync(cmdline, `console=ttyS0 BOOTIF=01-52-54-00-12-34-56 statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token} quiet\n`);
-    const r = await run('busybox', ['sh', SH], { STATELESX_CMDLINE: cmdline, STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'sx-test-01' });
+    writeFileSync(
+      cmdline,
+      `console=ttyS0 BOOTIF=01-52-54-00-12-34-56 statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token} quiet\n`,
+    );
+    const r = await run('busybox', ['sh', SH], {
+      STATELESX_CMDLINE: cmdline,
+      STATELESX_SYSFS: root,
+      STATELESX_HOSTNAME: 'sx-test-01',
+    });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(r.stderr).toContain('configure job job-1');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({
-      hostname: 'sx-test-01', macs: ['52:54:00:12:34:56'], serial: 'SX 0001=A%', vendor: 'QEMU',
-      model: 'Standard PC (i440FX + PIIX, 1996)', state: 'configuring',
+      hostname: 'sx-test-01',
+      macs: ['52:54:00:12:34:56'],
+      serial: 'SX 0001=A%',
+      vendor: 'QEMU',
+      model: 'Standard PC (i440FX + PIIX, 1996)',
+      state: 'configuring',
     });
-    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({ initiatorVersion: 'initiator.sh/1.0', verifiedBy: 'token', phoneHome: { form: 'extension' } });
+    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({
+      initiatorVersion: 'initiator.sh/1.0',
+      verifiedBy: 'token',
+      phoneHome: { form: 'extension' },
+    });
   });
 
   it('an unknown host without token is listed as unregistered (MAC from the first NIC) and exits 0', async () => {
@@ -95,7 +113,11 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     const root = fakeSysfs('sh-unreg', U);
     const cmdline = join(dir, 'cmdline-unreg');
     writeFileSync(cmdline, `console=ttyS0 statelesx.server=127.0.0.1:${fx.port}\n`);
-    const r = await run('busybox', ['sh', SH], { STATELESX_CMDLINE: cmdline, STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'sx-test-02' });
+    const r = await run('busybox', ['sh', SH], {
+      STATELESX_CMDLINE: cmdline,
+      STATELESX_SYSFS: root,
+      STATELESX_HOSTNAME: 'sx-test-02',
+    });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(r.stderr).toContain('unregistered');
     expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'sx-test-02' });
@@ -106,12 +128,20 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'lab', fqdn: 'sx-test-01.lab' });
     const root = fakeSysfs('sh-refused', U);
-    const r = await run('busybox', ['sh', SH], { STATELESX_SERVER: `127.0.0.1:${fx.port}`, STATELESX_CMDLINE: '/nonexistent', STATELESX_SYSFS: root, STATELESX_HOSTNAME: 'h' });
+    const r = await run('busybox', ['sh', SH], {
+      STATELESX_SERVER: `127.0.0.1:${fx.port}`,
+      STATELESX_CMDLINE: '/nonexistent',
+      STATELESX_SYSFS: root,
+      STATELESX_HOSTNAME: 'h',
+    });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain('token-missing');
     const down = await run('busybox', ['sh', SH], {
-      STATELESX_SERVER: `127.0.0.1:${await closedPort()}`, STATELESX_CMDLINE: '/nonexistent', STATELESX_SYSFS: root,
-      STATELESX_RETRIES: '2', STATELESX_BACKOFF_MAX: '1',
+      STATELESX_SERVER: `127.0.0.1:${await closedPort()}`,
+      STATELESX_CMDLINE: '/nonexistent',
+      STATELESX_SYSFS: root,
+      STATELESX_RETRIES: '2',
+      STATELESX_BACKOFF_MAX: '1',
     });
     expect(down.code, down.stderr).toBe(1);
     expect(down.stderr).toContain('giving up after 2 attempts');
@@ -145,8 +175,14 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(dir, `${name}.platform`), platformOutput + '\n');
     writeFileSync(join(dir, `${name}.cmdline`), bootCmdLine + '\n');
-    writeFileSync(join(bin, 'esxcli'), `#!/bin/sh\n[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\nexit 1\n`);
-    writeFileSync(join(bin, 'vsish'), `#!/bin/sh\n[ "$*" = "-e get /system/bootCmdLine" ] && exec cat '${join(dir, `${name}.cmdline`)}'\nexit 1\n`);
+    writeFileSync(
+      join(bin, 'esxcli'),
+      `#!/bin/sh\n[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\nexit 1\n`,
+    );
+    writeFileSync(
+      join(bin, 'vsish'),
+      `#!/bin/sh\n[ "$*" = "-e get /system/bootCmdLine" ] && exec cat '${join(dir, `${name}.cmdline`)}'\nexit 1\n`,
+    );
     chmodSync(join(bin, 'esxcli'), 0o755);
     chmodSync(join(bin, 'vsish'), 0o755);
     return bin;
@@ -157,13 +193,23 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
     fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
     const token = fx.tokens.issue(U);
-    const bin = stubs('py-ok', ESXI7, `BOOTIF=01-00-50-56-b0-1c-2d statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token}`);
-    const r = await run('python3', [PY], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'comp-01a.lab.example' });
+    const bin = stubs(
+      'py-ok',
+      ESXI7,
+      `BOOTIF=01-00-50-56-b0-1c-2d statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token}`,
+    );
+    const r = await run('python3', [PY], {
+      PATH: `${bin}:${process.env['PATH']}`,
+      STATELESX_HOSTNAME: 'comp-01a.lab.example',
+    });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({
-      hostname: 'comp-01a', serial: 'VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0', vendor: 'VMware, Inc.',
-      model: 'VMware7,1', macs: ['00:50:56:b0:1c:2d'],
+      hostname: 'comp-01a',
+      serial: 'VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0',
+      vendor: 'VMware, Inc.',
+      model: 'VMware7,1',
+      macs: ['00:50:56:b0:1c:2d'],
     });
     expect(fx.store.hosts.get(U)!.evidence['initiatorVersion']).toBe('initiator.py/1.0');
   });
@@ -171,10 +217,17 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
   it('reads unpadded UUID bytes (0x4, 0x0) and is listed as unregistered without a token', async () => {
     fx = await startFixture();
     const bin = stubs('py-ucs', UCS, `statelesx.server=127.0.0.1:${fx.port}`);
-    const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'p1-b200-64' });
+    const r = await run('python3', [PY, '--retries', '1'], {
+      PATH: `${bin}:${process.env['PATH']}`,
+      STATELESX_HOSTNAME: 'p1-b200-64',
+    });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(fx.store.hosts.get('74d33604-3ce7-11df-0000-000000000011')).toMatchObject({
-      state: 'unregistered', hostname: 'p1-b200-64', serial: 'FCH1432V1HY', vendor: 'Cisco Systems Inc', model: 'N20-B6625-1',
+      state: 'unregistered',
+      hostname: 'p1-b200-64',
+      serial: 'FCH1432V1HY',
+      vendor: 'Cisco Systems Inc',
+      model: 'N20-B6625-1',
     });
   });
 
@@ -209,7 +262,10 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     try {
       const port = (front.address() as { port: number }).port;
       const bin = stubs('py-retry', ESXI7, `statelesx.server=127.0.0.1:${port} statelesx.token=${token}`);
-      const r = await run('python3', [PY, '--retries', '4', '--timeout', '5'], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'comp-01a' });
+      const r = await run('python3', [PY, '--retries', '4', '--timeout', '5'], {
+        PATH: `${bin}:${process.env['PATH']}`,
+        STATELESX_HOSTNAME: 'comp-01a',
+      });
       expect(r, r.stderr).toMatchObject({ code: 0 });
       expect(r.stderr).toContain("attempt 1: server answered 'ERR busy'; retrying");
       expect(r.stderr).toContain('configure job job-1');
@@ -232,7 +288,11 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     fx = await startFixture();
     const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
     fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
-    const bin = stubs('py-refused', ESXI7, `statelesx.server=127.0.0.1:${fx.port} statelesx.token=AAAAAAAAAAAAAAAAAAAAAA`);
+    const bin = stubs(
+      'py-refused',
+      ESXI7,
+      `statelesx.server=127.0.0.1:${fx.port} statelesx.token=AAAAAAAAAAAAAAAAAAAAAA`,
+    );
     const r = await run('python3', [PY], { PATH: `${bin}:${process.env['PATH']}`, STATELESX_HOSTNAME: 'x' });
     expect(r.code, r.stderr).toBe(3);
     expect(r.stderr).toContain('token-unknown');

@@ -34,13 +34,20 @@ let proc: ChildProcess;
 let out = '';
 
 /** Runs `cmd` in namespace b; returns its exit status and stdout (never throws on a non-zero exit). */
-function inB(cmd: string, args: string[], timeoutMs = 30_000): { status: number | null; stdout: string; stderr: string } {
+function inB(
+  cmd: string,
+  args: string[],
+  timeoutMs = 30_000,
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('ip', ['netns', 'exec', pair.b, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** One `/metrics` scrape: the exposition text and every sample keyed `name{labels}` (labels sorted by name). */
-interface Scrape { text: string; samples: Map<string, number> }
+interface Scrape {
+  text: string;
+  samples: Map<string, number>;
+}
 
 /** Scrapes `/metrics` from namespace b. */
 async function scrape(): Promise<Scrape> {
@@ -51,7 +58,11 @@ async function scrape(): Promise<Scrape> {
   for (const line of r.stdout.split('\n')) {
     const x = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!x) continue;
-    const labels = (x[2] ?? '').match(/[a-zA-Z_]+="(?:[^"\\]|\\.)*"/g)?.sort().join(',') ?? '';
+    const labels =
+      (x[2] ?? '')
+        .match(/[a-zA-Z_]+="(?:[^"\\]|\\.)*"/g)
+        ?.sort()
+        .join(',') ?? '';
     m.set(`${x[1]}{${labels}}`, Number(x[3]));
   }
   return { text: r.stdout, samples: m };
@@ -71,26 +82,51 @@ async function scrapeUntil(ok: (m: Scrape) => boolean, ms = 10_000): Promise<Scr
 }
 
 beforeAll(async () => {
-  if (!canUseNetns()) throw new Error('this test needs root and iproute2 (network namespaces): run as root after scripts/install-test-deps');
+  if (!canUseNetns())
+    throw new Error(
+      'this test needs root and iproute2 (network namespaces): run as root after scripts/install-test-deps',
+    );
   requireTool('curl', 'curl');
   dir = mkdtempSync(join(tmpdir(), 'sx-metrics-'));
   for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
   writeFileSync(join(dir, 'tftp', 'tftp.bin'), randomBytes(TFTP_SIZE));
   writeFileSync(join(dir, 'tftp', 'http.bin'), randomBytes(HTTP_SIZE));
   writeFileSync(join(dir, 'tftp', 'big.bin'), Buffer.alloc(BIG_SIZE, 0x5a));
-  writeFileSync(join(dir, 'statelesx.yaml'), JSON.stringify({
-    'data-dir': join(dir, 'data'), 'images-dir': join(dir, 'images'), 'tftp-root': join(dir, 'tftp'), 'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'), 'clusters-dir': join(dir, 'clusters'), 'log-level': 'info', interface: 'veth0',
-    dhcp: { mode: 'full', 'range-start': '10.88.0.100', 'range-end': '10.88.0.120', netmask: '255.255.255.0', router: SERVER, 'lease-time-s': 600 },
-    tftp: { port: 69 }, http: { port: 8080 }, initiator: { port: 1974 },
-  }));
+  writeFileSync(
+    join(dir, 'statelesx.yaml'),
+    JSON.stringify({
+      'data-dir': join(dir, 'data'),
+      'images-dir': join(dir, 'images'),
+      'tftp-root': join(dir, 'tftp'),
+      'loader-dirs': [],
+      'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
+      'clusters-dir': join(dir, 'clusters'),
+      'log-level': 'info',
+      interface: 'veth0',
+      dhcp: {
+        mode: 'full',
+        'range-start': '10.88.0.100',
+        'range-end': '10.88.0.120',
+        netmask: '255.255.255.0',
+        router: SERVER,
+        'lease-time-s': 600,
+      },
+      tftp: { port: 69 },
+      http: { port: 8080 },
+      initiator: { port: 1974 },
+    }),
+  );
   pair = createNetnsPair('sx-mx', { addrA: `${SERVER}/24`, addrB: '10.88.0.2/24' });
   // The crafted DHCP client sends to 255.255.255.255: give its namespace a route out of veth1.
   pair.exec(pair.b, 'ip', ['route', 'add', 'default', 'dev', 'veth1']);
   const env = { ...process.env };
   delete env['STATELESX_CONFIG'];
-  proc = pair.spawn(pair.a, process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', join(dir, 'statelesx.yaml')],
-    { cwd: ROOT, env });
+  proc = pair.spawn(
+    pair.a,
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', join(dir, 'statelesx.yaml')],
+    { cwd: ROOT, env },
+  );
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   const end = Date.now() + 60_000;
@@ -116,15 +152,29 @@ describe('metrics of the whole server (namespace, real clients)', () => {
 
     // DHCP: UEFI x86-64 PXE client (arch 7) DISCOVER → OFFER, REQUEST → ACK; a BIOS client (arch 0) DISCOVER → OFFER.
     const uefiMac = '52:54:00:88:00:07';
-    const offer = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, uefiMac, pxeOptions(7)), address: '255.255.255.255', port: 67 }]);
+    const offer = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      { packet: clientPacket(MessageType.DISCOVER, uefiMac, pxeOptions(7)), address: '255.255.255.255', port: 67 },
+    ]);
     expect(offer.map((r) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0])).toEqual([MessageType.OFFER]);
-    const ack = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [{
-      packet: clientPacket(MessageType.REQUEST, uefiMac, [...pxeOptions(7), opt.serverId(SERVER), opt.requested(offer[0]!.packet.yiaddr)]),
-      address: '255.255.255.255', port: 67 }]);
+    const ack = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      {
+        packet: clientPacket(MessageType.REQUEST, uefiMac, [
+          ...pxeOptions(7),
+          opt.serverId(SERVER),
+          opt.requested(offer[0]!.packet.yiaddr),
+        ]),
+        address: '255.255.255.255',
+        port: 67,
+      },
+    ]);
     expect(ack.map((r) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0])).toEqual([MessageType.ACK]);
-    const bios = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 },
-      [{ packet: clientPacket(MessageType.DISCOVER, '52:54:00:88:00:00', pxeOptions(0)), address: '255.255.255.255', port: 67 }]);
+    const bios = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, [
+      {
+        packet: clientPacket(MessageType.DISCOVER, '52:54:00:88:00:00', pxeOptions(0)),
+        address: '255.255.255.255',
+        port: 67,
+      },
+    ]);
     expect(bios.map((r) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0])).toEqual([MessageType.OFFER]);
 
     // TFTP: one whole file with curl.
@@ -136,19 +186,45 @@ describe('metrics of the whole server (namespace, real clients)', () => {
     const http = inB('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `${HTTP}/boot/http.bin`]);
     expect(http.status, http.stderr).toBe(0);
     expect(Number(http.stdout)).toBe(HTTP_SIZE);
-    const cut = inB('curl', ['-sS', '-o', '/dev/null', '--limit-rate', '100k', '--max-time', '1', '-w', '%{size_download}', `${HTTP}/boot/big.bin`]);
+    const cut = inB('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '--limit-rate',
+      '100k',
+      '--max-time',
+      '1',
+      '-w',
+      '%{size_download}',
+      `${HTTP}/boot/big.bin`,
+    ]);
     expect(cut.status).toBe(28); // curl: operation timed out
     expect(Number(cut.stdout)).toBeGreaterThan(0);
     expect(Number(cut.stdout)).toBeLessThan(BIG_SIZE);
 
     // Phone-home over HTTP: an unregistered host (recorded) and a malformed message (rejected).
-    const ph = (body: unknown) => inB('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json',
-      '--data', JSON.stringify(body), `${HTTP}/api/v1/phone-home`]).stdout;
+    const ph = (body: unknown) =>
+      inB('curl', [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        'content-type: application/json',
+        '--data',
+        JSON.stringify(body),
+        `${HTTP}/api/v1/phone-home`,
+      ]).stdout;
     expect(ph({ uuid: '4c4c4544-0031-3510-8088-b1c04f303031', hostname: 'esx88' })).toBe('200');
     expect(ph({ uuid: 'not-a-uuid' })).toBe('400');
 
-    const after = await scrapeUntil((m) => v(m, 'tftp_active_transfers') === 0 && v(m, 'http_boot_active_downloads') === 0 &&
-      v(m, 'tftp_transfers_completed_total') > v(before, 'tftp_transfers_completed_total'));
+    const after = await scrapeUntil(
+      (m) =>
+        v(m, 'tftp_active_transfers') === 0 &&
+        v(m, 'http_boot_active_downloads') === 0 &&
+        v(m, 'tftp_transfers_completed_total') > v(before, 'tftp_transfers_completed_total'),
+    );
     const d = (name: string, labels = '') => v(after, name, labels) - v(before, name, labels);
 
     expect(d('dhcp_replies_total', 'arch="7",firmware="uefi",mode="full",type="offer"')).toBe(1);
@@ -182,6 +258,14 @@ describe('metrics of the whole server (namespace, real clients)', () => {
   }, 120_000);
 
   it('the DHCP arch label is bounded: RFC 4578 types 0-63 by number, above that "other", absent "none"', () => {
-    expect([0, 7, 16, 63, 64, 0xffff, undefined].map(archLabel)).toEqual(['0', '7', '16', '63', 'other', 'other', 'none']);
+    expect([0, 7, 16, 63, 64, 0xffff, undefined].map(archLabel)).toEqual([
+      '0',
+      '7',
+      '16',
+      '63',
+      'other',
+      'other',
+      'none',
+    ]);
   });
 });

@@ -18,29 +18,52 @@ import type { VcenterApi } from '../../src/engine/vcenter.js';
 
 const U = ['4c4c4544-0031-3510-8099-000000000001', '4c4c4544-0031-3510-8099-000000000002'];
 
-const cluster: DesiredCluster = desiredCluster({ name: 'mx', hosts: U.map((uuid, i) => ({ fqdn: `mx${i}.lab`, uuid, addresses: {} })) });
+const cluster: DesiredCluster = desiredCluster({
+  name: 'mx',
+  hosts: U.map((uuid, i) => ({ fqdn: `mx${i}.lab`, uuid, addresses: {} })),
+});
 
 /** The value of `statelesx_<name>` with exactly these labels (0 when the series is absent). */
 async function value(name: string, labels: Record<string, string>): Promise<number> {
   const m = (await metricsRegistry.getMetricsAsJSON()).find((x) => x.name === `statelesx_${name}`);
   if (!m) throw new Error(`metric statelesx_${name} is not registered`);
-  const v = m.values.find((x) => Object.entries(labels).every(([k, l]) => String((x.labels as Record<string, unknown>)[k]) === l) &&
-    Object.keys(x.labels).length === Object.keys(labels).length);
+  const v = m.values.find(
+    (x) =>
+      Object.entries(labels).every(([k, l]) => String((x.labels as Record<string, unknown>)[k]) === l) &&
+      Object.keys(x.labels).length === Object.keys(labels).length,
+  );
   return v?.value ?? 0;
 }
 
 describe('metrics: statelesx_jobs by kind and state', () => {
   it('counts the queued and running jobs of the live runner at scrape time, 0 once they finished', async () => {
     const cfg = configSchema.parse({
-      vcenters: [{ name: 'vc1', url: 'https://127.0.0.1:9/sdk', username: 'u', 'password-env': 'SX_VC_PW', thumbprint: Array(20).fill('AB').join(':') }],
+      vcenters: [
+        {
+          name: 'vc1',
+          url: 'https://127.0.0.1:9/sdk',
+          username: 'u',
+          'password-env': 'SX_VC_PW',
+          thumbprint: Array(20).fill('AB').join(':'),
+        },
+      ],
       credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
       engine: { 'concurrency-per-vcenter': 1, 'max-attempts': 1 },
     });
     const store = await openStore(':memory:');
     let answer!: (e: Error) => void;
-    const held = new Promise<VcenterApi>((_res, rej) => { answer = rej; });
-    const r = new JobRunner({ jobs: store.jobs, config: cfg, clusters: clusterSource([cluster]), log: silentLogger, retryBaseMs: 10,
-      env: { SX_VC_PW: 'x', SX_ESX_PW: 'y' }, connect: () => held });
+    const held = new Promise<VcenterApi>((_res, rej) => {
+      answer = rej;
+    });
+    const r = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: clusterSource([cluster]),
+      log: silentLogger,
+      retryBaseMs: 10,
+      env: { SX_VC_PW: 'x', SX_ESX_PW: 'y' },
+      connect: () => held,
+    });
     const finishedBefore = await value('jobs_finished_total', { kind: 'configure-host', state: 'failed' });
     r.start();
     const ids = U.map((u) => r.enqueueConfigureHost(u, { source: 'test' }).id);

@@ -22,7 +22,9 @@ afterEach(async () => {
 
 async function counterValue(labels: Record<string, string>): Promise<number> {
   const m = await metricsRegistry.getSingleMetric('statelesx_phone_homes_total')!.get();
-  return m.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
+  return m.values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((a, v) => a + v.value, 0);
 }
 
 describe('initiator listener: historical forms', () => {
@@ -32,8 +34,17 @@ describe('initiator listener: historical forms', () => {
     await until(() => fx!.store.phoneHomes.count() === 1, 'the phone-home record');
     const h = fx.store.hosts.get(U)!;
     expect(h).toMatchObject({ uuid: U, state: 'unregistered', lastAddress: '127.0.0.1', hostname: null });
-    expect(h.evidence).toMatchObject({ uuidForms: { smbios: U, wire: W }, addresses: ['127.0.0.1'], phoneHome: { form: '1.0', transport: 'tcp' } });
-    expect(fx.store.phoneHomes.list()[0]).toMatchObject({ result: 'unregistered', hostUuid: U, transport: 'tcp', address: '127.0.0.1' });
+    expect(h.evidence).toMatchObject({
+      uuidForms: { smbios: U, wire: W },
+      addresses: ['127.0.0.1'],
+      phoneHome: { form: '1.0', transport: 'tcp' },
+    });
+    expect(fx.store.phoneHomes.list()[0]).toMatchObject({
+      result: 'unregistered',
+      hostUuid: U,
+      transport: 'tcp',
+      address: '127.0.0.1',
+    });
   });
 
   it('records the 1.1 form hostname:uuid sent without newline, reply never read', async () => {
@@ -46,11 +57,25 @@ describe('initiator listener: historical forms', () => {
 
   it('answers UNREGISTERED to a client that reads, and stores the extension evidence', async () => {
     fx = await startFixture();
-    const reply = await exchange(fx.port, `esx18.lab:${U} mac=00:50:56:aa:bb:cc serial=3BFS4T3 vendor=Dell%20Inc. model=PowerEdge%20R750xs version=test/1\r\n`, { end: false });
+    const reply = await exchange(
+      fx.port,
+      `esx18.lab:${U} mac=00:50:56:aa:bb:cc serial=3BFS4T3 vendor=Dell%20Inc. model=PowerEdge%20R750xs version=test/1\r\n`,
+      { end: false },
+    );
     expect(reply).toBe('UNREGISTERED\n');
     const h = fx.store.hosts.get(U)!;
-    expect(h).toMatchObject({ hostname: 'esx18.lab', serial: '3BFS4T3', vendor: 'Dell Inc.', model: 'PowerEdge R750xs', macs: [] });
-    expect(h.evidence).toMatchObject({ initiatorVersion: 'test/1', claimedMacs: ['00:50:56:aa:bb:cc'], phoneHome: { form: 'extension' } });
+    expect(h).toMatchObject({
+      hostname: 'esx18.lab',
+      serial: '3BFS4T3',
+      vendor: 'Dell Inc.',
+      model: 'PowerEdge R750xs',
+      macs: [],
+    });
+    expect(h.evidence).toMatchObject({
+      initiatorVersion: 'test/1',
+      claimedMacs: ['00:50:56:aa:bb:cc'],
+      phoneHome: { form: 'extension' },
+    });
   });
 
   it('updates a repeated unregistered host instead of duplicating it, keeping every source address', async () => {
@@ -59,7 +84,9 @@ describe('initiator listener: historical forms', () => {
     const first = fx.store.hosts.get(U)!;
     await new Promise((r) => setTimeout(r, 5));
     // the same host in the other byte order, from another address, renamed
-    expect(await exchange(fx.port, `b:${W} mac=00:50:56:00:00:01\n`, { localAddress: '127.0.0.2' })).toBe('UNREGISTERED\n');
+    expect(await exchange(fx.port, `b:${W} mac=00:50:56:00:00:01\n`, { localAddress: '127.0.0.2' })).toBe(
+      'UNREGISTERED\n',
+    );
     const hosts = fx.store.hosts.list();
     expect(hosts).toHaveLength(1);
     expect(hosts[0]).toMatchObject({ uuid: U, hostname: 'b', firstSeen: first.firstSeen, lastAddress: '127.0.0.2' });
@@ -95,7 +122,11 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(fx.queue.calls).toHaveLength(1);
     // refusals never touch the host row, but each is recorded and counted
     expect(fx.store.hosts.get(U)).toEqual(h);
-    const refused = fx.store.phoneHomes.list().filter((p) => p.result === 'refused').map((p) => p.reason).sort();
+    const refused = fx.store.phoneHomes
+      .list()
+      .filter((p) => p.result === 'refused')
+      .map((p) => p.reason)
+      .sort();
     expect(refused).toEqual(['token-expired', 'token-missing', 'token-other-host', 'token-replayed', 'token-unknown']);
     expect(await counterValue({ transport: 'tcp', result: 'refused' })).toBe(before + 5);
   });
@@ -132,7 +163,12 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
     expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('ERR token-replayed\n');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.phoneHomes.list().map((p) => p.reason ?? p.result).sort()).toEqual(['enqueue-failed', 'ok', 'token-replayed']);
+    expect(
+      fx.store.phoneHomes
+        .list()
+        .map((p) => p.reason ?? p.result)
+        .sort(),
+    ).toEqual(['enqueue-failed', 'ok', 'token-replayed']);
   });
 
   it('a failed enqueue leaves the token unused with the production wiring (one SQLite transaction per phone-home)', async () => {
@@ -155,7 +191,12 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
       },
       enqueueApplyCluster: (c: string) => inner.enqueueApplyCluster(c),
     };
-    const init = createPhoneHome(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    const init = createPhoneHome(config, {
+      store,
+      queue,
+      declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined),
+      log: silentLogger,
+    });
     await init.listener.start();
     try {
       const port = init.listener.address().port;
@@ -187,10 +228,21 @@ describe('initiator listener: legacy mode (require-token: false)', () => {
 
     // Host 2: no file address; our DHCP leased 127.0.0.5 to the MAC its boot used.
     fx.declared.set(U2, { cluster: 'prod', fqdn: 'esx02.lab' });
-    fx.store.hosts.addBootEvent({ at: 1, hostUuid: U2, mac: '00:50:56:00:00:02', address: null, protocol: 'dhcp', file: null, image: null, firmware: 'bios' });
+    fx.store.hosts.addBootEvent({
+      at: 1,
+      hostUuid: U2,
+      mac: '00:50:56:00:00:02',
+      address: null,
+      protocol: 'dhcp',
+      file: null,
+      image: null,
+      firmware: 'bios',
+    });
     fx.leases.set('00:50:56:00:00:02', '127.0.0.5');
     // claiming the MAC from another address does not help: only MACs the server saw count
-    expect(await exchange(fx.port, `esx02:${U2} mac=00:50:56:00:00:02`, { localAddress: '127.0.0.6' })).toBe('ERR address-mismatch\n');
+    expect(await exchange(fx.port, `esx02:${U2} mac=00:50:56:00:00:02`, { localAddress: '127.0.0.6' })).toBe(
+      'ERR address-mismatch\n',
+    );
     expect(await exchange(fx.port, `esx02:${U2}`, { localAddress: '127.0.0.5' })).toBe('OK job-2\n');
   });
 
@@ -216,7 +268,15 @@ describe('initiator listener: bad input and limits', () => {
     expect(await exchange(fx.port, '')).toBe('');
     expect(fx.store.hosts.list()).toEqual([]);
     expect(fx.store.phoneHomes.count()).toBe(0);
-    expect(fx.listener.stats().rejected).toEqual({ syntax: 1, 'bad-uuid': 1, encoding: 1, oversized: 1, slow: 1, idle: 1, empty: 1 });
+    expect(fx.listener.stats().rejected).toEqual({
+      syntax: 1,
+      'bad-uuid': 1,
+      encoding: 1,
+      oversized: 1,
+      slow: 1,
+      idle: 1,
+      empty: 1,
+    });
     expect(await counterValue({ transport: 'tcp', result: 'rejected' })).toBe(before + 7);
     // the server is still answering
     expect(await exchange(fx.port, `${U}\n`)).toBe('UNREGISTERED\n');
@@ -232,7 +292,12 @@ describe('initiator listener: bad input and limits', () => {
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'esx01' });
     expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'unregistered' });
-    expect(fx.store.phoneHomes.list().map((p) => p.result).sort()).toEqual(['ok', 'unregistered']);
+    expect(
+      fx.store.phoneHomes
+        .list()
+        .map((p) => p.result)
+        .sort(),
+    ).toEqual(['ok', 'unregistered']);
     expect(fx.listener.stats().rejected).toEqual({});
   });
 
@@ -244,7 +309,8 @@ describe('initiator listener: bad input and limits', () => {
       `esx01:${U} `, // more may follow
       `${U}${U}`, // not a UUID
       `a:b:${U}`, // syntax
-    ]) expect(await exchange(fx.port, partial, { end: false }), partial).toBe('ERR slow\n');
+    ])
+      expect(await exchange(fx.port, partial, { end: false }), partial).toBe('ERR slow\n');
     expect(fx.store.hosts.list()).toEqual([]);
     expect(fx.store.phoneHomes.count()).toBe(0);
     expect(fx.listener.stats().rejected).toEqual({ slow: 5 });
@@ -262,7 +328,10 @@ describe('initiator listener: bad input and limits', () => {
       if (!s.destroyed && i < 100) s.write(`${U}${'x'.repeat(64)}`[i++]!);
     }, 50); // 100 bytes over 5 s: never idle for 300 ms, never complete; an idle timeout would wait 5 s
     try {
-      await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new Error('not closed within 2 s')), 2000))]);
+      await Promise.race([
+        closed,
+        new Promise((_, rej) => setTimeout(() => rej(new Error('not closed within 2 s')), 2000)),
+      ]);
     } finally {
       clearInterval(drip);
       s.destroy();
@@ -284,10 +353,20 @@ describe('initiator listener: bad input and limits', () => {
 
   it('turns a taken port into a BindError naming the port and --initiator-port', async () => {
     fx = await startFixture();
-    const second = createPhoneHomeListener({ host: '127.0.0.1', port: fx.port, handler: fx.registry, log: silentLogger });
-    const err = await second.start().then(() => undefined, (e: unknown) => e);
+    const second = createPhoneHomeListener({
+      host: '127.0.0.1',
+      port: fx.port,
+      handler: fx.registry,
+      log: silentLogger,
+    });
+    const err = await second.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BindError);
-    expect((err as BindError).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${fx.port}: the port is already in use.*--initiator-port`));
+    expect((err as BindError).message).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${fx.port}: the port is already in use.*--initiator-port`),
+    );
   });
 });
 
@@ -297,17 +376,50 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
     const { createPhoneHome } = await import('../../src/phonehome/index.js');
     const { openStore } = await import('../../src/store/index.js');
     const { RecordingQueue } = await import('./initiator-fixture.js');
-    const config = configSchema.parse({ 'listen-address': '127.0.0.1', initiator: { port: 0, 'require-token': false, 'read-timeout-ms': 500 } });
+    const config = configSchema.parse({
+      'listen-address': '127.0.0.1',
+      initiator: { port: 0, 'require-token': false, 'read-timeout-ms': 500 },
+    });
     const store = await openStore(':memory:');
     const queue = new RecordingQueue();
-    const init = createPhoneHome(config, { store, queue, declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined), log: silentLogger });
+    const init = createPhoneHome(config, {
+      store,
+      queue,
+      declared: (u) => (u === U ? { cluster: 'prod', fqdn: 'esx01.lab' } : undefined),
+      log: silentLogger,
+    });
     await init.listener.start();
     try {
       const port = init.listener.address().port;
       const now = Date.now();
-      store.hosts.addBootEvent({ at: now, hostUuid: U, mac: '00:50:56:00:00:07', address: null, protocol: 'dhcp', file: null, image: null, firmware: 'bios' });
-      store.leases.upsert({ address: '127.0.0.8', mac: '00:50:56:00:00:07', clientId: null, hostname: null, state: 'released', expiresAt: now + 60_000, updatedAt: now - 1 });
-      store.leases.upsert({ address: '127.0.0.7', mac: '00:50:56:00:00:07', clientId: null, hostname: null, state: 'bound', expiresAt: now + 60_000, updatedAt: now });
+      store.hosts.addBootEvent({
+        at: now,
+        hostUuid: U,
+        mac: '00:50:56:00:00:07',
+        address: null,
+        protocol: 'dhcp',
+        file: null,
+        image: null,
+        firmware: 'bios',
+      });
+      store.leases.upsert({
+        address: '127.0.0.8',
+        mac: '00:50:56:00:00:07',
+        clientId: null,
+        hostname: null,
+        state: 'released',
+        expiresAt: now + 60_000,
+        updatedAt: now - 1,
+      });
+      store.leases.upsert({
+        address: '127.0.0.7',
+        mac: '00:50:56:00:00:07',
+        clientId: null,
+        hostname: null,
+        state: 'bound',
+        expiresAt: now + 60_000,
+        updatedAt: now,
+      });
       expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.8' })).toBe('ERR address-mismatch\n');
       expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.7' })).toBe('OK job-1\n');
       expect(store.hosts.get(U)!.evidence['verifiedBy']).toBe('address');

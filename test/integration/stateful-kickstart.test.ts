@@ -64,9 +64,13 @@ let initiatorPort: number;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-stateful-'));
-  for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters/templates', 'e/efi/boot']) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters/templates', 'e/efi/boot'])
+    mkdirSync(join(dir, d), { recursive: true });
   const e = join(dir, 'e');
-  writeFileSync(join(e, 'BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel cdromBoot\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  writeFileSync(
+    join(e, 'BOOT.CFG'),
+    'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel cdromBoot\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n',
+  );
   for (const f of ['B.B00', 'JUMPSTRT.GZ', 'K.B00', 'MBOOT.C32']) writeFileSync(join(e, f), `synthetic ${f}`);
   writeFileSync(join(e, 'efi/boot/bootx64.efi'), 'efi');
   await importImage({ source: e, imagesDir: join(dir, 'images'), name: IMAGE });
@@ -74,24 +78,41 @@ beforeAll(async () => {
   const clusters = join(dir, 'clusters');
   writeFileSync(join(clusters, 'templates', 'prod-ks.cfg'), TEMPLATE);
   writeFileSync(join(dir, 'outside.cfg'), TEMPLATE);
-  writeFileSync(join(clusters, 'prod.xml'), cluster('prod', '<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
-    `<host fqdn="esx1.example.com" uuid="${S1}" mac="${MAC}"/>`,
-    `<host fqdn="esx2.example.com" uuid="${S2}" bootMode="stateless"/>`,
-  ]));
+  writeFileSync(
+    join(clusters, 'prod.xml'),
+    cluster('prod', '<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
+      `<host fqdn="esx1.example.com" uuid="${S1}" mac="${MAC}"/>`,
+      `<host fqdn="esx2.example.com" uuid="${S2}" bootMode="stateless"/>`,
+    ]),
+  );
   writeFileSync(join(clusters, 'lab.xml'), cluster('lab', '', [`<host fqdn="lab1.example.com" uuid="${L1}"/>`]));
-  writeFileSync(join(clusters, 'escape.xml'), cluster('escape', '<boot mode="stateful" kickstartTemplate="../outside.cfg"/>', [`<host fqdn="x1.example.com" uuid="${X1}"/>`]));
+  writeFileSync(
+    join(clusters, 'escape.xml'),
+    cluster('escape', '<boot mode="stateful" kickstartTemplate="../outside.cfg"/>', [
+      `<host fqdn="x1.example.com" uuid="${X1}"/>`,
+    ]),
+  );
 
   process.env['SX_KS_VC_PW'] = 'vc-secret';
   process.env['SX_KS_ESX_PW'] = 'esx-secret';
   httpPort = await freePort();
   initiatorPort = await freePort();
   const config = configSchema.parse({
-    'data-dir': join(dir, 'data'), 'images-dir': join(dir, 'images'), 'tftp-root': join(dir, 'tftp'), 'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'), 'clusters-dir': clusters, 'listen-address': '127.0.0.1',
+    'data-dir': join(dir, 'data'),
+    'images-dir': join(dir, 'images'),
+    'tftp-root': join(dir, 'tftp'),
+    'loader-dirs': [],
+    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
+    'clusters-dir': clusters,
+    'listen-address': '127.0.0.1',
     // Never contacted: the test does not queue jobs (and 127.0.0.1:9 is discard).
-    vcenters: [{ name: 'vc1', url: 'https://127.0.0.1:9/sdk', username: 'svc@vsphere.local', 'password-env': 'SX_KS_VC_PW' }],
+    vcenters: [
+      { name: 'vc1', url: 'https://127.0.0.1:9/sdk', username: 'svc@vsphere.local', 'password-env': 'SX_KS_VC_PW' },
+    ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_KS_ESX_PW' }],
-    tftp: { port: 0 }, http: { port: httpPort }, initiator: { port: initiatorPort },
+    tftp: { port: 0 },
+    http: { port: httpPort },
+    initiator: { port: initiatorPort },
   });
   server = await startServer(config, silentLogger);
   expect((server.services.find((s) => s.name === 'initiator') as PhoneHomeListener).address().port).toBe(initiatorPort);
@@ -113,24 +134,38 @@ const modules = (bootCfg: string) => /^modules=(.*)$/m.exec(bootCfg)?.[1] ?? '';
 
 describe('stateful install through startServer', () => {
   it('loads the stateful cluster and refuses the one whose template leaves the clusters directory', () => {
-    expect(server.clusters.get('prod')?.boot).toMatchObject({ mode: 'stateful', kickstart: { file: join(dir, 'clusters', 'templates', 'prod-ks.cfg'), text: TEMPLATE } });
+    expect(server.clusters.get('prod')?.boot).toMatchObject({
+      mode: 'stateful',
+      kickstart: { file: join(dir, 'clusters', 'templates', 'prod-ks.cfg'), text: TEMPLATE },
+    });
     const bad = server.clusters.invalid();
     expect(bad.map((b) => b.name)).toEqual(['escape']);
     expect(bad[0]!.diagnostics.map((d) => `${d.path}: ${d.message}`)).toEqual([
-      expect.stringMatching(/^\/cluster\/boot\/@kickstartTemplate: kickstartTemplate "\.\.\/outside\.cfg" resolves to .*outside\.cfg, outside the clusters directory /),
+      expect.stringMatching(
+        /^\/cluster\/boot\/@kickstartTemplate: kickstartTemplate "\.\.\/outside\.cfg" resolves to .*outside\.cfg, outside the clusters directory /,
+      ),
     ]);
   });
 
   it('hosts/<uuid>/ks.cfg comes from the cluster template with the %firstboot that runs the initiator', async () => {
     const ks = await get(`hosts/${S1}/ks.cfg`);
     expect(ks.status).toBe(200);
-    expect(ks.text.startsWith(`# prod kickstart: ${S1} in prod, image ${IMAGE}\nvmaccepteula\ninstall --firstdisk=local --overwritevmfs\nnetwork --bootproto=dhcp --device=vmnic0\nrootpw --iscrypted $6$prod$hash\nreboot\n\n%firstboot --interpreter=busybox\n`)).toBe(true);
+    expect(
+      ks.text.startsWith(
+        `# prod kickstart: ${S1} in prod, image ${IMAGE}\nvmaccepteula\ninstall --firstdisk=local --overwritevmfs\nnetwork --bootproto=dhcp --device=vmnic0\nrootpw --iscrypted $6$prod$hash\nreboot\n\n%firstboot --interpreter=busybox\n`,
+      ),
+    ).toBe(true);
     // The built-in template is not what was served.
     expect(ks.text).not.toContain('install --firstdisk --overwritevmfs');
     const fb = ks.text.slice(ks.text.indexOf('%firstboot'));
     expect(fb).toContain("cat > /tmp/statelesx-initiator.py <<'STATELESX_INITIATOR_PY_END'\n");
     // ks.cfg is asked for by UUID alone: the template sees no MAC, so no BOOTIF= either.
-    expect(fb).toMatch(new RegExp(`^echo 'statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.token=\\S+' > /tmp/statelesx-cmdline$`, 'm'));
+    expect(fb).toMatch(
+      new RegExp(
+        `^echo 'statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.token=\\S+' > /tmp/statelesx-cmdline$`,
+        'm',
+      ),
+    );
     expect(fb).toContain('STATELESX_CMDLINE=/tmp/statelesx-cmdline python /tmp/statelesx-initiator.py </dev/null');
   });
 
@@ -143,18 +178,29 @@ describe('stateful install through startServer', () => {
     // boot.cfg names no host: it is rendered for the host last identified from this address (the iPXE request).
     const cfg = await get(`${IMAGE}/boot.cfg`);
     expect(cfg.status).toBe(200);
-    expect(kernelopt(cfg.text)).toMatch(new RegExp(`^runweasel ks=${ksUrl(S1).replace(/[.]/g, '\\.')} statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`));
+    expect(kernelopt(cfg.text)).toMatch(
+      new RegExp(
+        `^runweasel ks=${ksUrl(S1).replace(/[.]/g, '\\.')} statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`,
+      ),
+    );
     expect(modules(cfg.text)).not.toContain('sxinit.tgz');
   });
 
-  for (const [what, uuid] of [['a member overriding bootMode="stateless"', S2], ['a cluster without <boot>', L1]] as const) {
+  for (const [what, uuid] of [
+    ['a member overriding bootMode="stateless"', S2],
+    ['a cluster without <boot>', L1],
+  ] as const) {
     it(`${what} boots stateless as before: no ks=, no runweasel, the initiator module`, async () => {
       const ipxe = await get(`hosts/${uuid}.ipxe`);
       expect(ipxe.status).toBe(200);
       expect(ipxe.text).not.toContain('ks=');
       const cfg = await get(`${IMAGE}/boot.cfg`);
       expect(cfg.status).toBe(200);
-      expect(kernelopt(cfg.text)).toMatch(new RegExp(`^statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`));
+      expect(kernelopt(cfg.text)).toMatch(
+        new RegExp(
+          `^statelesx\\.token=\\S+ statelesx\\.server=127\\.0\\.0\\.1:${initiatorPort} statelesx\\.image=${IMAGE}$`,
+        ),
+      );
       expect(modules(cfg.text)).toMatch(/ --- sxinit\.tgz$/);
     });
   }

@@ -26,22 +26,34 @@ function requireTools(tools: string[]): void {
   }
 }
 
-interface RunResult { code: number | null; stdout: string; stderr: string }
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a client with a hard time limit (the process is killed at the limit). */
 function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<RunResult> {
   return new Promise((res) => {
-    execFile(cmd, args, { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const code: unknown = err ? (err as { code?: unknown }).code : 0;
-      res({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        const code: unknown = err ? (err as { code?: unknown }).code : 0;
+        res({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
   });
 }
 
 function sha256(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('end', () => res(h.digest('hex'))).on('error', rej);
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
   });
 }
 
@@ -63,10 +75,17 @@ beforeAll(async () => {
   for (let i = 0; i < 40; i++) chunks.push(randomBytes(1_000_000));
   writeFileSync(join(root, 'f40m'), Buffer.concat(chunks));
   chunks.length = 0;
-  writeFileSync(join(root, 'text.cfg'), 'DEFAULT menu.c32\nLABEL esxi\r\n  KERNEL mboot.c32\n\n  APPEND -c boot.cfg\r\rend');
+  writeFileSync(
+    join(root, 'text.cfg'),
+    'DEFAULT menu.c32\nLABEL esxi\r\n  KERNEL mboot.c32\n\n  APPEND -c boot.cfg\r\rend',
+  );
   for (const f of ['f1m', 'f40m', 'text.cfg']) sums[f] = await sha256(join(root, f));
   server = createTftpServer({
-    source: directorySource(root), address: '127.0.0.1', port: 0, limits: configSchema.parse({}).tftp, log: silentLogger,
+    source: directorySource(root),
+    address: '127.0.0.1',
+    port: 0,
+    limits: configSchema.parse({}).tftp,
+    log: silentLogger,
   });
   await server.start();
   port = server.address().port;
@@ -80,11 +99,19 @@ afterAll(async () => {
 
 describe('TFTP with curl', () => {
   it.each([
-    ['f1m', 512], ['f1m', 1468], ['f1m', 8192],
-    ['f40m', 512], ['f40m', 1468], ['f40m', 8192],
+    ['f1m', 512],
+    ['f1m', 1468],
+    ['f1m', 8192],
+    ['f40m', 512],
+    ['f40m', 1468],
+    ['f40m', 8192],
   ])('%s at blksize %i is byte-exact', async (file, blksize) => {
     const dst = outFile();
-    const r = await run('curl', ['-sS', '--tftp-blksize', String(blksize), '-o', dst, `tftp://127.0.0.1:${port}/${file}`], out);
+    const r = await run(
+      'curl',
+      ['-sS', '--tftp-blksize', String(blksize), '-o', dst, `tftp://127.0.0.1:${port}/${file}`],
+      out,
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(await sha256(dst)).toBe(sums[file]);
@@ -110,14 +137,20 @@ describe('TFTP with curl', () => {
   });
 
   it('a traversal is refused with error 2 (curl exit 69 = CURLE_TFTP_PERM)', async () => {
-    const r = await run('curl', ['-sS', '--path-as-is', '-o', outFile(), `tftp://127.0.0.1:${port}/../../etc/passwd`], out);
+    const r = await run(
+      'curl',
+      ['-sS', '--path-as-is', '-o', outFile(), `tftp://127.0.0.1:${port}/../../etc/passwd`],
+      out,
+    );
     expect(r.code).toBe(69);
   });
 
   it('50 concurrent curl clients all get the file byte-exact', async () => {
     const dsts = Array.from({ length: 50 }, () => outFile());
     const results = await Promise.all(
-      dsts.map((d, i) => run('curl', ['-sS', '--tftp-blksize', i % 2 ? '1468' : '512', '-o', d, `tftp://127.0.0.1:${port}/f1m`], out)),
+      dsts.map((d, i) =>
+        run('curl', ['-sS', '--tftp-blksize', i % 2 ? '1468' : '512', '-o', d, `tftp://127.0.0.1:${port}/f1m`], out),
+      ),
     );
     expect(results.map((r) => r.code)).toEqual(Array(50).fill(0));
     const got = await Promise.all(dsts.map((d) => sha256(d)));
@@ -129,9 +162,15 @@ describe('TFTP with curl', () => {
     const files = ['f1m', 'text.cfg', 'f1m', 'f1m'];
     const sizes = ['512', '1468', '8192', '1024'];
     for (let round = 0; round < 3; round++) {
-      const jobs = Array.from({ length: 24 }, (_, i) => ({ file: files[i % 4]!, blksize: sizes[(i + round) % 4]!, dst: outFile() }));
+      const jobs = Array.from({ length: 24 }, (_, i) => ({
+        file: files[i % 4]!,
+        blksize: sizes[(i + round) % 4]!,
+        dst: outFile(),
+      }));
       const results = await Promise.all(
-        jobs.map((j) => run('curl', ['-sS', '--tftp-blksize', j.blksize, '-o', j.dst, `tftp://127.0.0.1:${port}/${j.file}`], out)),
+        jobs.map((j) =>
+          run('curl', ['-sS', '--tftp-blksize', j.blksize, '-o', j.dst, `tftp://127.0.0.1:${port}/${j.file}`], out),
+        ),
       );
       expect(results.map((r) => r.code)).toEqual(Array(24).fill(0));
       for (const j of jobs) expect(await sha256(j.dst)).toBe(sums[j.file]);
@@ -142,16 +181,37 @@ describe('TFTP with curl', () => {
 
 describe('TFTP with atftp (RFC 7440 windowsize)', () => {
   const cases: Array<[string, number, number]> = [];
-  for (const file of ['f1m', 'f40m']) for (const blksize of [512, 1468, 8192]) for (const w of [1, 16]) cases.push([file, blksize, w]);
-  it.each(cases)('%s at blksize %i windowsize %i is byte-exact', async (file, blksize, w) => {
-    const dst = outFile();
-    const r = await run('atftp', ['--option', `blksize ${blksize}`, '--option', `windowsize ${w}`, '-g', '-r', file, '-l', dst, '127.0.0.1', String(port)], out);
-    expect(r.code).toBe(0);
-    // atftp prints the options the server acknowledged.
-    expect(r.stderr + r.stdout).toContain(`blksize = ${blksize}`);
-    expect(r.stderr + r.stdout).toContain(`windowsize = ${w}`);
-    expect(await sha256(dst)).toBe(sums[file]);
-  }, 180_000);
+  for (const file of ['f1m', 'f40m'])
+    for (const blksize of [512, 1468, 8192]) for (const w of [1, 16]) cases.push([file, blksize, w]);
+  it.each(cases)(
+    '%s at blksize %i windowsize %i is byte-exact',
+    async (file, blksize, w) => {
+      const dst = outFile();
+      const r = await run(
+        'atftp',
+        [
+          '--option',
+          `blksize ${blksize}`,
+          '--option',
+          `windowsize ${w}`,
+          '-g',
+          '-r',
+          file,
+          '-l',
+          dst,
+          '127.0.0.1',
+          String(port),
+        ],
+        out,
+      );
+      expect(r.code).toBe(0);
+      // atftp prints the options the server acknowledged.
+      expect(r.stderr + r.stdout).toContain(`blksize = ${blksize}`);
+      expect(r.stderr + r.stdout).toContain(`windowsize = ${w}`);
+      expect(await sha256(dst)).toBe(sums[file]);
+    },
+    180_000,
+  );
 });
 
 describe("TFTP with tftp-hpa's client (lock-step, blksize 512)", () => {

@@ -27,7 +27,11 @@ const sums: Record<string, string> = {};
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Runs a client inside namespace B; resolves with its exit code and wall time. */
-function client(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; ms: number; stderr: string }> {
+function client(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; ms: number; stderr: string }> {
   return new Promise((res) => {
     const t0 = performance.now();
     const c = pair.spawn(pair.b, cmd, args);
@@ -72,17 +76,44 @@ function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
  */
 const ATFTP_OWN_ABORT = /timeout: retrying[\s\S]*tftp: unknown error|tftp: unexpected OACK/;
 
-async function fetchOk(kind: 'curl' | 'atftp', port: number, file: string, opts: { blksize?: number; windowsize?: number } = {}): Promise<number> {
+async function fetchOk(
+  kind: 'curl' | 'atftp',
+  port: number,
+  file: string,
+  opts: { blksize?: number; windowsize?: number } = {},
+): Promise<number> {
   const dst = join(out, `${kind}-${port}-${file}-${opts.windowsize ?? 1}-${Math.random().toString(36).slice(2)}`);
   const atftp = () =>
-    client('atftp', ['--option', `blksize ${opts.blksize ?? 1468}`, '--option', `windowsize ${opts.windowsize ?? 1}`, '-g', '-r', file, '-l', dst, SERVER_IP, String(port)], 300_000);
+    client(
+      'atftp',
+      [
+        '--option',
+        `blksize ${opts.blksize ?? 1468}`,
+        '--option',
+        `windowsize ${opts.windowsize ?? 1}`,
+        '-g',
+        '-r',
+        file,
+        '-l',
+        dst,
+        SERVER_IP,
+        String(port),
+      ],
+      300_000,
+    );
   let r =
     kind === 'curl'
-      ? await client('curl', ['-sS', '--tftp-blksize', String(opts.blksize ?? 512), '-o', dst, `tftp://${SERVER_IP}:${port}/${file}`], 300_000)
+      ? await client(
+          'curl',
+          ['-sS', '--tftp-blksize', String(opts.blksize ?? 512), '-o', dst, `tftp://${SERVER_IP}:${port}/${file}`],
+          300_000,
+        )
       : await atftp();
   if (kind === 'atftp' && r.code !== 0 && ATFTP_OWN_ABORT.test(r.stderr)) {
     // Only atftp's own aborts (above) earn one more try; any other failure fails the test.
-    console.log(`atftp windowsize ${opts.windowsize}: atftp aborted on its own under loss (see ATFTP_OWN_ABORT: ${r.stderr.trim().split('\n').pop()}); one more try`);
+    console.log(
+      `atftp windowsize ${opts.windowsize}: atftp aborted on its own under loss (see ATFTP_OWN_ABORT: ${r.stderr.trim().split('\n').pop()}); one more try`,
+    );
     r = await atftp();
   }
   expect(r.code, r.stderr).toBe(0);
@@ -91,23 +122,42 @@ async function fetchOk(kind: 'curl' | 'atftp', port: number, file: string, opts:
 }
 
 beforeAll(async () => {
-  if (!canUseNetns()) throw new Error('this test needs root and iproute2 (network namespaces): run it as root after scripts/install-test-deps');
+  if (!canUseNetns())
+    throw new Error(
+      'this test needs root and iproute2 (network namespaces): run it as root after scripts/install-test-deps',
+    );
   for (const t of ['/usr/bin/curl', '/usr/bin/atftp', '/usr/sbin/in.tftpd', '/usr/sbin/tc']) {
     if (!existsSync(t)) throw new Error(`${t} is missing: run scripts/install-test-deps`);
   }
   root = mkdtempSync(join(tmpdir(), 'sx-tftp-loss-'));
   out = mkdtempSync(join(tmpdir(), 'sx-tftp-loss-out-'));
   chmodSync(root, 0o755);
-  for (const [name, size] of [['f1m', 1_000_000], ['f2m', 2_000_000]] as const) {
+  for (const [name, size] of [
+    ['f1m', 1_000_000],
+    ['f2m', 2_000_000],
+  ] as const) {
     const data = randomBytes(size);
     writeFileSync(join(root, name), data, { mode: 0o644 });
     sums[name] = sha(data);
   }
   pair = createNetnsPair('sx-tftp', { addrA: `${SERVER_IP}/24`, addrB: '10.77.0.2/24', lossPercent: 1 });
-  const ours = pair.spawn(pair.a, process.execPath, ['--import', 'tsx', resolve('src/boot/tftp/standalone.ts'), root, SERVER_IP, String(OUR_PORT)], { cwd: process.cwd() });
+  const ours = pair.spawn(
+    pair.a,
+    process.execPath,
+    ['--import', 'tsx', resolve('src/boot/tftp/standalone.ts'), root, SERVER_IP, String(OUR_PORT)],
+    { cwd: process.cwd() },
+  );
   children.push(ours);
   await waitLine(ours, /"port":6969/, 30_000);
-  const hpa = pair.spawn(pair.a, '/usr/sbin/in.tftpd', ['-L', '-u', 'root', '-s', root, '-a', `${SERVER_IP}:${HPA_PORT}`]);
+  const hpa = pair.spawn(pair.a, '/usr/sbin/in.tftpd', [
+    '-L',
+    '-u',
+    'root',
+    '-s',
+    root,
+    '-a',
+    `${SERVER_IP}:${HPA_PORT}`,
+  ]);
   children.push(hpa);
   // in.tftpd prints nothing when ready: the first fetch below retries on its own if it is early.
   await new Promise((r) => setTimeout(r, 500));
@@ -135,10 +185,16 @@ describe('TFTP under 1 % packet loss', () => {
     // is never easier for us than the uncapped one would be.
     const HPA_CAP_MS = 90_000;
     const dst = join(out, `hpa-${Math.random().toString(36).slice(2)}`);
-    const r = await client('curl', ['-sS', '--tftp-blksize', '512', '-o', dst, `tftp://${SERVER_IP}:${HPA_PORT}/f1m`], HPA_CAP_MS);
+    const r = await client(
+      'curl',
+      ['-sS', '--tftp-blksize', '512', '-o', dst, `tftp://${SERVER_IP}:${HPA_PORT}/f1m`],
+      HPA_CAP_MS,
+    );
     const hpa = r.code === 0 ? r.ms : HPA_CAP_MS;
     if (r.code === 0) expect(sha(readFileSync(dst))).toBe(sums['f1m']);
-    console.log(`1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1))} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${r.code === 0 ? '' : ' (capped)'}`);
+    console.log(
+      `1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1))} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${r.code === 0 ? '' : ' (capped)'}`,
+    );
     expect(Math.min(...ours)).toBeLessThanOrEqual(2 * hpa);
   }, 300_000);
 });

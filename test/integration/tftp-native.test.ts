@@ -47,7 +47,13 @@ function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } 
 async function start(over: Partial<Config['tftp']> = {}, source?: BootFileSource) {
   const logs = capture();
   const limits = { ...configSchema.parse({}).tftp, ...over };
-  const s = createTftpServer({ source: source ?? directorySource(root), address: '127.0.0.1', port: 0, limits, log: createLogger('info', logs.stream as never) });
+  const s = createTftpServer({
+    source: source ?? directorySource(root),
+    address: '127.0.0.1',
+    port: 0,
+    limits,
+    log: createLogger('info', logs.stream as never),
+  });
   await s.start();
   servers.push(s);
   return { s, logs: logs.lines };
@@ -86,7 +92,10 @@ describe('native TFTP data plane', () => {
     await run('curl', ['-s', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${s.address().port}/big`]);
     expect(readFileSync(out).equals(big)).toBe(true);
     expect(logs.find((l) => l['msg'] === 'transfer starting')).toMatchObject({ dataPlane: 'native' });
-    expect(logs.find((l) => l['msg'] === 'transfer completed')).toMatchObject({ bytes: big.length, blocks: Math.floor(big.length / 1468) + 1 });
+    expect(logs.find((l) => l['msg'] === 'transfer completed')).toMatchObject({
+      bytes: big.length,
+      blocks: Math.floor(big.length / 1468) + 1,
+    });
 
     const js = await start({ 'data-plane': 'js' });
     expect(js.logs.find((l) => l['msg'] === 'TFTP server listening')).toMatchObject({ dataPlane: 'js' });
@@ -159,24 +168,37 @@ describe('native TFTP data plane', () => {
     const loaded = loadDataPlane();
     if (!('plane' in loaded)) throw new Error(loaded.error);
     // A documentation address (RFC 5737) that this machine does not have (test VMs may use 192.0.2.x).
-    const local = new Set(Object.values(networkInterfaces()).flat().map((a) => a?.address));
+    const local = new Set(
+      Object.values(networkInterfaces())
+        .flat()
+        .map((a) => a?.address),
+    );
     const notLocal = ['192.0.2.251', '198.51.100.251', '203.0.113.251'].find((a) => !local.has(a))!;
     let closed = 0;
     const outcome = await new Promise<TransferOutcome>((res) => {
       const t = new NativeTransfer({
-        plane: loaded.plane, id: 't1', clientAddress: '127.0.0.1', clientPort: 9,
+        plane: loaded.plane,
+        id: 't1',
+        clientAddress: '127.0.0.1',
+        clientPort: 9,
         // An address of no local interface: bind() fails with EADDRNOTAVAIL; nothing is sent.
         localAddress: notLocal,
         source: { fd: 0, close: () => closed++ },
         negotiated: { blksize: 512, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: null },
-        maxRetries: 1, minRtoMs: 20, maxRtoMs: 100, busyPollUs: 0,
-        log: silentLogger, metrics: tftpMetrics(),
+        maxRetries: 1,
+        minRtoMs: 20,
+        maxRtoMs: 100,
+        busyPollUs: 0,
+        log: silentLogger,
+        metrics: tftpMetrics(),
         onEnd: (_t, o) => res(o),
       });
       void t.start();
     });
     expect(outcome).toMatchObject({ ok: false, reason: 'socket-error' });
-    expect((outcome as { detail: string }).detail).toBe(`transfer on ${notLocal}: cannot bind transfer socket: Cannot assign requested address`);
+    expect((outcome as { detail: string }).detail).toBe(
+      `transfer on ${notLocal}: cannot bind transfer socket: Cannot assign requested address`,
+    );
     expect(closed).toBe(1);
   });
 

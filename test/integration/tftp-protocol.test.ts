@@ -26,7 +26,6 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-
 let root: string;
 const servers: TftpServer[] = [];
 const peers: RawPeer[] = [];
@@ -34,7 +33,14 @@ const file5200 = randomBytes(5200); // 10 full blocks of 512 + 80 bytes
 
 async function startServer(over: Partial<Config['tftp']> = {}, extra: { minRtoMs?: number } = {}): Promise<TftpServer> {
   const limits = { ...configSchema.parse({}).tftp, ...over };
-  const s = createTftpServer({ source: directorySource(root), address: '127.0.0.1', port: 0, limits, log: silentLogger, ...extra });
+  const s = createTftpServer({
+    source: directorySource(root),
+    address: '127.0.0.1',
+    port: 0,
+    limits,
+    log: silentLogger,
+    ...extra,
+  });
   await s.start();
   servers.push(s);
   return s;
@@ -106,9 +112,22 @@ describe('TFTP request handling', () => {
 
   it('OACK carries blksize capped at 65464, tsize, and netascii tsize of the converted file', async () => {
     const p = await peer();
-    p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0'], ['blksize', '70000'], ['foo', 'bar']]), server.address().port);
+    p.send(
+      encodeRequest(Opcode.RRQ, 'f5200', 'octet', [
+        ['tsize', '0'],
+        ['blksize', '70000'],
+        ['foo', 'bar'],
+      ]),
+      server.address().port,
+    );
     const first = await p.recv();
-    expect(first?.packet).toEqual({ op: Opcode.OACK, options: new Map([['tsize', '5200'], ['blksize', '65464']]) });
+    expect(first?.packet).toEqual({
+      op: Opcode.OACK,
+      options: new Map([
+        ['tsize', '5200'],
+        ['blksize', '65464'],
+      ]),
+    });
     p.send(encodeError(8, 'just probing'), first!.from.port);
     const q = await peer();
     q.send(encodeRequest(Opcode.RRQ, 'small', 'netascii', [['tsize', '0']]), server.address().port);
@@ -208,7 +227,14 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     const s = await startServer({ ...planeLimits, 'timeout-ms': 100, retries: 1 });
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const probes = await Promise.all(Array.from({ length: 40 }, () => peer()));
-    for (const p of probes) p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0'], ['blksize', '1408']]), s.address().port);
+    for (const p of probes)
+      p.send(
+        encodeRequest(Opcode.RRQ, 'f5200', 'octet', [
+          ['tsize', '0'],
+          ['blksize', '1408'],
+        ]),
+        s.address().port,
+      );
     const oacks = await Promise.all(probes.map((p) => p.recv()));
     expect(oacks.every((o) => o?.packet.op === Opcode.OACK)).toBe(true);
     // Half say "option refused" like mboot.c32 after its tsize probe, half just go away.
@@ -234,7 +260,12 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
   });
 
   it('caps all transfers at max-transfers with ERROR 0 "Server busy"; a freed slot is used again', async () => {
-    const s = await startServer({ ...planeLimits, 'max-transfers': 3, 'max-transfers-per-client': 10, 'timeout-ms': 5000 });
+    const s = await startServer({
+      ...planeLimits,
+      'max-transfers': 3,
+      'max-transfers-per-client': 10,
+      'timeout-ms': 5000,
+    });
     const ps = await Promise.all([peer(), peer(), peer(), peer()]);
     const oacks: Received[] = [];
     for (const p of ps.slice(0, 3)) {
@@ -246,7 +277,11 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(s.activeTransfers()).toBe(3);
     ps[3]!.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
     const busy = await ps[3]!.recv();
-    expect(busy?.packet).toEqual({ op: Opcode.ERROR, code: 0, message: 'Server busy: too many transfers, try again later' });
+    expect(busy?.packet).toEqual({
+      op: Opcode.ERROR,
+      code: 0,
+      message: 'Server busy: too many transfers, try again later',
+    });
     expect(busy!.from.port).toBe(s.address().port); // refused from the listening port, no transfer socket
     expect(s.activeTransfers()).toBe(3);
     // One transfer ends (the client gives up after the OACK): the next request is accepted.
@@ -358,8 +393,13 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     const junk = await peer();
     const port = planeServer.address().port;
     const bad = [
-      Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1, 0x41]), Buffer.from([0, 4, 0]), Buffer.from([0, 9, 1, 2]),
-      Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(3000, 0x41)]), Buffer.from('\x00\x01f\x00octet\x00blksize\x00'),
+      Buffer.alloc(0),
+      Buffer.from([0]),
+      Buffer.from([0, 1, 0x41]),
+      Buffer.from([0, 4, 0]),
+      Buffer.from([0, 9, 1, 2]),
+      Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(3000, 0x41)]),
+      Buffer.from('\x00\x01f\x00octet\x00blksize\x00'),
     ];
     for (let i = 0; i < 200; i++) {
       const b = randomBytes(1 + (i % 600));

@@ -8,8 +8,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VcenterConfig } from '../../src/config/schema.js';
 import {
-  AlreadyConnected, AlreadyExists, DuplicateName, HostConnectFault, InvalidArgument, NotFound, ResourceInUse,
-  SSLVerifyFault, VsphereClient, type HostState, type MoRef,
+  AlreadyConnected,
+  AlreadyExists,
+  DuplicateName,
+  HostConnectFault,
+  InvalidArgument,
+  NotFound,
+  ResourceInUse,
+  SSLVerifyFault,
+  VsphereClient,
+  type HostState,
+  type MoRef,
 } from '../../src/vsphere/index.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 
@@ -22,8 +31,13 @@ let vc: VsphereClient;
 beforeAll(async () => {
   sim = await startVcsim(['-host-uuid', `${HOST}=${UUID}`, '-host-thumbprint', `${HOST}=${HOST_TP}`]);
   const cfg = {
-    name: 'vc-inv', url: sim.sdkUrl, username: sim.username, thumbprint: sim.thumbprint,
-    'max-sessions': 2, 'timeout-ms': 30_000, 'password-env': 'UNUSED',
+    name: 'vc-inv',
+    url: sim.sdkUrl,
+    username: sim.username,
+    thumbprint: sim.thumbprint,
+    'max-sessions': 2,
+    'timeout-ms': 30_000,
+    'password-env': 'UNUSED',
   } as VcenterConfig;
   vc = await VsphereClient.connect(cfg, sim.password);
 });
@@ -46,12 +60,19 @@ describe('vSphere inventory ops against vcsim', () => {
     expect(dcOnly.hostFolder?.type).toBe('Folder');
     cluster = await vc.ops.CreateClusterEx(dcOnly.hostFolder!, 'prod', {
       dasConfig: {
-        enabled: true, vmMonitoring: 'vmMonitoringOnly', hostMonitoring: 'enabled',
+        enabled: true,
+        vmMonitoring: 'vmMonitoringOnly',
+        hostMonitoring: 'enabled',
         admissionControlPolicy: { _type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 },
         admissionControlEnabled: true,
         defaultVmSettings: { restartPriority: 'high', isolationResponse: 'powerOff' },
       },
-      drsConfig: { enabled: true, enableVmBehaviorOverrides: true, defaultVmBehavior: 'partiallyAutomated', vmotionRate: 2 },
+      drsConfig: {
+        enabled: true,
+        enableVmBehaviorOverrides: true,
+        defaultVmBehavior: 'partiallyAutomated',
+        vmotionRate: 2,
+      },
       dpmConfig: { enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 },
     });
     const dup = await vc.ops.CreateClusterEx(dcOnly.hostFolder!, 'prod', {}).catch((e: unknown) => e);
@@ -63,12 +84,23 @@ describe('vSphere inventory ops against vcsim', () => {
     expect(vc.totalCalls).toBe(3);
     expect(st.cluster).toEqual(cluster);
     expect(st.config?.dasConfig).toMatchObject({
-      enabled: true, vmMonitoring: 'vmMonitoringOnly', hostMonitoring: 'enabled', admissionControlEnabled: true,
+      enabled: true,
+      vmMonitoring: 'vmMonitoringOnly',
+      hostMonitoring: 'enabled',
+      admissionControlEnabled: true,
       admissionControlPolicy: { _type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 },
       defaultVmSettings: { restartPriority: 'high', isolationResponse: 'powerOff' },
     });
-    expect(st.config?.drsConfig).toMatchObject({ enabled: true, defaultVmBehavior: 'partiallyAutomated', vmotionRate: 2 });
-    expect(st.config?.dpmConfigInfo).toMatchObject({ enabled: true, defaultDpmBehavior: 'manual', hostPowerActionRate: 4 });
+    expect(st.config?.drsConfig).toMatchObject({
+      enabled: true,
+      defaultVmBehavior: 'partiallyAutomated',
+      vmotionRate: 2,
+    });
+    expect(st.config?.dpmConfigInfo).toMatchObject({
+      enabled: true,
+      defaultDpmBehavior: 'manual',
+      hostPowerActionRate: 4,
+    });
     expect(st.hosts).toEqual([]);
   });
 
@@ -76,7 +108,9 @@ describe('vSphere inventory ops against vcsim', () => {
     const task = await vc.ops.ReconfigureComputeResource_Task(cluster, {
       dasConfig: {
         admissionControlPolicy: {
-          _type: 'ClusterFailoverResourcesAdmissionControlPolicy', cpuFailoverResourcesPercent: 25, memoryFailoverResourcesPercent: 30,
+          _type: 'ClusterFailoverResourcesAdmissionControlPolicy',
+          cpuFailoverResourcesPercent: 25,
+          memoryFailoverResourcesPercent: 30,
         },
       },
       drsConfig: { vmotionRate: 5 },
@@ -84,9 +118,15 @@ describe('vSphere inventory ops against vcsim', () => {
     await vc.waitForTask(task, { method: 'ReconfigureComputeResource_Task', fastPath: false });
     const st = await vc.read.readCluster('Lab', 'prod');
     expect(st.config?.dasConfig?.admissionControlPolicy).toMatchObject({
-      _type: 'ClusterFailoverResourcesAdmissionControlPolicy', cpuFailoverResourcesPercent: 25, memoryFailoverResourcesPercent: 30,
+      _type: 'ClusterFailoverResourcesAdmissionControlPolicy',
+      cpuFailoverResourcesPercent: 25,
+      memoryFailoverResourcesPercent: 30,
     });
-    expect(st.config?.drsConfig).toMatchObject({ enabled: true, defaultVmBehavior: 'partiallyAutomated', vmotionRate: 5 });
+    expect(st.config?.drsConfig).toMatchObject({
+      enabled: true,
+      defaultVmBehavior: 'partiallyAutomated',
+      vmotionRate: 5,
+    });
     expect(st.config?.dpmConfigInfo?.enabled).toBe(true);
 
     const bad = await vc.ops.ReconfigureComputeResource_Task(cluster, { drsConfig: { vmotionRate: 9 } });
@@ -117,8 +157,21 @@ describe('vSphere inventory ops against vcsim', () => {
     const st = await vc.read.readCluster('Lab', 'prod');
     expect(st.hosts.map((x) => x.name)).toEqual([HOST]);
     h = st.hosts[0]!;
-    expect(h).toMatchObject({ ref: host, uuid: UUID, connectionState: 'connected', inMaintenanceMode: false, vmCount: 0, parent: cluster });
-    expect(Object.keys(h.configManager).sort()).toEqual(['advancedOption', 'dateTimeSystem', 'networkSystem', 'serviceSystem', 'virtualNicManager']);
+    expect(h).toMatchObject({
+      ref: host,
+      uuid: UUID,
+      connectionState: 'connected',
+      inMaintenanceMode: false,
+      vmCount: 0,
+      parent: cluster,
+    });
+    expect(Object.keys(h.configManager).sort()).toEqual([
+      'advancedOption',
+      'dateTimeSystem',
+      'networkSystem',
+      'serviceSystem',
+      'virtualNicManager',
+    ]);
     expect(h.network.vswitch.map((v) => v.name)).toContain('vSwitch0');
     expect(h.vnicServices.management).toEqual(['vmk0']);
   });
@@ -138,7 +191,9 @@ describe('vSphere inventory ops against vcsim', () => {
       policy: {
         security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
         nicTeaming: {
-          policy: 'failover_explicit', notifySwitches: true, rollingOrder: false,
+          policy: 'failover_explicit',
+          notifySwitches: true,
+          rollingOrder: false,
           failureCriteria: { checkBeacon: false },
           nicOrder: { activeNic: ['vmnic2'], standbyNic: ['vmnic3'] },
         },
@@ -146,35 +201,60 @@ describe('vSphere inventory ops against vcsim', () => {
       mtu: 9000,
     });
     await expect(vc.ops.AddVirtualSwitch(ns, 'vSwitch1')).rejects.toBeInstanceOf(AlreadyExists);
-    await expect(vc.ops.AddVirtualSwitch(ns, 'vSwitch9', { numPorts: 64, bridge: { nicDevice: ['vmnic0'] } }))
-      .rejects.toBeInstanceOf(ResourceInUse);
+    await expect(
+      vc.ops.AddVirtualSwitch(ns, 'vSwitch9', { numPorts: 64, bridge: { nicDevice: ['vmnic0'] } }),
+    ).rejects.toBeInstanceOf(ResourceInUse);
     await vc.ops.AddPortGroup(ns, {
-      name: 'vMotion', vlanId: 100, vswitchName: 'vSwitch1',
+      name: 'vMotion',
+      vlanId: 100,
+      vswitchName: 'vSwitch1',
       policy: { nicTeaming: { nicOrder: { activeNic: ['vmnic3'], standbyNic: ['vmnic2'] } } },
     });
-    const bad = await vc.ops.AddPortGroup(ns, { name: 'X', vlanId: 4096, vswitchName: 'vSwitch1', policy: {} }).catch((e: unknown) => e);
+    const bad = await vc.ops
+      .AddPortGroup(ns, { name: 'X', vlanId: 4096, vswitchName: 'vSwitch1', policy: {} })
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(InvalidArgument);
     expect((bad as InvalidArgument).invalidProperty).toBe('portgrp.vlanId');
-    const vmk = await vc.ops.AddVirtualNic(ns, 'vMotion', { ip: { dhcp: false, ipAddress: '10.0.0.11', subnetMask: '255.255.255.0' }, mtu: 9000 });
+    const vmk = await vc.ops.AddVirtualNic(ns, 'vMotion', {
+      ip: { dhcp: false, ipAddress: '10.0.0.11', subnetMask: '255.255.255.0' },
+      mtu: 9000,
+    });
     expect(vmk).toBe('vmk1');
 
     let r = await vc.read.readHost(host);
     const vs1 = r.network.vswitch.find((v) => v.name === 'vSwitch1')!;
     expect(vs1).toMatchObject({ mtu: 9000, numPorts: 256, spec: { bridge: { nicDevice: ['vmnic2', 'vmnic3'] } } });
-    expect(vs1.spec.policy?.nicTeaming).toMatchObject({ policy: 'failover_explicit', nicOrder: { activeNic: ['vmnic2'], standbyNic: ['vmnic3'] } });
+    expect(vs1.spec.policy?.nicTeaming).toMatchObject({
+      policy: 'failover_explicit',
+      nicOrder: { activeNic: ['vmnic2'], standbyNic: ['vmnic3'] },
+    });
     expect(vs1.spec.policy?.security).toEqual({ allowPromiscuous: false, macChanges: false, forgedTransmits: false });
-    expect(r.network.portgroup.find((p) => p.spec.name === 'vMotion')?.spec).toMatchObject({ vlanId: 100, vswitchName: 'vSwitch1' });
+    expect(r.network.portgroup.find((p) => p.spec.name === 'vMotion')?.spec).toMatchObject({
+      vlanId: 100,
+      vswitchName: 'vSwitch1',
+    });
     expect(r.network.vnic.find((n) => n.device === 'vmk1')).toMatchObject({
-      portgroup: 'vMotion', spec: { ip: { dhcp: false, ipAddress: '10.0.0.11', subnetMask: '255.255.255.0' }, mtu: 9000 },
+      portgroup: 'vMotion',
+      spec: { ip: { dhcp: false, ipAddress: '10.0.0.11', subnetMask: '255.255.255.0' }, mtu: 9000 },
     });
 
-    await vc.ops.UpdateVirtualSwitch(ns, 'vSwitch1', { numPorts: 512, bridge: { nicDevice: ['vmnic2', 'vmnic3'] }, mtu: 1500 });
+    await vc.ops.UpdateVirtualSwitch(ns, 'vSwitch1', {
+      numPorts: 512,
+      bridge: { nicDevice: ['vmnic2', 'vmnic3'] },
+      mtu: 1500,
+    });
     await vc.ops.UpdatePortGroup(ns, 'vMotion', { name: 'vMotion', vlanId: 200, vswitchName: 'vSwitch1', policy: {} });
-    await vc.ops.UpdateVirtualNic(ns, 'vmk1', { ip: { dhcp: false, ipAddress: '10.0.0.12', subnetMask: '255.255.0.0' }, mtu: 1500 });
+    await vc.ops.UpdateVirtualNic(ns, 'vmk1', {
+      ip: { dhcp: false, ipAddress: '10.0.0.12', subnetMask: '255.255.0.0' },
+      mtu: 1500,
+    });
     r = await vc.read.readHost(host);
     expect(r.network.vswitch.find((v) => v.name === 'vSwitch1')).toMatchObject({ mtu: 1500, numPorts: 512 });
     expect(r.network.portgroup.find((p) => p.spec.name === 'vMotion')?.spec.vlanId).toBe(200);
-    expect(r.network.vnic.find((n) => n.device === 'vmk1')?.spec).toMatchObject({ ip: { ipAddress: '10.0.0.12', subnetMask: '255.255.0.0' }, mtu: 1500 });
+    expect(r.network.vnic.find((n) => n.device === 'vmk1')?.spec).toMatchObject({
+      ip: { ipAddress: '10.0.0.12', subnetMask: '255.255.0.0' },
+      mtu: 1500,
+    });
 
     await expect(vc.ops.RemovePortGroup(ns, 'vMotion')).rejects.toBeInstanceOf(ResourceInUse);
     await expect(vc.ops.UpdateVirtualNic(ns, 'vmk9', {})).rejects.toBeInstanceOf(NotFound);
@@ -198,18 +278,28 @@ describe('vSphere inventory ops against vcsim', () => {
   });
 
   it('sets NTP servers and starts ntpd, sets DNS, and reads them back', async () => {
-    await vc.ops.UpdateDateTimeConfig(h.configManager.dateTimeSystem!, { ntpConfig: { server: ['0.pool.ntp.org', '10.0.0.1'] } });
+    await vc.ops.UpdateDateTimeConfig(h.configManager.dateTimeSystem!, {
+      ntpConfig: { server: ['0.pool.ntp.org', '10.0.0.1'] },
+    });
     await vc.ops.UpdateServicePolicy(h.configManager.serviceSystem!, 'ntpd', 'on');
     await vc.ops.StartService(h.configManager.serviceSystem!, 'ntpd');
     await vc.ops.UpdateDnsConfig(h.configManager.networkSystem!, {
-      dhcp: false, hostName: 'esx-01', domainName: 'lab.local', address: ['10.0.0.2', '10.0.0.3'], searchDomain: ['lab.local', 'corp.local'],
+      dhcp: false,
+      hostName: 'esx-01',
+      domainName: 'lab.local',
+      address: ['10.0.0.2', '10.0.0.3'],
+      searchDomain: ['lab.local', 'corp.local'],
     });
     const r = await vc.read.readHost(host);
     expect(r.ntpServers).toEqual(['0.pool.ntp.org', '10.0.0.1']);
     expect(r.timeZone).toBe('UTC');
     expect(r.services.find((s) => s.key === 'ntpd')).toMatchObject({ running: true, policy: 'on' });
     expect(r.network.dnsConfig).toMatchObject({
-      dhcp: false, hostName: 'esx-01', domainName: 'lab.local', address: ['10.0.0.2', '10.0.0.3'], searchDomain: ['lab.local', 'corp.local'],
+      dhcp: false,
+      hostName: 'esx-01',
+      domainName: 'lab.local',
+      address: ['10.0.0.2', '10.0.0.3'],
+      searchDomain: ['lab.local', 'corp.local'],
     });
     await expect(vc.ops.StartService(h.configManager.serviceSystem!, 'nosuchd')).rejects.toBeInstanceOf(NotFound);
   });
@@ -222,11 +312,20 @@ describe('vSphere inventory ops against vcsim', () => {
       { key: 'Config.HostAgent.plugins.solo.enableMob', value: { xsdType: 'xsd:boolean', value: false } },
       { key: 'Syslog.global.logHost', value: { xsdType: 'xsd:string', value: 'udp://10.0.0.5:514' } },
     ]);
-    const all = await vc.read.readAdvancedOptions([om], ['Net.TcpipHeapSize', 'UserVars.SuppressShellWarning',
-      'Config.HostAgent.plugins.solo.enableMob', 'Syslog.global.logHost']);
+    const all = await vc.read.readAdvancedOptions(
+      [om],
+      [
+        'Net.TcpipHeapSize',
+        'UserVars.SuppressShellWarning',
+        'Config.HostAgent.plugins.solo.enableMob',
+        'Syslog.global.logHost',
+      ],
+    );
     expect(all.get(om.value)).toEqual({
-      'Net.TcpipHeapSize': 32, 'UserVars.SuppressShellWarning': 1,
-      'Config.HostAgent.plugins.solo.enableMob': false, 'Syslog.global.logHost': 'udp://10.0.0.5:514',
+      'Net.TcpipHeapSize': 32,
+      'UserVars.SuppressShellWarning': 1,
+      'Config.HostAgent.plugins.solo.enableMob': false,
+      'Syslog.global.logHost': 'udp://10.0.0.5:514',
     });
     const q = await vc.ops.QueryOptions(om, 'Syslog.global.logHost');
     expect(q).toEqual([{ key: 'Syslog.global.logHost', value: 'udp://10.0.0.5:514' }]);

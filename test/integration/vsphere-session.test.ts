@@ -9,8 +9,14 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VcenterConfig } from '../../src/config/schema.js';
 import {
-  InvalidLogin, InvalidRequest, InvalidRequestFault, ThumbprintMismatchError, VsphereClient, VsphereFault,
-  VsphereTimeoutError, VsphereTlsError,
+  InvalidLogin,
+  InvalidRequest,
+  InvalidRequestFault,
+  ThumbprintMismatchError,
+  VsphereClient,
+  VsphereFault,
+  VsphereTimeoutError,
+  VsphereTlsError,
 } from '../../src/vsphere/index.js';
 import { SoapSession } from '../../src/vsphere/soap.js';
 import { envelope } from '../../src/vsphere/xml.js';
@@ -21,8 +27,14 @@ let sim: Vcsim;
 
 function cfg(over: Partial<VcenterConfig> = {}): VcenterConfig {
   return {
-    name: 'vc-test', url: sim.sdkUrl, username: 'administrator@vsphere.local', thumbprint: sim.thumbprint,
-    'max-sessions': 2, 'timeout-ms': 20_000, 'password-env': 'UNUSED', ...over,
+    name: 'vc-test',
+    url: sim.sdkUrl,
+    username: 'administrator@vsphere.local',
+    thumbprint: sim.thumbprint,
+    'max-sessions': 2,
+    'timeout-ms': 20_000,
+    'password-env': 'UNUSED',
+    ...over,
   } as VcenterConfig;
 }
 
@@ -38,8 +50,14 @@ function sha256Of(url: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  sim = await startVcsim(['-username', 'administrator@vsphere.local', '-password', PASSWORD,
-    '-method-delay', 'AddHost_Task:3000']);
+  sim = await startVcsim([
+    '-username',
+    'administrator@vsphere.local',
+    '-password',
+    PASSWORD,
+    '-method-delay',
+    'AddHost_Task:3000',
+  ]);
 });
 afterAll(async () => {
   await sim?.stop();
@@ -101,7 +119,9 @@ describe('vSphere session against vcsim', () => {
       expect(dc?.type).toBe('Datacenter');
       expect(vc.callCounts()).toMatchObject({ Login: 2, Logout: 1 });
       expect(vc.callCounts().FindByInventoryPath).toBe(2); // the failed call and its retry
-      const relogin = lines.map((l) => JSON.parse(l) as { msg: string; vcenter?: string }).filter((l) => /logging in again/.test(l.msg));
+      const relogin = lines
+        .map((l) => JSON.parse(l) as { msg: string; vcenter?: string })
+        .filter((l) => /logging in again/.test(l.msg));
       expect(relogin).toHaveLength(1);
       expect(relogin[0]!.vcenter).toBe('vc-test');
       expect(lines.join('\n')).not.toContain('S3cret');
@@ -114,7 +134,8 @@ describe('vSphere session against vcsim', () => {
     const vc = await VsphereClient.connect(cfg(), PASSWORD, { timeoutMs: 1000 });
     try {
       const cluster = await vc.ops.FindByInventoryPath('DC0/host/DC0_C0');
-      const err = await vc.ops.AddHost_Task(cluster!, { hostName: 'slow.lab', userName: 'root', password: 'x', force: false })
+      const err = await vc.ops
+        .AddHost_Task(cluster!, { hostName: 'slow.lab', userName: 'root', password: 'x', force: false })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VsphereTimeoutError);
       expect((err as VsphereTimeoutError).method).toBe('AddHost_Task');
@@ -133,8 +154,12 @@ describe('vSphere session against vcsim', () => {
       const ns = h!.configManager.networkSystem!;
       // a low-level session and a hand-written body with vlanId before name (WSDL order: name, vlanId, ...)
       const s = new SoapSession(vc.endpoint);
-      await s.invoke('Login', vc.serviceContent.sessionManager, { userName: 'administrator@vsphere.local', password: PASSWORD });
-      const bad = `<AddPortGroup xmlns="urn:vim25"><_this type="HostNetworkSystem">${ns.value}</_this>` +
+      await s.invoke('Login', vc.serviceContent.sessionManager, {
+        userName: 'administrator@vsphere.local',
+        password: PASSWORD,
+      });
+      const bad =
+        `<AddPortGroup xmlns="urn:vim25"><_this type="HostNetworkSystem">${ns.value}</_this>` +
         '<portgrp><vlanId>6</vlanId><name>Swapped</name><vswitchName>vSwitch0</vswitchName><policy></policy></portgrp></AddPortGroup>';
       const err = await vc.endpoint.send('AddPortGroup', envelope(bad), s.jar).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InvalidRequest);

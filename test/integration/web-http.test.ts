@@ -13,15 +13,41 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
 
-interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
-function httpsCall(port: number, ca: Buffer, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Res> {
+function httpsCall(
+  port: number,
+  ca: Buffer,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, ca, servername: 'localhost', headers: { ...headers, ...(body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: 10_000 }, (res) => {
-      let b = '';
-      res.on('data', (d) => (b += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        ca,
+        servername: 'localhost',
+        headers: {
+          ...headers,
+          ...(body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}),
+        },
+        timeout: 10_000,
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
+      },
+    );
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end(body);
@@ -29,7 +55,10 @@ function httpsCall(port: number, ca: Buffer, method: string, path: string, heade
 }
 
 function cookieHeader(setCookie: string[] | string | undefined): string {
-  return ([] as string[]).concat(setCookie ?? []).map((c) => c.split(';')[0]).join('; ');
+  return ([] as string[])
+    .concat(setCookie ?? [])
+    .map((c) => c.split(';')[0])
+    .join('; ');
 }
 
 describe('HTTP service over TLS', () => {
@@ -43,19 +72,43 @@ describe('HTTP service over TLS', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-tls-'));
     try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'pipe' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=DNS:localhost,IP:127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'pipe' },
+      );
     } catch (e) {
       throw new Error('openssl failed (run scripts/install-test-deps)', { cause: e });
     }
     ca = readFileSync(join(dir, 'cert.pem'));
     const config = configSchema.parse({
-      'data-dir': join(dir, 'data'), 'listen-address': '127.0.0.1',
+      'data-dir': join(dir, 'data'),
+      'listen-address': '127.0.0.1',
       http: { port: 0, 'tls-cert': join(dir, 'cert.pem'), 'tls-key': join(dir, 'key.pem') },
     });
     store = await openStore(config['data-dir']);
-    svc = createHttpService(config, { store, log: silentLogger }, (l) => { announced.push(l); link = l; });
+    svc = createHttpService(config, { store, log: silentLogger }, (l) => {
+      announced.push(l);
+      link = l;
+    });
     await svc.start();
   });
   afterAll(async () => {
@@ -77,10 +130,18 @@ describe('HTTP service over TLS', () => {
     const s = await httpsCall(port, ca, 'GET', '/api/v1/session');
     const pre = ([] as string[]).concat(s.headers['set-cookie'] ?? []);
     expect(pre.find((c) => c.startsWith('sx_prelogin='))).toMatch(/; Secure/);
-    const created = await httpsCall(port, ca, 'POST', '/api/v1/setup', { cookie: cookieHeader(pre), 'x-csrf-token': JSON.parse(s.body).csrfToken },
-      JSON.stringify({ token, username: 'admin', password: 'a-long-admin-password' }));
+    const created = await httpsCall(
+      port,
+      ca,
+      'POST',
+      '/api/v1/setup',
+      { cookie: cookieHeader(pre), 'x-csrf-token': JSON.parse(s.body).csrfToken },
+      JSON.stringify({ token, username: 'admin', password: 'a-long-admin-password' }),
+    );
     expect(created.status).toBe(201);
-    const session = ([] as string[]).concat(created.headers['set-cookie'] ?? []).find((c) => c.startsWith('sx_session='))!;
+    const session = ([] as string[])
+      .concat(created.headers['set-cookie'] ?? [])
+      .find((c) => c.startsWith('sx_session='))!;
     expect(session).toMatch(/; HttpOnly/);
     expect(session).toMatch(/; Secure/);
     expect(session).toMatch(/; SameSite=Strict/);
@@ -95,6 +156,8 @@ describe('HTTP service over TLS', () => {
     const port = svc.address()!.port;
     const config = configSchema.parse({ 'data-dir': join(dir, 'data'), 'listen-address': '127.0.0.1', http: { port } });
     const second = createHttpService(config, { store, log: silentLogger }, () => undefined);
-    await expect(second.start()).rejects.toThrow(new RegExp(`HTTP \\(tcp\\) cannot bind 127\\.0\\.0\\.1:${port}: the port is already in use.*--http-port`));
+    await expect(second.start()).rejects.toThrow(
+      new RegExp(`HTTP \\(tcp\\) cannot bind 127\\.0\\.0\\.1:${port}: the port is already in use.*--http-port`),
+    );
   });
 });

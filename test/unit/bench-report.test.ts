@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  fmtRatio, formatTable, genericTable, mbPerSecond, parseSections, percentile, ratio, renderBenchmarksDoc, summarize,
-  type BenchSection, type DocHeader,
+  fmtRatio,
+  formatTable,
+  genericTable,
+  mbPerSecond,
+  parseSections,
+  percentile,
+  ratio,
+  renderBenchmarksDoc,
+  summarize,
+  type BenchSection,
+  type DocHeader,
 } from '../../src/bench/report.js';
 import { parseBenchArgs } from '../../src/bench/main.js';
 
@@ -36,11 +45,16 @@ describe('bench statistics', () => {
 
 describe('bench tables and docs/benchmarks.md', () => {
   const section = (name: string, value: number): BenchSection => ({
-    name, status: 'ok', wallMs: 1000,
+    name,
+    status: 'ok',
+    wallMs: 1000,
     tables: [{ title: `${name} table`, columns: ['server', 'MB/s'], rows: [['a|b', value]], notes: ['note one'] }],
   });
   const header = (date: string): DocHeader => ({
-    date, command: 'npm run bench', order: ['tftp', 'http', 'storm'], preface: ['Preface.'],
+    date,
+    command: 'npm run bench',
+    order: ['tftp', 'http', 'storm'],
+    preface: ['Preface.'],
     machine: { cpu: 'Test CPU', cores: 2, memoryGiB: 4, kernel: 'linux 6 x64', node: 'v20.0.0' },
   });
 
@@ -67,7 +81,12 @@ describe('bench tables and docs/benchmarks.md', () => {
 
   it('generic tables flatten nested results', () => {
     const t = genericTable('x', { a: 1, b: { c: 'd', e: [1.23456, 2] } });
-    expect(t.rows).toEqual([['a', '1'], ['b.c', 'd'], ['b.e.0', '1.235'], ['b.e.1', '2']]);
+    expect(t.rows).toEqual([
+      ['a', '1'],
+      ['b.c', 'd'],
+      ['b.e.0', '1.235'],
+      ['b.e.1', '2'],
+    ]);
   });
 });
 

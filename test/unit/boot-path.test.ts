@@ -25,7 +25,9 @@ describe('boot path safety', () => {
     writeFileSync(join(root, 'pxelinux.cfg', 'default'), 'x');
     symlinkSync('/etc/hostname', join(root, 'escape'));
     expect(checkBootPath('pxelinux.cfg/default')).toEqual(['pxelinux.cfg', 'default']);
-    expect(await resolveInside(root, ['pxelinux.cfg', 'default'], 'pxelinux.cfg/default')).toMatch(/pxelinux\.cfg\/default$/);
+    expect(await resolveInside(root, ['pxelinux.cfg', 'default'], 'pxelinux.cfg/default')).toMatch(
+      /pxelinux\.cfg\/default$/,
+    );
     expect(await resolveInside(root, ['missing'], 'missing')).toBeNull();
     await expect(resolveInside(root, ['escape'], 'escape')).rejects.toThrow(/symlink leaves the root/);
   });

@@ -16,9 +16,10 @@ beforeEach(async () => {
 });
 afterEach(() => store.close());
 
-const rows = (host?: string): number => (host
-  ? store.db.prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(host)
-  : store.db.prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
+const rows = (host?: string): number =>
+  (host
+    ? store.db.prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(host)
+    : store.db.prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
 
 describe('BootTokens: bounded table', () => {
   it('keeps at most the newest unused tokens per host however often the boot config is rendered; the newest stay valid', () => {
@@ -32,8 +33,12 @@ describe('BootTokens: bounded table', () => {
     expect(rows()).toBe(MAX_UNUSED_TOKENS_PER_HOST + 1);
     // a newer boot superseded the older tokens; the newest ones (and the other host's) still work
     expect(tokens.verify(issued[0], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
-    expect(tokens.verify(issued[1000 - MAX_UNUSED_TOKENS_PER_HOST - 1], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
-    for (const t of issued.slice(-MAX_UNUSED_TOKENS_PER_HOST)) expect(tokens.verify(t, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
+    expect(tokens.verify(issued[1000 - MAX_UNUSED_TOKENS_PER_HOST - 1], U, t0 + 2000)).toEqual({
+      ok: false,
+      reason: 'unknown',
+    });
+    for (const t of issued.slice(-MAX_UNUSED_TOKENS_PER_HOST))
+      expect(tokens.verify(t, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
     expect(tokens.verify(other, U2, t0 + 2000)).toEqual({ ok: true, hostUuid: U2 });
   });
 
@@ -62,7 +67,9 @@ describe('BootTokens: bounded table', () => {
   });
 
   it('the expiry purge uses an index (no full scan of boot_tokens)', () => {
-    const plan = store.db.prepare('EXPLAIN QUERY PLAN DELETE FROM boot_tokens WHERE expires_at < ?').all(0) as Array<{ detail: string }>;
+    const plan = store.db.prepare('EXPLAIN QUERY PLAN DELETE FROM boot_tokens WHERE expires_at < ?').all(0) as Array<{
+      detail: string;
+    }>;
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING (COVERING )?INDEX/);
   });
 });

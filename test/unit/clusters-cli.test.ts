@@ -15,7 +15,8 @@ const LAB = join(EXAMPLES_DIR, 'lab-cluster.xml');
 const tmp = mkdtempSync(join(tmpdir(), 'sx-cluster-cli-'));
 const OK_YAML = join(tmp, 'ok.yaml');
 beforeAll(() => {
-  for (const image of ['demo', 'ESXi-8.0U3b-24280767-standard', 'ESXi-8.0U3c-24414501-standard']) mkdirSync(join(tmp, 'images', image), { recursive: true });
+  for (const image of ['demo', 'ESXi-8.0U3b-24280767-standard', 'ESXi-8.0U3c-24414501-standard'])
+    mkdirSync(join(tmp, 'images', image), { recursive: true });
   writeFileSync(
     OK_YAML,
     [
@@ -41,7 +42,10 @@ describe('statelesx cluster validate', () => {
   it('exits 0 for the examples and prints one ok line per file', async () => {
     const io = capture();
     expect(await runClusterValidate([PROD, LAB], { config: OK_YAML }, io)).toBe(0);
-    expect(io.stdout).toEqual([`${PROD}: ok (cluster prod-cluster, 4 hosts)`, `${LAB}: ok (cluster lab-cluster, 2 hosts)`]);
+    expect(io.stdout).toEqual([
+      `${PROD}: ok (cluster prod-cluster, 4 hosts)`,
+      `${LAB}: ok (cluster lab-cluster, 2 hosts)`,
+    ]);
     expect(io.stderr).toEqual([]);
   });
 
@@ -53,7 +57,11 @@ describe('statelesx cluster validate', () => {
       'images-dir: ./images2\nvcenters:\n  - { name: vc-prod, url: "https://vc.example.com/sdk", username: u, password-env: P }\ncredentials:\n  - { name: esxi-root, username: root, password-file: /run/secrets/esxi }\n',
     );
     const bad = join(tmp, 'bad.xml');
-    const text = mutate(fixture('base.xml'), '<vswitch name="vSwitch1" mtu="9000">', '<vswitch name="vSwitch1" mtu="9500">');
+    const text = mutate(
+      fixture('base.xml'),
+      '<vswitch name="vSwitch1" mtu="9000">',
+      '<vswitch name="vSwitch1" mtu="9500">',
+    );
     writeFileSync(bad, text);
     const io = capture();
     expect(await runClusterValidate([PROD, LAB, bad], { config: yaml }, io)).toBe(1);
@@ -77,7 +85,11 @@ describe('statelesx cluster validate', () => {
     const a = join(tmp, 'a.xml');
     const b = join(tmp, 'b.xml');
     writeFileSync(a, fixture('base.xml'));
-    const bText = mutate(fixture('minimal.xml'), '<members/>', '<members>\n    <host fqdn="other.example.com" uuid="4C4C4544-0042-3510-8052-B3C04F4E3101"/>\n  </members>');
+    const bText = mutate(
+      fixture('minimal.xml'),
+      '<members/>',
+      '<members>\n    <host fqdn="other.example.com" uuid="4C4C4544-0042-3510-8052-B3C04F4E3101"/>\n  </members>',
+    );
     writeFileSync(b, bText);
     const io = capture();
     expect(await runClusterValidate([a, b, join(tmp, 'missing.xml')], { config: OK_YAML }, io)).toBe(1);
@@ -102,17 +114,28 @@ describe('statelesx cluster validate', () => {
 
   it('runs as a real process: exit code 1 and the diagnostic on stderr', async () => {
     const bad = join(tmp, 'cli-bad.xml');
-    writeFileSync(bad, mutate(fixture('minimal.xml'), '<datacenter>DC0</datacenter>', '<datacenter>&xxe;</datacenter>'));
+    writeFileSync(
+      bad,
+      mutate(fixture('minimal.xml'), '<datacenter>DC0</datacenter>', '<datacenter>&xxe;</datacenter>'),
+    );
     const run = promisify(execFile);
     const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-    const err = (await run(process.execPath, ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', bad], {
-      cwd: tmp,
-      timeout: 60_000,
-      env: { ...process.env, STATELESX_CONFIG: '' },
-    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    const err = (await run(
+      process.execPath,
+      ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', bad],
+      {
+        cwd: tmp,
+        timeout: 60_000,
+        env: { ...process.env, STATELESX_CONFIG: '' },
+      },
+    ).catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(err.code).toBe(1);
     expect(err.stderr).toContain(`${bad}:3:15: /cluster/datacenter: entity reference &xxe; is not allowed`);
-    const ok = await run(process.execPath, ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', '--config', OK_YAML, PROD], { cwd: tmp, timeout: 60_000 });
+    const ok = await run(
+      process.execPath,
+      ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', '--config', OK_YAML, PROD],
+      { cwd: tmp, timeout: 60_000 },
+    );
     expect(ok.stdout).toBe(`${PROD}: ok (cluster prod-cluster, 4 hosts)\n`);
   });
 });

@@ -76,11 +76,19 @@ describe('cluster boot mode', () => {
   });
 
   it('mode="stateful" with a template: the template is loaded, members follow the cluster unless they override', async () => {
-    const { r } = await load('stateful', clusterXml('<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', ['', ' bootMode="stateless"', ' bootMode="stateful"']));
+    const { r } = await load(
+      'stateful',
+      clusterXml('<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
+        '',
+        ' bootMode="stateless"',
+        ' bootMode="stateful"',
+      ]),
+    );
     expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
     const c = r.cluster!;
     expect(c.boot).toEqual({
-      mode: 'stateful', kickstartTemplate: 'templates/prod-ks.cfg',
+      mode: 'stateful',
+      kickstartTemplate: 'templates/prod-ks.cfg',
       kickstart: { file: join(clustersDir, 'templates', 'prod-ks.cfg'), text: GOOD_TEMPLATE },
     });
     expect(c.hosts.map((h) => h.bootMode ?? null)).toEqual([null, 'stateless', 'stateful']);
@@ -103,7 +111,11 @@ describe('cluster boot mode', () => {
     const r1 = await loadClusterText(bad, '/c/bad-mode.xml');
     const at = posOf(bad, 'mode="diskful"');
     expect(r1.diagnostics.map(formatDiagnostic)).toEqual([
-      expect.stringMatching(new RegExp(`^/c/bad-mode.xml:${at.line}:${at.column}: /cluster/boot/@mode: .*'diskful' is not an element of the set \\{'stateless', 'stateful'\\}`)),
+      expect.stringMatching(
+        new RegExp(
+          `^/c/bad-mode.xml:${at.line}:${at.column}: /cluster/boot/@mode: .*'diskful' is not an element of the set \\{'stateless', 'stateful'\\}`,
+        ),
+      ),
     ]);
     const late = clusterXml('').replace('  </members>\n', '  </members>\n  <boot mode="stateful"/>\n');
     const r2 = await loadClusterText(late, '/c/late.xml');
@@ -115,19 +127,30 @@ describe('cluster boot mode', () => {
     const r3 = await loadClusterText(member, '/c/member.xml');
     const ma = posOf(member, 'bootMode="stateles"');
     expect(r3.diagnostics.map(formatDiagnostic)).toEqual([
-      expect.stringMatching(new RegExp(`^/c/member.xml:${ma.line}:${ma.column}: /cluster/members/host\\[1\\]/@bootMode: `)),
+      expect.stringMatching(
+        new RegExp(`^/c/member.xml:${ma.line}:${ma.column}: /cluster/members/host\\[1\\]/@bootMode: `),
+      ),
     ]);
   });
 });
 
 describe('kickstart template path', () => {
   const refused: Array<[string, RegExp]> = [
-    ['../outside-ks.cfg', /kickstartTemplate "\.\.\/outside-ks\.cfg" resolves to .*outside-ks\.cfg, outside the clusters directory .*clusters: templates must be inside it$/],
+    [
+      '../outside-ks.cfg',
+      /kickstartTemplate "\.\.\/outside-ks\.cfg" resolves to .*outside-ks\.cfg, outside the clusters directory .*clusters: templates must be inside it$/,
+    ],
     ['templates/../../outside-ks.cfg', /outside the clusters directory/],
     ['/etc/passwd', /kickstartTemplate "\/etc\/passwd" must be a path relative to the cluster file's directory/],
     ['templates\\prod-ks.cfg', /must be a path relative .* with \/ separators/],
-    ['templates/escape.cfg', /kickstartTemplate "templates\/escape\.cfg" is a symbolic link to .*outside-ks\.cfg, outside the clusters directory/],
-    ['templates/missing.cfg', /kickstartTemplate "templates\/missing\.cfg": cannot read .*templates\/missing\.cfg: no such file$/],
+    [
+      'templates/escape.cfg',
+      /kickstartTemplate "templates\/escape\.cfg" is a symbolic link to .*outside-ks\.cfg, outside the clusters directory/,
+    ],
+    [
+      'templates/missing.cfg',
+      /kickstartTemplate "templates\/missing\.cfg": cannot read .*templates\/missing\.cfg: no such file$/,
+    ],
     ['templates', /is not a regular file$/],
   ];
   for (const [ref, message] of refused) {
@@ -137,7 +160,12 @@ describe('kickstart template path', () => {
       const at = posOf(xml, 'kickstartTemplate=');
       expect(r.diagnostics).toHaveLength(1);
       const d = r.diagnostics[0]!;
-      expect({ file: d.file, line: d.line, column: d.column, path: d.path }).toEqual({ file, line: at.line, column: at.column, path: '/cluster/boot/@kickstartTemplate' });
+      expect({ file: d.file, line: d.line, column: d.column, path: d.path }).toEqual({
+        file,
+        line: at.line,
+        column: at.column,
+        path: '/cluster/boot/@kickstartTemplate',
+      });
       expect(d.message).toMatch(message);
     });
   }
@@ -146,18 +174,41 @@ describe('kickstart template path', () => {
 describe('kickstart template check', () => {
   const broken: Array<[string, string, RegExp]> = [
     ['unclosed tag', 'vmaccepteula\n<%= it.firstboot %>\n<%= it.uuid \n', /:3:1: unclosed tag$/],
-    ['a tag running into the next one', 'vmaccepteula\ninstall --firstdisk\n<%= it.uuid \n<%= it.firstboot %>', /:3: JavaScript syntax error in a tag: Unexpected token '%='$/],
-    ['JavaScript syntax error in a tag', 'vmaccepteula\nreboot\n<%= it.uuid + %>\n<%= it.firstboot %>', /:3: JavaScript syntax error in a tag: /],
-    ['error thrown while rendering', 'vmaccepteula\n\n\n<%= it.disk.name %>\n<%= it.firstboot %>', /:4: Cannot read properties of undefined \(reading 'name'\)$/],
-    ['no %firstboot', 'vmaccepteula\ninstall --firstdisk\nreboot\n', /does not output <%= it.firstboot %>.*never phone home$/],
+    [
+      'a tag running into the next one',
+      'vmaccepteula\ninstall --firstdisk\n<%= it.uuid \n<%= it.firstboot %>',
+      /:3: JavaScript syntax error in a tag: Unexpected token '%='$/,
+    ],
+    [
+      'JavaScript syntax error in a tag',
+      'vmaccepteula\nreboot\n<%= it.uuid + %>\n<%= it.firstboot %>',
+      /:3: JavaScript syntax error in a tag: /,
+    ],
+    [
+      'error thrown while rendering',
+      'vmaccepteula\n\n\n<%= it.disk.name %>\n<%= it.firstboot %>',
+      /:4: Cannot read properties of undefined \(reading 'name'\)$/,
+    ],
+    [
+      'no %firstboot',
+      'vmaccepteula\ninstall --firstdisk\nreboot\n',
+      /does not output <%= it.firstboot %>.*never phone home$/,
+    ],
   ];
   for (const [what, text, message] of broken) {
     it(`reports ${what} with the template's file and line`, async () => {
       writeFileSync(join(clustersDir, 'templates', 'broken.cfg'), text);
-      const { r, file } = await load('broken', clusterXml('<boot mode="stateful" kickstartTemplate="templates/broken.cfg"/>'));
+      const { r, file } = await load(
+        'broken',
+        clusterXml('<boot mode="stateful" kickstartTemplate="templates/broken.cfg"/>'),
+      );
       expect(r.cluster).toBeUndefined();
       expect(r.diagnostics.map((d) => `${d.file} ${d.path}`)).toEqual([`${file} /cluster/boot/@kickstartTemplate`]);
-      expect(r.diagnostics[0]!.message).toMatch(new RegExp(`^kickstart template ${join(clustersDir, 'templates', 'broken.cfg').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+      expect(r.diagnostics[0]!.message).toMatch(
+        new RegExp(
+          `^kickstart template ${join(clustersDir, 'templates', 'broken.cfg').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`,
+        ),
+      );
       expect(r.diagnostics[0]!.message).toMatch(message);
     });
   }

@@ -9,15 +9,27 @@ const FILE = '/clusters/fx.xml';
 
 describe('cluster files: examples and mapping', () => {
   it('both example files validate against the XSD and the semantic checks', async () => {
-    const results = await loadClusterFiles([join(EXAMPLES_DIR, 'prod-cluster.xml'), join(EXAMPLES_DIR, 'lab-cluster.xml')], {
-      context: { vcenters: ['vc-prod', 'vc-lab'], credentials: ['esxi-root'] },
-    });
+    const results = await loadClusterFiles(
+      [join(EXAMPLES_DIR, 'prod-cluster.xml'), join(EXAMPLES_DIR, 'lab-cluster.xml')],
+      {
+        context: { vcenters: ['vc-prod', 'vc-lab'], credentials: ['esxi-root'] },
+      },
+    );
     for (const r of results) expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
     const [prod, lab] = results.map((r) => r.cluster!);
     expect(prod!.hosts).toHaveLength(4);
     expect(prod!.vswitches.find((v) => v.name === 'vSwitch1')!.mtu).toBe(9000);
-    expect(prod!.vmknics.filter((v) => v.mtu === 9000).flatMap((v) => v.services).sort()).toEqual(['vmotion', 'vsan']);
-    expect(prod!.ha.admissionControl).toEqual({ enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 });
+    expect(
+      prod!.vmknics
+        .filter((v) => v.mtu === 9000)
+        .flatMap((v) => v.services)
+        .sort(),
+    ).toEqual(['vmotion', 'vsan']);
+    expect(prod!.ha.admissionControl).toEqual({
+      enabled: true,
+      policy: 'hostFailuresTolerated',
+      hostFailuresTolerated: 1,
+    });
     expect(prod!.drs).toEqual({ enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 3 });
     expect(lab!.ha.enabled).toBe(false);
     expect(lab!.vmknics[0]!.addressing).toEqual({ mode: 'dhcp' });
@@ -58,7 +70,14 @@ describe('cluster files: examples and mapping', () => {
       uplinks: ['vmnic0', 'vmnic1'],
       mtu: 1500,
       numPorts: 64,
-      teaming: { loadBalancing: 'loadbalance_srcid', beaconProbing: true, notifySwitches: false, rollingOrder: true, activeNics: ['vmnic0'], standbyNics: ['vmnic1'] },
+      teaming: {
+        loadBalancing: 'loadbalance_srcid',
+        beaconProbing: true,
+        notifySwitches: false,
+        rollingOrder: true,
+        activeNics: ['vmnic0'],
+        standbyNics: ['vmnic1'],
+      },
       security: { allowPromiscuous: false, macChanges: true, forgedTransmits: false },
       pos: { file: FILE, line: 16, column: 5, path: '/cluster/network/vswitch[1]' },
     });
@@ -78,8 +97,21 @@ describe('cluster files: examples and mapping', () => {
       ['vmk2', { mode: 'static', netmask: '255.255.255.0' }, 9000, ['vsan', 'vSphereReplication']],
       ['vmk3', { mode: 'dhcp' }, 1500, []],
     ]);
-    expect(c.pools).toEqual([{ name: 'vmotion-pool', start: '198.51.100.10', end: '198.51.100.13', netmask: '255.255.255.0', gateway: '198.51.100.1' }]);
-    expect(c.hosts[0]).toMatchObject({ fqdn: 'esx01.example.com', uuid: '4c4c4544-0042-3510-8052-b3c04f4e3101', mac: '00:50:56:00:00:01', addresses: { vmk0: '192.0.2.11', vmk2: '203.0.113.11' } });
+    expect(c.pools).toEqual([
+      {
+        name: 'vmotion-pool',
+        start: '198.51.100.10',
+        end: '198.51.100.13',
+        netmask: '255.255.255.0',
+        gateway: '198.51.100.1',
+      },
+    ]);
+    expect(c.hosts[0]).toMatchObject({
+      fqdn: 'esx01.example.com',
+      uuid: '4c4c4544-0042-3510-8052-b3c04f4e3101',
+      mac: '00:50:56:00:00:01',
+      addresses: { vmk0: '192.0.2.11', vmk2: '203.0.113.11' },
+    });
     expect(c.hosts[1]).toMatchObject({
       fqdn: 'esx02.example.com',
       image: 'ESXi-8.0U3-pinned',
@@ -89,7 +121,11 @@ describe('cluster files: examples and mapping', () => {
   });
 
   it('applies the documented defaults for absent HA/DRS/DPM and normalises UUID and MAC case', async () => {
-    const text = mutate(fixture('minimal.xml'), '<members/>', '<members><host fqdn="ESX9.Example.com" uuid="ABCDEF01-2222-3333-4444-555555555509" mac="00-50-56-AA-BB-CC"/></members>');
+    const text = mutate(
+      fixture('minimal.xml'),
+      '<members/>',
+      '<members><host fqdn="ESX9.Example.com" uuid="ABCDEF01-2222-3333-4444-555555555509" mac="00-50-56-AA-BB-CC"/></members>',
+    );
     const r = await loadClusterText(text, FILE);
     expect(r.diagnostics).toEqual([]);
     expect(r.cluster!.ha).toEqual({
@@ -102,41 +138,248 @@ describe('cluster files: examples and mapping', () => {
     });
     expect(r.cluster!.drs).toEqual({ enabled: false, automationLevel: 'fullyAutomated', migrationThreshold: 3 });
     expect(r.cluster!.dpm).toEqual({ enabled: false, automationLevel: 'manual', threshold: 3 });
-    expect(r.cluster!.hosts[0]).toMatchObject({ fqdn: 'esx9.example.com', uuid: 'abcdef01-2222-3333-4444-555555555509', mac: '00:50:56:aa:bb:cc' });
+    expect(r.cluster!.hosts[0]).toMatchObject({
+      fqdn: 'esx9.example.com',
+      uuid: 'abcdef01-2222-3333-4444-555555555509',
+      mac: '00:50:56:aa:bb:cc',
+    });
   });
 });
 
 /** One XSD rule broken per case: `from` → `to` in base.xml; the error is expected at `at` (a substring of the mutated text). */
 const XSD_CASES: { rule: string; from: string; to: string; at: string; path: string; message: RegExp }[] = [
-  { rule: 'vSwitch MTU above 9000', from: '<vswitch name="vSwitch1" mtu="9000">', to: '<vswitch name="vSwitch1" mtu="9500">', at: 'mtu="9500"', path: '/cluster/network/vswitch[2]/@mtu', message: /'9500' is greater than the maximum value allowed \('9000'\)/ },
-  { rule: 'VMkernel MTU below 1280', from: '<vmknic device="vmk3" portgroup="Trunk">', to: '<vmknic device="vmk3" portgroup="Trunk" mtu="1000">', at: 'mtu="1000"', path: '/cluster/network/vmknic[4]/@mtu', message: /'1000' is less than the minimum/ },
-  { rule: 'VLAN above 4095', from: 'vlan="4095"', to: 'vlan="4096"', at: 'vlan="4096"', path: '/cluster/network/portgroup[4]/@vlan', message: /4096/ },
-  { rule: 'vSwitch ports out of range', from: 'ports="64"', to: 'ports="4"', at: 'ports="4"', path: '/cluster/network/vswitch[1]/@ports', message: /minimum/ },
-  { rule: 'uplink not vmnicN', from: '<uplink>vmnic3</uplink>', to: '<uplink>eth3</uplink>', at: '<uplink>eth3', path: '/cluster/network/vswitch[2]/uplink[2]', message: /'eth3' is not accepted by the pattern/ },
-  { rule: 'vmk device not vmkN', from: 'device="vmk3"', to: 'device="vmknic3"', at: 'device="vmknic3"', path: '/cluster/network/vmknic[4]/@device', message: /pattern/ },
-  { rule: 'unknown VMkernel service', from: '<service>vSphereReplication</service>', to: '<service>iscsi</service>', at: '<service>iscsi', path: '/cluster/network/vmknic[3]/service[2]', message: /'iscsi' is not an element of the set/ },
-  { rule: 'DRS migration threshold above 5', from: 'migrationThreshold="2"', to: 'migrationThreshold="6"', at: 'migrationThreshold="6"', path: '/cluster/drs/@migrationThreshold', message: /'6' is greater than/ },
-  { rule: 'DRS automation level unknown', from: 'automationLevel="partiallyAutomated"', to: 'automationLevel="auto"', at: 'automationLevel="auto"', path: '/cluster/drs/@automationLevel', message: /not an element of the set/ },
-  { rule: 'DPM threshold 0', from: 'threshold="4"', to: 'threshold="0"', at: 'threshold="0"', path: '/cluster/dpm/@threshold', message: /less than the minimum/ },
-  { rule: 'HA isolation response unknown', from: 'isolationResponse="shutdown"', to: 'isolationResponse="reboot"', at: 'isolationResponse="reboot"', path: '/cluster/ha/@isolationResponse', message: /reboot/ },
-  { rule: 'HA restart priority unknown', from: 'restartPriority="high"', to: 'restartPriority="highest"', at: 'restartPriority="highest"', path: '/cluster/ha/@restartPriority', message: /highest/ },
-  { rule: 'admission control percentage above 100', from: 'memory="30"', to: 'memory="101"', at: 'memory="101"', path: '/cluster/ha/admissionControl/resourcePercentage/@memory', message: /'101' is greater than/ },
-  { rule: 'IPv4 octet above 255', from: '<address vmk="vmk0">192.0.2.12</address>', to: '<address vmk="vmk0">192.0.2.256</address>', at: '<address vmk="vmk0">192.0.2.256', path: '/cluster/members/host[2]/address[1]', message: /192\.0\.2\.256/ },
-  { rule: 'netmask not an address', from: 'netmask="255.255.255.0" gateway', to: 'netmask="/24" gateway', at: 'netmask="/24"', path: '/cluster/network/addressPool[1]/@netmask', message: /pattern/ },
-  { rule: 'UUID malformed', from: 'uuid="4c4c4544-0042-3510-8052-b3c04f4e3102"', to: 'uuid="11111111-2222-3333-4444-55555555550"', at: 'uuid="11111111-2222-3333-4444-55555555550"', path: '/cluster/members/host[2]/@uuid', message: /pattern/ },
-  { rule: 'MAC malformed', from: 'mac="00:50:56:00:00:01"', to: 'mac="00:50:56:00:00"', at: 'mac="00:50:56:00:00"', path: '/cluster/members/host[1]/@mac', message: /pattern/ },
-  { rule: 'thumbprint malformed', from: 'thumbprint="AA:BB', to: 'thumbprint="ZZ:BB', at: 'thumbprint="ZZ', path: '/cluster/members/host[2]/@thumbprint', message: /pattern/ },
-  { rule: 'member FQDN not fully qualified', from: 'fqdn="esx01.example.com"', to: 'fqdn="esx01"', at: 'fqdn="esx01"', path: '/cluster/members/host[1]/@fqdn', message: /pattern/ },
-  { rule: 'advanced setting type unknown', from: 'value="32" type="int"', to: 'value="32" type="integer"', at: 'type="integer"', path: '/cluster/advanced/setting[2]/@type', message: /integer/ },
-  { rule: 'advanced setting key not dotted', from: 'key="Misc.Enable"', to: 'key="MiscEnable"', at: 'key="MiscEnable"', path: '/cluster/advanced/setting[4]/@key', message: /pattern/ },
-  { rule: 'required attribute missing (portgroup vswitch)', from: '<portgroup name="vSAN" vswitch="vSwitch1" vlan="30"/>', to: '<portgroup name="vSAN" vlan="30"/>', at: '<portgroup name="vSAN"', path: '/cluster/network/portgroup[3]', message: /attribute 'vswitch' is required/ },
-  { rule: 'unknown attribute', from: '<vswitch name="vSwitch1" mtu="9000">', to: '<vswitch name="vSwitch1" mtu="9000" speed="10000">', at: 'speed=', path: '/cluster/network/vswitch[2]/@speed', message: /attribute 'speed' is not allowed/ },
-  { rule: 'unknown element', from: '<datacenter>Test/DC1</datacenter>', to: '<datacenter>Test/DC1</datacenter>\n  <folder>x</folder>', at: '<folder>', path: '/cluster/folder', message: /This element is not expected/ },
-  { rule: 'elements out of order (ha after dpm)', from: '<dpm enabled="true" automationLevel="automated" threshold="4"/>', to: '<dpm enabled="true" automationLevel="automated" threshold="4"/>\n  <ha enabled="false"/>', at: '<ha enabled="false"/>', path: '/cluster/ha', message: /not expected/ },
-  { rule: 'two addressing modes on one vmknic', from: '<dhcp/>', to: '<dhcp/><static netmask="255.255.255.0"/>', at: '<static netmask="255.255.255.0"/>\n    </vmknic>', path: '/cluster/network/vmknic[4]/static', message: /not expected/ },
-  { rule: 'vmknic without addressing', from: '    <vmknic device="vmk3" portgroup="Trunk">\n      <dhcp/>\n', to: '    <vmknic device="vmk3" portgroup="Trunk">\n', at: '<vmknic device="vmk3"', path: '/cluster/network/vmknic[4]', message: /Missing child element/ },
-  { rule: 'empty datacenter', from: '<datacenter>Test/DC1</datacenter>', to: '<datacenter></datacenter>', at: '<datacenter>', path: '/cluster/datacenter', message: /datacenter/ },
-  { rule: 'cluster name too long', from: 'name="fx-cluster"', to: `name="${'c'.repeat(81)}"`, at: `name="ccc`, path: '/cluster/@name', message: /length/ },
+  {
+    rule: 'vSwitch MTU above 9000',
+    from: '<vswitch name="vSwitch1" mtu="9000">',
+    to: '<vswitch name="vSwitch1" mtu="9500">',
+    at: 'mtu="9500"',
+    path: '/cluster/network/vswitch[2]/@mtu',
+    message: /'9500' is greater than the maximum value allowed \('9000'\)/,
+  },
+  {
+    rule: 'VMkernel MTU below 1280',
+    from: '<vmknic device="vmk3" portgroup="Trunk">',
+    to: '<vmknic device="vmk3" portgroup="Trunk" mtu="1000">',
+    at: 'mtu="1000"',
+    path: '/cluster/network/vmknic[4]/@mtu',
+    message: /'1000' is less than the minimum/,
+  },
+  {
+    rule: 'VLAN above 4095',
+    from: 'vlan="4095"',
+    to: 'vlan="4096"',
+    at: 'vlan="4096"',
+    path: '/cluster/network/portgroup[4]/@vlan',
+    message: /4096/,
+  },
+  {
+    rule: 'vSwitch ports out of range',
+    from: 'ports="64"',
+    to: 'ports="4"',
+    at: 'ports="4"',
+    path: '/cluster/network/vswitch[1]/@ports',
+    message: /minimum/,
+  },
+  {
+    rule: 'uplink not vmnicN',
+    from: '<uplink>vmnic3</uplink>',
+    to: '<uplink>eth3</uplink>',
+    at: '<uplink>eth3',
+    path: '/cluster/network/vswitch[2]/uplink[2]',
+    message: /'eth3' is not accepted by the pattern/,
+  },
+  {
+    rule: 'vmk device not vmkN',
+    from: 'device="vmk3"',
+    to: 'device="vmknic3"',
+    at: 'device="vmknic3"',
+    path: '/cluster/network/vmknic[4]/@device',
+    message: /pattern/,
+  },
+  {
+    rule: 'unknown VMkernel service',
+    from: '<service>vSphereReplication</service>',
+    to: '<service>iscsi</service>',
+    at: '<service>iscsi',
+    path: '/cluster/network/vmknic[3]/service[2]',
+    message: /'iscsi' is not an element of the set/,
+  },
+  {
+    rule: 'DRS migration threshold above 5',
+    from: 'migrationThreshold="2"',
+    to: 'migrationThreshold="6"',
+    at: 'migrationThreshold="6"',
+    path: '/cluster/drs/@migrationThreshold',
+    message: /'6' is greater than/,
+  },
+  {
+    rule: 'DRS automation level unknown',
+    from: 'automationLevel="partiallyAutomated"',
+    to: 'automationLevel="auto"',
+    at: 'automationLevel="auto"',
+    path: '/cluster/drs/@automationLevel',
+    message: /not an element of the set/,
+  },
+  {
+    rule: 'DPM threshold 0',
+    from: 'threshold="4"',
+    to: 'threshold="0"',
+    at: 'threshold="0"',
+    path: '/cluster/dpm/@threshold',
+    message: /less than the minimum/,
+  },
+  {
+    rule: 'HA isolation response unknown',
+    from: 'isolationResponse="shutdown"',
+    to: 'isolationResponse="reboot"',
+    at: 'isolationResponse="reboot"',
+    path: '/cluster/ha/@isolationResponse',
+    message: /reboot/,
+  },
+  {
+    rule: 'HA restart priority unknown',
+    from: 'restartPriority="high"',
+    to: 'restartPriority="highest"',
+    at: 'restartPriority="highest"',
+    path: '/cluster/ha/@restartPriority',
+    message: /highest/,
+  },
+  {
+    rule: 'admission control percentage above 100',
+    from: 'memory="30"',
+    to: 'memory="101"',
+    at: 'memory="101"',
+    path: '/cluster/ha/admissionControl/resourcePercentage/@memory',
+    message: /'101' is greater than/,
+  },
+  {
+    rule: 'IPv4 octet above 255',
+    from: '<address vmk="vmk0">192.0.2.12</address>',
+    to: '<address vmk="vmk0">192.0.2.256</address>',
+    at: '<address vmk="vmk0">192.0.2.256',
+    path: '/cluster/members/host[2]/address[1]',
+    message: /192\.0\.2\.256/,
+  },
+  {
+    rule: 'netmask not an address',
+    from: 'netmask="255.255.255.0" gateway',
+    to: 'netmask="/24" gateway',
+    at: 'netmask="/24"',
+    path: '/cluster/network/addressPool[1]/@netmask',
+    message: /pattern/,
+  },
+  {
+    rule: 'UUID malformed',
+    from: 'uuid="4c4c4544-0042-3510-8052-b3c04f4e3102"',
+    to: 'uuid="11111111-2222-3333-4444-55555555550"',
+    at: 'uuid="11111111-2222-3333-4444-55555555550"',
+    path: '/cluster/members/host[2]/@uuid',
+    message: /pattern/,
+  },
+  {
+    rule: 'MAC malformed',
+    from: 'mac="00:50:56:00:00:01"',
+    to: 'mac="00:50:56:00:00"',
+    at: 'mac="00:50:56:00:00"',
+    path: '/cluster/members/host[1]/@mac',
+    message: /pattern/,
+  },
+  {
+    rule: 'thumbprint malformed',
+    from: 'thumbprint="AA:BB',
+    to: 'thumbprint="ZZ:BB',
+    at: 'thumbprint="ZZ',
+    path: '/cluster/members/host[2]/@thumbprint',
+    message: /pattern/,
+  },
+  {
+    rule: 'member FQDN not fully qualified',
+    from: 'fqdn="esx01.example.com"',
+    to: 'fqdn="esx01"',
+    at: 'fqdn="esx01"',
+    path: '/cluster/members/host[1]/@fqdn',
+    message: /pattern/,
+  },
+  {
+    rule: 'advanced setting type unknown',
+    from: 'value="32" type="int"',
+    to: 'value="32" type="integer"',
+    at: 'type="integer"',
+    path: '/cluster/advanced/setting[2]/@type',
+    message: /integer/,
+  },
+  {
+    rule: 'advanced setting key not dotted',
+    from: 'key="Misc.Enable"',
+    to: 'key="MiscEnable"',
+    at: 'key="MiscEnable"',
+    path: '/cluster/advanced/setting[4]/@key',
+    message: /pattern/,
+  },
+  {
+    rule: 'required attribute missing (portgroup vswitch)',
+    from: '<portgroup name="vSAN" vswitch="vSwitch1" vlan="30"/>',
+    to: '<portgroup name="vSAN" vlan="30"/>',
+    at: '<portgroup name="vSAN"',
+    path: '/cluster/network/portgroup[3]',
+    message: /attribute 'vswitch' is required/,
+  },
+  {
+    rule: 'unknown attribute',
+    from: '<vswitch name="vSwitch1" mtu="9000">',
+    to: '<vswitch name="vSwitch1" mtu="9000" speed="10000">',
+    at: 'speed=',
+    path: '/cluster/network/vswitch[2]/@speed',
+    message: /attribute 'speed' is not allowed/,
+  },
+  {
+    rule: 'unknown element',
+    from: '<datacenter>Test/DC1</datacenter>',
+    to: '<datacenter>Test/DC1</datacenter>\n  <folder>x</folder>',
+    at: '<folder>',
+    path: '/cluster/folder',
+    message: /This element is not expected/,
+  },
+  {
+    rule: 'elements out of order (ha after dpm)',
+    from: '<dpm enabled="true" automationLevel="automated" threshold="4"/>',
+    to: '<dpm enabled="true" automationLevel="automated" threshold="4"/>\n  <ha enabled="false"/>',
+    at: '<ha enabled="false"/>',
+    path: '/cluster/ha',
+    message: /not expected/,
+  },
+  {
+    rule: 'two addressing modes on one vmknic',
+    from: '<dhcp/>',
+    to: '<dhcp/><static netmask="255.255.255.0"/>',
+    at: '<static netmask="255.255.255.0"/>\n    </vmknic>',
+    path: '/cluster/network/vmknic[4]/static',
+    message: /not expected/,
+  },
+  {
+    rule: 'vmknic without addressing',
+    from: '    <vmknic device="vmk3" portgroup="Trunk">\n      <dhcp/>\n',
+    to: '    <vmknic device="vmk3" portgroup="Trunk">\n',
+    at: '<vmknic device="vmk3"',
+    path: '/cluster/network/vmknic[4]',
+    message: /Missing child element/,
+  },
+  {
+    rule: 'empty datacenter',
+    from: '<datacenter>Test/DC1</datacenter>',
+    to: '<datacenter></datacenter>',
+    at: '<datacenter>',
+    path: '/cluster/datacenter',
+    message: /datacenter/,
+  },
+  {
+    rule: 'cluster name too long',
+    from: 'name="fx-cluster"',
+    to: `name="${'c'.repeat(81)}"`,
+    at: `name="ccc`,
+    path: '/cluster/@name',
+    message: /length/,
+  },
 ];
 
 describe('cluster files: XSD violations carry line, column and element path', () => {
@@ -148,7 +391,11 @@ describe('cluster files: XSD violations carry line, column and element path', ()
       expect(r.diagnostics.length).toBeGreaterThan(0);
       const d = r.diagnostics[0]!;
       const at = posOf(text, c.at);
-      expect({ file: d.file, line: d.line, column: d.column, path: d.path }).toEqual({ file: FILE, ...at, path: c.path });
+      expect({ file: d.file, line: d.line, column: d.column, path: d.path }).toEqual({
+        file: FILE,
+        ...at,
+        path: c.path,
+      });
       expect(d.message).toMatch(c.message);
       expect(formatDiagnostic(d)).toBe(`${FILE}:${at.line}:${at.column}: ${c.path}: ${d.message}`);
     });
@@ -189,10 +436,9 @@ describe('cluster files: hostile input is refused before any parser runs', () =>
   };
 
   it('refuses a DOCTYPE with an external entity (XXE)', async () => {
-    const text = fixture('minimal.xml').replace(
-      '<cluster ',
-      '<!DOCTYPE cluster [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>\n<cluster ',
-    ).replace('<datacenter>DC0</datacenter>', '<datacenter>&xxe;</datacenter>');
+    const text = fixture('minimal.xml')
+      .replace('<cluster ', '<!DOCTYPE cluster [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>\n<cluster ')
+      .replace('<datacenter>DC0</datacenter>', '<datacenter>&xxe;</datacenter>');
     const d = await refused(text, /DOCTYPE declarations are not allowed/);
     expect(d).toMatchObject({ line: 2, column: 1, path: '/' });
   });

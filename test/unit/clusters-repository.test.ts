@@ -25,7 +25,12 @@ describe('ClusterRepository', () => {
     writeFileSync(join(dir, '.hidden.xml'), 'ignored');
     const repo = new ClusterRepository({ dir, context: CONTEXT });
     await repo.reload();
-    expect(repo.clusters().map((c) => c.name).sort()).toEqual(['lab-cluster', 'prod-cluster']);
+    expect(
+      repo
+        .clusters()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['lab-cluster', 'prod-cluster']);
     expect(repo.get('prod-cluster')!.hosts).toHaveLength(4);
     const invalid = repo.invalid();
     expect(invalid.map((f) => f.name)).toEqual(['broken']);
@@ -55,12 +60,18 @@ describe('ClusterRepository', () => {
 
   it('marks both files invalid when a UUID is a member of two clusters', async () => {
     const lab = readFileSync(join(dir, 'lab-cluster.xml'), 'utf8');
-    writeFileSync(join(dir, 'lab-cluster.xml'), lab.replace('564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e01', '4c4c4544-0042-3510-8052-b3c04f4e3231'));
+    writeFileSync(
+      join(dir, 'lab-cluster.xml'),
+      lab.replace('564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e01', '4c4c4544-0042-3510-8052-b3c04f4e3231'),
+    );
     const repo = new ClusterRepository({ dir, context: CONTEXT });
     await repo.reload();
     expect(repo.clusters()).toEqual([]);
     expect(repo.findHostByUuid('4c4c4544-0042-3510-8052-b3c04f4e3231')).toBeUndefined();
-    for (const f of repo.invalid()) expect(f.diagnostics[0]!.message).toMatch(/UUID 4c4c4544-0042-3510-8052-b3c04f4e3231 is also a member of cluster/);
+    for (const f of repo.invalid())
+      expect(f.diagnostics[0]!.message).toMatch(
+        /UUID 4c4c4544-0042-3510-8052-b3c04f4e3231 is also a member of cluster/,
+      );
   });
 
   it('putText refuses invalid text and leaves the file untouched', async () => {
@@ -70,7 +81,12 @@ describe('ClusterRepository', () => {
     const bad = original.replace('<uplink>vmnic0</uplink>', '<uplink>eth0</uplink>');
     const err = await repo.putText('lab-cluster', bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClusterValidationError);
-    expect((err as ClusterValidationError).diagnostics[0]).toMatchObject({ file: join(dir, 'lab-cluster.xml'), line: 17, column: 7, path: '/cluster/network/vswitch[1]/uplink[1]' });
+    expect((err as ClusterValidationError).diagnostics[0]).toMatchObject({
+      file: join(dir, 'lab-cluster.xml'),
+      line: 17,
+      column: 7,
+      path: '/cluster/network/vswitch[1]/uplink[1]',
+    });
     expect(readFileSync(join(dir, 'lab-cluster.xml'), 'utf8')).toBe(original);
     expect(readdirSync(dir).sort()).toEqual(['lab-cluster.xml', 'prod-cluster.xml']);
   });
@@ -78,7 +94,11 @@ describe('ClusterRepository', () => {
   it('putText refuses a file that would conflict with another cluster', async () => {
     const repo = new ClusterRepository({ dir, context: CONTEXT });
     await repo.reload();
-    const text = mutate(fixture('minimal.xml'), '<members/>', '<members><host fqdn="dup.example.com" uuid="4c4c4544-0042-3510-8052-b3c04f4e3231"/></members>');
+    const text = mutate(
+      fixture('minimal.xml'),
+      '<members/>',
+      '<members><host fqdn="dup.example.com" uuid="4c4c4544-0042-3510-8052-b3c04f4e3231"/></members>',
+    );
     await expect(repo.putText('new-cluster', text)).rejects.toThrow(/also a member of cluster "prod-cluster"/);
     expect(readdirSync(dir)).not.toContain('new-cluster.xml');
   });
@@ -86,7 +106,11 @@ describe('ClusterRepository', () => {
   it('putText writes valid text atomically and reloads', async () => {
     const repo = new ClusterRepository({ dir, context: CONTEXT });
     await repo.reload();
-    const text = mutate(fixture('minimal.xml'), '<members/>', '<members><host fqdn="n1.example.com" uuid="4c4c4544-0042-3510-8052-b3c04f4e4001"/></members>');
+    const text = mutate(
+      fixture('minimal.xml'),
+      '<members/>',
+      '<members><host fqdn="n1.example.com" uuid="4c4c4544-0042-3510-8052-b3c04f4e4001"/></members>',
+    );
     const c = await repo.putText('new-cluster', text);
     expect(c.name).toBe('fx-minimal');
     expect(readFileSync(join(dir, 'new-cluster.xml'), 'utf8')).toBe(text);
@@ -100,7 +124,9 @@ describe('ClusterRepository', () => {
     await repo.reload();
     const seen = await repo.getText('lab-cluster');
     writeFileSync(join(dir, 'lab-cluster.xml'), seen.replace('<!-- Nested', '<!-- edited by hand. Nested'));
-    await expect(repo.putText('lab-cluster', seen, { ifUnchanged: seen })).rejects.toBeInstanceOf(ClusterFileConflictError);
+    await expect(repo.putText('lab-cluster', seen, { ifUnchanged: seen })).rejects.toBeInstanceOf(
+      ClusterFileConflictError,
+    );
     expect(readFileSync(join(dir, 'lab-cluster.xml'), 'utf8')).toContain('edited by hand');
   });
 
@@ -114,14 +140,30 @@ describe('ClusterRepository', () => {
     const repo = new ClusterRepository({ dir, context: CONTEXT });
     await repo.reload();
     const before = await repo.getText('lab-cluster');
-    const c = await repo.addHost('lab-cluster', { fqdn: 'esx-lab3.lab.example.com', uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03' });
+    const c = await repo.addHost('lab-cluster', {
+      fqdn: 'esx-lab3.lab.example.com',
+      uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03',
+    });
     expect(c.hosts.map((h) => h.fqdn)).toContain('esx-lab3.lab.example.com');
     const after = await repo.getText('lab-cluster');
-    expect(after).toBe(before.replace('image="ESXi-8.0U3c-24414501-standard"/>', 'image="ESXi-8.0U3c-24414501-standard"/>\n    <host fqdn="esx-lab3.lab.example.com" uuid="564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03"/>'));
-    expect(repo.findHostByUuid(swapUuidByteOrder('564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03'))?.cluster.name).toBe('lab-cluster');
-    await expect(repo.addHost('lab-cluster', { fqdn: 'other.lab.example.com', uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03' })).rejects.toBeInstanceOf(MemberEditError);
-    await expect(repo.addHost('lab-cluster', { fqdn: 'x.lab.example.com', uuid: '4c4c4544-0042-3510-8052-b3c04f4e3231' })).rejects.toThrow(/also a member of cluster "prod-cluster"/);
-    await expect(repo.addHost('nope', { fqdn: 'x.example.com', uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e09' })).rejects.toThrow(/no valid cluster named "nope"/);
+    expect(after).toBe(
+      before.replace(
+        'image="ESXi-8.0U3c-24414501-standard"/>',
+        'image="ESXi-8.0U3c-24414501-standard"/>\n    <host fqdn="esx-lab3.lab.example.com" uuid="564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03"/>',
+      ),
+    );
+    expect(repo.findHostByUuid(swapUuidByteOrder('564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03'))?.cluster.name).toBe(
+      'lab-cluster',
+    );
+    await expect(
+      repo.addHost('lab-cluster', { fqdn: 'other.lab.example.com', uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e03' }),
+    ).rejects.toBeInstanceOf(MemberEditError);
+    await expect(
+      repo.addHost('lab-cluster', { fqdn: 'x.lab.example.com', uuid: '4c4c4544-0042-3510-8052-b3c04f4e3231' }),
+    ).rejects.toThrow(/also a member of cluster "prod-cluster"/);
+    await expect(
+      repo.addHost('nope', { fqdn: 'x.example.com', uuid: '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e09' }),
+    ).rejects.toThrow(/no valid cluster named "nope"/);
   });
 
   it('watch reloads when a file changes on disk', async () => {

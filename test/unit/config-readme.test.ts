@@ -16,7 +16,10 @@ function readmeTable(): Map<string, string> {
   const rows = section.split('\n').filter((l) => /^\| `/.test(l));
   const out = new Map<string, string>();
   for (const row of rows) {
-    const cells = row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    const cells = row
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((c) => c.trim());
     const key = /^`([^`]+)`$/.exec(cells[0]!)?.[1];
     if (!key) throw new Error(`README row does not name exactly one key: ${row}`);
     if (out.has(key)) throw new Error(`README lists ${key} twice`);
@@ -43,7 +46,11 @@ describe('README configuration reference', () => {
   it('walks the schema: nested objects, arrays of objects, defaults', () => {
     const byKey = new Map(keys.map((k) => [k.key, k]));
     expect(byKey.get('tftp.port')).toEqual({ key: 'tftp.port', hasDefault: true, default: 69 });
-    expect(byKey.get('vcenters[].max-sessions')).toEqual({ key: 'vcenters[].max-sessions', hasDefault: true, default: 4 });
+    expect(byKey.get('vcenters[].max-sessions')).toEqual({
+      key: 'vcenters[].max-sessions',
+      hasDefault: true,
+      default: 4,
+    });
     expect(byKey.get('vcenters[].url')).toEqual({ key: 'vcenters[].url', hasDefault: false });
     expect(byKey.get('dhcp.boot-files.uefi')?.default).toBe('ipxe.efi');
     expect(byKey.has('vcenters[].password')).toBe(false); // refused key, not a setting
@@ -56,7 +63,10 @@ describe('README configuration reference', () => {
     const missing = keys.filter((k) => !table.has(k.key)).map((k) => k.key);
     expect(missing, 'schema keys without a README row').toEqual([]);
     const known = new Set(keys.map((k) => k.key));
-    expect([...table.keys()].filter((k) => !known.has(k)), 'README rows naming no schema key').toEqual([]);
+    expect(
+      [...table.keys()].filter((k) => !known.has(k)),
+      'README rows naming no schema key',
+    ).toEqual([]);
     for (const k of keys) {
       const cell = table.get(k.key)!;
       if (k.hasDefault) expectDefaultCell(k.key, cell, k.default);

@@ -24,7 +24,9 @@ const MAC = '52:54:00:12:34:56';
 
 /** Raw payload of the first client DHCPREQUEST in capture `name`. */
 function captureRequest(name: string): Buffer {
-  const r = readPcapUdp(resolve(CAPTURES, name)).find((u) => u.dstPort === 67 && clientInfoOf(decodePacket(u.payload)).messageType === MessageType.REQUEST);
+  const r = readPcapUdp(resolve(CAPTURES, name)).find(
+    (u) => u.dstPort === 67 && clientInfoOf(decodePacket(u.payload)).messageType === MessageType.REQUEST,
+  );
   if (!r) throw new Error(`${name}: no DHCPREQUEST`);
   return r.payload;
 }
@@ -39,7 +41,16 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-event-'));
   store = await openStore(dir);
   proxyPort = await freePort();
-  server = createDhcpServer({ mode: 'proxy', dhcp: configSchema.parse({}).dhcp, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort });
+  server = createDhcpServer({
+    mode: 'proxy',
+    dhcp: configSchema.parse({}).dhcp,
+    store,
+    log: silentLogger,
+    listenAddress: '127.0.0.1',
+    httpPort: 8080,
+    port: 0,
+    proxyPort,
+  });
   await server.start();
   client = createSocket('udp4');
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
@@ -56,7 +67,10 @@ afterAll(async () => {
 async function exchange(payload: Buffer, port = proxyPort) {
   const reply = new Promise<Buffer>((res, rej) => {
     const t = setTimeout(() => rej(new Error('no DHCP reply within 3 s')), 3000);
-    client.once('message', (m) => { clearTimeout(t); res(m); });
+    client.once('message', (m) => {
+      clearTimeout(t);
+      res(m);
+    });
   });
   client.send(payload, port, '127.0.0.1');
   return decodePacket(await reply);
@@ -74,28 +88,48 @@ describe('DHCP boot event detail', () => {
   it('SeaBIOS + iPXE: option 175 features, version and bus id are recorded (with 60, 61, 77, 93, 94)', async () => {
     const reply = await exchange(captureRequest('bios-seabios-ipxe.pcap'));
     expect(reply.options.get(53)?.[0]).toBe(MessageType.ACK);
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
+    const ev = store.hosts
+      .bootEvents({ mac: MAC })
+      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
     expect(ev).toMatchObject({ protocol: 'dhcp', firmware: 'ipxe', hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b' });
     expect(ev!.detail!).toMatchObject({ arch: 0, ndi: '2.1', userClass: ['iPXE'], clientId: '01525400123456' });
     expect(ev!.detail!['ipxe']).toEqual({
       version: '1.0.0',
       busId: 'pci:8086:100e',
-      features: { 'pxe-ext': 2, iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, bzimage: 1, multiboot: 1, pxe: 1, elf: 1, menu: 1, nfs: 1 },
+      features: {
+        'pxe-ext': 2,
+        iscsi: 1,
+        aoe: 1,
+        http: 1,
+        tftp: 1,
+        dns: 1,
+        bzimage: 1,
+        multiboot: 1,
+        pxe: 1,
+        elf: 1,
+        menu: 1,
+        nfs: 1,
+      },
     });
   });
 
   it('OVMF + iPXE: the EFI build says efi (and no pxe/bzimage)', async () => {
     await exchange(captureRequest('uefi-ovmf-ipxe.pcap'));
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
+    const ev = store.hosts
+      .bootEvents({ mac: MAC })
+      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
     expect(ev!.detail!['ipxe']).toEqual({
-      version: '1.0.0', busId: 'pci:8086:100e',
+      version: '1.0.0',
+      busId: 'pci:8086:100e',
       features: { iscsi: 1, aoe: 1, http: 1, tftp: 1, dns: 1, efi: 1, menu: 1, nfs: 1 },
     });
   });
 
   it('OVMF native PXE sends no option 175: no ipxe in the detail', async () => {
     await exchange(captureRequest('uefi-ovmf-native-pxe.pcap'));
-    const ev = store.hosts.bootEvents({ mac: MAC }).find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
+    const ev = store.hosts
+      .bootEvents({ mac: MAC })
+      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
     expect(ev).toMatchObject({ firmware: 'uefi' });
     expect(ev!.detail!).not.toHaveProperty('ipxe');
   });
@@ -104,18 +138,52 @@ describe('DHCP boot event detail', () => {
 describe('architectures without a configured loader', () => {
   it('arch 6 (EFI IA32) gets no answer by default and an info line says which dhcp.boot-files key to set; configured, it gets that file', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
-    const request = (arch: number) => encodePacket({
-      op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x1234 + arch, secs: 0, flags: 0,
-      ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-      chaddr: Buffer.concat([Buffer.from('525400000006', 'hex'), Buffer.alloc(10)]), sname: '', file: '',
-      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
-        [Opt.VENDOR_CLASS_ID, Buffer.from(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003010`)], [Opt.CLIENT_ARCH, Buffer.from([0, arch])]]),
-    }, 1500).buffer;
-    for (const [files, want] of [[{}, null], [{ 'uefi-ia32': 'i386/ipxe.efi' }, 'i386/ipxe.efi']] as const) {
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const request = (arch: number) =>
+      encodePacket(
+        {
+          op: 1,
+          htype: 1,
+          hlen: 6,
+          hops: 0,
+          xid: 0x1234 + arch,
+          secs: 0,
+          flags: 0,
+          ciaddr: '0.0.0.0',
+          yiaddr: '0.0.0.0',
+          siaddr: '0.0.0.0',
+          giaddr: '0.0.0.0',
+          chaddr: Buffer.concat([Buffer.from('525400000006', 'hex'), Buffer.alloc(10)]),
+          sname: '',
+          file: '',
+          options: new Map<number, Buffer>([
+            [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
+            [Opt.VENDOR_CLASS_ID, Buffer.from(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003010`)],
+            [Opt.CLIENT_ARCH, Buffer.from([0, arch])],
+          ]),
+        },
+        1500,
+      ).buffer;
+    for (const [files, want] of [
+      [{}, null],
+      [{ 'uefi-ia32': 'i386/ipxe.efi' }, 'i386/ipxe.efi'],
+    ] as const) {
       const port = await freePort();
-      const s = createDhcpServer({ mode: 'proxy', dhcp: configSchema.parse({ dhcp: { 'boot-files': files } }).dhcp, store, log: pino({ level: 'info' }, sink),
-        listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort: port });
+      const s = createDhcpServer({
+        mode: 'proxy',
+        dhcp: configSchema.parse({ dhcp: { 'boot-files': files } }).dhcp,
+        store,
+        log: pino({ level: 'info' }, sink),
+        listenAddress: '127.0.0.1',
+        httpPort: 8080,
+        port: 0,
+        proxyPort: port,
+      });
       await s.start();
       try {
         lines.length = 0;
@@ -129,7 +197,10 @@ describe('architectures without a configured loader', () => {
           const r = await exchange(request(6), port);
           expect(r.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe(`${want}\0`);
           expect(lines.some((l) => String(l['msg']).includes('no boot file'))).toBe(false);
-          expect(store.hosts.bootEvents({ mac: '52:54:00:00:00:06' })[0]).toMatchObject({ firmware: 'uefi-ia32', file: want });
+          expect(store.hosts.bootEvents({ mac: '52:54:00:00:00:06' })[0]).toMatchObject({
+            firmware: 'uefi-ia32',
+            file: want,
+          });
         }
       } finally {
         await s.close();
@@ -141,13 +212,26 @@ describe('architectures without a configured loader', () => {
 describe('ipxeSummary', () => {
   it('keeps only version, bus id and feature indicators; unknown features by code; bad values left out', () => {
     const sub = new Map<number, Buffer>([
-      [235, Buffer.from([1, 21, 1])], [177, Buffer.from([1, 0x1a, 0xf4, 0x10, 0x00])], [0x13, Buffer.from([1])], [0x7f, Buffer.from([3])],
-      [190, Buffer.from('iscsi-user')], [191, Buffer.from('iscsi-secret')], [1, Buffer.from([5])], [0x14, Buffer.from([1, 2])],
+      [235, Buffer.from([1, 21, 1])],
+      [177, Buffer.from([1, 0x1a, 0xf4, 0x10, 0x00])],
+      [0x13, Buffer.from([1])],
+      [0x7f, Buffer.from([3])],
+      [190, Buffer.from('iscsi-user')],
+      [191, Buffer.from('iscsi-secret')],
+      [1, Buffer.from([5])],
+      [0x14, Buffer.from([1, 2])],
     ]);
     const s = ipxeSummary(sub);
     expect(s).toEqual({ version: '1.21.1', busId: 'pci:1af4:1000', features: { http: 1, 'feature-0x7f': 3 } });
     expect(JSON.stringify(s)).not.toContain('secret');
-    expect(ipxeSummary(new Map([[235, Buffer.from([1, 2])], [177, Buffer.from([1])]]))).toBeNull();
+    expect(
+      ipxeSummary(
+        new Map([
+          [235, Buffer.from([1, 2])],
+          [177, Buffer.from([1])],
+        ]),
+      ),
+    ).toBeNull();
     expect(ipxeSummary(undefined)).toBeNull();
   });
 });

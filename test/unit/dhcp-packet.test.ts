@@ -6,7 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  DhcpDecodeError, MessageType, Opt, decodePacket, encodePacket, macOf, type DhcpPacket,
+  DhcpDecodeError,
+  MessageType,
+  Opt,
+  decodePacket,
+  encodePacket,
+  macOf,
+  type DhcpPacket,
 } from '../../src/boot/dhcp/packet.js';
 import { clientInfoOf, parseUserClass, firmwareLabel } from '../../src/boot/dhcp/client-info.js';
 import { dhcpPackets } from '../helpers/pxe-captures.js';
@@ -66,8 +72,17 @@ describe('decoding real firmware captures', () => {
     expect(c.uuid).toBe(UUID);
     expect(firmwareLabel(c)).toBe('uefi');
     // RFC 4578 §2.1 arch types: each CPU its own label (IA32 and ARM32 UEFI cannot run x64/arm64 loaders).
-    expect([0, 6, 7, 9, 10, 11, 16, 99, undefined].map((arch) => firmwareLabel({ arch, isIpxe: false })))
-      .toEqual(['bios', 'uefi-ia32', 'uefi', 'uefi', 'uefi-arm32', 'uefi-arm64', 'uefi-http', 'other', 'none']);
+    expect([0, 6, 7, 9, 10, 11, 16, 99, undefined].map((arch) => firmwareLabel({ arch, isIpxe: false }))).toEqual([
+      'bios',
+      'uefi-ia32',
+      'uefi',
+      'uefi',
+      'uefi-arm32',
+      'uefi-arm64',
+      'uefi-http',
+      'other',
+      'none',
+    ]);
     const again = pkts.map(clientInfoOf).filter((x) => x.messageType === MessageType.DISCOVER && !x.vendorClass);
     expect(again.length).toBe(1);
     expect(again[0]!.mac).toBe('52:54:00:12:34:56');
@@ -90,9 +105,20 @@ describe('decoding real firmware captures', () => {
 
 function request(options: Array<[number, Buffer]>): DhcpPacket {
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x12345678, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.from('525400aabbcc' + '00'.repeat(10), 'hex'), sname: '', file: '',
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x12345678,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.from('525400aabbcc' + '00'.repeat(10), 'hex'),
+    sname: '',
+    file: '',
     options: new Map(options),
   };
 }
@@ -107,7 +133,13 @@ describe('encoder', () => {
 
   it('splits options over 255 bytes and decodes them concatenated (RFC 3396)', () => {
     const long = Buffer.alloc(600, 7);
-    const enc = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([2])], [Opt.VENDOR_SPECIFIC, long]]), 1472).buffer;
+    const enc = encodePacket(
+      request([
+        [Opt.MESSAGE_TYPE, Buffer.from([2])],
+        [Opt.VENDOR_SPECIFIC, long],
+      ]),
+      1472,
+    ).buffer;
     let n = 0;
     for (let i = 240; enc[i] !== 255; i += 2 + enc[i + 1]!) if (enc[i] === Opt.VENDOR_SPECIFIC) n++;
     expect(n).toBe(3);
@@ -115,7 +147,10 @@ describe('encoder', () => {
   });
 
   it('uses file/sname (option 52) when options exceed the client maximum, and reports what it left out', () => {
-    const opts: Array<[number, Buffer]> = [[Opt.MESSAGE_TYPE, Buffer.from([2])], [Opt.SERVER_ID, Buffer.from([10, 0, 0, 1])]];
+    const opts: Array<[number, Buffer]> = [
+      [Opt.MESSAGE_TYPE, Buffer.from([2])],
+      [Opt.SERVER_ID, Buffer.from([10, 0, 0, 1])],
+    ];
     for (let code = 200; code < 206; code++) opts.push([code, Buffer.alloc(60, code)]);
     const res = encodePacket(request(opts), 300);
     expect(res.buffer.length).toBeLessThanOrEqual(300);
@@ -128,43 +163,76 @@ describe('encoder', () => {
   });
 
   it('never exceeds the maximum message size', () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 254 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 20 }),
-      fc.integer({ min: 300, max: 1500 }), (opts, max) => {
-        const res = encodePacket(request(opts.map(([c, v]) => [c, Buffer.from(v)])), max);
-        expect(res.buffer.length).toBeLessThanOrEqual(max);
-        decodePacket(res.buffer);
-      }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 254 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 20 }),
+        fc.integer({ min: 300, max: 1500 }),
+        (opts, max) => {
+          const res = encodePacket(request(opts.map(([c, v]) => [c, Buffer.from(v)])), max);
+          expect(res.buffer.length).toBeLessThanOrEqual(max);
+          decodePacket(res.buffer);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
 
 describe('strict decoding', () => {
-  const good = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([1])], [Opt.CLIENT_GUID, Buffer.alloc(17, 1)]])).buffer;
-  const reason = (b: Buffer) => { try { decodePacket(b); return 'ok'; } catch (e) { return (e as DhcpDecodeError).reason; } };
+  const good = encodePacket(
+    request([
+      [Opt.MESSAGE_TYPE, Buffer.from([1])],
+      [Opt.CLIENT_GUID, Buffer.alloc(17, 1)],
+    ]),
+  ).buffer;
+  const reason = (b: Buffer) => {
+    try {
+      decodePacket(b);
+      return 'ok';
+    } catch (e) {
+      return (e as DhcpDecodeError).reason;
+    }
+  };
 
   it('names truncated, bad cookie, overrun and oversized messages', () => {
     expect(reason(good)).toBe('ok');
     expect(reason(good.subarray(0, 100))).toBe('truncated');
-    const cookie = Buffer.from(good); cookie[236] = 0;
+    const cookie = Buffer.from(good);
+    cookie[236] = 0;
     expect(reason(cookie)).toBe('bad-magic-cookie');
-    const overrun = Buffer.from(good.subarray(0, 246)); overrun[243] = 40; // option 97 claims 40 bytes
+    const overrun = Buffer.from(good.subarray(0, 246));
+    overrun[243] = 40; // option 97 claims 40 bytes
     expect(reason(overrun)).toBe('option-overrun');
-    const big = Buffer.concat([good.subarray(0, 240), Buffer.from([53, 1, 1]), Buffer.alloc(1400, 0), Buffer.from([255])]);
+    const big = Buffer.concat([
+      good.subarray(0, 240),
+      Buffer.from([53, 1, 1]),
+      Buffer.alloc(1400, 0),
+      Buffer.from([255]),
+    ]);
     expect(reason(big)).toBe('oversized');
-    const allowed = Buffer.concat([good.subarray(0, 240), Buffer.from([53, 1, 1, 57, 2, 0x07, 0x00]), Buffer.alloc(1400, 0), Buffer.from([255])]);
+    const allowed = Buffer.concat([
+      good.subarray(0, 240),
+      Buffer.from([53, 1, 1, 57, 2, 0x07, 0x00]),
+      Buffer.alloc(1400, 0),
+      Buffer.from([255]),
+    ]);
     expect(reason(allowed)).toBe('ok');
   });
 
   it('random bytes either decode or fail with a DhcpDecodeError, never anything else', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 1600 }), fc.boolean(), (bytes, withCookie) => {
-      const b = Buffer.from(bytes);
-      if (withCookie && b.length >= 240) b.writeUInt32BE(0x63825363, 236);
-      try {
-        const p = decodePacket(b);
-        clientInfoOf(p);
-      } catch (e) {
-        expect(e).toBeInstanceOf(DhcpDecodeError);
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 1600 }), fc.boolean(), (bytes, withCookie) => {
+        const b = Buffer.from(bytes);
+        if (withCookie && b.length >= 240) b.writeUInt32BE(0x63825363, 236);
+        try {
+          const p = decodePacket(b);
+          clientInfoOf(p);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DhcpDecodeError);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -20,60 +20,116 @@ import { BindError } from '../../src/net/bind-error.js';
 
 const ctx: BootAnswerContext = {
   bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', 'uefi-arm64': 'arm64/ipxe.efi', ipxe: 'boot.ipxe' },
-  advertiseAddress: '10.9.0.1', httpPort: 8080,
+  advertiseAddress: '10.9.0.1',
+  httpPort: 8080,
 };
 const flags = { isPxeClient: true, isHttpClient: false, isIpxe: false };
 
 describe('boot answer', () => {
   it('picks the loader by architecture (RFC 4578)', () => {
-    expect(chooseBootAnswer({ ...flags, arch: 0 }, ctx)).toMatchObject({ firmware: 'bios', bootFile: 'undionly.kpxe', nextServer: '10.9.0.1', http: false });
-    for (const arch of [7, 9]) expect(chooseBootAnswer({ ...flags, arch }, ctx)).toMatchObject({ firmware: 'uefi', bootFile: 'ipxe.efi' });
-    expect(chooseBootAnswer({ ...flags, arch: 11 }, ctx)).toMatchObject({ firmware: 'uefi-arm64', bootFile: 'arm64/ipxe.efi' });
-    expect(chooseBootAnswer({ ...flags, arch: 11 }, { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-arm64': undefined } })).toBeNull();
+    expect(chooseBootAnswer({ ...flags, arch: 0 }, ctx)).toMatchObject({
+      firmware: 'bios',
+      bootFile: 'undionly.kpxe',
+      nextServer: '10.9.0.1',
+      http: false,
+    });
+    for (const arch of [7, 9])
+      expect(chooseBootAnswer({ ...flags, arch }, ctx)).toMatchObject({ firmware: 'uefi', bootFile: 'ipxe.efi' });
+    expect(chooseBootAnswer({ ...flags, arch: 11 }, ctx)).toMatchObject({
+      firmware: 'uefi-arm64',
+      bootFile: 'arm64/ipxe.efi',
+    });
+    expect(
+      chooseBootAnswer({ ...flags, arch: 11 }, { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-arm64': undefined } }),
+    ).toBeNull();
     expect(chooseBootAnswer({ ...flags, arch: 2 }, ctx)).toBeNull();
   });
   it('arch 6 (EFI IA32) and 10 (ARM 32-bit UEFI) get their own loader, never the x86-64 or arm64 one', () => {
     // Not configured: no answer (an x86-64 ipxe.efi cannot run on IA32, an arm64 one not on ARM32).
     expect(chooseBootAnswer({ ...flags, arch: 6 }, ctx)).toBeNull();
     expect(chooseBootAnswer({ ...flags, arch: 10 }, ctx)).toBeNull();
-    const all = { ...ctx, bootFiles: { ...ctx.bootFiles, 'uefi-ia32': 'i386/ipxe.efi', 'uefi-arm32': 'arm32/ipxe.efi' } };
-    expect(chooseBootAnswer({ ...flags, arch: 6 }, all)).toMatchObject({ firmware: 'uefi-ia32', bootFile: 'i386/ipxe.efi', vendorClass: 'PXEClient', http: false });
-    expect(chooseBootAnswer({ ...flags, arch: 10 }, all)).toMatchObject({ firmware: 'uefi-arm32', bootFile: 'arm32/ipxe.efi', http: false });
+    const all = {
+      ...ctx,
+      bootFiles: { ...ctx.bootFiles, 'uefi-ia32': 'i386/ipxe.efi', 'uefi-arm32': 'arm32/ipxe.efi' },
+    };
+    expect(chooseBootAnswer({ ...flags, arch: 6 }, all)).toMatchObject({
+      firmware: 'uefi-ia32',
+      bootFile: 'i386/ipxe.efi',
+      vendorClass: 'PXEClient',
+      http: false,
+    });
+    expect(chooseBootAnswer({ ...flags, arch: 10 }, all)).toMatchObject({
+      firmware: 'uefi-arm32',
+      bootFile: 'arm32/ipxe.efi',
+      http: false,
+    });
     expect(chooseBootAnswer({ ...flags, arch: 7 }, all)?.bootFile).toBe('ipxe.efi');
     expect(chooseBootAnswer({ ...flags, arch: 11 }, all)?.bootFile).toBe('arm64/ipxe.efi');
     // The config keys exist (and are optional, no default).
-    const files = configSchema.parse({ dhcp: { 'boot-files': { 'uefi-ia32': 'a.efi', 'uefi-arm32': 'b.efi' } } }).dhcp['boot-files'];
+    const files = configSchema.parse({ dhcp: { 'boot-files': { 'uefi-ia32': 'a.efi', 'uefi-arm32': 'b.efi' } } }).dhcp[
+      'boot-files'
+    ];
     expect([files['uefi-ia32'], files['uefi-arm32']]).toEqual(['a.efi', 'b.efi']);
     expect(configSchema.parse({}).dhcp['boot-files']).not.toHaveProperty('uefi-ia32');
   });
   it('noBootFileReason names the arch and the config key to set, only when there is no answer', () => {
-    expect(noBootFileReason({ ...flags, arch: 6 }, ctx.bootFiles)).toMatch(/^no boot file for option 93 arch 6 \(EFI IA32 \(32-bit x86 UEFI\)\): set dhcp\.boot-files\.uefi-ia32 /);
+    expect(noBootFileReason({ ...flags, arch: 6 }, ctx.bootFiles)).toMatch(
+      /^no boot file for option 93 arch 6 \(EFI IA32 \(32-bit x86 UEFI\)\): set dhcp\.boot-files\.uefi-ia32 /,
+    );
     expect(noBootFileReason({ ...flags, arch: 10 }, ctx.bootFiles)).toContain('set dhcp.boot-files.uefi-arm32');
-    expect(noBootFileReason({ ...flags, arch: 11 }, { ...ctx.bootFiles, 'uefi-arm64': undefined })).toContain('dhcp.boot-files.uefi-arm64');
+    expect(noBootFileReason({ ...flags, arch: 11 }, { ...ctx.bootFiles, 'uefi-arm64': undefined })).toContain(
+      'dhcp.boot-files.uefi-arm64',
+    );
     expect(noBootFileReason({ ...flags, arch: 11 }, ctx.bootFiles)).toBeUndefined();
     expect(noBootFileReason({ ...flags, arch: 6 }, { ...ctx.bootFiles, 'uefi-ia32': 'x' })).toBeUndefined();
-    for (const arch of [0, 7, 9, 2, undefined]) expect(noBootFileReason({ ...flags, arch }, ctx.bootFiles)).toBeUndefined();
+    for (const arch of [0, 7, 9, 2, undefined])
+      expect(noBootFileReason({ ...flags, arch }, ctx.bootFiles)).toBeUndefined();
     expect(noBootFileReason({ ...flags, arch: 6, isIpxe: true }, ctx.bootFiles)).toBeUndefined(); // iPXE gets its script
   });
   it('UEFI HTTP boot gets HTTPClient and an http URL; iPXE gets its script URL', () => {
-    expect(chooseBootAnswer({ ...flags, isPxeClient: false, isHttpClient: true, arch: 16 }, ctx))
-      .toMatchObject({ firmware: 'uefi-http', vendorClass: 'HTTPClient', bootFile: 'http://10.9.0.1:8080/boot/ipxe.efi', http: true });
-    expect(chooseBootAnswer({ ...flags, arch: 7, isIpxe: true }, ctx))
-      .toMatchObject({ firmware: 'ipxe', bootFile: 'http://10.9.0.1:8080/boot/boot.ipxe' });
+    expect(chooseBootAnswer({ ...flags, isPxeClient: false, isHttpClient: true, arch: 16 }, ctx)).toMatchObject({
+      firmware: 'uefi-http',
+      vendorClass: 'HTTPClient',
+      bootFile: 'http://10.9.0.1:8080/boot/ipxe.efi',
+      http: true,
+    });
+    expect(chooseBootAnswer({ ...flags, arch: 7, isIpxe: true }, ctx)).toMatchObject({
+      firmware: 'ipxe',
+      bootFile: 'http://10.9.0.1:8080/boot/boot.ipxe',
+    });
   });
   it('gives nothing to a plain DHCP client', () => {
-    expect(chooseBootAnswer({ isPxeClient: false, isHttpClient: false, isIpxe: false, arch: undefined }, ctx)).toBeNull();
+    expect(
+      chooseBootAnswer({ isPxeClient: false, isHttpClient: false, isIpxe: false, arch: undefined }, ctx),
+    ).toBeNull();
   });
 });
 
 let seq = 1;
 /** A client request as it would come off the wire (encoded then decoded). */
-function req(type: number, mac: string, extra: Array<[number, Buffer]> = [], fields: Partial<DhcpPacket> = {}): DhcpPacket {
+function req(
+  type: number,
+  mac: string,
+  extra: Array<[number, Buffer]> = [],
+  fields: Partial<DhcpPacket> = {},
+): DhcpPacket {
   const p: DhcpPacket = {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: seq++, secs: 0, flags: 0,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]), sname: '', file: '',
-    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]), ...fields,
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: seq++,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
+    sname: '',
+    file: '',
+    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
+    ...fields,
   };
   return decodePacket(encodePacket(p, 1500).buffer);
 }
@@ -105,7 +161,12 @@ describe('proxyDHCP responder', () => {
   it('ignores a REQUEST for another server and ACKs boot server discovery on 4011', () => {
     const r1 = req(MessageType.REQUEST, '52:54:00:00:00:01', [...pxe(0), sid('10.9.0.254'), ip('10.9.0.77')]);
     expect(proxy.respond(r1, clientInfoOf(r1), 'dhcp')).toEqual({ reply: null, reason: 'other-server' });
-    const r2 = req(MessageType.REQUEST, '52:54:00:00:00:01', [...pxe(0), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0, 0, 0, 255])]], { ciaddr: '10.9.0.77' });
+    const r2 = req(
+      MessageType.REQUEST,
+      '52:54:00:00:00:01',
+      [...pxe(0), [Opt.VENDOR_SPECIFIC, Buffer.from([71, 4, 0x80, 0, 0, 0, 255])]],
+      { ciaddr: '10.9.0.77' },
+    );
     const a = proxy.respond(r2, clientInfoOf(r2), 'pxe');
     expect(a.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
     // like dnsmasq: the client's own address in yiaddr, ciaddr zero
@@ -119,15 +180,24 @@ describe('full mode lease engine', () => {
   let dir: string;
   let store: Store;
   const cfg: FullModeConfig = {
-    serverId: '10.9.0.1', rangeStart: '10.9.0.100', rangeEnd: '10.9.0.103', netmask: '255.255.255.0', router: '10.9.0.1',
-    dnsServers: ['10.9.0.53'], domainName: 'lab.test', leaseTimeS: 600,
+    serverId: '10.9.0.1',
+    rangeStart: '10.9.0.100',
+    rangeEnd: '10.9.0.103',
+    netmask: '255.255.255.0',
+    router: '10.9.0.1',
+    dnsServers: ['10.9.0.53'],
+    domainName: 'lab.test',
+    leaseTimeS: 600,
     reservations: [{ mac: '52:54:00:00:00:99', address: '10.9.0.50', hostname: 'esx99' }],
   };
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-unit-'));
     store = await openStore(dir);
   });
-  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   const run = (f: FullModeResponder, p: DhcpPacket, now = 1_000_000) => f.respond(p, clientInfoOf(p), now);
   const bindOne = (f: FullModeResponder, mac: string, extra: Array<[number, Buffer]> = []) => {
@@ -179,19 +249,36 @@ describe('full mode lease engine', () => {
     expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:00:11', [ip('10.9.0.103')])).reply?.yiaddr).toBe('10.9.0.103');
     // INIT-REBOOT (no option 54, ciaddr 0) from a client we have no record of: silence, whether the
     // address is leased to someone else or free — it may be another server's lease (RFC 2131 §4.3.2)
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]))).toEqual({ reply: null, reason: 'init-reboot-unknown-client', address: '10.9.0.50' });
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.110')]))).toEqual({ reply: null, reason: 'init-reboot-unknown-client', address: '10.9.0.110' });
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]))).toEqual({
+      reply: null,
+      reason: 'init-reboot-unknown-client',
+      address: '10.9.0.50',
+    });
+    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.110')]))).toEqual({
+      reply: null,
+      reason: 'init-reboot-unknown-client',
+      address: '10.9.0.110',
+    });
     expect(store.leases.get('10.9.0.110')).toBeUndefined();
     // INIT-REBOOT from a client with a lease, asking for an address that is not its own (here one
     // leased to someone else): NAK; asking for its own: ACK. A reservation is a record too.
     const own = bindOne(f, '52:54:00:00:00:13');
     const wrongAddr = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip('10.9.0.50')]));
     expect(wrongAddr.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
-    expect(wrongAddr.reply?.options.get(Opt.MESSAGE)?.toString()).toBe(`requested address 10.9.0.50 is not the address of this client (${own.yiaddr})`);
+    expect(wrongAddr.reply?.options.get(Opt.MESSAGE)?.toString()).toBe(
+      `requested address 10.9.0.50 is not the address of this client (${own.yiaddr})`,
+    );
     const reboot = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip(own.yiaddr)]));
-    expect([reboot.reply?.options.get(Opt.MESSAGE_TYPE)?.[0], reboot.reply?.yiaddr]).toEqual([MessageType.ACK, own.yiaddr]);
+    expect([reboot.reply?.options.get(Opt.MESSAGE_TYPE)?.[0], reboot.reply?.yiaddr]).toEqual([
+      MessageType.ACK,
+      own.yiaddr,
+    ]);
     expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.50')])).reply?.yiaddr).toBe('10.9.0.50');
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.111')])).reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
+    expect(
+      run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.111')])).reply?.options.get(
+        Opt.MESSAGE_TYPE,
+      )?.[0],
+    ).toBe(MessageType.NAK);
     // INIT-REBOOT on the wrong network: NAK, record or not (§4.3.2 "SHOULD send a DHCPNAK")
     const wrong = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('192.168.1.5')]));
     expect(wrong.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
@@ -200,12 +287,17 @@ describe('full mode lease engine', () => {
     expect(renew.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
     // DECLINE quarantines the address: the next client gets another one
     const a = bindOne(f, '52:54:00:00:00:20');
-    expect(run(f, req(MessageType.DECLINE, '52:54:00:00:00:20', [sid('10.9.0.1'), ip(a.yiaddr)]))).toMatchObject({ reply: null, reason: 'declined' });
+    expect(run(f, req(MessageType.DECLINE, '52:54:00:00:00:20', [sid('10.9.0.1'), ip(a.yiaddr)]))).toMatchObject({
+      reply: null,
+      reason: 'declined',
+    });
     expect(store.leases.get(a.yiaddr)?.state).toBe('declined');
     const b = bindOne(f, '52:54:00:00:00:20');
     expect(b.yiaddr).not.toBe(a.yiaddr);
     // RELEASE then the same client comes back to the same address
-    expect(run(f, req(MessageType.RELEASE, '52:54:00:00:00:20', [sid('10.9.0.1')], { ciaddr: b.yiaddr })).reply).toBeNull();
+    expect(
+      run(f, req(MessageType.RELEASE, '52:54:00:00:00:20', [sid('10.9.0.1')], { ciaddr: b.yiaddr })).reply,
+    ).toBeNull();
     expect(store.leases.get(b.yiaddr)?.state).toBe('released');
     expect(bindOne(f, '52:54:00:00:00:20').yiaddr).toBe(b.yiaddr);
     // INFORM: ACK with options, no address, no lease time
@@ -234,7 +326,10 @@ describe('full mode lease engine', () => {
     const ok = run(f, req(MessageType.DISCOVER, '52:54:00:00:03:00', [agent], { giaddr: '10.9.0.2', hops: 1 }));
     expect(ok.reply?.giaddr).toBe('10.9.0.2');
     expect(ok.reply?.options.get(Opt.RELAY_AGENT_INFO)?.equals(agent[1])).toBe(true);
-    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({ reply: null, reason: 'relay-subnet-mismatch' });
+    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({
+      reply: null,
+      reason: 'relay-subnet-mismatch',
+    });
   });
 });
 
@@ -246,28 +341,42 @@ describe('DHCP bind errors name a true remedy', () => {
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     return s;
   };
-  const dhcpConfig = configSchema.parse({ dhcp: { mode: 'full', 'range-start': '127.0.0.100', 'range-end': '127.0.0.120', netmask: '255.0.0.0' } }).dhcp;
+  const dhcpConfig = configSchema.parse({
+    dhcp: { mode: 'full', 'range-start': '127.0.0.100', 'range-end': '127.0.0.120', netmask: '255.0.0.0' },
+  }).dhcp;
   let dir: string;
   let store: Store;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-bind-'));
     store = await openStore(dir);
   });
-  afterEach(() => { store.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('port in use, full mode: another DHCP server holds it; stop it or use --dhcp-mode off; no flag moves the port', async () => {
     const held = await hold();
     const port = held.address().port;
     try {
-      const server = createDhcpServer({ mode: 'full', dhcp: dhcpConfig, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port });
+      const server = createDhcpServer({
+        mode: 'full',
+        dhcp: dhcpConfig,
+        store,
+        log: silentLogger,
+        listenAddress: '127.0.0.1',
+        httpPort: 8080,
+        port,
+      });
       const err = (await server.start().catch((e: unknown) => e)) as BindError;
       expect(err).toBeInstanceOf(BindError);
       expect(err.code).toBe('EADDRINUSE');
       expect(err.message).toBe(
         `DHCP (udp) cannot bind 0.0.0.0:${port}: another DHCP server on this machine (ISC dhcpd, Kea, dnsmasq, a router daemon ...) holds the port without sharing it ` +
-        `(find it with: ss -ulnp 'sport = :${port}'). Stop it; full mode hands out addresses, so no other DHCP server should serve that LAN; ` +
-        `or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets'). ` +
-        'DHCP ports are fixed by the protocol; no flag moves them.');
+          `(find it with: ss -ulnp 'sport = :${port}'). Stop it; full mode hands out addresses, so no other DHCP server should serve that LAN; ` +
+          `or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets'). ` +
+          'DHCP ports are fixed by the protocol; no flag moves them.',
+      );
     } finally {
       held.close();
     }
@@ -277,11 +386,26 @@ describe('DHCP bind errors name a true remedy', () => {
     const held = await hold();
     const proxyPort = held.address().port;
     try {
-      const server = createDhcpServer({ mode: 'proxy', dhcp: dhcpConfig, store, log: silentLogger, listenAddress: '127.0.0.1', httpPort: 8080, port: 0, proxyPort });
+      const server = createDhcpServer({
+        mode: 'proxy',
+        dhcp: dhcpConfig,
+        store,
+        log: silentLogger,
+        listenAddress: '127.0.0.1',
+        httpPort: 8080,
+        port: 0,
+        proxyPort,
+      });
       const err = (await server.start().catch((e: unknown) => e)) as BindError;
       expect(err).toBeInstanceOf(BindError);
-      expect(err.message).toMatch(new RegExp(`^proxyDHCP \\(udp\\) cannot bind 0\\.0\\.0\\.0:${proxyPort}: another PXE boot server or proxyDHCP on this machine`));
-      expect(err.message).toContain('proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN');
+      expect(err.message).toMatch(
+        new RegExp(
+          `^proxyDHCP \\(udp\\) cannot bind 0\\.0\\.0\\.0:${proxyPort}: another PXE boot server or proxyDHCP on this machine`,
+        ),
+      );
+      expect(err.message).toContain(
+        'proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN',
+      );
       expect(err.message).not.toMatch(/choose another port/);
       await server.close();
     } finally {
@@ -294,11 +418,15 @@ describe('DHCP bind errors name a true remedy', () => {
     const err = dhcpBindError(e, 'dhcp', 'proxy', '0.0.0.0', 67);
     expect(err.message).toBe(
       'DHCP (udp) cannot bind 0.0.0.0:67: permission denied. udp/67 is below 1024: run with CAP_NET_BIND_SERVICE ' +
-      '(sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", systemd AmbientCapabilities=CAP_NET_BIND_SERVICE, or the Docker image) ' +
-      'or as root; DHCP ports are fixed by the protocol, so there is no other port to choose ' +
-      "(or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets')).");
+        '(sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", systemd AmbientCapabilities=CAP_NET_BIND_SERVICE, or the Docker image) ' +
+        'or as root; DHCP ports are fixed by the protocol, so there is no other port to choose ' +
+        "(or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets')).",
+    );
     expect([err.code, err.port]).toEqual(['EACCES', 67]);
-    expect(dhcpBindError(Object.assign(new Error('x'), { code: 'EADDRNOTAVAIL' }), 'pxe', 'proxy', '10.1.2.3', 4011).message)
-      .toBe('proxyDHCP (udp) cannot bind 10.1.2.3:4011: the address is not on this machine; fix --listen-address or --interface.');
+    expect(
+      dhcpBindError(Object.assign(new Error('x'), { code: 'EADDRNOTAVAIL' }), 'pxe', 'proxy', '10.1.2.3', 4011).message,
+    ).toBe(
+      'proxyDHCP (udp) cannot bind 10.1.2.3:4011: the address is not on this machine; fix --listen-address or --interface.',
+    );
   });
 });

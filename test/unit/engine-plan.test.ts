@@ -5,17 +5,43 @@ import { defaultHostState, type ClusterState, type HostState } from '../../src/e
 
 function desired(): DesiredCluster {
   return {
-    name: 'prod', datacenter: 'DC1', vcenter: 'vc1', credentials: 'esx-root', file: '/tmp/prod.xml',
-    ha: { enabled: true, hostMonitoring: true, vmMonitoring: 'vmMonitoringOnly', admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 }, isolationResponse: 'powerOff', restartPriority: 'high' },
+    name: 'prod',
+    datacenter: 'DC1',
+    vcenter: 'vc1',
+    credentials: 'esx-root',
+    file: '/tmp/prod.xml',
+    ha: {
+      enabled: true,
+      hostMonitoring: true,
+      vmMonitoring: 'vmMonitoringOnly',
+      admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 },
+      isolationResponse: 'powerOff',
+      restartPriority: 'high',
+    },
     drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 2 },
     dpm: { enabled: true, automationLevel: 'manual', threshold: 4 },
-    vswitches: [{ name: 'vSwitch1', uplinks: ['vmnic2', 'vmnic3'], mtu: 9000, numPorts: 256, teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] }, security: { allowPromiscuous: false } }],
+    vswitches: [
+      {
+        name: 'vSwitch1',
+        uplinks: ['vmnic2', 'vmnic3'],
+        mtu: 9000,
+        numPorts: 256,
+        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
+        security: { allowPromiscuous: false },
+      },
+    ],
     portgroups: [
       { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
       { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 },
     ],
     vmknics: [
-      { device: 'vmk1', portgroup: 'vMotion', addressing: { mode: 'static', netmask: '255.255.255.0' }, mtu: 9000, services: ['vmotion'] },
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'static', netmask: '255.255.255.0' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
       { device: 'vmk2', portgroup: 'vSAN', addressing: { mode: 'pool', pool: 'vsan' }, mtu: 9000, services: ['vsan'] },
     ],
     pools: [{ name: 'vsan', start: '10.30.0.10', end: '10.30.0.11', netmask: '255.255.255.0' }],
@@ -34,43 +60,77 @@ function applyToState(cluster: ClusterState, hosts: Record<string, HostState | u
   for (const s of steps) {
     const h = s.hostUuid ? hosts[s.hostUuid] : undefined;
     switch (s.name) {
-      case 'CreateDatacenter': cluster.datacenterRef = 'datacenter-1'; cluster.hostFolderRef = 'group-h1'; break;
+      case 'CreateDatacenter':
+        cluster.datacenterRef = 'datacenter-1';
+        cluster.hostFolderRef = 'group-h1';
+        break;
       case 'CreateClusterEx':
         cluster.clusterRef = 'domain-c1';
         cluster.config = JSON.parse(JSON.stringify(s.args.spec));
-        if (!cluster.config!.dasConfig.admissionControlPolicy) cluster.config!.dasConfig.admissionControlPolicy = { type: 'other' };
+        if (!cluster.config!.dasConfig.admissionControlPolicy)
+          cluster.config!.dasConfig.admissionControlPolicy = { type: 'other' };
         break;
       case 'ReconfigureComputeResource_Task':
         Object.assign(cluster.config!.dasConfig, s.args.spec.dasConfig);
         Object.assign(cluster.config!.drsConfig, s.args.spec.drsConfig);
         Object.assign(cluster.config!.dpmConfig, s.args.spec.dpmConfig);
         break;
-      case 'AddHost_Task': hosts[s.hostUuid!] = { ...defaultHostState(s.args.hostName, s.hostUuid!), parentRef: cluster.clusterRef }; break;
-      case 'AddVirtualSwitch': case 'UpdateVirtualSwitch': {
+      case 'AddHost_Task':
+        hosts[s.hostUuid!] = { ...defaultHostState(s.args.hostName, s.hostUuid!), parentRef: cluster.clusterRef };
+        break;
+      case 'AddVirtualSwitch':
+      case 'UpdateVirtualSwitch': {
         const v = { name: s.args.vswitchName, ...s.args.spec };
         h!.vswitches = [...h!.vswitches.filter((x) => x.name !== v.name), v];
         break;
       }
-      case 'AddPortGroup': case 'UpdatePortGroup': {
+      case 'AddPortGroup':
+      case 'UpdatePortGroup': {
         const p = s.args.portgrp;
-        h!.portgroups = [...h!.portgroups.filter((x) => x.name !== p.name), { name: p.name, vswitch: p.vswitchName, vlanId: p.vlanId, teaming: p.teaming, security: p.security }];
+        h!.portgroups = [
+          ...h!.portgroups.filter((x) => x.name !== p.name),
+          { name: p.name, vswitch: p.vswitchName, vlanId: p.vlanId, teaming: p.teaming, security: p.security },
+        ];
         break;
       }
-      case 'AddVirtualNic': h!.vmknics.push({ device: `vmk${h!.vmknics.length}`, portgroup: s.args.portgroup, ...s.args.nic }); break;
-      case 'UpdateVirtualNic': Object.assign(h!.vmknics.find((n) => n.device === s.args.device)!, s.args.nic); break;
+      case 'AddVirtualNic':
+        h!.vmknics.push({ device: `vmk${h!.vmknics.length}`, portgroup: s.args.portgroup, ...s.args.nic });
+        break;
+      case 'UpdateVirtualNic':
+        Object.assign(
+          h!.vmknics.find((n) => n.device === s.args.device)!,
+          s.args.nic,
+        );
+        break;
       case 'SelectVnicForNicType': {
         const dev = h!.vmknics.find((n) => n.portgroup === s.args.portgroup)!.device;
         h!.services[s.args.nicType] = [...(h!.services[s.args.nicType] ?? []), dev];
         break;
       }
-      case 'DeselectVnicForNicType': h!.services[s.args.nicType] = (h!.services[s.args.nicType] ?? []).filter((d) => d !== s.args.device); break;
-      case 'UpdateDateTimeConfig': h!.ntpServers = s.args.ntpServers; break;
-      case 'UpdateServicePolicy': h!.ntpd!.policy = s.args.policy; break;
-      case 'StartService': h!.ntpd!.running = true; break;
-      case 'UpdateDnsConfig': h!.dns = { ...h!.dns, dhcp: false, servers: s.args.servers, searchDomains: s.args.searchDomains }; break;
-      case 'UpdateOptions': for (const o of s.args.changedValue) h!.advanced[o.key] = o.value; break;
-      case 'EnterMaintenanceMode_Task': h!.inMaintenanceMode = true; break;
-      case 'ExitMaintenanceMode_Task': h!.inMaintenanceMode = false; break;
+      case 'DeselectVnicForNicType':
+        h!.services[s.args.nicType] = (h!.services[s.args.nicType] ?? []).filter((d) => d !== s.args.device);
+        break;
+      case 'UpdateDateTimeConfig':
+        h!.ntpServers = s.args.ntpServers;
+        break;
+      case 'UpdateServicePolicy':
+        h!.ntpd!.policy = s.args.policy;
+        break;
+      case 'StartService':
+        h!.ntpd!.running = true;
+        break;
+      case 'UpdateDnsConfig':
+        h!.dns = { ...h!.dns, dhcp: false, servers: s.args.servers, searchDomains: s.args.searchDomains };
+        break;
+      case 'UpdateOptions':
+        for (const o of s.args.changedValue) h!.advanced[o.key] = o.value;
+        break;
+      case 'EnterMaintenanceMode_Task':
+        h!.inMaintenanceMode = true;
+        break;
+      case 'ExitMaintenanceMode_Task':
+        h!.inMaintenanceMode = false;
+        break;
     }
   }
 }
@@ -94,16 +154,43 @@ describe('engine plan', () => {
     expect(steps.slice(0, 3).map((s) => s.name)).toEqual(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
     const host1 = steps.filter((s) => s.hostUuid === d.hosts[0]!.uuid).map((s) => s.name);
     expect(host1).toEqual([
-      'AddHost_Task', 'AddVirtualSwitch', 'AddPortGroup', 'AddPortGroup', 'AddVirtualNic', 'AddVirtualNic',
-      'SelectVnicForNicType', 'SelectVnicForNicType', 'UpdateDateTimeConfig', 'UpdateServicePolicy', 'StartService',
-      'UpdateDnsConfig', 'UpdateOptions',
+      'AddHost_Task',
+      'AddVirtualSwitch',
+      'AddPortGroup',
+      'AddPortGroup',
+      'AddVirtualNic',
+      'AddVirtualNic',
+      'SelectVnicForNicType',
+      'SelectVnicForNicType',
+      'UpdateDateTimeConfig',
+      'UpdateServicePolicy',
+      'StartService',
+      'UpdateDnsConfig',
+      'UpdateOptions',
     ]);
     const add = steps.find((s) => s.name === 'AddHost_Task')!;
-    expect(add.args).toEqual({ hostName: 'esx1.example.org', credentials: 'esx-root', sslThumbprint: undefined, asConnected: true });
+    expect(add.args).toEqual({
+      hostName: 'esx1.example.org',
+      credentials: 'esx-root',
+      sslThumbprint: undefined,
+      asConnected: true,
+    });
     const create = steps.find((s) => s.name === 'CreateClusterEx')!;
-    expect(create.args).toMatchObject({ name: 'prod', spec: { dasConfig: { enabled: true, admissionControlPolicy: { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 } }, drsConfig: { vmotionRate: 2 }, dpmConfig: { hostPowerActionRate: 4 } } });
+    expect(create.args).toMatchObject({
+      name: 'prod',
+      spec: {
+        dasConfig: {
+          enabled: true,
+          admissionControlPolicy: { type: 'ClusterFailoverLevelAdmissionControlPolicy', failoverLevel: 1 },
+        },
+        drsConfig: { vmotionRate: 2 },
+        dpmConfig: { hostPowerActionRate: 4 },
+      },
+    });
     // pool allocation: by member order
-    const vnics = steps.filter((s) => s.name === 'AddVirtualNic' && s.args.portgroup === 'vSAN').map((s) => (s.args as { nic: { ipAddress: string } }).nic.ipAddress);
+    const vnics = steps
+      .filter((s) => s.name === 'AddVirtualNic' && s.args.portgroup === 'vSAN')
+      .map((s) => (s.args as { nic: { ipAddress: string } }).nic.ipAddress);
     expect(vnics).toEqual(['10.30.0.10', '10.30.0.11']);
 
     applyToState(cluster, hosts, steps);
@@ -120,7 +207,12 @@ describe('engine plan', () => {
     hosts[h.uuid]!.portgroups.find((p) => p.name === 'vMotion')!.vlanId = 99;
     const steps = planHost(d, h, { cluster, host: hosts[h.uuid] });
     expect(steps).toHaveLength(1);
-    expect(steps[0]).toMatchObject({ name: 'UpdatePortGroup', before: { vlanId: 99 }, after: { vlanId: 20 }, args: { pgName: 'vMotion', portgrp: { vlanId: 20 } } });
+    expect(steps[0]).toMatchObject({
+      name: 'UpdatePortGroup',
+      before: { vlanId: 99 },
+      after: { vlanId: 20 },
+      args: { pgName: 'vMotion', portgrp: { vlanId: 20 } },
+    });
   });
 
   it('reconciles HA/DRS/DPM with modify=true carrying only what differs', () => {
@@ -131,10 +223,15 @@ describe('engine plan', () => {
     cluster.config!.drsConfig.vmotionRate = 5;
     cluster.config!.dasConfig.isolationResponse = 'none';
     const steps = planCluster(d, { cluster, hosts });
-    expect(steps).toEqual([{
-      name: 'ReconfigureComputeResource_Task', target: 'cluster:prod', args: { modify: true, spec: { dasConfig: { isolationResponse: 'powerOff' }, drsConfig: { vmotionRate: 2 } } },
-      before: { dasConfig: { isolationResponse: 'none' }, drsConfig: { vmotionRate: 5 } }, after: { dasConfig: { isolationResponse: 'powerOff' }, drsConfig: { vmotionRate: 2 } },
-    }]);
+    expect(steps).toEqual([
+      {
+        name: 'ReconfigureComputeResource_Task',
+        target: 'cluster:prod',
+        args: { modify: true, spec: { dasConfig: { isolationResponse: 'powerOff' }, drsConfig: { vmotionRate: 2 } } },
+        before: { dasConfig: { isolationResponse: 'none' }, drsConfig: { vmotionRate: 5 } },
+        after: { dasConfig: { isolationResponse: 'powerOff' }, drsConfig: { vmotionRate: 2 } },
+      },
+    ]);
   });
 
   it('enters maintenance mode only for a host with VMs and a disruptive change', () => {
@@ -143,12 +240,20 @@ describe('engine plan', () => {
     st.ntpServers = [];
     expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual(['UpdateDateTimeConfig']);
     st.vswitches[1]!.mtu = 1500;
-    expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual(['EnterMaintenanceMode_Task', 'UpdateVirtualSwitch', 'UpdateDateTimeConfig', 'ExitMaintenanceMode_Task']);
+    expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual([
+      'EnterMaintenanceMode_Task',
+      'UpdateVirtualSwitch',
+      'UpdateDateTimeConfig',
+      'ExitMaintenanceMode_Task',
+    ]);
     st.vmCount = 0;
-    expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual(['UpdateVirtualSwitch', 'UpdateDateTimeConfig']);
+    expect(planHost(d, h, { cluster, host: st }).map((s) => s.name)).toEqual([
+      'UpdateVirtualSwitch',
+      'UpdateDateTimeConfig',
+    ]);
   });
 
-  it('takes a host out of maintenance mode when the engine\'s record says it put it there, never otherwise', () => {
+  it("takes a host out of maintenance mode when the engine's record says it put it there, never otherwise", () => {
     const { d, cluster, hosts, h, st } = convergedFirstHost();
     st.vmCount = 3;
     st.inMaintenanceMode = true;
@@ -157,12 +262,20 @@ describe('engine plan', () => {
     expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: new Set(['someone-else']) })).toEqual([]);
     // the engine entered it (a job died before its exit step): exit, even with nothing else to do
     const ours = new Set([h.uuid]);
-    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual(['ExitMaintenanceMode_Task']);
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual([
+      'ExitMaintenanceMode_Task',
+    ]);
     // ... after the remaining changes, without entering again
     st.vswitches[1]!.mtu = 1500;
-    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual(['UpdateVirtualSwitch', 'ExitMaintenanceMode_Task']);
-    expect(planCluster(d, { cluster, hosts }, { engineMaintenance: ours }).filter((s) => s.hostUuid === h.uuid).map((s) => s.name))
-      .toEqual(['UpdateVirtualSwitch', 'ExitMaintenanceMode_Task']);
+    expect(planHost(d, h, { cluster, host: st }, { engineMaintenance: ours }).map((s) => s.name)).toEqual([
+      'UpdateVirtualSwitch',
+      'ExitMaintenanceMode_Task',
+    ]);
+    expect(
+      planCluster(d, { cluster, hosts }, { engineMaintenance: ours })
+        .filter((s) => s.hostUuid === h.uuid)
+        .map((s) => s.name),
+    ).toEqual(['UpdateVirtualSwitch', 'ExitMaintenanceMode_Task']);
     // a record for a host that is not in maintenance mode plans nothing
     st.inMaintenanceMode = false;
     st.vswitches[1]!.mtu = 9000;
@@ -174,19 +287,27 @@ describe('engine plan', () => {
     const vsanDev = st.vmknics.find((n) => n.portgroup === 'vSAN')!.device;
     st.services.vmotion = [...(st.services.vmotion ?? []), vsanDev];
     const steps = planHost(d, h, { cluster, host: st });
-    expect(steps.map((s) => [s.name, s.args])).toEqual([['DeselectVnicForNicType', { nicType: 'vmotion', portgroup: 'vSAN', device: vsanDev }]]);
+    expect(steps.map((s) => [s.name, s.args])).toEqual([
+      ['DeselectVnicForNicType', { nicType: 'vmotion', portgroup: 'vSAN', device: vsanDev }],
+    ]);
   });
 
   it('refuses with a clear PlanError: exhausted pool, missing static address, host in another cluster, disconnected host', () => {
-    expect(() => poolAddress(desired().pools, 'vsan', 2)).toThrow(/vsan \(10.30.0.10–10.30.0.11\) has no address for member #3/);
+    expect(() => poolAddress(desired().pools, 'vsan', 2)).toThrow(
+      /vsan \(10.30.0.10–10.30.0.11\) has no address for member #3/,
+    );
     const d = desired();
     delete d.hosts[0]!.addresses['vmk1'];
     expect(() => planCluster(d, { cluster: {}, hosts: {} })).toThrow(/esx1.example.org has no address for vmk1/);
     const d2 = desired();
     const st = { ...defaultHostState('esx1.example.org', d2.hosts[0]!.uuid), parentRef: 'domain-c99' };
-    expect(() => planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st })).toThrow(PlanError);
+    expect(() =>
+      planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st }),
+    ).toThrow(PlanError);
     st.parentRef = 'domain-c1';
     st.connectionState = 'disconnected';
-    expect(() => planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st })).toThrow(/is disconnected in vCenter/);
+    expect(() =>
+      planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st }),
+    ).toThrow(/is disconnected in vCenter/);
   });
 });

@@ -1,5 +1,13 @@
 import { describe, it, expect } from 'vitest';
-import { normalizeUuid, swapUuidByteOrder, uuidForms, uuidFromClientGuidOption, normalizeMac, pxelinuxMacName, isNilUuid } from '../../src/hosts/identity.js';
+import {
+  normalizeUuid,
+  swapUuidByteOrder,
+  uuidForms,
+  uuidFromClientGuidOption,
+  normalizeMac,
+  pxelinuxMacName,
+  isNilUuid,
+} from '../../src/hosts/identity.js';
 
 // The UUID of test/fixtures/pxe-captures: SMBIOS form and its option-97 wire form.
 const SMBIOS = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';

@@ -49,11 +49,15 @@ describe('boot.cfg parser', () => {
   });
 
   it('reports errors with file and line', () => {
-    expect(errorOf('kernel=/b.b00\nthis line has no equals\nmodules=/a\n').message).toBe('x/boot.cfg:2: expected key=value, got "this line has no equals"');
+    expect(errorOf('kernel=/b.b00\nthis line has no equals\nmodules=/a\n').message).toBe(
+      'x/boot.cfg:2: expected key=value, got "this line has no equals"',
+    );
     const dup = errorOf('kernel=/b.b00\nmodules=/a\n\nkernel=/c\n');
     expect([dup.line, dup.problem]).toEqual([4, 'duplicate key "kernel" (first at line 1)']);
     expect(errorOf('kernel=/b.b00\nmodules=/a --- --- /b\n').line).toBe(2);
-    expect(errorOf('kernel=/b.b00\nmodules=/a --- /b --- \n').message).toMatch(/^x\/boot.cfg:2: empty module name at position 3/);
+    expect(errorOf('kernel=/b.b00\nmodules=/a --- /b --- \n').message).toMatch(
+      /^x\/boot.cfg:2: empty module name at position 3/,
+    );
     expect(errorOf('=x\nkernel=/b\nmodules=/a\n').message).toBe('x/boot.cfg:1: empty key before "="');
   });
 

@@ -6,7 +6,13 @@ import { ImageLibrary, ImageError, readManifest, checkImageName } from '../../sr
 
 let dir: string;
 const manifest = (name: string, extra: Record<string, unknown> = {}) => ({
-  name, kind: 'linux', linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' }, source: 'x', importedAt: '2026-01-01T00:00:00.000Z', files: [], ...extra,
+  name,
+  kind: 'linux',
+  linux: { kernel: 'vmlinuz', initrd: [], cmdline: '' },
+  source: 'x',
+  importedAt: '2026-01-01T00:00:00.000Z',
+  files: [],
+  ...extra,
 });
 function put(name: string, m: unknown): void {
   mkdirSync(join(dir, name), { recursive: true });
@@ -29,7 +35,9 @@ describe('image library', () => {
     const { images, broken } = await new ImageLibrary(dir).list();
     expect(images.map((i) => i.name)).toEqual(['a-img', 'b-img']);
     expect(broken.map((b) => b.name)).toEqual(['bad-field', 'bad-json', 'renamed']);
-    expect(broken[0]!.error).toBe(`${join(dir, 'bad-field', 'image.json')}: files.0.size: Too small: expected number to be >=0`);
+    expect(broken[0]!.error).toBe(
+      `${join(dir, 'bad-field', 'image.json')}: files.0.size: Too small: expected number to be >=0`,
+    );
     expect(broken[1]!.error).toMatch(/bad-json\/image\.json: not valid JSON/);
     expect(broken[2]!.error).toMatch(/name "other" does not match its directory "renamed"/);
   });
@@ -49,8 +57,11 @@ describe('image library', () => {
   it('remove: refused while pinned (names the pins), refused for unknown, then gone without leftovers', async () => {
     put('v1', manifest('v1'));
     const lib = new ImageLibrary(dir);
-    await expect(lib.remove('v1', () => ['host 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', 'cluster prod (default image)'])).rejects.toThrow(
-      'image "v1" is pinned by host 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b, cluster prod (default image): re-pin or unpin them first');
+    await expect(
+      lib.remove('v1', () => ['host 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', 'cluster prod (default image)']),
+    ).rejects.toThrow(
+      'image "v1" is pinned by host 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b, cluster prod (default image): re-pin or unpin them first',
+    );
     expect(existsSync(join(dir, 'v1', 'image.json'))).toBe(true);
     await expect(lib.remove('v2', () => [])).rejects.toThrow(/no image "v2"/);
     await lib.remove('v1', () => []);
@@ -59,6 +70,7 @@ describe('image library', () => {
 
   it('image names are safe path segments', () => {
     for (const ok of ['esxi-8.0.2-22380479', 'v1', 'A_b.c']) expect(() => checkImageName(ok)).not.toThrow();
-    for (const bad of ['', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(65), '..']) expect(() => checkImageName(bad)).toThrow(ImageError);
+    for (const bad of ['', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(65), '..'])
+      expect(() => checkImageName(bad)).toThrow(ImageError);
   });
 });

@@ -17,18 +17,34 @@ describe('phone-home line parser', () => {
 
   it('accepts the 1.1 form hostname:uuid and lower-cases the host name', () => {
     const r = parsePhoneHomeLine(b(`ESX01.lab.example:${U}`));
-    expect(r).toEqual({ ok: true, message: { form: '1.1', uuid: { smbios: U, wire: W }, hostname: 'esx01.lab.example', macs: [] } });
+    expect(r).toEqual({
+      ok: true,
+      message: { form: '1.1', uuid: { smbios: U, wire: W }, hostname: 'esx01.lab.example', macs: [] },
+    });
     const empty = parsePhoneHomeLine(b(`:${U}`));
     expect(empty.ok && empty.message.hostname).toBe(undefined);
   });
 
   it('accepts the extension with percent-encoded values and repeated mac keys', () => {
-    const r = parsePhoneHomeLine(b(`esx01:${U} token=abc_-DEF mac=00-50-56-AA-BB-CC mac=00:50:56:aa:bb:dd serial=3BFS4T3 vendor=Dell%20Inc. model=PowerEdge%20R750xs version=initiator.sh/1.0\n`));
-    expect(r).toEqual({ ok: true, message: {
-      form: 'extension', uuid: { smbios: U, wire: W }, hostname: 'esx01', token: 'abc_-DEF',
-      macs: ['00:50:56:aa:bb:cc', '00:50:56:aa:bb:dd'], serial: '3BFS4T3', vendor: 'Dell Inc.', model: 'PowerEdge R750xs',
-      version: 'initiator.sh/1.0',
-    } });
+    const r = parsePhoneHomeLine(
+      b(
+        `esx01:${U} token=abc_-DEF mac=00-50-56-AA-BB-CC mac=00:50:56:aa:bb:dd serial=3BFS4T3 vendor=Dell%20Inc. model=PowerEdge%20R750xs version=initiator.sh/1.0\n`,
+      ),
+    );
+    expect(r).toEqual({
+      ok: true,
+      message: {
+        form: 'extension',
+        uuid: { smbios: U, wire: W },
+        hostname: 'esx01',
+        token: 'abc_-DEF',
+        macs: ['00:50:56:aa:bb:cc', '00:50:56:aa:bb:dd'],
+        serial: '3BFS4T3',
+        vendor: 'Dell Inc.',
+        model: 'PowerEdge R750xs',
+        version: 'initiator.sh/1.0',
+      },
+    });
   });
 
   it('refuses bad input with a reason code and a detail naming the field', () => {
@@ -63,7 +79,10 @@ describe('phone-home line parser', () => {
   });
 
   it('tolerates a UTF-8 byte order mark (Windows-written scripts)', () => {
-    expect(parsePhoneHomeLine(Buffer.from([0xef, 0xbb, 0xbf, ...b(U)]))).toMatchObject({ ok: true, message: { uuid: { smbios: U } } });
+    expect(parsePhoneHomeLine(Buffer.from([0xef, 0xbb, 0xbf, ...b(U)]))).toMatchObject({
+      ok: true,
+      message: { uuid: { smbios: U } },
+    });
   });
 
   it('accepts exactly MAX_MESSAGE_BYTES bytes plus the terminator', () => {
@@ -76,21 +95,42 @@ describe('phone-home line parser', () => {
   });
 
   it('validates HTTP fields with the same rules', () => {
-    expect(phoneHomeFromFields({ uuid: U, mac: 'aabbccddeeff' })).toMatchObject({ ok: true, message: { form: 'http', macs: ['aa:bb:cc:dd:ee:ff'] } });
+    expect(phoneHomeFromFields({ uuid: U, mac: 'aabbccddeeff' })).toMatchObject({
+      ok: true,
+      message: { form: 'http', macs: ['aa:bb:cc:dd:ee:ff'] },
+    });
     expect(phoneHomeFromFields({ uuid: '0' })).toMatchObject({ ok: false, reason: 'bad-uuid' });
     expect(phoneHomeFromFields({ uuid: U, vendor: 'a\u2028b' })).toMatchObject({ ok: false, reason: 'bad-value' });
   });
 
   it('never throws on arbitrary bytes, and every refusal has a known reason (property, 3000 runs)', () => {
-    const reasons = new Set(['empty', 'oversized', 'encoding', 'syntax', 'bad-uuid', 'nil-uuid', 'bad-hostname', 'unknown-key', 'duplicate-key', 'bad-value', 'bad-mac']);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 1200 }), (bytes) => {
-      const r = parsePhoneHomeLine(bytes);
-      return r.ok ? /^[0-9a-f-]{36}$/.test(r.message.uuid.smbios) : reasons.has(r.reason) && r.detail.length > 0;
-    }), { numRuns: 3000 });
+    const reasons = new Set([
+      'empty',
+      'oversized',
+      'encoding',
+      'syntax',
+      'bad-uuid',
+      'nil-uuid',
+      'bad-hostname',
+      'unknown-key',
+      'duplicate-key',
+      'bad-value',
+      'bad-mac',
+    ]);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 1200 }), (bytes) => {
+        const r = parsePhoneHomeLine(bytes);
+        return r.ok ? /^[0-9a-f-]{36}$/.test(r.message.uuid.smbios) : reasons.has(r.reason) && r.detail.length > 0;
+      }),
+      { numRuns: 3000 },
+    );
     // valid heads with random extension text
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (tail) => {
-      const r = parsePhoneHomeLine(b(`esx:${U} ${tail}`));
-      return r.ok ? r.message.uuid.smbios === U : reasons.has(r.reason);
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (tail) => {
+        const r = parsePhoneHomeLine(b(`esx:${U} ${tail}`));
+        return r.ok ? r.message.uuid.smbios === U : reasons.has(r.reason);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

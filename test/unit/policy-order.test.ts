@@ -1,13 +1,34 @@
 import { describe, it, expect, beforeEach } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
-import { decideBoot, clusterLookupFrom, clusterImagePins, type ClusterLookup, type PolicyInputs, type BootDecision } from '../../src/hosts/policy.js';
+import {
+  decideBoot,
+  clusterLookupFrom,
+  clusterImagePins,
+  type ClusterLookup,
+  type PolicyInputs,
+  type BootDecision,
+} from '../../src/hosts/policy.js';
 import { swapUuidByteOrder } from '../../src/hosts/identity.js';
 import type { ImageManifest } from '../../src/images/image.js';
 
 const img = (name: string, kind: 'esxi' | 'linux' = 'esxi'): ImageManifest => ({
-  schema: 1, name, kind, source: '/x', importedAt: '2026-01-01T00:00:00.000Z', files: [],
+  schema: 1,
+  name,
+  kind,
+  source: '/x',
+  importedAt: '2026-01-01T00:00:00.000Z',
+  files: [],
   ...(kind === 'esxi'
-    ? { esxi: { version: '8.0.2', build: '1', title: null, bootCfg: 'boot.cfg', biosLoader: 'mboot.c32', efiLoader: null } }
+    ? {
+        esxi: {
+          version: '8.0.2',
+          build: '1',
+          title: null,
+          bootCfg: 'boot.cfg',
+          biosLoader: 'mboot.c32',
+          efiLoader: null,
+        },
+      }
     : { linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: '' } }),
 });
 
@@ -61,7 +82,12 @@ describe('boot policy order: host pin → cluster member pin → cluster default
 
   it('matches the UUID in both byte orders and reports the SMBIOS form', () => {
     store.hosts.setImagePin(U, 'v1');
-    for (const q of [{ uuid: U_WIRE, uuidOrder: 'wire' as const }, { uuid: U_WIRE }, { uuid: U.toUpperCase() }, { uuid: U.replace(/-/g, '') }]) {
+    for (const q of [
+      { uuid: U_WIRE, uuidOrder: 'wire' as const },
+      { uuid: U_WIRE },
+      { uuid: U.toUpperCase() },
+      { uuid: U.replace(/-/g, '') },
+    ]) {
       const d = decideBoot(q, inputs);
       expect(imageOf(d)).toBe('v1 (host-pin)');
       expect(d.host).toMatchObject({ uuid: U, matchedBy: 'uuid', known: true });
@@ -84,7 +110,10 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     const q = { uuid: STRANGER, mac: '02:00:00:00:00:01' };
     const menu = decideBoot(q, inputs);
     expect(menu.action).toBe('menu');
-    expect(menu.action === 'menu' && [menu.images.map((i) => i.name), menu.defaultImage]).toEqual([['v1', 'v2', 'v3', 'v4'], 'v4']);
+    expect(menu.action === 'menu' && [menu.images.map((i) => i.name), menu.defaultImage]).toEqual([
+      ['v1', 'v2', 'v3', 'v4'],
+      'v4',
+    ]);
     expect(menu.host.known).toBe(false);
     expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'default-image' }))).toBe('v4 (unknown-host-default)');
     expect(decideBoot(q, { ...inputs, unknownHosts: 'local' }).action).toBe('local');
@@ -96,14 +125,14 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'local' }))).toBe('v4 (global-default)');
   });
 
-  it('never hands an unknown host another host\'s image', () => {
+  it("never hands an unknown host another host's image", () => {
     store.hosts.setImagePin(U, 'v1');
     const other = decideBoot({ uuid: STRANGER, mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
     expect(other.action).toBe('local');
     expect(other.host.uuid).toBe(STRANGER);
   });
 
-  it('reports an unknown host\'s UUID in SMBIOS form, whichever byte order it was sent in', () => {
+  it("reports an unknown host's UUID in SMBIOS form, whichever byte order it was sent in", () => {
     // pxelinux.cfg/<uuid> is wire order (SMBIOS also matched): an unknown one is swapped back.
     for (const [q, want] of [
       [{ uuid: STRANGER_WIRE, uuidOrder: 'wire-or-smbios' as const }, STRANGER],
@@ -111,12 +140,22 @@ describe('boot policy order: host pin → cluster member pin → cluster default
       [{ uuid: STRANGER, uuidOrder: 'smbios' as const }, STRANGER],
       [{ uuid: STRANGER }, STRANGER], // `either`: SMBIOS first
     ] as const) {
-      expect(decideBoot(q, inputs).host, JSON.stringify(q)).toMatchObject({ uuid: want, known: false, matchedBy: 'none' });
+      expect(decideBoot(q, inputs).host, JSON.stringify(q)).toMatchObject({
+        uuid: want,
+        known: false,
+        matchedBy: 'none',
+      });
     }
     // Known hosts are matched in either spelling and reported in the form they are known by.
     store.hosts.setImagePin(U, 'v1');
-    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({ uuid: U, matchedBy: 'uuid' });
-    expect(decideBoot({ uuid: U, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({ uuid: U, matchedBy: 'uuid' });
+    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({
+      uuid: U,
+      matchedBy: 'uuid',
+    });
+    expect(decideBoot({ uuid: U, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({
+      uuid: U,
+      matchedBy: 'uuid',
+    });
   });
 
   it('a pin naming a missing image boots local disk and names the field', () => {
@@ -126,7 +165,9 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     expect(d.problems).toEqual([`host ${U} image pin: image "gone" does not exist`]);
     store.hosts.setImagePin(U, null);
     clusters.set(U, { cluster: 'c9', defaultImage: 'nope' });
-    expect(decideBoot({ uuid: U }, inputs).problems).toEqual(['cluster "c9" default image: image "nope" does not exist']);
+    expect(decideBoot({ uuid: U }, inputs).problems).toEqual([
+      'cluster "c9" default image: image "nope" does not exist',
+    ]);
   });
 
   it('is deterministic: same inputs, same decision', () => {
@@ -140,12 +181,18 @@ describe('boot policy order: host pin → cluster member pin → cluster default
 
   it('adapts cluster files: member pins, cluster default, pins for image removal', () => {
     const files = [
-      { name: 'prod', image: 'v3', hosts: [{ uuid: U, image: 'v2' }, { uuid: '11111111-1111-1111-1111-111111111111' }] },
+      {
+        name: 'prod',
+        image: 'v3',
+        hosts: [{ uuid: U, image: 'v2' }, { uuid: '11111111-1111-1111-1111-111111111111' }],
+      },
       { name: 'lab', hosts: [{ uuid: U, image: 'v1' }] },
     ] as unknown as Parameters<typeof clusterLookupFrom>[0];
     const lookup = clusterLookupFrom(files);
     expect(lookup(U)).toEqual({ cluster: 'prod', image: 'v2', defaultImage: 'v3' });
-    expect(imageOf(decideBoot({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup }))).toBe('v3 (cluster-default)');
+    expect(imageOf(decideBoot({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup }))).toBe(
+      'v3 (cluster-default)',
+    );
     expect(clusterImagePins(files, 'v2')).toEqual([`cluster prod member ${U}`]);
     expect(clusterImagePins(files, 'v3')).toEqual(['cluster prod (default image)']);
   });
@@ -157,10 +204,19 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     const lookup = clusterLookupFrom(files);
     expect(lookup.byMac?.(MAC)).toBe(U);
     expect(store.hosts.findByMac(MAC)).toEqual([]);
-    for (const q of [{ mac: '52-54-00-12-34-56' }, { uuid: '00000000-0000-0000-0000-000000000000', mac: MAC.toUpperCase() }]) {
+    for (const q of [
+      { mac: '52-54-00-12-34-56' },
+      { uuid: '00000000-0000-0000-0000-000000000000', mac: MAC.toUpperCase() },
+    ]) {
       const d = decideBoot(q, { ...inputs, clusters: lookup });
       expect(imageOf(d), JSON.stringify(q)).toBe('v2 (cluster-member-pin)');
-      expect(d.host).toMatchObject({ uuid: U, mac: MAC, matchedBy: 'mac', known: true, membership: { cluster: 'prod' } });
+      expect(d.host).toMatchObject({
+        uuid: U,
+        mac: MAC,
+        matchedBy: 'mac',
+        known: true,
+        membership: { cluster: 'prod' },
+      });
     }
     // The store pin of that member still comes first (same order as by UUID).
     store.hosts.setImagePin(U, 'v1');
@@ -169,6 +225,9 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     store.hosts.upsertSighting({ uuid: STRANGER_WIRE, at: 9, mac: MAC });
     expect(decideBoot({ mac: MAC }, { ...inputs, clusters: lookup }).host.uuid).toBe(U);
     // Another MAC: not a member.
-    expect(decideBoot({ mac: '02:00:00:00:00:42' }, { ...inputs, clusters: lookup }).host).toMatchObject({ known: false, matchedBy: 'none' });
+    expect(decideBoot({ mac: '02:00:00:00:00:42' }, { ...inputs, clusters: lookup }).host).toMatchObject({
+      known: false,
+      matchedBy: 'none',
+    });
   });
 });

@@ -34,16 +34,30 @@ const text = (f: BootFile | null): string => {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-ident-'));
   for (const d of ['tftp', 'pxelinux.cfg', 'e/efi/boot']) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, 'e/BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  writeFileSync(
+    join(dir, 'e/BOOT.CFG'),
+    'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n',
+  );
   for (const f of ['B.B00', 'K.B00', 'MBOOT.C32']) writeFileSync(join(dir, 'e', f), `synthetic ${f}`);
   writeFileSync(join(dir, 'e/efi/boot/bootx64.efi'), 'efi');
   const imagesDir = join(dir, 'images');
   await importImage({ source: join(dir, 'e'), imagesDir, name: 'esx1' });
   store = await openStore(':memory:');
   src = new DefaultBootFileSource({
-    tftpRoot: join(dir, 'tftp'), loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(imagesDir),
-    hosts: store.hosts, leases: store.leases, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined,
-    unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger, now: () => now,
+    tftpRoot: join(dir, 'tftp'),
+    loaderDirs: [],
+    pxelinuxCfgDir: join(dir, 'pxelinux.cfg'),
+    images: new ImageLibrary(imagesDir),
+    hosts: store.hosts,
+    leases: store.leases,
+    tokens: new BootTokens(store.tokens, 3600_000),
+    clusters: () => undefined,
+    unknownHosts: 'menu',
+    serverAddress: '10.99.0.1',
+    httpPort: 8080,
+    initiatorPort: 1974,
+    log: silentLogger,
+    now: () => now,
   });
   // Host A (pinned to esx1, MAC known from DHCP) boots from its address first.
   store.hosts.setImagePin(A, 'esx1');
@@ -72,8 +86,18 @@ describe('boot.cfg by client address after the address changed hands', () => {
     expect(cfg).toContain('prefix=esx1\n');
     expect(cfg).not.toMatch(TOKEN); // A's token would let B phone home as A
     const [ev, miss] = store.hosts.bootEvents({ mac: MAC_B });
-    expect(ev).toMatchObject({ file: 'esx1/efi/boot/boot.cfg', hostUuid: null, image: 'esx1', detail: { reason: 'requested-image', known: false } });
-    expect(miss).toMatchObject({ file: 'esx1/efi/boot/01-52-54-00-0b-0b-0b/boot.cfg', hostUuid: null, image: null, detail: { action: 'not-found' } });
+    expect(ev).toMatchObject({
+      file: 'esx1/efi/boot/boot.cfg',
+      hostUuid: null,
+      image: 'esx1',
+      detail: { reason: 'requested-image', known: false },
+    });
+    expect(miss).toMatchObject({
+      file: 'esx1/efi/boot/01-52-54-00-0b-0b-0b/boot.cfg',
+      hostUuid: null,
+      image: null,
+      detail: { action: 'not-found' },
+    });
     // A itself, asking by its own MAC, still gets its own file.
     expect(text(await src.resolve('esx1/efi/boot/01-52-54-00-0a-0a-0a/boot.cfg', ctx(addr)))).toMatch(TOKEN);
   });
@@ -83,18 +107,56 @@ describe('boot.cfg by client address after the address changed hands', () => {
     await aBootsFrom(addr);
     now += 60_000;
     // Our DHCP now leases the address to B (its DHCP boot event was lost, say): A's sighting is stale.
-    store.leases.upsert({ address: addr, mac: MAC_B, clientId: null, hostname: null, state: 'bound', expiresAt: now + 3600_000, updatedAt: now });
+    store.leases.upsert({
+      address: addr,
+      mac: MAC_B,
+      clientId: null,
+      hostname: null,
+      state: 'bound',
+      expiresAt: now + 3600_000,
+      updatedAt: now,
+    });
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).not.toMatch(TOKEN);
-    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({ file: 'esx1/boot.cfg', hostUuid: null, mac: MAC_B, address: addr });
+    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({
+      file: 'esx1/boot.cfg',
+      hostUuid: null,
+      mac: MAC_B,
+      address: addr,
+    });
     // The lease held by A's own MAC: A's sighting stands.
-    store.leases.upsert({ address: addr, mac: MAC_A, clientId: null, hostname: null, state: 'bound', expiresAt: now + 3600_000, updatedAt: now });
+    store.leases.upsert({
+      address: addr,
+      mac: MAC_A,
+      clientId: null,
+      hostname: null,
+      state: 'bound',
+      expiresAt: now + 3600_000,
+      updatedAt: now,
+    });
     await aBootsFrom(addr);
-    expect(store.hosts.bootEvents({ uuid: A, limit: 1 })[0]).toMatchObject({ file: 'esx1/boot.cfg', address: addr, image: 'esx1' });
+    expect(store.hosts.bootEvents({ uuid: A, limit: 1 })[0]).toMatchObject({
+      file: 'esx1/boot.cfg',
+      address: addr,
+      image: 'esx1',
+    });
     // An expired lease of another MAC: A is no longer trusted, and nobody else is (unknown host).
-    store.leases.upsert({ address: addr, mac: MAC_B, clientId: null, hostname: null, state: 'bound', expiresAt: now - 1, updatedAt: now });
+    store.leases.upsert({
+      address: addr,
+      mac: MAC_B,
+      clientId: null,
+      hostname: null,
+      state: 'bound',
+      expiresAt: now - 1,
+      updatedAt: now,
+    });
     expect(text(await src.resolve('esx1/boot.cfg', ctx(addr)))).not.toMatch(TOKEN);
-    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({ file: 'esx1/boot.cfg', hostUuid: null, mac: null, address: addr });
+    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({
+      file: 'esx1/boot.cfg',
+      hostUuid: null,
+      mac: null,
+      address: addr,
+    });
   });
 
   it('a sighting older than the TTL is not used', async () => {

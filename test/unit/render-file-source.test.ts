@@ -36,7 +36,8 @@ beforeAll(async () => {
   const tftp = join(dir, 'tftp');
   const loaders = join(dir, 'loaders');
   const hand = join(dir, 'pxelinux.cfg');
-  for (const d of [tftp, join(tftp, 'efi64'), loaders, hand, join(dir, 'e/efi/boot'), join(dir, 'l')]) mkdirSync(d, { recursive: true });
+  for (const d of [tftp, join(tftp, 'efi64'), loaders, hand, join(dir, 'e/efi/boot'), join(dir, 'l')])
+    mkdirSync(d, { recursive: true });
   writeFileSync(join(tftp, 'pxelinux.0'), 'static-root pxelinux');
   writeFileSync(join(loaders, 'pxelinux.0'), 'loader-dir pxelinux');
   writeFileSync(join(loaders, 'ldlinux.c32'), 'loader-dir ldlinux');
@@ -44,12 +45,18 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'outside.txt'), 'secret');
   symlinkSync(join(dir, 'outside.txt'), join(tftp, 'escape'));
   // a synthetic ESXi image (upper-case names, as on the ISO) and a linux image
-  writeFileSync(join(dir, 'e/BOOT.CFG'), 'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n');
+  writeFileSync(
+    join(dir, 'e/BOOT.CFG'),
+    'bootstate=0\ntitle=Loading ESXi installer\ntimeout=5\nprefix=\nkernel=/b.b00\nkernelopt=runweasel\nmodules=/jumpstrt.gz --- /k.b00\nbuild=8.0.2-0.0.22380479\nupdated=0\n',
+  );
   for (const f of ['B.B00', 'JUMPSTRT.GZ', 'K.B00', 'MBOOT.C32']) writeFileSync(join(dir, 'e', f), `synthetic ${f}`);
   writeFileSync(join(dir, 'e/efi/boot/bootx64.efi'), 'efi');
   writeFileSync(join(dir, 'l/vmlinuz'), 'kernel');
   writeFileSync(join(dir, 'l/initrd.gz'), 'initrd');
-  writeFileSync(join(dir, 'l/image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }));
+  writeFileSync(
+    join(dir, 'l/image.json'),
+    JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }),
+  );
   const imagesDir = join(dir, 'images');
   await importImage({ source: join(dir, 'e'), imagesDir, name: 'esx1' });
   await importImage({ source: join(dir, 'l'), imagesDir, name: 'lin1' });
@@ -58,9 +65,18 @@ beforeAll(async () => {
   writeFileSync(join(imagesDir, '.import-1-abc', 'half'), 'x');
   store = await openStore(':memory:');
   src = new DefaultBootFileSource({
-    tftpRoot: tftp, loaderDirs: [loaders], pxelinuxCfgDir: hand, images: new ImageLibrary(imagesDir),
-    hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: Object.assign((u: string) => clusters.get(u), { byMac: (m: string) => clusterMacs.get(m) }),
-    unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+    tftpRoot: tftp,
+    loaderDirs: [loaders],
+    pxelinuxCfgDir: hand,
+    images: new ImageLibrary(imagesDir),
+    hosts: store.hosts,
+    tokens: new BootTokens(store.tokens, 3600_000),
+    clusters: Object.assign((u: string) => clusters.get(u), { byMac: (m: string) => clusterMacs.get(m) }),
+    unknownHosts: 'menu',
+    serverAddress: '10.99.0.1',
+    httpPort: 8080,
+    initiatorPort: 1974,
+    log: silentLogger,
   });
 });
 
@@ -78,13 +94,24 @@ describe('boot file source', () => {
 
   it('renders pxelinux.cfg/<uuid> for a pinned host in both byte orders, with a token', async () => {
     store.hosts.setImagePin(U, 'lin1');
-    for (const name of [`pxelinux.cfg/${swapUuidByteOrder(U)}`, `pxelinux.cfg/${U}`, `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`]) {
+    for (const name of [
+      `pxelinux.cfg/${swapUuidByteOrder(U)}`,
+      `pxelinux.cfg/${U}`,
+      `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`,
+    ]) {
       const t = text(await src.resolve(name, ctx()));
       expect(t).toContain('KERNEL lin1/vmlinuz');
       expect(t).toMatch(/statelesx\.token=[A-Za-z0-9_-]{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=lin1/);
     }
     const ev = store.hosts.bootEvents({ uuid: U });
-    expect(ev[0]).toMatchObject({ hostUuid: U, protocol: 'tftp', file: `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`, image: 'lin1', firmware: 'uefi', address: '10.99.0.50' });
+    expect(ev[0]).toMatchObject({
+      hostUuid: U,
+      protocol: 'tftp',
+      file: `efi64/pxelinux.cfg/${swapUuidByteOrder(U)}`,
+      image: 'lin1',
+      firmware: 'uefi',
+      address: '10.99.0.50',
+    });
     expect(ev).toHaveLength(3);
   });
 
@@ -101,7 +128,7 @@ describe('boot file source', () => {
     expect(await src.resolve('pxelinux.cfg/0A63', ctx())).toBeNull(); // hex-IP probe: not found
   });
 
-  it('an unknown host: pxelinux.cfg/<uuid> and 01-<mac> are not found, default gives the menu, never another host\'s config', async () => {
+  it("an unknown host: pxelinux.cfg/<uuid> and 01-<mac> are not found, default gives the menu, never another host's config", async () => {
     // pxelinux's own search order: <uuid> (wire order), 01-<mac>, hex IP prefixes, default.
     const addr = '10.99.0.77';
     expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
@@ -113,7 +140,11 @@ describe('boot file source', () => {
     // The boot history still shows who asked, under the SMBIOS form of the UUID.
     expect(store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
     expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({
-      file: `efi64/pxelinux.cfg/${OTHER_WIRE}`, image: null, address: addr, firmware: 'uefi', detail: { action: 'not-found', known: false },
+      file: `efi64/pxelinux.cfg/${OTHER_WIRE}`,
+      image: null,
+      address: addr,
+      firmware: 'uefi',
+      detail: { action: 'not-found', known: false },
     });
     // A DHCP sighting alone does not make a host known: still not found.
     store.hosts.upsertSighting({ uuid: OTHER, at: Date.now(), mac: '02:00:00:00:00:99' });
@@ -134,15 +165,22 @@ describe('boot file source', () => {
   it('a hand-written pxelinux.cfg/01-<mac> wins for a host unknown by UUID (README: hand-written configs win)', async () => {
     const stranger = '5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e';
     expect(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(stranger)}`, ctx('10.99.0.78'))).toBeNull();
-    expect(text(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-07', ctx('10.99.0.78')))).toBe('DEFAULT handwritten\n');
+    expect(text(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-07', ctx('10.99.0.78')))).toBe(
+      'DEFAULT handwritten\n',
+    );
   });
 
   it('a host declared in a cluster file is rendered at pxelinux.cfg/<uuid> (wire order), before any 01-<mac>', async () => {
     const member = '6c7d8e9f-0a1b-4c2d-9e3f-4a5b6c7d8e9f';
     clusters.set(member, { cluster: 'lab', defaultImage: 'lin2' });
     try {
-      expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(member)}`, ctx('10.99.0.79')))).toContain('KERNEL lin2/vmlinuz');
-      expect(store.hosts.bootEvents({ uuid: member })[0]).toMatchObject({ image: 'lin2', detail: { action: 'boot', known: true } });
+      expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(member)}`, ctx('10.99.0.79')))).toContain(
+        'KERNEL lin2/vmlinuz',
+      );
+      expect(store.hosts.bootEvents({ uuid: member })[0]).toMatchObject({
+        image: 'lin2',
+        detail: { action: 'boot', known: true },
+      });
     } finally {
       clusters.delete(member);
     }
@@ -151,12 +189,18 @@ describe('boot file source', () => {
   it('renders <image>/boot.cfg for the host identified from the same address, with prefix and token', async () => {
     store.hosts.setImagePin(U, 'esx1');
     const addr = '10.99.0.51';
-    expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain('APPEND -c esx1/boot.cfg');
+    expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain(
+      'APPEND -c esx1/boot.cfg',
+    );
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
     expect(cfg).toContain('modules=jumpstrt.gz --- k.b00 --- sxinit.tgz\n');
     expect(cfg).toMatch(/kernelopt=statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
-    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({ file: 'esx1/boot.cfg', image: 'esx1', address: addr });
+    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({
+      file: 'esx1/boot.cfg',
+      image: 'esx1',
+      address: addr,
+    });
     // From an address nobody identified: rendered for an unknown host (no token), never for U.
     const anon = text(await src.resolve('esx1/boot.cfg', ctx('10.99.0.99')));
     expect(anon).toContain('prefix=esx1\n');
@@ -183,9 +227,19 @@ describe('boot file source', () => {
     expect(await src.resolve('nosuchimage/sxinit.tgz', ctx())).toBeNull();
     expect(await src.resolve('esx1/efi/sxinit.tgz', ctx())).toBeNull();
     const off = new DefaultBootFileSource({
-      tftpRoot: join(dir, 'tftp'), loaderDirs: [], pxelinuxCfgDir: join(dir, 'pxelinux.cfg'), images: new ImageLibrary(join(dir, 'images')),
-      hosts: store.hosts, tokens: new BootTokens(store.tokens, 3600_000), clusters: () => undefined, initiatorModule: false,
-      unknownHosts: 'menu', serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, log: silentLogger,
+      tftpRoot: join(dir, 'tftp'),
+      loaderDirs: [],
+      pxelinuxCfgDir: join(dir, 'pxelinux.cfg'),
+      images: new ImageLibrary(join(dir, 'images')),
+      hosts: store.hosts,
+      tokens: new BootTokens(store.tokens, 3600_000),
+      clusters: () => undefined,
+      initiatorModule: false,
+      unknownHosts: 'menu',
+      serverAddress: '10.99.0.1',
+      httpPort: 8080,
+      initiatorPort: 1974,
+      log: silentLogger,
     });
     expect(await off.resolve('esx1/sxinit.tgz', ctx())).toBeNull();
     expect(text(await off.resolve('esx1/boot.cfg', ctx('10.99.0.62')))).toContain('modules=jumpstrt.gz --- k.b00\n');
@@ -205,7 +259,9 @@ describe('boot file source', () => {
     store.hosts.setImagePin(U, 'lin1');
     expect(text(await src.resolve('boot.ipxe', ctx()))).toContain('hosts/${uuid}.ipxe');
     const h = text(await src.resolve(`hosts/${U}.ipxe`, { ...ctx(), protocol: 'http' }));
-    expect(h).toContain('kernel http://10.99.0.1:8080/boot/lin1/vmlinuz initrd=initrd.gz console=ttyS0 statelesx.token=');
+    expect(h).toContain(
+      'kernel http://10.99.0.1:8080/boot/lin1/vmlinuz initrd=initrd.gz console=ttyS0 statelesx.token=',
+    );
     expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx()))).toContain('boot/lin1/vmlinuz');
     expect(text(await src.resolve(`hosts/${OTHER}.ipxe`, ctx()))).toContain('menu statelesx: choose an image');
   });
@@ -213,15 +269,23 @@ describe('boot file source', () => {
   it('nil UUIDs (all 0 / all F) are absent: not found, so the client falls back to its MAC-based name', async () => {
     store.hosts.setImagePin(U, 'lin1');
     store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
-    for (const nil of ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', 'ffffffff-ffff-ffff-ffff-ffffffffffff']) {
+    for (const nil of [
+      '00000000-0000-0000-0000-000000000000',
+      'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff',
+    ]) {
       // iPXE: `chain hosts/${uuid}.ipxe || chain hosts/mac-….ipxe` needs the first to fail.
       expect(await src.resolve(`hosts/${nil}.ipxe`, { ...ctx('10.99.0.60'), protocol: 'http' }), nil).toBeNull();
       // pxelinux: a not-found pxelinux.cfg/<uuid> makes it ask pxelinux.cfg/01-<mac> next.
       expect(await src.resolve(`pxelinux.cfg/${nil}`, ctx('10.99.0.60')), nil).toBeNull();
       expect(await src.resolve(`efi64/pxelinux.cfg/${nil}`, ctx('10.99.0.60')), nil).toBeNull();
     }
-    expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx('10.99.0.60')))).toContain('boot/lin1/vmlinuz');
-    expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx('10.99.0.60')))).toContain('KERNEL lin1/vmlinuz');
+    expect(text(await src.resolve('hosts/mac-52-54-00-12-34-56.ipxe', ctx('10.99.0.60')))).toContain(
+      'boot/lin1/vmlinuz',
+    );
+    expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx('10.99.0.60')))).toContain(
+      'KERNEL lin1/vmlinuz',
+    );
   });
 
   it('a cluster member the store has never seen is found by its declared mac= (pxelinux 01-<mac>, iPXE mac-, mboot.efi 01-<mac>/boot.cfg)', async () => {
@@ -231,9 +295,17 @@ describe('boot file source', () => {
     clusterMacs.set(mac, member);
     try {
       expect(store.hosts.get(member)).toBeUndefined();
-      expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-aa-bb-cc', ctx('10.99.0.80')))).toContain('KERNEL lin2/vmlinuz');
-      expect(text(await src.resolve('hosts/mac-52-54-00-aa-bb-cc.ipxe', { ...ctx('10.99.0.80'), protocol: 'http' }))).toContain('boot/lin2/vmlinuz');
-      expect(store.hosts.bootEvents({ mac })[0]).toMatchObject({ hostUuid: member, image: 'lin2', detail: { action: 'boot', reason: 'cluster-default', known: true } });
+      expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-aa-bb-cc', ctx('10.99.0.80')))).toContain(
+        'KERNEL lin2/vmlinuz',
+      );
+      expect(
+        text(await src.resolve('hosts/mac-52-54-00-aa-bb-cc.ipxe', { ...ctx('10.99.0.80'), protocol: 'http' })),
+      ).toContain('boot/lin2/vmlinuz');
+      expect(store.hosts.bootEvents({ mac })[0]).toMatchObject({
+        hostUuid: member,
+        image: 'lin2',
+        detail: { action: 'boot', reason: 'cluster-default', known: true },
+      });
       clusters.set(member, { cluster: 'lab', defaultImage: 'esx1' });
       const cfg = text(await src.resolve('01-52-54-00-aa-bb-cc/boot.cfg', ctx('10.99.0.80')));
       expect(cfg).toMatch(/statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);

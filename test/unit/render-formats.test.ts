@@ -3,7 +3,11 @@ import { readFileSync } from 'node:fs';
 import { renderPxelinuxConfig } from '../../src/boot/render/pxelinux.js';
 import { installerOpts, renderHostBootCfg } from '../../src/boot/render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../../src/boot/render/ipxe.js';
-import { renderKickstart, DEFAULT_KICKSTART_TEMPLATE, KickstartTemplateError } from '../../src/boot/render/kickstart.js';
+import {
+  renderKickstart,
+  DEFAULT_KICKSTART_TEMPLATE,
+  KickstartTemplateError,
+} from '../../src/boot/render/kickstart.js';
 import type { RenderContext } from '../../src/boot/render/context.js';
 import type { BootDecision, ResolvedHost } from '../../src/hosts/policy.js';
 import type { ImageManifest } from '../../src/images/image.js';
@@ -11,16 +15,53 @@ import { parseBootCfg } from '../../src/images/bootcfg.js';
 import { parsePhoneHomeLine } from '../../src/phonehome/parse.js';
 
 const esxi: ImageManifest = {
-  schema: 1, name: 'esxi-8.0.2-22380479', kind: 'esxi', source: 'x.iso', importedAt: '2026-01-01T00:00:00.000Z', files: [],
-  esxi: { version: '8.0.2', build: '22380479', title: 'Loading ESXi installer', bootCfg: 'boot.cfg', biosLoader: 'mboot.c32', efiLoader: 'efi/boot/bootx64.efi' },
+  schema: 1,
+  name: 'esxi-8.0.2-22380479',
+  kind: 'esxi',
+  source: 'x.iso',
+  importedAt: '2026-01-01T00:00:00.000Z',
+  files: [],
+  esxi: {
+    version: '8.0.2',
+    build: '22380479',
+    title: 'Loading ESXi installer',
+    bootCfg: 'boot.cfg',
+    biosLoader: 'mboot.c32',
+    efiLoader: 'efi/boot/bootx64.efi',
+  },
 };
 const linux: ImageManifest = {
-  schema: 1, name: 'rescue', kind: 'linux', source: 'dir', importedAt: '2026-01-01T00:00:00.000Z', files: [],
+  schema: 1,
+  name: 'rescue',
+  kind: 'linux',
+  source: 'dir',
+  importedAt: '2026-01-01T00:00:00.000Z',
+  files: [],
   linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0,115200' },
 };
-const host: ResolvedHost = { uuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', mac: '52:54:00:12:34:56', known: true, matchedBy: 'uuid' };
-const boot = (image: ImageManifest): BootDecision => ({ host, firmware: 'bios', problems: [], action: 'boot', image, reason: 'host-pin', cluster: null, stateful: false });
-const tftp: RenderContext = { serverAddress: '10.99.0.1', httpPort: 8080, initiatorPort: 1974, transport: 'tftp', token: 'TOKEN123' };
+const host: ResolvedHost = {
+  uuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b',
+  mac: '52:54:00:12:34:56',
+  known: true,
+  matchedBy: 'uuid',
+};
+const boot = (image: ImageManifest): BootDecision => ({
+  host,
+  firmware: 'bios',
+  problems: [],
+  action: 'boot',
+  image,
+  reason: 'host-pin',
+  cluster: null,
+  stateful: false,
+});
+const tftp: RenderContext = {
+  serverAddress: '10.99.0.1',
+  httpPort: 8080,
+  initiatorPort: 1974,
+  transport: 'tftp',
+  token: 'TOKEN123',
+};
 
 describe('pxelinux renderer', () => {
   it('ESXi: mboot.c32 from the image with -c <image>/boot.cfg', () => {
@@ -39,11 +80,20 @@ LABEL boot
   it('Linux: KERNEL/INITRD/APPEND with token, initiator address and image name', () => {
     const text = renderPxelinuxConfig(boot(linux), tftp);
     expect(text).toContain('  KERNEL rescue/vmlinuz\n  INITRD rescue/initrd.gz\n');
-    expect(text).toContain('  APPEND console=ttyS0,115200 statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=rescue\n');
+    expect(text).toContain(
+      '  APPEND console=ttyS0,115200 statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=rescue\n',
+    );
   });
 
   it('menu: one label per image, default image first choice, local boot, no token', () => {
-    const d: BootDecision = { host: { ...host, known: false }, firmware: 'bios', problems: [], action: 'menu', images: [esxi, linux], defaultImage: 'rescue' };
+    const d: BootDecision = {
+      host: { ...host, known: false },
+      firmware: 'bios',
+      problems: [],
+      action: 'menu',
+      images: [esxi, linux],
+      defaultImage: 'rescue',
+    };
     const text = renderPxelinuxConfig(d, tftp);
     expect(text).toMatch(/^UI menu.c32$/m);
     expect(text).toMatch(/^DEFAULT img-rescue$/m);
@@ -53,13 +103,24 @@ LABEL boot
   });
 
   it('local boot', () => {
-    const d: BootDecision = { host, firmware: 'bios', problems: [], action: 'local', reason: 'boot.unknown-hosts is "local"' };
+    const d: BootDecision = {
+      host,
+      firmware: 'bios',
+      problems: [],
+      action: 'local',
+      reason: 'boot.unknown-hosts is "local"',
+    };
     expect(renderPxelinuxConfig(d, tftp)).toMatch(/DEFAULT local\n[\s\S]*LOCALBOOT 0\n$/);
   });
 });
 
 describe('per-host boot.cfg renderer', () => {
-  const stored = parseBootCfg(readFileSync(new URL('../fixtures/images/esxi8-boot.cfg', import.meta.url), 'utf8').replace(/=\//g, '=').replace(/ --- \//g, ' --- ').replace('prefix=\n', ''));
+  const stored = parseBootCfg(
+    readFileSync(new URL('../fixtures/images/esxi8-boot.cfg', import.meta.url), 'utf8')
+      .replace(/=\//g, '=')
+      .replace(/ --- \//g, ' --- ')
+      .replace('prefix=\n', ''),
+  );
 
   it('TFTP: prefix=<image>, statelesx args appended to kernelopt, the initiator bundle appended to modules', () => {
     const text = renderHostBootCfg(esxi, stored, tftp);
@@ -71,15 +132,31 @@ describe('per-host boot.cfg renderer', () => {
     expect(text).toMatch(/^modules=.* --- imgpayld\.tgz --- sxinit\.tgz$/m);
     // Stateless: the ISO's installer options (runweasel cdromBoot) are dropped, so ESXi boots live in RAM.
     expect(stored.kernelopt).toBe('runweasel cdromBoot');
-    expect(c.kernelopt).toBe('statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479');
-    expect(text.split('\n').slice(0, 5)).toEqual(['bootstate=0', 'title=Loading ESXi installer', 'timeout=5', 'prefix=esxi-8.0.2-22380479', 'kernel=b.b00']);
+    expect(c.kernelopt).toBe(
+      'statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479',
+    );
+    expect(text.split('\n').slice(0, 5)).toEqual([
+      'bootstate=0',
+      'title=Loading ESXi installer',
+      'timeout=5',
+      'prefix=esxi-8.0.2-22380479',
+      'kernel=b.b00',
+    ]);
   });
 
   it('HTTP: prefix is the /boot/<image>/ URL; kickstart URL for stateful installs', () => {
-    const c = parseBootCfg(renderHostBootCfg(esxi, stored, { ...tftp, transport: 'http', kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/u/ks.cfg' }));
+    const c = parseBootCfg(
+      renderHostBootCfg(esxi, stored, {
+        ...tftp,
+        transport: 'http',
+        kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/u/ks.cfg',
+      }),
+    );
     expect(c.prefix).toBe('http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/');
     // Install: the installer runs (runweasel), cdromBoot goes (it did not boot from CD).
-    expect(c.kernelopt).toMatch(/^runweasel ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /);
+    expect(c.kernelopt).toMatch(
+      /^runweasel ks=http:\/\/10.99.0.1:8080\/boot\/hosts\/u\/ks.cfg statelesx.token=TOKEN123 /,
+    );
     // The installer boot gets no bundle: the installed host phones home from %firstboot.
     expect(c.modules).toEqual(stored.modules);
   });
@@ -91,7 +168,9 @@ describe('per-host boot.cfg renderer', () => {
   });
 
   it('the bundle can be turned off (boot.initiator-module: false) and is never listed twice', () => {
-    expect(parseBootCfg(renderHostBootCfg(esxi, stored, tftp, { initiatorModule: false })).modules).toEqual(stored.modules);
+    expect(parseBootCfg(renderHostBootCfg(esxi, stored, tftp, { initiatorModule: false })).modules).toEqual(
+      stored.modules,
+    );
     const listed = { ...stored, modules: [...stored.modules, '/SXINIT.TGZ'] };
     expect(parseBootCfg(renderHostBootCfg(esxi, listed, tftp)).modules).toEqual(listed.modules);
   });
@@ -108,7 +187,9 @@ describe('iPXE renderer', () => {
   it('entry script chains to the per-host script by ${uuid}, then MAC', () => {
     const t = renderIpxeEntry(tftp);
     expect(t.startsWith('#!ipxe\n')).toBe(true);
-    expect(t).toContain('chain http://10.99.0.1:8080/boot/hosts/${uuid}.ipxe || chain http://10.99.0.1:8080/boot/hosts/mac-${net0/mac:hexhyp}.ipxe || goto failed');
+    expect(t).toContain(
+      'chain http://10.99.0.1:8080/boot/hosts/${uuid}.ipxe || chain http://10.99.0.1:8080/boot/hosts/mac-${net0/mac:hexhyp}.ipxe || goto failed',
+    );
   });
 
   it('Linux per-host script: absolute URLs and initrd=<name> on the kernel line (UEFI EFI stub)', () => {
@@ -122,12 +203,21 @@ boot
 
   it('ESXi per-host script: mboot.efi -c boot.cfg on EFI, pxelinux on BIOS', () => {
     const t = renderIpxeHost(boot(esxi), tftp);
-    expect(t).toContain('chain http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/efi/boot/bootx64.efi -c http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/boot.cfg');
+    expect(t).toContain(
+      'chain http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/efi/boot/bootx64.efi -c http://10.99.0.1:8080/boot/esxi-8.0.2-22380479/boot.cfg',
+    );
     expect(t).toContain('chain http://10.99.0.1:8080/boot/pxelinux.0');
   });
 
   it('menu script offers every image and local boot', () => {
-    const d: BootDecision = { host, firmware: 'ipxe', problems: [], action: 'menu', images: [esxi, linux], defaultImage: null };
+    const d: BootDecision = {
+      host,
+      firmware: 'ipxe',
+      problems: [],
+      action: 'menu',
+      images: [esxi, linux],
+      defaultImage: null,
+    };
     const t = renderIpxeHost(d, tftp);
     expect(t).toContain('item img-rescue rescue (linux)');
     expect(t).toContain('choose --timeout 10000 --default local target');
@@ -137,7 +227,15 @@ boot
 
 describe('kickstart renderer', () => {
   const initiator = readFileSync(new URL('../../scripts/initiator.py', import.meta.url), 'utf8');
-  const data = { uuid: host.uuid!, mac: host.mac, cluster: 'prod', image: esxi.name, server: '10.99.0.1:1974', token: 'T0K', initiator };
+  const data = {
+    uuid: host.uuid!,
+    mac: host.mac,
+    cluster: 'prod',
+    image: esxi.name,
+    server: '10.99.0.1:1974',
+    token: 'T0K',
+    initiator,
+  };
   it('renders the built-in template and per-cluster templates without HTML escaping', () => {
     const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
     expect(ks).toContain('vmaccepteula\ninstall --firstdisk --overwritevmfs\n');
@@ -151,8 +249,12 @@ describe('kickstart renderer', () => {
     const doc = /^cat > (\S+) <<'(\w+)'\n([\s\S]*?)^\2$/m.exec(fb);
     expect(doc?.[1]).toBe('/tmp/statelesx-initiator.py');
     expect(doc?.[3]).toBe(initiator);
-    expect(fb).toContain("echo 'statelesx.server=10.99.0.1:1974 statelesx.token=T0K BOOTIF=01-52-54-00-12-34-56' > /tmp/statelesx-cmdline\n");
-    expect(fb).toContain('STATELESX_CMDLINE=/tmp/statelesx-cmdline python /tmp/statelesx-initiator.py </dev/null >> /var/log/statelesx-initiator.log 2>&1 || true\n');
+    expect(fb).toContain(
+      "echo 'statelesx.server=10.99.0.1:1974 statelesx.token=T0K BOOTIF=01-52-54-00-12-34-56' > /tmp/statelesx-cmdline\n",
+    );
+    expect(fb).toContain(
+      'STATELESX_CMDLINE=/tmp/statelesx-cmdline python /tmp/statelesx-initiator.py </dev/null >> /var/log/statelesx-initiator.log 2>&1 || true\n',
+    );
     // The 2008-era line this template used to send is gone: the listener answers it ERR bad-uuid.
     expect(ks).not.toMatch(/uuid=|\bnc\b/);
     const oldLine = parsePhoneHomeLine(Buffer.from(`uuid=${host.uuid} token=T0K\n`));
@@ -165,7 +267,11 @@ describe('kickstart renderer', () => {
   it('names the template on errors', () => {
     expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(KickstartTemplateError);
     // The template's line comes with the name (Eta debug mode), then the JavaScript message alone.
-    expect(() => renderKickstart('vmaccepteula\n<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta:2: Cannot read properties of undefined \(reading 'x'\)$/);
-    expect(() => renderKickstart('a\n\n<%= it.x ', data, 'clusters/prod.ks.eta')).toThrow(/^clusters\/prod.ks.eta:3:1: unclosed tag$/);
+    expect(() => renderKickstart('vmaccepteula\n<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(
+      /^clusters\/prod.ks.eta:2: Cannot read properties of undefined \(reading 'x'\)$/,
+    );
+    expect(() => renderKickstart('a\n\n<%= it.x ', data, 'clusters/prod.ks.eta')).toThrow(
+      /^clusters\/prod.ks.eta:3:1: unclosed tag$/,
+    );
   });
 });

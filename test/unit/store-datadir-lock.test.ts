@@ -13,11 +13,15 @@ describe('store: data-dir lock', () => {
     expect(JSON.parse(readFileSync(lockFile(dir), 'utf8'))).toMatchObject({ pid: process.pid, role: 'server' });
     expect(dataDirHolder(dir)).toMatchObject({ pid: process.pid, role: 'server' });
     expect(() => lockDataDir(dir, 'cli')).toThrow(DataDirBusyError);
-    expect(() => lockDataDir(dir, 'cli')).toThrow(`a statelesx server (pid ${process.pid}) is using ${dir}; use the API / console, or stop it`);
+    expect(() => lockDataDir(dir, 'cli')).toThrow(
+      `a statelesx server (pid ${process.pid}) is using ${dir}; use the API / console, or stop it`,
+    );
     lock.release();
     expect(existsSync(lockFile(dir))).toBe(false);
     const cli = lockDataDir(dir, 'cli');
-    expect(() => lockDataDir(dir, 'server')).toThrow(/statelesx cluster apply \(pid \d+\) is using .*; wait for it to finish/);
+    expect(() => lockDataDir(dir, 'server')).toThrow(
+      /statelesx cluster apply \(pid \d+\) is using .*; wait for it to finish/,
+    );
     lock.release(); // the old handle does not remove the new holder's file
     expect(dataDirHolder(dir)?.role).toBe('cli');
     cli.release();
@@ -25,7 +29,9 @@ describe('store: data-dir lock', () => {
 
   it('takes over a stale lock (dead pid, or a half-written file)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sx-lock-'));
-    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const dead = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
     writeFileSync(lockFile(dir), JSON.stringify({ pid: dead, role: 'server', hostname: hostname(), startedAt: 1 }));
     expect(dataDirHolder(dir)).toBeUndefined();
     const a = lockDataDir(dir, 'server');
@@ -35,7 +41,10 @@ describe('store: data-dir lock', () => {
     const b = lockDataDir(dir, 'cli');
     b.release();
     // written on another machine: cannot be checked, counts as held
-    writeFileSync(lockFile(dir), JSON.stringify({ pid: dead, role: 'server', hostname: 'elsewhere.example', startedAt: 1 }));
+    writeFileSync(
+      lockFile(dir),
+      JSON.stringify({ pid: dead, role: 'server', hostname: 'elsewhere.example', startedAt: 1 }),
+    );
     expect(() => lockDataDir(dir, 'cli')).toThrow(/a statelesx server \(pid \d+ on elsewhere\.example\) is using/);
   });
 });

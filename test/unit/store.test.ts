@@ -26,7 +26,14 @@ describe('store', () => {
     s.hosts.upsertSighting({ uuid: 'u1', at: 30, mac: 'm2' });
     const h = s.hosts.get('u1')!;
     expect(s.hosts.list()).toHaveLength(1);
-    expect(h).toMatchObject({ firstSeen: 10, lastSeen: 30, macs: ['m1', 'm2'], hostname: 'esx1', state: 'unregistered', evidence: { a: 1, b: 2 } });
+    expect(h).toMatchObject({
+      firstSeen: 10,
+      lastSeen: 30,
+      macs: ['m1', 'm2'],
+      hostname: 'esx1',
+      state: 'unregistered',
+      evidence: { a: 1, b: 2 },
+    });
     expect(s.hosts.findByMac('m2').map((x) => x.uuid)).toEqual(['u1']);
   });
 
@@ -35,6 +42,8 @@ describe('store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
     const file = join(dir, 'plain-file');
     writeFileSync(file, '');
-    await expect(openStore(join(file, 'data'))).rejects.toThrow(/data directory .*plain-file\/data is not writable \(ENOTDIR\)/);
+    await expect(openStore(join(file, 'data'))).rejects.toThrow(
+      /data directory .*plain-file\/data is not writable \(ENOTDIR\)/,
+    );
   });
 });

@@ -2,13 +2,23 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, writeFileSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { DiskNetasciiSource, DiskOctetSource, MemorySource, toNetascii, netasciiSizeOfFile } from '../../src/boot/tftp/blocks.js';
+import {
+  DiskNetasciiSource,
+  DiskOctetSource,
+  MemorySource,
+  toNetascii,
+  netasciiSizeOfFile,
+} from '../../src/boot/tftp/blocks.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sx-tftp-blocks-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Reads a whole source `n` blocks at a time, as a transfer would. */
-async function readAll(src: { fill(first: number, slots: Buffer[]): Promise<number> }, blksize: number, n: number): Promise<Buffer> {
+async function readAll(
+  src: { fill(first: number, slots: Buffer[]): Promise<number> },
+  blksize: number,
+  n: number,
+): Promise<Buffer> {
   const out: Buffer[] = [];
   for (let first = 1; ; first += n) {
     const slots = Array.from({ length: n }, () => Buffer.alloc(blksize));

@@ -6,20 +6,36 @@ const opts = (o: Record<string, string>) => new Map(Object.entries(o));
 
 describe('tftp option negotiation (RFC 2347/2348/2349/7440)', () => {
   it('no options: RFC 1350 defaults and no OACK', () => {
-    expect(negotiateOptions(new Map(), limits)).toEqual({ blksize: 512, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack: null });
+    expect(negotiateOptions(new Map(), limits)).toEqual({
+      blksize: 512,
+      windowsize: 1,
+      timeoutMs: 1000,
+      timeoutNegotiated: false,
+      oack: null,
+    });
   });
 
   it('accepts blksize, tsize, timeout, windowsize in the client order', () => {
     const n = negotiateOptions(opts({ tsize: '0', blksize: '1468', windowsize: '16', timeout: '3' }), limits);
     expect(n).toEqual({
-      blksize: 1468, windowsize: 16, timeoutMs: 3000, timeoutNegotiated: true,
-      oack: [['tsize', '12345'], ['blksize', '1468'], ['windowsize', '16'], ['timeout', '3']],
+      blksize: 1468,
+      windowsize: 16,
+      timeoutMs: 3000,
+      timeoutNegotiated: true,
+      oack: [
+        ['tsize', '12345'],
+        ['blksize', '1468'],
+        ['windowsize', '16'],
+        ['timeout', '3'],
+      ],
     });
   });
 
   it('caps blksize by config, by the link MTU and by 65464; ignores < 8 and junk', () => {
     expect(negotiateOptions(opts({ blksize: '65535' }), limits).blksize).toBe(65464);
-    expect(negotiateOptions(opts({ blksize: '9000' }), { ...limits, maxBlksize: 4096 }).oack).toEqual([['blksize', '4096']]);
+    expect(negotiateOptions(opts({ blksize: '9000' }), { ...limits, maxBlksize: 4096 }).oack).toEqual([
+      ['blksize', '4096'],
+    ]);
     expect(negotiateOptions(opts({ blksize: '9000' }), { ...limits, linkBlksize: 1468 }).blksize).toBe(1468);
     expect(negotiateOptions(opts({ blksize: '7' }), limits)).toMatchObject({ blksize: 512, oack: null });
     expect(negotiateOptions(opts({ blksize: '-5' }), limits).oack).toBeNull();
@@ -27,7 +43,9 @@ describe('tftp option negotiation (RFC 2347/2348/2349/7440)', () => {
   });
 
   it('caps windowsize by config; refuses 0', () => {
-    expect(negotiateOptions(opts({ windowsize: '200' }), { ...limits, maxWindowsize: 16 }).oack).toEqual([['windowsize', '16']]);
+    expect(negotiateOptions(opts({ windowsize: '200' }), { ...limits, maxWindowsize: 16 }).oack).toEqual([
+      ['windowsize', '16'],
+    ]);
     expect(negotiateOptions(opts({ windowsize: '0' }), limits).oack).toBeNull();
   });
 
@@ -38,6 +56,8 @@ describe('tftp option negotiation (RFC 2347/2348/2349/7440)', () => {
   });
 
   it('omits tsize when the size is unknown (large netascii) and ignores unknown options', () => {
-    expect(negotiateOptions(opts({ tsize: '0', multicast: '', rollover: '0' }), { ...limits, transferSize: null }).oack).toBeNull();
+    expect(
+      negotiateOptions(opts({ tsize: '0', multicast: '', rollover: '0' }), { ...limits, transferSize: null }).oack,
+    ).toBeNull();
   });
 });

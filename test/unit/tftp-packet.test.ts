@@ -1,26 +1,69 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
-  decodePacket, encodeRequest, encodeAck, encodeData, encodeError, encodeOack, writeDataHeader, Opcode, ErrorCode,
+  decodePacket,
+  encodeRequest,
+  encodeAck,
+  encodeData,
+  encodeError,
+  encodeOack,
+  writeDataHeader,
+  Opcode,
+  ErrorCode,
 } from '../../src/boot/tftp/packet.js';
 
 describe('tftp packet codec (RFC 1350 §5, RFC 2347)', () => {
   it('round-trips RRQ with options (names lower-cased, first occurrence wins)', () => {
-    const buf = encodeRequest(Opcode.RRQ, 'mboot.c32', 'OCTET', [['BLKSIZE', '1468'], ['tsize', '0'], ['blksize', '9']]);
+    const buf = encodeRequest(Opcode.RRQ, 'mboot.c32', 'OCTET', [
+      ['BLKSIZE', '1468'],
+      ['tsize', '0'],
+      ['blksize', '9'],
+    ]);
     const d = decodePacket(buf);
     expect(d).toEqual({
       ok: true,
-      packet: { op: Opcode.RRQ, filename: 'mboot.c32', mode: 'octet', options: new Map([['blksize', '1468'], ['tsize', '0']]) },
+      packet: {
+        op: Opcode.RRQ,
+        filename: 'mboot.c32',
+        mode: 'octet',
+        options: new Map([
+          ['blksize', '1468'],
+          ['tsize', '0'],
+        ]),
+      },
     });
   });
 
   it('decodes WRQ, DATA, ACK, ERROR, OACK', () => {
-    expect(decodePacket(encodeRequest(Opcode.WRQ, 'x', 'netascii'))).toMatchObject({ ok: true, packet: { op: Opcode.WRQ, filename: 'x', mode: 'netascii' } });
-    expect(decodePacket(encodeData(65535, Buffer.from('abc')))).toMatchObject({ ok: true, packet: { op: Opcode.DATA, block: 65535, data: Buffer.from('abc') } });
+    expect(decodePacket(encodeRequest(Opcode.WRQ, 'x', 'netascii'))).toMatchObject({
+      ok: true,
+      packet: { op: Opcode.WRQ, filename: 'x', mode: 'netascii' },
+    });
+    expect(decodePacket(encodeData(65535, Buffer.from('abc')))).toMatchObject({
+      ok: true,
+      packet: { op: Opcode.DATA, block: 65535, data: Buffer.from('abc') },
+    });
     expect(decodePacket(encodeAck(70000))).toEqual({ ok: true, packet: { op: Opcode.ACK, block: 70000 & 0xffff } });
-    expect(decodePacket(encodeError(ErrorCode.FILE_NOT_FOUND, 'File not found'))).toEqual({ ok: true, packet: { op: Opcode.ERROR, code: 1, message: 'File not found' } });
-    expect(decodePacket(encodeOack([['blksize', '1468'], ['windowsize', '16']]))).toEqual({
-      ok: true, packet: { op: Opcode.OACK, options: new Map([['blksize', '1468'], ['windowsize', '16']]) },
+    expect(decodePacket(encodeError(ErrorCode.FILE_NOT_FOUND, 'File not found'))).toEqual({
+      ok: true,
+      packet: { op: Opcode.ERROR, code: 1, message: 'File not found' },
+    });
+    expect(
+      decodePacket(
+        encodeOack([
+          ['blksize', '1468'],
+          ['windowsize', '16'],
+        ]),
+      ),
+    ).toEqual({
+      ok: true,
+      packet: {
+        op: Opcode.OACK,
+        options: new Map([
+          ['blksize', '1468'],
+          ['windowsize', '16'],
+        ]),
+      },
     });
   });
 
@@ -36,7 +79,11 @@ describe('tftp packet codec (RFC 1350 §5, RFC 2347)', () => {
     ['RRQ without NUL', Buffer.from('\x00\x01file'), 'truncated'],
     ['RRQ without mode', Buffer.from('\x00\x01file\x00'), 'truncated'],
     ['RRQ option without value', Buffer.from('\x00\x01file\x00octet\x00blksize\x00'), 'malformed'],
-    ['RRQ too long', Buffer.concat([Buffer.from('\x00\x01'), Buffer.alloc(2000, 0x41), Buffer.from('\x00octet\x00')]), 'oversized'],
+    [
+      'RRQ too long',
+      Buffer.concat([Buffer.from('\x00\x01'), Buffer.alloc(2000, 0x41), Buffer.from('\x00octet\x00')]),
+      'oversized',
+    ],
     ['short ACK', Buffer.from([0, 4, 0]), 'truncated'],
     ['long ACK', Buffer.from([0, 4, 0, 1, 0]), 'oversized'],
     ['short DATA', Buffer.from([0, 3, 0]), 'truncated'],
@@ -51,11 +98,17 @@ describe('tftp packet codec (RFC 1350 §5, RFC 2347)', () => {
 
   it('keeps a NUL embedded in the file name so the path check can refuse it', () => {
     const d = decodePacket(Buffer.from('\x00\x01pxelinux.0\x00../../etc/passwd\x00octet\x00tsize\x000\x00', 'latin1'));
-    expect(d).toMatchObject({ ok: true, packet: { filename: 'pxelinux.0\0../../etc/passwd', mode: 'octet', options: new Map([['tsize', '0']]) } });
+    expect(d).toMatchObject({
+      ok: true,
+      packet: { filename: 'pxelinux.0\0../../etc/passwd', mode: 'octet', options: new Map([['tsize', '0']]) },
+    });
   });
 
   it('an unknown mode with no known mode after it is kept as the mode', () => {
-    expect(decodePacket(Buffer.from('\x00\x01f\x00mail2\x00'))).toMatchObject({ ok: true, packet: { filename: 'f', mode: 'mail2' } });
+    expect(decodePacket(Buffer.from('\x00\x01f\x00mail2\x00'))).toMatchObject({
+      ok: true,
+      packet: { filename: 'f', mode: 'mail2' },
+    });
   });
 
   it('never throws on random datagrams', () => {

@@ -36,11 +36,23 @@ class SlowSource implements BlockSource {
 function slowTransfer(client: Socket, pool: RingPool, source: SlowSource, oack: Negotiated['oack']) {
   let outcome: TransferOutcome | null = null;
   const t = new Transfer({
-    id: 't', clientAddress: '127.0.0.1', clientPort: client.address().port, localAddress: '127.0.0.1',
-    source, negotiated: { blksize: 1024, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack },
-    maxRetries: 3, minRtoMs: 20, maxRtoMs: 1000, readAheadBytes: 64 * 1024, transferSize: 10 * 1024 * 1024,
-    rings: pool, log: silentLogger, metrics: tftpMetrics(),
-    onEnd: (_t, o) => { outcome = o; },
+    id: 't',
+    clientAddress: '127.0.0.1',
+    clientPort: client.address().port,
+    localAddress: '127.0.0.1',
+    source,
+    negotiated: { blksize: 1024, windowsize: 1, timeoutMs: 1000, timeoutNegotiated: false, oack },
+    maxRetries: 3,
+    minRtoMs: 20,
+    maxRtoMs: 1000,
+    readAheadBytes: 64 * 1024,
+    transferSize: 10 * 1024 * 1024,
+    rings: pool,
+    log: silentLogger,
+    metrics: tftpMetrics(),
+    onEnd: (_t, o) => {
+      outcome = o;
+    },
   });
   return { t, ended: () => outcome };
 }

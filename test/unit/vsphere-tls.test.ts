@@ -33,13 +33,56 @@ function openssl(args: string[]): void {
 
 /** A CA and a leaf for `san` signed by it. */
 function makeCerts(san: string, prefix: string): { ca: string; key: string; cert: string } {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${prefix}-ca.key`, '-out', `${prefix}-ca.pem`,
-    '-days', '2', '-subj', `/CN=statelesx test CA ${prefix}`]);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${prefix}.key`, '-out', `${prefix}.csr`, '-subj', '/CN=vcenter.test']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${prefix}-ca.key`,
+    '-out',
+    `${prefix}-ca.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=statelesx test CA ${prefix}`,
+  ]);
+  openssl([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${prefix}.key`,
+    '-out',
+    `${prefix}.csr`,
+    '-subj',
+    '/CN=vcenter.test',
+  ]);
   writeFileSync(join(dir, `${prefix}.ext`), `subjectAltName=${san}\n`);
-  openssl(['x509', '-req', '-in', `${prefix}.csr`, '-CA', `${prefix}-ca.pem`, '-CAkey', `${prefix}-ca.key`, '-CAcreateserial',
-    '-out', `${prefix}.pem`, '-days', '2', '-extfile', `${prefix}.ext`]);
-  return { ca: join(dir, `${prefix}-ca.pem`), key: readFileSync(join(dir, `${prefix}.key`), 'utf8'), cert: readFileSync(join(dir, `${prefix}.pem`), 'utf8') };
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${prefix}.csr`,
+    '-CA',
+    `${prefix}-ca.pem`,
+    '-CAkey',
+    `${prefix}-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    `${prefix}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${prefix}.ext`,
+  ]);
+  return {
+    ca: join(dir, `${prefix}-ca.pem`),
+    key: readFileSync(join(dir, `${prefix}.key`), 'utf8'),
+    cert: readFileSync(join(dir, `${prefix}.pem`), 'utf8'),
+  };
 }
 
 async function serve(key: string, cert: string): Promise<string> {
@@ -48,7 +91,9 @@ async function serve(key: string, cert: string): Promise<string> {
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       const method = /<soapenv:Body><(\w+) xmlns="urn:vim25">/.exec(Buffer.concat(chunks).toString())?.[1];
-      const file = { RetrieveServiceContent: 'retrieveservicecontent.xml', Login: 'login.xml', Logout: 'logout.xml' }[method ?? ''];
+      const file = { RetrieveServiceContent: 'retrieveservicecontent.xml', Login: 'login.xml', Logout: 'logout.xml' }[
+        method ?? ''
+      ];
       if (!file) return void res.writeHead(500).end('unexpected');
       const headers: Record<string, string> = { 'Content-Type': 'text/xml; charset=utf-8' };
       if (method === 'Login') headers['Set-Cookie'] = `${COOKIE}; Path=/; HttpOnly; Secure;`;
@@ -75,15 +120,26 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const cfg = (url: string, caFile?: string): VcenterConfig => ({
-  name: 'tls', url, username: 'administrator@vsphere.local', 'max-sessions': 1, 'timeout-ms': 10_000, 'password-env': 'UNUSED',
-  ...(caFile ? { 'ca-file': caFile } : {}),
-} as VcenterConfig);
+const cfg = (url: string, caFile?: string): VcenterConfig =>
+  ({
+    name: 'tls',
+    url,
+    username: 'administrator@vsphere.local',
+    'max-sessions': 1,
+    'timeout-ms': 10_000,
+    'password-env': 'UNUSED',
+    ...(caFile ? { 'ca-file': caFile } : {}),
+  }) as VcenterConfig;
 
 describe('vCenter certificate verification without a pin', () => {
   it('connects when the certificate chains to the configured CA, and logs neither password nor cookie', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(chunk.toString()); cb(); } });
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    });
     const vc = await VsphereClient.connect(cfg(good.url, good.ca), PASSWORD, { logger: createLogger('trace', sink) });
     expect(vc.serviceContent.about.apiVersion).toBe('8.0.2.0');
     await vc.close();

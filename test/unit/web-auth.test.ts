@@ -27,7 +27,9 @@ function memoryClusters(): ClusterService & { members: MemberHostInput[] } {
 describe('web auth: roles, CSRF, sessions', () => {
   let app: FastifyInstance;
   let store: Store;
-  let admin: Client; let op: Client; let view: Client;
+  let admin: Client;
+  let op: Client;
+  let view: Client;
   const queue = new RecordingQueue();
   const clusters = memoryClusters();
 
@@ -35,7 +37,10 @@ describe('web auth: roles, CSRF, sessions', () => {
     ({ app, store } = await makeApp({ queue, clusters, loginRateLimit: { max: 8, timeWindowMs: 60_000 } }));
     [admin, op, view] = [await loginAs(app, 'admin'), await loginAs(app, 'op'), await loginAs(app, 'view')];
   });
-  afterAll(async () => { await app.close(); store.close(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+  });
 
   it('refuses the API without a session (401 problem+json) and redirects console pages to /login', async () => {
     const api = await app.inject({ url: '/api/v1/hosts' });
@@ -49,8 +54,16 @@ describe('web auth: roles, CSRF, sessions', () => {
 
   it('sets the session cookie HttpOnly, SameSite=Strict, Path=/, and not Secure without TLS', async () => {
     const pre = await app.inject({ url: '/api/v1/session' });
-    const res = await app.inject({ method: 'POST', url: '/api/v1/session', cookies: cookiesOf(pre), headers: { 'x-csrf-token': pre.json().csrfToken }, payload: { username: 'view', password: PASSWORD } });
-    const raw = ([] as string[]).concat(res.headers['set-cookie'] as string[]).find((c) => c.startsWith('sx_session='))!;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      cookies: cookiesOf(pre),
+      headers: { 'x-csrf-token': pre.json().csrfToken },
+      payload: { username: 'view', password: PASSWORD },
+    });
+    const raw = ([] as string[])
+      .concat(res.headers['set-cookie'] as string[])
+      .find((c) => c.startsWith('sx_session='))!;
     expect(raw).toMatch(/; HttpOnly/);
     expect(raw).toMatch(/; SameSite=Strict/);
     expect(raw).toMatch(/; Path=\//);
@@ -63,26 +76,48 @@ describe('web auth: roles, CSRF, sessions', () => {
   it('lets a viewer read but not post, an operator join but not manage users, an admin do both', async () => {
     store.hosts.upsertSighting({ uuid: UUID, at: Date.now(), mac: '52:54:00:12:34:56', hostname: 'esx-new' });
     expect((await call(app, view, 'GET', '/api/v1/hosts')).statusCode).toBe(200);
-    const vj = await call(app, view, 'POST', `/api/v1/unregistered/${UUID}/join`, { cluster: 'lab', fqdn: 'esx01.lab.example' });
+    const vj = await call(app, view, 'POST', `/api/v1/unregistered/${UUID}/join`, {
+      cluster: 'lab',
+      fqdn: 'esx01.lab.example',
+    });
     expect(vj.statusCode).toBe(403);
     expect(vj.json().detail).toMatch(/role viewer .*needs operator/);
     expect(clusters.members).toHaveLength(0);
 
-    const ou = await call(app, op, 'POST', '/api/v1/users', { username: 'mallory', password: 'x'.repeat(12), role: 'admin' });
+    const ou = await call(app, op, 'POST', '/api/v1/users', {
+      username: 'mallory',
+      password: 'x'.repeat(12),
+      role: 'admin',
+    });
     expect(ou.statusCode).toBe(403);
     expect(store.users.getByName('mallory')).toBeUndefined();
     expect((await call(app, op, 'GET', '/api/v1/users')).statusCode).toBe(403);
 
-    const oj = await call(app, op, 'POST', `/api/v1/unregistered/${UUID}/join`, { cluster: 'lab', fqdn: 'esx01.lab.example', addresses: { vmk1: '10.0.1.11' } });
+    const oj = await call(app, op, 'POST', `/api/v1/unregistered/${UUID}/join`, {
+      cluster: 'lab',
+      fqdn: 'esx01.lab.example',
+      addresses: { vmk1: '10.0.1.11' },
+    });
     expect(oj.statusCode).toBe(202);
     expect(oj.json()).toMatchObject({ uuid: UUID, ok: true, cluster: 'lab', job: { id: 'job-1', existing: false } });
-    expect(clusters.members).toEqual([{ uuid: UUID, fqdn: 'esx01.lab.example', addresses: { vmk1: '10.0.1.11' }, mac: '52:54:00:12:34:56' }]);
+    expect(clusters.members).toEqual([
+      { uuid: UUID, fqdn: 'esx01.lab.example', addresses: { vmk1: '10.0.1.11' }, mac: '52:54:00:12:34:56' },
+    ]);
     expect(queue.calls).toEqual([{ kind: 'configure-host', target: UUID, origin: { source: 'api', actor: 'op' } }]);
     expect(store.hosts.get(UUID)).toMatchObject({ state: 'registered', cluster: 'lab' });
     const audit = store.audit.list(10).find((e) => e.action === 'host.join')!;
-    expect(audit).toMatchObject({ actor: 'op', target: UUID, before: { state: 'unregistered' }, after: { cluster: 'lab', job: 'job-1' } });
+    expect(audit).toMatchObject({
+      actor: 'op',
+      target: UUID,
+      before: { state: 'unregistered' },
+      after: { cluster: 'lab', job: 'job-1' },
+    });
 
-    const au = await call(app, admin, 'POST', '/api/v1/users', { username: 'carol', password: 'y'.repeat(12), role: 'viewer' });
+    const au = await call(app, admin, 'POST', '/api/v1/users', {
+      username: 'carol',
+      password: 'y'.repeat(12),
+      role: 'viewer',
+    });
     expect(au.statusCode).toBe(201);
     expect(au.json()).toMatchObject({ username: 'carol', role: 'viewer', disabled: false });
   });
@@ -93,27 +128,51 @@ describe('web auth: roles, CSRF, sessions', () => {
     const missing = await app.inject({ method: 'POST', url: '/api/v1/users', cookies: admin.cookies, payload });
     expect(missing.statusCode).toBe(403);
     expect(missing.json().detail).toMatch(/CSRF/);
-    const wrong = await app.inject({ method: 'POST', url: '/api/v1/users', cookies: admin.cookies, headers: { 'x-csrf-token': op.csrf }, payload });
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      cookies: admin.cookies,
+      headers: { 'x-csrf-token': op.csrf },
+      payload,
+    });
     expect(wrong.statusCode).toBe(403);
     const del = await app.inject({ method: 'DELETE', url: '/api/v1/session', cookies: admin.cookies });
     expect(del.statusCode).toBe(403);
     expect(store.users.list().length).toBe(before);
     // A pre-login token does not work for a logged-in session either.
     const pre = await app.inject({ url: '/api/v1/session' });
-    const mixed = await app.inject({ method: 'POST', url: '/api/v1/users', cookies: { ...admin.cookies, ...cookiesOf(pre) }, headers: { 'x-csrf-token': pre.json().csrfToken }, payload });
+    const mixed = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      cookies: { ...admin.cookies, ...cookiesOf(pre) },
+      headers: { 'x-csrf-token': pre.json().csrfToken },
+      payload,
+    });
     expect(mixed.statusCode).toBe(403);
     const ok = await call(app, admin, 'POST', '/api/v1/users', payload);
     expect(ok.statusCode).toBe(201);
   });
 
   it('refuses a login without the pre-login CSRF token', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/session', payload: { username: 'admin', password: PASSWORD } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      payload: { username: 'admin', password: PASSWORD },
+    });
     expect(res.statusCode).toBe(403);
   });
 
   it('rate-limits login attempts per client (429 problem+json with Retry-After)', async () => {
     const pre = await app.inject({ url: '/api/v1/session', remoteAddress: '127.0.0.9' });
-    const attempt = () => app.inject({ method: 'POST', url: '/api/v1/session', remoteAddress: '127.0.0.9', cookies: cookiesOf(pre), headers: { 'x-csrf-token': pre.json().csrfToken }, payload: { username: 'admin', password: 'wrong password' } });
+    const attempt = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/session',
+        remoteAddress: '127.0.0.9',
+        cookies: cookiesOf(pre),
+        headers: { 'x-csrf-token': pre.json().csrfToken },
+        payload: { username: 'admin', password: 'wrong password' },
+      });
     const codes = [];
     for (let i = 0; i < 10; i++) codes.push((await attempt()).statusCode);
     expect(codes).toEqual([...Array(8).fill(401), 429, 429]);
@@ -121,7 +180,14 @@ describe('web auth: roles, CSRF, sessions', () => {
     expect(last.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(last.headers['retry-after']).toBeDefined();
     // Even the right password is refused while limited.
-    const right = await app.inject({ method: 'POST', url: '/api/v1/session', remoteAddress: '127.0.0.9', cookies: cookiesOf(pre), headers: { 'x-csrf-token': pre.json().csrfToken }, payload: { username: 'admin', password: PASSWORD } });
+    const right = await app.inject({
+      method: 'POST',
+      url: '/api/v1/session',
+      remoteAddress: '127.0.0.9',
+      cookies: cookiesOf(pre),
+      headers: { 'x-csrf-token': pre.json().csrfToken },
+      payload: { username: 'admin', password: PASSWORD },
+    });
     expect(right.statusCode).toBe(429);
   });
 
@@ -141,15 +207,39 @@ describe('web auth: one-time setup token', () => {
     const pre = await app.inject({ url: '/api/v1/session' });
     expect(pre.json().setupRequired).toBe(true);
     const headers = { 'x-csrf-token': pre.json().csrfToken };
-    const bad = await app.inject({ method: 'POST', url: '/api/v1/setup', cookies: cookiesOf(pre), headers, payload: { token: 'not-it', username: 'root', password: PASSWORD } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/v1/setup',
+      cookies: cookiesOf(pre),
+      headers,
+      payload: { token: 'not-it', username: 'root', password: PASSWORD },
+    });
     expect(bad.statusCode).toBe(403);
-    const weak = await app.inject({ method: 'POST', url: '/api/v1/setup', cookies: cookiesOf(pre), headers, payload: { token, username: 'root', password: 'short' } });
+    const weak = await app.inject({
+      method: 'POST',
+      url: '/api/v1/setup',
+      cookies: cookiesOf(pre),
+      headers,
+      payload: { token, username: 'root', password: 'short' },
+    });
     expect(weak.statusCode).toBe(422);
     expect(weak.json().errors).toEqual([{ path: '/body/password', message: 'must be at least 10 characters' }]);
-    const ok = await app.inject({ method: 'POST', url: '/api/v1/setup', cookies: cookiesOf(pre), headers, payload: { token, username: 'root', password: PASSWORD } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/v1/setup',
+      cookies: cookiesOf(pre),
+      headers,
+      payload: { token, username: 'root', password: PASSWORD },
+    });
     expect(ok.statusCode).toBe(201);
     expect(ok.json()).toMatchObject({ authenticated: true, user: { username: 'root', role: 'admin' } });
-    const again = await app.inject({ method: 'POST', url: '/api/v1/setup', cookies: cookiesOf(pre), headers, payload: { token, username: 'root2', password: PASSWORD } });
+    const again = await app.inject({
+      method: 'POST',
+      url: '/api/v1/setup',
+      cookies: cookiesOf(pre),
+      headers,
+      payload: { token, username: 'root2', password: PASSWORD },
+    });
     expect(again.statusCode).toBe(403);
     expect(store.users.list().map((u) => u.username)).toEqual(['root']);
     const page = await app.inject({ url: `/setup?token=${token}` });
@@ -169,10 +259,42 @@ describe('web auth: one login rate limit for every login-like route', () => {
     const headers = { 'x-csrf-token': pre.json().csrfToken };
     const form = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
     const attempts = [
-      () => app.inject({ method: 'POST', url: '/api/v1/session', remoteAddress, cookies, headers, payload: { username: 'admin', password: 'wrong password' } }),
-      () => app.inject({ method: 'POST', url: '/login', remoteAddress, cookies, headers: form, payload: 'username=admin&password=wrong+password' }),
-      () => app.inject({ method: 'POST', url: '/api/v1/setup', remoteAddress, cookies, headers, payload: { token: 'guess', username: 'root', password: PASSWORD } }),
-      () => app.inject({ method: 'POST', url: '/setup', remoteAddress, cookies, headers: form, payload: `token=guess&username=root&password=${encodeURIComponent(PASSWORD)}` }),
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/session',
+          remoteAddress,
+          cookies,
+          headers,
+          payload: { username: 'admin', password: 'wrong password' },
+        }),
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/login',
+          remoteAddress,
+          cookies,
+          headers: form,
+          payload: 'username=admin&password=wrong+password',
+        }),
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/setup',
+          remoteAddress,
+          cookies,
+          headers,
+          payload: { token: 'guess', username: 'root', password: PASSWORD },
+        }),
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/setup',
+          remoteAddress,
+          cookies,
+          headers: form,
+          payload: `token=guess&username=root&password=${encodeURIComponent(PASSWORD)}`,
+        }),
     ];
     const codes: number[] = [];
     for (let i = 0; i < 8; i++) codes.push((await attempts[i % 4]!()).statusCode);
@@ -187,7 +309,14 @@ describe('web auth: one login rate limit for every login-like route', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.body).toMatch(/too many attempts; retry in \d+ s/);
     // Another address has its own budget.
-    const other = await app.inject({ method: 'POST', url: '/login', remoteAddress: '127.0.0.24', cookies, headers: form, payload: 'username=admin&password=wrong+password' });
+    const other = await app.inject({
+      method: 'POST',
+      url: '/login',
+      remoteAddress: '127.0.0.24',
+      cookies,
+      headers: form,
+      payload: 'username=admin&password=wrong+password',
+    });
     expect(other.statusCode).toBe(401);
     await app.close();
     store.close();

@@ -24,7 +24,9 @@ describe('web cluster files, joins and roles', () => {
   let store: Store;
   let dir: string;
   let cleanup: () => void;
-  let admin: Client; let op: Client; let view: Client;
+  let admin: Client;
+  let op: Client;
+  let view: Client;
   const queue = new RecordingQueue();
   const fileText = () => readFileSync(join(dir, 'lab.xml'), 'utf8');
 
@@ -33,9 +35,22 @@ describe('web cluster files, joins and roles', () => {
     const r = await clusterRepo({ 'lab.xml': clusterXml('lab') });
     ({ dir, cleanup } = r);
     const config = configSchema.parse({
-      vcenters: [{ name: 'vc-test', url: 'https://127.0.0.1:1/sdk', username: 'svc@vsphere.local', 'password-env': 'SX_WEB_CLUSTERS_VC_PASSWORD', 'timeout-ms': 2000 }],
+      vcenters: [
+        {
+          name: 'vc-test',
+          url: 'https://127.0.0.1:1/sdk',
+          username: 'svc@vsphere.local',
+          'password-env': 'SX_WEB_CLUSTERS_VC_PASSWORD',
+          'timeout-ms': 2000,
+        },
+      ],
     });
-    ({ app, store } = await makeApp({ config, queue, clusters: clusterService(r.repo), vcenters: vcenterTester(config.vcenters, silentLogger) }));
+    ({ app, store } = await makeApp({
+      config,
+      queue,
+      clusters: clusterService(r.repo),
+      vcenters: vcenterTester(config.vcenters, silentLogger),
+    }));
     [admin, op, view] = [await loginAs(app, 'admin'), await loginAs(app, 'op'), await loginAs(app, 'view')];
   });
   afterAll(async () => {
@@ -45,24 +60,39 @@ describe('web cluster files, joins and roles', () => {
     delete process.env['SX_WEB_CLUSTERS_VC_PASSWORD'];
   });
 
-  it('PUT of an invalid file: 422 with each issue\'s element path, line and column; the file is unchanged', async () => {
+  it("PUT of an invalid file: 422 with each issue's element path, line and column; the file is unchanged", async () => {
     const before = fileText();
-    const bad = clusterXml('lab').replace('<credentials>esxi-root</credentials>', '<credentials>esxi-root</credentials>\n  <bogus/>').replace('vc-test', 'vc-nope');
+    const bad = clusterXml('lab')
+      .replace('<credentials>esxi-root</credentials>', '<credentials>esxi-root</credentials>\n  <bogus/>')
+      .replace('vc-test', 'vc-nope');
     const res = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', bad, XML);
     expect(res.statusCode).toBe(422);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     const p = res.json();
     expect(p.detail).toMatch(/cluster lab does not validate .*nothing was saved/);
     const at = (needle: string) => posOf(bad, needle);
-    expect(p.errors).toEqual(expect.arrayContaining([
-      { path: '/cluster/bogus', message: expect.stringMatching(/bogus.*not expected/), ...at('<bogus/>') },
-    ]));
+    expect(p.errors).toEqual(
+      expect.arrayContaining([
+        { path: '/cluster/bogus', message: expect.stringMatching(/bogus.*not expected/), ...at('<bogus/>') },
+      ]),
+    );
     for (const e of p.errors) {
-      expect(e).toEqual({ path: expect.stringMatching(/^\/cluster/), message: expect.any(String), line: expect.any(Number), column: expect.any(Number) });
+      expect(e).toEqual({
+        path: expect.stringMatching(/^\/cluster/),
+        message: expect.any(String),
+        line: expect.any(Number),
+        column: expect.any(Number),
+      });
     }
-    const malformed = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', { xml: clusterXml('lab').replace('<members/>', '<members>') });
+    const malformed = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', {
+      xml: clusterXml('lab').replace('<members/>', '<members>'),
+    });
     expect(malformed.statusCode).toBe(422);
-    expect(malformed.json().errors[0]).toMatchObject({ message: expect.stringMatching(/not well-formed/), line: 7, column: 1 });
+    expect(malformed.json().errors[0]).toMatchObject({
+      message: expect.stringMatching(/not well-formed/),
+      line: 7,
+      column: 1,
+    });
     expect(fileText()).toBe(before);
     expect(store.audit.list(10).some((e) => e.action.startsWith('cluster.'))).toBe(false);
   });
@@ -74,14 +104,22 @@ describe('web cluster files, joins and roles', () => {
     expect(res.json()).toEqual({ saved: true });
     expect(fileText()).toBe(text);
     expect((await call(app, view, 'GET', '/api/v1/clusters/lab/xml')).body).toBe(text);
-    expect(store.audit.list(5).find((e) => e.action === 'cluster.update')).toMatchObject({ actor: 'admin', target: 'lab', after: { xml: text } });
+    expect(store.audit.list(5).find((e) => e.action === 'cluster.update')).toMatchObject({
+      actor: 'admin',
+      target: 'lab',
+      after: { xml: text },
+    });
   });
 
   it('joins two unregistered hosts in one request: both written into the file, both registered, two configure jobs queued', async () => {
     store.hosts.upsertSighting({ uuid: U1, at: 1, mac: '52:54:00:00:00:01' });
     store.hosts.upsertSighting({ uuid: U2, at: 2, mac: '52:54:00:00:00:02' });
     const res = await call(app, op, 'POST', '/api/v1/unregistered/join', {
-      cluster: 'lab', hosts: [{ uuid: U1, fqdn: 'esx1.lab.example' }, { uuid: U2.toUpperCase(), fqdn: 'esx2.lab.example' }],
+      cluster: 'lab',
+      hosts: [
+        { uuid: U1, fqdn: 'esx1.lab.example' },
+        { uuid: U2.toUpperCase(), fqdn: 'esx2.lab.example' },
+      ],
     });
     expect(res.statusCode).toBe(202);
     expect(res.json().results).toEqual([
@@ -97,10 +135,20 @@ describe('web cluster files, joins and roles', () => {
       { kind: 'configure-host', target: U2, origin: { source: 'api', actor: 'op' } },
     ]);
     expect([store.hosts.get(U1)?.state, store.hosts.get(U2)?.state]).toEqual(['registered', 'registered']);
-    expect((await call(app, view, 'GET', '/api/v1/clusters')).json()[0]).toMatchObject({ name: 'lab', hosts: 2, errors: [] });
+    expect((await call(app, view, 'GET', '/api/v1/clusters')).json()[0]).toMatchObject({
+      name: 'lab',
+      hosts: 2,
+      errors: [],
+    });
     // Joining again: each host says why not, nothing is queued.
-    const again = await call(app, op, 'POST', '/api/v1/unregistered/join', { cluster: 'lab', hosts: [{ uuid: U1, fqdn: 'esx1.lab.example' }] });
-    expect(again.json().results[0]).toMatchObject({ ok: false, error: expect.stringMatching(/is registered in cluster lab, not unregistered/) });
+    const again = await call(app, op, 'POST', '/api/v1/unregistered/join', {
+      cluster: 'lab',
+      hosts: [{ uuid: U1, fqdn: 'esx1.lab.example' }],
+    });
+    expect(again.json().results[0]).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/is registered in cluster lab, not unregistered/),
+    });
     expect(queue.calls).toHaveLength(2);
   });
 
@@ -109,7 +157,14 @@ describe('web cluster files, joins and roles', () => {
     const put = await call(app, op, 'PUT', '/api/v1/clusters/lab/xml', clusterXml('lab'), XML);
     expect(put.statusCode).toBe(403);
     expect(put.json().detail).toMatch(/role operator may not PUT \/api\/v1\/clusters\/:name\/xml \(needs admin\)/);
-    const ui = await call(app, op, 'POST', '/ui/clusters/lab/save', `xml=${encodeURIComponent(clusterXml('lab'))}`, FORM);
+    const ui = await call(
+      app,
+      op,
+      'POST',
+      '/ui/clusters/lab/save',
+      `xml=${encodeURIComponent(clusterXml('lab'))}`,
+      FORM,
+    );
     expect(ui.statusCode).toBe(403);
     expect(fileText()).toBe(before);
     const uiAdmin = await call(app, admin, 'POST', '/ui/clusters/lab/save', `xml=${encodeURIComponent(before)}`, FORM);
@@ -118,9 +173,17 @@ describe('web cluster files, joins and roles', () => {
     expect((await call(app, view, 'POST', '/api/v1/vcenters/vc-test/test')).statusCode).toBe(403);
     const tested = await call(app, op, 'POST', '/api/v1/vcenters/vc-test/test');
     expect(tested.statusCode).toBe(200);
-    expect(tested.json()).toMatchObject({ name: 'vc-test', ok: false, message: expect.stringMatching(/127\.0\.0\.1:1/) });
+    expect(tested.json()).toMatchObject({
+      name: 'vc-test',
+      ok: false,
+      message: expect.stringMatching(/127\.0\.0\.1:1/),
+    });
     expect(tested.body).not.toContain('not-used-by-any-vcenter');
-    expect(store.audit.list(5).find((e) => e.action === 'vcenter.test')).toMatchObject({ actor: 'op', target: 'vc-test', after: { ok: false } });
+    expect(store.audit.list(5).find((e) => e.action === 'vcenter.test')).toMatchObject({
+      actor: 'op',
+      target: 'vc-test',
+      after: { ok: false },
+    });
     expect((await call(app, admin, 'POST', '/api/v1/vcenters/vc-nope/test')).statusCode).toBe(404);
   });
 });

@@ -11,7 +11,17 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { clusterService } from '../../src/web/adapters.js';
 import { editorLines } from '../../src/web/console/routes.js';
-import { makeApp, loginAs, call, clusterRepo, clusterXml, cookiesOf, RecordingQueue, PASSWORD, type Client } from './web-helpers.js';
+import {
+  makeApp,
+  loginAs,
+  call,
+  clusterRepo,
+  clusterXml,
+  cookiesOf,
+  RecordingQueue,
+  PASSWORD,
+  type Client,
+} from './web-helpers.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const U1 = '4c4c4544-0033-4810-8052-b4c04f4e3401';
@@ -30,21 +40,36 @@ describe('web console: only the public API', () => {
       // No WebContext / deps in sight, and the schema import is the field patterns only.
       expect(src).not.toMatch(/\bctx\b|\.deps\b|\bstore\b\./);
       expect(/import \{([^}]*)\} from '\.\.\/schemas\.js'/.exec(src)![1]!.trim()).toBe('IPV4_PATTERN');
-      expect(/import \{([^}]*)\} from '\.\.\/problem\.js'/.exec(src)![1]!.split(',').map((s) => s.trim()).sort())
-        .toEqual(['HttpProblem', 'reasonPhrase', 'type FieldError']);
+      expect(
+        /import \{([^}]*)\} from '\.\.\/problem\.js'/
+          .exec(src)![1]!
+          .split(',')
+          .map((s) => s.trim())
+          .sort(),
+      ).toEqual(['HttpProblem', 'reasonPhrase', 'type FieldError']);
     }
   });
 
   it('marks issues on their lines (past the end: the last line); issues without a line are not marked', () => {
-    const lines = editorLines('<a>\n<b/>\n</a>', [{ message: 'bad b', line: 2, column: 3 }, { message: 'late', line: 9 }, { message: 'no line' }]);
-    expect(lines.map((l) => [l.n, l.text, l.messages])).toEqual([[1, '<a>', []], [2, '<b/>', ['2:3 bad b']], [3, '</a>', ['late']]]);
+    const lines = editorLines('<a>\n<b/>\n</a>', [
+      { message: 'bad b', line: 2, column: 3 },
+      { message: 'late', line: 9 },
+      { message: 'no line' },
+    ]);
+    expect(lines.map((l) => [l.n, l.text, l.messages])).toEqual([
+      [1, '<a>', []],
+      [2, '<b/>', ['2:3 bad b']],
+      [3, '</a>', ['late']],
+    ]);
   });
 });
 
 describe('web console: pages and actions through /api/v1', () => {
   let app: FastifyInstance;
   let store: Store;
-  let admin: Client; let op: Client; let view: Client;
+  let admin: Client;
+  let op: Client;
+  let view: Client;
   let cleanup: () => void;
   let dir: string;
   const seen: Array<{ method: string; url: string; user: string | undefined }> = [];
@@ -65,11 +90,33 @@ describe('web console: pages and actions through /api/v1', () => {
     store.hosts.upsertSighting({ uuid: U1, at: 1000, mac: MAC1, hostname: 'esx1' });
     store.hosts.upsertSighting({ uuid: U2, at: 2000, mac: '52:54:00:00:00:02' });
   });
-  afterAll(async () => { await app.close(); store.close(); cleanup(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+    cleanup();
+  });
 
   it('renders the host page from GET /api/v1/hosts/:uuid, its boots (MAC-only events included) and jobs, as the caller', async () => {
-    store.hosts.addBootEvent({ at: 5000, hostUuid: null, mac: MAC1, address: '10.0.0.9', protocol: 'dhcp', file: 'undionly.kpxe', image: null, firmware: 'bios' });
-    store.hosts.addBootEvent({ at: 6000, hostUuid: U1, mac: MAC1, address: '10.0.0.9', protocol: 'http', file: '/boot/esxi-a/mboot.efi', image: 'esxi-a', firmware: 'efi' });
+    store.hosts.addBootEvent({
+      at: 5000,
+      hostUuid: null,
+      mac: MAC1,
+      address: '10.0.0.9',
+      protocol: 'dhcp',
+      file: 'undionly.kpxe',
+      image: null,
+      firmware: 'bios',
+    });
+    store.hosts.addBootEvent({
+      at: 6000,
+      hostUuid: U1,
+      mac: MAC1,
+      address: '10.0.0.9',
+      protocol: 'http',
+      file: '/boot/esxi-a/mboot.efi',
+      image: 'esxi-a',
+      firmware: 'efi',
+    });
     seen.length = 0;
     const res = await call(app, view, 'GET', `/hosts/${U1}`);
     expect(res.statusCode).toBe(200);
@@ -77,9 +124,15 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(res.body).toContain('undionly.kpxe'); // the MAC-only DHCP request
     expect(res.body).toContain('/boot/esxi-a/mboot.efi');
     expect(res.body).toMatch(/<dd id="last-image">esxi-a<\/dd>/);
-    expect(seen.map((s) => `${s.method} ${s.url.split('?')[0]}`).sort()).toEqual([
-      'GET /api/v1/hosts/' + U1, `GET /api/v1/hosts/${U1}/boots`, `GET /api/v1/hosts/${U1}/jobs`, 'GET /api/v1/images', 'GET /api/v1/session',
-    ].sort());
+    expect(seen.map((s) => `${s.method} ${s.url.split('?')[0]}`).sort()).toEqual(
+      [
+        'GET /api/v1/hosts/' + U1,
+        `GET /api/v1/hosts/${U1}/boots`,
+        `GET /api/v1/hosts/${U1}/jobs`,
+        'GET /api/v1/images',
+        'GET /api/v1/session',
+      ].sort(),
+    );
     expect(new Set(seen.map((s) => s.user))).toEqual(new Set(['view']));
   });
 
@@ -134,10 +187,22 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(store.hosts.get(U2)?.imagePin).toBe('esxi-a');
     expect(store.audit.list(1)[0]).toMatchObject({ actor: 'op', action: 'pin.set', target: U2 });
     // The API's CSRF check applies to the forwarded call: a form with the right _csrf works, none is refused.
-    const form = await app.inject({ method: 'POST', url: '/ui/pins', cookies: op.cookies, headers: FORM, payload: `uuid=${U2}&image=&_csrf=${encodeURIComponent(op.csrf)}` });
+    const form = await app.inject({
+      method: 'POST',
+      url: '/ui/pins',
+      cookies: op.cookies,
+      headers: FORM,
+      payload: `uuid=${U2}&image=&_csrf=${encodeURIComponent(op.csrf)}`,
+    });
     expect(form.statusCode).toBe(200);
     expect(store.hosts.get(U2)?.imagePin).toBeNull();
-    const none = await app.inject({ method: 'POST', url: '/ui/pins', cookies: op.cookies, headers: FORM, payload: `uuid=${U2}&image=esxi-a` });
+    const none = await app.inject({
+      method: 'POST',
+      url: '/ui/pins',
+      cookies: op.cookies,
+      headers: FORM,
+      payload: `uuid=${U2}&image=esxi-a`,
+    });
     expect(none.statusCode).toBe(403);
     expect(store.hosts.get(U2)?.imagePin).toBeNull();
   });
@@ -147,18 +212,39 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(incomplete.statusCode).toBe(400);
     expect(incomplete.body).toContain('<code>/body/hosts/0/fqdn</code>');
     expect(incomplete.body).toContain(`host ${U1}: enter the FQDN vCenter will use`);
-    const badAddr = await call(app, op, 'POST', '/ui/join', `hosts=${U1}&fqdn.${U1}=esx1.lab.example&addr.${U1}=vmk1%3D10.0.0.300&cluster=lab`, FORM);
+    const badAddr = await call(
+      app,
+      op,
+      'POST',
+      '/ui/join',
+      `hosts=${U1}&fqdn.${U1}=esx1.lab.example&addr.${U1}=vmk1%3D10.0.0.300&cluster=lab`,
+      FORM,
+    );
     expect(badAddr.statusCode).toBe(400);
     expect(badAddr.body).toContain('&quot;vmk1=10.0.0.300&quot; is not vmkN=a.b.c.d');
     // The cluster file's own validation answers too (this cluster has no vmk1), per host.
-    const noNic = await call(app, op, 'POST', '/ui/join', `hosts=${U1}&fqdn.${U1}=esx1.lab.example&addr.${U1}=vmk1%3D10.0.1.11&cluster=lab`, FORM);
+    const noNic = await call(
+      app,
+      op,
+      'POST',
+      '/ui/join',
+      `hosts=${U1}&fqdn.${U1}=esx1.lab.example&addr.${U1}=vmk1%3D10.0.1.11&cluster=lab`,
+      FORM,
+    );
     expect(noNic.statusCode).toBe(200);
     expect(noNic.body).toContain('vmk1 is not a VMkernel NIC of this cluster');
     const ok = await call(app, op, 'POST', '/ui/join', `hosts=${U1}&fqdn.${U1}=esx1.lab.example&cluster=lab`, FORM);
     expect(ok.statusCode).toBe(200);
-    expect(ok.body).toMatch(/Host <code>[0-9a-f-]+<\/code> added to <strong>lab<\/strong>; job <a href="\/jobs\/job-1"/);
+    expect(ok.body).toMatch(
+      /Host <code>[0-9a-f-]+<\/code> added to <strong>lab<\/strong>; job <a href="\/jobs\/job-1"/,
+    );
     expect(readFileSync(join(dir, 'lab.xml'), 'utf8')).toContain(`uuid="${U1}"`);
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'op', action: 'host.join', target: U1, after: expect.objectContaining({ cluster: 'lab', fqdn: 'esx1.lab.example' }) });
+    expect(store.audit.list(1)[0]).toMatchObject({
+      actor: 'op',
+      action: 'host.join',
+      target: U1,
+      after: expect.objectContaining({ cluster: 'lab', fqdn: 'esx1.lab.example' }),
+    });
   });
 
   it('cluster editor: the page and the live validation mark the offending lines in a gutter with the message', async () => {
@@ -167,7 +253,10 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(page.body).toContain('id="xml-gutter"');
     expect(page.body).not.toContain('class="ln err"');
     expect(page.body).toContain('hx-trigger="input changed delay:700ms from:#xml"');
-    const broken = clusterXml('lab').replace('<datacenter>DC0</datacenter>', '<datacenter>DC0</datacenter>\n  <bogus/>');
+    const broken = clusterXml('lab').replace(
+      '<datacenter>DC0</datacenter>',
+      '<datacenter>DC0</datacenter>\n  <bogus/>',
+    );
     const line = broken.split('\n').findIndex((l) => l.includes('<bogus/>')) + 1;
     const v = await call(app, view, 'POST', '/ui/clusters/lab/validate', `xml=${encodeURIComponent(broken)}`, FORM);
     expect(v.statusCode).toBe(200);
@@ -175,7 +264,11 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(v.body).toMatch(/<div class="gutter" id="xml-gutter" aria-hidden="true" hx-swap-oob="true">/);
     const mark = new RegExp(`<span class="ln err" title="([^"]*)">${line}</span>`).exec(v.body);
     expect(mark?.[1]).toMatch(new RegExp(`^${line}:\\d+ .*bogus`));
-    expect(v.body).toMatch(new RegExp(`<div class="row err" data-line="${line}"><span class="txt">  &lt;bogus/&gt;</span><span class="msg">${line}:\\d+ [^<]*bogus`));
+    expect(v.body).toMatch(
+      new RegExp(
+        `<div class="row err" data-line="${line}"><span class="txt">  &lt;bogus/&gt;</span><span class="msg">${line}:\\d+ [^<]*bogus`,
+      ),
+    );
     // Saving the broken file (admin): 422 from PUT /api/v1/clusters/:name/xml, marked the same way, nothing written.
     const before = readFileSync(join(dir, 'lab.xml'), 'utf8');
     const s = await call(app, admin, 'POST', '/ui/clusters/lab/save', `xml=${encodeURIComponent(broken)}`, FORM);
@@ -193,10 +286,22 @@ describe('web console: pages and actions through /api/v1', () => {
     const cookies = cookiesOf(pre);
     expect(Object.keys(cookies)).toEqual(['sx_prelogin']);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(pre.body)![1]!;
-    const wrong = await app.inject({ method: 'POST', url: '/login', cookies, headers: FORM, payload: `_csrf=${encodeURIComponent(csrf)}&username=op&password=nope&next=%2Fhosts` });
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/login',
+      cookies,
+      headers: FORM,
+      payload: `_csrf=${encodeURIComponent(csrf)}&username=op&password=nope&next=%2Fhosts`,
+    });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.body).toContain('wrong user name or password');
-    const ok = await app.inject({ method: 'POST', url: '/login', cookies, headers: FORM, payload: `_csrf=${encodeURIComponent(csrf)}&username=op&password=${encodeURIComponent(PASSWORD)}&next=%2Fhosts` });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/login',
+      cookies,
+      headers: FORM,
+      payload: `_csrf=${encodeURIComponent(csrf)}&username=op&password=${encodeURIComponent(PASSWORD)}&next=%2Fhosts`,
+    });
     expect(ok.statusCode).toBe(303);
     expect(ok.headers.location).toBe('/hosts');
     const session = cookiesOf(ok, cookies);
@@ -206,7 +311,13 @@ describe('web console: pages and actions through /api/v1', () => {
     const hosts = await app.inject({ url: '/hosts', cookies: session });
     expect(hosts.statusCode).toBe(200);
     const token = /name="_csrf" value="([^"]+)"/.exec(hosts.body)![1]!;
-    const out = await app.inject({ method: 'POST', url: '/logout', cookies: session, headers: FORM, payload: `_csrf=${encodeURIComponent(token)}` });
+    const out = await app.inject({
+      method: 'POST',
+      url: '/logout',
+      cookies: session,
+      headers: FORM,
+      payload: `_csrf=${encodeURIComponent(token)}`,
+    });
     expect(out.statusCode).toBe(303);
     expect((await app.inject({ url: '/api/v1/hosts', cookies: session })).statusCode).toBe(401);
   });
@@ -233,9 +344,17 @@ describe('web console: job page steps live over /api/v1/jobs/:id/events', () => 
     await new Promise((r) => setTimeout(r, 600));
     store.jobs.finish('j1', 'succeeded', 5);
     const body = (await stream).body;
-    const events = body.split('\n\n').filter((b) => b.startsWith('event: job')).map((b) => JSON.parse(b.split('\ndata: ')[1]!));
+    const events = body
+      .split('\n\n')
+      .filter((b) => b.startsWith('event: job'))
+      .map((b) => JSON.parse(b.split('\ndata: ')[1]!));
     const states = events.map((e) => `${e.state}:${e.steps.map((s: { state: string }) => s.state).join(',')}`);
-    expect(states).toEqual(['running:pending,pending', 'running:running,pending', 'running:done,running', 'succeeded:done,running']);
+    expect(states).toEqual([
+      'running:pending,pending',
+      'running:running,pending',
+      'running:done,running',
+      'succeeded:done,running',
+    ]);
     await app.close();
     store.close();
   });

@@ -27,27 +27,61 @@ type Mode = 'ok' | 'cluster-in-sync' | 'unreachable' | 'bad-login' | 'read-fails
 /** A vCenter that counts SessionManager.Login / Logout; `readState` answers per `mode`. */
 function fakeVcenter(desired?: () => DesiredCluster) {
   const f = {
-    mode: 'ok' as Mode, logins: 0, logouts: 0,
+    mode: 'ok' as Mode,
+    logins: 0,
+    logouts: 0,
     connect: async (name: string): Promise<VcenterApi> => {
-      if (f.mode === 'unreachable') throw new VsphereNetworkError('RetrieveServiceContent', 'https://127.0.0.1:1/sdk', 'ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1');
-      if (f.mode === 'bad-login') throw new InvalidLogin('InvalidLogin', 'Cannot complete login due to an incorrect user name or password.', {}, 'Login');
+      if (f.mode === 'unreachable')
+        throw new VsphereNetworkError(
+          'RetrieveServiceContent',
+          'https://127.0.0.1:1/sdk',
+          'ECONNREFUSED',
+          'connect ECONNREFUSED 127.0.0.1:1',
+        );
+      if (f.mode === 'bad-login')
+        throw new InvalidLogin(
+          'InvalidLogin',
+          'Cannot complete login due to an incorrect user name or password.',
+          {},
+          'Login',
+        );
       expect(name).toBe('vc-test');
       f.logins++;
       let open = true;
       const api: Partial<VcenterApi> = {
         readState: async (): Promise<CurrentState> => {
-          if (f.mode === 'read-fails') throw new VsphereNetworkError('RetrievePropertiesEx', 'https://127.0.0.1:1/sdk', 'ECONNRESET', 'socket hang up');
+          if (f.mode === 'read-fails')
+            throw new VsphereNetworkError(
+              'RetrievePropertiesEx',
+              'https://127.0.0.1:1/sdk',
+              'ECONNRESET',
+              'socket hang up',
+            );
           if (f.mode === 'plan-error') {
             // U1 exists but in another cluster: the planner refuses to move hosts (PlanError).
-            return { cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1' }, hosts: { [U1]: { ...defaultHostState('esx1.lab.example', U1), parentRef: 'domain-c99' } } };
+            return {
+              cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1' },
+              hosts: { [U1]: { ...defaultHostState('esx1.lab.example', U1), parentRef: 'domain-c99' } },
+            };
           }
           if (f.mode === 'cluster-in-sync') {
             // The cluster exists as the file says; no member is in vCenter yet.
-            return { cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1', config: desiredClusterConfig(desired!()) }, hosts: {} };
+            return {
+              cluster: {
+                datacenterRef: 'datacenter-1',
+                hostFolderRef: 'group-h1',
+                clusterRef: 'domain-c1',
+                config: desiredClusterConfig(desired!()),
+              },
+              hosts: {},
+            };
           }
           return { cluster: {}, hosts: {} };
         },
-        close: async () => { if (open) f.logouts++; open = false; },
+        close: async () => {
+          if (open) f.logouts++;
+          open = false;
+        },
       };
       return api as VcenterApi;
     },
@@ -64,18 +98,32 @@ describe('web plan and drift: vCenter sessions and errors', () => {
   const vc = fakeVcenter(() => repo.get('lab')!);
 
   beforeAll(async () => {
-    ({ repo, cleanup } = await clusterRepo({ 'lab.xml': clusterXml('lab', [{ fqdn: 'esx1.lab.example', uuid: U1 }, { fqdn: 'esx2.lab.example', uuid: U2 }]) }));
+    ({ repo, cleanup } = await clusterRepo({
+      'lab.xml': clusterXml('lab', [
+        { fqdn: 'esx1.lab.example', uuid: U1 },
+        { fqdn: 'esx2.lab.example', uuid: U2 },
+      ]),
+    }));
     const source: VcenterSource = { connect: vc.connect, shared: false };
     ({ app, store } = await makeApp({ engine: engineService(repo, source, () => 1_700_000_000_000) }));
     view = await loginAs(app, 'view');
   });
-  afterAll(async () => { await app.close(); store.close(); cleanup(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+    cleanup();
+  });
 
   it('logs out of vCenter after every plan and drift (API and console), also when the read fails', async () => {
     vc.mode = 'ok';
     const plan = await call(app, view, 'GET', '/api/v1/clusters/lab/plan');
     expect(plan.statusCode).toBe(200);
-    expect(plan.json().steps.map((s: { name: string }) => s.name).slice(0, 3)).toEqual(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
+    expect(
+      plan
+        .json()
+        .steps.map((s: { name: string }) => s.name)
+        .slice(0, 3),
+    ).toEqual(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
     expect((await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(200);
     expect((await call(app, view, 'GET', '/ui/clusters/lab/plan')).statusCode).toBe(200);
     expect((await call(app, view, 'GET', '/ui/clusters/lab/drift')).statusCode).toBe(200);
@@ -129,7 +177,9 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     vc.mode = 'plan-error';
     const pe = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
     expect(pe.statusCode).toBe(422);
-    expect(pe.json().detail).toMatch(/cluster lab cannot be planned: host esx1\.lab\.example .* is in another compute resource/);
+    expect(pe.json().detail).toMatch(
+      /cluster lab cannot be planned: host esx1\.lab\.example .* is in another compute resource/,
+    );
     // The console renders the same reason in its alert fragment.
     vc.mode = 'unreachable';
     const ui = await call(app, view, 'GET', '/ui/clusters/lab/drift');
@@ -138,11 +188,21 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect((await call(app, view, 'GET', '/api/v1/clusters/nope/plan')).statusCode).toBe(404);
   });
 
-  it('with the job runner\'s shared connection logs in once for many calls and leaves the logout to the runner', async () => {
+  it("with the job runner's shared connection logs in once for many calls and leaves the logout to the runner", async () => {
     const shared = fakeVcenter();
-    const config = configSchema.parse({ vcenters: [{ name: 'vc-test', url: 'https://127.0.0.1:1/sdk', username: 'u', 'password-env': 'SX_UNUSED' }] });
-    const runner = new JobRunner({ jobs: store.jobs, config, clusters: { get: (n) => repo.get(n), findByHost: () => undefined }, connect: shared.connect, log: silentLogger });
-    const { app: a2, store: s2 } = await makeApp({ engine: engineService(repo, { connect: runner.vcenter.bind(runner), shared: true }) });
+    const config = configSchema.parse({
+      vcenters: [{ name: 'vc-test', url: 'https://127.0.0.1:1/sdk', username: 'u', 'password-env': 'SX_UNUSED' }],
+    });
+    const runner = new JobRunner({
+      jobs: store.jobs,
+      config,
+      clusters: { get: (n) => repo.get(n), findByHost: () => undefined },
+      connect: shared.connect,
+      log: silentLogger,
+    });
+    const { app: a2, store: s2 } = await makeApp({
+      engine: engineService(repo, { connect: runner.vcenter.bind(runner), shared: true }),
+    });
     const c = await loginAs(a2, 'view');
     for (let i = 0; i < 3; i++) expect((await call(a2, c, 'GET', '/api/v1/clusters/lab/plan')).statusCode).toBe(200);
     expect((await call(a2, c, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(200);

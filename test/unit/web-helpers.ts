@@ -27,8 +27,15 @@ export class RecordingQueue implements JobQueue {
   }
 }
 
-export async function makeApp(extra: Partial<AppDeps> = {}, users: Array<[string, Role]> = [['admin', 'admin'], ['op', 'operator'], ['view', 'viewer']],
-  beforeReady?: (app: FastifyInstance) => void): Promise<{ app: FastifyInstance; store: Store }> {
+export async function makeApp(
+  extra: Partial<AppDeps> = {},
+  users: Array<[string, Role]> = [
+    ['admin', 'admin'],
+    ['op', 'operator'],
+    ['view', 'viewer'],
+  ],
+  beforeReady?: (app: FastifyInstance) => void,
+): Promise<{ app: FastifyInstance; store: Store }> {
   const store = extra.store ?? (await openStore(':memory:'));
   const hash = await hashPassword(PASSWORD);
   for (const [name, role] of users) store.users.create(name, hash, role);
@@ -58,7 +65,10 @@ export async function loginAs(app: FastifyInstance, username: string, password =
   const pre = await app.inject({ method: 'GET', url: '/api/v1/session' });
   let cookies = cookiesOf(pre);
   const res = await app.inject({
-    method: 'POST', url: '/api/v1/session', cookies, headers: { 'x-csrf-token': pre.json().csrfToken },
+    method: 'POST',
+    url: '/api/v1/session',
+    cookies,
+    headers: { 'x-csrf-token': pre.json().csrfToken },
     payload: { username, password },
   });
   if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
@@ -67,16 +77,32 @@ export async function loginAs(app: FastifyInstance, username: string, password =
 }
 
 /** An authenticated request with the CSRF header. */
-export function call(app: FastifyInstance, c: Client, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) {
+export function call(
+  app: FastifyInstance,
+  c: Client,
+  method: string,
+  url: string,
+  payload?: unknown,
+  headers: Record<string, string> = {},
+) {
   return app.inject({
-    method: method as 'GET', url, cookies: c.cookies, headers: { 'x-csrf-token': c.csrf, ...headers },
+    method: method as 'GET',
+    url,
+    cookies: c.cookies,
+    headers: { 'x-csrf-token': c.csrf, ...headers },
     ...(payload !== undefined ? { payload: payload as string } : {}),
   });
 }
 
 /** A cluster file text in the schema of test/fixtures/clusters/minimal.xml, with these members. */
-export function clusterXml(name: string, members: Array<{ fqdn: string; uuid: string }> = [], vcenter = 'vc-test'): string {
-  const hosts = members.length ? `<members>\n${members.map((m) => `    <host fqdn="${m.fqdn}" uuid="${m.uuid}"/>`).join('\n')}\n  </members>` : '<members/>';
+export function clusterXml(
+  name: string,
+  members: Array<{ fqdn: string; uuid: string }> = [],
+  vcenter = 'vc-test',
+): string {
+  const hosts = members.length
+    ? `<members>\n${members.map((m) => `    <host fqdn="${m.fqdn}" uuid="${m.uuid}"/>`).join('\n')}\n  </members>`
+    : '<members/>';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <cluster xmlns="urn:statelesx:cluster:1" name="${name}">
   <datacenter>DC0</datacenter>
@@ -88,7 +114,10 @@ export function clusterXml(name: string, members: Array<{ fqdn: string; uuid: st
 }
 
 /** A real ClusterRepository over a fresh temporary directory holding `files` (file name → text). */
-export async function clusterRepo(files: Record<string, string>, vcenters = ['vc-test']): Promise<{ dir: string; repo: ClusterRepository; cleanup: () => void }> {
+export async function clusterRepo(
+  files: Record<string, string>,
+  vcenters = ['vc-test'],
+): Promise<{ dir: string; repo: ClusterRepository; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'sx-web-clusters-'));
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
   const repo = new ClusterRepository({ dir, context: { vcenters, credentials: ['esxi-root'] } });

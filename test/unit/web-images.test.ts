@@ -21,7 +21,10 @@ function linuxSource(dir: string, name: string): string {
   mkdirSync(d, { recursive: true });
   writeFileSync(join(d, 'vmlinuz'), `kernel of ${name}`);
   writeFileSync(join(d, 'initrd.gz'), 'initrd');
-  writeFileSync(join(d, 'image.json'), JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }));
+  writeFileSync(
+    join(d, 'image.json'),
+    JSON.stringify({ kind: 'linux', linux: { kernel: 'vmlinuz', initrd: ['initrd.gz'], cmdline: 'console=ttyS0' } }),
+  );
   return d;
 }
 
@@ -30,7 +33,8 @@ describe('web images: import audit, removal, roles', () => {
   let imagesDir: string;
   let app: FastifyInstance;
   let store: Store;
-  let admin: Client; let op: Client;
+  let admin: Client;
+  let op: Client;
 
   /** Polls the import until it is no longer running. */
   async function settled(id: string): Promise<{ state: string; error: string | null }> {
@@ -45,25 +49,58 @@ describe('web images: import audit, removal, roles', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-images-'));
     imagesDir = join(dir, 'images');
-    ({ app, store } = await makeApp({ images: imageService(imagesDir, (image) => store.hosts.pinnedTo(image).map((u) => `host ${u}`)) }));
+    ({ app, store } = await makeApp({
+      images: imageService(imagesDir, (image) => store.hosts.pinnedTo(image).map((u) => `host ${u}`)),
+    }));
     admin = await loginAs(app, 'admin');
     op = await loginAs(app, 'op');
   });
-  afterAll(async () => { await app.close(); store.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('audits an import started from the console, as the API does', async () => {
-    const ui = await call(app, admin, 'POST', '/ui/images/import', `source=${encodeURIComponent(linuxSource(dir, 'a'))}&name=lin-console`, FORM);
+    const ui = await call(
+      app,
+      admin,
+      'POST',
+      '/ui/images/import',
+      `source=${encodeURIComponent(linuxSource(dir, 'a'))}&name=lin-console`,
+      FORM,
+    );
     expect(ui.statusCode).toBe(200);
     const id = /id="import-([0-9a-f-]{36})"/.exec(ui.body)![1]!;
     expect(await settled(id)).toMatchObject({ state: 'succeeded' });
-    const api = await call(app, admin, 'POST', '/api/v1/images/import', { source: linuxSource(dir, 'b'), name: 'lin-api' });
+    const api = await call(app, admin, 'POST', '/api/v1/images/import', {
+      source: linuxSource(dir, 'b'),
+      name: 'lin-api',
+    });
     expect(api.statusCode).toBe(202);
     expect(await settled(api.json().id)).toMatchObject({ state: 'succeeded' });
-    const failed = await call(app, admin, 'POST', '/ui/images/import', `source=${encodeURIComponent(join(dir, 'missing'))}&name=lin-missing`, FORM);
+    const failed = await call(
+      app,
+      admin,
+      'POST',
+      '/ui/images/import',
+      `source=${encodeURIComponent(join(dir, 'missing'))}&name=lin-missing`,
+      FORM,
+    );
     expect(await settled(/id="import-([0-9a-f-]{36})"/.exec(failed.body)![1]!)).toMatchObject({ state: 'failed' });
-    const audited = store.audit.list(20).filter((e) => e.action === 'image.import').map((e) => [e.actor, e.target, (e.after as { state: string }).state]);
-    expect(audited).toEqual([['admin', 'lin-missing', 'failed'], ['admin', 'lin-api', 'succeeded'], ['admin', 'lin-console', 'succeeded']]);
-    expect((await call(app, admin, 'GET', '/api/v1/images')).json().map((i: { name: string }) => i.name)).toEqual(['lin-api', 'lin-console']);
+    const audited = store.audit
+      .list(20)
+      .filter((e) => e.action === 'image.import')
+      .map((e) => [e.actor, e.target, (e.after as { state: string }).state]);
+    expect(audited).toEqual([
+      ['admin', 'lin-missing', 'failed'],
+      ['admin', 'lin-api', 'succeeded'],
+      ['admin', 'lin-console', 'succeeded'],
+    ]);
+    expect((await call(app, admin, 'GET', '/api/v1/images')).json().map((i: { name: string }) => i.name)).toEqual([
+      'lin-api',
+      'lin-console',
+    ]);
   });
 
   it('refuses to remove a pinned image (409, directory kept), removes an unpinned one (204, directory gone), 404 for unknown', async () => {
@@ -76,7 +113,10 @@ describe('web images: import audit, removal, roles', () => {
     const removed = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(removed.statusCode).toBe(204);
     expect(existsSync(join(imagesDir, 'lin-api'))).toBe(false);
-    expect(store.audit.list(5).find((e) => e.action === 'image.remove')).toMatchObject({ actor: 'admin', target: 'lin-api' });
+    expect(store.audit.list(5).find((e) => e.action === 'image.remove')).toMatchObject({
+      actor: 'admin',
+      target: 'lin-api',
+    });
     const unknown = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(unknown.statusCode).toBe(404);
   });
@@ -85,7 +125,14 @@ describe('web images: import audit, removal, roles', () => {
     const imp = await call(app, op, 'POST', '/api/v1/images/import', { source: linuxSource(dir, 'c'), name: 'lin-op' });
     expect(imp.statusCode).toBe(403);
     expect(imp.json().detail).toMatch(/role operator .*needs admin/);
-    const ui = await call(app, op, 'POST', '/ui/images/import', `source=${encodeURIComponent(linuxSource(dir, 'c'))}&name=lin-op`, FORM);
+    const ui = await call(
+      app,
+      op,
+      'POST',
+      '/ui/images/import',
+      `source=${encodeURIComponent(linuxSource(dir, 'c'))}&name=lin-op`,
+      FORM,
+    );
     expect(ui.statusCode).toBe(403);
     const del = await call(app, op, 'DELETE', '/api/v1/images/lin-console');
     expect(del.statusCode).toBe(403);

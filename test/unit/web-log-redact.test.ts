@@ -5,11 +5,13 @@ import type { FastifyRequest } from 'fastify';
 
 describe('redactUrl', () => {
   it('redacts token-like parameters and keeps the path and the other parameters byte for byte', () => {
-    expect(redactUrl('/api/v1/phone-home?uuid=4c4c4544-0031&token=SECRET&mac=aa%3Abb&format=ipxe'))
-      .toBe('/api/v1/phone-home?uuid=4c4c4544-0031&token=[redacted]&mac=aa%3Abb&format=ipxe');
+    expect(redactUrl('/api/v1/phone-home?uuid=4c4c4544-0031&token=SECRET&mac=aa%3Abb&format=ipxe')).toBe(
+      '/api/v1/phone-home?uuid=4c4c4544-0031&token=[redacted]&mac=aa%3Abb&format=ipxe',
+    );
     expect(redactUrl('/setup?token=abc')).toBe('/setup?token=[redacted]');
-    expect(redactUrl('/x?access_token=a&Password=b&_csrf=c&api-key=d&setupToken=e&next=%2Fui'))
-      .toBe('/x?access_token=[redacted]&Password=[redacted]&_csrf=[redacted]&api-key=[redacted]&setupToken=[redacted]&next=%2Fui');
+    expect(redactUrl('/x?access_token=a&Password=b&_csrf=c&api-key=d&setupToken=e&next=%2Fui')).toBe(
+      '/x?access_token=[redacted]&Password=[redacted]&_csrf=[redacted]&api-key=[redacted]&setupToken=[redacted]&next=%2Fui',
+    );
   });
 
   it('matches percent-encoded and repeated names, leaves URLs without a query alone', () => {
@@ -19,9 +21,21 @@ describe('redactUrl', () => {
   });
 
   it('serializeRequest logs the redacted URL with the fields fastify logs', () => {
-    const req = { method: 'GET', url: '/api/v1/phone-home?uuid=u&token=T0K3N', headers: {}, host: '127.0.0.1:8080', ip: '127.0.0.1', socket: { remotePort: 4242 } };
+    const req = {
+      method: 'GET',
+      url: '/api/v1/phone-home?uuid=u&token=T0K3N',
+      headers: {},
+      host: '127.0.0.1:8080',
+      ip: '127.0.0.1',
+      socket: { remotePort: 4242 },
+    };
     expect(serializeRequest(req as unknown as FastifyRequest)).toEqual({
-      method: 'GET', url: '/api/v1/phone-home?uuid=u&token=[redacted]', version: undefined, host: '127.0.0.1:8080', remoteAddress: '127.0.0.1', remotePort: 4242,
+      method: 'GET',
+      url: '/api/v1/phone-home?uuid=u&token=[redacted]',
+      version: undefined,
+      host: '127.0.0.1:8080',
+      remoteAddress: '127.0.0.1',
+      remotePort: 4242,
     });
   });
 });
@@ -33,10 +47,18 @@ describe('the web app logger', () => {
     const { buildApp } = await import('../../src/web/app.js');
     const { openStore } = await import('../../src/store/index.js');
     let text = '';
-    const sink = new Writable({ write(c: Buffer, _e, cb) { text += c.toString(); cb(); } });
+    const sink = new Writable({
+      write(c: Buffer, _e, cb) {
+        text += c.toString();
+        cb();
+      },
+    });
     const store = await openStore(':memory:');
     const app = await buildApp({ store, log: createLogger('info', sink as never) } as never);
-    app.get('/t', async (req) => { req.log.warn({ method: req.method, url: req.url }, 'handler line'); return 'ok'; });
+    app.get('/t', async (req) => {
+      req.log.warn({ method: req.method, url: req.url }, 'handler line');
+      return 'ok';
+    });
     const r = await app.inject({ method: 'GET', url: '/t?a=1&token=S3CR3T-VALUE' });
     expect(r.statusCode).toBe(200);
     await app.close();

@@ -16,7 +16,9 @@ import { bootHttpPlugin } from '../../src/boot/http/plugin.js';
 import type { BootFileSource } from '../../src/boot/files/types.js';
 import { makeApp, loginAs, call } from './web-helpers.js';
 
-interface Operation { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }
+interface Operation {
+  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+}
 type Doc = { paths: Record<string, Record<string, Operation>> };
 
 /** Routes under /api/v1 that answer without a session, so they have no 401. */
@@ -28,9 +30,12 @@ function undescribed(doc: Doc): string[] {
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
       const ok = Object.entries(op.responses ?? {}).filter(([code]) => /^2\d\d$/.test(code));
-      const described = ok.length > 0 && ok.every(([code, r]) => code === '204' || Object.values(r.content ?? {}).some((c) => c.schema !== undefined));
+      const described =
+        ok.length > 0 &&
+        ok.every(([code, r]) => code === '204' || Object.values(r.content ?? {}).some((c) => c.schema !== undefined));
       if (!described) missing.push(`${method.toUpperCase()} ${path}`);
-      if (path.startsWith('/api/v1/') && !UNAUTHENTICATED.includes(path) && !op.responses?.['401']) missing.push(`${method.toUpperCase()} ${path} (no 401)`);
+      if (path.startsWith('/api/v1/') && !UNAUTHENTICATED.includes(path) && !op.responses?.['401'])
+        missing.push(`${method.toUpperCase()} ${path} (no 401)`);
     }
   }
   return missing;
@@ -43,10 +48,17 @@ describe('web OpenAPI document', () => {
 
   beforeAll(async () => {
     const source = { resolve: async () => null } as unknown as BootFileSource;
-    ({ app, store } = await makeApp({ bootPlugin: async (a) => { await a.register(bootHttpPlugin, { source }); } }));
+    ({ app, store } = await makeApp({
+      bootPlugin: async (a) => {
+        await a.register(bootHttpPlugin, { source });
+      },
+    }));
     doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json();
   });
-  afterAll(async () => { await app.close(); store.close(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+  });
 
   it('lists /api/v1 and the health routes only: no console page, /ui/ fragment or /boot/ route', async () => {
     const paths = Object.keys(doc.paths);
@@ -81,16 +93,26 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
   });
 
   it('documents the phone-home routes with their input and every answer (JSON, problem+json, text/plain)', () => {
-    const post = doc.paths['/api/v1/phone-home']?.['post'] as (Operation & { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }) | undefined;
-    const get = doc.paths['/api/v1/phone-home']?.['get'] as (Operation & { parameters?: Array<{ name: string; in: string }> }) | undefined;
+    const post = doc.paths['/api/v1/phone-home']?.['post'] as
+      (Operation & { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }) | undefined;
+    const get = doc.paths['/api/v1/phone-home']?.['get'] as
+      (Operation & { parameters?: Array<{ name: string; in: string }> }) | undefined;
     expect(post?.requestBody?.content['application/json']?.schema.required).toEqual(['uuid']);
     expect(Object.keys(post?.responses ?? {}).sort()).toEqual(['200', '400', '403']);
-    expect(post?.responses?.['200']?.content?.['application/json']?.schema).toMatchObject({ properties: { result: { enum: ['ok', 'unregistered'] } } });
+    expect(post?.responses?.['200']?.content?.['application/json']?.schema).toMatchObject({
+      properties: { result: { enum: ['ok', 'unregistered'] } },
+    });
     for (const code of ['400', '403']) {
-      expect(post?.responses?.[code]?.content?.['application/problem+json']?.schema, code).toMatchObject({ required: expect.arrayContaining(['reason']) });
+      expect(post?.responses?.[code]?.content?.['application/problem+json']?.schema, code).toMatchObject({
+        required: expect.arrayContaining(['reason']),
+      });
     }
-    expect(get?.parameters?.filter((p) => p.in === 'query').map((p) => p.name).sort())
-      .toEqual(['format', 'hostname', 'mac', 'model', 'serial', 'token', 'uuid', 'vendor', 'version']);
+    expect(
+      get?.parameters
+        ?.filter((p) => p.in === 'query')
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['format', 'hostname', 'mac', 'model', 'serial', 'token', 'uuid', 'vendor', 'version']);
     for (const code of ['200', '400', '403']) {
       expect(get?.responses?.[code]?.content?.['text/plain']?.schema, code).toMatchObject({ type: 'string' });
     }

@@ -20,20 +20,33 @@ describe('web problem titles', () => {
     ({ app, store } = await makeApp({ clusters: clusterService(r.repo) }));
     admin = await loginAs(app, 'admin');
   });
-  afterAll(async () => { await app.close(); store.close(); cleanup(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+    cleanup();
+  });
 
   it('413 for a body over the limit: "Payload Too Large" problem+json', async () => {
     const big = `<cluster>${'x'.repeat(5 * 1024 * 1024)}</cluster>`;
     const res = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', big, { 'content-type': 'application/xml' });
     expect(res.statusCode).toBe(413);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.json()).toMatchObject({ status: 413, title: 'Payload Too Large', type: '/api/docs#problem-too-large', instance: '/api/v1/clusters/lab/xml' });
+    expect(res.json()).toMatchObject({
+      status: 413,
+      title: 'Payload Too Large',
+      type: '/api/docs#problem-too-large',
+      instance: '/api/v1/clusters/lab/xml',
+    });
   });
 
   it('415 for an unknown content type: "Unsupported Media Type" problem+json', async () => {
     const res = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', 'a,b', { 'content-type': 'text/csv' });
     expect(res.statusCode).toBe(415);
-    expect(res.json()).toMatchObject({ status: 415, title: 'Unsupported Media Type', type: '/api/docs#problem-unsupported-media-type' });
+    expect(res.json()).toMatchObject({
+      status: 415,
+      title: 'Unsupported Media Type',
+      type: '/api/docs#problem-unsupported-media-type',
+    });
     expect(res.json().detail).toMatch(/text\/csv/);
   });
 

@@ -12,7 +12,8 @@ import { makeApp, loginAs, call, PASSWORD, type Client } from './web-helpers.js'
 describe('web users: passwords and sessions', () => {
   let app: FastifyInstance;
   let store: Store;
-  let admin: Client; let view: Client;
+  let admin: Client;
+  let view: Client;
   const idOf = (name: string) => store.users.getByName(name)!.id;
 
   beforeAll(async () => {
@@ -20,34 +21,60 @@ describe('web users: passwords and sessions', () => {
     admin = await loginAs(app, 'admin');
     view = await loginAs(app, 'view');
   });
-  afterAll(async () => { await app.close(); store.close(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+  });
 
   it('refuses a self-service change without the current password (422) or with a wrong one (403); the old password keeps working', async () => {
     const url = `/api/v1/users/${idOf('view')}/password`;
     const missing = await call(app, view, 'PUT', url, { password: 'new-view-password' });
     expect(missing.statusCode).toBe(422);
-    expect(missing.json().errors).toEqual([{ path: '/body/currentPassword', message: 'required to change your own password' }]);
-    const wrong = await call(app, view, 'PUT', url, { password: 'new-view-password', currentPassword: 'not my password' });
+    expect(missing.json().errors).toEqual([
+      { path: '/body/currentPassword', message: 'required to change your own password' },
+    ]);
+    const wrong = await call(app, view, 'PUT', url, {
+      password: 'new-view-password',
+      currentPassword: 'not my password',
+    });
     expect(wrong.statusCode).toBe(403);
     expect(wrong.json().detail).toBe('the current password is wrong');
     await expect(loginAs(app, 'view', 'new-view-password')).rejects.toThrow(/401/);
     view = await loginAs(app, 'view', PASSWORD);
     // Nor may a viewer set someone else's, with or without a password.
-    expect((await call(app, view, 'PUT', `/api/v1/users/${idOf('op')}/password`, { password: 'new-op-password', currentPassword: PASSWORD })).statusCode).toBe(403);
+    expect(
+      (
+        await call(app, view, 'PUT', `/api/v1/users/${idOf('op')}/password`, {
+          password: 'new-op-password',
+          currentPassword: PASSWORD,
+        })
+      ).statusCode,
+    ).toBe(403);
   });
 
   it('changes your own password with the current one; the change ends your sessions', async () => {
-    const res = await call(app, view, 'PUT', `/api/v1/users/${idOf('view')}/password`, { password: 'new-view-password', currentPassword: PASSWORD });
+    const res = await call(app, view, 'PUT', `/api/v1/users/${idOf('view')}/password`, {
+      password: 'new-view-password',
+      currentPassword: PASSWORD,
+    });
     expect(res.statusCode).toBe(204);
     expect((await call(app, view, 'GET', '/api/v1/hosts')).statusCode).toBe(401);
     await expect(loginAs(app, 'view', PASSWORD)).rejects.toThrow(/401/);
     view = await loginAs(app, 'view', 'new-view-password');
-    expect(store.audit.list(10).find((e) => e.action === 'user.password')).toMatchObject({ actor: 'view', target: 'view' });
+    expect(store.audit.list(10).find((e) => e.action === 'user.password')).toMatchObject({
+      actor: 'view',
+      target: 'view',
+    });
   });
 
-  it('needs the current password for an admin\'s own change too, but not for an admin resetting another user', async () => {
-    expect((await call(app, admin, 'PUT', `/api/v1/users/${idOf('admin')}/password`, { password: 'new-admin-password' })).statusCode).toBe(422);
-    const reset = await call(app, admin, 'PUT', `/api/v1/users/${idOf('op')}/password`, { password: 'reset-op-password' });
+  it("needs the current password for an admin's own change too, but not for an admin resetting another user", async () => {
+    expect(
+      (await call(app, admin, 'PUT', `/api/v1/users/${idOf('admin')}/password`, { password: 'new-admin-password' }))
+        .statusCode,
+    ).toBe(422);
+    const reset = await call(app, admin, 'PUT', `/api/v1/users/${idOf('op')}/password`, {
+      password: 'reset-op-password',
+    });
     expect(reset.statusCode).toBe(204);
     await loginAs(app, 'op', 'reset-op-password');
   });
@@ -56,10 +83,14 @@ describe('web users: passwords and sessions', () => {
     const t = Date.now();
     store.users.createSession(sha256('expired-1'), idOf('op'), t - 7200_000, t - 3600_000);
     store.users.createSession(sha256('expired-2'), idOf('view'), t - 7200_000, t - 1);
-    const live = () => store.db.prepare('SELECT count(*) FROM sessions WHERE expires_at > ?').pluck().get(Date.now()) as number;
+    const live = () =>
+      store.db.prepare('SELECT count(*) FROM sessions WHERE expires_at > ?').pluck().get(Date.now()) as number;
     const liveBefore = live();
     await loginAs(app, 'admin');
-    const expired = store.db.prepare('SELECT count(*) FROM sessions WHERE expires_at <= ?').pluck().get(Date.now()) as number;
+    const expired = store.db
+      .prepare('SELECT count(*) FROM sessions WHERE expires_at <= ?')
+      .pluck()
+      .get(Date.now()) as number;
     expect(expired).toBe(0);
     expect(live()).toBe(liveBefore + 1);
     expect((await call(app, admin, 'GET', '/api/v1/hosts')).statusCode).toBe(200);
@@ -76,7 +107,10 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
     ({ app, store } = await makeApp());
     admin = await loginAs(app, 'admin');
   });
-  afterAll(async () => { await app.close(); store.close(); });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+  });
 
   it('changes a role and disables a user (their session stops working), audited with before/after', async () => {
     const op = await loginAs(app, 'op');
@@ -88,7 +122,10 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
     expect(disable.statusCode).toBe(200);
     expect((await call(app, op, 'GET', '/api/v1/hosts')).statusCode).toBe(401);
     await expect(loginAs(app, 'op')).rejects.toThrow(/401/);
-    const audit = store.audit.list(10).filter((e) => e.action === 'user.update').map((e) => [e.target, e.before, e.after]);
+    const audit = store.audit
+      .list(10)
+      .filter((e) => e.action === 'user.update')
+      .map((e) => [e.target, e.before, e.after]);
     expect(audit).toEqual([
       ['op', { role: 'operator', disabled: false }, { role: 'operator', disabled: true }],
       ['view', { role: 'viewer', disabled: false }, { role: 'operator', disabled: false }],
@@ -99,7 +136,11 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
 
   it('refuses to demote, disable or delete the last enabled admin (409), and changes nothing', async () => {
     const id = idOf('admin');
-    for (const [method, body] of [['PATCH', { role: 'viewer' }], ['PATCH', { disabled: true }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['PATCH', { role: 'viewer' }],
+      ['PATCH', { disabled: true }],
+      ['DELETE', undefined],
+    ] as const) {
       const res = await call(app, admin, method, `/api/v1/users/${id}`, body);
       expect(res.statusCode).toBe(409);
       expect(res.json().detail).toMatch(/last admin/);
@@ -112,7 +153,15 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
     expect(store.users.getByName('op')).toBeUndefined();
     expect(store.audit.list(5).find((e) => e.action === 'user.delete')).toMatchObject({ actor: 'admin', target: 'op' });
     expect((await call(app, admin, 'DELETE', `/api/v1/users/${idOf('admin') + 1000}`)).statusCode).toBe(404);
-    expect((await call(app, admin, 'POST', '/api/v1/users', { username: 'admin2', password: 'admin2-password', role: 'admin' })).statusCode).toBe(201);
+    expect(
+      (
+        await call(app, admin, 'POST', '/api/v1/users', {
+          username: 'admin2',
+          password: 'admin2-password',
+          role: 'admin',
+        })
+      ).statusCode,
+    ).toBe(201);
     const admin2 = await loginAs(app, 'admin2', 'admin2-password');
     expect((await call(app, admin2, 'DELETE', `/api/v1/users/${idOf('admin')}`)).statusCode).toBe(204);
     expect((await call(app, admin2, 'DELETE', `/api/v1/users/${idOf('admin2')}`)).statusCode).toBe(409);
@@ -126,9 +175,15 @@ describe('web users: guessing the current password', () => {
     const view = await loginAs(app, 'view');
     const url = `/api/v1/users/${store.users.getByName('view')!.id}/password`;
     const codes: number[] = [];
-    for (let i = 0; i < 3; i++) codes.push((await call(app, view, 'PUT', url, { password: 'new-view-password', currentPassword: `guess-${i}` })).statusCode);
+    for (let i = 0; i < 3; i++)
+      codes.push(
+        (await call(app, view, 'PUT', url, { password: 'new-view-password', currentPassword: `guess-${i}` }))
+          .statusCode,
+      );
     expect(codes).toEqual([403, 403, 429]);
-    expect((await call(app, view, 'PUT', url, { password: 'new-view-password', currentPassword: PASSWORD })).statusCode).toBe(429);
+    expect(
+      (await call(app, view, 'PUT', url, { password: 'new-view-password', currentPassword: PASSWORD })).statusCode,
+    ).toBe(429);
     await app.close();
     store.close();
   });

@@ -67,14 +67,31 @@ export function chooseBootAnswer(
 ): BootAnswer | null {
   const base = { nextServer: ctx.advertiseAddress };
   if (client.isIpxe) {
-    return { ...base, firmware: 'ipxe', bootFile: bootUrl(ctx, ctx.bootFiles.ipxe), vendorClass: client.isHttpClient ? 'HTTPClient' : 'PXEClient', http: true };
+    return {
+      ...base,
+      firmware: 'ipxe',
+      bootFile: bootUrl(ctx, ctx.bootFiles.ipxe),
+      vendorClass: client.isHttpClient ? 'HTTPClient' : 'PXEClient',
+      http: true,
+    };
   }
   if (!client.isPxeClient && !client.isHttpClient && client.arch === undefined) return null;
   if (client.isHttpClient || client.arch === ClientArch.EFI_X86_64_HTTP) {
-    return { ...base, firmware: 'uefi-http', bootFile: bootUrl(ctx, ctx.bootFiles.uefi), vendorClass: 'HTTPClient', http: true };
+    return {
+      ...base,
+      firmware: 'uefi-http',
+      bootFile: bootUrl(ctx, ctx.bootFiles.uefi),
+      vendorClass: 'HTTPClient',
+      http: true,
+    };
   }
-  const tftp = (firmware: BootAnswer['firmware'], bootFile: string): BootAnswer =>
-    ({ ...base, firmware, bootFile, vendorClass: 'PXEClient', http: false });
+  const tftp = (firmware: BootAnswer['firmware'], bootFile: string): BootAnswer => ({
+    ...base,
+    firmware,
+    bootFile,
+    vendorClass: 'PXEClient',
+    http: false,
+  });
   switch (client.arch ?? ClientArch.BIOS_X86) {
     case ClientArch.BIOS_X86:
       return tftp('bios', ctx.bootFiles.bios);
@@ -95,9 +112,15 @@ export function chooseBootAnswer(
 
 /** Architectures whose loader is optional (`dhcp.boot-files.<key>`), with the CPU it must run on. */
 const OPTIONAL_FILES: Record<number, 'uefi-ia32' | 'uefi-arm32' | 'uefi-arm64'> = {
-  [ClientArch.EFI_IA32]: 'uefi-ia32', [ClientArch.EFI_ARM32]: 'uefi-arm32', [ClientArch.EFI_ARM64]: 'uefi-arm64',
+  [ClientArch.EFI_IA32]: 'uefi-ia32',
+  [ClientArch.EFI_ARM32]: 'uefi-arm32',
+  [ClientArch.EFI_ARM64]: 'uefi-arm64',
 };
-const CPU_OF: Record<string, string> = { 'uefi-ia32': 'EFI IA32 (32-bit x86 UEFI)', 'uefi-arm32': 'ARM 32-bit UEFI', 'uefi-arm64': 'ARM 64-bit UEFI' };
+const CPU_OF: Record<string, string> = {
+  'uefi-ia32': 'EFI IA32 (32-bit x86 UEFI)',
+  'uefi-arm32': 'ARM 32-bit UEFI',
+  'uefi-arm64': 'ARM 64-bit UEFI',
+};
 
 /**
  * Why a network-boot client gets no boot file although it sent option 93: its architecture
@@ -113,6 +136,8 @@ export function noBootFileReason(
   if (client.isIpxe || client.isHttpClient || client.arch === undefined) return undefined;
   const key = OPTIONAL_FILES[client.arch];
   if (!key || bootFiles[key]) return undefined;
-  return `no boot file for option 93 arch ${client.arch} (${CPU_OF[key]}): set dhcp.boot-files.${key} to a loader built for that CPU; ` +
-    'the x86-64 and arm64 loaders cannot run there, so the client gets no boot answer';
+  return (
+    `no boot file for option 93 arch ${client.arch} (${CPU_OF[key]}): set dhcp.boot-files.${key} to a loader built for that CPU; ` +
+    'the x86-64 and arm64 loaders cannot run there, so the client gets no boot answer'
+  );
 }

@@ -8,11 +8,21 @@ import { type DhcpPacket, Opt, ipFromBuffer, macOf } from './packet.js';
 
 /** RFC 4578 §2.1 client system architecture types (IANA "Processor Architecture Types"). */
 export const ClientArch = {
-  BIOS_X86: 0, EFI_IA32: 6, EFI_BC: 7, EFI_X86_64: 9, EFI_ARM32: 10, EFI_ARM64: 11, EFI_X86_64_HTTP: 16,
+  BIOS_X86: 0,
+  EFI_IA32: 6,
+  EFI_BC: 7,
+  EFI_X86_64: 9,
+  EFI_ARM32: 10,
+  EFI_ARM64: 11,
+  EFI_X86_64_HTTP: 16,
 } as const;
 
 /** Option 94 client network device interface (RFC 4578 §2.2): type 1 = UNDI, version major.minor. */
-export interface ClientNdi { type: number; major: number; minor: number }
+export interface ClientNdi {
+  type: number;
+  major: number;
+  minor: number;
+}
 
 /** The facts of one request. Absent options are `undefined` (or empty lists). */
 export interface ClientInfo {
@@ -67,7 +77,10 @@ export function parseUserClass(data: Buffer): string[] {
   let i = 0;
   while (i < data.length) {
     const len = data[i]!;
-    if (len === 0 || i + 1 + len > data.length) { out.length = 0; break; }
+    if (len === 0 || i + 1 + len > data.length) {
+      out.length = 0;
+      break;
+    }
     out.push(data.toString('latin1', i + 1, i + 1 + len));
     i += 1 + len;
   }
@@ -81,7 +94,10 @@ export function parseSubOptions(data: Buffer): Map<number, Buffer> {
   let i = 0;
   while (i < data.length) {
     const code = data[i]!;
-    if (code === 0) { i++; continue; }
+    if (code === 0) {
+      i++;
+      continue;
+    }
     if (code === 255 || i + 1 >= data.length) break;
     const len = data[i + 1]!;
     if (i + 2 + len > data.length) break;
@@ -123,7 +139,7 @@ export function clientInfoOf(p: DhcpPacket): ClientInfo {
     isHttpClient: vc?.startsWith('HTTPClient') ?? false,
     arch: archOpt && archOpt.length >= 2 ? archOpt.readUInt16BE(0) : archFromVendorClass(vc),
     ndi: ndiOpt && ndiOpt.length === 3 ? { type: ndiOpt[0]!, major: ndiOpt[1]!, minor: ndiOpt[2]! } : undefined,
-    uuid: guid ? uuidFromClientGuidOption(guid) ?? undefined : undefined,
+    uuid: guid ? (uuidFromClientGuidOption(guid) ?? undefined) : undefined,
     guidOption: guid,
     userClasses,
     isIpxe: userClasses.includes('iPXE'),
@@ -145,12 +161,20 @@ export function clientInfoOf(p: DhcpPacket): ClientInfo {
 export function firmwareLabel(c: Pick<ClientInfo, 'arch' | 'isIpxe'>): string {
   if (c.isIpxe) return 'ipxe';
   switch (c.arch) {
-    case ClientArch.BIOS_X86: return 'bios';
-    case ClientArch.EFI_IA32: return 'uefi-ia32';
-    case ClientArch.EFI_BC: case ClientArch.EFI_X86_64: return 'uefi';
-    case ClientArch.EFI_ARM32: return 'uefi-arm32';
-    case ClientArch.EFI_ARM64: return 'uefi-arm64';
-    case ClientArch.EFI_X86_64_HTTP: return 'uefi-http';
-    default: return c.arch === undefined ? 'none' : 'other';
+    case ClientArch.BIOS_X86:
+      return 'bios';
+    case ClientArch.EFI_IA32:
+      return 'uefi-ia32';
+    case ClientArch.EFI_BC:
+    case ClientArch.EFI_X86_64:
+      return 'uefi';
+    case ClientArch.EFI_ARM32:
+      return 'uefi-arm32';
+    case ClientArch.EFI_ARM64:
+      return 'uefi-arm64';
+    case ClientArch.EFI_X86_64_HTTP:
+      return 'uefi-http';
+    default:
+      return c.arch === undefined ? 'none' : 'other';
   }
 }

@@ -77,16 +77,23 @@ export class FullModeResponder {
   /**
    * @throws Error when the range is empty, reversed, or outside the netmask's subnet.
    */
-  constructor(private readonly cfg: FullModeConfig, private readonly repo: LeaseRepo, private readonly boot: BootAnswerContext) {
+  constructor(
+    private readonly cfg: FullModeConfig,
+    private readonly repo: LeaseRepo,
+    private readonly boot: BootAnswerContext,
+  ) {
     this.start = ipToInt(cfg.rangeStart);
     this.end = ipToInt(cfg.rangeEnd);
     this.mask = ipToInt(cfg.netmask);
     this.network = (this.start & this.mask) >>> 0;
     this.broadcastIp = (this.network | (~this.mask >>> 0)) >>> 0;
     this.serverIp = ipToInt(cfg.serverId);
-    if (this.end < this.start) throw new Error(`dhcp.range-end ${cfg.rangeEnd} is below dhcp.range-start ${cfg.rangeStart}`);
-    if (((this.end & this.mask) >>> 0) !== this.network) {
-      throw new Error(`dhcp.range-start ${cfg.rangeStart} and range-end ${cfg.rangeEnd} are not in one ${cfg.netmask} subnet`);
+    if (this.end < this.start)
+      throw new Error(`dhcp.range-end ${cfg.rangeEnd} is below dhcp.range-start ${cfg.rangeStart}`);
+    if ((this.end & this.mask) >>> 0 !== this.network) {
+      throw new Error(
+        `dhcp.range-start ${cfg.rangeStart} and range-end ${cfg.rangeEnd} are not in one ${cfg.netmask} subnet`,
+      );
     }
     this.hint = this.start;
     this.offerHoldMs = cfg.offerHoldMs ?? 60_000;
@@ -99,8 +106,11 @@ export class FullModeResponder {
     }
     const secs = cfg.leaseTimeS;
     const opts: Array<[number, Buffer]> = [
-      [Opt.LEASE_TIME, u32(secs)], [Opt.RENEWAL_TIME, u32(Math.floor(secs / 2))], [Opt.REBINDING_TIME, u32(Math.floor(secs * 7 / 8))],
-      [Opt.SUBNET_MASK, ipBytes(cfg.netmask)], [Opt.BROADCAST_ADDRESS, ipBytes(intToIp(this.broadcastIp))],
+      [Opt.LEASE_TIME, u32(secs)],
+      [Opt.RENEWAL_TIME, u32(Math.floor(secs / 2))],
+      [Opt.REBINDING_TIME, u32(Math.floor((secs * 7) / 8))],
+      [Opt.SUBNET_MASK, ipBytes(cfg.netmask)],
+      [Opt.BROADCAST_ADDRESS, ipBytes(intToIp(this.broadcastIp))],
     ];
     if (cfg.router) opts.push([Opt.ROUTER, ipBytes(cfg.router)]);
     if (cfg.dnsServers.length) opts.push([Opt.DNS_SERVERS, Buffer.concat(cfg.dnsServers.map(ipBytes))]);
@@ -109,7 +119,14 @@ export class FullModeResponder {
     for (const row of repo.all()) {
       if (row.state === 'offered') continue;
       const ip = ipToInt(row.address);
-      const l: Lease = { ip, mac: row.mac, clientId: row.clientId, hostname: row.hostname, state: row.state, expiresAt: row.expiresAt };
+      const l: Lease = {
+        ip,
+        mac: row.mac,
+        clientId: row.clientId,
+        hostname: row.hostname,
+        state: row.state,
+        expiresAt: row.expiresAt,
+      };
       this.byIp.set(ip, l);
       if (row.state !== 'declined') {
         const cur = this.byMac.get(row.mac);
@@ -119,16 +136,20 @@ export class FullModeResponder {
   }
 
   /** Number of addresses in the pool. */
-  get poolSize(): number { return this.end - this.start + 1; }
+  get poolSize(): number {
+    return this.end - this.start + 1;
+  }
 
   /** Active (bound, unexpired) leases, for status pages. */
   activeLeases(now = Date.now()): DhcpLease[] {
-    return [...this.byIp.values()].filter((l) => l.state === 'bound' && l.expiresAt > now).map((l) => this.toRow(l, now));
+    return [...this.byIp.values()]
+      .filter((l) => l.state === 'bound' && l.expiresAt > now)
+      .map((l) => this.toRow(l, now));
   }
 
   /** True when `ip` is inside the served subnet. */
   inSubnet(ip: string): boolean {
-    return ((ipToInt(ip) & this.mask) >>> 0) === this.network;
+    return (ipToInt(ip) & this.mask) >>> 0 === this.network;
   }
 
   /**
@@ -139,13 +160,20 @@ export class FullModeResponder {
   respond(req: DhcpPacket, c: ClientInfo, now = Date.now()): FullResult {
     if (c.giaddr !== '0.0.0.0' && !this.inSubnet(c.giaddr)) return { reply: null, reason: 'relay-subnet-mismatch' };
     switch (c.messageType) {
-      case MessageType.DISCOVER: return this.discover(req, c, now);
-      case MessageType.REQUEST: return this.request(req, c, now);
-      case MessageType.DECLINE: return this.decline(c, now);
-      case MessageType.RELEASE: return this.release(c, now);
-      case MessageType.INFORM: return this.inform(req, c);
-      case undefined: return { reply: null, reason: 'bootp-unsupported' };
-      default: return { reply: null, reason: 'not-a-request' };
+      case MessageType.DISCOVER:
+        return this.discover(req, c, now);
+      case MessageType.REQUEST:
+        return this.request(req, c, now);
+      case MessageType.DECLINE:
+        return this.decline(c, now);
+      case MessageType.RELEASE:
+        return this.release(c, now);
+      case MessageType.INFORM:
+        return this.inform(req, c);
+      case undefined:
+        return { reply: null, reason: 'bootp-unsupported' };
+      default:
+        return { reply: null, reason: 'not-a-request' };
     }
   }
 
@@ -155,8 +183,15 @@ export class FullModeResponder {
     const cur = this.byIp.get(ip);
     if (!(cur && cur.mac === c.mac && cur.state === 'bound' && cur.expiresAt > now)) {
       const prev = cur && cur.state !== 'offered' ? cur : cur?.previous;
-      this.byIp.set(ip, { ip, mac: c.mac, clientId: c.clientId ?? null, hostname: c.hostname ?? null, state: 'offered',
-        expiresAt: now + this.offerHoldMs, previous: prev });
+      this.byIp.set(ip, {
+        ip,
+        mac: c.mac,
+        clientId: c.clientId ?? null,
+        hostname: c.hostname ?? null,
+        state: 'offered',
+        expiresAt: now + this.offerHoldMs,
+        previous: prev,
+      });
     }
     this.byMac.set(c.mac, ip);
     return this.leaseReply(req, c, MessageType.OFFER, ip);
@@ -183,11 +218,16 @@ export class FullModeResponder {
       // a record, an address other than the recorded one is incorrect → NAK.
       const recorded = this.reservedByMac.get(c.mac)?.ip ?? this.byMac.get(c.mac);
       if (recorded === undefined) return { reply: null, reason: 'init-reboot-unknown-client', address: wanted };
-      if (recorded !== ip) return this.nak(req, c, `requested address ${wanted} is not the address of this client (${intToIp(recorded)})`);
+      if (recorded !== ip)
+        return this.nak(req, c, `requested address ${wanted} is not the address of this client (${intToIp(recorded)})`);
     }
     const verdict = this.availability(ip, c.mac, now);
     if (verdict !== 'ok') {
-      return this.nak(req, c, `requested address ${wanted} ${verdict === 'taken' ? 'is leased to another client' : verdict === 'declined' ? 'was declined' : 'is not in the pool'}`);
+      return this.nak(
+        req,
+        c,
+        `requested address ${wanted} ${verdict === 'taken' ? 'is leased to another client' : verdict === 'declined' ? 'was declined' : 'is not in the pool'}`,
+      );
     }
     this.bind(ip, c, now);
     return this.leaseReply(req, c, MessageType.ACK, ip);
@@ -200,7 +240,14 @@ export class FullModeResponder {
     const ip = ipToInt(addr);
     const l = this.byIp.get(ip);
     if (!l || l.mac !== c.mac) return { reply: null, reason: 'decline-not-owner', address: addr };
-    const declined: Lease = { ip, mac: c.mac, clientId: null, hostname: null, state: 'declined', expiresAt: now + this.declineHoldMs };
+    const declined: Lease = {
+      ip,
+      mac: c.mac,
+      clientId: null,
+      hostname: null,
+      state: 'declined',
+      expiresAt: now + this.declineHoldMs,
+    };
     this.byIp.set(ip, declined);
     if (this.byMac.get(c.mac) === ip) this.byMac.delete(c.mac);
     this.repo.upsert(this.toRow(declined, now));
@@ -211,7 +258,8 @@ export class FullModeResponder {
     if (c.serverId !== undefined && c.serverId !== this.cfg.serverId) return { reply: null, reason: 'other-server' };
     const ip = ipToInt(c.ciaddr);
     const l = this.byIp.get(ip);
-    if (!l || l.mac !== c.mac || l.state !== 'bound') return { reply: null, reason: 'release-not-owner', address: c.ciaddr };
+    if (!l || l.mac !== c.mac || l.state !== 'bound')
+      return { reply: null, reason: 'release-not-owner', address: c.ciaddr };
     l.state = 'released';
     l.expiresAt = now;
     this.repo.upsert(this.toRow(l, now));
@@ -222,7 +270,8 @@ export class FullModeResponder {
     const reply = baseReply(req, MessageType.ACK, this.cfg.serverId);
     reply.ciaddr = c.ciaddr;
     for (const [code, v] of this.staticOptions) {
-      if (code !== Opt.LEASE_TIME && code !== Opt.RENEWAL_TIME && code !== Opt.REBINDING_TIME) reply.options.set(code, v);
+      if (code !== Opt.LEASE_TIME && code !== Opt.RENEWAL_TIME && code !== Opt.REBINDING_TIME)
+        reply.options.set(code, v);
     }
     const boot = this.addBoot(reply, c);
     return { reply, type: MessageType.ACK, address: null, boot };
@@ -273,10 +322,17 @@ export class FullModeResponder {
     if (mine !== undefined && this.availability(mine, c.mac, now) === 'ok') return mine;
     if (c.requestedAddress && this.inSubnet(c.requestedAddress)) {
       const ip = ipToInt(c.requestedAddress);
-      if (ip >= this.start && ip <= this.end && this.availability(ip, c.mac, now) === 'ok' && this.ownerless(ip, c.mac)) return ip;
+      if (ip >= this.start && ip <= this.end && this.availability(ip, c.mac, now) === 'ok' && this.ownerless(ip, c.mac))
+        return ip;
     }
     for (let ip = this.hint; ip <= this.end; ip++) {
-      if (!this.byIp.has(ip) && !this.reservedIps.has(ip) && ip !== this.serverIp && ip !== this.network && ip !== this.broadcastIp) {
+      if (
+        !this.byIp.has(ip) &&
+        !this.reservedIps.has(ip) &&
+        ip !== this.serverIp &&
+        ip !== this.network &&
+        ip !== this.broadcastIp
+      ) {
         this.hint = ip + 1;
         return ip;
       }
@@ -286,7 +342,7 @@ export class FullModeResponder {
     let best: Lease | undefined;
     for (const l of this.byIp.values()) {
       if (l.mac === c.mac && l.state === 'declined') continue;
-      if (this.availability(l.ip, c.mac, now) !== 'ok' || (l.ip < this.start || l.ip > this.end)) continue;
+      if (this.availability(l.ip, c.mac, now) !== 'ok' || l.ip < this.start || l.ip > this.end) continue;
       if (!best || l.expiresAt < best.expiresAt) best = l;
     }
     return best ? best.ip : null;
@@ -308,8 +364,14 @@ export class FullModeResponder {
         if (old < this.hint && old >= this.start) this.hint = old;
       }
     }
-    const l: Lease = { ip, mac: c.mac, clientId: c.clientId ?? null, hostname: c.hostname ?? null, state: 'bound',
-      expiresAt: now + this.cfg.leaseTimeS * 1000 };
+    const l: Lease = {
+      ip,
+      mac: c.mac,
+      clientId: c.clientId ?? null,
+      hostname: c.hostname ?? null,
+      state: 'bound',
+      expiresAt: now + this.cfg.leaseTimeS * 1000,
+    };
     this.byIp.set(ip, l);
     this.byMac.set(c.mac, ip);
     this.repo.upsert(this.toRow(l, now));
@@ -331,7 +393,15 @@ export class FullModeResponder {
   }
 
   private toRow(l: Lease, now: number): DhcpLease {
-    return { address: intToIp(l.ip), mac: l.mac, clientId: l.clientId, hostname: l.hostname, state: l.state, expiresAt: l.expiresAt, updatedAt: now };
+    return {
+      address: intToIp(l.ip),
+      mac: l.mac,
+      clientId: l.clientId,
+      hostname: l.hostname,
+      state: l.state,
+      expiresAt: l.expiresAt,
+      updatedAt: now,
+    };
   }
 }
 

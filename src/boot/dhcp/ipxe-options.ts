@@ -12,9 +12,28 @@
 
 /** Feature indicator names by sub-option code (iPXE include/ipxe/features.h `DHCP_EB_FEATURE_*`). */
 const FEATURES: Record<number, string> = {
-  0x10: 'pxe-ext', 0x11: 'iscsi', 0x12: 'aoe', 0x13: 'http', 0x14: 'https', 0x15: 'tftp', 0x16: 'ftp', 0x17: 'dns',
-  0x18: 'bzimage', 0x19: 'multiboot', 0x1a: 'slam', 0x1b: 'srp', 0x20: 'nbi', 0x21: 'pxe', 0x22: 'elf', 0x23: 'comboot',
-  0x24: 'efi', 0x25: 'fcoe', 0x26: 'vlan', 0x27: 'menu', 0x28: 'sdi', 0x29: 'nfs',
+  0x10: 'pxe-ext',
+  0x11: 'iscsi',
+  0x12: 'aoe',
+  0x13: 'http',
+  0x14: 'https',
+  0x15: 'tftp',
+  0x16: 'ftp',
+  0x17: 'dns',
+  0x18: 'bzimage',
+  0x19: 'multiboot',
+  0x1a: 'slam',
+  0x1b: 'srp',
+  0x20: 'nbi',
+  0x21: 'pxe',
+  0x22: 'elf',
+  0x23: 'comboot',
+  0x24: 'efi',
+  0x25: 'fcoe',
+  0x26: 'vlan',
+  0x27: 'menu',
+  0x28: 'sdi',
+  0x29: 'nfs',
 };
 
 const BUS_TYPES: Record<number, string> = { 1: 'pci', 2: 'isapnp', 3: 'eisa', 4: 'mca', 5: 'isa' };

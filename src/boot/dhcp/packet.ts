@@ -28,19 +28,48 @@ const MAGIC = 0x63825363;
 
 /** DHCP message types, option 53 (RFC 2132 §9.6). */
 export const MessageType = {
-  DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8,
+  DISCOVER: 1,
+  OFFER: 2,
+  REQUEST: 3,
+  DECLINE: 4,
+  ACK: 5,
+  NAK: 6,
+  RELEASE: 7,
+  INFORM: 8,
 } as const;
 export type MessageTypeName = keyof typeof MessageType;
 
 /** Option codes used by this service (RFC 2132 names unless noted). */
 export const Opt = {
-  PAD: 0, SUBNET_MASK: 1, ROUTER: 3, DNS_SERVERS: 6, HOST_NAME: 12, DOMAIN_NAME: 15,
-  BROADCAST_ADDRESS: 28, VENDOR_SPECIFIC: 43, REQUESTED_ADDRESS: 50, LEASE_TIME: 51, OVERLOAD: 52,
-  MESSAGE_TYPE: 53, SERVER_ID: 54, PARAMETER_REQUEST_LIST: 55, MESSAGE: 56, MAX_MESSAGE_SIZE: 57,
-  RENEWAL_TIME: 58, REBINDING_TIME: 59, VENDOR_CLASS_ID: 60, CLIENT_ID: 61, TFTP_SERVER_NAME: 66,
-  BOOTFILE_NAME: 67, USER_CLASS: 77 /* RFC 3004 */, RELAY_AGENT_INFO: 82 /* RFC 3046 */,
-  CLIENT_ARCH: 93 /* RFC 4578 */, CLIENT_NDI: 94 /* RFC 4578 */, CLIENT_GUID: 97 /* RFC 4578 */,
-  IPXE_ENCAP: 175 /* iPXE */, END: 255,
+  PAD: 0,
+  SUBNET_MASK: 1,
+  ROUTER: 3,
+  DNS_SERVERS: 6,
+  HOST_NAME: 12,
+  DOMAIN_NAME: 15,
+  BROADCAST_ADDRESS: 28,
+  VENDOR_SPECIFIC: 43,
+  REQUESTED_ADDRESS: 50,
+  LEASE_TIME: 51,
+  OVERLOAD: 52,
+  MESSAGE_TYPE: 53,
+  SERVER_ID: 54,
+  PARAMETER_REQUEST_LIST: 55,
+  MESSAGE: 56,
+  MAX_MESSAGE_SIZE: 57,
+  RENEWAL_TIME: 58,
+  REBINDING_TIME: 59,
+  VENDOR_CLASS_ID: 60,
+  CLIENT_ID: 61,
+  TFTP_SERVER_NAME: 66,
+  BOOTFILE_NAME: 67,
+  USER_CLASS: 77 /* RFC 3004 */,
+  RELAY_AGENT_INFO: 82 /* RFC 3046 */,
+  CLIENT_ARCH: 93 /* RFC 4578 */,
+  CLIENT_NDI: 94 /* RFC 4578 */,
+  CLIENT_GUID: 97 /* RFC 4578 */,
+  IPXE_ENCAP: 175 /* iPXE */,
+  END: 255,
 } as const;
 
 /** A decoded (or to-be-encoded) BOOTP/DHCP message. Addresses are dotted quads. */
@@ -75,7 +104,11 @@ export type DecodeErrorReason = 'truncated' | 'bad-magic-cookie' | 'option-overr
 /** A message that cannot be decoded: says what is wrong and at which byte offset. */
 export class DhcpDecodeError extends Error {
   override name = 'DhcpDecodeError';
-  constructor(readonly reason: DecodeErrorReason, message: string, readonly offset?: number) {
+  constructor(
+    readonly reason: DecodeErrorReason,
+    message: string,
+    readonly offset?: number,
+  ) {
     super(message);
   }
 }
@@ -123,12 +156,20 @@ function parseOptionArea(buf: Buffer, start: number, end: number, into: Map<numb
   let i = start;
   while (i < end) {
     const code = buf[i]!;
-    if (code === Opt.PAD) { i++; continue; }
+    if (code === Opt.PAD) {
+      i++;
+      continue;
+    }
     if (code === Opt.END) return;
-    if (i + 1 >= end) throw new DhcpDecodeError('option-overrun', `option ${code} in ${where} has no length byte (offset ${i})`, i);
+    if (i + 1 >= end)
+      throw new DhcpDecodeError('option-overrun', `option ${code} in ${where} has no length byte (offset ${i})`, i);
     const len = buf[i + 1]!;
     if (i + 2 + len > end) {
-      throw new DhcpDecodeError('option-overrun', `option ${code} in ${where} claims ${len} bytes at offset ${i}, only ${end - i - 2} remain`, i);
+      throw new DhcpDecodeError(
+        'option-overrun',
+        `option ${code} in ${where} claims ${len} bytes at offset ${i}, only ${end - i - 2} remain`,
+        i,
+      );
     }
     const data = buf.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
@@ -146,10 +187,18 @@ function parseOptionArea(buf: Buffer, start: number, end: number, into: Map<numb
  */
 export function decodePacket(buf: Buffer): DhcpPacket {
   if (buf.length < OPTIONS_OFFSET) {
-    throw new DhcpDecodeError('truncated', `message is ${buf.length} bytes; a DHCP message has at least ${OPTIONS_OFFSET} (header + magic cookie)`, buf.length);
+    throw new DhcpDecodeError(
+      'truncated',
+      `message is ${buf.length} bytes; a DHCP message has at least ${OPTIONS_OFFSET} (header + magic cookie)`,
+      buf.length,
+    );
   }
   if (buf.readUInt32BE(BOOTP_HEADER_SIZE) !== MAGIC) {
-    throw new DhcpDecodeError('bad-magic-cookie', `bad magic cookie ${buf.subarray(236, 240).toString('hex')} at offset 236 (want 63825363)`, 236);
+    throw new DhcpDecodeError(
+      'bad-magic-cookie',
+      `bad magic cookie ${buf.subarray(236, 240).toString('hex')} at offset 236 (want 63825363)`,
+      236,
+    );
   }
   const hlen = buf[2]!;
   if (hlen > 16) throw new DhcpDecodeError('bad-header', `hlen ${hlen} exceeds the 16-byte chaddr field (offset 2)`, 2);
@@ -162,13 +211,25 @@ export function decodePacket(buf: Buffer): DhcpPacket {
     const mms = options.get(Opt.MAX_MESSAGE_SIZE);
     const allowed = mms && mms.length === 2 ? mms.readUInt16BE(0) : 0;
     if (buf.length > allowed) {
-      throw new DhcpDecodeError('oversized', `message is ${buf.length} bytes, over ${DEFAULT_MAX_ACCEPT} and the client's maximum message size (${allowed || 'none'})`, DEFAULT_MAX_ACCEPT);
+      throw new DhcpDecodeError(
+        'oversized',
+        `message is ${buf.length} bytes, over ${DEFAULT_MAX_ACCEPT} and the client's maximum message size (${allowed || 'none'})`,
+        DEFAULT_MAX_ACCEPT,
+      );
     }
   }
   return {
-    op: buf[0]!, htype: buf[1]!, hlen, hops: buf[3]!,
-    xid: buf.readUInt32BE(4), secs: buf.readUInt16BE(8), flags: buf.readUInt16BE(10),
-    ciaddr: ipFromBuffer(buf, 12), yiaddr: ipFromBuffer(buf, 16), siaddr: ipFromBuffer(buf, 20), giaddr: ipFromBuffer(buf, 24),
+    op: buf[0]!,
+    htype: buf[1]!,
+    hlen,
+    hops: buf[3]!,
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: ipFromBuffer(buf, 12),
+    yiaddr: ipFromBuffer(buf, 16),
+    siaddr: ipFromBuffer(buf, 20),
+    giaddr: ipFromBuffer(buf, 24),
     chaddr: buf.subarray(28, 44),
     sname: overload & 2 ? '' : cString(buf, 44, 64),
     file: overload & 1 ? '' : cString(buf, 108, 128),
@@ -225,26 +286,45 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_REPLY): Encode
   const main: Buffer[] = [];
   const rest: Buffer[] = [];
   for (const c of chunks) {
-    if (rest.length === 0 && used + c.length <= mainRoom) { main.push(c); used += c.length; } else rest.push(c);
+    if (rest.length === 0 && used + c.length <= mainRoom) {
+      main.push(c);
+      used += c.length;
+    } else rest.push(c);
   }
   const fileArea: Buffer[] = [];
   const snameArea: Buffer[] = [];
   let overload = 0;
   if (rest.length > 0) {
     // make room for option 52 in the options field
-    while (main.length > 2 && used + 3 > mainRoom) { const c = main.pop()!; used -= c.length; rest.unshift(c); }
+    while (main.length > 2 && used + 3 > mainRoom) {
+      const c = main.pop()!;
+      used -= c.length;
+      rest.unshift(c);
+    }
     let fileUsed = 0;
     let snameUsed = 0;
     for (const c of rest) {
-      if (!p.file && fileUsed + c.length <= 127) { fileArea.push(c); fileUsed += c.length; overload |= 1; }
-      else if (!p.sname && snameUsed + c.length <= 63) { snameArea.push(c); snameUsed += c.length; overload |= 2; }
-      else dropped.push(c[0]!);
+      if (!p.file && fileUsed + c.length <= 127) {
+        fileArea.push(c);
+        fileUsed += c.length;
+        overload |= 1;
+      } else if (!p.sname && snameUsed + c.length <= 63) {
+        snameArea.push(c);
+        snameUsed += c.length;
+        overload |= 2;
+      } else dropped.push(c[0]!);
     }
-    if (overload) { main.push(Buffer.from([Opt.OVERLOAD, 1, overload])); used += 3; }
+    if (overload) {
+      main.push(Buffer.from([Opt.OVERLOAD, 1, overload]));
+      used += 3;
+    }
   }
   const size = Math.max(BOOTP_MIN_SIZE, OPTIONS_OFFSET + used + 1);
   const b = Buffer.alloc(size);
-  b[0] = p.op; b[1] = p.htype; b[2] = p.hlen; b[3] = p.hops;
+  b[0] = p.op;
+  b[1] = p.htype;
+  b[2] = p.hlen;
+  b[3] = p.hops;
   b.writeUInt32BE(p.xid >>> 0, 4);
   b.writeUInt16BE(p.secs & 0xffff, 8);
   b.writeUInt16BE(p.flags & 0xffff, 10);
@@ -253,18 +333,26 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_REPLY): Encode
   b.writeUInt32BE(ipToInt(p.siaddr), 20);
   b.writeUInt32BE(ipToInt(p.giaddr), 24);
   p.chaddr.copy(b, 28, 0, Math.min(16, p.chaddr.length));
-  if (overload & 2) writeArea(b, 44, 64, snameArea); else b.write(p.sname.slice(0, 63), 44, 'latin1');
-  if (overload & 1) writeArea(b, 108, 128, fileArea); else b.write(p.file.slice(0, 127), 108, 'latin1');
+  if (overload & 2) writeArea(b, 44, 64, snameArea);
+  else b.write(p.sname.slice(0, 63), 44, 'latin1');
+  if (overload & 1) writeArea(b, 108, 128, fileArea);
+  else b.write(p.file.slice(0, 127), 108, 'latin1');
   b.writeUInt32BE(MAGIC, BOOTP_HEADER_SIZE);
   let off = OPTIONS_OFFSET;
-  for (const c of main) { c.copy(b, off); off += c.length; }
+  for (const c of main) {
+    c.copy(b, off);
+    off += c.length;
+  }
   b[off] = Opt.END;
   return { buffer: b, dropped };
 }
 
 function writeArea(b: Buffer, start: number, len: number, chunks: Buffer[]): void {
   let off = start;
-  for (const c of chunks) { c.copy(b, off); off += c.length; }
+  for (const c of chunks) {
+    c.copy(b, off);
+    off += c.length;
+  }
   if (off < start + len) b[off] = Opt.END;
 }
 

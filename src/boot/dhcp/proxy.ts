@@ -19,19 +19,26 @@ import { type DhcpPacket, MessageType, Opt } from './packet.js';
 import { applyBootAnswer, baseReply } from './reply.js';
 
 /** PXE 2.1 vendor option 43 sub-options. */
-export const PxeSubOpt = { DISCOVERY_CONTROL: 6, BOOT_SERVERS: 8, BOOT_MENU: 9, MENU_PROMPT: 10, BOOT_ITEM: 71 } as const;
+export const PxeSubOpt = {
+  DISCOVERY_CONTROL: 6,
+  BOOT_SERVERS: 8,
+  BOOT_MENU: 9,
+  MENU_PROMPT: 10,
+  BOOT_ITEM: 71,
+} as const;
 
 /** Outcome of one request in proxy mode. */
-export type ProxyResult =
-  | { reply: DhcpPacket; type: number; boot: BootAnswer }
-  | { reply: null; reason: string };
+export type ProxyResult = { reply: DhcpPacket; type: number; boot: BootAnswer } | { reply: null; reason: string };
 
 /** Which socket the request came in on. */
 export type ProxyPort = 'dhcp' | 'pxe';
 
 /** Builds proxyDHCP replies; pure apart from its configuration. */
 export class ProxyResponder {
-  constructor(private readonly serverId: string, private readonly boot: BootAnswerContext) {}
+  constructor(
+    private readonly serverId: string,
+    private readonly boot: BootAnswerContext,
+  ) {}
 
   /**
    * @param port `dhcp` (67: DISCOVER, REQUEST for us) or `pxe` (4011: REQUEST/INFORM)
@@ -48,7 +55,8 @@ export class ProxyResponder {
         type = MessageType.ACK;
       } else return { reply: null, reason: 'not-for-proxy' };
     } else {
-      if (c.messageType !== MessageType.REQUEST && c.messageType !== MessageType.INFORM) return { reply: null, reason: 'not-for-proxy' };
+      if (c.messageType !== MessageType.REQUEST && c.messageType !== MessageType.INFORM)
+        return { reply: null, reason: 'not-for-proxy' };
       type = MessageType.ACK;
     }
     const boot = chooseBootAnswer(c, this.boot);

@@ -7,7 +7,11 @@ import type { ClientInfo } from './client-info.js';
 import { type DhcpPacket, MessageType, Opt, ipBytes } from './packet.js';
 
 /** Where a reply goes: address, UDP port, and whether it is a broadcast. */
-export interface ReplyTarget { address: string; port: number; broadcast: boolean }
+export interface ReplyTarget {
+  address: string;
+  port: number;
+  broadcast: boolean;
+}
 
 /**
  * A reply skeleton: op 2, the request's htype/hlen/xid/flags/giaddr/chaddr, options 53 and 54.
@@ -19,9 +23,21 @@ export function baseReply(req: DhcpPacket, type: number, serverId: string): Dhcp
   options.set(Opt.MESSAGE_TYPE, Buffer.from([type]));
   options.set(Opt.SERVER_ID, ipBytes(serverId));
   return {
-    op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: req.giaddr,
-    chaddr: req.chaddr, sname: '', file: '', options,
+    op: 2,
+    htype: req.htype,
+    hlen: req.hlen,
+    hops: 0,
+    xid: req.xid,
+    secs: 0,
+    flags: req.flags,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: req.giaddr,
+    chaddr: req.chaddr,
+    sname: '',
+    file: '',
+    options,
   };
 }
 
@@ -34,7 +50,8 @@ export function applyBootAnswer(reply: DhcpPacket, answer: BootAnswer, pxeVendor
   reply.siaddr = answer.nextServer;
   reply.sname = answer.nextServer;
   if (answer.bootFile.length <= 127) reply.file = answer.bootFile;
-  if (answer.vendorClass === 'HTTPClient' || pxeVendorClass) reply.options.set(Opt.VENDOR_CLASS_ID, Buffer.from(answer.vendorClass, 'latin1'));
+  if (answer.vendorClass === 'HTTPClient' || pxeVendorClass)
+    reply.options.set(Opt.VENDOR_CLASS_ID, Buffer.from(answer.vendorClass, 'latin1'));
   reply.options.set(Opt.TFTP_SERVER_NAME, Buffer.from(answer.nextServer, 'latin1'));
   // NUL-terminated like dnsmasq does for TFTP paths (some PXE ROMs copy it as a C string).
   reply.options.set(Opt.BOOTFILE_NAME, Buffer.from(answer.http ? answer.bootFile : `${answer.bootFile}\0`, 'latin1'));
@@ -54,7 +71,8 @@ export function replyTarget(req: ClientInfo, reply: DhcpPacket, serverPort: numb
     if (type === MessageType.NAK) reply.flags |= 0x8000;
     return { address: req.giaddr, port: serverPort, broadcast: false };
   }
-  if (req.ciaddr !== '0.0.0.0' && type !== MessageType.NAK) return { address: req.ciaddr, port: clientPort, broadcast: false };
+  if (req.ciaddr !== '0.0.0.0' && type !== MessageType.NAK)
+    return { address: req.ciaddr, port: clientPort, broadcast: false };
   return { address: '255.255.255.255', port: clientPort, broadcast: true };
 }
 

@@ -38,30 +38,42 @@ import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
  * CAP_NET_BIND_SERVICE. Other codes (EADDRNOTAVAIL, ...) as {@link toBindError}.
  * @param kind `dhcp` for udp/67, `pxe` for the proxy mode's udp/4011
  */
-export function dhcpBindError(err: unknown, kind: 'dhcp' | 'pxe', mode: 'proxy' | 'full', address: string, port: number): BindError {
+export function dhcpBindError(
+  err: unknown,
+  kind: 'dhcp' | 'pxe',
+  mode: 'proxy' | 'full',
+  address: string,
+  port: number,
+): BindError {
   const what = kind === 'pxe' ? 'proxyDHCP (udp)' : 'DHCP (udp)';
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${what} cannot bind ${address}:${port}`;
   const keepYours =
     "or keep your DHCP server, set --dhcp-mode off and point it at statelesx (options 66/67: README, 'External DHCP server snippets')";
   if (code === 'EADDRINUSE') {
-    const holder = kind === 'pxe'
-      ? 'another PXE boot server or proxyDHCP on this machine (dnsmasq with a proxy dhcp-range, WDS, FOG ...) holds the port'
-      : 'another DHCP server on this machine (ISC dhcpd, Kea, dnsmasq, a router daemon ...) holds the port without sharing it';
-    const beside = mode === 'proxy'
-      ? `; proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN, ${keepYours}`
-      : `; full mode hands out addresses, so no other DHCP server should serve that LAN; ${keepYours}`;
+    const holder =
+      kind === 'pxe'
+        ? 'another PXE boot server or proxyDHCP on this machine (dnsmasq with a proxy dhcp-range, WDS, FOG ...) holds the port'
+        : 'another DHCP server on this machine (ISC dhcpd, Kea, dnsmasq, a router daemon ...) holds the port without sharing it';
+    const beside =
+      mode === 'proxy'
+        ? `; proxy mode needs udp/67 and udp/4011 on this machine, so run it beside your DHCP server from another machine of the boot LAN, ${keepYours}`
+        : `; full mode hands out addresses, so no other DHCP server should serve that LAN; ${keepYours}`;
     return new BindError(
       `${where}: ${holder} (find it with: ss -ulnp 'sport = :${port}'). Stop it${beside}. ` +
         `DHCP ports are fixed by the protocol; no flag moves them.`,
-      code, port);
+      code,
+      port,
+    );
   }
   if (code === 'EACCES' || code === 'EPERM') {
     return new BindError(
       `${where}: permission denied. udp/${port} is below 1024: run with CAP_NET_BIND_SERVICE ` +
         `(sudo setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")", systemd AmbientCapabilities=CAP_NET_BIND_SERVICE, ` +
         `or the Docker image) or as root; DHCP ports are fixed by the protocol, so there is no other port to choose (${keepYours}).`,
-      code, port);
+      code,
+      port,
+    );
   }
   return toBindError(err, what, address, port, '--listen-address');
 }
@@ -102,9 +114,11 @@ export interface DhcpServer extends Service {
   readonly leases: FullModeResponder | undefined;
 }
 
-const replies = counter('dhcp_replies_total',
+const replies = counter(
+  'dhcp_replies_total',
   'DHCP replies sent, by mode, message type, client firmware and client system architecture (RFC 4578 option 93 type, "none" when absent)',
-  ['mode', 'type', 'firmware', 'arch']);
+  ['mode', 'type', 'firmware', 'arch'],
+);
 
 /**
  * The `arch` label: the RFC 4578 §2.1 client system architecture type as a decimal string for the
@@ -118,10 +132,23 @@ export function archLabel(arch: number | undefined): string {
 const dropped = counter('dhcp_dropped_total', 'DHCP packets dropped undecoded or unanswered, by reason', ['reason']);
 const exhausted = counter('dhcp_pool_exhausted_total', 'DISCOVERs not answered because the pool was full');
 
-const TYPE_NAMES: Record<number, string> = { 1: 'discover', 2: 'offer', 3: 'request', 4: 'decline', 5: 'ack', 6: 'nak', 7: 'release', 8: 'inform' };
+const TYPE_NAMES: Record<number, string> = {
+  1: 'discover',
+  2: 'offer',
+  3: 'request',
+  4: 'decline',
+  5: 'ack',
+  6: 'nak',
+  7: 'release',
+  8: 'inform',
+};
 
 /** The interface's IPv4 address and netmask. */
-export interface InterfaceAddress { name: string; address: string; netmask: string }
+export interface InterfaceAddress {
+  name: string;
+  address: string;
+  netmask: string;
+}
 
 /**
  * Finds our interface address: `--interface` by name, else the interface holding a specific
@@ -133,18 +160,24 @@ export function findInterfaceAddress(iface?: string, listenAddress = '0.0.0.0'):
   const v4 = (name: string) => (all[name] ?? []).find((a) => a.family === 'IPv4');
   if (iface) {
     const a = v4(iface);
-    if (!a) throw new Error(`DHCP: interface ${iface} has no IPv4 address (interfaces: ${Object.keys(all).join(', ')}); fix --interface`);
+    if (!a)
+      throw new Error(
+        `DHCP: interface ${iface} has no IPv4 address (interfaces: ${Object.keys(all).join(', ')}); fix --interface`,
+      );
     return { name: iface, address: a.address, netmask: a.netmask };
   }
   for (const [name, list] of Object.entries(all)) {
     for (const a of list ?? []) {
       if (a.family !== 'IPv4') continue;
-      if (listenAddress !== '0.0.0.0' ? a.address === listenAddress : !a.internal) return { name, address: a.address, netmask: a.netmask };
+      if (listenAddress !== '0.0.0.0' ? a.address === listenAddress : !a.internal)
+        return { name, address: a.address, netmask: a.netmask };
     }
   }
-  throw new Error(listenAddress !== '0.0.0.0'
-    ? `DHCP: no interface has the listen address ${listenAddress}; fix --listen-address`
-    : 'DHCP: no non-loopback IPv4 interface found; pass --interface');
+  throw new Error(
+    listenAddress !== '0.0.0.0'
+      ? `DHCP: no interface has the listen address ${listenAddress}; fix --listen-address`
+      : 'DHCP: no non-loopback IPv4 interface found; pass --interface',
+  );
 }
 
 /**
@@ -185,8 +218,12 @@ class DhcpService implements DhcpServer {
     }
   }
 
-  get serverAddress(): string { return this.ifaddr?.address ?? '0.0.0.0'; }
-  get leases(): FullModeResponder | undefined { return this.full; }
+  get serverAddress(): string {
+    return this.ifaddr?.address ?? '0.0.0.0';
+  }
+  get leases(): FullModeResponder | undefined {
+    return this.full;
+  }
 
   address(): { address: string; port: number } {
     const a = this.recvSock?.address();
@@ -198,14 +235,26 @@ class DhcpService implements DhcpServer {
     this.ifaddr = ifa;
     const d = this.opts.dhcp;
     const boot: BootAnswerContext = {
-      bootFiles: d['boot-files'], advertiseAddress: this.opts.advertiseAddress ?? ifa.address, httpPort: this.opts.httpPort,
+      bootFiles: d['boot-files'],
+      advertiseAddress: this.opts.advertiseAddress ?? ifa.address,
+      httpPort: this.opts.httpPort,
     };
     if (this.opts.mode === 'full') {
-      this.full = new FullModeResponder({
-        serverId: ifa.address, rangeStart: d['range-start']!, rangeEnd: d['range-end']!, netmask: d.netmask ?? ifa.netmask,
-        router: d.router, dnsServers: d['dns-servers'], domainName: d['domain-name'], leaseTimeS: d['lease-time-s'],
-        reservations: d.reservations,
-      }, this.opts.store.leases, boot);
+      this.full = new FullModeResponder(
+        {
+          serverId: ifa.address,
+          rangeStart: d['range-start']!,
+          rangeEnd: d['range-end']!,
+          netmask: d.netmask ?? ifa.netmask,
+          router: d.router,
+          dnsServers: d['dns-servers'],
+          domainName: d['domain-name'],
+          leaseTimeS: d['lease-time-s'],
+          reservations: d.reservations,
+        },
+        this.opts.store.leases,
+        boot,
+      );
     } else {
       this.proxy = new ProxyResponder(ifa.address, boot);
     }
@@ -221,9 +270,17 @@ class DhcpService implements DhcpServer {
       await this.close();
       throw e;
     }
-    this.log.info({ interface: ifa.name, serverId: ifa.address, port: this.address().port,
-      ...(this.full ? { pool: `${d['range-start']}-${d['range-end']}`, poolSize: this.full.poolSize } : { proxyPort: this.pxeSock?.address().port }) },
-    'DHCP service listening');
+    this.log.info(
+      {
+        interface: ifa.name,
+        serverId: ifa.address,
+        port: this.address().port,
+        ...(this.full
+          ? { pool: `${d['range-start']}-${d['range-end']}`, poolSize: this.full.poolSize }
+          : { proxyPort: this.pxeSock?.address().port }),
+      },
+      'DHCP service listening',
+    );
   }
 
   private bind(address: string, port: number, kind: 'dhcp' | 'pxe'): Promise<Socket> {
@@ -244,7 +301,13 @@ class DhcpService implements DhcpServer {
   async close(): Promise<void> {
     for (const s of [this.pxeSendSock, this.pxeSock, this.sendSock, this.recvSock]) {
       if (!s) continue;
-      await new Promise<void>((r) => { try { s.close(() => r()); } catch { r(); } });
+      await new Promise<void>((r) => {
+        try {
+          s.close(() => r());
+        } catch {
+          r();
+        }
+      });
     }
     this.pxeSendSock = this.pxeSock = this.sendSock = this.recvSock = undefined;
   }
@@ -260,7 +323,11 @@ class DhcpService implements DhcpServer {
       pkt = decodePacket(msg);
     } catch (e) {
       if (e instanceof DhcpDecodeError) {
-        this.drop(e.reason, { from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, error: e.message }, 'undecodable DHCP packet dropped');
+        this.drop(
+          e.reason,
+          { from: `${rinfo.address}:${rinfo.port}`, bytes: msg.length, error: e.message },
+          'undecodable DHCP packet dropped',
+        );
       } else {
         this.drop('internal-error', { err: e }, 'DHCP decode failed');
       }
@@ -275,7 +342,10 @@ class DhcpService implements DhcpServer {
   }
 
   private handle(pkt: DhcpPacket, rinfo: RemoteInfo, kind: 'dhcp' | 'pxe'): void {
-    if (pkt.op !== 1) { this.drop('not-a-request', { from: rinfo.address }, 'BOOTREPLY ignored'); return; }
+    if (pkt.op !== 1) {
+      this.drop('not-a-request', { from: rinfo.address }, 'BOOTREPLY ignored');
+      return;
+    }
     const c = clientInfoOf(pkt);
     const now = this.now();
     const ctx = { client: c.mac, xid: xidHex(c.xid) };
@@ -289,7 +359,8 @@ class DhcpService implements DhcpServer {
       const r = this.full.respond(pkt, c, now);
       if (!r.reply) {
         if (r.reason === 'pool-exhausted') this.poolExhausted(ctx);
-        else if (r.reason === 'declined' || r.reason === 'released') this.log.info({ ...ctx, address: r.address }, `address ${r.reason}`);
+        else if (r.reason === 'declined' || r.reason === 'released')
+          this.log.info({ ...ctx, address: r.address }, `address ${r.reason}`);
         this.drop(r.reason, { ...ctx, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, 'request not answered');
         return;
       }
@@ -302,11 +373,16 @@ class DhcpService implements DhcpServer {
       }
       ({ reply, type, boot } = r);
     }
-    const target: ReplyTarget = kind === 'pxe'
-      ? { address: rinfo.address, port: rinfo.port, broadcast: false }
-      : replyTarget(c, reply, this.port, this.clientPort);
+    const target: ReplyTarget =
+      kind === 'pxe'
+        ? { address: rinfo.address, port: rinfo.port, broadcast: false }
+        : replyTarget(c, reply, this.port, this.clientPort);
     const enc = encodePacket(reply, maxReplySize(c));
-    if (enc.dropped.length) this.log.warn({ ...ctx, dropped: enc.dropped }, 'options left out of the reply: the client accepts no larger message');
+    if (enc.dropped.length)
+      this.log.warn(
+        { ...ctx, dropped: enc.dropped },
+        'options left out of the reply: the client accepts no larger message',
+      );
     const sock = kind === 'pxe' ? this.pxeSendSock : this.sendSock;
     sock?.send(enc.buffer, target.port, target.address, (err) => {
       if (err) {
@@ -317,8 +393,10 @@ class DhcpService implements DhcpServer {
     const firmware = firmwareLabel(c);
     replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware, arch: archLabel(c.arch) });
     if (boot) this.recordBoot(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
-    else if (type === MessageType.NAK) this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
-    else if (this.log.isLevelEnabled('debug')) this.log.debug({ ...ctx, type: TYPE_NAMES[type], address, to: target.address }, 'DHCP reply sent');
+    else if (type === MessageType.NAK)
+      this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
+    else if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ ...ctx, type: TYPE_NAMES[type], address, to: target.address }, 'DHCP reply sent');
   }
 
   private poolExhausted(ctx: Record<string, unknown>): void {
@@ -326,27 +404,67 @@ class DhcpService implements DhcpServer {
     const now = Date.now();
     if (now - this.lastExhaustedWarn > 10_000) {
       this.lastExhaustedWarn = now;
-      this.log.warn({ ...ctx, poolSize: this.full?.poolSize }, 'DHCP pool exhausted: no address to offer (widen dhcp.range-start/range-end or shorten lease-time-s)');
+      this.log.warn(
+        { ...ctx, poolSize: this.full?.poolSize },
+        'DHCP pool exhausted: no address to offer (widen dhcp.range-start/range-end or shorten lease-time-s)',
+      );
     }
   }
 
   /** Boot event for every served PXE answer; host sighting at most every 10 s per UUID. */
-  private recordBoot(c: ClientInfo, boot: BootAnswer, type: number, address: string | null, now: number, ctx: Record<string, unknown>): void {
-    this.log.info({ ...ctx, type: TYPE_NAMES[type], address, firmware: boot.firmware, file: boot.bootFile, uuid: c.uuid, arch: c.arch }, 'PXE boot answer sent');
+  private recordBoot(
+    c: ClientInfo,
+    boot: BootAnswer,
+    type: number,
+    address: string | null,
+    now: number,
+    ctx: Record<string, unknown>,
+  ): void {
+    this.log.info(
+      {
+        ...ctx,
+        type: TYPE_NAMES[type],
+        address,
+        firmware: boot.firmware,
+        file: boot.bootFile,
+        uuid: c.uuid,
+        arch: c.arch,
+      },
+      'PXE boot answer sent',
+    );
     const ipxe = ipxeSummary(c.ipxeOptions); // option 175: features, version, bus id
     try {
       this.opts.store.hosts.addBootEvent({
-        at: now, hostUuid: c.uuid ?? null, mac: c.mac, address, protocol: 'dhcp', file: boot.bootFile, image: null,
+        at: now,
+        hostUuid: c.uuid ?? null,
+        mac: c.mac,
+        address,
+        protocol: 'dhcp',
+        file: boot.bootFile,
+        image: null,
         firmware: boot.firmware,
-        detail: { message: TYPE_NAMES[type], xid: ctx.xid, arch: c.arch, vendorClass: c.vendorClass, userClass: c.userClasses, mode: this.opts.mode,
-          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}), ...(c.clientId ? { clientId: c.clientId } : {}),
-          ...(ipxe ? { ipxe } : {}) },
+        detail: {
+          message: TYPE_NAMES[type],
+          xid: ctx.xid,
+          arch: c.arch,
+          vendorClass: c.vendorClass,
+          userClass: c.userClasses,
+          mode: this.opts.mode,
+          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}),
+          ...(c.clientId ? { clientId: c.clientId } : {}),
+          ...(ipxe ? { ipxe } : {}),
+        },
       });
       if (c.uuid && (this.sightings.get(c.uuid) ?? 0) + 10_000 < now) {
         if (this.sightings.size > 10_000) this.sightings.clear();
         this.sightings.set(c.uuid, now);
-        this.opts.store.hosts.upsertSighting({ uuid: c.uuid, at: now, mac: c.mac, ...(address ? { address } : {}),
-          evidence: { dhcp: { arch: c.arch, vendorClass: c.vendorClass, firmware: boot.firmware } } });
+        this.opts.store.hosts.upsertSighting({
+          uuid: c.uuid,
+          at: now,
+          mac: c.mac,
+          ...(address ? { address } : {}),
+          evidence: { dhcp: { arch: c.arch, vendorClass: c.vendorClass, firmware: boot.firmware } },
+        });
       }
     } catch (e) {
       this.log.warn({ ...ctx, err: e }, 'could not record the boot event');

@@ -12,7 +12,10 @@ import { sep, resolve } from 'node:path';
 
 export class PathRejectedError extends Error {
   override name = 'PathRejectedError';
-  constructor(readonly requested: string, readonly reason: string) {
+  constructor(
+    readonly requested: string,
+    readonly reason: string,
+  ) {
     super(`path refused: ${reason}`);
   }
 }
@@ -25,12 +28,13 @@ export function checkBootPath(name: string): string[] {
   if (name.length === 0) throw new PathRejectedError(name, 'empty file name');
   if (Buffer.byteLength(name) > 1024) throw new PathRejectedError(name, 'file name longer than 1024 bytes');
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(name)) throw new PathRejectedError(name, 'control character (NUL, newline ...) in file name');
+  if (/[\x00-\x1f\x7f]/.test(name))
+    throw new PathRejectedError(name, 'control character (NUL, newline ...) in file name');
   if (name.includes('\\')) throw new PathRejectedError(name, 'backslash in file name');
   if (name.startsWith('/')) throw new PathRejectedError(name, 'absolute path');
   const parts = name.split('/');
   for (const p of parts) {
-    if (p === '' ) throw new PathRejectedError(name, 'empty path segment');
+    if (p === '') throw new PathRejectedError(name, 'empty path segment');
     if (p === '.' || p === '..') throw new PathRejectedError(name, `"${p}" segment`);
     if (Buffer.byteLength(p) > 255) throw new PathRejectedError(name, 'path segment longer than 255 bytes');
   }

@@ -42,7 +42,14 @@ import { checkBootPath, resolveInside } from './path.js';
 import type { HostRepo } from '../../store/hosts.js';
 import type { LeaseRepo } from '../../store/leases.js';
 import type { BootTokens } from '../../hosts/tokens.js';
-import { decideBoot, type BootDecision, type ClusterLookup, type Firmware, type HostQuery, type UnknownHostsMode } from '../../hosts/policy.js';
+import {
+  decideBoot,
+  type BootDecision,
+  type ClusterLookup,
+  type Firmware,
+  type HostQuery,
+  type UnknownHostsMode,
+} from '../../hosts/policy.js';
 import { isNilUuid, normalizeMac, normalizeUuid } from '../../hosts/identity.js';
 import { IMAGE_NAME_RE, MANIFEST, type ImageLibrary, type ImageManifest } from '../../images/image.js';
 import { parseBootCfg } from '../../images/bootcfg.js';
@@ -51,7 +58,12 @@ import { renderHostBootCfg } from '../render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../render/ipxe.js';
 import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart } from '../render/kickstart.js';
 import { httpBootBase, type RenderContext } from '../render/context.js';
-import { INITIATOR_BUNDLE_MTIME_MS, INITIATOR_MODULE, initiatorBundle, initiatorScript } from '../render/initiator-bundle.js';
+import {
+  INITIATOR_BUNDLE_MTIME_MS,
+  INITIATOR_MODULE,
+  initiatorBundle,
+  initiatorScript,
+} from '../render/initiator-bundle.js';
 
 /** How long an address → host identification is trusted, in ms. */
 export const IDENTITY_TTL_MS = 15 * 60_000;
@@ -86,7 +98,13 @@ export interface BootFileSourceOptions {
  * (the host is not known by it, so the loader moves on to its next name) — still recorded as a
  * boot event (`detail.action` `not-found`): it tells who asked, from where.
  */
-type Rendered = { data: string | null; contentType: string; decision?: BootDecision; firmware: Firmware; query: HostQuery };
+type Rendered = {
+  data: string | null;
+  contentType: string;
+  decision?: BootDecision;
+  firmware: Firmware;
+  query: HostQuery;
+};
 
 const UUID_NAME = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAC_NAME = /^01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/;
@@ -112,7 +130,13 @@ export class DefaultBootFileSource implements BootFileSource {
     const rendered = await this.render(name, segs, ctx);
     if (rendered) {
       this.record(name, ctx, rendered, log);
-      if (rendered.data !== null) return { kind: 'rendered', data: Buffer.from(rendered.data, 'utf8'), mtimeMs: this.now(), contentType: rendered.contentType };
+      if (rendered.data !== null)
+        return {
+          kind: 'rendered',
+          data: Buffer.from(rendered.data, 'utf8'),
+          mtimeMs: this.now(),
+          contentType: rendered.contentType,
+        };
     }
     const bundle = await this.initiatorBundleFile(segs);
     if (bundle) return bundle;
@@ -130,9 +154,15 @@ export class DefaultBootFileSource implements BootFileSource {
 
   /** `<image>/sxinit.tgz` of an imported ESXi image: the initiator bundle (not a boot event), or null. */
   private async initiatorBundleFile(segs: string[]): Promise<BootFile | null> {
-    if (this.o.initiatorModule === false || segs.length !== 2 || segs[1]!.toLowerCase() !== INITIATOR_MODULE) return null;
+    if (this.o.initiatorModule === false || segs.length !== 2 || segs[1]!.toLowerCase() !== INITIATOR_MODULE)
+      return null;
     if ((await this.imageMap()).get(segs[0]!)?.kind !== 'esxi') return null;
-    return { kind: 'rendered', data: await initiatorBundle(), mtimeMs: INITIATOR_BUNDLE_MTIME_MS, contentType: 'application/gzip' };
+    return {
+      kind: 'rendered',
+      data: await initiatorBundle(),
+      mtimeMs: INITIATOR_BUNDLE_MTIME_MS,
+      contentType: 'application/gzip',
+    };
   }
 
   /** `<image>/<path>` of an imported image (manifest present), or null. */
@@ -165,8 +195,7 @@ export class DefaultBootFileSource implements BootFileSource {
       if (UUID_NAME.test(leaf)) {
         if (isNilUuid(leaf)) return null;
         query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
-      }
-      else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
+      } else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
       else if (leaf === 'default') query = { firmware: fw };
       else return null; // hex IP forms: not found, pxelinux moves on to `default`
       const d = await this.decide(query);
@@ -175,7 +204,8 @@ export class DefaultBootFileSource implements BootFileSource {
       // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect,
       // and so does a static `pxelinux.cfg/default` in tftp-root; otherwise `default` renders the
       // unknown-host answer, never another host's config.
-      if ((query.uuid || query.mac) && !d.host.known) return { data: null, contentType: text, decision: d, firmware: fw, query };
+      if ((query.uuid || query.mac) && !d.host.known)
+        return { data: null, contentType: text, decision: d, firmware: fw, query };
       const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
       return { data: renderPxelinuxConfig(d, rctx), contentType: text, decision: d, firmware: fw, query };
     }
@@ -199,7 +229,13 @@ export class DefaultBootFileSource implements BootFileSource {
         query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
       }
       const d = await this.decide(query);
-      return { data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))), contentType: text, decision: d, firmware: 'ipxe', query };
+      return {
+        data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))),
+        contentType: text,
+        decision: d,
+        firmware: 'ipxe',
+        query,
+      };
     }
     if (segs[0] === 'hosts' && segs.length === 3 && segs[2] === 'ks.cfg') {
       const uuid = normalizeUuid(segs[1]!);
@@ -208,23 +244,36 @@ export class DefaultBootFileSource implements BootFileSource {
       const d = await this.decide(query);
       if (d.action !== 'boot' || !d.host.uuid) return null;
       const rctx = this.renderContext(d, 'http', true);
-      const tpl = this.o.kickstartTemplate?.(d.cluster) ?? { name: 'built-in kickstart template', text: DEFAULT_KICKSTART_TEMPLATE };
-      const data = renderKickstart(tpl.text, {
-        uuid: d.host.uuid, mac: d.host.mac, cluster: d.cluster, image: d.image.name,
-        server: `${this.o.serverAddress}:${this.o.initiatorPort}`, token: rctx.token ?? null,
-        initiator: (await initiatorScript()).toString('utf8'),
-      }, tpl.name);
+      const tpl = this.o.kickstartTemplate?.(d.cluster) ?? {
+        name: 'built-in kickstart template',
+        text: DEFAULT_KICKSTART_TEMPLATE,
+      };
+      const data = renderKickstart(
+        tpl.text,
+        {
+          uuid: d.host.uuid,
+          mac: d.host.mac,
+          cluster: d.cluster,
+          image: d.image.name,
+          server: `${this.o.serverAddress}:${this.o.initiatorPort}`,
+          token: rctx.token ?? null,
+          initiator: (await initiatorScript()).toString('utf8'),
+        },
+        tpl.name,
+      );
       return { data, contentType: text, decision: d, firmware: 'unknown', query };
     }
     // ESXi boot.cfg: UEFI mboot.efi first asks `01-<mac>/boot.cfg` in the directory it was loaded
     // from (tftp root, or `<image>/efi/boot/`); mboot.c32 -c asks <image>/boot.cfg.
-    const macDir = segs.length >= 2 && segs[segs.length - 1] === 'boot.cfg' ? MAC_NAME.exec(segs[segs.length - 2]!) : null;
+    const macDir =
+      segs.length >= 2 && segs[segs.length - 1] === 'boot.cfg' ? MAC_NAME.exec(segs[segs.length - 2]!) : null;
     if (macDir) {
       const query: HostQuery = { mac: macDir[1]!, firmware: 'uefi' };
       const d = await this.decide(query);
       // Not an ESXi boot for this MAC: not found (mboot.efi then asks `boot.cfg` next to itself),
       // recorded, so that request is rendered for this MAC and not for the address's previous host.
-      if (d.action !== 'boot' || d.image.kind !== 'esxi') return { data: null, contentType: 'text/plain; charset=utf-8', decision: d, firmware: 'uefi', query };
+      if (d.action !== 'boot' || d.image.kind !== 'esxi')
+        return { data: null, contentType: 'text/plain; charset=utf-8', decision: d, firmware: 'uefi', query };
       return this.renderBootCfg(d, ctx, query);
     }
     const img = segs[0]!;
@@ -236,20 +285,40 @@ export class DefaultBootFileSource implements BootFileSource {
       const d = await this.decide(query);
       // The host asked for this image's boot.cfg: render it for this image even when the policy
       // would pick another (menu choice, stale pin); the boot event records both.
-      const forImage: BootDecision = d.action === 'boot' && d.image.name === img
-        ? d
-        : { host: d.host, firmware: d.firmware, problems: d.problems, action: 'boot', image, reason: 'requested-image', cluster: null, stateful: false };
+      const forImage: BootDecision =
+        d.action === 'boot' && d.image.name === img
+          ? d
+          : {
+              host: d.host,
+              firmware: d.firmware,
+              problems: d.problems,
+              action: 'boot',
+              image,
+              reason: 'requested-image',
+              cluster: null,
+              stateful: false,
+            };
       return this.renderBootCfg(forImage, ctx, query);
     }
     return null;
   }
 
-  private async renderBootCfg(d: Extract<BootDecision, { action: 'boot' }>, ctx: BootRequestContext, query: HostQuery): Promise<Rendered> {
+  private async renderBootCfg(
+    d: Extract<BootDecision, { action: 'boot' }>,
+    ctx: BootRequestContext,
+    query: HostQuery,
+  ): Promise<Rendered> {
     const file = join(this.o.images.dir, d.image.name, d.image.esxi?.bootCfg ?? 'boot.cfg');
     const stored = parseBootCfg(await readFile(file, 'utf8'), file);
     const rctx = this.renderContext(d, ctx.protocol === 'http' ? 'http' : 'tftp', true);
     const opts = { initiatorModule: this.o.initiatorModule ?? true };
-    return { data: renderHostBootCfg(d.image, stored, rctx, opts), contentType: 'text/plain; charset=utf-8', decision: d, firmware: query.firmware ?? 'unknown', query };
+    return {
+      data: renderHostBootCfg(d.image, stored, rctx, opts),
+      contentType: 'text/plain; charset=utf-8',
+      decision: d,
+      firmware: query.firmware ?? 'unknown',
+      query,
+    };
   }
 
   /**
@@ -295,7 +364,8 @@ export class DefaultBootFileSource implements BootFileSource {
     }
     if (this.imageCache && this.imageCache.key === key) return this.imageCache.images;
     const { images, broken } = await this.o.images.list();
-    for (const b of broken) this.o.log.warn({ subsystem: 'boot-files', image: b.name, err: b.error }, 'image skipped: broken manifest');
+    for (const b of broken)
+      this.o.log.warn({ subsystem: 'boot-files', image: b.name, err: b.error }, 'image skipped: broken manifest');
     const map = new Map(images.map((i) => [i.name, i]));
     this.imageCache = { key, images: map };
     return map;
@@ -304,7 +374,10 @@ export class DefaultBootFileSource implements BootFileSource {
   /** Render context for a decision; issues a phone-home token when the file carries a kernel command line. */
   private renderContext(d: BootDecision, transport: 'tftp' | 'http', withToken: boolean): RenderContext {
     const rctx: RenderContext = {
-      serverAddress: this.o.serverAddress, httpPort: this.o.httpPort, initiatorPort: this.o.initiatorPort, transport,
+      serverAddress: this.o.serverAddress,
+      httpPort: this.o.httpPort,
+      initiatorPort: this.o.initiatorPort,
+      transport,
     };
     if (withToken && d.action === 'boot' && d.host.uuid) {
       rctx.token = this.o.tokens.issue(d.host.uuid, this.now());
@@ -322,11 +395,26 @@ export class DefaultBootFileSource implements BootFileSource {
     const detail: Record<string, unknown> = miss
       ? { action: 'not-found', known: d?.host.known ?? false }
       : d
-        ? { action: d.action, ...(d.action === 'boot' ? { reason: d.reason } : {}), ...(d.action === 'local' ? { reason: d.reason } : {}), known: d.host.known }
+        ? {
+            action: d.action,
+            ...(d.action === 'boot' ? { reason: d.reason } : {}),
+            ...(d.action === 'local' ? { reason: d.reason } : {}),
+            known: d.host.known,
+          }
         : {};
     if (!miss && d?.problems.length) detail['problems'] = d.problems;
     try {
-      this.o.hosts.addBootEvent({ at: this.now(), hostUuid: uuid, mac, address: ctx.clientAddress, protocol: ctx.protocol, file: name, image, firmware: r.firmware, detail });
+      this.o.hosts.addBootEvent({
+        at: this.now(),
+        hostUuid: uuid,
+        mac,
+        address: ctx.clientAddress,
+        protocol: ctx.protocol,
+        file: name,
+        image,
+        firmware: r.firmware,
+        detail,
+      });
     } catch (e) {
       log.error({ err: e, file: name }, 'could not record boot event');
     }

@@ -85,7 +85,12 @@ export class ReadBufferPool {
  *   opened or `onOpen` throws, before anything was written (the caller can still send an error)
  */
 export function streamFileRange(
-  res: ServerResponse, path: string, start: number, end: number, pool: ReadBufferPool, onOpen: () => void,
+  res: ServerResponse,
+  path: string,
+  start: number,
+  end: number,
+  pool: ReadBufferPool,
+  onOpen: () => void,
   onWritten?: (bytes: number) => void,
 ): Promise<Error | undefined> {
   return new Promise((resolve, reject) => {

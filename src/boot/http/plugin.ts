@@ -29,8 +29,15 @@ import { counter, gauge } from '../../metrics.js';
 /** How an HTTP boot download ended (label `result`). */
 export type BootDownloadResult = 'complete' | 'aborted' | 'error';
 
-const downloads = counter('http_boot_downloads_total', 'HTTP boot (/boot/) GET downloads with a body, by result (complete, aborted, error)', ['result'] as const);
-const bytesSent = counter('http_boot_bytes_sent_total', 'HTTP boot (/boot/) body bytes accepted by the socket (a download cut short counts only what was sent)');
+const downloads = counter(
+  'http_boot_downloads_total',
+  'HTTP boot (/boot/) GET downloads with a body, by result (complete, aborted, error)',
+  ['result'] as const,
+);
+const bytesSent = counter(
+  'http_boot_bytes_sent_total',
+  'HTTP boot (/boot/) body bytes accepted by the socket (a download cut short counts only what was sent)',
+);
 const activeDownloads = gauge('http_boot_active_downloads', 'HTTP boot (/boot/) downloads whose body is being sent');
 
 export interface BootHttpOptions {
@@ -83,7 +90,10 @@ function clientAddress(req: FastifyRequest): string {
 /** Matches `If-None-Match` (weak comparison, RFC 9110 §13.1.2) against our ETag. */
 function noneMatch(header: string, etag: string): boolean {
   if (header.trim() === '*') return true;
-  return header.split(',').map((t) => t.trim().replace(/^W\//, '')).includes(etag);
+  return header
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .includes(etag);
 }
 
 export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, opts) => {
@@ -103,7 +113,10 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       let file: BootFile | null;
       try {
         file = await opts.source.resolve(name, {
-          protocol: 'http', clientAddress: clientAddress(req), clientPort: req.socket.remotePort, requestId: String(req.id),
+          protocol: 'http',
+          clientAddress: clientAddress(req),
+          clientPort: req.socket.remotePort,
+          requestId: String(req.id),
         });
       } catch (e) {
         if (e instanceof PathRejectedError) {
@@ -124,16 +137,25 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
 
       const inm = req.headers['if-none-match'];
       const ims = req.headers['if-modified-since'];
-      if (inm !== undefined ? noneMatch(inm, etag) : ims !== undefined && !Number.isNaN(Date.parse(ims)) && lastModified.getTime() <= Date.parse(ims)) {
+      if (
+        inm !== undefined
+          ? noneMatch(inm, etag)
+          : ims !== undefined && !Number.isNaN(Date.parse(ims)) && lastModified.getTime() <= Date.parse(ims)
+      ) {
         return reply.code(304).send();
       }
 
       let range = parseRange(req.headers.range, size);
       const ifRangeH = req.headers['if-range'];
       const ifRange = Array.isArray(ifRangeH) ? ifRangeH[0] : ifRangeH;
-      if (range && ifRange !== undefined && ifRange.trim() !== etag && ifRange.trim() !== lastModified.toUTCString()) range = null;
+      if (range && ifRange !== undefined && ifRange.trim() !== etag && ifRange.trim() !== lastModified.toUTCString())
+        range = null;
       if (range === 'unsatisfiable') {
-        return reply.code(416).header('Content-Range', `bytes */${size}`).type('text/plain').send('range not satisfiable\n');
+        return reply
+          .code(416)
+          .header('Content-Range', `bytes */${size}`)
+          .type('text/plain')
+          .send('range not satisfiable\n');
       }
       const start = range ? range.start : 0;
       const end = range ? range.end : size - 1;
@@ -156,13 +178,21 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       let written = 0;
       let result: BootDownloadResult = 'error';
       try {
-        const failed = await streamFileRange(reply.raw, file.path, start, end, pool, () => {
-          reply.hijack();
-          reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-        }, (n) => {
-          written += n;
-          bytesSent.inc(n);
-        });
+        const failed = await streamFileRange(
+          reply.raw,
+          file.path,
+          start,
+          end,
+          pool,
+          () => {
+            reply.hijack();
+            reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+          },
+          (n) => {
+            written += n;
+            bytesSent.inc(n);
+          },
+        );
         if (failed) req.log.warn({ err: failed, path: rawPath }, 'boot file download cut short');
         else result = written === length ? 'complete' : 'aborted';
       } catch (e) {

@@ -32,7 +32,12 @@ export interface HostBootCfgOptions {
  * @returns boot.cfg text
  * @throws Error when `image` is not an ESXi image
  */
-export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: RenderContext, opts: HostBootCfgOptions = {}): string {
+export function renderHostBootCfg(
+  image: ImageManifest,
+  stored: BootCfg,
+  ctx: RenderContext,
+  opts: HostBootCfgOptions = {},
+): string {
   if (image.kind !== 'esxi') throw new Error(`image "${image.name}" is a ${image.kind} image: it has no boot.cfg`);
   const cfg: BootCfg = {
     ...stored,
@@ -40,7 +45,10 @@ export function renderHostBootCfg(image: ImageManifest, stored: BootCfg, ctx: Re
     other: [...stored.other],
     order: [...stored.order],
     prefix: imagePrefix(ctx, image.name),
-    kernelopt: joinCmdline(installerOpts(stored.kernelopt, !!ctx.kickstartUrl), ...statelesxKernelArgs(ctx, image.name)),
+    kernelopt: joinCmdline(
+      installerOpts(stored.kernelopt, !!ctx.kickstartUrl),
+      ...statelesxKernelArgs(ctx, image.name),
+    ),
   };
   // Relative to `prefix=` like the image's own modules: served as `<image>/sxinit.tgz`. Last, so
   // its files lie over the image's. A boot.cfg that already lists it does not get it twice.

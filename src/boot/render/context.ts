@@ -47,5 +47,8 @@ export function statelesxKernelArgs(ctx: RenderContext, imageName: string): stri
 
 /** Joins command-line words, dropping empty ones. */
 export function joinCmdline(...parts: Array<string | undefined>): string {
-  return parts.filter((p): p is string => !!p && p.trim() !== '').map((p) => p.trim()).join(' ');
+  return parts
+    .filter((p): p is string => !!p && p.trim() !== '')
+    .map((p) => p.trim())
+    .join(' ');
 }

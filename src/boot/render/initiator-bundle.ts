@@ -94,8 +94,11 @@ function memo(make: () => Promise<Buffer>): () => Promise<Buffer> {
  */
 export const initiatorScript: () => Promise<Buffer> = memo(() =>
   readFile(INITIATOR_SCRIPT_URL).catch((e: unknown) => {
-    throw new Error(`cannot read the initiator ${INITIATOR_SCRIPT_URL.pathname}: ${(e as Error).message}`, { cause: e });
-  }));
+    throw new Error(`cannot read the initiator ${INITIATOR_SCRIPT_URL.pathname}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }),
+);
 
 /**
  * The bundle for this process (built from {@link initiatorScript} on first use, then cached).

@@ -43,7 +43,9 @@ export function renderIpxeHost(d: BootDecision, ctx: RenderContext): string {
   lines.push('menu statelesx: choose an image');
   for (const img of d.images) lines.push(`item ${itemOf(img.name)} ${img.name} (${img.kind})`);
   lines.push('item local Boot from local disk');
-  lines.push(`choose --timeout 10000 --default ${d.defaultImage ? itemOf(d.defaultImage) : 'local'} target && goto \${target} || goto local`);
+  lines.push(
+    `choose --timeout 10000 --default ${d.defaultImage ? itemOf(d.defaultImage) : 'local'} target && goto \${target} || goto local`,
+  );
   const menuCtx = { ...hctx, token: undefined, kickstartUrl: undefined };
   for (const img of d.images) lines.push(`:${itemOf(img.name)}`, ...bootLines(img, menuCtx, itemOf(img.name)));
   lines.push(':local', 'exit', '');

@@ -54,7 +54,8 @@ export const FIRSTBOOT_CMDLINE = '/tmp/statelesx-cmdline';
  * @throws Error when the initiator text contains the here-document delimiter line (it would end early)
  */
 export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' | 'mac' | 'initiator'>): string {
-  if (data.initiator.split('\n').includes(HEREDOC_END)) throw new Error(`initiator.py contains the line ${HEREDOC_END}`);
+  if (data.initiator.split('\n').includes(HEREDOC_END))
+    throw new Error(`initiator.py contains the line ${HEREDOC_END}`);
   const script = data.initiator.endsWith('\n') ? data.initiator : data.initiator + '\n';
   const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`];
   if (data.token) cmdline.push(`${TOKEN_KERNEL_ARG}=${data.token}`);

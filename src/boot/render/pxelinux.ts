@@ -18,7 +18,14 @@ import { imageFileRef } from './files.js';
 export function renderPxelinuxConfig(d: BootDecision, ctx: RenderContext): string {
   const head = [`# statelesx: ${describe(d)}`];
   if (d.action === 'boot') {
-    return [...head, 'DEFAULT boot', 'PROMPT 0', 'TIMEOUT 0', ...bootLabel('boot', d.image, ctx, `${d.image.name} (${d.reason})`), ''].join('\n');
+    return [
+      ...head,
+      'DEFAULT boot',
+      'PROMPT 0',
+      'TIMEOUT 0',
+      ...bootLabel('boot', d.image, ctx, `${d.image.name} (${d.reason})`),
+      '',
+    ].join('\n');
   }
   if (d.action === 'local') {
     return [...head, 'DEFAULT local', 'PROMPT 0', 'TIMEOUT 0', ...localLabel(), ''].join('\n');

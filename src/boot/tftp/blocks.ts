@@ -42,7 +42,10 @@ export interface BlockSource {
 /** Octet mode from an open file: block n starts at byte (n − 1) × blksize. */
 export class DiskOctetSource implements BlockSource {
   private closed = false;
-  constructor(private readonly fd: number, private readonly blksize: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly blksize: number,
+  ) {}
 
   async fill(first: number, slots: Buffer[]): Promise<number> {
     let position = (first - 1) * this.blksize;
@@ -91,10 +94,14 @@ export class DiskNetasciiSource implements BlockSource {
   private nextBlock = 1;
   private closed = false;
 
-  constructor(private readonly fd: number, private readonly blksize: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly blksize: number,
+  ) {}
 
   async fill(first: number, slots: Buffer[]): Promise<number> {
-    if (first !== this.nextBlock) throw new Error(`netascii blocks must be read in order (asked ${first}, next ${this.nextBlock})`);
+    if (first !== this.nextBlock)
+      throw new Error(`netascii blocks must be read in order (asked ${first}, next ${this.nextBlock})`);
     let total = 0;
     for (const slot of slots) {
       let o = 0;
@@ -139,7 +146,10 @@ export class DiskNetasciiSource implements BlockSource {
 
 /** An in-memory file (already converted for netascii when needed). */
 export class MemorySource implements BlockSource {
-  constructor(private readonly data: Buffer, private readonly blksize: number) {}
+  constructor(
+    private readonly data: Buffer,
+    private readonly blksize: number,
+  ) {}
 
   async fill(first: number, slots: Buffer[]): Promise<number> {
     let pos = (first - 1) * this.blksize;

@@ -15,11 +15,20 @@ export function tftpMetrics() {
     started: counter('tftp_transfers_started_total', 'TFTP read transfers started (file found, first packet sent)'),
     completed: counter('tftp_transfers_completed_total', 'TFTP transfers whose last block was acknowledged'),
     failed: counter('tftp_transfers_failed_total', 'TFTP transfers that ended early, by reason', ['reason'] as const),
-    refused: counter('tftp_requests_refused_total', 'TFTP requests answered with an ERROR packet, by TFTP error code', ['code'] as const),
+    refused: counter('tftp_requests_refused_total', 'TFTP requests answered with an ERROR packet, by TFTP error code', [
+      'code',
+    ] as const),
     bytesSent: counter('tftp_bytes_sent_total', 'TFTP DATA payload bytes sent, retransmissions included'),
-    retransmitted: counter('tftp_retransmitted_blocks_total', 'TFTP DATA blocks (and OACKs) sent again after a timeout or a go-back ACK'),
+    retransmitted: counter(
+      'tftp_retransmitted_blocks_total',
+      'TFTP DATA blocks (and OACKs) sent again after a timeout or a go-back ACK',
+    ),
     active: gauge('tftp_active_transfers', 'TFTP transfers in progress'),
-    dropped: counter('tftp_dropped_packets_total', 'TFTP datagrams dropped (malformed, foreign TID, unexpected opcode), by reason', ['reason'] as const),
+    dropped: counter(
+      'tftp_dropped_packets_total',
+      'TFTP datagrams dropped (malformed, foreign TID, unexpected opcode), by reason',
+      ['reason'] as const,
+    ),
   };
 }
 

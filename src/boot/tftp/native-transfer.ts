@@ -122,7 +122,13 @@ export class NativeTransfer {
       );
     } catch (e) {
       // The addon's message says which step failed (binding the socket, or starting the thread).
-      this.end({ ok: false, reason: 'socket-error', detail: `transfer on ${this.p.localAddress}: ${(e as Error).message}`, bytes: 0, ms: 0 });
+      this.end({
+        ok: false,
+        reason: 'socket-error',
+        detail: `transfer on ${this.p.localAddress}: ${(e as Error).message}`,
+        bytes: 0,
+        ms: 0,
+      });
       return;
     }
     this.p.metrics.started.inc();

@@ -83,7 +83,8 @@ let cached: { plane: DataPlane } | { error: string } | undefined;
 /** The native data plane, or why it cannot be used; loaded once per process. */
 export function loadDataPlane(): { plane: DataPlane } | { error: string } {
   if (cached) return cached;
-  if (process.platform !== 'linux') return (cached = { error: `the native TFTP data plane is Linux-only (this is ${process.platform})` });
+  if (process.platform !== 'linux')
+    return (cached = { error: `the native TFTP data plane is Linux-only (this is ${process.platform})` });
   // Same depth from src/boot/tftp (tests) and dist/boot/tftp (built): the package root is three up.
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const path = resolve(root, 'build/Release/tftp_dataplane.node');

@@ -98,7 +98,10 @@ export interface DecodeError {
 
 export type DecodeResult = { ok: true; packet: TftpPacket } | { ok: false; error: DecodeError };
 
-const fail = (reason: DecodeError['reason'], detail: string): DecodeResult => ({ ok: false, error: { reason, detail } });
+const fail = (reason: DecodeError['reason'], detail: string): DecodeResult => ({
+  ok: false,
+  error: { reason, detail },
+});
 
 /**
  * Splits `buf[start..]` into NUL-terminated strings.
@@ -139,7 +142,8 @@ export function decodePacket(buf: Buffer): DecodeResult {
   switch (op) {
     case Opcode.RRQ:
     case Opcode.WRQ: {
-      if (buf.length > MAX_REQUEST_SIZE) return fail('oversized', `request of ${buf.length} bytes (max ${MAX_REQUEST_SIZE})`);
+      if (buf.length > MAX_REQUEST_SIZE)
+        return fail('oversized', `request of ${buf.length} bytes (max ${MAX_REQUEST_SIZE})`);
       const strings = splitStrings(buf, 2);
       if (strings === null) return fail('truncated', 'request string not NUL-terminated');
       if (strings.length < 2) return fail('truncated', 'request lacks filename or mode');
@@ -188,7 +192,12 @@ export function decodePacket(buf: Buffer): DecodeResult {
 }
 
 /** Encodes an RRQ/WRQ (used by tests and tools; the server never sends requests). */
-export function encodeRequest(op: typeof Opcode.RRQ | typeof Opcode.WRQ, filename: string, mode: string, options: Iterable<[string, string]> = []): Buffer {
+export function encodeRequest(
+  op: typeof Opcode.RRQ | typeof Opcode.WRQ,
+  filename: string,
+  mode: string,
+  options: Iterable<[string, string]> = [],
+): Buffer {
   const parts: Buffer[] = [Buffer.from([0, op]), Buffer.from(`${filename}\0${mode}\0`, 'utf8')];
   for (const [k, v] of options) parts.push(Buffer.from(`${k}\0${v}\0`, 'utf8'));
   return Buffer.concat(parts);

@@ -33,7 +33,15 @@ import { PathRejectedError } from '../files/path.js';
 import { toBindError } from '../../net/bind-error.js';
 import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from './packet.js';
 import { negotiateOptions } from './options.js';
-import { DiskOctetSource, DiskNetasciiSource, MemorySource, toNetascii, netasciiSizeOfFile, openReadOnly, type BlockSource } from './blocks.js';
+import {
+  DiskOctetSource,
+  DiskNetasciiSource,
+  MemorySource,
+  toNetascii,
+  netasciiSizeOfFile,
+  openReadOnly,
+  type BlockSource,
+} from './blocks.js';
 import { Transfer, readAheadFor, type TransferOutcome } from './transfer.js';
 import { NativeTransfer, type NativeSource } from './native-transfer.js';
 import { loadDataPlane, type DataPlane } from './native.js';
@@ -92,7 +100,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 function localAddresses(): Array<{ address: string; linkBlksize: number | undefined }> {
   const out: Array<{ address: string; linkBlksize: number | undefined }> = [];
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    for (const a of addrs ?? []) if (a.family === 'IPv4') out.push({ address: a.address, linkBlksize: linkBlksizeOf(name) });
+    for (const a of addrs ?? [])
+      if (a.family === 'IPv4') out.push({ address: a.address, linkBlksize: linkBlksizeOf(name) });
   }
   return out;
 }
@@ -164,9 +173,7 @@ class TftpServerImpl implements TftpServer {
   async start(): Promise<void> {
     const { address } = this.opts;
     const targets =
-      address === '0.0.0.0'
-        ? localAddresses()
-        : [{ address, linkBlksize: linkBlksizeOf(interfaceOf(address)) }];
+      address === '0.0.0.0' ? localAddresses() : [{ address, linkBlksize: linkBlksizeOf(interfaceOf(address)) }];
     if (targets.length === 0) targets.push({ address, linkBlksize: undefined });
     let port = this.opts.port;
     let trying = address; // the address whose bind failed, named in the error (not 0.0.0.0)
@@ -182,7 +189,11 @@ class TftpServerImpl implements TftpServer {
       this.listeners = [];
       throw toBindError(e, 'TFTP (udp)', trying, port, '--tftp-port');
     }
-    if (this.planeNote) this.log.warn({ reason: this.planeNote }, 'native TFTP data plane unavailable: transfers run on the JavaScript engine');
+    if (this.planeNote)
+      this.log.warn(
+        { reason: this.planeNote },
+        'native TFTP data plane unavailable: transfers run on the JavaScript engine',
+      );
     this.log.info({ addresses: this.addresses(), dataPlane: this.plane ? 'native' : 'js' }, 'TFTP server listening');
   }
 
@@ -228,13 +239,19 @@ class TftpServerImpl implements TftpServer {
     const d = decodePacket(msg);
     if (!d.ok) {
       this.metrics.dropped.inc({ reason: d.error.reason });
-      this.log.debug({ client: `${rinfo.address}:${rinfo.port}`, reason: d.error.reason, detail: d.error.detail, bytes: msg.length }, 'dropped malformed datagram');
+      this.log.debug(
+        { client: `${rinfo.address}:${rinfo.port}`, reason: d.error.reason, detail: d.error.detail, bytes: msg.length },
+        'dropped malformed datagram',
+      );
       return;
     }
     const p = d.packet;
     if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {
       this.metrics.dropped.inc({ reason: 'unexpected' });
-      this.log.debug({ client: `${rinfo.address}:${rinfo.port}`, op: p.op }, 'dropped non-request packet on the listening port');
+      this.log.debug(
+        { client: `${rinfo.address}:${rinfo.port}`, op: p.op },
+        'dropped non-request packet on the listening port',
+      );
       return;
     }
     void this.onRequest(l, p, rinfo);
@@ -270,7 +287,10 @@ class TftpServerImpl implements TftpServer {
     }
     const mine = this.perAddress.get(rinfo.address) ?? 0;
     if (mine >= limits['max-transfers-per-client']) {
-      log.warn({ file: req.filename, max: limits['max-transfers-per-client'] }, 'request refused: too many transfers from this client');
+      log.warn(
+        { file: req.filename, max: limits['max-transfers-per-client'] },
+        'request refused: too many transfers from this client',
+      );
       this.refuse(l, rinfo, ErrorCode.NOT_DEFINED, 'Too many transfers from this address, try again later');
       return;
     }
@@ -311,18 +331,34 @@ class TftpServerImpl implements TftpServer {
   }
 
   /** Resolves and opens the file and negotiates options; refuses (and returns null) on failure. */
-  private async prepare(l: Listener, req: RequestPacket, rinfo: RemoteInfo, id: string, log: Logger): Promise<AnyTransfer | null> {
+  private async prepare(
+    l: Listener,
+    req: RequestPacket,
+    rinfo: RemoteInfo,
+    id: string,
+    log: Logger,
+  ): Promise<AnyTransfer | null> {
     let file: BootFile | null;
     const encoded = ENCODED_PATH_CHARS.exec(req.filename);
     if (encoded) {
       // TFTP names are literal, but a percent-encoded dot, slash, backslash or NUL is only ever an
       // attempt to slip past a decoder further down (HTTP fallbacks, rendered paths): refuse it.
       log.warn({ file: req.filename, reason: `percent-encoded "${encoded[0]}"` }, 'request refused: unsafe path');
-      this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, `Access violation: percent-encoded path character ${encoded[0]}`);
+      this.refuse(
+        l,
+        rinfo,
+        ErrorCode.ACCESS_VIOLATION,
+        `Access violation: percent-encoded path character ${encoded[0]}`,
+      );
       return null;
     }
     try {
-      file = await this.opts.source.resolve(req.filename, { protocol: 'tftp', clientAddress: rinfo.address, clientPort: rinfo.port, requestId: id });
+      file = await this.opts.source.resolve(req.filename, {
+        protocol: 'tftp',
+        clientAddress: rinfo.address,
+        clientPort: rinfo.port,
+        requestId: id,
+      });
     } catch (e) {
       if (e instanceof PathRejectedError) {
         log.warn({ file: req.filename, reason: e.reason }, 'request refused: unsafe path');
@@ -362,7 +398,11 @@ class TftpServerImpl implements TftpServer {
         return null;
       }
       try {
-        transferSize = !netascii ? file.size : wantsTsize ? await netasciiSizeOfFile(fd, file.size, this.opts.netasciiTsizeLimit ?? 16 * 1024 * 1024) : null;
+        transferSize = !netascii
+          ? file.size
+          : wantsTsize
+            ? await netasciiSizeOfFile(fd, file.size, this.opts.netasciiTsizeLimit ?? 16 * 1024 * 1024)
+            : null;
       } catch (e) {
         closeQuietly(fd);
         throw e;
@@ -407,7 +447,13 @@ class TftpServerImpl implements TftpServer {
       metrics: this.metrics,
       onEnd: (_t: unknown, outcome: TransferOutcome) => this.onEnd(client, rinfo.address, outcome, log),
     };
-    if (native) return new NativeTransfer({ ...common, plane: this.plane!, source: nativeSource!, busyPollUs: limits['busy-poll-us'] });
+    if (native)
+      return new NativeTransfer({
+        ...common,
+        plane: this.plane!,
+        source: nativeSource!,
+        busyPollUs: limits['busy-poll-us'],
+      });
     return new Transfer({ ...common, source: makeSource(negotiated.blksize), rings: this.rings });
   }
 
@@ -416,7 +462,10 @@ class TftpServerImpl implements TftpServer {
     this.metrics.active.dec();
     const ms = Math.round(outcome.ms);
     if (outcome.ok) {
-      log.info({ bytes: outcome.bytes, blocks: outcome.blocks, ms, busyPollHits: outcome.busyPollHits }, 'transfer completed');
+      log.info(
+        { bytes: outcome.bytes, blocks: outcome.blocks, ms, busyPollHits: outcome.busyPollHits },
+        'transfer completed',
+      );
     } else if (outcome.reason === 'io-error' || outcome.reason === 'socket-error') {
       log.warn({ reason: outcome.reason, detail: outcome.detail, bytes: outcome.bytes, ms }, 'transfer failed');
     } else {

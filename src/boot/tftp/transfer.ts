@@ -60,10 +60,17 @@ const READ_AHEAD_MAX_SLOTS = 256;
  * @param readAheadBytes bytes to read ahead (default 128 KiB; see {@link readAheadFor})
  * @param transferSize file size in bytes when known
  */
-export function ringSlots(neg: Pick<Negotiated, 'blksize' | 'windowsize'>, readAheadBytes?: number, transferSize?: number | null): number {
+export function ringSlots(
+  neg: Pick<Negotiated, 'blksize' | 'windowsize'>,
+  readAheadBytes?: number,
+  transferSize?: number | null,
+): number {
   const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((readAheadBytes ?? READ_AHEAD_BYTES) / neg.blksize));
   // A file of n bytes has floor(n / blksize) + 1 blocks (the last one short, possibly empty).
-  const blocks = transferSize === undefined || transferSize === null ? Number.POSITIVE_INFINITY : Math.floor(transferSize / neg.blksize) + 1;
+  const blocks =
+    transferSize === undefined || transferSize === null
+      ? Number.POSITIVE_INFINITY
+      : Math.floor(transferSize / neg.blksize) + 1;
   return Math.max(neg.windowsize, Math.min(byReadAhead, blocks));
 }
 
@@ -77,7 +84,11 @@ export function transferTimers(
   p: { minRtoMs: number; maxRtoMs: number; maxRetries: number },
 ): { rtoMs: number; maxRtoMs: number; giveUpMs: number } {
   const maxRtoMs = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(p.maxRtoMs, neg.timeoutMs);
-  return { rtoMs: Math.max(p.minRtoMs, Math.min(neg.timeoutMs, maxRtoMs)), maxRtoMs, giveUpMs: p.maxRetries * neg.timeoutMs };
+  return {
+    rtoMs: Math.max(p.minRtoMs, Math.min(neg.timeoutMs, maxRtoMs)),
+    maxRtoMs,
+    giveUpMs: p.maxRetries * neg.timeoutMs,
+  };
 }
 /** Bytes sent back to back before yielding to the event loop (see Transfer.burst). */
 const BURST_BYTES = 64 * 1024;
@@ -86,7 +97,13 @@ const METRIC_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /** How a transfer ended. */
 export type TransferOutcome =
-  | { ok: true; bytes: number; blocks: number; ms: number; /** native data plane: ACKs caught while busy-polling */ busyPollHits?: number }
+  | {
+      ok: true;
+      bytes: number;
+      blocks: number;
+      ms: number;
+      /** native data plane: ACKs caught while busy-polling */ busyPollHits?: number;
+    }
   | { ok: false; reason: FailReason; detail: string; bytes: number; ms: number };
 
 /** What a transfer needs on either engine (this one and native-transfer.ts). */
@@ -220,7 +237,11 @@ export class Transfer {
         });
       });
     } catch (e) {
-      this.fail('socket-error', `cannot bind transfer socket on ${this.p.localAddress}: ${(e as Error).message}`, false);
+      this.fail(
+        'socket-error',
+        `cannot bind transfer socket on ${this.p.localAddress}: ${(e as Error).message}`,
+        false,
+      );
       return;
     }
     if (this.state === 'done') return; // aborted while binding
@@ -249,7 +270,9 @@ export class Transfer {
     this.state = 'data';
     this.stride = this.blksize + 4;
     this.nslots = ringSlots(this.p.negotiated, this.p.readAheadBytes, this.p.transferSize);
-    this.ring = this.p.rings ? this.p.rings.acquire(this.nslots * this.stride) : Buffer.allocUnsafe(this.nslots * this.stride);
+    this.ring = this.p.rings
+      ? this.p.rings.acquire(this.nslots * this.stride)
+      : Buffer.allocUnsafe(this.nslots * this.stride);
     this.slotLen = new Int32Array(this.nslots);
     this.slots = new Array<Buffer>(this.nslots);
     for (let i = 0; i < this.nslots; i++) {
@@ -381,7 +404,10 @@ export class Transfer {
     const d = decodePacket(msg);
     if (!d.ok) {
       this.p.metrics.dropped.inc({ reason: d.error.reason });
-      this.p.log.debug({ reason: d.error.reason, detail: d.error.detail, bytes: msg.length }, 'dropped malformed datagram');
+      this.p.log.debug(
+        { reason: d.error.reason, detail: d.error.detail, bytes: msg.length },
+        'dropped malformed datagram',
+      );
       return;
     }
     if (d.packet.op === Opcode.ERROR) {
@@ -473,7 +499,11 @@ export class Transfer {
     const silentMs = performance.now() - this.progressAt;
     if (this.retries > this.p.maxRetries && silentMs >= this.giveUpMs) {
       const what = this.state === 'oack' ? 'ACK of the OACK' : `ACK of block ${this.lastAcked + 1}`;
-      this.fail('timeout', `no ${what} after ${this.retries - 1} retransmissions over ${(silentMs / 1000).toFixed(1)} s`, false);
+      this.fail(
+        'timeout',
+        `no ${what} after ${this.retries - 1} retransmissions over ${(silentMs / 1000).toFixed(1)} s`,
+        false,
+      );
       return;
     }
     this.cancelBurst();

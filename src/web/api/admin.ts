@@ -15,126 +15,248 @@ const role = { type: 'string', enum: ['admin', 'operator', 'viewer'] } as const;
 export async function adminRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
   const { store } = ctx.deps;
 
-  app.get('/api/v1/users', {
-    config: { auth: 'admin' },
-    schema: { tags: ['users'], summary: 'Console users', response: { 200: { type: 'array', items: { $ref: 'User#' } }, ...errorResponses } },
-  }, async () => store.users.list());
-
-  app.post<{ Body: { username: string; password: string; role: Role } }>('/api/v1/users', {
-    schema: {
-      tags: ['users'], summary: 'Create a user',
-      body: { type: 'object', required: ['username', 'password', 'role'], additionalProperties: false, properties: { username: { type: 'string' }, password: { type: 'string' }, role } },
-      response: { 201: { $ref: 'User#' }, ...errorResponses },
+  app.get(
+    '/api/v1/users',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['users'],
+        summary: 'Console users',
+        response: { 200: { type: 'array', items: { $ref: 'User#' } }, ...errorResponses },
+      },
     },
-  }, async (req, reply) => {
-    const { username, password } = req.body;
-    const errs = [
-      ...(usernameProblem(username) ? [{ path: '/body/username', message: usernameProblem(username)! }] : []),
-      ...(passwordProblem(password) ? [{ path: '/body/password', message: passwordProblem(password)! }] : []),
-    ];
-    if (errs.length) throw problems.invalid('the user cannot be created', errs);
-    try {
-      const user = store.users.create(username, await hashPassword(password), req.body.role, ctx.now());
-      auditChange(store.audit, req, 'user.create', username, null, { username, role: user.role }, ctx.now());
-      return reply.code(201).send(user);
-    } catch (e) {
-      if (e instanceof DuplicateUserError) throw problems.conflict(e.message);
-      throw e;
-    }
-  });
+    async () => store.users.list(),
+  );
 
-  app.patch<{ Params: { id: number }; Body: { role?: Role; disabled?: boolean } }>('/api/v1/users/:id', {
-    schema: {
-      tags: ['users'], summary: 'Change a user\'s role or disable them (ends their sessions)', params: idParams,
-      body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { role, disabled: { type: 'boolean' } } },
-      response: { 200: { $ref: 'User#' }, ...errorResponses },
+  app.post<{ Body: { username: string; password: string; role: Role } }>(
+    '/api/v1/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Create a user',
+        body: {
+          type: 'object',
+          required: ['username', 'password', 'role'],
+          additionalProperties: false,
+          properties: { username: { type: 'string' }, password: { type: 'string' }, role },
+        },
+        response: { 201: { $ref: 'User#' }, ...errorResponses },
+      },
     },
-  }, async (req) => {
-    const before = store.users.get(req.params.id);
-    if (!before) throw problems.notFound(`user ${req.params.id}`);
-    const demotes = before.role === 'admin' && !before.disabled && ((req.body.role && req.body.role !== 'admin') || req.body.disabled);
-    if (demotes && store.users.adminCount() <= 1) throw problems.conflict('this is the last admin; create another admin first');
-    const after = store.users.update(req.params.id, req.body)!;
-    auditChange(store.audit, req, 'user.update', before.username, { role: before.role, disabled: before.disabled }, { role: after.role, disabled: after.disabled }, ctx.now());
-    return after;
-  });
+    async (req, reply) => {
+      const { username, password } = req.body;
+      const errs = [
+        ...(usernameProblem(username) ? [{ path: '/body/username', message: usernameProblem(username)! }] : []),
+        ...(passwordProblem(password) ? [{ path: '/body/password', message: passwordProblem(password)! }] : []),
+      ];
+      if (errs.length) throw problems.invalid('the user cannot be created', errs);
+      try {
+        const user = store.users.create(username, await hashPassword(password), req.body.role, ctx.now());
+        auditChange(store.audit, req, 'user.create', username, null, { username, role: user.role }, ctx.now());
+        return reply.code(201).send(user);
+      } catch (e) {
+        if (e instanceof DuplicateUserError) throw problems.conflict(e.message);
+        throw e;
+      }
+    },
+  );
+
+  app.patch<{ Params: { id: number }; Body: { role?: Role; disabled?: boolean } }>(
+    '/api/v1/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Change a user's role or disable them (ends their sessions)",
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { role, disabled: { type: 'boolean' } },
+        },
+        response: { 200: { $ref: 'User#' }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const before = store.users.get(req.params.id);
+      if (!before) throw problems.notFound(`user ${req.params.id}`);
+      const demotes =
+        before.role === 'admin' &&
+        !before.disabled &&
+        ((req.body.role && req.body.role !== 'admin') || req.body.disabled);
+      if (demotes && store.users.adminCount() <= 1)
+        throw problems.conflict('this is the last admin; create another admin first');
+      const after = store.users.update(req.params.id, req.body)!;
+      auditChange(
+        store.audit,
+        req,
+        'user.update',
+        before.username,
+        { role: before.role, disabled: before.disabled },
+        { role: after.role, disabled: after.disabled },
+        ctx.now(),
+      );
+      return after;
+    },
+  );
 
   const limited = loginRateLimit(app, ctx);
-  app.put<{ Params: { id: number }; Body: { password: string; currentPassword?: string } }>('/api/v1/users/:id/password', {
-    config: { auth: 'viewer' },
-    schema: {
-      tags: ['users'],
-      summary: 'Set a password (admins: anyone; others: themselves); changing your own needs currentPassword; ends that user\'s sessions',
-      params: idParams,
-      body: {
-        type: 'object', required: ['password'], additionalProperties: false,
-        properties: {
-          password: { type: 'string' },
-          currentPassword: { type: 'string', maxLength: 1024, description: 'your current password: required when changing your own (checks count against the login rate limit)' },
+  app.put<{ Params: { id: number }; Body: { password: string; currentPassword?: string } }>(
+    '/api/v1/users/:id/password',
+    {
+      config: { auth: 'viewer' },
+      schema: {
+        tags: ['users'],
+        summary:
+          "Set a password (admins: anyone; others: themselves); changing your own needs currentPassword; ends that user's sessions",
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['password'],
+          additionalProperties: false,
+          properties: {
+            password: { type: 'string' },
+            currentPassword: {
+              type: 'string',
+              maxLength: 1024,
+              description:
+                'your current password: required when changing your own (checks count against the login rate limit)',
+            },
+          },
+        },
+        response: { 204: { type: 'null' }, 429: { $ref: 'Problem#' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const self = req.user!.id === req.params.id;
+      if (req.user!.role !== 'admin' && !self) throw problems.forbidden('you may only change your own password');
+      const target = store.users.get(req.params.id);
+      if (!target) throw problems.notFound(`user ${req.params.id}`);
+      if (self) {
+        // A stolen session must not be enough to take the account over: prove the password first.
+        if (!req.body.currentPassword) {
+          throw problems.invalid('changing your own password needs your current one', [
+            { path: '/body/currentPassword', message: 'required to change your own password' },
+          ]);
+        }
+        await limited.call(app, req, reply);
+        const found = store.users.passwordHash(target.username);
+        if (!found || !(await verifyPassword(found.hash, req.body.currentPassword))) {
+          req.log.warn({ user: target.username }, 'password change refused: wrong current password');
+          throw problems.forbidden('the current password is wrong');
+        }
+      }
+      const p = passwordProblem(req.body.password);
+      if (p) throw problems.invalid('the password is refused', [{ path: '/body/password', message: p }]);
+      store.users.setPassword(target.id, await hashPassword(req.body.password));
+      auditChange(
+        store.audit,
+        req,
+        'user.password',
+        target.username,
+        null,
+        { password: 'changed', by: self ? 'self' : 'admin' },
+        ctx.now(),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete<{ Params: { id: number } }>(
+    '/api/v1/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user',
+        params: idParams,
+        response: { 204: { type: 'null' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const before = store.users.get(req.params.id);
+      if (!before) throw problems.notFound(`user ${req.params.id}`);
+      if (before.role === 'admin' && !before.disabled && store.users.adminCount() <= 1)
+        throw problems.conflict('this is the last admin; create another admin first');
+      store.users.delete(before.id);
+      auditChange(
+        store.audit,
+        req,
+        'user.delete',
+        before.username,
+        { username: before.username, role: before.role },
+        null,
+        ctx.now(),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  app.get<{ Querystring: { limit: number; before?: number } }>(
+    '/api/v1/audit',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The audit log, newest first (secrets removed)',
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+            before: { type: 'integer', minimum: 1 },
+          },
+        },
+        response: { 200: { type: 'array', items: { $ref: 'AuditEntry#' } }, ...errorResponses },
+      },
+    },
+    async (req) => store.audit.list(req.query.limit, req.query.before),
+  );
+
+  app.get(
+    '/api/v1/vcenters',
+    {
+      schema: {
+        tags: ['vcenters'],
+        summary: 'Configured vCenters (no secrets)',
+        response: { 200: { type: 'array', items: { $ref: 'Vcenter#' } }, ...errorResponses },
+      },
+    },
+    async () =>
+      (ctx.deps.config?.vcenters ?? []).map((v) => ({
+        name: v.name,
+        url: v.url,
+        username: v.username,
+        ...(v.thumbprint ? { thumbprint: v.thumbprint } : {}),
+        hasCaFile: Boolean(v['ca-file']),
+      })),
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/api/v1/vcenters/:name/test',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['vcenters'],
+        summary: 'Log in to the vCenter and out again',
+        params: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 128 } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              name: { type: 'string' },
+              ok: { type: 'boolean' },
+              message: { type: 'string' },
+              apiVersion: { type: 'string' },
+            },
+          },
+          ...errorResponses,
         },
       },
-      response: { 204: { type: 'null' }, 429: { $ref: 'Problem#' }, ...errorResponses },
     },
-  }, async (req, reply) => {
-    const self = req.user!.id === req.params.id;
-    if (req.user!.role !== 'admin' && !self) throw problems.forbidden('you may only change your own password');
-    const target = store.users.get(req.params.id);
-    if (!target) throw problems.notFound(`user ${req.params.id}`);
-    if (self) {
-      // A stolen session must not be enough to take the account over: prove the password first.
-      if (!req.body.currentPassword) {
-        throw problems.invalid('changing your own password needs your current one', [{ path: '/body/currentPassword', message: 'required to change your own password' }]);
-      }
-      await limited.call(app, req, reply);
-      const found = store.users.passwordHash(target.username);
-      if (!found || !(await verifyPassword(found.hash, req.body.currentPassword))) {
-        req.log.warn({ user: target.username }, 'password change refused: wrong current password');
-        throw problems.forbidden('the current password is wrong');
-      }
-    }
-    const p = passwordProblem(req.body.password);
-    if (p) throw problems.invalid('the password is refused', [{ path: '/body/password', message: p }]);
-    store.users.setPassword(target.id, await hashPassword(req.body.password));
-    auditChange(store.audit, req, 'user.password', target.username, null, { password: 'changed', by: self ? 'self' : 'admin' }, ctx.now());
-    return reply.code(204).send();
-  });
-
-  app.delete<{ Params: { id: number } }>('/api/v1/users/:id', {
-    schema: { tags: ['users'], summary: 'Delete a user', params: idParams, response: { 204: { type: 'null' }, ...errorResponses } },
-  }, async (req, reply) => {
-    const before = store.users.get(req.params.id);
-    if (!before) throw problems.notFound(`user ${req.params.id}`);
-    if (before.role === 'admin' && !before.disabled && store.users.adminCount() <= 1) throw problems.conflict('this is the last admin; create another admin first');
-    store.users.delete(before.id);
-    auditChange(store.audit, req, 'user.delete', before.username, { username: before.username, role: before.role }, null, ctx.now());
-    return reply.code(204).send();
-  });
-
-  app.get<{ Querystring: { limit: number; before?: number } }>('/api/v1/audit', {
-    schema: {
-      tags: ['audit'], summary: 'The audit log, newest first (secrets removed)',
-      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 }, before: { type: 'integer', minimum: 1 } } },
-      response: { 200: { type: 'array', items: { $ref: 'AuditEntry#' } }, ...errorResponses },
+    async (req) => {
+      if (!(ctx.deps.config?.vcenters ?? []).some((v) => v.name === req.params.name))
+        throw problems.notFound(`vCenter ${req.params.name}`);
+      const r = await need(ctx, 'vcenters', 'the vSphere client').test(req.params.name);
+      auditChange(store.audit, req, 'vcenter.test', req.params.name, null, { ok: r.ok }, ctx.now());
+      return { name: req.params.name, ...r };
     },
-  }, async (req) => store.audit.list(req.query.limit, req.query.before));
-
-  app.get('/api/v1/vcenters', {
-    schema: { tags: ['vcenters'], summary: 'Configured vCenters (no secrets)', response: { 200: { type: 'array', items: { $ref: 'Vcenter#' } }, ...errorResponses } },
-  }, async () => (ctx.deps.config?.vcenters ?? []).map((v) => ({
-    name: v.name, url: v.url, username: v.username, ...(v.thumbprint ? { thumbprint: v.thumbprint } : {}), hasCaFile: Boolean(v['ca-file']),
-  })));
-
-  app.post<{ Params: { name: string } }>('/api/v1/vcenters/:name/test', {
-    config: { auth: 'operator' },
-    schema: {
-      tags: ['vcenters'], summary: 'Log in to the vCenter and out again',
-      params: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 128 } } },
-      response: { 200: { type: 'object', properties: { name: { type: 'string' }, ok: { type: 'boolean' }, message: { type: 'string' }, apiVersion: { type: 'string' } } }, ...errorResponses },
-    },
-  }, async (req) => {
-    if (!(ctx.deps.config?.vcenters ?? []).some((v) => v.name === req.params.name)) throw problems.notFound(`vCenter ${req.params.name}`);
-    const r = await need(ctx, 'vcenters', 'the vSphere client').test(req.params.name);
-    auditChange(store.audit, req, 'vcenter.test', req.params.name, null, { ok: r.ok }, ctx.now());
-    return { name: req.params.name, ...r };
-  });
+  );
 }

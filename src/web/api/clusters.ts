@@ -10,24 +10,47 @@ import { HttpProblem, problems } from '../problem.js';
 import { applyCluster, issuesToFieldErrors, saveClusterXml } from '../services.js';
 import { ClusterInvalidError } from '../deps.js';
 
-const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME_PATTERN } } } as const;
+const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: NAME_PATTERN } },
+} as const;
 const xmlBody = {
   description: 'the cluster file: raw XML (Content-Type application/xml) or JSON {"xml": "..."}',
-  anyOf: [{ type: 'string', maxLength: 4_000_000 }, { type: 'object', required: ['xml'], properties: { xml: { type: 'string', maxLength: 4_000_000 } } }],
+  anyOf: [
+    { type: 'string', maxLength: 4_000_000 },
+    { type: 'object', required: ['xml'], properties: { xml: { type: 'string', maxLength: 4_000_000 } } },
+  ],
 } as const;
 const planOut = {
-  type: 'object', required: ['cluster', 'steps'],
+  type: 'object',
+  required: ['cluster', 'steps'],
   properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } },
 } as const;
 const driftOut = {
-  type: 'object', required: ['cluster', 'at', 'drifted', 'steps', 'driftSteps', 'missingHosts'],
-  description: 'a drift check (engine DriftReport): drift is what differs for what exists; members vCenter does not know yet are listed apart, not drift',
+  type: 'object',
+  required: ['cluster', 'at', 'drifted', 'steps', 'driftSteps', 'missingHosts'],
+  description:
+    'a drift check (engine DriftReport): drift is what differs for what exists; members vCenter does not know yet are listed apart, not drift',
   properties: {
-    cluster: { type: 'string' }, at: { type: 'integer', description: 'when vCenter was read, epoch ms' },
+    cluster: { type: 'string' },
+    at: { type: 'integer', description: 'when vCenter was read, epoch ms' },
     drifted: { type: 'boolean', description: 'driftSteps is not empty (missing members alone are not drift)' },
-    steps: { type: 'array', items: { $ref: 'PlanStep#' }, description: 'what an apply would do, missing members included' },
-    driftSteps: { type: 'array', items: { $ref: 'PlanStep#' }, description: 'the drift: steps for the cluster and the members vCenter knows' },
-    missingHosts: { type: 'array', items: { type: 'string' }, description: 'SMBIOS UUIDs of members with no HostSystem in vCenter' },
+    steps: {
+      type: 'array',
+      items: { $ref: 'PlanStep#' },
+      description: 'what an apply would do, missing members included',
+    },
+    driftSteps: {
+      type: 'array',
+      items: { $ref: 'PlanStep#' },
+      description: 'the drift: steps for the cluster and the members vCenter knows',
+    },
+    missingHosts: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'SMBIOS UUIDs of members with no HostSystem in vCenter',
+    },
   },
 } as const;
 /** Answers of the routes that read vCenter: 502 a vSphere fault, 503 vCenter not reachable. */
@@ -38,73 +61,150 @@ function xmlOf(body: unknown): string {
 }
 
 export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
-  app.get('/api/v1/clusters', {
-    schema: { tags: ['clusters'], summary: 'Cluster files with their validity', response: { 200: { type: 'array', items: { $ref: 'ClusterSummary#' } }, ...errorResponses } },
-  }, async () => need(ctx, 'clusters', 'cluster files').list());
-
-  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name', {
-    schema: {
-      tags: ['clusters'], summary: 'The parsed, validated cluster (DesiredCluster)', params: nameParams,
-      response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
+  app.get(
+    '/api/v1/clusters',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary: 'Cluster files with their validity',
+        response: { 200: { type: 'array', items: { $ref: 'ClusterSummary#' } }, ...errorResponses },
+      },
     },
-  }, async (req) => {
-    try {
-      const c = await need(ctx, 'clusters', 'cluster files').get(req.params.name);
-      if (!c) throw problems.notFound(`cluster ${req.params.name}`);
-      return c;
-    } catch (e) {
-      if (e instanceof ClusterInvalidError) throw problems.invalid(`cluster ${req.params.name} does not validate`, issuesToFieldErrors(e.issues));
-      throw e;
-    }
-  });
+    async () => need(ctx, 'clusters', 'cluster files').list(),
+  );
 
-  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/xml', {
-    schema: { tags: ['clusters'], summary: 'The cluster file text', params: nameParams, produces: ['application/xml'], response: { 200: { type: 'string' }, ...errorResponses } },
-  }, async (req, reply) => {
-    const xml = await need(ctx, 'clusters', 'cluster files').readXml(req.params.name);
-    if (xml === undefined) throw problems.notFound(`cluster ${req.params.name}`);
-    return reply.type('application/xml; charset=utf-8').send(xml);
-  });
-
-  app.put<{ Params: { name: string }; Body: unknown }>('/api/v1/clusters/:name/xml', {
-    schema: {
-      tags: ['clusters'], summary: 'Validate and save the cluster file atomically; 422 with the issues when invalid (nothing written)',
-      params: nameParams, body: xmlBody, consumes: ['application/xml', 'application/json'],
-      response: { 200: { type: 'object', properties: { saved: { type: 'boolean' } } }, ...errorResponses },
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/clusters/:name',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary: 'The parsed, validated cluster (DesiredCluster)',
+        params: nameParams,
+        response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
+      },
     },
-  }, async (req) => {
-    const issues = await saveClusterXml(ctx, req, req.params.name, xmlOf(req.body));
-    if (issues.length) throw new HttpProblem(422, 'Unprocessable Content', `cluster ${req.params.name} does not validate (${issues.length} issue(s)); nothing was saved`, issuesToFieldErrors(issues));
-    return { saved: true };
-  });
-
-  app.post<{ Params: { name: string }; Body: unknown }>('/api/v1/clusters/:name/validate', {
-    config: { auth: 'viewer' },
-    schema: {
-      tags: ['clusters'], summary: 'Validate cluster file text without saving', params: nameParams, body: xmlBody,
-      response: { 200: { type: 'object', properties: { valid: { type: 'boolean' }, issues: { type: 'array', items: { $ref: 'ClusterIssue#' } } } }, ...errorResponses },
+    async (req) => {
+      try {
+        const c = await need(ctx, 'clusters', 'cluster files').get(req.params.name);
+        if (!c) throw problems.notFound(`cluster ${req.params.name}`);
+        return c;
+      } catch (e) {
+        if (e instanceof ClusterInvalidError)
+          throw problems.invalid(`cluster ${req.params.name} does not validate`, issuesToFieldErrors(e.issues));
+        throw e;
+      }
     },
-  }, async (req) => {
-    const issues = await need(ctx, 'clusters', 'cluster files').validateXml(req.params.name, xmlOf(req.body));
-    return { valid: issues.length === 0, issues };
-  });
+  );
 
-  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/plan', {
-    schema: {
-      tags: ['clusters'], summary: 'What an apply would change (reads vCenter, writes nothing); 503 when vCenter is not reachable, 422 when no plan can reach the file',
-      params: nameParams, response: { 200: planOut, ...vcenterErrors },
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/clusters/:name/xml',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary: 'The cluster file text',
+        params: nameParams,
+        produces: ['application/xml'],
+        response: { 200: { type: 'string' }, ...errorResponses },
+      },
     },
-  }, async (req) => ({ cluster: req.params.name, steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name) }));
-
-  app.post<{ Params: { name: string } }>('/api/v1/clusters/:name/apply', {
-    config: { auth: 'operator' },
-    schema: { tags: ['clusters'], summary: 'Queue an apply of the whole cluster', params: nameParams, response: { 202: { $ref: 'JobRef#' }, ...errorResponses } },
-  }, async (req, reply) => reply.code(202).send(await applyCluster(ctx, req, req.params.name)));
-
-  app.get<{ Params: { name: string } }>('/api/v1/clusters/:name/drift', {
-    schema: {
-      tags: ['clusters'], summary: 'Differences between the cluster\'s hosts in vCenter and the file (a drift report); 503 when vCenter is not reachable',
-      params: nameParams, response: { 200: driftOut, ...vcenterErrors },
+    async (req, reply) => {
+      const xml = await need(ctx, 'clusters', 'cluster files').readXml(req.params.name);
+      if (xml === undefined) throw problems.notFound(`cluster ${req.params.name}`);
+      return reply.type('application/xml; charset=utf-8').send(xml);
     },
-  }, async (req) => need(ctx, 'engine', 'the cluster engine').drift(req.params.name));
+  );
+
+  app.put<{ Params: { name: string }; Body: unknown }>(
+    '/api/v1/clusters/:name/xml',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary: 'Validate and save the cluster file atomically; 422 with the issues when invalid (nothing written)',
+        params: nameParams,
+        body: xmlBody,
+        consumes: ['application/xml', 'application/json'],
+        response: { 200: { type: 'object', properties: { saved: { type: 'boolean' } } }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const issues = await saveClusterXml(ctx, req, req.params.name, xmlOf(req.body));
+      if (issues.length)
+        throw new HttpProblem(
+          422,
+          'Unprocessable Content',
+          `cluster ${req.params.name} does not validate (${issues.length} issue(s)); nothing was saved`,
+          issuesToFieldErrors(issues),
+        );
+      return { saved: true };
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: unknown }>(
+    '/api/v1/clusters/:name/validate',
+    {
+      config: { auth: 'viewer' },
+      schema: {
+        tags: ['clusters'],
+        summary: 'Validate cluster file text without saving',
+        params: nameParams,
+        body: xmlBody,
+        response: {
+          200: {
+            type: 'object',
+            properties: { valid: { type: 'boolean' }, issues: { type: 'array', items: { $ref: 'ClusterIssue#' } } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const issues = await need(ctx, 'clusters', 'cluster files').validateXml(req.params.name, xmlOf(req.body));
+      return { valid: issues.length === 0, issues };
+    },
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/clusters/:name/plan',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary:
+          'What an apply would change (reads vCenter, writes nothing); 503 when vCenter is not reachable, 422 when no plan can reach the file',
+        params: nameParams,
+        response: { 200: planOut, ...vcenterErrors },
+      },
+    },
+    async (req) => ({
+      cluster: req.params.name,
+      steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name),
+    }),
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/api/v1/clusters/:name/apply',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['clusters'],
+        summary: 'Queue an apply of the whole cluster',
+        params: nameParams,
+        response: { 202: { $ref: 'JobRef#' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => reply.code(202).send(await applyCluster(ctx, req, req.params.name)),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/clusters/:name/drift',
+    {
+      schema: {
+        tags: ['clusters'],
+        summary:
+          "Differences between the cluster's hosts in vCenter and the file (a drift report); 503 when vCenter is not reachable",
+        params: nameParams,
+        response: { 200: driftOut, ...vcenterErrors },
+      },
+    },
+    async (req) => need(ctx, 'engine', 'the cluster engine').drift(req.params.name),
+  );
 }

@@ -9,15 +9,25 @@ import { FQDN_PATTERN, IPV4_PATTERN, NAME_PATTERN, UUID_PATTERN, errorResponses 
 import { problems } from '../problem.js';
 import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
 
-const uuidParams = { type: 'object', required: ['uuid'], properties: { uuid: { type: 'string', pattern: UUID_PATTERN } } } as const;
+const uuidParams = {
+  type: 'object',
+  required: ['uuid'],
+  properties: { uuid: { type: 'string', pattern: UUID_PATTERN } },
+} as const;
 const addresses = {
-  type: 'object', description: 'static VMkernel addresses by device, e.g. {"vmk1": "10.0.1.11"}',
-  propertyNames: { pattern: '^vmk[0-9]{1,2}$' }, additionalProperties: { type: 'string', pattern: IPV4_PATTERN },
+  type: 'object',
+  description: 'static VMkernel addresses by device, e.g. {"vmk1": "10.0.1.11"}',
+  propertyNames: { pattern: '^vmk[0-9]{1,2}$' },
+  additionalProperties: { type: 'string', pattern: IPV4_PATTERN },
 } as const;
 const joinResult = {
   type: 'object',
   properties: {
-    uuid: { type: 'string' }, ok: { type: 'boolean' }, cluster: { type: 'string' }, job: { $ref: 'JobRef#' }, error: { type: 'string' },
+    uuid: { type: 'string' },
+    ok: { type: 'boolean' },
+    cluster: { type: 'string' },
+    job: { $ref: 'JobRef#' },
+    error: { type: 'string' },
     errors: { $ref: 'Problem#/properties/errors' },
   },
 } as const;
@@ -25,118 +35,256 @@ const joinResult = {
 export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
   const { store } = ctx.deps;
 
-  app.get<{ Querystring: { state?: string } }>('/api/v1/hosts', {
-    schema: {
-      tags: ['hosts'], summary: 'All hosts, newest sighting first',
-      querystring: { type: 'object', properties: { state: { type: 'string', enum: ['unregistered', 'registered', 'configuring', 'configured', 'failed'] } } },
-      response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
-    },
-  }, async (req) => store.hosts.list(req.query.state as never));
-
-  app.get<{ Params: { uuid: string } }>('/api/v1/hosts/:uuid', {
-    schema: { tags: ['hosts'], summary: 'One host with its evidence', params: uuidParams, response: { 200: { $ref: 'Host#' }, ...errorResponses } },
-  }, async (req) => store.hosts.get(req.params.uuid.toLowerCase()) ?? (() => { throw problems.notFound(`host ${req.params.uuid}`); })());
-
-  app.get<{ Params: { uuid: string }; Querystring: { limit: number } }>('/api/v1/hosts/:uuid/boots', {
-    schema: {
-      tags: ['hosts'], summary: 'Boot history (what the host was served), newest first', params: uuidParams,
-      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
-      response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
-    },
-  }, async (req) => {
-    const uuid = req.params.uuid.toLowerCase();
-    const host = store.hosts.get(uuid);
-    if (!host) throw problems.notFound(`host ${uuid}`);
-    const events = store.hosts.bootEvents({ uuid, limit: req.query.limit });
-    // DHCP/TFTP requests before the UUID is known are recorded by MAC only.
-    for (const mac of host.macs) events.push(...store.hosts.bootEvents({ mac, limit: req.query.limit }).filter((e) => e.hostUuid === null));
-    return events.sort((a, b) => b.at - a.at).slice(0, req.query.limit);
-  });
-
-  app.get<{ Querystring: { limit: number } }>('/api/v1/boots', {
-    schema: {
-      tags: ['hosts'], summary: 'Recent boots of every host (including requests known by MAC only), newest first',
-      querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
-      response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
-    },
-  }, async (req) => store.hosts.bootEvents({ limit: req.query.limit }));
-
-  app.get<{ Params: { uuid: string } }>('/api/v1/hosts/:uuid/jobs', {
-    schema: { tags: ['hosts'], summary: 'Current and past jobs of a host', params: uuidParams, response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses } },
-  }, async (req) => {
-    const uuid = req.params.uuid.toLowerCase();
-    const jobs = need(ctx, 'jobs', 'the jobs store');
-    if (!store.hosts.get(uuid)) throw problems.notFound(`host ${uuid}`);
-    return jobs.list({ target: uuid, limit: 100 });
-  });
-
-  app.get('/api/v1/unregistered', {
-    schema: { tags: ['hosts'], summary: 'Hosts that phoned home but match no cluster, with their evidence', response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses } },
-  }, async () => store.hosts.list('unregistered'));
-
-  app.post<{ Params: { uuid: string }; Body: { cluster: string; fqdn: string; image?: string; addresses?: Record<string, string> } }>('/api/v1/unregistered/:uuid/join', {
-    config: { auth: 'operator' },
-    schema: {
-      tags: ['hosts'], summary: 'Write the host into a cluster file and queue its configure job',
-      params: uuidParams,
-      body: {
-        type: 'object', required: ['cluster', 'fqdn'], additionalProperties: false,
-        properties: { cluster: { type: 'string', pattern: NAME_PATTERN }, fqdn: { type: 'string', pattern: FQDN_PATTERN }, image: { type: 'string', pattern: NAME_PATTERN }, addresses },
+  app.get<{ Querystring: { state?: string } }>(
+    '/api/v1/hosts',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'All hosts, newest sighting first',
+        querystring: {
+          type: 'object',
+          properties: {
+            state: { type: 'string', enum: ['unregistered', 'registered', 'configuring', 'configured', 'failed'] },
+          },
+        },
+        response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
       },
-      response: { 202: joinResult, ...errorResponses },
     },
-  }, async (req, reply) => {
-    const { cluster, ...rest } = req.body;
-    const r = await joinHost(ctx, req, cluster, { uuid: req.params.uuid, ...rest });
-    return reply.code(202).send(r);
-  });
+    async (req) => store.hosts.list(req.query.state as never),
+  );
 
-  app.post<{ Body: { cluster: string; image?: string; hosts: JoinRequest[] } }>('/api/v1/unregistered/join', {
-    config: { auth: 'operator' },
-    schema: {
-      tags: ['hosts'], summary: 'Join several unregistered hosts to one cluster; one result per host',
-      body: {
-        type: 'object', required: ['cluster', 'hosts'], additionalProperties: false,
-        properties: {
-          cluster: { type: 'string', pattern: NAME_PATTERN }, image: { type: 'string', pattern: NAME_PATTERN },
-          hosts: {
-            type: 'array', minItems: 1, maxItems: 256,
-            items: {
-              type: 'object', required: ['uuid', 'fqdn'], additionalProperties: false,
-              properties: { uuid: { type: 'string', pattern: UUID_PATTERN }, fqdn: { type: 'string', pattern: FQDN_PATTERN }, image: { type: 'string', pattern: NAME_PATTERN }, addresses },
+  app.get<{ Params: { uuid: string } }>(
+    '/api/v1/hosts/:uuid',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'One host with its evidence',
+        params: uuidParams,
+        response: { 200: { $ref: 'Host#' }, ...errorResponses },
+      },
+    },
+    async (req) =>
+      store.hosts.get(req.params.uuid.toLowerCase()) ??
+      (() => {
+        throw problems.notFound(`host ${req.params.uuid}`);
+      })(),
+  );
+
+  app.get<{ Params: { uuid: string }; Querystring: { limit: number } }>(
+    '/api/v1/hosts/:uuid/boots',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'Boot history (what the host was served), newest first',
+        params: uuidParams,
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
+        response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const uuid = req.params.uuid.toLowerCase();
+      const host = store.hosts.get(uuid);
+      if (!host) throw problems.notFound(`host ${uuid}`);
+      const events = store.hosts.bootEvents({ uuid, limit: req.query.limit });
+      // DHCP/TFTP requests before the UUID is known are recorded by MAC only.
+      for (const mac of host.macs)
+        events.push(...store.hosts.bootEvents({ mac, limit: req.query.limit }).filter((e) => e.hostUuid === null));
+      return events.sort((a, b) => b.at - a.at).slice(0, req.query.limit);
+    },
+  );
+
+  app.get<{ Querystring: { limit: number } }>(
+    '/api/v1/boots',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'Recent boots of every host (including requests known by MAC only), newest first',
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
+        response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
+      },
+    },
+    async (req) => store.hosts.bootEvents({ limit: req.query.limit }),
+  );
+
+  app.get<{ Params: { uuid: string } }>(
+    '/api/v1/hosts/:uuid/jobs',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'Current and past jobs of a host',
+        params: uuidParams,
+        response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const uuid = req.params.uuid.toLowerCase();
+      const jobs = need(ctx, 'jobs', 'the jobs store');
+      if (!store.hosts.get(uuid)) throw problems.notFound(`host ${uuid}`);
+      return jobs.list({ target: uuid, limit: 100 });
+    },
+  );
+
+  app.get(
+    '/api/v1/unregistered',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'Hosts that phoned home but match no cluster, with their evidence',
+        response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
+      },
+    },
+    async () => store.hosts.list('unregistered'),
+  );
+
+  app.post<{
+    Params: { uuid: string };
+    Body: { cluster: string; fqdn: string; image?: string; addresses?: Record<string, string> };
+  }>(
+    '/api/v1/unregistered/:uuid/join',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'Write the host into a cluster file and queue its configure job',
+        params: uuidParams,
+        body: {
+          type: 'object',
+          required: ['cluster', 'fqdn'],
+          additionalProperties: false,
+          properties: {
+            cluster: { type: 'string', pattern: NAME_PATTERN },
+            fqdn: { type: 'string', pattern: FQDN_PATTERN },
+            image: { type: 'string', pattern: NAME_PATTERN },
+            addresses,
+          },
+        },
+        response: { 202: joinResult, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const { cluster, ...rest } = req.body;
+      const r = await joinHost(ctx, req, cluster, { uuid: req.params.uuid, ...rest });
+      return reply.code(202).send(r);
+    },
+  );
+
+  app.post<{ Body: { cluster: string; image?: string; hosts: JoinRequest[] } }>(
+    '/api/v1/unregistered/join',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['hosts'],
+        summary: 'Join several unregistered hosts to one cluster; one result per host',
+        body: {
+          type: 'object',
+          required: ['cluster', 'hosts'],
+          additionalProperties: false,
+          properties: {
+            cluster: { type: 'string', pattern: NAME_PATTERN },
+            image: { type: 'string', pattern: NAME_PATTERN },
+            hosts: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 256,
+              items: {
+                type: 'object',
+                required: ['uuid', 'fqdn'],
+                additionalProperties: false,
+                properties: {
+                  uuid: { type: 'string', pattern: UUID_PATTERN },
+                  fqdn: { type: 'string', pattern: FQDN_PATTERN },
+                  image: { type: 'string', pattern: NAME_PATTERN },
+                  addresses,
+                },
+              },
             },
           },
         },
+        response: {
+          202: { type: 'object', properties: { results: { type: 'array', items: joinResult } } },
+          ...errorResponses,
+        },
       },
-      response: { 202: { type: 'object', properties: { results: { type: 'array', items: joinResult } } }, ...errorResponses },
     },
-  }, async (req, reply) => reply.code(202).send({ results: await joinHosts(ctx, req, req.body.cluster, req.body.hosts, req.body.image) }));
+    async (req, reply) =>
+      reply.code(202).send({ results: await joinHosts(ctx, req, req.body.cluster, req.body.hosts, req.body.image) }),
+  );
 
-  app.get('/api/v1/boot-assignments', {
-    schema: {
-      tags: ['boot assignments'], summary: 'Hosts with an image pin',
-      response: { 200: { type: 'array', items: { type: 'object', properties: { uuid: { type: 'string' }, hostname: { type: ['string', 'null'] }, image: { type: 'string' } } } }, ...errorResponses },
+  app.get(
+    '/api/v1/boot-assignments',
+    {
+      schema: {
+        tags: ['boot assignments'],
+        summary: 'Hosts with an image pin',
+        response: {
+          200: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                uuid: { type: 'string' },
+                hostname: { type: ['string', 'null'] },
+                image: { type: 'string' },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
     },
-  }, async () => store.hosts.list().filter((h) => h.imagePin).map((h) => ({ uuid: h.uuid, hostname: h.hostname, image: h.imagePin })));
+    async () =>
+      store.hosts
+        .list()
+        .filter((h) => h.imagePin)
+        .map((h) => ({ uuid: h.uuid, hostname: h.hostname, image: h.imagePin })),
+  );
 
-  app.put<{ Params: { uuid: string }; Body: { image: string | null } }>('/api/v1/boot-assignments/:uuid', {
-    config: { auth: 'operator' },
-    schema: {
-      tags: ['boot assignments'], summary: 'Pin the image a host boots (null clears); takes effect on its next boot',
-      params: uuidParams,
-      body: { type: 'object', required: ['image'], additionalProperties: false, properties: { image: { anyOf: [{ type: 'string', pattern: NAME_PATTERN }, { type: 'null' }] } } },
-      response: { 200: { type: 'object', properties: { uuid: { type: 'string' }, image: { type: ['string', 'null'] } } }, ...errorResponses },
+  app.put<{ Params: { uuid: string }; Body: { image: string | null } }>(
+    '/api/v1/boot-assignments/:uuid',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['boot assignments'],
+        summary: 'Pin the image a host boots (null clears); takes effect on its next boot',
+        params: uuidParams,
+        body: {
+          type: 'object',
+          required: ['image'],
+          additionalProperties: false,
+          properties: { image: { anyOf: [{ type: 'string', pattern: NAME_PATTERN }, { type: 'null' }] } },
+        },
+        response: {
+          200: { type: 'object', properties: { uuid: { type: 'string' }, image: { type: ['string', 'null'] } } },
+          ...errorResponses,
+        },
+      },
     },
-  }, async (req) => {
-    await setPin(ctx, req, req.params.uuid, req.body.image);
-    return { uuid: req.params.uuid.toLowerCase(), image: req.body.image };
-  });
+    async (req) => {
+      await setPin(ctx, req, req.params.uuid, req.body.image);
+      return { uuid: req.params.uuid.toLowerCase(), image: req.body.image };
+    },
+  );
 
-  app.delete<{ Params: { uuid: string } }>('/api/v1/boot-assignments/:uuid', {
-    config: { auth: 'operator' },
-    schema: { tags: ['boot assignments'], summary: 'Clear a host\'s image pin', params: uuidParams, response: { 204: { type: 'null' }, ...errorResponses } },
-  }, async (req, reply) => {
-    await setPin(ctx, req, req.params.uuid, null);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { uuid: string } }>(
+    '/api/v1/boot-assignments/:uuid',
+    {
+      config: { auth: 'operator' },
+      schema: {
+        tags: ['boot assignments'],
+        summary: "Clear a host's image pin",
+        params: uuidParams,
+        response: { 204: { type: 'null' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      await setPin(ctx, req, req.params.uuid, null);
+      return reply.code(204).send();
+    },
+  );
 }

@@ -24,10 +24,21 @@ const MAX_STREAM_MS = 30 * 60_000;
  * cap. A `job` event (the job with its steps) is sent first and then whenever the job's state or a
  * step (added, state, fault, times) changes.
  */
-export function streamJob(jobs: JobReader, req: FastifyRequest, reply: FastifyReply, id: string, afterId: number): void {
+export function streamJob(
+  jobs: JobReader,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+  afterId: number,
+): void {
   reply.hijack();
   const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   let last = afterId;
   let lastJob = '';
   let closed = false;
@@ -64,62 +75,101 @@ export function streamJob(jobs: JobReader, req: FastifyRequest, reply: FastifyRe
       res.end();
     }
   };
-  req.raw.on('close', () => { closed = true; });
+  req.raw.on('close', () => {
+    closed = true;
+  });
   res.write(': statelesx job stream\nretry: 2000\n\n');
   tick();
 }
 
 export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
-  app.get<{ Querystring: { state?: string; target?: string; limit: number } }>('/api/v1/jobs', {
-    schema: {
-      tags: ['jobs'], summary: 'Jobs, newest first',
-      querystring: {
-        type: 'object',
-        properties: {
-          state: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'blocked', 'cancelled'] },
-          target: { type: 'string', maxLength: 256 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  app.get<{ Querystring: { state?: string; target?: string; limit: number } }>(
+    '/api/v1/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Jobs, newest first',
+        querystring: {
+          type: 'object',
+          properties: {
+            state: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'blocked', 'cancelled'] },
+            target: { type: 'string', maxLength: 256 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+        response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
+      },
+    },
+    async (req) => need(ctx, 'jobs', 'the jobs store').list({ ...req.query }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'One job with its steps',
+        params: idParams,
+        response: {
+          200: {
+            allOf: [
+              { $ref: 'Job#' },
+              { type: 'object', properties: { steps: { type: 'array', items: { $ref: 'JobStep#' } } } },
+            ],
+          },
+          ...errorResponses,
         },
       },
-      response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
     },
-  }, async (req) => need(ctx, 'jobs', 'the jobs store').list({ ...req.query }));
-
-  app.get<{ Params: { id: string } }>('/api/v1/jobs/:id', {
-    schema: {
-      tags: ['jobs'], summary: 'One job with its steps', params: idParams,
-      response: { 200: { allOf: [{ $ref: 'Job#' }, { type: 'object', properties: { steps: { type: 'array', items: { $ref: 'JobStep#' } } } }] }, ...errorResponses },
+    async (req) => {
+      const jobs = need(ctx, 'jobs', 'the jobs store');
+      const job = jobs.get(req.params.id);
+      if (!job) throw problems.notFound(`job ${req.params.id}`);
+      return { ...job, steps: jobs.steps(job.id) };
     },
-  }, async (req) => {
-    const jobs = need(ctx, 'jobs', 'the jobs store');
-    const job = jobs.get(req.params.id);
-    if (!job) throw problems.notFound(`job ${req.params.id}`);
-    return { ...job, steps: jobs.steps(job.id) };
-  });
+  );
 
-  app.get<{ Params: { id: string }; Querystring: { after: number } }>('/api/v1/jobs/:id/log', {
-    schema: {
-      tags: ['jobs'], summary: 'Log lines after a line id', params: idParams,
-      querystring: { type: 'object', properties: { after: { type: 'integer', minimum: 0, default: 0 } } },
-      response: { 200: { type: 'array', items: { $ref: 'JobLogLine#' } }, ...errorResponses },
-    },
-  }, async (req) => {
-    const jobs = need(ctx, 'jobs', 'the jobs store');
-    if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
-    return jobs.log(req.params.id, req.query.after);
-  });
-
-  app.get<{ Params: { id: string } }>('/api/v1/jobs/:id/events', {
-    schema: {
-      tags: ['jobs'], summary: 'Live log, state and steps as Server-Sent Events (text/event-stream)', params: idParams, produces: ['text/event-stream'],
-      response: {
-        200: { type: 'string', description: 'an event stream: `log` events (id = log line id; resume with Last-Event-ID), `job` events (the job with its steps) when the state or a step changes, then `end`' },
-        ...errorResponses,
+  app.get<{ Params: { id: string }; Querystring: { after: number } }>(
+    '/api/v1/jobs/:id/log',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Log lines after a line id',
+        params: idParams,
+        querystring: { type: 'object', properties: { after: { type: 'integer', minimum: 0, default: 0 } } },
+        response: { 200: { type: 'array', items: { $ref: 'JobLogLine#' } }, ...errorResponses },
       },
     },
-  }, async (req, reply) => {
-    const jobs = need(ctx, 'jobs', 'the jobs store');
-    if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
-    const lastId = Number(req.headers['last-event-id'] ?? 0);
-    streamJob(jobs, req, reply, req.params.id, Number.isFinite(lastId) && lastId > 0 ? lastId : 0);
-  });
+    async (req) => {
+      const jobs = need(ctx, 'jobs', 'the jobs store');
+      if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
+      return jobs.log(req.params.id, req.query.after);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/jobs/:id/events',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Live log, state and steps as Server-Sent Events (text/event-stream)',
+        params: idParams,
+        produces: ['text/event-stream'],
+        response: {
+          200: {
+            type: 'string',
+            description:
+              'an event stream: `log` events (id = log line id; resume with Last-Event-ID), `job` events (the job with its steps) when the state or a step changes, then `end`',
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req, reply) => {
+      const jobs = need(ctx, 'jobs', 'the jobs store');
+      if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
+      const lastId = Number(req.headers['last-event-id'] ?? 0);
+      streamJob(jobs, req, reply, req.params.id, Number.isFinite(lastId) && lastId > 0 ? lastId : 0);
+    },
+  );
 }

@@ -8,7 +8,15 @@ import { HttpProblem, problems } from '../problem.js';
 import type { WebContext } from '../context.js';
 import { accessOf, allows, isStateChanging } from './roles.js';
 import {
-  CSRF_HEADER, PRELOGIN_COOKIE, SESSION_COOKIE, consumeSetupToken, csrfMatches, csrfTokenFor, randomToken, setupTokenValid, sha256,
+  CSRF_HEADER,
+  PRELOGIN_COOKIE,
+  SESSION_COOKIE,
+  consumeSetupToken,
+  csrfMatches,
+  csrfTokenFor,
+  randomToken,
+  setupTokenValid,
+  sha256,
 } from './tokens.js';
 import { dummyHash, hashPassword, passwordProblem, usernameProblem, verifyPassword } from './passwords.js';
 import { auditChange } from '../audit.js';
@@ -21,7 +29,13 @@ export function isConsolePath(url: string): boolean {
 
 /** Cookie options for the session and pre-login cookies. */
 function cookieOpts(ctx: WebContext, maxAgeS?: number) {
-  return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: ctx.secure, ...(maxAgeS ? { maxAge: maxAgeS } : {}) };
+  return {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: ctx.secure,
+    ...(maxAgeS ? { maxAge: maxAgeS } : {}),
+  };
 }
 
 /** The CSRF key of a request: the session cookie when logged in, else the pre-login cookie. */
@@ -65,8 +79,13 @@ function startSession(ctx: WebContext, reply: FastifyReply, user: UserRecord): s
  * @returns the user and the new CSRF token
  * @throws HttpProblem 401 on a wrong name or password (same answer for both)
  */
-export async function login(ctx: WebContext, req: FastifyRequest, reply: FastifyReply, username: string, password: string):
-  Promise<{ user: UserRecord; csrfToken: string }> {
+export async function login(
+  ctx: WebContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  username: string,
+  password: string,
+): Promise<{ user: UserRecord; csrfToken: string }> {
   const found = ctx.deps.store.users.passwordHash(username);
   const ok = await verifyPassword(found?.hash ?? (await dummyHash()), password);
   if (!found || !ok || found.user.disabled) {
@@ -83,10 +102,15 @@ export async function login(ctx: WebContext, req: FastifyRequest, reply: Fastify
  * Creates the first admin with the one-time setup token, and logs them in.
  * @throws HttpProblem 403 for a wrong/used token, 422 for a refused name or password
  */
-export async function setupFirstAdmin(ctx: WebContext, req: FastifyRequest, reply: FastifyReply,
-  body: { token: string; username: string; password: string }): Promise<{ user: UserRecord; csrfToken: string }> {
+export async function setupFirstAdmin(
+  ctx: WebContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  body: { token: string; username: string; password: string },
+): Promise<{ user: UserRecord; csrfToken: string }> {
   const { store } = ctx.deps;
-  if (!setupTokenValid(store.settings, body.token)) throw problems.forbidden('the setup token is wrong or has already been used');
+  if (!setupTokenValid(store.settings, body.token))
+    throw problems.forbidden('the setup token is wrong or has already been used');
   const errs = [
     ...(usernameProblem(body.username) ? [{ path: '/body/username', message: usernameProblem(body.username)! }] : []),
     ...(passwordProblem(body.password) ? [{ path: '/body/password', message: passwordProblem(body.password)! }] : []),
@@ -94,12 +118,21 @@ export async function setupFirstAdmin(ctx: WebContext, req: FastifyRequest, repl
   if (errs.length) throw problems.invalid('the first admin cannot be created', errs);
   const hash = await hashPassword(body.password);
   // Re-check after the slow hash: a concurrent setup may have used the token meanwhile.
-  if (!setupTokenValid(store.settings, body.token)) throw problems.forbidden('the setup token is wrong or has already been used');
+  if (!setupTokenValid(store.settings, body.token))
+    throw problems.forbidden('the setup token is wrong or has already been used');
   const user = store.users.createFirst(body.username, hash, 'admin', ctx.now());
   consumeSetupToken(store.settings);
   if (!user) throw problems.conflict('a user already exists; log in instead');
   req.user = user;
-  auditChange(store.audit, req, 'user.create', user.username, null, { username: user.username, role: user.role, via: 'setup-token' }, ctx.now());
+  auditChange(
+    store.audit,
+    req,
+    'user.create',
+    user.username,
+    null,
+    { username: user.username, role: user.role, via: 'setup-token' },
+    ctx.now(),
+  );
   return { user, csrfToken: startSession(ctx, reply, user) };
 }
 
@@ -153,7 +186,9 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
       throw problems.unauthenticated();
     }
     if (!allows(req.user, access)) {
-      throw problems.forbidden(`role ${req.user.role} may not ${req.method} ${req.routeOptions.url ?? req.url} (needs ${access})`);
+      throw problems.forbidden(
+        `role ${req.user.role} may not ${req.method} ${req.routeOptions.url ?? req.url} (needs ${access})`,
+      );
     }
   });
   // preValidation: after body parsing (forms may carry _csrf), before schema validation, so a
@@ -162,11 +197,17 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
     if (!isStateChanging(req.method)) return;
     const key = csrfKey(req);
     const header = req.headers[CSRF_HEADER];
-    const presented = typeof header === 'string' ? header
-      : (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>)['_csrf'] as string | undefined : undefined);
+    const presented =
+      typeof header === 'string'
+        ? header
+        : req.body && typeof req.body === 'object'
+          ? ((req.body as Record<string, unknown>)['_csrf'] as string | undefined)
+          : undefined;
     if (!key || !csrfMatches(key, presented)) {
       req.log.warn({ method: req.method, url: req.url }, 'CSRF token missing or wrong');
-      throw problems.forbidden('CSRF token missing or wrong: send the x-csrf-token header (GET /api/v1/session returns it)');
+      throw problems.forbidden(
+        'CSRF token missing or wrong: send the x-csrf-token header (GET /api/v1/session returns it)',
+      );
     }
   });
 }

@@ -38,7 +38,10 @@ function syncEditor() {
   var marks = document.getElementById('xml-marks');
   if (!xml) return;
   if (gutter) gutter.scrollTop = xml.scrollTop;
-  if (marks) { marks.scrollTop = xml.scrollTop; marks.scrollLeft = xml.scrollLeft; }
+  if (marks) {
+    marks.scrollTop = xml.scrollTop;
+    marks.scrollLeft = xml.scrollLeft;
+  }
 }
 document.addEventListener('DOMContentLoaded', function () {
   if (window.htmx) {
@@ -51,7 +54,9 @@ document.addEventListener('DOMContentLoaded', function () {
   }
   document.querySelectorAll('[data-select-all]').forEach(function (box) {
     box.addEventListener('change', function () {
-      document.querySelectorAll('input[type=checkbox][name="' + box.dataset.selectAll + '"]').forEach(function (c) { c.checked = box.checked; });
+      document.querySelectorAll('input[type=checkbox][name="' + box.dataset.selectAll + '"]').forEach(function (c) {
+        c.checked = box.checked;
+      });
     });
   });
   var xml = document.getElementById('xml');
@@ -74,13 +79,19 @@ document.addEventListener('DOMContentLoaded', function () {
     });
     es.addEventListener('job', function (ev) {
       var j = JSON.parse(ev.data);
-      if (state) { state.textContent = j.state; state.className = 'state s-' + j.state; }
+      if (state) {
+        state.textContent = j.state;
+        state.className = 'state s-' + j.state;
+      }
       var err = document.getElementById('job-error');
       if (err) err.textContent = j.error || '—';
       var times = document.getElementById('job-times');
-      if (times) times.textContent = fmtTime(j.createdAt) + ' / ' + fmtTime(j.startedAt) + ' / ' + fmtTime(j.finishedAt);
+      if (times)
+        times.textContent = fmtTime(j.createdAt) + ' / ' + fmtTime(j.startedAt) + ' / ' + fmtTime(j.finishedAt);
       if (steps && Array.isArray(j.steps)) steps.replaceChildren.apply(steps, j.steps.map(stepItem));
     });
-    es.addEventListener('end', function () { es.close(); });
+    es.addEventListener('end', function () {
+      es.close();
+    });
   }
 });
