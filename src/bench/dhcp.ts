@@ -160,7 +160,7 @@ function startOurs(netns: string, dataDir: string): Promise<ChildProcess> {
   const c = spawn('ip', ['netns', 'exec', netns, process.execPath, ...node], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  c.stderr!.on('data', (d: Buffer) => {
+  c.stderr.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000);
   });
   return new Promise((resolve, reject) => {
@@ -172,12 +172,12 @@ function startOurs(netns: string, dataDir: string): Promise<ChildProcess> {
       clearTimeout(t);
       reject(new Error(`our DHCP service exited (${code}): ${err}`));
     });
-    c.stdout!.on('data', (d: Buffer) => {
+    c.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes(READY)) {
         clearTimeout(t);
         c.removeAllListeners('exit');
-        c.stdout!.resume();
+        c.stdout.resume();
         resolve(c);
       }
     });
@@ -186,7 +186,7 @@ function startOurs(netns: string, dataDir: string): Promise<ChildProcess> {
 
 /** Child mode: the DHCP service alone (full mode, store in `dataDir`), logs at warn to stderr. */
 async function childMain(dataDir: string): Promise<void> {
-  const log = createLogger('warn', process.stderr as never);
+  const log = createLogger('warn', process.stderr);
   const config = configSchema.parse({
     dhcp: {
       mode: 'full',

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const raw = process.argv[2];
   if (!raw) throw new Error('usage: server-child <config JSON>');
   const config = configSchema.parse(JSON.parse(raw) as unknown);
-  const log = createLogger(config['log-level'], process.stderr as never);
+  const log = createLogger(config['log-level'], process.stderr);
   const server = await startServer(config, log);
   const addr = (name: string) => (server.services.find((s) => s.name === name) as Addressable | undefined)?.address?.();
   const memLog = process.env['SX_BENCH_MEMLOG'];

@@ -216,6 +216,6 @@ function lineOf(doc: ReturnType<typeof parseDocument>, path: (string | number)[]
     }
     if (at !== undefined) return lc.linePos(at).line;
   }
-  const top = doc.contents as YamlNode | null;
+  const top = doc.contents;
   return top?.range ? lc.linePos(top.range[0]).line : undefined;
 }

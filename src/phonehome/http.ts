@@ -248,7 +248,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       async (request, reply) => {
         const q = (request.query ?? {}) as Query;
         const { format, ...fields } = q;
-        const o = run(request, fields as Record<string, unknown>, validationOf(request));
+        const o = run(request, fields, validationOf(request));
         if (format === 'ipxe') return reply.type('text/plain; charset=utf-8').send(ipxeScript(o));
         reply.type('text/plain; charset=utf-8');
         switch (o.result) {

@@ -28,5 +28,5 @@ export function makeContext(deps: AppDeps): WebContext {
 export function need<K extends keyof AppDeps>(ctx: WebContext, key: K, what: string): NonNullable<AppDeps[K]> {
   const v = ctx.deps[key];
   if (v === undefined || v === null) throw problems.notAvailable(what);
-  return v as NonNullable<AppDeps[K]>;
+  return v;
 }

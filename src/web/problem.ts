@@ -73,7 +73,7 @@ export function fieldErrorsOf(err: FastifyError): FieldError[] {
   const ctx = err.validationContext ?? 'body';
   return (err.validation ?? []).map((v) => {
     let path = `/${ctx}${v.instancePath}`;
-    const params = v.params as Record<string, unknown>;
+    const params = v.params;
     if (v.keyword === 'required' && typeof params['missingProperty'] === 'string')
       path += `/${ptr(params['missingProperty'])}`;
     if (v.keyword === 'additionalProperties' && typeof params['additionalProperty'] === 'string')

@@ -206,7 +206,7 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
           errorLogs.push(c.toString());
           cb();
         },
-      }) as never,
+      }),
     );
     // A fixed free server port, not 0: relay replies (giaddr set) go to the server port, which
     // createDhcpServer takes from its options (port 0 there would make them unsendable).

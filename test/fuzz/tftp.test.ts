@@ -117,7 +117,7 @@ describe('TFTP live server fuzz', () => {
           errorLogs.push(c.toString());
           cb();
         },
-      }) as never,
+      }),
     );
     server = createTftpServer({
       source: directorySource(dir),

@@ -91,8 +91,8 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
     { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     proc.once('exit', (code, signal) => r({ code, signal })),
   );
@@ -106,12 +106,12 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
       const m = /"subsystem":"http","address":"127\.0\.0\.1","port":(\d+)/.exec(out);
       if (!m) return;
       clearTimeout(t);
-      proc.stdout!.off('data', check);
-      proc.stderr!.off('data', check);
+      proc.stdout.off('data', check);
+      proc.stderr.off('data', check);
       res(Number(m[1]));
     };
-    proc.stdout!.on('data', check);
-    proc.stderr!.on('data', check);
+    proc.stdout.on('data', check);
+    proc.stderr.on('data', check);
     void exited.then((e) => {
       clearTimeout(t);
       rej(new Error(`statelesx serve exited (${e.code ?? e.signal}) before serving:\n${out}`));

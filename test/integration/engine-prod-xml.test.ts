@@ -70,8 +70,8 @@ function wireTeaming(p: HostNetworkPolicy | undefined, want: TeamingPolicy): Rec
   if (want.beaconProbing !== undefined) out['beaconProbing'] = t?.failureCriteria?.checkBeacon;
   if (want.notifySwitches !== undefined) out['notifySwitches'] = t?.notifySwitches;
   if (want.rollingOrder !== undefined) out['rollingOrder'] = t?.rollingOrder;
-  if (want.activeNics !== undefined) out['activeNics'] = list(t?.nicOrder?.activeNic as never);
-  if (want.standbyNics !== undefined) out['standbyNics'] = list(t?.nicOrder?.standbyNic as never);
+  if (want.activeNics !== undefined) out['activeNics'] = list(t?.nicOrder?.activeNic);
+  if (want.standbyNics !== undefined) out['standbyNics'] = list(t?.nicOrder?.standbyNic);
   return out;
 }
 
@@ -148,7 +148,7 @@ async function compareWithFile(
   for (const h of c.hosts) {
     const ref = await vc.client.ops.FindByUuid(h.uuid, { type: 'Datacenter', value: cl.datacenter!.value });
     expect(ref, `host ${h.fqdn} found by UUID`).toBeTruthy();
-    const [w] = (await vc.client.read.readHosts([ref!])) as WireHost[];
+    const [w] = await vc.client.read.readHosts([ref!]);
     const host = w!;
     const where = (s: string) => `${h.fqdn} ${s}`;
     expect(host.name).toBe(h.fqdn);

@@ -55,7 +55,7 @@ function runChild(
     let err = '';
     let buf = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       buf += d.toString();
       let nl: number;
@@ -64,7 +64,7 @@ function runChild(
         buf = buf.slice(nl + 1);
       }
     });
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
     child.on('error', rej);

@@ -67,7 +67,7 @@ describe('npm start on a fresh clone: the example configuration and clusters', (
         cb();
       },
     });
-    server = await startServer(config, createLogger('info', sink as never));
+    server = await startServer(config, createLogger('info', sink));
     const files = server.clusters.files();
     expect(files.map((f) => [f.name, f.diagnostics.map(formatDiagnostic)])).toEqual([
       ['lab-cluster', []],

@@ -59,13 +59,13 @@ async function startDhcpChild(dataDir: string, clientPort: number): Promise<{ pr
   );
   let out = '';
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const port = await new Promise<number>((res, rej) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');
       rej(new Error(`DHCP child not ready in 20 s: ${err}`));
     }, 20_000);
-    proc.stdout!.on('data', (d: Buffer) => {
+    proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /READY (\d+)/.exec(out);
       if (m) {
@@ -244,13 +244,13 @@ describe('kill -9 during an image import, then a server start', () => {
       const onData = (d: Buffer) => {
         if (/^copy /m.test(d.toString())) {
           clearTimeout(t);
-          child.stderr!.off('data', onData);
+          child.stderr.off('data', onData);
           res();
         }
       };
-      child.stderr!.on('data', onData);
+      child.stderr.on('data', onData);
     });
-    child.stderr!.pause();
+    child.stderr.pause();
     await new Promise((r) => setTimeout(r, 500));
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('close', r));

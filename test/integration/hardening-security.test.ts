@@ -80,7 +80,7 @@ function rawHttp(port: number, requestLine: string | Buffer, headers: string[] =
         const i = l.indexOf(':');
         const k = l.slice(0, i).toLowerCase();
         const v = l.slice(i + 1).trim();
-        h[k] = h[k] === undefined ? v : ([] as string[]).concat(h[k]!, v);
+        h[k] = h[k] === undefined ? v : ([] as string[]).concat(h[k], v);
       }
       resolve({ status: Number(lines[0]?.split(' ')[1] ?? 0), headers: h, body: rest.join('\r\n\r\n') });
     });

@@ -64,7 +64,7 @@ export async function startHardenedServer(
       cb();
     },
   });
-  const log = createLogger('trace', sink as never);
+  const log = createLogger('trace', sink);
   const server = await startServer(config, log);
   const by = (name: string) => server.services.find((s) => s.name === name);
   const http = by('http') as HttpService;

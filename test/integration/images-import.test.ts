@@ -163,11 +163,11 @@ describe('image import', () => {
       const onData = (d: Buffer) => {
         if (/^copy /m.test(d.toString())) {
           process.kill(-child.pid!, 'SIGSTOP');
-          child.stderr!.off('data', onData);
+          child.stderr.off('data', onData);
           resolve();
         }
       };
-      child.stderr!.on('data', onData);
+      child.stderr.on('data', onData);
     });
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('close', r));

@@ -52,7 +52,7 @@ async function start(over: Partial<Config['tftp']> = {}, source?: BootFileSource
     address: '127.0.0.1',
     port: 0,
     limits,
-    log: createLogger('info', logs.stream as never),
+    log: createLogger('info', logs.stream),
   });
   await s.start();
   servers.push(s);

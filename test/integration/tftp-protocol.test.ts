@@ -253,8 +253,8 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
       p.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
       expect((await p.recv())?.packet.op).toBe(Opcode.OACK);
     }
-    ps[2]!.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
-    expect((await ps[2]!.recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 0 });
+    ps[2].send(encodeRequest(Opcode.RRQ, 'f5200', 'octet'), s.address().port);
+    expect((await ps[2].recv())?.packet).toMatchObject({ op: Opcode.ERROR, code: 0 });
     await s.close();
     expect(s.activeTransfers()).toBe(0);
   });
@@ -275,8 +275,8 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
       oacks.push(r!);
     }
     expect(s.activeTransfers()).toBe(3);
-    ps[3]!.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
-    const busy = await ps[3]!.recv();
+    ps[3].send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
+    const busy = await ps[3].recv();
     expect(busy?.packet).toEqual({
       op: Opcode.ERROR,
       code: 0,
@@ -285,7 +285,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(busy!.from.port).toBe(s.address().port); // refused from the listening port, no transfer socket
     expect(s.activeTransfers()).toBe(3);
     // One transfer ends (the client gives up after the OACK): the next request is accepted.
-    ps[0]!.send(encodeError(8, 'done'), oacks[0]!.from.port);
+    ps[0].send(encodeError(8, 'done'), oacks[0]!.from.port);
     expect(await waitFor(() => s.activeTransfers() === 2, 3000)).toBe(true);
     const late = await peer();
     late.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);

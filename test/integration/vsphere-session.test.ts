@@ -35,7 +35,7 @@ function cfg(over: Partial<VcenterConfig> = {}): VcenterConfig {
     'timeout-ms': 20_000,
     'password-env': 'UNUSED',
     ...over,
-  } as VcenterConfig;
+  };
 }
 
 function sha256Of(url: string): Promise<string> {

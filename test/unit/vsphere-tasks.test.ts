@@ -80,15 +80,14 @@ afterAll(async () => {
   await new Promise<void>((r) => server.close(() => r()));
 });
 
-const cfg = (): VcenterConfig =>
-  ({
-    name: 'replay',
-    url,
-    username: 'administrator@vsphere.local',
-    'max-sessions': 1,
-    'timeout-ms': 10_000,
-    'password-env': 'UNUSED',
-  }) as VcenterConfig;
+const cfg = (): VcenterConfig => ({
+  name: 'replay',
+  url,
+  username: 'administrator@vsphere.local',
+  'max-sessions': 1,
+  'timeout-ms': 10_000,
+  'password-env': 'UNUSED',
+});
 
 describe('task wait through WaitForUpdatesEx (replayed vCenter responses)', () => {
   it('follows queued → running → (no change) → success and returns the task result', async () => {

@@ -120,16 +120,15 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const cfg = (url: string, caFile?: string): VcenterConfig =>
-  ({
-    name: 'tls',
-    url,
-    username: 'administrator@vsphere.local',
-    'max-sessions': 1,
-    'timeout-ms': 10_000,
-    'password-env': 'UNUSED',
-    ...(caFile ? { 'ca-file': caFile } : {}),
-  }) as VcenterConfig;
+const cfg = (url: string, caFile?: string): VcenterConfig => ({
+  name: 'tls',
+  url,
+  username: 'administrator@vsphere.local',
+  'max-sessions': 1,
+  'timeout-ms': 10_000,
+  'password-env': 'UNUSED',
+  ...(caFile ? { 'ca-file': caFile } : {}),
+});
 
 describe('vCenter certificate verification without a pin', () => {
   it('connects when the certificate chains to the configured CA, and logs neither password nor cookie', async () => {

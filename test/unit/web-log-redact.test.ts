@@ -54,7 +54,7 @@ describe('the web app logger', () => {
       },
     });
     const store = await openStore(':memory:');
-    const app = await buildApp({ store, log: createLogger('info', sink as never) } as never);
+    const app = await buildApp({ store, log: createLogger('info', sink) });
     app.get('/t', async (req) => {
       req.log.warn({ method: req.method, url: req.url }, 'handler line');
       return 'ok';

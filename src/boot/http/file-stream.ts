@@ -100,7 +100,7 @@ export function streamFileRange(
         onOpen();
       } catch (e) {
         close(fd, () => undefined);
-        return reject(e as Error);
+        return reject(e);
       }
       pool.active++;
       let pos = start;

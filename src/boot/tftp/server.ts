@@ -450,7 +450,7 @@ class TftpServerImpl implements TftpServer {
     if (native)
       return new NativeTransfer({
         ...common,
-        plane: this.plane!,
+        plane: this.plane,
         source: nativeSource!,
         busyPollUs: limits['busy-poll-us'],
       });

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const limits = configSchema.parse({ tftp: JSON.parse(overrides) as unknown }).tftp;
-  const log = createLogger(process.env['TFTP_LOG_LEVEL'] ?? 'warn', process.stderr as never);
+  const log = createLogger(process.env['TFTP_LOG_LEVEL'] ?? 'warn', process.stderr);
   const server = createTftpServer({ source: directorySource(root), address, port: Number(port), limits, log });
   await server.start();
   process.stdout.write(JSON.stringify({ ...server.address(), pid: process.pid }) + '\n');

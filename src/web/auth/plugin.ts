@@ -150,7 +150,7 @@ export function loginRateLimit(app: FastifyInstance, ctx: WebContext): onRequest
   let hook = loginLimiters.get(ctx);
   if (!hook) {
     const l = ctx.deps.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
-    hook = app.rateLimit({ max: l.max, timeWindow: l.timeWindowMs }) as unknown as onRequestAsyncHookHandler;
+    hook = app.rateLimit({ max: l.max, timeWindow: l.timeWindowMs });
     loginLimiters.set(ctx, hook);
   }
   return hook;

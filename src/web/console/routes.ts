@@ -120,7 +120,7 @@ export function apiFor(app: FastifyInstance, req: FastifyRequest, reply: Fastify
   const presented = typeof header === 'string' ? header : one(req.body as Form | undefined, '_csrf');
   return async <T>(method: string, url: string, body?: unknown): Promise<T> => {
     const opts: InjectOptions = {
-      method: method as 'GET',
+      method: method,
       url,
       cookies: { ...jar },
       remoteAddress: req.ip,
