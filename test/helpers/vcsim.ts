@@ -6,9 +6,12 @@
  *
  *   const sim = await startVcsim(['-host-thumbprint', 'esx-01=AA:...']);
  *   // sim.sdkUrl = https://127.0.0.1:PORT/sdk, sim.thumbprint = SHA-1 of its certificate
+ *   const { thumbprint, sha256 } = await sim.reboot('esx-01.lab.local'); // stateless reboot
+ *   // sim.esxSdkUrl = https://127.0.0.1:PORT2/sdk: the hosts' own SDK, host chosen by TLS SNI
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { request } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,8 +28,53 @@ export interface Vcsim {
   /** SHA-1 thumbprint of the simulator's certificate, colon hex upper case. */
   thumbprint: string;
   pid: number;
+  /**
+   * The ESXi hosts' own SDK, `https://127.0.0.1:PORT/sdk` (the `esx-url` line). Connect with TLS
+   * `servername` = the host's FQDN: it presents that host's certificate (booted hosts only).
+   */
+  esxSdkUrl: string;
+  /**
+   * POST /vcsim-test/reboot?name=FQDN: the host gets a new certificate and a blank root password;
+   * in the inventory it turns notResponding with its configuration back to the image's defaults.
+   * Resolves to the new certificate's thumbprints (colon hex upper case).
+   */
+  reboot(name: string): Promise<HostThumbprints>;
+  /** POST /vcsim-test/boot?name=FQDN: the first boot of a host not yet in the inventory (else as reboot). */
+  boot(name: string): Promise<HostThumbprints>;
   /** SIGTERM, then SIGKILL after 2 s if it is still there. Safe to call twice. */
   stop(): Promise<void>;
+}
+
+/** Thumbprints of a booted host's certificate, as `/vcsim-test/boot` and `/reboot` answer them. */
+export interface HostThumbprints {
+  /** SHA-1, `AA:BB:...` (20 bytes): what SSLVerifyFault reports. */
+  thumbprint: string;
+  /** SHA-256, `AA:BB:...` (32 bytes); HostConnectSpec.sslThumbprint accepts either. */
+  sha256: string;
+}
+
+/** POSTs a boot/reboot hook and checks the JSON answer's shape. Throws on HTTP errors. */
+async function bootHook(baseUrl: string, hook: 'boot' | 'reboot', name: string): Promise<HostThumbprints> {
+  const url = `${baseUrl}/vcsim-test/${hook}?name=${encodeURIComponent(name)}`;
+  const body = await new Promise<string>((res, rej) => {
+    const req = request(url, { method: 'POST', rejectUnauthorized: false }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (d: Buffer) => chunks.push(d));
+      r.on('error', rej);
+      r.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (r.statusCode === 200) res(text);
+        else rej(new Error(`vcsim ${hook} ${name}: HTTP ${String(r.statusCode)} ${text}`));
+      });
+    });
+    req.on('error', rej);
+    req.end();
+  });
+  const j = JSON.parse(body) as Partial<HostThumbprints>;
+  if (typeof j.thumbprint !== 'string' || typeof j.sha256 !== 'string') {
+    throw new Error(`vcsim ${hook} ${name}: unexpected answer ${body}`);
+  }
+  return { thumbprint: j.thumbprint, sha256: j.sha256 };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -75,6 +123,7 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
   const url = field('url');
   const pid = Number(field('pid'));
   const thumbprint = field('thumbprint');
+  const esxSdkUrl = field('esx-url');
   const u = new URL(url);
   const username = decodeURIComponent(u.username);
   const password = decodeURIComponent(u.password);
@@ -82,14 +131,18 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
   u.password = '';
   const sdkUrl = u.toString();
   let stopped = false;
+  const baseUrl = `${u.protocol}//${u.host}`;
   return {
     url,
     sdkUrl,
-    baseUrl: `${u.protocol}//${u.host}`,
+    baseUrl,
     username,
     password,
     thumbprint,
     pid,
+    esxSdkUrl,
+    reboot: (name) => bootHook(baseUrl, 'reboot', name),
+    boot: (name) => bootHook(baseUrl, 'boot', name),
     async stop() {
       if (stopped || !Number.isInteger(pid) || pid <= 0) return;
       stopped = true;

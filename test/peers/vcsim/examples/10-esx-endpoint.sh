@@ -45,6 +45,8 @@ check "UpdateUser of an unknown user: UserNotFound" 'xsi:type="UserNotFound"'
 esx_soap "$H" "$UPDATE"
 check_status "UpdateUser root" 200
 check "UpdateUserResponse" '<UpdateUserResponse xmlns="urn:vim25">'
+esx_soap "$H" '<UpdateUser xmlns="urn:vim25"><_this type="HostLocalAccountManager">ha-localacctmgr</_this><user xsi:type="HostPosixAccountSpec"><id>root</id><password>N3w-Passw0rd!</password><posixId>0</posixId></user></UpdateUser>'
+check_status "UpdateUser with a HostPosixAccountSpec" 200
 esx_soap "$H" '<Logout xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this></Logout>'
 check_status "Logout" 200
 esx_soap "$H" "$UPDATE"
