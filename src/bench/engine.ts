@@ -33,7 +33,7 @@ import { dirname, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import type { DesiredCluster } from '../clusters/types.js';
 import { configSchema } from '../config/schema.js';
-import { clusterSource } from '../engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../app/cluster-lookups.js';
 import { currentJob, JobRunner } from '../engine/jobs.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
 import type { VsphereClient } from '../vsphere/client.js';
@@ -307,7 +307,7 @@ export async function benchEngineRun(
   const runner = new JobRunner({
     jobs: store.jobs,
     config,
-    clusters: clusterSource([d]),
+    clusters: clusterLookups(fixedClusterFiles([d])).engine,
     log: silentLogger,
     env,
     connect,

@@ -120,7 +120,7 @@ export async function benchInitiator(
     declared: (u) => declared.get(u),
     requireToken: true,
     log: silentLogger,
-    transaction: (fn) => store.db.transaction(fn)(),
+    transaction: (fn) => store.transaction(fn),
   });
   const listener = createPhoneHomeListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
   await listener.start();

@@ -12,7 +12,7 @@
 import { appendFileSync } from 'node:fs';
 import { configSchema } from '../config/schema.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../server.js';
+import { startServer } from '../app/server.js';
 import { READY_PREFIX } from './proc.js';
 
 interface Addressable {

@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger, silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 import { lockDataDir } from '../store/datadir-lock.js';
-import { loadClusterDir, type LoadedClusters } from '../engine/cluster-source.js';
+import { loadClusterDir, type LoadedClusters } from '../app/cluster-lookups.js';
 import type { Step } from '../engine/plan.js';
 import { checkDrift } from '../engine/drift.js';
 import { JobRunner } from '../engine/jobs.js';

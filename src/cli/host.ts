@@ -7,8 +7,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
-import { openStore, type Store, type HostRecord, type BootEvent } from '../store/index.js';
-import type { PhoneHomeRecord } from '../store/phonehomes.js';
+import {
+  openStore,
+  type BootEvent,
+  type HostReader,
+  type HostRecord,
+  type PhoneHomeLog,
+  type PhoneHomeRecord,
+} from '../store/index.js';
+import { hostEvidenceHistory } from '../hosts/boot-history.js';
 import { configOption, resolveConfigPath } from './common.js';
 
 /** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
@@ -21,19 +28,16 @@ export interface HostListing extends HostRecord {
  * Hosts, newest sighting first, each with up to `historyLimit` boot events (matched by UUID and by
  * every MAC the host has or claimed) and phone-homes.
  */
-export function listHosts(store: Store, opts: { unregistered?: boolean; historyLimit?: number } = {}): HostListing[] {
+export function listHosts(
+  store: { hosts: HostReader; phoneHomes: Pick<PhoneHomeLog, 'list'> },
+  opts: { unregistered?: boolean; historyLimit?: number } = {},
+): HostListing[] {
   const limit = opts.historyLimit ?? 10;
-  return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => {
-    const claimed = Array.isArray(h.evidence['claimedMacs'])
-      ? (h.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string')
-      : [];
-    const seen = new Map<number, BootEvent>();
-    for (const e of store.hosts.bootEvents({ uuid: h.uuid, limit })) seen.set(e.id!, e);
-    for (const mac of new Set([...h.macs, ...claimed]))
-      for (const e of store.hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
-    const bootEvents = [...seen.values()].sort((a, b) => b.at - a.at || (b.id ?? 0) - (a.id ?? 0)).slice(0, limit);
-    return { ...h, bootEvents, phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }) };
-  });
+  return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => ({
+    ...h,
+    bootEvents: hostEvidenceHistory(store.hosts, h, limit),
+    phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }),
+  }));
 }
 
 function iso(ms: number): string {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../server.js';
+import { startServer } from '../app/server.js';
 import { configOption, resolveConfigPath } from './common.js';
 
 export function registerServe(program: Command): void {

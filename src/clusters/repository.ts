@@ -12,13 +12,13 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { uuidForms } from '../hosts/identity.js';
 import { silentLogger, type Logger } from '../log.js';
 import { ClusterValidationError, formatDiagnostic, type ClusterDiagnostic } from './diagnostics.js';
 import { addMemberHost, type NewMemberHost } from './edit.js';
 import { loadClusterFiles, loadClusterText, type LoadResult } from './load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from './semantics.js';
-import type { DesiredCluster, MemberHost } from './types.js';
+import type { DesiredCluster } from './types.js';
+import { findMember, indexMembers, type ClusterFiles, type ClusterMember, type MemberIndex } from './members.js';
 import type { XmlLimits } from './xml-guard.js';
 
 /** Options of a {@link ClusterRepository}. */
@@ -53,11 +53,11 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /**
  * Cluster files of one directory. Call {@link reload} once before use.
  */
-export class ClusterRepository {
+export class ClusterRepository implements ClusterFiles {
   readonly dir: string;
   private readonly log: Logger;
   private state: ClusterFileState[] = [];
-  private byUuid = new Map<string, { cluster: DesiredCluster; host: MemberHost }>();
+  private byUuid: MemberIndex = new Map();
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: ClusterRepositoryOptions) {
@@ -94,10 +94,8 @@ export class ClusterRepository {
    * The cluster and member entry of the host with this SMBIOS UUID, given in either byte order
    * (SMBIOS form or the PXE/option-97 wire form); undefined when no valid cluster lists it.
    */
-  findHostByUuid(uuid: string): { cluster: DesiredCluster; host: MemberHost } | undefined {
-    const forms = uuidForms(uuid);
-    if (!forms) return undefined;
-    return this.byUuid.get(forms.smbios) ?? this.byUuid.get(forms.wire);
+  findHostByUuid(uuid: string): ClusterMember | undefined {
+    return findMember(this.byUuid, uuid);
   }
 
   /**
@@ -255,9 +253,7 @@ export class ClusterRepository {
       if (r.index) indexes.set(r.file, r.index);
       return s;
     });
-    const byUuid = new Map<string, { cluster: DesiredCluster; host: MemberHost }>();
-    for (const s of state)
-      for (const host of s.cluster?.hosts ?? []) byUuid.set(host.uuid, { cluster: s.cluster!, host });
+    const byUuid = indexMembers(state.flatMap((s) => (s.cluster ? [s.cluster] : [])));
     this.state = state;
     this.indexes = indexes;
     this.byUuid = byUuid;

@@ -18,7 +18,6 @@
 import type { HostRecord } from '../store/hosts.js';
 import type { ImageManifest } from '../images/image.js';
 import type { DesiredCluster } from '../clusters/types.js';
-import { memberBootMode } from '../clusters/boot-mode.js';
 import { normalizeMac, normalizeUuid, isNilUuid, swapUuidByteOrder } from './identity.js';
 
 /** Firmware family of the requester, as far as the protocol tells. */
@@ -242,35 +241,6 @@ function unknownHostDecision(
   const images = [...inputs.images.values()].sort((a, b) => a.name.localeCompare(b.name));
   if (images.length === 0) return { host, firmware, problems, action: 'local', reason: 'no images' };
   return { host, firmware, problems, action: 'menu', images, defaultImage: def?.name ?? null };
-}
-
-/**
- * Adapts loaded cluster files to a {@link ClusterLookup}: a member (by SMBIOS UUID, either byte
- * order as written in the file) gets its cluster, its own `image` pin and the cluster's default
- * `image`, and `stateful` when its boot mode (`host/@bootMode`, else `boot/@mode`) is stateful;
- * `byMac` maps a member's `mac=` to its UUID. When a UUID or MAC appears in several
- * clusters the first (by file order) wins.
- */
-export function clusterLookupFrom(
-  clusters: ReadonlyArray<Pick<DesiredCluster, 'name' | 'image' | 'hosts' | 'boot'>>,
-): ClusterLookup & { byMac: (mac: string) => string | undefined } {
-  const byUuid = new Map<string, ClusterMembership>();
-  const macs = new Map<string, string>();
-  for (const c of clusters) {
-    for (const h of c.hosts) {
-      const u = normalizeUuid(h.uuid);
-      if (!u || byUuid.has(u)) continue;
-      byUuid.set(u, {
-        cluster: c.name,
-        ...(h.image ? { image: h.image } : {}),
-        ...(c.image ? { defaultImage: c.image } : {}),
-        ...(memberBootMode(c, h) === 'stateful' ? { stateful: true } : {}),
-      });
-      const m = h.mac ? normalizeMac(h.mac) : null;
-      if (m && !macs.has(m)) macs.set(m, u);
-    }
-  }
-  return Object.assign((uuid: string) => byUuid.get(uuid), { byMac: (mac: string) => macs.get(mac) });
 }
 
 /** Who pins `image` in cluster files: `cluster <name>` (default image) and `cluster <name> member <uuid>`. */

@@ -36,8 +36,7 @@
  *   `phone_homes` (and the log and counter).
  */
 import type { Logger } from '../log.js';
-import type { HostRepo, HostRecord, HostSighting } from '../store/hosts.js';
-import type { PhoneHomeRepo } from '../store/phonehomes.js';
+import type { HostReader, HostRecord, HostSighting, HostWriter, PhoneHomeLog } from '../store/index.js';
 import type { JobQueue } from '../engine/queue.js';
 import type { BootTokens, TokenCheck } from './tokens.js';
 import { counter } from '../metrics.js';
@@ -132,8 +131,8 @@ const MAX_EVIDENCE_ADDRESSES = 8;
 const MAX_MACS_KEPT = 32;
 
 export interface HostRegistryOptions {
-  hosts: HostRepo;
-  phoneHomes: PhoneHomeRepo;
+  hosts: HostReader & HostWriter;
+  phoneHomes: PhoneHomeLog;
   tokens: BootTokens;
   queue: JobQueue;
   declared: DeclaredHostLookup;
@@ -145,7 +144,7 @@ export interface HostRegistryOptions {
   now?: () => number;
   /**
    * Runs one phone-home's reads and writes as one unit (one SQLite commit instead of several):
-   * `(fn) => store.db.transaction(fn)()`. Default: run `fn` as is. Must nest (better-sqlite3 makes an
+   * `(fn) => store.transaction(fn)`. Default: run `fn` as is. Must nest (better-sqlite3 makes an
    * inner call a SAVEPOINT, rolled back when `fn` throws): the configure-job enqueue runs in an inner one.
    */
   transaction?: <T>(fn: () => T) => T;

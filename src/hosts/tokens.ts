@@ -8,7 +8,7 @@
  * expired rows are deleted on every issue, and each host keeps only its newest few tokens.
  */
 import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
-import type { TokenRepo } from '../store/tokens.js';
+import type { TokenStore } from '../store/index.js';
 
 /** Kernel command-line key that carries the token (boot.cfg `kernelopt`, iPXE/pxelinux APPEND). */
 export const TOKEN_KERNEL_ARG = 'statelesx.token';
@@ -37,7 +37,7 @@ export class BootTokens {
    * @param keepPerHost unused (and used) tokens kept per host, default {@link MAX_UNUSED_TOKENS_PER_HOST}
    */
   constructor(
-    private readonly repo: TokenRepo,
+    private readonly repo: TokenStore,
     private readonly ttlMs: number,
     private readonly keepPerHost = MAX_UNUSED_TOKENS_PER_HOST,
   ) {}

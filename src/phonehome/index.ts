@@ -3,7 +3,7 @@
  * Owns: wire formats, connection limits, replies. Decides nothing about hosts: it hands every
  * parsed message to src/hosts/registry.ts. May import: hosts, store types, net, metrics, log.
  *
- * {@link createPhoneHome} builds the three pieces from the typed config, for src/server.ts:
+ * {@link createPhoneHome} builds the three pieces from the typed config, for src/app/server.ts:
  * ```ts
  * const initiator = createPhoneHome(config, { store, queue, declared, leases, log });
  * services.push(initiator.listener);                       // TCP, port initiator.port
@@ -13,16 +13,23 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/index.js';
-import type { LeaseRepo } from '../store/leases.js';
+import type { HostReader, HostWriter, LeaseStore, PhoneHomeLog, TokenStore, Transactions } from '../store/index.js';
 import type { JobQueue } from '../engine/queue.js';
 import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
 import { createPhoneHomeListener, type PhoneHomeListener } from './listener.js';
 import { phoneHomePlugin } from './http.js';
 
+/** The store ports the phone-home intake reads and writes (src/store/ports.ts). */
+export interface PhoneHomeStore extends Transactions {
+  hosts: HostReader & HostWriter;
+  phoneHomes: PhoneHomeLog;
+  tokens: TokenStore;
+  leases: Pick<LeaseStore, 'byMac'>;
+}
+
 export interface PhoneHomeDeps {
-  store: Store;
+  store: PhoneHomeStore;
   queue: JobQueue;
   /** Cluster-file lookup by UUID (src/clusters). */
   declared: DeclaredHostLookup;
@@ -41,7 +48,7 @@ export interface PhoneHome {
  * The legacy address check's view of table `dhcp_leases`: the address of the newest `bound`,
  * unexpired lease held by `mac`, or undefined.
  */
-export function leaseLookupFromStore(leases: Pick<LeaseRepo, 'byMac'>): LeaseLookup {
+export function leaseLookupFromStore(leases: Pick<LeaseStore, 'byMac'>): LeaseLookup {
   return (mac, now) => leases.byMac(mac).find((l) => l.state === 'bound' && l.expiresAt > now)?.address;
 }
 
@@ -58,7 +65,7 @@ export function createPhoneHome(config: Config, deps: PhoneHomeDeps): PhoneHome 
     leases: deps.leases ?? leaseLookupFromStore(deps.store.leases),
     requireToken: c['require-token'],
     log,
-    transaction: (fn) => deps.store.db.transaction(fn)(),
+    transaction: (fn) => deps.store.transaction(fn),
   });
   const listener = createPhoneHomeListener({
     host: config['listen-address'],

@@ -19,7 +19,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { Service } from '../server.js';
+import type { Service } from '../net/service.js';
 import { toBindError } from '../net/bind-error.js';
 import { gauge } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parsePhoneHomeLine } from './parse.js';

@@ -1,5 +1,6 @@
 /** The audit log (table `audit_log`) and server settings (table `settings`). */
 import type { Database } from 'better-sqlite3';
+import type { AuditLog, SettingsStore } from './ports.js';
 
 /** One audited change: who, what, when, before/after (JSON-serialisable, secrets removed by the caller). */
 export interface AuditEntry {
@@ -12,7 +13,7 @@ export interface AuditEntry {
   after: unknown;
 }
 
-export class AuditRepo {
+export class AuditRepo implements AuditLog {
   constructor(private readonly db: Database) {}
 
   /** Appends an entry; returns its id. */
@@ -40,7 +41,7 @@ export class AuditRepo {
   }
 }
 
-export class SettingsRepo {
+export class SettingsRepo implements SettingsStore {
   constructor(private readonly db: Database) {}
   get(key: string): string | undefined {
     return this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;

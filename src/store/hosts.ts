@@ -3,6 +3,7 @@
  * UUIDs are SMBIOS-form, lower-case (see src/hosts/identity.ts).
  */
 import type { Database, Statement } from 'better-sqlite3';
+import type { HostReader, HostWriter } from './ports.js';
 
 export type HostState = 'unregistered' | 'registered' | 'configuring' | 'configured' | 'failed';
 
@@ -86,7 +87,7 @@ function toRecord(r: HostRow): HostRecord {
 }
 
 /** Repository for `hosts` and `boot_events`. All methods are synchronous (better-sqlite3). */
-export class HostRepo {
+export class HostRepo implements HostReader, HostWriter {
   private readonly statements = new Map<string, Statement>();
 
   constructor(private readonly db: Database) {}

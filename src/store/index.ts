@@ -1,6 +1,9 @@
 /**
- * The store: the only module that speaks SQL. One repository per table group; open it with
- * {@link openStore}. Subsystems receive the repositories they need, not the database handle.
+ * src/store: the store, the only module that speaks SQL. One repository per table group; open it
+ * with {@link openStore}. Owns the SQLite file, its migrations and the data-dir lock.
+ * Subsystems receive the ports they need (./ports.ts, implemented by the repositories), never the
+ * database handle: it is private to this folder (tests that assert on the file itself use
+ * ./inspect.ts). May import: log, libraries (better-sqlite3, umzug).
  */
 import type { Database } from 'better-sqlite3';
 import { openDatabase } from './db.js';
@@ -11,9 +14,12 @@ import { UserRepo } from './users.js';
 import { PhoneHomeRepo } from './phonehomes.js';
 import { JobRepo } from './jobs.js';
 import { LeaseRepo } from './leases.js';
+import { attachDatabase } from './handle.js';
+import type { StoreHealth, Transactions } from './ports.js';
 import type { Logger } from '../log.js';
 
-export class Store {
+/** The opened store: its repositories, health, transactions and close. */
+export class Store implements StoreHealth, Transactions {
   readonly hosts: HostRepo;
   readonly audit: AuditRepo;
   readonly settings: SettingsRepo;
@@ -23,7 +29,11 @@ export class Store {
   readonly jobs: JobRepo;
   readonly leases: LeaseRepo;
 
-  constructor(readonly db: Database) {
+  readonly #db: Database;
+
+  constructor(db: Database) {
+    this.#db = db;
+    attachDatabase(this, db);
     this.hosts = new HostRepo(db);
     this.audit = new AuditRepo(db);
     this.settings = new SettingsRepo(db);
@@ -34,13 +44,27 @@ export class Store {
     this.leases = new LeaseRepo(db);
   }
 
-  /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
-  integrityCheck(): string {
-    return this.db.pragma('integrity_check', { simple: true }) as string;
+  /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */
+  ping(): boolean {
+    return this.#db.open && this.#db.prepare('SELECT 1').pluck().get() === 1;
   }
 
+  /**
+   * Runs `fn` in one SQLite transaction (BEGIN … COMMIT, ROLLBACK and rethrow when it throws);
+   * a nested call is a SAVEPOINT. `fn` must be synchronous.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
+  integrityCheck(): string {
+    return this.#db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  /** Closes the database (idempotent). */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.#db.open) this.#db.close();
   }
 }
 
@@ -57,4 +81,9 @@ export type { HostRecord, HostState, HostSighting, BootEvent } from './hosts.js'
 export type { AuditEntry } from './audit.js';
 export type { PoolAllocation, PoolAllocationKey, PoolAllocationRequest } from './pools.js';
 export { PoolAllocationRepo } from './pools.js';
+export type { DhcpLease, LeaseState } from './leases.js';
+export type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
+export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './jobs.js';
+export { DuplicateUserError } from './users.js';
+export type * from './ports.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

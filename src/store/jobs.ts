@@ -4,6 +4,7 @@
  * result and fault, and log lines. Times are epoch milliseconds. JSON columns are decoded here.
  */
 import type { Database } from 'better-sqlite3';
+import type { JobHistory } from './ports.js';
 import { PoolAllocationRepo } from './pools.js';
 
 /** queued | running | succeeded | failed | cancelled. */
@@ -138,7 +139,7 @@ function toStep(r: StepRow): JobStepRecord {
 }
 
 /** Repository for jobs, their steps and log, and trusted host thumbprints. Synchronous (better-sqlite3). */
-export class JobRepo {
+export class JobRepo implements JobHistory {
   /** Address pool allocations (`pool_allocations`): the engine plans with them, so they travel with the job repository. */
   readonly pools: PoolAllocationRepo;
 

@@ -4,6 +4,7 @@
  * restart. Times are epoch milliseconds; MACs lower-case colon-separated.
  */
 import type { Database, Statement } from 'better-sqlite3';
+import type { LeaseStore } from './ports.js';
 
 /** offered: held for a client between OFFER and REQUEST; bound: ACKed; declined: the client
  * found the address in use (DHCPDECLINE), quarantined until `expiresAt`; released: given back. */
@@ -45,7 +46,7 @@ function toLease(r: LeaseRow): DhcpLease {
 }
 
 /** Repository for `dhcp_leases`. Synchronous (better-sqlite3); statements prepared once. */
-export class LeaseRepo {
+export class LeaseRepo implements LeaseStore {
   private readonly upsertStmt: Statement;
   private readonly deleteStmt: Statement;
 

@@ -4,6 +4,7 @@
  * only counted, never stored. Times are epoch milliseconds.
  */
 import type { Database, Statement } from 'better-sqlite3';
+import type { PhoneHomeLog } from './ports.js';
 
 /** `ok` = configure job queued; `unregistered` = no match, host listed; `refused` = see reason. */
 export type PhoneHomeResult = 'ok' | 'unregistered' | 'refused';
@@ -50,7 +51,7 @@ function toRecord(r: Row): PhoneHomeRecord {
 }
 
 /** Repository for `phone_homes`. Synchronous (better-sqlite3). */
-export class PhoneHomeRepo {
+export class PhoneHomeRepo implements PhoneHomeLog {
   private insertStmt: Statement | undefined;
 
   constructor(private readonly db: Database) {}

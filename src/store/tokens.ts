@@ -1,5 +1,6 @@
 /** Per-boot phone-home tokens (table `boot_tokens`); only SHA-256 hashes are stored. */
 import type { Database } from 'better-sqlite3';
+import type { TokenStore } from './ports.js';
 
 export interface TokenRow {
   tokenHash: string;
@@ -9,7 +10,7 @@ export interface TokenRow {
   usedAt: number | null;
 }
 
-export class TokenRepo {
+export class TokenRepo implements TokenStore {
   constructor(private readonly db: Database) {}
 
   insert(row: Omit<TokenRow, 'usedAt'>): void {

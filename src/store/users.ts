@@ -4,6 +4,7 @@
  * arrive as the SHA-256 of the cookie value — the cookie value itself is never stored.
  */
 import type { Database } from 'better-sqlite3';
+import type { UserStore } from './ports.js';
 
 /** Console roles: admin (everything), operator (join, apply, pins), viewer (read only). */
 export type Role = 'admin' | 'operator' | 'viewer';
@@ -45,7 +46,7 @@ export class DuplicateUserError extends Error {
 }
 
 /** Repository for `users` and `sessions`. Synchronous (better-sqlite3). */
-export class UserRepo {
+export class UserRepo implements UserStore {
   constructor(private readonly db: Database) {}
 
   /** Number of users (enabled or not); 0 means first start (setup link). */

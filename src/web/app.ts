@@ -18,7 +18,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
-import type { Service } from '../server.js';
+import type { Service } from '../net/service.js';
 import type { Config } from '../config/schema.js';
 import { toBindError } from '../net/bind-error.js';
 import type { AppDeps } from './deps.js';
@@ -36,7 +36,7 @@ import { jobRoutes } from './api/jobs.js';
 import { adminRoutes } from './api/admin.js';
 import { consoleRoutes } from './console/routes.js';
 import { ImportTracker } from './imports.js';
-import { storeJobReader } from './adapters.js';
+import { storeJobReader } from './job-reader.js';
 import { serializeRequest, serializeUrl } from './log-redact.js';
 
 /** Directory of the console's static files (works from src/ under tsx and from dist/). */
@@ -54,7 +54,7 @@ export interface TlsOptions {
  * @param tls when given, the instance serves HTTPS
  */
 export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
-  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store) });
+  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
   const app = Fastify({
     // Request lines (and any `url` field logged in a request) show the URL with secret query
     // values (phone-home and setup-link tokens) redacted.

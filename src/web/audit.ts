@@ -3,7 +3,7 @@
  * `host.join`), when, target, before and after — with secrets removed by key name before storing.
  */
 import type { FastifyRequest } from 'fastify';
-import type { AuditRepo } from '../store/audit.js';
+import type { AuditLog } from '../store/index.js';
 
 const SECRET_KEY = /pass(word)?|secret|token|hash|cookie|authorization|private.?key/i;
 
@@ -26,7 +26,7 @@ export function redactSecrets(v: unknown, depth = 0): unknown {
 
 /** Records one change made by the request's user (or `anonymous` for setup). */
 export function auditChange(
-  repo: AuditRepo,
+  repo: AuditLog,
   req: FastifyRequest,
   action: string,
   target: string | null,

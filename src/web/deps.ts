@@ -2,10 +2,19 @@
  * What the web app needs from the rest of statelesx, as narrow interfaces ("ports").
  * `buildApp` receives an {@link AppDeps}; every member but `store` and `log` is optional, and a
  * route whose dependency is absent answers 503 problem+json "not available". The composition root
- * (src/server.ts) passes the real modules, adapted in src/web/adapters.ts when their shapes differ.
+ * (src/app/server.ts) passes the real modules, adapted in src/app/web-adapters.ts when their
+ * shapes differ. Of the store, the web gets only the ports of {@link WebStore}.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Store } from '../store/index.js';
+import type {
+  AuditLog,
+  HostReader,
+  HostWriter,
+  JobHistory,
+  SettingsStore,
+  StoreHealth,
+  UserStore,
+} from '../store/index.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import type { JobQueue } from '../engine/queue.js';
@@ -173,9 +182,22 @@ export interface VcenterTester {
   test(name: string): Promise<{ ok: boolean; message: string; apiVersion?: string }>;
 }
 
+/**
+ * The store ports the web reads and writes (src/store/ports.ts): hosts (state and image pins are
+ * the only host writes), console users and sessions, the audit log, settings (the setup token),
+ * job history, and the health ping of `/readyz`.
+ */
+export interface WebStore extends StoreHealth {
+  hosts: HostReader & Pick<HostWriter, 'setState' | 'setImagePin'>;
+  users: UserStore;
+  audit: AuditLog;
+  settings: SettingsStore;
+  jobs: JobHistory;
+}
+
 /** Everything the web app may use. */
 export interface AppDeps {
-  store: Store;
+  store: WebStore;
   log: Logger;
   /** Server config: `http`, `vcenters` (listed without secrets). */
   config?: Config;

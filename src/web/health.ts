@@ -61,8 +61,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: WebContext): Promi
     async (_req, reply) => {
       const checks: Record<string, string> = {};
       try {
-        checks['store'] =
-          ctx.deps.store.db.open && ctx.deps.store.db.prepare('SELECT 1').pluck().get() === 1 ? 'ok' : 'closed';
+        checks['store'] = ctx.deps.store.ping() ? 'ok' : 'closed';
       } catch (e) {
         checks['store'] = `error: ${(e as Error).message}`;
       }

@@ -22,7 +22,8 @@ import { JobRunner } from '../../src/engine/jobs.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { createPhoneHome, type PhoneHome } from '../../src/phonehome/index.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
-import { clusterService, imageService, storeJobReader } from '../../src/web/adapters.js';
+import { clusterService, imageService } from '../../src/app/web-adapters.js';
+import { storeJobReader } from '../../src/web/job-reader.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -153,7 +154,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
         log: silentLogger,
         queue: runner,
         clusters: clusterService(repo),
-        jobs: storeJobReader(store),
+        jobs: storeJobReader(store.jobs),
         images,
         phoneHomePlugin: initiator.httpPlugin,
       },

@@ -13,6 +13,7 @@ import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
 import { startFixture, exchange, until, type Fixture } from '../integration/initiator-fixture.js';
 import { boundedSync, heapAfterGc, LONG_RUN, mutated, openFds, runs, seedParams } from './harness.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
 const LINE_SEEDS = [
@@ -87,7 +88,7 @@ describe('phone-home live listener fuzz (TCP, 127.0.0.1)', () => {
       let refused = 0;
       await fc.assert(
         fc.asyncProperty(fc.array(lines, { minLength: 1, maxLength: 8 }), async (batch) => {
-          const before = fx.store.db.prepare('SELECT count(*) AS n FROM phone_homes').get() as { n: number };
+          const before = sqliteOf(fx.store).prepare('SELECT count(*) AS n FROM phone_homes').get() as { n: number };
           const answers = await Promise.all(batch.map((b) => exchange(fx.port, b, { timeoutMs: 5000 })));
           let accepted = 0;
           for (let i = 0; i < batch.length; i++) {
@@ -96,7 +97,7 @@ describe('phone-home live listener fuzz (TCP, 127.0.0.1)', () => {
             if (a.startsWith('OK') || a.startsWith('UNREGISTERED')) accepted++;
             else refused++;
           }
-          const after = fx.store.db.prepare('SELECT count(*) AS n FROM phone_homes').get() as { n: number };
+          const after = sqliteOf(fx.store).prepare('SELECT count(*) AS n FROM phone_homes').get() as { n: number };
           expect(after.n - before.n).toBeLessThanOrEqual(accepted);
           expect(await exchange(fx.port, `probe.lab.test:${U}\n`)).toBe('UNREGISTERED\n');
         }),

@@ -6,7 +6,7 @@
  */
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { clusterSource } from '../../src/engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
@@ -23,7 +23,7 @@ const store = await openStore(input.dataDir);
 const runner = new JobRunner({
   jobs: store.jobs,
   config,
-  clusters: clusterSource([input.cluster]),
+  clusters: clusterLookups(fixedClusterFiles([input.cluster])).engine,
   log: silentLogger,
   retryBaseMs: 200,
   connect: vcenterConnector(config.vcenters, silentLogger),

@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { clusterSource } from '../../src/engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
@@ -68,7 +68,7 @@ async function runAll(
   const r = new JobRunner({
     jobs: store.jobs,
     config: cfg,
-    clusters: clusterSource([c]),
+    clusters: clusterLookups(fixedClusterFiles([c])).engine,
     log: silentLogger,
     retryBaseMs: 100,
     env,

@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { clusterSource } from '../../src/engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { checkDrift, DriftScheduler, type DriftReport } from '../../src/engine/drift.js';
 import { connectVcenter, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
@@ -66,7 +66,7 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     const r = new JobRunner({
       jobs: store.jobs,
       config: cfg,
-      clusters: clusterSource([desired]),
+      clusters: clusterLookups(fixedClusterFiles([desired])).engine,
       log: silentLogger,
       retryBaseMs: 100,
       env,

@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { clusterSource } from '../../src/engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { poolAllocator } from '../../src/engine/pools.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
@@ -142,7 +142,10 @@ describe('stable pool addresses against vcsim', () => {
       retryBaseMs: 200,
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
-      clusters: { get: (n) => clusterSource(list).get(n), findByHost: (u) => clusterSource(list).findByHost(u) },
+      clusters: {
+        get: (n) => clusterLookups(fixedClusterFiles(list)).engine.get(n),
+        findByHost: (u) => clusterLookups(fixedClusterFiles(list)).engine.findByHost(u),
+      },
     });
     r.start();
     const first = await r.wait(r.enqueueApplyCluster('pooled', { source: 'test' }).id);

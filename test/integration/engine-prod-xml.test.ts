@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { loadClusterDir, type LoadedClusters } from '../../src/engine/cluster-source.js';
+import { loadClusterDir, type LoadedClusters } from '../../src/app/cluster-lookups.js';
 import { connectVcenter, vcenterConnector, type VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';

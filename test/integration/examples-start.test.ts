@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer } from '../../src/app/server.js';
 import { runClusterValidate } from '../../src/cli/cluster.js';
 import { formatDiagnostic } from '../../src/clusters/diagnostics.js';
 import { posOf } from '../fixtures/clusters/helpers.js';

@@ -23,6 +23,7 @@ import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js'
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { consumeSetupToken, issueSetupToken } from '../../src/web/auth/tokens.js';
 import { startHardenedServer, writeCluster, type HardenedServer } from './hardening-server.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
@@ -412,7 +413,7 @@ describe('console and API: authentication and CSRF on every state-changing route
     const { cookies, csrf } = await login('admin', SECRETS.adminPassword);
     expect(csrf).not.toBe('');
     const xmlBefore = readFileSync(join(dir, 'clusters', 'prod.xml'), 'utf8');
-    const db = sx.server.store.db;
+    const db = sqliteOf(sx.server.store);
     const count = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
     const before = {
       audit: count('audit_log'),
@@ -566,7 +567,7 @@ describe('phone-home spoofing', () => {
       missing: before.missing + 1,
     });
     // Only the one valid phone-home queued a job.
-    const jobs = sx.server.store.db.prepare('SELECT id FROM jobs').all() as Array<{ id: string }>;
+    const jobs = sqliteOf(sx.server.store).prepare('SELECT id FROM jobs').all() as Array<{ id: string }>;
     expect(jobs.map((j) => j.id)).toEqual([okJob]);
   });
 

@@ -9,7 +9,7 @@ import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { clusterSource } from '../../src/engine/cluster-source.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { metricsRegistry } from '../../src/metrics.js';
@@ -58,7 +58,7 @@ describe('metrics: statelesx_jobs by kind and state', () => {
     const r = new JobRunner({
       jobs: store.jobs,
       config: cfg,
-      clusters: clusterSource([cluster]),
+      clusters: clusterLookups(fixedClusterFiles([cluster])).engine,
       log: silentLogger,
       retryBaseMs: 10,
       env: { SX_VC_PW: 'x', SX_ESX_PW: 'y' },

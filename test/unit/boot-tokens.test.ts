@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 import { BootTokens, MAX_UNUSED_TOKENS_PER_HOST } from '../../src/hosts/tokens.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
 const U2 = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
@@ -18,8 +19,8 @@ afterEach(() => store.close());
 
 const rows = (host?: string): number =>
   (host
-    ? store.db.prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(host)
-    : store.db.prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
+    ? sqliteOf(store).prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(host)
+    : sqliteOf(store).prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
 
 describe('BootTokens: bounded table', () => {
   it('keeps at most the newest unused tokens per host however often the boot config is rendered; the newest stay valid', () => {
@@ -67,7 +68,9 @@ describe('BootTokens: bounded table', () => {
   });
 
   it('the expiry purge uses an index (no full scan of boot_tokens)', () => {
-    const plan = store.db.prepare('EXPLAIN QUERY PLAN DELETE FROM boot_tokens WHERE expires_at < ?').all(0) as Array<{
+    const plan = sqliteOf(store)
+      .prepare('EXPLAIN QUERY PLAN DELETE FROM boot_tokens WHERE expires_at < ?')
+      .all(0) as Array<{
       detail: string;
     }>;
     expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING (COVERING )?INDEX/);

@@ -11,7 +11,7 @@ import { loadClusterFiles, loadClusterText } from '../../src/clusters/load.js';
 import { formatDiagnostic } from '../../src/clusters/diagnostics.js';
 import { memberBootMode } from '../../src/clusters/boot-mode.js';
 import { checkKickstartTemplate } from '../../src/clusters/kickstart.js';
-import { clusterLookupFrom } from '../../src/hosts/policy.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { DEFAULT_KICKSTART_TEMPLATE } from '../../src/boot/render/kickstart.js';
 import { posOf } from '../fixtures/clusters/helpers.js';
 
@@ -71,7 +71,7 @@ describe('cluster boot mode', () => {
     expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
     expect(r.cluster!.boot).toBeUndefined();
     expect(r.cluster!.hosts.map((h) => memberBootMode(r.cluster!, h))).toEqual(['stateless', 'stateless', 'stateless']);
-    const lookup = clusterLookupFrom([r.cluster!]);
+    const lookup = clusterLookups(fixedClusterFiles([r.cluster!])).policy;
     expect(lookup(U1)).toEqual({ cluster: 'ks-cluster', defaultImage: 'ESXi-8.0U3' });
   });
 
@@ -93,7 +93,7 @@ describe('cluster boot mode', () => {
     });
     expect(c.hosts.map((h) => h.bootMode ?? null)).toEqual([null, 'stateless', 'stateful']);
     expect(c.hosts.map((h) => memberBootMode(c, h))).toEqual(['stateful', 'stateless', 'stateful']);
-    const lookup = clusterLookupFrom([c]);
+    const lookup = clusterLookups(fixedClusterFiles([c])).policy;
     expect(lookup(U1)?.stateful).toBe(true);
     expect(lookup(U2)?.stateful).toBeUndefined();
     expect(lookup(U3)?.stateful).toBe(true);

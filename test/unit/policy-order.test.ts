@@ -2,13 +2,17 @@ import { describe, it, expect, beforeEach } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 import {
   decideBoot,
-  clusterLookupFrom,
   clusterImagePins,
   type ClusterLookup,
   type PolicyInputs,
   type BootDecision,
 } from '../../src/hosts/policy.js';
 import { swapUuidByteOrder } from '../../src/hosts/identity.js';
+import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
+import type { DesiredCluster } from '../../src/clusters/types.js';
+
+/** The boot policy's view of `files`, through the adapter the server uses. */
+const policyLookup = (files: DesiredCluster[]) => clusterLookups(fixedClusterFiles(files)).policy;
 import type { ImageManifest } from '../../src/images/image.js';
 
 const img = (name: string, kind: 'esxi' | 'linux' = 'esxi'): ImageManifest => ({
@@ -187,8 +191,8 @@ describe('boot policy order: host pin → cluster member pin → cluster default
         hosts: [{ uuid: U, image: 'v2' }, { uuid: '11111111-1111-1111-1111-111111111111' }],
       },
       { name: 'lab', hosts: [{ uuid: U, image: 'v1' }] },
-    ] as unknown as Parameters<typeof clusterLookupFrom>[0];
-    const lookup = clusterLookupFrom(files);
+    ] as unknown as DesiredCluster[];
+    const lookup = policyLookup(files);
     expect(lookup(U)).toEqual({ cluster: 'prod', image: 'v2', defaultImage: 'v3' });
     expect(imageOf(decideBoot({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup }))).toBe(
       'v3 (cluster-default)',
@@ -200,8 +204,8 @@ describe('boot policy order: host pin → cluster member pin → cluster default
   it('finds a cluster member by its declared mac= when the store has never seen the host', () => {
     const files = [
       { name: 'prod', image: 'v3', hosts: [{ uuid: U, mac: MAC, image: 'v2' }, { uuid: STRANGER }] },
-    ] as unknown as Parameters<typeof clusterLookupFrom>[0];
-    const lookup = clusterLookupFrom(files);
+    ] as unknown as DesiredCluster[];
+    const lookup = policyLookup(files);
     expect(lookup.byMac?.(MAC)).toBe(U);
     expect(store.hosts.findByMac(MAC)).toEqual([]);
     for (const q of [

@@ -4,16 +4,17 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { openStore } from '../../src/store/index.js';
 import { migrations } from '../../src/store/migrations/index.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 describe('store', () => {
   it('migrates a new file in WAL mode and re-opens without re-running migrations', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
     const s1 = await openStore(dir);
-    expect(s1.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(sqliteOf(s1).pragma('journal_mode', { simple: true })).toBe('wal');
     s1.hosts.upsertSighting({ uuid: 'a', at: 1, mac: 'aa:bb:cc:dd:ee:ff' });
     s1.close();
     const s2 = await openStore(dir);
-    expect(s2.db.prepare('SELECT count(*) FROM schema_migrations').pluck().get()).toBe(migrations.length);
+    expect(sqliteOf(s2).prepare('SELECT count(*) FROM schema_migrations').pluck().get()).toBe(migrations.length);
     expect(s2.hosts.get('a')?.macs).toEqual(['aa:bb:cc:dd:ee:ff']);
     expect(s2.integrityCheck()).toBe('ok');
     s2.close();

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { configSchema } from '../../src/config/schema.js';
 import { makeApp, loginAs, call, type Client } from './web-helpers.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const SECRET = 'vc-Secret-Value-9f3a1c';
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
@@ -144,7 +145,9 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     ]) {
       expect(all).not.toContain(secret);
     }
-    expect(JSON.stringify(store.db.prepare('SELECT * FROM audit_log').all())).not.toMatch(/erin-password|argon2/);
+    expect(JSON.stringify(sqliteOf(store).prepare('SELECT * FROM audit_log').all())).not.toMatch(
+      /erin-password|argon2/,
+    );
   });
 
   it('serves /healthz, /readyz and /metrics without a session, with HTTP counters', async () => {

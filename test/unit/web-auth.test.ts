@@ -4,6 +4,7 @@ import type { Store } from '../../src/store/index.js';
 import { issueSetupToken } from '../../src/web/auth/tokens.js';
 import { makeApp, loginAs, call, cookiesOf, PASSWORD, RecordingQueue, type Client } from './web-helpers.js';
 import type { ClusterService, MemberHostInput } from '../../src/web/deps.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
 
@@ -70,7 +71,7 @@ describe('web auth: roles, CSRF, sessions', () => {
     expect(raw).not.toMatch(/; Secure/);
     // The store keeps only the hash of the cookie value.
     const value = raw.split(';')[0]!.split('=')[1]!;
-    expect(JSON.stringify(store.db.prepare('SELECT * FROM sessions').all())).not.toContain(value);
+    expect(JSON.stringify(sqliteOf(store).prepare('SELECT * FROM sessions').all())).not.toContain(value);
   });
 
   it('lets a viewer read but not post, an operator join but not manage users, an admin do both', async () => {
@@ -203,7 +204,7 @@ describe('web auth: one-time setup token', () => {
   it('creates the first admin once; the token cannot be used again', async () => {
     const { app, store } = await makeApp({}, []);
     const token = issueSetupToken(store.settings);
-    expect(JSON.stringify(store.db.prepare('SELECT * FROM settings').all())).not.toContain(token);
+    expect(JSON.stringify(sqliteOf(store).prepare('SELECT * FROM settings').all())).not.toContain(token);
     const pre = await app.inject({ url: '/api/v1/session' });
     expect(pre.json().setupRequired).toBe(true);
     const headers = { 'x-csrf-token': pre.json().csrfToken };

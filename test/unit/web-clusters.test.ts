@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
-import { clusterService, vcenterTester } from '../../src/web/adapters.js';
+import { clusterService, vcenterTester } from '../../src/app/web-adapters.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { posOf } from '../fixtures/clusters/helpers.js';

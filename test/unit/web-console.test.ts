@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
-import { clusterService } from '../../src/web/adapters.js';
+import { clusterService } from '../../src/app/web-adapters.js';
 import { editorLines } from '../../src/web/console/routes.js';
 import {
   makeApp,

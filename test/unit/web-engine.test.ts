@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import type { ClusterRepository } from '../../src/clusters/repository.js';
-import { engineService, type VcenterSource } from '../../src/web/adapters.js';
+import { engineService, type VcenterSource } from '../../src/app/web-adapters.js';
 import type { VcenterApi } from '../../src/engine/vcenter.js';
 import type { CurrentState } from '../../src/engine/state.js';
 import { defaultHostState } from '../../src/engine/state.js';

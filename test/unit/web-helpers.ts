@@ -28,7 +28,7 @@ export class RecordingQueue implements JobQueue {
 }
 
 export async function makeApp(
-  extra: Partial<AppDeps> = {},
+  extra: Partial<Omit<AppDeps, 'store'>> & { store?: Store } = {},
   users: Array<[string, Role]> = [
     ['admin', 'admin'],
     ['op', 'operator'],

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
-import { imageService } from '../../src/web/adapters.js';
+import { imageService } from '../../src/app/web-adapters.js';
 import { makeApp, loginAs, call, type Client } from './web-helpers.js';
 
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
-import { clusterService } from '../../src/web/adapters.js';
+import { clusterService } from '../../src/app/web-adapters.js';
 
 describe('web problem titles', () => {
   let app: FastifyInstance;

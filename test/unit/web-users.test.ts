@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { sha256 } from '../../src/web/auth/tokens.js';
 import { makeApp, loginAs, call, PASSWORD, type Client } from './web-helpers.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 describe('web users: passwords and sessions', () => {
   let app: FastifyInstance;
@@ -84,10 +85,10 @@ describe('web users: passwords and sessions', () => {
     store.users.createSession(sha256('expired-1'), idOf('op'), t - 7200_000, t - 3600_000);
     store.users.createSession(sha256('expired-2'), idOf('view'), t - 7200_000, t - 1);
     const live = () =>
-      store.db.prepare('SELECT count(*) FROM sessions WHERE expires_at > ?').pluck().get(Date.now()) as number;
+      sqliteOf(store).prepare('SELECT count(*) FROM sessions WHERE expires_at > ?').pluck().get(Date.now()) as number;
     const liveBefore = live();
     await loginAs(app, 'admin');
-    const expired = store.db
+    const expired = sqliteOf(store)
       .prepare('SELECT count(*) FROM sessions WHERE expires_at <= ?')
       .pluck()
       .get(Date.now()) as number;

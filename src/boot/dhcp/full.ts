@@ -1,6 +1,6 @@
 /**
  * Full (lab) mode: an address pool with static reservations by MAC, leases persisted through
- * {@link LeaseRepo} and kept in memory for speed (RFC 2131 §4.3 server behaviour).
+ * {@link LeaseStore} and kept in memory for speed (RFC 2131 §4.3 server behaviour).
  *
  * Address choice for a DISCOVER (RFC 2131 §4.3.1): the client's reservation → its current or
  * previous lease → the requested address (50) if free → the first never-used address → the
@@ -16,7 +16,7 @@
  * Clients are identified by chaddr (MAC): a client that DHCPs again without its PXE options or
  * client id (syslinux.efi after the firmware) gets the same lease.
  */
-import type { DhcpLease, LeaseRepo } from '../../store/leases.js';
+import type { DhcpLease, LeaseStore } from '../../store/index.js';
 import { chooseBootAnswer, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import type { ClientInfo } from './client-info.js';
 import { type DhcpPacket, MessageType, Opt, intToIp, ipBytes, ipToInt } from './packet.js';
@@ -79,7 +79,7 @@ export class FullModeResponder {
    */
   constructor(
     private readonly cfg: FullModeConfig,
-    private readonly repo: LeaseRepo,
+    private readonly repo: LeaseStore,
     private readonly boot: BootAnswerContext,
   ) {
     this.start = ipToInt(cfg.rangeStart);

@@ -15,13 +15,13 @@
  * binds with `bind-interfaces`).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { networkInterfaces } from 'node:os';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { counter } from '../../metrics.js';
 import { BindError, toBindError } from '../../net/bind-error.js';
-import type { Service } from '../../server.js';
-import type { Store } from '../../store/index.js';
+import type { Service } from '../../net/service.js';
+import { findInterfaceAddress, type InterfaceAddress } from '../../net/interfaces.js';
+import type { BootEventWriter, LeaseStore, SightingWriter } from '../../store/index.js';
 import { noBootFileReason, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
 import { FullModeResponder } from './full.js';
@@ -78,12 +78,18 @@ export function dhcpBindError(
   return toBindError(err, what, address, port, '--listen-address');
 }
 
+/** The store ports DHCP writes: sightings and boot events of hosts, and (full mode) its leases. */
+export interface DhcpStore {
+  hosts: SightingWriter & BootEventWriter;
+  leases: LeaseStore;
+}
+
 /** Options of {@link createDhcpServer}. */
 export interface DhcpServerOptions {
   mode: 'proxy' | 'full';
   /** The `dhcp` section of the config. */
   dhcp: Config['dhcp'];
-  store: Store;
+  store: DhcpStore;
   /** Parent logger; the service logs as `subsystem: 'dhcp'`. */
   log: Logger;
   /** `--interface`: the interface whose IPv4 address is our server id and reply source. */
@@ -142,43 +148,6 @@ const TYPE_NAMES: Record<number, string> = {
   7: 'release',
   8: 'inform',
 };
-
-/** The interface's IPv4 address and netmask. */
-export interface InterfaceAddress {
-  name: string;
-  address: string;
-  netmask: string;
-}
-
-/**
- * Finds our interface address: `--interface` by name, else the interface holding a specific
- * listen address, else the first non-loopback IPv4 interface.
- * @throws Error naming the interface / address and the remedy when none is found.
- */
-export function findInterfaceAddress(iface?: string, listenAddress = '0.0.0.0'): InterfaceAddress {
-  const all = networkInterfaces();
-  const v4 = (name: string) => (all[name] ?? []).find((a) => a.family === 'IPv4');
-  if (iface) {
-    const a = v4(iface);
-    if (!a)
-      throw new Error(
-        `DHCP: interface ${iface} has no IPv4 address (interfaces: ${Object.keys(all).join(', ')}); fix --interface`,
-      );
-    return { name: iface, address: a.address, netmask: a.netmask };
-  }
-  for (const [name, list] of Object.entries(all)) {
-    for (const a of list ?? []) {
-      if (a.family !== 'IPv4') continue;
-      if (listenAddress !== '0.0.0.0' ? a.address === listenAddress : !a.internal)
-        return { name, address: a.address, netmask: a.netmask };
-    }
-  }
-  throw new Error(
-    listenAddress !== '0.0.0.0'
-      ? `DHCP: no interface has the listen address ${listenAddress}; fix --listen-address`
-      : 'DHCP: no non-loopback IPv4 interface found; pass --interface',
-  );
-}
 
 /**
  * Creates the DHCP service (not started).

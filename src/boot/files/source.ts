@@ -39,8 +39,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import type { BootFile, BootFileSource, BootRequestContext, DiskFile } from './types.js';
 import { checkBootPath, resolveInside } from './path.js';
-import type { HostRepo } from '../../store/hosts.js';
-import type { LeaseRepo } from '../../store/leases.js';
+import type { BootEventWriter, HostReader, LeaseStore } from '../../store/index.js';
 import type { BootTokens } from '../../hosts/tokens.js';
 import {
   decideBoot,
@@ -73,9 +72,9 @@ export interface BootFileSourceOptions {
   loaderDirs: string[];
   pxelinuxCfgDir: string;
   images: ImageLibrary;
-  hosts: Pick<HostRepo, 'get' | 'findByMac' | 'addBootEvent' | 'lastIdentifiedBootEventFrom'>;
+  hosts: Pick<HostReader, 'get' | 'findByMac' | 'lastIdentifiedBootEventFrom'> & BootEventWriter;
   /** Table `dhcp_leases` (rows only in full DHCP mode): who holds a client address now. */
-  leases?: Pick<LeaseRepo, 'get'>;
+  leases?: Pick<LeaseStore, 'get'>;
   tokens: Pick<BootTokens, 'issue'>;
   clusters: ClusterLookup;
   /** Config `boot.default-image` and `boot.unknown-hosts`. */

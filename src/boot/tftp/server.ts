@@ -22,11 +22,11 @@
  * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy.
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { networkInterfaces } from 'node:os';
-import { readFileSync, close as closeFd } from 'node:fs';
+import { close as closeFd } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Service } from '../../server.js';
+import type { Service } from '../../net/service.js';
+import { interfaceMtu, interfaceOf, ipv4Interfaces } from '../../net/interfaces.js';
 import type { Config } from '../../config/schema.js';
 import type { BootFileSource, BootFile } from '../files/types.js';
 import { PathRejectedError } from '../files/path.js';
@@ -98,31 +98,13 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 
 /** Local IPv4 addresses with their interface MTU-derived blksize cap. */
 function localAddresses(): Array<{ address: string; linkBlksize: number | undefined }> {
-  const out: Array<{ address: string; linkBlksize: number | undefined }> = [];
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    for (const a of addrs ?? [])
-      if (a.family === 'IPv4') out.push({ address: a.address, linkBlksize: linkBlksizeOf(name) });
-  }
-  return out;
+  return ipv4Interfaces().map((a) => ({ address: a.address, linkBlksize: linkBlksizeOf(a.name) }));
 }
 
-/** Interface name owning `address`, if any. */
-function interfaceOf(address: string): string | undefined {
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if ((addrs ?? []).some((a) => a.address === address)) return name;
-  }
-  return undefined;
-}
-
-/** blksize that fits one datagram on interface `name` (Linux sysfs MTU), or undefined. */
+/** blksize that fits one datagram on interface `name` (MTU − 20 IP − 8 UDP − 4 TFTP), or undefined. */
 function linkBlksizeOf(name: string | undefined): number | undefined {
-  if (!name) return undefined;
-  try {
-    const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
-    return Number.isFinite(mtu) && mtu > 100 ? mtu - 32 : undefined;
-  } catch {
-    return undefined;
-  }
+  const mtu = interfaceMtu(name);
+  return mtu === undefined ? undefined : mtu - 32;
 }
 
 class TftpServerImpl implements TftpServer {

@@ -8,6 +8,7 @@ import { need } from '../context.js';
 import { FQDN_PATTERN, IPV4_PATTERN, NAME_PATTERN, UUID_PATTERN, errorResponses } from '../schemas.js';
 import { problems } from '../problem.js';
 import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
+import { hostBootHistory } from '../../hosts/boot-history.js';
 
 const uuidParams = {
   type: 'object',
@@ -88,11 +89,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
       const uuid = req.params.uuid.toLowerCase();
       const host = store.hosts.get(uuid);
       if (!host) throw problems.notFound(`host ${uuid}`);
-      const events = store.hosts.bootEvents({ uuid, limit: req.query.limit });
-      // DHCP/TFTP requests before the UUID is known are recorded by MAC only.
-      for (const mac of host.macs)
-        events.push(...store.hosts.bootEvents({ mac, limit: req.query.limit }).filter((e) => e.hostUuid === null));
-      return events.sort((a, b) => b.at - a.at).slice(0, req.query.limit);
+      return hostBootHistory(store.hosts, host, req.query.limit);
     },
   );
 

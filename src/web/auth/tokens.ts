@@ -8,7 +8,7 @@
  * - Setup: 32 random bytes; SHA-256 stored in settings `setup-token-sha256`; deleted on use.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SettingsRepo } from '../../store/audit.js';
+import type { SettingsStore } from '../../store/index.js';
 
 export const SESSION_COOKIE = 'sx_session';
 export const PRELOGIN_COOKIE = 'sx_prelogin';
@@ -39,19 +39,19 @@ export function csrfMatches(cookieValue: string, presented: string | undefined):
 }
 
 /** Creates (replacing any earlier) the one-time setup token; returns it in clear, once. */
-export function issueSetupToken(settings: SettingsRepo): string {
+export function issueSetupToken(settings: SettingsStore): string {
   const token = randomToken();
   settings.set(SETUP_KEY, sha256(token));
   return token;
 }
 
 /** True when a setup token is outstanding. */
-export function hasSetupToken(settings: SettingsRepo): boolean {
+export function hasSetupToken(settings: SettingsStore): boolean {
   return settings.get(SETUP_KEY) !== undefined;
 }
 
 /** Checks the setup token without consuming it. */
-export function setupTokenValid(settings: SettingsRepo, token: string | undefined): boolean {
+export function setupTokenValid(settings: SettingsStore, token: string | undefined): boolean {
   const stored = settings.get(SETUP_KEY);
   if (!stored || !token) return false;
   const a = Buffer.from(stored);
@@ -60,6 +60,6 @@ export function setupTokenValid(settings: SettingsRepo, token: string | undefine
 }
 
 /** Deletes the setup token (after the first admin is created). */
-export function consumeSetupToken(settings: SettingsRepo): void {
+export function consumeSetupToken(settings: SettingsStore): void {
   settings.delete(SETUP_KEY);
 }

@@ -1,8 +1,9 @@
 /**
- * Adapters from the real modules to the web app's ports (src/web/deps.ts), so routes depend on a
- * narrow interface and the composition root passes the modules unchanged.
+ * Adapters from the real modules (cluster files, images, engine, vCenter login) to the web app's
+ * ports (src/web/deps.ts), so routes depend on a narrow interface and the composition root
+ * (./server.ts) passes the modules unchanged. The job history's adapter is the web's own
+ * (src/web/job-reader.ts): it only redacts.
  */
-import type { Store } from '../store/index.js';
 import {
   ClusterInvalidError,
   type ClusterIssue,
@@ -12,14 +13,13 @@ import {
   type PlanStep,
   type ImageInfo,
   type ImageService,
-  type JobReader,
   type VcenterTester,
-} from './deps.js';
+} from '../web/deps.js';
 import type { VcenterConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
-import { redactSecrets } from './audit.js';
-import { HttpProblem, problems } from './problem.js';
+import { redactSecrets } from '../web/audit.js';
+import { HttpProblem, problems } from '../web/problem.js';
 import type { ClusterRepository } from '../clusters/repository.js';
 import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
 import { MemberEditError } from '../clusters/edit.js';
@@ -37,34 +37,6 @@ import {
   VsphereTimeoutError,
   VsphereTlsError,
 } from '../vsphere/faults.js';
-
-/** The jobs store (src/store/jobs.ts) as a {@link JobReader}; step values pass through secret redaction. */
-export function storeJobReader(store: Store): JobReader {
-  return {
-    list: (f) =>
-      store.jobs.list({
-        ...(f.state ? { state: f.state as never } : {}),
-        ...(f.target ? { target: f.target } : {}),
-        limit: f.limit ?? 100,
-      }),
-    get: (id) => store.jobs.get(id),
-    steps: (id) =>
-      store.jobs.steps(id).map((s) => ({
-        seq: s.seq,
-        name: s.name,
-        target: s.target,
-        before: redactSecrets(s.before),
-        after: redactSecrets(s.after),
-        state: s.state,
-        startedAt: s.startedAt,
-        finishedAt: s.finishedAt,
-        result: redactSecrets(s.result),
-        fault: s.fault,
-      })),
-    log: (id, afterId) =>
-      store.jobs.logs(id, afterId ?? 0).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
-  };
-}
 
 // ---- cluster files (src/clusters/repository.ts) ----
 

@@ -1,42 +1,39 @@
 /**
- * Composition root for `statelesx serve`: opens the store, builds each subsystem from the typed
+ * The composition root of `statelesx serve`: opens the store, builds each subsystem from the typed
  * config, starts them in order (store → TFTP, DHCP, initiator, HTTP → engine) and closes them in
  * reverse. Subsystems know each other only through the interfaces passed in here:
  *
  *   boot:      DHCP, TFTP, HTTP /boot ─► DefaultBootFileSource ─► hosts/policy ◄─ clusters, store
  *   phone-home: TCP 1974, HTTP /api/v1/phone-home ─► HostRegistry ─► JobRunner (engine) | unregistered
  *   converge:  JobRunner ─► engine/plan + apply ─► vsphere client ─► vCenter
+ *
+ * Each subsystem gets the store ports it uses (src/store/ports.ts), never the Store itself; the
+ * cluster files reach the policy, the registry and the engine through ./cluster-lookups.ts.
  */
-import { networkInterfaces } from 'node:os';
-import type { Config } from './config/schema.js';
-import type { Logger } from './log.js';
-import { openStore, type Store } from './store/index.js';
-import { lockDataDir } from './store/datadir-lock.js';
-import { BootTokens } from './hosts/tokens.js';
-import type { ClusterLookup } from './hosts/policy.js';
-import type { DeclaredHostLookup } from './hosts/registry.js';
-import { ImageLibrary } from './images/image.js';
-import { cleanStaleImports } from './images/import.js';
-import { ClusterRepository } from './clusters/repository.js';
-import type { DesiredCluster } from './clusters/types.js';
-import { memberBootMode } from './clusters/boot-mode.js';
-import { DefaultBootFileSource } from './boot/files/source.js';
-import { bootHttpPlugin } from './boot/http/plugin.js';
-import { createTftpServer } from './boot/tftp/server.js';
-import { createDhcpServer } from './boot/dhcp/server.js';
-import { JobRunner, type ClusterSource } from './engine/jobs.js';
-import { vcenterConnector } from './engine/vsphere-adapter.js';
-import { DriftScheduler } from './engine/drift.js';
-import { createPhoneHome } from './phonehome/index.js';
-import { createHttpService } from './web/app.js';
-import { storeJobReader, clusterService, imageService, engineService, vcenterTester } from './web/adapters.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { openStore, type Store } from '../store/index.js';
+import { lockDataDir } from '../store/datadir-lock.js';
+import type { Service } from '../net/service.js';
+import { advertiseAddress } from '../net/interfaces.js';
+import { BootTokens } from '../hosts/tokens.js';
+import { ImageLibrary } from '../images/image.js';
+import { cleanStaleImports } from '../images/import.js';
+import { ClusterRepository } from '../clusters/repository.js';
+import { DefaultBootFileSource } from '../boot/files/source.js';
+import { bootHttpPlugin } from '../boot/http/plugin.js';
+import { createTftpServer } from '../boot/tftp/server.js';
+import { createDhcpServer } from '../boot/dhcp/server.js';
+import { JobRunner } from '../engine/jobs.js';
+import { vcenterConnector } from '../engine/vsphere-adapter.js';
+import { DriftScheduler } from '../engine/drift.js';
+import { createPhoneHome } from '../phonehome/index.js';
+import { createHttpService } from '../web/app.js';
+import { storeJobReader } from '../web/job-reader.js';
+import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
+import { clusterLookups } from './cluster-lookups.js';
 
-/** A long-running part of the server. `start` rejects with a BindError when a port is taken. */
-export interface Service {
-  readonly name: string;
-  start(): Promise<void>;
-  close(): Promise<void>;
-}
+export type { Service } from '../net/service.js';
 
 /** A running server: its store and services, and how to stop it. */
 export interface RunningServer {
@@ -45,65 +42,6 @@ export interface RunningServer {
   jobs: JobRunner;
   clusters: ClusterRepository;
   close(): Promise<void>;
-}
-
-/**
- * The address clients are told to use (next-server, `prefix=`, URLs): `advertise-address`, else
- * the listen address when it is specific, else the first IPv4 address of `interface`, else the
- * first non-internal IPv4 address, else 127.0.0.1.
- */
-export function advertiseAddress(config: Config): string {
-  if (config['advertise-address']) return config['advertise-address'];
-  if (config['listen-address'] !== '0.0.0.0') return config['listen-address'];
-  const ifs = networkInterfaces();
-  const pick = (name?: string) =>
-    Object.entries(ifs)
-      .filter(([n]) => !name || n === name)
-      .flatMap(([, a]) => a ?? [])
-      .find((a) => a.family === 'IPv4' && (name !== undefined || !a.internal))?.address;
-  return (config.interface ? pick(config.interface) : undefined) ?? pick() ?? '127.0.0.1';
-}
-
-/** The engine's and the boot policy's views of the live cluster repository. */
-function clusterViews(repo: ClusterRepository): {
-  source: ClusterSource;
-  policy: ClusterLookup;
-  declared: DeclaredHostLookup;
-} {
-  // Exact UUID matches only: the policy and the registry try both byte orders themselves and must
-  // learn which spelling the files hold (a pin in the store is keyed by that same SMBIOS form).
-  const membership = (uuid: string): { cluster: DesiredCluster; host: DesiredCluster['hosts'][number] } | undefined => {
-    const m = repo.findHostByUuid(uuid);
-    return m && m.host.uuid === uuid.toLowerCase() ? m : undefined;
-  };
-  return {
-    source: { get: (name) => repo.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
-    policy: Object.assign(
-      (uuid: string) => {
-        const m = membership(uuid);
-        return (
-          m && {
-            cluster: m.cluster.name,
-            image: m.host.image,
-            defaultImage: m.cluster.image,
-            stateful: memberBootMode(m.cluster, m.host) === 'stateful',
-          }
-        );
-      },
-      {
-        // A member's declared boot MAC (`mac=`, normalized by the loader): found before any sighting.
-        byMac: (mac: string) =>
-          repo
-            .clusters()
-            .flatMap((c) => c.hosts)
-            .find((h) => h.mac === mac)?.uuid,
-      },
-    ),
-    declared: (uuid) => {
-      const m = membership(uuid);
-      return m && { cluster: m.cluster.name, fqdn: m.host.fqdn, managementAddress: m.host.addresses['vmk0'] };
-    },
-  };
 }
 
 /**
@@ -136,7 +74,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   };
 
   try {
-    const server = advertiseAddress(config);
+    const server = advertiseAddress({
+      advertiseAddress: config['advertise-address'],
+      listenAddress: config['listen-address'],
+      interface: config.interface,
+    });
     const images = new ImageLibrary(config['images-dir']);
     const stale = await cleanStaleImports(config['images-dir']);
     if (stale.length > 0)
@@ -156,7 +98,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`,
       );
     }
-    const views = clusterViews(clusters);
+    const views = clusterLookups(clusters);
     const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
     const source = new DefaultBootFileSource({
       tftpRoot: config['tftp-root'],
@@ -171,10 +113,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       unknownHosts: config.boot['unknown-hosts'],
       initiatorModule: config.boot['initiator-module'],
       // The cluster's `boot/@kickstartTemplate`, as read and checked when its file was loaded.
-      kickstartTemplate: (name) => {
-        const t = name === null ? undefined : clusters.get(name)?.boot?.kickstart;
-        return t && { name: t.file, text: t.text };
-      },
+      kickstartTemplate: views.kickstartTemplate,
       serverAddress: server,
       httpPort: config.http.port,
       initiatorPort: config.initiator.port,
@@ -185,13 +124,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     jobs = new JobRunner({
       jobs: store.jobs,
       config,
-      clusters: views.source,
+      clusters: views.engine,
       connect,
       log,
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
     const initiator = createPhoneHome(config, {
-      store,
+      store: {
+        hosts: store.hosts,
+        phoneHomes: store.phoneHomes,
+        tokens: store.tokens,
+        leases: store.leases,
+        transaction: (fn) => store.transaction(fn),
+      },
       queue: jobs,
       declared: views.declared,
       log,
@@ -205,7 +150,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         createDhcpServer({
           mode: config.dhcp.mode,
           dhcp: config.dhcp,
-          store,
+          store: { hosts: store.hosts, leases: store.leases },
           log,
           interface: config.interface,
           listenAddress: config['listen-address'],
@@ -217,12 +162,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services.push(initiator.listener);
     services.push(
       createHttpService(config, {
-        store,
+        store: {
+          hosts: store.hosts,
+          users: store.users,
+          audit: store.audit,
+          settings: store.settings,
+          jobs: store.jobs,
+          ping: () => store.ping(),
+        },
         log,
         queue: jobs,
         clusters: clusterService(clusters),
         engine: engineService(clusters, { connect: jobs.vcenter.bind(jobs), shared: true }, Date.now, store.jobs.pools),
-        jobs: storeJobReader(store),
+        jobs: storeJobReader(store.jobs),
         images: imageService(config['images-dir'], (image) => [
           ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
           ...clusters

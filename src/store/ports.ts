@@ -1,0 +1,154 @@
+/**
+ * The store's ports: what each subsystem may read or write, as interfaces the SQLite
+ * repositories implement. Subsystems depend on these (and on the record types), never on the
+ * repository classes or the database handle, so another store (PostgreSQL) can plug in behind them.
+ *
+ * Who uses which (wired in src/app/server.ts):
+ *  - boot files / policy:  {@link HostReader}, {@link BootEventWriter}, {@link LeaseStore} (`get`)
+ *  - DHCP:                 {@link SightingWriter}, {@link BootEventWriter}, {@link LeaseStore}
+ *  - phone-home registry:  {@link HostReader}, {@link HostWriter}, {@link PhoneHomeLog}, {@link TokenStore},
+ *                          {@link LeaseStore} (`byMac`), {@link Transactions}
+ *  - web:                  {@link HostReader}, {@link HostWriter} (state, pins), {@link UserStore},
+ *                          {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
+ *
+ * All calls are synchronous today (better-sqlite3); a store with an asynchronous driver will
+ * change these signatures to return promises, in one place.
+ */
+import type { AuditEntry } from './audit.js';
+import type { BootEvent, HostRecord, HostSighting, HostState } from './hosts.js';
+import type { JobLogLine, JobRecord, JobState, JobStepRecord } from './jobs.js';
+import type { DhcpLease } from './leases.js';
+import type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
+import type { TokenRow } from './tokens.js';
+import type { Role, SessionRecord, UserRecord } from './users.js';
+
+/** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
+export interface HostReader {
+  get(uuid: string): HostRecord | undefined;
+  /** Hosts that have been seen with this MAC (`aa:bb:cc:dd:ee:ff`). */
+  findByMac(mac: string): HostRecord[];
+  /** All hosts (or those in `state`), newest sighting first. */
+  list(state?: HostState): HostRecord[];
+  /** UUIDs of hosts whose image pin is `image`. */
+  pinnedTo(image: string): string[];
+  /** Boot history for a host UUID or a MAC (either may be null), newest first, at most `limit` (100). */
+  bootEvents(filter?: { uuid?: string | null; mac?: string | null; limit?: number }): BootEvent[];
+  /**
+   * The newest boot event from client `address` at or after `since` (epoch ms) that names a host
+   * UUID or MAC, or undefined.
+   */
+  lastIdentifiedBootEventFrom(
+    address: string,
+    since: number,
+  ): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
+}
+
+/** Records that a host was seen (creates it in `newState` when new). */
+export interface SightingWriter {
+  upsertSighting(s: HostSighting, newState?: HostState): HostRecord;
+}
+
+/** Appends to the boot history (table `boot_events`); returns the event's id. */
+export interface BootEventWriter {
+  addBootEvent(e: BootEvent): number;
+}
+
+/** Changes hosts: sightings, state (and its cluster), image pin (epoch ms `at`). */
+export interface HostWriter extends SightingWriter, BootEventWriter {
+  /** False when no such host. */
+  setState(uuid: string, state: HostState, cluster?: string | null): boolean;
+  setImagePin(uuid: string, image: string | null, at?: number): void;
+}
+
+/** DHCP leases (table `dhcp_leases`), keyed by IPv4 address. */
+export interface LeaseStore {
+  all(): DhcpLease[];
+  get(address: string): DhcpLease | undefined;
+  /** Leases held by `mac`, newest first. */
+  byMac(mac: string): DhcpLease[];
+  upsert(lease: DhcpLease): void;
+  delete(address: string): void;
+}
+
+/** Per-boot phone-home tokens (table `boot_tokens`); only SHA-256 hashes. */
+export interface TokenStore {
+  insert(row: Omit<TokenRow, 'usedAt'>): void;
+  get(tokenHash: string): TokenRow | undefined;
+  /** False when already used (or unknown). */
+  markUsed(tokenHash: string, at: number): boolean;
+  markUnused(tokenHash: string, at: number): boolean;
+  /**
+   * Inserts, then (same transaction) deletes expired tokens and the host's tokens beyond the newest
+   * `keepPerHost` used and unused; returns how many rows were deleted. @throws RangeError for keepPerHost < 1
+   */
+  insertBounded(row: Omit<TokenRow, 'usedAt'>, keepPerHost: number): number;
+  /** Deletes expired tokens; returns how many. */
+  purgeExpired(now: number): number;
+}
+
+/** Every phone-home received (table `phone_homes`). */
+export interface PhoneHomeLog {
+  record(r: PhoneHomeRecord): number;
+  list(filter?: { hostUuid?: string; limit?: number }): PhoneHomeRecord[];
+  counts(): Array<{ result: PhoneHomeResult; reason: string; count: number }>;
+  count(): number;
+}
+
+/** Console users and their sessions (tables `users`, `sessions`; only hashes of secrets). */
+export interface UserStore {
+  count(): number;
+  /** @throws DuplicateUserError */
+  create(username: string, passwordHash: string, role: Role, at?: number): UserRecord;
+  /** Creates the user only while there is none; undefined otherwise. */
+  createFirst(username: string, passwordHash: string, role: Role, at?: number): UserRecord | undefined;
+  get(id: number): UserRecord | undefined;
+  getByName(username: string): UserRecord | undefined;
+  passwordHash(username: string): { user: UserRecord; hash: string } | undefined;
+  list(): UserRecord[];
+  setPassword(id: number, passwordHash: string): boolean;
+  update(id: number, patch: { role?: Role; disabled?: boolean }): UserRecord | undefined;
+  delete(id: number): boolean;
+  /** Enabled admins. */
+  adminCount(): number;
+  createSession(idHash: string, userId: number, createdAt: number, expiresAt: number): void;
+  getSession(idHash: string, now?: number): SessionRecord | undefined;
+  deleteSession(idHash: string): void;
+  pruneSessions(now?: number): number;
+}
+
+/** The audit log (table `audit_log`), newest first. */
+export interface AuditLog {
+  add(e: Omit<AuditEntry, 'id'>): number;
+  list(limit?: number, beforeId?: number): AuditEntry[];
+}
+
+/** Key/value settings (table `settings`). */
+export interface SettingsStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+  delete(key: string): void;
+}
+
+/** The read side of durable jobs (tables `jobs`, `job_steps`, `job_log`). */
+export interface JobHistory {
+  get(id: string): JobRecord | undefined;
+  list(filter?: { state?: JobState; target?: string; limit?: number }): JobRecord[];
+  steps(jobId: string): JobStepRecord[];
+  /** Log lines with id > `afterId`, oldest first. */
+  logs(jobId: string, afterId?: number): JobLogLine[];
+}
+
+/** Whether the store answers. */
+export interface StoreHealth {
+  /** True when the store is open and answers a trivial query; false when closed. @throws the driver's error */
+  ping(): boolean;
+}
+
+/** Runs several calls as one unit of work. */
+export interface Transactions {
+  /**
+   * Runs `fn` in one transaction: committed when it returns, rolled back when it throws (the
+   * error is rethrown). Nests: an inner call is a savepoint.
+   */
+  transaction<T>(fn: () => T): T;
+}
