@@ -47,4 +47,29 @@ describe('store', () => {
       /data directory .*plain-file\/data is not writable \(ENOTDIR\)/,
     );
   });
+
+  it('runs a transaction as one unit: rolled back when it throws, nested as a savepoint; ping tells closed', async () => {
+    const s = await openStore(':memory:');
+    expect(() =>
+      s.transaction(() => {
+        s.hosts.upsertSighting({ uuid: 'tx1', at: 1 });
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(s.hosts.get('tx1')).toBeUndefined();
+    s.transaction(() => {
+      s.hosts.upsertSighting({ uuid: 'tx2', at: 1 });
+      expect(() =>
+        s.transaction(() => {
+          s.hosts.upsertSighting({ uuid: 'tx3', at: 1 });
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+    });
+    expect(s.hosts.get('tx2')).toBeDefined();
+    expect(s.hosts.get('tx3')).toBeUndefined();
+    expect(s.ping()).toBe(true);
+    s.close();
+    expect(s.ping()).toBe(false);
+  });
 });
