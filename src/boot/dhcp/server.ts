@@ -23,9 +23,9 @@ import type { Service } from '../../net/service.js';
 import { findInterfaceAddress, type InterfaceAddress } from '../../net/interfaces.js';
 import type { BootEventWriter, LeaseStore, SightingWriter } from '../../store/index.js';
 import { noBootFileReason, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
-import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
+import { clientInfoOf, firmwareLabel } from './client-info.js';
 import { FullModeResponder } from './full.js';
-import { ipxeSummary } from './ipxe-options.js';
+import { BootRecorder, TYPE_NAMES } from './boot-record.js';
 import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
 import { ProxyResponder } from './proxy.js';
 import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
@@ -138,17 +138,6 @@ export function archLabel(arch: number | undefined): string {
 const dropped = counter('dhcp_dropped_total', 'DHCP packets dropped undecoded or unanswered, by reason', ['reason']);
 const exhausted = counter('dhcp_pool_exhausted_total', 'DISCOVERs not answered because the pool was full');
 
-const TYPE_NAMES: Record<number, string> = {
-  1: 'discover',
-  2: 'offer',
-  3: 'request',
-  4: 'decline',
-  5: 'ack',
-  6: 'nak',
-  7: 'release',
-  8: 'inform',
-};
-
 /**
  * Creates the DHCP service (not started).
  * @throws Error for a full-mode config without range-start/range-end, or no usable interface
@@ -174,10 +163,11 @@ class DhcpService implements DhcpServer {
   private proxy: ProxyResponder | undefined;
   private ifaddr: InterfaceAddress | undefined;
   private lastExhaustedWarn = 0;
-  private readonly sightings = new Map<string, number>();
+  private readonly recorder: BootRecorder;
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.log = opts.log.child({ subsystem: 'dhcp', mode: opts.mode });
+    this.recorder = new BootRecorder(opts.store.hosts, opts.mode, this.log);
     this.port = opts.port ?? 67;
     this.clientPort = opts.clientPort ?? 68;
     this.proxyPort = opts.proxyPort ?? 4011;
@@ -361,7 +351,7 @@ class DhcpService implements DhcpServer {
     });
     const firmware = firmwareLabel(c);
     replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware, arch: archLabel(c.arch) });
-    if (boot) this.recordBoot(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
+    if (boot) this.recorder.record(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
     else if (type === MessageType.NAK)
       this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
     else if (this.log.isLevelEnabled('debug'))
@@ -377,66 +367,6 @@ class DhcpService implements DhcpServer {
         { ...ctx, poolSize: this.full?.poolSize },
         'DHCP pool exhausted: no address to offer (widen dhcp.range-start/range-end or shorten lease-time-s)',
       );
-    }
-  }
-
-  /** Boot event for every served PXE answer; host sighting at most every 10 s per UUID. */
-  private recordBoot(
-    c: ClientInfo,
-    boot: BootAnswer,
-    type: number,
-    address: string | null,
-    now: number,
-    ctx: Record<string, unknown>,
-  ): void {
-    this.log.info(
-      {
-        ...ctx,
-        type: TYPE_NAMES[type],
-        address,
-        firmware: boot.firmware,
-        file: boot.bootFile,
-        uuid: c.uuid,
-        arch: c.arch,
-      },
-      'PXE boot answer sent',
-    );
-    const ipxe = ipxeSummary(c.ipxeOptions); // option 175: features, version, bus id
-    try {
-      this.opts.store.hosts.addBootEvent({
-        at: now,
-        hostUuid: c.uuid ?? null,
-        mac: c.mac,
-        address,
-        protocol: 'dhcp',
-        file: boot.bootFile,
-        image: null,
-        firmware: boot.firmware,
-        detail: {
-          message: TYPE_NAMES[type],
-          xid: ctx.xid,
-          arch: c.arch,
-          vendorClass: c.vendorClass,
-          userClass: c.userClasses,
-          mode: this.opts.mode,
-          ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}),
-          ...(c.clientId ? { clientId: c.clientId } : {}),
-          ...(ipxe ? { ipxe } : {}),
-        },
-      });
-      if (c.uuid && (this.sightings.get(c.uuid) ?? 0) + 10_000 < now) {
-        if (this.sightings.size > 10_000) this.sightings.clear();
-        this.sightings.set(c.uuid, now);
-        this.opts.store.hosts.upsertSighting({
-          uuid: c.uuid,
-          at: now,
-          mac: c.mac,
-          ...(address ? { address } : {}),
-          evidence: { dhcp: { arch: c.arch, vendorClass: c.vendorClass, firmware: boot.firmware } },
-        });
-      }
-    } catch (e) {
-      this.log.warn({ ...ctx, err: e }, 'could not record the boot event');
     }
   }
 }
