@@ -34,7 +34,7 @@ import { clusterRoutes } from './api/clusters.js';
 import { imageRoutes } from './api/images.js';
 import { jobRoutes } from './api/jobs.js';
 import { adminRoutes } from './api/admin.js';
-import { consoleRoutes } from './console/routes.js';
+import { consoleRoutes } from './console/index.js';
 import { ImportTracker } from './imports.js';
 import { storeJobReader } from './job-reader.js';
 import { serializeRequest, serializeUrl } from './log-redact.js';

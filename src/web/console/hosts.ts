@@ -1,0 +1,96 @@
+/**
+ * Console hosts: the host list and one host's page, the unregistered hosts and the join form
+ * (`POST /api/v1/unregistered/join`).
+ */
+import type { FastifyPluginCallback } from 'fastify';
+import { HttpProblem } from '../problem.js';
+import { unlessMissing } from './api-call.js';
+import { many, one, parseAddresses, type Form } from './forms.js';
+import { signedIn, type ConsoleOptions } from './render.js';
+
+const enc = encodeURIComponent;
+
+/** A host's last booted image from its boot history (newest first): the newest event naming one. */
+function lastImage(boots: Array<{ image: string | null }>): string | null {
+  return boots.find((b) => b.image)?.image ?? null;
+}
+
+/** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join`. */
+export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page, fragment }, done) => {
+  app.get('/unregistered', async (req, reply) => {
+    const call = api(req, reply);
+    const [hosts, clusters, images] = await Promise.all([
+      call('GET', '/api/v1/unregistered'),
+      unlessMissing(call<Array<{ errors: unknown[] }>>('GET', '/api/v1/clusters')),
+      unlessMissing(call('GET', '/api/v1/images')),
+    ]);
+    return page(req, reply, 'unregistered', {
+      title: 'Unregistered hosts',
+      hosts,
+      clusters: clusters && clusters.filter((c) => c.errors.length === 0),
+      images,
+    });
+  });
+
+  app.post<{ Body: Form }>('/ui/join', signedIn, async (req, reply) => {
+    const uuids = many(req.body, 'hosts');
+    const hosts = uuids.map((uuid) => {
+      const addresses = parseAddresses(one(req.body, `addr.${uuid}`), `addr.${uuid}`);
+      return { uuid, fqdn: one(req.body, `fqdn.${uuid}`), ...(Object.keys(addresses).length ? { addresses } : {}) };
+    });
+    const cluster = one(req.body, 'cluster');
+    const image = one(req.body, 'image');
+    try {
+      const r = await api(req, reply)<{ results: unknown[] }>('POST', '/api/v1/unregistered/join', {
+        ...(cluster ? { cluster } : {}),
+        ...(image ? { image } : {}),
+        hosts,
+      });
+      return fragment(reply, '_join-results', { results: r.results });
+    } catch (e) {
+      // Name the host a field error is about, not its index in the request.
+      if (e instanceof HttpProblem && e.errors) {
+        const errors = e.errors.map((f) => {
+          const m = /^\/body\/hosts\/(\d+)(\/.*)?$/.exec(f.path);
+          const uuid = m ? uuids[Number(m[1])] : undefined;
+          return uuid
+            ? { ...f, message: `host ${uuid}: ${m![2] === '/fqdn' ? 'enter the FQDN vCenter will use' : f.message}` }
+            : f;
+        });
+        throw new HttpProblem(e.status, e.title, e.message, errors, e.extra);
+      }
+      throw e;
+    }
+  });
+
+  app.get('/hosts', async (req, reply) => {
+    const call = api(req, reply);
+    const hosts = await call<Array<{ uuid: string }>>('GET', '/api/v1/hosts');
+    const boots = await Promise.all(
+      hosts.map((h) => call<Array<{ image: string | null }>>('GET', `/api/v1/hosts/${enc(h.uuid)}/boots?limit=50`)),
+    );
+    return page(req, reply, 'hosts', {
+      title: 'Hosts',
+      hosts: hosts.map((h, i) => ({ ...h, lastImage: lastImage(boots[i]!) })),
+    });
+  });
+  app.get<{ Params: { uuid: string } }>('/hosts/:uuid', async (req, reply) => {
+    const call = api(req, reply);
+    const uuid = enc(req.params.uuid);
+    const host = await call<{ uuid: string; hostname: string | null }>('GET', `/api/v1/hosts/${uuid}`);
+    const [boots, jobs, images] = await Promise.all([
+      call<Array<{ image: string | null }>>('GET', `/api/v1/hosts/${uuid}/boots?limit=50`),
+      unlessMissing(call('GET', `/api/v1/hosts/${uuid}/jobs`)),
+      unlessMissing(call('GET', '/api/v1/images')),
+    ]);
+    return page(req, reply, 'host', {
+      title: host.hostname ?? host.uuid,
+      host,
+      boots,
+      lastImage: lastImage(boots),
+      jobs,
+      images,
+    });
+  });
+  done();
+};
