@@ -16,8 +16,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
 import { phoneHomeFromFields, type PhoneHomeFields } from './parse.js';
 import { normalizeAddress, phoneHomesTotal, type PhoneHomeOutcome } from '../hosts/registry.js';
-import type { PhoneHomeHandler } from './listener.js';
-import { replyLine } from './listener.js';
+import type { PhoneHomeHandler } from './connection.js';
+import { replyLine } from './reply.js';
 
 export interface PhoneHomePluginOptions {
   handler: PhoneHomeHandler;

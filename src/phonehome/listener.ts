@@ -21,14 +21,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Service } from '../net/service.js';
 import { toBindError } from '../net/bind-error.js';
-import { gauge } from '../metrics.js';
-import { MAX_MESSAGE_BYTES, parsePhoneHomeLine } from './parse.js';
-import { normalizeAddress, phoneHomesTotal, type PhoneHomeOutcome, type PhoneHomeRequest } from '../hosts/registry.js';
+import { normalizeAddress, phoneHomesTotal } from '../hosts/registry.js';
+import { PhoneHomeConnection, type PhoneHomeHandler } from './connection.js';
+import { ConnectionLimits } from './limits.js';
 
-/** What the listener hands a parsed message to (the HostRegistry). */
-export interface PhoneHomeHandler {
-  phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome;
-}
+export type { PhoneHomeHandler } from './connection.js';
+export { replyLine } from './reply.js';
 
 export interface PhoneHomeListenerOptions {
   /** Address to bind, e.g. `0.0.0.0` or `127.0.0.1`. */
@@ -61,37 +59,6 @@ export interface PhoneHomeListener extends Service {
   stats(): PhoneHomeStats;
 }
 
-/** The reply line for an outcome. */
-export function replyLine(o: PhoneHomeOutcome): string {
-  switch (o.result) {
-    case 'ok':
-      return `OK ${o.jobId}\n`;
-    case 'unregistered':
-      return 'UNREGISTERED\n';
-    case 'refused':
-      return `ERR ${o.reason}\n`;
-  }
-}
-
-/**
- * True when `bytes` (received without a newline, the client still open) are exactly one complete
- * legacy message — 1.0 `<uuid>` or 1.1 `<hostname>:<uuid>` — with no whitespace anywhere (so no
- * extension keys and nothing that announces more to come) and a full, valid, non-nil UUID.
- */
-export function isCompleteLegacyMessage(bytes: Uint8Array): boolean {
-  if (bytes.length === 0 || bytes.some((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return false;
-  const parsed = parsePhoneHomeLine(bytes);
-  return parsed.ok && (parsed.message.form === '1.0' || parsed.message.form === '1.1');
-}
-
-const QUIET_SOCKET_ERRORS = new Set([
-  'EPIPE',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ERR_STREAM_DESTROYED',
-  'ERR_STREAM_WRITE_AFTER_END',
-]);
-
 /**
  * Creates the listener (not yet bound).
  * `start()` rejects with a BindError naming the port and `--initiator-port` when the bind fails.
@@ -99,12 +66,9 @@ const QUIET_SOCKET_ERRORS = new Set([
 export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHomeListener {
   const log = opts.log.child({ subsystem: 'initiator' });
   const readTimeoutMs = opts.readTimeoutMs ?? 10_000;
-  const perSource = opts.maxConnectionsPerSource ?? 16;
-  const maxConnections = opts.maxConnections ?? 4096;
-  const open = new Set<Socket>();
-  const bySource = new Map<string, number>();
+  const limits = new ConnectionLimits(opts.maxConnections ?? 4096, opts.maxConnectionsPerSource ?? 16);
+  const open = limits.open;
   const stats: PhoneHomeStats = { connections: 0, handled: { ok: 0, unregistered: 0, refused: 0 }, rejected: {} };
-  const openGauge = gauge('initiator_open_connections', 'Open TCP phone-home connections');
   const idPrefix = randomBytes(3).toString('hex');
   let seq = 0;
   let bound: { address: string; port: number } | undefined;
@@ -120,127 +84,28 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
     const client = `${address}:${socket.remotePort ?? 0}`;
     const req = `${idPrefix}-${(++seq).toString(36)}`;
     const clog = log.child({ client, req });
-    open.add(socket);
-    openGauge.set(open.size);
-    const count = (bySource.get(address) ?? 0) + 1;
-    bySource.set(address, count);
-
-    let done = false;
-    const timers: { read?: NodeJS.Timeout; linger?: NodeJS.Timeout } = {};
-    socket.on('error', (e: NodeJS.ErrnoException) => {
-      if (QUIET_SOCKET_ERRORS.has(e.code ?? '')) clog.debug({ code: e.code }, 'client went away before the reply');
-      else clog.warn({ err: e }, 'socket error');
+    const { fromSource, refused } = limits.admit(socket, address);
+    const conn = new PhoneHomeConnection({
+      socket,
+      address,
+      requestId: req,
+      log: clog,
+      handler: opts.handler,
+      readTimeoutMs,
+      reject,
+      handled: (result) => stats.handled[result]++,
     });
     socket.on('close', () => {
-      open.delete(socket);
-      openGauge.set(open.size);
-      const n = (bySource.get(address) ?? 1) - 1;
-      if (n <= 0) bySource.delete(address);
-      else bySource.set(address, n);
-      clearTimeout(timers.linger);
-      clearTimeout(timers.read);
+      limits.release(socket, address);
+      conn.closed();
     });
-
-    /** Sends the one reply line and closes; a client that never reads or closes is destroyed after the timeout. */
-    const finish = (line: string | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timers.read);
-      socket.removeAllListeners('data');
-      if (socket.destroyed) return;
-      if (line !== undefined && socket.writable) socket.end(line);
-      else socket.end();
-      timers.linger = setTimeout(() => socket.destroy(), Math.min(readTimeoutMs, 5000));
-      timers.linger.unref();
-    };
-    const refuseInput = (reason: string, detail: string, answer: boolean) => {
-      reject(reason);
-      clog.info({ reason, detail }, 'phone-home connection rejected');
-      finish(answer ? `ERR ${reason}\n` : undefined);
-    };
-
-    if (open.size > maxConnections || count > perSource) {
-      const reason = count > perSource ? 'too-many-from-source' : 'too-many-connections';
-      reject(reason);
-      clog.warn({ reason, open: open.size, fromSource: count }, 'phone-home connection refused: limit reached');
-      done = true;
-      socket.end('ERR busy\n');
-      timers.linger = setTimeout(() => socket.destroy(), 1000);
-      timers.linger.unref();
+    if (refused) {
+      reject(refused);
+      clog.warn({ reason: refused, open: open.size, fromSource }, 'phone-home connection refused: limit reached');
+      conn.refuseBusy();
       return;
     }
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const handle = (bytes: Buffer) => {
-      const parsed = parsePhoneHomeLine(bytes);
-      if (!parsed.ok) {
-        refuseInput(parsed.reason, parsed.detail, true);
-        return;
-      }
-      let outcome: PhoneHomeOutcome;
-      try {
-        outcome = opts.handler.phoneHome({
-          claim: parsed.message,
-          address,
-          transport: 'tcp',
-          requestId: req,
-          log: clog,
-        });
-      } catch (e) {
-        clog.error({ err: e }, 'phone-home could not be handled');
-        reject('internal');
-        finish('ERR internal\n');
-        return;
-      }
-      stats.handled[outcome.result]++;
-      finish(replyLine(outcome));
-    };
-
-    // A deadline for the whole message, not an idle timeout: a client dripping one byte at a time
-    // must not hold the connection longer than readTimeoutMs.
-    timers.read = setTimeout(() => {
-      if (done) return;
-      // A 2008 client piping into classic nc (no -q) sends the bare message, no newline, and never
-      // closes: when the bytes so far are a complete legacy message, take them as if it had closed.
-      if (size > 0) {
-        const bytes = Buffer.concat(chunks, size);
-        if (isCompleteLegacyMessage(bytes)) {
-          clog.info({ bytes: size }, 'legacy phone-home without newline or close: handled at the read deadline');
-          handle(bytes);
-          return;
-        }
-      }
-      // Slow (partial message) or idle/half-open (nothing at all): either way, nothing is stored.
-      const reason = size > 0 ? 'slow' : 'idle';
-      refuseInput(reason, `no complete message within ${readTimeoutMs} ms (${size} bytes received)`, true);
-    }, readTimeoutMs);
-    timers.read.unref();
-    socket.on('data', (chunk: Buffer) => {
-      if (done) return;
-      const nl = chunk.indexOf(0x0a);
-      if (nl >= 0) {
-        chunks.push(chunk.subarray(0, nl + 1));
-        size += nl + 1;
-        handle(Buffer.concat(chunks, size));
-        return;
-      }
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES + 2)
-        refuseInput('oversized', `more than ${MAX_MESSAGE_BYTES} bytes without a newline`, true);
-    });
-    socket.on('end', () => {
-      if (done) {
-        if (!socket.writableEnded) socket.end();
-        return;
-      }
-      if (size === 0) {
-        refuseInput('empty', 'closed without sending anything', false);
-        return;
-      }
-      handle(Buffer.concat(chunks, size));
-    });
+    conn.serve();
   };
 
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
