@@ -120,24 +120,9 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
     stats() {
       return { connections: stats.connections, handled: { ...stats.handled }, rejected: { ...stats.rejected } };
     },
-    start() {
-      return new Promise<void>((resolve, reject) => {
-        const onError = (e: Error) => {
-          server.off('listening', onListening);
-          reject(toBindError(e, 'initiator (tcp)', opts.host, opts.port, '--initiator-port'));
-        };
-        const onListening = () => {
-          server.off('error', onError);
-          const a = server.address();
-          bound =
-            typeof a === 'object' && a ? { address: a.address, port: a.port } : { address: opts.host, port: opts.port };
-          log.info({ address: bound.address, port: bound.port }, 'initiator listening (tcp)');
-          resolve();
-        };
-        server.once('error', onError);
-        server.once('listening', onListening);
-        server.listen({ host: opts.host, port: opts.port, backlog: 2048 });
-      });
+    async start() {
+      bound = await listen(server, opts.host, opts.port);
+      log.info({ address: bound.address, port: bound.port }, 'initiator listening (tcp)');
     },
     close() {
       return new Promise<void>((resolve) => {
@@ -150,4 +135,26 @@ export function createPhoneHomeListener(opts: PhoneHomeListenerOptions): PhoneHo
       });
     },
   };
+}
+
+/**
+ * Binds `server` on host:port (backlog 2048).
+ * @returns the bound address (the real port when `port` is 0)
+ * @throws BindError naming the port and `--initiator-port`
+ */
+function listen(server: Server, host: string, port: number): Promise<{ address: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => {
+      server.off('listening', onListening);
+      reject(toBindError(e, 'initiator (tcp)', host, port, '--initiator-port'));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address: host, port });
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port, backlog: 2048 });
+  });
 }
