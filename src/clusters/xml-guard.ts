@@ -97,31 +97,8 @@ export function guardXml(text: string, file: string, limits: XmlLimits = DEFAULT
       // Start tag: walk to its '>' outside quotes, checking attribute values.
       const nameMatch = /^<([^\s/>]+)/.exec(text.slice(lt, lt + 256));
       const name = (nameMatch?.[1] ?? '').replace(/^.*:/, '');
-      let j = lt + 1;
-      let quote = '';
-      let valueStart = 0;
-      for (; j < n; j++) {
-        const c = text[j]!;
-        if (quote) {
-          if (c === quote) {
-            if (j - valueStart > limits.maxValueLength) {
-              return fail(valueStart, `attribute value longer than ${limits.maxValueLength} characters`);
-            }
-            quote = '';
-          } else if (c === '&') {
-            const bad = checkReference(text, j);
-            if (bad) return fail(j, bad);
-          } else if (c === '<') {
-            return fail(j, "'<' is not allowed in an attribute value (write &lt;)");
-          }
-        } else if (c === '"' || c === "'") {
-          quote = c;
-          valueStart = j + 1;
-        } else if (c === '>') {
-          break;
-        }
-      }
-      if (j >= n) return fail(lt, 'start tag is not closed (missing >)');
+      const j = endOfStartTag(text, lt, limits.maxValueLength);
+      if (typeof j !== 'number') return fail(j.offset, j.message);
       if (++elements > limits.maxElements) {
         return fail(lt, `more than ${limits.maxElements} elements`);
       }
@@ -140,6 +117,41 @@ export function guardXml(text: string, file: string, limits: XmlLimits = DEFAULT
     }
   }
   return [];
+}
+
+/**
+ * The offset of the `>` that ends the start tag at `lt` (outside quoted attribute values), or the
+ * first problem: an attribute value longer than `maxValueLength`, a disallowed reference or a `<`
+ * in a value, or no `>` at all.
+ */
+function endOfStartTag(text: string, lt: number, maxValueLength: number): number | { offset: number; message: string } {
+  const n = text.length;
+  let j = lt + 1;
+  let quote = '';
+  let valueStart = 0;
+  for (; j < n; j++) {
+    const c = text[j]!;
+    if (quote) {
+      if (c === quote) {
+        if (j - valueStart > maxValueLength) {
+          return { offset: valueStart, message: `attribute value longer than ${maxValueLength} characters` };
+        }
+        quote = '';
+      } else if (c === '&') {
+        const bad = checkReference(text, j);
+        if (bad) return { offset: j, message: bad };
+      } else if (c === '<') {
+        return { offset: j, message: "'<' is not allowed in an attribute value (write &lt;)" };
+      }
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      valueStart = j + 1;
+    } else if (c === '>') {
+      break;
+    }
+  }
+  if (j >= n) return { offset: lt, message: 'start tag is not closed (missing >)' };
+  return j;
 }
 
 /** Null when the reference at `amp` is allowed, otherwise the reason. */
