@@ -14,28 +14,16 @@
  *   leftovers of dead processes are removed at the start of the next import.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile, lstat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import { z } from 'zod';
+import { copyFiles, hashTree, normalizedMap, walk, type ImportProgress } from './files.js';
 import { BootCfgError, esxiVersionOf, parseBootCfg, serializeBootCfg, stripLeadingSlash, type BootCfg } from './bootcfg.js';
-import { checkImageName, IMAGE_NAME_RE, ImageError, MANIFEST, manifestSchema, type ImageFileEntry, type ImageManifest } from './image.js';
+import { checkImageName, IMAGE_NAME_RE, ImageError, MANIFEST, manifestSchema, type ImageManifest } from './image.js';
 
-/** Progress of one import, reported per file (and per MiB while copying large files). */
-export interface ImportProgress {
-  phase: 'extract' | 'copy' | 'hash';
-  /** Path inside the image (or inside the ISO while extracting). */
-  file: string;
-  /** Files finished in this phase (extract/copy/hash), out of `total`. */
-  done: number;
-  total: number;
-  /** Bytes finished in this phase so far, out of `bytesTotal` (0 when unknown). */
-  bytes: number;
-  bytesTotal: number;
-}
+export type { ImportProgress } from './files.js';
+export { verifyImage } from './files.js';
 
 export interface ImportOptions {
   /** ISO file or directory. */
@@ -281,18 +269,6 @@ async function readLinuxDescriptor(file: string): Promise<z.infer<typeof linuxDe
   return r.data;
 }
 
-/** Maps lower-cased relative paths to absolute source paths; refuses case collisions. */
-async function normalizedMap(root: string, files: string[], what: string): Promise<Map<string, string>> {
-  const map = new Map<string, string>();
-  for (const f of files) {
-    const lower = f.toLowerCase();
-    const prev = map.get(lower);
-    if (prev !== undefined) throw new ImageError(`${what}: "${f}" and "${relative(root, prev)}" differ only in case`);
-    map.set(lower, join(root, f));
-  }
-  return map;
-}
-
 /** Reads boot.cfg, checks the kernel and every module exists, rewrites boot.cfg with stored names. */
 async function finishEsxi(img: string, names: Set<string>, source: string, opts: ImportOptions, fallbackName: string): Promise<Staged> {
   if (!names.has('boot.cfg')) throw new ImageError(`${source}: no boot.cfg: not an ESXi image`);
@@ -345,95 +321,4 @@ async function finishEsxi(img: string, names: Set<string>, source: string, opts:
 function sanitizeName(s: string): string {
   const n = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
   return n === '' ? 'image' : n;
-}
-
-/**
- * Lists regular files under `root` as `/`-separated relative paths, sorted.
- * @param onDir called for every directory (root included) before it is read
- * @throws ImageError for symlinks, devices, FIFOs (an image holds plain files only)
- */
-async function walk(root: string, onDir?: (dir: string) => Promise<void>): Promise<string[]> {
-  const out: string[] = [];
-  const visit = async (dir: string): Promise<void> => {
-    await onDir?.(dir);
-    for (const d of await readdir(dir, { withFileTypes: true })) {
-      const abs = join(dir, d.name);
-      if (d.isDirectory()) await visit(abs);
-      else if (d.isFile()) out.push(relative(root, abs).split(sep).join('/'));
-      else throw new ImageError(`${abs}: not a regular file or directory (symlinks, devices and FIFOs are not imported)`);
-    }
-  };
-  await visit(root);
-  return out.sort();
-}
-
-/** Copies [from (relative to src), to (relative to img)] pairs with streaming and progress. */
-async function copyFiles(src: string, img: string, pairs: Array<[string, string]>, onProgress?: (p: ImportProgress) => void): Promise<void> {
-  const sizes = await Promise.all(pairs.map(async ([from]) => (await stat(join(src, from))).size));
-  const bytesTotal = sizes.reduce((a, b) => a + b, 0);
-  let bytes = 0;
-  let done = 0;
-  for (const [from, to] of pairs) {
-    await mkdir(dirname(join(img, to)), { recursive: true });
-    let sinceReport = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        sinceReport += chunk.length;
-        if (sinceReport >= 1 << 20) {
-          sinceReport = 0;
-          try {
-            onProgress?.({ phase: 'copy', file: to, done, total: pairs.length, bytes, bytesTotal });
-          } catch (e) {
-            return cb(e as Error);
-          }
-        }
-        cb(null, chunk);
-      },
-    });
-    await pipeline(createReadStream(join(src, from)), meter, createWriteStream(join(img, to), { mode: 0o644 }));
-    done += 1;
-    onProgress?.({ phase: 'copy', file: to, done, total: pairs.length, bytes, bytesTotal });
-  }
-}
-
-/** SHA-256 and size of every file in the staged image, in path order. */
-async function hashTree(img: string, onProgress?: (p: ImportProgress) => void): Promise<ImageFileEntry[]> {
-  const files = (await walk(img)).filter((f) => f !== MANIFEST);
-  const out: ImageFileEntry[] = [];
-  let bytes = 0;
-  for (const [i, f] of files.entries()) {
-    const h = createHash('sha256');
-    let size = 0;
-    for await (const c of createReadStream(join(img, f)) as AsyncIterable<Buffer>) {
-      h.update(c);
-      size += c.length;
-    }
-    bytes += size;
-    out.push({ path: f, size, sha256: h.digest('hex') });
-    onProgress?.({ phase: 'hash', file: f, done: i + 1, total: files.length, bytes, bytesTotal: 0 });
-  }
-  return out;
-}
-
-/**
- * Re-hashes an image directory and compares with its manifest.
- * @returns the paths whose size or SHA-256 differ, or that are missing
- */
-export async function verifyImage(dir: string, manifest: ImageManifest): Promise<string[]> {
-  const bad: string[] = [];
-  for (const f of manifest.files) {
-    try {
-      const h = createHash('sha256');
-      let size = 0;
-      for await (const c of createReadStream(join(dir, f.path)) as AsyncIterable<Buffer>) {
-        h.update(c);
-        size += c.length;
-      }
-      if (size !== f.size || h.digest('hex') !== f.sha256) bad.push(f.path);
-    } catch {
-      bad.push(f.path);
-    }
-  }
-  return bad;
 }
