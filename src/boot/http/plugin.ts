@@ -96,6 +96,92 @@ function noneMatch(header: string, etag: string): boolean {
     .includes(etag);
 }
 
+/**
+ * The boot file `name` resolves to (null: none), or undefined when the answer (403 for a refused
+ * path, 500 for a failed lookup) has already been sent.
+ */
+async function lookup(
+  source: BootFileSource,
+  name: string,
+  rawPath: string,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<BootFile | null | undefined> {
+  let file: BootFile | null;
+  try {
+    file = await source.resolve(name, {
+      protocol: 'http',
+      clientAddress: clientAddress(req),
+      clientPort: req.socket.remotePort,
+      requestId: String(req.id),
+    });
+  } catch (e) {
+    if (e instanceof PathRejectedError) {
+      req.log.warn({ path: rawPath, reason: e.reason }, 'boot path refused');
+      reply.code(403).type('text/plain').send(`${e.message}\n`);
+      return undefined;
+    }
+    req.log.error({ err: e, path: rawPath }, 'boot file lookup failed');
+    reply.code(500).type('text/plain').send('internal error\n');
+    return undefined;
+  }
+  return file;
+}
+
+/**
+ * Sends bytes `range.start`..`range.end` of `file` (headers already set) and counts the download:
+ * rendered files from memory, disk files through reused read buffers.
+ */
+async function sendBody(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  file: BootFile,
+  range: { start: number; end: number; length: number },
+  pool: ReadBufferPool,
+  rawPath: string,
+): Promise<FastifyReply | undefined> {
+  const { start, end, length } = range;
+  activeDownloads.inc();
+  if (file.kind === 'rendered') {
+    // 'finish': the whole body went to the socket; 'close' without it: the client went away.
+    reply.raw.once('close', () => {
+      activeDownloads.dec();
+      const done = reply.raw.writableFinished;
+      downloads.inc({ result: done ? 'complete' : 'aborted' });
+      if (done) bytesSent.inc(length);
+    });
+    return reply.send(file.data.subarray(start, end + 1));
+  }
+  // Disk files bypass fastify's stream piping: reused buffers, no per-chunk garbage (file-stream.ts).
+  let written = 0;
+  let result: BootDownloadResult = 'error';
+  try {
+    const failed = await streamFileRange(
+      reply.raw,
+      file.path,
+      start,
+      end,
+      pool,
+      () => {
+        reply.hijack();
+        reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+      },
+      (n) => {
+        written += n;
+        bytesSent.inc(n);
+      },
+    );
+    if (failed) req.log.warn({ err: failed, path: rawPath }, 'boot file download cut short');
+    else result = written === length ? 'complete' : 'aborted';
+  } catch (e) {
+    req.log.error({ err: e, path: rawPath }, 'boot file could not be opened');
+    return reply.code(500).type('text/plain').send('internal error\n');
+  } finally {
+    activeDownloads.dec();
+    downloads.inc({ result });
+  }
+}
+
 export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, opts) => {
   const prefix = (opts.urlPrefix ?? '/boot').replace(/\/$/, '');
   const pool = opts.bufferPool ?? new ReadBufferPool();
@@ -110,22 +196,8 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       } catch {
         return reply.code(400).type('text/plain').send('bad percent-encoding in path\n');
       }
-      let file: BootFile | null;
-      try {
-        file = await opts.source.resolve(name, {
-          protocol: 'http',
-          clientAddress: clientAddress(req),
-          clientPort: req.socket.remotePort,
-          requestId: String(req.id),
-        });
-      } catch (e) {
-        if (e instanceof PathRejectedError) {
-          req.log.warn({ path: rawPath, reason: e.reason }, 'boot path refused');
-          return reply.code(403).type('text/plain').send(`${e.message}\n`);
-        }
-        req.log.error({ err: e, path: rawPath }, 'boot file lookup failed');
-        return reply.code(500).type('text/plain').send('internal error\n');
-      }
+      const file = await lookup(opts.source, name, rawPath, req, reply);
+      if (file === undefined) return reply;
       if (!file) return reply.code(404).type('text/plain').send('not found\n');
 
       const size = file.kind === 'disk' ? file.size : file.data.length;
@@ -163,45 +235,7 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       if (range) reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
       reply.header('Content-Length', String(length));
       if (req.method === 'HEAD' || length === 0) return reply.send();
-      activeDownloads.inc();
-      if (file.kind === 'rendered') {
-        // 'finish': the whole body went to the socket; 'close' without it: the client went away.
-        reply.raw.once('close', () => {
-          activeDownloads.dec();
-          const done = reply.raw.writableFinished;
-          downloads.inc({ result: done ? 'complete' : 'aborted' });
-          if (done) bytesSent.inc(length);
-        });
-        return reply.send(file.data.subarray(start, end + 1));
-      }
-      // Disk files bypass fastify's stream piping: reused buffers, no per-chunk garbage (file-stream.ts).
-      let written = 0;
-      let result: BootDownloadResult = 'error';
-      try {
-        const failed = await streamFileRange(
-          reply.raw,
-          file.path,
-          start,
-          end,
-          pool,
-          () => {
-            reply.hijack();
-            reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-          },
-          (n) => {
-            written += n;
-            bytesSent.inc(n);
-          },
-        );
-        if (failed) req.log.warn({ err: failed, path: rawPath }, 'boot file download cut short');
-        else result = written === length ? 'complete' : 'aborted';
-      } catch (e) {
-        req.log.error({ err: e, path: rawPath }, 'boot file could not be opened');
-        return reply.code(500).type('text/plain').send('internal error\n');
-      } finally {
-        activeDownloads.dec();
-        downloads.inc({ result });
-      }
+      return sendBody(req, reply, file, { start, end, length }, pool, rawPath);
     },
   });
 };
