@@ -60,7 +60,16 @@ function xmlOf(body: unknown): string {
   return typeof body === 'string' ? body : (body as { xml: string }).xml;
 }
 
-export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+/** Registers the `/api/v1/clusters` routes. */
+export function clusterRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+  fileReadRoutes(app, ctx);
+  fileWriteRoutes(app, ctx);
+  vcenterRoutes(app, ctx);
+  return Promise.resolve();
+}
+
+/** The list, one parsed cluster, and one file's XML text. */
+function fileReadRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get(
     '/api/v1/clusters',
     {
@@ -113,7 +122,10 @@ export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Prom
       return reply.type('application/xml; charset=utf-8').send(xml);
     },
   );
+}
 
+/** Saving a file's XML (validated, atomic) and validating XML without saving. */
+function fileWriteRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.put<{ Params: { name: string }; Body: unknown }>(
     '/api/v1/clusters/:name/xml',
     {
@@ -162,7 +174,10 @@ export async function clusterRoutes(app: FastifyInstance, ctx: WebContext): Prom
       return { valid: issues.length === 0, issues };
     },
   );
+}
 
+/** What reads vCenter: plan, apply (a queued job), drift. */
+function vcenterRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get<{ Params: { name: string } }>(
     '/api/v1/clusters/:name/plan',
     {
