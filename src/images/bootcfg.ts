@@ -11,14 +11,28 @@
 /** A `boot.cfg` problem, with the file and 1-based line it was found on (0 when not tied to a line). */
 export class BootCfgError extends Error {
   override name = 'BootCfgError';
-  constructor(readonly file: string, readonly line: number, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly problem: string,
+  ) {
     super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
   }
 }
 
 /** The keys whose meaning we know; everything else lands in {@link BootCfg.other}. */
 export const KNOWN_KEYS = [
-  'bootstate', 'title', 'timeout', 'prefix', 'kernel', 'kernelopt', 'modules', 'build', 'updated', 'nobootif', 'norts',
+  'bootstate',
+  'title',
+  'timeout',
+  'prefix',
+  'kernel',
+  'kernelopt',
+  'modules',
+  'build',
+  'updated',
+  'nobootif',
+  'norts',
 ] as const;
 export type KnownKey = (typeof KNOWN_KEYS)[number];
 
@@ -78,7 +92,8 @@ export function parseBootCfg(text: string, file = 'boot.cfg'): BootCfg {
       cfg.other.push({ key, value });
     }
   });
-  if (cfg.kernel === undefined || cfg.kernel === '') throw new BootCfgError(file, 0, 'no "kernel=" line (not an ESXi boot.cfg?)');
+  if (cfg.kernel === undefined || cfg.kernel === '')
+    throw new BootCfgError(file, 0, 'no "kernel=" line (not an ESXi boot.cfg?)');
   if (cfg.modules === undefined) throw new BootCfgError(file, 0, 'no "modules=" line (not an ESXi boot.cfg?)');
   cfg.kernelopt ??= '';
   return cfg as BootCfg;
@@ -88,7 +103,8 @@ function splitModules(value: string, file: string, line: number): string[] {
   const parts = value.split(/\s+---\s+|\s+---$|^---\s+/);
   parts.forEach((p, i) => {
     if (p.trim() === '') throw new BootCfgError(file, line, `empty module name at position ${i + 1} in "modules="`);
-    if (/\s/.test(p.trim())) throw new BootCfgError(file, line, `module "${truncate(p.trim())}" contains whitespace (separator is " --- ")`);
+    if (/\s/.test(p.trim()))
+      throw new BootCfgError(file, line, `module "${truncate(p.trim())}" contains whitespace (separator is " --- ")`);
   });
   return parts.map((p) => p.trim());
 }
@@ -106,7 +122,8 @@ export function serializeBootCfg(cfg: BootCfg): string {
   const other = new Map(cfg.other.map((o) => [o.key, o.value]));
   const valueOf = (key: string): string | undefined => {
     if (key === 'modules') return cfg.modules.join(MODULE_SEPARATOR);
-    if ((KNOWN_KEYS as readonly string[]).includes(key)) return (cfg as unknown as Record<string, string | undefined>)[key];
+    if ((KNOWN_KEYS as readonly string[]).includes(key))
+      return (cfg as unknown as Record<string, string | undefined>)[key];
     return other.get(key);
   };
   const keys = [...cfg.order];

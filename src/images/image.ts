@@ -50,18 +50,22 @@ const linuxInfo = z.object({
   cmdline: z.string().default(''),
 });
 
-export const manifestSchema = z.object({
-  schema: z.literal(1).default(1),
-  name: z.string().regex(IMAGE_NAME_RE),
-  kind: z.enum(['esxi', 'linux']),
-  esxi: esxiInfo.optional(),
-  linux: linuxInfo.optional(),
-  /** What it was imported from (ISO or directory path as given). */
-  source: z.string(),
-  /** ISO 8601 UTC time of the import. */
-  importedAt: z.string(),
-  files: z.array(fileEntry),
-}).refine((m) => (m.kind === 'esxi' ? !!m.esxi : !!m.linux), { message: 'kind "esxi" needs "esxi", kind "linux" needs "linux"' });
+export const manifestSchema = z
+  .object({
+    schema: z.literal(1).default(1),
+    name: z.string().regex(IMAGE_NAME_RE),
+    kind: z.enum(['esxi', 'linux']),
+    esxi: esxiInfo.optional(),
+    linux: linuxInfo.optional(),
+    /** What it was imported from (ISO or directory path as given). */
+    source: z.string(),
+    /** ISO 8601 UTC time of the import. */
+    importedAt: z.string(),
+    files: z.array(fileEntry),
+  })
+  .refine((m) => (m.kind === 'esxi' ? !!m.esxi : !!m.linux), {
+    message: 'kind "esxi" needs "esxi", kind "linux" needs "linux"',
+  });
 
 /** The contents of `image.json`. */
 export type ImageManifest = z.infer<typeof manifestSchema>;
@@ -75,7 +79,9 @@ export class ImageError extends Error {
 /** @throws ImageError when `name` does not follow {@link IMAGE_NAME_RE} */
 export function checkImageName(name: string): void {
   if (!IMAGE_NAME_RE.test(name)) {
-    throw new ImageError(`invalid image name "${name}": use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    throw new ImageError(
+      `invalid image name "${name}": use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
   }
 }
 
@@ -128,7 +134,9 @@ export class ImageLibrary {
   async list(): Promise<{ images: ImageManifest[]; broken: Array<{ name: string; error: string }> }> {
     let names: string[];
     try {
-      names = (await readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+      names = (await readdir(this.dir, { withFileTypes: true }))
+        .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+        .map((d) => d.name);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { images: [], broken: [] };
       throw e;
@@ -139,7 +147,8 @@ export class ImageLibrary {
     for (const n of names) {
       try {
         const m = await readManifest(join(this.dir, n));
-        if (m.name !== n) throw new ImageError(`${join(this.dir, n, MANIFEST)}: name "${m.name}" does not match its directory "${n}"`);
+        if (m.name !== n)
+          throw new ImageError(`${join(this.dir, n, MANIFEST)}: name "${m.name}" does not match its directory "${n}"`);
         images.push(m);
       } catch (e) {
         broken.push({ name: n, error: (e as Error).message });

@@ -19,7 +19,14 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile, 
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { copyFiles, hashTree, normalizedMap, walk, type ImportProgress } from './files.js';
-import { BootCfgError, esxiVersionOf, parseBootCfg, serializeBootCfg, stripLeadingSlash, type BootCfg } from './bootcfg.js';
+import {
+  BootCfgError,
+  esxiVersionOf,
+  parseBootCfg,
+  serializeBootCfg,
+  stripLeadingSlash,
+  type BootCfg,
+} from './bootcfg.js';
 import { checkImageName, IMAGE_NAME_RE, ImageError, MANIFEST, manifestSchema, type ImageManifest } from './image.js';
 
 export type { ImportProgress } from './files.js';
@@ -85,7 +92,8 @@ export async function importImage(opts: ImportOptions): Promise<ImageManifest> {
       await rename(img, join(imagesDir, name));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new ImageError(`image "${name}" already exists in ${imagesDir}`);
+      if (code === 'ENOTEMPTY' || code === 'EEXIST')
+        throw new ImageError(`image "${name}" already exists in ${imagesDir}`);
       throw e;
     }
     return manifest;
@@ -102,9 +110,13 @@ export async function importImage(opts: ImportOptions): Promise<ImageManifest> {
  */
 function diskFullError(e: unknown, imagesDir: string): ImageError | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  const full = code === 'ENOSPC' || code === 'EDQUOT' || (e instanceof ImageError && /no space left on device/i.test(e.message));
+  const full =
+    code === 'ENOSPC' || code === 'EDQUOT' || (e instanceof ImageError && /no space left on device/i.test(e.message));
   if (!full) return undefined;
-  return new ImageError(`no space left in the images directory ${imagesDir} (${code ?? 'ENOSPC'}): the import was removed, nothing was kept; free space or pass another --images-dir`, { cause: e });
+  return new ImageError(
+    `no space left in the images directory ${imagesDir} (${code ?? 'ENOSPC'}): the import was removed, nothing was kept; free space or pass another --images-dir`,
+    { cause: e },
+  );
 }
 
 async function refuseExisting(imagesDir: string, name: string): Promise<void> {
@@ -188,11 +200,18 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
         } else err += l + '\n';
       }
     });
-    p.on('error', (e) => reject(new ImageError(`cannot run ${bin} (install Debian package libarchive-tools): ${e.message}`)));
+    p.on('error', (e) =>
+      reject(new ImageError(`cannot run ${bin} (install Debian package libarchive-tools): ${e.message}`)),
+    );
     p.on('close', (code) => {
       if (cbError) return reject(cbError);
       if (code === 0) resolveP(Buffer.concat(out).toString('utf8'));
-      else reject(new ImageError(`${what}: ${(err + pending).trim().split('\n').slice(-3).join('; ') || `bsdtar exited with ${code}`}`));
+      else
+        reject(
+          new ImageError(
+            `${what}: ${(err + pending).trim().split('\n').slice(-3).join('; ') || `bsdtar exited with ${code}`}`,
+          ),
+        );
     });
   });
 }
@@ -201,7 +220,10 @@ async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptio
   const bin = opts.bsdtar ?? 'bsdtar';
   const listing = await runBsdtar(bin, ['-tf', iso], `${iso} is not a readable ISO image`);
   const rawEntries = listing.split('\n').filter((l) => l !== '').length;
-  const entries = listing.split('\n').map((l) => l.replace(/^\.\//, '').replace(/\/$/, '')).filter((l) => l !== '' && l !== '.');
+  const entries = listing
+    .split('\n')
+    .map((l) => l.replace(/^\.\//, '').replace(/\/$/, ''))
+    .filter((l) => l !== '' && l !== '.');
   if (!entries.some((e) => e.toLowerCase() === 'boot.cfg')) {
     throw new ImageError(`${iso}: no boot.cfg at the top of the ISO: not an ESXi installer ISO`);
   }
@@ -232,10 +254,20 @@ async function stageDirectory(src: string, img: string, opts: ImportOptions): Pr
     if (d.kind === 'linux') {
       const names = new Set(files.filter((f) => f !== MANIFEST));
       const missing = [d.linux.kernel, ...d.linux.initrd].filter((f) => !names.has(f));
-      if (missing.length) throw new ImageError(`${join(src, MANIFEST)}: linux files missing from ${src}: ${missing.join(', ')}`);
-      await copyFiles(src, img, [...names].map((f) => [f, f] as [string, string]), opts.onProgress);
+      if (missing.length)
+        throw new ImageError(`${join(src, MANIFEST)}: linux files missing from ${src}: ${missing.join(', ')}`);
+      await copyFiles(
+        src,
+        img,
+        [...names].map((f) => [f, f] as [string, string]),
+        opts.onProgress,
+      );
       return {
-        schema: 1, kind: 'linux', linux: d.linux, source: src, importedAt: (opts.now ?? new Date()).toISOString(),
+        schema: 1,
+        kind: 'linux',
+        linux: d.linux,
+        source: src,
+        importedAt: (opts.now ?? new Date()).toISOString(),
         defaultName: d.name ?? sanitizeName(basename(src)),
       };
     }
@@ -243,15 +275,28 @@ async function stageDirectory(src: string, img: string, opts: ImportOptions): Pr
   if (!hasBootCfg) {
     throw new ImageError(`${src}: no boot.cfg (ESXi) and no image.json with kind "linux": nothing to import`);
   }
-  const map = await normalizedMap(src, files.filter((f) => f !== MANIFEST), src);
-  await copyFiles(src, img, [...map].map(([rel, abs]) => [relative(src, abs).split(sep).join('/'), rel] as [string, string]), opts.onProgress);
+  const map = await normalizedMap(
+    src,
+    files.filter((f) => f !== MANIFEST),
+    src,
+  );
+  await copyFiles(
+    src,
+    img,
+    [...map].map(([rel, abs]) => [relative(src, abs).split(sep).join('/'), rel] as [string, string]),
+    opts.onProgress,
+  );
   return finishEsxi(img, new Set(map.keys()), src, opts, basename(src));
 }
 
 const linuxDescriptor = z.object({
   name: z.string().regex(IMAGE_NAME_RE).optional(),
   kind: z.enum(['linux', 'esxi']),
-  linux: z.object({ kernel: z.string().min(1), initrd: z.array(z.string().min(1)).default([]), cmdline: z.string().default('') }),
+  linux: z.object({
+    kernel: z.string().min(1),
+    initrd: z.array(z.string().min(1)).default([]),
+    cmdline: z.string().default(''),
+  }),
 });
 
 async function readLinuxDescriptor(file: string): Promise<z.infer<typeof linuxDescriptor>> {
@@ -270,7 +315,13 @@ async function readLinuxDescriptor(file: string): Promise<z.infer<typeof linuxDe
 }
 
 /** Reads boot.cfg, checks the kernel and every module exists, rewrites boot.cfg with stored names. */
-async function finishEsxi(img: string, names: Set<string>, source: string, opts: ImportOptions, fallbackName: string): Promise<Staged> {
+async function finishEsxi(
+  img: string,
+  names: Set<string>,
+  source: string,
+  opts: ImportOptions,
+  fallbackName: string,
+): Promise<Staged> {
   if (!names.has('boot.cfg')) throw new ImageError(`${source}: no boot.cfg: not an ESXi image`);
   let cfg: BootCfg;
   try {
@@ -294,7 +345,9 @@ async function finishEsxi(img: string, names: Set<string>, source: string, opts:
     return r ?? m;
   });
   if (missing.length) {
-    throw new ImageError(`${source}: boot.cfg references ${missing.length} file(s) missing from the image: ${missing.join(', ')}`);
+    throw new ImageError(
+      `${source}: boot.cfg references ${missing.length} file(s) missing from the image: ${missing.join(', ')}`,
+    );
   }
   if (cfg.modules.length === 0) throw new ImageError(`${source}: boot.cfg: "modules=" lists no modules`);
   const original = { ...cfg };
@@ -308,7 +361,10 @@ async function finishEsxi(img: string, names: Set<string>, source: string, opts:
     schema: 1,
     kind: 'esxi',
     esxi: {
-      version, build, title: cfg.title ?? null, bootCfg: 'boot.cfg',
+      version,
+      build,
+      title: cfg.title ?? null,
+      bootCfg: 'boot.cfg',
       biosLoader: names.has('mboot.c32') ? 'mboot.c32' : null,
       efiLoader: names.has('efi/boot/bootx64.efi') ? 'efi/boot/bootx64.efi' : null,
     },
@@ -319,6 +375,9 @@ async function finishEsxi(img: string, names: Set<string>, source: string, opts:
 }
 
 function sanitizeName(s: string): string {
-  const n = s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  const n = s
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
   return n === '' ? 'image' : n;
 }
