@@ -88,6 +88,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       context: {
         vcenters: config.vcenters.map((v) => v.name),
         credentials: config.credentials.map((c) => c.name),
+        templatesDir: config['templates-dir'],
       },
       logger: log,
     });

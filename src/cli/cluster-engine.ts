@@ -27,6 +27,7 @@ async function setup(opts: Record<string, string | undefined>, name: string) {
   const clusters: LoadedClusters = await loadClusterDir(config['clusters-dir'], {
     vcenters: config.vcenters.map((v) => v.name),
     credentials: config.credentials.map((c) => c.name),
+    templatesDir: config['templates-dir'],
   });
   const desired = clusters.get(name);
   if (!desired) {

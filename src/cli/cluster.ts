@@ -53,6 +53,7 @@ export async function runClusterValidate(
       context = {
         vcenters: config.vcenters.map((v) => v.name),
         credentials: config.credentials.map((c) => c.name),
+        templatesDir: config['templates-dir'],
       };
       imageExists = (name) => existsSync(join(imagesDir, name));
     } catch (e) {

@@ -26,7 +26,7 @@ export const clusterPinsFromFiles: ClusterPinSource = async (loaded, image) => {
   }
   if (files.length === 0) return [];
   const { loadClusterFiles } = await import('../clusters/load.js');
-  const results = await loadClusterFiles(files);
+  const results = await loadClusterFiles(files, { context: { templatesDir: loaded.config['templates-dir'] } });
   const pins = clusterImagePins(
     results.flatMap((r) => (r.cluster ? [r.cluster] : [])),
     image,

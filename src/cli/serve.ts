@@ -16,6 +16,7 @@ export function registerServe(program: Command): void {
     .option('--images-dir <dir>', 'image versions, images/<name>/ (default ./images)')
     .option('--tftp-root <dir>', 'static boot files: loaders, pxelinux.cfg/default (default ./tftp)')
     .option('--clusters-dir <dir>', 'cluster XML files (default ./clusters)')
+    .option('--templates-dir <dir>', 'kickstart templates (default ./templates)')
     .option('--listen-address <ip>', 'IPv4 address to bind (default 0.0.0.0)')
     .option('--advertise-address <ip>', 'address clients are told to use (next-server, URLs)')
     .option('--interface <name>', 'network interface for DHCP')

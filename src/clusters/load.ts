@@ -1,7 +1,8 @@
 /**
  * Loads cluster files: size and safety guard (no DTD, no entities) → well-formedness →
  * XSD (`schemas/cluster.xsd`, libxml2) → {@link DesiredCluster} → per-file semantic checks and the
- * kickstart template (`boot/@kickstartTemplate`: read, confined to the file's directory, checked).
+ * kickstart template (`boot/@kickstartTemplate`: read from the templates directory, confined to it,
+ * parsed and checked, never rendered).
  * Every stage reports all its problems as {@link ClusterDiagnostic}s with file:line:column and
  * element path; a later stage runs only when the earlier ones found nothing. Cross-file checks
  * are the caller's ({@link checkAcrossFiles}), since they need every file.
@@ -10,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { buildCluster } from './build.js';
 import type { ClusterDiagnostic, SourceIndex } from './diagnostics.js';
-import { loadKickstartTemplate } from './kickstart.js';
+import { defaultTemplatesDir, loadKickstartTemplate } from './kickstart.js';
 import { checkCluster, type SemanticContext } from './semantics.js';
 import type { DesiredCluster } from './types.js';
 import { DEFAULT_XML_LIMITS, guardXml, type XmlLimits } from './xml-guard.js';
@@ -79,10 +80,10 @@ export async function loadClusterTexts(items: readonly ClusterText[], opts: Load
     r.diagnostics.push(...built.diagnostics, ...checkCluster(built.cluster, built.index, opts.context));
     const boot = built.cluster.boot;
     if (boot?.kickstartTemplate !== undefined) {
-      const t = await loadKickstartTemplate(boot.kickstartTemplate, items[x.i]!.file, {
-        cluster: built.cluster.name,
-        image: built.cluster.image,
-      });
+      const t = await loadKickstartTemplate(
+        boot.kickstartTemplate,
+        opts.context?.templatesDir ?? defaultTemplatesDir(items[x.i]!.file),
+      );
       if (t.template) boot.kickstart = t.template;
       else r.diagnostics.push(built.index.error('/cluster/boot/@kickstartTemplate', t.problem));
     }

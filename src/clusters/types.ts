@@ -141,9 +141,9 @@ export interface AdvancedSetting {
  */
 export type BootMode = 'stateless' | 'stateful';
 
-/** An Eta kickstart template read and checked when its cluster file was loaded. */
+/** A Mustache kickstart template read and checked when its cluster file was loaded. */
 export interface LoadedKickstartTemplate {
-  /** Absolute path of the template file (inside the clusters directory). */
+  /** Absolute path of the template file (inside the templates directory, `templates-dir`). */
   file: string;
   /** Template text, as read at load time (UTF-8). */
   text: string;
@@ -153,7 +153,7 @@ export interface LoadedKickstartTemplate {
 export interface ClusterBoot {
   /** `boot/@mode` (default `stateless`); a member's {@link MemberHost.bootMode} overrides it. */
   mode: BootMode;
-  /** `boot/@kickstartTemplate` as written: relative to the cluster file's directory. */
+  /** `boot/@kickstartTemplate` as written: relative to the templates directory (`templates-dir`). */
   kickstartTemplate?: string;
   /** The template `kickstartTemplate` names, loaded and checked (set once the file is valid). */
   kickstart?: LoadedKickstartTemplate;

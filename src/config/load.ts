@@ -39,6 +39,7 @@ export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: Over
   { flag: 'images-dir', path: ['images-dir'], type: 'path' },
   { flag: 'tftp-root', path: ['tftp-root'], type: 'path' },
   { flag: 'clusters-dir', path: ['clusters-dir'], type: 'path' },
+  { flag: 'templates-dir', path: ['templates-dir'], type: 'path' },
   { flag: 'listen-address', path: ['listen-address'], type: 'string' },
   { flag: 'advertise-address', path: ['advertise-address'], type: 'string' },
   { flag: 'interface', path: ['interface'], type: 'string' },
@@ -171,6 +172,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   c['tftp-root'] = abs(c['tftp-root']);
   c['pxelinux-cfg-dir'] = abs(c['pxelinux-cfg-dir']);
   c['clusters-dir'] = abs(c['clusters-dir']);
+  c['templates-dir'] = abs(c['templates-dir']);
   c['loader-dirs'] = c['loader-dirs'].map(abs);
   if (c.http['tls-cert']) c.http['tls-cert'] = abs(c.http['tls-cert']);
   if (c.http['tls-key']) c.http['tls-key'] = abs(c.http['tls-key']);

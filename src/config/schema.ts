@@ -94,6 +94,8 @@ export const configSchema = z
     /** Hand-written pxelinux configs that win over rendered ones (the 2008 layout). */
     'pxelinux-cfg-dir': z.string().default('./pxelinux.cfg'),
     'clusters-dir': z.string().default('./clusters'),
+    /** Kickstart templates (`boot/@kickstartTemplate` is relative to it); never written by the server. */
+    'templates-dir': z.string().default('./templates'),
     'listen-address': ipv4.default('0.0.0.0'),
     /** Address given to clients as next-server and in URLs; default: the interface's or listen address. */
     'advertise-address': ipv4.optional(),

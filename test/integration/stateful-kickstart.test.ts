@@ -1,11 +1,11 @@
 /**
  * Stateful installs through the real composition (`startServer` on 127.0.0.1, temp dirs): a
- * cluster file with `<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>` makes
+ * cluster file with `<boot mode="stateful" kickstartTemplate="prod-ks.cfg"/>` (in `templates-dir`) makes
  * `hosts/<uuid>/ks.cfg` over HTTP come from that template with the statelesx `%firstboot`
  * section, and the host's iPXE script and `<image>/boot.cfg` carry `ks=<that URL>` (boot.cfg:
  * `runweasel ks=…`, no initiator module). A member overriding `bootMode="stateless"` and a
  * cluster without `<boot>` boot stateless as before; a template path leading out of the
- * clusters directory leaves that cluster file invalid (its hosts unknown) without taking down
+ * templates directory leaves that cluster file invalid (its hosts unknown) without taking down
  * the others.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -26,14 +26,14 @@ const X1 = '4c4c4544-0031-3010-8031-b1c04f4d3321'; // cluster whose template pat
 const MAC = '00:50:56:b0:1c:01';
 const IMAGE = 'ESXi-8.0U2-test';
 
-const TEMPLATE = `# prod kickstart: <%= it.uuid %> in <%= it.cluster %>, image <%= it.image %>
+const TEMPLATE = `# prod kickstart: {{uuid}} in {{cluster}}, image {{image}}
 vmaccepteula
 install --firstdisk=local --overwritevmfs
-network --bootproto=dhcp --device=<%= it.mac ?? 'vmnic0' %>
+network --bootproto=dhcp --device={{#mac}}{{mac}}{{/mac}}{{^mac}}vmnic0{{/mac}}
 rootpw --iscrypted $6$prod$hash
 reboot
 
-<%= it.firstboot %>`;
+{{firstboot}}`;
 
 const cluster = (name: string, boot: string, hosts: string[]) => `<?xml version="1.0" encoding="UTF-8"?>
 <cluster xmlns="urn:statelesx:cluster:1" name="${name}">
@@ -64,7 +64,7 @@ let initiatorPort: number;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-stateful-'));
-  for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters/templates', 'e/efi/boot'])
+  for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters', 'templates', 'e/efi/boot'])
     mkdirSync(join(dir, d), { recursive: true });
   const e = join(dir, 'e');
   writeFileSync(
@@ -76,11 +76,11 @@ beforeAll(async () => {
   await importImage({ source: e, imagesDir: join(dir, 'images'), name: IMAGE });
 
   const clusters = join(dir, 'clusters');
-  writeFileSync(join(clusters, 'templates', 'prod-ks.cfg'), TEMPLATE);
+  writeFileSync(join(dir, 'templates', 'prod-ks.cfg'), TEMPLATE);
   writeFileSync(join(dir, 'outside.cfg'), TEMPLATE);
   writeFileSync(
     join(clusters, 'prod.xml'),
-    cluster('prod', '<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
+    cluster('prod', '<boot mode="stateful" kickstartTemplate="prod-ks.cfg"/>', [
       `<host fqdn="esx1.example.com" uuid="${S1}" mac="${MAC}"/>`,
       `<host fqdn="esx2.example.com" uuid="${S2}" bootMode="stateless"/>`,
     ]),
@@ -104,6 +104,7 @@ beforeAll(async () => {
     'loader-dirs': [],
     'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
     'clusters-dir': clusters,
+    'templates-dir': join(dir, 'templates'),
     'listen-address': '127.0.0.1',
     // Never contacted: the test does not queue jobs (and 127.0.0.1:9 is discard).
     vcenters: [
@@ -133,16 +134,16 @@ const kernelopt = (bootCfg: string) => /^kernelopt=(.*)$/m.exec(bootCfg)?.[1] ??
 const modules = (bootCfg: string) => /^modules=(.*)$/m.exec(bootCfg)?.[1] ?? '';
 
 describe('stateful install through startServer', () => {
-  it('loads the stateful cluster and refuses the one whose template leaves the clusters directory', () => {
+  it('loads the stateful cluster and refuses the one whose template leaves the templates directory', () => {
     expect(server.clusters.get('prod')?.boot).toMatchObject({
       mode: 'stateful',
-      kickstart: { file: join(dir, 'clusters', 'templates', 'prod-ks.cfg'), text: TEMPLATE },
+      kickstart: { file: join(dir, 'templates', 'prod-ks.cfg'), text: TEMPLATE },
     });
     const bad = server.clusters.invalid();
     expect(bad.map((b) => b.name)).toEqual(['escape']);
     expect(bad[0]!.diagnostics.map((d) => `${d.path}: ${d.message}`)).toEqual([
       expect.stringMatching(
-        /^\/cluster\/boot\/@kickstartTemplate: kickstartTemplate "\.\.\/outside\.cfg" resolves to .*outside\.cfg, outside the clusters directory /,
+        /^\/cluster\/boot\/@kickstartTemplate: kickstartTemplate "\.\.\/outside\.cfg" resolves to .*outside\.cfg, outside the templates directory /,
       ),
     ]);
   });

@@ -1,7 +1,9 @@
 /**
  * `<boot mode=… kickstartTemplate=…/>` and `host/@bootMode` in cluster files: schema order and
  * values (file:line:column), the parsed model, the member override, the template path confined
- * to the clusters directory, and template errors reported with the template's file and line.
+ * to the templates directory (never a cluster file), and template errors reported with the
+ * template's file and line. Templates are logic-less Mustache: loading one runs no code (an Eta
+ * template with JavaScript used to run it at load), and tags reaching past the fields are refused.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -37,23 +39,31 @@ function clusterXml(boot: string, hostAttrs: [string, string, string] = ['', '',
 `;
 }
 
-const GOOD_TEMPLATE = `# prod kickstart for <%= it.uuid %>
+const GOOD_TEMPLATE = `# prod kickstart for {{uuid}}
 vmaccepteula
 install --firstdisk=local --overwritevmfs
-network --bootproto=dhcp --device=<%= it.mac %>
+network --bootproto=dhcp --device={{mac}}
 reboot
 
-<%= it.firstboot %>`;
+{{firstboot}}`;
 
 let dir: string;
 let clustersDir: string;
+/** `templates` beside the clusters directory: the default layout (templates-dir ./templates). */
+let templatesDir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sx-ks-'));
   clustersDir = join(dir, 'clusters');
-  mkdirSync(join(clustersDir, 'templates'), { recursive: true });
-  writeFileSync(join(clustersDir, 'templates', 'prod-ks.cfg'), GOOD_TEMPLATE);
+  templatesDir = join(dir, 'templates');
+  mkdirSync(clustersDir, { recursive: true });
+  mkdirSync(join(templatesDir, 'sub'), { recursive: true });
+  writeFileSync(join(templatesDir, 'prod-ks.cfg'), GOOD_TEMPLATE);
   writeFileSync(join(dir, 'outside-ks.cfg'), GOOD_TEMPLATE);
-  symlinkSync(join(dir, 'outside-ks.cfg'), join(clustersDir, 'templates', 'escape.cfg'));
+  symlinkSync(join(dir, 'outside-ks.cfg'), join(templatesDir, 'escape.cfg'));
+  // A cluster file as a template: by name, and behind a symbolic link with another name.
+  writeFileSync(join(templatesDir, 'looks-like.xml'), GOOD_TEMPLATE);
+  writeFileSync(join(clustersDir, 'written-by-api.xml'), `<!-- ${GOOD_TEMPLATE} -->`);
+  symlinkSync(join(clustersDir, 'written-by-api.xml'), join(templatesDir, 'via-link.cfg'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -78,7 +88,7 @@ describe('cluster boot mode', () => {
   it('mode="stateful" with a template: the template is loaded, members follow the cluster unless they override', async () => {
     const { r } = await load(
       'stateful',
-      clusterXml('<boot mode="stateful" kickstartTemplate="templates/prod-ks.cfg"/>', [
+      clusterXml('<boot mode="stateful" kickstartTemplate="prod-ks.cfg"/>', [
         '',
         ' bootMode="stateless"',
         ' bootMode="stateful"',
@@ -88,8 +98,8 @@ describe('cluster boot mode', () => {
     const c = r.cluster!;
     expect(c.boot).toEqual({
       mode: 'stateful',
-      kickstartTemplate: 'templates/prod-ks.cfg',
-      kickstart: { file: join(clustersDir, 'templates', 'prod-ks.cfg'), text: GOOD_TEMPLATE },
+      kickstartTemplate: 'prod-ks.cfg',
+      kickstart: { file: join(templatesDir, 'prod-ks.cfg'), text: GOOD_TEMPLATE },
     });
     expect(c.hosts.map((h) => h.bootMode ?? null)).toEqual([null, 'stateless', 'stateful']);
     expect(c.hosts.map((h) => memberBootMode(c, h))).toEqual(['stateful', 'stateless', 'stateful']);
@@ -138,20 +148,24 @@ describe('kickstart template path', () => {
   const refused: Array<[string, RegExp]> = [
     [
       '../outside-ks.cfg',
-      /kickstartTemplate "\.\.\/outside-ks\.cfg" resolves to .*outside-ks\.cfg, outside the clusters directory .*clusters: templates must be inside it$/,
+      /kickstartTemplate "\.\.\/outside-ks\.cfg" resolves to .*outside-ks\.cfg, outside the templates directory .*templates \(templates-dir\): templates must be inside it$/,
     ],
-    ['templates/../../outside-ks.cfg', /outside the clusters directory/],
-    ['/etc/passwd', /kickstartTemplate "\/etc\/passwd" must be a path relative to the cluster file's directory/],
-    ['templates\\prod-ks.cfg', /must be a path relative .* with \/ separators/],
+    ['sub/../../outside-ks.cfg', /outside the templates directory/],
+    // The clusters directory (where PUT /api/v1/clusters/:name/xml writes) is not the templates directory.
+    ['../clusters/written-by-api.xml', /outside the templates directory/],
+    ['looks-like.xml', /kickstartTemplate "looks-like\.xml" is an \.xml file: cluster files are never templates$/],
     [
-      'templates/escape.cfg',
-      /kickstartTemplate "templates\/escape\.cfg" is a symbolic link to .*outside-ks\.cfg, outside the clusters directory/,
+      'via-link.cfg',
+      /kickstartTemplate "via-link\.cfg" is a symbolic link to .*written-by-api\.xml, outside the templates directory/,
     ],
+    ['/etc/passwd', /kickstartTemplate "\/etc\/passwd" must be a path relative to the templates directory/],
+    ['sub\\prod-ks.cfg', /must be a path relative .* with \/ separators/],
     [
-      'templates/missing.cfg',
-      /kickstartTemplate "templates\/missing\.cfg": cannot read .*templates\/missing\.cfg: no such file$/,
+      'escape.cfg',
+      /kickstartTemplate "escape\.cfg" is a symbolic link to .*outside-ks\.cfg, outside the templates directory/,
     ],
-    ['templates', /is not a regular file$/],
+    ['missing.cfg', /kickstartTemplate "missing\.cfg": cannot read .*templates\/missing\.cfg: no such file$/],
+    ['sub', /is not a regular file$/],
   ];
   for (const [ref, message] of refused) {
     it(`refuses ${JSON.stringify(ref)} at load, naming the file and the field`, async () => {
@@ -173,41 +187,47 @@ describe('kickstart template path', () => {
 
 describe('kickstart template check', () => {
   const broken: Array<[string, string, RegExp]> = [
-    ['unclosed tag', 'vmaccepteula\n<%= it.firstboot %>\n<%= it.uuid \n', /:3:1: unclosed tag$/],
+    ['unclosed tag', 'vmaccepteula\n{{firstboot}}\n{{uuid \n', /:3:1: unclosed tag$/],
+    ['unclosed section', 'vmaccepteula\n{{firstboot}}\n\n{{#mac}}\n', /:4:1: unclosed section "mac"$/],
+    ['unopened section', 'vmaccepteula\n{{firstboot}}\n{{/mac}}\n', /:3:1: unopened section "mac"$/],
     [
-      'a tag running into the next one',
-      'vmaccepteula\ninstall --firstdisk\n<%= it.uuid \n<%= it.firstboot %>',
-      /:3: JavaScript syntax error in a tag: Unexpected token '%='$/,
+      'an unknown field',
+      'vmaccepteula\nreboot\n  {{disk}}\n{{firstboot}}',
+      /:3:3: unknown field "disk": kickstart templates may use uuid, mac, cluster, image, server, token, firstboot, initiator$/,
+    ],
+    // mustache.js resolves dotted names through the prototype chain (uuid.constructor.constructor is Function).
+    [
+      'a dotted name',
+      'vmaccepteula\n{{uuid.constructor.constructor}}\n{{firstboot}}',
+      /:2:1: unknown field "uuid\.constructor\.constructor"/,
+    ],
+    ['a prototype name', '{{#__proto__}}x{{/__proto__}}\n{{firstboot}}', /:1:1: unknown field "__proto__"/],
+    ['a partial', 'vmaccepteula\n{{> other}}\n{{firstboot}}', /:2:1: partials \(\{\{> other\}\}\) are not supported/],
+    [
+      '{{.}} outside a section',
+      '{{.}}\n{{firstboot}}',
+      /:1:1: \{\{\.\}\} is only allowed inside a \{\{#field\}\} section/,
     ],
     [
-      'JavaScript syntax error in a tag',
-      'vmaccepteula\nreboot\n<%= it.uuid + %>\n<%= it.firstboot %>',
-      /:3: JavaScript syntax error in a tag: /,
-    ],
-    [
-      'error thrown while rendering',
-      'vmaccepteula\n\n\n<%= it.disk.name %>\n<%= it.firstboot %>',
-      /:4: Cannot read properties of undefined \(reading 'name'\)$/,
+      'an Eta template',
+      'vmaccepteula\n\n\nnetwork --device=<%= it.mac ?? "vmnic0" %>\n<%= it.firstboot %>',
+      /:4:18: Eta syntax "<%= it\.mac \?\? \\"vmnic0\\" %>": kickstart templates are Mustache now, not Eta .*write \{\{firstboot\}\} for <%= it\.firstboot %>/,
     ],
     [
       'no %firstboot',
       'vmaccepteula\ninstall --firstdisk\nreboot\n',
-      /does not output <%= it.firstboot %>.*never phone home$/,
+      /does not output \{\{firstboot\}\} \(outside any section\).*never phone home$/,
     ],
+    ['%firstboot only in a section', '{{#mac}}{{firstboot}}{{/mac}}', /does not output \{\{firstboot\}\}/],
   ];
   for (const [what, text, message] of broken) {
     it(`reports ${what} with the template's file and line`, async () => {
-      writeFileSync(join(clustersDir, 'templates', 'broken.cfg'), text);
-      const { r, file } = await load(
-        'broken',
-        clusterXml('<boot mode="stateful" kickstartTemplate="templates/broken.cfg"/>'),
-      );
+      writeFileSync(join(templatesDir, 'broken.cfg'), text);
+      const { r, file } = await load('broken', clusterXml('<boot mode="stateful" kickstartTemplate="broken.cfg"/>'));
       expect(r.cluster).toBeUndefined();
       expect(r.diagnostics.map((d) => `${d.file} ${d.path}`)).toEqual([`${file} /cluster/boot/@kickstartTemplate`]);
       expect(r.diagnostics[0]!.message).toMatch(
-        new RegExp(
-          `^kickstart template ${join(clustersDir, 'templates', 'broken.cfg').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`,
-        ),
+        new RegExp(`^kickstart template ${join(templatesDir, 'broken.cfg').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`),
       );
       expect(r.diagnostics[0]!.message).toMatch(message);
     });
@@ -216,5 +236,32 @@ describe('kickstart template check', () => {
   it('the built-in template passes the same check', () => {
     expect(checkKickstartTemplate(DEFAULT_KICKSTART_TEMPLATE)).toBeUndefined();
     expect(checkKickstartTemplate(GOOD_TEMPLATE)).toBeUndefined();
+  });
+
+  it('loading (as POST .../validate and every cluster load do) runs no code from the template', async () => {
+    const g = globalThis as { __sxKickstartRan?: boolean };
+    delete g.__sxKickstartRan;
+    // What an Eta template could do before: run JavaScript while the file was checked.
+    writeFileSync(
+      join(templatesDir, 'code.cfg'),
+      'vmaccepteula\n<% globalThis.__sxKickstartRan = true %>\n<%= it.firstboot %>\n{{firstboot}}\n',
+    );
+    const { r } = await load('code', clusterXml('<boot mode="stateful" kickstartTemplate="code.cfg"/>'));
+    expect(g.__sxKickstartRan).toBeUndefined();
+    expect(r.cluster).toBeUndefined();
+    expect(r.diagnostics[0]!.message).toMatch(/code\.cfg:2:1: Eta syntax .*kickstart templates are Mustache now/);
+  });
+
+  it('a template path is looked up in the configured templates directory (context.templatesDir)', async () => {
+    const elsewhere = join(dir, 'ks-elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(elsewhere, 'only-here.cfg'), GOOD_TEMPLATE);
+    const file = join(clustersDir, 'configured.xml');
+    writeFileSync(file, clusterXml('<boot mode="stateful" kickstartTemplate="only-here.cfg"/>'));
+    const [withConfig] = await loadClusterFiles([file], { context: { templatesDir: elsewhere } });
+    expect(withConfig!.diagnostics.map(formatDiagnostic)).toEqual([]);
+    expect(withConfig!.cluster!.boot!.kickstart!.file).toBe(join(elsewhere, 'only-here.cfg'));
+    const [withDefault] = await loadClusterFiles([file]);
+    expect(withDefault!.diagnostics[0]!.message).toMatch(/only-here\.cfg.*no such file/);
   });
 });

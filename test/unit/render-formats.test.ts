@@ -1,10 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { Eta } from 'eta';
 import { renderPxelinuxConfig } from '../../src/boot/render/pxelinux.js';
 import { installerOpts, renderHostBootCfg } from '../../src/boot/render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../../src/boot/render/ipxe.js';
 import {
   renderKickstart,
+  initiatorFirstboot,
   DEFAULT_KICKSTART_TEMPLATE,
   KickstartTemplateError,
 } from '../../src/boot/render/kickstart.js';
@@ -239,7 +241,27 @@ describe('kickstart renderer', () => {
   it('renders the built-in template and per-cluster templates without HTML escaping', () => {
     const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
     expect(ks).toContain('vmaccepteula\ninstall --firstdisk --overwritevmfs\n');
-    expect(renderKickstart('network --hostname=<%= it.cluster %>-"a&b"', data)).toBe('network --hostname=prod-"a&b"');
+    expect(renderKickstart('network --hostname={{cluster}}-"a&b"', data)).toBe('network --hostname=prod-"a&b"');
+    expect(renderKickstart("rootpw --iscrypted {{{cluster}}}<&>'", data)).toBe("rootpw --iscrypted prod<&>'");
+  });
+
+  it('the built-in template renders byte for byte what the Eta one did (with and without a cluster)', () => {
+    // The built-in template as it was in Eta, rendered by Eta as the server used to.
+    const before = `# statelesx kickstart for <%= it.uuid %> (cluster <%= it.cluster ?? '-' %>, image <%= it.image %>)
+vmaccepteula
+install --firstdisk --overwritevmfs
+network --bootproto=dhcp
+reboot
+
+<%= it.firstboot %>`;
+    const eta = new Eta({ autoEscape: false, autoTrim: false, cache: false, useWith: false });
+    for (const d of [data, { ...data, cluster: null, mac: null, token: null }]) {
+      const expected = eta.renderString(before, { ...d, firstboot: initiatorFirstboot(d) });
+      expect(renderKickstart(DEFAULT_KICKSTART_TEMPLATE, d)).toBe(expected);
+    }
+    expect(renderKickstart(DEFAULT_KICKSTART_TEMPLATE, { ...data, cluster: null })).toMatch(
+      /^# statelesx kickstart for \S+ \(cluster -, image /,
+    );
   });
 
   it('%firstboot installs initiator.py byte for byte and runs it with server, token and boot MAC', () => {
@@ -260,18 +282,33 @@ describe('kickstart renderer', () => {
     const oldLine = parsePhoneHomeLine(Buffer.from(`uuid=${host.uuid} token=T0K\n`));
     expect(oldLine).toMatchObject({ ok: false, reason: 'bad-uuid' });
     // Without a token or MAC the command line carries the server alone.
-    const bare = renderKickstart('<%= it.firstboot %>', { ...data, token: null, mac: null });
+    const bare = renderKickstart('{{firstboot}}', { ...data, token: null, mac: null });
     expect(bare).toContain("echo 'statelesx.server=10.99.0.1:1974' > /tmp/statelesx-cmdline\n");
   });
 
   it('names the template on errors', () => {
-    expect(() => renderKickstart('<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(KickstartTemplateError);
-    // The template's line comes with the name (Eta debug mode), then the JavaScript message alone.
-    expect(() => renderKickstart('vmaccepteula\n<% it.nope.x %>', data, 'clusters/prod.ks.eta')).toThrow(
-      /^clusters\/prod.ks.eta:2: Cannot read properties of undefined \(reading 'x'\)$/,
+    expect(() => renderKickstart('{{nope}}', data, 'templates/prod.ks.cfg')).toThrow(KickstartTemplateError);
+    expect(() => renderKickstart('vmaccepteula\n {{nope}}', data, 'templates/prod.ks.cfg')).toThrow(
+      /^templates\/prod.ks.cfg:2:2: unknown field "nope": kickstart templates may use /,
     );
-    expect(() => renderKickstart('a\n\n<%= it.x ', data, 'clusters/prod.ks.eta')).toThrow(
-      /^clusters\/prod.ks.eta:3:1: unclosed tag$/,
+    expect(() => renderKickstart('a\n\n{{uuid ', data, 'templates/prod.ks.cfg')).toThrow(
+      /^templates\/prod.ks.cfg:3:1: unclosed tag$/,
+    );
+  });
+
+  it('refuses at render time what reaches past the fields (prototype chain, partials), without running it', () => {
+    for (const t of [
+      '{{uuid.constructor.constructor}}',
+      '{{#uuid.constructor.constructor}}return process{{/uuid.constructor.constructor}}',
+      '{{constructor}}',
+      '{{#toString}}x{{/toString}}',
+      '{{> firstboot}}',
+      '<%= it.firstboot %>',
+    ])
+      expect(() => renderKickstart(t, data, 't.cfg'), t).toThrow(KickstartTemplateError);
+    // A field inside its own section, and an inverted section, are fine.
+    expect(renderKickstart('{{#mac}}--device={{.}}{{/mac}}{{^token}}none{{/token}}', data)).toBe(
+      `--device=${data.mac}`,
     );
   });
 });

@@ -1,14 +1,15 @@
 /**
  * Kickstart (`ks.cfg`) for stateful ESXi installs (VMware "Installation and Upgrade Script
  * Commands": `vmaccepteula`, `install`, `network`, `rootpw`, `reboot`, `%firstboot`), rendered from
- * an Eta template per cluster. Templates see `it` = {@link KickstartData}; interpolations are not
- * XML-escaped (this is not HTML). Secrets are not passed in: a template that needs a root
+ * a logic-less Mustache template per cluster (src/clusters/kickstart.ts: only the fields of
+ * {@link KickstartTemplateData}, no code, no prototype access); interpolations are not
+ * HTML-escaped (this is not HTML). Secrets are not passed in: a template that needs a root
  * password uses `rootpw --iscrypted` with a hash it holds itself.
  *
  * `it.firstboot` is the statelesx `%firstboot` section ({@link initiatorFirstboot}): it writes
  * scripts/initiator.py onto the freshly installed host and runs it once, on its first boot.
  */
-import { describeEtaError, kickstartEta } from '../../clusters/kickstart.js';
+import { renderKickstartTemplate, type TemplateProblem } from '../../clusters/kickstart.js';
 import { SERVER_KERNEL_ARG } from './context.js';
 import { TOKEN_KERNEL_ARG } from '../../hosts/tokens.js';
 import { INITIATOR_LOG } from './initiator-bundle.js';
@@ -72,14 +73,14 @@ export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' 
   ].join('\n');
 }
 
-/** The template used when a cluster has none of its own. */
-export const DEFAULT_KICKSTART_TEMPLATE = `# statelesx kickstart for <%= it.uuid %> (cluster <%= it.cluster ?? '-' %>, image <%= it.image %>)
+/** The template used when a cluster has none of its own (`-` when the host is in no cluster). */
+export const DEFAULT_KICKSTART_TEMPLATE = `# statelesx kickstart for {{uuid}} (cluster {{cluster}}{{^cluster}}-{{/cluster}}, image {{image}})
 vmaccepteula
 install --firstdisk --overwritevmfs
 network --bootproto=dhcp
 reboot
 
-<%= it.firstboot %>`;
+{{firstboot}}`;
 
 /** A template problem, naming the template and (when known) the line. */
 export class KickstartTemplateError extends Error {
@@ -87,19 +88,20 @@ export class KickstartTemplateError extends Error {
 }
 
 /**
- * Renders a kickstart file with the Eta engine cluster files are checked with
- * ({@link kickstartEta}: no escaping, `it` = {@link KickstartTemplateData}).
- * @param template Eta template text
+ * Renders a kickstart file with the checks cluster files are loaded with
+ * ({@link renderKickstartTemplate}: no escaping, the fields of {@link KickstartTemplateData}).
+ * @param template Mustache template text
  * @param name template name for error messages (e.g. the file path)
  * @throws KickstartTemplateError `<name>[:<line>[:<column>]]: <message>` when the template does
- *   not parse or throws while rendering
+ *   not parse or names something other than a field
  */
 export function renderKickstart(template: string, data: KickstartData, name = 'kickstart template'): string {
   try {
     const it: KickstartTemplateData = { ...data, firstboot: initiatorFirstboot(data) };
-    return kickstartEta.renderString(template, it);
+    return renderKickstartTemplate(template, it);
   } catch (e) {
-    const p = describeEtaError(e);
+    const err = e as Error;
+    const p: TemplateProblem = (err.cause as TemplateProblem | undefined) ?? { message: err.message };
     const where = p.line === undefined ? name : `${name}:${p.line}${p.column === undefined ? '' : `:${p.column}`}`;
     throw new KickstartTemplateError(`${where}: ${p.message}`);
   }

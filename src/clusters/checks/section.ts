@@ -15,6 +15,11 @@ export interface SemanticContext {
   credentials?: readonly string[];
   /** True when an image of that name exists (images-dir/<name>). */
   imageExists?: (name: string) => boolean;
+  /**
+   * Config `templates-dir` (absolute): where `boot/@kickstartTemplate` is looked up. Undefined:
+   * `templates` beside the cluster file's directory (src/clusters/kickstart.ts defaultTemplatesDir).
+   */
+  templatesDir?: string;
 }
 
 /** A valid address pool as the later sections see it: its range as 32-bit numbers, its element path. */
