@@ -1,6 +1,7 @@
 /** Form fields of console requests (urlencoded bodies) and the values read from them. */
 import { HttpProblem } from '../problem.js';
 import { IPV4_PATTERN } from '../schemas.js';
+import { sameOriginPath } from '../auth/redirect.js';
 
 /** An urlencoded form body as @fastify/formbody parses it: a repeated field is an array. */
 export type Form = Record<string, string | string[] | undefined>;
@@ -36,7 +37,7 @@ export function parseAddresses(text: string, field: string): Record<string, stri
   return out;
 }
 
-/** Only same-site relative paths are followed after login (no open redirect). */
+/** Only paths of this server are followed after login (no open redirect): see ../auth/redirect.ts. */
 export function safeNext(next: string | undefined): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  return sameOriginPath(next);
 }
