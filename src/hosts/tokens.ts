@@ -1,25 +1,37 @@
 /**
  * Per-boot phone-home tokens. When a host's boot config is rendered, {@link BootTokens.issue}
- * makes a random 128-bit token for it (put on the kernel command line as `statelesx.token=`);
- * the initiator sends it back and {@link BootTokens.verify} checks it: known, for this host,
- * not expired, not used before (single use: a replay is refused).
+ * gives it a 128-bit token (put on the kernel command line as `statelesx.token=`); the initiator
+ * sends it back and {@link BootTokens.verify} checks it: known, for this host, not expired, not
+ * used before (single use: a replay is refused).
  *
- * Anyone on the boot LAN can request boot configs, so issuing keeps `boot_tokens` bounded:
- * expired rows are deleted on every issue, and each host keeps only its newest few tokens.
+ * One live token per host per boot window. Anyone on the boot LAN can request a host's boot
+ * configs, and one boot renders several (pxelinux config, boot.cfg, its TFTP size probes, an iPXE
+ * retry, ks.cfg): a render within the window of the host's live token (unused, issued less than
+ * half its lifetime ago, by this process) returns that same token and writes nothing, so renders
+ * can never push out the token a host booted with (they used to: each render minted one and only
+ * the newest 16 were kept, so 16 fetches made the real host's phone-home `token-unknown`). A new
+ * token is minted only when the live one was used (the host phoned home, and is booting again),
+ * is older than the window, or was issued before a restart.
+ *
+ * Tokens are derived, not stored: HMAC-SHA-256 under a random key held only in memory, of the host
+ * UUID and the issue time, so the same token can be rendered again while the store keeps only its
+ * SHA-256 (a copy of the database does not give a token away; after a restart the key is new and
+ * the next render mints a new token, the old ones staying valid until they expire).
+ *
+ * The table stays bounded: expired rows are deleted on every mint, and a host keeps at most
+ * `keepPerHost` unused and as many used tokens. Renders alone mint at most about two per host per
+ * lifetime (one per window), so that trim never removes a live token because of renders.
  */
-import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { randomBytes, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { TokenStore } from '../store/index.js';
 
 /** Kernel command-line key that carries the token (boot.cfg `kernelopt`, iPXE/pxelinux APPEND). */
 export const TOKEN_KERNEL_ARG = 'statelesx.token';
 
 /**
- * Most unused tokens kept per host: every render of a host's boot config issues one, and the
- * host phones home with the one from the config it booted, normally the newest. Older unused
- * tokens (a newer boot superseded them) are deleted beyond this many; so are used tokens (kept
- * only so that a replay is named `replayed`) beyond this many. 16, not fewer: one boot can render
- * several command-line files (pxelinux config, boot.cfg, its TFTP tsize probes, an iPXE retry), and
- * the one the kernel got must still be valid when the initiator phones home.
+ * Most unused tokens kept per host (and, separately, most used tokens, kept only so that a replay
+ * is named `replayed`). Renders within a boot window reuse the live token, so only restarts of the
+ * server (each makes the next render mint) could ever reach this bound within a token's lifetime.
  */
 export const MAX_UNUSED_TOKENS_PER_HOST = 16;
 
@@ -30,10 +42,15 @@ function hash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+/** Issues and checks per-boot phone-home tokens (see the module comment). */
 export class BootTokens {
+  /** HMAC key tokens are derived with: random per process, never stored. */
+  private readonly key = randomBytes(32);
+
   /**
    * @param repo the token table
-   * @param ttlMs how long a token stays valid after issue, in milliseconds
+   * @param ttlMs how long a token stays valid after issue, in milliseconds; the boot window, in
+   *   which renders return the same token, is half of it
    * @param keepPerHost unused (and used) tokens kept per host, default {@link MAX_UNUSED_TOKENS_PER_HOST}
    */
   constructor(
@@ -42,18 +59,41 @@ export class BootTokens {
     private readonly keepPerHost = MAX_UNUSED_TOKENS_PER_HOST,
   ) {}
 
+  /** The boot window in ms: a live token younger than this is rendered again. */
+  get windowMs(): number {
+    return Math.floor(this.ttlMs / 2);
+  }
+
   /**
-   * Issues a new token for `hostUuid` (SMBIOS form): 22 base64url characters, 128 random bits.
-   * The table stays bounded whoever asks for boot configs: every token expired before `now` is
-   * deleted, and the host's older tokens beyond `keepPerHost` (see {@link MAX_UNUSED_TOKENS_PER_HOST}).
+   * The token for `hostUuid` (SMBIOS form), 22 base64url characters: the host's live token when
+   * it has one (unused, issued by this process within {@link windowMs} of `now`), else a new one.
+   * Minting deletes every token expired before `now` and the host's tokens beyond `keepPerHost`.
    */
   issue(hostUuid: string, now = Date.now()): string {
-    const token = randomBytes(16).toString('base64url');
+    const live = this.repo.newestUnused(hostUuid, now - this.windowMs);
+    if (live && live.createdAt <= now && live.expiresAt >= now) {
+      const again = this.derive(hostUuid, live.createdAt);
+      if (hash(again) === live.tokenHash) return again;
+    }
+    // Two mints for one host in one millisecond (the first already used) would derive the same
+    // token: take the next millisecond.
+    let createdAt = now;
+    while (this.repo.get(hash(this.derive(hostUuid, createdAt)))) createdAt++;
+    const token = this.derive(hostUuid, createdAt);
     this.repo.insertBounded(
-      { tokenHash: hash(token), hostUuid, createdAt: now, expiresAt: now + this.ttlMs },
+      { tokenHash: hash(token), hostUuid, createdAt, expiresAt: createdAt + this.ttlMs },
       this.keepPerHost,
     );
     return token;
+  }
+
+  /** HMAC-SHA-256(key, `uuid` NUL `createdAt`), first 128 bits, base64url. */
+  private derive(hostUuid: string, createdAt: number): string {
+    return createHmac('sha256', this.key)
+      .update(`${hostUuid}\0${createdAt}`)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
   }
 
   /**

@@ -74,6 +74,8 @@ export interface LeaseStore {
 export interface TokenStore {
   insert(row: Omit<TokenRow, 'usedAt'>): void;
   get(tokenHash: string): TokenRow | undefined;
+  /** The host's newest unused token issued at or after `since` (epoch ms), if any. */
+  newestUnused(hostUuid: string, since: number): TokenRow | undefined;
   /** False when already used (or unknown). */
   markUsed(tokenHash: string, at: number): boolean;
   markUnused(tokenHash: string, at: number): boolean;

@@ -34,6 +34,21 @@ export class TokenRepo implements TokenStore {
     );
   }
 
+  /**
+   * The host's newest token that is unused and issued at or after `since` (epoch ms), if any
+   * (index `boot_tokens_host_created`).
+   */
+  newestUnused(hostUuid: string, since: number): TokenRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT token_hash FROM boot_tokens WHERE host_uuid = ? AND created_at >= ? AND used_at IS NULL
+         ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      )
+      .pluck()
+      .get(hostUuid, since) as string | undefined;
+    return r === undefined ? undefined : this.get(r);
+  }
+
   /** Marks a token used if it is not yet; returns false when it already was (a replay). */
   markUsed(tokenHash: string, at: number): boolean {
     return (

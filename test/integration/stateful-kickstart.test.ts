@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/app/server.js';
 import { importImage } from '../../src/images/import.js';
 import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
+import { sqliteOf } from '../../src/store/inspect.js';
 
 const S1 = '4c4c4544-0031-3010-8031-b1c04f4d3301'; // stateful (cluster mode)
 const S2 = '4c4c4544-0031-3010-8031-b1c04f4d3302'; // stateless override in the stateful cluster
@@ -185,6 +186,24 @@ describe('stateful install through startServer', () => {
       ),
     );
     expect(modules(cfg.text)).not.toContain('sxinit.tgz');
+  });
+
+  it('re-fetching boot.cfg and ks.cfg returns the same token: fetches cannot evict the one the host booted with', async () => {
+    // boot.cfg: kernelopt; ks.cfg: the %firstboot's command-line file (initiator.py's text names the key too).
+    const tokenOf = (text: string) => /^(?:kernelopt=|echo ').*?statelesx\.token=([A-Za-z0-9_-]+)/m.exec(text)?.[1];
+    expect((await get(`hosts/${S1}.ipxe`)).status).toBe(200);
+    const booted = tokenOf((await get(`${IMAGE}/boot.cfg`)).text);
+    expect(booted).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const seen = new Set<string | undefined>();
+    for (let i = 0; i < 20; i++) {
+      seen.add(tokenOf((await get(`${IMAGE}/boot.cfg`)).text));
+      seen.add(tokenOf((await get(`hosts/${S1}/ks.cfg`)).text));
+    }
+    expect([...seen]).toEqual([booted]);
+    expect(server.store.tokens.newestUnused(S1, 0)).toBeDefined();
+    expect(sqliteOf(server.store).prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(S1)).toBe(
+      1,
+    );
   });
 
   for (const [what, uuid] of [

@@ -1,6 +1,7 @@
 /**
- * Per-boot phone-home tokens (src/hosts/tokens.ts over table boot_tokens): the table stays bounded
- * however often a host's boot config is rendered, and expired rows are deleted.
+ * Per-boot phone-home tokens (src/hosts/tokens.ts over table boot_tokens): one live token per host
+ * per boot window, so renders by anyone never evict the token a host booted with (issue 16,
+ * finding 5); the table stays bounded and expired rows are deleted.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -22,25 +23,60 @@ const rows = (host?: string): number =>
     ? sqliteOf(store).prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(host)
     : sqliteOf(store).prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
 
-describe('BootTokens: bounded table', () => {
-  it('keeps at most the newest unused tokens per host however often the boot config is rendered; the newest stay valid', () => {
+describe('BootTokens: one live token per host per boot window', () => {
+  it('renders within the window return the same token: 1000 fetches write one row and never evict the token the host booted with', () => {
     const tokens = new BootTokens(store.tokens, TTL);
     const t0 = Date.now();
+    const booted = tokens.issue(U, t0); // the real host's boot.cfg
+    const issued = new Set<string>();
+    for (let i = 1; i <= 1000; i++) issued.add(tokens.issue(U, t0 + i)); // anyone fetching its boot.cfg / ks.cfg
+    expect([...issued]).toEqual([booted]);
+    expect(rows(U)).toBe(1);
+    // The real host phones home with the token it booted with (this was token-unknown after 16 fetches).
+    expect(tokens.verify(booted, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
+    // Booting again after the phone-home: a new token.
+    const next = tokens.issue(U, t0 + 3000);
+    expect(next).not.toBe(booted);
+    expect(tokens.verify(next, U, t0 + 3001)).toEqual({ ok: true, hostUuid: U });
+  });
+
+  it('after the window a render mints a new token; the earlier one stays valid for its whole lifetime', () => {
+    const tokens = new BootTokens(store.tokens, TTL);
+    expect(tokens.windowMs).toBe(TTL / 2);
+    const t0 = Date.now();
+    const first = tokens.issue(U, t0);
+    expect(tokens.issue(U, t0 + TTL / 2)).toBe(first);
+    const second = tokens.issue(U, t0 + TTL / 2 + 1);
+    expect(second).not.toBe(first);
+    for (let i = 0; i < 100; i++) expect(tokens.issue(U, t0 + TTL / 2 + 2 + i)).toBe(second);
+    expect(rows(U)).toBe(2);
+    expect(tokens.verify(first, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
+    expect(tokens.verify(second, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
+  });
+
+  it('hosts do not share tokens, and the store holds only hashes', () => {
+    const tokens = new BootTokens(store.tokens, TTL);
+    const a = tokens.issue(U);
+    const b = tokens.issue(U2);
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const dump = JSON.stringify(sqliteOf(store).prepare('SELECT * FROM boot_tokens').all());
+    expect(dump).not.toContain(a);
+    expect(dump).not.toContain(b);
+    expect(tokens.verify(b, U)).toEqual({ ok: false, reason: 'other-host' });
+  });
+
+  it('a restart (a new key) mints anew; unused tokens per host stay bounded even then, the newest valid', () => {
+    const t0 = Date.now();
     const issued: string[] = [];
-    for (let i = 0; i < 1000; i++) issued.push(tokens.issue(U, t0 + i)); // one boot.cfg render each
-    const other = tokens.issue(U2, t0 + 1000);
+    for (let i = 0; i < 100; i++) issued.push(new BootTokens(store.tokens, TTL).issue(U, t0 + i));
+    expect(new Set(issued).size).toBe(100);
     expect(MAX_UNUSED_TOKENS_PER_HOST).toBe(16);
     expect(rows(U)).toBe(MAX_UNUSED_TOKENS_PER_HOST);
-    expect(rows()).toBe(MAX_UNUSED_TOKENS_PER_HOST + 1);
-    // a newer boot superseded the older tokens; the newest ones (and the other host's) still work
-    expect(tokens.verify(issued[0], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
-    expect(tokens.verify(issued[1000 - MAX_UNUSED_TOKENS_PER_HOST - 1], U, t0 + 2000)).toEqual({
-      ok: false,
-      reason: 'unknown',
-    });
+    const tokens = new BootTokens(store.tokens, TTL);
     for (const t of issued.slice(-MAX_UNUSED_TOKENS_PER_HOST))
       expect(tokens.verify(t, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
-    expect(tokens.verify(other, U2, t0 + 2000)).toEqual({ ok: true, hostUuid: U2 });
+    expect(tokens.verify(issued[0], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
   });
 
   it('used tokens (kept to name a replay) are bounded per host too', () => {
