@@ -123,6 +123,14 @@ export const configSchema = z
         port: port.default(8080),
         'tls-cert': z.string().optional(),
         'tls-key': z.string().optional(),
+        /** A whole request (headers and body) must arrive within this (responses are not limited). */
+        'request-timeout-ms': z.number().int().min(1000).max(3_600_000).default(30_000),
+        /** The request headers must arrive within this (at most request-timeout-ms). */
+        'headers-timeout-ms': z.number().int().min(1000).max(3_600_000).default(10_000),
+        /** Open connections in all; more are closed at once. */
+        'max-connections': z.number().int().min(1).default(2048),
+        /** Open connections from one client address; more are closed at once. */
+        'max-connections-per-source': z.number().int().min(1).default(256),
       })
       .strict()
       .prefault({}),

@@ -38,6 +38,7 @@ import { consoleRoutes } from './console/index.js';
 import { ImportTracker } from './imports.js';
 import { storeJobReader } from './job-reader.js';
 import { serializeRequest, serializeUrl } from './log-redact.js';
+import { capConnections, httpLimits, installJsonDepthLimit, serverTimeoutOptions } from './limits.js';
 
 /** Directory of the console's static files (works from src/ under tsx and from dist/). */
 export const PUBLIC_DIR = fileURLToPath(new URL('../../src/web/public/', import.meta.url));
@@ -55,6 +56,7 @@ export interface TlsOptions {
  */
 export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
   const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
+  const limits = httpLimits(deps.config);
   const app = Fastify({
     // Request lines (and any `url` field logged in a request) show the URL with secret query
     // values (phone-home and setup-link tokens) redacted.
@@ -74,10 +76,15 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
       ),
     bodyLimit: 8 * 1024 * 1024,
     trustProxy: false,
-    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    // Request/headers timeouts and connection caps: ./limits.ts.
+    requestTimeout: limits.requestTimeoutMs,
+    http: serverTimeoutOptions(limits),
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...serverTimeoutOptions(limits) } } : {}),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   }) as unknown as FastifyInstance;
 
+  capConnections(app.server, limits);
+  installJsonDepthLimit(app);
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((req, reply) =>
     sendProblem(reply, req, 404, 'Not Found', `no route ${req.method} ${req.url.split('?')[0]}`),

@@ -3,7 +3,14 @@
  * CSRF check on state-changing requests, and the session/setup endpoints. Registered inside the
  * authenticated scope of the app; `/boot/`, phone-home and health routes live outside it.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestAsyncHookHandler,
+  onRequestHookHandler,
+} from 'fastify';
 import { HttpProblem, problems } from '../problem.js';
 import type { WebContext } from '../context.js';
 import { accessOf, allows, isStateChanging } from './roles.js';
@@ -20,6 +27,8 @@ import {
 } from './tokens.js';
 import { dummyHash, hashPassword, passwordProblem, usernameProblem, verifyPassword } from './passwords.js';
 import { auditChange } from '../audit.js';
+import { LOGIN_BODY_LIMIT } from '../limits.js';
+import { AccountBackoff } from './backoff.js';
 import type { UserRecord } from '../../store/users.js';
 
 /** True for console (HTML) paths, which redirect to /login instead of answering 401. */
@@ -86,12 +95,27 @@ export async function login(
   username: string,
   password: string,
 ): Promise<{ user: UserRecord; csrfToken: string }> {
+  const backoff = backoffOf(ctx);
+  const wait = backoff.waitMs(username, ctx.now());
+  if (wait > 0) {
+    req.log.warn({ username }, 'login refused: account in back-off after failed logins');
+    const s = Math.ceil(wait / 1000);
+    throw new HttpProblem(
+      429,
+      'Too Many Requests',
+      `too many failed logins for this account; retry in ${s} s`,
+      undefined,
+      { retryAfter: s },
+    );
+  }
   const found = ctx.deps.store.users.passwordHash(username);
   const ok = await verifyPassword(found?.hash ?? (await dummyHash()), password);
   if (!found || !ok || found.user.disabled) {
+    backoff.failed(username, ctx.now());
     req.log.warn({ username }, 'login failed');
     throw new HttpProblem(401, 'Unauthenticated', 'wrong user name or password');
   }
+  backoff.succeeded(username);
   req.user = found.user;
   const csrfToken = startSession(ctx, reply, found.user);
   auditChange(ctx.deps.store.audit, req, 'session.login', found.user.username, null, null, ctx.now());
@@ -139,6 +163,37 @@ export async function setupFirstAdmin(
 /** One attempt counter per app: every login-like route draws from it. */
 const loginLimiters = new WeakMap<WebContext, onRequestAsyncHookHandler>();
 
+/** Failed logins per account, per app. */
+const backoffs = new WeakMap<WebContext, AccountBackoff>();
+function backoffOf(ctx: WebContext): AccountBackoff {
+  let b = backoffs.get(ctx);
+  if (!b) backoffs.set(ctx, (b = new AccountBackoff()));
+  return b;
+}
+
+/**
+ * Header that marks the console's API call for a login attempt the console already counted. The
+ * console's own `POST /login` and `/setup` run the rate limit before reading the body, then get
+ * this header set to a random value of this process, which the console forwards on its API calls
+ * (./console/api-call.ts `apiFor`); the API's `POST /api/v1/session` and `/api/v1/setup` then do not
+ * count the same attempt twice. No client can present the value: it is never sent out.
+ */
+const CONSOLE_CALL_HEADER = 'x-statelesx-console-call';
+/** The value of {@link CONSOLE_CALL_HEADER} (256 random bits per process). */
+const CONSOLE_CALL_MARK = randomToken();
+
+/** True for an API request the console made on a browser's behalf (see {@link CONSOLE_CALL_HEADER}). */
+function isConsoleCall(req: FastifyRequest): boolean {
+  const v = req.headers[CONSOLE_CALL_HEADER];
+  if (typeof v !== 'string') return false;
+  const a = Buffer.from(v);
+  const b = Buffer.from(CONSOLE_CALL_MARK);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The login-like routes: small bodies, one rate limit, counted before the body is read. */
+const LOGIN_ROUTES = new Set(['/api/v1/session', '/api/v1/setup', '/login', '/setup']);
+
 /**
  * The rate limit shared by every login-like route — `POST /api/v1/session`, `POST /api/v1/setup`,
  * `POST /login`, `POST /setup` — as an `onRequest` hook: `loginRateLimit.max` attempts per client
@@ -150,7 +205,11 @@ export function loginRateLimit(app: FastifyInstance, ctx: WebContext): onRequest
   let hook = loginLimiters.get(ctx);
   if (!hook) {
     const l = ctx.deps.loginRateLimit ?? { max: 10, timeWindowMs: 60_000 };
-    hook = app.rateLimit({ max: l.max, timeWindow: l.timeWindowMs });
+    hook = app.rateLimit({
+      max: l.max,
+      timeWindow: l.timeWindowMs, // The console's /login and /setup counted the attempt before their API call: not twice.
+      allowList: (req) => LOGIN_ROUTES.has(req.routeOptions.url ?? '') && isConsoleCall(req),
+    });
     loginLimiters.set(ctx, hook);
   }
   return hook;
@@ -168,6 +227,22 @@ export function logout(ctx: WebContext, req: FastifyRequest, reply: FastifyReply
  * `x-csrf-token` or form field `_csrf`).
  */
 export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
+  // Login-like POST routes (the API's and the console's): a body of at most LOGIN_BODY_LIMIT,
+  // and the login rate limit as their first onRequest hook, before the body is read.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST') || !LOGIN_ROUTES.has(route.url)) return;
+    route.bodyLimit = LOGIN_BODY_LIMIT;
+    const limited = loginRateLimit(app, ctx);
+    const hooks =
+      route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    if (hooks.includes(limited)) return; // the API's own routes declare it
+    const counted: onRequestHookHandler = (req, _reply, done) => {
+      req.headers[CONSOLE_CALL_HEADER] = CONSOLE_CALL_MARK;
+      done();
+    };
+    route.onRequest = [limited, counted, ...hooks];
+  });
   app.addHook('onRequest', async (req, reply) => {
     const key = req.cookies[SESSION_COOKIE];
     if (key) {

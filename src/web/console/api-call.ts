@@ -18,6 +18,9 @@ export type ApiCall = <T = unknown>(
   body?: unknown,
 ) => Promise<T>;
 
+/** See src/web/auth/plugin.ts: forwarded so that one login attempt is counted once. */
+const COUNTED_HEADER = 'x-statelesx-console-call';
+
 /**
  * Makes the {@link ApiCall} of one console request: the caller's cookies (kept up to date with
  * what earlier calls set, and every Set-Cookie forwarded to the caller), the caller's client
@@ -29,6 +32,7 @@ export function apiFor(app: FastifyInstance, req: FastifyRequest, reply: Fastify
   for (const [k, v] of Object.entries(req.cookies ?? {})) if (typeof v === 'string') jar[k] = v;
   const header = req.headers['x-csrf-token'];
   const presented = typeof header === 'string' ? header : one(req.body as Form | undefined, '_csrf');
+  const counted = req.headers[COUNTED_HEADER];
   return async <T>(method: string, url: string, body?: unknown): Promise<T> => {
     const opts: InjectOptions = {
       method: method,
@@ -37,6 +41,8 @@ export function apiFor(app: FastifyInstance, req: FastifyRequest, reply: Fastify
       remoteAddress: req.ip,
       headers: {
         accept: 'application/json',
+        // Set by the auth hooks on the console's /login and /setup, which counted the attempt already.
+        ...(typeof counted === 'string' ? { [COUNTED_HEADER]: counted } : {}),
         ...(method !== 'GET' && presented ? { 'x-csrf-token': presented } : {}),
         ...(req.headers['user-agent'] ? { 'user-agent': req.headers['user-agent'] } : {}),
       },

@@ -1,7 +1,6 @@
 /** Form fields of console requests (urlencoded bodies) and the values read from them. */
 import { HttpProblem } from '../problem.js';
 import { IPV4_PATTERN } from '../schemas.js';
-import { sameOriginPath } from '../auth/redirect.js';
 
 /** An urlencoded form body as @fastify/formbody parses it: a repeated field is an array. */
 export type Form = Record<string, string | string[] | undefined>;
@@ -37,7 +36,18 @@ export function parseAddresses(text: string, field: string): Record<string, stri
   return out;
 }
 
-/** Only paths of this server are followed after login (no open redirect): see ../auth/redirect.ts. */
+/**
+ * Where a browser may be sent after login: a path of this server only. `next` is resolved with
+ * the WHATWG URL parser (what browsers use) against a base origin of our own, so whatever a
+ * browser would read as another host — `//evil`, `/\evil`, tabs or newlines it strips
+ * (`/%09/evil` → `//evil`) — has another origin and is refused; so is a path that normalises to
+ * `//…` or `/\…` (`/.//evil`). Anything refused becomes `/`.
+ */
 export function safeNext(next: string | undefined): string {
-  return sameOriginPath(next);
+  const base = 'http://statelesx.invalid';
+  if (!next || !next.startsWith('/') || !URL.canParse(next, base)) return '/';
+  const url = new URL(next, base);
+  if (url.origin !== base) return '/';
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  return path.startsWith('//') || path.startsWith('/\\') ? '/' : path;
 }
