@@ -7,7 +7,8 @@
  * them); everything else sits in one encapsulated scope behind the session, role and CSRF hooks.
  * May import: store, config, metrics, net, and the ports in ./deps.ts — never a protocol module.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +27,7 @@ import { makeContext } from './context.js';
 import { HttpProblem, problemErrorHandler, sendProblem } from './problem.js';
 import { addSharedSchemas } from './schemas.js';
 import { installAuthHooks } from './auth/plugin.js';
-import { issueSetupToken } from './auth/tokens.js';
+import { issueSetupToken, SETUP_LINK_FILE } from './auth/tokens.js';
 import { healthRoutes, installHttpMetrics } from './health.js';
 import { sessionRoutes } from './api/session.js';
 import { hostRoutes } from './api/hosts.js';
@@ -161,13 +162,16 @@ export interface HttpService extends Service {
 /**
  * The HTTP listener as a {@link Service}: listens on `config.http.port` at `config['listen-address']`
  * (HTTPS when `http.tls-cert` and `http.tls-key` are set). On first start with no user it issues a
- * one-time setup link and prints it with `announce` (default: stdout) — never to the log.
+ * one-time setup link, writes it to `<data-dir>/setup-link` (mode 0600) and gives it to `announce`
+ * with `secret` true (default: stderr) — never to stdout, which is the log stream under systemd
+ * and Docker, and never to the log. Other lines (where the console is) go to stdout by default.
  * @throws BindError from `start` (flag `--http-port`), Error when the TLS files cannot be read
  */
 export function createHttpService(
   config: Config,
   deps: Omit<AppDeps, 'config'>,
-  announce: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+  announce: (line: string, secret?: boolean) => void = (l, secret) =>
+    (secret ? process.stderr : process.stdout).write(l + '\n'),
 ): HttpService {
   let app: FastifyInstance | undefined;
   let bound: { address: string; port: number } | undefined;
@@ -209,11 +213,14 @@ export function createHttpService(
       if (deps.store.users.count() === 0) {
         const token = issueSetupToken(deps.store.settings);
         const url = `${base}/setup?token=${token}`;
+        const file = join(config['data-dir'], SETUP_LINK_FILE);
+        writeFileSync(file, url + '\n', { mode: 0o600 });
+        chmodSync(file, 0o600); // an older file keeps its mode on overwrite
         deps.log.warn(
-          { subsystem: 'http' },
-          'no console user exists yet: open the one-time setup link printed on stdout, or run `statelesx user add NAME --role admin`',
+          { subsystem: 'http', file },
+          'no console user exists yet: open the one-time setup link printed on stderr and written to the file, or run `statelesx user add NAME --role admin`',
         );
-        announce(`statelesx: create the first admin (one-time link): ${url}`);
+        announce(`statelesx: create the first admin (one-time link, also in ${file}): ${url}`, true);
       }
       deps.log.info(
         { subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls), url: `${base}/` },

@@ -2,9 +2,9 @@
  * The HTTP service on real sockets (127.0.0.1): HTTPS with a certificate made by openssl, the
  * one-time setup link, Secure session cookies under TLS, and the bind error naming --http-port.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:https';
@@ -68,6 +68,7 @@ describe('HTTP service over TLS', () => {
   let ca: Buffer;
   let link = '';
   const announced: string[] = [];
+  const secret: boolean[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-tls-'));
@@ -105,8 +106,9 @@ describe('HTTP service over TLS', () => {
       http: { port: 0, 'tls-cert': join(dir, 'cert.pem'), 'tls-key': join(dir, 'key.pem') },
     });
     store = await openStore(config['data-dir']);
-    svc = createHttpService(config, { store, log: silentLogger }, (l) => {
+    svc = createHttpService(config, { store, log: silentLogger }, (l, isSecret) => {
       announced.push(l);
+      secret.push(Boolean(isSecret));
       link = l;
     });
     await svc.start();
@@ -123,6 +125,11 @@ describe('HTTP service over TLS', () => {
     expect(m?.[2]).toBe(String(port));
     // Where the console is, as a URL a browser can open (not the 0.0.0.0 or :: it may be bound to).
     expect(announced[0]).toBe(`statelesx: console at https://127.0.0.1:${port}/`);
+    // The setup link is announced as a secret (stderr by default), and kept in a 0600 file.
+    expect(secret).toEqual([false, true]);
+    const file = join(dir, 'data', 'setup-link');
+    expect(readFileSync(file, 'utf8')).toBe(`${m![1]}\n`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     const token = m![3]!;
     const page = await httpsCall(port, ca, 'GET', `/setup?token=${token}`);
     expect(page.status).toBe(200);
@@ -148,8 +155,9 @@ describe('HTTP service over TLS', () => {
     const hosts = await httpsCall(port, ca, 'GET', '/api/v1/hosts', { cookie: session.split(';')[0]! });
     expect(hosts.status).toBe(200);
     expect(JSON.parse(hosts.body)).toEqual([]);
-    // The link was single-use.
+    // The link was single-use, and its file is gone.
     expect((await httpsCall(port, ca, 'GET', `/setup?token=${token}`)).status).toBe(403);
+    expect(existsSync(join(dir, 'data', 'setup-link'))).toBe(false);
   });
 
   it('names the port and --http-port when the port is taken', async () => {
@@ -159,5 +167,41 @@ describe('HTTP service over TLS', () => {
     await expect(second.start()).rejects.toThrow(
       new RegExp(`HTTP \\(tcp\\) cannot bind 127\\.0\\.0\\.1:${port}: the port is already in use.*--http-port`),
     );
+  });
+});
+
+describe('the one-time setup link by default (issue 16, finding 12)', () => {
+  it('goes to stderr and to a 0600 file in the data directory, never to stdout (the log stream)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sx-web-setup-'));
+    const config = configSchema.parse({
+      'data-dir': join(dir, 'data'),
+      'listen-address': '127.0.0.1',
+      http: { port: 0 },
+    });
+    const store = await openStore(config['data-dir']);
+    const out: string[] = [];
+    const err: string[] = [];
+    const so = vi.spyOn(process.stdout, 'write').mockImplementation((c) => (out.push(String(c)), true));
+    const se = vi.spyOn(process.stderr, 'write').mockImplementation((c) => (err.push(String(c)), true));
+    const svc = createHttpService(config, { store, log: silentLogger });
+    try {
+      await svc.start();
+    } finally {
+      so.mockRestore();
+      se.mockRestore();
+    }
+    try {
+      const link = readFileSync(join(dir, 'data', 'setup-link'), 'utf8').trim();
+      expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/setup\?token=[A-Za-z0-9_-]{43}$/);
+      const token = /token=(.*)$/.exec(link)![1]!;
+      expect(statSync(join(dir, 'data', 'setup-link')).mode & 0o777).toBe(0o600);
+      expect(err.join('')).toContain(link);
+      expect(out.join('')).not.toContain(token);
+      expect(out.join('')).toContain('statelesx: console at http://127.0.0.1:');
+    } finally {
+      await svc.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

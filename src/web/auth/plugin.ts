@@ -4,6 +4,8 @@
  * authenticated scope of the app; `/boot/`, phone-home and health routes live outside it.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type {
   FastifyInstance,
   FastifyReply,
@@ -18,6 +20,7 @@ import {
   CSRF_HEADER,
   PRELOGIN_COOKIE,
   SESSION_COOKIE,
+  SETUP_LINK_FILE,
   consumeSetupToken,
   csrfMatches,
   csrfTokenFor,
@@ -146,6 +149,8 @@ export async function setupFirstAdmin(
     throw problems.forbidden('the setup token is wrong or has already been used');
   const user = store.users.createFirst(body.username, hash, 'admin', ctx.now());
   consumeSetupToken(store.settings);
+  const dataDir = ctx.deps.config?.['data-dir'];
+  if (dataDir) rmSync(join(dataDir, SETUP_LINK_FILE), { force: true });
   if (!user) throw problems.conflict('a user already exists; log in instead');
   req.user = user;
   auditChange(

@@ -15,6 +15,13 @@ export const PRELOGIN_COOKIE = 'sx_prelogin';
 export const CSRF_HEADER = 'x-csrf-token';
 const SETUP_KEY = 'setup-token-sha256';
 
+/**
+ * File in the data directory holding the one-time setup link (mode 0600), written at start when
+ * no user exists and removed once the first admin is created. The link never goes to stdout,
+ * which is the log stream under systemd and Docker.
+ */
+export const SETUP_LINK_FILE = 'setup-link';
+
 /** 256 random bits, base64url. */
 export function randomToken(): string {
   return randomBytes(32).toString('base64url');
