@@ -186,8 +186,21 @@ export const configSchema = z
     engine: z
       .object({
         'concurrency-per-vcenter': z.number().int().min(1).max(64).default(8),
-        /** How a host's SSL thumbprint is trusted when the cluster file does not pin it. */
-        'thumbprint-policy': z.enum(['pinned', 'trust-on-first-use']).default('trust-on-first-use'),
+        /**
+         * How a host's SSL thumbprint is trusted when the cluster file does not pin it: `phone-home`
+         * (the thumbprint the host reported in its token-authenticated phone-home, new at every
+         * stateless boot), `trust-on-first-use` (the first one vCenter reports, recorded) or `pinned`.
+         */
+        'thumbprint-policy': z.enum(['phone-home', 'pinned', 'trust-on-first-use']).default('phone-home'),
+        /**
+         * An ESXi host's own SDK (vim25), where the engine sets the root password of a fresh boot;
+         * `{fqdn}` is replaced by the member's FQDN. TLS SNI is always the FQDN; the certificate is
+         * pinned to the phone-home thumbprint.
+         */
+        'esxi-sdk-url': z
+          .string()
+          .regex(/^https:\/\/[^\s]+$/, 'must be an https:// URL (may contain {fqdn})')
+          .default('https://{fqdn}/sdk'),
         'drift-interval-s': z.number().int().min(0).default(0),
         /** Scheduled drift checks queue a remediation job (cluster + members already in vCenter; never adds hosts). */
         'drift-remediate': z.boolean().default(false),

@@ -43,7 +43,7 @@ export interface ApplyContext {
   state: CurrentState;
   /** ESXi credentials by `credentials:` name. @throws Error naming the entry when missing. */
   credentials(name: string): { username: string; password: string };
-  thumbprintPolicy: 'pinned' | 'trust-on-first-use';
+  thumbprintPolicy: 'phone-home' | 'pinned' | 'trust-on-first-use';
   /** Recorded trust-on-first-use thumbprint for a host FQDN. */
   trustedThumbprint(host: string): string | undefined;
   /** Records one (first wins); returns the recorded value. */

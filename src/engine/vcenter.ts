@@ -56,6 +56,13 @@ export interface VcenterApi {
   reconfigureComputeResource(clusterRef: string, spec: ClusterSpec, modify: boolean): Promise<void>;
   /** ClusterComputeResource.AddHost_Task, awaited. Returns the HostSystem MoRef. */
   addHost(clusterRef: string, spec: HostConnectArgs, asConnected: boolean): Promise<string>;
+  /**
+   * HostSystem.ReconnectHost_Task, awaited; `spec` = the HostConnectSpec of this boot (credentials,
+   * thumbprint), undefined = reconnect with what vCenter has.
+   */
+  reconnectHost(hostRef: string, spec: HostConnectArgs | undefined): Promise<void>;
+  /** HostSystem.DisconnectHost_Task, awaited. */
+  disconnectHost(hostRef: string): Promise<void>;
   enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void>;
   exitMaintenanceMode(hostRef: string, timeoutS: number): Promise<void>;
   addVirtualSwitch(networkSystemRef: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void>;
@@ -83,6 +90,22 @@ export interface VcenterApi {
   /** Logs out; idempotent. */
   close(): Promise<void>;
 }
+
+/** A session on one ESXi host's own SDK (src/vsphere/host-session.ts). */
+export interface EsxiSession {
+  /** SessionManager.Login. @throws InvalidLogin */
+  login(userName: string, password: string): Promise<void>;
+  /** HostLocalAccountManager.UpdateUser({id, password}). */
+  updateUser(id: string, password: string): Promise<void>;
+  /** Logout and close; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to an ESXi host's SDK at `url`, TLS SNI `fqdn`, certificate pinned to `thumbprint`
+ * (SHA-1 or SHA-256 colon hex). @throws ThumbprintMismatchError, VsphereNetworkError, …
+ */
+export type EsxiConnector = (o: { url: string; fqdn: string; thumbprint: string }) => Promise<EsxiSession>;
 
 /** Opens a logged-in {@link VcenterApi} for a `vcenters:` entry. Throws InvalidLogin, VsphereNetworkError, … */
 export type VcenterConnector = (vcenterName: string) => Promise<VcenterApi>;

@@ -43,6 +43,7 @@ import { readSecret } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import type { SecurityPolicy, TeamingPolicy, VmkService } from '../clusters/types.js';
 import { VsphereClient } from '../vsphere/client.js';
+import { HostSession } from '../vsphere/host-session.js';
 import { DuplicateName, ManagedObjectNotFound } from '../vsphere/faults.js';
 import { retrieveAll } from '../vsphere/ops.js';
 import { moref } from '../vsphere/xml.js';
@@ -59,7 +60,7 @@ import type {
 } from '../vsphere/types.js';
 import type { ClusterSpec, PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
 import type { ClusterState, CurrentState, DasState, HostState } from './state.js';
-import type { CallCounts, HostConnectArgs, VcenterApi, VcenterConnector } from './vcenter.js';
+import type { CallCounts, EsxiConnector, HostConnectArgs, VcenterApi, VcenterConnector } from './vcenter.js';
 
 /** Methods that read or manage sessions/collectors; everything else counts as mutating. */
 const READ_METHODS = new Set([
@@ -724,6 +725,28 @@ export class VsphereVcenter implements VcenterApi {
     return ((await this.task(t, 'AddHost_Task')) as MoRef).value;
   }
 
+  async reconnectHost(hostRef: string, spec: HostConnectArgs | undefined): Promise<void> {
+    const t = await this.client.ops.ReconnectHost_Task(
+      { type: 'HostSystem', value: hostRef },
+      spec && {
+        hostName: spec.hostName,
+        userName: spec.userName,
+        password: spec.password,
+        force: false,
+        ...(spec.sslThumbprint ? { sslThumbprint: spec.sslThumbprint } : {}),
+      },
+      { syncState: true },
+    );
+    await this.task(t, 'ReconnectHost_Task');
+  }
+
+  async disconnectHost(hostRef: string): Promise<void> {
+    await this.task(
+      await this.client.ops.DisconnectHost_Task({ type: 'HostSystem', value: hostRef }),
+      'DisconnectHost_Task',
+    );
+  }
+
   async enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
     await this.task(
       await this.client.ops.EnterMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS),
@@ -860,6 +883,23 @@ export async function connectVcenter(
     ...(maxConcurrent ? { maxConcurrentRequests: maxConcurrent } : {}),
   });
   return new VsphereVcenter(client, Math.max(vc['timeout-ms'] * 10, 60_000));
+}
+
+/**
+ * An {@link EsxiConnector} over src/vsphere/host-session.ts (certificate pinned to the given
+ * thumbprint, SNI = the FQDN).
+ */
+export function esxiConnector(log: Logger, timeoutMs = 30_000): EsxiConnector {
+  return async (o) => {
+    const s = await HostSession.connect({ ...o, timeoutMs, logger: log });
+    return {
+      login: async (user, password) => {
+        await s.login(user, password);
+      },
+      updateUser: (id, password) => s.updateUser({ id, password }),
+      close: () => s.close(),
+    };
+  };
 }
 
 /** A {@link VcenterConnector} over the `vcenters:` list. */

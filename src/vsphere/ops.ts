@@ -10,7 +10,9 @@ import type {
   ClusterConfigSpecEx,
   HostConnectSpec,
   HostDateTimeConfig,
+  HostAccountSpec,
   HostDnsConfig,
+  HostSystemReconnectSpec,
   HostPortGroupSpec,
   HostVirtualNicSpec,
   HostVirtualSwitchSpec,
@@ -237,6 +239,27 @@ export async function AddHost_Task(
   return ref(await c.invoke('AddHost_Task', cluster, { spec, asConnected }, opts));
 }
 
+/**
+ * HostSystem.ReconnectHost_Task: reconnects a disconnected or not-responding host, with a new
+ * `cnxSpec` (credentials and the host's current `sslThumbprint`, SHA-1 or SHA-256 colon hex) when
+ * the host changed (a stateless reboot: new certificate, password). Task errors as
+ * {@link AddHost_Task}: SSLVerifyFault{thumbprint}, InvalidLogin, HostConnectFault, InvalidState.
+ */
+export async function ReconnectHost_Task(
+  c: Caller,
+  host: MoRef,
+  cnxSpec?: HostConnectSpec,
+  reconnectSpec?: HostSystemReconnectSpec,
+  opts?: CallOptions,
+): Promise<MoRef> {
+  return ref(await c.invoke('ReconnectHost_Task', host, { cnxSpec, reconnectSpec }, opts));
+}
+
+/** HostSystem.DisconnectHost_Task: vCenter stops managing the host; it stays in the inventory. */
+export async function DisconnectHost_Task(c: Caller, host: MoRef): Promise<MoRef> {
+  return ref(await c.invoke('DisconnectHost_Task', host));
+}
+
 /** HostSystem.EnterMaintenanceMode_Task (`timeout` in seconds, 0 = no timeout). */
 export async function EnterMaintenanceMode_Task(
   c: Caller,
@@ -255,6 +278,19 @@ export async function ExitMaintenanceMode_Task(c: Caller, host: MoRef, timeout =
 /** ManagedEntity.Destroy_Task. */
 export async function Destroy_Task(c: Caller, entity: MoRef): Promise<MoRef> {
   return ref(await c.invoke('Destroy_Task', entity));
+}
+
+// --- HostLocalAccountManager (an ESXi host's own SDK) -----------------------------------------------
+
+/**
+ * HostLocalAccountManager.UpdateUser: changes a local account (the root password of a freshly
+ * booted stateless host). Faults: UserNotFound, AlreadyExists, InvalidArgument (password policy).
+ * `accountManager` defaults to ServiceContent.accountManager (`ha-localacctmgr`).
+ */
+export async function UpdateUser(c: Caller, user: HostAccountSpec, accountManager?: MoRef): Promise<void> {
+  const mgr = accountManager ?? c.serviceContent.accountManager;
+  if (!mgr) throw new Error('ServiceContent has no accountManager: not an ESXi host SDK');
+  await c.invoke('UpdateUser', mgr, { user: { _type: 'HostAccountSpec', ...user } });
 }
 
 // --- HostNetworkSystem -------------------------------------------------------------------------------------

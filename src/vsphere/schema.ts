@@ -321,6 +321,11 @@ def('HostConnectSpec', 'DynamicData', [
   'lockdownMode:string',
 ]);
 
+def('HostSystemReconnectSpec', 'DynamicData', ['syncState:boolean']);
+// vim.host.LocalAccountManager.AccountSpecification / PosixAccountSpecification
+def('HostAccountSpec', 'DynamicData', ['id!:string', 'password:string', 'description:string']);
+def('HostPosixAccountSpec', 'HostAccountSpec', ['posixId:int', 'shellAccess:boolean']);
+
 // --- Host networking (vim.host.*) ----------------------------------------------------------------
 def('HostVirtualSwitchBridge', 'DynamicData', []);
 def('HostVirtualSwitchBondBridge', 'HostVirtualSwitchBridge', [
@@ -531,6 +536,9 @@ export const METHODS: ReadonlyMap<string, MemberDef[]> = new Map(
       'resourcePool:ManagedObjectReference',
       'license:string',
     ],
+    ReconnectHost_Task: ['cnxSpec:HostConnectSpec', 'reconnectSpec:HostSystemReconnectSpec'],
+    DisconnectHost_Task: [],
+    UpdateUser: ['user!:@HostAccountSpec'],
     EnterMaintenanceMode_Task: ['timeout!:int', 'evacuatePoweredOffVms:boolean'],
     ExitMaintenanceMode_Task: ['timeout!:int'],
     Destroy_Task: [],

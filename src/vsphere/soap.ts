@@ -46,6 +46,12 @@ export interface SoapEndpointOptions {
   thumbprint?: string;
   /** PEM CA certificate(s) to verify vCenter's certificate with (instead of the system store). */
   ca?: string | Buffer;
+  /**
+   * TLS SNI server name to send instead of the URL's host (RFC 6066 §3): an ESXi host's own SDK
+   * reached by address, or through a test peer that picks the certificate by SNI. Pinned
+   * endpoints only (the thumbprint, not the name, authenticates the server).
+   */
+  servername?: string;
   /** Default per-call HTTP deadline in ms. */
   timeoutMs: number;
   /** Maximum concurrent HTTP requests to this vCenter (WaitForUpdatesEx long polls excepted). */
@@ -95,7 +101,11 @@ function colonHex(hex: string): string {
 class PinnedAgent extends https.Agent {
   private readonly pinHex: string;
   private readonly algorithm: 'sha1' | 'sha256';
-  constructor(thumbprint: string, opts: https.AgentOptions) {
+  constructor(
+    thumbprint: string,
+    opts: https.AgentOptions,
+    private readonly servername?: string,
+  ) {
     super({ ...opts, maxCachedSessions: 0 });
     this.pinHex = normalizeThumbprint(thumbprint);
     if (this.pinHex.length === 40) this.algorithm = 'sha1';
@@ -107,7 +117,11 @@ class PinnedAgent extends https.Agent {
     options: https.RequestOptions,
     callback?: (err: Error | null, s: Duplex) => void,
   ): Duplex | null | undefined {
-    const opts = { ...(options as tls.ConnectionOptions), rejectUnauthorized: false };
+    const opts = {
+      ...(options as tls.ConnectionOptions),
+      rejectUnauthorized: false,
+      ...(this.servername ? { servername: this.servername } : {}),
+    };
     const sock = tls.connect(opts);
     let done = false;
     const finish = (err: Error | null): void => {
@@ -179,7 +193,7 @@ export class SoapEndpoint {
     // sockets are not capped here: the Limiter bounds ordinary calls, long polls come on top
     const common = { keepAlive: true };
     if (this.url.protocol === 'http:') this.agent = new http.Agent(common);
-    else if (options.thumbprint) this.agent = new PinnedAgent(options.thumbprint, common);
+    else if (options.thumbprint) this.agent = new PinnedAgent(options.thumbprint, common, options.servername);
     else this.agent = new https.Agent({ ...common, ...(options.ca ? { ca: options.ca } : {}) });
     this.limiter = new Limiter(options.maxConcurrent);
   }

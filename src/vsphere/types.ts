@@ -76,6 +76,8 @@ export interface ServiceContent {
   searchIndex: MoRef;
   taskManager?: MoRef;
   setting?: MoRef;
+  /** HostLocalAccountManager (`ha-localacctmgr` on an ESXi host's own SDK). */
+  accountManager?: MoRef;
   [k: string]: unknown;
 }
 /** vim.UserSession (the parts we use). */
@@ -188,6 +190,24 @@ export interface HostConnectSpec {
   vimAccountPassword?: string;
   managementIp?: string;
   lockdownMode?: string;
+}
+
+/** vim.HostSystem.ReconnectSpec (ReconnectHost_Task). */
+export interface HostSystemReconnectSpec {
+  /** Sync the host's state (VM inventory) with vCenter's on reconnect. */
+  syncState?: boolean;
+}
+
+/**
+ * vim.host.LocalAccountManager.AccountSpecification (HostLocalAccountManager.UpdateUser).
+ * `password` is sent once and never logged.
+ */
+export interface HostAccountSpec {
+  _type?: 'HostAccountSpec' | 'HostPosixAccountSpec';
+  /** The account name (`root`). */
+  id: string;
+  password?: string;
+  description?: string;
 }
 
 // --- Host networking ------------------------------------------------------------------------------
