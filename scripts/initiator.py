@@ -21,14 +21,21 @@ Where each field comes from:
   (stateful installs booted from disk). $STATELESX_CMDLINE names a file to read instead.
 - mac: BOOTIF=01-aa-bb-.. from the boot command line; else vmk0's MAC
   (`esxcli network ip interface list`).
+- thumbprint / thumbprint-sha1: SHA-256 and SHA-1 of the DER of the host's own SSL certificate
+  /etc/vmware/ssl/rui.crt (what vCenter's HostConnectSpec.sslThumbprint names), colon hex. A
+  stateless host makes a new certificate at every boot; the engine adds or reconnects the host
+  with this thumbprint. Waits up to --cert-wait seconds for the file (hostd's first start writes
+  it; no wait when its directory does not exist); $STATELESX_CERT names another file (tests).
 
 Options: --server ADDR[:PORT] (else statelesx.server=, port 1974), --retries N (8),
---backoff-max SECONDS (30), --timeout SECONDS (10).
+--backoff-max SECONDS (30), --timeout SECONDS (10), --cert-wait SECONDS (60).
 
 Exit status: 0 OK/UNREGISTERED (also ERR token-replayed after an earlier attempt whose answer
 was lost); 2 missing local data (UUID, server); 3 refused; 1 no answer after all retries.
 """
 import argparse
+import base64
+import hashlib
 import os
 import re
 import socket
@@ -135,15 +142,36 @@ def boot_mac(cmdline):
     return None
 
 
+def cert_thumbprints(path, wait):
+    """(sha256, sha1) colon hex of the first PEM certificate in `path`, or (None, None)."""
+    deadline = time.time() + wait
+    while True:
+        try:
+            with open(path) as f:
+                pem = f.read()
+            m = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", pem, re.S)
+            if m:
+                der = base64.b64decode("".join(m.group(1).split()))
+                colon = lambda h: ":".join(h[i:i + 2] for i in range(0, len(h), 2)).upper()
+                return colon(hashlib.sha256(der).hexdigest()), colon(hashlib.sha1(der).hexdigest())
+        except (OSError, ValueError):
+            pass
+        if time.time() >= deadline or not os.path.isdir(os.path.dirname(path) or "."):
+            log("no certificate in %s: phoning home without thumbprint" % path)
+            return None, None
+        time.sleep(2)
+
+
 def pct(value):
     """Percent-encodes a value for the line (RFC 3986 §2.1): spaces, %, = and non-ASCII."""
     return quote(value, safe="!$&'()*+,;:@/~-._")
 
 
-def build_line(uuid, name, token, mac, serial, vendor, model):
+def build_line(uuid, name, token, mac, serial, vendor, model, thumbprints=(None, None)):
     line = "%s:%s" % (name or "", uuid)
     for key, value in (("token", token), ("mac", mac), ("serial", serial), ("vendor", vendor),
-                       ("model", model), ("version", VERSION)):
+                       ("model", model), ("version", VERSION), ("thumbprint", thumbprints[0]),
+                       ("thumbprint-sha1", thumbprints[1])):
         if value:
             line += " %s=%s" % (key, pct(value))
     return line + "\n"
@@ -169,6 +197,7 @@ def main(argv=None):
     ap.add_argument("--retries", type=int, default=8)
     ap.add_argument("--backoff-max", type=float, default=30.0)
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--cert-wait", type=float, default=60.0)
     opts = ap.parse_args(argv)
 
     cmdline = boot_cmdline()
@@ -184,7 +213,9 @@ def main(argv=None):
     name = (os.environ.get("STATELESX_HOSTNAME") or socket.gethostname()).split(".")[0]
     if name in ("localhost", ""):
         name = None
-    line = build_line(uuid, name, cmdline_value(cmdline, "statelesx.token"), boot_mac(cmdline), serial, vendor, model)
+    cert = os.environ.get("STATELESX_CERT") or "/etc/vmware/ssl/rui.crt"
+    line = build_line(uuid, name, cmdline_value(cmdline, "statelesx.token"), boot_mac(cmdline), serial, vendor, model,
+                      cert_thumbprints(cert, opts.cert_wait))
 
     delay = 1.0
     all_answered = True  # False once an attempt may have reached the server without its answer reaching us

@@ -2,6 +2,8 @@
  * `statelesx host list [--unregistered] [--json] [--data-dir DIR]`: hosts from the store with
  * their evidence — what they claimed when they phoned home, every source address, and the boot
  * history our DHCP/TFTP/HTTP recorded for their UUID and MACs.
+ * `statelesx host reset-thumbprint <uuid|fqdn>`: forgets the SSL thumbprints recorded for a host
+ * (src/hosts/thumbprint-reset.ts), audited as `host.thumbprint.reset` by `system:cli`.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,8 @@ import {
 } from '../store/index.js';
 import { hostEvidenceHistory } from '../hosts/boot-history.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { loadClusterDir } from '../app/cluster-lookups.js';
+import { resetThumbprint } from '../hosts/thumbprint-reset.js';
 
 /** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
 export interface HostListing extends HostRecord {
@@ -111,6 +115,50 @@ export function registerHost(program: Command): void {
       try {
         const hosts = listHosts(store, { unregistered: opts.unregistered ?? false });
         process.stdout.write(opts.json ? JSON.stringify(hosts, null, 2) + '\n' : formatHosts(hosts));
+      } finally {
+        store.close();
+      }
+    });
+
+  configOption(
+    host
+      .command('reset-thumbprint <id>')
+      .description(
+        "forget the SSL thumbprints recorded for a host (by hardware UUID or FQDN): after a certificate was replaced on purpose; the next boot's phone-home is trusted again",
+      ),
+  )
+    .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
+    .action(async (id: string, opts: { config?: string; dataDir?: string }) => {
+      const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+      const dataDir = config['data-dir'];
+      if (!existsSync(join(dataDir, 'statelesx.db'))) {
+        process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing)\n`);
+        process.exit(1);
+      }
+      const clusters = await loadClusterDir(config['clusters-dir']);
+      const members = clusters.list().flatMap((c) => c.hosts);
+      const store = await openStore(dataDir);
+      try {
+        const r = resetThumbprint(store, id, {
+          fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
+          uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
+        });
+        store.audit.add({
+          at: Date.now(),
+          actor: 'system:cli',
+          action: 'host.thumbprint.reset',
+          target: r.uuid ?? r.fqdn ?? id,
+          before: null,
+          after: { uuid: r.uuid ?? null, fqdn: r.fqdn ?? null, changed: r.changed },
+        });
+        process.stdout.write(
+          r.changed
+            ? `forgot the recorded thumbprint(s) of ${[r.uuid, r.fqdn].filter(Boolean).join(' / ')}\n`
+            : `nothing recorded for ${id}\n`,
+        );
+      } catch (e) {
+        process.stderr.write(`statelesx: ${(e as Error).message}\n`);
+        process.exitCode = 2;
       } finally {
         store.close();
       }

@@ -37,6 +37,7 @@
  */
 import type { Logger } from '../log.js';
 import type { HostReader, HostRecord, HostSighting, HostWriter, PhoneHomeLog } from '../store/index.js';
+import type { HostBootStore } from '../store/index.js';
 import type { JobQueue } from '../engine/queue.js';
 import type { BootTokens, TokenCheck } from './tokens.js';
 import { counter } from '../metrics.js';
@@ -73,6 +74,10 @@ export interface PhoneHomeClaim {
   vendor?: string | undefined;
   model?: string | undefined;
   version?: string | undefined;
+  /** SHA-256 thumbprint of the host's certificate (upper-case colon hex), as the host reported it. */
+  thumbprint?: string | undefined;
+  /** SHA-1 thumbprint of the same certificate. */
+  thumbprintSha1?: string | undefined;
   /** Wire form used: `1.0`, `1.1`, `extension`, `http`. */
   form: string;
 }
@@ -137,6 +142,11 @@ export interface HostRegistryOptions {
   queue: JobQueue;
   declared: DeclaredHostLookup;
   leases?: LeaseLookup | undefined;
+  /**
+   * Where an accepted phone-home of a known host is recorded with the SSL thumbprints it reported
+   * (the engine's "phoned home on this boot", src/store/hostboots.ts). Optional (tests).
+   */
+  boots?: Pick<HostBootStore, 'recordPhoneHome'> | undefined;
   /** `initiator.require-token`. */
   requireToken: boolean;
   log: Logger;
@@ -264,6 +274,12 @@ export class HostRegistry {
         );
     }
     this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
+    this.opts.boots?.recordPhoneHome(match.uuid, {
+      at,
+      verifiedBy: verified,
+      thumbprint: claim.thumbprint,
+      thumbprintSha1: claim.thumbprintSha1,
+    });
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.

@@ -46,6 +46,16 @@ export const phoneHomeBodySchema = {
     vendor: text256,
     model: text256,
     version: text256,
+    thumbprint: {
+      type: 'string',
+      maxLength: 95,
+      description: "SHA-256 thumbprint of the host's certificate (/etc/vmware/ssl/rui.crt), colon hex",
+    },
+    'thumbprint-sha1': {
+      type: 'string',
+      maxLength: 59,
+      description: 'SHA-1 thumbprint of the same certificate, colon hex (older vCenters)',
+    },
   },
 } as const;
 

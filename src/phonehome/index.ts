@@ -13,7 +13,15 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { HostReader, HostWriter, LeaseStore, PhoneHomeLog, TokenStore, Transactions } from '../store/index.js';
+import type {
+  HostBootStore,
+  HostReader,
+  HostWriter,
+  LeaseStore,
+  PhoneHomeLog,
+  TokenStore,
+  Transactions,
+} from '../store/index.js';
 import type { JobQueue } from '../engine/queue.js';
 import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
@@ -26,6 +34,8 @@ export interface PhoneHomeStore extends Transactions {
   phoneHomes: PhoneHomeLog;
   tokens: TokenStore;
   leases: Pick<LeaseStore, 'byMac'>;
+  /** Where accepted phone-homes are recorded for the engine (this boot's thumbprints). */
+  hostBoots?: Pick<HostBootStore, 'recordPhoneHome'>;
 }
 
 export interface PhoneHomeDeps {
@@ -63,6 +73,7 @@ export function createPhoneHome(config: Config, deps: PhoneHomeDeps): PhoneHome 
     queue: deps.queue,
     declared: deps.declared,
     leases: deps.leases ?? leaseLookupFromStore(deps.store.leases),
+    boots: deps.store.hostBoots,
     requireToken: c['require-token'],
     log,
     transaction: (fn) => deps.store.transaction(fn),

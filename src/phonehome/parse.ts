@@ -6,8 +6,10 @@
  * - 1.0 (2008 scripts): `<uuid>`
  * - 1.1 (2008 scripts): `<hostname>:<uuid>`
  * - extension:          `<hostname>:<uuid> key=value key=value ...` (also accepted after a bare `<uuid>`)
- *   keys: `token`, `mac` (may repeat), `serial`, `vendor`, `model`, `version`; any other key is an
- *   error. Values contain no spaces; anything else (spaces, `%`, `=`, non-ASCII) is percent-encoded
+ *   keys: `token`, `mac` (may repeat), `serial`, `vendor`, `model`, `version`, `thumbprint`
+ *   (SHA-256 of the host's certificate /etc/vmware/ssl/rui.crt, 32 bytes colon hex),
+ *   `thumbprint-sha1` (its SHA-1, 20 bytes colon hex, for vCenters that take only SHA-1); any
+ *   other key is an error. Values contain no spaces; anything else (spaces, `%`, `=`, non-ASCII) is percent-encoded
  *   (RFC 3986 §2.1). Fields are separated by spaces or tabs.
  *
  * The line is at most {@link MAX_MESSAGE_BYTES} bytes (terminator excluded) of strict UTF-8.
@@ -41,6 +43,10 @@ export interface PhoneHomeMessage {
   model?: string;
   /** Initiator script name/version, e.g. `initiator.py/1.0`. */
   version?: string;
+  /** SHA-256 thumbprint of the host's SSL certificate, upper-case colon hex (32 bytes). */
+  thumbprint?: string;
+  /** SHA-1 thumbprint of the same certificate, upper-case colon hex (20 bytes). */
+  thumbprintSha1?: string;
 }
 
 /** Why a message was refused before any lookup. */
@@ -76,9 +82,20 @@ export interface PhoneHomeFields {
   vendor?: string | undefined;
   model?: string | undefined;
   version?: string | undefined;
+  /** SHA-256 thumbprint, colon hex (the line's `thumbprint=`). */
+  thumbprint?: string | undefined;
+  /** SHA-1 thumbprint, colon hex (the line's `thumbprint-sha1=`). */
+  'thumbprint-sha1'?: string | undefined;
 }
 
-const KEYS = ['token', 'mac', 'serial', 'vendor', 'model', 'version'] as const;
+const KEYS = ['token', 'mac', 'serial', 'vendor', 'model', 'version', 'thumbprint', 'thumbprint-sha1'] as const;
+
+/** Exactly `bytes` bytes as two hex digits each, colon separated (no other spelling is accepted). */
+function thumbprintRe(bytes: number): RegExp {
+  return new RegExp(`^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){${bytes - 1}}$`);
+}
+const SHA256_RE = thumbprintRe(32);
+const SHA1_RE = thumbprintRe(20);
 type Key = (typeof KEYS)[number];
 
 /** RFC 1123 host name (labels of letters, digits, `-`; `_` tolerated), optionally with a trailing dot. */
@@ -147,6 +164,15 @@ export function phoneHomeFromFields(fields: PhoneHomeFields, form: PhoneHomeForm
     const n = normalizeMac(m);
     if (!n) return fail('bad-mac', `mac: "${printable(m)}" is not a MAC address (aa:bb:cc:dd:ee:ff)`);
     if (!message.macs.includes(n)) message.macs.push(n);
+  }
+  for (const [key, re, field, what] of [
+    ['thumbprint', SHA256_RE, 'thumbprint', 'SHA-256 (32 bytes)'],
+    ['thumbprint-sha1', SHA1_RE, 'thumbprintSha1', 'SHA-1 (20 bytes)'],
+  ] as const) {
+    const v = fields[key];
+    if (v === undefined) continue;
+    if (!re.test(v)) return fail('bad-value', `${key}: not a ${what} thumbprint in colon hex (AA:BB:…)`);
+    message[field] = v.toUpperCase();
   }
   for (const key of ['serial', 'vendor', 'model', 'version'] as const) {
     const v = fields[key];

@@ -16,6 +16,7 @@ import { JobRepo } from './jobs.js';
 import { LeaseRepo } from './leases.js';
 import { attachDatabase } from './handle.js';
 import type { StoreHealth, Transactions } from './ports.js';
+import { HostBootRepo } from './hostboots.js';
 import type { Logger } from '../log.js';
 
 /** The opened store: its repositories, health, transactions and close. */
@@ -28,6 +29,8 @@ export class Store implements StoreHealth, Transactions {
   readonly phoneHomes: PhoneHomeRepo;
   readonly jobs: JobRepo;
   readonly leases: LeaseRepo;
+  /** Member hosts' current boot (phone-home thumbprints, convergence): the stateless lifecycle. */
+  readonly hostBoots: HostBootRepo;
 
   readonly #db: Database;
 
@@ -42,6 +45,7 @@ export class Store implements StoreHealth, Transactions {
     this.phoneHomes = new PhoneHomeRepo(db);
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
+    this.hostBoots = new HostBootRepo(db);
   }
 
   /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */
@@ -86,4 +90,5 @@ export type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './jobs.js';
 export { DuplicateUserError } from './users.js';
 export type * from './ports.js';
+export { HostBootRepo, type HostBootRecord } from './hostboots.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

@@ -295,6 +295,11 @@ export class JobRepo implements JobHistory {
       string | undefined;
   }
 
+  /** Forgets the thumbprint trusted on first use for a host (admin reset). @returns whether one was recorded */
+  forgetThumbprint(host: string): boolean {
+    return this.db.prepare('DELETE FROM host_thumbprints WHERE host = ?').run(host).changes > 0;
+  }
+
   /** Records a thumbprint unless one is already recorded; returns the recorded one (the first wins). */
   trustThumbprint(host: string, thumbprint: string, at: number): string {
     this.db

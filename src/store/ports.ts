@@ -20,6 +20,7 @@ import type { JobLogLine, JobRecord, JobState, JobStepRecord } from './jobs.js';
 import type { DhcpLease } from './leases.js';
 import type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 import type { TokenRow } from './tokens.js';
+import type { HostBootRecord } from './hostboots.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
@@ -153,4 +154,25 @@ export interface Transactions {
    * error is rethrown). Nests: an inner call is a savepoint.
    */
   transaction<T>(fn: () => T): T;
+}
+
+/**
+ * Member hosts' current boot (table `host_boots`, src/store/hostboots.ts): the phone-home registry
+ * records verified phone-homes and their thumbprints; the engine reads boots and records
+ * convergence; the web and CLI reset thumbprints.
+ */
+export interface HostBootStore {
+  recordPhoneHome(
+    uuid: string,
+    p: { at: number; verifiedBy: string; thumbprint?: string | undefined; thumbprintSha1?: string | undefined },
+  ): void;
+  get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
+  /** Forgets the recorded thumbprints (admin reset); whether any was recorded. */
+  resetThumbprint(uuid: string): boolean;
+}
+
+/** The trust-on-first-use thumbprints by FQDN (table `host_thumbprints`): the admin reset. */
+export interface TofuThumbprints {
+  /** Whether one was recorded. */
+  forgetThumbprint(host: string): boolean;
 }

@@ -8,11 +8,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type {
   AuditLog,
+  HostBootStore,
   HostReader,
   HostWriter,
   JobHistory,
   SettingsStore,
   StoreHealth,
+  TofuThumbprints,
   UserStore,
 } from '../store/index.js';
 import type { Logger } from '../log.js';
@@ -192,7 +194,9 @@ export interface WebStore extends StoreHealth {
   users: UserStore;
   audit: AuditLog;
   settings: SettingsStore;
-  jobs: JobHistory;
+  jobs: JobHistory & TofuThumbprints;
+  /** Members' current boots: the unregistered list's phone-home/PXE flag, the thumbprint reset. */
+  hostBoots: Pick<HostBootStore, 'get' | 'resetThumbprint'>;
 }
 
 /** Everything the web app may use. */

@@ -58,6 +58,7 @@ export async function startFixture(
     queue,
     declared: (u) => declared.get(u),
     leases: leaseLookup,
+    boots: store.hostBoots,
     requireToken: o.requireToken ?? true,
     log: silentLogger,
   });

@@ -11,7 +11,8 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync, readFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
@@ -212,6 +213,41 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       macs: ['00:50:56:b0:1c:2d'],
     });
     expect(fx.store.hosts.get(U)!.evidence['initiatorVersion']).toBe('initiator.py/1.0');
+  });
+
+  it("sends the SHA-256 and SHA-1 thumbprints of the host's certificate; recorded for this boot", async () => {
+    fx = await startFixture();
+    const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
+    fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
+    const token = fx.tokens.issue(U);
+    const bin = stubs('py-cert', ESXI7, `statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token}`);
+    await exec('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'rui.key'),
+      '-out',
+      join(dir, 'rui.crt'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=comp-01a.lab',
+    ]);
+    const der = new X509Certificate(readFileSync(join(dir, 'rui.crt'))).raw;
+    const hex = (alg: string) => createHash(alg).update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+    const r = await run('python3', [PY, '--retries', '1'], {
+      PATH: `${bin}:${process.env['PATH']}`,
+      STATELESX_CERT: join(dir, 'rui.crt'),
+    });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(fx.store.hostBoots.get(U)).toMatchObject({
+      verifiedBy: 'token',
+      thumbprint: hex('sha256'),
+      thumbprintSha1: hex('sha1'),
+    });
   });
 
   it('reads unpadded UUID bytes (0x4, 0x0) and is listed as unregistered without a token', async () => {

@@ -134,3 +134,38 @@ describe('phone-home line parser', () => {
     );
   });
 });
+
+describe('phone-home thumbprints (the host certificate, issue 21)', () => {
+  const SHA256 = Array.from({ length: 32 }, (_, i) => (i * 7).toString(16).padStart(2, '0')).join(':');
+  const SHA1 = Array.from({ length: 20 }, (_, i) => (255 - i).toString(16).padStart(2, '0')).join(':');
+
+  it('accepts thumbprint= (SHA-256) and thumbprint-sha1= in colon hex, normalised to upper case', () => {
+    const r = parsePhoneHomeLine(b(`esx:${U} token=abc thumbprint=${SHA256} thumbprint-sha1=${SHA1}`));
+    expect(r).toMatchObject({
+      ok: true,
+      message: { thumbprint: SHA256.toUpperCase(), thumbprintSha1: SHA1.toUpperCase() },
+    });
+    const h = phoneHomeFromFields({ uuid: U, thumbprint: SHA256, 'thumbprint-sha1': SHA1 });
+    expect(h).toMatchObject({ ok: true, message: { thumbprint: SHA256.toUpperCase() } });
+  });
+
+  it.each([
+    ['a SHA-1 given as thumbprint', `thumbprint=${SHA1}`],
+    ['a SHA-256 given as thumbprint-sha1', `thumbprint-sha1=${SHA256}`],
+    ['no colons', `thumbprint=${SHA256.replace(/:/g, '')}`],
+    ['dashes', `thumbprint=${SHA256.replace(/:/g, '-')}`],
+    ['a non-hex digit', `thumbprint=${SHA256.replace(/^../, 'zz')}`],
+    ['a trailing colon', `thumbprint=${SHA256}:`],
+    ['one byte too many', `thumbprint=${SHA256}:00`],
+    ['a percent-encoded newline', `thumbprint=${SHA256.slice(0, -2)}%0a`],
+    ['a single digit byte', `thumbprint=${SHA256.slice(0, -2)}0`],
+  ])('refuses %s', (_what, kv) => {
+    const r = parsePhoneHomeLine(b(`esx:${U} ${kv}`));
+    expect(r).toMatchObject({ ok: false, reason: 'bad-value' });
+  });
+
+  it('refuses the key twice', () => {
+    const r = parsePhoneHomeLine(b(`esx:${U} thumbprint=${SHA256} thumbprint=${SHA256}`));
+    expect(r).toMatchObject({ ok: false, reason: 'duplicate-key' });
+  });
+});

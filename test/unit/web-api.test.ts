@@ -115,6 +115,21 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     ]);
   });
 
+  it("resets a host's recorded thumbprints (admin only), audited", async () => {
+    store.hostBoots.recordPhoneHome(UUID, { at: 1, verifiedBy: 'token', thumbprint: 'AA:BB', thumbprintSha1: 'CC' });
+    store.hostBoots.setJoinedThumbprint(UUID, 'AA:BB');
+    expect((await call(app, op, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`)).statusCode).toBe(403);
+    const r = await call(app, admin, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`);
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ uuid: UUID, changed: true });
+    expect(store.hostBoots.get(UUID)).toMatchObject({ thumbprint: undefined, joinedThumbprint: undefined });
+    expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`)).json()).toMatchObject({
+      changed: false,
+    });
+    expect(store.audit.list(5).filter((e) => e.action === 'host.thumbprint.reset')).toHaveLength(2);
+    expect((await call(app, admin, 'DELETE', '/api/v1/hosts/bad%20id/thumbprint')).statusCode).toBe(400);
+  });
+
   it('never returns secrets: vCenter passwords, password hashes, session values', async () => {
     const vcs = await call(app, admin, 'GET', '/api/v1/vcenters');
     expect(vcs.json()).toEqual([

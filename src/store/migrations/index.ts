@@ -10,10 +10,11 @@ import * as m007 from './007-boot-events-address-index.js';
 import * as m008 from './008-engine-maintenance.js';
 import * as m009 from './009-boot-tokens-expiry-index.js';
 import * as m010 from './010-pool-allocations.js';
+import * as m011 from './011-host-boots.js';
 
 export interface Migration {
   name: string;
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010];
+export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011];

@@ -1,0 +1,125 @@
+/**
+ * Member hosts' current boot, as the engine needs it for the stateless lifecycle (table
+ * `host_boots`, migration 011): the last verified phone-home with the SSL thumbprints the host
+ * reported, the thumbprint vCenter last accepted, and the last convergence. Synchronous
+ * (better-sqlite3). UUIDs are stored lower case.
+ */
+import type { Database } from 'better-sqlite3';
+
+/** One host's row. Times are epoch ms; thumbprints upper-case colon hex. */
+export interface HostBootRecord {
+  uuid: string;
+  phonedHomeAt?: number | undefined;
+  /** How the last phone-home was authenticated: `token`, `address` or `none` (legacy, unverified). */
+  verifiedBy?: string | undefined;
+  /** SHA-256 thumbprint reported in the last phone-home. */
+  thumbprint?: string | undefined;
+  /** SHA-1 thumbprint reported in the last phone-home. */
+  thumbprintSha1?: string | undefined;
+  /** The thumbprint vCenter accepted at the last AddHost_Task / ReconnectHost_Task. */
+  joinedThumbprint?: string | undefined;
+  convergedAt?: number | undefined;
+  /** Newest PXE/boot-file answer served to the host (table `boot_events`, either UUID byte order). */
+  pxeBootAt?: number | undefined;
+}
+
+interface Row {
+  host_uuid: string;
+  phoned_home_at: number | null;
+  verified_by: string | null;
+  thumbprint: string | null;
+  thumbprint_sha1: string | null;
+  joined_thumbprint: string | null;
+  converged_at: number | null;
+}
+
+const u = (x: string) => x.toLowerCase();
+const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+
+/** Repository of `host_boots`. */
+export class HostBootRepo {
+  constructor(private readonly db: Database) {}
+
+  /** Records a verified phone-home (replaces the previous boot's thumbprints). */
+  recordPhoneHome(
+    uuid: string,
+    p: { at: number; verifiedBy: string; thumbprint?: string | undefined; thumbprintSha1?: string | undefined },
+  ): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_boots (host_uuid, phoned_home_at, verified_by, thumbprint, thumbprint_sha1)
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(host_uuid) DO UPDATE SET phoned_home_at = excluded.phoned_home_at,
+          verified_by = excluded.verified_by, thumbprint = excluded.thumbprint,
+          thumbprint_sha1 = excluded.thumbprint_sha1`,
+      )
+      .run(u(uuid), p.at, p.verifiedBy, p.thumbprint ?? null, p.thumbprintSha1 ?? null);
+  }
+
+  /** The host's row plus its newest boot event; undefined when neither exists. */
+  get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM host_boots WHERE host_uuid = ?').get(u(uuid)) as Row | undefined;
+    const ids = [u(uuid), u(otherByteOrder ?? uuid)];
+    const pxe = this.db
+      .prepare('SELECT max(at) FROM boot_events WHERE lower(host_uuid) IN (?, ?)')
+      .pluck()
+      .get(...ids) as number | null;
+    if (!r && pxe === null) return undefined;
+    return {
+      uuid: u(uuid),
+      phonedHomeAt: opt(r?.phoned_home_at ?? null),
+      verifiedBy: opt(r?.verified_by ?? null),
+      thumbprint: opt(r?.thumbprint ?? null),
+      thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
+      joinedThumbprint: opt(r?.joined_thumbprint ?? null),
+      convergedAt: opt(r?.converged_at ?? null),
+      pxeBootAt: opt(pxe),
+    };
+  }
+
+  /** Records the thumbprint vCenter accepted for the host (AddHost_Task / ReconnectHost_Task). */
+  setJoinedThumbprint(uuid: string, thumbprint: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_boots (host_uuid, joined_thumbprint) VALUES (?, ?)
+        ON CONFLICT(host_uuid) DO UPDATE SET joined_thumbprint = excluded.joined_thumbprint`,
+      )
+      .run(u(uuid), thumbprint);
+  }
+
+  /** Records that a job for the host succeeded at `at`. */
+  markConverged(uuid: string, at: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_boots (host_uuid, converged_at) VALUES (?, ?)
+        ON CONFLICT(host_uuid) DO UPDATE SET converged_at = excluded.converged_at`,
+      )
+      .run(u(uuid), at);
+  }
+
+  /**
+   * Forgets the thumbprints recorded for the host (reported and accepted): an admin reset after a
+   * certificate was replaced on purpose. @returns whether a row had any
+   */
+  resetThumbprint(uuid: string): boolean {
+    const r = this.db
+      .prepare(
+        `UPDATE host_boots SET thumbprint = NULL, thumbprint_sha1 = NULL, joined_thumbprint = NULL
+        WHERE host_uuid = ? AND (thumbprint IS NOT NULL OR thumbprint_sha1 IS NOT NULL OR joined_thumbprint IS NOT NULL)`,
+      )
+      .run(u(uuid));
+    return r.changes > 0;
+  }
+
+  /** Hosts whose last phone-home is newer than their last convergence (a boot not yet rejoined). */
+  pendingRejoins(): string[] {
+    return this.db
+      .prepare(
+        `SELECT host_uuid FROM host_boots
+        WHERE phoned_home_at IS NOT NULL AND (converged_at IS NULL OR converged_at < phoned_home_at)
+        ORDER BY phoned_home_at`,
+      )
+      .pluck()
+      .all() as string[];
+  }
+}
