@@ -25,7 +25,7 @@ import { bootHttpPlugin } from '../boot/http/plugin.js';
 import { createTftpServer } from '../boot/tftp/server.js';
 import { createDhcpServer } from '../boot/dhcp/server.js';
 import { JobRunner } from '../engine/jobs.js';
-import { vcenterConnector } from '../engine/vsphere-adapter.js';
+import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { DriftScheduler } from '../engine/drift.js';
 import { createPhoneHome } from '../phonehome/index.js';
 import { createHttpService } from '../web/app.js';
@@ -129,6 +129,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       connect,
       log,
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
+      boots: store.hostBoots,
+      esxi: esxiConnector(log),
     });
     const initiator = createPhoneHome(config, {
       store: {

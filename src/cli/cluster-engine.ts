@@ -14,7 +14,7 @@ import { loadClusterDir, type LoadedClusters } from '../app/cluster-lookups.js';
 import type { Step } from '../engine/plan.js';
 import { checkDrift } from '../engine/drift.js';
 import { JobRunner } from '../engine/jobs.js';
-import { vcenterConnector } from '../engine/vsphere-adapter.js';
+import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { configOption, resolveConfigPath } from './common.js';
 
 function formatStep(s: Step, i: number): string {
@@ -80,6 +80,8 @@ export function registerClusterEngineCommands(cluster: Command): void {
         connect: vcenterConnector(config.vcenters, log),
         log,
         resumeUnfinished: false,
+        boots: store.hostBoots,
+        esxi: esxiConnector(log),
       });
       runner.on('step', (s) => {
         if (s.state === 'done' || s.state === 'failed')

@@ -4,21 +4,32 @@
  * engine/plan) and records nothing (that is engine/jobs); it resolves MoRefs and secrets at run
  * time and applies the AddHost_Task thumbprint policy.
  *
- * AddHost_Task thumbprint policy (HostConnectSpec.sslThumbprint; on SSLVerifyFault vCenter reports
- * the host's SHA-1 thumbprint):
+ * AddHost_Task / ReconnectHost_Task thumbprint policy (HostConnectSpec.sslThumbprint; on
+ * SSLVerifyFault vCenter reports the host's thumbprint):
  * - the member pins a thumbprint in the cluster file → it is sent; SSLVerifyFault means the host
  *   presents another certificate → refused ({@link ThumbprintRefused}), never retried with the reported one;
- * - no pin, `trust-on-first-use` → the thumbprint recorded in the store for the FQDN is sent; on
- *   SSLVerifyFault with none recorded, the reported one is recorded and the call retried once with
- *   it; a reported thumbprint that differs from the recorded one is refused;
+ * - no pin, `phone-home` (default) and the host reported its thumbprint in its phone-home on this
+ *   boot → that one is sent (a stateless host has a new certificate at every boot); SSLVerifyFault
+ *   → refused (the host vCenter reached is not the one that phoned home);
+ * - no pin, `trust-on-first-use` (or `phone-home` without a reported thumbprint: an old initiator, a
+ *   CLI apply) → the thumbprint recorded in the store for the FQDN is sent; on SSLVerifyFault with
+ *   none recorded, the reported one is recorded and the call retried once with it; a reported
+ *   thumbprint that differs from the recorded one is refused;
  * - no pin, `pinned` → sent without a thumbprint; if vCenter asks (SSLVerifyFault) it is refused,
  *   the message names the reported thumbprint so the operator can pin it.
+ *
+ * Fresh-boot password: InvalidLogin from AddHost_Task/ReconnectHost_Task for a host that phoned
+ * home with a valid token on this boot → the configured password is set on the host itself
+ * (its SDK, blank root password; `setRootPassword`) and the call is made once more. A host whose
+ * password is not blank, or that did not phone home with a token, fails the job at once with a
+ * reason naming the credentials entry (InvalidLogin is permanent: no retry storm).
  */
 import type { DesiredCluster } from '../clusters/types.js';
-import { AlreadyConnected, DuplicateName, SSLVerifyFault } from '../vsphere/faults.js';
+import { AlreadyConnected, DuplicateName, InvalidLogin, SSLVerifyFault } from '../vsphere/faults.js';
+import { phonedHomeThisBoot, type HostBoot } from './lifecycle.js';
 import type { Step } from './plan.js';
-import type { ClusterState, CurrentState, HostState } from './state.js';
-import type { VcenterApi } from './vcenter.js';
+import type { CurrentState, HostState } from './state.js';
+import type { EsxiConnector, HostConnectArgs, VcenterApi } from './vcenter.js';
 
 /** The job must fail without retry: the reason is a fact an operator has to change. */
 export class PermanentStepError extends Error {
@@ -50,6 +61,14 @@ export interface ApplyContext {
   trustThumbprint(host: string, thumbprint: string): string;
   /** A line for the job log. */
   note(level: 'info' | 'warn', msg: string): void;
+  /** The member's current boot (engine/lifecycle), for the phone-home thumbprint and the fresh-boot password. */
+  boot?: (uuid: string) => HostBoot | undefined;
+  /** Records the thumbprint vCenter accepted for a member (AddHost_Task / ReconnectHost_Task succeeded). */
+  joined?: (uuid: string, thumbprint: string) => void;
+  /** Opens a session on an ESXi host's own SDK (fresh-boot password); without it the password is never set. */
+  esxi?: EsxiConnector | undefined;
+  /** `engine.esxi-sdk-url` (`{fqdn}` is replaced). */
+  esxiSdkUrl: string;
 }
 
 /**
@@ -84,50 +103,123 @@ function deviceFor(h: HostState, portgroup: string, given?: string): string {
   );
 }
 
-async function addHost(
+type JoinStep = Extract<Step, { name: 'AddHost_Task' | 'ReconnectHost_Task' }>;
+
+/** The thumbprint to send first, by the policy (see the module docstring). */
+function firstThumbprint(ctx: ApplyContext, step: JoinStep): { thumb?: string | undefined; source: string } {
+  const pin = step.args.sslThumbprint;
+  if (pin) return { thumb: normThumbprint(pin), source: 'pin' };
+  const reported = step.args.phoneHomeThumbprint;
+  if (ctx.thumbprintPolicy === 'phone-home' && reported)
+    return { thumb: normThumbprint(reported), source: 'phone-home' };
+  if (ctx.thumbprintPolicy === 'pinned') return { source: 'none' };
+  return { thumb: ctx.trustedThumbprint(step.args.hostName), source: 'tofu' };
+}
+
+/**
+ * AddHost_Task / ReconnectHost_Task with the thumbprint policy, and the fresh-boot password:
+ * when vCenter answers InvalidLogin for a host that phoned home with a valid token on this boot,
+ * the configured password is set on the host itself ({@link setRootPassword}) and the call is
+ * made once more.
+ */
+async function joinHost(
   ctx: ApplyContext,
-  step: Extract<Step, { name: 'AddHost_Task' }>,
-  cluster: ClusterState,
-): Promise<unknown> {
-  const { vc } = ctx;
-  const clusterRef = need(cluster.clusterRef, `cluster ${ctx.desired.name}`);
+  step: JoinStep,
+  call: (spec: HostConnectArgs) => Promise<string | undefined>,
+) {
   const fqdn = step.args.hostName;
-  const pin = step.args.sslThumbprint ? normThumbprint(step.args.sslThumbprint) : undefined;
   const cred = ctx.credentials(step.args.credentials);
-  const recorded = pin ? undefined : ctx.trustedThumbprint(fqdn);
-  let thumb = pin ?? (ctx.thumbprintPolicy === 'trust-on-first-use' ? recorded : undefined);
-  for (let attempt = 0; attempt < 2; attempt++) {
+  let { thumb, source } = firstThumbprint(ctx, step);
+  let passwordSet = false;
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const ref = await vc.addHost(
-        clusterRef,
-        { hostName: fqdn, userName: cred.username, password: cred.password, sslThumbprint: thumb },
-        true,
-      );
-      return { host: ref, sslThumbprint: thumb ?? null };
+      const ref = await call({
+        hostName: fqdn,
+        userName: cred.username,
+        password: cred.password,
+        sslThumbprint: thumb,
+      });
+      if (thumb && step.hostUuid) ctx.joined?.(step.hostUuid, thumb);
+      return { ...(ref ? { host: ref } : {}), sslThumbprint: thumb ?? null };
     } catch (e) {
+      if (e instanceof InvalidLogin && !passwordSet) {
+        await setRootPassword(ctx, step, cred, e);
+        passwordSet = true;
+        continue;
+      }
+      if (e instanceof InvalidLogin)
+        throw new PermanentStepError(
+          `${step.name} ${fqdn}: the host refused credentials "${step.args.credentials}" (user ${cred.username}) even after the password was set on it`,
+        );
       if (!(e instanceof SSLVerifyFault)) throw e;
       const reported = normThumbprint(e.thumbprint);
-      if (pin)
+      if (source === 'pin')
         throw new ThumbprintRefused(
-          `host ${fqdn} presents SSL thumbprint ${reported}, but the cluster file pins ${pin}; refusing to add it`,
+          `host ${fqdn} presents SSL thumbprint ${reported}, but the cluster file pins ${thumb!}; refusing to ${step.name === 'AddHost_Task' ? 'add' : 'reconnect'} it`,
+        );
+      if (source === 'phone-home')
+        throw new ThumbprintRefused(
+          `host ${fqdn} presents SSL thumbprint ${reported}, but it reported ${thumb!} in its phone-home on this boot; refusing (is ${fqdn} resolving to another machine?)`,
         );
       if (ctx.thumbprintPolicy === 'pinned') {
         throw new ThumbprintRefused(
           `host ${fqdn} has no thumbprint pinned in ${ctx.desired.file} and engine.thumbprint-policy is "pinned"; it reports ${reported} — pin it (after checking it on the host console) to add the host`,
         );
       }
-      const known = recorded ?? ctx.trustedThumbprint(fqdn);
+      const known = ctx.trustedThumbprint(fqdn);
       if (known && normThumbprint(known) !== reported) {
         throw new ThumbprintRefused(
-          `host ${fqdn} now presents SSL thumbprint ${reported}, but ${normThumbprint(known)} was trusted on first use; refusing (remove the recorded thumbprint if the certificate was replaced on purpose)`,
+          `host ${fqdn} now presents SSL thumbprint ${reported}, but ${normThumbprint(known)} was trusted on first use; refusing (statelesx host reset-thumbprint ${fqdn} if the certificate was replaced on purpose)`,
         );
       }
-      if (attempt > 0) throw e;
+      if (source === 'tofu-recorded') throw e;
       thumb = normThumbprint(ctx.trustThumbprint(fqdn, reported));
+      source = 'tofu-recorded';
       ctx.note('warn', `trusting SSL thumbprint ${thumb} of ${fqdn} on first use`);
     }
   }
-  throw new PermanentStepError(`AddHost_Task ${fqdn}: no attempt left`);
+  throw new PermanentStepError(`${step.name} ${fqdn}: no attempt left`);
+}
+
+/**
+ * The fresh-boot root password (issue 21 item 4): vCenter refused the configured ESXi password;
+ * when the host phoned home with a valid token on this boot and accepts a blank root password (a
+ * stateless boot without host profile), the configured password is set on the host itself through
+ * its own SDK (certificate pinned to the phone-home thumbprint). The password is never logged.
+ * @throws PermanentStepError when the host is not eligible or its password is not blank
+ */
+async function setRootPassword(
+  ctx: ApplyContext,
+  step: JoinStep,
+  cred: { username: string; password: string },
+  refused: InvalidLogin,
+): Promise<void> {
+  const fqdn = step.args.hostName;
+  const boot = step.hostUuid ? ctx.boot?.(step.hostUuid) : undefined;
+  const wrong = `${step.name} ${fqdn}: vCenter could not log in to the host with credentials "${step.args.credentials}" (user ${cred.username}): ${refused.message}`;
+  const thumb = boot?.thumbprint ?? boot?.thumbprintSha1;
+  if (!ctx.esxi || !phonedHomeThisBoot(boot) || boot?.verifiedBy !== 'token' || !thumb)
+    throw new PermanentStepError(
+      `${wrong} — the password is not set on the host by statelesx because the host did not phone home with a valid token and its thumbprint on this boot; set credentials[${step.args.credentials}] to the host's root password`,
+    );
+  const url = ctx.esxiSdkUrl.replaceAll('{fqdn}', fqdn);
+  ctx.note('info', `setting the root password of ${fqdn} on the host itself (${url}; fresh stateless boot)`);
+  const s = await ctx.esxi({ url, fqdn, thumbprint: thumb });
+  try {
+    try {
+      await s.login(cred.username, '');
+    } catch (e) {
+      if (e instanceof InvalidLogin)
+        throw new PermanentStepError(
+          `${wrong} — and the host's ${cred.username} password is not blank (not a fresh boot), so statelesx cannot set it: set credentials[${step.args.credentials}] to the host's password`,
+        );
+      throw e;
+    }
+    await s.updateUser(cred.username, cred.password);
+  } finally {
+    await s.close();
+  }
+  ctx.note('info', `root password of ${fqdn} set (HostLocalAccountManager.UpdateUser); ${step.name} again`);
 }
 
 /**
@@ -168,13 +260,22 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
         true,
       );
       return null;
-    case 'AddHost_Task':
+    case 'AddHost_Task': {
+      const clusterRef = need(cluster.clusterRef, `cluster ${ctx.desired.name}`);
       try {
-        return await addHost(ctx, step, cluster);
+        return await joinHost(ctx, step, (spec) => ctx.vc.addHost(clusterRef, spec, true));
       } catch (e) {
         if (e instanceof AlreadyConnected) return { existing: true };
         throw e;
       }
+    }
+    case 'ReconnectHost_Task': {
+      const ref = hostOf(ctx, step).refs.host;
+      return joinHost(ctx, step, async (spec) => {
+        await ctx.vc.reconnectHost(ref, spec);
+        return ref;
+      });
+    }
     default:
       break;
   }
@@ -257,4 +358,9 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
 }
 
 /** Steps after which the rest of the plan is re-planned from freshly read state (they create inventory). */
-export const REPLAN_AFTER: ReadonlySet<Step['name']> = new Set(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
+export const REPLAN_AFTER: ReadonlySet<Step['name']> = new Set([
+  'CreateDatacenter',
+  'CreateClusterEx',
+  'AddHost_Task',
+  'ReconnectHost_Task',
+]);

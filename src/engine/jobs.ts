@@ -81,6 +81,9 @@ import type { CurrentState } from './state.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
 import { counter, gauge, histogram } from '../metrics.js';
 import { normalizeUuid, swapUuidByteOrder } from '../hosts/identity.js';
+import { bootLookup, heldOutcome, pendingRejoins, type HostBootSource } from './job-lifecycle.js';
+import type { HostHold } from './lifecycle.js';
+import type { EsxiConnector } from './vcenter.js';
 
 const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
 const jobDuration = histogram(
@@ -136,6 +139,13 @@ export interface JobRunnerOptions {
    * given (`statelesx cluster apply`): it never touches other processes' jobs.
    */
   resumeUnfinished?: boolean;
+  /**
+   * Members' current boots (store `host_boots`): phone-home thumbprints, convergence. Without it
+   * every member counts as phoned home and a disconnected one as waiting for boot.
+   */
+  boots?: HostBootSource;
+  /** Sessions on ESXi hosts' own SDK, to set a fresh boot's root password (engine.esxi-sdk-url). */
+  esxi?: EsxiConnector;
 }
 
 const jobContext = new AsyncLocalStorage<{ id: string; kind: JobKind; target: string }>();
@@ -206,6 +216,13 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     liveRunners.add(this);
     if (this.o.resumeUnfinished === false) return;
     for (const j of this.o.jobs.unfinished()) this.resume(j.id);
+    // A boot that phoned home while we were down (or whose job died) has not converged: rejoin it.
+    if (this.o.boots)
+      for (const uuid of pendingRejoins(this.o.boots, (u) => this.o.clusters.findByHost(u))) {
+        const ref = this.enqueueConfigureHost(uuid, { source: 'engine', actor: 'restart' });
+        if (!ref.existing)
+          this.log.info({ host: uuid, job: ref.id }, 'rejoin queued at start: last boot not converged');
+      }
   }
 
   /**
@@ -382,18 +399,19 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     if (line) this.emit('log', line);
   }
 
-  private finish(id: string, state: 'succeeded' | 'failed', reason?: string): void {
+  private finish(id: string, state: 'succeeded' | 'failed' | 'blocked', reason?: string): void {
     this.o.jobs.finish(id, state, Date.now(), reason);
     const j = this.o.jobs.get(id)!;
     jobsFinished.inc({ kind: j.kind, state });
     if (j.startedAt && j.finishedAt) jobDuration.observe({ kind: j.kind, state }, (j.finishedAt - j.startedAt) / 1000);
     this.note(
       id,
-      state === 'succeeded' ? 'info' : 'error',
-      state === 'succeeded' ? 'job succeeded' : `job failed: ${reason ?? ''}`,
+      state === 'succeeded' ? 'info' : state === 'blocked' ? 'warn' : 'error',
+      state === 'succeeded' ? 'job succeeded' : `job ${state}: ${reason ?? ''}`,
     );
     this.emit('job', j);
-    if (j.kind === 'configure-host' && j.cluster) this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
+    if (j.kind === 'configure-host' && j.cluster && state !== 'blocked')
+      this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
     for (const w of this.waiters.get(id) ?? []) w(j);
     this.waiters.delete(id);
   }
@@ -431,18 +449,20 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     }
   }
 
-  private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState): Step[] {
+  private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState, holds: HostHold[]): Step[] {
     const engineMaintenance = this.maintenanceRecord(state);
     const poolAddress = poolAllocator(this.o.jobs.pools, desired, state);
+    const boot = this.o.boots ? bootLookup(this.o.boots) : undefined;
+    const ctx = { engineMaintenance, poolAddress, holds, ...(boot ? { boot } : {}) };
     if (job.kind === 'configure-host') {
       return planHost(
         desired,
         memberByUuid(desired, job.target),
         { cluster: state.cluster, host: state.hosts[job.target] },
-        { engineMaintenance, poolAddress },
+        ctx,
       );
     }
-    return planCluster(desired, state, { engineMaintenance, poolAddress, existingOnly: job.kind === 'drift' });
+    return planCluster(desired, state, { ...ctx, existingOnly: job.kind === 'drift' });
   }
 
   /**
@@ -506,10 +526,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       let vc: VcenterApi;
       let state: CurrentState;
       let steps: Step[];
+      const holds: HostHold[] = [];
       try {
         vc = await this.connection(vcName);
         state = await readCurrent(vc, desired, uuids);
-        steps = this.plan(job, desired, state);
+        steps = this.plan(job, desired, state, holds);
       } catch (e) {
         if (e instanceof InvalidLogin)
           return this.finish(
@@ -535,7 +556,21 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
             ? 'nothing to change: vCenter already matches the cluster file'
             : 'verified: read back, vCenter matches the cluster file',
         );
-        return this.finish(id, 'succeeded');
+        const held = new Set(holds.map((h) => h.uuid.toLowerCase()));
+        for (const u of uuids) if (!held.has(u.toLowerCase())) this.o.boots?.markConverged(u, Date.now());
+        const outcome = heldOutcome(job.kind, holds);
+        for (const h of holds)
+          this.note(id, h.reason === 'thumbprint-mismatch' ? 'error' : 'warn', `${h.fqdn}: ${h.detail}`);
+        if (holds.length)
+          this.note(
+            id,
+            'info',
+            `per-host outcome: ${desired.hosts
+              .filter((h) => uuids.includes(h.uuid))
+              .map((h) => `${h.fqdn} ${holds.find((x) => x.uuid === h.uuid)?.reason ?? 'converged'}`)
+              .join(', ')}`,
+          );
+        return this.finish(id, outcome.state, outcome.reason);
       }
       if (completedRound) {
         return this.finish(
@@ -581,6 +616,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       trustedThumbprint: (h) => this.o.jobs.thumbprint(h),
       trustThumbprint: (h, t) => this.o.jobs.trustThumbprint(h, t, Date.now()),
       note: (level, msg) => this.note(id, level, msg),
+      esxi: this.o.esxi,
+      esxiSdkUrl: this.o.config.engine['esxi-sdk-url'],
+      ...(this.o.boots
+        ? { boot: bootLookup(this.o.boots), joined: this.o.boots.setJoinedThumbprint.bind(this.o.boots) }
+        : {}),
     };
     for (let i = 0; i < steps.length; i++) {
       if (this.closing) return { kind: 'closed' };
@@ -636,6 +676,25 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
    */
   private async replan(ctx: ApplyContext, step: Step, result: unknown, rest: Step[]): Promise<Step[]> {
     const { vc, desired, state } = ctx;
+    if (step.name === 'ReconnectHost_Task') {
+      const uuid = step.hostUuid!;
+      const member = memberByUuid(desired, uuid);
+      const ref = state.hosts[uuid]?.refs.host ?? (await vc.findHostByUuid(state.cluster.datacenterRef, uuid));
+      if (!ref) throw new PermanentStepError(`host ${member.fqdn} (${uuid}) vanished from vCenter during its rejoin`);
+      const back = await vc.readHost(
+        ref,
+        desired.advanced.map((a) => a.key),
+      );
+      state.hosts[uuid] = back;
+      // the reboot (or the engine) left it in maintenance mode: exit it after reconverging
+      const engineMaintenance = new Set([...this.o.jobs.maintenanceHosts(), uuid.toLowerCase()]);
+      const fresh = planHostSteps(desired, member, back, state.cluster.clusterRef, {
+        memberIndex: desired.hosts.indexOf(member),
+        engineMaintenance,
+        poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
+      });
+      return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
+    }
     if (step.name === 'AddHost_Task') {
       const uuid = step.hostUuid!;
       let ref = (result as { host?: string } | null)?.host;

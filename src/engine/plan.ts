@@ -4,7 +4,7 @@
  * (architecture: `engine/plan` compares, `engine/jobs` writes). Identical state → zero steps.
  *
  * Step order for a host: CreateDatacenter → CreateClusterEx | ReconfigureComputeResource_Task →
- * AddHost_Task → EnterMaintenanceMode_Task (only when the host runs VMs and a disruptive network
+ * AddHost_Task | ReconnectHost_Task → EnterMaintenanceMode_Task (only when the host runs VMs and a disruptive network
  * change follows) → AddVirtualSwitch/UpdateVirtualSwitch → AddPortGroup/UpdatePortGroup →
  * AddVirtualNic/UpdateVirtualNic → SelectVnicForNicType/DeselectVnicForNicType →
  * UpdateDateTimeConfig → UpdateServicePolicy/StartService (ntpd) → UpdateDnsConfig → UpdateOptions →
@@ -38,6 +38,15 @@ import {
   type HostState,
 } from './state.js';
 import type { PoolAddressFn } from './pools.js';
+import {
+  phoneHomeThumbprint,
+  phonedHomeThisBoot,
+  rejoinDue,
+  seenByPxeOnly,
+  thumbprintMismatch,
+  type HostBoot,
+  type HostHold,
+} from './lifecycle.js';
 
 /** Partial ClusterConfigSpecEx (modify=true semantics: unset members keep their value). */
 export interface ClusterSpec {
@@ -80,8 +89,28 @@ export interface StepArgsMap {
   CreateClusterEx: { name: string; spec: ClusterSpec };
   /** ClusterComputeResource.ReconfigureComputeResource_Task, modify=true. */
   ReconfigureComputeResource_Task: { spec: ClusterSpec; modify: true };
-  /** ClusterComputeResource.AddHost_Task; the password comes from `credentials` at apply time. */
-  AddHost_Task: { hostName: string; credentials: string; sslThumbprint?: string | undefined; asConnected: true };
+  /**
+   * ClusterComputeResource.AddHost_Task; the password comes from `credentials` at apply time.
+   * `sslThumbprint` = the cluster file's pin; `phoneHomeThumbprint` = what the host reported in
+   * its phone-home on this boot (engine.thumbprint-policy `phone-home`).
+   */
+  AddHost_Task: {
+    hostName: string;
+    credentials: string;
+    sslThumbprint?: string | undefined;
+    phoneHomeThumbprint?: string | undefined;
+    asConnected: true;
+  };
+  /**
+   * HostSystem.ReconnectHost_Task with a HostConnectSpec for this boot (a rebooted stateless host:
+   * new certificate, root password to set); same thumbprint and credential rules as AddHost_Task.
+   */
+  ReconnectHost_Task: {
+    hostName: string;
+    credentials: string;
+    sslThumbprint?: string | undefined;
+    phoneHomeThumbprint?: string | undefined;
+  };
   EnterMaintenanceMode_Task: { timeout: number };
   ExitMaintenanceMode_Task: { timeout: number };
   AddVirtualSwitch: { vswitchName: string; spec: VSwitchSpecArgs };
@@ -143,6 +172,13 @@ export interface PlanContext {
    * `start + memberIndex` ({@link poolAddress}), which changes when members are inserted or removed.
    */
   poolAddress?: PoolAddressFn;
+  /**
+   * What the engine knows of each member's current boot (engine/lifecycle, store host_boots).
+   * Without it every member counts as phoned home (a plan from the CLI, a test).
+   */
+  boot?: (uuid: string) => HostBoot | undefined;
+  /** Filled by the planner: members left out of the plan and why (waiting for boot, …). */
+  holds?: HostHold[];
 }
 
 /** The desired state cannot be reached by planning (a fact the file or vCenter must change). */
@@ -571,12 +607,20 @@ function planTimeDnsOptions(
 }
 
 /**
- * Steps for one member host only (no cluster steps): AddHost_Task when vCenter does not know the
- * UUID, then its configuration — planned against {@link defaultHostState} for a host not yet added
- * (the job re-plans after AddHost_Task) — wrapped in maintenance mode when needed.
+ * Steps for one member host only (no cluster steps), by the host's lifecycle (engine/lifecycle):
+ * - not in vCenter: AddHost_Task once it phoned home on its current boot (before that, only PXE
+ *   saw it: held "waiting for phone-home");
+ * - disconnected / not responding: ReconnectHost_Task when its current boot phoned home and has not
+ *   converged yet, else held "waiting for boot";
+ * - connected, but the current phone-home reports another thumbprint than vCenter accepted: held
+ *   "thumbprint mismatch" (a spoof; nothing is changed);
+ * then its configuration — planned against {@link defaultHostState} after an AddHost_Task or
+ * ReconnectHost_Task (the host is at its image defaults; the job re-plans from real state right
+ * after) — wrapped in maintenance mode when needed. A held host gets no steps and is appended to
+ * `context.holds`.
  * @param clusterRef the cluster's MoRef (undefined: not created yet) — a host in another compute
  *   resource is refused (moving hosts between clusters is left to the operator).
- * @throws PlanError for a disconnected host, a host in another cluster, a missing static address or an exhausted pool.
+ * @throws PlanError for a host in another cluster, a missing static address or an exhausted pool.
  */
 export function planHostSteps(
   desired: DesiredCluster,
@@ -593,17 +637,27 @@ export function planHostSteps(
     );
   const target = `host:${host.fqdn}`;
   const steps: Step[] = [];
+  const boot = context.boot?.(host.uuid);
+  const hold = (reason: HostHold['reason'], detail: string): Step[] => {
+    context.holds?.push({ uuid: host.uuid, fqdn: host.fqdn, reason, detail });
+    return [];
+  };
+  const connect = {
+    hostName: host.fqdn,
+    credentials: desired.credentials,
+    sslThumbprint: host.thumbprint,
+    phoneHomeThumbprint: phoneHomeThumbprint(boot),
+  };
   let cur = current;
+  let rejoined = false;
   if (!cur) {
+    if (context.boot && seenByPxeOnly(boot))
+      return hold(
+        'waiting-for-phone-home',
+        `${host.fqdn} is booting (seen by PXE, no phone-home from this boot yet); it is added when ESXi phones home`,
+      );
     steps.push(
-      mk(
-        'AddHost_Task',
-        target,
-        { hostName: host.fqdn, credentials: desired.credentials, sslThumbprint: host.thumbprint, asConnected: true },
-        null,
-        { cluster: desired.name },
-        host.uuid,
-      ),
+      mk('AddHost_Task', target, { ...connect, asConnected: true }, null, { cluster: desired.name }, host.uuid),
     );
     cur = defaultHostState(host.fqdn, host.uuid);
   } else {
@@ -613,7 +667,28 @@ export function planHostSteps(
       );
     }
     if (cur.connectionState !== 'connected') {
-      throw new PlanError(`host ${host.fqdn} (${host.uuid}) is ${cur.connectionState} in vCenter; reconnect it first`);
+      if (!context.boot || !rejoinDue(boot))
+        return hold(
+          'waiting-for-boot',
+          `${host.fqdn} is ${cur.connectionState} in vCenter and has not phoned home since ${phonedHomeThisBoot(boot) ? 'its last convergence' : 'it last booted'}; it rejoins when it boots and phones home`,
+        );
+      steps.push(
+        mk(
+          'ReconnectHost_Task',
+          target,
+          connect,
+          { connectionState: cur.connectionState },
+          { connectionState: 'connected' },
+          host.uuid,
+        ),
+      );
+      cur = { ...defaultHostState(host.fqdn, host.uuid), inMaintenanceMode: cur.inMaintenanceMode, refs: cur.refs };
+      rejoined = true;
+    } else if (thumbprintMismatch(boot)) {
+      return hold(
+        'thumbprint-mismatch',
+        `${host.fqdn} is connected in vCenter with SSL thumbprint ${boot!.joinedThumbprint!}, but a phone-home for it reported ${[boot!.thumbprint, boot!.thumbprintSha1].filter(Boolean).join(' / ')}: refused as a possible spoof, nothing changed (if the certificate was replaced on purpose: statelesx host reset-thumbprint ${host.uuid})`,
+      );
     }
   }
   const config = [
@@ -621,7 +696,9 @@ export function planHostSteps(
     ...planTimeDnsOptions(desired, host, cur, target, host.uuid),
   ];
   const needsMaintenance = cur.vmCount > 0 && !cur.inMaintenanceMode && config.some((s) => DISRUPTIVE.has(s.name));
-  const leftInMaintenance = cur.inMaintenanceMode && (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false);
+  // After a reboot, a host found in maintenance mode was put there by the reboot (or by us).
+  const leftInMaintenance =
+    cur.inMaintenanceMode && (rejoined || (context.engineMaintenance?.has(host.uuid.toLowerCase()) ?? false));
   if (needsMaintenance) steps.push(mk('EnterMaintenanceMode_Task', target, { timeout: 0 }, false, true, host.uuid));
   steps.push(...config);
   if (needsMaintenance || leftInMaintenance)

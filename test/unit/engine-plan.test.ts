@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 import { planCluster, planHost, poolAddress, PlanError, type Step } from '../../src/engine/plan.js';
+import type { HostBoot, HostHold } from '../../src/engine/lifecycle.js';
 import { defaultHostState, type ClusterState, type HostState } from '../../src/engine/state.js';
 
 function desired(): DesiredCluster {
@@ -292,7 +293,7 @@ describe('engine plan', () => {
     ]);
   });
 
-  it('refuses with a clear PlanError: exhausted pool, missing static address, host in another cluster, disconnected host', () => {
+  it('refuses with a clear PlanError: exhausted pool, missing static address, host in another cluster', () => {
     expect(() => poolAddress(desired().pools, 'vsan', 2)).toThrow(
       /vsan \(10.30.0.10–10.30.0.11\) has no address for member #3/,
     );
@@ -304,10 +305,108 @@ describe('engine plan', () => {
     expect(() =>
       planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st }),
     ).toThrow(PlanError);
-    st.parentRef = 'domain-c1';
-    st.connectionState = 'disconnected';
-    expect(() =>
-      planHost(d2, d2.hosts[0]!, { cluster: { datacenterRef: 'd', clusterRef: 'domain-c1' }, host: st }),
-    ).toThrow(/is disconnected in vCenter/);
+  });
+});
+
+describe('engine plan: the stateless lifecycle (issue 21)', () => {
+  const cluster = { datacenterRef: 'd', hostFolderRef: 'f', clusterRef: 'domain-c1' };
+  const SHA1 = 'AA:'.repeat(19) + 'AA';
+  const SHA256 = 'BB:'.repeat(31) + 'BB';
+  const down = (d: DesiredCluster, i: number, state = 'notResponding'): HostState => ({
+    ...defaultHostState(d.hosts[i]!.fqdn, d.hosts[i]!.uuid),
+    parentRef: 'domain-c1',
+    refs: { host: `host-${i}` },
+    connectionState: state,
+  });
+
+  it('a disconnected member that has not booted since is held "waiting for boot", never a PlanError', () => {
+    const d = desired();
+    for (const boot of [undefined, { phonedHomeAt: 10, convergedAt: 20 }, { phonedHomeAt: 10, pxeBootAt: 30 }]) {
+      const holds: HostHold[] = [];
+      const steps = planHost(
+        d,
+        d.hosts[0]!,
+        { cluster, host: down(d, 0, 'disconnected') },
+        { boot: () => boot, holds },
+      );
+      expect(steps.filter((s) => s.hostUuid)).toEqual([]);
+      expect(holds).toMatchObject([{ uuid: d.hosts[0]!.uuid, reason: 'waiting-for-boot' }]);
+      expect(holds[0]!.detail).toContain('is disconnected in vCenter');
+    }
+    // without boot knowledge (CLI plan) too
+    expect(planHost(d, d.hosts[0]!, { cluster, host: down(d, 0) }).filter((s) => s.hostUuid)).toEqual([]);
+  });
+
+  it('a rebooted member that phoned home on this boot is reconnected with its thumbprint, then fully reconverged', () => {
+    const d = desired();
+    const boot: HostBoot = {
+      phonedHomeAt: 50,
+      pxeBootAt: 40,
+      convergedAt: 10,
+      thumbprint: SHA256,
+      thumbprintSha1: SHA1,
+    };
+    const host = { ...down(d, 0), inMaintenanceMode: true };
+    const steps = planHost(d, d.hosts[0]!, { cluster, host }, { boot: () => boot, holds: [] }).filter(
+      (s) => s.hostUuid,
+    );
+    expect(steps[0]).toMatchObject({
+      name: 'ReconnectHost_Task',
+      args: { hostName: d.hosts[0]!.fqdn, credentials: d.credentials, phoneHomeThumbprint: SHA1 },
+    });
+    const names = steps.map((s) => s.name);
+    // planned against the image defaults: the whole host-level configuration comes back
+    for (const n of ['AddVirtualSwitch', 'AddPortGroup', 'AddVirtualNic', 'UpdateDateTimeConfig', 'UpdateDnsConfig'])
+      expect(names).toContain(n);
+    expect(names.at(-1)).toBe('ExitMaintenanceMode_Task');
+  });
+
+  it('a member only seen by PXE on its current boot is not added yet ("waiting for phone-home")', () => {
+    const d = desired();
+    const holds: HostHold[] = [];
+    const steps = planCluster(d, { cluster, hosts: {} }, { boot: () => ({ pxeBootAt: 5 }), holds });
+    expect(steps.filter((s) => s.name === 'AddHost_Task')).toEqual([]);
+    expect(holds.map((h) => h.reason)).toEqual(d.hosts.map(() => 'waiting-for-phone-home'));
+    const ok = planCluster(
+      d,
+      { cluster, hosts: {} },
+      { boot: () => ({ pxeBootAt: 5, phonedHomeAt: 6, thumbprint: SHA256 }) },
+    );
+    expect(ok.filter((s) => s.name === 'AddHost_Task').map((s) => s.args)).toMatchObject(
+      d.hosts.map(() => ({ phoneHomeThumbprint: SHA256 })),
+    );
+  });
+
+  it('one down member never blocks the cluster: the others and the cluster settings are planned', () => {
+    const d = desired();
+    const hosts: Record<string, HostState | undefined> = {};
+    d.hosts.forEach(
+      (h, i) =>
+        (hosts[h.uuid] = { ...defaultHostState(h.fqdn, h.uuid), parentRef: 'domain-c1', refs: { host: `host-${i}` } }),
+    );
+    hosts[d.hosts[1]!.uuid] = down(d, 1);
+    const holds: HostHold[] = [];
+    const steps = planCluster(d, { cluster: { ...cluster }, hosts }, { boot: () => undefined, holds });
+    expect(holds.map((h) => h.fqdn)).toEqual([d.hosts[1]!.fqdn]);
+    expect(steps.some((s) => s.hostUuid === d.hosts[0]!.uuid)).toBe(true);
+    expect(steps.some((s) => s.hostUuid === d.hosts[1]!.uuid)).toBe(false);
+  });
+
+  it('a connected member whose phone-home reports another thumbprint than vCenter accepted is held (spoof)', () => {
+    const d = desired();
+    const host = {
+      ...defaultHostState(d.hosts[0]!.fqdn, d.hosts[0]!.uuid),
+      parentRef: 'domain-c1',
+      refs: { host: 'h' },
+    };
+    const holds: HostHold[] = [];
+    const boot: HostBoot = { phonedHomeAt: 9, thumbprint: SHA256, joinedThumbprint: 'CC:'.repeat(19) + 'CC' };
+    expect(planHost(d, d.hosts[0]!, { cluster, host }, { boot: () => boot, holds }).filter((s) => s.hostUuid)).toEqual(
+      [],
+    );
+    expect(holds).toMatchObject([{ reason: 'thumbprint-mismatch' }]);
+    // the thumbprint vCenter accepted: reconverges normally
+    const same: HostBoot = { ...boot, joinedThumbprint: SHA256 };
+    expect(planHost(d, d.hosts[0]!, { cluster, host }, { boot: () => same, holds: [] }).length).toBeGreaterThan(0);
   });
 });

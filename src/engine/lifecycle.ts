@@ -1,0 +1,80 @@
+/**
+ * The stateless host lifecycle, as the planner sees it (issue 21). A stateless ESXi host forgets
+ * its configuration, root password and certificate at every boot; vCenter keeps the HostSystem
+ * and shows it not responding. What the engine may do with a member depends on its boot:
+ *
+ *   booted (PXE answer served, src/boot) ──► phoned home (verified, src/hosts/registry → store
+ *   host_boots) ──► joining (AddHost_Task / ReconnectHost_Task, engine/apply) ──► converged
+ *   (job succeeded, engine/jobs → host_boots.converged_at) ──(reboot)──► booted …
+ *
+ * - a member not in vCenter is added only once it phoned home on its current boot (a host still in
+ *   its firmware cannot be added): "waiting for phone-home" while only PXE saw it;
+ * - a member vCenter shows disconnected/not responding is reconnected when it phoned home on its
+ *   current boot and that boot has not converged yet; otherwise it is "waiting for boot" — shown,
+ *   never an error for the whole cluster;
+ * - a connected member whose current phone-home reports a thumbprint other than the one vCenter
+ *   accepted is refused ("thumbprint mismatch", a spoof): nothing is changed in vCenter.
+ *
+ * Pure: types and decisions only. The facts come from src/store/hostboots.ts through engine/jobs.
+ */
+
+/** What the engine knows of a member's current boot (all times epoch ms). */
+export interface HostBoot {
+  /** Last verified phone-home. */
+  phonedHomeAt?: number | undefined;
+  /** How it was verified: `token`, `address` or `none`. */
+  verifiedBy?: string | undefined;
+  /** SHA-256 / SHA-1 thumbprints the host reported in that phone-home (upper-case colon hex). */
+  thumbprint?: string | undefined;
+  thumbprintSha1?: string | undefined;
+  /** The thumbprint vCenter accepted at the last AddHost_Task / ReconnectHost_Task. */
+  joinedThumbprint?: string | undefined;
+  /** When a job for the host last succeeded. */
+  convergedAt?: number | undefined;
+  /** Newest PXE / boot-file answer served to the host. */
+  pxeBootAt?: number | undefined;
+}
+
+/** Why the planner left a member out of this plan. */
+export type HoldReason = 'waiting-for-phone-home' | 'waiting-for-boot' | 'thumbprint-mismatch';
+
+/** A member the plan leaves alone, with a sentence for the job log, plan and API. */
+export interface HostHold {
+  uuid: string;
+  fqdn: string;
+  reason: HoldReason;
+  detail: string;
+}
+
+/** True when the host's last phone-home belongs to its current boot (no PXE answer served since). */
+export function phonedHomeThisBoot(b: HostBoot | undefined): boolean {
+  return b?.phonedHomeAt !== undefined && (b.pxeBootAt === undefined || b.phonedHomeAt >= b.pxeBootAt);
+}
+
+/** True when the current boot phoned home and has not converged since: a (re)join is due. */
+export function rejoinDue(b: HostBoot | undefined): boolean {
+  return phonedHomeThisBoot(b) && (b!.convergedAt === undefined || b!.convergedAt < b!.phonedHomeAt!);
+}
+
+/** True when PXE served the host after its last phone-home (or it never phoned home): ESXi is not up yet. */
+export function seenByPxeOnly(b: HostBoot | undefined): boolean {
+  return b?.pxeBootAt !== undefined && !phonedHomeThisBoot(b);
+}
+
+/**
+ * The thumbprint to send in HostConnectSpec.sslThumbprint from a phone-home: SHA-1 when the host
+ * reported it (every vCenter version takes it), else SHA-256. Undefined when none was reported.
+ */
+export function phoneHomeThumbprint(b: HostBoot | undefined): string | undefined {
+  return b?.thumbprintSha1 ?? b?.thumbprint;
+}
+
+/**
+ * True when the current phone-home reported thumbprints and none of them is the one vCenter
+ * accepted for the host (a connected host cannot have changed its certificate without a reboot).
+ */
+export function thumbprintMismatch(b: HostBoot | undefined): boolean {
+  if (!b?.joinedThumbprint || !phonedHomeThisBoot(b)) return false;
+  const reported = [b.thumbprint, b.thumbprintSha1].filter((t): t is string => !!t).map((t) => t.toUpperCase());
+  return reported.length > 0 && !reported.includes(b.joinedThumbprint.toUpperCase());
+}
