@@ -1,0 +1,292 @@
+/**
+ * The stateless lifecycle (issue 21) against the vCenter simulator's stateless hosts
+ * (test/peers/vcsim: /vcsim-test/boot and /reboot give a host a new certificate, a blank root
+ * password and the image's default configuration, notResponding in vCenter; its own SDK at
+ * esx-url, chosen by TLS SNI). Phone-homes go through the real HostRegistry with real boot tokens
+ * and the thumbprints the (simulated) host presents; the engine's JobRunner is the queue.
+ *
+ * - first boot → phone-home → AddHost_Task refused (blank password) → root password set on the
+ *   host itself → added with the phone-home thumbprint → converged; then three reboots in a row,
+ *   each: phone-home → ReconnectHost_Task with the new thumbprint → converged, networking read back
+ *   equal to the file, no manual step;
+ * - two members rebooted while a third stays down: one apply reconnects the two, the third is
+ *   "waiting for boot", the job reports each outcome;
+ * - a phone-home whose thumbprint is not vCenter's for a connected host: refused, counted, no change;
+ * - wrong configured password and a host password that is not blank: a clear error, one attempt.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { desiredCluster } from '../helpers/desired-cluster.js';
+import { startVcsim, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
+import { connectVcenter, esxiConnector, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
+import { HostRegistry } from '../../src/hosts/registry.js';
+import { BootTokens } from '../../src/hosts/tokens.js';
+import { HostSession } from '../../src/vsphere/host-session.js';
+import { planCluster } from '../../src/engine/plan.js';
+import { phoneHomeSpoofs } from '../../src/engine/job-lifecycle.js';
+import type { DesiredCluster, MemberHost } from '../../src/clusters/types.js';
+import type { VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
+
+const PW = 'Configured-Root-Pw1!';
+const env = { SX_VC_PW: 'unused', SX_ESX_PW: PW };
+const M: MemberHost[] = ['a', 'b', 'c', 'd'].map((x, i) => ({
+  fqdn: `esx-${x}.lab.local`,
+  uuid: `4c4c4544-0021-3510-8052-e1c04f30303${i}`,
+  addresses: { vmk1: `10.0.20.1${i}` },
+}));
+
+function cluster(name: string, hosts: MemberHost[]): DesiredCluster {
+  return desiredCluster({
+    name,
+    vswitches: [
+      {
+        name: 'vSwitch1',
+        uplinks: ['vmnic2', 'vmnic3'],
+        mtu: 9000,
+        numPorts: 256,
+        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
+        security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
+      },
+    ] as DesiredCluster['vswitches'],
+    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }] as DesiredCluster['portgroups'],
+    vmknics: [
+      {
+        device: 'vmk1',
+        portgroup: 'vMotion',
+        addressing: { mode: 'static', netmask: '255.255.255.0' },
+        mtu: 9000,
+        services: ['vmotion'],
+      },
+    ] as DesiredCluster['vmknics'],
+    ntpServers: ['0.pool.ntp.example'],
+    dns: { servers: ['10.0.0.53'], searchDomains: ['lab.local'] },
+    advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
+    hosts,
+  });
+}
+
+let sim: Vcsim;
+let store: Store;
+let runner: JobRunner;
+let registry: HostRegistry;
+let tokens: BootTokens;
+let vc: VsphereVcenter;
+let files: DesiredCluster[];
+let cfg: Config;
+
+async function spoofCount(): Promise<number> {
+  return (await phoneHomeSpoofs.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+/** The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's thumbprints. */
+function phoneHome(h: MemberHost, t: HostThumbprints) {
+  return registry.phoneHome({
+    claim: {
+      uuid: { smbios: h.uuid, wire: h.uuid },
+      hostname: h.fqdn.split('.')[0],
+      token: tokens.issue(h.uuid),
+      macs: [],
+      thumbprint: t.sha256,
+      thumbprintSha1: t.thumbprint,
+      form: 'extension',
+    },
+    address: '127.0.0.1',
+    transport: 'tcp',
+    requestId: 't',
+  });
+}
+
+async function waitJob(id: string) {
+  const j = await runner.wait(id);
+  return { ...j, steps: store.jobs.steps(id) };
+}
+
+/** Reads the member back from vCenter and plans it against the file: [] = converged. */
+async function converged(d: DesiredCluster, h: MemberHost) {
+  const state = await vc.readState(d.datacenter, d.name, [h.uuid], ['UserVars.SuppressShellWarning']);
+  const host = state.hosts[h.uuid]!;
+  const steps = planCluster({ ...d, hosts: [h] }, state);
+  return { host, steps };
+}
+
+beforeAll(async () => {
+  sim = await startVcsim(M.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`]));
+  cfg = configSchema.parse({
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 10_000,
+      },
+    ],
+    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    engine: { 'max-attempts': 2, 'esxi-sdk-url': sim.esxSdkUrl },
+  });
+  env.SX_VC_PW = sim.password;
+  store = await openStore(':memory:');
+  files = [cluster('stateless', M.slice(0, 3)), cluster('other', [M[3]!])];
+  const source: ClusterSource = {
+    get: (n) => files.find((c) => c.name === n),
+    findByHost: (u) => files.find((c) => c.hosts.some((h) => h.uuid === u)),
+  };
+  runner = new JobRunner({
+    jobs: store.jobs,
+    config: cfg,
+    clusters: source,
+    log: silentLogger,
+    retryBaseMs: 100,
+    env,
+    connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+    boots: store.hostBoots,
+    esxi: esxiConnector(silentLogger, 10_000),
+  });
+  runner.start();
+  tokens = new BootTokens(store.tokens, 3_600_000);
+  registry = new HostRegistry({
+    hosts: store.hosts,
+    phoneHomes: store.phoneHomes,
+    tokens,
+    queue: runner,
+    boots: store.hostBoots,
+    declared: (u) => {
+      const c = source.findByHost(u);
+      return c && { cluster: c.name, fqdn: c.hosts.find((h) => h.uuid === u)!.fqdn };
+    },
+    requireToken: true,
+    log: silentLogger,
+  });
+  vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
+}, 200_000);
+
+afterAll(async () => {
+  await runner?.close();
+  await vc?.close();
+  store?.close();
+  await sim?.stop();
+});
+
+describe('engine: the stateless lifecycle against the simulator', () => {
+  it('first boot joins with the phone-home thumbprint and sets the root password; three reboots each rejoin and reconverge', async () => {
+    const d = files[0]!;
+    for (const h of d.hosts) {
+      const t = await sim.boot(h.fqdn);
+      const r = phoneHome(h, t);
+      expect(r.result).toBe('ok');
+      const job = await waitJob((r as { jobId: string }).jobId);
+      expect(job.error).toBeNull();
+      expect(job.state).toBe('succeeded');
+      const add = job.steps.filter((s) => s.name === 'AddHost_Task' && s.state === 'done');
+      expect(add).toHaveLength(1);
+      expect(add[0]!.result).toMatchObject({ sslThumbprint: t.thumbprint });
+      const log = store.jobs.logs(job.id).map((l) => l.msg);
+      expect(log.some((m) => m.includes(`root password of ${h.fqdn} set`))).toBe(true);
+      expect(log.join('\n')).not.toContain(PW);
+      expect(await converged(d, h)).toMatchObject({ steps: [], host: { connectionState: 'connected' } });
+      expect(store.hostBoots.get(h.uuid)?.joinedThumbprint).toBe(t.thumbprint);
+    }
+    const a = d.hosts[0]!;
+    let last = '';
+    for (let reboot = 1; reboot <= 3; reboot++) {
+      const t = await sim.reboot(a.fqdn);
+      expect(t.thumbprint).not.toBe(last);
+      last = t.thumbprint;
+      const down = await converged(d, a);
+      expect(down.host.connectionState).toBe('notResponding');
+      expect(down.host.vswitches.map((v) => v.name)).toEqual(['vSwitch0']); // image defaults
+      const r = phoneHome(a, t);
+      const job = await waitJob((r as { jobId: string }).jobId);
+      expect(job.error, `reboot ${reboot}`).toBeNull();
+      expect(job.state).toBe('succeeded');
+      const names = job.steps.filter((s) => s.state === 'done').map((s) => s.name);
+      expect(names[0]).toBe('ReconnectHost_Task');
+      for (const n of ['AddVirtualSwitch', 'AddPortGroup', 'AddVirtualNic', 'UpdateDateTimeConfig', 'UpdateOptions'])
+        expect(names).toContain(n);
+      const back = await converged(d, a);
+      expect(back.steps).toEqual([]);
+      expect(back.host.connectionState).toBe('connected');
+      expect(back.host.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({ mtu: 9000, numPorts: 256 });
+      expect(back.host.vmknics.find((n) => n.portgroup === 'vMotion')).toMatchObject({ ipAddress: '10.0.20.10' });
+      expect(back.host.ntpServers).toEqual(['0.pool.ntp.example']);
+      expect(store.hostBoots.get(a.uuid)?.joinedThumbprint).toBe(t.thumbprint);
+    }
+  }, 180_000);
+
+  it('two members rebooted while a third stays down: both rejoin, the third waits for boot, each outcome reported', async () => {
+    const d = files[0]!;
+    const [a, b, c] = d.hosts as [MemberHost, MemberHost, MemberHost];
+    const ta = await sim.reboot(a.fqdn);
+    const tb = await sim.reboot(b.fqdn);
+    await sim.reboot(c.fqdn); // stays in its firmware: never phones home
+    // a and b phoned home (recorded as the registry does) but their configure jobs are not what runs:
+    // one apply of the whole cluster
+    const now = Date.now();
+    store.hostBoots.recordPhoneHome(a.uuid, {
+      at: now,
+      verifiedBy: 'token',
+      thumbprint: ta.sha256,
+      thumbprintSha1: ta.thumbprint,
+    });
+    store.hostBoots.recordPhoneHome(b.uuid, {
+      at: now,
+      verifiedBy: 'token',
+      thumbprint: tb.sha256,
+      thumbprintSha1: tb.thumbprint,
+    });
+    const job = await waitJob(runner.enqueueApplyCluster(d.name, { source: 'test' }).id);
+    expect(job.state).toBe('succeeded');
+    expect(job.error).toMatch(new RegExp(`converged except 1 member\\(s\\): ${c.fqdn}: waiting for boot`));
+    const reconnected = job.steps.filter((s) => s.name === 'ReconnectHost_Task' && s.state === 'done');
+    expect(reconnected.map((s) => s.hostUuid).sort()).toEqual([a.uuid, b.uuid].sort());
+    expect(job.steps.some((s) => s.hostUuid === c.uuid)).toBe(false);
+    const outcome = store.jobs.logs(job.id).find((l) => l.msg.startsWith('per-host outcome'))!.msg;
+    expect(outcome).toBe(`per-host outcome: ${a.fqdn} converged, ${b.fqdn} converged, ${c.fqdn} waiting-for-boot`);
+    expect((await converged(d, a)).steps).toEqual([]);
+    expect((await converged(d, b)).steps).toEqual([]);
+    expect((await converged(d, c)).host.connectionState).toBe('notResponding');
+    // c boots: its phone-home brings it back
+    const tc = await sim.reboot(c.fqdn);
+    const r = phoneHome(c, tc);
+    expect((await waitJob((r as { jobId: string }).jobId)).state).toBe('succeeded');
+    expect((await converged(d, c)).steps).toEqual([]);
+  }, 180_000);
+
+  it('a phone-home whose thumbprint is not vCenter’s for a connected host is refused and counted; nothing changes', async () => {
+    const d = files[0]!;
+    const a = d.hosts[0]!;
+    expect((await converged(d, a)).host.connectionState).toBe('connected');
+    const before = (await runner.calls('vc1'))!.mutating;
+    const spoofs = await spoofCount();
+    const fake: HostThumbprints = { thumbprint: '01:'.repeat(19) + '01', sha256: '02:'.repeat(31) + '02' };
+    const r = phoneHome(a, fake);
+    const job = await waitJob((r as { jobId: string }).jobId);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(/refused as a possible spoof, nothing changed/);
+    expect(await spoofCount()).toBe(spoofs + 1);
+    expect((await runner.calls('vc1'))!.mutating).toBe(before);
+    expect((await converged(d, a)).host.connectionState).toBe('connected');
+  }, 60_000);
+
+  it('wrong configured password and a host password that is not blank: a clear job error, one attempt', async () => {
+    const h = M[3]!;
+    const t = await sim.boot(h.fqdn);
+    // someone set another root password on the host
+    const s = await HostSession.connect({ url: sim.esxSdkUrl, fqdn: h.fqdn, thumbprint: t.sha256 });
+    await s.login('root', '');
+    await s.updateUser({ id: 'root', password: 'Someone-Else-Pw9!' });
+    await s.close();
+    const before = (await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0;
+    const r = phoneHome(h, t);
+    const job = await waitJob((r as { jobId: string }).jobId);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(/the host's root password is not blank \(not a fresh boot\).*credentials\[esx\]/);
+    expect(job.error).not.toContain(PW);
+    expect((await runner.calls('vc1'))!.byMethod['AddHost_Task']).toBe(before + 1);
+    expect(job.attempts).toBeLessThanOrEqual(1);
+  }, 60_000);
+});
