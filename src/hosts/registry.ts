@@ -305,6 +305,14 @@ export class HostRegistry {
       extra['token'] = check.ok ? 'valid' : check.reason;
     }
     this.sight(uuid, req, at, 'unregistered', extra, cur);
+    // ESXi is running on this boot (the unregistered list tells it from a PXE-only sighting, and a
+    // join adds it at once); the thumbprints are claims that vCenter checks against the host.
+    this.opts.boots?.recordPhoneHome(uuid, {
+      at,
+      verifiedBy: extra['token'] === 'valid' ? 'token' : 'none',
+      thumbprint: claim.thumbprint,
+      thumbprintSha1: claim.thumbprintSha1,
+    });
     return { result: 'unregistered', hostUuid: uuid };
   }
 

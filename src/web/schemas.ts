@@ -61,6 +61,12 @@ export const sharedSchemas = [
       lastSeen: { type: 'integer' },
       lastAddress: nullableString,
       evidence: { type: 'object', additionalProperties: true },
+      currentBoot: {
+        type: 'string',
+        enum: ['phoned-home', 'pxe-only'],
+        description:
+          'unregistered list: whether the host phoned home on its current boot (ESXi runs, a join adds it at once) or was only seen by PXE (a join waits for its phone-home)',
+      },
     },
     required: ['uuid', 'state', 'macs', 'firstSeen', 'lastSeen'],
   },

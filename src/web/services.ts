@@ -3,6 +3,8 @@
  * Each change is audited. Errors are HttpProblem so either front end can render them.
  */
 import type { FastifyRequest } from 'fastify';
+import { seenByPxeOnly } from '../engine/lifecycle.js';
+import { swapUuidByteOrder } from '../hosts/identity.js';
 import type { WebContext } from './context.js';
 import { need } from './context.js';
 import { auditChange } from './audit.js';
@@ -27,6 +29,8 @@ export interface JoinResult {
   job?: JobRef;
   error?: string;
   errors?: FieldError[];
+  /** The host was only seen by PXE on its current boot: its job adds it once ESXi phones home. */
+  waitsForPhoneHome?: boolean;
 }
 
 /** Cluster-file issues as field errors (`path` = element path, plus line/column). */
@@ -90,7 +94,8 @@ export async function joinHost(
     { state: 'registered', cluster, fqdn: j.fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id },
     ctx.now(),
   );
-  return { uuid, ok: true, cluster, job };
+  const waits = seenByPxeOnly(store.hostBoots.get(uuid, swapUuidByteOrder(uuid)));
+  return { uuid, ok: true, cluster, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
 }
 
 /** Joins several hosts; each result says ok or why not (one failing host does not stop the others). */

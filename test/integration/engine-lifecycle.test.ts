@@ -289,4 +289,41 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect((await runner.calls('vc1'))!.byMethod['AddHost_Task']).toBe(before + 1);
     expect(job.attempts).toBeLessThanOrEqual(1);
   }, 60_000);
+
+  it('after a restart, a boot that phoned home while statelesx was down gets its rejoin queued', async () => {
+    const d = files[0]!;
+    const b = d.hosts[1]!;
+    await runner.close(); // statelesx is down …
+    const t = await sim.reboot(b.fqdn);
+    // … while the host boots and phones home (recorded by a registry with no engine behind it)
+    store.hostBoots.recordPhoneHome(b.uuid, {
+      at: Date.now(),
+      verifiedBy: 'token',
+      thumbprint: t.sha256,
+      thumbprintSha1: t.thumbprint,
+    });
+    runner = new JobRunner({
+      jobs: store.jobs,
+      config: cfg,
+      clusters: {
+        get: (n) => files.find((c) => c.name === n),
+        findByHost: (u) => files.find((c) => c.hosts.some((h) => h.uuid === u)),
+      },
+      log: silentLogger,
+      retryBaseMs: 100,
+      env,
+      connect: vcenterConnector(cfg.vcenters, silentLogger, env),
+      boots: store.hostBoots,
+      esxi: esxiConnector(silentLogger, 10_000),
+    });
+    runner.start();
+    const ref = runner.enqueueConfigureHost(b.uuid, { source: 'test' });
+    expect(ref.existing).toBe(true); // queued by start()
+    const job = await waitJob(ref.id);
+    expect(job.requestedBy).toBe('engine:restart');
+    expect(job.state).toBe('succeeded');
+    expect(job.steps.some((s) => s.name === 'ReconnectHost_Task' && s.state === 'done')).toBe(true);
+    expect((await converged(d, b)).steps).toEqual([]);
+    expect(store.hostBoots.pendingRejoins()).not.toContain(b.uuid);
+  }, 60_000);
 });

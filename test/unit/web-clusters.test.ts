@@ -152,6 +152,56 @@ describe('web cluster files, joins and roles', () => {
     expect(queue.calls).toHaveLength(2);
   });
 
+  it('the unregistered list tells a phone-home from a PXE-only sighting; joining a PXE-only host says it will wait', async () => {
+    const P = '4c4c4544-0031-3510-8052-b1c04f303033';
+    const Q = '4c4c4544-0031-3510-8052-b1c04f303034';
+    const now = Date.now();
+    // P: our DHCP answered it, nothing else (still in its firmware)
+    store.hosts.upsertSighting({ uuid: P, at: now, mac: '52:54:00:00:00:03' }, 'unregistered');
+    store.hosts.addBootEvent({
+      at: now,
+      hostUuid: P,
+      mac: '52:54:00:00:00:03',
+      address: null,
+      protocol: 'dhcp',
+      file: null,
+      image: null,
+      firmware: 'bios',
+    });
+    // Q: booted, then ESXi phoned home
+    store.hosts.upsertSighting({ uuid: Q, at: now, mac: '52:54:00:00:00:04' }, 'unregistered');
+    store.hosts.addBootEvent({
+      at: now - 1000,
+      hostUuid: Q,
+      mac: '52:54:00:00:00:04',
+      address: null,
+      protocol: 'dhcp',
+      file: null,
+      image: null,
+      firmware: 'bios',
+    });
+    store.hostBoots.recordPhoneHome(Q, { at: now, verifiedBy: 'none' });
+    const list = (await call(app, view, 'GET', '/api/v1/unregistered')).json<
+      Array<{
+        uuid: string;
+        currentBoot?: string;
+      }>
+    >();
+    expect(list.find((h) => h.uuid === P)?.currentBoot).toBe('pxe-only');
+    expect(list.find((h) => h.uuid === Q)?.currentBoot).toBe('phoned-home');
+    const res = await call(app, op, 'POST', '/api/v1/unregistered/join', {
+      cluster: 'lab',
+      hosts: [
+        { uuid: P, fqdn: 'esx3.lab.example' },
+        { uuid: Q, fqdn: 'esx4.lab.example' },
+      ],
+    });
+    const [p, q] = res.json<{ results: Array<{ ok: boolean; waitsForPhoneHome?: boolean }> }>().results;
+    expect(p).toMatchObject({ ok: true, waitsForPhoneHome: true });
+    expect(q).toMatchObject({ ok: true });
+    expect(q!.waitsForPhoneHome).toBeUndefined();
+  });
+
   it('role table: saving cluster files is admin only (API and console); testing a vCenter needs operator', async () => {
     const before = fileText();
     const put = await call(app, op, 'PUT', '/api/v1/clusters/lab/xml', clusterXml('lab'), XML);

@@ -112,7 +112,19 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
         ?.filter((p) => p.in === 'query')
         .map((p) => p.name)
         .sort(),
-    ).toEqual(['format', 'hostname', 'mac', 'model', 'serial', 'token', 'uuid', 'vendor', 'version']);
+    ).toEqual([
+      'format',
+      'hostname',
+      'mac',
+      'model',
+      'serial',
+      'thumbprint',
+      'thumbprint-sha1',
+      'token',
+      'uuid',
+      'vendor',
+      'version',
+    ]);
     for (const code of ['200', '400', '403']) {
       expect(get?.responses?.[code]?.content?.['text/plain']?.schema, code).toMatchObject({ type: 'string' });
     }

@@ -11,6 +11,8 @@ import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
 import { hostBootHistory } from '../../hosts/boot-history.js';
 import { resetThumbprint } from '../../hosts/thumbprint-reset.js';
 import { auditChange } from '../audit.js';
+import { phonedHomeThisBoot, seenByPxeOnly } from '../../engine/lifecycle.js';
+import { swapUuidByteOrder } from '../../hosts/identity.js';
 
 const uuidParams = {
   type: 'object',
@@ -32,6 +34,11 @@ const joinResult = {
     job: { $ref: 'JobRef#' },
     error: { type: 'string' },
     errors: { $ref: 'Problem#/properties/errors' },
+    waitsForPhoneHome: {
+      type: 'boolean',
+      description:
+        'true when the host was only seen by PXE on its current boot: the job adds it to vCenter after ESXi phones home',
+    },
   },
 } as const;
 
@@ -138,7 +145,12 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
       },
     },
-    async () => store.hosts.list('unregistered'),
+    async () =>
+      store.hosts.list('unregistered').map((h) => {
+        const boot = store.hostBoots.get(h.uuid, swapUuidByteOrder(h.uuid));
+        const currentBoot = phonedHomeThisBoot(boot) ? 'phoned-home' : seenByPxeOnly(boot) ? 'pxe-only' : undefined;
+        return currentBoot ? { ...h, currentBoot } : h;
+      }),
   );
 
   app.post<{
