@@ -84,6 +84,7 @@ import { normalizeUuid, swapUuidByteOrder } from '../hosts/identity.js';
 import { bootLookup, heldOutcome, pendingRejoins, type HostBootSource } from './job-lifecycle.js';
 import type { HostHold } from './lifecycle.js';
 import type { EsxiConnector } from './vcenter.js';
+import { escapePathSegment } from '../vsphere/read.js';
 
 const jobsFinished = counter('jobs_finished_total', 'Engine jobs finished, by kind and final state', ['kind', 'state']);
 const jobDuration = histogram(
@@ -670,6 +671,32 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
   }
 
   /**
+   * The error for a member FQDN that vCenter knows under another hardware UUID (a motherboard swap,
+   * or DNS naming another machine): names both UUIDs and how to resolve it; nothing is taken over.
+   */
+  private async nameHeldByOther(ctx: ApplyContext, fqdn: string, uuid: string): Promise<PermanentStepError> {
+    const { vc, desired } = ctx;
+    const seg = escapePathSegment;
+    let other: string | undefined;
+    for (const path of [
+      `${desired.datacenter}/host/${seg(desired.name)}/${seg(fqdn)}`,
+      `${desired.datacenter}/host/${seg(fqdn)}/${seg(fqdn)}`,
+    ]) {
+      const ref = await vc.findByInventoryPath(path).catch(() => undefined);
+      if (ref) {
+        other = (await vc.readHost(ref, []).catch(() => undefined))?.uuid;
+        if (other) break;
+      }
+    }
+    return new PermanentStepError(
+      `vCenter already has a host named ${fqdn}${other ? ` with hardware UUID ${other}` : ''}, but ${desired.file} declares ${uuid} for it — ` +
+        `a replaced machine (motherboard swap) or a name that resolves to another machine; statelesx takes nothing over. ` +
+        `If the machine was replaced: remove the old host from vCenter and run statelesx host reset-thumbprint ${fqdn}, then apply again; ` +
+        `otherwise fix the member's uuid or DNS`,
+    );
+  }
+
+  /**
    * The steps that follow an inventory step, re-planned from what it changed:
    * CreateDatacenter/CreateClusterEx → the cluster is read again and the whole remainder re-planned;
    * AddHost_Task → the new host is read and its own remaining steps re-planned (other hosts' kept).
@@ -699,10 +726,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
       const uuid = step.hostUuid!;
       let ref = (result as { host?: string } | null)?.host;
       ref ??= await vc.findHostByUuid(state.cluster.datacenterRef, uuid);
-      if (!ref)
-        throw new PermanentStepError(
-          `vCenter already has a host named ${step.args.hostName}, but not with UUID ${uuid}`,
-        );
+      if (!ref) throw await this.nameHeldByOther(ctx, step.args.hostName, uuid);
       const added = await vc.readHost(
         ref,
         desired.advanced.map((a) => a.key),

@@ -45,6 +45,8 @@ export interface VcenterApi {
   readCluster(datacenterPath: string, clusterName: string): Promise<ClusterState>;
   /** SearchIndex.FindByUuid (vmSearch=false): the HostSystem MoRef, or undefined. */
   findHostByUuid(datacenterRef: string | undefined, uuid: string): Promise<string | undefined>;
+  /** SearchIndex.FindByInventoryPath (`DC0/host/prod/esx1.lab`, segments escaped): the MoRef value, or undefined. */
+  findByInventoryPath(path: string): Promise<string | undefined>;
   /** The host's state; `advancedKeys` are the OptionManager keys to read. */
   readHost(hostRef: string, advancedKeys: string[]): Promise<HostState>;
 

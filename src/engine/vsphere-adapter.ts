@@ -553,6 +553,10 @@ export class VsphereVcenter implements VcenterApi {
     return (await this.readState(datacenterPath, clusterName, [], [])).cluster;
   }
 
+  async findByInventoryPath(path: string): Promise<string | undefined> {
+    return (await this.client.ops.FindByInventoryPath(path))?.value;
+  }
+
   async findHostByUuid(datacenterRef: string | undefined, uuid: string): Promise<string | undefined> {
     const r = await this.client.ops.FindByUuid(
       uuid,

@@ -326,4 +326,16 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect((await converged(d, b)).steps).toEqual([]);
     expect(store.hostBoots.pendingRejoins()).not.toContain(b.uuid);
   }, 60_000);
+
+  it('hardware swap: another UUID under a member FQDN vCenter knows fails naming both UUIDs; nothing taken over', async () => {
+    const a = files[0]!.hosts[0]!;
+    const NEW = '4c4c4544-0021-3510-8052-e1c04f3030ff';
+    // the operator replaced the machine and wrote its UUID into the file; vCenter still has the old one
+    files[0] = cluster('stateless', [{ ...a, uuid: NEW }, ...files[0]!.hosts.slice(1)]);
+    const job = await waitJob(runner.enqueueConfigureHost(NEW, { source: 'test' }).id);
+    expect(job.state).toBe('failed');
+    expect(job.error).toContain(NEW);
+    expect(job.error).toContain(a.uuid);
+    expect(job.error).toMatch(/reset-thumbprint|remove/);
+  }, 60_000);
 });
