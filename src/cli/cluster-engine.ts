@@ -15,6 +15,7 @@ import type { Step } from '../engine/plan.js';
 import { checkDrift } from '../engine/drift.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
+import { bootLookup } from '../engine/job-lifecycle.js';
 import { configOption, resolveConfigPath } from './common.js';
 
 function formatStep(s: Step, i: number): string {
@@ -47,13 +48,21 @@ export function registerClusterEngineCommands(cluster: Command): void {
       // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
       const store = await openStore(config['data-dir'], silentLogger);
       try {
-        const steps = (await checkDrift(vc, desired, Date.now(), store.jobs.pools)).steps;
-        if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify({ cluster: name, steps }, null, 2)}\n`);
+        const { steps, held } = await checkDrift(
+          vc,
+          desired,
+          Date.now(),
+          store.jobs.pools,
+          bootLookup(store.hostBoots),
+        );
+        if (opts['json'] !== undefined)
+          process.stdout.write(`${JSON.stringify({ cluster: name, steps, held }, null, 2)}\n`);
         else
           process.stdout.write(
-            steps.length
+            (steps.length
               ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
-              : `cluster ${name}: vCenter matches the file (0 steps)\n`,
+              : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
+              held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join(''),
           );
       } finally {
         await vc.close();

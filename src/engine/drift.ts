@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
 import { poolAllocator } from './pools.js';
+import type { HostBoot, HostHold } from './lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
 import type { VcenterApi } from './vcenter.js';
@@ -30,6 +31,11 @@ export interface DriftReport {
   driftSteps: Step[];
   /** Members vCenter does not know yet, by SMBIOS UUID (not booted / not phoned home: not drift). */
   missingHosts: string[];
+  /**
+   * Members left out of the plan (engine/lifecycle): not responding and not booted since ("waiting
+   * for boot"), only seen by PXE, or a thumbprint mismatch. Not drift.
+   */
+  held: HostHold[];
   /** The remediation job queued for this report by {@link DriftScheduler} (drift-remediate on). */
   remediation?: JobRef | undefined;
 }
@@ -37,6 +43,8 @@ export interface DriftReport {
 /**
  * Reads the cluster and every member and plans. @throws the client's errors and PlanError.
  * @param vc a logged-in vCenter (the one the file names)
+ * @param boot members' current boots (engine/job-lifecycle bootLookup); without it a not-connected
+ *   member is held as waiting for boot
  * @param pools the store's pool allocations (what the job runner plans with; JobRepo.pools). Without
  *   them pool addresses are planned as `start + position in the file`, which reports drift for
  *   members whose allocation differs from that.
@@ -46,13 +54,19 @@ export async function checkDrift(
   desired: DesiredCluster,
   now = Date.now(),
   pools?: PoolAllocationRepo,
+  boot?: (uuid: string) => HostBoot | undefined,
 ): Promise<DriftReport> {
   const state = await readCurrent(
     vc,
     desired,
     desired.hosts.map((h) => h.uuid),
   );
-  const steps = planCluster(desired, state, pools ? { poolAddress: poolAllocator(pools, desired, state, now) } : {});
+  const held: HostHold[] = [];
+  const steps = planCluster(desired, state, {
+    holds: held,
+    ...(boot ? { boot } : {}),
+    ...(pools ? { poolAddress: poolAllocator(pools, desired, state, now) } : {}),
+  });
   const driftSteps = steps.filter((s) => !s.hostUuid || state.hosts[s.hostUuid]);
   return {
     cluster: desired.name,
@@ -61,6 +75,7 @@ export async function checkDrift(
     steps,
     driftSteps,
     missingHosts: desired.hosts.filter((h) => !state.hosts[h.uuid]).map((h) => h.uuid),
+    held,
   };
 }
 

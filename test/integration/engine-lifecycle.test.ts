@@ -26,7 +26,8 @@ import { HostRegistry } from '../../src/hosts/registry.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { HostSession } from '../../src/vsphere/host-session.js';
 import { planCluster } from '../../src/engine/plan.js';
-import { phoneHomeSpoofs } from '../../src/engine/job-lifecycle.js';
+import { bootLookup, phoneHomeSpoofs } from '../../src/engine/job-lifecycle.js';
+import { checkDrift } from '../../src/engine/drift.js';
 import type { DesiredCluster, MemberHost } from '../../src/clusters/types.js';
 import type { VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
 
@@ -249,6 +250,10 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect((await converged(d, a)).steps).toEqual([]);
     expect((await converged(d, b)).steps).toEqual([]);
     expect((await converged(d, c)).host.connectionState).toBe('notResponding');
+    // plan and drift show it as waiting for boot, never an error for the cluster
+    const drift = await checkDrift(vc, d, Date.now(), undefined, bootLookup(store.hostBoots));
+    expect(drift.held).toMatchObject([{ uuid: c.uuid, reason: 'waiting-for-boot' }]);
+    expect(drift.drifted).toBe(false);
     // c boots: its phone-home brings it back
     const tc = await sim.reboot(c.fqdn);
     const r = phoneHome(c, tc);
