@@ -53,6 +53,7 @@ export function clusterService(repo: ClusterRepository): ClusterService {
   const fileOf = (name: string) =>
     repo.files().find((s) => s.cluster?.name === name) ?? repo.files().find((s) => s.name === name);
   return {
+    // eslint-disable-next-line @typescript-eslint/require-await -- ClusterService.list is async (other sources read files); the repository is in memory
     list: async () =>
       repo.files().map((s) => ({
         name: s.cluster?.name ?? s.name,
@@ -61,6 +62,7 @@ export function clusterService(repo: ClusterRepository): ClusterService {
         errors: toIssues(s.diagnostics),
         ...(s.cluster ? { vcenter: s.cluster.vcenter, datacenter: s.cluster.datacenter } : {}),
       })),
+    // eslint-disable-next-line @typescript-eslint/require-await -- ClusterService.get is async (other sources read files); the repository is in memory
     get: async (name) => {
       const s = fileOf(name);
       if (!s) return undefined;

@@ -70,7 +70,7 @@ async function readNewPassword(): Promise<string> {
   return pw;
 }
 
-async function withStore<T>(opts: { config?: string; dataDir?: string }, fn: (s: Store) => Promise<T>): Promise<T> {
+async function withStore<T>(opts: { config?: string; dataDir?: string }, fn: (s: Store) => T | Promise<T>): Promise<T> {
   let dataDir: string;
   try {
     dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];
@@ -129,7 +129,7 @@ export function registerUser(program: Command): void {
 
   common(user.command('list').description('list users').option('--json', 'JSON output')).action(
     async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
-      await withStore(opts, async (s) => {
+      await withStore(opts, (s) => {
         const users = s.users.list();
         if (opts.json) {
           process.stdout.write(JSON.stringify(users, null, 2) + '\n');

@@ -27,7 +27,7 @@ export function readSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv 
       v = readFileSync(ref['password-file'], 'utf8');
     } catch (e) {
       throw new Error(
-        `${what}: cannot read password-file ${ref['password-file']}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+        `${what}: cannot read password-file ${ref['password-file']}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
         { cause: e },
       );
     }

@@ -27,9 +27,13 @@ export interface DasState {
         memoryFailoverResourcesPercent: number;
       }
     | { type: 'other'; xsiType?: string };
-  /** ClusterDasVmSettings of defaultVmSettings. */
-  restartPriority: 'disabled' | 'low' | 'medium' | 'high' | string;
-  isolationResponse: 'none' | 'powerOff' | 'shutdown' | string;
+  /**
+   * ClusterDasVmSettings of defaultVmSettings: restartPriority is a ClusterDasVmSettingsRestartPriority
+   * (disabled, low, medium, high, …), isolationResponse a ClusterDasVmSettingsIsolationResponse (none,
+   * powerOff, shutdown); kept as strings because vCenter may answer values newer than this list.
+   */
+  restartPriority: string;
+  isolationResponse: string;
 }
 
 /** vim.cluster.DrsConfigInfo members the engine manages. */

@@ -24,7 +24,7 @@ export interface ImportProgress {
 }
 
 /** Maps lower-cased relative paths to absolute source paths; refuses case collisions. */
-export async function normalizedMap(root: string, files: string[], what: string): Promise<Map<string, string>> {
+export function normalizedMap(root: string, files: string[], what: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const f of files) {
     const lower = f.toLowerCase();

@@ -181,7 +181,7 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
     const out: Buffer[] = [];
     let err = '';
     let pending = '';
-    let cbError: unknown;
+    let cbError: Error | undefined;
     p.stdout.on('data', (d: Buffer) => out.push(d));
     p.stderr.on('data', (d: Buffer) => {
       pending += d.toString('utf8');
@@ -194,7 +194,7 @@ function runBsdtar(bin: string, args: string[], what: string, onLine?: (line: st
           try {
             onLine(l.slice(2));
           } catch (e) {
-            cbError ??= e;
+            cbError ??= e as Error; // thrown by our own onLine callback
             p.kill('SIGTERM');
           }
         } else err += l + '\n';
@@ -236,7 +236,7 @@ async function stageIso(iso: string, tmp: string, img: string, opts: ImportOptio
   });
   // ISO9660 without Rock Ridge extracts read-only (0400/0500): make the staging tree ours.
   const files = await walk(raw, async (dir) => chmod(dir, 0o755));
-  const map = await normalizedMap(raw, files, iso);
+  const map = normalizedMap(raw, files, iso);
   for (const [rel, abs] of map) {
     await mkdir(dirname(join(img, rel)), { recursive: true });
     await rename(abs, join(img, rel));
@@ -275,7 +275,7 @@ async function stageDirectory(src: string, img: string, opts: ImportOptions): Pr
   if (!hasBootCfg) {
     throw new ImageError(`${src}: no boot.cfg (ESXi) and no image.json with kind "linux": nothing to import`);
   }
-  const map = await normalizedMap(
+  const map = normalizedMap(
     src,
     files.filter((f) => f !== MANIFEST),
     src,

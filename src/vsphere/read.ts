@@ -145,9 +145,9 @@ export function hostStateFrom(o: ObjectContent): HostState {
   for (const m of o.missing) missing[m.path] = m.fault;
   return {
     ref: o.obj,
-    name: String(p.name ?? ''),
-    uuid: String(p['hardware.systemInfo.uuid'] ?? ''),
-    connectionState: String(p['runtime.connectionState'] ?? ''),
+    name: (p.name as string | undefined) ?? '',
+    uuid: (p['hardware.systemInfo.uuid'] as string | undefined) ?? '',
+    connectionState: (p['runtime.connectionState'] as string | undefined) ?? '',
     inMaintenanceMode: p['runtime.inMaintenanceMode'] === true,
     vmCount: arr(p.vm).length,
     ...(p.parent ? { parent: p.parent as MoRef } : {}),

@@ -123,7 +123,10 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
   installHttpMetrics(app);
 
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
-  await app.register(async (s) => healthRoutes(s, ctx));
+  await app.register((s, _opts, done) => {
+    healthRoutes(s, ctx);
+    done();
+  });
   if (deps.bootPlugin) {
     const boot = deps.bootPlugin;
     await app.register(async (s) => {
@@ -140,12 +143,12 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
   await app.register(async (scope) => {
     installAuthHooks(scope, ctx);
     await scope.register(swaggerUi, { routePrefix: '/api/docs' });
-    await sessionRoutes(scope, ctx);
-    await hostRoutes(scope, ctx);
-    await clusterRoutes(scope, ctx);
-    await imageRoutes(scope, ctx, tracker);
-    await jobRoutes(scope, ctx);
-    await adminRoutes(scope, ctx);
+    sessionRoutes(scope, ctx);
+    hostRoutes(scope, ctx);
+    clusterRoutes(scope, ctx);
+    imageRoutes(scope, ctx, tracker);
+    jobRoutes(scope, ctx);
+    adminRoutes(scope, ctx);
     await consoleRoutes(scope);
   });
   return app;

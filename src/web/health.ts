@@ -38,7 +38,7 @@ export function installHttpMetrics(app: FastifyInstance): void {
   });
 }
 
-export async function healthRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function healthRoutes(app: FastifyInstance, ctx: WebContext): void {
   const statusOut = {
     type: 'object',
     properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
@@ -46,7 +46,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: WebContext): Promi
   app.get(
     '/healthz',
     { schema: { tags: ['health'], summary: 'The process is up', response: { 200: statusOut } } },
-    async () => ({ status: 'ok' }),
+    () => ({ status: 'ok' }),
   );
 
   app.get(

@@ -111,7 +111,7 @@ export function sendProblem(
  */
 export function problemErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof HttpProblem) {
-    if (err.status === 429 && err.extra?.['retryAfter']) reply.header('retry-after', String(err.extra['retryAfter']));
+    if (err.status === 429 && err.extra?.['retryAfter']) reply.header('retry-after', err.extra['retryAfter']);
     return sendProblem(reply, req, err.status, err.title, err.message, err.errors, err.extra);
   }
   if (err.validation) {

@@ -289,7 +289,8 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     expect(await marked.first().textContent()).toBe(String(line));
     expect(await page.locator(`#xml-marks .row.err[data-line="${line}"] .msg`).textContent()).toMatch(/bogus/);
     expect(await page.locator('#issues').textContent()).toMatch(new RegExp(`line ${line}`));
-    await page.locator('#xml').evaluate((e) => {
+    // The callback runs in the browser; tsconfig has no DOM lib, so the element's members are declared here.
+    await page.locator('#xml').evaluate((e: { scrollTop: number; dispatchEvent(ev: Event): boolean }) => {
       e.scrollTop = 0;
       e.dispatchEvent(new Event('scroll'));
     });

@@ -278,7 +278,7 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
       });
       expect(mk.status, mk.stderr).toBe(0);
       const manifest = join(dir, 'src', `sx-${v}`, 'image.json');
-      const m = JSON.parse(readFileSync(manifest, 'utf8'));
+      const m = JSON.parse(readFileSync(manifest, 'utf8')) as { linux: { cmdline: string } };
       m.linux.cmdline = `${m.linux.cmdline} statelesx.hold=1`; // keep the VM up for inspection
       writeFileSync(manifest, JSON.stringify(m, null, 2));
       const imp = spawnSync(

@@ -237,7 +237,9 @@ describe('full mode with real clients', () => {
     const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 68 }, sends);
     expect(got.map((r) => r.packet.options.get(Opt.MESSAGE_TYPE)?.[0])).toEqual([MessageType.OFFER]);
     const dropped = (await server.metrics()).find((m) => m.name === 'statelesx_dhcp_dropped_total')!;
-    const byReason = Object.fromEntries(dropped.values.map((v) => [v.labels.reason, v.value]));
+    const byReason = Object.fromEntries(
+      dropped.values.map((v): [string, number] => [v.labels['reason'] ?? '', v.value]),
+    );
     expect(byReason.truncated).toBeGreaterThanOrEqual(1);
     expect(byReason['bad-magic-cookie']).toBeGreaterThanOrEqual(2); // the bad cookie and the random bytes
     expect(byReason.oversized).toBeGreaterThanOrEqual(1);

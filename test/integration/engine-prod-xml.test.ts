@@ -28,7 +28,6 @@ import { silentLogger } from '../../src/log.js';
 import { retrieveAll } from '../../src/vsphere/ops.js';
 import { first, list, text, xsiType } from '../../src/vsphere/xml.js';
 import type { ClusterConfigInfoEx, HostNetworkPolicy, MoRef } from '../../src/vsphere/types.js';
-import type { HostState as WireHost } from '../../src/vsphere/read.js';
 import type { DesiredCluster, MemberHost, TeamingPolicy } from '../../src/clusters/types.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

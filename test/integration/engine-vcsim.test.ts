@@ -94,7 +94,7 @@ function source(list: DesiredCluster[]): ClusterSource {
   };
 }
 
-async function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env): Promise<JobRunner> {
+function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env): JobRunner {
   const r = new JobRunner({
     jobs: store.jobs,
     config: cfg,
@@ -133,7 +133,7 @@ describe('engine against vcsim', () => {
       { fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } },
       { fqdn: 'esx2.lab.example', uuid: U2, addresses: { vmk1: '10.20.0.12' } },
     ]);
-    const r = await runner(store, cfg, [prod]);
+    const r = runner(store, cfg, [prod]);
     const ref = r.enqueueApplyCluster('prod', { source: 'test' });
     const job = await r.wait(ref.id);
     const steps = store.jobs.steps(ref.id);
@@ -222,7 +222,7 @@ describe('engine against vcsim', () => {
     const host = { fqdn: 'esx3.lab.example', uuid: U3, addresses: { vmk1: '10.20.0.13' } };
     // pinned in the file, but wrong
     let store = await openStore(':memory:');
-    let r = await runner(store, config(sim), [
+    let r = runner(store, config(sim), [
       cluster('tp', [{ ...host, thumbprint: '11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99:00' }]),
     ]);
     let job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
@@ -233,7 +233,7 @@ describe('engine against vcsim', () => {
 
     // no pin, policy pinned → refused, names the reported thumbprint
     store = await openStore(':memory:');
-    r = await runner(store, config(sim, { 'thumbprint-policy': 'pinned' }), [cluster('tp', [host])]);
+    r = runner(store, config(sim, { 'thumbprint-policy': 'pinned' }), [cluster('tp', [host])]);
     job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/no thumbprint pinned.*"pinned".*reports AB:CD:EF:01/);
@@ -244,7 +244,7 @@ describe('engine against vcsim', () => {
     // trust-on-first-use: a different recorded thumbprint is refused …
     store = await openStore(':memory:');
     store.jobs.trustThumbprint('esx3.lab.example', '99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99', 1);
-    r = await runner(store, config(sim), [cluster('tp', [host])]);
+    r = runner(store, config(sim), [cluster('tp', [host])]);
     job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/now presents SSL thumbprint AB:CD:EF:01.*99:99.*was trusted on first use/);
@@ -253,7 +253,7 @@ describe('engine against vcsim', () => {
 
     // … and with none recorded, it is recorded and the retry succeeds
     store = await openStore(':memory:');
-    r = await runner(store, config(sim), [cluster('tp', [host])]);
+    r = runner(store, config(sim), [cluster('tp', [host])]);
     job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
@@ -269,19 +269,21 @@ describe('engine against vcsim', () => {
     const c = cluster('ghost', [
       { fqdn: 'esx9.lab.example', uuid: '4c4c4544-0031-3510-8052-b1c04f303039', addresses: { vmk1: '10.20.0.19' } },
     ]);
-    let r = await runner(store, config(sim), [{ ...c, vcenter: 'nope' }]);
+    let r = runner(store, config(sim), [{ ...c, vcenter: 'nope' }]);
     let job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
     expect(job).toMatchObject({
       state: 'failed',
-      error: expect.stringMatching(/vCenter "nope" named by cluster ghost is not configured/),
+      error: expect.stringMatching(/vCenter "nope" named by cluster ghost is not configured/) as unknown,
     });
     await r.close();
     const cfg = config(sim, {}, { url: 'https://127.0.0.1:1/sdk', 'timeout-ms': 1000 });
-    r = await runner(store, cfg, [c]);
+    r = runner(store, cfg, [c]);
     job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
     expect(job).toMatchObject({
       state: 'failed',
-      error: expect.stringMatching(/vCenter "vc1" not reachable: .*ECONNREFUSED|vCenter "vc1" not reachable/),
+      error: expect.stringMatching(
+        /vCenter "vc1" not reachable: .*ECONNREFUSED|vCenter "vc1" not reachable/,
+      ) as unknown,
     });
     await r.close();
     store.close();
@@ -311,7 +313,7 @@ describe('engine against vcsim with vCenter login required', () => {
   it('wrong vCenter credentials fail the job with a clear reason (no retries)', async () => {
     const store = await openStore(':memory:');
     const cfg = config(sim, {}, { username: 'administrator@vsphere.local' });
-    const r = await runner(
+    const r = runner(
       store,
       cfg,
       [cluster('prod', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])],
@@ -352,7 +354,7 @@ describe('engine against a slow vcsim', () => {
     const adds = store.jobs.steps(job.id).filter((s) => s.name === 'AddHost_Task' && s.state !== 'skipped');
     expect(adds[0]).toMatchObject({
       state: 'failed',
-      fault: expect.stringMatching(/VsphereTimeoutError: .*AddHost_Task did not complete within 1000 ms/),
+      fault: expect.stringMatching(/VsphereTimeoutError: .*AddHost_Task did not complete within 1000 ms/) as unknown,
     });
     expect(
       store.jobs

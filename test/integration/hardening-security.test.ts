@@ -24,6 +24,7 @@ import { BootTokens } from '../../src/hosts/tokens.js';
 import { consumeSetupToken, issueSetupToken } from '../../src/web/auth/tokens.js';
 import { startHardenedServer, writeCluster, type HardenedServer } from './hardening-server.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import type { SessionBody } from '../helpers/api-bodies.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
@@ -149,10 +150,14 @@ async function login(
   const cookies = cookiesFrom(pre, planted);
   const res = await api('POST', '/api/v1/session', {
     cookies,
-    csrf: JSON.parse(pre.body).csrfToken,
+    csrf: (JSON.parse(pre.body) as SessionBody).csrfToken,
     body: { username: user, password },
   });
-  return { res, cookies: cookiesFrom(res, cookies), csrf: res.status === 200 ? JSON.parse(res.body).csrfToken : '' };
+  return {
+    res,
+    cookies: cookiesFrom(res, cookies),
+    csrf: res.status === 200 ? (JSON.parse(res.body) as SessionBody).csrfToken : '',
+  };
 }
 
 /** Sends one TCP phone-home line; resolves with the reply line. */
@@ -209,7 +214,9 @@ async function metric(name: string, labels: Record<string, string>): Promise<num
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
     const inner = line.slice(name.length + 1, line.lastIndexOf('}'));
-    const got = Object.fromEntries([...inner.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const got = Object.fromEntries(
+      [...inner.matchAll(/(\w+)="([^"]*)"/g)].map((m): [string, string] => [m[1]!, m[2]!]),
+    );
     if (Object.entries(labels).every(([k, v]) => got[k] === v)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
@@ -519,7 +526,7 @@ describe('console and API: authentication and CSRF on every state-changing route
       expect((await api('GET', '/api/v1/hosts', { cookies: planted })).status, JSON.stringify(planted)).toBe(401);
     }
     // After logout the old session id is dead too.
-    const csrf = JSON.parse(res.body).csrfToken as string;
+    const csrf = (JSON.parse(res.body) as SessionBody).csrfToken;
     expect((await api('DELETE', '/api/v1/session', { cookies, csrf })).status).toBeLessThan(300);
     expect((await api('GET', '/api/v1/hosts', { cookies: { sx_session: cookies['sx_session']! } })).status).toBe(401);
   });

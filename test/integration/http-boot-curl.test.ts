@@ -225,7 +225,7 @@ describe('HTTP boot headers (fastify.inject)', () => {
     expect(h.body).toBe('');
   });
 
-  it('parseRange follows RFC 9110 §14.1.2', async () => {
+  it('parseRange follows RFC 9110 §14.1.2', () => {
     expect(parseRange('bytes=0-0', 10)).toEqual({ start: 0, end: 0 });
     expect(parseRange('bytes=5-100', 10)).toEqual({ start: 5, end: 9 });
     expect(parseRange('bytes=-3', 10)).toEqual({ start: 7, end: 9 });

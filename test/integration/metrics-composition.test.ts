@@ -50,7 +50,7 @@ interface Scrape {
 }
 
 /** Scrapes `/metrics` from namespace b. */
-async function scrape(): Promise<Scrape> {
+function scrape(): Scrape {
   // spawnSync blocks this process; the server is another process, so that is fine.
   const r = inB('curl', ['-sS', '--fail', `${HTTP}/metrics`]);
   if (r.status !== 0) throw new Error(`scrape failed: ${r.stderr}`);
@@ -75,7 +75,7 @@ const v = (m: Scrape, name: string, labels = '') => m.samples.get(`statelesx_${n
 async function scrapeUntil(ok: (m: Scrape) => boolean, ms = 10_000): Promise<Scrape> {
   const end = Date.now() + ms;
   for (;;) {
-    const m = await scrape();
+    const m = scrape();
     if (ok(m) || Date.now() > end) return m;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -148,7 +148,7 @@ afterAll(async () => {
 
 describe('metrics of the whole server (namespace, real clients)', () => {
   it('DHCP by type and firmware, TFTP and HTTP boot bytes and transfers, phone-homes by result, active gauges back to 0', async () => {
-    const before = await scrape();
+    const before = scrape();
 
     // DHCP: UEFI x86-64 PXE client (arch 7) DISCOVER → OFFER, REQUEST → ACK; a BIOS client (arch 0) DISCOVER → OFFER.
     const uefiMac = '52:54:00:88:00:07';

@@ -89,12 +89,12 @@ describe('HTTP phone-home', () => {
     ]) {
       const bad = await app.inject({ method: 'POST', url: '/api/v1/phone-home', payload });
       expect(bad.statusCode, JSON.stringify(payload)).toBe(400);
-      expect(bad.json().reason, JSON.stringify(payload)).toMatch(/schema|bad-uuid|bad-mac/);
+      expect(bad.json<{ reason: string }>().reason, JSON.stringify(payload)).toMatch(/schema|bad-uuid|bad-mac/);
       expect(bad.json(), JSON.stringify(payload)).toMatchObject({
         type: 'validation-error',
         title: 'Invalid phone-home',
         status: 400,
-        detail: expect.any(String),
+        detail: expect.any(String) as unknown,
       });
     }
     expect(fx.store.phoneHomes.count()).toBe(n);
@@ -172,7 +172,7 @@ describe('HTTP phone-home inside the real web app (buildApp)', () => {
         payload: { uuid: U, colour: 'blue' },
       });
       expect(extra.statusCode).toBe(400);
-      expect(extra.json()).toMatchObject({ reason: 'schema', detail: expect.stringContaining('colour') });
+      expect(extra.json()).toMatchObject({ reason: 'schema', detail: expect.stringContaining('colour') as unknown });
       expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx30' });
     } finally {
       await web.close();

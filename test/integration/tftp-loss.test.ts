@@ -193,7 +193,7 @@ describe('TFTP under 1 % packet loss', () => {
     const hpa = r.code === 0 ? r.ms : HPA_CAP_MS;
     if (r.code === 0) expect(sha(readFileSync(dst))).toBe(sums['f1m']);
     console.log(
-      `1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1))} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${r.code === 0 ? '' : ' (capped)'}`,
+      `1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1)).join(', ')} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${r.code === 0 ? '' : ' (capped)'}`,
     );
     expect(Math.min(...ours)).toBeLessThanOrEqual(2 * hpa);
   }, 300_000);

@@ -125,7 +125,7 @@ describe('native TFTP data plane', () => {
   it('serves rendered (in-memory) files, octet and netascii, byte-exact', async () => {
     const text = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i}\n`).join(''));
     const source: BootFileSource = {
-      resolve: async (name: string) => (name === 'rendered.cfg' ? { kind: 'rendered', data: text } : null),
+      resolve: (name: string) => Promise.resolve(name === 'rendered.cfg' ? { kind: 'rendered', data: text } : null),
     } as unknown as BootFileSource;
     const { s, logs } = await start({}, source);
     const out = join(root, 'out-rendered');

@@ -70,7 +70,7 @@ describe('vSphere session against vcsim', () => {
       expect(vc.serviceContent.about.apiType).toBe('VirtualCenter');
       expect(vc.endpoint.apiVersion).toBe(vc.serviceContent.about.apiVersion);
       const dc = await vc.ops.FindByInventoryPath('DC0');
-      expect(dc).toEqual({ type: 'Datacenter', value: expect.any(String) });
+      expect(dc).toEqual({ type: 'Datacenter', value: expect.any(String) as unknown });
       expect(vc.callCounts()).toMatchObject({ RetrieveServiceContent: 1, Login: 1, FindByInventoryPath: 1 });
     } finally {
       await vc.close();

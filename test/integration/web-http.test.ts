@@ -12,6 +12,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
+import type { SessionBody } from '../helpers/api-bodies.js';
 
 interface Res {
   status: number;
@@ -142,7 +143,7 @@ describe('HTTP service over TLS', () => {
       ca,
       'POST',
       '/api/v1/setup',
-      { cookie: cookieHeader(pre), 'x-csrf-token': JSON.parse(s.body).csrfToken },
+      { cookie: cookieHeader(pre), 'x-csrf-token': (JSON.parse(s.body) as SessionBody).csrfToken },
       JSON.stringify({ token, username: 'admin', password: 'a-long-admin-password' }),
     );
     expect(created.status).toBe(201);

@@ -208,7 +208,7 @@ describe('full mode lease engine', () => {
     return a.reply;
   };
 
-  it('DISCOVER → OFFER → REQUEST → ACK with pool options, persisted, same lease again and after a restart', async () => {
+  it('DISCOVER → OFFER → REQUEST → ACK with pool options, persisted, same lease again and after a restart', () => {
     const f = new FullModeResponder(cfg, store.leases, ctx);
     const ack = bindOne(f, '52:54:00:00:00:01');
     expect(ack.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);

@@ -67,7 +67,7 @@ function applyToState(cluster: ClusterState, hosts: Record<string, HostState | u
         break;
       case 'CreateClusterEx':
         cluster.clusterRef = 'domain-c1';
-        cluster.config = JSON.parse(JSON.stringify(s.args.spec));
+        cluster.config = JSON.parse(JSON.stringify(s.args.spec)) as typeof cluster.config;
         if (!cluster.config!.dasConfig.admissionControlPolicy)
           cluster.config!.dasConfig.admissionControlPolicy = { type: 'other' };
         break;

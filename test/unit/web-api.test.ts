@@ -4,6 +4,8 @@ import type { Store } from '../../src/store/index.js';
 import { configSchema } from '../../src/config/schema.js';
 import { makeApp, loginAs, call, type Client } from './web-helpers.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import type { OpenApiDoc, ProblemBody } from '../helpers/api-bodies.js';
+import type { AuditEntry } from '../../src/store/audit.js';
 
 const SECRET = 'vc-Secret-Value-9f3a1c';
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
@@ -28,7 +30,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
       ],
     });
     ({ app, store } = await makeApp(
-      { config, vcenters: { test: async (n) => ({ ok: false, message: `cannot reach ${n}` }) } },
+      { config, vcenters: { test: (n) => Promise.resolve({ ok: false, message: `cannot reach ${n}` }) } },
       undefined,
       (a) => {
         a.addHook('onSend', async (_req, _reply, payload) => {
@@ -53,26 +55,26 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const p = res.json();
+    const p = res.json<ProblemBody>();
     expect(p).toMatchObject({
       type: '/api/docs#problem-validation-error',
       title: 'Bad Request',
       status: 400,
       instance: '/api/v1/unregistered/join',
     });
-    const paths = p.errors.map((e: { path: string }) => e.path).sort();
+    const paths = p.errors.map((e) => e.path).sort();
     expect(paths).toEqual(['/body/cluster', '/body/hosts/0/fqdn']);
     const badParam = await call(app, op, 'GET', '/api/v1/hosts/not-a-uuid');
     expect(badParam.statusCode).toBe(400);
-    expect(badParam.json().errors[0].path).toBe('/params/uuid');
+    expect(badParam.json<ProblemBody>().errors[0]?.path).toBe('/params/uuid');
     const q = await call(app, op, 'GET', '/api/v1/jobs?limit=0');
-    expect(q.json().errors[0].path).toBe('/querystring/limit');
+    expect(q.json<ProblemBody>().errors[0]?.path).toBe('/querystring/limit');
   });
 
   it('answers 503 not available when a dependency is absent, 404 for unknown things', async () => {
     const res = await call(app, op, 'GET', '/api/v1/clusters');
     expect(res.statusCode).toBe(503);
-    expect(res.json().detail).toMatch(/cluster files is not available/);
+    expect(res.json<ProblemBody>().detail).toMatch(/cluster files is not available/);
     const j = await call(app, op, 'POST', `/api/v1/unregistered/${UUID}/join`, {
       cluster: 'lab',
       fqdn: 'esx1.example.com',
@@ -86,14 +88,16 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
   it('answers 404 for the jobs of an unknown host, and validates import ids', async () => {
     const unknown = await call(app, op, 'GET', '/api/v1/hosts/00000000-0000-0000-0000-00000000abcd/jobs');
     expect(unknown.statusCode).toBe(404);
-    expect(unknown.json().detail).toBe('host 00000000-0000-0000-0000-00000000abcd not found');
+    expect(unknown.json<ProblemBody>().detail).toBe('host 00000000-0000-0000-0000-00000000abcd not found');
     store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
     const known = await call(app, op, 'GET', `/api/v1/hosts/${UUID.toUpperCase()}/jobs`);
     expect(known.statusCode).toBe(200);
     expect(known.json()).toEqual([]);
     const badId = await call(app, op, 'GET', '/api/v1/images/imports/not-an-id');
     expect(badId.statusCode).toBe(400);
-    expect(badId.json().errors).toEqual([{ path: '/params/id', message: expect.stringMatching(/must match pattern/) }]);
+    expect(badId.json<ProblemBody>().errors).toEqual([
+      { path: '/params/id', message: expect.stringMatching(/must match pattern/) as unknown },
+    ]);
     expect((await call(app, op, 'GET', '/api/v1/images/imports/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b')).statusCode).toBe(
       404,
     );
@@ -145,7 +149,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     await call(app, admin, 'PUT', `/api/v1/users/${erin.id}/password`, { password: 'erin-password-2' });
     await call(app, admin, 'GET', '/api/v1/users');
     const audit = await call(app, admin, 'GET', '/api/v1/audit');
-    expect(audit.json().some((e: { action: string }) => e.action === 'user.password')).toBe(true);
+    expect(audit.json<AuditEntry[]>().some((e) => e.action === 'user.password')).toBe(true);
     await call(app, admin, 'GET', '/api/docs/json');
     await call(app, admin, 'GET', '/audit');
     const all = bodies.join('\n');
@@ -188,7 +192,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
   });
 
   it('publishes the OpenAPI document with every /api/v1 route and the shared schemas', async () => {
-    const doc = (await call(app, op, 'GET', '/api/docs/json')).json();
+    const doc = (await call(app, op, 'GET', '/api/docs/json')).json<OpenApiDoc>();
     expect(doc.openapi).toMatch(/^3\./);
     for (const p of [
       '/api/v1/hosts',

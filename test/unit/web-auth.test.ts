@@ -5,6 +5,7 @@ import { issueSetupToken } from '../../src/web/auth/tokens.js';
 import { makeApp, loginAs, call, cookiesOf, PASSWORD, RecordingQueue, type Client } from './web-helpers.js';
 import type { ClusterService, MemberHostInput } from '../../src/web/deps.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import type { ProblemBody, SessionBody } from '../helpers/api-bodies.js';
 
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
 
@@ -13,14 +14,15 @@ function memoryClusters(): ClusterService & { members: MemberHostInput[] } {
   const members: MemberHostInput[] = [];
   return {
     members,
-    list: async () => [{ name: 'lab', file: '/x/lab.xml', hosts: members.length, errors: [] }],
-    get: async () => undefined,
-    readXml: async (n) => (n === 'lab' ? '<cluster/>' : undefined),
-    validateXml: async () => [],
-    writeXml: async () => [],
-    addMemberHost: async (n, m) => {
-      if (n !== 'lab') throw new Error(`cluster ${n} not found`);
+    list: () => Promise.resolve([{ name: 'lab', file: '/x/lab.xml', hosts: members.length, errors: [] }]),
+    get: () => Promise.resolve(undefined),
+    readXml: (n) => Promise.resolve(n === 'lab' ? '<cluster/>' : undefined),
+    validateXml: () => Promise.resolve([]),
+    writeXml: () => Promise.resolve([]),
+    addMemberHost: (n, m) => {
+      if (n !== 'lab') return Promise.reject(new Error(`cluster ${n} not found`));
       members.push(m);
+      return Promise.resolve();
     },
   };
 }
@@ -59,7 +61,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       method: 'POST',
       url: '/api/v1/session',
       cookies: cookiesOf(pre),
-      headers: { 'x-csrf-token': pre.json().csrfToken },
+      headers: { 'x-csrf-token': pre.json<SessionBody>().csrfToken },
       payload: { username: 'view', password: PASSWORD },
     });
     const raw = ([] as string[])
@@ -82,7 +84,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       fqdn: 'esx01.lab.example',
     });
     expect(vj.statusCode).toBe(403);
-    expect(vj.json().detail).toMatch(/role viewer .*needs operator/);
+    expect(vj.json<ProblemBody>().detail).toMatch(/role viewer .*needs operator/);
     expect(clusters.members).toHaveLength(0);
 
     const ou = await call(app, op, 'POST', '/api/v1/users', {
@@ -128,7 +130,7 @@ describe('web auth: roles, CSRF, sessions', () => {
     const payload = { username: 'dave', password: 'z'.repeat(12), role: 'viewer' };
     const missing = await app.inject({ method: 'POST', url: '/api/v1/users', cookies: admin.cookies, payload });
     expect(missing.statusCode).toBe(403);
-    expect(missing.json().detail).toMatch(/CSRF/);
+    expect(missing.json<ProblemBody>().detail).toMatch(/CSRF/);
     const wrong = await app.inject({
       method: 'POST',
       url: '/api/v1/users',
@@ -146,7 +148,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       method: 'POST',
       url: '/api/v1/users',
       cookies: { ...admin.cookies, ...cookiesOf(pre) },
-      headers: { 'x-csrf-token': pre.json().csrfToken },
+      headers: { 'x-csrf-token': pre.json<SessionBody>().csrfToken },
       payload,
     });
     expect(mixed.statusCode).toBe(403);
@@ -171,12 +173,12 @@ describe('web auth: roles, CSRF, sessions', () => {
         url: '/api/v1/session',
         remoteAddress: '127.0.0.9',
         cookies: cookiesOf(pre),
-        headers: { 'x-csrf-token': pre.json().csrfToken },
+        headers: { 'x-csrf-token': pre.json<SessionBody>().csrfToken },
         payload: { username: 'admin', password: 'wrong password' },
       });
     const codes = [];
     for (let i = 0; i < 10; i++) codes.push((await attempt()).statusCode);
-    expect(codes).toEqual([...Array(8).fill(401), 429, 429]);
+    expect(codes).toEqual([...Array<number>(8).fill(401), 429, 429]);
     const last = await attempt();
     expect(last.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(last.headers['retry-after']).toBeDefined();
@@ -186,7 +188,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       url: '/api/v1/session',
       remoteAddress: '127.0.0.9',
       cookies: cookiesOf(pre),
-      headers: { 'x-csrf-token': pre.json().csrfToken },
+      headers: { 'x-csrf-token': pre.json<SessionBody>().csrfToken },
       payload: { username: 'admin', password: PASSWORD },
     });
     expect(right.statusCode).toBe(429);
@@ -206,8 +208,8 @@ describe('web auth: one-time setup token', () => {
     const token = issueSetupToken(store.settings);
     expect(JSON.stringify(sqliteOf(store).prepare('SELECT * FROM settings').all())).not.toContain(token);
     const pre = await app.inject({ url: '/api/v1/session' });
-    expect(pre.json().setupRequired).toBe(true);
-    const headers = { 'x-csrf-token': pre.json().csrfToken };
+    expect(pre.json<SessionBody>().setupRequired).toBe(true);
+    const headers = { 'x-csrf-token': pre.json<SessionBody>().csrfToken };
     const bad = await app.inject({
       method: 'POST',
       url: '/api/v1/setup',
@@ -224,7 +226,9 @@ describe('web auth: one-time setup token', () => {
       payload: { token, username: 'root', password: 'short' },
     });
     expect(weak.statusCode).toBe(422);
-    expect(weak.json().errors).toEqual([{ path: '/body/password', message: 'must be at least 10 characters' }]);
+    expect(weak.json<ProblemBody>().errors).toEqual([
+      { path: '/body/password', message: 'must be at least 10 characters' },
+    ]);
     const ok = await app.inject({
       method: 'POST',
       url: '/api/v1/setup',
@@ -257,7 +261,7 @@ describe('web auth: one login rate limit for every login-like route', () => {
     const remoteAddress = '127.0.0.23';
     const pre = await app.inject({ url: '/api/v1/session', remoteAddress });
     const cookies = cookiesOf(pre);
-    const headers = { 'x-csrf-token': pre.json().csrfToken };
+    const headers = { 'x-csrf-token': pre.json<SessionBody>().csrfToken };
     const form = { ...headers, 'content-type': 'application/x-www-form-urlencoded' };
     const attempts = [
       () =>

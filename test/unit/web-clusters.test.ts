@@ -13,6 +13,9 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { posOf } from '../fixtures/clusters/helpers.js';
 import { makeApp, loginAs, call, clusterRepo, clusterXml, RecordingQueue, type Client } from './web-helpers.js';
+import type { ProblemBody } from '../helpers/api-bodies.js';
+import type { JoinResult } from '../../src/web/services.js';
+import type { ClusterSummary } from '../../src/web/deps.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
@@ -68,28 +71,28 @@ describe('web cluster files, joins and roles', () => {
     const res = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', bad, XML);
     expect(res.statusCode).toBe(422);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const p = res.json();
+    const p = res.json<ProblemBody>();
     expect(p.detail).toMatch(/cluster lab does not validate .*nothing was saved/);
     const at = (needle: string) => posOf(bad, needle);
     expect(p.errors).toEqual(
       expect.arrayContaining([
-        { path: '/cluster/bogus', message: expect.stringMatching(/bogus.*not expected/), ...at('<bogus/>') },
+        { path: '/cluster/bogus', message: expect.stringMatching(/bogus.*not expected/) as unknown, ...at('<bogus/>') },
       ]),
     );
     for (const e of p.errors) {
       expect(e).toEqual({
-        path: expect.stringMatching(/^\/cluster/),
-        message: expect.any(String),
-        line: expect.any(Number),
-        column: expect.any(Number),
+        path: expect.stringMatching(/^\/cluster/) as unknown,
+        message: expect.any(String) as unknown,
+        line: expect.any(Number) as unknown,
+        column: expect.any(Number) as unknown,
       });
     }
     const malformed = await call(app, admin, 'PUT', '/api/v1/clusters/lab/xml', {
       xml: clusterXml('lab').replace('<members/>', '<members>'),
     });
     expect(malformed.statusCode).toBe(422);
-    expect(malformed.json().errors[0]).toMatchObject({
-      message: expect.stringMatching(/not well-formed/),
+    expect(malformed.json<ProblemBody>().errors[0]).toMatchObject({
+      message: expect.stringMatching(/not well-formed/) as unknown,
       line: 7,
       column: 1,
     });
@@ -122,7 +125,7 @@ describe('web cluster files, joins and roles', () => {
       ],
     });
     expect(res.statusCode).toBe(202);
-    expect(res.json().results).toEqual([
+    expect(res.json<{ results: JoinResult[] }>().results).toEqual([
       { uuid: U1, ok: true, cluster: 'lab', job: { id: 'job-1', existing: false } },
       { uuid: U2, ok: true, cluster: 'lab', job: { id: 'job-2', existing: false } },
     ]);
@@ -135,7 +138,7 @@ describe('web cluster files, joins and roles', () => {
       { kind: 'configure-host', target: U2, origin: { source: 'api', actor: 'op' } },
     ]);
     expect([store.hosts.get(U1)?.state, store.hosts.get(U2)?.state]).toEqual(['registered', 'registered']);
-    expect((await call(app, view, 'GET', '/api/v1/clusters')).json()[0]).toMatchObject({
+    expect((await call(app, view, 'GET', '/api/v1/clusters')).json<ClusterSummary[]>()[0]).toMatchObject({
       name: 'lab',
       hosts: 2,
       errors: [],
@@ -145,9 +148,9 @@ describe('web cluster files, joins and roles', () => {
       cluster: 'lab',
       hosts: [{ uuid: U1, fqdn: 'esx1.lab.example' }],
     });
-    expect(again.json().results[0]).toMatchObject({
+    expect(again.json<{ results: JoinResult[] }>().results[0]).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/is registered in cluster lab, not unregistered/),
+      error: expect.stringMatching(/is registered in cluster lab, not unregistered/) as unknown,
     });
     expect(queue.calls).toHaveLength(2);
   });
@@ -206,7 +209,9 @@ describe('web cluster files, joins and roles', () => {
     const before = fileText();
     const put = await call(app, op, 'PUT', '/api/v1/clusters/lab/xml', clusterXml('lab'), XML);
     expect(put.statusCode).toBe(403);
-    expect(put.json().detail).toMatch(/role operator may not PUT \/api\/v1\/clusters\/:name\/xml \(needs admin\)/);
+    expect(put.json<ProblemBody>().detail).toMatch(
+      /role operator may not PUT \/api\/v1\/clusters\/:name\/xml \(needs admin\)/,
+    );
     const ui = await call(
       app,
       op,
@@ -226,7 +231,7 @@ describe('web cluster files, joins and roles', () => {
     expect(tested.json()).toMatchObject({
       name: 'vc-test',
       ok: false,
-      message: expect.stringMatching(/127\.0\.0\.1:1/),
+      message: expect.stringMatching(/127\.0\.0\.1:1/) as unknown,
     });
     expect(tested.body).not.toContain('not-used-by-any-vcenter');
     expect(store.audit.list(5).find((e) => e.action === 'vcenter.test')).toMatchObject({

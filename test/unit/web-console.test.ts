@@ -94,8 +94,9 @@ describe('web console: pages and actions through /api/v1', () => {
     cleanup = r.cleanup;
     dir = r.dir;
     ({ app, store } = await makeApp({ clusters: clusterService(r.repo), queue }, undefined, (a) => {
-      a.addHook('preHandler', async (req) => {
+      a.addHook('preHandler', (req, _reply, done) => {
         if (req.url.startsWith('/api/v1/')) seen.push({ method: req.method, url: req.url, user: req.user?.username });
+        done();
       });
     }));
     admin = await loginAs(app, 'admin');
@@ -257,7 +258,7 @@ describe('web console: pages and actions through /api/v1', () => {
       actor: 'op',
       action: 'host.join',
       target: U1,
-      after: expect.objectContaining({ cluster: 'lab', fqdn: 'esx1.lab.example' }),
+      after: expect.objectContaining({ cluster: 'lab', fqdn: 'esx1.lab.example' }) as unknown,
     });
   });
 
@@ -361,8 +362,8 @@ describe('web console: job page steps live over /api/v1/jobs/:id/events', () => 
     const events = body
       .split('\n\n')
       .filter((b) => b.startsWith('event: job'))
-      .map((b) => JSON.parse(b.split('\ndata: ')[1]!));
-    const states = events.map((e) => `${e.state}:${e.steps.map((s: { state: string }) => s.state).join(',')}`);
+      .map((b) => JSON.parse(b.split('\ndata: ')[1]!) as { state: string; steps: Array<{ state: string }> });
+    const states = events.map((e) => `${e.state}:${e.steps.map((s) => s.state).join(',')}`);
     expect(states).toEqual([
       'running:pending,pending',
       'running:running,pending',

@@ -18,6 +18,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { InvalidLogin, VsphereNetworkError } from '../../src/vsphere/faults.js';
 import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
+import type { DriftView, OpenApiDoc, PlanBody, ProblemBody } from '../helpers/api-bodies.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
@@ -30,6 +31,7 @@ function fakeVcenter(desired?: () => DesiredCluster) {
     mode: 'ok' as Mode,
     logins: 0,
     logouts: 0,
+    // eslint-disable-next-line @typescript-eslint/require-await -- a fake of an async VcenterConnector: it answers at once, and its throws must reject
     connect: async (name: string): Promise<VcenterApi> => {
       if (f.mode === 'unreachable')
         throw new VsphereNetworkError(
@@ -49,6 +51,7 @@ function fakeVcenter(desired?: () => DesiredCluster) {
       f.logins++;
       let open = true;
       const api: Partial<VcenterApi> = {
+        // eslint-disable-next-line @typescript-eslint/require-await -- VcenterApi.readState is async; the fake answers at once and its throws must reject
         readState: async (): Promise<CurrentState> => {
           if (f.mode === 'read-fails')
             throw new VsphereNetworkError(
@@ -78,9 +81,10 @@ function fakeVcenter(desired?: () => DesiredCluster) {
           }
           return { cluster: {}, hosts: {} };
         },
-        close: async () => {
+        close: () => {
           if (open) f.logouts++;
           open = false;
+          return Promise.resolve();
         },
       };
       return api as VcenterApi;
@@ -120,8 +124,8 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect(plan.statusCode).toBe(200);
     expect(
       plan
-        .json()
-        .steps.map((s: { name: string }) => s.name)
+        .json<PlanBody>()
+        .steps.map((s) => s.name)
         .slice(0, 3),
     ).toEqual(['CreateDatacenter', 'CreateClusterEx', 'AddHost_Task']);
     expect((await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).statusCode).toBe(200);
@@ -138,28 +142,29 @@ describe('web plan and drift: vCenter sessions and errors', () => {
   it('returns the drift report: drifted, drift steps, full steps and the members vCenter does not know', async () => {
     vc.mode = 'ok';
     const res = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
-    const r = res.json();
+    const r = res.json<DriftView>();
     expect(r).toMatchObject({ cluster: 'lab', at: 1_700_000_000_000, drifted: true, missingHosts: [U1, U2] });
     // No datacenter or cluster yet: that is drift; the members' AddHost_Task is only in the full plan.
-    expect(r.driftSteps.map((s: { name: string }) => s.name)).toEqual(['CreateDatacenter', 'CreateClusterEx']);
-    expect(r.steps.filter((s: { name: string }) => s.name === 'AddHost_Task')).toHaveLength(2);
-    const plan = (await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).json();
+    expect(r.driftSteps.map((s) => s.name)).toEqual(['CreateDatacenter', 'CreateClusterEx']);
+    expect(r.steps.filter((s) => s.name === 'AddHost_Task')).toHaveLength(2);
+    const plan = (await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).json<PlanBody>();
     expect(plan).toEqual({ cluster: 'lab', steps: r.steps });
     const page = await call(app, view, 'GET', '/ui/clusters/lab/drift');
     expect(page.body).toContain('Not in vCenter yet');
     expect(page.body).toContain(U2);
     expect(page.body).toContain('CreateClusterEx');
     expect(page.body).not.toContain('AddHost_Task');
-    const doc = (await call(app, view, 'GET', '/api/docs/json')).json();
-    const schema = doc.paths['/api/v1/clusters/{name}/drift'].get.responses['200'].content['application/json'].schema;
-    expect(schema.required).toEqual(expect.arrayContaining(['drifted', 'driftSteps', 'missingHosts', 'steps']));
+    const doc = (await call(app, view, 'GET', '/api/docs/json')).json<OpenApiDoc>();
+    const schema =
+      doc.paths['/api/v1/clusters/{name}/drift']?.['get']?.responses['200']?.content?.['application/json']?.schema;
+    expect(schema?.required).toEqual(expect.arrayContaining(['drifted', 'driftSteps', 'missingHosts', 'steps']));
   });
 
   it('reports no drift when only members are missing, while the plan still adds them', async () => {
     vc.mode = 'cluster-in-sync';
-    const r = (await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).json();
+    const r = (await call(app, view, 'GET', '/api/v1/clusters/lab/drift')).json<DriftView>();
     expect(r).toMatchObject({ drifted: false, driftSteps: [], missingHosts: [U1, U2] });
-    expect(r.steps.map((s: { name: string }) => s.name)).toContain('AddHost_Task');
+    expect(r.steps.map((s) => s.name)).toContain('AddHost_Task');
     expect((await call(app, view, 'GET', '/ui/clusters/lab/drift')).body).toContain('No drift.');
   });
 
@@ -169,15 +174,15 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect(res.statusCode).toBe(503);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.json()).toMatchObject({ status: 503, title: 'Service Unavailable', vcenter: 'vc-test' });
-    expect(res.json().detail).toMatch(/^vCenter not reachable: vc-test: .*ECONNREFUSED/);
+    expect(res.json<ProblemBody>().detail).toMatch(/^vCenter not reachable: vc-test: .*ECONNREFUSED/);
     vc.mode = 'bad-login';
     const login = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
     expect(login.statusCode).toBe(503);
-    expect(login.json().detail).toMatch(/^vCenter not reachable: vc-test: Login: InvalidLogin/);
+    expect(login.json<ProblemBody>().detail).toMatch(/^vCenter not reachable: vc-test: Login: InvalidLogin/);
     vc.mode = 'plan-error';
     const pe = await call(app, view, 'GET', '/api/v1/clusters/lab/drift');
     expect(pe.statusCode).toBe(422);
-    expect(pe.json().detail).toMatch(
+    expect(pe.json<ProblemBody>().detail).toMatch(
       /cluster lab cannot be planned: host esx1\.lab\.example .* is in another compute resource/,
     );
     // The console renders the same reason in its alert fragment.

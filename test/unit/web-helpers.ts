@@ -11,6 +11,7 @@ import type { AppDeps } from '../../src/web/deps.js';
 import { hashPassword } from '../../src/web/auth/passwords.js';
 import type { Role } from '../../src/store/users.js';
 import type { JobOrigin, JobQueue, JobRef } from '../../src/engine/queue.js';
+import type { SessionBody } from '../helpers/api-bodies.js';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -68,12 +69,12 @@ export async function loginAs(app: FastifyInstance, username: string, password =
     method: 'POST',
     url: '/api/v1/session',
     cookies,
-    headers: { 'x-csrf-token': pre.json().csrfToken },
+    headers: { 'x-csrf-token': pre.json<SessionBody>().csrfToken },
     payload: { username, password },
   });
   if (res.statusCode !== 200) throw new Error(`login ${username}: ${res.statusCode} ${res.body}`);
   cookies = cookiesOf(res, cookies);
-  return { cookies, csrf: res.json().csrfToken };
+  return { cookies, csrf: res.json<SessionBody>().csrfToken };
 }
 
 /** An authenticated request with the CSRF header. */

@@ -11,6 +11,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { imageService } from '../../src/app/web-adapters.js';
 import { makeApp, loginAs, call, type Client } from './web-helpers.js';
+import type { ProblemBody } from '../helpers/api-bodies.js';
+import type { ImportStatus } from '../../src/web/imports.js';
+import type { ImageInfo } from '../../src/web/deps.js';
 
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -37,9 +40,9 @@ describe('web images: import audit, removal, roles', () => {
   let op: Client;
 
   /** Polls the import until it is no longer running. */
-  async function settled(id: string): Promise<{ state: string; error: string | null }> {
+  async function settled(id: string): Promise<ImportStatus> {
     for (let i = 0; i < 200; i++) {
-      const s = (await call(app, admin, 'GET', `/api/v1/images/imports/${id}`)).json();
+      const s = (await call(app, admin, 'GET', `/api/v1/images/imports/${id}`)).json<ImportStatus>();
       if (s.state !== 'running') return s;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -78,7 +81,7 @@ describe('web images: import audit, removal, roles', () => {
       name: 'lin-api',
     });
     expect(api.statusCode).toBe(202);
-    expect(await settled(api.json().id)).toMatchObject({ state: 'succeeded' });
+    expect(await settled(api.json<ImportStatus>().id)).toMatchObject({ state: 'succeeded' });
     const failed = await call(
       app,
       admin,
@@ -97,7 +100,7 @@ describe('web images: import audit, removal, roles', () => {
       ['admin', 'lin-api', 'succeeded'],
       ['admin', 'lin-console', 'succeeded'],
     ]);
-    expect((await call(app, admin, 'GET', '/api/v1/images')).json().map((i: { name: string }) => i.name)).toEqual([
+    expect((await call(app, admin, 'GET', '/api/v1/images')).json<ImageInfo[]>().map((i) => i.name)).toEqual([
       'lin-api',
       'lin-console',
     ]);
@@ -107,7 +110,7 @@ describe('web images: import audit, removal, roles', () => {
     store.hosts.setImagePin(UUID, 'lin-api', 1);
     const pinned = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(pinned.statusCode).toBe(409);
-    expect(pinned.json().detail).toContain(UUID);
+    expect(pinned.json<ProblemBody>().detail).toContain(UUID);
     expect(existsSync(join(imagesDir, 'lin-api', 'image.json'))).toBe(true);
     store.hosts.setImagePin(UUID, null, 2);
     const removed = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
@@ -124,7 +127,7 @@ describe('web images: import audit, removal, roles', () => {
   it('lets only an admin import or remove images (role table: POST/DELETE default to admin)', async () => {
     const imp = await call(app, op, 'POST', '/api/v1/images/import', { source: linuxSource(dir, 'c'), name: 'lin-op' });
     expect(imp.statusCode).toBe(403);
-    expect(imp.json().detail).toMatch(/role operator .*needs admin/);
+    expect(imp.json<ProblemBody>().detail).toMatch(/role operator .*needs admin/);
     const ui = await call(
       app,
       op,

@@ -55,7 +55,7 @@ describe('the web app logger', () => {
     });
     const store = await openStore(':memory:');
     const app = await buildApp({ store, log: createLogger('info', sink) });
-    app.get('/t', async (req) => {
+    app.get('/t', (req) => {
       req.log.warn({ method: req.method, url: req.url }, 'handler line');
       return 'ok';
     });

@@ -18,6 +18,8 @@ import { makeApp, loginAs, call } from './web-helpers.js';
 
 interface Operation {
   responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;
+  requestBody?: { content: Record<string, { schema: { required?: string[] } }> };
+  parameters?: Array<{ name: string; in: string }>;
 }
 type Doc = { paths: Record<string, Record<string, Operation>> };
 
@@ -47,13 +49,13 @@ describe('web OpenAPI document', () => {
   let doc: { paths: Record<string, Record<string, Operation>> };
 
   beforeAll(async () => {
-    const source = { resolve: async () => null } as unknown as BootFileSource;
+    const source = { resolve: () => Promise.resolve(null) } as unknown as BootFileSource;
     ({ app, store } = await makeApp({
       bootPlugin: async (a) => {
         await a.register(bootHttpPlugin, { source });
       },
     }));
-    doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json();
+    doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json<Doc>();
   });
   afterAll(async () => {
     await app.close();
@@ -85,7 +87,7 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
     dir = mkdtempSync(join(tmpdir(), 'sx-openapi-'));
     sx = await startHardenedServer(dir, { 'log-level': 'warn' }, [['view', PASSWORD, 'viewer']]);
     const app = sx.http.app()!;
-    doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json();
+    doc = (await call(app, await loginAs(app, 'view'), 'GET', '/api/docs/json')).json<Doc>();
   }, 60_000);
   afterAll(async () => {
     await sx?.close();
@@ -93,10 +95,8 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
   });
 
   it('documents the phone-home routes with their input and every answer (JSON, problem+json, text/plain)', () => {
-    const post = doc.paths['/api/v1/phone-home']?.['post'] as
-      (Operation & { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }) | undefined;
-    const get = doc.paths['/api/v1/phone-home']?.['get'] as
-      (Operation & { parameters?: Array<{ name: string; in: string }> }) | undefined;
+    const post = doc.paths['/api/v1/phone-home']?.['post'];
+    const get = doc.paths['/api/v1/phone-home']?.['get'];
     expect(post?.requestBody?.content['application/json']?.schema.required).toEqual(['uuid']);
     expect(Object.keys(post?.responses ?? {}).sort()).toEqual(['200', '400', '403']);
     expect(post?.responses?.['200']?.content?.['application/json']?.schema).toMatchObject({
@@ -104,7 +104,7 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
     });
     for (const code of ['400', '403']) {
       expect(post?.responses?.[code]?.content?.['application/problem+json']?.schema, code).toMatchObject({
-        required: expect.arrayContaining(['reason']),
+        required: expect.arrayContaining(['reason']) as unknown,
       });
     }
     expect(

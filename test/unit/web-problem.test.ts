@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
 import { clusterService } from '../../src/app/web-adapters.js';
+import type { ProblemBody } from '../helpers/api-bodies.js';
 
 describe('web problem titles', () => {
   let app: FastifyInstance;
@@ -47,7 +48,7 @@ describe('web problem titles', () => {
       title: 'Unsupported Media Type',
       type: '/api/docs#problem-unsupported-media-type',
     });
-    expect(res.json().detail).toMatch(/text\/csv/);
+    expect(res.json<ProblemBody>().detail).toMatch(/text\/csv/);
   });
 
   it('keeps "Bad Request" for malformed JSON (400)', async () => {

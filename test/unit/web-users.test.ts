@@ -9,6 +9,7 @@ import type { Store } from '../../src/store/index.js';
 import { sha256 } from '../../src/web/auth/tokens.js';
 import { makeApp, loginAs, call, PASSWORD, type Client } from './web-helpers.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import type { ProblemBody } from '../helpers/api-bodies.js';
 
 describe('web users: passwords and sessions', () => {
   let app: FastifyInstance;
@@ -31,7 +32,7 @@ describe('web users: passwords and sessions', () => {
     const url = `/api/v1/users/${idOf('view')}/password`;
     const missing = await call(app, view, 'PUT', url, { password: 'new-view-password' });
     expect(missing.statusCode).toBe(422);
-    expect(missing.json().errors).toEqual([
+    expect(missing.json<ProblemBody>().errors).toEqual([
       { path: '/body/currentPassword', message: 'required to change your own password' },
     ]);
     const wrong = await call(app, view, 'PUT', url, {
@@ -39,7 +40,7 @@ describe('web users: passwords and sessions', () => {
       currentPassword: 'not my password',
     });
     expect(wrong.statusCode).toBe(403);
-    expect(wrong.json().detail).toBe('the current password is wrong');
+    expect(wrong.json<ProblemBody>().detail).toBe('the current password is wrong');
     await expect(loginAs(app, 'view', 'new-view-password')).rejects.toThrow(/401/);
     view = await loginAs(app, 'view', PASSWORD);
     // Nor may a viewer set someone else's, with or without a password.
@@ -144,7 +145,7 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
     ] as const) {
       const res = await call(app, admin, method, `/api/v1/users/${id}`, body);
       expect(res.statusCode).toBe(409);
-      expect(res.json().detail).toMatch(/last admin/);
+      expect(res.json<ProblemBody>().detail).toMatch(/last admin/);
     }
     expect(store.users.get(id)).toMatchObject({ role: 'admin', disabled: false });
   });

@@ -100,7 +100,7 @@ export function streamFileRange(
         onOpen();
       } catch (e) {
         close(fd, () => undefined);
-        return reject(e);
+        return reject(e instanceof Error ? e : new Error(String(e)));
       }
       pool.active++;
       let pos = start;

@@ -182,6 +182,7 @@ async function sendBody(
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/require-await -- FastifyPluginAsync: fastify awaits the plugin; its one route registers synchronously
 export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, opts) => {
   const prefix = (opts.urlPrefix ?? '/boot').replace(/\/$/, '');
   const pool = opts.bufferPool ?? new ReadBufferPool();

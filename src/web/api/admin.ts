@@ -8,7 +8,7 @@ import { auditChange } from '../audit.js';
 import { userRoutes } from './users.js';
 
 /** Registers the users, audit log and vCenter routes. */
-export async function adminRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function adminRoutes(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
   userRoutes(app, ctx);
 
@@ -28,7 +28,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: WebContext): Promis
         response: { 200: { type: 'array', items: { $ref: 'AuditEntry#' } }, ...errorResponses },
       },
     },
-    async (req) => store.audit.list(req.query.limit, req.query.before),
+    (req) => store.audit.list(req.query.limit, req.query.before),
   );
 
   app.get(
@@ -40,7 +40,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: WebContext): Promis
         response: { 200: { type: 'array', items: { $ref: 'Vcenter#' } }, ...errorResponses },
       },
     },
-    async () =>
+    () =>
       (ctx.deps.config?.vcenters ?? []).map((v) => ({
         name: v.name,
         url: v.url,

@@ -61,11 +61,10 @@ function xmlOf(body: unknown): string {
 }
 
 /** Registers the `/api/v1/clusters` routes. */
-export function clusterRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function clusterRoutes(app: FastifyInstance, ctx: WebContext): void {
   fileReadRoutes(app, ctx);
   fileWriteRoutes(app, ctx);
   vcenterRoutes(app, ctx);
-  return Promise.resolve();
 }
 
 /** The list, one parsed cluster, and one file's XML text. */

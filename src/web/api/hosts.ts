@@ -42,7 +42,7 @@ const joinResult = {
   },
 } as const;
 
-export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
 
   app.get<{ Querystring: { state?: string } }>(
@@ -60,7 +60,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
       },
     },
-    async (req) => store.hosts.list(req.query.state as never),
+    (req) => store.hosts.list(req.query.state as never),
   );
 
   app.get<{ Params: { uuid: string } }>(
@@ -73,7 +73,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { $ref: 'Host#' }, ...errorResponses },
       },
     },
-    async (req) =>
+    (req) =>
       store.hosts.get(req.params.uuid.toLowerCase()) ??
       (() => {
         throw problems.notFound(`host ${req.params.uuid}`);
@@ -94,7 +94,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
       },
     },
-    async (req) => {
+    (req) => {
       const uuid = req.params.uuid.toLowerCase();
       const host = store.hosts.get(uuid);
       if (!host) throw problems.notFound(`host ${uuid}`);
@@ -115,7 +115,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
       },
     },
-    async (req) => store.hosts.bootEvents({ limit: req.query.limit }),
+    (req) => store.hosts.bootEvents({ limit: req.query.limit }),
   );
 
   app.get<{ Params: { uuid: string } }>(
@@ -128,7 +128,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
       },
     },
-    async (req) => {
+    (req) => {
       const uuid = req.params.uuid.toLowerCase();
       const jobs = need(ctx, 'jobs', 'the jobs store');
       if (!store.hosts.get(uuid)) throw problems.notFound(`host ${uuid}`);
@@ -145,7 +145,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
       },
     },
-    async () =>
+    () =>
       store.hosts.list('unregistered').map((h) => {
         const boot = store.hostBoots.get(h.uuid, swapUuidByteOrder(h.uuid));
         const currentBoot = phonedHomeThisBoot(boot) ? 'phoned-home' : seenByPxeOnly(boot) ? 'pxe-only' : undefined;
@@ -296,7 +296,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: WebContext): Promise
         },
       },
     },
-    async () =>
+    () =>
       store.hosts
         .list()
         .filter((h) => h.imagePin)

@@ -25,7 +25,7 @@ const importOut = {
   },
 } as const;
 
-export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: ImportTracker): Promise<void> {
+export function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: ImportTracker): void {
   app.get(
     '/api/v1/images',
     {
@@ -70,7 +70,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker
         response: { 200: { type: 'array', items: importOut }, ...errorResponses },
       },
     },
-    async () => tracker.list(),
+    () => tracker.list(),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -89,7 +89,7 @@ export async function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker
         response: { 200: importOut, ...errorResponses },
       },
     },
-    async (req) =>
+    (req) =>
       tracker.get(req.params.id) ??
       (() => {
         throw problems.notFound(`import ${req.params.id}`);

@@ -82,7 +82,7 @@ export function streamJob(
   tick();
 }
 
-export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function jobRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get<{ Querystring: { state?: string; target?: string; limit: number } }>(
     '/api/v1/jobs',
     {
@@ -100,7 +100,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<
         response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
       },
     },
-    async (req) => need(ctx, 'jobs', 'the jobs store').list({ ...req.query }),
+    (req) => need(ctx, 'jobs', 'the jobs store').list({ ...req.query }),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -121,7 +121,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<
         },
       },
     },
-    async (req) => {
+    (req) => {
       const jobs = need(ctx, 'jobs', 'the jobs store');
       const job = jobs.get(req.params.id);
       if (!job) throw problems.notFound(`job ${req.params.id}`);
@@ -140,7 +140,7 @@ export async function jobRoutes(app: FastifyInstance, ctx: WebContext): Promise<
         response: { 200: { type: 'array', items: { $ref: 'JobLogLine#' } }, ...errorResponses },
       },
     },
-    async (req) => {
+    (req) => {
       const jobs = need(ctx, 'jobs', 'the jobs store');
       if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
       return jobs.log(req.params.id, req.query.after);

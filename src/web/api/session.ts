@@ -16,7 +16,7 @@ const sessionOut = {
   required: ['authenticated', 'csrfToken'],
 } as const;
 
-export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Promise<void> {
+export function sessionRoutes(app: FastifyInstance, ctx: WebContext): void {
   const limited = loginRateLimit(app, ctx);
 
   app.get(
@@ -95,7 +95,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: WebContext): Prom
         },
       },
     },
-    async (req) => ({ valid: setupTokenValid(ctx.deps.store.settings, req.query.token) }),
+    (req) => ({ valid: setupTokenValid(ctx.deps.store.settings, req.query.token) }),
   );
 
   app.post<{ Body: { token: string; username: string; password: string } }>(

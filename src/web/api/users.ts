@@ -36,7 +36,7 @@ function listAndCreate(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'User#' } }, ...errorResponses },
       },
     },
-    async () => store.users.list(),
+    () => store.users.list(),
   );
 
   app.post<{ Body: { username: string; password: string; role: Role } }>(
@@ -93,7 +93,7 @@ function updateRoute(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { $ref: 'User#' }, ...errorResponses },
       },
     },
-    async (req) => {
+    (req) => {
       const before = store.users.get(req.params.id);
       if (!before) throw problems.notFound(`user ${req.params.id}`);
       const demotes =

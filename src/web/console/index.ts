@@ -42,7 +42,7 @@ export async function consoleRoutes(parent: FastifyInstance): Promise<void> {
         p?.status ??
         (err.validation ? 400 : err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
       if (status === 500 && !p) req.log.error({ err }, 'console request failed');
-      if (status === 429 && p?.extra?.['retryAfter']) reply.header('retry-after', String(p.extra['retryAfter']));
+      if (status === 429 && p?.extra?.['retryAfter']) reply.header('retry-after', p.extra['retryAfter']);
       const path = req.url.split('?')[0];
       if (status === 429 && req.method === 'POST' && path === '/login') {
         // A browser posting the login form gets the form back with the reason, not a JSON document.
