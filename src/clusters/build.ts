@@ -148,7 +148,7 @@ function buildHa(el: XmlElement | undefined, index: SourceIndex, diagnostics: Cl
 function buildTeaming(el: XmlElement): TeamingPolicy {
   const t: TeamingPolicy = {};
   const lb = attr(el, 'loadBalancing');
-  if (lb) t.loadBalancing = lb as TeamingPolicy['loadBalancing'];
+  if (lb) t.loadBalancing = lb as NonNullable<TeamingPolicy['loadBalancing']>;
   const fd = attr(el, 'failureDetection');
   if (fd) t.beaconProbing = fd === 'beaconProbing';
   const ns = attr(el, 'notifySwitches');

@@ -9,7 +9,7 @@ export interface JobOrigin {
   /** `initiator`, `api`, `cli`, `drift`. */
   source: string;
   /** User name or host address. */
-  actor?: string;
+  actor?: string | undefined;
 }
 
 export interface JobRef {

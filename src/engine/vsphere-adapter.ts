@@ -89,7 +89,7 @@ function toTeaming(p: HostNetworkPolicy | undefined): TeamingPolicy | undefined 
   const t = p?.nicTeaming;
   if (!t) return undefined;
   const out: TeamingPolicy = {};
-  if (t.policy !== undefined) out.loadBalancing = t.policy as TeamingPolicy['loadBalancing'];
+  if (t.policy !== undefined) out.loadBalancing = t.policy as NonNullable<TeamingPolicy['loadBalancing']>;
   if (t.failureCriteria?.checkBeacon !== undefined) out.beaconProbing = t.failureCriteria.checkBeacon;
   if (t.notifySwitches !== undefined) out.notifySwitches = t.notifySwitches;
   if (t.rollingOrder !== undefined) out.rollingOrder = t.rollingOrder;

@@ -44,9 +44,9 @@ export interface HostQuery {
 export interface ClusterMembership {
   cluster: string;
   /** The member's own image pin in the cluster file. */
-  image?: string;
+  image?: string | undefined;
   /** The cluster's default image. */
-  defaultImage?: string;
+  defaultImage?: string | undefined;
   /** Stateful install (kickstart) instead of a stateless boot. */
   stateful?: boolean;
 }

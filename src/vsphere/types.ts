@@ -273,8 +273,8 @@ export interface HostPortGroupSpec {
 /** vim.host.IpConfig (IPv4 part). */
 export interface HostIpConfig {
   dhcp: boolean;
-  ipAddress?: string;
-  subnetMask?: string;
+  ipAddress?: string | undefined;
+  subnetMask?: string | undefined;
 }
 /** vim.host.VirtualNic.Specification. */
 export interface HostVirtualNicSpec {

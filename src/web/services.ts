@@ -111,7 +111,9 @@ export async function joinHosts(
   const out: JoinResult[] = [];
   for (const h of hosts) {
     try {
-      out.push(await joinHost(ctx, req, cluster, { ...h, ...(h.image || image ? { image: h.image ?? image } : {}) }));
+      out.push(
+        await joinHost(ctx, req, cluster, { ...h, ...(h.image || image ? { image: (h.image ?? image)! } : {}) }),
+      );
     } catch (e) {
       const p = e instanceof HttpProblem ? e : new HttpProblem(500, 'Error', (e as Error).message);
       out.push({ uuid: h.uuid, ok: false, cluster, error: p.message, ...(p.errors ? { errors: p.errors } : {}) });

@@ -62,7 +62,7 @@ class Client {
     const r = await fetch(this.base + path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? null : JSON.stringify(body),
     });
     for (const c of r.headers.getSetCookie()) {
       const [kv] = c.split(';');

@@ -112,7 +112,7 @@ async function api(
   const r = await fetch(`${base}${path}`, {
     method,
     headers,
-    body,
+    body: body ?? null,
     redirect: 'manual',
     signal: AbortSignal.timeout(20_000),
   });

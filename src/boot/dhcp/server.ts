@@ -101,11 +101,11 @@ export interface DhcpServerOptions {
   /** HTTP port of our `/boot/` tree (URLs for iPXE and UEFI HTTP boot). */
   httpPort: number;
   /** Server port, default 67 (also the port replies to relay agents go to). */
-  port?: number;
+  port?: number | undefined;
   /** Client port replies go to, default 68. */
   clientPort?: number;
   /** proxyDHCP boot-server port, default 4011 (proxy mode only). */
-  proxyPort?: number;
+  proxyPort?: number | undefined;
   /** Clock (ms), for tests. */
   now?: () => number;
 }

@@ -8,7 +8,7 @@ export interface BootRequestContext {
   protocol: 'tftp' | 'http';
   /** Client IP address (IPv4 dotted quad). */
   clientAddress: string;
-  clientPort?: number;
+  clientPort?: number | undefined;
   /** Correlates log lines: TFTP transfer id or HTTP request id. */
   requestId?: string;
 }

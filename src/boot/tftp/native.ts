@@ -19,7 +19,7 @@ export interface DataPlaneStart {
   /** Open file descriptor to read blocks from with pread(2), or -1 when `data` is given. */
   fd: number;
   /** In-memory file (rendered per host); kept alive by the addon until "done". */
-  data?: Buffer;
+  data?: Buffer | undefined;
   /** Negotiated RFC 2348 block size, bytes (8..65464). */
   blksize: number;
   /** Negotiated RFC 7440 window, blocks (1..64). */
@@ -27,7 +27,7 @@ export interface DataPlaneStart {
   /** Blocks read ahead per pread (at least windowsize). */
   slots: number;
   /** The OACK to send first (RFC 2347), or undefined to start with DATA 1. */
-  oack?: Buffer;
+  oack?: Buffer | undefined;
   /** Initial retransmission timeout, ms. */
   rtoMs: number;
   minRtoMs: number;

@@ -15,7 +15,7 @@ export interface NegotiationLimits {
   /** Config `tftp.max-blksize` (512..65464). */
   maxBlksize: number;
   /** Largest blksize that fits one datagram on the link (MTU − 32), or undefined when unknown. */
-  linkBlksize?: number;
+  linkBlksize?: number | undefined;
   /** Config `tftp.max-windowsize` (1..64). */
   maxWindowsize: number;
   /** Default initial retransmission timeout in ms (config `tftp.timeout-ms`). */
