@@ -25,6 +25,7 @@ import { createHttpService, type HttpService } from '../../src/web/app.js';
 import { clusterService, imageService } from '../../src/app/web-adapters.js';
 import { storeJobReader } from '../../src/web/job-reader.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Screenshots are test artifacts (test-artifacts/, ignored by git); UPDATE_SCREENSHOTS=1 refreshes the README's.
@@ -261,8 +262,12 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.locator('#job-steps .s-done').first().waitFor();
     expect(await page.locator('#job-steps .s-pending, #job-steps .s-running').count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'console-job.png') });
-    for (let i = 0; i < 600 && store.jobs.list({ target: UUID2 })[0]!.state !== 'succeeded'; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor(
+      `the job of ${UUID2} to succeed`,
+      () => store.jobs.list({ target: UUID2 })[0]!.state === 'succeeded',
+      60_000,
+      100,
+    ).catch(() => undefined); // the assertion below names the host and the state it reached
     for (const h of hosts) expect(store.jobs.list({ target: h.uuid })[0], h.uuid).toMatchObject({ state: 'succeeded' });
 
     // Both hosts show as configured, and are no longer listed as unregistered.

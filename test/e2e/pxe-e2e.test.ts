@@ -23,6 +23,7 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync, rmSync
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
+import { waitFor } from '../helpers/wait.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const HARNESS = resolve(REPO, 'test/peers/pxe-boot-check/pxe-boot-check');
@@ -46,20 +47,6 @@ function need(cond: boolean, what: string): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 /** One harness run: a VM booting through our server; stop() tears both namespaces down. */
 class Boot {
@@ -112,11 +99,16 @@ class Boot {
   }
   /** Waits for a serial-console regex; fails early with the harness output when it exits. */
   async waitSerial(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    return waitFor(`${re} on the VM console`, timeoutMs, () => {
-      if (this.proc.exitCode !== null)
-        throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
-      return this.serial().match(re) ?? undefined;
-    });
+    return waitFor(
+      `${re} on the VM console`,
+      () => {
+        if (this.proc.exitCode !== null)
+          throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
+        return this.serial().match(re) ?? undefined;
+      },
+      timeoutMs,
+      500,
+    );
   }
   /** Runs test/e2e/netns-tool.ts inside the server namespace; returns its JSON. */
   tool(args: string[]): unknown {
@@ -186,10 +178,15 @@ function lastJob(uuid: string): { id: string; state: string; error: string | nul
 }
 
 async function jobDone(uuid: string, afterId?: string): Promise<{ id: string; state: string; error: string | null }> {
-  return waitFor(`the configure job of ${uuid} to finish`, 120_000, () => {
-    const j = lastJob(uuid);
-    return j && j.id !== afterId && (j.state === 'succeeded' || j.state === 'failed') ? j : undefined;
-  });
+  return waitFor(
+    `the configure job of ${uuid} to finish`,
+    () => {
+      const j = lastJob(uuid);
+      return j && j.id !== afterId && (j.state === 'succeeded' || j.state === 'failed') ? j : undefined;
+    },
+    120_000,
+    500,
+  );
 }
 
 function clusterXml(): string {

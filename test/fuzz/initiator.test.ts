@@ -11,9 +11,10 @@ import fc from 'fast-check';
 import { parsePhoneHomeLine, MAX_MESSAGE_BYTES } from '../../src/phonehome/parse.js';
 import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
-import { startFixture, exchange, until, type Fixture } from '../integration/initiator-fixture.js';
+import { startFixture, exchange, type Fixture } from '../helpers/initiator-fixture.js';
 import { boundedSync, heapAfterGc, LONG_RUN, mutated, openFds, runs, seedParams } from './harness.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import { waitFor } from '../helpers/wait.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
 const LINE_SEEDS = [
@@ -104,7 +105,7 @@ describe('phone-home live listener fuzz (TCP, 127.0.0.1)', () => {
         { numRuns: runs(100, 200), ...seedParams() },
       );
       expect(refused).toBeGreaterThan(0);
-      await until(() => openFds() <= fds0 + 2, 'phone-home sockets closed', 10_000);
+      await waitFor('phone-home sockets closed', () => openFds() <= fds0 + 2, 10_000);
       const grown = heapAfterGc() - heap0;
       expect(grown, `heap grew by ${grown} bytes`).toBeLessThan((LONG_RUN ? 48 : 32) * 1024 * 1024);
     },

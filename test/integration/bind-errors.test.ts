@@ -78,7 +78,7 @@ describe('TFTP bind failures', () => {
   });
 
   it('port 69 as an unprivileged user → EACCES naming the port and the remedy (CAP_NET_BIND_SERVICE or --tftp-port)', async () => {
-    const child = join(ROOT, 'test/integration/bind-error-child.ts');
+    const child = join(ROOT, 'test/helpers/bind-error-child.ts');
     const node = [process.execPath, '--import', 'tsx', child, '69'];
     const cmd =
       process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;

@@ -24,6 +24,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { configSchema } from '../../src/config/schema.js';
 import { buildApp } from '../../src/web/app.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Raw log lines as written, and a parser that rejects duplicate keys at any depth. */
 const raw: string[] = [];
@@ -170,11 +171,6 @@ function rawGet(path: string): Promise<number> {
 /** fastify's own per-request lines (logged by fastify, not by the boot handler). */
 const FASTIFY_REQUEST_LINES = new Set(['incoming request', 'request completed']);
 
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-}
-
 describe('boot traffic log lines', () => {
   it('TFTP: every line of a transfer, a refused traversal (warn) and a miss names the client and the transfer', async () => {
     raw.length = 0;
@@ -186,7 +182,7 @@ describe('boot traffic log lines', () => {
     expect(encoded.error).toBe(2);
     const miss = await rrq('missing.bin');
     expect(miss.error).toBe(1);
-    await waitFor(() => raw.some((l) => l.includes('transfer completed')), 3000);
+    await waitFor('the transfer completed line', () => raw.some((l) => l.includes('transfer completed')), 3000);
     const lines = raw.map((l) => ({ l, o: JSON.parse(l) as Record<string, unknown> }));
     expect(lines.length).toBeGreaterThanOrEqual(4);
     for (const { l, o } of lines) {
@@ -213,7 +209,11 @@ describe('boot traffic log lines', () => {
     expect(await rawGet('/boot/%2e%2e/secret.txt')).toBe(403); // fetch() would normalise %2e%2e away
     expect(await rawGet('/boot/a/../../secret.txt')).toBe(403);
     expect((await fetch(`${base}/missing.bin`)).status).toBe(404);
-    await waitFor(() => raw.filter((l) => l.includes('request completed')).length >= 4, 3000);
+    await waitFor(
+      '4 request completed lines',
+      () => raw.filter((l) => l.includes('request completed')).length >= 4,
+      3000,
+    );
     const lines = raw.map((l) => ({ l, o: JSON.parse(l) as Record<string, unknown> }));
     const own = lines.filter(({ o }) => !FASTIFY_REQUEST_LINES.has(String(o['msg'])));
     const refused = own.filter(({ o }) => o['level'] === 40 && o['msg'] === 'boot path refused');
@@ -231,7 +231,11 @@ describe('boot traffic log lines', () => {
     raw.length = 0;
     await (await fetch(`${base}/loader.bin`)).arrayBuffer();
     expect(await rawGet('/boot/%2e%2e/secret.txt')).toBe(403);
-    await waitFor(() => raw.filter((l) => l.includes('request completed')).length >= 2, 3000);
+    await waitFor(
+      '2 request completed lines',
+      () => raw.filter((l) => l.includes('request completed')).length >= 2,
+      3000,
+    );
     expect(raw.length).toBeGreaterThanOrEqual(5);
     for (const l of raw) {
       const o = JSON.parse(l) as Record<string, unknown>;

@@ -19,7 +19,7 @@ import {
   requireTool,
   startDhcpServer,
   type ServerProc,
-} from './dhcp-harness.js';
+} from '../helpers/dhcp-harness.js';
 
 const SERVER = '10.77.0.1';
 let pair: NetnsPair;

@@ -19,7 +19,7 @@ import {
   startDhcpServer,
   type Received,
   type ServerProc,
-} from './dhcp-harness.js';
+} from '../helpers/dhcp-harness.js';
 
 const DNSMASQ = '10.78.0.1';
 const OURS = '10.78.0.2';

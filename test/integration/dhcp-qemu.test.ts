@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { canUseNetns } from '../helpers/netns.js';
-import { requireTool } from './dhcp-harness.js';
+import { requireTool } from '../helpers/dhcp-harness.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const TOOLS = resolve(REPO, 'test/peers/pxe-boot-check');
@@ -48,7 +48,7 @@ function boot(script: string, args: string[], label: string): { status: number |
       join(TOOLS, 'pxe-boot-check'),
       [
         '--server-cmd',
-        `SX_REPO='${REPO}' REF_CACHE='${CACHE}' bash '${join(REPO, 'test/integration', script)}'`,
+        `SX_REPO='${REPO}' REF_CACHE='${CACHE}' bash '${join(REPO, 'test/helpers', script)}'`,
         ...args,
         '--timeout',
         '200',

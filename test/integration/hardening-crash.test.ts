@@ -26,8 +26,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { MessageType, Opt, decodePacket, encodePacket, ipBytes, ipToInt } from '../../src/boot/dhcp/packet.js';
-import { startHardenedServer } from './hardening-server.js';
+import { startHardenedServer } from '../helpers/hardening-server.js';
 import { createUsers, killServe, login, serveDirs, spawnServe, stopServe } from '../helpers/serve.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -49,12 +50,7 @@ function need(bin: string, pkg: string): void {
 async function startDhcpChild(dataDir: string, clientPort: number): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'test/integration/hardening-dhcp-child.ts'),
-      JSON.stringify({ dataDir, clientPort }),
-    ],
+    ['--import', 'tsx', join(ROOT, 'test/helpers/hardening-dhcp-child.ts'), JSON.stringify({ dataDir, clientPort })],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -361,11 +357,18 @@ describe('kill -9 of `statelesx serve` during an image import started through th
       const again = await api.call('POST', '/api/v1/images/import', { source: src, name: 'half' });
       expect(again.status).toBe(202);
       const { id } = (await again.json()) as { id: string };
-      let st: { state: string; error: string | null } = { state: 'running', error: null };
-      for (const until = Date.now() + 90_000; st.state === 'running' && Date.now() < until;) {
-        await new Promise((r) => setTimeout(r, 200));
-        st = (await (await api.call('GET', `/api/v1/images/imports/${id}`)).json()) as typeof st;
-      }
+      const st = await waitFor(
+        `import ${id} to end`,
+        async () => {
+          const s = (await (await api.call('GET', `/api/v1/images/imports/${id}`)).json()) as {
+            state: string;
+            error: string | null;
+          };
+          return s.state !== 'running' && s;
+        },
+        90_000,
+        200,
+      );
       expect(st).toMatchObject({ state: 'succeeded', error: null });
       expect(readdirSync(d.images)).toEqual(['half']);
     } finally {

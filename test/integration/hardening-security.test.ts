@@ -22,9 +22,10 @@ import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { consumeSetupToken, issueSetupToken } from '../../src/web/auth/tokens.js';
-import { startHardenedServer, writeCluster, type HardenedServer } from './hardening-server.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import { startHardenedServer, writeCluster, type HardenedServer } from '../helpers/hardening-server.js';
 import type { SessionBody } from '../helpers/api-bodies.js';
+import { waitFor } from '../helpers/wait.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
@@ -584,11 +585,15 @@ describe('phone-home spoofing', () => {
     expect(wrong.res.status).toBe(401);
     const { cookies, csrf } = await login('admin', SECRETS.adminPassword);
     // the job queued by the phone-home runs against the simulator (vCenter login, AddHost with the ESXi password)
-    let job: { state: string } = { state: 'queued' };
-    for (let i = 0; i < 600 && !['succeeded', 'failed', 'blocked', 'cancelled'].includes(job.state); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      job = JSON.parse((await api('GET', `/api/v1/jobs/${okJob}`, { cookies })).body) as { state: string };
-    }
+    const job = await waitFor(
+      `job ${okJob} to end`,
+      async () => {
+        const j = JSON.parse((await api('GET', `/api/v1/jobs/${okJob}`, { cookies })).body) as { state: string };
+        return ['succeeded', 'failed', 'blocked', 'cancelled'].includes(j.state) && j;
+      },
+      60_000,
+      100,
+    );
     expect(['succeeded', 'failed', 'blocked']).toContain(job.state);
     const good = await api('POST', '/api/v1/vcenters/vc1/test', { cookies, csrf, body: {} });
     const bad = await api('POST', '/api/v1/vcenters/vc-bad/test', { cookies, csrf, body: {} });

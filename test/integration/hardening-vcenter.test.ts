@@ -21,6 +21,7 @@ import { configSchema, type Config } from '../../src/config/schema.js';
 import { loadClusterText } from '../../src/clusters/load.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f309931';
 const env = { SXV_VC_PW: 'vcpass', SXV_ESX_PW: 'esxpass' };
@@ -76,14 +77,6 @@ afterEach(async () => {
   sim = undefined;
 });
 
-async function until(cond: () => boolean, what: string, ms: number): Promise<void> {
-  for (let t = 0; t < ms; t += 50) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('vCenter faults at job level (simulator)', () => {
   it('wrong vCenter certificate: the job fails with the thumbprint mismatch recorded', async () => {
     sim = await startVcsim(['-host-uuid', `esx1.lab.example=${U1}`]);
@@ -130,10 +123,11 @@ describe('vCenter faults at job level (simulator)', () => {
     runner.start();
     const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
     const s = store;
-    await until(
-      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+    await waitFor(
       'AddHost_Task to start',
+      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
       60_000,
+      50,
     );
     process.kill(sim.pid, 'SIGKILL');
     const job = await runner.wait(id);
@@ -213,10 +207,11 @@ describe('vCenter faults at job level (simulator)', () => {
     runner.start();
     const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
     const s = store;
-    await until(
-      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+    await waitFor(
       'AddHost_Task to start',
+      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
       60_000,
+      50,
     );
     await captured!.client.ops.Logout();
     const job = await runner.wait(id);

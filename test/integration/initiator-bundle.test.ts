@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import Fastify from 'fastify';
-import { startFixture, exchange, until, type Fixture } from './initiator-fixture.js';
+import { startFixture, exchange, type Fixture } from '../helpers/initiator-fixture.js';
 import { DefaultBootFileSource } from '../../src/boot/files/source.js';
 import type { BootFile, BootRequestContext } from '../../src/boot/files/types.js';
 import { bootHttpPlugin } from '../../src/boot/http/plugin.js';
@@ -34,6 +34,7 @@ import { parsePhoneHomeLine } from '../../src/phonehome/parse.js';
 import { FIRSTBOOT_CMDLINE, FIRSTBOOT_INITIATOR } from '../../src/boot/render/kickstart.js';
 import { INITIATOR_LOG } from '../../src/boot/render/initiator-bundle.js';
 import { silentLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
 const PY = readFileSync(resolve('scripts/initiator.py'));
@@ -215,11 +216,11 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
       STATELESX_INITIATOR_LOG: log,
     });
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
-    await until(() => existsSync(rec), 'the python stub to start', 10_000);
+    await waitFor('the python stub to start', () => existsSync(rec), 10_000);
     expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe(''); // still blocked: the hook returned first
     expect(readFileSync(rec, 'utf8')).toBe('/opt/statelesx/initiator.py\nstdin-end\n');
     writeFileSync(release, '');
-    await until(() => existsSync(log) && readFileSync(log, 'utf8').includes('initiator error'), 'the log', 10_000);
+    await waitFor('the log', () => existsSync(log) && readFileSync(log, 'utf8').includes('initiator error'), 10_000);
     expect(readFileSync(log, 'utf8')).toBe('initiator output\ninitiator error\n');
     // Without the override the log is ESXi's /var/log.
     expect(readFileSync(join(root, 'etc/rc.local.d/99.statelesx-initiator.sh'), 'utf8')).toContain(
@@ -255,9 +256,9 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
       STATELESX_HOSTNAME: 'esx-01.lab',
     });
     expect(r.code, r.stderr).toBe(0);
-    await until(
-      () => existsSync(log) && readFileSync(log, 'utf8').includes('phoned home'),
+    await waitFor(
       'the initiator to phone home',
+      () => existsSync(log) && readFileSync(log, 'utf8').includes('phoned home'),
       30_000,
     );
     expect(readFileSync(log, 'utf8')).toContain('configure job job-1');

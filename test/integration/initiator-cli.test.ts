@@ -13,7 +13,7 @@ import { BootTokens } from '../../src/hosts/tokens.js';
 import { HostRegistry } from '../../src/hosts/registry.js';
 import { createPhoneHomeListener } from '../../src/phonehome/listener.js';
 import { silentLogger } from '../../src/log.js';
-import { RecordingQueue, exchange } from './initiator-fixture.js';
+import { RecordingQueue, exchange } from '../helpers/initiator-fixture.js';
 
 const exec = promisify(execFile);
 const U1 = '4c4c4544-0042-4610-8053-b3c04f345433';

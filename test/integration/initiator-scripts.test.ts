@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { startFixture, type Fixture } from './initiator-fixture.js';
+import { startFixture, type Fixture } from '../helpers/initiator-fixture.js';
 
 const exec = promisify(execFile);
 const SH = resolve('scripts/initiator.sh');

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { canUseNetns, createNetnsPair, type NetnsPair } from '../helpers/netns.js';
 import { MessageType, Opt } from '../../src/boot/dhcp/packet.js';
 import { archLabel } from '../../src/boot/dhcp/server.js';
-import { clientPacket, opt, pxeOptions, rawExchange, requireTool } from './dhcp-harness.js';
+import { clientPacket, opt, pxeOptions, rawExchange, requireTool } from '../helpers/dhcp-harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SERVER = '10.88.0.1';

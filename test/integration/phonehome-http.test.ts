@@ -6,7 +6,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startFixture, type Fixture } from './initiator-fixture.js';
+import { startFixture, type Fixture } from '../helpers/initiator-fixture.js';
 import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
 

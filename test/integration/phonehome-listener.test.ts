@@ -4,11 +4,12 @@
  */
 import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
-import { startFixture, exchange, fireAndForget, until, type Fixture } from './initiator-fixture.js';
+import { startFixture, exchange, fireAndForget, type Fixture } from '../helpers/initiator-fixture.js';
 import { createPhoneHomeListener } from '../../src/phonehome/listener.js';
 import { BindError } from '../../src/net/bind-error.js';
 import { metricsRegistry } from '../../src/metrics.js';
 import { silentLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 const U = '4c4c4544-0042-4610-8053-b3c04f345433';
 const W = '44454c4c-4200-1046-8053-b3c04f345433';
@@ -31,7 +32,7 @@ describe('initiator listener: historical forms', () => {
   it('records the 1.0 form sent as the 2008 script did (bare uuid, no newline, reply never read)', async () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(U, 'ascii'));
-    await until(() => fx!.store.phoneHomes.count() === 1, 'the phone-home record');
+    await waitFor('the phone-home record', () => fx!.store.phoneHomes.count() === 1);
     const h = fx.store.hosts.get(U)!;
     expect(h).toMatchObject({ uuid: U, state: 'unregistered', lastAddress: '127.0.0.1', hostname: null });
     expect(h.evidence).toMatchObject({
@@ -50,7 +51,7 @@ describe('initiator listener: historical forms', () => {
   it('records the 1.1 form hostname:uuid sent without newline, reply never read', async () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(`esx17:${U.toUpperCase()}`, 'ascii'));
-    await until(() => fx!.store.phoneHomes.count() === 1, 'the phone-home record');
+    await waitFor('the phone-home record', () => fx!.store.phoneHomes.count() === 1);
     expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx17', state: 'unregistered' });
     expect(fx.store.phoneHomes.list()[0]).toMatchObject({ result: 'unregistered', hostname: 'esx17' });
   });
@@ -176,7 +177,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     const { createPhoneHome } = await import('../../src/phonehome/index.js');
     const { openStore } = await import('../../src/store/index.js');
     const { BootTokens } = await import('../../src/hosts/tokens.js');
-    const { RecordingQueue } = await import('./initiator-fixture.js');
+    const { RecordingQueue } = await import('../helpers/initiator-fixture.js');
     const config = configSchema.parse({ 'listen-address': '127.0.0.1', initiator: { port: 0, 'require-token': true } });
     const store = await openStore(':memory:');
     let failures = 1;
@@ -344,7 +345,7 @@ describe('initiator listener: bad input and limits', () => {
     fx = await startFixture({ perSource: 2, readTimeoutMs: 2000 });
     const idle = [0, 1].map(() => connect({ host: '127.0.0.1', port: fx!.port, localAddress: '127.0.0.3' }));
     await Promise.all(idle.map((s) => new Promise((r) => s.once('connect', r))));
-    await until(() => fx!.listener.stats().connections === 2, 'two accepted connections');
+    await waitFor('two accepted connections', () => fx!.listener.stats().connections === 2);
     expect(await exchange(fx.port, `${U}\n`, { localAddress: '127.0.0.3' })).toBe('ERR busy\n');
     expect(await exchange(fx.port, `${U}\n`, { localAddress: '127.0.0.4' })).toBe('UNREGISTERED\n');
     expect(fx.listener.stats().rejected['too-many-from-source']).toBe(1);
@@ -375,7 +376,7 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
     const { configSchema } = await import('../../src/config/schema.js');
     const { createPhoneHome } = await import('../../src/phonehome/index.js');
     const { openStore } = await import('../../src/store/index.js');
-    const { RecordingQueue } = await import('./initiator-fixture.js');
+    const { RecordingQueue } = await import('../helpers/initiator-fixture.js');
     const config = configSchema.parse({
       'listen-address': '127.0.0.1',
       initiator: { port: 0, 'require-token': false, 'read-timeout-ms': 500 },

@@ -31,17 +31,21 @@ function client(
   cmd: string,
   args: string[],
   timeoutMs: number,
-): Promise<{ code: number | null; ms: number; stderr: string }> {
+): Promise<{ code: number | null; ms: number; stderr: string; killed: boolean }> {
   return new Promise((res) => {
     const t0 = performance.now();
     const c = pair.spawn(pair.b, cmd, args);
     let stderr = '';
+    let killed = false;
     c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     c.stdout!.resume();
-    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      killed = true;
+      c.kill('SIGKILL');
+    }, timeoutMs);
     c.on('exit', (code) => {
       clearTimeout(timer);
-      res({ code, ms: performance.now() - t0, stderr });
+      res({ code, ms: performance.now() - t0, stderr, killed });
     });
   });
 }
@@ -178,23 +182,36 @@ describe('TFTP under 1 % packet loss', () => {
     await fetchOk('atftp', OUR_PORT, 'f2m', { blksize: 512, windowsize: 16 });
   }, 600_000);
 
-  it('1 MB lock-step (blksize 512) takes at most 2x tftp-hpa (ours: best of two; tftp-hpa: one run, capped)', async () => {
+  it('1 MB lock-step (blksize 512) takes at most 2x tftp-hpa (ours: best of two; tftp-hpa: first valid run, capped)', async () => {
     const ours = [await fetchOk('curl', OUR_PORT, 'f1m'), await fetchOk('curl', OUR_PORT, 'f1m')];
     // in.tftpd + curl under loss can take minutes (curl's fixed retry timer). Its run is capped:
-    // a run cut at the cap counts as the cap, a lower bound of its real time, so the comparison
-    // is never easier for us than the uncapped one would be.
+    // only a run killed at the cap counts as the cap, a lower bound of its real time, so the
+    // comparison is never easier for us than the uncapped one would be. A run that fails on its
+    // own (curl gave up, in.tftpd refused) measured nothing: it is retried once, and a second
+    // failure fails the test instead of passing as a slow peer.
     const HPA_CAP_MS = 90_000;
-    const dst = join(out, `hpa-${Math.random().toString(36).slice(2)}`);
-    const r = await client(
-      'curl',
-      ['-sS', '--tftp-blksize', '512', '-o', dst, `tftp://${SERVER_IP}:${HPA_PORT}/f1m`],
-      HPA_CAP_MS,
-    );
-    const hpa = r.code === 0 ? r.ms : HPA_CAP_MS;
-    if (r.code === 0) expect(sha(readFileSync(dst))).toBe(sums['f1m']);
+    let hpa: number | undefined;
+    let capped = false;
+    const failures: string[] = [];
+    for (let attempt = 0; attempt < 2 && hpa === undefined; attempt++) {
+      const dst = join(out, `hpa-${Math.random().toString(36).slice(2)}`);
+      const r = await client(
+        'curl',
+        ['-sS', '--tftp-blksize', '512', '-o', dst, `tftp://${SERVER_IP}:${HPA_PORT}/f1m`],
+        HPA_CAP_MS,
+      );
+      if (r.killed) {
+        hpa = HPA_CAP_MS;
+        capped = true;
+      } else if (r.code === 0) {
+        expect(sha(readFileSync(dst))).toBe(sums['f1m']);
+        hpa = r.ms;
+      } else failures.push(`exit ${r.code} after ${(r.ms / 1000).toFixed(1)} s: ${r.stderr.trim().slice(-300)}`);
+    }
+    if (hpa === undefined) throw new Error(`tftp-hpa never completed a reference run:\n${failures.join('\n')}`);
     console.log(
-      `1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1)).join(', ')} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${r.code === 0 ? '' : ' (capped)'}`,
+      `1% loss, 1 MB lock-step via curl: ours ${ours.map((x) => (x / 1000).toFixed(1)).join(', ')} s, tftp-hpa ${(hpa / 1000).toFixed(1)} s${capped ? ' (capped)' : ''}${failures.length ? ` after ${failures.length} failed run(s)` : ''}`,
     );
     expect(Math.min(...ours)).toBeLessThanOrEqual(2 * hpa);
-  }, 300_000);
+  }, 420_000);
 });

@@ -26,6 +26,7 @@ import { configSchema, type Config } from '../../src/config/schema.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { counterValue } from '../helpers/metrics.js';
 import { RawPeer } from '../helpers/tftp-peer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 let root: string;
@@ -61,13 +62,6 @@ async function start(over: Partial<Config['tftp']> = {}, source?: BootFileSource
 
 const threads = (): number => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 const fds = (): number => readdirSync('/proc/self/fd').length;
-
-/** Waits until `cond` holds (polling every 20 ms), at most `ms`. */
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'sx-tftp-native-'));
@@ -161,7 +155,9 @@ describe('native TFTP data plane', () => {
       p.close();
     }
     // The transfer sockets and the file descriptors are closed, and the threads have exited.
-    expect(await until(() => threads() <= threads0 && fds() <= fds0 + 1, 2000)).toBe(true);
+    expect(
+      await waitFor('the threads and fds to be released', () => threads() <= threads0 && fds() <= fds0 + 1, 2000),
+    ).toBe(true);
   });
 
   it('a transfer socket that cannot be bound ends the transfer with socket-error naming the errno, and closes the file', async () => {
@@ -225,7 +221,7 @@ describe('native TFTP data plane', () => {
       if (d.packet.data.length < 8192) break;
     }
     expect(received).toBe(big.length);
-    expect(await until(() => s.activeTransfers() === 0, 2000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 2000)).toBe(true);
     expect((await counterValue('statelesx_tftp_bytes_sent_total')) - bytes0).toBe(big.length);
     expect((await counterValue('statelesx_tftp_transfers_completed_total')) - done0).toBe(1);
     expect((await counterValue('statelesx_tftp_dropped_packets_total', { reason: 'unknown-tid' })) - foreign0).toBe(1);

@@ -16,15 +16,7 @@ import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { RawPeer, type Received } from '../helpers/tftp-peer.js';
 import { counterValue } from '../helpers/metrics.js';
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
-}
+import { waitFor } from '../helpers/wait.js';
 
 let root: string;
 const servers: TftpServer[] = [];
@@ -205,7 +197,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(last?.packet).toMatchObject({ op: Opcode.DATA, block: 11 });
     expect((last!.packet as { data: Buffer }).data.length).toBe(80);
     p.send(encodeAck(11), tid);
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('retransmits after a timeout, a bounded number of times, then frees the transfer', async () => {
@@ -239,11 +231,13 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(oacks.every((o) => o?.packet.op === Opcode.OACK)).toBe(true);
     // Half say "option refused" like mboot.c32 after its tsize probe, half just go away.
     probes.slice(0, 20).forEach((p, i) => p.send(encodeError(8, 'tsize probe done'), oacks[i]!.from.port));
-    expect(await waitFor(() => s.activeTransfers() === 0, 10_000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 10_000)).toBe(true);
     // Every transfer socket and file descriptor is closed again.
     for (const p of probes) p.close();
     peers.splice(peers.length - probes.length, probes.length);
-    expect(await waitFor(() => readdirSync('/proc/self/fd').length <= fdsBefore, 5000)).toBe(true);
+    expect(await waitFor('the fds to be closed', () => readdirSync('/proc/self/fd').length <= fdsBefore, 5000)).toBe(
+      true,
+    );
   });
 
   it('caps concurrent transfers per client address with ERROR 0', async () => {
@@ -286,7 +280,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(s.activeTransfers()).toBe(3);
     // One transfer ends (the client gives up after the OACK): the next request is accepted.
     ps[0].send(encodeError(8, 'done'), oacks[0]!.from.port);
-    expect(await waitFor(() => s.activeTransfers() === 2, 3000)).toBe(true);
+    expect(await waitFor('2 active transfers', () => s.activeTransfers() === 2, 3000)).toBe(true);
     const late = await peer();
     late.send(encodeRequest(Opcode.RRQ, 'f5200', 'octet', [['tsize', '0']]), s.address().port);
     expect((await late.recv())?.packet).toEqual({ op: Opcode.OACK, options: new Map([['tsize', '5200']]) });
@@ -320,7 +314,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(dropped).not.toBeNull();
     expect(Buffer.concat(chunks)).toEqual(file5200);
     expect(await p.recv(400)).toBeNull(); // no stray duplicate after the end
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('stays alive through a client silence longer than its quick resends, up to retries × timeout-ms (atftp re-ACKs only after 5 s)', async () => {
@@ -352,7 +346,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
       if (data.length < 512) break;
     }
     expect(Buffer.concat(chunks)).toEqual(file5200);
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('windowsize 8: an ACK of block 3 inside the window → the server goes back and sends from block 4', async () => {
@@ -384,7 +378,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expectBytes([...first, ...resent]);
     expect(resent[7]!.data.length).toBe(80);
     p.send(encodeAck(11), tid);
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
     expect(await p.recv(300)).toBeNull();
   });
 

@@ -6,7 +6,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { clusterLookups, fixedClusterFiles, type ClusterLookups } from '../../src/app/cluster-lookups.js';
 import { swapUuidByteOrder } from '../../src/hosts/identity.js';
-import { clusterRepo } from './web-helpers.js';
+import { clusterRepo } from '../helpers/web.js';
 
 const U1 = '4c4c4544-0042-3510-8052-b2c04f4e3232';
 const U2 = '4c4c4544-0042-3510-8052-b2c04f4e3233';

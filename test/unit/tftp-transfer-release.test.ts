@@ -12,6 +12,7 @@ import type { BlockSource } from '../../src/boot/tftp/blocks.js';
 import type { Negotiated } from '../../src/boot/tftp/options.js';
 import { encodeError, ErrorCode } from '../../src/boot/tftp/packet.js';
 import { silentLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A source whose reads take `delayMs` and then fill every slot with 0xaa. */
 class SlowSource implements BlockSource {
@@ -98,14 +99,14 @@ describe('TFTP transfer ending mid-read', () => {
       await t.start();
       const port = await oackFrom;
       client.send(Buffer.from([0, 4, 0, 0]), port, '127.0.0.1'); // ACK 0 → first fill starts
-      await until(() => source.events.length === 1);
+      await waitFor('the first fill', () => source.events.length === 1, 2000, 5);
       client.send(encodeError(ErrorCode.DISK_FULL, 'client gave up'), port, '127.0.0.1');
-      await until(() => ended() !== null);
+      await waitFor('the transfer to end', () => ended() !== null, 2000, 5);
       expect(ended()).toMatchObject({ ok: false, reason: 'client-error' });
       expect(pool.idleBytes).toBe(0);
       expect(source.events).toEqual(['fill-start']);
       source.release!();
-      await until(() => source.events.length === 3);
+      await waitFor('three source events', () => source.events.length === 3, 2000, 5);
       expect(source.events).toEqual(['fill-start', 'fill-end', 'close']);
       expect(pool.idleBytes).toBeGreaterThan(0);
     } finally {
@@ -113,11 +114,3 @@ describe('TFTP transfer ending mid-read', () => {
     }
   });
 });
-
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -2,8 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { configSchema } from '../../src/config/schema.js';
-import { makeApp, loginAs, call, type Client } from './web-helpers.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import { makeApp, loginAs, call, type Client } from '../helpers/web.js';
 import type { OpenApiDoc, ProblemBody } from '../helpers/api-bodies.js';
 import type { AuditEntry } from '../../src/store/audit.js';
 

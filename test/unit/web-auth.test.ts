@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { issueSetupToken } from '../../src/web/auth/tokens.js';
-import { makeApp, loginAs, call, cookiesOf, PASSWORD, RecordingQueue, type Client } from './web-helpers.js';
+import { makeApp, loginAs, call, cookiesOf, PASSWORD, RecordingQueue, type Client } from '../helpers/web.js';
 import type { ClusterService, MemberHostInput } from '../../src/web/deps.js';
 import { sqliteOf } from '../../src/store/inspect.js';
 import type { ProblemBody, SessionBody } from '../helpers/api-bodies.js';

@@ -12,7 +12,7 @@ import { clusterService, vcenterTester } from '../../src/app/web-adapters.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { posOf } from '../fixtures/clusters/helpers.js';
-import { makeApp, loginAs, call, clusterRepo, clusterXml, RecordingQueue, type Client } from './web-helpers.js';
+import { makeApp, loginAs, call, clusterRepo, clusterXml, RecordingQueue, type Client } from '../helpers/web.js';
 import type { ProblemBody } from '../helpers/api-bodies.js';
 import type { JoinResult } from '../../src/web/services.js';
 import type { ClusterSummary } from '../../src/web/deps.js';

@@ -21,7 +21,7 @@ import {
   RecordingQueue,
   PASSWORD,
   type Client,
-} from './web-helpers.js';
+} from '../helpers/web.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const U1 = '4c4c4544-0033-4810-8052-b4c04f4e3401';

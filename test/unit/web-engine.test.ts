@@ -17,7 +17,7 @@ import { JobRunner } from '../../src/engine/jobs.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { InvalidLogin, VsphereNetworkError } from '../../src/vsphere/faults.js';
-import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
+import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from '../helpers/web.js';
 import type { DriftView, OpenApiDoc, PlanBody, ProblemBody } from '../helpers/api-bodies.js';
 
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { imageService } from '../../src/app/web-adapters.js';
-import { makeApp, loginAs, call, type Client } from './web-helpers.js';
+import { makeApp, loginAs, call, type Client } from '../helpers/web.js';
 import type { ProblemBody } from '../helpers/api-bodies.js';
 import type { ImportStatus } from '../../src/web/imports.js';
 import type { ImageInfo } from '../../src/web/deps.js';
+import { waitFor } from '../helpers/wait.js';
 
 const UUID = '4c4c4544-0033-4810-8052-b4c04f4e3432';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -40,13 +41,15 @@ describe('web images: import audit, removal, roles', () => {
   let op: Client;
 
   /** Polls the import until it is no longer running. */
-  async function settled(id: string): Promise<ImportStatus> {
-    for (let i = 0; i < 200; i++) {
-      const s = (await call(app, admin, 'GET', `/api/v1/images/imports/${id}`)).json<ImportStatus>();
-      if (s.state !== 'running') return s;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`import ${id} did not finish`);
+  function settled(id: string): Promise<ImportStatus> {
+    return waitFor(
+      `import ${id} to finish`,
+      async () => {
+        const s = (await call(app, admin, 'GET', `/api/v1/images/imports/${id}`)).json<ImportStatus>();
+        return s.state !== 'running' && s;
+      },
+      4000,
+    );
   }
 
   beforeAll(async () => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { LOGIN_BODY_LIMIT, MAX_JSON_DEPTH, jsonTooDeep } from '../../src/web/limits.js';
 import { FREE_FAILURES } from '../../src/web/auth/backoff.js';
-import { cookiesOf, makeApp, PASSWORD } from './web-helpers.js';
+import { cookiesOf, makeApp, PASSWORD } from '../helpers/web.js';
 
 let open: { app: FastifyInstance; store: Store } | undefined;
 afterEach(async () => {

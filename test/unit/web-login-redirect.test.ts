@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { safeNext as sameOriginPath } from '../../src/web/console/forms.js';
-import { cookiesOf, makeApp, PASSWORD } from './web-helpers.js';
+import { cookiesOf, makeApp, PASSWORD } from '../helpers/web.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 

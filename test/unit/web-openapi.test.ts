@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { startHardenedServer, type HardenedServer } from '../integration/hardening-server.js';
-import { PASSWORD } from './web-helpers.js';
+import { startHardenedServer, type HardenedServer } from '../helpers/hardening-server.js';
+import { PASSWORD } from '../helpers/web.js';
 import type { Store } from '../../src/store/index.js';
 import { bootHttpPlugin } from '../../src/boot/http/plugin.js';
 import type { BootFileSource } from '../../src/boot/files/types.js';
-import { makeApp, loginAs, call } from './web-helpers.js';
+import { makeApp, loginAs, call } from '../helpers/web.js';
 
 interface Operation {
   responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>;

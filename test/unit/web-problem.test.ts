@@ -5,8 +5,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
-import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from './web-helpers.js';
 import { clusterService } from '../../src/app/web-adapters.js';
+import { makeApp, loginAs, call, clusterRepo, clusterXml, type Client } from '../helpers/web.js';
 import type { ProblemBody } from '../helpers/api-bodies.js';
 
 describe('web problem titles', () => {

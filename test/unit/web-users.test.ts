@@ -7,8 +7,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { sha256 } from '../../src/web/auth/tokens.js';
-import { makeApp, loginAs, call, PASSWORD, type Client } from './web-helpers.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import { makeApp, loginAs, call, PASSWORD, type Client } from '../helpers/web.js';
 import type { ProblemBody } from '../helpers/api-bodies.js';
 
 describe('web users: passwords and sessions', () => {

@@ -15,4 +15,4 @@ ip addr add 10.99.0.2/24 dev "$PXE_IFACE"
 dnsmasq --keep-in-foreground --port=0 --interface="$PXE_IFACE" --bind-interfaces --dhcp-range=$PXE_RANGE_START,$PXE_RANGE_END,$PXE_NETMASK,1h \
   --no-ping --enable-tftp --tftp-root="$T" --dhcp-leasefile=$PXE_WORKDIR/dnsmasq.leases --pid-file= --user=root --log-dhcp --log-facility=- --conf-file=/dev/null &
 cd "$SX_REPO"
-exec node --import tsx test/integration/dhcp-fixture-server.ts '{"mode":"proxy","listenAddress":"10.99.0.2","dataDir":"'$PXE_WORKDIR'/sxdata","dhcp":{"boot-files":{"uefi":"efi64/syslinux.efi","bios":"pxelinux.0"}}}'
+exec node --import tsx test/helpers/dhcp-fixture-server.ts '{"mode":"proxy","listenAddress":"10.99.0.2","dataDir":"'$PXE_WORKDIR'/sxdata","dhcp":{"boot-files":{"uefi":"efi64/syslinux.efi","bios":"pxelinux.0"}}}'

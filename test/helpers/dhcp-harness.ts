@@ -4,7 +4,7 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { NetnsPair } from '../helpers/netns.js';
+import type { NetnsPair } from './netns.js';
 import { type DhcpPacket, Opt, decodePacket, encodePacket, ipBytes } from '../../src/boot/dhcp/packet.js';
 
 const HERE = import.meta.dirname;

@@ -136,12 +136,3 @@ export function fireAndForget(port: number, data: string | Buffer): Promise<void
     s.on('close', () => resolve());
   });
 }
-
-/** Polls `cond` every 20 ms for at most `ms`; throws with `what` when it never holds. */
-export async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  for (let waited = 0; waited <= ms; waited += 20) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

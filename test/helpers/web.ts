@@ -11,7 +11,7 @@ import type { AppDeps } from '../../src/web/deps.js';
 import { hashPassword } from '../../src/web/auth/passwords.js';
 import type { Role } from '../../src/store/users.js';
 import type { JobOrigin, JobQueue, JobRef } from '../../src/engine/queue.js';
-import type { SessionBody } from '../helpers/api-bodies.js';
+import type { SessionBody } from './api-bodies.js';
 
 export const PASSWORD = 'correct horse battery';
 

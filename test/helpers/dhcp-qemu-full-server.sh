@@ -10,4 +10,4 @@ cp $C/vmlinuz $C/initrd.gz "$W/boot/"
 printf '#!ipxe\nkernel http://%s:8080/boot/vmlinuz initrd=initrd.gz console=ttyS0,115200 panic=1 pxe_label=statelesx-full\ninitrd http://%s:8080/boot/initrd.gz\nboot\n' "$PXE_ADDR" "$PXE_ADDR" > "$W/boot/boot.ipxe"
 busybox httpd -f -p 8080 -h "$W" &
 cd "$SX_REPO"
-exec node --import tsx test/integration/dhcp-fixture-server.ts '{"mode":"full","interface":"'$PXE_IFACE'","dataDir":"'$PXE_WORKDIR'/sxdata","httpPort":8080,"dhcp":{"range-start":"'$PXE_RANGE_START'","range-end":"'$PXE_RANGE_END'","netmask":"'$PXE_NETMASK'","lease-time-s":600}}'
+exec node --import tsx test/helpers/dhcp-fixture-server.ts '{"mode":"full","interface":"'$PXE_IFACE'","dataDir":"'$PXE_WORKDIR'/sxdata","httpPort":8080,"dhcp":{"range-start":"'$PXE_RANGE_START'","range-end":"'$PXE_RANGE_END'","netmask":"'$PXE_NETMASK'","lease-time-s":600}}'
