@@ -1,7 +1,8 @@
 /**
  * src/phonehome: the phone-home intake (TCP 1974 listener, HTTP routes, line parser).
  * Owns: wire formats, connection limits, replies. Decides nothing about hosts: it hands every
- * parsed message to src/hosts/registry.ts. May import: hosts, store types, net, metrics, log.
+ * parsed message to src/hosts/registry.ts. May import: hosts, store, engine (the JobQueue port),
+ * config (wiring only: never parse.ts), net, metrics, log.
  *
  * {@link createPhoneHome} builds the three pieces from the typed config, for src/app/server.ts:
  * ```ts

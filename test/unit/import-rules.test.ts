@@ -1,0 +1,82 @@
+/**
+ * The import rules between src/ folders (eslint.config.js, docs/architecture.md "Import rules")
+ * fire: ESLint's Node API lints one-line snippets as if they were files in each folder, with the
+ * repository's own config (type-aware parsing off: the snippets are not on disk, and the rule
+ * needs no types).
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { ESLint } from 'eslint';
+import tseslint from 'typescript-eslint';
+
+const ROOT = join(import.meta.dirname, '../..');
+let eslint: ESLint;
+
+/** Messages of no-restricted-imports for `code` linted as `file` (a path under the repository). */
+async function restricted(file: string, code: string): Promise<string[]> {
+  const [r] = await eslint.lintText(`${code}\nexport const used = x;\n`, { filePath: join(ROOT, file) });
+  return r!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+beforeAll(() => {
+  eslint = new ESLint({
+    cwd: ROOT,
+    overrideConfig: [{ files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked }],
+  });
+});
+
+describe('import rules', () => {
+  it('src/boot never imports the vSphere engine or the web app', async () => {
+    expect(await restricted('src/boot/files/fixture.ts', "import { x } from '../../engine/jobs.js';")).toEqual([
+      expect.stringMatching(/never import the vSphere engine/) as unknown,
+    ]);
+    expect(await restricted('src/boot/http/fixture.ts', "import type { x } from '../../web/deps.js';")).toEqual([
+      expect.stringMatching(/never import the web app/) as unknown,
+    ]);
+    expect(await restricted('src/boot/files/fixture.ts', "import { x } from '../../hosts/policy.js';")).toEqual([]);
+  });
+
+  it('protocol code never imports src/config, not even a type', async () => {
+    for (const file of ['src/boot/tftp/fixture.ts', 'src/boot/dhcp/fixture.ts', 'src/vsphere/fixture.ts']) {
+      const depth = file.split('/').length - 2;
+      const spec = `${'../'.repeat(depth)}config/schema.js`;
+      expect(await restricted(file, `import type { x } from '${spec}';`), file).toEqual([
+        expect.stringMatching(/takes its settings as arguments/) as unknown,
+      ]);
+    }
+    expect(await restricted('src/phonehome/parse.ts', "import { x } from '../config/schema.js';")).toHaveLength(1);
+    // The rest of src/phonehome wires the listener from the configuration.
+    expect(await restricted('src/phonehome/index.ts', "import { x } from '../config/schema.js';")).toEqual([]);
+  });
+
+  it('src/web reaches the store through its index only', async () => {
+    expect(await restricted('src/web/api/fixture.ts', "import { x } from '../../store/users.js';")).toEqual([
+      expect.stringMatching(/through src\/store\/index\.ts only/) as unknown,
+    ]);
+    expect(await restricted('src/web/api/fixture.ts', "import { x } from '../../store/index.js';")).toEqual([]);
+  });
+
+  it('src/vsphere imports nothing from the engine, the web app or the store', async () => {
+    for (const target of ['engine/plan.js', 'web/deps.js', 'store/index.js'])
+      expect(await restricted('src/vsphere/fixture.ts', `import { x } from '../${target}';`), target).toHaveLength(1);
+  });
+
+  it('only src/cli and src/bench import the composition root (src/app)', async () => {
+    expect(await restricted('src/clusters/fixture.ts', "import { x } from '../app/server.js';")).toHaveLength(1);
+    expect(await restricted('src/web/api/fixture.ts', "import { x } from '../../app/web-adapters.js';")).toHaveLength(
+      1,
+    );
+    expect(await restricted('src/fixture.ts', "import { x } from './app/server.js';")).toHaveLength(1);
+    expect(await restricted('src/cli/fixture.ts', "import { x } from '../app/server.js';")).toEqual([]);
+    expect(await restricted('src/bench/fixture.ts', "import { x } from '../app/server.js';")).toEqual([]);
+    expect(await restricted('src/app/fixture.ts', "import { x } from './server.js';")).toEqual([]);
+    // A folder's own server module is not the root.
+    expect(await restricted('src/boot/tftp/fixture.ts', "import { x } from './server.js';")).toEqual([]);
+  });
+
+  it('a known breach allows only its own import: the file keeps every other rule of its area', async () => {
+    // src/boot/tftp/server.ts may still import the Config type (a listed breach), never the engine.
+    expect(await restricted('src/boot/tftp/server.ts', "import type { x } from '../../config/schema.js';")).toEqual([]);
+    expect(await restricted('src/boot/tftp/server.ts', "import { x } from '../../engine/jobs.js';")).toHaveLength(1);
+  });
+});
