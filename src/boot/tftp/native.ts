@@ -87,7 +87,9 @@ export function loadDataPlane(): { plane: DataPlane } | { error: string } {
     return (cached = { error: `the native TFTP data plane is Linux-only (this is ${process.platform})` });
   // Same depth from src/boot/tftp (tests) and dist/boot/tftp (built): the package root is three up.
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-  const path = resolve(root, 'build/Release/tftp_dataplane.node');
+  // STATELESX_TFTP_ADDON: another build of the same addon (the sanitizer and race test builds of
+  // scripts/build-native.mjs); only tests and `npm run fuzz` set it.
+  const path = process.env['STATELESX_TFTP_ADDON'] ?? resolve(root, 'build/Release/tftp_dataplane.node');
   try {
     cached = { plane: createRequire(import.meta.url)(path) as DataPlane };
   } catch (e) {

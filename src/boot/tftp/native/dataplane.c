@@ -132,6 +132,27 @@ typedef struct transfer {
 static long online_cpus = 1;
 static atomic_int running_threads;
 
+#ifdef STATELESX_RACE_HOOK
+/* Test build only (scripts/build-native.mjs race): a pause, in µs from STATELESX_DATAPLANE_RACE_US,
+   between a thread queuing its "done" event and its last act, so that the main thread handles
+   "done" (and frees the transfer) inside that window; and freed transfers are poisoned, so a read
+   of one after its free fails at once instead of by chance. */
+static long race_us;
+static void race_pause(void) {
+  if (race_us > 0) usleep((useconds_t)race_us);
+}
+#define RACE_PAUSE() race_pause()
+/* The barrier keeps the compiler from dropping the memset as a dead store before free(). */
+#define RACE_POISON(p, n)                            \
+  do {                                               \
+    memset((p), 0xdb, (n));                          \
+    __asm__ __volatile__("" : : "r"(p) : "memory"); \
+  } while (0)
+#else
+#define RACE_PAUSE() ((void)0)
+#define RACE_POISON(p, n) ((void)0)
+#endif
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -548,8 +569,13 @@ static void *thread_main(void *arg) {
   t->done.b = atomic_load(&t->stats[STAT_BYTES]);
   t->done.c = code == END_OK ? blocks : 0;
   snprintf(t->done.detail, sizeof t->done.detail, "%s", detail);
-  napi_call_threadsafe_function(t->tsfn, &t->done, napi_tsfn_blocking);
-  napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
+  /* Once "done" is queued the main thread may free the transfer at any moment (call_js): read
+     nothing from it after the queuing call. The threadsafe function itself lives on until this
+     thread's release (it holds the only thread reference), so the copy stays valid. */
+  napi_threadsafe_function tsfn = t->tsfn;
+  napi_call_threadsafe_function(tsfn, &t->done, napi_tsfn_blocking);
+  RACE_PAUSE();
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }
 
@@ -564,6 +590,7 @@ static void free_transfer(napi_env env, transfer_t *t) {
   free(t->hdrs);
   free(t->rbuf);
   free(t->oack);
+  RACE_POISON(t, sizeof *t);
   free(t);
 }
 
@@ -784,6 +811,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   online_cpus = n > 0 ? n : 1;
+#ifdef STATELESX_RACE_HOOK
+  const char *race = getenv("STATELESX_DATAPLANE_RACE_US");
+  race_us = race ? atol(race) : 0;
+#endif
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
