@@ -10,7 +10,10 @@
  *   checkpoints the transfers drain, a probe RRQ is served and memory (RSS, heap, external +
  *   ArrayBuffers) is sampled; at the end no transfer, file descriptor or error log is left and
  *   memory shows no upward trend after warm-up.
- * Short in `npm test` (~1 s); `npm run fuzz` for the long run (FUZZ_SEED replays a flood).
+ * The live-server tests run on both data planes (native and JS).
+ * Short in `npm test` (~1 s); `npm run fuzz` for the long run (FUZZ_SEED replays a flood);
+ * `STATELESX_SANITIZE=1 npm run fuzz` runs the native data plane built with AddressSanitizer and
+ * UndefinedBehaviorSanitizer (vitest.fuzz.config.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -74,7 +77,9 @@ describe('TFTP decoder fuzz', () => {
   });
 });
 
-describe('TFTP live server fuzz', () => {
+// Both data planes: the native one (default; under `STATELESX_SANITIZE=1 npm run fuzz` the ASan +
+// UBSan build) and the JS one.
+describe.each(['native', 'js'] as const)('TFTP live server fuzz (%s data plane)', (plane) => {
   let dir: string;
   let server: TftpServer;
   let port: number;
@@ -109,7 +114,7 @@ describe('TFTP live server fuzz', () => {
     writeFileSync(join(dir, 'pxelinux.cfg', 'default'), 'DEFAULT local\n');
     probeBody = Buffer.from('statelesx fuzz probe\n');
     writeFileSync(join(dir, 'probe.txt'), probeBody);
-    const limits = configSchema.parse({ tftp: { 'timeout-ms': 50, retries: 1 } }).tftp;
+    const limits = configSchema.parse({ tftp: { 'timeout-ms': 50, retries: 1, 'data-plane': plane } }).tftp;
     const log = createLogger(
       'error',
       new Writable({

@@ -1,9 +1,10 @@
 /**
  * TFTP under 1 % packet loss (tc netem on both sides of a veth pair between two network
  * namespaces this test creates): our server in namespace A (a child process), clients in B.
- * Transfers at windowsize 1, 4 and 16 must complete byte-exact, and a 1 MB lock-step transfer
- * must take at most 2x tftp-hpa's in.tftpd under the same loss (best of two runs each; a ratio
- * measured in the same run, not an absolute time).
+ * Transfers at windowsize 1, 4 and 16 must complete byte-exact on both data planes (the native
+ * one, default, and the JS one: a second server with `data-plane: js`), and a 1 MB lock-step
+ * transfer must take at most 2x tftp-hpa's in.tftpd under the same loss (best of two runs each;
+ * a ratio measured in the same run, not an absolute time).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, readFileSync, existsSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { createNetnsPair, canUseNetns, type NetnsPair } from '../helpers/netns.j
 const SERVER_IP = '10.77.0.1';
 const OUR_PORT = 6969;
 const HPA_PORT = 6970;
+/** Our server again, on the JS data plane. */
+const JS_PORT = 6971;
 
 let pair: NetnsPair;
 let root: string;
@@ -153,6 +156,22 @@ beforeAll(async () => {
   );
   children.push(ours);
   await waitLine(ours, /"port":6969/, 30_000);
+  const js = pair.spawn(
+    pair.a,
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      resolve('src/boot/tftp/standalone.ts'),
+      root,
+      SERVER_IP,
+      String(JS_PORT),
+      JSON.stringify({ 'data-plane': 'js' }),
+    ],
+    { cwd: process.cwd() },
+  );
+  children.push(js);
+  await waitLine(js, /"port":6971/, 30_000);
   const hpa = pair.spawn(pair.a, '/usr/sbin/in.tftpd', [
     '-L',
     '-u',
@@ -175,12 +194,19 @@ afterAll(() => {
 });
 
 describe('TFTP under 1 % packet loss', () => {
-  it('windowsize 1 (curl), 4 and 16 (atftp) complete byte-exact', async () => {
-    await fetchOk('curl', OUR_PORT, 'f1m');
-    await fetchOk('atftp', OUR_PORT, 'f2m', { blksize: 1468, windowsize: 4 });
-    await fetchOk('atftp', OUR_PORT, 'f2m', { blksize: 1468, windowsize: 16 });
-    await fetchOk('atftp', OUR_PORT, 'f2m', { blksize: 512, windowsize: 16 });
-  }, 600_000);
+  it.each([
+    ['native', OUR_PORT],
+    ['js', JS_PORT],
+  ])(
+    'windowsize 1 (curl), 4 and 16 (atftp) complete byte-exact (%s data plane)',
+    async (_plane, port) => {
+      await fetchOk('curl', port, 'f1m');
+      await fetchOk('atftp', port, 'f2m', { blksize: 1468, windowsize: 4 });
+      await fetchOk('atftp', port, 'f2m', { blksize: 1468, windowsize: 16 });
+      await fetchOk('atftp', port, 'f2m', { blksize: 512, windowsize: 16 });
+    },
+    600_000,
+  );
 
   it('1 MB lock-step (blksize 512) takes at most 2x tftp-hpa (ours: best of two; tftp-hpa: first valid run, capped)', async () => {
     const ours = [await fetchOk('curl', OUR_PORT, 'f1m'), await fetchOk('curl', OUR_PORT, 'f1m')];

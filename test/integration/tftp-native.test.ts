@@ -1,6 +1,7 @@
 /**
  * The native TFTP data plane (src/boot/tftp/native/dataplane.c) as the server uses it: that it is
- * built and chosen by default, that `data-plane: js` switches it off, rendered (in-memory) files,
+ * built and chosen by default, that `data-plane: js` switches it off, rendered (in-memory) files and
+ * netascii from disk, dead handles after "done",
  * shutdown in the middle of a transfer (ERROR 0 to the client, close() waits for the thread, no
  * socket, file descriptor or thread left), and the metrics it feeds. The protocol itself (go-back,
  * timers, TID check, caps) is tested on both engines in tftp-protocol.test.ts and with real
@@ -16,9 +17,9 @@ import { tmpdir, networkInterfaces } from 'node:os';
 import { Writable } from 'node:stream';
 import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
 import { directorySource } from '../../src/boot/tftp/dir-source.js';
-import { loadDataPlane } from '../../src/boot/tftp/native.js';
+import { loadDataPlane, type DataPlaneEvent, type DataPlaneHandle } from '../../src/boot/tftp/native.js';
 import { NativeTransfer } from '../../src/boot/tftp/native-transfer.js';
-import type { TransferOutcome } from '../../src/boot/tftp/transfer.js';
+import type { TransferOutcome } from '../../src/boot/tftp/contract.js';
 import { tftpMetrics } from '../../src/boot/tftp/metrics.js';
 import type { BootFileSource } from '../../src/boot/files/types.js';
 import { encodeAck, encodeRequest, Opcode } from '../../src/boot/tftp/packet.js';
@@ -32,6 +33,7 @@ const run = promisify(execFile);
 let root: string;
 const big = randomBytes(3 * 1024 * 1024 + 77);
 const servers: TftpServer[] = [];
+const handles: DataPlaneHandle[] = [];
 
 /** Log lines (parsed) of one server. */
 function capture(): { lines: Array<Record<string, unknown>>; stream: Writable } {
@@ -108,11 +110,14 @@ describe('native TFTP data plane', () => {
     // Asserts that spinning ran and caught ACKs at all (a spin that never polls, or polls the
     // wrong way, gives 0); how many depends on the load (a transfer stops spinning after 32 misses
     // in 64).
+    // curl exits on sending its last ACK: the server's "done" (and its log line) may come just after.
+    await until(() => on.logs.some((l) => l['msg'] === 'transfer completed'), 2000);
     const hits = on.logs.find((l) => l['msg'] === 'transfer completed')?.['busyPollHits'];
     expect(hits).toBeGreaterThan(0);
     const off = await start({ 'busy-poll-us': 0 });
     await run('curl', ['-s', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${off.s.address().port}/big`]);
     expect(readFileSync(out).equals(big)).toBe(true);
+    await until(() => off.logs.some((l) => l['msg'] === 'transfer completed'), 2000);
     expect(off.logs.find((l) => l['msg'] === 'transfer completed')).toMatchObject({ busyPollHits: 0 });
   });
 
@@ -129,6 +134,61 @@ describe('native TFTP data plane', () => {
     // netascii (tftp-hpa's client converts back): LF went out as CR LF and comes back as LF.
     await run('tftp', ['127.0.0.1', String(s.address().port), '-m', 'netascii', '-c', 'get', 'rendered.cfg', out]);
     expect(readFileSync(out).equals(text)).toBe(true);
+  });
+
+  it('netascii from disk runs on the native data plane too, byte-exact through tftp-hpa', async () => {
+    // CR alone, LF alone, CR LF and runs of them, so expansions straddle 512-byte blocks.
+    const pieces = ['a', '\n', '\r', '\r\n', 'xyz', '\n\n', '\r\r'];
+    const text = Buffer.from(
+      Array.from({ length: 3000 }, (_, i) => pieces[(i * 7 + (i >> 3)) % pieces.length]).join(''),
+    );
+    writeFileSync(join(root, 'text.cfg'), text);
+    const { s, logs } = await start();
+    const out = join(root, 'out-netascii-disk');
+    await run('tftp', ['127.0.0.1', String(s.address().port), '-m', 'netascii', '-c', 'get', 'text.cfg', out]);
+    // tftp-hpa's client turns CR LF back into LF and CR NUL into CR.
+    expect(readFileSync(out).equals(text)).toBe(true);
+    expect(logs.find((l) => l['msg'] === 'transfer starting')).toMatchObject({ mode: 'netascii', dataPlane: 'native' });
+  });
+
+  it('a handle is dead after "done": stats() and abort() throw instead of touching freed memory', async () => {
+    const loaded = loadDataPlane();
+    if (!('plane' in loaded)) throw new Error(loaded.error);
+    const plane = loaded.plane;
+    const p = await new RawPeer().open();
+    const done = new Promise<DataPlaneEvent>((res) => {
+      const h = plane.start(
+        {
+          localAddress: '127.0.0.1',
+          clientAddress: '127.0.0.1',
+          clientPort: p.socket.address().port,
+          fd: -1,
+          data: Buffer.from('tiny'),
+          blksize: 512,
+          windowsize: 1,
+          slots: 1,
+          rtoMs: 1000,
+          minRtoMs: 20,
+          maxRtoMs: 1000,
+          maxRetries: 1,
+          giveUpMs: 1000,
+          busyPollUs: 0,
+        },
+        (e) => {
+          if (e.type !== 'done') return;
+          expect(plane.stats(h).bytes).toBe(4); // still valid inside the done callback
+          setImmediate(() => res(e));
+        },
+      );
+      handles.push(h);
+    });
+    const d1 = await p.recv();
+    expect(d1?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+    p.send(encodeAck(1), d1!.from.port);
+    expect(await done).toEqual({ type: 'done', code: 'ok', bytes: 4, blocks: 1, detail: '' });
+    expect(() => plane.stats(handles[0]!)).toThrow('the transfer has ended');
+    expect(() => plane.abort(handles[0]!, Buffer.alloc(0))).toThrow('the transfer has ended');
+    p.close();
   });
 
   it('shutdown mid-transfer: the client gets ERROR 0, close() returns after the thread ended, nothing is left open', async () => {

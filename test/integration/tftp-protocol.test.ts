@@ -14,6 +14,7 @@ import { directorySource } from '../../src/boot/tftp/dir-source.js';
 import { encodeAck, encodeRequest, encodeError, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
+import { toNetascii } from '../../src/boot/tftp/blocks.js';
 import { RawPeer, type Received } from '../helpers/tftp-peer.js';
 import { counterValue } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,6 +23,12 @@ let root: string;
 const servers: TftpServer[] = [];
 const peers: RawPeer[] = [];
 const file5200 = randomBytes(5200); // 10 full blocks of 512 + 80 bytes
+/** Text with CR, LF, CR LF and runs of them (netascii expands each CR and LF to two bytes). */
+const crlfText = Buffer.from(
+  Array.from({ length: 1500 }, (_, i) => ['ab', '\n', '\r', '\r\n', 'c', '\n\n', '\r\r'][(i * 5 + (i >> 2)) % 7]).join(
+    '',
+  ),
+);
 
 async function startServer(over: Partial<Config['tftp']> = {}, extra: { minRtoMs?: number } = {}): Promise<TftpServer> {
   const limits = { ...configSchema.parse({}).tftp, ...over };
@@ -50,6 +57,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'sx-tftp-proto-'));
   writeFileSync(join(root, 'f5200'), file5200);
   writeFileSync(join(root, 'small'), 'hello\n');
+  writeFileSync(join(root, 'crlf.txt'), crlfText);
   mkdirSync(join(root, 'dir'));
   symlinkSync('/etc', join(root, 'etclink'));
   symlinkSync('/etc/hostname', join(root, 'hostlink'));
@@ -380,6 +388,53 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     p.send(encodeAck(11), tid);
     expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
     expect(await p.recv(300)).toBeNull();
+  });
+
+  it('netascii from disk, blksize 16 windowsize 4 with a go-back: the blocks are the converted file', async () => {
+    // ~6 KB converted: more than the 256 blocks read ahead at once, so the converter refills
+    // while keeping the blocks a go-back may resend; CR/LF expansions straddle block edges.
+    const s = await startServer({ ...planeLimits, 'timeout-ms': 5000 }, { minRtoMs: 5000 });
+    const p = await peer();
+    p.send(
+      encodeRequest(Opcode.RRQ, 'crlf.txt', 'netascii', [
+        ['blksize', '16'],
+        ['windowsize', '4'],
+      ]),
+      s.address().port,
+    );
+    const oack = await p.recv();
+    expect(oack?.packet.op).toBe(Opcode.OACK);
+    const tid = oack!.from.port;
+    const got = new Map<number, Buffer>();
+    /** Receives up to 4 DATA blocks (fewer when the last block comes); returns the highest. */
+    const window = async (): Promise<{ last: number; end: boolean }> => {
+      let last = -1;
+      for (let i = 0; i < 4; i++) {
+        const r = await p.recv();
+        expect(r?.packet.op).toBe(Opcode.DATA);
+        const d = r!.packet as { block: number; data: Buffer };
+        const prev = got.get(d.block);
+        if (prev) expect(d.data.equals(prev)).toBe(true); // a resent block carries the same bytes
+        got.set(d.block, Buffer.from(d.data));
+        last = d.block;
+        if (d.data.length < 16) return { last, end: true };
+      }
+      return { last, end: false };
+    };
+    p.send(encodeAck(0), tid);
+    expect((await window()).last).toBe(4);
+    p.send(encodeAck(2), tid); // blocks 3 and 4 "lost": go back
+    let w = await window();
+    expect(w.last).toBe(6);
+    while (!w.end) {
+      p.send(encodeAck(w.last), tid);
+      w = await window();
+    }
+    p.send(encodeAck(w.last), tid);
+    const blocks = [...got.keys()].sort((a, b) => a - b);
+    expect(blocks).toEqual(Array.from({ length: blocks.length }, (_, i) => i + 1));
+    expect(Buffer.concat(blocks.map((b) => got.get(b)!)).equals(toNetascii(crlfText))).toBe(true);
+    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('drops truncated, oversized and random datagrams (counted) and keeps serving', async () => {

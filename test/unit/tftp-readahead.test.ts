@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { readAheadFor } from '../../src/boot/tftp/transfer.js';
+import { readAheadFor } from '../../src/boot/tftp/contract.js';
 
 describe('TFTP read-ahead under load', () => {
   it('gives 128 KiB while few transfers run and shares an 8 MiB budget in a storm, never below 16 KiB', () => {

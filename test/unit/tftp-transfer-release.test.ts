@@ -5,7 +5,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
-import { Transfer, type TransferOutcome } from '../../src/boot/tftp/transfer.js';
+import { JsTransfer } from '../../src/boot/tftp/js-transfer.js';
+import type { TransferOutcome } from '../../src/boot/tftp/contract.js';
 import { RingPool } from '../../src/boot/tftp/ring-pool.js';
 import { tftpMetrics } from '../../src/boot/tftp/metrics.js';
 import type { BlockSource } from '../../src/boot/tftp/blocks.js';
@@ -36,7 +37,7 @@ class SlowSource implements BlockSource {
 /** A transfer to `client` over a SlowSource, its ring from `pool`; `ended()` is its outcome so far. */
 function slowTransfer(client: Socket, pool: RingPool, source: SlowSource, oack: Negotiated['oack']) {
   let outcome: TransferOutcome | null = null;
-  const t = new Transfer({
+  const t = new JsTransfer({
     id: 't',
     clientAddress: '127.0.0.1',
     clientPort: client.address().port,

@@ -151,8 +151,7 @@ export class MemorySource implements BlockSource {
     private readonly blksize: number,
   ) {}
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- BlockSource.fill is async for the file sources; memory needs no I/O
-  async fill(first: number, slots: Buffer[]): Promise<number> {
+  fill(first: number, slots: Buffer[]): Promise<number> {
     let pos = (first - 1) * this.blksize;
     let total = 0;
     for (const slot of slots) {
@@ -162,7 +161,7 @@ export class MemorySource implements BlockSource {
       pos += n;
       if (n < this.blksize) break;
     }
-    return total;
+    return Promise.resolve(total);
   }
 
   close(): void {

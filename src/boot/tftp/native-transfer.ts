@@ -3,8 +3,8 @@
  * thread per transfer blocking in recvfrom()/sendmsg(), two system calls per lock-step block
  * instead of an event-loop turn (see docs/benchmarks.md, "Findings").
  *
- * Same protocol and the same public surface as {@link Transfer} (the JavaScript engine, whose
- * module comment specifies both); this class only bridges: it starts the thread with the
+ * It implements {@link TftpTransfer} like the JS data plane (js-transfer.ts, whose module comment
+ * specifies the protocol of both); this class only bridges: it starts the thread with the
  * negotiated options and the OACK bytes, turns the thread's counters into the TFTP metrics (every
  * second while it runs, and at the end), logs its retransmissions, releases the file when the
  * thread is done and reports the outcome once through `onEnd`.
@@ -12,11 +12,21 @@
 import { performance } from 'node:perf_hooks';
 import { encodeError, encodeOack, ErrorCode } from './packet.js';
 import type { FailReason } from './metrics.js';
-import { ringSlots, transferTimers, type TransferCommon, type TransferOutcome } from './transfer.js';
-import { DoneCode, Stat, type DataPlane, type DataPlaneHandle } from './native.js';
+import { ringSlots, transferTimers, type TftpTransfer, type TransferCommon, type TransferOutcome } from './contract.js';
+import {
+  STAT_NAMES,
+  type DataPlane,
+  type DataPlaneHandle,
+  type DataPlaneStats,
+  type DoneCode,
+  type StatName,
+} from './native.js';
 
-/** Where the blocks come from: an open file (closed by `close` after the thread ends) or memory. */
-export type NativeSource = { fd: number; close(): void } | { data: Buffer };
+/**
+ * Where the blocks come from: an open file (closed by `close` after the thread ends; `netascii`:
+ * converted while sending) or memory (already converted).
+ */
+export type NativeSource = { fd: number; netascii?: boolean; close(): void } | { data: Buffer };
 
 /** What a native transfer needs; the counterpart of TransferParams. */
 export interface NativeTransferParams extends TransferCommon {
@@ -24,8 +34,6 @@ export interface NativeTransferParams extends TransferCommon {
   /** Busy-poll after each send, µs (config `tftp.busy-poll-us`; 0: never). */
   busyPollUs: number;
   source: NativeSource;
-  /** Called exactly once when the transfer ends (socket and file already released). */
-  onEnd(t: NativeTransfer, outcome: TransferOutcome): void;
 }
 
 /** Interval of the metrics flush of running native transfers, ms. */
@@ -49,23 +57,18 @@ function flushAll(): void {
 
 // The native parser has no 'malformed' case: it reads nothing but an ACK's 4 bytes and an ERROR's
 // bounded message, so a datagram is too short, too long, of the wrong opcode, or fine.
-const DROP_STATS: Array<[number, 'truncated' | 'oversized' | 'unknown-opcode' | 'unknown-tid' | 'unexpected']> = [
-  [Stat.TRUNCATED, 'truncated'],
-  [Stat.OVERSIZED, 'oversized'],
-  [Stat.UNKNOWN_OPCODE, 'unknown-opcode'],
-  [Stat.UNKNOWN_TID, 'unknown-tid'],
-  [Stat.UNEXPECTED, 'unexpected'],
-];
+const DROP_STATS = ['truncated', 'oversized', 'unknown-opcode', 'unknown-tid', 'unexpected'] as const;
 
-const FAIL_BY_CODE: Record<number, FailReason> = {
-  [DoneCode.TIMEOUT]: 'timeout',
-  [DoneCode.CLIENT_ERROR]: 'client-error',
-  [DoneCode.IO_ERROR]: 'io-error',
-  [DoneCode.SOCKET_ERROR]: 'socket-error',
+/** The failure reason of each "done" code but ok and aborted (aborted takes the reason abort() was given). */
+const FAIL_BY_CODE: Record<Exclude<DoneCode, 'ok' | 'aborted'>, FailReason> = {
+  timeout: 'timeout',
+  'client-error': 'client-error',
+  'io-error': 'io-error',
+  'socket-error': 'socket-error',
 };
 
 /** A running read transfer on the native data plane. */
-export class NativeTransfer {
+export class NativeTransfer implements TftpTransfer {
   readonly id: string;
   readonly clientAddress: string;
   readonly clientPort: number;
@@ -74,7 +77,7 @@ export class NativeTransfer {
   private ended = false;
   private abortReason: { reason: FailReason; detail: string } | null = null;
   /** Counters already added to the metrics (same indexes as the addon's stats). */
-  private readonly flushed = new Float64Array(Stat.SPIN_HITS + 1);
+  private readonly flushed = Object.fromEntries(STAT_NAMES.map((n) => [n, 0])) as Record<StatName, number>;
   private bytes = 0;
   private readonly startedAt = performance.now();
 
@@ -87,7 +90,7 @@ export class NativeTransfer {
 
   /** Payload bytes sent so far (retransmissions included). */
   get sent(): number {
-    if (this.handle) this.bytes = this.p.plane.stats(this.handle)[Stat.BYTES]!;
+    if (this.handle) this.bytes = this.p.plane.stats(this.handle).bytes;
     return this.bytes;
   }
 
@@ -95,8 +98,13 @@ export class NativeTransfer {
    * Binds the transfer socket and starts the thread, which sends the OACK or the first window.
    * Never rejects: a bind failure ends the transfer with reason `socket-error`.
    */
-  // eslint-disable-next-line @typescript-eslint/require-await -- the transfer contract's start() is async (the JS engine awaits its bind); the addon starts synchronously
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.launch();
+    return Promise.resolve();
+  }
+
+  /** {@link start}'s work: it is synchronous (the addon binds and spawns the thread before returning). */
+  private launch(): void {
     if (this.ended) return;
     const { negotiated: neg, source } = this.p;
     const timers = transferTimers(neg, this.p);
@@ -107,6 +115,7 @@ export class NativeTransfer {
           clientAddress: this.clientAddress,
           clientPort: this.clientPort,
           fd: 'fd' in source ? source.fd : -1,
+          netascii: 'fd' in source && source.netascii === true,
           data: 'data' in source ? source.data : undefined,
           blksize: neg.blksize,
           windowsize: neg.windowsize,
@@ -119,7 +128,10 @@ export class NativeTransfer {
           giveUpMs: timers.giveUpMs,
           busyPollUs: this.p.busyPollUs,
         },
-        (type, a, b, c, detail) => (type === 'done' ? this.onDone(a, b, c, detail) : this.onRetransmit(a, b, c)),
+        (e) =>
+          e.type === 'done'
+            ? this.onDone(e.code, e.bytes, e.blocks, e.detail)
+            : this.p.log.debug({ retry: e.retry, rtoMs: e.rtoMs, block: e.block }, 'retransmitting'),
       );
     } catch (e) {
       // The addon's message says which step failed (binding the socket, or starting the thread).
@@ -149,34 +161,30 @@ export class NativeTransfer {
   }
 
   /** Adds the thread's counters since the last flush to the TFTP metrics; returns them (null once ended). */
-  flushMetrics(): number[] | null {
+  flushMetrics(): DataPlaneStats | null {
     if (!this.handle) return null;
     const s = this.p.plane.stats(this.handle);
     const m = this.p.metrics;
-    const delta = (i: number): number => {
-      const d = s[i]! - this.flushed[i]!;
-      this.flushed[i] = s[i]!;
+    const delta = (name: StatName): number => {
+      const d = s[name] - this.flushed[name];
+      this.flushed[name] = s[name];
       return d;
     };
-    const bytes = delta(Stat.BYTES);
+    const bytes = delta('bytes');
     if (bytes > 0) m.bytesSent.inc(bytes);
-    const re = delta(Stat.RETRANSMITTED);
+    const re = delta('retransmitted');
     if (re > 0) m.retransmitted.inc(re);
-    for (const [i, reason] of DROP_STATS) {
-      const d = delta(i);
+    for (const reason of DROP_STATS) {
+      const d = delta(reason);
       if (d > 0) m.dropped.inc({ reason }, d);
     }
-    this.bytes = s[Stat.BYTES]!;
+    this.bytes = s.bytes;
     return s;
   }
 
-  private onRetransmit(retry: number, rtoMs: number, block: number): void {
-    this.p.log.debug({ retry, rtoMs, block }, 'retransmitting');
-  }
-
-  private onDone(code: number, bytes: number, blocks: number, detail: string): void {
+  private onDone(code: DoneCode, bytes: number, blocks: number, detail: string): void {
     const final = this.flushMetrics()!; // the handle is valid until this callback returns
-    receivedByEnded += final[Stat.RECEIVED]!;
+    receivedByEnded += final.received;
     this.handle = null;
     running.delete(this);
     if (running.size === 0 && flusher) {
@@ -185,12 +193,12 @@ export class NativeTransfer {
     }
     this.bytes = bytes;
     const ms = performance.now() - this.startedAt;
-    if (code === DoneCode.OK) {
-      this.end({ ok: true, bytes, blocks, ms, busyPollHits: final[Stat.SPIN_HITS]! });
+    if (code === 'ok') {
+      this.end({ ok: true, bytes, blocks, ms, busyPollHits: final['spin-hits'] });
       return;
     }
-    const aborted = code === DoneCode.ABORTED ? this.abortReason : null;
-    const reason = aborted?.reason ?? FAIL_BY_CODE[code] ?? 'socket-error';
+    const aborted = code === 'aborted' ? this.abortReason : null;
+    const reason = aborted?.reason ?? (code === 'aborted' ? 'shutdown' : FAIL_BY_CODE[code]);
     this.end({ ok: false, reason, detail: aborted?.detail ?? detail, bytes, ms });
   }
 

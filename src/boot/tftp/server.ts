@@ -1,6 +1,6 @@
 /**
  * The read-only TFTP server (RFC 1350, 2347, 2348, 2349, 7440): listening sockets, request
- * handling (path safety, file lookup, caps) and the set of running {@link Transfer}s.
+ * handling (path safety, file lookup, caps) and the set of running {@link TftpTransfer}s.
  *
  * Local address of replies: Node cannot read a datagram's destination address (no IP_PKTINFO), so
  * when the listen address is 0.0.0.0 we bind one listening socket per local IPv4 address (found at
@@ -13,11 +13,11 @@
  * 0 busy) are sent from the listening socket; every datagram that is not a valid request is dropped
  * with a debug log and a counter, and the server keeps serving.
  *
- * Data plane: octet transfers from disk and every in-memory (rendered) transfer run their DATA
- * phase on the native data plane (native-transfer.ts, a thread per transfer) when it is built and
- * `tftp.data-plane` is `native` (the default); netascii from disk, and everything when the addon
- * cannot be loaded or `data-plane: js` is set, runs on the JavaScript engine (transfer.ts). Both
- * implement the same protocol; the start-up log line names the one in use.
+ * Data planes: every transfer runs its DATA phase on the native data plane (native-transfer.ts, a
+ * thread per transfer) when the addon is built and `tftp.data-plane` is `native` (the default);
+ * when the addon cannot be loaded (one warning at start) or `data-plane: js` is set, every
+ * transfer runs on the JS data plane (js-transfer.ts). Both implement {@link TftpTransfer}
+ * (contract.ts) and the same protocol; the start-up log line names the one in use.
  *
  * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy.
  */
@@ -42,7 +42,8 @@ import {
   openReadOnly,
   type BlockSource,
 } from './blocks.js';
-import { Transfer, readAheadFor, type TransferOutcome } from './transfer.js';
+import { readAheadFor, type TftpTransfer, type TransferOutcome } from './contract.js';
+import { JsTransfer } from './js-transfer.js';
 import { NativeTransfer, type NativeSource } from './native-transfer.js';
 import { loadDataPlane, type DataPlane } from './native.js';
 import { RingPool } from './ring-pool.js';
@@ -113,8 +114,8 @@ class TftpServerImpl implements TftpServer {
   private readonly metrics: TftpMetrics;
   private listeners: Listener[] = [];
   /** Running or reserved transfers by client `address:port` (null while the file is being resolved). */
-  private readonly byClient = new Map<string, AnyTransfer | null>();
-  /** The native data plane, or null when transfers run on the JavaScript engine. */
+  private readonly byClient = new Map<string, TftpTransfer | null>();
+  /** The native data plane, or null when transfers run on the JS data plane. */
   private readonly plane: DataPlane | null;
   /** Why the native data plane is not used (logged at start), when it is not. */
   private readonly planeNote: string | null;
@@ -174,7 +175,7 @@ class TftpServerImpl implements TftpServer {
     if (this.planeNote)
       this.log.warn(
         { reason: this.planeNote },
-        'native TFTP data plane unavailable: transfers run on the JavaScript engine',
+        'native TFTP data plane unavailable: transfers run on the JS data plane',
       );
     this.log.info({ addresses: this.addresses(), dataPlane: this.plane ? 'native' : 'js' }, 'TFTP server listening');
   }
@@ -284,7 +285,7 @@ class TftpServerImpl implements TftpServer {
     // Reserve the slot before any await so that caps hold under bursts.
     this.byClient.set(client, null);
     this.perAddress.set(rinfo.address, mine + 1);
-    let transfer: AnyTransfer | null = null;
+    let transfer: TftpTransfer | null = null;
     try {
       transfer = await this.prepare(l, req, rinfo, id, log);
     } catch (e) {
@@ -319,7 +320,7 @@ class TftpServerImpl implements TftpServer {
     rinfo: RemoteInfo,
     id: string,
     log: Logger,
-  ): Promise<AnyTransfer | null> {
+  ): Promise<TftpTransfer | null> {
     let file: BootFile | null;
     const encoded = ENCODED_PATH_CHARS.exec(req.filename);
     if (encoded) {
@@ -358,7 +359,7 @@ class TftpServerImpl implements TftpServer {
     const wantsTsize = req.options.has('tsize');
     let transferSize: number | null;
     let makeSource: (blksize: number) => BlockSource;
-    let nativeSource: NativeSource | null = null;
+    let nativeSource: NativeSource;
     if (file.kind === 'rendered') {
       const data = netascii ? toNetascii(file.data) : file.data;
       transferSize = data.length;
@@ -390,7 +391,7 @@ class TftpServerImpl implements TftpServer {
         throw e;
       }
       makeSource = (b) => (netascii ? new DiskNetasciiSource(fd, b) : new DiskOctetSource(fd, b));
-      if (!netascii) nativeSource = { fd, close: () => closeQuietly(fd) };
+      nativeSource = { fd, netascii, close: () => closeQuietly(fd) };
     }
     const limits = this.opts.limits;
     const negotiated = negotiateOptions(req.options, {
@@ -400,7 +401,7 @@ class TftpServerImpl implements TftpServer {
       defaultTimeoutMs: limits['timeout-ms'],
       transferSize,
     });
-    const native = this.plane !== null && nativeSource !== null;
+    const plane = this.plane;
     log.info(
       {
         file: req.filename,
@@ -409,7 +410,7 @@ class TftpServerImpl implements TftpServer {
         options: Object.fromEntries(req.options),
         blksize: negotiated.blksize,
         windowsize: negotiated.windowsize,
-        dataPlane: native ? 'native' : 'js',
+        dataPlane: plane ? 'native' : 'js',
       },
       'transfer starting',
     );
@@ -429,14 +430,14 @@ class TftpServerImpl implements TftpServer {
       metrics: this.metrics,
       onEnd: (_t: unknown, outcome: TransferOutcome) => this.onEnd(client, rinfo.address, outcome, log),
     };
-    if (native)
+    if (plane)
       return new NativeTransfer({
         ...common,
-        plane: this.plane,
-        source: nativeSource!,
+        plane,
+        source: nativeSource,
         busyPollUs: limits['busy-poll-us'],
       });
-    return new Transfer({ ...common, source: makeSource(negotiated.blksize), rings: this.rings });
+    return new JsTransfer({ ...common, source: makeSource(negotiated.blksize), rings: this.rings });
   }
 
   private onEnd(client: string, address: string, outcome: TransferOutcome, log: Logger): void {
@@ -455,9 +456,6 @@ class TftpServerImpl implements TftpServer {
     }
   }
 }
-
-/** A transfer on either engine (same protocol, same surface). */
-type AnyTransfer = Transfer | NativeTransfer;
 
 function closeQuietly(fd: number): void {
   closeFd(fd, () => undefined);

@@ -11,24 +11,33 @@
  * Division of work: JavaScript (src/boot/tftp/native-transfer.ts) does everything before and
  * after the data phase: request decoding, path policy, option negotiation (it hands us the OACK
  * bytes), opening the file, metrics and logs. This file only moves blocks. It follows the same
- * protocol as the JavaScript engine (src/boot/tftp/transfer.ts, whose module comment is the
+ * protocol as the JavaScript data plane (src/boot/tftp/js-transfer.ts, whose module comment is the
  * specification): window [lastAcked+1 … lastAcked+windowsize], go-back on an ACK inside the window
  * except below the resend mark, duplicate ACKs never resend (only the timer does), RFC 6298-shaped
  * adaptive RTO with Karn's rule, give-up after `retries` timeouts AND `giveUpMs` of silence,
  * ERROR 5 to foreign TIDs, 16-bit block numbers wrapping 65535 → 0.
  *
  * Threads and ownership: start() (main thread) creates and binds the socket and allocates every
- * buffer; the transfer thread only uses them; the "done" event is the thread's last act, and its
- * handler (main thread) closes the socket and frees the transfer. The file descriptor stays owned
- * by JavaScript, which closes it after "done". abort() (main thread) sets a flag and shuts the
- * socket down, which wakes a blocked recvfrom() on Linux; the socket number cannot be reused
- * before "done" because only the done handler closes it.
+ * buffer; the transfer thread only uses them; queuing the "done" event is the thread's last use
+ * of the transfer (it keeps a copy of the threadsafe function to release it), and the event's
+ * handler (main thread) closes the socket and frees the transfer. The JS handle is a Node-API
+ * external over a small box that outlives the transfer: after "done" abort()/stats() on it throw,
+ * and its finalizer frees the box. The file descriptor stays owned by JavaScript, which closes it
+ * after "done". abort() (main thread) sets a flag and shuts the socket down, which wakes a blocked
+ * recvfrom() on Linux; the socket number cannot be reused before "done" because only the done
+ * handler closes it.
  *
- * JS API (see native.ts for the typed wrapper):
- *   start(opts, onEvent) → handle          throws Error (errno text) when the socket cannot be bound
+ * Netascii from disk (RFC 1350: LF → CR LF, CR → CR NUL) is converted here, sequentially, as the
+ * window advances (convert_netascii); rendered files arrive converted.
+ *
+ * JS API (see native.ts for the typed wrapper, which checks the exported names at load):
+ *   doneCodes: string[]                    the "done" event's codes by name ("ok", "timeout", ...)
+ *   statNames: string[]                    the counters of stats(), in their order
+ *   start(opts, onEvent) → handle          throws TypeError (bad options) or Error (errno text)
  *   abort(handle, errorPacket: Buffer)     sends errorPacket to the client, ends the transfer
- *   stats(handle) → number[STAT_COUNT]     cumulative counters (see STAT_*), read at any time
- *   onEvent('retransmit', retry, rtoMs, block) and, exactly once, onEvent('done', code, bytes, blocks, detail)
+ *   stats(handle) → number[]               cumulative counters (statNames order), until "done"
+ *   onEvent({type: 'retransmit', retry, rtoMs, block}) and, exactly once,
+ *   onEvent({type: 'done', code, bytes, blocks, detail})
  *
  * Busy-poll: after each send the thread may spin on a non-blocking recvfrom() for up to
  * `busyPollUs` before it blocks, while fewer transfers run than there are CPUs, and only as long as
@@ -53,11 +62,33 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How a transfer ended (the "done" event's code). */
-enum { END_OK = 0, END_TIMEOUT = 1, END_CLIENT_ERROR = 2, END_IO_ERROR = 3, END_SOCKET_ERROR = 4, END_ABORTED = 5 };
-/* Counters exposed by stats(): bytes sent, blocks retransmitted, then datagrams dropped by reason. */
-enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_UNKNOWN_OPCODE,
-       STAT_UNKNOWN_TID, STAT_UNEXPECTED, STAT_RECEIVED, STAT_SPIN_HITS, STAT_COUNT };
+/* How a transfer ended: the "done" event's `code`, by name. The names are exported at load
+   (`doneCodes`) and native.ts checks them against the ones it handles. */
+#define DONE_CODES(X)                 \
+  X(END_OK, "ok")                     \
+  X(END_TIMEOUT, "timeout")           \
+  X(END_CLIENT_ERROR, "client-error") \
+  X(END_IO_ERROR, "io-error")         \
+  X(END_SOCKET_ERROR, "socket-error") \
+  X(END_ABORTED, "aborted")
+/* Counters of stats(): bytes sent, blocks retransmitted, datagrams dropped by reason, datagrams
+   received, busy-poll hits. Exported at load (`statNames`, the order of stats()). */
+#define STATS(X)                          \
+  X(STAT_BYTES, "bytes")                  \
+  X(STAT_RETRANSMITTED, "retransmitted")  \
+  X(STAT_TRUNCATED, "truncated")          \
+  X(STAT_OVERSIZED, "oversized")          \
+  X(STAT_UNKNOWN_OPCODE, "unknown-opcode") \
+  X(STAT_UNKNOWN_TID, "unknown-tid")      \
+  X(STAT_UNEXPECTED, "unexpected")        \
+  X(STAT_RECEIVED, "received")            \
+  X(STAT_SPIN_HITS, "spin-hits")
+#define ENUM_ENTRY(id, name) id,
+#define NAME_ENTRY(id, name) name,
+enum { DONE_CODES(ENUM_ENTRY) END_COUNT };
+enum { STATS(ENUM_ENTRY) STAT_COUNT };
+static const char *const done_names[END_COUNT] = {DONE_CODES(NAME_ENTRY)};
+static const char *const stat_names[STAT_COUNT] = {STATS(NAME_ENTRY)};
 
 #define OP_RRQ 1
 #define OP_WRQ 2
@@ -70,7 +101,7 @@ enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_UNKN
 #define MAX_SMALL_PACKET_SIZE 1024
 #define RECV_BUF 2048
 /* Bytes of a window sent back to back before yielding the CPU (a receiver with a small socket
-   buffer, atftp at blksize 8192, drains between bursts; see transfer.ts Transfer.burst). */
+   buffer, atftp at blksize 8192, drains between bursts; see js-transfer.ts JsTransfer.burst). */
 #define BURST_BYTES (64 * 1024)
 #define DETAIL_MAX 240
 /* Busy-poll self-check: of every SPIN_SAMPLE spins, at least half must catch their datagram, or
@@ -78,6 +109,8 @@ enum { STAT_BYTES, STAT_RETRANSMITTED, STAT_TRUNCATED, STAT_OVERSIZED, STAT_UNKN
 #define SPIN_SAMPLE 64
 #define SPIN_BACKOFF 1024
 #define THREAD_STACK (256 * 1024)
+/* Netascii from disk: raw bytes read per pread before conversion. */
+#define RAW_BUF (16 * 1024)
 
 typedef struct {
   int type; /* 0 retransmit, 1 done */
@@ -85,10 +118,19 @@ typedef struct {
   char detail[DETAIL_MAX];
 } event_t;
 
+struct transfer;
+/* What the JS handle (a Node-API external) points to. The transfer is freed after "done" while
+   JS may still hold the handle: the handle then reads NULL and abort()/stats() refuse it; the
+   external's finalizer frees this box (and unlinks it from a transfer still running). Main thread only. */
+typedef struct handle {
+  struct transfer *t;
+} handle_t;
+
 typedef struct transfer {
   /* Set by start(), read-only afterwards. */
   int sock;
   int fd;                    /* file to pread from, or -1 for data */
+  int netascii;              /* fd is converted to netascii (RFC 1350: LF → CR LF, CR → CR NUL) */
   const uint8_t *data;       /* in-memory file (rendered), kept alive by data_ref */
   size_t data_len;
   napi_ref data_ref;
@@ -107,6 +149,8 @@ typedef struct transfer {
   struct iovec *iov;         /* 2 per message: header, payload */
   uint8_t *hdrs;             /* 4 bytes per message */
   uint8_t *rbuf;             /* RECV_BUF */
+  uint8_t *raw;              /* netascii: RAW_BUF bytes read from the file, not yet converted */
+  handle_t *handle;          /* the JS handle's box, or NULL once its external was collected (main thread only) */
 
   /* Shared with the main thread. */
   atomic_int aborting;
@@ -125,6 +169,11 @@ typedef struct transfer {
   int cur_timeo_ms;
   int spin_armed;            /* the next wait follows a send: it may spin */
   unsigned spin_tries, spin_hits, spin_off;
+  /* Netascii conversion state: file offset of the next raw read, unconverted raw bytes
+     raw[raw_off … raw_len), the second byte of an expansion that did not fit (-1: none). */
+  off_t raw_pos;
+  size_t raw_off, raw_len;
+  int raw_eof, pending;
 } transfer_t;
 
 /* Online CPUs (set at load) and transfer threads running: threads busy-poll only while fewer
@@ -318,7 +367,7 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
   }
 }
 
-/* ---- timer (RFC 6298 shape; same constants as transfer.ts) -------------------------------- */
+/* ---- timer (RFC 6298 shape; same constants as js-transfer.ts) -------------------------------- */
 
 static void reset_rto(transfer_t *t) {
   if (t->srtt < 0) return;
@@ -343,10 +392,72 @@ static void sample_rtt(transfer_t *t, double ms) {
 
 /* ---- blocks ------------------------------------------------------------------------------- */
 
+/*
+ * Netascii: converts the file sequentially into buf. The blocks from `first` that are already
+ * converted (first … filled_up_to) move to the front of buf; conversion continues after them, so
+ * the stream position at buf's end is always (buf_first − 1) × blksize + buf_len. Returns the
+ * converted bytes now in buf (fewer than `want` at the end of the file), or -1 on a read error.
+ */
+static ssize_t convert_netascii(transfer_t *t, uint64_t first, size_t want, char *detail) {
+  size_t got = 0;
+  size_t off = (size_t)(first - t->buf_first) * t->blksize;
+  if (off < t->buf_len) {
+    got = t->buf_len - off;
+    memmove(t->buf, t->buf + off, got);
+  }
+  while (got < want) {
+    if (t->pending >= 0) {
+      t->buf[got++] = (uint8_t)t->pending;
+      t->pending = -1;
+      continue;
+    }
+    if (t->raw_off >= t->raw_len) {
+      if (t->raw_eof) break;
+      ssize_t n = pread(t->fd, t->raw, RAW_BUF, t->raw_pos);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        snprintf(detail, DETAIL_MAX, "read error: %s", strerror(errno));
+        return -1;
+      }
+      if (n == 0) {
+        t->raw_eof = 1;
+        break;
+      }
+      t->raw_pos += n;
+      t->raw_off = 0;
+      t->raw_len = (size_t)n;
+    }
+    uint8_t c = t->raw[t->raw_off++];
+    if (c == '\n' || c == '\r') {
+      uint8_t second = c == '\n' ? '\n' : 0;
+      t->buf[got++] = '\r';
+      if (got < want) t->buf[got++] = second;
+      else t->pending = second;
+    } else {
+      t->buf[got++] = c;
+    }
+  }
+  return (ssize_t)got;
+}
+
 /* Makes blocks last_acked+1 … last_acked+nslots available (or up to the last block).
    Returns 0, or -1 with `detail` set on a read error. */
 static int fill(transfer_t *t, char *detail) {
   uint64_t first = t->last_acked + 1;
+  if (t->netascii) {
+    size_t want = (size_t)t->nslots * t->blksize;
+    ssize_t got = convert_netascii(t, first, want, detail);
+    if (got < 0) return -1;
+    t->buf_first = first;
+    t->buf_len = (size_t)got;
+    if ((size_t)got < want) {
+      t->last_block = first + (size_t)got / t->blksize;
+      t->filled_up_to = t->last_block;
+    } else {
+      t->filled_up_to = first + t->nslots - 1;
+    }
+    return 0;
+  }
   if (t->fd < 0) {
     /* In memory: a file of n bytes has n / blksize + 1 blocks, the last one short (maybe empty). */
     t->last_block = t->data_len / t->blksize + 1;
@@ -582,6 +693,7 @@ static void *thread_main(void *arg) {
 /* ---- Node-API glue ------------------------------------------------------------------------ */
 
 static void free_transfer(napi_env env, transfer_t *t) {
+  if (t->handle) t->handle->t = NULL; /* the JS handle outlives the transfer: it now refuses calls */
   if (t->sock >= 0) close(t->sock);
   if (env && t->data_ref) napi_delete_reference(env, t->data_ref);
   free(t->buf);
@@ -589,40 +701,65 @@ static void free_transfer(napi_env env, transfer_t *t) {
   free(t->iov);
   free(t->hdrs);
   free(t->rbuf);
+  free(t->raw);
   free(t->oack);
   RACE_POISON(t, sizeof *t);
   free(t);
+}
+
+/* Finalizer of the JS handle (a Node-API external): frees its box, unlinking a running transfer. */
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  handle_t *h = data;
+  if (h->t) h->t->handle = NULL;
+  free(h);
+}
+
+static int set_number(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value x;
+  return napi_create_double(env, v, &x) == napi_ok && napi_set_named_property(env, obj, key, x) == napi_ok ? 0 : -1;
+}
+static int set_string(napi_env env, napi_value obj, const char *key, const char *v) {
+  napi_value x;
+  return napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &x) == napi_ok &&
+                 napi_set_named_property(env, obj, key, x) == napi_ok
+             ? 0
+             : -1;
+}
+
+/* The event object JS receives (see native.ts DataPlaneEvent), or NULL when Node-API failed. */
+static napi_value event_object(napi_env env, const event_t *e) {
+  napi_value o;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  int bad;
+  if (e->type == 1) {
+    int code = (int)e->a;
+    bad = set_string(env, o, "type", "done") || set_string(env, o, "code", done_names[code]) ||
+          set_number(env, o, "bytes", e->b) || set_number(env, o, "blocks", e->c) ||
+          set_string(env, o, "detail", e->detail);
+  } else {
+    bad = set_string(env, o, "type", "retransmit") || set_number(env, o, "retry", e->a) ||
+          set_number(env, o, "rtoMs", e->b) || set_number(env, o, "block", e->c);
+  }
+  return bad ? NULL : o;
 }
 
 static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   transfer_t *t = ctx;
   event_t *e = data;
   if (env && cb) {
-    napi_value argv[5], undef;
-    napi_get_undefined(env, &undef);
-    napi_create_string_utf8(env, e->type == 1 ? "done" : "retransmit", NAPI_AUTO_LENGTH, &argv[0]);
-    napi_create_double(env, e->a, &argv[1]);
-    napi_create_double(env, e->b, &argv[2]);
-    napi_create_double(env, e->c, &argv[3]);
-    napi_create_string_utf8(env, e->detail, NAPI_AUTO_LENGTH, &argv[4]);
     if (e->type == 1) {
-      /* The thread is past its last use of the transfer: release it before JS sees "done". */
+      /* The thread is past its last use of the transfer: release the socket before JS sees "done". */
       close(t->sock);
       t->sock = -1;
     }
-    napi_call_function(env, undef, cb, 5, argv, NULL);
+    napi_value undef, argv[1];
+    napi_get_undefined(env, &undef);
+    argv[0] = event_object(env, e);
+    if (argv[0]) napi_call_function(env, undef, cb, 1, argv, NULL);
   }
   if (e->type == 1) free_transfer(env, t); /* e is t->done */
   else atomic_store(&t->rexmit_busy, 0);
 }
-
-#define CHECK(call)                                                        \
-  do {                                                                     \
-    if ((call) != napi_ok) {                                               \
-      napi_throw_error(env, NULL, "tftp dataplane: Node-API call failed"); \
-      return NULL;                                                         \
-    }                                                                      \
-  } while (0)
 
 static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out) {
   napi_value v;
@@ -639,6 +776,16 @@ static int get_i32(napi_env env, napi_value obj, const char *key, int32_t *out) 
   if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
   return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
 }
+/* An optional boolean: absent or undefined is false. */
+static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
+  napi_value v;
+  napi_valuetype ty;
+  bool b = false;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &ty) != napi_ok) return -1;
+  if (ty != napi_undefined && napi_get_value_bool(env, v, &b) != napi_ok) return -1;
+  *out = b;
+  return 0;
+}
 static int get_addr(napi_env env, napi_value obj, const char *key, struct in_addr *out) {
   napi_value v;
   char s[64];
@@ -647,84 +794,100 @@ static int get_addr(napi_env env, napi_value obj, const char *key, struct in_add
   if (napi_get_value_string_utf8(env, v, s, sizeof s, &n) != napi_ok) return -1;
   return inet_pton(AF_INET, s, out) == 1 ? 0 : -1;
 }
+/* A Buffer property: its bytes and length, or *p = NULL when absent or not a Buffer. -1 on a Node-API failure. */
+static int get_buffer(napi_env env, napi_value obj, const char *key, napi_value *v, void **p, size_t *n) {
+  bool is_buf = false;
+  *p = NULL;
+  *n = 0;
+  if (napi_get_named_property(env, obj, key, v) != napi_ok || napi_is_buffer(env, *v, &is_buf) != napi_ok) return -1;
+  if (!is_buf) return 0;
+  return napi_get_buffer_info(env, *v, p, n) == napi_ok ? 0 : -1;
+}
 
+/* Reads start()'s options into t (and the addresses). Returns NULL, or the TypeError message. */
+static const char *read_options(napi_env env, napi_value o, transfer_t *t, struct in_addr *local) {
+  struct in_addr client;
+  uint32_t client_port, nslots, retries;
+  int32_t fd;
+  double rto, give_up, busy_us;
+  if (get_addr(env, o, "localAddress", local) || get_addr(env, o, "clientAddress", &client) ||
+      get_u32(env, o, "clientPort", &client_port) || get_i32(env, o, "fd", &fd) ||
+      get_bool(env, o, "netascii", &t->netascii) || get_u32(env, o, "blksize", &t->blksize) ||
+      get_u32(env, o, "windowsize", &t->windowsize) || get_u32(env, o, "slots", &nslots) ||
+      get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
+      get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
+      get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &busy_us))
+    return "tftp dataplane: invalid start options";
+  if (client_port == 0 || client_port > 65535 || t->blksize < 8 || t->blksize > 65464 || t->windowsize < 1 ||
+      t->windowsize > 64 || nslots > 4096)
+    return "tftp dataplane: start options out of range";
+  t->fd = fd;
+  t->max_retries = retries;
+  t->give_up_ms = give_up;
+  t->busy_poll_ms = busy_us > 0 ? busy_us / 1000 : 0; /* given in µs */
+  t->rto = rto;
+  t->client.sin_family = AF_INET;
+  t->client.sin_addr = client;
+  t->client.sin_port = htons((uint16_t)client_port);
+  t->nslots = nslots < t->windowsize ? t->windowsize : nslots;
+  return NULL;
+}
+
+/*
+ * start(opts, onEvent) → handle. Every failure frees what it allocated and throws: TypeError for
+ * bad options, Error naming the step (bind, allocation, thread) otherwise.
+ */
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) {
+  napi_value argv[2], v, name, handle;
+  const char *type_error = NULL, *error = "tftp dataplane: Node-API call failed";
+  char msg[160];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
     napi_throw_type_error(env, NULL, "start(opts, onEvent)");
     return NULL;
   }
   napi_value o = argv[0];
   transfer_t *t = calloc(1, sizeof *t);
+  handle_t *box = NULL;
   if (!t) {
     napi_throw_error(env, "ENOMEM", "cannot allocate a transfer");
     return NULL;
   }
   t->sock = -1;
-  struct in_addr local, client;
-  uint32_t client_port, nslots, retries;
-  int32_t fd;
-  double rto, give_up;
-  if (get_addr(env, o, "localAddress", &local) || get_addr(env, o, "clientAddress", &client) ||
-      get_u32(env, o, "clientPort", &client_port) || get_i32(env, o, "fd", &fd) ||
-      get_u32(env, o, "blksize", &t->blksize) || get_u32(env, o, "windowsize", &t->windowsize) ||
-      get_u32(env, o, "slots", &nslots) || get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
-      get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
-      get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &t->busy_poll_ms) || client_port == 0 || client_port > 65535 || t->blksize < 8 ||
-      t->blksize > 65464 || t->windowsize < 1 || t->windowsize > 64 || nslots > 4096) {
-    free(t);
-    napi_throw_type_error(env, NULL, "tftp dataplane: invalid start options");
-    return NULL;
-  }
-  t->fd = fd;
-  t->max_retries = retries;
-  t->give_up_ms = give_up;
-  t->busy_poll_ms = t->busy_poll_ms > 0 ? t->busy_poll_ms / 1000 : 0; /* given in µs */
-  t->rto = rto;
   t->srtt = -1;
   t->slid_at = -1;
   t->last_block = UINT64_MAX;
   t->cur_timeo_ms = -1;
-  t->client.sin_family = AF_INET;
-  t->client.sin_addr = client;
-  t->client.sin_port = htons((uint16_t)client_port);
-  t->nslots = nslots < t->windowsize ? t->windowsize : nslots;
+  t->pending = -1;
+  struct in_addr local;
+  if ((type_error = read_options(env, o, t, &local))) goto fail;
 
-  napi_value v;
-  bool is_buf = false;
-  if (napi_get_named_property(env, o, "data", &v) == napi_ok && napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf) {
-    void *p;
-    size_t n;
-    CHECK(napi_get_buffer_info(env, v, &p, &n));
+  void *p;
+  size_t n;
+  if (get_buffer(env, o, "data", &v, &p, &n)) goto fail;
+  if (p) {
     t->data = p;
     t->data_len = n;
     t->fd = -1;
-    CHECK(napi_create_reference(env, v, 1, &t->data_ref));
-  } else if (fd < 0) {
-    free(t);
-    napi_throw_type_error(env, NULL, "tftp dataplane: neither fd nor data");
-    return NULL;
+    t->netascii = 0; /* in-memory data comes converted */
+    if (napi_create_reference(env, v, 1, &t->data_ref) != napi_ok) goto fail;
+  } else if (t->fd < 0) {
+    type_error = "tftp dataplane: neither fd nor data";
+    goto fail;
   }
-  if (napi_get_named_property(env, o, "oack", &v) == napi_ok && napi_is_buffer(env, v, &is_buf) == napi_ok && is_buf) {
-    void *p;
-    size_t n;
-    CHECK(napi_get_buffer_info(env, v, &p, &n));
-    t->oack = malloc(n);
-    if (t->oack) memcpy(t->oack, p, n);
+  if (get_buffer(env, o, "oack", &v, &p, &n)) goto fail;
+  if (p) {
+    error = "cannot allocate transfer buffers";
+    if (!(t->oack = malloc(n))) goto fail;
+    memcpy(t->oack, p, n);
     t->oack_len = n;
   }
-  t->buf = t->fd >= 0 ? malloc((size_t)t->nslots * t->blksize) : NULL;
-  t->msgs = calloc(t->windowsize, sizeof *t->msgs);
-  t->iov = calloc(2 * (size_t)t->windowsize, sizeof *t->iov);
-  t->hdrs = malloc(4 * (size_t)t->windowsize);
-  t->rbuf = malloc(RECV_BUF);
-  if ((t->fd >= 0 && !t->buf) || !t->msgs || !t->iov || !t->hdrs || !t->rbuf || (t->oack_len && !t->oack)) {
-    free_transfer(env, t);
-    napi_throw_error(env, "ENOMEM", "cannot allocate transfer buffers");
-    return NULL;
-  }
+  error = "cannot allocate transfer buffers";
+  if (t->fd >= 0 && !(t->buf = malloc((size_t)t->nslots * t->blksize))) goto fail;
+  if (t->netascii && !(t->raw = malloc(RAW_BUF))) goto fail;
+  if (!(t->msgs = calloc(t->windowsize, sizeof *t->msgs)) || !(t->iov = calloc(2 * (size_t)t->windowsize, sizeof *t->iov)) ||
+      !(t->hdrs = malloc(4 * (size_t)t->windowsize)) || !(t->rbuf = malloc(RECV_BUF)))
+    goto fail;
 
   t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in me;
@@ -732,20 +895,24 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   me.sin_family = AF_INET;
   me.sin_addr = local;
   if (t->sock < 0 || bind(t->sock, (struct sockaddr *)&me, sizeof me) < 0) {
-    char msg[160];
-    int err = errno;
-    snprintf(msg, sizeof msg, "cannot bind transfer socket: %s", strerror(err));
-    free_transfer(env, t);
-    napi_throw_error(env, NULL, msg);
-    return NULL;
+    snprintf(msg, sizeof msg, "cannot bind transfer socket: %s", strerror(errno));
+    error = msg;
+    goto fail;
   }
 
-  napi_value name;
-  CHECK(napi_create_string_utf8(env, "tftp-transfer", NAPI_AUTO_LENGTH, &name));
+  /* The handle exists before the thread does: nothing can fail once the thread runs. */
+  error = "tftp dataplane: Node-API call failed";
+  if (!(box = calloc(1, sizeof *box))) goto fail;
+  if (napi_create_external(env, box, handle_finalize, NULL, &handle) != napi_ok) {
+    free(box);
+    goto fail;
+  }
+  box->t = t; /* from here the finalizer owns the box; free_transfer unlinks it */
+  t->handle = box;
+  if (napi_create_string_utf8(env, "tftp-transfer", NAPI_AUTO_LENGTH, &name) != napi_ok) goto fail;
   if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, t, call_js, &t->tsfn) != napi_ok) {
-    free_transfer(env, t);
-    napi_throw_error(env, NULL, "tftp dataplane: cannot create the event channel");
-    return NULL;
+    error = "tftp dataplane: cannot create the event channel";
+    goto fail;
   }
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -756,18 +923,21 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   pthread_attr_destroy(&attr);
   if (rc != 0) {
     napi_release_threadsafe_function(t->tsfn, napi_tsfn_abort);
-    free_transfer(env, t);
-    char msg[120];
     snprintf(msg, sizeof msg, "cannot start a transfer thread: %s", strerror(rc));
-    napi_throw_error(env, NULL, msg);
-    return NULL;
+    error = msg;
+    goto fail;
   }
-  napi_value handle;
-  CHECK(napi_create_external(env, t, NULL, NULL, &handle));
   return handle;
+
+fail:
+  free_transfer(env, t);
+  if (type_error) napi_throw_type_error(env, NULL, type_error);
+  else napi_throw_error(env, NULL, error);
+  return NULL;
 }
 
-/* The transfer of argv[0] (of `want` arguments), or NULL with a TypeError naming `usage` thrown. */
+/* The running transfer of handle argv[0] (of `want` arguments), or NULL with an error thrown: a
+   TypeError naming `usage` for a bad call, an Error once the transfer has ended. */
 static transfer_t *handle_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
   size_t argc = want;
   void *p = NULL;
@@ -776,10 +946,11 @@ static transfer_t *handle_of(napi_env env, napi_callback_info info, size_t want,
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  return p;
+  transfer_t *t = ((handle_t *)p)->t;
+  if (!t) napi_throw_error(env, NULL, "tftp dataplane: the transfer has ended");
+  return t;
 }
 
-/* The caller (native-transfer.ts) never passes a handle after its "done" event. */
 static napi_value js_abort(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   transfer_t *t = handle_of(env, info, 2, argv, "abort(handle, errorPacket)");
@@ -795,16 +966,28 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
+  napi_value argv[1], arr, v;
   transfer_t *t = handle_of(env, info, 1, argv, "stats(handle)");
   if (!t) return NULL;
-  napi_value arr;
-  CHECK(napi_create_array_with_length(env, STAT_COUNT, &arr));
+  if (napi_create_array_with_length(env, STAT_COUNT, &arr) != napi_ok) goto fail;
   for (uint32_t i = 0; i < STAT_COUNT; i++) {
-    napi_value v;
-    CHECK(napi_create_double(env, atomic_load_explicit(&t->stats[i], memory_order_relaxed), &v));
-    CHECK(napi_set_element(env, arr, i, v));
+    if (napi_create_double(env, atomic_load_explicit(&t->stats[i], memory_order_relaxed), &v) != napi_ok ||
+        napi_set_element(env, arr, i, v) != napi_ok)
+      goto fail;
   }
+  return arr;
+fail:
+  napi_throw_error(env, NULL, "tftp dataplane: Node-API call failed");
+  return NULL;
+}
+
+/* A frozen-by-convention array of C strings as a JS string array, or NULL. */
+static napi_value string_array(napi_env env, const char *const *names, uint32_t count) {
+  napi_value arr, v;
+  if (napi_create_array_with_length(env, count, &arr) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < count; i++)
+    if (napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &v) != napi_ok || napi_set_element(env, arr, i, v) != napi_ok)
+      return NULL;
   return arr;
 }
 
@@ -815,12 +998,23 @@ static napi_value init(napi_env env, napi_value exports) {
   const char *race = getenv("STATELESX_DATAPLANE_RACE_US");
   race_us = race ? atol(race) : 0;
 #endif
+  napi_value done_codes = string_array(env, done_names, END_COUNT);
+  napi_value stat_list = string_array(env, stat_names, STAT_COUNT);
+  if (!done_codes || !stat_list) {
+    napi_throw_error(env, NULL, "tftp dataplane: cannot export its names");
+    return NULL;
+  }
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"doneCodes", NULL, NULL, NULL, NULL, done_codes, napi_enumerable, NULL},
+      {"statNames", NULL, NULL, NULL, NULL, stat_list, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
+    napi_throw_error(env, NULL, "tftp dataplane: cannot define its exports");
+    return NULL;
+  }
   return exports;
 }
 

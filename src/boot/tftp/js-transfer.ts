@@ -1,6 +1,9 @@
 /**
- * One TFTP read transfer (RFC 1350 §2/§4, RFC 2347 OACK, RFC 7440 windows) on its own ephemeral
- * UDP socket — the server's transfer ID (TID) — bound to the local address the request arrived on.
+ * The JS data plane: one TFTP read transfer (RFC 1350 §2/§4, RFC 2347 OACK, RFC 7440 windows) on
+ * the Node event loop, on its own ephemeral UDP socket — the server's transfer ID (TID) — bound to
+ * the local address the request arrived on. It implements {@link TftpTransfer} like the native data
+ * plane (native-transfer.ts) and is the fallback when the addon is not built (or `tftp.data-plane:
+ * js`); this comment is the protocol specification of both.
  *
  * Sending: blocks live in a ring of preallocated slots (header + blksize bytes each). The ring
  * holds at least one window and reads ahead ~128 KiB with one scatter read (`fs.readv`), so a
@@ -29,123 +32,32 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import type { Logger } from 'pino';
 import type { BlockSource } from './blocks.js';
-import type { Negotiated } from './options.js';
 import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opcode } from './packet.js';
-import type { FailReason, TftpMetrics } from './metrics.js';
+import type { FailReason } from './metrics.js';
 import type { RingPool } from './ring-pool.js';
+import { ringSlots, transferTimers, type TftpTransfer, type TransferCommon } from './contract.js';
 
-/** Bytes read ahead per transfer when few run (rounded to whole blocks, at least one window). */
-const READ_AHEAD_BYTES = 128 * 1024;
-/** Smallest read-ahead a transfer gets however many run. */
-const READ_AHEAD_MIN_BYTES = 16 * 1024;
-/** Read-ahead budget shared by all transfers (a boot storm must not grow memory per host). */
-const READ_AHEAD_TOTAL_BYTES = 8 * 1024 * 1024;
-
-/**
- * Read-ahead for a new transfer when `active` others are running: 128 KiB while the shared
- * 8 MiB budget allows (up to 63 transfers), shrinking to 16 KiB in a storm (500 transfers ≈ 8 MiB, not 64 MiB).
- * @returns bytes (the transfer rounds to whole blocks and never goes below one window)
- */
-export function readAheadFor(active: number): number {
-  return Math.max(READ_AHEAD_MIN_BYTES, Math.min(READ_AHEAD_BYTES, Math.floor(READ_AHEAD_TOTAL_BYTES / (active + 1))));
-}
-/** Upper bound of ring slots from read-ahead alone (small blksize). */
-const READ_AHEAD_MAX_SLOTS = 256;
-
-/**
- * Blocks a transfer holds for sending and read-ahead: at least one window, else the read-ahead
- * (at most 256 blocks) but never more blocks than the file has.
- * @param readAheadBytes bytes to read ahead (default 128 KiB; see {@link readAheadFor})
- * @param transferSize file size in bytes when known
- */
-export function ringSlots(
-  neg: Pick<Negotiated, 'blksize' | 'windowsize'>,
-  readAheadBytes?: number,
-  transferSize?: number | null,
-): number {
-  const byReadAhead = Math.min(READ_AHEAD_MAX_SLOTS, Math.ceil((readAheadBytes ?? READ_AHEAD_BYTES) / neg.blksize));
-  // A file of n bytes has floor(n / blksize) + 1 blocks (the last one short, possibly empty).
-  const blocks =
-    transferSize === undefined || transferSize === null
-      ? Number.POSITIVE_INFINITY
-      : Math.floor(transferSize / neg.blksize) + 1;
-  return Math.max(neg.windowsize, Math.min(byReadAhead, blocks));
-}
-
-/**
- * Retransmission timer bounds of a transfer (see the module comment), all in ms: the initial
- * RTO, its ceiling (a negotiated RFC 2349 timeout is the most the client expects to wait;
- * otherwise back off up to `maxRtoMs`), and the least silence before giving up.
- */
-export function transferTimers(
-  neg: Pick<Negotiated, 'timeoutMs' | 'timeoutNegotiated'>,
-  p: { minRtoMs: number; maxRtoMs: number; maxRetries: number },
-): { rtoMs: number; maxRtoMs: number; giveUpMs: number } {
-  const maxRtoMs = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(p.maxRtoMs, neg.timeoutMs);
-  return {
-    rtoMs: Math.max(p.minRtoMs, Math.min(neg.timeoutMs, maxRtoMs)),
-    maxRtoMs,
-    giveUpMs: p.maxRetries * neg.timeoutMs,
-  };
-}
-/** Bytes sent back to back before yielding to the event loop (see Transfer.burst). */
+/** Bytes sent back to back before yielding to the event loop (see JsTransfer.burst). */
 const BURST_BYTES = 64 * 1024;
 /** Flush the bytes-sent counter to prom-client at least this often (bytes). */
 const METRIC_FLUSH_BYTES = 16 * 1024 * 1024;
 
-/** How a transfer ended. */
-export type TransferOutcome =
-  | {
-      ok: true;
-      bytes: number;
-      blocks: number;
-      ms: number;
-      /** native data plane: ACKs caught while busy-polling */ busyPollHits?: number;
-    }
-  | { ok: false; reason: FailReason; detail: string; bytes: number; ms: number };
-
-/** What a transfer needs on either engine (this one and native-transfer.ts). */
-export interface TransferCommon {
-  /** Short id on every log line (`transfer`). */
-  id: string;
-  clientAddress: string;
-  clientPort: number;
-  /** Local address the RRQ arrived on; the transfer socket binds here (port 0). */
-  localAddress: string;
-  negotiated: Negotiated;
-  /** Timeouts without progress before giving up (config `tftp.retries`). */
-  maxRetries: number;
-  /** Floor of the adaptive RTO in ms. */
-  minRtoMs: number;
-  /** Ceiling of the adaptive RTO in ms (the negotiated timeout wins when smaller). */
-  maxRtoMs: number;
-  /** Bytes to read ahead (default 128 KiB; see {@link readAheadFor}). */
-  readAheadBytes?: number;
-  /** Bytes the transfer will send when known (tsize): the ring never holds more blocks than that. */
-  transferSize?: number | null;
-  log: Logger;
-  metrics: TftpMetrics;
-}
-
-/** Everything a JS-engine transfer needs; built by the server after the file is resolved and opened. */
-export interface TransferParams extends TransferCommon {
+/** Everything a transfer on the JS data plane needs; built by the server after the file is resolved and opened. */
+export interface JsTransferParams extends TransferCommon {
   source: BlockSource;
   /** Where the ring comes from and goes back to (default: a fresh Buffer, left to the GC). */
   rings?: RingPool;
-  /** Called exactly once when the transfer ends (socket and file already released). */
-  onEnd(t: Transfer, outcome: TransferOutcome): void;
 }
 
 type State = 'init' | 'oack' | 'data' | 'done';
 
-/** A running read transfer; see the module comment for the protocol. */
-export class Transfer {
+/** A running read transfer on the JS data plane; see the module comment for the protocol. */
+export class JsTransfer implements TftpTransfer {
   readonly id: string;
   readonly clientAddress: string;
   readonly clientPort: number;
-  private readonly p: TransferParams;
+  private readonly p: JsTransferParams;
   private readonly blksize: number;
   private readonly windowsize: number;
   private socket: Socket | null = null;
@@ -200,7 +112,7 @@ export class Transfer {
   private readonly onTimeoutBound = (): void => this.onTimeout();
   private readonly onSocketErrorBound = (err: Error): void => this.fail('socket-error', err.message, false);
 
-  constructor(params: TransferParams) {
+  constructor(params: JsTransferParams) {
     this.p = params;
     this.id = params.id;
     this.clientAddress = params.clientAddress;
