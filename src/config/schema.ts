@@ -109,8 +109,21 @@ export const configSchema = z
         /** Initial retransmission timeout in ms; adapts to the measured round trip. */
         'timeout-ms': z.number().int().min(50).max(10_000).default(1000),
         retries: z.number().int().min(1).max(20).default(6),
+        /** Most silence a transfer may hold its slot, ms, whatever timeout the client negotiated (RFC 2349 allows 255 s). */
+        'max-silence-ms': z.number().int().min(1000).max(300_000).default(30_000),
+        /** Most wait for the client's first ACK (of the OACK or of DATA 1), ms. */
+        'first-ack-timeout-ms': z.number().int().min(500).max(60_000).default(10_000),
+        /** Transfers whose client has not ACKed yet (unproven source address), all clients; requests beyond are dropped. */
+        'max-unverified-transfers': z.number().int().min(1).default(256),
         'max-blksize': z.number().int().min(512).max(65464).default(65464),
         'max-windowsize': z.number().int().min(1).max(64).default(64),
+        /** Largest window in bytes (windowsize × blksize); the windowsize granted shrinks to fit. */
+        'max-window-bytes': z
+          .number()
+          .int()
+          .min(512)
+          .max(4 * 1024 * 1024)
+          .default(256 * 1024),
         /** Where DATA phases run: `native` (a thread per transfer, built at npm install; falls back to js when missing) or `js`. */
         'data-plane': z.enum(['native', 'js']).default('native'),
         /** Native data plane: spin this many µs for an ACK before sleeping (0: off); auto-off when transfers ≥ CPUs. */

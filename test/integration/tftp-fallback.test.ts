@@ -108,6 +108,7 @@ describe('addon names checked at load', () => {
     },
     abort: () => undefined,
     stats: () => statNames as number[],
+    bufferedBytes: () => 0,
   });
 
   it('refuses an addon missing a done code or with an unknown counter, naming them', () => {

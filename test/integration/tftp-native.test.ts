@@ -173,6 +173,9 @@ describe('native TFTP data plane', () => {
           maxRetries: 1,
           giveUpMs: 1000,
           busyPollUs: 0,
+          maxSilenceMs: 30_000,
+          firstAckMs: 10_000,
+          budgetBytes: 8 << 20,
         },
         (e) => {
           if (e.type !== 'done') return;
@@ -245,6 +248,8 @@ describe('native TFTP data plane', () => {
         minRtoMs: 20,
         maxRtoMs: 100,
         busyPollUs: 0,
+        maxSilenceMs: 30_000,
+        firstAckTimeoutMs: 10_000,
         log: silentLogger,
         metrics: tftpMetrics(),
         onEnd: (_t, o) => res(o),

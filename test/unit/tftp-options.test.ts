@@ -61,3 +61,37 @@ describe('tftp option negotiation (RFC 2347/2348/2349/7440)', () => {
     ).toBeNull();
   });
 });
+
+describe('window bytes bound (issue 16 finding 6)', () => {
+  it('blksize 65464 windowsize 64 is granted only as many blocks as fit max-window-bytes, in either option order', () => {
+    const bounded = { ...limits, maxWindowBytes: 256 * 1024 };
+    for (const order of [
+      { blksize: '65464', windowsize: '64' },
+      { windowsize: '64', blksize: '65464' },
+    ]) {
+      const n = negotiateOptions(opts(order), bounded);
+      expect(n.blksize).toBe(65464);
+      expect(n.windowsize).toBe(4);
+      expect(n.windowsize * n.blksize).toBeLessThanOrEqual(256 * 1024);
+      expect(new Map(n.oack)).toEqual(
+        new Map([
+          ['blksize', '65464'],
+          ['windowsize', '4'],
+        ]),
+      );
+    }
+    // Small blocks keep the whole window; a block larger than the bound still gets windowsize 1.
+    expect(negotiateOptions(opts({ blksize: '1468', windowsize: '16' }), bounded).windowsize).toBe(16);
+    expect(
+      negotiateOptions(opts({ blksize: '65464', windowsize: '8' }), { ...limits, maxWindowBytes: 512 }).windowsize,
+    ).toBe(1);
+  });
+
+  it('timeout=255 is accepted on the wire (RFC 2349 range)', () => {
+    expect(negotiateOptions(opts({ timeout: '255' }), limits)).toMatchObject({
+      timeoutMs: 255_000,
+      timeoutNegotiated: true,
+      oack: [['timeout', '255']],
+    });
+  });
+});

@@ -50,6 +50,8 @@ function slowTransfer(client: Socket, pool: RingPool, source: SlowSource, oack: 
     readAheadBytes: 64 * 1024,
     transferSize: 10 * 1024 * 1024,
     rings: pool,
+    maxSilenceMs: 30_000,
+    firstAckTimeoutMs: 10_000,
     log: silentLogger,
     metrics: tftpMetrics(),
     onEnd: (_t, o) => {

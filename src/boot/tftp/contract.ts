@@ -56,6 +56,12 @@ export interface TransferCommon {
   readAheadBytes?: number;
   /** Bytes the transfer will send when known (tsize): the ring never holds more blocks than that. */
   transferSize?: number | null;
+  /** Most silence after the client's first ACK, ms, whatever timeout it negotiated (config `tftp.max-silence-ms`). */
+  maxSilenceMs: number;
+  /** Most wait for the client's first ACK, ms (config `tftp.first-ack-timeout-ms`). */
+  firstAckTimeoutMs: number;
+  /** Called once at the client's first ACK (its source address is proven), before `onEnd`. */
+  onFirstAck?(): void;
   log: Logger;
   metrics: TftpMetrics;
   /** Called exactly once when the transfer ends (socket released; the file too, or as soon as no read is in flight). */
@@ -67,7 +73,31 @@ const READ_AHEAD_BYTES = 128 * 1024;
 /** Smallest read-ahead a transfer gets however many run. */
 const READ_AHEAD_MIN_BYTES = 16 * 1024;
 /** Read-ahead budget shared by all transfers (a boot storm must not grow memory per host). */
-const READ_AHEAD_TOTAL_BYTES = 8 * 1024 * 1024;
+export const READ_AHEAD_TOTAL_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Retransmissions before the client's first ACK: its source address is unproven then (a spoofed
+ * RRQ names a victim), so a 20-byte request earns at most this many resends (issue 16 finding 9).
+ */
+export const PRE_ACK_RETRANSMITS = 2;
+
+/**
+ * Whether a transfer gives up at a timeout (both data planes; see js-transfer.ts's module comment).
+ * Before the first ACK: after {@link PRE_ACK_RETRANSMITS} (or `retries` if fewer) or `firstAckMs`
+ * of silence. After it: after `retries` timeouts AND `giveUpMs` of silence (slow client timers),
+ * or after `maxSilenceMs` of silence whatever the count (a negotiated timeout of 255 s included).
+ * @param retries timeouts without progress so far, this one included
+ * @param silentMs since the start or the last ACK that made progress
+ */
+export function givesUp(
+  verified: boolean,
+  retries: number,
+  silentMs: number,
+  t: { maxRetries: number; giveUpMs: number; maxSilenceMs: number; firstAckMs: number },
+): boolean {
+  if (!verified) return retries > Math.min(t.maxRetries, PRE_ACK_RETRANSMITS) || silentMs >= t.firstAckMs;
+  return (retries > t.maxRetries && silentMs >= t.giveUpMs) || silentMs >= t.maxSilenceMs;
+}
 
 /**
  * Read-ahead for a new transfer when `active` others are running: 128 KiB while the shared
@@ -107,12 +137,19 @@ export function ringSlots(
  */
 export function transferTimers(
   neg: Pick<Negotiated, 'timeoutMs' | 'timeoutNegotiated'>,
-  p: { minRtoMs: number; maxRtoMs: number; maxRetries: number },
-): { rtoMs: number; maxRtoMs: number; giveUpMs: number } {
-  const maxRtoMs = neg.timeoutNegotiated ? neg.timeoutMs : Math.max(p.maxRtoMs, neg.timeoutMs);
+  p: { minRtoMs: number; maxRtoMs: number; maxRetries: number; maxSilenceMs: number; firstAckTimeoutMs: number },
+): { rtoMs: number; maxRtoMs: number; giveUpMs: number; maxSilenceMs: number; firstAckMs: number } {
+  // The silence caps bound the RTO too: a timeout of 255 s must not mean one resend per 255 s.
+  const maxRtoMs = Math.min(
+    neg.timeoutNegotiated ? neg.timeoutMs : Math.max(p.maxRtoMs, neg.timeoutMs),
+    Math.max(p.minRtoMs, p.maxSilenceMs / 2),
+  );
+  const giveUpMs = Math.min(p.maxRetries * neg.timeoutMs, p.maxSilenceMs);
   return {
     rtoMs: Math.max(p.minRtoMs, Math.min(neg.timeoutMs, maxRtoMs)),
     maxRtoMs,
-    giveUpMs: p.maxRetries * neg.timeoutMs,
+    giveUpMs,
+    maxSilenceMs: p.maxSilenceMs,
+    firstAckMs: Math.min(p.firstAckTimeoutMs, p.maxSilenceMs),
   };
 }

@@ -27,7 +27,15 @@
  * repeats its ACK, and ignores a resent window of blocks it already has), and the transfer must
  * still be alive when that ACK comes.
  *
- * Datagrams from another address/port get ERROR 5 "Unknown transfer ID" (RFC 1350 §4) and do not
+ * Slots held by silence are bounded whatever the client negotiated (issue 16 finding 6): the
+ * RTO, the timer and the give-up never go past `maxSilenceMs` of silence (config
+ * `tftp.max-silence-ms`; RFC 2349 timeout=255 is accepted and echoed but does not hold a slot for
+ * 6 × 255 s). Before the client's first ACK its source address is unproven: the wait is bounded
+ * by `firstAckTimeoutMs` and at most PRE_ACK_RETRANSMITS (2) resends go out (finding 9). The
+ * server counts transfers that have not ACKed yet and caps them (`onFirstAck`).
+ *
+ * Datagrams from another address/port get ERROR 5 "Unknown transfer ID" (RFC 1350 §4), at most 4
+ * per second per transfer (a spoofed source must not turn the socket into a reflector), and do not
  * touch the transfer.
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
@@ -36,8 +44,11 @@ import type { BlockSource } from './blocks.js';
 import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opcode } from './packet.js';
 import type { FailReason } from './metrics.js';
 import type { RingPool } from './ring-pool.js';
-import { ringSlots, transferTimers, type TftpTransfer, type TransferCommon } from './contract.js';
+import { givesUp, ringSlots, transferTimers, type TftpTransfer, type TransferCommon } from './contract.js';
 
+/** ERROR 5 replies to foreign TIDs per transfer: at most ERR_BURST at once, ERR_PER_S per second. */
+const ERR_BURST = 4;
+const ERR_PER_S = 4;
 /** Bytes sent back to back before yielding to the event loop (see JsTransfer.burst). */
 const BURST_BYTES = 64 * 1024;
 /** Flush the bytes-sent counter to prom-client at least this often (bytes). */
@@ -100,8 +111,13 @@ export class JsTransfer implements TftpTransfer {
   private timerMs = 0;
   /** When the client last made progress (an ACK that moved the window, or the start), ms. */
   private progressAt = performance.now();
-  /** Least silence before giving up: retries × the initial timeout (see the module comment), ms. */
-  private readonly giveUpMs: number;
+  /** Give-up bounds (see the module comment and contract.ts givesUp), ms. */
+  private readonly limits: { maxRetries: number; giveUpMs: number; maxSilenceMs: number; firstAckMs: number };
+  /** The client has ACKed: its source address is proven. */
+  private verified = false;
+  /** ERROR 5 replies to foreign TIDs: token bucket (ERR_BURST, refilled ERR_PER_S per second). */
+  private errTokens = ERR_BURST;
+  private errAt = performance.now();
 
   private bytesSent = 0;
   private bytesUnflushed = 0;
@@ -123,7 +139,12 @@ export class JsTransfer implements TftpTransfer {
     const timers = transferTimers(neg, params);
     this.maxRto = timers.maxRtoMs;
     this.rto = timers.rtoMs;
-    this.giveUpMs = timers.giveUpMs;
+    this.limits = {
+      maxRetries: params.maxRetries,
+      giveUpMs: timers.giveUpMs,
+      maxSilenceMs: timers.maxSilenceMs,
+      firstAckMs: timers.firstAckMs,
+    };
     this.oack = neg.oack ? encodeOack(neg.oack) : null;
   }
 
@@ -305,6 +326,11 @@ export class JsTransfer implements TftpTransfer {
       // RFC 1350 §4: answer a foreign TID with ERROR 5 and carry on undisturbed.
       this.p.metrics.dropped.inc({ reason: 'unknown-tid' });
       this.p.log.debug({ from: `${rinfo.address}:${rinfo.port}` }, 'datagram from unknown transfer ID');
+      const now = performance.now();
+      this.errTokens = Math.min(ERR_BURST, this.errTokens + ((now - this.errAt) * ERR_PER_S) / 1000);
+      this.errAt = now;
+      if (this.errTokens < 1) return; // rate-limited: the source may be spoofed (reflection)
+      this.errTokens--;
       this.socket?.send(encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
       return;
     }
@@ -333,6 +359,7 @@ export class JsTransfer implements TftpTransfer {
   private onAck(ack16: number): void {
     if (this.state === 'oack') {
       if (ack16 !== 0) return;
+      this.verify();
       this.retries = 0;
       this.progressAt = performance.now();
       if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
@@ -351,6 +378,7 @@ export class JsTransfer implements TftpTransfer {
       return;
     }
     if (abs === this.lastAcked || abs > this.lastSent) return; // duplicate or stale: the timer resends
+    if (!this.verified) this.verify();
     this.lastAcked = abs;
     this.retries = 0;
     this.progressAt = performance.now();
@@ -395,21 +423,30 @@ export class JsTransfer implements TftpTransfer {
     this.rto = Math.min(this.maxRto, Math.max(this.p.minRtoMs, rto));
   }
 
+  /** The client's first ACK: its address is proven (the server's count of unverified transfers). */
+  private verify(): void {
+    this.verified = true;
+    this.p.onFirstAck?.();
+  }
+
+  /** Arms the retransmission timer: one RTO, but never past the silence the transfer may hold its slot. */
   private armTimer(): void {
-    if (this.timer !== null && this.timerMs === this.rto) {
+    const cap = this.progressAt + (this.verified ? this.limits.maxSilenceMs : this.limits.firstAckMs);
+    const ms = Math.max(1, Math.min(this.rto, Math.ceil(cap - performance.now())));
+    if (this.timer !== null && this.timerMs === ms) {
       this.timer.refresh();
       return;
     }
     if (this.timer !== null) clearTimeout(this.timer);
-    this.timerMs = this.rto;
-    this.timer = setTimeout(this.onTimeoutBound, this.rto);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimeoutBound, ms);
   }
 
   private onTimeout(): void {
     if (this.state === 'done' || this.state === 'init' || this.reading) return;
     this.retries++;
     const silentMs = performance.now() - this.progressAt;
-    if (this.retries > this.p.maxRetries && silentMs >= this.giveUpMs) {
+    if (givesUp(this.verified, this.retries, silentMs, this.limits)) {
       const what = this.state === 'oack' ? 'ACK of the OACK' : `ACK of block ${this.lastAcked + 1}`;
       this.fail(
         'timeout',

@@ -5,7 +5,15 @@
 import { counter, gauge } from '../../metrics.js';
 
 /** Why a datagram was dropped without an answer (or with only ERROR 5 for a foreign TID). */
-export type DropReason = 'truncated' | 'oversized' | 'malformed' | 'unknown-opcode' | 'unknown-tid' | 'unexpected';
+export type DropReason =
+  | 'truncated'
+  | 'oversized'
+  | 'malformed'
+  | 'unknown-opcode'
+  | 'unknown-tid'
+  | 'unexpected'
+  /** an RRQ beyond `tftp.max-unverified-transfers` (transfers whose client has not ACKed yet) */
+  | 'unverified-cap';
 /** Why a transfer ended without the last block being acknowledged. */
 export type FailReason = 'timeout' | 'client-error' | 'io-error' | 'socket-error' | 'shutdown';
 

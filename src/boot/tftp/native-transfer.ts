@@ -12,7 +12,14 @@
 import { performance } from 'node:perf_hooks';
 import { encodeError, encodeOack, ErrorCode } from './packet.js';
 import type { FailReason } from './metrics.js';
-import { ringSlots, transferTimers, type TftpTransfer, type TransferCommon, type TransferOutcome } from './contract.js';
+import {
+  READ_AHEAD_TOTAL_BYTES,
+  ringSlots,
+  transferTimers,
+  type TftpTransfer,
+  type TransferCommon,
+  type TransferOutcome,
+} from './contract.js';
 import {
   STAT_NAMES,
   type DataPlane,
@@ -127,11 +134,15 @@ export class NativeTransfer implements TftpTransfer {
           maxRetries: this.p.maxRetries,
           giveUpMs: timers.giveUpMs,
           busyPollUs: this.p.busyPollUs,
+          maxSilenceMs: timers.maxSilenceMs,
+          firstAckMs: timers.firstAckMs,
+          budgetBytes: READ_AHEAD_TOTAL_BYTES,
         },
-        (e) =>
-          e.type === 'done'
-            ? this.onDone(e.code, e.bytes, e.blocks, e.detail)
-            : this.p.log.debug({ retry: e.retry, rtoMs: e.rtoMs, block: e.block }, 'retransmitting'),
+        (e) => {
+          if (e.type === 'done') this.onDone(e.code, e.bytes, e.blocks, e.detail);
+          else if (e.type === 'acked') this.p.onFirstAck?.();
+          else this.p.log.debug({ retry: e.retry, rtoMs: e.rtoMs, block: e.block }, 'retransmitting');
+        },
       );
     } catch (e) {
       // The addon's message says which step failed (binding the socket, or starting the thread).

@@ -41,6 +41,12 @@ export interface DataPlaneStart {
   giveUpMs: number;
   /** Spin for the client's answer this long after a send before blocking, µs (0: never; see dataplane.c). */
   busyPollUs: number;
+  /** Most silence after the client's first ACK, ms, whatever the timeout (config `tftp.max-silence-ms`). */
+  maxSilenceMs: number;
+  /** Most wait for the client's first ACK, ms (config `tftp.first-ack-timeout-ms`). */
+  firstAckMs: number;
+  /** Read-ahead bytes all native transfers may hold together; each still gets at least one window. */
+  budgetBytes: number;
 }
 
 /** How a native transfer ended: the "done" event's code (names exported by the addon, checked at load). */
@@ -77,6 +83,8 @@ export type DataPlaneHandle = { readonly __brand: 'DataPlaneHandle' };
  */
 export type DataPlaneEvent =
   | { type: 'retransmit'; retry: number; rtoMs: number; block: number }
+  /** The client's first ACK (its source address is proven); sent once, before "done". */
+  | { type: 'acked' }
   | { type: 'done'; code: DoneCode; bytes: number; blocks: number; detail: string };
 
 /** The native data plane as the rest of the code uses it. */
@@ -87,6 +95,8 @@ export interface DataPlane {
   abort(h: DataPlaneHandle, errorPacket: Buffer): void;
   /** Cumulative counters, by name. @throws Error after "done" */
   stats(h: DataPlaneHandle): DataPlaneStats;
+  /** Read-ahead bytes all native transfers hold now (mapped after each one's first ACK). */
+  bufferedBytes(): number;
 }
 
 /** What the addon exports (dataplane.c, init). */
@@ -96,6 +106,7 @@ interface Addon {
   start(opts: DataPlaneStart, onEvent: (e: DataPlaneEvent) => void): DataPlaneHandle;
   abort(h: DataPlaneHandle, errorPacket: Buffer): void;
   stats(h: DataPlaneHandle): number[];
+  bufferedBytes(): number;
 }
 
 /** Why `got` (an addon's exported name list) is not exactly `want` (order free), or null when it is. */
@@ -123,6 +134,7 @@ export function wrapAddon(addon: Addon, path: string): DataPlane {
   return {
     start: (opts, onEvent) => addon.start(opts, onEvent),
     abort: (h, packet) => addon.abort(h, packet),
+    bufferedBytes: () => addon.bufferedBytes(),
     stats(h) {
       const values = addon.stats(h);
       const out = {} as DataPlaneStats;

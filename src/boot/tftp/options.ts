@@ -5,7 +5,11 @@
  *  - tsize (RFC 2349): the client sends 0, we answer the transfer size in bytes when we know it
  *    (octet always; netascii only when the converted size was computed).
  *  - timeout (RFC 2349): 1..255 seconds, echoed; becomes the initial retransmission timeout.
- *  - windowsize (RFC 7440): 1..65535 requested; we answer min(request, config max).
+ *  - windowsize (RFC 7440): 1..65535 requested; we answer min(request, config max, what keeps
+ *    windowsize × blksize within the config's window bytes, at least 1): a window is what a
+ *    transfer must buffer, so its bytes are bounded whatever blksize was granted.
+ *  - timeout=255 is accepted and echoed; how long silence may hold a transfer is bounded by the
+ *    server (config `tftp.max-silence-ms`), not by this value.
  * Unknown options and options with invalid values are left out of the OACK (RFC 2347 §2).
  * Pure functions: no I/O.
  */
@@ -18,6 +22,8 @@ export interface NegotiationLimits {
   linkBlksize?: number | undefined;
   /** Config `tftp.max-windowsize` (1..64). */
   maxWindowsize: number;
+  /** Config `tftp.max-window-bytes`: windowsize × blksize at most this (undefined: no bound). */
+  maxWindowBytes?: number;
   /** Default initial retransmission timeout in ms (config `tftp.timeout-ms`). */
   defaultTimeoutMs: number;
   /** Bytes the client will receive in this mode, or null when not known (netascii not scanned). */
@@ -96,6 +102,14 @@ export function negotiateOptions(requested: ReadonlyMap<string, string>, limits:
       }
       default:
         break; // unknown options are ignored (RFC 2347 §2)
+    }
+  }
+  if (limits.maxWindowBytes !== undefined) {
+    const fit = Math.max(1, Math.floor(limits.maxWindowBytes / out.blksize));
+    if (out.windowsize > fit) {
+      out.windowsize = fit;
+      const entry = oack.find(([name]) => name === 'windowsize');
+      if (entry) entry[1] = String(fit);
     }
   }
   if (oack.length > 0) out.oack = oack;

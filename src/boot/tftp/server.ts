@@ -48,6 +48,7 @@ import { NativeTransfer, type NativeSource } from './native-transfer.js';
 import { loadDataPlane, type DataPlane } from './native.js';
 import { RingPool } from './ring-pool.js';
 import { tftpMetrics, type TftpMetrics } from './metrics.js';
+import { ReplyLimiter } from './reply-limiter.js';
 
 /** Options of {@link createTftpServer}. */
 export interface TftpServerOptions {
@@ -124,6 +125,10 @@ class TftpServerImpl implements TftpServer {
   /** Transfer rings, reused across transfers (a storm's worth is not left to the GC). */
   private readonly rings = new RingPool();
   private readonly perAddress = new Map<string, number>();
+  /** Transfers (client `address:port`) whose client has not ACKed yet: its source address is unproven. */
+  private readonly unverified = new Set<string>();
+  /** ERROR replies from the listening sockets, rate-limited per destination address and in all. */
+  private readonly errorLimiter = new ReplyLimiter();
   private closed = false;
 
   constructor(private readonly opts: TftpServerOptions) {
@@ -242,6 +247,7 @@ class TftpServerImpl implements TftpServer {
 
   private refuse(l: Listener, rinfo: RemoteInfo, code: number, message: string): void {
     this.metrics.refused.inc({ code: String(code) });
+    if (!this.errorLimiter.allow(rinfo.address)) return; // a spoofed source must not become a flood target
     try {
       l.socket.send(encodeError(code, message), rinfo.port, rinfo.address);
     } catch {
@@ -279,11 +285,22 @@ class TftpServerImpl implements TftpServer {
     }
     if (req.mode !== 'octet' && req.mode !== 'netascii') {
       log.info({ file: req.filename, mode: req.mode }, 'request refused: unsupported mode');
-      this.refuse(l, rinfo, ErrorCode.ILLEGAL_OPERATION, `Illegal TFTP operation: mode "${req.mode}" not supported`);
+      // Nothing the client sent is echoed back (a reflected request must not carry its text).
+      this.refuse(l, rinfo, ErrorCode.ILLEGAL_OPERATION, 'Illegal TFTP operation: only octet and netascii modes');
+      return;
+    }
+    if (this.unverified.size >= limits['max-unverified-transfers']) {
+      // Dropped without an answer: these requests' sources are unproven, an ERROR could be reflection.
+      this.metrics.dropped.inc({ reason: 'unverified-cap' });
+      log.warn(
+        { file: req.filename, max: limits['max-unverified-transfers'] },
+        'request dropped: too many transfers waiting for their first ACK',
+      );
       return;
     }
     // Reserve the slot before any await so that caps hold under bursts.
     this.byClient.set(client, null);
+    this.unverified.add(client);
     this.perAddress.set(rinfo.address, mine + 1);
     let transfer: TftpTransfer | null = null;
     try {
@@ -307,6 +324,7 @@ class TftpServerImpl implements TftpServer {
 
   private unreserve(client: string, address: string): void {
     this.byClient.delete(client);
+    this.unverified.delete(client);
     const n = (this.perAddress.get(address) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(address);
     else this.perAddress.set(address, n);
@@ -398,6 +416,7 @@ class TftpServerImpl implements TftpServer {
       maxBlksize: limits['max-blksize'],
       linkBlksize: l.linkBlksize,
       maxWindowsize: limits['max-windowsize'],
+      maxWindowBytes: limits['max-window-bytes'],
       defaultTimeoutMs: limits['timeout-ms'],
       transferSize,
     });
@@ -426,6 +445,9 @@ class TftpServerImpl implements TftpServer {
       maxRtoMs: this.opts.maxRtoMs ?? 3000,
       readAheadBytes: readAheadFor(this.activeTransfers()),
       transferSize,
+      maxSilenceMs: limits['max-silence-ms'],
+      firstAckTimeoutMs: limits['first-ack-timeout-ms'],
+      onFirstAck: () => this.unverified.delete(client),
       log,
       metrics: this.metrics,
       onEnd: (_t: unknown, outcome: TransferOutcome) => this.onEnd(client, rinfo.address, outcome, log),

@@ -36,7 +36,9 @@
  *   start(opts, onEvent) → handle          throws TypeError (bad options) or Error (errno text)
  *   abort(handle, errorPacket: Buffer)     sends errorPacket to the client, ends the transfer
  *   stats(handle) → number[]               cumulative counters (statNames order), until "done"
- *   onEvent({type: 'retransmit', retry, rtoMs, block}) and, exactly once,
+ *   bufferedBytes() → number               read-ahead bytes all native transfers hold now
+ *   onEvent({type: 'retransmit', retry, rtoMs, block}), once {type: 'acked'} at the client's
+ *   first ACK (the read-ahead buffer is mapped only then, within budgetBytes), and, exactly once,
  *   onEvent({type: 'done', code, bytes, blocks, detail})
  *
  * Busy-poll: after each send the thread may spin on a non-blocking recvfrom() for up to
@@ -57,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -111,6 +114,13 @@ static const char *const stat_names[STAT_COUNT] = {STATS(NAME_ENTRY)};
 #define THREAD_STACK (256 * 1024)
 /* Netascii from disk: raw bytes read per pread before conversion. */
 #define RAW_BUF (16 * 1024)
+/* Before the client's first ACK its source address is unproven (a spoofed RRQ names a victim):
+   at most this many retransmissions then (issue 16 finding 9). */
+#define PRE_ACK_RETRANSMITS 2
+/* ERROR 5 replies to foreign TIDs: a token bucket per transfer, ERR_BURST at once, refilled at
+   ERR_PER_S per second, so a transfer socket cannot be used to reflect a flood at a third party. */
+#define ERR_BURST 4
+#define ERR_PER_S 4
 
 typedef struct {
   int type; /* 0 retransmit, 1 done */
@@ -139,12 +149,17 @@ typedef struct transfer {
   uint8_t *oack;
   size_t oack_len;
   double min_rto, max_rto, give_up_ms;
+  double max_silence_ms;     /* most silence after the first ACK, whatever the timeout (config tftp.max-silence-ms) */
+  double first_ack_ms;       /* most wait for the first ACK (config tftp.first-ack-timeout-ms) */
+  size_t budget_bytes;       /* the read-ahead budget all native transfers share */
   double busy_poll_ms;       /* spin this long for the answer to a send before blocking; 0: never */
   uint32_t max_retries;
   napi_threadsafe_function tsfn;
 
   /* Buffers (allocated by start(), used by the thread). */
   uint8_t *buf;              /* nslots * blksize bytes of file data from block buf_first */
+  uint8_t *buf_small;        /* the start-up buffer (one block, no OACK) once buf is mapped; freed by free_transfer */
+  uint32_t want_slots;       /* slots asked for by start(), mapped after the first ACK within the budget */
   struct mmsghdr *msgs;      /* windowsize */
   struct iovec *iov;         /* 2 per message: header, payload */
   uint8_t *hdrs;             /* 4 bytes per message */
@@ -156,8 +171,10 @@ typedef struct transfer {
   atomic_int aborting;
   event_t done;              /* the "done" event: preallocated so it can never be lost */
   event_t rexmit;            /* the "retransmit" event; the thread never calls malloc */
+  event_t acked;             /* the "acked" event (the client's first ACK), sent once */
   atomic_int rexmit_busy;    /* rexmit is queued and not yet delivered: a later notice is skipped */
   _Atomic double stats[STAT_COUNT];
+  size_t reserved;           /* bytes of buf counted in `buffered` (read-ahead budget) */
 
   /* Thread state (absolute block numbers, 1-based; 0 = the OACK). */
   uint64_t last_acked, last_sent, send_from, resend_mark, last_block, buf_first, filled_up_to;
@@ -174,12 +191,17 @@ typedef struct transfer {
   off_t raw_pos;
   size_t raw_off, raw_len;
   int raw_eof, pending;
+  int verified;              /* the client has ACKed (its address is proven) */
+  int buf_mapped;            /* buf was mapped by the thread after the first ACK (else malloc'd by start) */
+  double err_tokens, err_at; /* ERROR 5 token bucket */
 } transfer_t;
 
 /* Online CPUs (set at load) and transfer threads running: threads busy-poll only while fewer
    transfers run than there are CPUs, so spinning never takes a core another transfer needs. */
 static long online_cpus = 1;
 static atomic_int running_threads;
+/* Bytes of read-ahead buffers native transfers hold (reserved after their first ACK). */
+static atomic_size_t buffered;
 
 #ifdef STATELESX_RACE_HOOK
 /* Test build only (scripts/build-native.mjs race): a pause, in µs from STATELESX_DATAPLANE_RACE_US,
@@ -314,7 +336,14 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
     if (from.sin_port != t->client.sin_port || from.sin_addr.s_addr != t->client.sin_addr.s_addr) {
       if (n == 0) continue; /* zero-length datagram, or the shutdown of abort() racing the flag */
       stat_add(t, STAT_UNKNOWN_TID, 1);
-      send_error(t, 5, "Unknown transfer ID", &from);
+      double now = now_ms();
+      t->err_tokens += (now - t->err_at) * ERR_PER_S / 1000;
+      if (t->err_tokens > ERR_BURST) t->err_tokens = ERR_BURST;
+      t->err_at = now;
+      if (t->err_tokens >= 1) {
+        t->err_tokens -= 1;
+        send_error(t, 5, "Unknown transfer ID", &from);
+      }
       continue;
     }
     const uint8_t *p = t->rbuf;
@@ -368,6 +397,14 @@ static int wait_packet(transfer_t *t, uint16_t *ack, char *detail) {
 }
 
 /* ---- timer (RFC 6298 shape; same constants as js-transfer.ts) -------------------------------- */
+
+/* Arms the wait after a send: one RTO, but never past the silence the transfer may hold its slot
+   (the first-ACK wait before the client's first ACK, max_silence_ms after). */
+static void arm(transfer_t *t) {
+  double now = now_ms();
+  double cap = t->progress_at + (t->verified ? t->max_silence_ms : t->first_ack_ms);
+  t->deadline = now + t->rto < cap ? now + t->rto : cap;
+}
 
 static void reset_rto(transfer_t *t) {
   if (t->srtt < 0) return;
@@ -572,18 +609,61 @@ static int pump(transfer_t *t, char *detail) {
   }
   t->send_from = end + 1;
   send_blocks(t, start, end);
-  t->deadline = now_ms() + t->rto;
+  arm(t);
   t->spin_armed = t->busy_poll_ms > 0;
   return 0;
 }
 
 /* ---- the transfer ------------------------------------------------------------------------- */
 
+/*
+ * The client's first ACK: its address is proven. Tells JS ("acked": the server's count of
+ * unverified transfers), and only now maps the read-ahead buffer, sized within the budget all
+ * native transfers share (at least one window, which the server bounds in bytes). Before this a
+ * transfer holds no buffer (OACK) or one 512-byte block (plain RFC 1350 start: DATA 1).
+ * Returns 0, or -1 with `detail` when the buffer cannot be mapped.
+ */
+static int verify(transfer_t *t, char *detail) {
+  t->verified = 1;
+  t->acked.type = 2;
+  napi_call_threadsafe_function(t->tsfn, &t->acked, napi_tsfn_blocking);
+  if (t->fd < 0) return 0;
+  size_t block = t->blksize, want = (size_t)t->want_slots * block, least = (size_t)t->windowsize * block;
+  size_t used = atomic_load(&buffered), take;
+  do {
+    size_t room = used < t->budget_bytes ? t->budget_bytes - used : 0;
+    take = want < room ? want : room;
+    if (take < least) take = least;
+    take -= take % block;
+  } while (!atomic_compare_exchange_weak(&buffered, &used, used + take));
+  /* mmap, not malloc: a malloc on this thread would give it its own glibc arena. */
+  void *p = mmap(NULL, take, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    atomic_fetch_sub(&buffered, take);
+    snprintf(detail, DETAIL_MAX, "cannot map a %zu-byte read-ahead buffer: %s", take, strerror(errno));
+    return -1;
+  }
+  /* Nothing in the start-up buffer is needed any more: every block in it is acknowledged (no
+     OACK: DATA 1, the only one it held; OACK: nothing was read), so conversion just continues. */
+  t->buf_small = t->buf;
+  t->buf = p;
+  t->buf_mapped = 1;
+  t->reserved = take;
+  t->nslots = (uint32_t)(take / block);
+  t->buf_first = t->last_acked + 1;
+  t->buf_len = 0;
+  t->filled_up_to = t->last_acked;
+  return 0;
+}
+
 /* Timeout without progress: back off and resend, or give up. Returns 1 when the transfer ends. */
 static int on_timeout(transfer_t *t, int in_oack, char *detail) {
   t->retries++;
   double silent = now_ms() - t->progress_at;
-  if (t->retries > t->max_retries && silent >= t->give_up_ms) {
+  int give_up = t->verified ? (t->retries > t->max_retries && silent >= t->give_up_ms) || silent >= t->max_silence_ms
+                            : t->retries > (t->max_retries < PRE_ACK_RETRANSMITS ? t->max_retries : PRE_ACK_RETRANSMITS) ||
+                                  silent >= t->first_ack_ms;
+  if (give_up) {
     if (in_oack)
       snprintf(detail, DETAIL_MAX, "no ACK of the OACK after %u retransmissions over %.1f s", t->retries - 1, silent / 1000);
     else
@@ -600,11 +680,12 @@ static int on_timeout(transfer_t *t, int in_oack, char *detail) {
 static int run(transfer_t *t, char *detail) {
   uint16_t ack16 = 0;
   t->progress_at = now_ms();
+  t->err_at = t->progress_at;
   if (t->oack) {
     t->sent_at = now_ms();
     t->retransmitted = 0;
     send_to(t, t->oack, t->oack_len, &t->client);
-    t->deadline = now_ms() + t->rto;
+    arm(t);
     t->spin_armed = t->busy_poll_ms > 0;
     for (;;) {
       int w = wait_packet(t, &ack16, detail);
@@ -616,13 +697,14 @@ static int run(transfer_t *t, char *detail) {
         t->retransmitted = 1;
         stat_add(t, STAT_RETRANSMITTED, 1);
         send_to(t, t->oack, t->oack_len, &t->client);
-        t->deadline = now_ms() + t->rto;
+        arm(t);
         continue;
       }
       if (ack16 != 0) continue;
       t->retries = 0;
       t->progress_at = now_ms();
       if (!t->retransmitted) sample_rtt(t, now_ms() - t->sent_at);
+      if (verify(t, detail) < 0) return END_IO_ERROR;
       break;
     }
   }
@@ -650,6 +732,7 @@ static int run(transfer_t *t, char *detail) {
       continue;
     }
     if (abs == t->last_acked || abs > t->last_sent) continue; /* duplicate or stale: the timer resends */
+    if (!t->verified && verify(t, detail) < 0) return END_IO_ERROR;
     t->last_acked = abs;
     t->retries = 0;
     t->progress_at = now_ms();
@@ -696,7 +779,13 @@ static void free_transfer(napi_env env, transfer_t *t) {
   if (t->handle) t->handle->t = NULL; /* the JS handle outlives the transfer: it now refuses calls */
   if (t->sock >= 0) close(t->sock);
   if (env && t->data_ref) napi_delete_reference(env, t->data_ref);
-  free(t->buf);
+  if (t->buf_mapped) {
+    munmap(t->buf, t->reserved);
+    atomic_fetch_sub(&buffered, t->reserved);
+  } else {
+    free(t->buf);
+  }
+  free(t->buf_small);
   free(t->msgs);
   free(t->iov);
   free(t->hdrs);
@@ -731,7 +820,9 @@ static napi_value event_object(napi_env env, const event_t *e) {
   napi_value o;
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   int bad;
-  if (e->type == 1) {
+  if (e->type == 2) {
+    bad = set_string(env, o, "type", "acked");
+  } else if (e->type == 1) {
     int code = (int)e->a;
     bad = set_string(env, o, "type", "done") || set_string(env, o, "code", done_names[code]) ||
           set_number(env, o, "bytes", e->b) || set_number(env, o, "blocks", e->c) ||
@@ -758,7 +849,7 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
     if (argv[0]) napi_call_function(env, undef, cb, 1, argv, NULL);
   }
   if (e->type == 1) free_transfer(env, t); /* e is t->done */
-  else atomic_store(&t->rexmit_busy, 0);
+  else if (e->type == 0) atomic_store(&t->rexmit_busy, 0);
 }
 
 static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out) {
@@ -809,14 +900,16 @@ static const char *read_options(napi_env env, napi_value o, transfer_t *t, struc
   struct in_addr client;
   uint32_t client_port, nslots, retries;
   int32_t fd;
-  double rto, give_up, busy_us;
+  double rto, give_up, busy_us, budget;
   if (get_addr(env, o, "localAddress", local) || get_addr(env, o, "clientAddress", &client) ||
       get_u32(env, o, "clientPort", &client_port) || get_i32(env, o, "fd", &fd) ||
       get_bool(env, o, "netascii", &t->netascii) || get_u32(env, o, "blksize", &t->blksize) ||
       get_u32(env, o, "windowsize", &t->windowsize) || get_u32(env, o, "slots", &nslots) ||
       get_f64(env, o, "rtoMs", &rto) || get_f64(env, o, "minRtoMs", &t->min_rto) ||
       get_f64(env, o, "maxRtoMs", &t->max_rto) || get_u32(env, o, "maxRetries", &retries) ||
-      get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &busy_us))
+      get_f64(env, o, "giveUpMs", &give_up) || get_f64(env, o, "busyPollUs", &busy_us) ||
+      get_f64(env, o, "maxSilenceMs", &t->max_silence_ms) || get_f64(env, o, "firstAckMs", &t->first_ack_ms) ||
+      get_f64(env, o, "budgetBytes", &budget))
     return "tftp dataplane: invalid start options";
   if (client_port == 0 || client_port > 65535 || t->blksize < 8 || t->blksize > 65464 || t->windowsize < 1 ||
       t->windowsize > 64 || nslots > 4096)
@@ -825,11 +918,14 @@ static const char *read_options(napi_env env, napi_value o, transfer_t *t, struc
   t->max_retries = retries;
   t->give_up_ms = give_up;
   t->busy_poll_ms = busy_us > 0 ? busy_us / 1000 : 0; /* given in µs */
+  t->budget_bytes = budget > 0 ? (size_t)budget : 0;
+  t->err_tokens = ERR_BURST;
   t->rto = rto;
   t->client.sin_family = AF_INET;
   t->client.sin_addr = client;
   t->client.sin_port = htons((uint16_t)client_port);
-  t->nslots = nslots < t->windowsize ? t->windowsize : nslots;
+  t->want_slots = nslots < t->windowsize ? t->windowsize : nslots;
+  t->nslots = 1; /* until the first ACK: DATA 1 of a transfer without OACK (windowsize 1) */
   return NULL;
 }
 
@@ -883,7 +979,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     t->oack_len = n;
   }
   error = "cannot allocate transfer buffers";
-  if (t->fd >= 0 && !(t->buf = malloc((size_t)t->nslots * t->blksize))) goto fail;
+  /* Before the first ACK: one block for DATA 1 without an OACK, nothing with one (verify() maps the rest). */
+  if (t->fd >= 0 && !t->oack && !(t->buf = malloc(t->blksize))) goto fail;
   if (t->netascii && !(t->raw = malloc(RAW_BUF))) goto fail;
   if (!(t->msgs = calloc(t->windowsize, sizeof *t->msgs)) || !(t->iov = calloc(2 * (size_t)t->windowsize, sizeof *t->iov)) ||
       !(t->hdrs = malloc(4 * (size_t)t->windowsize)) || !(t->rbuf = malloc(RECV_BUF)))
@@ -981,6 +1078,13 @@ fail:
   return NULL;
 }
 
+/* bufferedBytes() → bytes of read-ahead buffers all native transfers hold (the shared budget's use). */
+static napi_value js_buffered(napi_env env, napi_callback_info info) {
+  napi_value v;
+  if (napi_create_double(env, (double)atomic_load(&buffered), &v) != napi_ok) return NULL;
+  return v;
+}
+
 /* A frozen-by-convention array of C strings as a JS string array, or NULL. */
 static napi_value string_array(napi_env env, const char *const *names, uint32_t count) {
   napi_value arr, v;
@@ -1008,6 +1112,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"bufferedBytes", NULL, js_buffered, NULL, NULL, NULL, napi_default, NULL},
       {"doneCodes", NULL, NULL, NULL, NULL, done_codes, napi_enumerable, NULL},
       {"statNames", NULL, NULL, NULL, NULL, stat_list, napi_enumerable, NULL},
   };
