@@ -111,13 +111,21 @@ describe('native TFTP data plane', () => {
     // wrong way, gives 0); how many depends on the load (a transfer stops spinning after 32 misses
     // in 64).
     // curl exits on sending its last ACK: the server's "done" (and its log line) may come just after.
-    await until(() => on.logs.some((l) => l['msg'] === 'transfer completed'), 2000);
+    await waitFor(
+      'the transfer completed log line',
+      () => on.logs.some((l) => l['msg'] === 'transfer completed'),
+      2000,
+    );
     const hits = on.logs.find((l) => l['msg'] === 'transfer completed')?.['busyPollHits'];
     expect(hits).toBeGreaterThan(0);
     const off = await start({ 'busy-poll-us': 0 });
     await run('curl', ['-s', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${off.s.address().port}/big`]);
     expect(readFileSync(out).equals(big)).toBe(true);
-    await until(() => off.logs.some((l) => l['msg'] === 'transfer completed'), 2000);
+    await waitFor(
+      'the transfer completed log line',
+      () => off.logs.some((l) => l['msg'] === 'transfer completed'),
+      2000,
+    );
     expect(off.logs.find((l) => l['msg'] === 'transfer completed')).toMatchObject({ busyPollHits: 0 });
   });
 

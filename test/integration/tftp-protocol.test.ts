@@ -434,7 +434,7 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     const blocks = [...got.keys()].sort((a, b) => a - b);
     expect(blocks).toEqual(Array.from({ length: blocks.length }, (_, i) => i + 1));
     expect(Buffer.concat(blocks.map((b) => got.get(b)!)).equals(toNetascii(crlfText))).toBe(true);
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('drops truncated, oversized and random datagrams (counted) and keeps serving', async () => {
