@@ -8,6 +8,8 @@
  * - {@link readHosts}: the same host properties for given HostSystems (1 call).
  * - {@link readAdvancedOptions}: the `setting` of several hosts' advanced OptionManagers (1 call).
  * - {@link findHostByUuid}: SearchIndex.FindByUuid, vmSearch=false.
+ * - {@link readOneHost}: known datacenter, cluster (without member hosts), host(s) and their
+ *   advanced-option managers in ONE RetrievePropertiesEx (the engine's one-host read).
  *
  * Host properties read: name, parent, hardware.systemInfo.uuid, runtime.connectionState,
  * runtime.inMaintenanceMode, vm, configManager, config.network, config.virtualNicManagerInfo,
@@ -253,6 +255,74 @@ export async function readAdvancedOptions(
       if (!want || want.has(ov.key)) rec[ov.key] = ov.value;
     }
     out.set(o.obj.value, rec);
+  }
+  return out;
+}
+
+/** What {@link readOneHost} read; an object asked for but not returned is undefined. */
+export interface OneHostRead {
+  /** Datacenter `name`, `parent` and `hostFolder`. */
+  datacenter?: { name: unknown; parent?: MoRef; hostFolder: MoRef | null };
+  /** ClusterComputeResource `name`, `parent` and `configurationEx` (no member hosts). */
+  cluster?: { name: unknown; parent?: MoRef; config: ClusterConfigInfoEx };
+  /** The hosts returned ({@link HOST_PATHS}). */
+  hosts: HostState[];
+  /** OptionManager value → key → value, reduced to `keys`. */
+  advanced: Map<string, Record<string, unknown>>;
+}
+
+/**
+ * The one-host read: datacenter (name, parent, hostFolder), cluster (name, parent, configurationEx
+ * — its member hosts are not read), the given hosts and the `setting` of the given OptionManagers,
+ * all in ONE RetrievePropertiesEx. Any part may be left out. A deleted object fails the call with
+ * ManagedObjectNotFound.
+ * @param keys advanced-option keys kept from each OptionManager's `setting`
+ */
+export async function readOneHost(
+  c: Caller,
+  objects: { datacenter?: MoRef; cluster?: MoRef; hosts?: MoRef[]; optionManagers?: MoRef[] },
+  keys: string[],
+): Promise<OneHostRead> {
+  const propSet: PropertySpec[] = [];
+  const objectSet: { obj: MoRef }[] = [];
+  if (objects.datacenter) {
+    propSet.push({ type: 'Datacenter', pathSet: ['name', 'parent', 'hostFolder'] });
+    objectSet.push({ obj: objects.datacenter });
+  }
+  if (objects.cluster) {
+    propSet.push({ type: 'ClusterComputeResource', pathSet: ['name', 'parent', 'configurationEx'] });
+    objectSet.push({ obj: objects.cluster });
+  }
+  if (objects.hosts?.length) {
+    propSet.push(hostPropSpec);
+    objectSet.push(...objects.hosts.map((obj) => ({ obj })));
+  }
+  if (objects.optionManagers?.length) {
+    propSet.push({ type: 'OptionManager', pathSet: ['setting'] });
+    objectSet.push(...objects.optionManagers.map((obj) => ({ obj })));
+  }
+  const out: OneHostRead = { hosts: [], advanced: new Map() };
+  const want = new Set(keys);
+  for (const o of await retrieveAll(c, [{ propSet, objectSet }])) {
+    const p = o.props;
+    if (o.obj.type === 'Datacenter' && o.obj.value === objects.datacenter?.value) {
+      out.datacenter = {
+        name: p['name'],
+        parent: p['parent'] as MoRef | undefined,
+        hostFolder: (p['hostFolder'] as MoRef | undefined) ?? null,
+      };
+    } else if (o.obj.type === 'ClusterComputeResource' && o.obj.value === objects.cluster?.value) {
+      out.cluster = {
+        name: p['name'],
+        parent: p['parent'] as MoRef | undefined,
+        config: (p['configurationEx'] ?? {}) as ClusterConfigInfoEx,
+      };
+    } else if (o.obj.type === 'HostSystem') out.hosts.push(hostStateFrom(o));
+    else if (o.obj.type === 'OptionManager') {
+      const rec: Record<string, unknown> = {};
+      for (const ov of arr<{ key: string; value: unknown }>(p['setting'])) if (want.has(ov.key)) rec[ov.key] = ov.value;
+      out.advanced.set(o.obj.value, rec);
+    }
   }
   return out;
 }
