@@ -262,9 +262,9 @@ export async function readAdvancedOptions(
 /** What {@link readOneHost} read; an object asked for but not returned is undefined. */
 export interface OneHostRead {
   /** Datacenter `name`, `parent` and `hostFolder`. */
-  datacenter?: { name: unknown; parent?: MoRef; hostFolder: MoRef | null };
+  datacenter?: { name: unknown; parent?: MoRef | undefined; hostFolder: MoRef | null };
   /** ClusterComputeResource `name`, `parent` and `configurationEx` (no member hosts). */
-  cluster?: { name: unknown; parent?: MoRef; config: ClusterConfigInfoEx };
+  cluster?: { name: unknown; parent?: MoRef | undefined; config: ClusterConfigInfoEx };
   /** The hosts returned ({@link HOST_PATHS}). */
   hosts: HostState[];
   /** OptionManager value → key → value, reduced to `keys`. */
