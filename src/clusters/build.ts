@@ -100,6 +100,8 @@ export function buildCluster(root: XmlElement, file: string): BuiltCluster {
     cluster.boot = { mode: (attr(bootEl, 'mode') ?? 'stateless') as BootMode };
     const tpl = bootEl.attrs.get('kickstartTemplate')?.value;
     if (tpl !== undefined) cluster.boot.kickstartTemplate = tpl;
+    const kopts = bootEl.attrs.get('kernelOptions')?.value;
+    if (kopts !== undefined && kopts !== '') cluster.boot.kernelOptions = kopts; // raw: checked in checks/boot.ts
   }
   return { cluster, index, diagnostics };
 }
@@ -255,6 +257,8 @@ function buildHost(el: XmlElement, diagnostics: ClusterDiagnostic[], index: Sour
   if (image) h.image = image;
   const bootMode = attr(el, 'bootMode');
   if (bootMode) h.bootMode = bootMode as BootMode;
+  const kopts = el.attrs.get('kernelOptions')?.value;
+  if (kopts !== undefined && kopts !== '') h.kernelOptions = kopts; // raw: checked in checks/boot.ts
   const tp = attr(el, 'thumbprint');
   if (tp) h.thumbprint = tp.toUpperCase();
   for (const a of childrenNamed(el, 'address')) {

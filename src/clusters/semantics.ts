@@ -17,6 +17,7 @@ import { checkPortgroups, checkVswitches } from './checks/network.js';
 import { checkPoolCapacity, checkPools } from './checks/pools.js';
 import { checkVmknics } from './checks/vmknics.js';
 import { checkMembers } from './checks/members.js';
+import { checkKernelOptions } from './checks/boot.js';
 import { checkAdvanced, checkNameServices } from './checks/settings.js';
 
 export type { SemanticContext } from './checks/section.js';
@@ -41,6 +42,7 @@ const SECTIONS: readonly SectionCheck[] = [
   checkVmknics,
   checkPoolCapacity,
   checkMembers,
+  checkKernelOptions,
   checkNameServices,
   checkAdvanced,
 ];

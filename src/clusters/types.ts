@@ -155,6 +155,8 @@ export interface ClusterBoot {
   mode: BootMode;
   /** `boot/@kickstartTemplate` as written: relative to the templates directory (`templates-dir`). */
   kickstartTemplate?: string;
+  /** `boot/@kernelOptions`: kernel boot options of every member (before a member's own). */
+  kernelOptions?: string;
   /** The template `kickstartTemplate` names, loaded and checked (set once the file is valid). */
   kickstart?: LoadedKickstartTemplate;
 }
@@ -170,6 +172,8 @@ export interface MemberHost {
   image?: string;
   /** `bootMode`: overrides the cluster's `boot/@mode` for this host. */
   bootMode?: BootMode;
+  /** `kernelOptions`: this host's kernel boot options, after the cluster's `boot/@kernelOptions`. */
+  kernelOptions?: string;
   /** SSL thumbprint pinned for this host (HostConnectSpec.sslThumbprint), SHA-1 colon hex. */
   thumbprint?: string;
   /** Static VMkernel addresses by device: vmk1 → 10.0.1.11. */

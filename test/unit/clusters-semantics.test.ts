@@ -19,6 +19,37 @@ async function load(edits: Edit[], context?: SemanticContext) {
 /** One semantic rule per case: the edit must produce (at least) this diagnostic at `at`. */
 const CASES: { rule: string; edits: Edit[]; at: string; path: string; message: RegExp; context?: SemanticContext }[] = [
   {
+    rule: 'cluster kernel options with a newline (character reference)',
+    edits: [['</defaultImage>', '</defaultImage>\n  <boot kernelOptions="noIOMMU&#10;kernel=evil"/>']],
+    at: 'kernelOptions="noIOMMU',
+    path: '/cluster/boot/@kernelOptions',
+    message: /control character U\+000A/,
+  },
+  {
+    rule: 'member kernel options with a quote',
+    edits: [['mac="00:50:56:00:00:01"', 'mac="00:50:56:00:00:01" kernelOptions="a=&quot;b&quot;"']],
+    at: 'kernelOptions="a=',
+    path: '/cluster/members/host[1]/@kernelOptions',
+    message: /esx01.example.com: kernelOptions contains "/,
+  },
+  {
+    rule: 'member kernel options setting a statelesx option',
+    edits: [['mac="00:50:56:00:00:01"', 'mac="00:50:56:00:00:01" kernelOptions="statelesx.token=x"']],
+    at: 'kernelOptions="statelesx',
+    path: '/cluster/members/host[1]/@kernelOptions',
+    message: /statelesx sets statelesx\.\* and ks= itself/,
+  },
+  {
+    rule: 'kernel options longer than 1024 bytes with the cluster options',
+    edits: [
+      ['</defaultImage>', `</defaultImage>\n  <boot kernelOptions="${'a'.repeat(600)}"/>`],
+      ['mac="00:50:56:00:00:01"', `mac="00:50:56:00:00:01" kernelOptions="${'b'.repeat(500)}"`],
+    ],
+    at: 'kernelOptions="bbb',
+    path: '/cluster/members/host[1]/@kernelOptions',
+    message: /1101 bytes with the cluster's boot\/@kernelOptions; at most 1024/,
+  },
+  {
     rule: 'vCenter not declared in the configuration',
     edits: [],
     context: { vcenters: ['vc-prod'] },
