@@ -50,6 +50,7 @@ export function clusterLookups(files: ClusterFiles): ClusterLookups {
         ...(m.host.image ? { image: m.host.image } : {}),
         ...(m.cluster.image ? { defaultImage: m.cluster.image } : {}),
         ...(memberBootMode(m.cluster, m.host) === 'stateful' ? { stateful: true } : {}),
+        ...kernelOptionsOf(m),
       };
     },
     {
@@ -77,6 +78,14 @@ export function clusterLookups(files: ClusterFiles): ClusterLookups {
       return t && { name: t.file, text: t.text };
     },
   };
+}
+
+/** The `kernelOptions` of a member's cluster (`boot/@kernelOptions`) and of the member itself. */
+function kernelOptionsOf(m: ClusterMember): Pick<ClusterMembership, 'kernelOptions'> {
+  const cluster = m.cluster.boot?.kernelOptions?.trim();
+  const member = m.host.kernelOptions?.trim();
+  if (!cluster && !member) return {};
+  return { kernelOptions: { ...(cluster ? { cluster } : {}), ...(member ? { member } : {}) } };
 }
 
 /** The cluster files of a directory, loaded once, as the engine reads them (the CLI's one-shot runs). */

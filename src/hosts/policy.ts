@@ -49,6 +49,11 @@ export interface ClusterMembership {
   defaultImage?: string | undefined;
   /** Stateful install (kickstart) instead of a stateless boot. */
   stateful?: boolean;
+  /**
+   * Kernel boot options from the cluster file, in order: the cluster's `boot/@kernelOptions`,
+   * then the member's `kernelOptions` (either may be absent; checked when the file loaded).
+   */
+  kernelOptions?: { cluster?: string; member?: string };
 }
 
 /**
@@ -104,7 +109,18 @@ export type ImageReason =
   | 'requested-image';
 
 export type BootDecision = { host: ResolvedHost; firmware: Firmware; problems: string[] } & (
-  | { action: 'boot'; image: ImageManifest; reason: ImageReason; cluster: string | null; stateful: boolean }
+  | {
+      action: 'boot';
+      image: ImageManifest;
+      reason: ImageReason;
+      cluster: string | null;
+      stateful: boolean;
+      /**
+       * Extra kernel boot options of a cluster member (cluster's, then the member's, space-joined),
+       * for boot.cfg `kernelopt=` and Linux kernel command lines; absent when there are none.
+       */
+      kernelOptions?: string;
+    }
   | { action: 'menu'; images: ImageManifest[]; defaultImage: string | null }
   | { action: 'local'; reason: string }
 );
@@ -202,6 +218,7 @@ export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
       problems.push(`${field}: image "${name}" does not exist`);
       return { host, firmware, problems, action: 'local', reason: `${field} names missing image "${name}"` };
     }
+    const kernelOptions = memberKernelOptions(m);
     return {
       host,
       firmware,
@@ -211,9 +228,18 @@ export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
       reason,
       cluster: m?.cluster ?? host.record?.cluster ?? null,
       stateful: !!m?.stateful,
+      ...(kernelOptions ? { kernelOptions } : {}),
     };
   }
   return unknownHostDecision(host, firmware, problems, inputs);
+}
+
+/** The cluster's kernel options, then the member's, space-joined; undefined when both are empty. */
+export function memberKernelOptions(m: ClusterMembership | undefined): string | undefined {
+  const words = [m?.kernelOptions?.cluster, m?.kernelOptions?.member]
+    .flatMap((o) => (o ?? '').split(' '))
+    .filter((w) => w !== '');
+  return words.length ? words.join(' ') : undefined;
 }
 
 function unknownHostDecision(

@@ -201,6 +201,38 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     expect(clusterImagePins(files, 'v3')).toEqual(['cluster prod (default image)']);
   });
 
+  it("kernel options: the cluster's boot/@kernelOptions first, then the member's, whichever pin wins", () => {
+    const OTHER = '11111111-1111-1111-1111-111111111111';
+    const files = [
+      {
+        name: 'prod',
+        image: 'v3',
+        boot: { mode: 'stateless', kernelOptions: ' noIOMMU  vga=0 ' },
+        hosts: [{ uuid: U, image: 'v2', kernelOptions: 'vmkLinuxDriverLog=1 vga=1' }, { uuid: OTHER }],
+      },
+      { name: 'lab', hosts: [{ uuid: STRANGER, kernelOptions: 'debugLogToSerial=1' }] },
+    ] as unknown as DesiredCluster[];
+    const lookup = policyLookup(files);
+    const opts = (q: { uuid: string }) => {
+      const d = decideBoot(q, { ...inputs, clusters: lookup });
+      return d.action === 'boot' ? d.kernelOptions : `no boot: ${d.action}`;
+    };
+    expect(lookup(U)?.kernelOptions).toEqual({ cluster: 'noIOMMU  vga=0', member: 'vmkLinuxDriverLog=1 vga=1' });
+    // Member pin: cluster options, then the member's (a later duplicate like vga= wins in the kernel).
+    expect(opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
+    // A store pin still carries the member's options: they belong to the host, not to the image.
+    store.hosts.setImagePin(U, 'v1');
+    expect(opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
+    expect(opts({ uuid: OTHER })).toBe('noIOMMU vga=0');
+    inputs.defaultImage = undefined;
+    expect(opts({ uuid: STRANGER })).toBe('no boot: menu');
+    inputs.defaultImage = 'v4';
+    expect(opts({ uuid: STRANGER })).toBe('debugLogToSerial=1');
+    // Not a member: no options.
+    store.hosts.setImagePin('22222222-3333-4444-5555-666666666666', 'v1');
+    expect(opts({ uuid: '22222222-3333-4444-5555-666666666666' })).toBeUndefined();
+  });
+
   it('finds a cluster member by its declared mac= when the store has never seen the host', () => {
     const files = [
       { name: 'prod', image: 'v3', hosts: [{ uuid: U, mac: MAC, image: 'v2' }, { uuid: STRANGER }] },

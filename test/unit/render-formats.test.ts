@@ -227,6 +227,53 @@ boot
   });
 });
 
+describe('kernel options of a cluster and a member', () => {
+  // As source.ts hands them over: the decision's kernelOptions (cluster's first, then the member's).
+  const opts: RenderContext = { ...tftp, kernelOptions: 'noIOMMU vmkLinuxDriverLog=1' };
+  const stored = parseBootCfg(
+    readFileSync(new URL('../fixtures/images/esxi8-boot.cfg', import.meta.url), 'utf8')
+      .replace(/=\//g, '=')
+      .replace(/ --- \//g, ' --- ')
+      .replace('prefix=\n', ''),
+  );
+
+  it('boot.cfg: after the image options, before the statelesx arguments, on the one kernelopt= line', () => {
+    const text = renderHostBootCfg(esxi, { ...stored, kernelopt: 'autoPartition=FALSE runweasel' }, opts);
+    expect(text.match(/^kernelopt=.*$/gm)).toEqual([
+      'kernelopt=autoPartition=FALSE noIOMMU vmkLinuxDriverLog=1 statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479',
+    ]);
+    const install = renderHostBootCfg(esxi, stored, {
+      ...opts,
+      kickstartUrl: 'http://10.99.0.1:8080/boot/hosts/x/ks.cfg',
+    });
+    expect(parseBootCfg(install).kernelopt).toBe(
+      'runweasel noIOMMU vmkLinuxDriverLog=1 ks=http://10.99.0.1:8080/boot/hosts/x/ks.cfg statelesx.token=TOKEN123 statelesx.server=10.99.0.1:1974 statelesx.image=esxi-8.0.2-22380479',
+    );
+  });
+
+  it('pxelinux and iPXE: on the Linux kernel command line after the image cmdline', () => {
+    expect(renderPxelinuxConfig(boot(linux), opts)).toContain(
+      '  APPEND console=ttyS0,115200 noIOMMU vmkLinuxDriverLog=1 statelesx.token=TOKEN123',
+    );
+    expect(renderIpxeHost(boot(linux), opts)).toContain(
+      'kernel http://10.99.0.1:8080/boot/rescue/vmlinuz initrd=initrd.gz console=ttyS0,115200 noIOMMU vmkLinuxDriverLog=1 statelesx.token=TOKEN123',
+    );
+  });
+
+  it('never in a menu (entries are for no host in particular)', () => {
+    const menu: BootDecision = {
+      host,
+      firmware: 'bios',
+      problems: [],
+      action: 'menu',
+      images: [linux],
+      defaultImage: null,
+    };
+    expect(renderPxelinuxConfig(menu, opts)).not.toContain('noIOMMU');
+    expect(renderIpxeHost(menu, opts)).not.toContain('noIOMMU');
+  });
+});
+
 describe('kickstart renderer', () => {
   const initiator = readFileSync(new URL('../../scripts/initiator.py', import.meta.url), 'utf8');
   const data = {

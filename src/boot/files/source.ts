@@ -378,6 +378,7 @@ export class DefaultBootFileSource implements BootFileSource {
       initiatorPort: this.o.initiatorPort,
       transport,
     };
+    if (d.action === 'boot' && d.kernelOptions) rctx.kernelOptions = d.kernelOptions;
     if (withToken && d.action === 'boot' && d.host.uuid) {
       rctx.token = this.o.tokens.issue(d.host.uuid, this.now());
       if (d.stateful) rctx.kickstartUrl = `${httpBootBase(this.o)}hosts/${d.host.uuid}/ks.cfg`;

@@ -1,7 +1,7 @@
 /**
  * Per-host ESXi `boot.cfg` (read by VMware's mboot.c32 / mboot.efi): the image's stored boot.cfg
  * with `prefix=` pointing at the image (TFTP-relative or an `http://…/boot/<image>/` URL) and the
- * statelesx arguments appended to `kernelopt` (token, initiator address, image, kickstart URL),
+ * cluster's and member's `kernelOptions`, then the statelesx arguments, appended to `kernelopt` (token, initiator address, image, kickstart URL),
  * and the initiator bundle ({@link INITIATOR_MODULE}) appended to `modules=`.
  *
  * The installer ISO's `kernelopt=runweasel cdromBoot` starts the ESXi installer (weasel): a
@@ -47,6 +47,7 @@ export function renderHostBootCfg(
     prefix: imagePrefix(ctx, image.name),
     kernelopt: joinCmdline(
       installerOpts(stored.kernelopt, !!ctx.kickstartUrl),
+      ctx.kernelOptions,
       ...statelesxKernelArgs(ctx, image.name),
     ),
   };

@@ -24,6 +24,11 @@ export interface RenderContext {
   token?: string | undefined;
   /** Kickstart URL for a stateful install, when the decision asks for one. */
   kickstartUrl?: string | undefined;
+  /**
+   * The decision's extra kernel boot options (cluster `boot/@kernelOptions`, then the member's),
+   * placed after the image's own options and before the statelesx arguments.
+   */
+  kernelOptions?: string | undefined;
 }
 
 /** `http://<address>:<port>/boot/` (trailing slash). */

@@ -46,7 +46,7 @@ export function renderIpxeHost(d: BootDecision, ctx: RenderContext): string {
   lines.push(
     `choose --timeout 10000 --default ${d.defaultImage ? itemOf(d.defaultImage) : 'local'} target && goto \${target} || goto local`,
   );
-  const menuCtx = { ...hctx, token: undefined, kickstartUrl: undefined };
+  const menuCtx = { ...hctx, token: undefined, kickstartUrl: undefined, kernelOptions: undefined };
   for (const img of d.images) lines.push(`:${itemOf(img.name)}`, ...bootLines(img, menuCtx, itemOf(img.name)));
   lines.push(':local', 'exit', '');
   return lines.join('\n');
@@ -62,7 +62,7 @@ function bootLines(img: ImageManifest, ctx: RenderContext, tag: string): string[
     const l = img.linux!;
     const initrdNames = l.initrd.map((f) => `initrd=${f.split('/').pop()}`);
     return [
-      `kernel ${base}${l.kernel} ${joinCmdline(...initrdNames, l.cmdline, ...statelesxKernelArgs(ctx, img.name))}`,
+      `kernel ${base}${l.kernel} ${joinCmdline(...initrdNames, l.cmdline, ctx.kernelOptions, ...statelesxKernelArgs(ctx, img.name))}`,
       ...l.initrd.map((f) => `initrd ${base}${f}`),
       'boot',
     ];

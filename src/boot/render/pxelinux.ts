@@ -33,7 +33,7 @@ export function renderPxelinuxConfig(d: BootDecision, ctx: RenderContext): strin
   // Menu: entries carry no token (the host is unknown); boot.cfg is still rendered per host later.
   const lines = [...head, 'UI menu.c32', 'PROMPT 0', 'TIMEOUT 100', 'MENU TITLE statelesx: choose an image'];
   lines.push(`DEFAULT ${d.defaultImage ? labelOf(d.defaultImage) : 'local'}`);
-  const menuCtx = { ...ctx, token: undefined, kickstartUrl: undefined };
+  const menuCtx = { ...ctx, token: undefined, kickstartUrl: undefined, kernelOptions: undefined };
   for (const img of d.images) lines.push(...bootLabel(labelOf(img.name), img, menuCtx, img.name));
   lines.push(...localLabel(), '');
   return lines.join('\n');
@@ -60,7 +60,7 @@ function bootLabel(label: string, img: ImageManifest, ctx: RenderContext, title:
     const l = img.linux!;
     lines.push(`  KERNEL ${imageFileRef(ctx, img.name, l.kernel)}`);
     if (l.initrd.length) lines.push(`  INITRD ${l.initrd.map((f) => imageFileRef(ctx, img.name, f)).join(',')}`);
-    lines.push(`  APPEND ${joinCmdline(l.cmdline, ...statelesxKernelArgs(ctx, img.name))}`);
+    lines.push(`  APPEND ${joinCmdline(l.cmdline, ctx.kernelOptions, ...statelesxKernelArgs(ctx, img.name))}`);
   }
   lines.push('  IPAPPEND 2');
   return lines;
