@@ -9,7 +9,7 @@
  * UUID matches are exact: the policy and the registry try both byte orders themselves and must
  * learn which spelling the files hold (a pin in the store is keyed by that same SMBIOS form).
  */
-import type { ClusterLookup, ClusterMembership } from '../hosts/policy.js';
+import { memberKernelOptions, type ClusterLookup, type ClusterMembership } from '../hosts/policy.js';
 import type { DeclaredHostLookup } from '../hosts/registry.js';
 import { normalizeMac, normalizeUuid } from '../hosts/identity.js';
 import type { ClusterSource } from '../engine/jobs.js';
@@ -86,6 +86,14 @@ function kernelOptionsOf(m: ClusterMember): Pick<ClusterMembership, 'kernelOptio
   const member = m.host.kernelOptions?.trim();
   if (!cluster && !member) return {};
   return { kernelOptions: { ...(cluster ? { cluster } : {}), ...(member ? { member } : {}) } };
+}
+
+/**
+ * The kernel boot options a member boots with (cluster's `boot/@kernelOptions`, then its own,
+ * space-joined, as {@link decideBoot} hands them to the renderers); undefined: none.
+ */
+export function kernelOptionsOfMember(m: ClusterMember): string | undefined {
+  return memberKernelOptions(kernelOptionsOf(m));
 }
 
 /** The cluster files of a directory, loaded once, as the engine reads them (the CLI's one-shot runs). */

@@ -10,7 +10,8 @@ import { loadConfig } from '../config/load.js';
 import { createLogger, silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 import { lockDataDir } from '../store/datadir-lock.js';
-import { loadClusterDir, type LoadedClusters } from '../app/cluster-lookups.js';
+import { kernelOptionsOfMember, loadClusterDir, type LoadedClusters } from '../app/cluster-lookups.js';
+import type { DesiredCluster } from '../clusters/types.js';
 import type { Step } from '../engine/plan.js';
 import { checkDrift } from '../engine/drift.js';
 import { JobRunner } from '../engine/jobs.js';
@@ -38,6 +39,18 @@ async function setup(opts: Record<string, string | undefined>, name: string) {
   return { config, clusters, desired };
 }
 
+/**
+ * Boot facts of the members that `plan` shows besides the vCenter steps (nothing in vCenter
+ * changes for them): each member's kernel boot options (cluster's `boot/@kernelOptions`, then
+ * its own), which take effect at its next PXE boot.
+ */
+export function planInfo(desired: DesiredCluster): string[] {
+  return desired.hosts.flatMap((host) => {
+    const opts = kernelOptionsOfMember({ cluster: desired, host });
+    return opts ? [`${host.fqdn} boots with kernel options "${opts}" (at its next PXE boot)`] : [];
+  });
+}
+
 /** Adds plan, apply and drift to the `cluster` command group. */
 export function registerClusterEngineCommands(cluster: Command): void {
   configOption(cluster.command('plan <name>').description('show what apply would change in vCenter (reads only)'))
@@ -56,13 +69,16 @@ export function registerClusterEngineCommands(cluster: Command): void {
           bootLookup(store.hostBoots),
         );
         if (opts['json'] !== undefined)
-          process.stdout.write(`${JSON.stringify({ cluster: name, steps, held }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ cluster: name, steps, held, info: planInfo(desired) }, null, 2)}\n`);
         else
           process.stdout.write(
             (steps.length
               ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
               : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
-              held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join(''),
+              held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join('') +
+              planInfo(desired)
+                .map((l) => `info: ${l}\n`)
+                .join(''),
           );
       } finally {
         await vc.close();

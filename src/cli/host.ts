@@ -19,11 +19,13 @@ import {
 } from '../store/index.js';
 import { hostEvidenceHistory } from '../hosts/boot-history.js';
 import { configOption, resolveConfigPath } from './common.js';
-import { loadClusterDir } from '../app/cluster-lookups.js';
+import { fixedClusterFiles, kernelOptionsOfMember, loadClusterDir } from '../app/cluster-lookups.js';
 import { resetThumbprint } from '../hosts/thumbprint-reset.js';
 
 /** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
 export interface HostListing extends HostRecord {
+  /** Kernel boot options from its cluster file (cluster's, then the member's); absent: none. */
+  kernelOptions?: string;
   bootEvents: BootEvent[];
   phoneHomes: PhoneHomeRecord[];
 }
@@ -34,14 +36,24 @@ export interface HostListing extends HostRecord {
  */
 export function listHosts(
   store: { hosts: HostReader; phoneHomes: Pick<PhoneHomeLog, 'list'> },
-  opts: { unregistered?: boolean; historyLimit?: number } = {},
+  opts: {
+    unregistered?: boolean;
+    historyLimit?: number;
+    /** A member's kernel boot options by SMBIOS UUID (from the cluster files); undefined: none. */
+    kernelOptions?: (uuid: string) => string | undefined;
+  } = {},
 ): HostListing[] {
   const limit = opts.historyLimit ?? 10;
   return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => ({
     ...h,
+    ...optionsOf(opts.kernelOptions?.(h.uuid)),
     bootEvents: hostEvidenceHistory(store.hosts, h, limit),
     phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }),
   }));
+}
+
+function optionsOf(kernelOptions: string | undefined): { kernelOptions?: string } {
+  return kernelOptions ? { kernelOptions } : {};
 }
 
 function iso(ms: number): string {
@@ -73,6 +85,7 @@ export function formatHosts(hosts: HostListing[]): string {
     const claimed = Array.isArray(ev['claimedMacs']) ? (ev['claimedMacs'] as string[]) : [];
     const addrs = Array.isArray(ev['addresses']) ? (ev['addresses'] as string[]) : [];
     out += `    first seen ${iso(h.firstSeen)}; MACs ${h.macs.join(', ') || '-'}${claimed.length ? `; claimed MACs ${claimed.join(', ')}` : ''}\n`;
+    if (h.kernelOptions) out += `    kernel options: ${h.kernelOptions}\n`;
     if (forms?.wire) out += `    UUID forms: SMBIOS ${forms.smbios}, wire (PXE option 97) ${forms.wire}\n`;
     if (addrs.length)
       out += `    phoned home from ${addrs.join(', ')}${typeof ev['initiatorVersion'] === 'string' ? ` (${ev['initiatorVersion']})` : ''}\n`;
@@ -94,10 +107,11 @@ export function registerHost(program: Command): void {
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
     .action(async (opts: { config?: string; unregistered?: boolean; json?: boolean; dataDir?: string }) => {
       let dataDir: string;
+      let clustersDir: string;
       try {
-        dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config[
-          'data-dir'
-        ];
+        const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+        dataDir = config['data-dir'];
+        clustersDir = config['clusters-dir'];
       } catch (e) {
         if (e instanceof ConfigError) {
           process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
@@ -113,7 +127,14 @@ export function registerHost(program: Command): void {
       }
       const store = await openStore(dataDir);
       try {
-        const hosts = listHosts(store, { unregistered: opts.unregistered ?? false });
+        const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());
+        const hosts = listHosts(store, {
+          unregistered: opts.unregistered ?? false,
+          kernelOptions: (uuid) => {
+            const m = files.findHostByUuid(uuid);
+            return m && kernelOptionsOfMember(m);
+          },
+        });
         process.stdout.write(opts.json ? JSON.stringify(hosts, null, 2) + '\n' : formatHosts(hosts));
       } finally {
         store.close();

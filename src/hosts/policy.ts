@@ -235,7 +235,7 @@ export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
 }
 
 /** The cluster's kernel options, then the member's, space-joined; undefined when both are empty. */
-export function memberKernelOptions(m: ClusterMembership | undefined): string | undefined {
+export function memberKernelOptions(m: Pick<ClusterMembership, 'kernelOptions'> | undefined): string | undefined {
   const words = [m?.kernelOptions?.cluster, m?.kernelOptions?.member]
     .flatMap((o) => (o ?? '').split(' '))
     .filter((w) => w !== '');

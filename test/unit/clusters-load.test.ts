@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { loadClusterFiles, loadClusterText } from '../../src/clusters/load.js';
 import { formatDiagnostic } from '../../src/clusters/diagnostics.js';
 import { EXAMPLES_DIR, fixture, mutate, posOf } from '../fixtures/clusters/helpers.js';
+import { fixedClusterFiles, kernelOptionsOfMember } from '../../src/app/cluster-lookups.js';
+import { planInfo } from '../../src/cli/cluster-engine.js';
+import { formatHosts, listHosts } from '../../src/cli/host.js';
+import { openStore } from '../../src/store/index.js';
 
 const FILE = '/clusters/fx.xml';
 
@@ -118,6 +122,34 @@ describe('cluster files: examples and mapping', () => {
       thumbprint: 'AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD',
       pos: { line: 76, column: 5, path: '/cluster/members/host[2]' },
     });
+  });
+
+  it("maps boot/@kernelOptions and a member's kernelOptions, and shows them in host list and plan", async () => {
+    let text = mutate(fixture('base.xml'), '</defaultImage>', '</defaultImage>\n  <boot kernelOptions="noIOMMU"/>');
+    text = mutate(text, 'mac="00:50:56:00:00:01"', 'mac="00:50:56:00:00:01" kernelOptions=" vga=1  x=y "');
+    const r = await loadClusterText(text, FILE);
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
+    const c = r.cluster!;
+    expect(c.boot).toEqual({ mode: 'stateless', kernelOptions: 'noIOMMU' });
+    expect(c.hosts[0]!.kernelOptions).toBe(' vga=1  x=y ');
+    expect(c.hosts[1]!.kernelOptions).toBeUndefined();
+    expect(kernelOptionsOfMember({ cluster: c, host: c.hosts[0]! })).toBe('noIOMMU vga=1 x=y');
+    expect(planInfo(c)).toEqual([
+      'esx01.example.com boots with kernel options "noIOMMU vga=1 x=y" (at its next PXE boot)',
+      'esx02.example.com boots with kernel options "noIOMMU" (at its next PXE boot)',
+    ]);
+    const store = await openStore(':memory:');
+    store.hosts.setImagePin(c.hosts[0]!.uuid, 'v1');
+    const files = fixedClusterFiles([c]);
+    const listed = listHosts(store, {
+      kernelOptions: (u) => {
+        const m = files.findHostByUuid(u);
+        return m && kernelOptionsOfMember(m);
+      },
+    });
+    expect(listed.map((h) => h.kernelOptions)).toEqual(['noIOMMU vga=1 x=y']);
+    expect(formatHosts(listed)).toContain('\n    kernel options: noIOMMU vga=1 x=y\n');
+    store.close();
   });
 
   it('applies the documented defaults for absent HA/DRS/DPM and normalises UUID and MAC case', async () => {

@@ -325,6 +325,26 @@ describe('boot file source', () => {
     clusters.clear();
   });
 
+  it("a member's kernel options (cluster's, then its own) reach boot.cfg kernelopt= and the iPXE/pxelinux kernel line", async () => {
+    store.hosts.setImagePin(U, null);
+    clusters.set(U, { cluster: 'prod', defaultImage: 'esx1', kernelOptions: { cluster: 'noIOMMU', member: 'vga=1' } });
+    try {
+      const cfg = text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()));
+      expect(cfg).toMatch(/^kernelopt=noIOMMU vga=1 statelesx\.token=\S{22} statelesx\.server=/m);
+      clusters.set(U, {
+        cluster: 'prod',
+        defaultImage: 'lin1',
+        kernelOptions: { cluster: 'noIOMMU', member: 'vga=1' },
+      });
+      const ipxe = text(await src.resolve(`hosts/${U}.ipxe`, { ...ctx(), protocol: 'http' }));
+      expect(ipxe).toContain('initrd=initrd.gz console=ttyS0 noIOMMU vga=1 statelesx.token=');
+      const pxe = text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx('10.99.0.52')));
+      expect(pxe).toContain('  APPEND console=ttyS0 noIOMMU vga=1 statelesx.token=');
+    } finally {
+      clusters.clear();
+    }
+  });
+
   it('refuses unsafe paths (PathRejectedError) including symlinks leaving the root', async () => {
     for (const bad of ['../etc/passwd', '/etc/passwd', 'a\\b', 'esx1/../lin1/vmlinuz', 'x\0y', 'escape']) {
       await expect(src.resolve(bad, ctx())).rejects.toBeInstanceOf(PathRejectedError);
