@@ -4,6 +4,8 @@
  * the API's terms; `_this` is the managed object the method belongs to (its type is in the
  * docstring). Task methods (`*_Task`) return the Task reference; await it with
  * tasks.ts `waitForTask`. Faults are thrown as faults.ts errors.
+ * Longer than 400 lines on purpose: a catalogue of independent few-line functions, one per SOAP
+ * method, read by method name; nothing in it shares state.
  */
 import type { CallOptions, SoapResult } from './soap.js';
 import type {

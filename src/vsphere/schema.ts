@@ -3,6 +3,8 @@
  * as a small table: for every type its base type and its members **in WSDL sequence order**
  * (vpxd parses DataObjects with a forward cursor and rejects out-of-order elements; the
  * simulator's strict mode checks the same order against govmomi `vim25/types`).
+ * Longer than 400 lines on purpose: it is one data table, one entry per vSphere type, and
+ * splitting it would only scatter the WSDL order it exists to keep in one place.
  *
  * Member notation: `name:Type` with
  *   - `!` after the name: required (non-optional in the WSDL; the serializer refuses to omit it),
