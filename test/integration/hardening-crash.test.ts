@@ -322,7 +322,9 @@ describe('kill -9 of `statelesx serve` during an image import started through th
       const deadline = Date.now() + 60_000;
       for (;;) {
         staging = readdirSync(d.images).find((n) => n.startsWith('.import-'));
-        const copied = staging ? readdirSync(join(d.images, staging, 'image')).length : 0;
+        // The import makes the staging directory first and its image/ subdirectory just after.
+        const into = staging ? join(d.images, staging, 'image') : undefined;
+        const copied = into && existsSync(into) ? readdirSync(into).length : 0;
         if (copied >= 20) break;
         const st = (await (await api.call('GET', `/api/v1/images/imports/${id}`)).json()) as {
           state: string;
