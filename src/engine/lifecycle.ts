@@ -17,23 +17,13 @@
  *
  * Pure: types and decisions only. The facts come from src/store/hostboots.ts through engine/jobs.
  */
+import type { HostBootRecord } from '../store/index.js';
 
-/** What the engine knows of a member's current boot (all times epoch ms). */
-export interface HostBoot {
-  /** Last verified phone-home. */
-  phonedHomeAt?: number | undefined;
-  /** How it was verified: `token`, `address` or `none`. */
-  verifiedBy?: string | undefined;
-  /** SHA-256 / SHA-1 thumbprints the host reported in that phone-home (upper-case colon hex). */
-  thumbprint?: string | undefined;
-  thumbprintSha1?: string | undefined;
-  /** The thumbprint vCenter accepted at the last AddHost_Task / ReconnectHost_Task. */
-  joinedThumbprint?: string | undefined;
-  /** When a job for the host last succeeded. */
-  convergedAt?: number | undefined;
-  /** Newest PXE / boot-file answer served to the host. */
-  pxeBootAt?: number | undefined;
-}
+/**
+ * What the engine knows of a member's current boot: the store's record without its key (all times
+ * epoch ms; thumbprints upper-case colon hex). See src/store/hostboots.ts for each field.
+ */
+export type HostBoot = Omit<HostBootRecord, 'uuid'>;
 
 /** Why the planner left a member out of this plan. */
 export type HoldReason = 'waiting-for-phone-home' | 'waiting-for-boot' | 'thumbprint-mismatch';
