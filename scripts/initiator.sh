@@ -3,6 +3,7 @@
 # small Linux). Sends one line to the statelesx server's TCP 1974 listener:
 #
 #   <hostname>:<uuid> token=<t> mac=<m> serial=<s> vendor=<v> model=<m> version=initiator.sh/1.0
+#     thumbprint=<SHA-256> thumbprint-sha1=<SHA-1>
 #
 # and reads the one-line answer: "OK <job-id>", "UNREGISTERED" or "ERR <reason>".
 #
@@ -15,9 +16,15 @@
 #   $STATELESX_SYSFS       root for /sys (tests point it at a fake tree; default "")
 #   $STATELESX_HOSTNAME    overrides the host name
 #   $STATELESX_RETRIES     attempts (default 8); $STATELESX_BACKOFF_MAX max delay in s (default 30)
+#   $STATELESX_CERT        the host's SSL certificate (default /etc/vmware/ssl/rui.crt, as on ESXi)
 #
 # Identity: UUID from /sys/class/dmi/id/product_uuid (SMBIOS form, as dmidecode shows it),
 # serial/vendor/model from product_serial, sys_vendor, product_name.
+#
+# Thumbprints (the keys scripts/initiator.py sends): SHA-256 (thumbprint=) and SHA-1
+# (thumbprint-sha1=) of the DER of the first certificate in $STATELESX_CERT, upper-case colon hex,
+# what vCenter's HostConnectSpec.sslThumbprint carries. No file (or no PEM certificate in it): the
+# keys are left out. Needs awk, base64 -d, sha256sum and sha1sum (busybox has them).
 #
 # Exit status: 0 on OK or UNREGISTERED (also on ERR token-replayed after an earlier attempt
 # whose answer was lost: the token was consumed by that attempt); 2 bad local data (no UUID, no
@@ -98,6 +105,25 @@ serial="$(read_attr "$SYSFS/sys/class/dmi/id/product_serial")"
 vendor="$(read_attr "$SYSFS/sys/class/dmi/id/sys_vendor")"
 model="$(read_attr "$SYSFS/sys/class/dmi/id/product_name")"
 
+# Colon hex, upper case, of digest $1 (sha256sum or sha1sum) of the first PEM certificate's DER.
+cert_thumbprint() {
+  awk '/-----BEGIN CERTIFICATE-----/{p=1;next} /-----END CERTIFICATE-----/{exit} p' "$CERT" |
+    base64 -d 2>/dev/null | "$1" | cut -d ' ' -f 1 | tr 'a-f' 'A-F' | sed -e 's/../&:/g' -e 's/:$//'
+}
+CERT="${STATELESX_CERT:-/etc/vmware/ssl/rui.crt}"
+tp256=""
+tp1=""
+if [ -r "$CERT" ] && grep -q -e '-----BEGIN CERTIFICATE-----' "$CERT" 2>/dev/null; then
+  tp256="$(cert_thumbprint sha256sum)"
+  tp1="$(cert_thumbprint sha1sum)"
+  # an empty certificate body hashes to the digest of nothing: 32/20 bytes but no certificate
+  case "$tp256" in
+    E3:B0:C4:42:98:FC:1C:14:*|"") log "$CERT: no readable certificate; phoning home without thumbprint"; tp256=""; tp1="" ;;
+  esac
+else
+  log "no certificate at $CERT: phoning home without thumbprint"
+fi
+
 msg="$name:$uuid"
 [ -n "$token" ] && msg="$msg token=$(pct "$token")"
 [ -n "$mac" ] && msg="$msg mac=$mac"
@@ -105,6 +131,7 @@ msg="$name:$uuid"
 [ -n "$vendor" ] && msg="$msg vendor=$(pct "$vendor")"
 [ -n "$model" ] && msg="$msg model=$(pct "$model")"
 msg="$msg version=$VERSION"
+[ -n "$tp256" ] && msg="$msg thumbprint=$tp256 thumbprint-sha1=$tp1"
 
 attempt=1
 delay=1
