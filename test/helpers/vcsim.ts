@@ -36,11 +36,12 @@ export interface Vcsim {
   /**
    * POST /vcsim-test/reboot?name=FQDN: the host gets a new certificate and a blank root password;
    * in the inventory it turns notResponding with its configuration back to the image's defaults.
-   * Resolves to the new certificate's thumbprints (colon hex upper case).
+   * Resolves to the new certificate's thumbprints (colon hex upper case). With `pem` (a certificate
+   * and its private key, PEM) the host presents that certificate instead of a generated one.
    */
-  reboot(name: string): Promise<HostThumbprints>;
+  reboot(name: string, pem?: string): Promise<HostThumbprints>;
   /** POST /vcsim-test/boot?name=FQDN: the first boot of a host not yet in the inventory (else as reboot). */
-  boot(name: string): Promise<HostThumbprints>;
+  boot(name: string, pem?: string): Promise<HostThumbprints>;
   /** SIGTERM, then SIGKILL after 2 s if it is still there. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -53,11 +54,20 @@ export interface HostThumbprints {
   sha256: string;
 }
 
-/** POSTs a boot/reboot hook and checks the JSON answer's shape. Throws on HTTP errors. */
-async function bootHook(baseUrl: string, hook: 'boot' | 'reboot', name: string): Promise<HostThumbprints> {
+/**
+ * POSTs a boot/reboot hook (with `pem`, a certificate + key PEM body, as application/x-pem-file)
+ * and checks the JSON answer's shape. Throws on HTTP errors.
+ */
+export async function bootHook(
+  baseUrl: string,
+  hook: 'boot' | 'reboot',
+  name: string,
+  pem?: string,
+): Promise<HostThumbprints> {
   const url = `${baseUrl}/vcsim-test/${hook}?name=${encodeURIComponent(name)}`;
+  const headers = pem === undefined ? {} : { 'content-type': 'application/x-pem-file' };
   const body = await new Promise<string>((res, rej) => {
-    const req = request(url, { method: 'POST', rejectUnauthorized: false }, (r) => {
+    const req = request(url, { method: 'POST', rejectUnauthorized: false, headers }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (d: Buffer) => chunks.push(d));
       r.on('error', rej);
@@ -68,7 +78,7 @@ async function bootHook(baseUrl: string, hook: 'boot' | 'reboot', name: string):
       });
     });
     req.on('error', rej);
-    req.end();
+    req.end(pem);
   });
   const j = JSON.parse(body) as Partial<HostThumbprints>;
   if (typeof j.thumbprint !== 'string' || typeof j.sha256 !== 'string') {
@@ -141,8 +151,8 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
     thumbprint,
     pid,
     esxSdkUrl,
-    reboot: (name) => bootHook(baseUrl, 'reboot', name),
-    boot: (name) => bootHook(baseUrl, 'boot', name),
+    reboot: (name, pem) => bootHook(baseUrl, 'reboot', name, pem),
+    boot: (name, pem) => bootHook(baseUrl, 'boot', name, pem),
     async stop() {
       if (stopped || !Number.isInteger(pid) || pid <= 0) return;
       stopped = true;

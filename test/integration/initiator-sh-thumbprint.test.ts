@@ -96,8 +96,17 @@ describe('scripts/initiator.sh: thumbprints of /etc/vmware/ssl/rui.crt', () => {
     ]);
     // a chain file: only the first certificate counts
     const other = join(dir, 'other.crt');
-    await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'o.key')]
-      .concat(['-out', other, '-days', '2', '-subj', '/CN=other']));
+    await exec(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'o.key')].concat([
+        '-out',
+        other,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=other',
+      ]),
+    );
     writeFileSync(join(dir, 'chain.crt'), readFileSync(crt, 'utf8') + readFileSync(other, 'utf8'));
     const der = new X509Certificate(readFileSync(crt)).raw;
     for (const file of [crt, join(dir, 'chain.crt')]) {

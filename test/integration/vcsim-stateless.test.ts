@@ -11,7 +11,11 @@
  * endpoint's calls have no op yet, so they are sent as raw envelopes (the ESXi ones over
  * node:https with `servername`, which the client's endpoint does not set).
  */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -252,5 +256,58 @@ describe('stateless ESXi host lifecycle against vcsim', () => {
 
   it('esx-url refuses a TLS name that is no booted host', async () => {
     await expect(esxPost('esx-99.lab.local', 'RetrieveServiceContent', '')).rejects.toThrow();
+  });
+
+  it('reboot with a PEM body: the host presents that certificate; the same PEM keeps the thumbprint', async () => {
+    // the test image's model (scripts/make-test-image): one certificate per image version
+    const tmp = mkdtempSync(join(tmpdir(), 'sx-vcsim-pem-'));
+    const pair = (v: string): { pem: string; sha1: string; sha256: string } => {
+      const key = join(tmp, `${v}.key`);
+      const crt = join(tmp, `${v}.crt`);
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2'].concat([
+          '-keyout',
+          key,
+          '-out',
+          crt,
+          '-subj',
+          `/CN=statelesx-test-image-${v}`,
+        ]),
+        { stdio: 'ignore' },
+      );
+      const x = new X509Certificate(readFileSync(crt));
+      return {
+        pem: readFileSync(crt, 'utf8') + readFileSync(key, 'utf8'),
+        sha1: x.fingerprint.toUpperCase(),
+        sha256: x.fingerprint256.toUpperCase(),
+      };
+    };
+    try {
+      const v1 = pair('v1');
+      const v2 = pair('v2');
+      expect(await sim.reboot(HOST, v1.pem)).toEqual({ thumbprint: v1.sha1, sha256: v1.sha256 });
+      const sc = '<_this type="ServiceInstance">ServiceInstance</_this>';
+      expect((await esxPost(HOST, 'RetrieveServiceContent', sc)).sha1).toBe(v1.sha1);
+      expect((await vc.read.readHost(host)).connectionState).toBe('notResponding');
+      await reconnect(host, { sslThumbprint: v1.sha256, userName: 'root', password: '' });
+      expect(await sim.reboot(HOST, v1.pem)).toEqual({ thumbprint: v1.sha1, sha256: v1.sha256 });
+      const old = await reconnect(host, { sslThumbprint: v2.sha256, userName: 'root', password: '' }).catch(
+        (e: unknown) => e,
+      );
+      expect(old).toBeInstanceOf(SSLVerifyFault);
+      expect(await sim.reboot(HOST, v2.pem)).toEqual({ thumbprint: v2.sha1, sha256: v2.sha256 });
+      expect((await esxPost(HOST, 'RetrieveServiceContent', sc)).sha1).toBe(v2.sha1);
+      await reconnect(host, { sslThumbprint: v2.sha256, userName: 'root', password: '' });
+      expect((await vc.read.readHost(host)).connectionState).toBe('connected');
+      // a certificate without its key is refused, and nothing changes
+      await expect(sim.reboot(HOST, v1.pem.slice(0, v1.pem.indexOf('-----BEGIN PRIVATE KEY')))).rejects.toThrow(
+        /HTTP 400 certificate: PEM body: want a CERTIFICATE block and its PRIVATE KEY/,
+      );
+      expect((await vc.read.readHost(host)).connectionState).toBe('connected');
+      expect((await esxPost(HOST, 'RetrieveServiceContent', sc)).sha1).toBe(v2.sha1);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

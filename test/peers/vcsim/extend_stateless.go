@@ -17,6 +17,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"strings"
@@ -199,10 +200,56 @@ func findHost(name string) *simulator.HostSystem {
 	return nil
 }
 
-// hookBoot implements POST /vcsim-test/boot?name=FQDN and /vcsim-test/reboot?name=FQDN.
+// maxHookPEM bounds the PEM body of the boot/reboot hook (a certificate chain and its key).
+const maxHookPEM = 64 << 10
+
+// hookCertificate is the certificate a boot/reboot hook gives the host: the
+// PEM body (certificate(s) and private key, as tls.X509KeyPair reads them)
+// when the request has one, else a new one from newHostCertificate. The error
+// text is for the HTTP answer.
+func hookCertificate(name string, body []byte) (*tls.Certificate, error) {
+	if len(body) == 0 {
+		return newHostCertificate(name)
+	}
+	cert, err := tls.X509KeyPair(body, body)
+	if err != nil {
+		return nil, fmt.Errorf("PEM body: want a CERTIFICATE block and its PRIVATE KEY: %v", err)
+	}
+	if cert.Leaf == nil {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("PEM body: %v", err)
+		}
+	}
+	return &cert, nil
+}
+
+// hookBody reads the PEM body of a boot/reboot request: any body that is not
+// a form (application/x-www-form-urlencoded, multipart/form-data).
+func hookBody(r *http.Request) ([]byte, error) {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxHookPEM+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxHookPEM {
+		return nil, fmt.Errorf("PEM body larger than %d bytes", maxHookPEM)
+	}
+	return body, nil
+}
+
+// hookBoot implements POST /vcsim-test/boot?name=FQDN and /vcsim-test/reboot?name=FQDN,
+// with an optional PEM body: the certificate and key the host presents from now on.
 func (x *extension) hookBoot(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST name=FQDN", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := hookBody(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	name := strings.TrimSpace(r.FormValue("name"))
@@ -210,9 +257,13 @@ func (x *extension) hookBoot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "name=FQDN required", http.StatusBadRequest)
 		return
 	}
-	cert, err := newHostCertificate(name)
+	cert, err := hookCertificate(name, body)
 	if err != nil {
-		http.Error(w, "certificate: "+err.Error(), http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		if len(body) > 0 {
+			code = http.StatusBadRequest
+		}
+		http.Error(w, "certificate: "+err.Error(), code)
 		return
 	}
 	s1, s256 := sha1.Sum(cert.Certificate[0]), sha256.Sum256(cert.Certificate[0])
