@@ -3,6 +3,15 @@
 # (PXE_* variables come from the harness, E2E_* from the test). Starts the vCenter simulator on
 # this namespace's loopback (strict mode, the test VMs' UUIDs mapped to their FQDNs), writes a
 # statelesx.yaml for this run, and runs `statelesx serve` in the foreground (full DHCP on pxe0).
+#
+# Optional (the lifecycle test, test/e2e/lifecycle-e2e.test.ts):
+#   E2E_ENGINE_DEFAULTS=1   every engine setting at its default (notably engine.thumbprint-policy)
+#                           except engine.esxi-sdk-url, which points at the simulator's ESXi SDK
+#                           (the namespace has no DNS for the hosts' FQDNs; TLS SNI stays the FQDN).
+#                           Without it: thumbprint-policy trust-on-first-use, as pxe-e2e has it.
+#   E2E_BOOT_HOSTS="FQDN=PEMFILE ..."  before statelesx starts, the simulator's first-boot hook
+#                           for each host with that certificate + key (its image's host-ssl pair):
+#                           the simulated host presents the certificate the VM's initrd carries.
 set -euo pipefail
 : "${PXE_WORKDIR:?run by pxe-boot-check}" "${E2E_DIR:?}" "${E2E_VC_PASSWORD:?}" "${E2E_ESXI_PASSWORD:?}"
 repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
@@ -15,7 +24,20 @@ sdk=$(awk '/^url /{print $2}' <<<"$vc_out" | sed -E 's#//[^@/]*@#//#')
 thumb=$(awk '/^thumbprint /{print $2}' <<<"$vc_out")
 vcpid=$(awk '/^pid /{print $2}' <<<"$vc_out")
 trap 'kill "$vcpid" 2>/dev/null || true' EXIT
-printf 'sdk=%s\nthumbprint=%s\nusername=e2e-vc\npassword=%s\npid=%s\n' "$sdk" "$thumb" "$E2E_VC_PASSWORD" "$vcpid" >"$run/vcsim.env"
+esx=$(awk '/^esx-url /{print $2}' <<<"$vc_out")
+printf 'sdk=%s\nthumbprint=%s\nusername=e2e-vc\npassword=%s\npid=%s\nesx=%s\n' "$sdk" "$thumb" "$E2E_VC_PASSWORD" "$vcpid" "$esx" >"$run/vcsim.env"
+for b in ${E2E_BOOT_HOSTS:-}; do
+  curl -sS -k --fail-with-body -X POST -H 'Content-Type: application/x-pem-file' --data-binary "@${b#*=}" \
+    "${sdk%/sdk}/vcsim-test/boot?name=${b%%=*}" || { echo "netns-server: vcsim boot hook for ${b%%=*} failed" >&2; exit 1; }
+  echo
+done
+if [ "${E2E_ENGINE_DEFAULTS:-}" = 1 ]; then
+  engine_yaml="engine:
+  esxi-sdk-url: $esx"
+else
+  engine_yaml="engine:
+  thumbprint-policy: trust-on-first-use"
+fi
 
 cat >"$run/statelesx.yaml" <<YAML
 data-dir: $E2E_DIR/data
@@ -47,8 +69,7 @@ dhcp:
 boot:
   default-image: ${E2E_DEFAULT_IMAGE:-v1}
   unknown-hosts: default-image
-engine:
-  thumbprint-policy: trust-on-first-use
+$engine_yaml
 vcenters:
   - name: vc-e2e
     url: $sdk

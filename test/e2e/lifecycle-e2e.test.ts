@@ -1,0 +1,179 @@
+/**
+ * The stateless lifecycle on real firmware (issue 21): every reboot of a member rejoins and
+ * reconverges, with no manual step, against ONE running statelesx and ONE running vCenter
+ * simulator. One harness run (test/peers/pxe-boot-check --qmp) keeps the server namespace,
+ * `statelesx serve`, its store and the simulator up while the same VM (SeaBIOS + iPXE ROM, its own
+ * SMBIOS UUID and MAC) is reset over QMP and PXE-boots again.
+ *
+ * statelesx runs with every setting at its default except what the namespace needs (netns-server.sh
+ * with E2E_ENGINE_DEFAULTS=1): notably the default `engine.thumbprint-policy` (phone-home: the
+ * thumbprint comes from the host's own phone-home) and `engine.esxi-sdk-url` pointed at the
+ * simulator's ESXi SDK (no DNS for the FQDN in the namespace; TLS SNI is still the FQDN).
+ *
+ * The host certificate, modelled honestly for a VM that cannot give the simulator a key it made
+ * at boot: scripts/make-test-image makes one self-signed certificate per image version, into the
+ * initrd's /etc/vmware/ssl/rui.crt (key kept beside the image). The VM's initiator.sh phones home
+ * its SHA-256/SHA-1 thumbprints; the test (re)boots the simulated host with the same certificate +
+ * key (the simulator's boot/reboot hook with a PEM body), so the simulator presents and checks that
+ * very certificate, with a blank root password as a fresh stateless boot has. Consequence: a reboot
+ * on the same image keeps the thumbprint, a rollback to another image changes it. A new thumbprint
+ * at every boot of one image is covered by the engine's simulator integration tests.
+ *
+ *  1. first boot: host A (declared, image v1) PXE-boots, phones home with token and thumbprint;
+ *     statelesx sets the configured root password through the host's own SDK (the fresh boot's is
+ *     blank), adds it with the phoned-home thumbprint and converges it: cluster and host networking
+ *     read back over SOAP equal the cluster file.
+ *  2. three reboots in a row: the simulator reboots A (new boot: notResponding, configuration back
+ *     to the image's defaults, blank password) and the VM is reset; it PXE-boots again, phones home,
+ *     statelesx reconnects and reconverges it: connected, in its cluster, networking equal to the
+ *     file, the configured password set again. No manual step.
+ *  3. rollback: A re-pinned to v2 through the REST API, rebooted: the kernel line and the initrd
+ *     say v2, and A rejoins with the v2 certificate's thumbprint.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import Database from 'better-sqlite3';
+import {
+  Boot,
+  FQDN_A,
+  MAC_A,
+  UUID_A,
+  addAdmin,
+  assertConfigured,
+  clusterXml,
+  hostCert,
+  jobDone,
+  lastJob,
+  needE2ePrerequisites,
+  newSecrets,
+  prepareDir,
+  type E2eContext,
+  type ReadBack,
+} from './e2e-lib.js';
+
+const ctx: E2eContext = { dir: '', secrets: newSecrets() };
+/** Per image version: certificate + key file for the simulator, and the certificate's thumbprints. */
+const certs: Record<string, { pemFile: string; sha256: string; sha1: string }> = {};
+let boot: Boot;
+
+/** What statelesx recorded of A's current boot (src/store/hostboots.ts, migration 011). */
+function hostBoot(): { thumbprint: string | null; thumbprint_sha1: string | null; joined_thumbprint: string | null } {
+  const db = new Database(join(ctx.dir, 'data', 'statelesx.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare('SELECT thumbprint, thumbprint_sha1, joined_thumbprint FROM host_boots WHERE host_uuid = ?')
+      .get(UUID_A) as { thumbprint: string | null; thumbprint_sha1: string | null; joined_thumbprint: string | null };
+  } finally {
+    db.close();
+  }
+}
+
+function hostA(rb: ReadBack): ReadBack['hosts'][number] {
+  const h = rb.hosts.find((x) => x.uuid === UUID_A);
+  expect(h, `host A in the cluster: ${JSON.stringify(rb.hosts.map((x) => x.uuid))}`).toBeDefined();
+  return h!;
+}
+
+/**
+ * After A's boot of image `v` (serial log from `from`): the console shows that image and a
+ * successful phone-home; the job after `afterJob` succeeds; vCenter shows A connected, out of
+ * maintenance mode and configured as the file says; statelesx recorded the v certificate's
+ * thumbprints for this boot and vCenter accepted one of them; the host's own SDK presents that
+ * certificate and takes the configured root password (statelesx set it on the fresh boot).
+ */
+async function expectConverged(v: string, from: number, afterJob?: string): Promise<void> {
+  const m = await boot.waitSerial(/STATELESX-BOOT-OK uuid=(\S+) image=(\S+) token=(\S+)/, 300_000, from);
+  expect(m[1]!.toLowerCase()).toBe(UUID_A);
+  expect(m[2]).toBe(v);
+  expect(m[3]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  const cmdline = await boot.waitSerial(/STATELESX-INITRD cmdline: ([^\r\n]*)/, 60_000, from);
+  expect(cmdline[1]).toContain(`statelesx.image=${v}`);
+  expect(cmdline[1]).toContain(`statelesx.token=${m[3]}`);
+  await boot.waitSerial(/STATELESX-INITIATOR exit=0/, 180_000, from);
+  const job = await jobDone(ctx.dir, UUID_A, afterJob, 240_000);
+  expect(job, JSON.stringify(job)).toMatchObject({ state: 'succeeded' });
+  const rb = boot.readback();
+  assertConfigured(rb, UUID_A);
+  const h = hostA(rb);
+  expect(h.name).toBe(FQDN_A);
+  expect(h.connectionState).toBe('connected');
+  expect(h.inMaintenanceMode).toBe(false);
+  const rec = hostBoot();
+  expect(rec, 'host_boots row of A').toBeDefined();
+  expect(rec.thumbprint).toBe(certs[v]!.sha256);
+  expect(rec.thumbprint_sha1).toBe(certs[v]!.sha1);
+  expect([certs[v]!.sha256, certs[v]!.sha1]).toContain(rec.joined_thumbprint);
+  const esx = boot.esxLogin(FQDN_A, 'E2E_ESXI_PASSWORD');
+  expect(esx).toMatchObject({ status: 200, fault: null, sha256: certs[v]!.sha256 });
+}
+
+/** The simulator reboots A with image v's certificate, then the VM is reset; returns the log mark. */
+async function reboot(v: string): Promise<number> {
+  const from = boot.serial().length;
+  const tp = boot.simBoot('reboot', FQDN_A, certs[v]!.pemFile);
+  expect(tp).toEqual({ thumbprint: certs[v]!.sha1, sha256: certs[v]!.sha256 });
+  // vCenter's view of a stateless reboot, before the VM comes back: not responding, and the
+  // host's configuration back to the image's defaults (so a later match is statelesx's work).
+  const h = hostA(boot.readback());
+  expect(h.connectionState).toBe('notResponding');
+  expect(h.network.vswitch.map((s) => s.name)).toEqual(['vSwitch0']);
+  expect(h.network.vnic.map((n) => n.device)).toEqual(['vmk0']);
+  expect(boot.esxLogin(FQDN_A, 'E2E_ESXI_PASSWORD').fault).toBe('InvalidLogin'); // blank again
+  await boot.reset();
+  return from;
+}
+
+describe.sequential('end to end: stateless lifecycle (reboot, rollback) on one running server', () => {
+  beforeAll(() => {
+    needE2ePrerequisites();
+    ctx.dir = mkdtempSync(join(tmpdir(), 'sx-e2e-life-'));
+    prepareDir(ctx.dir, ['v1', 'v2']);
+    for (const v of ['v1', 'v2']) {
+      const { crt, key } = hostCert(ctx.dir, v);
+      const pemFile = join(ctx.dir, 'src', `sx-${v}-host.pem`);
+      writeFileSync(pemFile, readFileSync(crt, 'utf8') + readFileSync(key, 'utf8'), { mode: 0o600 });
+      const x = new X509Certificate(readFileSync(crt));
+      certs[v] = { pemFile, sha256: x.fingerprint256.toUpperCase(), sha1: x.fingerprint.toUpperCase() };
+    }
+    expect(certs['v1']!.sha256).not.toBe(certs['v2']!.sha256);
+    writeFileSync(join(ctx.dir, 'clusters', 'e2e-cluster.xml'), clusterXml());
+    addAdmin(ctx);
+  }, 600_000);
+
+  afterAll(async () => {
+    await boot?.stop();
+    if (ctx.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctx.dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('first boot: A phones home its thumbprint; password set on the host, added, converged', async () => {
+    boot = new Boot(ctx, 'a-lifecycle', ['--firmware', 'bios', '--uuid', UUID_A, '--mac', MAC_A], {
+      qmp: join(ctx.dir, 'runs', 'a-lifecycle.qmp'),
+      timeoutS: 3600,
+      env: {
+        E2E_ENGINE_DEFAULTS: '1',
+        // the simulated host's first boot: the v1 image's certificate, a blank root password
+        E2E_BOOT_HOSTS: `${FQDN_A}=${certs['v1']!.pemFile}`,
+      },
+    });
+    await expectConverged('v1', 0);
+  }, 900_000);
+
+  for (const n of [1, 2, 3]) {
+    it(`reboot ${n} of 3: same VM PXE-boots again, phones home, is reconnected and reconverged`, async () => {
+      const before = lastJob(ctx.dir, UUID_A)!.id;
+      const from = await reboot('v1');
+      await expectConverged('v1', from, before);
+    }, 900_000);
+  }
+
+  it('rollback: re-pinned to v2 through the REST API, a reboot boots v2 and rejoins with its thumbprint', async () => {
+    const pin = boot.api('PUT', `/api/v1/boot-assignments/${UUID_A}`, { image: 'v2' });
+    expect(pin.status, JSON.stringify(pin.body)).toBeLessThan(300);
+    const before = lastJob(ctx.dir, UUID_A)!.id;
+    const from = await reboot('v2');
+    await expectConverged('v2', from, before);
+  }, 900_000);
+});
