@@ -246,8 +246,11 @@ export async function jobDone(dir: string, uuid: string, afterId?: string, timeo
   });
 }
 
-/** Creates the test directory's layout and imports image versions made by scripts/make-test-image. */
-export function prepareDir(dir: string, versions: string[]): void {
+/**
+ * Creates the test directory's layout and imports image versions made by scripts/make-test-image
+ * (each with `statelesx.hold=1` and `cmdline[v]`, when given, appended to its kernel line).
+ */
+export function prepareDir(dir: string, versions: string[], cmdline: Record<string, string> = {}): void {
   for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg', 'runs', 'src']) mkdirSync(join(dir, d));
   for (const v of versions) {
     const mk = spawnSync(join(REPO, 'scripts/make-test-image'), ['--name', `sx-${v}`, '--out', join(dir, 'src')], {
@@ -258,6 +261,7 @@ export function prepareDir(dir: string, versions: string[]): void {
     const manifest = join(dir, 'src', `sx-${v}`, 'image.json');
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as { linux: { cmdline: string } };
     m.linux.cmdline = `${m.linux.cmdline} statelesx.hold=1`; // keep the VM up for inspection
+    if (cmdline[v]) m.linux.cmdline += ` ${cmdline[v]}`;
     writeFileSync(manifest, JSON.stringify(m, null, 2));
     const imp = spawnSync(
       process.execPath,
@@ -288,8 +292,11 @@ export function addAdmin(ctx: E2eContext): void {
   expect(add.status, add.stderr).toBe(0);
 }
 
-/** The e2e cluster file: host A declared (image v1); HA/DRS/DPM, vSwitch1, two portgroups, vmk1, NTP. */
-export function clusterXml(): string {
+/**
+ * The e2e cluster file: HA/DRS/DPM, vSwitch1, two portgroups, vmk1, NTP; host A declared (image v1)
+ * unless `withA` is false (no members: hosts join through the REST API).
+ */
+export function clusterXml(withA = true): string {
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!-- e2e: one declared host; the second joins through the REST API. -->
 <cluster xmlns="urn:statelesx:cluster:1" name="e2e-cluster">
@@ -325,8 +332,7 @@ export function clusterXml(): string {
     <server>ntp1.e2e.example.com</server>
   </ntp>
 
-  <members>
-    <host fqdn="${FQDN_A}" uuid="${UUID_A}" image="v1"/>
+  <members>${withA ? `\n    <host fqdn="${FQDN_A}" uuid="${UUID_A}" image="v1"/>` : ''}
   </members>
 </cluster>
 `;
