@@ -143,6 +143,17 @@ export class Boot {
       return this.serial().slice(from).match(re) ?? undefined;
     });
   }
+  /**
+   * Waits until the harness started the VM (its `t0` file), i.e. the server namespace exists and
+   * the server bound its ports; fails early when the harness exits.
+   */
+  async started(timeoutMs = 120_000): Promise<void> {
+    await waitFor('the harness to start the VM', timeoutMs, () => {
+      if (this.proc.exitCode !== null)
+        throw new Error(`harness exited (${this.proc.exitCode}) before the VM started:\n${this.output.slice(-3000)}`);
+      return existsSync(join(this.outdir, 't0'));
+    });
+  }
   /** QMP `system_reset`: the same VM goes through its firmware and PXE-boots again (needs `qmp`). */
   async reset(): Promise<void> {
     if (!this.opts.qmp) throw new Error('reset() needs a Boot started with a qmp socket');
