@@ -249,11 +249,17 @@ export function lastJob(dir: string, uuid: string): JobRow | undefined {
   }
 }
 
-/** Waits for a job of `uuid` newer than `afterId` to end (succeeded or failed); 120 s by default. */
+/** Job states after which a job does not run again by itself (src/store/jobs.ts JobState). */
+const ENDED = ['succeeded', 'failed', 'blocked', 'cancelled'];
+
+/**
+ * Waits for a job of `uuid` newer than `afterId` to end (succeeded, failed, blocked or cancelled:
+ * the caller asserts which, and sees the job's error); 120 s by default.
+ */
 export async function jobDone(dir: string, uuid: string, afterId?: string, timeoutMs = 120_000): Promise<JobRow> {
   return waitFor(`the configure job of ${uuid} to finish`, timeoutMs, () => {
     const j = lastJob(dir, uuid);
-    return j && j.id !== afterId && (j.state === 'succeeded' || j.state === 'failed') ? j : undefined;
+    return j && j.id !== afterId && ENDED.includes(j.state) ? j : undefined;
   });
 }
 
