@@ -31,11 +31,10 @@
  *     say v2, and A rejoins with the v2 certificate's thumbprint.
  *  4. a host still in its firmware (issue 21 item 6), its own store and harness run: unknown host B
  *     boots an image whose init waits 60 s before phoning home (statelesx.initiator-delay); while
- *     only PXE has seen it, it is listed as unregistered and joined through the REST API; the join's
+ *     only PXE has seen it, it is listed as unregistered (PXE only) and joined through the REST API; the join's
  *     job ends held ("waiting for phone home") and vCenter gets no AddHost_Task for it; once it
  *     phones home it is added and converged.
- *     Not covered yet, because the engine branch has not built them: the unregistered entry saying
- *     "seen by PXE only" and the join's answer saying it will wait for the phone-home.
+ *     The unregistered entry says `currentBoot: "pxe-only"`, the join's answer `waitsForPhoneHome`.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -225,8 +224,14 @@ describe.sequential('end to end: a host still in its firmware is added only afte
     });
     expect(listed.status).toBe(200);
     expect(phonedHome(), 'B was listed before it phoned home (PXE sighting)').toBe(false);
+    // the entry says B was only seen by PXE on its current boot
+    const entry = (listed.body as Array<{ uuid: string; currentBoot?: string }>).find((h) => h.uuid === UUID_B);
+    expect(entry, JSON.stringify(listed.body)).toMatchObject({ currentBoot: 'pxe-only' });
     const joined = b.api('POST', `/api/v1/unregistered/${UUID_B}/join`, { cluster: 'e2e-cluster', fqdn: FQDN_B });
     expect(joined.status, JSON.stringify(joined.body)).toBeLessThan(300);
+    // ... and the join says its job waits for the phone-home
+    expect(joined.body, JSON.stringify(joined.body)).toMatchObject({ waitsForPhoneHome: true });
+    expect(phonedHome(), 'the join ran before B phoned home').toBe(false);
     // the join's job ends visibly held while B is still booting (engine: state blocked, "waiting
     // for phone home"), and B is not in vCenter: no AddHost_Task for a host in its firmware
     const held = await waitFor('the join job of B to settle', 30_000, () => {
