@@ -50,7 +50,6 @@ import {
   MAC_B,
   UUID_A,
   UUID_B,
-  waitFor,
   addAdmin,
   assertConfigured,
   clusterXml,
@@ -62,7 +61,8 @@ import {
   prepareDir,
   type E2eContext,
   type ReadBack,
-} from './e2e-lib.js';
+} from '../helpers/e2e-boot.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ctx: E2eContext = { dir: '', secrets: newSecrets() };
 /** Per image version: certificate + key file for the simulator, and the certificate's thumbprints. */
@@ -212,16 +212,21 @@ describe.sequential('end to end: a host still in its firmware is added only afte
     bootB = b;
     await b.started();
     const phonedHome = () => /STATELESX-INITIATOR start/.test(b.serial());
-    const listed = await waitFor('B in the unregistered list', 240_000, () => {
-      if (b.proc.exitCode !== null) throw new Error(`harness exited (${b.proc.exitCode})`);
-      let r: { status: number; body: unknown };
-      try {
-        r = b.api('GET', '/api/v1/unregistered');
-      } catch {
-        return undefined; // the HTTP listener may come up after the DHCP/TFTP ports the harness waits for
-      }
-      return r.status === 200 && JSON.stringify(r.body).includes(UUID_B) ? r : undefined;
-    });
+    const listed = await waitFor(
+      'B in the unregistered list',
+      () => {
+        if (b.proc.exitCode !== null) throw new Error(`harness exited (${b.proc.exitCode})`);
+        let r: { status: number; body: unknown };
+        try {
+          r = b.api('GET', '/api/v1/unregistered');
+        } catch {
+          return undefined; // the HTTP listener may come up after the DHCP/TFTP ports the harness waits for
+        }
+        return r.status === 200 && JSON.stringify(r.body).includes(UUID_B) ? r : undefined;
+      },
+      240_000,
+      500,
+    );
     expect(listed.status).toBe(200);
     expect(phonedHome(), 'B was listed before it phoned home (PXE sighting)').toBe(false);
     // the entry says B was only seen by PXE on its current boot
@@ -234,10 +239,15 @@ describe.sequential('end to end: a host still in its firmware is added only afte
     expect(phonedHome(), 'the join ran before B phoned home').toBe(false);
     // the join's job ends visibly held while B is still booting (engine: state blocked, "waiting
     // for phone home"), and B is not in vCenter: no AddHost_Task for a host in its firmware
-    const held = await waitFor('the join job of B to settle', 30_000, () => {
-      const j = lastJob(ctxB.dir, UUID_B);
-      return j && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
-    });
+    const held = await waitFor(
+      'the join job of B to settle',
+      () => {
+        const j = lastJob(ctxB.dir, UUID_B);
+        return j && j.state !== 'queued' && j.state !== 'running' ? j : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(held.state, JSON.stringify(held)).toBe('blocked');
     expect(held.error).toMatch(/waiting for phone.home/i);
     const early = b.readback();
@@ -246,10 +256,15 @@ describe.sequential('end to end: a host still in its firmware is added only afte
     expect(early.hosts.map((h) => h.uuid)).not.toContain(UUID_B);
     // ESXi is up: B phones home and is added and converged
     await b.waitSerial(/STATELESX-INITIATOR exit=0/, 300_000);
-    const rb = await waitFor('B connected and configured in vCenter', 240_000, () => {
-      const r = b.readback();
-      return r.hosts.some((h) => h.uuid === UUID_B && h.connectionState === 'connected') ? r : undefined;
-    });
+    const rb = await waitFor(
+      'B connected and configured in vCenter',
+      () => {
+        const r = b.readback();
+        return r.hosts.some((h) => h.uuid === UUID_B && h.connectionState === 'connected') ? r : undefined;
+      },
+      240_000,
+      1000,
+    );
     assertConfigured(rb, UUID_B);
     const job = await jobDone(ctxB.dir, UUID_B, held.id, 240_000);
     expect(job, JSON.stringify(job)).toMatchObject({ state: 'succeeded' });

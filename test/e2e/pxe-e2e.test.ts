@@ -17,7 +17,7 @@
  *
  * Each boot starts a fresh simulator (the harness's namespaces die with it); the store persists.
  * Reboots of the same VM against the same running server and simulator (the stateless lifecycle)
- * are test/e2e/lifecycle-e2e.test.ts. Shared pieces: test/e2e/e2e-lib.ts.
+ * are test/e2e/lifecycle-e2e.test.ts. Shared pieces: test/helpers/e2e-boot.ts.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -40,7 +40,7 @@ import {
   newSecrets,
   prepareDir,
   type E2eContext,
-} from './e2e-lib.js';
+} from '../helpers/e2e-boot.js';
 
 const ctx: E2eContext = { dir: '', secrets: newSecrets() };
 const lastJob = (uuid: string) => lastJobIn(ctx.dir, uuid);

@@ -10,7 +10,8 @@ import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_pr
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { qmpExecute } from '../helpers/qmp.js';
+import { qmpExecute } from './qmp.js';
+import { waitFor } from './wait.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const HARNESS = resolve(REPO, 'test/peers/pxe-boot-check/pxe-boot-check');
@@ -44,21 +45,6 @@ export function needE2ePrerequisites(): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every 500 ms until it returns something truthy; throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 /** Where one test file keeps its store, images and cluster files, and the secrets of its run. */
 export interface E2eContext {
@@ -137,22 +123,32 @@ export class Boot {
    * length before the reset); fails early with the harness output when it exits.
    */
   async waitSerial(re: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
-    return waitFor(`${re} on the VM console`, timeoutMs, () => {
-      if (this.proc.exitCode !== null)
-        throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
-      return this.serial().slice(from).match(re) ?? undefined;
-    });
+    return waitFor(
+      `${re} on the VM console`,
+      () => {
+        if (this.proc.exitCode !== null)
+          throw new Error(`harness exited (${this.proc.exitCode}) before ${re}:\n${this.output.slice(-3000)}`);
+        return this.serial().slice(from).match(re) ?? undefined;
+      },
+      timeoutMs,
+      500,
+    );
   }
   /**
    * Waits until the harness started the VM (its `t0` file), i.e. the server namespace exists and
    * the server bound its ports; fails early when the harness exits.
    */
   async started(timeoutMs = 120_000): Promise<void> {
-    await waitFor('the harness to start the VM', timeoutMs, () => {
-      if (this.proc.exitCode !== null)
-        throw new Error(`harness exited (${this.proc.exitCode}) before the VM started:\n${this.output.slice(-3000)}`);
-      return existsSync(join(this.outdir, 't0'));
-    });
+    await waitFor(
+      'the harness to start the VM',
+      () => {
+        if (this.proc.exitCode !== null)
+          throw new Error(`harness exited (${this.proc.exitCode}) before the VM started:\n${this.output.slice(-3000)}`);
+        return existsSync(join(this.outdir, 't0'));
+      },
+      timeoutMs,
+      500,
+    );
   }
   /** QMP `system_reset`: the same VM goes through its firmware and PXE-boots again (needs `qmp`). */
   async reset(): Promise<void> {
@@ -257,10 +253,15 @@ const ENDED = ['succeeded', 'failed', 'blocked', 'cancelled'];
  * the caller asserts which, and sees the job's error); 120 s by default.
  */
 export async function jobDone(dir: string, uuid: string, afterId?: string, timeoutMs = 120_000): Promise<JobRow> {
-  return waitFor(`the configure job of ${uuid} to finish`, timeoutMs, () => {
-    const j = lastJob(dir, uuid);
-    return j && j.id !== afterId && ENDED.includes(j.state) ? j : undefined;
-  });
+  return waitFor(
+    `the configure job of ${uuid} to finish`,
+    () => {
+      const j = lastJob(dir, uuid);
+      return j && j.id !== afterId && ENDED.includes(j.state) ? j : undefined;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 /**
