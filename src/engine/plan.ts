@@ -168,7 +168,10 @@ export interface PlanContext {
   poolAddress?: PoolAddressFn;
   /**
    * What the engine knows of each member's current boot (engine/lifecycle, store host_boots).
-   * Without it every member counts as phoned home (a plan from the CLI, a test).
+   * Every production caller passes it (the server's job runner, its plan/drift views, the CLI's
+   * plan, apply and drift); a member not in vCenter whose current boot has not phoned home — no
+   * record at all included — is then held "waiting for phone-home". Without it (a pure plan in a
+   * unit test or an engine harness) every member counts as phoned home.
    */
   boot?: (uuid: string) => HostBoot | undefined;
   /** Filled by the planner: members left out of the plan and why (waiting for boot, …). */
@@ -279,8 +282,8 @@ function stripOther(d: Partial<DasState>): Partial<DasState> {
 
 /**
  * Steps for one member host only (no cluster steps), by the host's lifecycle (engine/lifecycle):
- * - not in vCenter: AddHost_Task once it phoned home on its current boot (before that, only PXE
- *   saw it: held "waiting for phone-home");
+ * - not in vCenter: AddHost_Task once it phoned home on its current boot (before that — only PXE
+ *   saw it, or nothing was recorded — held "waiting for phone-home");
  * - disconnected / not responding: ReconnectHost_Task when its current boot phoned home and has not
  *   converged yet, else held "waiting for boot";
  * - connected, but the current phone-home reports another thumbprint than vCenter accepted: held
@@ -322,10 +325,12 @@ export function planHostSteps(
   let cur = current;
   let rejoined = false;
   if (!cur) {
-    if (context.boot && seenByPxeOnly(boot))
+    if (context.boot && !phonedHomeThisBoot(boot))
       return hold(
         'waiting-for-phone-home',
-        `${host.fqdn} is booting (seen by PXE, no phone-home from this boot yet); it is added when ESXi phones home`,
+        seenByPxeOnly(boot)
+          ? `${host.fqdn} is booting (seen by PXE, no phone-home from this boot yet); it is added when ESXi phones home`
+          : `${host.fqdn} has not phoned home yet (no boot recorded); it is added when it boots and ESXi phones home`,
       );
     steps.push(
       mk('AddHost_Task', target, { ...connect, asConnected: true }, null, { cluster: desired.name }, host.uuid),

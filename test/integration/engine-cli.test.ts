@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { lockDataDir } from '../../src/store/datadir-lock.js';
+import { phoneHomeInto } from '../helpers/phone-home.js';
 
 async function jobCount(dataDir: string): Promise<number> {
   const s = await openStore(dataDir);
@@ -76,7 +77,27 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('plans the join of both members, applies it as a job, then plans and drifts nothing', () => {
+  it('holds members that have not phoned home; once they have, plans their join, applies it, then plans and drifts nothing', async () => {
+    // Before the members booted: nothing is added, each waits for its phone-home (what apply would do).
+    const early = run('cluster', 'plan', 'lab-cluster', '--json');
+    expect(early.status, early.stderr).toBe(0);
+    const held = JSON.parse(early.stdout) as {
+      steps: Array<{ name: string }>;
+      held: Array<{ uuid: string; reason: string }>;
+    };
+    expect(held.steps.some((s) => s.name === 'AddHost_Task')).toBe(false);
+    expect(held.held.map((h) => [h.uuid, h.reason])).toEqual([
+      [LAB1, 'waiting-for-phone-home'],
+      [LAB2, 'waiting-for-phone-home'],
+    ]);
+    expect(run('cluster', 'plan', 'lab-cluster').stdout).toContain(
+      'held: esx-lab1.lab.example.com waiting for phone home',
+    );
+    // Both boot and phone home to the server, which records it in the data-dir's store.
+    await phoneHomeInto(join(dir, 'data'), 'lab-cluster', [
+      { uuid: LAB1, fqdn: 'esx-lab1.lab.example.com' },
+      { uuid: LAB2, fqdn: 'esx-lab2.lab.example.com' },
+    ]);
     const plan = run('cluster', 'plan', 'lab-cluster', '--json');
     expect(plan.status, plan.stderr).toBe(0);
     const steps = (JSON.parse(plan.stdout) as { steps: Array<{ name: string; target: string }> }).steps;

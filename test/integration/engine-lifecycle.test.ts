@@ -82,16 +82,19 @@ async function spoofCount(): Promise<number> {
   return (await phoneHomeSpoofs.get()).values.reduce((n, v) => n + v.value, 0);
 }
 
-/** The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's thumbprints. */
-function phoneHome(h: MemberHost, t: HostThumbprints) {
+/**
+ * The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's
+ * thumbprints (none: an initiator that does not send them).
+ */
+function phoneHome(h: MemberHost, t?: HostThumbprints) {
   return registry.phoneHome({
     claim: {
       uuid: { smbios: h.uuid, wire: h.uuid },
       hostname: h.fqdn.split('.')[0],
       token: tokens.issue(h.uuid),
       macs: [],
-      thumbprint: t.sha256,
-      thumbprintSha1: t.thumbprint,
+      thumbprint: t?.sha256,
+      thumbprintSha1: t?.thumbprint,
       form: 'extension',
     },
     address: '127.0.0.1',
@@ -153,7 +156,11 @@ beforeAll(async () => {
     hosts: store.hosts,
     phoneHomes: store.phoneHomes,
     tokens,
-    queue: runner,
+    // the runner of the moment (the restart test replaces it, as a restarted server has a new one)
+    queue: {
+      enqueueConfigureHost: (u, o) => runner.enqueueConfigureHost(u, o),
+      enqueueApplyCluster: (c, o) => runner.enqueueApplyCluster(c, o),
+    },
     boots: store.hostBoots,
     declared: (u) => {
       const c = source.findByHost(u);
@@ -277,6 +284,22 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect((await converged(d, a)).host.connectionState).toBe('connected');
   }, 60_000);
 
+  it('a declared member that never booted is not added: its job ends blocked, "waiting for phone-home", shown in the plan', async () => {
+    const h = M[3]!;
+    expect(store.hostBoots.get(h.uuid)).toBeUndefined();
+    const before = (await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0;
+    const job = await waitJob(runner.enqueueConfigureHost(h.uuid, { source: 'test' }).id);
+    expect(job.state).toBe('blocked');
+    expect(job.error).toMatch(
+      new RegExp(`${h.fqdn}: waiting for phone home — ${h.fqdn} has not phoned home yet \\(no boot recorded\\)`),
+    );
+    expect(job.steps.some((s) => s.hostUuid === h.uuid)).toBe(false);
+    expect((await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0).toBe(before);
+    const plan = await checkDrift(vc, files[1]!, Date.now(), undefined, bootLookup(store.hostBoots));
+    expect(plan.held).toMatchObject([{ uuid: h.uuid, reason: 'waiting-for-phone-home' }]);
+    expect(plan.steps.some((s) => s.name === 'AddHost_Task')).toBe(false);
+  }, 60_000);
+
   it('wrong configured password and a host password that is not blank: a clear job error, one attempt', async () => {
     const h = M[3]!;
     const t = await sim.boot(h.fqdn);
@@ -337,7 +360,10 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     const NEW = '4c4c4544-0021-3510-8052-e1c04f3030ff';
     // the operator replaced the machine and wrote its UUID into the file; vCenter still has the old one
     files[0] = cluster('stateless', [{ ...a, uuid: NEW }, ...files[0]!.hosts.slice(1)]);
-    const job = await waitJob(runner.enqueueConfigureHost(NEW, { source: 'test' }).id);
+    // the new machine boots and phones home (a member is added only after that)
+    const r = phoneHome({ ...a, uuid: NEW });
+    expect(r.result).toBe('ok');
+    const job = await waitJob((r as { jobId: string }).jobId);
     expect(job.state).toBe('failed');
     expect(job.error).toContain(NEW);
     expect(job.error).toContain(a.uuid);

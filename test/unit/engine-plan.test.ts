@@ -377,6 +377,21 @@ describe('engine plan: the stateless lifecycle (issue 21)', () => {
     );
   });
 
+  it('a member with no boot recorded at all is not added either ("waiting for phone-home"), nor after an old phone-home', () => {
+    const d = desired();
+    for (const boot of [undefined, { phonedHomeAt: 5, pxeBootAt: 6 }] as (HostBoot | undefined)[]) {
+      const holds: HostHold[] = [];
+      const steps = planCluster(d, { cluster, hosts: {} }, { boot: () => boot, holds });
+      expect(steps.filter((s) => s.hostUuid)).toEqual([]);
+      expect(holds.map((h) => h.reason)).toEqual(d.hosts.map(() => 'waiting-for-phone-home'));
+      expect(holds[0]!.detail).toMatch(boot ? /seen by PXE/ : /has not phoned home yet \(no boot recorded\)/);
+    }
+    // without boot knowledge (a pure plan) every member counts as phoned home
+    expect(planCluster(d, { cluster, hosts: {} }).filter((s) => s.name === 'AddHost_Task')).toHaveLength(
+      d.hosts.length,
+    );
+  });
+
   it('one down member never blocks the cluster: the others and the cluster settings are planned', () => {
     const d = desired();
     const hosts: Record<string, HostState | undefined> = {};
