@@ -21,7 +21,12 @@ export interface HostBootSource {
   get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
   markConverged(uuid: string, at: number): void;
   setJoinedThumbprint(uuid: string, thumbprint: string): void;
-  /** Lower-case UUIDs whose last phone-home is newer than their last convergence. */
+  /** Job `jobId` failed for the host for a reason a retry of the same boot cannot fix. */
+  markFailed(uuid: string, at: number, jobId: string): void;
+  /**
+   * Lower-case UUIDs whose last phone-home is newer than their last convergence and whose job for
+   * that boot did not fail for good.
+   */
   pendingRejoins(): string[];
 }
 
@@ -56,7 +61,10 @@ export function heldOutcome(kind: string, holds: HostHold[]): HeldOutcome {
 
 /**
  * Members whose current boot phoned home but never converged (the server or vCenter was down,
- * or the job died): each gets a rejoin job at start.
+ * the job died, or it gave up on transient faults): each gets a rejoin job at start. A boot whose
+ * job failed for a reason a retry cannot fix (thumbprint mismatch, a root password that is set and
+ * not the configured one, another machine under the member's FQDN) is left out until the host
+ * phones home again — an operator's apply still retries it.
  */
 export function pendingRejoins(
   boots: HostBootSource,

@@ -155,7 +155,11 @@ export class JobRounds {
       this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
       const outcome = await this.execute(id, desired, vc, state, steps);
       if (outcome.kind === 'closed') return;
-      if (outcome.kind === 'permanent') return this.r.finish(id, 'failed', outcome.reason);
+      if (outcome.kind === 'permanent') {
+        // A retry of this boot would fail the same way: no rejoin at the next start (a new boot is due again).
+        if (outcome.hostUuid) this.o.boots?.markFailed(outcome.hostUuid, Date.now(), id);
+        return this.r.finish(id, 'failed', outcome.reason);
+      }
       if (outcome.kind === 'transient') {
         if (await failTransient(outcome.error, outcome.what)) continue;
         return;
@@ -183,6 +187,8 @@ export class JobRounds {
     );
     const held = new Set(holds.map((h) => h.uuid.toLowerCase()));
     for (const u of uuids) if (!held.has(u.toLowerCase())) this.o.boots?.markConverged(u, Date.now());
+    // A refused phone-home stays refused until the host boots again: not re-queued at the next start.
+    for (const h of holds) if (h.reason === 'thumbprint-mismatch') this.o.boots?.markFailed(h.uuid, Date.now(), id);
     const outcome = heldOutcome(job.kind, holds);
     for (const h of holds)
       this.r.note(id, h.reason === 'thumbprint-mismatch' ? 'error' : 'warn', `${h.fqdn}: ${h.detail}`);
@@ -233,7 +239,7 @@ export class JobRounds {
   ): Promise<
     | { kind: 'done' }
     | { kind: 'closed' }
-    | { kind: 'permanent'; reason: string }
+    | { kind: 'permanent'; reason: string; hostUuid?: string | undefined }
     | { kind: 'transient'; error: unknown; what: string }
   > {
     let steps = planned;
@@ -292,7 +298,7 @@ export class JobRounds {
         this.r.emitStep(id, seq);
         const what = `${step.name} ${step.target}`;
         if (transient) return { kind: 'transient', error: e, what };
-        return { kind: 'permanent', reason: `${what}: ${describe(e)}` };
+        return { kind: 'permanent', reason: `${what}: ${describe(e)}`, hostUuid: step.hostUuid };
       }
       this.o.jobs.stepDone(id, seq, Date.now(), result);
       this.r.emitStep(id, seq);

@@ -1,7 +1,8 @@
 /**
  * Member hosts' current boot, as the engine needs it for the stateless lifecycle (table
  * `host_boots`, migration 011): the last verified phone-home with the SSL thumbprints the host
- * reported, the thumbprint vCenter last accepted, and the last convergence. Synchronous
+ * reported, the thumbprint vCenter last accepted, the last convergence and the last failure a
+ * retry cannot fix (migration 012). Synchronous
  * (better-sqlite3). UUIDs are stored lower case.
  */
 import type { Database } from 'better-sqlite3';
@@ -19,6 +20,13 @@ export interface HostBootRecord {
   /** The thumbprint vCenter accepted at the last AddHost_Task / ReconnectHost_Task. */
   joinedThumbprint?: string | undefined;
   convergedAt?: number | undefined;
+  /**
+   * When a job for the host last failed for a reason a retry of the same boot cannot fix
+   * (migration 012); with {@link failedJob}. Older than {@link phonedHomeAt}: a new boot since.
+   */
+  failedAt?: number | undefined;
+  /** The id of that job. */
+  failedJob?: string | undefined;
   /** Newest PXE/boot-file answer served to the host (table `boot_events`, either UUID byte order). */
   pxeBootAt?: number | undefined;
 }
@@ -31,6 +39,8 @@ interface Row {
   thumbprint_sha1: string | null;
   joined_thumbprint: string | null;
   converged_at: number | null;
+  failed_at: number | null;
+  failed_job: string | null;
 }
 
 const u = (x: string) => x.toLowerCase();
@@ -73,6 +83,8 @@ export class HostBootRepo {
       thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
       joinedThumbprint: opt(r?.joined_thumbprint ?? null),
       convergedAt: opt(r?.converged_at ?? null),
+      failedAt: opt(r?.failed_at ?? null),
+      failedJob: opt(r?.failed_job ?? null),
       pxeBootAt: opt(pxe),
     };
   }
@@ -98,6 +110,19 @@ export class HostBootRepo {
   }
 
   /**
+   * Records that job `jobId` for the host failed at `at` for a reason a retry of the same boot
+   * cannot fix: {@link pendingRejoins} leaves this boot out until the host phones home again.
+   */
+  markFailed(uuid: string, at: number, jobId: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO host_boots (host_uuid, failed_at, failed_job) VALUES (?, ?, ?)
+        ON CONFLICT(host_uuid) DO UPDATE SET failed_at = excluded.failed_at, failed_job = excluded.failed_job`,
+      )
+      .run(u(uuid), at, jobId);
+  }
+
+  /**
    * Forgets the thumbprints recorded for the host (reported and accepted): an admin reset after a
    * certificate was replaced on purpose. @returns whether a row had any
    */
@@ -111,12 +136,17 @@ export class HostBootRepo {
     return r.changes > 0;
   }
 
-  /** Hosts whose last phone-home is newer than their last convergence (a boot not yet rejoined). */
+  /**
+   * Hosts whose last phone-home is newer than their last convergence (a boot not yet rejoined) and
+   * whose job for that boot did not fail for good ({@link markFailed}): a boot whose job never ran
+   * or was interrupted.
+   */
   pendingRejoins(): string[] {
     return this.db
       .prepare(
         `SELECT host_uuid FROM host_boots
         WHERE phoned_home_at IS NOT NULL AND (converged_at IS NULL OR converged_at < phoned_home_at)
+          AND (failed_at IS NULL OR failed_at < phoned_home_at)
         ORDER BY phoned_home_at`,
       )
       .pluck()

@@ -318,9 +318,10 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect(job.attempts).toBeLessThanOrEqual(1);
   }, 60_000);
 
-  it('after a restart, a boot that phoned home while statelesx was down gets its rejoin queued', async () => {
+  it('after a restart, a boot that phoned home while statelesx was down gets its rejoin queued; boots whose job failed for good do not', async () => {
     const d = files[0]!;
     const b = d.hosts[1]!;
+    const spoofs = await spoofCount();
     await runner.close(); // statelesx is down …
     const t = await sim.reboot(b.fqdn);
     // … while the host boots and phones home (recorded by a registry with no engine behind it)
@@ -344,7 +345,11 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       boots: store.hostBoots,
       esxi: esxiConnector(silentLogger, 10_000),
     });
+    // a's refused phone-home (spoof) and d's refused login ended failed for this very boot: not retried
+    expect(store.hostBoots.pendingRejoins()).toEqual([b.uuid]);
     runner.start();
+    const atStart = store.jobs.list({ limit: 10_000 }).filter((j) => j.requestedBy === 'engine:restart');
+    expect(atStart.map((j) => j.target)).toEqual([b.uuid]);
     const ref = runner.enqueueConfigureHost(b.uuid, { source: 'test' });
     expect(ref.existing).toBe(true); // queued by start()
     const job = await waitJob(ref.id);
@@ -353,6 +358,8 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect(job.steps.some((s) => s.name === 'ReconnectHost_Task' && s.state === 'done')).toBe(true);
     expect((await converged(d, b)).steps).toEqual([]);
     expect(store.hostBoots.pendingRejoins()).not.toContain(b.uuid);
+    expect(await spoofCount()).toBe(spoofs); // the spoof is not counted again
+    expect((await runner.calls('vc1'))!.byMethod['AddHost_Task'] ?? 0).toBe(0); // d's login not tried again
   }, 60_000);
 
   it('hardware swap: another UUID under a member FQDN vCenter knows fails naming both UUIDs; nothing taken over', async () => {

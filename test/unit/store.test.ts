@@ -72,4 +72,18 @@ describe('store', () => {
     s.close();
     expect(s.ping()).toBe(false);
   });
+
+  it('host_boots: a boot whose job failed for good is not a pending rejoin until the host phones home again', async () => {
+    const s = await openStore(':memory:');
+    const [A, B, C] = ['4c4c4544-0000-0000-0000-00000000000a', '4c4c4544-0000-0000-0000-00000000000b', 'c'];
+    for (const u of [A, B, C]) s.hostBoots.recordPhoneHome(u, { at: 10, verifiedBy: 'token' });
+    s.hostBoots.markConverged(C, 20); // converged: not pending
+    s.hostBoots.markFailed(B, 15, 'job-b'); // its job for this boot failed for good
+    expect(s.hostBoots.pendingRejoins()).toEqual([A]);
+    expect(s.hostBoots.get(B)).toMatchObject({ phonedHomeAt: 10, failedAt: 15, failedJob: 'job-b' });
+    // a new boot phones home: due again
+    s.hostBoots.recordPhoneHome(B, { at: 30, verifiedBy: 'token' });
+    expect(s.hostBoots.pendingRejoins()).toEqual([A, B]);
+    s.close();
+  });
 });
