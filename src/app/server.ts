@@ -27,6 +27,7 @@ import { createDhcpServer } from '../boot/dhcp/server.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { DriftScheduler } from '../engine/drift.js';
+import { bootLookup } from '../engine/job-lifecycle.js';
 import { createPhoneHome } from '../phonehome/index.js';
 import { createHttpService } from '../web/app.js';
 import { storeJobReader } from '../web/job-reader.js';
@@ -178,7 +179,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log,
         queue: jobs,
         clusters: clusterService(clusters),
-        engine: engineService(clusters, { connect: jobs.vcenter.bind(jobs), shared: true }, Date.now, store.jobs.pools),
+        engine: engineService(
+          clusters,
+          { connect: jobs.vcenter.bind(jobs), shared: true },
+          Date.now,
+          store.jobs.pools,
+          bootLookup(store.hostBoots),
+        ),
         jobs: storeJobReader(store.jobs),
         images: imageService(config['images-dir'], (image) => [
           ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
@@ -209,6 +216,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         intervalS: config.engine['drift-interval-s'],
         remediate: config.engine['drift-remediate'],
         pools: store.jobs.pools,
+        boot: bootLookup(store.hostBoots),
         log,
       });
       drift.start();

@@ -27,6 +27,7 @@ import { ImageLibrary, type ImageManifest } from '../images/image.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
+import type { HostBoot } from '../engine/lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import { PlanError, type Step } from '../engine/plan.js';
 import {
@@ -190,7 +191,9 @@ export function engineProblem(vcenter: string, cluster: string, phase: 'connect'
 /**
  * Plan and drift over the cluster repository and a vCenter source. A per-call source's session is
  * logged out in `finally`; a shared one is left to its owner. With `pools` (JobRepo.pools), pool
- * addresses are planned from the store's stable allocations, as apply does.
+ * addresses are planned from the store's stable allocations, as apply does; with `boot` (the
+ * store's host boots, engine/job-lifecycle bootLookup), members are held and rejoins shown as the
+ * job runner plans them (without it every member counts as phoned home).
  * @throws HttpProblem (see {@link EngineService}) — 404 for a cluster no valid file defines
  */
 export function engineService(
@@ -198,6 +201,7 @@ export function engineService(
   source: VcenterSource,
   now: () => number = Date.now,
   pools?: PoolAllocationRepo,
+  boot?: (uuid: string) => HostBoot | undefined,
 ): EngineService {
   const report = async (name: string): Promise<DriftView> => {
     const desired = repo.get(name);
@@ -209,7 +213,7 @@ export function engineService(
       throw engineProblem(desired.vcenter, name, 'connect', e);
     }
     try {
-      const r = await checkDrift(vc, desired, now(), pools);
+      const r = await checkDrift(vc, desired, now(), pools, boot);
       const view = (steps: Step[]): PlanStep[] =>
         steps.map((s) => ({
           name: s.name,
@@ -224,6 +228,8 @@ export function engineService(
         steps: view(r.steps),
         driftSteps: view(r.driftSteps),
         missingHosts: r.missingHosts,
+        held: r.held.map(({ uuid, fqdn, reason, detail }) => ({ uuid, fqdn, reason, detail })),
+        rejoins: r.rejoins,
       };
     } catch (e) {
       throw engineProblem(desired.vcenter, name, 'read', e);
@@ -231,7 +237,13 @@ export function engineService(
       if (!source.shared) await vc.close().catch(() => undefined);
     }
   };
-  return { plan: async (name) => (await report(name)).steps, drift: report };
+  return {
+    plan: async (name) => {
+      const { steps, held, rejoins } = await report(name);
+      return { steps, held, rejoins };
+    },
+    drift: report,
+  };
 }
 
 // ---- vCenter connection test (src/engine/vsphere-adapter.ts) ----

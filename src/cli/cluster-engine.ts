@@ -13,7 +13,8 @@ import { lockDataDir } from '../store/datadir-lock.js';
 import { kernelOptionsOfMember, loadClusterDir, type LoadedClusters } from '../app/cluster-lookups.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Step } from '../engine/plan.js';
-import { checkDrift } from '../engine/drift.js';
+import { checkDrift, type RejoinDue } from '../engine/drift.js';
+import type { HostHold } from '../engine/lifecycle.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { bootLookup } from '../engine/job-lifecycle.js';
@@ -51,6 +52,26 @@ export function planInfo(desired: DesiredCluster): string[] {
   });
 }
 
+/**
+ * The members a plan or drift check leaves alone (`held: FQDN waiting for boot — why`) and those
+ * whose current boot phoned home and has not converged (`rejoin due: FQDN …`), one line each.
+ */
+export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[]): string {
+  return (
+    held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join('') +
+    rejoins
+      .map(
+        (r) =>
+          `rejoin due: ${r.fqdn} phoned home at ${new Date(r.phonedHomeAt).toISOString()} and has not converged since` +
+          (r.failedJob
+            ? ` (job ${r.failedJob} failed for this boot; not retried by itself: fix the cause and apply)`
+            : '') +
+          '\n',
+      )
+      .join('')
+  );
+}
+
 /** Adds plan, apply and drift to the `cluster` command group. */
 export function registerClusterEngineCommands(cluster: Command): void {
   configOption(cluster.command('plan <name>').description('show what apply would change in vCenter (reads only)'))
@@ -61,7 +82,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
       // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
       const store = await openStore(config['data-dir'], silentLogger);
       try {
-        const { steps, held } = await checkDrift(
+        const { steps, held, rejoins } = await checkDrift(
           vc,
           desired,
           Date.now(),
@@ -69,13 +90,15 @@ export function registerClusterEngineCommands(cluster: Command): void {
           bootLookup(store.hostBoots),
         );
         if (opts['json'] !== undefined)
-          process.stdout.write(`${JSON.stringify({ cluster: name, steps, held, info: planInfo(desired) }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ cluster: name, steps, held, rejoins, info: planInfo(desired) }, null, 2)}\n`,
+          );
         else
           process.stdout.write(
             (steps.length
               ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
               : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
-              held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join('') +
+              lifecycleLines(held, rejoins) +
               planInfo(desired)
                 .map((l) => `info: ${l}\n`)
                 .join(''),
@@ -143,7 +166,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
       const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
       const store = await openStore(config['data-dir'], silentLogger);
       try {
-        const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools);
+        const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools, bootLookup(store.hostBoots));
         if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else {
           process.stdout.write(
@@ -153,8 +176,9 @@ export function registerClusterEngineCommands(cluster: Command): void {
           );
           if (r.missingHosts.length)
             process.stdout.write(
-              `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds them): ${r.missingHosts.join(', ')}\n`,
+              `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
             );
+          process.stdout.write(lifecycleLines(r.held, r.rejoins));
         }
         if (r.drifted) process.exitCode = 2;
       } finally {

@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
 import { poolAllocator } from './pools.js';
-import type { HostBoot, HostHold } from './lifecycle.js';
+import { rejoinDue, type HostBoot, type HostHold } from './lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
 import type { VcenterApi } from './vcenter.js';
@@ -36,8 +36,33 @@ export interface DriftReport {
    * for boot"), only seen by PXE, or a thumbprint mismatch. Not drift.
    */
   held: HostHold[];
+  /**
+   * Members whose current boot phoned home and has not converged since: a (re)join is due (its
+   * job is queued or running, or failed; {@link RejoinDue.failedJob}). Empty without boot facts.
+   */
+  rejoins: RejoinDue[];
   /** The remediation job queued for this report by {@link DriftScheduler} (drift-remediate on). */
   remediation?: JobRef | undefined;
+}
+
+/** A member whose current boot phoned home and has not converged yet (engine/lifecycle rejoinDue). */
+export interface RejoinDue {
+  uuid: string;
+  fqdn: string;
+  /** The phone-home of this boot, epoch ms. */
+  phonedHomeAt: number;
+  /** The job that failed for this boot for a reason a retry cannot fix (not re-queued at start). */
+  failedJob?: string | undefined;
+}
+
+/** The members of `desired` whose rejoin is due, by the boot facts. */
+export function rejoinsDue(desired: DesiredCluster, boot: (uuid: string) => HostBoot | undefined): RejoinDue[] {
+  return desired.hosts.flatMap((h) => {
+    const b = boot(h.uuid);
+    if (!b || !rejoinDue(b)) return [];
+    const failed = b.failedAt !== undefined && b.failedAt >= b.phonedHomeAt! ? { failedJob: b.failedJob } : {};
+    return [{ uuid: h.uuid, fqdn: h.fqdn, phonedHomeAt: b.phonedHomeAt!, ...failed }];
+  });
 }
 
 /**
@@ -76,6 +101,7 @@ export async function checkDrift(
     driftSteps,
     missingHosts: desired.hosts.filter((h) => !state.hosts[h.uuid]).map((h) => h.uuid),
     held,
+    rejoins: boot ? rejoinsDue(desired, boot) : [],
   };
 }
 
@@ -103,6 +129,8 @@ export interface DriftSchedulerOptions {
   onReport?: (r: DriftReport) => void;
   /** Pool allocations to plan with (JobRepo.pools; see {@link checkDrift}). */
   pools?: PoolAllocationRepo;
+  /** Members' current boots (engine/job-lifecycle bootLookup): held members and due rejoins in the reports. */
+  boot?: (uuid: string) => HostBoot | undefined;
 }
 
 /** Periodic drift checks; one pass at a time, each cluster checked in turn. */
@@ -134,7 +162,7 @@ export class DriftScheduler {
     const out: DriftReport[] = [];
     for (const d of this.o.clusters()) {
       try {
-        const r = await checkDrift(await this.o.vcenter(d.vcenter), d, Date.now(), this.o.pools);
+        const r = await checkDrift(await this.o.vcenter(d.vcenter), d, Date.now(), this.o.pools, this.o.boot);
         if (r.missingHosts.length)
           this.log.info({ cluster: d.name, missingHosts: r.missingHosts }, 'members not in vCenter yet (not drift)');
         if (r.drifted) {

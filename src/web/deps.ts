@@ -79,17 +79,48 @@ export interface PlanStep {
 }
 
 /**
+ * A member the plan leaves alone (engine/lifecycle HostHold): `waiting-for-phone-home` (not in
+ * vCenter, its current boot has not phoned home), `waiting-for-boot` (not responding in vCenter,
+ * not booted since), `thumbprint-mismatch` (a phone-home refused as a possible spoof).
+ */
+export interface HeldMember {
+  uuid: string;
+  fqdn: string;
+  reason: 'waiting-for-phone-home' | 'waiting-for-boot' | 'thumbprint-mismatch';
+  /** One sentence: why, and what brings it back. */
+  detail: string;
+}
+
+/** A member whose current boot phoned home and has not converged yet (engine/drift RejoinDue). */
+export interface DueRejoin {
+  uuid: string;
+  fqdn: string;
+  /** Epoch ms of this boot's phone-home. */
+  phonedHomeAt: number;
+  /** The job that failed for this boot for a reason a retry cannot fix, if one did. */
+  failedJob?: string | undefined;
+}
+
+/** A plan (what an apply would do) with the members it leaves alone and the rejoins due. */
+export interface PlanView {
+  /** What an apply would do, missing members' AddHost_Task and configuration included. */
+  steps: PlanStep[];
+  /** Members the plan leaves alone, and why (empty when the boot facts are not known). */
+  held: HeldMember[];
+  /** Members whose current boot phoned home and has not converged yet. */
+  rejoins: DueRejoin[];
+}
+
+/**
  * A drift check (src/engine/drift.ts DriftReport) as the API returns it, step values with secrets
  * redacted. Drift is what differs for what exists; members vCenter does not know yet are not drift.
  */
-export interface DriftView {
+export interface DriftView extends PlanView {
   cluster: string;
   /** When vCenter was read, epoch ms. */
   at: number;
   /** True when `driftSteps` is not empty (missing members alone are not drift). */
   drifted: boolean;
-  /** What an apply would do, missing members' AddHost_Task and configuration included. */
-  steps: PlanStep[];
   /** The drift: steps for the cluster and the members vCenter knows (what remediation would do). */
   driftSteps: PlanStep[];
   /** SMBIOS UUIDs of members with no HostSystem in vCenter (SearchIndex.FindByUuid found none). */
@@ -102,7 +133,7 @@ export interface DriftView {
  *   answered with a fault, 503 vCenter not reachable (login, network, TLS, timeout)
  */
 export interface EngineService {
-  plan(cluster: string): Promise<PlanStep[]>;
+  plan(cluster: string): Promise<PlanView>;
   drift(cluster: string): Promise<DriftView>;
 }
 

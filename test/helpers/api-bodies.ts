@@ -4,7 +4,7 @@
  * from a response: a test that reads a member the API does not send fails to compile.
  */
 import type { FieldError } from '../../src/web/problem.js';
-import type { DriftView, PlanStep } from '../../src/web/deps.js';
+import type { DriftView, PlanStep, PlanView } from '../../src/web/deps.js';
 
 /** RFC 9457 problem+json as src/web/problem.ts sends it; extension members (`vcenter`, `retryAfter`) too. */
 export interface ProblemBody {
@@ -27,9 +27,8 @@ export interface SessionBody {
 }
 
 /** GET /api/v1/clusters/{name}/plan. */
-export interface PlanBody {
+export interface PlanBody extends PlanView {
   cluster: string;
-  steps: PlanStep[];
 }
 
 export type { DriftView, PlanStep };

@@ -11,6 +11,7 @@ import { engineService, type VcenterSource } from '../../src/app/web-adapters.js
 import type { VcenterApi } from '../../src/engine/vcenter.js';
 import type { CurrentState } from '../../src/engine/state.js';
 import { defaultHostState } from '../../src/engine/state.js';
+import type { HostBoot } from '../../src/engine/lifecycle.js';
 import { desiredClusterConfig } from '../../src/engine/plan.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 import { JobRunner } from '../../src/engine/jobs.js';
@@ -23,7 +24,7 @@ import type { DriftView, OpenApiDoc, PlanBody, ProblemBody } from '../helpers/ap
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
 
-type Mode = 'ok' | 'cluster-in-sync' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
+type Mode = 'ok' | 'cluster-in-sync' | 'lifecycle' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
 
 /** A vCenter that counts SessionManager.Login / Logout; `readState` answers per `mode`. */
 function fakeVcenter(desired?: () => DesiredCluster) {
@@ -65,6 +66,25 @@ function fakeVcenter(desired?: () => DesiredCluster) {
             return {
               cluster: { datacenterRef: 'datacenter-1', hostFolderRef: 'group-h1', clusterRef: 'domain-c1' },
               hosts: { [U1]: { ...defaultHostState('esx1.lab.example', U1), parentRef: 'domain-c99' } },
+            };
+          }
+          if (f.mode === 'lifecycle') {
+            // The cluster as the file says; U1 rebooted (not responding), U2 not in vCenter.
+            return {
+              cluster: {
+                datacenterRef: 'datacenter-1',
+                hostFolderRef: 'group-h1',
+                clusterRef: 'domain-c1',
+                config: desiredClusterConfig(desired!()),
+              },
+              hosts: {
+                [U1]: {
+                  ...defaultHostState('esx1.lab.example', U1),
+                  parentRef: 'domain-c1',
+                  refs: { host: 'host-1' },
+                  connectionState: 'notResponding',
+                },
+              },
             };
           }
           if (f.mode === 'cluster-in-sync') {
@@ -148,7 +168,7 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect(r.driftSteps.map((s) => s.name)).toEqual(['CreateDatacenter', 'CreateClusterEx']);
     expect(r.steps.filter((s) => s.name === 'AddHost_Task')).toHaveLength(2);
     const plan = (await call(app, view, 'GET', '/api/v1/clusters/lab/plan')).json<PlanBody>();
-    expect(plan).toEqual({ cluster: 'lab', steps: r.steps });
+    expect(plan).toEqual({ cluster: 'lab', steps: r.steps, held: r.held, rejoins: r.rejoins });
     const page = await call(app, view, 'GET', '/ui/clusters/lab/drift');
     expect(page.body).toContain('Not in vCenter yet');
     expect(page.body).toContain(U2);
@@ -166,6 +186,66 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     expect(r).toMatchObject({ drifted: false, driftSteps: [], missingHosts: [U1, U2] });
     expect(r.steps.map((s) => s.name)).toContain('AddHost_Task');
     expect((await call(app, view, 'GET', '/ui/clusters/lab/drift')).body).toContain('No drift.');
+  });
+
+  it('shows held members and due rejoins with why, in the plan and the drift report (API and console)', async () => {
+    vc.mode = 'lifecycle';
+    // U1 phoned home on this boot (its job failed for it); U2 only seen by PXE
+    const boots = new Map<string, HostBoot>([
+      [U1, { phonedHomeAt: 20, pxeBootAt: 10, convergedAt: 5, failedAt: 30, failedJob: 'job-1' }],
+      [U2, { pxeBootAt: 10 }],
+    ]);
+    const source: VcenterSource = { connect: vc.connect, shared: false };
+    const { app: a2, store: s2 } = await makeApp({
+      engine: engineService(
+        repo,
+        source,
+        () => 1,
+        undefined,
+        (u) => boots.get(u),
+      ),
+    });
+    const c = await loginAs(a2, 'view');
+    const plan = (await call(a2, c, 'GET', '/api/v1/clusters/lab/plan')).json<PlanBody>();
+    expect(plan.held).toEqual([
+      {
+        uuid: U2,
+        fqdn: 'esx2.lab.example',
+        reason: 'waiting-for-phone-home',
+        detail: expect.stringContaining('seen by PXE, no phone-home from this boot yet') as string,
+      },
+    ]);
+    expect(plan.rejoins).toEqual([{ uuid: U1, fqdn: 'esx1.lab.example', phonedHomeAt: 20, failedJob: 'job-1' }]);
+    expect(plan.steps.map((s) => s.name)).toContain('ReconnectHost_Task');
+    expect(plan.steps.map((s) => s.name)).not.toContain('AddHost_Task');
+    const drift = (await call(a2, c, 'GET', '/api/v1/clusters/lab/drift')).json<DriftView>();
+    expect([drift.held, drift.rejoins]).toEqual([plan.held, plan.rejoins]);
+    const planPage = (await call(a2, c, 'GET', '/ui/clusters/lab/plan')).body;
+    expect(planPage).toMatch(
+      /<code>esx2\.lab\.example<\/code> <strong>waiting for phone-home<\/strong>: .*seen by PXE/,
+    );
+    expect(planPage).toContain('Rejoin due');
+    expect(planPage).toMatch(
+      /<code>esx1\.lab\.example<\/code> phoned home .*<a href="\/jobs\/job-1">job-1<\/a> failed/,
+    );
+    // U1 booted again and stays in its firmware; U2 was never seen at all
+    boots.set(U1, { phonedHomeAt: 20, pxeBootAt: 40, convergedAt: 5 });
+    boots.delete(U2);
+    const down = (await call(a2, c, 'GET', '/api/v1/clusters/lab/drift')).json<DriftView>();
+    expect(down.held.map((h) => [h.uuid, h.reason])).toEqual([
+      [U1, 'waiting-for-boot'],
+      [U2, 'waiting-for-phone-home'],
+    ]);
+    expect(down.rejoins).toEqual([]);
+    expect(down.drifted).toBe(false);
+    const driftPage = (await call(a2, c, 'GET', '/ui/clusters/lab/drift')).body;
+    expect(driftPage).toMatch(
+      /<code>esx1\.lab\.example<\/code> <strong>waiting for boot<\/strong>: esx1\.lab\.example is notResponding/,
+    );
+    expect(driftPage).toContain('has not phoned home yet (no boot recorded)');
+    expect(driftPage).not.toContain('Rejoin due');
+    await a2.close();
+    s2.close();
   });
 
   it('answers an unreachable vCenter with 503 problem+json naming it, a refused login with 503, a PlanError with 422', async () => {

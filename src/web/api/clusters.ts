@@ -22,14 +22,53 @@ const xmlBody = {
     { type: 'object', required: ['xml'], properties: { xml: { type: 'string', maxLength: 4_000_000 } } },
   ],
 } as const;
+/** Members the plan leaves alone (engine/lifecycle HostHold). */
+const heldOut = {
+  type: 'array',
+  description:
+    'members the plan leaves alone, and why: waiting-for-phone-home (not in vCenter, its current boot has not phoned home), waiting-for-boot (not responding in vCenter, not booted since), thumbprint-mismatch (a phone-home refused as a possible spoof)',
+  items: {
+    type: 'object',
+    required: ['uuid', 'fqdn', 'reason', 'detail'],
+    properties: {
+      uuid: { type: 'string' },
+      fqdn: { type: 'string' },
+      reason: { type: 'string', enum: ['waiting-for-phone-home', 'waiting-for-boot', 'thumbprint-mismatch'] },
+      detail: { type: 'string', description: 'why, and what brings it back' },
+    },
+  },
+} as const;
+/** Members whose current boot phoned home and has not converged yet. */
+const rejoinsOut = {
+  type: 'array',
+  description: 'members whose current boot phoned home and has not converged yet: a (re)join is due',
+  items: {
+    type: 'object',
+    required: ['uuid', 'fqdn', 'phonedHomeAt'],
+    properties: {
+      uuid: { type: 'string' },
+      fqdn: { type: 'string' },
+      phonedHomeAt: { type: 'integer', description: "this boot's phone-home, epoch ms" },
+      failedJob: {
+        type: 'string',
+        description: 'the job that failed for this boot for a reason a retry cannot fix (not re-queued at a restart)',
+      },
+    },
+  },
+} as const;
 const planOut = {
   type: 'object',
-  required: ['cluster', 'steps'],
-  properties: { cluster: { type: 'string' }, steps: { type: 'array', items: { $ref: 'PlanStep#' } } },
+  required: ['cluster', 'steps', 'held', 'rejoins'],
+  properties: {
+    cluster: { type: 'string' },
+    steps: { type: 'array', items: { $ref: 'PlanStep#' } },
+    held: heldOut,
+    rejoins: rejoinsOut,
+  },
 } as const;
 const driftOut = {
   type: 'object',
-  required: ['cluster', 'at', 'drifted', 'steps', 'driftSteps', 'missingHosts'],
+  required: ['cluster', 'at', 'drifted', 'steps', 'driftSteps', 'missingHosts', 'held', 'rejoins'],
   description:
     'a drift check (engine DriftReport): drift is what differs for what exists; members vCenter does not know yet are listed apart, not drift',
   properties: {
@@ -51,6 +90,8 @@ const driftOut = {
       items: { type: 'string' },
       description: 'SMBIOS UUIDs of members with no HostSystem in vCenter',
     },
+    held: heldOut,
+    rejoins: rejoinsOut,
   },
 } as const;
 /** Answers of the routes that read vCenter: 502 a vSphere fault, 503 vCenter not reachable. */
@@ -190,7 +231,7 @@ function vcenterRoutes(app: FastifyInstance, ctx: WebContext): void {
     },
     async (req) => ({
       cluster: req.params.name,
-      steps: await need(ctx, 'engine', 'the cluster engine').plan(req.params.name),
+      ...(await need(ctx, 'engine', 'the cluster engine').plan(req.params.name)),
     }),
   );
 

@@ -8,6 +8,12 @@ import { unlessMissing } from './api-call.js';
 import { many, type Form } from './forms.js';
 import { signedIn, type ConsoleOptions } from './render.js';
 
+/** The held members and due rejoins that `GET …/plan` and `…/drift` answer with (rendered by `_plan`). */
+interface LifecycleView {
+  held: { uuid: string; fqdn: string; reason: string; detail: string }[];
+  rejoins: { uuid: string; fqdn: string; phonedHomeAt: number; failedJob?: string }[];
+}
+
 const enc = encodeURIComponent;
 
 /** A cluster-file issue (ClusterIssue, or a 422 problem's field error): message, element path, 1-based line/column. */
@@ -94,15 +100,24 @@ export const clusterPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, 
     return fragment(reply, '_issues', { issues: [], saved: true, lines: editorLines(xml, []), oob: true });
   });
   app.get<{ Params: { name: string } }>('/ui/clusters/:name/plan', async (req, reply) => {
-    const r = await api(req, reply)<{ steps: unknown[] }>('GET', `/api/v1/clusters/${enc(req.params.name)}/plan`);
-    return fragment(reply, '_plan', { steps: r.steps, what: 'plan' });
+    const r = await api(req, reply)<LifecycleView & { steps: unknown[] }>(
+      'GET',
+      `/api/v1/clusters/${enc(req.params.name)}/plan`,
+    );
+    return fragment(reply, '_plan', { steps: r.steps, held: r.held, rejoins: r.rejoins, what: 'plan' });
   });
   app.get<{ Params: { name: string } }>('/ui/clusters/:name/drift', async (req, reply) => {
-    const r = await api(req, reply)<{ driftSteps: unknown[]; missingHosts: string[] }>(
+    const r = await api(req, reply)<LifecycleView & { driftSteps: unknown[]; missingHosts: string[] }>(
       'GET',
       `/api/v1/clusters/${enc(req.params.name)}/drift`,
     );
-    return fragment(reply, '_plan', { steps: r.driftSteps, missingHosts: r.missingHosts, what: 'drift' });
+    return fragment(reply, '_plan', {
+      steps: r.driftSteps,
+      missingHosts: r.missingHosts,
+      held: r.held,
+      rejoins: r.rejoins,
+      what: 'drift',
+    });
   });
   app.post<{ Params: { name: string } }>('/ui/clusters/:name/apply', signedIn, async (req, reply) =>
     fragment(reply, '_job-queued', {
