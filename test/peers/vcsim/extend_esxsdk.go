@@ -92,6 +92,7 @@ func (x *extension) serveESX(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
+	x.waitReady()
 	body, err := io.ReadAll(r.Body)
 	_ = r.Body.Close()
 	if err != nil || r.TLS == nil {
@@ -180,14 +181,22 @@ func (x *extension) esxCall(w http.ResponseWriter, r *http.Request, host string,
 			return nil, simulator.Fault(fmt.Sprintf("The user or group named '%s' does not exist.", spec.Id), &types.UserNotFound{Principal: spec.Id, Unresolved: false})
 		}
 		if spec.Password != "" {
-			x.hooks.Lock()
-			st := x.esxFor(host)
-			st.password, st.passwordSet = spec.Password, true
-			x.hooks.Unlock()
+			x.changing(func() {
+				x.setRootPassword(host, spec.Password)
+				x.record(journalEntry{Kind: "esx-password", Counter: counterNow(), Name: host, Password: spec.Password})
+			})
 		}
 		return &types.UpdateUserResponse{}, nil
 	}
 	return nil, simulator.Fault(fmt.Sprintf("Method %s is not implemented by the ESXi endpoint of this simulator", m.Name), &types.MethodNotFound{Receiver: m.This, Method: m.Name})
+}
+
+// setRootPassword sets host's root password (UpdateUser, or its replay from -state).
+func (x *extension) setRootPassword(host, password string) {
+	x.hooks.Lock()
+	defer x.hooks.Unlock()
+	st := x.esxFor(host)
+	st.password, st.passwordSet = password, true
 }
 
 // esxLogin checks the host's root password (blank after a stateless boot).

@@ -20,6 +20,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -247,6 +248,7 @@ func (x *extension) hookBoot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST name=FQDN", http.StatusMethodNotAllowed)
 		return
 	}
+	before := counterNow()
 	body, err := hookBody(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -266,6 +268,13 @@ func (x *extension) hookBoot(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "certificate: "+err.Error(), code)
 		return
 	}
+	pemBody := body
+	if len(pemBody) == 0 && x.state != nil {
+		if pemBody, err = certificatePEM(cert); err != nil {
+			http.Error(w, "certificate: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
 	s1, s256 := sha1.Sum(cert.Certificate[0]), sha256.Sum256(cert.Certificate[0])
 	x.hooks.Lock()
 	st := x.esxFor(name)
@@ -280,6 +289,7 @@ func (x *extension) hookBoot(w http.ResponseWriter, r *http.Request) {
 		x.resetHost(x.initHost(h))
 		x.Unlock()
 	}
+	x.record(journalEntry{Kind: "hook", Counter: before, Path: r.URL.Path, Form: url.Values{"name": {name}}.Encode(), Body: pemBody})
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"thumbprint": colonHex(s1[:]), "sha256": colonHex(s256[:])})
 }
