@@ -44,6 +44,11 @@ export interface Vcsim {
   boot(name: string, pem?: string): Promise<HostThumbprints>;
   /** SIGTERM, then SIGKILL after 2 s if it is still there. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL at once (a crash: calls in flight get no answer) and resolves once the process is gone.
+   * With `-state DIR`, a simulator started again with the same DIR and ports has the same inventory.
+   */
+  kill(): Promise<void>;
 }
 
 /** Thumbprints of a booted host's certificate, as `/vcsim-test/boot` and `/reboot` answer them. */
@@ -102,7 +107,8 @@ function alive(pid: number): boolean {
 
 /**
  * Builds (cached) and starts the simulator with `-l 127.0.0.1:0 -tls` plus `args`
- * (e.g. `-username`, `-password`, `-host-uuid NAME=UUID`, `-method-delay AddHost_Task:3000`).
+ * (e.g. `-username`, `-password`, `-host-uuid NAME=UUID`, `-method-delay AddHost_Task:3000`;
+ * a later `-l 127.0.0.1:PORT` wins, which is how a restart keeps its port).
  * Throws with the script's stderr when it fails to start.
  */
 export async function startVcsim(args: string[] = []): Promise<Vcsim> {
@@ -160,6 +166,12 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
       process.kill(pid, 'SIGTERM');
       for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
       if (alive(pid)) process.kill(pid, 'SIGKILL');
+    },
+    async kill() {
+      if (stopped || !Number.isInteger(pid) || pid <= 0) return;
+      stopped = true;
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
     },
   };
 }
