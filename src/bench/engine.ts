@@ -179,10 +179,18 @@ export interface EngineBenchRun {
 /** `test/peers/vcsim/start` from the project root (the build keeps src/ → dist/ depth). */
 const VCSIM_START = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/peers/vcsim/start');
 
-/** Starts the simulator (`-l 127.0.0.1:0 -tls` + args); returns its SDK URL, user, thumbprint and a stop function. */
-async function startSim(
-  args: string[],
-): Promise<{ sdkUrl: string; username: string; thumbprint: string; stop(): void }> {
+/**
+ * Starts the simulator (`-l 127.0.0.1:0 -tls` + args); returns its SDK URL, user, thumbprint, the
+ * hosts' own SDK (`esxSdkUrl`), the base of its test hooks (`baseUrl`) and a stop function.
+ */
+export async function startSim(args: string[]): Promise<{
+  sdkUrl: string;
+  username: string;
+  thumbprint: string;
+  esxSdkUrl: string;
+  baseUrl: string;
+  stop(): void;
+}> {
   const out = await new Promise<string>((res, rej) => {
     execFile(
       VCSIM_START,
@@ -204,6 +212,8 @@ async function startSim(
     sdkUrl: u.toString(),
     username,
     thumbprint: field('thumbprint'),
+    esxSdkUrl: field('esx-url'),
+    baseUrl: `${u.protocol}//${u.host}`,
     stop: () => {
       try {
         process.kill(pid, 'SIGKILL');
@@ -214,11 +224,13 @@ async function startSim(
   };
 }
 
-function uuidOf(i: number): string {
+/** The SMBIOS UUID of bench host number i. */
+export function uuidOf(i: number): string {
   return `4c4c4544-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 }
 
-function desired(n: number): DesiredCluster {
+/** The bench cluster with n members (`esx<i>.bench.example`, {@link uuidOf}(i)). */
+export function desired(n: number): DesiredCluster {
   return {
     name: 'bench',
     datacenter: 'DC0',
