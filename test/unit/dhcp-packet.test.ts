@@ -3,10 +3,12 @@
  * captured from QEMU SeaBIOS+iPXE, OVMF+iPXE and OVMF native PXE), plus encoder round trips,
  * overload, long options and strict decoding of bad input (fast-check generated).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import {
   DhcpDecodeError,
+  MAX_DECODE_SIZE,
+  MAX_OPTION_BYTES,
   MessageType,
   Opt,
   decodePacket,
@@ -233,6 +235,63 @@ describe('strict decoding', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('hostile datagrams (issue 16, finding 7)', () => {
+  const header = encodePacket(request([[Opt.MESSAGE_TYPE, Buffer.from([1])]])).buffer.subarray(0, 240);
+  /** A message of `n` one-byte pieces of option 60 (RFC 3396 split), with option 57 = `mms`. */
+  const onePieces = (n: number, mms: number) => {
+    const body = Buffer.alloc(n * 3);
+    for (let k = 0; k < n; k++) body.set([Opt.VENDOR_CLASS_ID, 1, 0x41 + (k % 26)], k * 3);
+    return Buffer.concat([header, Buffer.from([53, 1, 1, 57, 2, mms >> 8, mms & 255]), body, Buffer.from([255])]);
+  };
+  const reason = (b: Buffer) => {
+    try {
+      decodePacket(b);
+      return 'ok';
+    } catch (e) {
+      return (e as DhcpDecodeError).reason;
+    }
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('refuses a 65 KB datagram by its size before reading any option, whatever option 57 allows', () => {
+    const big = onePieces(21_700, 0xffff); // 65,351 bytes of 1-byte pieces: the review's datagram
+    expect(big.length).toBeGreaterThan(65_000);
+    const concat = vi.spyOn(Buffer, 'concat');
+    expect(reason(big)).toBe('oversized');
+    expect(concat).not.toHaveBeenCalled();
+    expect(() => decodePacket(big)).toThrow(`over the ${MAX_DECODE_SIZE} decoded at all`);
+  });
+
+  it('joins the pieces of a split option once, in wire order (options, then file, then sname)', () => {
+    const n = 1000; // 3,247 bytes: under MAX_DECODE_SIZE, 1,000 value bytes
+    const msg = onePieces(n, 4096);
+    const concat = vi.spyOn(Buffer, 'concat');
+    const p = decodePacket(msg);
+    expect(concat).toHaveBeenCalledTimes(1); // one copy for option 60, not one per piece
+    const want = Array.from({ length: n }, (_, k) => String.fromCharCode(0x41 + (k % 26))).join('');
+    expect(p.options.get(Opt.VENDOR_CLASS_ID)!.toString('latin1')).toBe(want);
+    // overload (52 = 3): the file field's pieces come after the options field's, then sname's
+    const over = Buffer.from(header);
+    over.fill(0, 44, 236);
+    over.set([60, 2, 0x66, 0x66, 255], 108); // file
+    over.set([60, 1, 0x73, 255], 44); // sname
+    const joined = decodePacket(Buffer.concat([over, Buffer.from([53, 1, 1, 52, 1, 3, 60, 1, 0x6f, 255])]));
+    expect(joined.options.get(Opt.VENDOR_CLASS_ID)!.toString('latin1')).toBe('offs');
+  });
+
+  it(`caps the options at ${MAX_OPTION_BYTES} value bytes in all`, () => {
+    const opts = Array.from({ length: 9 }, (_, k) => [200 + k, 255, ...Buffer.alloc(255, k)]).flat();
+    const msg = Buffer.concat([header, Buffer.from([53, 1, 1, 57, 2, 0x10, 0x00, ...opts, 255])]);
+    expect(msg.length).toBeLessThanOrEqual(MAX_DECODE_SIZE);
+    expect(reason(msg)).toBe('options-too-large');
+    // 8 options of 255 bytes (2,043 value bytes with 53 and 57) still decode
+    const fits = Buffer.concat([header, Buffer.from([53, 1, 1, 57, 2, 0x10, 0x00, ...opts.slice(0, 8 * 257), 255])]);
+    expect(reason(fits)).toBe('ok');
   });
 });
 

@@ -6,9 +6,13 @@
  * - Options: RFC 2132 code/length/value, pad (0) and end (255); option overload (52, RFC 2132 §9.3)
  *   continues the options in `file` then `sname`; a code that appears several times is one long
  *   option, concatenated in order (RFC 3396 §7, options field → file → sname).
- * - Size: a message larger than 1500 bytes is refused unless the client's maximum DHCP message
- *   size (57, RFC 2132 §9.10) allows it. Replies are padded to 300 bytes (the BOOTP minimum,
- *   RFC 1542 §2.1) and never exceed the client's maximum (576-byte IP datagram when unknown).
+ * - Size: a datagram larger than {@link MAX_DECODE_SIZE} is refused before any option is read
+ *   (whatever its option 57 says); a message larger than 1500 bytes is refused unless the client's
+ *   maximum DHCP message size (57, RFC 2132 §9.10) allows it; the options may carry at most
+ *   {@link MAX_OPTION_BYTES} value bytes in all. Anything from the boot LAN is hostile: decoding
+ *   costs one pass over at most 4 KiB, and a split option's pieces are joined once. Replies are
+ *   padded to 300 bytes (the BOOTP minimum, RFC 1542 §2.1) and never exceed the client's maximum
+ *   (576-byte IP datagram when unknown).
  *
  * Decoding is strict and throws {@link DhcpDecodeError} with a `reason` usable as a metric label.
  */
@@ -21,6 +25,19 @@ export const OPTIONS_OFFSET = 240;
 export const BOOTP_MIN_SIZE = 300;
 /** Largest message accepted without an option 57 saying more (Ethernet MTU). */
 export const DEFAULT_MAX_ACCEPT = 1500;
+/**
+ * Largest datagram decoded at all, checked before any option is read, whatever option 57 says:
+ * real DHCP and PXE requests are a few hundred bytes, and everything above the Ethernet MTU is
+ * hostile or broken. Bounds the work one spoofed datagram costs (a 65 KB datagram of 1-byte option
+ * pieces cost 50–65 ms of main-thread CPU when it was parsed first).
+ */
+export const MAX_DECODE_SIZE = 4096;
+/**
+ * Most option value bytes one message may carry in all (options field, `file` and `sname`, after
+ * RFC 3396 concatenation). Real requests carry 100–400; the cap bounds what a request can make us
+ * keep and store.
+ */
+export const MAX_OPTION_BYTES = 2048;
 /** Largest reply when the client states no option 57: 576-byte IP datagram − IP (20) − UDP (8). */
 export const DEFAULT_MAX_REPLY = 548;
 
@@ -99,7 +116,8 @@ export interface DhcpPacket {
 }
 
 /** Why a message was refused; stable strings used as the `reason` metric label. */
-export type DecodeErrorReason = 'truncated' | 'bad-magic-cookie' | 'option-overrun' | 'oversized' | 'bad-header';
+export type DecodeErrorReason =
+  'truncated' | 'bad-magic-cookie' | 'option-overrun' | 'oversized' | 'options-too-large' | 'bad-header';
 
 /** A message that cannot be decoded: says what is wrong and at which byte offset. */
 export class DhcpDecodeError extends Error {
@@ -149,10 +167,32 @@ function cString(buf: Buffer, off: number, len: number): string {
 }
 
 /**
- * Parses one option area (options field, `file` or `sname`) into `into`, concatenating repeated
- * codes (RFC 3396). Stops at END; an option whose length runs past `end` throws `option-overrun`.
+ * The options of one message while it is decoded: each code's pieces in wire order (RFC 3396 §7:
+ * options field, then `file`, then `sname`), joined once at the end, and the value bytes so far.
  */
-function parseOptionArea(buf: Buffer, start: number, end: number, into: Map<number, Buffer>, where: string): void {
+class OptionPieces {
+  readonly pieces = new Map<number, Buffer[]>();
+  bytes = 0;
+
+  /** The first piece of `code`, or undefined (option 52 is read before `file`/`sname` are). */
+  first(code: number): Buffer | undefined {
+    return this.pieces.get(code)?.[0];
+  }
+
+  /** Each code's pieces concatenated: one copy per split option, none for an option in one piece. */
+  joined(): Map<number, Buffer> {
+    const out = new Map<number, Buffer>();
+    for (const [code, list] of this.pieces) out.set(code, list.length === 1 ? list[0]! : Buffer.concat(list));
+    return out;
+  }
+}
+
+/**
+ * Parses one option area (options field, `file` or `sname`) into `into`, one pass, collecting the
+ * pieces of repeated codes (RFC 3396). Stops at END; an option whose length runs past `end` throws
+ * `option-overrun`; more than {@link MAX_OPTION_BYTES} value bytes in all throws `options-too-large`.
+ */
+function parseOptionArea(buf: Buffer, start: number, end: number, into: OptionPieces, where: string): void {
   let i = start;
   while (i < end) {
     const code = buf[i]!;
@@ -171,9 +211,18 @@ function parseOptionArea(buf: Buffer, start: number, end: number, into: Map<numb
         i,
       );
     }
+    into.bytes += len;
+    if (into.bytes > MAX_OPTION_BYTES) {
+      throw new DhcpDecodeError(
+        'options-too-large',
+        `options carry more than ${MAX_OPTION_BYTES} value bytes (option ${code} in ${where}, offset ${i})`,
+        i,
+      );
+    }
     const data = buf.subarray(i + 2, i + 2 + len);
-    const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, data]) : data);
+    const list = into.pieces.get(code);
+    if (list) list.push(data);
+    else into.pieces.set(code, [data]);
     i += 2 + len;
   }
 }
@@ -182,10 +231,18 @@ function parseOptionArea(buf: Buffer, start: number, end: number, into: Map<numb
  * Decodes a BOOTP/DHCP message.
  * @param buf the UDP payload
  * @returns the packet; option values are views into `buf` (copy them to keep them past `buf`)
- * @throws DhcpDecodeError `truncated` (< 240 bytes), `bad-magic-cookie`, `bad-header`
- *   (hlen > 16), `option-overrun`, `oversized` (> 1500 bytes and more than option 57 allows)
+ * @throws DhcpDecodeError `oversized` (> {@link MAX_DECODE_SIZE} bytes, checked first; or > 1500
+ *   bytes and more than option 57 allows), `truncated` (< 240 bytes), `bad-magic-cookie`,
+ *   `bad-header` (hlen > 16), `option-overrun`, `options-too-large` (> {@link MAX_OPTION_BYTES})
  */
 export function decodePacket(buf: Buffer): DhcpPacket {
+  if (buf.length > MAX_DECODE_SIZE) {
+    throw new DhcpDecodeError(
+      'oversized',
+      `message is ${buf.length} bytes, over the ${MAX_DECODE_SIZE} decoded at all (not read further)`,
+      MAX_DECODE_SIZE,
+    );
+  }
   if (buf.length < OPTIONS_OFFSET) {
     throw new DhcpDecodeError(
       'truncated',
@@ -202,11 +259,12 @@ export function decodePacket(buf: Buffer): DhcpPacket {
   }
   const hlen = buf[2]!;
   if (hlen > 16) throw new DhcpDecodeError('bad-header', `hlen ${hlen} exceeds the 16-byte chaddr field (offset 2)`, 2);
-  const options = new Map<number, Buffer>();
-  parseOptionArea(buf, OPTIONS_OFFSET, buf.length, options, 'options');
-  const overload = options.get(Opt.OVERLOAD)?.[0] ?? 0;
-  if (overload & 1) parseOptionArea(buf, 108, 236, options, 'file (overloaded)');
-  if (overload & 2) parseOptionArea(buf, 44, 108, options, 'sname (overloaded)');
+  const pieces = new OptionPieces();
+  parseOptionArea(buf, OPTIONS_OFFSET, buf.length, pieces, 'options');
+  const overload = pieces.first(Opt.OVERLOAD)?.[0] ?? 0;
+  if (overload & 1) parseOptionArea(buf, 108, 236, pieces, 'file (overloaded)');
+  if (overload & 2) parseOptionArea(buf, 44, 108, pieces, 'sname (overloaded)');
+  const options = pieces.joined();
   if (buf.length > DEFAULT_MAX_ACCEPT) {
     const mms = options.get(Opt.MAX_MESSAGE_SIZE);
     const allowed = mms && mms.length === 2 ? mms.readUInt16BE(0) : 0;
