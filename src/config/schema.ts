@@ -169,6 +169,11 @@ export const configSchema = z
         'domain-name': z.string().optional(),
         'lease-time-s': z.number().int().min(60).default(3600),
         reservations: z.array(z.object({ mac, address: ipv4, hostname: z.string().optional() }).strict()).default([]),
+        /**
+         * Relay agents (their giaddr) whose relayed requests are answered; none by default, since
+         * giaddr is whatever a request says and a reply to it would reflect our traffic anywhere.
+         */
+        relays: z.array(ipv4).default([]),
         /** Boot file per client architecture (option 93); `ipxe` is what iPXE (user class 77) gets. */
         'boot-files': z
           .object({

@@ -41,6 +41,8 @@ const serverInput = () => ({
     'domain-name': 'lab.test',
     'lease-time-s': 600,
     reservations: [{ mac: '52:54:00:aa:00:99', address: '10.77.0.50' }],
+    // 172.16.9.1 is listed so that the pool-subnet check, not the relay list, is what refuses it
+    relays: ['10.77.0.2', '172.16.9.1'],
   },
 });
 
@@ -284,5 +286,30 @@ describe('full mode with real clients', () => {
       pair.exec(pair.b, 'ip', ['route', 'replace', 'default', 'dev', 'veth1']);
     }
     expect(existsSync(join(dir, 'data', 'statelesx.db'))).toBe(true);
+  });
+
+  it('a relay not in dhcp.relays gets no reply, even inside the pool subnet (no reflection to any giaddr)', async () => {
+    pair.exec(pair.b, 'ip', ['addr', 'add', '10.77.0.2/24', 'dev', 'veth1']);
+    pair.exec(pair.b, 'ip', ['addr', 'add', '10.77.0.3/24', 'dev', 'veth1']);
+    try {
+      const relayed = (giaddr: string, mac: string) => ({
+        packet: clientPacket(MessageType.DISCOVER, mac, [], { giaddr, hops: 1, flags: 0 }),
+        address: SERVER,
+        port: 67,
+      });
+      const got = rawExchange(pair, pair.b, { address: '0.0.0.0', port: 67 }, [
+        relayed('10.77.0.3', '52:54:00:aa:00:32'),
+        relayed('10.77.0.2', '52:54:00:aa:00:33'),
+      ]);
+      expect(got.map((r) => r.packet.giaddr)).toEqual(['10.77.0.2']);
+      const dropped = (await server.metrics()).find((m) => m.name === 'statelesx_dhcp_dropped_total')!;
+      expect(dropped.values.find((v) => v.labels['reason'] === 'relay-not-configured')?.value).toBeGreaterThanOrEqual(
+        1,
+      );
+    } finally {
+      pair.exec(pair.b, 'ip', ['addr', 'del', '10.77.0.3/24', 'dev', 'veth1']);
+      pair.exec(pair.b, 'ip', ['addr', 'del', '10.77.0.2/24', 'dev', 'veth1']);
+      pair.exec(pair.b, 'ip', ['route', 'replace', 'default', 'dev', 'veth1']);
+    }
   });
 });

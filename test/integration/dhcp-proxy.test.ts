@@ -183,6 +183,31 @@ describe('proxy mode beside dnsmasq', () => {
     }
   });
 
+  it('boot server discovery from an address on no served segment gets no reply (4011 is no reflector)', async () => {
+    const far = '192.168.77.7';
+    pair.exec(pair.b, 'ip', ['addr', 'add', `${far}/24`, 'dev', 'veth1']);
+    // the server's namespace can route to it: only the policy keeps the reply from going out
+    pair.exec(pair.a, 'ip', ['route', 'add', '192.168.77.0/24', 'dev', 'veth0']);
+    try {
+      const got = rawExchange(pair, pair.b, { address: far, port: 4011 }, [
+        {
+          packet: clientPacket(MessageType.REQUEST, '52:54:00:bb:00:41', pxeOptions(7), { ciaddr: far, flags: 0 }),
+          address: OURS,
+          port: 4011,
+        },
+      ]);
+      expect(got).toEqual([]);
+      const dropped = (await server.metrics()).find((m) => m.name === 'statelesx_dhcp_dropped_total')!;
+      expect(
+        dropped.values.find((v) => v.labels['reason'] === 'reply-target-not-served')?.value,
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      pair.exec(pair.a, 'ip', ['route', 'del', '192.168.77.0/24', 'dev', 'veth0']);
+      pair.exec(pair.b, 'ip', ['addr', 'del', `${far}/24`, 'dev', 'veth1']);
+      pair.exec(pair.b, 'ip', ['route', 'replace', 'default', 'dev', 'veth1']);
+    }
+  });
+
   it('UEFI HTTP boot (arch 16, HTTPClient) gets HTTPClient and a URL; iPXE gets its script URL', () => {
     const http = rawExchange(
       pair,

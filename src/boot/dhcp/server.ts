@@ -28,6 +28,7 @@ import { FullModeResponder } from './full.js';
 import { BootRecorder, TYPE_NAMES } from './boot-record.js';
 import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
 import { ProxyResponder } from './proxy.js';
+import { ReplyPeers } from './peers.js';
 import { maxReplySize, replyTarget, type ReplyTarget } from './reply.js';
 
 /**
@@ -164,6 +165,7 @@ class DhcpService implements DhcpServer {
   private ifaddr: InterfaceAddress | undefined;
   private lastExhaustedWarn = 0;
   private readonly recorder: BootRecorder;
+  private peers = new ReplyPeers([], []);
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.log = opts.log.child({ subsystem: 'dhcp', mode: opts.mode });
@@ -217,6 +219,8 @@ class DhcpService implements DhcpServer {
     } else {
       this.proxy = new ProxyResponder(ifa.address, boot);
     }
+    const segments = [ifa, ...(this.full ? [{ address: d['range-start']!, netmask: d.netmask ?? ifa.netmask }] : [])];
+    this.peers = new ReplyPeers(d.relays, segments);
     try {
       this.recvSock = await this.bind('0.0.0.0', this.port, 'dhcp');
       this.sendSock = await this.bind(ifa.address, this.recvSock.address().port, 'dhcp');
@@ -308,6 +312,16 @@ class DhcpService implements DhcpServer {
     const c = clientInfoOf(pkt);
     const now = this.now();
     const ctx = { client: c.mac, xid: xidHex(c.xid) };
+    const notPeer = this.peers.checkRequest(c.giaddr, rinfo.address, kind);
+    if (notPeer) {
+      // a reply would go to an address the sender chose (giaddr, or 4011's source): not a reflector
+      this.drop(
+        notPeer,
+        { ...ctx, from: rinfo.address, giaddr: c.giaddr },
+        'request not answered: reply target not ours',
+      );
+      return;
+    }
     const noFile = noBootFileReason(c, this.opts.dhcp['boot-files']); // arch 6/10/11 without a loader configured
     if (noFile) this.log.info({ ...ctx, arch: c.arch, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, noFile);
     let reply: DhcpPacket;
@@ -336,6 +350,11 @@ class DhcpService implements DhcpServer {
       kind === 'pxe'
         ? { address: rinfo.address, port: rinfo.port, broadcast: false }
         : replyTarget(c, reply, this.port, this.clientPort);
+    const badUnicast = target.broadcast || c.giaddr !== '0.0.0.0' ? undefined : this.peers.checkUnicast(target.address);
+    if (badUnicast) {
+      this.drop(badUnicast, { ...ctx, to: target.address }, 'reply not sent: ciaddr is on no served segment');
+      return;
+    }
     const enc = encodePacket(reply, maxReplySize(c));
     if (enc.dropped.length)
       this.log.warn(
