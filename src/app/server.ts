@@ -32,6 +32,7 @@ import { createPhoneHome } from '../phonehome/index.js';
 import { createHttpService } from '../web/app.js';
 import { storeJobReader } from '../web/job-reader.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
+import { createRetentionService } from './retention.js';
 import { clusterLookups } from './cluster-lookups.js';
 
 export type { Service } from '../net/service.js';
@@ -165,6 +166,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       );
     }
     services.push(initiator.listener);
+    services.push(createRetentionService(store.retention, config.retention, log));
     services.push(
       createHttpService(config, {
         store: {

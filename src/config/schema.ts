@@ -154,6 +154,8 @@ export const configSchema = z
         'token-ttl-s': z.number().int().min(60).default(86_400),
         'max-connections-per-source': z.number().int().min(1).default(16),
         'read-timeout-ms': z.number().int().min(100).default(10_000),
+        /** New unregistered hosts one source address may add per minute (and in a burst); more are refused. */
+        'new-hosts-per-source-per-minute': z.number().int().min(0).default(30),
       })
       .strict()
       .prefault({}),
@@ -174,6 +176,11 @@ export const configSchema = z
          * giaddr is whatever a request says and a reply to it would reflect our traffic anywhere.
          */
         relays: z.array(ipv4).default([]),
+        /**
+         * New unregistered hosts DHCP sightings may add per minute per source address (the relay, or
+         * 0.0.0.0 for the local segment: effectively per segment); beyond, the boot is answered but no host row is made.
+         */
+        'new-hosts-per-source-per-minute': z.number().int().min(0).default(120),
         /** Boot file per client architecture (option 93); `ipxe` is what iPXE (user class 77) gets. */
         'boot-files': z
           .object({
@@ -188,6 +195,21 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** How long the store keeps what unauthenticated traffic adds (issue 16, finding 8); 0 = no limit of that kind. */
+    retention: z
+      .object({
+        /** How often the retention runs (it also runs once at start). */
+        'interval-s': z.number().int().min(60).default(3600),
+        'boot-events-days': z.number().int().min(0).default(30),
+        'boot-events-max-rows': z.number().int().min(0).default(200_000),
+        'phone-homes-days': z.number().int().min(0).default(90),
+        'phone-homes-max-rows': z.number().int().min(0).default(100_000),
+        /** Unregistered hosts (never assigned, pinned or joined) not seen for this long are deleted. */
+        'unregistered-hosts-days': z.number().int().min(0).default(30),
+        'unregistered-hosts-max-rows': z.number().int().min(0).default(10_000),
       })
       .strict()
       .prefault({}),

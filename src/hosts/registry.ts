@@ -101,7 +101,8 @@ export type RefusalReason =
   | 'token-replayed'
   | 'token-other-host'
   | 'address-mismatch'
-  | 'enqueue-failed';
+  | 'enqueue-failed'
+  | 'rate-limited';
 
 export type PhoneHomeOutcome =
   | { result: 'ok'; hostUuid: string; cluster: string; jobId: string; existingJob: boolean }
@@ -149,6 +150,11 @@ export interface HostRegistryOptions {
   boots?: Pick<HostBootStore, 'recordPhoneHome'> | undefined;
   /** `initiator.require-token`. */
   requireToken: boolean;
+  /**
+   * Admits a new unregistered host from a source address (`initiator.new-hosts-per-source-per-minute`):
+   * false refuses it as `rate-limited`, not stored (issue 16, finding 8). Default: every one.
+   */
+  admitNewHost?: ((address: string, at: number) => boolean) | undefined;
   log: Logger;
   /** Clock in epoch ms (tests). */
   now?: () => number;
@@ -222,6 +228,12 @@ export class HostRegistry {
     } else {
       // Keep an existing row under whichever byte order it was first recorded in.
       const existing = smbiosRow ?? wireRow;
+      if (!existing && this.opts.admitNewHost && !this.opts.admitNewHost(req.address, at)) {
+        // A new row per invented UUID is what a flood of phone-homes grows: refused, counted, not stored.
+        phoneHomesTotal.inc({ transport: req.transport, result: 'rejected', reason: 'rate-limited' });
+        log.debug({ host: claim.uuid.smbios, address: req.address }, 'phone-home of a new host refused: rate-limited');
+        return { result: 'refused', hostUuid: claim.uuid.smbios, reason: 'rate-limited' };
+      }
       outcome = this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
     }
     this.opts.phoneHomes.record({

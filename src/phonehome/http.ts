@@ -88,14 +88,14 @@ export const phoneHomeProblemSchema = {
   additionalProperties: true,
   description: 'RFC 9457 problem details',
   properties: {
-    type: { type: 'string', enum: ['forbidden', 'validation-error'] },
+    type: { type: 'string', enum: ['forbidden', 'validation-error', 'too-many-requests'] },
     title: { type: 'string' },
-    status: { type: 'integer', enum: [400, 403] },
+    status: { type: 'integer', enum: [400, 403, 429] },
     detail: { type: 'string' },
     reason: {
       type: 'string',
       description:
-        "403: the refusal (token-missing, token-invalid, ...); 400: schema or the parser's reason (bad-uuid, bad-mac, ...)",
+        "403: the refusal (token-missing, token-invalid, ...); 400: schema or the parser's reason (bad-uuid, bad-mac, ...); 429: rate-limited (new hosts from one address)",
     },
   },
 } as const;
@@ -129,7 +129,7 @@ function problem(
     .code(status)
     .type('application/problem+json')
     .send({
-      type: status === 403 ? 'forbidden' : 'validation-error',
+      type: status === 403 ? 'forbidden' : status === 429 ? 'too-many-requests' : 'validation-error',
       title,
       status,
       detail,
@@ -220,6 +220,11 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
               description: 'Phone-home refused (recorded)',
               content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
             },
+            429: {
+              description:
+                'Too many new hosts from this address (initiator.new-hosts-per-source-per-minute; not recorded)',
+              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+            },
           },
         },
       },
@@ -231,6 +236,10 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
           case 'unregistered':
             return reply.send({ result: 'unregistered' });
           case 'refused':
+            if (o.reason === 'rate-limited')
+              return problem(reply, 429, 'Too many new hosts', 'too many new hosts from this address: retry later', {
+                reason: o.reason,
+              });
             return problem(reply, 403, 'Phone-home refused', `refused: ${o.reason}`, { reason: o.reason });
           case 'rejected':
             return problem(reply, 400, 'Invalid phone-home', o.detail, { reason: o.reason });
@@ -254,6 +263,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
             ),
             400: textAnswer('`ERR <reason>`: invalid input, nothing recorded'),
             403: textAnswer('`ERR <reason>`: refused (recorded)'),
+            429: textAnswer('`ERR rate-limited`: too many new hosts from this address (not recorded)'),
           },
         },
       },
@@ -268,7 +278,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
           case 'unregistered':
             return reply.send(replyLine(o));
           case 'refused':
-            return reply.code(403).send(replyLine(o));
+            return reply.code(o.reason === 'rate-limited' ? 429 : 403).send(replyLine(o));
           case 'rejected':
             return reply.code(400).send(`ERR ${o.reason}\n`);
         }

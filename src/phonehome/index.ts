@@ -28,6 +28,13 @@ import { BootTokens } from '../hosts/tokens.js';
 import { HostRegistry, type DeclaredHostLookup, type LeaseLookup } from '../hosts/registry.js';
 import { createPhoneHomeListener, type PhoneHomeListener } from './listener.js';
 import { phoneHomePlugin } from './http.js';
+import { KeyedRateLimit } from '../net/rate-limit.js';
+
+/** `(address, at) => allowed` over one {@link KeyedRateLimit}. */
+function limiterOf(perMinute: number): (address: string, at: number) => boolean {
+  const limit = new KeyedRateLimit(perMinute);
+  return (address, at) => limit.take(address, at);
+}
 
 /** The store ports the phone-home intake reads and writes (src/store/ports.ts). */
 export interface PhoneHomeStore extends Transactions {
@@ -76,6 +83,7 @@ export function createPhoneHome(config: Config, deps: PhoneHomeDeps): PhoneHome 
     leases: deps.leases ?? leaseLookupFromStore(deps.store.leases),
     boots: deps.store.hostBoots,
     requireToken: c['require-token'],
+    admitNewHost: limiterOf(c['new-hosts-per-source-per-minute']),
     log,
     transaction: (fn) => deps.store.transaction(fn),
   });

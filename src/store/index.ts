@@ -17,6 +17,7 @@ import { LeaseRepo } from './leases.js';
 import { attachDatabase } from './handle.js';
 import type { StoreHealth, Transactions } from './ports.js';
 import { HostBootRepo } from './hostboots.js';
+import { RetentionRepo } from './retention.js';
 import type { Logger } from '../log.js';
 
 /** The opened store: its repositories, health, transactions and close. */
@@ -31,6 +32,8 @@ export class Store implements StoreHealth, Transactions {
   readonly leases: LeaseRepo;
   /** Member hosts' current boot (phone-home thumbprints, convergence): the stateless lifecycle. */
   readonly hostBoots: HostBootRepo;
+  /** Deletes boot events, phone-homes and unregistered hosts past their retention. */
+  readonly retention: RetentionRepo;
 
   readonly #db: Database;
 
@@ -46,6 +49,7 @@ export class Store implements StoreHealth, Transactions {
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
     this.hostBoots = new HostBootRepo(db);
+    this.retention = new RetentionRepo(db);
   }
 
   /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */
@@ -91,4 +95,5 @@ export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './
 export { DuplicateUserError } from './users.js';
 export type * from './ports.js';
 export { HostBootRepo, type HostBootRecord } from './hostboots.js';
+export type { RetentionPolicy, RetentionResult } from './retention.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

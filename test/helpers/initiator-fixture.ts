@@ -10,6 +10,7 @@ import { HostRegistry, type DeclaredHost, type LeaseLookup } from '../../src/hos
 import { createPhoneHomeListener, type PhoneHomeListener } from '../../src/phonehome/listener.js';
 import type { JobQueue, JobOrigin, JobRef } from '../../src/engine/queue.js';
 import { silentLogger } from '../../src/log.js';
+import { KeyedRateLimit } from '../../src/net/rate-limit.js';
 
 /** Records configure requests; `fail` makes the next call throw as the engine does for an unknown host. */
 export class RecordingQueue implements JobQueue {
@@ -30,6 +31,12 @@ export class RecordingQueue implements JobQueue {
   }
 }
 
+function newHostLimit(perMinute: number | undefined): ((address: string, at: number) => boolean) | undefined {
+  if (perMinute === undefined) return undefined;
+  const limit = new KeyedRateLimit(perMinute);
+  return (address, at) => limit.take(address, at);
+}
+
 export interface Fixture {
   store: Store;
   tokens: BootTokens;
@@ -43,7 +50,14 @@ export interface Fixture {
 }
 
 export async function startFixture(
-  o: { requireToken?: boolean; readTimeoutMs?: number; perSource?: number; maxConnections?: number } = {},
+  o: {
+    requireToken?: boolean;
+    readTimeoutMs?: number;
+    perSource?: number;
+    maxConnections?: number;
+    /** `initiator.new-hosts-per-source-per-minute` (default: no limit). */
+    newHostsPerMinute?: number;
+  } = {},
 ): Promise<Fixture> {
   const store = await openStore(':memory:');
   const tokens = new BootTokens(store.tokens, 3_600_000);
@@ -61,6 +75,7 @@ export async function startFixture(
     boots: store.hostBoots,
     requireToken: o.requireToken ?? true,
     log: silentLogger,
+    admitNewHost: newHostLimit(o.newHostsPerMinute),
   });
   const listener = createPhoneHomeListener({
     host: '127.0.0.1',

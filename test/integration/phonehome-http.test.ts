@@ -6,7 +6,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startFixture, type Fixture } from '../helpers/initiator-fixture.js';
+import { exchange, startFixture, type Fixture } from '../helpers/initiator-fixture.js';
 import { phoneHomePlugin } from '../../src/phonehome/http.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -146,6 +146,44 @@ describe('HTTP phone-home', () => {
     }
     expect(out).toBe('UNREGISTERED\n');
     expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:12:34:56']);
+  });
+});
+
+describe('new unregistered hosts per source (issue 16, finding 8)', () => {
+  it('a source adds at most initiator.new-hosts-per-source-per-minute new hosts, over HTTP and TCP together; the rest is 429 and not stored', async () => {
+    await fx.close();
+    fx = await startFixture({ newHostsPerMinute: 2 });
+    await app.close();
+    app = Fastify();
+    await app.register(phoneHomePlugin({ handler: fx.registry, log: silentLogger }), { prefix: '/api/v1' });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const uuid = (n: number) => `4c4c4544-0042-4610-8053-b3c04f3454${String(n).padStart(2, '0')}`;
+    const curl = async (u: string) =>
+      (
+        await promisify(execFile)(
+          'curl',
+          ['-sS', '-w', ' %{http_code}', '--max-time', '5', `http://127.0.0.1:${port}/api/v1/phone-home?uuid=${u}`],
+          { encoding: 'utf8' },
+        )
+      ).stdout;
+    expect(await curl(uuid(1))).toBe('UNREGISTERED\n 200');
+    expect(await exchange(fx.port, `${uuid(2)}\n`)).toBe('UNREGISTERED\n');
+    expect(await curl(uuid(3))).toBe('ERR rate-limited\n 429');
+    expect(await exchange(fx.port, `${uuid(4)}\n`)).toBe('ERR rate-limited\n');
+    const post = await app.inject({ method: 'POST', url: '/api/v1/phone-home', payload: { uuid: uuid(5) } });
+    expect([post.statusCode, post.json<{ reason: string }>().reason]).toEqual([429, 'rate-limited']);
+    // a host already listed, and a known host, are never limited
+    expect(await curl(uuid(1))).toBe('UNREGISTERED\n 200');
+    fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
+    expect(await curl(`${U}&token=${fx.tokens.issue(U)}`)).toBe('OK job-1\n 200');
+    expect(
+      fx.store.hosts
+        .list('unregistered')
+        .map((h) => h.uuid)
+        .sort(),
+    ).toEqual([uuid(1), uuid(2)]);
+    expect(fx.store.phoneHomes.count()).toBe(4); // the refused new hosts left no row
   });
 });
 

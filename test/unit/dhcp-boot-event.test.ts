@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDhcpServer, type DhcpServer } from '../../src/boot/dhcp/server.js';
-import { clientInfoOf } from '../../src/boot/dhcp/client-info.js';
+import { MAX_STORED_CLAIM, clientInfoOf } from '../../src/boot/dhcp/client-info.js';
 import { ipxeSummary } from '../../src/boot/dhcp/ipxe-options.js';
 import { MessageType, Opt, decodePacket, encodePacket } from '../../src/boot/dhcp/packet.js';
 import { pino } from 'pino';
@@ -132,6 +132,98 @@ describe('DHCP boot event detail', () => {
       .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
     expect(ev).toMatchObject({ firmware: 'uefi' });
     expect(ev!.detail!).not.toHaveProperty('ipxe');
+  });
+});
+
+describe('hostile claims (issue 16, finding 8)', () => {
+  it('stores 60, 77 and 61 cut to MAX_STORED_CLAIM characters; the answer still matches the whole vendor class', async () => {
+    const vc = `PXEClient:Arch:00007:UNDI:003010:${'v'.repeat(700)}`;
+    const request = encodePacket(
+      {
+        op: 1,
+        htype: 1,
+        hlen: 6,
+        hops: 0,
+        xid: 0x77aa,
+        secs: 0,
+        flags: 0,
+        ciaddr: '0.0.0.0',
+        yiaddr: '0.0.0.0',
+        siaddr: '0.0.0.0',
+        giaddr: '0.0.0.0',
+        chaddr: Buffer.concat([Buffer.from('5254000000aa', 'hex'), Buffer.alloc(10)]),
+        sname: '',
+        file: '',
+        options: new Map<number, Buffer>([
+          [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
+          [Opt.MAX_MESSAGE_SIZE, Buffer.from([0x10, 0x00])],
+          [Opt.VENDOR_CLASS_ID, Buffer.from(vc, 'latin1')],
+          [Opt.USER_CLASS, Buffer.from(`iPXE${'\u0001'.repeat(400)}`, 'latin1')],
+          [Opt.CLIENT_ID, Buffer.alloc(500, 0xab)],
+        ]),
+      },
+      4096,
+    ).buffer;
+    const reply = await exchange(request);
+    expect(reply.options.get(Opt.VENDOR_CLASS_ID)?.toString()).toBe('PXEClient');
+    const ev = store.hosts.bootEvents({ mac: '52:54:00:00:00:aa' })[0]!;
+    const d = ev.detail!;
+    expect(d['vendorClass']).toBe(`${vc.slice(0, MAX_STORED_CLAIM)}…(+${vc.length - MAX_STORED_CLAIM})`);
+    expect(String(d['clientId'])).toMatch(new RegExp(`^(ab){${MAX_STORED_CLAIM / 2}}…\\(\\+744\\)$`));
+    expect((d['userClass'] as string[])[0]!.length).toBeLessThanOrEqual(MAX_STORED_CLAIM + 12);
+    expect(JSON.stringify(d).length).toBeLessThan(3 * 1024);
+  });
+});
+
+describe('new hosts from DHCP per source (issue 16, finding 8)', () => {
+  it('over dhcp.new-hosts-per-source-per-minute, the client is answered and its boot event kept, but no host row is made', async () => {
+    const port = await freePort();
+    const s = createDhcpServer({
+      mode: 'proxy',
+      dhcp: configSchema.parse({ dhcp: { 'new-hosts-per-source-per-minute': 1 } }).dhcp,
+      store,
+      log: silentLogger,
+      listenAddress: '127.0.0.1',
+      httpPort: 8080,
+      port: 0,
+      proxyPort: port,
+    });
+    await s.start();
+    try {
+      const guid = (n: number) => Buffer.concat([Buffer.from([0]), Buffer.alloc(15, 0x5a), Buffer.from([n])]);
+      const request = (n: number) =>
+        encodePacket({
+          op: 1,
+          htype: 1,
+          hlen: 6,
+          hops: 0,
+          xid: 0x9900 + n,
+          secs: 0,
+          flags: 0,
+          ciaddr: '0.0.0.0',
+          yiaddr: '0.0.0.0',
+          siaddr: '0.0.0.0',
+          giaddr: '0.0.0.0',
+          chaddr: Buffer.concat([Buffer.from([0x52, 0x54, 0, 0, 0x99, n]), Buffer.alloc(10)]),
+          sname: '',
+          file: '',
+          options: new Map<number, Buffer>([
+            [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
+            [Opt.VENDOR_CLASS_ID, Buffer.from('PXEClient:Arch:00007:UNDI:003010')],
+            [Opt.CLIENT_GUID, guid(n)],
+          ]),
+        }).buffer;
+      const uuids: string[] = [];
+      for (const n of [1, 2, 3]) {
+        const reply = await exchange(request(n), port);
+        expect(reply.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
+        uuids.push(clientInfoOf(decodePacket(request(n))).uuid!);
+      }
+      expect(uuids.map((u) => store.hosts.bootEvents({ uuid: u }).length)).toEqual([1, 1, 1]);
+      expect(uuids.map((u) => store.hosts.get(u) !== undefined)).toEqual([true, false, false]);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -98,11 +98,12 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
     const post = doc.paths['/api/v1/phone-home']?.['post'];
     const get = doc.paths['/api/v1/phone-home']?.['get'];
     expect(post?.requestBody?.content['application/json']?.schema.required).toEqual(['uuid']);
-    expect(Object.keys(post?.responses ?? {}).sort()).toEqual(['200', '400', '403']);
+    // 429: too many new hosts from one address (issue 16, finding 8)
+    expect(Object.keys(post?.responses ?? {}).sort()).toEqual(['200', '400', '403', '429']);
     expect(post?.responses?.['200']?.content?.['application/json']?.schema).toMatchObject({
       properties: { result: { enum: ['ok', 'unregistered'] } },
     });
-    for (const code of ['400', '403']) {
+    for (const code of ['400', '403', '429']) {
       expect(post?.responses?.[code]?.content?.['application/problem+json']?.schema, code).toMatchObject({
         required: expect.arrayContaining(['reason']) as unknown,
       });
@@ -125,7 +126,7 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
       'vendor',
       'version',
     ]);
-    for (const code of ['200', '400', '403']) {
+    for (const code of ['200', '400', '403', '429']) {
       expect(get?.responses?.[code]?.content?.['text/plain']?.schema, code).toMatchObject({ type: 'string' });
     }
   });

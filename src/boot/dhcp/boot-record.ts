@@ -1,12 +1,14 @@
 /**
  * What DHCP records of a PXE boot answer: a boot event for every answer, and a host sighting at
- * most every 10 s per UUID (a storm of DISCOVERs must not become a storm of writes). Writes only
+ * most every 10 s per UUID (a storm of DISCOVERs must not become a storm of writes). Client claims
+ * (60, 77, 61) are stored cut to a few hundred characters (`storedClaim`). Writes only
  * through the store ports it is given; a failing write is logged, never thrown into the reply path.
  */
 import type { Logger } from '../../log.js';
-import type { BootEventWriter, SightingWriter } from '../../store/index.js';
+import type { BootEventWriter, HostReader, SightingWriter } from '../../store/index.js';
+import { KeyedRateLimit } from '../../net/rate-limit.js';
 import type { BootAnswer } from './boot-answer.js';
-import type { ClientInfo } from './client-info.js';
+import { storedClaim, storedUserClasses, type ClientInfo } from './client-info.js';
 import { ipxeSummary } from './ipxe-options.js';
 
 /** DHCP message type (option 53, RFC 2132 §9.6) → the name used in logs, metrics and boot events. */
@@ -24,14 +26,27 @@ export const TYPE_NAMES: Record<number, string> = {
 /** Records boot events and sightings of one DHCP service. */
 export class BootRecorder {
   private readonly sightings = new Map<string, number>();
+  private readonly newHosts: KeyedRateLimit | undefined;
 
+  /**
+   * @param newHostsPerMinute `dhcp.new-hosts-per-source-per-minute`: sightings of UUIDs the store
+   *   does not know yet, per source address (undefined: no limit). Over it, the boot event is
+   *   still recorded but no host row is made (it is made at a later sighting or phone-home).
+   */
   constructor(
-    private readonly hosts: SightingWriter & BootEventWriter,
+    private readonly hosts: SightingWriter & BootEventWriter & Pick<HostReader, 'get'>,
     private readonly mode: 'proxy' | 'full',
     private readonly log: Logger,
-  ) {}
+    newHostsPerMinute?: number,
+  ) {
+    this.newHosts = newHostsPerMinute === undefined ? undefined : new KeyedRateLimit(newHostsPerMinute);
+  }
 
-  /** Records one served PXE answer: its boot event, and a host sighting at most every 10 s per UUID. */
+  /**
+   * Records one served PXE answer: its boot event, and a host sighting at most every 10 s per UUID
+   * (a new host only within the per-source rate).
+   * @param source the request's source address (the relay, or 0.0.0.0 on the local segment)
+   */
   record(
     c: ClientInfo,
     boot: BootAnswer,
@@ -39,6 +54,7 @@ export class BootRecorder {
     address: string | null,
     now: number,
     ctx: Record<string, unknown>,
+    source = '0.0.0.0',
   ): void {
     this.log.info(
       {
@@ -67,23 +83,27 @@ export class BootRecorder {
           message: TYPE_NAMES[type],
           xid: ctx.xid,
           arch: c.arch,
-          vendorClass: c.vendorClass,
-          userClass: c.userClasses,
+          vendorClass: storedClaim(c.vendorClass),
+          userClass: storedUserClasses(c.userClasses),
           mode: this.mode,
           ...(c.ndi ? { ndi: `${c.ndi.major}.${c.ndi.minor}` } : {}),
-          ...(c.clientId ? { clientId: c.clientId } : {}),
+          ...(c.clientId ? { clientId: storedClaim(c.clientId) } : {}),
           ...(ipxe ? { ipxe } : {}),
         },
       });
       if (c.uuid && (this.sightings.get(c.uuid) ?? 0) + 10_000 < now) {
         if (this.sightings.size > 10_000) this.sightings.clear();
         this.sightings.set(c.uuid, now);
+        if (this.newHosts && !this.hosts.get(c.uuid) && !this.newHosts.take(source, now)) {
+          this.log.debug({ ...ctx, uuid: c.uuid, from: source }, 'new host not recorded: rate-limited');
+          return;
+        }
         this.hosts.upsertSighting({
           uuid: c.uuid,
           at: now,
           mac: c.mac,
           ...(address ? { address } : {}),
-          evidence: { dhcp: { arch: c.arch, vendorClass: c.vendorClass, firmware: boot.firmware } },
+          evidence: { dhcp: { arch: c.arch, vendorClass: storedClaim(c.vendorClass), firmware: boot.firmware } },
         });
       }
     } catch (e) {

@@ -157,6 +157,31 @@ export function clientInfoOf(p: DhcpPacket): ClientInfo {
   };
 }
 
+/**
+ * Most characters of one client claim (60, 77, 61 as hex, 12) that are stored (boot events, host
+ * evidence, leases). Matching always uses the whole value in memory (`PXEClient` prefix, `iPXE`
+ * user class, `Arch:` field); only what is written to the database is cut (issue 16, finding 8:
+ * a claim of 65 KB was stored whole, ~340 KB of JSON per datagram).
+ */
+export const MAX_STORED_CLAIM = 256;
+/** Most user classes (RFC 3004 list entries) stored. */
+export const MAX_STORED_USER_CLASSES = 8;
+
+/**
+ * A claim as stored: unchanged up to {@link MAX_STORED_CLAIM} characters, else its first
+ * {@link MAX_STORED_CLAIM} and a visible `…(+N)` marker, so no reader takes a cut value for the
+ * client's whole one. undefined stays undefined.
+ */
+export function storedClaim(value: string | undefined): string | undefined {
+  if (value === undefined || value.length <= MAX_STORED_CLAIM) return value;
+  return `${value.slice(0, MAX_STORED_CLAIM)}…(+${value.length - MAX_STORED_CLAIM})`;
+}
+
+/** User classes as stored: at most {@link MAX_STORED_USER_CLASSES}, each a {@link storedClaim}. */
+export function storedUserClasses(list: readonly string[]): string[] {
+  return list.slice(0, MAX_STORED_USER_CLASSES).map((u) => storedClaim(u)!);
+}
+
 /** A short firmware label for logs, metrics and boot events: `bios`, `uefi` (x86-64), `uefi-ia32`, `uefi-arm32`, `uefi-arm64`, `uefi-http`, `ipxe`, `none` (no arch), `other`. */
 export function firmwareLabel(c: Pick<ClientInfo, 'arch' | 'isIpxe'>): string {
   if (c.isIpxe) return 'ipxe';

@@ -18,7 +18,7 @@
  */
 import type { DhcpLease, LeaseStore } from '../../store/index.js';
 import { chooseBootAnswer, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
-import type { ClientInfo } from './client-info.js';
+import { storedClaim, type ClientInfo } from './client-info.js';
 import { type DhcpPacket, MessageType, Opt, intToIp, ipBytes, ipToInt } from './packet.js';
 import { applyBootAnswer, baseReply } from './reply.js';
 
@@ -186,8 +186,8 @@ export class FullModeResponder {
       this.byIp.set(ip, {
         ip,
         mac: c.mac,
-        clientId: c.clientId ?? null,
-        hostname: c.hostname ?? null,
+        clientId: storedClaim(c.clientId) ?? null,
+        hostname: storedClaim(c.hostname) ?? null,
         state: 'offered',
         expiresAt: now + this.offerHoldMs,
         previous: prev,
@@ -367,8 +367,8 @@ export class FullModeResponder {
     const l: Lease = {
       ip,
       mac: c.mac,
-      clientId: c.clientId ?? null,
-      hostname: c.hostname ?? null,
+      clientId: storedClaim(c.clientId) ?? null,
+      hostname: storedClaim(c.hostname) ?? null,
       state: 'bound',
       expiresAt: now + this.cfg.leaseTimeS * 1000,
     };

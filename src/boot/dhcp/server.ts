@@ -21,7 +21,7 @@ import { counter } from '../../metrics.js';
 import { BindError, toBindError } from '../../net/bind-error.js';
 import type { Service } from '../../net/service.js';
 import { findInterfaceAddress, type InterfaceAddress } from '../../net/interfaces.js';
-import type { BootEventWriter, LeaseStore, SightingWriter } from '../../store/index.js';
+import type { BootEventWriter, HostReader, LeaseStore, SightingWriter } from '../../store/index.js';
 import { noBootFileReason, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import { clientInfoOf, firmwareLabel } from './client-info.js';
 import { FullModeResponder } from './full.js';
@@ -81,7 +81,7 @@ export function dhcpBindError(
 
 /** The store ports DHCP writes: sightings and boot events of hosts, and (full mode) its leases. */
 export interface DhcpStore {
-  hosts: SightingWriter & BootEventWriter;
+  hosts: SightingWriter & BootEventWriter & Pick<HostReader, 'get'>;
   leases: LeaseStore;
 }
 
@@ -169,7 +169,12 @@ class DhcpService implements DhcpServer {
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.log = opts.log.child({ subsystem: 'dhcp', mode: opts.mode });
-    this.recorder = new BootRecorder(opts.store.hosts, opts.mode, this.log);
+    this.recorder = new BootRecorder(
+      opts.store.hosts,
+      opts.mode,
+      this.log,
+      opts.dhcp['new-hosts-per-source-per-minute'],
+    );
     this.port = opts.port ?? 67;
     this.clientPort = opts.clientPort ?? 68;
     this.proxyPort = opts.proxyPort ?? 4011;
@@ -370,7 +375,16 @@ class DhcpService implements DhcpServer {
     });
     const firmware = firmwareLabel(c);
     replies.inc({ mode: this.opts.mode, type: TYPE_NAMES[type] ?? String(type), firmware, arch: archLabel(c.arch) });
-    if (boot) this.recorder.record(c, boot, type, address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null), now, ctx);
+    if (boot)
+      this.recorder.record(
+        c,
+        boot,
+        type,
+        address ?? (c.ciaddr !== '0.0.0.0' ? c.ciaddr : null),
+        now,
+        ctx,
+        rinfo.address,
+      );
     else if (type === MessageType.NAK)
       this.log.info({ ...ctx, note: reply.options.get(56)?.toString('latin1') }, 'DHCPNAK sent');
     else if (this.log.isLevelEnabled('debug'))

@@ -12,10 +12,11 @@ import * as m009 from './009-boot-tokens-expiry-index.js';
 import * as m010 from './010-pool-allocations.js';
 import * as m011 from './011-host-boots.js';
 import * as m012 from './012-host-boots-failed.js';
+import * as m013 from './013-retention-indexes.js';
 
 export interface Migration {
   name: string;
   up(db: Database): void;
 }
 
-export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012];
+export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012, m013];
