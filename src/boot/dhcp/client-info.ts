@@ -164,22 +164,40 @@ export function clientInfoOf(p: DhcpPacket): ClientInfo {
  * a claim of 65 KB was stored whole, ~340 KB of JSON per datagram).
  */
 export const MAX_STORED_CLAIM = 256;
+// eslint-disable-next-line no-control-regex -- the point: C0 controls and DEL
+const CONTROL_CHARS = /[\x00-\x1f\x7f]/g;
+
 /** Most user classes (RFC 3004 list entries) stored. */
 export const MAX_STORED_USER_CLASSES = 8;
 
 /**
- * A claim as stored: unchanged up to {@link MAX_STORED_CLAIM} characters, else its first
- * {@link MAX_STORED_CLAIM} and a visible `…(+N)` marker, so no reader takes a cut value for the
- * client's whole one. undefined stays undefined.
+ * A claim as stored: its first {@link MAX_STORED_CLAIM} characters, a visible `…(+N)` marker when
+ * cut (so no reader takes a cut value for the client's whole one), and control characters as `?`
+ * (JSON would store each as a 6-byte `\u00XX`). undefined stays undefined.
  */
 export function storedClaim(value: string | undefined): string | undefined {
-  if (value === undefined || value.length <= MAX_STORED_CLAIM) return value;
-  return `${value.slice(0, MAX_STORED_CLAIM)}…(+${value.length - MAX_STORED_CLAIM})`;
+  if (value === undefined) return undefined;
+  const cut =
+    value.length <= MAX_STORED_CLAIM
+      ? value
+      : `${value.slice(0, MAX_STORED_CLAIM)}…(+${value.length - MAX_STORED_CLAIM})`;
+  return cut.replace(CONTROL_CHARS, '?');
 }
 
-/** User classes as stored: at most {@link MAX_STORED_USER_CLASSES}, each a {@link storedClaim}. */
+/**
+ * User classes as stored: at most {@link MAX_STORED_USER_CLASSES}, each a {@link storedClaim},
+ * and no more than {@link MAX_STORED_CLAIM} characters of them in all (the last one kept is cut).
+ */
 export function storedUserClasses(list: readonly string[]): string[] {
-  return list.slice(0, MAX_STORED_USER_CLASSES).map((u) => storedClaim(u)!);
+  const out: string[] = [];
+  let room = MAX_STORED_CLAIM;
+  for (const u of list.slice(0, MAX_STORED_USER_CLASSES)) {
+    if (room <= 0) break;
+    const kept = u.length <= room ? u : `${u.slice(0, room)}…(+${u.length - room})`;
+    out.push(kept.replace(CONTROL_CHARS, '?'));
+    room -= u.length;
+  }
+  return out;
 }
 
 /** A short firmware label for logs, metrics and boot events: `bios`, `uefi` (x86-64), `uefi-ia32`, `uefi-arm32`, `uefi-arm64`, `uefi-http`, `ipxe`, `none` (no arch), `other`. */
