@@ -3,7 +3,7 @@
  * benchmark (figures as ratios against a peer measured in the same run), and writes
  * `docs/benchmarks.md` (date, machine, tables; sections not run this time are kept).
  *
- *   node dist/bench/main.js [--only tftp,http,storm,dhcp,initiator,engine] [--quick] [--no-doc] [--doc PATH]
+ *   node dist/bench/main.js [--only tftp,http,storm,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
  *
  * Each benchmark module is imported dynamically, so a missing module (not written yet) or one
  * that throws is reported as such and the others still run. A module may return
@@ -200,6 +200,13 @@ const BENCHES: Bench[] = [
           ],
         },
       ];
+    },
+  },
+  {
+    name: 'hostile',
+    async run(quick) {
+      const { benchHostile } = await import('./hostile.js');
+      return (await benchHostile({ quick })).tables;
     },
   },
   {
