@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { checkBootPath, resolveInside, PathRejectedError } from '../../src/boot/files/path.js';
+import { checkBootPath, resolveInside, resolveTrusted, PathRejectedError } from '../../src/boot/files/path.js';
 
 describe('boot path safety', () => {
   it.each([
@@ -30,5 +30,16 @@ describe('boot path safety', () => {
     );
     expect(await resolveInside(root, ['missing'], 'missing')).toBeNull();
     await expect(resolveInside(root, ['escape'], 'escape')).rejects.toThrow(/symlink leaves the root/);
+  });
+
+  it('resolveTrusted follows a loader dir symlink wherever it leads; missing → null', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sx-loaders-'));
+    const outside = mkdtempSync(join(tmpdir(), 'sx-boot-'));
+    writeFileSync(join(outside, 'ipxe.efi'), 'efi');
+    symlinkSync(join(outside, 'ipxe.efi'), join(root, 'ipxe.efi'));
+    expect(await resolveTrusted(root, ['ipxe.efi'])).toBe(join(realpathSync(outside), 'ipxe.efi'));
+    expect(await resolveTrusted(root, ['missing'])).toBeNull();
+    expect(await resolveTrusted(join(root, 'nodir'), ['ipxe.efi'])).toBeNull();
+    await expect(resolveInside(root, ['ipxe.efi'], 'ipxe.efi')).rejects.toThrow(/symlink leaves the root/);
   });
 });

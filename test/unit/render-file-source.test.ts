@@ -44,6 +44,13 @@ beforeAll(async () => {
   writeFileSync(join(hand, '01-02-00-00-00-00-07'), 'DEFAULT handwritten\n');
   writeFileSync(join(dir, 'outside.txt'), 'secret');
   symlinkSync(join(dir, 'outside.txt'), join(tftp, 'escape'));
+  // Debian's layout: /usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi (a trusted loader dir's symlink leaves it)
+  mkdirSync(join(dir, 'boot'));
+  writeFileSync(join(dir, 'boot', 'ipxe.efi'), 'distribution ipxe.efi');
+  symlinkSync(join(dir, 'boot', 'ipxe.efi'), join(loaders, 'ipxe.efi'));
+  symlinkSync('../boot', join(loaders, 'bootdir'));
+  // the same kind of symlink in the static root stays refused
+  symlinkSync(join(dir, 'boot', 'ipxe.efi'), join(tftp, 'snponly.efi'));
   // a synthetic ESXi image (upper-case names, as on the ISO) and a linux image
   writeFileSync(
     join(dir, 'e/BOOT.CFG'),
@@ -90,6 +97,18 @@ describe('boot file source', () => {
     expect(text(await src.resolve('pxelinux.0', ctx()))).toBe('static-root pxelinux');
     expect(text(await src.resolve('ldlinux.c32', ctx()))).toBe('loader-dir ldlinux');
     expect(await src.resolve('nope.c32', ctx())).toBeNull();
+  });
+
+  it("follows a loader dir's symlinks out of it (Debian's ipxe.efi); tftp-root's stay refused", async () => {
+    const efi = await src.resolve('ipxe.efi', ctx());
+    expect(text(efi)).toBe('distribution ipxe.efi');
+    expect(efi).toMatchObject({ kind: 'disk', path: join(dir, 'boot', 'ipxe.efi') });
+    expect(text(await src.resolve('bootdir/ipxe.efi', ctx()))).toBe('distribution ipxe.efi');
+    expect(await src.resolve('bootdir', ctx())).toBeNull(); // a directory is no file
+    await expect(src.resolve('snponly.efi', ctx())).rejects.toThrow(/symlink leaves the root/);
+    await expect(src.resolve('escape', ctx())).rejects.toBeInstanceOf(PathRejectedError);
+    // the name is checked as strictly as anywhere: no way up out of the loader dir by name
+    await expect(src.resolve('bootdir/../outside.txt', ctx())).rejects.toBeInstanceOf(PathRejectedError);
   });
 
   it('renders pxelinux.cfg/<uuid> for a pinned host in both byte orders, with a token', async () => {

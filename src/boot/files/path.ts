@@ -5,7 +5,11 @@
  *  - empty names, NUL or other control characters, backslashes (some ROMs send DOS paths),
  *  - absolute paths (a leading `/`; iPXE and curl strip it, and rendered boot.cfg never uses it),
  *  - any `.` or `..` segment, empty segments (`a//b`), names over 255 bytes a segment or 1024 in all,
- *  - after resolution, a real path (symlinks followed) outside the root it was looked up in.
+ *  - after resolution, a real path (symlinks followed) outside the root it was looked up in —
+ *    for `tftp-root` and images ({@link resolveInside}). The loader directories (config
+ *    `loader-dirs`) are system paths the admin chose: their symlinks are followed wherever the
+ *    distribution points them ({@link resolveTrusted}; Debian's `/usr/lib/ipxe/ipxe.efi` is a
+ *    symlink to `/boot/ipxe.efi`). The name itself is checked the same way for both.
  */
 import { realpath } from 'node:fs/promises';
 import { sep, resolve } from 'node:path';
@@ -64,4 +68,20 @@ export async function resolveInside(root: string, segments: string[], requested:
     throw new PathRejectedError(requested, 'symlink leaves the root');
   }
   return real;
+}
+
+/**
+ * Resolves `segments` under a trusted loader directory (config `loader-dirs`) and follows its
+ * symlinks wherever they lead, the way the distribution lays them out (Debian:
+ * `/usr/lib/ipxe/ipxe.efi` → `/boot/ipxe.efi`). `segments` must come from {@link checkBootPath}
+ * (no `..`, no absolute path), so only a symlink inside that directory — put there by its
+ * package or its admin, never by a client — leads out of it.
+ * @returns the real absolute path, or null when it (or the directory) does not exist
+ */
+export async function resolveTrusted(root: string, segments: string[]): Promise<string | null> {
+  try {
+    return await realpath(resolve(root, ...segments));
+  } catch {
+    return null;
+  }
 }

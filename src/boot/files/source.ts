@@ -3,7 +3,9 @@
  * (first hit wins):
  *
  *  1. the static TFTP root (config `tftp-root`): loaders and anything an admin drops there;
- *  2. the loader directories (config `loader-dirs`, Debian's pxelinux/syslinux/iPXE paths);
+ *  2. the loader directories (config `loader-dirs`, Debian's pxelinux/syslinux/iPXE paths), whose
+ *     symlinks are followed wherever they lead (path.ts `resolveTrusted`); the static root and
+ *     images keep their confinement (`resolveInside`);
  *  3. hand-written pxelinux configs (config `pxelinux-cfg-dir`) for `[dir/]pxelinux.cfg/<name>`;
  *  4. files rendered per host (the policy decides, the renderers render):
  *     `[dir/]pxelinux.cfg/<uuid>` (pxelinux's wire byte order; SMBIOS order also matched),
@@ -38,7 +40,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import type { BootFile, BootFileSource, BootRequestContext, DiskFile } from './types.js';
-import { checkBootPath, resolveInside } from './path.js';
+import { checkBootPath, resolveInside, resolveTrusted } from './path.js';
 import type { BootEventWriter, HostReader, LeaseStore } from '../../store/index.js';
 import type { BootTokens } from '../../hosts/tokens.js';
 import {
@@ -117,8 +119,10 @@ export class DefaultBootFileSource implements BootFileSource {
   async resolve(name: string, ctx: BootRequestContext): Promise<BootFile | null> {
     const segs = checkBootPath(name);
     const log = this.o.log.child({ subsystem: 'boot-files', req: ctx.requestId, client: ctx.clientAddress });
-    for (const root of [this.o.tftpRoot, ...this.o.loaderDirs]) {
-      const f = await diskFile(root, segs, name);
+    const f0 = await diskFile(this.o.tftpRoot, segs, name);
+    if (f0) return f0;
+    for (const root of this.o.loaderDirs) {
+      const f = await fileAt(await resolveTrusted(root, segs));
       if (f) return f;
     }
     const pxe = /^(?:(.+)\/)?pxelinux\.cfg\/([^/]+)$/.exec(name);
@@ -434,7 +438,11 @@ async function isDirectory(root: string, segs: string[], requested: string): Pro
 }
 
 async function diskFile(root: string, segs: string[], requested: string): Promise<DiskFile | null> {
-  const real = await resolveInside(root, segs, requested);
+  return fileAt(await resolveInside(root, segs, requested));
+}
+
+/** The regular file at real path `real` (null: missing, or not a regular file). */
+async function fileAt(real: string | null): Promise<DiskFile | null> {
   if (!real) return null;
   const st = await stat(real);
   if (!st.isFile()) return null;
