@@ -10,6 +10,7 @@
  * Each subsystem gets the store ports it uses (src/store/ports.ts), never the Store itself; the
  * cluster files reach the policy, the registry and the engine through ./cluster-lookups.ts.
  */
+import { kickstartInstallLookup } from './kickstart-install.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { openStore, type Store } from '../store/index.js';
@@ -117,6 +118,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       initiatorModule: config.boot['initiator-module'],
       // The cluster's `boot/@kickstartTemplate`, as read and checked when its file was loaded.
       kickstartTemplate: views.kickstartTemplate,
+      // A stateful cluster's rootpw hash (its credentials entry) and install disks.
+      kickstartInstall: kickstartInstallLookup((name) => clusters.get(name), config.credentials),
       serverAddress: server,
       httpPort: config.http.port,
       initiatorPort: config.initiator.port,

@@ -11,6 +11,7 @@ import type {
   AddressPool,
   AdvancedSetting,
   BootMode,
+  InstallDiskType,
   DesiredCluster,
   HaConfig,
   MemberHost,
@@ -102,6 +103,10 @@ export function buildCluster(root: XmlElement, file: string): BuiltCluster {
     if (tpl !== undefined) cluster.boot.kickstartTemplate = tpl;
     const kopts = bootEl.attrs.get('kernelOptions')?.value;
     if (kopts !== undefined && kopts !== '') cluster.boot.kernelOptions = kopts; // raw: checked in checks/boot.ts
+    const disks = attr(bootEl, 'firstDisk'); // the XSD pattern allows only local|remote|usb lists
+    if (disks !== undefined) cluster.boot.firstDisk = disks.split(',').map((d) => d.trim() as InstallDiskType);
+    const overwrite = attr(bootEl, 'overwriteVmfs');
+    if (overwrite !== undefined) cluster.boot.overwriteVmfs = bool(overwrite, false);
   }
   return { cluster, index, diagnostics };
 }

@@ -44,6 +44,9 @@ export const KICKSTART_FIELDS = [
   'token',
   'firstboot',
   'initiator',
+  'rootpw',
+  'firstdisk',
+  'overwritevmfs',
 ] as const;
 
 /** One of {@link KICKSTART_FIELDS}. */

@@ -159,7 +159,17 @@ export interface ClusterBoot {
   kernelOptions?: string;
   /** The template `kickstartTemplate` names, loaded and checked (set once the file is valid). */
   kickstart?: LoadedKickstartTemplate;
+  /**
+   * `boot/@firstDisk`: the disk types the installer may pick, in order (`install --firstdisk=`);
+   * absent = `local` only (never a SAN LUN or a USB stick unless listed).
+   */
+  firstDisk?: InstallDiskType[];
+  /** `boot/@overwriteVmfs` (default false): `install --overwritevmfs`, an existing VMFS datastore is wiped. */
+  overwriteVmfs?: boolean;
 }
+
+/** A disk type of the ESXi installer's `install --firstdisk=` (VMware "Installation and Upgrade Script Commands"). */
+export type InstallDiskType = 'local' | 'remote' | 'usb';
 
 /** A member host. */
 export interface MemberHost {

@@ -98,6 +98,7 @@ function source(f: Fixture, port: number): DefaultBootFileSource {
     serverAddress: '127.0.0.1',
     httpPort: 8080,
     initiatorPort: port,
+    kickstartInstall: () => ({ rootpw: '$6$fixture$hash', firstdisk: 'local', overwritevmfs: false }),
     log: silentLogger,
   });
 }

@@ -19,11 +19,16 @@ import { startServer, type RunningServer } from '../../src/app/server.js';
 import { importImage } from '../../src/images/import.js';
 import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
 import { sqliteOf } from '../../src/store/inspect.js';
+import { parseEsxiKickstart } from '../helpers/esxi-ks.js';
+import { spawnSync } from 'node:child_process';
 
 const S1 = '4c4c4544-0031-3010-8031-b1c04f4d3301'; // stateful (cluster mode)
 const S2 = '4c4c4544-0031-3010-8031-b1c04f4d3302'; // stateless override in the stateful cluster
 const L1 = '4c4c4544-0031-3010-8031-b1c04f4d3311'; // cluster without <boot>
 const X1 = '4c4c4544-0031-3010-8031-b1c04f4d3321'; // cluster whose template path escapes
+const B1 = '4c4c4544-0031-3010-8031-b1c04f4d3331'; // built-in template, remote/USB disks and overwriteVmfs allowed
+const P1 = '4c4c4544-0031-3010-8031-b1c04f4d3341'; // built-in template, every install setting at its default
+const ESX_PASSWORD = 'esx-secret';
 const MAC = '00:50:56:b0:1c:01';
 const IMAGE = 'ESXi-8.0U2-test';
 
@@ -88,6 +93,16 @@ beforeAll(async () => {
   );
   writeFileSync(join(clusters, 'lab.xml'), cluster('lab', '', [`<host fqdn="lab1.example.com" uuid="${L1}"/>`]));
   writeFileSync(
+    join(clusters, 'built.xml'),
+    cluster('built', '<boot mode="stateful" firstDisk="local,remote,usb" overwriteVmfs="true"/>', [
+      `<host fqdn="b1.example.com" uuid="${B1}"/>`,
+    ]),
+  );
+  writeFileSync(
+    join(clusters, 'plain.xml'),
+    cluster('plain', '<boot mode="stateful"/>', [`<host fqdn="p1.example.com" uuid="${P1}"/>`]),
+  );
+  writeFileSync(
     join(clusters, 'escape.xml'),
     cluster('escape', '<boot mode="stateful" kickstartTemplate="../outside.cfg"/>', [
       `<host fqdn="x1.example.com" uuid="${X1}"/>`,
@@ -95,7 +110,7 @@ beforeAll(async () => {
   );
 
   process.env['SX_KS_VC_PW'] = 'vc-secret';
-  process.env['SX_KS_ESX_PW'] = 'esx-secret';
+  process.env['SX_KS_ESX_PW'] = ESX_PASSWORD;
   httpPort = await freePort();
   initiatorPort = await freePort();
   const config = configSchema.parse({
@@ -204,6 +219,52 @@ describe('stateful install through startServer', () => {
     expect(sqliteOf(server.store).prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(S1)).toBe(
       1,
     );
+  });
+
+  it('the built-in ks.cfg passes the ESXi kickstart grammar: rootpw --iscrypted (SHA-512 crypt), first local disk, no wipe', async () => {
+    const ks = await get(`hosts/${P1}/ks.cfg`);
+    expect(ks.status).toBe(200);
+    const parsed = parseEsxiKickstart(ks.text);
+    const install = parsed.commands.find((c) => c.name === 'install')!;
+    expect(Object.fromEntries(install.options)).toEqual({ firstdisk: 'local' }); // never a SAN LUN or USB, never --overwritevmfs
+    const rootpw = parsed.commands.find((c) => c.name === 'rootpw')!;
+    expect(rootpw.options.get('iscrypted')).toBe(true);
+    const hash = rootpw.args[0]!;
+    expect(hash).toMatch(/^\$6\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{86}$/);
+    // The hash is of the cluster's ESXi password: OpenSSL's own crypt(3) gives the same string.
+    const salt = hash.split('$')[2]!;
+    const openssl = spawnSync('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], {
+      input: ESX_PASSWORD,
+      encoding: 'utf8',
+    });
+    expect(openssl.status, openssl.stderr).toBe(0);
+    expect(openssl.stdout.trim()).toBe(hash);
+    expect(ks.text).not.toContain(ESX_PASSWORD);
+    expect(parsed.sections.map((x) => [x.kind, x.options.get('interpreter')])).toEqual([['firstboot', 'busybox']]);
+  });
+
+  it('remote/USB disks and --overwritevmfs only when the cluster file says so', async () => {
+    const ks = await get(`hosts/${B1}/ks.cfg`);
+    expect(ks.status).toBe(200);
+    const install = parseEsxiKickstart(ks.text).commands.find((c) => c.name === 'install')!;
+    expect(Object.fromEntries(install.options)).toEqual({ firstdisk: 'local,remote,usb', overwritevmfs: true });
+    expect(ks.text).not.toContain(ESX_PASSWORD);
+  });
+
+  it('the cluster template passes the grammar too', async () => {
+    expect(parseEsxiKickstart((await get(`hosts/${S1}/ks.cfg`)).text).commands.map((c) => c.name)).toEqual([
+      'vmaccepteula',
+      'install',
+      'network',
+      'rootpw',
+      'reboot',
+    ]);
+  });
+
+  it('a host that is not stateful gets no ks.cfg (404): no install, no rootpw hash', async () => {
+    for (const uuid of [S2, L1, '4c4c4544-0031-3010-8031-b1c04f4d33ff']) {
+      expect((await get(`hosts/${uuid}/ks.cfg`)).status, uuid).toBe(404);
+    }
   });
 
   for (const [what, uuid] of [

@@ -116,6 +116,34 @@ describe('cluster boot mode', () => {
     expect(r.cluster!.hosts.map((h) => memberBootMode(r.cluster!, h))).toEqual(['stateless', 'stateless', 'stateful']);
   });
 
+  it('boot/@firstDisk and @overwriteVmfs: absent by default, parsed when the file says so', async () => {
+    const { r } = await load(
+      'disks',
+      clusterXml('<boot mode="stateful" firstDisk="local,remote,usb" overwriteVmfs="true"/>'),
+    );
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
+    expect(r.cluster!.boot).toEqual({ mode: 'stateful', firstDisk: ['local', 'remote', 'usb'], overwriteVmfs: true });
+    const { r: plain } = await load('disks-default', clusterXml('<boot mode="stateful"/>'));
+    expect(plain.cluster!.boot).toEqual({ mode: 'stateful' });
+  });
+
+  for (const [attr, value] of [
+    ['firstDisk', 'san'],
+    ['firstDisk', 'local, usb'],
+    ['firstDisk', ''],
+    ['overwriteVmfs', 'yes'],
+  ] as const) {
+    it(`the XSD refuses ${attr}="${value}" at file:line:column, naming the field`, async () => {
+      const xml = clusterXml(`<boot mode="stateful" ${attr}="${value}"/>`);
+      const r = await loadClusterText(xml, '/c/disks.xml');
+      const at = posOf(xml, `${attr}="`);
+      expect(r.diagnostics.map(formatDiagnostic)).toEqual([
+        expect.stringMatching(new RegExp(`^/c/disks.xml:${at.line}:${at.column}: /cluster/boot/@${attr}: `)),
+      ]);
+      expect(r.cluster).toBeUndefined();
+    });
+  }
+
   it('the XSD refuses an unknown mode and <boot> out of order, at file:line:column', async () => {
     const bad = clusterXml('<boot mode="diskful"/>');
     const r1 = await loadClusterText(bad, '/c/bad-mode.xml');
@@ -193,7 +221,7 @@ describe('kickstart template check', () => {
     [
       'an unknown field',
       'vmaccepteula\nreboot\n  {{disk}}\n{{firstboot}}',
-      /:3:3: unknown field "disk": kickstart templates may use uuid, mac, cluster, image, server, token, firstboot, initiator$/,
+      /:3:3: unknown field "disk": kickstart templates may use uuid, mac, cluster, image, server, token, firstboot, initiator, rootpw, firstdisk, overwritevmfs$/,
     ],
     // mustache.js resolves dotted names through the prototype chain (uuid.constructor.constructor is Function).
     [

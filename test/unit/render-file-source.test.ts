@@ -83,6 +83,7 @@ beforeAll(async () => {
     serverAddress: '10.99.0.1',
     httpPort: 8080,
     initiatorPort: 1974,
+    kickstartInstall: () => ({ rootpw: '$6$unit$hash', firstdisk: 'local', overwritevmfs: false }),
     log: silentLogger,
   });
 });
@@ -341,7 +342,12 @@ describe('boot file source', () => {
     expect(cfg).toContain(`ks=http://10.99.0.1:8080/boot/hosts/${U}/ks.cfg`);
     const ks = text(await src.resolve(`hosts/${U}/ks.cfg`, ctx()));
     expect(ks).toContain(`# statelesx kickstart for ${U} (cluster prod, image esx1)`);
+    expect(ks).toContain('\nrootpw --iscrypted $6$unit$hash\ninstall --firstdisk=local\n');
+    // Not stateful: no kickstart (nobody else is to be installed, nor gets the rootpw hash).
+    clusters.set(U, { cluster: 'prod', defaultImage: 'esx1' });
+    expect(await src.resolve(`hosts/${U}/ks.cfg`, ctx())).toBeNull();
     clusters.clear();
+    expect(await src.resolve(`hosts/${U}/ks.cfg`, ctx())).toBeNull();
   });
 
   it("a member's kernel options (cluster's, then its own) reach boot.cfg kernelopt= and the iPXE/pxelinux kernel line", async () => {

@@ -284,25 +284,32 @@ describe('kickstart renderer', () => {
     server: '10.99.0.1:1974',
     token: 'T0K',
     initiator,
+    rootpw: '$6$saltsalt$hash',
+    firstdisk: 'local',
+    overwritevmfs: false,
   };
   it('renders the built-in template and per-cluster templates without HTML escaping', () => {
     const ks = renderKickstart(DEFAULT_KICKSTART_TEMPLATE, data);
-    expect(ks).toContain('vmaccepteula\ninstall --firstdisk --overwritevmfs\n');
+    expect(ks).toContain('vmaccepteula\nrootpw --iscrypted $6$saltsalt$hash\ninstall --firstdisk=local\n');
+    expect(
+      renderKickstart(DEFAULT_KICKSTART_TEMPLATE, { ...data, firstdisk: 'local,usb', overwritevmfs: true }),
+    ).toContain('\ninstall --firstdisk=local,usb --overwritevmfs\n');
     expect(renderKickstart('network --hostname={{cluster}}-"a&b"', data)).toBe('network --hostname=prod-"a&b"');
     expect(renderKickstart("rootpw --iscrypted {{{cluster}}}<&>'", data)).toBe("rootpw --iscrypted prod<&>'");
   });
 
   it('the built-in template renders byte for byte what the Eta one did (with and without a cluster)', () => {
-    // The built-in template as it was in Eta, rendered by Eta as the server used to.
+    // The built-in template in Eta (as it was, plus issue 17's rootpw and install disks), rendered by Eta.
     const before = `# statelesx kickstart for <%= it.uuid %> (cluster <%= it.cluster ?? '-' %>, image <%= it.image %>)
 vmaccepteula
-install --firstdisk --overwritevmfs
+rootpw --iscrypted <%= it.rootpw %>
+install --firstdisk=<%= it.firstdisk %><%= it.overwritevmfs ? ' --overwritevmfs' : '' %>
 network --bootproto=dhcp
 reboot
 
 <%= it.firstboot %>`;
     const eta = new Eta({ autoEscape: false, autoTrim: false, cache: false, useWith: false });
-    for (const d of [data, { ...data, cluster: null, mac: null, token: null }]) {
+    for (const d of [data, { ...data, cluster: null, mac: null, token: null, overwritevmfs: true }]) {
       const expected = eta.renderString(before, { ...d, firstboot: initiatorFirstboot(d) });
       expect(renderKickstart(DEFAULT_KICKSTART_TEMPLATE, d)).toBe(expected);
     }

@@ -14,7 +14,7 @@
  *     host, so an unknown one ends at `default`, static or rendered), `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
- *     `hosts/<uuid>/ks.cfg`; and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
+ *     `hosts/<uuid>/ks.cfg` (stateful cluster members only); and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
  *     (render/initiator-bundle.ts) every rendered boot.cfg lists (same bytes for every host);
  *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never), also
  *     as `<dir>/<image>/<path>` when `<dir>` is a directory of the static root (a loader there,
@@ -57,7 +57,7 @@ import { parseBootCfg } from '../../images/bootcfg.js';
 import { renderPxelinuxConfig } from '../render/pxelinux.js';
 import { renderHostBootCfg } from '../render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../render/ipxe.js';
-import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart } from '../render/kickstart.js';
+import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart, type KickstartInstall } from '../render/kickstart.js';
 import { httpBootBase, type RenderContext } from '../render/context.js';
 import {
   INITIATOR_BUNDLE_MTIME_MS,
@@ -88,6 +88,11 @@ export interface BootFileSourceOptions {
   initiatorPort: number;
   /** Kickstart template for a cluster (name for errors + text); undefined → the built-in one. */
   kickstartTemplate?: (cluster: string | null) => { name: string; text: string } | undefined;
+  /**
+   * Install settings of a stateful cluster (root password hash, disks; src/app/kickstart-install.ts).
+   * @throws Error naming the credentials entry when its password cannot be read (never the value)
+   */
+  kickstartInstall?: (cluster: string) => KickstartInstall;
   /** Config `boot.initiator-module`: list and serve `<image>/sxinit.tgz` for ESXi images (default true). */
   initiatorModule?: boolean;
   log: Logger;
@@ -245,7 +250,10 @@ export class DefaultBootFileSource implements BootFileSource {
       if (!uuid) return null;
       const query: HostQuery = { uuid, uuidOrder: 'smbios' };
       const d = await this.decide(query);
-      if (d.action !== 'boot' || !d.host.uuid) return null;
+      // Only a stateful member gets a kickstart: nobody else is to be installed (or gets its rootpw hash).
+      if (d.action !== 'boot' || !d.host.uuid || !d.stateful || d.cluster === null) return null;
+      if (!this.o.kickstartInstall) throw new Error(`no kickstart install settings for cluster ${d.cluster}`);
+      const install = this.o.kickstartInstall(d.cluster);
       const rctx = this.renderContext(d, 'http', true);
       const tpl = this.o.kickstartTemplate?.(d.cluster) ?? {
         name: 'built-in kickstart template',
@@ -261,6 +269,7 @@ export class DefaultBootFileSource implements BootFileSource {
           server: `${this.o.serverAddress}:${this.o.initiatorPort}`,
           token: rctx.token ?? null,
           initiator: (await initiatorScript()).toString('utf8'),
+          ...install,
         },
         tpl.name,
       );

@@ -3,8 +3,8 @@
  * Commands": `vmaccepteula`, `install`, `network`, `rootpw`, `reboot`, `%firstboot`), rendered from
  * a logic-less Mustache template per cluster (src/clusters/kickstart.ts: only the fields of
  * {@link KickstartTemplateData}, no code, no prototype access); interpolations are not
- * HTML-escaped (this is not HTML). Secrets are not passed in: a template that needs a root
- * password uses `rootpw --iscrypted` with a hash it holds itself.
+ * HTML-escaped (this is not HTML). The clear root password is never passed in: templates get
+ * `rootpw`, a SHA-512 crypt hash of the cluster's ESXi password, for `rootpw --iscrypted`.
  *
  * `it.firstboot` is the statelesx `%firstboot` section ({@link initiatorFirstboot}): it writes
  * scripts/initiator.py onto the freshly installed host and runs it once, on its first boot.
@@ -28,10 +28,37 @@ export interface KickstartData {
   token: string | null;
   /** Text of scripts/initiator.py (what {@link initiatorFirstboot} installs). */
   initiator: string;
+  /** The install settings of the host's stateful cluster ({@link KickstartInstall}). */
+  rootpw: string;
+  firstdisk: string;
+  overwritevmfs: boolean;
 }
 
-/** What a template sees: {@link KickstartData} plus the ready `%firstboot` section. */
-export interface KickstartTemplateData extends KickstartData {
+/**
+ * What a stateful cluster's kickstart installs with (src/app/kickstart-install.ts builds it from
+ * the cluster file and its `credentials:` entry).
+ */
+export interface KickstartInstall {
+  /**
+   * SHA-512 crypt (`$6$<salt>$<hash>`, glibc crypt(3)) of the cluster's ESXi root password, for
+   * `rootpw --iscrypted`; the clear password is never in the rendered file.
+   */
+  rootpw: string;
+  /**
+   * `install --firstdisk=` disk types in order (`boot/@firstDisk`: `local`, `remote`, `usb`,
+   * comma-separated; default `local`, so a SAN LUN or USB stick is never picked unless listed).
+   */
+  firstdisk: string;
+  /** `boot/@overwriteVmfs` (default false): add `--overwritevmfs` to `install`. */
+  overwritevmfs: boolean;
+}
+
+/**
+ * What a template sees: {@link KickstartData} plus the ready `%firstboot` section, with
+ * `overwritevmfs` as `"true"` or null (a Mustache section `{{#overwritevmfs}}` tests it).
+ */
+export interface KickstartTemplateData extends Omit<KickstartData, 'overwritevmfs'> {
+  overwritevmfs: 'true' | null;
   /** {@link initiatorFirstboot} of the same data. */
   firstboot: string;
 }
@@ -76,7 +103,8 @@ export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' 
 /** The template used when a cluster has none of its own (`-` when the host is in no cluster). */
 export const DEFAULT_KICKSTART_TEMPLATE = `# statelesx kickstart for {{uuid}} (cluster {{cluster}}{{^cluster}}-{{/cluster}}, image {{image}})
 vmaccepteula
-install --firstdisk --overwritevmfs
+rootpw --iscrypted {{rootpw}}
+install --firstdisk={{firstdisk}}{{#overwritevmfs}} --overwritevmfs{{/overwritevmfs}}
 network --bootproto=dhcp
 reboot
 
@@ -97,7 +125,11 @@ export class KickstartTemplateError extends Error {
  */
 export function renderKickstart(template: string, data: KickstartData, name = 'kickstart template'): string {
   try {
-    const it: KickstartTemplateData = { ...data, firstboot: initiatorFirstboot(data) };
+    const it: KickstartTemplateData = {
+      ...data,
+      overwritevmfs: data.overwritevmfs ? 'true' : null,
+      firstboot: initiatorFirstboot(data),
+    };
     return renderKickstartTemplate(template, it);
   } catch (e) {
     const err = e as Error;
