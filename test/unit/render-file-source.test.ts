@@ -108,6 +108,9 @@ describe('boot file source', () => {
     expect(await src.resolve('bootdir', ctx())).toBeNull(); // a directory is no file
     await expect(src.resolve('snponly.efi', ctx())).rejects.toThrow(/symlink leaves the root/);
     await expect(src.resolve('escape', ctx())).rejects.toBeInstanceOf(PathRejectedError);
+    // an image keeps its confinement too
+    symlinkSync(join(dir, 'boot', 'ipxe.efi'), join(dir, 'images', 'lin1', 'leak.efi'));
+    await expect(src.resolve('lin1/leak.efi', ctx())).rejects.toThrow(/symlink leaves the root/);
     // the name is checked as strictly as anywhere: no way up out of the loader dir by name
     await expect(src.resolve('bootdir/../outside.txt', ctx())).rejects.toBeInstanceOf(PathRejectedError);
   });
