@@ -4,7 +4,11 @@
 # this namespace's loopback (strict mode, the test VMs' UUIDs mapped to their FQDNs), writes a
 # statelesx.yaml for this run, and runs `statelesx serve` in the foreground (full DHCP on pxe0).
 #
-# Optional (the lifecycle test, test/e2e/lifecycle-e2e.test.ts):
+# Optional:
+#   E2E_BOOT_DEFAULTS=1     every boot setting at its default (test/e2e/uefi-native-defaults.test.ts):
+#                           no dhcp.boot-files, no boot: section, no loader-dirs — the loaders come
+#                           from Debian's default loader directories, nothing is copied to tftp-root.
+# The lifecycle test, test/e2e/lifecycle-e2e.test.ts:
 #   E2E_ENGINE_DEFAULTS=1   every engine setting at its default (notably engine.thumbprint-policy)
 #                           except engine.esxi-sdk-url, which points at the simulator's ESXi SDK
 #                           (the namespace has no DNS for the hosts' FQDNs; TLS SNI stays the FQDN).
@@ -38,6 +42,18 @@ else
   engine_yaml="engine:
   thumbprint-policy: trust-on-first-use"
 fi
+if [ "${E2E_BOOT_DEFAULTS:-}" = 1 ]; then
+  boot_files_yaml=""
+  boot_yaml=""
+else
+  boot_files_yaml="  boot-files:
+    bios: ${E2E_BIOS_LOADER:-pxelinux.0}
+    uefi: ${E2E_UEFI_LOADER:-ipxe.efi}
+    ipxe: ${E2E_IPXE_FILE:-boot.ipxe}"
+  boot_yaml="boot:
+  default-image: ${E2E_DEFAULT_IMAGE:-v1}
+  unknown-hosts: default-image"
+fi
 
 cat >"$run/statelesx.yaml" <<YAML
 data-dir: $E2E_DIR/data
@@ -62,13 +78,8 @@ dhcp:
   range-end: $PXE_RANGE_END
   netmask: $PXE_NETMASK
   lease-time-s: 600
-  boot-files:
-    bios: ${E2E_BIOS_LOADER:-pxelinux.0}
-    uefi: ${E2E_UEFI_LOADER:-ipxe.efi}
-    ipxe: ${E2E_IPXE_FILE:-boot.ipxe}
-boot:
-  default-image: ${E2E_DEFAULT_IMAGE:-v1}
-  unknown-hosts: default-image
+$boot_files_yaml
+$boot_yaml
 $engine_yaml
 vcenters:
   - name: vc-e2e
