@@ -49,19 +49,26 @@ export interface PhoneHomeMessage {
   thumbprintSha1?: string;
 }
 
-/** Why a message was refused before any lookup. */
-export type ParseErrorReason =
-  | 'empty'
-  | 'oversized'
-  | 'encoding'
-  | 'syntax'
-  | 'bad-uuid'
-  | 'nil-uuid'
-  | 'bad-hostname'
-  | 'unknown-key'
-  | 'duplicate-key'
-  | 'bad-value'
-  | 'bad-mac';
+/**
+ * Every reason a message is refused for before any lookup, the short codes sent back as
+ * `ERR <reason>`. Tests check each refusal against this list.
+ */
+export const PARSE_ERROR_REASONS = [
+  'empty',
+  'oversized',
+  'encoding',
+  'syntax',
+  'bad-uuid',
+  'nil-uuid',
+  'bad-hostname',
+  'unknown-key',
+  'duplicate-key',
+  'bad-value',
+  'bad-mac',
+] as const;
+
+/** Why a message was refused before any lookup: one of {@link PARSE_ERROR_REASONS}. */
+export type ParseErrorReason = (typeof PARSE_ERROR_REASONS)[number];
 
 /** A refused message: `reason` is the short code sent back (`ERR <reason>`), `detail` says what and where. */
 export interface ParseError {
