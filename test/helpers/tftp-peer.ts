@@ -17,6 +17,7 @@ export class RawPeer {
   readonly socket: Socket = createSocket('udp4');
   private queue: Received[] = [];
   private waiter: (() => void) | null = null;
+  private closed = false;
 
   async open(): Promise<this> {
     await new Promise<void>((res) => this.socket.bind({ address: '127.0.0.1', port: 0 }, res));
@@ -60,7 +61,10 @@ export class RawPeer {
     return r;
   }
 
+  /** Closes the socket; closing again does nothing. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.socket.close();
   }
 }

@@ -10,46 +10,17 @@
  *   and never echo the client's text.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
-import { directorySource } from '../../src/boot/tftp/dir-source.js';
 import { loadDataPlane } from '../../src/boot/tftp/native.js';
 import { encodeAck, encodeRequest, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
-import { RawPeer } from '../helpers/tftp-peer.js';
+import type { RawPeer } from '../helpers/tftp-peer.js';
+import { TftpRig } from '../helpers/tftp-rig.js';
+import { waitFor } from '../helpers/wait.js';
 
-let root: string;
-const servers: TftpServer[] = [];
-const peers: RawPeer[] = [];
-
-async function startServer(over: Partial<Config['tftp']>): Promise<TftpServer> {
-  const s = createTftpServer({
-    source: directorySource(root),
-    address: '127.0.0.1',
-    port: 0,
-    limits: { ...configSchema.parse({}).tftp, ...over },
-    log: silentLogger,
-  });
-  await s.start();
-  servers.push(s);
-  return s;
-}
-
-async function peer(): Promise<RawPeer> {
-  const p = await new RawPeer().open();
-  peers.push(p);
-  return p;
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-}
+const rig = new TftpRig('sx-tftp-hostile-');
+const { startServer, peer } = rig;
 
 /** Every datagram `p` receives within `ms`. */
 async function drain(p: RawPeer, ms: number): Promise<TftpPacket[]> {
@@ -63,15 +34,10 @@ async function drain(p: RawPeer, ms: number): Promise<TftpPacket[]> {
 }
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'sx-tftp-hostile-'));
-  writeFileSync(join(root, 'big'), randomBytes(400_000));
+  writeFileSync(join(rig.open(), 'big'), randomBytes(400_000));
 });
 
-afterAll(async () => {
-  for (const p of peers) p.close();
-  for (const s of servers) await s.close();
-  rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => rig.close());
 
 describe.each(['native', 'js'] as const)('TFTP against hostile clients (%s data plane)', (plane) => {
   const dp = { 'data-plane': plane } as const;
@@ -86,7 +52,7 @@ describe.each(['native', 'js'] as const)('TFTP against hostile clients (%s data 
     expect((await p.recv())?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
     // Silent from here: the slot is free after ~1 s (was 6 × 255 s).
     const t0 = Date.now();
-    expect(await waitFor(() => s.activeTransfers() === 0, 4000)).toBe(true);
+    expect(await waitFor('the silent transfer to end', () => s.activeTransfers() === 0, 4000)).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
   });
 
@@ -95,7 +61,7 @@ describe.each(['native', 'js'] as const)('TFTP against hostile clients (%s data 
     const p = await peer();
     p.send(encodeRequest(Opcode.RRQ, 'big', 'octet', [['timeout', '255']]), s.address().port);
     expect((await p.recv())?.packet.op).toBe(Opcode.OACK);
-    expect(await waitFor(() => s.activeTransfers() === 0, 3000)).toBe(true);
+    expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 3000)).toBe(true);
   });
 
   it('an unverified peer gets at most 2 DATA resends before its first ACK (was one per retry)', async () => {
@@ -197,6 +163,8 @@ describe('TFTP listening socket against hostile clients', () => {
     expect(held).toBeGreaterThanOrEqual(8192);
     expect(held).toBeLessThanOrEqual(128 * 1024 + 8192);
     await s.close();
-    expect(await waitFor(() => loaded.plane.bufferedBytes() === base, 2000)).toBe(true);
+    expect(await waitFor('the read-ahead to be released', () => loaded.plane.bufferedBytes() === base, 2000)).toBe(
+      true,
+    );
   });
 });

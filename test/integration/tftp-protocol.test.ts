@@ -5,23 +5,18 @@
  * `max-transfers`), malformed datagrams.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync, readdirSync } from 'node:fs';
+import { writeFileSync, symlinkSync, mkdirSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { createTftpServer, type TftpServer } from '../../src/boot/tftp/server.js';
-import { directorySource } from '../../src/boot/tftp/dir-source.js';
+import type { TftpServer } from '../../src/boot/tftp/server.js';
 import { encodeAck, encodeRequest, encodeError, Opcode, type TftpPacket } from '../../src/boot/tftp/packet.js';
-import { configSchema, type Config } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
 import { toNetascii } from '../../src/boot/tftp/blocks.js';
-import { RawPeer, type Received } from '../helpers/tftp-peer.js';
+import type { Received } from '../helpers/tftp-peer.js';
+import { TftpRig } from '../helpers/tftp-rig.js';
 import { counterValue } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/wait.js';
 
 let root: string;
-const servers: TftpServer[] = [];
-const peers: RawPeer[] = [];
 const file5200 = randomBytes(5200); // 10 full blocks of 512 + 80 bytes
 /** Text with CR, LF, CR LF and runs of them (netascii expands each CR and LF to two bytes). */
 const crlfText = Buffer.from(
@@ -30,31 +25,13 @@ const crlfText = Buffer.from(
   ),
 );
 
-async function startServer(over: Partial<Config['tftp']> = {}, extra: { minRtoMs?: number } = {}): Promise<TftpServer> {
-  const limits = { ...configSchema.parse({}).tftp, ...over };
-  const s = createTftpServer({
-    source: directorySource(root),
-    address: '127.0.0.1',
-    port: 0,
-    limits,
-    log: silentLogger,
-    ...extra,
-  });
-  await s.start();
-  servers.push(s);
-  return s;
-}
-
-async function peer(): Promise<RawPeer> {
-  const p = await new RawPeer().open();
-  peers.push(p);
-  return p;
-}
+const rig = new TftpRig('sx-tftp-proto-');
+const { startServer, peer } = rig;
 
 let server: TftpServer;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'sx-tftp-proto-'));
+  root = rig.open();
   writeFileSync(join(root, 'f5200'), file5200);
   writeFileSync(join(root, 'small'), 'hello\n');
   writeFileSync(join(root, 'crlf.txt'), crlfText);
@@ -64,11 +41,7 @@ beforeAll(async () => {
   server = await startServer();
 });
 
-afterAll(async () => {
-  for (const p of peers) p.close();
-  for (const s of servers) await s.close();
-  rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => rig.close());
 
 describe('TFTP request handling', () => {
   it.each([
@@ -242,7 +215,6 @@ describe.each(['native', 'js'] as const)('TFTP transfer behaviour (%s data plane
     expect(await waitFor('0 active transfers', () => s.activeTransfers() === 0, 10_000)).toBe(true);
     // Every transfer socket and file descriptor is closed again.
     for (const p of probes) p.close();
-    peers.splice(peers.length - probes.length, probes.length);
     expect(await waitFor('the fds to be closed', () => readdirSync('/proc/self/fd').length <= fdsBefore, 5000)).toBe(
       true,
     );
