@@ -58,6 +58,7 @@ import {
   within,
 } from './harness.js';
 import { closeSocket, flood, loopbackSocket, receive, send, SocketTracker, tick } from './udp.js';
+import { bootRequest } from '../helpers/dhcp-harness.js';
 
 const seeds = corpus('dhcp');
 const boot = {
@@ -165,7 +166,6 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
   let port: number;
   let probeSock: Socket;
   let fuzzers: Socket[];
-  let xid = 0x5a000000;
   const errors: unknown[] = [];
   const onErr = (e: unknown) => errors.push(e);
   /** Server log lines at level error or above (a fuzz input must never cause one). */
@@ -246,28 +246,8 @@ describe('DHCP live server fuzz (full mode, 127.0.0.1)', () => {
   });
 
   function probePacket(type: number, extra: Array<[number, Buffer]> = []): { buf: Buffer; xid: number } {
-    const id = ++xid;
-    const buf = encodePacket(
-      {
-        op: 1,
-        htype: 1,
-        hlen: 6,
-        hops: 0,
-        xid: id,
-        secs: 0,
-        flags: 0x8000,
-        ciaddr: '0.0.0.0',
-        yiaddr: '0.0.0.0',
-        siaddr: '0.0.0.0',
-        giaddr: '0.0.0.0',
-        chaddr: Buffer.concat([Buffer.from(PROBE_MAC.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
-        sname: '',
-        file: '',
-        options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
-      },
-      1472,
-    ).buffer;
-    return { buf, xid: id };
+    const p = bootRequest(type, PROBE_MAC, extra);
+    return { buf: encodePacket(p, 1472).buffer, xid: p.xid };
   }
 
   async function exchange(type: number, extra: Array<[number, Buffer]> = []): Promise<DhcpPacket> {

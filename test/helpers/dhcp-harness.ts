@@ -162,34 +162,45 @@ export function rawExchange(
 }
 
 let xid = 0x5e000000 + (process.pid & 0xffff) * 16;
-/** Encodes a BOOTREQUEST from `mac` with the given options (53 first). */
+/**
+ * A BOOTREQUEST (RFC 2131 §2: op 1, Ethernet) from `mac`, not yet encoded: option 53 `type`
+ * first, then `options`; a fresh xid, the broadcast flag set, all addresses 0.0.0.0; `fields`
+ * override any header field (e.g. `{ giaddr, hops }` for a relayed request, `{ flags: 0 }`).
+ */
+export function bootRequest(
+  type: number,
+  mac: string,
+  options: Array<[number, Buffer]> = [],
+  fields: Partial<DhcpPacket> = {},
+): DhcpPacket {
+  return {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: ++xid,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
+    sname: '',
+    file: '',
+    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...options]),
+    ...fields,
+  };
+}
+
+/** {@link bootRequest} encoded for the wire (at most 1472 bytes: one Ethernet frame's UDP payload). */
 export function clientPacket(
   type: number,
   mac: string,
   options: Array<[number, Buffer]>,
   fields: Partial<DhcpPacket> = {},
 ): Buffer {
-  return encodePacket(
-    {
-      op: 1,
-      htype: 1,
-      hlen: 6,
-      hops: 0,
-      xid: ++xid,
-      secs: 0,
-      flags: 0x8000,
-      ciaddr: '0.0.0.0',
-      yiaddr: '0.0.0.0',
-      siaddr: '0.0.0.0',
-      giaddr: '0.0.0.0',
-      chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
-      sname: '',
-      file: '',
-      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...options]),
-      ...fields,
-    },
-    1472,
-  ).buffer;
+  return encodePacket(bootRequest(type, mac, options, fields), 1472).buffer;
 }
 
 /** Options a UEFI PXE ROM sends: 60, 93, 94, 97 (GUID of SMBIOS UUID 8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b), 55. */

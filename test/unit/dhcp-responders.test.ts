@@ -17,6 +17,7 @@ import { createDhcpServer, dhcpBindError } from '../../src/boot/dhcp/server.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { BindError } from '../../src/net/bind-error.js';
+import { bootRequest } from '../helpers/dhcp-harness.js';
 
 const ctx: BootAnswerContext = {
   bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', 'uefi-arm64': 'arm64/ipxe.efi', ipxe: 'boot.ipxe' },
@@ -105,33 +106,14 @@ describe('boot answer', () => {
   });
 });
 
-let seq = 1;
-/** A client request as it would come off the wire (encoded then decoded). */
+/** A client request as it would come off the wire (encoded then decoded), without the broadcast flag. */
 function req(
   type: number,
   mac: string,
   extra: Array<[number, Buffer]> = [],
   fields: Partial<DhcpPacket> = {},
 ): DhcpPacket {
-  const p: DhcpPacket = {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: seq++,
-    secs: 0,
-    flags: 0,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.concat([Buffer.from(mac.replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
-    sname: '',
-    file: '',
-    options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
-    ...fields,
-  };
-  return decodePacket(encodePacket(p, 1500).buffer);
+  return decodePacket(encodePacket(bootRequest(type, mac, extra, { flags: 0, ...fields }), 1500).buffer);
 }
 const pxe = (arch: number): Array<[number, Buffer]> => [
   [Opt.VENDOR_CLASS_ID, Buffer.from(`PXEClient:Arch:${String(arch).padStart(5, '0')}:UNDI:003010`)],
