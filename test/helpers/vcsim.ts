@@ -175,3 +175,53 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
     },
   };
 }
+
+/** Options of {@link vcenterConfigFor}; each has the engine tests' default. */
+export interface VcenterConfigOptions {
+  /** The vCenter's name, as cluster files name it (default `vc1`). */
+  name?: string;
+  /** The environment variable holding the vCenter password (default `SX_VC_PW`). */
+  passwordEnv?: string;
+  /** The ESXi credential's name, as cluster files name it (default `esx`); its user is root. */
+  credential?: string;
+  /** The environment variable holding the ESXi root password (default `SX_ESX_PW`). */
+  esxPasswordEnv?: string;
+  /**
+   * More keys of the `vcenters` entry, over the defaults: e.g. `'timeout-ms'` (default 10000, the
+   * SOAP request timeout in ms), `'max-sessions'`, or a wrong `thumbprint` / `url` to test a refusal.
+   */
+  vcenter?: Record<string, unknown>;
+}
+
+/**
+ * The `vcenters` and `credentials` config keys (input of `configSchema.parse`, as config.yaml
+ * spells them) for one running simulator: its SDK URL and user, pinned to its certificate's
+ * thumbprint, passwords read from the environment (`env[passwordEnv]` must hold `sim.password`),
+ * and one ESXi root credential. Spread it into the rest of the config:
+ *
+ *   const cfg = configSchema.parse({ ...vcenterConfigFor(sim), engine: { 'max-attempts': 2 } });
+ */
+export function vcenterConfigFor(
+  sim: Pick<Vcsim, 'sdkUrl' | 'username' | 'thumbprint'>,
+  opts: VcenterConfigOptions = {},
+): {
+  vcenters: Array<Record<string, unknown>>;
+  credentials: Array<{ name: string; username: string; 'password-env': string }>;
+} {
+  return {
+    vcenters: [
+      {
+        name: opts.name ?? 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': opts.passwordEnv ?? 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'timeout-ms': 10_000,
+        ...opts.vcenter,
+      },
+    ],
+    credentials: [
+      { name: opts.credential ?? 'esx', username: 'root', 'password-env': opts.esxPasswordEnv ?? 'SX_ESX_PW' },
+    ],
+  };
+}

@@ -5,7 +5,7 @@
  */
 import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
@@ -50,18 +50,7 @@ async function runAll(
   engine: Record<string, unknown>,
 ): Promise<{ jobs: JobRecord[]; limit: number }> {
   const cfg = configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 20_000,
-        'max-sessions': 8,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim, { vcenter: { 'timeout-ms': 20_000, 'max-sessions': 8 } }),
     engine,
   });
   const store = await openStore(':memory:');

@@ -6,7 +6,7 @@
  */
 import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
@@ -49,17 +49,7 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
 
   it('a member not booted is missingHosts, not drift; remediation fixes the known member and the cluster and never adds the missing one', async () => {
     const cfg = configSchema.parse({
-      vcenters: [
-        {
-          name: 'vc1',
-          url: sim.sdkUrl,
-          username: sim.username,
-          'password-env': 'SX_VC_PW',
-          thumbprint: sim.thumbprint,
-          'timeout-ms': 10_000,
-        },
-      ],
-      credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+      ...vcenterConfigFor(sim),
       engine: { 'drift-remediate': true },
     });
     const store = await openStore(':memory:');

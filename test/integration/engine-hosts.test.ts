@@ -5,7 +5,7 @@
  */
 import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
 import { connectVcenter, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
@@ -34,17 +34,7 @@ function modelCluster(extraVlan: number): DesiredCluster {
 
 function config(sim: Vcsim): Config {
   return configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim),
     engine: { 'max-attempts': 2 },
   });
 }

@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { desiredCluster } from '../helpers/desired-cluster.js';
-import { startVcsim, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
 import { connectVcenter, esxiConnector, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
@@ -119,17 +119,7 @@ async function converged(d: DesiredCluster, h: MemberHost) {
 beforeAll(async () => {
   sim = await startVcsim(M.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`]));
   cfg = configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim),
     engine: { 'max-attempts': 2, 'esxi-sdk-url': sim.esxSdkUrl },
   });
   env.SX_VC_PW = sim.password;

@@ -6,7 +6,7 @@
  */
 import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
@@ -121,17 +121,7 @@ describe('stable pool addresses against vcsim', () => {
     const store = await openStore(':memory:');
     const env = { SX_VC_PW: 'x', SX_ESX_PW: 'y' };
     const cfg = configSchema.parse({
-      vcenters: [
-        {
-          name: 'vc1',
-          url: sim.sdkUrl,
-          username: sim.username,
-          'password-env': 'SX_VC_PW',
-          thumbprint: sim.thumbprint,
-          'timeout-ms': 10_000,
-        },
-      ],
-      credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+      ...vcenterConfigFor(sim),
       engine: { 'max-attempts': 2 },
     });
     let list = [cluster([member(1), member(2), member(3)])];

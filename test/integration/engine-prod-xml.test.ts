@@ -18,7 +18,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { loadClusterDir, type LoadedClusters } from '../../src/app/cluster-lookups.js';
@@ -46,17 +46,7 @@ const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
 function config(sim: Vcsim): Config {
   return configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc-prod',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-      },
-    ],
-    credentials: [{ name: 'esxi-root', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim, { name: 'vc-prod', credential: 'esxi-root' }),
     engine: { 'max-attempts': 2 },
   });
 }

@@ -7,7 +7,7 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { connectVcenter, type VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
@@ -24,16 +24,7 @@ const spec: ClusterSpec = { drsConfig: { enabled: true, defaultVmBehavior: 'part
 
 function config(sim: Vcsim): Config {
   return configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-      },
-    ],
+    ...vcenterConfigFor(sim),
   });
 }
 

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore } from '../../src/store/index.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 
@@ -92,16 +92,7 @@ describe('engine: kill -9 during a job', () => {
       cluster: desired(),
       mode: 'enqueue',
       config: {
-        vcenters: [
-          {
-            name: 'vc1',
-            url: sim.sdkUrl,
-            username: sim.username,
-            'password-env': 'SX_VC_PW',
-            thumbprint: sim.thumbprint,
-          },
-        ],
-        credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+        ...vcenterConfigFor(sim),
       },
     };
     let addsBeforeKill = 0;

@@ -4,7 +4,7 @@
  * drift, thumbprint policy, wrong vCenter credentials, slow vCenter (timeout path).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
 import { connectVcenter, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
@@ -71,18 +71,7 @@ function cluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
 
 function config(sim: Vcsim, engine: Record<string, unknown> = {}, vc: Record<string, unknown> = {}): Config {
   return configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-        ...vc,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim, { vcenter: vc }),
     engine: { 'max-attempts': 3, ...engine },
   });
 }

@@ -13,7 +13,7 @@
  * test/integration/vsphere-session.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { vcenterConnector, type VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
@@ -48,19 +48,11 @@ async function cluster(): Promise<DesiredCluster> {
 
 function config(sim: Vcsim, vc: Record<string, unknown> = {}, engine: Record<string, unknown> = {}): Config {
   return configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SXV_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 5000,
-        'max-sessions': 1,
-        ...vc,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SXV_ESX_PW' }],
+    ...vcenterConfigFor(sim, {
+      passwordEnv: 'SXV_VC_PW',
+      esxPasswordEnv: 'SXV_ESX_PW',
+      vcenter: { 'timeout-ms': 5000, 'max-sessions': 1, ...vc },
+    }),
     engine: { 'max-attempts': 2, ...engine },
   });
 }
