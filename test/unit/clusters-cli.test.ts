@@ -1,34 +1,21 @@
+/**
+ * `statelesx cluster validate` through its command function (exit code, stdout and stderr lines);
+ * the same command as a real process is test/integration/clusters-cli-process.test.ts.
+ */
 import { describe, it, expect, afterAll, beforeAll } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { promisify } from 'node:util';
 import { runClusterValidate, type CliOutput } from '../../src/cli/cluster.js';
-import { EXAMPLES_DIR, fixture, mutate, posOf } from '../fixtures/clusters/helpers.js';
+import { EXAMPLES_DIR, fixture, mutate, posOf, writeExamplesConfig } from '../fixtures/clusters/helpers.js';
 
-const ROOT = resolve(EXAMPLES_DIR, '..', '..');
 const PROD = join(EXAMPLES_DIR, 'prod-cluster.xml');
 const LAB = join(EXAMPLES_DIR, 'lab-cluster.xml');
 const tmp = mkdtempSync(join(tmpdir(), 'sx-cluster-cli-'));
-const OK_YAML = join(tmp, 'ok.yaml');
+let OK_YAML: string;
 beforeAll(() => {
-  for (const image of ['demo', 'ESXi-8.0U3b-24280767-standard', 'ESXi-8.0U3c-24414501-standard'])
-    mkdirSync(join(tmp, 'images', image), { recursive: true });
-  writeFileSync(
-    OK_YAML,
-    [
-      'images-dir: ./images',
-      'vcenters:',
-      '  - { name: vc-prod, url: "https://vc-prod.example.com/sdk", username: svc-statelesx, password-env: VC_PROD_PASSWORD }',
-      '  - { name: vc-lab, url: "https://vc-lab.example.com/sdk", username: svc-statelesx, password-env: VC_LAB_PASSWORD }',
-      'credentials:',
-      '  - { name: esxi-root, username: root, password-env: ESXI_ROOT_PASSWORD }',
-      '',
-    ].join('\n'),
-  );
+  OK_YAML = writeExamplesConfig(tmp);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -110,32 +97,5 @@ describe('statelesx cluster validate', () => {
     const io = capture();
     expect(await runClusterValidate([PROD], { config: yaml }, io)).toBe(2);
     expect(io.stderr[0]).toMatch(/configuration error/);
-  });
-
-  it('runs as a real process: exit code 1 and the diagnostic on stderr', async () => {
-    const bad = join(tmp, 'cli-bad.xml');
-    writeFileSync(
-      bad,
-      mutate(fixture('minimal.xml'), '<datacenter>DC0</datacenter>', '<datacenter>&xxe;</datacenter>'),
-    );
-    const run = promisify(execFile);
-    const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-    const err = (await run(
-      process.execPath,
-      ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', bad],
-      {
-        cwd: tmp,
-        timeout: 60_000,
-        env: { ...process.env, STATELESX_CONFIG: '' },
-      },
-    ).catch((e: unknown) => e)) as { code: number; stderr: string };
-    expect(err.code).toBe(1);
-    expect(err.stderr).toContain(`${bad}:3:15: /cluster/datacenter: entity reference &xxe; is not allowed`);
-    const ok = await run(
-      process.execPath,
-      ['--import', tsx, join(ROOT, 'src/cli/main.ts'), 'cluster', 'validate', '--config', OK_YAML, PROD],
-      { cwd: tmp, timeout: 60_000 },
-    );
-    expect(ok.stdout).toBe(`${PROD}: ok (cluster prod-cluster, 4 hosts)\n`);
   });
 });
