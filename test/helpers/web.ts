@@ -8,12 +8,26 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { buildApp } from '../../src/web/app.js';
 import type { AppDeps } from '../../src/web/deps.js';
-import { hashPassword } from '../../src/web/auth/passwords.js';
+import argon2 from 'argon2';
 import type { Role } from '../../src/store/users.js';
 import type { JobOrigin, JobQueue, JobRef } from '../../src/engine/queue.js';
 import type { SessionBody } from './api-bodies.js';
 
 export const PASSWORD = 'correct horse battery';
+
+let passwordHash: Promise<string> | undefined;
+/**
+ * {@link PASSWORD} hashed as the fixture users' stored hash: argon2id like the product's
+ * `hashPassword`, but at the smallest cost (m=1 MiB, t=1, p=1) instead of the library default
+ * (64 MiB, t=3, p=4, 0.1–0.2 s a hash or a verify on a 2-core machine), made once per process.
+ * A login verifies with the parameters the PHC string carries, so every login of these tests runs
+ * the product's own verify path without its deliberate cost. Users created through the API or
+ * `statelesx user` still get the product's hash (web-api checks it).
+ */
+export function fixturePasswordHash(): Promise<string> {
+  passwordHash ??= argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 1024, timeCost: 1, parallelism: 1 });
+  return passwordHash;
+}
 
 /** A queue that records what was enqueued (the engine is not under test here). */
 export class RecordingQueue implements JobQueue {
@@ -38,7 +52,7 @@ export async function makeApp(
   beforeReady?: (app: FastifyInstance) => void,
 ): Promise<{ app: FastifyInstance; store: Store }> {
   const store = extra.store ?? (await openStore(':memory:'));
-  const hash = await hashPassword(PASSWORD);
+  const hash = await fixturePasswordHash();
   for (const [name, role] of users) store.users.create(name, hash, role);
   const app = await buildApp({ store, log: silentLogger, ...extra });
   beforeReady?.(app);
