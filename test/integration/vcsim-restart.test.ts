@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { desiredCluster } from '../helpers/desired-cluster.js';
-import { startVcsim, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
+import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
@@ -117,17 +117,7 @@ beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'sx-vcsim-state-'));
   sim = await startVcsim(simArgs());
   const cfg = configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'timeout-ms': 10_000,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    ...vcenterConfigFor(sim),
     engine: { 'max-attempts': 8, 'esxi-sdk-url': sim.esxSdkUrl },
   });
   env.SX_VC_PW = sim.password;
