@@ -140,29 +140,17 @@ describe('hostile claims (issue 16, finding 8)', () => {
   it('stores 60, 77 and 61 cut to MAX_STORED_CLAIM characters; the answer still matches the whole vendor class', async () => {
     const vc = `PXEClient:Arch:00007:UNDI:003010:${'v'.repeat(700)}`;
     const request = encodePacket(
-      {
-        op: 1,
-        htype: 1,
-        hlen: 6,
-        hops: 0,
-        xid: 0x77aa,
-        secs: 0,
-        flags: 0,
-        ciaddr: '0.0.0.0',
-        yiaddr: '0.0.0.0',
-        siaddr: '0.0.0.0',
-        giaddr: '0.0.0.0',
-        chaddr: Buffer.concat([Buffer.from('5254000000aa', 'hex'), Buffer.alloc(10)]),
-        sname: '',
-        file: '',
-        options: new Map<number, Buffer>([
-          [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
+      bootRequest(
+        MessageType.REQUEST,
+        '52:54:00:00:00:aa',
+        [
           [Opt.MAX_MESSAGE_SIZE, Buffer.from([0x10, 0x00])],
           [Opt.VENDOR_CLASS_ID, Buffer.from(vc, 'latin1')],
           [Opt.USER_CLASS, Buffer.from(`iPXE${'\u0001'.repeat(400)}`, 'latin1')],
           [Opt.CLIENT_ID, Buffer.alloc(500, 0xab)],
-        ]),
-      },
+        ],
+        { flags: 0 },
+      ),
       4096,
     ).buffer;
     const reply = await exchange(request);
@@ -193,27 +181,17 @@ describe('new hosts from DHCP per source (issue 16, finding 8)', () => {
     try {
       const guid = (n: number) => Buffer.concat([Buffer.from([0]), Buffer.alloc(15, 0x5a), Buffer.from([n])]);
       const request = (n: number) =>
-        encodePacket({
-          op: 1,
-          htype: 1,
-          hlen: 6,
-          hops: 0,
-          xid: 0x9900 + n,
-          secs: 0,
-          flags: 0,
-          ciaddr: '0.0.0.0',
-          yiaddr: '0.0.0.0',
-          siaddr: '0.0.0.0',
-          giaddr: '0.0.0.0',
-          chaddr: Buffer.concat([Buffer.from([0x52, 0x54, 0, 0, 0x99, n]), Buffer.alloc(10)]),
-          sname: '',
-          file: '',
-          options: new Map<number, Buffer>([
-            [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
-            [Opt.VENDOR_CLASS_ID, Buffer.from('PXEClient:Arch:00007:UNDI:003010')],
-            [Opt.CLIENT_GUID, guid(n)],
-          ]),
-        }).buffer;
+        encodePacket(
+          bootRequest(
+            MessageType.REQUEST,
+            `52:54:00:00:99:${n.toString(16).padStart(2, '0')}`,
+            [
+              [Opt.VENDOR_CLASS_ID, Buffer.from('PXEClient:Arch:00007:UNDI:003010')],
+              [Opt.CLIENT_GUID, guid(n)],
+            ],
+            { flags: 0 },
+          ),
+        ).buffer;
       const uuids: string[] = [];
       for (const n of [1, 2, 3]) {
         const reply = await exchange(request(n), port);
