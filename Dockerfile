@@ -24,7 +24,7 @@ FROM node:20-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       pxelinux syslinux-common syslinux-efi ipxe libarchive-tools libcap2-bin curl \
     && rm -rf /var/lib/apt/lists/* \
-    # Let the unprivileged user bind udp/67, 69 and 4011 without root. Only that: DHCP, TFTP and
+    # Let the unprivileged user bind udp/67, 69, 4011 and tcp/80 (HTTP boot) without root. Only that: DHCP, TFTP and
     # proxyDHCP use ordinary UDP sockets (replies to clients without an address are broadcast,
     # never injected as raw frames), so no raw sockets and no CAP_NET_RAW.
     && setcap cap_net_bind_service+ep "$(readlink -f "$(command -v node)")" \
@@ -48,7 +48,7 @@ COPY docker/statelesx.yaml /etc/statelesx/statelesx.yaml
 USER statelesx
 # Data (SQLite store), cluster files (written by the console) and images (written by image import).
 VOLUME ["/var/lib/statelesx", "/etc/statelesx/clusters", "/srv/statelesx/images"]
-EXPOSE 67/udp 69/udp 4011/udp 8080/tcp 1974/tcp
+EXPOSE 67/udp 69/udp 4011/udp 80/tcp 8080/tcp 1974/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["node", "--max-semi-space-size=2", "/opt/statelesx/dist/cli/main.js"]
 CMD ["serve", "--config", "/etc/statelesx/statelesx.yaml"]

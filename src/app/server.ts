@@ -5,6 +5,9 @@
  *
  *   boot:      DHCP, TFTP, HTTP /boot ─► DefaultBootFileSource ─► hosts/policy ◄─ clusters, store
  *   phone-home: TCP 1974, HTTP /api/v1/phone-home ─► HostRegistry ─► JobRunner (engine) | unregistered
+ *   HTTP: the boot listener (`boot-http`: /boot, HTTP phone-home) and the administration listener
+ *              (`http`: console, API, /metrics), or one listener for both (src/web/listeners.ts);
+ *              every URL handed to hosts names the boot listener.
  *   converge:  JobRunner ─► engine/plan + apply ─► vsphere client ─► vCenter
  *
  * Each subsystem gets the store ports it uses (src/store/ports.ts), never the Store itself; the
@@ -30,8 +33,10 @@ import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { DriftScheduler } from '../engine/drift.js';
 import { bootLookup } from '../engine/job-lifecycle.js';
 import { createPhoneHome } from '../phonehome/index.js';
-import { createHttpService } from '../web/app.js';
+import { createBootHttpService, createHttpService } from '../web/app.js';
+import { httpLayout } from '../web/listeners.js';
 import { storeJobReader } from '../web/job-reader.js';
+import type { AppDeps } from '../web/deps.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
 import { createRetentionService } from './retention.js';
 import { clusterLookups } from './cluster-lookups.js';
@@ -103,6 +108,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       );
     }
     const views = clusterLookups(clusters);
+    const layout = httpLayout(config);
+    if (layout.boot.address !== '0.0.0.0' && layout.boot.address !== server) {
+      log.warn(
+        { subsystem: 'boot-http', address: layout.boot.address, advertise: server },
+        'boot-http.address differs from the advertised address that hosts are given in boot URLs',
+      );
+    }
     const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
     const source = new DefaultBootFileSource({
       tftpRoot: config['tftp-root'],
@@ -121,7 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // A stateful cluster's rootpw hash (its credentials entry) and install disks.
       kickstartInstall: kickstartInstallLookup((name) => clusters.get(name), config.credentials),
       serverAddress: server,
-      httpPort: config.http.port,
+      httpPort: layout.boot.port,
       initiatorPort: config.initiator.port,
       log,
     });
@@ -164,49 +176,50 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           interface: config.interface,
           listenAddress: config['listen-address'],
           advertiseAddress: server,
-          httpPort: config.http.port,
+          httpPort: layout.boot.port,
         }),
       );
     }
     services.push(initiator.listener);
     services.push(createRetentionService(store.retention, config.retention, log));
-    services.push(
-      createHttpService(config, {
-        store: {
-          hosts: store.hosts,
-          users: store.users,
-          audit: store.audit,
-          settings: store.settings,
-          jobs: store.jobs,
-          hostBoots: store.hostBoots,
-          ping: () => store.ping(),
-        },
-        log,
-        queue: jobs,
-        clusters: clusterService(clusters),
-        engine: engineService(
-          clusters,
-          { connect: jobs.vcenter.bind(jobs), shared: true },
-          Date.now,
-          store.jobs.pools,
-          bootLookup(store.hostBoots),
-        ),
-        jobs: storeJobReader(store.jobs),
-        images: imageService(config['images-dir'], (image) => [
-          ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
-          ...clusters
-            .clusters()
-            .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
-            .map((c) => `cluster ${c.name}`),
-        ]),
-        vcenters: vcenterTester(config.vcenters, log),
-        bootPlugin: async (app) => {
-          await app.register(bootHttpPlugin, { source });
-        },
-        phoneHomePlugin: initiator.httpPlugin,
-        ready: () => started.length === services.length,
-      }),
-    );
+    const webDeps: Omit<AppDeps, 'config'> = {
+      store: {
+        hosts: store.hosts,
+        users: store.users,
+        audit: store.audit,
+        settings: store.settings,
+        jobs: store.jobs,
+        hostBoots: store.hostBoots,
+        ping: () => store.ping(),
+      },
+      log,
+      queue: jobs,
+      clusters: clusterService(clusters),
+      engine: engineService(
+        clusters,
+        { connect: jobs.vcenter.bind(jobs), shared: true },
+        Date.now,
+        store.jobs.pools,
+        bootLookup(store.hostBoots),
+      ),
+      jobs: storeJobReader(store.jobs),
+      images: imageService(config['images-dir'], (image) => [
+        ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
+        ...clusters
+          .clusters()
+          .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
+          .map((c) => `cluster ${c.name}`),
+      ]),
+      vcenters: vcenterTester(config.vcenters, log),
+      bootPlugin: async (app) => {
+        await app.register(bootHttpPlugin, { source });
+      },
+      phoneHomePlugin: initiator.httpPlugin,
+      ready: () => started.length === services.length,
+    };
+    const bootHttp = createBootHttpService(config, webDeps);
+    if (bootHttp) services.push(bootHttp);
+    services.push(createHttpService(config, webDeps));
     for (const s of services) {
       await s.start();
       started.push(s);

@@ -283,7 +283,8 @@ export async function benchServerConfig(
     'clusters-dir': join(dir, 'clusters'),
     'listen-address': '127.0.0.1',
     'log-level': 'warn',
-    http: { port: await freeTcpPort() },
+    // The single-port layout: the child reports one HTTP address, where /boot/ is measured.
+    ...(await singlePort()),
     tftp: { port: await freeUdpPort() },
     initiator: { port: await freeTcpPort() },
     ...extra,
@@ -496,4 +497,10 @@ export function httpTables(r: HttpBenchResult, samplePath = 'a module'): BenchTa
       : ['not run'],
   };
   return [t1, t2];
+}
+
+/** `http` and `boot-http` on one free port (the single-port layout). */
+async function singlePort(): Promise<{ http: { port: number }; 'boot-http': { port: number } }> {
+  const port = await freeTcpPort();
+  return { http: { port }, 'boot-http': { port } };
 }

@@ -216,7 +216,9 @@ async function runVariant(
     'listen-address': '10.77.0.1',
     interface: 'sxs0',
     'log-level': 'warn',
+    // One listener for console and /boot/ (the single-port layout); the clients fetch from 8080.
     http: { port: 8080 },
+    'boot-http': { port: 8080 },
     tftp: { port: 69 },
     initiator: { port: 1974 },
     dhcp: {

@@ -21,7 +21,13 @@ export function registerServe(program: Command): void {
     .option('--advertise-address <ip>', 'address clients are told to use (next-server, URLs)')
     .option('--interface <name>', 'network interface for DHCP')
     .option('--tftp-port <port>', 'TFTP port (default 69)')
-    .option('--http-port <port>', 'HTTP port for the console, API and /boot (default 8080)')
+    .option('--http-address <ip>', 'address of the console, API and /metrics (default: --listen-address)')
+    .option('--http-port <port>', 'HTTP port of the console, API and /metrics (default 8080)')
+    .option('--boot-http-address <ip>', 'address of HTTP boot (/boot, phone-home) (default: --listen-address)')
+    .option(
+      '--boot-http-port <port>',
+      'HTTP port of /boot and the HTTP phone-home (default 80; = --http-port: one port)',
+    )
     .option('--initiator-port <port>', 'phone-home TCP port (default 1974)')
     .option('--dhcp-mode <mode>', 'off | proxy | full (default off)')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace (default info)')

@@ -1,7 +1,7 @@
 /**
  * Loads `statelesx.yaml`, applies `STATELESX_*` environment variables and CLI flags over it
  * (precedence: flag > env > file > default), validates once, and resolves every relative path
- * (the directories, `loader-dirs`, `http.tls-cert`/`tls-key`, `vcenters[].ca-file` and the
+ * (the directories, `loader-dirs`, `http.tls-cert`/`tls-key`/`metrics-token-file`, `vcenters[].ca-file` and the
  * `password-file` of vCenters and credentials) against the config file's directory.
  */
 import { readFileSync, existsSync } from 'node:fs';
@@ -45,7 +45,10 @@ export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: Over
   { flag: 'interface', path: ['interface'], type: 'string' },
   { flag: 'log-level', path: ['log-level'], type: 'string' },
   { flag: 'tftp-port', path: ['tftp', 'port'], type: 'number' },
+  { flag: 'http-address', path: ['http', 'address'], type: 'string' },
   { flag: 'http-port', path: ['http', 'port'], type: 'number' },
+  { flag: 'boot-http-address', path: ['boot-http', 'address'], type: 'string' },
+  { flag: 'boot-http-port', path: ['boot-http', 'port'], type: 'number' },
   { flag: 'initiator-port', path: ['initiator', 'port'], type: 'number' },
   { flag: 'dhcp-mode', path: ['dhcp', 'mode'], type: 'string' },
   { flag: 'require-token', path: ['initiator', 'require-token'], type: 'boolean' },
@@ -176,6 +179,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   c['loader-dirs'] = c['loader-dirs'].map(abs);
   if (c.http['tls-cert']) c.http['tls-cert'] = abs(c.http['tls-cert']);
   if (c.http['tls-key']) c.http['tls-key'] = abs(c.http['tls-key']);
+  if (c.http['metrics-token-file']) c.http['metrics-token-file'] = abs(c.http['metrics-token-file']);
   for (const v of c.vcenters) {
     if (v['ca-file']) v['ca-file'] = abs(v['ca-file']);
     if (v['password-file']) v['password-file'] = abs(v['password-file']);

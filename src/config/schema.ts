@@ -131,8 +131,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The administration listener: console, REST API, OpenAPI, `/metrics`, `/healthz`, `/readyz`.
+     * Keep it off the boot LAN (issue 16, finding 4): bind it to the management network's address
+     * or firewall its port; hosts never need it.
+     */
     http: z
       .object({
+        /** Address the administration listener binds; default `listen-address`. */
+        address: ipv4.optional(),
         port: port.default(8080),
         'tls-cert': z.string().optional(),
         'tls-key': z.string().optional(),
@@ -144,6 +151,37 @@ export const configSchema = z
         'max-connections': z.number().int().min(1).default(2048),
         /** Open connections from one client address; more are closed at once. */
         'max-connections-per-source': z.number().int().min(1).default(256),
+        /**
+         * Bearer token `/metrics` requires (`Authorization: Bearer <token>`), from a file or an
+         * environment variable, never inline; unset: `/metrics` is open on the administration listener.
+         */
+        'metrics-token-file': z.string().min(1).optional(),
+        'metrics-token-env': z.string().min(1).optional(),
+        'metrics-token': z
+          .never({
+            error:
+              'an inline metrics token is not accepted: put it in a file (metrics-token-file: PATH, readable by statelesx only) ' +
+              'or in an environment variable (metrics-token-env: NAME)',
+          })
+          .optional(),
+      })
+      .strict()
+      .superRefine((h, ctx) => {
+        if (h['metrics-token-file'] && h['metrics-token-env'])
+          ctx.addIssue({ code: 'custom', message: 'at most one of metrics-token-file or metrics-token-env' });
+      })
+      .prefault({}),
+    /**
+     * The boot listener: `/boot/` (iPXE scripts, boot.cfg, kickstart, image files), the HTTP
+     * phone-home and `/healthz`/`/readyz`: everything a booting host needs, nothing an admin uses.
+     * Every URL handed to hosts names this port. The same address and port as `http` (e.g. both
+     * 8080) serve both from one listener, the single-port layout of earlier versions.
+     */
+    'boot-http': z
+      .object({
+        /** Address the boot listener binds; default `listen-address`. */
+        address: ipv4.optional(),
+        port: port.default(80),
       })
       .strict()
       .prefault({}),

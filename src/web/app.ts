@@ -1,7 +1,8 @@
 /**
- * The web app: one fastify instance serving the REST API (`/api/v1`, OpenAPI at `/api/docs`), the
+ * The web app: fastify instances serving the REST API (`/api/v1`, OpenAPI at `/api/docs`), the
  * console (server-rendered eta templates + htmx), `/boot/` (HTTP boot, mounted from src/boot/http),
- * the phone-home routes (src/phonehome/http.ts), and `/healthz`, `/readyz`, `/metrics`.
+ * the phone-home routes (src/phonehome/http.ts), and `/healthz`, `/readyz`, `/metrics`. Which
+ * instance serves which is the listener's role (./listeners.ts): administration, boot, or both.
  *
  * Scopes: health, static assets, `/boot/` and phone-home are unauthenticated (hosts and probes call
  * them); everything else sits in one encapsulated scope behind the session, role and CSRF hooks.
@@ -28,7 +29,8 @@ import { HttpProblem, problemErrorHandler, sendProblem } from './problem.js';
 import { addSharedSchemas } from './schemas.js';
 import { installAuthHooks } from './auth/plugin.js';
 import { issueSetupToken, SETUP_LINK_FILE } from './auth/tokens.js';
-import { healthRoutes, installHttpMetrics } from './health.js';
+import { healthRoutes, installHttpMetrics, metricsRoute } from './health.js';
+import { httpLayout, metricsToken, type HttpRole, type ListenerAddress } from './listeners.js';
 import { sessionRoutes } from './api/session.js';
 import { hostRoutes } from './api/hosts.js';
 import { clusterRoutes } from './api/clusters.js';
@@ -54,8 +56,14 @@ export interface TlsOptions {
  * Builds the app (not listening). Call `app.ready()` or `inject` in tests, `listen` in the service.
  * @param deps store and logger are required; every other dependency is optional (routes answer 503)
  * @param tls when given, the instance serves HTTPS
+ * @param role `admin`: console, API, OpenAPI, `/metrics`; `boot`: `/boot/` and the HTTP
+ *   phone-home; `both` (default): all of them. Every role serves `/healthz` and `/readyz`.
+ * @throws Error when `http.metrics-token-file`/`-env` is set but cannot be read
  */
-export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole = 'both'): Promise<FastifyInstance> {
+  const admin = role !== 'boot';
+  const boot = role !== 'admin';
+  const token = admin ? metricsToken(deps.config) : undefined;
   const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
   const limits = httpLimits(deps.config);
   const app = Fastify({
@@ -95,8 +103,10 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
       done(null, body),
     );
   }
-  await app.register(cookie);
-  await app.register(formbody);
+  if (admin) {
+    await app.register(cookie);
+    await app.register(formbody);
+  }
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_req, c) =>
@@ -104,41 +114,29 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
         retryAfter: Math.ceil(c.ttl / 1000),
       }),
   });
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'statelesx API',
-        version: '1',
-        description:
-          'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.',
-      },
-      components: { securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'sx_session' } } },
-      security: [{ session: [] }],
-    },
-    refResolver: {
-      buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`),
-    },
-  });
+  if (admin) await registerOpenApi(app);
   addSharedSchemas(app);
   installHttpMetrics(app);
 
-  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
   await app.register((s, _opts, done) => {
     healthRoutes(s, ctx);
+    if (admin) metricsRoute(s, token);
     done();
   });
-  if (deps.bootPlugin) {
-    const boot = deps.bootPlugin;
+  if (boot && deps.bootPlugin) {
+    const bootPlugin = deps.bootPlugin;
     await app.register(async (s) => {
       // `/boot/*` serves hosts, not API clients: keep it out of the OpenAPI document.
       s.addHook('onRoute', (route) => {
         route.schema = { ...(route.schema ?? {}), hide: true };
       });
-      await s.register(boot);
+      await s.register(bootPlugin);
     });
   }
-  if (deps.phoneHomePlugin) await app.register(deps.phoneHomePlugin, { prefix: '/api/v1' });
+  if (boot && deps.phoneHomePlugin) await app.register(deps.phoneHomePlugin, { prefix: '/api/v1' });
+  if (!admin) return app;
 
+  await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/static/', maxAge: 3600_000, index: false });
   const tracker = new ImportTracker();
   await app.register(async (scope) => {
     installAuthHooks(scope, ctx);
@@ -154,6 +152,30 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions): Promise<Fastify
   return app;
 }
 
+/** The OpenAPI document (`/api/docs`): the session cookie, and the `/metrics` bearer token. */
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'statelesx API',
+        version: '1',
+        description:
+          'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: 'sx_session' },
+          metricsToken: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ session: [] }],
+    },
+    refResolver: {
+      buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`),
+    },
+  });
+}
+
 /** The HTTP service as the composition root sees it, with the bound address once started. */
 export interface HttpService extends Service {
   /** Bound address after `start`. */
@@ -163,12 +185,15 @@ export interface HttpService extends Service {
 }
 
 /**
- * The HTTP listener as a {@link Service}: listens on `config.http.port` at `config['listen-address']`
- * (HTTPS when `http.tls-cert` and `http.tls-key` are set). On first start with no user it issues a
- * one-time setup link, writes it to `<data-dir>/setup-link` (mode 0600) and gives it to `announce`
- * with `secret` true (default: stderr) — never to stdout, which is the log stream under systemd
- * and Docker, and never to the log. Other lines (where the console is) go to stdout by default.
- * @throws BindError from `start` (flag `--http-port`), Error when the TLS files cannot be read
+ * The administration HTTP listener as a {@link Service} (console, API, OpenAPI, `/metrics`; role
+ * `both`, `/boot/` and phone-home too, when `boot-http` has the same address and port, see
+ * ./listeners.ts): listens on `http.port` at `http.address` (default `listen-address`), HTTPS when
+ * `http.tls-cert` and `http.tls-key` are set. On first start with no user it issues a one-time
+ * setup link, writes it to `<data-dir>/setup-link` (mode 0600) and gives it to `announce` with
+ * `secret` true (default: stderr) — never to stdout, which is the log stream under systemd and
+ * Docker, and never to the log. Other lines (where the console is) go to stdout by default.
+ * @throws BindError from `start` (flag `--http-port`), Error when the TLS files or the metrics
+ *   token cannot be read
  */
 export function createHttpService(
   config: Config,
@@ -176,63 +201,106 @@ export function createHttpService(
   announce: (line: string, secret?: boolean) => void = (l, secret) =>
     (secret ? process.stderr : process.stdout).write(l + '\n'),
 ): HttpService {
+  const layout = httpLayout(config);
+  return listenerService(config, deps, layout.shared ? 'both' : 'admin', layout.admin, (a, tls) => {
+    // An address a browser can open: the one configured, the advertised one, else loopback.
+    const host = layout.admin.address;
+    const shown =
+      config.http.address && host !== '0.0.0.0'
+        ? host
+        : (config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host));
+    const base = `${tls ? 'https' : 'http'}://${shown}:${a.port}`;
+    announce(`statelesx: console at ${base}/`);
+    if (deps.store.users.count() === 0) {
+      const token = issueSetupToken(deps.store.settings);
+      const url = `${base}/setup?token=${token}`;
+      const file = join(config['data-dir'], SETUP_LINK_FILE);
+      writeFileSync(file, url + '\n', { mode: 0o600 });
+      chmodSync(file, 0o600); // an older file keeps its mode on overwrite
+      deps.log.warn(
+        { subsystem: 'http', file },
+        'no console user exists yet: open the one-time setup link printed on stderr and written to the file, or run `statelesx user add NAME --role admin`',
+      );
+      announce(`statelesx: create the first admin (one-time link, also in ${file}): ${url}`, true);
+    }
+    deps.log.info(
+      {
+        subsystem: 'http',
+        address: a.address,
+        port: a.port,
+        tls: Boolean(tls),
+        url: `${base}/`,
+        role: layout.shared ? 'both' : 'admin',
+      },
+      'console listening',
+    );
+  });
+}
+
+/**
+ * The boot HTTP listener as a {@link Service}: `/boot/`, the HTTP phone-home, `/healthz` and
+ * `/readyz` on `boot-http.port` at `boot-http.address` (default `listen-address`), plain HTTP
+ * (firmware and iPXE fetch over `http://`). Undefined in the single-port layout, where
+ * {@link createHttpService} serves boot traffic too.
+ * @throws BindError from `start` (flag `--boot-http-port`)
+ */
+export function createBootHttpService(config: Config, deps: Omit<AppDeps, 'config'>): HttpService | undefined {
+  const layout = httpLayout(config);
+  if (layout.shared) return undefined;
+  return listenerService(config, deps, 'boot', layout.boot, (a) => {
+    deps.log.info({ subsystem: 'boot-http', address: a.address, port: a.port }, 'HTTP boot listening');
+  });
+}
+
+/** One fastify listener of `role` at `at`; `listening` runs once it is bound. */
+function listenerService(
+  config: Config,
+  deps: Omit<AppDeps, 'config'>,
+  role: HttpRole,
+  at: ListenerAddress,
+  listening: (bound: ListenerAddress, tls: TlsOptions | undefined) => void,
+): HttpService {
   let app: FastifyInstance | undefined;
-  let bound: { address: string; port: number } | undefined;
-  const host = config['listen-address'];
-  const port = config.http.port;
+  let bound: ListenerAddress | undefined;
+  const { address: host, port } = at;
   return {
-    name: 'http',
+    name: role === 'boot' ? 'boot-http' : 'http',
     address: () => bound,
     app: () => app,
     async start() {
-      let tls: TlsOptions | undefined;
-      const certFile = config.http['tls-cert'];
-      const keyFile = config.http['tls-key'];
-      if (certFile || keyFile) {
-        if (!certFile || !keyFile) throw new Error('http.tls-cert and http.tls-key must be set together');
-        try {
-          tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
-        } catch (e) {
-          throw new Error(
-            `cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-            { cause: e },
-          );
-        }
-      }
-      app = await buildApp({ ...deps, config }, tls);
+      const tls = role === 'boot' ? undefined : readTls(config);
+      app = await buildApp({ ...deps, config }, tls, role);
       try {
         await app.listen({ port, host });
       } catch (e) {
         await app.close().catch(() => undefined);
         app = undefined;
-        throw toBindError(e, tls ? 'HTTPS (tcp)' : 'HTTP (tcp)', host, port, '--http-port');
+        const flag = role === 'boot' ? '--boot-http-port' : '--http-port';
+        throw toBindError(e, tls ? 'HTTPS (tcp)' : 'HTTP (tcp)', host, port, flag);
       }
       const a = app.server.address() as AddressInfo;
       bound = { address: a.address, port: a.port };
-      // An address a browser can open: the advertised one, else loopback for a wildcard bind.
-      const shown = config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
-      const base = `${tls ? 'https' : 'http'}://${shown}:${a.port}`;
-      announce(`statelesx: console at ${base}/`);
-      if (deps.store.users.count() === 0) {
-        const token = issueSetupToken(deps.store.settings);
-        const url = `${base}/setup?token=${token}`;
-        const file = join(config['data-dir'], SETUP_LINK_FILE);
-        writeFileSync(file, url + '\n', { mode: 0o600 });
-        chmodSync(file, 0o600); // an older file keeps its mode on overwrite
-        deps.log.warn(
-          { subsystem: 'http', file },
-          'no console user exists yet: open the one-time setup link printed on stderr and written to the file, or run `statelesx user add NAME --role admin`',
-        );
-        announce(`statelesx: create the first admin (one-time link, also in ${file}): ${url}`, true);
-      }
-      deps.log.info(
-        { subsystem: 'http', address: a.address, port: a.port, tls: Boolean(tls), url: `${base}/` },
-        'console listening',
-      );
+      listening(bound, tls);
     },
     async close() {
       if (app) await app.close();
       app = undefined;
     },
   };
+}
+
+/** The PEM files of `http.tls-cert`/`http.tls-key`, or undefined when neither is set. */
+function readTls(config: Config): TlsOptions | undefined {
+  const certFile = config.http['tls-cert'];
+  const keyFile = config.http['tls-key'];
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('http.tls-cert and http.tls-key must be set together');
+  try {
+    return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  } catch (e) {
+    throw new Error(
+      `cannot read TLS files for HTTPS (${certFile}, ${keyFile}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { cause: e },
+    );
+  }
 }

@@ -1,9 +1,14 @@
 /**
  * `/healthz` (the process answers), `/readyz` (store open and every service started) and
  * `/metrics` (Prometheus text format from src/metrics.ts), plus the HTTP request metrics.
- * All three are unauthenticated: orchestrators and Prometheus call them; they carry no secrets.
+ * `/healthz` and `/readyz` are unauthenticated and served on both listeners (orchestrators and
+ * load balancers probe them; they carry nothing). `/metrics` is served on the administration
+ * listener only, behind a bearer token when `http.metrics-token-file`/`-env` is set (issue 16,
+ * finding 12): its labels name routes, clusters and vCenters.
  */
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendProblem } from './problem.js';
 import { counter, histogram, metricsRegistry } from '../metrics.js';
 import type { WebContext } from './context.js';
 
@@ -70,7 +75,38 @@ export function healthRoutes(app: FastifyInstance, ctx: WebContext): void {
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
     },
   );
+}
 
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/**
+ * True when `header` is `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1). Both sides are
+ * hashed first, so the comparison takes the same time whatever the length or content sent.
+ */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header ?? '');
+  return timingSafeEqual(sha256(m?.[1] ?? ''), sha256(token)) && m !== null;
+}
+
+/**
+ * `GET /metrics`: the Prometheus text exposition of src/metrics.ts.
+ * @param token when set, a request without `Authorization: Bearer <token>` gets 401 with
+ *   `WWW-Authenticate: Bearer` (RFC 6750 §3) and no metrics; the token is never logged.
+ */
+export function metricsRoute(app: FastifyInstance, token?: string): void {
+  const guard = token
+    ? async (req: FastifyRequest, reply: FastifyReply) => {
+        if (bearerMatches(req.headers.authorization, token)) return;
+        reply.header('www-authenticate', 'Bearer realm="statelesx metrics"');
+        return sendProblem(
+          reply,
+          req,
+          401,
+          'Unauthorized',
+          '/metrics needs Authorization: Bearer <http.metrics-token>',
+        );
+      }
+    : undefined;
   app.get(
     '/metrics',
     {
@@ -79,7 +115,9 @@ export function healthRoutes(app: FastifyInstance, ctx: WebContext): void {
         summary: 'Prometheus metrics (text exposition format 0.0.4)',
         produces: ['text/plain'],
         response: { 200: { type: 'string', description: 'Prometheus text exposition format 0.0.4' } },
+        ...(token ? { security: [{ metricsToken: [] }] } : {}),
       },
+      ...(guard ? { onRequest: guard } : {}),
     },
     async (_req, reply) => {
       reply.type(metricsRegistry.contentType);

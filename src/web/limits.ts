@@ -1,7 +1,7 @@
 /**
- * What one unauthenticated client may cost the HTTP listener. The same port serves `/boot/` and
- * HTTP phone-home, so a request that stalls the event loop or holds connections stalls booting
- * hosts too (issue 16, finding 3: an 8 MB nested JSON body to `POST /login` stalled `/healthz`
+ * What one unauthenticated client may cost an HTTP listener (each of the administration and boot
+ * listeners applies these limits on its own). The listeners share one process, so a request that
+ * stalls the event loop stalls booting hosts too (issue 16, finding 3: an 8 MB nested JSON body to `POST /login` stalled `/healthz`
  * for 4.5 s; a body sent a byte every 10 s held its connection for minutes).
  *
  * - request and headers timeouts (`http.request-timeout-ms`, `http.headers-timeout-ms`), checked

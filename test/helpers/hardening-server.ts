@@ -1,10 +1,14 @@
 /**
  * A whole statelesx server (`startServer`, every service but DHCP) in this process on 127.0.0.1
- * random ports, with its pino output captured line by line, for the hardening tests.
+ * random ports, with its pino output captured line by line, for the hardening tests. HTTP uses
+ * the single-port layout (`http.port` = `boot-http.port`, a port free at start): console, API,
+ * `/boot/` and the HTTP phone-home on one listener, and rendered URLs naming that real port.
+ * test/integration/http-listeners.test.ts checks the split layout.
  */
 import { Writable } from 'node:stream';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/app/server.js';
@@ -29,7 +33,7 @@ export interface HardenedServer {
 
 /**
  * Starts the server over `dir` (data, images, tftp, clusters, pxelinux.cfg under it).
- * @param overrides merged into the config (kebab-case keys); ports are forced to 0
+ * @param overrides merged into the config (kebab-case keys); ports are forced to 0 (HTTP: one free port)
  * @param users created before start (so no setup link is issued): [name, password, role]
  */
 export async function startHardenedServer(
@@ -38,6 +42,7 @@ export async function startHardenedServer(
   users: Array<[string, string, 'admin' | 'operator' | 'viewer']> = [],
 ): Promise<HardenedServer> {
   for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
+  const httpPort = await freePort();
   const config = configSchema.parse({
     'data-dir': join(dir, 'data'),
     'images-dir': join(dir, 'images'),
@@ -49,7 +54,8 @@ export async function startHardenedServer(
     'log-level': 'trace',
     ...overrides,
     tftp: { ...(overrides['tftp'] as object | undefined), port: 0 },
-    http: { ...(overrides['http'] as object | undefined), port: 0 },
+    http: { ...(overrides['http'] as object | undefined), port: httpPort },
+    'boot-http': { port: httpPort },
     initiator: { ...(overrides['initiator'] as object | undefined), port: 0 },
   });
   if (users.length) {
@@ -80,6 +86,15 @@ export async function startHardenedServer(
     logText: () => text,
     close: () => server.close(),
   };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((ok) => s.close(ok));
+  return port;
 }
 
 /** Writes a cluster file `name.xml` with the given member hosts (fqdn, uuid). */

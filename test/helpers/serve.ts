@@ -17,8 +17,10 @@ export const CLI = join(ROOT, 'dist/cli/main.js');
 /** A running `statelesx serve` child. */
 export interface ServeProcess {
   proc: ChildProcess;
-  /** `http://127.0.0.1:<port>` of the console/API. */
+  /** `http://127.0.0.1:<port>` of the console/API (the administration listener). */
   base: string;
+  /** `http://127.0.0.1:<port>` of the boot listener (`/boot/`, HTTP phone-home). */
+  bootBase: string;
   /** stdout + stderr so far (pino JSON lines and the CLI's own messages). */
   output(): string;
   /** Resolves when the process has exited (code, or the signal that ended it). */
@@ -52,7 +54,7 @@ export async function createUsers(
 
 /**
  * Starts `node dist/cli/main.js serve` over `root` (see {@link serveDirs}) with DHCP off, every
- * port 0 and the listen address 127.0.0.1; cwd is `root`, so no ./statelesx.yaml is picked up.
+ * port 0 (two HTTP listeners: administration and boot) and the listen address 127.0.0.1; cwd is `root`, so no ./statelesx.yaml is picked up.
  * @param extra more CLI flags
  * @throws Error with the output when it exits or does not serve within `ms`
  */
@@ -78,6 +80,8 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
       '127.0.0.1',
       '--http-port',
       '0',
+      '--boot-http-port',
+      '0',
       '--tftp-port',
       '0',
       '--initiator-port',
@@ -96,7 +100,7 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
     proc.once('exit', (code, signal) => r({ code, signal })),
   );
-  const port = await new Promise<number>((res, rej) => {
+  const ports = await new Promise<[number, number]>((res, rej) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');
       rej(new Error(`statelesx serve not serving within ${ms} ms:\n${out}`));
@@ -104,11 +108,12 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
     const check = () => {
       if (!/"msg":"statelesx is serving"/.test(out)) return;
       const m = /"subsystem":"http","address":"127\.0\.0\.1","port":(\d+)/.exec(out);
-      if (!m) return;
+      const b = /"subsystem":"boot-http","address":"127\.0\.0\.1","port":(\d+)/.exec(out);
+      if (!m || !b) return;
       clearTimeout(t);
       proc.stdout.off('data', check);
       proc.stderr.off('data', check);
-      res(Number(m[1]));
+      res([Number(m[1]), Number(b[1])]);
     };
     proc.stdout.on('data', check);
     proc.stderr.on('data', check);
@@ -117,7 +122,13 @@ export async function spawnServe(root: string, extra: string[] = [], ms = 30_000
       rej(new Error(`statelesx serve exited (${e.code ?? e.signal}) before serving:\n${out}`));
     });
   });
-  return { proc, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+  return {
+    proc,
+    base: `http://127.0.0.1:${ports[0]}`,
+    bootBase: `http://127.0.0.1:${ports[1]}`,
+    output: () => out,
+    exited,
+  };
 }
 
 /** SIGKILLs the child (if still running) and waits for it to be gone. */

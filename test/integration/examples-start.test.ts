@@ -53,7 +53,13 @@ describe('npm start on a fresh clone: the example configuration and clusters', (
       configPath: yaml,
       explicit: false,
       env: {},
-      flags: { 'listen-address': '127.0.0.1', 'tftp-port': 0, 'http-port': 0, 'initiator-port': 0 },
+      flags: {
+        'listen-address': '127.0.0.1',
+        'tftp-port': 0,
+        'http-port': 0,
+        'boot-http-port': 0,
+        'initiator-port': 0,
+      },
     });
     expect(config['clusters-dir']).toBe(join(dir, 'examples', 'clusters'));
     // The example declares its secrets by environment variable only: nothing inline, no default.

@@ -352,7 +352,7 @@ describe('kill -9 of `statelesx serve` during an image import started through th
       expect(existsSync(join(d.images, staging!)), `${staging} still in ${d.images} after the restart`).toBe(false);
       expect(readdirSync(d.images)).toEqual([]);
       for (const p of ['/boot/half/boot.cfg', `/boot/${staging!}/image/boot.cfg`, '/boot/half/b.b00']) {
-        const r = await fetch(`${sx.base}${p}`);
+        const r = await fetch(`${sx.bootBase}${p}`);
         expect([403, 404], `${p} → ${r.status}`).toContain(r.status);
       }
       // The same import through the restarted server completes: the kill left nothing in its way.
@@ -406,7 +406,7 @@ describe('unwritable data directory at start', () => {
       throw new Error('these tests need root (private mount namespaces): run as root after scripts/install-test-deps');
   });
   const serve = (dataDir: string) =>
-    `${TSX} src/cli/main.ts serve --data-dir ${dataDir} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 --images-dir ${join(dir, 'ro-images')} --clusters-dir ${join(dir, 'ro-clusters')} --tftp-root ${join(dir, 'ro-tftp')} --log-level warn`;
+    `${TSX} src/cli/main.ts serve --data-dir ${dataDir} --listen-address 127.0.0.1 --http-port 0 --boot-http-port 0 --tftp-port 0 --initiator-port 0 --images-dir ${join(dir, 'ro-images')} --clusters-dir ${join(dir, 'ro-clusters')} --tftp-root ${join(dir, 'ro-tftp')} --log-level warn`;
 
   it('a file where the data directory should be: exit 1, the message names the directory', () => {
     const f = join(dir, 'data-is-a-file');
@@ -459,7 +459,7 @@ describe('disk full data directory at start (the real statelesx serve)', () => {
       const d = join(dir, `full-data-${freeKiB}`);
       mkdirSync(d, { recursive: true });
       const cli =
-        `node ${join(ROOT, 'dist/cli/main.js')} serve --data-dir ${d} --listen-address 127.0.0.1 --http-port 0 --tftp-port 0 --initiator-port 0 ` +
+        `node ${join(ROOT, 'dist/cli/main.js')} serve --data-dir ${d} --listen-address 127.0.0.1 --http-port 0 --boot-http-port 0 --tftp-port 0 --initiator-port 0 ` +
         `--images-dir ${join(dir, 'full-images-x')} --tftp-root ${join(dir, 'full-tftp-x')} --clusters-dir ${join(dir, 'full-clusters-x')} --dhcp-mode off --log-level fatal`;
       const r = inMountNs(
         `mount -t tmpfs -o size=512k sx-full-data ${d} && dd if=/dev/zero of=${d}/fill bs=1k count=${512 - freeKiB} 2>/dev/null; ` +

@@ -23,7 +23,10 @@ import { clientPacket, opt, pxeOptions, rawExchange, requireTool } from '../help
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SERVER = '10.88.0.1';
+/** The administration listener (console, API, /metrics). */
 const HTTP = `http://${SERVER}:8080`;
+/** The boot listener on its default port 80 (/boot/, HTTP phone-home). */
+const BOOT = `http://${SERVER}`;
 const TFTP_SIZE = 300_000 + 123;
 const HTTP_SIZE = 3 * 1024 * 1024 + 7;
 const BIG_SIZE = 64 * 1024 * 1024;
@@ -183,7 +186,7 @@ describe('metrics of the whole server (namespace, real clients)', () => {
     expect(Number(tftp.stdout)).toBe(TFTP_SIZE);
 
     // HTTP boot: one complete download, one cut short (100 kB/s for 1 s of a 64 MiB file: the socket buffers hold far less).
-    const http = inB('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `${HTTP}/boot/http.bin`]);
+    const http = inB('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `${BOOT}/boot/http.bin`]);
     expect(http.status, http.stderr).toBe(0);
     expect(Number(http.stdout)).toBe(HTTP_SIZE);
     const cut = inB('curl', [
@@ -196,7 +199,7 @@ describe('metrics of the whole server (namespace, real clients)', () => {
       '1',
       '-w',
       '%{size_download}',
-      `${HTTP}/boot/big.bin`,
+      `${BOOT}/boot/big.bin`,
     ]);
     expect(cut.status).toBe(28); // curl: operation timed out
     expect(Number(cut.stdout)).toBeGreaterThan(0);
@@ -214,7 +217,7 @@ describe('metrics of the whole server (namespace, real clients)', () => {
         'content-type: application/json',
         '--data',
         JSON.stringify(body),
-        `${HTTP}/api/v1/phone-home`,
+        `${BOOT}/api/v1/phone-home`,
       ]).stdout;
     expect(ph({ uuid: '4c4c4544-0031-3510-8088-b1c04f303031', hostname: 'esx88' })).toBe('200');
     expect(ph({ uuid: 'not-a-uuid' })).toBe('400');

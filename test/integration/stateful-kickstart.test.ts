@@ -54,7 +54,7 @@ ${hosts.map((h) => `    ${h}`).join('\n')}
 </cluster>
 `;
 
-/** A TCP port free on 127.0.0.1 right now (the rendered URLs carry the configured HTTP port). */
+/** A TCP port free on 127.0.0.1 right now (the rendered URLs carry the configured boot HTTP port). */
 async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
@@ -128,7 +128,9 @@ beforeAll(async () => {
     ],
     credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_KS_ESX_PW' }],
     tftp: { port: 0 },
-    http: { port: httpPort },
+    // The boot listener (its port is in every rendered URL); the console listens elsewhere.
+    http: { port: 0 },
+    'boot-http': { port: httpPort },
     initiator: { port: initiatorPort },
   });
   server = await startServer(config, silentLogger);

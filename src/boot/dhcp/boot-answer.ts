@@ -3,7 +3,7 @@
  * Pure (client facts + config → answer), shared by proxy and full mode.
  *
  * Rules (RFC 4578 §2.1 architecture types; UEFI 2.5+ §24.7 HTTP boot; iPXE chainloading):
- * - user class 77 `iPXE` → the iPXE script over HTTP `http://<advertise>:<http-port>/boot/<ipxe>`
+ * - user class 77 `iPXE` → the iPXE script over HTTP `http://<advertise>:<boot-http port>/boot/<ipxe>`
  *   (iPXE would otherwise load the iPXE loader again, forever);
  * - arch 16 (x64 UEFI HTTP) or vendor class `HTTPClient` → `http://…/boot/<uefi>`, vendor class
  *   `HTTPClient` in the reply (UEFI HTTP boot ignores offers without it);
@@ -45,6 +45,7 @@ export interface BootAnswerContext {
   bootFiles: BootFiles;
   /** Address clients reach our TFTP/HTTP at. */
   advertiseAddress: string;
+  /** Port of the boot HTTP listener (`boot-http.port`), left out of URLs when 80. */
   httpPort: number;
 }
 

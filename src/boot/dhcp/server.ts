@@ -99,7 +99,7 @@ export interface DhcpServerOptions {
   listenAddress?: string | undefined;
   /** Address given as next-server and in boot URLs (default: the interface address). */
   advertiseAddress?: string | undefined;
-  /** HTTP port of our `/boot/` tree (URLs for iPXE and UEFI HTTP boot). */
+  /** HTTP port of our `/boot/` tree, the boot listener's (URLs for iPXE and UEFI HTTP boot). */
   httpPort: number;
   /** Server port, default 67 (also the port replies to relay agents go to). */
   port?: number | undefined;

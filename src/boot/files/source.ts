@@ -82,7 +82,7 @@ export interface BootFileSourceOptions {
   /** Config `boot.default-image` and `boot.unknown-hosts`. */
   defaultImage?: string | undefined;
   unknownHosts: UnknownHostsMode;
-  /** Address clients reach us on, HTTP port of `/boot/`, initiator port. */
+  /** Address clients reach us on, HTTP port of `/boot/` (the boot listener's), initiator port. */
   serverAddress: string;
   httpPort: number;
   initiatorPort: number;

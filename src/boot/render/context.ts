@@ -14,7 +14,7 @@ export const IMAGE_KERNEL_ARG = 'statelesx.image';
 export interface RenderContext {
   /** IPv4 address clients use to reach us (config `advertise-address`). */
   serverAddress: string;
-  /** HTTP port serving `/boot/` (config `http.port`). */
+  /** HTTP port serving `/boot/`: the boot listener (config `boot-http.port`). */
   httpPort: number;
   /** TCP port of the phone-home listener (config `initiator.port`). */
   initiatorPort: number;
