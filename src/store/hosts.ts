@@ -38,6 +38,18 @@ export interface HostSighting {
   evidence?: Record<string, unknown>;
 }
 
+/** Where a page of {@link HostRepo.page} starts: after this host in `last_seen DESC, uuid DESC` order. */
+export interface HostPageKey {
+  lastSeen: number;
+  uuid: string;
+}
+
+/** One page of hosts and where the next one starts (undefined on the last page). */
+export interface HostPage {
+  hosts: HostRecord[];
+  next?: HostPageKey | undefined;
+}
+
 /** One served boot answer. */
 export interface BootEvent {
   id?: number;
@@ -124,6 +136,73 @@ export class HostRepo implements HostReader, HostWriter {
         : this.sql('SELECT * FROM hosts ORDER BY last_seen DESC').all()
     ) as HostRow[];
     return rows.map(toRecord);
+  }
+
+  /**
+   * One page of hosts, newest sighting first (ties by UUID), in one query: at most `limit` hosts
+   * after `after` (keyset pagination: a host seen again meanwhile moves to the front, the others
+   * keep their place), optionally only those in `state`.
+   */
+  page(opts: { limit: number; state?: HostState | undefined; after?: HostPageKey | undefined }): HostPage {
+    const rows = this.sql(
+      `SELECT * FROM hosts WHERE (@state IS NULL OR state = @state)
+      AND (@lastSeen IS NULL OR last_seen < @lastSeen OR (last_seen = @lastSeen AND uuid < @uuid))
+      ORDER BY last_seen DESC, uuid DESC LIMIT @limit`,
+    ).all({
+      state: opts.state ?? null,
+      lastSeen: opts.after?.lastSeen ?? null,
+      uuid: opts.after?.uuid ?? '',
+      limit: opts.limit + 1,
+    }) as HostRow[];
+    const hosts = rows.slice(0, opts.limit).map(toRecord);
+    const last = hosts[hosts.length - 1];
+    return rows.length > opts.limit && last ? { hosts, next: { lastSeen: last.lastSeen, uuid: last.uuid } } : { hosts };
+  }
+
+  /** Number of hosts in each state (states without hosts are absent), in one query. */
+  countByState(): Partial<Record<HostState, number>> {
+    const rows = this.sql('SELECT state, COUNT(*) AS n FROM hosts GROUP BY state').all() as Array<{
+      state: HostState;
+      n: number;
+    }>;
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
+  /**
+   * The image each host last booted, in one query for all `hosts`: the newest boot event naming
+   * an image that was recorded for the host's UUID or, without a UUID, for one of its MACs (the
+   * events `hostBootHistory` in src/hosts/boot-history.ts merges). Hosts that never booted an image are absent.
+   */
+  lastImages(hosts: ReadonlyArray<Pick<HostRecord, 'uuid' | 'macs'>>): Map<string, string> {
+    const out = new Map<string, string>();
+    if (hosts.length === 0) return out;
+    const rows = this.sql(
+      `SELECT host_uuid, mac, image, at FROM (
+        SELECT host_uuid, mac, image, at, ROW_NUMBER() OVER (
+          PARTITION BY COALESCE(host_uuid, 'mac:' || mac) ORDER BY at DESC, id DESC) AS n
+        FROM boot_events
+        WHERE image IS NOT NULL AND (host_uuid IN (SELECT value FROM json_each(@uuids))
+          OR (host_uuid IS NULL AND mac IN (SELECT value FROM json_each(@macs))))
+      ) WHERE n = 1`,
+    ).all({
+      uuids: JSON.stringify(hosts.map((h) => h.uuid)),
+      macs: JSON.stringify(hosts.flatMap((h) => h.macs)),
+    }) as Array<{ host_uuid: string | null; mac: string | null; image: string; at: number }>;
+    const byUuid = new Map<string, { image: string; at: number }>();
+    const byMac = new Map<string, { image: string; at: number }>();
+    for (const r of rows) {
+      if (r.host_uuid) byUuid.set(r.host_uuid, r);
+      else if (r.mac) byMac.set(r.mac, r);
+    }
+    for (const h of hosts) {
+      let best = byUuid.get(h.uuid);
+      for (const m of h.macs) {
+        const e = byMac.get(m);
+        if (e && (!best || e.at > best.at)) best = e;
+      }
+      if (best) out.set(h.uuid, best.image);
+    }
+    return out;
   }
 
   /**

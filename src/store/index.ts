@@ -85,7 +85,7 @@ export async function openStore(dataDir: string, log?: Logger): Promise<Store> {
 }
 
 export { StoreOpenError } from './db.js';
-export type { HostRecord, HostState, HostSighting, BootEvent } from './hosts.js';
+export type { HostRecord, HostState, HostSighting, BootEvent, HostPage, HostPageKey } from './hosts.js';
 export type { AuditEntry } from './audit.js';
 export type { PoolAllocation, PoolAllocationKey, PoolAllocationRequest } from './pools.js';
 export { PoolAllocationRepo } from './pools.js';

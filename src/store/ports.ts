@@ -15,7 +15,7 @@
  * change these signatures to return promises, in one place.
  */
 import type { AuditEntry } from './audit.js';
-import type { BootEvent, HostRecord, HostSighting, HostState } from './hosts.js';
+import type { BootEvent, HostPage, HostPageKey, HostRecord, HostSighting, HostState } from './hosts.js';
 import type { JobLogLine, JobRecord, JobState, JobStepRecord } from './jobs.js';
 import type { DhcpLease } from './leases.js';
 import type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
@@ -30,6 +30,12 @@ export interface HostReader {
   findByMac(mac: string): HostRecord[];
   /** All hosts (or those in `state`), newest sighting first. */
   list(state?: HostState): HostRecord[];
+  /** One page of hosts (or those in `state`), newest sighting first, after `after`; one query. */
+  page(opts: { limit: number; state?: HostState | undefined; after?: HostPageKey | undefined }): HostPage;
+  /** Number of hosts in each state; one query. */
+  countByState(): Partial<Record<HostState, number>>;
+  /** The image each of `hosts` last booted (by UUID, or MAC-only events of its MACs); one query. */
+  lastImages(hosts: ReadonlyArray<Pick<HostRecord, 'uuid' | 'macs'>>): Map<string, string>;
   /** UUIDs of hosts whose image pin is `image`. */
   pinnedTo(image: string): string[];
   /** Boot history for a host UUID or a MAC (either may be null), newest first, at most `limit` (100). */

@@ -61,6 +61,11 @@ export const sharedSchemas = [
       lastSeen: { type: 'integer' },
       lastAddress: nullableString,
       evidence: { type: 'object', additionalProperties: true },
+      lastImage: {
+        ...nullableString,
+        description:
+          'host lists: the image of its last boot (boot history), null when it never booted one through statelesx',
+      },
       currentBoot: {
         type: 'string',
         enum: ['phoned-home', 'pxe-only'],

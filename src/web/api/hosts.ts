@@ -13,6 +13,7 @@ import { resetThumbprint } from '../../hosts/thumbprint-reset.js';
 import { auditChange } from '../audit.js';
 import { phonedHomeThisBoot, seenByPxeOnly } from '../../engine/lifecycle.js';
 import { swapUuidByteOrder } from '../../hosts/identity.js';
+import type { HostPageKey, HostState } from '../../store/index.js';
 
 const uuidParams = {
   type: 'object',
@@ -42,25 +43,91 @@ const joinResult = {
   },
 } as const;
 
+/** Hosts per page of `GET /api/v1/hosts` when `limit` is not given, and the most one page may hold. */
+export const HOST_PAGE_DEFAULT = 100;
+export const HOST_PAGE_MAX = 1000;
+const HOST_STATES: readonly HostState[] = ['unregistered', 'registered', 'configuring', 'configured', 'failed'];
+/** `after`: `<lastSeen ms>.<uuid>`. */
+const AFTER_PATTERN = '^[0-9]{1,15}\\.[0-9a-fA-F-]{36}$';
+
+/** The keyset of `after` (already checked against {@link AFTER_PATTERN}). */
+function parseAfter(after: string | undefined): HostPageKey | undefined {
+  if (!after) return undefined;
+  const dot = after.indexOf('.');
+  return { lastSeen: Number(after.slice(0, dot)), uuid: after.slice(dot + 1).toLowerCase() };
+}
+
 export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
 
-  app.get<{ Querystring: { state?: string } }>(
+  app.get<{ Querystring: { state?: HostState; limit: number; after?: string } }>(
     '/api/v1/hosts',
     {
       schema: {
         tags: ['hosts'],
-        summary: 'All hosts, newest sighting first',
+        summary: 'Hosts, newest sighting first, a page at a time',
+        description: `At most \`limit\` hosts (default ${HOST_PAGE_DEFAULT}, at most ${HOST_PAGE_MAX}), each with \`lastImage\`. The next page: \`after\` = the last host's \`lastSeen\` and \`uuid\` as \`<lastSeen>.<uuid>\`; when there is one, the \`Link\` header names it (\`rel="next"\`, RFC 8288).`,
         querystring: {
           type: 'object',
           properties: {
             state: { type: 'string', enum: ['unregistered', 'registered', 'configuring', 'configured', 'failed'] },
+            limit: { type: 'integer', minimum: 1, maximum: HOST_PAGE_MAX, default: HOST_PAGE_DEFAULT },
+            after: {
+              type: 'string',
+              pattern: AFTER_PATTERN,
+              description: 'start after this host: `<lastSeen>.<uuid>` of the last host of the previous page',
+            },
           },
         },
-        response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
+        response: {
+          200: {
+            type: 'array',
+            items: { $ref: 'Host#' },
+            headers: {
+              link: { type: 'string', description: '`</api/v1/hosts?…&after=…>; rel="next"` when more hosts follow' },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
-    (req) => store.hosts.list(req.query.state as never),
+    (req, reply) => {
+      const { state, limit } = req.query;
+      const page = store.hosts.page({ limit, state, after: parseAfter(req.query.after) });
+      const images = store.hosts.lastImages(page.hosts);
+      if (page.next) {
+        const q = new URLSearchParams({
+          ...(state ? { state } : {}),
+          limit: String(limit),
+          after: `${page.next.lastSeen}.${page.next.uuid}`,
+        });
+        void reply.header('link', `</api/v1/hosts?${q.toString()}>; rel="next"`);
+      }
+      return page.hosts.map((h) => ({ ...h, lastImage: images.get(h.uuid) ?? null }));
+    },
+  );
+
+  app.get(
+    '/api/v1/hosts/counts',
+    {
+      schema: {
+        tags: ['hosts'],
+        summary: 'Number of hosts in each state, and in all',
+        response: {
+          200: {
+            type: 'object',
+            required: ['total', ...HOST_STATES],
+            properties: Object.fromEntries(['total', ...HOST_STATES].map((k) => [k, { type: 'integer' }])),
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    () => {
+      const by = store.hosts.countByState();
+      const counts = Object.fromEntries(HOST_STATES.map((k) => [k, by[k] ?? 0])) as Record<HostState, number>;
+      return { ...counts, total: HOST_STATES.reduce((n, k) => n + counts[k], 0) };
+    },
   );
 
   app.get<{ Params: { uuid: string } }>(

@@ -9,15 +9,8 @@ import type { ConsoleOptions } from './render.js';
 export const dashboardPage: FastifyPluginCallback<ConsoleOptions> = (app, { api, page }, done) => {
   app.get('/', async (req, reply) => {
     const call = api(req, reply);
-    const hosts = await call<Array<{ state: string }>>('GET', '/api/v1/hosts');
-    const counts: Record<string, number> = {
-      unregistered: 0,
-      registered: 0,
-      configuring: 0,
-      configured: 0,
-      failed: 0,
-    };
-    for (const h of hosts) counts[h.state] = (counts[h.state] ?? 0) + 1;
+    // Counted by the store in one query, not by listing every host.
+    const { total, ...counts } = await call<Record<string, number> & { total: number }>('GET', '/api/v1/hosts/counts');
     const [running, queued, failed, boots] = await Promise.all([
       unlessMissing(call<unknown[]>('GET', '/api/v1/jobs?state=running&limit=20')),
       unlessMissing(call<unknown[]>('GET', '/api/v1/jobs?state=queued&limit=20')),
@@ -27,7 +20,7 @@ export const dashboardPage: FastifyPluginCallback<ConsoleOptions> = (app, { api,
     return page(req, reply, 'dashboard', {
       title: 'Dashboard',
       counts,
-      total: hosts.length,
+      total,
       boots,
       running: running && queued ? [...running, ...queued] : null,
       failed,

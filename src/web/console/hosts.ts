@@ -15,6 +15,9 @@ function lastImage(boots: Array<{ image: string | null }>): string | null {
   return boots.find((b) => b.image)?.image ?? null;
 }
 
+/** Hosts per page of the console's host list. */
+export const CONSOLE_HOST_PAGE = 100;
+
 /** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join`. */
 export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page, fragment }, done) => {
   app.get('/unregistered', async (req, reply) => {
@@ -63,15 +66,19 @@ export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pag
     }
   });
 
-  app.get('/hosts', async (req, reply) => {
+  // One API call per page (each host carries its last image): no request per host.
+  app.get<{ Querystring: { after?: string } }>('/hosts', async (req, reply) => {
     const call = api(req, reply);
-    const hosts = await call<Array<{ uuid: string }>>('GET', '/api/v1/hosts');
-    const boots = await Promise.all(
-      hosts.map((h) => call<Array<{ image: string | null }>>('GET', `/api/v1/hosts/${enc(h.uuid)}/boots?limit=50`)),
-    );
+    const after = typeof req.query.after === 'string' ? req.query.after : '';
+    const q = new URLSearchParams({ limit: String(CONSOLE_HOST_PAGE), ...(after ? { after } : {}) });
+    const hosts = await call<Array<{ uuid: string; lastSeen: number }>>('GET', `/api/v1/hosts?${q.toString()}`);
+    const last = hosts[hosts.length - 1];
     return page(req, reply, 'hosts', {
       title: 'Hosts',
-      hosts: hosts.map((h, i) => ({ ...h, lastImage: lastImage(boots[i]!) })),
+      hosts,
+      // A full page may have a successor; the API's `after` is the last host's `lastSeen.uuid`.
+      next: hosts.length === CONSOLE_HOST_PAGE && last ? `/hosts?after=${enc(`${last.lastSeen}.${last.uuid}`)}` : null,
+      first: after ? '/hosts' : null,
     });
   });
   app.get<{ Params: { uuid: string } }>('/hosts/:uuid', async (req, reply) => {
