@@ -89,6 +89,46 @@ export class HostBootRepo {
     };
   }
 
+  /**
+   * {@link get} for many hosts in two queries (one per table), whatever their number: for lists.
+   * @param hosts each host's UUID and its other byte order
+   * @returns the records by lower-case UUID; hosts with neither a row nor a boot event are absent
+   */
+  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Map<string, HostBootRecord> {
+    const out = new Map<string, HostBootRecord>();
+    if (hosts.length === 0) return out;
+    const rows = this.db
+      .prepare('SELECT * FROM host_boots WHERE host_uuid IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(hosts.map((h) => u(h.uuid)))) as Row[];
+    const byUuid = new Map(rows.map((r) => [r.host_uuid, r]));
+    const ids = hosts.flatMap((h) => [u(h.uuid), u(h.otherByteOrder)]);
+    const pxeRows = this.db
+      .prepare(
+        `SELECT lower(host_uuid) AS id, max(at) AS at FROM boot_events
+        WHERE lower(host_uuid) IN (SELECT value FROM json_each(?)) GROUP BY lower(host_uuid)`,
+      )
+      .all(JSON.stringify(ids)) as Array<{ id: string; at: number }>;
+    const pxeBy = new Map(pxeRows.map((r) => [r.id, r.at]));
+    for (const h of hosts) {
+      const r = byUuid.get(u(h.uuid));
+      const a = pxeBy.get(u(h.uuid));
+      const b = pxeBy.get(u(h.otherByteOrder));
+      const pxe = a === undefined ? b : b === undefined ? a : Math.max(a, b);
+      if (!r && pxe === undefined) continue;
+      out.set(u(h.uuid), {
+        uuid: u(h.uuid),
+        phonedHomeAt: opt(r?.phoned_home_at ?? null),
+        verifiedBy: opt(r?.verified_by ?? null),
+        thumbprint: opt(r?.thumbprint ?? null),
+        thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
+        joinedThumbprint: opt(r?.joined_thumbprint ?? null),
+        convergedAt: opt(r?.converged_at ?? null),
+        pxeBootAt: pxe,
+      });
+    }
+    return out;
+  }
+
   /** Records the thumbprint vCenter accepted for the host (AddHost_Task / ReconnectHost_Task). */
   setJoinedThumbprint(uuid: string, thumbprint: string): void {
     this.db

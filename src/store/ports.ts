@@ -173,6 +173,8 @@ export interface HostBootStore {
     p: { at: number; verifiedBy: string; thumbprint?: string | undefined; thumbprintSha1?: string | undefined },
   ): void;
   get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
+  /** `get` for a list of hosts, in a fixed number of queries; by lower-case UUID. */
+  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Map<string, HostBootRecord>;
   /** Forgets the recorded thumbprints (admin reset); whether any was recorded. */
   resetThumbprint(uuid: string): boolean;
 }

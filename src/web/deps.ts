@@ -227,7 +227,7 @@ export interface WebStore extends StoreHealth {
   settings: SettingsStore;
   jobs: JobHistory & TofuThumbprints;
   /** Members' current boots: the unregistered list's phone-home/PXE flag, the thumbprint reset. */
-  hostBoots: Pick<HostBootStore, 'get' | 'resetThumbprint'>;
+  hostBoots: Pick<HostBootStore, 'get' | 'getMany' | 'resetThumbprint'>;
 }
 
 /** Everything the web app may use. */

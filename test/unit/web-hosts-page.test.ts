@@ -131,6 +131,32 @@ describe('paginated host lists', () => {
     expect(third.queries).toBe(first.queries);
   });
 
+  it('GET /api/v1/unregistered pages the same way, its currentBoot read for the page at once', async () => {
+    // One host phoned home on its current boot: its currentBoot says so; the others were seen by PXE.
+    store.hostBoots.recordPhoneHome(uuidOf(HOSTS), { at: 3_000_000, verifiedBy: 'token' });
+    const small = await measure('/api/v1/unregistered?limit=2');
+    const large = await measure(`/api/v1/unregistered?limit=${HOST_PAGE_MAX}`);
+    const first = small.res.json<Array<{ uuid: string; currentBoot?: string }>>();
+    expect(first.map((h) => [h.uuid, h.currentBoot])).toEqual([
+      [uuidOf(HOSTS), 'phoned-home'],
+      [uuidOf(HOSTS - 1), 'pxe-only'],
+    ]);
+    expect(small.res.headers['link']).toMatch(
+      /^<\/api\/v1\/unregistered\?limit=2&after=\d+\.[0-9a-f-]{36}>; rel="next"$/,
+    );
+    expect(large.res.json<unknown[]>()).toHaveLength(HOSTS);
+    expect(large.res.headers['link']).toBeUndefined();
+    expect(large.queries).toBe(small.queries);
+    const page1 = await measure('/unregistered');
+    const next = /<a href="([^"]+)" rel="next">/.exec(page1.res.body)![1]!.replace(/&amp;/g, '&');
+    const page2 = await measure(next);
+    expect(page1.res.body.match(/<tr data-uuid=/g) ?? []).toHaveLength(CONSOLE_HOST_PAGE);
+    const page3 = await measure(/<a href="([^"]+)" rel="next">/.exec(page2.res.body)![1]!.replace(/&amp;/g, '&'));
+    expect(page2.res.body.match(/<tr data-uuid=/g) ?? []).toHaveLength(CONSOLE_HOST_PAGE);
+    expect(page3.res.body.match(/<tr data-uuid=/g) ?? []).toHaveLength(HOSTS - 2 * CONSOLE_HOST_PAGE);
+    expect(page3.queries).toBe(page1.queries);
+  });
+
   it("the dashboard's counts come from one count, not from listing every host", async () => {
     const counts = await call(app, view, 'GET', '/api/v1/hosts/counts');
     expect(counts.json()).toEqual({

@@ -2,7 +2,7 @@
  * Hosts: `/api/v1/hosts` (registered and unregistered, evidence, boot history, jobs),
  * `/api/v1/unregistered` and its joins, `/api/v1/boot-assignments` (image pins).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
 import { FQDN_PATTERN, IPV4_PATTERN, NAME_PATTERN, UUID_PATTERN, errorResponses } from '../schemas.js';
@@ -13,7 +13,7 @@ import { resetThumbprint } from '../../hosts/thumbprint-reset.js';
 import { auditChange } from '../audit.js';
 import { phonedHomeThisBoot, seenByPxeOnly } from '../../engine/lifecycle.js';
 import { swapUuidByteOrder } from '../../hosts/identity.js';
-import type { HostPageKey, HostState } from '../../store/index.js';
+import type { HostPage, HostPageKey, HostState } from '../../store/index.js';
 
 const uuidParams = {
   type: 'object',
@@ -57,6 +57,35 @@ function parseAfter(after: string | undefined): HostPageKey | undefined {
   return { lastSeen: Number(after.slice(0, dot)), uuid: after.slice(dot + 1).toLowerCase() };
 }
 
+/** `limit` and `after` of a host list. */
+const pageQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: HOST_PAGE_MAX, default: HOST_PAGE_DEFAULT },
+    after: {
+      type: 'string',
+      pattern: AFTER_PATTERN,
+      description: 'start after this host: `<lastSeen>.<uuid>` of the last host of the previous page',
+    },
+  },
+} as const;
+
+/** The 200 answer of a host list at `path`: an array of hosts and the `Link` header. */
+function pageOfHosts(path: string) {
+  return {
+    type: 'array',
+    items: { $ref: 'Host#' },
+    headers: { link: { type: 'string', description: `\`<${path}?…&after=…>; rel="next"\` when more hosts follow` } },
+  } as const;
+}
+
+/** Sets `Link: <path?query&after=…>; rel="next"` (RFC 8288) when `page` has a successor. */
+function linkNext(reply: FastifyReply, path: string, query: Record<string, string>, page: HostPage): void {
+  if (!page.next) return;
+  const q = new URLSearchParams({ ...query, after: `${page.next.lastSeen}.${page.next.uuid}` });
+  void reply.header('link', `<${path}?${q.toString()}>; rel="next"`);
+}
+
 export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
 
@@ -71,38 +100,17 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
           type: 'object',
           properties: {
             state: { type: 'string', enum: ['unregistered', 'registered', 'configuring', 'configured', 'failed'] },
-            limit: { type: 'integer', minimum: 1, maximum: HOST_PAGE_MAX, default: HOST_PAGE_DEFAULT },
-            after: {
-              type: 'string',
-              pattern: AFTER_PATTERN,
-              description: 'start after this host: `<lastSeen>.<uuid>` of the last host of the previous page',
-            },
+            ...pageQuery.properties,
           },
         },
-        response: {
-          200: {
-            type: 'array',
-            items: { $ref: 'Host#' },
-            headers: {
-              link: { type: 'string', description: '`</api/v1/hosts?…&after=…>; rel="next"` when more hosts follow' },
-            },
-          },
-          ...errorResponses,
-        },
+        response: { 200: pageOfHosts('/api/v1/hosts'), ...errorResponses },
       },
     },
     (req, reply) => {
       const { state, limit } = req.query;
       const page = store.hosts.page({ limit, state, after: parseAfter(req.query.after) });
+      linkNext(reply, '/api/v1/hosts', { ...(state ? { state } : {}), limit: String(limit) }, page);
       const images = store.hosts.lastImages(page.hosts);
-      if (page.next) {
-        const q = new URLSearchParams({
-          ...(state ? { state } : {}),
-          limit: String(limit),
-          after: `${page.next.lastSeen}.${page.next.uuid}`,
-        });
-        void reply.header('link', `</api/v1/hosts?${q.toString()}>; rel="next"`);
-      }
       return page.hosts.map((h) => ({ ...h, lastImage: images.get(h.uuid) ?? null }));
     },
   );
@@ -203,21 +211,33 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
     },
   );
 
-  app.get(
+  app.get<{ Querystring: { limit: number; after?: string } }>(
     '/api/v1/unregistered',
     {
       schema: {
         tags: ['hosts'],
-        summary: 'Hosts that phoned home but match no cluster, with their evidence',
-        response: { 200: { type: 'array', items: { $ref: 'Host#' } }, ...errorResponses },
+        summary: 'Hosts that phoned home but match no cluster, with their evidence, a page at a time',
+        description: `Newest sighting first, at most \`limit\` (default ${HOST_PAGE_DEFAULT}, at most ${HOST_PAGE_MAX}); the next page as for \`GET /api/v1/hosts\` (\`after\`, \`Link\`).`,
+        querystring: pageQuery,
+        response: { 200: pageOfHosts('/api/v1/unregistered'), ...errorResponses },
       },
     },
-    () =>
-      store.hosts.list('unregistered').map((h) => {
-        const boot = store.hostBoots.get(h.uuid, swapUuidByteOrder(h.uuid));
+    (req, reply) => {
+      const page = store.hosts.page({
+        limit: req.query.limit,
+        state: 'unregistered',
+        after: parseAfter(req.query.after),
+      });
+      linkNext(reply, '/api/v1/unregistered', { limit: String(req.query.limit) }, page);
+      const boots = store.hostBoots.getMany(
+        page.hosts.map((h) => ({ uuid: h.uuid, otherByteOrder: swapUuidByteOrder(h.uuid) })),
+      );
+      return page.hosts.map((h) => {
+        const boot = boots.get(h.uuid);
         const currentBoot = phonedHomeThisBoot(boot) ? 'phoned-home' : seenByPxeOnly(boot) ? 'pxe-only' : undefined;
         return currentBoot ? { ...h, currentBoot } : h;
-      }),
+      });
+    },
   );
 
   app.post<{

@@ -18,18 +18,37 @@ function lastImage(boots: Array<{ image: string | null }>): string | null {
 /** Hosts per page of the console's host list. */
 export const CONSOLE_HOST_PAGE = 100;
 
+/**
+ * Links of a console host list page: `next` when the page is full (it may have a successor; the
+ * API's `after` is the last host's `lastSeen.uuid`), `first` when this is not the first page.
+ */
+function pager(
+  path: string,
+  hosts: Array<{ uuid: string; lastSeen: number }>,
+  after: string,
+): { next: string | null; first: string | null } {
+  const last = hosts[hosts.length - 1];
+  return {
+    next: hosts.length === CONSOLE_HOST_PAGE && last ? `${path}?after=${enc(`${last.lastSeen}.${last.uuid}`)}` : null,
+    first: after ? path : null,
+  };
+}
+
 /** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join`. */
 export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page, fragment }, done) => {
-  app.get('/unregistered', async (req, reply) => {
+  app.get<{ Querystring: { after?: string } }>('/unregistered', async (req, reply) => {
     const call = api(req, reply);
+    const after = typeof req.query.after === 'string' ? req.query.after : '';
+    const q = new URLSearchParams({ limit: String(CONSOLE_HOST_PAGE), ...(after ? { after } : {}) });
     const [hosts, clusters, images] = await Promise.all([
-      call('GET', '/api/v1/unregistered'),
+      call<Array<{ uuid: string; lastSeen: number }>>('GET', `/api/v1/unregistered?${q.toString()}`),
       unlessMissing(call<Array<{ errors: unknown[] }>>('GET', '/api/v1/clusters')),
       unlessMissing(call('GET', '/api/v1/images')),
     ]);
     return page(req, reply, 'unregistered', {
       title: 'Unregistered hosts',
       hosts,
+      ...pager('/unregistered', hosts, after),
       clusters: clusters && clusters.filter((c) => c.errors.length === 0),
       images,
     });
@@ -72,14 +91,7 @@ export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pag
     const after = typeof req.query.after === 'string' ? req.query.after : '';
     const q = new URLSearchParams({ limit: String(CONSOLE_HOST_PAGE), ...(after ? { after } : {}) });
     const hosts = await call<Array<{ uuid: string; lastSeen: number }>>('GET', `/api/v1/hosts?${q.toString()}`);
-    const last = hosts[hosts.length - 1];
-    return page(req, reply, 'hosts', {
-      title: 'Hosts',
-      hosts,
-      // A full page may have a successor; the API's `after` is the last host's `lastSeen.uuid`.
-      next: hosts.length === CONSOLE_HOST_PAGE && last ? `/hosts?after=${enc(`${last.lastSeen}.${last.uuid}`)}` : null,
-      first: after ? '/hosts' : null,
-    });
+    return page(req, reply, 'hosts', { title: 'Hosts', hosts, ...pager('/hosts', hosts, after) });
   });
   app.get<{ Params: { uuid: string } }>('/hosts/:uuid', async (req, reply) => {
     const call = api(req, reply);
