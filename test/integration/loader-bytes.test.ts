@@ -42,7 +42,7 @@ const ESXI_LOADERS: Record<string, string> = {
 
 let dir: string;
 let server: RunningServer;
-let httpPort: number;
+let bootPort: number;
 let tftpPort: number;
 /** Request name → source file, first hit in tftp-root (empty) then each loader dir, like the server. */
 const loaders = new Map<string, string>();
@@ -85,7 +85,7 @@ beforeAll(async () => {
   for (const f of Object.keys(ESXI_LOADERS)) writeFileSync(join(e, f), randomBytes(100_000 + f.length * 977));
   await importImage({ source: e, imagesDir: join(dir, 'images'), name: 'esx1' });
 
-  httpPort = await freePort();
+  bootPort = await freePort();
   const config = configSchema.parse({
     'data-dir': join(dir, 'data'),
     'images-dir': join(dir, 'images'),
@@ -94,7 +94,8 @@ beforeAll(async () => {
     'clusters-dir': join(dir, 'clusters'),
     'listen-address': '127.0.0.1',
     tftp: { port: 0 },
-    http: { port: httpPort },
+    http: { port: 0 },
+    'boot-http': { port: bootPort },
     initiator: { port: 0 },
   });
   for (const root of [config['tftp-root'], ...config['loader-dirs']]) {
@@ -130,7 +131,7 @@ describe('loaders are served byte for byte', () => {
     expect(loaders.size).toBeGreaterThanOrEqual(EXPECTED.length);
     for (const [name, path] of loaders) {
       const want = readFileSync(path);
-      for (const url of [`tftp://127.0.0.1:${tftpPort}/${name}`, `http://127.0.0.1:${httpPort}/boot/${name}`]) {
+      for (const url of [`tftp://127.0.0.1:${tftpPort}/${name}`, `http://127.0.0.1:${bootPort}/boot/${name}`]) {
         const got = await curl(url);
         expect({ url, size: got.length, sha: sha(got) }).toEqual({ url, size: want.length, sha: sha(want) });
       }
@@ -140,7 +141,7 @@ describe('loaders are served byte for byte', () => {
   it("the ESXi image's mboot.c32, mboot.efi (efi/boot/bootx64.efi) and companions, over TFTP and HTTP", async () => {
     for (const [src, name] of Object.entries(ESXI_LOADERS)) {
       const want = readFileSync(join(dir, 'e', src));
-      for (const url of [`tftp://127.0.0.1:${tftpPort}/${name}`, `http://127.0.0.1:${httpPort}/boot/${name}`]) {
+      for (const url of [`tftp://127.0.0.1:${tftpPort}/${name}`, `http://127.0.0.1:${bootPort}/boot/${name}`]) {
         const got = await curl(url);
         expect({ url, size: got.length, sha: sha(got) }).toEqual({ url, size: want.length, sha: sha(want) });
       }
