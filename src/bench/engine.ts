@@ -21,7 +21,8 @@
  * attributed to the job that made it (engine/jobs currentJob) by wrapping the client's `invoke`;
  * a read (RetrievePropertiesEx, FindByUuid, …) with the same method, `_this` and arguments
  * (objects and property set) as an earlier read of the same host's job, with no mutating call of
- * that job in between, is a duplicate ({@link ReadTracker}). Task polls are not counted. Target 0.
+ * that job in between, is a duplicate ({@link ReadTracker}; reads, plumbing and changes as
+ * src/vsphere/methods.ts classifies them, like the engine's own counters). Task polls are not counted. Target 0.
  *
  * Run: `npx tsx src/bench/engine.ts [hosts] [vcenter|flat|none|DELAY_MS]`.
  */
@@ -37,6 +38,7 @@ import { clusterLookups, fixedClusterFiles } from '../app/cluster-lookups.js';
 import { currentJob, JobRunner } from '../engine/jobs.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
 import type { VsphereClient } from '../vsphere/client.js';
+import { isMutating, SESSION_METHODS } from '../vsphere/methods.js';
 import { silentLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 
@@ -91,32 +93,6 @@ export function latencyModel(spec: string): LatencyModel {
   return { name: `delay-${ms}`, args: ['-delay', String(ms)], why: `-delay ${ms} ms on every call` };
 }
 
-/** SOAP methods that only read (their repetition without a change in between is a duplicate). */
-const READS = new Set([
-  'RetrievePropertiesEx',
-  'RetrieveProperties',
-  'FindByUuid',
-  'FindByInventoryPath',
-  'FindByIp',
-  'FindByDnsName',
-  'QueryOptions',
-  'QueryNetConfig',
-]);
-/** Session and collector plumbing: neither a read nor a change. */
-const PLUMBING = new Set([
-  'RetrieveServiceContent',
-  'Login',
-  'Logout',
-  'ContinueRetrievePropertiesEx',
-  'CreateFilter',
-  'DestroyPropertyFilter',
-  'WaitForUpdatesEx',
-  'WaitForUpdates',
-  'CancelWaitForUpdates',
-  'CreatePropertyCollector',
-  'DestroyPropertyCollector',
-]);
-
 /**
  * Counts duplicate reads per job: the same read (method, `_this`, arguments) twice within one job
  * with no mutating call of that job in between. Reads of Task objects (polls) are not counted.
@@ -132,8 +108,8 @@ export class ReadTracker {
 
   /** Records one call made by job `jobId` (undefined: outside a job, ignored). */
   note(jobId: string | undefined, method: string, thisRef: unknown, params: unknown): void {
-    if (!jobId || PLUMBING.has(method)) return;
-    if (!READS.has(method)) {
+    if (!jobId || SESSION_METHODS.has(method)) return;
+    if (isMutating(method)) {
       this.seen.delete(jobId); // a change: what was read may differ now
       return;
     }

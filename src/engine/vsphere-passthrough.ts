@@ -7,32 +7,10 @@
 import type { VmkService } from '../clusters/types.js';
 import type { VsphereClient } from '../vsphere/client.js';
 import type { MoRef } from '../vsphere/types.js';
+import { isMutating } from '../vsphere/methods.js';
 import type { PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
 import type { CallCounts, HostConnectArgs } from './vcenter.js';
 import { toPortgroupSpec, toVnicSpec, toVswitchSpec } from './vsphere-map.js';
-
-/** Methods that read or manage sessions/collectors; everything else counts as mutating. */
-const READ_METHODS = new Set([
-  'RetrieveServiceContent',
-  'Login',
-  'Logout',
-  'RetrievePropertiesEx',
-  'ContinueRetrievePropertiesEx',
-  'RetrieveProperties',
-  'CreateFilter',
-  'DestroyPropertyFilter',
-  'WaitForUpdatesEx',
-  'WaitForUpdates',
-  'CancelWaitForUpdates',
-  'CreatePropertyCollector',
-  'DestroyPropertyCollector',
-  'FindByUuid',
-  'FindByInventoryPath',
-  'FindByIp',
-  'FindByDnsName',
-  'QueryOptions',
-  'QueryNetConfig',
-]);
 
 /** One-call vSphere methods over one {@link VsphereClient} (see the module docstring). */
 export class VspherePassThrough {
@@ -179,14 +157,14 @@ export class VspherePassThrough {
     );
   }
 
-  /** The client's per-method counters (Login and reads included), split into reads and mutating calls. */
+  /** The client's per-method counters (Login and reads included), split into reads and mutating calls (vsphere/methods.ts). */
   calls(): CallCounts {
     const byMethod = this.client.callCounts();
     let total = 0;
     let mutating = 0;
     for (const [m, n] of Object.entries(byMethod)) {
       total += n;
-      if (!READ_METHODS.has(m)) mutating += n;
+      if (isMutating(m)) mutating += n;
     }
     return { total, mutating, byMethod };
   }
