@@ -4,7 +4,7 @@
  *
  * Clients: curl blksize 1468 (lock-step), atftp blksize 1468 windowsize 16 (RFC 7440), curl
  * blksize 8192. Each transfer is SHA-256 checked. Our server runs as a child process
- * (src/boot/tftp/standalone) so its peak RSS (VmHWM) is measured apart from this harness.
+ * (src/app/tftp-standalone) so its peak RSS (VmHWM) is measured apart from this harness.
  *
  * dnsmasq cannot move its TFTP port off 69, so when we are root everything (the three servers and
  * the clients) runs inside one private network namespace created here with only `lo` up — its
@@ -178,10 +178,10 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 
 /** How to start our standalone server: compiled JS under dist/, or the TS source through tsx. */
 function ourServerCommand(root: string, port: number, tftpConfig: Record<string, unknown> = {}): [string, string[]] {
-  const js = join(HERE, '..', 'boot', 'tftp', 'standalone.js');
+  const js = join(HERE, '..', 'app', 'tftp-standalone.js');
   const args = [root, '127.0.0.1', String(port), JSON.stringify(tftpConfig)];
   if (existsSync(js)) return [process.execPath, [js, ...args]];
-  return [process.execPath, ['--import', 'tsx', join(HERE, '..', 'boot', 'tftp', 'standalone.ts'), ...args]];
+  return [process.execPath, ['--import', 'tsx', join(HERE, '..', 'app', 'tftp-standalone.ts'), ...args]];
 }
 
 /**

@@ -9,14 +9,13 @@
  *   vc.callCounts(); // { RetrievePropertiesEx: 3, AddHost_Task: 1, ... }
  *   await vc.close();
  *
- * Sessions: up to `max-sessions` (config) logins, created when all existing ones are busy;
+ * Sessions: up to `max-sessions` logins, created when all existing ones are busy;
  * calls are spread over the least busy session. Concurrent HTTP requests are bounded by
  * `maxConcurrentRequests` (default 2 × max-sessions). A session that vCenter forgets
  * (NotAuthenticated) logs in again once and the call is retried.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { VcenterConfig } from '../config/schema.js';
 import { silentLogger } from '../log.js';
 import * as opsModule from './ops.js';
 import * as readModule from './read.js';
@@ -25,6 +24,27 @@ import { waitForTask, type WaitForTaskOptions } from './tasks.js';
 import type { MoRef, ServiceContent, UserSession } from './types.js';
 
 type Caller = opsModule.Caller;
+
+/**
+ * Where and how to reach one vCenter, as plain data. The keys are the config file's `vcenters[]`
+ * entries (src/config/schema.ts), which the engine passes as they are; the password comes apart.
+ */
+export interface VcenterEndpoint {
+  /** Our name for this vCenter (logs, metrics). */
+  name: string;
+  /** The SDK URL, `https://vcenter.example.com/sdk`. */
+  url: string;
+  /** The `SessionManager.Login` user. */
+  username: string;
+  /** SHA-1 or SHA-256 fingerprint of vCenter's certificate, colon-separated hex: pins TLS. */
+  thumbprint?: string | undefined;
+  /** PEM file of the CA that signed vCenter's certificate (read at connect; else the system store). */
+  'ca-file'?: string | undefined;
+  /** Most logged-in sessions (default 4). */
+  'max-sessions'?: number | undefined;
+  /** Per-request timeout, ms (default 60 000). */
+  'timeout-ms'?: number | undefined;
+}
 
 /** Functions whose first parameter is a Caller, with that parameter bound. */
 type Bound<T> = {
@@ -111,7 +131,11 @@ export class VsphereClient implements Caller {
    * Throws InvalidLogin, ThumbprintMismatchError, VsphereTlsError, VsphereTimeoutError,
    * VsphereNetworkError. The password is kept only for re-login and never logged.
    */
-  static async connect(cfg: VcenterConfig, password: string, opts: VsphereConnectOptions = {}): Promise<VsphereClient> {
+  static async connect(
+    cfg: VcenterEndpoint,
+    password: string,
+    opts: VsphereConnectOptions = {},
+  ): Promise<VsphereClient> {
     const log = (opts.logger ?? silentLogger).child({ subsystem: 'vsphere', vcenter: cfg.name });
     const maxSessions = cfg['max-sessions'] ?? 4;
     const ca = opts.ca ?? (cfg['ca-file'] ? readFileSync(cfg['ca-file']) : undefined);

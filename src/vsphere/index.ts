@@ -3,7 +3,13 @@
  * `VsphereClient` (client.ts) for connections; `ops` (one function per API method), `read`
  * (planning reads), `waitForTask`, typed faults, and the data object types.
  */
-export { VsphereClient, type VsphereConnectOptions, type VsphereOps, type VsphereReads } from './client.js';
+export {
+  VsphereClient,
+  type VcenterEndpoint,
+  type VsphereConnectOptions,
+  type VsphereOps,
+  type VsphereReads,
+} from './client.js';
 export * as ops from './ops.js';
 export type { Caller } from './ops.js';
 export * as read from './read.js';

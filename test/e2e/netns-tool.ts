@@ -35,14 +35,12 @@ function vcsimEnv(envFile: string): Record<string, string> {
 
 async function readback(envFile: string, datacenter: string, cluster: string): Promise<unknown> {
   const env = vcsimEnv(envFile);
-  process.env['E2E_READBACK_PASSWORD'] = env['password'];
   const vc = await VsphereClient.connect(
     {
       name: 'vcsim',
       url: env['sdk']!,
       username: env['username']!,
       thumbprint: env['thumbprint']!,
-      'password-env': 'E2E_READBACK_PASSWORD',
       'max-sessions': 1,
       'timeout-ms': 30_000,
     },

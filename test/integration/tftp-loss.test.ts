@@ -151,7 +151,7 @@ beforeAll(async () => {
   const ours = pair.spawn(
     pair.a,
     process.execPath,
-    ['--import', 'tsx', resolve('src/boot/tftp/standalone.ts'), root, SERVER_IP, String(OUR_PORT)],
+    ['--import', 'tsx', resolve('src/app/tftp-standalone.ts'), root, SERVER_IP, String(OUR_PORT)],
     { cwd: process.cwd() },
   );
   children.push(ours);
@@ -162,7 +162,7 @@ beforeAll(async () => {
     [
       '--import',
       'tsx',
-      resolve('src/boot/tftp/standalone.ts'),
+      resolve('src/app/tftp-standalone.ts'),
       root,
       SERVER_IP,
       String(JS_PORT),

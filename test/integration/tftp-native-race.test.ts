@@ -36,7 +36,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 function startServer(): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', resolve('src/boot/tftp/standalone.ts'), root, '127.0.0.1', '0'],
+    ['--import', 'tsx', resolve('src/app/tftp-standalone.ts'), root, '127.0.0.1', '0'],
     {
       env: { ...process.env, STATELESX_TFTP_ADDON: addon, STATELESX_DATAPLANE_RACE_US: '20000' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -14,7 +14,7 @@
  */
 import { ClientArch, type ClientInfo } from './client-info.js';
 
-/** `dhcp.boot-files` from the config (src/config/schema.ts). */
+/** Boot file per client architecture: the config file's `dhcp.boot-files` (src/config/schema.ts). */
 export interface BootFiles {
   bios: string;
   uefi: string;

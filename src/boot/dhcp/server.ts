@@ -15,14 +15,13 @@
  * binds with `bind-interfaces`).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { counter } from '../../metrics.js';
 import { BindError, toBindError } from '../../net/bind-error.js';
 import type { Service } from '../../net/service.js';
 import { findInterfaceAddress, type InterfaceAddress } from '../../net/interfaces.js';
 import type { BootEventWriter, HostReader, LeaseStore, SightingWriter } from '../../store/index.js';
-import { noBootFileReason, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
+import { noBootFileReason, type BootAnswer, type BootAnswerContext, type BootFiles } from './boot-answer.js';
 import { clientInfoOf, firmwareLabel } from './client-info.js';
 import { FullModeResponder } from './full.js';
 import { BootRecorder, TYPE_NAMES } from './boot-record.js';
@@ -85,11 +84,40 @@ export interface DhcpStore {
   leases: LeaseStore;
 }
 
+/**
+ * What DHCP hands out and whom it answers, as plain data: the keys are the config file's `dhcp`
+ * section (the composition root passes that section; tests build it), so this module runs without
+ * a config file. Addresses are dotted-quad IPv4, MACs `aa:bb:cc:dd:ee:ff`.
+ */
+export interface DhcpSettings {
+  /** Full mode: first and last address of the pool (both required in full mode). */
+  'range-start'?: string | undefined;
+  'range-end'?: string | undefined;
+  /** Option 1; default: the interface's netmask. */
+  netmask?: string | undefined;
+  /** Option 3. */
+  router?: string | undefined;
+  /** Option 6. */
+  'dns-servers': string[];
+  /** Option 15. */
+  'domain-name'?: string | undefined;
+  /** Option 51, seconds. */
+  'lease-time-s': number;
+  /** Fixed addresses by MAC (full mode). */
+  reservations: Array<{ mac: string; address: string; hostname?: string | undefined }>;
+  /** Boot file per client architecture (option 93); `ipxe` is what iPXE gets. */
+  'boot-files': BootFiles;
+  /** Relay agents (giaddr) whose relayed requests are answered (peers.ts). */
+  relays: string[];
+  /** New unregistered hosts sightings may add per minute per source address (relay or 0.0.0.0). */
+  'new-hosts-per-source-per-minute': number;
+}
+
 /** Options of {@link createDhcpServer}. */
 export interface DhcpServerOptions {
   mode: 'proxy' | 'full';
-  /** The `dhcp` section of the config. */
-  dhcp: Config['dhcp'];
+  /** Pool, options, boot files and relays. */
+  dhcp: DhcpSettings;
   store: DhcpStore;
   /** Parent logger; the service logs as `subsystem: 'dhcp'`. */
   log: Logger;

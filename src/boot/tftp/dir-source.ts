@@ -1,6 +1,6 @@
 /**
  * A {@link BootFileSource} over one directory: the smallest resolver that follows the path rules
- * (`checkBootPath` then `resolveInside`). Used by the standalone runner, tests and benchmarks;
+ * (`checkBootPath` then `resolveInside`). Used by the standalone runner (src/app/tftp-standalone.ts), tests and benchmarks;
  * the server proper gets the full resolver (static root, images, rendered files) from boot/files.
  */
 import { stat } from 'node:fs/promises';

@@ -19,7 +19,8 @@
  * transfer runs on the JS data plane (js-transfer.ts). Both implement {@link TftpTransfer}
  * (contract.ts) and the same protocol; the start-up log line names the one in use.
  *
- * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy.
+ * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy
+ * or config (limits.ts).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { close as closeFd } from 'node:fs';
@@ -27,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Service } from '../../net/service.js';
 import { interfaceMtu, interfaceOf, ipv4Interfaces } from '../../net/interfaces.js';
-import type { Config } from '../../config/schema.js';
+import type { TftpLimits } from './limits.js';
 import type { BootFileSource, BootFile } from '../files/types.js';
 import { PathRejectedError } from '../files/path.js';
 import { toBindError } from '../../net/bind-error.js';
@@ -58,8 +59,8 @@ export interface TftpServerOptions {
   address: string;
   /** UDP port (69 in production, 0 in tests for a random one). */
   port: number;
-  /** Limits from the config (`tftp.*`); `port` in it is ignored in favour of {@link port}. */
-  limits: Config['tftp'];
+  /** Caps and timeouts (the config's `tftp.*`; a `port` key in the object is ignored in favour of {@link port}). */
+  limits: TftpLimits;
   log: Logger;
   /** Floor of the adaptive retransmission timeout, ms (default 20; the RTO is srtt + 4·rttvar above it). */
   minRtoMs?: number;

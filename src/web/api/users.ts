@@ -9,7 +9,7 @@ import { problems } from '../problem.js';
 import { auditChange } from '../audit.js';
 import { hashPassword, passwordProblem, usernameProblem, verifyPassword } from '../auth/passwords.js';
 import { loginRateLimit } from '../auth/plugin.js';
-import { DuplicateUserError, type Role } from '../../store/users.js';
+import { DuplicateUserError, type Role } from '../../store/index.js';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const;
 const role = { type: 'string', enum: ['admin', 'operator', 'viewer'] } as const;

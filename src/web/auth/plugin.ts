@@ -32,7 +32,7 @@ import { dummyHash, hashPassword, passwordProblem, usernameProblem, verifyPasswo
 import { auditChange } from '../audit.js';
 import { LOGIN_BODY_LIMIT } from '../limits.js';
 import { AccountBackoff } from './backoff.js';
-import type { UserRecord } from '../../store/users.js';
+import type { UserRecord } from '../../store/index.js';
 
 /** True for console (HTML) paths, which redirect to /login instead of answering 401. */
 export function isConsolePath(url: string): boolean {

@@ -3,7 +3,7 @@
  * health) or the least role it needs. Default: GET/HEAD need `viewer`, other methods `admin`.
  * Roles are ordered viewer < operator < admin (operator: joins, applies, pins; admin: everything).
  */
-import type { Role, UserRecord } from '../../store/users.js';
+import type { Role, UserRecord } from '../../store/index.js';
 
 /** Route-level access declaration (fastify route `config.auth`). */
 export type Access = 'public' | Role;

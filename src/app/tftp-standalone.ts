@@ -1,20 +1,22 @@
 /**
  * Standalone TFTP server process over one directory, for tests that run the server inside a
- * network namespace and for benchmarks that measure its RSS apart from the harness.
+ * network namespace and for benchmarks that measure its RSS apart from the harness. A composition
+ * root of its own: it validates the `tftp` overrides against the config schema (defaults filled in)
+ * and hands the TFTP server those limits.
  *
- * Usage: node standalone.js <root> <address> <port> [JSON of Config['tftp'] overrides]
+ * Usage: node tftp-standalone.js <root> <address> <port> [JSON of Config['tftp'] overrides]
  * Prints one JSON line `{"address": "...", "port": N, "pid": N}` on stdout once listening;
  * stops on SIGTERM/SIGINT. Logs (pino JSON) go to stderr at level $TFTP_LOG_LEVEL (default warn).
  */
-import { createTftpServer } from './server.js';
-import { directorySource } from './dir-source.js';
-import { createLogger } from '../../log.js';
-import { configSchema } from '../../config/schema.js';
+import { createTftpServer } from '../boot/tftp/server.js';
+import { directorySource } from '../boot/tftp/dir-source.js';
+import { createLogger } from '../log.js';
+import { configSchema } from '../config/schema.js';
 
 async function main(): Promise<void> {
   const [root, address = '127.0.0.1', port = '0', overrides = '{}'] = process.argv.slice(2);
   if (!root) {
-    process.stderr.write('usage: standalone <root> [address] [port] [tftp-config-json]\n');
+    process.stderr.write('usage: tftp-standalone <root> [address] [port] [tftp-config-json]\n');
     process.exit(2);
   }
   const limits = configSchema.parse({ tftp: JSON.parse(overrides) as unknown }).tftp;
