@@ -17,7 +17,7 @@
  * Block numbers are tracked as absolute integers; on the wire they wrap 65535 → 0 (tftp-hpa,
  * dnsmasq, iPXE and ESXi's mboot all expect 0 after 65535).
  *
- * Retransmission timer (RFC 6298 shape): initial RTO = negotiated timeout or config timeout-ms;
+ * Retransmission timer (RFC 6298 shape, rto.ts): initial RTO = negotiated timeout or config timeout-ms;
  * smoothed RTT from ACKs of windows that were not retransmitted (Karn); RTO doubles on timeout,
  * bounded by [minRto, maxRto]; after `retries` timeouts without progress, and no sooner than
  * `retries` × the initial timeout since the last progress, the transfer is dropped and its socket
@@ -45,6 +45,7 @@ import { decodePacket, encodeError, encodeOack, writeDataHeader, ErrorCode, Opco
 import type { FailReason } from './metrics.js';
 import type { RingPool } from './ring-pool.js';
 import { givesUp, ringSlots, transferTimers, type TftpTransfer, type TransferCommon } from './contract.js';
+import { RtoEstimator } from './rto.js';
 
 /** ERROR 5 replies to foreign TIDs per transfer: at most ERR_BURST at once, ERR_PER_S per second. */
 const ERR_BURST = 4;
@@ -101,10 +102,7 @@ export class JsTransfer implements TftpTransfer {
 
   // Retransmission timer.
   private retries = 0;
-  private rto: number;
-  private readonly maxRto: number;
-  private srtt = -1;
-  private rttvar = 0;
+  private readonly rto: RtoEstimator;
   private sentAt = 0;
   private retransmitted = false;
   private timer: NodeJS.Timeout | null = null;
@@ -137,8 +135,7 @@ export class JsTransfer implements TftpTransfer {
     this.windowsize = params.negotiated.windowsize;
     const neg = params.negotiated;
     const timers = transferTimers(neg, params);
-    this.maxRto = timers.maxRtoMs;
-    this.rto = timers.rtoMs;
+    this.rto = new RtoEstimator(timers.rtoMs, params.minRtoMs, timers.maxRtoMs);
     this.limits = {
       maxRetries: params.maxRetries,
       giveUpMs: timers.giveUpMs,
@@ -362,7 +359,7 @@ export class JsTransfer implements TftpTransfer {
       this.verify();
       this.retries = 0;
       this.progressAt = performance.now();
-      if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
+      if (!this.retransmitted) this.rto.sample(performance.now() - this.sentAt);
       this.enterData();
       return;
     }
@@ -382,8 +379,8 @@ export class JsTransfer implements TftpTransfer {
     this.lastAcked = abs;
     this.retries = 0;
     this.progressAt = performance.now();
-    if (!this.retransmitted) this.sampleRtt(performance.now() - this.sentAt);
-    else this.resetRto();
+    if (!this.retransmitted) this.rto.sample(performance.now() - this.sentAt);
+    else this.rto.reset();
     if (abs === this.lastBlock) {
       this.finish();
       return;
@@ -402,27 +399,6 @@ export class JsTransfer implements TftpTransfer {
     this.pump();
   }
 
-  private sampleRtt(ms: number): void {
-    if (this.srtt < 0) {
-      this.srtt = ms;
-      this.rttvar = ms / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
-      this.srtt = 0.875 * this.srtt + 0.125 * ms;
-    }
-    this.resetRto();
-  }
-
-  /**
-   * Progress after a resend: drop the exponential backoff and return to the RTT-based RTO (a
-   * client that stalls once should not slow the rest of the transfer to the backed-off timer).
-   */
-  private resetRto(): void {
-    if (this.srtt < 0) return;
-    const rto = Math.ceil(this.srtt + Math.max(1, 4 * this.rttvar));
-    this.rto = Math.min(this.maxRto, Math.max(this.p.minRtoMs, rto));
-  }
-
   /** The client's first ACK: its address is proven (the server's count of unverified transfers). */
   private verify(): void {
     this.verified = true;
@@ -432,7 +408,7 @@ export class JsTransfer implements TftpTransfer {
   /** Arms the retransmission timer: one RTO, but never past the silence the transfer may hold its slot. */
   private armTimer(): void {
     const cap = this.progressAt + (this.verified ? this.limits.maxSilenceMs : this.limits.firstAckMs);
-    const ms = Math.max(1, Math.min(this.rto, Math.ceil(cap - performance.now())));
+    const ms = Math.max(1, Math.min(this.rto.rto, Math.ceil(cap - performance.now())));
     if (this.timer !== null && this.timerMs === ms) {
       this.timer.refresh();
       return;
@@ -456,8 +432,8 @@ export class JsTransfer implements TftpTransfer {
       return;
     }
     this.cancelBurst();
-    this.rto = Math.min(this.maxRto, this.rto * 2);
-    this.p.log.debug({ retry: this.retries, rtoMs: this.rto, block: this.lastAcked + 1 }, 'retransmitting');
+    this.rto.backoff();
+    this.p.log.debug({ retry: this.retries, rtoMs: this.rto.rto, block: this.lastAcked + 1 }, 'retransmitting');
     if (this.state === 'oack') {
       this.retransmitted = true;
       this.p.metrics.retransmitted.inc();

@@ -1,6 +1,7 @@
 /**
  * The read-only TFTP server (RFC 1350, 2347, 2348, 2349, 7440): listening sockets, request
- * handling (path safety, file lookup, caps) and the set of running {@link TftpTransfer}s.
+ * handling (caps, option negotiation; path safety and file lookup in request-file.ts) and the set of
+ * running {@link TftpTransfer}s.
  *
  * Local address of replies: Node cannot read a datagram's destination address (no IP_PKTINFO), so
  * when the listen address is 0.0.0.0 we bind one listening socket per local IPv4 address (found at
@@ -19,33 +20,22 @@
  * transfer runs on the JS data plane (js-transfer.ts). Both implement {@link TftpTransfer}
  * (contract.ts) and the same protocol; the start-up log line names the one in use.
  *
- * Imports: boot/files (contract + path errors), net/bind-error, metrics, log. Never imports policy
- * or config (limits.ts).
+ * Imports: boot/files (contract), net, metrics, log. Never imports policy or config (limits.ts).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
-import { close as closeFd } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Service } from '../../net/service.js';
 import { interfaceMtu, interfaceOf, ipv4Interfaces } from '../../net/interfaces.js';
 import type { TftpLimits } from './limits.js';
-import type { BootFileSource, BootFile } from '../files/types.js';
-import { PathRejectedError } from '../files/path.js';
+import type { BootFileSource } from '../files/types.js';
 import { toBindError } from '../../net/bind-error.js';
 import { decodePacket, encodeError, ErrorCode, Opcode, type RequestPacket } from './packet.js';
 import { negotiateOptions } from './options.js';
-import {
-  DiskOctetSource,
-  DiskNetasciiSource,
-  MemorySource,
-  toNetascii,
-  netasciiSizeOfFile,
-  openReadOnly,
-  type BlockSource,
-} from './blocks.js';
 import { readAheadFor, type TftpTransfer, type TransferOutcome } from './contract.js';
 import { JsTransfer } from './js-transfer.js';
-import { NativeTransfer, type NativeSource } from './native-transfer.js';
+import { NativeTransfer } from './native-transfer.js';
+import { openRequestedFile, TftpRefusal, type RequestedFile } from './request-file.js';
 import { loadDataPlane, type DataPlane } from './native.js';
 import { RingPool } from './ring-pool.js';
 import { tftpMetrics, type TftpMetrics } from './metrics.js';
@@ -79,9 +69,6 @@ export interface TftpServer extends Service {
   /** Transfers currently running (or being set up). */
   activeTransfers(): number;
 }
-
-/** Percent-encoded `.`, `/`, `\\` and NUL (and the overlong UTF-8 slash `%c0%af`). */
-const ENCODED_PATH_CHARS = /%(2e|2f|5c|00|c0%af)/i;
 
 interface Listener {
   socket: Socket;
@@ -340,78 +327,16 @@ class TftpServerImpl implements TftpServer {
     id: string,
     log: Logger,
   ): Promise<TftpTransfer | null> {
-    let file: BootFile | null;
-    const encoded = ENCODED_PATH_CHARS.exec(req.filename);
-    if (encoded) {
-      // TFTP names are literal, but a percent-encoded dot, slash, backslash or NUL is only ever an
-      // attempt to slip past a decoder further down (HTTP fallbacks, rendered paths): refuse it.
-      log.warn({ file: req.filename, reason: `percent-encoded "${encoded[0]}"` }, 'request refused: unsafe path');
-      this.refuse(
-        l,
-        rinfo,
-        ErrorCode.ACCESS_VIOLATION,
-        `Access violation: percent-encoded path character ${encoded[0]}`,
-      );
-      return null;
-    }
+    let file: RequestedFile;
     try {
-      file = await this.opts.source.resolve(req.filename, {
-        protocol: 'tftp',
-        clientAddress: rinfo.address,
-        clientPort: rinfo.port,
-        requestId: id,
-      });
+      const origin = { clientAddress: rinfo.address, clientPort: rinfo.port, requestId: id, log };
+      file = await openRequestedFile(req, this.opts.source, origin, this.opts.netasciiTsizeLimit ?? 16 * 1024 * 1024);
     } catch (e) {
-      if (e instanceof PathRejectedError) {
-        log.warn({ file: req.filename, reason: e.reason }, 'request refused: unsafe path');
-        this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, `Access violation: ${e.reason}`);
-        return null;
-      }
-      throw e;
-    }
-    if (!file) {
-      log.info({ file: req.filename }, 'request refused: file not found');
-      this.refuse(l, rinfo, ErrorCode.FILE_NOT_FOUND, 'File not found');
+      if (!(e instanceof TftpRefusal)) throw e;
+      this.refuse(l, rinfo, e.code, e.message);
       return null;
     }
-    const netascii = req.mode === 'netascii';
-    const wantsTsize = req.options.has('tsize');
-    let transferSize: number | null;
-    let makeSource: (blksize: number) => BlockSource;
-    let nativeSource: NativeSource;
-    if (file.kind === 'rendered') {
-      const data = netascii ? toNetascii(file.data) : file.data;
-      transferSize = data.length;
-      makeSource = (b) => new MemorySource(data, b);
-      nativeSource = { data };
-    } else {
-      let fd: number;
-      try {
-        fd = await openReadOnly(file.path);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') {
-          this.refuse(l, rinfo, ErrorCode.FILE_NOT_FOUND, 'File not found');
-          log.info({ file: req.filename }, 'request refused: file vanished');
-          return null;
-        }
-        log.warn({ file: req.filename, code }, 'request refused: cannot open file');
-        this.refuse(l, rinfo, ErrorCode.ACCESS_VIOLATION, 'Access violation: cannot open file');
-        return null;
-      }
-      try {
-        transferSize = !netascii
-          ? file.size
-          : wantsTsize
-            ? await netasciiSizeOfFile(fd, file.size, this.opts.netasciiTsizeLimit ?? 16 * 1024 * 1024)
-            : null;
-      } catch (e) {
-        closeQuietly(fd);
-        throw e;
-      }
-      makeSource = (b) => (netascii ? new DiskNetasciiSource(fd, b) : new DiskOctetSource(fd, b));
-      nativeSource = { fd, netascii, close: () => closeQuietly(fd) };
-    }
+    const { transferSize, makeSource, nativeSource } = file;
     const limits = this.opts.limits;
     const negotiated = negotiateOptions(req.options, {
       maxBlksize: limits['max-blksize'],
@@ -478,8 +403,4 @@ class TftpServerImpl implements TftpServer {
       log.info({ reason: outcome.reason, detail: outcome.detail, bytes: outcome.bytes, ms }, 'transfer ended early');
     }
   }
-}
-
-function closeQuietly(fd: number): void {
-  closeFd(fd, () => undefined);
 }
