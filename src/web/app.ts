@@ -53,20 +53,11 @@ export interface TlsOptions {
 }
 
 /**
- * Builds the app (not listening). Call `app.ready()` or `inject` in tests, `listen` in the service.
- * @param deps store and logger are required; every other dependency is optional (routes answer 503)
- * @param tls when given, the instance serves HTTPS
- * @param role `admin`: console, API, OpenAPI, `/metrics`; `boot`: `/boot/` and the HTTP
- *   phone-home; `both` (default): all of them. Every role serves `/healthz` and `/readyz`.
- * @throws Error when `http.metrics-token-file`/`-env` is set but cannot be read
+ * The fastify instance: request logs (secret query values redacted, `reqId`, client address),
+ * body limit, request/headers timeouts (./limits.ts), HTTPS when `tls` is given, ajv options.
  */
-export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole = 'both'): Promise<FastifyInstance> {
-  const admin = role !== 'boot';
-  const boot = role !== 'admin';
-  const token = admin ? metricsToken(deps.config) : undefined;
-  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
-  const limits = httpLimits(deps.config);
-  const app = Fastify({
+function createInstance(deps: AppDeps, limits: ReturnType<typeof httpLimits>, tls?: TlsOptions): FastifyInstance {
+  return Fastify({
     // Request lines (and any `url` field logged in a request) show the URL with secret query
     // values (phone-home and setup-link tokens) redacted.
     loggerInstance: deps.log.child(
@@ -91,6 +82,23 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole =
     ...(tls ? { https: { cert: tls.cert, key: tls.key, ...serverTimeoutOptions(limits) } } : {}),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
   }) as unknown as FastifyInstance;
+}
+
+/**
+ * Builds the app (not listening). Call `app.ready()` or `inject` in tests, `listen` in the service.
+ * @param deps store and logger are required; every other dependency is optional (routes answer 503)
+ * @param tls when given, the instance serves HTTPS
+ * @param role `admin`: console, API, OpenAPI, `/metrics`; `boot`: `/boot/` and the HTTP
+ *   phone-home; `both` (default): all of them. Every role serves `/healthz` and `/readyz`.
+ * @throws Error when `http.metrics-token-file`/`-env` is set but cannot be read
+ */
+export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole = 'both'): Promise<FastifyInstance> {
+  const admin = role !== 'boot';
+  const boot = role !== 'admin';
+  const token = admin ? metricsToken(deps.config) : undefined;
+  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
+  const limits = httpLimits(deps.config);
+  const app = createInstance(deps, limits, tls);
 
   capConnections(app.server, limits);
   installJsonDepthLimit(app);

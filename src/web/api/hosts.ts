@@ -2,18 +2,27 @@
  * Hosts: `/api/v1/hosts` (registered and unregistered, evidence, boot history, jobs),
  * `/api/v1/unregistered` and its joins, `/api/v1/boot-assignments` (image pins).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
 import { FQDN_PATTERN, IPV4_PATTERN, NAME_PATTERN, UUID_PATTERN, errorResponses } from '../schemas.js';
 import { problems } from '../problem.js';
 import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
 import { hostBootHistory } from '../../hosts/boot-history.js';
-import { resetThumbprint } from '../../hosts/thumbprint-reset.js';
-import { auditChange } from '../audit.js';
+import { thumbprintRoutes } from './thumbprints.js';
 import { phonedHomeThisBoot, seenByPxeOnly } from '../../engine/lifecycle.js';
 import { swapUuidByteOrder } from '../../hosts/identity.js';
-import type { HostPage, HostPageKey, HostState } from '../../store/index.js';
+import type { HostState } from '../../store/index.js';
+import {
+  HOST_PAGE_DEFAULT,
+  HOST_PAGE_MAX,
+  HOST_STATES,
+  linkNext,
+  pageOfHosts,
+  pageQuery,
+  parseAfter,
+} from './host-pages.js';
+export { HOST_PAGE_DEFAULT, HOST_PAGE_MAX } from './host-pages.js';
 
 const uuidParams = {
   type: 'object',
@@ -43,50 +52,18 @@ const joinResult = {
   },
 } as const;
 
-/** Hosts per page of `GET /api/v1/hosts` when `limit` is not given, and the most one page may hold. */
-export const HOST_PAGE_DEFAULT = 100;
-export const HOST_PAGE_MAX = 1000;
-const HOST_STATES: readonly HostState[] = ['unregistered', 'registered', 'configuring', 'configured', 'failed'];
-/** `after`: `<lastSeen ms>.<uuid>`. */
-const AFTER_PATTERN = '^[0-9]{1,15}\\.[0-9a-fA-F-]{36}$';
-
-/** The keyset of `after` (already checked against {@link AFTER_PATTERN}). */
-function parseAfter(after: string | undefined): HostPageKey | undefined {
-  if (!after) return undefined;
-  const dot = after.indexOf('.');
-  return { lastSeen: Number(after.slice(0, dot)), uuid: after.slice(dot + 1).toLowerCase() };
-}
-
-/** `limit` and `after` of a host list. */
-const pageQuery = {
-  type: 'object',
-  properties: {
-    limit: { type: 'integer', minimum: 1, maximum: HOST_PAGE_MAX, default: HOST_PAGE_DEFAULT },
-    after: {
-      type: 'string',
-      pattern: AFTER_PATTERN,
-      description: 'start after this host: `<lastSeen>.<uuid>` of the last host of the previous page',
-    },
-  },
-} as const;
-
-/** The 200 answer of a host list at `path`: an array of hosts and the `Link` header. */
-function pageOfHosts(path: string) {
-  return {
-    type: 'array',
-    items: { $ref: 'Host#' },
-    headers: { link: { type: 'string', description: `\`<${path}?…&after=…>; rel="next"\` when more hosts follow` } },
-  } as const;
-}
-
-/** Sets `Link: <path?query&after=…>; rel="next"` (RFC 8288) when `page` has a successor. */
-function linkNext(reply: FastifyReply, path: string, query: Record<string, string>, page: HostPage): void {
-  if (!page.next) return;
-  const q = new URLSearchParams({ ...query, after: `${page.next.lastSeen}.${page.next.uuid}` });
-  void reply.header('link', `<${path}?${q.toString()}>; rel="next"`);
-}
-
+/** Every route of this module (registered by src/web/app.ts), by resource. */
 export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
+  hostListRoutes(app, ctx);
+  hostHistoryRoutes(app, ctx);
+  unregisteredRoutes(app, ctx);
+  joinRoutes(app, ctx);
+  thumbprintRoutes(app, ctx);
+  bootAssignmentRoutes(app, ctx);
+}
+
+/** `/api/v1/hosts` (paged), the counts by state, and one host. */
+function hostListRoutes(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
 
   app.get<{ Querystring: { state?: HostState; limit: number; after?: string } }>(
@@ -154,6 +131,11 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
         throw problems.notFound(`host ${req.params.uuid}`);
       })(),
   );
+}
+
+/** A host's boot history (hosts/boot-history), all boots, and a host's jobs. */
+function hostHistoryRoutes(app: FastifyInstance, ctx: WebContext): void {
+  const { store } = ctx.deps;
 
   app.get<{ Params: { uuid: string }; Querystring: { limit: number } }>(
     '/api/v1/hosts/:uuid/boots',
@@ -210,6 +192,11 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
       return jobs.list({ target: uuid, limit: 100 });
     },
   );
+}
+
+/** `/api/v1/unregistered` (paged): hosts seen but in no cluster file. */
+function unregisteredRoutes(app: FastifyInstance, ctx: WebContext): void {
+  const { store } = ctx.deps;
 
   app.get<{ Querystring: { limit: number; after?: string } }>(
     '/api/v1/unregistered',
@@ -239,7 +226,10 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
       });
     },
   );
+}
 
+/** `/api/v1/unregistered/:uuid/join` and `/api/v1/unregistered/join`: joins into a cluster file. */
+function joinRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.post<{
     Params: { uuid: string };
     Body: { cluster: string; fqdn: string; image?: string; addresses?: Record<string, string> };
@@ -313,53 +303,11 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
     async (req, reply) =>
       reply.code(202).send({ results: await joinHosts(ctx, req, req.body.cluster, req.body.hosts, req.body.image) }),
   );
+}
 
-  app.delete<{ Params: { id: string } }>(
-    '/api/v1/hosts/:id/thumbprint',
-    {
-      config: { auth: 'admin' },
-      schema: {
-        tags: ['hosts'],
-        summary:
-          "Forget the SSL thumbprints recorded for a host (hardware UUID or FQDN): the next boot's phone-home is trusted again",
-        params: {
-          type: 'object',
-          required: ['id'],
-          properties: { id: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9{}_.-]+$' } },
-        },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              uuid: { type: ['string', 'null'] },
-              fqdn: { type: ['string', 'null'] },
-              changed: { type: 'boolean' },
-            },
-          },
-          ...errorResponses,
-        },
-      },
-    },
-    async (req) => {
-      const list = ctx.deps.clusters ? await ctx.deps.clusters.list() : [];
-      const members = (
-        await Promise.all(
-          list.map(async (c) => (await ctx.deps.clusters!.get(c.name).catch(() => undefined))?.hosts ?? []),
-        )
-      ).flat();
-      let r;
-      try {
-        r = resetThumbprint(store, req.params.id, {
-          fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
-          uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
-        });
-      } catch (e) {
-        throw problems.invalid((e as Error).message, [{ path: '/params/id', message: (e as Error).message }]);
-      }
-      auditChange(store.audit, req, 'host.thumbprint.reset', r.uuid ?? r.fqdn ?? req.params.id, null, r, ctx.now());
-      return { uuid: r.uuid ?? null, fqdn: r.fqdn ?? null, changed: r.changed };
-    },
-  );
+/** `/api/v1/boot-assignments`: image pins. */
+function bootAssignmentRoutes(app: FastifyInstance, ctx: WebContext): void {
+  const { store } = ctx.deps;
 
   app.get(
     '/api/v1/boot-assignments',

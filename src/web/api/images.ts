@@ -26,6 +26,13 @@ const importOut = {
 } as const;
 
 export function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: ImportTracker): void {
+  imageListRoutes(app, ctx);
+  importRoutes(app, ctx, tracker);
+  imageDeleteRoutes(app, ctx);
+}
+
+/** `GET /api/v1/images`: the image library. */
+function imageListRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get(
     '/api/v1/images',
     {
@@ -37,7 +44,10 @@ export function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: Impo
     },
     async () => need(ctx, 'images', 'the image library').list(),
   );
+}
 
+/** `/api/v1/images/import` and `/api/v1/images/imports`: imports started and followed through `tracker`. */
+function importRoutes(app: FastifyInstance, ctx: WebContext, tracker: ImportTracker): void {
   app.post<{ Body: { source: string; name?: string } }>(
     '/api/v1/images/import',
     {
@@ -95,7 +105,10 @@ export function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: Impo
         throw problems.notFound(`import ${req.params.id}`);
       })(),
   );
+}
 
+/** `DELETE /api/v1/images/:name`: refused while a host is pinned to it. */
+function imageDeleteRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.delete<{ Params: { name: string } }>(
     '/api/v1/images/:name',
     {

@@ -83,6 +83,12 @@ export function streamJob(
 }
 
 export function jobRoutes(app: FastifyInstance, ctx: WebContext): void {
+  jobReadRoutes(app, ctx);
+  jobLogRoutes(app, ctx);
+}
+
+/** `/api/v1/jobs` and one job with its steps. */
+function jobReadRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get<{ Querystring: { state?: string; target?: string; limit: number } }>(
     '/api/v1/jobs',
     {
@@ -128,7 +134,10 @@ export function jobRoutes(app: FastifyInstance, ctx: WebContext): void {
       return { ...job, steps: jobs.steps(job.id) };
     },
   );
+}
 
+/** A job's log: `/api/v1/jobs/:id/log` (polling) and `/api/v1/jobs/:id/events` (SSE). */
+function jobLogRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get<{ Params: { id: string }; Querystring: { after: number } }>(
     '/api/v1/jobs/:id/log',
     {

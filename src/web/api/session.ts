@@ -18,7 +18,12 @@ const sessionOut = {
 
 export function sessionRoutes(app: FastifyInstance, ctx: WebContext): void {
   const limited = loginRateLimit(app, ctx);
+  loginRoutes(app, ctx, limited);
+  setupRoutes(app, ctx, limited);
+}
 
+/** `/api/v1/session`: who am I, log in (rate-limited by `limited`), log out. */
+function loginRoutes(app: FastifyInstance, ctx: WebContext, limited: ReturnType<typeof loginRateLimit>): void {
   app.get(
     '/api/v1/session',
     {
@@ -76,7 +81,10 @@ export function sessionRoutes(app: FastifyInstance, ctx: WebContext): void {
       return reply.code(204).send();
     },
   );
+}
 
+/** `/api/v1/setup`: the first admin, with the token printed at start (rate-limited by `limited`). */
+function setupRoutes(app: FastifyInstance, ctx: WebContext, limited: ReturnType<typeof loginRateLimit>): void {
   app.get<{ Querystring: { token: string } }>(
     '/api/v1/setup',
     {
