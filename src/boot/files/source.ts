@@ -114,6 +114,8 @@ type Rendered = {
 
 const UUID_NAME = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAC_NAME = /^01-([0-9a-fA-F]{2}(?:-[0-9a-fA-F]{2}){5})$/;
+/** Content type of every rendered file. */
+const TEXT = 'text/plain; charset=utf-8';
 
 export class DefaultBootFileSource implements BootFileSource {
   private imageCache: { key: number; images: Map<string, ImageManifest> } | undefined;
@@ -192,127 +194,142 @@ export class DefaultBootFileSource implements BootFileSource {
 
   /** Renders `name` when it is one of the per-host names; null otherwise. */
   private async render(name: string, segs: string[], ctx: BootRequestContext): Promise<Rendered | null> {
-    const text = 'text/plain; charset=utf-8';
     const pxe = /^(?:(.+)\/)?pxelinux\.cfg\/([^/]+)$/.exec(name);
-    if (pxe) {
-      const fw: Firmware = pxe[1] && /efi/i.test(pxe[1]) ? 'uefi' : 'bios';
-      const leaf = pxe[2]!;
-      let query: HostQuery;
-      // pxelinux always sends the wire order (RFC 4578 §2.3); an admin may name a host's file in SMBIOS order.
-      // A nil UUID (all 0 / all F) names nobody: not found, so pxelinux asks `01-<mac>` next.
-      if (UUID_NAME.test(leaf)) {
-        if (isNilUuid(leaf)) return null;
-        query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
-      } else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
-      else if (leaf === 'default') query = { firmware: fw };
-      else return null; // hex IP forms: not found, pxelinux moves on to `default`
-      const d = await this.decide(query);
-      // A UUID or MAC that names no known host (in a cluster file, pinned or registered; the DHCP
-      // sighting every PXE client leaves is not enough) is not found: pxelinux then goes on with
-      // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect,
-      // and so does a static `pxelinux.cfg/default` in tftp-root; otherwise `default` renders the
-      // unknown-host answer, never another host's config.
-      if ((query.uuid || query.mac) && !d.host.known)
-        return { data: null, contentType: text, decision: d, firmware: fw, query };
-      const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
-      return { data: renderPxelinuxConfig(d, rctx), contentType: text, decision: d, firmware: fw, query };
-    }
+    if (pxe) return this.renderPxelinuxCfg(pxe);
     if (name === 'boot.ipxe') {
-      return { data: renderIpxeEntry(this.o), contentType: text, firmware: 'ipxe', query: {} };
+      return { data: renderIpxeEntry(this.o), contentType: TEXT, firmware: 'ipxe', query: {} };
     }
-    if (segs[0] === 'hosts' && segs.length === 2) {
-      const m = /^(?:(mac-)?(.+))\.ipxe$/.exec(segs[1]!);
-      if (!m) return null;
-      let query: HostQuery;
-      if (m[1]) {
-        const mac = normalizeMac(m[2]!);
-        if (!mac) return null;
-        query = { mac, firmware: 'ipxe' };
-      } else if (m[2] === 'default') {
-        query = { firmware: 'ipxe' };
-      } else {
-        const uuid = normalizeUuid(m[2]!);
-        // A nil `${uuid}` names nobody: not found, so boot.ipxe's `|| chain hosts/mac-….ipxe` runs.
-        if (!uuid || isNilUuid(uuid)) return null;
-        query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
-      }
-      const d = await this.decide(query);
-      return {
-        data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))),
-        contentType: text,
-        decision: d,
-        firmware: 'ipxe',
-        query,
-      };
-    }
-    if (segs[0] === 'hosts' && segs.length === 3 && segs[2] === 'ks.cfg') {
-      const uuid = normalizeUuid(segs[1]!);
-      if (!uuid) return null;
-      const query: HostQuery = { uuid, uuidOrder: 'smbios' };
-      const d = await this.decide(query);
-      // Only a stateful member gets a kickstart: nobody else is to be installed (or gets its rootpw hash).
-      if (d.action !== 'boot' || !d.host.uuid || !d.stateful || d.cluster === null) return null;
-      if (!this.o.kickstartInstall) throw new Error(`no kickstart install settings for cluster ${d.cluster}`);
-      const install = this.o.kickstartInstall(d.cluster);
-      const rctx = this.renderContext(d, 'http', true);
-      const tpl = this.o.kickstartTemplate?.(d.cluster) ?? {
-        name: 'built-in kickstart template',
-        text: DEFAULT_KICKSTART_TEMPLATE,
-      };
-      const data = renderKickstart(
-        tpl.text,
-        {
-          uuid: d.host.uuid,
-          mac: d.host.mac,
-          cluster: d.cluster,
-          image: d.image.name,
-          server: `${this.o.serverAddress}:${this.o.initiatorPort}`,
-          token: rctx.token ?? null,
-          initiator: (await initiatorScript()).toString('utf8'),
-          ...install,
-        },
-        tpl.name,
-      );
-      return { data, contentType: text, decision: d, firmware: 'unknown', query };
-    }
+    if (segs[0] === 'hosts' && segs.length === 2) return this.renderIpxeHostScript(segs[1]!);
+    if (segs[0] === 'hosts' && segs.length === 3 && segs[2] === 'ks.cfg') return this.renderKickstartFile(segs[1]!);
     // ESXi boot.cfg: UEFI mboot.efi first asks `01-<mac>/boot.cfg` in the directory it was loaded
     // from (tftp root, or `<image>/efi/boot/`); mboot.c32 -c asks <image>/boot.cfg.
     const macDir =
       segs.length >= 2 && segs[segs.length - 1] === 'boot.cfg' ? MAC_NAME.exec(segs[segs.length - 2]!) : null;
-    if (macDir) {
-      const query: HostQuery = { mac: macDir[1]!, firmware: 'uefi' };
-      const d = await this.decide(query);
-      // Not an ESXi boot for this MAC: not found (mboot.efi then asks `boot.cfg` next to itself),
-      // recorded, so that request is rendered for this MAC and not for the address's previous host.
-      if (d.action !== 'boot' || d.image.kind !== 'esxi')
-        return { data: null, contentType: 'text/plain; charset=utf-8', decision: d, firmware: 'uefi', query };
-      return this.renderBootCfg(d, ctx, query);
-    }
+    if (macDir) return this.renderMacBootCfg(macDir[1]!, ctx);
     const img = segs[0]!;
     const tail = segs.slice(1).join('/');
-    if ((tail === 'boot.cfg' || tail === 'efi/boot/boot.cfg') && IMAGE_NAME_RE.test(img)) {
-      const image = (await this.imageMap()).get(img);
-      if (!image || image.kind !== 'esxi') return null;
-      const query = this.identityFromAddress(ctx.clientAddress);
-      const d = await this.decide(query);
-      // The host asked for this image's boot.cfg: render it for this image even when the policy
-      // would pick another (menu choice, stale pin); the boot event records both.
-      const forImage: BootDecision =
-        d.action === 'boot' && d.image.name === img
-          ? d
-          : {
-              host: d.host,
-              firmware: d.firmware,
-              problems: d.problems,
-              action: 'boot',
-              image,
-              reason: 'requested-image',
-              cluster: null,
-              stateful: false,
-            };
-      return this.renderBootCfg(forImage, ctx, query);
-    }
+    if ((tail === 'boot.cfg' || tail === 'efi/boot/boot.cfg') && IMAGE_NAME_RE.test(img))
+      return this.renderImageBootCfg(img, ctx);
     return null;
+  }
+
+  /** `[<dir>/]pxelinux.cfg/<uuid | 01-mac | default>` (`pxe`: the match of the name). */
+  private async renderPxelinuxCfg(pxe: RegExpExecArray): Promise<Rendered | null> {
+    const fw: Firmware = pxe[1] && /efi/i.test(pxe[1]) ? 'uefi' : 'bios';
+    const leaf = pxe[2]!;
+    let query: HostQuery;
+    // pxelinux always sends the wire order (RFC 4578 §2.3); an admin may name a host's file in SMBIOS order.
+    // A nil UUID (all 0 / all F) names nobody: not found, so pxelinux asks `01-<mac>` next.
+    if (UUID_NAME.test(leaf)) {
+      if (isNilUuid(leaf)) return null;
+      query = { uuid: leaf, uuidOrder: 'wire-or-smbios', firmware: fw };
+    } else if (MAC_NAME.test(leaf)) query = { mac: MAC_NAME.exec(leaf)![1]!, firmware: fw };
+    else if (leaf === 'default') query = { firmware: fw };
+    else return null; // hex IP forms: not found, pxelinux moves on to `default`
+    const d = await this.decide(query);
+    // A UUID or MAC that names no known host (in a cluster file, pinned or registered; the DHCP
+    // sighting every PXE client leaves is not enough) is not found: pxelinux then goes on with
+    // its search (01-<mac>, hex IP prefixes, `default`), so a hand-written 01-<mac> takes effect,
+    // and so does a static `pxelinux.cfg/default` in tftp-root; otherwise `default` renders the
+    // unknown-host answer, never another host's config.
+    if ((query.uuid || query.mac) && !d.host.known)
+      return { data: null, contentType: TEXT, decision: d, firmware: fw, query };
+    const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
+    return { data: renderPxelinuxConfig(d, rctx), contentType: TEXT, decision: d, firmware: fw, query };
+  }
+
+  /** `hosts/<uuid | mac-<mac> | default>.ipxe` (`leaf`: the file name). */
+  private async renderIpxeHostScript(leaf: string): Promise<Rendered | null> {
+    const m = /^(?:(mac-)?(.+))\.ipxe$/.exec(leaf);
+    if (!m) return null;
+    let query: HostQuery;
+    if (m[1]) {
+      const mac = normalizeMac(m[2]!);
+      if (!mac) return null;
+      query = { mac, firmware: 'ipxe' };
+    } else if (m[2] === 'default') {
+      query = { firmware: 'ipxe' };
+    } else {
+      const uuid = normalizeUuid(m[2]!);
+      // A nil `${uuid}` names nobody: not found, so boot.ipxe's `|| chain hosts/mac-….ipxe` runs.
+      if (!uuid || isNilUuid(uuid)) return null;
+      query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
+    }
+    const d = await this.decide(query);
+    return {
+      data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))),
+      contentType: TEXT,
+      decision: d,
+      firmware: 'ipxe',
+      query,
+    };
+  }
+
+  /** `hosts/<uuid>/ks.cfg`: the kickstart of a stateful cluster member. */
+  private async renderKickstartFile(uuidSeg: string): Promise<Rendered | null> {
+    const uuid = normalizeUuid(uuidSeg);
+    if (!uuid) return null;
+    const query: HostQuery = { uuid, uuidOrder: 'smbios' };
+    const d = await this.decide(query);
+    // Only a stateful member gets a kickstart: nobody else is to be installed (or gets its rootpw hash).
+    if (d.action !== 'boot' || !d.host.uuid || !d.stateful || d.cluster === null) return null;
+    if (!this.o.kickstartInstall) throw new Error(`no kickstart install settings for cluster ${d.cluster}`);
+    const install = this.o.kickstartInstall(d.cluster);
+    const rctx = this.renderContext(d, 'http', true);
+    const tpl = this.o.kickstartTemplate?.(d.cluster) ?? {
+      name: 'built-in kickstart template',
+      text: DEFAULT_KICKSTART_TEMPLATE,
+    };
+    const data = renderKickstart(
+      tpl.text,
+      {
+        uuid: d.host.uuid,
+        mac: d.host.mac,
+        cluster: d.cluster,
+        image: d.image.name,
+        server: `${this.o.serverAddress}:${this.o.initiatorPort}`,
+        token: rctx.token ?? null,
+        initiator: (await initiatorScript()).toString('utf8'),
+        ...install,
+      },
+      tpl.name,
+    );
+    return { data, contentType: TEXT, decision: d, firmware: 'unknown', query };
+  }
+
+  /** `01-<mac>/boot.cfg` beside mboot.efi: ESXi's boot.cfg for the host with that MAC. */
+  private async renderMacBootCfg(mac: string, ctx: BootRequestContext): Promise<Rendered | null> {
+    const query: HostQuery = { mac, firmware: 'uefi' };
+    const d = await this.decide(query);
+    // Not an ESXi boot for this MAC: not found (mboot.efi then asks `boot.cfg` next to itself),
+    // recorded, so that request is rendered for this MAC and not for the address's previous host.
+    if (d.action !== 'boot' || d.image.kind !== 'esxi')
+      return { data: null, contentType: TEXT, decision: d, firmware: 'uefi', query };
+    return this.renderBootCfg(d, ctx, query);
+  }
+
+  /** `<image>/boot.cfg` (mboot.c32) or `<image>/efi/boot/boot.cfg`: for the host last seen at the client address. */
+  private async renderImageBootCfg(img: string, ctx: BootRequestContext): Promise<Rendered | null> {
+    const image = (await this.imageMap()).get(img);
+    if (!image || image.kind !== 'esxi') return null;
+    const query = this.identityFromAddress(ctx.clientAddress);
+    const d = await this.decide(query);
+    // The host asked for this image's boot.cfg: render it for this image even when the policy
+    // would pick another (menu choice, stale pin); the boot event records both.
+    const forImage: BootDecision =
+      d.action === 'boot' && d.image.name === img
+        ? d
+        : {
+            host: d.host,
+            firmware: d.firmware,
+            problems: d.problems,
+            action: 'boot',
+            image,
+            reason: 'requested-image',
+            cluster: null,
+            stateful: false,
+          };
+    return this.renderBootCfg(forImage, ctx, query);
   }
 
   private async renderBootCfg(
@@ -326,7 +343,7 @@ export class DefaultBootFileSource implements BootFileSource {
     const opts = { initiatorModule: this.o.initiatorModule ?? true };
     return {
       data: renderHostBootCfg(d.image, stored, rctx, opts),
-      contentType: 'text/plain; charset=utf-8',
+      contentType: TEXT,
       decision: d,
       firmware: query.firmware ?? 'unknown',
       query,

@@ -102,71 +102,89 @@ export function streamFileRange(
         close(fd, () => undefined);
         return reject(e instanceof Error ? e : new Error(String(e)));
       }
-      pool.active++;
-      let pos = start;
-      let writing = false;
-      let reading = false;
-      let pending: Buffer | null = null;
-      let pendingLen = 0;
-      let finished = false;
-
-      const finish = (err?: Error) => {
-        if (finished) return;
-        finished = true;
-        pool.active--;
-        close(fd, () => undefined);
-        if (err) res.destroy(err);
-        else if (!res.destroyed) res.end();
-        resolve(err);
-      };
-      const gone = () => res.destroyed || res.writableEnded;
-      // A client that went away: stop now unless a read is in flight (its callback finishes, so the
-      // descriptor is never closed under a pending read). A write in flight only returns its buffer.
-      res.once('close', () => {
-        if (!reading) finish();
-      });
-
-      const pump = (): void => {
-        if (finished) return;
-        if (gone()) return finish();
-        if (pending && !writing) {
-          const buf = pending;
-          const len = pendingLen;
-          pending = null;
-          writing = true;
-          res.write(len === buf.length ? buf : buf.subarray(0, len), (err) => {
-            writing = false;
-            pool.release(buf);
-            // A failed socket write means the client is gone: not the file's fault, nothing to report.
-            if (err) return finish();
-            onWritten?.(len);
-            pump();
-          });
-        }
-        if (!pending && !reading && pos <= end) {
-          const size = pool.chunkSize();
-          const buf = pool.acquire(size);
-          const want = Math.min(size, end - pos + 1);
-          reading = true;
-          read(fd, buf, 0, want, pos, (err, n) => {
-            reading = false;
-            if (err) {
-              pool.release(buf);
-              return finish(err);
-            }
-            if (n === 0) {
-              pool.release(buf);
-              return finish(new Error(`${path}: file shrank while being served (short read at byte ${pos})`));
-            }
-            pos += n;
-            pending = buf;
-            pendingLen = n;
-            pump();
-          });
-        }
-        if (!pending && !reading && !writing && pos > end) finish();
-      };
-      pump();
+      copyRange(res, fd, path, start, end, pool, onWritten, resolve);
     });
   });
+}
+
+/**
+ * The read/write loop of {@link streamFileRange} over the opened `fd`: one read buffer from `pool`
+ * read while the previous one is written; closes `fd` and calls `done` once (with the read error
+ * that destroyed the response, if any).
+ */
+function copyRange(
+  res: ServerResponse,
+  fd: number,
+  path: string,
+  start: number,
+  end: number,
+  pool: ReadBufferPool,
+  onWritten: ((bytes: number) => void) | undefined,
+  done: (err?: Error) => void,
+): void {
+  pool.active++;
+  let pos = start;
+  let writing = false;
+  let reading = false;
+  let pending: Buffer | null = null;
+  let pendingLen = 0;
+  let finished = false;
+
+  const finish = (err?: Error) => {
+    if (finished) return;
+    finished = true;
+    pool.active--;
+    close(fd, () => undefined);
+    if (err) res.destroy(err);
+    else if (!res.destroyed) res.end();
+    done(err);
+  };
+  const gone = () => res.destroyed || res.writableEnded;
+  // A client that went away: stop now unless a read is in flight (its callback finishes, so the
+  // descriptor is never closed under a pending read). A write in flight only returns its buffer.
+  res.once('close', () => {
+    if (!reading) finish();
+  });
+
+  const pump = (): void => {
+    if (finished) return;
+    if (gone()) return finish();
+    if (pending && !writing) {
+      const buf = pending;
+      const len = pendingLen;
+      pending = null;
+      writing = true;
+      res.write(len === buf.length ? buf : buf.subarray(0, len), (err) => {
+        writing = false;
+        pool.release(buf);
+        // A failed socket write means the client is gone: not the file's fault, nothing to report.
+        if (err) return finish();
+        onWritten?.(len);
+        pump();
+      });
+    }
+    if (!pending && !reading && pos <= end) {
+      const size = pool.chunkSize();
+      const buf = pool.acquire(size);
+      const want = Math.min(size, end - pos + 1);
+      reading = true;
+      read(fd, buf, 0, want, pos, (err, n) => {
+        reading = false;
+        if (err) {
+          pool.release(buf);
+          return finish(err);
+        }
+        if (n === 0) {
+          pool.release(buf);
+          return finish(new Error(`${path}: file shrank while being served (short read at byte ${pos})`));
+        }
+        pos += n;
+        pending = buf;
+        pendingLen = n;
+        pump();
+      });
+    }
+    if (!pending && !reading && !writing && pos > end) finish();
+  };
+  pump();
 }
