@@ -230,6 +230,33 @@ async function setRootPassword(
  * @throws PermanentStepError / ThumbprintRefused, or the client's errors (VsphereFault, VsphereTimeoutError, …)
  */
 export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknown> {
+  switch (step.name) {
+    case 'CreateDatacenter':
+    case 'CreateClusterEx':
+    case 'ReconfigureComputeResource_Task':
+    case 'AddHost_Task':
+    case 'ReconnectHost_Task':
+      return executeInventoryStep(ctx, step);
+    default:
+      return executeHostConfigStep(ctx, step);
+  }
+}
+
+/** Steps that create or change inventory: the datacenter, the cluster, a host's membership. */
+type InventoryStep = Extract<
+  Step,
+  {
+    name:
+      | 'CreateDatacenter'
+      | 'CreateClusterEx'
+      | 'ReconfigureComputeResource_Task'
+      | 'AddHost_Task'
+      | 'ReconnectHost_Task';
+  }
+>;
+
+/** {@link executeStep} for the datacenter, the cluster and joins (DuplicateName / AlreadyConnected: done already). */
+async function executeInventoryStep(ctx: ApplyContext, step: InventoryStep): Promise<unknown> {
   const { vc, state } = ctx;
   const cluster = state.cluster;
   switch (step.name) {
@@ -276,9 +303,16 @@ export async function executeStep(ctx: ApplyContext, step: Step): Promise<unknow
         return ref;
       });
     }
-    default:
-      break;
+    default: {
+      const never: never = step;
+      throw new PermanentStepError(`unknown step ${(never as Step).name}`);
+    }
   }
+}
+
+/** {@link executeStep} for a member host's configuration (its managers from the read state). */
+async function executeHostConfigStep(ctx: ApplyContext, step: Exclude<Step, InventoryStep>): Promise<unknown> {
+  const { vc } = ctx;
   const h = hostOf(ctx, step);
   const ns = () => need(h.refs.networkSystem, `configManager.networkSystem of ${h.name}`);
   switch (step.name) {

@@ -131,6 +131,10 @@ function policyDiffers<T extends object>(have: T | undefined, want: T | undefine
   return false;
 }
 
+/**
+ * A member's network steps, in the order vSphere needs them: its standard vSwitches, their port
+ * groups, its VMkernel NICs, then the services (vMotion, vSAN, …) selected on those NICs.
+ */
 export function planNetwork(
   desired: DesiredCluster,
   host: MemberHost,
@@ -139,8 +143,18 @@ export function planNetwork(
   target: string,
   alloc?: PoolAddressFn,
 ): Step[] {
+  const nics = planVmknics(desired, host, cur, memberIndex, target, alloc);
+  return [
+    ...planVswitches(desired, cur, target, host.uuid),
+    ...planPortgroups(desired, cur, target, host.uuid),
+    ...nics.steps,
+    ...nics.services,
+  ];
+}
+
+/** AddVirtualSwitch / UpdateVirtualSwitch for each vSwitch of the cluster file. */
+function planVswitches(desired: DesiredCluster, cur: HostState, target: string, uuid: string): Step[] {
   const steps: Step[] = [];
-  const uuid = host.uuid;
   for (const v of desired.vswitches) {
     const have = cur.vswitches.find((s) => s.name === v.name);
     const spec = vswitchArgs(v);
@@ -169,6 +183,12 @@ export function planNetwork(
     if (Object.keys(a).length)
       steps.push(mk('UpdateVirtualSwitch', `${target} vswitch:${v.name}`, { vswitchName: v.name, spec }, b, a, uuid));
   }
+  return steps;
+}
+
+/** AddPortGroup / UpdatePortGroup for each port group of the cluster file. */
+function planPortgroups(desired: DesiredCluster, cur: HostState, target: string, uuid: string): Step[] {
+  const steps: Step[] = [];
   for (const p of desired.portgroups) {
     const have = cur.portgroups.find((g) => g.name === p.name);
     const portgrp: PortgroupSpecArgs = {
@@ -191,6 +211,23 @@ export function planNetwork(
     if (Object.keys(a).length)
       steps.push(mk('UpdatePortGroup', `${target} portgroup:${p.name}`, { pgName: p.name, portgrp }, b, a, uuid));
   }
+  return steps;
+}
+
+/**
+ * AddVirtualNic / UpdateVirtualNic for each VMkernel NIC of the cluster file (`steps`), and the
+ * Select/DeselectVnicForNicType of its services (`services`, planned after every NIC exists).
+ */
+function planVmknics(
+  desired: DesiredCluster,
+  host: MemberHost,
+  cur: HostState,
+  memberIndex: number,
+  target: string,
+  alloc?: PoolAddressFn,
+): { steps: Step[]; services: Step[] } {
+  const steps: Step[] = [];
+  const uuid = host.uuid;
   const services: Step[] = [];
   for (const nic of desired.vmknics) {
     const want = vnicSpecFor(desired, host, nic, memberIndex, alloc);
@@ -252,8 +289,7 @@ export function planNetwork(
       }
     }
   }
-  steps.push(...services);
-  return steps;
+  return { steps, services };
 }
 
 export function planTimeDnsOptions(
