@@ -87,81 +87,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       listenAddress: config['listen-address'],
       interface: config.interface,
     });
-    const images = new ImageLibrary(config['images-dir']);
-    const stale = await cleanStaleImports(config['images-dir']);
-    if (stale.length > 0)
-      log.warn({ subsystem: 'images', removed: stale }, 'removed staging directories of interrupted image imports');
-    const clusters = new ClusterRepository({
-      dir: config['clusters-dir'],
-      context: {
-        vcenters: config.vcenters.map((v) => v.name),
-        credentials: config.credentials.map((c) => c.name),
-        templatesDir: config['templates-dir'],
-      },
-      logger: log,
-    });
-    await clusters.reload();
-    for (const bad of clusters.invalid()) {
-      log.error(
-        { subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length },
-        `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`,
-      );
-    }
+    const images = await openImages(config, log);
+    const clusters = await loadClusters(config, log);
     const views = clusterLookups(clusters);
     const layout = httpLayout(config);
-    if (layout.boot.address !== '0.0.0.0' && layout.boot.address !== server) {
-      log.warn(
-        { subsystem: 'boot-http', address: layout.boot.address, advertise: server },
-        'boot-http.address differs from the advertised address that hosts are given in boot URLs',
-      );
-    }
-    const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
-    const source = new DefaultBootFileSource({
-      tftpRoot: config['tftp-root'],
-      loaderDirs: config['loader-dirs'],
-      pxelinuxCfgDir: config['pxelinux-cfg-dir'],
-      images,
-      hosts: store.hosts,
-      leases: store.leases,
-      tokens,
-      clusters: views.policy,
-      defaultImage: config.boot['default-image'],
-      unknownHosts: config.boot['unknown-hosts'],
-      initiatorModule: config.boot['initiator-module'],
-      // The cluster's `boot/@kickstartTemplate`, as read and checked when its file was loaded.
-      kickstartTemplate: views.kickstartTemplate,
-      // A stateful cluster's rootpw hash (its credentials entry) and install disks.
-      kickstartInstall: kickstartInstallLookup((name) => clusters.get(name), config.credentials),
-      serverAddress: server,
-      httpPort: layout.boot.port,
-      initiatorPort: config.initiator.port,
-      log,
-    });
+    warnBootAddress(layout.boot.address, server, log);
+    const source = bootFileSource(config, store, images, clusters, views, server, layout.boot.port, log);
 
-    const connect = vcenterConnector(config.vcenters, log);
-    jobs = new JobRunner({
-      jobs: store.jobs,
-      config,
-      clusters: views.engine,
-      connect,
-      log,
-      onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
-      boots: store.hostBoots,
-      esxi: esxiConnector(log),
-    });
-    const initiator = createPhoneHome(config, {
-      store: {
-        hosts: store.hosts,
-        phoneHomes: store.phoneHomes,
-        tokens: store.tokens,
-        leases: store.leases,
-        hostBoots: store.hostBoots,
-        transaction: (fn) => store.transaction(fn),
-      },
-      queue: jobs,
-      declared: views.declared,
-      log,
-    });
+    jobs = jobRunner(config, store, views, log);
+    const initiator = phoneHome(config, store, jobs, views, log);
 
     const services: Service[] = [
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
@@ -180,69 +114,216 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         }),
       );
     }
-    services.push(initiator.listener);
-    services.push(createRetentionService(store.retention, config.retention, log));
-    const webDeps: Omit<AppDeps, 'config'> = {
-      store: {
-        hosts: store.hosts,
-        users: store.users,
-        audit: store.audit,
-        settings: store.settings,
-        jobs: store.jobs,
-        hostBoots: store.hostBoots,
-        ping: () => store.ping(),
-      },
+    services.push(initiator.listener, createRetentionService(store.retention, config.retention, log));
+    const deps = webDeps(
+      config,
+      store,
+      clusters,
+      jobs,
+      source,
+      initiator,
       log,
-      queue: jobs,
-      clusters: clusterService(clusters),
-      engine: engineService(
-        clusters,
-        { connect: jobs.vcenter.bind(jobs), shared: true },
-        Date.now,
-        store.jobs.pools,
-        bootLookup(store.hostBoots),
-      ),
-      jobs: storeJobReader(store.jobs),
-      images: imageService(config['images-dir'], (image) => [
-        ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
-        ...clusters
-          .clusters()
-          .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
-          .map((c) => `cluster ${c.name}`),
-      ]),
-      vcenters: vcenterTester(config.vcenters, log),
-      bootPlugin: async (app) => {
-        await app.register(bootHttpPlugin, { source });
-      },
-      phoneHomePlugin: initiator.httpPlugin,
-      ready: () => started.length === services.length,
-    };
-    const bootHttp = createBootHttpService(config, webDeps);
+      () => started.length === services.length,
+    );
+    const bootHttp = createBootHttpService(config, deps);
     if (bootHttp) services.push(bootHttp);
-    services.push(createHttpService(config, webDeps));
+    services.push(createHttpService(config, deps));
     for (const s of services) {
       await s.start();
       started.push(s);
     }
     jobs.start();
-    if (config.engine['drift-interval-s'] > 0) {
-      const runner = jobs;
-      drift = new DriftScheduler({
-        clusters: () => clusters.clusters(),
-        vcenter: (name) => runner.vcenter(name),
-        queue: runner,
-        intervalS: config.engine['drift-interval-s'],
-        remediate: config.engine['drift-remediate'],
-        pools: store.jobs.pools,
-        boot: bootLookup(store.hostBoots),
-        log,
-      });
-      drift.start();
-    }
+    drift = startDrift(config, clusters, jobs, store, log);
     log.info({ advertise: server, services: services.map((s) => s.name) }, 'statelesx is serving');
     return { store, services, jobs, clusters, close };
   } catch (e) {
     await close();
     throw e;
+  }
+}
+
+/** The vSphere engine's job runner over the store's jobs and host boots (not started). */
+function jobRunner(config: Config, store: Store, views: ReturnType<typeof clusterLookups>, log: Logger): JobRunner {
+  return new JobRunner({
+    jobs: store.jobs,
+    config,
+    clusters: views.engine,
+    connect: vcenterConnector(config.vcenters, log),
+    log,
+    onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
+    boots: store.hostBoots,
+    esxi: esxiConnector(log),
+  });
+}
+
+/** The phone-home intake (TCP listener and HTTP plugin) over its store ports, queuing jobs on `jobs`. */
+function phoneHome(
+  config: Config,
+  store: Store,
+  jobs: JobRunner,
+  views: ReturnType<typeof clusterLookups>,
+  log: Logger,
+): ReturnType<typeof createPhoneHome> {
+  return createPhoneHome(config, {
+    store: {
+      hosts: store.hosts,
+      phoneHomes: store.phoneHomes,
+      tokens: store.tokens,
+      leases: store.leases,
+      hostBoots: store.hostBoots,
+      transaction: (fn) => store.transaction(fn),
+    },
+    queue: jobs,
+    declared: views.declared,
+    log,
+  });
+}
+
+/** The cluster files of `clusters-dir`, loaded and checked; an invalid file is logged and ignored until fixed. */
+async function loadClusters(config: Config, log: Logger): Promise<ClusterRepository> {
+  const clusters = new ClusterRepository({
+    dir: config['clusters-dir'],
+    context: {
+      vcenters: config.vcenters.map((v) => v.name),
+      credentials: config.credentials.map((c) => c.name),
+      templatesDir: config['templates-dir'],
+    },
+    logger: log,
+  });
+  await clusters.reload();
+  for (const bad of clusters.invalid()) {
+    log.error(
+      { subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length },
+      `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`,
+    );
+  }
+  return clusters;
+}
+
+/** The one resolver of boot files (TFTP and HTTP `/boot/`): static root, loaders, images, rendered per host. */
+function bootFileSource(
+  config: Config,
+  store: Store,
+  images: ImageLibrary,
+  clusters: ClusterRepository,
+  views: ReturnType<typeof clusterLookups>,
+  server: string,
+  httpPort: number,
+  log: Logger,
+): DefaultBootFileSource {
+  const tokens = new BootTokens(store.tokens, config.initiator['token-ttl-s'] * 1000);
+  return new DefaultBootFileSource({
+    tftpRoot: config['tftp-root'],
+    loaderDirs: config['loader-dirs'],
+    pxelinuxCfgDir: config['pxelinux-cfg-dir'],
+    images,
+    hosts: store.hosts,
+    leases: store.leases,
+    tokens,
+    clusters: views.policy,
+    defaultImage: config.boot['default-image'],
+    unknownHosts: config.boot['unknown-hosts'],
+    initiatorModule: config.boot['initiator-module'],
+    // The cluster's `boot/@kickstartTemplate`, as read and checked when its file was loaded.
+    kickstartTemplate: views.kickstartTemplate,
+    // A stateful cluster's rootpw hash (its credentials entry) and install disks.
+    kickstartInstall: kickstartInstallLookup((name) => clusters.get(name), config.credentials),
+    serverAddress: server,
+    httpPort,
+    initiatorPort: config.initiator.port,
+    log,
+  });
+}
+
+/**
+ * The web app's dependencies: the store's web ports, the engine, cluster files, images, the vCenter
+ * login test, and the `/boot/` and phone-home plugins. `ready`: every service has started.
+ */
+function webDeps(
+  config: Config,
+  store: Store,
+  clusters: ClusterRepository,
+  jobs: JobRunner,
+  source: DefaultBootFileSource,
+  initiator: ReturnType<typeof createPhoneHome>,
+  log: Logger,
+  ready: () => boolean,
+): Omit<AppDeps, 'config'> {
+  return {
+    store: {
+      hosts: store.hosts,
+      users: store.users,
+      audit: store.audit,
+      settings: store.settings,
+      jobs: store.jobs,
+      hostBoots: store.hostBoots,
+      ping: () => store.ping(),
+    },
+    log,
+    queue: jobs,
+    clusters: clusterService(clusters),
+    engine: engineService(
+      clusters,
+      { connect: jobs.vcenter.bind(jobs), shared: true },
+      Date.now,
+      store.jobs.pools,
+      bootLookup(store.hostBoots),
+    ),
+    jobs: storeJobReader(store.jobs),
+    images: imageService(config['images-dir'], (image) => [
+      ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
+      ...clusters
+        .clusters()
+        .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
+        .map((c) => `cluster ${c.name}`),
+    ]),
+    vcenters: vcenterTester(config.vcenters, log),
+    bootPlugin: async (app) => {
+      await app.register(bootHttpPlugin, { source });
+    },
+    phoneHomePlugin: initiator.httpPlugin,
+    ready,
+  };
+}
+
+/** Starts the scheduled drift checks (`engine.drift-interval-s`); undefined when they are off. */
+function startDrift(
+  config: Config,
+  clusters: ClusterRepository,
+  runner: JobRunner,
+  store: Store,
+  log: Logger,
+): DriftScheduler | undefined {
+  if (config.engine['drift-interval-s'] <= 0) return undefined;
+  const drift = new DriftScheduler({
+    clusters: () => clusters.clusters(),
+    vcenter: (name) => runner.vcenter(name),
+    queue: runner,
+    intervalS: config.engine['drift-interval-s'],
+    remediate: config.engine['drift-remediate'],
+    pools: store.jobs.pools,
+    boot: bootLookup(store.hostBoots),
+    log,
+  });
+  drift.start();
+  return drift;
+}
+
+/** The image library; staging directories of interrupted imports are removed (and logged). */
+async function openImages(config: Config, log: Logger): Promise<ImageLibrary> {
+  const images = new ImageLibrary(config['images-dir']);
+  const stale = await cleanStaleImports(config['images-dir']);
+  if (stale.length > 0)
+    log.warn({ subsystem: 'images', removed: stale }, 'removed staging directories of interrupted image imports');
+  return images;
+}
+
+/** Warns when the boot HTTP listener's `address` is not the one hosts are given in boot URLs (`server`). */
+function warnBootAddress(address: string, server: string, log: Logger): void {
+  if (address !== '0.0.0.0' && address !== server) {
+    log.warn(
+      { subsystem: 'boot-http', address, advertise: server },
+      'boot-http.address differs from the advertised address that hosts are given in boot URLs',
+    );
   }
 }

@@ -76,82 +76,11 @@ export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[]): string {
 export function registerClusterEngineCommands(cluster: Command): void {
   configOption(cluster.command('plan <name>').description('show what apply would change in vCenter (reads only)'))
     .option('--json', 'print the steps as JSON')
-    .action(async (name: string, opts: Record<string, string | undefined>) => {
-      const { config, desired } = await setup(opts, name);
-      const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
-      // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
-      const store = await openStore(config['data-dir'], silentLogger);
-      try {
-        const { steps, held, rejoins } = await checkDrift(
-          vc,
-          desired,
-          Date.now(),
-          store.jobs.pools,
-          bootLookup(store.hostBoots),
-        );
-        if (opts['json'] !== undefined)
-          process.stdout.write(
-            `${JSON.stringify({ cluster: name, steps, held, rejoins, info: planInfo(desired) }, null, 2)}\n`,
-          );
-        else
-          process.stdout.write(
-            (steps.length
-              ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
-              : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
-              lifecycleLines(held, rejoins) +
-              planInfo(desired)
-                .map((l) => `info: ${l}\n`)
-                .join(''),
-          );
-      } finally {
-        await vc.close();
-        store.close();
-      }
-    });
+    .action(planCluster);
 
   configOption(
     cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'),
-  ).action(async (name: string, opts: Record<string, string | undefined>) => {
-    const { config, clusters } = await setup(opts, name);
-    const log = createLogger(config['log-level']);
-    // A running server owns the data-dir's jobs: refuse rather than run a second job runner on
-    // its store (DataDirBusyError names the server's pid). Held for the job's duration, so a
-    // server started meanwhile refuses too.
-    const lock = lockDataDir(config['data-dir'], 'cli');
-    try {
-      const store = await openStore(config['data-dir'], log);
-      // Only this command's job: never the unfinished jobs of other processes.
-      const runner = new JobRunner({
-        jobs: store.jobs,
-        config,
-        clusters,
-        connect: vcenterConnector(config.vcenters, log),
-        log,
-        resumeUnfinished: false,
-        boots: store.hostBoots,
-        esxi: esxiConnector(log),
-      });
-      runner.on('step', (s) => {
-        if (s.state === 'done' || s.state === 'failed')
-          process.stdout.write(
-            `${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`,
-          );
-      });
-      runner.start();
-      const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
-      // An unfinished apply of this cluster left by a process that died (no live process holds the
-      // data-dir, so nobody runs it): continue it rather than wait for it forever.
-      if (ref.existing && runner.resume(ref.id))
-        process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
-      const job = await runner.wait(ref.id);
-      await runner.close();
-      store.close();
-      process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
-      if (job.state !== 'succeeded') process.exitCode = 1;
-    } finally {
-      lock.release();
-    }
-  });
+  ).action(applyCluster);
 
   configOption(
     cluster
@@ -161,29 +90,109 @@ export function registerClusterEngineCommands(cluster: Command): void {
       ),
   )
     .option('--json', 'print the report as JSON')
-    .action(async (name: string, opts: Record<string, string | undefined>) => {
-      const { config, desired } = await setup(opts, name);
-      const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
-      const store = await openStore(config['data-dir'], silentLogger);
-      try {
-        const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools, bootLookup(store.hostBoots));
-        if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-        else {
-          process.stdout.write(
-            r.drifted
-              ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
-              : `cluster ${name}: no drift\n`,
-          );
-          if (r.missingHosts.length)
-            process.stdout.write(
-              `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
-            );
-          process.stdout.write(lifecycleLines(r.held, r.rejoins));
-        }
-        if (r.drifted) process.exitCode = 2;
-      } finally {
-        await vc.close();
-        store.close();
-      }
+    .action(driftCluster);
+}
+
+/** `cluster drift <name>`: prints the drift, the held members and due rejoins (or JSON); exit code 2 when the cluster drifted. */
+async function driftCluster(name: string, opts: Record<string, string | undefined>): Promise<void> {
+  const { config, desired } = await setup(opts, name);
+  const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+  const store = await openStore(config['data-dir'], silentLogger);
+  try {
+    const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools, bootLookup(store.hostBoots));
+    if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        r.drifted
+          ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
+          : `cluster ${name}: no drift\n`,
+      );
+      if (r.missingHosts.length)
+        process.stdout.write(
+          `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
+        );
+      process.stdout.write(lifecycleLines(r.held, r.rejoins));
+    }
+    if (r.drifted) process.exitCode = 2;
+  } finally {
+    await vc.close();
+    store.close();
+  }
+}
+
+/** `cluster apply <name>`: runs one apply job in this process (refused while a server holds the data-dir); exit code 1 unless it succeeded. */
+async function applyCluster(name: string, opts: Record<string, string | undefined>): Promise<void> {
+  const { config, clusters } = await setup(opts, name);
+  const log = createLogger(config['log-level']);
+  // A running server owns the data-dir's jobs: refuse rather than run a second job runner on
+  // its store (DataDirBusyError names the server's pid). Held for the job's duration, so a
+  // server started meanwhile refuses too.
+  const lock = lockDataDir(config['data-dir'], 'cli');
+  try {
+    const store = await openStore(config['data-dir'], log);
+    // Only this command's job: never the unfinished jobs of other processes.
+    const runner = new JobRunner({
+      jobs: store.jobs,
+      config,
+      clusters,
+      connect: vcenterConnector(config.vcenters, log),
+      log,
+      resumeUnfinished: false,
+      boots: store.hostBoots,
+      esxi: esxiConnector(log),
     });
+    runner.on('step', (s) => {
+      if (s.state === 'done' || s.state === 'failed')
+        process.stdout.write(
+          `${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`,
+        );
+    });
+    runner.start();
+    const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
+    // An unfinished apply of this cluster left by a process that died (no live process holds the
+    // data-dir, so nobody runs it): continue it rather than wait for it forever.
+    if (ref.existing && runner.resume(ref.id))
+      process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
+    const job = await runner.wait(ref.id);
+    await runner.close();
+    store.close();
+    process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+    if (job.state !== 'succeeded') process.exitCode = 1;
+  } finally {
+    lock.release();
+  }
+}
+
+/** `cluster plan <name>`: prints the steps apply would send (or JSON), the held members, due rejoins and the notes; reads only. */
+async function planCluster(name: string, opts: Record<string, string | undefined>): Promise<void> {
+  const { config, desired } = await setup(opts, name);
+  const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
+  // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
+  const store = await openStore(config['data-dir'], silentLogger);
+  try {
+    const { steps, held, rejoins } = await checkDrift(
+      vc,
+      desired,
+      Date.now(),
+      store.jobs.pools,
+      bootLookup(store.hostBoots),
+    );
+    if (opts['json'] !== undefined)
+      process.stdout.write(
+        `${JSON.stringify({ cluster: name, steps, held, rejoins, info: planInfo(desired) }, null, 2)}\n`,
+      );
+    else
+      process.stdout.write(
+        (steps.length
+          ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
+          : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
+          lifecycleLines(held, rejoins) +
+          planInfo(desired)
+            .map((l) => `info: ${l}\n`)
+            .join(''),
+      );
+  } finally {
+    await vc.close();
+    store.close();
+  }
 }

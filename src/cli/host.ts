@@ -99,47 +99,14 @@ export function formatHosts(hosts: HostListing[]): string {
   return out;
 }
 
+/** Adds `host list` and `host reset-thumbprint` to the program. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts seen by statelesx (phone-home, boot) and their evidence');
   configOption(host.command('list').description('list hosts from the store, with their evidence and boot history'))
     .option('--unregistered', 'only hosts that phoned home but match no cluster')
     .option('--json', 'print JSON (records, evidence, boot events, phone-homes)')
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
-    .action(async (opts: { config?: string; unregistered?: boolean; json?: boolean; dataDir?: string }) => {
-      let dataDir: string;
-      let clustersDir: string;
-      try {
-        const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
-        dataDir = config['data-dir'];
-        clustersDir = config['clusters-dir'];
-      } catch (e) {
-        if (e instanceof ConfigError) {
-          process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
-          process.exit(2);
-        }
-        throw e;
-      }
-      if (!existsSync(join(dataDir, 'statelesx.db'))) {
-        process.stderr.write(
-          `statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`,
-        );
-        process.exit(1);
-      }
-      const store = await openStore(dataDir);
-      try {
-        const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());
-        const hosts = listHosts(store, {
-          unregistered: opts.unregistered ?? false,
-          kernelOptions: (uuid) => {
-            const m = files.findHostByUuid(uuid);
-            return m && kernelOptionsOfMember(m);
-          },
-        });
-        process.stdout.write(opts.json ? JSON.stringify(hosts, null, 2) + '\n' : formatHosts(hosts));
-      } finally {
-        store.close();
-      }
-    });
+    .action(listHostsCommand);
 
   configOption(
     host
@@ -149,39 +116,84 @@ export function registerHost(program: Command): void {
       ),
   )
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
-    .action(async (id: string, opts: { config?: string; dataDir?: string }) => {
-      const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
-      const dataDir = config['data-dir'];
-      if (!existsSync(join(dataDir, 'statelesx.db'))) {
-        process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing)\n`);
-        process.exit(1);
-      }
-      const clusters = await loadClusterDir(config['clusters-dir']);
-      const members = clusters.list().flatMap((c) => c.hosts);
-      const store = await openStore(dataDir);
-      try {
-        const r = resetThumbprint(store, id, {
-          fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
-          uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
-        });
-        store.audit.add({
-          at: Date.now(),
-          actor: 'system:cli',
-          action: 'host.thumbprint.reset',
-          target: r.uuid ?? r.fqdn ?? id,
-          before: null,
-          after: { uuid: r.uuid ?? null, fqdn: r.fqdn ?? null, changed: r.changed },
-        });
-        process.stdout.write(
-          r.changed
-            ? `forgot the recorded thumbprint(s) of ${[r.uuid, r.fqdn].filter(Boolean).join(' / ')}\n`
-            : `nothing recorded for ${id}\n`,
-        );
-      } catch (e) {
-        process.stderr.write(`statelesx: ${(e as Error).message}\n`);
-        process.exitCode = 2;
-      } finally {
-        store.close();
-      }
+    .action(resetHostThumbprint);
+}
+
+/** `host reset-thumbprint <id>`: forgets the recorded thumbprints of a host (by UUID) or FQDN. */
+async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?: string }): Promise<void> {
+  const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+  const dataDir = config['data-dir'];
+  if (!existsSync(join(dataDir, 'statelesx.db'))) {
+    process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing)\n`);
+    process.exit(1);
+  }
+  const clusters = await loadClusterDir(config['clusters-dir']);
+  const members = clusters.list().flatMap((c) => c.hosts);
+  const store = await openStore(dataDir);
+  try {
+    const r = resetThumbprint(store, id, {
+      fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
+      uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
     });
+    store.audit.add({
+      at: Date.now(),
+      actor: 'system:cli',
+      action: 'host.thumbprint.reset',
+      target: r.uuid ?? r.fqdn ?? id,
+      before: null,
+      after: { uuid: r.uuid ?? null, fqdn: r.fqdn ?? null, changed: r.changed },
+    });
+    process.stdout.write(
+      r.changed
+        ? `forgot the recorded thumbprint(s) of ${[r.uuid, r.fqdn].filter(Boolean).join(' / ')}\n`
+        : `nothing recorded for ${id}\n`,
+    );
+  } catch (e) {
+    process.stderr.write(`statelesx: ${(e as Error).message}\n`);
+    process.exitCode = 2;
+  } finally {
+    store.close();
+  }
+}
+
+/** `host list`: hosts from the store with their evidence and boot history (or JSON). */
+async function listHostsCommand(opts: {
+  config?: string;
+  unregistered?: boolean;
+  json?: boolean;
+  dataDir?: string;
+}): Promise<void> {
+  let dataDir: string;
+  let clustersDir: string;
+  try {
+    const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+    dataDir = config['data-dir'];
+    clustersDir = config['clusters-dir'];
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (!existsSync(join(dataDir, 'statelesx.db'))) {
+    process.stderr.write(
+      `statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`,
+    );
+    process.exit(1);
+  }
+  const store = await openStore(dataDir);
+  try {
+    const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());
+    const hosts = listHosts(store, {
+      unregistered: opts.unregistered ?? false,
+      kernelOptions: (uuid) => {
+        const m = files.findHostByUuid(uuid);
+        return m && kernelOptionsOfMember(m);
+      },
+    });
+    process.stdout.write(opts.json ? JSON.stringify(hosts, null, 2) + '\n' : formatHosts(hosts));
+  } finally {
+    store.close();
+  }
 }

@@ -143,14 +143,11 @@ function ipxeScript(o: PhoneHomeOutcome | { result: 'rejected'; reason: string }
 }
 
 /**
- * The fastify plugin (register with `{ prefix: '/api/v1' }`).
- * @param opts the registry (as a {@link PhoneHomeHandler}) and the logger
+ * The intake of one HTTP phone-home: validates (the schema's error, then the parser shared with
+ * TCP), hands it to the registry; returns the outcome or the rejection reason, detail and status.
  */
-export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsync {
-  const log = opts.log.child({ subsystem: 'initiator' });
-
-  /** Validates, hands to the registry; returns the outcome or the rejection reason/detail. */
-  const run = (request: FastifyRequest, fields: Record<string, unknown>, validationError: Error | undefined) => {
+function intake(handler: PhoneHomeHandler, log: Logger) {
+  return (request: FastifyRequest, fields: Record<string, unknown>, validationError: Error | undefined) => {
     const address = normalizeAddress(request.ip);
     const clog = log.child({
       client: `${address}:${request.socket.remotePort ?? 0}`,
@@ -168,7 +165,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       clog.info({ reason: parsed.reason, detail: parsed.detail }, 'phone-home rejected');
       return { result: 'rejected' as const, reason: parsed.reason, detail: parsed.detail, status: 400 };
     }
-    return opts.handler.phoneHome({
+    return handler.phoneHome({
       claim: parsed.message,
       address,
       transport: 'http',
@@ -176,9 +173,14 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       log: clog,
     });
   };
+}
 
-  // fastify's Ajv drops properties a schema does not list (removeAdditional) instead of failing:
-  // note unknown keys before validation, so they are refused as the TCP parser refuses them.
+/**
+ * fastify's Ajv drops properties a schema does not list (removeAdditional) instead of failing:
+ * `noteUnknown` (a preValidation hook) notes unknown keys before validation, and `validationOf`
+ * turns them into the request's validation error, so they are refused as the TCP parser refuses them.
+ */
+function unknownKeyCheck() {
   const unknownKeys = new WeakMap<FastifyRequest, string[]>();
   const allowed = new Set([...Object.keys(phoneHomeBodySchema.properties), 'format']);
   // eslint-disable-next-line @typescript-eslint/require-await -- an async hook (no done callback); the check itself is synchronous
@@ -197,6 +199,35 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       );
     return request.validationError;
   };
+  return { noteUnknown, validationOf };
+}
+
+/** Answers of `POST /api/v1/phone-home`, for the OpenAPI document. */
+const postResponses = {
+  200: phoneHomeResultSchema,
+  400: {
+    description: 'Invalid phone-home (nothing recorded)',
+    content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+  },
+  403: {
+    description: 'Phone-home refused (recorded)',
+    content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+  },
+  429: {
+    description: 'Too many new hosts from this address (initiator.new-hosts-per-source-per-minute; not recorded)',
+    content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
+  },
+} as const;
+
+/**
+ * The fastify plugin (register with `{ prefix: '/api/v1' }`).
+ * @param opts the registry (as a {@link PhoneHomeHandler}) and the logger
+ */
+export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsync {
+  const log = opts.log.child({ subsystem: 'initiator' });
+
+  const run = intake(opts.handler, log);
+  const { noteUnknown, validationOf } = unknownKeyCheck();
 
   // eslint-disable-next-line @typescript-eslint/require-await -- FastifyPluginAsync: fastify awaits the plugin; its route registers synchronously
   return async (app) => {
@@ -210,22 +241,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
           tags: ['phone-home'],
           summary: 'A booted host announces itself (JSON form of the TCP 1974 message)',
           body: phoneHomeBodySchema,
-          response: {
-            200: phoneHomeResultSchema,
-            400: {
-              description: 'Invalid phone-home (nothing recorded)',
-              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
-            },
-            403: {
-              description: 'Phone-home refused (recorded)',
-              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
-            },
-            429: {
-              description:
-                'Too many new hosts from this address (initiator.new-hosts-per-source-per-minute; not recorded)',
-              content: { 'application/problem+json': { schema: phoneHomeProblemSchema } },
-            },
-          },
+          response: postResponses,
         },
       },
       async (request, reply) => {
