@@ -142,6 +142,7 @@ async function bootAndRejoin(f: Fleet, hosts: MemberHost[], hook: 'boot' | 'rebo
 }
 
 /** One run on a fresh simulator: join all, one rejoin alone, then all rebooted at once. */
+// eslint-disable-next-line max-lines-per-function -- a benchmark reads as one measurement from setup to teardown
 export async function benchEngineRebootRun(
   members: number,
   concurrency = 8,

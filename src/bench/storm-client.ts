@@ -210,6 +210,7 @@ class DhcpPort {
  * @returns bytes received and retransmissions; hashes into `hash` when given
  * @throws Error on a TFTP ERROR packet, a timeout or a size mismatch
  */
+// eslint-disable-next-line max-lines-per-function -- the TFTP client of one simulated host: one lock-step loop, read whole
 function tftpGet(
   localAddress: string,
   server: string,
@@ -219,6 +220,7 @@ function tftpGet(
   deadlineAt: number,
 ): Promise<{ bytes: number; retries: number }> {
   const blksize = 1468;
+  // eslint-disable-next-line max-lines-per-function -- the loop above
   return new Promise((resolve, reject) => {
     const s = createSocket('udp4');
     let expected = 1;

@@ -296,6 +296,7 @@ function stripOther(d: Partial<DasState>): Partial<DasState> {
  *   resource is refused (moving hosts between clusters is left to the operator).
  * @throws PlanError for a host in another cluster, a missing static address or an exhausted pool.
  */
+// eslint-disable-next-line max-lines-per-function -- a member's join, rejoin or hold, then its configuration: one decision read top to bottom
 export function planHostSteps(
   desired: DesiredCluster,
   host: MemberHost,

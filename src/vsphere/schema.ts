@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- one data table, one entry per vSphere type, kept whole for the WSDL order */
 /**
  * The vSphere Web Services (vim25) data types and method signatures this client sends or reads,
  * as a small table: for every type its base type and its members **in WSDL sequence order**

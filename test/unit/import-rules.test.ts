@@ -86,3 +86,30 @@ describe('import rules', () => {
       expect(await restricted(file, "import type { x } from '../../store/users.js';"), file).toHaveLength(1);
   });
 });
+
+describe('size rules', () => {
+  /** Rule ids of the size messages for `code` linted as `file`. */
+  async function sizeBreaches(file: string, code: string): Promise<string[]> {
+    const [r] = await eslint.lintText(code, { filePath: join(ROOT, file) });
+    return r!.messages.map((m) => m.ruleId ?? '').filter((id) => id.startsWith('max-lines'));
+  }
+  const statements = (n: number) => Array.from({ length: n }, (_, i) => `  sum += ${i};`).join('\n');
+  const fn = (n: number) => `export function f(): number {\n  let sum = 0;\n${statements(n)}\n  return sum;\n}\n`;
+
+  it('a function under src/ holds at most 80 lines of code; comments and blank lines are free', async () => {
+    expect(await sizeBreaches('src/boot/fixture.ts', fn(76))).toEqual([]);
+    expect(await sizeBreaches('src/boot/fixture.ts', fn(77))).toEqual(['max-lines-per-function']);
+    const documented = fn(76).replace('let sum = 0;', 'let sum = 0;\n\n  // why\n  /* and how */\n');
+    expect(await sizeBreaches('src/boot/fixture.ts', documented)).toEqual([]);
+  });
+
+  it('a file under src/ holds at most 400 lines of code, unless its header says why', async () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `export const c${i} = ${i};`).join('\n') + '\n';
+    expect(await sizeBreaches('src/boot/fixture.ts', lines(400))).toEqual([]);
+    expect(await sizeBreaches('src/boot/fixture.ts', lines(401))).toEqual(['max-lines']);
+    const excused = `/* eslint-disable max-lines -- a data table reads best whole */\n${lines(401)}`;
+    expect(await sizeBreaches('src/boot/fixture.ts', excused)).toEqual([]);
+    // Tests are not held to it.
+    expect(await sizeBreaches('test/unit/fixture.test.ts', lines(401))).toEqual([]);
+  });
+});
