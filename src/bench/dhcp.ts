@@ -195,6 +195,8 @@ async function childMain(dataDir: string): Promise<void> {
       netmask: POOL.netmask,
       router: SERVER,
       'lease-time-s': 3600,
+      // perfdhcp relays (giaddr = its address): a relay is answered only when listed.
+      relays: [CLIENT],
     },
   });
   const store = await openStore(dataDir, log);
