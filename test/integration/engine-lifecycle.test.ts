@@ -15,7 +15,7 @@
  * - wrong configured password and a host password that is not blank: a clear error, one attempt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { desiredCluster } from '../helpers/desired-cluster.js';
+import { networkedCluster } from '../helpers/desired-cluster.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
@@ -40,33 +40,7 @@ const M: MemberHost[] = ['a', 'b', 'c', 'd'].map((x, i) => ({
 }));
 
 function cluster(name: string, hosts: MemberHost[]): DesiredCluster {
-  return desiredCluster({
-    name,
-    vswitches: [
-      {
-        name: 'vSwitch1',
-        uplinks: ['vmnic2', 'vmnic3'],
-        mtu: 9000,
-        numPorts: 256,
-        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
-        security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
-      },
-    ] as DesiredCluster['vswitches'],
-    portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }] as DesiredCluster['portgroups'],
-    vmknics: [
-      {
-        device: 'vmk1',
-        portgroup: 'vMotion',
-        addressing: { mode: 'static', netmask: '255.255.255.0' },
-        mtu: 9000,
-        services: ['vmotion'],
-      },
-    ] as DesiredCluster['vmknics'],
-    ntpServers: ['0.pool.ntp.example'],
-    dns: { servers: ['10.0.0.53'], searchDomains: ['lab.local'] },
-    advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
-    hosts,
-  });
+  return networkedCluster({ name, hosts });
 }
 
 let sim: Vcsim;

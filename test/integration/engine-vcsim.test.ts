@@ -4,6 +4,7 @@
  * drift, thumbprint policy, wrong vCenter credentials, slow vCenter (timeout path).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { HA_ON, networkedCluster, vmotionNetworking } from '../helpers/desired-cluster.js';
 import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
@@ -21,52 +22,16 @@ const TP = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01';
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 
 function cluster(name: string, hosts: DesiredCluster['hosts']): DesiredCluster {
-  return {
+  return networkedCluster({
     name,
-    datacenter: 'DC0',
-    vcenter: 'vc1',
-    credentials: 'esx',
-    file: `/clusters/${name}.xml`,
-    ha: {
-      enabled: true,
-      hostMonitoring: true,
-      vmMonitoring: 'vmMonitoringOnly',
-      admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 },
-      isolationResponse: 'powerOff',
-      restartPriority: 'high',
-    },
+    ha: HA_ON,
     drs: { enabled: true, automationLevel: 'partiallyAutomated', migrationThreshold: 2 },
     dpm: { enabled: true, automationLevel: 'manual', threshold: 4 },
-    vswitches: [
-      {
-        name: 'vSwitch1',
-        uplinks: ['vmnic2', 'vmnic3'],
-        mtu: 9000,
-        numPorts: 256,
-        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
-        security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
-      },
-    ],
-    portgroups: [
-      { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
-      { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 },
-    ],
-    vmknics: [
-      {
-        device: 'vmk1',
-        portgroup: 'vMotion',
-        addressing: { mode: 'static', netmask: '255.255.255.0' },
-        mtu: 9000,
-        services: ['vmotion'],
-      },
-      { device: 'vmk2', portgroup: 'vSAN', addressing: { mode: 'pool', pool: 'vsan' }, mtu: 9000, services: ['vsan'] },
-    ],
-    pools: [{ name: 'vsan', start: '10.30.0.10', end: '10.30.0.40', netmask: '255.255.255.0' }],
+    ...vmotionNetworking({ vsanPoolEnd: '10.30.0.40' }),
     ntpServers: ['0.pool.ntp.example', '1.pool.ntp.example'],
     dns: { servers: ['10.0.0.53', '10.0.0.54'], searchDomains: ['lab.example'] },
-    advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
     hosts,
-  };
+  });
 }
 
 function config(sim: Vcsim, engine: Record<string, unknown> = {}, vc: Record<string, unknown> = {}): Config {

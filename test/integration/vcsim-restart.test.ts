@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { desiredCluster } from '../helpers/desired-cluster.js';
+import { networkedCluster } from '../helpers/desired-cluster.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -35,33 +35,7 @@ const H: MemberHost = {
   uuid: '4c4c4544-0021-3510-8052-e1c04f3030a1',
   addresses: { vmk1: '10.0.20.41' },
 };
-const D: DesiredCluster = desiredCluster({
-  name: 'restart',
-  vswitches: [
-    {
-      name: 'vSwitch1',
-      uplinks: ['vmnic2', 'vmnic3'],
-      mtu: 9000,
-      numPorts: 256,
-      teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
-      security: { allowPromiscuous: false, macChanges: false, forgedTransmits: false },
-    },
-  ] as DesiredCluster['vswitches'],
-  portgroups: [{ name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 }] as DesiredCluster['portgroups'],
-  vmknics: [
-    {
-      device: 'vmk1',
-      portgroup: 'vMotion',
-      addressing: { mode: 'static', netmask: '255.255.255.0' },
-      mtu: 9000,
-      services: ['vmotion'],
-    },
-  ] as DesiredCluster['vmknics'],
-  ntpServers: ['0.pool.ntp.example'],
-  dns: { servers: ['10.0.0.53'], searchDomains: ['lab.local'] },
-  advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
-  hosts: [H],
-});
+const D: DesiredCluster = networkedCluster({ name: 'restart', hosts: [H] });
 /** The step the simulator holds for 3 s: the test stops vCenter while it is in flight. */
 const SLOW = 'UpdateDateTimeConfig';
 

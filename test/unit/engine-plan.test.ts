@@ -1,59 +1,27 @@
 import { describe, it, expect } from 'vitest';
 import type { DesiredCluster } from '../../src/clusters/types.js';
+import { HA_ON, networkedCluster, vmotionNetworking } from '../helpers/desired-cluster.js';
 import { planCluster, planHost, poolAddress, PlanError, type Step } from '../../src/engine/plan.js';
 import type { HostBoot, HostHold } from '../../src/engine/lifecycle.js';
 import { defaultHostState, type ClusterState, type HostState } from '../../src/engine/state.js';
 
 function desired(): DesiredCluster {
-  return {
+  return networkedCluster({
     name: 'prod',
     datacenter: 'DC1',
-    vcenter: 'vc1',
     credentials: 'esx-root',
     file: '/tmp/prod.xml',
-    ha: {
-      enabled: true,
-      hostMonitoring: true,
-      vmMonitoring: 'vmMonitoringOnly',
-      admissionControl: { enabled: true, policy: 'hostFailuresTolerated', hostFailuresTolerated: 1 },
-      isolationResponse: 'powerOff',
-      restartPriority: 'high',
-    },
+    ha: HA_ON,
     drs: { enabled: true, automationLevel: 'fullyAutomated', migrationThreshold: 2 },
     dpm: { enabled: true, automationLevel: 'manual', threshold: 4 },
-    vswitches: [
-      {
-        name: 'vSwitch1',
-        uplinks: ['vmnic2', 'vmnic3'],
-        mtu: 9000,
-        numPorts: 256,
-        teaming: { loadBalancing: 'failover_explicit', activeNics: ['vmnic2'], standbyNics: ['vmnic3'] },
-        security: { allowPromiscuous: false },
-      },
-    ],
-    portgroups: [
-      { name: 'vMotion', vswitch: 'vSwitch1', vlanId: 20 },
-      { name: 'vSAN', vswitch: 'vSwitch1', vlanId: 30 },
-    ],
-    vmknics: [
-      {
-        device: 'vmk1',
-        portgroup: 'vMotion',
-        addressing: { mode: 'static', netmask: '255.255.255.0' },
-        mtu: 9000,
-        services: ['vmotion'],
-      },
-      { device: 'vmk2', portgroup: 'vSAN', addressing: { mode: 'pool', pool: 'vsan' }, mtu: 9000, services: ['vsan'] },
-    ],
-    pools: [{ name: 'vsan', start: '10.30.0.10', end: '10.30.0.11', netmask: '255.255.255.0' }],
+    ...vmotionNetworking({ security: { allowPromiscuous: false }, vsanPoolEnd: '10.30.0.11' }),
     ntpServers: ['ntp1.example.org', 'ntp2.example.org'],
     dns: { servers: ['10.0.0.53'], searchDomains: ['example.org'] },
-    advanced: [{ key: 'UserVars.SuppressShellWarning', value: 1, type: 'long' }],
     hosts: [
       { fqdn: 'esx1.example.org', uuid: '11111111-2222-3333-4444-555555555555', addresses: { vmk1: '10.20.0.11' } },
       { fqdn: 'esx2.example.org', uuid: '11111111-2222-3333-4444-666666666666', addresses: { vmk1: '10.20.0.12' } },
     ],
-  };
+  });
 }
 
 /** A minimal interpreter of the planned steps over plain state, to check plan → apply → plan converges. */
