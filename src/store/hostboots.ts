@@ -46,6 +46,22 @@ interface Row {
 const u = (x: string) => x.toLowerCase();
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
+/** One host's record from its `host_boots` row (if any) and its newest boot event (epoch ms, if any). */
+function toRecord(uuid: string, r: Row | undefined, pxeBootAt: number | undefined): HostBootRecord {
+  return {
+    uuid: u(uuid),
+    phonedHomeAt: opt(r?.phoned_home_at ?? null),
+    verifiedBy: opt(r?.verified_by ?? null),
+    thumbprint: opt(r?.thumbprint ?? null),
+    thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
+    joinedThumbprint: opt(r?.joined_thumbprint ?? null),
+    convergedAt: opt(r?.converged_at ?? null),
+    failedAt: opt(r?.failed_at ?? null),
+    failedJob: opt(r?.failed_job ?? null),
+    pxeBootAt,
+  };
+}
+
 /** Repository of `host_boots`. */
 export class HostBootRepo {
   constructor(private readonly db: Database) {}
@@ -75,18 +91,7 @@ export class HostBootRepo {
       .pluck()
       .get(...ids) as number | null;
     if (!r && pxe === null) return undefined;
-    return {
-      uuid: u(uuid),
-      phonedHomeAt: opt(r?.phoned_home_at ?? null),
-      verifiedBy: opt(r?.verified_by ?? null),
-      thumbprint: opt(r?.thumbprint ?? null),
-      thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
-      joinedThumbprint: opt(r?.joined_thumbprint ?? null),
-      convergedAt: opt(r?.converged_at ?? null),
-      failedAt: opt(r?.failed_at ?? null),
-      failedJob: opt(r?.failed_job ?? null),
-      pxeBootAt: opt(pxe),
-    };
+    return toRecord(uuid, r, opt(pxe));
   }
 
   /**
@@ -115,16 +120,7 @@ export class HostBootRepo {
       const b = pxeBy.get(u(h.otherByteOrder));
       const pxe = a === undefined ? b : b === undefined ? a : Math.max(a, b);
       if (!r && pxe === undefined) continue;
-      out.set(u(h.uuid), {
-        uuid: u(h.uuid),
-        phonedHomeAt: opt(r?.phoned_home_at ?? null),
-        verifiedBy: opt(r?.verified_by ?? null),
-        thumbprint: opt(r?.thumbprint ?? null),
-        thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
-        joinedThumbprint: opt(r?.joined_thumbprint ?? null),
-        convergedAt: opt(r?.converged_at ?? null),
-        pxeBootAt: pxe,
-      });
+      out.set(u(h.uuid), toRecord(h.uuid, r, pxe));
     }
     return out;
   }
