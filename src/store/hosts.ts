@@ -3,6 +3,7 @@
  * UUIDs are SMBIOS-form, lower-case (see src/hosts/identity.ts).
  */
 import type { Database, Statement } from 'better-sqlite3';
+import { preparedOnce } from './statements.js';
 import type { HostReader, HostWriter } from './ports.js';
 
 export type HostState = 'unregistered' | 'registered' | 'configuring' | 'configured' | 'failed';
@@ -100,18 +101,11 @@ function toRecord(r: HostRow): HostRecord {
 
 /** Repository for `hosts` and `boot_events`. All methods are synchronous (better-sqlite3). */
 export class HostRepo implements HostReader, HostWriter {
-  private readonly statements = new Map<string, Statement>();
+  /** The prepared statement for an SQL text, prepared once (hot paths call these per packet or batch). */
+  private readonly sql: (text: string) => Statement;
 
-  constructor(private readonly db: Database) {}
-
-  /** The prepared statement for `text`, prepared once (boot and phone-home paths call these per packet). */
-  private sql(text: string): Statement {
-    let st = this.statements.get(text);
-    if (!st) {
-      st = this.db.prepare(text);
-      this.statements.set(text, st);
-    }
-    return st;
+  constructor(private readonly db: Database) {
+    this.sql = preparedOnce(db);
   }
 
   /** The host with this SMBIOS UUID, or undefined. */

@@ -9,6 +9,7 @@
  * them unless the engine recorded a join or a convergence in it.
  */
 import type { Database, Statement } from 'better-sqlite3';
+import { preparedOnce } from './statements.js';
 
 /** Limits, each 0 = no limit of that kind. Days are of 24 h. */
 export interface RetentionPolicy {
@@ -33,17 +34,11 @@ const DELETABLE_HOST = `state = 'unregistered' AND cluster IS NULL AND image_pin
 
 /** Deletes what is past the {@link RetentionPolicy}, a batch at a time. Synchronous (better-sqlite3). */
 export class RetentionRepo {
-  private readonly statements = new Map<string, Statement>();
+  /** The prepared statement for an SQL text, prepared once (hot paths call these per packet or batch). */
+  private readonly sql: (text: string) => Statement;
 
-  constructor(private readonly db: Database) {}
-
-  private sql(text: string): Statement {
-    let st = this.statements.get(text);
-    if (!st) {
-      st = this.db.prepare(text);
-      this.statements.set(text, st);
-    }
-    return st;
+  constructor(private readonly db: Database) {
+    this.sql = preparedOnce(db);
   }
 
   /**
