@@ -37,7 +37,7 @@
  *     The unregistered entry says `currentBoot: "pxe-only"`, the join's answer `waitsForPhoneHome`.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -61,6 +61,7 @@ import {
   prepareDir,
   type E2eContext,
   type ReadBack,
+  endE2e,
 } from '../helpers/e2e-boot.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -154,8 +155,7 @@ describe.sequential('end to end: stateless lifecycle (reboot, rollback) on one r
   }, 600_000);
 
   afterAll(async () => {
-    await boot?.stop();
-    if (ctx.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctx.dir, { recursive: true, force: true });
+    await endE2e(ctx, [boot]);
   }, 120_000);
 
   it('first boot: A phones home its thumbprint; password set on the host, added, converged', async () => {
@@ -201,8 +201,7 @@ describe.sequential('end to end: a host still in its firmware is added only afte
     addAdmin(ctxB);
   }, 600_000);
   afterAll(async () => {
-    await bootB?.stop();
-    if (ctxB.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctxB.dir, { recursive: true, force: true });
+    await endE2e(ctxB, [bootB]);
   }, 120_000);
 
   it('B: listed and joined while only PXE has seen it; AddHost_Task waits for its phone-home', async () => {

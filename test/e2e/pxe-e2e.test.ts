@@ -20,7 +20,7 @@
  * are test/e2e/lifecycle-e2e.test.ts. Shared pieces: test/helpers/e2e-boot.ts.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
@@ -40,6 +40,7 @@ import {
   newSecrets,
   prepareDir,
   type E2eContext,
+  endE2e,
 } from '../helpers/e2e-boot.js';
 
 const ctx: E2eContext = { dir: '', secrets: newSecrets() };
@@ -59,8 +60,7 @@ describe.sequential('end to end: PXE boot → phone-home → vCenter cluster', (
   }, 600_000);
 
   afterAll(async () => {
-    for (const b of boots) await b.stop();
-    if (ctx.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctx.dir, { recursive: true, force: true });
+    await endE2e(ctx, boots);
   }, 120_000);
 
   it('A: a known BIOS host boots its pinned image, phones home with its token, and is joined and configured', async () => {

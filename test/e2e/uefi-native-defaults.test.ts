@@ -11,7 +11,7 @@
  * Runs under the shared lock: `flock /tmp/statelesx-netns.lock npx vitest run <this file>`.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
@@ -27,6 +27,7 @@ import {
   newSecrets,
   prepareDir,
   type E2eContext,
+  endE2e,
 } from '../helpers/e2e-boot.js';
 
 const DEBIAN_IPXE_EFI = '/usr/lib/ipxe/ipxe.efi';
@@ -53,8 +54,7 @@ describe.sequential('UEFI native PXE on the default configuration', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await boot?.stop();
-    if (ctx.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctx.dir, { recursive: true, force: true });
+    await endE2e(ctx, [boot]);
   }, 120_000);
 
   it('OVMF without an iPXE ROM gets ipxe.efi from the loader dirs, boots, phones home and is joined', async () => {

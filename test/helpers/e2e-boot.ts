@@ -7,7 +7,7 @@
  */
 import { expect } from 'vitest';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { qmpExecute } from './qmp.js';
@@ -45,6 +45,15 @@ export function needE2ePrerequisites(): void {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The end of an e2e file (its afterAll): stops the harness runs it started (`undefined`: none),
+ * then removes `ctx.dir` unless `E2E_KEEP=1` (kept for a post-mortem).
+ */
+export async function endE2e(ctx: E2eContext, boots: Iterable<Boot | undefined>): Promise<void> {
+  for (const b of boots) await b?.stop();
+  if (ctx.dir && process.env['E2E_KEEP'] !== '1') rmSync(ctx.dir, { recursive: true, force: true });
+}
 
 /** Where one test file keeps its store, images and cluster files, and the secrets of its run. */
 export interface E2eContext {
