@@ -6,7 +6,7 @@
  * test/integration/http-listeners.test.ts checks the split layout.
  */
 import { Writable } from 'node:stream';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { configSchema, type Config } from '../../src/config/schema.js';
@@ -17,6 +17,7 @@ import { hashPassword } from '../../src/web/auth/passwords.js';
 import type { HttpService } from '../../src/web/app.js';
 import type { TftpServer } from '../../src/boot/tftp/server.js';
 import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
+import { configDirs } from './serve.js';
 
 /** A running server plus its ports and everything it logged. */
 export interface HardenedServer {
@@ -41,15 +42,9 @@ export async function startHardenedServer(
   overrides: Record<string, unknown> = {},
   users: Array<[string, string, 'admin' | 'operator' | 'viewer']> = [],
 ): Promise<HardenedServer> {
-  for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
   const httpPort = await freePort();
   const config = configSchema.parse({
-    'data-dir': join(dir, 'data'),
-    'images-dir': join(dir, 'images'),
-    'tftp-root': join(dir, 'tftp'),
-    'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
-    'clusters-dir': join(dir, 'clusters'),
+    ...configDirs(dir),
     'listen-address': '127.0.0.1',
     'log-level': 'trace',
     ...overrides,
@@ -63,15 +58,7 @@ export async function startHardenedServer(
     for (const [name, pw, role] of users) store.users.create(name, await hashPassword(pw), role);
     store.close();
   }
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const log = createLogger('trace', sink);
-  const server = await startServer(config, log);
+  const { server, logText } = await startLogged(config);
   const by = (name: string) => server.services.find((s) => s.name === name);
   const http = by('http') as HttpService;
   const tftp = by('tftp') as TftpServer;
@@ -83,9 +70,26 @@ export async function startHardenedServer(
     httpPort: http.address()!.port,
     tftpPort: tftp.address().port,
     initiatorPort: initiator.address().port,
-    logText: () => text,
+    logText,
     close: () => server.close(),
   };
+}
+
+/**
+ * Starts the composition (`startServer`) with `config`, its pino output (level trace) captured.
+ * @returns the server and every log line so far (raw pino JSON)
+ * @throws what startServer throws (a bad config, a port in use, ...)
+ */
+export async function startLogged(config: Config): Promise<{ server: RunningServer; logText: () => string }> {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString('utf8');
+      cb();
+    },
+  });
+  const server = await startServer(config, createLogger('trace', sink));
+  return { server, logText: () => text };
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

@@ -39,6 +39,25 @@ export function serveDirs(root: string): { data: string; images: string; tftp: s
   return d;
 }
 
+/**
+ * The directory keys of a test server's config over `root` (kebab-case, as in statelesx.yaml):
+ * {@link serveDirs} plus `pxelinux.cfg`, all created, and no `loader-dirs` (the boot tree is only
+ * what the test puts into `tftp-root`).
+ */
+export function configDirs(root: string): Record<string, unknown> {
+  const d = serveDirs(root);
+  const pxelinux = join(root, 'pxelinux.cfg');
+  mkdirSync(pxelinux, { recursive: true });
+  return {
+    'data-dir': d.data,
+    'images-dir': d.images,
+    'tftp-root': d.tftp,
+    'loader-dirs': [],
+    'pxelinux-cfg-dir': pxelinux,
+    'clusters-dir': d.clusters,
+  };
+}
+
 /** Creates console users in the store under `dataDir` before the server starts (no setup link). */
 export async function createUsers(
   dataDir: string,

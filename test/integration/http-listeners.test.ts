@@ -12,15 +12,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { configSchema } from '../../src/config/schema.js';
-import { createLogger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/app/server.js';
+import type { RunningServer } from '../../src/app/server.js';
 import type { HttpService } from '../../src/web/app.js';
-import { freePort } from '../helpers/hardening-server.js';
+import { freePort, startLogged } from '../helpers/hardening-server.js';
+import { configDirs } from '../helpers/serve.js';
 
 const U1 = '4c4c4544-0042-3510-8052-b4c04f384d31';
 
@@ -55,30 +54,18 @@ interface Running {
 }
 
 async function start(dir: string, over: Record<string, unknown>): Promise<Running> {
-  for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
+  const dirs = configDirs(dir);
   writeFileSync(join(dir, 'tftp', 'ok.txt'), 'inside the boot tree\n');
   const config = configSchema.parse({
-    'data-dir': join(dir, 'data'),
-    'images-dir': join(dir, 'images'),
-    'tftp-root': join(dir, 'tftp'),
-    'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
-    'clusters-dir': join(dir, 'clusters'),
+    ...dirs,
     'listen-address': '127.0.0.1',
     'advertise-address': '127.0.0.1',
     tftp: { port: 0 },
     initiator: { port: 0 },
     ...over,
   });
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  const server = await startServer(config, createLogger('trace', sink));
-  return { server, logs: () => text };
+  const { server, logText } = await startLogged(config);
+  return { server, logs: logText };
 }
 
 const portOf = (s: RunningServer, name: string) =>

@@ -21,7 +21,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { configSchema } from '../../src/config/schema.js';
@@ -29,6 +28,7 @@ import { silentLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/app/server.js';
 import { importImage } from '../../src/images/import.js';
 import type { TftpServer } from '../../src/boot/tftp/server.js';
+import { freePort } from '../helpers/hardening-server.js';
 
 /** What the default `loader-dirs` must serve at least (Debian packages pxelinux, syslinux-common, ipxe). */
 const EXPECTED = ['pxelinux.0', 'ldlinux.c32', 'menu.c32', 'undionly.kpxe', 'ipxe.efi', 'snponly.efi'];
@@ -46,14 +46,6 @@ let bootPort: number;
 let tftpPort: number;
 /** Request name → source file, first hit in tftp-root (empty) then each loader dir, like the server. */
 const loaders = new Map<string, string>();
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 /** Real curl, asynchronously (the server runs in this process). */
 function curl(url: string): Promise<Buffer> {

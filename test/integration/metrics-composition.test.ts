@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import { canUseNetns, createNetnsPair, type NetnsPair } from '../helpers/netns.j
 import { MessageType, Opt } from '../../src/boot/dhcp/packet.js';
 import { archLabel } from '../../src/boot/dhcp/server.js';
 import { clientPacket, opt, pxeOptions, rawExchange, requireTool } from '../helpers/dhcp-harness.js';
+import { configDirs } from '../helpers/serve.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SERVER = '10.88.0.1';
@@ -91,19 +92,14 @@ beforeAll(async () => {
     );
   requireTool('curl', 'curl');
   dir = mkdtempSync(join(tmpdir(), 'sx-metrics-'));
-  for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg']) mkdirSync(join(dir, d), { recursive: true });
+  const dirs = configDirs(dir);
   writeFileSync(join(dir, 'tftp', 'tftp.bin'), randomBytes(TFTP_SIZE));
   writeFileSync(join(dir, 'tftp', 'http.bin'), randomBytes(HTTP_SIZE));
   writeFileSync(join(dir, 'tftp', 'big.bin'), Buffer.alloc(BIG_SIZE, 0x5a));
   writeFileSync(
     join(dir, 'statelesx.yaml'),
     JSON.stringify({
-      'data-dir': join(dir, 'data'),
-      'images-dir': join(dir, 'images'),
-      'tftp-root': join(dir, 'tftp'),
-      'loader-dirs': [],
-      'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
-      'clusters-dir': join(dir, 'clusters'),
+      ...dirs,
       'log-level': 'info',
       interface: 'veth0',
       dhcp: {

@@ -10,7 +10,6 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { configSchema } from '../../src/config/schema.js';
@@ -20,6 +19,8 @@ import { importImage } from '../../src/images/import.js';
 import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
 import { sqliteOf } from '../../src/store/inspect.js';
 import { parseEsxiKickstart } from '../helpers/esxi-ks.js';
+import { freePort } from '../helpers/hardening-server.js';
+import { configDirs } from '../helpers/serve.js';
 import { spawnSync } from 'node:child_process';
 
 const S1 = '4c4c4544-0031-3010-8031-b1c04f4d3301'; // stateful (cluster mode)
@@ -53,15 +54,6 @@ ${hosts.map((h) => `    ${h}`).join('\n')}
   </members>
 </cluster>
 `;
-
-/** A TCP port free on 127.0.0.1 right now (the rendered URLs carry the configured boot HTTP port). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 let dir: string;
 let server: RunningServer;
@@ -114,12 +106,7 @@ beforeAll(async () => {
   httpPort = await freePort();
   initiatorPort = await freePort();
   const config = configSchema.parse({
-    'data-dir': join(dir, 'data'),
-    'images-dir': join(dir, 'images'),
-    'tftp-root': join(dir, 'tftp'),
-    'loader-dirs': [],
-    'pxelinux-cfg-dir': join(dir, 'pxelinux.cfg'),
-    'clusters-dir': clusters,
+    ...configDirs(dir),
     'templates-dir': join(dir, 'templates'),
     'listen-address': '127.0.0.1',
     // Never contacted: the test does not queue jobs (and 127.0.0.1:9 is discard).
