@@ -27,7 +27,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { clusterLookups, fixedClusterFiles } from '../app/cluster-lookups.js';
-import { configSchema } from '../config/schema.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { HostRegistry } from '../hosts/registry.js';
@@ -35,7 +34,7 @@ import { BootTokens } from '../hosts/tokens.js';
 import type { MemberHost } from '../clusters/types.js';
 import { silentLogger } from '../log.js';
 import { openStore, type Store } from '../store/index.js';
-import { desired, LATENCY_MODELS, latencyModel, startSim, type LatencyModel } from './engine.js';
+import { desired, LATENCY_MODELS, latencyModel, simConfig, startSimFor, type LatencyModel } from './engine.js';
 
 /** ReconnectHost_Task's delay added to a model that delays individual methods (see the module docstring), ms. */
 export const RECONNECT_DELAY_MS = 2000;
@@ -142,7 +141,6 @@ async function bootAndRejoin(f: Fleet, hosts: MemberHost[], hook: 'boot' | 'rebo
 }
 
 /** One run on a fresh simulator: join all, one rejoin alone, then all rebooted at once. */
-// eslint-disable-next-line max-lines-per-function -- a benchmark reads as one measurement from setup to teardown
 export async function benchEngineRebootRun(
   members: number,
   concurrency = 8,
@@ -150,23 +148,10 @@ export async function benchEngineRebootRun(
 ): Promise<RebootBenchRun> {
   const model = withReconnectDelay(latency);
   const d = desired(members);
-  const sim = await startSim([...model.args, ...d.hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`])]);
+  const sim = await startSimFor(model, d);
   const store = await openStore(mkdtempSync(join(tmpdir(), 'sx-bench-reboot-')));
   const env = { SX_VC_PW: 'x', SX_ESX_PW: 'Bench-Root-Pw1!' };
-  const config = configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'max-sessions': 8,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
-    engine: { 'concurrency-per-vcenter': concurrency, 'esxi-sdk-url': sim.esxSdkUrl },
-  });
+  const config = simConfig(sim, { 'concurrency-per-vcenter': concurrency, 'esxi-sdk-url': sim.esxSdkUrl });
   const lookups = clusterLookups(fixedClusterFiles([d]));
   const runner = new JobRunner({
     jobs: store.jobs,

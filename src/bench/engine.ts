@@ -33,7 +33,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import type { DesiredCluster } from '../clusters/types.js';
-import { configSchema } from '../config/schema.js';
+import { configSchema, type Config } from '../config/schema.js';
 import { clusterLookups, fixedClusterFiles } from '../app/cluster-lookups.js';
 import { currentJob, JobRunner } from '../engine/jobs.js';
 import { connectVcenter } from '../engine/vsphere-adapter.js';
@@ -155,18 +155,25 @@ export interface EngineBenchRun {
 /** `test/peers/vcsim/start` from the project root (the build keeps src/ → dist/ depth). */
 const VCSIM_START = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/peers/vcsim/start');
 
+/** A running simulator as the engine benchmarks use it. */
+export interface BenchSim {
+  /** Its SDK URL (`https://127.0.0.1:<port>/sdk`, no credentials). */
+  sdkUrl: string;
+  username: string;
+  /** Its certificate's SHA-1 thumbprint (colon hex). */
+  thumbprint: string;
+  /** The simulated hosts' own SDK. */
+  esxSdkUrl: string;
+  /** Base URL of its test hooks (`/vcsim-test/...`). */
+  baseUrl: string;
+  stop(): void;
+}
+
 /**
  * Starts the simulator (`-l 127.0.0.1:0 -tls` + args); returns its SDK URL, user, thumbprint, the
  * hosts' own SDK (`esxSdkUrl`), the base of its test hooks (`baseUrl`) and a stop function.
  */
-export async function startSim(args: string[]): Promise<{
-  sdkUrl: string;
-  username: string;
-  thumbprint: string;
-  esxSdkUrl: string;
-  baseUrl: string;
-  stop(): void;
-}> {
+export async function startSim(args: string[]): Promise<BenchSim> {
   const out = await new Promise<string>((res, rej) => {
     execFile(
       VCSIM_START,
@@ -198,6 +205,32 @@ export async function startSim(args: string[]): Promise<{
       }
     },
   };
+}
+
+/** {@link startSim} with the latency model's flags and each member of `d` under its own UUID (`-host-uuid`). */
+export function startSimFor(latency: LatencyModel, d: DesiredCluster): Promise<BenchSim> {
+  return startSim([...latency.args, ...d.hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`])]);
+}
+
+/**
+ * The benchmarks' Config: vCenter `vc1` = the simulator (password from SX_VC_PW, its thumbprint,
+ * 8 sessions), ESXi credentials `esx` = root / SX_ESX_PW, and the `engine` section given.
+ */
+export function simConfig(sim: BenchSim, engine: Record<string, unknown>): Config {
+  return configSchema.parse({
+    vcenters: [
+      {
+        name: 'vc1',
+        url: sim.sdkUrl,
+        username: sim.username,
+        'password-env': 'SX_VC_PW',
+        thumbprint: sim.thumbprint,
+        'max-sessions': 8,
+      },
+    ],
+    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
+    engine,
+  });
 }
 
 /** The SMBIOS UUID of bench host number i. */
@@ -265,23 +298,10 @@ export async function benchEngineRun(
   latency: LatencyModel = LATENCY_MODELS['vcenter']!,
 ): Promise<EngineBenchRun> {
   const d = desired(hosts);
-  const sim = await startSim([...latency.args, ...d.hosts.flatMap((h) => ['-host-uuid', `${h.fqdn}=${h.uuid}`])]);
+  const sim = await startSimFor(latency, d);
   const store = await openStore(mkdtempSync(join(tmpdir(), 'sx-bench-engine-')));
   const env = { SX_VC_PW: 'x', SX_ESX_PW: 'y' };
-  const config = configSchema.parse({
-    vcenters: [
-      {
-        name: 'vc1',
-        url: sim.sdkUrl,
-        username: sim.username,
-        'password-env': 'SX_VC_PW',
-        thumbprint: sim.thumbprint,
-        'max-sessions': 8,
-      },
-    ],
-    credentials: [{ name: 'esx', username: 'root', 'password-env': 'SX_ESX_PW' }],
-    engine: { 'concurrency-per-vcenter': concurrency },
-  });
+  const config = simConfig(sim, { 'concurrency-per-vcenter': concurrency });
   const tracker = new ReadTracker();
   const connect = async (name: string) => {
     const vc = await connectVcenter(
