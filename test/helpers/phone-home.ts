@@ -7,14 +7,43 @@
  */
 import { openStore } from '../../src/store/index.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
-import { HostRegistry } from '../../src/hosts/registry.js';
+import { HostRegistry, type PhoneHomeRequest } from '../../src/hosts/registry.js';
 import { silentLogger } from '../../src/log.js';
 import { RecordingQueue } from './initiator-fixture.js';
+import type { HostThumbprints } from './vcsim.js';
 
 /** A member as its cluster file declares it. */
 export interface PhoningHost {
   uuid: string;
   fqdn: string;
+}
+
+/**
+ * The phone-home initiator.py sends over TCP (extension form) from 127.0.0.1 for `h` on its
+ * current boot: its SMBIOS UUID (same on the wire), its short hostname, the boot `token`, and its
+ * certificate's thumbprints `t` (none: an initiator that does not send them).
+ * @param requestId as in the log lines
+ */
+export function initiatorPhoneHome(
+  h: PhoningHost,
+  token: string,
+  t?: HostThumbprints,
+  requestId = 't',
+): PhoneHomeRequest {
+  return {
+    claim: {
+      uuid: { smbios: h.uuid, wire: h.uuid },
+      hostname: h.fqdn.split('.')[0],
+      token,
+      macs: [],
+      thumbprint: t?.sha256,
+      thumbprintSha1: t?.thumbprint,
+      form: 'extension',
+    },
+    address: '127.0.0.1',
+    transport: 'tcp',
+    requestId,
+  };
 }
 
 /**
@@ -39,18 +68,7 @@ export async function phoneHomeInto(dataDir: string, cluster: string, hosts: Pho
       log: silentLogger,
     });
     for (const h of hosts) {
-      const r = registry.phoneHome({
-        claim: {
-          uuid: { smbios: h.uuid, wire: h.uuid },
-          hostname: h.fqdn.split('.')[0],
-          token: tokens.issue(h.uuid),
-          macs: [],
-          form: 'extension',
-        },
-        address: '127.0.0.1',
-        transport: 'tcp',
-        requestId: 'test',
-      });
+      const r = registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), undefined, 'test'));
       if (r.result !== 'ok') throw new Error(`phone-home of ${h.fqdn} not accepted: ${JSON.stringify(r)}`);
     }
   } finally {

@@ -16,6 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkedCluster } from '../helpers/desired-cluster.js';
+import { initiatorPhoneHome } from '../helpers/phone-home.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
@@ -61,20 +62,7 @@ async function spoofCount(): Promise<number> {
  * thumbprints (none: an initiator that does not send them).
  */
 function phoneHome(h: MemberHost, t?: HostThumbprints) {
-  return registry.phoneHome({
-    claim: {
-      uuid: { smbios: h.uuid, wire: h.uuid },
-      hostname: h.fqdn.split('.')[0],
-      token: tokens.issue(h.uuid),
-      macs: [],
-      thumbprint: t?.sha256,
-      thumbprintSha1: t?.thumbprint,
-      form: 'extension',
-    },
-    address: '127.0.0.1',
-    transport: 'tcp',
-    requestId: 't',
-  });
+  return registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), t));
 }
 
 async function waitJob(id: string) {

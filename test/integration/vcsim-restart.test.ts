@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkedCluster } from '../helpers/desired-cluster.js';
+import { initiatorPhoneHome } from '../helpers/phone-home.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -63,20 +64,7 @@ function simArgs(ports?: { sdk: string; esx: string }): string[] {
 
 /** The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's thumbprints. */
 function phoneHome(t: HostThumbprints): string {
-  const r = registry.phoneHome({
-    claim: {
-      uuid: { smbios: H.uuid, wire: H.uuid },
-      hostname: H.fqdn.split('.')[0],
-      token: tokens.issue(H.uuid),
-      macs: [],
-      thumbprint: t.sha256,
-      thumbprintSha1: t.thumbprint,
-      form: 'extension',
-    },
-    address: '127.0.0.1',
-    transport: 'tcp',
-    requestId: 't',
-  });
+  const r = registry.phoneHome(initiatorPhoneHome(H, tokens.issue(H.uuid), t));
   expect(r.result).toBe('ok');
   return (r as { jobId: string }).jobId;
 }
