@@ -6,6 +6,8 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { NetnsPair } from './netns.js';
 import { type DhcpPacket, Opt, decodePacket, encodePacket, ipBytes } from '../../src/boot/dhcp/packet.js';
+import { createDhcpServer, type DhcpServer, type DhcpServerOptions } from '../../src/boot/dhcp/server.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 
 const HERE = import.meta.dirname;
 
@@ -191,6 +193,23 @@ export function bootRequest(
     options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...options]),
     ...fields,
   };
+}
+
+/**
+ * A proxyDHCP-mode server (not started) on 127.0.0.1 for in-process tests: no DHCP listener on 67
+ * (port 0), proxyDHCP on `proxyPort`, boot HTTP port 8080 in its answers, silent unless `log`.
+ */
+export function loopbackProxyServer(
+  o: Pick<DhcpServerOptions, 'dhcp' | 'store'> & { proxyPort: number; log?: Logger },
+): DhcpServer {
+  return createDhcpServer({
+    mode: 'proxy',
+    log: silentLogger,
+    listenAddress: '127.0.0.1',
+    httpPort: 8080,
+    port: 0,
+    ...o,
+  });
 }
 
 /** {@link bootRequest} encoded for the wire (at most 1472 bytes: one Ethernet frame's UDP payload). */

@@ -25,7 +25,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { MessageType, Opt, decodePacket, encodePacket, ipBytes, ipToInt } from '../../src/boot/dhcp/packet.js';
+import { MessageType, Opt, decodePacket, ipBytes, ipToInt } from '../../src/boot/dhcp/packet.js';
+import { clientPacket } from '../helpers/dhcp-harness.js';
 import { startHardenedServer } from '../helpers/hardening-server.js';
 import { createUsers, killServe, login, serveDirs, spawnServe, stopServe } from '../helpers/serve.js';
 import { waitFor } from '../helpers/wait.js';
@@ -92,26 +93,7 @@ const macOf = (i: number) =>
   `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 
 function packet(i: number, type: number, extra: Array<[number, Buffer]> = []): Buffer {
-  return encodePacket(
-    {
-      op: 1,
-      htype: 1,
-      hlen: 6,
-      hops: 0,
-      xid: 0x7000_0000 + i,
-      secs: 0,
-      flags: 0x8000,
-      ciaddr: '0.0.0.0',
-      yiaddr: '0.0.0.0',
-      siaddr: '0.0.0.0',
-      giaddr: '0.0.0.0',
-      chaddr: Buffer.concat([Buffer.from(macOf(i).replace(/:/g, ''), 'hex'), Buffer.alloc(10)]),
-      sname: '',
-      file: '',
-      options: new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])], ...extra]),
-    },
-    1472,
-  ).buffer;
+  return clientPacket(type, macOf(i), extra, { xid: 0x7000_0000 + i });
 }
 
 describe('kill -9 during DHCP lease writes', () => {

@@ -9,17 +9,16 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createDhcpServer, type DhcpServer } from '../../src/boot/dhcp/server.js';
+import type { DhcpServer } from '../../src/boot/dhcp/server.js';
 import { MAX_STORED_CLAIM, clientInfoOf } from '../../src/boot/dhcp/client-info.js';
 import { ipxeSummary } from '../../src/boot/dhcp/ipxe-options.js';
 import { MessageType, Opt, decodePacket, encodePacket } from '../../src/boot/dhcp/packet.js';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { configSchema } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { CAPTURES, readPcapUdp } from '../helpers/pxe-captures.js';
-import { bootRequest } from '../helpers/dhcp-harness.js';
+import { bootRequest, loopbackProxyServer } from '../helpers/dhcp-harness.js';
 
 const MAC = '52:54:00:12:34:56';
 
@@ -42,16 +41,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sx-dhcp-event-'));
   store = await openStore(dir);
   proxyPort = await freePort();
-  server = createDhcpServer({
-    mode: 'proxy',
-    dhcp: configSchema.parse({}).dhcp,
-    store,
-    log: silentLogger,
-    listenAddress: '127.0.0.1',
-    httpPort: 8080,
-    port: 0,
-    proxyPort,
-  });
+  server = loopbackProxyServer({ dhcp: configSchema.parse({}).dhcp, store, proxyPort });
   await server.start();
   client = createSocket('udp4');
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
@@ -167,14 +157,9 @@ describe('hostile claims (issue 16, finding 8)', () => {
 describe('new hosts from DHCP per source (issue 16, finding 8)', () => {
   it('over dhcp.new-hosts-per-source-per-minute, the client is answered and its boot event kept, but no host row is made', async () => {
     const port = await freePort();
-    const s = createDhcpServer({
-      mode: 'proxy',
+    const s = loopbackProxyServer({
       dhcp: configSchema.parse({ dhcp: { 'new-hosts-per-source-per-minute': 1 } }).dhcp,
       store,
-      log: silentLogger,
-      listenAddress: '127.0.0.1',
-      httpPort: 8080,
-      port: 0,
       proxyPort: port,
     });
     await s.start();
@@ -233,14 +218,10 @@ describe('architectures without a configured loader', () => {
       [{ 'uefi-ia32': 'i386/ipxe.efi' }, 'i386/ipxe.efi'],
     ] as const) {
       const port = await freePort();
-      const s = createDhcpServer({
-        mode: 'proxy',
+      const s = loopbackProxyServer({
         dhcp: configSchema.parse({ dhcp: { 'boot-files': files } }).dhcp,
         store,
         log: pino({ level: 'info' }, sink),
-        listenAddress: '127.0.0.1',
-        httpPort: 8080,
-        port: 0,
         proxyPort: port,
       });
       await s.start();

@@ -18,6 +18,7 @@ import {
 } from '../../src/boot/dhcp/packet.js';
 import { clientInfoOf, parseUserClass, firmwareLabel } from '../../src/boot/dhcp/client-info.js';
 import { dhcpPackets } from '../helpers/pxe-captures.js';
+import { bootRequest } from '../helpers/dhcp-harness.js';
 
 const UUID = '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b';
 
@@ -105,24 +106,9 @@ describe('decoding real firmware captures', () => {
   });
 });
 
+/** A BOOTREQUEST from 52:54:00:aa:bb:cc (xid 0x12345678) carrying exactly `options`, in that order. */
 function request(options: Array<[number, Buffer]>): DhcpPacket {
-  return {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x12345678,
-    secs: 0,
-    flags: 0x8000,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: '0.0.0.0',
-    giaddr: '0.0.0.0',
-    chaddr: Buffer.from('525400aabbcc' + '00'.repeat(10), 'hex'),
-    sname: '',
-    file: '',
-    options: new Map(options),
-  };
+  return bootRequest(MessageType.DISCOVER, '52:54:00:aa:bb:cc', [], { xid: 0x12345678, options: new Map(options) });
 }
 
 describe('encoder', () => {

@@ -17,7 +17,7 @@ import { createDhcpServer, dhcpBindError } from '../../src/boot/dhcp/server.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { BindError } from '../../src/net/bind-error.js';
-import { bootRequest } from '../helpers/dhcp-harness.js';
+import { bootRequest, loopbackProxyServer } from '../helpers/dhcp-harness.js';
 
 const ctx: BootAnswerContext = {
   bootFiles: { bios: 'undionly.kpxe', uefi: 'ipxe.efi', 'uefi-arm64': 'arm64/ipxe.efi', ipxe: 'boot.ipxe' },
@@ -368,16 +368,7 @@ describe('DHCP bind errors name a true remedy', () => {
     const held = await hold();
     const proxyPort = held.address().port;
     try {
-      const server = createDhcpServer({
-        mode: 'proxy',
-        dhcp: dhcpConfig,
-        store,
-        log: silentLogger,
-        listenAddress: '127.0.0.1',
-        httpPort: 8080,
-        port: 0,
-        proxyPort,
-      });
+      const server = loopbackProxyServer({ dhcp: dhcpConfig, store, proxyPort });
       const err = (await server.start().catch((e: unknown) => e)) as BindError;
       expect(err).toBeInstanceOf(BindError);
       expect(err.message).toMatch(
