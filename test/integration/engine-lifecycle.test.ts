@@ -16,6 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkedCluster } from '../helpers/desired-cluster.js';
+import { lifecycleRegistry, lifecycleRunner } from '../helpers/lifecycle-rig.js';
 import { initiatorPhoneHome } from '../helpers/phone-home.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -23,7 +24,8 @@ import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
 import { connectVcenter, esxiConnector, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { HostRegistry } from '../../src/hosts/registry.js';
+import type { HostRegistry } from '../../src/hosts/registry.js';
+import type { JobQueue } from '../../src/engine/queue.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { HostSession } from '../../src/vsphere/host-session.js';
 import { planCluster } from '../../src/engine/plan.js';
@@ -91,36 +93,14 @@ beforeAll(async () => {
     get: (n) => files.find((c) => c.name === n),
     findByHost: (u) => files.find((c) => c.hosts.some((h) => h.uuid === u)),
   };
-  runner = new JobRunner({
-    jobs: store.jobs,
-    config: cfg,
-    clusters: source,
-    log: silentLogger,
-    retryBaseMs: 100,
-    env,
-    connect: vcenterConnector(cfg.vcenters, silentLogger, env),
-    boots: store.hostBoots,
-    esxi: esxiConnector(silentLogger, 10_000),
-  });
-  runner.start();
+  runner = lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 100 });
   tokens = new BootTokens(store.tokens, 3_600_000);
-  registry = new HostRegistry({
-    hosts: store.hosts,
-    phoneHomes: store.phoneHomes,
-    tokens,
-    // the runner of the moment (the restart test replaces it, as a restarted server has a new one)
-    queue: {
-      enqueueConfigureHost: (u, o) => runner.enqueueConfigureHost(u, o),
-      enqueueApplyCluster: (c, o) => runner.enqueueApplyCluster(c, o),
-    },
-    boots: store.hostBoots,
-    declared: (u) => {
-      const c = source.findByHost(u);
-      return c && { cluster: c.name, fqdn: c.hosts.find((h) => h.uuid === u)!.fqdn };
-    },
-    requireToken: true,
-    log: silentLogger,
-  });
+  // the runner of the moment (the restart test replaces it, as a restarted server has a new one)
+  const queue: JobQueue = {
+    enqueueConfigureHost: (u, o) => runner.enqueueConfigureHost(u, o),
+    enqueueApplyCluster: (c, o) => runner.enqueueApplyCluster(c, o),
+  };
+  registry = lifecycleRegistry(store, tokens, queue, source);
   vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
 }, 200_000);
 

@@ -17,16 +17,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { networkedCluster } from '../helpers/desired-cluster.js';
+import { lifecycleRegistry, lifecycleRunner } from '../helpers/lifecycle-rig.js';
 import { initiatorPhoneHome } from '../helpers/phone-home.js';
 import { startVcsim, vcenterConfigFor, type HostThumbprints, type Vcsim } from '../helpers/vcsim.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { JobRunner, type ClusterSource } from '../../src/engine/jobs.js';
-import { connectVcenter, esxiConnector, vcenterConnector } from '../../src/engine/vsphere-adapter.js';
+import type { ClusterSource, JobRunner } from '../../src/engine/jobs.js';
+import { connectVcenter } from '../../src/engine/vsphere-adapter.js';
 import type { VsphereVcenter } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
-import { HostRegistry } from '../../src/hosts/registry.js';
+import type { HostRegistry } from '../../src/hosts/registry.js';
 import { BootTokens } from '../../src/hosts/tokens.js';
 import { planCluster } from '../../src/engine/plan.js';
 import type { DesiredCluster, MemberHost } from '../../src/clusters/types.js';
@@ -88,29 +89,9 @@ beforeAll(async () => {
     get: (n) => (n === D.name ? D : undefined),
     findByHost: (u) => (u === H.uuid ? D : undefined),
   };
-  runner = new JobRunner({
-    jobs: store.jobs,
-    config: cfg,
-    clusters: source,
-    log: silentLogger,
-    retryBaseMs: 250,
-    env,
-    connect: vcenterConnector(cfg.vcenters, silentLogger, env),
-    boots: store.hostBoots,
-    esxi: esxiConnector(silentLogger, 10_000),
-  });
-  runner.start();
+  runner = lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 250 });
   tokens = new BootTokens(store.tokens, 3_600_000);
-  registry = new HostRegistry({
-    hosts: store.hosts,
-    phoneHomes: store.phoneHomes,
-    tokens,
-    queue: runner,
-    boots: store.hostBoots,
-    declared: (u) => (u === H.uuid ? { cluster: D.name, fqdn: H.fqdn } : undefined),
-    requireToken: true,
-    log: silentLogger,
-  });
+  registry = lifecycleRegistry(store, tokens, runner, source);
   vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
 }, 200_000);
 
