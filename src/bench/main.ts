@@ -15,6 +15,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAll } from './proc.js';
+import type { RebootBenchRun } from './engine-reboot.js';
 import {
   fmt,
   fmtRatio,
@@ -270,18 +271,7 @@ const BENCHES: Bench[] = [
  */
 async function rebootTable(members: number): Promise<BenchTable> {
   const mod = await load('engine-reboot.js');
-  const r = (await fn(mod, 'benchEngineReboot', 'engine-reboot.js')(members)) as {
-    members: number;
-    concurrency: number;
-    joinMs: number;
-    oneRejoinMs: number;
-    allRejoinMs: number;
-    boundMs: number;
-    ratio: number;
-    succeeded: number;
-    converged: number;
-    latency: string;
-  };
+  const r = (await fn(mod, 'benchEngineReboot', 'engine-reboot.js')(members)) as RebootBenchRun;
   return {
     title: `Engine: ${r.members} members rebooted at once on the vCenter simulator, until all converged again`,
     columns: ['members', 'concurrency', 'succeeded', 'one rejoin s', 'bound s', 'all rejoined s', 'vs bound'],

@@ -95,9 +95,18 @@ export interface PortgroupSpec {
   pos?: SourcePos;
 }
 
-/** HostVirtualNicManager nic types a VMkernel NIC can carry. */
-export type VmkService =
-  'management' | 'vmotion' | 'vsan' | 'faultToleranceLogging' | 'vSphereProvisioning' | 'vSphereReplication';
+/** HostVirtualNicManager nic types a VMkernel NIC can carry (HostVirtualNicManagerNicType), in the order they are read and planned. */
+export const VMK_SERVICES = [
+  'management',
+  'vmotion',
+  'vsan',
+  'faultToleranceLogging',
+  'vSphereProvisioning',
+  'vSphereReplication',
+] as const;
+
+/** One of VMK_SERVICES. */
+export type VmkService = (typeof VMK_SERVICES)[number];
 
 /** How a VMkernel NIC gets its address. */
 export type VmkAddressing =

@@ -5,14 +5,8 @@
  * to keep each file to one concern. Also the helpers both halves share ({@link PlanError}, step
  * construction, JSON comparison).
  */
-import type {
-  AddressPool,
-  DesiredCluster,
-  MemberHost,
-  VmkNicSpec,
-  VmkService,
-  VSwitchSpec,
-} from '../clusters/types.js';
+import type { AddressPool, DesiredCluster, MemberHost, VmkNicSpec, VSwitchSpec } from '../clusters/types.js';
+import { VMK_SERVICES } from '../clusters/types.js';
 import type { HostState } from './state.js';
 import type { PoolAddressFn } from './pools.js';
 import type { PortgroupSpecArgs, Step, StepArgsMap, StepName, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
@@ -253,15 +247,7 @@ function planVmknics(
         );
     }
     const device = have?.device;
-    const all: VmkService[] = [
-      'management',
-      'vmotion',
-      'vsan',
-      'faultToleranceLogging',
-      'vSphereProvisioning',
-      'vSphereReplication',
-    ];
-    for (const s of all) {
+    for (const s of VMK_SERVICES) {
       const selected = device !== undefined && (cur.services[s] ?? []).includes(device);
       const wanted = nic.services.includes(s);
       if (wanted && !selected) {

@@ -4,7 +4,7 @@
  * {@link HostState}/{@link ClusterState} and back to specs (HostVirtualSwitchSpec,
  * ClusterConfigSpecEx). Pure functions; the engine never sees vSphere wire types.
  */
-import type { SecurityPolicy, TeamingPolicy, VmkService } from '../clusters/types.js';
+import { VMK_SERVICES, type SecurityPolicy, type TeamingPolicy } from '../clusters/types.js';
 import type { HostState as WireHost } from '../vsphere/read.js';
 import type {
   ClusterConfigInfoEx,
@@ -142,15 +142,6 @@ export function fromClusterConfig(c: ClusterConfigInfoEx): NonNullable<ClusterSt
   };
 }
 
-const SERVICE_TYPES: VmkService[] = [
-  'management',
-  'vmotion',
-  'vsan',
-  'faultToleranceLogging',
-  'vSphereProvisioning',
-  'vSphereReplication',
-];
-
 function arr<T>(v: unknown): T[] {
   return Array.isArray(v) ? (v as T[]) : v === undefined || v === null ? [] : [v as T];
 }
@@ -170,7 +161,7 @@ export function settingOf(props: Record<string, unknown>, keys: string[]): Recor
 export function toHostState(h: WireHost, advanced: Record<string, unknown> | undefined, keys: string[]): HostState {
   const cm = h.configManager;
   const services: HostState['services'] = {};
-  for (const t of SERVICE_TYPES) {
+  for (const t of VMK_SERVICES) {
     const sel = h.vnicServices[t];
     if (sel) services[t] = sel;
   }
