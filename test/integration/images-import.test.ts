@@ -172,7 +172,12 @@ describe('image import', () => {
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('close', r));
     expect(visible(imagesDir)).toEqual([]);
-    expect(readdirSync(imagesDir).filter((n) => n.startsWith('.import-'))).toHaveLength(1);
+    const temps = readdirSync(imagesDir).filter((n) => n.startsWith('.import-'));
+    expect(temps).toHaveLength(1);
+    // The stderr pipe closes in the kernel's exit path before the importer becomes a zombie
+    // (exit_files runs before exit_notify): on a loaded machine 'close' can arrive while the
+    // process still shows as running. Wait until the kernel says it is gone.
+    await waitUntilExited(Number(/^\.import-(\d+)-/.exec(temps[0]!)![1]));
     expect(await cleanStaleImports(imagesDir)).toHaveLength(1);
     expect(readdirSync(imagesDir)).toEqual([]);
   });
@@ -231,3 +236,19 @@ describe('image import', () => {
     expect(readdirSync(imagesDir)).toEqual([]);
   });
 });
+
+/** Resolves once `pid` no longer runs (gone, or a zombie); throws after 10 s. */
+async function waitUntilExited(pid: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    let state: string;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`importer ${pid} still runs 10 s after SIGKILL`);
+}
