@@ -78,25 +78,40 @@ export interface InterfaceAddress {
 }
 
 /**
- * The interface address DHCP answers from: `--interface` by name, else the interface holding a
- * specific listen address, else the first non-loopback IPv4 interface.
+ * The interface address DHCP answers from (its server identifier, option 54, and the source of its
+ * replies): with `--interface`, that interface's address equal to a specific listen address, else
+ * its first IPv4 address; without, the interface holding a specific listen address, else the first
+ * non-loopback IPv4 interface. An interface may hold several addresses (a proxyDHCP beside the
+ * site's DHCP server on a second address of the same NIC): the listen address picks among them, so
+ * the server identifier is never another server's.
+ * @param all the local IPv4 addresses (default: this host's, {@link ipv4Interfaces})
  * @throws Error naming the interface / address and the remedy when none is found.
  */
-export function findInterfaceAddress(iface?: string, listenAddress = '0.0.0.0'): InterfaceAddress {
-  const all = ipv4Interfaces();
+export function findInterfaceAddress(
+  iface?: string,
+  listenAddress = '0.0.0.0',
+  all: Ipv4Interface[] = ipv4Interfaces(),
+): InterfaceAddress {
   const pick = (a: Ipv4Interface): InterfaceAddress => ({ name: a.name, address: a.address, netmask: a.netmask });
+  const specific = listenAddress !== '0.0.0.0';
   if (iface) {
-    const a = all.find((x) => x.name === iface);
-    if (!a)
+    const own = all.filter((x) => x.name === iface);
+    if (own.length === 0)
       throw new Error(
         `DHCP: interface ${iface} has no IPv4 address (interfaces: ${interfaceNames().join(', ')}); fix --interface`,
       );
-    return pick(a);
+    if (!specific) return pick(own[0]!);
+    const a = own.find((x) => x.address === listenAddress);
+    if (a) return pick(a);
+    throw new Error(
+      `DHCP: interface ${iface} does not hold the listen address ${listenAddress} ` +
+        `(its addresses: ${own.map((x) => x.address).join(', ')}); fix --listen-address or --interface`,
+    );
   }
-  const a = all.find((x) => (listenAddress !== '0.0.0.0' ? x.address === listenAddress : !x.internal));
+  const a = all.find((x) => (specific ? x.address === listenAddress : !x.internal));
   if (a) return pick(a);
   throw new Error(
-    listenAddress !== '0.0.0.0'
+    specific
       ? `DHCP: no interface has the listen address ${listenAddress}; fix --listen-address`
       : 'DHCP: no non-loopback IPv4 interface found; pass --interface',
   );

@@ -34,4 +34,23 @@ describe('network interfaces', () => {
       /no interface has the listen address 192.0.2.77/,
     );
   });
+
+  it('answers from the listen address when the interface holds several (proxyDHCP on a second address)', () => {
+    // pxe0 carries the site DHCP server's 10.99.0.1 first and our 10.99.0.2 second: the server
+    // identifier must be ours, or the firmware's REQUEST to the other server is answered by us too.
+    const two = [
+      { name: 'lo', address: '127.0.0.1', netmask: '255.0.0.0', internal: true },
+      { name: 'pxe0', address: '10.99.0.1', netmask: '255.255.255.0', internal: false },
+      { name: 'pxe0', address: '10.99.0.2', netmask: '255.255.255.0', internal: false },
+    ];
+    expect(findInterfaceAddress('pxe0', '10.99.0.2', two)).toEqual({
+      name: 'pxe0',
+      address: '10.99.0.2',
+      netmask: '255.255.255.0',
+    });
+    expect(findInterfaceAddress('pxe0', '0.0.0.0', two).address).toBe('10.99.0.1');
+    expect(() => findInterfaceAddress('pxe0', '10.99.0.9', two)).toThrow(
+      /interface pxe0 does not hold the listen address 10\.99\.0\.9 \(its addresses: 10\.99\.0\.1, 10\.99\.0\.2\).*fix --listen-address/,
+    );
+  });
 });
