@@ -8,6 +8,10 @@
 #   E2E_BOOT_DEFAULTS=1     every boot setting at its default (test/e2e/uefi-native-defaults.test.ts):
 #                           no dhcp.boot-files, no boot: section, no loader-dirs — the loaders come
 #                           from Debian's default loader directories, nothing is copied to tftp-root.
+#   E2E_DHCP_MODE=proxy     (test/e2e/uefi-http-boot.test.ts) dnsmasq on PXE_ADDR hands out the
+#                           addresses with no boot options; statelesx runs dhcp.mode proxy beside it
+#                           on a second address, E2E_PROXY_ADDR (default: PXE_ADDR's .2), which it
+#                           listens on and advertises. Default: full (statelesx is the DHCP server).
 # The lifecycle test, test/e2e/lifecycle-e2e.test.ts:
 #   E2E_ENGINE_DEFAULTS=1   every engine setting at its default (notably engine.thumbprint-policy)
 #                           except engine.esxi-sdk-url, which points at the simulator's ESXi SDK
@@ -55,14 +59,37 @@ else
   unknown-hosts: default-image"
 fi
 
+sx_addr=$PXE_ADDR
+listen=0.0.0.0
+if [ "${E2E_DHCP_MODE:-full}" = proxy ]; then
+  sx_addr=${E2E_PROXY_ADDR:-${PXE_ADDR%.*}.2}
+  listen=$sx_addr
+  ip addr add "$sx_addr/$PXE_PREFIX" dev "$PXE_IFACE"
+  # addresses only: no boot file, no PXE or HTTPClient answer from dnsmasq
+  dnsmasq --keep-in-foreground --port=0 --interface="$PXE_IFACE" --bind-interfaces --no-ping \
+    --dhcp-range="$PXE_RANGE_START,$PXE_RANGE_END,$PXE_NETMASK,1h" --dhcp-leasefile="$run/dnsmasq.leases" \
+    --pid-file= --user=root --log-dhcp --log-facility="$run/dnsmasq.log" --conf-file=/dev/null &
+  dnsmasq_pid=$!
+  trap 'kill "$vcpid" "$dnsmasq_pid" 2>/dev/null || true' EXIT
+  dhcp_yaml="dhcp:
+  mode: proxy"
+else
+  dhcp_yaml="dhcp:
+  mode: full
+  range-start: $PXE_RANGE_START
+  range-end: $PXE_RANGE_END
+  netmask: $PXE_NETMASK
+  lease-time-s: 600"
+fi
+
 cat >"$run/statelesx.yaml" <<YAML
 data-dir: $E2E_DIR/data
 images-dir: $E2E_DIR/images
 tftp-root: $E2E_DIR/tftp
 clusters-dir: $E2E_DIR/clusters
 pxelinux-cfg-dir: $E2E_DIR/pxelinux.cfg
-listen-address: 0.0.0.0
-advertise-address: $PXE_ADDR
+listen-address: $listen
+advertise-address: $sx_addr
 interface: $PXE_IFACE
 log-level: debug
 tftp:
@@ -72,12 +99,7 @@ http:
 initiator:
   port: 1974
   require-token: true
-dhcp:
-  mode: full
-  range-start: $PXE_RANGE_START
-  range-end: $PXE_RANGE_END
-  netmask: $PXE_NETMASK
-  lease-time-s: 600
+$dhcp_yaml
 $boot_files_yaml
 $boot_yaml
 $engine_yaml
