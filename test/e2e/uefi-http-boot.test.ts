@@ -11,11 +11,14 @@
  * so `strings` finds nothing).
  *
  * The chain, all over HTTP: firmware DHCP → our reply (option 60 `HTTPClient`, boot file URL
- * `http://10.99.0.x/boot/ipxe.efi`: the boot HTTP listener, `boot-http.port` 80) → HTTP HEAD + GET of Debian's ipxe.efi → iPXE DHCP →
- * boot.ipxe → per-host script → test image kernel + initrd → phone-home.
+ * `http://10.99.0.x/boot/ipxe.efi` on the boot listener, `boot-http.port` 80) → HTTP HEAD + GET
+ * of Debian's ipxe.efi → iPXE DHCP → boot.ipxe → per-host script → test image kernel + initrd →
+ * phone-home.
  * - full: statelesx is the DHCP server; the host is joined on the simulator.
  * - proxy: dnsmasq hands out the address (no boot options), statelesx in proxy mode beside it
- *   gives only the boot URL; the phone-home is read back in the store.
+ *   gives only the boot URL; the phone-home is read back in the store. Before the server-id fix
+ *   (src/net/interfaces.ts) our proxy took dnsmasq's address as its option 54, ACKed the
+ *   firmware's DHCPREQUEST to dnsmasq without an address, and the firmware DECLINEd.
  * Each boot takes ~2-4 minutes under TCG on a loaded 2-core machine.
  * Runs under the shared lock: `flock /tmp/statelesx-netns.lock npx vitest run <this file>`.
  */
@@ -167,5 +170,8 @@ describe.sequential('UEFI HTTP boot (OVMF HttpBootDxe) on the default configurat
     expect(ours.length, blocks.join('\n----\n')).toBeGreaterThan(0);
     expect(ours[0]).not.toMatch(/yiaddr=/); // a proxy offer carries no address
     expect(ours[0]).toMatch(/file=http:\/\/10\.99\.0\.2\/boot\/ipxe\.efi/);
+    // the firmware's DHCPREQUEST names dnsmasq (10.99.0.1): dnsmasq ACKs it, we do not, nothing is declined
+    expect(blocks.filter((b) => / ACK .*10\.99\.0\.2:67 ->/.test(b) && b.includes('HTTPClient'))).toEqual([]);
+    expect(blocks.filter((b) => / DECLINE /.test(b))).toEqual([]);
   }, 900_000);
 });
