@@ -1,36 +1,45 @@
 /**
  * Opens the embedded SQLite store (better-sqlite3, WAL mode) and applies pending migrations
- * with umzug. Only `src/store/` issues SQL.
+ * (./migrations, recorded in `schema_migrations`). Only `src/store/` issues SQL.
  */
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import { mkdirSync, accessSync, constants, existsSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Umzug, type UmzugStorage } from 'umzug';
-import { migrations } from './migrations/index.js';
+import { migrations, type Migration } from './migrations/index.js';
 import type { Logger } from '../log.js';
 
-/** Umzug storage kept in the database itself, in table `schema_migrations`. */
-function sqliteStorage(db: Db): UmzugStorage {
+/**
+ * Applies the migrations not yet recorded in table `schema_migrations`, in list order, each with its
+ * record in one transaction: a crash mid-migration leaves neither the schema change nor its record.
+ * This replaces umzug, whose module graph (its CLI: @rushstack/ts-command-line) was 25 MiB of the
+ * idle server's RSS for what is this loop (docs/benchmarks.md, issue 20).
+ * @returns the names applied by this call, in order
+ * @throws Error `migration <name> failed: <message>` with the SQLite error as `cause`
+ */
+function migrate(db: Db, list: readonly Migration[]): string[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  return {
-    // Recorded inside the migration's own transaction (see openDatabase), so a crash mid-migration
-    // leaves neither the schema change nor its record.
-    async logMigration() {},
-    // eslint-disable-next-line @typescript-eslint/require-await -- UmzugStorage methods return promises; better-sqlite3 is synchronous
-    async unlogMigration({ name }) {
-      db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(name);
-    },
-    // eslint-disable-next-line @typescript-eslint/require-await -- UmzugStorage methods return promises; better-sqlite3 is synchronous
-    async executed() {
-      return db.prepare('SELECT name FROM schema_migrations ORDER BY name').pluck().all() as string[];
-    },
-  };
+  const done = new Set(db.prepare('SELECT name FROM schema_migrations').pluck().all() as string[]);
+  const record = db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)');
+  const applied: string[] = [];
+  for (const m of list) {
+    if (done.has(m.name)) continue;
+    try {
+      db.transaction(() => {
+        m.up(db);
+        record.run(m.name, Date.now());
+      })();
+    } catch (e) {
+      throw new Error(`migration ${m.name} failed: ${(e as Error).message}`, { cause: e });
+    }
+    applied.push(m.name);
+  }
+  return applied;
 }
 
 /**
  * True for a write refused because the file system is full or over quota: ENOSPC / EDQUOT, SQLite's
- * SQLITE_FULL ("database or disk is full"), anywhere in the `cause` chain (umzug wraps errors); or
+ * SQLITE_FULL ("database or disk is full"), anywhere in the `cause` chain (a failed migration wraps its error); or
  * an SQLite I/O error (growing the -shm/-wal file fails with SQLITE_IOERR_*, not SQLITE_FULL) while
  * the directory's file system has less than 1 MiB available.
  */
@@ -66,6 +75,7 @@ export class StoreOpenError extends Error {
  * Pass `':memory:'` as dataDir for an in-memory store (tests).
  * @throws StoreOpenError naming the directory and the OS error when it is not writable.
  */
+// eslint-disable-next-line @typescript-eslint/require-await -- kept a promise for its callers: opening may become asynchronous again (another store)
 export async function openDatabase(dataDir: string, log?: Logger): Promise<Db> {
   let file = ':memory:';
   if (dataDir !== ':memory:') {
@@ -95,22 +105,8 @@ export async function openDatabase(dataDir: string, log?: Logger): Promise<Db> {
     } catch (e) {
       throw new StoreOpenError(`cannot open database ${file}: ${(e as Error).message}`);
     }
-    const umzug = new Umzug({
-      migrations: migrations.map((m) => ({
-        name: m.name,
-        // eslint-disable-next-line @typescript-eslint/require-await -- an umzug migration's up() returns a promise; better-sqlite3 is synchronous
-        up: async () => {
-          db.transaction(() => {
-            m.up(db);
-            db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)').run(m.name, Date.now());
-          })();
-        },
-      })),
-      storage: sqliteStorage(db),
-      logger: undefined,
-    });
-    const applied = await umzug.up();
-    if (applied.length > 0) log?.info({ migrations: applied.map((m) => m.name) }, 'store migrated');
+    const applied = migrate(db, migrations);
+    if (applied.length > 0) log?.info({ migrations: applied }, 'store migrated');
     return db;
   } catch (e) {
     try {

@@ -3,7 +3,7 @@
  * with {@link openStore}. Owns the SQLite file, its migrations and the data-dir lock.
  * Subsystems receive the ports they need (./ports.ts, implemented by the repositories), never the
  * database handle: it is private to this folder (tests that assert on the file itself use
- * ./inspect.ts). May import: log, libraries (better-sqlite3, umzug).
+ * ./inspect.ts). May import: log, libraries (better-sqlite3).
  */
 import type { Database } from 'better-sqlite3';
 import { openDatabase } from './db.js';
