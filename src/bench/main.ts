@@ -3,7 +3,7 @@
  * benchmark (figures as ratios against a peer measured in the same run), and writes
  * `docs/benchmarks.md` (date, machine, tables; sections not run this time are kept).
  *
- *   node dist/bench/main.js [--only tftp,http,storm,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
+ *   node dist/bench/main.js [--only tftp,http,storm,storm-2k,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
  *
  * Each benchmark module is imported dynamically, so a missing module (not written yet) or one
  * that throws is reported as such and the others still run. A module may return
@@ -131,6 +131,23 @@ const BENCHES: Bench[] = [
       const { benchStorm } = await import('./storm.js');
       return (
         await benchStorm(quick ? { hosts: 50, spreadMs: 10_000, httpBytes: 16 * 2 ** 20, tftpBytes: 4 * 2 ** 20 } : {})
+      ).tables;
+    },
+  },
+  {
+    // Issue 20: a large site's power event, 2,000 hosts (HTTP payload) within 30 s.
+    name: 'storm-2k',
+    async run(quick) {
+      const { benchStorm } = await import('./storm.js');
+      return (
+        await benchStorm({
+          hosts: quick ? 200 : 2000,
+          spreadMs: 30_000,
+          variants: ['http'],
+          deadlineMs: 1_500_000,
+          dhcpNewHostsPerMinute: 10_000,
+          ...(quick ? { httpBytes: 16 * 2 ** 20 } : {}),
+        })
       ).tables;
     },
   },
