@@ -52,12 +52,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Options of {@link startServer} for harnesses; `statelesx serve` passes none. */
+export interface StartOptions {
+  /**
+   * Names of services ({@link Service.name}: `tftp`, `dhcp`, `initiator`, `retention`, `http`,
+   * `boot-http`) to build but not start: the benchmark's "idle RSS by subsystem" (src/bench/idle.ts).
+   */
+  without?: readonly string[] | undefined;
+}
+
 /**
- * Starts every service the config enables.
+ * Starts every service the config enables (less `opts.without`).
  * @throws BindError (port in use / no privilege), StoreOpenError (data dir), DataDirBusyError (another
  *   statelesx process holds the data dir), Error for bad config.
  */
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   // The server owns the data-dir's jobs while it runs (the CLI's `cluster apply` refuses meanwhile).
   const lock = config['data-dir'] === ':memory:' ? undefined : lockDataDir(config['data-dir'], 'server');
   const store = await openStore(config['data-dir'], log.child({ subsystem: 'store' })).catch((e: unknown) => {
@@ -128,10 +137,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const bootHttp = createBootHttpService(config, deps);
     if (bootHttp) services.push(bootHttp);
     services.push(createHttpService(config, deps));
-    for (const s of services) {
-      await s.start();
-      started.push(s);
-    }
+    await startAll(services, started, opts.without);
     jobs.start();
     drift = startDrift(config, clusters, jobs, store, log);
     log.info({ advertise: server, services: services.map((s) => s.name) }, 'statelesx is serving');
@@ -139,6 +145,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   } catch (e) {
     await close();
     throw e;
+  }
+}
+
+/**
+ * Starts `services` in order, each added to `started` once running; those named in `without` are
+ * dropped from `services` first (never started, not awaited by readiness).
+ */
+async function startAll(services: Service[], started: Service[], without: readonly string[] = []): Promise<void> {
+  services.splice(0, services.length, ...services.filter((s) => !without.includes(s.name)));
+  for (const s of services) {
+    await s.start();
+    started.push(s);
   }
 }
 

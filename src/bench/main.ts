@@ -3,7 +3,7 @@
  * benchmark (figures as ratios against a peer measured in the same run), and writes
  * `docs/benchmarks.md` (date, machine, tables; sections not run this time are kept).
  *
- *   node dist/bench/main.js [--only tftp,http,storm,storm-2k,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
+ *   node dist/bench/main.js [--only idle,tftp,http,storm,storm-2k,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
  *
  * Each benchmark module is imported dynamically, so a missing module (not written yet) or one
  * that throws is reported as such and the others still run. A module may return
@@ -132,6 +132,14 @@ const BENCHES: Bench[] = [
       return (
         await benchStorm(quick ? { hosts: 50, spreadMs: 10_000, httpBytes: 16 * 2 ** 20, tftpBytes: 4 * 2 ** 20 } : {})
       ).tables;
+    },
+  },
+  {
+    // Issue 20, target 1: the idle composed server's RSS, and what each subsystem costs.
+    name: 'idle',
+    async run(quick) {
+      const { benchIdle } = await import('./idle.js');
+      return (await benchIdle(quick ? { rounds: 1 } : {})).tables;
     },
   },
   {

@@ -205,18 +205,20 @@ export interface ServerChild {
 /**
  * Starts `dist/bench/server-child.js` with `config` (a statelesx.yaml object), inside network
  * namespace `netns` when given (`ip netns exec` execs, so the child pid is node's pid), with the
- * server's own Node flags ({@link SERVE_NODE_FLAGS}) unless `nodeArgs` replaces them.
+ * server's own Node flags ({@link SERVE_NODE_FLAGS}) unless `nodeArgs` replaces them, and `env`
+ * added to this process's environment.
  * @throws Error with the child's stderr when it exits or is not ready within `timeoutMs`.
  */
 export function startServerChild(
   config: Record<string, unknown>,
-  opts: { netns?: string; timeoutMs?: number; nodeArgs?: string[] } = {},
+  opts: { netns?: string; timeoutMs?: number; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<ServerChild> {
   const script = join(HERE, 'server-child.js');
   const node = [...(opts.nodeArgs ?? SERVE_NODE_FLAGS), script, JSON.stringify(config)];
+  const env = opts.env ? { env: { ...process.env, ...opts.env } } : {};
   const c = opts.netns
-    ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node])
-    : track(process.execPath, node);
+    ? track('ip', ['netns', 'exec', opts.netns, process.execPath, ...node], env)
+    : track(process.execPath, node, env);
   let err = '';
   c.stderr!.on('data', (d: Buffer) => {
     err = (err + d.toString('utf8')).slice(-8192);

@@ -7,7 +7,8 @@
  * `SX-BENCH-READY {"pid":N,"http":{address,port},"tftp":{address,port}}` on stdout (other stdout
  * lines, such as the setup link, are to be ignored). Logs (pino JSON) go to stderr at the
  * config's `log-level`. Stops on SIGTERM/SIGINT (closes every service, exits 0). With
- * `SX_BENCH_MEMLOG=<file>` it appends `process.memoryUsage()` as a JSON line every 500 ms.
+ * `SX_BENCH_MEMLOG=<file>` it appends `process.memoryUsage()` as a JSON line every 500 ms; with
+ * `SX_BENCH_WITHOUT=tftp,http,...` those services are built but not started (src/bench/idle.ts).
  */
 import { appendFileSync } from 'node:fs';
 import { configSchema } from '../config/schema.js';
@@ -25,7 +26,10 @@ async function main(): Promise<void> {
   if (!raw) throw new Error('usage: server-child <config JSON>');
   const config = configSchema.parse(JSON.parse(raw) as unknown);
   const log = createLogger(config['log-level'], process.stderr);
-  const server = await startServer(config, log);
+  const without = (process.env['SX_BENCH_WITHOUT'] ?? '').split(',').filter(Boolean);
+  const server = await startServer(config, log, { without });
+  // With no listener started nothing else keeps the process alive until SIGTERM.
+  if (without.length > 0) setInterval(() => undefined, 2 ** 30);
   const addr = (name: string) => (server.services.find((s) => s.name === name) as Addressable | undefined)?.address?.();
   const memLog = process.env['SX_BENCH_MEMLOG'];
   if (memLog) {
