@@ -8,7 +8,6 @@
 import { Writable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/app/server.js';
@@ -18,6 +17,7 @@ import type { HttpService } from '../../src/web/app.js';
 import type { TftpServer } from '../../src/boot/tftp/server.js';
 import type { PhoneHomeListener } from '../../src/phonehome/listener.js';
 import { configDirs } from './serve.js';
+import { freePort } from './ports.js';
 
 /** A running server plus its ports and everything it logged. */
 export interface HardenedServer {
@@ -92,14 +92,6 @@ export async function startLogged(config: Config): Promise<{ server: RunningServ
   return { server, logText: () => text };
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 /** Writes a cluster file `name.xml` with the given member hosts (fqdn, uuid). */
 export function writeCluster(
@@ -123,3 +115,5 @@ ${hosts.map(([fqdn, uuid]) => `    <host fqdn="${fqdn}" uuid="${uuid}"/>`).join(
 `,
   );
 }
+
+export { freePort };
