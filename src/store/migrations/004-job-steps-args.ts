@@ -14,3 +14,10 @@ export function up(db: Database): void {
     ALTER TABLE job_steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    ALTER TABLE job_steps ADD COLUMN args TEXT;
+    ALTER TABLE job_steps ADD COLUMN host_uuid TEXT;
+    ALTER TABLE job_steps ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+  `;

@@ -16,3 +16,8 @@ export function up(db: Database): void {
     );
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    CREATE TABLE engine_maintenance (host_uuid TEXT PRIMARY KEY, job_id TEXT NOT NULL, entered_at BIGINT NOT NULL);
+  `;

@@ -12,3 +12,10 @@ export function up(db: Database): void {
   db.exec('CREATE INDEX boot_tokens_host_created ON boot_tokens(host_uuid, created_at)');
   db.exec('DROP INDEX boot_tokens_host');
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    CREATE INDEX boot_tokens_expires ON boot_tokens(expires_at);
+    CREATE INDEX boot_tokens_host_created ON boot_tokens(host_uuid, created_at);
+    DROP INDEX boot_tokens_host;
+  `;

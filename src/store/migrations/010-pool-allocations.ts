@@ -23,3 +23,12 @@ export function up(db: Database): void {
     );
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    CREATE TABLE pool_allocations (
+      cluster TEXT NOT NULL, pool TEXT NOT NULL, portgroup TEXT NOT NULL, host_uuid TEXT NOT NULL,
+      address TEXT NOT NULL, allocated_at BIGINT NOT NULL,
+      PRIMARY KEY (cluster, pool, portgroup, host_uuid), UNIQUE (cluster, pool, address)
+    );
+  `;

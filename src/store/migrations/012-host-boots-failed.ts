@@ -17,3 +17,9 @@ export function up(db: Database): void {
     ALTER TABLE host_boots ADD COLUMN failed_job TEXT;    -- that job's id
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    ALTER TABLE host_boots ADD COLUMN failed_at BIGINT;
+    ALTER TABLE host_boots ADD COLUMN failed_job TEXT;
+  `;

@@ -12,3 +12,9 @@ export function up(db: Database): void {
     CREATE INDEX hosts_state_seen ON hosts(state, last_seen);
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    CREATE INDEX boot_events_at ON boot_events(at);
+    CREATE INDEX hosts_state_seen ON hosts(state, last_seen);
+  `;

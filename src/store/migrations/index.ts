@@ -14,9 +14,15 @@ import * as m011 from './011-host-boots.js';
 import * as m012 from './012-host-boots-failed.js';
 import * as m013 from './013-retention-indexes.js';
 
+/**
+ * One step of the schema history, the same for both stores: `up` applies it to SQLite, `postgres`
+ * is the same change as PostgreSQL SQL (one history, two dialects; test/integration/store-schema-
+ * pg.test.ts checks both end with the same tables, columns and indexes).
+ */
 export interface Migration {
   name: string;
   up(db: Database): void;
+  postgres: string;
 }
 
 export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012, m013];

@@ -1,0 +1,120 @@
+/**
+ * Opens the PostgreSQL store (node-postgres pool) and applies pending migrations with umzug —
+ * the same migration names and order as the SQLite store (src/store/migrations, each with its
+ * `postgres` body), recorded in the same `schema_migrations` table.
+ *
+ * Several servers may start together against one database: the migration run holds a
+ * session-level advisory lock (`pg_advisory_lock`, PostgreSQL manual §9.27.10), so exactly one
+ * applies each migration and the others wait and then find nothing to do. Each migration and its
+ * record commit in one transaction (PostgreSQL DDL is transactional), so a crash mid-migration
+ * leaves neither.
+ */
+import pg from 'pg';
+import { Umzug, type UmzugStorage } from 'umzug';
+import { migrations } from './migrations/index.js';
+import { StoreOpenError } from './db.js';
+import type { Logger } from '../log.js';
+
+/** Advisory lock key for schema migrations ("statelesx" as an int64 tag; any constant works). */
+const MIGRATION_LOCK = 0x5354_4c58_0001n;
+
+// int8 (BIGINT, OID 20) as a JS number: epoch ms and identity keys stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+/**
+ * `url` with its password replaced by `***`, for logs and error messages: the password of the
+ * `user:password@` part (RFC 3986 userinfo; also the socket form `postgres://u:pw@/db?host=/dir`,
+ * which WHATWG `URL` refuses) up to the LAST `@`, so a password someone forgot to percent-encode
+ * (`/`, `@`, `?` in it) is still hidden; and any `password=` query parameter.
+ */
+export function redactDatabaseUrl(url: string): string {
+  let out = url;
+  const start = out.indexOf('://');
+  const at = out.lastIndexOf('@');
+  if (start >= 0 && at > start) {
+    const colon = out.indexOf(':', start + 3);
+    if (colon >= 0 && colon < at) out = `${out.slice(0, colon + 1)}***${out.slice(at)}`;
+  }
+  return out.replace(/([?&]password=)[^&#]*/gi, '$1***');
+}
+
+/** Umzug storage in table `schema_migrations`, read through `client` (the lock holder). */
+function pgStorage(client: pg.PoolClient): UmzugStorage {
+  return {
+    // Recorded inside the migration's own transaction (see migrate below).
+    async logMigration() {},
+    async unlogMigration({ name }) {
+      await client.query('DELETE FROM schema_migrations WHERE name = $1', [name]);
+    },
+    async executed() {
+      const r = await client.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+      return r.rows.map((row) => row.name);
+    },
+  };
+}
+
+/**
+ * Applies pending migrations under the advisory lock.
+ * @returns the names applied by this call (empty when another server applied them first)
+ */
+export async function migratePostgres(pool: pg.Pool, log?: Logger): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
+    try {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)',
+      );
+      const umzug = new Umzug({
+        migrations: migrations.map((m) => ({
+          name: m.name,
+          up: async () => {
+            await client.query('BEGIN');
+            try {
+              await client.query(m.postgres);
+              await client.query('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [
+                m.name,
+                Date.now(),
+              ]);
+              await client.query('COMMIT');
+            } catch (e) {
+              await client.query('ROLLBACK');
+              throw e;
+            }
+          },
+        })),
+        storage: pgStorage(client),
+        logger: undefined,
+      });
+      const applied = (await umzug.up()).map((m) => m.name);
+      if (applied.length > 0) log?.info({ migrations: applied }, 'store migrated');
+      return applied;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Connects a pool to `url` (node-postgres connection string: `postgres://user:pw@host:port/db`,
+ * or `?host=/socket/dir`), checks it answers, and migrates the schema.
+ * @throws StoreOpenError naming the URL with its password redacted and the server's reason
+ *   (unreachable, authentication failed, no such database)
+ */
+export async function openPostgres(url: string, log?: Logger, poolSize = 10): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that
+  // would crash the process. The next query reconnects.
+  pool.on('error', (e) => log?.warn({ err: e.message }, 'PostgreSQL connection lost; reconnecting on next use'));
+  try {
+    await migratePostgres(pool, log);
+    return pool;
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw new StoreOpenError(`cannot open PostgreSQL store ${redactDatabaseUrl(url)}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+}
