@@ -24,3 +24,11 @@ export function up(db: Database): void {
     );
   `);
 }
+
+/** The same change in PostgreSQL's dialect (epoch ms as BIGINT, identity keys). */
+export const postgres = `
+    CREATE TABLE host_boots (
+      host_uuid TEXT PRIMARY KEY, phoned_home_at BIGINT, verified_by TEXT, thumbprint TEXT, thumbprint_sha1 TEXT,
+      joined_thumbprint TEXT, converged_at BIGINT
+    );
+  `;
