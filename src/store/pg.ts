@@ -1,7 +1,7 @@
 /**
- * Opens the PostgreSQL store (node-postgres pool) and applies pending migrations with umzug —
- * the same migration names and order as the SQLite store (src/store/migrations, each with its
- * `postgres` body), recorded in the same `schema_migrations` table.
+ * Opens the PostgreSQL store (node-postgres pool) and applies pending migrations — the same
+ * migration names and order as the SQLite store (src/store/migrations, each with its `postgres`
+ * body), recorded in the same `schema_migrations` table.
  *
  * Several servers may start together against one database: the migration run holds a
  * session-level advisory lock (`pg_advisory_lock`, PostgreSQL manual §9.27.10), so exactly one
@@ -10,7 +10,6 @@
  * leaves neither.
  */
 import pg from 'pg';
-import type { UmzugStorage } from 'umzug';
 import { migrations } from './migrations/index.js';
 import { StoreOpenError } from './db.js';
 import type { Logger } from '../log.js';
@@ -38,24 +37,11 @@ export function redactDatabaseUrl(url: string): string {
   return out.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
-/** Umzug storage in table `schema_migrations`, read through `client` (the lock holder). */
-function pgStorage(client: pg.PoolClient): UmzugStorage {
-  return {
-    // Recorded inside the migration's own transaction (see migrate below).
-    async logMigration() {},
-    async unlogMigration({ name }) {
-      await client.query('DELETE FROM schema_migrations WHERE name = $1', [name]);
-    },
-    async executed() {
-      const r = await client.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
-      return r.rows.map((row) => row.name);
-    },
-  };
-}
-
 /**
- * Applies pending migrations under the advisory lock.
+ * Applies pending migrations under the advisory lock, in list order, each with its record in one
+ * transaction (the same loop as the SQLite store's, src/store/db.ts).
  * @returns the names applied by this call (empty when another server applied them first)
+ * @throws Error `migration <name> failed: <message>` with the server's error as `cause`
  */
 export async function migratePostgres(pool: pg.Pool, log?: Logger): Promise<string[]> {
   const client = await pool.connect();
@@ -65,35 +51,22 @@ export async function migratePostgres(pool: pg.Pool, log?: Logger): Promise<stri
       await client.query(
         'CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)',
       );
-      // umzug (and what it loads, ~8 MiB of RSS) only when something is pending: most starts
-      // find the schema current.
-      const done = new Set(
-        (await client.query<{ name: string }>('SELECT name FROM schema_migrations')).rows.map((r) => r.name),
-      );
-      if (migrations.every((m) => done.has(m.name))) return [];
-      const { Umzug } = await import('umzug');
-      const umzug = new Umzug({
-        migrations: migrations.map((m) => ({
-          name: m.name,
-          up: async () => {
-            await client.query('BEGIN');
-            try {
-              await client.query(m.postgres);
-              await client.query('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [
-                m.name,
-                Date.now(),
-              ]);
-              await client.query('COMMIT');
-            } catch (e) {
-              await client.query('ROLLBACK');
-              throw e;
-            }
-          },
-        })),
-        storage: pgStorage(client),
-        logger: undefined,
-      });
-      const applied = (await umzug.up()).map((m) => m.name);
+      const rows = await client.query<{ name: string }>('SELECT name FROM schema_migrations');
+      const done = new Set(rows.rows.map((r) => r.name));
+      const applied: string[] = [];
+      for (const m of migrations) {
+        if (done.has(m.name)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(m.postgres);
+          await client.query('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [m.name, Date.now()]);
+          await client.query('COMMIT');
+        } catch (e) {
+          await client.query('ROLLBACK');
+          throw new Error(`migration ${m.name} failed: ${(e as Error).message}`, { cause: e });
+        }
+        applied.push(m.name);
+      }
       if (applied.length > 0) log?.info({ migrations: applied }, 'store migrated');
       return applied;
     } finally {
