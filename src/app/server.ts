@@ -271,6 +271,7 @@ function webDeps(
     store: {
       hosts: store.hosts,
       users: store.users,
+      apiTokens: store.apiTokens,
       audit: store.audit,
       settings: store.settings,
       jobs: store.jobs,

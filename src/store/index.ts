@@ -11,6 +11,7 @@ import { HostRepo } from './hosts.js';
 import { AuditRepo, SettingsRepo } from './audit.js';
 import { TokenRepo } from './tokens.js';
 import { UserRepo } from './users.js';
+import { ApiTokenRepo } from './api-tokens.js';
 import { PhoneHomeRepo } from './phonehomes.js';
 import { JobRepo } from './jobs.js';
 import { LeaseRepo } from './leases.js';
@@ -27,6 +28,8 @@ export class Store implements StoreHealth, Transactions {
   readonly settings: SettingsRepo;
   readonly tokens: TokenRepo;
   readonly users: UserRepo;
+  /** API bearer tokens (`api_tokens`), not the per-boot phone-home tokens of {@link tokens}. */
+  readonly apiTokens: ApiTokenRepo;
   readonly phoneHomes: PhoneHomeRepo;
   readonly jobs: JobRepo;
   readonly leases: LeaseRepo;
@@ -45,6 +48,7 @@ export class Store implements StoreHealth, Transactions {
     this.settings = new SettingsRepo(db);
     this.tokens = new TokenRepo(db);
     this.users = new UserRepo(db);
+    this.apiTokens = new ApiTokenRepo(db);
     this.phoneHomes = new PhoneHomeRepo(db);
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
@@ -92,7 +96,8 @@ export { PoolAllocationRepo } from './pools.js';
 export type { DhcpLease, LeaseState } from './leases.js';
 export type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './jobs.js';
-export { DuplicateUserError } from './users.js';
+export { DuplicateUserError, ROLES } from './users.js';
+export { DuplicateApiTokenError, type ApiTokenRecord } from './api-tokens.js';
 export type * from './ports.js';
 export { HostBootRepo, type HostBootRecord } from './hostboots.js';
 export type { RetentionPolicy, RetentionResult } from './retention.js';

@@ -9,7 +9,7 @@
  *  - phone-home registry:  {@link HostReader}, {@link HostWriter}, {@link PhoneHomeLog}, {@link TokenStore},
  *                          {@link LeaseStore} (`byMac`), {@link Transactions}
  *  - web:                  {@link HostReader}, {@link HostWriter} (state, pins), {@link UserStore},
- *                          {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
+ *                          {@link ApiTokenStore}, {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
  *
  * All calls are synchronous today (better-sqlite3); a store with an asynchronous driver will
  * change these signatures to return promises, in one place.
@@ -22,6 +22,7 @@ import type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 import type { TokenRow } from './tokens.js';
 import type { HostBootRecord } from './hostboots.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
+import type { ApiTokenRecord } from './api-tokens.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
 export interface HostReader {
@@ -123,6 +124,31 @@ export interface UserStore {
   getSession(idHash: string, now?: number): SessionRecord | undefined;
   deleteSession(idHash: string): void;
   pruneSessions(now?: number): number;
+}
+
+/**
+ * API bearer tokens (table `api_tokens`; only keyed hashes of the tokens). Not the per-boot
+ * phone-home tokens of {@link TokenStore}.
+ */
+export interface ApiTokenStore {
+  /** @throws DuplicateApiTokenError when the name is taken */
+  create(t: {
+    name: string;
+    role: Role;
+    hash: string;
+    createdBy: string;
+    at: number;
+    expiresAt: number | null;
+  }): ApiTokenRecord;
+  get(id: number): ApiTokenRecord | undefined;
+  getByName(name: string): ApiTokenRecord | undefined;
+  /** By hash, expired ones included. */
+  findByHash(hash: string): ApiTokenRecord | undefined;
+  list(): ApiTokenRecord[];
+  /** Records a use (throttled to one write a minute per token); whether it wrote. */
+  touch(id: number, at: number): boolean;
+  /** Revokes at once; whether a token was removed. */
+  delete(id: number): boolean;
 }
 
 /** The audit log (table `audit_log`), newest first. */

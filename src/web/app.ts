@@ -37,6 +37,7 @@ import { clusterRoutes } from './api/clusters.js';
 import { imageRoutes } from './api/images.js';
 import { jobRoutes } from './api/jobs.js';
 import { adminRoutes } from './api/admin.js';
+import { tokenRoutes } from './api/tokens.js';
 import { consoleRoutes } from './console/index.js';
 import { ImportTracker } from './imports.js';
 import { storeJobReader } from './job-reader.js';
@@ -155,12 +156,13 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole =
     imageRoutes(scope, ctx, tracker);
     jobRoutes(scope, ctx);
     adminRoutes(scope, ctx);
+    tokenRoutes(scope, ctx);
     await consoleRoutes(scope);
   });
   return app;
 }
 
-/** The OpenAPI document (`/api/docs`): the session cookie, and the `/metrics` bearer token. */
+/** The OpenAPI document (`/api/docs`): the session cookie, API bearer tokens, and the `/metrics` bearer token. */
 async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -168,15 +170,21 @@ async function registerOpenApi(app: FastifyInstance): Promise<void> {
         title: 'statelesx API',
         version: '1',
         description:
-          'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Log in with POST /api/v1/session; send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE.',
+          'Hosts, cluster joins, cluster files, images, jobs. Errors are RFC 9457 application/problem+json. Either log in with POST /api/v1/session and send the csrfToken as x-csrf-token on POST/PUT/PATCH/DELETE (cookie sessions), or send an API token (POST /api/v1/tokens, statelesx token create) as Authorization: Bearer <token>, which needs no CSRF token.',
       },
       components: {
         securitySchemes: {
           session: { type: 'apiKey', in: 'cookie', name: 'sx_session' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              "an API token (sxt_…) made by an admin (POST /api/v1/tokens, statelesx token create); acts with the token's role, audited as token:<name>; no CSRF token needed",
+          },
           metricsToken: { type: 'http', scheme: 'bearer' },
         },
       },
-      security: [{ session: [] }],
+      security: [{ session: [] }, { bearer: [] }],
     },
     refResolver: {
       buildLocalReference: (json, _base, _frag, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`),

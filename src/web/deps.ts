@@ -7,6 +7,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type {
+  ApiTokenStore,
   AuditLog,
   HostBootStore,
   HostReader,
@@ -223,6 +224,8 @@ export interface VcenterTester {
 export interface WebStore extends StoreHealth {
   hosts: HostReader & Pick<HostWriter, 'setState' | 'setImagePin'>;
   users: UserStore;
+  /** API bearer tokens (`/api/v1/tokens`, the `Authorization: Bearer` check). */
+  apiTokens: ApiTokenStore;
   audit: AuditLog;
   settings: SettingsStore;
   jobs: JobHistory & TofuThumbprints;

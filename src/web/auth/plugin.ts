@@ -32,7 +32,8 @@ import { dummyHash, hashPassword, passwordProblem, usernameProblem, verifyPasswo
 import { auditChange } from '../audit.js';
 import { LOGIN_BODY_LIMIT } from '../limits.js';
 import { AccountBackoff } from './backoff.js';
-import type { UserRecord } from '../../store/index.js';
+import { checkBearer } from './api-tokens.js';
+import type { ApiTokenRecord, UserRecord } from '../../store/index.js';
 
 /** True for console (HTML) paths, which redirect to /login instead of answering 401. */
 export function isConsolePath(url: string): boolean {
@@ -226,10 +227,17 @@ export function logout(ctx: WebContext, req: FastifyRequest, reply: FastifyReply
   reply.clearCookie(SESSION_COOKIE, { path: '/' });
 }
 
+/** The caller a bearer request acts as: `token:<name>` with the token's role (audit actor). */
+function tokenCaller(t: ApiTokenRecord): UserRecord {
+  return { id: -t.id, username: `token:${t.name}`, role: t.role, createdAt: t.createdAt, disabled: false };
+}
+
 /**
- * Installs the hooks on `app` (an encapsulated scope): `onRequest` resolves the session and
- * enforces `config.auth`; `preHandler` checks CSRF on POST/PUT/PATCH/DELETE (header
- * `x-csrf-token` or form field `_csrf`).
+ * Installs the hooks on `app` (an encapsulated scope): `onRequest` resolves the caller — an API
+ * token from `Authorization: Bearer` (any other or malformed Authorization header: 401), else the
+ * session cookie — and enforces `config.auth`; `preValidation` checks CSRF on
+ * POST/PUT/PATCH/DELETE of cookie sessions (header `x-csrf-token` or form field `_csrf`); bearer
+ * requests need none.
  */
 export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
   // Login-like POST routes (the API's and the console's): a body of at most LOGIN_BODY_LIMIT,
@@ -249,8 +257,19 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
     route.onRequest = [limited, counted, ...hooks];
   });
   app.addHook('onRequest', async (req, reply) => {
+    const authorization = req.headers.authorization;
     const key = req.cookies[SESSION_COOKIE];
-    if (key) {
+    if (authorization !== undefined) {
+      // A bearer request is the token's alone: a session cookie beside it is not read.
+      const check = checkBearer(ctx.deps.store, authorization, ctx.now());
+      if (!check.ok) {
+        req.log.warn({ reason: check.reason }, 'bearer token refused');
+        reply.header('www-authenticate', 'Bearer realm="statelesx", error="invalid_token"');
+        throw new HttpProblem(401, 'Unauthenticated', check.reason);
+      }
+      req.apiToken = check.token;
+      req.user = tokenCaller(check.token);
+    } else if (key) {
       const s = ctx.deps.store.users.getSession(sha256(key), ctx.now());
       if (s) {
         req.user = s.user;
@@ -275,7 +294,8 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
   // request without a valid token is refused with 403 whatever its body.
   // eslint-disable-next-line @typescript-eslint/require-await -- an async hook (no done callback) whose early returns end it; the check is synchronous
   app.addHook('preValidation', async (req) => {
-    if (!isStateChanging(req.method)) return;
+    // A bearer token is not sent by a browser on its own (unlike a cookie): no cross-site forgery.
+    if (!isStateChanging(req.method) || req.apiToken) return;
     const key = csrfKey(req);
     const header = req.headers[CSRF_HEADER];
     const presented =

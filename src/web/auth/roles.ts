@@ -3,7 +3,7 @@
  * health) or the least role it needs. Default: GET/HEAD need `viewer`, other methods `admin`.
  * Roles are ordered viewer < operator < admin (operator: joins, applies, pins; admin: everything).
  */
-import type { Role, UserRecord } from '../../store/index.js';
+import type { ApiTokenRecord, Role, UserRecord } from '../../store/index.js';
 
 /** Route-level access declaration (fastify route `config.auth`). */
 export type Access = 'public' | Role;
@@ -17,6 +17,11 @@ declare module 'fastify' {
     user?: UserRecord;
     /** The raw session cookie value of a valid session (CSRF key). */
     sessionKey?: string;
+    /**
+     * The API token of a bearer request (`Authorization: Bearer`); `user` is then the token as a
+     * caller named `token:<name>` with the token's role and a negative id (never a user's).
+     */
+    apiToken?: ApiTokenRecord;
   }
 }
 
