@@ -9,6 +9,7 @@ import { registerImage } from './image.js';
 import { registerHost } from './host.js';
 import { registerCluster } from './cluster.js';
 import { registerUser } from './user.js';
+import { registerToken } from './token.js';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ registerImage(program);
 registerHost(program);
 registerCluster(program);
 registerUser(program);
+registerToken(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`statelesx: ${(e as Error).message}\n`);

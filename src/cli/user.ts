@@ -70,7 +70,11 @@ async function readNewPassword(): Promise<string> {
   return pw;
 }
 
-async function withStore<T>(opts: { config?: string; dataDir?: string }, fn: (s: Store) => T | Promise<T>): Promise<T> {
+/** Runs `fn` on the store of the configured data directory (`--config`, `--data-dir`), closed afterwards. @throws Error on a configuration error */
+export async function withStore<T>(
+  opts: { config?: string; dataDir?: string },
+  fn: (s: Store) => T | Promise<T>,
+): Promise<T> {
   let dataDir: string;
   try {
     dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];

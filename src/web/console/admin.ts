@@ -1,14 +1,39 @@
 /**
- * Console administration pages: users and the audit log.
+ * Console administration pages: users, API tokens (`/users/tokens`) and the audit log.
  */
 import type { FastifyPluginCallback } from 'fastify';
-import type { ConsoleOptions } from './render.js';
+import { HttpProblem } from '../problem.js';
+import { one, type Form } from './forms.js';
+import { signedIn, type ConsoleOptions } from './render.js';
 
-/** Registers `/users`, `/audit`. */
+/** Registers `/users`, `/users/tokens` (list, create, revoke), `/audit`. */
 export const adminPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page }, done) => {
   app.get('/users', async (req, reply) =>
     page(req, reply, 'users', { title: 'Users', users: await api(req, reply)('GET', '/api/v1/users') }),
   );
+  const tokensPage = async (req: Parameters<typeof page>[0], reply: Parameters<typeof page>[1], created: unknown) =>
+    page(req, reply, 'tokens', {
+      title: 'API tokens',
+      tokens: await api(req, reply)('GET', '/api/v1/tokens'),
+      created,
+      now: Date.now(),
+    });
+  app.get('/users/tokens', (req, reply) => tokensPage(req, reply, null));
+  app.post<{ Body: Form }>('/users/tokens', signedIn, async (req, reply) => {
+    const expires = one(req.body, 'expires');
+    if (expires && !/^\d{4}-\d{2}-\d{2}$/.test(expires))
+      throw new HttpProblem(400, 'Bad Request', `expires: "${expires}" is not a date (YYYY-MM-DD)`);
+    const created = await api(req, reply)('POST', '/api/v1/tokens', {
+      name: one(req.body, 'name'),
+      role: one(req.body, 'role'),
+      ...(expires ? { expiresAt: `${expires}T00:00:00Z` } : {}),
+    });
+    return tokensPage(req, reply.code(201), created);
+  });
+  app.post<{ Params: { id: string }; Body: Form }>('/users/tokens/:id/revoke', signedIn, async (req, reply) => {
+    await api(req, reply)('DELETE', `/api/v1/tokens/${encodeURIComponent(req.params.id)}`);
+    return reply.redirect('/users/tokens', 303);
+  });
   app.get('/audit', async (req, reply) =>
     page(req, reply, 'audit', {
       title: 'Audit log',
