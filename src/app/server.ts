@@ -272,6 +272,7 @@ function webDeps(
       hosts: store.hosts,
       users: store.users,
       apiTokens: store.apiTokens,
+      hostForget: store.hostForget,
       audit: store.audit,
       settings: store.settings,
       jobs: store.jobs,
@@ -280,6 +281,7 @@ function webDeps(
     },
     log,
     queue: jobs,
+    jobControl: jobs,
     clusters: clusterService(clusters),
     engine: engineService(
       clusters,

@@ -26,10 +26,12 @@ export interface RoundHost {
   readonly o: JobRunnerOptions;
   /** True once the runner is closing: stop before the next step. */
   closing(): boolean;
+  /** Who asked to cancel the job, if someone did: it ends `cancelled` before its next step. */
+  cancelRequested(jobId: string): string | undefined;
   /** The shared connection to a vCenter. */
   connection(name: string): Promise<VcenterApi>;
   note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void;
-  finish(id: string, state: 'succeeded' | 'failed' | 'blocked', reason?: string): void;
+  finish(id: string, state: 'succeeded' | 'failed' | 'blocked' | 'cancelled', reason?: string): void;
   emitStep(jobId: string, seq: number): void;
   /** The job record changed (emitted as `job`). */
   jobChanged(job: JobRecord): void;
@@ -131,6 +133,7 @@ export class JobRounds {
 
     for (let round = 0; round < maxRounds; round++) {
       if (this.r.closing()) return;
+      if (this.cancelled(id)) return;
       let vc: VcenterApi;
       let state: CurrentState;
       let steps: Step[];
@@ -155,6 +158,7 @@ export class JobRounds {
       this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
       const outcome = await this.execute(id, desired, vc, state, steps);
       if (outcome.kind === 'closed') return;
+      if (outcome.kind === 'cancelled') return void this.cancelled(id);
       if (outcome.kind === 'permanent') {
         // A retry of this boot would fail the same way: no rejoin at the next start (a new boot is due again).
         if (outcome.hostUuid) this.o.boots?.markFailed(outcome.hostUuid, Date.now(), id);
@@ -167,6 +171,18 @@ export class JobRounds {
       completedRound = true;
     }
     this.r.finish(id, 'failed', `did not converge after ${maxRounds} rounds`);
+  }
+
+  /**
+   * Ends the job `cancelled` when a cancel was requested (between steps: the step that was running
+   * has finished; its unstarted steps are marked skipped). @returns whether it did
+   */
+  private cancelled(id: string): boolean {
+    const by = this.r.cancelRequested(id);
+    if (by === undefined) return false;
+    this.o.jobs.skipUnfinished(id, `cancelled by ${by}`, Date.now());
+    this.r.finish(id, 'cancelled', `cancelled by ${by} (between steps)`);
+    return true;
   }
 
   /** Zero steps planned: the job's hosts match the file (held members aside); finishes the job. */
@@ -239,6 +255,7 @@ export class JobRounds {
   ): Promise<
     | { kind: 'done' }
     | { kind: 'closed' }
+    | { kind: 'cancelled' }
     | { kind: 'permanent'; reason: string; hostUuid?: string | undefined }
     | { kind: 'transient'; error: unknown; what: string }
   > {
@@ -261,6 +278,7 @@ export class JobRounds {
     };
     for (let i = 0; i < steps.length; i++) {
       if (this.r.closing()) return { kind: 'closed' };
+      if (this.r.cancelRequested(id) !== undefined) return { kind: 'cancelled' };
       const step = steps[i]!;
       const seq = seqs[i]!;
       this.o.jobs.stepStarted(id, seq, Date.now());

@@ -53,6 +53,24 @@ export class JobScheduler {
     return this.inflight.has(jobId) || [...this.queues.values()].some((q) => q.some((x) => x.id === jobId));
   }
 
+  /** Whether the job has started here and not ended. */
+  isRunning(jobId: string): boolean {
+    return this.inflight.has(jobId);
+  }
+
+  /** Removes a job that has not started from its queue; whether it was queued here. */
+  dequeue(jobId: string): boolean {
+    for (const [vc, q] of this.queues) {
+      const i = q.findIndex((x) => x.id === jobId);
+      if (i < 0) continue;
+      q.splice(i, 1);
+      this.waitNoted.delete(jobId);
+      this.pump(vc);
+      return true;
+    }
+    return false;
+  }
+
   /** Resolves when every running job has ended. */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.inflight.values()]);

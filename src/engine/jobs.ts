@@ -65,7 +65,7 @@ import type { Config } from '../config/schema.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
-import type { JobOrigin, JobQueue, JobRef } from './queue.js';
+import type { CancelOutcome, JobControl, JobOrigin, JobQueue, JobRef, RetryOutcome } from './queue.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
 import { counter, gauge, histogram } from '../metrics.js';
 import { pendingRejoins, type HostBootSource } from './job-lifecycle.js';
@@ -141,13 +141,15 @@ export interface JobRunnerOptions {
 }
 
 /** The durable job runner; implements {@link JobQueue}. */
-export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
+export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobControl {
   private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
   private readonly connections: VcenterConnections;
   private readonly scheduler: JobScheduler;
   private readonly rounds: JobRounds;
   private closing = false;
   private started = false;
+  /** Running jobs someone asked to cancel: job id → who. */
+  private readonly cancels = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly o: JobRunnerOptions) {
@@ -157,6 +159,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     this.rounds = new JobRounds({
       o,
       closing: () => this.closing,
+      cancelRequested: (id) => this.cancels.get(id),
       connection: (name) => this.connections.get(name),
       note: (id, level, msg) => this.note(id, level, msg),
       finish: (id, state, reason) => this.finish(id, state, reason),
@@ -244,6 +247,50 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     return this.enqueue('drift', cluster, desired, origin);
   }
 
+  /**
+   * Cancels a job (admin verb): a queued one ends `cancelled` at once; a running one when its
+   * current step has finished, before the next (a vSphere task in flight is never abandoned
+   * half-way). A job left queued/running by another process (no runner here holds it) ends at once.
+   */
+  cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string } {
+    const j = this.o.jobs.get(jobId);
+    if (!j) return { outcome: 'missing' };
+    if (!['queued', 'running'].includes(j.state)) return { outcome: 'finished', state: j.state };
+    if (this.scheduler.isRunning(jobId)) {
+      if (!this.cancels.has(jobId)) {
+        this.cancels.set(jobId, actor);
+        this.note(jobId, 'warn', `cancel requested by ${actor}: the running step finishes, then the job ends`);
+      }
+      return { outcome: 'cancelling' };
+    }
+    this.scheduler.dequeue(jobId);
+    this.o.jobs.skipUnfinished(jobId, `cancelled by ${actor}`, Date.now());
+    this.finish(jobId, 'cancelled', `cancelled by ${actor} before it started`);
+    return { outcome: 'cancelled' };
+  }
+
+  /**
+   * Retries a failed, cancelled or blocked job (admin verb): queues a new job of the same kind and
+   * target from the cluster files as they are now (or returns the one already active for it).
+   */
+  retry(jobId: string, origin: JobOrigin): RetryOutcome {
+    const j = this.o.jobs.get(jobId);
+    if (!j) return { outcome: 'missing' };
+    if (!['failed', 'cancelled', 'blocked'].includes(j.state)) return { outcome: 'not-retryable', state: j.state };
+    try {
+      const ref =
+        j.kind === 'configure-host'
+          ? this.enqueueConfigureHost(j.target, origin)
+          : j.kind === 'apply-cluster'
+            ? this.enqueueApplyCluster(j.target, origin)
+            : this.enqueueRemediateCluster(j.target, origin);
+      if (!ref.existing) this.note(ref.id, 'info', `retry of job ${jobId}`);
+      return { outcome: 'queued', ref };
+    } catch (e) {
+      return { outcome: 'gone', reason: (e as Error).message };
+    }
+  }
+
   /** Resolves when the job reaches a final state. */
   wait(jobId: string): Promise<JobRecord> {
     const j = this.o.jobs.get(jobId);
@@ -297,18 +344,19 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue {
     if (line) this.emit('log', line);
   }
 
-  private finish(id: string, state: 'succeeded' | 'failed' | 'blocked', reason?: string): void {
+  private finish(id: string, state: 'succeeded' | 'failed' | 'blocked' | 'cancelled', reason?: string): void {
+    this.cancels.delete(id);
     this.o.jobs.finish(id, state, Date.now(), reason);
     const j = this.o.jobs.get(id)!;
     jobsFinished.inc({ kind: j.kind, state });
     if (j.startedAt && j.finishedAt) jobDuration.observe({ kind: j.kind, state }, (j.finishedAt - j.startedAt) / 1000);
     this.note(
       id,
-      state === 'succeeded' ? 'info' : state === 'blocked' ? 'warn' : 'error',
+      state === 'succeeded' ? 'info' : state === 'blocked' || state === 'cancelled' ? 'warn' : 'error',
       state === 'succeeded' ? 'job succeeded' : `job ${state}: ${reason ?? ''}`,
     );
     this.emit('job', j);
-    if (j.kind === 'configure-host' && j.cluster && state !== 'blocked')
+    if (j.kind === 'configure-host' && j.cluster && state !== 'blocked' && state !== 'cancelled')
       this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
     for (const w of this.waiters.get(id) ?? []) w(j);
     this.waiters.delete(id);

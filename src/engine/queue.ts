@@ -30,3 +30,31 @@ export interface JobQueue {
   /** Queues an apply of a whole cluster (every member host plus cluster settings). */
   enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef;
 }
+
+/** What {@link JobControl.cancel} did. */
+export type CancelOutcome =
+  /** The job had not started (or no runner held it): it ended `cancelled` now. */
+  | 'cancelled'
+  /** The job is running: its current step finishes, then it ends `cancelled` before the next one. */
+  | 'cancelling'
+  /** No such job. */
+  | 'missing'
+  /** The job had already finished (its state is returned with the outcome). */
+  | 'finished';
+
+/** What {@link JobControl.retry} did. */
+export type RetryOutcome =
+  | { outcome: 'queued'; ref: JobRef }
+  | { outcome: 'missing' }
+  /** Only `failed`, `cancelled` and `blocked` jobs are retried. */
+  | { outcome: 'not-retryable'; state: string }
+  /** The job's cluster or host is no longer in a cluster file. */
+  | { outcome: 'gone'; reason: string };
+
+/** Admin verbs on jobs (issue 19 item 3). Implemented by src/engine/jobs.ts. */
+export interface JobControl {
+  /** Cancels a queued job at once, or a running one between steps. */
+  cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string };
+  /** Queues a new job of the same kind and target as a failed, cancelled or blocked one. */
+  retry(jobId: string, origin: JobOrigin): RetryOutcome;
+}

@@ -12,6 +12,7 @@ import { AuditRepo, SettingsRepo } from './audit.js';
 import { TokenRepo } from './tokens.js';
 import { UserRepo } from './users.js';
 import { ApiTokenRepo } from './api-tokens.js';
+import { HostForgetRepo } from './host-forget.js';
 import { PhoneHomeRepo } from './phonehomes.js';
 import { JobRepo } from './jobs.js';
 import { LeaseRepo } from './leases.js';
@@ -30,6 +31,8 @@ export class Store implements StoreHealth, Transactions {
   readonly users: UserRepo;
   /** API bearer tokens (`api_tokens`), not the per-boot phone-home tokens of {@link tokens}. */
   readonly apiTokens: ApiTokenRepo;
+  /** Forget a host; delete stale unregistered sightings (admin lifecycle verbs). */
+  readonly hostForget: HostForgetRepo;
   readonly phoneHomes: PhoneHomeRepo;
   readonly jobs: JobRepo;
   readonly leases: LeaseRepo;
@@ -49,6 +52,7 @@ export class Store implements StoreHealth, Transactions {
     this.tokens = new TokenRepo(db);
     this.users = new UserRepo(db);
     this.apiTokens = new ApiTokenRepo(db);
+    this.hostForget = new HostForgetRepo(db);
     this.phoneHomes = new PhoneHomeRepo(db);
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
@@ -98,6 +102,7 @@ export type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './jobs.js';
 export { DuplicateUserError, ROLES } from './users.js';
 export { DuplicateApiTokenError, type ApiTokenRecord } from './api-tokens.js';
+export type { ForgetResult } from './host-forget.js';
 export type * from './ports.js';
 export { HostBootRepo, type HostBootRecord } from './hostboots.js';
 export type { RetentionPolicy, RetentionResult } from './retention.js';

@@ -23,6 +23,7 @@ import type { TokenRow } from './tokens.js';
 import type { HostBootRecord } from './hostboots.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
 import type { ApiTokenRecord } from './api-tokens.js';
+import type { ForgetResult } from './host-forget.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
 export interface HostReader {
@@ -149,6 +150,15 @@ export interface ApiTokenStore {
   touch(id: number, at: number): boolean;
   /** Revokes at once; whether a token was removed. */
   delete(id: number): boolean;
+}
+
+/** Lifecycle verbs on hosts (src/store/host-forget.ts): forget a host, delete stale unregistered sightings. */
+export interface HostForgetStore {
+  /** Forgets the host's row, pin, sightings, boot tokens and boot record. */
+  forget(uuid: string): ForgetResult;
+  /** Deletes unregistered hosts unseen for `olderThanDays`; their UUIDs. */
+  deleteStaleUnregistered(olderThanDays: number, now: number): string[];
+  deleteUnregistered(uuid: string): 'deleted' | 'missing' | 'registered';
 }
 
 /** The audit log (table `audit_log`), newest first. */

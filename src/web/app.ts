@@ -38,6 +38,7 @@ import { imageRoutes } from './api/images.js';
 import { jobRoutes } from './api/jobs.js';
 import { adminRoutes } from './api/admin.js';
 import { tokenRoutes } from './api/tokens.js';
+import { lifecycleRoutes } from './api/lifecycle.js';
 import { consoleRoutes } from './console/index.js';
 import { ImportTracker } from './imports.js';
 import { storeJobReader } from './job-reader.js';
@@ -157,6 +158,7 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole =
     jobRoutes(scope, ctx);
     adminRoutes(scope, ctx);
     tokenRoutes(scope, ctx);
+    lifecycleRoutes(scope, ctx);
     await consoleRoutes(scope);
   });
   return app;

@@ -10,6 +10,7 @@ import type {
   ApiTokenStore,
   AuditLog,
   HostBootStore,
+  HostForgetStore,
   HostReader,
   HostWriter,
   JobHistory,
@@ -20,7 +21,7 @@ import type {
 } from '../store/index.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import type { JobQueue } from '../engine/queue.js';
+import type { JobControl, JobQueue } from '../engine/queue.js';
 import type { DesiredCluster, MemberHost } from '../clusters/types.js';
 
 /** A problem found in a cluster file: message plus where (1-based line/column, element path). */
@@ -226,6 +227,8 @@ export interface WebStore extends StoreHealth {
   users: UserStore;
   /** API bearer tokens (`/api/v1/tokens`, the `Authorization: Bearer` check). */
   apiTokens: ApiTokenStore;
+  /** Forget a host, delete stale unregistered sightings. */
+  hostForget: HostForgetStore;
   audit: AuditLog;
   settings: SettingsStore;
   jobs: JobHistory & TofuThumbprints;
@@ -240,6 +243,8 @@ export interface AppDeps {
   /** Server config: `http`, `vcenters` (listed without secrets). */
   config?: Config;
   queue?: JobQueue;
+  /** Cancel and retry jobs (the job runner). */
+  jobControl?: JobControl;
   clusters?: ClusterService;
   engine?: EngineService;
   jobs?: JobReader;
