@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { registerHostForget } from './host-forget.js';
 import { loadConfig, ConfigError } from '../config/load.js';
 import {
   openStore,
@@ -117,6 +118,7 @@ export function registerHost(program: Command): void {
   )
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
     .action(resetHostThumbprint);
+  registerHostForget(host);
 }
 
 /** `host reset-thumbprint <id>`: forgets the recorded thumbprints of a host (by UUID) or FQDN. */

@@ -1,0 +1,89 @@
+/**
+ * `statelesx host forget <uuid>` and `statelesx host prune-unregistered --older-than-days N | --uuid U`:
+ * the lifecycle verbs on the local data directory (like `statelesx user`), audited as `system:cli`.
+ * Removing the host from vCenter is not done here.
+ */
+import type { Command } from 'commander';
+import type { Store } from '../store/index.js';
+import { configOption } from './common.js';
+import { withStore } from './user.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Forgets a host; @returns the line to print. @throws Error for a malformed UUID or an unknown host */
+export function forgetHost(store: Store, uuid: string, now = Date.now()): string {
+  if (!UUID.test(uuid)) throw new Error(`${uuid} is not a hardware UUID (8-4-4-4-12 hex digits)`);
+  const r = store.hostForget.forget(uuid);
+  if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw new Error(`the store knows no host ${uuid}`);
+  store.audit.add({
+    at: now,
+    actor: 'system:cli',
+    action: 'host.forget',
+    target: uuid.toLowerCase(),
+    before: null,
+    after: r,
+  });
+  return `forgot host ${uuid.toLowerCase()} (${r.bootEvents} sighting(s), ${r.bootTokens} boot token(s)${r.hostBoots ? ', its boot record' : ''})`;
+}
+
+/**
+ * Deletes unregistered sightings by age or UUID; @returns the line to print.
+ * @throws Error for a bad option, or a UUID that is unknown or not unregistered
+ */
+export function pruneUnregistered(
+  store: Store,
+  opts: { olderThanDays?: string; uuid?: string },
+  now = Date.now(),
+): string {
+  if ((opts.olderThanDays === undefined) === (opts.uuid === undefined))
+    throw new Error('give one of --older-than-days N and --uuid UUID');
+  if (opts.uuid !== undefined) {
+    const r = store.hostForget.deleteUnregistered(opts.uuid);
+    if (r === 'missing') throw new Error(`no unregistered host ${opts.uuid}`);
+    if (r === 'registered') throw new Error(`host ${opts.uuid} is assigned or pinned: use statelesx host forget`);
+    store.audit.add({
+      at: now,
+      actor: 'system:cli',
+      action: 'unregistered.delete',
+      target: opts.uuid.toLowerCase(),
+      before: null,
+      after: null,
+    });
+    return `deleted unregistered host ${opts.uuid.toLowerCase()}`;
+  }
+  const days = Number(opts.olderThanDays);
+  if (!Number.isInteger(days) || days < 1)
+    throw new Error(`--older-than-days ${opts.olderThanDays}: a whole number ≥ 1`);
+  const deleted = store.hostForget.deleteStaleUnregistered(days, now);
+  store.audit.add({
+    at: now,
+    actor: 'system:cli',
+    action: 'unregistered.delete',
+    target: `older than ${days} days`,
+    before: null,
+    after: { deleted },
+  });
+  return `deleted ${deleted.length} unregistered host(s) not seen for ${days} days`;
+}
+
+/** Registers `host forget` and `host prune-unregistered` on the `host` command. */
+export function registerHostForget(host: Command): void {
+  const dataDir = (c: Command) =>
+    configOption(c).option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)');
+  dataDir(
+    host
+      .command('forget <uuid>')
+      .description("forget a host: its record, image pin, sightings, boot tokens and boot record (not vCenter's)"),
+  ).action(async (uuid: string, opts: { config?: string; dataDir?: string }) => {
+    process.stdout.write((await withStore(opts, (s) => forgetHost(s, uuid))) + '\n');
+  });
+  dataDir(
+    host
+      .command('prune-unregistered')
+      .description('delete unregistered hosts (never assigned or pinned) by age or by UUID')
+      .option('--older-than-days <n>', 'not seen for this many days')
+      .option('--uuid <uuid>', 'this one host'),
+  ).action(async (opts: { olderThanDays?: string; uuid?: string; config?: string; dataDir?: string }) => {
+    process.stdout.write((await withStore(opts, (s) => pruneUnregistered(s, opts))) + '\n');
+  });
+}
