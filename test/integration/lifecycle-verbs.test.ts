@@ -31,6 +31,8 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
   let app: FastifyInstance;
   let adminToken: string;
   let viewerToken: string;
+  /** The job the first test cancelled. */
+  let cancelledJob = '';
 
   beforeAll(async () => {
     // AddHost_Task takes 1.5 s: long enough to ask for a cancel while it is in flight.
@@ -113,6 +115,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect(store.jobs.get(queued.id)).toMatchObject({ state: 'cancelled', startedAt: null });
 
     const ended = await runner.wait(running.id);
+    cancelledJob = running.id;
     expect(ended.state).toBe('cancelled');
     expect(ended.error).toMatch(/^cancelled by token:ops/);
     const steps = store.jobs.steps(running.id);
@@ -189,4 +192,40 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${PINNED}`)).statusCode).toBe(404);
     expect(store.audit.list(1)[0]).toMatchObject({ actor: 'admin', action: 'host.forget', target: PINNED });
   });
+
+  it('console: the job page offers Retry on a cancelled job, the host page Forget and thumbprint reset (admin forms)', async () => {
+    const admin = await loginAs(app, 'admin');
+    const form = (url: string) =>
+      app.inject({
+        method: 'POST',
+        url,
+        cookies: admin.cookies,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `_csrf=${encodeURIComponent(admin.csrf)}`,
+      });
+    const jobPage = await app.inject({ method: 'GET', url: `/jobs/${cancelledJob}`, cookies: admin.cookies });
+    expect(jobPage.body).toContain(`action="/jobs/${cancelledJob}/retry"`);
+    expect(jobPage.body).not.toContain('Cancel job');
+    const retried = await form(`/jobs/${cancelledJob}/retry`);
+    expect(retried.statusCode, retried.body).toBe(303);
+    const again = /^\/jobs\/(.+)$/.exec(String(retried.headers.location))![1]!;
+    expect(again).not.toBe(cancelledJob);
+    expect((await runner.wait(again)).state).toBe('succeeded');
+
+    const H = '4c4c4544-0000-0000-0000-0000000000c1';
+    store.hosts.upsertSighting({ uuid: H, at: Date.now(), mac: '00:50:56:aa:bb:0c' });
+    const hostPage = await app.inject({ method: 'GET', url: `/hosts/${H}`, cookies: admin.cookies });
+    expect(hostPage.body).toContain(`action="/hosts/${H}/forget"`);
+    expect(hostPage.body).toContain(`action="/hosts/${H}/reset-thumbprint"`);
+    const view = await loginAs(app, 'view');
+    expect((await app.inject({ method: 'GET', url: `/hosts/${H}`, cookies: view.cookies })).body).not.toContain(
+      'Forget host',
+    );
+    expect((await form(`/hosts/${H}/reset-thumbprint`)).statusCode).toBe(303);
+    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'admin', action: 'host.thumbprint.reset' });
+    const gone = await form(`/hosts/${H}/forget`);
+    expect(gone.statusCode).toBe(303);
+    expect(gone.headers.location).toBe('/hosts');
+    expect(store.hosts.get(H)).toBeUndefined();
+  }, 60_000);
 });

@@ -1,12 +1,18 @@
 /**
- * Console administration pages: users, API tokens (`/users/tokens`) and the audit log.
+ * Console administration pages: users, API tokens (`/users/tokens`), the audit log, and the admin
+ * verbs on a host (forget, reset the recorded thumbprint).
  */
 import type { FastifyPluginCallback } from 'fastify';
 import { HttpProblem } from '../problem.js';
 import { one, type Form } from './forms.js';
 import { signedIn, type ConsoleOptions } from './render.js';
 
-/** Registers `/users`, `/users/tokens` (list, create, revoke), `/audit`. */
+const enc = encodeURIComponent;
+
+/**
+ * Registers `/users`, `/users/tokens` (list, create, revoke), `/audit`, and the buttons of a host's
+ * page (`POST /hosts/:uuid/forget`, `POST /hosts/:uuid/reset-thumbprint`).
+ */
 export const adminPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page }, done) => {
   app.get('/users', async (req, reply) =>
     page(req, reply, 'users', { title: 'Users', users: await api(req, reply)('GET', '/api/v1/users') }),
@@ -33,6 +39,14 @@ export const adminPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pa
   app.post<{ Params: { id: string }; Body: Form }>('/users/tokens/:id/revoke', signedIn, async (req, reply) => {
     await api(req, reply)('DELETE', `/api/v1/tokens/${encodeURIComponent(req.params.id)}`);
     return reply.redirect('/users/tokens', 303);
+  });
+  app.post<{ Params: { uuid: string } }>('/hosts/:uuid/forget', signedIn, async (req, reply) => {
+    await api(req, reply)('DELETE', `/api/v1/hosts/${enc(req.params.uuid)}`);
+    return reply.redirect('/hosts', 303);
+  });
+  app.post<{ Params: { uuid: string } }>('/hosts/:uuid/reset-thumbprint', signedIn, async (req, reply) => {
+    await api(req, reply)('DELETE', `/api/v1/hosts/${enc(req.params.uuid)}/thumbprint`);
+    return reply.redirect(`/hosts/${enc(req.params.uuid)}`, 303);
   });
   app.get('/audit', async (req, reply) =>
     page(req, reply, 'audit', {

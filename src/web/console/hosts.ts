@@ -34,7 +34,7 @@ function pager(
   };
 }
 
-/** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join`. */
+/** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join` (a host page's admin buttons: ./admin.ts). */
 export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page, fragment }, done) => {
   app.get<{ Querystring: { after?: string } }>('/unregistered', async (req, reply) => {
     const call = api(req, reply);
