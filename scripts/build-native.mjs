@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /* global process */
 /**
- * Builds the native TFTP data plane (src/boot/tftp/native/dataplane.c, a Node-API addon) with node-gyp.
+ * Builds the native TFTP data plane (src/boot/tftp/native/dataplane.c, a Node-API addon) with node-gyp,
+ * and in the production build also the HTTP boot sender (src/boot/http/native/sendfile.c →
+ * build/Release/http_sendfile.node; binding.gyp has both targets; without it /boot/ copies through
+ * user-space buffers).
  *
  *   node scripts/build-native.mjs              production build into build/Release/tftp_dataplane.node
  *                                              (the `install` script: see "Without a compiler" below)

@@ -11,6 +11,7 @@
  */
 import { close, open, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
+import { sendRange, socketFd, type Sendfile } from './sendfile.js';
 
 /** Size classes, bytes: 16 KiB … 1 MiB, powers of two. */
 const MIN_CHUNK = 16 * 1024;
@@ -80,6 +81,9 @@ export class ReadBufferPool {
  * @param onWritten called with the byte count of each chunk the socket accepted (its write
  *   callback reported no error): the bytes actually sent, so a download cut short counts only its
  *   part (for `statelesx_http_boot_bytes_sent_total`)
+ * @param sendfile the native zero-copy sender (./sendfile.ts): used when the response owns a plain
+ *   TCP socket, so the body goes from the page cache to the socket without passing through these
+ *   buffers; undefined (addon missing, or turned off) or a TLS socket: the copy loop
  * @returns resolves when the response ended or the client went away (undefined), or when a read
  *   failed and the response was destroyed (that error); rejects only when the file cannot be
  *   opened or `onOpen` throws, before anything was written (the caller can still send an error)
@@ -92,6 +96,7 @@ export function streamFileRange(
   pool: ReadBufferPool,
   onOpen: () => void,
   onWritten?: (bytes: number) => void,
+  sendfile?: Sendfile,
 ): Promise<Error | undefined> {
   return new Promise((resolve, reject) => {
     open(path, 'r', (openErr, fd) => {
@@ -102,7 +107,9 @@ export function streamFileRange(
         close(fd, () => undefined);
         return reject(e instanceof Error ? e : new Error(String(e)));
       }
-      copyRange(res, fd, path, start, end, pool, onWritten, resolve);
+      if (sendfile && end >= start && socketFd(res) !== null)
+        sendRange(res, fd, path, start, end, sendfile, onWritten, resolve, (f) => close(f, () => undefined));
+      else copyRange(res, fd, path, start, end, pool, onWritten, resolve);
     });
   });
 }

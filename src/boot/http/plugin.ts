@@ -24,6 +24,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootFile, BootFileSource } from '../files/types.js';
 import { PathRejectedError } from '../files/path.js';
 import { ReadBufferPool, streamFileRange } from './file-stream.js';
+import { loadSendfile, type Sendfile } from './sendfile.js';
 import { counter, gauge } from '../../metrics.js';
 
 /** How an HTTP boot download ended (label `result`). */
@@ -46,6 +47,11 @@ export interface BootHttpOptions {
   urlPrefix?: string;
   /** Read buffers shared by all downloads (default: a pool with a 16 MiB budget). */
   bufferPool?: ReadBufferPool;
+  /**
+   * Send disk files with sendfile(2) on plain TCP sockets (./sendfile.ts), default true; false, a
+   * TLS listener or an addon that is not built: the copy through `bufferPool`.
+   */
+  zeroCopy?: boolean;
 }
 
 /** A parsed single byte range, inclusive offsets. */
@@ -139,6 +145,7 @@ async function sendBody(
   range: { start: number; end: number; length: number },
   pool: ReadBufferPool,
   rawPath: string,
+  sendfile: Sendfile | undefined,
 ): Promise<FastifyReply | undefined> {
   const { start, end, length } = range;
   activeDownloads.inc();
@@ -170,6 +177,7 @@ async function sendBody(
         written += n;
         bytesSent.inc(n);
       },
+      sendfile,
     );
     if (failed) req.log.warn({ err: failed, path: rawPath }, 'boot file download cut short');
     else result = written === length ? 'complete' : 'aborted';
@@ -186,6 +194,12 @@ async function sendBody(
 export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, opts) => {
   const prefix = (opts.urlPrefix ?? '/boot').replace(/\/$/, '');
   const pool = opts.bufferPool ?? new ReadBufferPool();
+  let sendfile: Sendfile | undefined;
+  if (opts.zeroCopy !== false) {
+    const loaded = loadSendfile();
+    if ('sendfile' in loaded) sendfile = loaded.sendfile;
+    else app.log.warn({ reason: loaded.error }, 'HTTP boot sends files through user-space buffers (no sendfile)');
+  }
   app.route({
     method: ['GET', 'HEAD'],
     url: `${prefix}/*`,
@@ -236,7 +250,7 @@ export const bootHttpPlugin: FastifyPluginAsync<BootHttpOptions> = async (app, o
       if (range) reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
       reply.header('Content-Length', String(length));
       if (req.method === 'HEAD' || length === 0) return reply.send();
-      return sendBody(req, reply, file, { start, end, length }, pool, rawPath);
+      return sendBody(req, reply, file, { start, end, length }, pool, rawPath, sendfile);
     },
   });
 };
