@@ -17,7 +17,7 @@
  * setup to teardown, and its figures are compared across commits (docs/benchmarks.md), so it is
  * changed only for a measurement reason, not restructured.
  */
-import { mkdtempSync, rmSync, chmodSync, createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync, createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { track, sampleProc, watchTree } from './proc.js';
 import type { BenchTable } from './report.js';
+import { printTable, tftpTables } from './tftp-tables.js';
 
 /** Options of {@link benchTftp}. */
 export interface BenchTftpOptions {
@@ -38,6 +39,8 @@ export interface BenchTftpOptions {
   rounds?: number;
   /** Concurrent run: clients started together and MB each (default 20 × 50, quick 5 × 10). */
   concurrent?: { clients: number; sizeMB: number };
+  /** Slow-client run: MB of the file and µs the client waits before each ACK (default 30 MB, quick 4; 200 µs). */
+  slow?: { sizeMB: number; delayUs: number };
 }
 
 /** One measured transfer. */
@@ -55,6 +58,10 @@ export interface TftpBenchRow {
   rounds: number;
   failed: number;
   ok: boolean;
+  /** Server CPU (user + system, threads and reaped children included) per 10^9 bytes, median of the rounds, s. */
+  cpuPerGb: number;
+  /** cpuPerGb / tftp-hpa's for the same client. */
+  cpuVsHpa: number;
   note: string;
 }
 
@@ -70,8 +77,11 @@ export interface TftpConcurrentRow {
   timeVsHpa: number;
   /** Peak RSS of the server's process tree during the run, bytes (tftp-hpa forks per transfer). */
   peakRss: number;
-  /** CPU of the server's process tree during the run, ms. */
+  /** CPU of the server during the run (threads and reaped children included), ms. */
   cpuMs: number;
+  /** cpuMs per 10^9 bytes delivered, s; and its ratio to tftp-hpa's. */
+  cpuPerGb: number;
+  cpuVsHpa: number;
   note: string;
 }
 
@@ -86,6 +96,47 @@ export interface TftpBenchResult {
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64
+
+/** CPU of the reaped children of `pid` so far (cutime + cstime from /proc/<pid>/stat), ms. */
+function reapedCpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Starts measuring the CPU a server uses, ms: user + system of its process (all threads) and of
+ * every process of its tree, sampled every 20 ms (tftp-hpa forks one child per transfer; a child
+ * seen for the first time counts from its birth), plus what the server reaped meanwhile.
+ */
+function measureCpu(pid: number): { stop(): { cpuMs: number; peakRss: number } } {
+  const reaped0 = reapedCpuMs(pid);
+  const w = watchTree(pid, 20);
+  return {
+    stop() {
+      const t = w.stop();
+      return { cpuMs: t.cpuMs + (reapedCpuMs(pid) - reaped0), peakRss: t.peakRss };
+    },
+  };
+}
+
+/** How to run the slow client (./tftp-slow-client.ts): compiled under dist/, or through tsx. */
+function slowClientCommand(args: string[]): [string, string[]] {
+  const js = join(HERE, 'tftp-slow-client.js');
+  if (existsSync(js)) return [process.execPath, [js, ...args]];
+  return [process.execPath, ['--import', 'tsx', join(HERE, 'tftp-slow-client.ts'), ...args]];
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
 
 interface ClientSpec {
   name: string;
@@ -199,6 +250,7 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const rounds = opts.rounds ?? (Number(process.env['SX_BENCH_TFTP_ROUNDS']) || (opts.quick ? 1 : 3));
   const conc = opts.concurrent ?? (opts.quick ? { clients: 5, sizeMB: 10 } : { clients: 20, sizeMB: 50 });
+  const slow = opts.slow ?? { sizeMB: opts.quick ? 4 : 30, delayUs: 200 };
   const concBytes = Math.round(conc.sizeMB * 1e6);
   const concRows: TftpConcurrentRow[] = [];
   const isRoot = process.getuid?.() === 0;
@@ -273,9 +325,22 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
         ? null
         : `${s.name} server exited (${exited}): ${s.daemon.errors().trim().split('\n').pop() ?? ''}`;
     };
-    for (const c of CLIENTS) {
-      const runs = new Map<TftpBenchRow['server'], { mbps: number[]; notes: string[] }>(
-        servers.map((s) => [s.name, { mbps: [], notes: [] }]),
+    // The slow client: its own smaller file (each block costs it ≥ delayUs), one round.
+    const slowFile = 'slow.bin';
+    const slowBytes = Math.round(slow.sizeMB * 1e6);
+    await writeRandomFile(join(root, slowFile), slowBytes);
+    const slowWant = await sha256File(join(root, slowFile));
+    const slowSpec: ClientSpec = {
+      name: `slow client: ACK after ${slow.delayUs} µs, blksize 1468 (lock-step)`,
+      cmd: (p, f, d) => slowClientCommand(['127.0.0.1', String(p), f, d, '1468', String(slow.delayUs)]),
+    };
+    const plan = [
+      ...CLIENTS.map((c) => ({ c, file, bytes: sizeBytes, want, rounds })),
+      { c: slowSpec, file: slowFile, bytes: slowBytes, want: slowWant, rounds: 1 },
+    ];
+    for (const { c, file, bytes: sizeBytes, want, rounds } of plan) {
+      const runs = new Map<TftpBenchRow['server'], { mbps: number[]; cpuMs: number[]; notes: string[] }>(
+        servers.map((s) => [s.name, { mbps: [], cpuMs: [], notes: [] }]),
       );
       // Alternate the order per round so no server always runs first (page cache, CPU frequency).
       for (let round = 0; round < rounds; round++) {
@@ -288,10 +353,15 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
           }
           const dst = join(outDir, `${s.name}.bin`);
           const [cmd, args] = c.cmd(s.port, file, dst);
+          const m = measureCpu(s.daemon.child.pid!);
           const r = await runBounded(netns, cmd, args, timeoutMs);
+          const { cpuMs } = m.stop();
           if (r.code !== 0) acc.notes.push(`exit ${r.code}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
           else if ((await sha256File(dst)) !== want) acc.notes.push('SHA-256 mismatch');
-          else acc.mbps.push(sizeBytes / 1e6 / (r.ms / 1000));
+          else {
+            acc.mbps.push(sizeBytes / 1e6 / (r.ms / 1000));
+            acc.cpuMs.push(cpuMs);
+          }
           rmSync(dst, { force: true });
         }
       }
@@ -305,6 +375,8 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
           ratioToHpa: NaN,
           mbps: ok ? Math.max(...acc.mbps) : NaN,
           minMbps: ok ? Math.min(...acc.mbps) : NaN,
+          cpuPerGb: ok ? median(acc.cpuMs) / 1000 / (sizeBytes / 1e9) : NaN,
+          cpuVsHpa: NaN,
           rounds,
           failed: rounds - acc.mbps.length,
           note: [...new Set(acc.notes)].join('; '),
@@ -317,8 +389,7 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
     const concFile = 'concurrent.bin';
     await writeRandomFile(join(root, concFile), concBytes);
     const concWant = await sha256File(join(root, concFile));
-    // Busy-poll never engages with more transfers than CPUs: the "off" twin adds nothing here.
-    for (const s of servers.filter((x) => x.name !== 'statelesx busy-poll off')) {
+    for (const s of servers) {
       const dead = alive(s);
       if (dead) {
         concRows.push({
@@ -329,11 +400,13 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
           timeVsHpa: NaN,
           peakRss: NaN,
           cpuMs: NaN,
+          cpuPerGb: NaN,
+          cpuVsHpa: NaN,
           note: dead,
         });
         continue;
       }
-      const w = watchTree(s.daemon.child.pid!);
+      const w = measureCpu(s.daemon.child.pid!);
       const t0 = performance.now();
       const results = await Promise.all(
         Array.from({ length: conc.clients }, (_, i) => {
@@ -348,6 +421,7 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
       );
       const wallS = (performance.now() - t0) / 1000;
       const tree = w.stop();
+      const cpuMs = tree.cpuMs;
       let succeeded = 0;
       const notes = new Set<string>();
       for (const { r, dst } of results) {
@@ -363,7 +437,9 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
         wallS,
         timeVsHpa: NaN,
         peakRss: tree.peakRss,
-        cpuMs: tree.cpuMs,
+        cpuMs,
+        cpuPerGb: succeeded > 0 ? cpuMs / 1000 / ((succeeded * concBytes) / 1e9) : NaN,
+        cpuVsHpa: NaN,
         note: [...notes].join('; '),
       });
     }
@@ -382,11 +458,13 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
   for (const r of rows) {
     const hpa = rows.find((x) => x.server === 'tftp-hpa' && x.client === r.client);
     r.ratioToHpa = hpa && hpa.ok && r.ok ? r.mbps / hpa.mbps : NaN;
+    r.cpuVsHpa = hpa && hpa.ok && r.ok ? r.cpuPerGb / hpa.cpuPerGb : NaN;
   }
   const hpaConc = concRows.find((x) => x.server === 'tftp-hpa');
   for (const r of concRows) {
     const allOk = (x: TftpConcurrentRow) => x.succeeded === x.clients;
     r.timeVsHpa = hpaConc && allOk(hpaConc) && allOk(r) ? r.wallS / hpaConc.wallS : NaN;
+    r.cpuVsHpa = hpaConc ? r.cpuPerGb / hpaConc.cpuPerGb : NaN;
   }
   const concurrent = { clients: conc.clients, sizeBytes: concBytes, rows: concRows };
   const tables = tftpTables({ sizeBytes, rows, rss, concurrent, netns: netns !== null });
@@ -394,74 +472,7 @@ export async function benchTftp(opts: BenchTftpOptions = {}): Promise<TftpBenchR
   return { sizeBytes, rows, rss, concurrent, tables };
 }
 
-/** Builds the printable tables from a result. */
-export function tftpTables(r: {
-  sizeBytes: number;
-  rows: TftpBenchRow[];
-  rss: { idle: number; peak: number };
-  concurrent?: TftpBenchResult['concurrent'];
-  netns?: boolean;
-}): BenchTable[] {
-  const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '—');
-  const x2 = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '—');
-  const ourLock = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('curl blksize 1468'));
-  const ourWin = r.rows.find((x) => x.server === 'statelesx' && x.client.startsWith('atftp'));
-  const winRatio = ourLock?.ok && ourWin?.ok ? ourWin.mbps / ourLock.mbps : NaN;
-  const offLock = r.rows.find(
-    (x) => x.server === 'statelesx busy-poll off' && x.client.startsWith('curl blksize 1468'),
-  );
-  const winRatioOff = offLock?.ok && ourWin?.ok ? ourWin.mbps / offLock.mbps : NaN;
-  const rounds = Math.max(1, ...r.rows.map((x) => x.rounds));
-  const notes = [
-    `${(r.sizeBytes / 1e6).toFixed(0)} MB random file, 127.0.0.1${r.netns ? ' (inside a private network namespace, so dnsmasq can use port 69)' : ''}, SHA-256 checked; best of ${rounds} alternating round(s), the slowest round in "worst".`,
-    `Targets: ≥ 1.0x tftp-hpa at 1468 lock-step (${f(ourLock?.ratioToHpa ?? NaN, 2)}x; busy-poll off ${f(offLock?.ratioToHpa ?? NaN, 2)}x); windowsize 16 ≥ 5x our lock-step (${f(winRatio, 2)}x; ${f(winRatioOff, 2)}x against busy-poll off — atftp's own speed bounds windowsize on loopback, so the faster our lock-step, the smaller this ratio).`,
-    '"statelesx busy-poll off" is our server with `tftp.busy-poll-us: 0` (the thread sleeps in recvfrom like the others); busy-poll engages only while fewer transfers run than CPUs, so the concurrent table below runs only the default.',
-    `Our server RSS: ${f(r.rss.idle / 2 ** 20)} MiB idle, ${f(r.rss.peak / 2 ** 20)} MiB peak (VmHWM) while serving — no whole-file buffering.`,
-    'tftp-hpa and dnsmasq do not implement windowsize (RFC 7440): atftp falls back to lock-step with them.',
-  ];
-  for (const x of r.rows)
-    if (x.note) notes.push(`${x.server} / ${x.client}: ${x.failed} of ${x.rounds} round(s) failed (${x.note})`);
-  const tables: BenchTable[] = [
-    {
-      title: 'TFTP throughput (MB/s, ratio to tftp-hpa)',
-      columns: ['client', 'server', 'MB/s', 'worst MB/s', 'vs tftp-hpa'],
-      rows: r.rows.map((x) => [x.client, x.server, f(x.mbps), f(x.minMbps), x2(x.ratioToHpa)]),
-      notes,
-    },
-  ];
-  const c = r.concurrent;
-  if (c && c.rows.length > 0) {
-    const ours = c.rows.find((x) => x.server === 'statelesx');
-    const met = ours && Number.isFinite(ours.timeVsHpa) ? (ours.timeVsHpa <= 1 ? 'met' : 'MISSED') : 'not measured';
-    tables.push({
-      title: `TFTP: ${c.clients} concurrent curl clients × ${(c.sizeBytes / 1e6).toFixed(0)} MB, blksize 1468 (lock-step)`,
-      columns: ['server', 'succeeded', 'wall s', 'time vs tftp-hpa', 'aggregate MB/s', 'peak RSS MiB', 'server CPU s'],
-      rows: c.rows.map((x) => [
-        x.server,
-        `${x.succeeded}/${x.clients}`,
-        f(x.wallS, 2),
-        x2(x.timeVsHpa),
-        f(x.succeeded === x.clients ? (x.clients * c.sizeBytes) / 1e6 / x.wallS : NaN),
-        f(x.peakRss / 2 ** 20),
-        f(x.cpuMs / 1000),
-      ]),
-      notes: [
-        `Target: finish no slower than tftp-hpa (time ratio ≤ 1.00x) — ${met}${ours ? ` (${x2(ours.timeVsHpa)})` : ''}.`,
-        "Wall time from starting all clients to the last one exiting; every file SHA-256 checked. RSS is the peak of the server's whole process tree sampled every 100 ms (tftp-hpa forks one child per transfer); CPU is per-process user+system growth over the samples (a lower bound for tftp-hpa's short-lived children).",
-        ...c.rows.filter((x) => x.note).map((x) => `${x.server}: ${x.note}`),
-      ],
-    });
-  }
-  return tables;
-}
-
-function printTable(t: BenchTable): void {
-  const widths = t.columns.map((c, i) => Math.max(c.length, ...t.rows.map((r) => String(r[i]).length)));
-  const line = (cells: Array<string | number>) => cells.map((c, i) => String(c).padEnd(widths[i]!)).join('  ');
-  process.stdout.write(`\n${t.title}\n${line(t.columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);
-  for (const r of t.rows) process.stdout.write(line(r) + '\n');
-  for (const n of t.notes) process.stdout.write(`  ${n}\n`);
-}
+export { tftpTables } from './tftp-tables.js';
 
 // Run directly: `node --import tsx src/bench/tftp.ts [--quick]`.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
