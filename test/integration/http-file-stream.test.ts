@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { ReadBufferPool, streamFileRange } from '../../src/boot/http/file-stream.js';
+import { loadSendfile, type Sendfile } from '../../src/boot/http/sendfile.js';
 
 let dir: string;
 let server: Server;
@@ -51,7 +52,12 @@ async function settle(): Promise<void> {
   await Promise.all(served.splice(0));
 }
 
+let sendfile: Sendfile;
+
 beforeAll(async () => {
+  const loaded = loadSendfile();
+  if (!('sendfile' in loaded)) throw new Error(`${loaded.error}: run npm run build:native`);
+  sendfile = loaded.sendfile;
   dir = mkdtempSync(join(tmpdir(), 'sx-fstream-'));
   data = randomBytes(5 * 1024 * 1024 + 777);
   writeFileSync(join(dir, 'big.bin'), data);
@@ -62,11 +68,22 @@ beforeAll(async () => {
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     const size = url.pathname === '/shrinking.bin' ? 4 * 1024 * 1024 : data.length;
     const [start, end] = m ? [Number(m[1]), Number(m[2])] : [0, size - 1];
-    const p = streamFileRange(res, file, start, end, pool, () => {
-      res.writeHead(m ? 206 : 200, { 'content-length': String(end - start + 1) });
-      // Shrinks after open and headers: the reads come up short at 1 MiB.
-      if (url.pathname === '/shrinking.bin') truncateSync(file, 1024 * 1024);
-    }).then(
+    // `?zc`: the zero-copy path (sendfile on the native sender thread) instead of the copy loop.
+    const zc = url.searchParams.has('zc') ? sendfile : undefined;
+    const p = streamFileRange(
+      res,
+      file,
+      start,
+      end,
+      pool,
+      () => {
+        res.writeHead(m ? 206 : 200, { 'content-length': String(end - start + 1) });
+        // Shrinks after open and headers: the reads come up short at 1 MiB.
+        if (url.pathname === '/shrinking.bin') truncateSync(file, 1024 * 1024);
+      },
+      undefined,
+      zc,
+    ).then(
       (e) => {
         outcomes.push(e);
         return e;
@@ -161,5 +178,29 @@ describe('streamFileRange with a ReadBufferPool', () => {
     await settle();
     expect(String(outcomes.at(-1))).toMatch(/shrank while being served \(short read at byte 1048576\)/);
     expect(pool.active).toBe(0);
+  });
+
+  it('with sendfile: a file that shrinks while served gives a short, aborted response too', async () => {
+    writeFileSync(join(dir, 'shrinking.bin'), randomBytes(4 * 1024 * 1024));
+    const r = await fetchRaw('/shrinking.bin?zc');
+    expect(r.aborted).toBe(true);
+    expect(r.body.length).toBe(1024 * 1024);
+    await settle();
+    expect(String(outcomes.at(-1))).toMatch(/shrank while being served \(short read at byte 1048576\)/);
+  });
+
+  it('with sendfile: 12 concurrent whole-file and range downloads are byte-exact', async () => {
+    const ranges: Array<[number, number] | null> = Array.from({ length: 12 }, (_, i) =>
+      i % 3 === 0 ? null : [i * 1000, i * 1000 + 300_000 + i],
+    );
+    const results = await Promise.all(
+      ranges.map((r) => fetchRaw('/big.bin?zc', r ? `bytes=${r[0]}-${r[1]}` : undefined)),
+    );
+    results.forEach((res, i) => {
+      const r = ranges[i];
+      expect(res.status).toBe(r ? 206 : 200);
+      expect(sha(res.body)).toBe(sha(r ? data.subarray(r[0], r[1] + 1) : data));
+    });
+    await settle();
   });
 });

@@ -37,6 +37,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 /* Largest single sendfile call; the socket's free space bounds it further. */
@@ -81,6 +83,8 @@ static void wake(void) {
 /* Sender thread: the job is over; hand it to the main thread. */
 static void finish(job_t *j, result_t r, int err) {
   if (j->polled) epoll_ctl(epfd, EPOLL_CTL_DEL, j->sock, NULL);
+  int off = 0; /* uncork: the last partial segment goes now (Node writes again after this) */
+  setsockopt(j->sock, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
   close(j->sock);
   j->sock = -1;
   if (j->prev) j->prev->next = j->next;
@@ -141,6 +145,9 @@ static void on_wake(void) {
     nj->next = active;
     if (active) active->prev = nj;
     active = nj;
+    /* Full segments only while the body goes out (nginx's tcp_nopush): fewer, larger packets. */
+    int on = 1;
+    setsockopt(nj->sock, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
     if (pump(nj)) continue;
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLET, .data.ptr = nj};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, nj->sock, &ev) == 0) nj->polled = true;
