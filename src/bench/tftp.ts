@@ -3,7 +3,8 @@
  * same clients, one run, all on 127.0.0.1.
  *
  * Clients: curl blksize 1468 (lock-step), atftp blksize 1468 windowsize 16 (RFC 7440), curl
- * blksize 8192. Each transfer is SHA-256 checked. Our server runs as a child process
+ * blksize 8192, and a slow client (./tftp-slow-client.ts: lock-step blksize 1468, an ACK ≥ 200 µs after each
+ * DATA; one round on a smaller file). Each row also has the server's CPU per GB. Each transfer is SHA-256 checked. Our server runs as a child process
  * (src/app/tftp-standalone) so its peak RSS (VmHWM) is measured apart from this harness.
  *
  * dnsmasq cannot move its TFTP port off 69, so when we are root everything (the three servers and
