@@ -62,6 +62,17 @@ describe('TFTP request handling', () => {
     expect(r?.packet).toMatchObject({ op: Opcode.ERROR, code: 2 });
   });
 
+  it('one leading "/" names the boot tree (GRUB asks /grub/grub.cfg); an absolute name outside it stays ERROR 2', async () => {
+    const p = await peer();
+    p.send(encodeRequest(Opcode.RRQ, '/small', 'octet'), server.address().port);
+    expect((await p.recv())?.packet).toMatchObject({ op: Opcode.DATA, block: 1, data: Buffer.from('hello\n') });
+    for (const name of ['/nope', '//small', '/dir']) {
+      const q = await peer();
+      q.send(encodeRequest(Opcode.RRQ, name, 'octet'), server.address().port);
+      expect((await q.recv())?.packet, name).toMatchObject({ op: Opcode.ERROR, code: 2 });
+    }
+  });
+
   it('missing file → ERROR 1; a directory → ERROR 1', async () => {
     for (const name of ['nope', 'dir']) {
       const p = await peer();

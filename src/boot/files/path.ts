@@ -3,7 +3,8 @@
  *
  * Refused (PathRejectedError → TFTP error 2 "access violation", HTTP 403):
  *  - empty names, NUL or other control characters, backslashes (some ROMs send DOS paths),
- *  - absolute paths (a leading `/`; iPXE and curl strip it, and rendered boot.cfg never uses it),
+ *  - absolute paths (a leading `/`; iPXE and curl strip it, and rendered boot.cfg never uses it;
+ *    TFTP looks a name with one leading `/` up without it first, for GRUB: tftp/request-file.ts),
  *  - any `.` or `..` segment, empty segments (`a//b`), names over 255 bytes a segment or 1024 in all,
  *  - after resolution, a real path (symlinks followed) outside the root it was looked up in —
  *    for `tftp-root` and images ({@link resolveInside}). The loader directories (config

@@ -89,9 +89,18 @@ export async function openRequestedFile(
   };
 }
 
-/** The path checks, then the resolver. @throws TftpRefusal for an unsafe path or no such file */
+/**
+ * The path checks, then the resolver. A name with one leading `/` is looked up in the boot tree
+ * without it: GRUB asks for files on its root device by absolute path (`/grub/grub.cfg`, Debian's
+ * arm64 network image; tftpd-hpa `-s` and dnsmasq serve those from their root too). When nothing
+ * in the boot tree answers such a name, it stays refused as an absolute path (error 2), as any
+ * other absolute name is: `/etc/passwd` never reads as "not found" either.
+ * @throws TftpRefusal for an unsafe path or no such file
+ */
 async function resolveRequested(req: RequestPacket, source: BootFileSource, origin: RequestOrigin): Promise<BootFile> {
   const { log } = origin;
+  const rooted = /^\/[^/]/.test(req.filename);
+  const name = rooted ? req.filename.slice(1) : req.filename;
   const encoded = ENCODED_PATH_CHARS.exec(req.filename);
   if (encoded) {
     // TFTP names are literal, but a percent-encoded dot, slash, backslash or NUL is only ever an
@@ -101,7 +110,7 @@ async function resolveRequested(req: RequestPacket, source: BootFileSource, orig
   }
   let file: BootFile | null;
   try {
-    file = await source.resolve(req.filename, {
+    file = await source.resolve(name, {
       protocol: 'tftp',
       clientAddress: origin.clientAddress,
       clientPort: origin.clientPort,
@@ -113,6 +122,12 @@ async function resolveRequested(req: RequestPacket, source: BootFileSource, orig
       throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, `Access violation: ${e.reason}`);
     }
     throw e;
+  }
+  if (!file && rooted) {
+    // looked up in the boot tree only: not found there, nothing outside was touched (GRUB probes
+    // a few `/grub/arm64-efi/*` names on every boot, hence info and not a warning)
+    log.info({ file: req.filename, reason: 'absolute path not in the boot tree' }, 'request refused: file not found');
+    throw new TftpRefusal(ErrorCode.ACCESS_VIOLATION, 'Access violation: absolute path');
   }
   if (!file) {
     log.info({ file: req.filename }, 'request refused: file not found');
