@@ -289,6 +289,23 @@ describe('boot file source', () => {
     expect(text(await src.resolve(`hosts/${OTHER}.ipxe`, ctx()))).toContain('menu statelesx: choose an image');
   });
 
+  it('GRUB (arm64): grub/grub.cfg, grub/hosts/<uuid>.cfg (SMBIOS order), grub/hosts/mac-<aa:bb:…>.cfg', async () => {
+    store.hosts.setImagePin(U, 'lin1');
+    expect(text(await src.resolve('grub/grub.cfg', ctx()))).toContain('configfile $prefix/hosts/${sx_uuid}.cfg');
+    const h = text(await src.resolve(`grub/hosts/${U}.cfg`, ctx()));
+    expect(h).toContain('linux /lin1/vmlinuz console=ttyS0 statelesx.token=');
+    expect(h).toContain('initrd /lin1/initrd.gz\nboot\n');
+    expect(text(await src.resolve('grub/hosts/mac-52:54:00:12:34:56.cfg', ctx()))).toContain('linux /lin1/vmlinuz');
+    expect(text(await src.resolve(`grub/hosts/${OTHER}.cfg`, ctx()))).toContain('menuentry');
+    // names that name nobody are not found: the entry config's next `configfile` runs
+    expect(await src.resolve('grub/hosts/00000000-0000-0000-0000-000000000000.cfg', ctx())).toBeNull();
+    expect(await src.resolve('grub/hosts/mac-.cfg', ctx())).toBeNull();
+    expect(await src.resolve(`grub/hosts/${U}.ipxe`, ctx())).toBeNull();
+    expect(await src.resolve('grub/arm64-efi/grub.cfg', ctx())).toBeNull();
+    const events = store.hosts.bootEvents({ uuid: U, limit: 20 }).filter((e) => e.file === `grub/hosts/${U}.cfg`);
+    expect(events[0]).toMatchObject({ image: 'lin1', firmware: 'uefi', protocol: 'tftp' });
+  });
+
   it('nil UUIDs (all 0 / all F) are absent: not found, so the client falls back to its MAC-based name', async () => {
     store.hosts.setImagePin(U, 'lin1');
     store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });

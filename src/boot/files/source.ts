@@ -14,6 +14,8 @@
  *     host, so an unknown one ends at `default`, static or rendered), `[dir/]pxelinux.cfg/default`, `<image>/boot.cfg` and
  *     `<image>/efi/boot/boot.cfg` (ESXi, per host), `[dir/]01-<mac>/boot.cfg` (UEFI mboot.efi),
  *     `boot.ipxe`, `hosts/<uuid>.ipxe`, `hosts/mac-<aa-bb-…>.ipxe`, `hosts/default.ipxe`,
+ *     GRUB's (arm64 UEFI, render/grub.ts) `grub/grub.cfg`, `grub/hosts/<uuid>.cfg`,
+ *     `grub/hosts/mac-<aa:bb:…>.cfg`, `grub/hosts/default.cfg`,
  *     `hosts/<uuid>/ks.cfg` (stateful cluster members only); and `<image>/sxinit.tgz` of an ESXi image, the initiator bundle
  *     (render/initiator-bundle.ts) every rendered boot.cfg lists (same bytes for every host);
  *  5. image files `<image>/<path>` of imported images (hidden `.import-*` directories never), also
@@ -57,6 +59,7 @@ import { parseBootCfg } from '../../images/bootcfg.js';
 import { renderPxelinuxConfig } from '../render/pxelinux.js';
 import { renderHostBootCfg } from '../render/bootcfg.js';
 import { renderIpxeEntry, renderIpxeHost } from '../render/ipxe.js';
+import { GRUB_DIR, renderGrubEntry, renderGrubHost } from '../render/grub.js';
 import { DEFAULT_KICKSTART_TEMPLATE, renderKickstart, type KickstartInstall } from '../render/kickstart.js';
 import { httpBootBase, type RenderContext } from '../render/context.js';
 import {
@@ -200,6 +203,9 @@ export class DefaultBootFileSource implements BootFileSource {
       return { data: renderIpxeEntry(this.o), contentType: TEXT, firmware: 'ipxe', query: {} };
     }
     if (segs[0] === 'hosts' && segs.length === 2) return this.renderIpxeHostScript(segs[1]!);
+    if (segs[0] === GRUB_DIR && segs.length === 2 && segs[1] === 'grub.cfg')
+      return { data: renderGrubEntry(), contentType: TEXT, firmware: 'uefi', query: {} };
+    if (segs[0] === GRUB_DIR && segs[1] === 'hosts' && segs.length === 3) return this.renderGrubHostCfg(segs[2]!);
     if (segs[0] === 'hosts' && segs.length === 3 && segs[2] === 'ks.cfg') return this.renderKickstartFile(segs[1]!);
     // ESXi boot.cfg: UEFI mboot.efi first asks `01-<mac>/boot.cfg` in the directory it was loaded
     // from (tftp root, or `<image>/efi/boot/`); mboot.c32 -c asks <image>/boot.cfg.
@@ -240,27 +246,28 @@ export class DefaultBootFileSource implements BootFileSource {
 
   /** `hosts/<uuid | mac-<mac> | default>.ipxe` (`leaf`: the file name). */
   private async renderIpxeHostScript(leaf: string): Promise<Rendered | null> {
-    const m = /^(?:(mac-)?(.+))\.ipxe$/.exec(leaf);
-    if (!m) return null;
-    let query: HostQuery;
-    if (m[1]) {
-      const mac = normalizeMac(m[2]!);
-      if (!mac) return null;
-      query = { mac, firmware: 'ipxe' };
-    } else if (m[2] === 'default') {
-      query = { firmware: 'ipxe' };
-    } else {
-      const uuid = normalizeUuid(m[2]!);
-      // A nil `${uuid}` names nobody: not found, so boot.ipxe's `|| chain hosts/mac-….ipxe` runs.
-      if (!uuid || isNilUuid(uuid)) return null;
-      query = { uuid, uuidOrder: 'smbios', firmware: 'ipxe' };
-    }
+    const query = perHostQuery(leaf, '.ipxe', 'ipxe');
+    if (!query) return null;
     const d = await this.decide(query);
     return {
       data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))),
       contentType: TEXT,
       decision: d,
       firmware: 'ipxe',
+      query,
+    };
+  }
+
+  /** `grub/hosts/<uuid | mac-<mac> | default>.cfg` (`leaf`: the file name): GRUB's per-host config. */
+  private async renderGrubHostCfg(leaf: string): Promise<Rendered | null> {
+    const query = perHostQuery(leaf, '.cfg', 'uefi');
+    if (!query) return null;
+    const d = await this.decide(query);
+    return {
+      data: renderGrubHost(d, this.renderContext(d, 'tftp', isLinuxBoot(d))),
+      contentType: TEXT,
+      decision: d,
+      firmware: 'uefi',
       query,
     };
   }
@@ -452,6 +459,24 @@ export class DefaultBootFileSource implements BootFileSource {
     if (miss) log.info({ file: name, host: uuid, mac }, 'per-host boot file not found: host not known by this name');
     else log.info({ file: name, host: uuid, mac, image, action: d?.action }, 'rendered boot file');
   }
+}
+
+/**
+ * The host a per-host script name `<uuid>|mac-<mac>|default` + `ext` names (iPXE's `${uuid}` and
+ * GRUB's `smbios --get-uuid` are in SMBIOS order), or null when it names nobody: not a UUID or
+ * MAC, or a nil UUID — not found, so the entry script's fallback by MAC runs.
+ */
+function perHostQuery(leaf: string, ext: string, firmware: Firmware): HostQuery | null {
+  if (!leaf.endsWith(ext)) return null;
+  const m = /^(mac-)?(.+)$/.exec(leaf.slice(0, -ext.length));
+  if (!m) return null;
+  if (m[1]) {
+    const mac = normalizeMac(m[2]!);
+    return mac ? { mac, firmware } : null;
+  }
+  if (m[2] === 'default') return { firmware };
+  const uuid = normalizeUuid(m[2]!);
+  return uuid && !isNilUuid(uuid) ? { uuid, uuidOrder: 'smbios', firmware } : null;
 }
 
 function isLinuxBoot(d: BootDecision): boolean {
