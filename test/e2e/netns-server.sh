@@ -12,6 +12,7 @@
 #                           addresses with no boot options; statelesx runs dhcp.mode proxy beside it
 #                           on a second address, E2E_PROXY_ADDR (default: PXE_ADDR's .2), which it
 #                           listens on and advertises. Default: full (statelesx is the DHCP server).
+#   E2E_ARM64_LOADER=FILE   dhcp.boot-files.uefi-arm64 (option 93 arch 11: test/e2e/arm64-uefi-pxe.test.ts)
 # The lifecycle test, test/e2e/lifecycle-e2e.test.ts:
 #   E2E_ENGINE_DEFAULTS=1   every engine setting at its default (notably engine.thumbprint-policy)
 #                           except engine.esxi-sdk-url, which points at the simulator's ESXi SDK
@@ -53,7 +54,8 @@ else
   boot_files_yaml="  boot-files:
     bios: ${E2E_BIOS_LOADER:-pxelinux.0}
     uefi: ${E2E_UEFI_LOADER:-ipxe.efi}
-    ipxe: ${E2E_IPXE_FILE:-boot.ipxe}"
+    ipxe: ${E2E_IPXE_FILE:-boot.ipxe}${E2E_ARM64_LOADER:+
+    uefi-arm64: $E2E_ARM64_LOADER}"
   boot_yaml="boot:
   default-image: ${E2E_DEFAULT_IMAGE:-v1}
   unknown-hosts: default-image"

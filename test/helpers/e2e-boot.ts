@@ -275,12 +275,19 @@ export async function jobDone(dir: string, uuid: string, afterId?: string, timeo
 
 /**
  * Creates the test directory's layout and imports image versions made by scripts/make-test-image
- * (each with `statelesx.hold=1` and `cmdline[v]`, when given, appended to its kernel line).
+ * (each with `statelesx.hold=1` and `cmdline[v]`, when given, appended to its kernel line; `arch`:
+ * make-test-image `--arch`, amd64 or arm64).
  */
-export function prepareDir(dir: string, versions: string[], cmdline: Record<string, string> = {}): void {
+export function prepareDir(
+  dir: string,
+  versions: string[],
+  cmdline: Record<string, string> = {},
+  arch: 'amd64' | 'arm64' = 'amd64',
+): void {
   for (const d of ['data', 'images', 'tftp', 'clusters', 'pxelinux.cfg', 'runs', 'src']) mkdirSync(join(dir, d));
   for (const v of versions) {
-    const mk = spawnSync(join(REPO, 'scripts/make-test-image'), ['--name', `sx-${v}`, '--out', join(dir, 'src')], {
+    const args = ['--name', `sx-${v}`, '--out', join(dir, 'src'), '--arch', arch];
+    const mk = spawnSync(join(REPO, 'scripts/make-test-image'), args, {
       encoding: 'utf8',
       timeout: 300_000,
     });
