@@ -12,6 +12,9 @@ Where each field comes from:
   /system/uuid from /etc/vmware/esx.conf: ESXi generates that one itself; it is not the hardware.
 - serial / vendor / model: the same command's "Serial Number", "Vendor Name", "Product Name".
 - hostname: the host's name (socket.gethostname, short form; $STATELESX_HOSTNAME overrides).
+- stage: `statelesx.stage=installed` on the boot command line (a stateful install's kickstart
+  `%firstboot` writes it): sent as `stage=installed`, the install to disk is done, so statelesx
+  answers the host's later network boots with "boot from local disk" (boot-once).
 - the boot command line, for `statelesx.server=`, `statelesx.token=` and `BOOTIF=`:
   `vsish -e get /system/bootCmdLine` -- the VMkernel's boot command line as the boot loader
   passed it (boot.cfg `kernelopt` plus what pxelinux/iPXE appended). This is where ESXi's own
@@ -167,11 +170,11 @@ def pct(value):
     return quote(value, safe="!$&'()*+,;:@/~-._")
 
 
-def build_line(uuid, name, token, mac, serial, vendor, model, thumbprints=(None, None)):
+def build_line(uuid, name, token, mac, serial, vendor, model, thumbprints=(None, None), stage=None):
     line = "%s:%s" % (name or "", uuid)
     for key, value in (("token", token), ("mac", mac), ("serial", serial), ("vendor", vendor),
                        ("model", model), ("version", VERSION), ("thumbprint", thumbprints[0]),
-                       ("thumbprint-sha1", thumbprints[1])):
+                       ("thumbprint-sha1", thumbprints[1]), ("stage", stage)):
         if value:
             line += " %s=%s" % (key, pct(value))
     return line + "\n"
@@ -214,8 +217,9 @@ def main(argv=None):
     if name in ("localhost", ""):
         name = None
     cert = os.environ.get("STATELESX_CERT") or "/etc/vmware/ssl/rui.crt"
+    stage = "installed" if cmdline_value(cmdline, "statelesx.stage") == "installed" else None
     line = build_line(uuid, name, cmdline_value(cmdline, "statelesx.token"), boot_mac(cmdline), serial, vendor, model,
-                      cert_thumbprints(cert, opts.cert_wait))
+                      cert_thumbprints(cert, opts.cert_wait), stage)
 
     delay = 1.0
     all_answered = True  # False once an attempt may have reached the server without its answer reaching us

@@ -70,7 +70,14 @@ export function clusterLookups(files: ClusterFiles): ClusterLookups {
     policy,
     declared: (uuid) => {
       const m = membership(uuid);
-      return m && { cluster: m.cluster.name, fqdn: m.host.fqdn, managementAddress: m.host.addresses['vmk0'] };
+      return (
+        m && {
+          cluster: m.cluster.name,
+          fqdn: m.host.fqdn,
+          managementAddress: m.host.addresses['vmk0'],
+          ...(memberBootMode(m.cluster, m.host) === 'stateful' ? { stateful: true } : {}),
+        }
+      );
     },
     engine: { get: (name) => files.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
     kickstartTemplate: (name) => {

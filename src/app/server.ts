@@ -239,6 +239,8 @@ function bootFileSource(
     leases: store.leases,
     tokens,
     clusters: views.policy,
+    // Boot-once: a stateful member whose install is on record boots from its local disk.
+    installs: store.hostInstalls,
     defaultImage: config.boot['default-image'],
     unknownHosts: config.boot['unknown-hosts'],
     initiatorModule: config.boot['initiator-module'],
@@ -277,6 +279,7 @@ function webDeps(
       settings: store.settings,
       jobs: store.jobs,
       hostBoots: store.hostBoots,
+      hostInstalls: store.hostInstalls,
       ping: () => store.ping(),
     },
     log,

@@ -12,6 +12,9 @@
  *  3. a host known to nobody (not in the store beyond a sighting, in no cluster, not pinned) gets
  *     what `boot.unknown-hosts` says: the menu of images, the default image, or local disk.
  *
+ * Boot-once (issue 17): a stateful member whose install is on record ({@link PolicyInputs.installedAt})
+ * boots from its local disk, whatever its image, until an admin asks for a reinstall.
+ *
  * A pin naming an image that does not exist is not silently replaced by another image: the host
  * boots from local disk and the decision carries the problem.
  */
@@ -84,6 +87,11 @@ export interface PolicyInputs {
   defaultImage?: string | undefined;
   /** Config `boot.unknown-hosts`. */
   unknownHosts: UnknownHostsMode;
+  /**
+   * When a stateful member's install to disk was reported done (epoch ms; src/store/hostinstalls.ts),
+   * by SMBIOS UUID; undefined: none on record, an install is due. Absent: no install is ever on record.
+   */
+  installedAt?: ((uuid: string) => number | undefined) | undefined;
 }
 
 /** Who the policy decided the requester is. */
@@ -122,7 +130,12 @@ export type BootDecision = { host: ResolvedHost; firmware: Firmware; problems: s
       kernelOptions?: string;
     }
   | { action: 'menu'; images: ImageManifest[]; defaultImage: string | null }
-  | { action: 'local'; reason: string }
+  | {
+      action: 'local';
+      reason: string;
+      /** Boot-once: set when a stateful member boots from disk because its install is on record (epoch ms). */
+      installedAt?: number;
+    }
 );
 
 /** Identifies the host behind a query (step 1 of the order). */
@@ -211,6 +224,11 @@ export function decideBoot(q: HostQuery, inputs: PolicyInputs): BootDecision {
     ['cluster-default', m?.defaultImage, `cluster "${m?.cluster}" default image`],
   ];
   if (host.known) chain.push(['global-default', inputs.defaultImage, 'boot.default-image']);
+  const installedAt = m?.stateful && host.uuid ? inputs.installedAt?.(host.uuid) : undefined;
+  if (installedAt !== undefined) {
+    const reason = `stateful install done ${new Date(installedAt).toISOString()}: boot from local disk until a reinstall is requested`;
+    return { host, firmware, problems, action: 'local', reason, installedAt };
+  }
   for (const [reason, name, field] of chain) {
     if (!name) continue;
     const image = inputs.images.get(name);

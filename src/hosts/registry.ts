@@ -37,7 +37,7 @@
  */
 import type { Logger } from '../log.js';
 import type { HostReader, HostRecord, HostSighting, HostWriter, PhoneHomeLog } from '../store/index.js';
-import type { HostBootStore } from '../store/index.js';
+import type { HostBootStore, HostInstallStore } from '../store/index.js';
 import type { JobQueue } from '../engine/queue.js';
 import type { BootTokens, TokenCheck } from './tokens.js';
 import { counter } from '../metrics.js';
@@ -50,6 +50,8 @@ export interface DeclaredHost {
   fqdn: string;
   /** IPv4 of the management VMkernel NIC when the file pins one (static `<address vmk="vmk0">`). */
   managementAddress?: string | undefined;
+  /** The member installs ESXi to disk (its `bootMode`, else the cluster's `boot/@mode`, is `stateful`). */
+  stateful?: boolean | undefined;
 }
 
 /**
@@ -78,6 +80,8 @@ export interface PhoneHomeClaim {
   thumbprint?: string | undefined;
   /** SHA-1 thumbprint of the same certificate. */
   thumbprintSha1?: string | undefined;
+  /** `installed`: the host says its stateful install is done (kickstart `%firstboot`). */
+  stage?: 'installed' | undefined;
   /** Wire form used: `1.0`, `1.1`, `extension`, `http`. */
   form: string;
 }
@@ -111,7 +115,14 @@ export type PhoneHomeOutcome =
 
 /** How a known host matched. */
 export type HostMatch =
-  | { source: 'cluster-file'; uuid: string; cluster: string; fqdn: string; managementAddress?: string | undefined }
+  | {
+      source: 'cluster-file';
+      uuid: string;
+      cluster: string;
+      fqdn: string;
+      managementAddress?: string | undefined;
+      stateful?: boolean | undefined;
+    }
   | { source: 'store'; uuid: string; cluster: string };
 
 /**
@@ -148,6 +159,11 @@ export interface HostRegistryOptions {
    * (the engine's "phoned home on this boot", src/store/hostboots.ts). Optional (tests).
    */
   boots?: Pick<HostBootStore, 'recordPhoneHome'> | undefined;
+  /**
+   * Where a stateful member's reported install is recorded (boot-once, src/store/hostinstalls.ts):
+   * a verified phone-home with `stage=installed`. Optional (tests).
+   */
+  installs?: Pick<HostInstallStore, 'markInstalled'> | undefined;
   /** `initiator.require-token`. */
   requireToken: boolean;
   /**
@@ -197,6 +213,7 @@ export class HostRegistry {
             cluster: d.cluster,
             fqdn: d.fqdn,
             managementAddress: d.managementAddress,
+            stateful: d.stateful,
           },
         };
     }
@@ -292,6 +309,7 @@ export class HostRegistry {
       thumbprint: claim.thumbprint,
       thumbprintSha1: claim.thumbprintSha1,
     });
+    this.recordInstall(match, req, at, verified, log);
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
@@ -326,6 +344,26 @@ export class HostRegistry {
       thumbprintSha1: claim.thumbprintSha1,
     });
     return { result: 'unregistered', hostUuid: uuid };
+  }
+
+  /**
+   * Boot-once: a stateful member whose verified phone-home says `stage=installed` (its kickstart's
+   * `%firstboot`) has ESXi on its disk, so its later network boots boot from local disk. A claim
+   * from anyone else (a stateless member, a host only assigned in the store, an unverified legacy
+   * phone-home) changes nothing and is logged.
+   */
+  private recordInstall(match: HostMatch, req: PhoneHomeRequest, at: number, verified: string, log: Logger): void {
+    if (req.claim.stage !== 'installed') return;
+    const stateful = match.source === 'cluster-file' && match.stateful === true;
+    if (!stateful || verified === 'none') {
+      log.warn(
+        { host: match.uuid, stateful, verifiedBy: verified },
+        'phone-home says stage=installed, ignored: not a verified phone-home of a stateful member',
+      );
+      return;
+    }
+    this.opts.installs?.markInstalled(match.uuid, { at, address: req.address });
+    log.info({ host: match.uuid }, 'stateful install reported done: later network boots boot from local disk');
   }
 
   /** Checks the token against the SMBIOS form, then (when issued for the other form) the wire form. */

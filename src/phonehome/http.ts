@@ -56,6 +56,12 @@ export const phoneHomeBodySchema = {
       maxLength: 59,
       description: 'SHA-1 thumbprint of the same certificate, colon hex (older vCenters)',
     },
+    stage: {
+      type: 'string',
+      enum: ['installed'],
+      description:
+        "`installed`: the stateful install to disk is done (a kickstart's %firstboot); the host's later network boots boot from local disk",
+    },
   },
 } as const;
 

@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type {
   HostBootStore,
+  HostInstallStore,
   HostReader,
   HostWriter,
   LeaseStore,
@@ -44,6 +45,8 @@ export interface PhoneHomeStore extends Transactions {
   leases: Pick<LeaseStore, 'byMac'>;
   /** Where accepted phone-homes are recorded for the engine (this boot's thumbprints). */
   hostBoots?: Pick<HostBootStore, 'recordPhoneHome'>;
+  /** Where a stateful member's reported install is recorded (boot-once). */
+  hostInstalls?: Pick<HostInstallStore, 'markInstalled'>;
 }
 
 export interface PhoneHomeDeps {
@@ -82,6 +85,7 @@ export function createPhoneHome(config: Config, deps: PhoneHomeDeps): PhoneHome 
     declared: deps.declared,
     leases: deps.leases ?? leaseLookupFromStore(deps.store.leases),
     boots: deps.store.hostBoots,
+    installs: deps.store.hostInstalls,
     requireToken: c['require-token'],
     admitNewHost: limiterOf(c['new-hosts-per-source-per-minute']),
     log,

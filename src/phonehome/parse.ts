@@ -8,8 +8,9 @@
  * - extension:          `<hostname>:<uuid> key=value key=value ...` (also accepted after a bare `<uuid>`)
  *   keys: `token`, `mac` (may repeat), `serial`, `vendor`, `model`, `version`, `thumbprint`
  *   (SHA-256 of the host's certificate /etc/vmware/ssl/rui.crt, 32 bytes colon hex),
- *   `thumbprint-sha1` (its SHA-1, 20 bytes colon hex, for vCenters that take only SHA-1); any
- *   other key is an error. Values contain no spaces; anything else (spaces, `%`, `=`, non-ASCII) is percent-encoded
+ *   `thumbprint-sha1` (its SHA-1, 20 bytes colon hex, for vCenters that take only SHA-1),
+ *   `stage` (only `installed`: sent by a stateful install's kickstart `%firstboot`, the install to
+ *   disk is done — boot-once); any other key or `stage` value is an error. Values contain no spaces; anything else (spaces, `%`, `=`, non-ASCII) is percent-encoded
  *   (RFC 3986 §2.1). Fields are separated by spaces or tabs.
  *
  * The line is at most {@link MAX_MESSAGE_BYTES} bytes (terminator excluded) of strict UTF-8.
@@ -47,7 +48,17 @@ export interface PhoneHomeMessage {
   thumbprint?: string;
   /** SHA-1 thumbprint of the same certificate, upper-case colon hex (20 bytes). */
   thumbprintSha1?: string;
+  /**
+   * `installed`: the host says its stateful install to disk is done (its kickstart's `%firstboot`
+   * runs the initiator with `statelesx.stage=installed`). A claim: the registry acts on it only
+   * for a verified phone-home of a stateful member.
+   */
+  stage?: PhoneHomeStage;
 }
+
+/** Values of the `stage` key: the only one is `installed` (see {@link PhoneHomeMessage.stage}). */
+export const PHONE_HOME_STAGES = ['installed'] as const;
+export type PhoneHomeStage = (typeof PHONE_HOME_STAGES)[number];
 
 /**
  * Every reason a message is refused for before any lookup, the short codes sent back as
@@ -93,9 +104,21 @@ export interface PhoneHomeFields {
   thumbprint?: string | undefined;
   /** SHA-1 thumbprint, colon hex (the line's `thumbprint-sha1=`). */
   'thumbprint-sha1'?: string | undefined;
+  /** `installed` (the line's `stage=`): the stateful install is done. */
+  stage?: string | undefined;
 }
 
-const KEYS = ['token', 'mac', 'serial', 'vendor', 'model', 'version', 'thumbprint', 'thumbprint-sha1'] as const;
+const KEYS = [
+  'token',
+  'mac',
+  'serial',
+  'vendor',
+  'model',
+  'version',
+  'thumbprint',
+  'thumbprint-sha1',
+  'stage',
+] as const;
 
 /** Exactly `bytes` bytes as two hex digits each, colon separated (no other spelling is accepted). */
 function thumbprintRe(bytes: number): RegExp {
@@ -180,6 +203,11 @@ export function phoneHomeFromFields(fields: PhoneHomeFields, form: PhoneHomeForm
     if (v === undefined) continue;
     if (!re.test(v)) return fail('bad-value', `${key}: not a ${what} thumbprint in colon hex (AA:BB:…)`);
     message[field] = v.toUpperCase();
+  }
+  if (fields.stage !== undefined) {
+    const stage = PHONE_HOME_STAGES.find((v) => v === fields.stage);
+    if (!stage) return fail('bad-value', `stage: "${printable(fields.stage)}" is not ${PHONE_HOME_STAGES.join(', ')}`);
+    message.stage = stage;
   }
   for (const key of ['serial', 'vendor', 'model', 'version'] as const) {
     const v = fields[key];

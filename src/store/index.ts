@@ -19,6 +19,7 @@ import { LeaseRepo } from './leases.js';
 import { attachDatabase } from './handle.js';
 import type { StoreHealth, Transactions } from './ports.js';
 import { HostBootRepo } from './hostboots.js';
+import { HostInstallRepo } from './hostinstalls.js';
 import { RetentionRepo } from './retention.js';
 import type { Logger } from '../log.js';
 
@@ -38,6 +39,8 @@ export class Store implements StoreHealth, Transactions {
   readonly leases: LeaseRepo;
   /** Member hosts' current boot (phone-home thumbprints, convergence): the stateless lifecycle. */
   readonly hostBoots: HostBootRepo;
+  /** Stateful members' installs (boot-once) and reinstall requests. */
+  readonly hostInstalls: HostInstallRepo;
   /** Deletes boot events, phone-homes and unregistered hosts past their retention. */
   readonly retention: RetentionRepo;
 
@@ -57,6 +60,7 @@ export class Store implements StoreHealth, Transactions {
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
     this.hostBoots = new HostBootRepo(db);
+    this.hostInstalls = new HostInstallRepo(db);
     this.retention = new RetentionRepo(db);
   }
 
@@ -105,5 +109,6 @@ export { DuplicateApiTokenError, type ApiTokenRecord } from './api-tokens.js';
 export type { ForgetResult } from './host-forget.js';
 export type * from './ports.js';
 export { HostBootRepo, type HostBootRecord } from './hostboots.js';
+export { HostInstallRepo, type HostInstallRecord } from './hostinstalls.js';
 export type { RetentionPolicy, RetentionResult } from './retention.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

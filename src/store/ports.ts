@@ -21,6 +21,7 @@ import type { DhcpLease } from './leases.js';
 import type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 import type { TokenRow } from './tokens.js';
 import type { HostBootRecord } from './hostboots.js';
+import type { HostInstallRecord } from './hostinstalls.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
 import type { ApiTokenRecord } from './api-tokens.js';
 import type { ForgetResult } from './host-forget.js';
@@ -219,4 +220,18 @@ export interface HostBootStore {
 export interface TofuThumbprints {
   /** Whether one was recorded. */
   forgetThumbprint(host: string): boolean;
+}
+
+/**
+ * Stateful members' installs (table `host_installs`, src/store/hostinstalls.ts): the phone-home
+ * registry records a reported install, the boot policy reads it (boot-once: an installed host
+ * boots from its local disk), the web and CLI request a reinstall.
+ */
+export interface HostInstallStore {
+  get(uuid: string): HostInstallRecord | undefined;
+  /** When the install was reported done (epoch ms); undefined: an install is due. */
+  installedAt(uuid: string): number | undefined;
+  markInstalled(uuid: string, p: { at: number; address: string }): void;
+  /** Forgets the install so the next boot installs again; returns when the forgotten one was reported. */
+  requestReinstall(uuid: string, p: { at: number; actor: string }): { previousInstalledAt: number | undefined };
 }

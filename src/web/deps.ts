@@ -11,6 +11,7 @@ import type {
   AuditLog,
   HostBootStore,
   HostForgetStore,
+  HostInstallStore,
   HostReader,
   HostWriter,
   JobHistory,
@@ -234,6 +235,8 @@ export interface WebStore extends StoreHealth {
   jobs: JobHistory & TofuThumbprints;
   /** Members' current boots: the unregistered list's phone-home/PXE flag, the thumbprint reset. */
   hostBoots: Pick<HostBootStore, 'get' | 'getMany' | 'resetThumbprint'>;
+  /** Stateful members' installs (boot-once): the install state and the reinstall request. */
+  hostInstalls: Pick<HostInstallStore, 'get' | 'requestReinstall'>;
 }
 
 /** Everything the web app may use. */

@@ -43,7 +43,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import type { BootFile, BootFileSource, BootRequestContext, DiskFile } from './types.js';
 import { checkBootPath, resolveInside, resolveTrusted } from './path.js';
-import type { BootEventWriter, HostReader, LeaseStore } from '../../store/index.js';
+import type { BootEventWriter, HostInstallStore, HostReader, LeaseStore } from '../../store/index.js';
 import type { BootTokens } from '../../hosts/tokens.js';
 import {
   decideBoot,
@@ -82,6 +82,8 @@ export interface BootFileSourceOptions {
   leases?: Pick<LeaseStore, 'get'>;
   tokens: Pick<BootTokens, 'issue'>;
   clusters: ClusterLookup;
+  /** Boot-once: stateful members' installs on record (they boot from local disk). Absent: none. */
+  installs?: Pick<HostInstallStore, 'installedAt'> | undefined;
   /** Config `boot.default-image` and `boot.unknown-hosts`. */
   defaultImage?: string | undefined;
   unknownHosts: UnknownHostsMode;
@@ -387,6 +389,7 @@ export class DefaultBootFileSource implements BootFileSource {
       images: await this.imageMap(),
       defaultImage: this.o.defaultImage,
       unknownHosts: this.o.unknownHosts,
+      installedAt: this.o.installs && ((uuid: string) => this.o.installs!.installedAt(uuid)),
     });
   }
 
@@ -436,6 +439,7 @@ export class DefaultBootFileSource implements BootFileSource {
             action: d.action,
             ...(d.action === 'boot' ? { reason: d.reason } : {}),
             ...(d.action === 'local' ? { reason: d.reason } : {}),
+            answer: bootAnswerOf(d),
             known: d.host.known,
           }
         : {};
@@ -477,6 +481,16 @@ function perHostQuery(leaf: string, ext: string, firmware: Firmware): HostQuery 
   if (m[2] === 'default') return { firmware };
   const uuid = normalizeUuid(m[2]!);
   return uuid && !isNilUuid(uuid) ? { uuid, uuidOrder: 'smbios', firmware } : null;
+}
+
+/**
+ * What a rendered answer tells the host to do, for the boot history (`detail.answer`): `install`
+ * (a stateful member's installer boot), `local-boot` (boot from local disk: boot-once after an
+ * install, or the policy's local answer), `boot` (an image into RAM) or `menu`.
+ */
+function bootAnswerOf(d: BootDecision): 'install' | 'local-boot' | 'boot' | 'menu' {
+  if (d.action === 'boot') return d.stateful ? 'install' : 'boot';
+  return d.action === 'local' ? 'local-boot' : 'menu';
 }
 
 function isLinuxBoot(d: BootDecision): boolean {

@@ -63,6 +63,9 @@ export interface KickstartTemplateData extends Omit<KickstartData, 'overwritevmf
   firstboot: string;
 }
 
+/** Boot command-line key the `%firstboot` section sets to `installed` for the initiator (`stage=installed`). */
+export const STAGE_KERNEL_ARG = 'statelesx.stage';
+
 /** Here-document delimiter the `%firstboot` section writes initiator.py with. */
 const HEREDOC_END = 'STATELESX_INITIATOR_PY_END';
 
@@ -75,7 +78,8 @@ export const FIRSTBOOT_CMDLINE = '/tmp/statelesx-cmdline';
  * Script Commands"): runs once, on the first boot after the install. That boot comes from the
  * disk's own boot.cfg, so `statelesx.server=` and `statelesx.token=` are not on the VMkernel
  * boot command line: the section writes them (with `BOOTIF=` of the boot MAC) into a file that
- * initiator.py reads through `STATELESX_CMDLINE`, writes initiator.py itself from a quoted
+ * initiator.py reads through `STATELESX_CMDLINE`, with `statelesx.stage=installed` so the phone-home
+ * says the install is done ({@link STAGE_KERNEL_ARG}: boot-once), writes initiator.py itself from a quoted
  * here-document (copied byte for byte), and runs it with ESXi's `python`; its output goes to
  * {@link INITIATOR_LOG}. The token is the one issued when ks.cfg was rendered (single use,
  * valid `initiator.token-ttl-s`).
@@ -85,7 +89,9 @@ export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' 
   if (data.initiator.split('\n').includes(HEREDOC_END))
     throw new Error(`initiator.py contains the line ${HEREDOC_END}`);
   const script = data.initiator.endsWith('\n') ? data.initiator : data.initiator + '\n';
-  const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`];
+  // `statelesx.stage=installed`: the initiator says the install is done (boot-once: the host's
+  // later network boots get "boot from local disk" until an admin asks for a reinstall).
+  const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`, `${STAGE_KERNEL_ARG}=installed`];
   if (data.token) cmdline.push(`${TOKEN_KERNEL_ARG}=${data.token}`);
   if (data.mac) cmdline.push(`BOOTIF=01-${data.mac.toLowerCase().replace(/:/g, '-')}`);
   return [

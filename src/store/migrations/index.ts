@@ -13,6 +13,7 @@ import * as m010 from './010-pool-allocations.js';
 import * as m011 from './011-host-boots.js';
 import * as m012 from './012-host-boots-failed.js';
 import * as m013 from './013-retention-indexes.js';
+import * as m014 from './014-host-installs.js';
 import * as m015 from './015-api-tokens.js';
 
 /**
@@ -26,4 +27,4 @@ export interface Migration {
   postgres: string;
 }
 
-export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012, m013, m015];
+export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012, m013, m014, m015];

@@ -10,6 +10,7 @@ import { problems } from '../problem.js';
 import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
 import { hostBootHistory } from '../../hosts/boot-history.js';
 import { thumbprintRoutes } from './thumbprints.js';
+import { installRoutes } from './installs.js';
 import { phonedHomeThisBoot, seenByPxeOnly } from '../../engine/lifecycle.js';
 import { swapUuidByteOrder } from '../../hosts/identity.js';
 import type { HostState } from '../../store/index.js';
@@ -59,6 +60,7 @@ export function hostRoutes(app: FastifyInstance, ctx: WebContext): void {
   unregisteredRoutes(app, ctx);
   joinRoutes(app, ctx);
   thumbprintRoutes(app, ctx);
+  installRoutes(app, ctx);
   bootAssignmentRoutes(app, ctx);
 }
 
