@@ -28,6 +28,7 @@ import { DefaultBootFileSource } from '../boot/files/source.js';
 import { bootHttpPlugin } from '../boot/http/plugin.js';
 import { createTftpServer } from '../boot/tftp/server.js';
 import { createDhcpServer } from '../boot/dhcp/server.js';
+import { bootsFromInstalledDisk } from '../hosts/policy.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { DriftScheduler } from '../engine/drift.js';
@@ -39,7 +40,7 @@ import { storeJobReader } from '../web/job-reader.js';
 import type { AppDeps } from '../web/deps.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
 import { createRetentionService } from './retention.js';
-import { clusterLookups } from './cluster-lookups.js';
+import { clusterLookups, type ClusterLookups } from './cluster-lookups.js';
 
 export type { Service } from '../net/service.js';
 
@@ -109,20 +110,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const services: Service[] = [
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
     ];
-    if (config.dhcp.mode !== 'off') {
-      services.push(
-        createDhcpServer({
-          mode: config.dhcp.mode,
-          dhcp: config.dhcp,
-          store: { hosts: store.hosts, leases: store.leases },
-          log,
-          interface: config.interface,
-          listenAddress: config['listen-address'],
-          advertiseAddress: server,
-          httpPort: layout.boot.port,
-        }),
-      );
-    }
+    if (config.dhcp.mode !== 'off') services.push(dhcpService(config, store, views, server, layout.boot.port, log));
     services.push(initiator.listener, createRetentionService(store.retention, config.retention, log));
     const deps = webDeps(
       config,
@@ -253,6 +241,45 @@ function bootFileSource(
     initiatorPort: config.initiator.port,
     log,
   });
+}
+
+/** The DHCP service (`dhcp.mode` proxy or full) on the boot LAN. */
+function dhcpService(
+  config: Config,
+  store: Store,
+  views: ClusterLookups,
+  server: string,
+  httpPort: number,
+  log: Logger,
+): Service {
+  if (config.dhcp.mode === 'off') throw new Error('dhcp.mode is off');
+  return createDhcpServer({
+    mode: config.dhcp.mode,
+    dhcp: config.dhcp,
+    store: { hosts: store.hosts, leases: store.leases },
+    log,
+    interface: config.interface,
+    listenAddress: config['listen-address'],
+    advertiseAddress: server,
+    httpPort,
+    bootsLocally: bootsLocallyLookup(store, views),
+  });
+}
+
+/**
+ * Boot-once for DHCP: UEFI firmware of a stateful member whose install is on record gets no loader
+ * (src/boot/dhcp/boot-answer.ts), so its boot manager goes on to the installed disk.
+ */
+function bootsLocallyLookup(
+  store: Store,
+  views: ClusterLookups,
+): (c: { uuid: string | undefined; mac: string }) => boolean {
+  const inputs = {
+    hosts: store.hosts,
+    clusters: views.policy,
+    installedAt: (u: string) => store.hostInstalls.installedAt(u),
+  };
+  return (c) => bootsFromInstalledDisk({ uuid: c.uuid ?? null, uuidOrder: 'either', mac: c.mac }, inputs);
 }
 
 /**

@@ -4,6 +4,7 @@
  * history our DHCP/TFTP/HTTP recorded for their UUID and MACs.
  * `statelesx host reset-thumbprint <uuid|fqdn>`: forgets the SSL thumbprints recorded for a host
  * (src/hosts/thumbprint-reset.ts), audited as `host.thumbprint.reset` by `system:cli`.
+ * `statelesx host reinstall <uuid>`: src/cli/host-reinstall.ts.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { hostEvidenceHistory } from '../hosts/boot-history.js';
 import { configOption, resolveConfigPath } from './common.js';
 import { fixedClusterFiles, kernelOptionsOfMember, loadClusterDir } from '../app/cluster-lookups.js';
 import { resetThumbprint } from '../hosts/thumbprint-reset.js';
+import { registerHostReinstall } from './host-reinstall.js';
 
 /** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
 export interface HostListing extends HostRecord {
@@ -94,13 +96,14 @@ export function formatHosts(hosts: HostListing[]): string {
       out += `    phone-home ${iso(p.at)} ${p.transport} ${p.address} ${p.result}${p.reason ? ` (${p.reason})` : ''}${p.jobId ? ` job ${p.jobId}` : ''}\n`;
     }
     for (const e of h.bootEvents.slice(0, 3)) {
-      out += `    boot ${iso(e.at)} ${e.protocol} ${e.file ?? '-'}${e.image ? ` image ${e.image}` : ''}${e.firmware ? ` ${e.firmware}` : ''}${e.mac ? ` mac ${e.mac}` : ''}\n`;
+      const answer = typeof e.detail?.['answer'] === 'string' ? ` ${e.detail['answer']}` : '';
+      out += `    boot ${iso(e.at)} ${e.protocol} ${e.file ?? '-'}${answer}${e.image ? ` image ${e.image}` : ''}${e.firmware ? ` ${e.firmware}` : ''}${e.mac ? ` mac ${e.mac}` : ''}\n`;
     }
   });
   return out;
 }
 
-/** Adds `host list` and `host reset-thumbprint` to the program. */
+/** Adds `host list`, `host reset-thumbprint` and `host reinstall` to the program. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts seen by statelesx (phone-home, boot) and their evidence');
   configOption(host.command('list').description('list hosts from the store, with their evidence and boot history'))
@@ -119,6 +122,7 @@ export function registerHost(program: Command): void {
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
     .action(resetHostThumbprint);
   registerHostForget(host);
+  registerHostReinstall(host);
 }
 
 /** `host reset-thumbprint <id>`: forgets the recorded thumbprints of a host (by UUID) or FQDN. */

@@ -299,3 +299,17 @@ export function clusterImagePins(
   }
   return out;
 }
+
+/**
+ * Boot-once for the DHCP answer: whether the host behind `q` is a stateful member whose install is
+ * on record, so it boots from its local disk (what {@link decideBoot} answers it). Pure and cheap
+ * (no image list): identity as {@link resolveHost}, then the membership and `installedAt`.
+ */
+export function bootsFromInstalledDisk(
+  q: HostQuery,
+  inputs: Pick<PolicyInputs, 'hosts' | 'clusters' | 'installedAt'>,
+): boolean {
+  if (!inputs.installedAt) return false;
+  const host = resolveHost(q, inputs);
+  return !!host.membership?.stateful && !!host.uuid && inputs.installedAt(host.uuid) !== undefined;
+}

@@ -11,6 +11,13 @@
  *   6 (EFI IA32) → `uefi-ia32`; 10 (ARM 32-bit UEFI) → `uefi-arm32`; the last three only when
  *   configured, else no answer (a loader for another CPU cannot run: {@link noBootFileReason} says
  *   why); a PXE client without option 93 → the `Arch:` field of its vendor class, else BIOS.
+ * - boot-once (issue 17): UEFI firmware's own PXE or HTTP boot client (any arch but BIOS, not iPXE)
+ *   of a host that boots from its local disk ({@link BootAnswerContext.bootsLocally}: a stateful
+ *   member whose install is on record) gets no loader: no answer in proxy mode, an address
+ *   without a boot file in full mode. The firmware's network boot option then fails at once
+ *   ("no boot filename") and the UEFI boot manager tries the next boot option, the installed
+ *   disk. BIOS clients and iPXE keep their loader and script: pxelinux `LOCALBOOT 0` / iPXE `exit`
+ *   hand back to the firmware, which boots the next device.
  */
 import { ClientArch, type ClientInfo } from './client-info.js';
 
@@ -47,6 +54,11 @@ export interface BootAnswerContext {
   advertiseAddress: string;
   /** Port of the boot HTTP listener (`boot-http.port`), left out of URLs when 80. */
   httpPort: number;
+  /**
+   * Boot-once: whether the host behind a request (option 97 UUID in SMBIOS form, else undefined;
+   * chaddr MAC) boots from its local disk; absent = never. Must be side-effect free.
+   */
+  bootsLocally?: ((client: { uuid: string | undefined; mac: string }) => boolean) | undefined;
 }
 
 /** URL of a file under `/boot/` of our HTTP server. */
@@ -63,7 +75,8 @@ export function bootUrl(ctx: BootAnswerContext, file: string): string {
  *   HTTPClient vendor class and no option 93 and not iPXE) or its architecture has no file.
  */
 export function chooseBootAnswer(
-  client: Pick<ClientInfo, 'arch' | 'isPxeClient' | 'isHttpClient' | 'isIpxe'>,
+  client: Pick<ClientInfo, 'arch' | 'isPxeClient' | 'isHttpClient' | 'isIpxe'> &
+    Partial<Pick<ClientInfo, 'uuid' | 'mac'>>,
   ctx: BootAnswerContext,
 ): BootAnswer | null {
   const base = { nextServer: ctx.advertiseAddress };
@@ -77,6 +90,8 @@ export function chooseBootAnswer(
     };
   }
   if (!client.isPxeClient && !client.isHttpClient && client.arch === undefined) return null;
+  const uefi = client.isHttpClient || (client.arch ?? ClientArch.BIOS_X86) !== ClientArch.BIOS_X86;
+  if (uefi && client.mac && ctx.bootsLocally?.({ uuid: client.uuid, mac: client.mac })) return null;
   if (client.isHttpClient || client.arch === ClientArch.EFI_X86_64_HTTP) {
     return {
       ...base,

@@ -135,6 +135,11 @@ export interface DhcpServerOptions {
   clientPort?: number;
   /** proxyDHCP boot-server port, default 4011 (proxy mode only). */
   proxyPort?: number | undefined;
+  /**
+   * Boot-once: the host boots from its local disk (a stateful member whose install is on record),
+   * so UEFI firmware gets no loader ({@link BootAnswerContext.bootsLocally}). Absent: never.
+   */
+  bootsLocally?: BootAnswerContext['bootsLocally'];
   /** Clock (ms), for tests. */
   now?: () => number;
 }
@@ -232,6 +237,7 @@ class DhcpService implements DhcpServer {
       bootFiles: d['boot-files'],
       advertiseAddress: this.opts.advertiseAddress ?? ifa.address,
       httpPort: this.opts.httpPort,
+      bootsLocally: this.opts.bootsLocally,
     };
     if (this.opts.mode === 'full') {
       this.full = new FullModeResponder(

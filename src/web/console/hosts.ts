@@ -34,7 +34,7 @@ function pager(
   };
 }
 
-/** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join` (a host page's admin buttons: ./admin.ts). */
+/** Registers `/hosts`, `/hosts/:uuid`, `/unregistered`, `/ui/join`, `/ui/reinstall` (a host page's admin buttons: ./admin.ts). */
 export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, page, fragment }, done) => {
   app.get<{ Querystring: { after?: string } }>('/unregistered', async (req, reply) => {
     const call = api(req, reply);
@@ -97,10 +97,11 @@ export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pag
     const call = api(req, reply);
     const uuid = enc(req.params.uuid);
     const host = await call<{ uuid: string; hostname: string | null }>('GET', `/api/v1/hosts/${uuid}`);
-    const [boots, jobs, images] = await Promise.all([
+    const [boots, jobs, images, install] = await Promise.all([
       call<Array<{ image: string | null }>>('GET', `/api/v1/hosts/${uuid}/boots?limit=50`),
       unlessMissing(call('GET', `/api/v1/hosts/${uuid}/jobs`)),
       unlessMissing(call('GET', '/api/v1/images')),
+      unlessMissing(call('GET', `/api/v1/hosts/${uuid}/install`)),
     ]);
     return page(req, reply, 'host', {
       title: host.hostname ?? host.uuid,
@@ -109,7 +110,23 @@ export const hostPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pag
       lastImage: lastImage(boots),
       jobs,
       images,
+      install,
     });
   });
+  reinstallPage(app, { api, fragment });
   done();
 };
+
+/** `/ui/reinstall`: the host page's "Reinstall at next boot" (POST /api/v1/hosts/{uuid}/reinstall, admin). */
+function reinstallPage(
+  app: Parameters<FastifyPluginCallback<ConsoleOptions>>[0],
+  { api, fragment }: Pick<ConsoleOptions, 'api' | 'fragment'>,
+): void {
+  app.post<{ Body: Form }>('/ui/reinstall', signedIn, async (req, reply) => {
+    const uuid = one(req.body, 'uuid').toLowerCase();
+    await api(req, reply)('POST', `/api/v1/hosts/${enc(uuid)}/reinstall`);
+    return fragment(reply, '_notice', {
+      message: `Host ${uuid} installs again at its next network boot, then boots from its local disk.`,
+    });
+  });
+}
