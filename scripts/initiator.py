@@ -12,8 +12,8 @@ Where each field comes from:
   /system/uuid from /etc/vmware/esx.conf: ESXi generates that one itself; it is not the hardware.
 - serial / vendor / model: the same command's "Serial Number", "Vendor Name", "Product Name".
 - hostname: the host's name (socket.gethostname, short form; $STATELESX_HOSTNAME overrides).
-- stage: `statelesx.stage=installed` on the boot command line (a stateful install's kickstart
-  `%firstboot` writes it): sent as `stage=installed`, the install to disk is done, so statelesx
+- stage: $STATELESX_STAGE=installed (a stateful install's kickstart `%firstboot` runs the
+  initiator with it; or `statelesx.stage=installed` on the boot command line): sent as `stage=installed`, the install to disk is done, so statelesx
   answers the host's later network boots with "boot from local disk" (boot-once).
 - the boot command line, for `statelesx.server=`, `statelesx.token=` and `BOOTIF=`:
   `vsish -e get /system/bootCmdLine` -- the VMkernel's boot command line as the boot loader
@@ -217,7 +217,8 @@ def main(argv=None):
     if name in ("localhost", ""):
         name = None
     cert = os.environ.get("STATELESX_CERT") or "/etc/vmware/ssl/rui.crt"
-    stage = "installed" if cmdline_value(cmdline, "statelesx.stage") == "installed" else None
+    stage = os.environ.get("STATELESX_STAGE") or cmdline_value(cmdline, "statelesx.stage")
+    stage = "installed" if stage == "installed" else None
     line = build_line(uuid, name, cmdline_value(cmdline, "statelesx.token"), boot_mac(cmdline), serial, vendor, model,
                       cert_thumbprints(cert, opts.cert_wait), stage)
 

@@ -12,8 +12,8 @@
 #     statelesx.server=<addr>[:<port>]   where to phone home (port 1974 when omitted)
 #     statelesx.token=<token>            the per-boot token the server rendered into this boot
 #     BOOTIF=01-aa-bb-cc-dd-ee-ff        the boot NIC (pxelinux IPAPPEND 2 / iPXE)
-#     statelesx.stage=installed          a stateful install's %firstboot: sent as stage=installed
-#                                        (the install is done; later network boots boot from disk)
+#     statelesx.stage=installed          sent as stage=installed: the stateful install is done (later
+#                                        network boots boot from disk); $STATELESX_STAGE overrides
 #   $STATELESX_SERVER      overrides statelesx.server
 #   $STATELESX_SYSFS       root for /sys (tests point it at a fake tree; default "")
 #   $STATELESX_HOSTNAME    overrides the host name
@@ -134,7 +134,7 @@ msg="$name:$uuid"
 [ -n "$model" ] && msg="$msg model=$(pct "$model")"
 msg="$msg version=$VERSION"
 [ -n "$tp256" ] && msg="$msg thumbprint=$tp256 thumbprint-sha1=$tp1"
-[ "$(cmdline_value statelesx.stage)" = installed ] && msg="$msg stage=installed"
+[ "${STATELESX_STAGE:-$(cmdline_value statelesx.stage)}" = installed ] && msg="$msg stage=installed"
 
 attempt=1
 delay=1

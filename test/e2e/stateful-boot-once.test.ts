@@ -93,7 +93,7 @@ async function expectInstall(from: number, before: number | null): Promise<void>
   const cmdline = await boot.waitSerial(/STATELESX-INITRD cmdline: ([^\r\n]*)/, 60_000, from);
   expect(cmdline[1]).toContain(`/boot/hosts/${UUID_A}/ks.cfg`);
   const fb = await boot.waitSerial(/STATELESX-FIRSTBOOT cmdline: ([^\r\n]*)/, 120_000, from);
-  expect(fb[1]).toContain('statelesx.stage=installed');
+  expect(fb[1]).toContain('env: STATELESX_STAGE=installed');
   expect(fb[1]).toContain(`statelesx.token=${m[3]}`);
   await boot.waitSerial(/STATELESX-INITIATOR exit=0/, 180_000, from);
   expect(boot.serial().slice(from)).not.toContain(DISK_BANNER);

@@ -66,10 +66,13 @@ describe('phone-home stage=installed (TCP 1974 grammar, HTTP fields)', () => {
       reason: 'bad-value',
     });
   });
-  it("the kickstart's %firstboot passes statelesx.stage=installed to the initiator", () => {
+  it("the kickstart's %firstboot runs the initiator with STATELESX_STAGE=installed", () => {
     const fb = initiatorFirstboot({ server: '10.0.0.1:1974', token: 'tok', mac: MAC, initiator: 'print(1)\n' });
     expect(fb).toMatch(
-      /^echo 'statelesx\.server=10\.0\.0\.1:1974 statelesx\.stage=installed statelesx\.token=tok BOOTIF=01-52-54-00-00-00-01' > \/tmp\/statelesx-cmdline$/m,
+      /^echo 'statelesx\.server=10\.0\.0\.1:1974 statelesx\.token=tok BOOTIF=01-52-54-00-00-00-01' > \/tmp\/statelesx-cmdline$/m,
+    );
+    expect(fb).toMatch(
+      /^STATELESX_STAGE=installed STATELESX_CMDLINE=\/tmp\/statelesx-cmdline python \/tmp\/statelesx-initiator\.py /m,
     );
   });
 });
@@ -90,7 +93,7 @@ describe('boot policy and renderers: an installed stateful member boots from loc
     const local = decideBoot({ uuid: UUID }, inputs(true, 5));
     const pxe = renderPxelinuxConfig(local, ctx);
     expect(pxe).toMatch(/^DEFAULT local$/m);
-    expect(pxe).toMatch(/^  LOCALBOOT 0$/m);
+    expect(pxe).toMatch(/^ {2}LOCALBOOT 0$/m);
     expect(pxe).not.toMatch(/KERNEL/);
     const ipxe = renderIpxeHost(local, { ...ctx, transport: 'http' });
     expect(ipxe.split('\n').filter((l) => !l.startsWith('#') && l !== '')).toEqual([

@@ -143,6 +143,7 @@ describe('web console: pages and actions through /api/v1', () => {
       [
         'GET /api/v1/hosts/' + U1,
         `GET /api/v1/hosts/${U1}/boots`,
+        `GET /api/v1/hosts/${U1}/install`,
         `GET /api/v1/hosts/${U1}/jobs`,
         'GET /api/v1/images',
         'GET /api/v1/session',

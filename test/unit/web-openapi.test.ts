@@ -119,6 +119,7 @@ describe('OpenAPI document of the real server composition (startServer)', () => 
       'mac',
       'model',
       'serial',
+      'stage',
       'thumbprint',
       'thumbprint-sha1',
       'token',

@@ -63,8 +63,12 @@ export interface KickstartTemplateData extends Omit<KickstartData, 'overwritevmf
   firstboot: string;
 }
 
-/** Boot command-line key the `%firstboot` section sets to `installed` for the initiator (`stage=installed`). */
-export const STAGE_KERNEL_ARG = 'statelesx.stage';
+/**
+ * Environment variable the `%firstboot` section runs the initiator with (`installed`): it sends
+ * `stage=installed`, the install is done (boot-once: the host's later network boots get "boot
+ * from local disk" until an admin asks for a reinstall).
+ */
+export const STAGE_ENV = 'STATELESX_STAGE';
 
 /** Here-document delimiter the `%firstboot` section writes initiator.py with. */
 const HEREDOC_END = 'STATELESX_INITIATOR_PY_END';
@@ -78,9 +82,10 @@ export const FIRSTBOOT_CMDLINE = '/tmp/statelesx-cmdline';
  * Script Commands"): runs once, on the first boot after the install. That boot comes from the
  * disk's own boot.cfg, so `statelesx.server=` and `statelesx.token=` are not on the VMkernel
  * boot command line: the section writes them (with `BOOTIF=` of the boot MAC) into a file that
- * initiator.py reads through `STATELESX_CMDLINE`, with `statelesx.stage=installed` so the phone-home
- * says the install is done ({@link STAGE_KERNEL_ARG}: boot-once), writes initiator.py itself from a quoted
- * here-document (copied byte for byte), and runs it with ESXi's `python`; its output goes to
+ * initiator.py reads through `STATELESX_CMDLINE`, writes initiator.py itself from a quoted
+ * here-document (copied byte for byte), and runs it with ESXi's `python` and
+ * `STATELESX_STAGE=installed` ({@link STAGE_ENV}: the phone-home says the install is done, so the
+ * host boots from its disk from then on — boot-once); its output goes to
  * {@link INITIATOR_LOG}. The token is the one issued when ks.cfg was rendered (single use,
  * valid `initiator.token-ttl-s`).
  * @throws Error when the initiator text contains the here-document delimiter line (it would end early)
@@ -89,9 +94,7 @@ export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' 
   if (data.initiator.split('\n').includes(HEREDOC_END))
     throw new Error(`initiator.py contains the line ${HEREDOC_END}`);
   const script = data.initiator.endsWith('\n') ? data.initiator : data.initiator + '\n';
-  // `statelesx.stage=installed`: the initiator says the install is done (boot-once: the host's
-  // later network boots get "boot from local disk" until an admin asks for a reinstall).
-  const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`, `${STAGE_KERNEL_ARG}=installed`];
+  const cmdline = [`${SERVER_KERNEL_ARG}=${data.server}`];
   if (data.token) cmdline.push(`${TOKEN_KERNEL_ARG}=${data.token}`);
   if (data.mac) cmdline.push(`BOOTIF=01-${data.mac.toLowerCase().replace(/:/g, '-')}`);
   return [
@@ -100,7 +103,7 @@ export function initiatorFirstboot(data: Pick<KickstartData, 'server' | 'token' 
     `cat > ${FIRSTBOOT_INITIATOR} <<'${HEREDOC_END}'`,
     script + HEREDOC_END,
     `echo '${cmdline.join(' ')}' > ${FIRSTBOOT_CMDLINE}`,
-    `STATELESX_CMDLINE=${FIRSTBOOT_CMDLINE} python ${FIRSTBOOT_INITIATOR} </dev/null >> ${INITIATOR_LOG} 2>&1 || true`,
+    `${STAGE_ENV}=installed STATELESX_CMDLINE=${FIRSTBOOT_CMDLINE} python ${FIRSTBOOT_INITIATOR} </dev/null >> ${INITIATOR_LOG} 2>&1 || true`,
     `rm -f ${FIRSTBOOT_CMDLINE}`,
     '',
   ].join('\n');
