@@ -177,6 +177,7 @@ function phoneHome(
       tokens: store.tokens,
       leases: store.leases,
       hostBoots: store.hostBoots,
+      hostInstalls: store.hostInstalls,
       transaction: (fn) => store.transaction(fn),
     },
     queue: jobs,
