@@ -6,7 +6,14 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 
 export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'statelesx_process_' });
+/**
+ * Node's default metrics with the application prefix only: prom-client's names already start with
+ * `process_` or `nodejs_` (`statelesx_process_cpu_user_seconds_total`,
+ * `statelesx_nodejs_eventloop_lag_seconds`). The prefix was `statelesx_process_`, which doubled it
+ * (`statelesx_process_process_cpu_user_seconds_total`, `statelesx_process_nodejs_heap_size_total_bytes`).
+ */
+export const DEFAULT_METRICS_PREFIX = 'statelesx_';
+collectDefaultMetrics({ register: metricsRegistry, prefix: DEFAULT_METRICS_PREFIX });
 
 /** A counter `statelesx_<name>` with the given label names. */
 export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
