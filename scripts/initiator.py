@@ -11,7 +11,11 @@ Where each field comes from:
   16 bytes in SMBIOS display order, what vCenter shows as hardware.systemInfo.uuid). NOT
   /system/uuid from /etc/vmware/esx.conf: ESXi generates that one itself; it is not the hardware.
 - serial / vendor / model: the same command's "Serial Number", "Vendor Name", "Product Name".
-- hostname: the host's name (socket.gethostname, short form; $STATELESX_HOSTNAME overrides).
+- hostname: the host's fully qualified name, what vCenter should add it as ($STATELESX_HOSTNAME
+  overrides): `esxcli system hostname get` "Fully Qualified Domain Name", else its "Host Name" and
+  "Domain Name" joined; without esxcli, socket.gethostname() with the `domain` (else first
+  `search`) of /etc/resolv.conf when the name has no dot. Lower-cased; left out when it is
+  localhost or not an RFC 1123 name (the server would refuse the whole message for it).
 - stage: $STATELESX_STAGE=installed (a stateful install's kickstart `%firstboot` runs the
   initiator with it; or `statelesx.stage=installed` on the boot command line): sent as `stage=installed`, the install to disk is done, so statelesx
   answers the host's later network boots with "boot from local disk" (boot-once).
@@ -120,6 +124,49 @@ def boot_cmdline():
     return ""
 
 
+HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def resolv_domain():
+    """The `domain` of resolv.conf (DHCP option 15 ends up there), else its first `search` domain.
+    $STATELESX_RESOLV_CONF names another file (tests)."""
+    path = os.environ.get("STATELESX_RESOLV_CONF") or "/etc/resolv.conf"
+    domain = search = None
+    try:
+        with open(path) as f:
+            for line in f:
+                words = line.split()
+                if len(words) >= 2 and words[0] == "domain":
+                    domain = words[1]
+                elif len(words) >= 2 and words[0] == "search" and search is None:
+                    search = words[1]
+    except OSError:
+        pass
+    return domain or search
+
+
+def host_fqdn():
+    """The host's FQDN (see the module docstring for the sources, in order), or None."""
+    name = os.environ.get("STATELESX_HOSTNAME")
+    if not name:
+        kv = key_values(esxcli("system", "hostname", "get"))
+        name = kv.get("Fully Qualified Domain Name")
+        if not name and kv.get("Host Name"):
+            name = kv["Host Name"] + ("." + kv["Domain Name"] if kv.get("Domain Name") else "")
+    if not name:
+        name = socket.gethostname()
+        domain = resolv_domain()
+        if name and "." not in name and domain:
+            name = "%s.%s" % (name, domain)
+    name = (name or "").strip().rstrip(".").lower()
+    if name in ("", "localhost") or name.startswith("localhost."):
+        return None
+    if not HOSTNAME_RE.match(name):
+        log("host name %r is not an RFC 1123 name: phoning home without it" % name[:64])
+        return None
+    return name
+
+
 def cmdline_value(cmdline, key):
     for word in cmdline.split():
         if word.startswith(key + "="):
@@ -213,9 +260,7 @@ def main(argv=None):
     if not uuid:
         log("no hardware UUID from 'esxcli hardware platform get'")
         return 2
-    name = (os.environ.get("STATELESX_HOSTNAME") or socket.gethostname()).split(".")[0]
-    if name in ("localhost", ""):
-        name = None
+    name = host_fqdn()
     cert = os.environ.get("STATELESX_CERT") or "/etc/vmware/ssl/rui.crt"
     stage = os.environ.get("STATELESX_STAGE") or cmdline_value(cmdline, "statelesx.stage")
     stage = "installed" if stage == "installed" else None

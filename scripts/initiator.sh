@@ -16,12 +16,21 @@
 #                                        network boots boot from disk); $STATELESX_STAGE overrides
 #   $STATELESX_SERVER      overrides statelesx.server
 #   $STATELESX_SYSFS       root for /sys (tests point it at a fake tree; default "")
-#   $STATELESX_HOSTNAME    overrides the host name
+#   $STATELESX_HOSTNAME    the host name to send, as is (no domain appended)
+#   $STATELESX_DOMAIN      the domain appended to `hostname` when it has no dot
+#   $STATELESX_RESOLV_CONF where the DHCP client wrote the domain (default /etc/resolv.conf)
 #   $STATELESX_RETRIES     attempts (default 8); $STATELESX_BACKOFF_MAX max delay in s (default 30)
 #   $STATELESX_CERT        the host's SSL certificate (default /etc/vmware/ssl/rui.crt, as on ESXi)
 #
 # Identity: UUID from /sys/class/dmi/id/product_uuid (SMBIOS form, as dmidecode shows it),
 # serial/vendor/model from product_serial, sys_vendor, product_name.
+#
+# Host name: the fully qualified name, what vCenter should add the host as (scripts/initiator.py
+# reads it from `esxcli system hostname get`): $STATELESX_HOSTNAME, else `hostname` (or
+# /proc/sys/kernel/hostname), which when it has no dot gets a domain: $STATELESX_DOMAIN, else the
+# `domain` (else the first `search`) of resolv.conf, where udhcpc's script writes DHCP option 15,
+# else the kernel's domainname (/proc/sys/kernel/domainname, unless "(none)"). Lower-cased; left
+# out when it is localhost or not an RFC 1123 name (the server would refuse the whole message).
 #
 # Thumbprints (the keys scripts/initiator.py sends): SHA-256 (thumbprint=) and SHA-1
 # (thumbprint-sha1=) of the DER of the first certificate in $STATELESX_CERT, upper-case colon hex,
@@ -83,10 +92,35 @@ if [ -z "$uuid" ]; then
   exit 2
 fi
 
-name="${STATELESX_HOSTNAME:-$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname 2>/dev/null)}"
+# The `domain` of resolv.conf, else its first `search` domain; empty when neither.
+resolv_domain() {
+  [ -r "${STATELESX_RESOLV_CONF:-/etc/resolv.conf}" ] || return 0
+  awk '$1 == "domain" && NF >= 2 { d = $2 } $1 == "search" && NF >= 2 && s == "" { s = $2 }
+       END { if (d != "") print d; else if (s != "") print s }' "${STATELESX_RESOLV_CONF:-/etc/resolv.conf}"
+}
+
+if [ -n "${STATELESX_HOSTNAME:-}" ]; then
+  name="$STATELESX_HOSTNAME"
+else
+  name="$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname 2>/dev/null)"
+  case "$name" in
+    *.*|""|"(none)") ;;
+    *)
+      domain="${STATELESX_DOMAIN:-$(resolv_domain)}"
+      [ -n "$domain" ] || domain="$(cat /proc/sys/kernel/domainname 2>/dev/null)"
+      case "$domain" in ""|"(none)") ;; *) name="$name.$domain" ;; esac ;;
+  esac
+fi
 case "$name" in
-  ""|"(none)"|localhost|localhost.*) name="" ;;
+  ""|"(none)"|localhost|localhost.*|LOCALHOST*) name="" ;;
 esac
+name="$(printf '%s' "${name%.}" | tr 'A-Z' 'a-z')"
+# RFC 1123: letters, digits and '-' in dot-separated labels of 1-63, at most 253 in all.
+if [ -n "$name" ] && { [ "${#name}" -gt 253 ] ||
+  ! printf '%s\n' "$name" | grep -Eq '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$'; }; then
+  log "host name '$(printf '%s' "$name" | cut -c1-64 | tr -d '\000-\037')' is not an RFC 1123 name: phoning home without it"
+  name=""
+fi
 
 mac=""
 bootif="$(cmdline_value BOOTIF)"

@@ -308,6 +308,7 @@ export class HostRegistry {
       verifiedBy: verified,
       thumbprint: claim.thumbprint,
       thumbprintSha1: claim.thumbprintSha1,
+      hostname: claim.hostname,
     });
     this.recordInstall(match, req, at, verified, log);
     let job;
@@ -342,6 +343,7 @@ export class HostRegistry {
       verifiedBy: extra['token'] === 'valid' ? 'token' : 'none',
       thumbprint: claim.thumbprint,
       thumbprintSha1: claim.thumbprintSha1,
+      hostname: claim.hostname,
     });
     return { result: 'unregistered', hostUuid: uuid };
   }

@@ -17,6 +17,11 @@ export interface HostBootRecord {
   thumbprint?: string | undefined;
   /** SHA-1 thumbprint reported in the last phone-home. */
   thumbprintSha1?: string | undefined;
+  /**
+   * Host name (an FQDN from current initiators, a short name from older ones) sent in the last
+   * phone-home (migration 016), lower case; undefined when it sent none.
+   */
+  hostname?: string | undefined;
   /** The thumbprint vCenter accepted at the last AddHost_Task / ReconnectHost_Task. */
   joinedThumbprint?: string | undefined;
   convergedAt?: number | undefined;
@@ -37,6 +42,7 @@ interface Row {
   verified_by: string | null;
   thumbprint: string | null;
   thumbprint_sha1: string | null;
+  hostname: string | null;
   joined_thumbprint: string | null;
   converged_at: number | null;
   failed_at: number | null;
@@ -54,6 +60,7 @@ function toRecord(uuid: string, r: Row | undefined, pxeBootAt: number | undefine
     verifiedBy: opt(r?.verified_by ?? null),
     thumbprint: opt(r?.thumbprint ?? null),
     thumbprintSha1: opt(r?.thumbprint_sha1 ?? null),
+    hostname: opt(r?.hostname ?? null),
     joinedThumbprint: opt(r?.joined_thumbprint ?? null),
     convergedAt: opt(r?.converged_at ?? null),
     failedAt: opt(r?.failed_at ?? null),
@@ -66,20 +73,26 @@ function toRecord(uuid: string, r: Row | undefined, pxeBootAt: number | undefine
 export class HostBootRepo {
   constructor(private readonly db: Database) {}
 
-  /** Records a verified phone-home (replaces the previous boot's thumbprints). */
+  /** Records a verified phone-home (replaces the previous boot's thumbprints and host name). */
   recordPhoneHome(
     uuid: string,
-    p: { at: number; verifiedBy: string; thumbprint?: string | undefined; thumbprintSha1?: string | undefined },
+    p: {
+      at: number;
+      verifiedBy: string;
+      thumbprint?: string | undefined;
+      thumbprintSha1?: string | undefined;
+      hostname?: string | undefined;
+    },
   ): void {
     this.db
       .prepare(
-        `INSERT INTO host_boots (host_uuid, phoned_home_at, verified_by, thumbprint, thumbprint_sha1)
-        VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO host_boots (host_uuid, phoned_home_at, verified_by, thumbprint, thumbprint_sha1, hostname)
+        VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(host_uuid) DO UPDATE SET phoned_home_at = excluded.phoned_home_at,
           verified_by = excluded.verified_by, thumbprint = excluded.thumbprint,
-          thumbprint_sha1 = excluded.thumbprint_sha1`,
+          thumbprint_sha1 = excluded.thumbprint_sha1, hostname = excluded.hostname`,
       )
-      .run(u(uuid), p.at, p.verifiedBy, p.thumbprint ?? null, p.thumbprintSha1 ?? null);
+      .run(u(uuid), p.at, p.verifiedBy, p.thumbprint ?? null, p.thumbprintSha1 ?? null, p.hostname ?? null);
   }
 
   /** The host's row plus its newest boot event; undefined when neither exists. */

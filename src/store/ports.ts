@@ -205,9 +205,16 @@ export interface Transactions {
  * convergence; the web and CLI reset thumbprints.
  */
 export interface HostBootStore {
+  /** Records a phone-home: time, how it was verified, the thumbprints and host name it sent. */
   recordPhoneHome(
     uuid: string,
-    p: { at: number; verifiedBy: string; thumbprint?: string | undefined; thumbprintSha1?: string | undefined },
+    p: {
+      at: number;
+      verifiedBy: string;
+      thumbprint?: string | undefined;
+      thumbprintSha1?: string | undefined;
+      hostname?: string | undefined;
+    },
   ): void;
   get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
   /** `get` for a list of hosts, in a fixed number of queries; by lower-case UUID. */

@@ -125,6 +125,40 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:ab:cd:ef']);
   });
 
+  it('sends the FQDN: `hostname` plus the domain DHCP wrote to resolv.conf; drops a name that is not RFC 1123', async () => {
+    fx = await startFixture();
+    const root = fakeSysfs('sh-fqdn', U);
+    const bin = join(dir, 'sh-fqdn-bin');
+    mkdirSync(bin, { recursive: true });
+    const hostnameStub = (name: string) => {
+      writeFileSync(join(bin, 'hostname'), `#!/bin/sh\necho '${name}'\n`);
+      chmodSync(join(bin, 'hostname'), 0o755);
+    };
+    const resolvConf = join(dir, 'sh-fqdn-resolv.conf');
+    writeFileSync(resolvConf, 'nameserver 10.0.0.53\nsearch Lab.Example corp.example\n');
+    const cmdline = join(dir, 'cmdline-fqdn');
+    writeFileSync(cmdline, `statelesx.server=127.0.0.1:${fx.port}\n`);
+    const env = { PATH: `${bin}:${process.env['PATH']}`, STATELESX_CMDLINE: cmdline, STATELESX_SYSFS: root };
+    hostnameStub('ESX-07');
+    const r = await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'esx-07.lab.example' });
+    expect(fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'esx-07.lab.example' });
+    // `domain` wins over `search`
+    writeFileSync(resolvConf, 'search corp.example\ndomain rack2.example\n');
+    await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
+    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-07.rack2.example' });
+    // not RFC 1123: left out (the message is accepted without it; the host keeps its name)
+    await fx.close();
+    fx = await startFixture();
+    writeFileSync(cmdline, `statelesx.server=127.0.0.1:${fx.port}\n`);
+    hostnameStub('esx_07;rm');
+    const bad = await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
+    expect(bad, bad.stderr).toMatchObject({ code: 0 });
+    expect(bad.stderr).toContain('is not an RFC 1123 name');
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
+  });
+
   it('exits 3 when refused (known host, no token) and 1 after its retries when nobody listens', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'lab', fqdn: 'sx-test-01.lab' });
@@ -171,14 +205,23 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     '   IPMI Supported: true',
   ].join('\n');
 
-  function stubs(name: string, platformOutput: string, bootCmdLine: string): string {
+  /** `esxcli system hostname get` as ESXi 7/8 print it. */
+  const hostnameGet = (host: string, domain: string, fqdn = `${host}.${domain}`): string =>
+    [`   Domain Name: ${domain}`, `   Fully Qualified Domain Name: ${fqdn}`, `   Host Name: ${host}`].join('\n');
+
+  function stubs(name: string, platformOutput: string, bootCmdLine: string, hostnameOutput?: string): string {
     const bin = join(dir, name);
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(dir, `${name}.platform`), platformOutput + '\n');
     writeFileSync(join(dir, `${name}.cmdline`), bootCmdLine + '\n');
+    writeFileSync(join(dir, `${name}.hostname`), (hostnameOutput ?? '') + '\n');
     writeFileSync(
       join(bin, 'esxcli'),
-      `#!/bin/sh\n[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\nexit 1\n`,
+      `#!/bin/sh\n[ "$*" = "hardware platform get" ] && exec cat '${join(dir, `${name}.platform`)}'\n` +
+        (hostnameOutput === undefined
+          ? ''
+          : `[ "$*" = "system hostname get" ] && exec cat '${join(dir, `${name}.hostname`)}'\n`) +
+        'exit 1\n',
     );
     writeFileSync(
       join(bin, 'vsish'),
@@ -206,7 +249,8 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({
-      hostname: 'comp-01a',
+      // issue 19: the fully qualified name as given (it was cut to the short name `comp-01a`)
+      hostname: 'comp-01a.lab.example',
       serial: 'VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0',
       vendor: 'VMware, Inc.',
       model: 'VMware7,1',
@@ -248,6 +292,46 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       thumbprint: hex('sha256'),
       thumbprintSha1: hex('sha1'),
     });
+  });
+
+  it('sends the FQDN from `esxcli system hostname get`; it is recorded for the unregistered host and this boot', async () => {
+    fx = await startFixture();
+    const bin = stubs(
+      'py-fqdn',
+      UCS,
+      `statelesx.server=127.0.0.1:${fx.port}`,
+      hostnameGet('P1-B200-64', 'Rack4.Example.com'),
+    );
+    const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bin}:${process.env['PATH']}` });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    const U = '74d33604-3ce7-11df-0000-000000000011';
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'p1-b200-64.rack4.example.com' });
+    expect(fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'p1-b200-64.rack4.example.com' });
+  });
+
+  it('without an FQDN line joins Host Name and Domain Name; a name that is not RFC 1123 is left out, not refused', async () => {
+    fx = await startFixture();
+    const U = '74d33604-3ce7-11df-0000-000000000011';
+    const joined = stubs(
+      'py-fqdn-joined',
+      UCS,
+      `statelesx.server=127.0.0.1:${fx.port}`,
+      ['   Domain Name: lab.example', '   Host Name: esx-11'].join('\n'),
+    );
+    expect((await run('python3', [PY, '--retries', '1'], { PATH: `${joined}:${process.env['PATH']}` })).code).toBe(0);
+    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-11.lab.example' });
+    await fx.close();
+    fx = await startFixture();
+    const bad = stubs(
+      'py-fqdn-bad',
+      UCS,
+      `statelesx.server=127.0.0.1:${fx.port}`,
+      hostnameGet('esx_11', 'lab.example'),
+    );
+    const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bad}:${process.env['PATH']}` });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    expect(r.stderr).toContain("host name 'esx_11.lab.example' is not an RFC 1123 name");
+    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
   });
 
   it('reads unpadded UUID bytes (0x4, 0x0) and is listed as unregistered without a token', async () => {
