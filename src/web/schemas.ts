@@ -66,6 +66,11 @@ export const sharedSchemas = [
         description:
           'host lists: the image of its last boot (boot history), null when it never booted one through statelesx',
       },
+      fqdn: {
+        ...nullableString,
+        description:
+          'unregistered list: the host name it phoned home with when that is a fully qualified RFC 1123 name (what a join defaults to), else null',
+      },
       currentBoot: {
         type: 'string',
         enum: ['phoned-home', 'pxe-only'],

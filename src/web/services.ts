@@ -12,11 +12,15 @@ import { ClusterInvalidError, type ClusterIssue, type MemberHostInput } from './
 import { HttpProblem, problems, type FieldError } from './problem.js';
 import type { JobRef } from '../engine/queue.js';
 import type { ImportStatus, ImportTracker } from './imports.js';
+import { FQDN_PATTERN } from './schemas.js';
 
-/** One host to join: its SMBIOS UUID, the FQDN vCenter will use, optional per-host addresses and image. */
+/**
+ * One host to join: its SMBIOS UUID, the FQDN vCenter will use (default: the one the host phoned
+ * home with, {@link phonedHomeFqdn}), optional per-host addresses and image.
+ */
 export interface JoinRequest {
   uuid: string;
-  fqdn: string;
+  fqdn?: string | undefined;
   addresses?: Record<string, string>;
   image?: string;
 }
@@ -26,6 +30,8 @@ export interface JoinResult {
   uuid: string;
   ok: boolean;
   cluster: string;
+  /** The FQDN written into the cluster file (given, or the phoned-home one). */
+  fqdn?: string;
   job?: JobRef;
   error?: string;
   errors?: FieldError[];
@@ -43,10 +49,24 @@ export function issuesToFieldErrors(issues: ClusterIssue[], prefix = ''): FieldE
   }));
 }
 
+const FQDN_RE = new RegExp(FQDN_PATTERN);
+
+/**
+ * The name a host phoned home with (`hosts.hostname`, lower case; current initiators send the
+ * FQDN from `esxcli system hostname get`) when it is a fully qualified RFC 1123 name: at least
+ * two labels of letters, digits and `-`, at most 253 characters. Null for a short name, one with
+ * `_` (the phone-home parser tolerates it from 2008 scripts), or none: vCenter must be able to
+ * resolve what the cluster file declares.
+ */
+export function phonedHomeFqdn(hostname: string | null | undefined): string | null {
+  return hostname && hostname.includes('.') && FQDN_RE.test(hostname) ? hostname : null;
+}
+
 /**
  * Joins one unregistered host to a cluster: writes it into the cluster file (validated, atomic,
  * formatting kept — src/clusters addMemberHost), marks it registered, queues its configure job.
- * @throws HttpProblem 404 unknown host, 409 not unregistered, 422 the file would not validate,
+ * @throws HttpProblem 404 unknown host, 409 not unregistered, 422 no FQDN given and none phoned
+ *   home, or the file would not validate,
  *   503 cluster files or the engine queue not available
  */
 export async function joinHost(
@@ -65,7 +85,13 @@ export async function joinHost(
     throw problems.conflict(
       `host ${uuid} is ${host.state}${host.cluster ? ` in cluster ${host.cluster}` : ''}, not unregistered`,
     );
-  const member: MemberHostInput = { uuid, fqdn: j.fqdn, addresses: j.addresses ?? {} };
+  const fqdn = j.fqdn ?? phonedHomeFqdn(host.hostname);
+  if (!fqdn)
+    throw problems.invalid(
+      `host ${uuid} phoned home without a fully qualified name${host.hostname ? ` (it sent "${host.hostname}")` : ''}: give the FQDN vCenter will use`,
+      [{ path: '/fqdn', message: 'required: the host sent no FQDN to default to' }],
+    );
+  const member: MemberHostInput = { uuid, fqdn, addresses: j.addresses ?? {} };
   if (host.macs[0]) member.mac = host.macs[0];
   if (j.image) member.image = j.image;
   try {
@@ -91,11 +117,11 @@ export async function joinHost(
     'host.join',
     uuid,
     { state: host.state, cluster: host.cluster },
-    { state: 'registered', cluster, fqdn: j.fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id },
+    { state: 'registered', cluster, fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id },
     ctx.now(),
   );
   const waits = seenByPxeOnly(store.hostBoots.get(uuid, swapUuidByteOrder(uuid)));
-  return { uuid, ok: true, cluster, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
+  return { uuid, ok: true, cluster, fqdn, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
 }
 
 /** Joins several hosts; each result says ok or why not (one failing host does not stop the others). */

@@ -7,7 +7,7 @@ import type { WebContext } from '../context.js';
 import { need } from '../context.js';
 import { FQDN_PATTERN, IPV4_PATTERN, NAME_PATTERN, UUID_PATTERN, errorResponses } from '../schemas.js';
 import { problems } from '../problem.js';
-import { joinHost, joinHosts, setPin, type JoinRequest } from '../services.js';
+import { joinHost, joinHosts, phonedHomeFqdn, setPin, type JoinRequest } from '../services.js';
 import { hostBootHistory } from '../../hosts/boot-history.js';
 import { thumbprintRoutes } from './thumbprints.js';
 import { installRoutes } from './installs.js';
@@ -42,6 +42,10 @@ const joinResult = {
     uuid: { type: 'string' },
     ok: { type: 'boolean' },
     cluster: { type: 'string' },
+    fqdn: {
+      type: 'string',
+      description: 'the FQDN written into the cluster file: as given, or the one the host phoned home with',
+    },
     job: { $ref: 'JobRef#' },
     error: { type: 'string' },
     errors: { $ref: 'Problem#/properties/errors' },
@@ -51,6 +55,14 @@ const joinResult = {
         'true when the host was only seen by PXE on its current boot: the job adds it to vCenter after ESXi phones home',
     },
   },
+} as const;
+
+/** A join's `fqdn`: optional, the host's phoned-home FQDN by default. */
+const fqdnIn = {
+  type: 'string',
+  pattern: FQDN_PATTERN,
+  description:
+    'the name vCenter adds the host as (HostConnectSpec.hostName); default: the fully qualified name the host phoned home with (`fqdn` in the unregistered list), 422 when it sent none',
 } as const;
 
 /** Every route of this module (registered by src/web/app.ts), by resource. */
@@ -224,7 +236,7 @@ function unregisteredRoutes(app: FastifyInstance, ctx: WebContext): void {
       return page.hosts.map((h) => {
         const boot = boots.get(h.uuid);
         const currentBoot = phonedHomeThisBoot(boot) ? 'phoned-home' : seenByPxeOnly(boot) ? 'pxe-only' : undefined;
-        return currentBoot ? { ...h, currentBoot } : h;
+        return { ...h, fqdn: phonedHomeFqdn(h.hostname), ...(currentBoot ? { currentBoot } : {}) };
       });
     },
   );
@@ -234,7 +246,7 @@ function unregisteredRoutes(app: FastifyInstance, ctx: WebContext): void {
 function joinRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.post<{
     Params: { uuid: string };
-    Body: { cluster: string; fqdn: string; image?: string; addresses?: Record<string, string> };
+    Body: { cluster: string; fqdn?: string; image?: string; addresses?: Record<string, string> };
   }>(
     '/api/v1/unregistered/:uuid/join',
     {
@@ -245,11 +257,11 @@ function joinRoutes(app: FastifyInstance, ctx: WebContext): void {
         params: uuidParams,
         body: {
           type: 'object',
-          required: ['cluster', 'fqdn'],
+          required: ['cluster'],
           additionalProperties: false,
           properties: {
             cluster: { type: 'string', pattern: NAME_PATTERN },
-            fqdn: { type: 'string', pattern: FQDN_PATTERN },
+            fqdn: { ...fqdnIn },
             image: { type: 'string', pattern: NAME_PATTERN },
             addresses,
           },
@@ -284,11 +296,11 @@ function joinRoutes(app: FastifyInstance, ctx: WebContext): void {
               maxItems: 256,
               items: {
                 type: 'object',
-                required: ['uuid', 'fqdn'],
+                required: ['uuid'],
                 additionalProperties: false,
                 properties: {
                   uuid: { type: 'string', pattern: UUID_PATTERN },
-                  fqdn: { type: 'string', pattern: FQDN_PATTERN },
+                  fqdn: { ...fqdnIn },
                   image: { type: 'string', pattern: NAME_PATTERN },
                   addresses,
                 },
