@@ -230,6 +230,18 @@ export function engineService(
         missingHosts: r.missingHosts,
         held: r.held.map(({ uuid, fqdn, reason, detail }) => ({ uuid, fqdn, reason, detail })),
         rejoins: r.rejoins,
+        // only when there are some: the answer's shape is unchanged for clusters without warnings
+        ...(r.warnings.length
+          ? {
+              warnings: r.warnings.map(({ uuid, fqdn, reason, reported, detail }) => ({
+                uuid,
+                fqdn,
+                reason,
+                reported,
+                detail,
+              })),
+            }
+          : {}),
       };
     } catch (e) {
       throw engineProblem(desired.vcenter, name, 'read', e);
@@ -239,8 +251,8 @@ export function engineService(
   };
   return {
     plan: async (name) => {
-      const { steps, held, rejoins } = await report(name);
-      return { steps, held, rejoins };
+      const { steps, held, rejoins, warnings } = await report(name);
+      return { steps, held, rejoins, ...(warnings ? { warnings } : {}) };
     },
     drift: report,
   };

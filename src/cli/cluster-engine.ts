@@ -14,7 +14,7 @@ import { kernelOptionsOfMember, loadClusterDir, type LoadedClusters } from '../a
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Step } from '../engine/plan.js';
 import { checkDrift, type RejoinDue } from '../engine/drift.js';
-import type { HostHold } from '../engine/lifecycle.js';
+import type { FqdnMismatch, HostHold } from '../engine/lifecycle.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { bootLookup } from '../engine/job-lifecycle.js';
@@ -53,11 +53,14 @@ export function planInfo(desired: DesiredCluster): string[] {
 }
 
 /**
- * The members a plan or drift check leaves alone (`held: FQDN waiting for boot — why`) and those
- * whose current boot phoned home and has not converged (`rejoin due: FQDN …`), one line each.
+ * The members a plan or drift check leaves alone (`held: FQDN waiting for boot — why`), those
+ * whose current boot phoned home and has not converged (`rejoin due: FQDN …`) and those that
+ * phoned home with another FQDN than the file's (`warning: FQDN phoned home as NAME — why`), one
+ * line each.
  */
-export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[]): string {
+export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[], warnings: FqdnMismatch[] = []): string {
   return (
+    warnings.map((w) => `warning: ${w.fqdn} phoned home as ${w.reported} — ${w.detail}\n`).join('') +
     held.map((h) => `held: ${h.fqdn} ${h.reason.replaceAll('-', ' ')} — ${h.detail}\n`).join('') +
     rejoins
       .map(
@@ -111,7 +114,7 @@ async function driftCluster(name: string, opts: Record<string, string | undefine
         process.stdout.write(
           `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
         );
-      process.stdout.write(lifecycleLines(r.held, r.rejoins));
+      process.stdout.write(lifecycleLines(r.held, r.rejoins, r.warnings));
     }
     if (r.drifted) process.exitCode = 2;
   } finally {
@@ -170,7 +173,7 @@ async function planCluster(name: string, opts: Record<string, string | undefined
   // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
   const store = await openStore(config['data-dir'], silentLogger);
   try {
-    const { steps, held, rejoins } = await checkDrift(
+    const { steps, held, rejoins, warnings } = await checkDrift(
       vc,
       desired,
       Date.now(),
@@ -179,14 +182,14 @@ async function planCluster(name: string, opts: Record<string, string | undefined
     );
     if (opts['json'] !== undefined)
       process.stdout.write(
-        `${JSON.stringify({ cluster: name, steps, held, rejoins, info: planInfo(desired) }, null, 2)}\n`,
+        `${JSON.stringify({ cluster: name, steps, held, rejoins, warnings, info: planInfo(desired) }, null, 2)}\n`,
       );
     else
       process.stdout.write(
         (steps.length
           ? `${steps.map(formatStep).join('\n')}\n${steps.length} step(s)\n`
           : `cluster ${name}: vCenter matches the file (0 steps)\n`) +
-          lifecycleLines(held, rejoins) +
+          lifecycleLines(held, rejoins, warnings) +
           planInfo(desired)
             .map((l) => `info: ${l}\n`)
             .join(''),

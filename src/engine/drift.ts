@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
 import { poolAllocator } from './pools.js';
-import { rejoinDue, type HostBoot, type HostHold } from './lifecycle.js';
+import { fqdnMismatch, rejoinDue, type FqdnMismatch, type HostBoot, type HostHold } from './lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
 import type { VcenterApi } from './vcenter.js';
@@ -41,6 +41,11 @@ export interface DriftReport {
    * job is queued or running, or failed; {@link RejoinDue.failedJob}). Empty without boot facts.
    */
   rejoins: RejoinDue[];
+  /**
+   * Warnings that change nothing in the plan: members whose last phone-home named them
+   * differently from the FQDN the file declares ({@link fqdnMismatch}). Empty without boot facts.
+   */
+  warnings: FqdnMismatch[];
   /** The remediation job queued for this report by {@link DriftScheduler} (drift-remediate on). */
   remediation?: JobRef | undefined;
 }
@@ -63,6 +68,11 @@ export function rejoinsDue(desired: DesiredCluster, boot: (uuid: string) => Host
     const failed = b.failedAt !== undefined && b.failedAt >= b.phonedHomeAt! ? { failedJob: b.failedJob } : {};
     return [{ uuid: h.uuid, fqdn: h.fqdn, phonedHomeAt: b.phonedHomeAt!, ...failed }];
   });
+}
+
+/** The members of `desired` whose last phone-home named another host than the file (engine/lifecycle fqdnMismatch). */
+export function fqdnWarnings(desired: DesiredCluster, boot: (uuid: string) => HostBoot | undefined): FqdnMismatch[] {
+  return desired.hosts.flatMap((h) => fqdnMismatch(h.uuid, h.fqdn, boot(h.uuid)) ?? []);
 }
 
 /**
@@ -102,6 +112,7 @@ export async function checkDrift(
     missingHosts: desired.hosts.filter((h) => !state.hosts[h.uuid]).map((h) => h.uuid),
     held,
     rejoins: boot ? rejoinsDue(desired, boot) : [],
+    warnings: boot ? fqdnWarnings(desired, boot) : [],
   };
 }
 

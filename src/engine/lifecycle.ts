@@ -68,3 +68,39 @@ export function thumbprintMismatch(b: HostBoot | undefined): boolean {
   const reported = [b.thumbprint, b.thumbprintSha1].filter((t): t is string => !!t).map((t) => t.toUpperCase());
   return reported.length > 0 && !reported.includes(b.joinedThumbprint.toUpperCase());
 }
+
+/** A member whose phone-home named it differently from its cluster file (a warning, not a hold). */
+export interface FqdnMismatch {
+  uuid: string;
+  /** The FQDN the cluster file declares (what vCenter adds the host as). */
+  fqdn: string;
+  reason: 'fqdn-mismatch';
+  /** The name the host sent in its last phone-home (`host_boots.hostname`). */
+  reported: string;
+  /** One sentence for the plan, API and CLI. */
+  detail: string;
+}
+
+/**
+ * Whether the name a member phoned home with (its last phone-home, `HostBoot.hostname`) differs
+ * from the FQDN its cluster file declares: a fully qualified name must equal it, a short name
+ * (older initiators send one) its first label; case and a trailing dot do not count. Undefined
+ * when they agree or the host sent no name. The host's claim is a hint, never acted on: the plan
+ * only warns (a wrong FQDN in the file adds a host vCenter cannot resolve, or another machine's).
+ */
+export function fqdnMismatch(uuid: string, declared: string, b: HostBoot | undefined): FqdnMismatch | undefined {
+  const reported = b?.hostname?.replace(/\.$/, '').toLowerCase();
+  if (!reported) return undefined;
+  const fqdn = declared.replace(/\.$/, '').toLowerCase();
+  const short = !reported.includes('.');
+  if (short ? reported === fqdn.split('.')[0] : reported === fqdn) return undefined;
+  return {
+    uuid,
+    fqdn: declared,
+    reason: 'fqdn-mismatch',
+    reported,
+    detail: short
+      ? `the host phoned home as "${reported}", not "${fqdn.split('.')[0]}" (the first label of the declared FQDN)`
+      : `the host phoned home as "${reported}"; the cluster file declares "${declared}"`,
+  };
+}

@@ -94,6 +94,19 @@ export interface HeldMember {
   detail: string;
 }
 
+/**
+ * A warning that changes nothing in the plan (engine/lifecycle FqdnMismatch): the member's last
+ * phone-home named it `reported`, not the `fqdn` its cluster file declares.
+ */
+export interface PlanWarning {
+  uuid: string;
+  fqdn: string;
+  reason: 'fqdn-mismatch';
+  reported: string;
+  /** One sentence: what differs. */
+  detail: string;
+}
+
 /** A member whose current boot phoned home and has not converged yet (engine/drift RejoinDue). */
 export interface DueRejoin {
   uuid: string;
@@ -112,6 +125,8 @@ export interface PlanView {
   held: HeldMember[];
   /** Members whose current boot phoned home and has not converged yet. */
   rejoins: DueRejoin[];
+  /** Warnings that change nothing: a member phoned home with another FQDN than the file's. */
+  warnings?: PlanWarning[] | undefined;
 }
 
 /**

@@ -24,6 +24,12 @@ import type { DriftView, OpenApiDoc, PlanBody, ProblemBody } from '../helpers/ap
 const U1 = '4c4c4544-0031-3510-8052-b1c04f303031';
 const U2 = '4c4c4544-0031-3510-8052-b1c04f303032';
 
+/** The drift report of cluster `lab` as the engine service answers it, for the CLI's line format. */
+async function engineReport(engine: ReturnType<typeof engineService>) {
+  const r = await engine.drift('lab');
+  return { warnings: (r.warnings ?? []).map((w) => ({ ...w })) };
+}
+
 type Mode = 'ok' | 'cluster-in-sync' | 'lifecycle' | 'unreachable' | 'bad-login' | 'read-fails' | 'plan-error';
 
 /** A vCenter that counts SessionManager.Login / Logout; `readState` answers per `mode`. */
@@ -244,6 +250,61 @@ describe('web plan and drift: vCenter sessions and errors', () => {
     );
     expect(driftPage).toContain('has not phoned home yet (no boot recorded)');
     expect(driftPage).not.toContain('Rejoin due');
+    await a2.close();
+    s2.close();
+  });
+
+  it('warns when a member phoned home with another FQDN than the file declares (API, console, CLI); the plan is unchanged', async () => {
+    vc.mode = 'lifecycle';
+    // Both phoned home on this boot: U1 with another domain, U2 with a short name that is not its first label.
+    const boots = new Map<string, HostBoot>([
+      [U1, { phonedHomeAt: 20, pxeBootAt: 10, hostname: 'esx1.other.example' }],
+      [U2, { phonedHomeAt: 20, pxeBootAt: 10, hostname: 'esx9' }],
+    ]);
+    const source: VcenterSource = { connect: vc.connect, shared: false };
+    const engine = engineService(
+      repo,
+      source,
+      () => 1,
+      undefined,
+      (u) => boots.get(u),
+    );
+    const { app: a2, store: s2 } = await makeApp({ engine });
+    const c = await loginAs(a2, 'view');
+    const plan = (await call(a2, c, 'GET', '/api/v1/clusters/lab/plan')).json<PlanBody & { warnings?: unknown }>();
+    expect(plan.warnings).toEqual([
+      {
+        uuid: U1,
+        fqdn: 'esx1.lab.example',
+        reason: 'fqdn-mismatch',
+        reported: 'esx1.other.example',
+        detail: 'the host phoned home as "esx1.other.example"; the cluster file declares "esx1.lab.example"',
+      },
+      {
+        uuid: U2,
+        fqdn: 'esx2.lab.example',
+        reason: 'fqdn-mismatch',
+        reported: 'esx9',
+        detail: 'the host phoned home as "esx9", not "esx2" (the first label of the declared FQDN)',
+      },
+    ]);
+    const drift = (await call(a2, c, 'GET', '/api/v1/clusters/lab/drift')).json<DriftView & { warnings?: unknown }>();
+    expect(drift.warnings).toEqual(plan.warnings);
+    const page = (await call(a2, c, 'GET', '/ui/clusters/lab/plan')).body;
+    expect(page).toContain('Warning — the name a host phoned home with is not the FQDN the cluster file declares');
+    expect(page).toContain('<code>esx1.lab.example</code> phoned home as <code>esx1.other.example</code>');
+    const { lifecycleLines } = await import('../../src/cli/cluster-engine.js');
+    expect(lifecycleLines([], [], (await engineReport(engine)).warnings)).toBe(
+      'warning: esx1.lab.example phoned home as esx1.other.example — the host phoned home as "esx1.other.example"; the cluster file declares "esx1.lab.example"\n' +
+        'warning: esx2.lab.example phoned home as esx9 — the host phoned home as "esx9", not "esx2" (the first label of the declared FQDN)\n',
+    );
+    // the same names as the file (FQDN in other case with a trailing dot; a short name = the first label): no warning
+    boots.set(U1, { phonedHomeAt: 20, pxeBootAt: 10, hostname: 'ESX1.Lab.Example.' });
+    boots.set(U2, { phonedHomeAt: 20, pxeBootAt: 10, hostname: 'esx2' });
+    const quiet = (await call(a2, c, 'GET', '/api/v1/clusters/lab/plan')).json<PlanBody & { warnings?: unknown }>();
+    expect(quiet.warnings).toBeUndefined();
+    expect(quiet.steps).toEqual(plan.steps);
+    expect((await call(a2, c, 'GET', '/ui/clusters/lab/plan')).body).not.toContain('Warning —');
     await a2.close();
     s2.close();
   });

@@ -56,6 +56,23 @@ const rejoinsOut = {
     },
   },
 } as const;
+/** Warnings that change nothing in the plan (engine/lifecycle FqdnMismatch). */
+const warningsOut = {
+  type: 'array',
+  description:
+    "warnings that change nothing in the plan: fqdn-mismatch (the member's last phone-home named it differently from the FQDN the cluster file declares)",
+  items: {
+    type: 'object',
+    required: ['uuid', 'fqdn', 'reason', 'reported', 'detail'],
+    properties: {
+      uuid: { type: 'string' },
+      fqdn: { type: 'string', description: 'the FQDN the cluster file declares' },
+      reason: { type: 'string', enum: ['fqdn-mismatch'] },
+      reported: { type: 'string', description: 'the name the host sent in its last phone-home' },
+      detail: { type: 'string' },
+    },
+  },
+} as const;
 const planOut = {
   type: 'object',
   required: ['cluster', 'steps', 'held', 'rejoins'],
@@ -64,6 +81,7 @@ const planOut = {
     steps: { type: 'array', items: { $ref: 'PlanStep#' } },
     held: heldOut,
     rejoins: rejoinsOut,
+    warnings: warningsOut,
   },
 } as const;
 const driftOut = {
@@ -92,6 +110,7 @@ const driftOut = {
     },
     held: heldOut,
     rejoins: rejoinsOut,
+    warnings: warningsOut,
   },
 } as const;
 /** Answers of the routes that read vCenter: 502 a vSphere fault, 503 vCenter not reachable. */

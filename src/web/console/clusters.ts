@@ -8,10 +8,16 @@ import { unlessMissing } from './api-call.js';
 import { many, type Form } from './forms.js';
 import { signedIn, type ConsoleOptions } from './render.js';
 
-/** The held members and due rejoins that `GET …/plan` and `…/drift` answer with (rendered by `_plan`). */
+/** The held members, due rejoins and warnings that `GET …/plan` and `…/drift` answer with (rendered by `_plan`). */
 interface LifecycleView {
   held: { uuid: string; fqdn: string; reason: string; detail: string }[];
   rejoins: { uuid: string; fqdn: string; phonedHomeAt: number; failedJob?: string }[];
+  warnings?: { uuid: string; fqdn: string; reason: string; reported: string; detail: string }[];
+}
+
+/** The `_plan` fragment's lifecycle parts of a plan or drift answer (`warnings` empty when absent). */
+function lifecycleOf(r: LifecycleView): Required<LifecycleView> {
+  return { held: r.held, rejoins: r.rejoins, warnings: r.warnings ?? [] };
 }
 
 const enc = encodeURIComponent;
@@ -104,7 +110,7 @@ export const clusterPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, 
       'GET',
       `/api/v1/clusters/${enc(req.params.name)}/plan`,
     );
-    return fragment(reply, '_plan', { steps: r.steps, held: r.held, rejoins: r.rejoins, what: 'plan' });
+    return fragment(reply, '_plan', { steps: r.steps, ...lifecycleOf(r), what: 'plan' });
   });
   app.get<{ Params: { name: string } }>('/ui/clusters/:name/drift', async (req, reply) => {
     const r = await api(req, reply)<LifecycleView & { driftSteps: unknown[]; missingHosts: string[] }>(
@@ -114,8 +120,7 @@ export const clusterPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, 
     return fragment(reply, '_plan', {
       steps: r.driftSteps,
       missingHosts: r.missingHosts,
-      held: r.held,
-      rejoins: r.rejoins,
+      ...lifecycleOf(r),
       what: 'drift',
     });
   });
