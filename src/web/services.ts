@@ -30,7 +30,7 @@ export interface JoinResult {
   uuid: string;
   ok: boolean;
   cluster: string;
-  /** The FQDN written into the cluster file (given, or the phoned-home one). */
+  /** The FQDN written into the cluster file when it was not given: the one the host phoned home with. */
   fqdn?: string;
   job?: JobRef;
   error?: string;
@@ -121,7 +121,8 @@ export async function joinHost(
     ctx.now(),
   );
   const waits = seenByPxeOnly(store.hostBoots.get(uuid, swapUuidByteOrder(uuid)));
-  return { uuid, ok: true, cluster, fqdn, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
+  const defaulted = j.fqdn === undefined ? { fqdn } : {};
+  return { uuid, ok: true, cluster, ...defaulted, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
 }
 
 /** Joins several hosts; each result says ok or why not (one failing host does not stop the others). */

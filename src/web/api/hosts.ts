@@ -44,7 +44,8 @@ const joinResult = {
     cluster: { type: 'string' },
     fqdn: {
       type: 'string',
-      description: 'the FQDN written into the cluster file: as given, or the one the host phoned home with',
+      description:
+        'when the request gave none: the FQDN written into the cluster file, the one the host phoned home with',
     },
     job: { $ref: 'JobRef#' },
     error: { type: 'string' },
