@@ -92,7 +92,6 @@ export async function startLogged(config: Config): Promise<{ server: RunningServ
   return { server, logText: () => text };
 }
 
-
 /** Writes a cluster file `name.xml` with the given member hosts (fqdn, uuid). */
 export function writeCluster(
   dir: string,
