@@ -4,12 +4,9 @@
  * installer and its kickstart again; audited as `host.reinstall` by `system:cli`. Works beside a
  * running server (the store is SQLite in WAL mode), like `host reset-thumbprint`.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { openStore } from '../store/index.js';
-import { configOption, resolveConfigPath } from './common.js';
+import { configOption, existingStoreConfig } from './common.js';
 import { loadClusterDir } from '../app/cluster-lookups.js';
 import { NotStatefulError, installMembership, requestReinstall } from '../hosts/reinstall.js';
 
@@ -27,12 +24,8 @@ export function registerHostReinstall(host: Command): void {
 }
 
 async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?: string }): Promise<void> {
-  const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+  const config = existingStoreConfig(opts);
   const dataDir = config['data-dir'];
-  if (!existsSync(join(dataDir, 'statelesx.db'))) {
-    process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing)\n`);
-    process.exit(1);
-  }
   const clusters = await loadClusterDir(config['clusters-dir']);
   let member;
   try {

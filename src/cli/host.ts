@@ -6,11 +6,8 @@
  * (src/hosts/thumbprint-reset.ts), audited as `host.thumbprint.reset` by `system:cli`.
  * `statelesx host reinstall <uuid>`: src/cli/host-reinstall.ts.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { registerHostForget } from './host-forget.js';
-import { loadConfig, ConfigError } from '../config/load.js';
 import {
   openStore,
   type BootEvent,
@@ -20,7 +17,7 @@ import {
   type PhoneHomeRecord,
 } from '../store/index.js';
 import { hostEvidenceHistory } from '../hosts/boot-history.js';
-import { configOption, resolveConfigPath } from './common.js';
+import { configOption, existingStoreConfig } from './common.js';
 import { fixedClusterFiles, kernelOptionsOfMember, loadClusterDir } from '../app/cluster-lookups.js';
 import { resetThumbprint } from '../hosts/thumbprint-reset.js';
 import { registerHostReinstall } from './host-reinstall.js';
@@ -127,12 +124,8 @@ export function registerHost(program: Command): void {
 
 /** `host reset-thumbprint <id>`: forgets the recorded thumbprints of a host (by UUID) or FQDN. */
 async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?: string }): Promise<void> {
-  const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
+  const config = existingStoreConfig(opts);
   const dataDir = config['data-dir'];
-  if (!existsSync(join(dataDir, 'statelesx.db'))) {
-    process.stderr.write(`statelesx: no store in ${dataDir} (statelesx.db missing)\n`);
-    process.exit(1);
-  }
   const clusters = await loadClusterDir(config['clusters-dir']);
   const members = clusters.list().flatMap((c) => c.hosts);
   const store = await openStore(dataDir);
@@ -169,25 +162,9 @@ async function listHostsCommand(opts: {
   json?: boolean;
   dataDir?: string;
 }): Promise<void> {
-  let dataDir: string;
-  let clustersDir: string;
-  try {
-    const { config } = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } });
-    dataDir = config['data-dir'];
-    clustersDir = config['clusters-dir'];
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`statelesx: configuration error\n${e.message}\n`);
-      process.exit(2);
-    }
-    throw e;
-  }
-  if (!existsSync(join(dataDir, 'statelesx.db'))) {
-    process.stderr.write(
-      `statelesx: no store in ${dataDir} (statelesx.db missing): start the server once, or pass --data-dir\n`,
-    );
-    process.exit(1);
-  }
+  const config = existingStoreConfig(opts);
+  const dataDir = config['data-dir'];
+  const clustersDir = config['clusters-dir'];
   const store = await openStore(dataDir);
   try {
     const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());

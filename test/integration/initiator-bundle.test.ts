@@ -265,7 +265,7 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     expect(readFileSync(log, 'utf8')).toContain('configure job job-1');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({
-      hostname: 'esx-01',
+      hostname: 'esx-01.lab', // the FQDN as sent (issue 19: initiators send the fully qualified name)
       macs: [MAC],
       model: 'VMware7,1',
       state: 'configuring',
