@@ -94,7 +94,9 @@ describe.sequential('ARM64: AAVMF native PXE → GRUB → arm64 kernel', () => {
     expect(m[2]).toBe('v1');
     expect(m[3]).not.toBe('-'); // a phone-home token on the kernel line: GRUB's per-host config
     expect((await boot.waitSerial(/STATELESX-ARCH (\S+)/, 30_000))[1]).toBe('aarch64'); // an arm64 kernel ran
-    expect(boot.serial()).toMatch(/cmdline: BOOT_IMAGE=\/v1\/vmlinuz /); // loaded by GRUB (it adds BOOT_IMAGE=)
+    // Loaded by GRUB (it adds BOOT_IMAGE=). The initrd writes this line to /dev/console, not the serial
+    // line its markers use, so it may arrive after them: wait for it rather than read a snapshot.
+    await boot.waitSerial(/cmdline: BOOT_IMAGE=\/v1\/vmlinuz /, 30_000);
     await boot.waitSerial(/STATELESX-INITIATOR exit=0/, 180_000);
     const job = await jobDone(ctx.dir, UUID_A);
     expect(job, JSON.stringify(job)).toMatchObject({ state: 'succeeded' });
