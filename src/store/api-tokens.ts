@@ -6,6 +6,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import type { Role } from './users.js';
+import type { ApiTokenStore } from './ports.js';
 
 /** One API token without its hash. Times are epoch milliseconds. */
 export interface ApiTokenRecord {
@@ -54,22 +55,25 @@ function toRecord(r: Row): ApiTokenRecord {
   };
 }
 
+/** A token to store: its name, role, keyed hash, who made it, when (epoch ms) and its expiry (epoch ms or null). */
+export interface NewApiToken {
+  name: string;
+  role: Role;
+  hash: string;
+  createdBy: string;
+  at: number;
+  expiresAt: number | null;
+}
+
 /** Repository for `api_tokens`. Synchronous (better-sqlite3). */
-export class ApiTokenRepo {
+export class ApiTokenRepo implements ApiTokenStore {
   constructor(private readonly db: Database) {}
 
   /**
    * Stores a new token by its hash.
    * @throws DuplicateApiTokenError when `name` exists
    */
-  create(t: {
-    name: string;
-    role: Role;
-    hash: string;
-    createdBy: string;
-    at: number;
-    expiresAt: number | null;
-  }): ApiTokenRecord {
+  create(t: NewApiToken): ApiTokenRecord {
     try {
       const r = this.db
         .prepare(

@@ -23,7 +23,7 @@ import type { TokenRow } from './tokens.js';
 import type { HostBootRecord } from './hostboots.js';
 import type { HostInstallRecord } from './hostinstalls.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
-import type { ApiTokenRecord } from './api-tokens.js';
+import type { ApiTokenRecord, NewApiToken } from './api-tokens.js';
 import type { ForgetResult } from './host-forget.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
@@ -134,14 +134,7 @@ export interface UserStore {
  */
 export interface ApiTokenStore {
   /** @throws DuplicateApiTokenError when the name is taken */
-  create(t: {
-    name: string;
-    role: Role;
-    hash: string;
-    createdBy: string;
-    at: number;
-    expiresAt: number | null;
-  }): ApiTokenRecord;
+  create(t: NewApiToken): ApiTokenRecord;
   get(id: number): ApiTokenRecord | undefined;
   getByName(name: string): ApiTokenRecord | undefined;
   /** By hash, expired ones included. */
