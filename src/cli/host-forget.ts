@@ -11,11 +11,11 @@ import { withStore } from './user.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Forgets a host; @returns the line to print. @throws Error for a malformed UUID or an unknown host */
-export function forgetHost(store: Store, uuid: string, now = Date.now()): string {
+export async function forgetHost(store: Store, uuid: string, now = Date.now()): Promise<string> {
   if (!UUID.test(uuid)) throw new Error(`${uuid} is not a hardware UUID (8-4-4-4-12 hex digits)`);
   const r = store.hostForget.forget(uuid);
   if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw new Error(`the store knows no host ${uuid}`);
-  store.audit.add({
+  await store.audit.add({
     at: now,
     actor: 'system:cli',
     action: 'host.forget',
@@ -30,18 +30,18 @@ export function forgetHost(store: Store, uuid: string, now = Date.now()): string
  * Deletes unregistered sightings by age or UUID; @returns the line to print.
  * @throws Error for a bad option, or a UUID that is unknown or not unregistered
  */
-export function pruneUnregistered(
+export async function pruneUnregistered(
   store: Store,
   opts: { olderThanDays?: string; uuid?: string },
   now = Date.now(),
-): string {
+): Promise<string> {
   if ((opts.olderThanDays === undefined) === (opts.uuid === undefined))
     throw new Error('give one of --older-than-days N and --uuid UUID');
   if (opts.uuid !== undefined) {
     const r = store.hostForget.deleteUnregistered(opts.uuid);
     if (r === 'missing') throw new Error(`no unregistered host ${opts.uuid}`);
     if (r === 'registered') throw new Error(`host ${opts.uuid} is assigned or pinned: use statelesx host forget`);
-    store.audit.add({
+    await store.audit.add({
       at: now,
       actor: 'system:cli',
       action: 'unregistered.delete',
@@ -55,7 +55,7 @@ export function pruneUnregistered(
   if (!Number.isInteger(days) || days < 1)
     throw new Error(`--older-than-days ${opts.olderThanDays}: a whole number ≥ 1`);
   const deleted = store.hostForget.deleteStaleUnregistered(days, now);
-  store.audit.add({
+  await store.audit.add({
     at: now,
     actor: 'system:cli',
     action: 'unregistered.delete',

@@ -39,7 +39,7 @@ async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?:
   try {
     const at = Date.now();
     const r = requestReinstall(store.hostInstalls, uuid, member, { at, actor: 'system:cli' });
-    store.audit.add({
+    await store.audit.add({
       at,
       actor: 'system:cli',
       action: 'host.reinstall',

@@ -134,7 +134,7 @@ async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?
       fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
       uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
     });
-    store.audit.add({
+    await store.audit.add({
       at: Date.now(),
       actor: 'system:cli',
       action: 'host.thumbprint.reset',

@@ -40,17 +40,17 @@ export function expiryOf(opts: { expires?: string; expiresInDays?: string }, now
  * @returns the record and the token in clear
  * @throws Error with a message naming what is refused
  */
-export function createToken(
+export async function createToken(
   store: Store,
   name: string,
   role: string,
   expiresAt: number | null,
   now = Date.now(),
-): { record: ApiTokenRecord; token: string } {
+): Promise<{ record: ApiTokenRecord; token: string }> {
   if (!ROLES.includes(role as Role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
   try {
-    const made = issueApiToken(store, { name, role: role as Role, expiresAt, createdBy: 'system:cli' }, now);
-    store.audit.add({
+    const made = await issueApiToken(store, { name, role: role as Role, expiresAt, createdBy: 'system:cli' }, now);
+    await store.audit.add({
       at: now,
       actor: 'system:cli',
       action: 'api-token.create',
@@ -71,12 +71,13 @@ export function createToken(
  * Revokes the token named `nameOrId` (a name, else a numeric id) and audits it as `system:cli`.
  * @throws Error when there is no such token
  */
-export function revokeToken(store: Store, nameOrId: string, now = Date.now()): ApiTokenRecord {
+export async function revokeToken(store: Store, nameOrId: string, now = Date.now()): Promise<ApiTokenRecord> {
   const t =
-    store.apiTokens.getByName(nameOrId) ?? (/^\d+$/.test(nameOrId) ? store.apiTokens.get(Number(nameOrId)) : undefined);
+    (await store.apiTokens.getByName(nameOrId)) ??
+    (/^\d+$/.test(nameOrId) ? await store.apiTokens.get(Number(nameOrId)) : undefined);
   if (!t) throw new Error(`no API token ${nameOrId} (statelesx token list)`);
-  store.apiTokens.delete(t.id);
-  store.audit.add({
+  await store.apiTokens.delete(t.id);
+  await store.audit.add({
     at: now,
     actor: 'system:cli',
     action: 'api-token.revoke',
@@ -136,7 +137,7 @@ export function registerToken(program: Command): void {
   common(
     token.command('list').description('list tokens (never the tokens themselves)').option('--json', 'JSON output'),
   ).action(async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
-    const list = await withStore(opts, (s) => s.apiTokens.list());
+    const list = await withStore(opts, async (s) => await s.apiTokens.list());
     if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
     else if (list.length === 0) process.stdout.write('no API tokens (statelesx token create NAME --role viewer)\n');
     else for (const t of list) process.stdout.write(line(t));

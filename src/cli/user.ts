@@ -98,8 +98,8 @@ export async function addUser(store: Store, name: string, role: string, password
   const p = passwordProblem(password);
   if (p) throw new Error(`password ${p}`);
   try {
-    const u = store.users.create(name, await hashPassword(password), role as Role);
-    store.audit.add({
+    const u = await store.users.create(name, await hashPassword(password), role as Role);
+    await store.audit.add({
       at: Date.now(),
       actor: 'system:cli',
       action: 'user.create',
@@ -133,8 +133,8 @@ export function registerUser(program: Command): void {
 
   common(user.command('list').description('list users').option('--json', 'JSON output')).action(
     async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
-      await withStore(opts, (s) => {
-        const users = s.users.list();
+      await withStore(opts, async (s) => {
+        const users = await s.users.list();
         if (opts.json) {
           process.stdout.write(JSON.stringify(users, null, 2) + '\n');
           return;
@@ -159,10 +159,10 @@ export function registerUser(program: Command): void {
   ).action(async (name: string, opts: { config?: string; dataDir?: string }) => {
     const pw = await readNewPassword();
     await withStore(opts, async (s) => {
-      const u = s.users.getByName(name);
+      const u = await s.users.getByName(name);
       if (!u) throw new Error(`no user ${name} (statelesx user list)`);
-      s.users.setPassword(u.id, await hashPassword(pw));
-      s.audit.add({
+      await s.users.setPassword(u.id, await hashPassword(pw));
+      await s.audit.add({
         at: Date.now(),
         actor: 'system:cli',
         action: 'user.password',

@@ -4,7 +4,7 @@
  * (src/web/auth/api-tokens.ts); the token itself is shown once at creation and never stored.
  * Not to be confused with the per-boot phone-home tokens of ./tokens.ts (`boot_tokens`).
  */
-import type { Database } from 'better-sqlite3';
+import { isUniqueViolation, type Sql } from './sql.js';
 import type { Role } from './users.js';
 import type { ApiTokenStore } from './ports.js';
 
@@ -65,64 +65,65 @@ export interface NewApiToken {
   expiresAt: number | null;
 }
 
-/** Repository for `api_tokens`. Synchronous (better-sqlite3). */
+/** Repository for `api_tokens`, on either store (./sql.ts). */
 export class ApiTokenRepo implements ApiTokenStore {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Stores a new token by its hash.
    * @throws DuplicateApiTokenError when `name` exists
    */
-  create(t: NewApiToken): ApiTokenRecord {
+  async create(t: NewApiToken): Promise<ApiTokenRecord> {
     try {
-      const r = this.db
-        .prepare(
-          'INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        .run(t.name, t.role, t.hash, t.at, t.createdBy, t.expiresAt);
-      return this.get(Number(r.lastInsertRowid))!;
+      const r = await this.sql.get<Row>(
+        `INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+        RETURNING id, name, role, created_at, created_by, expires_at, last_used_at`,
+        [t.name, t.role, t.hash, t.at, t.createdBy, t.expiresAt],
+      );
+      return toRecord(r!);
     } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
-        throw new DuplicateApiTokenError(`API token ${t.name} already exists`);
+      if (isUniqueViolation(e)) throw new DuplicateApiTokenError(`API token ${t.name} already exists`);
       throw e;
     }
   }
 
-  get(id: number): ApiTokenRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as Row | undefined;
-    return r ? toRecord(r) : undefined;
+  async get(id: number): Promise<ApiTokenRecord | undefined> {
+    return this.#one('SELECT * FROM api_tokens WHERE id = ?', id);
   }
 
-  getByName(name: string): ApiTokenRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM api_tokens WHERE name = ?').get(name) as Row | undefined;
-    return r ? toRecord(r) : undefined;
+  async getByName(name: string): Promise<ApiTokenRecord | undefined> {
+    return this.#one('SELECT * FROM api_tokens WHERE name = ?', name);
   }
 
   /** The token with this hash, expired or not (the caller says which it is), or undefined. */
-  findByHash(hash: string): ApiTokenRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM api_tokens WHERE token_hash = ?').get(hash) as Row | undefined;
+  async findByHash(hash: string): Promise<ApiTokenRecord | undefined> {
+    return this.#one('SELECT * FROM api_tokens WHERE token_hash = ?', hash);
+  }
+
+  async #one(text: string, key: string | number): Promise<ApiTokenRecord | undefined> {
+    const r = await this.sql.get<Row>(text, [key]);
     return r ? toRecord(r) : undefined;
   }
 
   /** Every token by name. */
-  list(): ApiTokenRecord[] {
-    return (this.db.prepare('SELECT * FROM api_tokens ORDER BY name').all() as Row[]).map(toRecord);
+  async list(): Promise<ApiTokenRecord[]> {
+    return (await this.sql.all<Row>('SELECT * FROM api_tokens ORDER BY name')).map(toRecord);
   }
 
   /**
    * Records a use at `at` (epoch ms) unless one was recorded within {@link LAST_USED_RESOLUTION_MS}:
-   * the write is skipped, so a token's requests cost one write a minute. Returns whether it wrote.
+   * the write is skipped, so a token's requests cost one write a minute. Resolves to whether it wrote.
    */
-  touch(id: number, at: number): boolean {
-    return (
-      this.db
-        .prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)')
-        .run(at, id, at - LAST_USED_RESOLUTION_MS).changes > 0
+  async touch(id: number, at: number): Promise<boolean> {
+    const changed = await this.sql.run(
+      'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+      [at, id, at - LAST_USED_RESOLUTION_MS],
     );
+    return changed > 0;
   }
 
-  /** Revokes (deletes) a token: its next request is refused. Returns whether one was removed. */
-  delete(id: number): boolean {
-    return this.db.prepare('DELETE FROM api_tokens WHERE id = ?').run(id).changes > 0;
+  /** Revokes (deletes) a token: its next request is refused. Resolves to whether one was removed. */
+  async delete(id: number): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM api_tokens WHERE id = ?', [id])) > 0;
   }
 }

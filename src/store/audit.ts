@@ -1,5 +1,5 @@
 /** The audit log (table `audit_log`) and server settings (table `settings`). */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
 import type { AuditLog, SettingsStore } from './ports.js';
 
 /** One audited change: who, what, when, before/after (JSON-serialisable, secrets removed by the caller). */
@@ -13,22 +13,22 @@ export interface AuditEntry {
   after: unknown;
 }
 
+/** Repository for `audit_log`, on either store (./sql.ts). */
 export class AuditRepo implements AuditLog {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
-  /** Appends an entry; returns its id. */
-  add(e: Omit<AuditEntry, 'id'>): number {
-    const r = this.db
-      .prepare('INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(e.at, e.actor, e.action, e.target, JSON.stringify(e.before ?? null), JSON.stringify(e.after ?? null));
-    return Number(r.lastInsertRowid);
+  /** Appends an entry; resolves to its id. */
+  async add(e: Omit<AuditEntry, 'id'>): Promise<number> {
+    const r = await this.sql.get<{ id: number }>(
+      'INSERT INTO audit_log (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
+      [e.at, e.actor, e.action, e.target, JSON.stringify(e.before ?? null), JSON.stringify(e.after ?? null)],
+    );
+    return r!.id;
   }
 
-  /** Newest first. */
-  list(limit = 200, beforeId?: number): AuditEntry[] {
-    const rows = this.db
-      .prepare('SELECT * FROM audit_log WHERE (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?')
-      .all(beforeId ?? null, beforeId ?? null, limit) as Array<{
+  /** At most `limit` entries with id below `beforeId` (all when undefined), newest first. */
+  async list(limit = 200, beforeId?: number): Promise<AuditEntry[]> {
+    const rows = await this.sql.all<{
       id: number;
       at: number;
       actor: string;
@@ -36,22 +36,37 @@ export class AuditRepo implements AuditLog {
       target: string | null;
       before: string;
       after: string;
-    }>;
+    }>(
+      beforeId === undefined
+        ? 'SELECT * FROM audit_log ORDER BY id DESC LIMIT ?'
+        : 'SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?',
+      beforeId === undefined ? [limit] : [beforeId, limit],
+    );
     return rows.map((r) => ({ ...r, before: JSON.parse(r.before) as unknown, after: JSON.parse(r.after) as unknown }));
   }
 }
 
+/** Repository for `settings` (key/value text), on either store. */
 export class SettingsRepo implements SettingsStore {
-  constructor(private readonly db: Database) {}
-  get(key: string): string | undefined {
-    return this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
+  constructor(private readonly sql: Sql) {}
+  async get(key: string): Promise<string | undefined> {
+    return (await this.sql.get<{ value: string }>('SELECT value FROM settings WHERE key = ?', [key]))?.value;
   }
-  set(key: string, value: string): void {
-    this.db
-      .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
-      .run(key, value);
+  async set(key: string, value: string): Promise<void> {
+    await this.sql.run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
   }
-  delete(key: string): void {
-    this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+  /**
+   * Stores `value` under `key` unless the key has one; resolves to the value stored (this one, or
+   * the one another caller — another server on a shared store — stored first).
+   */
+  async setIfAbsent(key: string, value: string): Promise<string> {
+    await this.sql.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING', [key, value]);
+    return (await this.get(key)) ?? value;
+  }
+  async delete(key: string): Promise<void> {
+    await this.sql.run('DELETE FROM settings WHERE key = ?', [key]);
   }
 }

@@ -21,6 +21,7 @@ import type { StoreHealth, Transactions } from './ports.js';
 import { HostBootRepo } from './hostboots.js';
 import { HostInstallRepo } from './hostinstalls.js';
 import { RetentionRepo } from './retention.js';
+import { SqliteSql, type Sql } from './sql.js';
 import type { Logger } from '../log.js';
 
 /** The opened store: its repositories, health, transactions and close. */
@@ -45,16 +46,19 @@ export class Store implements StoreHealth, Transactions {
   readonly retention: RetentionRepo;
 
   readonly #db: Database;
+  /** The SQL executor of the repositories already on it (./sql.ts); the others use the handle. */
+  readonly #sql: Sql;
 
   constructor(db: Database) {
     this.#db = db;
+    this.#sql = new SqliteSql(db);
     attachDatabase(this, db);
     this.hosts = new HostRepo(db);
-    this.audit = new AuditRepo(db);
-    this.settings = new SettingsRepo(db);
+    this.audit = new AuditRepo(this.#sql);
+    this.settings = new SettingsRepo(this.#sql);
     this.tokens = new TokenRepo(db);
-    this.users = new UserRepo(db);
-    this.apiTokens = new ApiTokenRepo(db);
+    this.users = new UserRepo(this.#sql);
+    this.apiTokens = new ApiTokenRepo(this.#sql);
     this.hostForget = new HostForgetRepo(db);
     this.phoneHomes = new PhoneHomeRepo(db);
     this.jobs = new JobRepo(db);

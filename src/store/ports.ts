@@ -11,8 +11,9 @@
  *  - web:                  {@link HostReader}, {@link HostWriter} (state, pins), {@link UserStore},
  *                          {@link ApiTokenStore}, {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
  *
- * All calls are synchronous today (better-sqlite3); a store with an asynchronous driver will
- * change these signatures to return promises, in one place.
+ * Ports whose methods return promises run on either store through the SQL executor (./sql.ts):
+ * SQLite (better-sqlite3) or PostgreSQL (node-postgres). The others are still synchronous
+ * (better-sqlite3 only) and move to the executor one table group at a time (issue 18).
  */
 import type { AuditEntry } from './audit.js';
 import type { BootEvent, HostPage, HostPageKey, HostRecord, HostSighting, HostState } from './hosts.js';
@@ -108,24 +109,24 @@ export interface PhoneHomeLog {
 
 /** Console users and their sessions (tables `users`, `sessions`; only hashes of secrets). */
 export interface UserStore {
-  count(): number;
+  count(): Promise<number>;
   /** @throws DuplicateUserError */
-  create(username: string, passwordHash: string, role: Role, at?: number): UserRecord;
+  create(username: string, passwordHash: string, role: Role, at?: number): Promise<UserRecord>;
   /** Creates the user only while there is none; undefined otherwise. */
-  createFirst(username: string, passwordHash: string, role: Role, at?: number): UserRecord | undefined;
-  get(id: number): UserRecord | undefined;
-  getByName(username: string): UserRecord | undefined;
-  passwordHash(username: string): { user: UserRecord; hash: string } | undefined;
-  list(): UserRecord[];
-  setPassword(id: number, passwordHash: string): boolean;
-  update(id: number, patch: { role?: Role; disabled?: boolean }): UserRecord | undefined;
-  delete(id: number): boolean;
+  createFirst(username: string, passwordHash: string, role: Role, at?: number): Promise<UserRecord | undefined>;
+  get(id: number): Promise<UserRecord | undefined>;
+  getByName(username: string): Promise<UserRecord | undefined>;
+  passwordHash(username: string): Promise<{ user: UserRecord; hash: string } | undefined>;
+  list(): Promise<UserRecord[]>;
+  setPassword(id: number, passwordHash: string): Promise<boolean>;
+  update(id: number, patch: { role?: Role; disabled?: boolean }): Promise<UserRecord | undefined>;
+  delete(id: number): Promise<boolean>;
   /** Enabled admins. */
-  adminCount(): number;
-  createSession(idHash: string, userId: number, createdAt: number, expiresAt: number): void;
-  getSession(idHash: string, now?: number): SessionRecord | undefined;
-  deleteSession(idHash: string): void;
-  pruneSessions(now?: number): number;
+  adminCount(): Promise<number>;
+  createSession(idHash: string, userId: number, createdAt: number, expiresAt: number): Promise<void>;
+  getSession(idHash: string, now?: number): Promise<SessionRecord | undefined>;
+  deleteSession(idHash: string): Promise<void>;
+  pruneSessions(now?: number): Promise<number>;
 }
 
 /**
@@ -134,16 +135,16 @@ export interface UserStore {
  */
 export interface ApiTokenStore {
   /** @throws DuplicateApiTokenError when the name is taken */
-  create(t: NewApiToken): ApiTokenRecord;
-  get(id: number): ApiTokenRecord | undefined;
-  getByName(name: string): ApiTokenRecord | undefined;
+  create(t: NewApiToken): Promise<ApiTokenRecord>;
+  get(id: number): Promise<ApiTokenRecord | undefined>;
+  getByName(name: string): Promise<ApiTokenRecord | undefined>;
   /** By hash, expired ones included. */
-  findByHash(hash: string): ApiTokenRecord | undefined;
-  list(): ApiTokenRecord[];
+  findByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+  list(): Promise<ApiTokenRecord[]>;
   /** Records a use (throttled to one write a minute per token); whether it wrote. */
-  touch(id: number, at: number): boolean;
+  touch(id: number, at: number): Promise<boolean>;
   /** Revokes at once; whether a token was removed. */
-  delete(id: number): boolean;
+  delete(id: number): Promise<boolean>;
 }
 
 /** Lifecycle verbs on hosts (src/store/host-forget.ts): forget a host, delete stale unregistered sightings. */
@@ -157,15 +158,17 @@ export interface HostForgetStore {
 
 /** The audit log (table `audit_log`), newest first. */
 export interface AuditLog {
-  add(e: Omit<AuditEntry, 'id'>): number;
-  list(limit?: number, beforeId?: number): AuditEntry[];
+  add(e: Omit<AuditEntry, 'id'>): Promise<number>;
+  list(limit?: number, beforeId?: number): Promise<AuditEntry[]>;
 }
 
 /** Key/value settings (table `settings`). */
 export interface SettingsStore {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
-  delete(key: string): void;
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+  /** Stores `value` unless `key` has one; resolves to the stored value (first writer wins). */
+  setIfAbsent(key: string, value: string): Promise<string>;
+  delete(key: string): Promise<void>;
 }
 
 /** The read side of durable jobs (tables `jobs`, `job_steps`, `job_log`). */

@@ -183,3 +183,12 @@ export class PostgresSql implements Sql {
     }
   }
 }
+
+/**
+ * Whether `e` is a unique-constraint violation on either store: better-sqlite3's
+ * `SQLITE_CONSTRAINT_UNIQUE` (or `_PRIMARYKEY`), PostgreSQL's SQLSTATE 23505 `unique_violation`.
+ */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505';
+}

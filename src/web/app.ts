@@ -220,7 +220,7 @@ export function createHttpService(
     (secret ? process.stderr : process.stdout).write(l + '\n'),
 ): HttpService {
   const layout = httpLayout(config);
-  return listenerService(config, deps, layout.shared ? 'both' : 'admin', layout.admin, (a, tls) => {
+  return listenerService(config, deps, layout.shared ? 'both' : 'admin', layout.admin, async (a, tls) => {
     // An address a browser can open: the one configured, the advertised one, else loopback.
     const host = layout.admin.address;
     const shown =
@@ -229,8 +229,8 @@ export function createHttpService(
         : (config['advertise-address'] ?? (host === '0.0.0.0' ? '127.0.0.1' : host));
     const base = `${tls ? 'https' : 'http'}://${shown}:${a.port}`;
     announce(`statelesx: console at ${base}/`);
-    if (deps.store.users.count() === 0) {
-      const token = issueSetupToken(deps.store.settings);
+    if ((await deps.store.users.count()) === 0) {
+      const token = await issueSetupToken(deps.store.settings);
       const url = `${base}/setup?token=${token}`;
       const file = join(config['data-dir'], SETUP_LINK_FILE);
       writeFileSync(file, url + '\n', { mode: 0o600 });
@@ -276,7 +276,7 @@ function listenerService(
   deps: Omit<AppDeps, 'config'>,
   role: HttpRole,
   at: ListenerAddress,
-  listening: (bound: ListenerAddress, tls: TlsOptions | undefined) => void,
+  listening: (bound: ListenerAddress, tls: TlsOptions | undefined) => void | Promise<void>,
 ): HttpService {
   let app: FastifyInstance | undefined;
   let bound: ListenerAddress | undefined;
@@ -298,7 +298,7 @@ function listenerService(
       }
       const a = app.server.address() as AddressInfo;
       bound = { address: a.address, port: a.port };
-      listening(bound, tls);
+      await listening(bound, tls);
     },
     async close() {
       if (app) await app.close();

@@ -24,8 +24,8 @@ export function redactSecrets(v: unknown, depth = 0): unknown {
   return v;
 }
 
-/** Records one change made by the request's user (or `anonymous` for setup). */
-export function auditChange(
+/** Records one change made by the request's user (or `anonymous` for setup); resolves when stored. */
+export async function auditChange(
   repo: AuditLog,
   req: FastifyRequest,
   action: string,
@@ -33,8 +33,8 @@ export function auditChange(
   before: unknown,
   after: unknown,
   now = Date.now(),
-): void {
-  repo.add({
+): Promise<void> {
+  await repo.add({
     at: now,
     actor: req.user?.username ?? 'anonymous',
     action,

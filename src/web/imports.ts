@@ -31,7 +31,7 @@ export class ImportTracker {
     source: string,
     name: string | undefined,
     now: () => number,
-    onEnd?: (s: ImportStatus) => void,
+    onEnd?: (s: ImportStatus) => void | Promise<void>, // must not reject: its failures are its own to report
   ): ImportStatus {
     const s: ImportStatus = {
       id: randomUUID(),
@@ -67,11 +67,13 @@ export class ImportTracker {
           s.error = (e as Error).message;
         },
       )
-      .finally(() => {
+      .finally(async () => {
         s.finishedAt = now();
         this.prune();
-        onEnd?.(s);
-      });
+        await onEnd?.(s);
+      })
+      // `onEnd` reports its own failures (src/web/services.ts logs them); the import's outcome is in `s`.
+      .catch(() => undefined);
     return s;
   }
 

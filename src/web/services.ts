@@ -111,7 +111,7 @@ export async function joinHost(
   }
   store.hosts.setState(uuid, 'registered', cluster);
   const job = queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
-  auditChange(
+  await auditChange(
     store.audit,
     req,
     'host.join',
@@ -166,7 +166,7 @@ export async function setPin(ctx: WebContext, req: FastifyRequest, uuid: string,
   }
   const before = store.hosts.get(uuid)?.imagePin ?? null;
   store.hosts.setImagePin(uuid, image, ctx.now());
-  auditChange(
+  await auditChange(
     store.audit,
     req,
     image === null ? 'pin.clear' : 'pin.set',
@@ -183,7 +183,7 @@ export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: s
   if (ctx.deps.clusters && (await ctx.deps.clusters.readXml(name)) === undefined)
     throw problems.notFound(`cluster ${name}`);
   const job = queue.enqueueApplyCluster(name, { source: 'api', actor: req.user?.username ?? 'unknown' });
-  auditChange(ctx.deps.store.audit, req, 'cluster.apply', name, null, { job: job.id }, ctx.now());
+  await auditChange(ctx.deps.store.audit, req, 'cluster.apply', name, null, { job: job.id }, ctx.now());
   return job;
 }
 
@@ -201,7 +201,7 @@ export async function saveClusterXml(
   const before = await clusters.readXml(name);
   const issues = await clusters.writeXml(name, xml);
   if (issues.length === 0) {
-    auditChange(
+    await auditChange(
       ctx.deps.store.audit,
       req,
       before === undefined ? 'cluster.create' : 'cluster.update',
@@ -228,8 +228,8 @@ export function startImport(
   name?: string,
 ): ImportStatus {
   const images = need(ctx, 'images', 'the image library');
-  return tracker.start(images, source, name, ctx.now, (end) => {
-    auditChange(
+  return tracker.start(images, source, name, ctx.now, async (end) => {
+    await auditChange(
       ctx.deps.store.audit,
       req,
       'image.import',
@@ -237,6 +237,8 @@ export function startImport(
       null,
       { source: end.source, state: end.state, error: end.error },
       ctx.now(),
+    ).catch((e: unknown) =>
+      req.log.error({ err: (e as Error).message, importId: end.id }, 'image import: audit failed'),
     );
   });
 }

@@ -204,7 +204,9 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.waitForURL(`${base}/`);
     await expect(page.getByText('admin (admin)').isVisible()).resolves.toBe(true);
-    expect(store.audit.list(10).map((e) => e.action)).toEqual(expect.arrayContaining(['session.login', 'user.create']));
+    expect((await store.audit.list(10)).map((e) => e.action)).toEqual(
+      expect.arrayContaining(['session.login', 'user.create']),
+    );
 
     // Real TCP phone-homes (1.1 form `hostname:uuid` plus extension keys) to the initiator listener.
     const port = initiator.listener.address().port;

@@ -55,7 +55,7 @@ export async function startHardenedServer(
   });
   if (users.length) {
     const store = await openStore(config['data-dir']);
-    for (const [name, pw, role] of users) store.users.create(name, await hashPassword(pw), role);
+    for (const [name, pw, role] of users) await store.users.create(name, await hashPassword(pw), role);
     store.close();
   }
   const { server, logText } = await startLogged(config);

@@ -65,7 +65,7 @@ export async function createUsers(
 ): Promise<void> {
   const store = await openStore(dataDir);
   try {
-    for (const [name, pw, role] of users) store.users.create(name, await hashPassword(pw), role);
+    for (const [name, pw, role] of users) await store.users.create(name, await hashPassword(pw), role);
   } finally {
     store.close();
   }

@@ -53,7 +53,7 @@ export async function makeApp(
 ): Promise<{ app: FastifyInstance; store: Store }> {
   const store = extra.store ?? (await openStore(':memory:'));
   const hash = await fixturePasswordHash();
-  for (const [name, role] of users) store.users.create(name, hash, role);
+  for (const [name, role] of users) await store.users.create(name, hash, role);
   const app = await buildApp({ store, log: silentLogger, ...extra });
   beforeReady?.(app);
   await app.ready();

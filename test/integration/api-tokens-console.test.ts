@@ -55,7 +55,7 @@ describe('API tokens: console page (Chromium), curl with a bearer, statelesx tok
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps`);
     dir = mkdtempSync(join(tmpdir(), 'sx-api-tokens-'));
     store = await openStore(dir);
-    store.users.create('admin', await fixturePasswordHash(), 'admin');
+    await store.users.create('admin', await fixturePasswordHash(), 'admin');
     app = await buildApp({ store, log: silentLogger });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -107,7 +107,7 @@ describe('API tokens: console page (Chromium), curl with a bearer, statelesx tok
       role: 'viewer',
     });
     expect(viaCli.status, viaCli.body).toBe(201);
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'token:cli-admin', action: 'api-token.create' });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'token:cli-admin', action: 'api-token.create' });
     const listed = JSON.parse((await cli(dir, 'token', 'list', '--json')).stdout) as Array<{
       name: string;
       lastUsedAt: number | null;

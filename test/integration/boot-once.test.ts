@@ -221,7 +221,7 @@ describe('boot-once through startServer, curl, atftp and initiator.sh', () => {
     expect(s.text).toContain(`ks=http://127.0.0.1:${httpPort}/boot/hosts/${S1}/ks.cfg`);
     expect(answerOf(ipxe)).toBe('install');
     expect(await atftp(pxe)).toMatch(/^ {2}KERNEL lnx\/vmlinuz$/m);
-    expect(server.store.audit.list(5).find((e) => e.action === 'host.reinstall')).toMatchObject({
+    expect((await server.store.audit.list(5)).find((e) => e.action === 'host.reinstall')).toMatchObject({
       actor: 'system:cli',
     });
   });

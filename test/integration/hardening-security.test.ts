@@ -633,10 +633,10 @@ describe('phone-home spoofing', () => {
     );
     expect(replayGet.body).toContain('ERR token-replayed');
     // The one-time setup link (/setup?token=…), with a real, outstanding setup token.
-    const setupToken = issueSetupToken(sx.server.store.settings);
+    const setupToken = await issueSetupToken(sx.server.store.settings);
     const setupPage = await rawHttp(sx.httpPort, `GET /setup?token=${setupToken}&lang=en HTTP/1.1`);
     expect(setupPage.status).toBe(200);
-    consumeSetupToken(sx.server.store.settings);
+    await consumeSetupToken(sx.server.store.settings);
     await new Promise((r) => setTimeout(r, 200));
     const logs = sx.logText();
     // the capture is real: it holds the run's phone-home, job and vCenter lines

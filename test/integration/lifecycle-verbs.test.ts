@@ -80,8 +80,10 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     runner.start();
     ({ app } = await makeApp({ store, queue: runner, jobControl: runner }));
     const now = Date.now();
-    adminToken = issueApiToken(store, { name: 'ops', role: 'admin', expiresAt: null, createdBy: 't' }, now).token;
-    viewerToken = issueApiToken(store, { name: 'look', role: 'viewer', expiresAt: null, createdBy: 't' }, now).token;
+    adminToken = (await issueApiToken(store, { name: 'ops', role: 'admin', expiresAt: null, createdBy: 't' }, now))
+      .token;
+    viewerToken = (await issueApiToken(store, { name: 'look', role: 'viewer', expiresAt: null, createdBy: 't' }, now))
+      .token;
   }, 200_000);
   afterAll(async () => {
     await app?.close();
@@ -124,7 +126,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect(steps.filter((s) => s.state === 'running' || s.state === 'pending')).toEqual([]);
     expect(steps.filter((s) => s.state === 'done' && s.seq > inFlight.seq)).toEqual([]);
     expect(steps.filter((s) => s.name === 'AddHost_Task' && s.state === 'done')).toHaveLength(1);
-    expect(store.audit.list(5).map((e) => [e.actor, e.action, e.target])).toContainEqual([
+    expect((await store.audit.list(5)).map((e) => [e.actor, e.action, e.target])).toContainEqual([
       'token:ops',
       'job.cancel',
       running.id,
@@ -190,7 +192,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect(store.hosts.get(PINNED)).toBeUndefined();
     expect(store.hosts.bootEvents({ uuid: PINNED })).toEqual([]);
     expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${PINNED}`)).statusCode).toBe(404);
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'admin', action: 'host.forget', target: PINNED });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'admin', action: 'host.forget', target: PINNED });
   });
 
   it('console: the job page offers Retry on a cancelled job, the host page Forget and thumbprint reset (admin forms)', async () => {
@@ -222,7 +224,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
       'Forget host',
     );
     expect((await form(`/hosts/${H}/reset-thumbprint`)).statusCode).toBe(303);
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'admin', action: 'host.thumbprint.reset' });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'admin', action: 'host.thumbprint.reset' });
     const gone = await form(`/hosts/${H}/forget`);
     expect(gone.statusCode).toBe(303);
     expect(gone.headers.location).toBe('/hosts');

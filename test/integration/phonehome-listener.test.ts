@@ -185,7 +185,8 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     const queue = {
       enqueueConfigureHost: (uuid: string, origin: { source: string }) => {
         if (failures-- > 0) {
-          store.settings.set('half-queued-job', uuid); // a write of its own before it fails
+          // A write of its own before it fails: on SQLite it runs at once, inside the registry's transaction.
+          void store.settings.set('half-queued-job', uuid);
           throw new Error('SQLITE_BUSY: database is locked');
         }
         return inner.enqueueConfigureHost(uuid, origin);
@@ -203,7 +204,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
       const port = init.listener.address().port;
       const token = new BootTokens(store.tokens, 60_000).issue(U);
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
-      expect(store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
+      expect(await store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
       expect(store.phoneHomes.list()[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
       expect(store.hosts.get(U)).toMatchObject({ state: 'configuring' });

@@ -264,7 +264,7 @@ describe('REST API: POST /api/v1/hosts/{uuid}/reinstall and GET …/install', ()
     expect(r.statusCode, r.body).toBe(200);
     expect(r.json()).toMatchObject({ nextBoot: 'install', installedAt: null, reinstallRequestedBy: 'admin' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
-    const audit = store.audit.list(5).find((e) => e.action === 'host.reinstall');
+    const audit = (await store.audit.list(5)).find((e) => e.action === 'host.reinstall');
     expect(audit).toMatchObject({ actor: 'admin', target: UUID });
     const stateless = await call(app, admin, 'POST', `/api/v1/hosts/${STATELESS}/reinstall`);
     expect(stateless.statusCode).toBe(409);

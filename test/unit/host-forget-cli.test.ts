@@ -24,25 +24,27 @@ describe('host forget / prune-unregistered (CLI)', () => {
   });
   afterEach(() => store.close());
 
-  it('prunes stale unregistered hosts by age, never a pinned one', () => {
-    expect(pruneUnregistered(store, { olderThanDays: '30' }, now)).toBe(
+  it('prunes stale unregistered hosts by age, never a pinned one', async () => {
+    expect(await pruneUnregistered(store, { olderThanDays: '30' }, now)).toBe(
       'deleted 1 unregistered host(s) not seen for 30 days',
     );
     expect(store.hosts.get(OLD)).toBeUndefined();
     expect(store.hosts.get(NEW)).toBeDefined();
     expect(store.hosts.get(PIN)).toBeDefined();
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'system:cli', action: 'unregistered.delete' });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'system:cli', action: 'unregistered.delete' });
   });
 
-  it('deletes one by UUID and refuses a pinned host, an unknown one and bad options', () => {
-    expect(pruneUnregistered(store, { uuid: NEW }, now)).toBe(`deleted unregistered host ${NEW}`);
-    expect(() => pruneUnregistered(store, { uuid: PIN }, now)).toThrow(/assigned or pinned: use statelesx host forget/);
-    expect(() => pruneUnregistered(store, { uuid: NEW }, now)).toThrow(`no unregistered host ${NEW}`);
-    expect(() => pruneUnregistered(store, {}, now)).toThrow('give one of --older-than-days N and --uuid UUID');
-    expect(() => pruneUnregistered(store, { olderThanDays: '0' }, now)).toThrow(/a whole number/);
+  it('deletes one by UUID and refuses a pinned host, an unknown one and bad options', async () => {
+    expect(await pruneUnregistered(store, { uuid: NEW }, now)).toBe(`deleted unregistered host ${NEW}`);
+    await expect(pruneUnregistered(store, { uuid: PIN }, now)).rejects.toThrow(
+      /assigned or pinned: use statelesx host forget/,
+    );
+    await expect(pruneUnregistered(store, { uuid: NEW }, now)).rejects.toThrow(`no unregistered host ${NEW}`);
+    await expect(pruneUnregistered(store, {}, now)).rejects.toThrow('give one of --older-than-days N and --uuid UUID');
+    await expect(pruneUnregistered(store, { olderThanDays: '0' }, now)).rejects.toThrow(/a whole number/);
   });
 
-  it('forgets a pinned host with its sightings; refuses a malformed or unknown UUID', () => {
+  it('forgets a pinned host with its sightings; refuses a malformed or unknown UUID', async () => {
     store.hosts.addBootEvent({
       at: now,
       hostUuid: PIN,
@@ -53,10 +55,10 @@ describe('host forget / prune-unregistered (CLI)', () => {
       image: null,
       firmware: null,
     });
-    expect(forgetHost(store, PIN.toUpperCase(), now)).toBe(`forgot host ${PIN} (1 sighting(s), 0 boot token(s))`);
+    expect(await forgetHost(store, PIN.toUpperCase(), now)).toBe(`forgot host ${PIN} (1 sighting(s), 0 boot token(s))`);
     expect(store.hosts.get(PIN)).toBeUndefined();
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'system:cli', action: 'host.forget', target: PIN });
-    expect(() => forgetHost(store, PIN, now)).toThrow(`the store knows no host ${PIN}`);
-    expect(() => forgetHost(store, 'esx1', now)).toThrow(/not a hardware UUID/);
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'system:cli', action: 'host.forget', target: PIN });
+    await expect(forgetHost(store, PIN, now)).rejects.toThrow(`the store knows no host ${PIN}`);
+    await expect(forgetHost(store, 'esx1', now)).rejects.toThrow(/not a hardware UUID/);
   });
 });

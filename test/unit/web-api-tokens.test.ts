@@ -106,19 +106,19 @@ describe('API bearer tokens', () => {
     const t = await create({ name: 'audited', role: 'admin' });
     const other = await create({ name: 'to-revoke', role: 'viewer' });
     expect((await bearer(t.token, 'DELETE', `/api/v1/tokens/${other.id}`)).statusCode).toBe(204);
-    expect(store.audit.list(5)[0]).toMatchObject({
+    expect((await store.audit.list(5))[0]).toMatchObject({
       actor: 'token:audited',
       action: 'api-token.revoke',
       target: 'to-revoke',
     });
-    expect(store.apiTokens.getByName('audited')!.lastUsedAt).toBe(clock);
+    expect((await store.apiTokens.getByName('audited'))!.lastUsedAt).toBe(clock);
     // Within a minute another request does not write; after it, it does.
     clock += 30_000;
     await bearer(t.token, 'GET', '/api/v1/hosts');
-    expect(store.apiTokens.getByName('audited')!.lastUsedAt).toBe(clock - 30_000);
+    expect((await store.apiTokens.getByName('audited'))!.lastUsedAt).toBe(clock - 30_000);
     clock += 31_000;
     await bearer(t.token, 'GET', '/api/v1/hosts');
-    expect(store.apiTokens.getByName('audited')!.lastUsedAt).toBe(clock);
+    expect((await store.apiTokens.getByName('audited'))!.lastUsedAt).toBe(clock);
   });
 
   it('refuses a token once it has expired, saying so', async () => {
@@ -148,7 +148,7 @@ describe('API bearer tokens', () => {
     const res = await bearer(t.token, 'GET', '/api/v1/tokens');
     expect(res.statusCode).toBe(401);
     expect(res.json<ProblemBody>().detail).toBe('unknown or revoked API token');
-    expect(store.audit.list(1)[0]).toMatchObject({
+    expect((await store.audit.list(1))[0]).toMatchObject({
       actor: 'admin',
       action: 'api-token.revoke',
       target: 'revoked-soon',

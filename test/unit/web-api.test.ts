@@ -112,7 +112,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     ]);
     expect((await call(app, op, 'DELETE', `/api/v1/boot-assignments/${UUID}`)).statusCode).toBe(204);
     expect(store.hosts.get(UUID)?.imagePin).toBeNull();
-    const entries = store.audit.list(5).filter((e) => e.action.startsWith('pin.'));
+    const entries = (await store.audit.list(5)).filter((e) => e.action.startsWith('pin.'));
     expect(entries.map((e) => [e.action, e.before, e.after])).toEqual([
       ['pin.clear', { image: 'esxi-8.0u2' }, { image: null }],
       ['pin.set', { image: null }, { image: 'esxi-8.0u2' }],
@@ -130,7 +130,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`)).json()).toMatchObject({
       changed: false,
     });
-    expect(store.audit.list(5).filter((e) => e.action === 'host.thumbprint.reset')).toHaveLength(2);
+    expect((await store.audit.list(5)).filter((e) => e.action === 'host.thumbprint.reset')).toHaveLength(2);
     expect((await call(app, admin, 'DELETE', '/api/v1/hosts/bad%20id/thumbprint')).statusCode).toBe(400);
   });
 
@@ -145,7 +145,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
       password: 'erin-password-1',
       role: 'operator',
     });
-    const erin = store.users.getByName('erin')!;
+    const erin = (await store.users.getByName('erin'))!;
     await call(app, admin, 'PUT', `/api/v1/users/${erin.id}/password`, { password: 'erin-password-2' });
     await call(app, admin, 'GET', '/api/v1/users');
     const audit = await call(app, admin, 'GET', '/api/v1/audit');

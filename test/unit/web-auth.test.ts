@@ -93,7 +93,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       role: 'admin',
     });
     expect(ou.statusCode).toBe(403);
-    expect(store.users.getByName('mallory')).toBeUndefined();
+    expect(await store.users.getByName('mallory')).toBeUndefined();
     expect((await call(app, op, 'GET', '/api/v1/users')).statusCode).toBe(403);
 
     const oj = await call(app, op, 'POST', `/api/v1/unregistered/${UUID}/join`, {
@@ -108,7 +108,7 @@ describe('web auth: roles, CSRF, sessions', () => {
     ]);
     expect(queue.calls).toEqual([{ kind: 'configure-host', target: UUID, origin: { source: 'api', actor: 'op' } }]);
     expect(store.hosts.get(UUID)).toMatchObject({ state: 'registered', cluster: 'lab' });
-    const audit = store.audit.list(10).find((e) => e.action === 'host.join')!;
+    const audit = (await store.audit.list(10)).find((e) => e.action === 'host.join')!;
     expect(audit).toMatchObject({
       actor: 'op',
       target: UUID,
@@ -126,7 +126,7 @@ describe('web auth: roles, CSRF, sessions', () => {
   });
 
   it('refuses state-changing requests with a missing or wrong CSRF token (403) and changes nothing', async () => {
-    const before = store.users.list().length;
+    const before = (await store.users.list()).length;
     const payload = { username: 'dave', password: 'z'.repeat(12), role: 'viewer' };
     const missing = await app.inject({ method: 'POST', url: '/api/v1/users', cookies: admin.cookies, payload });
     expect(missing.statusCode).toBe(403);
@@ -141,7 +141,7 @@ describe('web auth: roles, CSRF, sessions', () => {
     expect(wrong.statusCode).toBe(403);
     const del = await app.inject({ method: 'DELETE', url: '/api/v1/session', cookies: admin.cookies });
     expect(del.statusCode).toBe(403);
-    expect(store.users.list().length).toBe(before);
+    expect((await store.users.list()).length).toBe(before);
     // A pre-login token does not work for a logged-in session either.
     const pre = await app.inject({ url: '/api/v1/session' });
     const mixed = await app.inject({
@@ -205,7 +205,7 @@ describe('web auth: roles, CSRF, sessions', () => {
 describe('web auth: one-time setup token', () => {
   it('creates the first admin once; the token cannot be used again', async () => {
     const { app, store } = await makeApp({}, []);
-    const token = issueSetupToken(store.settings);
+    const token = await issueSetupToken(store.settings);
     expect(JSON.stringify(sqliteOf(store).prepare('SELECT * FROM settings').all())).not.toContain(token);
     const pre = await app.inject({ url: '/api/v1/session' });
     expect(pre.json<SessionBody>().setupRequired).toBe(true);
@@ -246,7 +246,7 @@ describe('web auth: one-time setup token', () => {
       payload: { token, username: 'root2', password: PASSWORD },
     });
     expect(again.statusCode).toBe(403);
-    expect(store.users.list().map((u) => u.username)).toEqual(['root']);
+    expect((await store.users.list()).map((u) => u.username)).toEqual(['root']);
     const page = await app.inject({ url: `/setup?token=${token}` });
     expect(page.statusCode).toBe(403);
     await app.close();
@@ -257,7 +257,7 @@ describe('web auth: one-time setup token', () => {
 describe('web auth: one login rate limit for every login-like route', () => {
   it('counts POST /api/v1/session, /api/v1/setup, /login and /setup together: the (max+1)th attempt from one address is 429', async () => {
     const { app, store } = await makeApp({ loginRateLimit: { max: 6, timeWindowMs: 60_000 } });
-    issueSetupToken(store.settings);
+    await issueSetupToken(store.settings);
     const remoteAddress = '127.0.0.23';
     const pre = await app.inject({ url: '/api/v1/session', remoteAddress });
     const cookies = cookiesOf(pre);

@@ -97,7 +97,7 @@ describe('web cluster files, joins and roles', () => {
       column: 1,
     });
     expect(fileText()).toBe(before);
-    expect(store.audit.list(10).some((e) => e.action.startsWith('cluster.'))).toBe(false);
+    expect((await store.audit.list(10)).some((e) => e.action.startsWith('cluster.'))).toBe(false);
   });
 
   it('PUT of a valid file: 200, written to disk as sent, audited, served back', async () => {
@@ -107,7 +107,7 @@ describe('web cluster files, joins and roles', () => {
     expect(res.json()).toEqual({ saved: true });
     expect(fileText()).toBe(text);
     expect((await call(app, view, 'GET', '/api/v1/clusters/lab/xml')).body).toBe(text);
-    expect(store.audit.list(5).find((e) => e.action === 'cluster.update')).toMatchObject({
+    expect((await store.audit.list(5)).find((e) => e.action === 'cluster.update')).toMatchObject({
       actor: 'admin',
       target: 'lab',
       after: { xml: text },
@@ -234,7 +234,7 @@ describe('web cluster files, joins and roles', () => {
       message: expect.stringMatching(/127\.0\.0\.1:1/) as unknown,
     });
     expect(tested.body).not.toContain('not-used-by-any-vcenter');
-    expect(store.audit.list(5).find((e) => e.action === 'vcenter.test')).toMatchObject({
+    expect((await store.audit.list(5)).find((e) => e.action === 'vcenter.test')).toMatchObject({
       actor: 'op',
       target: 'vc-test',
       after: { ok: false },

@@ -201,7 +201,7 @@ describe('web console: pages and actions through /api/v1', () => {
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toContain(`Host ${U2} will boot esxi-a next time.`);
     expect(store.hosts.get(U2)?.imagePin).toBe('esxi-a');
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'op', action: 'pin.set', target: U2 });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'op', action: 'pin.set', target: U2 });
     // The API's CSRF check applies to the forwarded call: a form with the right _csrf works, none is refused.
     const form = await app.inject({
       method: 'POST',
@@ -255,7 +255,7 @@ describe('web console: pages and actions through /api/v1', () => {
       /Host <code>[0-9a-f-]+<\/code> added to <strong>lab<\/strong>; job <a href="\/jobs\/job-1"/,
     );
     expect(readFileSync(join(dir, 'lab.xml'), 'utf8')).toContain(`uuid="${U1}"`);
-    expect(store.audit.list(1)[0]).toMatchObject({
+    expect((await store.audit.list(1))[0]).toMatchObject({
       actor: 'op',
       action: 'host.join',
       target: U1,
@@ -323,7 +323,7 @@ describe('web console: pages and actions through /api/v1', () => {
     const session = cookiesOf(ok, cookies);
     expect(session['sx_session']).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(session['sx_prelogin']).toBeUndefined();
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'op', action: 'session.login' });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'op', action: 'session.login' });
     const hosts = await app.inject({ url: '/hosts', cookies: session });
     expect(hosts.statusCode).toBe(200);
     const token = /name="_csrf" value="([^"]+)"/.exec(hosts.body)![1]!;

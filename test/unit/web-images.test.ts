@@ -94,8 +94,7 @@ describe('web images: import audit, removal, roles', () => {
       FORM,
     );
     expect(await settled(/id="import-([0-9a-f-]{36})"/.exec(failed.body)![1]!)).toMatchObject({ state: 'failed' });
-    const audited = store.audit
-      .list(20)
+    const audited = (await store.audit.list(20))
       .filter((e) => e.action === 'image.import')
       .map((e) => [e.actor, e.target, (e.after as { state: string }).state]);
     expect(audited).toEqual([
@@ -119,7 +118,7 @@ describe('web images: import audit, removal, roles', () => {
     const removed = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(removed.statusCode).toBe(204);
     expect(existsSync(join(imagesDir, 'lin-api'))).toBe(false);
-    expect(store.audit.list(5).find((e) => e.action === 'image.remove')).toMatchObject({
+    expect((await store.audit.list(5)).find((e) => e.action === 'image.remove')).toMatchObject({
       actor: 'admin',
       target: 'lin-api',
     });

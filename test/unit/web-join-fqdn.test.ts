@@ -69,7 +69,7 @@ describe('the phoned-home FQDN: unregistered list, join form, join API default',
       new RegExp(`<host fqdn="esx-a\\.lab\\.example" uuid="${A}"`),
     );
     expect(store.hosts.get(A)).toMatchObject({ state: 'registered', cluster: 'lab' });
-    expect(store.audit.list(1)[0]).toMatchObject({
+    expect((await store.audit.list(1))[0]).toMatchObject({
       action: 'host.join',
       target: A,
       after: expect.objectContaining({ fqdn: 'esx-a.lab.example' }) as unknown,

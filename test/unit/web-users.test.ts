@@ -16,7 +16,7 @@ describe('web users: passwords and sessions', () => {
   let store: Store;
   let admin: Client;
   let view: Client;
-  const idOf = (name: string) => store.users.getByName(name)!.id;
+  const idOf = async (name: string) => (await store.users.getByName(name))!.id;
 
   beforeAll(async () => {
     ({ app, store } = await makeApp({ loginRateLimit: { max: 100, timeWindowMs: 60_000 } }));
@@ -29,7 +29,7 @@ describe('web users: passwords and sessions', () => {
   });
 
   it('refuses a self-service change without the current password (422) or with a wrong one (403); the old password keeps working', async () => {
-    const url = `/api/v1/users/${idOf('view')}/password`;
+    const url = `/api/v1/users/${await idOf('view')}/password`;
     const missing = await call(app, view, 'PUT', url, { password: 'new-view-password' });
     expect(missing.statusCode).toBe(422);
     expect(missing.json<ProblemBody>().errors).toEqual([
@@ -46,7 +46,7 @@ describe('web users: passwords and sessions', () => {
     // Nor may a viewer set someone else's, with or without a password.
     expect(
       (
-        await call(app, view, 'PUT', `/api/v1/users/${idOf('op')}/password`, {
+        await call(app, view, 'PUT', `/api/v1/users/${await idOf('op')}/password`, {
           password: 'new-op-password',
           currentPassword: PASSWORD,
         })
@@ -55,7 +55,7 @@ describe('web users: passwords and sessions', () => {
   });
 
   it('changes your own password with the current one; the change ends your sessions', async () => {
-    const res = await call(app, view, 'PUT', `/api/v1/users/${idOf('view')}/password`, {
+    const res = await call(app, view, 'PUT', `/api/v1/users/${await idOf('view')}/password`, {
       password: 'new-view-password',
       currentPassword: PASSWORD,
     });
@@ -63,7 +63,7 @@ describe('web users: passwords and sessions', () => {
     expect((await call(app, view, 'GET', '/api/v1/hosts')).statusCode).toBe(401);
     await expect(loginAs(app, 'view', PASSWORD)).rejects.toThrow(/401/);
     view = await loginAs(app, 'view', 'new-view-password');
-    expect(store.audit.list(10).find((e) => e.action === 'user.password')).toMatchObject({
+    expect((await store.audit.list(10)).find((e) => e.action === 'user.password')).toMatchObject({
       actor: 'view',
       target: 'view',
     });
@@ -71,10 +71,13 @@ describe('web users: passwords and sessions', () => {
 
   it("needs the current password for an admin's own change too, but not for an admin resetting another user", async () => {
     expect(
-      (await call(app, admin, 'PUT', `/api/v1/users/${idOf('admin')}/password`, { password: 'new-admin-password' }))
-        .statusCode,
+      (
+        await call(app, admin, 'PUT', `/api/v1/users/${await idOf('admin')}/password`, {
+          password: 'new-admin-password',
+        })
+      ).statusCode,
     ).toBe(422);
-    const reset = await call(app, admin, 'PUT', `/api/v1/users/${idOf('op')}/password`, {
+    const reset = await call(app, admin, 'PUT', `/api/v1/users/${await idOf('op')}/password`, {
       password: 'reset-op-password',
     });
     expect(reset.statusCode).toBe(204);
@@ -83,8 +86,8 @@ describe('web users: passwords and sessions', () => {
 
   it('prunes expired sessions when someone logs in, keeping live ones', async () => {
     const t = Date.now();
-    store.users.createSession(sha256('expired-1'), idOf('op'), t - 7200_000, t - 3600_000);
-    store.users.createSession(sha256('expired-2'), idOf('view'), t - 7200_000, t - 1);
+    await store.users.createSession(sha256('expired-1'), await idOf('op'), t - 7200_000, t - 3600_000);
+    await store.users.createSession(sha256('expired-2'), await idOf('view'), t - 7200_000, t - 1);
     const live = () =>
       sqliteOf(store).prepare('SELECT count(*) FROM sessions WHERE expires_at > ?').pluck().get(Date.now()) as number;
     const liveBefore = live();
@@ -103,7 +106,7 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
   let app: FastifyInstance;
   let store: Store;
   let admin: Client;
-  const idOf = (name: string) => store.users.getByName(name)!.id;
+  const idOf = async (name: string) => (await store.users.getByName(name))!.id;
 
   beforeAll(async () => {
     ({ app, store } = await makeApp());
@@ -116,28 +119,27 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
 
   it('changes a role and disables a user (their session stops working), audited with before/after', async () => {
     const op = await loginAs(app, 'op');
-    const promote = await call(app, admin, 'PATCH', `/api/v1/users/${idOf('view')}`, { role: 'operator' });
+    const promote = await call(app, admin, 'PATCH', `/api/v1/users/${await idOf('view')}`, { role: 'operator' });
     expect(promote.statusCode).toBe(200);
     expect(promote.json()).toMatchObject({ username: 'view', role: 'operator', disabled: false });
-    expect(store.users.getByName('view')!.role).toBe('operator');
-    const disable = await call(app, admin, 'PATCH', `/api/v1/users/${idOf('op')}`, { disabled: true });
+    expect((await store.users.getByName('view'))!.role).toBe('operator');
+    const disable = await call(app, admin, 'PATCH', `/api/v1/users/${await idOf('op')}`, { disabled: true });
     expect(disable.statusCode).toBe(200);
     expect((await call(app, op, 'GET', '/api/v1/hosts')).statusCode).toBe(401);
     await expect(loginAs(app, 'op')).rejects.toThrow(/401/);
-    const audit = store.audit
-      .list(10)
+    const audit = (await store.audit.list(10))
       .filter((e) => e.action === 'user.update')
       .map((e) => [e.target, e.before, e.after]);
     expect(audit).toEqual([
       ['op', { role: 'operator', disabled: false }, { role: 'operator', disabled: true }],
       ['view', { role: 'viewer', disabled: false }, { role: 'operator', disabled: false }],
     ]);
-    expect((await call(app, admin, 'PATCH', `/api/v1/users/${idOf('view')}`, {})).statusCode).toBe(400);
+    expect((await call(app, admin, 'PATCH', `/api/v1/users/${await idOf('view')}`, {})).statusCode).toBe(400);
     expect((await call(app, admin, 'PATCH', '/api/v1/users/9999', { role: 'viewer' })).statusCode).toBe(404);
   });
 
   it('refuses to demote, disable or delete the last enabled admin (409), and changes nothing', async () => {
-    const id = idOf('admin');
+    const id = await idOf('admin');
     for (const [method, body] of [
       ['PATCH', { role: 'viewer' }],
       ['PATCH', { disabled: true }],
@@ -147,14 +149,17 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
       expect(res.statusCode).toBe(409);
       expect(res.json<ProblemBody>().detail).toMatch(/last admin/);
     }
-    expect(store.users.get(id)).toMatchObject({ role: 'admin', disabled: false });
+    expect(await store.users.get(id)).toMatchObject({ role: 'admin', disabled: false });
   });
 
   it('deletes a user (204, gone, audited); with a second admin the first may go, then the second is the last', async () => {
-    expect((await call(app, admin, 'DELETE', `/api/v1/users/${idOf('op')}`)).statusCode).toBe(204);
-    expect(store.users.getByName('op')).toBeUndefined();
-    expect(store.audit.list(5).find((e) => e.action === 'user.delete')).toMatchObject({ actor: 'admin', target: 'op' });
-    expect((await call(app, admin, 'DELETE', `/api/v1/users/${idOf('admin') + 1000}`)).statusCode).toBe(404);
+    expect((await call(app, admin, 'DELETE', `/api/v1/users/${await idOf('op')}`)).statusCode).toBe(204);
+    expect(await store.users.getByName('op')).toBeUndefined();
+    expect((await store.audit.list(5)).find((e) => e.action === 'user.delete')).toMatchObject({
+      actor: 'admin',
+      target: 'op',
+    });
+    expect((await call(app, admin, 'DELETE', `/api/v1/users/${(await idOf('admin')) + 1000}`)).statusCode).toBe(404);
     expect(
       (
         await call(app, admin, 'POST', '/api/v1/users', {
@@ -165,9 +170,9 @@ describe('web users: PATCH and DELETE /api/v1/users/:id', () => {
       ).statusCode,
     ).toBe(201);
     const admin2 = await loginAs(app, 'admin2', 'admin2-password');
-    expect((await call(app, admin2, 'DELETE', `/api/v1/users/${idOf('admin')}`)).statusCode).toBe(204);
-    expect((await call(app, admin2, 'DELETE', `/api/v1/users/${idOf('admin2')}`)).statusCode).toBe(409);
-    expect(store.users.list().map((u) => u.username)).toEqual(['admin2', 'view']);
+    expect((await call(app, admin2, 'DELETE', `/api/v1/users/${await idOf('admin')}`)).statusCode).toBe(204);
+    expect((await call(app, admin2, 'DELETE', `/api/v1/users/${await idOf('admin2')}`)).statusCode).toBe(409);
+    expect((await store.users.list()).map((u) => u.username)).toEqual(['admin2', 'view']);
   });
 });
 
@@ -175,7 +180,7 @@ describe('web users: guessing the current password', () => {
   it('counts wrong current-password checks against the login rate limit (429)', async () => {
     const { app, store } = await makeApp({ loginRateLimit: { max: 3, timeWindowMs: 60_000 } });
     const view = await loginAs(app, 'view');
-    const url = `/api/v1/users/${store.users.getByName('view')!.id}/password`;
+    const url = `/api/v1/users/${(await store.users.getByName('view'))!.id}/password`;
     const codes: number[] = [];
     for (let i = 0; i < 3; i++)
       codes.push(

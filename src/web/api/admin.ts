@@ -28,7 +28,7 @@ export function adminRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'AuditEntry#' } }, ...errorResponses },
       },
     },
-    (req) => store.audit.list(req.query.limit, req.query.before),
+    async (req) => await store.audit.list(req.query.limit, req.query.before),
   );
 
   app.get(
@@ -76,7 +76,7 @@ export function adminRoutes(app: FastifyInstance, ctx: WebContext): void {
       if (!(ctx.deps.config?.vcenters ?? []).some((v) => v.name === req.params.name))
         throw problems.notFound(`vCenter ${req.params.name}`);
       const r = await need(ctx, 'vcenters', 'the vSphere client').test(req.params.name);
-      auditChange(store.audit, req, 'vcenter.test', req.params.name, null, { ok: r.ok }, ctx.now());
+      await auditChange(store.audit, req, 'vcenter.test', req.params.name, null, { ok: r.ok }, ctx.now());
       return { name: req.params.name, ...r };
     },
   );

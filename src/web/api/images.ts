@@ -134,7 +134,7 @@ function imageDeleteRoutes(app: FastifyInstance, ctx: WebContext): void {
           ? problems.notFound(`image ${req.params.name}`)
           : new HttpProblem(409, 'Conflict', msg);
       }
-      auditChange(
+      await auditChange(
         ctx.deps.store.audit,
         req,
         'image.remove',

@@ -98,7 +98,7 @@ export function installRoutes(app: FastifyInstance, ctx: WebContext): void {
         if (e instanceof NotStatefulError) throw problems.conflict(e.message);
         throw e;
       }
-      auditChange(store.audit, req, 'host.reinstall', r.after.uuid, r.before, r.after, ctx.now());
+      await auditChange(store.audit, req, 'host.reinstall', r.after.uuid, r.before, r.after, ctx.now());
       req.log.info({ host: r.after.uuid, cluster: r.after.cluster }, 'reinstall requested: the next boot installs');
       return r.after;
     },

@@ -46,11 +46,11 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const r = need(ctx, 'jobControl', 'the job engine').cancel(req.params.id, req.user!.username);
       if (r.outcome === 'missing') throw problems.notFound(`job ${req.params.id}`);
       if (r.outcome === 'finished') throw problems.conflict(`job ${req.params.id} has already ended (${r.state})`);
-      auditChange(store.audit, req, 'job.cancel', req.params.id, null, { outcome: r.outcome }, ctx.now());
+      await auditChange(store.audit, req, 'job.cancel', req.params.id, null, { outcome: r.outcome }, ctx.now());
       return reply
         .code(r.outcome === 'cancelling' ? 202 : 200)
         .send({ id: req.params.id, state: r.outcome === 'cancelling' ? 'running' : 'cancelled' });
@@ -68,7 +68,7 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
         response: { 201: { $ref: 'JobRef#' }, ...errorResponses },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const r = need(ctx, 'jobControl', 'the job engine').retry(req.params.id, {
         source: 'api',
         actor: req.user!.username,
@@ -79,7 +79,7 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
           `job ${req.params.id} is ${r.state}: only failed, cancelled or blocked jobs are retried`,
         );
       if (r.outcome === 'gone') throw new HttpProblem(422, 'Unprocessable Content', r.reason);
-      auditChange(store.audit, req, 'job.retry', req.params.id, null, { job: r.ref.id }, ctx.now());
+      await auditChange(store.audit, req, 'job.retry', req.params.id, null, { job: r.ref.id }, ctx.now());
       return reply.code(201).send(r.ref);
     },
   );
@@ -110,11 +110,11 @@ function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    (req) => {
+    async (req) => {
       const before = store.hosts.get(req.params.uuid.toLowerCase());
       const r = store.hostForget.forget(req.params.uuid);
       if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw problems.notFound(`host ${req.params.uuid}`);
-      auditChange(
+      await auditChange(
         store.audit,
         req,
         'host.forget',
@@ -150,9 +150,9 @@ function unregisteredVerbs(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    (req) => {
+    async (req) => {
       const deleted = store.hostForget.deleteStaleUnregistered(req.query.olderThanDays, ctx.now());
-      auditChange(
+      await auditChange(
         store.audit,
         req,
         'unregistered.delete',
@@ -175,14 +175,14 @@ function unregisteredVerbs(app: FastifyInstance, ctx: WebContext): void {
         response: { 204: { type: 'null' }, ...errorResponses },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const r = store.hostForget.deleteUnregistered(req.params.uuid);
       if (r === 'missing') throw problems.notFound(`unregistered host ${req.params.uuid}`);
       if (r === 'registered')
         throw problems.conflict(
           `host ${req.params.uuid} is assigned or pinned, not unregistered: forget it with DELETE /api/v1/hosts/${req.params.uuid}`,
         );
-      auditChange(store.audit, req, 'unregistered.delete', req.params.uuid.toLowerCase(), null, null, ctx.now());
+      await auditChange(store.audit, req, 'unregistered.delete', req.params.uuid.toLowerCase(), null, null, ctx.now());
       return reply.code(204).send();
     },
   );

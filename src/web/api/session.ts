@@ -38,7 +38,7 @@ function loginRoutes(app: FastifyInstance, ctx: WebContext, limited: ReturnType<
       authenticated: Boolean(req.user),
       ...(req.user ? { user: req.user } : {}),
       csrfToken: csrfTokenOf(ctx, req, reply),
-      setupRequired: ctx.deps.store.users.count() === 0 && hasSetupToken(ctx.deps.store.settings),
+      setupRequired: (await ctx.deps.store.users.count()) === 0 && (await hasSetupToken(ctx.deps.store.settings)),
     }),
   );
 
@@ -77,7 +77,7 @@ function loginRoutes(app: FastifyInstance, ctx: WebContext, limited: ReturnType<
       schema: { tags: ['session'], summary: 'Log out', response: { 204: { type: 'null' }, ...errorResponses } },
     },
     async (req, reply) => {
-      logout(ctx, req, reply);
+      await logout(ctx, req, reply);
       return reply.code(204).send();
     },
   );
@@ -103,7 +103,7 @@ function setupRoutes(app: FastifyInstance, ctx: WebContext, limited: ReturnType<
         },
       },
     },
-    (req) => ({ valid: setupTokenValid(ctx.deps.store.settings, req.query.token) }),
+    async (req) => ({ valid: await setupTokenValid(ctx.deps.store.settings, req.query.token) }),
   );
 
   app.post<{ Body: { token: string; username: string; password: string } }>(

@@ -52,7 +52,15 @@ export function thumbprintRoutes(app: FastifyInstance, ctx: WebContext): void {
       } catch (e) {
         throw problems.invalid((e as Error).message, [{ path: '/params/id', message: (e as Error).message }]);
       }
-      auditChange(store.audit, req, 'host.thumbprint.reset', r.uuid ?? r.fqdn ?? req.params.id, null, r, ctx.now());
+      await auditChange(
+        store.audit,
+        req,
+        'host.thumbprint.reset',
+        r.uuid ?? r.fqdn ?? req.params.id,
+        null,
+        r,
+        ctx.now(),
+      );
       return { uuid: r.uuid ?? null, fqdn: r.fqdn ?? null, changed: r.changed };
     },
   );

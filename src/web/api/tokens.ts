@@ -45,7 +45,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'ApiToken#' } }, ...errorResponses },
       },
     },
-    () => store.apiTokens.list(),
+    async () => await store.apiTokens.list(),
   );
 
   app.post<{ Body: { name: string; role: Role; expiresAt?: string } }>(
@@ -73,10 +73,10 @@ export function tokenRoutes(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const { name, role, expiresAt } = req.body;
       try {
-        const { record, token } = issueApiToken(
+        const { record, token } = await issueApiToken(
           store,
           {
             name,
@@ -86,7 +86,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: WebContext): void {
           },
           ctx.now(),
         );
-        auditChange(
+        await auditChange(
           store.audit,
           req,
           'api-token.create',
@@ -121,11 +121,11 @@ function revokeRoute(app: FastifyInstance, ctx: WebContext): void {
         response: { 204: { type: 'null' }, ...errorResponses },
       },
     },
-    (req, reply) => {
-      const before = store.apiTokens.get(req.params.id);
+    async (req, reply) => {
+      const before = await store.apiTokens.get(req.params.id);
       if (!before) throw problems.notFound(`API token ${req.params.id}`);
-      store.apiTokens.delete(before.id);
-      auditChange(
+      await store.apiTokens.delete(before.id);
+      await auditChange(
         store.audit,
         req,
         'api-token.revoke',

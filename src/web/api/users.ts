@@ -36,7 +36,7 @@ function listAndCreate(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'User#' } }, ...errorResponses },
       },
     },
-    () => store.users.list(),
+    async () => await store.users.list(),
   );
 
   app.post<{ Body: { username: string; password: string; role: Role } }>(
@@ -62,8 +62,8 @@ function listAndCreate(app: FastifyInstance, ctx: WebContext): void {
       ];
       if (errs.length) throw problems.invalid('the user cannot be created', errs);
       try {
-        const user = store.users.create(username, await hashPassword(password), req.body.role, ctx.now());
-        auditChange(store.audit, req, 'user.create', username, null, { username, role: user.role }, ctx.now());
+        const user = await store.users.create(username, await hashPassword(password), req.body.role, ctx.now());
+        await auditChange(store.audit, req, 'user.create', username, null, { username, role: user.role }, ctx.now());
         return reply.code(201).send(user);
       } catch (e) {
         if (e instanceof DuplicateUserError) throw problems.conflict(e.message);
@@ -93,17 +93,17 @@ function updateRoute(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { $ref: 'User#' }, ...errorResponses },
       },
     },
-    (req) => {
-      const before = store.users.get(req.params.id);
+    async (req) => {
+      const before = await store.users.get(req.params.id);
       if (!before) throw problems.notFound(`user ${req.params.id}`);
       const demotes =
         before.role === 'admin' &&
         !before.disabled &&
         ((req.body.role && req.body.role !== 'admin') || req.body.disabled);
-      if (demotes && store.users.adminCount() <= 1)
+      if (demotes && (await store.users.adminCount()) <= 1)
         throw problems.conflict('this is the last admin; create another admin first');
-      const after = store.users.update(req.params.id, req.body)!;
-      auditChange(
+      const after = (await store.users.update(req.params.id, req.body))!;
+      await auditChange(
         store.audit,
         req,
         'user.update',
@@ -154,7 +154,7 @@ function passwordRoute(app: FastifyInstance, ctx: WebContext): void {
     async (req, reply) => {
       const self = req.user!.id === req.params.id;
       if (req.user!.role !== 'admin' && !self) throw problems.forbidden('you may only change your own password');
-      const target = store.users.get(req.params.id);
+      const target = await store.users.get(req.params.id);
       if (!target) throw problems.notFound(`user ${req.params.id}`);
       if (self) {
         // A stolen session must not be enough to take the account over: prove the password first.
@@ -164,7 +164,7 @@ function passwordRoute(app: FastifyInstance, ctx: WebContext): void {
           ]);
         }
         await limited.call(app, req, reply);
-        const found = store.users.passwordHash(target.username);
+        const found = await store.users.passwordHash(target.username);
         if (!found || !(await verifyPassword(found.hash, req.body.currentPassword))) {
           req.log.warn({ user: target.username }, 'password change refused: wrong current password');
           throw problems.forbidden('the current password is wrong');
@@ -172,8 +172,8 @@ function passwordRoute(app: FastifyInstance, ctx: WebContext): void {
       }
       const p = passwordProblem(req.body.password);
       if (p) throw problems.invalid('the password is refused', [{ path: '/body/password', message: p }]);
-      store.users.setPassword(target.id, await hashPassword(req.body.password));
-      auditChange(
+      await store.users.setPassword(target.id, await hashPassword(req.body.password));
+      await auditChange(
         store.audit,
         req,
         'user.password',
@@ -202,12 +202,12 @@ function deleteRoute(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async (req, reply) => {
-      const before = store.users.get(req.params.id);
+      const before = await store.users.get(req.params.id);
       if (!before) throw problems.notFound(`user ${req.params.id}`);
-      if (before.role === 'admin' && !before.disabled && store.users.adminCount() <= 1)
+      if (before.role === 'admin' && !before.disabled && (await store.users.adminCount()) <= 1)
         throw problems.conflict('this is the last admin; create another admin first');
-      store.users.delete(before.id);
-      auditChange(
+      await store.users.delete(before.id);
+      await auditChange(
         store.audit,
         req,
         'user.delete',

@@ -28,19 +28,29 @@ const TOKEN_SHAPE = /^sxt_[A-Za-z0-9_-]{43}$/;
 export const API_TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KEY_SETTING = 'api-token-hmac-key';
 
-/** The HMAC key of this store, made on first use. */
-function hmacKey(settings: SettingsStore): Buffer {
-  let hex = settings.get(KEY_SETTING);
-  if (!hex) {
-    hex = randomBytes(32).toString('hex');
-    settings.set(KEY_SETTING, hex);
+/** HMAC keys read so far, per settings store (the key never changes once made). */
+const keys = new WeakMap<SettingsStore, Buffer>();
+
+/**
+ * The HMAC key of this store, made on first use. Servers sharing a store agree on one key: the
+ * first to store it wins and every other reads that one.
+ */
+async function hmacKey(settings: SettingsStore): Promise<Buffer> {
+  let key = keys.get(settings);
+  if (!key) {
+    const hex =
+      (await settings.get(KEY_SETTING)) ?? (await settings.setIfAbsent(KEY_SETTING, randomBytes(32).toString('hex')));
+    key = Buffer.from(hex, 'hex');
+    keys.set(settings, key);
   }
-  return Buffer.from(hex, 'hex');
+  return key;
 }
 
 /** The stored form of `token`: HMAC-SHA256 under the store's key, hex. */
-export function hashApiToken(settings: SettingsStore, token: string): string {
-  return createHmac('sha256', hmacKey(settings)).update(token).digest('hex');
+export async function hashApiToken(settings: SettingsStore, token: string): Promise<string> {
+  return createHmac('sha256', await hmacKey(settings))
+    .update(token)
+    .digest('hex');
 }
 
 /** Why a name is refused, or undefined when it is fine. */
@@ -64,21 +74,21 @@ export interface ApiTokenRequest {
  * @returns the record and the token in clear, which is shown once and never again
  * @throws ApiTokenError for a refused name, role or expiry (field named), DuplicateApiTokenError
  */
-export function issueApiToken(
+export async function issueApiToken(
   store: { apiTokens: ApiTokenStore; settings: SettingsStore },
   req: ApiTokenRequest,
   now: number,
-): { record: ApiTokenRecord; token: string } {
+): Promise<{ record: ApiTokenRecord; token: string }> {
   const n = apiTokenNameProblem(req.name);
   if (n) throw new ApiTokenError('name', `token name ${n}`);
   if (!ROLES.includes(req.role)) throw new ApiTokenError('role', `role must be one of ${ROLES.join(', ')}`);
   if (req.expiresAt !== null && !(req.expiresAt > now))
     throw new ApiTokenError('expiresAt', `expiry ${new Date(req.expiresAt).toISOString()} is not in the future`);
   const token = API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
-  const record = store.apiTokens.create({
+  const record = await store.apiTokens.create({
     name: req.name,
     role: req.role,
-    hash: hashApiToken(store.settings, token),
+    hash: await hashApiToken(store.settings, token),
     createdBy: req.createdBy,
     at: now,
     expiresAt: req.expiresAt,
@@ -107,11 +117,11 @@ export type BearerCheck = { ok: true; token: ApiTokenRecord } | { ok: false; rea
  * records the use (throttled) when it is valid. The reasons say what is wrong without echoing
  * the header (it may hold a real token sent to the wrong place).
  */
-export function checkBearer(
+export async function checkBearer(
   store: { apiTokens: ApiTokenStore; settings: SettingsStore },
   header: string,
   now: number,
-): BearerCheck {
+): Promise<BearerCheck> {
   const m = /^Bearer +(\S+) *$/i.exec(header);
   if (!m) {
     const scheme = /^\s*(\S+)/.exec(header)?.[1];
@@ -129,11 +139,11 @@ export function checkBearer(
       ok: false,
       reason: `the bearer token is not a statelesx API token (expected "${API_TOKEN_PREFIX}" and 43 base64url characters)`,
     };
-  const hash = hashApiToken(store.settings, presented);
-  const found = store.apiTokens.findByHash(hash);
+  const hash = await hashApiToken(store.settings, presented);
+  const found = await store.apiTokens.findByHash(hash);
   if (!found) return { ok: false, reason: 'unknown or revoked API token' };
   if (found.expiresAt !== null && found.expiresAt <= now)
     return { ok: false, reason: `API token ${found.name} expired at ${new Date(found.expiresAt).toISOString()}` };
-  store.apiTokens.touch(found.id, now);
+  await store.apiTokens.touch(found.id, now);
   return { ok: true, token: found };
 }

@@ -77,11 +77,11 @@ export function csrfTokenOf(ctx: WebContext, req: FastifyRequest, reply: Fastify
  * (of every user) are deleted first, so the table holds only live ones plus those expired since
  * the last login.
  */
-function startSession(ctx: WebContext, reply: FastifyReply, user: UserRecord): string {
+async function startSession(ctx: WebContext, reply: FastifyReply, user: UserRecord): Promise<string> {
   const key = randomToken();
   const now = ctx.now();
-  ctx.deps.store.users.pruneSessions(now);
-  ctx.deps.store.users.createSession(sha256(key), user.id, now, now + ctx.sessionTtlMs);
+  await ctx.deps.store.users.pruneSessions(now);
+  await ctx.deps.store.users.createSession(sha256(key), user.id, now, now + ctx.sessionTtlMs);
   reply.setCookie(SESSION_COOKIE, key, cookieOpts(ctx, Math.floor(ctx.sessionTtlMs / 1000)));
   reply.clearCookie(PRELOGIN_COOKIE, { path: '/' });
   return csrfTokenFor(key);
@@ -112,7 +112,7 @@ export async function login(
       { retryAfter: s },
     );
   }
-  const found = ctx.deps.store.users.passwordHash(username);
+  const found = await ctx.deps.store.users.passwordHash(username);
   const ok = await verifyPassword(found?.hash ?? (await dummyHash()), password);
   if (!found || !ok || found.user.disabled) {
     backoff.failed(username, ctx.now());
@@ -121,8 +121,8 @@ export async function login(
   }
   backoff.succeeded(username);
   req.user = found.user;
-  const csrfToken = startSession(ctx, reply, found.user);
-  auditChange(ctx.deps.store.audit, req, 'session.login', found.user.username, null, null, ctx.now());
+  const csrfToken = await startSession(ctx, reply, found.user);
+  await auditChange(ctx.deps.store.audit, req, 'session.login', found.user.username, null, null, ctx.now());
   return { user: found.user, csrfToken };
 }
 
@@ -137,7 +137,7 @@ export async function setupFirstAdmin(
   body: { token: string; username: string; password: string },
 ): Promise<{ user: UserRecord; csrfToken: string }> {
   const { store } = ctx.deps;
-  if (!setupTokenValid(store.settings, body.token))
+  if (!(await setupTokenValid(store.settings, body.token)))
     throw problems.forbidden('the setup token is wrong or has already been used');
   const errs = [
     ...(usernameProblem(body.username) ? [{ path: '/body/username', message: usernameProblem(body.username)! }] : []),
@@ -146,15 +146,15 @@ export async function setupFirstAdmin(
   if (errs.length) throw problems.invalid('the first admin cannot be created', errs);
   const hash = await hashPassword(body.password);
   // Re-check after the slow hash: a concurrent setup may have used the token meanwhile.
-  if (!setupTokenValid(store.settings, body.token))
+  if (!(await setupTokenValid(store.settings, body.token)))
     throw problems.forbidden('the setup token is wrong or has already been used');
-  const user = store.users.createFirst(body.username, hash, 'admin', ctx.now());
-  consumeSetupToken(store.settings);
+  const user = await store.users.createFirst(body.username, hash, 'admin', ctx.now());
+  await consumeSetupToken(store.settings);
   const dataDir = ctx.deps.config?.['data-dir'];
   if (dataDir) rmSync(join(dataDir, SETUP_LINK_FILE), { force: true });
   if (!user) throw problems.conflict('a user already exists; log in instead');
   req.user = user;
-  auditChange(
+  await auditChange(
     store.audit,
     req,
     'user.create',
@@ -163,7 +163,7 @@ export async function setupFirstAdmin(
     { username: user.username, role: user.role, via: 'setup-token' },
     ctx.now(),
   );
-  return { user, csrfToken: startSession(ctx, reply, user) };
+  return { user, csrfToken: await startSession(ctx, reply, user) };
 }
 
 /** One attempt counter per app: every login-like route draws from it. */
@@ -222,8 +222,8 @@ export function loginRateLimit(app: FastifyInstance, ctx: WebContext): onRequest
 }
 
 /** Ends the request's session. */
-export function logout(ctx: WebContext, req: FastifyRequest, reply: FastifyReply): void {
-  if (req.sessionKey) ctx.deps.store.users.deleteSession(sha256(req.sessionKey));
+export async function logout(ctx: WebContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (req.sessionKey) await ctx.deps.store.users.deleteSession(sha256(req.sessionKey));
   reply.clearCookie(SESSION_COOKIE, { path: '/' });
 }
 
@@ -261,7 +261,7 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
     const key = req.cookies[SESSION_COOKIE];
     if (authorization !== undefined) {
       // A bearer request is the token's alone: a session cookie beside it is not read.
-      const check = checkBearer(ctx.deps.store, authorization, ctx.now());
+      const check = await checkBearer(ctx.deps.store, authorization, ctx.now());
       if (!check.ok) {
         req.log.warn({ reason: check.reason }, 'bearer token refused');
         reply.header('www-authenticate', 'Bearer realm="statelesx", error="invalid_token"');
@@ -270,7 +270,7 @@ export function installAuthHooks(app: FastifyInstance, ctx: WebContext): void {
       req.apiToken = check.token;
       req.user = tokenCaller(check.token);
     } else if (key) {
-      const s = ctx.deps.store.users.getSession(sha256(key), ctx.now());
+      const s = await ctx.deps.store.users.getSession(sha256(key), ctx.now());
       if (s) {
         req.user = s.user;
         req.sessionKey = key;

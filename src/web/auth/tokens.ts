@@ -46,20 +46,20 @@ export function csrfMatches(cookieValue: string, presented: string | undefined):
 }
 
 /** Creates (replacing any earlier) the one-time setup token; returns it in clear, once. */
-export function issueSetupToken(settings: SettingsStore): string {
+export async function issueSetupToken(settings: SettingsStore): Promise<string> {
   const token = randomToken();
-  settings.set(SETUP_KEY, sha256(token));
+  await settings.set(SETUP_KEY, sha256(token));
   return token;
 }
 
 /** True when a setup token is outstanding. */
-export function hasSetupToken(settings: SettingsStore): boolean {
-  return settings.get(SETUP_KEY) !== undefined;
+export async function hasSetupToken(settings: SettingsStore): Promise<boolean> {
+  return (await settings.get(SETUP_KEY)) !== undefined;
 }
 
 /** Checks the setup token without consuming it. */
-export function setupTokenValid(settings: SettingsStore, token: string | undefined): boolean {
-  const stored = settings.get(SETUP_KEY);
+export async function setupTokenValid(settings: SettingsStore, token: string | undefined): Promise<boolean> {
+  const stored = await settings.get(SETUP_KEY);
   if (!stored || !token) return false;
   const a = Buffer.from(stored);
   const b = Buffer.from(sha256(token));
@@ -67,6 +67,6 @@ export function setupTokenValid(settings: SettingsStore, token: string | undefin
 }
 
 /** Deletes the setup token (after the first admin is created). */
-export function consumeSetupToken(settings: SettingsStore): void {
-  settings.delete(SETUP_KEY);
+export async function consumeSetupToken(settings: SettingsStore): Promise<void> {
+  await settings.delete(SETUP_KEY);
 }
