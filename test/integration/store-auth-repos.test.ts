@@ -23,7 +23,7 @@ describe.each(STORE_DIALECTS)('store repositories on %s', (dialect) => {
     const page = await audit.list(2);
     expect(page.map((e) => e.action)).toEqual(['a4', 'a3']);
     expect(page[0]).toMatchObject({ actor: 'admin', at: 1004, before: null, after: { i: 4 } });
-    expect((await audit.list(10, page[1]!.id!)).map((e) => e.action)).toEqual(['a2', 'a1', 'a0']);
+    expect((await audit.list(10, page[1]!.id)).map((e) => e.action)).toEqual(['a2', 'a1', 'a0']);
   });
 
   it('settings: set replaces, setIfAbsent keeps the first writer, delete removes', async () => {
