@@ -94,6 +94,7 @@ export function buildCluster(root: XmlElement, file: string): BuiltCluster {
     hosts: grandchildren(root, 'members', 'host').map((h) => buildHost(h, diagnostics, index)),
     file,
   };
+  if (network && bool(attr(network, 'prune'), false)) cluster.prune = true;
   const image = text(childNamed(root, 'defaultImage'));
   if (image) cluster.image = image;
   const bootEl = childNamed(root, 'boot');

@@ -132,6 +132,11 @@ export interface AddressPool {
   start: string;
   end: string;
   netmask: string;
+  /**
+   * `addressPool/@gateway`: the default gateway of every VMkernel NIC addressed from this pool
+   * (HostVirtualNicSpec.ipRouteSpec.ipRouteConfig.defaultGateway, vSphere API 6.5+; the NIC's
+   * "override default gateway for this adapter"). Absent = the NIC's gateway is not managed.
+   */
   gateway?: string;
 }
 
@@ -220,6 +225,13 @@ export interface DesiredCluster {
   portgroups: PortgroupSpec[];
   vmknics: VmkNicSpec[];
   pools: AddressPool[];
+  /**
+   * `network/@prune` (default false): convergence also removes the standard vSwitches, port
+   * groups and VMkernel NICs a member has but the file does not declare — never vmk0, a NIC
+   * selected for management, their port groups or the vSwitches carrying those (engine/prune).
+   * Absent or false: nothing is removed.
+   */
+  prune?: boolean;
   ntpServers: string[];
   dns: { servers: string[]; searchDomains: string[] };
   advanced: AdvancedSetting[];

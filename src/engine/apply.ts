@@ -25,7 +25,14 @@
  * reason naming the credentials entry (InvalidLogin is permanent: no retry storm).
  */
 import type { DesiredCluster } from '../clusters/types.js';
-import { AlreadyConnected, DuplicateName, InvalidLogin, SSLVerifyFault } from '../vsphere/faults.js';
+import {
+  AlreadyConnected,
+  DuplicateName,
+  InvalidLogin,
+  NotFound,
+  ResourceInUse,
+  SSLVerifyFault,
+} from '../vsphere/faults.js';
 import { phonedHomeThisBoot, type HostBoot } from './lifecycle.js';
 import type { Step } from './plan.js';
 import type { CurrentState, HostState } from './state.js';
@@ -343,9 +350,14 @@ async function executeHostConfigStep(ctx: ApplyContext, step: Exclude<Step, Inve
         ipAddress: step.args.nic.ipAddress,
         subnetMask: step.args.nic.subnetMask,
         mtu: step.args.nic.mtu,
+        gateway: step.args.nic.gateway,
       });
       return { device };
     }
+    case 'RemoveVirtualNic':
+    case 'RemovePortGroup':
+    case 'RemoveVirtualSwitch':
+      return removeNetworkObject(ctx, h, step);
     case 'UpdateVirtualNic':
       await vc.updateVirtualNic(ns(), step.args.device, step.args.nic);
       return null;
@@ -388,6 +400,39 @@ async function executeHostConfigStep(ctx: ApplyContext, step: Exclude<Step, Inve
       const never: never = step;
       throw new PermanentStepError(`unknown step ${(never as Step).name}`);
     }
+  }
+}
+
+type RemoveStep = Extract<Step, { name: 'RemoveVirtualNic' | 'RemovePortGroup' | 'RemoveVirtualSwitch' }>;
+
+/**
+ * A prune removal (engine/prune). NotFound = already gone (an earlier attempt that timed out, or
+ * someone else): done. ResourceInUse (ESXi: a virtual machine or VMkernel NIC still uses the port
+ * group or vSwitch) fails the job without retry, naming the object and what to do.
+ * @throws PermanentStepError for ResourceInUse, the client's errors otherwise
+ */
+async function removeNetworkObject(ctx: ApplyContext, h: HostState, step: RemoveStep): Promise<unknown> {
+  const ns = need(h.refs.networkSystem, `configManager.networkSystem of ${h.name}`);
+  const what =
+    step.name === 'RemoveVirtualNic'
+      ? `VMkernel NIC ${step.args.device} (port group ${step.args.portgroup})`
+      : step.name === 'RemovePortGroup'
+        ? `port group ${step.args.pgName} (vSwitch ${step.args.vswitchName})`
+        : `vSwitch ${step.args.vswitchName}`;
+  try {
+    if (step.name === 'RemoveVirtualNic') await ctx.vc.removeVirtualNic(ns, step.args.device);
+    else if (step.name === 'RemovePortGroup') await ctx.vc.removePortGroup(ns, step.args.pgName);
+    else await ctx.vc.removeVirtualSwitch(ns, step.args.vswitchName);
+    return null;
+  } catch (e) {
+    if (e instanceof NotFound) return { alreadyGone: true };
+    if (e instanceof ResourceInUse)
+      throw new PermanentStepError(
+        `${step.name} on ${h.name}: ESXi refuses to remove ${what}: it is still in use (ResourceInUse: ${e.message}). ` +
+          `It is not declared in ${ctx.desired.file} and <network prune="true"> removes it: move the virtual machines ` +
+          `or VMkernel NICs off it, declare it in the file, or turn prune off`,
+      );
+    throw e;
   }
 }
 

@@ -10,6 +10,7 @@ import { VMK_SERVICES } from '../clusters/types.js';
 import type { HostState } from './state.js';
 import type { PoolAddressFn } from './pools.js';
 import type { PortgroupSpecArgs, Step, StepArgsMap, StepName, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
+import { prunePlan, removeNicAndPortgroupSteps, removeVswitchSteps } from './prune.js';
 
 /** The desired state cannot be reached by planning (a fact the file or vCenter must change). */
 export class PlanError extends Error {
@@ -102,10 +103,16 @@ export function vnicSpecFor(
       throw new PlanError(
         `address pool ${a.pool} (${pool.start}–${pool.end}) has no free address for ${host.fqdn} (port group ${nic.portgroup})`,
       );
-    return { dhcp: false, ipAddress: ip, subnetMask: pool.netmask, mtu: nic.mtu };
+    return { dhcp: false, ipAddress: ip, subnetMask: pool.netmask, mtu: nic.mtu, ...gatewayOf(pool) };
   }
   const { ip, netmask } = poolAddress(desired.pools, a.pool, memberIndex);
-  return { dhcp: false, ipAddress: ip, subnetMask: netmask, mtu: nic.mtu };
+  const pool = desired.pools.find((p) => p.name === a.pool);
+  return { dhcp: false, ipAddress: ip, subnetMask: netmask, mtu: nic.mtu, ...(pool ? gatewayOf(pool) : {}) };
+}
+
+/** `{ gateway }` when the pool names one (HostVirtualNicIpRouteSpec), else nothing (not managed). */
+function gatewayOf(pool: AddressPool): { gateway?: string } {
+  return pool.gateway ? { gateway: pool.gateway } : {};
 }
 
 // ---------------------------------------------------------------- host networking
@@ -126,8 +133,10 @@ function policyDiffers<T extends object>(have: T | undefined, want: T | undefine
 }
 
 /**
- * A member's network steps, in the order vSphere needs them: its standard vSwitches, their port
- * groups, its VMkernel NICs, then the services (vMotion, vSAN, …) selected on those NICs.
+ * A member's network steps, in the order vSphere needs them: with prune, the removals of VMkernel
+ * NICs and port groups and of the vSwitches nothing declared is on (engine/prune); its standard
+ * vSwitches, their port groups, with prune the vSwitches a declared port group was moved off, its
+ * VMkernel NICs, then the services (vMotion, vSAN, …) selected on those NICs.
  */
 export function planNetwork(
   desired: DesiredCluster,
@@ -138,9 +147,13 @@ export function planNetwork(
   alloc?: PoolAddressFn,
 ): Step[] {
   const nics = planVmknics(desired, host, cur, memberIndex, target, alloc);
+  const prune = prunePlan(desired, cur);
   return [
+    ...removeNicAndPortgroupSteps(prune, target, host.uuid),
+    ...removeVswitchSteps(prune.vswitchesEarly, cur, target, host.uuid),
     ...planVswitches(desired, cur, target, host.uuid),
     ...planPortgroups(desired, cur, target, host.uuid),
+    ...removeVswitchSteps(prune.vswitchesLate, cur, target, host.uuid),
     ...nics.steps,
     ...nics.services,
   ];
@@ -233,7 +246,10 @@ function planVmknics(
       const haveSpec: VnicSpecArgs = have.dhcp
         ? { dhcp: true, mtu: have.mtu }
         : { dhcp: false, ipAddress: have.ipAddress, subnetMask: have.subnetMask, mtu: have.mtu };
+      if (want.gateway !== undefined) haveSpec.gateway = have.gateway;
       const [b, a] = diffObject(haveSpec, want);
+      // an unset gateway is shown as null rather than dropped from the plan's JSON
+      if ('gateway' in a) (b as Record<string, unknown>)['gateway'] = have.gateway ?? null;
       if (Object.keys(a).length)
         steps.push(
           mk(

@@ -5,15 +5,18 @@
  *
  * Step order for a host: CreateDatacenter → CreateClusterEx | ReconfigureComputeResource_Task →
  * AddHost_Task | ReconnectHost_Task → EnterMaintenanceMode_Task (only when the host runs VMs and a disruptive network
- * change follows) → AddVirtualSwitch/UpdateVirtualSwitch → AddPortGroup/UpdatePortGroup →
+ * change follows) → [prune: RemoveVirtualNic → RemovePortGroup → RemoveVirtualSwitch] →
+ * AddVirtualSwitch/UpdateVirtualSwitch → AddPortGroup/UpdatePortGroup → [prune: RemoveVirtualSwitch
+ * of a vSwitch a declared port group was just moved off] →
  * AddVirtualNic/UpdateVirtualNic → SelectVnicForNicType/DeselectVnicForNicType →
  * UpdateDateTimeConfig → UpdateServicePolicy/StartService (ntpd) → UpdateDnsConfig → UpdateOptions →
  * ExitMaintenanceMode_Task (after an enter in the same plan, or when the engine's own record says it
  * put the host into maintenance mode: {@link PlanContext.engineMaintenance}).
  *
  * What is never touched: vSwitches, port groups and VMkernel NICs the file does not name (the
- * factory "VM Network" stays), services of VMkernel NICs the file does not manage, advanced options
- * the file does not name.
+ * factory "VM Network" stays) — unless the file opts in with `<network prune="true">` (engine/prune:
+ * each removal is its own step; never vmk0, a management NIC, its port group or vSwitch) —,
+ * services of VMkernel NICs the file does not manage, advanced options the file does not name.
  *
  * VMkernel NICs are matched by port group (ESXi allows one per port group and AddVirtualNic picks
  * the device name), so a step for a NIC not yet created names it by port group in `args.portgroup`.
@@ -67,12 +70,17 @@ export interface PortgroupSpecArgs {
   security?: SecurityPolicy | undefined;
 }
 
-/** HostVirtualNicSpec (ip + mtu). */
+/** HostVirtualNicSpec (ip + mtu, and ipRouteSpec when the NIC's pool names a gateway). */
 export interface VnicSpecArgs {
   dhcp: boolean;
   ipAddress?: string | undefined;
   subnetMask?: string | undefined;
   mtu: number;
+  /**
+   * HostVirtualNicSpec.ipRouteSpec.ipRouteConfig.defaultGateway (vSphere API 6.5+): the pool's
+   * `gateway`; absent = the NIC's gateway is not managed (it keeps its TCP/IP stack's).
+   */
+  gateway?: string | undefined;
 }
 
 /** Arguments of each step, by vSphere method name. Plain JSON: persisted with the job. */
@@ -114,6 +122,12 @@ export interface StepArgsMap {
   AddVirtualNic: { portgroup: string; nic: VnicSpecArgs };
   /** `device` is resolved from the port group at apply time when the NIC is new. */
   UpdateVirtualNic: { device: string; portgroup: string; nic: VnicSpecArgs };
+  /** HostNetworkSystem.RemoveVirtualNic (prune); `portgroup` is the one it is on (for the plan). */
+  RemoveVirtualNic: { device: string; portgroup: string };
+  /** HostNetworkSystem.RemovePortGroup (prune); `vswitchName` is the one it is on (for the plan). */
+  RemovePortGroup: { pgName: string; vswitchName: string };
+  /** HostNetworkSystem.RemoveVirtualSwitch (prune). */
+  RemoveVirtualSwitch: { vswitchName: string };
   SelectVnicForNicType: { nicType: VmkService; portgroup: string; device?: string | undefined };
   DeselectVnicForNicType: { nicType: VmkService; portgroup: string; device: string };
   UpdateDateTimeConfig: { ntpServers: string[] };
@@ -128,12 +142,17 @@ export interface StepArgsMap {
 
 export type StepName = keyof StepArgsMap;
 
-/** Methods that change the host's existing network (may cut traffic): trigger maintenance mode if VMs run. */
+/**
+ * Methods that change the host's existing network (may cut traffic): trigger maintenance mode if
+ * VMs run. RemovePortGroup / RemoveVirtualSwitch are not: ESXi refuses them (ResourceInUse) while
+ * anything still uses the port group or vSwitch, so they cannot cut traffic.
+ */
 const DISRUPTIVE: ReadonlySet<StepName> = new Set<StepName>([
   'UpdateVirtualSwitch',
   'UpdatePortGroup',
   'UpdateVirtualNic',
   'DeselectVnicForNicType',
+  'RemoveVirtualNic',
 ]);
 
 interface StepBase {

@@ -82,6 +82,8 @@ export interface VmkNicState {
   ipAddress?: string | undefined;
   subnetMask?: string | undefined;
   mtu: number;
+  /** spec.ipRouteSpec.ipRouteConfig.defaultGateway: the NIC's own default gateway (unset = its TCP/IP stack's). */
+  gateway?: string | undefined;
 }
 
 /** MoRefs of the host and its config managers (HostSystem.configManager.*). */

@@ -74,6 +74,12 @@ export interface VcenterApi {
   /** Returns the new device name (`vmkN`). */
   addVirtualNic(networkSystemRef: string, portgroup: string, nic: VnicSpecArgs): Promise<string>;
   updateVirtualNic(networkSystemRef: string, device: string, nic: VnicSpecArgs): Promise<void>;
+  /** HostNetworkSystem.RemoveVirtualNic. @throws NotFound */
+  removeVirtualNic(networkSystemRef: string, device: string): Promise<void>;
+  /** HostNetworkSystem.RemovePortGroup. @throws NotFound, ResourceInUse (a VM or VMkernel NIC uses it) */
+  removePortGroup(networkSystemRef: string, pgName: string): Promise<void>;
+  /** HostNetworkSystem.RemoveVirtualSwitch. @throws NotFound, ResourceInUse (ports still in use) */
+  removeVirtualSwitch(networkSystemRef: string, vswitchName: string): Promise<void>;
   selectVnicForNicType(virtualNicManagerRef: string, nicType: VmkService, device: string): Promise<void>;
   deselectVnicForNicType(virtualNicManagerRef: string, nicType: VmkService, device: string): Promise<void>;
   updateDateTimeConfig(dateTimeSystemRef: string, ntpServers: string[]): Promise<void>;

@@ -209,6 +209,9 @@ export function toHostState(h: WireHost, advanced: Record<string, unknown> | und
       ipAddress: n.spec.ip?.ipAddress,
       subnetMask: n.spec.ip?.subnetMask,
       mtu: n.spec.mtu ?? 1500,
+      ...(n.spec.ipRouteSpec?.ipRouteConfig?.defaultGateway
+        ? { gateway: n.spec.ipRouteSpec.ipRouteConfig.defaultGateway }
+        : {}),
     })),
     services,
     ntpServers: h.ntpServers,
@@ -229,10 +232,16 @@ export function toPortgroupSpec(p: PortgroupSpecArgs) {
   return { name: p.name, vlanId: p.vlanId, vswitchName: p.vswitchName, policy: toPolicy(p.teaming, p.security) };
 }
 
-/** HostVirtualNicSpec (ip, mtu) from a planned vmknic. */
+/**
+ * HostVirtualNicSpec (ip, mtu) from a planned vmknic, with ipRouteSpec (HostVirtualNicIpRouteSpec,
+ * vSphere API 6.5: `ipRouteConfig.defaultGateway`) when the plan manages its gateway.
+ */
 export function toVnicSpec(n: VnicSpecArgs) {
   return {
     ip: n.dhcp ? { dhcp: true } : { dhcp: false, ipAddress: n.ipAddress, subnetMask: n.subnetMask },
     mtu: n.mtu,
+    ...(n.gateway
+      ? { ipRouteSpec: { ipRouteConfig: { _type: 'HostIpRouteConfig' as const, defaultGateway: n.gateway } } }
+      : {}),
   };
 }

@@ -110,6 +110,18 @@ export class VspherePassThrough {
     await this.client.ops.UpdateVirtualNic({ type: 'HostNetworkSystem', value: ns }, device, toVnicSpec(nic));
   }
 
+  async removeVirtualNic(ns: string, device: string): Promise<void> {
+    await this.client.ops.RemoveVirtualNic({ type: 'HostNetworkSystem', value: ns }, device);
+  }
+
+  async removePortGroup(ns: string, pgName: string): Promise<void> {
+    await this.client.ops.RemovePortGroup({ type: 'HostNetworkSystem', value: ns }, pgName);
+  }
+
+  async removeVirtualSwitch(ns: string, vswitchName: string): Promise<void> {
+    await this.client.ops.RemoveVirtualSwitch({ type: 'HostNetworkSystem', value: ns }, vswitchName);
+  }
+
   async selectVnicForNicType(vnm: string, nicType: VmkService, device: string): Promise<void> {
     await this.client.ops.SelectVnicForNicType({ type: 'HostVirtualNicManager', value: vnm }, nicType, device);
   }

@@ -399,7 +399,10 @@ def('HostVirtualNicSpec', 'DynamicData', [
   'mtu:int',
   'tsoEnabled:boolean',
   'netStackInstanceKey:string',
+  // opaqueNetwork, externalId, pinnedPnic (not used) come here in the WSDL sequence
+  'ipRouteSpec:HostVirtualNicIpRouteSpec',
 ]);
+def('HostVirtualNicIpRouteSpec', 'DynamicData', ['ipRouteConfig:@HostIpRouteConfig']);
 def('DistributedVirtualSwitchPortConnection', 'DynamicData', [
   'switchUuid!:string',
   'portgroupKey:string',

@@ -285,6 +285,8 @@ export interface HostVirtualNicSpec {
   tsoEnabled?: boolean;
   /** defaultTcpipStack | vmotion | vSphereProvisioning */
   netStackInstanceKey?: string;
+  /** vim.host.VirtualNic.IpRouteSpec (vSphere API 6.5): the NIC's own default gateway. */
+  ipRouteSpec?: { ipRouteConfig?: { _type?: 'HostIpRouteConfig'; defaultGateway?: string } };
 }
 /** vim.host.DnsConfig. */
 export interface HostDnsConfig {
