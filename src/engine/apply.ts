@@ -428,7 +428,7 @@ async function removeNetworkObject(ctx: ApplyContext, h: HostState, step: Remove
     if (e instanceof NotFound) return { alreadyGone: true };
     if (e instanceof ResourceInUse)
       throw new PermanentStepError(
-        `${step.name} on ${h.name}: ESXi refuses to remove ${what}: it is still in use (ResourceInUse: ${e.message}). ` +
+        `${step.name} on ${h.name}: ESXi refuses to remove ${what}: it is still in use (${e.message}). ` +
           `It is not declared in ${ctx.desired.file} and <network prune="true"> removes it: move the virtual machines ` +
           `or VMkernel NICs off it, declare it in the file, or turn prune off`,
       );

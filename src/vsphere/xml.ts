@@ -166,6 +166,29 @@ export function envelope(body: string): string {
 /** A parsed XML element: text, or an object of attributes (`@_name`), `#text` and children. */
 export type XmlNode = string | { [key: string]: XmlNode | XmlNode[] };
 
+const XML_NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+/**
+ * XML's own entity decoding, in one pass: the five predefined entities and character references
+ * (`&#39;`, `&#x41;` — Go's encoder, i.e. the simulator, writes `'` as `&#39;` in fault strings).
+ * Nothing else: no HTML names (`&nbsp;` is not XML) and never an entity a DOCTYPE declares.
+ */
+const xmlEntities = {
+  decode: (text: string): string =>
+    text.replace(
+      /&(?:#(\d+)|#x([0-9a-fA-F]+)|(amp|lt|gt|quot|apos));/g,
+      (m, dec?: string, hex?: string, name?: string) => {
+        if (name) return XML_NAMED[name]!;
+        const cp = dec !== undefined ? Number(dec) : parseInt(hex!, 16);
+        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+      },
+    ),
+  setExternalEntities: () => undefined,
+  addInputEntities: () => undefined,
+  reset: () => undefined,
+  setXmlVersion: () => undefined,
+};
+
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
@@ -175,7 +198,7 @@ const parser = new XMLParser({
   trimValues: true,
   ignoreDeclaration: true,
   processEntities: true,
-  htmlEntities: false,
+  entityDecoder: xmlEntities,
 });
 
 /** Parses an XML document (namespace prefixes kept: `xsi:type` and `type` stay apart). */

@@ -279,6 +279,15 @@ describe('vim25 fault parsing (vCenter fault bodies)', () => {
     );
   });
 
+  it('decodes XML character references in a fault string (Go writes an apostrophe as &#39;), leaves HTML names alone', () => {
+    const xml = envelope(
+      `<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>The resource &#39;VM&#x20;Network&#39; is in use &amp;#39; &nbsp;</faultstring><detail><ResourceInUseFault xmlns="urn:vim25" xsi:type="ResourceInUse"><name>VM Network</name></ResourceInUseFault></detail></soapenv:Fault>`,
+    );
+    const f = faultFromSoap(first(first(first(parseXml(xml), 'Envelope'), 'Body'), 'Fault')!, 'RemovePortGroup');
+    expect(f).toBeInstanceOf(ResourceInUse);
+    expect(f.faultString).toBe("The resource 'VM Network' is in use &#39; &nbsp;");
+  });
+
   it('turns a task error into the typed fault with the host thumbprint (AddHost_Task SSLVerifyFault)', () => {
     const rr = first(
       first(body('retrievepropertiesex-task-sslverifyfault.xml'), 'RetrievePropertiesExResponse'),
