@@ -124,6 +124,22 @@ describe('cluster files: examples and mapping', () => {
     });
   });
 
+  it('maps network/@prune (default: absent, nothing removed) and keeps a pool gateway; a bad prune value is an XSD error', async () => {
+    const plain = await loadClusterText(fixture('base.xml'), FILE);
+    expect(plain.cluster!.prune).toBeUndefined();
+    expect(plain.cluster!.pools[0]!.gateway).toBe('198.51.100.1');
+    const on = await loadClusterText(mutate(fixture('base.xml'), '<network>', '<network prune="true">'), FILE);
+    expect(on.diagnostics.map(formatDiagnostic)).toEqual([]);
+    expect(on.cluster!.prune).toBe(true);
+    const off = await loadClusterText(mutate(fixture('base.xml'), '<network>', '<network prune="false">'), FILE);
+    expect(off.cluster!.prune).toBeUndefined();
+    const bad = await loadClusterText(mutate(fixture('base.xml'), '<network>', '<network prune="yes">'), FILE);
+    expect(bad.cluster).toBeUndefined();
+    expect(bad.diagnostics.map(formatDiagnostic)).toEqual([
+      `${FILE}:15:12: /cluster/network/@prune: Element 'network', attribute 'prune': 'yes' is not a valid value of the atomic type 'xs:boolean'.`,
+    ]);
+  });
+
   it("maps boot/@kernelOptions and a member's kernelOptions, and shows them in host list and plan", async () => {
     let text = mutate(fixture('base.xml'), '</defaultImage>', '</defaultImage>\n  <boot kernelOptions="noIOMMU"/>');
     text = mutate(text, 'mac="00:50:56:00:00:01"', 'mac="00:50:56:00:00:01" kernelOptions=" vga=1  x=y "');
