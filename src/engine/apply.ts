@@ -341,19 +341,8 @@ async function executeHostConfigStep(ctx: ApplyContext, step: Exclude<Step, Inve
     case 'UpdatePortGroup':
       await vc.updatePortGroup(ns(), step.args.pgName, step.args.portgrp);
       return null;
-    case 'AddVirtualNic': {
-      const device = await vc.addVirtualNic(ns(), step.args.portgroup, step.args.nic);
-      h.vmknics.push({
-        device,
-        portgroup: step.args.portgroup,
-        dhcp: step.args.nic.dhcp,
-        ipAddress: step.args.nic.ipAddress,
-        subnetMask: step.args.nic.subnetMask,
-        mtu: step.args.nic.mtu,
-        gateway: step.args.nic.gateway,
-      });
-      return { device };
-    }
+    case 'AddVirtualNic':
+      return addVirtualNic(ctx, h, step);
     case 'RemoveVirtualNic':
     case 'RemovePortGroup':
     case 'RemoveVirtualSwitch':
@@ -401,6 +390,19 @@ async function executeHostConfigStep(ctx: ApplyContext, step: Exclude<Step, Inve
       throw new PermanentStepError(`unknown step ${(never as Step).name}`);
     }
   }
+}
+
+/** AddVirtualNic; the new NIC joins the read state (later service steps find its device by port group). */
+async function addVirtualNic(
+  ctx: ApplyContext,
+  h: HostState,
+  step: Extract<Step, { name: 'AddVirtualNic' }>,
+): Promise<{ device: string }> {
+  const ns = need(h.refs.networkSystem, `configManager.networkSystem of ${h.name}`);
+  const { nic, portgroup } = step.args;
+  const device = await ctx.vc.addVirtualNic(ns, portgroup, nic);
+  h.vmknics.push({ device, portgroup, ...nic });
+  return { device };
 }
 
 type RemoveStep = Extract<Step, { name: 'RemoveVirtualNic' | 'RemovePortGroup' | 'RemoveVirtualSwitch' }>;

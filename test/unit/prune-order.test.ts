@@ -78,13 +78,13 @@ describe('prune: what is removed, in which order', () => {
       'RemoveVirtualSwitch vswitch:vSwitch2',
     ]);
     const p = prunePlan(file(true), hostWithLeftovers());
-    expect(p.kept).toEqual([
-      { object: 'vmknic:vmk0', reason: 'vmk0 is never removed' },
-      { object: 'vmknic:vmk3', reason: 'selected for management' },
-      { object: 'portgroup:Management Network', reason: expect.stringContaining('management port group') },
-      { object: 'portgroup:Mgmt2', reason: expect.stringContaining('management port group') },
-      { object: 'vswitch:vSwitch0', reason: 'carries the management port group' },
-      { object: 'vswitch:vSwitch3', reason: 'carries the management port group' },
+    expect(p.kept.map((k) => `${k.object}: ${k.reason}`)).toEqual([
+      'vmknic:vmk0: vmk0 is never removed',
+      'vmknic:vmk3: selected for management',
+      'portgroup:Management Network: the management port group (a management VMkernel NIC is on it)',
+      'portgroup:Mgmt2: the management port group (a management VMkernel NIC is on it)',
+      'vswitch:vSwitch0: carries the management port group',
+      'vswitch:vSwitch3: carries the management port group',
     ]);
     // vmk9 (distributed switch, no standard port group) is neither removed nor reported
     expect(JSON.stringify(p)).not.toContain('vmk9');
