@@ -176,7 +176,8 @@ export const sharedSchemas = [
   {
     $id: 'PlanStep',
     type: 'object',
-    description: 'one change: vSphere method, target, before → after',
+    description:
+      'one change: vSphere method, target, before → after (a removal of network/@prune — RemoveVirtualNic, RemovePortGroup, RemoveVirtualSwitch — has after null)',
     properties: { name: { type: 'string' }, target: nullableString, before: {}, after: {} },
   },
   {
