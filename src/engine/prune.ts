@@ -3,7 +3,9 @@
  * standard vSwitches, port groups and VMkernel NICs the file does not declare are removed, and
  * the steps that remove them. Pure, like engine/plan (which calls it from planNetwork).
  *
- * Never removed, whatever the file says (the host must stay reachable by vCenter):
+ * Never removed, whatever the file says (the host must stay reachable by vCenter; removing the
+ * management VMkernel NIC is a change vCenter's networking rollback reverts only when the host
+ * disconnects — vSphere 6.5 Networking, "vSphere Networking Rollback" — which is no safety net):
  * - vmk0 and any VMkernel NIC selected for the `management` service (HostVirtualNicManager);
  * - the port groups those NICs are on (the management port group, "Management Network" out of the box);
  * - the vSwitches carrying those port groups;
