@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { hostname } from 'node:os';
@@ -118,6 +118,38 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     const drift = run('cluster', 'drift', 'lab-cluster');
     expect(drift.status).toBe(0);
     expect(drift.stdout).toContain('cluster lab-cluster: no drift');
+  }, 240_000);
+
+  it('with <network prune="true"> and "VM Network" dropped from the file, plan and drift show its removal on each member; without prune, nothing', () => {
+    const file = join(dir, 'clusters', 'lab-cluster.xml');
+    const original = readFileSync(file, 'utf8');
+    const dropped = original.replace(/ *<portgroup name="VM Network"[^>]*\/>\n/, '');
+    expect(dropped).not.toBe(original);
+    try {
+      writeFileSync(file, dropped);
+      expect(run('cluster', 'plan', 'lab-cluster').stdout).toContain(
+        'cluster lab-cluster: vCenter matches the file (0 steps)',
+      );
+      writeFileSync(file, dropped.replace('<network>', '<network prune="true">'));
+      const plan = run('cluster', 'plan', 'lab-cluster');
+      expect(plan.status, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain(
+        [1, 2]
+          .map(
+            (n) =>
+              `  ${n}. RemovePortGroup                  host:esx-lab${n}.lab.example.com portgroup:VM Network\n` +
+              `       {"name":"VM Network","vswitch":"vSwitch0","vlanId":0,"teaming":{},"security":{}} → -\n`,
+          )
+          .join('') + '2 step(s)\n',
+      );
+      expect(plan.stdout).not.toMatch(/Remove\w+ +host:\S+ (portgroup:Management Network|vmknic|vswitch)/);
+      const drift = run('cluster', 'drift', 'lab-cluster', '--json');
+      const report = JSON.parse(drift.stdout) as { drifted: boolean; driftSteps: Array<{ name: string }> };
+      expect(report.drifted).toBe(true);
+      expect(report.driftSteps.map((s) => s.name)).toEqual(['RemovePortGroup', 'RemovePortGroup']);
+    } finally {
+      writeFileSync(file, original);
+    }
   }, 240_000);
 
   it('apply refuses while a statelesx server holds the data-dir, naming its pid; nothing is queued', async () => {
