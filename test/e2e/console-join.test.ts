@@ -5,7 +5,8 @@
  * hosts, they appear in the console, "Add to cluster" (an image chosen, a VMkernel address per
  * host) writes both into the cluster file and queues their configure jobs, which run against the
  * vCenter simulator (strict mode) and succeed; the job page updates live (state and steps) and
- * both hosts show as configured. Screenshots go to test-artifacts/screenshots/ (docs/screenshots/
+ * both hosts show as configured; with `<network prune="true">` the cluster page plan lists the
+ * removal of a port group dropped from the file. Screenshots go to test-artifacts/screenshots/ (docs/screenshots/
  * with UPDATE_SCREENSHOTS=1).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -20,9 +21,10 @@ import { silentLogger } from '../../src/log.js';
 import { ClusterRepository } from '../../src/clusters/repository.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
+import { bootLookup } from '../../src/engine/job-lifecycle.js';
 import { createPhoneHome, type PhoneHome } from '../../src/phonehome/index.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
-import { clusterService, imageService } from '../../src/app/web-adapters.js';
+import { clusterService, engineService, imageService } from '../../src/app/web-adapters.js';
 import { storeJobReader } from '../../src/web/job-reader.js';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { waitFor } from '../helpers/wait.js';
@@ -66,6 +68,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
   let setupUrl = '';
   let vcsim: Vcsim;
   let runner: JobRunner;
+  let repo: ClusterRepository;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps`);
@@ -114,7 +117,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
       credentials: [{ name: 'esxi-root', username: 'root', 'password-env': 'SX_WEB_E2E_ESX_PW' }],
     });
     store = await openStore(config['data-dir']);
-    const repo = new ClusterRepository({
+    repo = new ClusterRepository({
       dir: config['clusters-dir'],
       context: { vcenters: ['vc-lab'], credentials: ['esxi-root'] },
     });
@@ -155,6 +158,13 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
         log: silentLogger,
         queue: runner,
         clusters: clusterService(repo),
+        engine: engineService(
+          repo,
+          { connect: (n) => runner.vcenter(n), shared: true },
+          Date.now,
+          store.jobs.pools,
+          bootLookup(store.hostBoots),
+        ),
         jobs: storeJobReader(store.jobs),
         images,
         phoneHomePlugin: initiator.httpPlugin,
@@ -303,5 +313,29 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     });
     await page.screenshot({ path: join(SHOTS, 'console-cluster-editor.png') });
     expect(readFileSync(join(dir, 'clusters', 'lab-cluster.xml'), 'utf8')).not.toContain('<bogus/>');
+
+    // <network prune="true"> without "VM Network": the cluster page's plan lists its removal on
+    // each member as a deletion (before, no after), before anything is applied.
+    const file = join(dir, 'clusters', 'lab-cluster.xml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace(/ *<portgroup name="VM Network"[^>]*\/>\n/, '')
+        .replace('<network>', '<network prune="true">'),
+    );
+    await repo.reload();
+    await page.goto(`${base}/clusters/lab-cluster`);
+    await page.getByRole('button', { name: 'Plan' }).click();
+    const removals = page.locator('#changes ol.plan li', { hasText: 'RemovePortGroup' });
+    await removals.first().waitFor({ timeout: 30_000 });
+    expect(await removals.count()).toBe(2);
+    for (const h of hosts) {
+      const li = page.locator('#changes ol.plan li', { hasText: `host:${h.fqdn} portgroup:VM Network` });
+      expect(await li.locator('strong').textContent()).toBe('RemovePortGroup');
+      expect(await li.locator('.del').textContent()).toContain('"name":"VM Network"');
+      expect(await li.locator('.add').count()).toBe(0);
+    }
+    expect(await page.locator('#changes ol.plan li', { hasText: 'Management Network' }).count()).toBe(0);
+    await page.locator('#changes').screenshot({ path: join(SHOTS, 'console-plan-prune.png') });
   }, 120_000);
 });
