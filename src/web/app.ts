@@ -209,7 +209,8 @@ export interface HttpService extends Service {
  * `http.tls-cert` and `http.tls-key` are set. On first start with no user it issues a one-time
  * setup link, writes it to `<data-dir>/setup-link` (mode 0600) and gives it to `announce` with
  * `secret` true (default: stderr) — never to stdout, which is the log stream under systemd and
- * Docker, and never to the log. Other lines (where the console is) go to stdout by default.
+ * Docker, and never to the log. Other lines (where the console is) go to stdout when it is a
+ * terminal, else to stderr: under systemd or Docker stdout carries only JSON log lines.
  * @throws BindError from `start` (flag `--http-port`), Error when the TLS files or the metrics
  *   token cannot be read
  */
@@ -217,7 +218,7 @@ export function createHttpService(
   config: Config,
   deps: Omit<AppDeps, 'config'>,
   announce: (line: string, secret?: boolean) => void = (l, secret) =>
-    (secret ? process.stderr : process.stdout).write(l + '\n'),
+    (secret || !process.stdout.isTTY ? process.stderr : process.stdout).write(l + '\n'),
 ): HttpService {
   const layout = httpLayout(config);
   return listenerService(config, deps, layout.shared ? 'both' : 'admin', layout.admin, async (a, tls) => {

@@ -85,6 +85,8 @@ describe('log format of statelesx serve', () => {
     const ts = String.raw`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]`;
     expect(lines.some((l) => new RegExp(`^${ts} INFO: starting statelesx$`).test(l))).toBe(true);
     expect(lines.some((l) => new RegExp(`^${ts} INFO: initiator: initiator listening \\(tcp\\)$`).test(l))).toBe(true);
+    // On a terminal, where the console is comes as one plain line among the log lines.
+    expect(lines.some((l) => /^statelesx: console at http:\/\/\S+\/$/.test(l))).toBe(true);
     // the fields follow the message, one per line
     expect(out.replace(ANSI, '')).toMatch(/initiator listening \(tcp\)\r?\n\s+address: "127\.0\.0\.1"/);
   }, 120_000);
@@ -95,8 +97,8 @@ describe('log format of statelesx serve', () => {
       [MAIN, 'serve', '--config', configFor('pipe')],
       /"msg":"statelesx is serving"/,
     );
-    // src/web/app.ts announces where the console is in one plain line on stdout (not a log line).
-    const lines = out.split('\n').filter((l) => l !== '' && !/^statelesx: console at http:\/\/\S+\/$/.test(l));
+    // Every stdout line is a JSON log line: where the console is goes to stderr when stdout is a pipe.
+    const lines = out.split('\n').filter((l) => l !== '');
     expect(lines.length).toBeGreaterThan(3);
     for (const l of lines) {
       const o = JSON.parse(l) as Record<string, unknown>;

@@ -198,7 +198,9 @@ describe('the one-time setup link by default (issue 16, finding 12)', () => {
       expect(statSync(join(dir, 'data', 'setup-link')).mode & 0o777).toBe(0o600);
       expect(err.join('')).toContain(link);
       expect(out.join('')).not.toContain(token);
-      expect(out.join('')).toContain('statelesx: console at http://127.0.0.1:');
+      // stdout is not a terminal here: it carries only log lines, the console's address goes to stderr.
+      expect(out.join('')).toBe('');
+      expect(err.join('')).toContain('statelesx: console at http://127.0.0.1:');
     } finally {
       await svc.close();
       store.close();
