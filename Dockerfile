@@ -9,10 +9,13 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 # better-sqlite3 and argon2 build native addons when no prebuilt binary can be fetched, and our
-# own TFTP data plane (binding.gyp, built by the install script of npm ci) always is.
+# own addons (binding.gyp: TFTP data plane, HTTP sendfile, malloc_trim; built by the install script of
+# npm ci) always are: every source binding.gyp names must be here, or none is built.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json binding.gyp ./
 COPY src/boot/tftp/native ./src/boot/tftp/native
+COPY src/boot/http/native ./src/boot/http/native
+COPY src/memory/native ./src/memory/native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -38,6 +41,8 @@ WORKDIR /opt/statelesx
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/build/Release/tftp_dataplane.node ./build/Release/tftp_dataplane.node
+COPY --from=build /src/build/Release/http_sendfile.node ./build/Release/http_sendfile.node
+COPY --from=build /src/build/Release/malloc_trim.node ./build/Release/malloc_trim.node
 # Console templates and static files are read from src/web at run time (see src/web/app.ts).
 COPY --from=build /src/src/web/views ./src/web/views
 COPY --from=build /src/src/web/public ./src/web/public

@@ -13,6 +13,12 @@
       "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS"]
+    },
+    {
+      "target_name": "malloc_trim",
+      "sources": ["src/memory/native/trim.c"],
+      "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS"]
     }
   ]
 }

@@ -3,8 +3,9 @@
 /**
  * Builds the native TFTP data plane (src/boot/tftp/native/dataplane.c, a Node-API addon) with node-gyp,
  * and in the production build also the HTTP boot sender (src/boot/http/native/sendfile.c →
- * build/Release/http_sendfile.node; binding.gyp has both targets; without it /boot/ copies through
- * user-space buffers).
+ * build/Release/http_sendfile.node; binding.gyp has all three targets; without it /boot/ copies through
+ * user-space buffers) and malloc_trim (src/memory/native/trim.c → build/Release/malloc_trim.node; without
+ * it freed memory is not given back to the kernel).
  *
  *   node scripts/build-native.mjs              production build into build/Release/tftp_dataplane.node
  *                                              (the `install` script: see "Without a compiler" below)

@@ -40,6 +40,7 @@ import { storeJobReader } from '../web/job-reader.js';
 import type { AppDeps } from '../web/deps.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
 import { createRetentionService } from './retention.js';
+import { createMallocTrimService } from '../memory/trim.js';
 import { clusterLookups, type ClusterLookups } from './cluster-lookups.js';
 
 export type { Service } from '../net/service.js';
@@ -57,7 +58,7 @@ export interface RunningServer {
 export interface StartOptions {
   /**
    * Names of services ({@link Service.name}: `tftp`, `dhcp`, `initiator`, `retention`, `http`,
-   * `boot-http`) to build but not start: the benchmark's "idle RSS by subsystem" (src/bench/idle.ts).
+   * `boot-http`, `malloc-trim`) to build but not start: the benchmark's "idle RSS by subsystem" (src/bench/idle.ts).
    */
   without?: readonly string[] | undefined;
 }
@@ -124,7 +125,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     );
     const bootHttp = createBootHttpService(config, deps);
     if (bootHttp) services.push(bootHttp);
-    services.push(createHttpService(config, deps));
+    services.push(createHttpService(config, deps), createMallocTrimService(log));
     await startAll(services, started, opts.without);
     jobs.start();
     drift = startDrift(config, clusters, jobs, store, log);
