@@ -37,7 +37,7 @@ export interface IdleOptions {
 }
 
 /** One row: what was left out or changed, and how. */
-interface IdleVariant {
+export interface IdleVariant {
   label: string;
   /** No statelesx module: `node -e` with the server's flags. */
   bare?: boolean;
@@ -46,6 +46,8 @@ interface IdleVariant {
   noImage?: boolean;
   without?: string[];
   nodeArgs?: string[];
+  /** Extra environment of the server process (glibc tunables). */
+  env?: Record<string, string>;
 }
 
 /** Memory of one idle process, bytes. */
@@ -73,10 +75,12 @@ const VARIANTS: IdleVariant[] = [
   { label: 'without TFTP (not started)', without: ['tftp'] },
   { label: 'without the phone-home listener (not started)', without: ['initiator'] },
   { label: 'without HTTP: console, API, /boot/ (not started)', without: ['http', 'boot-http'] },
+  { label: 'without malloc_trim (not started)', without: ['malloc-trim'] },
   {
     label: 'no service started (store, image, cluster files; all modules loaded)',
-    without: ['tftp', 'dhcp', 'initiator', 'retention', 'http', 'boot-http'],
+    without: ['tftp', 'dhcp', 'initiator', 'retention', 'http', 'boot-http', 'malloc-trim'],
   },
+  { label: 'full, + MALLOC_ARENA_MAX=2', env: { MALLOC_ARENA_MAX: '2' } },
   { label: 'full, Node defaults (no --max-semi-space-size=2)', nodeArgs: [] },
   { label: 'full, + --optimize-for-size', nodeArgs: [...SERVE_NODE_FLAGS, '--optimize-for-size'] },
 ];
@@ -89,7 +93,7 @@ function statusOf(pid: number): { rss: number; anon: number; file: number } {
 }
 
 /** The config of one row: a statelesx.yaml object in `dir`, listening on 127.0.0.1 in the namespace. */
-function configFor(dir: string, v: IdleVariant): Record<string, unknown> {
+export function configFor(dir: string, v: IdleVariant): Record<string, unknown> {
   for (const d of ['data', 'tftp', 'pxelinux.cfg', 'clusters', 'images']) mkdirSync(join(dir, d), { recursive: true });
   if (!v.noImage) {
     mkdirSync(join(dir, 'images', 'idle-image'), { recursive: true });
@@ -160,7 +164,7 @@ async function sampleOnce(ns: string, v: IdleVariant, settleMs: number): Promise
       netns: ns,
       timeoutMs: 60_000,
       ...(v.nodeArgs ? { nodeArgs: v.nodeArgs } : {}),
-      env: { SX_BENCH_MEMLOG: memlog, SX_BENCH_WITHOUT: (v.without ?? []).join(',') },
+      env: { ...v.env, SX_BENCH_MEMLOG: memlog, SX_BENCH_WITHOUT: (v.without ?? []).join(',') },
     });
     try {
       await new Promise((r) => setTimeout(r, settleMs));
