@@ -8,7 +8,8 @@
  * started by hand). Redaction happens before either.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { default as pinoPretty } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -34,9 +35,11 @@ export const REDACT_PATHS = [
  * The human-readable destination for a terminal: pino-pretty writing synchronously to file
  * descriptor `fd` (so a line logged just before `process.exit` is not lost), colours when the
  * terminal has them, local wall-clock time, the `subsystem` before the message, the other fields
- * after it (one per line).
+ * after it (one per line). pino-pretty is loaded here, on first use: a server whose logs go to a
+ * pipe (systemd, containers) never needs it (~3 MiB RSS, issue 20).
  */
 export function prettyDestination(fd = 1): DestinationStream {
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return pinoPretty({
     destination: fd,
     sync: true,

@@ -19,7 +19,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 
 /** File name of the module, in each ESXi image directory: 8.3-safe, lower case (mboot, TFTP). */
 export const INITIATOR_MODULE = 'sxinit.tgz';
@@ -59,6 +58,8 @@ export const INITIATOR_SCRIPT_URL = new URL('../../../scripts/initiator.py', imp
  * @returns the gzip'd tar (RFC 1952 member holding a POSIX ustar archive)
  */
 export async function buildInitiatorBundle(script: Buffer): Promise<Buffer> {
+  // Loaded on the first bundle a host asks for, not at start (issue 20: idle RSS).
+  const { pack } = await import('tar-stream');
   const tar = pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {

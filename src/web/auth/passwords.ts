@@ -2,20 +2,27 @@
  * Password hashing for console users: argon2id (RFC 9106) via the `argon2` package, PHC string
  * format. Also the password policy shared by the API, the setup page and `statelesx user`.
  */
-import argon2 from 'argon2';
+/** argon2, loaded on the first hash or verify (a login, a new user), not at start (issue 20: idle RSS). */
+async function argon2(): Promise<Argon2> {
+  const m = (await import('argon2')) as Argon2 & { default?: Argon2 };
+  return m.default ?? m;
+}
+type Argon2 = typeof import('argon2');
 
 /** Minimum password length in characters. */
 export const MIN_PASSWORD_LENGTH = 10;
 
 /** Hashes a password with argon2id (library defaults: m=64 MiB, t=3, p=4). */
-export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, { type: argon2.argon2id });
+export async function hashPassword(password: string): Promise<string> {
+  const a = await argon2();
+  return a.hash(password, { type: a.argon2id });
 }
 
 /** True when `password` matches the PHC `hash`; false for a malformed hash. */
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
+  const a = await argon2();
   try {
-    return await argon2.verify(hash, password);
+    return await a.verify(hash, password);
   } catch {
     return false;
   }
