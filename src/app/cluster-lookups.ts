@@ -79,7 +79,11 @@ export function clusterLookups(files: ClusterFiles): ClusterLookups {
         }
       );
     },
-    engine: { get: (name) => files.get(name), findByHost: (uuid) => membership(uuid)?.cluster },
+    engine: {
+      get: (name) => files.get(name),
+      findByHost: (uuid) => membership(uuid)?.cluster,
+      list: () => files.clusters(),
+    },
     kickstartTemplate: (name) => {
       const t = name === null ? undefined : files.get(name)?.boot?.kickstart;
       return t && { name: t.file, text: t.text };

@@ -24,6 +24,7 @@ import type {
   VmkService,
   VSwitchSpec,
 } from './types.js';
+import { DEFAULT_CLUSTER_PRIORITY } from './types.js';
 import { childNamed, childrenNamed, walkElements, type XmlElement } from './xml-tree.js';
 
 /** Result of {@link buildCluster}. */
@@ -97,6 +98,8 @@ export function buildCluster(root: XmlElement, file: string): BuiltCluster {
   if (network && bool(attr(network, 'prune'), false)) cluster.prune = true;
   const image = text(childNamed(root, 'defaultImage'));
   if (image) cluster.image = image;
+  const priority = attr(root, 'priority');
+  if (priority !== undefined) cluster.priority = int(priority, DEFAULT_CLUSTER_PRIORITY); // 1–99 by the XSD
   const bootEl = childNamed(root, 'boot');
   if (bootEl) {
     cluster.boot = { mode: (attr(bootEl, 'mode') ?? 'stateless') as BootMode };

@@ -205,6 +205,9 @@ export interface MemberHost {
   pos?: SourcePos;
 }
 
+/** `cluster/@priority` when the file does not set it (the middle of 1–99). */
+export const DEFAULT_CLUSTER_PRIORITY = 50;
+
 /** One validated cluster file. */
 export interface DesiredCluster {
   name: string;
@@ -214,6 +217,11 @@ export interface DesiredCluster {
   vcenter: string;
   /** Name of a `credentials:` entry used for AddHost_Task. */
   credentials: string;
+  /**
+   * `cluster/@priority`: bring-up order after a power event, 1 (first) … 99 (last); absent =
+   * {@link DEFAULT_CLUSTER_PRIORITY}. Members' joins of a lower number go first (src/engine/admission.ts).
+   */
+  priority?: number;
   /** Default image for members without a pin. */
   image?: string;
   /** `<boot>`: stateless or stateful members, kickstart template. Absent = every member stateless. */

@@ -265,6 +265,20 @@ export const configSchema = z
       .object({
         'concurrency-per-vcenter': z.number().int().min(1).max(64).default(8),
         /**
+         * Running jobs allowed per cluster (any kind; a join, rejoin or apply); unset = only the
+         * vCenter's limit applies. Never lets a vCenter run more than `concurrency-per-vcenter`.
+         */
+        'concurrency-per-cluster': z.number().int().min(1).max(64).optional(),
+        /** Jobs started per second per vCenter (a start at most every 1/rate s); 0 = no limit. */
+        'admission-rate': z.number().min(0).max(1000).default(0),
+        /**
+         * Seconds a cluster of a higher bring-up priority (`cluster/@priority`) counts as still
+         * arriving after one of its members phoned home (its join was queued), and a join of a lower
+         * priority waits after its own phone-home when any cluster file declares a higher priority
+         * (src/engine/admission.ts). 0 = only queued and running joins hold lower priorities back.
+         */
+        'priority-settle-s': z.number().min(0).max(3600).default(30),
+        /**
          * How a host's SSL thumbprint is trusted when the cluster file does not pin it: `phone-home`
          * (the thumbprint the host reported in its token-authenticated phone-home, new at every
          * stateless boot), `trust-on-first-use` (the first one vCenter reports, recorded) or `pinned`.

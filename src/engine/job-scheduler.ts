@@ -1,13 +1,22 @@
 /**
- * Engine job scheduling (see src/engine/jobs.ts, "Scheduling"): one queue per vCenter, at most
- * `engine.concurrency-per-vcenter` running jobs per vCenter, one job per host at a time across
- * job kinds, hosts granted in queue order (a waiting job holds its hosts against jobs queued after
- * it; jobs with no host in common pass a waiting one). Decides when a job starts; what it does is
- * src/engine/job-round.ts.
+ * Engine job scheduling (see src/engine/jobs.ts, "Scheduling"): one queue per vCenter, jobs admitted
+ * in the order and under the limits of src/engine/admission.ts (cluster priority, member order,
+ * one job per host, `engine.concurrency-per-cluster`, `engine.concurrency-per-vcenter`,
+ * `engine.admission-rate`). Decides when a job starts; what it does is src/engine/job-round.ts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { JobKind, JobRecord } from '../store/jobs.js';
 import type { ClusterSource } from './jobs.js';
+import { DEFAULT_CLUSTER_PRIORITY, type DesiredCluster } from '../clusters/types.js';
+import {
+  admit,
+  type AdmissionJob,
+  type AdmissionLimits,
+  type AdmissionState,
+  type ClusterActivity,
+  type QueuePlace,
+  type WaitReason,
+} from './admission.js';
 
 const jobContext = new AsyncLocalStorage<{ id: string; kind: JobKind; target: string }>();
 
@@ -23,8 +32,8 @@ export function currentJob(): { id: string; kind: JobKind; target: string } | un
 /** What the scheduler needs from the runner. */
 export interface SchedulerHost {
   clusters: ClusterSource;
-  /** Running jobs allowed per vCenter (`engine.concurrency-per-vcenter`). */
-  limit(): number;
+  /** The admission limits now (`engine.concurrency-per-vcenter` and the others, read at each decision). */
+  limits(): AdmissionLimits;
   /** True once the runner is closing: no job starts. */
   closing(): boolean;
   note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void;
@@ -34,23 +43,42 @@ export interface SchedulerHost {
   crashed(jobId: string, error: unknown): void;
 }
 
+/** A queued job with its arrival number. */
+interface Queued {
+  job: JobRecord;
+  seq: number;
+}
+
+/** Wait reasons worth a line in the job's log (the others are the normal queue). */
+const NOTED: ReadonlySet<WaitReason> = new Set(['host', 'priority', 'cluster-limit']);
+
 /** Queues and running jobs per vCenter (see the module docstring). */
 export class JobScheduler {
-  private readonly queues = new Map<string, JobRecord[]>();
+  private readonly queues = new Map<string, Queued[]>();
   private readonly running = new Map<string, number>();
   /** Lower-case host UUID → id of the running job that holds it (one job per host). */
   private readonly busyHosts = new Map<string, string>();
-  /** Queued jobs whose wait for a host has been logged once. */
-  private readonly waitNoted = new Set<string>();
+  /** Wait reasons logged once per queued job. */
+  private readonly waitNoted = new Map<string, Set<WaitReason>>();
   private readonly inflight = new Map<string, Promise<void>>();
-  /** Kind of each inflight job (for {@link activeCounts}). */
-  private readonly inflightKind = new Map<string, JobKind>();
+  /** Kind and cluster of each inflight job (for {@link activeCounts} and admission). */
+  private readonly inflightJob = new Map<string, { kind: JobKind; cluster: string }>();
+  /** Cluster → when a join (configure-host) of it was last queued, epoch ms. */
+  private readonly lastJoinQueued = new Map<string, number>();
+  /** vCenter → its last job start, epoch ms. */
+  private readonly lastStart = new Map<string, number>();
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
 
-  constructor(private readonly h: SchedulerHost) {}
+  constructor(
+    private readonly h: SchedulerHost,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Whether the job is queued or running here. */
   holds(jobId: string): boolean {
-    return this.inflight.has(jobId) || [...this.queues.values()].some((q) => q.some((x) => x.id === jobId));
+    return this.inflight.has(jobId) || [...this.queues.values()].some((q) => q.some((x) => x.job.id === jobId));
   }
 
   /** Whether the job has started here and not ended. */
@@ -60,12 +88,12 @@ export class JobScheduler {
 
   /** Removes a job that has not started from its queue; whether it was queued here. */
   dequeue(jobId: string): boolean {
-    for (const [vc, q] of this.queues) {
-      const i = q.findIndex((x) => x.id === jobId);
+    for (const q of this.queues.values()) {
+      const i = q.findIndex((x) => x.job.id === jobId);
       if (i < 0) continue;
       q.splice(i, 1);
       this.waitNoted.delete(jobId);
-      this.pump(vc);
+      this.pumpAll();
       return true;
     }
     return false;
@@ -76,6 +104,13 @@ export class JobScheduler {
     await Promise.allSettled([...this.inflight.values()]);
   }
 
+  /** Stops the admission timer (the runner is closing; nothing starts any more). */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
   /**
    * Jobs held now, as [kind, state, count] rows: `queued` = scheduled and waiting for a
    * concurrency slot or a host, `running` = started and not yet finished.
@@ -84,16 +119,35 @@ export class JobScheduler {
     const n = new Map<string, number>();
     const add = (kind: JobKind, state: 'queued' | 'running') =>
       n.set(`${kind} ${state}`, (n.get(`${kind} ${state}`) ?? 0) + 1);
-    for (const q of this.queues.values()) for (const j of q) add(j.kind, 'queued');
-    for (const id of this.inflight.keys()) add(this.inflightKind.get(id) ?? 'configure-host', 'running');
+    for (const q of this.queues.values()) for (const x of q) add(x.job.kind, 'queued');
+    for (const id of this.inflight.keys()) add(this.inflightJob.get(id)?.kind ?? 'configure-host', 'running');
     return [...n].map(([k, c]) => [...(k.split(' ') as [JobKind, 'queued' | 'running']), c]);
+  }
+
+  /**
+   * Every queued job's place: its 1-based position in its vCenter's admission order and why it
+   * waits (src/engine/admission.ts), decided as the next admission would. Job id → place.
+   */
+  queued(): Map<string, QueuePlace> {
+    const out = new Map<string, QueuePlace>();
+    const ctx = this.context();
+    for (const vc of this.queues.keys()) {
+      const { decisions } = admit(this.admissionJobs(vc, ctx), this.h.limits(), this.state(vc, ctx));
+      let pos = 0;
+      for (const d of decisions) {
+        pos++;
+        if (!d.start) out.set(d.id, { queuePosition: pos, waitReason: d.waitReason, waitDetail: d.waitDetail });
+      }
+    }
+    return out;
   }
 
   /** Queues a job on its vCenter and starts what may start. */
   schedule(job: JobRecord): void {
     const vc = job.vcenter ?? '';
-    this.queues.set(vc, [...(this.queues.get(vc) ?? []), job]);
-    this.pump(vc);
+    this.queues.set(vc, [...(this.queues.get(vc) ?? []), { job, seq: this.seq++ }]);
+    if (job.kind === 'configure-host' && job.cluster) this.lastJoinQueued.set(job.cluster, this.now());
+    this.pumpAll();
   }
 
   /** The hosts a job may change (lower-case UUIDs): its target, or every member of its cluster. */
@@ -103,45 +157,140 @@ export class JobScheduler {
     return (desired?.hosts ?? []).map((h) => h.uuid.toLowerCase());
   }
 
-  /** Starts queued jobs of a vCenter up to its limit, each only when none of its hosts is held (see the module note). */
-  private pump(vc: string): void {
+  /** The cluster files and activity admission reads, gathered once per round. */
+  private context(): { files: Map<string, DesiredCluster | undefined>; activity: ClusterActivity[]; top?: number } {
+    const files = new Map<string, DesiredCluster | undefined>();
+    const file = (name: string) => {
+      if (!files.has(name)) files.set(name, this.h.clusters.get(name));
+      return files.get(name);
+    };
+    const joins = new Map<string, number>();
+    for (const q of this.queues.values())
+      for (const { job } of q)
+        if (job.kind === 'configure-host' && job.cluster) joins.set(job.cluster, (joins.get(job.cluster) ?? 0) + 1);
+    for (const j of this.inflightJob.values())
+      if (j.kind === 'configure-host' && j.cluster) joins.set(j.cluster, (joins.get(j.cluster) ?? 0) + 1);
+    const names = new Set([...joins.keys(), ...this.lastJoinQueued.keys()]);
+    const activity = [...names].map((cluster) => ({
+      cluster,
+      priority: file(cluster)?.priority ?? DEFAULT_CLUSTER_PRIORITY,
+      joins: joins.get(cluster) ?? 0,
+      lastQueuedAt: this.lastJoinQueued.get(cluster),
+    }));
+    const declared = this.h.clusters.list?.().map((c) => c.priority ?? DEFAULT_CLUSTER_PRIORITY);
+    return { files, activity, ...(declared?.length ? { top: Math.min(...declared) } : {}) };
+  }
+
+  /** The queued jobs of a vCenter as admission sees them. */
+  private admissionJobs(vc: string, ctx: ReturnType<JobScheduler['context']>): AdmissionJob[] {
+    return (this.queues.get(vc) ?? []).map(({ job, seq }) => {
+      const cluster = job.cluster ?? '';
+      if (cluster && !ctx.files.has(cluster)) ctx.files.set(cluster, this.h.clusters.get(cluster));
+      const desired = ctx.files.get(cluster);
+      const target = job.target.toLowerCase();
+      const index =
+        job.kind === 'configure-host' ? (desired?.hosts.findIndex((h) => h.uuid.toLowerCase() === target) ?? -1) : -1;
+      return {
+        id: job.id,
+        kind: job.kind,
+        cluster,
+        priority: desired?.priority ?? DEFAULT_CLUSTER_PRIORITY,
+        memberIndex: job.kind === 'configure-host' && index < 0 ? Number.MAX_SAFE_INTEGER : index,
+        seq,
+        queuedAt: job.createdAt,
+        hosts: this.hostsOf(job),
+      };
+    });
+  }
+
+  /** The load admission reads for one vCenter. */
+  private state(vc: string, ctx: ReturnType<JobScheduler['context']>): AdmissionState {
+    const byCluster = new Map<string, number>();
+    for (const j of this.inflightJob.values()) byCluster.set(j.cluster, (byCluster.get(j.cluster) ?? 0) + 1);
+    return {
+      now: this.now(),
+      vcenter: vc,
+      running: this.running.get(vc) ?? 0,
+      runningByCluster: byCluster,
+      busyHosts: this.busyHosts,
+      lastStartAt: this.lastStart.get(vc),
+      clusters: ctx.activity,
+      topDeclared: ctx.top,
+    };
+  }
+
+  /** Admits what may start on every vCenter, then sets the timer for the earliest time-based wait. */
+  private pumpAll(): void {
+    if (this.h.closing()) return;
+    const ctx = this.context();
+    let wake = Infinity;
+    for (const vc of this.queues.keys()) wake = Math.min(wake, this.pump(vc, ctx) ?? Infinity);
+    this.forget();
+    if (wake < this.timerAt) {
+      clearTimeout(this.timer);
+      this.timerAt = wake;
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.timerAt = Infinity;
+          this.pumpAll();
+        },
+        Math.max(0, wake - this.now()),
+      );
+    }
+  }
+
+  /** Drops phone-home times older than the settle window (they no longer hold anything back). */
+  private forget(): void {
+    const horizon = this.now() - this.h.limits().settleMs;
+    for (const [c, at] of this.lastJoinQueued) if (at < horizon) this.lastJoinQueued.delete(c);
+  }
+
+  /** Starts what admission lets start on one vCenter; returns when a time-based wait ends. */
+  private pump(vc: string, ctx: ReturnType<JobScheduler['context']>): number | undefined {
     const q = this.queues.get(vc) ?? [];
-    const reserved = new Set<string>();
-    for (let i = 0; i < q.length && !this.h.closing() && (this.running.get(vc) ?? 0) < this.h.limit(); i++) {
-      const job = q[i]!;
-      const hosts = this.hostsOf(job);
-      if (hosts.some((h) => this.busyHosts.has(h) || reserved.has(h))) {
-        const held = hosts.find((h) => this.busyHosts.has(h));
-        if (!this.waitNoted.has(job.id)) {
-          this.waitNoted.add(job.id);
-          this.h.note(
-            job.id,
-            'info',
-            held
-              ? `waiting for job ${this.busyHosts.get(held)!}, which is changing host ${held} (one job per host at a time)`
-              : 'waiting for an earlier queued job that changes the same host(s) (one job per host at a time)',
-          );
-        }
-        for (const h of hosts) reserved.add(h);
+    const { decisions, wakeAt } = admit(this.admissionJobs(vc, ctx), this.h.limits(), this.state(vc, ctx));
+    for (const d of decisions) {
+      const entry = q.find((x) => x.job.id === d.id)!;
+      if (!d.start) {
+        this.noteWait(d.id, d.waitReason, d.waitDetail);
         continue;
       }
-      this.waitNoted.delete(job.id);
-      q.splice(i--, 1);
-      const id = job.id;
-      for (const h of hosts) this.busyHosts.set(h, id);
-      this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
-      const p = jobContext
-        .run({ id, kind: job.kind, target: job.target }, () => this.h.run(id))
-        .catch((e: unknown) => this.h.crashed(id, e))
-        .finally(() => {
-          this.inflight.delete(id);
-          this.inflightKind.delete(id);
-          for (const h of hosts) if (this.busyHosts.get(h) === id) this.busyHosts.delete(h);
-          this.running.set(vc, (this.running.get(vc) ?? 1) - 1);
-          for (const name of this.queues.keys()) this.pump(name);
-        });
-      this.inflight.set(id, p);
-      this.inflightKind.set(id, job.kind);
+      q.splice(q.indexOf(entry), 1);
+      this.start(vc, entry.job);
     }
+    return wakeAt;
+  }
+
+  /** Logs a wait once per job and reason (host, priority and cluster limit; see {@link NOTED}). */
+  private noteWait(jobId: string, reason: WaitReason, detail: string): void {
+    if (!NOTED.has(reason)) return;
+    const seen = this.waitNoted.get(jobId) ?? new Set<WaitReason>();
+    if (seen.has(reason)) return;
+    seen.add(reason);
+    this.waitNoted.set(jobId, seen);
+    this.h.note(jobId, 'info', `waiting: ${detail}`);
+  }
+
+  /** Runs a job now: its hosts are held and it counts against its vCenter and cluster until it ends. */
+  private start(vc: string, job: JobRecord): void {
+    this.waitNoted.delete(job.id);
+    const id = job.id;
+    const hosts = this.hostsOf(job);
+    for (const h of hosts) this.busyHosts.set(h, id);
+    this.running.set(vc, (this.running.get(vc) ?? 0) + 1);
+    this.lastStart.set(vc, this.now());
+    this.inflightJob.set(id, { kind: job.kind, cluster: job.cluster ?? '' });
+    const p = jobContext
+      .run({ id, kind: job.kind, target: job.target }, () => this.h.run(id))
+      .catch((e: unknown) => this.h.crashed(id, e))
+      .finally(() => {
+        this.inflight.delete(id);
+        this.inflightJob.delete(id);
+        for (const h of hosts) if (this.busyHosts.get(h) === id) this.busyHosts.delete(h);
+        this.running.set(vc, (this.running.get(vc) ?? 1) - 1);
+        this.pumpAll();
+      });
+    this.inflight.set(id, p);
   }
 }

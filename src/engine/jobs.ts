@@ -41,7 +41,10 @@
  * remediation: cluster + the members already in vCenter, never AddHost_Task).
  *
  * Scheduling: one job per target at a time (a second request returns the queued/running job);
- * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once. One job per host
+ * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once, and queued jobs
+ * are admitted in a deterministic order (cluster `priority`, then the member order in the file)
+ * under the per-cluster limit, the admission rate and the bring-up priority rule of
+ * src/engine/admission.ts, which also says why a queued job waits ({@link JobRunner.queued}). One job per host
  * at a time, across job kinds: a job's hosts are its target (configure-host) or every member of
  * its cluster file (apply-cluster, drift); a queued job starts only when no running job has one of its
  * hosts, and hosts are granted in queue order (a waiting job holds its hosts against jobs queued
@@ -55,7 +58,8 @@
  *
  *
  * Modules: this one (the public {@link JobRunner}, enqueueing, events, metrics),
- * src/engine/job-scheduler.ts (queue order, one job per host, per-vCenter concurrency),
+ * src/engine/job-scheduler.ts (queues, running jobs, admission timers), src/engine/admission.ts
+ * (the order and the limits, pure),
  * src/engine/job-connections.ts (one shared connection per vCenter) and src/engine/job-round.ts
  * (read → plan → execute rounds).
  */
@@ -65,7 +69,8 @@ import type { Config } from '../config/schema.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
-import type { CancelOutcome, JobControl, JobOrigin, JobQueue, JobRef, RetryOutcome } from './queue.js';
+import type { CancelOutcome, JobControl, JobOrigin, JobQueue, JobRef, QueueView, RetryOutcome } from './queue.js';
+import type { QueuePlace } from './admission.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
 import { counter, gauge, histogram } from '../metrics.js';
 import { pendingRejoins, type HostBootSource } from './job-lifecycle.js';
@@ -104,6 +109,11 @@ export interface ClusterSource {
   get(name: string): DesiredCluster | undefined;
   /** The cluster whose members include this SMBIOS UUID, or undefined. */
   findByHost(uuid: string): DesiredCluster | undefined;
+  /**
+   * Every valid cluster (admission reads the lowest declared `priority`, src/engine/admission.ts);
+   * absent = not known, and a join does not wait after its phone-home for higher priorities.
+   */
+  list?(): DesiredCluster[];
 }
 
 /** Events emitted by {@link JobRunner}. */
@@ -141,7 +151,7 @@ export interface JobRunnerOptions {
 }
 
 /** The durable job runner; implements {@link JobQueue}. */
-export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobControl {
+export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobControl, QueueView {
   private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
   private readonly connections: VcenterConnections;
   private readonly scheduler: JobScheduler;
@@ -168,7 +178,15 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     });
     this.scheduler = new JobScheduler({
       clusters: o.clusters,
-      limit: () => this.o.config.engine['concurrency-per-vcenter'],
+      limits: () => {
+        const e = this.o.config.engine;
+        return {
+          vcenter: e['concurrency-per-vcenter'],
+          cluster: e['concurrency-per-cluster'],
+          rate: e['admission-rate'],
+          settleMs: e['priority-settle-s'] * 1000,
+        };
+      },
       closing: () => this.closing,
       note: (id, level, msg) => this.note(id, level, msg),
       run: (id) => this.rounds.run(id),
@@ -217,6 +235,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   /** Stops starting steps; running jobs stop after their current step and resume on the next start. */
   async close(): Promise<void> {
     this.closing = true;
+    this.scheduler.stop();
     liveRunners.delete(this);
     await this.scheduler.settled();
     await this.connections.closeAll();
@@ -307,6 +326,14 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    */
   activeCounts(): Array<[JobKind, 'queued' | 'running', number]> {
     return this.scheduler.activeCounts();
+  }
+
+  /**
+   * Every job queued here and not started: its 1-based position in its vCenter's admission order
+   * and why it waits (src/engine/admission.ts). Job id → place; running and finished jobs are absent.
+   */
+  queued(): Map<string, QueuePlace> {
+    return this.scheduler.queued();
   }
 
   /** SOAP call counts of the shared connection to a vCenter (undefined if not connected). */

@@ -4,6 +4,10 @@
  * Implemented by src/engine/jobs.ts; tests may pass any object with this shape.
  */
 
+import type { QueuePlace } from './admission.js';
+
+export type { QueuePlace, WaitReason } from './admission.js';
+
 /** Why a job was requested (recorded with the job). */
 export interface JobOrigin {
   /** `initiator`, `api`, `cli`, `drift`. */
@@ -57,4 +61,13 @@ export interface JobControl {
   cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string };
   /** Queues a new job of the same kind and target as a failed, cancelled or blocked one. */
   retry(jobId: string, origin: JobOrigin): RetryOutcome;
+}
+
+/** Where queued jobs stand (issue 19 item 5). Implemented by src/engine/jobs.ts. */
+export interface QueueView {
+  /**
+   * Every job queued and not started: its 1-based position in its vCenter's admission order and
+   * why it waits. Job id → place; running and finished jobs are absent.
+   */
+  queued(): Map<string, QueuePlace>;
 }
