@@ -39,6 +39,14 @@ describe('cluster files: examples and mapping', () => {
     expect(lab!.vmknics[0]!.addressing).toEqual({ mode: 'dhcp' });
   });
 
+  it('cluster/@priority: absent = unset (default 50), a value 1–99 is kept', async () => {
+    expect((await loadClusterText(fixture('base.xml'), FILE)).cluster!.priority).toBeUndefined();
+    const text = mutate(fixture('base.xml'), 'name="fx-cluster">', 'name="fx-cluster" priority="10">');
+    const r = await loadClusterText(text, FILE);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.cluster!.priority).toBe(10);
+  });
+
   it('maps every field of the fixture onto DesiredCluster', async () => {
     const r = await loadClusterText(fixture('base.xml'), FILE);
     expect(r.diagnostics).toEqual([]);
@@ -196,6 +204,14 @@ describe('cluster files: examples and mapping', () => {
 
 /** One XSD rule broken per case: `from` → `to` in base.xml; the error is expected at `at` (a substring of the mutated text). */
 const XSD_CASES: { rule: string; from: string; to: string; at: string; path: string; message: RegExp }[] = [
+  {
+    rule: 'cluster priority above 99',
+    from: 'name="fx-cluster">',
+    to: 'name="fx-cluster" priority="100">',
+    at: 'priority="100"',
+    path: '/cluster/@priority',
+    message: /'100' is greater than the maximum value allowed \('99'\)/,
+  },
   {
     rule: 'vSwitch MTU above 9000',
     from: '<vswitch name="vSwitch1" mtu="9000">',
