@@ -322,7 +322,7 @@ function webDeps(
       store.jobs.pools,
       bootLookup(store.hostBoots),
     ),
-    jobs: storeJobReader(store.jobs),
+    jobs: storeJobReader(store.jobs, jobs),
     images: imageService(config['images-dir'], (image) => [
       ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
       ...clusters

@@ -12,9 +12,10 @@
  *
  * A queued job starts when all of these hold, checked in this order; the first that does not is
  * its wait reason ({@link WaitReason}):
- * 1. `host` — none of its hosts is changed by a running job or held by a job before it in the
- *    order (one job per host; a waiting job holds its hosts against the jobs after it, so an
- *    apply-cluster is not starved by its members' joins);
+ * 1. `host` — none of its hosts is changed by a running job, or by a job queued before it (one job
+ *    per host; hosts are granted in arrival order: a waiting job holds its hosts against the jobs
+ *    queued after it, so an apply-cluster is not starved by its members' joins, nor passes a join
+ *    queued before it; joins of different hosts never share one);
  * 2. `priority` — joins and rejoins only. No cluster of a lower priority number is still coming
  *    up, on any vCenter: none has a configure-host job queued or running, and none had one queued
  *    (a member phoned home) less than `settle` ago. And when any cluster file declares a lower
@@ -161,7 +162,10 @@ export function priorityHold(
  */
 export function admit(queue: readonly AdmissionJob[], limits: AdmissionLimits, st: AdmissionState): AdmissionResult {
   const decisions: Admission[] = [];
-  const reserved = new Map<string, string>();
+  const busy = new Map(st.busyHosts);
+  /** Host → the queued job that arrived first among those that change it. */
+  const first = new Map<string, AdmissionJob>();
+  for (const j of queue) for (const h of j.hosts) if ((first.get(h)?.seq ?? Infinity) > j.seq) first.set(h, j);
   const byCluster = new Map(st.runningByCluster);
   let running = st.running;
   let lastStart = st.lastStartAt;
@@ -169,26 +173,25 @@ export function admit(queue: readonly AdmissionJob[], limits: AdmissionLimits, s
   const interval = limits.rate > 0 ? 1000 / limits.rate : 0;
   const wait = (job: AdmissionJob, position: number, waitReason: WaitReason, waitDetail: string, until?: number) => {
     decisions.push({ id: job.id, start: false, queuePosition: position, waitReason, waitDetail });
-    for (const h of job.hosts) if (!reserved.has(h)) reserved.set(h, job.id);
     if (until !== undefined) wakeAt = Math.min(wakeAt ?? until, until);
   };
   admissionOrder(queue).forEach((job, i) => {
     const position = i + 1;
-    const heldBy = job.hosts.find((h) => st.busyHosts.has(h));
+    const heldBy = job.hosts.find((h) => busy.has(h));
     if (heldBy)
       return wait(
         job,
         position,
         'host',
-        `waiting for job ${st.busyHosts.get(heldBy)!}, which is changing host ${heldBy} (one job per host at a time)`,
+        `waiting for job ${busy.get(heldBy)!}, which is changing host ${heldBy} (one job per host at a time)`,
       );
-    const before = job.hosts.find((h) => reserved.has(h));
+    const before = job.hosts.find((h) => first.get(h)!.seq < job.seq);
     if (before)
       return wait(
         job,
         position,
         'host',
-        `waiting for job ${reserved.get(before)!}, queued before it, which changes host ${before} too (one job per host at a time)`,
+        `waiting for job ${first.get(before)!.id}, queued before it, which changes host ${before} too (one job per host at a time)`,
       );
     const hold = priorityHold(job, limits, st);
     if (hold) return wait(job, position, 'priority', hold.detail, hold.until);
@@ -216,7 +219,7 @@ export function admit(queue: readonly AdmissionJob[], limits: AdmissionLimits, s
         lastStart + interval,
       );
     decisions.push({ id: job.id, start: true });
-    for (const h of job.hosts) reserved.set(h, job.id);
+    for (const h of job.hosts) busy.set(h, job.id);
     running++;
     byCluster.set(job.cluster, inCluster + 1);
     lastStart = st.now;

@@ -69,6 +69,7 @@ export class JobScheduler {
   private readonly lastStart = new Map<string, number>();
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private timerAt = Infinity;
 
   constructor(
@@ -106,6 +107,8 @@ export class JobScheduler {
 
   /** Stops the admission timer (the runner is closing; nothing starts any more). */
   stop(): void {
+    clearImmediate(this.immediate);
+    this.immediate = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
@@ -142,12 +145,19 @@ export class JobScheduler {
     return out;
   }
 
-  /** Queues a job on its vCenter and starts what may start. */
+  /**
+   * Queues a job on its vCenter; what may start starts on the next turn of the event loop, so jobs
+   * queued together (a bulk join, the jobs resumed at start) are admitted in admission order, not
+   * in the order they were queued.
+   */
   schedule(job: JobRecord): void {
     const vc = job.vcenter ?? '';
     this.queues.set(vc, [...(this.queues.get(vc) ?? []), { job, seq: this.seq++ }]);
     if (job.kind === 'configure-host' && job.cluster) this.lastJoinQueued.set(job.cluster, this.now());
-    this.pumpAll();
+    this.immediate ??= setImmediate(() => {
+      this.immediate = undefined;
+      this.pumpAll();
+    });
   }
 
   /** The hosts a job may change (lower-case UUIDs): its target, or every member of its cluster. */

@@ -117,7 +117,7 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole =
   const admin = role !== 'boot';
   const boot = role !== 'admin';
   const token = admin ? metricsToken(deps.config) : undefined;
-  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs) });
+  const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs, deps.queueView) });
   const limits = httpLimits(deps.config);
   const app = createInstance(deps, limits, tls);
 

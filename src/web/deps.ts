@@ -22,7 +22,7 @@ import type {
 } from '../store/index.js';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
-import type { JobControl, JobQueue } from '../engine/queue.js';
+import type { JobControl, JobQueue, QueueView, WaitReason } from '../engine/queue.js';
 import type { DesiredCluster, MemberHost } from '../clusters/types.js';
 
 /** A problem found in a cluster file: message plus where (1-based line/column, element path). */
@@ -169,6 +169,12 @@ export interface JobSummary {
   attempts: number;
   error: string | null;
   requestedBy: string | null;
+  /** Queued jobs only: 1-based position in its vCenter's admission order (src/engine/admission.ts). */
+  queuePosition?: number;
+  /** Queued jobs only: why it waits — `host`, `priority`, `cluster-limit`, `vcenter-limit` or `rate`. */
+  waitReason?: WaitReason;
+  /** Queued jobs only: one sentence on what it waits for. */
+  waitDetail?: string;
 }
 
 /** One job step (table `job_steps`). */
@@ -263,6 +269,8 @@ export interface AppDeps {
   queue?: JobQueue;
   /** Cancel and retry jobs (the job runner). */
   jobControl?: JobControl;
+  /** Queued jobs' place in the admission order (the job runner); used when `jobs` is not given. */
+  queueView?: QueueView;
   clusters?: ClusterService;
   engine?: EngineService;
   jobs?: JobReader;

@@ -1,18 +1,39 @@
-/** The store's job history (src/store ports) as the web's {@link JobReader}, with secrets redacted. */
+/**
+ * The store's job history (src/store ports) as the web's {@link JobReader}, with secrets redacted,
+ * and queued jobs' place in the engine's admission order (`queuePosition`, `waitReason`, `waitDetail`).
+ */
 import type { JobHistory, JobState } from '../store/index.js';
-import type { JobReader } from './deps.js';
+import type { QueueView } from '../engine/queue.js';
+import type { JobReader, JobSummary } from './deps.js';
 import { redactSecrets } from './audit.js';
 
-/** The jobs store as a {@link JobReader}; step values pass through secret redaction. */
-export function storeJobReader(jobs: JobHistory): JobReader {
+/**
+ * The jobs store as a {@link JobReader}; step values pass through secret redaction. With `queue`
+ * (the job runner), a queued job carries its place: position in its vCenter's admission order and
+ * why it waits (src/engine/admission.ts); a job queued by no runner (another process) has none.
+ */
+export function storeJobReader(jobs: JobHistory, queue?: QueueView): JobReader {
+  const placed = (list: JobSummary[]): JobSummary[] => {
+    if (!queue || !list.some((j) => j.state === 'queued')) return list;
+    const places = queue.queued();
+    return list.map((j) => {
+      const p = j.state === 'queued' ? places.get(j.id) : undefined;
+      return p ? { ...j, ...p } : j;
+    });
+  };
   return {
     list: (f) =>
-      jobs.list({
-        ...(f.state ? { state: f.state as JobState } : {}),
-        ...(f.target ? { target: f.target } : {}),
-        limit: f.limit ?? 100,
-      }),
-    get: (id) => jobs.get(id),
+      placed(
+        jobs.list({
+          ...(f.state ? { state: f.state as JobState } : {}),
+          ...(f.target ? { target: f.target } : {}),
+          limit: f.limit ?? 100,
+        }),
+      ),
+    get: (id) => {
+      const j = jobs.get(id);
+      return j && placed([j])[0];
+    },
     steps: (id) =>
       jobs.steps(id).map((s) => ({
         seq: s.seq,

@@ -121,6 +121,18 @@ export const sharedSchemas = [
       attempts: { type: 'integer' },
       error: nullableString,
       requestedBy: nullableString,
+      queuePosition: {
+        type: 'integer',
+        minimum: 1,
+        description: "queued jobs only: 1-based position in its vCenter's admission order (1 = next to start)",
+      },
+      waitReason: {
+        type: 'string',
+        enum: ['host', 'priority', 'cluster-limit', 'vcenter-limit', 'rate'],
+        description:
+          'queued jobs only: why it waits — host (another job changes one of its hosts), priority (a cluster with a lower priority number is still coming up), cluster-limit (engine.concurrency-per-cluster), vcenter-limit (engine.concurrency-per-vcenter), rate (engine.admission-rate)',
+      },
+      waitDetail: { type: 'string', description: 'queued jobs only: one sentence on what it waits for' },
     },
   },
   {

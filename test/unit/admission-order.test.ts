@@ -209,12 +209,18 @@ describe('admission: limits', () => {
     expect(!d.start && d.waitDetail).toMatch(/job job-x, which is changing host c-h0/);
     expect(r.decisions[1]!.start).toBe(true);
 
-    const withApply = [join('c', 50, 1), apply('c', 50, 2)];
-    const r2 = admit(
-      withApply,
-      limits(),
-      state(withApply, { busyHosts: new Map([['c-h0', 'job-y']]), runningByCluster: new Map() }),
-    );
+    // Hosts are granted in arrival order: an apply queued first holds its members against a later join …
+    const applyFirst = [apply('c', 50, 2), join('c', 50, 1)];
+    const r2 = admit(applyFirst, limits(), state(applyFirst, { busyHosts: new Map([['c-h0', 'job-y']]) }));
     expect(r2.decisions.map((x) => (x.start ? 'start' : x.waitReason))).toEqual(['host', 'host']);
+    const later = r2.decisions[1]!;
+    expect(!later.start && later.waitDetail).toMatch(/job c-apply, queued before it, which changes host c-h1 too/);
+    // … and does not pass a join queued before it, though it comes first in the order.
+    const joinFirst = [join('c', 50, 1), apply('c', 50, 2)];
+    const r3 = admit(joinFirst, limits(), state(joinFirst));
+    expect(r3.decisions.map((x) => [x.id, x.start ? 'start' : x.waitReason])).toEqual([
+      ['c-apply', 'host'],
+      ['c-1', 'start'],
+    ]);
   });
 });

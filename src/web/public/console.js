@@ -83,6 +83,11 @@ document.addEventListener('DOMContentLoaded', function () {
         state.textContent = j.state;
         state.className = 'state s-' + j.state;
       }
+      var queue = document.getElementById('job-queue');
+      if (queue)
+        queue.textContent = j.queuePosition
+          ? '#' + j.queuePosition + ' (' + j.waitReason + '): ' + (j.waitDetail || '')
+          : '—';
       var err = document.getElementById('job-error');
       if (err) err.textContent = j.error || '—';
       var times = document.getElementById('job-times');
