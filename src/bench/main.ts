@@ -3,7 +3,7 @@
  * benchmark (figures as ratios against a peer measured in the same run), and writes
  * `docs/benchmarks.md` (date, machine, tables; sections not run this time are kept).
  *
- *   node dist/bench/main.js [--only idle,tftp,http,storm,storm-2k,dhcp,initiator,hostile,engine] [--quick] [--no-doc] [--doc PATH]
+ *   node dist/bench/main.js [--only idle,tftp,http,storm,storm-2k,dhcp,initiator,hostile,engine,staged] [--quick] [--no-doc] [--doc PATH]
  *
  * Each benchmark module is imported dynamically, so a missing module (not written yet) or one
  * that throws is reported as such and the others still run. A module may return
@@ -286,6 +286,14 @@ const BENCHES: Bench[] = [
         },
         await rebootTable(hosts),
       ];
+    },
+  },
+  {
+    // Issue 19 item 5: a power event, 500 members in 10 clusters, staged by priority and limits.
+    name: 'staged',
+    async run(quick) {
+      const { benchStaged } = await import('./staged.js');
+      return (await benchStaged({ quick })).tables;
     },
   },
 ];

@@ -260,15 +260,18 @@ export class JobScheduler {
   private pump(vc: string, ctx: ReturnType<JobScheduler['context']>): number | undefined {
     const q = this.queues.get(vc) ?? [];
     const { decisions, wakeAt } = admit(this.admissionJobs(vc, ctx), this.h.limits(), this.state(vc, ctx));
+    const starting = new Set<string>();
     for (const d of decisions) {
-      const entry = q.find((x) => x.job.id === d.id)!;
-      if (!d.start) {
-        this.noteWait(d.id, d.waitReason, d.waitDetail);
-        continue;
-      }
-      q.splice(q.indexOf(entry), 1);
-      this.start(vc, entry.job);
+      if (d.start) starting.add(d.id);
+      else this.noteWait(d.id, d.waitReason, d.waitDetail);
     }
+    if (starting.size === 0) return wakeAt;
+    const byId = new Map(q.map((x) => [x.job.id, x.job]));
+    this.queues.set(
+      vc,
+      q.filter((x) => !starting.has(x.job.id)),
+    );
+    for (const d of decisions) if (d.start) this.start(vc, byId.get(d.id)!);
     return wakeAt;
   }
 

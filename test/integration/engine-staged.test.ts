@@ -5,7 +5,7 @@
  * recorded start and finish times (never their speed): the priority-10 cluster converges before
  * any priority-50 join starts; members start in file order; at most `concurrency-per-cluster` per
  * cluster and `concurrency-per-vcenter` on the vCenter run at once, and both limits are reached;
- * the jobs API shows the queue with positions and reasons. A second run checks the admission rate.
+ * the jobs API and the console show the queue with positions and reasons. A second run checks the admission rate.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { desiredCluster } from '../helpers/desired-cluster.js';
@@ -19,7 +19,7 @@ import { silentLogger } from '../../src/log.js';
 import { issueApiToken } from '../../src/web/auth/api-tokens.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 import type { JobRecord } from '../../src/store/jobs.js';
-import { makeApp } from '../helpers/web.js';
+import { call, loginAs, makeApp } from '../helpers/web.js';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (group: number, i: number) =>
@@ -99,6 +99,7 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
       { name: 'ops', role: 'viewer', expiresAt: null, createdBy: 't' },
       Date.now(),
     );
+    const admin = await loginAs(app, 'admin');
     try {
       runner.start();
       // Phone-homes in arrival order: compute first, mgmt last and reversed, members interleaved.
@@ -126,6 +127,13 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
       expect(queued.get(idOf(COMPUTE_B, 0))).toMatchObject({ queuePosition: 6, waitReason: 'priority' });
       expect(queued.get(idOf(COMPUTE_A, 1))).toMatchObject({ queuePosition: 7 });
       expect(queued.get(idOf(COMPUTE_A, 0))!.waitDetail).toMatch(/cluster mgmt \(priority 10\)/);
+
+      // The console shows the same (server-rendered list and job page).
+      const list = await call(app, admin, 'GET', '/jobs');
+      expect(list.statusCode).toBe(200);
+      expect(list.body).toContain('#1 · cluster-limit');
+      const page = await call(app, admin, 'GET', `/jobs/${idOf(COMPUTE_A, 0)}`);
+      expect(page.body).toMatch(/id="job-queue">#\d+ \(priority\): cluster mgmt \(priority 10\)/);
 
       const jobs = await Promise.all([...ids.values()].map((id) => runner.wait(id)));
       for (const j of jobs) expect(j.state, j.error ?? '').toBe('succeeded');
