@@ -115,11 +115,8 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
         headers: { authorization: `Bearer ${token.token}` },
       });
       expect(res.statusCode, res.body).toBe(200);
-      const queued = new Map(
-        (res.json() as Array<{ id: string; queuePosition?: number; waitReason?: string; waitDetail?: string }>).map(
-          (j) => [j.id, j],
-        ),
-      );
+      type Queued = { id: string; queuePosition?: number; waitReason?: string; waitDetail?: string };
+      const queued = new Map(res.json<Queued[]>().map((j) => [j.id, j]));
       expect(queued.size).toBe(16);
       for (let i = 2; i < 6; i++)
         expect(queued.get(idOf(MGMT, i))).toMatchObject({ queuePosition: i - 1, waitReason: 'cluster-limit' });
