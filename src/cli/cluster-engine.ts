@@ -3,7 +3,8 @@
  * from the command line. They load the config and the cluster files, talk to the cluster's vCenter
  * and (apply) run the change as a durable job in the store, like the server does. `apply` refuses
  * while a server (or another apply) holds the data-dir (src/store/datadir-lock.ts) and runs only
- * its own job, never other processes' unfinished ones.
+ * its own job, never other processes' unfinished ones. With `--server` they run on that server
+ * instead (./cluster-remote.ts): `apply` queues the job there and follows it.
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
@@ -19,8 +20,11 @@ import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { bootLookup } from '../engine/job-lifecycle.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { remoteOr } from './remote/dispatch.js';
+import { remoteApply, remoteDrift, remotePlan } from './cluster-remote.js';
 
-function formatStep(s: Step, i: number): string {
+/** One plan step as two lines: number, vSphere method, target; then before → after. */
+export function formatStep(s: Step, i: number): string {
   const j = (v: unknown) => (v === null || v === undefined ? '-' : JSON.stringify(v));
   return `${String(i + 1).padStart(3)}. ${s.name.padEnd(32)} ${s.target}\n       ${j(s.before)} → ${j(s.after)}`;
 }
@@ -79,11 +83,13 @@ export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[], warnings:
 export function registerClusterEngineCommands(cluster: Command): void {
   configOption(cluster.command('plan <name>').description('show what apply would change in vCenter (reads only)'))
     .option('--json', 'print the steps as JSON')
-    .action(planCluster);
+    .action(remoteOr(remotePlan, planCluster));
 
-  configOption(
-    cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'),
-  ).action(applyCluster);
+  configOption(cluster.command('apply <name>').description('make vCenter match the cluster file (a durable job)'))
+    .option('--no-wait', 'with --server: print the queued job id instead of following it')
+    .option('--log', "with --server: also print the job's log lines")
+    .option('--json', 'with --server: print the final job (or, with --no-wait, the job reference) as JSON')
+    .action(remoteOr(remoteApply, applyCluster));
 
   configOption(
     cluster
@@ -93,7 +99,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
       ),
   )
     .option('--json', 'print the report as JSON')
-    .action(driftCluster);
+    .action(remoteOr(remoteDrift, driftCluster));
 }
 
 /** `cluster drift <name>`: prints the drift, the held members and due rejoins (or JSON); exit code 2 when the cluster drifted. */

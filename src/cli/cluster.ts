@@ -17,6 +17,8 @@ import { loadClusterFiles } from '../clusters/load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from '../clusters/semantics.js';
 import { registerClusterEngineCommands } from './cluster-engine.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { remoteOr } from './remote/dispatch.js';
+import { remoteValidate } from './cluster-remote.js';
 
 /** Where `validate` writes: stdout for the per-file summary, stderr for diagnostics. */
 export interface CliOutput {
@@ -137,10 +139,13 @@ export function registerCluster(program: Command): void {
     group
       .command('validate')
       .description('check cluster XML files against schemas/cluster.xsd and the semantic rules; exit 1 on any problem')
-      .argument('<file...>', 'cluster XML files'),
-  ).action(async (files: string[], opts: { config?: string }) => {
-    const code = await runClusterValidate(files, opts);
-    process.exitCode = code;
-  });
+      .argument('<file...>', 'cluster XML files')
+      .option('--json', 'with --server: the results as JSON'),
+  ).action(
+    remoteOr(remoteValidate, async (files: string[], opts: { config?: string }) => {
+      const code = await runClusterValidate(files, opts);
+      process.exitCode = code;
+    }),
+  );
   registerClusterEngineCommands(group);
 }

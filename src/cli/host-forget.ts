@@ -1,12 +1,16 @@
 /**
  * `statelesx host forget <uuid>` and `statelesx host prune-unregistered --older-than-days N | --uuid U`:
  * the lifecycle verbs on the local data directory (like `statelesx user`), audited as `system:cli`.
- * Removing the host from vCenter is not done here.
+ * Removing the host from vCenter is not done here. With `--server` both go through the REST API
+ * (./host-remote.ts), where `--remove-from-vcenter` queues the removal as a job and follows it.
  */
 import type { Command } from 'commander';
 import type { Store } from '../store/index.js';
 import { configOption } from './common.js';
 import { withStore } from './user.js';
+import { remoteOr } from './remote/dispatch.js';
+import { UsageError } from './remote/errors.js';
+import { remoteHostForget, remotePruneUnregistered } from './host-remote.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -73,17 +77,36 @@ export function registerHostForget(host: Command): void {
   dataDir(
     host
       .command('forget <uuid>')
-      .description("forget a host: its record, image pin, sightings, boot tokens and boot record (not vCenter's)"),
-  ).action(async (uuid: string, opts: { config?: string; dataDir?: string }) => {
-    process.stdout.write((await withStore(opts, (s) => forgetHost(s, uuid))) + '\n');
-  });
+      .description("forget a host: its record, image pin, sightings, boot tokens and boot record (not vCenter's)")
+      .option(
+        '--remove-from-vcenter',
+        'also remove it from vCenter (maintenance mode, then remove) as a job (--server)',
+      )
+      .option('--no-wait', 'with --remove-from-vcenter: print the job id instead of following the job')
+      .option('--json', 'JSON output (with --server)'),
+  ).action(
+    remoteOr(
+      remoteHostForget,
+      async (uuid: string, opts: { config?: string; dataDir?: string; removeFromVcenter?: boolean }) => {
+        if (opts.removeFromVcenter)
+          throw new UsageError('--remove-from-vcenter runs a job on the server: pass --server URL (and a token)');
+        process.stdout.write((await withStore(opts, (s) => forgetHost(s, uuid))) + '\n');
+      },
+    ),
+  );
   dataDir(
     host
       .command('prune-unregistered')
       .description('delete unregistered hosts (never assigned or pinned) by age or by UUID')
       .option('--older-than-days <n>', 'not seen for this many days')
-      .option('--uuid <uuid>', 'this one host'),
-  ).action(async (opts: { olderThanDays?: string; uuid?: string; config?: string; dataDir?: string }) => {
-    process.stdout.write((await withStore(opts, (s) => pruneUnregistered(s, opts))) + '\n');
-  });
+      .option('--uuid <uuid>', 'this one host')
+      .option('--json', 'JSON output (with --server)'),
+  ).action(
+    remoteOr(
+      remotePruneUnregistered,
+      async (opts: { olderThanDays?: string; uuid?: string; config?: string; dataDir?: string }) => {
+        process.stdout.write((await withStore(opts, (s) => pruneUnregistered(s, opts))) + '\n');
+      },
+    ),
+  );
 }

@@ -2,13 +2,16 @@
  * `statelesx host reinstall <uuid>`: boot-once for stateful installs (src/hosts/reinstall.ts).
  * Forgets a stateful member's install in the data-dir's store, so its next network boot gets the
  * installer and its kickstart again; audited as `host.reinstall` by `system:cli`. Works beside a
- * running server (the store is SQLite in WAL mode), like `host reset-thumbprint`.
+ * running server (the store is SQLite in WAL mode), like `host reset-thumbprint`. With `--server`
+ * it goes through `POST /api/v1/hosts/{uuid}/reinstall` (./host-remote.ts).
  */
 import type { Command } from 'commander';
 import { openStore } from '../store/index.js';
 import { configOption, existingStoreConfig } from './common.js';
 import { loadClusterDir } from '../app/cluster-lookups.js';
 import { NotStatefulError, installMembership, requestReinstall } from '../hosts/reinstall.js';
+import { remoteOr } from './remote/dispatch.js';
+import { remoteHostReinstall } from './host-remote.js';
 
 /** Adds `host reinstall <uuid>` to the `host` command. */
 export function registerHostReinstall(host: Command): void {
@@ -20,7 +23,8 @@ export function registerHostReinstall(host: Command): void {
       ),
   )
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
-    .action(reinstallCommand);
+    .option('--json', 'JSON output (with --server)')
+    .action(remoteOr(remoteHostReinstall, reinstallCommand));
 }
 
 async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?: string }): Promise<void> {

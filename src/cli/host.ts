@@ -5,6 +5,8 @@
  * `statelesx host reset-thumbprint <uuid|fqdn>`: forgets the SSL thumbprints recorded for a host
  * (src/hosts/thumbprint-reset.ts), audited as `host.thumbprint.reset` by `system:cli`.
  * `statelesx host reinstall <uuid>`: src/cli/host-reinstall.ts.
+ * With `--server` (src/cli/remote) each goes through the REST API instead (./host-remote.ts), and
+ * `host show`, `host pin` and `host join` work only so.
  */
 import type { Command } from 'commander';
 import { registerHostForget } from './host-forget.js';
@@ -21,6 +23,8 @@ import { configOption, existingStoreConfig } from './common.js';
 import { fixedClusterFiles, kernelOptionsOfMember, loadClusterDir } from '../app/cluster-lookups.js';
 import { resetThumbprint } from '../hosts/thumbprint-reset.js';
 import { registerHostReinstall } from './host-reinstall.js';
+import { remoteOr } from './remote/dispatch.js';
+import { remoteHostJoin, remoteHostList, remoteHostPin, remoteHostShow, remoteThumbprintReset } from './host-remote.js';
 
 /** One listed host: the store record plus its boot history and latest phone-homes (newest first). */
 export interface HostListing extends HostRecord {
@@ -100,14 +104,14 @@ export function formatHosts(hosts: HostListing[]): string {
   return out;
 }
 
-/** Adds `host list`, `host reset-thumbprint` and `host reinstall` to the program. */
+/** Adds `host list|show|pin|join|reset-thumbprint|forget|prune-unregistered|reinstall` to the program. */
 export function registerHost(program: Command): void {
   const host = program.command('host').description('hosts seen by statelesx (phone-home, boot) and their evidence');
   configOption(host.command('list').description('list hosts from the store, with their evidence and boot history'))
     .option('--unregistered', 'only hosts that phoned home but match no cluster')
     .option('--json', 'print JSON (records, evidence, boot events, phone-homes)')
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
-    .action(listHostsCommand);
+    .action(remoteOr(remoteHostList, listHostsCommand));
 
   configOption(
     host
@@ -117,13 +121,48 @@ export function registerHost(program: Command): void {
       ),
   )
     .option('--data-dir <dir>', 'SQLite store directory (default: data-dir from the config, ./data)')
-    .action(resetHostThumbprint);
+    .option('--json', 'JSON output (with --server)')
+    .action(remoteOr(remoteThumbprintReset, resetHostThumbprint));
   registerHostForget(host);
   registerHostReinstall(host);
+  registerServerHostCommands(host);
 }
 
-/** `host reset-thumbprint <id>`: forgets the recorded thumbprints of a host (by UUID) or FQDN. */
-async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?: string }): Promise<void> {
+/** `host show`, `host pin` and `host join`: through a server's API (`--server`). */
+function registerServerHostCommands(host: Command): void {
+  host
+    .command('show <uuid>')
+    .description('one host: its record, last boots and jobs (needs --server)')
+    .option('--json', 'JSON output: {host, boots, jobs}')
+    .action(remoteOr(remoteHostShow));
+
+  host
+    .command('pin <uuid> [image]')
+    .description('pin the image a host boots from its next boot, or --clear the pin (needs --server)')
+    .option('--clear', 'remove the pin: the cluster file decides again')
+    .option('--json', 'JSON output')
+    .action(remoteOr(remoteHostPin));
+
+  host
+    .command('join <uuid>')
+    .description(
+      'write an unregistered host into a cluster file and queue its configure job (needs --server); the FQDN defaults to the one it phoned home with',
+    )
+    .requiredOption('--cluster <name>', 'the cluster to join')
+    .option('--fqdn <fqdn>', 'the name vCenter adds it as (default: the FQDN it phoned home with)')
+    .option('--image <name>', 'pin this image for the member')
+    .option(
+      '--address <vmk=ip>',
+      'a static VMkernel address, e.g. vmk1=10.0.1.11 (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--watch', 'follow the configure job (exit status from its outcome)')
+    .option('--json', 'JSON output')
+    .action(remoteOr(remoteHostJoin));
+}
+
+/** `host reset-thumbprint <id>` (local): forgets the recorded thumbprints of a host (by UUID) or FQDN. */
+export async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?: string }): Promise<void> {
   const config = existingStoreConfig(opts);
   const dataDir = config['data-dir'];
   const clusters = await loadClusterDir(config['clusters-dir']);

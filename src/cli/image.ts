@@ -1,6 +1,7 @@
 /**
  * `statelesx image import|list|remove`: manage image versions in `images-dir`.
  * Calls the same modules as the API (src/images); pins come from the store and the cluster files.
+ * `list` and `remove` also work against a server (`--server`: `/api/v1/images`).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,47 @@ import { importImage, type ImportProgress } from '../images/import.js';
 import { openStore } from '../store/index.js';
 import { clusterImagePins } from '../hosts/policy.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { remoteOr } from './remote/dispatch.js';
+import type { ApiClient } from './remote/client.js';
+import { table, when } from './remote/format.js';
+
+/** An image as the API lists it (Image schema). */
+interface ApiImage {
+  name: string;
+  kind: string;
+  version?: string;
+  build?: string;
+  importedAt?: number;
+  files?: number;
+  bytes?: number;
+}
+
+/** `image list` on a server: a table, or `{images}` as JSON. */
+async function remoteImageList(api: ApiClient, opts: { json?: boolean }): Promise<void> {
+  const images = await api.json<ApiImage[]>('GET', '/api/v1/images');
+  if (opts.json) return void process.stdout.write(JSON.stringify({ images }, null, 2) + '\n');
+  if (images.length === 0) return void process.stderr.write(`no images on ${api.target.server}\n`);
+  process.stdout.write(
+    table(
+      ['NAME', 'KIND', 'VERSION', 'BUILD', 'FILES', 'SIZE', 'IMPORTED'],
+      images.map((m) => [
+        m.name,
+        m.kind,
+        m.version ?? '-',
+        m.build ?? '-',
+        String(m.files ?? '-'),
+        m.bytes === undefined ? '-' : human(m.bytes),
+        when(m.importedAt),
+      ]),
+    ),
+  );
+}
+
+/** `image remove NAME` on a server (refused with 409 while a host is pinned to it). */
+async function remoteImageRemove(api: ApiClient, name: string): Promise<void> {
+  await api.call('DELETE', `/api/v1/images/${encodeURIComponent(name)}`);
+  process.stdout.write(`removed ${name} from ${api.target.server}\n`);
+}
 
 /** Cluster-file pins of an image; replaceable for tests and for the server's already-loaded clusters. */
 export type ClusterPinSource = (configLoaded: LoadedConfig, image: string) => Promise<string[]>;
@@ -102,38 +144,42 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
     .description('list imported images')
     .option('--images-dir <dir>', 'images directory')
     .option('--json', 'print the manifests as JSON')
-    .action(async (opts: Record<string, string | undefined>) => {
-      const loaded = load(opts);
-      const { images, broken } = await new ImageLibrary(loaded.config['images-dir']).list();
-      if (opts['json']) {
-        process.stdout.write(JSON.stringify({ images, broken }, null, 2) + '\n');
-        return;
-      }
-      for (const m of images) process.stdout.write(summary(m) + '\n');
-      for (const b of broken) process.stderr.write(`broken: ${b.name}: ${b.error}\n`);
-      if (images.length === 0 && broken.length === 0)
-        process.stderr.write(`no images in ${loaded.config['images-dir']}\n`);
-    });
+    .action(
+      remoteOr(remoteImageList, async (opts: Record<string, string | undefined>) => {
+        const loaded = load(opts);
+        const { images, broken } = await new ImageLibrary(loaded.config['images-dir']).list();
+        if (opts['json']) {
+          process.stdout.write(JSON.stringify({ images, broken }, null, 2) + '\n');
+          return;
+        }
+        for (const m of images) process.stdout.write(summary(m) + '\n');
+        for (const b of broken) process.stderr.write(`broken: ${b.name}: ${b.error}\n`);
+        if (images.length === 0 && broken.length === 0)
+          process.stderr.write(`no images in ${loaded.config['images-dir']}\n`);
+      }),
+    );
 
   configOption(image.command('remove <name>'))
     .description('remove an image version (refused while a host or cluster is pinned to it)')
     .option('--images-dir <dir>', 'images directory')
     .option('--data-dir <dir>', 'store directory (host pins)')
-    .action(async (name: string, opts: Record<string, string | undefined>) => {
-      const loaded = load(opts);
-      const store = await openStore(loaded.config['data-dir']);
-      try {
-        const cluster = await clusterPins(loaded, name);
-        await new ImageLibrary(loaded.config['images-dir']).remove(name, (img) => [
-          ...store.hosts.pinnedTo(img).map((u) => `host ${u}`),
-          ...cluster,
-        ]);
-        process.stdout.write(`removed ${name}\n`);
-      } catch (e) {
-        if (e instanceof ImageError) throw new Error(`remove refused: ${e.message}`, { cause: e });
-        throw e;
-      } finally {
-        store.close();
-      }
-    });
+    .action(
+      remoteOr(remoteImageRemove, async (name: string, opts: Record<string, string | undefined>) => {
+        const loaded = load(opts);
+        const store = await openStore(loaded.config['data-dir']);
+        try {
+          const cluster = await clusterPins(loaded, name);
+          await new ImageLibrary(loaded.config['images-dir']).remove(name, (img) => [
+            ...store.hosts.pinnedTo(img).map((u) => `host ${u}`),
+            ...cluster,
+          ]);
+          process.stdout.write(`removed ${name}\n`);
+        } catch (e) {
+          if (e instanceof ImageError) throw new Error(`remove refused: ${e.message}`, { cause: e });
+          throw e;
+        } finally {
+          store.close();
+        }
+      }),
+    );
 }

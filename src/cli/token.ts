@@ -2,7 +2,8 @@
  * `statelesx token create NAME --role R [--expires DATE | --expires-in-days N]`, `token list`,
  * `token revoke NAME|ID`: API bearer tokens in the store of the local data directory (like
  * `statelesx user`; works while the server runs, SQLite WAL). `create` prints the token once, on
- * stdout (for `$(...)` capture), and never again. Changes are audited as `system:cli`.
+ * stdout (for `$(...)` capture), and never again. Changes are audited as `system:cli`. With
+ * `--server` they go through `/api/v1/tokens` (admin token) and are audited as that token.
  */
 import type { Command } from 'commander';
 import type { Store, ApiTokenRecord } from '../store/index.js';
@@ -10,6 +11,9 @@ import { ROLES, type Role } from '../store/index.js';
 import { ApiTokenError, DuplicateApiTokenError, issueApiToken } from '../web/auth/api-tokens.js';
 import { configOption } from './common.js';
 import { withStore } from './user.js';
+import type { ApiClient } from './remote/client.js';
+import { remoteOr } from './remote/dispatch.js';
+import { ApiError, UsageError } from './remote/errors.js';
 
 const DAY_MS = 86_400_000;
 
@@ -95,6 +99,62 @@ function line(t: ApiTokenRecord): string {
   return `${String(t.id).padStart(4)}  ${t.name.padEnd(24)} ${t.role.padEnd(9)} expires ${iso(t.expiresAt).padEnd(24)} last used ${iso(t.lastUsedAt)}\n`;
 }
 
+/** Options of `token create`. */
+interface CreateOptions {
+  role: string;
+  expires?: string;
+  expiresInDays?: string;
+  json?: boolean;
+  config?: string;
+  dataDir?: string;
+}
+
+/** Prints a new token: on stdout alone (for `$(...)`), the note on stderr; or JSON with the token. */
+function printCreated(made: { record: ApiTokenRecord; token: string }, opts: CreateOptions, expiresAt: number | null) {
+  if (opts.json) process.stdout.write(JSON.stringify({ ...made.record, token: made.token }, null, 2) + '\n');
+  else {
+    process.stdout.write(made.token + '\n');
+    process.stderr.write(
+      `API token ${made.record.name} created (${opts.role}, expires ${iso(expiresAt)}); it is shown this once: send it as "Authorization: Bearer <token>"\n`,
+    );
+  }
+}
+
+/** `token list` output: one line per token, or JSON. */
+function printList(list: ApiTokenRecord[], opts: { json?: boolean }): void {
+  if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+  else if (list.length === 0) process.stdout.write('no API tokens (statelesx token create NAME --role viewer)\n');
+  else for (const t of list) process.stdout.write(line(t));
+}
+
+/** `token create` on a server: `POST /api/v1/tokens`. */
+async function remoteCreate(api: ApiClient, name: string, opts: CreateOptions): Promise<void> {
+  if (!ROLES.includes(opts.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const expiresAt = expiryOf(opts, Date.now());
+  const made = await api.json<ApiTokenRecord & { token: string }>('POST', '/api/v1/tokens', {
+    body: { name, role: opts.role, ...(expiresAt !== null ? { expiresAt: new Date(expiresAt).toISOString() } : {}) },
+  });
+  const { token, ...record } = made;
+  printCreated({ record, token }, opts, expiresAt);
+}
+
+/** `token list` on a server: `GET /api/v1/tokens`. */
+async function remoteList(api: ApiClient, opts: { json?: boolean }): Promise<void> {
+  printList(await api.json<ApiTokenRecord[]>('GET', '/api/v1/tokens'), opts);
+}
+
+/** `token revoke NAME|ID` on a server: the id by name from the list, then `DELETE /api/v1/tokens/{id}`. */
+async function remoteRevoke(api: ApiClient, nameOrId: string): Promise<void> {
+  const list = await api.json<ApiTokenRecord[]>('GET', '/api/v1/tokens');
+  const t =
+    list.find((x) => x.name === nameOrId) ??
+    (/^\d+$/.test(nameOrId) ? list.find((x) => x.id === Number(nameOrId)) : undefined);
+  if (!t)
+    throw new ApiError(404, 'Not Found', `no API token ${nameOrId} on ${api.target.server} (statelesx token list)`);
+  await api.call('DELETE', `/api/v1/tokens/${t.id}`);
+  process.stdout.write(`API token ${t.name} revoked\n`);
+}
+
 /** Registers `statelesx token create|list|revoke`. */
 export function registerToken(program: Command): void {
   const token = program.command('token').description('API bearer tokens for automation (Authorization: Bearer)');
@@ -110,43 +170,26 @@ export function registerToken(program: Command): void {
       .option('--expires-in-days <n>', 'expiry in whole days from now')
       .option('--json', 'JSON output (the record with its token)'),
   ).action(
-    async (
-      name: string,
-      opts: {
-        role: string;
-        expires?: string;
-        expiresInDays?: string;
-        json?: boolean;
-        config?: string;
-        dataDir?: string;
-      },
-    ) => {
+    remoteOr(remoteCreate, async (name: string, opts: CreateOptions) => {
       const now = Date.now();
       const expiresAt = expiryOf(opts, now);
       const made = await withStore(opts, (s) => createToken(s, name, opts.role, expiresAt, now));
-      if (opts.json) process.stdout.write(JSON.stringify({ ...made.record, token: made.token }, null, 2) + '\n');
-      else {
-        process.stdout.write(made.token + '\n');
-        process.stderr.write(
-          `API token ${name} created (${opts.role}, expires ${iso(expiresAt)}); it is shown this once: send it as "Authorization: Bearer <token>"\n`,
-        );
-      }
-    },
+      printCreated(made, opts, expiresAt);
+    }),
   );
 
   common(
     token.command('list').description('list tokens (never the tokens themselves)').option('--json', 'JSON output'),
-  ).action(async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
-    const list = await withStore(opts, async (s) => await s.apiTokens.list());
-    if (opts.json) process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-    else if (list.length === 0) process.stdout.write('no API tokens (statelesx token create NAME --role viewer)\n');
-    else for (const t of list) process.stdout.write(line(t));
-  });
+  ).action(
+    remoteOr(remoteList, async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
+      printList(await withStore(opts, async (s) => await s.apiTokens.list()), opts);
+    }),
+  );
 
   common(token.command('revoke <name-or-id>').description('revoke a token at once')).action(
-    async (nameOrId: string, opts: { config?: string; dataDir?: string }) => {
+    remoteOr(remoteRevoke, async (nameOrId: string, opts: { config?: string; dataDir?: string }) => {
       const t = await withStore(opts, (s) => revokeToken(s, nameOrId));
       process.stdout.write(`API token ${t.name} revoked\n`);
-    },
+    }),
   );
 }

@@ -2,7 +2,8 @@
  * `statelesx user add NAME --role admin|operator|viewer`, `user list`, `user passwd NAME`: console
  * users in the store. The password is read from standard input (first line) when it is not a
  * terminal, else prompted for twice without echo. Never taken from the command line (it would show
- * in `ps` and shell history). Changes are written to the audit log as `system:cli`.
+ * in `ps` and shell history). Changes are written to the audit log as `system:cli`. `user list`
+ * also works against a server (`--server`, `GET /api/v1/users`, admin token).
  */
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
@@ -10,6 +11,8 @@ import { openStore, type Store } from '../store/index.js';
 import { DuplicateUserError, ROLES, type Role } from '../store/users.js';
 import { hashPassword, passwordProblem, usernameProblem } from '../web/auth/passwords.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { remoteOr } from './remote/dispatch.js';
+import type { UserRecord } from '../store/users.js';
 
 /** Reads the whole of a non-TTY stdin and returns its first line (without CR/LF). */
 async function readStdinLine(): Promise<string> {
@@ -114,6 +117,24 @@ export async function addUser(store: Store, name: string, role: string, password
   }
 }
 
+/** `user list` output: one line per user, or JSON. */
+function printUsers(users: UserRecord[], opts: { json?: boolean }): void {
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(users, null, 2) + '\n');
+    return;
+  }
+  if (users.length === 0) {
+    process.stdout.write('no users (create the first admin with: statelesx user add NAME --role admin)\n');
+    return;
+  }
+  for (const u of users) {
+    process.stdout.write(
+      `${u.username.padEnd(24)} ${u.role.padEnd(9)} ${new Date(u.createdAt).toISOString()}${u.disabled ? ' disabled' : ''}\n`,
+    );
+  }
+}
+
+/** Registers `statelesx user add|list|passwd`. */
 export function registerUser(program: Command): void {
   const user = program.command('user').description('console users (admin, operator, viewer)');
   const common = (c: Command) =>
@@ -132,24 +153,12 @@ export function registerUser(program: Command): void {
   });
 
   common(user.command('list').description('list users').option('--json', 'JSON output')).action(
-    async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
-      await withStore(opts, async (s) => {
-        const users = await s.users.list();
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(users, null, 2) + '\n');
-          return;
-        }
-        if (users.length === 0) {
-          process.stdout.write('no users (create the first admin with: statelesx user add NAME --role admin)\n');
-          return;
-        }
-        for (const u of users) {
-          process.stdout.write(
-            `${u.username.padEnd(24)} ${u.role.padEnd(9)} ${new Date(u.createdAt).toISOString()}${u.disabled ? ' disabled' : ''}\n`,
-          );
-        }
-      });
-    },
+    remoteOr(
+      async (api, opts: { json?: boolean }) => printUsers(await api.json<UserRecord[]>('GET', '/api/v1/users'), opts),
+      async (opts: { json?: boolean; config?: string; dataDir?: string }) => {
+        await withStore(opts, async (s) => printUsers(await s.users.list(), opts));
+      },
+    ),
   );
 
   common(
