@@ -63,7 +63,8 @@ export interface WatchOptions {
   retries?: number;
 }
 
-const stepMark: Record<string, string> = { done: 'ok  ', failed: 'FAIL', skipped: 'skip' };
+/** Step states shown when a step reaches them; `skipped` is not shown (a step a re-plan superseded). */
+const stepMark: Record<string, string> = { done: 'ok  ', failed: 'FAIL' };
 
 /** Draws what changed between two views of a job. */
 class Renderer {
@@ -94,7 +95,7 @@ class Renderer {
       if (mark) {
         const took = s.startedAt && s.finishedAt ? ` (${duration(s.finishedAt - s.startedAt)})` : '';
         this.out.write(`${mark} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}${took}\n`);
-      } else if (s.state === 'running' && !this.out.tty) this.out.write(`...  ${s.name} ${s.target ?? ''}\n`);
+      }
     }
     this.draw();
   }
@@ -109,8 +110,8 @@ class Renderer {
   draw(): void {
     const job = this.last;
     if (!this.out.tty || !job || FINAL_STATES.has(job.state)) return;
-    const steps = job.steps ?? [];
-    const finished = steps.filter((s) => s.state === 'done' || s.state === 'skipped' || s.state === 'failed').length;
+    const steps = (job.steps ?? []).filter((s) => s.state !== 'skipped');
+    const finished = steps.filter((s) => s.state === 'done' || s.state === 'failed').length;
     const running = steps.find((s) => s.state === 'running');
     const width = 20;
     const fill = steps.length ? Math.round((finished / steps.length) * width) : 0;
