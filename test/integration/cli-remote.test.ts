@@ -258,7 +258,9 @@ describe('remote CLI against statelesx serve and the vCenter simulator', () => {
     expect(c.stdout).toBe(`job ${behind} cancelled\n`);
     const w = await cli(['job', 'watch', behind], asAdmin);
     expect(w.status, show(w)).toBe(1);
-    expect(w.stdout.trimEnd().split('\n').at(-1)).toBe(`job ${behind}: cancelled`);
+    expect(w.stdout.trimEnd().split('\n').at(-1)).toBe(
+      `job ${behind}: cancelled: cancelled by token:ci-admin before it started`,
+    );
     const s = await cli(['job', 'watch', slow], asAdmin);
     expect(s.status, show(s)).toBe(0);
     expect(s.stdout).toMatch(/^ok {3}AddHost_Task host:esx-slow1\.lab\.example\.com/m);
