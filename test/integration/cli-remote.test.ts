@@ -67,6 +67,23 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((res) => p.on('close', (status) => res({ status, stdout, stderr })));
 }
 
+/** Runs the built CLI on a pseudo-terminal (util-linux `script`), as a user at a terminal would. */
+function ttyCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const p = spawn('script', ['-qec', [process.execPath, CLI, ...args].map(q).join(' '), '/dev/null'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((res) => p.on('close', (status) => res({ status, stdout, stderr })));
+}
+
+/** ANSI escape (ECMA-48 CSI introducer's first byte), as a RegExp source. */
+const ESC = '\\x1b';
+
 const show = (r: Run) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 describe('remote CLI against statelesx serve and the vCenter simulator', () => {
@@ -253,6 +270,8 @@ describe('remote CLI against statelesx serve and the vCenter simulator', () => {
     };
     const slow = await queue('slow-cluster');
     const behind = await queue('lab-cluster');
+    // at a terminal: a progress line redrawn in place under the finished steps (watched meanwhile)
+    const watching = ttyCli(['job', 'watch', slow], asAdmin);
     const c = await cli(['job', 'cancel', behind], asAdmin);
     expect(c.status, show(c)).toBe(0);
     expect(c.stdout).toBe(`job ${behind} cancelled\n`);
@@ -261,9 +280,14 @@ describe('remote CLI against statelesx serve and the vCenter simulator', () => {
     expect(w.stdout.trimEnd().split('\n').at(-1)).toBe(
       `job ${behind}: cancelled: cancelled by token:ci-admin before it started`,
     );
-    const s = await cli(['job', 'watch', slow], asAdmin);
+    const s = await watching;
     expect(s.status, show(s)).toBe(0);
-    expect(s.stdout).toMatch(/^ok {3}AddHost_Task host:esx-slow1\.lab\.example\.com/m);
+    const progress = new RegExp(
+      `\r${ESC}\\[2K\\[[#-]{20}\\] \\d+/\\d+ steps {2}running {2}AddHost_Task host:esx-slow1\\.lab\\.example\\.com {2}\\d+\\.\\d s`,
+    );
+    expect(s.stdout).toMatch(progress);
+    expect(s.stdout).toMatch(/ok {3}AddHost_Task host:esx-slow1\.lab\.example\.com \(\d+\.\d s\)\r?\n/);
+    expect(s.stdout).toMatch(new RegExp(`job ${slow}: succeeded\\r?\\n$`));
 
     const done = await cli(['job', 'cancel', jobs['lab']!], asAdmin);
     expect(done.status, show(done)).toBe(5);

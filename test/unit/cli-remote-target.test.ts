@@ -79,9 +79,17 @@ describe('remote target', () => {
 });
 
 describe('event-stream reader', () => {
-  async function* chunks(text: string, size: number): AsyncGenerator<Uint8Array> {
+  /** The body as the network might deliver it: `size`-byte chunks, cutting characters and line ends. */
+  function chunks(text: string, size: number): AsyncIterable<Uint8Array> {
     const bytes = new TextEncoder().encode(text);
-    for (let i = 0; i < bytes.length; i += size) yield bytes.slice(i, i + size);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += size) parts.push(bytes.slice(i, i + size));
+    return new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const p of parts) c.enqueue(p);
+        c.close();
+      },
+    });
   }
   const all = async (text: string, size: number) => {
     const out: SseEvent[] = [];

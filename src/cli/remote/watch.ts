@@ -118,7 +118,7 @@ class Renderer {
     const text =
       `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${finished}/${steps.length} steps  ${job.state}` +
       `${running ? `  ${running.name} ${running.target ?? ''}` : ''}  ${duration(Date.now() - this.started)}`;
-    this.out.write(`\r\x1b[2K${text.slice(0, (this.out.columns ?? 100) - 1)}`);
+    this.out.write(`\r\x1b[2K${text.slice(0, (this.out.columns || 100) - 1)}`);
     this.drawn = true;
   }
 
