@@ -16,7 +16,7 @@
 import { kickstartInstallLookup } from './kickstart-install.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStore, type ForgetResult, type Store } from '../store/index.js';
 import { lockDataDir } from '../store/datadir-lock.js';
 import type { Service } from '../net/service.js';
 import { advertiseAddress } from '../net/interfaces.js';
@@ -160,7 +160,25 @@ function jobRunner(config: Config, store: Store, views: ReturnType<typeof cluste
     onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     boots: store.hostBoots,
     esxi: esxiConnector(log),
+    forgetHost: (uuid, jobId) => forgetAfterRemoval(store, uuid, jobId),
   });
+}
+
+/**
+ * The store side of a `remove-host` job that removed the host from vCenter: forgets it
+ * (src/store/host-forget.ts) and audits that as the job (`job:<id>`). @returns what was removed
+ */
+export async function forgetAfterRemoval(store: Store, uuid: string, jobId: string): Promise<ForgetResult> {
+  const r = store.hostForget.forget(uuid);
+  await store.audit.add({
+    at: Date.now(),
+    actor: `job:${jobId}`,
+    action: 'host.forget',
+    target: uuid,
+    before: null,
+    after: r,
+  });
+  return r;
 }
 
 /** The phone-home intake (TCP listener and HTTP plugin) over its store ports, queuing jobs on `jobs`. */

@@ -297,6 +297,12 @@ export const configSchema = z
         /** Scheduled drift checks queue a remediation job (cluster + members already in vCenter; never adds hosts). */
         'drift-remediate': z.boolean().default(false),
         'max-attempts': z.number().int().min(1).default(3),
+        /**
+         * Removing a host from vCenter (`remove-host` job): the EnterMaintenanceMode_Task timeout in
+         * seconds — how long DRS may take to evacuate the host's powered-on VMs before the job fails
+         * and nothing is removed.
+         */
+        'maintenance-timeout-s': z.number().int().min(1).max(86_400).default(600),
       })
       .strict()
       .prefault({}),

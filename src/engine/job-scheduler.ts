@@ -160,9 +160,9 @@ export class JobScheduler {
     });
   }
 
-  /** The hosts a job may change (lower-case UUIDs): its target, or every member of its cluster. */
+  /** The hosts a job may change (lower-case UUIDs): its target (configure-host, remove-host), or every member of its cluster. */
   private hostsOf(job: JobRecord): string[] {
-    if (job.kind === 'configure-host') return [job.target.toLowerCase()];
+    if (job.kind === 'configure-host' || job.kind === 'remove-host') return [job.target.toLowerCase()];
     const desired = job.cluster ? this.h.clusters.get(job.cluster) : undefined;
     return (desired?.hosts ?? []).map((h) => h.uuid.toLowerCase());
   }

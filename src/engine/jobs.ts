@@ -38,7 +38,9 @@
  * in flight at the crash may or may not have happened).
  *
  * Job kinds: configure-host (one member), apply-cluster (cluster + every member), drift (scheduled
- * remediation: cluster + the members already in vCenter, never AddHost_Task).
+ * remediation: cluster + the members already in vCenter, never AddHost_Task), remove-host (one
+ * host out of vCenter — maintenance mode, Destroy_Task — then forgotten in the store; its rounds
+ * are src/engine/remove-host.ts).
  *
  * Scheduling: one job per target at a time (a second request returns the queued/running job);
  * at most `engine.concurrency-per-vcenter` jobs run against one vCenter at once, and queued jobs
@@ -69,7 +71,16 @@ import type { Config } from '../config/schema.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
-import type { CancelOutcome, JobControl, JobOrigin, JobQueue, JobRef, QueueView, RetryOutcome } from './queue.js';
+import type {
+  CancelOutcome,
+  JobControl,
+  JobOrigin,
+  JobQueue,
+  JobRef,
+  QueueView,
+  RemoveHostOutcome,
+  RetryOutcome,
+} from './queue.js';
 import type { QueuePlace } from './admission.js';
 import type { VcenterApi, VcenterConnector } from './vcenter.js';
 import { counter, gauge, histogram } from '../metrics.js';
@@ -77,8 +88,9 @@ import { pendingRejoins, type HostBootSource } from './job-lifecycle.js';
 import type { EsxiConnector } from './vcenter.js';
 import { VcenterConnections } from './job-connections.js';
 import { describe } from './job-faults.js';
-import { JobRounds } from './job-round.js';
+import { JobRounds, type RoundHost } from './job-round.js';
 import { JobScheduler } from './job-scheduler.js';
+import { RemoveHostRounds } from './remove-host.js';
 
 export { currentJob } from './job-scheduler.js';
 
@@ -148,6 +160,24 @@ export interface JobRunnerOptions {
   boots?: HostBootSource;
   /** Sessions on ESXi hosts' own SDK, to set a fresh boot's root password (engine.esxi-sdk-url). */
   esxi?: EsxiConnector;
+  /**
+   * Forgets a host in the store (src/store/host-forget.ts) when its `remove-host` job has removed it
+   * from vCenter; returns what was removed (recorded as the ForgetHost step's result). Without it
+   * remove-host jobs fail.
+   */
+  forgetHost?: (uuid: string, jobId: string) => unknown;
+}
+
+/** A host has a queued or running job: a removal is refused until it ends. */
+export class HostBusyError extends Error {
+  override name = 'HostBusyError';
+  constructor(
+    readonly hostUuid: string,
+    readonly jobId: string,
+    readonly kind: JobKind,
+  ) {
+    super(`host ${hostUuid} has a ${kind} job queued or running (${jobId}): wait for it to end or cancel it`);
+  }
 }
 
 /** The durable job runner; implements {@link JobQueue}. */
@@ -156,6 +186,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   private readonly connections: VcenterConnections;
   private readonly scheduler: JobScheduler;
   private readonly rounds: JobRounds;
+  private readonly removals: RemoveHostRounds;
   private closing = false;
   private started = false;
   /** Running jobs someone asked to cancel: job id → who. */
@@ -166,7 +197,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     super();
     this.log = o.log.child({ subsystem: 'engine' });
     this.connections = new VcenterConnections(o.connect);
-    this.rounds = new JobRounds({
+    const roundHost: RoundHost = {
       o,
       closing: () => this.closing,
       cancelRequested: (id) => this.cancels.get(id),
@@ -174,8 +205,10 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
       note: (id, level, msg) => this.note(id, level, msg),
       finish: (id, state, reason) => this.finish(id, state, reason),
       emitStep: (id, seq) => this.emitStep(id, seq),
-      jobChanged: (j) => this.emit('job', j),
-    });
+      jobChanged: (j: JobRecord) => this.emit('job', j),
+    };
+    this.rounds = new JobRounds(roundHost);
+    this.removals = new RemoveHostRounds({ ...roundHost, forgetHost: o.forgetHost });
     this.scheduler = new JobScheduler({
       clusters: o.clusters,
       limits: () => {
@@ -189,7 +222,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
       },
       closing: () => this.closing,
       note: (id, level, msg) => this.note(id, level, msg),
-      run: (id) => this.rounds.run(id),
+      run: (id) => (this.o.jobs.get(id)?.kind === 'remove-host' ? this.removals.run(id) : this.rounds.run(id)),
       crashed: (id, e) => this.finish(id, 'failed', `internal error: ${describe(e)}`),
     });
   }
@@ -267,6 +300,67 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   }
 
   /**
+   * Queues the removal of a host from vCenter (job kind `remove-host`: maintenance mode,
+   * Destroy_Task, then the store forget; see src/engine/remove-host.ts). The vCenter is the one of
+   * the cluster file that declares the host, else of `hint.cluster` (the store's assignment), else
+   * `hint.vcenter`, else the only configured one.
+   * @param hostUuid SMBIOS UUID (any case)
+   * @throws HostBusyError when a job of the host (its own, or an apply/drift of its cluster) is
+   *   queued or running; Error when no vCenter can be told
+   */
+  enqueueRemoveHost(
+    hostUuid: string,
+    origin: JobOrigin,
+    hint: { cluster?: string | null | undefined; vcenter?: string | null | undefined } = {},
+  ): JobRef {
+    const uuid = hostUuid.toLowerCase();
+    const desired = this.o.clusters.findByHost(uuid) ?? (hint.cluster ? this.o.clusters.get(hint.cluster) : undefined);
+    const busy =
+      this.o.jobs.active(uuid) ?? (desired ? this.o.jobs.active(desired.name, ['apply-cluster', 'drift']) : undefined);
+    if (busy) throw new HostBusyError(uuid, busy.id, busy.kind);
+    const names = this.o.config.vcenters.map((v) => v.name);
+    const vcenter =
+      desired?.vcenter ??
+      (hint.vcenter && names.includes(hint.vcenter) ? hint.vcenter : names.length === 1 ? names[0] : undefined);
+    if (!vcenter)
+      throw new Error(
+        `cannot tell which vCenter holds host ${uuid}: no cluster file declares it and ${names.length} vCenters are configured`,
+      );
+    const job = this.o.jobs.create({
+      id: randomUUID(),
+      kind: 'remove-host',
+      target: uuid,
+      cluster: desired?.name ?? hint.cluster ?? null,
+      vcenter,
+      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
+      at: Date.now(),
+    });
+    this.note(
+      job.id,
+      'info',
+      `remove-host ${uuid} (vCenter "${vcenter}") queued by ${job.requestedBy ?? origin.source}`,
+    );
+    if (desired)
+      this.note(
+        job.id,
+        'warn',
+        `${desired.file} still declares this host in cluster ${desired.name}: an apply of the cluster adds it again; remove it from the file`,
+      );
+    this.emit('job', job);
+    if (this.started) this.scheduler.schedule(job);
+    return { id: job.id, existing: false };
+  }
+
+  removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): RemoveHostOutcome {
+    try {
+      return { outcome: 'queued', ref: this.enqueueRemoveHost(hostUuid, origin, { cluster }) };
+    } catch (e) {
+      if (e instanceof HostBusyError) return { outcome: 'busy', jobId: e.jobId, kind: e.kind, reason: e.message };
+      return { outcome: 'no-vcenter', reason: (e as Error).message };
+    }
+  }
+
+  /**
    * Cancels a job (admin verb): a queued one ends `cancelled` at once; a running one when its
    * current step has finished, before the next (a vSphere task in flight is never abandoned
    * half-way). A job left queued/running by another process (no runner here holds it) ends at once.
@@ -302,7 +396,9 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
           ? this.enqueueConfigureHost(j.target, origin)
           : j.kind === 'apply-cluster'
             ? this.enqueueApplyCluster(j.target, origin)
-            : this.enqueueRemediateCluster(j.target, origin);
+            : j.kind === 'remove-host'
+              ? this.enqueueRemoveHost(j.target, origin, { cluster: j.cluster, vcenter: j.vcenter })
+              : this.enqueueRemediateCluster(j.target, origin);
       if (!ref.existing) this.note(ref.id, 'info', `retry of job ${jobId}`);
       return { outcome: 'queued', ref };
     } catch (e) {

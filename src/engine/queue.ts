@@ -55,8 +55,21 @@ export type RetryOutcome =
   /** The job's cluster or host is no longer in a cluster file. */
   | { outcome: 'gone'; reason: string };
 
+/** What {@link JobControl.removeHost} did. */
+export type RemoveHostOutcome =
+  | { outcome: 'queued'; ref: JobRef }
+  /** A job of the host (its own, or an apply/drift of its cluster) is queued or running. */
+  | { outcome: 'busy'; jobId: string; kind: string; reason: string }
+  /** No vCenter can be told for the host (no cluster file, several vCenters). */
+  | { outcome: 'no-vcenter'; reason: string };
+
 /** Admin verbs on jobs (issue 19 item 3). Implemented by src/engine/jobs.ts. */
 export interface JobControl {
+  /**
+   * Queues a `remove-host` job: the host leaves vCenter (maintenance mode, Destroy_Task), then the
+   * store forgets it. `cluster` = the store's assignment of the host (helps find its vCenter).
+   */
+  removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): RemoveHostOutcome;
   /** Cancels a queued job at once, or a running one between steps. */
   cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string };
   /** Queues a new job of the same kind and target as a failed, cancelled or blocked one. */

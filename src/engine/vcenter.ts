@@ -11,6 +11,7 @@
 import type { ClusterSpec, PortgroupSpecArgs, VnicSpecArgs, VSwitchSpecArgs } from './plan.js';
 import type { ClusterState, CurrentState, HostState } from './state.js';
 import type { VmkService } from '../clusters/types.js';
+import type { HostRemovalFacts } from './remove-host.js';
 
 /** SOAP calls made so far on this connection, read from the client's call counter. */
 export interface CallCounts {
@@ -65,7 +66,11 @@ export interface VcenterApi {
   reconnectHost(hostRef: string, spec: HostConnectArgs | undefined): Promise<void>;
   /** HostSystem.DisconnectHost_Task, awaited. */
   disconnectHost(hostRef: string): Promise<void>;
-  enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void>;
+  /**
+   * HostSystem.EnterMaintenanceMode_Task, awaited (`timeoutS` seconds, 0 = none;
+   * `evacuatePoweredOffVms` sent only when given). Faults: InvalidState (already in it), Timedout.
+   */
+  enterMaintenanceMode(hostRef: string, timeoutS: number, evacuatePoweredOffVms?: boolean): Promise<void>;
   exitMaintenanceMode(hostRef: string, timeoutS: number): Promise<void>;
   addVirtualSwitch(networkSystemRef: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void>;
   updateVirtualSwitch(networkSystemRef: string, vswitchName: string, spec: VSwitchSpecArgs): Promise<void>;
@@ -93,6 +98,18 @@ export interface VcenterApi {
     optionManagerRef: string,
     changed: { key: string; value: string | number | boolean; type: 'string' | 'int' | 'long' | 'boolean' }[],
   ): Promise<void>;
+
+  /**
+   * The host with this hardware UUID as removal needs it (engine/remove-host), or undefined when
+   * vCenter has none (SearchIndex.FindByUuid, vmSearch=false).
+   */
+  readHostRemoval(uuid: string): Promise<HostRemovalFacts | undefined>;
+  /**
+   * ManagedEntity.Destroy_Task on a HostSystem (cluster member) or a ComputeResource (standalone
+   * host), awaited. `hostUuid` = the removed host's hardware UUID (cached identities are dropped).
+   * Faults: InvalidState (connected and not in maintenance mode), NotSupported (a standalone HostSystem).
+   */
+  destroyEntity(type: 'HostSystem' | 'ComputeResource', ref: string, hostUuid?: string): Promise<void>;
 
   calls(): CallCounts;
   /** Logs out; idempotent. */

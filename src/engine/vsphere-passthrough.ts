@@ -68,9 +68,13 @@ export class VspherePassThrough {
     );
   }
 
-  async enterMaintenanceMode(hostRef: string, timeoutS: number): Promise<void> {
+  async enterMaintenanceMode(hostRef: string, timeoutS: number, evacuatePoweredOffVms?: boolean): Promise<void> {
     await this.task(
-      await this.client.ops.EnterMaintenanceMode_Task({ type: 'HostSystem', value: hostRef }, timeoutS),
+      await this.client.ops.EnterMaintenanceMode_Task(
+        { type: 'HostSystem', value: hostRef },
+        timeoutS,
+        evacuatePoweredOffVms,
+      ),
       'EnterMaintenanceMode_Task',
     );
   }

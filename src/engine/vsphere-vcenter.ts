@@ -31,6 +31,7 @@ import type { MoRef } from '../vsphere/types.js';
 import type { ClusterSpec } from './plan.js';
 import type { ClusterState, CurrentState, HostState } from './state.js';
 import type { VcenterApi } from './vcenter.js';
+import type { HostRemovalFacts } from './remove-host.js';
 import { CreateOnce } from './vsphere-create-once.js';
 import { IdentityCache, same, StaleIdentity } from './vsphere-identity.js';
 import { fromClusterConfig, toClusterSpec, toHostState } from './vsphere-map.js';
@@ -313,5 +314,25 @@ export class VsphereVcenter extends VspherePassThrough implements VcenterApi {
       );
       await this.task(t, 'ReconfigureComputeResource_Task');
     });
+  }
+
+  async readHostRemoval(uuid: string): Promise<HostRemovalFacts | undefined> {
+    const r = await this.client.read.readHostRemoval(uuid);
+    if (!r) return undefined;
+    return {
+      hostRef: r.host.value,
+      name: r.name,
+      connectionState: r.connectionState,
+      inMaintenanceMode: r.inMaintenanceMode,
+      parent: { type: r.parent.type, value: r.parent.value },
+      drs: r.drs,
+      poweredOnVms: r.poweredOnVms,
+      vmCount: r.vmCount,
+    };
+  }
+
+  async destroyEntity(type: 'HostSystem' | 'ComputeResource', ref: string, hostUuid?: string): Promise<void> {
+    await this.task(await this.client.ops.Destroy_Task({ type, value: ref }), 'Destroy_Task');
+    if (hostUuid) this.ids.hostsByUuid.delete(hostUuid.toLowerCase());
   }
 }

@@ -13,9 +13,10 @@ export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'blocked'
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped';
 /**
  * configure-host: one member; apply-cluster: the cluster and every member; drift: scheduled drift
- * remediation of a cluster (its settings and the members already in vCenter, never AddHost_Task).
+ * remediation of a cluster (its settings and the members already in vCenter, never AddHost_Task);
+ * remove-host: one host (target = its UUID) removed from vCenter, then forgotten in the store.
  */
-export type JobKind = 'configure-host' | 'apply-cluster' | 'drift';
+export type JobKind = 'configure-host' | 'apply-cluster' | 'drift' | 'remove-host';
 
 export interface JobRecord {
   id: string;

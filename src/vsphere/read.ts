@@ -8,6 +8,7 @@
  * - {@link readHosts}: the same host properties for given HostSystems (1 call).
  * - {@link readAdvancedOptions}: the `setting` of several hosts' advanced OptionManagers (1 call).
  * - {@link findHostByUuid}: SearchIndex.FindByUuid, vmSearch=false.
+ * - {@link readHostRemoval}: what removing a host from vCenter depends on (3 calls).
  * - {@link readOneHost}: known datacenter, cluster (without member hosts), host(s) and their
  *   advanced-option managers in ONE RetrievePropertiesEx (the engine's one-host read).
  *
@@ -323,6 +324,70 @@ export async function readOneHost(
       for (const ov of arr<{ key: string; value: unknown }>(p['setting'])) if (want.has(ov.key)) rec[ov.key] = ov.value;
       out.advanced.set(o.obj.value, rec);
     }
+  }
+  return out;
+}
+
+/** What removing a host from vCenter depends on ({@link readHostRemoval}). */
+export interface HostRemovalState {
+  host: MoRef;
+  name: string;
+  /** HostSystemConnectionState: connected | notResponding | disconnected. */
+  connectionState: string;
+  inMaintenanceMode: boolean;
+  /** ClusterComputeResource (a cluster member) or ComputeResource (a standalone host). */
+  parent: MoRef;
+  /** The cluster's ClusterDrsConfigInfo (enabled, defaultVmBehavior); undefined for a standalone host. */
+  drs?: { enabled: boolean; defaultVmBehavior: string } | undefined;
+  /** Names of the host's VMs whose runtime.powerState is poweredOn. */
+  poweredOnVms: string[];
+  /** Every VM registered on the host (HostSystem.vm). */
+  vmCount: number;
+}
+
+/**
+ * The host with hardware UUID `uuid` as host removal needs it, or null when vCenter has none:
+ * FindByUuid, ONE RetrievePropertiesEx of the host (name, parent, runtime, vm), ONE of its parent's
+ * configurationEx (clusters) and its VMs' name and runtime.powerState (3 calls).
+ */
+export async function readHostRemoval(c: Caller, uuid: string): Promise<HostRemovalState | null> {
+  const host = await FindByUuid(c, uuid);
+  if (!host) return null;
+  const hostPaths = ['name', 'parent', 'runtime.connectionState', 'runtime.inMaintenanceMode', 'vm'];
+  const [h] = await retrieveAll(c, [
+    { propSet: [{ type: 'HostSystem', pathSet: hostPaths }], objectSet: [{ obj: host }] },
+  ]);
+  if (!h) return null;
+  const parent = h.props['parent'] as MoRef;
+  const vms = arr<MoRef>(h.props['vm']);
+  const cluster = parent.type === 'ClusterComputeResource';
+  const objects =
+    cluster || vms.length
+      ? await retrieveAll(c, [
+          {
+            propSet: [
+              ...(cluster ? [{ type: 'ClusterComputeResource', pathSet: ['configurationEx'] }] : []),
+              ...(vms.length ? [{ type: 'VirtualMachine', pathSet: ['name', 'runtime.powerState'] }] : []),
+            ],
+            objectSet: [...(cluster ? [{ obj: parent }] : []), ...vms.map((obj) => ({ obj }))],
+          },
+        ])
+      : [];
+  const out: HostRemovalState = {
+    host,
+    name: String(h.props['name']),
+    connectionState: String(h.props['runtime.connectionState']),
+    inMaintenanceMode: h.props['runtime.inMaintenanceMode'] === true,
+    parent,
+    poweredOnVms: [],
+    vmCount: vms.length,
+  };
+  for (const o of objects) {
+    if (o.obj.type === 'ClusterComputeResource') {
+      const drs = (o.props['configurationEx'] as ClusterConfigInfoEx | undefined)?.drsConfig;
+      out.drs = { enabled: drs?.enabled === true, defaultVmBehavior: drs?.defaultVmBehavior ?? 'fullyAutomated' };
+    } else if (o.obj.type === 'VirtualMachine' && o.props['runtime.powerState'] === 'poweredOn')
+      out.poweredOnVms.push(String(o.props['name']));
   }
   return out;
 }

@@ -42,6 +42,11 @@ export interface Vcsim {
   reboot(name: string, pem?: string): Promise<HostThumbprints>;
   /** POST /vcsim-test/boot?name=FQDN: the first boot of a host not yet in the inventory (else as reboot). */
   boot(name: string, pem?: string): Promise<HostThumbprints>;
+  /**
+   * POST /vcsim-test/vm-power?host=FQDN&name=NAME&power=…: registers VM `name` on host `host` (or,
+   * when a VM of that name exists, sets its power state). Resolves to its MoRef value (`vm-NN`).
+   */
+  vmPower(host: string, name: string, power: 'poweredOn' | 'poweredOff'): Promise<string>;
   /** SIGTERM, then SIGKILL after 2 s if it is still there. Safe to call twice. */
   stop(): Promise<void>;
   /**
@@ -90,6 +95,24 @@ export async function bootHook(
     throw new Error(`vcsim ${hook} ${name}: unexpected answer ${body}`);
   }
   return { thumbprint: j.thumbprint, sha256: j.sha256 };
+}
+
+/** POSTs a /vcsim-test/ hook without a body; resolves to the answer's text, rejects on HTTP errors. */
+function postHook(url: string): Promise<string> {
+  return new Promise<string>((res, rej) => {
+    const req = request(url, { method: 'POST', rejectUnauthorized: false }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (d: Buffer) => chunks.push(d));
+      r.on('error', rej);
+      r.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (r.statusCode === 200) res(text);
+        else rej(new Error(`vcsim ${url}: HTTP ${String(r.statusCode)} ${text}`));
+      });
+    });
+    req.on('error', rej);
+    req.end();
+  });
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -159,6 +182,11 @@ export async function startVcsim(args: string[] = []): Promise<Vcsim> {
     esxSdkUrl,
     reboot: (name, pem) => bootHook(baseUrl, 'reboot', name, pem),
     boot: (name, pem) => bootHook(baseUrl, 'boot', name, pem),
+    async vmPower(host, name, power) {
+      const q = new URLSearchParams({ host, name, power });
+      const text = await postHook(`${baseUrl}/vcsim-test/vm-power?${q.toString()}`);
+      return (JSON.parse(text) as { vm: string }).vm;
+    },
     async stop() {
       if (stopped || !Number.isInteger(pid) || pid <= 0) return;
       stopped = true;

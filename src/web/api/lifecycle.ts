@@ -1,7 +1,8 @@
 /**
  * Lifecycle verbs (issue 19 item 3), admins only, audited: cancel a queued or running job (a
  * running one between steps), retry a failed/cancelled/blocked job, forget a host (its row, pin,
- * sightings, boot tokens and boot record), delete stale unregistered sightings by age or UUID.
+ * sightings, boot tokens and boot record; optionally after removing it from vCenter, as a
+ * `remove-host` job), delete stale unregistered sightings by age or UUID.
  * Resetting a recorded thumbprint is ./thumbprints.ts.
  */
 import type { FastifyInstance } from 'fastify';
@@ -85,17 +86,30 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
   );
 }
 
-/** `DELETE /api/v1/hosts/:uuid` (forget), then the unregistered verbs. */
+/** `DELETE /api/v1/hosts/:uuid[?removeFromVcenter=true]` (forget), then the unregistered verbs. */
 function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
   const { store } = ctx.deps;
-  app.delete<{ Params: { uuid: string } }>(
+  app.delete<{ Params: { uuid: string }; Querystring: { removeFromVcenter?: boolean } }>(
     '/api/v1/hosts/:uuid',
     {
       schema: {
         tags: ['hosts'],
         summary:
-          'Forget a host: its record, image pin, sightings, phone-home tokens and boot record (not its cluster file entry, nor vCenter)',
+          'Forget a host: its record, image pin, sightings, phone-home tokens and boot record (not its cluster file entry). ' +
+          'With removeFromVcenter=true, first removes it from vCenter as a job (kind remove-host: maintenance mode, ' +
+          'Destroy_Task, then the forget): 202 with the job id; 409 while the host has a job queued or running',
         params: uuidParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            removeFromVcenter: {
+              type: 'boolean',
+              default: false,
+              description:
+                'also remove the host from vCenter (a remove-host job; the store forget happens when it succeeds)',
+            },
+          },
+        },
         response: {
           200: {
             type: 'object',
@@ -106,23 +120,42 @@ function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
               hostBoots: { type: 'integer' },
             },
           },
+          202: {
+            type: 'object',
+            required: ['jobId'],
+            properties: { jobId: { type: 'string', description: 'the remove-host job (GET /api/v1/jobs/{id})' } },
+          },
           ...errorResponses,
         },
       },
     },
-    async (req) => {
-      const before = store.hosts.get(req.params.uuid.toLowerCase());
-      const r = store.hostForget.forget(req.params.uuid);
+    async (req, reply) => {
+      const uuid = req.params.uuid.toLowerCase();
+      const before = store.hosts.get(uuid);
+      const summary = before ? { state: before.state, cluster: before.cluster, imagePin: before.imagePin } : null;
+      if (req.query.removeFromVcenter) {
+        if (!before) throw problems.notFound(`host ${req.params.uuid}`);
+        const r = need(ctx, 'jobControl', 'the job engine').removeHost(
+          uuid,
+          { source: 'api', actor: req.user!.username },
+          before.cluster,
+        );
+        if (r.outcome === 'busy') throw problems.conflict(r.reason);
+        if (r.outcome === 'no-vcenter') throw new HttpProblem(422, 'Unprocessable Content', r.reason);
+        await auditChange(
+          store.audit,
+          req,
+          'host.forget',
+          uuid,
+          summary,
+          { removeFromVcenter: true, job: r.ref.id },
+          ctx.now(),
+        );
+        return reply.code(202).send({ jobId: r.ref.id });
+      }
+      const r = store.hostForget.forget(uuid);
       if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw problems.notFound(`host ${req.params.uuid}`);
-      await auditChange(
-        store.audit,
-        req,
-        'host.forget',
-        req.params.uuid.toLowerCase(),
-        before ? { state: before.state, cluster: before.cluster, imagePin: before.imagePin } : null,
-        r,
-        ctx.now(),
-      );
+      await auditChange(store.audit, req, 'host.forget', uuid, summary, r, ctx.now());
       return r;
     },
   );
