@@ -1,16 +1,17 @@
 /**
  * `statelesx host forget <uuid>` and `statelesx host prune-unregistered --older-than-days N | --uuid U`:
  * the lifecycle verbs on the local data directory (like `statelesx user`), audited as `system:cli`.
- * Removing the host from vCenter is not done here. With `--server` both go through the REST API
- * (./host-remote.ts), where `--remove-from-vcenter` queues the removal as a job and follows it.
+ * `--remove-from-vcenter` (the host leaves vCenter first, as a job) is src/cli/host-remove.ts
+ * locally; with `--server` both verbs go through the REST API (./host-remote.ts), where
+ * `--remove-from-vcenter` queues the removal on the server and follows it.
  */
 import type { Command } from 'commander';
 import type { Store } from '../store/index.js';
 import { configOption } from './common.js';
 import { withStore } from './user.js';
 import { remoteOr } from './remote/dispatch.js';
-import { UsageError } from './remote/errors.js';
 import { remoteHostForget, remotePruneUnregistered } from './host-remote.js';
+import { forgetWithRemoval } from './host-remove.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -77,19 +78,25 @@ export function registerHostForget(host: Command): void {
   dataDir(
     host
       .command('forget <uuid>')
-      .description("forget a host: its record, image pin, sightings, boot tokens and boot record (not vCenter's)")
+      .description(
+        "forget a host: its record, image pin, sightings, boot tokens and boot record (vCenter's only with --remove-from-vcenter)",
+      )
       .option(
         '--remove-from-vcenter',
-        'also remove it from vCenter (maintenance mode, then remove) as a job (--server)',
+        'first remove it from vCenter (maintenance mode, then Destroy_Task) as a job: on the server with --server, else run here (refused while a server runs)',
       )
-      .option('--no-wait', 'with --remove-from-vcenter: print the job id instead of following the job')
+      .option('--no-wait', 'with --remove-from-vcenter and --server: print the job id instead of following the job')
       .option('--json', 'JSON output (with --server)'),
   ).action(
     remoteOr(
       remoteHostForget,
       async (uuid: string, opts: { config?: string; dataDir?: string; removeFromVcenter?: boolean }) => {
-        if (opts.removeFromVcenter)
-          throw new UsageError('--remove-from-vcenter runs a job on the server: pass --server URL (and a token)');
+        if (opts.removeFromVcenter) {
+          const job = await forgetWithRemoval(uuid, opts, (l) => process.stdout.write(`${l}\n`));
+          process.stdout.write(`job ${job.id}: ${job.state}${job.error ? `: ${job.error}` : ''}\n`);
+          if (job.state !== 'succeeded') process.exitCode = 1;
+          return;
+        }
         process.stdout.write((await withStore(opts, (s) => forgetHost(s, uuid))) + '\n');
       },
     ),

@@ -216,6 +216,45 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     store.close();
   }, 120_000);
 
+  it('host forget --remove-from-vcenter: refused next to a server (pointing at --server), else runs the removal job here', async () => {
+    const dataDir = join(dir, 'data');
+    const lock = lockDataDir(dataDir, 'server');
+    try {
+      const r = run('host', 'forget', LAB2, '--remove-from-vcenter');
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`a statelesx server (pid ${process.pid}) is using ${dataDir}`);
+      expect(r.stderr).toContain(`statelesx --server URL host forget ${LAB2} --remove-from-vcenter`);
+    } finally {
+      lock.release();
+    }
+    let store = await openStore(dataDir);
+    expect(store.hosts.get(LAB2)).toBeDefined();
+    store.close();
+
+    const r = run('host', 'forget', LAB2, '--remove-from-vcenter');
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('ok   EnterMaintenanceMode_Task host:esx-lab2.lab.example.com');
+    expect(r.stdout).toContain('ok   Destroy_Task host:esx-lab2.lab.example.com');
+    expect(r.stdout).toMatch(/job [0-9a-f-]{36}: succeeded/);
+    store = await openStore(dataDir);
+    try {
+      expect(store.hosts.get(LAB2)).toBeUndefined();
+      expect((await store.audit.list(2)).map((e) => [e.actor.replace(/^job:.*/, 'job'), e.action, e.target])).toEqual([
+        ['job', 'host.forget', LAB2],
+        ['system:cli', 'host.forget', LAB2],
+      ]);
+    } finally {
+      store.close();
+    }
+    // Read back from vCenter: the host is no longer there, so the plan (still declaring it) holds it
+    // until it phones home again (its boot record went with the forget); the other member is untouched.
+    const plan = run('cluster', 'plan', 'lab-cluster', '--json');
+    const p = JSON.parse(plan.stdout) as { steps: unknown[]; held: Array<{ uuid: string; reason: string }> };
+    expect(p.held.map((h) => [h.uuid, h.reason])).toEqual([[LAB2, 'waiting-for-phone-home']]);
+    expect(p.steps).toEqual([]);
+    expect(run('host', 'forget', LAB2, '--remove-from-vcenter').stderr).toContain(`the store knows no host ${LAB2}`);
+  }, 120_000);
+
   it('names the cluster and the files that did not load when asked for an unknown cluster', () => {
     const r = run('cluster', 'plan', 'no-such-cluster');
     expect(r.status).not.toBe(0);
