@@ -5,7 +5,8 @@
  * DRS off is refused before anything is sent (job failed, host still in the store and vCenter),
  * and succeeds on retry once the VM is off; with DRS fully automated the VM is migrated to the
  * other member; a job left behind by a crash — after maintenance mode, or after the host was
- * already gone — resumes with only what is left. 409 while the host has a job queued.
+ * already gone — resumes with only what is left. 409 while the host has a job queued. The console's
+ * Forget host with "also remove from vCenter" checked, in real Chromium (playwright-core).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -20,7 +21,10 @@ import { issueApiToken } from '../../src/web/auth/api-tokens.js';
 import { forgetAfterRemoval } from '../../src/app/server.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 import type { VsphereVcenter } from '../../src/engine/vsphere-vcenter.js';
-import { makeApp } from '../helpers/web.js';
+import { makeApp, PASSWORD } from '../helpers/web.js';
+import { buildApp } from '../../src/web/app.js';
+import { chromium } from 'playwright-core';
+import type { AddressInfo } from 'node:net';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (n: number) => `4c4c4544-0031-3510-8052-b1c04f3130${String(n).padStart(2, '0')}`;
@@ -31,7 +35,9 @@ const H = {
   f: { fqdn: 'esx-f.rm.example', uuid: uuid(4), addresses: {} },
   c: { fqdn: 'esx-c.rm.example', uuid: uuid(5), addresses: {} },
   d: { fqdn: 'esx-d.rm.example', uuid: uuid(6), addresses: {} },
+  g: { fqdn: 'esx-g.rm.example', uuid: uuid(7), addresses: {} },
 };
+const CHROMIUM = '/usr/bin/chromium';
 const DRS_OFF: DesiredCluster['drs'] = { enabled: false, automationLevel: 'fullyAutomated', migrationThreshold: 3 };
 
 describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
@@ -73,6 +79,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       desiredCluster({ name: 'rm-plain', drs: DRS_OFF, hosts: [H.a, H.b] }),
       desiredCluster({ name: 'rm-drs', hosts: [H.e, H.f] }),
       desiredCluster({ name: 'rm-crash', drs: DRS_OFF, hosts: [H.c, H.d] }),
+      desiredCluster({ name: 'rm-console', drs: DRS_OFF, hosts: [H.g] }),
     ];
     source = {
       get: (n) => clusters.find((c) => c.name === n),
@@ -96,7 +103,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     }
     runner = newRunner();
     runner.start();
-    for (const name of ['rm-plain', 'rm-drs', 'rm-crash']) {
+    for (const name of ['rm-plain', 'rm-drs', 'rm-crash', 'rm-console']) {
       const j = await runner.wait(runner.enqueueApplyCluster(name, { source: 'test' }).id);
       expect(j.state, j.error ?? '').toBe('succeeded');
     }
@@ -193,6 +200,40 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     const f = await vc.readHostRemoval(H.f.uuid);
     expect(f).toMatchObject({ poweredOnVms: ['web-01'], vmCount: 1 });
   }, 60_000);
+
+  it('console (Chromium): Forget host with "also remove from vCenter" checked queues the job and shows it; the host leaves vCenter and the store', async () => {
+    const web = await buildApp({ store, log: silentLogger, queue: runner, jobControl: runner });
+    await web.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(web.server.address() as AddressInfo).port}`;
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`${base}/login`);
+      await page.getByLabel('User name').fill('admin');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByText('admin (admin)').waitFor();
+      await page.goto(`${base}/hosts/${H.g.uuid}`);
+      await page.getByLabel('also remove from vCenter').check();
+      await page.getByRole('button', { name: 'Forget host' }).click();
+      await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+      const jobId = page.url().split('/').pop()!;
+      expect(store.jobs.get(jobId)).toMatchObject({ kind: 'remove-host', target: H.g.uuid, requestedBy: 'api:admin' });
+      expect(await page.locator('dd', { hasText: 'remove-host' }).count()).toBe(1);
+      const job = await runner.wait(jobId);
+      expect(job.state, job.error ?? '').toBe('succeeded');
+      await page.reload();
+      await expect(page.locator('#job-state').textContent()).resolves.toBe('succeeded');
+      expect(await inVcenter(H.g.uuid)).toBeUndefined();
+      expect(store.hosts.get(H.g.uuid)).toBeUndefined();
+    } finally {
+      await browser.close();
+      await web.close();
+    }
+  }, 90_000);
 
   it('resumes a removal left by a crash: after maintenance mode only Destroy_Task, an already removed host only the forget', async () => {
     await runner.close();

@@ -1,6 +1,6 @@
 /**
  * Console administration pages: users, API tokens (`/users/tokens`), the audit log, and the admin
- * verbs on a host (forget, reset the recorded thumbprint).
+ * verbs on a host (forget — optionally with removal from vCenter, a job —, reset the recorded thumbprint).
  */
 import type { FastifyPluginCallback } from 'fastify';
 import { HttpProblem } from '../problem.js';
@@ -40,7 +40,14 @@ export const adminPages: FastifyPluginCallback<ConsoleOptions> = (app, { api, pa
     await api(req, reply)('DELETE', `/api/v1/tokens/${encodeURIComponent(req.params.id)}`);
     return reply.redirect('/users/tokens', 303);
   });
-  app.post<{ Params: { uuid: string } }>('/hosts/:uuid/forget', signedIn, async (req, reply) => {
+  // "Also remove from vCenter" checked: the remove-host job is queued and its page shown (the host
+  // is forgotten when the job succeeds); else the host is forgotten at once.
+  app.post<{ Params: { uuid: string }; Body: Form }>('/hosts/:uuid/forget', signedIn, async (req, reply) => {
+    if (one(req.body, 'removeFromVcenter') === 'on') {
+      const path = `/api/v1/hosts/${enc(req.params.uuid)}?removeFromVcenter=true`;
+      const r = await api(req, reply)<{ jobId: string }>('DELETE', path);
+      return reply.redirect(`/jobs/${enc(r.jobId)}`, 303);
+    }
     await api(req, reply)('DELETE', `/api/v1/hosts/${enc(req.params.uuid)}`);
     return reply.redirect('/hosts', 303);
   });
