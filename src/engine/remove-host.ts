@@ -241,6 +241,7 @@ export class RemoveHostRounds {
         this.r.emitStep(id, seq);
         const what = `${step.name} ${step.target}`;
         if (isTransient(e)) return { transient: e, what };
+        o.jobs.skipUnfinished(id, `not run: ${step.name} failed`, Date.now());
         const timedOut = e instanceof VsphereFault && e.faultName === 'Timedout';
         this.r.finish(
           id,

@@ -199,6 +199,47 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     expect(await inVcenter(H.e.uuid)).toBeUndefined();
     const f = await vc.readHostRemoval(H.f.uuid);
     expect(f).toMatchObject({ poweredOnVms: ['web-01'], vmCount: 1 });
+
+    // F is now the last member: DRS has nowhere to move web-01, maintenance mode times out.
+    const last = await remove(H.f.uuid);
+    const timedOut = await runner.wait(last.json<{ jobId: string }>().jobId);
+    expect(timedOut.state).toBe('failed');
+    expect(timedOut.error).toMatch(
+      /^EnterMaintenanceMode_Task host:esx-f\.rm\.example: the host still ran powered-on VMs after 5 s .*nothing was removed$/,
+    );
+    expect(store.jobs.steps(timedOut.id).map((s) => [s.name, s.state])).toEqual([
+      ['EnterMaintenanceMode_Task', 'failed'],
+      ['Destroy_Task', 'skipped'],
+    ]);
+    expect(store.jobs.steps(timedOut.id)[0]!.fault).toMatch(/^Timedout: .*Operation timed out\.$/);
+    expect(await vc.readHostRemoval(H.f.uuid)).toMatchObject({
+      inMaintenanceMode: false,
+      connectionState: 'connected',
+    });
+    expect(store.hosts.get(H.f.uuid)).toBeDefined();
+    expect(store.jobs.maintenanceHosts().has(H.f.uuid)).toBe(false);
+  }, 60_000);
+
+  it('the simulator answers as vCenter: Destroy_Task refused on a connected member outside maintenance mode and on a standalone HostSystem', async () => {
+    const member = (await vc.findByInventoryPath('DC0/host/DC0_C0/DC0_C0_H0'))!;
+    await expect(vc.destroyEntity('HostSystem', member)).rejects.toMatchObject({ faultName: 'InvalidState' });
+    await vc.enterMaintenanceMode(member, 10);
+    await expect(vc.enterMaintenanceMode(member, 10)).rejects.toMatchObject({ faultName: 'InvalidState' });
+    await vc.destroyEntity('HostSystem', member);
+    expect(await vc.findByInventoryPath('DC0/host/DC0_C0/DC0_C0_H0')).toBeUndefined();
+    // A standalone host goes with its ComputeResource, even connected and outside maintenance mode.
+    const standalone = (await vc.findByInventoryPath('DC0/host/DC0_H0/DC0_H0'))!;
+    const cr = (await vc.findByInventoryPath('DC0/host/DC0_H0'))!;
+    await expect(vc.destroyEntity('HostSystem', standalone)).rejects.toMatchObject({ faultName: 'NotSupported' });
+    await vc.destroyEntity('ComputeResource', cr);
+    expect(await vc.findByInventoryPath('DC0/host/DC0_H0')).toBeUndefined();
+    // A disconnected member may be removed without maintenance mode (its running VM goes with it).
+    const other = (await vc.findByInventoryPath('DC0/host/DC0_C0/DC0_C0_H1'))!;
+    const name = (await vc.readHost(other, [])).name;
+    await sim.vmPower(name, 'db-01', 'poweredOn');
+    await vc.disconnectHost(other);
+    await vc.destroyEntity('HostSystem', other);
+    expect(await vc.findByInventoryPath(`DC0/host/DC0_C0/${name}`)).toBeUndefined();
   }, 60_000);
 
   it('console (Chromium): Forget host with "also remove from vCenter" checked queues the job and shows it; the host leaves vCenter and the store', async () => {
