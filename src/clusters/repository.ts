@@ -10,11 +10,12 @@
  */
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { silentLogger, type Logger } from '../log.js';
 import { ClusterValidationError, formatDiagnostic, type ClusterDiagnostic } from './diagnostics.js';
 import { addMemberHost, type NewMemberHost } from './edit.js';
+import { ClusterHistory, type ChangeAuthor } from './history.js';
 import { loadClusterFiles, loadClusterText, type LoadResult } from './load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from './semantics.js';
 import type { DesiredCluster } from './types.js';
@@ -29,6 +30,20 @@ export interface ClusterRepositoryOptions {
   context?: SemanticContext;
   limits?: XmlLimits;
   logger?: Logger;
+  /**
+   * Keep the directory's history in git (./history.ts): every write is a commit, hand edits are
+   * committed at load. Off by default (tools that only read the files).
+   */
+  history?: boolean;
+  /** Called after hand edits found on disk were committed (for the audit log). */
+  onDiskChange?: (change: { commit: string; files: string[] }) => void;
+}
+
+/** Who makes a write and why: the commit's author and message (used when history is on). */
+export interface ClusterChange {
+  author: ChangeAuthor;
+  /** The commit message; default `update <file>` / `create <file>` / `delete <file>`. */
+  message?: string;
 }
 
 /** A file of the directory and its state. `name` is the file name without `.xml`. */
@@ -59,10 +74,24 @@ export class ClusterRepository implements ClusterFiles {
   private state: ClusterFileState[] = [];
   private byUuid: MemberIndex = new Map();
   private chain: Promise<unknown> = Promise.resolve();
+  /** The git history of the directory, when {@link ClusterRepositoryOptions.history} is on. */
+  readonly history: ClusterHistory | undefined;
 
   constructor(private readonly opts: ClusterRepositoryOptions) {
     this.dir = resolve(opts.dir);
     this.log = (opts.logger ?? silentLogger).child({ subsystem: 'clusters' });
+    if (opts.history) {
+      this.history = new ClusterHistory(
+        this.dir,
+        (n) => n.endsWith('.xml') && NAME_RE.test(n.slice(0, -4)),
+        opts.logger,
+      );
+    }
+  }
+
+  /** Runs `fn` serialised with the writes and reloads (for history reads that must not interleave). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.serial(fn);
   }
 
   /** Re-reads every `*.xml` of the directory (serialised with writes). A missing directory is empty. */
@@ -129,13 +158,24 @@ export class ClusterRepository implements ClusterFiles {
    * Validates and atomically writes `<name>.xml` (temp file + fsync + rename), then reloads.
    * @param opts.ifUnchanged when given, the write happens only if the file's current text equals
    *   it (the text the editor started from); a missing file matches ''
+   * @param opts.change with history on: the commit's author and message (default author statelesx);
+   *   hand edits found first are committed before it
    * @returns the new cluster
    * @throws ClusterValidationError with every diagnostic when the text is invalid (nothing is written)
    * @throws ClusterFileConflictError when `ifUnchanged` does not match
    */
-  putText(name: string, xml: string, opts: { ifUnchanged?: string } = {}): Promise<DesiredCluster> {
+  putText(
+    name: string,
+    xml: string,
+    opts: { ifUnchanged?: string; change?: ClusterChange } = {},
+  ): Promise<DesiredCluster> {
     return this.serial(async () => {
       const file = this.pathOf(name);
+      await this.prepareHistory();
+      const existed = await readFile(file).then(
+        () => true,
+        () => false,
+      );
       if (opts.ifUnchanged !== undefined) {
         const current = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
           if (e.code === 'ENOENT') return '';
@@ -161,8 +201,31 @@ export class ClusterRepository implements ClusterFiles {
         throw e;
       }
       this.log.info({ file, cluster: result.cluster.name, hosts: result.cluster.hosts.length }, 'cluster file written');
+      await this.commitChange(basename(file), opts.change, existed ? 'update' : 'create');
       await this.doReload();
       return result.cluster;
+    });
+  }
+
+  /**
+   * Deletes `<name>.xml` (with history on: a commit by `change.author`), then reloads.
+   * @returns false when there was no such file
+   * @throws Error for a name that is not a plain file name
+   */
+  remove(name: string, change?: ClusterChange): Promise<boolean> {
+    return this.serial(async () => {
+      const file = this.pathOf(name);
+      await this.prepareHistory();
+      try {
+        await rm(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw e;
+      }
+      this.log.info({ file }, 'cluster file deleted');
+      await this.commitChange(basename(file), change, 'delete');
+      await this.doReload();
+      return true;
     });
   }
 
@@ -173,12 +236,16 @@ export class ClusterRepository implements ClusterFiles {
    * @throws MemberEditError for a duplicate UUID/FQDN; ClusterValidationError when the result is
    *   invalid (e.g. static VMkernel NICs without `host.addresses`)
    */
-  async addHost(clusterName: string, host: NewMemberHost): Promise<DesiredCluster> {
+  async addHost(clusterName: string, host: NewMemberHost, change?: ClusterChange): Promise<DesiredCluster> {
     const state = this.state.find((s) => s.cluster?.name === clusterName);
     if (!state) throw new Error(`no valid cluster named "${clusterName}"`);
     const before = await this.getText(state.name);
     const after = await addMemberHost(before, host, { file: state.file, ...this.loadOpts() });
-    return this.putText(state.name, after, { ifUnchanged: before });
+    const message = `add member ${host.fqdn} (${host.uuid}) to ${state.name}.xml`;
+    return this.putText(state.name, after, {
+      ifUnchanged: before,
+      ...(change ? { change: { message, ...change } } : {}),
+    });
   }
 
   /**
@@ -223,6 +290,23 @@ export class ClusterRepository implements ClusterFiles {
     return join(this.dir, `${base}.xml`);
   }
 
+  /** With history on: creates the repository on first use and commits hand edits first. */
+  private async prepareHistory(): Promise<void> {
+    if (!this.history) return;
+    const found = await this.history.prepare();
+    if (found) this.opts.onDiskChange?.(found);
+  }
+
+  private async commitChange(file: string, change: ClusterChange | undefined, action: string): Promise<void> {
+    if (!this.history) return;
+    const commit = await this.history.commit(
+      [file],
+      change?.author ?? { name: 'statelesx', email: 'statelesx@localhost' },
+      change?.message ?? `${action} ${file}`,
+    );
+    if (commit) this.log.info({ file, commit, author: change?.author.name }, 'cluster file change committed');
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn, fn);
     this.chain = run.catch(() => undefined);
@@ -253,6 +337,14 @@ export class ClusterRepository implements ClusterFiles {
       if (r.index) indexes.set(r.file, r.index);
       return s;
     });
+    if (this.history) {
+      // A broken repository must not keep the clusters from loading: the files are the truth.
+      const found = await this.history.recordOnDisk().catch((err: unknown) => {
+        this.log.error({ err, dir: this.dir }, 'cannot record on-disk changes of the cluster files in git');
+        return undefined;
+      });
+      if (found) this.opts.onDiskChange?.(found);
+    }
     const byUuid = indexMembers(state.flatMap((s) => (s.cluster ? [s.cluster] : [])));
     this.state = state;
     this.indexes = indexes;
