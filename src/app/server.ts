@@ -24,6 +24,7 @@ import { BootTokens } from '../hosts/tokens.js';
 import { ImageLibrary } from '../images/image.js';
 import { cleanStaleImports } from '../images/import.js';
 import { ClusterRepository } from '../clusters/repository.js';
+import { auditDiskChanges } from './cluster-history-adapter.js';
 import { DefaultBootFileSource } from '../boot/files/source.js';
 import { bootHttpPlugin } from '../boot/http/plugin.js';
 import { createTftpServer } from '../boot/tftp/server.js';
@@ -99,7 +100,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       interface: config.interface,
     });
     const images = await openImages(config, log);
-    const clusters = await loadClusters(config, log);
+    const clusters = await loadClusters(config, log, store);
     const views = clusterLookups(clusters);
     const layout = httpLayout(config);
     warnBootAddress(layout.boot.address, server, log);
@@ -205,8 +206,12 @@ function phoneHome(
   });
 }
 
-/** The cluster files of `clusters-dir`, loaded and checked; an invalid file is logged and ignored until fixed. */
-async function loadClusters(config: Config, log: Logger): Promise<ClusterRepository> {
+/**
+ * The cluster files of `clusters-dir`, loaded and checked; an invalid file is logged and ignored until fixed.
+ * Their history is kept in git (src/clusters/history.ts); hand edits committed at load are audited
+ * as `cluster.disk-change` by `statelesx`.
+ */
+async function loadClusters(config: Config, log: Logger, store: Store): Promise<ClusterRepository> {
   const clusters = new ClusterRepository({
     dir: config['clusters-dir'],
     context: {
@@ -215,6 +220,8 @@ async function loadClusters(config: Config, log: Logger): Promise<ClusterReposit
       templatesDir: config['templates-dir'],
     },
     logger: log,
+    history: true,
+    onDiskChange: auditDiskChanges(store.audit),
   });
   await clusters.reload();
   for (const bad of clusters.invalid()) {

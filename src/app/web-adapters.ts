@@ -23,6 +23,7 @@ import { HttpProblem, problems } from '../web/problem.js';
 import type { ClusterRepository } from '../clusters/repository.js';
 import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
 import { MemberEditError } from '../clusters/edit.js';
+import { changeOf, clusterHistoryService } from './cluster-history-adapter.js';
 import { ImageLibrary, type ImageManifest } from '../images/image.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
@@ -76,25 +77,29 @@ export function clusterService(repo: ClusterRepository): ClusterService {
       return repo.getText(s.name);
     },
     validateXml: async (name, xml) => toIssues((await repo.check(fileOf(name)?.name ?? name, xml)).diagnostics),
-    writeXml: async (name, xml) => {
+    writeXml: async (name, xml, change) => {
       try {
-        await repo.putText(fileOf(name)?.name ?? name, xml);
+        await repo.putText(fileOf(name)?.name ?? name, xml, change ? { change: changeOf(change) } : {});
         return [];
       } catch (e) {
         if (e instanceof ClusterValidationError) return toIssues(e.diagnostics);
         throw e;
       }
     },
-    addMemberHost: async (name, m) => {
+    addMemberHost: async (name, m, change) => {
       if (!repo.get(name)) throw new Error(`cluster ${name} not found (or its file is invalid)`);
       try {
-        await repo.addHost(name, {
-          uuid: m.uuid,
-          fqdn: m.fqdn,
-          addresses: m.addresses,
-          ...(m.mac ? { mac: m.mac } : {}),
-          ...(m.image ? { image: m.image } : {}),
-        });
+        await repo.addHost(
+          name,
+          {
+            uuid: m.uuid,
+            fqdn: m.fqdn,
+            addresses: m.addresses,
+            ...(m.mac ? { mac: m.mac } : {}),
+            ...(m.image ? { image: m.image } : {}),
+          },
+          change ? changeOf(change) : undefined,
+        );
       } catch (e) {
         if (e instanceof ClusterValidationError)
           throw new ClusterInvalidError('the cluster file would not validate', toIssues(e.diagnostics));
@@ -103,6 +108,8 @@ export function clusterService(repo: ClusterRepository): ClusterService {
         throw e;
       }
     },
+    deleteXml: (name, change) => repo.remove(fileOf(name)?.name ?? name, change ? changeOf(change) : undefined),
+    ...(repo.history ? { history: clusterHistoryService(repo, (name) => fileOf(name)?.name ?? name) } : {}),
   };
 }
 

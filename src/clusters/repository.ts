@@ -290,8 +290,11 @@ export class ClusterRepository implements ClusterFiles {
     return join(this.dir, `${base}.xml`);
   }
 
-  /** With history on: creates the repository on first use and commits hand edits first. */
-  private async prepareHistory(): Promise<void> {
+  /**
+   * With history on: creates the git repository on first use and commits hand edits (reported to
+   * `onDiskChange`). Call inside {@link exclusive}; nothing happens with history off.
+   */
+  async prepareHistory(): Promise<void> {
     if (!this.history) return;
     const found = await this.history.prepare();
     if (found) this.opts.onDiskChange?.(found);

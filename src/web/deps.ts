@@ -58,6 +58,48 @@ export class ClusterInvalidError extends Error {
   }
 }
 
+/**
+ * Who makes a cluster-file change and why: the git commit's author (the console user, or
+ * `token:<name>` for an API token, as audited) and message (default `update|create|delete <file>`).
+ */
+export interface ClusterChangeBy {
+  author: string;
+  message?: string;
+}
+
+/** One commit that touched a cluster file (src/clusters/history ClusterVersion); `time` epoch ms. */
+export interface ClusterVersionView {
+  id: string;
+  author: string;
+  email: string;
+  time: number;
+  message: string;
+}
+
+/** A diff between two versions (src/clusters/history ClusterDiff); `to` may be `working`. */
+export interface ClusterDiffView {
+  file: string;
+  from: string;
+  to: string;
+  unified: string;
+  hunks: Array<{ oldStart: number; oldLines: number; newStart: number; newLines: number; lines: string[] }>;
+  fromText: string;
+  toText: string;
+}
+
+/**
+ * The git history of the cluster files. Names are cluster names or file names (as the other
+ * routes). Errors are HttpProblem: 404 unknown commit or file not in it.
+ */
+export interface ClusterHistoryService {
+  /** Commits that touched the file, newest first; [] when none. */
+  versions(name: string): Promise<ClusterVersionView[]>;
+  /** Unified diff and hunks from `from` to `to` (a commit or `working`). */
+  diff(name: string, from: string, to: string): Promise<ClusterDiffView>;
+  /** The file's text at a commit and the commit's full id. */
+  readAt(name: string, commit: string): Promise<{ commit: string; xml: string }>;
+}
+
 /** Cluster files (src/clusters): read, validate, write atomically, add member hosts. */
 export interface ClusterService {
   list(): Promise<ClusterSummary[]>;
@@ -67,10 +109,17 @@ export interface ClusterService {
   readXml(name: string): Promise<string | undefined>;
   /** Validates text as the cluster `name` without saving; [] = valid. */
   validateXml(name: string, xml: string): Promise<ClusterIssue[]>;
-  /** Validates and writes atomically; returns the issues and writes nothing when there are any. */
-  writeXml(name: string, xml: string): Promise<ClusterIssue[]>;
+  /**
+   * Validates and writes atomically (a commit by `change.author` when history is kept); returns
+   * the issues and writes nothing when there are any.
+   */
+  writeXml(name: string, xml: string, change?: ClusterChangeBy): Promise<ClusterIssue[]>;
   /** Adds a member host, keeping the file valid and its formatting. @throws ClusterInvalidError */
-  addMemberHost(name: string, member: MemberHostInput): Promise<void>;
+  addMemberHost(name: string, member: MemberHostInput, change?: ClusterChangeBy): Promise<void>;
+  /** Deletes the file (a commit when history is kept); false when there is no such file. */
+  deleteXml?(name: string, change?: ClusterChangeBy): Promise<boolean>;
+  /** Present when the clusters directory keeps its history in git. */
+  history?: ClusterHistoryService;
 }
 
 /** One planned or executed change (engine/plan Step): vSphere method, target, before → after. */

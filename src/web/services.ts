@@ -95,7 +95,7 @@ export async function joinHost(
   if (host.macs[0]) member.mac = host.macs[0];
   if (j.image) member.image = j.image;
   try {
-    await clusters.addMemberHost(cluster, member);
+    await clusters.addMemberHost(cluster, member, { author: actorOf(req) });
   } catch (e) {
     if (e instanceof ClusterInvalidError) {
       throw new HttpProblem(
@@ -187,8 +187,16 @@ export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: s
   return job;
 }
 
+/** The name a change is audited and committed under: the user, or `token:<name>` for an API token. */
+export function actorOf(req: FastifyRequest): string {
+  return req.user?.username ?? 'anonymous';
+}
+
 /**
- * Validates and saves a cluster file's text.
+ * Validates and saves a cluster file's text (with history kept: a commit by the caller).
+ * @param opts.message the commit message (default `update|create <file>`)
+ * @param opts.action the audit action (default `cluster.update` / `cluster.create`)
+ * @param opts.audit more to record in the audit entry's after-state (e.g. the reverted commit)
  * @returns [] when saved, else the issues (nothing written)
  */
 export async function saveClusterXml(
@@ -196,22 +204,61 @@ export async function saveClusterXml(
   req: FastifyRequest,
   name: string,
   xml: string,
+  opts: { message?: string; action?: string; audit?: Record<string, unknown> } = {},
 ): Promise<ClusterIssue[]> {
   const clusters = need(ctx, 'clusters', 'cluster files');
   const before = await clusters.readXml(name);
-  const issues = await clusters.writeXml(name, xml);
+  const issues = await clusters.writeXml(name, xml, {
+    author: actorOf(req),
+    ...(opts.message ? { message: opts.message } : {}),
+  });
   if (issues.length === 0) {
     await auditChange(
       ctx.deps.store.audit,
       req,
-      before === undefined ? 'cluster.create' : 'cluster.update',
+      opts.action ?? (before === undefined ? 'cluster.create' : 'cluster.update'),
       name,
       before === undefined ? null : { xml: before },
-      { xml },
+      { xml, ...opts.audit },
       ctx.now(),
     );
   }
   return issues;
+}
+
+/**
+ * Deletes a cluster file (with history kept: a commit by the caller), audited as `cluster.delete`.
+ * @throws HttpProblem 404 when there is no such file, 503 without cluster files
+ */
+export async function deleteClusterXml(ctx: WebContext, req: FastifyRequest, name: string): Promise<void> {
+  const clusters = need(ctx, 'clusters', 'cluster files');
+  const before = await clusters.readXml(name);
+  if (before === undefined || !clusters.deleteXml) throw problems.notFound(`cluster ${name}`);
+  if (!(await clusters.deleteXml(name, { author: actorOf(req) }))) throw problems.notFound(`cluster ${name}`);
+  auditChange(ctx.deps.store.audit, req, 'cluster.delete', name, { xml: before }, null, ctx.now());
+}
+
+/**
+ * Writes the version of a cluster file from `commit` as a new save: the same validation and the
+ * same path as {@link saveClusterXml}, audited as `cluster.revert`.
+ * @returns the full commit id reverted to and the issues ([] when saved; else nothing written)
+ * @throws HttpProblem 404 unknown commit or the file is not in it, 503 without history
+ */
+export async function revertClusterXml(
+  ctx: WebContext,
+  req: FastifyRequest,
+  name: string,
+  commit: string,
+): Promise<{ commit: string; issues: ClusterIssue[] }> {
+  const history = need(ctx, 'clusters', 'cluster files').history;
+  if (!history) throw new HttpProblem(503, 'Service Unavailable', 'the cluster files keep no history on this server');
+  const old = await history.readAt(name, commit);
+  const issues = await saveClusterXml(ctx, req, name, old.xml, {
+    message: `revert cluster ${name} to ${old.commit.slice(0, 12)}`,
+    action: 'cluster.revert',
+    audit: { revertedTo: old.commit },
+  });
+  return { commit: old.commit, issues };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Cluster files: `/api/v1/clusters` — list, parsed view, XML text get/put (validation issues as
- * structured data with element path, line and column), validate, plan, apply, drift.
+ * structured data with element path, line and column), validate, plan, apply, drift; history,
+ * diff, revert and delete are in ./cluster-history.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
@@ -9,6 +10,7 @@ import { NAME_PATTERN, errorResponses } from '../schemas.js';
 import { HttpProblem, problems } from '../problem.js';
 import { applyCluster, issuesToFieldErrors, saveClusterXml } from '../services.js';
 import { ClusterInvalidError } from '../deps.js';
+import { clusterHistoryRoutes } from './cluster-history.js';
 
 const nameParams = {
   type: 'object',
@@ -125,6 +127,7 @@ export function clusterRoutes(app: FastifyInstance, ctx: WebContext): void {
   fileReadRoutes(app, ctx);
   fileWriteRoutes(app, ctx);
   vcenterRoutes(app, ctx);
+  clusterHistoryRoutes(app, ctx);
 }
 
 /** The list, one parsed cluster, and one file's XML text. */

@@ -17,6 +17,7 @@ import { sessionPages } from './session.js';
 import { dashboardPage } from './dashboard.js';
 import { hostPages } from './hosts.js';
 import { clusterPages } from './clusters.js';
+import { clusterHistoryPages } from './cluster-history.js';
 import { imagePages } from './images.js';
 import { jobPages } from './jobs.js';
 import { adminPages } from './admin.js';
@@ -71,7 +72,16 @@ export async function consoleRoutes(parent: FastifyInstance): Promise<void> {
           .send(render('error', { ...data, user: undefined, csrf: '', fmt, path: req.url }));
       }
     });
-    for (const plugin of [sessionPages, dashboardPage, hostPages, clusterPages, imagePages, jobPages, adminPages]) {
+    for (const plugin of [
+      sessionPages,
+      dashboardPage,
+      hostPages,
+      clusterPages,
+      clusterHistoryPages,
+      imagePages,
+      jobPages,
+      adminPages,
+    ]) {
       await app.register(plugin, opts);
     }
   });
