@@ -1,6 +1,7 @@
 /**
  * `statelesx cluster ...`: the command group for cluster files. `validate FILE...` is here;
- * `plan`, `apply` and `drift` are added by the engine (`./cluster-engine.js`).
+ * `plan`, `apply` and `drift` are added by the engine (`./cluster-engine.js`); `history`, `diff`
+ * and `revert` by `./cluster-history.js`.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,6 +17,7 @@ import type { DesiredCluster } from '../clusters/types.js';
 import { loadClusterFiles } from '../clusters/load.js';
 import { checkAcrossFiles, type CheckedFile, type SemanticContext } from '../clusters/semantics.js';
 import { registerClusterEngineCommands } from './cluster-engine.js';
+import { registerClusterHistoryCommands } from './cluster-history.js';
 import { configOption, resolveConfigPath } from './common.js';
 import { remoteOr } from './remote/dispatch.js';
 import { remoteValidate } from './cluster-remote.js';
@@ -134,7 +136,7 @@ function missingImages(c: DesiredCluster, index: SourceIndex, exists: (name: str
 export function registerCluster(program: Command): void {
   const group = program
     .command('cluster')
-    .description('cluster files: validate them; plan, apply and check drift against vCenter');
+    .description('cluster files: validate them; plan, apply and check drift against vCenter; history, diff, revert');
   configOption(
     group
       .command('validate')
@@ -148,4 +150,5 @@ export function registerCluster(program: Command): void {
     }),
   );
   registerClusterEngineCommands(group);
+  registerClusterHistoryCommands(group);
 }

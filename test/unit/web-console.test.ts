@@ -36,6 +36,7 @@ describe('web console: only the public API', () => {
     expect(files.sort()).toEqual([
       'admin.ts',
       'api-call.ts',
+      'cluster-history.ts',
       'clusters.ts',
       'dashboard.ts',
       'forms.ts',

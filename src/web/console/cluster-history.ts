@@ -5,11 +5,26 @@
  */
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem, type FieldError } from '../problem.js';
-import type { ClusterDiffView, ClusterVersionView } from '../deps.js';
 import { one, type Form } from './forms.js';
 import { signedIn, type ConsoleOptions } from './render.js';
 
 const enc = encodeURIComponent;
+
+/** A version as `GET /api/v1/clusters/{name}/history` answers it. */
+interface ClusterVersionView {
+  id: string;
+  author: string;
+  time: number;
+  message: string;
+}
+
+/** A diff as `GET /api/v1/clusters/{name}/diff` answers it. */
+interface ClusterDiffView {
+  from: string;
+  to: string;
+  unified: string;
+  hunks: Array<{ oldStart: number; oldLines: number; newStart: number; newLines: number; lines: string[] }>;
+}
 
 /** One row of a side-by-side diff: old line (number, text) and new line; `kind` colours it. */
 export interface SideBySideRow {
