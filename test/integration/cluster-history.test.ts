@@ -4,12 +4,14 @@
  * shows with their authors; a hand edit on disk becomes a commit by statelesx at load, audited;
  * diff between two versions; revert writes the old version as a new commit; revert of a version
  * that does not validate is refused and nothing changes; delete is a commit; an administrator's
- * own repository is used as it is. The console's history page is tested in Chromium.
+ * own repository is used as it is; loading an unchanged directory does not load git (issue 20's idle
+ * RSS). The console's history page is tested in Chromium.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +26,7 @@ import { auditDiskChanges } from '../../src/app/cluster-history-adapter.js';
 import { call, clusterXml, fixturePasswordHash, loginAs, PASSWORD, type Client } from '../helpers/web.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 const UUID_A = '4c4c4544-0033-4810-8052-b4c04f4e3432';
 const UUID_B = '4c4c4544-0033-4810-8052-b4c04f4e3433';
@@ -303,6 +306,44 @@ describe("cluster-file history in an administrator's own repository", () => {
       expect((await git(dir, 'show', '--name-only', '--format=', 'HEAD')).trim()).toBe('clusters/lab.xml');
       expect((await git(dir, 'status', '--porcelain')).trim()).toBe('M notes.txt');
       expect(await repo.history!.versions('lab.xml')).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cluster-file history and an idle server', () => {
+  it('loads no git module at load unless a file changed since the last commit', { timeout: 180_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sx-cluster-idle-'));
+    try {
+      const clusters = join(dir, 'clusters');
+      mkdirSync(clusters);
+      writeFileSync(join(clusters, 'lab.xml'), clusterXml('lab'));
+      // A fresh process loads the directory like the server does and lists the git/diff modules it loaded.
+      const script = join(dir, 'load.mts');
+      const repoUrl = pathToFileURL(join(ROOT, 'src/clusters/repository.ts')).href;
+      writeFileSync(
+        script,
+        [
+          "import { createRequire } from 'node:module';",
+          `import { ClusterRepository } from '${repoUrl}';`,
+          `const repo = new ClusterRepository({ dir: ${JSON.stringify(clusters)}, history: true, context: { vcenters: ['vc-test'], credentials: ['esxi-root'] } });`,
+          'await repo.reload();',
+          'const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => /isomorphic-git|node_modules\\/diff\\//.test(k));',
+          'process.stdout.write(JSON.stringify(loaded));',
+        ].join('\n'),
+      );
+      const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+      const load = async () =>
+        JSON.parse(
+          (await run(process.execPath, ['--import', tsx, script], { cwd: dir, timeout: 60_000 })).stdout,
+        ) as string[];
+      expect(await load()).toEqual([]); // not a repository: nothing to record, nothing created
+      expect(existsSync(join(clusters, '.git'))).toBe(false);
+      await git(clusters, 'init', '-q');
+      expect((await load()).join()).toContain('isomorphic-git'); // the files are new to git: committed
+      expect(await gitLog(clusters)).toEqual(['statelesx|statelesx@localhost|on-disk change detected: lab.xml']);
+      expect(await load()).toEqual([]); // unchanged since: git is not loaded
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
