@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../../src/store/index.js';
 import { clusterService } from '../../src/app/web-adapters.js';
 import { editorLines } from '../../src/web/console/clusters.js';
+import { sideBySide } from '../../src/web/console/cluster-history.js';
 import {
   makeApp,
   loginAs,
@@ -63,6 +64,26 @@ describe('web console: only the public API', () => {
     }
     expect([...outside].sort()).toEqual(['../problem.js', '../schemas.js', 'eta', 'fastify', 'node:url']);
     expect([...fromProblem].sort()).toEqual(['HttpProblem', 'reasonPhrase', 'type FieldError']);
+  });
+
+  it('lays diff hunks side by side: context on both sides, removed and added lines paired in order', () => {
+    const rows = sideBySide([
+      {
+        oldStart: 3,
+        oldLines: 4,
+        newStart: 3,
+        newLines: 5,
+        lines: [' a', '-b', '-c', '+B', '+C', '+D', ' e', '\\ No newline at end of file'],
+      },
+    ]);
+    expect(rows.map((r) => [r.kind, r.left?.n, r.left?.text, r.right?.n, r.right?.text, r.header])).toEqual([
+      ['hunk', undefined, undefined, undefined, undefined, '@@ -3,4 +3,5 @@'],
+      ['same', 3, 'a', 3, 'a', undefined],
+      ['change', 4, 'b', 4, 'B', undefined],
+      ['change', 5, 'c', 5, 'C', undefined],
+      ['add', undefined, undefined, 6, 'D', undefined],
+      ['same', 6, 'e', 7, 'e', undefined],
+    ]);
   });
 
   it('marks issues on their lines (past the end: the last line); issues without a line are not marked', () => {
