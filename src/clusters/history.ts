@@ -1,8 +1,8 @@
 /**
  * The history of the clusters directory in git (isomorphic-git, pure JavaScript; the git command
  * is not needed). The directory is a git work tree: statelesx's own repository, initialised on
- * first use, or the administrator's repository when the directory (or a parent) already is one —
- * then it is used as it is and only the directory's `*.xml` files are ever staged.
+ * first use, or the administrator's repository when the directory already is one (its own `.git`)
+ * — then it is used as it is (branch, history, other files) and only `*.xml` files are staged.
  *
  * Every save is a commit by its author; files changed on disk by hand are committed by
  * {@link STATELESX_AUTHOR} with the message `on-disk change detected: <files>`. To find such
@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 
 type Git = typeof import('isomorphic-git');
@@ -87,10 +87,10 @@ export class ClusterHistoryError extends Error {
 export const WORKING = 'working';
 
 interface Root {
-  /** The work tree's root. */
+  /** The work tree's root (the clusters directory). */
   dir: string;
   gitdir: string;
-  /** The clusters directory relative to `dir`, '/'-separated, '' when it is the root. */
+  /** The clusters directory relative to `dir`, '/'-separated: '' (kept for paths inside the tree). */
   prefix: string;
 }
 
@@ -125,20 +125,19 @@ export class ClusterHistory {
     this.log = logger.child({ subsystem: 'clusters-history' });
   }
 
-  /** The repository holding the directory: this directory or the nearest parent with `.git`. */
+  /**
+   * The repository of the directory: only the directory's own `.git`. A repository further up
+   * (etckeeper's `/etc`, a source checkout holding example files) is never written to: the
+   * directory gets a repository of its own instead.
+   */
   private locate(): Root | undefined {
     if (this.root) return this.root;
-    for (let d = this.dir; ; d = dirname(d)) {
-      if (existsSync(join(d, '.git'))) {
-        const prefix = relative(d, this.dir).split(sep).join('/');
-        this.root = { dir: d, gitdir: join(d, '.git'), prefix };
-        return this.root;
-      }
-      if (dirname(d) === d) return undefined;
-    }
+    if (!existsSync(join(this.dir, '.git'))) return undefined;
+    this.root = { dir: this.dir, gitdir: join(this.dir, '.git'), prefix: '' };
+    return this.root;
   }
 
-  /** True when the directory is in a git repository already (nothing is loaded or created). */
+  /** True when the directory is a git repository already (nothing is loaded or created). */
   exists(): boolean {
     return this.locate() !== undefined;
   }

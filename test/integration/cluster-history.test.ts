@@ -279,18 +279,17 @@ describe('cluster-file history: API, git log, hand edits, diff, revert, delete',
 });
 
 describe("cluster-file history in an administrator's own repository", () => {
-  it('uses the repository as it is: commits only the cluster files, under their subdirectory', async () => {
+  it('uses the repository as it is: its branch and history; commits only the cluster file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sx-cluster-own-repo-'));
     try {
       await git(dir, 'init', '-q', '-b', 'trunk');
       writeFileSync(join(dir, 'notes.txt'), 'mine\n');
-      mkdirSync(join(dir, 'clusters'));
-      writeFileSync(join(dir, 'clusters', 'lab.xml'), clusterXml('lab'));
+      writeFileSync(join(dir, 'lab.xml'), clusterXml('lab'));
       await git(dir, 'add', '.');
       await git(dir, '-c', 'user.name=Admin', '-c', 'user.email=admin@example.com', 'commit', '-qm', 'by hand');
       writeFileSync(join(dir, 'notes.txt'), 'changed, not staged\n');
       const repo = new ClusterRepository({
-        dir: join(dir, 'clusters'),
+        dir,
         context: { vcenters: ['vc-test'], credentials: ['esxi-root'] },
         history: true,
       });
@@ -298,14 +297,39 @@ describe("cluster-file history in an administrator's own repository", () => {
       await repo.putText('lab', clusterXml('lab', [{ fqdn: 'esx1.example.com', uuid: UUID_A }]), {
         change: { author: { name: 'alice' } },
       });
-      expect(await gitLog(dir, 'clusters/lab.xml')).toEqual([
-        'alice|alice@localhost|update lab.xml',
-        'Admin|admin@example.com|by hand',
-      ]);
+      expect(await gitLog(dir)).toEqual(['alice|alice@localhost|update lab.xml', 'Admin|admin@example.com|by hand']);
       expect((await git(dir, 'rev-parse', '--abbrev-ref', 'HEAD')).trim()).toBe('trunk');
-      expect((await git(dir, 'show', '--name-only', '--format=', 'HEAD')).trim()).toBe('clusters/lab.xml');
+      expect((await git(dir, 'show', '--name-only', '--format=', 'HEAD')).trim()).toBe('lab.xml');
       expect((await git(dir, 'status', '--porcelain')).trim()).toBe('M notes.txt');
       expect(await repo.history!.versions('lab.xml')).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never writes to a repository further up (etckeeper, a checkout): the directory gets its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sx-cluster-parent-repo-'));
+    try {
+      await git(dir, 'init', '-q', '-b', 'trunk');
+      mkdirSync(join(dir, 'clusters'));
+      writeFileSync(join(dir, 'clusters', 'lab.xml'), clusterXml('lab'));
+      await git(dir, 'add', '.');
+      await git(dir, '-c', 'user.name=Admin', '-c', 'user.email=admin@example.com', 'commit', '-qm', 'by hand');
+      const parentHead = (await git(dir, 'rev-parse', 'HEAD')).trim();
+      writeFileSync(join(dir, 'clusters', 'lab.xml'), clusterXml('lab').replace('DC0', 'DC1'));
+      const repo = new ClusterRepository({
+        dir: join(dir, 'clusters'),
+        context: { vcenters: ['vc-test'], credentials: ['esxi-root'] },
+        history: true,
+      });
+      await repo.reload(); // the directory is no repository of its own: nothing recorded yet
+      expect(existsSync(join(dir, 'clusters', '.git'))).toBe(false);
+      await repo.putText('lab', clusterXml('lab'), { change: { author: { name: 'alice' } } });
+      expect((await git(dir, 'rev-parse', 'HEAD')).trim()).toBe(parentHead);
+      expect(await gitLog(join(dir, 'clusters'))).toEqual([
+        'alice|alice@localhost|update lab.xml',
+        'statelesx|statelesx@localhost|on-disk change detected: lab.xml',
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
