@@ -15,9 +15,9 @@ import type { AuditLog } from '../store/index.js';
 export function auditDiskChanges(
   audit: AuditLog,
   now: () => number = Date.now,
-): (change: { commit: string; files: string[] }) => void {
-  return ({ commit, files }) => {
-    audit.add({
+): (change: { commit: string; files: string[] }) => Promise<void> {
+  return async ({ commit, files }) => {
+    await audit.add({
       at: now(),
       actor: 'statelesx',
       action: 'cluster.disk-change',

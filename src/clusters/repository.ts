@@ -36,7 +36,7 @@ export interface ClusterRepositoryOptions {
    */
   history?: boolean;
   /** Called after hand edits found on disk were committed (for the audit log). */
-  onDiskChange?: (change: { commit: string; files: string[] }) => void;
+  onDiskChange?: (change: { commit: string; files: string[] }) => void | Promise<void>;
 }
 
 /** Who makes a write and why: the commit's author and message (used when history is on). */
@@ -297,7 +297,16 @@ export class ClusterRepository implements ClusterFiles {
   async prepareHistory(): Promise<void> {
     if (!this.history) return;
     const found = await this.history.prepare();
-    if (found) this.opts.onDiskChange?.(found);
+    if (found) await this.reportDiskChange(found);
+  }
+
+  /** Hands committed hand edits to `onDiskChange`; its failure is logged, never fails the load or save. */
+  private async reportDiskChange(found: { commit: string; files: string[] }): Promise<void> {
+    try {
+      await this.opts.onDiskChange?.(found);
+    } catch (err) {
+      this.log.error({ err, ...found }, 'cannot record the on-disk change of cluster files');
+    }
   }
 
   private async commitChange(file: string, change: ClusterChange | undefined, action: string): Promise<void> {
@@ -346,7 +355,7 @@ export class ClusterRepository implements ClusterFiles {
         this.log.error({ err, dir: this.dir }, 'cannot record on-disk changes of the cluster files in git');
         return undefined;
       });
-      if (found) this.opts.onDiskChange?.(found);
+      if (found) await this.reportDiskChange(found);
     }
     const byUuid = indexMembers(state.flatMap((s) => (s.cluster ? [s.cluster] : [])));
     this.state = state;

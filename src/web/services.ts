@@ -235,7 +235,7 @@ export async function deleteClusterXml(ctx: WebContext, req: FastifyRequest, nam
   const before = await clusters.readXml(name);
   if (before === undefined || !clusters.deleteXml) throw problems.notFound(`cluster ${name}`);
   if (!(await clusters.deleteXml(name, { author: actorOf(req) }))) throw problems.notFound(`cluster ${name}`);
-  auditChange(ctx.deps.store.audit, req, 'cluster.delete', name, { xml: before }, null, ctx.now());
+  await auditChange(ctx.deps.store.audit, req, 'cluster.delete', name, { xml: before }, null, ctx.now());
 }
 
 /**

@@ -81,8 +81,8 @@ describe('cluster-file history: API, git log, hand edits, diff, revert, delete',
     writeFileSync(join(clustersDir, 'lab.xml'), v1);
     store = await openStore(join(dir, 'data'));
     const hash = await fixturePasswordHash();
-    store.users.create('alice', hash, 'admin');
-    store.users.create('view', hash, 'viewer');
+    await store.users.create('alice', hash, 'admin');
+    await store.users.create('view', hash, 'viewer');
     repo = new ClusterRepository({
       dir: clustersDir,
       context: { vcenters: ['vc-test'], credentials: ['esxi-root'] },
@@ -128,7 +128,7 @@ describe('cluster-file history: API, git log, hand edits, diff, revert, delete',
     expect((await gitLog(clustersDir))[0]).toBe('statelesx|statelesx@localhost|on-disk change detected: lab.xml');
     expect(await git(clustersDir, 'show', 'HEAD:lab.xml')).toBe(edited);
     const head = (await git(clustersDir, 'rev-parse', 'HEAD')).trim();
-    expect(store.audit.list(1)[0]).toMatchObject({
+    expect((await store.audit.list(1))[0]).toMatchObject({
       actor: 'statelesx',
       action: 'cluster.disk-change',
       target: 'lab.xml',
@@ -185,7 +185,7 @@ describe('cluster-file history: API, git log, hand edits, diff, revert, delete',
     expect(await git(clustersDir, 'show', 'HEAD:lab.xml')).toBe(await git(clustersDir, 'show', `${first}:lab.xml`));
     expect((await gitLog(clustersDir))[0]).toBe(`alice|alice@localhost|revert cluster lab to ${first.slice(0, 12)}`);
     expect(await gitLog(clustersDir)).toHaveLength(5);
-    expect(store.audit.list(1)[0]).toMatchObject({ actor: 'alice', action: 'cluster.revert', target: 'lab' });
+    expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'alice', action: 'cluster.revert', target: 'lab' });
     expect(repo.get('lab')?.hosts).toEqual([]);
   });
 
