@@ -116,8 +116,9 @@ interface Fleet {
 async function bootAndRejoin(f: Fleet, hosts: MemberHost[], hook: 'boot' | 'reboot'): Promise<string[]> {
   const booted: Array<[MemberHost, Thumbprints]> = [];
   for (const h of hosts) booted.push([h, await bootHook(f.baseUrl, hook, h.fqdn)]);
-  const ids = booted.map(([h, t]) => {
-    const r = f.registry.phoneHome({
+  const ids: string[] = [];
+  for (const [h, t] of booted) {
+    const r = await f.registry.phoneHome({
       claim: {
         uuid: { smbios: h.uuid, wire: h.uuid },
         hostname: h.fqdn.split('.')[0],
@@ -132,8 +133,8 @@ async function bootAndRejoin(f: Fleet, hosts: MemberHost[], hook: 'boot' | 'rebo
       requestId: 'bench',
     });
     if (r.result !== 'ok') throw new Error(`bench: phone-home of ${h.fqdn} was ${r.result}`);
-    return r.jobId;
-  });
+    ids.push(r.jobId);
+  }
   const jobs = await Promise.all(ids.map((id) => f.runner.wait(id)));
   const failed = jobs.filter((j) => j.state !== 'succeeded');
   if (failed.length) process.stderr.write(`bench: ${failed.length} job(s) failed, first: ${failed[0]!.error}\n`);

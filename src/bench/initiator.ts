@@ -159,7 +159,7 @@ export async function benchInitiator(
   const latencies = Array.from(done.latencies);
   await listener.close();
 
-  const recorded = store.phoneHomes.count();
+  const recorded = await store.phoneHomes.count();
   const stats = listener.stats();
   store.close();
   rmSync(dir, { recursive: true, force: true });

@@ -38,7 +38,7 @@ export interface HostListing extends HostRecord {
  * Hosts, newest sighting first, each with up to `historyLimit` boot events (matched by UUID and by
  * every MAC the host has or claimed) and phone-homes.
  */
-export function listHosts(
+export async function listHosts(
   store: { hosts: HostReader; phoneHomes: Pick<PhoneHomeLog, 'list'> },
   opts: {
     unregistered?: boolean;
@@ -46,14 +46,17 @@ export function listHosts(
     /** A member's kernel boot options by SMBIOS UUID (from the cluster files); undefined: none. */
     kernelOptions?: (uuid: string) => string | undefined;
   } = {},
-): HostListing[] {
+): Promise<HostListing[]> {
   const limit = opts.historyLimit ?? 10;
-  return store.hosts.list(opts.unregistered ? 'unregistered' : undefined).map((h) => ({
-    ...h,
-    ...optionsOf(opts.kernelOptions?.(h.uuid)),
-    bootEvents: hostEvidenceHistory(store.hosts, h, limit),
-    phoneHomes: store.phoneHomes.list({ hostUuid: h.uuid, limit }),
-  }));
+  const out: HostListing[] = [];
+  for (const h of store.hosts.list(opts.unregistered ? 'unregistered' : undefined))
+    out.push({
+      ...h,
+      ...optionsOf(opts.kernelOptions?.(h.uuid)),
+      bootEvents: hostEvidenceHistory(store.hosts, h, limit),
+      phoneHomes: await store.phoneHomes.list({ hostUuid: h.uuid, limit }),
+    });
+  return out;
 }
 
 function optionsOf(kernelOptions: string | undefined): { kernelOptions?: string } {
@@ -207,7 +210,7 @@ async function listHostsCommand(opts: {
   const store = await openStore(dataDir);
   try {
     const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());
-    const hosts = listHosts(store, {
+    const hosts = await listHosts(store, {
       unregistered: opts.unregistered ?? false,
       kernelOptions: (uuid) => {
         const m = files.findHostByUuid(uuid);

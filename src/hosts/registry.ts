@@ -175,11 +175,12 @@ export interface HostRegistryOptions {
   /** Clock in epoch ms (tests). */
   now?: () => number;
   /**
-   * Runs one phone-home's reads and writes as one unit (one SQLite commit instead of several):
-   * `(fn) => store.transaction(fn)`. Default: run `fn` as is. Must nest (better-sqlite3 makes an
-   * inner call a SAVEPOINT, rolled back when `fn` throws): the configure-job enqueue runs in an inner one.
+   * Runs one phone-home's reads and writes as one unit (one commit instead of several):
+   * `(fn) => store.transaction(fn)` (src/store/index.ts). Default: run `fn` as is. Must nest (an
+   * inner call is a SAVEPOINT, rolled back alone when its `fn` rejects): the configure-job enqueue
+   * runs in an inner one.
    */
-  transaction?: <T>(fn: () => T) => T;
+  transaction?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export class HostRegistry {
@@ -228,20 +229,20 @@ export class HostRegistry {
   /**
    * Handles one parsed phone-home: authenticate, then queue the configure job (known host) or
    * record an unregistered sighting. Every outcome is stored in `phone_homes`, logged and counted.
-   * Never throws for bad claims; throws only when the store itself fails.
+   * Never rejects for bad claims; rejects only when the store itself fails.
    */
-  phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome {
+  async phoneHome(req: PhoneHomeRequest): Promise<PhoneHomeOutcome> {
     return this.opts.transaction ? this.opts.transaction(() => this.handle(req)) : this.handle(req);
   }
 
-  private handle(req: PhoneHomeRequest): PhoneHomeOutcome {
+  private async handle(req: PhoneHomeRequest): Promise<PhoneHomeOutcome> {
     const at = this.now();
     const log = req.log ?? this.opts.log;
     const { claim } = req;
     const { match, smbiosRow, wireRow } = this.lookup(claim.uuid);
     let outcome: PhoneHomeOutcome;
     if (match) {
-      outcome = this.known(match, req, at, log);
+      outcome = await this.known(match, req, at, log);
     } else {
       // Keep an existing row under whichever byte order it was first recorded in.
       const existing = smbiosRow ?? wireRow;
@@ -253,7 +254,7 @@ export class HostRegistry {
       }
       outcome = this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
     }
-    this.opts.phoneHomes.record({
+    await this.opts.phoneHomes.record({
       at,
       address: req.address,
       transport: req.transport,
@@ -276,7 +277,7 @@ export class HostRegistry {
     return outcome;
   }
 
-  private known(match: HostMatch, req: PhoneHomeRequest, at: number, log: Logger): PhoneHomeOutcome {
+  private async known(match: HostMatch, req: PhoneHomeRequest, at: number, log: Logger): Promise<PhoneHomeOutcome> {
     const { claim } = req;
     const refuse = (reason: RefusalReason): PhoneHomeOutcome => ({ result: 'refused', hostUuid: match.uuid, reason });
     let verified: string;
@@ -314,9 +315,10 @@ export class HostRegistry {
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
-      const enqueue = () =>
+      // eslint-disable-next-line @typescript-eslint/require-await -- the queue is synchronous; the savepoint needs a promise
+      const enqueue = async () =>
         this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
-      job = this.opts.transaction ? this.opts.transaction(enqueue) : enqueue();
+      job = await (this.opts.transaction ? this.opts.transaction(enqueue) : enqueue());
     } catch (e) {
       log.error({ err: e, host: match.uuid }, 'could not queue the configure job');
       // The token authorised a job that was not queued: give it back, so the initiator's retry

@@ -13,7 +13,8 @@ import { QUIET_SOCKET_ERRORS, endWithReply, replyLine } from './reply.js';
 
 /** What the listener hands a parsed message to (the HostRegistry). */
 export interface PhoneHomeHandler {
-  phoneHome(req: PhoneHomeRequest): PhoneHomeOutcome;
+  /** Resolves to the outcome; rejects only when the store fails. */
+  phoneHome(req: PhoneHomeRequest): Promise<PhoneHomeOutcome>;
 }
 
 /** What one connection needs from its listener. */
@@ -107,6 +108,11 @@ export class PhoneHomeConnection {
 
   /** Parses the message, hands it to the handler and replies with the outcome. */
   private handle(bytes: Buffer): void {
+    void this.answer(bytes);
+  }
+
+  /** {@link handle}'s work: never rejects (a store failure is answered `ERR internal`). */
+  private async answer(bytes: Buffer): Promise<void> {
     const { c } = this;
     const parsed = parsePhoneHomeLine(bytes);
     if (!parsed.ok) {
@@ -115,7 +121,7 @@ export class PhoneHomeConnection {
     }
     let outcome: PhoneHomeOutcome;
     try {
-      outcome = c.handler.phoneHome({
+      outcome = await c.handler.phoneHome({
         claim: parsed.message,
         address: c.address,
         transport: 'tcp',

@@ -153,7 +153,7 @@ function ipxeScript(o: PhoneHomeOutcome | { result: 'rejected'; reason: string }
  * TCP), hands it to the registry; returns the outcome or the rejection reason, detail and status.
  */
 function intake(handler: PhoneHomeHandler, log: Logger) {
-  return (request: FastifyRequest, fields: Record<string, unknown>, validationError: Error | undefined) => {
+  return async (request: FastifyRequest, fields: Record<string, unknown>, validationError: Error | undefined) => {
     const address = normalizeAddress(request.ip);
     const clog = log.child({
       client: `${address}:${request.socket.remotePort ?? 0}`,
@@ -171,7 +171,7 @@ function intake(handler: PhoneHomeHandler, log: Logger) {
       clog.info({ reason: parsed.reason, detail: parsed.detail }, 'phone-home rejected');
       return { result: 'rejected' as const, reason: parsed.reason, detail: parsed.detail, status: 400 };
     }
-    return handler.phoneHome({
+    return await handler.phoneHome({
       claim: parsed.message,
       address,
       transport: 'http',
@@ -251,7 +251,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
         },
       },
       async (request, reply) => {
-        const o = run(request, (request.body ?? {}) as Record<string, unknown>, validationOf(request));
+        const o = await run(request, (request.body ?? {}) as Record<string, unknown>, validationOf(request));
         switch (o.result) {
           case 'ok':
             return reply.send({ result: 'ok', jobId: o.jobId, existingJob: o.existingJob });
@@ -292,7 +292,7 @@ export function phoneHomePlugin(opts: PhoneHomePluginOptions): FastifyPluginAsyn
       async (request, reply) => {
         const q = (request.query ?? {}) as Query;
         const { format, ...fields } = q;
-        const o = run(request, fields, validationOf(request));
+        const o = await run(request, fields, validationOf(request));
         if (format === 'ipxe') return reply.type('text/plain; charset=utf-8').send(ipxeScript(o));
         reply.type('text/plain; charset=utf-8');
         switch (o.result) {

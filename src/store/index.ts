@@ -5,6 +5,7 @@
  * database handle: it is private to this folder (tests that assert on the file itself use
  * ./inspect.ts). May import: log, libraries (better-sqlite3).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Database } from 'better-sqlite3';
 import { openDatabase } from './db.js';
 import { HostRepo } from './hosts.js';
@@ -48,6 +49,8 @@ export class Store implements StoreHealth, Transactions {
   readonly #db: Database;
   /** The SQL executor of the repositories already on it (./sql.ts); the others use the handle. */
   readonly #sql: Sql;
+  /** Nesting depth of {@link transaction} in the current asynchronous context (undefined: none open). */
+  readonly #txDepth = new AsyncLocalStorage<number>();
 
   constructor(db: Database) {
     this.#db = db;
@@ -60,7 +63,7 @@ export class Store implements StoreHealth, Transactions {
     this.users = new UserRepo(this.#sql);
     this.apiTokens = new ApiTokenRepo(this.#sql);
     this.hostForget = new HostForgetRepo(db);
-    this.phoneHomes = new PhoneHomeRepo(db);
+    this.phoneHomes = new PhoneHomeRepo(this.#sql);
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
     this.hostBoots = new HostBootRepo(db);
@@ -74,11 +77,25 @@ export class Store implements StoreHealth, Transactions {
   }
 
   /**
-   * Runs `fn` in one SQLite transaction (BEGIN … COMMIT, ROLLBACK and rethrow when it throws);
-   * a nested call is a SAVEPOINT. `fn` must be synchronous.
+   * Runs `fn` in one transaction on the SQL executor (`Sql.tx`: BEGIN … COMMIT, ROLLBACK and
+   * rethrow when `fn` rejects). Statements from `fn`'s asynchronous context join it, those of the
+   * repositories still on the better-sqlite3 handle too (the same SQLite connection). A nested call
+   * is a SAVEPOINT: its writes are rolled back alone when its `fn` rejects, the outer ones kept.
    */
-  transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    const depth = this.#txDepth.getStore();
+    if (depth === undefined) return this.#sql.tx(() => this.#txDepth.run(1, fn));
+    const name = `sx_${depth}`;
+    await this.#sql.run(`SAVEPOINT ${name}`);
+    try {
+      const out = await this.#txDepth.run(depth + 1, fn);
+      await this.#sql.run(`RELEASE SAVEPOINT ${name}`);
+      return out;
+    } catch (e) {
+      await this.#sql.run(`ROLLBACK TO SAVEPOINT ${name}`);
+      await this.#sql.run(`RELEASE SAVEPOINT ${name}`);
+      throw e;
+    }
   }
 
   /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */

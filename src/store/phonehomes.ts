@@ -3,7 +3,7 @@
  * refused, with where it came from. Messages refused before parsing (garbage, oversized, …) are
  * only counted, never stored. Times are epoch milliseconds.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { Sql } from './sql.js';
 import type { PhoneHomeLog } from './ports.js';
 
 /** `ok` = configure job queued; `unregistered` = no match, host listed; `refused` = see reason. */
@@ -50,46 +50,44 @@ function toRecord(r: Row): PhoneHomeRecord {
   };
 }
 
-/** Repository for `phone_homes`. Synchronous (better-sqlite3). */
+/** Repository for `phone_homes`, on either store (./sql.ts). */
 export class PhoneHomeRepo implements PhoneHomeLog {
-  private insertStmt: Statement | undefined;
+  constructor(private readonly sql: Sql) {}
 
-  constructor(private readonly db: Database) {}
-
-  /** Appends one attempt; returns its id. The statement is prepared once (a boot storm writes thousands). */
-  record(r: PhoneHomeRecord): number {
-    this.insertStmt ??= this.db
-      .prepare(`INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-    const res = this.insertStmt.run(r.at, r.address, r.transport, r.hostUuid, r.hostname, r.result, r.reason, r.jobId);
-    return Number(res.lastInsertRowid);
+  /** Appends one attempt; resolves to its id. One statement text (prepared once by the executor: a boot storm writes thousands). */
+  async record(r: PhoneHomeRecord): Promise<number> {
+    const row = await this.sql.get<{ id: number }>(
+      `INSERT INTO phone_homes (at, address, transport, host_uuid, hostname, result, reason, job_id)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      [r.at, r.address, r.transport, r.hostUuid, r.hostname, r.result, r.reason, r.jobId],
+    );
+    return row!.id;
   }
 
   /** Attempts, newest first: all, or for one host UUID (either byte order is the caller's business). */
-  list(filter: { hostUuid?: string; limit?: number } = {}): PhoneHomeRecord[] {
+  async list(filter: { hostUuid?: string; limit?: number } = {}): Promise<PhoneHomeRecord[]> {
     const limit = filter.limit ?? 100;
-    const rows = (
-      filter.hostUuid
-        ? this.db
-            .prepare('SELECT * FROM phone_homes WHERE host_uuid = ? ORDER BY at DESC, id DESC LIMIT ?')
-            .all(filter.hostUuid, limit)
-        : this.db.prepare('SELECT * FROM phone_homes ORDER BY at DESC, id DESC LIMIT ?').all(limit)
-    ) as Row[];
+    const rows = filter.hostUuid
+      ? await this.sql.all<Row>('SELECT * FROM phone_homes WHERE host_uuid = ? ORDER BY at DESC, id DESC LIMIT ?', [
+          filter.hostUuid,
+          limit,
+        ])
+      : await this.sql.all<Row>('SELECT * FROM phone_homes ORDER BY at DESC, id DESC LIMIT ?', [limit]);
     return rows.map(toRecord);
   }
 
-  /** Number of attempts by result and reason (`reason` is '' when none). */
-  counts(): Array<{ result: PhoneHomeResult; reason: string; count: number }> {
-    return this.db
-      .prepare(
-        `SELECT result, coalesce(reason, '') AS reason, count(*) AS count FROM phone_homes
-      GROUP BY result, coalesce(reason, '') ORDER BY result, reason`,
-      )
-      .all() as Array<{ result: PhoneHomeResult; reason: string; count: number }>;
+  /** Number of attempts by result and reason (`reason` is '' when none), ordered by result then reason. */
+  async counts(): Promise<Array<{ result: PhoneHomeResult; reason: string; count: number }>> {
+    // count(*) is a BIGINT on PostgreSQL (read back as a number, src/store/pg.ts); the alias is not
+    // reused in GROUP BY (PostgreSQL would take it for the column `reason`), the expression is.
+    return this.sql.all<{ result: PhoneHomeResult; reason: string; count: number }>(
+      `SELECT result, coalesce(reason, '') AS reason, count(*) AS count FROM phone_homes
+      GROUP BY result, coalesce(reason, '') ORDER BY result, coalesce(reason, '')`,
+    );
   }
 
   /** Total number of stored attempts. */
-  count(): number {
-    return this.db.prepare('SELECT count(*) FROM phone_homes').pluck().get() as number;
+  async count(): Promise<number> {
+    return (await this.sql.get<{ n: number }>('SELECT count(*) AS n FROM phone_homes'))!.n;
   }
 }

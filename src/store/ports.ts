@@ -101,10 +101,12 @@ export interface TokenStore {
 
 /** Every phone-home received (table `phone_homes`). */
 export interface PhoneHomeLog {
-  record(r: PhoneHomeRecord): number;
-  list(filter?: { hostUuid?: string; limit?: number }): PhoneHomeRecord[];
-  counts(): Array<{ result: PhoneHomeResult; reason: string; count: number }>;
-  count(): number;
+  /** Appends one attempt; resolves to its id. */
+  record(r: PhoneHomeRecord): Promise<number>;
+  /** Newest first (at most `limit`, default 100), all or one host's. */
+  list(filter?: { hostUuid?: string; limit?: number }): Promise<PhoneHomeRecord[]>;
+  counts(): Promise<Array<{ result: PhoneHomeResult; reason: string; count: number }>>;
+  count(): Promise<number>;
 }
 
 /** Console users and their sessions (tables `users`, `sessions`; only hashes of secrets). */
@@ -189,10 +191,11 @@ export interface StoreHealth {
 /** Runs several calls as one unit of work. */
 export interface Transactions {
   /**
-   * Runs `fn` in one transaction: committed when it returns, rolled back when it throws (the
-   * error is rethrown). Nests: an inner call is a savepoint.
+   * Runs `fn` in one transaction: committed when its promise resolves, rolled back when it
+   * rejects (the error is rethrown). Every store call made from `fn`'s asynchronous context joins
+   * it. Nests: an inner call is a SAVEPOINT, rolled back alone when the inner `fn` rejects.
    */
-  transaction<T>(fn: () => T): T;
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**

@@ -63,8 +63,8 @@ async function spoofCount(): Promise<number> {
  * The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's
  * thumbprints (none: an initiator that does not send them).
  */
-function phoneHome(h: MemberHost, t?: HostThumbprints) {
-  return registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), t));
+async function phoneHome(h: MemberHost, t?: HostThumbprints) {
+  return await registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), t));
 }
 
 async function waitJob(id: string) {
@@ -116,7 +116,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     const d = files[0]!;
     for (const h of d.hosts) {
       const t = await sim.boot(h.fqdn);
-      const r = phoneHome(h, t);
+      const r = await phoneHome(h, t);
       expect(r.result).toBe('ok');
       const job = await waitJob((r as { jobId: string }).jobId);
       expect(job.error).toBeNull();
@@ -139,7 +139,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       const down = await converged(d, a);
       expect(down.host.connectionState).toBe('notResponding');
       expect(down.host.vswitches.map((v) => v.name)).toEqual(['vSwitch0']); // image defaults
-      const r = phoneHome(a, t);
+      const r = await phoneHome(a, t);
       const job = await waitJob((r as { jobId: string }).jobId);
       expect(job.error, `reboot ${reboot}`).toBeNull();
       expect(job.state).toBe('succeeded');
@@ -195,7 +195,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect(drift.drifted).toBe(false);
     // c boots: its phone-home brings it back
     const tc = await sim.reboot(c.fqdn);
-    const r = phoneHome(c, tc);
+    const r = await phoneHome(c, tc);
     expect((await waitJob((r as { jobId: string }).jobId)).state).toBe('succeeded');
     expect((await converged(d, c)).steps).toEqual([]);
   }, 180_000);
@@ -207,7 +207,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     const before = (await runner.calls('vc1'))!.mutating;
     const spoofs = await spoofCount();
     const fake: HostThumbprints = { thumbprint: '01:'.repeat(19) + '01', sha256: '02:'.repeat(31) + '02' };
-    const r = phoneHome(a, fake);
+    const r = await phoneHome(a, fake);
     const job = await waitJob((r as { jobId: string }).jobId);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/refused as a possible spoof, nothing changed/);
@@ -241,7 +241,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     await s.updateUser({ id: 'root', password: 'Someone-Else-Pw9!' });
     await s.close();
     const before = (await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0;
-    const r = phoneHome(h, t);
+    const r = await phoneHome(h, t);
     const job = await waitJob((r as { jobId: string }).jobId);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/the host's root password is not blank \(not a fresh boot\).*credentials\[esx\]/);
@@ -300,7 +300,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     // the operator replaced the machine and wrote its UUID into the file; vCenter still has the old one
     files[0] = cluster('stateless', [{ ...a, uuid: NEW }, ...files[0]!.hosts.slice(1)]);
     // the new machine boots and phones home (a member is added only after that)
-    const r = phoneHome({ ...a, uuid: NEW });
+    const r = await phoneHome({ ...a, uuid: NEW });
     expect(r.result).toBe('ok');
     const job = await waitJob((r as { jobId: string }).jobId);
     expect(job.state).toBe('failed');

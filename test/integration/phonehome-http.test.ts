@@ -52,7 +52,7 @@ describe('HTTP phone-home', () => {
       claimedMacs: ['00:50:56:aa:bb:01', '00:50:56:aa:bb:02'],
       phoneHome: { transport: 'http', form: 'http' },
     });
-    expect(fx.store.phoneHomes.list()[0]).toMatchObject({
+    expect((await fx.store.phoneHomes.list())[0]).toMatchObject({
       transport: 'http',
       result: 'unregistered',
       address: '127.0.0.1',
@@ -79,7 +79,7 @@ describe('HTTP phone-home', () => {
       detail: 'refused: token-missing',
       reason: 'token-missing',
     });
-    const n = fx.store.phoneHomes.count();
+    const n = await fx.store.phoneHomes.count();
     for (const payload of [
       { hostname: 'x' },
       { uuid: U, colour: 'blue' },
@@ -97,7 +97,7 @@ describe('HTTP phone-home', () => {
         detail: expect.any(String) as unknown,
       });
     }
-    expect(fx.store.phoneHomes.count()).toBe(n);
+    expect(await fx.store.phoneHomes.count()).toBe(n);
   });
 
   it('GET query string: plain text, empty iPXE settings ignored, and an #!ipxe script when asked', async () => {
@@ -183,7 +183,7 @@ describe('new unregistered hosts per source (issue 16, finding 8)', () => {
         .map((h) => h.uuid)
         .sort(),
     ).toEqual([uuid(1), uuid(2)]);
-    expect(fx.store.phoneHomes.count()).toBe(4); // the refused new hosts left no row
+    expect(await fx.store.phoneHomes.count()).toBe(4); // the refused new hosts left no row
   });
 });
 

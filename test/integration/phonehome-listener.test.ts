@@ -32,7 +32,7 @@ describe('initiator listener: historical forms', () => {
   it('records the 1.0 form sent as the 2008 script did (bare uuid, no newline, reply never read)', async () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(U, 'ascii'));
-    await waitFor('the phone-home record', () => fx!.store.phoneHomes.count() === 1);
+    await waitFor('the phone-home record', async () => (await fx!.store.phoneHomes.count()) === 1);
     const h = fx.store.hosts.get(U)!;
     expect(h).toMatchObject({ uuid: U, state: 'unregistered', lastAddress: '127.0.0.1', hostname: null });
     expect(h.evidence).toMatchObject({
@@ -40,7 +40,7 @@ describe('initiator listener: historical forms', () => {
       addresses: ['127.0.0.1'],
       phoneHome: { form: '1.0', transport: 'tcp' },
     });
-    expect(fx.store.phoneHomes.list()[0]).toMatchObject({
+    expect((await fx.store.phoneHomes.list())[0]).toMatchObject({
       result: 'unregistered',
       hostUuid: U,
       transport: 'tcp',
@@ -51,9 +51,9 @@ describe('initiator listener: historical forms', () => {
   it('records the 1.1 form hostname:uuid sent without newline, reply never read', async () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(`esx17:${U.toUpperCase()}`, 'ascii'));
-    await waitFor('the phone-home record', () => fx!.store.phoneHomes.count() === 1);
+    await waitFor('the phone-home record', async () => (await fx!.store.phoneHomes.count()) === 1);
     expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx17', state: 'unregistered' });
-    expect(fx.store.phoneHomes.list()[0]).toMatchObject({ result: 'unregistered', hostname: 'esx17' });
+    expect((await fx.store.phoneHomes.list())[0]).toMatchObject({ result: 'unregistered', hostname: 'esx17' });
   });
 
   it('answers UNREGISTERED to a client that reads, and stores the extension evidence', async () => {
@@ -93,7 +93,7 @@ describe('initiator listener: historical forms', () => {
     expect(hosts[0]).toMatchObject({ uuid: U, hostname: 'b', firstSeen: first.firstSeen, lastAddress: '127.0.0.2' });
     expect(hosts[0]!.lastSeen).toBeGreaterThan(first.firstSeen);
     expect(hosts[0]!.evidence['addresses']).toEqual(['127.0.0.1', '127.0.0.2']);
-    expect(fx.store.phoneHomes.count()).toBe(2);
+    expect(await fx.store.phoneHomes.count()).toBe(2);
   });
 });
 
@@ -123,8 +123,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(fx.queue.calls).toHaveLength(1);
     // refusals never touch the host row, but each is recorded and counted
     expect(fx.store.hosts.get(U)).toEqual(h);
-    const refused = fx.store.phoneHomes
-      .list()
+    const refused = (await fx.store.phoneHomes.list())
       .filter((p) => p.result === 'refused')
       .map((p) => p.reason)
       .sort();
@@ -151,7 +150,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
     fx.queue.fail = true;
     expect(await exchange(fx.port, `${U} token=${fx.tokens.issue(U)}\n`)).toBe('ERR enqueue-failed\n');
-    expect(fx.store.phoneHomes.list()[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' });
+    expect((await fx.store.phoneHomes.list())[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' });
   });
 
   it('a failed enqueue leaves the token unused: the retry with the same token is accepted, a third use is a replay', async () => {
@@ -164,12 +163,11 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
     expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('ERR token-replayed\n');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(
-      fx.store.phoneHomes
-        .list()
-        .map((p) => p.reason ?? p.result)
-        .sort(),
-    ).toEqual(['enqueue-failed', 'ok', 'token-replayed']);
+    expect((await fx.store.phoneHomes.list()).map((p) => p.reason ?? p.result).sort()).toEqual([
+      'enqueue-failed',
+      'ok',
+      'token-replayed',
+    ]);
   });
 
   it('a failed enqueue leaves the token unused with the production wiring (one SQLite transaction per phone-home)', async () => {
@@ -205,7 +203,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
       const token = new BootTokens(store.tokens, 60_000).issue(U);
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
       expect(await store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
-      expect(store.phoneHomes.list()[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
+      expect((await store.phoneHomes.list())[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
       expect(store.hosts.get(U)).toMatchObject({ state: 'configuring' });
     } finally {
@@ -269,7 +267,7 @@ describe('initiator listener: bad input and limits', () => {
     expect(await exchange(fx.port, '', { end: false })).toBe('ERR idle\n');
     expect(await exchange(fx.port, '')).toBe('');
     expect(fx.store.hosts.list()).toEqual([]);
-    expect(fx.store.phoneHomes.count()).toBe(0);
+    expect(await fx.store.phoneHomes.count()).toBe(0);
     expect(fx.listener.stats().rejected).toEqual({
       syntax: 1,
       'bad-uuid': 1,
@@ -294,12 +292,7 @@ describe('initiator listener: bad input and limits', () => {
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
     expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'esx01' });
     expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'unregistered' });
-    expect(
-      fx.store.phoneHomes
-        .list()
-        .map((p) => p.result)
-        .sort(),
-    ).toEqual(['ok', 'unregistered']);
+    expect((await fx.store.phoneHomes.list()).map((p) => p.result).sort()).toEqual(['ok', 'unregistered']);
     expect(fx.listener.stats().rejected).toEqual({});
   });
 
@@ -314,7 +307,7 @@ describe('initiator listener: bad input and limits', () => {
     ])
       expect(await exchange(fx.port, partial, { end: false }), partial).toBe('ERR slow\n');
     expect(fx.store.hosts.list()).toEqual([]);
-    expect(fx.store.phoneHomes.count()).toBe(0);
+    expect(await fx.store.phoneHomes.count()).toBe(0);
     expect(fx.listener.stats().rejected).toEqual({ slow: 5 });
   });
 
@@ -339,7 +332,7 @@ describe('initiator listener: bad input and limits', () => {
       s.destroy();
     }
     expect(Buffer.concat(chunks).toString()).toBe('ERR slow\n');
-    expect(fx.store.phoneHomes.count()).toBe(0);
+    expect(await fx.store.phoneHomes.count()).toBe(0);
   });
 
   it('answers ERR busy beyond the per-source bound while other sources still get through', async () => {

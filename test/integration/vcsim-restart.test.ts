@@ -64,8 +64,8 @@ function simArgs(ports?: { sdk: string; esx: string }): string[] {
 }
 
 /** The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's thumbprints. */
-function phoneHome(t: HostThumbprints): string {
-  const r = registry.phoneHome(initiatorPhoneHome(H, tokens.issue(H.uuid), t));
+async function phoneHome(t: HostThumbprints): Promise<string> {
+  const r = await registry.phoneHome(initiatorPhoneHome(H, tokens.issue(H.uuid), t));
   expect(r.result).toBe('ok');
   return (r as { jobId: string }).jobId;
 }
@@ -106,7 +106,7 @@ afterAll(async () => {
 describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () => {
   it('the rejoin sees vCenter down, resumes once it is back and finishes: connected, networking equal to the file', async () => {
     // first boot: joined and converged
-    const first = await runner.wait(phoneHome(await sim.boot(H.fqdn)));
+    const first = await runner.wait(await phoneHome(await sim.boot(H.fqdn)));
     expect(first.error).toBeNull();
     expect(first.state).toBe('succeeded');
     const joined = await readBack();
@@ -116,7 +116,7 @@ describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () 
     // reboot; the phone-home of the new boot queues the rejoin
     const t = await sim.reboot(H.fqdn);
     expect((await readBack()).host.connectionState).toBe('notResponding');
-    const id = phoneHome(t);
+    const id = await phoneHome(t);
     const steps = () => store.jobs.steps(id);
     await waitFor(
       `the rejoin to reach ${SLOW}`,

@@ -193,24 +193,24 @@ describe('registry: a verified %firstboot phone-home of a stateful member record
   });
   afterAll(() => store.close());
 
-  const phone = (stage: 'installed' | undefined, token: string | undefined) =>
-    registry.phoneHome({
+  const phone = async (stage: 'installed' | undefined, token: string | undefined) =>
+    await registry.phoneHome({
       claim: { uuid: { smbios: UUID, wire: UUID }, macs: [], form: 'extension', stage, token },
       address: '10.0.0.9',
       transport: 'tcp',
       requestId: 'r1',
     });
 
-  it('records it for stateful members only, and not for a refused phone-home', () => {
-    expect(phone('installed', 'forged')).toMatchObject({ result: 'refused', reason: 'token-unknown' });
+  it('records it for stateful members only, and not for a refused phone-home', async () => {
+    expect(await phone('installed', 'forged')).toMatchObject({ result: 'refused', reason: 'token-unknown' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
-    expect(phone(undefined, tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone(undefined, tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = false;
-    expect(phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = true;
-    expect(phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.get(UUID)).toMatchObject({ installedAt: 1000, installedFrom: '10.0.0.9' });
   });
 });

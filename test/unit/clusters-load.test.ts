@@ -165,7 +165,7 @@ describe('cluster files: examples and mapping', () => {
     const store = await openStore(':memory:');
     store.hosts.setImagePin(c.hosts[0]!.uuid, 'v1');
     const files = fixedClusterFiles([c]);
-    const listed = listHosts(store, {
+    const listed = await listHosts(store, {
       kernelOptions: (u) => {
         const m = files.findHostByUuid(u);
         return m && kernelOptionsOfMember(m);

@@ -49,8 +49,8 @@ function bootEvent(at: number, n: number): void {
     firmware: 'uefi',
   });
 }
-function phoneHome(at: number, n: number): void {
-  store.phoneHomes.record({
+async function phoneHome(at: number, n: number): Promise<void> {
+  await store.phoneHomes.record({
     at,
     address: '10.0.0.1',
     transport: 'http',
@@ -75,20 +75,20 @@ const drain = (policy: RetentionPolicy, batch?: number) => {
 const count = (table: string) => sqliteOf(store).prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
 
 describe('store retention', () => {
-  it('deletes boot events and phone-homes older than the age, then the oldest beyond the row cap, in batches', () => {
+  it('deletes boot events and phone-homes older than the age, then the oldest beyond the row cap, in batches', async () => {
     for (let i = 0; i < 10; i++) bootEvent(NOW - 40 * DAY + i, i);
     for (let i = 0; i < 10; i++) bootEvent(NOW - DAY + i, 100 + i);
-    for (let i = 0; i < 7; i++) phoneHome(NOW - 100 * DAY, i);
-    for (let i = 0; i < 7; i++) phoneHome(NOW - 2 * DAY + i, 100 + i);
+    for (let i = 0; i < 7; i++) await phoneHome(NOW - 100 * DAY, i);
+    for (let i = 0; i < 7; i++) await phoneHome(NOW - 2 * DAY + i, 100 + i);
     const r = drain({ ...NONE, bootEventsDays: 30, bootEventsMaxRows: 4, phoneHomesDays: 90 }, 3);
     expect(r).toMatchObject({ bootEvents: 16, phoneHomes: 7, unregisteredHosts: 0 });
     expect(r.batches).toBeGreaterThan(3); // 16 rows at most 3 (by age) + 3 (by count) a batch
     expect(store.hosts.bootEvents({ limit: 100 }).map((e) => e.hostUuid)).toEqual(
       [109, 108, 107, 106].map(uuid), // the newest four
     );
-    expect(store.phoneHomes.count()).toBe(7);
+    expect(await store.phoneHomes.count()).toBe(7);
     expect(drain({ ...NONE, phoneHomesMaxRows: 2 })).toMatchObject({ phoneHomes: 5 });
-    expect(store.phoneHomes.list().map((p) => p.hostUuid)).toEqual([uuid(106), uuid(105)]);
+    expect((await store.phoneHomes.list()).map((p) => p.hostUuid)).toEqual([uuid(106), uuid(105)]);
   });
 
   it('deletes unregistered hosts unseen for the age, then the longest unseen beyond the cap; never an assigned, pinned or registered one', () => {
@@ -123,7 +123,7 @@ describe('store retention', () => {
 
   it('the retention service runs at start with the configured keys, and 0 keeps everything', async () => {
     for (let i = 0; i < 5; i++) bootEvent(NOW - 40 * DAY, i);
-    for (let i = 0; i < 5; i++) phoneHome(NOW - 400 * DAY, i);
+    for (let i = 0; i < 5; i++) await phoneHome(NOW - 400 * DAY, i);
     const keep = configSchema.parse({ retention: { 'boot-events-days': 0, 'phone-homes-days': 0 } }).retention;
     const kept = createRetentionService(store.retention, keep, silentLogger, () => NOW);
     expect(await kept.runOnce()).toEqual({ bootEvents: 0, phoneHomes: 0, unregisteredHosts: 0 });

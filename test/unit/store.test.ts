@@ -50,22 +50,28 @@ describe('store', () => {
 
   it('runs a transaction as one unit: rolled back when it throws, nested as a savepoint; ping tells closed', async () => {
     const s = await openStore(':memory:');
-    expect(() =>
-      s.transaction(() => {
+    await expect(
+      s.transaction(async () => {
         s.hosts.upsertSighting({ uuid: 'tx1', at: 1 });
+        await s.settings.set('tx1', 'written');
         throw new Error('boom');
       }),
-    ).toThrow('boom');
+    ).rejects.toThrow('boom');
     expect(s.hosts.get('tx1')).toBeUndefined();
-    s.transaction(() => {
+    expect(await s.settings.get('tx1')).toBeUndefined();
+    await s.transaction(async () => {
       s.hosts.upsertSighting({ uuid: 'tx2', at: 1 });
-      expect(() =>
-        s.transaction(() => {
+      await expect(
+        s.transaction(async () => {
           s.hosts.upsertSighting({ uuid: 'tx3', at: 1 });
+          await s.settings.set('tx3', 'written');
           throw new Error('inner');
         }),
-      ).toThrow('inner');
+      ).rejects.toThrow('inner');
+      await s.settings.set('tx2', 'kept');
     });
+    expect(await s.settings.get('tx2')).toBe('kept');
+    expect(await s.settings.get('tx3')).toBeUndefined();
     expect(s.hosts.get('tx2')).toBeDefined();
     expect(s.hosts.get('tx3')).toBeUndefined();
     expect(s.ping()).toBe(true);
