@@ -11,7 +11,7 @@ import type { RetentionPolicy, RetentionResult } from '../store/index.js';
 
 /** The store's retention port. */
 export interface RetentionStore {
-  pruneBatch(policy: RetentionPolicy, now: number, batch?: number): RetentionResult;
+  pruneBatch(policy: RetentionPolicy, now: number, batch?: number): Promise<RetentionResult>;
 }
 
 /** `retention` config keys → {@link RetentionPolicy}. */
@@ -52,7 +52,7 @@ export function createRetentionService(
   const runOnce = async (): Promise<RetentionResult> => {
     const total: RetentionResult = { bootEvents: 0, phoneHomes: 0, unregisteredHosts: 0 };
     for (;;) {
-      const r = store.pruneBatch(policy, now());
+      const r = await store.pruneBatch(policy, now());
       total.bootEvents += r.bootEvents;
       total.phoneHomes += r.phoneHomes;
       total.unregisteredHosts += r.unregisteredHosts;

@@ -18,7 +18,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Forgets a host; @returns the line to print. @throws Error for a malformed UUID or an unknown host */
 export async function forgetHost(store: Store, uuid: string, now = Date.now()): Promise<string> {
   if (!UUID.test(uuid)) throw new Error(`${uuid} is not a hardware UUID (8-4-4-4-12 hex digits)`);
-  const r = store.hostForget.forget(uuid);
+  const r = await store.hostForget.forget(uuid);
   if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw new Error(`the store knows no host ${uuid}`);
   await store.audit.add({
     at: now,
@@ -43,7 +43,7 @@ export async function pruneUnregistered(
   if ((opts.olderThanDays === undefined) === (opts.uuid === undefined))
     throw new Error('give one of --older-than-days N and --uuid UUID');
   if (opts.uuid !== undefined) {
-    const r = store.hostForget.deleteUnregistered(opts.uuid);
+    const r = await store.hostForget.deleteUnregistered(opts.uuid);
     if (r === 'missing') throw new Error(`no unregistered host ${opts.uuid}`);
     if (r === 'registered') throw new Error(`host ${opts.uuid} is assigned or pinned: use statelesx host forget`);
     await store.audit.add({
@@ -59,7 +59,7 @@ export async function pruneUnregistered(
   const days = Number(opts.olderThanDays);
   if (!Number.isInteger(days) || days < 1)
     throw new Error(`--older-than-days ${opts.olderThanDays}: a whole number ≥ 1`);
-  const deleted = store.hostForget.deleteStaleUnregistered(days, now);
+  const deleted = await store.hostForget.deleteStaleUnregistered(days, now);
   await store.audit.add({
     at: now,
     actor: 'system:cli',

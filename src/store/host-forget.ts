@@ -5,7 +5,7 @@
  * phone-home attempts (`phone_homes`) stay as evidence until retention deletes them; its jobs stay
  * as history. A forgotten host that boots again is a new sighting.
  */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
 
 const DAY_MS = 86_400_000;
 /** Unregistered hosts that may be deleted: never assigned or pinned (as retention, ./retention.ts). */
@@ -19,55 +19,54 @@ export interface ForgetResult {
   hostBoots: number;
 }
 
-/** Forgets hosts and deletes stale unregistered sightings. Synchronous (better-sqlite3). */
+/** Forgets hosts and deletes stale unregistered sightings, on either store (./sql.ts). */
 export class HostForgetRepo {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
   /**
    * Forgets everything the store holds about host `uuid` (SMBIOS form, any case), in one
    * transaction. @returns what was removed (all zero/false: the store knew nothing of it)
    */
-  forget(uuid: string): ForgetResult {
+  async forget(uuid: string): Promise<ForgetResult> {
     const u = uuid.toLowerCase();
-    return this.db.transaction(() => {
-      const host = this.db.prepare('DELETE FROM hosts WHERE uuid = ?').run(u).changes > 0;
-      const bootEvents = this.db.prepare('DELETE FROM boot_events WHERE host_uuid = ?').run(u).changes;
-      const bootTokens = this.db.prepare('DELETE FROM boot_tokens WHERE host_uuid = ?').run(u).changes;
-      const hostBoots = this.db.prepare('DELETE FROM host_boots WHERE host_uuid = ?').run(u).changes;
-      this.db.prepare('DELETE FROM engine_maintenance WHERE host_uuid = ?').run(u);
+    return this.sql.tx(async (sql) => {
+      const host = (await sql.run('DELETE FROM hosts WHERE uuid = ?', [u])) > 0;
+      const bootEvents = await sql.run('DELETE FROM boot_events WHERE host_uuid = ?', [u]);
+      const bootTokens = await sql.run('DELETE FROM boot_tokens WHERE host_uuid = ?', [u]);
+      const hostBoots = await sql.run('DELETE FROM host_boots WHERE host_uuid = ?', [u]);
+      await sql.run('DELETE FROM engine_maintenance WHERE host_uuid = ?', [u]);
       return { host, bootEvents, bootTokens, hostBoots };
-    })();
+    });
   }
 
   /**
    * Deletes unregistered hosts (no cluster, no pin) not seen for `olderThanDays` days before
-   * `now` (epoch ms), with their sightings, tokens and unjoined boot records.
-   * @returns the UUIDs deleted
+   * `now` (epoch ms), with their sightings, tokens and unjoined boot records, in one transaction.
+   * @returns the UUIDs deleted, oldest sighting first
    */
-  deleteStaleUnregistered(olderThanDays: number, now: number): string[] {
-    return this.db.transaction(() => {
-      const uuids = this.db
-        .prepare(`SELECT uuid FROM hosts WHERE ${DELETABLE} AND last_seen < ? ORDER BY last_seen`)
-        .pluck()
-        .all(now - olderThanDays * DAY_MS) as string[];
-      for (const u of uuids) this.forget(u);
-      return uuids;
-    })();
+  async deleteStaleUnregistered(olderThanDays: number, now: number): Promise<string[]> {
+    return this.sql.tx(async (sql) => {
+      const rows = await sql.all<{ uuid: string }>(
+        `SELECT uuid FROM hosts WHERE ${DELETABLE} AND last_seen < ? ORDER BY last_seen, uuid`,
+        [now - olderThanDays * DAY_MS],
+      );
+      for (const r of rows) await this.forget(r.uuid);
+      return rows.map((r) => r.uuid);
+    });
   }
 
   /**
-   * Deletes one unregistered host by UUID with its sightings.
+   * Deletes one unregistered host by UUID with its sightings, in one transaction.
    * @returns `deleted`, `missing` (no such host) or `registered` (assigned or pinned: forget it instead)
    */
-  deleteUnregistered(uuid: string): 'deleted' | 'missing' | 'registered' {
+  async deleteUnregistered(uuid: string): Promise<'deleted' | 'missing' | 'registered'> {
     const u = uuid.toLowerCase();
-    return this.db.transaction(() => {
-      const row = this.db.prepare(`SELECT ${DELETABLE} AS ok FROM hosts WHERE uuid = ?`).get(u) as
-        { ok: number } | undefined;
+    return this.sql.tx(async (sql) => {
+      const row = await sql.get<{ ok: number | boolean }>(`SELECT ${DELETABLE} AS ok FROM hosts WHERE uuid = ?`, [u]);
       if (!row) return 'missing';
       if (!row.ok) return 'registered';
-      this.forget(u);
+      await this.forget(u);
       return 'deleted';
-    })();
+    });
   }
 }

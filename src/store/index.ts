@@ -62,13 +62,13 @@ export class Store implements StoreHealth, Transactions {
     this.tokens = new TokenRepo(db);
     this.users = new UserRepo(this.#sql);
     this.apiTokens = new ApiTokenRepo(this.#sql);
-    this.hostForget = new HostForgetRepo(db);
+    this.hostForget = new HostForgetRepo(this.#sql);
     this.phoneHomes = new PhoneHomeRepo(this.#sql);
     this.jobs = new JobRepo(db);
     this.leases = new LeaseRepo(db);
     this.hostBoots = new HostBootRepo(db);
     this.hostInstalls = new HostInstallRepo(db);
-    this.retention = new RetentionRepo(db);
+    this.retention = new RetentionRepo(this.#sql);
   }
 
   /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */

@@ -152,10 +152,10 @@ export interface ApiTokenStore {
 /** Lifecycle verbs on hosts (src/store/host-forget.ts): forget a host, delete stale unregistered sightings. */
 export interface HostForgetStore {
   /** Forgets the host's row, pin, sightings, boot tokens and boot record. */
-  forget(uuid: string): ForgetResult;
+  forget(uuid: string): Promise<ForgetResult>;
   /** Deletes unregistered hosts unseen for `olderThanDays`; their UUIDs. */
-  deleteStaleUnregistered(olderThanDays: number, now: number): string[];
-  deleteUnregistered(uuid: string): 'deleted' | 'missing' | 'registered';
+  deleteStaleUnregistered(olderThanDays: number, now: number): Promise<string[]>;
+  deleteUnregistered(uuid: string): Promise<'deleted' | 'missing' | 'registered'>;
 }
 
 /** The audit log (table `audit_log`), newest first. */

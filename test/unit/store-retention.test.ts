@@ -61,10 +61,10 @@ async function phoneHome(at: number, n: number): Promise<void> {
     jobId: null,
   });
 }
-const drain = (policy: RetentionPolicy, batch?: number) => {
+const drain = async (policy: RetentionPolicy, batch?: number) => {
   const total = { bootEvents: 0, phoneHomes: 0, unregisteredHosts: 0, batches: 0 };
   for (;;) {
-    const r = store.retention.pruneBatch(policy, NOW, batch);
+    const r = await store.retention.pruneBatch(policy, NOW, batch);
     total.batches++;
     total.bootEvents += r.bootEvents;
     total.phoneHomes += r.phoneHomes;
@@ -80,18 +80,18 @@ describe('store retention', () => {
     for (let i = 0; i < 10; i++) bootEvent(NOW - DAY + i, 100 + i);
     for (let i = 0; i < 7; i++) await phoneHome(NOW - 100 * DAY, i);
     for (let i = 0; i < 7; i++) await phoneHome(NOW - 2 * DAY + i, 100 + i);
-    const r = drain({ ...NONE, bootEventsDays: 30, bootEventsMaxRows: 4, phoneHomesDays: 90 }, 3);
+    const r = await drain({ ...NONE, bootEventsDays: 30, bootEventsMaxRows: 4, phoneHomesDays: 90 }, 3);
     expect(r).toMatchObject({ bootEvents: 16, phoneHomes: 7, unregisteredHosts: 0 });
     expect(r.batches).toBeGreaterThan(3); // 16 rows at most 3 (by age) + 3 (by count) a batch
     expect(store.hosts.bootEvents({ limit: 100 }).map((e) => e.hostUuid)).toEqual(
       [109, 108, 107, 106].map(uuid), // the newest four
     );
     expect(await store.phoneHomes.count()).toBe(7);
-    expect(drain({ ...NONE, phoneHomesMaxRows: 2 })).toMatchObject({ phoneHomes: 5 });
+    expect(await drain({ ...NONE, phoneHomesMaxRows: 2 })).toMatchObject({ phoneHomes: 5 });
     expect((await store.phoneHomes.list()).map((p) => p.hostUuid)).toEqual([uuid(106), uuid(105)]);
   });
 
-  it('deletes unregistered hosts unseen for the age, then the longest unseen beyond the cap; never an assigned, pinned or registered one', () => {
+  it('deletes unregistered hosts unseen for the age, then the longest unseen beyond the cap; never an assigned, pinned or registered one', async () => {
     const sight = (n: number, at: number) =>
       store.hosts.upsertSighting({ uuid: uuid(n), at, mac: '52:54:00:00:00:01' });
     for (let n = 1; n <= 4; n++) sight(n, NOW - 60 * DAY); // old, unregistered: go
@@ -105,7 +105,7 @@ describe('store retention', () => {
     store.hostBoots.recordPhoneHome(uuid(1), { at: NOW - 60 * DAY, verifiedBy: 'none' });
     store.hostBoots.recordPhoneHome(uuid(2), { at: NOW - 60 * DAY, verifiedBy: 'none' });
     store.hostBoots.setJoinedThumbprint(uuid(2), 'AA:BB');
-    const r = drain({ ...NONE, unregisteredHostsDays: 30, unregisteredHostsMaxRows: 4 }, 2);
+    const r = await drain({ ...NONE, unregisteredHostsDays: 30, unregisteredHostsMaxRows: 4 }, 2);
     expect(r.unregisteredHosts).toBe(4 + 2);
     expect(
       store.hosts

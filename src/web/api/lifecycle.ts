@@ -153,7 +153,7 @@ function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
         );
         return reply.code(202).send({ jobId: r.ref.id });
       }
-      const r = store.hostForget.forget(uuid);
+      const r = await store.hostForget.forget(uuid);
       if (!r.host && !r.bootEvents && !r.bootTokens && !r.hostBoots) throw problems.notFound(`host ${req.params.uuid}`);
       await auditChange(store.audit, req, 'host.forget', uuid, summary, r, ctx.now());
       return r;
@@ -184,7 +184,7 @@ function unregisteredVerbs(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async (req) => {
-      const deleted = store.hostForget.deleteStaleUnregistered(req.query.olderThanDays, ctx.now());
+      const deleted = await store.hostForget.deleteStaleUnregistered(req.query.olderThanDays, ctx.now());
       await auditChange(
         store.audit,
         req,
@@ -209,7 +209,7 @@ function unregisteredVerbs(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async (req, reply) => {
-      const r = store.hostForget.deleteUnregistered(req.params.uuid);
+      const r = await store.hostForget.deleteUnregistered(req.params.uuid);
       if (r === 'missing') throw problems.notFound(`unregistered host ${req.params.uuid}`);
       if (r === 'registered')
         throw problems.conflict(
