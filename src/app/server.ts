@@ -170,7 +170,7 @@ function jobRunner(config: Config, store: Store, views: ReturnType<typeof cluste
  * (src/store/host-forget.ts) and audits that as the job (`job:<id>`). @returns what was removed
  */
 export async function forgetAfterRemoval(store: Store, uuid: string, jobId: string): Promise<ForgetResult> {
-  const r = store.hostForget.forget(uuid);
+  const r = await store.hostForget.forget(uuid);
   await store.audit.add({
     at: Date.now(),
     actor: `job:${jobId}`,
