@@ -62,6 +62,32 @@ export function planInfo(desired: DesiredCluster): string[] {
  * phoned home with another FQDN than the file's (`warning: FQDN phoned home as NAME — why`), one
  * line each.
  */
+/**
+ * What `cluster drift NAME` prints (local and `--server`): the drift steps or "no drift", the members
+ * not in vCenter yet, then {@link lifecycleLines}.
+ */
+export function driftText(
+  name: string,
+  r: {
+    drifted: boolean;
+    driftSteps: Step[];
+    missingHosts: string[];
+    held: HostHold[];
+    rejoins: RejoinDue[];
+    warnings?: FqdnMismatch[] | undefined;
+  },
+): string {
+  return (
+    (r.drifted
+      ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
+      : `cluster ${name}: no drift\n`) +
+    (r.missingHosts.length
+      ? `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`
+      : '') +
+    lifecycleLines(r.held, r.rejoins, r.warnings ?? [])
+  );
+}
+
 export function lifecycleLines(held: HostHold[], rejoins: RejoinDue[], warnings: FqdnMismatch[] = []): string {
   return (
     warnings.map((w) => `warning: ${w.fqdn} phoned home as ${w.reported} — ${w.detail}\n`).join('') +
@@ -111,16 +137,7 @@ async function driftCluster(name: string, opts: Record<string, string | undefine
     const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools, bootLookup(store.hostBoots));
     if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     else {
-      process.stdout.write(
-        r.drifted
-          ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
-          : `cluster ${name}: no drift\n`,
-      );
-      if (r.missingHosts.length)
-        process.stdout.write(
-          `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
-        );
-      process.stdout.write(lifecycleLines(r.held, r.rejoins, r.warnings));
+      process.stdout.write(driftText(name, r));
     }
     if (r.drifted) process.exitCode = 2;
   } finally {

@@ -12,7 +12,7 @@ import type { RejoinDue } from '../engine/drift.js';
 import type { FqdnMismatch, HostHold } from '../engine/lifecycle.js';
 import type { ApiClient } from './remote/client.js';
 import { printJson } from './remote/format.js';
-import { formatStep, lifecycleLines } from './cluster-engine.js';
+import { driftText, formatStep, lifecycleLines } from './cluster-engine.js';
 import { followJob } from './job.js';
 
 const path = (name: string, what: string) => `/api/v1/clusters/${encodeURIComponent(name)}/${what}`;
@@ -49,16 +49,7 @@ export async function remoteDrift(api: ApiClient, name: string, opts: { json?: b
   const r = await api.json<DriftAnswer>('GET', path(name, 'drift'));
   if (opts.json) printJson(r);
   else {
-    process.stdout.write(
-      r.drifted
-        ? `cluster ${name} drifted:\n${r.driftSteps.map(formatStep).join('\n')}\n`
-        : `cluster ${name}: no drift\n`,
-    );
-    if (r.missingHosts.length)
-      process.stdout.write(
-        `${r.missingHosts.length} member(s) not in vCenter yet (not drift; apply adds each once it has phoned home): ${r.missingHosts.join(', ')}\n`,
-      );
-    process.stdout.write(lifecycleLines(r.held, r.rejoins, r.warnings ?? []));
+    process.stdout.write(driftText(name, r));
   }
   if (r.drifted) process.exitCode = 2;
 }
