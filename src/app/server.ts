@@ -36,7 +36,7 @@ import { DriftScheduler } from '../engine/drift.js';
 import { bootLookup } from '../engine/job-lifecycle.js';
 import { createPhoneHome } from '../phonehome/index.js';
 import { createBootHttpService, createHttpService } from '../web/app.js';
-import { httpLayout } from '../web/listeners.js';
+import { advertisedBootPort, httpLayout } from '../web/listeners.js';
 import { storeJobReader } from '../web/job-reader.js';
 import type { AppDeps } from '../web/deps.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
@@ -104,7 +104,8 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const views = clusterLookups(clusters);
     const layout = httpLayout(config);
     warnBootAddress(layout.boot.address, server, log);
-    const source = bootFileSource(config, store, images, clusters, views, server, layout.boot.port, log);
+    const bootPort = advertisedBootPort(config, layout.boot.port);
+    const source = bootFileSource(config, store, images, clusters, views, server, bootPort, log);
 
     jobs = jobRunner(config, store, views, log);
     const initiator = phoneHome(config, store, jobs, views, log);
@@ -112,7 +113,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     const services: Service[] = [
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
     ];
-    if (config.dhcp.mode !== 'off') services.push(dhcpService(config, store, views, server, layout.boot.port, log));
+    if (config.dhcp.mode !== 'off') services.push(dhcpService(config, store, views, server, bootPort, log));
     services.push(initiator.listener, createRetentionService(store.retention, config.retention, log));
     const deps = webDeps(
       config,

@@ -182,6 +182,16 @@ export const configSchema = z
         /** Address the boot listener binds; default `listen-address`. */
         address: ipv4.optional(),
         port: port.default(80),
+        /** Port named in the URLs handed to hosts, when a cache/proxy in front listens there; default `port`. */
+        'advertise-port': port.min(1).optional(),
+        /** Peers whose `X-Forwarded-For` names the client (a cache in front of /boot/): IPv4 or CIDR. */
+        'trusted-proxies': z
+          .array(
+            z
+              .string()
+              .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/([0-9]|[12][0-9]|3[0-2]))?$/, 'an IPv4 address or CIDR (a.b.c.d or a.b.c.d/nn)'),
+          )
+          .default([]),
       })
       .strict()
       .prefault({}),

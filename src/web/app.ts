@@ -30,7 +30,7 @@ import { addSharedSchemas } from './schemas.js';
 import { installAuthHooks } from './auth/plugin.js';
 import { issueSetupToken, SETUP_LINK_FILE } from './auth/tokens.js';
 import { healthRoutes, installHttpMetrics, metricsRoute } from './health.js';
-import { httpLayout, metricsToken, type HttpRole, type ListenerAddress } from './listeners.js';
+import { httpLayout, metricsToken, trustedProxies, type HttpRole, type ListenerAddress } from './listeners.js';
 import { sessionRoutes } from './api/session.js';
 import { hostRoutes } from './api/hosts.js';
 import { clusterRoutes } from './api/clusters.js';
@@ -59,7 +59,12 @@ export interface TlsOptions {
  * The fastify instance: request logs (secret query values redacted, `reqId`, client address),
  * body limit, request/headers timeouts (./limits.ts), HTTPS when `tls` is given, ajv options.
  */
-function createInstance(deps: AppDeps, limits: ReturnType<typeof httpLimits>, tls?: TlsOptions): FastifyInstance {
+function createInstance(
+  deps: AppDeps,
+  limits: ReturnType<typeof httpLimits>,
+  tls: TlsOptions | undefined,
+  role: HttpRole,
+): FastifyInstance {
   const { compilersFactory, pending } = lazySchemaCompilers();
   const app = Fastify({
     // Request lines (and any `url` field logged in a request) show the URL with secret query
@@ -79,7 +84,9 @@ function createInstance(deps: AppDeps, limits: ReturnType<typeof httpLimits>, tl
         opts,
       ),
     bodyLimit: 8 * 1024 * 1024,
-    trustProxy: false,
+    // `req.ip` is the socket's peer, except behind a cache or proxy the admin named in
+    // `boot-http.trusted-proxies` (listeners serving /boot/): then X-Forwarded-For's client (./listeners.ts).
+    trustProxy: trustedProxies(deps.config, role),
     // Request/headers timeouts and connection caps: ./limits.ts.
     requestTimeout: limits.requestTimeoutMs,
     http: serverTimeoutOptions(limits),
@@ -119,7 +126,7 @@ export async function buildApp(deps: AppDeps, tls?: TlsOptions, role: HttpRole =
   const token = admin ? metricsToken(deps.config) : undefined;
   const ctx = makeContext({ ...deps, jobs: deps.jobs ?? storeJobReader(deps.store.jobs, deps.queueView) });
   const limits = httpLimits(deps.config);
-  const app = createInstance(deps, limits, tls);
+  const app = createInstance(deps, limits, tls, role);
 
   capConnections(app.server, limits);
   installJsonDepthLimit(app);

@@ -10,7 +10,12 @@
  *   `http` (port 0, "any free port", never counts as the same).
  *
  * Every URL handed to hosts (DHCP option 67, iPXE scripts, `boot.cfg` prefix, `ks=`) names the
- * boot listener's port.
+ * boot listener's port, or `boot-http.advertise-port` when a cache or proxy in front of `/boot/`
+ * (nginx, README "Running several servers") listens on another one.
+ *
+ * Behind such a proxy the peer of every request is the proxy; files rendered per host are chosen
+ * by the client's address, so the boot listener takes the client from `X-Forwarded-For` — only
+ * when the peer is one of `boot-http.trusted-proxies` (anyone else could claim any address).
  */
 import { readSecret } from '../config/secrets.js';
 import type { Config } from '../config/schema.js';
@@ -37,6 +42,20 @@ export function httpLayout(config: Config): HttpLayout {
   const admin = { address: config.http.address ?? config['listen-address'], port: config.http.port };
   const boot = { address: config['boot-http'].address ?? config['listen-address'], port: config['boot-http'].port };
   return { admin, boot, shared: admin.port !== 0 && admin.port === boot.port && admin.address === boot.address };
+}
+
+/**
+ * Fastify's `trustProxy` for a listener of `role`: the `boot-http.trusted-proxies` addresses
+ * (IPv4 or CIDR, proxy-addr syntax) for one that serves `/boot/` (boot, both), else false.
+ */
+export function trustedProxies(config: Config | undefined, role: HttpRole): string[] | false {
+  const proxies = config?.['boot-http']['trusted-proxies'] ?? [];
+  return role !== 'admin' && proxies.length > 0 ? [...proxies] : false;
+}
+
+/** The port URLs handed to hosts name: `boot-http.advertise-port`, else the bound boot listener's `port`. */
+export function advertisedBootPort(config: Config, port: number): number {
+  return config['boot-http']['advertise-port'] ?? port;
 }
 
 /**
