@@ -1,11 +1,12 @@
 /**
  * `statelesx cluster history NAME [--json]`, `cluster diff NAME FROM [TO] [--json]`,
- * `cluster revert NAME COMMIT`: the git history of a cluster file (src/clusters/history.ts) on the
- * clusters directory of the configuration (local mode). The commands print what a
- * {@link ClusterHistorySource} answers; the local source here reads the directory, and a remote
- * source (`--server`) can answer the same from the API (`GET /api/v1/clusters/{name}/history`,
- * `…/diff`, `POST …/revert`). `revert` refuses while a server holds the data-dir: the server owns
- * the files then (use its API).
+ * `cluster revert NAME COMMIT [--json]`: the git history of a cluster file (src/clusters/history.ts).
+ * The commands print what a {@link ClusterHistorySource} answers: {@link localHistory} reads the
+ * clusters directory of the configuration (local mode); with a server (`--server`,
+ * `$STATELESX_SERVER`; src/cli/remote) ./cluster-history-remote.ts answers the same from the API
+ * (`GET /api/v1/clusters/{name}/history`, `…/diff`, `POST …/revert`), printed by the same code.
+ * The local `revert` refuses while a server holds the data-dir: the server owns the files then
+ * (use its API, or this command with `--server`).
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
@@ -16,6 +17,8 @@ import { ClusterHistoryError, type ClusterDiff, type ClusterVersion } from '../c
 import { ClusterValidationError, formatDiagnostic } from '../clusters/diagnostics.js';
 import { DataDirBusyError, lockDataDir } from '../store/datadir-lock.js';
 import { configOption, resolveConfigPath } from './common.js';
+import { remoteOr } from './remote/dispatch.js';
+import { remoteHistory } from './cluster-history-remote.js';
 
 /** The outcome of a revert: the new version saved, or the problems of the old one (nothing written). */
 export type RevertOutcome =
@@ -26,7 +29,11 @@ export interface ClusterHistorySource {
   /** Commits that touched the file, newest first. @throws Error when there is no such cluster file */
   versions(name: string): Promise<ClusterVersion[]>;
   /** The diff from `from` to `to` (a commit or `working`). @throws Error for an unknown commit */
-  diff(name: string, from: string, to: string): Promise<Pick<ClusterDiff, 'from' | 'to' | 'unified' | 'hunks'>>;
+  diff(
+    name: string,
+    from: string,
+    to: string,
+  ): Promise<Pick<ClusterDiff, 'file' | 'from' | 'to' | 'unified' | 'hunks'>>;
   /** Saves the version of `commit` as a new commit, validated like any save. */
   revert(name: string, commit: string): Promise<RevertOutcome>;
 }
@@ -110,7 +117,10 @@ export async function runHistory(
   return 0;
 }
 
-/** `cluster diff`: the unified diff (or JSON with the hunks). @returns exit code 0 equal, 1 different */
+/**
+ * `cluster diff`: the unified diff, or JSON `{file, from, to, unified, hunks}` (the API's answer).
+ * @returns exit code 0 equal, 1 different
+ */
 export async function runDiff(
   src: ClusterHistorySource,
   name: string,
@@ -120,19 +130,28 @@ export async function runDiff(
   io: HistoryIo = processIo,
 ): Promise<number> {
   const d = await src.diff(name, from, to);
-  if (opts.json) io.out(`${JSON.stringify(d, null, 2)}\n`);
+  const { file, unified, hunks } = d;
+  if (opts.json) io.out(`${JSON.stringify({ file, from: d.from, to: d.to, unified, hunks }, null, 2)}\n`);
   else io.out(d.unified);
   return d.hunks.length ? 1 : 0;
 }
 
-/** `cluster revert`: saves the old version as a new commit. @returns exit code 0 saved, 1 refused */
+/**
+ * `cluster revert`: saves the old version as a new commit; `--json` prints the {@link RevertOutcome}.
+ * @returns exit code 0 saved, 1 refused (the old version does not validate; nothing written)
+ */
 export async function runRevert(
   src: ClusterHistorySource,
   name: string,
   commit: string,
+  opts: { json?: boolean } = {},
   io: HistoryIo = processIo,
 ): Promise<number> {
   const r = await src.revert(name, commit);
+  if (opts.json) {
+    io.out(`${JSON.stringify(r, null, 2)}\n`);
+    return r.saved ? 0 : 1;
+  }
   if (r.saved) {
     io.out(`cluster ${name} reverted to ${r.revertedTo.slice(0, 12)} (a new commit)\n`);
     return 0;
@@ -159,16 +178,20 @@ async function guarded(opts: { config?: string }, fn: (config: Config) => Promis
   }
 }
 
-/** Registers `history`, `diff` and `revert` under `statelesx cluster`. */
+/** Registers `history`, `diff` and `revert` under `statelesx cluster` (local, or remote with a server). */
 export function registerClusterHistoryCommands(cluster: Command): void {
+  type Opts = { config?: string; json?: boolean };
   configOption(
     cluster
       .command('history <name>')
       .description('list the versions (git commits) of a cluster file: id, time, author, change'),
   )
     .option('--json', 'print the versions as JSON')
-    .action((name: string, opts: { config?: string; json?: boolean }) =>
-      guarded(opts, (config) => runHistory(localHistory(config), name, opts)),
+    .action(
+      remoteOr(
+        (api, name: string, opts: Opts) => exit(runHistory(remoteHistory(api), name, opts)),
+        (name: string, opts: Opts) => guarded(opts, (config) => runHistory(localHistory(config), name, opts)),
+      ),
     );
   configOption(
     cluster
@@ -178,23 +201,39 @@ export function registerClusterHistoryCommands(cluster: Command): void {
       ),
   )
     .option('--json', 'print the diff with its hunks as JSON')
-    .action((name: string, from: string, to: string | undefined, opts: { config?: string; json?: boolean }) =>
-      guarded(opts, (config) => runDiff(localHistory(config), name, from, to ?? 'working', opts)),
+    .action(
+      remoteOr(
+        (api, name: string, from: string, to: string | undefined, opts: Opts) =>
+          exit(runDiff(remoteHistory(api), name, from, to ?? 'working', opts)),
+        (name: string, from: string, to: string | undefined, opts: Opts) =>
+          guarded(opts, (config) => runDiff(localHistory(config), name, from, to ?? 'working', opts)),
+      ),
     );
   configOption(
     cluster
       .command('revert <name> <commit>')
       .description(
-        'save the version of a cluster file from a commit as a new commit, validated like any save (refused while a server runs: use its API)',
+        'save the version of a cluster file from a commit as a new commit, validated like any save (locally refused while a server runs: pass --server)',
       ),
-  ).action((name: string, commit: string, opts: { config?: string }) =>
-    guarded(opts, async (config) => {
-      const lock = lockDataDir(config['data-dir'], 'cli');
-      try {
-        return await runRevert(localHistory(config), name, commit);
-      } finally {
-        lock.release();
-      }
-    }),
-  );
+  )
+    .option('--json', 'print the outcome as JSON')
+    .action(
+      remoteOr(
+        (api, name: string, commit: string, opts: Opts) => exit(runRevert(remoteHistory(api), name, commit, opts)),
+        (name: string, commit: string, opts: Opts) =>
+          guarded(opts, async (config) => {
+            const lock = lockDataDir(config['data-dir'], 'cli');
+            try {
+              return await runRevert(localHistory(config), name, commit, opts);
+            } finally {
+              lock.release();
+            }
+          }),
+      ),
+    );
+}
+
+/** Sets the exit code a remote history command returned (its errors reach main's handler). */
+async function exit(code: Promise<number>): Promise<void> {
+  process.exitCode = await code;
 }

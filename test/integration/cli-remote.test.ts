@@ -4,11 +4,22 @@
  * simulator, authenticated with API tokens made by `statelesx token create`. Each command once
  * remotely; `job watch` on live `cluster apply` jobs (exit status from the outcome: a success, a
  * failure from a wrong pinned thumbprint, a cancel); a wrong token, a viewer token, a
- * group-readable cli.yaml; https with `--ca`.
+ * group-readable cli.yaml; https with `--ca`. `cluster history|diff|revert` on the server's git
+ * history of the clusters directory (checked with the git command), printing exactly what the local
+ * form prints on the same directory.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
@@ -83,6 +94,19 @@ function ttyCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 
 /** ANSI escape (ECMA-48 CSI introducer's first byte), as a RegExp source. */
 const ESC = '\\x1b';
+
+/** A cluster file for the history test: `members` inside `<members>`. */
+const histXml = (members: string, vcenter = 'vc-lab') => `<?xml version="1.0" encoding="UTF-8"?>
+<cluster xmlns="urn:statelesx:cluster:1" name="hist-cluster">
+  <datacenter>Lab</datacenter>
+  <vcenter>${vcenter}</vcenter>
+  <credentials>esxi-root</credentials>
+  <members>${members}</members>
+</cluster>
+`;
+
+/** `git -C dir ARGS`, trimmed stdout. */
+const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
 
 const show = (r: Run) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
@@ -401,6 +425,109 @@ describe('remote CLI against statelesx serve and the vCenter simulator', () => {
     } finally {
       store.close();
     }
+  }, 120_000);
+
+  it('cluster history, diff, revert on the server: two saves by the token, their diff, a revert as a new commit', async () => {
+    const clusters = join(root, 'clusters');
+    const v1 = histXml('');
+    const v2 = histXml(
+      `\n    <host fqdn="esx-hist1.lab.example.com" uuid="564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e07"/>\n  `,
+    );
+    const save = async (xml: string) => {
+      const res = await fetch(`${server.base}/api/v1/clusters/hist-cluster/xml`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/xml' },
+        body: xml,
+      });
+      expect(res.status, await res.text()).toBe(200);
+    };
+    await save(v1);
+    await save(v2);
+    const [second, first] = git(clusters, 'log', '--format=%H', '--', 'hist-cluster.xml').split('\n');
+
+    const json = await cli(['cluster', 'history', 'hist-cluster', '--json'], asAdmin);
+    expect(json.status, show(json)).toBe(0);
+    const versions = JSON.parse(json.stdout) as Array<{ id: string; author: string; message: string }>;
+    expect(versions.map((v) => [v.id, v.author, v.message])).toEqual([
+      [second, 'token:ci-admin', 'update hist-cluster.xml'],
+      [first, 'token:ci-admin', 'create hist-cluster.xml'],
+    ]);
+    const list = await cli(['cluster', 'history', 'hist-cluster'], asAdmin);
+    expect(list.status, show(list)).toBe(0);
+    expect(list.stdout).toMatch(
+      new RegExp(
+        `^${second!.slice(0, 12)}  \\S+ \\S+Z  token:ci-admin +update hist-cluster\\.xml\n` +
+          `${first!.slice(0, 12)}  \\S+ \\S+Z  token:ci-admin +create hist-cluster\\.xml\n$`,
+      ),
+    );
+    // The same lines as the local form prints on the same directory (one printing code).
+    writeFileSync(
+      join(root, 'local.yaml'),
+      `clusters-dir: ${clusters}\ndata-dir: ${data}\nvcenters:\n  - { name: vc-lab, url: "${sim.sdkUrl}", username: u, password-env: SX_RCLI_VC_PW }\n` +
+        'credentials:\n  - { name: esxi-root, username: root, password-env: SX_RCLI_ESX_PW }\n',
+    );
+    const local = await cli(['cluster', 'history', 'hist-cluster', '--local', '--config', join(root, 'local.yaml')]);
+    expect(local.status, show(local)).toBe(0);
+    expect(list.stdout).toBe(local.stdout);
+    const viewed = await cli(['cluster', 'history', 'hist-cluster'], {
+      STATELESX_SERVER: server.base,
+      STATELESX_TOKEN: viewer,
+    });
+    expect(viewed.stdout).toBe(list.stdout);
+
+    const diff = await cli(['cluster', 'diff', 'hist-cluster', first!.slice(0, 8), second!], asAdmin);
+    expect(diff.status, show(diff)).toBe(1); // they differ, like diff(1)
+    expect(diff.stdout).toContain(`--- a/hist-cluster.xml\t${first}\n+++ b/hist-cluster.xml\t${second}\n`);
+    expect(diff.stdout).toContain('-  <members></members>\n+  <members>\n+    <host fqdn="esx-hist1.lab.example.com"');
+    const localDiff = await cli([
+      'cluster',
+      'diff',
+      'hist-cluster',
+      first!.slice(0, 8),
+      second!,
+      '--local',
+      '--config',
+      join(root, 'local.yaml'),
+    ]);
+    expect(diff.stdout).toBe(localDiff.stdout);
+    const dj = await cli(['cluster', 'diff', 'hist-cluster', first!, '--json'], asAdmin);
+    expect(dj.status, show(dj)).toBe(1);
+    expect(JSON.parse(dj.stdout)).toMatchObject({ file: 'hist-cluster.xml', from: first, to: 'working' });
+    const same = await cli(['cluster', 'diff', 'hist-cluster', second!], asAdmin);
+    expect(same.status, show(same)).toBe(0);
+    const unknown = await cli(['cluster', 'diff', 'hist-cluster', 'abcdef12'], asAdmin);
+    expect(unknown.status, show(unknown)).toBe(4);
+    expect(unknown.stderr).toContain('HTTP 404 Not Found: "abcdef12" is not a commit of the cluster history');
+
+    const denied = await cli(['cluster', 'revert', 'hist-cluster', first!], {
+      STATELESX_SERVER: server.base,
+      STATELESX_TOKEN: viewer,
+    });
+    expect(denied.status, show(denied)).toBe(3);
+    const rev = await cli(['cluster', 'revert', 'hist-cluster', first!.slice(0, 10)], asAdmin);
+    expect(rev.status, show(rev)).toBe(0);
+    expect(rev.stdout).toBe(`cluster hist-cluster reverted to ${first!.slice(0, 12)} (a new commit)\n`);
+    expect(readFileSync(join(clusters, 'hist-cluster.xml'), 'utf8')).toBe(v1);
+    expect(git(clusters, 'log', '-1', '--format=%an|%s')).toBe(
+      `token:ci-admin|revert cluster hist-cluster to ${first!.slice(0, 12)}`,
+    );
+    expect(git(clusters, 'log', '--format=%H', '--', 'hist-cluster.xml').split('\n')).toHaveLength(3);
+
+    // A hand edit that no longer validates is recorded (by the next save); reverting to it is
+    // refused with its issues, printed as the local form prints them, and nothing is written.
+    writeFileSync(join(clusters, 'hist-cluster.xml'), histXml('', 'vc-nowhere'));
+    await save(v2);
+    const bad = git(clusters, 'log', '--format=%H', '--author=statelesx', '-1', '--', 'hist-cluster.xml');
+    expect(git(clusters, 'log', '-1', '--format=%s', bad)).toBe('on-disk change detected: hist-cluster.xml');
+    const head = git(clusters, 'rev-parse', 'HEAD');
+    const refused = await cli(['cluster', 'revert', 'hist-cluster', bad], asAdmin);
+    expect(refused.status, show(refused)).toBe(1);
+    expect(refused.stderr).toContain(
+      `statelesx: the version of hist-cluster in ${bad.slice(0, 12)} does not validate; nothing was saved\n`,
+    );
+    expect(refused.stderr).toMatch(/^hist-cluster\.xml:4:\d+: \/cluster\/vcenter: .*vc-nowhere/m);
+    expect(git(clusters, 'rev-parse', 'HEAD')).toBe(head);
+    expect(readFileSync(join(clusters, 'hist-cluster.xml'), 'utf8')).toBe(v2);
   }, 120_000);
 });
 

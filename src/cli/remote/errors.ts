@@ -4,7 +4,7 @@
  * | code | meaning |
  * |---|---|
  * | 0 | success (a followed job succeeded) |
- * | 1 | a followed job failed, was cancelled or blocked; or an unexpected error |
+ * | 1 | a followed job failed, was cancelled or blocked; cluster validate/diff/revert: invalid, differ, refused |
  * | 2 | usage or configuration error (bad option, refused cli.yaml, no token); `cluster drift`: drift |
  * | 3 | the server refused the credentials: 401 (unknown, expired or revoked token) or 403 (role too low) |
  * | 4 | not found (404): no such job, host, cluster, token |
