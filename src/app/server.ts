@@ -41,6 +41,7 @@ import { storeJobReader } from '../web/job-reader.js';
 import type { AppDeps } from '../web/deps.js';
 import { clusterService, imageService, engineService, vcenterTester } from './web-adapters.js';
 import { createRetentionService } from './retention.js';
+import { createImageCatalogService } from './image-catalog.js';
 import { createMallocTrimService } from '../memory/trim.js';
 import { clusterLookups, type ClusterLookups } from './cluster-lookups.js';
 
@@ -114,17 +115,17 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       createTftpServer({ source, address: config['listen-address'], port: config.tftp.port, limits: config.tftp, log }),
     ];
     if (config.dhcp.mode !== 'off') services.push(dhcpService(config, store, views, server, bootPort, log));
-    services.push(initiator.listener, createRetentionService(store.retention, config.retention, log));
-    const deps = webDeps(
-      config,
-      store,
-      clusters,
-      jobs,
-      source,
-      initiator,
-      log,
-      () => started.length === services.length,
-    );
+    const catalog = createImageCatalogService(store.imageCatalog, images, imagePins(store, clusters), log);
+    services.push(initiator.listener, createRetentionService(store.retention, config.retention, log), catalog);
+    const deps = {
+      ...webDeps(config, store, clusters, jobs, source, initiator, log, () => started.length === services.length),
+      imagesReadiness: () => catalog.readiness(),
+      // Imports are published and removals leave the site's catalog at once, not at the next pass.
+      images: imageService(config['images-dir'], imagePins(store, clusters), {
+        imported: () => catalog.runOnce(),
+        removed: (name) => store.imageCatalog.delete(name),
+      }),
+    };
     const bootHttp = createBootHttpService(config, deps);
     if (bootHttp) services.push(bootHttp);
     services.push(createHttpService(config, deps), createMallocTrimService(log));
@@ -310,6 +311,17 @@ function bootsLocallyLookup(
   return (c) => bootsFromInstalledDisk({ uuid: c.uuid ?? null, uuidOrder: 'either', mac: c.mac }, inputs);
 }
 
+/** Who is pinned to an image: hosts (their image pin) and clusters (the file's or a member's image). */
+function imagePins(store: Store, clusters: ClusterRepository): (image: string) => string[] {
+  return (image) => [
+    ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
+    ...clusters
+      .clusters()
+      .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
+      .map((c) => `cluster ${c.name}`),
+  ];
+}
+
 /**
  * The web app's dependencies: the store's web ports, the engine, cluster files, images, the vCenter
  * login test, and the `/boot/` and phone-home plugins. `ready`: every service has started.
@@ -349,13 +361,6 @@ function webDeps(
       bootLookup(store.hostBoots),
     ),
     jobs: storeJobReader(store.jobs, jobs),
-    images: imageService(config['images-dir'], (image) => [
-      ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
-      ...clusters
-        .clusters()
-        .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))
-        .map((c) => `cluster ${c.name}`),
-    ]),
     vcenters: vcenterTester(config.vcenters, log),
     bootPlugin: async (app) => {
       await app.register(bootHttpPlugin, { source });

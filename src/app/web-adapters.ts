@@ -116,7 +116,11 @@ export function clusterService(repo: ClusterRepository): ClusterService {
 // ---- images (src/images) ----
 
 /** The images directory as an {@link ImageService}; removal is refused while hosts are pinned. */
-export function imageService(imagesDir: string, pins: (image: string) => string[]): ImageService {
+export function imageService(
+  imagesDir: string,
+  pins: (image: string) => string[],
+  catalog?: { imported(name: string): Promise<unknown>; removed(name: string): Promise<unknown> },
+): ImageService {
   const lib = new ImageLibrary(imagesDir);
   const info = (m: ImageManifest): ImageInfo => ({
     name: m.name,
@@ -129,21 +133,25 @@ export function imageService(imagesDir: string, pins: (image: string) => string[
   });
   return {
     list: async () => (await lib.list()).images.map(info),
-    import: async (source, opts) =>
-      info(
-        await importImage({
-          source,
-          imagesDir,
-          ...(opts.name ? { name: opts.name } : {}),
-          onProgress: (p) =>
-            opts.onProgress?.({
-              done: p.bytesTotal ? p.bytes : p.done,
-              total: p.bytesTotal || p.total,
-              file: `${p.phase}: ${p.file}`,
-            }),
-        }),
-      ),
-    remove: (name) => lib.remove(name, pins),
+    import: async (source, opts) => {
+      const m = await importImage({
+        source,
+        imagesDir,
+        ...(opts.name ? { name: opts.name } : {}),
+        onProgress: (p) =>
+          opts.onProgress?.({
+            done: p.bytesTotal ? p.bytes : p.done,
+            total: p.bytesTotal || p.total,
+            file: `${p.phase}: ${p.file}`,
+          }),
+      });
+      await catalog?.imported(m.name);
+      return info(m);
+    },
+    remove: async (name) => {
+      await lib.remove(name, pins);
+      await catalog?.removed(name);
+    },
   };
 }
 

@@ -173,6 +173,8 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
             ...store.hosts.pinnedTo(img).map((u) => `host ${u}`),
             ...cluster,
           ]);
+          // The site's image catalog forgets it (another server that still has it publishes it again).
+          await store.imageCatalog.delete(name);
           process.stdout.write(`removed ${name}\n`);
         } catch (e) {
           if (e instanceof ImageError) throw new Error(`remove refused: ${e.message}`, { cause: e });

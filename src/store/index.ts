@@ -22,6 +22,7 @@ import type { StoreHealth, Transactions } from './ports.js';
 import { HostBootRepo } from './hostboots.js';
 import { HostInstallRepo } from './hostinstalls.js';
 import { RetentionRepo } from './retention.js';
+import { ImageCatalogRepo } from './image-catalog.js';
 import { SqliteSql, type Sql } from './sql.js';
 import type { Logger } from '../log.js';
 
@@ -45,6 +46,8 @@ export class Store implements StoreHealth, Transactions {
   readonly hostInstalls: HostInstallRepo;
   /** Deletes boot events, phone-homes and unregistered hosts past their retention. */
   readonly retention: RetentionRepo;
+  /** The site's image catalog (manifests of every published image). */
+  readonly imageCatalog: ImageCatalogRepo;
 
   readonly #db: Database;
   /** The SQL executor of the repositories already on it (./sql.ts); the others use the handle. */
@@ -69,6 +72,7 @@ export class Store implements StoreHealth, Transactions {
     this.hostBoots = new HostBootRepo(db);
     this.hostInstalls = new HostInstallRepo(db);
     this.retention = new RetentionRepo(this.#sql);
+    this.imageCatalog = new ImageCatalogRepo(this.#sql);
   }
 
   /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */
@@ -132,4 +136,5 @@ export type * from './ports.js';
 export { HostBootRepo, type HostBootRecord } from './hostboots.js';
 export { HostInstallRepo, type HostInstallRecord } from './hostinstalls.js';
 export type { RetentionPolicy, RetentionResult } from './retention.js';
+export type { CatalogEntry, PublishResult } from './image-catalog.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

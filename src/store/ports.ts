@@ -26,6 +26,7 @@ import type { HostInstallRecord } from './hostinstalls.js';
 import type { Role, SessionRecord, UserRecord } from './users.js';
 import type { ApiTokenRecord, NewApiToken } from './api-tokens.js';
 import type { ForgetResult } from './host-forget.js';
+import type { CatalogEntry, PublishResult } from './image-catalog.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
 export interface HostReader {
@@ -240,4 +241,16 @@ export interface HostInstallStore {
   markInstalled(uuid: string, p: { at: number; address: string }): void;
   /** Forgets the install so the next boot installs again; returns when the forgotten one was reported. */
   requestReinstall(uuid: string, p: { at: number; actor: string }): { previousInstalledAt: number | undefined };
+}
+
+/**
+ * The site's image catalog (table `image_catalog`, src/store/image-catalog.ts): which images
+ * exist and what their files are, shared by every server on one PostgreSQL.
+ */
+export interface ImageCatalog {
+  /** First writer wins; `same` / `conflict` when the name is taken. */
+  publish(e: CatalogEntry): Promise<PublishResult>;
+  get(name: string): Promise<CatalogEntry | undefined>;
+  list(): Promise<CatalogEntry[]>;
+  delete(name: string): Promise<boolean>;
 }

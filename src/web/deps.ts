@@ -331,6 +331,11 @@ export interface AppDeps {
   phoneHomePlugin?: FastifyPluginAsync;
   /** True once every service has started (`/readyz`). Default: true. */
   ready?: () => boolean;
+  /**
+   * `/readyz`'s `images` check: `ok`, or the pinned images of the shared image catalog this server
+   * cannot serve (src/app/image-catalog.ts); absent: not checked.
+   */
+  imagesReadiness?: () => string;
   /** Session cookie `Secure` flag; default: true when TLS is configured. */
   secureCookies?: boolean;
   /** Login rate limit per client address; default 10 per minute. */

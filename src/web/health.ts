@@ -71,6 +71,8 @@ export function healthRoutes(app: FastifyInstance, ctx: WebContext): void {
         checks['store'] = `error: ${(e as Error).message}`;
       }
       checks['services'] = (ctx.deps.ready?.() ?? true) ? 'ok' : 'starting';
+      // Several servers: a pinned image of the shared catalog missing here (src/app/image-catalog.ts).
+      if (ctx.deps.imagesReadiness) checks['images'] = ctx.deps.imagesReadiness();
       const ok = Object.values(checks).every((v) => v === 'ok');
       return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
     },

@@ -191,6 +191,18 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     s2.close();
   });
 
+  it('reports not ready while a pinned image of the shared catalog is not served here', async () => {
+    let images = 'pinned image(s) not served here: esxi-8.0u3 (not in images-dir)';
+    const { app: a2, store: s2 } = await makeApp({ imagesReadiness: () => images }, []);
+    const r = await a2.inject({ url: '/readyz' });
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ status: 'not ready', checks: { images } });
+    images = 'ok';
+    expect((await a2.inject({ url: '/readyz' })).statusCode).toBe(200);
+    await a2.close();
+    s2.close();
+  });
+
   it('publishes the OpenAPI document with every /api/v1 route and the shared schemas', async () => {
     const doc = (await call(app, op, 'GET', '/api/docs/json')).json<OpenApiDoc>();
     expect(doc.openapi).toMatch(/^3\./);

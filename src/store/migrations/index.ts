@@ -16,6 +16,7 @@ import * as m013 from './013-retention-indexes.js';
 import * as m014 from './014-host-installs.js';
 import * as m015 from './015-api-tokens.js';
 import * as m016 from './016-host-boots-hostname.js';
+import * as m019 from './019-image-catalog.js';
 
 /**
  * One step of the schema history, the same for both stores: `up` applies it to SQLite, `postgres`
@@ -28,4 +29,19 @@ export interface Migration {
   postgres: string;
 }
 
-export const migrations: Migration[] = [m001, m003, m004, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016];
+export const migrations: Migration[] = [
+  m001,
+  m003,
+  m004,
+  m007,
+  m008,
+  m009,
+  m010,
+  m011,
+  m012,
+  m013,
+  m014,
+  m015,
+  m016,
+  m019,
+];
