@@ -122,7 +122,7 @@ async function bootAndRejoin(f: Fleet, hosts: MemberHost[], hook: 'boot' | 'rebo
       claim: {
         uuid: { smbios: h.uuid, wire: h.uuid },
         hostname: h.fqdn.split('.')[0],
-        token: f.tokens.issue(h.uuid),
+        token: await f.tokens.issue(h.uuid),
         macs: [],
         thumbprint: t.sha256,
         thumbprintSha1: t.thumbprint,

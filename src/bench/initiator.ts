@@ -137,7 +137,7 @@ export async function benchInitiator(
     if (i % 10 === 0) {
       declared.set(uuid, { cluster: 'bench', fqdn: `esx${i}.bench` });
       lines.push(
-        `esx${i}:${uuid} token=${tokens.issue(uuid)} mac=02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} version=bench/1\n`,
+        `esx${i}:${uuid} token=${await tokens.issue(uuid)} mac=02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} version=bench/1\n`,
       );
     } else {
       lines.push(`esx${i}:${uuid} version=bench/1\n`);

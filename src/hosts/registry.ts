@@ -64,7 +64,7 @@ export type DeclaredHostLookup = (uuid: string) => DeclaredHost | undefined;
  * The IPv4 address our DHCP server currently leases (bound, unexpired) to `mac`
  * (`aa:bb:cc:dd:ee:ff`), or undefined. Backed by table `dhcp_leases` (src/store/leases.ts).
  */
-export type LeaseLookup = (mac: string, now: number) => string | undefined;
+export type LeaseLookup = (mac: string, now: number) => Promise<string | undefined>;
 
 /** Everything a phone-home carries, normalised (see src/phonehome/parse.ts). */
 export interface PhoneHomeClaim {
@@ -252,7 +252,7 @@ export class HostRegistry {
         log.debug({ host: claim.uuid.smbios, address: req.address }, 'phone-home of a new host refused: rate-limited');
         return { result: 'refused', hostUuid: claim.uuid.smbios, reason: 'rate-limited' };
       }
-      outcome = this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
+      outcome = await this.unregistered(req, at, existing?.uuid ?? claim.uuid.smbios, existing);
     }
     await this.opts.phoneHomes.record({
       at,
@@ -282,13 +282,13 @@ export class HostRegistry {
     const refuse = (reason: RefusalReason): PhoneHomeOutcome => ({ result: 'refused', hostUuid: match.uuid, reason });
     let verified: string;
     if (claim.token !== undefined) {
-      const check = this.verifyToken(claim.token, claim.uuid, at);
+      const check = await this.verifyToken(claim.token, claim.uuid, at);
       if (!check.ok) return refuse(`token-${check.reason}`);
       verified = 'token';
     } else if (this.opts.requireToken) {
       return refuse('token-missing');
     } else {
-      const expected = this.expectedAddresses(match, at);
+      const expected = await this.expectedAddresses(match, at);
       if (expected.size > 0 && !expected.has(req.address)) {
         log.warn(
           { host: match.uuid, expected: [...expected], address: req.address },
@@ -323,18 +323,23 @@ export class HostRegistry {
       log.error({ err: e, host: match.uuid }, 'could not queue the configure job');
       // The token authorised a job that was not queued: give it back, so the initiator's retry
       // (it retries on enqueue-failed) is accepted instead of refused as token-replayed.
-      if (verified === 'token' && claim.token !== undefined) this.opts.tokens.release(claim.token, at);
+      if (verified === 'token' && claim.token !== undefined) await this.opts.tokens.release(claim.token, at);
       return refuse('enqueue-failed');
     }
     this.opts.hosts.setState(match.uuid, 'configuring');
     return { result: 'ok', hostUuid: match.uuid, cluster: match.cluster, jobId: job.id, existingJob: job.existing };
   }
 
-  private unregistered(req: PhoneHomeRequest, at: number, uuid: string, cur: HostRecord | undefined): PhoneHomeOutcome {
+  private async unregistered(
+    req: PhoneHomeRequest,
+    at: number,
+    uuid: string,
+    cur: HostRecord | undefined,
+  ): Promise<PhoneHomeOutcome> {
     const { claim } = req;
     const extra: Record<string, unknown> = {};
     if (claim.token !== undefined) {
-      const check = this.verifyToken(claim.token, claim.uuid, at);
+      const check = await this.verifyToken(claim.token, claim.uuid, at);
       extra['token'] = check.ok ? 'valid' : check.reason;
     }
     this.sight(uuid, req, at, 'unregistered', extra, cur);
@@ -371,20 +376,20 @@ export class HostRegistry {
   }
 
   /** Checks the token against the SMBIOS form, then (when issued for the other form) the wire form. */
-  private verifyToken(token: string, uuid: { smbios: string; wire: string }, at: number): TokenCheck {
-    const first = this.opts.tokens.verify(token, uuid.smbios, at);
+  private async verifyToken(token: string, uuid: { smbios: string; wire: string }, at: number): Promise<TokenCheck> {
+    const first = await this.opts.tokens.verify(token, uuid.smbios, at);
     if (first.ok || first.reason !== 'other-host') return first;
-    const second = this.opts.tokens.verify(token, uuid.wire, at);
+    const second = await this.opts.tokens.verify(token, uuid.wire, at);
     return second.ok || second.reason !== 'other-host' ? second : first;
   }
 
   /** Addresses the server expects a known host to phone home from: leases of its known MACs, its declared management IP. */
-  private expectedAddresses(match: HostMatch, at: number): Set<string> {
+  private async expectedAddresses(match: HostMatch, at: number): Promise<Set<string>> {
     const out = new Set<string>();
     if (match.source === 'cluster-file' && match.managementAddress) out.add(match.managementAddress);
     if (this.opts.leases) {
       for (const mac of this.knownMacs(match.uuid)) {
-        const a = this.opts.leases(mac, at);
+        const a = await this.opts.leases(mac, at);
         if (a) out.add(a);
       }
     }

@@ -21,6 +21,11 @@
  * The table stays bounded: expired rows are deleted on every mint, and a host keeps at most
  * `keepPerHost` unused and as many used tokens. Renders alone mint at most about two per host per
  * lifetime (one per window), so that trim never removes a live token because of renders.
+ *
+ * Several servers on one store (issue 18): each has its own key, so a render on server B does not
+ * reuse A's live token but mints its own; both stay valid, and a host that booted from A may phone
+ * home to B (the store holds the hash, and consuming it is one conditional UPDATE: once, on any
+ * server).
  */
 import { randomBytes, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { TokenStore } from '../store/index.js';
@@ -46,6 +51,8 @@ function hash(token: string): string {
 export class BootTokens {
   /** HMAC key tokens are derived with: random per process, never stored. */
   private readonly key = randomBytes(32);
+  /** Issues under way, by host UUID: renders of one host that arrive together share one. */
+  private readonly issuing = new Map<string, Promise<string>>();
 
   /**
    * @param repo the token table
@@ -68,9 +75,19 @@ export class BootTokens {
    * The token for `hostUuid` (SMBIOS form), 22 base64url characters: the host's live token when
    * it has one (unused, issued by this process within {@link windowMs} of `now`), else a new one.
    * Minting deletes every token expired before `now` and the host's tokens beyond `keepPerHost`.
+   * Concurrent calls for one host share one answer (one store round trip, one token).
+   * @throws the store's error when it cannot be read or written
    */
-  issue(hostUuid: string, now = Date.now()): string {
-    const live = this.repo.newestUnused(hostUuid, now - this.windowMs);
+  issue(hostUuid: string, now = Date.now()): Promise<string> {
+    const pending = this.issuing.get(hostUuid);
+    if (pending) return pending;
+    const p = this.issueNow(hostUuid, now).finally(() => this.issuing.delete(hostUuid));
+    this.issuing.set(hostUuid, p);
+    return p;
+  }
+
+  private async issueNow(hostUuid: string, now: number): Promise<string> {
+    const live = await this.repo.newestUnused(hostUuid, now - this.windowMs);
     if (live && live.createdAt <= now && live.expiresAt >= now) {
       const again = this.derive(hostUuid, live.createdAt);
       if (hash(again) === live.tokenHash) return again;
@@ -78,9 +95,9 @@ export class BootTokens {
     // Two mints for one host in one millisecond (the first already used) would derive the same
     // token: take the next millisecond.
     let createdAt = now;
-    while (this.repo.get(hash(this.derive(hostUuid, createdAt)))) createdAt++;
+    while (await this.repo.get(hash(this.derive(hostUuid, createdAt)))) createdAt++;
     const token = this.derive(hostUuid, createdAt);
-    this.repo.insertBounded(
+    await this.repo.insertBounded(
       { tokenHash: hash(token), hostUuid, createdAt, expiresAt: createdAt + this.ttlMs },
       this.keepPerHost,
     );
@@ -100,16 +117,17 @@ export class BootTokens {
    * Checks a token presented by a phone-home and, when valid, consumes it.
    * @param token as sent by the host (undefined when absent)
    * @param claimedUuid the UUID the message claims (SMBIOS form)
+   * @throws the store's error when it cannot be read or written
    */
-  verify(token: string | undefined, claimedUuid: string, now = Date.now()): TokenCheck {
+  async verify(token: string | undefined, claimedUuid: string, now = Date.now()): Promise<TokenCheck> {
     if (!token) return { ok: false, reason: 'missing' };
-    const row = this.repo.get(hash(token));
+    const row = await this.repo.get(hash(token));
     if (!row) return { ok: false, reason: 'unknown' };
     const a = Buffer.from(row.hostUuid);
     const b = Buffer.from(claimedUuid);
     if (a.length !== b.length || !timingSafeEqual(a, b)) return { ok: false, reason: 'other-host' };
     if (row.expiresAt < now) return { ok: false, reason: 'expired' };
-    if (!this.repo.markUsed(row.tokenHash, now)) return { ok: false, reason: 'replayed' };
+    if (!(await this.repo.markUsed(row.tokenHash, now))) return { ok: false, reason: 'replayed' };
     return { ok: true, hostUuid: row.hostUuid };
   }
 
@@ -119,7 +137,7 @@ export class BootTokens {
    * with the same token is accepted. A later consumption is never undone.
    * @returns false when the token is unknown or was not consumed at `usedAt`
    */
-  release(token: string, usedAt: number): boolean {
+  release(token: string, usedAt: number): Promise<boolean> {
     return this.repo.markUnused(hash(token), usedAt);
   }
 }

@@ -70,7 +70,7 @@ export interface PhoneHome {
  * unexpired lease held by `mac`, or undefined.
  */
 export function leaseLookupFromStore(leases: Pick<LeaseStore, 'byMac'>): LeaseLookup {
-  return (mac, now) => leases.byMac(mac).find((l) => l.state === 'bound' && l.expiresAt > now)?.address;
+  return async (mac, now) => (await leases.byMac(mac)).find((l) => l.state === 'bound' && l.expiresAt > now)?.address;
 }
 
 /** Builds the registry, the TCP listener (not yet started) and the HTTP plugin from `config.initiator`. */

@@ -62,13 +62,13 @@ export class Store implements StoreHealth, Transactions {
     this.hosts = new HostRepo(db);
     this.audit = new AuditRepo(this.#sql);
     this.settings = new SettingsRepo(this.#sql);
-    this.tokens = new TokenRepo(db);
+    this.tokens = new TokenRepo(this.#sql);
     this.users = new UserRepo(this.#sql);
     this.apiTokens = new ApiTokenRepo(this.#sql);
     this.hostForget = new HostForgetRepo(this.#sql);
     this.phoneHomes = new PhoneHomeRepo(this.#sql);
     this.jobs = new JobRepo(db);
-    this.leases = new LeaseRepo(db);
+    this.leases = new LeaseRepo(this.#sql);
     this.hostBoots = new HostBootRepo(db);
     this.hostInstalls = new HostInstallRepo(db);
     this.retention = new RetentionRepo(this.#sql);
@@ -126,7 +126,7 @@ export type { HostRecord, HostState, HostSighting, BootEvent, HostPage, HostPage
 export type { AuditEntry } from './audit.js';
 export type { PoolAllocation, PoolAllocationKey, PoolAllocationRequest } from './pools.js';
 export { PoolAllocationRepo } from './pools.js';
-export type { DhcpLease, LeaseState } from './leases.js';
+export { leaseFreeFor, type DhcpLease, type LeaseState } from './leases.js';
 export type { PhoneHomeRecord, PhoneHomeResult } from './phonehomes.js';
 export type { JobRecord, JobStepRecord, JobLogLine, JobState, JobKind } from './jobs.js';
 export { DuplicateUserError, ROLES } from './users.js';

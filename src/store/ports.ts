@@ -12,8 +12,10 @@
  *                          {@link ApiTokenStore}, {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
  *
  * Ports whose methods return promises run on either store through the SQL executor (./sql.ts):
- * SQLite (better-sqlite3) or PostgreSQL (node-postgres). The others are still synchronous
- * (better-sqlite3 only) and move to the executor one table group at a time (issue 18).
+ * SQLite (better-sqlite3) or PostgreSQL (node-postgres); several servers may share one PostgreSQL
+ * (issue 18), so a port that hands something out (boot tokens consumed once, DHCP addresses
+ * claimed) does it in one atomic statement, never read-then-write. The others are still
+ * synchronous (better-sqlite3 only) and move to the executor one table group at a time.
  */
 import type { AuditEntry } from './audit.js';
 import type { BootEvent, HostPage, HostPageKey, HostRecord, HostSighting, HostState } from './hosts.js';
@@ -72,32 +74,50 @@ export interface HostWriter extends SightingWriter, BootEventWriter {
   setImagePin(uuid: string, image: string | null, at?: number): void;
 }
 
-/** DHCP leases (table `dhcp_leases`), keyed by IPv4 address. */
+/**
+ * DHCP leases (table `dhcp_leases`), keyed by IPv4 address. Servers sharing one store hand out
+ * addresses only through {@link LeaseStore.claim}: the stored row arbitrates who holds an address.
+ */
 export interface LeaseStore {
-  all(): DhcpLease[];
-  get(address: string): DhcpLease | undefined;
+  all(): Promise<DhcpLease[]>;
+  get(address: string): Promise<DhcpLease | undefined>;
   /** Leases held by `mac`, newest first. */
-  byMac(mac: string): DhcpLease[];
-  upsert(lease: DhcpLease): void;
-  delete(address: string): void;
+  byMac(mac: string): Promise<DhcpLease[]>;
+  /** Writes the row whoever holds the address (a DHCPDECLINE's quarantine). */
+  upsert(lease: DhcpLease): Promise<void>;
+  /**
+   * Takes `lease.address` for `lease.mac` in one atomic statement unless another client holds it
+   * at `now` (bound or offered and unexpired, or declined and quarantined); with
+   * `previousAddress`, deletes the client's row there in the same transaction. Resolves false
+   * (nothing written) when another client holds it.
+   */
+  claim(lease: DhcpLease, now: number, previousAddress?: string): Promise<boolean>;
+  /** Marks `address` released at `at` when `mac` holds it bound; false otherwise. */
+  release(address: string, mac: string, at: number): Promise<boolean>;
+  /** Removes the row; with `mac`, only while that client holds it (not declined). */
+  delete(address: string, mac?: string): Promise<void>;
 }
 
-/** Per-boot phone-home tokens (table `boot_tokens`); only SHA-256 hashes. */
+/**
+ * Per-boot phone-home tokens (table `boot_tokens`); only SHA-256 hashes. Shared by every server on
+ * one store: a token issued by one server is checked (and consumed, once) by any.
+ */
 export interface TokenStore {
-  insert(row: Omit<TokenRow, 'usedAt'>): void;
-  get(tokenHash: string): TokenRow | undefined;
+  insert(row: Omit<TokenRow, 'usedAt'>): Promise<void>;
+  get(tokenHash: string): Promise<TokenRow | undefined>;
   /** The host's newest unused token issued at or after `since` (epoch ms), if any. */
-  newestUnused(hostUuid: string, since: number): TokenRow | undefined;
-  /** False when already used (or unknown). */
-  markUsed(tokenHash: string, at: number): boolean;
-  markUnused(tokenHash: string, at: number): boolean;
+  newestUnused(hostUuid: string, since: number): Promise<TokenRow | undefined>;
+  /** False when already used (or unknown); atomic across servers. */
+  markUsed(tokenHash: string, at: number): Promise<boolean>;
+  markUnused(tokenHash: string, at: number): Promise<boolean>;
   /**
-   * Inserts, then (same transaction) deletes expired tokens and the host's tokens beyond the newest
-   * `keepPerHost` used and unused; returns how many rows were deleted. @throws RangeError for keepPerHost < 1
+   * Inserts (a row already stored under the same hash is kept), then (same transaction) deletes
+   * expired tokens and the host's tokens beyond the newest `keepPerHost` used and unused; resolves
+   * to how many rows were deleted. @throws RangeError for keepPerHost < 1
    */
-  insertBounded(row: Omit<TokenRow, 'usedAt'>, keepPerHost: number): number;
-  /** Deletes expired tokens; returns how many. */
-  purgeExpired(now: number): number;
+  insertBounded(row: Omit<TokenRow, 'usedAt'>, keepPerHost: number): Promise<number>;
+  /** Deletes expired tokens; resolves to how many. */
+  purgeExpired(now: number): Promise<number>;
 }
 
 /** Every phone-home received (table `phone_homes`). */

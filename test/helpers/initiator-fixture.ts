@@ -64,7 +64,7 @@ export async function startFixture(
   const queue = new RecordingQueue();
   const declared = new Map<string, DeclaredHost>();
   const leases = new Map<string, string>();
-  const leaseLookup: LeaseLookup = (mac) => leases.get(mac);
+  const leaseLookup: LeaseLookup = (mac) => Promise.resolve(leases.get(mac));
   const registry = new HostRegistry({
     hosts: store.hosts,
     phoneHomes: store.phoneHomes,

@@ -68,7 +68,7 @@ export async function phoneHomeInto(dataDir: string, cluster: string, hosts: Pho
       log: silentLogger,
     });
     for (const h of hosts) {
-      const r = await registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), undefined, 'test'));
+      const r = await registry.phoneHome(initiatorPhoneHome(h, await tokens.issue(h.uuid), undefined, 'test'));
       if (r.result !== 'ok') throw new Error(`phone-home of ${h.fqdn} not accepted: ${JSON.stringify(r)}`);
     }
   } finally {

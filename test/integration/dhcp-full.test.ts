@@ -159,7 +159,7 @@ describe('full mode with real clients', () => {
     await server.stop();
     const store = await openStore(join(dir, 'data'));
     try {
-      expect(store.leases.byMac(clientMac)[0]).toMatchObject({ address: '10.77.0.100', state: 'bound' });
+      expect((await store.leases.byMac(clientMac))[0]).toMatchObject({ address: '10.77.0.100', state: 'bound' });
     } finally {
       store.close();
     }

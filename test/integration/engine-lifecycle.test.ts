@@ -64,7 +64,7 @@ async function spoofCount(): Promise<number> {
  * thumbprints (none: an initiator that does not send them).
  */
 async function phoneHome(h: MemberHost, t?: HostThumbprints) {
-  return await registry.phoneHome(initiatorPhoneHome(h, tokens.issue(h.uuid), t));
+  return await registry.phoneHome(initiatorPhoneHome(h, await tokens.issue(h.uuid), t));
 }
 
 async function waitJob(id: string) {

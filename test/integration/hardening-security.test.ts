@@ -539,8 +539,8 @@ describe('phone-home spoofing', () => {
   const phoneHomeTokens: Record<string, string> = {};
   it("refuses a wrong token, another host's token and a replayed token, and counts each in /metrics", async () => {
     const tokens = new BootTokens(sx.server.store.tokens, 3_600_000);
-    const t1 = tokens.issue(U1);
-    const t2 = tokens.issue(U2);
+    const t1 = await tokens.issue(U1);
+    const t2 = await tokens.issue(U2);
     Object.assign(phoneHomeTokens, { phoneHomeToken1: t1, phoneHomeToken2: t2 });
     const refused = (reason: string) =>
       metric('statelesx_phone_homes_total', { transport: 'tcp', result: 'refused', reason });
@@ -622,7 +622,7 @@ describe('phone-home spoofing', () => {
     expect((await rawHttp(sx.httpPort, 'GET /boot/ok.txt HTTP/1.1')).status).toBe(200);
     // GET phone-home (the iPXE form) carries the token in the query string: one accepted
     // (unregistered host, valid token), one replayed (t1, already used over TCP), one as iPXE script.
-    const t3 = new BootTokens(sx.server.store.tokens, 3_600_000).issue(U3);
+    const t3 = await new BootTokens(sx.server.store.tokens, 3_600_000).issue(U3);
     phoneHomeTokens['phoneHomeToken3'] = t3;
     const viaGet = await api('GET', `/api/v1/phone-home?uuid=${U3}&hostname=esx9&token=${t3}`);
     expect({ status: viaGet.status, body: viaGet.body.trim() }).toEqual({ status: 200, body: 'UNREGISTERED' });

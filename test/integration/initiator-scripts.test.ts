@@ -79,7 +79,7 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
   it('phones home with the token and BOOTIF from the kernel command line → OK', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'lab', fqdn: 'sx-test-01.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     const root = fakeSysfs('sh-ok', U.toUpperCase());
     const cmdline = join(dir, 'cmdline-ok');
     writeFileSync(
@@ -236,7 +236,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     fx = await startFixture();
     const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
     fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     const bin = stubs(
       'py-ok',
       ESXI7,
@@ -263,7 +263,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     fx = await startFixture();
     const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
     fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     const bin = stubs('py-cert', ESXI7, `statelesx.server=127.0.0.1:${fx.port} statelesx.token=${token}`);
     await exec('openssl', [
       'req',
@@ -355,7 +355,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     fx = await startFixture();
     const U = '27a83042-a3f9-54cf-e2a3-101dfdb821d0';
     fx.declared.set(U, { cluster: 'lab', fqdn: 'comp-01a.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     // A front on its own port: the 1st connection gets `ERR busy` (the listener's limit answer),
     // the 2nd is closed after the message without an answer, the 3rd is passed to the real listener.
     const upstream = fx.port;

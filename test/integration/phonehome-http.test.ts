@@ -64,7 +64,7 @@ describe('HTTP phone-home', () => {
     const ok = await app.inject({
       method: 'POST',
       url: '/api/v1/phone-home',
-      payload: { uuid: U, token: fx.tokens.issue(U) },
+      payload: { uuid: U, token: await fx.tokens.issue(U) },
     });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ result: 'ok', jobId: 'job-1', existingJob: false });
@@ -118,7 +118,7 @@ describe('HTTP phone-home', () => {
     ]);
     const good = await app.inject({
       method: 'GET',
-      url: `/api/v1/phone-home?uuid=${U}&token=${fx.tokens.issue(U)}&format=ipxe`,
+      url: `/api/v1/phone-home?uuid=${U}&token=${await fx.tokens.issue(U)}&format=ipxe`,
     });
     expect(good.body).toBe('#!ipxe\necho statelesx phone-home: OK job-1\nexit 0\n');
     const bad = await app.inject({
@@ -176,7 +176,7 @@ describe('new unregistered hosts per source (issue 16, finding 8)', () => {
     // a host already listed, and a known host, are never limited
     expect(await curl(uuid(1))).toBe('UNREGISTERED\n 200');
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
-    expect(await curl(`${U}&token=${fx.tokens.issue(U)}`)).toBe('OK job-1\n 200');
+    expect(await curl(`${U}&token=${await fx.tokens.issue(U)}`)).toBe('OK job-1\n 200');
     expect(
       fx.store.hosts
         .list('unregistered')

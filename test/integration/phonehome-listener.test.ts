@@ -101,7 +101,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
   it('queues the configure job for a declared host with a valid token, and refuses every bad token', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     const before = await counterValue({ transport: 'tcp', result: 'refused' });
     expect(await exchange(fx.port, `esx01:${U} token=${token} mac=00:50:56:01:02:03\n`)).toBe('OK job-1\n');
     expect(fx.queue.calls).toEqual([{ hostUuid: U, origin: { source: 'initiator', actor: '127.0.0.1' } }]);
@@ -109,9 +109,9 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(h).toMatchObject({ state: 'configuring', macs: ['00:50:56:01:02:03'] });
     expect(h.evidence['verifiedBy']).toBe('token');
 
-    const other = fx.tokens.issue(U2);
+    const other = await fx.tokens.issue(U2);
     // issued last: the next issue would delete it (expired rows are purged on issue)
-    const expired = fx.tokens.issue(U, Date.now() - 2 * 3_600_000);
+    const expired = await fx.tokens.issue(U, Date.now() - 2 * 3_600_000);
     const cases: Array<[string, string]> = [
       [`esx01:${U}\n`, 'ERR token-missing\n'],
       [`esx01:${U} token=${token}\n`, 'ERR token-replayed\n'],
@@ -134,13 +134,13 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
   it('matches a host declared in the other byte order and a host assigned in the store', async () => {
     fx = await startFixture();
     fx.declared.set(W, { cluster: 'prod', fqdn: 'esx01.lab' });
-    const t1 = fx.tokens.issue(U); // the renderer saw the SMBIOS form
+    const t1 = await fx.tokens.issue(U); // the renderer saw the SMBIOS form
     expect(await exchange(fx.port, `${U} token=${t1}\n`)).toBe('OK job-1\n');
     expect(fx.queue.calls[0]!.hostUuid).toBe(W);
 
     fx.store.hosts.upsertSighting({ uuid: U2, at: 1 });
     fx.store.hosts.setState(U2, 'registered', 'lab');
-    const t2 = fx.tokens.issue(U2);
+    const t2 = await fx.tokens.issue(U2);
     expect(await exchange(fx.port, `esx02:${U2} token=${t2}\n`)).toBe('OK job-2\n');
     expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'configuring', cluster: 'lab', hostname: 'esx02' });
   });
@@ -149,14 +149,14 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
     fx.queue.fail = true;
-    expect(await exchange(fx.port, `${U} token=${fx.tokens.issue(U)}\n`)).toBe('ERR enqueue-failed\n');
+    expect(await exchange(fx.port, `${U} token=${await fx.tokens.issue(U)}\n`)).toBe('ERR enqueue-failed\n');
     expect((await fx.store.phoneHomes.list())[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' });
   });
 
   it('a failed enqueue leaves the token unused: the retry with the same token is accepted, a third use is a replay', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
-    const token = fx.tokens.issue(U);
+    const token = await fx.tokens.issue(U);
     fx.queue.fail = true; // the engine fails once (e.g. the store was busy)
     expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
     fx.queue.fail = false;
@@ -200,7 +200,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     await init.listener.start();
     try {
       const port = init.listener.address().port;
-      const token = new BootTokens(store.tokens, 60_000).issue(U);
+      const token = await new BootTokens(store.tokens, 60_000).issue(U);
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('ERR enqueue-failed\n');
       expect(await store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
       expect((await store.phoneHomes.list())[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
@@ -214,7 +214,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
 
   it('records an unknown host with a token and keeps the token verdict as evidence', async () => {
     fx = await startFixture();
-    expect(await exchange(fx.port, `${U} token=${fx.tokens.issue(U)}\n`)).toBe('UNREGISTERED\n');
+    expect(await exchange(fx.port, `${U} token=${await fx.tokens.issue(U)}\n`)).toBe('UNREGISTERED\n');
     expect(fx.store.hosts.get(U)!.evidence['token']).toBe('valid');
   });
 });
@@ -300,7 +300,7 @@ describe('initiator listener: bad input and limits', () => {
     fx = await startFixture({ readTimeoutMs: 300 });
     for (const partial of [
       `esx01:${U.slice(0, 30)}`, // UUID not complete yet
-      `esx01:${U} token=${fx.tokens.issue(U)}`, // extension form: only with a newline or a close
+      `esx01:${U} token=${await fx.tokens.issue(U)}`, // extension form: only with a newline or a close
       `esx01:${U} `, // more may follow
       `${U}${U}`, // not a UUID
       `a:b:${U}`, // syntax
@@ -397,7 +397,7 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
         image: null,
         firmware: 'bios',
       });
-      store.leases.upsert({
+      await store.leases.upsert({
         address: '127.0.0.8',
         mac: '00:50:56:00:00:07',
         clientId: null,
@@ -406,7 +406,7 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
         expiresAt: now + 60_000,
         updatedAt: now - 1,
       });
-      store.leases.upsert({
+      await store.leases.upsert({
         address: '127.0.0.7',
         mac: '00:50:56:00:00:07',
         clientId: null,

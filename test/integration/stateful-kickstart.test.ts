@@ -204,7 +204,7 @@ describe('stateful install through startServer', () => {
       seen.add(tokenOf((await get(`hosts/${S1}/ks.cfg`)).text));
     }
     expect([...seen]).toEqual([booted]);
-    expect(server.store.tokens.newestUnused(S1, 0)).toBeDefined();
+    expect(await server.store.tokens.newestUnused(S1, 0)).toBeDefined();
     expect(sqliteOf(server.store).prepare('SELECT count(*) FROM boot_tokens WHERE host_uuid = ?').pluck().get(S1)).toBe(
       1,
     );

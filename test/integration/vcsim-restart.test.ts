@@ -65,7 +65,7 @@ function simArgs(ports?: { sdk: string; esx: string }): string[] {
 
 /** The host phones home as initiator.py does: its UUID, a fresh boot token, its certificate's thumbprints. */
 async function phoneHome(t: HostThumbprints): Promise<string> {
-  const r = await registry.phoneHome(initiatorPhoneHome(H, tokens.issue(H.uuid), t));
+  const r = await registry.phoneHome(initiatorPhoneHome(H, await tokens.issue(H.uuid), t));
   expect(r.result).toBe('ok');
   return (r as { jobId: string }).jobId;
 }

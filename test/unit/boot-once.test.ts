@@ -204,13 +204,13 @@ describe('registry: a verified %firstboot phone-home of a stateful member record
   it('records it for stateful members only, and not for a refused phone-home', async () => {
     expect(await phone('installed', 'forged')).toMatchObject({ result: 'refused', reason: 'token-unknown' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
-    expect(await phone(undefined, tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone(undefined, await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = false;
-    expect(await phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone('installed', await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = true;
-    expect(await phone('installed', tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
+    expect(await phone('installed', await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
     expect(store.hostInstalls.get(UUID)).toMatchObject({ installedAt: 1000, installedFrom: '10.0.0.9' });
   });
 });

@@ -24,83 +24,83 @@ const rows = (host?: string): number =>
     : sqliteOf(store).prepare('SELECT count(*) FROM boot_tokens').pluck().get()) as number;
 
 describe('BootTokens: one live token per host per boot window', () => {
-  it('renders within the window return the same token: 1000 fetches write one row and never evict the token the host booted with', () => {
+  it('renders within the window return the same token: 1000 fetches write one row and never evict the token the host booted with', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
     const t0 = Date.now();
-    const booted = tokens.issue(U, t0); // the real host's boot.cfg
+    const booted = await tokens.issue(U, t0); // the real host's boot.cfg
     const issued = new Set<string>();
-    for (let i = 1; i <= 1000; i++) issued.add(tokens.issue(U, t0 + i)); // anyone fetching its boot.cfg / ks.cfg
+    for (let i = 1; i <= 1000; i++) issued.add(await tokens.issue(U, t0 + i)); // anyone fetching its boot.cfg / ks.cfg
     expect([...issued]).toEqual([booted]);
     expect(rows(U)).toBe(1);
     // The real host phones home with the token it booted with (this was token-unknown after 16 fetches).
-    expect(tokens.verify(booted, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
+    expect(await tokens.verify(booted, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
     // Booting again after the phone-home: a new token.
-    const next = tokens.issue(U, t0 + 3000);
+    const next = await tokens.issue(U, t0 + 3000);
     expect(next).not.toBe(booted);
-    expect(tokens.verify(next, U, t0 + 3001)).toEqual({ ok: true, hostUuid: U });
+    expect(await tokens.verify(next, U, t0 + 3001)).toEqual({ ok: true, hostUuid: U });
   });
 
-  it('after the window a render mints a new token; the earlier one stays valid for its whole lifetime', () => {
+  it('after the window a render mints a new token; the earlier one stays valid for its whole lifetime', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
     expect(tokens.windowMs).toBe(TTL / 2);
     const t0 = Date.now();
-    const first = tokens.issue(U, t0);
-    expect(tokens.issue(U, t0 + TTL / 2)).toBe(first);
-    const second = tokens.issue(U, t0 + TTL / 2 + 1);
+    const first = await tokens.issue(U, t0);
+    expect(await tokens.issue(U, t0 + TTL / 2)).toBe(first);
+    const second = await tokens.issue(U, t0 + TTL / 2 + 1);
     expect(second).not.toBe(first);
-    for (let i = 0; i < 100; i++) expect(tokens.issue(U, t0 + TTL / 2 + 2 + i)).toBe(second);
+    for (let i = 0; i < 100; i++) expect(await tokens.issue(U, t0 + TTL / 2 + 2 + i)).toBe(second);
     expect(rows(U)).toBe(2);
-    expect(tokens.verify(first, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
-    expect(tokens.verify(second, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
+    expect(await tokens.verify(first, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
+    expect(await tokens.verify(second, U, t0 + TTL - 1)).toEqual({ ok: true, hostUuid: U });
   });
 
-  it('hosts do not share tokens, and the store holds only hashes', () => {
+  it('hosts do not share tokens, and the store holds only hashes', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
-    const a = tokens.issue(U);
-    const b = tokens.issue(U2);
+    const a = await tokens.issue(U);
+    const b = await tokens.issue(U2);
     expect(a).not.toBe(b);
     expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
     const dump = JSON.stringify(sqliteOf(store).prepare('SELECT * FROM boot_tokens').all());
     expect(dump).not.toContain(a);
     expect(dump).not.toContain(b);
-    expect(tokens.verify(b, U)).toEqual({ ok: false, reason: 'other-host' });
+    expect(await tokens.verify(b, U)).toEqual({ ok: false, reason: 'other-host' });
   });
 
-  it('a restart (a new key) mints anew; unused tokens per host stay bounded even then, the newest valid', () => {
+  it('a restart (a new key) mints anew; unused tokens per host stay bounded even then, the newest valid', async () => {
     const t0 = Date.now();
     const issued: string[] = [];
-    for (let i = 0; i < 100; i++) issued.push(new BootTokens(store.tokens, TTL).issue(U, t0 + i));
+    for (let i = 0; i < 100; i++) issued.push(await new BootTokens(store.tokens, TTL).issue(U, t0 + i));
     expect(new Set(issued).size).toBe(100);
     expect(MAX_UNUSED_TOKENS_PER_HOST).toBe(16);
     expect(rows(U)).toBe(MAX_UNUSED_TOKENS_PER_HOST);
     const tokens = new BootTokens(store.tokens, TTL);
     for (const t of issued.slice(-MAX_UNUSED_TOKENS_PER_HOST))
-      expect(tokens.verify(t, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
-    expect(tokens.verify(issued[0], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
+      expect(await tokens.verify(t, U, t0 + 2000)).toEqual({ ok: true, hostUuid: U });
+    expect(await tokens.verify(issued[0], U, t0 + 2000)).toEqual({ ok: false, reason: 'unknown' });
   });
 
-  it('used tokens (kept to name a replay) are bounded per host too', () => {
+  it('used tokens (kept to name a replay) are bounded per host too', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
     const t0 = Date.now();
     let last = '';
     for (let i = 0; i < 100; i++) {
-      last = tokens.issue(U, t0 + 2 * i);
-      expect(tokens.verify(last, U, t0 + 2 * i + 1)).toMatchObject({ ok: true });
+      last = await tokens.issue(U, t0 + 2 * i);
+      expect(await tokens.verify(last, U, t0 + 2 * i + 1)).toMatchObject({ ok: true });
     }
     expect(rows(U)).toBeLessThanOrEqual(2 * MAX_UNUSED_TOKENS_PER_HOST);
-    expect(tokens.verify(last, U, t0 + 500)).toEqual({ ok: false, reason: 'replayed' });
+    expect(await tokens.verify(last, U, t0 + 500)).toEqual({ ok: false, reason: 'replayed' });
   });
 
-  it('deletes expired tokens (any host) when the next token is issued', () => {
+  it('deletes expired tokens (any host) when the next token is issued', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
     const t0 = Date.now();
-    const old = tokens.issue(U, t0 - 2 * TTL); // expired an hour ago
+    const old = await tokens.issue(U, t0 - 2 * TTL); // expired an hour ago
     expect(rows(U)).toBe(1);
-    expect(tokens.verify(old, U, t0)).toEqual({ ok: false, reason: 'expired' });
-    tokens.issue(U2, t0);
+    expect(await tokens.verify(old, U, t0)).toEqual({ ok: false, reason: 'expired' });
+    await tokens.issue(U2, t0);
     expect(rows(U)).toBe(0);
     expect(rows()).toBe(1);
-    expect(tokens.verify(old, U, t0)).toEqual({ ok: false, reason: 'unknown' });
+    expect(await tokens.verify(old, U, t0)).toEqual({ ok: false, reason: 'unknown' });
   });
 
   it('the expiry purge uses an index (no full scan of boot_tokens)', () => {

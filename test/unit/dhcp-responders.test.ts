@@ -182,133 +182,143 @@ describe('full mode lease engine', () => {
   });
 
   const run = (f: FullModeResponder, p: DhcpPacket, now = 1_000_000) => f.respond(p, clientInfoOf(p), now);
-  const bindOne = (f: FullModeResponder, mac: string, extra: Array<[number, Buffer]> = []) => {
-    const o = run(f, req(MessageType.DISCOVER, mac, extra));
+  const bindOne = async (f: FullModeResponder, mac: string, extra: Array<[number, Buffer]> = []) => {
+    const o = await run(f, req(MessageType.DISCOVER, mac, extra));
     if (!o.reply) throw new Error(o.reason);
-    const a = run(f, req(MessageType.REQUEST, mac, [...extra, sid('10.9.0.1'), ip(o.reply.yiaddr)]));
+    const a = await run(f, req(MessageType.REQUEST, mac, [...extra, sid('10.9.0.1'), ip(o.reply.yiaddr)]));
     if (!a.reply) throw new Error(a.reason);
     return a.reply;
   };
 
-  it('DISCOVER → OFFER → REQUEST → ACK with pool options, persisted, same lease again and after a restart', () => {
-    const f = new FullModeResponder(cfg, store.leases, ctx);
-    const ack = bindOne(f, '52:54:00:00:00:01');
+  it('DISCOVER → OFFER → REQUEST → ACK with pool options, persisted, same lease again and after a restart', async () => {
+    const f = await FullModeResponder.create(cfg, store.leases, ctx);
+    const ack = await bindOne(f, '52:54:00:00:00:01');
     expect(ack.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
     expect(ack.yiaddr).toBe('10.9.0.100');
     expect(ack.options.get(Opt.LEASE_TIME)?.readUInt32BE(0)).toBe(600);
     expect([...ack.options.get(Opt.SUBNET_MASK)!]).toEqual([255, 255, 255, 0]);
     expect(ack.options.get(Opt.DOMAIN_NAME)?.toString()).toBe('lab.test');
-    expect(store.leases.get('10.9.0.100')).toMatchObject({ mac: '52:54:00:00:00:01', state: 'bound' });
-    expect(bindOne(f, '52:54:00:00:00:02').yiaddr).toBe('10.9.0.101');
-    expect(bindOne(f, '52:54:00:00:00:01').yiaddr).toBe('10.9.0.100');
-    const again = new FullModeResponder(cfg, store.leases, ctx);
-    expect(bindOne(again, '52:54:00:00:00:02').yiaddr).toBe('10.9.0.101');
-    expect(bindOne(again, '52:54:00:00:00:03').yiaddr).toBe('10.9.0.102');
+    expect(await store.leases.get('10.9.0.100')).toMatchObject({ mac: '52:54:00:00:00:01', state: 'bound' });
+    expect((await bindOne(f, '52:54:00:00:00:02')).yiaddr).toBe('10.9.0.101');
+    expect((await bindOne(f, '52:54:00:00:00:01')).yiaddr).toBe('10.9.0.100');
+    const again = await FullModeResponder.create(cfg, store.leases, ctx);
+    expect((await bindOne(again, '52:54:00:00:00:02')).yiaddr).toBe('10.9.0.101');
+    expect((await bindOne(again, '52:54:00:00:00:03')).yiaddr).toBe('10.9.0.102');
   });
 
-  it('PXE clients get the boot answer; the same MAC without PXE options keeps its lease', () => {
-    const f = new FullModeResponder(cfg, store.leases, ctx);
-    const ack = bindOne(f, '52:54:00:00:00:07', pxe(7));
+  it('PXE clients get the boot answer; the same MAC without PXE options keeps its lease', async () => {
+    const f = await FullModeResponder.create(cfg, store.leases, ctx);
+    const ack = await bindOne(f, '52:54:00:00:00:07', pxe(7));
     expect(ack.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe('ipxe.efi\0');
     expect(ack.siaddr).toBe('10.9.0.1');
     expect(ack.file).toBe('ipxe.efi');
-    const plain = bindOne(f, '52:54:00:00:00:07');
+    const plain = await bindOne(f, '52:54:00:00:00:07');
     expect(plain.yiaddr).toBe(ack.yiaddr);
     expect(plain.options.has(Opt.BOOTFILE_NAME)).toBe(false);
   });
 
-  it('reservations, requested addresses, NAKs, other servers, DECLINE, RELEASE, INFORM', () => {
-    const f = new FullModeResponder(cfg, store.leases, ctx);
-    const r = bindOne(f, '52:54:00:00:00:99');
+  it('reservations, requested addresses, NAKs, other servers, DECLINE, RELEASE, INFORM', async () => {
+    const f = await FullModeResponder.create(cfg, store.leases, ctx);
+    const r = await bindOne(f, '52:54:00:00:00:99');
     expect(r.yiaddr).toBe('10.9.0.50');
     expect(r.options.get(Opt.HOST_NAME)?.toString()).toBe('esx99');
     // requested address honoured when free
-    const o = run(f, req(MessageType.DISCOVER, '52:54:00:00:00:10', [ip('10.9.0.103')]));
+    const o = await run(f, req(MessageType.DISCOVER, '52:54:00:00:00:10', [ip('10.9.0.103')]));
     expect(o.reply?.yiaddr).toBe('10.9.0.103');
     // REQUEST naming another server: ignored, our offer withdrawn (the address is free again)
-    const other = run(f, req(MessageType.REQUEST, '52:54:00:00:00:10', [sid('10.9.0.254'), ip('10.9.0.103')]));
+    const other = await run(f, req(MessageType.REQUEST, '52:54:00:00:00:10', [sid('10.9.0.254'), ip('10.9.0.103')]));
     expect(other).toEqual({ reply: null, reason: 'other-server' });
-    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:00:11', [ip('10.9.0.103')])).reply?.yiaddr).toBe('10.9.0.103');
+    expect((await run(f, req(MessageType.DISCOVER, '52:54:00:00:00:11', [ip('10.9.0.103')]))).reply?.yiaddr).toBe(
+      '10.9.0.103',
+    );
     // INIT-REBOOT (no option 54, ciaddr 0) from a client we have no record of: silence, whether the
     // address is leased to someone else or free — it may be another server's lease (RFC 2131 §4.3.2)
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]))).toEqual({
+    expect(await run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.50')]))).toEqual({
       reply: null,
       reason: 'init-reboot-unknown-client',
       address: '10.9.0.50',
     });
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.110')]))).toEqual({
+    expect(await run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('10.9.0.110')]))).toEqual({
       reply: null,
       reason: 'init-reboot-unknown-client',
       address: '10.9.0.110',
     });
-    expect(store.leases.get('10.9.0.110')).toBeUndefined();
+    expect(await store.leases.get('10.9.0.110')).toBeUndefined();
     // INIT-REBOOT from a client with a lease, asking for an address that is not its own (here one
     // leased to someone else): NAK; asking for its own: ACK. A reservation is a record too.
-    const own = bindOne(f, '52:54:00:00:00:13');
-    const wrongAddr = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip('10.9.0.50')]));
+    const own = await bindOne(f, '52:54:00:00:00:13');
+    const wrongAddr = await run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip('10.9.0.50')]));
     expect(wrongAddr.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
     expect(wrongAddr.reply?.options.get(Opt.MESSAGE)?.toString()).toBe(
       `requested address 10.9.0.50 is not the address of this client (${own.yiaddr})`,
     );
-    const reboot = run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip(own.yiaddr)]));
+    const reboot = await run(f, req(MessageType.REQUEST, '52:54:00:00:00:13', [ip(own.yiaddr)]));
     expect([reboot.reply?.options.get(Opt.MESSAGE_TYPE)?.[0], reboot.reply?.yiaddr]).toEqual([
       MessageType.ACK,
       own.yiaddr,
     ]);
-    expect(run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.50')])).reply?.yiaddr).toBe('10.9.0.50');
+    expect((await run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.50')]))).reply?.yiaddr).toBe(
+      '10.9.0.50',
+    );
     expect(
-      run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.111')])).reply?.options.get(
+      (await run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [ip('10.9.0.111')]))).reply?.options.get(
         Opt.MESSAGE_TYPE,
       )?.[0],
     ).toBe(MessageType.NAK);
     // INIT-REBOOT on the wrong network: NAK, record or not (§4.3.2 "SHOULD send a DHCPNAK")
-    const wrong = run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('192.168.1.5')]));
+    const wrong = await run(f, req(MessageType.REQUEST, '52:54:00:00:00:12', [ip('192.168.1.5')]));
     expect(wrong.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.NAK);
     // renewing (ciaddr) our own lease: ACK
-    const renew = run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [], { ciaddr: '10.9.0.50' }));
+    const renew = await run(f, req(MessageType.REQUEST, '52:54:00:00:00:99', [], { ciaddr: '10.9.0.50' }));
     expect(renew.reply?.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
     // DECLINE quarantines the address: the next client gets another one
-    const a = bindOne(f, '52:54:00:00:00:20');
-    expect(run(f, req(MessageType.DECLINE, '52:54:00:00:00:20', [sid('10.9.0.1'), ip(a.yiaddr)]))).toMatchObject({
+    const a = await bindOne(f, '52:54:00:00:00:20');
+    expect(await run(f, req(MessageType.DECLINE, '52:54:00:00:00:20', [sid('10.9.0.1'), ip(a.yiaddr)]))).toMatchObject({
       reply: null,
       reason: 'declined',
     });
-    expect(store.leases.get(a.yiaddr)?.state).toBe('declined');
-    const b = bindOne(f, '52:54:00:00:00:20');
+    expect((await store.leases.get(a.yiaddr))?.state).toBe('declined');
+    const b = await bindOne(f, '52:54:00:00:00:20');
     expect(b.yiaddr).not.toBe(a.yiaddr);
     // RELEASE then the same client comes back to the same address
     expect(
-      run(f, req(MessageType.RELEASE, '52:54:00:00:00:20', [sid('10.9.0.1')], { ciaddr: b.yiaddr })).reply,
+      (await run(f, req(MessageType.RELEASE, '52:54:00:00:00:20', [sid('10.9.0.1')], { ciaddr: b.yiaddr }))).reply,
     ).toBeNull();
-    expect(store.leases.get(b.yiaddr)?.state).toBe('released');
-    expect(bindOne(f, '52:54:00:00:00:20').yiaddr).toBe(b.yiaddr);
+    expect((await store.leases.get(b.yiaddr))?.state).toBe('released');
+    expect((await bindOne(f, '52:54:00:00:00:20')).yiaddr).toBe(b.yiaddr);
     // INFORM: ACK with options, no address, no lease time
-    const inf = run(f, req(MessageType.INFORM, '52:54:00:00:00:30', [], { ciaddr: '10.9.0.7' }));
+    const inf = await run(f, req(MessageType.INFORM, '52:54:00:00:00:30', [], { ciaddr: '10.9.0.7' }));
     expect(inf.reply?.yiaddr).toBe('0.0.0.0');
     expect(inf.reply?.ciaddr).toBe('10.9.0.7');
     expect(inf.reply?.options.has(Opt.LEASE_TIME)).toBe(false);
     expect(inf.reply?.options.has(Opt.SUBNET_MASK)).toBe(true);
   });
 
-  it('a full pool gives no offer and never an address leased to someone else', () => {
-    const f = new FullModeResponder(cfg, store.leases, ctx);
+  it('a full pool gives no offer and never an address leased to someone else', async () => {
+    const f = await FullModeResponder.create(cfg, store.leases, ctx);
     const got = new Set<string>();
-    for (let i = 0; i < 4; i++) got.add(bindOne(f, `52:54:00:00:01:0${i}`).yiaddr);
+    for (let i = 0; i < 4; i++) got.add((await bindOne(f, `52:54:00:00:01:0${i}`)).yiaddr);
     expect(got.size).toBe(4);
-    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({ reply: null, reason: 'pool-exhausted' });
-    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({ reply: null, reason: 'pool-exhausted' });
+    expect(await run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({
+      reply: null,
+      reason: 'pool-exhausted',
+    });
+    expect(await run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'))).toEqual({
+      reply: null,
+      reason: 'pool-exhausted',
+    });
     // once a lease expires the address can be reused
-    const later = run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'), 1_000_000 + 601_000);
+    const later = await run(f, req(MessageType.DISCOVER, '52:54:00:00:02:00'), 1_000_000 + 601_000);
     expect(later.reply && got.has(later.reply.yiaddr)).toBe(true);
   });
 
-  it('relay agents: serves a giaddr inside the pool subnet, echoes option 82, ignores other subnets', () => {
-    const f = new FullModeResponder(cfg, store.leases, ctx);
+  it('relay agents: serves a giaddr inside the pool subnet, echoes option 82, ignores other subnets', async () => {
+    const f = await FullModeResponder.create(cfg, store.leases, ctx);
     const agent: [number, Buffer] = [Opt.RELAY_AGENT_INFO, Buffer.from([1, 3, 0x65, 0x74, 0x68])];
-    const ok = run(f, req(MessageType.DISCOVER, '52:54:00:00:03:00', [agent], { giaddr: '10.9.0.2', hops: 1 }));
+    const ok = await run(f, req(MessageType.DISCOVER, '52:54:00:00:03:00', [agent], { giaddr: '10.9.0.2', hops: 1 }));
     expect(ok.reply?.giaddr).toBe('10.9.0.2');
     expect(ok.reply?.options.get(Opt.RELAY_AGENT_INFO)?.equals(agent[1])).toBe(true);
-    expect(run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({
+    expect(await run(f, req(MessageType.DISCOVER, '52:54:00:00:03:01', [], { giaddr: '172.16.0.1' }))).toEqual({
       reply: null,
       reason: 'relay-subnet-mismatch',
     });

@@ -107,7 +107,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
     await aBootsFrom(addr);
     now += 60_000;
     // Our DHCP now leases the address to B (its DHCP boot event was lost, say): A's sighting is stale.
-    store.leases.upsert({
+    await store.leases.upsert({
       address: addr,
       mac: MAC_B,
       clientId: null,
@@ -125,7 +125,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
       address: addr,
     });
     // The lease held by A's own MAC: A's sighting stands.
-    store.leases.upsert({
+    await store.leases.upsert({
       address: addr,
       mac: MAC_A,
       clientId: null,
@@ -141,7 +141,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
       image: 'esx1',
     });
     // An expired lease of another MAC: A is no longer trusted, and nobody else is (unknown host).
-    store.leases.upsert({
+    await store.leases.upsert({
       address: addr,
       mac: MAC_B,
       clientId: null,

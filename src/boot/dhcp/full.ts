@@ -15,8 +15,28 @@
  *
  * Clients are identified by chaddr (MAC): a client that DHCPs again without its PXE options or
  * client id (syslinux.efi after the firmware) gets the same lease.
+ *
+ * The working set (every lease, by address and by MAC) is in memory, loaded from the store by
+ * {@link FullModeResponder.create} before the server binds its socket. An OFFER lives only in
+ * memory (held `offerHoldMs`), as before; every other change is written to the store first:
+ * a lease is ACKed only after {@link LeaseStore.claim} has made it durable.
+ *
+ * Several servers on one segment sharing one store (issue 18): the store arbitrates. Before an
+ * OFFER the server reads the stored row of the address it picked; when another client holds it
+ * (bound by another server since this one loaded), the row joins the working set and the next
+ * free address is picked. A REQUEST is ACKed only when the atomic claim succeeds; when another
+ * server bound the address in between (both offered it at once), the claim fails, the row joins
+ * the working set and the client gets a NAK, so it starts over with a DISCOVER and is offered a
+ * free address. So one shared range works (every server configured with the same range,
+ * reservations and lease time): no address is ever bound to two clients; two servers may only
+ * offer one address at once, costing the loser's client a NAK and a new DISCOVER. Split ranges
+ * (each server its own part of the subnet) work too and never conflict, but a client then
+ * changes address when another server answers it first. A client that rebinds (or reboots with
+ * INIT-REBOOT) to a server that has not seen its lease gets it from the store. Rows another
+ * server deleted stay in this server's working set until they expire: an address is then unused
+ * a while longer, never handed out twice.
  */
-import type { DhcpLease, LeaseStore } from '../../store/index.js';
+import { leaseFreeFor, type DhcpLease, type LeaseStore } from '../../store/index.js';
 import { chooseBootAnswer, type BootAnswer, type BootAnswerContext } from './boot-answer.js';
 import { storedClaim, type ClientInfo } from './client-info.js';
 import { type DhcpPacket, MessageType, Opt, intToIp, ipBytes, ipToInt } from './packet.js';
@@ -56,7 +76,15 @@ interface Lease {
   previous?: Lease | undefined;
 }
 
-/** The lease engine and reply builder of full mode. Synchronous; one instance per server. */
+/**
+ * Store reads one DISCOVER may make before the whole working set is reloaded from the store
+ * (another server bound many addresses since this one last looked).
+ */
+const RELOAD_AFTER_CONFLICTS = 8;
+/** Addresses one DISCOVER may try before it gives up (reason `pool-contended`). */
+const MAX_PICKS = 64;
+
+/** The lease engine and reply builder of full mode; one instance per server, made by {@link FullModeResponder.create}. */
 export class FullModeResponder {
   private readonly start: number;
   private readonly end: number;
@@ -75,9 +103,17 @@ export class FullModeResponder {
   private readonly staticOptions: Array<[number, Buffer]>;
 
   /**
-   * @throws Error when the range is empty, reversed, or outside the netmask's subnet.
+   * A responder with its working set loaded from the store (every row but offers).
+   * @throws Error when the range is empty, reversed, or outside the netmask's subnet; the
+   *   store's error when it cannot be read
    */
-  constructor(
+  static async create(cfg: FullModeConfig, repo: LeaseStore, boot: BootAnswerContext): Promise<FullModeResponder> {
+    const r = new FullModeResponder(cfg, repo, boot);
+    for (const row of await repo.all()) if (row.state !== 'offered') r.adopt(row);
+    return r;
+  }
+
+  private constructor(
     private readonly cfg: FullModeConfig,
     private readonly repo: LeaseStore,
     private readonly boot: BootAnswerContext,
@@ -116,23 +152,41 @@ export class FullModeResponder {
     if (cfg.dnsServers.length) opts.push([Opt.DNS_SERVERS, Buffer.concat(cfg.dnsServers.map(ipBytes))]);
     if (cfg.domainName) opts.push([Opt.DOMAIN_NAME, Buffer.from(cfg.domainName, 'latin1')]);
     this.staticOptions = opts;
-    for (const row of repo.all()) {
-      if (row.state === 'offered') continue;
-      const ip = ipToInt(row.address);
-      const l: Lease = {
-        ip,
-        mac: row.mac,
-        clientId: row.clientId,
-        hostname: row.hostname,
-        state: row.state,
-        expiresAt: row.expiresAt,
-      };
-      this.byIp.set(ip, l);
-      if (row.state !== 'declined') {
-        const cur = this.byMac.get(row.mac);
-        if (cur === undefined || (this.byIp.get(cur)?.expiresAt ?? 0) < row.expiresAt) this.byMac.set(row.mac, ip);
-      }
+  }
+
+  /**
+   * Puts a stored row into the working set (at load, or after the store showed that another
+   * server changed it). A pending offer of ours at that address stays when the row leaves the
+   * address free for its client (the row becomes what withdrawing the offer restores).
+   */
+  private adopt(row: DhcpLease, now = 0): void {
+    const ip = ipToInt(row.address);
+    const l: Lease = {
+      ip,
+      mac: row.mac,
+      clientId: row.clientId,
+      hostname: row.hostname,
+      state: row.state,
+      expiresAt: row.expiresAt,
+    };
+    const cur = this.byIp.get(ip);
+    if (cur?.state === 'offered' && cur.expiresAt > now && leaseFreeFor(row, cur.mac, now)) {
+      cur.previous = l;
+      return;
     }
+    if (cur && cur.mac !== row.mac && this.byMac.get(cur.mac) === ip) this.byMac.delete(cur.mac);
+    this.byIp.set(ip, l);
+    if (row.state !== 'declined') {
+      const mine = this.byMac.get(row.mac);
+      if (mine === undefined || mine === ip || (this.byIp.get(mine)?.expiresAt ?? 0) < row.expiresAt)
+        this.byMac.set(row.mac, ip);
+    } else if (this.byMac.get(row.mac) === ip) this.byMac.delete(row.mac);
+  }
+
+  /** Re-reads the stored row of `ip` into the working set (no row: nothing changes). */
+  private async refresh(ip: number, now: number): Promise<void> {
+    const row = await this.repo.get(intToIp(ip));
+    if (row && row.state !== 'offered') this.adopt(row, now);
   }
 
   /** Number of addresses in the pool. */
@@ -153,11 +207,13 @@ export class FullModeResponder {
   }
 
   /**
-   * Answers one request.
+   * Answers one request; resolves once every change it makes is in the store (so an ACK is sent
+   * only for a durable lease).
    * @param req the decoded request; `c` its {@link ClientInfo}
    * @returns a reply (OFFER/ACK/NAK) or the reason there is none (metric label)
+   * @throws the store's error when it cannot be read or written (no reply is then due)
    */
-  respond(req: DhcpPacket, c: ClientInfo, now = Date.now()): FullResult {
+  async respond(req: DhcpPacket, c: ClientInfo, now = Date.now()): Promise<FullResult> {
     if (c.giaddr !== '0.0.0.0' && !this.inSubnet(c.giaddr)) return { reply: null, reason: 'relay-subnet-mismatch' };
     switch (c.messageType) {
       case MessageType.DISCOVER:
@@ -177,9 +233,10 @@ export class FullModeResponder {
     }
   }
 
-  private discover(req: DhcpPacket, c: ClientInfo, now: number): FullResult {
-    const ip = this.pick(c, now);
+  private async discover(req: DhcpPacket, c: ClientInfo, now: number): Promise<FullResult> {
+    const ip = await this.pickFree(c, now);
     if (ip === null) return { reply: null, reason: 'pool-exhausted' };
+    if (ip === 'contended') return { reply: null, reason: 'pool-contended' };
     const cur = this.byIp.get(ip);
     if (!(cur && cur.mac === c.mac && cur.state === 'bound' && cur.expiresAt > now)) {
       const prev = cur && cur.state !== 'offered' ? cur : cur?.previous;
@@ -197,7 +254,29 @@ export class FullModeResponder {
     return this.leaseReply(req, c, MessageType.OFFER, ip);
   }
 
-  private request(req: DhcpPacket, c: ClientInfo, now: number): FullResult {
+  /**
+   * {@link pick}, checked against the store: an address whose stored row another client holds
+   * (another server bound it) joins the working set and the next one is picked.
+   * @returns the address, null when the pool is full, 'contended' after {@link MAX_PICKS} tries
+   */
+  private async pickFree(c: ClientInfo, now: number): Promise<number | null | 'contended'> {
+    for (let tries = 1; tries <= MAX_PICKS; tries++) {
+      const ip = this.pick(c, now);
+      if (ip === null) return null;
+      const row = await this.repo.get(intToIp(ip));
+      if (row && row.state !== 'offered' && !leaseFreeFor(row, c.mac, now)) {
+        this.adopt(row, now);
+        if (tries === RELOAD_AFTER_CONFLICTS)
+          for (const r of await this.repo.all()) if (r.state !== 'offered') this.adopt(r, now);
+        continue;
+      }
+      // Another request of this server may have taken it while the store answered.
+      if (this.availability(ip, c.mac, now) === 'ok') return ip;
+    }
+    return 'contended';
+  }
+
+  private async request(req: DhcpPacket, c: ClientInfo, now: number): Promise<FullResult> {
     if (c.serverId !== undefined && c.serverId !== this.cfg.serverId) {
       // SELECTING, and the client chose another server: withdraw our offer (RFC 2131 §4.3.2).
       this.withdrawOffer(c.mac);
@@ -216,7 +295,12 @@ export class FullModeResponder {
       // INIT-REBOOT (RFC 2131 §4.3.2): the client asks to keep an address it had. With no record of
       // it (no reservation, no lease) we MUST stay silent — the lease may be another server's; with
       // a record, an address other than the recorded one is incorrect → NAK.
-      const recorded = this.reservedByMac.get(c.mac)?.ip ?? this.byMac.get(c.mac);
+      let recorded = this.reservedByMac.get(c.mac)?.ip ?? this.byMac.get(c.mac);
+      if (recorded === undefined) {
+        // Its lease may be another server's (same store): look it up there.
+        for (const row of (await this.repo.byMac(c.mac)).reverse()) if (row.state !== 'offered') this.adopt(row, now);
+        recorded = this.byMac.get(c.mac);
+      }
       if (recorded === undefined) return { reply: null, reason: 'init-reboot-unknown-client', address: wanted };
       if (recorded !== ip)
         return this.nak(req, c, `requested address ${wanted} is not the address of this client (${intToIp(recorded)})`);
@@ -229,11 +313,12 @@ export class FullModeResponder {
         `requested address ${wanted} ${verdict === 'taken' ? 'is leased to another client' : verdict === 'declined' ? 'was declined' : 'is not in the pool'}`,
       );
     }
-    this.bind(ip, c, now);
+    if (!(await this.bind(ip, c, now)))
+      return this.nak(req, c, `requested address ${wanted} is leased to another client`);
     return this.leaseReply(req, c, MessageType.ACK, ip);
   }
 
-  private decline(c: ClientInfo, now: number): FullResult {
+  private async decline(c: ClientInfo, now: number): Promise<FullResult> {
     if (c.serverId !== undefined && c.serverId !== this.cfg.serverId) return { reply: null, reason: 'other-server' };
     const addr = c.requestedAddress;
     if (!addr) return { reply: null, reason: 'no-requested-address' };
@@ -248,21 +333,25 @@ export class FullModeResponder {
       state: 'declined',
       expiresAt: now + this.declineHoldMs,
     };
+    await this.repo.upsert(this.toRow(declined, now));
     this.byIp.set(ip, declined);
     if (this.byMac.get(c.mac) === ip) this.byMac.delete(c.mac);
-    this.repo.upsert(this.toRow(declined, now));
     return { reply: null, reason: 'declined', address: addr };
   }
 
-  private release(c: ClientInfo, now: number): FullResult {
+  private async release(c: ClientInfo, now: number): Promise<FullResult> {
     if (c.serverId !== undefined && c.serverId !== this.cfg.serverId) return { reply: null, reason: 'other-server' };
     const ip = ipToInt(c.ciaddr);
     const l = this.byIp.get(ip);
     if (!l || l.mac !== c.mac || l.state !== 'bound')
       return { reply: null, reason: 'release-not-owner', address: c.ciaddr };
+    if (!(await this.repo.release(c.ciaddr, c.mac, now))) {
+      // Another server's client holds it now (this working set was stale).
+      await this.refresh(ip, now);
+      return { reply: null, reason: 'release-not-owner', address: c.ciaddr };
+    }
     l.state = 'released';
     l.expiresAt = now;
-    this.repo.upsert(this.toRow(l, now));
     return { reply: null, reason: 'released', address: c.ciaddr };
   }
 
@@ -354,16 +443,12 @@ export class FullModeResponder {
     return !l || l.mac === mac || (l.state !== 'bound' && l.state !== 'offered') || this.byMac.get(l.mac) !== ip;
   }
 
-  private bind(ip: number, c: ClientInfo, now: number): void {
-    const old = this.byMac.get(c.mac);
-    if (old !== undefined && old !== ip) {
-      const ol = this.byIp.get(old);
-      if (ol && ol.mac === c.mac && ol.state !== 'declined') {
-        this.byIp.delete(old);
-        this.repo.delete(intToIp(old));
-        if (old < this.hint && old >= this.start) this.hint = old;
-      }
-    }
+  /**
+   * Binds `ip` to the client: claims it in the store (with the client's previous address given
+   * up in the same transaction), then in the working set.
+   * @returns false when another client holds it in the store (its row joins the working set)
+   */
+  private async bind(ip: number, c: ClientInfo, now: number): Promise<boolean> {
     const l: Lease = {
       ip,
       mac: c.mac,
@@ -372,9 +457,23 @@ export class FullModeResponder {
       state: 'bound',
       expiresAt: now + this.cfg.leaseTimeS * 1000,
     };
+    const old = this.byMac.get(c.mac);
+    const ol = old !== undefined && old !== ip ? this.byIp.get(old) : undefined;
+    const moving = ol !== undefined && ol.mac === c.mac && ol.state !== 'declined';
+    if (!(await this.repo.claim(this.toRow(l, now), now, moving ? intToIp(old!) : undefined))) {
+      await this.refresh(ip, now);
+      return false;
+    }
+    if (moving && this.byIp.get(old!) === ol) {
+      if (ol.state === 'offered' && ol.previous) this.byIp.set(old!, ol.previous);
+      else {
+        this.byIp.delete(old!);
+        if (old! < this.hint && old! >= this.start) this.hint = old!;
+      }
+    }
     this.byIp.set(ip, l);
     this.byMac.set(c.mac, ip);
-    this.repo.upsert(this.toRow(l, now));
+    return true;
   }
 
   private withdrawOffer(mac: string): void {

@@ -240,7 +240,8 @@ class DhcpService implements DhcpServer {
       bootsLocally: this.opts.bootsLocally,
     };
     if (this.opts.mode === 'full') {
-      this.full = new FullModeResponder(
+      // The working set is loaded before the socket is bound: no request is answered from a partial one.
+      this.full = await FullModeResponder.create(
         {
           serverId: ifa.address,
           rangeStart: d['range-start']!,
@@ -335,15 +336,14 @@ class DhcpService implements DhcpServer {
       }
       return;
     }
-    try {
-      this.handle(pkt, rinfo, kind);
-    } catch (e) {
+    this.handle(pkt, rinfo, kind).catch((e: unknown) => {
       dropped.inc({ reason: 'internal-error' });
       this.log.error({ err: e, from: `${rinfo.address}:${rinfo.port}`, xid: pkt.xid }, 'DHCP request failed');
-    }
+    });
   }
 
-  private handle(pkt: DhcpPacket, rinfo: RemoteInfo, kind: 'dhcp' | 'pxe'): void {
+  /** Answers one request; rejects (nothing sent) when the store fails. */
+  private async handle(pkt: DhcpPacket, rinfo: RemoteInfo, kind: 'dhcp' | 'pxe'): Promise<void> {
     if (pkt.op !== 1) {
       this.drop('not-a-request', { from: rinfo.address }, 'BOOTREPLY ignored');
       return;
@@ -368,7 +368,7 @@ class DhcpService implements DhcpServer {
     let boot: BootAnswer | null;
     let address: string | null = null;
     if (this.full) {
-      const r = this.full.respond(pkt, c, now);
+      const r = await this.full.respond(pkt, c, now);
       if (!r.reply) {
         if (r.reason === 'pool-exhausted') this.poolExhausted(ctx);
         else if (r.reason === 'declined' || r.reason === 'released')

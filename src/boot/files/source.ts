@@ -242,7 +242,7 @@ export class DefaultBootFileSource implements BootFileSource {
     // unknown-host answer, never another host's config.
     if ((query.uuid || query.mac) && !d.host.known)
       return { data: null, contentType: TEXT, decision: d, firmware: fw, query };
-    const rctx = this.renderContext(d, 'tftp', isLinuxBoot(d));
+    const rctx = await this.renderContext(d, 'tftp', isLinuxBoot(d));
     return { data: renderPxelinuxConfig(d, rctx), contentType: TEXT, decision: d, firmware: fw, query };
   }
 
@@ -252,7 +252,7 @@ export class DefaultBootFileSource implements BootFileSource {
     if (!query) return null;
     const d = await this.decide(query);
     return {
-      data: renderIpxeHost(d, this.renderContext(d, 'http', isLinuxBoot(d))),
+      data: renderIpxeHost(d, await this.renderContext(d, 'http', isLinuxBoot(d))),
       contentType: TEXT,
       decision: d,
       firmware: 'ipxe',
@@ -266,7 +266,7 @@ export class DefaultBootFileSource implements BootFileSource {
     if (!query) return null;
     const d = await this.decide(query);
     return {
-      data: renderGrubHost(d, this.renderContext(d, 'tftp', isLinuxBoot(d))),
+      data: renderGrubHost(d, await this.renderContext(d, 'tftp', isLinuxBoot(d))),
       contentType: TEXT,
       decision: d,
       firmware: 'uefi',
@@ -284,7 +284,7 @@ export class DefaultBootFileSource implements BootFileSource {
     if (d.action !== 'boot' || !d.host.uuid || !d.stateful || d.cluster === null) return null;
     if (!this.o.kickstartInstall) throw new Error(`no kickstart install settings for cluster ${d.cluster}`);
     const install = this.o.kickstartInstall(d.cluster);
-    const rctx = this.renderContext(d, 'http', true);
+    const rctx = await this.renderContext(d, 'http', true);
     const tpl = this.o.kickstartTemplate?.(d.cluster) ?? {
       name: 'built-in kickstart template',
       text: DEFAULT_KICKSTART_TEMPLATE,
@@ -321,7 +321,7 @@ export class DefaultBootFileSource implements BootFileSource {
   private async renderImageBootCfg(img: string, ctx: BootRequestContext): Promise<Rendered | null> {
     const image = (await this.imageMap()).get(img);
     if (!image || image.kind !== 'esxi') return null;
-    const query = this.identityFromAddress(ctx.clientAddress);
+    const query = await this.identityFromAddress(ctx.clientAddress);
     const d = await this.decide(query);
     // The host asked for this image's boot.cfg: render it for this image even when the policy
     // would pick another (menu choice, stale pin); the boot event records both.
@@ -348,7 +348,7 @@ export class DefaultBootFileSource implements BootFileSource {
   ): Promise<Rendered> {
     const file = join(this.o.images.dir, d.image.name, d.image.esxi?.bootCfg ?? 'boot.cfg');
     const stored = parseBootCfg(await readFile(file, 'utf8'), file);
-    const rctx = this.renderContext(d, ctx.protocol === 'http' ? 'http' : 'tftp', true);
+    const rctx = await this.renderContext(d, ctx.protocol === 'http' ? 'http' : 'tftp', true);
     const opts = { initiatorModule: this.o.initiatorModule ?? true };
     return {
       data: renderHostBootCfg(d.image, stored, rctx, opts),
@@ -365,13 +365,13 @@ export class DefaultBootFileSource implements BootFileSource {
    * (the event's MAC, else the MACs the store knows for its UUID): then the lease holder's MAC
    * while the lease is live (bound or offered, unexpired), else nobody.
    */
-  private identityFromAddress(address: string): HostQuery {
+  private async identityFromAddress(address: string): Promise<HostQuery> {
     const now = this.now();
     const e = this.o.hosts.lastIdentifiedBootEventFrom(address, now - IDENTITY_TTL_MS);
     if (!e) return {};
     const fw = e.firmware;
     const firmware: Firmware = fw === 'bios' || fw === 'uefi' || fw === 'ipxe' ? fw : 'unknown';
-    const lease = this.o.leases?.get(address);
+    const lease = await this.o.leases?.get(address);
     if (lease) {
       const macs = e.mac ? [e.mac] : e.hostUuid ? (this.o.hosts.get(e.hostUuid)?.macs ?? []) : [];
       if (!macs.includes(lease.mac)) {
@@ -411,7 +411,7 @@ export class DefaultBootFileSource implements BootFileSource {
   }
 
   /** Render context for a decision; issues a phone-home token when the file carries a kernel command line. */
-  private renderContext(d: BootDecision, transport: 'tftp' | 'http', withToken: boolean): RenderContext {
+  private async renderContext(d: BootDecision, transport: 'tftp' | 'http', withToken: boolean): Promise<RenderContext> {
     const rctx: RenderContext = {
       serverAddress: this.o.serverAddress,
       httpPort: this.o.httpPort,
@@ -420,7 +420,7 @@ export class DefaultBootFileSource implements BootFileSource {
     };
     if (d.action === 'boot' && d.kernelOptions) rctx.kernelOptions = d.kernelOptions;
     if (withToken && d.action === 'boot' && d.host.uuid) {
-      rctx.token = this.o.tokens.issue(d.host.uuid, this.now());
+      rctx.token = await this.o.tokens.issue(d.host.uuid, this.now());
       if (d.stateful) rctx.kickstartUrl = `${httpBootBase(this.o)}hosts/${d.host.uuid}/ks.cfg`;
     }
     return rctx;
