@@ -9,6 +9,9 @@
  *   describe.each(STORE_DIALECTS)('AuditRepo on %s', (dialect) => {
  *     it('...', async () => { const repo = new AuditRepo(await fresh(dialect)); ... });
  *   });
+ *
+ * `fresh.peer(sql)` is a second executor on the same database with its own connection pool, as a
+ * second server sharing the store has (SQLite: the same executor, its one connection).
  */
 import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
@@ -25,16 +28,23 @@ function databaseUrl(url: string, name: string): string {
   return url.replace(/@\/statelesx\?/, `@/${name}?`).replace(/(:\d+)\/statelesx$/, `$1/${name}`);
 }
 
+/** `fresh(dialect)` of {@link useStores}, and `peer(sql)`: another pool on the database of `sql`. */
+export interface FreshStores {
+  (dialect: Dialect): Promise<Sql>;
+  peer(sql: Sql): Sql;
+}
+
 /**
  * Registers beforeAll/afterAll for a PostgreSQL cluster (started once per file, removed after) and
  * returns `fresh(dialect)`: a new empty store with every migration applied, closed after the file.
  */
-export function useStores(): (dialect: Dialect) => Promise<Sql> {
+export function useStores(): FreshStores {
   let cluster: PgCluster | undefined;
   let admin: pg.Pool | undefined;
   const pools: pg.Pool[] = [];
   const sqlite: Array<{ close(): void }> = [];
   let n = 0;
+  const urls = new WeakMap<Sql, string>();
   beforeAll(async () => {
     cluster = await startPostgres();
     // Migrate the default database once; each test's database is a copy of it.
@@ -47,7 +57,7 @@ export function useStores(): (dialect: Dialect) => Promise<Sql> {
     await admin?.end();
     await cluster?.destroy();
   });
-  return async (dialect) => {
+  const fresh = async (dialect: Dialect): Promise<Sql> => {
     if (dialect === 'sqlite') {
       const db = await openDatabase(':memory:');
       sqlite.push(db);
@@ -56,8 +66,19 @@ export function useStores(): (dialect: Dialect) => Promise<Sql> {
     if (!cluster || !admin) throw new Error('useStores(): the PostgreSQL cluster did not start (see beforeAll)');
     const name = `t${++n}`;
     await admin.query(`CREATE DATABASE ${name} TEMPLATE statelesx`);
-    const pool = new pg.Pool({ connectionString: databaseUrl(cluster.url, name), max: 4 });
+    const url = databaseUrl(cluster.url, name);
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    pools.push(pool);
+    const sql = new PostgresSql(pool);
+    urls.set(sql, url);
+    return sql;
+  };
+  const peer = (sql: Sql): Sql => {
+    const url = urls.get(sql);
+    if (url === undefined) return sql;
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
     pools.push(pool);
     return new PostgresSql(pool);
   };
+  return Object.assign(fresh, { peer });
 }
