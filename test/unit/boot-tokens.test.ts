@@ -40,6 +40,15 @@ describe('BootTokens: one live token per host per boot window', () => {
     expect(await tokens.verify(next, U, t0 + 3001)).toEqual({ ok: true, hostUuid: U });
   });
 
+  it('renders of one host that arrive together get one token and write one row', async () => {
+    const tokens = new BootTokens(store.tokens, TTL);
+    const t0 = Date.now();
+    const all = await Promise.all(Array.from({ length: 10 }, () => tokens.issue(U, t0)));
+    expect(new Set(all).size).toBe(1);
+    expect(rows(U)).toBe(1);
+    expect(await tokens.verify(all[0], U, t0 + 1)).toEqual({ ok: true, hostUuid: U });
+  });
+
   it('after the window a render mints a new token; the earlier one stays valid for its whole lifetime', async () => {
     const tokens = new BootTokens(store.tokens, TTL);
     expect(tokens.windowMs).toBe(TTL / 2);
