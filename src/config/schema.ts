@@ -189,7 +189,10 @@ export const configSchema = z
           .array(
             z
               .string()
-              .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/([0-9]|[12][0-9]|3[0-2]))?$/, 'an IPv4 address or CIDR (a.b.c.d or a.b.c.d/nn)'),
+              .regex(
+                /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/([0-9]|[12][0-9]|3[0-2]))?$/,
+                'an IPv4 address or CIDR (a.b.c.d or a.b.c.d/nn)',
+              ),
           )
           .default([]),
       })
