@@ -13,6 +13,7 @@
  * Each subsystem gets the store ports it uses (src/store/ports.ts), never the Store itself; the
  * cluster files reach the policy, the registry and the engine through ./cluster-lookups.ts.
  */
+import { storeTarget } from '../config/store-target.js';
 import { kickstartInstallLookup } from './kickstart-install.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -73,7 +74,7 @@ export interface StartOptions {
 export async function startServer(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   // The server owns the data-dir's jobs while it runs (the CLI's `cluster apply` refuses meanwhile).
   const lock = config['data-dir'] === ':memory:' ? undefined : lockDataDir(config['data-dir'], 'server');
-  const store = await openStore(config['data-dir'], log.child({ subsystem: 'store' })).catch((e: unknown) => {
+  const store = await openStore(storeTarget(config), log.child({ subsystem: 'store' })).catch((e: unknown) => {
     lock?.release();
     throw e;
   });
@@ -90,7 +91,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
         log.warn({ err: e, service: s.name }, 'error while closing service');
       }
     }
-    store.close();
+    await store.end();
     lock?.release();
   };
 

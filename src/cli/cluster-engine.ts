@@ -6,6 +6,7 @@
  * its own job, never other processes' unfinished ones. With `--server` they run on that server
  * instead (./cluster-remote.ts): `apply` queues the job there and follows it.
  */
+import { storeTarget } from '../config/store-target.js';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { createLogger, silentLogger } from '../log.js';
@@ -132,7 +133,7 @@ export function registerClusterEngineCommands(cluster: Command): void {
 async function driftCluster(name: string, opts: Record<string, string | undefined>): Promise<void> {
   const { config, desired } = await setup(opts, name);
   const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
-  const store = await openStore(config['data-dir'], silentLogger);
+  const store = await openStore(storeTarget(config), silentLogger);
   try {
     const r = await checkDrift(vc, desired, Date.now(), store.jobs.pools, bootLookup(store.hostBoots));
     if (opts['json'] !== undefined) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -155,7 +156,7 @@ async function applyCluster(name: string, opts: Record<string, string | undefine
   // server started meanwhile refuses too.
   const lock = lockDataDir(config['data-dir'], 'cli');
   try {
-    const store = await openStore(config['data-dir'], log);
+    const store = await openStore(storeTarget(config), log);
     // Only this command's job: never the unfinished jobs of other processes.
     const runner = new JobRunner({
       jobs: store.jobs,
@@ -194,7 +195,7 @@ async function planCluster(name: string, opts: Record<string, string | undefined
   const { config, desired } = await setup(opts, name);
   const vc = await vcenterConnector(config.vcenters, silentLogger)(desired.vcenter);
   // The store's pool allocations, so pool addresses are planned as apply would (stable per host).
-  const store = await openStore(config['data-dir'], silentLogger);
+  const store = await openStore(storeTarget(config), silentLogger);
   try {
     const { steps, held, rejoins, warnings } = await checkDrift(
       vc,

@@ -5,6 +5,7 @@
  * running server (the store is SQLite in WAL mode), like `host reset-thumbprint`. With `--server`
  * it goes through `POST /api/v1/hosts/{uuid}/reinstall` (./host-remote.ts).
  */
+import { storeTarget } from '../config/store-target.js';
 import type { Command } from 'commander';
 import { openStore } from '../store/index.js';
 import { configOption, existingStoreConfig } from './common.js';
@@ -29,7 +30,6 @@ export function registerHostReinstall(host: Command): void {
 
 async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?: string }): Promise<void> {
   const config = existingStoreConfig(opts);
-  const dataDir = config['data-dir'];
   const clusters = await loadClusterDir(config['clusters-dir']);
   let member;
   try {
@@ -39,7 +39,7 @@ async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?:
     process.exitCode = 2;
     return;
   }
-  const store = await openStore(dataDir);
+  const store = await openStore(storeTarget(config));
   try {
     const at = Date.now();
     const r = requestReinstall(store.hostInstalls, uuid, member, { at, actor: 'system:cli' });

@@ -7,6 +7,7 @@
  * other processes' unfinished ones (except a removal of the same host left by a process that died,
  * which is continued). Audited as `system:cli` (the request) and `job:<id>` (the forget).
  */
+import { storeTarget } from '../config/store-target.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../store/index.js';
@@ -53,7 +54,7 @@ export async function forgetWithRemoval(
       credentials: config.credentials.map((c) => c.name),
       templatesDir: config['templates-dir'],
     });
-    const store = await openStore(config['data-dir'], log);
+    const store = await openStore(storeTarget(config), log);
     try {
       const host = store.hosts.get(u);
       if (!host) throw new Error(`the store knows no host ${u}`);

@@ -8,6 +8,7 @@
  * With `--server` (src/cli/remote) each goes through the REST API instead (./host-remote.ts), and
  * `host show`, `host pin` and `host join` work only so.
  */
+import { storeTarget } from '../config/store-target.js';
 import type { Command } from 'commander';
 import { registerHostForget } from './host-forget.js';
 import {
@@ -167,10 +168,9 @@ function registerServerHostCommands(host: Command): void {
 /** `host reset-thumbprint <id>` (local): forgets the recorded thumbprints of a host (by UUID) or FQDN. */
 export async function resetHostThumbprint(id: string, opts: { config?: string; dataDir?: string }): Promise<void> {
   const config = existingStoreConfig(opts);
-  const dataDir = config['data-dir'];
   const clusters = await loadClusterDir(config['clusters-dir']);
   const members = clusters.list().flatMap((c) => c.hosts);
-  const store = await openStore(dataDir);
+  const store = await openStore(storeTarget(config));
   try {
     const r = resetThumbprint(store, id, {
       fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
@@ -205,9 +205,8 @@ async function listHostsCommand(opts: {
   dataDir?: string;
 }): Promise<void> {
   const config = existingStoreConfig(opts);
-  const dataDir = config['data-dir'];
   const clustersDir = config['clusters-dir'];
-  const store = await openStore(dataDir);
+  const store = await openStore(storeTarget(config));
   try {
     const files = fixedClusterFiles((await loadClusterDir(clustersDir)).list());
     const hosts = await listHosts(store, {

@@ -3,6 +3,7 @@
  * Calls the same modules as the API (src/images); pins come from the store and the cluster files.
  * `list` and `remove` also work against a server (`--server`: `/api/v1/images`).
  */
+import { storeTarget } from '../config/store-target.js';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -166,7 +167,7 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
     .action(
       remoteOr(remoteImageRemove, async (name: string, opts: Record<string, string | undefined>) => {
         const loaded = load(opts);
-        const store = await openStore(loaded.config['data-dir']);
+        const store = await openStore(storeTarget(loaded.config));
         try {
           const cluster = await clusterPins(loaded, name);
           await new ImageLibrary(loaded.config['images-dir']).remove(name, (img) => [

@@ -5,6 +5,7 @@
  * in `ps` and shell history). Changes are written to the audit log as `system:cli`. `user list`
  * also works against a server (`--server`, `GET /api/v1/users`, admin token).
  */
+import { storeTarget } from '../config/store-target.js';
 import type { Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
 import { openStore, type Store } from '../store/index.js';
@@ -78,14 +79,14 @@ export async function withStore<T>(
   opts: { config?: string; dataDir?: string },
   fn: (s: Store) => T | Promise<T>,
 ): Promise<T> {
-  let dataDir: string;
+  let target: ReturnType<typeof storeTarget>;
   try {
-    dataDir = loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config['data-dir'];
+    target = storeTarget(loadConfig({ ...resolveConfigPath(opts.config), flags: { 'data-dir': opts.dataDir } }).config);
   } catch (e) {
     if (e instanceof ConfigError) throw new Error(`configuration error\n${e.message}`, { cause: e });
     throw e;
   }
-  const store = await openStore(dataDir);
+  const store = await openStore(target);
   try {
     return await fn(store);
   } finally {

@@ -54,6 +54,9 @@ export const OVERRIDES: ReadonlyArray<{ flag: string; path: string[]; type: Over
   { flag: 'require-token', path: ['initiator', 'require-token'], type: 'boolean' },
 ];
 
+/** Environment variable that sets `store.url` (may carry the password; replaces the file's `url`). */
+export const DATABASE_URL_ENV = 'STATELESX_DATABASE_URL';
+
 /** `tftp-port` → `STATELESX_TFTP_PORT`. */
 export function envName(flag: string): string {
   return 'STATELESX_' + flag.toUpperCase().replace(/-/g, '_');
@@ -169,6 +172,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const baseDir = file ? dirname(file) : process.cwd();
   const c = parsed.data;
+  applyDatabaseUrlEnv(c, env);
   const abs = (p: string) => resolve(baseDir, p);
   c['data-dir'] = abs(c['data-dir']);
   c['images-dir'] = abs(c['images-dir']);
@@ -185,7 +189,26 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     if (v['password-file']) v['password-file'] = abs(v['password-file']);
   }
   for (const cr of c.credentials) if (cr['password-file']) cr['password-file'] = abs(cr['password-file']);
+  if (c.store['password-file']) c.store['password-file'] = abs(c.store['password-file']);
   return { config: c, file: file && existsSync(file) ? file : undefined, baseDir };
+}
+
+/**
+ * Sets `store.url` from {@link DATABASE_URL_ENV} when set: the one place a database password may
+ * travel inline (the environment; never the file or a flag).
+ * @throws ConfigError when the variable is not a PostgreSQL URL
+ */
+function applyDatabaseUrlEnv(c: Config, env: NodeJS.ProcessEnv): void {
+  const dbUrl = env[DATABASE_URL_ENV];
+  if (dbUrl === undefined || dbUrl === '') return;
+  if (!/^postgres(ql)?:\/\//.test(dbUrl))
+    throw new ConfigError(
+      `environment variable ${DATABASE_URL_ENV} (store.url): a PostgreSQL URL (postgres://user@host:port/database)`,
+      undefined,
+      undefined,
+      'store.url',
+    );
+  c.store.url = dbUrl;
 }
 
 /**

@@ -81,6 +81,17 @@ export const credentialSchema = z
   .strict()
   .superRefine(exactlyOneSecret);
 
+/**
+ * Whether a connection URL carries a password in its userinfo (`user:password@`, RFC 3986 §3.2.1)
+ * or a `password=` query parameter. Up to the last `@`, as src/store/pg.ts redacts it.
+ */
+export function hasInlinePassword(url: string): boolean {
+  const start = url.indexOf('://');
+  const at = url.lastIndexOf('@');
+  if (start >= 0 && at > start && url.slice(start + 3, at).includes(':')) return true;
+  return /[?&]password=/i.test(url);
+}
+
 export const configSchema = z
   .object({
     'data-dir': z.string().default('./data'),
@@ -248,6 +259,34 @@ export const configSchema = z
           .prefault({}),
       })
       .strict()
+      .prefault({}),
+    /**
+     * Where the store lives. Absent `url`: SQLite in `data-dir` (the embedded default, one server).
+     * `url`: PostgreSQL (node-postgres connection string, `postgres://user@host:5432/db` or the socket
+     * form `postgres://user@/db?host=/run/postgresql`), shared by every statelesx server of a site
+     * (issue 18). The password is never inline in this file: `password-file` / `password-env`, the
+     * environment variable `STATELESX_DATABASE_URL` (which replaces `url`), or libpq's `~/.pgpass`.
+     */
+    store: z
+      .object({
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL (postgres://user@host:port/database)')
+          .refine((u) => !hasInlinePassword(u), {
+            message:
+              'inline passwords are not accepted in store.url: use store.password-file or store.password-env, ' +
+              'the environment variable STATELESX_DATABASE_URL, or ~/.pgpass',
+          })
+          .optional(),
+        'password-file': z.string().min(1).optional(),
+        'password-env': z.string().min(1).optional(),
+        /** Connections each server keeps open to PostgreSQL. */
+        'pool-size': z.number().int().min(2).max(200).default(10),
+      })
+      .strict()
+      .refine((s) => !(s['password-file'] && s['password-env']), {
+        message: 'at most one of password-file or password-env',
+      })
       .prefault({}),
     /** How long the store keeps what unauthenticated traffic adds (issue 16, finding 8); 0 = no limit of that kind. */
     retention: z

@@ -23,8 +23,18 @@ import { HostBootRepo } from './hostboots.js';
 import { HostInstallRepo } from './hostinstalls.js';
 import { RetentionRepo } from './retention.js';
 import { ImageCatalogRepo } from './image-catalog.js';
-import { SqliteSql, type Sql } from './sql.js';
+import { PostgresSql, SqliteSql, type Dialect, type Sql } from './sql.js';
+import { openPostgres, redactDatabaseUrl } from './pg.js';
+import type pg from 'pg';
 import type { Logger } from '../log.js';
+
+/**
+ * What a {@link Store} runs on: SQLite (one better-sqlite3 connection, the embedded default) or
+ * PostgreSQL (a node-postgres pool shared by several servers, issue 18).
+ */
+export type StoreBackend =
+  | { dialect: 'sqlite'; db: Database }
+  | { dialect: 'postgres'; pool: pg.Pool; /** For messages, password redacted. */ url: string };
 
 /** The opened store: its repositories, health, transactions and close. */
 export class Store implements StoreHealth, Transactions {
@@ -49,16 +59,26 @@ export class Store implements StoreHealth, Transactions {
   /** The site's image catalog (manifests of every published image). */
   readonly imageCatalog: ImageCatalogRepo;
 
-  readonly #db: Database;
+  /** Which engine the store runs on. */
+  readonly dialect: Dialect;
+  /** Where, for messages: the SQLite file's directory or the PostgreSQL URL with its password redacted. */
+  readonly location: string;
+  readonly #backend: StoreBackend;
   /** The SQL executor of the repositories already on it (./sql.ts); the others use the handle. */
   readonly #sql: Sql;
+  #closed = false;
+  #ended: Promise<void> = Promise.resolve();
   /** Nesting depth of {@link transaction} in the current asynchronous context (undefined: none open). */
   readonly #txDepth = new AsyncLocalStorage<number>();
 
-  constructor(db: Database) {
-    this.#db = db;
-    this.#sql = new SqliteSql(db);
-    attachDatabase(this, db);
+  constructor(backend: StoreBackend) {
+    this.#backend = backend;
+    this.dialect = backend.dialect;
+    this.location = backend.dialect === 'sqlite' ? backend.db.name : backend.url;
+    this.#sql = backend.dialect === 'sqlite' ? new SqliteSql(backend.db) : new PostgresSql(backend.pool);
+    if (backend.dialect === 'sqlite') attachDatabase(this, backend.db);
+    // Repositories not yet on the executor exist only on SQLite (issue 18 moves them over).
+    const db = (backend.dialect === 'sqlite' ? backend.db : undefined) as Database;
     this.hosts = new HostRepo(db);
     this.audit = new AuditRepo(this.#sql);
     this.settings = new SettingsRepo(this.#sql);
@@ -75,9 +95,14 @@ export class Store implements StoreHealth, Transactions {
     this.imageCatalog = new ImageCatalogRepo(this.#sql);
   }
 
-  /** True when the database is open and answers `SELECT 1`; false when closed. @throws SqliteError */
-  ping(): boolean {
-    return this.#db.open && this.#db.prepare('SELECT 1').pluck().get() === 1;
+  /**
+   * True when the store is open and answers `SELECT 1`; false when closed.
+   * @throws the driver's error (SqliteError; PostgreSQL unreachable, ECONNREFUSED, 57P01 …)
+   */
+  async ping(): Promise<boolean> {
+    if (this.#closed) return false;
+    if (this.#backend.dialect === 'sqlite' && !this.#backend.db.open) return false;
+    return Number((await this.#sql.get<{ one: number }>('SELECT 1 AS one'))?.one) === 1;
   }
 
   /**
@@ -102,23 +127,63 @@ export class Store implements StoreHealth, Transactions {
     }
   }
 
-  /** `PRAGMA integrity_check` result: 'ok' when the file is sound. */
+  /** SQLite's `PRAGMA integrity_check` result: 'ok' when the file is sound; 'ok' on PostgreSQL (the server keeps its own). */
   integrityCheck(): string {
-    return this.#db.pragma('integrity_check', { simple: true }) as string;
+    if (this.#backend.dialect !== 'sqlite') return 'ok';
+    return this.#backend.db.pragma('integrity_check', { simple: true }) as string;
   }
 
-  /** Closes the database (idempotent). */
+  /**
+   * Closes the database (idempotent). On PostgreSQL it starts ending the pool (connections close
+   * once their queries finish); {@link end} waits for that.
+   */
   close(): void {
-    if (this.#db.open) this.#db.close();
+    void this.end().catch(() => undefined);
+  }
+
+  /** Closes the database or ends the pool and waits until every connection is closed (idempotent). */
+  async end(): Promise<void> {
+    if (this.#closed) return this.#ended;
+    this.#closed = true;
+    if (this.#backend.dialect === 'sqlite') {
+      if (this.#backend.db.open) this.#backend.db.close();
+      return;
+    }
+    this.#ended = this.#backend.pool.end();
+    return this.#ended;
   }
 }
 
+/** Where {@link openStore} opens the store. */
+export interface StoreTarget {
+  /** SQLite's directory (`<dataDir>/statelesx.db`), or `':memory:'`; unused with {@link url}. */
+  dataDir: string;
+  /** PostgreSQL connection string (config `store.url`); absent: SQLite. */
+  url?: string | undefined;
+  /** PostgreSQL password (config `store.password-file` / `password-env`), when not in the URL or ~/.pgpass. */
+  password?: string | undefined;
+  /** PostgreSQL pool size (config `store.pool-size`, default 10). */
+  poolSize?: number | undefined;
+}
+
 /**
- * Opens `<dataDir>/statelesx.db` (or `':memory:'`), migrated.
- * @throws StoreOpenError when the directory is not writable or the file cannot be opened.
+ * Opens the store, migrated: SQLite `<dataDir>/statelesx.db` (or `':memory:'`) when given a
+ * directory, PostgreSQL when given a {@link StoreTarget} with a `url`.
+ * @throws StoreOpenError when the directory is not writable or the file cannot be opened; for
+ *   PostgreSQL naming the URL (password redacted) and the server's reason.
  */
-export async function openStore(dataDir: string, log?: Logger): Promise<Store> {
-  return new Store(await openDatabase(dataDir, log));
+export async function openStore(target: string | StoreTarget, log?: Logger): Promise<Store> {
+  const t = typeof target === 'string' ? { dataDir: target } : target;
+  if (t.url) {
+    const pool = await openPostgres(t.url, log, t.poolSize, t.password);
+    try {
+      return new Store({ dialect: 'postgres', pool, url: redactDatabaseUrl(t.url) });
+    } catch (e) {
+      await pool.end();
+      throw e;
+    }
+  }
+  return new Store({ dialect: 'sqlite', db: await openDatabase(t.dataDir, log) });
 }
 
 export { StoreOpenError } from './db.js';

@@ -79,12 +79,17 @@ export async function migratePostgres(pool: pg.Pool, log?: Logger): Promise<stri
 
 /**
  * Connects a pool to `url` (node-postgres connection string: `postgres://user:pw@host:port/db`,
- * or `?host=/socket/dir`), checks it answers, and migrates the schema.
+ * or `?host=/socket/dir`), checks it answers, and migrates the schema. `password`, when given,
+ * wins over one in the URL (config `store.password-file` / `password-env`); poolSize: connections.
  * @throws StoreOpenError naming the URL with its password redacted and the server's reason
  *   (unreachable, authentication failed, no such database)
  */
-export async function openPostgres(url: string, log?: Logger, poolSize = 10): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+export async function openPostgres(url: string, log?: Logger, poolSize = 10, password?: string): Promise<pg.Pool> {
+  // node-postgres lets the connection string win over a `password` option; its `password` query
+  // parameter wins over the userinfo (and redactDatabaseUrl hides both).
+  const connectionString =
+    password === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}password=${encodeURIComponent(password)}`;
+  const pool = new pg.Pool({ connectionString, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query reconnects.
   pool.on('error', (e) => log?.warn({ err: e.message }, 'PostgreSQL connection lost; reconnecting on next use'));

@@ -206,7 +206,7 @@ export interface JobHistory {
 /** Whether the store answers. */
 export interface StoreHealth {
   /** True when the store is open and answers a trivial query; false when closed. @throws the driver's error */
-  ping(): boolean;
+  ping(): Promise<boolean>;
 }
 
 /** Runs several calls as one unit of work. */

@@ -66,7 +66,7 @@ export function healthRoutes(app: FastifyInstance, ctx: WebContext): void {
     async (_req, reply) => {
       const checks: Record<string, string> = {};
       try {
-        checks['store'] = ctx.deps.store.ping() ? 'ok' : 'closed';
+        checks['store'] = (await ctx.deps.store.ping()) ? 'ok' : 'closed';
       } catch (e) {
         checks['store'] = `error: ${(e as Error).message}`;
       }

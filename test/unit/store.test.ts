@@ -74,9 +74,9 @@ describe('store', () => {
     expect(await s.settings.get('tx3')).toBeUndefined();
     expect(s.hosts.get('tx2')).toBeDefined();
     expect(s.hosts.get('tx3')).toBeUndefined();
-    expect(s.ping()).toBe(true);
+    expect(await s.ping()).toBe(true);
     s.close();
-    expect(s.ping()).toBe(false);
+    expect(await s.ping()).toBe(false);
   });
 
   it('host_boots: a boot whose job failed for good is not a pending rejoin until the host phones home again', async () => {
