@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 /**
  * The composition root of `statelesx serve`: opens the store, builds each subsystem from the typed
  * config, starts them in order (store → TFTP, DHCP, initiator, HTTP → engine) and closes them in
@@ -26,6 +27,7 @@ import { ImageLibrary } from '../images/image.js';
 import { cleanStaleImports } from '../images/import.js';
 import { ClusterRepository } from '../clusters/repository.js';
 import { auditDiskChanges } from './cluster-history-adapter.js';
+import { ClusterFileSync } from '../clusters/shared.js';
 import { DefaultBootFileSource } from '../boot/files/source.js';
 import { bootHttpPlugin } from '../boot/http/plugin.js';
 import { createTftpServer } from '../boot/tftp/server.js';
@@ -81,7 +83,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
   const started: Service[] = [];
   let drift: DriftScheduler | undefined;
   let jobs: JobRunner | undefined;
+  let clusterSync: ClusterFileSync | undefined;
   const close = async () => {
+    await clusterSync?.stop();
     await drift?.close();
     await jobs?.close().catch((e: unknown) => log.warn({ err: e }, 'error while stopping the engine'));
     for (const s of [...started].reverse()) {
@@ -102,7 +106,9 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
       interface: config.interface,
     });
     const images = await openImages(config, log);
-    const clusters = await loadClusters(config, log, store);
+    const loaded = await loadClusters(config, log, store);
+    const clusters = loaded.clusters;
+    clusterSync = loaded.sync;
     const views = clusterLookups(clusters);
     const layout = httpLayout(config);
     warnBootAddress(layout.boot.address, server, log);
@@ -214,7 +220,13 @@ function phoneHome(
  * Their history is kept in git (src/clusters/history.ts); hand edits committed at load are audited
  * as `cluster.disk-change` by `statelesx`.
  */
-async function loadClusters(config: Config, log: Logger, store: Store): Promise<ClusterRepository> {
+async function loadClusters(
+  config: Config,
+  log: Logger,
+  store: Store,
+): Promise<{ clusters: ClusterRepository; sync: ClusterFileSync | undefined }> {
+  // Several servers on PostgreSQL: the store's cluster files are the source of truth (src/clusters/shared.ts).
+  let sync: ClusterFileSync | undefined;
   const clusters = new ClusterRepository({
     dir: config['clusters-dir'],
     context: {
@@ -225,15 +237,20 @@ async function loadClusters(config: Config, log: Logger, store: Store): Promise<
     logger: log,
     history: true,
     onDiskChange: auditDiskChanges(store.audit),
+    afterWrite: async (name, author) => sync?.published(name, author),
   });
   await clusters.reload();
+  if (store.dialect === 'postgres') {
+    sync = new ClusterFileSync(clusters, store.clusterFiles, hostname(), log.child({ subsystem: 'clusters' }));
+    await sync.start();
+  }
   for (const bad of clusters.invalid()) {
     log.error(
       { subsystem: 'clusters', file: bad.file, problems: bad.diagnostics.length },
       `cluster file ${bad.file} is invalid and is ignored until fixed: ${bad.diagnostics[0]?.message ?? ''}`,
     );
   }
-  return clusters;
+  return { clusters, sync };
 }
 
 /** The one resolver of boot files (TFTP and HTTP `/boot/`): static root, loaders, images, rendered per host. */

@@ -37,6 +37,12 @@ export interface ClusterRepositoryOptions {
   history?: boolean;
   /** Called after hand edits found on disk were committed (for the audit log). */
   onDiskChange?: (change: { commit: string; files: string[] }) => void | Promise<void>;
+  /**
+   * Called after each {@link ClusterRepository.putText} / {@link ClusterRepository.remove} with the
+   * file name (without `.xml`) and the change's author name, outside the write lock; its rejection is the write's (several
+   * servers: publishing to the shared store, src/clusters/shared.ts, may answer a conflict).
+   */
+  afterWrite?: (name: string, author: string | undefined) => Promise<void>;
 }
 
 /** Who makes a write and why: the commit's author and message (used when history is on). */
@@ -164,12 +170,12 @@ export class ClusterRepository implements ClusterFiles {
    * @throws ClusterValidationError with every diagnostic when the text is invalid (nothing is written)
    * @throws ClusterFileConflictError when `ifUnchanged` does not match
    */
-  putText(
+  async putText(
     name: string,
     xml: string,
     opts: { ifUnchanged?: string; change?: ClusterChange } = {},
   ): Promise<DesiredCluster> {
-    return this.serial(async () => {
+    const cluster = await this.serial(async () => {
       const file = this.pathOf(name);
       await this.prepareHistory();
       const existed = await readFile(file).then(
@@ -185,26 +191,57 @@ export class ClusterRepository implements ClusterFiles {
       }
       const { result, diagnostics } = await this.check(name, xml);
       if (diagnostics.length || !result.cluster) throw new ClusterValidationError(diagnostics);
-      await mkdir(this.dir, { recursive: true });
-      const tmp = join(this.dir, `.${name}.xml.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-      try {
-        const fh = await open(tmp, 'wx', 0o644);
-        try {
-          await fh.writeFile(xml, 'utf8');
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(tmp, file);
-      } catch (e) {
-        await rm(tmp, { force: true });
-        throw e;
-      }
+      await this.writeAtomic(file, xml);
       this.log.info({ file, cluster: result.cluster.name, hosts: result.cluster.hosts.length }, 'cluster file written');
       await this.commitChange(basename(file), opts.change, existed ? 'update' : 'create');
       await this.doReload();
       return result.cluster;
     });
+    await this.opts.afterWrite?.(basename(this.pathOf(name), '.xml'), opts.change?.author.name);
+    return cluster;
+  }
+
+  /**
+   * Makes `<name>.xml` hold `xml` (null: deleted) as another server wrote it (src/clusters/shared.ts):
+   * written atomically and committed like {@link putText}, but not validated here — an invalid
+   * file shows its diagnostics like a hand edit would — and not passed to `afterWrite`.
+   * @returns whether the directory changed
+   */
+  mirror(name: string, xml: string | null, change: ClusterChange): Promise<boolean> {
+    return this.serial(async () => {
+      const file = this.pathOf(name);
+      await this.prepareHistory();
+      const current = await readFile(file, 'utf8').catch(() => null);
+      if (current === xml) return false;
+      if (xml === null) await rm(file, { force: true });
+      else await this.writeAtomic(file, xml);
+      this.log.info(
+        { file, deleted: xml === null, by: change.author.name },
+        'cluster file taken from the shared store',
+      );
+      await this.commitChange(basename(file), change, xml === null ? 'delete' : current === null ? 'create' : 'update');
+      await this.doReload();
+      return true;
+    });
+  }
+
+  /** Writes `file` through a temporary file, fsync and rename (readers never see half a file). */
+  private async writeAtomic(file: string, xml: string): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = join(this.dir, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const fh = await open(tmp, 'wx', 0o644);
+      try {
+        await fh.writeFile(xml, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
   }
 
   /**
@@ -212,8 +249,8 @@ export class ClusterRepository implements ClusterFiles {
    * @returns false when there was no such file
    * @throws Error for a name that is not a plain file name
    */
-  remove(name: string, change?: ClusterChange): Promise<boolean> {
-    return this.serial(async () => {
+  async remove(name: string, change?: ClusterChange): Promise<boolean> {
+    const removed = await this.serial(async () => {
       const file = this.pathOf(name);
       await this.prepareHistory();
       try {
@@ -227,6 +264,8 @@ export class ClusterRepository implements ClusterFiles {
       await this.doReload();
       return true;
     });
+    if (removed) await this.opts.afterWrite?.(basename(this.pathOf(name), '.xml'), change?.author.name);
+    return removed;
   }
 
   /**

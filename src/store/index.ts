@@ -23,6 +23,7 @@ import { HostBootRepo } from './hostboots.js';
 import { HostInstallRepo } from './hostinstalls.js';
 import { RetentionRepo } from './retention.js';
 import { ImageCatalogRepo } from './image-catalog.js';
+import { ClusterFileRepo } from './cluster-files.js';
 import { PostgresSql, SqliteSql, type Dialect, type Sql } from './sql.js';
 import { openPostgres, redactDatabaseUrl } from './pg.js';
 import type pg from 'pg';
@@ -58,6 +59,8 @@ export class Store implements StoreHealth, Transactions {
   readonly retention: RetentionRepo;
   /** The site's image catalog (manifests of every published image). */
   readonly imageCatalog: ImageCatalogRepo;
+  /** Cluster files shared by several servers (the source of truth on PostgreSQL). */
+  readonly clusterFiles: ClusterFileRepo;
 
   /** Which engine the store runs on. */
   readonly dialect: Dialect;
@@ -93,6 +96,7 @@ export class Store implements StoreHealth, Transactions {
     this.hostInstalls = new HostInstallRepo(db);
     this.retention = new RetentionRepo(this.#sql);
     this.imageCatalog = new ImageCatalogRepo(this.#sql);
+    this.clusterFiles = new ClusterFileRepo(this.#sql);
   }
 
   /**
@@ -202,4 +206,5 @@ export { HostBootRepo, type HostBootRecord } from './hostboots.js';
 export { HostInstallRepo, type HostInstallRecord } from './hostinstalls.js';
 export type { RetentionPolicy, RetentionResult } from './retention.js';
 export type { CatalogEntry, PublishResult } from './image-catalog.js';
+export type { SharedClusterFileHead, SharedClusterFileWrite } from './cluster-files.js';
 export type { UserRecord, SessionRecord, Role } from './users.js';

@@ -17,6 +17,7 @@ import * as m014 from './014-host-installs.js';
 import * as m015 from './015-api-tokens.js';
 import * as m016 from './016-host-boots-hostname.js';
 import * as m019 from './019-image-catalog.js';
+import * as m020 from './020-cluster-files.js';
 
 /**
  * One step of the schema history, the same for both stores: `up` applies it to SQLite, `postgres`
@@ -44,4 +45,5 @@ export const migrations: Migration[] = [
   m015,
   m016,
   m019,
+  m020,
 ];
