@@ -24,7 +24,8 @@ import type { ClusterRepository } from '../clusters/repository.js';
 import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
 import { MemberEditError } from '../clusters/edit.js';
 import { changeOf, clusterHistoryService } from './cluster-history-adapter.js';
-import { ImageLibrary, type ImageManifest } from '../images/image.js';
+import { ImageError, ImageLibrary, type ImageManifest } from '../images/image.js';
+import { PathRejectedError, checkBootPath, resolveInside } from '../boot/files/path.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
@@ -115,7 +116,11 @@ export function clusterService(repo: ClusterRepository): ClusterService {
 
 // ---- images (src/images) ----
 
-/** The images directory as an {@link ImageService}; removal is refused while hosts are pinned. */
+/**
+ * The images directory as an {@link ImageService}; removal is refused while hosts are pinned; image
+ * files are looked up under the boot tree's path rules (src/boot/files/path.ts), confined to the
+ * image's directory and limited to its manifest's files.
+ */
 export function imageService(
   imagesDir: string,
   pins: (image: string) => string[],
@@ -151,6 +156,29 @@ export function imageService(
     remove: async (name) => {
       await lib.remove(name, pins);
       await catalog?.removed(name);
+    },
+    manifest: async (name) => {
+      try {
+        return await lib.get(name);
+      } catch (e) {
+        if (e instanceof ImageError) throw problems.conflict(`image ${name} cannot be read: ${e.message}`);
+        throw e;
+      }
+    },
+    file: async (name, path) => {
+      try {
+        // The boot tree's rules first: a refused path is refused whatever image it names.
+        const segments = checkBootPath(path);
+        const m = await lib.get(name);
+        const entry = m?.files.find((f) => f.path === path);
+        if (!m || !entry) return null;
+        const real = await resolveInside(lib.pathOf(name), segments, path);
+        return real === null ? null : { path: real, size: entry.size, sha256: entry.sha256 };
+      } catch (e) {
+        if (e instanceof PathRejectedError) throw problems.forbidden(`${e.message}: ${JSON.stringify(path)}`);
+        if (e instanceof ImageError) throw problems.conflict(`image ${name} cannot be read: ${e.message}`);
+        throw e;
+      }
     },
   };
 }

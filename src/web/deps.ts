@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import type { JobControl, JobQueue, QueueView, WaitReason } from '../engine/queue.js';
 import type { DesiredCluster, MemberHost } from '../clusters/types.js';
+import type { ImageManifest } from '../images/image.js';
 
 /** A problem found in a cluster file: message plus where (1-based line/column, element path). */
 export interface ClusterIssue {
@@ -274,9 +275,32 @@ export interface ImportProgress {
   file?: string;
 }
 
+/** One file of an image, checked and ready to stream (`GET /api/v1/images/{name}/files/*`). */
+export interface ImageFileOnDisk {
+  /** Real absolute path, inside the image's directory (symlinks resolved). */
+  path: string;
+  /** Size in bytes and hex SHA-256 the manifest records. */
+  size: number;
+  sha256: string;
+}
+
 /** Images (src/images). */
 export interface ImageService {
   list(): Promise<ImageInfo[]>;
+  /**
+   * The full manifest (`image.json`) of image `name`, or null when there is no such image.
+   * @throws HttpProblem 409 when its image.json is broken (the message says what and where)
+   */
+  manifest(name: string): Promise<ImageManifest | null>;
+  /**
+   * A raw file of image `name` as stored on disk (never the per-host rendered boot.cfg of `/boot/`).
+   * @param path `/`-separated path inside the image, as the manifest lists it
+   * @returns null when there is no such image or `path` is not one of its manifest's files (or is
+   *   missing on disk)
+   * @throws HttpProblem 403 when `path` breaks the boot tree's path rules (src/boot/files/path.ts:
+   *   `..`, absolute, control characters …) or a symlink leads out of the image directory
+   */
+  file(name: string, path: string): Promise<ImageFileOnDisk | null>;
   /** Imports an ISO or directory path on the server. @throws Error with a message saying what is wrong */
   import(source: string, opts: { name?: string; onProgress?: (p: ImportProgress) => void }): Promise<ImageInfo>;
   /** @throws Error when pinned or unknown */

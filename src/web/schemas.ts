@@ -206,6 +206,50 @@ export const sharedSchemas = [
     },
   },
   {
+    $id: 'ImageManifest',
+    type: 'object',
+    description:
+      "an image's image.json (src/images/image.ts): what it is and every file with its path, size in bytes and SHA-256 (hex)",
+    properties: {
+      schema: { type: 'integer' },
+      name: { type: 'string' },
+      kind: { type: 'string', enum: ['esxi', 'linux'] },
+      esxi: {
+        type: 'object',
+        properties: {
+          version: nullableString,
+          build: nullableString,
+          title: nullableString,
+          bootCfg: { type: 'string' },
+          biosLoader: nullableString,
+          efiLoader: nullableString,
+        },
+      },
+      linux: {
+        type: 'object',
+        properties: {
+          kernel: { type: 'string' },
+          initrd: { type: 'array', items: { type: 'string' } },
+          cmdline: { type: 'string' },
+        },
+      },
+      source: { type: 'string' },
+      importedAt: { type: 'string', description: 'ISO 8601 UTC time of the import' },
+      files: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['path', 'size', 'sha256'],
+          properties: {
+            path: { type: 'string', description: '/-separated path inside the image directory' },
+            size: { type: 'integer', description: 'bytes' },
+            sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          },
+        },
+      },
+    },
+  },
+  {
     $id: 'User',
     type: 'object',
     properties: {

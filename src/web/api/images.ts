@@ -1,4 +1,8 @@
-/** Images: `/api/v1/images` — list, import (with progress), remove. */
+/**
+ * Images: `/api/v1/images` — list, import (with progress), remove, and for `statelesx image sync`
+ * on another server the full manifest (`/{name}/manifest`) and the raw files (`/{name}/files/*`).
+ */
+import { open } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { need } from '../context.js';
@@ -27,6 +31,7 @@ const importOut = {
 
 export function imageRoutes(app: FastifyInstance, ctx: WebContext, tracker: ImportTracker): void {
   imageListRoutes(app, ctx);
+  imageCopyRoutes(app, ctx);
   importRoutes(app, ctx, tracker);
   imageDeleteRoutes(app, ctx);
 }
@@ -43,6 +48,77 @@ function imageListRoutes(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async () => need(ctx, 'images', 'the image library').list(),
+  );
+}
+
+const nameParam = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: NAME_PATTERN } },
+} as const;
+
+/**
+ * What another server's `statelesx image sync --from` reads (viewer role, bearer token or session):
+ * `GET /api/v1/images/{name}/manifest`, the image's `image.json` with every file's path, size and
+ * SHA-256; `GET /api/v1/images/{name}/files/{path}`, one file as stored in the image directory
+ * (never the per-host rendered boot.cfg `/boot/` serves), refused (403) when the path breaks the
+ * boot tree's rules (`..`, absolute …) or a symlink leaves the image, 404 unless the manifest lists
+ * it. No Range: a sync reads whole files and checks them against the manifest.
+ */
+function imageCopyRoutes(app: FastifyInstance, ctx: WebContext): void {
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/images/:name/manifest',
+    {
+      schema: {
+        tags: ['images'],
+        summary: "An image's manifest (image.json): every file with path, size and SHA-256",
+        params: nameParam,
+        response: { 200: { $ref: 'ImageManifest#' }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const m = await need(ctx, 'images', 'the image library').manifest(req.params.name);
+      if (!m) throw problems.notFound(`image ${req.params.name}`);
+      return m;
+    },
+  );
+
+  app.get<{ Params: { name: string; '*': string } }>(
+    '/api/v1/images/:name/files/*',
+    {
+      schema: {
+        tags: ['images'],
+        summary:
+          'One file of an image as stored (application/octet-stream); the path is one of its manifest files (403 for "..", 404 for a path not in the manifest)',
+        params: {
+          type: 'object',
+          required: ['name', '*'],
+          properties: {
+            name: { type: 'string', pattern: NAME_PATTERN },
+            '*': { type: 'string', description: 'the path inside the image, as the manifest lists it' },
+          },
+        },
+        response: errorResponses,
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params;
+      const path = req.params['*'];
+      const f = await need(ctx, 'images', 'the image library').file(name, path);
+      if (!f) throw problems.notFound(`file ${JSON.stringify(path)} of image ${name}`);
+      const handle = await open(f.path, 'r');
+      let size: number;
+      try {
+        size = (await handle.stat()).size;
+      } catch (e) {
+        await handle.close();
+        throw e;
+      }
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', size)
+        .send(handle.createReadStream());
+    },
   );
 }
 
