@@ -1,7 +1,8 @@
 /**
- * `statelesx image import|list|remove`: manage image versions in `images-dir`.
+ * `statelesx image import|list|remove|sync`: manage image versions in `images-dir`.
  * Calls the same modules as the API (src/images); pins come from the store and the cluster files.
- * `list` and `remove` also work against a server (`--server`: `/api/v1/images`).
+ * `list` and `remove` also work against a server (`--server`: `/api/v1/images`); `sync` copies
+ * another server's images here (./image-sync.ts).
  */
 import { storeTarget } from '../config/store-target.js';
 import { readdir } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { configOption, resolveConfigPath } from './common.js';
 import { remoteOr } from './remote/dispatch.js';
 import type { ApiClient } from './remote/client.js';
 import { table, when } from './remote/format.js';
+import { registerImageSync } from './image-sync.js';
 
 /** An image as the API lists it (Image schema). */
 interface ApiImage {
@@ -116,7 +118,9 @@ function summary(m: ImageManifest): string {
  * @param clusterPins where cluster-file pins come from (default: the cluster XML files)
  */
 export function registerImage(program: Command, clusterPins: ClusterPinSource = clusterPinsFromFiles): void {
-  const image = program.command('image').description('image versions: import an ESXi ISO or a directory, list, remove');
+  const image = program
+    .command('image')
+    .description('image versions: import an ESXi ISO or a directory, list, remove, sync from another server');
 
   configOption(image.command('import <source>'))
     .description(
@@ -185,4 +189,6 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
         }
       }),
     );
+
+  registerImageSync(image, load);
 }

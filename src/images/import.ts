@@ -128,8 +128,12 @@ async function refuseExisting(imagesDir: string, name: string): Promise<void> {
   throw new ImageError(`image "${name}" already exists in ${imagesDir}: remove it first or choose another --name`);
 }
 
+/** An in-progress `statelesx image sync` directory, `.sync-<name>-<pid>` (./sync.ts); group 1 is the pid. */
+const SYNC_DIR = /^\.sync-.+-(\d+)$/;
+
 /**
- * Removes `.import-<pid>-*` directories whose process is gone, and `.remove-*` leftovers.
+ * Removes `.import-<pid>-*` and `.sync-<name>-<pid>` directories whose process is gone, and
+ * `.remove-*` leftovers.
  * @returns the names removed
  */
 export async function cleanStaleImports(imagesDir: string): Promise<string[]> {
@@ -143,7 +147,7 @@ export async function cleanStaleImports(imagesDir: string): Promise<string[]> {
   for (const e of entries) {
     let stale = false;
     if (e.startsWith('.remove-')) stale = true;
-    const m = new RegExp(`^${TEMP_PREFIX.replace('.', '\\.')}(\\d+)-`).exec(e);
+    const m = new RegExp(`^${TEMP_PREFIX.replace('.', '\\.')}(\\d+)-`).exec(e) ?? SYNC_DIR.exec(e);
     if (m) stale = Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
     if (stale) {
       await rm(join(imagesDir, e), { recursive: true, force: true });

@@ -23,6 +23,8 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Extra request headers. */
   headers?: Record<string, string>;
+  /** Aborts the request (Ctrl-C); the abort error is thrown as it is. */
+  signal?: AbortSignal;
 }
 
 /** An answer: status, headers and the parsed body (JSON, text, or undefined when empty). */
@@ -94,12 +96,27 @@ export class ApiClient {
    * @throws ApiError / UnreachableError as {@link call}
    */
   async stream(path: string, lastEventId?: string): Promise<Response> {
-    const res = await this.send(
-      'GET',
-      path,
-      { headers: { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } },
-      undefined,
-    );
+    return this.open(path, {
+      headers: { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    });
+  }
+
+  /**
+   * GETs a file (`application/octet-stream`) and returns the answer with its body unread, to be
+   * streamed by the caller (no overall timeout: large files take as long as they take; Node's
+   * fetch still gives up on a body that stalls for 5 minutes).
+   * @throws ApiError / UnreachableError as {@link call}
+   */
+  async download(path: string, signal?: AbortSignal): Promise<Response> {
+    return this.open(path, {
+      headers: { accept: 'application/octet-stream, application/problem+json;q=0.9' },
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** A GET whose body the caller reads: error statuses thrown as {@link ApiError}. */
+  private async open(path: string, opts: CallOptions): Promise<Response> {
+    const res = await this.send('GET', path, opts, undefined);
     if (res.status >= 400) {
       const text = await res.text();
       let body: unknown = text;
@@ -110,7 +127,7 @@ export class ApiClient {
       }
       throw problemOf(res.status, body, `GET ${path}`);
     }
-    if (!res.body) throw new UnreachableError(`GET ${path}: the server sent no event stream`);
+    if (!res.body) throw new UnreachableError(`GET ${path}: the server sent no body`);
     return res;
   }
 
@@ -134,16 +151,25 @@ export class ApiClient {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
-        ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+        ...signalOf(opts.signal, timeoutMs),
         redirect: 'error',
       });
     } catch (e) {
+      if (opts.signal?.aborted) throw e;
       if ((e as Error).name === 'TimeoutError')
         throw new UnreachableError(`${method} ${path}: no answer from ${this.target.server} within ${timeoutMs} ms`);
       const why = causeOf(e);
       throw new UnreachableError(`cannot reach ${this.target.server} (${why})${tlsHint(why)}`, { cause: e });
     }
   }
+}
+
+/** fetch's `signal`: the caller's, the timeout's, or both (whichever fires first). */
+function signalOf(signal: AbortSignal | undefined, timeoutMs: number | undefined): { signal?: AbortSignal } {
+  const timeout = timeoutMs !== undefined ? AbortSignal.timeout(timeoutMs) : undefined;
+  if (signal && timeout) return { signal: AbortSignal.any([signal, timeout]) };
+  const one = signal ?? timeout;
+  return one ? { signal: one } : {};
 }
 
 /** An ApiError from an error answer: problem+json fields when present, else the text as detail. */

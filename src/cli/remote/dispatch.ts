@@ -35,6 +35,21 @@ export function clientFor(cmd: Command): ApiClient | undefined {
   return new ApiClient(target);
 }
 
+/**
+ * The API client of a command that reads another server named by its own option (`image sync
+ * --from URL`) while working on the local machine: that URL, the token and CA as for `--server`
+ * (`$STATELESX_TOKEN` or the 0600 client file; `--ca`, `$STATELESX_CA`, `ca:`).
+ * @param flag the option's name for messages (`--from`)
+ * @throws UsageError as {@link remoteTarget} (bad URL, no token, unreadable CA file)
+ */
+export function clientForUrl(cmd: Command, url: string, flag: string): ApiClient {
+  const { ca } = cmd.optsWithGlobals<RemoteOptions>();
+  const target = remoteTarget({ server: url, serverFlag: flag, ...(ca !== undefined ? { ca } : {}) });
+  if (!target) throw new UsageError(`${flag}: no server URL`);
+  if (target.ca) reexecWithCa(target);
+  return new ApiClient(target);
+}
+
 /** Re-runs this CLI with NODE_EXTRA_CA_CERTS=ca unless it already runs so, and exits with its status. */
 function reexecWithCa(target: RemoteTarget): void {
   if (process.env['NODE_EXTRA_CA_CERTS'] === target.ca) return;

@@ -29,6 +29,8 @@ export interface RemoteTarget {
 /** The global options that choose the remote mode (commander camelCase). */
 export interface RemoteOptions {
   server?: string;
+  /** The option that gave `server`, for messages (default `--server`; `image sync` passes `--from`). */
+  serverFlag?: string;
   ca?: string;
   local?: boolean;
 }
@@ -120,7 +122,8 @@ export function remoteTarget(
   const fileOnce = () => (file ??= readClientFile(path) ?? {});
   const rawServer = opts.server ?? fromEnv ?? fileOnce().server;
   if (rawServer === undefined) return undefined;
-  const serverFrom = opts.server !== undefined ? '--server' : fromEnv !== undefined ? '$STATELESX_SERVER' : path;
+  const serverFrom =
+    opts.server !== undefined ? (opts.serverFlag ?? '--server') : fromEnv !== undefined ? '$STATELESX_SERVER' : path;
   const server = serverUrl(rawServer, serverFrom);
   const envToken = env['STATELESX_TOKEN'] || undefined;
   const token = envToken ?? fileOnce().token;
