@@ -7,7 +7,7 @@
  * left behind, tokens (viewer enough, none, wrong), and the files route's path rules.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import {
   existsSync,
@@ -144,6 +144,10 @@ afterAll(async () => {
 describe('statelesx image sync against a real statelesx serve', () => {
   it('copies both images into an empty images directory with a viewer token: same bytes, same image.json; again: present', async () => {
     const dest = join(root, 'b-images');
+    // what a sync killed mid-copy leaves behind: removed by the next one (its process is gone)
+    const dead = spawnSync('true').pid;
+    mkdirSync(join(dest, `.sync-lin1-${dead}`, 'extra'), { recursive: true });
+    writeFileSync(join(dest, `.sync-lin1-${dead}`, 'vmlinuz'), 'partial');
     const r = await sync(dest);
     expect(r.status, show(r)).toBe(0);
     expect(r.stdout).toMatch(/^IMAGE\s+FILES\s+BYTES\s+RESULT$/m);
@@ -218,6 +222,34 @@ describe('statelesx image sync against a real statelesx serve', () => {
     expect(entries(dest)).toEqual([]);
     expect((await fetch(`${server.base}/api/v1/images/lin1/files/vmlinuz`)).status).toBe(401);
     expect((await fetch(`${server.base}/api/v1/images/lin1/manifest`)).status).toBe(401);
+  }, 60_000);
+
+  it('draws a progress line on a terminal (stderr) and still prints the table', async () => {
+    const dest = join(root, 'f-images');
+    const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+    const args = [
+      process.execPath,
+      CLI,
+      'image',
+      'sync',
+      '--from',
+      server.base,
+      '--images-dir',
+      dest,
+      '--image',
+      'lin1',
+    ];
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('STATELESX_')));
+    const r = spawnSync('script', ['-qec', args.map(q).join(' '), '/dev/null'], {
+      cwd: root,
+      env: { ...base, STATELESX_TOKEN: viewer },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[Klin1 {2}\d\/3 files {2}[\d.]+ (B|KiB|MiB)\/3\.0 MiB {2}\S+/);
+    expect(r.stdout).toMatch(/^lin1\s+3\s+3\.0 MiB\s+synced\s*$/m);
+    expectIdentical(dest, 'lin1');
   }, 60_000);
 
   it('serves raw manifest files only: 404 outside the manifest, 403 for ".." and for a symlink out of the image', async () => {

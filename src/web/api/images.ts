@@ -98,7 +98,13 @@ function imageCopyRoutes(app: FastifyInstance, ctx: WebContext): void {
             '*': { type: 'string', description: 'the path inside the image, as the manifest lists it' },
           },
         },
-        response: errorResponses,
+        response: {
+          200: {
+            description: 'the file, exactly as stored (its size and SHA-256 are in the manifest)',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {
