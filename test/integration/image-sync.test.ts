@@ -52,6 +52,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   return new Promise((res) => p.on('close', (status) => res({ status, stdout, stderr })));
 }
+/** ANSI escape (ECMA-48 CSI introducer's first byte), as a RegExp source. */
+const ESC = '\\x1b';
 const show = (r: Run) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 /** `image sync --from <server> --images-dir dest ...args` with `token` in $STATELESX_TOKEN (null: none at all). */
@@ -224,7 +226,7 @@ describe('statelesx image sync against a real statelesx serve', () => {
     expect((await fetch(`${server.base}/api/v1/images/lin1/manifest`)).status).toBe(401);
   }, 60_000);
 
-  it('draws a progress line on a terminal (stderr) and still prints the table', async () => {
+  it('draws a progress line on a terminal (stderr) and still prints the table', () => {
     const dest = join(root, 'f-images');
     const q = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
     const args = [
@@ -247,7 +249,8 @@ describe('statelesx image sync against a real statelesx serve', () => {
       timeout: 60_000,
     });
     expect(r.status, r.stdout).toBe(0);
-    expect(r.stdout).toMatch(/\r\x1b\[Klin1 {2}\d\/3 files {2}[\d.]+ (B|KiB|MiB)\/3\.0 MiB {2}\S+/);
+    // CR, ESC [K (erase the line: ECMA-48 EL), then the image, files and bytes so far
+    expect(r.stdout).toMatch(new RegExp(`\\r${ESC}\\[Klin1 {2}\\d/3 files {2}[\\d.]+ (B|KiB|MiB)/3\\.0 MiB {2}\\S+`));
     expect(r.stdout).toMatch(/^lin1\s+3\s+3\.0 MiB\s+synced\s*$/m);
     expectIdentical(dest, 'lin1');
   }, 60_000);
