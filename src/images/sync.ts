@@ -2,8 +2,8 @@
  * `statelesx image sync`: copies the images of another statelesx server into this server's images
  * directory, so a new server can join a site (issue 18, "Images on every server").
  *
- * Image names are versions: an image present here with the same files (path, size, SHA-256) is
- * `present`; present with other files, a `conflict` (never overwritten); absent, it is downloaded
+ * Image names are versions: an image present here with the same files (path, size, SHA-256: the
+ * same ./fingerprint.ts, as the shared image catalog compares them) is `present`; present with other files, a `conflict` (never overwritten); absent, it is downloaded
  * into a hidden `<images-dir>/.sync-<name>-<pid>/` (hidden directories are never listed or served,
  * ./image.ts), each file checked against the source's manifest for size and SHA-256 while it
  * streams, `image.json` written last, then renamed into place in one `rename(2)`. On any error the
@@ -22,6 +22,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { checkImageName, MANIFEST, manifestSchema, readManifest, type ImageManifest } from './image.js';
 import { cleanStaleImports } from './import.js';
+import { imageBytes, imageFingerprint } from './fingerprint.js';
 
 /** Prefix of in-progress sync directories inside the images directory (`.sync-<name>-<pid>`). */
 export const SYNC_PREFIX = '.sync-';
@@ -87,17 +88,6 @@ export class SyncError extends Error {
   override name = 'SyncError';
 }
 
-const bytesOf = (m: ImageManifest) => m.files.reduce((n, f) => n + f.size, 0);
-
-/** The manifest's files as comparable text: path, size, SHA-256, in path order. */
-function fileList(m: ImageManifest): string {
-  return JSON.stringify(
-    [...m.files]
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-      .map((f) => [f.path, f.size, f.sha256]),
-  );
-}
-
 /**
  * Syncs the source's images (or `opts.images`) into `opts.imagesDir`, one image at a time.
  * @returns one outcome per image, in the order of the source's list (then unknown requested names)
@@ -136,7 +126,7 @@ async function syncOne(name: string, opts: SyncOptions): Promise<ImageSyncOutcom
   const failed = (e: unknown, m?: ImageManifest): ImageSyncOutcome => ({
     image: name,
     files: m?.files.length ?? 0,
-    bytes: m ? bytesOf(m) : 0,
+    bytes: m ? imageBytes(m) : 0,
     result: 'failed',
     error: (e as Error).message,
   });
@@ -148,7 +138,7 @@ async function syncOne(name: string, opts: SyncOptions): Promise<ImageSyncOutcom
     if (opts.signal?.aborted) throw e;
     return failed(e);
   }
-  const counts = { image: name, files: m.files.length, bytes: bytesOf(m) };
+  const counts = { image: name, files: m.files.length, bytes: imageBytes(m) };
   const target = join(opts.imagesDir, name);
   if (await exists(target)) {
     let local: ImageManifest;
@@ -161,7 +151,7 @@ async function syncOne(name: string, opts: SyncOptions): Promise<ImageSyncOutcom
         error: `${target} exists but is not a readable image (${(e as Error).message}); not overwritten`,
       };
     }
-    if (fileList(local) === fileList(m)) return { ...counts, result: 'present' };
+    if (imageFingerprint(local) === imageFingerprint(m)) return { ...counts, result: 'present' };
     return {
       ...counts,
       result: 'conflict',
@@ -225,7 +215,7 @@ function checkedManifest(name: string, raw: unknown, opts: SyncOptions): ImageMa
 /** Downloads every file of `m` into `stage`, checking size and SHA-256 while the bytes arrive. */
 async function download(name: string, m: ImageManifest, stage: string, opts: SyncOptions): Promise<void> {
   const root = resolve(stage);
-  const total = bytesOf(m);
+  const total = imageBytes(m);
   let bytesDone = 0;
   for (const [i, f] of m.files.entries()) {
     const dest = resolve(root, ...f.path.split('/'));
