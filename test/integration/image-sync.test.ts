@@ -4,10 +4,11 @@
  * API tokens made by `statelesx token create`, into an empty images directory. Two synthetic images
  * (Linux and ESXi, made with importImage): byte-identical files and image.json, `present` on a
  * second run, a conflict left alone, a damaged source file refused with the file named and nothing
- * left behind, tokens (viewer enough, none, wrong), and the files route's path rules.
+ * left behind, tokens (viewer enough, none, wrong), the files route's path rules, a progress line on
+ * a terminal, and an https source with `--ca`.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import {
   existsSync,
@@ -292,5 +293,67 @@ describe('statelesx image sync against a real statelesx serve', () => {
     expect(sym.status, sym.body).toBe(403);
     expect(sym.body).toContain('symlink leaves the root');
     expect(sym.body).not.toContain('outside the images directory');
+  }, 60_000);
+});
+
+describe('statelesx image sync from an https server', () => {
+  let tls: ServeProcess;
+  let dir: string;
+  let base: string;
+  let token: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sx-img-sync-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
+    writeFileSync(
+      join(dir, 'server.yaml'),
+      `http: { tls-cert: ${join(dir, 'cert.pem')}, tls-key: ${join(dir, 'key.pem')} }\n`,
+    );
+    const d = serveDirs(dir);
+    await importImage({ source: linuxTree('tls', 200_000), imagesDir: d.images, name: 'lin-tls' });
+    tls = await spawnServe(dir, ['--config', join(dir, 'server.yaml')]);
+    base = tls.base.replace(/^http:/, 'https:');
+    token = (await cli(['token', 'create', 'tls', '--role', 'viewer', '--data-dir', d.data])).stdout.trim();
+  }, 60_000);
+
+  afterAll(async () => {
+    if (tls) await stopServe(tls);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses the self-signed certificate without --ca (exit 6) and syncs with it', async () => {
+    const dest = join(dir, 'dest');
+    const args = ['image', 'sync', '--from', base, '--images-dir', dest];
+    const no = await cli(args, { STATELESX_TOKEN: token });
+    expect(no.status, show(no)).toBe(6);
+    expect(no.stderr).toMatch(/cannot reach https:\/\/127\.0\.0\.1:\d+ .*pass --ca FILE/);
+    const yes = await cli([...args, '--ca', join(dir, 'cert.pem')], { STATELESX_TOKEN: token });
+    expect(yes.status, show(yes)).toBe(0);
+    expect(yes.stdout).toMatch(/^lin-tls\s+3\s+\S+ KiB\s+synced$/m);
+    expect(
+      readFileSync(join(dest, 'lin-tls', 'vmlinuz')).equals(readFileSync(join(dir, 'images', 'lin-tls', 'vmlinuz'))),
+    ).toBe(true);
   }, 60_000);
 });
