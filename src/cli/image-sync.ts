@@ -89,10 +89,11 @@ export function registerImageSync(
       "copy another statelesx server's images into this server's images directory (a new server joining a site); " +
         'files are checked against the source manifest (size, SHA-256) and each image appears at once, complete, or not at all; ' +
         'an image already here with other files is a conflict and is left alone. Works while the local server runs ' +
-        '(it only adds directories). The token: $STATELESX_TOKEN or the client file (a viewer token is enough)',
+        '(it only adds directories). The token: $STATELESX_TOKEN or the client file (a viewer token is enough). ' +
+        'Exit status 1 when an image is a conflict or failed; 2, 3 and 6 as for the remote CLI',
     )
     .requiredOption('--from <url>', 'the source server (its administration API, e.g. https://a.example:8080)')
-    .option('--image <name>', 'only this image (repeat for several; default: every image of the source)', collect, [])
+    .option('--image <name>', 'only this image (repeat for several; default: every image of the source)', collect)
     .option('--images-dir <dir>', 'images directory (default from the config, ./images)')
     .option('--json', 'print the outcome as JSON')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
@@ -105,7 +106,7 @@ export function registerImageSync(
         imagesDir: opts['imagesDir'] as string | undefined,
       });
       const api = clientForUrl(cmd, opts['from'] as string, '--from');
-      const names = opts['image'] as string[];
+      const names = (opts['image'] as string[] | undefined) ?? [];
       const tty = process.stderr.isTTY === true && !opts['json'];
       const progress = tty ? progressLine(process.stderr.columns || 80) : undefined;
       const abort = new AbortController();
@@ -141,6 +142,6 @@ export function registerImageSync(
     });
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
