@@ -137,7 +137,7 @@ export async function startServer(config: Config, log: Logger, opts: StartOption
     if (bootHttp) services.push(bootHttp);
     services.push(createHttpService(config, deps), createMallocTrimService(log));
     await startAll(services, started, opts.without);
-    jobs.start();
+    await jobs.start();
     drift = startDrift(config, clusters, jobs, store, log);
     log.info({ advertise: server, services: services.map((s) => s.name) }, 'statelesx is serving');
     return { store, services, jobs, clusters, close };

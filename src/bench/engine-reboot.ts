@@ -177,7 +177,7 @@ export async function benchEngineRebootRun(
   });
   const f: Fleet = { store, runner, registry, tokens, baseUrl: sim.baseUrl };
   try {
-    runner.start();
+    await runner.start();
     let t = performance.now();
     const joined = await bootAndRejoin(f, d.hosts, 'boot');
     const joinMs = performance.now() - t;

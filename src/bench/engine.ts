@@ -321,9 +321,11 @@ export async function benchEngineRun(
     connect,
   });
   try {
-    runner.start();
+    await runner.start();
     const t0 = performance.now();
-    const ids = d.hosts.map((h) => runner.enqueueConfigureHost(h.uuid, { source: 'bench' }).id);
+    const ids = (await Promise.all(d.hosts.map((h) => runner.enqueueConfigureHost(h.uuid, { source: 'bench' })))).map(
+      (ref) => ref.id,
+    );
     const jobs = await Promise.all(ids.map((id) => runner.wait(id)));
     const wallMs = performance.now() - t0;
     const calls = (await runner.calls('vc1'))!;

@@ -114,8 +114,8 @@ export async function benchInitiator(
   const declared = new Map<string, DeclaredHost>();
   let jobs = 0;
   const queue: JobQueue = {
-    enqueueConfigureHost: () => ({ id: `job-${++jobs}`, existing: false }),
-    enqueueApplyCluster: (c) => ({ id: `apply-${c}`, existing: false }),
+    enqueueConfigureHost: () => Promise.resolve({ id: `job-${++jobs}`, existing: false }),
+    enqueueApplyCluster: (c) => Promise.resolve({ id: `apply-${c}`, existing: false }),
   };
   const registry = new HostRegistry({
     hosts: store.hosts,

@@ -236,9 +236,9 @@ async function calibrate(sim: BenchSim, o: StagedOptions, calib: DesiredCluster)
   const store = await openStore(mkdtempSync(join(tmpdir(), 'sx-bench-staged-calib-')));
   const r = runner(store, config(sim, o), [calib]);
   try {
-    r.start();
+    await r.start();
     const t0 = performance.now();
-    const j = await r.wait(r.enqueueConfigureHost(calib.hosts[0]!.uuid, { source: 'bench' }).id);
+    const j = await r.wait((await r.enqueueConfigureHost(calib.hosts[0]!.uuid, { source: 'bench' })).id);
     if (j.state !== 'succeeded') throw new Error(`bench: the calibration join failed: ${j.error ?? j.state}`);
     return performance.now() - t0;
   } finally {
@@ -248,17 +248,16 @@ async function calibrate(sim: BenchSim, o: StagedOptions, calib: DesiredCluster)
 }
 
 /** What the jobs' times say (see the module docstring). */
-function analyse(
+async function analyse(
   o: StagedOptions,
   files: DesiredCluster[],
   jobs: JobRecord[],
   store: Store,
   t0: number,
-): Pick<StagedRun, 'maxJobs' | 'maxAddHost' | 'maxPerCluster' | 'levels' | 'orderHeld' | 'inRunBoundMs'> {
+): Promise<Pick<StagedRun, 'maxJobs' | 'maxAddHost' | 'maxPerCluster' | 'levels' | 'orderHeld' | 'inRunBoundMs'>> {
   const spans = (js: JobRecord[]) => js.map((j) => [j.startedAt!, j.finishedAt!] as [number, number]);
-  const addHost = jobs.flatMap((j) =>
-    store.jobs
-      .steps(j.id)
+  const addHost = (await Promise.all(jobs.map((j) => store.jobs.steps(j.id)))).flatMap((steps) =>
+    steps
       .filter((s) => s.name === 'AddHost_Task' && s.startedAt !== null && s.finishedAt !== null)
       .map((s) => [s.startedAt!, s.finishedAt!] as [number, number]),
   );
@@ -310,7 +309,7 @@ export async function benchStagedRun(o: StagedOptions = FULL): Promise<StagedRun
   const r = runner(store, config(sim, o), files);
   try {
     const oneJoinMs = await calibrate(sim, o, calib);
-    r.start();
+    await r.start();
     const rnd = random(o.seed);
     const hosts = files.flatMap((c) => c.hosts).map((h) => ({ h, at: Math.floor(rnd() * o.spreadMs) }));
     const first = Math.min(...hosts.map((x) => x.at));
@@ -318,8 +317,11 @@ export async function benchStagedRun(o: StagedOptions = FULL): Promise<StagedRun
     const ids = await Promise.all(
       hosts.map(
         ({ h, at }) =>
-          new Promise<string>((res) =>
-            setTimeout(() => res(r.enqueueConfigureHost(h.uuid, { source: 'bench' }).id), at - first),
+          new Promise<string>((res, rej) =>
+            setTimeout(
+              () => void r.enqueueConfigureHost(h.uuid, { source: 'bench' }).then((ref) => res(ref.id), rej),
+              at - first,
+            ),
           ),
       ),
     );
@@ -337,7 +339,7 @@ export async function benchStagedRun(o: StagedOptions = FULL): Promise<StagedRun
       ratio: allMs / boundMs,
       succeeded: jobs.length - failed.length,
       failed: failed.length,
-      ...analyse(o, files, jobs, store, t0),
+      ...(await analyse(o, files, jobs, store, t0)),
       latency: `${latency.name}: ${latency.why}`,
     };
   } finally {

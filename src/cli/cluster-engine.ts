@@ -174,11 +174,11 @@ async function applyCluster(name: string, opts: Record<string, string | undefine
           `${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}\n`,
         );
     });
-    runner.start();
-    const ref = runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
+    await runner.start();
+    const ref = await runner.enqueueApplyCluster(name, { source: 'cli', actor: process.env['USER'] });
     // An unfinished apply of this cluster left by a process that died (no live process holds the
     // data-dir, so nobody runs it): continue it rather than wait for it forever.
-    if (ref.existing && runner.resume(ref.id))
+    if (ref.existing && (await runner.resume(ref.id)))
       process.stdout.write(`resuming job ${ref.id}, left unfinished by an earlier process\n`);
     const job = await runner.wait(ref.id);
     await runner.close();

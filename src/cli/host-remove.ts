@@ -72,9 +72,9 @@ export async function forgetWithRemoval(
         if (s.state === 'done' || s.state === 'failed')
           out(`${s.state === 'done' ? 'ok  ' : 'FAIL'} ${s.name} ${s.target ?? ''}${s.fault ? `: ${s.fault}` : ''}`);
       });
-      runner.start();
+      await runner.start();
       const actor = process.env['USER'];
-      const r = runner.removeHost(u, { source: 'cli', actor }, host.cluster);
+      const r = await runner.removeHost(u, { source: 'cli', actor }, host.cluster);
       let id: string;
       if (r.outcome === 'queued') {
         id = r.ref.id;
@@ -86,7 +86,7 @@ export async function forgetWithRemoval(
           before: { state: host.state, cluster: host.cluster, imagePin: host.imagePin },
           after: { removeFromVcenter: true, job: id },
         });
-      } else if (r.outcome === 'busy' && r.kind === 'remove-host' && runner.resume(r.jobId)) {
+      } else if (r.outcome === 'busy' && r.kind === 'remove-host' && (await runner.resume(r.jobId))) {
         // Left unfinished by a process that died (nobody else holds the data-dir): continue it.
         id = r.jobId;
         out(`resuming job ${id}, left unfinished by an earlier process`);

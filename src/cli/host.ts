@@ -172,7 +172,7 @@ export async function resetHostThumbprint(id: string, opts: { config?: string; d
   const members = clusters.list().flatMap((c) => c.hosts);
   const store = await openStore(storeTarget(config));
   try {
-    const r = resetThumbprint(store, id, {
+    const r = await resetThumbprint(store, id, {
       fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
       uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
     });

@@ -62,12 +62,12 @@ export interface ApplyContext {
   /** ESXi credentials by `credentials:` name. @throws Error naming the entry when missing. */
   credentials(name: string): { username: string; password: string };
   thumbprintPolicy: 'phone-home' | 'pinned' | 'trust-on-first-use';
-  /** Recorded trust-on-first-use thumbprint for a host FQDN. */
-  trustedThumbprint(host: string): string | undefined;
-  /** Records one (first wins); returns the recorded value. */
-  trustThumbprint(host: string, thumbprint: string): string;
-  /** A line for the job log. */
-  note(level: 'info' | 'warn', msg: string): void;
+  /** Recorded trust-on-first-use thumbprint for a host FQDN (store `host_thumbprints`). */
+  trustedThumbprint(host: string): Promise<string | undefined>;
+  /** Records one (first wins); resolves to the recorded value. */
+  trustThumbprint(host: string, thumbprint: string): Promise<string>;
+  /** A line for the job log (resolves once recorded). */
+  note(level: 'info' | 'warn', msg: string): Promise<void> | void;
   /** The member's current boot (engine/lifecycle), for the phone-home thumbprint and the fresh-boot password. */
   boot?: (uuid: string) => HostBoot | undefined;
   /** Records the thumbprint vCenter accepted for a member (AddHost_Task / ReconnectHost_Task succeeded). */
@@ -113,14 +113,17 @@ function deviceFor(h: HostState, portgroup: string, given?: string): string {
 type JoinStep = Extract<Step, { name: 'AddHost_Task' | 'ReconnectHost_Task' }>;
 
 /** The thumbprint to send first, by the policy (see the module docstring). */
-function firstThumbprint(ctx: ApplyContext, step: JoinStep): { thumb?: string | undefined; source: string } {
+async function firstThumbprint(
+  ctx: ApplyContext,
+  step: JoinStep,
+): Promise<{ thumb?: string | undefined; source: string }> {
   const pin = step.args.sslThumbprint;
   if (pin) return { thumb: normThumbprint(pin), source: 'pin' };
   const reported = step.args.phoneHomeThumbprint;
   if (ctx.thumbprintPolicy === 'phone-home' && reported)
     return { thumb: normThumbprint(reported), source: 'phone-home' };
   if (ctx.thumbprintPolicy === 'pinned') return { source: 'none' };
-  return { thumb: ctx.trustedThumbprint(step.args.hostName), source: 'tofu' };
+  return { thumb: await ctx.trustedThumbprint(step.args.hostName), source: 'tofu' };
 }
 
 /**
@@ -136,7 +139,7 @@ async function joinHost(
 ) {
   const fqdn = step.args.hostName;
   const cred = ctx.credentials(step.args.credentials);
-  let { thumb, source } = firstThumbprint(ctx, step);
+  let { thumb, source } = await firstThumbprint(ctx, step);
   let passwordSet = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -173,16 +176,16 @@ async function joinHost(
           `host ${fqdn} has no thumbprint pinned in ${ctx.desired.file} and engine.thumbprint-policy is "pinned"; it reports ${reported} — pin it (after checking it on the host console) to add the host`,
         );
       }
-      const known = ctx.trustedThumbprint(fqdn);
+      const known = await ctx.trustedThumbprint(fqdn);
       if (known && normThumbprint(known) !== reported) {
         throw new ThumbprintRefused(
           `host ${fqdn} now presents SSL thumbprint ${reported}, but ${normThumbprint(known)} was trusted on first use; refusing (statelesx host reset-thumbprint ${fqdn} if the certificate was replaced on purpose)`,
         );
       }
       if (source === 'tofu-recorded') throw e;
-      thumb = normThumbprint(ctx.trustThumbprint(fqdn, reported));
+      thumb = normThumbprint(await ctx.trustThumbprint(fqdn, reported));
       source = 'tofu-recorded';
-      ctx.note('warn', `trusting SSL thumbprint ${thumb} of ${fqdn} on first use`);
+      await ctx.note('warn', `trusting SSL thumbprint ${thumb} of ${fqdn} on first use`);
     }
   }
   throw new PermanentStepError(`${step.name} ${fqdn}: no attempt left`);
@@ -210,7 +213,7 @@ async function setRootPassword(
       `${wrong} — the password is not set on the host by statelesx because the host did not phone home with a valid token and its thumbprint on this boot; set credentials[${step.args.credentials}] to the host's root password`,
     );
   const url = ctx.esxiSdkUrl.replaceAll('{fqdn}', fqdn);
-  ctx.note('info', `setting the root password of ${fqdn} on the host itself (${url}; fresh stateless boot)`);
+  await ctx.note('info', `setting the root password of ${fqdn} on the host itself (${url}; fresh stateless boot)`);
   const s = await ctx.esxi({ url, fqdn, thumbprint: thumb });
   try {
     try {
@@ -226,7 +229,7 @@ async function setRootPassword(
   } finally {
     await s.close();
   }
-  ctx.note('info', `root password of ${fqdn} set (HostLocalAccountManager.UpdateUser); ${step.name} again`);
+  await ctx.note('info', `root password of ${fqdn} set (HostLocalAccountManager.UpdateUser); ${step.name} again`);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
 import { readCurrent } from './apply.js';
 import { planCluster, type Step } from './plan.js';
-import { poolAllocator } from './pools.js';
+import { planWithPools, type PoolAddressFn } from './pools.js';
 import { fqdnMismatch, rejoinDue, type FqdnMismatch, type HostBoot, type HostHold } from './lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
@@ -96,12 +96,17 @@ export async function checkDrift(
     desired,
     desired.hosts.map((h) => h.uuid),
   );
-  const held: HostHold[] = [];
-  const steps = planCluster(desired, state, {
-    holds: held,
-    ...(boot ? { boot } : {}),
-    ...(pools ? { poolAddress: poolAllocator(pools, desired, state, now) } : {}),
-  });
+  // planWithPools may plan more than once (pool addresses allocated between passes): holds of the last pass only.
+  let held: HostHold[] = [];
+  const plan = (poolAddress?: PoolAddressFn) => {
+    held = [];
+    return planCluster(desired, state, {
+      holds: held,
+      ...(boot ? { boot } : {}),
+      ...(poolAddress ? { poolAddress } : {}),
+    });
+  };
+  const steps = pools ? await planWithPools(pools, desired, state, plan, now) : plan();
   const driftSteps = steps.filter((s) => !s.hostUuid || state.hosts[s.hostUuid]);
   return {
     cluster: desired.name,
@@ -120,9 +125,9 @@ export async function checkDrift(
 export interface RemediationQueue {
   /**
    * Queues a `drift` job: the cluster and its members already in vCenter, never AddHost_Task.
-   * @throws Error when no cluster file declares the cluster
+   * @throws Error when no cluster file declares the cluster (rejects)
    */
-  enqueueRemediateCluster(cluster: string, origin: JobOrigin): JobRef;
+  enqueueRemediateCluster(cluster: string, origin: JobOrigin): Promise<JobRef>;
 }
 
 export interface DriftSchedulerOptions {
@@ -179,7 +184,7 @@ export class DriftScheduler {
         if (r.drifted) {
           this.log.warn({ cluster: d.name, steps: r.driftSteps.length }, 'cluster drifted from its file');
           if (this.o.remediate) {
-            r.remediation = this.o.queue.enqueueRemediateCluster(d.name, { source: 'drift' });
+            r.remediation = await this.o.queue.enqueueRemediateCluster(d.name, { source: 'drift' });
             this.log.info({ cluster: d.name, job: r.remediation.id }, 'remediation queued');
           }
         }

@@ -10,7 +10,7 @@ import type { JobRecord } from '../store/jobs.js';
 import { InvalidLogin, VsphereFault } from '../vsphere/faults.js';
 import { describe, isTransient, sameHardware } from './job-faults.js';
 import { executeStep, PermanentStepError, readCurrent, REPLAN_AFTER, type ApplyContext } from './apply.js';
-import { poolAllocator } from './pools.js';
+import { planWithPools } from './pools.js';
 import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, PlanError, type Step } from './plan.js';
 import type { CurrentState } from './state.js';
 import type { VcenterApi } from './vcenter.js';
@@ -30,9 +30,12 @@ export interface RoundHost {
   cancelRequested(jobId: string): string | undefined;
   /** The shared connection to a vCenter. */
   connection(name: string): Promise<VcenterApi>;
-  note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void;
-  finish(id: string, state: 'succeeded' | 'failed' | 'blocked' | 'cancelled', reason?: string): void;
-  emitStep(jobId: string, seq: number): void;
+  /** Appends a line to the job's log (store and process log); resolves once recorded. */
+  note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): Promise<void>;
+  /** Ends the job in a final state; resolves once recorded and announced. */
+  finish(id: string, state: 'succeeded' | 'failed' | 'blocked' | 'cancelled', reason?: string): Promise<void>;
+  /** Emits the step's record as it is now in the store. */
+  emitStep(jobId: string, seq: number): Promise<void>;
   /** The job record changed (emitted as `job`). */
   jobChanged(job: JobRecord): void;
 }
@@ -58,20 +61,27 @@ export class JobRounds {
     }
   }
 
-  private plan(job: JobRecord, desired: DesiredCluster, state: CurrentState, holds: HostHold[]): Step[] {
-    const engineMaintenance = this.maintenanceRecord(state);
-    const poolAddress = poolAllocator(this.o.jobs.pools, desired, state);
+  /** The job's plan from `state`; the members it holds back are appended to `holds`. */
+  private async plan(job: JobRecord, desired: DesiredCluster, state: CurrentState, holds: HostHold[]): Promise<Step[]> {
+    const engineMaintenance = await this.maintenanceRecord(state);
     const boot = this.o.boots ? bootLookup(this.o.boots) : undefined;
-    const ctx = { engineMaintenance, poolAddress, holds, ...(boot ? { boot } : {}) };
-    if (job.kind === 'configure-host') {
-      return planHost(
-        desired,
-        memberByUuid(desired, job.target),
-        { cluster: state.cluster, host: state.hosts[job.target] },
-        ctx,
-      );
-    }
-    return planCluster(desired, state, { ...ctx, existingOnly: job.kind === 'drift' });
+    // planWithPools may plan more than once (pool addresses allocated between passes): holds of the last pass only.
+    let held: HostHold[] = [];
+    const steps = await planWithPools(this.o.jobs.pools, desired, state, (poolAddress) => {
+      held = [];
+      const ctx = { engineMaintenance, poolAddress, holds: held, ...(boot ? { boot } : {}) };
+      if (job.kind === 'configure-host') {
+        return planHost(
+          desired,
+          memberByUuid(desired, job.target),
+          { cluster: state.cluster, host: state.hosts[job.target] },
+          ctx,
+        );
+      }
+      return planCluster(desired, state, { ...ctx, existingOnly: job.kind === 'drift' });
+    });
+    holds.push(...held);
+    return steps;
   }
 
   /**
@@ -79,12 +89,12 @@ export class JobRounds {
    * hosts just read that are no longer in it (exited by hand, or a crash between the exit and
    * clearing the record). Safe because one job at a time acts on a host (see the module note).
    */
-  private maintenanceRecord(state: CurrentState): Set<string> {
-    const rec = this.o.jobs.maintenanceHosts();
+  private async maintenanceRecord(state: CurrentState): Promise<Set<string>> {
+    const rec = await this.o.jobs.maintenanceHosts();
     for (const [uuid, h] of Object.entries(state.hosts)) {
       const key = uuid.toLowerCase();
       if (h && !h.inMaintenanceMode && rec.has(key)) {
-        this.o.jobs.clearMaintenance(key);
+        await this.o.jobs.clearMaintenance(key);
         rec.delete(key);
       }
     }
@@ -93,10 +103,9 @@ export class JobRounds {
 
   /** Runs a job to its end (or until the runner closes). Never throws for vCenter problems. */
   async run(id: string): Promise<void> {
-    const job0 = this.o.jobs.get(id);
+    const job0 = await this.o.jobs.get(id);
     if (!job0 || !['queued', 'running'].includes(job0.state)) return;
-    this.o.jobs.markRunning(id, Date.now());
-    const job = this.o.jobs.get(id)!;
+    const job = (await this.o.jobs.markRunning(id, Date.now()))!;
     this.r.jobChanged(job);
     const desired = job.cluster ? this.o.clusters.get(job.cluster) : undefined;
     if (!desired)
@@ -118,11 +127,11 @@ export class JobRounds {
     const failTransient = async (e: unknown, what: string): Promise<boolean> => {
       transient++;
       if (transient >= maxAttempts) {
-        this.r.finish(id, 'failed', `${what}: ${describe(e)} (gave up after ${transient} attempt(s))`);
+        await this.r.finish(id, 'failed', `${what}: ${describe(e)} (gave up after ${transient} attempt(s))`);
         return false;
       }
       const delay = Math.min(30_000, (this.o.retryBaseMs ?? 1000) * 2 ** (transient - 1));
-      this.r.note(
+      await this.r.note(
         id,
         'warn',
         `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${transient + 1} of ${maxAttempts})`,
@@ -133,7 +142,7 @@ export class JobRounds {
 
     for (let round = 0; round < maxRounds; round++) {
       if (this.r.closing()) return;
-      if (this.cancelled(id)) return;
+      if (await this.cancelled(id)) return;
       let vc: VcenterApi;
       let state: CurrentState;
       let steps: Step[];
@@ -141,12 +150,12 @@ export class JobRounds {
       try {
         vc = await this.r.connection(vcName);
         state = await readCurrent(vc, desired, uuids);
-        steps = this.plan(job, desired, state, holds);
+        steps = await this.plan(job, desired, state, holds);
       } catch (e) {
         if (await this.readFailed(id, vcName, e, failTransient)) continue;
         return;
       }
-      this.o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
+      await this.o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
       if (steps.length === 0) return this.converged(id, job, desired, uuids, holds, round);
       if (completedRound) {
         return this.r.finish(
@@ -155,10 +164,10 @@ export class JobRounds {
           `verification failed: after applying, ${steps.length} difference(s) remain: ${steps.map((s) => `${s.name} ${s.target}`).join('; ')}`,
         );
       }
-      this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
+      await this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
       const outcome = await this.execute(id, desired, vc, state, steps);
       if (outcome.kind === 'closed') return;
-      if (outcome.kind === 'cancelled') return void this.cancelled(id);
+      if (outcome.kind === 'cancelled') return void (await this.cancelled(id));
       if (outcome.kind === 'permanent') {
         // A retry of this boot would fail the same way: no rejoin at the next start (a new boot is due again).
         if (outcome.hostUuid) this.o.boots?.markFailed(outcome.hostUuid, Date.now(), id);
@@ -170,31 +179,31 @@ export class JobRounds {
       }
       completedRound = true;
     }
-    this.r.finish(id, 'failed', `did not converge after ${maxRounds} rounds`);
+    await this.r.finish(id, 'failed', `did not converge after ${maxRounds} rounds`);
   }
 
   /**
    * Ends the job `cancelled` when a cancel was requested (between steps: the step that was running
    * has finished; its unstarted steps are marked skipped). @returns whether it did
    */
-  private cancelled(id: string): boolean {
+  private async cancelled(id: string): Promise<boolean> {
     const by = this.r.cancelRequested(id);
     if (by === undefined) return false;
-    this.o.jobs.skipUnfinished(id, `cancelled by ${by}`, Date.now());
-    this.r.finish(id, 'cancelled', `cancelled by ${by} (between steps)`);
+    await this.o.jobs.skipUnfinished(id, `cancelled by ${by}`, Date.now());
+    await this.r.finish(id, 'cancelled', `cancelled by ${by} (between steps)`);
     return true;
   }
 
   /** Zero steps planned: the job's hosts match the file (held members aside); finishes the job. */
-  private converged(
+  private async converged(
     id: string,
     job: JobRecord,
     desired: DesiredCluster,
     uuids: string[],
     holds: HostHold[],
     round: number,
-  ): void {
-    this.r.note(
+  ): Promise<void> {
+    await this.r.note(
       id,
       'info',
       round === 0
@@ -207,9 +216,9 @@ export class JobRounds {
     for (const h of holds) if (h.reason === 'thumbprint-mismatch') this.o.boots?.markFailed(h.uuid, Date.now(), id);
     const outcome = heldOutcome(job.kind, holds);
     for (const h of holds)
-      this.r.note(id, h.reason === 'thumbprint-mismatch' ? 'error' : 'warn', `${h.fqdn}: ${h.detail}`);
+      await this.r.note(id, h.reason === 'thumbprint-mismatch' ? 'error' : 'warn', `${h.fqdn}: ${h.detail}`);
     if (holds.length)
-      this.r.note(
+      await this.r.note(
         id,
         'info',
         `per-host outcome: ${desired.hosts
@@ -217,7 +226,7 @@ export class JobRounds {
           .map((h) => `${h.fqdn} ${holds.find((x) => x.uuid === h.uuid)?.reason ?? 'converged'}`)
           .join(', ')}`,
       );
-    this.r.finish(id, outcome.state, outcome.reason);
+    await this.r.finish(id, outcome.state, outcome.reason);
   }
 
   /**
@@ -231,7 +240,7 @@ export class JobRounds {
     failTransient: (e: unknown, what: string) => Promise<boolean>,
   ): Promise<boolean> {
     if (e instanceof InvalidLogin) {
-      this.r.finish(
+      await this.r.finish(
         id,
         'failed',
         `vCenter "${vcName}" refused the login: ${describe(e)} — check vcenters[${vcName}].username and its password source`,
@@ -239,7 +248,11 @@ export class JobRounds {
       return false;
     }
     if (!isTransient(e)) {
-      this.r.finish(id, 'failed', `${e instanceof PlanError ? 'cannot plan' : `vCenter "${vcName}"`}: ${describe(e)}`);
+      await this.r.finish(
+        id,
+        'failed',
+        `${e instanceof PlanError ? 'cannot plan' : `vCenter "${vcName}"`}: ${describe(e)}`,
+      );
       return false;
     }
     return failTransient(e, `vCenter "${vcName}" not reachable`);
@@ -260,7 +273,7 @@ export class JobRounds {
     | { kind: 'transient'; error: unknown; what: string }
   > {
     let steps = planned;
-    let seqs = this.o.jobs.appendSteps(id, steps);
+    let seqs = await this.o.jobs.appendSteps(id, steps);
     const ctx: ApplyContext = {
       vc,
       desired,
@@ -281,45 +294,46 @@ export class JobRounds {
       if (this.r.cancelRequested(id) !== undefined) return { kind: 'cancelled' };
       const step = steps[i]!;
       const seq = seqs[i]!;
-      this.o.jobs.stepStarted(id, seq, Date.now());
-      this.r.emitStep(id, seq);
+      await this.o.jobs.stepStarted(id, seq, Date.now());
+      await this.r.emitStep(id, seq);
       let result: unknown;
       // Recorded before the call: if the process dies while it is in flight, the next job finds the
       // host in maintenance mode with our record and takes it out (or drops a record never used).
       if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid)
-        this.o.jobs.markMaintenance(step.hostUuid, id, Date.now());
+        await this.o.jobs.markMaintenance(step.hostUuid, id, Date.now());
       try {
         result = await executeStep(ctx, step);
-        if (step.name === 'ExitMaintenanceMode_Task' && step.hostUuid) this.o.jobs.clearMaintenance(step.hostUuid);
+        if (step.name === 'ExitMaintenanceMode_Task' && step.hostUuid)
+          await this.o.jobs.clearMaintenance(step.hostUuid);
         if (REPLAN_AFTER.has(step.name)) {
           const rest = await this.replan(ctx, step, result, steps.slice(i + 1));
-          this.o.jobs.stepDone(id, seq, Date.now(), result);
-          this.r.emitStep(id, seq);
-          this.o.jobs.skipUnfinished(id, `replanned after ${step.name}`, Date.now());
+          await this.o.jobs.stepDone(id, seq, Date.now(), result);
+          await this.r.emitStep(id, seq);
+          await this.o.jobs.skipUnfinished(id, `replanned after ${step.name}`, Date.now());
           steps = rest;
-          seqs = this.o.jobs.appendSteps(id, rest);
+          seqs = await this.o.jobs.appendSteps(id, rest);
           i = -1;
           continue;
         }
       } catch (e) {
         // vCenter answered "no" (a fault, not a timeout): the host did not enter maintenance mode.
         if (step.name === 'EnterMaintenanceMode_Task' && step.hostUuid && e instanceof VsphereFault)
-          this.o.jobs.clearMaintenance(step.hostUuid);
+          await this.o.jobs.clearMaintenance(step.hostUuid);
         const transient = isTransient(e);
-        this.o.jobs.stepFault(
+        await this.o.jobs.stepFault(
           id,
           seq,
           Date.now(),
           `${e instanceof VsphereFault ? e.faultName : ((e as Error).name ?? 'Error')}: ${describe(e)}`,
           true,
         );
-        this.r.emitStep(id, seq);
+        await this.r.emitStep(id, seq);
         const what = `${step.name} ${step.target}`;
         if (transient) return { kind: 'transient', error: e, what };
         return { kind: 'permanent', reason: `${what}: ${describe(e)}`, hostUuid: step.hostUuid };
       }
-      this.o.jobs.stepDone(id, seq, Date.now(), result);
-      this.r.emitStep(id, seq);
+      await this.o.jobs.stepDone(id, seq, Date.now(), result);
+      await this.r.emitStep(id, seq);
     }
     return { kind: 'done' };
   }
@@ -368,12 +382,14 @@ export class JobRounds {
       );
       state.hosts[uuid] = back;
       // the reboot (or the engine) left it in maintenance mode: exit it after reconverging
-      const engineMaintenance = new Set([...this.o.jobs.maintenanceHosts(), uuid.toLowerCase()]);
-      const fresh = planHostSteps(desired, member, back, state.cluster.clusterRef, {
-        memberIndex: desired.hosts.indexOf(member),
-        engineMaintenance,
-        poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
-      });
+      const engineMaintenance = new Set([...(await this.o.jobs.maintenanceHosts()), uuid.toLowerCase()]);
+      const fresh = await planWithPools(this.o.jobs.pools, desired, state, (poolAddress) =>
+        planHostSteps(desired, member, back, state.cluster.clusterRef, {
+          memberIndex: desired.hosts.indexOf(member),
+          engineMaintenance,
+          poolAddress,
+        }),
+      );
       return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
     }
     if (step.name === 'AddHost_Task') {
@@ -395,11 +411,14 @@ export class JobRounds {
       state.hosts[uuid] = added;
       const member = memberByUuid(desired, uuid);
       const index = desired.hosts.indexOf(member);
-      const fresh = planHostSteps(desired, member, state.hosts[uuid], state.cluster.clusterRef, {
-        memberIndex: index,
-        engineMaintenance: this.o.jobs.maintenanceHosts(),
-        poolAddress: poolAllocator(this.o.jobs.pools, desired, state),
-      });
+      const engineMaintenance = await this.o.jobs.maintenanceHosts();
+      const fresh = await planWithPools(this.o.jobs.pools, desired, state, (poolAddress) =>
+        planHostSteps(desired, member, added, state.cluster.clusterRef, {
+          memberIndex: index,
+          engineMaintenance,
+          poolAddress,
+        }),
+      );
       return [...fresh, ...rest.filter((s) => s.hostUuid !== uuid)];
     }
     state.cluster = await vc.readCluster(desired.datacenter, desired.name);

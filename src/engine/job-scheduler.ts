@@ -36,11 +36,12 @@ export interface SchedulerHost {
   limits(): AdmissionLimits;
   /** True once the runner is closing: no job starts. */
   closing(): boolean;
-  note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void;
+  /** A line in the job's log; never rejects (the scheduler does not wait for it). */
+  note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): Promise<void>;
   /** Runs a job to its end. */
   run(jobId: string): Promise<void>;
-  /** Called when {@link run} threw (an internal error). */
-  crashed(jobId: string, error: unknown): void;
+  /** Called when {@link run} threw (an internal error); ends the job. Never rejects. */
+  crashed(jobId: string, error: unknown): Promise<void>;
 }
 
 /** A queued job with its arrival number. */
@@ -282,7 +283,7 @@ export class JobScheduler {
     if (seen.has(reason)) return;
     seen.add(reason);
     this.waitNoted.set(jobId, seen);
-    this.h.note(jobId, 'info', `waiting: ${detail}`);
+    void this.h.note(jobId, 'info', `waiting: ${detail}`);
   }
 
   /** Runs a job now: its hosts are held and it counts against its vCenter and cluster until it ends. */

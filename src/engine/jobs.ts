@@ -70,7 +70,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { DesiredCluster } from '../clusters/types.js';
 import type { Logger } from '../log.js';
-import type { JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
+import type { JobConflict, JobKind, JobLogLine, JobRecord, JobRepo, JobStepRecord } from '../store/jobs.js';
 import type {
   CancelOutcome,
   JobControl,
@@ -145,8 +145,11 @@ export interface JobRunnerOptions {
   retryBaseMs?: number;
   /** Environment for password-env secrets (tests). */
   env?: NodeJS.ProcessEnv;
-  /** Called when a configure-host job ends (e.g. to set the host's state in the store). */
-  onHostResult?: (uuid: string, ok: boolean, cluster: string) => void;
+  /**
+   * Called when a configure-host job ends (e.g. to set the host's state in the store); awaited
+   * when it returns a promise. Its errors are logged, never fail the job.
+   */
+  onHostResult?: (uuid: string, ok: boolean, cluster: string) => unknown;
   /**
    * Whether {@link JobRunner.start} queues again every job left unfinished in the store (default
    * true: the server, which owns the data-dir). False for a runner that only runs the jobs it is
@@ -222,25 +225,38 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
       },
       closing: () => this.closing,
       note: (id, level, msg) => this.note(id, level, msg),
-      run: (id) => (this.o.jobs.get(id)?.kind === 'remove-host' ? this.removals.run(id) : this.rounds.run(id)),
-      crashed: (id, e) => this.finish(id, 'failed', `internal error: ${describe(e)}`),
+      run: async (id) =>
+        (await this.o.jobs.get(id))?.kind === 'remove-host' ? this.removals.run(id) : this.rounds.run(id),
+      crashed: (id, e) =>
+        this.finish(id, 'failed', `internal error: ${describe(e)}`).catch((err: unknown) =>
+          this.log.error(
+            { job: id, err: describe(err), cause: describe(e) },
+            'job crashed and its end could not be recorded',
+          ),
+        ),
     });
   }
 
   /**
    * Starts running queued jobs; with `resumeUnfinished` (the default) first queues again every job
-   * a previous process left unfinished.
+   * a previous process left unfinished — all of them in one turn of the event loop, so they are
+   * admitted in admission order. Resolves once they are queued. @throws the store's errors
    */
-  start(): void {
+  async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     liveRunners.add(this);
     if (this.o.resumeUnfinished === false) return;
-    for (const j of this.o.jobs.unfinished()) this.resume(j.id);
+    const resumed: JobRecord[] = [];
+    for (const j of await this.o.jobs.unfinished()) {
+      const r = await this.prepareResume(j.id);
+      if (r) resumed.push(r);
+    }
+    for (const j of resumed) if (!this.scheduler.holds(j.id)) this.scheduler.schedule(j);
     // A boot that phoned home while we were down (or whose job died) has not converged: rejoin it.
     if (this.o.boots)
       for (const uuid of pendingRejoins(this.o.boots, (u) => this.o.clusters.findByHost(u))) {
-        const ref = this.enqueueConfigureHost(uuid, { source: 'engine', actor: 'restart' });
+        const ref = await this.enqueueConfigureHost(uuid, { source: 'engine', actor: 'restart' });
         if (!ref.existing)
           this.log.info({ host: uuid, job: ref.id }, 'rejoin queued at start: last boot not converged');
       }
@@ -250,19 +266,26 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    * Resumes one job a previous process left queued or running: its unfinished steps are marked
    * skipped ("interrupted") and it is re-planned from fresh state. Only for a job no live process
    * runs (the caller holds the data-dir, src/store/datadir-lock.ts). No-op for a job that is
-   * finished or already run by this runner. @returns whether it was queued
+   * finished or already run by this runner. Resolves to whether it was queued.
    */
-  resume(jobId: string): boolean {
-    const j = this.o.jobs.get(jobId);
-    if (!j || !['queued', 'running'].includes(j.state) || this.scheduler.holds(jobId)) return false;
-    const n = this.o.jobs.skipUnfinished(
+  async resume(jobId: string): Promise<boolean> {
+    const j = await this.prepareResume(jobId);
+    if (!j || this.scheduler.holds(jobId)) return false;
+    this.scheduler.schedule(j);
+    return true;
+  }
+
+  /** The store side of {@link resume}: the job to schedule, or undefined when it is not to be resumed. */
+  private async prepareResume(jobId: string): Promise<JobRecord | undefined> {
+    const j = await this.o.jobs.get(jobId);
+    if (!j || !['queued', 'running'].includes(j.state) || this.scheduler.holds(jobId)) return undefined;
+    const n = await this.o.jobs.skipUnfinished(
       j.id,
       'interrupted (server restarted); re-planned from fresh state',
       Date.now(),
     );
-    this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
-    this.scheduler.schedule(j);
-    return true;
+    await this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
+    return j;
   }
 
   /** Stops starting steps; running jobs stop after their current step and resume on the next start. */
@@ -274,14 +297,14 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     await this.connections.closeAll();
   }
 
-  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef {
+  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): Promise<JobRef> {
     const uuid = hostUuid.toLowerCase();
     const desired = this.o.clusters.findByHost(uuid);
     if (!desired) throw new Error(`host ${hostUuid} is in no cluster file`);
     return this.enqueue('configure-host', uuid, desired, origin);
   }
 
-  enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef {
+  enqueueApplyCluster(cluster: string, origin: JobOrigin): Promise<JobRef> {
     const desired = this.o.clusters.get(cluster);
     if (!desired) throw new Error(`cluster ${cluster} is not defined (no cluster file declares it)`);
     return this.enqueue('apply-cluster', cluster, desired, origin);
@@ -293,7 +316,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    * out — never AddHost_Task. An apply-cluster or drift job already active for the cluster is
    * returned instead (it covers this). @throws Error when no cluster file declares it
    */
-  enqueueRemediateCluster(cluster: string, origin: JobOrigin): JobRef {
+  enqueueRemediateCluster(cluster: string, origin: JobOrigin): Promise<JobRef> {
     const desired = this.o.clusters.get(cluster);
     if (!desired) throw new Error(`cluster ${cluster} is not defined (no cluster file declares it)`);
     return this.enqueue('drift', cluster, desired, origin);
@@ -305,43 +328,55 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    * the cluster file that declares the host, else of `hint.cluster` (the store's assignment), else
    * `hint.vcenter`, else the only configured one.
    * @param hostUuid SMBIOS UUID (any case)
+   * The busy check and the insert are one unit in the store (JobRepo.createUnlessActive).
    * @throws HostBusyError when a job of the host (its own, or an apply/drift of its cluster) is
    *   queued or running; Error when no vCenter can be told
    */
-  enqueueRemoveHost(
+  async enqueueRemoveHost(
     hostUuid: string,
     origin: JobOrigin,
     hint: { cluster?: string | null | undefined; vcenter?: string | null | undefined } = {},
-  ): JobRef {
+  ): Promise<JobRef> {
     const uuid = hostUuid.toLowerCase();
     const desired = this.o.clusters.findByHost(uuid) ?? (hint.cluster ? this.o.clusters.get(hint.cluster) : undefined);
-    const busy =
-      this.o.jobs.active(uuid) ?? (desired ? this.o.jobs.active(desired.name, ['apply-cluster', 'drift']) : undefined);
-    if (busy) throw new HostBusyError(uuid, busy.id, busy.kind);
+    const conflicts: JobConflict[] = [
+      { target: uuid },
+      ...(desired ? [{ target: desired.name, kinds: ['apply-cluster', 'drift'] as JobKind[] }] : []),
+    ];
     const names = this.o.config.vcenters.map((v) => v.name);
     const vcenter =
       desired?.vcenter ??
       (hint.vcenter && names.includes(hint.vcenter) ? hint.vcenter : names.length === 1 ? names[0] : undefined);
-    if (!vcenter)
+    if (!vcenter) {
+      // A busy host is reported as busy, whatever else is wrong.
+      for (const c of conflicts) {
+        const busy = await this.o.jobs.active(c.target, c.kinds);
+        if (busy) throw new HostBusyError(uuid, busy.id, busy.kind);
+      }
       throw new Error(
         `cannot tell which vCenter holds host ${uuid}: no cluster file declares it and ${names.length} vCenters are configured`,
       );
-    const job = this.o.jobs.create({
-      id: randomUUID(),
-      kind: 'remove-host',
-      target: uuid,
-      cluster: desired?.name ?? hint.cluster ?? null,
-      vcenter,
-      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
-      at: Date.now(),
-    });
-    this.note(
+    }
+    const { job, existing } = await this.o.jobs.createUnlessActive(
+      {
+        id: randomUUID(),
+        kind: 'remove-host',
+        target: uuid,
+        cluster: desired?.name ?? hint.cluster ?? null,
+        vcenter,
+        requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
+        at: Date.now(),
+      },
+      conflicts,
+    );
+    if (existing) throw new HostBusyError(uuid, job.id, job.kind);
+    await this.note(
       job.id,
       'info',
       `remove-host ${uuid} (vCenter "${vcenter}") queued by ${job.requestedBy ?? origin.source}`,
     );
     if (desired)
-      this.note(
+      await this.note(
         job.id,
         'warn',
         `${desired.file} still declares this host in cluster ${desired.name}: an apply of the cluster adds it again; remove it from the file`,
@@ -351,9 +386,9 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     return { id: job.id, existing: false };
   }
 
-  removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): RemoveHostOutcome {
+  async removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): Promise<RemoveHostOutcome> {
     try {
-      return { outcome: 'queued', ref: this.enqueueRemoveHost(hostUuid, origin, { cluster }) };
+      return { outcome: 'queued', ref: await this.enqueueRemoveHost(hostUuid, origin, { cluster }) };
     } catch (e) {
       if (e instanceof HostBusyError) return { outcome: 'busy', jobId: e.jobId, kind: e.kind, reason: e.message };
       return { outcome: 'no-vcenter', reason: (e as Error).message };
@@ -365,20 +400,20 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    * current step has finished, before the next (a vSphere task in flight is never abandoned
    * half-way). A job left queued/running by another process (no runner here holds it) ends at once.
    */
-  cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string } {
-    const j = this.o.jobs.get(jobId);
+  async cancel(jobId: string, actor: string): Promise<{ outcome: CancelOutcome; state?: string }> {
+    const j = await this.o.jobs.get(jobId);
     if (!j) return { outcome: 'missing' };
     if (!['queued', 'running'].includes(j.state)) return { outcome: 'finished', state: j.state };
     if (this.scheduler.isRunning(jobId)) {
       if (!this.cancels.has(jobId)) {
         this.cancels.set(jobId, actor);
-        this.note(jobId, 'warn', `cancel requested by ${actor}: the running step finishes, then the job ends`);
+        await this.note(jobId, 'warn', `cancel requested by ${actor}: the running step finishes, then the job ends`);
       }
       return { outcome: 'cancelling' };
     }
     this.scheduler.dequeue(jobId);
-    this.o.jobs.skipUnfinished(jobId, `cancelled by ${actor}`, Date.now());
-    this.finish(jobId, 'cancelled', `cancelled by ${actor} before it started`);
+    await this.o.jobs.skipUnfinished(jobId, `cancelled by ${actor}`, Date.now());
+    await this.finish(jobId, 'cancelled', `cancelled by ${actor} before it started`);
     return { outcome: 'cancelled' };
   }
 
@@ -386,34 +421,50 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
    * Retries a failed, cancelled or blocked job (admin verb): queues a new job of the same kind and
    * target from the cluster files as they are now (or returns the one already active for it).
    */
-  retry(jobId: string, origin: JobOrigin): RetryOutcome {
-    const j = this.o.jobs.get(jobId);
+  async retry(jobId: string, origin: JobOrigin): Promise<RetryOutcome> {
+    const j = await this.o.jobs.get(jobId);
     if (!j) return { outcome: 'missing' };
     if (!['failed', 'cancelled', 'blocked'].includes(j.state)) return { outcome: 'not-retryable', state: j.state };
     try {
-      const ref =
-        j.kind === 'configure-host'
-          ? this.enqueueConfigureHost(j.target, origin)
-          : j.kind === 'apply-cluster'
-            ? this.enqueueApplyCluster(j.target, origin)
-            : j.kind === 'remove-host'
-              ? this.enqueueRemoveHost(j.target, origin, { cluster: j.cluster, vcenter: j.vcenter })
-              : this.enqueueRemediateCluster(j.target, origin);
-      if (!ref.existing) this.note(ref.id, 'info', `retry of job ${jobId}`);
+      const ref = await (j.kind === 'configure-host'
+        ? this.enqueueConfigureHost(j.target, origin)
+        : j.kind === 'apply-cluster'
+          ? this.enqueueApplyCluster(j.target, origin)
+          : j.kind === 'remove-host'
+            ? this.enqueueRemoveHost(j.target, origin, { cluster: j.cluster, vcenter: j.vcenter })
+            : this.enqueueRemediateCluster(j.target, origin));
+      if (!ref.existing) await this.note(ref.id, 'info', `retry of job ${jobId}`);
       return { outcome: 'queued', ref };
     } catch (e) {
       return { outcome: 'gone', reason: (e as Error).message };
     }
   }
 
-  /** Resolves when the job reaches a final state. */
-  wait(jobId: string): Promise<JobRecord> {
-    const j = this.o.jobs.get(jobId);
-    if (!j) return Promise.reject(new Error(`no job ${jobId}`));
-    if (['succeeded', 'failed', 'cancelled', 'blocked'].includes(j.state)) return Promise.resolve(j);
-    return new Promise((res) => {
-      this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), res]);
+  /**
+   * Resolves when the job reaches a final state (at once when it has one).
+   * @throws Error `no job <id>` when the store has no such job
+   */
+  async wait(jobId: string): Promise<JobRecord> {
+    // Registered before the store is read: a finish between the read and the registration is not missed.
+    let resolve!: (j: JobRecord) => void;
+    const done = new Promise<JobRecord>((res) => (resolve = res));
+    this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), resolve]);
+    const j = await this.o.jobs.get(jobId).catch((e: unknown) => {
+      this.dropWaiter(jobId, resolve);
+      throw e;
     });
+    if (!j || ['succeeded', 'failed', 'cancelled', 'blocked'].includes(j.state)) {
+      this.dropWaiter(jobId, resolve);
+      if (!j) throw new Error(`no job ${jobId}`);
+      return j;
+    }
+    return done;
+  }
+
+  private dropWaiter(jobId: string, w: (j: JobRecord) => void): void {
+    const rest = (this.waiters.get(jobId) ?? []).filter((x) => x !== w);
+    if (rest.length) this.waiters.set(jobId, rest);
+    else this.waiters.delete(jobId);
   }
 
   /**
@@ -437,56 +488,73 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     return this.connections.calls(vcenter);
   }
 
-  private enqueue(kind: JobKind, target: string, desired: DesiredCluster, origin: JobOrigin): JobRef {
+  /** Queues a job unless one that covers it is active (checked and inserted as one unit in the store). */
+  private async enqueue(kind: JobKind, target: string, desired: DesiredCluster, origin: JobOrigin): Promise<JobRef> {
     // An active drift job does not stand in for a requested apply (it adds no hosts); an apply does for a drift job.
-    const active = this.o.jobs.active(
-      target,
-      kind === 'apply-cluster' ? ['apply-cluster'] : kind === 'drift' ? ['apply-cluster', 'drift'] : undefined,
+    const kinds: JobKind[] | undefined =
+      kind === 'apply-cluster' ? ['apply-cluster'] : kind === 'drift' ? ['apply-cluster', 'drift'] : undefined;
+    const { job, existing } = await this.o.jobs.createUnlessActive(
+      {
+        id: randomUUID(),
+        kind,
+        target,
+        cluster: desired.name,
+        vcenter: desired.vcenter,
+        requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
+        at: Date.now(),
+      },
+      [{ target, kinds }],
     );
-    if (active) return { id: active.id, existing: true };
-    const job = this.o.jobs.create({
-      id: randomUUID(),
-      kind,
-      target,
-      cluster: desired.name,
-      vcenter: desired.vcenter,
-      requestedBy: origin.actor ? `${origin.source}:${origin.actor}` : origin.source,
-      at: Date.now(),
-    });
-    this.note(job.id, 'info', `${kind} ${target} queued by ${job.requestedBy ?? origin.source}`);
+    if (existing) return { id: job.id, existing: true };
+    await this.note(job.id, 'info', `${kind} ${target} queued by ${job.requestedBy ?? origin.source}`);
     this.emit('job', job);
     if (this.started) this.scheduler.schedule(job);
     return { id: job.id, existing: false };
   }
 
-  private note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): void {
-    const at = Date.now();
-    this.o.jobs.log(jobId, at, level, msg);
+  /**
+   * A line in the job's log: the process log at once, then the store (`job_log`) and a `log`
+   * event. A line the store refuses is logged as such and dropped: it never fails the job.
+   */
+  private async note(jobId: string, level: 'info' | 'warn' | 'error', msg: string): Promise<void> {
     this.log[level]({ job: jobId }, msg);
-    const line = this.o.jobs.logs(jobId).at(-1);
-    if (line) this.emit('log', line);
+    try {
+      this.emit('log', await this.o.jobs.log(jobId, Date.now(), level, msg));
+    } catch (e) {
+      this.log.warn({ job: jobId, err: describe(e) }, 'job log line not recorded in the store');
+    }
   }
 
-  private finish(id: string, state: 'succeeded' | 'failed' | 'blocked' | 'cancelled', reason?: string): void {
+  /** Records the final state, then logs, emits and wakes the waiters. @throws the store's errors */
+  private async finish(
+    id: string,
+    state: 'succeeded' | 'failed' | 'blocked' | 'cancelled',
+    reason?: string,
+  ): Promise<void> {
     this.cancels.delete(id);
-    this.o.jobs.finish(id, state, Date.now(), reason);
-    const j = this.o.jobs.get(id)!;
+    const j = await this.o.jobs.finish(id, state, Date.now(), reason);
+    if (!j) return;
     jobsFinished.inc({ kind: j.kind, state });
     if (j.startedAt && j.finishedAt) jobDuration.observe({ kind: j.kind, state }, (j.finishedAt - j.startedAt) / 1000);
-    this.note(
+    await this.note(
       id,
       state === 'succeeded' ? 'info' : state === 'blocked' || state === 'cancelled' ? 'warn' : 'error',
       state === 'succeeded' ? 'job succeeded' : `job ${state}: ${reason ?? ''}`,
     );
     this.emit('job', j);
-    if (j.kind === 'configure-host' && j.cluster && state !== 'blocked' && state !== 'cancelled')
-      this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
+    if (j.kind === 'configure-host' && j.cluster && state !== 'blocked' && state !== 'cancelled') {
+      try {
+        await this.o.onHostResult?.(j.target, state === 'succeeded', j.cluster);
+      } catch (e) {
+        this.log.warn({ job: id, host: j.target, err: describe(e) }, 'recording the host result failed');
+      }
+    }
     for (const w of this.waiters.get(id) ?? []) w(j);
     this.waiters.delete(id);
   }
 
-  private emitStep(jobId: string, seq: number): void {
-    const s = this.o.jobs.steps(jobId).find((x) => x.seq === seq);
+  private async emitStep(jobId: string, seq: number): Promise<void> {
+    const s = await this.o.jobs.step(jobId, seq);
     if (s) this.emit('step', s);
   }
 

@@ -27,12 +27,13 @@ export interface JobQueue {
    * Queues the configure job for a host declared in a cluster file (or assigned in the store).
    * One job per host at a time: a second call while one is queued/running returns that job; while
    * another kind of job (apply-cluster) holds the host, this one waits for it to finish.
+   * Resolves once the job is recorded in the store.
    * @param hostUuid SMBIOS UUID
-   * @throws Error when the host is in no cluster
+   * @throws Error when the host is in no cluster (rejects); the store's errors
    */
-  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef;
-  /** Queues an apply of a whole cluster (every member host plus cluster settings). */
-  enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef;
+  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): Promise<JobRef>;
+  /** Queues an apply of a whole cluster (every member host plus cluster settings). @throws as above */
+  enqueueApplyCluster(cluster: string, origin: JobOrigin): Promise<JobRef>;
 }
 
 /** What {@link JobControl.cancel} did. */
@@ -63,17 +64,17 @@ export type RemoveHostOutcome =
   /** No vCenter can be told for the host (no cluster file, several vCenters). */
   | { outcome: 'no-vcenter'; reason: string };
 
-/** Admin verbs on jobs (issue 19 item 3). Implemented by src/engine/jobs.ts. */
+/** Admin verbs on jobs (issue 19 item 3); each resolves once the store has recorded it. Implemented by src/engine/jobs.ts. */
 export interface JobControl {
   /**
    * Queues a `remove-host` job: the host leaves vCenter (maintenance mode, Destroy_Task), then the
    * store forgets it. `cluster` = the store's assignment of the host (helps find its vCenter).
    */
-  removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): RemoveHostOutcome;
+  removeHost(hostUuid: string, origin: JobOrigin, cluster?: string | null): Promise<RemoveHostOutcome>;
   /** Cancels a queued job at once, or a running one between steps. */
-  cancel(jobId: string, actor: string): { outcome: CancelOutcome; state?: string };
+  cancel(jobId: string, actor: string): Promise<{ outcome: CancelOutcome; state?: string }>;
   /** Queues a new job of the same kind and target as a failed, cancelled or blocked one. */
-  retry(jobId: string, origin: JobOrigin): RetryOutcome;
+  retry(jobId: string, origin: JobOrigin): Promise<RetryOutcome>;
 }
 
 /** Where queued jobs stand (issue 19 item 5). Implemented by src/engine/jobs.ts. */

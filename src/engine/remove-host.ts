@@ -137,10 +137,9 @@ export class RemoveHostRounds {
 
   async run(id: string): Promise<void> {
     const { o } = this.r;
-    const job0 = o.jobs.get(id);
+    const job0 = await o.jobs.get(id);
     if (!job0 || !['queued', 'running'].includes(job0.state)) return;
-    o.jobs.markRunning(id, Date.now());
-    const job = o.jobs.get(id)!;
+    const job = (await o.jobs.markRunning(id, Date.now()))!;
     this.r.jobChanged(job);
     const vcName = job.vcenter ?? '';
     if (!o.config.vcenters.some((v) => v.name === vcName))
@@ -150,16 +149,16 @@ export class RemoveHostRounds {
     let transient = 0;
     let executed = false;
     for (let round = 0; round < 4 + maxAttempts; round++) {
-      if (this.r.closing() || this.cancelled(id)) return;
+      if (this.r.closing() || (await this.cancelled(id))) return;
       let steps: RemovalStep[];
       let vc: VcenterApi;
       try {
         vc = await this.r.connection(vcName);
         const facts = await vc.readHostRemoval(job.target);
         steps = planRemoveHost(facts, job.target, timeoutS);
-        if (!facts) this.r.note(id, 'info', `vCenter "${vcName}" has no host with hardware UUID ${job.target}`);
+        if (!facts) await this.r.note(id, 'info', `vCenter "${vcName}" has no host with hardware UUID ${job.target}`);
         else if (facts.connectionState !== 'connected' && !facts.inMaintenanceMode)
-          this.r.note(
+          await this.r.note(
             id,
             'info',
             `${facts.name} is ${facts.connectionState}: removed without maintenance mode (vCenter allows it; its ${facts.vmCount} VM(s) leave the inventory with it)`,
@@ -175,7 +174,7 @@ export class RemoveHostRounds {
         if (await this.backoff(id, ++transient, maxAttempts, e, `vCenter "${vcName}" not reachable`)) continue;
         return;
       }
-      o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
+      await o.jobs.skipUnfinished(id, 'replanned from fresh state', Date.now());
       if (steps.length === 0) return await this.forget(id, job, round > 0);
       if (executed)
         return this.r.finish(
@@ -183,7 +182,7 @@ export class RemoveHostRounds {
           'failed',
           `verification failed: after removing, vCenter still has the host (${steps.map((s) => `${s.name} ${s.target}`).join('; ')})`,
         );
-      this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
+      await this.r.note(id, 'info', `round ${round + 1}: ${steps.length} step(s) planned`);
       const out = await this.execute(id, vc, steps, timeoutS);
       if (out === 'stopped') return;
       if (out !== 'done') {
@@ -192,58 +191,58 @@ export class RemoveHostRounds {
       }
       executed = true;
     }
-    this.r.finish(id, 'failed', `host still in vCenter after ${4 + maxAttempts} rounds`);
+    await this.r.finish(id, 'failed', `host still in vCenter after ${4 + maxAttempts} rounds`);
   }
 
   /** After a transient fault: waits the backoff and @returns true, or fails the job after the last attempt. */
   private async backoff(id: string, n: number, max: number, e: unknown, what: string): Promise<boolean> {
     if (n >= max) {
-      this.r.finish(id, 'failed', `${what}: ${describe(e)} (gave up after ${n} attempt(s))`);
+      await this.r.finish(id, 'failed', `${what}: ${describe(e)} (gave up after ${n} attempt(s))`);
       return false;
     }
     const delay = Math.min(30_000, (this.r.o.retryBaseMs ?? 1000) * 2 ** (n - 1));
-    this.r.note(id, 'warn', `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${n + 1} of ${max})`);
+    await this.r.note(id, 'warn', `${what}: ${describe(e)}; retrying in ${delay} ms (attempt ${n + 1} of ${max})`);
     await sleep(delay);
     return true;
   }
 
   /** A cancel was requested: the job ends `cancelled` before its next step. @returns whether it did */
-  private cancelled(id: string): boolean {
+  private async cancelled(id: string): Promise<boolean> {
     const by = this.r.cancelRequested(id);
     if (by === undefined) return false;
-    this.r.o.jobs.skipUnfinished(id, `cancelled by ${by}`, Date.now());
-    this.r.finish(id, 'cancelled', `cancelled by ${by} (between steps)`);
+    await this.r.o.jobs.skipUnfinished(id, `cancelled by ${by}`, Date.now());
+    await this.r.finish(id, 'cancelled', `cancelled by ${by} (between steps)`);
     return true;
   }
 
   /** Executes the vCenter steps in order; a permanent fault fails the job ('stopped'). */
   private async execute(id: string, vc: VcenterApi, steps: RemovalStep[], timeoutS: number): Promise<Outcome> {
     const { o } = this.r;
-    const seqs = o.jobs.appendSteps(id, steps);
+    const seqs = await o.jobs.appendSteps(id, steps);
     for (const [i, step] of steps.entries()) {
       if (this.r.closing()) return 'stopped';
-      if (this.cancelled(id)) return 'stopped';
+      if (await this.cancelled(id)) return 'stopped';
       const seq = seqs[i]!;
-      o.jobs.stepStarted(id, seq, Date.now());
-      this.r.emitStep(id, seq);
+      await o.jobs.stepStarted(id, seq, Date.now());
+      await this.r.emitStep(id, seq);
       // Recorded before the call, as for configure jobs (engine/jobs "Maintenance mode").
-      if (step.name === 'EnterMaintenanceMode_Task') o.jobs.markMaintenance(step.hostUuid, id, Date.now());
+      if (step.name === 'EnterMaintenanceMode_Task') await o.jobs.markMaintenance(step.hostUuid, id, Date.now());
       try {
         if (step.name === 'EnterMaintenanceMode_Task')
           await vc.enterMaintenanceMode(step.args.host, step.args.timeout, false);
         else await vc.destroyEntity(step.args.entity.type, step.args.entity.value, step.hostUuid);
-        if (step.name === 'Destroy_Task') o.jobs.clearMaintenance(step.hostUuid);
+        if (step.name === 'Destroy_Task') await o.jobs.clearMaintenance(step.hostUuid);
       } catch (e) {
         if (step.name === 'EnterMaintenanceMode_Task' && e instanceof VsphereFault)
-          o.jobs.clearMaintenance(step.hostUuid);
+          await o.jobs.clearMaintenance(step.hostUuid);
         const name = e instanceof VsphereFault ? e.faultName : ((e as Error).name ?? 'Error');
-        o.jobs.stepFault(id, seq, Date.now(), `${name}: ${describe(e)}`, true);
-        this.r.emitStep(id, seq);
+        await o.jobs.stepFault(id, seq, Date.now(), `${name}: ${describe(e)}`, true);
+        await this.r.emitStep(id, seq);
         const what = `${step.name} ${step.target}`;
         if (isTransient(e)) return { transient: e, what };
-        o.jobs.skipUnfinished(id, `not run: ${step.name} failed`, Date.now());
+        await o.jobs.skipUnfinished(id, `not run: ${step.name} failed`, Date.now());
         const timedOut = e instanceof VsphereFault && e.faultName === 'Timedout';
-        this.r.finish(
+        await this.r.finish(
           id,
           'failed',
           timedOut
@@ -252,8 +251,8 @@ export class RemoveHostRounds {
         );
         return 'stopped';
       }
-      o.jobs.stepDone(id, seq, Date.now(), null);
-      this.r.emitStep(id, seq);
+      await o.jobs.stepDone(id, seq, Date.now(), null);
+      await this.r.emitStep(id, seq);
     }
     return 'done';
   }
@@ -261,9 +260,13 @@ export class RemoveHostRounds {
   /** vCenter no longer has the host: the store forget, as a recorded step, then success. */
   private async forget(id: string, job: JobRecord, verified: boolean): Promise<void> {
     const { o } = this.r;
-    this.r.note(id, 'info', verified ? 'verified: vCenter no longer has the host' : 'nothing to remove from vCenter');
+    await this.r.note(
+      id,
+      'info',
+      verified ? 'verified: vCenter no longer has the host' : 'nothing to remove from vCenter',
+    );
     if (!this.r.forgetHost) return this.r.finish(id, 'failed', 'this job runner has no store to forget the host in');
-    const [seq] = o.jobs.appendSteps(id, [
+    const [seq] = await o.jobs.appendSteps(id, [
       {
         name: 'ForgetHost',
         target: `store:host ${job.target}`,
@@ -273,22 +276,22 @@ export class RemoveHostRounds {
         after: null,
       },
     ]);
-    o.jobs.stepStarted(id, seq!, Date.now());
-    this.r.emitStep(id, seq!);
+    await o.jobs.stepStarted(id, seq!, Date.now());
+    await this.r.emitStep(id, seq!);
     let result: unknown;
     try {
       result = await this.r.forgetHost(job.target, id);
     } catch (e) {
-      o.jobs.stepFault(id, seq!, Date.now(), `${(e as Error).name}: ${describe(e)}`, true);
-      this.r.emitStep(id, seq!);
+      await o.jobs.stepFault(id, seq!, Date.now(), `${(e as Error).name}: ${describe(e)}`, true);
+      await this.r.emitStep(id, seq!);
       return this.r.finish(
         id,
         'failed',
         `the host left vCenter, but the store could not forget it: ${describe(e)} (retry the job)`,
       );
     }
-    o.jobs.stepDone(id, seq!, Date.now(), result);
-    this.r.emitStep(id, seq!);
-    this.r.finish(id, 'succeeded');
+    await o.jobs.stepDone(id, seq!, Date.now(), result);
+    await this.r.emitStep(id, seq!);
+    await this.r.finish(id, 'succeeded');
   }
 }

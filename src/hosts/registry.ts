@@ -315,8 +315,7 @@ export class HostRegistry {
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
-      // eslint-disable-next-line @typescript-eslint/require-await -- the queue is synchronous; the savepoint needs a promise
-      const enqueue = async () =>
+      const enqueue = () =>
         this.opts.queue.enqueueConfigureHost(match.uuid, { source: 'initiator', actor: req.address });
       job = await (this.opts.transaction ? this.opts.transaction(enqueue) : enqueue());
     } catch (e) {

@@ -18,16 +18,21 @@ export interface ThumbprintReset {
   changed: boolean;
 }
 
+/** The id given is neither a hardware UUID nor a host name (bad input, not a store failure). */
+export class HostIdError extends Error {
+  override name = 'HostIdError';
+}
+
 /**
  * Resets by UUID (either spelling normalizeUuid accepts) or by FQDN. `members` maps a member's
  * FQDN ↔ UUID from the cluster files (either direction may be unknown: a host only in the store).
- * @throws Error when `id` is neither a UUID nor a host name
+ * @throws HostIdError when `id` is neither a UUID nor a host name (rejects); the store's errors
  */
-export function resetThumbprint(
+export async function resetThumbprint(
   store: { hostBoots: Pick<HostBootStore, 'resetThumbprint'>; jobs: TofuThumbprints },
   id: string,
   members: { fqdnOf(uuid: string): string | undefined; uuidOf(fqdn: string): string | undefined },
-): ThumbprintReset {
+): Promise<ThumbprintReset> {
   const asUuid = normalizeUuid(id);
   let uuid: string | undefined;
   let fqdn: string | undefined;
@@ -38,10 +43,10 @@ export function resetThumbprint(
     fqdn = id.toLowerCase().replace(/\.$/, '');
     uuid = members.uuidOf(fqdn);
   } else {
-    throw new Error(`"${id}" is neither a hardware UUID nor a host name`);
+    throw new HostIdError(`"${id}" is neither a hardware UUID nor a host name`);
   }
   let changed = false;
   if (uuid && store.hostBoots.resetThumbprint(uuid)) changed = true;
-  if (fqdn && store.jobs.forgetThumbprint(fqdn)) changed = true;
+  if (fqdn && (await store.jobs.forgetThumbprint(fqdn))) changed = true;
   return { uuid, fqdn, changed };
 }

@@ -90,7 +90,7 @@ export class Store implements StoreHealth, Transactions {
     this.apiTokens = new ApiTokenRepo(this.#sql);
     this.hostForget = new HostForgetRepo(this.#sql);
     this.phoneHomes = new PhoneHomeRepo(this.#sql);
-    this.jobs = new JobRepo(db);
+    this.jobs = new JobRepo(this.#sql);
     this.leases = new LeaseRepo(this.#sql);
     this.hostBoots = new HostBootRepo(db);
     this.hostInstalls = new HostInstallRepo(db);

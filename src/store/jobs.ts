@@ -1,9 +1,14 @@
 /**
  * Durable engine jobs (tables `jobs`, `job_steps`, `job_log`, `host_thumbprints`,
- * `engine_maintenance`; see migrations 001, 004 and 008). A job is a persisted plan: one row per job, one row per step with its start, end,
- * result and fault, and log lines. Times are epoch milliseconds. JSON columns are decoded here.
+ * `engine_maintenance`; see migrations 001, 004 and 008). A job is a persisted plan: one row per
+ * job, one row per step with its start, end, result and fault, and log lines. Times are epoch
+ * milliseconds. JSON columns are decoded here. On either store through the SQL executor (./sql.ts):
+ * every method returns a promise.
+ *
+ * Order of jobs created in the same millisecond: insertion order on SQLite (`rowid`), the job id
+ * on PostgreSQL (which has no insertion order to read back).
  */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
 import type { JobHistory } from './ports.js';
 import { PoolAllocationRepo } from './pools.js';
 
@@ -139,42 +144,85 @@ function toStep(r: StepRow): JobStepRecord {
   };
 }
 
-/** Repository for jobs, their steps and log, and trusted host thumbprints. Synchronous (better-sqlite3). */
+/** A job to insert (see {@link JobRepo.create}). */
+export interface NewJob {
+  id: string;
+  kind: JobKind;
+  target: string;
+  cluster?: string | null;
+  vcenter?: string | null;
+  requestedBy?: string | null;
+  /** Creation time, epoch ms. */
+  at: number;
+}
+
+/** An active job that stands in the way of a new one (see {@link JobRepo.createUnlessActive}). */
+export interface JobConflict {
+  /** Host UUID or cluster name, as stored in `jobs.target`. */
+  target: string;
+  /** Only active jobs of these kinds conflict (default: any kind). */
+  kinds?: readonly JobKind[] | undefined;
+}
+
+/** Advisory lock class of "one active job per target" (PostgreSQL `pg_advisory_xact_lock(int, int)`). */
+const TARGET_LOCK_CLASS = 0x534a; // "SJ"
+
+/** Repository for jobs, their steps and log, and trusted host thumbprints, on either store (./sql.ts). */
 export class JobRepo implements JobHistory {
   /** Address pool allocations (`pool_allocations`): the engine plans with them, so they travel with the job repository. */
   readonly pools: PoolAllocationRepo;
+  /** The insertion-order tie-break of job lists (see the module header). */
+  readonly #tieBreak: string;
 
-  constructor(private readonly db: Database) {
-    this.pools = new PoolAllocationRepo(db);
+  constructor(private readonly sql: Sql) {
+    this.pools = new PoolAllocationRepo(sql);
+    this.#tieBreak = sql.dialect === 'sqlite' ? 'rowid' : 'id';
   }
 
-  /** Inserts a queued job. */
-  create(j: {
-    id: string;
-    kind: JobKind;
-    target: string;
-    cluster?: string | null;
-    vcenter?: string | null;
-    requestedBy?: string | null;
-    at: number;
-  }): JobRecord {
-    this.db
-      .prepare(
-        `INSERT INTO jobs (id, kind, target, cluster, vcenter, state, created_at, requested_by) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
-      )
-      .run(j.id, j.kind, j.target, j.cluster ?? null, j.vcenter ?? null, j.at, j.requestedBy ?? null);
-    return this.get(j.id)!;
+  /** Inserts a queued job; resolves to it. @throws the driver's unique violation for a used id */
+  async create(j: NewJob): Promise<JobRecord> {
+    const r = await this.sql.get<JobRow>(
+      `INSERT INTO jobs (id, kind, target, cluster, vcenter, state, created_at, requested_by)
+      VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING *`,
+      [j.id, j.kind, j.target, j.cluster ?? null, j.vcenter ?? null, j.at, j.requestedBy ?? null],
+    );
+    return toJob(r!);
   }
 
-  get(id: string): JobRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+  /**
+   * Inserts a queued job unless a job named by `conflicts` is queued or running; then that job is
+   * returned instead (the first conflict that has one, its oldest job) and nothing is inserted.
+   * Atomic against every other caller on the same store, other servers included: one transaction
+   * (SQLite: BEGIN IMMEDIATE, one writer at a time; PostgreSQL: transaction-level advisory locks
+   * on each conflict target, `pg_advisory_xact_lock`, PostgreSQL manual §9.27.10, taken in sorted
+   * order so two callers never deadlock). Joins a transaction already open in the caller's context.
+   */
+  async createUnlessActive(
+    j: NewJob,
+    conflicts: readonly JobConflict[],
+  ): Promise<{ job: JobRecord; existing: boolean }> {
+    return this.sql.tx(async (sql) => {
+      if (sql.dialect === 'postgres') {
+        for (const t of [...new Set(conflicts.map((c) => c.target))].sort())
+          await sql.get('SELECT pg_advisory_xact_lock(?, hashtext(?)) AS locked', [TARGET_LOCK_CLASS, t]);
+      }
+      for (const c of conflicts) {
+        const busy = await this.active(c.target, c.kinds);
+        if (busy) return { job: busy, existing: true };
+      }
+      return { job: await this.create(j), existing: false };
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const r = await this.sql.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id]);
     return r ? toJob(r) : undefined;
   }
 
-  /** Newest first. */
-  list(filter: { state?: JobState; target?: string; limit?: number } = {}): JobRecord[] {
+  /** Newest first (at most `limit`, default 100). */
+  async list(filter: { state?: JobState; target?: string; limit?: number } = {}): Promise<JobRecord[]> {
     const where: string[] = [];
-    const args: unknown[] = [];
+    const args: Array<string | number> = [];
     if (filter.state) {
       where.push('state = ?');
       args.push(filter.state);
@@ -183,149 +231,177 @@ export class JobRepo implements JobHistory {
       where.push('target = ?');
       args.push(filter.target);
     }
-    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, filter.limit ?? 100) as JobRow[]).map(toJob);
+    const text = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, ${this.#tieBreak} DESC LIMIT ?`;
+    return (await this.sql.all<JobRow>(text, [...args, filter.limit ?? 100])).map(toJob);
   }
 
   /**
-   * The queued or running job for a target, if any (one job per host at a time).
+   * The oldest queued or running job for a target, if any (one job per host at a time).
    * @param kinds only jobs of these kinds (default: any)
    */
-  active(target: string, kinds?: JobKind[]): JobRecord | undefined {
-    const rows = this.db
-      .prepare(`SELECT * FROM jobs WHERE target = ? AND state IN ('queued', 'running') ORDER BY created_at, rowid`)
-      .all(target) as JobRow[];
+  async active(target: string, kinds?: readonly JobKind[]): Promise<JobRecord | undefined> {
+    const rows = await this.sql.all<JobRow>(
+      `SELECT * FROM jobs WHERE target = ? AND state IN ('queued', 'running') ORDER BY created_at, ${this.#tieBreak}`,
+      [target],
+    );
     const r = rows.find((x) => !kinds || kinds.includes(x.kind));
     return r ? toJob(r) : undefined;
   }
 
   /** Jobs left queued or running (e.g. by a crash), oldest first. */
-  unfinished(): JobRecord[] {
-    return (
-      this.db
-        .prepare(`SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, rowid`)
-        .all() as JobRow[]
-    ).map(toJob);
-  }
-
-  /** Marks a job running (stamps started_at once, counts the attempt). */
-  markRunning(id: string, at: number): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?), attempts = attempts + 1 WHERE id = ?`,
-      )
-      .run(at, id);
-  }
-
-  /** Final state with an optional reason. */
-  finish(id: string, state: 'succeeded' | 'failed' | 'cancelled' | 'blocked', at: number, error?: string): void {
-    this.db
-      .prepare('UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ?')
-      .run(state, at, error ?? null, id);
-  }
-
-  /** Appends steps after the existing ones (seq continues), all pending. Returns their seq numbers. */
-  appendSteps(jobId: string, steps: NewJobStep[]): number[] {
-    const max = this.db
-      .prepare('SELECT COALESCE(MAX(seq), 0) FROM job_steps WHERE job_id = ?')
-      .pluck()
-      .get(jobId) as number;
-    const ins = this.db.prepare(
-      `INSERT INTO job_steps (job_id, seq, name, target, host_uuid, args, before, after, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+  async unfinished(): Promise<JobRecord[]> {
+    const rows = await this.sql.all<JobRow>(
+      `SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at, ${this.#tieBreak}`,
     );
-    const seqs: number[] = [];
-    this.db.transaction(() => {
-      steps.forEach((s, i) => {
-        ins.run(jobId, max + i + 1, s.name, s.target, s.hostUuid ?? null, json(s.args), json(s.before), json(s.after));
+    return rows.map(toJob);
+  }
+
+  /** Marks a job running (stamps started_at once, counts the attempt); resolves to it (undefined: no such job). */
+  async markRunning(id: string, at: number): Promise<JobRecord | undefined> {
+    const r = await this.sql.get<JobRow>(
+      `UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?), attempts = attempts + 1
+      WHERE id = ? RETURNING *`,
+      [at, id],
+    );
+    return r ? toJob(r) : undefined;
+  }
+
+  /** Final state with an optional reason; resolves to the job (undefined: no such job). */
+  async finish(
+    id: string,
+    state: 'succeeded' | 'failed' | 'cancelled' | 'blocked',
+    at: number,
+    error?: string,
+  ): Promise<JobRecord | undefined> {
+    const r = await this.sql.get<JobRow>(
+      'UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ? RETURNING *',
+      [state, at, error ?? null, id],
+    );
+    return r ? toJob(r) : undefined;
+  }
+
+  /** Appends steps after the existing ones (seq continues), all pending, in one transaction. Resolves to their seq numbers. */
+  async appendSteps(jobId: string, steps: NewJobStep[]): Promise<number[]> {
+    if (steps.length === 0) return [];
+    return this.sql.tx(async (sql) => {
+      const max = (await sql.get<{ n: number }>('SELECT COALESCE(MAX(seq), 0) AS n FROM job_steps WHERE job_id = ?', [
+        jobId,
+      ]))!.n;
+      const seqs: number[] = [];
+      for (const [i, s] of steps.entries()) {
+        await sql.run(
+          `INSERT INTO job_steps (job_id, seq, name, target, host_uuid, args, before, after, state)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+          [jobId, max + i + 1, s.name, s.target, s.hostUuid ?? null, json(s.args), json(s.before), json(s.after)],
+        );
         seqs.push(max + i + 1);
-      });
-    })();
-    return seqs;
+      }
+      return seqs;
+    });
   }
 
-  /** Marks every pending or running step skipped with a reason (the rest is re-planned). Returns how many. */
-  skipUnfinished(jobId: string, reason: string, at: number): number {
-    return this.db
-      .prepare(
-        `UPDATE job_steps SET state = 'skipped', finished_at = ?, result = ? WHERE job_id = ? AND state IN ('pending', 'running')`,
-      )
-      .run(at, json({ skipped: reason }), jobId).changes;
-  }
-
-  steps(jobId: string): JobStepRecord[] {
-    return (this.db.prepare('SELECT * FROM job_steps WHERE job_id = ? ORDER BY seq').all(jobId) as StepRow[]).map(
-      toStep,
+  /** Marks every pending or running step skipped with a reason (the rest is re-planned). Resolves to how many. */
+  async skipUnfinished(jobId: string, reason: string, at: number): Promise<number> {
+    return this.sql.run(
+      `UPDATE job_steps SET state = 'skipped', finished_at = ?, result = ? WHERE job_id = ? AND state IN ('pending', 'running')`,
+      [at, json({ skipped: reason }), jobId],
     );
   }
 
-  stepStarted(jobId: string, seq: number, at: number): void {
-    this.db
-      .prepare(
-        `UPDATE job_steps SET state = 'running', started_at = COALESCE(started_at, ?), attempts = attempts + 1, fault = NULL WHERE job_id = ? AND seq = ?`,
-      )
-      .run(at, jobId, seq);
+  async steps(jobId: string): Promise<JobStepRecord[]> {
+    return (await this.sql.all<StepRow>('SELECT * FROM job_steps WHERE job_id = ? ORDER BY seq', [jobId])).map(toStep);
   }
 
-  stepDone(jobId: string, seq: number, at: number, result: unknown): void {
-    this.db
-      .prepare(`UPDATE job_steps SET state = 'done', finished_at = ?, result = ? WHERE job_id = ? AND seq = ?`)
-      .run(at, json(result ?? null), jobId, seq);
+  /** One step, or undefined. */
+  async step(jobId: string, seq: number): Promise<JobStepRecord | undefined> {
+    const r = await this.sql.get<StepRow>('SELECT * FROM job_steps WHERE job_id = ? AND seq = ?', [jobId, seq]);
+    return r ? toStep(r) : undefined;
+  }
+
+  async stepStarted(jobId: string, seq: number, at: number): Promise<void> {
+    await this.sql.run(
+      `UPDATE job_steps SET state = 'running', started_at = COALESCE(started_at, ?), attempts = attempts + 1, fault = NULL
+      WHERE job_id = ? AND seq = ?`,
+      [at, jobId, seq],
+    );
+  }
+
+  async stepDone(jobId: string, seq: number, at: number, result: unknown): Promise<void> {
+    await this.sql.run(
+      `UPDATE job_steps SET state = 'done', finished_at = ?, result = ? WHERE job_id = ? AND seq = ?`,
+      [at, json(result ?? null), jobId, seq],
+    );
   }
 
   /** Records a fault; `final` = the step failed for good (else it stays running for a retry). */
-  stepFault(jobId: string, seq: number, at: number, fault: string, final: boolean): void {
-    this.db
-      .prepare(`UPDATE job_steps SET state = ?, finished_at = ?, fault = ? WHERE job_id = ? AND seq = ?`)
-      .run(final ? 'failed' : 'running', final ? at : null, fault, jobId, seq);
+  async stepFault(jobId: string, seq: number, at: number, fault: string, final: boolean): Promise<void> {
+    await this.sql.run(`UPDATE job_steps SET state = ?, finished_at = ?, fault = ? WHERE job_id = ? AND seq = ?`, [
+      final ? 'failed' : 'running',
+      final ? at : null,
+      fault,
+      jobId,
+      seq,
+    ]);
   }
 
-  log(jobId: string, at: number, level: string, msg: string): void {
-    this.db.prepare('INSERT INTO job_log (job_id, at, level, msg) VALUES (?, ?, ?, ?)').run(jobId, at, level, msg);
+  /** Appends a log line; resolves to it (with its id). */
+  async log(jobId: string, at: number, level: string, msg: string): Promise<JobLogLine> {
+    const r = await this.sql.get<{ id: number }>(
+      'INSERT INTO job_log (job_id, at, level, msg) VALUES (?, ?, ?, ?) RETURNING id',
+      [jobId, at, level, msg],
+    );
+    return { id: r!.id, jobId, at, level, msg };
   }
 
-  /** Log lines of a job after id `afterId` (0 = from the start). */
-  logs(jobId: string, afterId = 0): JobLogLine[] {
-    return this.db
-      .prepare('SELECT id, job_id AS jobId, at, level, msg FROM job_log WHERE job_id = ? AND id > ? ORDER BY id')
-      .all(jobId, afterId) as JobLogLine[];
+  /** Log lines of a job after id `afterId` (0 = from the start), oldest first. */
+  async logs(jobId: string, afterId = 0): Promise<JobLogLine[]> {
+    return this.sql.all<JobLogLine>(
+      'SELECT id, job_id AS "jobId", at, level, msg FROM job_log WHERE job_id = ? AND id > ? ORDER BY id',
+      [jobId, afterId],
+    );
   }
 
   /** The SSL thumbprint trusted on first use for a host (FQDN as given to AddHost_Task). */
-  thumbprint(host: string): string | undefined {
-    return this.db.prepare('SELECT thumbprint FROM host_thumbprints WHERE host = ?').pluck().get(host) as
-      string | undefined;
+  async thumbprint(host: string): Promise<string | undefined> {
+    return (
+      await this.sql.get<{ thumbprint: string }>('SELECT thumbprint FROM host_thumbprints WHERE host = ?', [host])
+    )?.thumbprint;
   }
 
-  /** Forgets the thumbprint trusted on first use for a host (admin reset). @returns whether one was recorded */
-  forgetThumbprint(host: string): boolean {
-    return this.db.prepare('DELETE FROM host_thumbprints WHERE host = ?').run(host).changes > 0;
+  /** Forgets the thumbprint trusted on first use for a host (admin reset). Resolves to whether one was recorded. */
+  async forgetThumbprint(host: string): Promise<boolean> {
+    return (await this.sql.run('DELETE FROM host_thumbprints WHERE host = ?', [host])) > 0;
   }
 
-  /** Records a thumbprint unless one is already recorded; returns the recorded one (the first wins). */
-  trustThumbprint(host: string, thumbprint: string, at: number): string {
-    this.db
-      .prepare('INSERT OR IGNORE INTO host_thumbprints (host, thumbprint, first_seen) VALUES (?, ?, ?)')
-      .run(host, thumbprint, at);
-    return this.thumbprint(host)!;
+  /** Records a thumbprint unless one is already recorded; resolves to the recorded one (the first wins, across servers too). */
+  async trustThumbprint(host: string, thumbprint: string, at: number): Promise<string> {
+    await this.sql.run(
+      'INSERT INTO host_thumbprints (host, thumbprint, first_seen) VALUES (?, ?, ?) ON CONFLICT (host) DO NOTHING',
+      [host, thumbprint, at],
+    );
+    return (await this.thumbprint(host))!;
   }
 
   /**
    * Records that the engine is putting a host into maintenance mode (written before
    * EnterMaintenanceMode_Task is sent; the latest job wins). @param hostUuid SMBIOS UUID (any case)
    */
-  markMaintenance(hostUuid: string, jobId: string, at: number): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO engine_maintenance (host_uuid, job_id, entered_at) VALUES (?, ?, ?)')
-      .run(hostUuid.toLowerCase(), jobId, at);
+  async markMaintenance(hostUuid: string, jobId: string, at: number): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO engine_maintenance (host_uuid, job_id, entered_at) VALUES (?, ?, ?)
+      ON CONFLICT (host_uuid) DO UPDATE SET job_id = excluded.job_id, entered_at = excluded.entered_at`,
+      [hostUuid.toLowerCase(), jobId, at],
+    );
   }
 
   /** Forgets that record (after ExitMaintenanceMode_Task, or when the host is no longer in maintenance mode). */
-  clearMaintenance(hostUuid: string): void {
-    this.db.prepare('DELETE FROM engine_maintenance WHERE host_uuid = ?').run(hostUuid.toLowerCase());
+  async clearMaintenance(hostUuid: string): Promise<void> {
+    await this.sql.run('DELETE FROM engine_maintenance WHERE host_uuid = ?', [hostUuid.toLowerCase()]);
   }
 
   /** Lower-case UUIDs of the hosts the engine put into maintenance mode and has not taken out yet. */
-  maintenanceHosts(): Set<string> {
-    return new Set(this.db.prepare('SELECT host_uuid FROM engine_maintenance').pluck().all() as string[]);
+  async maintenanceHosts(): Promise<Set<string>> {
+    const rows = await this.sql.all<{ host_uuid: string }>('SELECT host_uuid FROM engine_maintenance');
+    return new Set(rows.map((r) => r.host_uuid));
   }
 }

@@ -1,10 +1,13 @@
 /**
  * Address pool allocations (`pool_allocations`, migration 010): which member host holds which
  * address of a cluster file's `<addressPool>` for the VMkernel NIC on a port group. Addresses are
- * IPv4 dotted quads; ranges are inclusive. All changes run in one SQLite transaction each, so two
- * jobs of the same process never hand out one address twice (UNIQUE (cluster, pool, address)).
+ * IPv4 dotted quads; ranges are inclusive. On either store through the SQL executor (./sql.ts); each
+ * change runs in one transaction, and an address is claimed by a conditional insert
+ * (`ON CONFLICT DO NOTHING` against UNIQUE (cluster, pool, address)), so two jobs — of one process
+ * or of two servers on one PostgreSQL — never hand out one address twice: the loser of a race
+ * re-reads and takes the next free one.
  */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
 
 /** One allocation. `hostUuid` is lower case. */
 export interface PoolAllocation {
@@ -61,33 +64,38 @@ function toIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
-/** The `pool_allocations` table. */
+function toAllocation(r: Row): PoolAllocation {
+  return {
+    cluster: r.cluster,
+    pool: r.pool,
+    portgroup: r.portgroup,
+    hostUuid: r.host_uuid,
+    address: r.address,
+    allocatedAt: r.allocated_at,
+  };
+}
+
+/** The `pool_allocations` table, on either store. */
 export class PoolAllocationRepo {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly sql: Sql) {}
 
   /** Allocations of a cluster, by pool, then address. */
-  list(cluster: string): PoolAllocation[] {
-    const rows = this.db
-      .prepare('SELECT * FROM pool_allocations WHERE cluster = ? ORDER BY pool, address')
-      .all(cluster) as Row[];
-    return rows.map((r) => ({
-      cluster: r.cluster,
-      pool: r.pool,
-      portgroup: r.portgroup,
-      hostUuid: r.host_uuid,
-      address: r.address,
-      allocatedAt: r.allocated_at,
-    }));
+  async list(cluster: string): Promise<PoolAllocation[]> {
+    const rows = await this.sql.all<Row>('SELECT * FROM pool_allocations WHERE cluster = ? ORDER BY pool, address', [
+      cluster,
+    ]);
+    return rows.map(toAllocation);
   }
 
   /**
    * The address of (cluster, pool, port group, host): the recorded one while it is inside the
    * range and not reserved; else `prefer` when it is in the range and free; else the lowest free
-   * address of the range. Recorded before it is returned.
+   * address of the range. Recorded before it resolves (one transaction; see the module header for
+   * concurrent callers).
    * @returns undefined when the pool has no free address
    * @throws Error when start/end are not IPv4 dotted quads
    */
-  allocate(r: PoolAllocationRequest): string | undefined {
+  async allocate(r: PoolAllocationRequest): Promise<string | undefined> {
     const start = toInt(r.start);
     const end = toInt(r.end);
     if (start === undefined || end === undefined)
@@ -98,55 +106,62 @@ export class PoolAllocationRepo {
       const n = ip === undefined ? undefined : toInt(ip);
       return n !== undefined && n >= start && n <= end && !reserved.has(ip!);
     };
-    return this.db.transaction((): string | undefined => {
-      const mine = this.db
-        .prepare(
+    const key = [r.cluster, r.pool, r.portgroup, uuid];
+    return this.sql.tx(async (sql) => {
+      // Each lost race (another caller inserted first) costs one pass; there are at most as many
+      // as the range has addresses, plus one for a concurrent allocation of this very key.
+      for (let pass = 0; pass <= end - start + 2; pass++) {
+        const mine = await sql.get<{ address: string }>(
           'SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?',
-        )
-        .pluck()
-        .get(r.cluster, r.pool, r.portgroup, uuid) as string | undefined;
-      if (mine !== undefined && usable(mine)) return mine;
-      if (mine !== undefined) {
-        this.db
-          .prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?')
-          .run(r.cluster, r.pool, r.portgroup, uuid);
+          key,
+        );
+        if (mine !== undefined && usable(mine.address)) return mine.address;
+        if (mine !== undefined)
+          await sql.run(
+            'DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?',
+            key,
+          );
+        const taken = new Set(
+          (
+            await sql.all<{ address: string }>('SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ?', [
+              r.cluster,
+              r.pool,
+            ])
+          ).map((x) => x.address),
+        );
+        let pick: string | undefined = usable(r.prefer) && !taken.has(r.prefer) ? r.prefer : undefined;
+        for (let n = start; pick === undefined && n <= end; n++) {
+          const ip = toIp(n);
+          if (!taken.has(ip) && !reserved.has(ip)) pick = ip;
+        }
+        if (pick === undefined) return undefined;
+        const won = await sql.get<{ address: string }>(
+          `INSERT INTO pool_allocations (cluster, pool, portgroup, host_uuid, address, allocated_at)
+          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING address`,
+          [...key, pick, r.at],
+        );
+        if (won) return won.address;
       }
-      const taken = new Set(
-        this.db
-          .prepare('SELECT address FROM pool_allocations WHERE cluster = ? AND pool = ?')
-          .pluck()
-          .all(r.cluster, r.pool) as string[],
-      );
-      let pick: string | undefined = usable(r.prefer) && !taken.has(r.prefer) ? r.prefer : undefined;
-      for (let n = start; pick === undefined && n <= end; n++) {
-        const ip = toIp(n);
-        if (!taken.has(ip) && !reserved.has(ip)) pick = ip;
-      }
-      if (pick === undefined) return undefined;
-      this.db
-        .prepare(
-          'INSERT INTO pool_allocations (cluster, pool, portgroup, host_uuid, address, allocated_at) VALUES (?, ?, ?, ?, ?, ?)',
-        )
-        .run(r.cluster, r.pool, r.portgroup, uuid, pick, r.at);
-      return pick;
-    })();
+      throw new Error(`address pool ${r.pool} of cluster ${r.cluster}: lost every allocation race, giving up`);
+    });
   }
 
   /**
    * Releases every allocation of the cluster that is not in `keep` (members that left the file,
-   * NICs no longer addressed from that pool). @returns the number of released addresses
+   * NICs no longer addressed from that pool), in one transaction. @returns the number of released addresses
    */
-  releaseExcept(cluster: string, keep: PoolAllocationKey[]): number {
+  async releaseExcept(cluster: string, keep: PoolAllocationKey[]): Promise<number> {
     const want = new Set(keep.map((k) => `${k.pool}\n${k.portgroup}\n${k.hostUuid.toLowerCase()}`));
-    return this.db.transaction((): number => {
+    return this.sql.tx(async (sql) => {
       let n = 0;
-      for (const a of this.list(cluster)) {
+      for (const a of await this.list(cluster)) {
         if (want.has(`${a.pool}\n${a.portgroup}\n${a.hostUuid}`)) continue;
-        n += this.db
-          .prepare('DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?')
-          .run(cluster, a.pool, a.portgroup, a.hostUuid).changes;
+        n += await sql.run(
+          'DELETE FROM pool_allocations WHERE cluster = ? AND pool = ? AND portgroup = ? AND host_uuid = ?',
+          [cluster, a.pool, a.portgroup, a.hostUuid],
+        );
       }
       return n;
-    })();
+    });
   }
 }

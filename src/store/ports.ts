@@ -196,11 +196,12 @@ export interface SettingsStore {
 
 /** The read side of durable jobs (tables `jobs`, `job_steps`, `job_log`). */
 export interface JobHistory {
-  get(id: string): JobRecord | undefined;
-  list(filter?: { state?: JobState; target?: string; limit?: number }): JobRecord[];
-  steps(jobId: string): JobStepRecord[];
+  get(id: string): Promise<JobRecord | undefined>;
+  /** Newest first (at most `limit`, default 100). */
+  list(filter?: { state?: JobState; target?: string; limit?: number }): Promise<JobRecord[]>;
+  steps(jobId: string): Promise<JobStepRecord[]>;
   /** Log lines with id > `afterId`, oldest first. */
-  logs(jobId: string, afterId?: number): JobLogLine[];
+  logs(jobId: string, afterId?: number): Promise<JobLogLine[]>;
 }
 
 /** Whether the store answers. */
@@ -246,7 +247,7 @@ export interface HostBootStore {
 /** The trust-on-first-use thumbprints by FQDN (table `host_thumbprints`): the admin reset. */
 export interface TofuThumbprints {
   /** Whether one was recorded. */
-  forgetThumbprint(host: string): boolean;
+  forgetThumbprint(host: string): Promise<boolean>;
 }
 
 /**

@@ -249,12 +249,14 @@ export interface JobLogLine {
   msg: string;
 }
 
-/** Read side of the jobs store (src/engine). */
+/** Read side of the jobs store (src/engine); each call may reject with the store's error. */
 export interface JobReader {
-  list(filter: { state?: string; target?: string; limit?: number }): JobSummary[];
-  get(id: string): JobSummary | undefined;
-  steps(id: string): JobStepView[];
-  log(id: string, afterId?: number): JobLogLine[];
+  /** Newest first. */
+  list(filter: { state?: string; target?: string; limit?: number }): Promise<JobSummary[]>;
+  get(id: string): Promise<JobSummary | undefined>;
+  steps(id: string): Promise<JobStepView[]>;
+  /** Log lines with id > `afterId`, oldest first. */
+  log(id: string, afterId?: number): Promise<JobLogLine[]>;
 }
 
 /** An image version as listed (images/<name>/image.json). */

@@ -22,20 +22,20 @@ export function storeJobReader(jobs: JobHistory, queue?: QueueView): JobReader {
     });
   };
   return {
-    list: (f) =>
+    list: async (f) =>
       placed(
-        jobs.list({
+        await jobs.list({
           ...(f.state ? { state: f.state as JobState } : {}),
           ...(f.target ? { target: f.target } : {}),
           limit: f.limit ?? 100,
         }),
       ),
-    get: (id) => {
-      const j = jobs.get(id);
+    get: async (id) => {
+      const j = await jobs.get(id);
       return j && placed([j])[0];
     },
-    steps: (id) =>
-      jobs.steps(id).map((s) => ({
+    steps: async (id) =>
+      (await jobs.steps(id)).map((s) => ({
         seq: s.seq,
         name: s.name,
         target: s.target,
@@ -47,6 +47,7 @@ export function storeJobReader(jobs: JobHistory, queue?: QueueView): JobReader {
         result: redactSecrets(s.result),
         fault: s.fault,
       })),
-    log: (id, afterId) => jobs.logs(id, afterId ?? 0).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
+    log: async (id, afterId) =>
+      (await jobs.logs(id, afterId ?? 0)).map((l) => ({ id: l.id, at: l.at, level: l.level, msg: l.msg })),
   };
 }

@@ -110,7 +110,7 @@ export async function joinHost(
     throw new HttpProblem(422, 'Unprocessable Content', msg);
   }
   store.hosts.setState(uuid, 'registered', cluster);
-  const job = queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
+  const job = await queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
   await auditChange(
     store.audit,
     req,
@@ -182,7 +182,7 @@ export async function applyCluster(ctx: WebContext, req: FastifyRequest, name: s
   const queue = need(ctx, 'queue', 'the job engine');
   if (ctx.deps.clusters && (await ctx.deps.clusters.readXml(name)) === undefined)
     throw problems.notFound(`cluster ${name}`);
-  const job = queue.enqueueApplyCluster(name, { source: 'api', actor: req.user?.username ?? 'unknown' });
+  const job = await queue.enqueueApplyCluster(name, { source: 'api', actor: req.user?.username ?? 'unknown' });
   await auditChange(ctx.deps.store.audit, req, 'cluster.apply', name, null, { job: job.id }, ctx.now());
   return job;
 }

@@ -130,7 +130,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
       log: silentLogger,
       onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
     });
-    runner.start();
+    await runner.start();
     initiator = createPhoneHome(config, {
       store,
       queue: runner,
@@ -264,7 +264,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
       expect(el).toContain(`<address vmk="vmk2">${h.addr}</address>`);
       expect(store.hosts.get(h.uuid)).toMatchObject({ cluster: 'lab-cluster' });
     }
-    const jobs = hosts.map((h) => store.jobs.list({ target: h.uuid }));
+    const jobs = await Promise.all(hosts.map((h) => store.jobs.list({ target: h.uuid })));
     expect(jobs.map((j) => j.length)).toEqual([1, 1]);
 
     // The job page follows the job live (Server-Sent Events): state and steps, until it succeeds.
@@ -276,11 +276,12 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
     await page.screenshot({ path: join(SHOTS, 'console-job.png') });
     await waitFor(
       `the job of ${UUID2} to succeed`,
-      () => store.jobs.list({ target: UUID2 })[0]!.state === 'succeeded',
+      async () => (await store.jobs.list({ target: UUID2 }))[0]!.state === 'succeeded',
       60_000,
       100,
     ).catch(() => undefined); // the assertion below names the host and the state it reached
-    for (const h of hosts) expect(store.jobs.list({ target: h.uuid })[0], h.uuid).toMatchObject({ state: 'succeeded' });
+    for (const h of hosts)
+      expect((await store.jobs.list({ target: h.uuid }))[0], h.uuid).toMatchObject({ state: 'succeeded' });
 
     // Both hosts show as configured, and are no longer listed as unregistered.
     await page.goto(`${base}/hosts`);

@@ -31,12 +31,12 @@ const runner = new JobRunner({
 runner.on('step', (s) => {
   if (s.state !== 'running' && s.state !== 'pending') process.stdout.write(`STEP ${s.state} ${s.name}\n`);
 });
-runner.start();
+await runner.start();
 let id: string;
 if (input.mode === 'enqueue') {
-  id = runner.enqueueApplyCluster(input.cluster.name, { source: 'test' }).id;
+  id = (await runner.enqueueApplyCluster(input.cluster.name, { source: 'test' })).id;
 } else {
-  const j = store.jobs.list({ limit: 1 })[0];
+  const j = (await store.jobs.list({ limit: 1 }))[0];
   if (!j) throw new Error('no job to resume');
   id = j.id;
 }

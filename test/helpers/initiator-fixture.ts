@@ -17,7 +17,8 @@ export class RecordingQueue implements JobQueue {
   calls: Array<{ hostUuid: string; origin: JobOrigin }> = [];
   fail = false;
   private readonly jobs = new Map<string, string>();
-  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef {
+  async enqueueConfigureHost(hostUuid: string, origin: JobOrigin): Promise<JobRef> {
+    await Promise.resolve();
     if (this.fail) throw new Error(`host ${hostUuid} is in no cluster`);
     this.calls.push({ hostUuid, origin });
     const existing = this.jobs.get(hostUuid);
@@ -26,8 +27,8 @@ export class RecordingQueue implements JobQueue {
     this.jobs.set(hostUuid, id);
     return { id, existing: false };
   }
-  enqueueApplyCluster(cluster: string): JobRef {
-    return { id: `apply-${cluster}`, existing: false };
+  enqueueApplyCluster(cluster: string): Promise<JobRef> {
+    return Promise.resolve({ id: `apply-${cluster}`, existing: false });
   }
 }
 

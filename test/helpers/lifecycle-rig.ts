@@ -25,7 +25,7 @@ export interface LifecycleRunnerOptions {
 }
 
 /** A started JobRunner over the store's jobs and host_boots, vCenter and ESXi through the real adapters. */
-export function lifecycleRunner(o: LifecycleRunnerOptions): JobRunner {
+export async function lifecycleRunner(o: LifecycleRunnerOptions): Promise<JobRunner> {
   const runner = new JobRunner({
     jobs: o.store.jobs,
     config: o.config,
@@ -37,7 +37,7 @@ export function lifecycleRunner(o: LifecycleRunnerOptions): JobRunner {
     boots: o.store.hostBoots,
     esxi: esxiConnector(silentLogger, 10_000),
   });
-  runner.start();
+  await runner.start();
   return runner;
 }
 

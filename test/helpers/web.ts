@@ -32,13 +32,13 @@ export function fixturePasswordHash(): Promise<string> {
 /** A queue that records what was enqueued (the engine is not under test here). */
 export class RecordingQueue implements JobQueue {
   calls: Array<{ kind: string; target: string; origin: JobOrigin }> = [];
-  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): JobRef {
+  enqueueConfigureHost(hostUuid: string, origin: JobOrigin): Promise<JobRef> {
     this.calls.push({ kind: 'configure-host', target: hostUuid, origin });
-    return { id: `job-${this.calls.length}`, existing: false };
+    return Promise.resolve({ id: `job-${this.calls.length}`, existing: false });
   }
-  enqueueApplyCluster(cluster: string, origin: JobOrigin): JobRef {
+  enqueueApplyCluster(cluster: string, origin: JobOrigin): Promise<JobRef> {
     this.calls.push({ kind: 'apply-cluster', target: cluster, origin });
-    return { id: `job-${this.calls.length}`, existing: false };
+    return Promise.resolve({ id: `job-${this.calls.length}`, existing: false });
   }
 }
 

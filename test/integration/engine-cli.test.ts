@@ -17,7 +17,7 @@ import { phoneHomeInto } from '../helpers/phone-home.js';
 async function jobCount(dataDir: string): Promise<number> {
   const s = await openStore(dataDir);
   try {
-    return s.jobs.list({ limit: 10_000 }).length;
+    return (await s.jobs.list({ limit: 10_000 })).length;
   } finally {
     s.close();
   }
@@ -179,7 +179,7 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
   it("apply runs only its own job: another process's unfinished job is left alone; an orphaned apply of the same cluster is resumed", async () => {
     const dataDir = join(dir, 'data');
     let store = await openStore(dataDir);
-    store.jobs.create({
+    await store.jobs.create({
       id: 'other-job',
       kind: 'apply-cluster',
       target: 'other-cluster',
@@ -187,12 +187,12 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
       vcenter: 'vc-lab',
       at: 1,
     });
-    store.jobs.markRunning('other-job', 2);
-    const [seq] = store.jobs.appendSteps('other-job', [
+    await store.jobs.markRunning('other-job', 2);
+    const [seq] = await store.jobs.appendSteps('other-job', [
       { name: 'AddHost_Task', target: 'host:x', args: {}, before: null, after: null },
     ]);
-    store.jobs.stepStarted('other-job', seq!, 3);
-    store.jobs.create({
+    await store.jobs.stepStarted('other-job', seq!, 3);
+    await store.jobs.create({
       id: 'orphan-job',
       kind: 'apply-cluster',
       target: 'lab-cluster',
@@ -200,7 +200,7 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
       vcenter: 'vc-lab',
       at: 4,
     });
-    store.jobs.markRunning('orphan-job', 5);
+    await store.jobs.markRunning('orphan-job', 5);
     store.close();
 
     const r = run('cluster', 'apply', 'lab-cluster');
@@ -209,10 +209,10 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     expect(r.stdout).toContain('job orphan-job: succeeded');
 
     store = await openStore(dataDir);
-    expect(store.jobs.get('other-job')?.state).toBe('running');
-    expect(store.jobs.steps('other-job').map((s) => s.state)).toEqual(['running']);
-    expect(store.jobs.logs('other-job')).toEqual([]);
-    store.jobs.finish('other-job', 'cancelled', 6, 'test cleanup');
+    expect((await store.jobs.get('other-job'))?.state).toBe('running');
+    expect((await store.jobs.steps('other-job')).map((s) => s.state)).toEqual(['running']);
+    expect(await store.jobs.logs('other-job')).toEqual([]);
+    await store.jobs.finish('other-job', 'cancelled', 6, 'test cleanup');
     store.close();
   }, 120_000);
 

@@ -63,8 +63,10 @@ async function runAll(
     env,
     connect: vcenterConnector(cfg.vcenters, silentLogger, env),
   });
-  r.start();
-  const ids = c.hosts.map((h) => r.enqueueConfigureHost(h.uuid, { source: 'test' }).id);
+  await r.start();
+  const ids = (await Promise.all(c.hosts.map((h) => r.enqueueConfigureHost(h.uuid, { source: 'test' })))).map(
+    (ref) => ref.id,
+  );
   const jobs = await Promise.all(ids.map((id) => r.wait(id)));
   await r.close();
   store.close();

@@ -62,9 +62,9 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    r.start();
+    await r.start();
     // esxp boots and phones home: configured; esxm never does
-    expect((await r.wait(r.enqueueConfigureHost(P, { source: 'test' }).id)).state).toBe('succeeded');
+    expect((await r.wait((await r.enqueueConfigureHost(P, { source: 'test' })).id)).state).toBe('succeeded');
     const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
 
     let report = await checkDrift(vc, desired);
@@ -87,7 +87,7 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     const [quiet] = await scheduler(true).runPass();
     expect(quiet).toMatchObject({ drifted: false, missingHosts: [M] });
     expect(quiet!.remediation).toBeUndefined();
-    expect(store.jobs.list().map((j) => j.kind)).toEqual(['configure-host']);
+    expect((await store.jobs.list()).map((j) => j.kind)).toEqual(['configure-host']);
 
     // drift on the known member and on the cluster
     const pRef = (await vc.findHostByUuid(undefined, P))!;
@@ -109,7 +109,7 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     ]);
     expect(seen!.missingHosts).toEqual([M]);
     expect(seen!.remediation).toBeUndefined();
-    expect(store.jobs.list()).toHaveLength(1);
+    expect(await store.jobs.list()).toHaveLength(1);
 
     // remediate on, on the schedule (1 s): a drift job that changes the cluster and esxp only
     let got: DriftReport | undefined;
@@ -122,22 +122,19 @@ describe('drift: missing members and scheduled remediation (vcsim)', () => {
     expect(got?.remediation?.id).toBeDefined();
     const job = await r.wait(got!.remediation!.id);
     expect(job).toMatchObject({ kind: 'drift', target: 'dr', state: 'succeeded', requestedBy: 'drift' });
-    const done = store.jobs
-      .steps(job.id)
-      .filter((x) => x.state === 'done')
-      .map((x) => x.name);
+    const done = (await store.jobs.steps(job.id)).filter((x) => x.state === 'done').map((x) => x.name);
     expect(done.sort()).toEqual(['ReconfigureComputeResource_Task', 'UpdatePortGroup']);
-    expect(store.jobs.steps(job.id).some((x) => x.name === 'AddHost_Task')).toBe(false);
+    expect((await store.jobs.steps(job.id)).some((x) => x.name === 'AddHost_Task')).toBe(false);
     expect(await vc.findHostByUuid(undefined, M)).toBeUndefined(); // never added
     report = await checkDrift(vc, desired);
     expect(report).toMatchObject({ drifted: false, missingHosts: [M] });
     expect((await vc.readHost(pRef, [])).portgroups.find((p) => p.name === 'vMotion')?.vlanId).toBe(20);
 
     // a requested apply is not swallowed by an active drift job (it adds hosts; the drift job does not)
-    const d2 = r.enqueueRemediateCluster('dr', { source: 'drift' });
-    const a2 = r.enqueueApplyCluster('dr', { source: 'test' });
+    const d2 = await r.enqueueRemediateCluster('dr', { source: 'drift' });
+    const a2 = await r.enqueueApplyCluster('dr', { source: 'test' });
     expect(a2.existing).toBe(false);
-    expect(r.enqueueRemediateCluster('dr', { source: 'drift' }).id).toBe(d2.id);
+    expect((await r.enqueueRemediateCluster('dr', { source: 'drift' })).id).toBe(d2.id);
     await r.wait(d2.id);
     expect((await r.wait(a2.id)).state).toBe('succeeded');
     expect(await vc.findHostByUuid(undefined, M)).toBeDefined(); // apply does add it

@@ -74,34 +74,34 @@ describe('engine: maintenance mode (vcsim, hosts with VMs)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    r.start();
-    const first = await r.wait(r.enqueueApplyCluster('DC0_C0', { source: 'test' }).id);
+    await r.start();
+    const first = await r.wait((await r.enqueueApplyCluster('DC0_C0', { source: 'test' })).id);
     expect(first.state).toBe('failed');
     expect(first.error).toMatch(/AddPortGroup host:DC0_C0_H0 portgroup:Extra/);
-    const s1 = store.jobs.steps(first.id);
+    const s1 = await store.jobs.steps(first.id);
     expect(s1.find((s) => s.name === 'EnterMaintenanceMode_Task')).toMatchObject({ state: 'done', hostUuid: H0 });
     expect(s1.some((s) => s.name === 'ExitMaintenanceMode_Task' && s.state === 'done')).toBe(false);
     expect((await read(H0)).inMaintenanceMode).toBe(true); // the job died between enter and exit
-    expect([...store.jobs.maintenanceHosts()]).toEqual([H0]);
+    expect([...(await store.jobs.maintenanceHosts())]).toEqual([H0]);
 
     files = [modelCluster(40)];
-    const second = await r.wait(r.enqueueApplyCluster('DC0_C0', { source: 'test' }).id);
+    const second = await r.wait((await r.enqueueApplyCluster('DC0_C0', { source: 'test' })).id);
     expect(second.error).toBeNull();
     expect(second.state).toBe('succeeded');
-    const s2 = store.jobs.steps(second.id).filter((s) => s.state === 'done');
+    const s2 = (await store.jobs.steps(second.id)).filter((s) => s.state === 'done');
     expect(s2.filter((s) => s.name === 'ExitMaintenanceMode_Task').map((s) => s.hostUuid)).toEqual([H0]);
     expect(s2.some((s) => s.name === 'EnterMaintenanceMode_Task')).toBe(false); // already in it: not entered again
     expect((await read(H0)).inMaintenanceMode).toBe(false);
     expect((await read(H1)).inMaintenanceMode).toBe(true);
-    expect(store.jobs.maintenanceHosts().size).toBe(0);
+    expect((await store.jobs.maintenanceHosts()).size).toBe(0);
     expect((await read(H1)).portgroups.find((p) => p.name === 'VM Network')?.vlanId).toBe(10);
 
     // a record whose host is no longer in maintenance mode (exited by hand) is dropped, nothing planned
-    store.jobs.markMaintenance(H0, 'gone', 1);
-    const third = await r.wait(r.enqueueConfigureHost(H0, { source: 'test' }).id);
+    await store.jobs.markMaintenance(H0, 'gone', 1);
+    const third = await r.wait((await r.enqueueConfigureHost(H0, { source: 'test' })).id);
     expect(third.state).toBe('succeeded');
-    expect(store.jobs.steps(third.id)).toEqual([]);
-    expect(store.jobs.maintenanceHosts().size).toBe(0);
+    expect(await store.jobs.steps(third.id)).toEqual([]);
+    expect((await store.jobs.maintenanceHosts()).size).toBe(0);
 
     await r.close();
     await vc.close();
@@ -171,39 +171,31 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    r.start();
-    const apply = r.enqueueApplyCluster('ser', { source: 'test' });
-    const cfgA = r.enqueueConfigureHost(A, { source: 'test' });
-    const cfgC = r.enqueueConfigureHost(C, { source: 'test' });
+    await r.start();
+    const apply = await r.enqueueApplyCluster('ser', { source: 'test' });
+    const cfgA = await r.enqueueConfigureHost(A, { source: 'test' });
+    const cfgC = await r.enqueueConfigureHost(C, { source: 'test' });
     expect(cfgA.existing).toBe(false);
     const [ja, jA, jC] = await Promise.all([r.wait(apply.id), r.wait(cfgA.id), r.wait(cfgC.id)]);
     for (const j of [ja, jA, jC]) expect(j.error).toBeNull();
     expect(jA.startedAt!).toBeGreaterThanOrEqual(ja.finishedAt!); // waited for the apply that holds esxa
     expect(jC.startedAt!).toBeLessThan(ja.finishedAt!); // another cluster's host: ran alongside
-    expect(
-      store.jobs
-        .logs(cfgA.id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toContain(`waiting for job ${apply.id}, which is changing host ${A}`);
+    expect((await store.jobs.logs(cfgA.id)).map((l) => l.msg).join('\n')).toContain(
+      `waiting for job ${apply.id}, which is changing host ${A}`,
+    );
     // it planned from the state the apply left: nothing to do
-    expect(store.jobs.steps(cfgA.id)).toEqual([]);
+    expect(await store.jobs.steps(cfgA.id)).toEqual([]);
 
     // the other way round: an apply-cluster queued behind a configure-host job of a member waits
     files[0]!.portgroups[1]!.vlanId = 31;
-    const first = r.enqueueConfigureHost(B, { source: 'test' });
-    const second = r.enqueueApplyCluster('ser', { source: 'test' });
+    const first = await r.enqueueConfigureHost(B, { source: 'test' });
+    const second = await r.enqueueApplyCluster('ser', { source: 'test' });
     const [jB, jAll] = await Promise.all([r.wait(first.id), r.wait(second.id)]);
     expect(jB.state).toBe('succeeded');
     expect(jAll.state).toBe('succeeded');
     expect(jAll.startedAt!).toBeGreaterThanOrEqual(jB.finishedAt!);
     // esxb was fixed by its own job; the apply changed only esxa
-    expect(
-      store.jobs
-        .steps(second.id)
-        .filter((s) => s.state === 'done')
-        .map((s) => s.hostUuid),
-    ).toEqual([A]);
+    expect((await store.jobs.steps(second.id)).filter((s) => s.state === 'done').map((s) => s.hostUuid)).toEqual([A]);
     await r.close();
     store.close();
   }, 120_000);
@@ -221,14 +213,14 @@ describe('engine: one job per host across job kinds (vcsim)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    r.start();
-    const job = await r.wait(r.enqueueConfigureHost(D_FILE, { source: 'test' }).id);
+    await r.start();
+    const job = await r.wait((await r.enqueueConfigureHost(D_FILE, { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toContain(
       `vCenter reports hardware UUID (hardware.systemInfo.uuid) ${D_REAL}, /clusters/wrong.xml declares ${D_FILE}`,
     );
     expect(job.error).toMatch(/host esxd\.lab is not the machine the cluster file declares/);
-    const steps = store.jobs.steps(job.id);
+    const steps = await store.jobs.steps(job.id);
     expect(steps.filter((s) => s.state === 'done').map((s) => s.name)).not.toContain('AddVirtualSwitch');
     expect(steps.find((s) => s.name === 'AddHost_Task' && s.state === 'failed')?.fault).toContain(D_REAL);
     const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);

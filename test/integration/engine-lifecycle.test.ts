@@ -69,7 +69,7 @@ async function phoneHome(h: MemberHost, t?: HostThumbprints) {
 
 async function waitJob(id: string) {
   const j = await runner.wait(id);
-  return { ...j, steps: store.jobs.steps(id) };
+  return { ...j, steps: await store.jobs.steps(id) };
 }
 
 /** Reads the member back from vCenter and plans it against the file: [] = converged. */
@@ -93,7 +93,7 @@ beforeAll(async () => {
     get: (n) => files.find((c) => c.name === n),
     findByHost: (u) => files.find((c) => c.hosts.some((h) => h.uuid === u)),
   };
-  runner = lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 100 });
+  runner = await lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 100 });
   tokens = new BootTokens(store.tokens, 3_600_000);
   // the runner of the moment (the restart test replaces it, as a restarted server has a new one)
   const queue: JobQueue = {
@@ -124,7 +124,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       const add = job.steps.filter((s) => s.name === 'AddHost_Task' && s.state === 'done');
       expect(add).toHaveLength(1);
       expect(add[0]!.result).toMatchObject({ sslThumbprint: t.thumbprint });
-      const log = store.jobs.logs(job.id).map((l) => l.msg);
+      const log = (await store.jobs.logs(job.id)).map((l) => l.msg);
       expect(log.some((m) => m.includes(`root password of ${h.fqdn} set`))).toBe(true);
       expect(log.join('\n')).not.toContain(PW);
       expect(await converged(d, h)).toMatchObject({ steps: [], host: { connectionState: 'connected' } });
@@ -178,13 +178,13 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       thumbprint: tb.sha256,
       thumbprintSha1: tb.thumbprint,
     });
-    const job = await waitJob(runner.enqueueApplyCluster(d.name, { source: 'test' }).id);
+    const job = await waitJob((await runner.enqueueApplyCluster(d.name, { source: 'test' })).id);
     expect(job.state).toBe('succeeded');
     expect(job.error).toMatch(new RegExp(`converged except 1 member\\(s\\): ${c.fqdn}: waiting for boot`));
     const reconnected = job.steps.filter((s) => s.name === 'ReconnectHost_Task' && s.state === 'done');
     expect(reconnected.map((s) => s.hostUuid).sort()).toEqual([a.uuid, b.uuid].sort());
     expect(job.steps.some((s) => s.hostUuid === c.uuid)).toBe(false);
-    const outcome = store.jobs.logs(job.id).find((l) => l.msg.startsWith('per-host outcome'))!.msg;
+    const outcome = (await store.jobs.logs(job.id)).find((l) => l.msg.startsWith('per-host outcome'))!.msg;
     expect(outcome).toBe(`per-host outcome: ${a.fqdn} converged, ${b.fqdn} converged, ${c.fqdn} waiting-for-boot`);
     expect((await converged(d, a)).steps).toEqual([]);
     expect((await converged(d, b)).steps).toEqual([]);
@@ -220,7 +220,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     const h = M[3]!;
     expect(store.hostBoots.get(h.uuid)).toBeUndefined();
     const before = (await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0;
-    const job = await waitJob(runner.enqueueConfigureHost(h.uuid, { source: 'test' }).id);
+    const job = await waitJob((await runner.enqueueConfigureHost(h.uuid, { source: 'test' })).id);
     expect(job.state).toBe('blocked');
     expect(job.error).toMatch(
       new RegExp(`${h.fqdn}: waiting for phone home — ${h.fqdn} has not phoned home yet \\(no boot recorded\\)`),
@@ -279,10 +279,10 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     });
     // a's refused phone-home (spoof) and d's refused login ended failed for this very boot: not retried
     expect(store.hostBoots.pendingRejoins()).toEqual([b.uuid]);
-    runner.start();
-    const atStart = store.jobs.list({ limit: 10_000 }).filter((j) => j.requestedBy === 'engine:restart');
+    await runner.start();
+    const atStart = (await store.jobs.list({ limit: 10_000 })).filter((j) => j.requestedBy === 'engine:restart');
     expect(atStart.map((j) => j.target)).toEqual([b.uuid]);
-    const ref = runner.enqueueConfigureHost(b.uuid, { source: 'test' });
+    const ref = await runner.enqueueConfigureHost(b.uuid, { source: 'test' });
     expect(ref.existing).toBe(true); // queued by start()
     const job = await waitJob(ref.id);
     expect(job.requestedBy).toBe('engine:restart');

@@ -7,10 +7,11 @@
 import { desiredCluster } from '../helpers/desired-cluster.js';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
-import { openStore } from '../../src/store/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
 import { JobRunner } from '../../src/engine/jobs.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
-import { poolAllocator } from '../../src/engine/pools.js';
+import { planWithPools } from '../../src/engine/pools.js';
+import type { CurrentState } from '../../src/engine/state.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
@@ -40,53 +41,55 @@ function cluster(hosts: MemberHost[]): DesiredCluster {
   });
 }
 
+/** The addresses a plan of `c` gets for the members it asks for (`ask`, in that order). */
+function addresses(store: Store, c: DesiredCluster, ask: MemberHost[], state?: CurrentState) {
+  return planWithPools(store.jobs.pools, c, state, (f) =>
+    Object.fromEntries(ask.map((h) => [h.fqdn, f(h, c.vmknics[0]!, c.pools[0]!)])),
+  );
+}
+
 describe('pool allocations in the store', () => {
   it('survive inserting a member at the front and removing one in the middle; released addresses are reused, held ones never', async () => {
     const store = await openStore(':memory:');
-    const addr = (c: DesiredCluster) => {
-      const f = poolAllocator(store.jobs.pools, c, undefined);
-      return Object.fromEntries(c.hosts.map((h) => [h.fqdn, f(h, c.vmknics[0]!, c.pools[0]!)]));
-    };
+    const addr = (c: DesiredCluster, ask = c.hosts, state?: CurrentState) => addresses(store, c, ask, state);
     const [a, b, c, d, e] = [1, 2, 3, 4, 5].map(member) as [MemberHost, MemberHost, MemberHost, MemberHost, MemberHost];
-    expect(addr(cluster([a, b, c]))).toEqual({
+    expect(await addr(cluster([a, b, c]))).toEqual({
       'esx1.pool.example': '10.20.0.10',
       'esx2.pool.example': '10.20.0.11',
       'esx3.pool.example': '10.20.0.12',
     });
     // insert d at the front: the others keep theirs, d gets the first free address
-    expect(addr(cluster([d, a, b, c]))).toEqual({
+    expect(await addr(cluster([d, a, b, c]))).toEqual({
       'esx4.pool.example': '10.20.0.13',
       'esx1.pool.example': '10.20.0.10',
       'esx2.pool.example': '10.20.0.11',
       'esx3.pool.example': '10.20.0.12',
     });
     // remove b (middle): released; the others keep theirs; e, new, gets b's old address (first free)
-    expect(addr(cluster([d, a, c]))).toEqual({
+    expect(await addr(cluster([d, a, c]))).toEqual({
       'esx4.pool.example': '10.20.0.13',
       'esx1.pool.example': '10.20.0.10',
       'esx3.pool.example': '10.20.0.12',
     });
-    expect(store.jobs.pools.list('pooled').map((x) => x.address)).toEqual(['10.20.0.10', '10.20.0.12', '10.20.0.13']);
-    expect(addr(cluster([d, a, c, e]))['esx5.pool.example']).toBe('10.20.0.11');
+    expect((await store.jobs.pools.list('pooled')).map((x) => x.address)).toEqual([
+      '10.20.0.10',
+      '10.20.0.12',
+      '10.20.0.13',
+    ]);
+    expect((await addr(cluster([d, a, c, e])))['esx5.pool.example']).toBe('10.20.0.11');
     // a current address held by another member is not adopted (e "has" a's address on the host)
-    const f = poolAllocator(store.jobs.pools, cluster([d, a, c, e, b]), {
+    const held = {
       cluster: {},
       hosts: {
         [b.uuid]: {
           vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }],
-        } as never,
+        },
       },
-    });
-    expect(f(b, cluster([]).vmknics[0]!, cluster([]).pools[0]!)).toBe('10.20.0.14');
+    } as never;
+    expect(await addr(cluster([d, a, c, e, b]), [b], held)).toEqual({ 'esx2.pool.example': '10.20.0.14' });
     // the pool is now full: a sixth member gets none (the planner turns that into a PlanError)
     const g = member(6);
-    expect(
-      poolAllocator(store.jobs.pools, cluster([d, a, c, e, b, g]), undefined)(
-        g,
-        cluster([]).vmknics[0]!,
-        cluster([]).pools[0]!,
-      ),
-    ).toBeUndefined();
+    expect(await addr(cluster([d, a, c, e, b, g]), [g])).toEqual({ 'esx6.pool.example': undefined });
     store.close();
   });
 
@@ -94,16 +97,18 @@ describe('pool allocations in the store', () => {
     const store = await openStore(':memory:');
     const [a, b] = [member(1), member(2)];
     const c = cluster([b, a]);
-    const f = poolAllocator(store.jobs.pools, c, {
+    const state = {
       cluster: {},
       hosts: {
         [a.uuid]: {
           vmknics: [{ device: 'vmk1', portgroup: 'vMotion', dhcp: false, ipAddress: '10.20.0.10', mtu: 9000 }],
-        } as never,
+        },
       },
+    } as never;
+    expect(await addresses(store, c, [a, b], state)).toEqual({
+      'esx2.pool.example': '10.20.0.11',
+      'esx1.pool.example': '10.20.0.10',
     });
-    expect(f(a, c.vmknics[0]!, c.pools[0]!)).toBe('10.20.0.10');
-    expect(f(b, c.vmknics[0]!, c.pools[0]!)).toBe('10.20.0.11');
     store.close();
   });
 });
@@ -137,24 +142,24 @@ describe('stable pool addresses against vcsim', () => {
         findByHost: (u) => clusterLookups(fixedClusterFiles(list)).engine.findByHost(u),
       },
     });
-    r.start();
-    const first = await r.wait(r.enqueueApplyCluster('pooled', { source: 'test' }).id);
+    await r.start();
+    const first = await r.wait((await r.enqueueApplyCluster('pooled', { source: 'test' })).id);
     expect(first.error).toBeNull();
-    const before = Object.fromEntries(store.jobs.pools.list('pooled').map((a) => [a.hostUuid, a.address]));
+    const before = Object.fromEntries((await store.jobs.pools.list('pooled')).map((a) => [a.hostUuid, a.address]));
     expect(before).toEqual({ [uuid(1)]: '10.20.0.10', [uuid(2)]: '10.20.0.11', [uuid(3)]: '10.20.0.12' });
 
     list = [cluster([member(4), member(1), member(3)])];
     const calls0 = (await r.calls('vc1'))!;
-    const again = await r.wait(r.enqueueApplyCluster('pooled', { source: 'test' }).id);
+    const again = await r.wait((await r.enqueueApplyCluster('pooled', { source: 'test' })).id);
     const calls1 = (await r.calls('vc1'))!;
     expect(again.error).toBeNull();
-    const steps = store.jobs.steps(again.id).filter((s) => s.state === 'done');
+    const steps = (await store.jobs.steps(again.id)).filter((s) => s.state === 'done');
     // only the new member is touched: AddHost_Task and its configuration; nothing for esx1/esx3
     expect(steps.filter((s) => s.hostUuid !== uuid(4)).map((s) => `${s.name} ${s.target}`)).toEqual([]);
     expect((calls1.byMethod['UpdateVirtualNic'] ?? 0) - (calls0.byMethod['UpdateVirtualNic'] ?? 0)).toBe(0);
     const add = steps.find((s) => s.name === 'AddVirtualNic' && s.hostUuid === uuid(4));
     expect(add?.args).toMatchObject({ nic: { ipAddress: '10.20.0.11' } }); // esx2's released address, the first free one
-    expect(Object.fromEntries(store.jobs.pools.list('pooled').map((a) => [a.hostUuid, a.address]))).toEqual({
+    expect(Object.fromEntries((await store.jobs.pools.list('pooled')).map((a) => [a.hostUuid, a.address]))).toEqual({
       [uuid(4)]: '10.20.0.11',
       [uuid(1)]: '10.20.0.10',
       [uuid(3)]: '10.20.0.12',

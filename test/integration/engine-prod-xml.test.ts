@@ -268,7 +268,7 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    runner.start();
+    await runner.start();
   }, 200_000);
   afterAll(async () => {
     await runner?.close();
@@ -299,13 +299,10 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
   for (const name of ['prod-cluster', 'edge-cluster']) {
     it(`${name}: apply creates everything the file declares; read back over SOAP it matches the file; a second apply makes zero mutating calls`, async () => {
       const c = clusters.get(name)!;
-      const job = await runner.wait(runner.enqueueApplyCluster(name, { source: 'test' }).id);
+      const job = await runner.wait((await runner.enqueueApplyCluster(name, { source: 'test' })).id);
       expect(job.error).toBeNull();
       expect(job.state).toBe('succeeded');
-      const done = store.jobs
-        .steps(job.id)
-        .filter((s) => s.state === 'done')
-        .map((s) => s.name);
+      const done = (await store.jobs.steps(job.id)).filter((s) => s.state === 'done').map((s) => s.name);
       expect(done.filter((n) => n === 'AddHost_Task')).toHaveLength(c.hosts.length);
 
       const vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
@@ -316,10 +313,10 @@ describe('examples/clusters/prod-cluster.xml and the edge fixture against vcsim'
       }
 
       const before = (await runner.calls('vc-prod'))!;
-      const again = await runner.wait(runner.enqueueApplyCluster(name, { source: 'test' }).id);
+      const again = await runner.wait((await runner.enqueueApplyCluster(name, { source: 'test' })).id);
       const after = (await runner.calls('vc-prod'))!;
       expect(again.state).toBe('succeeded');
-      expect(store.jobs.steps(again.id).map((s) => `${s.name} ${s.target}`)).toEqual([]);
+      expect((await store.jobs.steps(again.id)).map((s) => `${s.name} ${s.target}`)).toEqual([]);
       const mutating = Object.entries(after.byMethod)
         .filter(([m, n]) => n !== (before.byMethod[m] ?? 0))
         .map(([m]) => m);

@@ -118,7 +118,7 @@ describe('prune and the pool gateway (vcsim)', () => {
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
       clusters: { get: (n) => lookups().get(n), findByHost: (u) => lookups().findByHost(u) },
     });
-    runner.start();
+    await runner.start();
     vc = await runner.vcenter('vc1');
   }, 200_000);
   afterAll(async () => {
@@ -129,8 +129,8 @@ describe('prune and the pool gateway (vcsim)', () => {
 
   const apply = async (d: DesiredCluster) => {
     current = d;
-    const job = await runner.wait(runner.enqueueApplyCluster('pruned', { source: 'test' }).id);
-    return { job, steps: store.jobs.steps(job.id) };
+    const job = await runner.wait((await runner.enqueueApplyCluster('pruned', { source: 'test' })).id);
+    return { job, steps: await store.jobs.steps(job.id) };
   };
   const plan = async (d: DesiredCluster) =>
     planCluster(

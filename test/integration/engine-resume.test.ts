@@ -103,12 +103,12 @@ describe('engine: kill -9 during a job', () => {
     expect(first.out).not.toMatch(/^JOB /m);
 
     const store = await openStore(dataDir);
-    const [job] = store.jobs.list();
+    const [job] = await store.jobs.list();
     expect(job?.state).toBe('running');
     // Steps persisted but not finished when the process died (0 when it died between rounds).
-    const unfinishedAtKill = store.jobs
-      .steps(job!.id)
-      .filter((s) => s.state === 'pending' || s.state === 'running').length;
+    const unfinishedAtKill = (await store.jobs.steps(job!.id)).filter(
+      (s) => s.state === 'pending' || s.state === 'running',
+    ).length;
     store.close();
 
     const second = await runChild({ ...input, mode: 'resume' }, () => undefined);
@@ -122,7 +122,7 @@ describe('engine: kill -9 during a job', () => {
     expect(final.state).toBe('succeeded');
 
     const s2 = await openStore(dataDir);
-    const steps = s2.jobs.steps(job!.id);
+    const steps = await s2.jobs.steps(job!.id);
     const adds = steps.filter((s) => s.name === 'AddHost_Task' && s.state === 'done');
     expect(adds.map((s) => (s.args as { hostName: string }).hostName).sort()).toEqual([
       'crash0.lab.example',
@@ -133,12 +133,7 @@ describe('engine: kill -9 during a job', () => {
     expect(steps.filter((s) => s.state === 'skipped' && JSON.stringify(s.result).includes('interrupted'))).toHaveLength(
       unfinishedAtKill,
     );
-    expect(
-      s2.jobs
-        .logs(job!.id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toMatch(/resuming after restart/);
+    expect((await s2.jobs.logs(job!.id)).map((l) => l.msg).join('\n')).toMatch(/resuming after restart/);
     s2.close();
   }, 120_000);
 });

@@ -101,10 +101,12 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
     );
     const admin = await loginAs(app, 'admin');
     try {
-      runner.start();
+      await runner.start();
       // Phone-homes in arrival order: compute first, mgmt last and reversed, members interleaved.
       const arrival = [...COMPUTE_B.hosts.slice().reverse(), ...COMPUTE_A.hosts, ...MGMT.hosts.slice().reverse()];
-      const ids = new Map(arrival.map((h) => [h.uuid, runner.enqueueConfigureHost(h.uuid, { source: 'test' }).id]));
+      // Queued together (one turn of the event loop: the SQLite store answers without I/O).
+      const refs = await Promise.all(arrival.map((h) => runner.enqueueConfigureHost(h.uuid, { source: 'test' })));
+      const ids = new Map(arrival.map((h, i) => [h.uuid, refs[i]!.id]));
       const idOf = (c: DesiredCluster, i: number) => ids.get(c.hosts[i]!.uuid)!;
 
       await new Promise((r) => setImmediate(r)); // jobs queued together are admitted on the next turn
@@ -134,7 +136,8 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
 
       const jobs = await Promise.all([...ids.values()].map((id) => runner.wait(id)));
       for (const j of jobs) expect(j.state, j.error ?? '').toBe('succeeded');
-      const of = (c: DesiredCluster) => c.hosts.map((h) => store.jobs.get(ids.get(h.uuid)!)!);
+      const byId = new Map(jobs.map((j) => [j.id, j]));
+      const of = (c: DesiredCluster) => c.hosts.map((h) => byId.get(ids.get(h.uuid)!)!);
 
       // Priority: every mgmt join finished before the first compute join started.
       const mgmtDone = Math.max(...of(MGMT).map((j) => j.finishedAt!));
@@ -150,7 +153,7 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
       // Limits: never above, and reached (the delay makes the jobs overlap).
       expect(maxOverlap(jobs)).toBe(3);
       for (const c of [MGMT, COMPUTE_A, COMPUTE_B]) expect(maxOverlap(of(c))).toBe(2);
-      expect(store.jobs.logs(idOf(COMPUTE_A, 5)).map((l) => l.msg)).toContainEqual(
+      expect((await store.jobs.logs(idOf(COMPUTE_A, 5))).map((l) => l.msg)).toContainEqual(
         expect.stringMatching(/^waiting: cluster mgmt \(priority 10\) has \d+ join\(s\) queued or running/),
       );
     } finally {
@@ -163,8 +166,10 @@ describe('engine: staged bring-up (vcsim, slow AddHost_Task)', () => {
   it('engine.admission-rate: starts on a vCenter are at least 1/rate s apart', async () => {
     const { store, runner } = await rig([RATED], { 'admission-rate': 4 });
     try {
-      runner.start();
-      const ids = RATED.hosts.map((h) => runner.enqueueConfigureHost(h.uuid, { source: 'test' }).id);
+      await runner.start();
+      const ids = (
+        await Promise.all(RATED.hosts.map((h) => runner.enqueueConfigureHost(h.uuid, { source: 'test' })))
+      ).map((ref) => ref.id);
       const jobs = await Promise.all(ids.map((id) => runner.wait(id)));
       for (const j of jobs) expect(j.state, j.error ?? '').toBe('succeeded');
       const starts = jobs.map((j) => j.startedAt!).sort((a, b) => a - b);

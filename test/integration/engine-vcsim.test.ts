@@ -48,7 +48,7 @@ function source(list: DesiredCluster[]): ClusterSource {
   };
 }
 
-function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env): JobRunner {
+async function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env): Promise<JobRunner> {
   const r = new JobRunner({
     jobs: store.jobs,
     config: cfg,
@@ -58,7 +58,7 @@ function runner(store: Store, cfg: Config, list: DesiredCluster[], simEnv = env)
     env: simEnv,
     connect: vcenterConnector(cfg.vcenters, silentLogger, { ...simEnv, SX_VC_PW: simEnv.SX_VC_PW }),
   });
-  r.start();
+  await r.start();
   return r;
 }
 
@@ -87,10 +87,10 @@ describe('engine against vcsim', () => {
       { fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } },
       { fqdn: 'esx2.lab.example', uuid: U2, addresses: { vmk1: '10.20.0.12' } },
     ]);
-    const r = runner(store, cfg, [prod]);
-    const ref = r.enqueueApplyCluster('prod', { source: 'test' });
+    const r = await runner(store, cfg, [prod]);
+    const ref = await r.enqueueApplyCluster('prod', { source: 'test' });
     const job = await r.wait(ref.id);
-    const steps = store.jobs.steps(ref.id);
+    const steps = await store.jobs.steps(ref.id);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
     const done = steps.filter((s) => s.state === 'done').map((s) => s.name);
@@ -144,7 +144,7 @@ describe('engine against vcsim', () => {
 
     // second apply: nothing to do, zero mutating calls
     const before = (await r.calls('vc1'))!;
-    const again = await r.wait(r.enqueueApplyCluster('prod', { source: 'test' }).id);
+    const again = await r.wait((await r.enqueueApplyCluster('prod', { source: 'test' })).id);
     const after = (await r.calls('vc1'))!;
     expect(again.state).toBe('succeeded');
     expect(after.mutating - before.mutating).toBe(0);
@@ -161,7 +161,7 @@ describe('engine against vcsim', () => {
     expect(drift.steps.map((s) => [s.name, s.hostUuid, s.before, s.after])).toEqual([
       ['UpdatePortGroup', U2, { vlanId: 99 }, { vlanId: 20 }],
     ]);
-    const fix = await r.wait(r.enqueueConfigureHost(U2, { source: 'test' }).id);
+    const fix = await r.wait((await r.enqueueConfigureHost(U2, { source: 'test' })).id);
     expect(fix.state).toBe('succeeded');
     expect((await checkDrift(vc, prod)).drifted).toBe(false);
     const pg = (await vc.readHost(ref2!, [])).portgroups.find((p) => p.name === 'vMotion');
@@ -176,10 +176,10 @@ describe('engine against vcsim', () => {
     const host = { fqdn: 'esx3.lab.example', uuid: U3, addresses: { vmk1: '10.20.0.13' } };
     // pinned in the file, but wrong
     let store = await openStore(':memory:');
-    let r = runner(store, config(sim), [
+    let r = await runner(store, config(sim), [
       cluster('tp', [{ ...host, thumbprint: '11:22:33:44:55:66:77:88:99:00:11:22:33:44:55:66:77:88:99:00' }]),
     ]);
-    let job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
+    let job = await r.wait((await r.enqueueConfigureHost(U3, { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/presents SSL thumbprint AB:CD:EF:01.*but the cluster file pins 11:22/);
     await r.close();
@@ -187,19 +187,23 @@ describe('engine against vcsim', () => {
 
     // no pin, policy pinned → refused, names the reported thumbprint
     store = await openStore(':memory:');
-    r = runner(store, config(sim, { 'thumbprint-policy': 'pinned' }), [cluster('tp', [host])]);
-    job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
+    r = await runner(store, config(sim, { 'thumbprint-policy': 'pinned' }), [cluster('tp', [host])]);
+    job = await r.wait((await r.enqueueConfigureHost(U3, { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/no thumbprint pinned.*"pinned".*reports AB:CD:EF:01/);
-    expect(store.jobs.thumbprint('esx3.lab.example')).toBeUndefined();
+    expect(await store.jobs.thumbprint('esx3.lab.example')).toBeUndefined();
     await r.close();
     store.close();
 
     // trust-on-first-use: a different recorded thumbprint is refused …
     store = await openStore(':memory:');
-    store.jobs.trustThumbprint('esx3.lab.example', '99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99', 1);
-    r = runner(store, config(sim), [cluster('tp', [host])]);
-    job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
+    await store.jobs.trustThumbprint(
+      'esx3.lab.example',
+      '99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99:99',
+      1,
+    );
+    r = await runner(store, config(sim), [cluster('tp', [host])]);
+    job = await r.wait((await r.enqueueConfigureHost(U3, { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/now presents SSL thumbprint AB:CD:EF:01.*99:99.*was trusted on first use/);
     await r.close();
@@ -207,12 +211,12 @@ describe('engine against vcsim', () => {
 
     // … and with none recorded, it is recorded and the retry succeeds
     store = await openStore(':memory:');
-    r = runner(store, config(sim), [cluster('tp', [host])]);
-    job = await r.wait(r.enqueueConfigureHost(U3, { source: 'test' }).id);
+    r = await runner(store, config(sim), [cluster('tp', [host])]);
+    job = await r.wait((await r.enqueueConfigureHost(U3, { source: 'test' })).id);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
-    expect(store.jobs.thumbprint('esx3.lab.example')).toBe(TP);
-    const add = store.jobs.steps(job.id).find((s) => s.name === 'AddHost_Task')!;
+    expect(await store.jobs.thumbprint('esx3.lab.example')).toBe(TP);
+    const add = (await store.jobs.steps(job.id)).find((s) => s.name === 'AddHost_Task')!;
     expect(add.result).toMatchObject({ sslThumbprint: TP });
     await r.close();
     store.close();
@@ -223,16 +227,16 @@ describe('engine against vcsim', () => {
     const c = cluster('ghost', [
       { fqdn: 'esx9.lab.example', uuid: '4c4c4544-0031-3510-8052-b1c04f303039', addresses: { vmk1: '10.20.0.19' } },
     ]);
-    let r = runner(store, config(sim), [{ ...c, vcenter: 'nope' }]);
-    let job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
+    let r = await runner(store, config(sim), [{ ...c, vcenter: 'nope' }]);
+    let job = await r.wait((await r.enqueueApplyCluster('ghost', { source: 'test' })).id);
     expect(job).toMatchObject({
       state: 'failed',
       error: expect.stringMatching(/vCenter "nope" named by cluster ghost is not configured/) as unknown,
     });
     await r.close();
     const cfg = config(sim, {}, { url: 'https://127.0.0.1:1/sdk', 'timeout-ms': 1000 });
-    r = runner(store, cfg, [c]);
-    job = await r.wait(r.enqueueApplyCluster('ghost', { source: 'test' }).id);
+    r = await runner(store, cfg, [c]);
+    job = await r.wait((await r.enqueueApplyCluster('ghost', { source: 'test' })).id);
     expect(job).toMatchObject({
       state: 'failed',
       error: expect.stringMatching(
@@ -267,13 +271,13 @@ describe('engine against vcsim with vCenter login required', () => {
   it('wrong vCenter credentials fail the job with a clear reason (no retries)', async () => {
     const store = await openStore(':memory:');
     const cfg = config(sim, {}, { username: 'administrator@vsphere.local' });
-    const r = runner(
+    const r = await runner(
       store,
       cfg,
       [cluster('prod', [{ fqdn: 'esx1.lab.example', uuid: U1, addresses: { vmk1: '10.20.0.11' } }])],
       { ...env, SX_VC_PW: 'wrong' },
     );
-    const job = await r.wait(r.enqueueApplyCluster('prod', { source: 'test' }).id);
+    const job = await r.wait((await r.enqueueApplyCluster('prod', { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/vCenter "vc1" refused the login: .*InvalidLogin.*check vcenters\[vc1\]\.username/);
     expect(job.attempts).toBe(1);
@@ -303,19 +307,16 @@ describe('engine against a slow vcsim', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    r.start();
-    const job = await r.wait(r.enqueueConfigureHost(U1, { source: 'test' }).id);
-    const adds = store.jobs.steps(job.id).filter((s) => s.name === 'AddHost_Task' && s.state !== 'skipped');
+    await r.start();
+    const job = await r.wait((await r.enqueueConfigureHost(U1, { source: 'test' })).id);
+    const adds = (await store.jobs.steps(job.id)).filter((s) => s.name === 'AddHost_Task' && s.state !== 'skipped');
     expect(adds[0]).toMatchObject({
       state: 'failed',
       fault: expect.stringMatching(/VsphereTimeoutError: .*AddHost_Task did not complete within 1000 ms/) as unknown,
     });
-    expect(
-      store.jobs
-        .logs(job.id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toMatch(/retrying in 2500 ms \(attempt 2 of 4\)/);
+    expect((await store.jobs.logs(job.id)).map((l) => l.msg).join('\n')).toMatch(
+      /retrying in 2500 ms \(attempt 2 of 4\)/,
+    );
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
     await r.close();

@@ -84,18 +84,13 @@ describe('vCenter faults at job level (simulator)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    runner.start();
-    const job = await runner.wait(runner.enqueueConfigureHost(U1, { source: 'test' }).id);
+    await runner.start();
+    const job = await runner.wait((await runner.enqueueConfigureHost(U1, { source: 'test' })).id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/thumbprint/i);
     expect(job.error).toContain(WRONG_TP);
     expect(job.attempts).toBeLessThanOrEqual(cfg.engine['max-attempts']);
-    expect(
-      store.jobs
-        .logs(job.id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toMatch(/thumbprint/i);
+    expect((await store.jobs.logs(job.id)).map((l) => l.msg).join('\n')).toMatch(/thumbprint/i);
   }, 200_000);
 
   it('the simulator killed mid-job: the job ends failed per the retry policy, steps intact, fault recorded', async () => {
@@ -112,12 +107,12 @@ describe('vCenter faults at job level (simulator)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    runner.start();
-    const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
+    await runner.start();
+    const id = (await runner.enqueueConfigureHost(U1, { source: 'test' })).id;
     const s = store;
     await waitFor(
       'AddHost_Task to start',
-      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+      async () => (await s.jobs.steps(id)).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
       60_000,
       50,
     );
@@ -126,26 +121,18 @@ describe('vCenter faults at job level (simulator)', () => {
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/ECONNREFUSED|ECONNRESET|socket|not reachable|network|closed/i);
     expect(job.error).toMatch(/gave up after 2 attempt\(s\)/);
-    const steps = store.jobs.steps(id);
+    const steps = await store.jobs.steps(id);
     const add = steps.filter((x) => x.name === 'AddHost_Task');
     expect(add.length).toBeGreaterThanOrEqual(1);
     // the AddHost_Task fault (the connection dropped under it) is in the job log
-    expect(
-      store.jobs
-        .logs(id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toMatch(/AddHost_Task host:esx1\.lab\.example: .*(socket hang up|ECONNRESET|ECONNREFUSED)/);
+    expect((await store.jobs.logs(id)).map((l) => l.msg).join('\n')).toMatch(
+      /AddHost_Task host:esx1\.lab\.example: .*(socket hang up|ECONNRESET|ECONNREFUSED)/,
+    );
     expect(
       steps.every((x) => ['done', 'succeeded', 'failed', 'skipped'].includes(x.state)),
       JSON.stringify(steps.map((x) => [x.name, x.state])),
     ).toBe(true);
-    expect(
-      store.jobs
-        .logs(id)
-        .map((l) => l.msg)
-        .join('\n'),
-    ).toMatch(/attempt 2 of 2/);
+    expect((await store.jobs.logs(id)).map((l) => l.msg).join('\n')).toMatch(/attempt 2 of 2/);
   }, 200_000);
 
   it("the session logged out behind the client's back (idle session expired): it logs in again and the job completes", async () => {
@@ -170,8 +157,8 @@ describe('vCenter faults at job level (simulator)', () => {
         return v;
       },
     });
-    runner.start();
-    const job = await runner.wait(runner.enqueueConfigureHost(U1, { source: 'test' }).id);
+    await runner.start();
+    const job = await runner.wait((await runner.enqueueConfigureHost(U1, { source: 'test' })).id);
     expect(job.state, job.error ?? '').toBe('succeeded');
     expect(captured!.client.callCounts()['Login']).toBeGreaterThanOrEqual(2);
   }, 200_000);
@@ -196,12 +183,12 @@ describe('vCenter faults at job level (simulator)', () => {
         return v;
       },
     });
-    runner.start();
-    const id = runner.enqueueConfigureHost(U1, { source: 'test' }).id;
+    await runner.start();
+    const id = (await runner.enqueueConfigureHost(U1, { source: 'test' })).id;
     const s = store;
     await waitFor(
       'AddHost_Task to start',
-      () => s.jobs.steps(id).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
+      async () => (await s.jobs.steps(id)).some((x) => x.name === 'AddHost_Task' && x.state === 'running'),
       60_000,
       50,
     );
@@ -211,18 +198,19 @@ describe('vCenter faults at job level (simulator)', () => {
     // gone, reading the task answers ManagedObjectNotFound (not NotAuthenticated), which the
     // engine treats as permanent. Either way the job is terminal and, when it failed, the fault
     // is on its AddHost_Task step and in its error.
-    const detail = `${job.state} ${job.error} ${JSON.stringify(captured!.client.callCounts())} ${s.jobs
-      .logs(id)
+    const detail = `${job.state} ${job.error} ${JSON.stringify(captured!.client.callCounts())} ${(await s.jobs.logs(id))
       .map((l) => l.msg)
       .join(' | ')}`;
     expect(['succeeded', 'failed'], detail).toContain(job.state);
     expect(captured!.client.callCounts()['Logout'], detail).toBe(1);
     if (job.state === 'failed') {
-      const add = s.jobs.steps(id).filter((x) => x.name === 'AddHost_Task' && x.state === 'failed');
+      const add = (await s.jobs.steps(id)).filter((x) => x.name === 'AddHost_Task' && x.state === 'failed');
       expect(add.length, detail).toBeGreaterThanOrEqual(1);
       expect(add.at(-1)!.fault).toMatch(/ManagedObjectNotFound|NotAuthenticated/);
       expect(job.error).toContain('AddHost_Task');
     }
-    expect(s.jobs.steps(id).every((x) => ['done', 'succeeded', 'failed', 'skipped'].includes(x.state))).toBe(true);
+    expect((await s.jobs.steps(id)).every((x) => ['done', 'succeeded', 'failed', 'skipped'].includes(x.state))).toBe(
+      true,
+    );
   }, 200_000);
 });

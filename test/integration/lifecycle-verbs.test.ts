@@ -77,7 +77,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     });
-    runner.start();
+    await runner.start();
     ({ app } = await makeApp({ store, queue: runner, jobControl: runner }));
     const now = Date.now();
     adminToken = (await issueApiToken(store, { name: 'ops', role: 'admin', expiresAt: null, createdBy: 't' }, now))
@@ -96,31 +96,31 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     app.inject({ method: method as 'POST', url, headers: { authorization: `Bearer ${token}` } });
 
   it('cancels a running job between steps, a queued one at once; retries the cancelled one to success', async () => {
-    const running = runner.enqueueApplyCluster('cancel-me', { source: 'test' });
-    const queued = runner.enqueueApplyCluster('queued-behind', { source: 'test' });
+    const running = await runner.enqueueApplyCluster('cancel-me', { source: 'test' });
+    const queued = await runner.enqueueApplyCluster('queued-behind', { source: 'test' });
     const inFlight = await waitFor(
       'the AddHost_Task of the running job to start',
-      () => {
-        const j = store.jobs.get(running.id)!;
+      async () => {
+        const j = (await store.jobs.get(running.id))!;
         if (!['queued', 'running'].includes(j.state)) throw new Error(`job ended ${j.state}: ${j.error ?? ''}`);
-        return store.jobs.steps(running.id).find((s) => s.name === 'AddHost_Task' && s.state === 'running');
+        return (await store.jobs.steps(running.id)).find((s) => s.name === 'AddHost_Task' && s.state === 'running');
       },
       20_000,
     );
-    expect(store.jobs.get(queued.id)!.state).toBe('queued');
+    expect((await store.jobs.get(queued.id))!.state).toBe('queued');
     // A viewer may not cancel.
     expect((await bearer(viewerToken, 'POST', `/api/v1/jobs/${running.id}/cancel`)).statusCode).toBe(403);
     const res = await bearer(adminToken, 'POST', `/api/v1/jobs/${running.id}/cancel`);
     expect(res.statusCode, res.body).toBe(202);
     const q = await bearer(adminToken, 'POST', `/api/v1/jobs/${queued.id}/cancel`);
     expect(q.statusCode, q.body).toBe(200);
-    expect(store.jobs.get(queued.id)).toMatchObject({ state: 'cancelled', startedAt: null });
+    expect(await store.jobs.get(queued.id)).toMatchObject({ state: 'cancelled', startedAt: null });
 
     const ended = await runner.wait(running.id);
     cancelledJob = running.id;
     expect(ended.state).toBe('cancelled');
     expect(ended.error).toMatch(/^cancelled by token:ops/);
-    const steps = store.jobs.steps(running.id);
+    const steps = await store.jobs.steps(running.id);
     // The AddHost_Task in flight finished; nothing started after it.
     expect(steps.find((s) => s.seq === inFlight.seq)!.state).toBe('done');
     expect(steps.filter((s) => s.state === 'running' || s.state === 'pending')).toEqual([]);
@@ -140,8 +140,10 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect(again.id).not.toBe(running.id);
     const done = await runner.wait(again.id);
     expect(done.state, done.error ?? '').toBe('succeeded');
-    expect(store.jobs.steps(again.id).filter((s) => s.name === 'AddHost_Task' && s.state === 'done')).toHaveLength(1);
-    expect(store.jobs.get(again.id)!.requestedBy).toBe('api:token:ops');
+    expect(
+      (await store.jobs.steps(again.id)).filter((s) => s.name === 'AddHost_Task' && s.state === 'done'),
+    ).toHaveLength(1);
+    expect((await store.jobs.get(again.id))!.requestedBy).toBe('api:token:ops');
     // A succeeded job is not retried.
     expect((await bearer(adminToken, 'POST', `/api/v1/jobs/${again.id}/retry`)).statusCode).toBe(409);
     expect((await bearer(adminToken, 'POST', '/api/v1/jobs/no-such-job/cancel')).statusCode).toBe(404);

@@ -65,8 +65,8 @@ describe('metrics: statelesx_jobs by kind and state', () => {
       connect: () => held,
     });
     const finishedBefore = await value('jobs_finished_total', { kind: 'configure-host', state: 'failed' });
-    r.start();
-    const ids = U.map((u) => r.enqueueConfigureHost(u, { source: 'test' }).id);
+    await r.start();
+    const ids = (await Promise.all(U.map((u) => r.enqueueConfigureHost(u, { source: 'test' })))).map((ref) => ref.id);
     await new Promise((res) => setTimeout(res, 50));
     expect(await value('jobs', { kind: 'configure-host', state: 'running' })).toBe(1);
     expect(await value('jobs', { kind: 'configure-host', state: 'queued' })).toBe(1);

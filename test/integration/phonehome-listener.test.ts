@@ -181,7 +181,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     let failures = 1;
     const inner = new RecordingQueue();
     const queue = {
-      enqueueConfigureHost: (uuid: string, origin: { source: string }) => {
+      enqueueConfigureHost: async (uuid: string, origin: { source: string }) => {
         if (failures-- > 0) {
           // A write of its own before it fails: on SQLite it runs at once, inside the registry's transaction.
           void store.settings.set('half-queued-job', uuid);

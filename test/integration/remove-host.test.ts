@@ -102,9 +102,9 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       });
     }
     runner = newRunner();
-    runner.start();
+    await runner.start();
     for (const name of ['rm-plain', 'rm-drs', 'rm-crash', 'rm-console']) {
-      const j = await runner.wait(runner.enqueueApplyCluster(name, { source: 'test' }).id);
+      const j = await runner.wait((await runner.enqueueApplyCluster(name, { source: 'test' })).id);
       expect(j.state, j.error ?? '').toBe('succeeded');
     }
     ({ app } = await makeApp({ store, queue: runner, jobControl: runner }));
@@ -123,11 +123,16 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     const ref = await inVcenter(H.a.uuid);
     expect(ref).toBeDefined();
     // A job of the host queued (left by nobody running it here): the removal is refused.
-    const other = store.jobs.create({ id: 'queued-on-a', kind: 'configure-host', target: H.a.uuid, at: Date.now() });
+    const other = await store.jobs.create({
+      id: 'queued-on-a',
+      kind: 'configure-host',
+      target: H.a.uuid,
+      at: Date.now(),
+    });
     const busy = await remove(H.a.uuid);
     expect(busy.statusCode, busy.body).toBe(409);
     expect(busy.body).toContain(other.id);
-    runner.cancel(other.id, 'test');
+    await runner.cancel(other.id, 'test');
 
     const res = await remove(H.a.uuid);
     expect(res.statusCode, res.body).toBe(202);
@@ -136,7 +141,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     const job = await runner.wait(jobId);
     expect(job.state, job.error ?? '').toBe('succeeded');
     expect(job).toMatchObject({ kind: 'remove-host', target: H.a.uuid, vcenter: 'vc1', requestedBy: 'api:token:ops' });
-    const done = store.jobs.steps(jobId).filter((s) => s.state === 'done');
+    const done = (await store.jobs.steps(jobId)).filter((s) => s.state === 'done');
     expect(done.map((s) => s.name)).toEqual(['EnterMaintenanceMode_Task', 'Destroy_Task', 'ForgetHost']);
     expect(done[0]!.args).toEqual({ host: ref, timeout: 5, evacuatePoweredOffVms: false });
     expect(done[1]!.args).toEqual({ entity: { type: 'HostSystem', value: ref } });
@@ -166,7 +171,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     expect(failed.state).toBe('failed');
     expect(failed.error).toMatch(/runs 1 powered-on VM\(s\) \(app-01\) and its cluster's DRS is off/);
     expect(failed.error).toMatch(/nothing was removed/);
-    expect(store.jobs.steps(jobId)).toEqual([]);
+    expect(await store.jobs.steps(jobId)).toEqual([]);
     // Nothing changed: the host is in the store and in vCenter, not in maintenance mode.
     expect(store.hosts.get(H.b.uuid)).toBeDefined();
     const facts = await vc.readHostRemoval(H.b.uuid);
@@ -207,17 +212,17 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     expect(timedOut.error).toMatch(
       /^EnterMaintenanceMode_Task host:esx-f\.rm\.example: the host still ran powered-on VMs after 5 s .*nothing was removed$/,
     );
-    expect(store.jobs.steps(timedOut.id).map((s) => [s.name, s.state])).toEqual([
+    expect((await store.jobs.steps(timedOut.id)).map((s) => [s.name, s.state])).toEqual([
       ['EnterMaintenanceMode_Task', 'failed'],
       ['Destroy_Task', 'skipped'],
     ]);
-    expect(store.jobs.steps(timedOut.id)[0]!.fault).toMatch(/^Timedout: .*Operation timed out\.$/);
+    expect((await store.jobs.steps(timedOut.id))[0]!.fault).toMatch(/^Timedout: .*Operation timed out\.$/);
     expect(await vc.readHostRemoval(H.f.uuid)).toMatchObject({
       inMaintenanceMode: false,
       connectionState: 'connected',
     });
     expect(store.hosts.get(H.f.uuid)).toBeDefined();
-    expect(store.jobs.maintenanceHosts().has(H.f.uuid)).toBe(false);
+    expect((await store.jobs.maintenanceHosts()).has(H.f.uuid)).toBe(false);
   }, 60_000);
 
   it('the simulator answers as vCenter: Destroy_Task refused on a connected member outside maintenance mode and on a standalone HostSystem', async () => {
@@ -262,7 +267,11 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       await page.getByRole('button', { name: 'Forget host' }).click();
       await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
       const jobId = page.url().split('/').pop()!;
-      expect(store.jobs.get(jobId)).toMatchObject({ kind: 'remove-host', target: H.g.uuid, requestedBy: 'api:admin' });
+      expect(await store.jobs.get(jobId)).toMatchObject({
+        kind: 'remove-host',
+        target: H.g.uuid,
+        requestedBy: 'api:admin',
+      });
       expect(await page.locator('dd', { hasText: 'remove-host' }).count()).toBe(1);
       const job = await runner.wait(jobId);
       expect(job.state, job.error ?? '').toBe('succeeded');
@@ -281,7 +290,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     // C: the crashed job had put it into maintenance mode (its record written first, as the engine does).
     const cRef = (await inVcenter(H.c.uuid))!;
     await vc.enterMaintenanceMode(cRef, 10);
-    const jc = store.jobs.create({
+    const jc = await store.jobs.create({
       id: 'crashed-c',
       kind: 'remove-host',
       target: H.c.uuid,
@@ -289,8 +298,8 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       vcenter: 'vc1',
       at: Date.now(),
     });
-    store.jobs.markRunning(jc.id, Date.now());
-    const [seq] = store.jobs.appendSteps(jc.id, [
+    await store.jobs.markRunning(jc.id, Date.now());
+    const [seq] = await store.jobs.appendSteps(jc.id, [
       {
         name: 'EnterMaintenanceMode_Task',
         target: `host:${H.c.fqdn}`,
@@ -300,13 +309,13 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
         after: 1,
       },
     ]);
-    store.jobs.stepStarted(jc.id, seq!, Date.now());
-    store.jobs.markMaintenance(H.c.uuid, jc.id, Date.now());
+    await store.jobs.stepStarted(jc.id, seq!, Date.now());
+    await store.jobs.markMaintenance(H.c.uuid, jc.id, Date.now());
     // D: the crashed job's Destroy_Task had gone through; the store forget had not.
     const dRef = (await inVcenter(H.d.uuid))!;
     await vc.enterMaintenanceMode(dRef, 10);
     await vc.destroyEntity('HostSystem', dRef);
-    const jd = store.jobs.create({
+    const jd = await store.jobs.create({
       id: 'crashed-d',
       kind: 'remove-host',
       target: H.d.uuid,
@@ -314,25 +323,25 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       vcenter: 'vc1',
       at: Date.now(),
     });
-    store.jobs.markRunning(jd.id, Date.now());
+    await store.jobs.markRunning(jd.id, Date.now());
 
     runner = newRunner();
-    runner.start(); // resumes unfinished jobs
+    await runner.start(); // resumes unfinished jobs
     const c = await runner.wait(jc.id);
     expect(c.state, c.error ?? '').toBe('succeeded');
-    const cSteps = store.jobs.steps(jc.id);
+    const cSteps = await store.jobs.steps(jc.id);
     expect(cSteps[0]).toMatchObject({ name: 'EnterMaintenanceMode_Task', state: 'skipped' });
     expect(cSteps.filter((s) => s.state === 'done').map((s) => s.name)).toEqual(['Destroy_Task', 'ForgetHost']);
     const d = await runner.wait(jd.id);
     expect(d.state, d.error ?? '').toBe('succeeded');
-    expect(store.jobs.steps(jd.id).map((s) => [s.name, s.state])).toEqual([['ForgetHost', 'done']]);
-    expect(store.jobs.logs(jd.id).map((l) => l.msg)).toContain(
+    expect((await store.jobs.steps(jd.id)).map((s) => [s.name, s.state])).toEqual([['ForgetHost', 'done']]);
+    expect((await store.jobs.logs(jd.id)).map((l) => l.msg)).toContain(
       `vCenter "vc1" has no host with hardware UUID ${H.d.uuid}`,
     );
     for (const h of [H.c, H.d]) {
       expect(await inVcenter(h.uuid)).toBeUndefined();
       expect(store.hosts.get(h.uuid)).toBeUndefined();
     }
-    expect(store.jobs.maintenanceHosts().has(H.c.uuid)).toBe(false);
+    expect((await store.jobs.maintenanceHosts()).has(H.c.uuid)).toBe(false);
   }, 60_000);
 });

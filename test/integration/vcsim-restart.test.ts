@@ -89,7 +89,7 @@ beforeAll(async () => {
     get: (n) => (n === D.name ? D : undefined),
     findByHost: (u) => (u === H.uuid ? D : undefined),
   };
-  runner = lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 250 });
+  runner = await lifecycleRunner({ store, config: cfg, clusters: source, env, retryBaseMs: 250 });
   tokens = new BootTokens(store.tokens, 3_600_000);
   registry = lifecycleRegistry(store, tokens, runner, source);
   vc = await connectVcenter(cfg.vcenters[0]!, silentLogger, env);
@@ -120,12 +120,10 @@ describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () 
     const steps = () => store.jobs.steps(id);
     await waitFor(
       `the rejoin to reach ${SLOW}`,
-      () => steps().some((s) => s.name === SLOW && s.state === 'running'),
+      async () => (await steps()).some((s) => s.name === SLOW && s.state === 'running'),
       60_000,
     );
-    const beforeStop = steps()
-      .filter((s) => s.state === 'done')
-      .map((s) => s.name);
+    const beforeStop = (await steps()).filter((s) => s.state === 'done').map((s) => s.name);
     expect(beforeStop).toContain('ReconnectHost_Task');
     expect(beforeStop).toContain('AddVirtualSwitch');
 
@@ -133,10 +131,10 @@ describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () 
     await sim.kill();
     await waitFor(
       'the job to see vCenter down and schedule a retry',
-      () => store.jobs.logs(id).some((l) => l.level === 'warn' && /retrying in \d+ ms/.test(l.msg)),
+      async () => (await store.jobs.logs(id)).some((l) => l.level === 'warn' && /retrying in \d+ ms/.test(l.msg)),
       10_000,
     );
-    expect(store.jobs.get(id)?.state).toBe('running');
+    expect((await store.jobs.get(id))?.state).toBe('running');
 
     // the same vCenter comes back: same ports, same state directory
     const ports = { sdk: new URL(sim.sdkUrl).port, esx: new URL(sim.esxSdkUrl).port };
@@ -146,7 +144,7 @@ describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () 
     const job = await runner.wait(id);
     expect(job.error).toBeNull();
     expect(job.state).toBe('succeeded');
-    const all = store.jobs.steps(id);
+    const all = await store.jobs.steps(id);
     const done = all.filter((s) => s.state === 'done').map((s) => s.name);
     // resumed from what vCenter kept: reconnected once, never re-added, the networking not redone
     expect(done.filter((n) => n === 'ReconnectHost_Task')).toHaveLength(1);

@@ -365,9 +365,9 @@ describe('web console: job page steps live over /api/v1/jobs/:id/events', () => 
   it('sends a job event when a step changes while the job state stays running, and the page renders the steps', async () => {
     const { app, store } = await makeApp({}, [['view', 'viewer']], undefined);
     const view = await loginAs(app, 'view');
-    store.jobs.create({ id: 'j1', kind: 'configure-host', target: U1, at: 1 });
-    store.jobs.markRunning('j1', 2);
-    const [s1, s2] = store.jobs.appendSteps('j1', [
+    await store.jobs.create({ id: 'j1', kind: 'configure-host', target: U1, at: 1 });
+    await store.jobs.markRunning('j1', 2);
+    const [s1, s2] = await store.jobs.appendSteps('j1', [
       { name: 'AddHost_Task', target: 'esx1.lab.example', args: {}, before: null, after: null },
       { name: 'UpdateNtp', target: 'esx1.lab.example', args: {}, before: null, after: null },
     ]);
@@ -375,12 +375,12 @@ describe('web console: job page steps live over /api/v1/jobs/:id/events', () => 
     expect(page.body).toMatch(/<ol class="plan" id="job-steps" aria-live="polite">[\s\S]*AddHost_Task[\s\S]*s-pending/);
     const stream = call(app, view, 'GET', '/api/v1/jobs/j1/events');
     await new Promise((r) => setTimeout(r, 150));
-    store.jobs.stepStarted('j1', s1!, 3);
+    await store.jobs.stepStarted('j1', s1!, 3);
     await new Promise((r) => setTimeout(r, 600));
-    store.jobs.stepDone('j1', s1!, 4, null);
-    store.jobs.stepStarted('j1', s2!, 4);
+    await store.jobs.stepDone('j1', s1!, 4, null);
+    await store.jobs.stepStarted('j1', s2!, 4);
     await new Promise((r) => setTimeout(r, 600));
-    store.jobs.finish('j1', 'succeeded', 5);
+    await store.jobs.finish('j1', 'succeeded', 5);
     const body = (await stream).body;
     const events = body
       .split('\n\n')

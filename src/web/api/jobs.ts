@@ -46,16 +46,16 @@ export function streamJob(
   const send = (event: string, data: unknown, eventId?: number) => {
     res.write(`event: ${event}\n${eventId !== undefined ? `id: ${eventId}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
   };
-  const tick = () => {
+  const tick = async () => {
     if (closed) return;
     try {
-      const job = jobs.get(id);
-      for (const line of jobs.log(id, last)) {
+      const job = await jobs.get(id);
+      for (const line of await jobs.log(id, last)) {
         send('log', line, line.id);
         last = line.id;
       }
       if (job) {
-        const view = { ...job, steps: jobs.steps(id) };
+        const view = { ...job, steps: await jobs.steps(id) };
         const seen = JSON.stringify(view);
         if (seen !== lastJob) {
           lastJob = seen;
@@ -68,7 +68,7 @@ export function streamJob(
         res.end();
         return;
       }
-      setTimeout(tick, POLL_MS).unref();
+      setTimeout(() => void tick(), POLL_MS).unref();
     } catch (e) {
       req.log.warn({ err: e, job: id }, 'job stream failed');
       closed = true;
@@ -79,7 +79,7 @@ export function streamJob(
     closed = true;
   });
   res.write(': statelesx job stream\nretry: 2000\n\n');
-  tick();
+  void tick();
 }
 
 export function jobRoutes(app: FastifyInstance, ctx: WebContext): void {
@@ -127,11 +127,11 @@ function jobReadRoutes(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    (req) => {
+    async (req) => {
       const jobs = need(ctx, 'jobs', 'the jobs store');
-      const job = jobs.get(req.params.id);
+      const job = await jobs.get(req.params.id);
       if (!job) throw problems.notFound(`job ${req.params.id}`);
-      return { ...job, steps: jobs.steps(job.id) };
+      return { ...job, steps: await jobs.steps(job.id) };
     },
   );
 }
@@ -149,9 +149,9 @@ function jobLogRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'JobLogLine#' } }, ...errorResponses },
       },
     },
-    (req) => {
+    async (req) => {
       const jobs = need(ctx, 'jobs', 'the jobs store');
-      if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
+      if (!(await jobs.get(req.params.id))) throw problems.notFound(`job ${req.params.id}`);
       return jobs.log(req.params.id, req.query.after);
     },
   );
@@ -176,7 +176,7 @@ function jobLogRoutes(app: FastifyInstance, ctx: WebContext): void {
     },
     async (req, reply) => {
       const jobs = need(ctx, 'jobs', 'the jobs store');
-      if (!jobs.get(req.params.id)) throw problems.notFound(`job ${req.params.id}`);
+      if (!(await jobs.get(req.params.id))) throw problems.notFound(`job ${req.params.id}`);
       const lastId = Number(req.headers['last-event-id'] ?? 0);
       streamJob(jobs, req, reply, req.params.id, Number.isFinite(lastId) && lastId > 0 ? lastId : 0);
     },

@@ -48,7 +48,7 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async (req, reply) => {
-      const r = need(ctx, 'jobControl', 'the job engine').cancel(req.params.id, req.user!.username);
+      const r = await need(ctx, 'jobControl', 'the job engine').cancel(req.params.id, req.user!.username);
       if (r.outcome === 'missing') throw problems.notFound(`job ${req.params.id}`);
       if (r.outcome === 'finished') throw problems.conflict(`job ${req.params.id} has already ended (${r.state})`);
       await auditChange(store.audit, req, 'job.cancel', req.params.id, null, { outcome: r.outcome }, ctx.now());
@@ -70,7 +70,7 @@ function jobVerbs(app: FastifyInstance, ctx: WebContext): void {
       },
     },
     async (req, reply) => {
-      const r = need(ctx, 'jobControl', 'the job engine').retry(req.params.id, {
+      const r = await need(ctx, 'jobControl', 'the job engine').retry(req.params.id, {
         source: 'api',
         actor: req.user!.username,
       });
@@ -135,7 +135,7 @@ function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
       const summary = before ? { state: before.state, cluster: before.cluster, imagePin: before.imagePin } : null;
       if (req.query.removeFromVcenter) {
         if (!before) throw problems.notFound(`host ${req.params.uuid}`);
-        const r = need(ctx, 'jobControl', 'the job engine').removeHost(
+        const r = await need(ctx, 'jobControl', 'the job engine').removeHost(
           uuid,
           { source: 'api', actor: req.user!.username },
           before.cluster,

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebContext } from '../context.js';
 import { errorResponses } from '../schemas.js';
 import { problems } from '../problem.js';
-import { resetThumbprint } from '../../hosts/thumbprint-reset.js';
+import { HostIdError, resetThumbprint } from '../../hosts/thumbprint-reset.js';
 import { auditChange } from '../audit.js';
 
 /** `DELETE /api/v1/hosts/:id/thumbprint`: the admin reset of a recorded thumbprint. */
@@ -45,12 +45,13 @@ export function thumbprintRoutes(app: FastifyInstance, ctx: WebContext): void {
       ).flat();
       let r;
       try {
-        r = resetThumbprint(store, req.params.id, {
+        r = await resetThumbprint(store, req.params.id, {
           fqdnOf: (u) => members.find((m) => m.uuid.toLowerCase() === u)?.fqdn,
           uuidOf: (f) => members.find((m) => m.fqdn.toLowerCase() === f)?.uuid.toLowerCase(),
         });
       } catch (e) {
-        throw problems.invalid((e as Error).message, [{ path: '/params/id', message: (e as Error).message }]);
+        if (!(e instanceof HostIdError)) throw e;
+        throw problems.invalid(e.message, [{ path: '/params/id', message: e.message }]);
       }
       await auditChange(
         store.audit,
