@@ -10,6 +10,10 @@
  *                          {@link LeaseStore} (`byMac`), {@link Transactions}
  *  - web:                  {@link HostReader}, {@link HostWriter} (state, pins), {@link UserStore},
  *                          {@link ApiTokenStore}, {@link AuditLog}, {@link SettingsStore}, {@link JobHistory}, {@link StoreHealth}
+ *  - engine (JobRunner):   the job repository itself (./jobs.ts `JobRepo`: jobs, steps, log, TOFU thumbprints,
+ *                          maintenance records; `createUnlessActive` = one active job per target) and its
+ *                          `pools` (./pools.ts `PoolAllocationRepo`) — asynchronous, either store
+ *  - thumbprint reset:     {@link HostBootStore} (`resetThumbprint`), {@link TofuThumbprints}
  *
  * Ports whose methods return promises run on either store through the SQL executor (./sql.ts):
  * SQLite (better-sqlite3) or PostgreSQL (node-postgres); several servers may share one PostgreSQL
