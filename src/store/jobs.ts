@@ -1,6 +1,7 @@
 /**
  * Durable engine jobs (tables `jobs`, `job_steps`, `job_log`, `host_thumbprints`,
- * `engine_maintenance`; see migrations 001, 004 and 008). A job is a persisted plan: one row per
+ * `engine_maintenance`; see migrations 001, 004, 008 and 017 — job leases for servers sharing one
+ * PostgreSQL: {@link JobRepo.claimNext}, {@link JobRepo.heartbeat}; not used by the scheduler yet). A job is a persisted plan: one row per
  * job, one row per step with its start, end, result and fault, and log lines. Times are epoch
  * milliseconds. JSON columns are decoded here. On either store through the SQL executor (./sql.ts):
  * every method returns a promise.
@@ -144,6 +145,20 @@ function toStep(r: StepRow): JobStepRecord {
   };
 }
 
+/** A job claimed with a lease ({@link JobRepo.claimNext}). */
+export interface ClaimedJob {
+  job: JobRecord;
+  leaseOwner: string;
+  /** When the lease lapses unless renewed ({@link JobRepo.heartbeat}), epoch ms. */
+  leaseExpiresAt: number;
+}
+
+/** A `jobs` row with its lease columns (migration 017). */
+interface LeasedJobRow extends JobRow {
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+}
+
 /** A job to insert (see {@link JobRepo.create}). */
 export interface NewJob {
   id: string;
@@ -278,6 +293,96 @@ export class JobRepo implements JobHistory {
       [state, at, error ?? null, id],
     );
     return r ? toJob(r) : undefined;
+  }
+
+  /**
+   * Claims one runnable job for `owner` (issue 18 item 3, migration 017): the oldest job that is
+   * queued or running and that nobody holds — no lease, or a lease that lapsed at or before `now`
+   * (its server died; the claimer re-plans it as crash recovery does). The lease is set to
+   * `owner` until `now + leaseMs`; the job's state is not changed (markRunning does that when it
+   * starts). Atomic across servers: two claimers never get the same job. SQLite: one conditional
+   * `UPDATE ... WHERE id = (SELECT ...) RETURNING *` (one writer at a time). PostgreSQL: a
+   * transaction that picks the row with `SELECT ... FOR UPDATE SKIP LOCKED` (PostgreSQL manual,
+   * SELECT "The Locking Clause"; rows another claimer has locked are passed over, not waited for)
+   * and then sets its lease.
+   * @param owner the claiming server, e.g. `host:pid:random` (non-empty)
+   * @param now epoch ms; @param leaseMs lease length, ms (> 0)
+   * @param filter `vcenter`: only jobs against that vCenter
+   * @returns the job and when its lease lapses, or undefined when nothing is runnable
+   * @throws RangeError for an empty owner or a lease length that is not a positive number
+   */
+  async claimNext(
+    owner: string,
+    now: number,
+    leaseMs: number,
+    filter: { vcenter?: string } = {},
+  ): Promise<ClaimedJob | undefined> {
+    if (!owner) throw new RangeError('claimNext: the lease owner must not be empty');
+    if (!(leaseMs > 0) || !Number.isFinite(leaseMs))
+      throw new RangeError(`claimNext: lease length ${leaseMs} ms is not a positive number`);
+    const expires = now + leaseMs;
+    const byVcenter = filter.vcenter === undefined ? '' : 'AND vcenter = ?';
+    const runnable = `SELECT id FROM jobs
+      WHERE state IN ('queued', 'running') AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ?) ${byVcenter}
+      ORDER BY created_at, ${this.#tieBreak} LIMIT 1`;
+    const args = [now, ...(filter.vcenter === undefined ? [] : [filter.vcenter])];
+    let row: LeasedJobRow | undefined;
+    if (this.sql.dialect === 'sqlite') {
+      row = await this.sql.get<LeasedJobRow>(
+        `UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = (${runnable}) RETURNING *`,
+        [owner, expires, ...args],
+      );
+    } else {
+      row = await this.sql.tx(async (sql) => {
+        const pick = await sql.get<{ id: string }>(`${runnable} FOR UPDATE SKIP LOCKED`, args);
+        if (!pick) return undefined;
+        return sql.get<LeasedJobRow>('UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? RETURNING *', [
+          owner,
+          expires,
+          pick.id,
+        ]);
+      });
+    }
+    return row ? { job: toJob(row), leaseOwner: owner, leaseExpiresAt: row.lease_expires_at! } : undefined;
+  }
+
+  /**
+   * Renews `owner`'s lease on a job until `now + leaseMs`. One conditional UPDATE: it renews only
+   * while `owner` still holds the lease and the job is queued or running — a lease past its expiry
+   * that no other server has claimed yet is still held (nobody else can have started the job).
+   * @returns false when the lease was lost (another server claimed the job, it was released, the
+   *   job ended or does not exist): the caller must stop working on the job
+   * @throws RangeError for a lease length that is not a positive number
+   */
+  async heartbeat(id: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    if (!(leaseMs > 0) || !Number.isFinite(leaseMs))
+      throw new RangeError(`heartbeat: lease length ${leaseMs} ms is not a positive number`);
+    const n = await this.sql.run(
+      `UPDATE jobs SET lease_expires_at = ?
+      WHERE id = ? AND lease_owner = ? AND state IN ('queued', 'running')`,
+      [now + leaseMs, id, owner],
+    );
+    return n > 0;
+  }
+
+  /** Gives up `owner`'s lease on a job (the job ended, or the server stops). @returns whether it held one */
+  async releaseLease(id: string, owner: string): Promise<boolean> {
+    const n = await this.sql.run(
+      'UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?',
+      [id, owner],
+    );
+    return n > 0;
+  }
+
+  /** Who holds the lease on a job and until when (epoch ms); undefined when nobody does or no such job. */
+  async lease(id: string): Promise<{ owner: string; expiresAt: number } | undefined> {
+    const r = await this.sql.get<{ lease_owner: string | null; lease_expires_at: number | null }>(
+      'SELECT lease_owner, lease_expires_at FROM jobs WHERE id = ?',
+      [id],
+    );
+    return r?.lease_owner && r.lease_expires_at !== null
+      ? { owner: r.lease_owner, expiresAt: r.lease_expires_at }
+      : undefined;
   }
 
   /** Appends steps after the existing ones (seq continues), all pending, in one transaction. Resolves to their seq numbers. */

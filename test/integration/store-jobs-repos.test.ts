@@ -214,6 +214,91 @@ describe.each(STORE_DIALECTS)('JobRepo on %s', (dialect) => {
   });
 });
 
+describe.each(STORE_DIALECTS)('job leases (migration 017) on %s', (dialect) => {
+  it('claimNext: the oldest unheld queued or running job; a lapsed lease is taken over; heartbeat and release', async () => {
+    const jobs = new JobRepo(await fresh(dialect));
+    expect(await jobs.claimNext('A', 100, 1000)).toBeUndefined();
+    await jobs.create(job('j1', 'u1', 1));
+    await jobs.create(job('j2', 'u2', 2));
+    await jobs.create({ ...job('j3', 'u3', 3), vcenter: 'vc2' });
+    await jobs.create(job('j0', 'u0', 0));
+    await jobs.finish('j0', 'succeeded', 5);
+    await jobs.markRunning('j2', 6);
+
+    expect(await jobs.claimNext('A', 100, 1000)).toEqual({
+      job: expect.objectContaining({ id: 'j1', state: 'queued' }) as unknown,
+      leaseOwner: 'A',
+      leaseExpiresAt: 1100,
+    });
+    expect((await jobs.claimNext('B', 100, 1000))?.job).toMatchObject({ id: 'j2', state: 'running' });
+    expect((await jobs.claimNext('B', 100, 1000, { vcenter: 'vc1' }))?.job).toBeUndefined();
+    expect((await jobs.claimNext('B', 100, 1000, { vcenter: 'vc2' }))?.job.id).toBe('j3');
+    expect(await jobs.claimNext('C', 100, 1000)).toBeUndefined();
+    expect(await jobs.lease('j1')).toEqual({ owner: 'A', expiresAt: 1100 });
+
+    // A renews j1; B's lease on j2 lapses (its server died): C takes j2 over, B has lost it
+    expect(await jobs.heartbeat('j1', 'A', 1050, 1000)).toBe(true);
+    expect(await jobs.heartbeat('j1', 'B', 1050, 1000)).toBe(false);
+    expect((await jobs.claimNext('C', 1100, 1000))?.job.id).toBe('j2');
+    expect(await jobs.heartbeat('j2', 'B', 1101, 1000)).toBe(false);
+    expect(await jobs.heartbeat('j2', 'C', 1101, 1000)).toBe(true);
+    expect(await jobs.lease('j1')).toEqual({ owner: 'A', expiresAt: 2050 });
+
+    // a held lease past its expiry that nobody claimed is still A's to renew
+    expect(await jobs.heartbeat('j1', 'A', 5000, 1000)).toBe(true);
+    // an ended job has no lease to renew; a released one is claimable again
+    await jobs.finish('j1', 'succeeded', 5001);
+    expect(await jobs.heartbeat('j1', 'A', 5002, 1000)).toBe(false);
+    expect(await jobs.releaseLease('j3', 'A')).toBe(false);
+    expect(await jobs.releaseLease('j3', 'B')).toBe(true);
+    expect(await jobs.lease('j3')).toBeUndefined();
+    expect((await jobs.claimNext('D', 1200, 1000))?.job.id).toBe('j3');
+    expect(await jobs.heartbeat('nope', 'D', 1, 1)).toBe(false);
+    await expect(jobs.claimNext('', 1, 1)).rejects.toThrow(RangeError);
+    await expect(jobs.claimNext('A', 1, 0)).rejects.toThrow(/not a positive number/);
+    await expect(jobs.heartbeat('j3', 'D', 1, Number.NaN)).rejects.toThrow(RangeError);
+  });
+
+  it('two claimers at once never get the same job', async () => {
+    const sql = await fresh(dialect);
+    const jobs = new JobRepo(sql);
+    for (let i = 0; i < 30; i++) await jobs.create(job(`j${String(i).padStart(2, '0')}`, `u${i}`, i));
+    // the second claimer runs while the first one's claim is still uncommitted (its row locked)
+    let secondAt = 0;
+    const [a, b] = await overlapping(
+      sql,
+      () => jobs.claimNext('A', 100, 60_000),
+      async () => {
+        const out = await jobs.claimNext('B', 100, 60_000);
+        secondAt = Date.now();
+        return out;
+      },
+    );
+    const released = Date.now();
+    expect(a?.job.id).toBe('j00');
+    expect(b?.job.id).toBe('j01');
+    // PostgreSQL passes over the locked row (SKIP LOCKED) instead of waiting for it
+    if (dialect === 'postgres') expect(secondAt).toBeLessThan(released - 50);
+    // four servers' claim loops over the rest: every job claimed once, by one of them
+    const claimed = new Map<string, string>();
+    const twice: string[] = [];
+    await Promise.all(
+      ['C', 'D', 'E', 'F'].map(async (owner) => {
+        for (;;) {
+          const c = await jobs.claimNext(owner, 100, 60_000);
+          if (!c) return;
+          if (claimed.has(c.job.id)) twice.push(c.job.id);
+          claimed.set(c.job.id, owner);
+        }
+      }),
+    );
+    expect(twice).toEqual([]);
+    expect(claimed.size).toBe(28);
+    expect(new Set(claimed.values()).size).toBeGreaterThan(dialect === 'postgres' ? 1 : 0);
+    for (const [id, owner] of claimed) expect((await jobs.lease(id))?.owner).toBe(owner);
+  });
+});
+
 describe.each(STORE_DIALECTS)('PoolAllocationRepo on %s', (dialect) => {
   it('keeps a recorded address, prefers the current one, skips reserved ones, runs out, releases', async () => {
     const pools = new PoolAllocationRepo(await fresh(dialect));

@@ -16,6 +16,7 @@ import * as m013 from './013-retention-indexes.js';
 import * as m014 from './014-host-installs.js';
 import * as m015 from './015-api-tokens.js';
 import * as m016 from './016-host-boots-hostname.js';
+import * as m017 from './017-job-leases.js';
 import * as m019 from './019-image-catalog.js';
 import * as m020 from './020-cluster-files.js';
 
@@ -44,6 +45,7 @@ export const migrations: Migration[] = [
   m014,
   m015,
   m016,
+  m017,
   m019,
   m020,
 ];
