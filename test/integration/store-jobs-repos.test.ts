@@ -175,11 +175,12 @@ describe.each(STORE_DIALECTS)('JobRepo on %s', (dialect) => {
   it('createUnlessActive under concurrent callers: one job per target', async () => {
     const sql = await fresh(dialect);
     const jobs = new JobRepo(sql);
-    // a second caller while the first one's transaction (its insert) is still open
+    const other = new JobRepo(fresh.peer(sql)); // a second server on the same database
+    // a second server's call while the first one's transaction (its insert) is still open
     const [a, b] = await overlapping(
       sql,
       () => jobs.createUnlessActive(job('x1', 'uuid-x', 1), [{ target: 'uuid-x' }]),
-      () => jobs.createUnlessActive(job('x2', 'uuid-x', 2), [{ target: 'uuid-x' }]),
+      () => other.createUnlessActive(job('x2', 'uuid-x', 2), [{ target: 'uuid-x' }]),
     );
     expect(a).toMatchObject({ existing: false, job: { id: 'x1' } });
     expect(b).toMatchObject({ existing: true, job: { id: 'x1' } });
@@ -262,6 +263,7 @@ describe.each(STORE_DIALECTS)('job leases (migration 017) on %s', (dialect) => {
   it('two claimers at once never get the same job', async () => {
     const sql = await fresh(dialect);
     const jobs = new JobRepo(sql);
+    const other = new JobRepo(fresh.peer(sql)); // a second server on the same database
     for (let i = 0; i < 30; i++) await jobs.create(job(`j${String(i).padStart(2, '0')}`, `u${i}`, i));
     // the second claimer runs while the first one's claim is still uncommitted (its row locked)
     let secondAt = 0;
@@ -269,7 +271,7 @@ describe.each(STORE_DIALECTS)('job leases (migration 017) on %s', (dialect) => {
       sql,
       () => jobs.claimNext('A', 100, 60_000),
       async () => {
-        const out = await jobs.claimNext('B', 100, 60_000);
+        const out = await other.claimNext('B', 100, 60_000);
         secondAt = Date.now();
         return out;
       },
@@ -279,13 +281,14 @@ describe.each(STORE_DIALECTS)('job leases (migration 017) on %s', (dialect) => {
     expect(b?.job.id).toBe('j01');
     // PostgreSQL passes over the locked row (SKIP LOCKED) instead of waiting for it
     if (dialect === 'postgres') expect(secondAt).toBeLessThan(released - 50);
-    // four servers' claim loops over the rest: every job claimed once, by one of them
+    // claim loops of both servers over the rest, two each: every job claimed once, by one of them
     const claimed = new Map<string, string>();
     const twice: string[] = [];
     await Promise.all(
-      ['C', 'D', 'E', 'F'].map(async (owner) => {
+      ['C', 'D', 'E', 'F'].map(async (owner, i) => {
+        const repo = i % 2 ? other : jobs;
         for (;;) {
-          const c = await jobs.claimNext(owner, 100, 60_000);
+          const c = await repo.claimNext(owner, 100, 60_000);
           if (!c) return;
           if (claimed.has(c.job.id)) twice.push(c.job.id);
           claimed.set(c.job.id, owner);
@@ -338,24 +341,25 @@ describe.each(STORE_DIALECTS)('PoolAllocationRepo on %s', (dialect) => {
   it('concurrent allocations never hand out one address twice', async () => {
     const sql = await fresh(dialect);
     const pools = new PoolAllocationRepo(sql);
+    const other = new PoolAllocationRepo(fresh.peer(sql)); // a second server on the same database
     // a second member, and the same member again, while the first allocation is still uncommitted
     expect(
       await overlapping(
         sql,
         () => pools.allocate(pool('x')),
-        () => pools.allocate(pool('y')),
+        () => other.allocate(pool('y')),
       ),
     ).toEqual(['10.20.0.10', '10.20.0.11']);
     expect(
       await overlapping(
         sql,
         () => pools.allocate(pool('z')),
-        () => pools.allocate(pool('z')),
+        () => other.allocate(pool('z')),
       ),
     ).toEqual(['10.20.0.12', '10.20.0.12']);
     await pools.releaseExcept('c1', []);
     const hosts = Array.from({ length: 6 }, (_, i) => `h${i}`);
-    const got = await Promise.all(hosts.map((h) => pools.allocate(pool(h))));
+    const got = await Promise.all(hosts.map((h, i) => (i % 2 ? other : pools).allocate(pool(h))));
     expect(got.filter((x) => x !== undefined).sort()).toEqual(['10.20.0.10', '10.20.0.11', '10.20.0.12', '10.20.0.13']);
     expect(got.filter((x) => x === undefined)).toHaveLength(2);
     // the same member asked twice at once gets one address
