@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 /**
  * The composition root of `statelesx serve`: opens the store, builds each subsystem from the typed
@@ -171,6 +172,14 @@ function jobRunner(config: Config, store: Store, views: ReturnType<typeof cluste
     boots: store.hostBoots,
     esxi: esxiConnector(log),
     forgetHost: (uuid, jobId) => forgetAfterRemoval(store, uuid, jobId),
+    // Several servers on PostgreSQL: only the holder of the engine lease runs jobs (src/engine/job-leader.ts).
+    shared:
+      store.dialect === 'postgres'
+        ? {
+            owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+            leaseMs: config.engine['lease-s'] * 1000,
+          }
+        : undefined,
   });
 }
 

@@ -355,6 +355,11 @@ export const configSchema = z
          * and nothing is removed.
          */
         'maintenance-timeout-s': z.number().int().min(1).max(86_400).default(600),
+        /**
+         * Several servers on PostgreSQL: the engine lease's length in seconds — how long after a
+         * server dies another one takes over its jobs (renewed every third of it).
+         */
+        'lease-s': z.number().int().min(3).max(600).default(15),
       })
       .strict()
       .prefault({}),

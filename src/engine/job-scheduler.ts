@@ -83,6 +83,11 @@ export class JobScheduler {
     return this.inflight.has(jobId) || [...this.queues.values()].some((q) => q.some((x) => x.job.id === jobId));
   }
 
+  /** The ids of every job queued or running here. */
+  heldIds(): string[] {
+    return [...this.inflight.keys(), ...[...this.queues.values()].flatMap((q) => q.map((x) => x.job.id))];
+  }
+
   /** Whether the job has started here and not ended. */
   isRunning(jobId: string): boolean {
     return this.inflight.has(jobId);

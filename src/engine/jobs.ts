@@ -90,6 +90,8 @@ import { VcenterConnections } from './job-connections.js';
 import { describe } from './job-faults.js';
 import { JobRounds, type RoundHost } from './job-round.js';
 import { JobScheduler } from './job-scheduler.js';
+import { EngineLeader, SharedJobs } from './job-leader.js';
+import { JobWaiters } from './job-waiters.js';
 import { RemoveHostRounds } from './remove-host.js';
 
 export { currentJob } from './job-scheduler.js';
@@ -169,6 +171,12 @@ export interface JobRunnerOptions {
    * remove-host jobs fail.
    */
   forgetHost?: (uuid: string, jobId: string) => unknown;
+  /**
+   * Several servers on one store (PostgreSQL): only the holder of the engine lease runs jobs
+   * (./job-leader.ts); the others create them. `owner`: this server's unique name; `leaseMs`: the
+   * lease length (config `engine.lease-s`). Absent: this runner alone runs the store's jobs (SQLite).
+   */
+  shared?: { owner: string; leaseMs: number; pickupMs?: number } | undefined;
 }
 
 /** A host has a queued or running job: a removal is refused until it ends. */
@@ -185,13 +193,16 @@ export class HostBusyError extends Error {
 
 /** The durable job runner; implements {@link JobQueue}. */
 export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobControl, QueueView {
-  private readonly waiters = new Map<string, ((j: JobRecord) => void)[]>();
+  private readonly waiters: JobWaiters;
   private readonly connections: VcenterConnections;
   private readonly scheduler: JobScheduler;
   private readonly rounds: JobRounds;
   private readonly removals: RemoveHostRounds;
   private closing = false;
   private started = false;
+  /** Several servers: the engine lease (undefined: this runner alone runs the store's jobs). */
+  private leader: EngineLeader | undefined;
+  private shared: SharedJobs | undefined;
   /** Running jobs someone asked to cancel: job id → who. */
   private readonly cancels = new Map<string, string>();
   private readonly log: Logger;
@@ -199,10 +210,11 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   constructor(private readonly o: JobRunnerOptions) {
     super();
     this.log = o.log.child({ subsystem: 'engine' });
+    this.waiters = new JobWaiters((id) => this.o.jobs.get(id));
     this.connections = new VcenterConnections(o.connect);
     const roundHost: RoundHost = {
       o,
-      closing: () => this.closing,
+      closing: () => this.stopping(),
       cancelRequested: (id) => this.cancels.get(id),
       connection: (name) => this.connections.get(name),
       note: (id, level, msg) => this.note(id, level, msg),
@@ -223,7 +235,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
           settleMs: e['priority-settle-s'] * 1000,
         };
       },
-      closing: () => this.closing,
+      closing: () => this.stopping(),
       note: (id, level, msg) => this.note(id, level, msg),
       run: async (id) =>
         (await this.o.jobs.get(id))?.kind === 'remove-host' ? this.removals.run(id) : this.rounds.run(id),
@@ -246,6 +258,32 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     if (this.started) return;
     this.started = true;
     liveRunners.add(this);
+    if (this.o.shared) {
+      const { owner, leaseMs, pickupMs } = this.o.shared;
+      const shared = (this.shared = new SharedJobs(
+        this.o.jobs,
+        this.scheduler,
+        {
+          prepareResume: (id, why) => this.prepareResume(id, why),
+          cancel: (id, by) => this.cancel(id, by),
+          rejoinPending: () => this.rejoinPending(),
+          closing: () => this.closing,
+        },
+        owner,
+        leaseMs,
+        this.log,
+      ));
+      this.leader = shared.leader = new EngineLeader(
+        this.o.jobs.coordination,
+        owner,
+        leaseMs,
+        shared,
+        this.log,
+        pickupMs,
+      );
+      await this.leader.start();
+      return;
+    }
     if (this.o.resumeUnfinished === false) return;
     const resumed: JobRecord[] = [];
     for (const j of await this.o.jobs.unfinished()) {
@@ -253,7 +291,16 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
       if (r) resumed.push(r);
     }
     for (const j of resumed) if (!this.scheduler.holds(j.id)) this.scheduler.schedule(j);
-    // A boot that phoned home while we were down (or whose job died) has not converged: rejoin it.
+    await this.rejoinPending();
+  }
+
+  /** True while no step may start: closing, or (several servers) not holding the engine lease. */
+  private stopping(): boolean {
+    return this.closing || (this.leader !== undefined && !this.leader.leading);
+  }
+
+  /** A boot that phoned home while no server ran jobs (or whose job died) has not converged: rejoin it. */
+  private async rejoinPending(): Promise<void> {
     if (this.o.boots)
       for (const uuid of pendingRejoins(this.o.boots, (u) => this.o.clusters.findByHost(u))) {
         const ref = await this.enqueueConfigureHost(uuid, { source: 'engine', actor: 'restart' });
@@ -276,15 +323,14 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   }
 
   /** The store side of {@link resume}: the job to schedule, or undefined when it is not to be resumed. */
-  private async prepareResume(jobId: string): Promise<JobRecord | undefined> {
+  private async prepareResume(jobId: string, why = 'server restarted'): Promise<JobRecord | undefined> {
     const j = await this.o.jobs.get(jobId);
     if (!j || !['queued', 'running'].includes(j.state) || this.scheduler.holds(jobId)) return undefined;
-    const n = await this.o.jobs.skipUnfinished(
-      j.id,
-      'interrupted (server restarted); re-planned from fresh state',
-      Date.now(),
-    );
-    await this.note(j.id, 'warn', `resuming after restart (${n} unfinished step(s) will be re-planned)`);
+    const n = await this.o.jobs.skipUnfinished(j.id, `interrupted (${why}); re-planned from fresh state`, Date.now());
+    // A job created on another server and never started is simply picked up.
+    const after = why === 'server restarted' ? 'restart' : why;
+    const msg = `resuming after ${after} (${n} unfinished step(s) will be re-planned)`;
+    if (j.state === 'running' || n > 0) await this.note(j.id, 'warn', msg);
     return j;
   }
 
@@ -293,7 +339,9 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     this.closing = true;
     this.scheduler.stop();
     liveRunners.delete(this);
+    const held = this.scheduler.heldIds();
     await this.scheduler.settled();
+    await this.shared?.handOver(held);
     await this.connections.closeAll();
   }
 
@@ -382,7 +430,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
         `${desired.file} still declares this host in cluster ${desired.name}: an apply of the cluster adds it again; remove it from the file`,
       );
     this.emit('job', job);
-    if (this.started) this.scheduler.schedule(job);
+    this.scheduleNew(job);
     return { id: job.id, existing: false };
   }
 
@@ -404,6 +452,9 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     const j = await this.o.jobs.get(jobId);
     if (!j) return { outcome: 'missing' };
     if (!['queued', 'running'].includes(j.state)) return { outcome: 'finished', state: j.state };
+    // Several servers: the holder of the engine lease acts on it at its next tick.
+    if (this.shared && !this.scheduler.holds(jobId))
+      return this.shared.requestCancel(jobId, actor, (m) => this.note(jobId, 'warn', m));
     if (this.scheduler.isRunning(jobId)) {
       if (!this.cancels.has(jobId)) {
         this.cancels.set(jobId, actor);
@@ -441,30 +492,12 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   }
 
   /**
-   * Resolves when the job reaches a final state (at once when it has one).
+   * Resolves when the job reaches a final state (at once when it has one; several servers: read
+   * from the store, as it may run on another one).
    * @throws Error `no job <id>` when the store has no such job
    */
-  async wait(jobId: string): Promise<JobRecord> {
-    // Registered before the store is read: a finish between the read and the registration is not missed.
-    let resolve!: (j: JobRecord) => void;
-    const done = new Promise<JobRecord>((res) => (resolve = res));
-    this.waiters.set(jobId, [...(this.waiters.get(jobId) ?? []), resolve]);
-    const j = await this.o.jobs.get(jobId).catch((e: unknown) => {
-      this.dropWaiter(jobId, resolve);
-      throw e;
-    });
-    if (!j || ['succeeded', 'failed', 'cancelled', 'blocked'].includes(j.state)) {
-      this.dropWaiter(jobId, resolve);
-      if (!j) throw new Error(`no job ${jobId}`);
-      return j;
-    }
-    return done;
-  }
-
-  private dropWaiter(jobId: string, w: (j: JobRecord) => void): void {
-    const rest = (this.waiters.get(jobId) ?? []).filter((x) => x !== w);
-    if (rest.length) this.waiters.set(jobId, rest);
-    else this.waiters.delete(jobId);
+  wait(jobId: string): Promise<JobRecord> {
+    return this.waiters.wait(jobId, this.leader !== undefined);
   }
 
   /**
@@ -508,8 +541,13 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
     if (existing) return { id: job.id, existing: true };
     await this.note(job.id, 'info', `${kind} ${target} queued by ${job.requestedBy ?? origin.source}`);
     this.emit('job', job);
-    if (this.started) this.scheduler.schedule(job);
+    this.scheduleNew(job);
     return { id: job.id, existing: false };
+  }
+
+  /** A job created here: scheduled now (alone), or picked up by the engine lease's holder (several servers). */
+  private scheduleNew(job: JobRecord): void {
+    if (this.started) void (this.leader ? this.leader.poke() : this.scheduler.schedule(job));
   }
 
   /**
@@ -549,8 +587,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
         this.log.warn({ job: id, host: j.target, err: describe(e) }, 'recording the host result failed');
       }
     }
-    for (const w of this.waiters.get(id) ?? []) w(j);
-    this.waiters.delete(id);
+    this.waiters.finished(j);
   }
 
   private async emitStep(jobId: string, seq: number): Promise<void> {

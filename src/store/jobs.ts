@@ -12,6 +12,7 @@
 import type { Sql } from './sql.js';
 import type { JobHistory } from './ports.js';
 import { PoolAllocationRepo } from './pools.js';
+import { EngineLeaseRepo } from './engine-lease.js';
 
 /** queued | running | succeeded | failed | cancelled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'blocked' | 'cancelled';
@@ -186,11 +187,14 @@ const TARGET_LOCK_CLASS = 0x534a; // "SJ"
 export class JobRepo implements JobHistory {
   /** Address pool allocations (`pool_allocations`): the engine plans with them, so they travel with the job repository. */
   readonly pools: PoolAllocationRepo;
+  /** The engine lease and cancel requests (several servers, ./engine-lease.ts). */
+  readonly coordination: EngineLeaseRepo;
   /** The insertion-order tie-break of job lists (see the module header). */
   readonly #tieBreak: string;
 
   constructor(private readonly sql: Sql) {
     this.pools = new PoolAllocationRepo(sql);
+    this.coordination = new EngineLeaseRepo(sql);
     this.#tieBreak = sql.dialect === 'sqlite' ? 'rowid' : 'id';
   }
 

@@ -17,6 +17,7 @@ import * as m014 from './014-host-installs.js';
 import * as m015 from './015-api-tokens.js';
 import * as m016 from './016-host-boots-hostname.js';
 import * as m017 from './017-job-leases.js';
+import * as m018 from './018-engine-lease.js';
 import * as m019 from './019-image-catalog.js';
 import * as m020 from './020-cluster-files.js';
 
@@ -46,6 +47,7 @@ export const migrations: Migration[] = [
   m015,
   m016,
   m017,
+  m018,
   m019,
   m020,
 ];
