@@ -34,6 +34,7 @@ import { bootHttpPlugin } from '../boot/http/plugin.js';
 import { createTftpServer } from '../boot/tftp/server.js';
 import { createDhcpServer } from '../boot/dhcp/server.js';
 import { bootsFromInstalledDisk } from '../hosts/policy.js';
+import { withStoreLookups } from '../hosts/policy-lookups.js';
 import { JobRunner } from '../engine/jobs.js';
 import { esxiConnector, vcenterConnector } from '../engine/vsphere-adapter.js';
 import { DriftScheduler } from '../engine/drift.js';
@@ -168,7 +169,8 @@ function jobRunner(config: Config, store: Store, views: ReturnType<typeof cluste
     clusters: views.engine,
     connect: vcenterConnector(config.vcenters, log),
     log,
-    onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
+    onHostResult: async (uuid, ok, cluster) =>
+      void (await store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster)),
     boots: store.hostBoots,
     esxi: esxiConnector(log),
     forgetHost: (uuid, jobId) => forgetAfterRemoval(store, uuid, jobId),
@@ -329,19 +331,21 @@ function dhcpService(
 function bootsLocallyLookup(
   store: Store,
   views: ClusterLookups,
-): (c: { uuid: string | undefined; mac: string }) => boolean {
-  const inputs = {
-    hosts: store.hosts,
-    clusters: views.policy,
-    installedAt: (u: string) => store.hostInstalls.installedAt(u),
-  };
-  return (c) => bootsFromInstalledDisk({ uuid: c.uuid ?? null, uuidOrder: 'either', mac: c.mac }, inputs);
+): (c: { uuid: string | undefined; mac: string }) => Promise<boolean> {
+  const reads = { hosts: store.hosts, installedAt: (u: string) => store.hostInstalls.installedAt(u) };
+  return (c) =>
+    withStoreLookups(reads, (lookups) =>
+      bootsFromInstalledDisk(
+        { uuid: c.uuid ?? null, uuidOrder: 'either', mac: c.mac },
+        { ...lookups, clusters: views.policy },
+      ),
+    );
 }
 
 /** Who is pinned to an image: hosts (their image pin) and clusters (the file's or a member's image). */
-function imagePins(store: Store, clusters: ClusterRepository): (image: string) => string[] {
-  return (image) => [
-    ...store.hosts.pinnedTo(image).map((u) => `host ${u}`),
+function imagePins(store: Store, clusters: ClusterRepository): (image: string) => Promise<string[]> {
+  return async (image) => [
+    ...(await store.hosts.pinnedTo(image)).map((u) => `host ${u}`),
     ...clusters
       .clusters()
       .filter((c) => c.image === image || c.hosts.some((h) => h.image === image))

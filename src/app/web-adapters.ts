@@ -24,12 +24,12 @@ import type { ClusterRepository } from '../clusters/repository.js';
 import { ClusterValidationError, type ClusterDiagnostic } from '../clusters/diagnostics.js';
 import { MemberEditError } from '../clusters/edit.js';
 import { changeOf, clusterHistoryService } from './cluster-history-adapter.js';
-import { ImageError, ImageLibrary, type ImageManifest } from '../images/image.js';
+import { ImageError, ImageLibrary, type ImageManifest, type PinCheck } from '../images/image.js';
 import { PathRejectedError, checkBootPath, resolveInside } from '../boot/files/path.js';
 import { importImage } from '../images/import.js';
 import type { VcenterApi } from '../engine/vcenter.js';
 import { checkDrift } from '../engine/drift.js';
-import type { HostBoot } from '../engine/lifecycle.js';
+import type { BootsReader } from '../engine/job-lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import { PlanError, type Step } from '../engine/plan.js';
 import {
@@ -123,7 +123,7 @@ export function clusterService(repo: ClusterRepository): ClusterService {
  */
 export function imageService(
   imagesDir: string,
-  pins: (image: string) => string[],
+  pins: PinCheck,
   catalog?: { imported(name: string): Promise<unknown>; removed(name: string): Promise<unknown> },
 ): ImageService {
   const lib = new ImageLibrary(imagesDir);
@@ -244,7 +244,7 @@ export function engineService(
   source: VcenterSource,
   now: () => number = Date.now,
   pools?: PoolAllocationRepo,
-  boot?: (uuid: string) => HostBoot | undefined,
+  boot?: BootsReader,
 ): EngineService {
   const report = async (name: string): Promise<DriftView> => {
     const desired = repo.get(name);

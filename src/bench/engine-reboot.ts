@@ -190,10 +190,10 @@ export async function benchEngineRebootRun(
     const states = await bootAndRejoin(f, d.hosts, 'reboot');
     const allRejoinMs = performance.now() - t;
     const boundMs = Math.ceil(members / concurrency) * oneRejoinMs;
-    const converged = d.hosts.filter((h) => {
-      const b = store.hostBoots.get(h.uuid);
-      return b?.convergedAt != null && b.convergedAt >= (b.phonedHomeAt ?? Infinity);
-    }).length;
+    const boots = await Promise.all(d.hosts.map((h) => store.hostBoots.get(h.uuid)));
+    const converged = boots.filter(
+      (b) => b?.convergedAt != null && b.convergedAt >= (b.phonedHomeAt ?? Infinity),
+    ).length;
     return {
       members,
       concurrency,

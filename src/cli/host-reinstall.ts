@@ -42,7 +42,7 @@ async function reinstallCommand(uuid: string, opts: { config?: string; dataDir?:
   const store = await openStore(storeTarget(config));
   try {
     const at = Date.now();
-    const r = requestReinstall(store.hostInstalls, uuid, member, { at, actor: 'system:cli' });
+    const r = await requestReinstall(store.hostInstalls, uuid, member, { at, actor: 'system:cli' });
     await store.audit.add({
       at,
       actor: 'system:cli',

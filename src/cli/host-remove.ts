@@ -56,7 +56,7 @@ export async function forgetWithRemoval(
     });
     const store = await openStore(storeTarget(config), log);
     try {
-      const host = store.hosts.get(u);
+      const host = await store.hosts.get(u);
       if (!host) throw new Error(`the store knows no host ${u}`);
       const runner = new JobRunner({
         jobs: store.jobs,

@@ -50,11 +50,11 @@ export async function listHosts(
 ): Promise<HostListing[]> {
   const limit = opts.historyLimit ?? 10;
   const out: HostListing[] = [];
-  for (const h of store.hosts.list(opts.unregistered ? 'unregistered' : undefined))
+  for (const h of await store.hosts.list(opts.unregistered ? 'unregistered' : undefined))
     out.push({
       ...h,
       ...optionsOf(opts.kernelOptions?.(h.uuid)),
-      bootEvents: hostEvidenceHistory(store.hosts, h, limit),
+      bootEvents: await hostEvidenceHistory(store.hosts, h, limit),
       phoneHomes: await store.phoneHomes.list({ hostUuid: h.uuid, limit }),
     });
   return out;

@@ -174,8 +174,8 @@ export function registerImage(program: Command, clusterPins: ClusterPinSource = 
         const store = await openStore(storeTarget(loaded.config));
         try {
           const cluster = await clusterPins(loaded, name);
-          await new ImageLibrary(loaded.config['images-dir']).remove(name, (img) => [
-            ...store.hosts.pinnedTo(img).map((u) => `host ${u}`),
+          await new ImageLibrary(loaded.config['images-dir']).remove(name, async (img) => [
+            ...(await store.hosts.pinnedTo(img)).map((u) => `host ${u}`),
             ...cluster,
           ]);
           // The site's image catalog forgets it (another server that still has it publishes it again).

@@ -69,9 +69,9 @@ export interface ApplyContext {
   /** A line for the job log (resolves once recorded). */
   note(level: 'info' | 'warn', msg: string): Promise<void> | void;
   /** The member's current boot (engine/lifecycle), for the phone-home thumbprint and the fresh-boot password. */
-  boot?: (uuid: string) => HostBoot | undefined;
+  boot?: (uuid: string) => Promise<HostBoot | undefined>;
   /** Records the thumbprint vCenter accepted for a member (AddHost_Task / ReconnectHost_Task succeeded). */
-  joined?: (uuid: string, thumbprint: string) => void;
+  joined?: (uuid: string, thumbprint: string) => Promise<void>;
   /** Opens a session on an ESXi host's own SDK (fresh-boot password); without it the password is never set. */
   esxi?: EsxiConnector | undefined;
   /** `engine.esxi-sdk-url` (`{fqdn}` is replaced). */
@@ -149,7 +149,7 @@ async function joinHost(
         password: cred.password,
         sslThumbprint: thumb,
       });
-      if (thumb && step.hostUuid) ctx.joined?.(step.hostUuid, thumb);
+      if (thumb && step.hostUuid) await ctx.joined?.(step.hostUuid, thumb);
       return { ...(ref ? { host: ref } : {}), sslThumbprint: thumb ?? null };
     } catch (e) {
       if (e instanceof InvalidLogin && !passwordSet) {
@@ -205,7 +205,7 @@ async function setRootPassword(
   refused: InvalidLogin,
 ): Promise<void> {
   const fqdn = step.args.hostName;
-  const boot = step.hostUuid ? ctx.boot?.(step.hostUuid) : undefined;
+  const boot = step.hostUuid ? await ctx.boot?.(step.hostUuid) : undefined;
   const wrong = `${step.name} ${fqdn}: vCenter could not log in to the host with credentials "${step.args.credentials}" (user ${cred.username}): ${refused.message}`;
   const thumb = boot?.thumbprint ?? boot?.thumbprintSha1;
   if (!ctx.esxi || !phonedHomeThisBoot(boot) || boot?.verifiedBy !== 'token' || !thumb)

@@ -17,6 +17,7 @@ import { planWithPools, type PoolAddressFn } from './pools.js';
 import { fqdnMismatch, rejoinDue, type FqdnMismatch, type HostBoot, type HostHold } from './lifecycle.js';
 import type { PoolAllocationRepo } from '../store/pools.js';
 import type { JobOrigin, JobRef } from './queue.js';
+import type { BootsReader } from './job-lifecycle.js';
 import type { VcenterApi } from './vcenter.js';
 
 /** Result of one drift check. */
@@ -78,8 +79,8 @@ export function fqdnWarnings(desired: DesiredCluster, boot: (uuid: string) => Ho
 /**
  * Reads the cluster and every member and plans. @throws the client's errors and PlanError.
  * @param vc a logged-in vCenter (the one the file names)
- * @param boot members' current boots (engine/job-lifecycle bootLookup); without it a not-connected
- *   member is held as waiting for boot
+ * @param readBoots reads members' current boots (engine/job-lifecycle bootLookup), once per check;
+ *   without it a not-connected member is held as waiting for boot
  * @param pools the store's pool allocations (what the job runner plans with; JobRepo.pools). Without
  *   them pool addresses are planned as `start + position in the file`, which reports drift for
  *   members whose allocation differs from that.
@@ -89,13 +90,14 @@ export async function checkDrift(
   desired: DesiredCluster,
   now = Date.now(),
   pools?: PoolAllocationRepo,
-  boot?: (uuid: string) => HostBoot | undefined,
+  readBoots?: BootsReader,
 ): Promise<DriftReport> {
   const state = await readCurrent(
     vc,
     desired,
     desired.hosts.map((h) => h.uuid),
   );
+  const boot = readBoots ? await readBoots(desired.hosts.map((h) => h.uuid)) : undefined;
   // planWithPools may plan more than once (pool addresses allocated between passes): holds of the last pass only.
   let held: HostHold[] = [];
   const plan = (poolAddress?: PoolAddressFn) => {
@@ -145,8 +147,8 @@ export interface DriftSchedulerOptions {
   onReport?: (r: DriftReport) => void;
   /** Pool allocations to plan with (JobRepo.pools; see {@link checkDrift}). */
   pools?: PoolAllocationRepo;
-  /** Members' current boots (engine/job-lifecycle bootLookup): held members and due rejoins in the reports. */
-  boot?: (uuid: string) => HostBoot | undefined;
+  /** Reads members' current boots (engine/job-lifecycle bootLookup): held members and due rejoins in the reports. */
+  boot?: BootsReader;
 }
 
 /** Periodic drift checks; one pass at a time, each cluster checked in turn. */

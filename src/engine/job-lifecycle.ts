@@ -16,22 +16,45 @@ export const phoneHomeSpoofs = counter(
   'Phone-homes of a connected host whose SSL thumbprint differs from the one vCenter accepted (refused, nothing changed)',
 );
 
-/** The store's `host_boots` as the runner uses it (src/store/hostboots.ts HostBootRepo). */
+/** The store's `host_boots` as the runner uses it (src/store/hostboots.ts HostBootRepo; asynchronous). */
 export interface HostBootSource {
-  get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
-  markConverged(uuid: string, at: number): void;
-  setJoinedThumbprint(uuid: string, thumbprint: string): void;
+  get(uuid: string, otherByteOrder?: string): Promise<HostBootRecord | undefined>;
+  /** `get` for many hosts in a fixed number of queries; by lower-case UUID. */
+  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Promise<Map<string, HostBootRecord>>;
+  markConverged(uuid: string, at: number): Promise<void>;
+  setJoinedThumbprint(uuid: string, thumbprint: string): Promise<void>;
   /** Job `jobId` failed for the host for a reason a retry of the same boot cannot fix. */
-  markFailed(uuid: string, at: number, jobId: string): void;
+  markFailed(uuid: string, at: number, jobId: string): Promise<void>;
   /**
    * Lower-case UUIDs whose last phone-home is newer than their last convergence and whose job for
    * that boot did not fail for good.
    */
-  pendingRejoins(): string[];
+  pendingRejoins(): Promise<string[]>;
 }
 
-/** A boot lookup for the planner: by member UUID, either byte order of the boot events. */
-export function bootLookup(boots: HostBootSource): (uuid: string) => HostBoot | undefined {
+/** Members' current boots as the (synchronous, pure) planner reads them: by member UUID, any case. */
+export type BootLookup = (uuid: string) => HostBoot | undefined;
+
+/**
+ * Reads the current boots of the members `uuids` (either byte order of the boot events) in one
+ * `getMany`, and returns the planner's lookup over what was read. Read once per plan: a
+ * phone-home arriving after it shows in the next plan.
+ */
+export async function readBoots(boots: Pick<HostBootSource, 'getMany'>, uuids: readonly string[]): Promise<BootLookup> {
+  const got = await boots.getMany(uuids.map((u) => ({ uuid: u, otherByteOrder: swapUuidByteOrder(u.toLowerCase()) })));
+  return (uuid) => got.get(uuid.toLowerCase());
+}
+
+/** Reads a cluster's members' current boots for a plan (see {@link readBoots}); what drift checks take. */
+export type BootsReader = (uuids: readonly string[]) => Promise<BootLookup>;
+
+/** The {@link BootsReader} over the store's `host_boots`. */
+export function bootLookup(boots: Pick<HostBootSource, 'getMany'>): BootsReader {
+  return (uuids) => readBoots(boots, uuids);
+}
+
+/** One member's current boot read now (either byte order of the boot events), for a step about to run. */
+export function liveBoot(boots: Pick<HostBootSource, 'get'>): (uuid: string) => Promise<HostBoot | undefined> {
   return (uuid) => boots.get(uuid, swapUuidByteOrder(uuid.toLowerCase()));
 }
 
@@ -66,9 +89,9 @@ export function heldOutcome(kind: string, holds: HostHold[]): HeldOutcome {
  * not the configured one, another machine under the member's FQDN) is left out until the host
  * phones home again — an operator's apply still retries it.
  */
-export function pendingRejoins(
-  boots: HostBootSource,
+export async function pendingRejoins(
+  boots: Pick<HostBootSource, 'pendingRejoins'>,
   findByHost: (uuid: string) => DesiredCluster | undefined,
-): string[] {
-  return boots.pendingRejoins().filter((u) => findByHost(u) !== undefined);
+): Promise<string[]> {
+  return (await boots.pendingRejoins()).filter((u) => findByHost(u) !== undefined);
 }

@@ -14,7 +14,7 @@ import { planWithPools } from './pools.js';
 import { memberByUuid, planCluster, planClusterSteps, planHost, planHostSteps, PlanError, type Step } from './plan.js';
 import type { CurrentState } from './state.js';
 import type { VcenterApi } from './vcenter.js';
-import { bootLookup, heldOutcome } from './job-lifecycle.js';
+import { heldOutcome, liveBoot, readBoots } from './job-lifecycle.js';
 import type { HostHold } from './lifecycle.js';
 import { escapePathSegment } from '../vsphere/read.js';
 import type { JobRunnerOptions } from './jobs.js';
@@ -64,7 +64,8 @@ export class JobRounds {
   /** The job's plan from `state`; the members it holds back are appended to `holds`. */
   private async plan(job: JobRecord, desired: DesiredCluster, state: CurrentState, holds: HostHold[]): Promise<Step[]> {
     const engineMaintenance = await this.maintenanceRecord(state);
-    const boot = this.o.boots ? bootLookup(this.o.boots) : undefined;
+    const members = desired.hosts.map((h) => h.uuid);
+    const boot = this.o.boots ? await readBoots(this.o.boots, members) : undefined;
     // planWithPools may plan more than once (pool addresses allocated between passes): holds of the last pass only.
     let held: HostHold[] = [];
     const steps = await planWithPools(this.o.jobs.pools, desired, state, (poolAddress) => {
@@ -170,7 +171,7 @@ export class JobRounds {
       if (outcome.kind === 'cancelled') return void (await this.cancelled(id));
       if (outcome.kind === 'permanent') {
         // A retry of this boot would fail the same way: no rejoin at the next start (a new boot is due again).
-        if (outcome.hostUuid) this.o.boots?.markFailed(outcome.hostUuid, Date.now(), id);
+        if (outcome.hostUuid) await this.o.boots?.markFailed(outcome.hostUuid, Date.now(), id);
         return this.r.finish(id, 'failed', outcome.reason);
       }
       if (outcome.kind === 'transient') {
@@ -211,9 +212,10 @@ export class JobRounds {
         : 'verified: read back, vCenter matches the cluster file',
     );
     const held = new Set(holds.map((h) => h.uuid.toLowerCase()));
-    for (const u of uuids) if (!held.has(u.toLowerCase())) this.o.boots?.markConverged(u, Date.now());
+    for (const u of uuids) if (!held.has(u.toLowerCase())) await this.o.boots?.markConverged(u, Date.now());
     // A refused phone-home stays refused until the host boots again: not re-queued at the next start.
-    for (const h of holds) if (h.reason === 'thumbprint-mismatch') this.o.boots?.markFailed(h.uuid, Date.now(), id);
+    for (const h of holds)
+      if (h.reason === 'thumbprint-mismatch') await this.o.boots?.markFailed(h.uuid, Date.now(), id);
     const outcome = heldOutcome(job.kind, holds);
     for (const h of holds)
       await this.r.note(id, h.reason === 'thumbprint-mismatch' ? 'error' : 'warn', `${h.fqdn}: ${h.detail}`);
@@ -286,7 +288,7 @@ export class JobRounds {
       esxi: this.o.esxi,
       esxiSdkUrl: this.o.config.engine['esxi-sdk-url'],
       ...(this.o.boots
-        ? { boot: bootLookup(this.o.boots), joined: this.o.boots.setJoinedThumbprint.bind(this.o.boots) }
+        ? { boot: liveBoot(this.o.boots), joined: this.o.boots.setJoinedThumbprint.bind(this.o.boots) }
         : {}),
     };
     for (let i = 0; i < steps.length; i++) {

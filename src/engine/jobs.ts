@@ -302,7 +302,7 @@ export class JobRunner extends EventEmitter<JobEvents> implements JobQueue, JobC
   /** A boot that phoned home while no server ran jobs (or whose job died) has not converged: rejoin it. */
   private async rejoinPending(): Promise<void> {
     if (this.o.boots)
-      for (const uuid of pendingRejoins(this.o.boots, (u) => this.o.clusters.findByHost(u))) {
+      for (const uuid of await pendingRejoins(this.o.boots, (u) => this.o.clusters.findByHost(u))) {
         const ref = await this.enqueueConfigureHost(uuid, { source: 'engine', actor: 'restart' });
         if (!ref.existing)
           this.log.info({ host: uuid, job: ref.id }, 'rejoin queued at start: last boot not converged');

@@ -10,9 +10,14 @@ import type { BootEvent, HostReader, HostRecord } from '../store/index.js';
  * host's UUID, plus the MAC-only events (no host UUID) of every MAC the server saw it with;
  * newest first, at most `limit`.
  */
-export function hostBootHistory(hosts: Pick<HostReader, 'bootEvents'>, host: HostRecord, limit: number): BootEvent[] {
-  const events = hosts.bootEvents({ uuid: host.uuid, limit });
-  for (const mac of host.macs) events.push(...hosts.bootEvents({ mac, limit }).filter((e) => e.hostUuid === null));
+export async function hostBootHistory(
+  hosts: Pick<HostReader, 'bootEvents'>,
+  host: HostRecord,
+  limit: number,
+): Promise<BootEvent[]> {
+  const events = await hosts.bootEvents({ uuid: host.uuid, limit });
+  for (const mac of host.macs)
+    events.push(...(await hosts.bootEvents({ mac, limit })).filter((e) => e.hostUuid === null));
   return events.sort((a, b) => b.at - a.at).slice(0, limit);
 }
 
@@ -21,17 +26,17 @@ export function hostBootHistory(hosts: Pick<HostReader, 'bootEvents'>, host: Hos
  * for a MAC the server saw, or for a MAC the host only claimed when it phoned home (evidence
  * `claimedMacs`), whoever it was recorded for; each event once, newest first (then by id), at most `limit`.
  */
-export function hostEvidenceHistory(
+export async function hostEvidenceHistory(
   hosts: Pick<HostReader, 'bootEvents'>,
   host: HostRecord,
   limit: number,
-): BootEvent[] {
+): Promise<BootEvent[]> {
   const claimed = Array.isArray(host.evidence['claimedMacs'])
     ? (host.evidence['claimedMacs'] as unknown[]).filter((m): m is string => typeof m === 'string')
     : [];
   const seen = new Map<number, BootEvent>();
-  for (const e of hosts.bootEvents({ uuid: host.uuid, limit })) seen.set(e.id!, e);
+  for (const e of await hosts.bootEvents({ uuid: host.uuid, limit })) seen.set(e.id!, e);
   for (const mac of new Set([...host.macs, ...claimed]))
-    for (const e of hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
+    for (const e of await hosts.bootEvents({ mac, limit })) seen.set(e.id!, e);
   return [...seen.values()].sort((a, b) => b.at - a.at || (b.id ?? 0) - (a.id ?? 0)).slice(0, limit);
 }

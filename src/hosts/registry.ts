@@ -194,16 +194,16 @@ export class HostRegistry {
    * Finds a known host by either byte order of its UUID: cluster files first, then hosts
    * assigned to a cluster in the store. Undefined when the host is known nowhere.
    */
-  identify(uuid: { smbios: string; wire: string }): HostMatch | undefined {
-    return this.lookup(uuid).match;
+  async identify(uuid: { smbios: string; wire: string }): Promise<HostMatch | undefined> {
+    return (await this.lookup(uuid)).match;
   }
 
   /** {@link identify}, plus the store rows it read for each byte order (reused, not re-read). */
-  private lookup(uuid: { smbios: string; wire: string }): {
+  private async lookup(uuid: { smbios: string; wire: string }): Promise<{
     match: HostMatch | undefined;
     smbiosRow?: HostRecord | undefined;
     wireRow?: HostRecord | undefined;
-  } {
+  }> {
     for (const u of [uuid.smbios, uuid.wire]) {
       const d = this.opts.declared(u);
       if (d)
@@ -218,10 +218,10 @@ export class HostRegistry {
           },
         };
     }
-    const smbiosRow = this.opts.hosts.get(uuid.smbios);
+    const smbiosRow = await this.opts.hosts.get(uuid.smbios);
     if (smbiosRow?.cluster)
       return { match: { source: 'store', uuid: uuid.smbios, cluster: smbiosRow.cluster }, smbiosRow };
-    const wireRow = this.opts.hosts.get(uuid.wire);
+    const wireRow = await this.opts.hosts.get(uuid.wire);
     if (wireRow?.cluster) return { match: { source: 'store', uuid: uuid.wire, cluster: wireRow.cluster }, wireRow };
     return { match: undefined, smbiosRow, wireRow };
   }
@@ -239,7 +239,7 @@ export class HostRegistry {
     const at = this.now();
     const log = req.log ?? this.opts.log;
     const { claim } = req;
-    const { match, smbiosRow, wireRow } = this.lookup(claim.uuid);
+    const { match, smbiosRow, wireRow } = await this.lookup(claim.uuid);
     let outcome: PhoneHomeOutcome;
     if (match) {
       outcome = await this.known(match, req, at, log);
@@ -303,15 +303,15 @@ export class HostRegistry {
           'legacy phone-home accepted unverified: no lease or expected address known for this host',
         );
     }
-    this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
-    this.opts.boots?.recordPhoneHome(match.uuid, {
+    await this.sight(match.uuid, req, at, 'registered', { verifiedBy: verified });
+    await this.opts.boots?.recordPhoneHome(match.uuid, {
       at,
       verifiedBy: verified,
       thumbprint: claim.thumbprint,
       thumbprintSha1: claim.thumbprintSha1,
       hostname: claim.hostname,
     });
-    this.recordInstall(match, req, at, verified, log);
+    await this.recordInstall(match, req, at, verified, log);
     let job;
     try {
       // Nested in the phone-home's transaction (a savepoint): a queue that throws half-way leaves no partial job rows.
@@ -325,7 +325,7 @@ export class HostRegistry {
       if (verified === 'token' && claim.token !== undefined) await this.opts.tokens.release(claim.token, at);
       return refuse('enqueue-failed');
     }
-    this.opts.hosts.setState(match.uuid, 'configuring');
+    await this.opts.hosts.setState(match.uuid, 'configuring');
     return { result: 'ok', hostUuid: match.uuid, cluster: match.cluster, jobId: job.id, existingJob: job.existing };
   }
 
@@ -341,10 +341,10 @@ export class HostRegistry {
       const check = await this.verifyToken(claim.token, claim.uuid, at);
       extra['token'] = check.ok ? 'valid' : check.reason;
     }
-    this.sight(uuid, req, at, 'unregistered', extra, cur);
+    await this.sight(uuid, req, at, 'unregistered', extra, cur);
     // ESXi is running on this boot (the unregistered list tells it from a PXE-only sighting, and a
     // join adds it at once); the thumbprints are claims that vCenter checks against the host.
-    this.opts.boots?.recordPhoneHome(uuid, {
+    await this.opts.boots?.recordPhoneHome(uuid, {
       at,
       verifiedBy: extra['token'] === 'valid' ? 'token' : 'none',
       thumbprint: claim.thumbprint,
@@ -360,7 +360,13 @@ export class HostRegistry {
    * from anyone else (a stateless member, a host only assigned in the store, an unverified legacy
    * phone-home) changes nothing and is logged.
    */
-  private recordInstall(match: HostMatch, req: PhoneHomeRequest, at: number, verified: string, log: Logger): void {
+  private async recordInstall(
+    match: HostMatch,
+    req: PhoneHomeRequest,
+    at: number,
+    verified: string,
+    log: Logger,
+  ): Promise<void> {
     if (req.claim.stage !== 'installed') return;
     const stateful = match.source === 'cluster-file' && match.stateful === true;
     if (!stateful || verified === 'none') {
@@ -370,7 +376,7 @@ export class HostRegistry {
       );
       return;
     }
-    this.opts.installs?.markInstalled(match.uuid, { at, address: req.address });
+    await this.opts.installs?.markInstalled(match.uuid, { at, address: req.address });
     log.info({ host: match.uuid }, 'stateful install reported done: later network boots boot from local disk');
   }
 
@@ -387,7 +393,7 @@ export class HostRegistry {
     const out = new Set<string>();
     if (match.source === 'cluster-file' && match.managementAddress) out.add(match.managementAddress);
     if (this.opts.leases) {
-      for (const mac of this.knownMacs(match.uuid)) {
+      for (const mac of await this.knownMacs(match.uuid)) {
         const a = await this.opts.leases(mac, at);
         if (a) out.add(a);
       }
@@ -396,21 +402,22 @@ export class HostRegistry {
   }
 
   /** MACs the server itself saw for this host (store sightings, boot events), never the message's claims. */
-  private knownMacs(uuid: string): string[] {
-    const macs = new Set(this.opts.hosts.get(uuid)?.macs ?? []);
-    for (const e of this.opts.hosts.bootEvents({ uuid, limit: 50 })) if (e.mac) macs.add(e.mac);
+  private async knownMacs(uuid: string): Promise<string[]> {
+    const macs = new Set((await this.opts.hosts.get(uuid))?.macs ?? []);
+    for (const e of await this.opts.hosts.bootEvents({ uuid, limit: 50 })) if (e.mac) macs.add(e.mac);
     return [...macs];
   }
 
   /** Upserts the host row with the claim's fields and evidence (repeats update, never duplicate). */
-  private sight(
+  private async sight(
     uuid: string,
     req: PhoneHomeRequest,
     at: number,
     newState: 'registered' | 'unregistered',
     extra: Record<string, unknown>,
-    cur: HostRecord | undefined = this.opts.hosts.get(uuid),
-  ): HostRecord {
+    known?: HostRecord,
+  ): Promise<HostRecord> {
+    const cur = known ?? (await this.opts.hosts.get(uuid));
     const { claim } = req;
     const prev = Array.isArray(cur?.evidence['addresses'])
       ? (cur.evidence['addresses'] as unknown[]).filter((a): a is string => typeof a === 'string')
@@ -443,8 +450,8 @@ export class HostRegistry {
       mac: trusted[0],
       evidence,
     };
-    let rec = this.opts.hosts.upsertSighting(base, newState);
-    for (const mac of trusted.slice(1)) rec = this.opts.hosts.upsertSighting({ uuid, at, mac }, newState);
+    let rec = await this.opts.hosts.upsertSighting(base, newState);
+    for (const mac of trusted.slice(1)) rec = await this.opts.hosts.upsertSighting({ uuid, at, mac }, newState);
     return rec;
   }
 }

@@ -61,13 +61,13 @@ export function installMembership(clusters: readonly DesiredCluster[], uuid: str
 }
 
 /** The install state of `uuid` (SMBIOS form) given its membership (undefined: in no cluster file). */
-export function installState(
+export async function installState(
   installs: Pick<HostInstallStore, 'get'>,
   uuid: string,
   member: InstallMembership | undefined,
-): InstallState {
+): Promise<InstallState> {
   const id = member?.uuid ?? normalizeUuid(uuid) ?? uuid.toLowerCase();
-  const r = installs.get(id);
+  const r = await installs.get(id);
   const stateful = member?.stateful ?? false;
   const installedAt = r?.installedAt ?? null;
   return {
@@ -89,19 +89,19 @@ export function installState(
  * @returns the state before and after
  * @throws NotStatefulError when the host is in no cluster file, or its member is stateless
  */
-export function requestReinstall(
+export async function requestReinstall(
   installs: Pick<HostInstallStore, 'get' | 'requestReinstall'>,
   uuid: string,
   member: InstallMembership | undefined,
   p: { at: number; actor: string },
-): { before: InstallState; after: InstallState } {
+): Promise<{ before: InstallState; after: InstallState }> {
   if (!member)
     throw new NotStatefulError(`host ${uuid} is in no cluster file: only a stateful member is installed to disk`);
   if (!member.stateful)
     throw new NotStatefulError(
       `host ${member.uuid} is a stateless member of cluster ${member.cluster}: it boots its image into RAM at every boot, nothing to reinstall (set bootMode="stateful" to install it)`,
     );
-  const before = installState(installs, member.uuid, member);
-  installs.requestReinstall(member.uuid, p);
-  return { before, after: installState(installs, member.uuid, member) };
+  const before = await installState(installs, member.uuid, member);
+  await installs.requestReinstall(member.uuid, p);
+  return { before, after: await installState(installs, member.uuid, member) };
 }

@@ -46,7 +46,7 @@ export async function resetThumbprint(
     throw new HostIdError(`"${id}" is neither a hardware UUID nor a host name`);
   }
   let changed = false;
-  if (uuid && store.hostBoots.resetThumbprint(uuid)) changed = true;
+  if (uuid && (await store.hostBoots.resetThumbprint(uuid))) changed = true;
   if (fqdn && (await store.jobs.forgetThumbprint(fqdn))) changed = true;
   return { uuid, fqdn, changed };
 }

@@ -111,8 +111,8 @@ export async function readManifest(dir: string): Promise<ImageManifest> {
   return r.data;
 }
 
-/** Decides whether an image may be removed: returns who pins it (empty = free). */
-export type PinCheck = (image: string) => string[];
+/** Decides whether an image may be removed: returns (or resolves to) who pins it (empty = free). */
+export type PinCheck = (image: string) => string[] | Promise<string[]>;
 
 /**
  * The images directory: list, read and remove image versions.
@@ -176,7 +176,7 @@ export class ImageLibrary {
   async remove(name: string, pins: PinCheck): Promise<void> {
     checkImageName(name);
     if (!(await this.get(name))) throw new ImageError(`no image "${name}" in ${this.dir}`);
-    const who = pins(name);
+    const who = await pins(name);
     if (who.length > 0) {
       throw new ImageError(`image "${name}" is pinned by ${who.join(', ')}: re-pin or unpin them first`);
     }

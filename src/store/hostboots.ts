@@ -2,10 +2,12 @@
  * Member hosts' current boot, as the engine needs it for the stateless lifecycle (table
  * `host_boots`, migration 011): the last verified phone-home with the SSL thumbprints the host
  * reported, the thumbprint vCenter last accepted, the last convergence and the last failure a
- * retry cannot fix (migration 012). Synchronous
- * (better-sqlite3). UUIDs are stored lower case.
+ * retry cannot fix (migration 012). On either store through the SQL executor (./sql.ts). UUIDs
+ * are stored lower case.
  */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
+import { jsonTextElements } from './dialect.js';
+import type { HostBootStore } from './ports.js';
 
 /** One host's row. Times are epoch ms; thumbprints upper-case colon hex. */
 export interface HostBootRecord {
@@ -69,12 +71,12 @@ function toRecord(uuid: string, r: Row | undefined, pxeBootAt: number | undefine
   };
 }
 
-/** Repository of `host_boots`. */
-export class HostBootRepo {
-  constructor(private readonly db: Database) {}
+/** Repository of `host_boots`, on either store (./sql.ts). */
+export class HostBootRepo implements HostBootStore {
+  constructor(private readonly sql: Sql) {}
 
   /** Records a verified phone-home (replaces the previous boot's thumbprints and host name). */
-  recordPhoneHome(
+  async recordPhoneHome(
     uuid: string,
     p: {
       at: number;
@@ -83,49 +85,48 @@ export class HostBootRepo {
       thumbprintSha1?: string | undefined;
       hostname?: string | undefined;
     },
-  ): void {
-    this.db
-      .prepare(
-        `INSERT INTO host_boots (host_uuid, phoned_home_at, verified_by, thumbprint, thumbprint_sha1, hostname)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT(host_uuid) DO UPDATE SET phoned_home_at = excluded.phoned_home_at,
-          verified_by = excluded.verified_by, thumbprint = excluded.thumbprint,
-          thumbprint_sha1 = excluded.thumbprint_sha1, hostname = excluded.hostname`,
-      )
-      .run(u(uuid), p.at, p.verifiedBy, p.thumbprint ?? null, p.thumbprintSha1 ?? null, p.hostname ?? null);
+  ): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO host_boots (host_uuid, phoned_home_at, verified_by, thumbprint, thumbprint_sha1, hostname)
+      VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(host_uuid) DO UPDATE SET phoned_home_at = excluded.phoned_home_at,
+        verified_by = excluded.verified_by, thumbprint = excluded.thumbprint,
+        thumbprint_sha1 = excluded.thumbprint_sha1, hostname = excluded.hostname`,
+      [u(uuid), p.at, p.verifiedBy, p.thumbprint ?? null, p.thumbprintSha1 ?? null, p.hostname ?? null],
+    );
   }
 
-  /** The host's row plus its newest boot event; undefined when neither exists. */
-  get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM host_boots WHERE host_uuid = ?').get(u(uuid)) as Row | undefined;
-    const ids = [u(uuid), u(otherByteOrder ?? uuid)];
-    const pxe = this.db
-      .prepare('SELECT max(at) FROM boot_events WHERE lower(host_uuid) IN (?, ?)')
-      .pluck()
-      .get(...ids) as number | null;
-    if (!r && pxe === null) return undefined;
-    return toRecord(uuid, r, opt(pxe));
+  /** The host's row plus its newest boot event (either byte order); undefined when neither exists. */
+  async get(uuid: string, otherByteOrder?: string): Promise<HostBootRecord | undefined> {
+    const r = await this.sql.get<Row>('SELECT * FROM host_boots WHERE host_uuid = ?', [u(uuid)]);
+    const pxe = await this.sql.get<{ at: number | null }>(
+      'SELECT max(at) AS at FROM boot_events WHERE lower(host_uuid) IN (?, ?)',
+      [u(uuid), u(otherByteOrder ?? uuid)],
+    );
+    if (!r && (pxe?.at ?? null) === null) return undefined;
+    return toRecord(uuid, r, opt(pxe?.at ?? null));
   }
 
   /**
    * {@link get} for many hosts in two queries (one per table), whatever their number: for lists.
+   * The UUID lists go as one JSON parameter (./dialect.ts).
    * @param hosts each host's UUID and its other byte order
    * @returns the records by lower-case UUID; hosts with neither a row nor a boot event are absent
    */
-  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Map<string, HostBootRecord> {
+  async getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Promise<Map<string, HostBootRecord>> {
     const out = new Map<string, HostBootRecord>();
     if (hosts.length === 0) return out;
-    const rows = this.db
-      .prepare('SELECT * FROM host_boots WHERE host_uuid IN (SELECT value FROM json_each(?))')
-      .all(JSON.stringify(hosts.map((h) => u(h.uuid)))) as Row[];
+    const list = jsonTextElements(this.sql.dialect);
+    const rows = await this.sql.all<Row>(`SELECT * FROM host_boots WHERE host_uuid IN (SELECT value FROM ${list})`, [
+      JSON.stringify(hosts.map((h) => u(h.uuid))),
+    ]);
     const byUuid = new Map(rows.map((r) => [r.host_uuid, r]));
     const ids = hosts.flatMap((h) => [u(h.uuid), u(h.otherByteOrder)]);
-    const pxeRows = this.db
-      .prepare(
-        `SELECT lower(host_uuid) AS id, max(at) AS at FROM boot_events
-        WHERE lower(host_uuid) IN (SELECT value FROM json_each(?)) GROUP BY lower(host_uuid)`,
-      )
-      .all(JSON.stringify(ids)) as Array<{ id: string; at: number }>;
+    const pxeRows = await this.sql.all<{ id: string; at: number }>(
+      `SELECT lower(host_uuid) AS id, max(at) AS at FROM boot_events
+      WHERE lower(host_uuid) IN (SELECT value FROM ${list}) GROUP BY lower(host_uuid)`,
+      [JSON.stringify(ids)],
+    );
     const pxeBy = new Map(pxeRows.map((r) => [r.id, r.at]));
     for (const h of hosts) {
       const r = byUuid.get(u(h.uuid));
@@ -139,66 +140,60 @@ export class HostBootRepo {
   }
 
   /** Records the thumbprint vCenter accepted for the host (AddHost_Task / ReconnectHost_Task). */
-  setJoinedThumbprint(uuid: string, thumbprint: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO host_boots (host_uuid, joined_thumbprint) VALUES (?, ?)
-        ON CONFLICT(host_uuid) DO UPDATE SET joined_thumbprint = excluded.joined_thumbprint`,
-      )
-      .run(u(uuid), thumbprint);
+  async setJoinedThumbprint(uuid: string, thumbprint: string): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO host_boots (host_uuid, joined_thumbprint) VALUES (?, ?)
+      ON CONFLICT(host_uuid) DO UPDATE SET joined_thumbprint = excluded.joined_thumbprint`,
+      [u(uuid), thumbprint],
+    );
   }
 
   /** Records that a job for the host succeeded at `at`. */
-  markConverged(uuid: string, at: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO host_boots (host_uuid, converged_at) VALUES (?, ?)
-        ON CONFLICT(host_uuid) DO UPDATE SET converged_at = excluded.converged_at`,
-      )
-      .run(u(uuid), at);
+  async markConverged(uuid: string, at: number): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO host_boots (host_uuid, converged_at) VALUES (?, ?)
+      ON CONFLICT(host_uuid) DO UPDATE SET converged_at = excluded.converged_at`,
+      [u(uuid), at],
+    );
   }
 
   /**
    * Records that job `jobId` for the host failed at `at` for a reason a retry of the same boot
    * cannot fix: {@link pendingRejoins} leaves this boot out until the host phones home again.
    */
-  markFailed(uuid: string, at: number, jobId: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO host_boots (host_uuid, failed_at, failed_job) VALUES (?, ?, ?)
-        ON CONFLICT(host_uuid) DO UPDATE SET failed_at = excluded.failed_at, failed_job = excluded.failed_job`,
-      )
-      .run(u(uuid), at, jobId);
+  async markFailed(uuid: string, at: number, jobId: string): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO host_boots (host_uuid, failed_at, failed_job) VALUES (?, ?, ?)
+      ON CONFLICT(host_uuid) DO UPDATE SET failed_at = excluded.failed_at, failed_job = excluded.failed_job`,
+      [u(uuid), at, jobId],
+    );
   }
 
   /**
    * Forgets the thumbprints recorded for the host (reported and accepted): an admin reset after a
    * certificate was replaced on purpose. @returns whether a row had any
    */
-  resetThumbprint(uuid: string): boolean {
-    const r = this.db
-      .prepare(
-        `UPDATE host_boots SET thumbprint = NULL, thumbprint_sha1 = NULL, joined_thumbprint = NULL
-        WHERE host_uuid = ? AND (thumbprint IS NOT NULL OR thumbprint_sha1 IS NOT NULL OR joined_thumbprint IS NOT NULL)`,
-      )
-      .run(u(uuid));
-    return r.changes > 0;
+  async resetThumbprint(uuid: string): Promise<boolean> {
+    const n = await this.sql.run(
+      `UPDATE host_boots SET thumbprint = NULL, thumbprint_sha1 = NULL, joined_thumbprint = NULL
+      WHERE host_uuid = ? AND (thumbprint IS NOT NULL OR thumbprint_sha1 IS NOT NULL OR joined_thumbprint IS NOT NULL)`,
+      [u(uuid)],
+    );
+    return n > 0;
   }
 
   /**
    * Hosts whose last phone-home is newer than their last convergence (a boot not yet rejoined) and
    * whose job for that boot did not fail for good ({@link markFailed}): a boot whose job never ran
-   * or was interrupted.
+   * or was interrupted. Oldest phone-home first.
    */
-  pendingRejoins(): string[] {
-    return this.db
-      .prepare(
-        `SELECT host_uuid FROM host_boots
-        WHERE phoned_home_at IS NOT NULL AND (converged_at IS NULL OR converged_at < phoned_home_at)
-          AND (failed_at IS NULL OR failed_at < phoned_home_at)
-        ORDER BY phoned_home_at`,
-      )
-      .pluck()
-      .all() as string[];
+  async pendingRejoins(): Promise<string[]> {
+    const rows = await this.sql.all<{ host_uuid: string }>(
+      `SELECT host_uuid FROM host_boots
+      WHERE phoned_home_at IS NOT NULL AND (converged_at IS NULL OR converged_at < phoned_home_at)
+        AND (failed_at IS NULL OR failed_at < phoned_home_at)
+      ORDER BY phoned_home_at, host_uuid`,
+    );
+    return rows.map((r) => r.host_uuid);
   }
 }

@@ -2,9 +2,11 @@
  * Stateful members' installs (table `host_installs`, migration 014): when a host's install was
  * reported done by its kickstart's `%firstboot` phone-home, and an admin's reinstall request.
  * The boot policy reads {@link HostInstallRepo.installedAt}: a stateful member with an install on
- * record boots from its local disk. Synchronous (better-sqlite3). UUIDs are stored lower case.
+ * record boots from its local disk. On either store through the SQL executor (./sql.ts). UUIDs are
+ * stored lower case.
  */
-import type { Database } from 'better-sqlite3';
+import type { Sql } from './sql.js';
+import type { HostInstallStore } from './ports.js';
 
 /** One host's row. Times are epoch ms. */
 export interface HostInstallRecord {
@@ -30,13 +32,13 @@ interface Row {
 const u = (x: string) => x.toLowerCase();
 const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
-/** Repository of `host_installs`. */
-export class HostInstallRepo {
-  constructor(private readonly db: Database) {}
+/** Repository of `host_installs`, on either store (./sql.ts). */
+export class HostInstallRepo implements HostInstallStore {
+  constructor(private readonly sql: Sql) {}
 
   /** The host's row, or undefined when it never reported an install nor had a reinstall requested. */
-  get(uuid: string): HostInstallRecord | undefined {
-    const r = this.db.prepare('SELECT * FROM host_installs WHERE host_uuid = ?').get(u(uuid)) as Row | undefined;
+  async get(uuid: string): Promise<HostInstallRecord | undefined> {
+    const r = await this.sql.get<Row>('SELECT * FROM host_installs WHERE host_uuid = ?', [u(uuid)]);
     if (!r) return undefined;
     return {
       uuid: r.host_uuid,
@@ -48,37 +50,48 @@ export class HostInstallRepo {
   }
 
   /** When the host's install was reported done (epoch ms), or undefined: none on record, an install is due. */
-  installedAt(uuid: string): number | undefined {
-    const v = this.db.prepare('SELECT installed_at FROM host_installs WHERE host_uuid = ?').pluck().get(u(uuid)) as
-      number | null | undefined;
-    return v ?? undefined;
+  async installedAt(uuid: string): Promise<number | undefined> {
+    const r = await this.sql.get<{ installed_at: number | null }>(
+      'SELECT installed_at FROM host_installs WHERE host_uuid = ?',
+      [u(uuid)],
+    );
+    return r?.installed_at ?? undefined;
   }
 
   /** Records that the host's install is done (its `%firstboot` phone-home at `at` from `address`). */
-  markInstalled(uuid: string, p: { at: number; address: string }): void {
-    this.db
-      .prepare(
-        `INSERT INTO host_installs (host_uuid, installed_at, installed_from) VALUES (?, ?, ?)
-        ON CONFLICT(host_uuid) DO UPDATE SET installed_at = excluded.installed_at,
-          installed_from = excluded.installed_from`,
-      )
-      .run(u(uuid), p.at, p.address);
+  async markInstalled(uuid: string, p: { at: number; address: string }): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO host_installs (host_uuid, installed_at, installed_from) VALUES (?, ?, ?)
+      ON CONFLICT(host_uuid) DO UPDATE SET installed_at = excluded.installed_at,
+        installed_from = excluded.installed_from`,
+      [u(uuid), p.at, p.address],
+    );
   }
 
   /**
-   * Forgets the host's install (its next network boot installs again) and records who asked.
+   * Forgets the host's install (its next network boot installs again) and records who asked, in
+   * one transaction.
    * @returns when the forgotten install had been reported (undefined: none was on record)
    */
-  requestReinstall(uuid: string, p: { at: number; actor: string }): { previousInstalledAt: number | undefined } {
-    const previousInstalledAt = this.installedAt(uuid);
-    this.db
-      .prepare(
+  async requestReinstall(
+    uuid: string,
+    p: { at: number; actor: string },
+  ): Promise<{ previousInstalledAt: number | undefined }> {
+    return this.sql.tx(async (sql) => {
+      const prev = await sql.get<{ installed_at: number | null }>(
+        sql.dialect === 'postgres'
+          ? 'SELECT installed_at FROM host_installs WHERE host_uuid = ? FOR UPDATE'
+          : 'SELECT installed_at FROM host_installs WHERE host_uuid = ?',
+        [u(uuid)],
+      );
+      await sql.run(
         `INSERT INTO host_installs (host_uuid, reinstall_requested_at, reinstall_requested_by) VALUES (?, ?, ?)
         ON CONFLICT(host_uuid) DO UPDATE SET installed_at = NULL, installed_from = NULL,
           reinstall_requested_at = excluded.reinstall_requested_at,
           reinstall_requested_by = excluded.reinstall_requested_by`,
-      )
-      .run(u(uuid), p.at, p.actor);
-    return { previousInstalledAt };
+        [u(uuid), p.at, p.actor],
+      );
+      return { previousInstalledAt: prev?.installed_at ?? undefined };
+    });
   }
 }

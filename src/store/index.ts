@@ -82,7 +82,7 @@ export class Store implements StoreHealth, Transactions {
     if (backend.dialect === 'sqlite') attachDatabase(this, backend.db);
     // Repositories not yet on the executor exist only on SQLite (issue 18 moves them over).
     const db = (backend.dialect === 'sqlite' ? backend.db : undefined) as Database;
-    this.hosts = new HostRepo(db);
+    this.hosts = new HostRepo(this.#sql);
     this.audit = new AuditRepo(this.#sql);
     this.settings = new SettingsRepo(this.#sql);
     this.tokens = new TokenRepo(this.#sql);
@@ -92,8 +92,8 @@ export class Store implements StoreHealth, Transactions {
     this.phoneHomes = new PhoneHomeRepo(this.#sql);
     this.jobs = new JobRepo(this.#sql);
     this.leases = new LeaseRepo(this.#sql);
-    this.hostBoots = new HostBootRepo(db);
-    this.hostInstalls = new HostInstallRepo(db);
+    this.hostBoots = new HostBootRepo(this.#sql);
+    this.hostInstalls = new HostInstallRepo(this.#sql);
     this.retention = new RetentionRepo(this.#sql);
     this.imageCatalog = new ImageCatalogRepo(this.#sql);
     this.clusterFiles = new ClusterFileRepo(this.#sql);

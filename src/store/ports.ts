@@ -36,21 +36,21 @@ import type { CatalogEntry, PublishResult } from './image-catalog.js';
 
 /** Reads hosts (table `hosts`) and their boot history (table `boot_events`). UUIDs SMBIOS-form, lower-case. */
 export interface HostReader {
-  get(uuid: string): HostRecord | undefined;
-  /** Hosts that have been seen with this MAC (`aa:bb:cc:dd:ee:ff`). */
-  findByMac(mac: string): HostRecord[];
+  get(uuid: string): Promise<HostRecord | undefined>;
+  /** Hosts that have been seen with this MAC (`aa:bb:cc:dd:ee:ff`), newest sighting first. */
+  findByMac(mac: string): Promise<HostRecord[]>;
   /** All hosts (or those in `state`), newest sighting first. */
-  list(state?: HostState): HostRecord[];
+  list(state?: HostState): Promise<HostRecord[]>;
   /** One page of hosts (or those in `state`), newest sighting first, after `after`; one query. */
-  page(opts: { limit: number; state?: HostState | undefined; after?: HostPageKey | undefined }): HostPage;
+  page(opts: { limit: number; state?: HostState | undefined; after?: HostPageKey | undefined }): Promise<HostPage>;
   /** Number of hosts in each state; one query. */
-  countByState(): Partial<Record<HostState, number>>;
+  countByState(): Promise<Partial<Record<HostState, number>>>;
   /** The image each of `hosts` last booted (by UUID, or MAC-only events of its MACs); one query. */
-  lastImages(hosts: ReadonlyArray<Pick<HostRecord, 'uuid' | 'macs'>>): Map<string, string>;
+  lastImages(hosts: ReadonlyArray<Pick<HostRecord, 'uuid' | 'macs'>>): Promise<Map<string, string>>;
   /** UUIDs of hosts whose image pin is `image`. */
-  pinnedTo(image: string): string[];
+  pinnedTo(image: string): Promise<string[]>;
   /** Boot history for a host UUID or a MAC (either may be null), newest first, at most `limit` (100). */
-  bootEvents(filter?: { uuid?: string | null; mac?: string | null; limit?: number }): BootEvent[];
+  bootEvents(filter?: { uuid?: string | null; mac?: string | null; limit?: number }): Promise<BootEvent[]>;
   /**
    * The newest boot event from client `address` at or after `since` (epoch ms) that names a host
    * UUID or MAC, or undefined.
@@ -58,24 +58,24 @@ export interface HostReader {
   lastIdentifiedBootEventFrom(
     address: string,
     since: number,
-  ): { hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined;
+  ): Promise<{ hostUuid: string | null; mac: string | null; firmware: string | null; at: number } | undefined>;
 }
 
 /** Records that a host was seen (creates it in `newState` when new). */
 export interface SightingWriter {
-  upsertSighting(s: HostSighting, newState?: HostState): HostRecord;
+  upsertSighting(s: HostSighting, newState?: HostState): Promise<HostRecord>;
 }
 
-/** Appends to the boot history (table `boot_events`); returns the event's id. */
+/** Appends to the boot history (table `boot_events`); resolves to the event's id. */
 export interface BootEventWriter {
-  addBootEvent(e: BootEvent): number;
+  addBootEvent(e: BootEvent): Promise<number>;
 }
 
 /** Changes hosts: sightings, state (and its cluster), image pin (epoch ms `at`). */
 export interface HostWriter extends SightingWriter, BootEventWriter {
   /** False when no such host. */
-  setState(uuid: string, state: HostState, cluster?: string | null): boolean;
-  setImagePin(uuid: string, image: string | null, at?: number): void;
+  setState(uuid: string, state: HostState, cluster?: string | null): Promise<boolean>;
+  setImagePin(uuid: string, image: string | null, at?: number): Promise<void>;
 }
 
 /**
@@ -240,12 +240,12 @@ export interface HostBootStore {
       thumbprintSha1?: string | undefined;
       hostname?: string | undefined;
     },
-  ): void;
-  get(uuid: string, otherByteOrder?: string): HostBootRecord | undefined;
+  ): Promise<void>;
+  get(uuid: string, otherByteOrder?: string): Promise<HostBootRecord | undefined>;
   /** `get` for a list of hosts, in a fixed number of queries; by lower-case UUID. */
-  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Map<string, HostBootRecord>;
+  getMany(hosts: ReadonlyArray<{ uuid: string; otherByteOrder: string }>): Promise<Map<string, HostBootRecord>>;
   /** Forgets the recorded thumbprints (admin reset); whether any was recorded. */
-  resetThumbprint(uuid: string): boolean;
+  resetThumbprint(uuid: string): Promise<boolean>;
 }
 
 /** The trust-on-first-use thumbprints by FQDN (table `host_thumbprints`): the admin reset. */
@@ -260,12 +260,15 @@ export interface TofuThumbprints {
  * boots from its local disk), the web and CLI request a reinstall.
  */
 export interface HostInstallStore {
-  get(uuid: string): HostInstallRecord | undefined;
+  get(uuid: string): Promise<HostInstallRecord | undefined>;
   /** When the install was reported done (epoch ms); undefined: an install is due. */
-  installedAt(uuid: string): number | undefined;
-  markInstalled(uuid: string, p: { at: number; address: string }): void;
-  /** Forgets the install so the next boot installs again; returns when the forgotten one was reported. */
-  requestReinstall(uuid: string, p: { at: number; actor: string }): { previousInstalledAt: number | undefined };
+  installedAt(uuid: string): Promise<number | undefined>;
+  markInstalled(uuid: string, p: { at: number; address: string }): Promise<void>;
+  /** Forgets the install so the next boot installs again; resolves to when the forgotten one was reported. */
+  requestReinstall(
+    uuid: string,
+    p: { at: number; actor: string },
+  ): Promise<{ previousInstalledAt: number | undefined }>;
 }
 
 /**

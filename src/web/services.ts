@@ -79,7 +79,7 @@ export async function joinHost(
   const queue = need(ctx, 'queue', 'the job engine');
   const { store } = ctx.deps;
   const uuid = j.uuid.toLowerCase();
-  const host = store.hosts.get(uuid);
+  const host = await store.hosts.get(uuid);
   if (!host) throw problems.notFound(`host ${uuid}`);
   if (host.state !== 'unregistered')
     throw problems.conflict(
@@ -109,7 +109,7 @@ export async function joinHost(
     if (/not found|no such|unknown cluster/i.test(msg)) throw problems.notFound(`cluster ${cluster}`);
     throw new HttpProblem(422, 'Unprocessable Content', msg);
   }
-  store.hosts.setState(uuid, 'registered', cluster);
+  await store.hosts.setState(uuid, 'registered', cluster);
   const job = await queue.enqueueConfigureHost(uuid, { source: 'api', actor: req.user?.username ?? 'unknown' });
   await auditChange(
     store.audit,
@@ -120,7 +120,7 @@ export async function joinHost(
     { state: 'registered', cluster, fqdn, addresses: member.addresses, image: j.image ?? null, job: job.id },
     ctx.now(),
   );
-  const waits = seenByPxeOnly(store.hostBoots.get(uuid, swapUuidByteOrder(uuid)));
+  const waits = seenByPxeOnly(await store.hostBoots.get(uuid, swapUuidByteOrder(uuid)));
   const defaulted = j.fqdn === undefined ? { fqdn } : {};
   return { uuid, ok: true, cluster, ...defaulted, job, ...(waits ? { waitsForPhoneHome: true } : {}) };
 }
@@ -164,8 +164,8 @@ export async function setPin(ctx: WebContext, req: FastifyRequest, uuid: string,
       ]);
     }
   }
-  const before = store.hosts.get(uuid)?.imagePin ?? null;
-  store.hosts.setImagePin(uuid, image, ctx.now());
+  const before = (await store.hosts.get(uuid))?.imagePin ?? null;
+  await store.hosts.setImagePin(uuid, image, ctx.now());
   await auditChange(
     store.audit,
     req,

@@ -56,7 +56,9 @@ export interface BootAnswerContext {
   httpPort: number;
   /**
    * Boot-once: whether the host behind a request (option 97 UUID in SMBIOS form, else undefined;
-   * chaddr MAC) boots from its local disk; absent = never. Must be side-effect free.
+   * chaddr MAC) boots from its local disk; absent = never. Must be side-effect free and
+   * synchronous: the DHCP service reads the store's answer first, for the clients
+   * {@link asksBootsLocally} names (src/boot/dhcp/server.ts).
    */
   bootsLocally?: ((client: { uuid: string | undefined; mac: string }) => boolean) | undefined;
 }
@@ -66,6 +68,19 @@ export function bootUrl(ctx: BootAnswerContext, file: string): string {
   const port = ctx.httpPort === 80 ? '' : `:${ctx.httpPort}`;
   const path = file.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/');
   return `http://${ctx.advertiseAddress}${port}/boot/${path}`;
+}
+
+/**
+ * Whether {@link chooseBootAnswer} asks {@link BootAnswerContext.bootsLocally} about this client:
+ * UEFI firmware's own PXE or HTTP boot client (not iPXE, not BIOS) of a network-boot request that
+ * carries a MAC. Pure; lets the caller read the store's boot-once answer only for these.
+ */
+export function asksBootsLocally(
+  client: Pick<ClientInfo, 'arch' | 'isPxeClient' | 'isHttpClient' | 'isIpxe'> & Partial<Pick<ClientInfo, 'mac'>>,
+): boolean {
+  if (client.isIpxe || !client.mac) return false;
+  if (!client.isPxeClient && !client.isHttpClient && client.arch === undefined) return false;
+  return client.isHttpClient || (client.arch ?? ClientArch.BIOS_X86) !== ClientArch.BIOS_X86;
 }
 
 /**
@@ -90,8 +105,7 @@ export function chooseBootAnswer(
     };
   }
   if (!client.isPxeClient && !client.isHttpClient && client.arch === undefined) return null;
-  const uefi = client.isHttpClient || (client.arch ?? ClientArch.BIOS_X86) !== ClientArch.BIOS_X86;
-  if (uefi && client.mac && ctx.bootsLocally?.({ uuid: client.uuid, mac: client.mac })) return null;
+  if (asksBootsLocally(client) && ctx.bootsLocally?.({ uuid: client.uuid, mac: client.mac! })) return null;
   if (client.isHttpClient || client.arch === ClientArch.EFI_X86_64_HTTP) {
     return {
       ...base,

@@ -21,8 +21,14 @@ import { BindError, toBindError } from '../../net/bind-error.js';
 import type { Service } from '../../net/service.js';
 import { findInterfaceAddress, type InterfaceAddress } from '../../net/interfaces.js';
 import type { BootEventWriter, HostReader, LeaseStore, SightingWriter } from '../../store/index.js';
-import { noBootFileReason, type BootAnswer, type BootAnswerContext, type BootFiles } from './boot-answer.js';
-import { clientInfoOf, firmwareLabel } from './client-info.js';
+import {
+  asksBootsLocally,
+  noBootFileReason,
+  type BootAnswer,
+  type BootAnswerContext,
+  type BootFiles,
+} from './boot-answer.js';
+import { clientInfoOf, firmwareLabel, type ClientInfo } from './client-info.js';
 import { FullModeResponder } from './full.js';
 import { BootRecorder, TYPE_NAMES } from './boot-record.js';
 import { DhcpDecodeError, type DhcpPacket, MessageType, decodePacket, encodePacket } from './packet.js';
@@ -136,10 +142,13 @@ export interface DhcpServerOptions {
   /** proxyDHCP boot-server port, default 4011 (proxy mode only). */
   proxyPort?: number | undefined;
   /**
-   * Boot-once: the host boots from its local disk (a stateful member whose install is on record),
-   * so UEFI firmware gets no loader ({@link BootAnswerContext.bootsLocally}). Absent: never.
+   * Boot-once: resolves to whether the host (option 97 UUID in SMBIOS form, else undefined; chaddr
+   * MAC) boots from its local disk (a stateful member whose install is on record), so UEFI firmware
+   * gets no loader ({@link BootAnswerContext.bootsLocally}). Asked only for the clients
+   * {@link asksBootsLocally} names, before the reply; a rejection is logged and taken as false.
+   * Absent: never.
    */
-  bootsLocally?: BootAnswerContext['bootsLocally'];
+  bootsLocally?: ((client: { uuid: string | undefined; mac: string }) => Promise<boolean>) | undefined;
   /** Clock (ms), for tests. */
   now?: () => number;
 }
@@ -199,6 +208,10 @@ class DhcpService implements DhcpServer {
   private lastExhaustedWarn = 0;
   private readonly recorder: BootRecorder;
   private peers = new ReplyPeers([], []);
+  /** Requests are handled one at a time in arrival order: the tail of that queue. */
+  private queue: Promise<void> = Promise.resolve();
+  /** Boot-once answer read for the request being handled (the responders' synchronous `bootsLocally`). */
+  private bootsLocallyNow = false;
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.log = opts.log.child({ subsystem: 'dhcp', mode: opts.mode });
@@ -237,7 +250,7 @@ class DhcpService implements DhcpServer {
       bootFiles: d['boot-files'],
       advertiseAddress: this.opts.advertiseAddress ?? ifa.address,
       httpPort: this.opts.httpPort,
-      bootsLocally: this.opts.bootsLocally,
+      bootsLocally: this.opts.bootsLocally && (() => this.bootsLocallyNow),
     };
     if (this.opts.mode === 'full') {
       // The working set is loaded before the socket is bound: no request is answered from a partial one.
@@ -313,6 +326,8 @@ class DhcpService implements DhcpServer {
       });
     }
     this.pxeSendSock = this.pxeSock = this.sendSock = this.recvSock = undefined;
+    await this.queue;
+    await this.recorder.idle();
   }
 
   private drop(reason: string, fields: Record<string, unknown>, msg: string): void {
@@ -336,10 +351,28 @@ class DhcpService implements DhcpServer {
       }
       return;
     }
-    this.handle(pkt, rinfo, kind).catch((e: unknown) => {
-      dropped.inc({ reason: 'internal-error' });
-      this.log.error({ err: e, from: `${rinfo.address}:${rinfo.port}`, xid: pkt.xid }, 'DHCP request failed');
-    });
+    // Decoded (and malformed ones counted) on arrival; answered one at a time in arrival order, as
+    // the store reads a request may need are asynchronous (a DISCOVER's answer before its REQUEST's).
+    this.queue = this.queue
+      .then(() => this.handle(pkt, rinfo, kind))
+      .catch((e: unknown) => {
+        dropped.inc({ reason: 'internal-error' });
+        this.log.error({ err: e, from: `${rinfo.address}:${rinfo.port}`, xid: pkt.xid }, 'DHCP request failed');
+      });
+  }
+
+  /**
+   * Boot-once: whether the host behind `c` boots from its local disk, read from the store for the
+   * clients the boot answer asks about; false otherwise, or when the read fails (logged).
+   */
+  private async readBootsLocally(c: ClientInfo, ctx: Record<string, unknown>): Promise<boolean> {
+    if (!this.opts.bootsLocally || !asksBootsLocally(c)) return false;
+    try {
+      return await this.opts.bootsLocally({ uuid: c.uuid, mac: c.mac });
+    } catch (e) {
+      this.log.warn({ ...ctx, err: e }, 'boot-once lookup failed: answered as a network boot');
+      return false;
+    }
   }
 
   /** Answers one request; rejects (nothing sent) when the store fails. */
@@ -363,10 +396,9 @@ class DhcpService implements DhcpServer {
     }
     const noFile = noBootFileReason(c, this.opts.dhcp['boot-files']); // arch 6/10/11 without a loader configured
     if (noFile) this.log.info({ ...ctx, arch: c.arch, message: TYPE_NAMES[c.messageType ?? 0] ?? 'bootp' }, noFile);
-    let reply: DhcpPacket;
-    let type: number;
-    let boot: BootAnswer | null;
+    let reply: DhcpPacket, type: number, boot: BootAnswer | null;
     let address: string | null = null;
+    this.bootsLocallyNow = await this.readBootsLocally(c, ctx);
     if (this.full) {
       const r = await this.full.respond(pkt, c, now);
       if (!r.reply) {

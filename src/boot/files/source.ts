@@ -53,6 +53,7 @@ import {
   type HostQuery,
   type UnknownHostsMode,
 } from '../../hosts/policy.js';
+import { withStoreLookups } from '../../hosts/policy-lookups.js';
 import { isNilUuid, normalizeMac, normalizeUuid } from '../../hosts/identity.js';
 import { IMAGE_NAME_RE, MANIFEST, type ImageLibrary, type ImageManifest } from '../../images/image.js';
 import { parseBootCfg } from '../../images/bootcfg.js';
@@ -144,7 +145,7 @@ export class DefaultBootFileSource implements BootFileSource {
     }
     const rendered = await this.render(name, segs, ctx);
     if (rendered) {
-      this.record(name, ctx, rendered, log);
+      await this.record(name, ctx, rendered, log);
       if (rendered.data !== null)
         return {
           kind: 'rendered',
@@ -367,13 +368,13 @@ export class DefaultBootFileSource implements BootFileSource {
    */
   private async identityFromAddress(address: string): Promise<HostQuery> {
     const now = this.now();
-    const e = this.o.hosts.lastIdentifiedBootEventFrom(address, now - IDENTITY_TTL_MS);
+    const e = await this.o.hosts.lastIdentifiedBootEventFrom(address, now - IDENTITY_TTL_MS);
     if (!e) return {};
     const fw = e.firmware;
     const firmware: Firmware = fw === 'bios' || fw === 'uefi' || fw === 'ipxe' ? fw : 'unknown';
     const lease = await this.o.leases?.get(address);
     if (lease) {
-      const macs = e.mac ? [e.mac] : e.hostUuid ? (this.o.hosts.get(e.hostUuid)?.macs ?? []) : [];
+      const macs = e.mac ? [e.mac] : e.hostUuid ? ((await this.o.hosts.get(e.hostUuid))?.macs ?? []) : [];
       if (!macs.includes(lease.mac)) {
         const live = (lease.state === 'bound' || lease.state === 'offered') && lease.expiresAt > now;
         return live ? { mac: lease.mac } : {};
@@ -382,15 +383,20 @@ export class DefaultBootFileSource implements BootFileSource {
     return { uuid: e.hostUuid, uuidOrder: 'smbios', mac: e.mac, firmware };
   }
 
+  /** The policy's decision for `query`, its store lookups read first (src/hosts/policy-lookups.ts). */
   private async decide(query: HostQuery): Promise<BootDecision> {
-    return decideBoot(query, {
-      hosts: this.o.hosts,
-      clusters: this.o.clusters,
-      images: await this.imageMap(),
-      defaultImage: this.o.defaultImage,
-      unknownHosts: this.o.unknownHosts,
-      installedAt: this.o.installs && ((uuid: string) => this.o.installs!.installedAt(uuid)),
-    });
+    const images = await this.imageMap();
+    const installs = this.o.installs;
+    const store = { hosts: this.o.hosts, installedAt: installs && ((uuid: string) => installs.installedAt(uuid)) };
+    return withStoreLookups(store, (lookups) =>
+      decideBoot(query, {
+        ...lookups,
+        clusters: this.o.clusters,
+        images,
+        defaultImage: this.o.defaultImage,
+        unknownHosts: this.o.unknownHosts,
+      }),
+    );
   }
 
   /** Images by name, re-read when the images directory changes (import/remove rename entries). */
@@ -426,7 +432,8 @@ export class DefaultBootFileSource implements BootFileSource {
     return rctx;
   }
 
-  private record(name: string, ctx: BootRequestContext, r: Rendered, log: Logger): void {
+  /** Records the answer as a boot event (a failing write is logged, the answer still served) and logs it. */
+  private async record(name: string, ctx: BootRequestContext, r: Rendered, log: Logger): Promise<void> {
     const d = r.decision;
     const uuid = d?.host.uuid ?? null;
     const mac = d?.host.mac ?? (r.query.mac ? normalizeMac(r.query.mac) : null);
@@ -445,7 +452,7 @@ export class DefaultBootFileSource implements BootFileSource {
         : {};
     if (!miss && d?.problems.length) detail['problems'] = d.problems;
     try {
-      this.o.hosts.addBootEvent({
+      await this.o.hosts.addBootEvent({
         at: this.now(),
         hostUuid: uuid,
         mac,

@@ -98,11 +98,11 @@ function hostListRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: pageOfHosts('/api/v1/hosts'), ...errorResponses },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const { state, limit } = req.query;
-      const page = store.hosts.page({ limit, state, after: parseAfter(req.query.after) });
+      const page = await store.hosts.page({ limit, state, after: parseAfter(req.query.after) });
       linkNext(reply, '/api/v1/hosts', { ...(state ? { state } : {}), limit: String(limit) }, page);
-      const images = store.hosts.lastImages(page.hosts);
+      const images = await store.hosts.lastImages(page.hosts);
       return page.hosts.map((h) => ({ ...h, lastImage: images.get(h.uuid) ?? null }));
     },
   );
@@ -123,8 +123,8 @@ function hostListRoutes(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    () => {
-      const by = store.hosts.countByState();
+    async () => {
+      const by = await store.hosts.countByState();
       const counts = Object.fromEntries(HOST_STATES.map((k) => [k, by[k] ?? 0])) as Record<HostState, number>;
       return { ...counts, total: HOST_STATES.reduce((n, k) => n + counts[k], 0) };
     },
@@ -140,11 +140,11 @@ function hostListRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { $ref: 'Host#' }, ...errorResponses },
       },
     },
-    (req) =>
-      store.hosts.get(req.params.uuid.toLowerCase()) ??
-      (() => {
-        throw problems.notFound(`host ${req.params.uuid}`);
-      })(),
+    async (req) => {
+      const host = await store.hosts.get(req.params.uuid.toLowerCase());
+      if (!host) throw problems.notFound(`host ${req.params.uuid}`);
+      return host;
+    },
   );
 }
 
@@ -166,9 +166,9 @@ function hostHistoryRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'BootEvent#' } }, ...errorResponses },
       },
     },
-    (req) => {
+    async (req) => {
       const uuid = req.params.uuid.toLowerCase();
-      const host = store.hosts.get(uuid);
+      const host = await store.hosts.get(uuid);
       if (!host) throw problems.notFound(`host ${uuid}`);
       return hostBootHistory(store.hosts, host, req.query.limit);
     },
@@ -200,10 +200,10 @@ function hostHistoryRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: { type: 'array', items: { $ref: 'Job#' } }, ...errorResponses },
       },
     },
-    (req) => {
+    async (req) => {
       const uuid = req.params.uuid.toLowerCase();
       const jobs = need(ctx, 'jobs', 'the jobs store');
-      if (!store.hosts.get(uuid)) throw problems.notFound(`host ${uuid}`);
+      if (!(await store.hosts.get(uuid))) throw problems.notFound(`host ${uuid}`);
       return jobs.list({ target: uuid, limit: 100 });
     },
   );
@@ -224,14 +224,14 @@ function unregisteredRoutes(app: FastifyInstance, ctx: WebContext): void {
         response: { 200: pageOfHosts('/api/v1/unregistered'), ...errorResponses },
       },
     },
-    (req, reply) => {
-      const page = store.hosts.page({
+    async (req, reply) => {
+      const page = await store.hosts.page({
         limit: req.query.limit,
         state: 'unregistered',
         after: parseAfter(req.query.after),
       });
       linkNext(reply, '/api/v1/unregistered', { limit: String(req.query.limit) }, page);
-      const boots = store.hostBoots.getMany(
+      const boots = await store.hostBoots.getMany(
         page.hosts.map((h) => ({ uuid: h.uuid, otherByteOrder: swapUuidByteOrder(h.uuid) })),
       );
       return page.hosts.map((h) => {
@@ -346,9 +346,8 @@ function bootAssignmentRoutes(app: FastifyInstance, ctx: WebContext): void {
         },
       },
     },
-    () =>
-      store.hosts
-        .list()
+    async () =>
+      (await store.hosts.list())
         .filter((h) => h.imagePin)
         .map((h) => ({ uuid: h.uuid, hostname: h.hostname, image: h.imagePin })),
   );

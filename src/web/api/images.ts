@@ -205,7 +205,7 @@ function imageDeleteRoutes(app: FastifyInstance, ctx: WebContext): void {
       const images = need(ctx, 'images', 'the image library');
       if (!(await images.list()).some((i) => i.name === req.params.name))
         throw problems.notFound(`image ${req.params.name}`);
-      const pinned = ctx.deps.store.hosts.pinnedTo(req.params.name);
+      const pinned = await ctx.deps.store.hosts.pinnedTo(req.params.name);
       if (pinned.length)
         throw problems.conflict(`image ${req.params.name} is pinned by host(s) ${pinned.join(', ')}; unpin them first`);
       try {

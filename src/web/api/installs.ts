@@ -90,7 +90,7 @@ export function installRoutes(app: FastifyInstance, ctx: WebContext): void {
       const member = await membership(req.params.uuid);
       let r;
       try {
-        r = requestReinstall(store.hostInstalls, req.params.uuid, member, {
+        r = await requestReinstall(store.hostInstalls, req.params.uuid, member, {
           at: ctx.now(),
           actor: req.user?.username ?? 'anonymous',
         });

@@ -131,7 +131,7 @@ function hostVerbs(app: FastifyInstance, ctx: WebContext): void {
     },
     async (req, reply) => {
       const uuid = req.params.uuid.toLowerCase();
-      const before = store.hosts.get(uuid);
+      const before = await store.hosts.get(uuid);
       const summary = before ? { state: before.state, cluster: before.cluster, imagePin: before.imagePin } : null;
       if (req.query.removeFromVcenter) {
         if (!before) throw problems.notFound(`host ${req.params.uuid}`);
