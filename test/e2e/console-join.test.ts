@@ -128,7 +128,8 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
       clusters: { get: (n) => repo.get(n), findByHost: (u) => repo.findHostByUuid(u)?.cluster },
       connect: vcenterConnector(config.vcenters, silentLogger),
       log: silentLogger,
-      onHostResult: (uuid, ok, cluster) => store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster),
+      onHostResult: async (uuid, ok, cluster) =>
+        void (await store.hosts.setState(uuid, ok ? 'configured' : 'failed', cluster)),
     });
     await runner.start();
     initiator = createPhoneHome(config, {
@@ -262,7 +263,7 @@ describe('console: unregistered host → Add to cluster (Chromium)', () => {
         )?.[0] ?? '';
       expect(el, `${h.uuid} in the cluster file`).toMatch(new RegExp(`image="${IMAGE}"`));
       expect(el).toContain(`<address vmk="vmk2">${h.addr}</address>`);
-      expect(store.hosts.get(h.uuid)).toMatchObject({ cluster: 'lab-cluster' });
+      expect(await store.hosts.get(h.uuid)).toMatchObject({ cluster: 'lab-cluster' });
     }
     const jobs = await Promise.all(hosts.map((h) => store.jobs.list({ target: h.uuid })));
     expect(jobs.map((j) => j.length)).toEqual([1, 1]);

@@ -95,8 +95,10 @@ async function firstboot(uuid: string, ks: string): Promise<{ code: number; out:
 }
 
 /** `detail.answer` of the newest boot event for `file`. */
-function answerOf(file: string): unknown {
-  return server.store.hosts.bootEvents({ uuid: S1, limit: 100 }).find((e) => e.file === file)?.detail?.['answer'];
+async function answerOf(file: string): Promise<unknown> {
+  return (await server.store.hosts.bootEvents({ uuid: S1, limit: 100 })).find((e) => e.file === file)?.detail?.[
+    'answer'
+  ];
 }
 
 beforeAll(async () => {
@@ -173,7 +175,7 @@ describe('boot-once through startServer, curl, atftp and initiator.sh', () => {
     expect(s.status).toBe(200);
     expect(s.text).toContain(`ks=http://127.0.0.1:${httpPort}/boot/hosts/${S1}/ks.cfg`);
     expect(s.text).toMatch(/^boot$/m);
-    expect(answerOf(ipxe)).toBe('install');
+    expect(await answerOf(ipxe)).toBe('install');
     const p = await atftp(pxe);
     expect(p).toMatch(/^ {2}KERNEL lnx\/vmlinuz$/m);
     expect(p).toContain(`ks=http://127.0.0.1:${httpPort}/boot/hosts/${S1}/ks.cfg`);
@@ -184,19 +186,19 @@ describe('boot-once through startServer, curl, atftp and initiator.sh', () => {
     const ks = await curl(`hosts/${S1}/ks.cfg`);
     const r = await firstboot(S1, ks.text);
     expect(r.code, r.out).toBe(0);
-    expect(server.store.hostInstalls.get(S1)).toMatchObject({ installedFrom: '127.0.0.1' });
+    expect(await server.store.hostInstalls.get(S1)).toMatchObject({ installedFrom: '127.0.0.1' });
     const s = await curl(ipxe);
     expect(s.text.split('\n').slice(2)).toEqual([
       expect.stringMatching(/^echo statelesx: local boot \(stateful install done /),
       'exit',
       '',
     ]);
-    expect(answerOf(ipxe)).toBe('local-boot');
+    expect(await answerOf(ipxe)).toBe('local-boot');
     const p = await atftp(pxe);
     expect(p).toMatch(/^DEFAULT local$/m);
     expect(p).toMatch(/^ {2}LOCALBOOT 0$/m);
     expect(p).not.toMatch(/KERNEL/);
-    expect(answerOf(pxe)).toBe('local-boot');
+    expect(await answerOf(pxe)).toBe('local-boot');
     expect((await curl(`hosts/${S1}/ks.cfg`)).status).toBe(404);
   });
 
@@ -205,7 +207,7 @@ describe('boot-once through startServer, curl, atftp and initiator.sh', () => {
     const token = /statelesx\.token=(\S+)/.exec(s.text)![1]!;
     const ks = `%firstboot\necho 'statelesx.server=127.0.0.1:${initiatorPort} statelesx.token=${token}' > /tmp/statelesx-cmdline\nSTATELESX_STAGE=installed STATELESX_CMDLINE=x\n`;
     expect((await firstboot(L1, ks)).code).toBe(0);
-    expect(server.store.hostInstalls.get(L1)).toBeUndefined();
+    expect(await server.store.hostInstalls.get(L1)).toBeUndefined();
     expect((await curl(`hosts/${L1}.ipxe`)).text).toMatch(/^kernel http:\/\/.*\/lnx\/vmlinuz /m);
   });
 
@@ -219,7 +221,7 @@ describe('boot-once through startServer, curl, atftp and initiator.sh', () => {
     expect(r.out).toMatch(new RegExp(`reinstall requested for ${S1} \\(cluster prod; installed `));
     const s = await curl(ipxe);
     expect(s.text).toContain(`ks=http://127.0.0.1:${httpPort}/boot/hosts/${S1}/ks.cfg`);
-    expect(answerOf(ipxe)).toBe('install');
+    expect(await answerOf(ipxe)).toBe('install');
     expect(await atftp(pxe)).toMatch(/^ {2}KERNEL lnx\/vmlinuz$/m);
     expect((await server.store.audit.list(5)).find((e) => e.action === 'host.reinstall')).toMatchObject({
       actor: 'system:cli',

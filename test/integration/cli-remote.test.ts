@@ -177,8 +177,8 @@ describe('remote CLI against statelesx serve and the vCenter simulator', () => {
     await phoneHomeInto(data, 'bad-cluster', [{ uuid: BAD1, fqdn: 'esx-bad1.lab.example.com' }]);
     await phoneHomeInto(data, 'slow-cluster', [{ uuid: SLOW1, fqdn: 'esx-slow1.lab.example.com' }]);
     const store = await openStore(data);
-    store.hosts.upsertSighting({ uuid: LONE, at: Date.now(), hostname: 'esx-lone.lab.example.com' });
-    store.hosts.upsertSighting({ uuid: STALE, at: Date.now() - 40 * 86_400_000, hostname: 'old' });
+    await store.hosts.upsertSighting({ uuid: LONE, at: Date.now(), hostname: 'esx-lone.lab.example.com' });
+    await store.hosts.upsertSighting({ uuid: STALE, at: Date.now() - 40 * 86_400_000, hostname: 'old' });
     store.close();
   }, 180_000);
 

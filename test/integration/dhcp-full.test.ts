@@ -211,7 +211,7 @@ describe('full mode with real clients', () => {
     // the PXE answers were recorded as boot events with the host UUID, and the host was sighted
     const store = await openStore(join(dir, 'data'));
     try {
-      const events = store.hosts.bootEvents({ mac });
+      const events = await store.hosts.bootEvents({ mac });
       expect(events.length).toBe(2);
       expect(events[0]).toMatchObject({
         protocol: 'dhcp',
@@ -219,7 +219,7 @@ describe('full mode with real clients', () => {
         file: 'ipxe.efi',
         firmware: 'uefi',
       });
-      expect(store.hosts.get('8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b')?.macs).toContain(mac);
+      expect((await store.hosts.get('8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b'))?.macs).toContain(mac);
     } finally {
       store.close();
     }

@@ -228,7 +228,7 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
       lock.release();
     }
     let store = await openStore(dataDir);
-    expect(store.hosts.get(LAB2)).toBeDefined();
+    expect(await store.hosts.get(LAB2)).toBeDefined();
     store.close();
 
     const r = run('host', 'forget', LAB2, '--remove-from-vcenter');
@@ -238,7 +238,7 @@ describe('statelesx cluster plan / apply / drift (CLI against the vCenter simula
     expect(r.stdout).toMatch(/job [0-9a-f-]{36}: succeeded/);
     store = await openStore(dataDir);
     try {
-      expect(store.hosts.get(LAB2)).toBeUndefined();
+      expect(await store.hosts.get(LAB2)).toBeUndefined();
       expect((await store.audit.list(2)).map((e) => [e.actor.replace(/^job:.*/, 'job'), e.action, e.target])).toEqual([
         ['job', 'host.forget', LAB2],
         ['system:cli', 'host.forget', LAB2],

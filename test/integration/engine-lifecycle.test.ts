@@ -128,7 +128,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       expect(log.some((m) => m.includes(`root password of ${h.fqdn} set`))).toBe(true);
       expect(log.join('\n')).not.toContain(PW);
       expect(await converged(d, h)).toMatchObject({ steps: [], host: { connectionState: 'connected' } });
-      expect(store.hostBoots.get(h.uuid)?.joinedThumbprint).toBe(t.thumbprint);
+      expect((await store.hostBoots.get(h.uuid))?.joinedThumbprint).toBe(t.thumbprint);
     }
     const a = d.hosts[0]!;
     let last = '';
@@ -153,7 +153,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       expect(back.host.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({ mtu: 9000, numPorts: 256 });
       expect(back.host.vmknics.find((n) => n.portgroup === 'vMotion')).toMatchObject({ ipAddress: '10.0.20.10' });
       expect(back.host.ntpServers).toEqual(['0.pool.ntp.example']);
-      expect(store.hostBoots.get(a.uuid)?.joinedThumbprint).toBe(t.thumbprint);
+      expect((await store.hostBoots.get(a.uuid))?.joinedThumbprint).toBe(t.thumbprint);
     }
   }, 180_000);
 
@@ -166,13 +166,13 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     // a and b phoned home (recorded as the registry does) but their configure jobs are not what runs:
     // one apply of the whole cluster
     const now = Date.now();
-    store.hostBoots.recordPhoneHome(a.uuid, {
+    await store.hostBoots.recordPhoneHome(a.uuid, {
       at: now,
       verifiedBy: 'token',
       thumbprint: ta.sha256,
       thumbprintSha1: ta.thumbprint,
     });
-    store.hostBoots.recordPhoneHome(b.uuid, {
+    await store.hostBoots.recordPhoneHome(b.uuid, {
       at: now,
       verifiedBy: 'token',
       thumbprint: tb.sha256,
@@ -218,7 +218,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
 
   it('a declared member that never booted is not added: its job ends blocked, "waiting for phone-home", shown in the plan', async () => {
     const h = M[3]!;
-    expect(store.hostBoots.get(h.uuid)).toBeUndefined();
+    expect(await store.hostBoots.get(h.uuid)).toBeUndefined();
     const before = (await runner.calls('vc1'))?.byMethod['AddHost_Task'] ?? 0;
     const job = await waitJob((await runner.enqueueConfigureHost(h.uuid, { source: 'test' })).id);
     expect(job.state).toBe('blocked');
@@ -257,7 +257,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     await runner.close(); // statelesx is down …
     const t = await sim.reboot(b.fqdn);
     // … while the host boots and phones home (recorded by a registry with no engine behind it)
-    store.hostBoots.recordPhoneHome(b.uuid, {
+    await store.hostBoots.recordPhoneHome(b.uuid, {
       at: Date.now(),
       verifiedBy: 'token',
       thumbprint: t.sha256,
@@ -278,7 +278,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
       esxi: esxiConnector(silentLogger, 10_000),
     });
     // a's refused phone-home (spoof) and d's refused login ended failed for this very boot: not retried
-    expect(store.hostBoots.pendingRejoins()).toEqual([b.uuid]);
+    expect(await store.hostBoots.pendingRejoins()).toEqual([b.uuid]);
     await runner.start();
     const atStart = (await store.jobs.list({ limit: 10_000 })).filter((j) => j.requestedBy === 'engine:restart');
     expect(atStart.map((j) => j.target)).toEqual([b.uuid]);
@@ -289,7 +289,7 @@ describe('engine: the stateless lifecycle against the simulator', () => {
     expect(job.state).toBe('succeeded');
     expect(job.steps.some((s) => s.name === 'ReconnectHost_Task' && s.state === 'done')).toBe(true);
     expect((await converged(d, b)).steps).toEqual([]);
-    expect(store.hostBoots.pendingRejoins()).not.toContain(b.uuid);
+    expect(await store.hostBoots.pendingRejoins()).not.toContain(b.uuid);
     expect(await spoofCount()).toBe(spoofs); // the spoof is not counted again
     expect((await runner.calls('vc1'))!.byMethod['AddHost_Task'] ?? 0).toBe(0); // d's login not tried again
   }, 60_000);

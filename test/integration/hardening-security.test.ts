@@ -626,7 +626,7 @@ describe('phone-home spoofing', () => {
     phoneHomeTokens['phoneHomeToken3'] = t3;
     const viaGet = await api('GET', `/api/v1/phone-home?uuid=${U3}&hostname=esx9&token=${t3}`);
     expect({ status: viaGet.status, body: viaGet.body.trim() }).toEqual({ status: 200, body: 'UNREGISTERED' });
-    expect(sx.server.store.hosts.get(U3)?.evidence['token']).toBe('valid');
+    expect((await sx.server.store.hosts.get(U3))?.evidence['token']).toBe('valid');
     const replayGet = await api(
       'GET',
       `/api/v1/phone-home?uuid=${U1}&token=${phoneHomeTokens['phoneHomeToken1']!}&format=ipxe`,

@@ -68,7 +68,7 @@ beforeAll(async () => {
   writeFileSync(join(tftp, 'empty.bin'), '');
   await importImage({ source: join(dir, 'l'), imagesDir: join(dir, 'images'), name: 'lin1' });
   store = await openStore(':memory:');
-  store.hosts.setImagePin(U, 'lin1');
+  await store.hosts.setImagePin(U, 'lin1');
   const source = new DefaultBootFileSource({
     tftpRoot: tftp,
     loaderDirs: [],
@@ -205,7 +205,7 @@ describe('HTTP boot with curl', () => {
     expect(r.body.toString()).toMatch(
       /^kernel http:\/\/127\.0\.0\.1:8080\/boot\/lin1\/vmlinuz initrd=initrd\.gz console=ttyS0 statelesx\.token=\S{22} /m,
     );
-    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({
+    expect((await store.hosts.bootEvents({ uuid: U }))[0]).toMatchObject({
       protocol: 'http',
       file: `hosts/${U}.ipxe`,
       address: '127.0.0.1',

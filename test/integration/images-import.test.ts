@@ -220,7 +220,7 @@ describe('image import', () => {
       TSX,
       [
         '-e',
-        `import('./src/store/index.ts').then(async (m) => { const s = await m.openStore(${JSON.stringify(dataDir)}); s.hosts.setImagePin('8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', 'v1'); s.close(); })`,
+        `import('./src/store/index.ts').then(async (m) => { const s = await m.openStore(${JSON.stringify(dataDir)}); await s.hosts.setImagePin('8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b', 'v1'); s.close(); })`,
       ],
       { encoding: 'utf8', timeout: 60_000 },
     );

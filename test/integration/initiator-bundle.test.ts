@@ -232,7 +232,7 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
   it('boot.cfg → sxinit.tgz → hook → initiator.py phones home with the boot.cfg token → configure job', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'lab', fqdn: 'esx-01.lab' });
-    fx.store.hosts.setImagePin(U, 'esx1');
+    await fx.store.hosts.setImagePin(U, 'esx1');
     const src = source(fx, fx.port);
     const addr = '127.0.0.9';
     // pxelinux asks its config by UUID (wire order), then mboot.c32 asks the image's boot.cfg.
@@ -264,13 +264,13 @@ describe('stateless ESXi: the sxinit.tgz boot module', () => {
     );
     expect(readFileSync(log, 'utf8')).toContain('configure job job-1');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.hosts.get(U)).toMatchObject({
+    expect(await fx.store.hosts.get(U)).toMatchObject({
       hostname: 'esx-01.lab', // the FQDN as sent (issue 19: initiators send the fully qualified name)
       macs: [MAC],
       model: 'VMware7,1',
       state: 'configuring',
     });
-    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({
+    expect((await fx.store.hosts.get(U))!.evidence).toMatchObject({
       initiatorVersion: 'initiator.py/1.0',
       verifiedBy: 'token',
     });
@@ -281,7 +281,7 @@ describe('stateful ESXi: the kickstart %firstboot section', () => {
   it('writes initiator.py, which sends a line the listener parses and accepts with the ks.cfg token', async () => {
     fx = await startFixture();
     fx.declared.set(U, { cluster: 'lab', fqdn: 'esx-01.lab' });
-    fx.store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
+    await fx.store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
     clusters.set(U, { cluster: 'lab', defaultImage: 'esx1', stateful: true });
     // A capture server stands in for the listener so the exact line can be checked, then replayed.
     const lines: Buffer[] = [];
@@ -343,7 +343,7 @@ describe('stateful ESXi: the kickstart %firstboot section', () => {
       expect(parsed.message.token).toMatch(/^[A-Za-z0-9_-]{22}$/);
       // The same line to the real listener: accepted, token verified, job queued.
       expect(await exchange(fx.port, lines[0]!)).toBe('OK job-1\n');
-      expect(fx.store.hosts.get(U)!.evidence).toMatchObject({ verifiedBy: 'token' });
+      expect((await fx.store.hosts.get(U))!.evidence).toMatchObject({ verifiedBy: 'token' });
     } finally {
       await new Promise((r) => capture.close(r));
     }

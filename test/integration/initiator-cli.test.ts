@@ -47,7 +47,7 @@ beforeAll(async () => {
   });
   const listener = createPhoneHomeListener({ host: '127.0.0.1', port: 0, handler: registry, log: silentLogger });
   await listener.start();
-  store.hosts.addBootEvent({
+  await store.hosts.addBootEvent({
     at: Date.now() - 60_000,
     hostUuid: null,
     mac: '00:50:56:aa:bb:cc',
@@ -59,7 +59,7 @@ beforeAll(async () => {
   });
   await exchange(listener.address().port, `esx01:${U1} mac=00:50:56:aa:bb:cc vendor=Dell%20Inc. version=test/1\n`);
   await exchange(listener.address().port, `esx02:${U2}\n`); // known, no token: refused
-  store.hosts.upsertSighting({ uuid: U2, at: Date.now(), hostname: 'esx02' }, 'registered');
+  await store.hosts.upsertSighting({ uuid: U2, at: Date.now(), hostname: 'esx02' }, 'registered');
   await listener.close();
   store.close();
 });

@@ -94,7 +94,7 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(r.stderr).toContain('configure job job-1');
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.hosts.get(U)).toMatchObject({
+    expect(await fx.store.hosts.get(U)).toMatchObject({
       hostname: 'sx-test-01',
       macs: ['52:54:00:12:34:56'],
       serial: 'SX 0001=A%',
@@ -102,7 +102,7 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
       model: 'Standard PC (i440FX + PIIX, 1996)',
       state: 'configuring',
     });
-    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({
+    expect((await fx.store.hosts.get(U))!.evidence).toMatchObject({
       initiatorVersion: 'initiator.sh/1.0',
       verifiedBy: 'token',
       phoneHome: { form: 'extension' },
@@ -121,8 +121,8 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(r.stderr).toContain('unregistered');
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'sx-test-02' });
-    expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:ab:cd:ef']);
+    expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'sx-test-02' });
+    expect((await fx.store.hosts.get(U))!.evidence['claimedMacs']).toEqual(['52:54:00:ab:cd:ef']);
   });
 
   it('sends the FQDN: `hostname` plus the domain DHCP wrote to resolv.conf; drops a name that is not RFC 1123', async () => {
@@ -142,12 +142,12 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     hostnameStub('ESX-07');
     const r = await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
     expect(r, r.stderr).toMatchObject({ code: 0 });
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'esx-07.lab.example' });
-    expect(fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'esx-07.lab.example' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'esx-07.lab.example' });
+    expect(await fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'esx-07.lab.example' });
     // `domain` wins over `search`
     writeFileSync(resolvConf, 'search corp.example\ndomain rack2.example\n');
     await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
-    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-07.rack2.example' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-07.rack2.example' });
     // not RFC 1123: left out (the message is accepted without it; the host keeps its name)
     await fx.close();
     fx = await startFixture();
@@ -156,7 +156,7 @@ describe('scripts/initiator.sh (busybox sh + nc)', () => {
     const bad = await run('busybox', ['sh', SH], { ...env, STATELESX_RESOLV_CONF: resolvConf });
     expect(bad, bad.stderr).toMatchObject({ code: 0 });
     expect(bad.stderr).toContain('is not an RFC 1123 name');
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
   });
 
   it('exits 3 when refused (known host, no token) and 1 after its retries when nobody listens', async () => {
@@ -248,7 +248,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.hosts.get(U)).toMatchObject({
+    expect(await fx.store.hosts.get(U)).toMatchObject({
       // issue 19: the fully qualified name as given (it was cut to the short name `comp-01a`)
       hostname: 'comp-01a.lab.example',
       serial: 'VMware-42 30 a8 27 f9 a3 cf 54-e2 a3 10 1d fd b8 21 d0',
@@ -256,7 +256,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       model: 'VMware7,1',
       macs: ['00:50:56:b0:1c:2d'],
     });
-    expect(fx.store.hosts.get(U)!.evidence['initiatorVersion']).toBe('initiator.py/1.0');
+    expect((await fx.store.hosts.get(U))!.evidence['initiatorVersion']).toBe('initiator.py/1.0');
   });
 
   it("sends the SHA-256 and SHA-1 thumbprints of the host's certificate; recorded for this boot", async () => {
@@ -287,7 +287,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       STATELESX_CERT: join(dir, 'rui.crt'),
     });
     expect(r, r.stderr).toMatchObject({ code: 0 });
-    expect(fx.store.hostBoots.get(U)).toMatchObject({
+    expect(await fx.store.hostBoots.get(U)).toMatchObject({
       verifiedBy: 'token',
       thumbprint: hex('sha256'),
       thumbprintSha1: hex('sha1'),
@@ -305,8 +305,11 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bin}:${process.env['PATH']}` });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     const U = '74d33604-3ce7-11df-0000-000000000011';
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: 'p1-b200-64.rack4.example.com' });
-    expect(fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'p1-b200-64.rack4.example.com' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({
+      state: 'unregistered',
+      hostname: 'p1-b200-64.rack4.example.com',
+    });
+    expect(await fx.store.hostBoots.get(U)).toMatchObject({ hostname: 'p1-b200-64.rack4.example.com' });
   });
 
   it('without an FQDN line joins Host Name and Domain Name; a name that is not RFC 1123 is left out, not refused', async () => {
@@ -319,7 +322,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       ['   Domain Name: lab.example', '   Host Name: esx-11'].join('\n'),
     );
     expect((await run('python3', [PY, '--retries', '1'], { PATH: `${joined}:${process.env['PATH']}` })).code).toBe(0);
-    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-11.lab.example' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx-11.lab.example' });
     await fx.close();
     fx = await startFixture();
     const bad = stubs(
@@ -331,7 +334,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
     const r = await run('python3', [PY, '--retries', '1'], { PATH: `${bad}:${process.env['PATH']}` });
     expect(r, r.stderr).toMatchObject({ code: 0 });
     expect(r.stderr).toContain("host name 'esx_11.lab.example' is not an RFC 1123 name");
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'unregistered', hostname: null });
   });
 
   it('reads unpadded UUID bytes (0x4, 0x0) and is listed as unregistered without a token', async () => {
@@ -342,7 +345,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       STATELESX_HOSTNAME: 'p1-b200-64',
     });
     expect(r, r.stderr).toMatchObject({ code: 0 });
-    expect(fx.store.hosts.get('74d33604-3ce7-11df-0000-000000000011')).toMatchObject({
+    expect(await fx.store.hosts.get('74d33604-3ce7-11df-0000-000000000011')).toMatchObject({
       state: 'unregistered',
       hostname: 'p1-b200-64',
       serial: 'FCH1432V1HY',
@@ -397,7 +400,7 @@ describe('scripts/initiator.py (ESXi Python 3, esxcli/vsish stubbed)', () => {
       expect(gaps[1]).toBeGreaterThanOrEqual(1800);
       expect(gaps[1]! / gaps[0]!).toBeGreaterThan(1.5);
       expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-      expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'comp-01a' });
+      expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'comp-01a' });
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((r) => front.close(r));

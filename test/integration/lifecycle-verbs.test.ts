@@ -156,11 +156,11 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     const OLD = '4c4c4544-0000-0000-0000-0000000000a1';
     const FRESH = '4c4c4544-0000-0000-0000-0000000000a2';
     const PINNED = '4c4c4544-0000-0000-0000-0000000000a3';
-    sighting(OLD, now - 40 * 86_400_000);
-    sighting(FRESH, now - 3600_000);
-    sighting(PINNED, now - 40 * 86_400_000);
-    store.hosts.setImagePin(PINNED, 'esxi-8', now);
-    store.hosts.addBootEvent({
+    await sighting(OLD, now - 40 * 86_400_000);
+    await sighting(FRESH, now - 3600_000);
+    await sighting(PINNED, now - 40 * 86_400_000);
+    await store.hosts.setImagePin(PINNED, 'esxi-8', now);
+    await store.hosts.addBootEvent({
       at: now,
       hostUuid: PINNED,
       mac: null,
@@ -181,8 +181,8 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     const stale = await call(app, admin, 'DELETE', '/api/v1/unregistered?olderThanDays=30');
     expect(stale.statusCode, stale.body).toBe(200);
     expect(stale.json<{ deleted: string[] }>().deleted).toEqual([OLD]);
-    expect(store.hosts.get(OLD)).toBeUndefined();
-    expect(store.hosts.get(PINNED)).toBeDefined();
+    expect(await store.hosts.get(OLD)).toBeUndefined();
+    expect(await store.hosts.get(PINNED)).toBeDefined();
     // One by UUID; a pinned host is not an unregistered sighting: forget it instead.
     expect((await call(app, admin, 'DELETE', `/api/v1/unregistered/${FRESH}`)).statusCode).toBe(204);
     expect((await call(app, admin, 'DELETE', `/api/v1/unregistered/${PINNED}`)).statusCode).toBe(409);
@@ -191,8 +191,8 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     const forgot = await call(app, admin, 'DELETE', `/api/v1/hosts/${PINNED}`);
     expect(forgot.statusCode, forgot.body).toBe(200);
     expect(forgot.json()).toMatchObject({ host: true, bootEvents: 1 });
-    expect(store.hosts.get(PINNED)).toBeUndefined();
-    expect(store.hosts.bootEvents({ uuid: PINNED })).toEqual([]);
+    expect(await store.hosts.get(PINNED)).toBeUndefined();
+    expect(await store.hosts.bootEvents({ uuid: PINNED })).toEqual([]);
     expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${PINNED}`)).statusCode).toBe(404);
     expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'admin', action: 'host.forget', target: PINNED });
   });
@@ -217,7 +217,7 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     expect((await runner.wait(again)).state).toBe('succeeded');
 
     const H = '4c4c4544-0000-0000-0000-0000000000c1';
-    store.hosts.upsertSighting({ uuid: H, at: Date.now(), mac: '00:50:56:aa:bb:0c' });
+    await store.hosts.upsertSighting({ uuid: H, at: Date.now(), mac: '00:50:56:aa:bb:0c' });
     const hostPage = await app.inject({ method: 'GET', url: `/hosts/${H}`, cookies: admin.cookies });
     expect(hostPage.body).toContain(`action="/hosts/${H}/forget"`);
     expect(hostPage.body).toContain(`action="/hosts/${H}/reset-thumbprint"`);
@@ -230,6 +230,6 @@ describe('lifecycle verbs (API, engine on vcsim)', () => {
     const gone = await form(`/hosts/${H}/forget`);
     expect(gone.statusCode).toBe(303);
     expect(gone.headers.location).toBe('/hosts');
-    expect(store.hosts.get(H)).toBeUndefined();
+    expect(await store.hosts.get(H)).toBeUndefined();
   }, 60_000);
 });

@@ -42,13 +42,13 @@ describe('HTTP phone-home', () => {
     });
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ result: 'unregistered' });
-    expect(fx.store.hosts.get(U)).toMatchObject({
+    expect(await fx.store.hosts.get(U)).toMatchObject({
       hostname: 'esx20',
       serial: 'S1',
       vendor: 'Dell Inc.',
       model: 'R750',
     });
-    expect(fx.store.hosts.get(U)!.evidence).toMatchObject({
+    expect((await fx.store.hosts.get(U))!.evidence).toMatchObject({
       claimedMacs: ['00:50:56:aa:bb:01', '00:50:56:aa:bb:02'],
       phoneHome: { transport: 'http', form: 'http' },
     });
@@ -145,7 +145,7 @@ describe('HTTP phone-home', () => {
       throw new Error(`curl failed (${(e as Error).message}); run scripts/install-test-deps`, { cause: e });
     }
     expect(out).toBe('UNREGISTERED\n');
-    expect(fx.store.hosts.get(U)!.evidence['claimedMacs']).toEqual(['52:54:00:12:34:56']);
+    expect((await fx.store.hosts.get(U))!.evidence['claimedMacs']).toEqual(['52:54:00:12:34:56']);
   });
 });
 
@@ -177,12 +177,7 @@ describe('new unregistered hosts per source (issue 16, finding 8)', () => {
     expect(await curl(uuid(1))).toBe('UNREGISTERED\n 200');
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
     expect(await curl(`${U}&token=${await fx.tokens.issue(U)}`)).toBe('OK job-1\n 200');
-    expect(
-      fx.store.hosts
-        .list('unregistered')
-        .map((h) => h.uuid)
-        .sort(),
-    ).toEqual([uuid(1), uuid(2)]);
+    expect((await fx.store.hosts.list('unregistered')).map((h) => h.uuid).sort()).toEqual([uuid(1), uuid(2)]);
     expect(await fx.store.phoneHomes.count()).toBe(4); // the refused new hosts left no row
   });
 });
@@ -211,7 +206,7 @@ describe('HTTP phone-home inside the real web app (buildApp)', () => {
       });
       expect(extra.statusCode).toBe(400);
       expect(extra.json()).toMatchObject({ reason: 'schema', detail: expect.stringContaining('colour') as unknown });
-      expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx30' });
+      expect(await fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx30' });
     } finally {
       await web.close();
     }

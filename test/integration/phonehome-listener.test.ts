@@ -33,7 +33,7 @@ describe('initiator listener: historical forms', () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(U, 'ascii'));
     await waitFor('the phone-home record', async () => (await fx!.store.phoneHomes.count()) === 1);
-    const h = fx.store.hosts.get(U)!;
+    const h = (await fx.store.hosts.get(U))!;
     expect(h).toMatchObject({ uuid: U, state: 'unregistered', lastAddress: '127.0.0.1', hostname: null });
     expect(h.evidence).toMatchObject({
       uuidForms: { smbios: U, wire: W },
@@ -52,7 +52,7 @@ describe('initiator listener: historical forms', () => {
     fx = await startFixture();
     await fireAndForget(fx.port, Buffer.from(`esx17:${U.toUpperCase()}`, 'ascii'));
     await waitFor('the phone-home record', async () => (await fx!.store.phoneHomes.count()) === 1);
-    expect(fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx17', state: 'unregistered' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ hostname: 'esx17', state: 'unregistered' });
     expect((await fx.store.phoneHomes.list())[0]).toMatchObject({ result: 'unregistered', hostname: 'esx17' });
   });
 
@@ -64,7 +64,7 @@ describe('initiator listener: historical forms', () => {
       { end: false },
     );
     expect(reply).toBe('UNREGISTERED\n');
-    const h = fx.store.hosts.get(U)!;
+    const h = (await fx.store.hosts.get(U))!;
     expect(h).toMatchObject({
       hostname: 'esx18.lab',
       serial: '3BFS4T3',
@@ -82,13 +82,13 @@ describe('initiator listener: historical forms', () => {
   it('updates a repeated unregistered host instead of duplicating it, keeping every source address', async () => {
     fx = await startFixture();
     expect(await exchange(fx.port, `a:${U}\n`)).toBe('UNREGISTERED\n');
-    const first = fx.store.hosts.get(U)!;
+    const first = (await fx.store.hosts.get(U))!;
     await new Promise((r) => setTimeout(r, 5));
     // the same host in the other byte order, from another address, renamed
     expect(await exchange(fx.port, `b:${W} mac=00:50:56:00:00:01\n`, { localAddress: '127.0.0.2' })).toBe(
       'UNREGISTERED\n',
     );
-    const hosts = fx.store.hosts.list();
+    const hosts = await fx.store.hosts.list();
     expect(hosts).toHaveLength(1);
     expect(hosts[0]).toMatchObject({ uuid: U, hostname: 'b', firstSeen: first.firstSeen, lastAddress: '127.0.0.2' });
     expect(hosts[0]!.lastSeen).toBeGreaterThan(first.firstSeen);
@@ -105,7 +105,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     const before = await counterValue({ transport: 'tcp', result: 'refused' });
     expect(await exchange(fx.port, `esx01:${U} token=${token} mac=00:50:56:01:02:03\n`)).toBe('OK job-1\n');
     expect(fx.queue.calls).toEqual([{ hostUuid: U, origin: { source: 'initiator', actor: '127.0.0.1' } }]);
-    const h = fx.store.hosts.get(U)!;
+    const h = (await fx.store.hosts.get(U))!;
     expect(h).toMatchObject({ state: 'configuring', macs: ['00:50:56:01:02:03'] });
     expect(h.evidence['verifiedBy']).toBe('token');
 
@@ -122,7 +122,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     for (const [msg, want] of cases) expect(await exchange(fx.port, msg), msg).toBe(want);
     expect(fx.queue.calls).toHaveLength(1);
     // refusals never touch the host row, but each is recorded and counted
-    expect(fx.store.hosts.get(U)).toEqual(h);
+    expect(await fx.store.hosts.get(U)).toEqual(h);
     const refused = (await fx.store.phoneHomes.list())
       .filter((p) => p.result === 'refused')
       .map((p) => p.reason)
@@ -138,11 +138,11 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(await exchange(fx.port, `${U} token=${t1}\n`)).toBe('OK job-1\n');
     expect(fx.queue.calls[0]!.hostUuid).toBe(W);
 
-    fx.store.hosts.upsertSighting({ uuid: U2, at: 1 });
-    fx.store.hosts.setState(U2, 'registered', 'lab');
+    await fx.store.hosts.upsertSighting({ uuid: U2, at: 1 });
+    await fx.store.hosts.setState(U2, 'registered', 'lab');
     const t2 = await fx.tokens.issue(U2);
     expect(await exchange(fx.port, `esx02:${U2} token=${t2}\n`)).toBe('OK job-2\n');
-    expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'configuring', cluster: 'lab', hostname: 'esx02' });
+    expect(await fx.store.hosts.get(U2)).toMatchObject({ state: 'configuring', cluster: 'lab', hostname: 'esx02' });
   });
 
   it('answers ERR enqueue-failed when the engine cannot queue the job', async () => {
@@ -205,7 +205,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
       expect(await store.settings.get('half-queued-job')).toBeUndefined(); // the failed enqueue's own writes were rolled back
       expect((await store.phoneHomes.list())[0]).toMatchObject({ result: 'refused', reason: 'enqueue-failed' }); // the refusal itself is kept
       expect(await exchange(port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
-      expect(store.hosts.get(U)).toMatchObject({ state: 'configuring' });
+      expect(await store.hosts.get(U)).toMatchObject({ state: 'configuring' });
     } finally {
       await init.listener.close();
       store.close();
@@ -215,7 +215,7 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
   it('records an unknown host with a token and keeps the token verdict as evidence', async () => {
     fx = await startFixture();
     expect(await exchange(fx.port, `${U} token=${await fx.tokens.issue(U)}\n`)).toBe('UNREGISTERED\n');
-    expect(fx.store.hosts.get(U)!.evidence['token']).toBe('valid');
+    expect((await fx.store.hosts.get(U))!.evidence['token']).toBe('valid');
   });
 });
 
@@ -228,7 +228,7 @@ describe('initiator listener: legacy mode (require-token: false)', () => {
 
     // Host 2: no file address; our DHCP leased 127.0.0.5 to the MAC its boot used.
     fx.declared.set(U2, { cluster: 'prod', fqdn: 'esx02.lab' });
-    fx.store.hosts.addBootEvent({
+    await fx.store.hosts.addBootEvent({
       at: 1,
       hostUuid: U2,
       mac: '00:50:56:00:00:02',
@@ -250,7 +250,7 @@ describe('initiator listener: legacy mode (require-token: false)', () => {
     fx = await startFixture({ requireToken: false });
     fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
     expect(await exchange(fx.port, U)).toBe('OK job-1\n');
-    expect(fx.store.hosts.get(U)!.evidence['verifiedBy']).toBe('none');
+    expect((await fx.store.hosts.get(U))!.evidence['verifiedBy']).toBe('none');
     expect(await exchange(fx.port, `${U} token=bogusbogusbogusbogus12\n`)).toBe('ERR token-unknown\n');
   });
 });
@@ -266,7 +266,7 @@ describe('initiator listener: bad input and limits', () => {
     expect(await exchange(fx.port, `esx:${U.slice(0, 10)}`, { end: false })).toBe('ERR slow\n');
     expect(await exchange(fx.port, '', { end: false })).toBe('ERR idle\n');
     expect(await exchange(fx.port, '')).toBe('');
-    expect(fx.store.hosts.list()).toEqual([]);
+    expect(await fx.store.hosts.list()).toEqual([]);
     expect(await fx.store.phoneHomes.count()).toBe(0);
     expect(fx.listener.stats().rejected).toEqual({
       syntax: 1,
@@ -290,8 +290,8 @@ describe('initiator listener: bad input and limits', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250); // answered at the deadline, not before
     expect(await exchange(fx.port, U2, { end: false })).toBe('UNREGISTERED\n'); // 1.0, unknown host
     expect(fx.queue.calls.map((c) => c.hostUuid)).toEqual([U]);
-    expect(fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'esx01' });
-    expect(fx.store.hosts.get(U2)).toMatchObject({ state: 'unregistered' });
+    expect(await fx.store.hosts.get(U)).toMatchObject({ state: 'configuring', hostname: 'esx01' });
+    expect(await fx.store.hosts.get(U2)).toMatchObject({ state: 'unregistered' });
     expect((await fx.store.phoneHomes.list()).map((p) => p.result).sort()).toEqual(['ok', 'unregistered']);
     expect(fx.listener.stats().rejected).toEqual({});
   });
@@ -306,7 +306,7 @@ describe('initiator listener: bad input and limits', () => {
       `a:b:${U}`, // syntax
     ])
       expect(await exchange(fx.port, partial, { end: false }), partial).toBe('ERR slow\n');
-    expect(fx.store.hosts.list()).toEqual([]);
+    expect(await fx.store.hosts.list()).toEqual([]);
     expect(await fx.store.phoneHomes.count()).toBe(0);
     expect(fx.listener.stats().rejected).toEqual({ slow: 5 });
   });
@@ -387,7 +387,7 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
     try {
       const port = init.listener.address().port;
       const now = Date.now();
-      store.hosts.addBootEvent({
+      await store.hosts.addBootEvent({
         at: now,
         hostUuid: U,
         mac: '00:50:56:00:00:07',
@@ -417,7 +417,7 @@ describe('createPhoneHome (config wiring) with the real DHCP lease table', () =>
       });
       expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.8' })).toBe('ERR address-mismatch\n');
       expect(await exchange(port, `esx01:${U}\n`, { localAddress: '127.0.0.7' })).toBe('OK job-1\n');
-      expect(store.hosts.get(U)!.evidence['verifiedBy']).toBe('address');
+      expect((await store.hosts.get(U))!.evidence['verifiedBy']).toBe('address');
     } finally {
       await init.listener.close();
       store.close();

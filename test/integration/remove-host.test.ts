@@ -59,7 +59,8 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       retryBaseMs: 200,
       env,
       connect: vcenterConnector(cfg.vcenters, silentLogger, env),
-      onHostResult: (u, ok, cluster) => store.hosts.setState(u, ok ? 'configured' : 'failed', cluster),
+      onHostResult: async (u, ok, cluster) =>
+        void (await store.hosts.setState(u, ok ? 'configured' : 'failed', cluster)),
       forgetHost: (u, jobId) => forgetAfterRemoval(store, u, jobId),
     });
 
@@ -88,8 +89,8 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     store = await openStore(':memory:');
     const now = Date.now();
     for (const [i, h] of Object.values(H).entries()) {
-      store.hosts.upsertSighting({ uuid: h.uuid, at: now, mac: `00:50:56:aa:bb:${String(i).padStart(2, '0')}` });
-      store.hosts.addBootEvent({
+      await store.hosts.upsertSighting({ uuid: h.uuid, at: now, mac: `00:50:56:aa:bb:${String(i).padStart(2, '0')}` });
+      await store.hosts.addBootEvent({
         at: now,
         hostUuid: h.uuid,
         mac: null,
@@ -150,8 +151,8 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     const cluster = await vc.client.read.readCluster('DC0', 'rm-plain');
     expect(cluster.hosts.map((h) => h.name)).toEqual([H.b.fqdn]);
     // Store: row, sightings gone; audited as the request and as the job's forget.
-    expect(store.hosts.get(H.a.uuid)).toBeUndefined();
-    expect(store.hosts.bootEvents({ uuid: H.a.uuid })).toEqual([]);
+    expect(await store.hosts.get(H.a.uuid)).toBeUndefined();
+    expect(await store.hosts.bootEvents({ uuid: H.a.uuid })).toEqual([]);
     const audit = (await store.audit.list(5)).filter((e) => e.target === H.a.uuid);
     expect(audit.map((e) => [e.actor, e.action])).toEqual([
       [`job:${jobId}`, 'host.forget'],
@@ -173,7 +174,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     expect(failed.error).toMatch(/nothing was removed/);
     expect(await store.jobs.steps(jobId)).toEqual([]);
     // Nothing changed: the host is in the store and in vCenter, not in maintenance mode.
-    expect(store.hosts.get(H.b.uuid)).toBeDefined();
+    expect(await store.hosts.get(H.b.uuid)).toBeDefined();
     const facts = await vc.readHostRemoval(H.b.uuid);
     expect(facts).toMatchObject({ name: H.b.fqdn, inMaintenanceMode: false, poweredOnVms: ['app-01'] });
 
@@ -187,7 +188,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     const again = await runner.wait(retry.json<{ id: string }>().id);
     expect(again.state, again.error ?? '').toBe('succeeded');
     expect(await inVcenter(H.b.uuid)).toBeUndefined();
-    expect(store.hosts.get(H.b.uuid)).toBeUndefined();
+    expect(await store.hosts.get(H.b.uuid)).toBeUndefined();
     // The powered-off VM left the inventory with its host.
     const vms = await vc.client.read.readCluster('DC0', 'rm-plain');
     expect(vms.hosts).toEqual([]);
@@ -221,7 +222,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       inMaintenanceMode: false,
       connectionState: 'connected',
     });
-    expect(store.hosts.get(H.f.uuid)).toBeDefined();
+    expect(await store.hosts.get(H.f.uuid)).toBeDefined();
     expect((await store.jobs.maintenanceHosts()).has(H.f.uuid)).toBe(false);
   }, 60_000);
 
@@ -278,7 +279,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
       await page.reload();
       await expect(page.locator('#job-state').textContent()).resolves.toBe('succeeded');
       expect(await inVcenter(H.g.uuid)).toBeUndefined();
-      expect(store.hosts.get(H.g.uuid)).toBeUndefined();
+      expect(await store.hosts.get(H.g.uuid)).toBeUndefined();
     } finally {
       await browser.close();
       await web.close();
@@ -340,7 +341,7 @@ describe('forget with removal from vCenter (remove-host job, vcsim)', () => {
     );
     for (const h of [H.c, H.d]) {
       expect(await inVcenter(h.uuid)).toBeUndefined();
-      expect(store.hosts.get(h.uuid)).toBeUndefined();
+      expect(await store.hosts.get(h.uuid)).toBeUndefined();
     }
     expect((await store.jobs.maintenanceHosts()).has(H.c.uuid)).toBe(false);
   }, 60_000);

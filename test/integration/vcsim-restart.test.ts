@@ -160,7 +160,7 @@ describe('vCenter restarted during a rejoin (simulator -state: same hosts)', () 
     expect(back.host.vswitches.find((v) => v.name === 'vSwitch1')).toMatchObject({ mtu: 9000, numPorts: 256 });
     expect(back.host.vmknics.find((n) => n.portgroup === 'vMotion')).toMatchObject({ ipAddress: '10.0.20.41' });
     expect(back.host.ntpServers).toEqual(['0.pool.ntp.example']);
-    expect(store.hostBoots.get(H.uuid)?.joinedThumbprint).toBe(t.thumbprint);
-    expect(store.hostBoots.pendingRejoins()).not.toContain(H.uuid);
+    expect((await store.hostBoots.get(H.uuid))?.joinedThumbprint).toBe(t.thumbprint);
+    expect(await store.hostBoots.pendingRejoins()).not.toContain(H.uuid);
   }, 180_000);
 });

@@ -134,16 +134,19 @@ describe('install state in the store and its transitions', () => {
   });
   afterAll(() => store.close());
 
-  it('install due → installed → reinstall requested (due) → installed again', () => {
+  it('install due → installed → reinstall requested (due) → installed again', async () => {
     const member = { cluster: 'lab', uuid: UUID, stateful: true };
-    expect(installState(store.hostInstalls, UUID, member)).toMatchObject({ nextBoot: 'install', installedAt: null });
-    store.hostInstalls.markInstalled(UUID.toUpperCase(), { at: 10, address: '10.0.0.5' });
-    expect(installState(store.hostInstalls, UUID, member)).toMatchObject({
+    expect(await installState(store.hostInstalls, UUID, member)).toMatchObject({
+      nextBoot: 'install',
+      installedAt: null,
+    });
+    await store.hostInstalls.markInstalled(UUID.toUpperCase(), { at: 10, address: '10.0.0.5' });
+    expect(await installState(store.hostInstalls, UUID, member)).toMatchObject({
       nextBoot: 'local-boot',
       installedAt: 10,
       installedFrom: '10.0.0.5',
     });
-    const r = requestReinstall(store.hostInstalls, UUID, member, { at: 20, actor: 'admin' });
+    const r = await requestReinstall(store.hostInstalls, UUID, member, { at: 20, actor: 'admin' });
     expect(r.before).toMatchObject({ installedAt: 10 });
     expect(r.after).toMatchObject({
       nextBoot: 'install',
@@ -151,23 +154,28 @@ describe('install state in the store and its transitions', () => {
       reinstallRequestedAt: 20,
       reinstallRequestedBy: 'admin',
     });
-    expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
-    store.hostInstalls.markInstalled(UUID, { at: 30, address: '10.0.0.6' });
-    expect(installState(store.hostInstalls, UUID, member)).toMatchObject({ installedAt: 30, reinstallRequestedAt: 20 });
+    expect(await store.hostInstalls.installedAt(UUID)).toBeUndefined();
+    await store.hostInstalls.markInstalled(UUID, { at: 30, address: '10.0.0.6' });
+    expect(await installState(store.hostInstalls, UUID, member)).toMatchObject({
+      installedAt: 30,
+      reinstallRequestedAt: 20,
+    });
   });
-  it('refuses a reinstall for a stateless member or a host in no cluster file', () => {
-    expect(() =>
+  it('refuses a reinstall for a stateless member or a host in no cluster file', async () => {
+    await expect(
       requestReinstall(
         store.hostInstalls,
         UUID,
         { cluster: 'lab', uuid: UUID, stateful: false },
         { at: 1, actor: 'a' },
       ),
-    ).toThrow(NotStatefulError);
-    expect(() => requestReinstall(store.hostInstalls, UUID, undefined, { at: 1, actor: 'a' })).toThrow(
+    ).rejects.toThrow(NotStatefulError);
+    await expect(requestReinstall(store.hostInstalls, UUID, undefined, { at: 1, actor: 'a' })).rejects.toThrow(
       /in no cluster file/,
     );
-    expect(installState(store.hostInstalls, UUID, { cluster: 'lab', uuid: UUID, stateful: false }).nextBoot).toBeNull();
+    expect(
+      (await installState(store.hostInstalls, UUID, { cluster: 'lab', uuid: UUID, stateful: false })).nextBoot,
+    ).toBeNull();
   });
 });
 
@@ -203,15 +211,15 @@ describe('registry: a verified %firstboot phone-home of a stateful member record
 
   it('records it for stateful members only, and not for a refused phone-home', async () => {
     expect(await phone('installed', 'forged')).toMatchObject({ result: 'refused', reason: 'token-unknown' });
-    expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
+    expect(await store.hostInstalls.installedAt(UUID)).toBeUndefined();
     expect(await phone(undefined, await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
-    expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
+    expect(await store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = false;
     expect(await phone('installed', await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
-    expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
+    expect(await store.hostInstalls.installedAt(UUID)).toBeUndefined();
     declared.stateful = true;
     expect(await phone('installed', await tokens.issue(UUID, 1000))).toMatchObject({ result: 'ok' });
-    expect(store.hostInstalls.get(UUID)).toMatchObject({ installedAt: 1000, installedFrom: '10.0.0.9' });
+    expect(await store.hostInstalls.get(UUID)).toMatchObject({ installedAt: 1000, installedFrom: '10.0.0.9' });
   });
 });
 
@@ -249,7 +257,7 @@ describe('REST API: POST /api/v1/hosts/{uuid}/reinstall and GET …/install', ()
   });
 
   it('admin only, CSRF checked, audited; the next boot installs; stateless members are refused', async () => {
-    store.hostInstalls.markInstalled(UUID, { at: 5, address: '10.0.0.5' });
+    await store.hostInstalls.markInstalled(UUID, { at: 5, address: '10.0.0.5' });
     expect((await call(app, op, 'GET', `/api/v1/hosts/${UUID}/install`)).json()).toMatchObject({
       stateful: true,
       cluster: 'lab',
@@ -259,11 +267,11 @@ describe('REST API: POST /api/v1/hosts/{uuid}/reinstall and GET …/install', ()
     expect((await call(app, op, 'POST', `/api/v1/hosts/${UUID}/reinstall`)).statusCode).toBe(403);
     const noCsrf = await call(app, { ...admin, csrf: 'wrong' }, 'POST', `/api/v1/hosts/${UUID}/reinstall`);
     expect(noCsrf.statusCode).toBe(403);
-    expect(store.hostInstalls.installedAt(UUID)).toBe(5);
+    expect(await store.hostInstalls.installedAt(UUID)).toBe(5);
     const r = await call(app, admin, 'POST', `/api/v1/hosts/${UUID}/reinstall`);
     expect(r.statusCode, r.body).toBe(200);
     expect(r.json()).toMatchObject({ nextBoot: 'install', installedAt: null, reinstallRequestedBy: 'admin' });
-    expect(store.hostInstalls.installedAt(UUID)).toBeUndefined();
+    expect(await store.hostInstalls.installedAt(UUID)).toBeUndefined();
     const audit = (await store.audit.list(5)).find((e) => e.action === 'host.reinstall');
     expect(audit).toMatchObject({ actor: 'admin', target: UUID });
     const stateless = await call(app, admin, 'POST', `/api/v1/hosts/${STATELESS}/reinstall`);

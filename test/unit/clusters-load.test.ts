@@ -163,7 +163,7 @@ describe('cluster files: examples and mapping', () => {
       'esx02.example.com boots with kernel options "noIOMMU" (at its next PXE boot)',
     ]);
     const store = await openStore(':memory:');
-    store.hosts.setImagePin(c.hosts[0]!.uuid, 'v1');
+    await store.hosts.setImagePin(c.hosts[0]!.uuid, 'v1');
     const files = fixedClusterFiles([c]);
     const listed = await listHosts(store, {
       kernelOptions: (u) => {

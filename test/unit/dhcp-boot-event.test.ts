@@ -79,9 +79,9 @@ describe('DHCP boot event detail', () => {
   it('SeaBIOS + iPXE: option 175 features, version and bus id are recorded (with 60, 61, 77, 93, 94)', async () => {
     const reply = await exchange(captureRequest('bios-seabios-ipxe.pcap'));
     expect(reply.options.get(53)?.[0]).toBe(MessageType.ACK);
-    const ev = store.hosts
-      .bootEvents({ mac: MAC })
-      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001');
+    const ev = (await store.hosts.bootEvents({ mac: MAC })).find(
+      (e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00000:UNDI:002001',
+    );
     expect(ev).toMatchObject({ protocol: 'dhcp', firmware: 'ipxe', hostUuid: '8f0e4c2a-3b1d-4e5f-9a6b-7c8d9e0f1a2b' });
     expect(ev!.detail!).toMatchObject({ arch: 0, ndi: '2.1', userClass: ['iPXE'], clientId: '01525400123456' });
     expect(ev!.detail!['ipxe']).toEqual({
@@ -106,9 +106,9 @@ describe('DHCP boot event detail', () => {
 
   it('OVMF + iPXE: the EFI build says efi (and no pxe/bzimage)', async () => {
     await exchange(captureRequest('uefi-ovmf-ipxe.pcap'));
-    const ev = store.hosts
-      .bootEvents({ mac: MAC })
-      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010');
+    const ev = (await store.hosts.bootEvents({ mac: MAC })).find(
+      (e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003010',
+    );
     expect(ev!.detail!['ipxe']).toEqual({
       version: '1.0.0',
       busId: 'pci:8086:100e',
@@ -118,9 +118,9 @@ describe('DHCP boot event detail', () => {
 
   it('OVMF native PXE sends no option 175: no ipxe in the detail', async () => {
     await exchange(captureRequest('uefi-ovmf-native-pxe.pcap'));
-    const ev = store.hosts
-      .bootEvents({ mac: MAC })
-      .find((e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000');
+    const ev = (await store.hosts.bootEvents({ mac: MAC })).find(
+      (e) => e.detail?.['vendorClass'] === 'PXEClient:Arch:00007:UNDI:003000',
+    );
     expect(ev).toMatchObject({ firmware: 'uefi' });
     expect(ev!.detail!).not.toHaveProperty('ipxe');
   });
@@ -145,7 +145,7 @@ describe('hostile claims (issue 16, finding 8)', () => {
     ).buffer;
     const reply = await exchange(request);
     expect(reply.options.get(Opt.VENDOR_CLASS_ID)?.toString()).toBe('PXEClient');
-    const ev = store.hosts.bootEvents({ mac: '52:54:00:00:00:aa' })[0]!;
+    const ev = (await store.hosts.bootEvents({ mac: '52:54:00:00:00:aa' }))[0]!;
     const d = ev.detail!;
     expect(d['vendorClass']).toBe(`${vc.slice(0, MAX_STORED_CLAIM)}…(+${vc.length - MAX_STORED_CLAIM})`);
     expect(String(d['clientId'])).toMatch(new RegExp(`^(ab){${MAX_STORED_CLAIM / 2}}…\\(\\+744\\)$`));
@@ -183,8 +183,10 @@ describe('new hosts from DHCP per source (issue 16, finding 8)', () => {
         expect(reply.options.get(Opt.MESSAGE_TYPE)?.[0]).toBe(MessageType.ACK);
         uuids.push(clientInfoOf(decodePacket(request(n))).uuid!);
       }
-      expect(uuids.map((u) => store.hosts.bootEvents({ uuid: u }).length)).toEqual([1, 1, 1]);
-      expect(uuids.map((u) => store.hosts.get(u) !== undefined)).toEqual([true, false, false]);
+      const events = await Promise.all(uuids.map((u) => store.hosts.bootEvents({ uuid: u })));
+      expect(events.map((e) => e.length)).toEqual([1, 1, 1]);
+      const hosts = await Promise.all(uuids.map((u) => store.hosts.get(u)));
+      expect(hosts.map((h) => h !== undefined)).toEqual([true, false, false]);
     } finally {
       await s.close();
     }
@@ -239,7 +241,7 @@ describe('architectures without a configured loader', () => {
           const r = await exchange(request(6), port);
           expect(r.options.get(Opt.BOOTFILE_NAME)?.toString()).toBe(`${want}\0`);
           expect(lines.some((l) => String(l['msg']).includes('no boot file'))).toBe(false);
-          expect(store.hosts.bootEvents({ mac: '52:54:00:00:00:06' })[0]).toMatchObject({
+          expect((await store.hosts.bootEvents({ mac: '52:54:00:00:00:06' }))[0]).toMatchObject({
             firmware: 'uefi-ia32',
             file: want,
           });

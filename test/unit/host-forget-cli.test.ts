@@ -17,10 +17,10 @@ describe('host forget / prune-unregistered (CLI)', () => {
   const now = Date.parse('2026-12-07T12:00:00Z');
   beforeEach(async () => {
     store = await openStore(':memory:');
-    store.hosts.upsertSighting({ uuid: OLD, at: now - 45 * DAY, mac: '00:50:56:00:00:01' });
-    store.hosts.upsertSighting({ uuid: NEW, at: now - DAY, mac: '00:50:56:00:00:02' });
-    store.hosts.upsertSighting({ uuid: PIN, at: now - 45 * DAY, mac: '00:50:56:00:00:03' });
-    store.hosts.setImagePin(PIN, 'esxi-8', now);
+    await store.hosts.upsertSighting({ uuid: OLD, at: now - 45 * DAY, mac: '00:50:56:00:00:01' });
+    await store.hosts.upsertSighting({ uuid: NEW, at: now - DAY, mac: '00:50:56:00:00:02' });
+    await store.hosts.upsertSighting({ uuid: PIN, at: now - 45 * DAY, mac: '00:50:56:00:00:03' });
+    await store.hosts.setImagePin(PIN, 'esxi-8', now);
   });
   afterEach(() => store.close());
 
@@ -28,9 +28,9 @@ describe('host forget / prune-unregistered (CLI)', () => {
     expect(await pruneUnregistered(store, { olderThanDays: '30' }, now)).toBe(
       'deleted 1 unregistered host(s) not seen for 30 days',
     );
-    expect(store.hosts.get(OLD)).toBeUndefined();
-    expect(store.hosts.get(NEW)).toBeDefined();
-    expect(store.hosts.get(PIN)).toBeDefined();
+    expect(await store.hosts.get(OLD)).toBeUndefined();
+    expect(await store.hosts.get(NEW)).toBeDefined();
+    expect(await store.hosts.get(PIN)).toBeDefined();
     expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'system:cli', action: 'unregistered.delete' });
   });
 
@@ -45,7 +45,7 @@ describe('host forget / prune-unregistered (CLI)', () => {
   });
 
   it('forgets a pinned host with its sightings; refuses a malformed or unknown UUID', async () => {
-    store.hosts.addBootEvent({
+    await store.hosts.addBootEvent({
       at: now,
       hostUuid: PIN,
       mac: null,
@@ -56,7 +56,7 @@ describe('host forget / prune-unregistered (CLI)', () => {
       firmware: null,
     });
     expect(await forgetHost(store, PIN.toUpperCase(), now)).toBe(`forgot host ${PIN} (1 sighting(s), 0 boot token(s))`);
-    expect(store.hosts.get(PIN)).toBeUndefined();
+    expect(await store.hosts.get(PIN)).toBeUndefined();
     expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'system:cli', action: 'host.forget', target: PIN });
     await expect(forgetHost(store, PIN, now)).rejects.toThrow(`the store knows no host ${PIN}`);
     await expect(forgetHost(store, 'esx1', now)).rejects.toThrow(/not a hardware UUID/);

@@ -6,7 +6,9 @@ import {
   type ClusterLookup,
   type PolicyInputs,
   type BootDecision,
+  type HostQuery,
 } from '../../src/hosts/policy.js';
+import { withStoreLookups } from '../../src/hosts/policy-lookups.js';
 import { swapUuidByteOrder } from '../../src/hosts/identity.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
@@ -50,12 +52,14 @@ function imageOf(d: BootDecision): string {
 describe('boot policy order: host pin → cluster member pin → cluster default → global default', () => {
   let store: Store;
   let clusters: Map<string, ReturnType<ClusterLookup>>;
-  let inputs: PolicyInputs;
+  let inputs: Omit<PolicyInputs, 'hosts'>;
+  /** The policy's decision on the store's hosts, read as the boot files do (src/hosts/policy-lookups.ts). */
+  const decide = (q: HostQuery, i: Omit<PolicyInputs, 'hosts'>): Promise<BootDecision> =>
+    withStoreLookups({ hosts: store.hosts }, (lookups) => decideBoot(q, { ...i, ...lookups }));
   beforeEach(async () => {
     store = await openStore(':memory:');
     clusters = new Map();
     inputs = {
-      hosts: store.hosts,
       clusters: (u) => clusters.get(u),
       images: new Map(['v1', 'v2', 'v3', 'v4'].map((n) => [n, img(n)])),
       defaultImage: 'v4',
@@ -63,80 +67,80 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     };
   });
 
-  it('walks the chain in written order', () => {
-    store.hosts.setImagePin(U, 'v1');
+  it('walks the chain in written order', async () => {
+    await store.hosts.setImagePin(U, 'v1');
     clusters.set(U, { cluster: 'c1', image: 'v2', defaultImage: 'v3' });
-    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v1 (host-pin)');
-    store.hosts.setImagePin(U, null);
-    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v2 (cluster-member-pin)');
+    expect(imageOf(await decide({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v1 (host-pin)');
+    await store.hosts.setImagePin(U, null);
+    expect(imageOf(await decide({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v2 (cluster-member-pin)');
     clusters.set(U, { cluster: 'c1', defaultImage: 'v3' });
-    expect(imageOf(decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v3 (cluster-default)');
+    expect(imageOf(await decide({ uuid: U, uuidOrder: 'smbios' }, inputs))).toBe('v3 (cluster-default)');
     clusters.set(U, { cluster: 'c1' });
-    const d = decideBoot({ uuid: U, uuidOrder: 'smbios' }, inputs);
+    const d = await decide({ uuid: U, uuidOrder: 'smbios' }, inputs);
     expect(imageOf(d)).toBe('v4 (global-default)');
     expect(d.action === 'boot' && d.cluster).toBe('c1');
   });
 
-  it('re-pinning takes effect on the next decision (rollback)', () => {
-    store.hosts.setImagePin(U, 'v2');
-    expect(imageOf(decideBoot({ uuid: U }, inputs))).toBe('v2 (host-pin)');
-    store.hosts.setImagePin(U, 'v1');
-    expect(imageOf(decideBoot({ uuid: U }, inputs))).toBe('v1 (host-pin)');
+  it('re-pinning takes effect on the next decision (rollback)', async () => {
+    await store.hosts.setImagePin(U, 'v2');
+    expect(imageOf(await decide({ uuid: U }, inputs))).toBe('v2 (host-pin)');
+    await store.hosts.setImagePin(U, 'v1');
+    expect(imageOf(await decide({ uuid: U }, inputs))).toBe('v1 (host-pin)');
   });
 
-  it('matches the UUID in both byte orders and reports the SMBIOS form', () => {
-    store.hosts.setImagePin(U, 'v1');
+  it('matches the UUID in both byte orders and reports the SMBIOS form', async () => {
+    await store.hosts.setImagePin(U, 'v1');
     for (const q of [
       { uuid: U_WIRE, uuidOrder: 'wire' as const },
       { uuid: U_WIRE },
       { uuid: U.toUpperCase() },
       { uuid: U.replace(/-/g, '') },
     ]) {
-      const d = decideBoot(q, inputs);
+      const d = await decide(q, inputs);
       expect(imageOf(d)).toBe('v1 (host-pin)');
       expect(d.host).toMatchObject({ uuid: U, matchedBy: 'uuid', known: true });
     }
     // A UUID stated to be SMBIOS-order is not swapped.
-    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'smbios' }, inputs).action).toBe('menu');
+    expect((await decide({ uuid: U_WIRE, uuidOrder: 'smbios' }, inputs)).action).toBe('menu');
   });
 
-  it('treats nil UUIDs as absent and falls back to the MAC', () => {
-    store.hosts.upsertSighting({ uuid: U, at: 1, mac: MAC });
-    store.hosts.setImagePin(U, 'v2');
+  it('treats nil UUIDs as absent and falls back to the MAC', async () => {
+    await store.hosts.upsertSighting({ uuid: U, at: 1, mac: MAC });
+    await store.hosts.setImagePin(U, 'v2');
     for (const nil of ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF']) {
-      const d = decideBoot({ uuid: nil, mac: '52-54-00-12-34-56' }, inputs);
+      const d = await decide({ uuid: nil, mac: '52-54-00-12-34-56' }, inputs);
       expect(imageOf(d)).toBe('v2 (host-pin)');
       expect(d.host).toMatchObject({ uuid: U, mac: MAC, matchedBy: 'mac' });
     }
   });
 
-  it('unknown hosts get the menu, the default image or local boot per boot.unknown-hosts', () => {
+  it('unknown hosts get the menu, the default image or local boot per boot.unknown-hosts', async () => {
     const q = { uuid: STRANGER, mac: '02:00:00:00:00:01' };
-    const menu = decideBoot(q, inputs);
+    const menu = await decide(q, inputs);
     expect(menu.action).toBe('menu');
     expect(menu.action === 'menu' && [menu.images.map((i) => i.name), menu.defaultImage]).toEqual([
       ['v1', 'v2', 'v3', 'v4'],
       'v4',
     ]);
     expect(menu.host.known).toBe(false);
-    expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'default-image' }))).toBe('v4 (unknown-host-default)');
-    expect(decideBoot(q, { ...inputs, unknownHosts: 'local' }).action).toBe('local');
+    expect(imageOf(await decide(q, { ...inputs, unknownHosts: 'default-image' }))).toBe('v4 (unknown-host-default)');
+    expect((await decide(q, { ...inputs, unknownHosts: 'local' })).action).toBe('local');
     // A sighting alone (state unregistered, no pin, no cluster) does not make a host known.
-    store.hosts.upsertSighting({ uuid: q.uuid, at: 1 });
-    expect(decideBoot(q, { ...inputs, unknownHosts: 'local' }).action).toBe('local');
+    await store.hosts.upsertSighting({ uuid: q.uuid, at: 1 });
+    expect((await decide(q, { ...inputs, unknownHosts: 'local' })).action).toBe('local');
     // A registered host gets the global default.
-    store.hosts.setState(q.uuid, 'registered');
-    expect(imageOf(decideBoot(q, { ...inputs, unknownHosts: 'local' }))).toBe('v4 (global-default)');
+    await store.hosts.setState(q.uuid, 'registered');
+    expect(imageOf(await decide(q, { ...inputs, unknownHosts: 'local' }))).toBe('v4 (global-default)');
   });
 
-  it("never hands an unknown host another host's image", () => {
-    store.hosts.setImagePin(U, 'v1');
-    const other = decideBoot({ uuid: STRANGER, mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
+  it("never hands an unknown host another host's image", async () => {
+    await store.hosts.setImagePin(U, 'v1');
+    const other = await decide({ uuid: STRANGER, mac: '02:00:00:00:00:09' }, { ...inputs, unknownHosts: 'local' });
     expect(other.action).toBe('local');
     expect(other.host.uuid).toBe(STRANGER);
   });
 
-  it("reports an unknown host's UUID in SMBIOS form, whichever byte order it was sent in", () => {
+  it("reports an unknown host's UUID in SMBIOS form, whichever byte order it was sent in", async () => {
     // pxelinux.cfg/<uuid> is wire order (SMBIOS also matched): an unknown one is swapped back.
     for (const [q, want] of [
       [{ uuid: STRANGER_WIRE, uuidOrder: 'wire-or-smbios' as const }, STRANGER],
@@ -144,46 +148,46 @@ describe('boot policy order: host pin → cluster member pin → cluster default
       [{ uuid: STRANGER, uuidOrder: 'smbios' as const }, STRANGER],
       [{ uuid: STRANGER }, STRANGER], // `either`: SMBIOS first
     ] as const) {
-      expect(decideBoot(q, inputs).host, JSON.stringify(q)).toMatchObject({
+      expect((await decide(q, inputs)).host, JSON.stringify(q)).toMatchObject({
         uuid: want,
         known: false,
         matchedBy: 'none',
       });
     }
     // Known hosts are matched in either spelling and reported in the form they are known by.
-    store.hosts.setImagePin(U, 'v1');
-    expect(decideBoot({ uuid: U_WIRE, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({
+    await store.hosts.setImagePin(U, 'v1');
+    expect((await decide({ uuid: U_WIRE, uuidOrder: 'wire-or-smbios' }, inputs)).host).toMatchObject({
       uuid: U,
       matchedBy: 'uuid',
     });
-    expect(decideBoot({ uuid: U, uuidOrder: 'wire-or-smbios' }, inputs).host).toMatchObject({
+    expect((await decide({ uuid: U, uuidOrder: 'wire-or-smbios' }, inputs)).host).toMatchObject({
       uuid: U,
       matchedBy: 'uuid',
     });
   });
 
-  it('a pin naming a missing image boots local disk and names the field', () => {
-    store.hosts.setImagePin(U, 'gone');
-    const d = decideBoot({ uuid: U }, inputs);
+  it('a pin naming a missing image boots local disk and names the field', async () => {
+    await store.hosts.setImagePin(U, 'gone');
+    const d = await decide({ uuid: U }, inputs);
     expect(d.action).toBe('local');
     expect(d.problems).toEqual([`host ${U} image pin: image "gone" does not exist`]);
-    store.hosts.setImagePin(U, null);
+    await store.hosts.setImagePin(U, null);
     clusters.set(U, { cluster: 'c9', defaultImage: 'nope' });
-    expect(decideBoot({ uuid: U }, inputs).problems).toEqual([
+    expect((await decide({ uuid: U }, inputs)).problems).toEqual([
       'cluster "c9" default image: image "nope" does not exist',
     ]);
   });
 
-  it('is deterministic: same inputs, same decision', () => {
-    store.hosts.upsertSighting({ uuid: U, at: 5, mac: MAC });
-    store.hosts.upsertSighting({ uuid: '0a0a0a0a-0000-0000-0000-000000000001', at: 5, mac: MAC });
-    const a = decideBoot({ mac: MAC }, inputs);
-    const b = decideBoot({ mac: MAC }, inputs);
+  it('is deterministic: same inputs, same decision', async () => {
+    await store.hosts.upsertSighting({ uuid: U, at: 5, mac: MAC });
+    await store.hosts.upsertSighting({ uuid: '0a0a0a0a-0000-0000-0000-000000000001', at: 5, mac: MAC });
+    const a = await decide({ mac: MAC }, inputs);
+    const b = await decide({ mac: MAC }, inputs);
     expect(a).toEqual(b);
     expect(a.host.uuid).toBe('0a0a0a0a-0000-0000-0000-000000000001'); // same lastSeen: lowest UUID wins
   });
 
-  it('adapts cluster files: member pins, cluster default, pins for image removal', () => {
+  it('adapts cluster files: member pins, cluster default, pins for image removal', async () => {
     const files = [
       {
         name: 'prod',
@@ -194,14 +198,14 @@ describe('boot policy order: host pin → cluster member pin → cluster default
     ] as unknown as DesiredCluster[];
     const lookup = policyLookup(files);
     expect(lookup(U)).toEqual({ cluster: 'prod', image: 'v2', defaultImage: 'v3' });
-    expect(imageOf(decideBoot({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup }))).toBe(
-      'v3 (cluster-default)',
-    );
+    expect(
+      imageOf(await decide({ uuid: '11111111-1111-1111-1111-111111111111' }, { ...inputs, clusters: lookup })),
+    ).toBe('v3 (cluster-default)');
     expect(clusterImagePins(files, 'v2')).toEqual([`cluster prod member ${U}`]);
     expect(clusterImagePins(files, 'v3')).toEqual(['cluster prod (default image)']);
   });
 
-  it("kernel options: the cluster's boot/@kernelOptions first, then the member's, whichever pin wins", () => {
+  it("kernel options: the cluster's boot/@kernelOptions first, then the member's, whichever pin wins", async () => {
     const OTHER = '11111111-1111-1111-1111-111111111111';
     const files = [
       {
@@ -213,38 +217,38 @@ describe('boot policy order: host pin → cluster member pin → cluster default
       { name: 'lab', hosts: [{ uuid: STRANGER, kernelOptions: 'debugLogToSerial=1' }] },
     ] as unknown as DesiredCluster[];
     const lookup = policyLookup(files);
-    const opts = (q: { uuid: string }) => {
-      const d = decideBoot(q, { ...inputs, clusters: lookup });
+    const opts = async (q: { uuid: string }) => {
+      const d = await decide(q, { ...inputs, clusters: lookup });
       return d.action === 'boot' ? d.kernelOptions : `no boot: ${d.action}`;
     };
     expect(lookup(U)?.kernelOptions).toEqual({ cluster: 'noIOMMU  vga=0', member: 'vmkLinuxDriverLog=1 vga=1' });
     // Member pin: cluster options, then the member's (a later duplicate like vga= wins in the kernel).
-    expect(opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
+    expect(await opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
     // A store pin still carries the member's options: they belong to the host, not to the image.
-    store.hosts.setImagePin(U, 'v1');
-    expect(opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
-    expect(opts({ uuid: OTHER })).toBe('noIOMMU vga=0');
+    await store.hosts.setImagePin(U, 'v1');
+    expect(await opts({ uuid: U })).toBe('noIOMMU vga=0 vmkLinuxDriverLog=1 vga=1');
+    expect(await opts({ uuid: OTHER })).toBe('noIOMMU vga=0');
     inputs.defaultImage = undefined;
-    expect(opts({ uuid: STRANGER })).toBe('no boot: menu');
+    expect(await opts({ uuid: STRANGER })).toBe('no boot: menu');
     inputs.defaultImage = 'v4';
-    expect(opts({ uuid: STRANGER })).toBe('debugLogToSerial=1');
+    expect(await opts({ uuid: STRANGER })).toBe('debugLogToSerial=1');
     // Not a member: no options.
-    store.hosts.setImagePin('22222222-3333-4444-5555-666666666666', 'v1');
-    expect(opts({ uuid: '22222222-3333-4444-5555-666666666666' })).toBeUndefined();
+    await store.hosts.setImagePin('22222222-3333-4444-5555-666666666666', 'v1');
+    expect(await opts({ uuid: '22222222-3333-4444-5555-666666666666' })).toBeUndefined();
   });
 
-  it('finds a cluster member by its declared mac= when the store has never seen the host', () => {
+  it('finds a cluster member by its declared mac= when the store has never seen the host', async () => {
     const files = [
       { name: 'prod', image: 'v3', hosts: [{ uuid: U, mac: MAC, image: 'v2' }, { uuid: STRANGER }] },
     ] as unknown as DesiredCluster[];
     const lookup = policyLookup(files);
     expect(lookup.byMac?.(MAC)).toBe(U);
-    expect(store.hosts.findByMac(MAC)).toEqual([]);
+    expect(await store.hosts.findByMac(MAC)).toEqual([]);
     for (const q of [
       { mac: '52-54-00-12-34-56' },
       { uuid: '00000000-0000-0000-0000-000000000000', mac: MAC.toUpperCase() },
     ]) {
-      const d = decideBoot(q, { ...inputs, clusters: lookup });
+      const d = await decide(q, { ...inputs, clusters: lookup });
       expect(imageOf(d), JSON.stringify(q)).toBe('v2 (cluster-member-pin)');
       expect(d.host).toMatchObject({
         uuid: U,
@@ -255,13 +259,13 @@ describe('boot policy order: host pin → cluster member pin → cluster default
       });
     }
     // The store pin of that member still comes first (same order as by UUID).
-    store.hosts.setImagePin(U, 'v1');
-    expect(imageOf(decideBoot({ mac: MAC }, { ...inputs, clusters: lookup }))).toBe('v1 (host-pin)');
+    await store.hosts.setImagePin(U, 'v1');
+    expect(imageOf(await decide({ mac: MAC }, { ...inputs, clusters: lookup }))).toBe('v1 (host-pin)');
     // The declared MAC wins over a sighting of another UUID with that MAC (sightings are claims).
-    store.hosts.upsertSighting({ uuid: STRANGER_WIRE, at: 9, mac: MAC });
-    expect(decideBoot({ mac: MAC }, { ...inputs, clusters: lookup }).host.uuid).toBe(U);
+    await store.hosts.upsertSighting({ uuid: STRANGER_WIRE, at: 9, mac: MAC });
+    expect((await decide({ mac: MAC }, { ...inputs, clusters: lookup })).host.uuid).toBe(U);
     // Another MAC: not a member.
-    expect(decideBoot({ mac: '02:00:00:00:00:42' }, { ...inputs, clusters: lookup }).host).toMatchObject({
+    expect((await decide({ mac: '02:00:00:00:00:42' }, { ...inputs, clusters: lookup })).host).toMatchObject({
       known: false,
       matchedBy: 'none',
     });

@@ -60,8 +60,8 @@ beforeAll(async () => {
     now: () => now,
   });
   // Host A (pinned to esx1, MAC known from DHCP) boots from its address first.
-  store.hosts.setImagePin(A, 'esx1');
-  store.hosts.upsertSighting({ uuid: A, at: now, mac: MAC_A });
+  await store.hosts.setImagePin(A, 'esx1');
+  await store.hosts.upsertSighting({ uuid: A, at: now, mac: MAC_A });
 });
 
 afterAll(() => {
@@ -85,7 +85,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
     const cfg = text(await src.resolve('esx1/efi/boot/boot.cfg', ctx(addr)));
     expect(cfg).toContain('prefix=esx1\n');
     expect(cfg).not.toMatch(TOKEN); // A's token would let B phone home as A
-    const [ev, miss] = store.hosts.bootEvents({ mac: MAC_B });
+    const [ev, miss] = await store.hosts.bootEvents({ mac: MAC_B });
     expect(ev).toMatchObject({
       file: 'esx1/efi/boot/boot.cfg',
       hostUuid: null,
@@ -118,7 +118,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
     });
     const cfg = text(await src.resolve('esx1/boot.cfg', ctx(addr)));
     expect(cfg).not.toMatch(TOKEN);
-    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({
+    expect((await store.hosts.bootEvents({ limit: 1 }))[0]).toMatchObject({
       file: 'esx1/boot.cfg',
       hostUuid: null,
       mac: MAC_B,
@@ -135,7 +135,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
       updatedAt: now,
     });
     await aBootsFrom(addr);
-    expect(store.hosts.bootEvents({ uuid: A, limit: 1 })[0]).toMatchObject({
+    expect((await store.hosts.bootEvents({ uuid: A, limit: 1 }))[0]).toMatchObject({
       file: 'esx1/boot.cfg',
       address: addr,
       image: 'esx1',
@@ -151,7 +151,7 @@ describe('boot.cfg by client address after the address changed hands', () => {
       updatedAt: now,
     });
     expect(text(await src.resolve('esx1/boot.cfg', ctx(addr)))).not.toMatch(TOKEN);
-    expect(store.hosts.bootEvents({ limit: 1 })[0]).toMatchObject({
+    expect((await store.hosts.bootEvents({ limit: 1 }))[0]).toMatchObject({
       file: 'esx1/boot.cfg',
       hostUuid: null,
       mac: null,

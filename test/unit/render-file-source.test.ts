@@ -116,7 +116,7 @@ describe('boot file source', () => {
   });
 
   it('renders pxelinux.cfg/<uuid> for a pinned host in both byte orders, with a token', async () => {
-    store.hosts.setImagePin(U, 'lin1');
+    await store.hosts.setImagePin(U, 'lin1');
     for (const name of [
       `pxelinux.cfg/${swapUuidByteOrder(U)}`,
       `pxelinux.cfg/${U}`,
@@ -126,7 +126,7 @@ describe('boot file source', () => {
       expect(t).toContain('KERNEL lin1/vmlinuz');
       expect(t).toMatch(/statelesx\.token=[A-Za-z0-9_-]{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=lin1/);
     }
-    const ev = store.hosts.bootEvents({ uuid: U });
+    const ev = await store.hosts.bootEvents({ uuid: U });
     expect(ev[0]).toMatchObject({
       hostUuid: U,
       protocol: 'tftp',
@@ -139,13 +139,13 @@ describe('boot file source', () => {
   });
 
   it('re-pinning changes the next answer; the old version stays servable', async () => {
-    store.hosts.setImagePin(U, 'lin2');
+    await store.hosts.setImagePin(U, 'lin2');
     expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx()))).toContain('KERNEL lin2/vmlinuz');
     expect(text(await src.resolve('lin1/vmlinuz', ctx()))).toBe('kernel');
   });
 
   it('renders pxelinux.cfg/01-<mac> by MAC; a hand-written config for a MAC wins', async () => {
-    store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
+    await store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
     expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-12-34-56', ctx()))).toContain('KERNEL lin2/vmlinuz');
     expect(text(await src.resolve('pxelinux.cfg/01-02-00-00-00-00-07', ctx()))).toBe('DEFAULT handwritten\n');
     expect(await src.resolve('pxelinux.cfg/0A63', ctx())).toBeNull(); // hex-IP probe: not found
@@ -161,8 +161,8 @@ describe('boot file source', () => {
     expect(t).toMatch(/^UI menu.c32$/m);
     expect(t).not.toContain('statelesx.token');
     // The boot history still shows who asked, under the SMBIOS form of the UUID.
-    expect(store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
-    expect(store.hosts.bootEvents({ uuid: OTHER })[0]).toMatchObject({
+    expect(await store.hosts.bootEvents({ uuid: OTHER_WIRE })).toEqual([]);
+    expect((await store.hosts.bootEvents({ uuid: OTHER }))[0]).toMatchObject({
       file: `efi64/pxelinux.cfg/${OTHER_WIRE}`,
       image: null,
       address: addr,
@@ -170,7 +170,7 @@ describe('boot file source', () => {
       detail: { action: 'not-found', known: false },
     });
     // A DHCP sighting alone does not make a host known: still not found.
-    store.hosts.upsertSighting({ uuid: OTHER, at: Date.now(), mac: '02:00:00:00:00:99' });
+    await store.hosts.upsertSighting({ uuid: OTHER, at: Date.now(), mac: '02:00:00:00:00:99' });
     expect(await src.resolve(`pxelinux.cfg/${OTHER_WIRE}`, ctx(addr))).toBeNull();
   });
 
@@ -200,7 +200,7 @@ describe('boot file source', () => {
       expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(member)}`, ctx('10.99.0.79')))).toContain(
         'KERNEL lin2/vmlinuz',
       );
-      expect(store.hosts.bootEvents({ uuid: member })[0]).toMatchObject({
+      expect((await store.hosts.bootEvents({ uuid: member }))[0]).toMatchObject({
         image: 'lin2',
         detail: { action: 'boot', known: true },
       });
@@ -210,7 +210,7 @@ describe('boot file source', () => {
   });
 
   it('renders <image>/boot.cfg for the host identified from the same address, with prefix and token', async () => {
-    store.hosts.setImagePin(U, 'esx1');
+    await store.hosts.setImagePin(U, 'esx1');
     const addr = '10.99.0.51';
     expect(text(await src.resolve(`pxelinux.cfg/${swapUuidByteOrder(U)}`, ctx(addr)))).toContain(
       'APPEND -c esx1/boot.cfg',
@@ -219,7 +219,7 @@ describe('boot file source', () => {
     expect(cfg).toContain('prefix=esx1\nkernel=b.b00\n');
     expect(cfg).toContain('modules=jumpstrt.gz --- k.b00 --- sxinit.tgz\n');
     expect(cfg).toMatch(/kernelopt=statelesx\.token=\S{22} statelesx\.server=10\.99\.0\.1:1974 statelesx\.image=esx1/);
-    expect(store.hosts.bootEvents({ uuid: U })[0]).toMatchObject({
+    expect((await store.hosts.bootEvents({ uuid: U }))[0]).toMatchObject({
       file: 'esx1/boot.cfg',
       image: 'esx1',
       address: addr,
@@ -245,7 +245,9 @@ describe('boot file source', () => {
     expect(h.data.equals(t.data)).toBe(true);
     expect(t.contentType).toBe('application/gzip');
     expect(t.mtimeMs).toBe(Date.UTC(2024, 0, 1));
-    expect(store.hosts.bootEvents({ limit: 100_000 }).filter((e) => e.file?.endsWith('sxinit.tgz'))).toEqual([]);
+    expect((await store.hosts.bootEvents({ limit: 100_000 })).filter((e) => e.file?.endsWith('sxinit.tgz'))).toEqual(
+      [],
+    );
     expect(await src.resolve('lin1/sxinit.tgz', ctx())).toBeNull();
     expect(await src.resolve('nosuchimage/sxinit.tgz', ctx())).toBeNull();
     expect(await src.resolve('esx1/efi/sxinit.tgz', ctx())).toBeNull();
@@ -279,7 +281,7 @@ describe('boot file source', () => {
   });
 
   it('iPXE: boot.ipxe, hosts/<uuid>.ipxe (SMBIOS order), hosts/mac-<mac>.ipxe', async () => {
-    store.hosts.setImagePin(U, 'lin1');
+    await store.hosts.setImagePin(U, 'lin1');
     expect(text(await src.resolve('boot.ipxe', ctx()))).toContain('hosts/${uuid}.ipxe');
     const h = text(await src.resolve(`hosts/${U}.ipxe`, { ...ctx(), protocol: 'http' }));
     expect(h).toContain(
@@ -290,7 +292,7 @@ describe('boot file source', () => {
   });
 
   it('GRUB (arm64): grub/grub.cfg, grub/hosts/<uuid>.cfg (SMBIOS order), grub/hosts/mac-<aa:bb:…>.cfg', async () => {
-    store.hosts.setImagePin(U, 'lin1');
+    await store.hosts.setImagePin(U, 'lin1');
     expect(text(await src.resolve('grub/grub.cfg', ctx()))).toContain('configfile $prefix/hosts/${sx_uuid}.cfg');
     const h = text(await src.resolve(`grub/hosts/${U}.cfg`, ctx()));
     expect(h).toContain('linux /lin1/vmlinuz console=ttyS0 statelesx.token=');
@@ -302,13 +304,15 @@ describe('boot file source', () => {
     expect(await src.resolve('grub/hosts/mac-.cfg', ctx())).toBeNull();
     expect(await src.resolve(`grub/hosts/${U}.ipxe`, ctx())).toBeNull();
     expect(await src.resolve('grub/arm64-efi/grub.cfg', ctx())).toBeNull();
-    const events = store.hosts.bootEvents({ uuid: U, limit: 20 }).filter((e) => e.file === `grub/hosts/${U}.cfg`);
+    const events = (await store.hosts.bootEvents({ uuid: U, limit: 20 })).filter(
+      (e) => e.file === `grub/hosts/${U}.cfg`,
+    );
     expect(events[0]).toMatchObject({ image: 'lin1', firmware: 'uefi', protocol: 'tftp' });
   });
 
   it('nil UUIDs (all 0 / all F) are absent: not found, so the client falls back to its MAC-based name', async () => {
-    store.hosts.setImagePin(U, 'lin1');
-    store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
+    await store.hosts.setImagePin(U, 'lin1');
+    await store.hosts.upsertSighting({ uuid: U, at: Date.now(), mac: MAC });
     for (const nil of [
       '00000000-0000-0000-0000-000000000000',
       'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF',
@@ -334,14 +338,14 @@ describe('boot file source', () => {
     clusters.set(member, { cluster: 'lab', defaultImage: 'lin2' });
     clusterMacs.set(mac, member);
     try {
-      expect(store.hosts.get(member)).toBeUndefined();
+      expect(await store.hosts.get(member)).toBeUndefined();
       expect(text(await src.resolve('pxelinux.cfg/01-52-54-00-aa-bb-cc', ctx('10.99.0.80')))).toContain(
         'KERNEL lin2/vmlinuz',
       );
       expect(
         text(await src.resolve('hosts/mac-52-54-00-aa-bb-cc.ipxe', { ...ctx('10.99.0.80'), protocol: 'http' })),
       ).toContain('boot/lin2/vmlinuz');
-      expect(store.hosts.bootEvents({ mac })[0]).toMatchObject({
+      expect((await store.hosts.bootEvents({ mac }))[0]).toMatchObject({
         hostUuid: member,
         image: 'lin2',
         detail: { action: 'boot', reason: 'cluster-default', known: true },
@@ -356,7 +360,7 @@ describe('boot file source', () => {
   });
 
   it('stateful members get a kickstart URL and hosts/<uuid>/ks.cfg', async () => {
-    store.hosts.setImagePin(U, null);
+    await store.hosts.setImagePin(U, null);
     clusters.set(U, { cluster: 'prod', defaultImage: 'esx1', stateful: true });
     const cfg = text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()));
     expect(cfg).toContain(`ks=http://10.99.0.1:8080/boot/hosts/${U}/ks.cfg`);
@@ -371,7 +375,7 @@ describe('boot file source', () => {
   });
 
   it("a member's kernel options (cluster's, then its own) reach boot.cfg kernelopt= and the iPXE/pxelinux kernel line", async () => {
-    store.hosts.setImagePin(U, null);
+    await store.hosts.setImagePin(U, null);
     clusters.set(U, { cluster: 'prod', defaultImage: 'esx1', kernelOptions: { cluster: 'noIOMMU', member: 'vga=1' } });
     try {
       const cfg = text(await src.resolve('01-52-54-00-12-34-56/boot.cfg', ctx()));

@@ -37,8 +37,8 @@ afterEach(() => {
 });
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-function bootEvent(at: number, n: number): void {
-  store.hosts.addBootEvent({
+async function bootEvent(at: number, n: number): Promise<void> {
+  await store.hosts.addBootEvent({
     at,
     hostUuid: uuid(n),
     mac: null,
@@ -76,14 +76,14 @@ const count = (table: string) => sqliteOf(store).prepare(`SELECT count(*) FROM $
 
 describe('store retention', () => {
   it('deletes boot events and phone-homes older than the age, then the oldest beyond the row cap, in batches', async () => {
-    for (let i = 0; i < 10; i++) bootEvent(NOW - 40 * DAY + i, i);
-    for (let i = 0; i < 10; i++) bootEvent(NOW - DAY + i, 100 + i);
+    for (let i = 0; i < 10; i++) await bootEvent(NOW - 40 * DAY + i, i);
+    for (let i = 0; i < 10; i++) await bootEvent(NOW - DAY + i, 100 + i);
     for (let i = 0; i < 7; i++) await phoneHome(NOW - 100 * DAY, i);
     for (let i = 0; i < 7; i++) await phoneHome(NOW - 2 * DAY + i, 100 + i);
     const r = await drain({ ...NONE, bootEventsDays: 30, bootEventsMaxRows: 4, phoneHomesDays: 90 }, 3);
     expect(r).toMatchObject({ bootEvents: 16, phoneHomes: 7, unregisteredHosts: 0 });
     expect(r.batches).toBeGreaterThan(3); // 16 rows at most 3 (by age) + 3 (by count) a batch
-    expect(store.hosts.bootEvents({ limit: 100 }).map((e) => e.hostUuid)).toEqual(
+    expect((await store.hosts.bootEvents({ limit: 100 })).map((e) => e.hostUuid)).toEqual(
       [109, 108, 107, 106].map(uuid), // the newest four
     );
     expect(await store.phoneHomes.count()).toBe(7);
@@ -94,35 +94,30 @@ describe('store retention', () => {
   it('deletes unregistered hosts unseen for the age, then the longest unseen beyond the cap; never an assigned, pinned or registered one', async () => {
     const sight = (n: number, at: number) =>
       store.hosts.upsertSighting({ uuid: uuid(n), at, mac: '52:54:00:00:00:01' });
-    for (let n = 1; n <= 4; n++) sight(n, NOW - 60 * DAY); // old, unregistered: go
-    sight(5, NOW - 60 * DAY);
-    store.hosts.setImagePin(uuid(5), 'esxi-8.0u3'); // pinned: registered, stays
-    sight(6, NOW - 60 * DAY);
-    store.hosts.setState(uuid(6), 'unregistered', 'prod'); // assigned to a cluster: stays
-    sight(7, NOW - 60 * DAY);
-    store.hosts.setState(uuid(7), 'configured'); // joined: stays
-    for (let n = 10; n < 16; n++) sight(n, NOW - DAY + n); // recent unregistered
-    store.hostBoots.recordPhoneHome(uuid(1), { at: NOW - 60 * DAY, verifiedBy: 'none' });
-    store.hostBoots.recordPhoneHome(uuid(2), { at: NOW - 60 * DAY, verifiedBy: 'none' });
-    store.hostBoots.setJoinedThumbprint(uuid(2), 'AA:BB');
+    for (let n = 1; n <= 4; n++) await sight(n, NOW - 60 * DAY); // old, unregistered: go
+    await sight(5, NOW - 60 * DAY);
+    await store.hosts.setImagePin(uuid(5), 'esxi-8.0u3'); // pinned: registered, stays
+    await sight(6, NOW - 60 * DAY);
+    await store.hosts.setState(uuid(6), 'unregistered', 'prod'); // assigned to a cluster: stays
+    await sight(7, NOW - 60 * DAY);
+    await store.hosts.setState(uuid(7), 'configured'); // joined: stays
+    for (let n = 10; n < 16; n++) await sight(n, NOW - DAY + n); // recent unregistered
+    await store.hostBoots.recordPhoneHome(uuid(1), { at: NOW - 60 * DAY, verifiedBy: 'none' });
+    await store.hostBoots.recordPhoneHome(uuid(2), { at: NOW - 60 * DAY, verifiedBy: 'none' });
+    await store.hostBoots.setJoinedThumbprint(uuid(2), 'AA:BB');
     const r = await drain({ ...NONE, unregisteredHostsDays: 30, unregisteredHostsMaxRows: 4 }, 2);
     expect(r.unregisteredHosts).toBe(4 + 2);
-    expect(
-      store.hosts
-        .list()
-        .map((h) => h.uuid)
-        .sort(),
-    ).toEqual([5, 6, 7, 12, 13, 14, 15].map(uuid));
+    expect((await store.hosts.list()).map((h) => h.uuid).sort()).toEqual([5, 6, 7, 12, 13, 14, 15].map(uuid));
     // the deleted host's phone-home record goes with it, unless the engine joined it
-    expect(store.hostBoots.get(uuid(1))).toBeUndefined();
-    expect(store.hostBoots.get(uuid(2))?.joinedThumbprint).toBe('AA:BB');
+    expect(await store.hostBoots.get(uuid(1))).toBeUndefined();
+    expect((await store.hostBoots.get(uuid(2)))?.joinedThumbprint).toBe('AA:BB');
     // a deleted host comes back at its next sighting
-    sight(1, NOW);
-    expect(store.hosts.get(uuid(1))?.state).toBe('unregistered');
+    await sight(1, NOW);
+    expect((await store.hosts.get(uuid(1)))?.state).toBe('unregistered');
   });
 
   it('the retention service runs at start with the configured keys, and 0 keeps everything', async () => {
-    for (let i = 0; i < 5; i++) bootEvent(NOW - 40 * DAY, i);
+    for (let i = 0; i < 5; i++) await bootEvent(NOW - 40 * DAY, i);
     for (let i = 0; i < 5; i++) await phoneHome(NOW - 400 * DAY, i);
     const keep = configSchema.parse({ retention: { 'boot-events-days': 0, 'phone-homes-days': 0 } }).retention;
     const kept = createRetentionService(store.retention, keep, silentLogger, () => NOW);

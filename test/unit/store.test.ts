@@ -11,22 +11,22 @@ describe('store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
     const s1 = await openStore(dir);
     expect(sqliteOf(s1).pragma('journal_mode', { simple: true })).toBe('wal');
-    s1.hosts.upsertSighting({ uuid: 'a', at: 1, mac: 'aa:bb:cc:dd:ee:ff' });
+    await s1.hosts.upsertSighting({ uuid: 'a', at: 1, mac: 'aa:bb:cc:dd:ee:ff' });
     s1.close();
     const s2 = await openStore(dir);
     expect(sqliteOf(s2).prepare('SELECT count(*) FROM schema_migrations').pluck().get()).toBe(migrations.length);
-    expect(s2.hosts.get('a')?.macs).toEqual(['aa:bb:cc:dd:ee:ff']);
+    expect((await s2.hosts.get('a'))?.macs).toEqual(['aa:bb:cc:dd:ee:ff']);
     expect(s2.integrityCheck()).toBe('ok');
     s2.close();
   });
 
   it('upserts sightings without duplicating hosts or MACs', async () => {
     const s = await openStore(':memory:');
-    s.hosts.upsertSighting({ uuid: 'u1', at: 10, mac: 'm1', hostname: 'esx1', evidence: { a: 1 } });
-    s.hosts.upsertSighting({ uuid: 'u1', at: 20, mac: 'm1', evidence: { b: 2 } });
-    s.hosts.upsertSighting({ uuid: 'u1', at: 30, mac: 'm2' });
-    const h = s.hosts.get('u1')!;
-    expect(s.hosts.list()).toHaveLength(1);
+    await s.hosts.upsertSighting({ uuid: 'u1', at: 10, mac: 'm1', hostname: 'esx1', evidence: { a: 1 } });
+    await s.hosts.upsertSighting({ uuid: 'u1', at: 20, mac: 'm1', evidence: { b: 2 } });
+    await s.hosts.upsertSighting({ uuid: 'u1', at: 30, mac: 'm2' });
+    const h = (await s.hosts.get('u1'))!;
+    expect(await s.hosts.list()).toHaveLength(1);
     expect(h).toMatchObject({
       firstSeen: 10,
       lastSeen: 30,
@@ -35,7 +35,7 @@ describe('store', () => {
       state: 'unregistered',
       evidence: { a: 1, b: 2 },
     });
-    expect(s.hosts.findByMac('m2').map((x) => x.uuid)).toEqual(['u1']);
+    expect((await s.hosts.findByMac('m2')).map((x) => x.uuid)).toEqual(['u1']);
   });
 
   it('refuses an unwritable data directory with a message naming it', async () => {
@@ -52,18 +52,18 @@ describe('store', () => {
     const s = await openStore(':memory:');
     await expect(
       s.transaction(async () => {
-        s.hosts.upsertSighting({ uuid: 'tx1', at: 1 });
+        await s.hosts.upsertSighting({ uuid: 'tx1', at: 1 });
         await s.settings.set('tx1', 'written');
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    expect(s.hosts.get('tx1')).toBeUndefined();
+    expect(await s.hosts.get('tx1')).toBeUndefined();
     expect(await s.settings.get('tx1')).toBeUndefined();
     await s.transaction(async () => {
-      s.hosts.upsertSighting({ uuid: 'tx2', at: 1 });
+      await s.hosts.upsertSighting({ uuid: 'tx2', at: 1 });
       await expect(
         s.transaction(async () => {
-          s.hosts.upsertSighting({ uuid: 'tx3', at: 1 });
+          await s.hosts.upsertSighting({ uuid: 'tx3', at: 1 });
           await s.settings.set('tx3', 'written');
           throw new Error('inner');
         }),
@@ -72,8 +72,8 @@ describe('store', () => {
     });
     expect(await s.settings.get('tx2')).toBe('kept');
     expect(await s.settings.get('tx3')).toBeUndefined();
-    expect(s.hosts.get('tx2')).toBeDefined();
-    expect(s.hosts.get('tx3')).toBeUndefined();
+    expect(await s.hosts.get('tx2')).toBeDefined();
+    expect(await s.hosts.get('tx3')).toBeUndefined();
     expect(await s.ping()).toBe(true);
     s.close();
     expect(await s.ping()).toBe(false);
@@ -82,14 +82,14 @@ describe('store', () => {
   it('host_boots: a boot whose job failed for good is not a pending rejoin until the host phones home again', async () => {
     const s = await openStore(':memory:');
     const [A, B, C] = ['4c4c4544-0000-0000-0000-00000000000a', '4c4c4544-0000-0000-0000-00000000000b', 'c'];
-    for (const u of [A, B, C]) s.hostBoots.recordPhoneHome(u, { at: 10, verifiedBy: 'token' });
-    s.hostBoots.markConverged(C, 20); // converged: not pending
-    s.hostBoots.markFailed(B, 15, 'job-b'); // its job for this boot failed for good
-    expect(s.hostBoots.pendingRejoins()).toEqual([A]);
-    expect(s.hostBoots.get(B)).toMatchObject({ phonedHomeAt: 10, failedAt: 15, failedJob: 'job-b' });
+    for (const u of [A, B, C]) await s.hostBoots.recordPhoneHome(u, { at: 10, verifiedBy: 'token' });
+    await s.hostBoots.markConverged(C, 20); // converged: not pending
+    await s.hostBoots.markFailed(B, 15, 'job-b'); // its job for this boot failed for good
+    expect(await s.hostBoots.pendingRejoins()).toEqual([A]);
+    expect(await s.hostBoots.get(B)).toMatchObject({ phonedHomeAt: 10, failedAt: 15, failedJob: 'job-b' });
     // a new boot phones home: due again
-    s.hostBoots.recordPhoneHome(B, { at: 30, verifiedBy: 'token' });
-    expect(s.hostBoots.pendingRejoins()).toEqual([A, B]);
+    await s.hostBoots.recordPhoneHome(B, { at: 30, verifiedBy: 'token' });
+    expect(await s.hostBoots.pendingRejoins()).toEqual([A, B]);
     s.close();
   });
 });

@@ -49,7 +49,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
   });
 
   it('answers invalid input with RFC 9457 problem+json naming the field path', async () => {
-    store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
+    await store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
     const res = await call(app, op, 'POST', '/api/v1/unregistered/join', {
       hosts: [{ uuid: UUID, fqdn: 'bad_name!' }],
     });
@@ -80,7 +80,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
       fqdn: 'esx1.example.com',
     });
     expect(j.statusCode).toBe(503);
-    expect(store.hosts.get(UUID)?.state).toBe('unregistered');
+    expect((await store.hosts.get(UUID))?.state).toBe('unregistered');
     expect((await call(app, op, 'GET', '/api/v1/hosts/00000000-0000-0000-0000-000000000001')).statusCode).toBe(404);
     expect((await call(app, op, 'GET', '/api/v1/nothing-here')).json()).toMatchObject({ status: 404 });
   });
@@ -89,7 +89,7 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
     const unknown = await call(app, op, 'GET', '/api/v1/hosts/00000000-0000-0000-0000-00000000abcd/jobs');
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json<ProblemBody>().detail).toBe('host 00000000-0000-0000-0000-00000000abcd not found');
-    store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
+    await store.hosts.upsertSighting({ uuid: UUID, at: 1, mac: '52:54:00:00:00:01' });
     const known = await call(app, op, 'GET', `/api/v1/hosts/${UUID.toUpperCase()}/jobs`);
     expect(known.statusCode).toBe(200);
     expect(known.json()).toEqual([]);
@@ -106,12 +106,12 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
   it('pins and unpins a host image (operator), audited with before/after', async () => {
     const put = await call(app, op, 'PUT', `/api/v1/boot-assignments/${UUID}`, { image: 'esxi-8.0u2' });
     expect(put.statusCode).toBe(200);
-    expect(store.hosts.get(UUID)?.imagePin).toBe('esxi-8.0u2');
+    expect((await store.hosts.get(UUID))?.imagePin).toBe('esxi-8.0u2');
     expect((await call(app, op, 'GET', '/api/v1/boot-assignments')).json()).toEqual([
       { uuid: UUID, hostname: null, image: 'esxi-8.0u2' },
     ]);
     expect((await call(app, op, 'DELETE', `/api/v1/boot-assignments/${UUID}`)).statusCode).toBe(204);
-    expect(store.hosts.get(UUID)?.imagePin).toBeNull();
+    expect((await store.hosts.get(UUID))?.imagePin).toBeNull();
     const entries = (await store.audit.list(5)).filter((e) => e.action.startsWith('pin.'));
     expect(entries.map((e) => [e.action, e.before, e.after])).toEqual([
       ['pin.clear', { image: 'esxi-8.0u2' }, { image: null }],
@@ -120,13 +120,18 @@ describe('web API: problem details, secrets, health, OpenAPI', () => {
   });
 
   it("resets a host's recorded thumbprints (admin only), audited", async () => {
-    store.hostBoots.recordPhoneHome(UUID, { at: 1, verifiedBy: 'token', thumbprint: 'AA:BB', thumbprintSha1: 'CC' });
-    store.hostBoots.setJoinedThumbprint(UUID, 'AA:BB');
+    await store.hostBoots.recordPhoneHome(UUID, {
+      at: 1,
+      verifiedBy: 'token',
+      thumbprint: 'AA:BB',
+      thumbprintSha1: 'CC',
+    });
+    await store.hostBoots.setJoinedThumbprint(UUID, 'AA:BB');
     expect((await call(app, op, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`)).statusCode).toBe(403);
     const r = await call(app, admin, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`);
     expect(r.statusCode).toBe(200);
     expect(r.json()).toMatchObject({ uuid: UUID, changed: true });
-    expect(store.hostBoots.get(UUID)).toMatchObject({ thumbprint: undefined, joinedThumbprint: undefined });
+    expect(await store.hostBoots.get(UUID)).toMatchObject({ thumbprint: undefined, joinedThumbprint: undefined });
     expect((await call(app, admin, 'DELETE', `/api/v1/hosts/${UUID}/thumbprint`)).json()).toMatchObject({
       changed: false,
     });

@@ -77,7 +77,7 @@ describe('web auth: roles, CSRF, sessions', () => {
   });
 
   it('lets a viewer read but not post, an operator join but not manage users, an admin do both', async () => {
-    store.hosts.upsertSighting({ uuid: UUID, at: Date.now(), mac: '52:54:00:12:34:56', hostname: 'esx-new' });
+    await store.hosts.upsertSighting({ uuid: UUID, at: Date.now(), mac: '52:54:00:12:34:56', hostname: 'esx-new' });
     expect((await call(app, view, 'GET', '/api/v1/hosts')).statusCode).toBe(200);
     const vj = await call(app, view, 'POST', `/api/v1/unregistered/${UUID}/join`, {
       cluster: 'lab',
@@ -107,7 +107,7 @@ describe('web auth: roles, CSRF, sessions', () => {
       { uuid: UUID, fqdn: 'esx01.lab.example', addresses: { vmk1: '10.0.1.11' }, mac: '52:54:00:12:34:56' },
     ]);
     expect(queue.calls).toEqual([{ kind: 'configure-host', target: UUID, origin: { source: 'api', actor: 'op' } }]);
-    expect(store.hosts.get(UUID)).toMatchObject({ state: 'registered', cluster: 'lab' });
+    expect(await store.hosts.get(UUID)).toMatchObject({ state: 'registered', cluster: 'lab' });
     const audit = (await store.audit.list(10)).find((e) => e.action === 'host.join')!;
     expect(audit).toMatchObject({
       actor: 'op',

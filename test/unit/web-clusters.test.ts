@@ -115,8 +115,8 @@ describe('web cluster files, joins and roles', () => {
   });
 
   it('joins two unregistered hosts in one request: both written into the file, both registered, two configure jobs queued', async () => {
-    store.hosts.upsertSighting({ uuid: U1, at: 1, mac: '52:54:00:00:00:01' });
-    store.hosts.upsertSighting({ uuid: U2, at: 2, mac: '52:54:00:00:00:02' });
+    await store.hosts.upsertSighting({ uuid: U1, at: 1, mac: '52:54:00:00:00:01' });
+    await store.hosts.upsertSighting({ uuid: U2, at: 2, mac: '52:54:00:00:00:02' });
     const res = await call(app, op, 'POST', '/api/v1/unregistered/join', {
       cluster: 'lab',
       hosts: [
@@ -137,7 +137,10 @@ describe('web cluster files, joins and roles', () => {
       { kind: 'configure-host', target: U1, origin: { source: 'api', actor: 'op' } },
       { kind: 'configure-host', target: U2, origin: { source: 'api', actor: 'op' } },
     ]);
-    expect([store.hosts.get(U1)?.state, store.hosts.get(U2)?.state]).toEqual(['registered', 'registered']);
+    expect([(await store.hosts.get(U1))?.state, (await store.hosts.get(U2))?.state]).toEqual([
+      'registered',
+      'registered',
+    ]);
     expect((await call(app, view, 'GET', '/api/v1/clusters')).json<ClusterSummary[]>()[0]).toMatchObject({
       name: 'lab',
       hosts: 2,
@@ -160,8 +163,8 @@ describe('web cluster files, joins and roles', () => {
     const Q = '4c4c4544-0031-3510-8052-b1c04f303034';
     const now = Date.now();
     // P: our DHCP answered it, nothing else (still in its firmware)
-    store.hosts.upsertSighting({ uuid: P, at: now, mac: '52:54:00:00:00:03' }, 'unregistered');
-    store.hosts.addBootEvent({
+    await store.hosts.upsertSighting({ uuid: P, at: now, mac: '52:54:00:00:00:03' }, 'unregistered');
+    await store.hosts.addBootEvent({
       at: now,
       hostUuid: P,
       mac: '52:54:00:00:00:03',
@@ -172,8 +175,8 @@ describe('web cluster files, joins and roles', () => {
       firmware: 'bios',
     });
     // Q: booted, then ESXi phoned home
-    store.hosts.upsertSighting({ uuid: Q, at: now, mac: '52:54:00:00:00:04' }, 'unregistered');
-    store.hosts.addBootEvent({
+    await store.hosts.upsertSighting({ uuid: Q, at: now, mac: '52:54:00:00:00:04' }, 'unregistered');
+    await store.hosts.addBootEvent({
       at: now - 1000,
       hostUuid: Q,
       mac: '52:54:00:00:00:04',
@@ -183,7 +186,7 @@ describe('web cluster files, joins and roles', () => {
       image: null,
       firmware: 'bios',
     });
-    store.hostBoots.recordPhoneHome(Q, { at: now, verifiedBy: 'none' });
+    await store.hostBoots.recordPhoneHome(Q, { at: now, verifiedBy: 'none' });
     const list = (await call(app, view, 'GET', '/api/v1/unregistered')).json<
       Array<{
         uuid: string;

@@ -124,8 +124,8 @@ describe('web console: pages and actions through /api/v1', () => {
     admin = await loginAs(app, 'admin');
     op = await loginAs(app, 'op');
     view = await loginAs(app, 'view');
-    store.hosts.upsertSighting({ uuid: U1, at: 1000, mac: MAC1, hostname: 'esx1' });
-    store.hosts.upsertSighting({ uuid: U2, at: 2000, mac: '52:54:00:00:00:02' });
+    await store.hosts.upsertSighting({ uuid: U1, at: 1000, mac: MAC1, hostname: 'esx1' });
+    await store.hosts.upsertSighting({ uuid: U2, at: 2000, mac: '52:54:00:00:00:02' });
   });
   afterAll(async () => {
     await app.close();
@@ -134,7 +134,7 @@ describe('web console: pages and actions through /api/v1', () => {
   });
 
   it('renders the host page from GET /api/v1/hosts/:uuid, its boots (MAC-only events included) and jobs, as the caller', async () => {
-    store.hosts.addBootEvent({
+    await store.hosts.addBootEvent({
       at: 5000,
       hostUuid: null,
       mac: MAC1,
@@ -144,7 +144,7 @@ describe('web console: pages and actions through /api/v1', () => {
       image: null,
       firmware: 'bios',
     });
-    store.hosts.addBootEvent({
+    await store.hosts.addBootEvent({
       at: 6000,
       hostUuid: U1,
       mac: MAC1,
@@ -175,13 +175,13 @@ describe('web console: pages and actions through /api/v1', () => {
   });
 
   it('shows the image each host last booted next to its pin on the hosts page', async () => {
-    store.hosts.setImagePin(U1, 'esxi-b', 7000);
+    await store.hosts.setImagePin(U1, 'esxi-b', 7000);
     const res = await call(app, view, 'GET', '/hosts');
     const row = new RegExp(`<tr><td><a href="/hosts/${U1}">[\\s\\S]*?</tr>`).exec(res.body)![0];
     expect(row).toMatch(/<span class="pin">pin: esxi-b<\/span> · <span class="booted"[^>]*>booted: esxi-a<\/span>/);
     const row2 = new RegExp(`<tr><td><a href="/hosts/${U2}">[\\s\\S]*?</tr>`).exec(res.body)![0];
     expect(row2).toContain('<td class="image"><span class="muted">—</span></td>');
-    store.hosts.setImagePin(U1, null, 7001);
+    await store.hosts.setImagePin(U1, null, 7001);
   });
 
   it('lists recent boots of every host on the dashboard through GET /api/v1/boots', async () => {
@@ -222,7 +222,7 @@ describe('web console: pages and actions through /api/v1', () => {
     const ok = await call(app, op, 'POST', '/ui/pins', `uuid=${U2}&image=esxi-a`, FORM);
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toContain(`Host ${U2} will boot esxi-a next time.`);
-    expect(store.hosts.get(U2)?.imagePin).toBe('esxi-a');
+    expect((await store.hosts.get(U2))?.imagePin).toBe('esxi-a');
     expect((await store.audit.list(1))[0]).toMatchObject({ actor: 'op', action: 'pin.set', target: U2 });
     // The API's CSRF check applies to the forwarded call: a form with the right _csrf works, none is refused.
     const form = await app.inject({
@@ -233,7 +233,7 @@ describe('web console: pages and actions through /api/v1', () => {
       payload: `uuid=${U2}&image=&_csrf=${encodeURIComponent(op.csrf)}`,
     });
     expect(form.statusCode).toBe(200);
-    expect(store.hosts.get(U2)?.imagePin).toBeNull();
+    expect((await store.hosts.get(U2))?.imagePin).toBeNull();
     const none = await app.inject({
       method: 'POST',
       url: '/ui/pins',
@@ -242,7 +242,7 @@ describe('web console: pages and actions through /api/v1', () => {
       payload: `uuid=${U2}&image=esxi-a`,
     });
     expect(none.statusCode).toBe(403);
-    expect(store.hosts.get(U2)?.imagePin).toBeNull();
+    expect((await store.hosts.get(U2))?.imagePin).toBeNull();
   });
 
   it('joins through POST /api/v1/unregistered/join; its field errors name the host, not its index', async () => {

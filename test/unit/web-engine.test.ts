@@ -208,7 +208,7 @@ describe('web plan and drift: vCenter sessions and errors', () => {
         source,
         () => 1,
         undefined,
-        (u) => boots.get(u),
+        () => Promise.resolve((u: string) => boots.get(u)),
       ),
     });
     const c = await loginAs(a2, 'view');
@@ -267,7 +267,7 @@ describe('web plan and drift: vCenter sessions and errors', () => {
       source,
       () => 1,
       undefined,
-      (u) => boots.get(u),
+      () => Promise.resolve((u: string) => boots.get(u)),
     );
     const { app: a2, store: s2 } = await makeApp({ engine });
     const c = await loginAs(a2, 'view');

@@ -47,9 +47,9 @@ describe('paginated host lists', () => {
     store = await openStore(':memory:');
     queries = countQueries(store);
     for (let i = 1; i <= HOSTS; i++) {
-      store.hosts.upsertSighting({ uuid: uuidOf(i), at: 1_000_000 + i, mac: macOf(i), hostname: `esx${i}` });
+      await store.hosts.upsertSighting({ uuid: uuidOf(i), at: 1_000_000 + i, mac: macOf(i), hostname: `esx${i}` });
       // Half boot by UUID, half were only seen by MAC before their UUID was known.
-      store.hosts.addBootEvent({
+      await store.hosts.addBootEvent({
         at: 2_000_000 + i,
         hostUuid: i % 2 ? uuidOf(i) : null,
         mac: macOf(i),
@@ -133,7 +133,7 @@ describe('paginated host lists', () => {
 
   it('GET /api/v1/unregistered pages the same way, its currentBoot read for the page at once', async () => {
     // One host phoned home on its current boot: its currentBoot says so; the others were seen by PXE.
-    store.hostBoots.recordPhoneHome(uuidOf(HOSTS), { at: 3_000_000, verifiedBy: 'token' });
+    await store.hostBoots.recordPhoneHome(uuidOf(HOSTS), { at: 3_000_000, verifiedBy: 'token' });
     const small = await measure('/api/v1/unregistered?limit=2');
     const large = await measure(`/api/v1/unregistered?limit=${HOST_PAGE_MAX}`);
     const first = small.res.json<Array<{ uuid: string; currentBoot?: string }>>();

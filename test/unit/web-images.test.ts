@@ -56,7 +56,7 @@ describe('web images: import audit, removal, roles', () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-images-'));
     imagesDir = join(dir, 'images');
     ({ app, store } = await makeApp({
-      images: imageService(imagesDir, (image) => store.hosts.pinnedTo(image).map((u) => `host ${u}`)),
+      images: imageService(imagesDir, async (image) => (await store.hosts.pinnedTo(image)).map((u) => `host ${u}`)),
     }));
     admin = await loginAs(app, 'admin');
     op = await loginAs(app, 'op');
@@ -109,12 +109,12 @@ describe('web images: import audit, removal, roles', () => {
   });
 
   it('refuses to remove a pinned image (409, directory kept), removes an unpinned one (204, directory gone), 404 for unknown', async () => {
-    store.hosts.setImagePin(UUID, 'lin-api', 1);
+    await store.hosts.setImagePin(UUID, 'lin-api', 1);
     const pinned = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(pinned.statusCode).toBe(409);
     expect(pinned.json<ProblemBody>().detail).toContain(UUID);
     expect(existsSync(join(imagesDir, 'lin-api', 'image.json'))).toBe(true);
-    store.hosts.setImagePin(UUID, null, 2);
+    await store.hosts.setImagePin(UUID, null, 2);
     const removed = await call(app, admin, 'DELETE', '/api/v1/images/lin-api');
     expect(removed.statusCode).toBe(204);
     expect(existsSync(join(imagesDir, 'lin-api'))).toBe(false);

@@ -31,9 +31,9 @@ describe('the phoned-home FQDN: unregistered list, join form, join API default',
     dir = r.dir;
     ({ app, store } = await makeApp({ clusters: clusterService(r.repo), queue }));
     op = await loginAs(app, 'op');
-    store.hosts.upsertSighting({ uuid: A, at: 1000, hostname: 'esx-a.lab.example' });
-    store.hosts.upsertSighting({ uuid: B, at: 2000, hostname: 'esx-b' });
-    store.hosts.upsertSighting({ uuid: C, at: 3000, hostname: 'esx_c.lab.example' });
+    await store.hosts.upsertSighting({ uuid: A, at: 1000, hostname: 'esx-a.lab.example' });
+    await store.hosts.upsertSighting({ uuid: B, at: 2000, hostname: 'esx-b' });
+    await store.hosts.upsertSighting({ uuid: C, at: 3000, hostname: 'esx_c.lab.example' });
   });
   afterAll(async () => {
     await app.close();
@@ -68,7 +68,7 @@ describe('the phoned-home FQDN: unregistered list, join form, join API default',
     expect(readFileSync(join(dir, 'lab.xml'), 'utf8')).toMatch(
       new RegExp(`<host fqdn="esx-a\\.lab\\.example" uuid="${A}"`),
     );
-    expect(store.hosts.get(A)).toMatchObject({ state: 'registered', cluster: 'lab' });
+    expect(await store.hosts.get(A)).toMatchObject({ state: 'registered', cluster: 'lab' });
     expect((await store.audit.list(1))[0]).toMatchObject({
       action: 'host.join',
       target: A,
@@ -84,7 +84,7 @@ describe('the phoned-home FQDN: unregistered list, join form, join API default',
     expect(p.detail).toContain(`host ${B} phoned home without a fully qualified name (it sent "esx-b")`);
     expect(p.errors.map((e) => e.path)).toEqual(['/fqdn']);
     expect(readFileSync(join(dir, 'lab.xml'), 'utf8')).toBe(before);
-    expect(store.hosts.get(B)?.state).toBe('unregistered');
+    expect((await store.hosts.get(B))?.state).toBe('unregistered');
   });
 
   it('the batch join: a given fqdn is used, a host without one is reported, the others still join', async () => {
