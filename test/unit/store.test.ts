@@ -20,24 +20,6 @@ describe('store', () => {
     s2.close();
   });
 
-  it('upserts sightings without duplicating hosts or MACs', async () => {
-    const s = await openStore(':memory:');
-    await s.hosts.upsertSighting({ uuid: 'u1', at: 10, mac: 'm1', hostname: 'esx1', evidence: { a: 1 } });
-    await s.hosts.upsertSighting({ uuid: 'u1', at: 20, mac: 'm1', evidence: { b: 2 } });
-    await s.hosts.upsertSighting({ uuid: 'u1', at: 30, mac: 'm2' });
-    const h = (await s.hosts.get('u1'))!;
-    expect(await s.hosts.list()).toHaveLength(1);
-    expect(h).toMatchObject({
-      firstSeen: 10,
-      lastSeen: 30,
-      macs: ['m1', 'm2'],
-      hostname: 'esx1',
-      state: 'unregistered',
-      evidence: { a: 1, b: 2 },
-    });
-    expect((await s.hosts.findByMac('m2')).map((x) => x.uuid)).toEqual(['u1']);
-  });
-
   it('refuses an unwritable data directory with a message naming it', async () => {
     // A path under a regular file can never be created, even as root.
     const dir = mkdtempSync(join(tmpdir(), 'sx-store-'));
@@ -77,19 +59,5 @@ describe('store', () => {
     expect(await s.ping()).toBe(true);
     s.close();
     expect(await s.ping()).toBe(false);
-  });
-
-  it('host_boots: a boot whose job failed for good is not a pending rejoin until the host phones home again', async () => {
-    const s = await openStore(':memory:');
-    const [A, B, C] = ['4c4c4544-0000-0000-0000-00000000000a', '4c4c4544-0000-0000-0000-00000000000b', 'c'];
-    for (const u of [A, B, C]) await s.hostBoots.recordPhoneHome(u, { at: 10, verifiedBy: 'token' });
-    await s.hostBoots.markConverged(C, 20); // converged: not pending
-    await s.hostBoots.markFailed(B, 15, 'job-b'); // its job for this boot failed for good
-    expect(await s.hostBoots.pendingRejoins()).toEqual([A]);
-    expect(await s.hostBoots.get(B)).toMatchObject({ phonedHomeAt: 10, failedAt: 15, failedJob: 'job-b' });
-    // a new boot phones home: due again
-    await s.hostBoots.recordPhoneHome(B, { at: 30, verifiedBy: 'token' });
-    expect(await s.hostBoots.pendingRejoins()).toEqual([A, B]);
-    s.close();
   });
 });
