@@ -200,7 +200,7 @@ export function bootRequest(
  * (port 0), proxyDHCP on `proxyPort`, boot HTTP port 8080 in its answers, silent unless `log`.
  */
 export function loopbackProxyServer(
-  o: Pick<DhcpServerOptions, 'dhcp' | 'store'> & { proxyPort: number; log?: Logger },
+  o: Pick<DhcpServerOptions, 'dhcp' | 'store' | 'bootsLocally'> & { proxyPort: number; log?: Logger },
 ): DhcpServer {
   return createDhcpServer({
     mode: 'proxy',
