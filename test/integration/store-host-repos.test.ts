@@ -52,12 +52,14 @@ describe.each(STORE_DIALECTS)('HostRepo on %s', (dialect) => {
     expect(await hosts.get(B)).toBeUndefined();
   });
 
-  it('concurrent sightings of one host (several servers) all land: one row, every MAC', async () => {
-    const hosts = new HostRepo(await fresh(dialect));
+  it('concurrent sightings of one host from two servers all land: one row, every MAC', async () => {
+    const sql = await fresh(dialect);
+    const servers = [new HostRepo(sql), new HostRepo(fresh.peer(sql))];
+    const hosts = servers[0]!;
     await hosts.upsertSighting({ uuid: A, at: 1 });
     const macs = Array.from({ length: 24 }, (_, i) => `52:54:00:00:00:${String(i).padStart(2, '0')}`);
     await Promise.all(
-      macs.map((mac, i) => hosts.upsertSighting({ uuid: A, at: 100 + i, mac, evidence: { [mac]: i } })),
+      macs.map((mac, i) => servers[i % 2]!.upsertSighting({ uuid: A, at: 100 + i, mac, evidence: { [mac]: i } })),
     );
     const h = (await hosts.get(A))!;
     expect([...h.macs].sort()).toEqual(macs);
