@@ -72,7 +72,7 @@ export class Store implements StoreHealth, Transactions {
   #closed = false;
   #ended: Promise<void> = Promise.resolve();
   /** Nesting depth of {@link transaction} in the current asynchronous context (undefined: none open). */
-  readonly #txDepth = new AsyncLocalStorage<number>();
+  readonly #txDepth = new AsyncLocalStorage<{ depth: number; scope: { open: boolean } }>();
 
   constructor(backend: StoreBackend) {
     this.#backend = backend;
@@ -116,12 +116,16 @@ export class Store implements StoreHealth, Transactions {
    * is a SAVEPOINT: its writes are rolled back alone when its `fn` rejects, the outer ones kept.
    */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    const depth = this.#txDepth.getStore();
-    if (depth === undefined) return this.#sql.tx(() => this.#txDepth.run(1, fn));
-    const name = `sx_${depth}`;
+    const cur = this.#txDepth.getStore();
+    // Not open (any more): work scheduled from an ended transaction's context starts its own.
+    if (!cur?.scope.open) {
+      const scope = { open: true };
+      return this.#sql.tx(() => this.#txDepth.run({ depth: 1, scope }, fn).finally(() => (scope.open = false)));
+    }
+    const name = `sx_${cur.depth}`;
     await this.#sql.run(`SAVEPOINT ${name}`);
     try {
-      const out = await this.#txDepth.run(depth + 1, fn);
+      const out = await this.#txDepth.run({ depth: cur.depth + 1, scope: cur.scope }, fn);
       await this.#sql.run(`RELEASE SAVEPOINT ${name}`);
       return out;
     } catch (e) {

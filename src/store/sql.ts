@@ -45,8 +45,12 @@ export class SqliteSql implements Sql {
   readonly #cache = new Map<string, Statement>();
   /** Settles when the open transaction (if any) ends; undefined when none is open. */
   #open: Promise<void> | undefined;
-  /** Set (to this executor) in the asynchronous context of the open transaction. */
-  readonly #inTx = new AsyncLocalStorage<SqliteSql>();
+  /**
+   * Set in the asynchronous context of a transaction; `open` turns false when it ends, so work
+   * that context scheduled and that runs later (a timer, a job it queued) is outside it, not in
+   * whichever transaction is open by then.
+   */
+  readonly #inTx = new AsyncLocalStorage<{ open: boolean }>();
 
   constructor(db: Database) {
     this.#db = db;
@@ -63,7 +67,7 @@ export class SqliteSql implements Sql {
 
   /** Runs `op` now when no transaction is open, else after it ends (in arrival order). */
   async #outside<T>(op: () => T): Promise<T> {
-    if (this.#inTx.getStore() !== this) while (this.#open) await this.#open;
+    if (!this.#inTx.getStore()?.open) while (this.#open) await this.#open;
     return op();
   }
 
@@ -80,14 +84,15 @@ export class SqliteSql implements Sql {
   }
 
   async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    if (this.#inTx.getStore() === this) return fn(this);
+    if (this.#inTx.getStore()?.open) return fn(this);
     while (this.#open) await this.#open;
     let end!: () => void;
     this.#open = new Promise<void>((resolve) => (end = resolve));
+    const scope = { open: true };
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        const out = await this.#inTx.run(this, () => fn(this));
+        const out = await this.#inTx.run(scope, () => fn(this)).finally(() => (scope.open = false));
         this.#db.exec('COMMIT');
         return out;
       } catch (e) {
@@ -131,7 +136,7 @@ export class PostgresSql implements Sql {
   readonly #pool: pg.Pool;
   readonly #text = new Map<string, string>();
   /** The transaction's client in the asynchronous context of an open transaction. */
-  readonly #inTx = new AsyncLocalStorage<pg.PoolClient>();
+  readonly #inTx = new AsyncLocalStorage<{ client: pg.PoolClient; open: boolean }>();
 
   constructor(pool: pg.Pool) {
     this.#pool = pool;
@@ -147,7 +152,10 @@ export class PostgresSql implements Sql {
   }
 
   async #query<T>(sql: string, params: readonly SqlParam[]): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
-    const q = this.#inTx.getStore() ?? this.#pool;
+    const t = this.#inTx.getStore();
+    // A context whose transaction has ended (work it scheduled, running later) uses the pool, never
+    // the released client, which another checkout may be running a transaction on.
+    const q = t?.open ? t.client : this.#pool;
     return q.query<T & pg.QueryResultRow>(this.#translate(sql), params as SqlParam[]);
   }
 
@@ -164,13 +172,14 @@ export class PostgresSql implements Sql {
   }
 
   async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    if (this.#inTx.getStore()) return fn(this);
+    if (this.#inTx.getStore()?.open) return fn(this);
     const client = await this.#pool.connect();
     let broken = false;
+    const scope = { client, open: true };
     try {
       await client.query('BEGIN');
       try {
-        const out = await this.#inTx.run(client, () => fn(this));
+        const out = await this.#inTx.run(scope, () => fn(this)).finally(() => (scope.open = false));
         await client.query('COMMIT');
         return out;
       } catch (e) {

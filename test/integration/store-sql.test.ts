@@ -114,6 +114,35 @@ describe.each(['sqlite', 'postgres'])('Sql on %s', (dialect) => {
     ).rejects.toThrow('outer fails');
     expect(await sql().get('SELECT key FROM settings WHERE key = ?', [`${actor}-nested`])).toBeUndefined();
   });
+
+  it("work a transaction scheduled runs outside it once it ended, not in a later one's rollback", async () => {
+    // As a job queued inside a phone-home's transaction starts later (setImmediate): its writes
+    // must neither ride on the released connection nor join whatever transaction is open by then.
+    let go!: () => void;
+    const gate = new Promise<void>((r) => (go = r));
+    let later!: Promise<number>;
+    await sql().tx(async (t) => {
+      await t.run('INSERT INTO settings (key, value) VALUES (?, ?)', [`${actor}-first`, '1']);
+      setImmediate(() => {
+        later = gate.then(() => sql().run('INSERT INTO settings (key, value) VALUES (?, ?)', [`${actor}-later`, '1']));
+      });
+    });
+    await new Promise((r) => setImmediate(r));
+    await expect(
+      sql().tx(async (t) => {
+        await t.run('INSERT INTO settings (key, value) VALUES (?, ?)', [`${actor}-rolled-back`, '1']);
+        go();
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await later).toBe(1);
+    const keys = await sql().all<{ key: string }>('SELECT key FROM settings WHERE key LIKE ? ORDER BY key', [
+      `${actor}-%`,
+    ]);
+    expect(keys.map((k) => k.key)).toEqual(expect.arrayContaining([`${actor}-first`, `${actor}-later`]));
+    expect(keys.map((k) => k.key)).not.toContain(`${actor}-rolled-back`);
+  });
 });
 
 describe('toPostgresPlaceholders', () => {
