@@ -80,8 +80,6 @@ export class Store implements StoreHealth, Transactions {
     this.location = backend.dialect === 'sqlite' ? backend.db.name : backend.url;
     this.#sql = backend.dialect === 'sqlite' ? new SqliteSql(backend.db) : new PostgresSql(backend.pool);
     if (backend.dialect === 'sqlite') attachDatabase(this, backend.db);
-    // Repositories not yet on the executor exist only on SQLite (issue 18 moves them over).
-    const db = (backend.dialect === 'sqlite' ? backend.db : undefined) as Database;
     this.hosts = new HostRepo(this.#sql);
     this.audit = new AuditRepo(this.#sql);
     this.settings = new SettingsRepo(this.#sql);
@@ -111,9 +109,9 @@ export class Store implements StoreHealth, Transactions {
 
   /**
    * Runs `fn` in one transaction on the SQL executor (`Sql.tx`: BEGIN … COMMIT, ROLLBACK and
-   * rethrow when `fn` rejects). Statements from `fn`'s asynchronous context join it, those of the
-   * repositories still on the better-sqlite3 handle too (the same SQLite connection). A nested call
-   * is a SAVEPOINT: its writes are rolled back alone when its `fn` rejects, the outer ones kept.
+   * rethrow when `fn` rejects). Statements from `fn`'s asynchronous context join it while it is
+   * open; work that context scheduled and that runs after it ended is outside it. A nested call is
+   * a SAVEPOINT: its writes are rolled back alone when its `fn` rejects, the outer ones kept.
    */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     const cur = this.#txDepth.getStore();

@@ -18,11 +18,10 @@
  * Ports whose methods return promises run on either store through the SQL executor (./sql.ts):
  * SQLite (better-sqlite3) or PostgreSQL (node-postgres); several servers may share one PostgreSQL
  * (issue 18), so a port that hands something out (boot tokens consumed once, DHCP addresses
- * claimed) does it in one atomic statement, never read-then-write. Among them the host ports:
- * {@link HostReader}, {@link SightingWriter}, {@link BootEventWriter}, {@link HostWriter},
- * {@link HostBootStore}, {@link HostInstallStore}; the boot policy, pure and synchronous, reads
- * hosts through src/hosts/policy-lookups.ts. The others are still synchronous (better-sqlite3
- * only) and move to the executor one table group at a time.
+ * claimed) does it in one atomic statement, never read-then-write. Every repository is on it now,
+ * the host ports too ({@link HostReader}, {@link SightingWriter}, {@link BootEventWriter},
+ * {@link HostWriter}, {@link HostBootStore}, {@link HostInstallStore}); the boot policy, pure and
+ * synchronous, reads hosts through src/hosts/policy-lookups.ts.
  */
 import type { AuditEntry } from './audit.js';
 import type { BootEvent, HostPage, HostPageKey, HostRecord, HostSighting, HostState } from './hosts.js';
