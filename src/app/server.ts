@@ -297,6 +297,7 @@ function bootFileSource(
     serverAddress: server,
     httpPort,
     initiatorPort: config.initiator.port,
+    initiatorAddress: config.initiator['advertise-address'],
     log,
   });
 }

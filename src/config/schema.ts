@@ -212,6 +212,12 @@ export const configSchema = z
     initiator: z
       .object({
         port: port.default(1974),
+        /**
+         * Address hosts are told to phone home to (`statelesx.server=<addr>:<port>` on the kernel
+         * command line, the kickstart's server): another statelesx server on the same store, or a
+         * load balancer in front of several; default `advertise-address`. The port is `port`.
+         */
+        'advertise-address': ipv4.optional(),
         'require-token': z.boolean().default(true),
         'token-ttl-s': z.number().int().min(60).default(86_400),
         'max-connections-per-source': z.number().int().min(1).default(16),

@@ -366,3 +366,18 @@ reboot
     );
   });
 });
+
+describe('initiator.advertise-address: hosts phone home to another server', () => {
+  // Server A renders the boot files, server B (10.99.0.3) takes the phone-homes (issue 18).
+  const toB: RenderContext = { ...tftp, initiatorAddress: '10.99.0.3' };
+
+  it('statelesx.server= names that address with the initiator port; boot URLs still name A', () => {
+    expect(renderPxelinuxConfig(boot(linux), toB)).toContain(
+      'statelesx.token=TOKEN123 statelesx.server=10.99.0.3:1974 statelesx.image=rescue',
+    );
+    const ipxe = renderIpxeHost(boot(linux), { ...toB, transport: 'http' });
+    expect(ipxe).toContain('kernel http://10.99.0.1:8080/boot/rescue/vmlinuz');
+    expect(ipxe).toContain('statelesx.server=10.99.0.3:1974');
+    expect(ipxe).not.toContain('statelesx.server=10.99.0.1');
+  });
+});

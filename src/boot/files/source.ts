@@ -92,6 +92,8 @@ export interface BootFileSourceOptions {
   serverAddress: string;
   httpPort: number;
   initiatorPort: number;
+  /** Address hosts phone home to (config `initiator.advertise-address`); default `serverAddress`. */
+  initiatorAddress?: string | undefined;
   /** Kickstart template for a cluster (name for errors + text); undefined → the built-in one. */
   kickstartTemplate?: (cluster: string | null) => { name: string; text: string } | undefined;
   /**
@@ -297,7 +299,7 @@ export class DefaultBootFileSource implements BootFileSource {
         mac: d.host.mac,
         cluster: d.cluster,
         image: d.image.name,
-        server: `${this.o.serverAddress}:${this.o.initiatorPort}`,
+        server: `${this.o.initiatorAddress ?? this.o.serverAddress}:${this.o.initiatorPort}`,
         token: rctx.token ?? null,
         initiator: (await initiatorScript()).toString('utf8'),
         ...install,
@@ -422,6 +424,7 @@ export class DefaultBootFileSource implements BootFileSource {
       serverAddress: this.o.serverAddress,
       httpPort: this.o.httpPort,
       initiatorPort: this.o.initiatorPort,
+      initiatorAddress: this.o.initiatorAddress,
       transport,
     };
     if (d.action === 'boot' && d.kernelOptions) rctx.kernelOptions = d.kernelOptions;

@@ -18,6 +18,11 @@ export interface RenderContext {
   httpPort: number;
   /** TCP port of the phone-home listener (config `initiator.port`). */
   initiatorPort: number;
+  /**
+   * IPv4 address named in `statelesx.server=` (config `initiator.advertise-address`: another
+   * server or a load balancer in front of the phone-home listeners); default `serverAddress`.
+   */
+  initiatorAddress?: string | undefined;
   /** How the loader fetches image files: `tftp` (paths relative to the TFTP root) or `http` (absolute URLs). */
   transport: 'tftp' | 'http';
   /** Per-boot phone-home token for this host (omitted for unknown hosts). */
@@ -38,14 +43,15 @@ export function httpBootBase(ctx: Pick<RenderContext, 'serverAddress' | 'httpPor
 
 /**
  * Per-host kernel arguments statelesx adds to every kernel command line it renders:
- * `statelesx.token=<token>` (when issued), `statelesx.server=<addr>:<initiator port>`,
+ * `statelesx.token=<token>` (when issued), `statelesx.server=<addr>:<initiator port>` (addr:
+ * `initiatorAddress`, else `serverAddress`),
  * `statelesx.image=<name>`, and `ks=<url>` for stateful ESXi installs.
  */
 export function statelesxKernelArgs(ctx: RenderContext, imageName: string): string[] {
   const args: string[] = [];
   if (ctx.kickstartUrl) args.push(`ks=${ctx.kickstartUrl}`);
   if (ctx.token) args.push(`${TOKEN_KERNEL_ARG}=${ctx.token}`);
-  args.push(`${SERVER_KERNEL_ARG}=${ctx.serverAddress}:${ctx.initiatorPort}`);
+  args.push(`${SERVER_KERNEL_ARG}=${ctx.initiatorAddress ?? ctx.serverAddress}:${ctx.initiatorPort}`);
   args.push(`${IMAGE_KERNEL_ARG}=${imageName}`);
   return args;
 }
