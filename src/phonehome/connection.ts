@@ -38,6 +38,12 @@ export interface ConnectionContext {
 /** The state of one connection; see the module header. */
 export class PhoneHomeConnection {
   private done = false;
+  /**
+   * A message was handed to the handler: later bytes, end-of-stream and the read deadline are
+   * ignored until its reply is written. (A client that half-closes right after its newline, as
+   * busybox nc does, must not get its message handled twice while the store answers.)
+   */
+  private answering = false;
   private readTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private readonly frame = new MessageFrame();
@@ -69,7 +75,7 @@ export class PhoneHomeConnection {
     this.readTimer = setTimeout(() => this.onReadDeadline(), readTimeoutMs);
     this.readTimer.unref();
     socket.on('data', (chunk: Buffer) => {
-      if (this.done) return;
+      if (this.done || this.answering) return;
       const f = this.frame.push(chunk);
       if (f.state === 'complete') this.handle(f.bytes);
       else if (f.state === 'oversized')
@@ -80,6 +86,7 @@ export class PhoneHomeConnection {
         if (!socket.writableEnded) socket.end();
         return;
       }
+      if (this.answering) return; // the reply ends the socket
       if (this.frame.size === 0) {
         this.refuseInput('empty', 'closed without sending anything', false);
         return;
@@ -89,7 +96,7 @@ export class PhoneHomeConnection {
   }
 
   private onReadDeadline(): void {
-    if (this.done) return;
+    if (this.done || this.answering) return;
     const size = this.frame.size;
     // A 2008 client piping into classic nc (no -q) sends the bare message, no newline, and never
     // closes: when the bytes so far are a complete legacy message, take them as if it had closed.
@@ -108,6 +115,9 @@ export class PhoneHomeConnection {
 
   /** Parses the message, hands it to the handler and replies with the outcome. */
   private handle(bytes: Buffer): void {
+    if (this.answering) return;
+    this.answering = true;
+    clearTimeout(this.readTimer);
     void this.answer(bytes);
   }
 

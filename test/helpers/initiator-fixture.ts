@@ -16,9 +16,11 @@ import { KeyedRateLimit } from '../../src/net/rate-limit.js';
 export class RecordingQueue implements JobQueue {
   calls: Array<{ hostUuid: string; origin: JobOrigin }> = [];
   fail = false;
+  /** How long each enqueue takes, ms: a store that answers over the network (PostgreSQL). */
+  delayMs = 0;
   private readonly jobs = new Map<string, string>();
   async enqueueConfigureHost(hostUuid: string, origin: JobOrigin): Promise<JobRef> {
-    await Promise.resolve();
+    await (this.delayMs > 0 ? new Promise((r) => setTimeout(r, this.delayMs)) : Promise.resolve());
     if (this.fail) throw new Error(`host ${hostUuid} is in no cluster`);
     this.calls.push({ hostUuid, origin });
     const existing = this.jobs.get(hostUuid);

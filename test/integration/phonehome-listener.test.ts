@@ -131,6 +131,17 @@ describe('initiator listener: known hosts and tokens (require-token: true)', () 
     expect(await counterValue({ transport: 'tcp', result: 'refused' })).toBe(before + 5);
   });
 
+  it('handles a message once when the client half-closes while the store is still answering (busybox nc)', async () => {
+    fx = await startFixture();
+    fx.declared.set(U, { cluster: 'prod', fqdn: 'esx01.lab' });
+    fx.queue.delayMs = 200; // the end-of-stream arrives before the first answer is written
+    const token = await fx.tokens.issue(U);
+    expect(await exchange(fx.port, `esx01:${U} token=${token}\n`)).toBe('OK job-1\n');
+    expect(fx.queue.calls).toHaveLength(1);
+    // one phone-home recorded, not a second one refused as a replay of the same token
+    expect((await fx.store.phoneHomes.list()).map((p) => p.reason ?? p.result)).toEqual(['ok']);
+  });
+
   it('matches a host declared in the other byte order and a host assigned in the store', async () => {
     fx = await startFixture();
     fx.declared.set(W, { cluster: 'prod', fqdn: 'esx01.lab' });
