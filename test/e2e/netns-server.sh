@@ -21,6 +21,15 @@
 #   E2E_BOOT_HOSTS="FQDN=PEMFILE ..."  before statelesx starts, the simulator's first-boot hook
 #                           for each host with that certificate + key (its image's host-ssl pair):
 #                           the simulated host presents the certificate the VM's initrd carries.
+# Several servers on one store (test/e2e/two-servers-pxe.test.ts):
+#   E2E_SERVER_B=1          a second `statelesx serve`, server B, on E2E_SERVER_B_ADDR (default
+#                           PXE_ADDR's .3, added to pxe0): no DHCP, its own data-dir, images-dir,
+#                           tftp-root and clusters-dir under $E2E_DIR/b (images copied there by the
+#                           test, cluster files from the store), the same store as A
+#                           (STATELESX_DATABASE_URL from the test's environment) and the same ports
+#                           on its own address. Server A then listens on PXE_ADDR only and names B in
+#                           the hosts' statelesx.server= (initiator.advertise-address). B's log:
+#                           $PXE_WORKDIR/server-b.log; A's stays the harness's server.log.
 set -euo pipefail
 : "${PXE_WORKDIR:?run by pxe-boot-check}" "${E2E_DIR:?}" "${E2E_VC_PASSWORD:?}" "${E2E_ESXI_PASSWORD:?}"
 repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
@@ -63,6 +72,7 @@ fi
 
 sx_addr=$PXE_ADDR
 listen=0.0.0.0
+b_addr=""
 if [ "${E2E_DHCP_MODE:-full}" = proxy ]; then
   sx_addr=${E2E_PROXY_ADDR:-${PXE_ADDR%.*}.2}
   listen=$sx_addr
@@ -75,7 +85,11 @@ if [ "${E2E_DHCP_MODE:-full}" = proxy ]; then
   trap 'kill "$vcpid" "$dnsmasq_pid" 2>/dev/null || true' EXIT
   dhcp_yaml="dhcp:
   mode: proxy"
-else
+elif [ "${E2E_SERVER_B:-}" = 1 ]; then
+  listen=$sx_addr
+  b_addr=${E2E_SERVER_B_ADDR:-${PXE_ADDR%.*}.3}
+fi
+if [ "${E2E_DHCP_MODE:-full}" != proxy ]; then
   dhcp_yaml="dhcp:
   mode: full
   range-start: $PXE_RANGE_START
@@ -100,7 +114,8 @@ http:
   port: 8080
 initiator:
   port: 1974
-  require-token: true
+  require-token: true${b_addr:+
+  advertise-address: $b_addr}
 $dhcp_yaml
 $boot_files_yaml
 $boot_yaml
@@ -116,4 +131,41 @@ credentials:
     username: root
     password-env: E2E_ESXI_PASSWORD
 YAML
+if [ -n "${b_addr:-}" ]; then
+  ip addr add "$b_addr/$PXE_PREFIX" dev "$PXE_IFACE"
+  mkdir -p "$E2E_DIR/b/data" "$E2E_DIR/b/images" "$E2E_DIR/b/tftp" "$E2E_DIR/b/clusters" "$E2E_DIR/b/pxelinux.cfg"
+  cat >"$run/statelesx-b.yaml" <<YAML
+data-dir: $E2E_DIR/b/data
+images-dir: $E2E_DIR/b/images
+tftp-root: $E2E_DIR/b/tftp
+clusters-dir: $E2E_DIR/b/clusters
+pxelinux-cfg-dir: $E2E_DIR/b/pxelinux.cfg
+listen-address: $b_addr
+advertise-address: $b_addr
+log-level: debug
+tftp:
+  port: 69
+http:
+  port: 8080
+initiator:
+  port: 1974
+  require-token: true
+dhcp:
+  mode: off
+$engine_yaml
+vcenters:
+  - name: vc-e2e
+    url: $sdk
+    username: e2e-vc
+    password-env: E2E_VC_PASSWORD
+    thumbprint: "$thumb"
+credentials:
+  - name: esxi-root
+    username: root
+    password-env: E2E_ESXI_PASSWORD
+YAML
+  node "$repo/dist/cli/main.js" serve --config "$run/statelesx-b.yaml" >"$run/server-b.log" 2>&1 &
+  b_pid=$!
+  trap 'kill "$vcpid" "$b_pid" 2>/dev/null || true' EXIT
+fi
 node "$repo/dist/cli/main.js" serve --config "$run/statelesx.yaml"
