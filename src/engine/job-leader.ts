@@ -26,7 +26,12 @@ export interface EngineLeaseStore {
 export interface LeaderHooks {
   /** This server became the holder: claim and schedule the jobs. */
   lead(): Promise<void>;
-  /** Still the holder (after a renewal): heartbeat held jobs, pick up new ones, apply cancel requests. */
+  /**
+   * Still the holder, after each renewal: heartbeat the held jobs' leases. Resolves to false when
+   * one was lost (the server then stops running jobs as if it had lost the engine lease).
+   */
+  renewed(): Promise<boolean>;
+  /** Still the holder, every `pickupMs` and when poked: apply cancel requests, pick up new jobs. */
   tick(): Promise<void>;
   /** No longer the holder (or it cannot tell): stop starting steps. */
   lose(reason: string): void;
@@ -117,7 +122,17 @@ export class EngineLeader {
         this.#leading = true;
         this.log.info({ owner: this.owner }, 'this server holds the engine lease: it schedules and runs jobs');
         await this.hooks.lead().catch((err: unknown) => this.log.error({ err }, 'taking over jobs failed'));
-      } else this.poke();
+      } else {
+        const kept = await this.hooks.renewed().catch((err: unknown) => {
+          this.log.warn({ err }, 'job lease heartbeat failed; retrying');
+          return true;
+        });
+        if (!kept) {
+          this.#leading = false;
+          this.#validUntil = 0;
+          this.hooks.lose('the lease on a job this server held was lost');
+        } else this.poke();
+      }
     } else if (this.#leading) {
       this.#leading = false;
       this.#validUntil = 0;
@@ -171,14 +186,19 @@ export class SharedJobs implements LeaderHooks {
     await this.runner.rejoinPending();
   }
 
-  /** Heartbeats the held jobs, applies cancel requests, picks up new jobs. */
-  async tick(): Promise<void> {
+  /** Heartbeats the held jobs' leases (once per engine lease renewal); false when one was lost. */
+  async renewed(): Promise<boolean> {
     for (const id of this.sched.heldIds()) {
       if (!(await this.jobs.heartbeat(id, this.owner, Date.now(), this.leaseMs))) {
-        this.lose(`the lease on job ${id} was lost`);
-        return;
+        this.log.warn({ job: id }, 'the lease on a job this server held was lost');
+        return false;
       }
     }
+    return true;
+  }
+
+  /** Applies cancel requests, picks up new jobs. */
+  async tick(): Promise<void> {
     for (const { id, by } of await this.jobs.coordination.cancelRequests())
       if (this.sched.holds(id)) await this.runner.cancel(id, by);
     await this.pickUp();
