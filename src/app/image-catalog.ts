@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Service } from '../net/service.js';
 import type { ImageCatalog } from '../store/index.js';
-import type { ImageLibrary, ImageManifest } from '../images/image.js';
+import type { ImageLibrary } from '../images/image.js';
 import { imageBytes, imageFingerprint } from '../images/fingerprint.js';
 import { gauge } from '../metrics.js';
 
@@ -79,28 +79,31 @@ export async function catalogPass(
   now: number,
 ): Promise<CatalogState> {
   const { images } = await library.list();
-  const local = new Map<string, ImageManifest>(images.map((m) => [m.name, m]));
+  // Each local image's fingerprint, computed once per pass.
+  const local = new Map(images.map((m) => [m.name, imageFingerprint(m)]));
+  let entries = await catalog.list();
+  const known = new Set(entries.map((e) => e.name));
+  // Only names the catalog lacks are published (a name it has is compared below, not re-sent).
   const published: string[] = [];
-  for (const m of images) {
+  const fresh = images.filter((m) => !known.has(m.name));
+  for (const m of fresh) {
     const r = await catalog.publish({
       name: m.name,
       kind: m.kind,
       manifest: JSON.stringify(m),
-      manifestSha256: imageFingerprint(m),
+      manifestSha256: local.get(m.name)!,
       totalBytes: imageBytes(m),
       publishedAt: now,
       publishedBy: server,
     });
     if (r === 'added') published.push(m.name);
   }
+  if (fresh.length > 0) entries = await catalog.list();
   const unavailable: UnavailableImage[] = [];
-  for (const e of await catalog.list()) {
+  for (const e of entries) {
     const mine = local.get(e.name);
-    const reason: UnavailableReason | undefined = !mine
-      ? 'missing'
-      : imageFingerprint(mine) !== e.manifestSha256
-        ? 'conflict'
-        : undefined;
+    const reason: UnavailableReason | undefined =
+      mine === undefined ? 'missing' : mine !== e.manifestSha256 ? 'conflict' : undefined;
     if (reason) unavailable.push({ image: e.name, reason, pinnedBy: await pins(e.name) });
   }
   return { published, unavailable, at: now };
