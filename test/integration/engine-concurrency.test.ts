@@ -14,6 +14,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
 import type { JobRecord } from '../../src/store/jobs.js';
+import { maxOverlap } from '../helpers/job-overlap.js';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (group: number, i: number) =>
@@ -25,23 +26,6 @@ function cluster(name: string, group: number, n: number): DesiredCluster {
     portgroups: [{ name: 'vMotion', vswitch: 'vSwitch0', vlanId: 20 }],
     hosts: Array.from({ length: n }, (_, i) => ({ fqdn: `c${group}h${i}.lab`, uuid: uuid(group, i), addresses: {} })),
   });
-}
-
-/** Most jobs running at the same time, from their start/finish times (a finish at t comes before a start at t). */
-function maxOverlap(jobs: JobRecord[]): number {
-  const ev = jobs
-    .flatMap(
-      (j) =>
-        [
-          [j.startedAt!, 1],
-          [j.finishedAt!, -1],
-        ] as const,
-    )
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let n = 0;
-  let max = 0;
-  for (const [, d] of ev) max = Math.max(max, (n += d));
-  return max;
 }
 
 async function runAll(

@@ -11,12 +11,13 @@ import { desiredCluster } from '../helpers/desired-cluster.js';
 import { startVcsim, vcenterConfigFor, type Vcsim } from '../helpers/vcsim.js';
 import { STORE_DIALECTS, useStores } from '../helpers/stores.js';
 import { JobRunner } from '../../src/engine/jobs.js';
-import { JobRepo, type JobRecord } from '../../src/store/jobs.js';
+import { JobRepo } from '../../src/store/jobs.js';
 import { clusterLookups, fixedClusterFiles } from '../../src/app/cluster-lookups.js';
 import { vcenterConnector } from '../../src/engine/vsphere-adapter.js';
 import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import type { Sql } from '../../src/store/sql.js';
+import { maxOverlap } from '../helpers/job-overlap.js';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (g: number, i: number) => `4c4c4544-0031-3510-807${g}-${i.toString(16).padStart(12, '0')}`;
@@ -58,17 +59,6 @@ function runner(sql: Sql, owner: string, leaseMs = 2000): JobRunner {
     connect: vcenterConnector(cfg.vcenters, silentLogger, env),
     shared: { owner, leaseMs, pickupMs: 100 },
   });
-}
-
-/** Most jobs running at the same time, from their start/finish times. */
-function maxOverlap(jobs: JobRecord[]): number {
-  const ev = jobs
-    .flatMap((j) => [[j.startedAt!, 1] as const, [j.finishedAt!, -1] as const])
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let n = 0;
-  let max = 0;
-  for (const [, d] of ev) max = Math.max(max, (n += d));
-  return max;
 }
 
 describe.each(STORE_DIALECTS)('engine lease on %s', (dialect) => {

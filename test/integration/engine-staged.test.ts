@@ -18,8 +18,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { issueApiToken } from '../../src/web/auth/api-tokens.js';
 import type { DesiredCluster } from '../../src/clusters/types.js';
-import type { JobRecord } from '../../src/store/jobs.js';
 import { call, loginAs, makeApp } from '../helpers/web.js';
+import { maxOverlap } from '../helpers/job-overlap.js';
 
 const env = { SX_VC_PW: 'vcpass', SX_ESX_PW: 'esxpass' };
 const uuid = (group: number, i: number) =>
@@ -31,23 +31,6 @@ function cluster(name: string, group: number, n: number, priority?: number): Des
     ...(priority !== undefined ? { priority } : {}),
     hosts: Array.from({ length: n }, (_, i) => ({ fqdn: `s${group}h${i}.lab`, uuid: uuid(group, i), addresses: {} })),
   });
-}
-
-/** Most jobs running at the same time, from their start/finish times (a finish at t comes before a start at t). */
-function maxOverlap(jobs: JobRecord[]): number {
-  const ev = jobs
-    .flatMap(
-      (j) =>
-        [
-          [j.startedAt!, 1],
-          [j.finishedAt!, -1],
-        ] as const,
-    )
-    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let n = 0;
-  let max = 0;
-  for (const [, d] of ev) max = Math.max(max, (n += d));
-  return max;
 }
 
 const MGMT = cluster('mgmt', 1, 6, 10);
