@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, POSTGRES_URL_RE, type Config } from './schema.js';
 import { keysAt } from './schema-keys.js';
 
 /** A configuration problem with where it is: file, line, column and key path. */
@@ -201,7 +201,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 function applyDatabaseUrlEnv(c: Config, env: NodeJS.ProcessEnv): void {
   const dbUrl = env[DATABASE_URL_ENV];
   if (dbUrl === undefined || dbUrl === '') return;
-  if (!/^postgres(ql)?:\/\//.test(dbUrl))
+  if (!POSTGRES_URL_RE.test(dbUrl))
     throw new ConfigError(
       `environment variable ${DATABASE_URL_ENV} (store.url): a PostgreSQL URL (postgres://user@host:port/database)`,
       undefined,

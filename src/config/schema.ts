@@ -81,6 +81,9 @@ export const credentialSchema = z
   .strict()
   .superRefine(exactlyOneSecret);
 
+/** A PostgreSQL connection URL's scheme (node-postgres accepts both spellings). */
+export const POSTGRES_URL_RE = /^postgres(ql)?:\/\//;
+
 /**
  * Whether a connection URL carries a password in its userinfo (`user:password@`, RFC 3986 §3.2.1)
  * or a `password=` query parameter. Up to the last `@`, as src/store/pg.ts redacts it.
@@ -277,7 +280,7 @@ export const configSchema = z
       .object({
         url: z
           .string()
-          .regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL (postgres://user@host:port/database)')
+          .regex(POSTGRES_URL_RE, 'a PostgreSQL URL (postgres://user@host:port/database)')
           .refine((u) => !hasInlinePassword(u), {
             message:
               'inline passwords are not accepted in store.url: use store.password-file or store.password-env, ' +
