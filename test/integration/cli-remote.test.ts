@@ -26,6 +26,7 @@ import { startVcsim, type Vcsim } from '../helpers/vcsim.js';
 import { CLI, createUsers, serveDirs, spawnServe, stopServe, type ServeProcess } from '../helpers/serve.js';
 import { phoneHomeInto } from '../helpers/phone-home.js';
 import { openStore } from '../../src/store/index.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 const LAB1 = '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e01';
 const LAB2 = '564d7a2e-1b3c-4d5e-8f60-7a8b9c0d1e02';
@@ -539,29 +540,7 @@ describe('remote CLI over https with --ca', () => {
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'sx-cli-remote-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        join(root, 'key.pem'),
-        '-out',
-        join(root, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
+    selfSignedCert(root);
     writeFileSync(
       join(root, 'server.yaml'),
       `http: { tls-cert: ${join(root, 'cert.pem')}, tls-key: ${join(root, 'key.pem')} }\n`,

@@ -8,7 +8,7 @@
  * a terminal, and an https source with `--ca`.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import {
   existsSync,
@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { CLI, serveDirs, spawnServe, stopServe, type ServeProcess } from '../helpers/serve.js';
 import { importImage } from '../../src/images/import.js';
 import type { ImageManifest } from '../../src/images/image.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 interface Run {
   status: number | null;
@@ -304,29 +305,7 @@ describe('statelesx image sync from an https server', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-img-sync-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'pipe' },
-    );
+    selfSignedCert(dir);
     writeFileSync(
       join(dir, 'server.yaml'),
       `http: { tls-cert: ${join(dir, 'cert.pem')}, tls-key: ${join(dir, 'key.pem')} }\n`,

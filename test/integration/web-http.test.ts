@@ -3,7 +3,6 @@
  * one-time setup link, Secure session cookies under TLS, and the bind error naming --http-port.
  */
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { openStore, type Store } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { createHttpService, type HttpService } from '../../src/web/app.js';
 import type { SessionBody } from '../helpers/api-bodies.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 interface Res {
   status: number;
@@ -73,33 +73,7 @@ describe('HTTP service over TLS', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sx-web-tls-'));
-    try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=localhost',
-          '-addext',
-          'subjectAltName=DNS:localhost,IP:127.0.0.1',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'pipe' },
-      );
-    } catch (e) {
-      throw new Error('openssl failed (run scripts/install-test-deps)', { cause: e });
-    }
+    selfSignedCert(dir);
     ca = readFileSync(join(dir, 'cert.pem'));
     const config = configSchema.parse({
       'data-dir': join(dir, 'data'),
